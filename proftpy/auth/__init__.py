@@ -1,1 +1,206 @@
-"""proftpy.auth"""
+"""Authentication: account records, the backend protocol and ProFTPD's AuthOrder chain.
+
+Backends (``file``, ``unix``, ``pam``) answer lookups for the names they know and decline (None)
+the rest, like ProFTPD's auth modules return DECLINED.  ``AuthChain`` asks them in AuthOrder; a
+module listed with a trailing ``*`` is authoritative: its answer, even "unknown", ends the search.
+
+A failed login costs the same whether or not the user exists: for unknown users (and users whose
+hash is locked or empty) the chain verifies the password against a dummy hash made at startup with
+the scheme and cost of a real account's hash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol, Sequence
+
+from proftpy.auth.crypt import crypt_verify, hash_is_usable, hash_like
+
+log = logging.getLogger("proftpy.auth")
+
+MOD_AUTH_FILE = "mod_auth_file.c"
+MOD_AUTH_UNIX = "mod_auth_unix.c"
+MOD_AUTH_PAM = "mod_auth_pam.c"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One passwd(5) entry; ``source`` is the ProFTPD module name that supplied it."""
+    name: str
+    passwd: str
+    uid: int
+    gid: int
+    gecos: str
+    home: str
+    shell: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group(5) entry."""
+    name: str
+    gid: int
+    members: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Backend(Protocol):
+    """What AuthChain needs from a backend.  Lookups return None for "not mine" (DECLINED)."""
+    name: str
+    #: True when a wrong password lets the next module try (ProFTPD mod_auth_pam when not
+    #: authoritative); False when it ends the login (mod_auth_file, mod_auth_unix).
+    declines_on_failure: bool
+    #: True when ``check`` runs crypt over ``account.passwd`` (so the chain can equalise timing).
+    uses_crypt: bool
+
+    def getpwnam(self, name: str) -> Account | None: ...
+    def getpwuid(self, uid: int) -> Account | None: ...
+    def getgrnam(self, name: str) -> Group | None: ...
+    def getgrgid(self, gid: int) -> Group | None: ...
+    def groups_for(self, name: str, primary_gid: int) -> list[Group]: ...
+    def check(self, account: Account, password: str | bytes) -> bool: ...
+    def sample_hash(self) -> str | None: ...
+
+
+class AuthChain:
+    """ProFTPD's AuthOrder: ask backends in order; ``required`` names end the search.
+
+    ``backends`` is a sequence of backends or of ``(backend, required)`` pairs; use
+    :func:`parse_auth_order` to turn ``AuthOrder`` words into that shape.
+    """
+
+    def __init__(self, backends: Sequence[Backend | tuple[Backend, bool]],
+                 dummy_reference: str | None = None) -> None:
+        self.entries: list[tuple[Backend, bool]] = [
+            b if isinstance(b, tuple) else (b, False) for b in backends]
+        reference = dummy_reference or self._first_sample()
+        # Made once, at startup (the master still can read /etc/shadow then).
+        self.dummy_hash = hash_like(secrets.token_hex(16), reference or "")
+
+    def _first_sample(self) -> str | None:
+        for backend, _ in self.entries:
+            sample = backend.sample_hash()
+            if sample and hash_is_usable(sample):
+                return sample
+        return None
+
+    def _ask(self, call: Callable[[Backend], object]):
+        for backend, required in self.entries:
+            answer = call(backend)
+            if answer is not None or required:
+                return backend, answer
+        return None, None
+
+    def lookup(self, name: str) -> Account | None:
+        """The account for ``name`` from the first backend that knows it."""
+        return self._ask(lambda b: b.getpwnam(name))[1]
+
+    def getpwuid(self, uid: int) -> Account | None:
+        return self._ask(lambda b: b.getpwuid(uid))[1]
+
+    def getgrnam(self, name: str) -> Group | None:
+        return self._ask(lambda b: b.getgrnam(name))[1]
+
+    def getgrgid(self, gid: int) -> Group | None:
+        return self._ask(lambda b: b.getgrgid(gid))[1]
+
+    def groups_for(self, account: Account) -> list[Group]:
+        """Primary group first, then supplementary groups, from the first backend with any."""
+        return self._ask(lambda b: b.groups_for(account.name, account.gid) or None)[1] or []
+
+    def authenticate(self, name: str, password: str | bytes) -> Account | None:
+        """The account when ``password`` is right for ``name``, else None (same cost either way)."""
+        for backend, required in self.entries:
+            account = backend.getpwnam(name)
+            if account is None:
+                if required:
+                    break
+                continue
+            if backend.check(account, password):
+                return account
+            if backend.uses_crypt and not hash_is_usable(account.passwd):
+                self._burn(password)
+            if required or not backend.declines_on_failure:
+                return None
+        else:
+            self._burn(password)
+            return None
+        self._burn(password)
+        return None
+
+    def _burn(self, password: str | bytes) -> None:
+        """Spend what a real verification costs, so the reply time does not reveal the user."""
+        crypt_verify(password, self.dummy_hash)
+
+
+def parse_auth_order(words: Iterable[str], available: dict[str, Backend]
+                     ) -> list[tuple[Backend, bool]]:
+    """``AuthOrder mod_auth_file.c* mod_auth_unix.c`` -> [(backend, required), ...].
+
+    ``available`` maps module names to backends; an unknown name raises ValueError with the
+    text a config error should show.
+    """
+    order = []
+    for word in words:
+        required = word.endswith("*")
+        module = word[:-1] if required else word
+        if module not in available:
+            known = ", ".join(sorted(available))
+            raise ValueError(f"AuthOrder: no such auth module '{module}' (known: {known})")
+        order.append((available[module], required))
+    return order
+
+
+def login_denial(account: Account, *, root_login: bool = False,
+                 require_valid_shell: bool = True, shells_file: str = "/etc/shells",
+                 use_ftpusers: bool = True, ftpusers_file: str = "/etc/ftpusers") -> str | None:
+    """Why RootLogin/RequireValidShell/UseFtpUsers refuse ``account``, or None when allowed.
+
+    The reason goes to the log only; the client always gets ``530 Login incorrect.``.
+    """
+    from proftpy.auth.unix import in_ftpusers, valid_shell
+
+    if use_ftpusers and in_ftpusers(account.name, ftpusers_file):
+        return f"user '{account.name}' listed in {ftpusers_file}"
+    if require_valid_shell and not valid_shell(account.shell, shells_file):
+        return f"user '{account.name}' has invalid shell '{account.shell}'"
+    if account.uid == 0 and not root_login:
+        return f"root login attempted for '{account.name}' (RootLogin off)"
+    return None
+
+
+class CachedFile:
+    """A text file parsed on first use and re-parsed when its (inode, mtime, size) changes.
+
+    ``parse(lines)`` returns the parsed value; ``check(st)`` may raise OSError-like errors for
+    files that must not be used (permissions).  Errors are kept so a bad file is reported once
+    per change, not on every lookup.
+    """
+
+    def __init__(self, path: str, parse: Callable[[list[str]], object],
+                 check: Callable[[os.stat_result], None] | None = None) -> None:
+        self.path = path
+        self._parse = parse
+        self._check = check
+        self._key: tuple | None = None
+        self._value: object = None
+        self._error: Exception | None = None
+
+    def get(self):
+        """The parsed value; raises the load error (OSError, AuthFileError...) if unusable."""
+        with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
+            st = os.fstat(f.fileno())
+            key = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+            if key != self._key:
+                self._key, self._value, self._error = key, None, None
+                try:
+                    if self._check is not None:
+                        self._check(st)
+                    self._value = self._parse(f.read().splitlines())
+                except Exception as exc:             # remembered, re-raised below and on reuse
+                    self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._value
