@@ -1,1 +1,36 @@
-"""proftpy.modules"""
+"""The built-in modules, in ProFTPD's load order. Each module is a plain Python module with declarative tables:
+
+- `NAME`: the ProFTPD module it stands for (`mod_core.c`), listed by `proftpy -l` and tested by `<IfModule>`;
+- `directives`: `Directive` declarations; `commands`: `Command` rows; `hooks`: `Hook`s for the other phases;
+- optionally `listeners` [(event name, fn)] and `session_init(session)` (ProFTPD's sess_init).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from ..config.registry import Registry
+from ..dispatch import Dispatcher
+from . import core
+
+MODULES = [core]
+
+
+@functools.lru_cache(maxsize=1)
+def registry() -> Registry:
+    """All directives of all built-in modules (declared once each)."""
+    reg = Registry()
+    for mod in MODULES:
+        reg.add_module(mod.NAME, [dataclasses.replace(d, module=mod.NAME) for d in getattr(mod, "directives", [])])
+    return reg
+
+
+def dispatcher() -> Dispatcher:
+    commands = [dataclasses.replace(c, module=m.NAME) for m in MODULES for c in getattr(m, "commands", [])]
+    hooks = [h for m in MODULES for h in getattr(m, "hooks", [])]
+    return Dispatcher(commands, hooks)
+
+
+def module_names() -> list[str]:
+    return [m.NAME for m in MODULES]

@@ -1,0 +1,31 @@
+# proftpy: `make run` starts the daemon on the development config; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test bench docs deps clean
+
+$(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh
+	@sh scripts/install-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+deps: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python scripts/devserver.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_directives.py > docs/directives.md
+
+clean:
+	rm -rf $(VENV) run build *.egg-info

@@ -1,0 +1,196 @@
+"""Argument types for directive declarations.
+
+Each type is a callable that takes the directive's words and returns the parsed value, or raises ValueError with a
+message for the administrator. `syntax` is what the generated directive reference shows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+_TRUE = {"on", "yes", "true", "1"}
+_FALSE = {"off", "no", "false", "0"}
+
+
+def _one(args: list[str]) -> str:
+    if len(args) != 1:
+        raise ValueError(f"expected 1 argument, got {len(args)}")
+    return args[0]
+
+
+def parse_bool(word: str) -> bool:
+    """ProFTPD's boolean words."""
+    low = word.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"expected on or off, got '{word}'")
+
+
+class _Flag:
+    syntax = "on|off"
+
+    def __call__(self, args: list[str]) -> bool:
+        return parse_bool(_one(args))
+
+
+Flag = _Flag()
+
+
+@dataclass(frozen=True)
+class Int:
+    """A whole number within bounds."""
+
+    min: int | None = None
+    max: int | None = None
+
+    @property
+    def syntax(self) -> str:
+        return "number"
+
+    def __call__(self, args: list[str]) -> int:
+        return parse_int(_one(args), self.min, self.max)
+
+
+def parse_int(word: str, lo: int | None = None, hi: int | None = None) -> int:
+    try:
+        value = int(word, 10)
+    except ValueError:
+        raise ValueError(f"'{word}' is not a number") from None
+    if lo is not None and value < lo:
+        raise ValueError(f"{value} is below {lo}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{value} is above {hi}")
+    return value
+
+
+@dataclass(frozen=True)
+class IntOrNone:
+    """`n|none`: a positive limit, or None for no limit; extra words are kept as a message."""
+
+    min: int = 1
+    message: bool = False
+
+    @property
+    def syntax(self) -> str:
+        return "number|none" + (" [message]" if self.message else "")
+
+    def __call__(self, args: list[str]) -> Any:
+        if not args or (len(args) > 1 and not self.message) or len(args) > 2:
+            raise ValueError("expected a number or 'none'" + (" and an optional message" if self.message else ""))
+        value = None if args[0].lower() == "none" else parse_int(args[0], self.min)
+        return (value, args[1] if len(args) > 1 else None) if self.message else value
+
+
+@dataclass(frozen=True)
+class Str:
+    """One word (quote it to include spaces)."""
+
+    syntax: str = "text"
+
+    def __call__(self, args: list[str]) -> str:
+        return _one(args)
+
+
+Text = Str()
+
+
+@dataclass(frozen=True)
+class Path:
+    """A filesystem path; `none` allowed when `none_ok` (returns None)."""
+
+    absolute: bool = True
+    none_ok: bool = False
+
+    @property
+    def syntax(self) -> str:
+        return "path" + ("|none" if self.none_ok else "")
+
+    def __call__(self, args: list[str]) -> str | None:
+        word = _one(args)
+        if self.none_ok and word.lower() in ("none", "off"):
+            return None
+        if self.absolute and not os.path.isabs(word):
+            raise ValueError(f"'{word}' is not an absolute path")
+        return word
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of words (case-insensitive); returns the lower-case word."""
+
+    choices: tuple[str, ...]
+
+    @property
+    def syntax(self) -> str:
+        return "|".join(self.choices)
+
+    def __call__(self, args: list[str]) -> str:
+        word = _one(args).lower()
+        if word not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got '{args[0]}'")
+        return word
+
+
+@dataclass(frozen=True)
+class Words:
+    """A list of words, with a bound on how many."""
+
+    min: int = 1
+    max: int | None = None
+    syntax: str = "word ..."
+
+    def __call__(self, args: list[str]) -> list[str]:
+        if len(args) < self.min:
+            raise ValueError(f"expected at least {self.min} argument{'s' if self.min > 1 else ''}")
+        if self.max is not None and len(args) > self.max:
+            raise ValueError(f"expected at most {self.max} argument{'s' if self.max > 1 else ''}")
+        return list(args)
+
+
+@dataclass(frozen=True)
+class Octal:
+    """An octal number such as a umask."""
+
+    count: int = 1
+    syntax: str = "octal"
+
+    def __call__(self, args: list[str]) -> Any:
+        if not 1 <= len(args) <= self.count:
+            raise ValueError(f"expected 1 to {self.count} octal numbers")
+        values = []
+        for word in args:
+            try:
+                values.append(int(word, 8))
+            except ValueError:
+                raise ValueError(f"'{word}' is not an octal number") from None
+        return values[0] if self.count == 1 else tuple(values + [None] * (self.count - len(values)))
+
+
+class _PortRange:
+    syntax = "min-port max-port"
+
+    def __call__(self, args: list[str]) -> tuple[int, int]:
+        if len(args) != 2:
+            raise ValueError("expected two port numbers")
+        lo, hi = (parse_int(a, 1024, 65535) for a in args)
+        if lo >= hi:
+            raise ValueError(f"min port {lo} must be below max port {hi}")
+        return lo, hi
+
+
+PortRange = _PortRange()
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A parser written for one directive: `fn(args) -> value`, raising ValueError."""
+
+    fn: Callable[[list[str]], Any]
+    syntax: str
+
+    def __call__(self, args: list[str]) -> Any:
+        return self.fn(args)

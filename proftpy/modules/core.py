@@ -1,0 +1,210 @@
+"""mod_core: the server itself — identity, listeners, process limits, runtime files, idle timeout — and the
+commands every session has: QUIT NOOP SYST FEAT HELP."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+from .. import __version__
+from ..config.registry import (ANON, DIR, FTPACCESS, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, Directive,
+                               Merge)
+from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Path, Str, Text, Words, parse_bool,
+                            parse_int)
+from ..dispatch import NONE, OPTIONAL, Command, Cmd
+from ..reply import Reply
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_core.c"
+
+
+def _server_ident(args: list[str]) -> tuple[bool, str | None]:
+    if not 1 <= len(args) <= 2:
+        raise ValueError("expected on|off [\"text\"]")
+    return parse_bool(args[0]), (args[1] if len(args) == 2 else None)
+
+
+def _connection_rate(args: list[str]) -> tuple[int, int]:
+    if not 1 <= len(args) <= 2:
+        raise ValueError("expected count [seconds]")
+    return parse_int(args[0], 1), parse_int(args[1], 1) if len(args) == 2 else 1
+
+
+def _socket_options(args: list[str]) -> dict:
+    opts: dict = {}
+    i = 0
+    while i < len(args):
+        key = args[i].lower()
+        if i + 1 >= len(args):
+            raise ValueError(f"{args[i]} needs a value")
+        value = args[i + 1]
+        if key in ("maxseg", "rcvbuf", "sndbuf"):
+            opts[key] = parse_int(value, 1)
+        elif key in ("keepalive", "reuseport"):
+            opts[key] = parse_bool(value)
+        else:
+            raise ValueError(f"unknown socket option '{args[i]}'")
+        i += 2
+    return opts
+
+
+def _tcp_nodelay(args: list[str]) -> dict:
+    if len(args) == 1:
+        flag = parse_bool(args[0])
+        return {"ctrl": flag, "data": flag}
+    if len(args) not in (2, 4):
+        raise ValueError("expected on|off, or ctrl on|off [data on|off]")
+    out = {"ctrl": True, "data": True}
+    for key, value in zip(args[::2], args[1::2]):
+        if key.lower() not in out:
+            raise ValueError(f"expected ctrl or data, got '{key}'")
+        out[key.lower()] = parse_bool(value)
+    return out
+
+
+def _scrub(args: list[str]) -> int | None:
+    word = Str()(args)
+    try:
+        return 30 if parse_bool(word) else None
+    except ValueError:
+        return parse_int(word, 1)
+
+
+directives = [
+    Directive("ServerName", Text, SERVER | VHOST, "ProFTPD", Merge.SERVER,
+              "Server label: greeting, scoreboard and `ftpwho -S`."),
+    Directive("ServerType", Choice(("standalone", "inetd")), SERVER, "standalone", Merge.SERVER,
+              "standalone: the master listens; inetd: serve one session on standard input."),
+    Directive("ServerIdent", Custom(_server_ident, 'on|off ["text"]'), SVG, (True, None), Merge.SERVER,
+              "Greeting text: on shows `ProFTPD Server (name) [addr]`, a custom text may use %L %V %v."),
+    Directive("DeferWelcome", Flag, SVG, False, Merge.SERVER, "Hide the server name until login."),
+    Directive("ServerAdmin", Text, SVG, None, Merge.SERVER, "Address shown at the end of HELP."),
+    Directive("Port", Int(0, 65535), SVG, 21, Merge.SERVER, "Control port; `Port 0` disables that server."),
+    Directive("DefaultAddress", Words(), SERVER, None, Merge.SERVER,
+              "Address(es) of the main server (default: the host name's address)."),
+    Directive("SocketBindTight", Flag, SERVER, False, Merge.SERVER,
+              "on: one listener per server address; off: one wildcard listener per port."),
+    Directive("DefaultServer", Flag, SERVER | VHOST, False, Merge.SERVER,
+              "Serve connections to addresses no server claims."),
+    Directive("ServerAlias", Words(), SERVER | VHOST, None, Merge.SERVER, "Names the HOST command accepts.",
+              repeat=True),
+    Directive("UseIPv6", Flag, SERVER, True, Merge.SERVER, "Listen and connect over IPv6 as well."),
+    Directive("MaxInstances", IntOrNone(), SERVER, None, Merge.SERVER,
+              "Most session processes at once; more connections are closed silently."),
+    Directive("MaxConnectionRate", Custom(_connection_rate, "count [seconds]"), SERVER, None, Merge.SERVER,
+              "Most new connections per interval; more are closed silently."),
+    Directive("CommandBufferSize", Int(512, 65536), SVG, 4103, Merge.SERVER,
+              "Longest command line accepted; longer lines get `500 Command line too long`."),
+    Directive("TCPBackLog", Int(1), SERVER, 128, Merge.SERVER, "listen() backlog of the control sockets."),
+    Directive("SocketOptions", Custom(_socket_options, "[maxseg n] [rcvbuf n] [sndbuf n] [keepalive on|off] "
+                                      "[reuseport on|off]"), SERVER | VHOST, {}, Merge.SERVER,
+              "Socket tuning for control and data connections."),
+    Directive("TCPNoDelay", Custom(_tcp_nodelay, "on|off | ctrl on|off [data on|off]"), SVG,
+              {"ctrl": True, "data": True}, Merge.SERVER, "Disable Nagle's algorithm."),
+    Directive("PidFile", Path(), SERVER, "/var/run/proftpy.pid", Merge.SERVER, "Where the master writes its pid."),
+    Directive("ScoreboardFile", Path(none_ok=True), SERVER, "/var/run/proftpy/proftpy.scoreboard", Merge.SERVER,
+              "Shared session table read by ftpwho/ftptop; `none` disables it."),
+    Directive("ScoreboardMutex", Path(), SERVER, None, Merge.SERVER,
+              "Lock file for claiming scoreboard slots (default: ScoreboardFile + `.lck`)."),
+    Directive("ScoreboardScrub", Custom(_scrub, "on|off|seconds"), SERVER, 30, Merge.SERVER,
+              "How often the master clears slots of dead sessions."),
+    Directive("ScoreboardOptions", Words(), SVG, [], Merge.SERVER,
+              "AllowMissingEntry: a session goes on when it cannot get a slot."),
+    Directive("SystemLog", Path(none_ok=True), SERVER | GLOBAL, "syslog", Merge.SERVER,
+              "Daemon log file (default: syslog; `none` disables)."),
+    Directive("SyslogLevel", Choice(("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")),
+              SVG, "notice", Merge.SERVER, "Lowest level written to the system log."),
+    Directive("SyslogFacility", Str("facility"), SERVER, "daemon", Merge.SERVER, "syslog facility."),
+    Directive("DebugLevel", Int(0, 10), SVG, 0, Merge.SERVER, "Debug verbosity (also -d)."),
+    Directive("ProcessTitles", Choice(("terse", "verbose")), SERVER, "verbose", Merge.SERVER,
+              "Detail of the process titles ps shows."),
+    Directive("User", Text, SVGA, None, Merge.SERVER,
+              "Runtime user of the server; inside <Anonymous>, the anonymous account."),
+    Directive("Group", Text, SVGA, None, Merge.SERVER, "Runtime group; inside <Anonymous>, the anonymous group."),
+    Directive("Umask", Octal(2), ALL_DIRS, (0o022, None), Merge.DOWN,
+              "File (and optional directory) creation mask.", ),
+    Directive("TimeoutIdle", Int(0), SVGA, 600, Merge.DOWN,
+              "Seconds without a command before `421 Idle timeout`."),
+    Directive("TimeoutLinger", Int(0), SVG, 10, Merge.SERVER, "Seconds to linger on closing a data connection."),
+    Directive("AllowOverride", Flag, SVGA | DIR, True, Merge.DOWN, "Honour .ftpaccess files."),
+    Directive("LoadModule", Str("mod_name.c"), SERVER, None, Merge.SERVER,
+              "Accepted for compatibility: built-in modules are always loaded, others are reported and ignored.",
+              repeat=True),
+    Directive("ModulePath", Path(), SERVER, None, Merge.SERVER, "Accepted for compatibility; has no effect."),
+    Directive("ModuleControlsACLs", Words(), SERVER, None, Merge.SERVER,
+              "Accepted for compatibility; has no effect.", repeat=True),
+    Directive("UseReverseDNS", Flag, SERVER, True, Merge.SERVER,
+              "Look up client host names; off uses the IP address as the name and skips DNS ACLs."),
+    Directive("IdentLookups", Flag, SVG, False, Merge.SERVER, "RFC 1413 lookups (not implemented: must be off)."),
+    Directive("WtmpLog", Flag, SVGA, False, Merge.DOWN, "Accepted for compatibility; wtmp is not written."),
+    Directive("MultilineRFC2228", Flag, SVG, False, Merge.SERVER, "Accepted for compatibility."),
+]
+
+
+def greeting(session: "Session") -> Reply:
+    """The 220 line, per ServerIdent/DeferWelcome (reference §1d)."""
+    server = session.server
+    ident_on, text = server.get("ServerIdent")
+    addr = session.masquerade_address() or session.local_addr
+    if not ident_on:
+        return Reply(220, f"{addr} FTP server ready")
+    if text is not None:
+        return Reply(220, expand_ident(text, session))
+    if server.get("DeferWelcome"):
+        return Reply(220, "ProFTPD Server ready.")
+    return Reply(220, f"ProFTPD Server ({server.name}) [{addr}]")
+
+
+def expand_ident(text: str, session: "Session") -> str:
+    values = {"%L": session.local_addr, "%V": socket.getfqdn(session.local_addr) if "%V" in text else "",
+              "%v": session.server.name, "%{version}": __version__}
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def quit_(session: "Session", cmd: Cmd) -> Reply:
+    session.closing = True
+    return Reply(221, "Goodbye.")
+
+
+def noop(session: "Session", cmd: Cmd) -> Reply:
+    return Reply(200, "NOOP command successful")
+
+
+def syst(session: "Session", cmd: Cmd) -> Reply:
+    return Reply(215, "UNIX Type: L8")
+
+
+def feat(session: "Session", cmd: Cmd) -> Reply:
+    lines = sorted({line for c in session.dispatcher.commands.values() for line in c.feat
+                    if session.feature_enabled(c, line)})
+    if not lines:
+        return Reply(211, "No features supported")
+    return Reply(211, "End", ["Features:"] + [" " + line for line in lines])
+
+
+def help_(session: "Session", cmd: Cmd) -> Reply:
+    table = session.dispatcher.commands
+    if cmd.arg:
+        name = cmd.arg.split()[0].upper()
+        command = table.get(name)
+        if command is None:
+            return Reply(502, f"Unknown command '{name}'")
+        return Reply(214, f"Syntax: {name} {command.help}".rstrip())
+    names = sorted(n for n in table if " " not in n)
+    rows = [" " + "".join(f"{n:<8}" for n in names[i:i + 8]) for i in range(0, len(names), 8)]
+    admin = session.server.get("ServerAdmin") or "root@" + socket.gethostname()
+    return Reply(214, f"Direct comments to {admin}",
+                 ["The following commands are recognized (* =>'s unimplemented):"] + rows)
+
+
+commands = [
+    Command("QUIT", quit_, needs_login=False, arg=NONE, help="(close control connection)", limited=False),
+    Command("NOOP", noop, needs_login=False, arg=NONE, help=""),
+    Command("SYST", syst, needs_login=False, arg=NONE, help=""),
+    Command("FEAT", feat, needs_login=False, arg=NONE, help=""),
+    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]"),
+]

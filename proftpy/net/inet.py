@@ -1,0 +1,70 @@
+"""Socket creation and options for control listeners and data connections (SocketOptions, TCPNoDelay)."""
+
+from __future__ import annotations
+
+import socket
+
+WILDCARD_V6, WILDCARD_V4 = "::", "0.0.0.0"
+
+
+def apply_options(sock: socket.socket, options: dict, nodelay: bool | None = None) -> None:
+    """Apply SocketOptions (rcvbuf, sndbuf, maxseg, keepalive) and TCPNoDelay to a TCP socket."""
+    if "rcvbuf" in options:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, options["rcvbuf"])
+    if "sndbuf" in options:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, options["sndbuf"])
+    if "maxseg" in options:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, options["maxseg"])
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if options.get("keepalive", True) else 0)
+    if nodelay is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay else 0)
+
+
+def bind_listener(host: str, port: int, backlog: int, options: dict | None = None) -> socket.socket:
+    """A listening TCP socket; `::` accepts IPv4 too (dual stack)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if options and options.get("reuseport"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6 and host == WILDCARD_V6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if options:
+            for key, opt in (("rcvbuf", socket.SO_RCVBUF), ("sndbuf", socket.SO_SNDBUF)):
+                if key in options:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, options[key])
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+        sock.set_inheritable(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def ipv6_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def resolve(name: str, use_ipv6: bool = True) -> list[str]:
+    """IP addresses for an address or host name (used for DefaultAddress and <VirtualHost>)."""
+    family = socket.AF_UNSPEC if use_ipv6 else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    seen: list[str] = []
+    for info in infos:
+        addr = info[4][0]
+        if addr not in seen:
+            seen.append(addr)
+    return seen

@@ -1,0 +1,36 @@
+"""FTP replies: a code and one or more lines, formatted the RFC 959 way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Reply:
+    code: int
+    text: str = ""
+    lines: list[str] = field(default_factory=list)   # extra lines before the last one (multi-line reply)
+
+    @property
+    def is_error(self) -> bool:
+        return self.code >= 400
+
+    def format(self) -> bytes:
+        """`123-first` ... `123 last`; continuation lines that start with a digit are indented so clients do not
+        mistake them for the end."""
+        body = self.lines + [self.text] if self.lines else [self.text]
+        body = [part for text in body for part in text.split("\n")]
+        if len(body) == 1:
+            return f"{self.code} {body[0]}\r\n".encode("utf-8", "surrogateescape")
+        out = [f"{self.code}-{body[0]}"]
+        out += [(" " + line if line[:1].isdigit() else line) for line in body[1:-1]]
+        out.append(f"{self.code} {body[-1]}")
+        return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
+
+
+class FtpError(Exception):
+    """Raised by handlers and helpers to answer with an error reply; dispatch turns it into the Reply."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{code} {text}")
+        self.reply = Reply(code, text)

@@ -1,0 +1,178 @@
+"""Shared test fixtures: `ftpd` starts the real daemon (`python -m proftpy -n`) on a free loopback port with a
+config written for the test, and stops it afterwards."""
+
+from __future__ import annotations
+
+import ftplib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IS_ROOT = os.geteuid() == 0
+TEST_UID_BASE = 2300          # AuthUserFile users' uids when the suite runs as root (no /etc/passwd entry needed)
+PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Daemon:
+    """A running proftpy started by the `ftpd` fixture."""
+
+    dir: Path
+    port: int
+    conf: Path
+    proc: subprocess.Popen | None = None
+    users: dict[str, tuple[int, int, Path]] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "proftpy.pid"
+
+    @property
+    def master_pid(self) -> int:
+        return int(self.pidfile.read_text())
+
+    def home(self, user: str) -> Path:
+        return self.users[user][2]
+
+    def uid(self, user: str) -> int:
+        return self.users[user][0]
+
+    def log(self) -> str:
+        path = self.dir / "system.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def connect(self, timeout: float = 10) -> ftplib.FTP:
+        ftp = ftplib.FTP(timeout=timeout)
+        ftp.connect(self.host, self.port)
+        return ftp
+
+    def login(self, user: str = "alice", timeout: float = 10) -> ftplib.FTP:
+        ftp = self.connect(timeout)
+        ftp.login(user, PASSWORDS[user])
+        return ftp
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def make_users(base: Path) -> dict[str, tuple[int, int, Path]]:
+    """AuthUserFile/AuthGroupFile users alice and bob with homes under `base`."""
+    from proftpy.auth.crypt import crypt_hash
+    users = {}
+    passwd, group = [], []
+    for i, name in enumerate(sorted(PASSWORDS)):
+        uid = gid = (TEST_UID_BASE + i) if IS_ROOT else os.getuid()
+        if not IS_ROOT:
+            gid = os.getgid()
+        home = base / "home" / name
+        home.mkdir(parents=True)
+        if IS_ROOT:
+            os.chown(home, uid, gid)
+        passwd.append(f"{name}:{crypt_hash(PASSWORDS[name], 'sha512')}:{uid}:{gid}:{name}:{home}:/bin/sh")
+        users[name] = (uid, gid, home)
+    gids = sorted({u[1] for u in users.values()})
+    group.append(f"ftpusers:x:{gids[0]}:{','.join(sorted(PASSWORDS))}")
+    for path, lines in ((base / "ftpd.passwd", passwd), (base / "ftpd.group", group)):
+        path.write_text("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)
+    return users
+
+
+BASE_CONFIG = """\
+ServerName "proftpy test"
+Port {port}
+DefaultAddress {host}
+SocketBindTight on
+DefaultServer on
+UseIPv6 {ipv6}
+UseReverseDNS off
+PidFile {dir}/proftpy.pid
+ScoreboardFile {dir}/proftpy.scoreboard
+SystemLog {dir}/system.log
+TimeoutIdle 20
+"""
+
+AUTH_CONFIG = """\
+<IfModule mod_auth_file.c>
+AuthOrder mod_auth_file.c
+AuthUserFile {dir}/ftpd.passwd
+AuthGroupFile {dir}/ftpd.group
+</IfModule>
+<IfModule mod_auth.c>
+RequireValidShell off
+UseFtpUsers off
+</IfModule>
+<IfModule mod_log.c>
+TransferLog none
+</IfModule>
+"""
+
+
+def fill(text: str, values: dict) -> str:
+    """Replace `{name}` placeholders only (configs contain other braces, e.g. `%{env:X}`)."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def start_daemon(d: Daemon, extra_args: list[str] = (), wait: bool = True) -> Daemon:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    d.proc = subprocess.Popen([sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(d.conf), *extra_args],
+                              cwd=d.dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    if wait:
+        deadline = time.monotonic() + 15
+        while not d.pidfile.exists():
+            if d.proc.poll() is not None:
+                out, err = d.proc.communicate()
+                raise RuntimeError(f"proftpy exited {d.proc.returncode}: {err.decode()}{out.decode()}")
+            if time.monotonic() > deadline:
+                d.stop()
+                raise RuntimeError("proftpy did not start within 15 s")
+            time.sleep(0.02)
+    return d
+
+
+@pytest.fixture
+def ftpd(tmp_path):
+    """Factory: `ftpd(config="...")` writes base + auth + the given config, starts proftpy, returns a Daemon."""
+    started: list[Daemon] = []
+
+    def factory(config: str = "", *, base: bool = True, auth: bool = True, host: str = "127.0.0.1",
+                ipv6: bool = False, args: list[str] = (), wait: bool = True) -> Daemon:
+        d = Daemon(dir=tmp_path, port=free_port(host), conf=tmp_path / "proftpy.conf", host=host)
+        if not (tmp_path / "ftpd.passwd").exists():
+            d.users = make_users(tmp_path)
+        os.chmod(tmp_path, 0o755)
+        fmt = dict(port=d.port, dir=tmp_path, host=host, ipv6="on" if ipv6 or ":" in host else "off",
+                   home=tmp_path / "home")
+        text = (BASE_CONFIG if base else "") + (AUTH_CONFIG if auth else "") + config
+        d.conf.write_text(fill(text, fmt))
+        started.append(d)
+        return start_daemon(d, list(args), wait)
+
+    yield factory
+    for d in started:
+        d.stop()
