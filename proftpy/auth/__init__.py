@@ -189,8 +189,18 @@ class CachedFile:
         self._error: Exception | None = None
 
     def get(self):
-        """The parsed value; raises the load error (OSError, AuthFileError...) if unusable."""
-        with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
+        """The parsed value; raises the load error (OSError, AuthFileError...) if unusable.
+
+        Once loaded, a file that can no longer be opened (after chroot or a privilege drop)
+        keeps serving its last good contents, as ProFTPD keeps its auth files open.
+        """
+        try:
+            f = open(self.path, encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            if self._key is not None and self._error is None:
+                return self._value
+            raise
+        with f:
             st = os.fstat(f.fileno())
             key = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
             if key != self._key:
