@@ -258,13 +258,17 @@ def harden_process() -> None:
     """Set no_new_privs (setuid binaries cannot raise privileges) and make the process
     non-dumpable (no core files with password hashes; other users cannot ptrace it)."""
     try:
-        import prctl  # python-prctl, optional
+        import prctl  # python-prctl, when installed
     except ImportError:
+        prctl = None
+    set_nnp = getattr(prctl, "set_no_new_privs", None)
+    set_dumpable = getattr(prctl, "set_dumpable", None)
+    if set_nnp is not None and set_dumpable is not None:
+        set_nnp(1)
+        set_dumpable(False)
+    else:
         _libc_prctl(PR_SET_NO_NEW_PRIVS, 1)
         _libc_prctl(PR_SET_DUMPABLE, 0)
-        return
-    prctl.set_no_new_privs(1)
-    prctl.set_dumpable(False)
 
 
 def process_flags() -> tuple[int, int]:
