@@ -68,7 +68,7 @@ class FS:
         if len(arg.encode("utf-8", "surrogateescape")) >= PATH_MAX:
             raise FsError(arg, errno.ENAMETOOLONG)
         virtual = self.virtual(arg or ".")
-        if self._kernel_chroot:
+        if self._kernel_chroot or self.root == "/":
             return VPath(virtual, virtual, arg)
         real_virtual = self._walk(virtual, follow_last, arg)
         return VPath(virtual, self.real_of(real_virtual), arg)

@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import core
+from . import auth, auth_file, auth_pam, auth_unix, core
 
-MODULES = [core]
+MODULES = [core, auth_file, auth_unix, auth_pam, auth]
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,4 +33,5 @@ def dispatcher() -> Dispatcher:
 
 
 def module_names() -> list[str]:
-    return [m.NAME for m in MODULES]
+    """ProFTPD module names, once each (several Python modules may make up one ProFTPD module)."""
+    return list(dict.fromkeys(m.NAME for m in MODULES))
