@@ -10,6 +10,7 @@ the scheme and cost of a real account's hash.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -171,12 +172,21 @@ def login_denial(account: Account, *, root_login: bool = False,
     return None
 
 
+def _root_identity() -> tuple[int, int]:
+    st = os.stat("/")
+    return st.st_dev, st.st_ino
+
+
 class CachedFile:
     """A text file parsed on first use and re-parsed when its (inode, mtime, size) changes.
 
     ``parse(lines)`` returns the parsed value; ``check(st)`` may raise OSError-like errors for
     files that must not be used (permissions).  Errors are kept so a bad file is reported once
     per change, not on every lookup.
+
+    The file is never opened after the process has chrooted (the root directory differs from
+    the one at construction): a user could otherwise plant their own ``etc/passwd`` or
+    ``etc/group`` in the directory they were jailed to and fake group memberships.
     """
 
     def __init__(self, path: str, parse: Callable[[list[str]], object],
@@ -184,6 +194,7 @@ class CachedFile:
         self.path = path
         self._parse = parse
         self._check = check
+        self._root = _root_identity()
         self._key: tuple | None = None
         self._value: object = None
         self._error: Exception | None = None
@@ -194,10 +205,15 @@ class CachedFile:
         Once loaded, a file that can no longer be opened (after chroot or a privilege drop)
         keeps serving its last good contents, as ProFTPD keeps its auth files open.
         """
+        loaded = self._key is not None and self._error is None
+        if _root_identity() != self._root:
+            if loaded:
+                return self._value
+            raise PermissionError(errno.EACCES, "not read after chroot", self.path)
         try:
             f = open(self.path, encoding="utf-8", errors="surrogateescape")
         except OSError:
-            if self._key is not None and self._error is None:
+            if loaded:
                 return self._value
             raise
         with f:

@@ -183,3 +183,31 @@ def test_pam_backend_delegates_lookups_and_declines(system):
     assert backend.getpwnam("ursula").uid == 1500
     assert backend.declines_on_failure
     assert not pam_mod.PamBackend(unix=system, authoritative=True).declines_on_failure
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chroot needs root")
+def test_files_planted_inside_a_chroot_are_never_read(tmp_path):
+    """After chroot, /etc/group inside the jail must not replace the real one."""
+    jail = tmp_path / "jail"
+    (jail / "etc").mkdir(parents=True)
+    (jail / "etc" / "group").write_text("admins:x:10:mallory\n")
+    real = tmp_path / "group"
+    real.write_text("admins:x:10:alice\n")
+    planted = UnixBackend(group_path="/etc/group")       # path as seen inside the jail
+    loaded = UnixBackend(group_path=str(real))
+    loaded.getgrgid(10)
+
+    def in_jail():
+        os.chroot(str(jail))
+        os.chdir("/")
+        return (planted.getgrnam("admins") is None
+                and loaded.getgrnam("admins").members == ("alice",))
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if in_jail() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
