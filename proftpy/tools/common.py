@@ -1,0 +1,170 @@
+"""What ftpwho, ftpcount and ftptop share: options, finding and opening the scoreboard, ProFTPD's formatters.
+
+Errors reach the user as one line on stderr and exit status 1 (ToolError), never as a traceback.
+"""
+from __future__ import annotations
+
+import errno
+import getopt
+import os
+import sys
+from typing import Callable, Iterable
+
+from proftpy import scoreboard as sbm
+from proftpy.scoreboard import Entry, Scoreboard, ScoreboardError
+
+
+class ToolError(Exception):
+    """A message for stderr, prefixed with the program name; the tool exits 1."""
+
+
+def run(prog: str, body: Callable[[], int]) -> int:
+    """Run a tool's body, turning expected failures into one stderr line and an exit status."""
+    try:
+        return body()
+    except ToolError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:                  # `ftpwho | head`: the reader left, nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def parse_options(argv: list[str] | None, short: str, long: Iterable[str],
+                  gnu: bool = True) -> tuple[list[tuple[str, str]], list[str]]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if gnu:
+            return getopt.gnu_getopt(argv, short, list(long))
+        return getopt.getopt(argv, short, list(long))
+    except getopt.GetoptError as e:
+        raise ToolError(f"{e.msg} (use -h for help)") from None
+
+
+# -- finding the scoreboard -------------------------------------------------------------------------------
+def scan_config(config_path: str) -> str | None:
+    """The first `ScoreboardFile` line of a config (case-insensitive, comments skipped, quotes removed).
+
+    Deliberately as simple as ProFTPD's utils/ scan: no Include, no <IfModule>, first match wins.
+    """
+    try:
+        with open(config_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                words = line.strip().split(None, 1)
+                if len(words) == 2 and words[0].lower() == "scoreboardfile":
+                    return _first_word(words[1])
+    except OSError as e:
+        raise ToolError(f"unable to read config {config_path}: {e.strerror}") from None
+    return None
+
+
+def _first_word(text: str) -> str:
+    """A bare word, or a double-quoted one with backslash escapes."""
+    if not text.startswith('"'):
+        return text.split()[0]
+    out, chars = [], iter(text[1:])
+    for c in chars:
+        if c == '"':
+            break
+        out.append(next(chars, "") if c == "\\" else c)
+    return "".join(out)
+
+
+def _default_config() -> str:
+    from proftpy.cli import default_config      # imported late: the daemon's modules are not needed otherwise
+    return default_config()
+
+
+def scoreboard_path(file_opt: str | None, config_opt: str | None) -> str:
+    """-f wins; else -c's ScoreboardFile; else the default path, falling back to the default config's setting."""
+    if file_opt:
+        return file_opt
+    source, found = None, None
+    if config_opt:
+        source, found = config_opt, scan_config(config_opt)
+    elif not os.path.exists(sbm.DEFAULT_PATH):
+        cfg = _default_config()
+        if os.path.exists(cfg):
+            source, found = cfg, scan_config(cfg)
+    if found is not None and sbm.is_disabled(found):
+        raise ToolError(f"scoreboarding is disabled (ScoreboardFile {found} in {source})")
+    return found or sbm.DEFAULT_PATH
+
+
+def open_scoreboard(path: str) -> Scoreboard:
+    try:
+        return Scoreboard.open(path, readonly=True)
+    except ScoreboardError as e:
+        if e.errno == errno.ENOENT:
+            raise ToolError(f"{path}: No such file or directory (is proftpy running? "
+                            f"Name the ScoreboardFile with -f, or its config with -c)") from None
+        if e.errno == errno.EACCES and os.geteuid() != 0:
+            raise ToolError(f"{e} (running as uid {os.geteuid()}: run as root or as a user "
+                            f"who may read the scoreboard)") from None
+        raise ToolError(str(e)) from None
+
+
+def read_scoreboard(path: str) -> tuple[sbm.Header, list[Entry]]:
+    sb = open_scoreboard(path)
+    try:
+        return sb.header, sb.entries()
+    except ScoreboardError as e:
+        raise ToolError(str(e)) from None
+    except OSError as e:
+        raise ToolError(f"unable to read scoreboard {path}: {e.strerror}") from None
+    finally:
+        sb.close()
+
+
+def server_filter(entries: list[Entry], server: str | None) -> list[Entry]:
+    """-S name: only sessions of the vhost whose ServerName is exactly `name`."""
+    return entries if server is None else [e for e in entries if e.server_label == server]
+
+
+# -- ProFTPD's formatters -----------------------------------------------------------------------------------
+def format_age(since: int, now: float) -> str:
+    """ftpwho's show_time(): "-" when unset, "%lum%lus" below an hour, else "%luh%lum"."""
+    if not since:
+        return "-"
+    secs = max(0, int(now) - since)
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60}s"
+    return f"{secs // 3600}h{secs % 3600 // 60}m"
+
+
+def format_uptime(since: int, now: float) -> str:
+    """"N day(s), " then " H hr(s) MM min" or "M min"."""
+    secs = max(0, int(now) - since)
+    days, hours, minutes = secs // 86400, secs // 3600 % 24, secs // 60 % 60
+    out = f"{days} day{'s' if days != 1 else ''}, " if days else ""
+    if hours:
+        return out + f"{hours:2d} hr{'s' if hours != 1 else ''} {minutes:02d} min"
+    return out + f"{minutes} min"
+
+
+def percent_complete(size: int, done: int) -> str:
+    if done == 0:
+        return "0"
+    if size == 0:
+        return "Inf"
+    if done >= size:
+        return "100"
+    return f"{done / size * 100:.0f}"
+
+
+def kbps(length: int, elapsed_ms: int) -> float:
+    """Transfer rate in KB/s; 0 before the first millisecond (ProFTPD would print inf there)."""
+    return (length / 1024.0) / (elapsed_ms / 1000.0) if elapsed_ms > 0 else 0.0
+
+
+def class_counts(entries: Iterable[Entry]) -> list[tuple[str, int]]:
+    """Sessions per class in order of first appearance; class names compare case-insensitively."""
+    counts: dict[str, list] = {}
+    for e in entries:
+        counts.setdefault(e.class_.lower(), [e.class_, 0])[1] += 1
+    return [(name, n) for name, n in counts.values()]

@@ -1,0 +1,193 @@
+"""ftpwho: who is connected, in ProFTPD's ftpwho formats (default, -o oneline, -o compat, -o json).
+
+Scripts parse this output, so the lines follow utils/ftpwho.c's printf formats exactly, including the
+"proftpd"-era wording; render() is a pure function of the scoreboard contents and the time.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Callable
+
+from proftpy.scoreboard import Entry, Header
+from proftpy.tools import common
+
+USAGE = """usage: ftpwho [options]
+  --config, -c
+    specify full path to proftpy configuration file
+  --file, -f
+    specify full path to scoreboard file
+  --help, -h
+    display ftpwho usage
+  --outform, -o
+    specify an output format: compat, oneline or json
+  --server, -S
+    show sessions of the named server (ServerName) only
+  --verbose, -v
+    display additional information for each connection
+"""
+OUTFORMS = ("compat", "oneline", "json")
+
+
+def _details(e: Entry, with_cwd: bool) -> list[str]:
+    """The -v items before class, in ProFTPD's order."""
+    items = []
+    if e.client_addr:
+        items.append(f"client: {e.client_name} [{e.client_addr}]")
+    if e.server_addr:
+        items.append(f"server: {e.server_addr} ({e.server_label})")
+    if e.protocol:
+        items.append(f"protocol: {e.protocol}")
+    if with_cwd and e.cwd:
+        items.append(f"location: {e.cwd}")
+    return items
+
+
+def _verbose_tail(e: Entry, oneline: bool, lead: str, with_cwd: bool) -> str:
+    """ProFTPD prints each item with a separator before and a newline after, then class with none after."""
+    sep, end = (" ", "") if oneline else ("\t", "\n")
+    out = []
+    for n, item in enumerate(_details(e, with_cwd)):
+        out.append(f"{lead if n == 0 else sep}{item}{end}")
+    if e.class_:
+        out.append(f"{lead if not out else sep}class: {e.class_}")
+    return "".join(out)
+
+
+def _line(e: Entry, now: float, verbose: bool, oneline: bool) -> str:
+    session_age = common.format_age(e.begin_session, now)
+    if not e.authenticated:
+        s = f"{e.pid:5d} {e.user:<8} [{session_age:>6}] (authenticating)"
+        if verbose:
+            s += _verbose_tail(e, oneline, " " if oneline else "\n\t", with_cwd=False)
+        return s + "\n"
+    if e.idle:
+        s = f"{e.pid:5d} {e.user:<8} [{session_age:>6}] {common.format_age(e.begin_idle, now):>6} {e.cmd}"
+        if verbose and not oneline:
+            s += "\n"
+    else:
+        if e.downloading:
+            pct = common.percent_complete(e.xfer_size, e.xfer_done)
+            s = f"{e.pid:5d} {e.user:<8} [{session_age:>6}] ({pct:>3}%) {e.cmd} {e.cmd_arg}"
+        else:
+            s = f"{e.pid:5d} {e.user:<8} [{session_age:>6}] (n/a) {e.cmd} {e.cmd_arg}"
+        if verbose:
+            rate = common.kbps(e.xfer_len, e.xfer_elapsed_ms)
+            s += f" KB/s: {rate:3.2f}" if oneline else f"\n\tKB/s: {rate:3.2f}\n"
+    if verbose:
+        s += _verbose_tail(e, oneline, " " if oneline else "\t", with_cwd=True)
+    return s + "\n"
+
+
+def _compat_line(e: Entry, now: float, verbose: bool) -> str:
+    age = common.format_age(e.begin_idle, now)
+    if (e.downloading or e.uploading) and e.xfer_size > 0:
+        pct = f"({common.percent_complete(e.xfer_size, e.xfer_done)}%)" if e.downloading else "(n/a)"
+        s = f"{e.pid:5d} {age:<6} {pct} {e.cmd} {e.cmd_arg}\n"
+    else:
+        s = f"{e.pid:5d} {age:<6} {e.cmd} {e.cmd_arg}\n"
+    if verbose:
+        if e.client_addr:
+            s += f"             (host: {e.client_name} [{e.client_addr}])\n"
+        if e.protocol:
+            s += f"              (protocol: {e.protocol})\n"
+        if e.cwd:
+            s += f"              (cwd: {e.cwd})\n"
+        if e.class_:
+            s += f"              (class: {e.class_})\n"
+    return s
+
+
+def _json_connection(e: Entry) -> dict:
+    conn: dict = {"pid": e.pid, "connected_since_ms": e.begin_session * 1000, "remote_name": e.client_name,
+                  "remote_address": e.client_addr, "local_address": e.server_addr, "local_port": e.server_port,
+                  "authenticating": not e.authenticated}
+    if e.authenticated:
+        conn["user"] = e.user
+    for key, value in (("class", e.class_), ("protocol", e.protocol), ("location", e.cwd)):
+        if value:
+            conn[key] = value
+    conn["idling"] = e.idle
+    if e.idle:
+        conn["idle_since_ms"] = e.begin_idle * 1000
+    elif e.cmd:
+        conn["command"] = e.cmd
+        conn["command_args"] = e.cmd_arg
+    conn["downloading"] = e.downloading
+    conn["uploading"] = e.uploading
+    if e.downloading:
+        conn["transfer_completed"] = common.percent_complete(e.xfer_size, e.xfer_done)
+    if e.downloading or e.uploading:
+        conn["transfer_bytes"] = e.xfer_done
+        conn["transfer_duration_ms"] = e.xfer_elapsed_ms
+    return conn
+
+
+def render_json(header: Header, entries: list[Entry]) -> str:
+    server: dict = {"server_type": "standalone" if header.standalone else "inetd"}
+    if header.standalone:
+        server.update(pid=header.master_pid, started_ms=header.master_start * 1000)
+    return json.dumps({"server": server, "connections": [_json_connection(e) for e in entries]}) + "\n"
+
+
+def render(header: Header, entries: list[Entry], now: float, *, outform: str = "", verbose: bool = False,
+           server: str | None = None) -> str:
+    """The whole ftpwho output for these scoreboard contents at time `now`."""
+    entries = common.server_filter(entries, server)
+    if outform == "json":
+        return render_json(header, entries)
+    if header.standalone:
+        out = [f"standalone FTP daemon [{header.master_pid}], up for "
+               f"{common.format_uptime(header.master_start, now)}\n"]
+    else:
+        out = ["inetd FTP daemon:\n"]
+    if server is not None:
+        out.append(f"ProFTPD Server '{server}'\n")
+    for e in entries:
+        if outform == "compat":
+            out.append(_compat_line(e, now, verbose))
+        else:
+            out.append(_line(e, now, verbose, oneline=outform == "oneline"))
+    if entries:
+        for name, n in common.class_counts(entries):
+            out.append(f"Service class {name:<20} - {n:3d} user{'s' if n > 1 else ''}\n")
+    else:
+        out.append("no users connected\n")
+    return "".join(out)
+
+
+def _main(argv: list[str] | None, clock: Callable[[], float]) -> int:
+    opts, args = common.parse_options(argv, "S:c:f:ho:v",
+                                      ["server=", "config=", "file=", "help", "outform=", "verbose"])
+    file_opt = config_opt = server = None
+    outform, verbose = "", False
+    for opt, val in opts:
+        if opt in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            return 0
+        if opt in ("-S", "--server"):
+            server = val
+        elif opt in ("-c", "--config"):
+            config_opt = val
+        elif opt in ("-f", "--file"):
+            file_opt = val
+        elif opt in ("-o", "--outform"):
+            if val not in OUTFORMS:
+                raise common.ToolError(f"unknown outform value: '{val}' (use compat, oneline or json)")
+            outform = val
+        elif opt in ("-v", "--verbose"):
+            verbose = True
+    if args:
+        raise common.ToolError(f"unexpected argument '{args[0]}' (use -h for help)")
+    header, entries = common.read_scoreboard(common.scoreboard_path(file_opt, config_opt))
+    sys.stdout.write(render(header, entries, clock(), outform=outform, verbose=verbose, server=server))
+    return 0
+
+
+def main(argv: list[str] | None = None, *, clock: Callable[[], float] = time.time) -> int:
+    return common.run("ftpwho", lambda: _main(argv, clock))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
