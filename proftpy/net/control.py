@@ -59,6 +59,11 @@ class ControlChannel:
                 return None
             self._buf += chunk
 
+    def unread(self, line: str) -> None:
+        """Put a command line back in front of the buffer: ABOR/QUIT read during a transfer are answered by the
+        command loop after the transfer's own reply (net/data.py)."""
+        self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
+
     def send(self, reply: Reply) -> None:
         try:
             self.sock.sendall(reply.format())
