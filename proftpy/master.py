@@ -308,10 +308,11 @@ class Master:
             self._notifier.notify("\n".join(states))
 
 
-def serve_connection(conn: socket.socket, config: Config, services: dict) -> None:
-    """Run one session on a connected socket (child process, or inetd mode)."""
+def serve_connection(conn: socket.socket, config: Config, services: dict, fallback: Server | None = None) -> None:
+    """Run one session on a connected socket (child process, or inetd mode, where the main server is the
+    fallback because inetd chose the port)."""
     local = conn.getsockname()
-    server = pick_server(config, normalize_ip(local[0]), local[1])
+    server = pick_server(config, normalize_ip(local[0]), local[1]) or fallback
     if server is None:
         conn.sendall(f"500 Sorry, no server available to handle request on {normalize_ip(local[0])}\r\n".encode())
         conn.close()

@@ -83,7 +83,7 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
 def run_inetd(config: Config) -> int:
     """ServerType inetd: the connection is our standard input."""
     conn = socket.socket(fileno=os.dup(0))
-    serve_connection(conn, config, {})
+    serve_connection(conn, config, {}, fallback=config.main)
     return 0
 
 

@@ -168,7 +168,8 @@ def ftpd(tmp_path):
         os.chmod(tmp_path, 0o755)
         fmt = dict(port=d.port, dir=tmp_path, host=host, ipv6="on" if ipv6 or ":" in host else "off",
                    home=tmp_path / "home")
-        text = (BASE_CONFIG if base else "") + (AUTH_CONFIG if auth else "") + config
+        # the test's lines come first: in ProFTPD's language the first line of a directive wins
+        text = config + "\n" + (BASE_CONFIG if base else "") + (AUTH_CONFIG if auth else "")
         d.conf.write_text(fill(text, fmt))
         started.append(d)
         return start_daemon(d, list(args), wait)
