@@ -115,3 +115,54 @@ def test_missing_scoreboard_fails_before_curses(tmp_path, capsys):
 def test_version(capsys):
     assert ftptop.main(["-V"]) == 0
     assert capsys.readouterr().out == "ftptop/1.0\n"
+
+
+def test_curses_view_toggles_and_quits_on_a_real_terminal(board):
+    """Drive the full-screen view through a pseudo-terminal: REG first, `t` shows XFER, `q` quits."""
+    import os
+    import pty
+    import select
+    import signal
+
+    pid, fd = pty.fork()
+    if pid == 0:                                   # child: the terminal is ours
+        code = 1
+        try:
+            os.environ.update(TERM="xterm", LINES="24", COLUMNS="100")
+            code = ftptop.main(["-f", board, "-d", "1"])
+        finally:
+            os._exit(code)
+    screen, deadline = b"", time.monotonic() + 20
+
+    def read_until(marker):
+        nonlocal screen
+        while marker not in screen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:
+                    break
+        return marker in screen
+
+    try:
+        assert read_until(b"COMMAND")
+        os.write(fd, b"t")
+        assert read_until(b"%DONE")
+        os.write(fd, b"q")
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    os.read(fd, 65536)             # keep draining so the child never blocks on output
+                except OSError:
+                    pass
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("ftptop did not quit on q")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)

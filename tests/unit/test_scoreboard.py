@@ -306,7 +306,7 @@ def test_readers_never_see_a_torn_slot(sb):
     try:
         while time.monotonic() < end:
             for e in sb.entries():
-                if e.user:
+                if e.user != sbm.NONE_USER:            # claimed, first update not yet written
                     c = e.user[0]
                     assert (e.user, e.cmd_arg, e.cwd, e.xfer_done) == (c * 31, c * 79, c * 79, "AB".index(c))
                     reads += 1
@@ -314,3 +314,20 @@ def test_readers_never_see_a_torn_slot(sb):
         os.close(stop_w)
         assert _reap([pid], time.monotonic() + 10) == []
     assert reads > 50
+
+
+def test_docs_describe_the_current_layout():
+    """docs/scoreboard.md's tables must list every field at its real offset, with the real struct formats."""
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).parents[2] / "docs" / "scoreboard.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \| `(\w+)` \|", doc, re.M)
+    expected = []
+    for fields in (sbm.HEADER_FIELDS, sbm.SLOT_FIELDS):
+        off = 0
+        for f in fields:
+            expected.append((str(off), f.name, f.fmt))
+            off += f.size
+    assert rows == expected
+    assert f"`{sbm.HEADER.format}`" in doc and f"`{sbm.SLOT.format}`" in doc
+    assert f"## Binary layout (version {sbm.VERSION})" in doc
