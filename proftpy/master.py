@@ -131,6 +131,7 @@ class Master:
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit status."""
         self.install_signals()
+        self.module_hook("master_init")
         proctitle.set("(accepting connections)")
         self.notify("READY=1", f"STATUS={self.status()}")
         log.info("proftpy %s standalone mode STARTUP", _version())
@@ -153,10 +154,19 @@ class Master:
         return 1.0
 
     def tick(self) -> None:
-        """Periodic work between events (hooks for the scoreboard scrub and watchdog)."""
-        hook = self.services.get("tick")
-        if hook:
-            hook(self)
+        """Periodic work between events: every module's `master_tick(master)` (scoreboard scrub, watchdog)."""
+        self.module_hook("master_tick")
+
+    def module_hook(self, name: str) -> None:
+        """Run `name(master)` of every module that defines it (master_init, master_tick, master_reload,
+        master_stop); a failing hook is logged, never fatal to the master."""
+        for mod in modules.MODULES:
+            fn = getattr(mod, name, None)
+            if fn is not None:
+                try:
+                    fn(self)
+                except Exception:
+                    log.exception("%s.%s failed", mod.__name__, name)
 
     def handle_signals(self) -> None:
         try:
@@ -272,6 +282,7 @@ class Master:
         hook = self.services.get("reloaded")
         if hook:
             hook(self)
+        self.module_hook("master_reload")
         self.notify("READY=1", f"STATUS={self.status()}")
 
     def stop(self) -> None:
@@ -294,9 +305,7 @@ class Master:
             except ChildProcessError:
                 break
             self.children.pop(pid, None)
-        hook = self.services.get("stopped")
-        if hook:
-            hook(self)
+        self.module_hook("master_stop")
         log.info("proftpy %s standalone mode SHUTDOWN", _version())
 
     def status(self) -> str:
