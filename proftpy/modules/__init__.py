@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import auth, auth_file, auth_pam, auth_unix, core
+from . import auth, auth_file, auth_pam, auth_unix, core, facts, ls
 
-MODULES = [core, auth_file, auth_unix, auth_pam, auth]
+MODULES = [core, auth_file, auth_unix, auth_pam, auth, ls, facts]
 
 
 @functools.lru_cache(maxsize=1)

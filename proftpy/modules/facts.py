@@ -1,0 +1,261 @@
+"""mod_facts: machine listings (RFC 3659) — MLSD over the data connection, MLST on the control connection — and
+`OPTS MLST` (through `set_mlst_facts`, which mod_core's OPTS handler calls).
+
+Facts and their order follow mod_facts.c: modify perm size type unique UNIX.group UNIX.groupname UNIX.mode
+UNIX.owner UNIX.ownername. MFF/MFMT live with the other file commands (modules/files.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import stat
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from .. import listing
+from ..config.registry import SVG, Directive, Merge
+from ..config.types import Custom, Words
+from ..dispatch import OPTIONAL, Cmd, Command
+from ..fs import FsError
+from ..listing import FACTS, FactValues
+from ..reply import FtpError, Reply
+from .ls import names
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_facts.c"
+log = logging.getLogger("proftpy")
+
+
+def _facts_options(args: list[str]) -> frozenset[str]:
+    known = {"UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"}
+    for word in Words()(args):
+        if word not in known:
+            raise ValueError(f"unknown FactsOption '{word}'")
+    return frozenset(args)
+
+
+directives = [
+    Directive("FactsOptions", Custom(_facts_options, "UseSlink|NoNames|AdjustedSymlinks ..."),
+              SVG, frozenset(), Merge.SERVER,
+              "UseSlink: symlinks as `type=OS.unix=slink:<target>` (FileZilla); NoNames: no owner/group names."),
+]
+
+
+# -- per-session fact selection ------------------------------------------------------------------------------------
+def _options(session: "Session") -> frozenset[str]:
+    return session.server.get("FactsOptions") or frozenset()
+
+
+def enabled_facts(session: "Session") -> tuple[str, ...]:
+    """The facts this session shows: all by default, or what OPTS MLST chose; NoNames drops the name facts."""
+    chosen = session.state.get(NAME, {}).get("facts")
+    facts = FACTS if chosen is None else chosen
+    if "NoNames" in _options(session):
+        facts = tuple(f for f in facts if f not in ("UNIX.groupname", "UNIX.ownername"))
+    return tuple(facts)
+
+
+def set_mlst_facts(session: "Session", arg: str) -> Reply:
+    """`OPTS MLST [fact;fact;...]` (called by the OPTS handler with the text after `MLST`). Unknown facts are
+    ignored; the reply lists those now shown: `200 MLST OPTS size;type;`."""
+    text = arg.strip()
+    if len(text.split()) > 1:
+        return Reply(501, "'OPTS MLST' not understood")
+    chosen = tuple(listing.parse_mlst_opts(text)) if text else ()
+    session.state.setdefault(NAME, {})["facts"] = chosen
+    if not text:
+        return Reply(200, "MLST OPTS")
+    return Reply(200, "MLST OPTS " + "".join(f"{f};" for f in chosen))
+
+
+# -- facts of one entry --------------------------------------------------------------------------------------------
+def _access(real: str, mode: int) -> bool:
+    try:
+        return os.access(real, mode, effective_ids=os.access in os.supports_effective_ids)
+    except OSError:
+        return False
+
+
+def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name: str, *,
+                show_symlinks: bool, cdir: bool = True) -> FactValues | None:
+    """The facts of one entry from its lstat. Links take their unique fact (and with ShowSymlinks off their type)
+    from the target, resolved inside the session root; None when the target cannot be reached."""
+    st = lst
+    dev, ino = st.st_dev, st.st_ino
+    real = None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target_real = session.fs.resolve(virtual).real
+            target = os.stat(target_real)
+        except (OSError, FtpError) as e:
+            log.debug("MLSx: cannot follow %s: %s", virtual, e)
+            return None
+        dev, ino, real = target.st_dev, target.st_ino, target_real
+        if show_symlinks:
+            if "UseSlink" in _options(session):
+                try:
+                    link = os.readlink(session.fs.resolve(virtual, follow_last=False).real)
+                except (OSError, FtpError):
+                    return None
+                kind = "OS.unix=slink:" + link
+            else:
+                kind = "OS.unix=symlink"
+        else:
+            kind = "dir" if stat.S_ISDIR(target.st_mode) else "file"
+    elif stat.S_ISDIR(st.st_mode):
+        kind = "dir"
+        if cdir and dent_name == ".":
+            kind = "cdir"
+        elif cdir and dent_name == "..":
+            kind = "pdir"
+    else:
+        kind = "file"
+    if real is None:
+        try:
+            real = session.fs.resolve(virtual).real
+        except FtpError:
+            return None
+    is_dir = stat.S_ISDIR(st.st_mode)
+    perm = listing.perm_fact(is_dir, _access(real, os.R_OK), _access(real, os.W_OK),
+                             is_dir and _access(real, os.X_OK))
+    uid, gid, mode = st.st_uid, st.st_gid, st.st_mode
+    user = group = None
+    ctx = session.context(real)
+    fake_user, fake_group, fake_mode = ctx.get("DirFakeUser"), ctx.get("DirFakeGroup"), ctx.get("DirFakeMode")
+    account = getattr(session, "account", None)
+    if fake_user and fake_user[0]:
+        user, uid = _fake(session, fake_user[1], account, user=True, fallback=uid)
+    if fake_group and fake_group[0]:
+        group, gid = _fake(session, fake_group[1], account, user=False, fallback=gid)
+    if fake_mode is not None:
+        mode = fake_mode
+    lookup = names(session)
+    return FactValues(mtime=st.st_mtime_ns // 1_000_000_000, perm=perm, size=None if is_dir else st.st_size,
+                      type=kind, dev=dev, ino=ino, uid=uid, gid=gid, user=user or lookup.user(uid),
+                      group=group or lookup.group(gid), mode=mode)
+
+
+def _fake(session: "Session", name: str, account, *, user: bool, fallback: int) -> tuple[str, int]:
+    """DirFakeUser/DirFakeGroup for facts: the name shown and its id (`~` = the session's own)."""
+    lookup = names(session)
+    if name == "~":
+        if account is None:
+            return ("ftp", fallback)
+        ident = account.uid if user else account.gid
+        return (session.user if user else lookup.group(ident), ident)
+    chain = lookup.chain()
+    found = chain.lookup(name) if user else chain.getgrnam(name)
+    if found is None:
+        return (name, fallback)
+    return (name, found.uid if user else found.gid)
+
+
+# -- MLSD ----------------------------------------------------------------------------------------------------------
+def _show_symlinks(session: "Session", real: str | None, explicit: bool) -> bool:
+    """ShowSymlinks for MLSx. MLSD treats "not set" as on; MLST only shows links when it is set on (mod_facts)."""
+    ctx = session.context(real)
+    if explicit and ctx.param("ShowSymlinks") is None:
+        return False
+    return bool(ctx.get("ShowSymlinks"))
+
+
+def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.DirEntry]) -> Iterator[str]:
+    enabled = enabled_facts(session)
+    show = _show_symlinks(session, real, explicit=False)
+    for name in (".", ".."):
+        child = posixpath.join(virtual, name)
+        try:
+            st = os.stat(session.fs.resolve(child).real)
+        except (OSError, FtpError):
+            continue
+        facts = entry_facts(session, child, st, name, show_symlinks=show)
+        if facts is not None:
+            yield listing.format_facts(facts, name, enabled)
+    for entry in entries:
+        child = posixpath.join(virtual, entry.name)
+        try:
+            lst = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        facts = entry_facts(session, child, lst, entry.name, show_symlinks=show)
+        if facts is not None:
+            yield listing.format_facts(facts, entry.name, enabled)
+
+
+def _send_mlsd(session: "Session", cmd: Cmd, lines: Iterable[str]) -> Reply:
+    """Like net.data.send_lines, but announced as ProFTPD does for MLSD: `150 ... data connection for MLSD`."""
+    from ..net import data
+
+    def body(transfer) -> None:
+        out: list[bytes] = []
+        size = 0
+        for line in lines:
+            chunk = line.encode("utf-8", "surrogateescape") + b"\r\n"
+            out.append(chunk)
+            size += len(chunk)
+            if size >= data.FILE_CHUNK:
+                transfer.send_bytes(b"".join(out))
+                out, size = [], 0
+        if out:
+            transfer.send_bytes(b"".join(out))
+
+    reply, _, _ = data.run(session, cmd, f"Opening {data.state(session).mode_name} mode data connection for MLSD",
+                           body)
+    return reply
+
+
+def mlsd(session: "Session", cmd: Cmd) -> Reply:
+    arg = cmd.arg
+    shown = arg or session.fs.cwd
+    try:
+        vp = session.fs.resolve(arg or ".")
+        st = os.stat(vp.real)
+    except FsError as e:
+        return Reply(550, f"{shown}: {os.strerror(e.errno)}")
+    except OSError as e:
+        return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
+    if not stat.S_ISDIR(st.st_mode):
+        return Reply(550, f"'{shown}' is not a directory")
+    try:
+        with os.scandir(vp.real) as it:
+            entries = list(it)
+    except OSError as e:
+        return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
+    return _send_mlsd(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries))
+
+
+# -- MLST ----------------------------------------------------------------------------------------------------------
+def mlst(session: "Session", cmd: Cmd) -> Reply:
+    arg = cmd.arg
+    shown = arg or session.fs.cwd
+    try:
+        here = session.fs.resolve(".").real
+    except FtpError:
+        here = None
+    show = _show_symlinks(session, here, explicit=True)
+    try:
+        vp = session.fs.resolve(arg or ".", follow_last=not show)
+        lst = os.lstat(vp.real)
+    except (OSError, FtpError):
+        return Reply(550, f"'{shown}' cannot be listed")
+    if not show and stat.S_ISLNK(lst.st_mode):
+        try:
+            lst = os.stat(vp.real)
+        except OSError:
+            return Reply(550, f"'{shown}' cannot be listed")
+    facts = entry_facts(session, vp.virtual, lst, vp.virtual, show_symlinks=show, cdir=False)
+    if facts is None:
+        return Reply(550, f"'{shown}' cannot be listed")
+    line = listing.format_facts(facts, vp.virtual, enabled_facts(session))
+    return Reply(250, "End of list", [f"Start of list for {shown}", " " + line])
+
+
+commands = [
+    Command("MLSD", mlsd, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
+    Command("MLST", mlst, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]",
+            feat=(listing.mlst_feat(), "TVFS")),
+]

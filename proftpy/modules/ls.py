@@ -1,0 +1,690 @@
+"""mod_ls: directory listings — LIST, NLST and STAT — in ProFTPD's formats, with ListOptions, globbing,
+ShowSymlinks, TimesGMT and DirFakeUser/Group/Mode.
+
+Listings are generated lazily (one directory at a time, one lstat per entry from os.scandir) and streamed through
+the data connection by `net.data.send_lines`. Every client path goes through `session.fs.resolve`; a listing never
+reaches outside the session root. Names travel as `str` with surrogate escapes and go out as the original bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import stat
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from .. import listing
+from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
+from ..config.types import Custom, Flag, parse_bool
+from ..dispatch import OPTIONAL, Cmd, Command
+from ..fs import FsError
+from ..listing import ListConfig, LsOptions
+from ..reply import FtpError, Reply
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_ls.c"
+log = logging.getLogger("proftpy")
+
+MAX_GLOB_MATCHES = 100_000     # bound the work one glob can cause
+MAX_DEPTH = 256                # -R never goes deeper than this, whatever ListOptions says
+
+
+def _fake_id(args: list[str]) -> tuple[bool, str | None]:
+    if not 1 <= len(args) <= 2:
+        raise ValueError("syntax: on|off [<id to display>]")
+    on = parse_bool(args[0])
+    return (True, args[1] if len(args) == 2 else "ftp") if on else (False, None)
+
+
+def _fake_mode(args: list[str]) -> int:
+    if len(args) != 1:
+        raise ValueError("expected 1 argument")
+    try:
+        return int(args[0], 8)
+    except ValueError:
+        raise ValueError("parameter must be an octal number") from None
+
+
+directives = [
+    Directive("ListOptions", Custom(listing.parse_list_options,
+                                    '"options" [strict] [maxdepth n] [maxfiles n] [maxdirs n] [LISTOnly] '
+                                    '[NLSTOnly] [NoErrorIfAbsent] [AdjustedSymlinks] [SortedNLST]'),
+              ALL_DIRS, None, Merge.DOWN,
+              "Default ls options for LIST/NLST/STAT, and limits on recursive listings."),
+    Directive("ShowSymlinks", Flag, SVGA, True, Merge.DOWN,
+              "Show symbolic links as links (`name -> target`); off shows what they point to."),
+    Directive("UseGlobbing", Flag, SVGA, True, Merge.DOWN, "Expand `*`, `?` and `[...]` in LIST/NLST paths."),
+    Directive("TimesGMT", Flag, SVGA, True, Merge.DOWN, "Listing times in GMT; off uses the server's local time."),
+    Directive("DirFakeUser", Custom(_fake_id, "on|off [name]"), ALL_DIRS, None, Merge.DOWN,
+              "Show this owner name in listings (`~` = the logged-in user; default `ftp`)."),
+    Directive("DirFakeGroup", Custom(_fake_id, "on|off [name]"), ALL_DIRS, None, Merge.DOWN,
+              "Show this group name in listings (`~` = the logged-in user's group; default `ftp`)."),
+    Directive("DirFakeMode", Custom(_fake_mode, "octal-mode"), ALL_DIRS, None, Merge.DOWN,
+              "Show these permission bits in listings."),
+]
+
+
+# -- owner and group names -----------------------------------------------------------------------------------------
+class Names:
+    """uid/gid -> name through the session's AuthOrder (numbers when unknown), cached for the session."""
+
+    def __init__(self, session: "Session"):
+        self.session = session
+        self.users: dict[int, str] = {}
+        self.groups: dict[int, str] = {}
+        self._chain = None
+
+    def chain(self):
+        if self._chain is None:
+            from .auth import auth_chain
+            self._chain = auth_chain(self.session.server)
+        return self._chain
+
+    def user(self, uid: int) -> str:
+        name = self.users.get(uid)
+        if name is None:
+            try:
+                account = self.chain().getpwuid(uid)
+            except (OSError, LookupError, ValueError) as e:
+                log.debug("uid %d lookup failed: %s", uid, e)
+                account = None
+            name = self.users[uid] = account.name if account is not None else str(uid)
+        return name
+
+    def group(self, gid: int) -> str:
+        name = self.groups.get(gid)
+        if name is None:
+            try:
+                group = self.chain().getgrgid(gid)
+            except (OSError, LookupError, ValueError) as e:
+                log.debug("gid %d lookup failed: %s", gid, e)
+                group = None
+            name = self.groups[gid] = group.name if group is not None else str(gid)
+        return name
+
+
+def names(session: "Session") -> Names:
+    state = session.state.setdefault(NAME, {})
+    cache = state.get("names")
+    if cache is None:
+        cache = state["names"] = Names(session)
+    return cache
+
+
+def session_group(session: "Session") -> str:
+    account = getattr(session, "account", None)
+    return names(session).group(account.gid) if account is not None else "ftp"
+
+
+# -- settings for one command --------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    """What the configuration says for one listing command (read at the session's cwd, as ProFTPD does)."""
+
+    show_symlinks: bool
+    gmt: bool
+    globbing: bool
+    config: ListConfig
+    fake_user: str | None
+    fake_group: str | None
+    fake_mode: int | None
+
+
+def list_config(chain_sections, command: str) -> ListConfig:
+    """The first ListOptions (innermost context first) that applies to `command` (LISTOnly/NLSTOnly skip)."""
+    for section in chain_sections:
+        for p in section.all("ListOptions"):
+            lc: ListConfig = p.value
+            if lc.nlst_only and command != "NLST":
+                continue
+            if lc.list_only and command != "LIST":
+                continue
+            return lc
+    return ListConfig()
+
+
+def settings(session: "Session", command: str) -> Settings:
+    try:
+        here = session.fs.resolve(".").real
+    except FsError:
+        here = None
+    ctx = session.context(here)
+
+    def fake(name: str, tilde: str) -> str | None:
+        value = ctx.get(name)
+        if not value or not value[0]:
+            return None
+        return tilde if value[1] == "~" else value[1]
+
+    return Settings(
+        show_symlinks=ctx.get("ShowSymlinks"), gmt=ctx.get("TimesGMT"), globbing=ctx.get("UseGlobbing"),
+        config=list_config(ctx.chain, command),
+        fake_user=fake("DirFakeUser", session.user or "ftp"),
+        fake_group=fake("DirFakeGroup", session_group(session)),
+        fake_mode=ctx.get("DirFakeMode"))
+
+
+def parse_argument(session: "Session", arg: str, command: str, cfg: Settings) -> tuple[LsOptions, str]:
+    """Client options (unless `strict`), then ListOptions' own options; returns (options, path part)."""
+    opts = LsOptions(l=(command in ("LIST", "STAT")))
+    words, rest = listing.split_options(arg)
+    if words and not rest.strip() and len(words) == 1 and _exists(session, arg.strip()):
+        words, rest = [], arg          # "LIST -weird-name": an existing path, not options (mod_ls have_options)
+    if command == "STAT":
+        words = []                     # STAT takes no client options
+    if not cfg.config.strict:
+        for w in words:
+            listing.apply_flags(opts, w, command)
+    listing.parse_config_options(cfg.config.options, command, opts)
+    return opts, rest.lstrip(" ") if words else rest
+
+
+def _exists(session: "Session", path: str) -> bool:
+    try:
+        os.stat(session.fs.resolve(path).real)
+        return True
+    except (OSError, FtpError):
+        return False
+
+
+# -- the lister ----------------------------------------------------------------------------------------------------
+@dataclass
+class Item:
+    """One thing to show: its display name, the stat to show, the link target text when shown as a link."""
+
+    name: str
+    st: os.stat_result
+    link: str | None = None
+    virtual: str = ""         # client path, for recursion
+
+
+class Lister:
+    """Produces the lines of one LIST/NLST/STAT; counts files/dirs/depth for ListOptions limits."""
+
+    def __init__(self, session: "Session", opts: LsOptions, cfg: Settings, command: str):
+        self.session = session
+        self.fs = session.fs
+        self.opts = opts
+        self.cfg = cfg
+        self.command = command
+        self.now = int(time.time())
+        self.names = names(session)
+        self.files = 0
+        self.dirs = 0
+        self.stopped = False
+
+    # -- stat helpers -------------------------------------------------------------------------------------------
+    def follow(self, virtual: str) -> os.stat_result | None:
+        """stat() of a link's target, resolved inside the session root; None when it dangles or escapes."""
+        try:
+            return os.stat(self.fs.resolve(virtual).real)
+        except (OSError, FtpError):
+            return None
+
+    def make_item(self, name: str, virtual: str, lst: os.stat_result) -> Item | None:
+        """Apply ShowSymlinks/-L to one entry; None when it is to be skipped (dangling link shown as target,
+        a link to `.`/`..`)."""
+        if not stat.S_ISLNK(lst.st_mode):
+            return Item(name, lst, None, virtual)
+        try:
+            target = os.readlink(self.fs.resolve(virtual, follow_last=False).real)
+        except (OSError, FtpError):
+            return None
+        if not _safe_link(target, virtual):
+            return None
+        if self.opts.L or not self.cfg.show_symlinks:
+            st = self.follow(virtual)
+            return Item(name, st, None, virtual) if st is not None else None
+        return Item(name, lst, target, virtual)
+
+    # -- formatting --------------------------------------------------------------------------------------------
+    def line(self, item: Item) -> str | None:
+        st, opts = item.st, self.opts
+        suffix = ""
+        if opts.F:
+            if item.link is not None:
+                target = self.follow(item.virtual)
+                suffix = listing.type_suffix(target.st_mode) if target is not None else ""
+            else:
+                suffix = listing.type_suffix(st.st_mode)
+        if not opts.l:                  # -1, -C (and NLST-style names)
+            return item.name + suffix
+        mode = listing.mode_string(st.st_mode, self.cfg.fake_mode)
+        if mode is None:
+            return None
+        when = self._time(st)
+        if opts.n:
+            user, group = str(st.st_uid), str(st.st_gid)
+        else:
+            user = self.cfg.fake_user or self.names.user(st.st_uid)
+            group = self.cfg.fake_group or self.names.group(st.st_gid)
+        text = listing.long_line(mode, st.st_nlink, user, group, listing.size_field(st.st_size, opts.h),
+                                 listing.time_field(when, self.now, self.cfg.gmt), item.name, item.link)
+        return text + suffix
+
+    def _time(self, st: os.stat_result) -> int:
+        if self.opts.c:
+            return st.st_ctime_ns // 1_000_000_000
+        if self.opts.u:
+            return st.st_atime_ns // 1_000_000_000
+        return st.st_mtime_ns // 1_000_000_000
+
+    def count_file(self) -> bool:
+        """One more file listed; False once ListOptions maxfiles is reached."""
+        limit = self.cfg.config.maxfiles
+        if limit and self.files >= limit:
+            self.stopped = True
+            return False
+        self.files += 1
+        return True
+
+    def sort(self, items: list[Item]) -> list[Item]:
+        opts = self.opts
+        if opts.t:
+            items.sort(key=lambda i: self._time(i.st), reverse=not opts.r)
+        elif opts.S:
+            items.sort(key=lambda i: i.st.st_size, reverse=not opts.r)
+        return items
+
+    def render(self, items: list[Item]) -> list[str]:
+        """Lines for a group of items (one directory, or the file operands): sorted, -C laid out."""
+        lines = [text for text in (self.line(i) for i in self.sort(items)) if text is not None]
+        if self.opts.C and not self.opts.l:
+            return listing.columns(lines)
+        return lines
+
+    # -- directories -------------------------------------------------------------------------------------------
+    def read_dir(self, virtual: str) -> list[Item]:
+        """The entries of one directory to show (dotfiles per -a/-A, . and .. with -a), sorted by name unless -U;
+        stops at maxfiles."""
+        try:
+            real = self.fs.resolve(virtual).real
+            with os.scandir(real) as it:
+                entries = list(it)
+        except (OSError, FtpError) as e:
+            log.debug("cannot read %s: %s", virtual, e)
+            return []
+        opts = self.opts
+        if not opts.U:
+            entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+        items: list[Item] = []
+        if opts.a:
+            for dot in (".", ".."):
+                if not self.count_file():
+                    return items
+                try:
+                    items.append(Item(dot, os.stat(self.fs.resolve(posixpath.join(virtual, dot)).real), None,
+                                      posixpath.join(virtual, dot)))
+                except (OSError, FtpError):
+                    continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and not (opts.a or opts.A):
+                continue
+            if not self.count_file():
+                break
+            child = posixpath.join(virtual, name)
+            try:
+                lst = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            item = self.make_item(name, child, lst)
+            if item is not None:
+                items.append(item)
+        if not opts.U and opts.a:
+            items.sort(key=lambda i: i.name.encode("utf-8", "surrogateescape"))
+        return items
+
+    def dir_lines(self, virtual: str, label: str, depth: int = 1, seen: frozenset = frozenset()) -> Iterator[str]:
+        """Lines for one directory and, with -R, its subdirectories (`\\r\\n<label>:` headers between them)."""
+        cfg = self.cfg.config
+        if self.stopped or (cfg.maxdepth and depth > cfg.maxdepth) or depth > MAX_DEPTH:
+            return
+        if cfg.maxdirs and self.dirs >= cfg.maxdirs:
+            return
+        self.dirs += 1
+        items = self.read_dir(virtual)
+        yield from self.render(items)
+        if not self.opts.R:
+            return
+        try:
+            here = os.stat(self.fs.resolve(virtual).real)
+            seen = seen | {(here.st_dev, here.st_ino)}
+        except (OSError, FtpError):
+            return
+        for item in sorted(items, key=lambda i: i.name.encode("utf-8", "surrogateescape")):
+            if item.name in (".", "..") or item.link is not None or not stat.S_ISDIR(item.st.st_mode):
+                continue
+            if (item.st.st_dev, item.st.st_ino) in seen:
+                continue
+            if self.stopped or (cfg.maxdirs and self.dirs >= cfg.maxdirs):
+                return
+            if cfg.maxdepth and depth + 1 > cfg.maxdepth:
+                return
+            sub_label = item.name if label == "." else posixpath.join(label, item.name)
+            yield ""
+            yield f"{sub_label}:"
+            yield from self.dir_lines(item.virtual, sub_label, depth + 1, seen)
+
+
+def _safe_link(target: str, virtual: str) -> bool:
+    """mod_ls skips links that point at `.`/`..` or at an ancestor of their own directory (Bug#3719)."""
+    if target in (".", "..", "./", "../"):
+        return False
+    if target.startswith(".") and target.endswith(("/", ".")):
+        parent = posixpath.dirname(virtual)
+        resolved = posixpath.normpath(posixpath.join(parent, target))
+        if parent == resolved or parent.startswith(resolved.rstrip("/") + "/"):
+            return False
+    return True
+
+
+# -- globbing inside the root --------------------------------------------------------------------------------------
+def expand_glob(session: "Session", pattern: str, sort: bool = True) -> list[str]:
+    """Paths matching `pattern` (as the client would write them: relative stays relative), matched component by
+    component inside the session root. Wildcards do not match a leading dot."""
+    absolute = pattern.startswith("/")
+    parts = [p for p in pattern.split("/") if p]
+    current = ["/" if absolute else ""]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        following: list[str] = []
+        if listing.has_glob(part):
+            match = listing.glob_matcher(part)
+            for base in current:
+                try:
+                    real = session.fs.resolve(base or ".").real
+                    with os.scandir(real) as it:
+                        names_ = [e.name for e in it if match(e.name) and (last or _is_dir(e))]
+                except (OSError, FtpError):
+                    continue
+                if sort:
+                    names_.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
+                following.extend(_join(base, n) for n in names_)
+                if len(following) > MAX_GLOB_MATCHES:
+                    break
+        else:
+            following = [_join(base, part) for base in current]
+            if last:
+                following = [p for p in following if _lexists(session, p)]
+        current = following[:MAX_GLOB_MATCHES]
+        if not current:
+            return []
+    return current if parts else []
+
+
+def _join(base: str, name: str) -> str:
+    if not base:
+        return name
+    return base + name if base.endswith("/") else base + "/" + name
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _lexists(session: "Session", path: str) -> bool:
+    try:
+        os.lstat(session.fs.resolve(path, follow_last=False).real)
+        return True
+    except (OSError, FtpError):
+        return False
+
+
+# -- LIST ----------------------------------------------------------------------------------------------------------
+def _send(session: "Session", cmd: Cmd, lines: Iterable[str]) -> Reply:
+    from ..net.data import send_lines
+    return send_lines(session, cmd, lines)
+
+
+def _missing(target: str, err: int) -> FtpError:
+    return FtpError(450, f"{target}: {os.strerror(err)}")
+
+
+def list_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]:
+    """LIST/STAT output for a target already checked to exist (or a glob, or "" for the cwd)."""
+    opts = lister.opts
+    if not target:
+        if opts.d:
+            item = _item_for(lister, ".", follow_last=True)
+            if item is not None:
+                lister.count_file()
+                yield from lister.render([item])
+            return
+        yield from lister.dir_lines(session.fs.cwd, ".")
+        return
+    if lister.cfg.globbing and listing.has_glob(target):
+        paths = expand_glob(session, target) or [target]
+    else:
+        paths = [target]
+    files: list[Item] = []
+    dirs: list[str] = []
+    for path in paths:
+        item = _item_for(lister, path, follow_last=False)
+        if item is None:
+            continue
+        target_mode = item.st.st_mode
+        if item.link is not None:
+            followed = lister.follow(item.virtual)
+            if followed is not None:
+                target_mode = followed.st_mode
+        if opts.d or not stat.S_ISDIR(target_mode) or (not opts.R and path != target):
+            if lister.count_file():
+                files.append(item)
+        else:
+            dirs.append(path)
+    yield from lister.render(files)
+    for path in dirs:
+        if lister.stopped:
+            return
+        if len(paths) > 1:
+            yield ""
+            yield f"{path}:"
+        yield from lister.dir_lines(session.fs.virtual(path), path)
+
+
+def _item_for(lister: Lister, path: str, follow_last: bool) -> Item | None:
+    """The Item for one operand (a path the client named, or a glob match)."""
+    try:
+        vp = lister.fs.resolve(path, follow_last=follow_last)
+        lst = os.lstat(vp.real)
+    except (OSError, FtpError):
+        return None
+    name = path.rstrip("/") or path
+    if stat.S_ISLNK(lst.st_mode) and (lister.opts.L or not lister.cfg.show_symlinks):
+        st = lister.follow(vp.virtual)
+        return Item(name, st, None, vp.virtual) if st is not None else None
+    if stat.S_ISLNK(lst.st_mode):
+        try:
+            return Item(name, lst, os.readlink(vp.real), vp.virtual)
+        except OSError:
+            return None
+    return Item(name, lst, None, vp.virtual)
+
+
+def check_target(session: "Session", target: str, cfg: Settings, follow: bool = True) -> bool:
+    """True when a non-glob target exists; raises ProFTPD's 450 otherwise (False with NoErrorIfAbsent)."""
+    if not target or (cfg.globbing and listing.has_glob(target)):
+        return True
+    try:
+        real = session.fs.resolve(target, follow_last=follow).real
+        os.stat(real) if follow else os.lstat(real)
+        return True
+    except FsError as e:
+        err = e.errno
+    except OSError as e:
+        err = e.errno or errno.EIO
+    if err == errno.ENOENT and cfg.config.no_error_if_absent:
+        return False
+    raise _missing(target, err)
+
+
+def list_(session: "Session", cmd: Cmd) -> Reply:
+    cfg = settings(session, "LIST")
+    opts, target = parse_argument(session, cmd.arg, "LIST", cfg)
+    if not check_target(session, target, cfg):
+        return _send(session, cmd, iter(()))
+    lister = Lister(session, opts, cfg, "LIST")
+    return _send(session, cmd, list_lines(session, lister, target))
+
+
+# -- NLST ----------------------------------------------------------------------------------------------------------
+def nlst(session: "Session", cmd: Cmd) -> Reply:
+    cfg = settings(session, "NLST")
+    opts, target = parse_argument(session, cmd.arg, "NLST", cfg)
+    target = target or "."
+    lister = Lister(session, opts, cfg, "NLST")
+    if cfg.globbing and listing.has_glob(target):
+        paths = expand_glob(session, target, sort=cfg.config.sorted_nlst)
+        if not paths:
+            if _exists(session, target):
+                paths = [target]
+            elif cfg.config.no_error_if_absent:
+                return _send(session, cmd, iter(()))
+            else:
+                raise FtpError(450, "No files found")
+        return _send(session, cmd, nlst_glob_lines(session, lister, paths))
+    clean = _clean(target)
+    try:
+        st = os.stat(session.fs.resolve(clean).real)
+    except (OSError, FsError) as e:
+        err = e.errno or errno.EIO
+        if err == errno.ENOENT and cfg.config.no_error_if_absent:
+            return _send(session, cmd, iter(()))
+        raise FtpError(450, f"{cmd.arg or clean}: {os.strerror(err)}") from None
+    if stat.S_ISREG(st.st_mode):
+        return _send(session, cmd, iter([_nlst_name(clean, opts)]))
+    if not stat.S_ISDIR(st.st_mode):
+        raise FtpError(450, f"{cmd.arg}: Not a regular file")
+    if not os.access(session.fs.resolve(clean).real, os.R_OK):
+        raise FtpError(450, f"{cmd.arg or clean}: {os.strerror(errno.EACCES)}")
+    return _send(session, cmd, nlst_dir_lines(session, lister, clean))
+
+
+def _clean(target: str) -> str:
+    if target in (".", "./"):
+        return "."
+    clean = posixpath.normpath(target)
+    if target.startswith("//"):
+        clean = "/" + clean.lstrip("/")
+    return clean
+
+
+def _nlst_name(path: str, opts: LsOptions) -> str:
+    if opts.one and "/" in path and len(path) > 1:
+        return path.rsplit("/", 1)[1]
+    return path
+
+
+def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterator[str]:
+    """One directory's names, readdir order (SortedNLST sorts); `dir/name` unless it is the cwd or -1."""
+    cfg, opts = lister.cfg.config, lister.opts
+    if cfg.maxdirs and lister.dirs >= cfg.maxdirs:
+        return
+    lister.dirs += 1
+    curdir = directory in ("", ".", "./")
+    virtual = session.fs.virtual(directory or ".")
+    try:
+        real = session.fs.resolve(virtual).real
+        with os.scandir(real) as it:
+            entries = list(it)
+    except (OSError, FtpError) as e:
+        log.debug("NLST cannot read %s: %s", directory, e)
+        return
+    names_ = [e.name for e in entries]
+    if opts.a:
+        names_ = [".", ".."] + names_
+    if cfg.sorted_nlst:
+        names_.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
+    by_name = {e.name: e for e in entries}
+    for name in names_:
+        if name.startswith(".") and not (opts.a or (opts.A and name not in (".", ".."))):
+            continue
+        entry = by_name.get(name)
+        if entry is not None and entry.is_symlink() and lister.follow(posixpath.join(virtual, name)) is None:
+            continue            # dangling (or escaping) link: mod_ls drops it
+        if curdir or opts.one:
+            yield name
+        else:
+            yield posixpath.join(directory, name)
+        if not lister.count_file():
+            return
+
+
+def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Iterator[str]:
+    opts = lister.opts
+    for path in paths:
+        base = path.rstrip("/").rsplit("/", 1)[-1]
+        if base.startswith(".") and (not opts.A or base in (".", "..")):
+            continue
+        try:
+            st = os.stat(session.fs.resolve(path).real)
+        except (OSError, FtpError):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if opts.R:
+                yield from nlst_dir_lines(session, lister, path)
+            else:
+                yield _nlst_name(path, opts)
+        elif stat.S_ISREG(st.st_mode):
+            yield _nlst_name(path, opts)
+
+
+# -- STAT ----------------------------------------------------------------------------------------------------------
+def transfer_type(session: "Session") -> str:
+    """ASCII or BINARY, as TYPE last set it (mod_xfer keeps it in the data state)."""
+    from ..net.data import state
+    return state(session).mode_name
+
+
+def server_status(session: "Session") -> Reply:
+    lines = [f"Status of '{session.server.name}'",
+             f" Connected from {session.remote_name} ({session.remote_addr})",
+             f" Logged in as {session.user}",
+             f" TYPE: {transfer_type(session)}, STRUcture: File, Mode: Stream"]
+    total = getattr(session, "total_bytes", 0) or 0
+    if total:
+        lines.append(f" Total bytes transferred for session: {total}")
+    lines.append(" No data connection")
+    return Reply(211, "End of status", lines)
+
+
+def stat_(session: "Session", cmd: Cmd) -> Reply:
+    if not cmd.arg.strip():
+        return server_status(session)
+    cfg = settings(session, "STAT")
+    arg = cmd.arg
+    if arg.startswith("-"):
+        _, _, arg = arg.partition(" ")
+    path = arg.lstrip(" ") or "."
+    try:
+        vp = session.fs.resolve(path, follow_last=not cfg.show_symlinks)
+        st = os.lstat(vp.real) if cfg.show_symlinks else os.stat(vp.real)
+    except FsError as e:
+        raise _missing(path, e.errno) from None
+    except OSError as e:
+        raise _missing(path, e.errno or errno.EIO) from None
+    code = 212 if stat.S_ISDIR(st.st_mode) else 213
+    opts = LsOptions(l=True, a=True)
+    listing.parse_config_options(cfg.config.options, "STAT", opts)
+    opts.C = opts.d = opts.F = opts.R = False
+    opts.a = opts.l = True
+    lister = Lister(session, opts, cfg, "STAT")
+    body = [" " + line for line in list_lines(session, lister, path)]
+    return Reply(code, "End of status", [f"Status of {path}:"] + body)
+
+
+commands = [
+    Command("LIST", list_, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
+    Command("NLST", nlst, group="DIRS", arg=OPTIONAL, help="[<sp> (pathname)]"),
+    Command("STAT", stat_, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
+]

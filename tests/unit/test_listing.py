@@ -1,0 +1,215 @@
+"""Pure listing formats: LIST lines, the 180-day rule, ls options, ListOptions, globbing, facts."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+
+from proftpy import listing
+from proftpy.listing import FactValues, LsOptions
+
+DAY = 86400
+NOW = 1_700_000_000                     # 2023-11-14 22:13:20 UTC
+
+
+# -- mode, time, size -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode,text", [
+    (stat.S_IFREG | 0o644, "-rw-r--r--"),
+    (stat.S_IFDIR | 0o755, "drwxr-xr-x"),
+    (stat.S_IFLNK | 0o777, "lrwxrwxrwx"),
+    (stat.S_IFREG | 0o4755, "-rwsr-xr-x"),
+    (stat.S_IFREG | 0o2644, "-rw-r-Sr--"),
+    (stat.S_IFDIR | 0o1777, "drwxrwxrwt"),
+    (stat.S_IFDIR | 0o1776, "drwxrwxrwT"),
+    (stat.S_IFIFO | 0o600, "prw-------"),
+    (stat.S_IFSOCK | 0o600, "srw-------"),
+])
+def test_mode_string(mode, text):
+    assert listing.mode_string(mode) == text
+
+
+def test_fake_mode_gives_directories_x_where_r():
+    assert listing.mode_string(stat.S_IFDIR | 0o700, fake_mode=0o644) == "drwxr-xr-x"
+    assert listing.mode_string(stat.S_IFREG | 0o700, fake_mode=0o644) == "-rw-r--r--"
+
+
+def test_recent_file_shows_time_old_file_shows_year():
+    recent = NOW - 179 * DAY
+    old = NOW - 181 * DAY
+    assert listing.time_field(recent, NOW) == "May 19 22:13"
+    assert listing.time_field(old, NOW) == "May 17  2023"
+
+
+def test_180_day_boundary_is_strict():
+    assert listing.time_field(NOW - 180 * DAY, NOW).endswith(":13")        # exactly 180 days: still a time
+    assert listing.time_field(NOW - 180 * DAY - 1, NOW).endswith(" 2023")
+
+
+def test_future_file_shows_time():
+    assert listing.time_field(NOW + 400 * DAY, NOW) == "Dec 18 22:13"
+
+
+def test_day_is_space_padded():
+    assert listing.time_field(1_000_000_000, NOW) == "Sep  9  2001"
+
+
+def test_times_local_when_not_gmt(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC+5")
+    time.tzset()
+    try:
+        assert listing.time_field(NOW, NOW, gmt=False) == "Nov 14 17:13"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_size_field():
+    assert listing.size_field(5) == "       5"
+    assert listing.size_field(123456789012) == "123456789012"
+    assert listing.size_field(999, human=True) == "     999"
+    assert listing.size_field(1536, human=True) == "    1.5k"
+    assert listing.size_field(5 * 1024 ** 3, human=True) == "    5.0G"
+
+
+def test_long_line_matches_proftpd_format():
+    line = listing.long_line("-rw-r--r--", 1, "alice", "users", listing.size_field(1234),
+                             listing.time_field(NOW - DAY, NOW), "file.txt")
+    assert line == "-rw-r--r--   1 alice    users        1234 Nov 13 22:13 file.txt"
+
+
+def test_long_line_symlink_and_long_names():
+    line = listing.long_line("lrwxrwxrwx", 1, "averylongusername", "g", listing.size_field(5),
+                             "Jan  1  2001", "ln", "target")
+    assert line == "lrwxrwxrwx   1 averylongusername g               5 Jan  1  2001 ln -> target"
+
+
+def test_long_line_with_real_stat(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    os.utime(path, (NOW - 10 * DAY, NOW - 10 * DAY))
+    st = os.stat(path)
+    line = listing.long_line(listing.mode_string(st.st_mode), st.st_nlink, "u", "g",
+                             listing.size_field(st.st_size), listing.time_field(int(st.st_mtime), NOW), "f")
+    assert line.endswith("       3 Nov  4 22:13 f")
+
+
+def test_type_suffix():
+    assert listing.type_suffix(stat.S_IFDIR | 0o755) == "/"
+    assert listing.type_suffix(stat.S_IFLNK | 0o777) == "@"
+    assert listing.type_suffix(stat.S_IFREG | 0o755) == "*"
+    assert listing.type_suffix(stat.S_IFREG | 0o644) == ""
+
+
+def test_columns_fill_down_then_across():
+    names = [f"f{i}" for i in range(12)]
+    lines = listing.columns(names)
+    assert lines[0].startswith("f0\t")
+    assert len(lines) == 2                       # 8-wide columns, 9 per row
+    assert lines[1].split("\t")[0] == "f1"
+
+
+# -- options --------------------------------------------------------------------------------------------------------
+def test_split_options():
+    assert listing.split_options("-la") == (["la"], "")
+    assert listing.split_options("-l -a my dir") == (["l", "a"], "my dir")
+    assert listing.split_options("dir") == ([], "dir")
+    assert listing.split_options("") == ([], "")
+
+
+def test_apply_flags_list():
+    o = LsOptions(l=True)
+    listing.apply_flags(o, "1", "LIST")
+    assert o.one and not o.l
+    listing.apply_flags(o, "l", "LIST")
+    assert o.l and not o.one
+    listing.apply_flags(o, "aRn", "LIST")
+    assert o.a and o.R and o.n
+
+
+def test_nlst_ignores_long_options():
+    o = LsOptions()
+    listing.apply_flags(o, "lnCFh", "NLST")
+    assert not (o.l or o.n or o.C or o.F or o.h)
+    listing.apply_flags(o, "a", "NLST")
+    assert o.a
+
+
+def test_stat_ignores_one():
+    o = LsOptions(l=True)
+    listing.apply_flags(o, "1", "STAT")
+    assert o.l and not o.one
+
+
+def test_config_options_plus_turns_off():
+    o = LsOptions(l=True)
+    listing.parse_config_options("-a +l", "LIST", o)
+    assert o.a and not o.l
+
+
+def test_parse_list_options_directive():
+    lc = listing.parse_list_options(["-a", "strict", "maxdepth", "2", "maxfiles", "10", "maxdirs", "3",
+                                     "LISTOnly", "NoErrorIfAbsent", "SortedNLST"])
+    assert (lc.options, lc.strict, lc.maxdepth, lc.maxfiles, lc.maxdirs) == ("-a", True, 2, 10, 3)
+    assert lc.list_only and lc.no_error_if_absent and lc.sorted_nlst and not lc.nlst_only
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "wrong number"), (["-a", "maxdepth", "0"], "maxdepth must be greater than 0"),
+    (["-a", "maxfiles"], "maxfiles must be greater than 0"), (["-a", "bogus"], "unknown keyword: 'bogus'"),
+])
+def test_parse_list_options_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        listing.parse_list_options(args)
+
+
+# -- globbing -------------------------------------------------------------------------------------------------------
+def test_glob_matcher():
+    m = listing.glob_matcher("*.txt")
+    assert m("a.txt") and not m("a.bin") and not m(".hidden.txt")
+    assert listing.glob_matcher("?.t[xy]t")("a.tyt")
+    assert not listing.glob_matcher("[!a]*")("abc")
+    assert listing.glob_matcher(".*")(".hidden")
+    assert listing.has_glob("a*") and listing.has_glob("a?") and listing.has_glob("a[b]")
+    assert not listing.has_glob("plain")
+
+
+# -- facts ----------------------------------------------------------------------------------------------------------
+def _facts(**kw):
+    base = dict(mtime=NOW, perm="adfrw", size=10, type="file", dev=0xFE00, ino=0x2A, uid=1000, gid=100,
+                user="alice", group="users", mode=stat.S_IFREG | 0o644)
+    base.update(kw)
+    return FactValues(**base)
+
+
+def test_format_facts_all():
+    text = listing.format_facts(_facts(), "a.txt", listing.FACTS)
+    assert text == ("modify=20231114221320;perm=adfrw;size=10;type=file;unique=FE00U2A;UNIX.group=100;"
+                    "UNIX.groupname=users;UNIX.mode=0644;UNIX.owner=1000;UNIX.ownername=alice; a.txt")
+
+
+def test_format_facts_dir_has_no_size_and_subset():
+    text = listing.format_facts(_facts(size=None, type="dir", mode=stat.S_IFDIR | 0o755), "d", ("size", "type"))
+    assert text == "type=dir; d"
+
+
+def test_perm_fact():
+    assert listing.perm_fact(False, True, True, False) == "adfrw"
+    assert listing.perm_fact(False, False, False, False) == "dfr"
+    assert listing.perm_fact(True, True, True, True) == "flcdmpe"
+    assert listing.perm_fact(True, True, False, True) == "fle"
+
+
+def test_mlst_opts_parsing():
+    assert listing.parse_mlst_opts("size;type;") == ["size", "type"]
+    assert listing.parse_mlst_opts("TYPE;Size;bogus;") == ["size", "type"]
+    assert listing.parse_mlst_opts("size;type") == ["size"]           # a fact needs its ';'
+    assert listing.parse_mlst_opts("") == []
+
+
+def test_mlst_feat_line():
+    assert listing.mlst_feat() == ("MLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.groupname*;"
+                                   "UNIX.mode*;UNIX.owner*;UNIX.ownername*;")
+    assert listing.mlst_feat(("size",)).startswith("MLST modify;perm;size*;type;")
