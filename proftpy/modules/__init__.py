@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import auth, auth_file, auth_pam, auth_unix, core, facts, ls
+from . import auth, auth_file, auth_pam, auth_unix, core, facts, files, ls, site
 
-MODULES = [core, auth_file, auth_unix, auth_pam, auth, ls, facts]
+MODULES = [core, files, auth_file, auth_unix, auth_pam, auth, ls, site, facts]
 
 
 @functools.lru_cache(maxsize=1)

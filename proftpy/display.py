@@ -1,0 +1,310 @@
+"""Display files (DisplayConnect, DisplayLogin, DisplayChdir, DisplayQuit): read a text file and send its lines as
+the leading lines of a reply, with ProFTPD's `%` variables expanded (src/display.c).
+
+Where the file is looked for: before login an absolute path is a real path; after login the path is inside the
+session root (as ProFTPD sees it after chroot), relative paths are relative to the current directory. Files opened
+ahead of the chroot (`preopen`) are read from the descriptor kept in the session state, like ProFTPD does for
+DisplayQuit and absolute DisplayChdir paths.
+
+Supported variables: %C %E %F %f %i %K %k %L %M %N %o %R %T %t %U %u %V %x %y %z, %{total_bytes_in}
+%{total_bytes_out} %{total_bytes_xfer} %{total_files_in} %{total_files_out} %{total_files_xfer} %{bytes_xfer},
+%{env:NAME}, %{time:strftime-format}. An unknown %{name} or unset environment variable becomes "(none)",
+as in ProFTPD.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import socket
+import stat
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("proftpy")
+
+MAX_BYTES = 64 * 1024         # a display file is a short message; more is cut off rather than flooding the client
+MAX_LINE = 4096               # ProFTPD reads with a PR_TUNABLE_BUFFER_SIZE buffer
+STATE = "display"             # session.state key: pre-opened descriptors, DisplayChdir "once" bookkeeping
+_BRACED = re.compile(r"%\{([^}]*)\}")
+_UNITS = ("K", "M", "G", "T", "P", "E", "Z", "Y")
+
+
+class Preamble:
+    """The first lines of a multi-line reply whose last line comes later (DisplayConnect before the banner).
+    `ControlChannel.send` only needs `format()`."""
+
+    def __init__(self, code: int, lines: list[str]):
+        self.code = code
+        self.lines = lines
+        self.is_error = False
+
+    def format(self) -> bytes:
+        out = [f"{self.code}-{self.lines[0]}"] + [f" {line}" for line in self.lines[1:]]
+        return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+def read_lines(data: bytes) -> list[str]:
+    """Split file content into reply lines: CR/LF stripped, overlong lines cut, NUL removed."""
+    text = data[:MAX_BYTES].decode("utf-8", "surrogateescape")
+    if not text:
+        return []
+    parts = text.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return [part.rstrip("\r")[:MAX_LINE].replace("\0", "") for part in parts]
+
+
+def _read_fd(fd: int) -> bytes:
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+    return os.pread(fd, MAX_BYTES, 0)
+
+
+def _read_path(real: str) -> bytes:
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def preopen(session: "Session", path: str | None) -> None:
+    """Open an absolute display file now (before chroot) and keep the descriptor for later."""
+    if not path or not path.startswith("/"):
+        return
+    fds = session.state.setdefault(STATE, {}).setdefault("fds", {})
+    if path in fds:
+        return
+    try:
+        fds[path] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        log.debug("cannot open display file %s: %s", path, e.strerror)
+
+
+def load(session: "Session", path: str | None) -> bytes | None:
+    """The content of a display file, or None when it cannot be read (ProFTPD then just skips it)."""
+    if not path:
+        return None
+    try:
+        if session.fs is None:
+            return _read_path(path) if path.startswith("/") else None
+        try:
+            return _read_path(session.fs.resolve(path).real)
+        except OSError:
+            fd = session.state.get(STATE, {}).get("fds", {}).get(path)
+            if fd is None:
+                raise
+            return _read_fd(fd)
+    except OSError as e:
+        log.debug("display file %s not shown: %s", path, e.strerror)
+        return None
+
+
+def lines_for(session: "Session", path: str | None, extra: dict[str, str] | None = None) -> list[str]:
+    """A display file's lines with variables expanded; [] when there is nothing to show."""
+    data = load(session, path)
+    if not data:
+        return []
+    values = Variables(session, extra)
+    return [expand(line, values) for line in read_lines(data)]
+
+
+# -- the public hooks ----------------------------------------------------------------------------------------------
+def login_lines(session: "Session") -> list[str]:
+    """DisplayLogin lines for the 230 reply (called by mod_auth after a successful PASS)."""
+    return lines_for(session, _conf(session, "DisplayLogin"))
+
+
+def quit_lines(session: "Session") -> list[str]:
+    return lines_for(session, _conf(session, "DisplayQuit"))
+
+
+def connect_lines(session: "Session") -> list[str]:
+    return lines_for(session, session.server.get("DisplayConnect"))
+
+
+def chdir_lines(session: "Session", real_dir: str) -> list[str]:
+    """DisplayChdir for a directory just entered: the file is looked for relative to that directory; with
+    `on` as second argument it is shown only when it changed since the session's last visit there."""
+    spec = _conf(session, "DisplayChdir", path=real_dir)
+    if not spec:
+        return []
+    path, once = spec
+    seen = session.state.setdefault(STATE, {}).setdefault("visited", {})
+    cwd = session.fs.cwd if session.fs else "/"
+    previous = seen.get(cwd)
+    seen[cwd] = time.time()
+    data = load(session, path)
+    if not data:
+        return []
+    if once and previous is not None:
+        mtime = _mtime(session, path)
+        if mtime is None or mtime <= previous:
+            return []
+    values = Variables(session)
+    return [expand(line, values) for line in read_lines(data)]
+
+
+def _mtime(session: "Session", path: str) -> float | None:
+    try:
+        return os.stat(session.fs.resolve(path).real).st_mtime
+    except OSError:
+        fd = session.state.get(STATE, {}).get("fds", {}).get(path)
+        return os.fstat(fd).st_mtime if fd is not None else None
+
+
+def _conf(session: "Session", name: str, path: str | None = None, default: Any = None) -> Any:
+    """A directive another module may not have declared yet reads as its default."""
+    try:
+        return session.conf(name, path=path)
+    except KeyError:
+        return default
+
+
+# -- variables -----------------------------------------------------------------------------------------------------
+class Variables:
+    """Values for one expansion, computed on first use (some cost a system call or a DNS lookup)."""
+
+    def __init__(self, session: "Session", extra: dict[str, str] | None = None):
+        self.session = session
+        self.extra = extra or {}
+        self._cache: dict[str, str] = {}
+
+    def get(self, key: str) -> str:
+        if key not in self._cache:
+            self._cache[key] = _SIMPLE.get(key, lambda s: key)(self.session)
+        return self._cache[key]
+
+    def braced(self, name: str) -> str:
+        if name in self.extra:
+            return self.extra[name]
+        if name.startswith("time:"):
+            return time.strftime(name[5:], time.localtime()) if name[5:] else ""
+        if name.startswith("env:"):
+            return os.environ.get(name[4:], "(none)")
+        counters = _totals(self.session)
+        if name in counters:
+            return str(counters[name])
+        return "(none)"
+
+
+def expand(line: str, values: Variables) -> str:
+    """Expand `%{...}` first, then the one-letter variables, left to right (a value is never re-expanded)."""
+    line = _BRACED.sub(lambda m: values.braced(m.group(1)), line)
+    out = []
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "%" and i + 1 < len(line) and line[i + 1] in _SIMPLE:
+            out.append(values.get(line[i + 1]))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _totals(session: "Session") -> dict[str, int]:
+    """Transfer counters kept by mod_xfer (0 until it records any)."""
+    found = session.state.get("totals") or session.state.get("mod_xfer.c", {}).get("totals") or {}
+    names = ("total_bytes_in", "total_bytes_out", "total_bytes_xfer", "total_files_in", "total_files_out",
+             "total_files_xfer", "bytes_xfer")
+    return {n: int(found.get(n, 0)) for n in names}
+
+
+def _fs_size_kb(session: "Session") -> int:
+    """Free space (KB) of the filesystem holding the current directory, like ProFTPD's pr_fs_getsize."""
+    try:
+        where = session.fs.resolve(".").real if session.fs else "/"
+        st = os.statvfs(where)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize // 1024
+
+
+def format_size(kb: int) -> str:
+    """ProFTPD's %f: a size in KB scaled to the largest unit, three digits zero-padded, one leading zero dropped."""
+    i = 0
+    while kb > 1024 and i < len(_UNITS) - 1:
+        kb //= 1024
+        i += 1
+    text = f"{kb:03d}{_UNITS[i]}B"
+    return text[1:] if text[0] == "0" and text[1] != "." else text
+
+
+def format_xfer(total: int) -> str:
+    """ProFTPD's %k (its unit ladder stops at kB: the MB/GB branches are unreachable there too)."""
+    return f"{total >> 10}kB" if total >= 10240 else f"{total}B"
+
+
+def _max_clients(session: "Session") -> int:
+    value = _conf(session, "MaxClients")
+    if isinstance(value, tuple):
+        value = value[0]
+    return int(value or 0)
+
+
+def _class_limit(session: "Session") -> int:
+    if session.conn_class:
+        for entry in _all(session, "MaxClientsPerClass"):
+            if isinstance(entry, (list, tuple)) and entry and entry[0] == session.conn_class:
+                try:
+                    return int(entry[1])
+                except (IndexError, TypeError, ValueError):
+                    break
+    return _max_clients(session)
+
+
+def _all(session: "Session", name: str) -> list:
+    try:
+        return session.context().all(name)
+    except KeyError:
+        return []
+
+
+def _server_fqdn(session: "Session") -> str:
+    return session.masquerade_address() or socket.getfqdn()
+
+
+def _cwd(session: "Session") -> str:
+    return session.fs.cwd if session.fs is not None and session.authenticated else "(none)"
+
+
+def _admin(session: "Session") -> str:
+    return session.server.get("ServerAdmin") or "root@" + socket.gethostname()
+
+
+def _orig_user(session: "Session") -> str:
+    return session.state.get("mod_auth.c", {}).get("user_arg") or session.user or ""
+
+
+_SIMPLE: dict[str, Callable[["Session"], str]] = {
+    "C": _cwd,
+    "E": _admin,
+    "F": lambda s: str(_fs_size_kb(s)),
+    "f": lambda s: format_size(_fs_size_kb(s)),
+    "i": lambda s: str(_totals(s)["total_files_in"]),
+    "K": lambda s: str(_totals(s)["total_bytes_xfer"] >> 10),
+    "k": lambda s: format_xfer(_totals(s)["total_bytes_xfer"]),
+    "L": _server_fqdn,
+    "M": lambda s: str(_max_clients(s)),
+    "N": lambda s: str(s.state.get("client_count", 1)),
+    "o": lambda s: str(_totals(s)["total_files_out"]),
+    "R": lambda s: s.remote_name or "(unknown)",
+    "T": lambda s: time.strftime("%a %b %e %H:%M:%S %Y", time.localtime()),
+    "t": lambda s: str(_totals(s)["total_files_xfer"]),
+    "U": _orig_user,
+    "u": lambda s: s.state.get("ident") or "UNKNOWN",
+    "V": lambda s: s.server.name,
+    "x": lambda s: s.conn_class or "(unknown)",
+    "y": lambda s: str(s.state.get("class_client_count", 0)),
+    "z": lambda s: str(_class_limit(s)),
+}

@@ -1,0 +1,539 @@
+"""mod_core's file and directory commands (PWD CWD CDUP MKD RMD DELE RNFR RNTO SIZE MDTM), mod_facts' MFMT/MFF,
+the small control commands (OPTS HOST CLNT CSID) and the Display* files.
+
+Every client path goes through `session.fs` (the one door); an `OSError` from the filesystem travels to dispatch,
+which answers ProFTPD's `550 <arg>: <strerror>`. Reply texts follow reference §8 and mod_core.c/mod_facts.c.
+"""
+
+from __future__ import annotations
+
+import calendar
+import errno
+import fnmatch
+import ipaddress
+import os
+import shutil
+import stat
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import PROFTPD_COMPAT, display
+from ..config.registry import DIR, SVG, SVGA, Directive, Merge
+from ..config.types import Custom, Path, parse_bool
+from ..dispatch import NONE, OPTIONAL, POST_CMD, Cmd, Command, Hook
+from ..fs import FsError, VPath
+from ..reply import FtpError, Reply
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_core.c"
+STATE = "mod_core.files"          # session.state key: RNFR source, OPTS UTF8, CLNT text, HOST name
+READ, WRITE, DIRS = "READ", "WRITE", "DIRS"
+
+
+def _display_chdir(args: list[str]) -> tuple[str, bool]:
+    if not 1 <= len(args) <= 2:
+        raise ValueError('expected path ["on"]')
+    return args[0], parse_bool(args[1]) if len(args) == 2 else False
+
+
+directives = [
+    Directive("DisplayConnect", Path(), SVG, None, Merge.SERVER,
+              "File whose lines are sent as `220-` lines before the greeting."),
+    Directive("DisplayLogin", Path(absolute=False), SVGA, None, Merge.DOWN,
+              "File shown as `230-` lines after login (path inside the session root, or relative to home)."),
+    Directive("DisplayChdir", Custom(_display_chdir, 'path ["on"]'), SVGA | DIR, None, Merge.DOWN,
+              "File shown as `250-` lines on CWD (relative paths: in the new directory); `on`: only when changed."),
+    Directive("DisplayQuit", Path(absolute=False), SVGA, None, Merge.DOWN,
+              "File shown as `221-` lines on QUIT."),
+    Directive("CDPath", Path(), SVGA, None, Merge.DOWN,
+              "Directories CWD also tries a relative name in when it is not found.", repeat=True),
+]
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def _st(session: "Session") -> dict:
+    return session.state.setdefault(STATE, {})
+
+
+def conf(session: "Session", name: str, default: Any = None, path: str | None = None) -> Any:
+    """A directive another module declares; reads as `default` while that module is not loaded."""
+    try:
+        return session.conf(name, path=path)
+    except KeyError:
+        return default
+
+
+def quote(path: str) -> str:
+    """RFC 959 path quoting for 257 replies: an embedded `"` is doubled."""
+    return path.replace('"', '""')
+
+
+def _path_arg(cmd: Cmd) -> str:
+    if not cmd.arg:
+        raise FtpError(501, "Invalid number of parameters")
+    return cmd.arg
+
+
+def transfer_type(session: "Session") -> str:
+    """The current TYPE, "A" or "I", from mod_xfer's data state (its DefaultTransferMode before any TYPE)."""
+    try:
+        from ..net import data
+    except ImportError:
+        data = None
+    if data is not None and hasattr(data, "state"):
+        return "A" if data.state(session).ascii else "I"
+    return "A" if str(conf(session, "DefaultTransferMode", "ascii")).lower().startswith("a") else "I"
+
+
+def times_gmt(session: "Session") -> bool:
+    return bool(conf(session, "TimesGMT", True))
+
+
+def check_filters(session: "Session", arg: str, real: str) -> None:
+    """PathAllowFilter / PathDenyFilter, when a module declares them: `550 <arg>: Forbidden filename`."""
+    allow = conf(session, "PathAllowFilter", None, real)
+    deny = conf(session, "PathDenyFilter", None, real)
+    if allow is not None and not _matches(allow, arg):
+        raise FtpError(550, f"{arg}: Forbidden filename")
+    if deny is not None and _matches(deny, arg):
+        raise FtpError(550, f"{arg}: Forbidden filename")
+
+
+def _matches(pattern: Any, text: str) -> bool:
+    search = getattr(pattern, "search", None)
+    return bool(search(text)) if search else False
+
+
+def dir_mode(session: "Session", real: str) -> int:
+    """Mode for a new directory: 0777 less the Umask's directory mask (or its file mask)."""
+    umask = conf(session, "Umask", (0o022, None), os.path.dirname(real))
+    file_mask, dir_mask = umask if isinstance(umask, tuple) else (umask, None)
+    return 0o777 & ~(dir_mask if dir_mask is not None else file_mask)
+
+
+def _require_fs(session: "Session"):
+    if session.fs is None:
+        raise FtpError(530, "Please login with USER and PASS")
+    return session.fs
+
+
+# -- directories ---------------------------------------------------------------------------------------------------
+def pwd(session: "Session", cmd: Cmd) -> Reply:
+    fs = _require_fs(session)
+    return Reply(257, f'"{quote(fs.cwd)}" is the current directory')
+
+
+def _show_symlinks(session: "Session") -> bool:
+    return bool(conf(session, "ShowSymlinks", True))
+
+
+def change_dir(session: "Session", arg: str, name: str) -> Reply:
+    """CWD/CDUP: move, try CDPath for relative names, then say DisplayChdir's lines and `250 <cmd> command
+    successful`. With ShowSymlinks on (the default) the new directory is shown resolved, as ProFTPD does."""
+    fs = _require_fs(session)
+    try:
+        path = fs.chdir(arg)
+    except (OSError, FtpError) as first:
+        path = _try_cdpath(session, arg)
+        if path is None:
+            if isinstance(first, FtpError):
+                raise
+            raise FsError(arg, first.errno or errno.EIO) from None
+    if _show_symlinks(session):
+        fs.cwd = _resolved_virtual(fs, path)
+    session.events.emit("core.chdir", session=session, path=fs.cwd)
+    lines = display.chdir_lines(session, path.real)
+    return Reply(250, f"{name} command successful", lines)
+
+
+def _resolved_virtual(fs, path: VPath) -> str:
+    """The client view of a directory with its symlinks resolved (inside the root)."""
+    if fs.root == "/" or getattr(fs, "_kernel_chroot", False):
+        return os.path.realpath(path.real)
+    return fs.virtual_of(path.real)
+
+
+def _try_cdpath(session: "Session", arg: str) -> VPath | None:
+    if arg.startswith("/"):
+        return None
+    for base in session.context().all("CDPath"):
+        try:
+            return session.fs.chdir(base.rstrip("/") + "/" + arg)
+        except (OSError, FtpError):
+            continue
+    return None
+
+
+def cwd(session: "Session", cmd: Cmd) -> Reply:
+    return change_dir(session, _path_arg(cmd), cmd.name)
+
+
+def cdup(session: "Session", cmd: Cmd) -> Reply:
+    return change_dir(session, "..", cmd.name)
+
+
+def mkd(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
+    if "*" in arg:
+        raise FtpError(550, f"{arg}: Invalid directory name")
+    path = _require_fs(session).resolve(arg, follow_last=False)
+    check_filters(session, arg, path.real)
+    mode = dir_mode(session, path.real)
+    old = os.umask(0)
+    try:
+        os.mkdir(path.real, mode)
+    finally:
+        os.umask(old)
+    return Reply(257, f'"{quote(path.virtual)}" - Directory successfully created')
+
+
+def rmd(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
+    path = _require_fs(session).resolve(arg, follow_last=False)
+    check_filters(session, arg, path.real)
+    os.rmdir(path.real)
+    return Reply(250, f"{cmd.name} command successful")
+
+
+def dele(session: "Session", cmd: Cmd) -> Reply:
+    """Delete a file; a symlink is removed itself, never what it points to."""
+    arg = _path_arg(cmd)
+    path = _require_fs(session).resolve(arg, follow_last=False)
+    check_filters(session, arg, path.real)
+    st = os.lstat(path.real)
+    if stat.S_ISDIR(st.st_mode):
+        raise FsError(arg, errno.EISDIR)
+    os.unlink(path.real)
+    cmd.notes["deleted"] = {"path": path.real, "virtual": path.virtual, "size": st.st_size}
+    session.events.emit("core.delete", session=session, path=path.real, size=st.st_size)
+    return Reply(250, f"{cmd.name} command successful")
+
+
+def rnfr(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
+    st = _st(session)
+    st.pop("rnfr", None)
+    path = _require_fs(session).resolve(arg, follow_last=False)
+    check_filters(session, arg, path.real)
+    os.lstat(path.real)                       # a dangling symlink may be renamed too
+    st["rnfr"] = path
+    cmd.notes["rnfr_path"] = path.real
+    return Reply(350, "File or directory exists, ready for destination name")
+
+
+def rnto(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
+    source: VPath | None = _st(session).pop("rnfr", None)
+    if source is None:
+        return Reply(503, "Bad sequence of commands")
+    target = _require_fs(session).resolve(arg, follow_last=False)
+    check_filters(session, arg, target.real)
+    if not conf(session, "AllowOverwrite", False, target.real) and os.path.exists(target.real):
+        return Reply(550, f"{arg}: Rename permission denied")
+    cmd.notes["rnfr_path"] = source.real
+    try:
+        os.rename(source.real, target.real)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        _move_across_devices(source.real, target.real, arg)
+    cmd.notes["rnto_path"] = target.real
+    return Reply(250, "Rename successful")
+
+
+def _move_across_devices(src: str, dst: str, arg: str) -> None:
+    """rename(2) cannot cross mount points: copy a file then remove it; a directory is refused (EPERM)."""
+    if os.path.isdir(src) and not os.path.islink(src):
+        raise FsError(arg, errno.EPERM)
+    try:
+        shutil.copy2(src, dst, follow_symlinks=False)
+    except OSError as e:
+        raise FtpError(550, f"Rename {arg}: {e.strerror}") from None
+    os.unlink(src)
+
+
+# -- file facts ----------------------------------------------------------------------------------------------------
+def size(session: "Session", cmd: Cmd) -> Reply:
+    if transfer_type(session) == "A":
+        return Reply(550, f"{cmd.name} not allowed in ASCII mode")
+    arg = _path_arg(cmd)
+    st = os.stat(_require_fs(session).resolve(arg).real)
+    if not stat.S_ISREG(st.st_mode):
+        return Reply(550, f"{arg}: not a regular file")
+    return Reply(213, str(st.st_size))
+
+
+def mdtm(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
+    st = os.stat(_require_fs(session).resolve(arg).real)
+    if not stat.S_ISREG(st.st_mode):
+        return Reply(550, f"{arg}: not a plain file")
+    tm = time.gmtime(st.st_mtime) if times_gmt(session) else time.localtime(st.st_mtime)
+    return Reply(213, time.strftime("%Y%m%d%H%M%S", tm))
+
+
+def parse_timestamp(text: str) -> int:
+    """`YYYYMMDDHHMMSS[.fff]` (UTC) -> epoch seconds; ValueError when out of range (mod_facts' checks)."""
+    text = text.split(".", 1)[0]
+    if len(text) < 14 or not text[:14].isdigit():
+        raise ValueError(text)
+    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+    hour, minute, sec = int(text[8:10]), int(text[10:12]), int(text[12:14])
+    if year < 1970 or not 1 <= month <= 12 or not 1 <= day <= 31 or hour > 24 or minute > 60 or sec > 61:
+        raise ValueError(text)
+    days = (calendar.timegm((year, month, 1, 0, 0, 0)) // 86400) + day - 1
+    return days * 86400 + hour * 3600 + minute * 60 + sec
+
+
+def _split_fact_arg(cmd: Cmd) -> tuple[str, str]:
+    first, sep, path = cmd.arg.partition(" ")
+    if not sep or not first or not path:
+        raise FtpError(501, "Invalid number of parameters")
+    return first, path
+
+
+def mfmt(session: "Session", cmd: Cmd) -> Reply:
+    timestamp, arg = _split_fact_arg(cmd)
+    path = _require_fs(session).resolve(arg)
+    check_filters(session, arg, path.real)
+    stamp = timestamp.split(".", 1)[0]
+    if len(timestamp) < 14:
+        return Reply(501, f"{timestamp}: {os.strerror(errno.EINVAL)}")
+    _set_mtime(path.real, stamp, arg)
+    return Reply(213, f"Modify={stamp}; {arg}")
+
+
+def _set_mtime(real: str, stamp: str, arg: str) -> None:
+    try:
+        when = parse_timestamp(stamp)
+    except ValueError:
+        raise FtpError(501, f"{arg}: {os.strerror(errno.EINVAL)}") from None
+    try:
+        os.utime(real, (when, when))
+    except OSError as e:
+        raise FtpError(550 if e.errno == errno.ENOENT else 501, f"{arg}: {e.strerror}") from None
+
+
+def group_id(session: "Session", name: str) -> int:
+    """A gid from a number or a group name known to the auth backends; ValueError when unknown."""
+    if name.isdigit():
+        return int(name)
+    from . import auth
+    group = auth.auth_chain(session.server).getgrnam(name)
+    if group is None:
+        raise ValueError(name)
+    return group.gid
+
+
+def mff(session: "Session", cmd: Cmd) -> Reply:
+    """Modify facts: `modify=YYYYMMDDHHMMSS;UNIX.mode=0644;UNIX.group=name; path`, applied in order."""
+    facts, arg = _split_fact_arg(cmd)
+    path = _require_fs(session).resolve(arg)
+    check_filters(session, arg, path.real)
+    if ";" not in facts:
+        return Reply(550, f"{facts}: {os.strerror(errno.EINVAL)}")
+    for fact in facts.split(";")[:-1]:
+        key, sep, value = fact.partition("=")
+        low = key.lower()
+        if low.startswith("modify"):
+            if not sep:
+                return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
+            if len(value) < 14:
+                return Reply(501, f"{value}: {os.strerror(errno.EINVAL)}")
+            _set_mtime(path.real, value.split(".", 1)[0], arg)
+        elif low.startswith("unix.group"):
+            if not sep:
+                return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
+            try:
+                gid = group_id(session, value)
+            except ValueError:
+                return Reply(501, f"{arg}: {os.strerror(errno.EINVAL)}")
+            _fact_call(lambda: os.chown(path.real, -1, gid), arg)
+        elif low.startswith("unix.mode"):
+            if not sep:
+                return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
+            try:
+                mode = int(value, 8)
+            except ValueError:
+                return Reply(501, f"{arg}: {os.strerror(errno.EINVAL)}")
+            _fact_call(lambda: os.chmod(path.real, mode & 0o7777), arg)
+        else:
+            return Reply(504, f"Cannot modify fact '{fact}'")
+    return Reply(213, f"{facts} {arg}")
+
+
+def _fact_call(fn, arg: str) -> None:
+    try:
+        fn()
+    except OSError as e:
+        raise FtpError(550 if e.errno == errno.ENOENT else 501, f"{arg}: {e.strerror}") from None
+
+
+# -- control commands ----------------------------------------------------------------------------------------------
+def opts(session: "Session", cmd: Cmd) -> Reply:
+    """OPTS <command> [args]: UTF8 here, MLST in mod_facts; anything else is `500 OPTS <x> not understood`."""
+    if not cmd.arg.strip():
+        return Reply(501, "Invalid number of parameters")
+    name, _, rest = cmd.arg.strip().partition(" ")
+    name = name.upper()
+    if name == "UTF8":
+        words = rest.split()
+        value = None
+        if len(words) == 1:
+            try:
+                value = parse_bool(words[0])
+            except ValueError:
+                value = None
+        if value is None:
+            return Reply(501, "'OPTS UTF8' not understood")
+        _st(session)["utf8"] = value
+        return Reply(200, f"UTF8 set to {'on' if value else 'off'}")
+    if name == "MLST":
+        try:
+            from . import facts
+        except ImportError:
+            facts = None
+        fn = getattr(facts, "set_mlst_facts", None)
+        if fn is None:
+            return Reply(501, "'OPTS MLST' not understood")
+        return fn(session, rest)
+    return Reply(500, f"OPTS {name} not understood")
+
+
+def clnt(session: "Session", cmd: Cmd) -> Reply:
+    _st(session)["clnt"] = cmd.arg
+    return Reply(200, "OK")
+
+
+def csid(session: "Session", cmd: Cmd) -> Reply:
+    facts = {}
+    for part in cmd.arg.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key.lower() in ("name", "version", "vendor"):
+            facts[key.lower()] = value
+    _st(session)["csid"] = facts
+    ident_on, _ = session.server.get("ServerIdent")
+    if ident_on:
+        return Reply(200, f"name=ProFTPD;version={PROFTPD_COMPAT};casesensitive=1;")
+    return Reply(200, "casesensitive=1;")
+
+
+def host(session: "Session", cmd: Cmd) -> Reply | None:
+    """RFC 7151 HOST: an IP literal must be the address connected to; a name selects the server whose
+    ServerAlias (or `<VirtualHost name>`) matches on this address and port, and that server greets anew."""
+    words = cmd.arg.split()
+    if len(words) != 1:
+        return Reply(500, "'HOST' not understood")
+    if session.authenticated or session.user:
+        return Reply(503, "Bad sequence of commands")
+    name = words[0]
+    literal = name
+    if name.startswith("["):
+        if not name.endswith("]") or not _is_ip(name[1:-1], 6):
+            return Reply(501, f"{name}: Invalid IPv6 address provided")
+        literal = name[1:-1]
+    elif _is_ip(name, 6):
+        return Reply(501, f"{name}: Invalid IPv6 address provided")
+    if _is_ip(literal, 4) or _is_ip(literal, 6):
+        if ipaddress.ip_address(literal) != ipaddress.ip_address(session.local_addr):
+            return Reply(504, f"{name}: Unknown hostname provided")
+        _st(session)["host"] = literal
+        return Reply(220, "HOST command successful")
+    if ":" in name:
+        return Reply(501, f"{name}: Invalid hostname provided")
+    server = _named_server(session, name)
+    if server is None:
+        return Reply(504, f"{name}: Unknown hostname provided")
+    _st(session)["host"] = name
+    if server is not session.server:
+        session.server = server
+        session.events.emit("core.session-reinit", session=session, server=server)
+    return session.greeting()
+
+
+def _is_ip(text: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
+
+
+def _named_server(session: "Session", name: str):
+    """The server on this connection's address and port that answers to `name` (the current one first)."""
+    servers = [session.server] + [s for s in session.config.servers if s is not session.server]
+    low = name.lower()
+    for server in servers:
+        if server is not session.server and server.get("Port") != session.local_port:
+            continue
+        if server is not session.server and session.local_addr not in getattr(server, "addresses", ()):
+            continue
+        names = [w for words in server.context().all("ServerAlias") for w in words]
+        if server.is_vhost:
+            names += [a for a in server.section.args if not (_is_ip(a, 4) or _is_ip(a, 6))]
+        if any(fnmatch.fnmatch(low, n.lower()) for n in names):
+            return server
+    return None
+
+
+# -- display hooks -------------------------------------------------------------------------------------------------
+def session_init(session: "Session") -> None:
+    """DisplayConnect goes out on core.connect, right before the greeting; absolute DisplayChdir/DisplayQuit
+    files are opened before a chroot so they stay readable (ProFTPD Issue #1688)."""
+    session.events.on("core.connect", _on_connect)
+    session.events.on("core.chroot", _on_chroot)
+
+
+def _on_connect(session: "Session", **_: Any) -> None:
+    if session.closing:
+        return
+    lines = display.connect_lines(session)
+    if lines:
+        session.send(display.Preamble(220, lines))
+
+
+def _on_chroot(session: "Session", **_: Any) -> None:
+    spec = conf(session, "DisplayChdir")
+    if spec:
+        display.preopen(session, spec[0])
+    display.preopen(session, conf(session, "DisplayQuit"))
+    display.preopen(session, conf(session, "DisplayLogin"))
+
+
+def _quit_display(session: "Session", cmd: Cmd) -> None:
+    """POST_CMD QUIT: DisplayQuit's lines lead the `221 Goodbye.` reply."""
+    if cmd.reply is not None and cmd.reply.code == 221:
+        lines = display.quit_lines(session)
+        if lines:
+            cmd.reply.lines = lines + cmd.reply.lines
+    return None
+
+
+hooks = [Hook(POST_CMD, "QUIT", _quit_display)]
+
+commands = [
+    Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", feat=("TVFS",)),
+    Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)"),
+    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name"),
+    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name"),
+    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)"),
+    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)"),
+    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
+    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
+    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
+    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
+    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname"),
+    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname"),
+    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname"),
+    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", feat=("SIZE",)),
+    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", feat=("MDTM",)),
+    Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", feat=("MFMT",)),
+    Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path",
+            feat=("MFF modify;UNIX.group;UNIX.mode;",)),
+    Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]",
+            limited=False),
+    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", feat=("HOST",)),
+    Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", feat=("CLNT",)),
+    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",)),
+]

@@ -1,0 +1,288 @@
+"""SITE commands: mod_site's HELP, CHMOD, CHGRP and mod_site_misc's MKDIR, RMDIR, SYMLINK, UTIME.
+
+`<Limit>` sees SITE CHMOD as the pseudo-command `SITE_CHMOD` (group WRITE), likewise SITE_CHGRP, SITE_MKDIR,
+SITE_RMDIR, SITE_SYMLINK, SITE_UTIME: that check is mod_access's PRE_CMD hook (proftpy/modules/access.py), so the
+handlers here only do the work. Paths go through `session.fs`; RMDIR never follows a symbolic link.
+"""
+
+from __future__ import annotations
+
+import calendar
+import errno
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+from ..config.registry import SVG, Directive, Merge
+from ..config.types import Flag
+from ..dispatch import OPTIONAL, Cmd, Command
+from ..fs import VPath
+from ..reply import Reply
+from .files import check_filters, dir_mode, group_id
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_site.c"
+MISC = ("MKDIR", "RMDIR", "SYMLINK", "UTIME")
+MAX_DEPTH = 256                   # SITE RMDIR recursion bound: deeper trees are refused, not half-deleted
+
+directives = [
+    Directive("SiteMiscEngine", Flag, SVG, True, Merge.SERVER,
+              "Offer SITE MKDIR, RMDIR, SYMLINK and UTIME (mod_site_misc)."),
+]
+
+HELP = [("HELP", "[<sp> site-command]"), ("CHGRP", "<sp> group <sp> pathname"),
+        ("CHMOD", "<sp> mode <sp> pathname")]
+MISC_HELP = [("MKDIR", "<sp> path"), ("RMDIR", "<sp> path"), ("SYMLINK", "<sp> source <sp> destination"),
+             ("UTIME", "<sp> YYYYMMDDhhmm[ss] <sp> path")]
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def _misc_on(session: "Session") -> bool:
+    return bool(session.server.get("SiteMiscEngine"))
+
+
+def _not_understood(words: list[str]) -> Reply:
+    return Reply(500, f"'SITE {' '.join(words)}' not understood")
+
+
+def _resolve(session: "Session", arg: str, follow_last: bool = True) -> VPath:
+    path = session.fs.resolve(arg, follow_last=follow_last)
+    check_filters(session, arg, path.real)
+    return path
+
+
+# -- SITE ----------------------------------------------------------------------------------------------------------
+def site(session: "Session", cmd: Cmd) -> Reply:
+    words = cmd.arg.split()
+    if not words:
+        return Reply(500, "'SITE' requires parameters")
+    sub = words[0].upper()
+    words[0] = sub
+    handler = _HANDLERS.get(sub)
+    if handler is None or (sub in MISC and not _misc_on(session)):
+        return Reply(500, f"'SITE {sub}' not understood")
+    if sub != "HELP" and not session.authenticated:
+        return Reply(530, "Please login with USER and PASS")
+    return handler(session, cmd, words)
+
+
+def site_help(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    entries = (MISC_HELP if _misc_on(session) else []) + HELP
+    if len(words) > 1 and words[1].upper() != "SITE":
+        want = words[1].upper()
+        for name, syntax in entries:
+            if name == want:
+                return Reply(214, f"Syntax: SITE {name} {syntax}")
+        return Reply(502, f"Unknown command 'SITE {' '.join(words[1:])}'")
+    body = [f" {name} {syntax}" if name in MISC else f" {name}" for name, syntax in entries]
+    admin = session.server.get("ServerAdmin") or "ftp-admin"
+    return Reply(214, f"Direct comments to {admin}",
+                 ["The following SITE commands are recognized (* =>'s unimplemented)"] + body)
+
+
+def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    if len(words) < 3:
+        return _not_understood(words)
+    arg = " ".join(words[2:])
+    path = _resolve(session, arg)
+    st = os.stat(path.real)                   # a missing path: 550 <path>: No such file or directory
+    try:
+        mode = parse_mode(words[1], st.st_mode, _current_umask())
+    except ValueError:
+        return Reply(550, f"'{words[1]}': invalid mode")
+    try:
+        os.chmod(path.real, mode)
+    except OSError as e:
+        return Reply(550, f"{cmd.arg}: {e.strerror}")
+    return Reply(200, "SITE CHMOD command successful")
+
+
+def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    if len(words) < 3:
+        return _not_understood(words)
+    arg = " ".join(words[2:])
+    path = _resolve(session, arg)
+    os.lstat(path.real)
+    try:
+        gid = group_id(session, words[1])
+    except ValueError:
+        return Reply(550, f"{arg}: {os.strerror(errno.EINVAL)}")
+    try:
+        os.chown(path.real, -1, gid, follow_symlinks=False)
+    except OSError as e:
+        return Reply(550, f"{arg}: {e.strerror}")
+    return Reply(200, "SITE CHGRP command successful")
+
+
+def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    """Create a directory and any missing parents (`mkdir -p`)."""
+    if len(words) < 2:
+        return _not_understood(words)
+    arg = " ".join(words[1:])
+    path = _resolve(session, arg, follow_last=False)
+    parts = [p for p in path.virtual.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        step = session.fs.resolve("/" + "/".join(parts[:i]), follow_last=False)
+        try:
+            os.stat(step.real)
+            continue
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            return Reply(550, f"{cmd.arg}: {e.strerror}")
+        old = os.umask(0)
+        try:
+            os.mkdir(step.real, dir_mode(session, step.real))
+        except OSError as e:
+            return Reply(550, f"{cmd.arg}: {e.strerror}")
+        finally:
+            os.umask(old)
+    return Reply(200, "SITE MKDIR command successful")
+
+
+def site_rmdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    """Remove a directory tree. Symbolic links inside are removed as links, never followed."""
+    if len(words) < 2:
+        return _not_understood(words)
+    arg = " ".join(words[1:])
+    path = _resolve(session, arg, follow_last=False)
+    try:
+        st = os.lstat(path.real)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        _remove_tree(path.real, 0)
+    except OSError as e:
+        return Reply(550, f"{cmd.arg}: {e.strerror or os.strerror(e.errno or errno.EIO)}")
+    return Reply(200, "SITE RMDIR command successful")
+
+
+def _remove_tree(real: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+    with os.scandir(real) as entries:
+        children = [(e.path, e.is_dir(follow_symlinks=False)) for e in entries]
+    for child, is_dir in children:
+        if is_dir:
+            _remove_tree(child, depth + 1)
+        else:
+            os.unlink(child)
+    os.rmdir(real)
+
+
+def site_symlink(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    """Link `destination` to `source`; the link holds the source's path as the client sees it, so it resolves
+    inside the session root."""
+    if len(words) < 3:
+        return _not_understood(words)
+    src = _resolve(session, words[1])
+    dst = _resolve(session, words[2], follow_last=False)
+    try:
+        os.stat(src.real)
+        target = src.virtual if session.fs.root != "/" else src.real
+        os.symlink(target, dst.real)
+    except OSError as e:
+        return Reply(550, f"{cmd.arg}: {e.strerror}")
+    return Reply(200, "SITE SYMLINK command successful")
+
+
+def site_utime(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    """`SITE UTIME YYYYMMDDhhmm[ss] path` (mtime and atime), or `SITE UTIME path atime mtime ctime UTC`;
+    times are UTC."""
+    if len(words) < 3:
+        return _not_understood(words)
+    three = len(words) >= 6 and words[-1].upper() == "UTC"
+    if three:
+        arg, stamps = " ".join(words[1:-4]), words[-4:-1]
+    else:
+        arg, stamps = " ".join(words[2:]), [words[1]]
+    bad = Reply(500, f"{cmd.arg}: {os.strerror(errno.EINVAL)}")
+    if any(len(s) not in (12, 14) for s in stamps):
+        return bad
+    path = _resolve(session, arg)
+    try:
+        times = [parse_site_time(s) for s in stamps]
+    except ValueError:
+        return bad
+    atime, mtime = (times[0], times[1]) if three else (times[0], times[0])
+    try:
+        os.utime(path.real, (atime, mtime))
+    except OSError as e:
+        return Reply(550, f"{cmd.arg}: {e.strerror}")
+    return Reply(200, "SITE UTIME command successful")
+
+
+def parse_site_time(text: str) -> int:
+    """`YYYYMMDDhhmm[ss]` in UTC -> epoch seconds (mod_site_misc's range checks)."""
+    if len(text) not in (12, 14) or not text.isdigit():
+        raise ValueError(text)
+    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+    hour, minute = int(text[8:10]), int(text[10:12])
+    sec = int(text[12:14]) if len(text) == 14 else 0
+    if month > 12 or day > 31 or hour > 24 or minute > 60 or sec > 60:
+        raise ValueError(text)
+    return calendar.timegm((year, max(month, 1), 1, hour, minute, sec)) + (max(day, 1) - 1) * 86400
+
+
+# -- modes ---------------------------------------------------------------------------------------------------------
+def _current_umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+def parse_mode(text: str, current: int, umask: int) -> int:
+    """An octal mode (`755`, `0644`) or one symbolic clause (`u+x`, `go-w`, `a=r`, `+x`), the way mod_site reads
+    it: an empty `who` means "all, less the umask"; ValueError when neither."""
+    try:
+        return int(text if text.startswith("0") else "0" + text, 8) & 0o7777
+    except ValueError:
+        pass
+    for i, ch in enumerate(text):
+        if ch in "+-=":
+            who, how, what = text[:i], ch, text[i + 1:]
+            break
+    else:
+        raise ValueError(text)
+    if not what or any(c not in "rwxstugo" for c in what) or any(c not in "ugoa" for c in who):
+        raise ValueError(text)
+    masks = {"u": 0o077, "g": 0o707, "o": 0o770, "a": 0o000}
+    mode = (current & 0o7777) if how != "=" else 0
+    for w in who or "\0":
+        mask = masks.get(w, umask)
+        bits = 0
+        for c in what:
+            bits |= {"r": 0o444, "w": 0o222, "x": 0o111, "s": 0o4000, "t": 0o1000}.get(c, 0)
+            if c in "ugo":
+                shift = {"u": 6, "g": 3, "o": 0}[c]
+                perm = (current >> shift) & 0o7
+                bits |= perm << 6 | perm << 3 | perm
+        if how == "-":
+            mode &= ~(bits & ~mask)
+        else:
+            mode |= bits & ~mask
+    return mode & 0o7777
+
+
+_HANDLERS = {"HELP": site_help, "CHMOD": site_chmod, "CHGRP": site_chgrp, "MKDIR": site_mkdir,
+             "RMDIR": site_rmdir, "SYMLINK": site_symlink, "UTIME": site_utime}
+
+
+def session_init(session: "Session") -> None:
+    """FEAT shows the SITE MKDIR/RMDIR/SYMLINK/UTIME lines only while SiteMiscEngine is on."""
+    previous = session.state.get("feat_filter")
+
+    def feat_filter(command: Any, line: str) -> bool:
+        if previous is not None and not previous(command, line):
+            return False
+        return not (line.startswith("SITE ") and not _misc_on(session))
+
+    session.state["feat_filter"] = feat_filter
+
+
+commands = [
+    Command("SITE", site, None, needs_login=False, arg=OPTIONAL, help="<sp> string",
+            feat=tuple(f"SITE {name}" for name in MISC)),
+]
+
