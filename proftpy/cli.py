@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         for warning in config.warnings:
             print(warning, file=sys.stderr)
         print("Checking syntax of configuration file")
+        from .services import config_problems
+        problems = config_problems(config)
+        for message, fatal in problems:
+            print(f"{'error' if fatal else 'warning'}: {message}", file=sys.stderr)
+        if any(fatal for _, fatal in problems):
+            return 1
         print("Syntax OK")
         return 0
     main_server = config.main

@@ -244,6 +244,16 @@ def _can_regain_root() -> bool:
     return True
 
 
+def regain_refusal() -> str | None:
+    """Try seteuid(0): the kernel's reason for refusing it (what a session reports after revoke), or None when it
+    succeeded, i.e. this process can still become root."""
+    try:
+        os.seteuid(0)
+    except PermissionError as exc:
+        return exc.strerror
+    return None
+
+
 def _libc_prctl(option: int, arg: int) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     res = libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),

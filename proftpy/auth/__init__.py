@@ -87,6 +87,15 @@ class AuthChain:
                 return sample
         return None
 
+    def warm(self) -> list[str]:
+        """Load every backend's files now (master, before fork); returns the problems found."""
+        problems: list[str] = []
+        for backend, _ in self.entries:
+            warm = getattr(backend, "warm", None)
+            if warm is not None:
+                problems.extend(warm())
+        return problems
+
     def _ask(self, call: Callable[[Backend], object]):
         for backend, required in self.entries:
             answer = call(backend)

@@ -161,6 +161,7 @@ class _AuthFile:
                 records.append(record)
         if problems and SYNTAX_CHECK in self.options:
             raise AuthFileError(problems)
+        self._skipped = problems
         for problem in problems:
             log.warning("%s (line skipped)", problem)
         return self._index([r for r in records if self._allowed(r)])
@@ -181,6 +182,10 @@ class _AuthFile:
         except OSError as exc:
             return [f"unable to open {self.kind} '{self.path}': {exc.strerror}"]
         return []
+
+    def skipped(self) -> list[str]:
+        """Malformed lines the last parse skipped (``FILE:LINE: message``); the file is still usable."""
+        return list(getattr(self, "_skipped", []))
 
     def _usable_index(self):
         """The index, or None after logging why the file cannot be used (lookup declines)."""
@@ -367,3 +372,7 @@ class FileBackend:
     def validate(self) -> list[str]:
         """Config-time report over both files (``FILE:LINE: message`` lines)."""
         return [p for f in (self.user_file, self.group_file) if f for p in f.validate()]
+
+    def warm(self) -> list[str]:
+        """Load both files now (in the master, before fork and chroot); returns what is wrong with them."""
+        return [p for f in (self.user_file, self.group_file) if f for p in f.validate() + f.skipped()]

@@ -75,3 +75,6 @@ class PamBackend:
 
     def sample_hash(self) -> str | None:
         return self.unix.sample_hash() if self.available else None
+
+    def warm(self) -> list[str]:
+        return self.unix.warm() + ([] if self.available else [f"mod_auth_pam: {self.unavailable_reason}"])

@@ -176,6 +176,17 @@ class UnixBackend:
             return False
         return True
 
+    def warm(self) -> list[str]:
+        """Read passwd, group and shadow now (the master is still root: shadow is readable)."""
+        problems = []
+        for cached, what in ((self._passwd, "passwd file"), (self._group, "group file")):
+            try:
+                cached.get()
+            except OSError as exc:
+                problems.append(f"unable to read {what} '{cached.path}': {exc.strerror}")
+        self.shadow_entry("")           # a non-root daemon cannot read it: logged at debug, not a problem
+        return problems
+
     def sample_hash(self) -> str | None:
         """The first usable shadow hash (needs root), for the timing dummy."""
         try:

@@ -7,8 +7,10 @@ UseFtpUsers, UserAlias, AccessGrantMsg/AccessDenyMsg and anonymous logins.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import posixpath
 from typing import TYPE_CHECKING
 
 from .. import privs
@@ -17,7 +19,7 @@ from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
 from ..dispatch import NONE, OPTIONAL, REQUIRED, Cmd, Command
 from ..fs import FS
-from ..reply import Reply
+from ..reply import FtpError, Reply
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -26,16 +28,31 @@ NAME = "mod_auth.c"
 log = logging.getLogger("proftpy")
 
 
+def _group_expr(words: list[str]) -> str | None:
+    """ProFTPD splits every word of a group expression on commas; all terms must hold (AND)."""
+    terms = [t.strip() for w in words for t in w.split(",") if t.strip()]
+    if any(t in ("!", "") for t in terms):
+        raise ValueError("empty group name in group expression")
+    return ",".join(terms) or None
+
+
 def _root_spec(args: list[str]) -> tuple[str, str | None]:
-    """`DefaultRoot path [group-expr]`: path is `~`, `~/sub` or absolute."""
-    if not 1 <= len(args) <= 2:
+    """`DefaultRoot path [group-expr ...]`: path is `~`, `~/sub`, `~user[/sub]` or absolute."""
+    if not args:
         raise ValueError("expected a path and an optional group expression")
     path = args[0]
-    if not (path == "~" or path.startswith("~/") or path.startswith("/")):
-        raise ValueError(f"'{path}' must be ~ or an absolute path")
+    if not path.startswith(("~", "/")):
+        raise ValueError(f"'{path}' must start with ~ or /")
     if any(c in path for c in "*?["):
         raise ValueError("wildcards are not allowed")
-    return path, (args[1] if len(args) == 2 else None)
+    return path, _group_expr(args[1:])
+
+
+def _chdir_spec(args: list[str]) -> tuple[str, str | None]:
+    """`DefaultChdir path [group-expr ...]`: `~...`, absolute, or relative to the home directory."""
+    if not args:
+        raise ValueError("expected a path and an optional group expression")
+    return args[0], _group_expr(args[1:])
 
 
 def _alias(args: list[str]) -> tuple[str, str]:
@@ -65,7 +82,7 @@ directives = [
     Directive("UseFtpUsers", Flag, SVGA, True, Merge.DOWN, "Refuse users listed in /etc/ftpusers."),
     Directive("DefaultRoot", Custom(_root_spec, "path [group-expression]"), SVG, None, Merge.SERVER,
               "chroot after login: `~` (home) or a path, optionally only for a group expression.", repeat=True),
-    Directive("DefaultChdir", Custom(_root_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
+    Directive("DefaultChdir", Custom(_chdir_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
               "Directory a session starts in.", repeat=True),
     Directive("RootRevoke", Custom(_revoke, "on|off|UseNonCompliantActiveTransfer"), SVGA, True, Merge.DOWN,
               "Give up root for good after login (always done by proftpy; accepted for compatibility)."),
@@ -161,21 +178,21 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
     name = st["user_arg"]
     real, anon = resolve_alias(session, name)
     chain = auth_chain(session.server)
-    if anon is not None:
-        account = chain.lookup(real)
-        if account is not None and anon.get("AnonRequirePassword"):
-            account = chain.authenticate(real, cmd.arg)
+    ctx = session.server.context(anon)
+    target = chain.lookup(real)
+    if target is not None and target.uid == 0:
+        session.events.emit("mod_auth.root-login", session=session)
+    if anon is not None and not anon.get("AnonRequirePassword"):
+        account = target
         reason = None if account else f"no such anonymous account '{real}'"
     else:
-        account = chain.authenticate(real, cmd.arg)
+        account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
         reason = None if account else "incorrect password or no such user"
-        if account is not None:
-            ctx = session.server.context()
-            reason = login_denial(account, root_login=ctx.get("RootLogin"),
-                                  require_valid_shell=ctx.get("RequireValidShell"),
-                                  use_ftpusers=ctx.get("UseFtpUsers"))
-            if account.uid == 0 and not ctx.get("RootLogin"):
-                session.events.emit("mod_auth.root-login", session=session)
+    if account is not None:
+        if account.uid == 0 and not ctx.get("RootLogin"):
+            log.warning("SECURITY VIOLATION: Root login attempted")
+        reason = login_denial(account, root_login=ctx.get("RootLogin"),
+                              require_valid_shell=ctx.get("RequireValidShell"), use_ftpusers=ctx.get("UseFtpUsers"))
     if reason is None:
         limits = session.state.get("login_allowed")
         session.anon = anon
@@ -186,8 +203,12 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
         return _failed(session, name, reason)
     try:
         start_session(session, account, anon, name, cmd.arg)
+    except SessionUnsafe as e:
+        log.error("login of %s aborted, ending the session: %s", name, e)
+        session.end("privilege drop failed")
+        return Reply(421, "Service not available, closing control connection")
     except OSError as e:
-        log.error("login of %s failed: %s", name, e)
+        log.error("login of %s failed: %s", name, e.strerror or e)
         session.anon = None
         return _failed(session, name, f"cannot set up the session: {e.strerror or e}")
     text = session.context().get("AccessGrantMsg")
@@ -222,41 +243,52 @@ def _failed(session: "Session", name: str, reason: str) -> Reply | None:
     return Reply(530, text)
 
 
+class SessionUnsafe(Exception):
+    """The process changed identity only half way: it must not serve anything any more."""
+
+
 def start_session(session: "Session", account: Account, anon, name: str, password: str) -> None:
-    """Everything after a good password, in ProFTPD's order; raises OSError when a step fails."""
+    """Everything after a good password, in ProFTPD's order: supplementary groups -> chroot -> setgid/setuid for
+    good -> no_new_privs and not dumpable. Raises OSError when a step before the identity change fails (the
+    process is then as before: 530, the client may try again) and SessionUnsafe when the change itself fails."""
     chain = auth_chain(session.server)
-    gids = [g.gid for g in chain.groups_for(account)]
-    group_names = {g.name for g in chain.groups_for(account)}
-    root = _session_root(session, account, anon, group_names)
-    session.events.emit("core.chroot", session=session, root=root)
+    groups = chain.groups_for(account)
+    gid = _anon_gid(chain, anon, account) if anon is not None else account.gid
+    gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
+    names = {g.name for g in groups}
+    root = _session_root(session, account, anon, names)
     p = privs.default_privs()
-    kernel_chroot = root is not None and os.geteuid() == 0
-    if kernel_chroot:
-        os.chroot(root)
-        os.chdir("/")
+    if not p.nonroot_daemon:
+        _enter_root(p, gids, root)
+        try:
+            p.drop_to_user(account.uid, gid, gids)
+        except OSError as e:
+            raise SessionUnsafe(f"setgid/setuid to {account.uid}/{gid}: {e.strerror or e}") from e
+        refusal = privs.regain_refusal()
+        if refusal is None and account.uid != 0:
+            raise SessionUnsafe("seteuid(0) still succeeds after the privilege drop")
+        log.info("%s: root privileges revoked (seteuid(0): %s)", name, refusal or "is root: RootLogin on")
         fs = FS("/")
-        fs.mark_kernel_chroot()
+        if root is not None:
+            fs.mark_kernel_chroot()
     else:
+        privs.harden_process()     # one user already: the userland jail in fs.py stands in for chroot
         fs = FS(root or "/")
-    if os.geteuid() == 0:
-        p.drop_to_user(account.uid, account.gid, [account.gid] + gids)
-    umask, _ = session.context().get("Umask")
+    session.events.emit("core.chroot", session=session, root=root)
+    session.anon = anon
+    session.state["chroot_path"] = root
+    umask = file_umask(session)
     os.umask(umask)
-    home = account.home if anon is None else (root or account.home)
+    home = (root or "/") if anon is not None else account.home
     session.state["home"] = home
-    start = _within(home, root) if root else home
-    chdir_spec = session.context().get("DefaultChdir")
-    if chdir_spec and _group_match(chdir_spec[1], group_names):
-        start = chdir_spec[0].replace("~", _within(home, root) if root else home, 1)
     try:
-        fs.chdir(start)
-    except Exception:
-        log.info("cannot chdir to %s; starting in /", start)
+        fs.chdir(_start_dir(session, home, root, names))
+    except (OSError, FtpError) as e:
+        log.info("%s: cannot start in the home or DefaultChdir directory (%s); starting in /", name, e)
         fs.cwd = "/"
     session.fs = fs
     session.account = account
     session.user = account.name if anon is None else name
-    session.anon = anon
     session.authenticated = True
     session.state["anon_password"] = password if anon is not None else None
     session.set_timer("login", None, _login_expired)
@@ -264,34 +296,96 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.events.emit("mod_auth.authenticated", session=session)
 
 
+def _enter_root(p: "privs.Privs", gids: list[int], root: str | None) -> None:
+    """Steps 1 and 2 with root privileges: the user's groups (none of root's), then chroot. On failure the groups
+    are put back, so a refused login leaves the process as it was."""
+    with p.as_root():
+        before = os.getgroups()
+        os.setgroups(gids)
+        try:
+            if root is not None:
+                os.chroot(root)
+                os.chdir("/")
+        except OSError:
+            os.setgroups(before)
+            raise
+
+
+def _anon_gid(chain: AuthChain, anon, account: Account) -> int:
+    """`Group` inside `<Anonymous>` replaces the anonymous user's primary group."""
+    name = anon.get("Group")
+    if not name:
+        return account.gid
+    group = chain.getgrnam(name)
+    if group is None:
+        raise OSError(errno.ENOENT, f"no such group '{name}' for <Anonymous {anon.args[0]}>")
+    return group.gid
+
+
+# -- umask ---------------------------------------------------------------------------------------------------------
+def file_umask(session: "Session", path: str | None = None) -> int:
+    """The file creation mask at `path` (a real directory path; None = the session level)."""
+    return session.conf("Umask", path=path)[0]
+
+
+def dir_umask(session: "Session", path: str | None = None) -> int:
+    """The directory creation mask at `path`: Umask's second argument, else its first (for MKD)."""
+    file_mask, dir_mask = session.conf("Umask", path=path)
+    return file_mask if dir_mask is None else dir_mask
+
+
+# -- roots and start directories -----------------------------------------------------------------------------------
 def _session_root(session: "Session", account: Account, anon, group_names: set[str]) -> str | None:
-    """The directory to confine the session to: the <Anonymous> directory, else the first matching DefaultRoot."""
+    """The directory to confine the session to: the <Anonymous> directory, else the first DefaultRoot (config
+    order) whose group expression holds; None for no confinement (also for `DefaultRoot /`)."""
     if anon is not None:
-        path = anon.args[0]
-        return _expand_home(path, account, session)
-    for p in session.server.section.all("DefaultRoot"):
-        path, expr = p.value
-        if _group_match(expr, group_names):
-            if path == "/":
-                return None
-            return _expand_home(path, account, session)
-    return None
+        path = _expand_home(anon.args[0], account, session)
+    else:
+        for p in session.server.section.all("DefaultRoot"):
+            spec, expr = p.value
+            if _group_match(expr, group_names):
+                path = _expand_home(spec, account, session)
+                break
+        else:
+            return None
+    path = os.path.realpath(path)
+    if path == "/":
+        return None
+    if not os.path.isdir(path):
+        raise OSError(errno.ENOENT, f"root directory {path} does not exist")
+    return path
 
 
 def _expand_home(path: str, account: Account, session: "Session") -> str:
+    """`~` and `~/sub` -> the user's home; `~name[/sub]` -> that user's home; absolute paths unchanged."""
     if path == "~" or path.startswith("~/"):
         return os.path.normpath(account.home + path[1:])
     if path.startswith("~"):
         name, _, rest = path[1:].partition("/")
         other = auth_chain(session.server).lookup(name)
         if other is None:
-            raise OSError(2, f"no such user '{name}' for {path}")
+            raise OSError(errno.ENOENT, f"no such user '{name}' for {path}")
         return os.path.normpath(os.path.join(other.home, rest))
     return os.path.normpath(path)
 
 
+def _start_dir(session: "Session", home: str, root: str | None, group_names: set[str]) -> str:
+    """The client-visible directory a session starts in: the first DefaultChdir whose group expression holds,
+    else the home directory ("/" when the home is outside the root)."""
+    home_v = _within(home, root) if root else home
+    for spec, expr in session.context().all("DefaultChdir"):
+        if not _group_match(expr, group_names):
+            continue
+        if spec == "~" or spec.startswith("~/"):
+            return posixpath.normpath(home_v + spec[1:])
+        if spec.startswith("/"):
+            return _within(spec, root) if root and (spec + "/").startswith(root + "/") else spec
+        return posixpath.join(home_v, spec)
+    return home_v
+
+
 def _within(home: str, root: str) -> str:
-    """The home directory as seen from inside the chroot ("/" when home is outside it)."""
+    """A real path as seen from inside the chroot ("/" when it is outside)."""
     root = root.rstrip("/")
     if home == root:
         return "/"
