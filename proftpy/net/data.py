@@ -366,9 +366,9 @@ class Transfer:
             self.bytes += n
             self._throttle()
 
-    def send_file(self, fd: int, offset: int, ascii: bool) -> None:
+    def send_file(self, fd: int, offset: int, ascii: bool, sendfile: bool = True) -> None:
         """Send a file from `offset` to its end: sendfile(2) in binary mode, CRLF conversion in ASCII mode."""
-        if ascii or not self.plain:
+        if ascii or not self.plain or not sendfile:
             encoder = AsciiEncoder() if ascii else None
             while True:
                 try:

@@ -1,0 +1,508 @@
+"""mod_xfer: file transfers and the commands that prepare them — TYPE MODE STRU ALLO SMNT, PORT PASV EPRT EPSV,
+REST RETR STOR STOU APPE ABOR — with ProFTPD's reply texts, plus the directives that drive them.
+
+The data connection and the byte-moving engine live in `net/data.py`; this module decides *what* is transferred
+(paths, REST offsets, overwrite/append rules, HiddenStores, DeleteAbortedStores, TransferRate).
+
+Transfer facts for the logging modules (xferlog, ExtendedLog) are left on `cmd.notes["xfer"]` of RETR/STOR/STOU/
+APPE, for LOG_CMD / LOG_CMD_ERR hooks to read:
+
+    path       real path of the file (what xferlog and %f show; the final name for HiddenStores)
+    vpath      the path the client sees (%F)
+    bytes      bytes moved over the data connection (%b)
+    seconds    transfer time, float (%T)
+    direction  "o" download (RETR), "i" upload (STOR/STOU/APPE)
+    type       "a" ASCII or "b" binary
+    offset     the REST offset the transfer started at (0 for none)
+    size       file size for downloads (None for uploads)
+    completed  True when the whole file went through (226)
+    aborted    True when ABOR, QUIT, a lost client or a stall ended it
+    status     "success" | "failed" | "cancelled" | "timeout"  (%{transfer-status})
+    command    the command name
+A transfer refused before the data connection is opened (550, 425, ...) has `bytes == 0`, `completed False`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import stat
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
+from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
+from ..dispatch import NONE, OPTIONAL, POST_CMD, REQUIRED, Cmd, Command, Hook
+from ..net import data
+from ..reply import FtpError, Reply
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+NAME = "mod_xfer.c"
+log = logging.getLogger("proftpy")
+
+
+# -- directive parsers -------------------------------------------------------------------------------------------
+def _foreign(args: list[str]) -> bool | str:
+    """`AllowForeignAddress on|off|class-name`."""
+    if len(args) != 1:
+        raise ValueError("expected on, off or a class name")
+    try:
+        return parse_bool(args[0])
+    except ValueError:
+        return args[0]
+
+
+def _hidden(args: list[str]) -> tuple[str, str] | None:
+    """`HiddenStores on|off|prefix [suffix]`: on = `.in.` + name + `.`; `%P` in prefix/suffix is the pid."""
+    if not 1 <= len(args) <= 2:
+        raise ValueError("expected on, off, or a prefix and an optional suffix")
+    if len(args) == 1:
+        try:
+            return (".in.", ".") if parse_bool(args[0]) else None
+        except ValueError:
+            return args[0], "."
+    return args[0], args[1]
+
+
+def _rate(args: list[str]) -> tuple[frozenset[str], float, int]:
+    """`TransferRate cmds kbps[:free-bytes]` (cmds: RETR,STOR,STOU,APPE; kbps in KiB/s)."""
+    if len(args) != 2:
+        raise ValueError("expected commands and kbps[:free-bytes] (user/group/class conditions are not supported)")
+    cmds = frozenset(c.strip().upper() for c in args[0].split(",") if c.strip())
+    bad = cmds - {"RETR", "STOR", "STOU", "APPE"}
+    if bad or not cmds:
+        raise ValueError(f"unsupported command(s) {', '.join(sorted(bad)) or args[0]}: use RETR, STOR, STOU, APPE")
+    rate, _, free = args[1].partition(":")
+    try:
+        kbps = float(rate)
+    except ValueError:
+        raise ValueError(f"'{rate}' is not a number") from None
+    if kbps <= 0:
+        raise ValueError("kbps must be above 0")
+    return cmds, kbps, parse_int(free, 0) if free else 0
+
+
+directives = [
+    Directive("PassivePorts", PortRange, SVG, None, Merge.SERVER,
+              "Ports offered for PASV/EPSV; when all are busy the client gets 425 (no fallback outside the range)."),
+    Directive("MasqueradeAddress", Text, SVG, None, Merge.SERVER,
+              "Address (or DNS name) announced in PASV replies and the greeting, for servers behind NAT."),
+    Directive("AllowForeignAddress", Custom(_foreign, "on|off|class"), SVGA, False, Merge.DOWN,
+              "Allow PORT/EPRT to, and passive connections from, an address other than the client's."),
+    Directive("AllowOverwrite", Flag, ALL_DIRS, False, Merge.DOWN, "Let STOR replace an existing file."),
+    Directive("AllowRetrieveRestart", Flag, ALL_DIRS, True, Merge.DOWN, "Allow REST before RETR."),
+    Directive("AllowStoreRestart", Flag, ALL_DIRS, False, Merge.DOWN,
+              "Allow REST before STOR, and APPE to an existing file."),
+    Directive("HiddenStores", Custom(_hidden, "on|off|prefix [suffix]"), SVGA | DIR, None, Merge.DOWN,
+              "Upload to a hidden temporary name (`.in.NAME.`) and rename when complete; REST is refused."),
+    Directive("DeleteAbortedStores", Flag, ALL_DIRS, False, Merge.DOWN, "Remove the file of an aborted upload."),
+    Directive("DefaultTransferMode", Choice(("ascii", "binary")), SVG, "ascii", Merge.SERVER,
+              "Transfer type of a new session."),
+    Directive("TransferRate", Custom(_rate, "RETR|STOR|STOU|APPE[,...] kbps[:free-bytes]"), ALL_DIRS, None,
+              Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes.", repeat=True),
+    Directive("UseSendfile", Flag, ALL_DIRS, True, Merge.DOWN, "Use sendfile(2) for binary downloads."),
+    Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
+              "Seconds logged in without a transfer or listing before `421 No transfer timeout`."),
+    Directive("TimeoutStalled", Int(0), SVGA, 3600, Merge.DOWN,
+              "Seconds a data connection may move nothing before the session is ended."),
+]
+
+
+# -- session setup -----------------------------------------------------------------------------------------------
+def session_init(session: "Session") -> None:
+    # ftplib and other clients send ABOR as urgent data; keep it in the normal stream so the line arrives whole.
+    try:
+        session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+    except OSError as e:
+        log.debug("SO_OOBINLINE: %s", e.strerror)
+    masq = session.server.get("MasqueradeAddress")
+    if masq:
+        addr = _resolve_v4(masq)
+        if addr:
+            session.state["masquerade"] = addr
+        else:
+            log.warning("MasqueradeAddress %s: cannot resolve to an IPv4 address; ignored", masq)
+
+
+def _resolve_v4(name: str) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except (socket.gaierror, IndexError, UnicodeError):
+        return None
+
+
+def _after_pass(session: "Session", cmd: Cmd) -> None:
+    if session.authenticated:
+        session.set_timer("noxfer", session.conf("TimeoutNoTransfer"), _noxfer_expired)
+
+
+def _noxfer_expired(session: "Session") -> None:
+    seconds = int(session.timers["noxfer"].seconds)
+    session.timeout_exit(421, f"No transfer timeout ({seconds} seconds): closing control connection",
+                         "core.timeout-no-transfer")
+
+
+# -- TYPE MODE STRU ALLO SMNT --------------------------------------------------------------------------------------
+def type_(session: "Session", cmd: Cmd) -> Reply:
+    words = cmd.arg.split()
+    first = words[0].upper() if words else ""
+    st = data.state(session)
+    if len(words) <= 2 and (first == "A" or words[1:] == ["7"] and first == "L"):
+        st.ascii = True
+        return Reply(200, f"Type set to {first if first == 'A' else 'L 7'}")
+    if len(words) == 1 and first == "I" or len(words) == 2 and first == "L" and words[1] == "8":
+        st.ascii = False
+        return Reply(200, f"Type set to {'I' if first == 'I' else 'L 8'}")
+    return Reply(500, f"'TYPE {cmd.arg}' not understood")
+
+
+def mode(session: "Session", cmd: Cmd) -> Reply:
+    word = cmd.arg.strip().upper()
+    if word == "S":
+        return Reply(200, "Mode set to S")
+    if word in ("B", "C"):
+        return Reply(504, f"'MODE {cmd.arg}' unsupported transfer mode")
+    return Reply(501, f"'MODE {cmd.arg}' unrecognized transfer mode")
+
+
+def stru(session: "Session", cmd: Cmd) -> Reply:
+    word = cmd.arg.strip().upper()
+    if word == "F":
+        return Reply(200, "Structure set to F")
+    if word in ("R", "P"):
+        return Reply(504, f"'STRU {cmd.arg}' unsupported structure type")
+    return Reply(501, f"'STRU {cmd.arg}' unrecognized structure type")
+
+
+def allo(session: "Session", cmd: Cmd) -> Reply:
+    return Reply(202, "No storage allocation necessary")
+
+
+def smnt(session: "Session", cmd: Cmd) -> Reply:
+    return Reply(502, "SMNT command not implemented")
+
+
+# -- PORT PASV EPRT EPSV -----------------------------------------------------------------------------------------
+def _same_host(a: str, b: str) -> bool:
+    try:
+        x, y = ipaddress.ip_address(a.split("%")[0]), ipaddress.ip_address(b.split("%")[0])
+    except ValueError:
+        return False
+    x = getattr(x, "ipv4_mapped", None) or x
+    y = getattr(y, "ipv4_mapped", None) or y
+    return x == y
+
+
+def _epsv_all(session: "Session", name: str) -> None:
+    if data.state(session).epsv_all:
+        raise FtpError(500, f"Illegal {name} command, EPSV ALL in effect")
+
+
+def _check_target(session: "Session", name: str, addr: str, port: int) -> None:
+    """No FTP bounce: the target must be the client itself (unless AllowForeignAddress) on a port >= 1024."""
+    if not data.foreign_allowed(session) and not _same_host(addr, session.remote_addr):
+        log.warning("Refused %s %s (address mismatch)", name, addr)
+        raise FtpError(500, f"Illegal {name} command")
+    if port < 1024:
+        log.warning("Refused %s %s port %d (bounce attack)", name, addr, port)
+        raise FtpError(500, f"Illegal {name} command")
+
+
+def port(session: "Session", cmd: Cmd) -> Reply:
+    _epsv_all(session, "PORT")
+    parts = cmd.arg.strip().split(",")
+    try:
+        nums = [int(p, 10) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) != 6 or any(not 0 <= n <= 255 for n in nums) or not any(nums[:4]) or not (nums[4] or nums[5]):
+        return Reply(501, "Illegal PORT command")
+    addr = ".".join(str(n) for n in nums[:4])
+    if ":" in session.remote_addr and not data.foreign_allowed(session):
+        return Reply(500, "Illegal PORT command")
+    target_port = nums[4] << 8 | nums[5]
+    _check_target(session, "PORT", addr, target_port)
+    data.set_target(session, addr, target_port)
+    return Reply(200, "PORT command successful")
+
+
+def eprt(session: "Session", cmd: Cmd) -> Reply:
+    _epsv_all(session, "EPRT")
+    arg = cmd.arg.strip()
+    if len(arg) < 2:
+        return Reply(501, "Illegal EPRT command")
+    fields = arg[1:].split(arg[0])
+    if len(fields) != 4 or fields[3] != "":
+        return Reply(501, "Illegal EPRT command")
+    proto, addr, port_text = fields[:3]
+    if proto not in ("1", "2"):
+        return Reply(522, f"Network protocol not supported, use {_families(session)}")
+    try:
+        ip = ipaddress.IPv4Address(addr) if proto == "1" else ipaddress.IPv6Address(addr)
+        target_port = int(port_text, 10)
+    except ValueError:
+        return Reply(501, "Illegal EPRT command")
+    if not 0 < target_port <= 65535:
+        return Reply(500, "Illegal EPRT command")
+    _check_target(session, "EPRT", str(ip), target_port)
+    data.set_target(session, str(ip), target_port)
+    return Reply(200, "EPRT command successful")
+
+
+def _families(session: "Session") -> str:
+    return "(1,2)" if session.server.get("UseIPv6") else "(1)"
+
+
+def pasv(session: "Session", cmd: Cmd) -> Reply:
+    _epsv_all(session, "PASV")
+    if ":" in session.local_addr:
+        # PASV cannot express an IPv6 address (ProFTPD Bug#3745).
+        return Reply(501, "PASV: Operation not permitted")
+    sock = data.listen_passive(session)
+    addr = session.masquerade_address() or sock.getsockname()[0]
+    p = sock.getsockname()[1]
+    return Reply(227, f"Entering Passive Mode ({addr.replace('.', ',')},{p >> 8},{p & 255}).")
+
+
+def epsv(session: "Session", cmd: Cmd) -> Reply:
+    arg = cmd.arg.strip()
+    if arg.upper() == "ALL":
+        data.state(session).epsv_all = True
+        return Reply(200, "EPSV ALL command successful")
+    if arg:
+        if not arg.isdigit():
+            return Reply(501, "EPSV: unknown network protocol")
+        if arg not in ("1", "2") or arg == "2" and not session.server.get("UseIPv6"):
+            return Reply(522, f"Network protocol not supported, use {_families(session)}")
+    sock = data.listen_passive(session)
+    # MasqueradeAddress is not used here: the client reuses the control connection's address (as ProFTPD).
+    return Reply(229, f"Entering Extended Passive Mode (|||{sock.getsockname()[1]}|)")
+
+
+# -- REST ABOR ---------------------------------------------------------------------------------------------------
+def _cwd_real(session: "Session") -> str | None:
+    try:
+        return session.fs.resolve(".").real
+    except FtpError:
+        return None
+
+
+def rest(session: "Session", cmd: Cmd) -> Reply:
+    arg = cmd.arg.strip()
+    if session.conf("HiddenStores", path=_cwd_real(session)):
+        return Reply(501, "REST not compatible with server configuration")
+    if not arg.isdigit():
+        return Reply(501, "REST requires a value greater than or equal to 0")
+    pos = int(arg)
+    st = data.state(session)
+    if st.ascii and pos != 0:
+        return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")
+    st.rest = pos
+    return Reply(350, f"Restarting at {pos}. Send STORE or RETRIEVE to initiate transfer")
+
+
+def abor(session: "Session", cmd: Cmd) -> Reply:
+    st = data.state(session)
+    st.reset()
+    st.rest = 0
+    return Reply(226, "Abort successful")
+
+
+# -- transfers ---------------------------------------------------------------------------------------------------
+def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
+    for cmds, kbps, free in session.context(real).all("TransferRate"):
+        if name in cmds:
+            return kbps * 1024.0, free
+    return None
+
+
+def _notes(cmd: Cmd, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
+           size: int | None, transfer: Any, status: str) -> None:
+    cmd.notes["xfer"] = {
+        "path": real, "vpath": virtual, "bytes": transfer.bytes if transfer else 0,
+        "seconds": transfer.seconds if transfer else 0.0, "direction": direction, "type": "a" if ascii else "b",
+        "offset": offset, "size": size, "completed": status == "success",
+        "aborted": status in ("cancelled", "timeout"), "status": status, "command": cmd.name,
+    }
+
+
+def retr(session: "Session", cmd: Cmd) -> Reply:
+    st = data.state(session)
+    offset, st.rest = st.rest, 0
+    path = session.fs.resolve(cmd.arg)
+    info = os.stat(path.real)
+    if not stat.S_ISREG(info.st_mode):
+        return Reply(550, f"{cmd.arg}: Not a regular file")
+    if offset and not session.conf("AllowRetrieveRestart", path=path.real):
+        return Reply(451, f"{cmd.arg}: Restart not permitted, try again")
+    fd = os.open(path.real, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if offset > size:
+            return Reply(554, f"{cmd.arg}: invalid REST argument")
+        ascii = st.ascii
+        sendfile = session.conf("UseSendfile", path=path.real)
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({size - offset} bytes)"
+        reply, transfer, status = data.run(
+            session, cmd, opening, lambda t: t.send_file(fd, offset, ascii, sendfile=sendfile),
+            size=size, rate=_rate_for(session, "RETR", path.real))
+    finally:
+        os.close(fd)
+    _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
+           transfer=transfer, status=status)
+    return reply
+
+
+def _umask(session: "Session", real: str) -> int:
+    value = session.conf("Umask", path=real)
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _hidden_path(real: str, spec: tuple[str, str]) -> str:
+    prefix, suffix = (part.replace("%P", str(os.getpid())) for part in spec)
+    head, name = os.path.split(real)
+    return os.path.join(head, f"{prefix}{name}{suffix}")
+
+
+def _open_new(real: str, flags: int, umask: int) -> int:
+    old = os.umask(umask)
+    try:
+        return os.open(real, flags | os.O_CLOEXEC, 0o666)
+    finally:
+        os.umask(old)
+
+
+def stor(session: "Session", cmd: Cmd) -> Reply:
+    return _store(session, cmd, "STOR")
+
+
+def appe(session: "Session", cmd: Cmd) -> Reply:
+    return _store(session, cmd, "APPE")
+
+
+def stou(session: "Session", cmd: Cmd) -> Reply:
+    return _store(session, cmd, "STOU")
+
+
+def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
+    st = data.state(session)
+    offset, st.rest = st.rest, 0
+    if kind == "APPE":
+        offset = 0
+    ascii = st.ascii
+    created = False          # we created the file: remove it again if no data connection could be made
+    temp = None              # HiddenStores temporary file
+    if kind == "STOU":
+        directory = session.fs.resolve(".")
+        umask = _umask(session, directory.real)
+        fd, real = tempfile.mkstemp(prefix="ftp", dir=directory.real)
+        os.fchmod(fd, 0o666 & ~umask)
+        created = True
+        name = os.path.basename(real)
+        virtual = session.fs.virtual_of(real) if hasattr(session.fs, "virtual_of") else name
+        opening = f"FILE: {name}"
+        what = name
+    else:
+        path = session.fs.resolve(cmd.arg)
+        real, virtual, what = path.real, path.virtual, cmd.arg
+        try:
+            info = os.stat(real)
+        except FileNotFoundError:
+            info = None
+        if info is not None:
+            if kind == "STOR" and not offset and not session.conf("AllowOverwrite", path=real):
+                return Reply(550, f"{cmd.arg}: Overwrite permission denied")
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+                return Reply(550, f"{cmd.arg}: Not a regular file")
+            if (offset or kind == "APPE") and not session.conf("AllowStoreRestart", path=real):
+                return Reply(451, f"{cmd.arg}: Append/Restart not permitted, try again")
+        hidden = session.conf("HiddenStores", path=real)
+        umask = _umask(session, real)
+        if hidden and kind == "STOR":
+            if offset:
+                return Reply(501, "REST not compatible with server configuration")
+            temp = _hidden_path(real, hidden)
+            if os.path.lexists(temp):
+                return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
+            fd = _open_new(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
+        elif info is None:
+            fd = _open_new(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
+            created = True
+        elif kind == "APPE":
+            fd = os.open(real, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        else:
+            # Opened without O_TRUNC: the old content is cut only once the data connection is up.
+            fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC)
+            if offset > os.fstat(fd).st_size:
+                os.close(fd)
+                return Reply(554, f"{cmd.arg}: invalid REST argument")
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}"
+
+    def body(transfer: data.Transfer) -> None:
+        if kind == "STOR" and temp is None and not created:
+            os.ftruncate(fd, offset)
+        if offset:
+            os.lseek(fd, offset, os.SEEK_SET)
+        transfer.receive_to(fd, ascii)
+
+    try:
+        reply, transfer, status = data.run(session, cmd, opening, body, what=what,
+                                           rate=_rate_for(session, kind, real))
+    finally:
+        os.close(fd)
+    target = temp or real
+    if status == "success" and temp is not None:
+        try:
+            os.rename(temp, real)
+        except OSError as e:
+            _unlink(temp)
+            reply, status = Reply(550, f"{what}: Rename of hidden file {session.fs.virtual_of(temp)} failed: "
+                                       f"{e.strerror}"), "failed"
+    elif status != "success":
+        if transfer is None and created:
+            _unlink(target)                         # no data connection: leave nothing behind
+        elif temp is not None:
+            _unlink(temp)                           # HiddenStores: only the temporary file is removed
+        elif transfer is not None and session.conf("DeleteAbortedStores", path=real):
+            _unlink(real)
+    _notes(cmd, real=real, virtual=virtual, direction="i", ascii=ascii, offset=offset, size=None,
+           transfer=transfer, status=status)
+    return reply
+
+
+def _unlink(real: str) -> None:
+    try:
+        os.unlink(real)
+    except FileNotFoundError:
+        pass            # already gone: nothing to clean up
+    except OSError as e:
+        log.warning("cannot remove %s after an aborted upload: %s", real, e.strerror)
+
+
+commands = [
+    Command("TYPE", type_, needs_login=False, arg=REQUIRED, help="<sp> type-code (A, I, L 7, L 8)"),
+    Command("MODE", mode, arg=REQUIRED, help="<sp> mode-code (S)"),
+    Command("STRU", stru, arg=REQUIRED, help="<sp> structure-code (F)"),
+    Command("ALLO", allo, arg=OPTIONAL, help="<sp> size"),
+    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname"),
+    Command("PORT", port, arg=REQUIRED, help="<sp> h1,h2,h3,h4,p1,p2", limited=False),
+    Command("EPRT", eprt, arg=REQUIRED, help="<sp> |proto|addr|port|", limited=False, feat=("EPRT",)),
+    Command("PASV", pasv, arg=NONE, help="(returns address/port)", limited=False),
+    Command("EPSV", epsv, arg=OPTIONAL, help="[<sp> proto|ALL]", limited=False, feat=("EPSV",)),
+    Command("REST", rest, arg=REQUIRED, help="<sp> byte-count", feat=("REST STREAM",)),
+    Command("RETR", retr, group="READ", arg=REQUIRED, help="<sp> pathname"),
+    Command("STOR", stor, group="WRITE", arg=REQUIRED, help="<sp> pathname"),
+    Command("STOU", stou, group="WRITE", arg=OPTIONAL, help="(store unique filename)"),
+    Command("APPE", appe, group="WRITE", arg=REQUIRED, help="<sp> pathname"),
+    Command("ABOR", abor, arg=NONE, help="(abort operation)"),
+]
+
+hooks = [Hook(POST_CMD, "PASS", _after_pass)]

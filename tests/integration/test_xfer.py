@@ -1,0 +1,442 @@
+"""Transfers against the real daemon: ftplib (passive, active, binary, ASCII, REST, APPE, STOU, ABOR), curl and
+wget, over 127.0.0.1 and ::1."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import PASSWORDS
+from proftpy.net.inet import ipv6_available
+
+BASE = "DefaultRoot ~\n"
+CURL = shutil.which("curl")
+WGET = shutil.which("wget")
+
+
+def put(d, name: str, content: bytes, user: str = "alice") -> None:
+    path = d.home(user) / name
+    path.write_bytes(content)
+    os.chown(path, d.uid(user), d.users[user][1]) if os.geteuid() == 0 else None
+
+
+def url(d, path: str = "", user: str = "alice") -> str:
+    host = f"[{d.host}]" if ":" in d.host else d.host
+    return f"ftp://{user}:{PASSWORDS[user]}@{host}:{d.port}/{path}"
+
+
+def curl(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([CURL, "-sS", "--max-time", str(int(timeout)), *args], capture_output=True,
+                          timeout=timeout + 5)
+
+
+def retr(ftp: ftplib.FTP, name: str, rest: int | None = None) -> bytes:
+    out = io.BytesIO()
+    ftp.retrbinary(f"RETR {name}", out.write, rest=rest)
+    return out.getvalue()
+
+
+# -- ftplib ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
+def test_binary_round_trip(ftpd, passive):
+    d = ftpd(BASE)
+    payload = os.urandom(2_500_000)
+    with d.login() as ftp:
+        ftp.set_pasv(passive)
+        resp = ftp.storbinary("STOR up.bin", io.BytesIO(payload))
+        assert resp == "226 Transfer complete"
+        assert (d.home("alice") / "up.bin").read_bytes() == payload
+        assert retr(ftp, "up.bin") == payload
+
+
+def test_150_text_for_binary_download(ftpd):
+    d = ftpd(BASE)
+    put(d, "f.bin", b"x" * 1234)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+        with socket.create_connection((host, port)) as data:
+            ftp.putcmd("RETR f.bin")
+            assert ftp.getline() == "150 Opening BINARY mode data connection for f.bin (1234 bytes)"
+            received = b""
+            while chunk := data.recv(65536):
+                received += chunk
+        assert ftp.getline() == "226 Transfer complete"
+        assert received == b"x" * 1234
+
+
+def test_ascii_download_converts_lf_to_crlf(ftpd):
+    d = ftpd(BASE)
+    put(d, "t.txt", b"one\ntwo\r\nthree\n")
+    with d.login() as ftp:
+        assert ftp.sendcmd("TYPE A") == "200 Type set to A"
+        conn = ftp.transfercmd("RETR t.txt")
+        raw = b""
+        while chunk := conn.recv(4096):
+            raw += chunk
+        conn.close()
+        ftp.voidresp()
+    assert raw == b"one\r\ntwo\r\nthree\r\n"
+
+
+def test_ascii_upload_converts_crlf_to_lf(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE A")
+        conn = ftp.transfercmd("STOR t.txt")
+        conn.sendall(b"one\r\ntwo\r\nlone\rcr\r\n")
+        conn.close()
+        assert ftp.voidresp() == "226 Transfer complete"
+    assert (d.home("alice") / "t.txt").read_bytes() == b"one\ntwo\nlone\rcr\n"
+
+
+def test_type_mode_stru_allo_replies(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        assert ftp.sendcmd("TYPE I") == "200 Type set to I"
+        assert ftp.sendcmd("TYPE L 8") == "200 Type set to L 8"
+        assert ftp.sendcmd("TYPE a") == "200 Type set to A"
+        with pytest.raises(ftplib.error_perm, match="500 'TYPE X' not understood"):
+            ftp.sendcmd("TYPE X")
+        assert ftp.sendcmd("MODE S") == "200 Mode set to S"
+        with pytest.raises(ftplib.error_perm, match="504 'MODE B' unsupported transfer mode"):
+            ftp.sendcmd("MODE B")
+        assert ftp.sendcmd("STRU F") == "200 Structure set to F"
+        with pytest.raises(ftplib.error_perm, match="504"):
+            ftp.sendcmd("STRU R")
+        assert ftp.sendcmd("ALLO 100") == "202 No storage allocation necessary"
+
+
+def test_rest_retr_resumes(ftpd):
+    d = ftpd(BASE)
+    payload = os.urandom(100_000)
+    put(d, "r.bin", payload)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        assert ftp.sendcmd("REST 10") == "350 Restarting at 10. Send STORE or RETRIEVE to initiate transfer"
+        ftp.sendcmd("REST 0")
+        assert retr(ftp, "r.bin", rest=65_000) == payload[65_000:]
+        ftp.sendcmd("REST 200000")
+        with pytest.raises(ftplib.error_perm, match="554 r.bin: invalid REST argument"):
+            ftp.voidcmd("RETR r.bin")
+
+
+def test_rest_refused_in_ascii_mode_and_for_garbage(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE A")
+        with pytest.raises(ftplib.error_perm, match="501 REST: Resuming transfers not allowed in ASCII mode"):
+            ftp.sendcmd("REST 5")
+        assert ftp.sendcmd("REST 0").startswith("350")
+        with pytest.raises(ftplib.error_perm, match="501 REST requires a value greater than or equal to 0"):
+            ftp.sendcmd("REST -5")
+
+
+def test_retrieve_restart_can_be_forbidden(ftpd):
+    d = ftpd(BASE + "AllowRetrieveRestart off\n")
+    put(d, "r.bin", b"abc" * 100)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        ftp.sendcmd("REST 3")
+        with pytest.raises(ftplib.error_temp, match="451 r.bin: Restart not permitted, try again"):
+            ftp.voidcmd("RETR r.bin")
+
+
+def test_rest_stor_needs_allow_store_restart(ftpd):
+    d = ftpd(BASE)
+    put(d, "s.bin", b"0123456789")
+    with d.login() as ftp:
+        with pytest.raises(ftplib.error_temp, match="451 s.bin: Append/Restart not permitted, try again"):
+            ftp.storbinary("STOR s.bin", io.BytesIO(b"XY"), rest=4)
+    assert (d.home("alice") / "s.bin").read_bytes() == b"0123456789"
+
+
+def test_rest_stor_resumes_upload(ftpd):
+    d = ftpd(BASE + "AllowStoreRestart on\n")
+    put(d, "s.bin", b"0123456789")
+    with d.login() as ftp:
+        ftp.storbinary("STOR s.bin", io.BytesIO(b"XY"), rest=4)
+    assert (d.home("alice") / "s.bin").read_bytes() == b"0123XY"
+
+
+def test_overwrite_needs_allow_overwrite(ftpd):
+    d = ftpd(BASE)
+    put(d, "keep.txt", b"precious")
+    with d.login() as ftp:
+        with pytest.raises(ftplib.error_perm, match="550 keep.txt: Overwrite permission denied"):
+            ftp.storbinary("STOR keep.txt", io.BytesIO(b"new"))
+    assert (d.home("alice") / "keep.txt").read_bytes() == b"precious"
+
+
+def test_overwrite_allowed(ftpd):
+    d = ftpd(BASE + "AllowOverwrite on\n")
+    put(d, "f.txt", b"a much longer old content")
+    with d.login() as ftp:
+        ftp.storbinary("STOR f.txt", io.BytesIO(b"new"))
+    assert (d.home("alice") / "f.txt").read_bytes() == b"new"
+
+
+def test_appe_creates_then_needs_allow_store_restart(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.storbinary("APPE log.txt", io.BytesIO(b"first\n"))
+        with pytest.raises(ftplib.error_temp, match="451 log.txt: Append/Restart not permitted"):
+            ftp.storbinary("APPE log.txt", io.BytesIO(b"second\n"))
+    assert (d.home("alice") / "log.txt").read_bytes() == b"first\n"
+
+
+def test_appe_appends(ftpd):
+    d = ftpd(BASE + "AllowStoreRestart on\n")
+    put(d, "log.txt", b"first\n")
+    with d.login() as ftp:
+        ftp.storbinary("APPE log.txt", io.BytesIO(b"second\n"))
+    assert (d.home("alice") / "log.txt").read_bytes() == b"first\nsecond\n"
+
+
+def test_stou_creates_unique_file(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        conn, _ = ftp.ntransfercmd("STOU")
+        first = ftp.lastresp
+        conn.sendall(b"unique")
+        conn.close()
+        assert ftp.voidresp() == "226 Transfer complete"
+    assert first == "150"
+    files = [p for p in d.home("alice").iterdir() if p.name.startswith("ftp")]
+    assert len(files) == 1 and files[0].read_bytes() == b"unique"
+
+
+def test_stou_reply_names_the_file(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+        with socket.create_connection((host, port)) as data:
+            ftp.putcmd("STOU")
+            line = ftp.getline()
+            data.sendall(b"z")
+        assert ftp.getline() == "226 Transfer complete"
+    assert line.startswith("150 FILE: ftp")
+    assert (d.home("alice") / line[len("150 FILE: "):]).read_bytes() == b"z"
+
+
+def test_hidden_stores_upload_then_rename(ftpd):
+    d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n")
+    with d.login() as ftp:
+        with pytest.raises(ftplib.error_perm, match="501 REST not compatible with server configuration"):
+            ftp.sendcmd("REST 0")
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR h.bin")
+        conn.sendall(b"part")
+        time.sleep(0.2)
+        assert (d.home("alice") / ".in.h.bin.").exists()
+        assert not (d.home("alice") / "h.bin").exists()
+        conn.close()
+        ftp.voidresp()
+    assert (d.home("alice") / "h.bin").read_bytes() == b"part"
+    assert not (d.home("alice") / ".in.h.bin.").exists()
+
+
+def test_aborted_hidden_store_keeps_existing_file(ftpd):
+    d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n")
+    put(d, "h.bin", b"old content")
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR h.bin")
+        conn.sendall(b"partial new")
+        time.sleep(0.1)
+        resp = ftp.abort()
+        conn.close()
+        assert resp.startswith("426")
+        assert ftp.getresp() == "226 Abort successful"
+    assert (d.home("alice") / "h.bin").read_bytes() == b"old content"
+    assert not (d.home("alice") / ".in.h.bin.").exists()
+
+
+def test_delete_aborted_stores(ftpd):
+    d = ftpd(BASE + "DeleteAbortedStores on\n")
+    put(d, "other.txt", b"untouched")
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR part.bin")
+        conn.sendall(b"x" * 10000)
+        time.sleep(0.1)
+        assert ftp.abort().startswith("426")
+        conn.close()
+        assert ftp.getresp() == "226 Abort successful"
+    assert not (d.home("alice") / "part.bin").exists()
+    assert (d.home("alice") / "other.txt").read_bytes() == b"untouched"
+
+
+def test_abor_during_download(ftpd):
+    d = ftpd(BASE)
+    put(d, "big.bin", b"\0" * (64 << 20))
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("RETR big.bin")
+        conn.recv(65536)
+        resp = ftp.abort()
+        assert resp == "426 Transfer aborted. Data connection closed."
+        assert ftp.getresp() == "226 Abort successful"
+        conn.close()
+        assert ftp.sendcmd("NOOP") == "200 NOOP command successful"
+
+
+def test_abor_without_transfer(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        ftp.sendcmd("PASV")
+        assert ftp.sendcmd("ABOR") == "226 Abort successful"
+
+
+def test_stat_and_other_commands_during_transfer(ftpd):
+    d = ftpd(BASE + "TransferRate RETR 64\n")
+    put(d, "slow.bin", b"s" * 400_000)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("RETR slow.bin")
+        conn.recv(1000)
+        ftp.putcmd("STAT")
+        stat_line = ftp.getline()
+        ftp.putcmd("PWD")
+        busy = ftp.getline()
+        resp = ftp.abort()
+        conn.close()
+        assert resp.startswith("426")
+        assert ftp.getresp() == "226 Abort successful"
+    assert stat_line.startswith("213 Status: RETR slow.bin: ") and "of 400000 bytes" in stat_line
+    assert busy == "450 PWD: data transfer in progress"
+
+
+def test_transfer_rate_limits_bandwidth(ftpd):
+    d = ftpd(BASE + "TransferRate RETR 400:100000\n")
+    put(d, "r.bin", b"r" * 500_000)
+    with d.login() as ftp:
+        start = time.monotonic()
+        assert len(retr(ftp, "r.bin")) == 500_000
+        took = time.monotonic() - start
+    # 400 000 bytes beyond the free bytes at 400 KiB/s: about 1 s.
+    assert 0.8 < took < 5
+
+
+def test_no_transfer_timeout(ftpd):
+    d = ftpd(BASE + "TimeoutNoTransfer 1\n")
+    ftp = d.login()
+    time.sleep(1.6)
+    with pytest.raises((ftplib.error_temp, EOFError)) as info:
+        ftp.sendcmd("NOOP")
+    assert "421 No transfer timeout (1 seconds): closing control connection" in str(info.value)
+    ftp.close()
+
+
+def test_stalled_transfer_ends_session(ftpd):
+    d = ftpd(BASE + "TimeoutStalled 1\n")
+    put(d, "big.bin", b"\0" * (32 << 20))
+    ftp = d.login()
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR big.bin")
+    start = time.monotonic()
+    ftp.sock.settimeout(10)
+    rest = ftp.sock.recv(4096)      # the session ends: EOF (possibly after the 426)
+    while rest and b"426" in rest:
+        rest = ftp.sock.recv(4096)
+    assert rest == b"" and time.monotonic() - start < 8
+    conn.close()
+    ftp.close()
+    assert "stall timeout" in d.log()
+
+
+def test_upload_of_missing_directory_is_550(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        with pytest.raises(ftplib.error_perm, match="550 nodir/f.txt: No such file or directory"):
+            ftp.storbinary("STOR nodir/f.txt", io.BytesIO(b"x"))
+        with pytest.raises(ftplib.error_perm, match="550 missing.bin: No such file or directory"):
+            retr(ftp, "missing.bin")
+        with pytest.raises(ftplib.error_perm, match="550 /: Not a regular file"):
+            retr(ftp, "/")
+
+
+def test_no_leftover_file_when_data_connection_fails(ftpd):
+    d = ftpd(BASE)
+    with d.login() as ftp:
+        with pytest.raises(ftplib.error_temp, match="425 Unable to build data connection"):
+            ftp.sendcmd("STOR never.bin")
+    assert not (d.home("alice") / "never.bin").exists()
+
+
+# -- curl and wget -----------------------------------------------------------------------------------------------
+needs_curl = pytest.mark.skipif(CURL is None, reason="curl not installed")
+
+
+@needs_curl
+@pytest.mark.parametrize("mode", [[], ["--ftp-port", "-"], ["--disable-epsv"]], ids=["epsv", "active", "pasv"])
+def test_curl_download_modes(ftpd, mode):
+    d = ftpd(BASE)
+    payload = os.urandom(300_000)
+    put(d, "c.bin", payload)
+    res = curl(*mode, url(d, "c.bin"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == payload
+
+
+@needs_curl
+def test_curl_range_upload_and_quote(ftpd, tmp_path):
+    d = ftpd(BASE + "AllowOverwrite on\n")
+    payload = bytes(range(256)) * 100
+    put(d, "c.bin", payload)
+    res = curl("-r", "100-199", url(d, "c.bin"))
+    assert res.returncode == 0 and res.stdout == payload[100:200], res.stderr
+    src = tmp_path / "upload.bin"
+    src.write_bytes(payload)
+    res = curl("-T", str(src), url(d, "sent.bin"))
+    assert res.returncode == 0, res.stderr
+    assert (d.home("alice") / "sent.bin").read_bytes() == payload
+    res = curl("-Q", "TYPE I", "-Q", "ALLO 10", "-r", "0-9", url(d, "sent.bin"))
+    assert res.returncode == 0 and res.stdout == payload[:10], res.stderr
+
+
+@pytest.mark.skipif(WGET is None, reason="wget not installed")
+def test_wget_download(ftpd, tmp_path):
+    d = ftpd(BASE)
+    payload = os.urandom(200_000)
+    put(d, "w.bin", payload)
+    out = tmp_path / "w.out"
+    res = subprocess.run([WGET, "-q", "-O", str(out), url(d, "w.bin")], capture_output=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == payload
+
+
+# -- IPv6 --------------------------------------------------------------------------------------------------------
+needs_v6 = pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+
+
+@needs_v6
+@pytest.mark.parametrize("passive", [True, False], ids=["epsv", "eprt"])
+def test_ipv6_transfers(ftpd, passive):
+    d = ftpd(BASE, host="::1")
+    payload = os.urandom(500_000)
+    with d.login() as ftp:
+        ftp.set_pasv(passive)
+        ftp.storbinary("STOR v6.bin", io.BytesIO(payload))
+        assert retr(ftp, "v6.bin") == payload
+        with pytest.raises(ftplib.error_perm, match="501 PASV: Operation not permitted"):
+            ftp.sendcmd("PASV")
+
+
+@needs_v6
+@needs_curl
+def test_curl_over_ipv6(ftpd):
+    d = ftpd(BASE, host="::1")
+    put(d, "c.bin", b"six" * 1000)
+    for mode in ([], ["--ftp-port", "-"]):
+        res = curl("-g", *mode, url(d, "c.bin"))
+        assert res.returncode == 0 and res.stdout == b"six" * 1000, res.stderr
