@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import access, auth, auth_file, auth_pam, auth_unix, core, facts, files, ls, site, xfer
+from . import auth, auth_file, auth_pam, auth_unix, core, facts, files, ls, site, xfer
 
-MODULES = [core, access, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, site, facts]
+MODULES = [core, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, site, facts]
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,9 +22,7 @@ def registry() -> Registry:
     """All directives of all built-in modules (declared once each)."""
     reg = Registry()
     for mod in MODULES:
-        # a declaration that names another ProFTPD module keeps it (one Python module may serve several)
-        reg.add_module(mod.NAME, [d if d.module != "mod_core.c" else dataclasses.replace(d, module=mod.NAME)
-                                  for d in getattr(mod, "directives", [])])
+        reg.add_module(mod.NAME, [dataclasses.replace(d, module=mod.NAME) for d in getattr(mod, "directives", [])])
     return reg
 
 
