@@ -1,0 +1,90 @@
+"""Pure parts of the data channel: passive port choice and ASCII line-ending conversion."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+import pytest
+
+from proftpy.modules.xfer import _hidden, _rate
+from proftpy.net import passive
+from proftpy.net.data import AsciiDecoder, AsciiEncoder
+from proftpy.reply import FtpError
+
+
+def test_candidates_cover_range_once_from_random_start():
+    ports = passive.candidate_ports(5000, 5009, random.Random(3))
+    assert sorted(ports) == list(range(5000, 5010))
+    starts = {passive.candidate_ports(5000, 5009, random.Random(seed))[0] for seed in range(40)}
+    assert len(starts) > 3
+
+
+def test_bind_passive_within_range():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+    lo = 30000 + base % 20000
+    sock = passive.bind_passive("127.0.0.1", (lo, lo + 50))
+    try:
+        assert lo <= sock.getsockname()[1] <= lo + 50
+    finally:
+        sock.close()
+
+
+def test_bind_passive_busy_range_raises_425():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        # a one-port "range" cannot be expressed by PassivePorts (min < max) but the chooser handles it
+        with pytest.raises(FtpError) as info:
+            passive.bind_passive("127.0.0.1", (port, port))
+        assert info.value.reply.code == 425
+        assert "no free port in PassivePorts range" in info.value.reply.text
+    finally:
+        holder.close()
+
+
+def test_bind_passive_without_range_uses_any_port():
+    sock = passive.bind_passive("127.0.0.1", None)
+    try:
+        assert sock.getsockname()[1] > 0
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("blocks, expected", [
+    ([b"a\nb\n"], b"a\r\nb\r\n"),
+    ([b"a\r\nb"], b"a\r\nb"),
+    ([b"a\r", b"\nb\n"], b"a\r\nb\r\n"),
+    ([b"a\n", b"\n"], b"a\r\n\r\n"),
+    ([b"lone\rcr"], b"lone\rcr"),
+])
+def test_ascii_encoder(blocks, expected):
+    enc = AsciiEncoder()
+    assert b"".join(enc.feed(b) for b in blocks) == expected
+
+
+@pytest.mark.parametrize("blocks, expected", [
+    ([b"a\r\nb\r\n"], b"a\nb\n"),
+    ([b"a\r", b"\nb"], b"a\nb"),
+    ([b"a\r", b"b"], b"a\rb"),
+    ([b"end\r"], b"end\r"),
+    ([b"x\n"], b"x\n"),
+])
+def test_ascii_decoder(blocks, expected):
+    dec = AsciiDecoder()
+    assert b"".join(dec.feed(b) for b in blocks) + dec.flush() == expected
+
+
+def test_directive_parsers():
+    assert _hidden(["on"]) == (".in.", ".")
+    assert _hidden(["off"]) is None
+    assert _hidden([".tmp.", ".part"]) == (".tmp.", ".part")
+    assert _rate(["RETR,STOR", "100:2048"]) == (frozenset({"RETR", "STOR"}), 100.0, 2048)
+    with pytest.raises(ValueError):
+        _rate(["LIST", "100"])
+    with pytest.raises(ValueError):
+        _rate(["RETR", "0"])
