@@ -197,3 +197,71 @@ def test_failed_login_timing_does_not_reveal_users(ftpd):
     print(f"median PASS ms: existing user {known:.3f}, unknown user {unknown:.3f}, ratio {unknown / known:.2f}")
     assert 0.5 < unknown / known < 2.0
     assert known > 0.5         # a real hash check happened (sha512-crypt, 5000 rounds: a few ms)
+
+
+DEV_UID = 2399          # the developer running `make run`: not root, not one of the FTP users
+
+
+@pytest.fixture
+def nonroot_daemon(tmp_path):
+    """proftpy started by an ordinary user (DEV_UID) with DefaultRoot ~. The master is forked from this test
+    process and drops to DEV_UID before running the normal command line (the interpreter under /root could not
+    be executed by that user, so what it needs later is imported first)."""
+    import encodings.idna  # noqa: F401  (lazy stdlib imports would need /root)
+    import logging.handlers  # noqa: F401
+    import proftpy.cli
+    import proftpy.runtime  # noqa: F401
+    import proftpy.services  # noqa: F401
+    from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users
+
+    users = make_users(tmp_path)
+    for path in [tmp_path / "ftpd.passwd", tmp_path / "ftpd.group", tmp_path, tmp_path / "home",
+                 *(u[2] for u in users.values())]:
+        os.chown(path, DEV_UID, DEV_UID)
+    d = Daemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf", users=users)
+    d.conf.write_text(fill(BASE_CONFIG + AUTH_CONFIG + "DefaultRoot ~\n",
+                           dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off", home=tmp_path / "home")))
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.setgroups([])
+            os.setgid(DEV_UID)
+            os.setuid(DEV_UID)
+            os.chdir(tmp_path)
+            status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 15
+    while not d.pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield d
+    finally:
+        os.kill(pid, 15)
+        os.waitpid(pid, 0)
+
+
+@needs_root
+def test_non_root_daemon_serves_as_its_own_user_in_a_userland_jail(nonroot_daemon):
+    d = nonroot_daemon
+    os.symlink("/etc", d.home("alice") / "etc-link")
+    (d.home("bob") / "secret.txt").write_text("bob's\n")
+    (d.home("alice") / "mine.txt").write_text("alice's\n")
+    with d.login("alice") as ftp:
+        ftp.voidcmd("TYPE I")
+        pid = session_pid(d)
+        status = proc_status(pid)
+        assert status["Uid"].split() == [str(DEV_UID)] * 4
+        assert status["NoNewPrivs"].strip() == "1"
+        assert os.readlink(f"/proc/{pid}/root") == "/"            # no kernel chroot: fs.py is the jail
+        assert ftp.pwd() == "/"
+        ftp.cwd("../../..")
+        assert ftp.pwd() == "/"
+        assert ftp.size("/../mine.txt") == 8
+        for path in ("/etc/passwd", "../../../../etc/passwd", "etc-link/passwd", "../bob/secret.txt",
+                     str(d.home("bob") / "secret.txt")):
+            with pytest.raises(ftplib.error_perm, match=r"^550 .*: No such file or directory$"):
+                ftp.size(path)
+        ftp.storbinary("STOR up.bin", io.BytesIO(b"data"))
+    assert os.stat(d.home("alice") / "up.bin").st_uid == DEV_UID
