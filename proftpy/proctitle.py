@@ -13,4 +13,6 @@ terse = False
 
 def set(text: str) -> None:  # noqa: A001 - mirrors pr_proctitle_set
     if _set is not None:
+        # file names that are not UTF-8 arrive as surrogate escapes, which setproctitle cannot encode
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         _set(PREFIX + ("processing connection" if terse and text != "(accepting connections)" else text))
