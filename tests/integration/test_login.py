@@ -74,3 +74,196 @@ def test_default_root_jails_the_user(ftpd):
         assert ftp.pwd() == "/"
         ftp.cwd("..")
         assert ftp.pwd() == "/"
+
+
+# -- login policy, aliases, roots and start directories (issue 4) -------------------------------------------------
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from conftest import REPO, make_users  # noqa: E402
+
+OWN_AUTH = """
+AuthOrder mod_auth_file.c
+AuthUserFile {dir}/ftpd.passwd
+AuthGroupFile {dir}/ftpd.group
+UseFtpUsers off
+"""
+
+
+@pytest.fixture(autouse=True)
+def reachable_homes(tmp_path):
+    """Without chroot a user must be able to walk to its home, as on a real system; pytest makes its base
+    directory root-only (0700), so let others traverse (not list) it for the test's duration."""
+    changed = []
+    if IS_ROOT:
+        for parent in tmp_path.parents:
+            mode = parent.stat().st_mode & 0o7777
+            if not mode & 0o001:
+                changed.append((parent, mode))
+                os.chmod(parent, mode | 0o111)
+    yield
+    for parent, mode in changed:
+        os.chmod(parent, mode)
+
+
+@pytest.fixture
+def more_users(tmp_path):
+    """Add passwd lines (name, password, uid, shell) to the test's AuthUserFile before the daemon starts."""
+    from proftpy.auth.crypt import crypt_hash
+
+    def add(*entries):
+        users = make_users(tmp_path)
+        with open(tmp_path / "ftpd.passwd", "a") as f:
+            for name, password, uid, shell in entries:
+                home = tmp_path / "home" / name
+                home.mkdir(exist_ok=True)
+                f.write(f"{name}:{crypt_hash(password, 'sha512')}:{uid}:{uid}::{home}:{shell}\n")
+        return users
+    return add
+
+
+def test_root_login_is_refused_by_default(ftpd, more_users):
+    users = more_users(("toor", "toor-secret", 0, "/bin/sh"))
+    d = ftpd()
+    d.users = users
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("toor", "toor-secret")
+    assert "SECURITY VIOLATION: Root login attempted" in d.log()
+
+
+def test_root_login_on_allows_uid_0(ftpd, more_users):
+    more_users(("toor", "toor-secret", 0, "/bin/sh"))
+    d = ftpd("RootLogin on\n")
+    with d.connect() as ftp:
+        assert ftp.login("toor", "toor-secret") == "230 User toor logged in"
+
+
+def test_require_valid_shell(ftpd, more_users):
+    more_users(("carol", "carol-secret", 2302, "/usr/sbin/nologin"))
+    d = ftpd(OWN_AUTH + "RequireValidShell on\n", auth=False)
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("carol", "carol-secret")
+        assert ftp.login("alice", PASSWORDS["alice"]) == "230 User alice logged in"    # /bin/sh is listed
+    assert "invalid shell '/usr/sbin/nologin'" in d.log()
+
+
+def test_require_valid_shell_off(ftpd, more_users):
+    more_users(("carol", "carol-secret", 2302, "/usr/sbin/nologin"))
+    d = ftpd(OWN_AUTH + "RequireValidShell off\n", auth=False)
+    with d.connect() as ftp:
+        assert ftp.login("carol", "carol-secret") == "230 User carol logged in"
+
+
+def test_user_alias_logs_in_as_the_real_user(ftpd):
+    d = ftpd("UserAlias al alice\n")
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER al") == "331 Password required for al"
+        assert ftp.sendcmd("PASS " + PASSWORDS["alice"]) == "230 User al logged in"
+        assert ftp.pwd() == str(d.home("alice"))
+
+
+@pytest.mark.parametrize("expr, jailed", [("ftpusers", True), ("!ftpusers", False), ("ftpusers,!admins", True),
+                                          ("ftpusers admins", False), ("!admins", True)])
+def test_default_root_group_expression(ftpd, expr, jailed):
+    d = ftpd(f"DefaultRoot ~ {expr}\n")
+    with d.login("alice") as ftp:
+        assert ftp.pwd() == ("/" if jailed else str(d.home("alice")))
+
+
+def test_first_matching_default_root_wins(ftpd):
+    d = ftpd("DefaultRoot ~/sub admins\nDefaultRoot ~\n")
+    (d.home("alice") / "sub").mkdir()
+    (d.home("alice") / "top.txt").write_text("x")
+    with d.login("alice") as ftp:
+        assert sorted(ftp.nlst()) == ["sub", "top.txt"]
+
+
+def test_default_root_other_users_home(ftpd):
+    d = ftpd("DefaultRoot ~bob\n")
+    (d.home("bob") / "shared.txt").write_text("from bob\n")
+    with d.login("alice") as ftp:
+        assert ftp.pwd() == "/"
+        assert ftp.nlst() == ["shared.txt"]
+
+
+def test_missing_default_root_refuses_the_login(ftpd):
+    d = ftpd("DefaultRoot {dir}/no-such-dir\n")
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("alice", PASSWORDS["alice"])
+        assert ftp.sendcmd("NOOP") == "200 NOOP command successful"       # the session goes on
+    assert "no-such-dir" in d.log()
+
+
+@pytest.mark.parametrize("chdir, start", [("~/pub", "/pub"), ("pub", "/pub"), ("/pub", "/pub"),
+                                          ("{home}/alice/pub", "/pub"), ("~/pub admins", "/"),
+                                          ("~/missing", "/")])
+def test_default_chdir(ftpd, chdir, start):
+    d = ftpd(f"DefaultRoot ~\nDefaultChdir {chdir}\n")
+    (d.home("alice") / "pub").mkdir()
+    with d.login("alice") as ftp:
+        assert ftp.pwd() == start
+
+
+def test_default_chdir_without_chroot(ftpd):
+    d = ftpd("DefaultChdir ~/pub\n")
+    (d.home("alice") / "pub").mkdir()
+    with d.login("alice") as ftp:
+        assert ftp.pwd() == str(d.home("alice") / "pub")
+
+
+# -- proftpy -t and the master-side preparation -------------------------------------------------------------------
+def configtest(tmp_path, auth_lines: str, passwd: str, mode: int = 0o600) -> subprocess.CompletedProcess:
+    (tmp_path / "users").write_text(passwd)
+    os.chmod(tmp_path / "users", mode)
+    os.chmod(tmp_path, 0o755)
+    conf = tmp_path / "t.conf"
+    conf.write_text(f"Port 0\nAuthUserFile {tmp_path}/users\n{auth_lines}")
+    return subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(conf)], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+
+
+GOOD = "alice:x:2300:2300::/srv/alice:/bin/sh\n"
+
+
+def test_configtest_warns_about_skipped_auth_file_lines(tmp_path):
+    r = configtest(tmp_path, "", GOOD + "broken line\n")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {tmp_path}/users:2: expected 7 ':'-separated fields, found 1" in r.stderr
+    assert "Syntax OK" in r.stdout
+
+
+def test_configtest_fails_for_syntaxcheck_files(tmp_path):
+    r = configtest(tmp_path, "AuthFileOptions SyntaxCheck\n", GOOD + "bob:x:2301:2301::relative:/bin/sh\n")
+    assert r.returncode == 1
+    assert f"error: {tmp_path}/users:2: user 'bob': home directory 'relative' is not an absolute path" in r.stderr
+    assert "Syntax OK" not in r.stdout
+
+
+def test_configtest_warns_about_world_readable_files(tmp_path):
+    r = configtest(tmp_path, "", GOOD, mode=0o644)
+    assert r.returncode == 0
+    assert f"warning: unable to use world-readable AuthUserFile '{tmp_path}/users'" in r.stderr
+
+
+def test_master_builds_and_warms_auth_chains_before_fork(tmp_path):
+    """services.install builds each server's AuthChain (with its dummy hash) and reads the auth files, so
+    sessions inherit both; a reload builds them again for the new configuration."""
+    from proftpy import services
+    from proftpy.master import Options, load_config
+
+    (tmp_path / "users").write_text(GOOD)
+    os.chmod(tmp_path / "users", 0o600)
+    conf = tmp_path / "t.conf"
+    conf.write_text(f"Port 0\nAuthOrder mod_auth_file.c\nAuthUserFile {tmp_path}/users\n")
+    opts = Options(config_path=str(conf))
+    master = SimpleNamespace(config=load_config(opts), services={}, started=0.0)
+    services.install(master)
+    chain = master.config.main.cache["auth_chain"]
+    assert chain.entries[0][0].user_file._cache._key is not None      # read by the master
+    master.config = load_config(opts)
+    master.services["reloaded"](master)
+    assert master.config.main.cache["auth_chain"] is not chain
