@@ -80,13 +80,24 @@ def _access(real: str, mode: int) -> bool:
         return False
 
 
+class Fakes:
+    """DirFakeUser/DirFakeGroup/DirFakeMode for one directory, read once (not once per entry)."""
+
+    def __init__(self, session: "Session", real: str | None):
+        ctx = session.context(real)
+        self.user, self.group, self.mode = ctx.get("DirFakeUser"), ctx.get("DirFakeGroup"), ctx.get("DirFakeMode")
+
+
 def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name: str, *,
-                show_symlinks: bool, cdir: bool = True) -> FactValues | None:
-    """The facts of one entry from its lstat. Links take their unique fact (and with ShowSymlinks off their type)
-    from the target, resolved inside the session root; None when the target cannot be reached."""
+                show_symlinks: bool, cdir: bool = True, real: str | None = None,
+                fakes: Fakes | None = None) -> FactValues | None:
+    """The facts of one entry from its lstat (`real`: its real path when known). Links take their unique fact
+    (and with ShowSymlinks off their type) from the target, resolved inside the session root; None when the
+    target cannot be reached."""
     st = lst
     dev, ino = st.st_dev, st.st_ino
-    real = None
+    if stat.S_ISLNK(st.st_mode):
+        real = None
     if stat.S_ISLNK(st.st_mode):
         try:
             target_real = session.fs.resolve(virtual).real
@@ -124,8 +135,8 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
                              is_dir and _access(real, os.X_OK))
     uid, gid, mode = st.st_uid, st.st_gid, st.st_mode
     user = group = None
-    ctx = session.context(real)
-    fake_user, fake_group, fake_mode = ctx.get("DirFakeUser"), ctx.get("DirFakeGroup"), ctx.get("DirFakeMode")
+    fakes = fakes or Fakes(session, real)
+    fake_user, fake_group, fake_mode = fakes.user, fakes.group, fakes.mode
     account = getattr(session, "account", None)
     if fake_user and fake_user[0]:
         user, uid = _fake(session, fake_user[1], account, user=True, fallback=uid)
@@ -166,13 +177,14 @@ def _show_symlinks(session: "Session", real: str | None, explicit: bool) -> bool
 def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.DirEntry]) -> Iterator[str]:
     enabled = enabled_facts(session)
     show = _show_symlinks(session, real, explicit=False)
+    fakes = Fakes(session, real)
     for name in (".", ".."):
         child = posixpath.join(virtual, name)
         try:
             st = os.stat(session.fs.resolve(child).real)
         except (OSError, FtpError):
             continue
-        facts = entry_facts(session, child, st, name, show_symlinks=show)
+        facts = entry_facts(session, child, st, name, show_symlinks=show, fakes=fakes)
         if facts is not None:
             yield listing.format_facts(facts, name, enabled)
     for entry in entries:
@@ -181,7 +193,7 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
             lst = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        facts = entry_facts(session, child, lst, entry.name, show_symlinks=show)
+        facts = entry_facts(session, child, lst, entry.name, show_symlinks=show, real=entry.path, fakes=fakes)
         if facts is not None:
             yield listing.format_facts(facts, entry.name, enabled)
 

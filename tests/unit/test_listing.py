@@ -213,3 +213,140 @@ def test_mlst_feat_line():
     assert listing.mlst_feat() == ("MLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.groupname*;"
                                    "UNIX.mode*;UNIX.owner*;UNIX.ownername*;")
     assert listing.mlst_feat(("size",)).startswith("MLST modify;perm;size*;type;")
+
+
+# -- the lister on a real directory tree (no daemon) ----------------------------------------------------------------
+from types import SimpleNamespace
+
+from proftpy.fs import FS
+from proftpy.listing import ListConfig
+from proftpy.modules import ls
+
+
+def _tree(root):
+    (root / "d" / "e" / "f").mkdir(parents=True)
+    (root / "d" / "x.txt").write_bytes(b"x")
+    (root / "d" / "e" / "y.txt").write_bytes(b"yy")
+    (root / "d" / "e" / "f" / "z.txt").write_bytes(b"zzz")
+    for i, name in enumerate(["b.txt", "a.txt", "c.txt"]):
+        (root / name).write_bytes(b"1" * (i + 1))
+    (root / ".dot").write_bytes(b"")
+    os.symlink("a.txt", root / "ln")
+    os.symlink("/", root / "up")                    # inside the root: points at the root itself
+    os.symlink("nowhere", root / "dangling")
+    for p in root.rglob("*"):
+        os.utime(p, (NOW - DAY, NOW - DAY), follow_symlinks=False)
+    os.utime(root / "a.txt", (NOW - 400 * DAY, NOW - 400 * DAY))
+
+
+def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
+    session = SimpleNamespace(fs=FS(str(root)), state={}, server=None, user="alice")
+    opts = LsOptions(l=command == "LIST")
+    for letter in flags:
+        listing.apply_flags(opts, letter, command)
+    cfg = ls.Settings(show_symlinks=show_symlinks, gmt=True, globbing=True, config=config, fake_user="u",
+                      fake_group="g", fake_mode=None)
+    lister = ls.Lister(session, opts, cfg, command)
+    lister.now = NOW
+    return session, lister
+
+
+def _names(lines):
+    return [l.split(" -> ")[0].split(None, 8)[-1] if " " in l else l for l in lines]
+
+
+def test_lister_long_lines(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path)
+    lines = list(lister.dir_lines("/", "."))
+    assert _names(lines) == ["a.txt", "b.txt", "c.txt", "d", "dangling", "ln", "up"]
+    a = lines[0]
+    mode = listing.mode_string(os.stat(tmp_path / "a.txt").st_mode)
+    assert a == f"{mode}   1 u        g               2 Oct 10  2022 a.txt"     # 400 days old: the year
+    assert lines[1].endswith("       1 Nov 13 22:13 b.txt")          # yesterday: time
+    assert lines[5].startswith("l") and lines[5].endswith(" ln -> a.txt")
+    assert lines[6].endswith(" up -> /")
+
+
+def test_lister_numeric_ids(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "n")
+    line = next(iter(lister.dir_lines("/", ".")))
+    st = os.stat(tmp_path / "a.txt")
+    assert line.split()[2:4] == [str(st.st_uid), str(st.st_gid)]
+
+
+def test_lister_dotfiles(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "a")
+    assert _names(lister.dir_lines("/", "."))[:3] == [".", "..", ".dot"]
+    _, lister = _lister(tmp_path, "A")
+    assert _names(lister.dir_lines("/", "."))[:2] == [".dot", "a.txt"]
+
+
+def test_lister_one_per_line(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "1")
+    assert list(lister.dir_lines("/", ".")) == ["a.txt", "b.txt", "c.txt", "d", "dangling", "ln", "up"]
+
+
+def test_lister_show_symlinks_off_follows_and_drops_dangling(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, show_symlinks=False)
+    lines = list(lister.dir_lines("/", "."))
+    assert "dangling" not in _names(lines)
+    ln = next(l for l in lines if l.endswith(" ln"))
+    assert ln.startswith("-rw-") and "2022" in ln
+    up = next(l for l in lines if l.endswith(" up"))
+    assert up.startswith("d")                               # "/" is the root: a directory, not the host's /
+
+
+def test_lister_recursive_headers(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "R1")
+    lines = list(lister.dir_lines("/d", "d"))
+    assert lines == ["e", "x.txt", "", "d/e:", "f", "y.txt", "", "d/e/f:", "z.txt"]
+
+
+def test_lister_recursion_does_not_follow_links(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "R1")
+    lines = list(lister.dir_lines("/", "."))
+    assert "up:" not in lines and "d/e/f:" in lines
+
+
+def test_lister_maxdepth(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "R1", ListConfig(maxdepth=2))
+    assert list(lister.dir_lines("/d", "d")) == ["e", "x.txt", "", "d/e:", "f", "y.txt"]
+
+
+def test_lister_maxfiles(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "R1", ListConfig(maxfiles=3))
+    assert list(lister.dir_lines("/", ".")) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_lister_maxdirs(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "R1", ListConfig(maxdirs=2))
+    assert list(lister.dir_lines("/d", "d")) == ["e", "x.txt", "", "d/e:", "f", "y.txt"]
+
+
+def test_lister_sort_by_size_and_time(tmp_path):
+    _tree(tmp_path)
+    _, lister = _lister(tmp_path, "1S")
+    files = [n for n in lister.dir_lines("/", ".") if n.endswith(".txt")]
+    assert files == ["c.txt", "a.txt", "b.txt"]                 # largest first
+    _, lister = _lister(tmp_path, "1tr")
+    assert list(lister.dir_lines("/", "."))[0] == "a.txt"    # oldest first
+
+
+def test_glob_inside_the_root(tmp_path):
+    _tree(tmp_path)
+    session, _ = _lister(tmp_path)
+    assert ls.expand_glob(session, "*.txt") == ["a.txt", "b.txt", "c.txt"]
+    assert ls.expand_glob(session, "/d/*/*.txt") == ["/d/e/y.txt"]
+    assert ls.expand_glob(session, "up/d/*.txt") == ["up/d/x.txt"]       # through a link, still inside
+    assert ls.expand_glob(session, "*.none") == []
+    assert ls.expand_glob(session, ".d*") == [".dot"]
