@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import auth, auth_file, auth_pam, auth_unix, core, facts, files, ls, site, xfer
+from . import access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, ls, scoreboard, shutdown, site, xfer
 
-MODULES = [core, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, site, facts]
+MODULES = [core, shutdown, access, scoreboard, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, site, facts, ctrls, ctrls_admin]
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,7 +22,9 @@ def registry() -> Registry:
     """All directives of all built-in modules (declared once each)."""
     reg = Registry()
     for mod in MODULES:
-        reg.add_module(mod.NAME, [dataclasses.replace(d, module=mod.NAME) for d in getattr(mod, "directives", [])])
+        # a declaration that names another ProFTPD module keeps it (one Python module may serve several)
+        reg.add_module(mod.NAME, [d if d.module != "mod_core.c" else dataclasses.replace(d, module=mod.NAME)
+                                  for d in getattr(mod, "directives", [])])
     return reg
 
 

@@ -68,7 +68,7 @@ def create(text: str) -> NetACL:
     if "/" in body:
         return NetACL(AclType.IPMASK, body, negated, network=_mask(body))
     if any(c in GLOB_CHARS for c in body):
-        kind = AclType.IPGLOB if all(c in IP_CHARS or c in GLOB_CHARS or c == "," for c in body) \
+        kind = AclType.IPGLOB if all(c in IP_CHARS or c in GLOB_CHARS or c in ",-" for c in body) \
             else AclType.DNSGLOB
         return NetACL(kind, body, negated)
     if body.startswith("."):

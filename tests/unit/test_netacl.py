@@ -112,3 +112,10 @@ def test_resolver_failure_uses_the_ip():
 def test_ip_string_unwraps_mapped_addresses():
     assert ip_string("::ffff:192.0.2.1") == "192.0.2.1"
     assert ip_string("::1") == "::1"
+
+
+def test_bracket_ranges_are_ip_globs():
+    acl = netacl.create("127.0.0.[2-9]")
+    assert acl.type is AclType.IPGLOB
+    assert netacl.match(acl, ClientAddr.plain("127.0.0.2")) == 1
+    assert netacl.match(acl, LOCAL_NO_DNS) == 0

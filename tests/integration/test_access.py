@@ -1,0 +1,268 @@
+"""Access control against the real daemon: Allow/Deny by IP, CIDR, glob and class; <Limit LOGIN> with an
+<Anonymous> exception; a write-only upload directory for one group; .ftpaccess changing under a running session;
+DenyAll in a <Directory>. Clients come from 127.0.0.1 or 127.0.0.2 (both loopback)."""
+
+import ftplib
+import io
+import os
+import time
+
+import pytest
+
+from conftest import IS_ROOT, PASSWORDS, make_users
+
+OTHER = "127.0.0.2"
+
+
+@pytest.fixture
+def server(ftpd, tmp_path):
+    """ftpd with an extra group `uploaders` (alice only), an `ftp` anonymous account and world-writable
+    directories srv/upload, srv/closed and srv/pub under the test directory."""
+    from proftpy.auth.crypt import crypt_hash
+    users = make_users(tmp_path)
+    uid = 2310 if IS_ROOT else os.getuid()
+    with open(tmp_path / "ftpd.passwd", "a") as f:
+        f.write(f"ftp:{crypt_hash('x', 'sha512')}:{uid}:{uid}:anon:{tmp_path}/anon:/bin/sh\n")
+    with open(tmp_path / "ftpd.group", "a") as f:
+        f.write("uploaders:x:3000:alice\n")
+    for sub in ("srv/upload", "srv/closed", "srv/pub", "anon"):
+        (tmp_path / sub).mkdir(parents=True)
+        os.chmod(tmp_path / sub, 0o777)
+    (tmp_path / "srv" / "pub" / "file.txt").write_text("public\n")
+    (tmp_path / "srv" / "closed" / "secret.txt").write_text("secret\n")
+    os.chmod(tmp_path / "srv", 0o755)
+
+    def start(config: str):
+        d = ftpd("DefaultRoot {dir}\n" + config)       # the session sees the test directory as /
+        d.users = users
+        return d
+    return start
+
+
+def client(d, source=None, timeout=10) -> ftplib.FTP:
+    ftp = ftplib.FTP(timeout=timeout, source_address=(source, 0) if source else None)
+    ftp.connect(d.host, d.port)
+    return ftp
+
+
+def login(d, user="alice", source=None) -> ftplib.FTP:
+    ftp = client(d, source)
+    ftp.login(user, PASSWORDS[user])
+    return ftp
+
+
+def stor(ftp, name, data=b"data"):
+    return ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+
+
+def refused_at_connect(d, source) -> bool:
+    try:
+        ftp = client(d, source, timeout=5)
+    except (EOFError, ConnectionError):
+        return True
+    ftp.close()
+    return False
+
+
+# -- Allow/Deny by address -----------------------------------------------------------------------------------------
+def test_limit_login_deny_by_ip_closes_the_connection_without_greeting(server):
+    d = server("<Limit LOGIN>\n  Deny from 127.0.0.2\n</Limit>\n")
+    assert refused_at_connect(d, OTHER)
+    login(d).quit()
+    assert "denied" in d.log()
+
+
+def test_cidr_allow_with_deny_all(server, tmp_path):
+    d = server("<Limit STOR>\n  Allow from 127.0.0.0/31\n  DenyAll\n</Limit>\n")
+    ftp = login(d, source=OTHER)
+    ftp.cwd("/srv/pub")
+    with pytest.raises(ftplib.error_perm, match="^550 new.txt: Permission denied$"):
+        stor(ftp, "new.txt")
+    assert not (tmp_path / "srv/pub/new.txt").exists()
+    ftp.quit()
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    assert stor(ftp, "new.txt").startswith("226")
+    ftp.quit()
+
+
+def test_ip_glob_deny(server, tmp_path):
+    d = server("<Limit MKD>\n  Deny from 127.0.0.[2-9]\n</Limit>\n")
+    ftp = login(d, source=OTHER)
+    with pytest.raises(ftplib.error_perm, match="^550 /srv/pub/d1: Permission denied$"):
+        ftp.mkd("/srv/pub/d1")
+    ftp.quit()
+    ftp = login(d)
+    ftp.mkd("/srv/pub/d1")
+    ftp.quit()
+
+
+def test_deny_by_class(server, tmp_path):
+    d = server("<Class far>\n  From 127.0.0.2\n</Class>\n<Class near>\n  From 127.0.0.0/8\n</Class>\n"
+               "<Limit DELE>\n  DenyClass far\n</Limit>\n")
+    (tmp_path / "srv/pub/a").write_text("a")
+    (tmp_path / "srv/pub/b").write_text("b")
+    ftp = login(d, source=OTHER)
+    with pytest.raises(ftplib.error_perm, match="Permission denied"):
+        ftp.delete("/srv/pub/a")
+    ftp.quit()
+    ftp = login(d)
+    ftp.delete("/srv/pub/b")
+    ftp.quit()
+    assert (tmp_path / "srv/pub/a").exists() and not (tmp_path / "srv/pub/b").exists()
+
+
+def test_denied_pasv_answers_501(server):
+    d = server("<Limit PASV EPSV>\n  DenyAll\n</Limit>\n")
+    ftp = login(d)
+    with pytest.raises(ftplib.error_perm, match="^501 PASV: Operation not permitted$"):
+        ftp.sendcmd("PASV")
+    ftp.quit()
+
+
+# -- LOGIN with an anonymous exception -----------------------------------------------------------------------------
+ANON_ONLY_FROM_OUTSIDE = """
+<Limit LOGIN>
+  Deny from 127.0.0.2
+</Limit>
+<Anonymous {dir}/anon>
+  User ftp
+  UserAlias anonymous ftp
+  RequireValidShell off
+  <Limit LOGIN>
+    AllowAll
+  </Limit>
+</Anonymous>
+"""
+
+
+def test_limit_login_denies_a_network_but_anonymous_is_let_in(server):
+    d = server(ANON_ONLY_FROM_OUTSIDE)
+    ftp = client(d, OTHER)                  # the <Anonymous> LOGIN limit rescues the connection
+    with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+        ftp.login("alice", PASSWORDS["alice"])
+    ftp.close()
+    ftp = client(d, OTHER)
+    assert ftp.login("anonymous", "me@example.org").startswith("230 Anonymous access granted")
+    ftp.quit()
+    login(d).quit()                         # from 127.0.0.1 a real user may log in
+
+
+# -- <Directory> write-only for a group ----------------------------------------------------------------------------
+UPLOAD = """
+<Directory {dir}/srv/upload>
+  <Limit READ DIRS>
+    DenyAll
+  </Limit>
+  <Limit WRITE>
+    AllowGroup uploaders
+    DenyAll
+  </Limit>
+</Directory>
+"""
+
+
+def test_upload_directory_is_write_only_for_its_group(server, tmp_path):
+    d = server(UPLOAD)
+    up = "/srv/upload"
+    ftp = login(d, "alice")
+    assert stor(ftp, f"{up}/one.txt", b"one").startswith("226")
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/one.txt: Permission denied$"):
+        ftp.retrbinary(f"RETR {up}/one.txt", lambda b: None)
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}: Permission denied$"):
+        ftp.cwd(up)
+    with pytest.raises(ftplib.error_perm, match="Permission denied"):
+        ftp.nlst(up)
+    ftp.quit()
+    ftp = login(d, "bob")
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/two.txt: Permission denied$"):
+        stor(ftp, f"{up}/two.txt")
+    ftp.quit()
+    assert (tmp_path / "srv/upload/one.txt").read_bytes() == b"one"
+    assert not (tmp_path / "srv/upload/two.txt").exists()
+    # elsewhere alice reads as usual
+    ftp = login(d, "alice")
+    ftp.retrbinary("RETR /srv/pub/file.txt", lambda b: None)
+    ftp.quit()
+
+
+# -- DenyAll in <Directory> ----------------------------------------------------------------------------------------
+def test_denyall_in_directory(server, tmp_path):
+    d = server("<Directory {dir}/srv/closed>\n  DenyAll\n</Directory>\n")
+    closed = "/srv/closed"
+    ftp = login(d)
+    with pytest.raises(ftplib.error_perm, match=f"^550 {closed}: Permission denied$"):
+        ftp.cwd(closed)
+    with pytest.raises(ftplib.error_perm, match=f"^550 {closed}/secret.txt: Permission denied$"):
+        ftp.retrbinary(f"RETR {closed}/secret.txt", lambda b: None)
+    with pytest.raises(ftplib.error_perm, match="Permission denied"):
+        stor(ftp, f"{closed}/new.txt")
+    ftp.cwd("/srv/pub")
+    ftp.quit()
+
+
+# -- .ftpaccess while a session runs -------------------------------------------------------------------------------
+def _bump(path):
+    """Make sure a rewritten .ftpaccess is seen as changed even within one mtime tick."""
+    st = os.stat(path)
+    os.utime(path, (st.st_atime, st.st_mtime + 2))
+
+
+def test_ftpaccess_added_changed_and_removed_during_a_session(server, tmp_path):
+    d = server("")
+    pub = tmp_path / "srv/pub"
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    ftp.retrbinary("RETR file.txt", lambda b: None)
+    (pub / ".ftpaccess").write_text("<Limit RETR>\n  DenyAll\n</Limit>\n")
+    with pytest.raises(ftplib.error_perm, match="^550 file.txt: Permission denied$"):
+        ftp.retrbinary("RETR file.txt", lambda b: None)
+    assert stor(ftp, "up.txt").startswith("226")
+    (pub / ".ftpaccess").write_text("<Limit STOR>\n  DenyUser alice\n</Limit>\n")
+    _bump(pub / ".ftpaccess")
+    ftp.retrbinary("RETR file.txt", lambda b: None)
+    with pytest.raises(ftplib.error_perm, match="^550 up2.txt: Permission denied$"):
+        stor(ftp, "up2.txt")
+    (pub / ".ftpaccess").unlink()
+    assert stor(ftp, "up2.txt").startswith("226")
+    ftp.quit()
+
+
+def test_ftpaccess_ignored_with_allowoverride_off(server, tmp_path):
+    d = server("<Directory {dir}/srv>\n  AllowOverride off\n</Directory>\n")
+    (tmp_path / "srv/pub/.ftpaccess").write_text("<Limit RETR>\n  DenyAll\n</Limit>\n")
+    ftp = login(d)
+    ftp.retrbinary("RETR /srv/pub/file.txt", lambda b: None)
+    ftp.quit()
+
+
+def test_broken_ftpaccess_is_ignored_and_logged(server, tmp_path):
+    d = server("")
+    (tmp_path / "srv/pub/.ftpaccess").write_text("<Limit RETR>\n  NoSuchDirective on\n</Limit>\n")
+    ftp = login(d)
+    ftp.retrbinary("RETR /srv/pub/file.txt", lambda b: None)
+    ftp.quit()
+    assert "NoSuchDirective" in d.log()
+
+
+# -- filters -------------------------------------------------------------------------------------------------------
+def test_path_deny_filter_and_deny_filter(server, tmp_path):
+    d = server("PathDenyFilter \\.exe$\nDenyFilter \\*\\*\n")
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    with pytest.raises(ftplib.error_perm, match="^550 bad.exe: Forbidden filename$"):
+        stor(ftp, "bad.exe")
+    assert stor(ftp, "good.txt").startswith("226")
+    with pytest.raises(ftplib.error_perm, match=r"^550 \*\*: Forbidden command argument$"):
+        ftp.sendcmd("SIZE **")
+    ftp.quit()
+
+
+def test_ignore_hidden_answers_no_such_file(server, tmp_path):
+    d = server("<Directory {dir}/srv/pub>\n  HideFiles ^file\\.txt$\n  <Limit RETR>\n    IgnoreHidden on\n"
+               "  </Limit>\n</Directory>\n")
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    with pytest.raises(ftplib.error_perm, match="^550 file.txt: No such file or directory$"):
+        ftp.retrbinary("RETR file.txt", lambda b: None)
+    ftp.quit()
