@@ -41,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-access"]:
+        from .check_access import main as check_access
+        return check_access(argv[1:])
     args = parser().parse_args(argv)
     if args.version:
         print(f"proftpy Version {__version__} (compatible with ProFTPD {PROFTPD_COMPAT})")

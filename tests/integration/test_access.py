@@ -266,3 +266,31 @@ def test_ignore_hidden_answers_no_such_file(server, tmp_path):
     with pytest.raises(ftplib.error_perm, match="^550 file.txt: No such file or directory$"):
         ftp.retrbinary("RETR file.txt", lambda b: None)
     ftp.quit()
+
+
+# -- proftpy check-access ------------------------------------------------------------------------------------------
+def check_access(conf_path, *args):
+    import subprocess
+    import sys
+    from conftest import REPO
+    return subprocess.run([sys.executable, "-m", "proftpy", "check-access", "-c", str(conf_path), *args],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+
+
+def test_check_access_names_the_deciding_line(tmp_path):
+    conf = tmp_path / "p.conf"
+    conf.write_text("UseReverseDNS off\n<Class far>\n  From 10.0.0.0/8\n</Class>\n"
+                    f"<Directory {tmp_path}/upload>\n  <Limit WRITE>\n    AllowGroup uploaders\n    DenyAll\n"
+                    "  </Limit>\n</Directory>\n<Limit LOGIN>\n  DenyClass far\n</Limit>\n")
+    r = check_access(conf, "--user", "bob", "--from", "127.0.0.1", "--groups", "staff", "STOR",
+                     f"{tmp_path}/upload/x.bin")
+    assert r.returncode == 1, r.stderr
+    assert f"STOR {tmp_path}/upload/x.bin: denied" in r.stdout
+    assert f"decided by {conf}:8: DenyAll" in r.stdout
+    r = check_access(conf, "--user", "alice", "--from", "127.0.0.1", "--groups", "uploaders", "STOR",
+                     f"{tmp_path}/upload/x.bin")
+    assert r.returncode == 0 and f"decided by {conf}:7: AllowGroup uploaders" in r.stdout
+    r = check_access(conf, "--user", "alice", "--from", "10.1.1.1", "LOGIN")
+    assert r.returncode == 1 and "class far" in r.stdout and f"{conf}:12: DenyClass far" in r.stdout
+    r = check_access(conf, "--user", "alice", "--from", "nonsense", "LOGIN")
+    assert r.returncode == 2 and "not an IP address" in r.stderr

@@ -1,0 +1,99 @@
+"""<Directory> matching as access control uses it, the command -> path rules, and the .ftpaccess cache."""
+
+import os
+
+import pytest
+
+from proftpy import modules
+from proftpy.access import dirs, limits
+from proftpy.access.limits import Who
+from proftpy.config.parser import parse_text
+from proftpy.net.netaddr import ClientAddr
+
+ALICE = Who(ClientAddr.plain("127.0.0.1"), "alice", ("staff",))
+
+
+def conf(text):
+    return parse_text(text, modules.registry(), file="t.conf")
+
+
+def allowed(config, path, cmd="STOR", group="WRITE", anon=None, home=None, dynamic=()):
+    ctx = config.main.context(anon, path, home, list(dynamic))
+    return limits.check_command(ctx.limits(), cmd, group, True, ALICE).allowed
+
+
+DENY = "<Limit STOR>\nDenyAll\n</Limit>\n"
+
+
+@pytest.mark.parametrize("pattern,path,expected", [
+    ("/srv/ftp", "/srv/ftp", False), ("/srv/ftp", "/srv/ftp/a/b", False), ("/srv/ftp", "/srv/ftpx", True),
+    ("/srv/ftp/*", "/srv/ftp/a", False), ("/srv/*/upload", "/srv/x/upload/f", False),
+    ("/srv/*.iso", "/srv/a.iso", False), ("/srv/*.iso", "/srv/a.txt", True),
+])
+def test_directory_matching(pattern, path, expected):
+    config = conf(f"<Directory {pattern}>\n{DENY}</Directory>\n")
+    assert allowed(config, path) is expected
+
+
+def test_tilde_directory_needs_the_home():
+    config = conf(f"<Directory ~/incoming>\n{DENY}</Directory>\n")
+    assert not allowed(config, "/home/alice/incoming/f", home="/home/alice")
+    assert allowed(config, "/home/alice/incoming/f", home=None)
+
+
+def test_relative_directory_inside_anonymous():
+    config = conf(f"<Anonymous /srv/anon>\n<Directory incoming>\n{DENY}</Directory>\n</Anonymous>\n")
+    anon = config.main.anonymous()[0]
+    assert not allowed(config, "/srv/anon/incoming/f", anon=anon)
+    assert allowed(config, "/srv/anon/pub/f", anon=anon)
+
+
+@pytest.mark.parametrize("name,arg,expected", [
+    ("LIST", "-la /pub", ("LIST", "/pub")), ("NLST", "-a", ("NLST", "")), ("LIST", "", ("LIST", "")),
+    ("RETR", "a b.txt", ("RETR", "a b.txt")), ("MFMT", "20240101000000 f.txt", ("MFMT", "f.txt")),
+    ("SITE", "CHMOD 755 f.txt", ("SITE_CHMOD", "f.txt")), ("SITE", "HELP", None), ("PWD", "", None),
+])
+def test_path_argument(name, arg, expected):
+    assert dirs.path_argument(name, arg) == expected
+
+
+def test_ftpaccess_cache_reads_changes_and_forgets(tmp_path):
+    registry = modules.registry()
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    cache = dirs.FtpaccessCache(registry, lambda d: True)
+    assert cache.sections(str(sub)) == []
+    (tmp_path / "a" / ".ftpaccess").write_text("<Limit STOR>\nDenyAll\n</Limit>\n")
+    (sub / ".ftpaccess").write_text("HideNoAccess on\n")
+    found = cache.sections(str(sub))
+    assert [s.args[0] for s in found] == [str(sub), str(tmp_path / "a")]
+    assert all(s.dynamic and s.kind == "dir" for s in found)
+    config = conf("")
+    assert not allowed(config, str(sub / "f"), dynamic=found)
+    (tmp_path / "a" / ".ftpaccess").write_text("<Limit STOR>\nAllowAll\n</Limit>\n")
+    st = os.stat(tmp_path / "a" / ".ftpaccess")
+    os.utime(tmp_path / "a" / ".ftpaccess", (st.st_atime, st.st_mtime + 5))
+    assert allowed(config, str(sub / "f"), dynamic=cache.sections(str(sub)))
+    (tmp_path / "a" / ".ftpaccess").unlink()
+    assert [s.args[0] for s in cache.sections(str(sub))] == [str(sub)]
+
+
+def test_ftpaccess_respects_allowoverride_and_rejects_wrong_contexts(tmp_path):
+    (tmp_path / ".ftpaccess").write_text("<Limit STOR>\nDenyAll\n</Limit>\n")
+    assert dirs.FtpaccessCache(modules.registry(), lambda d: False).sections(str(tmp_path)) == []
+    (tmp_path / ".ftpaccess").write_text("MaxClients 3\n")          # not allowed in .ftpaccess: ignored
+    assert dirs.FtpaccessCache(modules.registry(), lambda d: True).sections(str(tmp_path)) == []
+
+
+def test_empty_ftpaccess_is_ignored(tmp_path):
+    (tmp_path / ".ftpaccess").write_text("")
+    assert dirs.FtpaccessCache(modules.registry(), lambda d: True).sections(str(tmp_path)) == []
+
+
+def test_directory_denyall_is_found_innermost_first():
+    from proftpy.modules.access import directory_rule
+    config = conf("<Directory /srv>\nDenyAll\n</Directory>\n<Directory /srv/pub>\nAllowAll\n</Directory>\n")
+    assert directory_rule(config.main.context(path="/srv/pub/x")).allowed
+    d = directory_rule(config.main.context(path="/srv/other"))
+    assert not d.allowed and d.where.line == 2
+    assert directory_rule(config.main.context(path="/elsewhere")) is None
