@@ -479,10 +479,12 @@ def _named_server(session: "Session", name: str):
 
 # -- display hooks -------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
-    """DisplayConnect goes out on core.connect, right before the greeting; absolute DisplayChdir/DisplayQuit
-    files are opened before a chroot so they stay readable (ProFTPD Issue #1688)."""
+    """DisplayConnect goes out on core.connect, right before the greeting. Absolute DisplayChdir/DisplayQuit/
+    DisplayLogin files are opened now and again on core.chroot (for <Anonymous> values), so they stay readable
+    after chroot and privilege drop, as ProFTPD opens DisplayQuit in sess_init (and DisplayChdir, Issue #1688)."""
     session.events.on("core.connect", _on_connect)
     session.events.on("core.chroot", _on_chroot)
+    _on_chroot(session)                 # server-level files, opened while the session still has its start-up ids
 
 
 def _on_connect(session: "Session", **_: Any) -> None:

@@ -87,7 +87,10 @@ def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         return _not_understood(words)
     arg = " ".join(words[2:])
     path = _resolve(session, arg)
-    st = os.stat(path.real)                   # a missing path: 550 <path>: No such file or directory
+    try:
+        st = os.stat(path.real)
+    except OSError as e:
+        return Reply(550, f"{arg}: {e.strerror}")
     try:
         mode = parse_mode(words[1], st.st_mode, _current_umask())
     except ValueError:
@@ -104,7 +107,10 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         return _not_understood(words)
     arg = " ".join(words[2:])
     path = _resolve(session, arg)
-    os.lstat(path.real)
+    try:
+        os.lstat(path.real)
+    except OSError as e:
+        return Reply(550, f"{arg}: {e.strerror}")
     try:
         gid = group_id(session, words[1])
     except ValueError:

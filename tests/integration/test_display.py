@@ -1,0 +1,74 @@
+"""Display files on the wire: DisplayConnect before the banner, DisplayLogin with 230, DisplayChdir with 250
+(relative to the new directory, optionally once), DisplayQuit with 221."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from conftest import PASSWORDS
+
+
+def own(d, path):
+    os.chown(path, d.uid("alice"), d.users["alice"][1])
+
+
+def test_display_connect_comes_before_the_banner(ftpd, tmp_path):
+    msg = tmp_path / "connect.msg"
+    msg.write_text("Welcome to %V\nBe nice\n")
+    d = ftpd(f"DisplayConnect {msg}\n")
+    welcome = d.connect().getwelcome()
+    assert welcome.splitlines() == ["220-Welcome to proftpy test", " Be nice",
+                                    "220 ProFTPD Server (proftpy test) [127.0.0.1]"]
+
+
+def test_display_login_lines_lead_the_230(ftpd):
+    d = ftpd("DefaultRoot ~\nDisplayLogin /welcome.msg\n")
+    (d.home("alice") / "welcome.msg").write_text("Hello %U, you are in %C\n")
+    ftp = d.connect()
+    reply = ftp.login("alice", PASSWORDS["alice"])
+    assert reply.splitlines() == ["230-Hello alice, you are in /", "230 User alice logged in"]
+
+
+def test_display_chdir_is_read_in_the_new_directory(ftpd):
+    d = ftpd("DefaultRoot ~\nDisplayChdir .message\n")
+    sub = d.home("alice") / "sub"
+    sub.mkdir()
+    (sub / ".message").write_text("This is %C\n")
+    ftp = d.login()
+    assert ftp.sendcmd("CWD sub").splitlines() == ["250-This is /sub", "250 CWD command successful"]
+    assert ftp.sendcmd("CWD /") == "250 CWD command successful"                  # no .message there
+    assert ftp.sendcmd("CWD sub").splitlines()[0] == "250-This is /sub"         # shown every time
+
+
+def test_display_chdir_once_shows_only_changes(ftpd):
+    d = ftpd("DefaultRoot ~\nDisplayChdir .message on\n")
+    sub = d.home("alice") / "sub"
+    sub.mkdir()
+    msg = sub / ".message"
+    msg.write_text("news\n")
+    ftp = d.login()
+    assert ftp.sendcmd("CWD sub").splitlines()[0] == "250-news"
+    ftp.sendcmd("CDUP")
+    assert ftp.sendcmd("CWD sub") == "250 CWD command successful"
+    ftp.sendcmd("CDUP")
+    msg.write_text("more news\n")
+    future = time.time() + 5
+    os.utime(msg, (future, future))
+    assert ftp.sendcmd("CWD sub").splitlines()[0] == "250-more news"
+
+
+def test_display_quit_lines_lead_the_221(ftpd, tmp_path):
+    msg = tmp_path / "bye.msg"
+    msg.write_text("Goodbye %U\n")
+    d = ftpd(f"DisplayQuit {msg}\n")
+    ftp = d.login()
+    assert ftp.quit().splitlines() == ["221-Goodbye alice", "221 Goodbye."]
+
+
+def test_missing_display_file_is_silently_skipped(ftpd):
+    d = ftpd("DisplayConnect /nonexistent/file\nDisplayQuit /nonexistent/bye\n")
+    ftp = d.connect()
+    assert ftp.getwelcome().startswith("220 ProFTPD Server")
+    ftp.login("alice", PASSWORDS["alice"])
+    assert ftp.quit() == "221 Goodbye."
