@@ -21,7 +21,7 @@ from ..dispatch import OPTIONAL, Cmd, Command
 from ..fs import FsError
 from ..listing import FACTS, FactValues
 from ..reply import FtpError, Reply
-from .ls import names
+from .ls import context_at, hider, names
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -84,7 +84,7 @@ class Fakes:
     """DirFakeUser/DirFakeGroup/DirFakeMode for one directory, read once (not once per entry)."""
 
     def __init__(self, session: "Session", real: str | None):
-        ctx = session.context(real)
+        ctx = context_at(session, real)
         self.user, self.group, self.mode = ctx.get("DirFakeUser"), ctx.get("DirFakeGroup"), ctx.get("DirFakeMode")
 
 
@@ -168,7 +168,7 @@ def _fake(session: "Session", name: str, account, *, user: bool, fallback: int) 
 # -- MLSD ----------------------------------------------------------------------------------------------------------
 def _show_symlinks(session: "Session", real: str | None, explicit: bool) -> bool:
     """ShowSymlinks for MLSx. MLSD treats "not set" as on; MLST only shows links when it is set on (mod_facts)."""
-    ctx = session.context(real)
+    ctx = context_at(session, real)
     if explicit and ctx.param("ShowSymlinks") is None:
         return False
     return bool(ctx.get("ShowSymlinks"))
@@ -187,7 +187,10 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
         facts = entry_facts(session, child, st, name, show_symlinks=show, fakes=fakes)
         if facts is not None:
             yield listing.format_facts(facts, name, enabled)
+    hide = hider(session, real)
     for entry in entries:
+        if hide is not None and hide(entry.name):
+            continue
         child = posixpath.join(virtual, entry.name)
         try:
             lst = entry.stat(follow_symlinks=False)

@@ -15,7 +15,7 @@ import posixpath
 import stat
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from .. import listing
 from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
@@ -149,12 +149,30 @@ def list_config(chain_sections, command: str) -> ListConfig:
     return ListConfig()
 
 
+def context_at(session: "Session", real: str | None):
+    """The configuration that applies at a real path (as the config names it, also under a kernel chroot)."""
+    if real is None:
+        return session.context()
+    from ..access.dirs import config_path
+    return session.context(config_path(session, real))
+
+
+def hider(session: "Session", real_dir: str) -> Callable[[str], bool] | None:
+    """`name -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or None
+    when nothing is hidden there, so big directories pay nothing."""
+    ctx = context_at(session, posixpath.join(real_dir, "x"))
+    if not (any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")):
+        return None
+    from ..access.dirs import hidden
+    return lambda name: hidden(session, real_dir, name)
+
+
 def settings(session: "Session", command: str) -> Settings:
     try:
         here = session.fs.resolve(".").real
     except FsError:
         here = None
-    ctx = session.context(here)
+    ctx = context_at(session, here)
 
     def fake(name: str, tilde: str) -> str | None:
         value = ctx.get(name)
@@ -311,6 +329,9 @@ class Lister:
             log.debug("cannot read %s: %s", virtual, e)
             return []
         opts = self.opts
+        hide = hider(self.session, real)
+        if hide is not None:
+            entries = [e for e in entries if not hide(e.name)]
         if not opts.U:
             entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
         items: list[Item] = []
@@ -600,6 +621,9 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
     except (OSError, FtpError) as e:
         log.debug("NLST cannot read %s: %s", directory, e)
         return
+    hide = hider(session, real)
+    if hide is not None:
+        entries = [e for e in entries if not hide(e.name)]
     names_ = [e.name for e in entries]
     if opts.a:
         names_ = [".", ".."] + names_

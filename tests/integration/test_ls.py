@@ -310,3 +310,27 @@ def test_wget_mirrors_a_small_tree(server, tmp_path):
     assert (dest / "dir" / "inner.txt").read_bytes() == b"inner"
     assert (dest / "dir" / "sub" / "deep.txt").read_bytes() == b"deep"
     assert (dest / "dir" / ".listing").exists()
+
+
+# -- per-directory configuration -----------------------------------------------------------------------------------
+def test_hide_files_hides_from_all_listings(server):
+    ftp = server("<Directory {home}/alice>\nHideFiles \\.txt$\n</Directory>").login("alice")
+    assert [name_of(l) for l in listing(ftp, "LIST")] == ["c.bin", "dir", "link"]
+    assert sorted(ftp.nlst()) == ["c.bin", "dir", "link"]
+    assert "a.txt" not in dict(ftp.mlsd())
+    assert [name_of(l) for l in listing(ftp, "LIST dir")] == ["sub"]          # <Directory> covers subdirectories
+
+
+def test_list_options_in_a_directory_block(server):
+    ftp = server('<Directory {home}/alice/dir>\nListOptions "-a"\n</Directory>').login("alice")
+    assert ".hidden" not in [name_of(l) for l in listing(ftp, "LIST")]
+    ftp.cwd("dir")
+    assert [name_of(l) for l in listing(ftp, "LIST")][:2] == [".", ".."]
+
+
+def test_dir_fake_user_group_mode(server):
+    ftp = server("DirFakeUser on ftp\nDirFakeGroup on ~\nDirFakeMode 0600").login("alice")
+    line = next(l for l in listing(ftp, "LIST") if name_of(l) == "a.txt")
+    assert line.startswith("-rw-------") and line.split()[2] == "ftp"
+    d = next(l for l in listing(ftp, "LIST") if name_of(l) == "dir")
+    assert d.startswith("drwx------")

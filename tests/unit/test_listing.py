@@ -240,7 +240,9 @@ def _tree(root):
 
 
 def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
-    session = SimpleNamespace(fs=FS(str(root)), state={}, server=None, user="alice")
+    empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None)
+    session = SimpleNamespace(fs=FS(str(root)), state={}, server=None, user="alice",
+                              context=lambda path=None: empty)
     opts = LsOptions(l=command == "LIST")
     for letter in flags:
         listing.apply_flags(opts, letter, command)
