@@ -1,8 +1,9 @@
 """SITE commands: mod_site's HELP, CHMOD, CHGRP and mod_site_misc's MKDIR, RMDIR, SYMLINK, UTIME.
 
 `<Limit>` sees SITE CHMOD as the pseudo-command `SITE_CHMOD` (group WRITE), likewise SITE_CHGRP, SITE_MKDIR,
-SITE_RMDIR, SITE_SYMLINK, SITE_UTIME: that check is mod_access's PRE_CMD hook (proftpy/modules/access.py), so the
-handlers here only do the work. Paths go through `session.fs`; RMDIR never follows a symbolic link.
+SITE_RMDIR, SITE_UTIME, SITE_HELP, and SITE_SYMLINK (READ on the source, WRITE on the link). As in ProFTPD the
+handlers ask at the resolved path themselves (mod_access's PRE_CMD hook leaves SITE to them). Paths go through
+`session.fs`; RMDIR never follows a symbolic link.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 NAME = "mod_site.c"
 MISC = ("MKDIR", "RMDIR", "SYMLINK", "UTIME")
+READ, WRITE = "READ", "WRITE"
 MAX_DEPTH = 256                   # SITE RMDIR recursion bound: deeper trees are refused, not half-deleted
 
 directives = [
@@ -39,6 +41,20 @@ MISC_HELP = [("MKDIR", "<sp> path"), ("RMDIR", "<sp> path"), ("SYMLINK", "<sp> s
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
+def limits_allow(session: "Session", name: str, group: str | None, real: str) -> bool:
+    """The `<Limit>` verdict for a pseudo-command such as SITE_CHMOD at `real` (allowed without mod_access)."""
+    try:
+        from ..access import limits
+    except ImportError:
+        return True
+    allowed = getattr(limits, "allowed", None)
+    return True if allowed is None else bool(allowed(session, name, group, real))
+
+
+def _denied(session: "Session", name: str, group: str | None, real: str) -> bool:
+    return not limits_allow(session, name, group, real)
+
+
 def _misc_on(session: "Session") -> bool:
     return bool(session.server.get("SiteMiscEngine"))
 
@@ -69,6 +85,8 @@ def site(session: "Session", cmd: Cmd) -> Reply:
 
 
 def site_help(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    if session.fs is not None and _denied(session, "SITE_HELP", None, session.fs.resolve(".").real):
+        return Reply(501, f"HELP: {os.strerror(errno.EACCES)}")
     entries = (MISC_HELP if _misc_on(session) else []) + HELP
     if len(words) > 1 and words[1].upper() != "SITE":
         want = words[1].upper()
@@ -95,6 +113,8 @@ def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         mode = parse_mode(words[1], st.st_mode, _current_umask())
     except ValueError:
         return Reply(550, f"'{words[1]}': invalid mode")
+    if _denied(session, "SITE_CHMOD", WRITE, path.real):
+        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EACCES)}")
     try:
         os.chmod(path.real, mode)
     except OSError as e:
@@ -115,6 +135,8 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         gid = group_id(session, words[1])
     except ValueError:
         return Reply(550, f"{arg}: {os.strerror(errno.EINVAL)}")
+    if _denied(session, "SITE_CHGRP", WRITE, path.real):
+        return Reply(550, f"{arg}: {os.strerror(errno.EACCES)}")
     try:
         os.chown(path.real, -1, gid, follow_symlinks=False)
     except OSError as e:
@@ -128,6 +150,8 @@ def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         return _not_understood(words)
     arg = " ".join(words[1:])
     path = _resolve(session, arg, follow_last=False)
+    if _denied(session, "SITE_MKDIR", WRITE, path.real):
+        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
     parts = [p for p in path.virtual.split("/") if p]
     for i in range(1, len(parts) + 1):
         step = session.fs.resolve("/" + "/".join(parts[:i]), follow_last=False)
@@ -154,6 +178,8 @@ def site_rmdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         return _not_understood(words)
     arg = " ".join(words[1:])
     path = _resolve(session, arg, follow_last=False)
+    if _denied(session, "SITE_RMDIR", WRITE, path.real):
+        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
     try:
         st = os.lstat(path.real)
         if not stat.S_ISDIR(st.st_mode):
@@ -183,7 +209,11 @@ def site_symlink(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if len(words) < 3:
         return _not_understood(words)
     src = _resolve(session, words[1])
+    if _denied(session, "SITE_SYMLINK", READ, src.real):
+        return Reply(550, f"{words[1]}: {os.strerror(errno.EPERM)}")
     dst = _resolve(session, words[2], follow_last=False)
+    if _denied(session, "SITE_SYMLINK", WRITE, dst.real):
+        return Reply(550, f"{words[2]}: {os.strerror(errno.EPERM)}")
     try:
         os.stat(src.real)
         target = src.virtual if session.fs.root != "/" else src.real
@@ -207,6 +237,8 @@ def site_utime(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if any(len(s) not in (12, 14) for s in stamps):
         return bad
     path = _resolve(session, arg)
+    if _denied(session, "SITE_UTIME", WRITE, path.real):
+        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
     try:
         times = [parse_site_time(s) for s in stamps]
     except ValueError:

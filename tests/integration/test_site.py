@@ -160,14 +160,20 @@ def test_site_misc_engine_off_hides_them(ftpd):
     assert err(ftp, "SITE MKDIR x") == "500 'SITE MKDIR' not understood"
 
 
-@pytest.mark.xfail(reason="needs mod_access to apply <Limit SITE_CHMOD> (proftpy/modules/access.py)", strict=False)
 def test_site_chmod_denied_by_limit(ftpd):
     d = ftpd("DefaultRoot ~\n<Limit SITE_CHMOD>\n  DenyAll\n</Limit>\n")
     path = make_file(d, "f")
     os.chmod(path, 0o644)
     ftp = d.login()
-    assert err(ftp, "SITE CHMOD 600 f").startswith("550 ")
+    assert err(ftp, "SITE CHMOD 600 f") == "550 CHMOD 600 f: Permission denied"
     assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_site_mkdir_denied_by_write_limit(ftpd):
+    d = ftpd("DefaultRoot ~\n<Limit WRITE>\n  DenyAll\n</Limit>\n")
+    ftp = d.login()
+    assert err(ftp, "SITE MKDIR a/b") == "550 MKDIR a/b: Operation not permitted"
+    assert not os.path.exists(d.home("alice") / "a")
 
 
 def test_curl_quote_site_chmod(server):
