@@ -294,3 +294,11 @@ def test_check_access_names_the_deciding_line(tmp_path):
     assert r.returncode == 1 and "class far" in r.stdout and f"{conf}:12: DenyClass far" in r.stdout
     r = check_access(conf, "--user", "alice", "--from", "nonsense", "LOGIN")
     assert r.returncode == 2 and "not an IP address" in r.stderr
+
+
+def test_hidefiles_takes_names_out_of_listings(server, tmp_path):
+    d = server("<Directory {dir}/srv/pub>\n  HideFiles ^file\\.txt$\n</Directory>\n")
+    (tmp_path / "srv/pub/other.txt").write_text("x")
+    ftp = login(d)
+    assert sorted(n.rsplit("/", 1)[-1] for n in ftp.nlst("/srv/pub")) == ["other.txt"]
+    ftp.quit()
