@@ -103,6 +103,7 @@ class Master:
         self.started = time.time()
         self.running = True
         self.services: dict = {}
+        self.watchers: dict = {}            # fileobj -> callback(): extra fds modules wait for (control socket)
         self._wake_r, self._wake_w = socket.socketpair()
         self._notifier = _systemd_notifier()
 
@@ -131,12 +132,12 @@ class Master:
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit status."""
         self.install_signals()
-        self.module_hook("master_init")
         proctitle.set("(accepting connections)")
+        self.module_hook("master_init")
         self.notify("READY=1", f"STATUS={self.status()}")
         log.info("proftpy %s standalone mode STARTUP", _version())
         while self.running:
-            fds = [self._wake_r] + list(self.listeners.values())
+            fds = [self._wake_r] + list(self.listeners.values()) + list(self.watchers)
             try:
                 ready, _, _ = select.select(fds, [], [], self.tick_interval())
             except InterruptedError:
@@ -144,11 +145,31 @@ class Master:
             for fd in ready:
                 if fd is self._wake_r:
                     self.handle_signals()
-                elif self.running:
+                elif fd in self.watchers:
+                    self.run_watcher(fd)
+                elif self.running and fd in self.listeners.values():
                     self.accept(fd)
             self.tick()
         self.stop()
         return 0
+
+    def watch(self, fileobj, callback) -> None:
+        """Let a module wait in the master loop: `callback()` runs when `fileobj` is readable. Forked children
+        close every watched object."""
+        self.watchers[fileobj] = callback
+
+    def unwatch(self, fileobj) -> None:
+        self.watchers.pop(fileobj, None)
+
+    def run_watcher(self, fileobj) -> None:
+        callback = self.watchers.get(fileobj)
+        if callback is None:                # an earlier callback of this round removed it
+            return
+        try:
+            callback()
+        except Exception:
+            log.exception("master: handler for fd %s failed", fileobj)
+            self.unwatch(fileobj)
 
     def tick_interval(self) -> float:
         return 1.0
@@ -232,8 +253,9 @@ class Master:
     def _child(self, conn: socket.socket) -> None:
         status = 0
         try:
-            for sock in self.listeners.values():
+            for sock in list(self.listeners.values()) + list(self.watchers):
                 sock.close()
+            self.watchers.clear()
             signal.set_wakeup_fd(-1)
             self._wake_r.close()
             self._wake_w.close()
