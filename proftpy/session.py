@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import socket
 import time
 from typing import Any, Callable
@@ -71,10 +72,21 @@ class Session:
 
     # -- configuration -------------------------------------------------------------------------------------------
     def context(self, path: str | None = None):
-        """The effective configuration chain for a real path (or the session level without one)."""
+        """The effective configuration chain for a path as this session sees it on disk (`VPath.real`), or the
+        session level without one. Under a kernel chroot the path is first put back in the configuration's terms
+        (the chroot directory in front), so `<Directory /home/alice/up>` still matches."""
+        if path is not None:
+            path = self.config_path(path)
         home = self.state.get("home")
         dynamic = self.state.get("ftpaccess", lambda p: [])(path) if path is not None else []
         return self.server.context(self.anon, path, home, dynamic)
+
+    def config_path(self, real: str) -> str:
+        """A path as the configuration names it: with the chroot directory in front under a kernel chroot."""
+        root = self.state.get("chroot_path")
+        if not root or self.fs is None or not getattr(self.fs, "_kernel_chroot", False):
+            return real
+        return posixpath.normpath(root.rstrip("/") + "/" + real.lstrip("/")) if real != "/" else root
 
     def conf(self, name: str, path: str | None = None) -> Any:
         return self.context(path).get(name)

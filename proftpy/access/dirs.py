@@ -47,10 +47,7 @@ def state(session: "Session") -> dict:
 
 def config_path(session: "Session", real: str) -> str:
     """The path as the configuration names it: the chroot directory in front under a kernel chroot."""
-    root = state(session).get("chroot")
-    if root and session.fs is not None and getattr(session.fs, "_kernel_chroot", False):
-        return posixpath.normpath(root.rstrip("/") + "/" + real.lstrip("/")) if real != "/" else root
-    return real
+    return session.config_path(real)
 
 
 def fs_path(session: "Session", path: str) -> str:
@@ -197,7 +194,7 @@ def ftpaccess_lookup(session: "Session") -> Callable[[str], list[Section]]:
 def hidden(session: "Session", real_dir: str, name: str) -> bool:
     """Whether a directory entry is hidden from this session (HideFiles, HideNoAccess, HideUser, HideGroup)."""
     full = posixpath.join(real_dir, name)
-    ctx = session.context(config_path(session, full))
+    ctx = session.context(full)
     if name in (".", ".."):
         return False
     for f in ctx.all("HideFiles"):

@@ -391,7 +391,7 @@ def directory_rule(ctx) -> limits.Decision | None:
 def check_command(session: "Session", cmd: Cmd, limit_name: str, group: str | None, limited: bool,
                   target: dirs.Target | None, hidden: bool = False) -> limits.Decision:
     """The whole decision for one command at one place (used by the hook and by `proftpy check-access`)."""
-    ctx = session.context(target.config if target is not None else None)
+    ctx = session.context(target.real if target is not None else None)
     rule = directory_rule(ctx) if target is not None else None
     if rule is not None and not rule.allowed:
         return rule
@@ -416,8 +416,7 @@ def pre_any(session: "Session", cmd: Cmd) -> Reply | None:
             target = dirs.target(session, cmd.name, path[1])
         except FsError:
             return None                       # the command itself answers with the same error
-    ctx_path = target.config if target is not None else None
-    ctx = session.context(ctx_path)
+    ctx = session.context(target.real if target is not None else None)
     reply = _arg_filters(ctx, cmd)
     if reply is not None:
         return reply

@@ -153,8 +153,7 @@ def context_at(session: "Session", real: str | None):
     """The configuration that applies at a real path (as the config names it, also under a kernel chroot)."""
     if real is None:
         return session.context()
-    from ..access.dirs import config_path
-    return session.context(config_path(session, real))
+    return session.context(real)
 
 
 def hider(session: "Session", real_dir: str) -> Callable[[str], bool] | None:
