@@ -120,6 +120,14 @@ class Master:
                 self.listeners[(host, port)] = inet.bind_listener(host, port, main.get("TCPBackLog"),
                                                                   main.get("SocketOptions"))
 
+    def preload(self) -> None:
+        """Build what every session needs before the first fork, so children share it instead of each
+        building (and privately copying) its own."""
+        modules.dispatcher()
+        from . import display, fs, listing  # noqa: F401 - imported here so every child shares them
+        gc.collect()
+        gc.freeze()
+
     def install_signals(self) -> None:
         """Signals only wake the loop (set_wakeup_fd writes the signal number); the loop handles them."""
         self._wake_r.setblocking(False)
@@ -134,6 +142,7 @@ class Master:
         self.install_signals()
         proctitle.set("(accepting connections)")
         self.module_hook("master_init")
+        self.preload()
         self.notify("READY=1", f"STATUS={self.status()}")
         log.info("proftpy %s standalone mode STARTUP", _version())
         while self.running:

@@ -27,6 +27,11 @@ class _Format(logging.Formatter):
         return f"{stamp} {self.host} proftpy[{os.getpid()}]: {text}"
 
 
+# Our line format carries the pid itself; these LogRecord lookups cost time in every session child.
+logging.logMultiprocessing = False
+logging.logThreads = False
+
+
 def setup(system_log: str | None, level: str = "notice", debug: int = 0, stderr: bool = False,
           facility: str = "daemon") -> None:
     """Route the "proftpy" logger to SystemLog (a file), syslog, or nowhere (`none`), plus stderr with -n."""

@@ -12,9 +12,9 @@ import functools
 
 from ..config.registry import Registry
 from ..dispatch import Dispatcher
-from . import access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, ls, scoreboard, shutdown, site, xfer
+from . import access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, log, ls, scoreboard, shutdown, site, xfer
 
-MODULES = [core, shutdown, access, scoreboard, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, site, facts, ctrls, ctrls_admin]
+MODULES = [core, shutdown, access, scoreboard, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, log, site, facts, ctrls, ctrls_admin]
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,7 +28,9 @@ def registry() -> Registry:
     return reg
 
 
+@functools.lru_cache(maxsize=1)
 def dispatcher() -> Dispatcher:
+    """The command table and hooks of all modules; built once (in the master, before any fork)."""
     commands = [dataclasses.replace(c, module=m.NAME) for m in MODULES for c in getattr(m, "commands", [])]
     hooks = [h for m in MODULES for h in getattr(m, "hooks", [])]
     return Dispatcher(commands, hooks)
