@@ -21,6 +21,7 @@ class ControlChannel:
         self._buf = bytearray()
         self._discarding = False
         self.closed = False
+        self.bytes_out = 0                      # raw reply bytes sent, for the logs (%O)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -65,8 +66,10 @@ class ControlChannel:
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
     def send(self, reply: Reply) -> None:
+        data = reply.format()
         try:
-            self.sock.sendall(reply.format())
+            self.sock.sendall(data)
+            self.bytes_out += len(data)
         except OSError:
             self.closed = True
 

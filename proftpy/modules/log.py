@@ -1,0 +1,651 @@
+"""mod_log: TransferLog (xferlog), ExtendedLog with LogFormat, ServerLog, and the session's transfer totals.
+
+When the files are opened: at session start, while the session process is still root and not chrooted, every log
+the session may write is opened once (TransferLog and ExtendedLog of the server *and* of each `<Anonymous>`, like
+ProFTPD's find_extendedlogs) and kept open. After login the effective ones are picked: a non-anonymous session
+leaves the `<Anonymous>` logs aside; an anonymous one leaves the other `<Anonymous>` logs aside, lets its own
+ExtendedLog replace an outer one of the same path, and drops its own NONE logs. Each line is one write(2) on an
+O_APPEND descriptor, so lines of concurrent sessions never interleave.
+
+A log in a world-writable directory, or one that is a symbolic link (unless `AllowLogSymlinks on`), is refused
+with a message in the SystemLog, as ProFTPD refuses them.
+
+Transfer facts come from mod_xfer (`cmd.notes["xfer"]`, fields in proftpy/modules/xfer.py), listing sizes from
+`cmd.notes["list_bytes"]`, DELE sizes from `cmd.notes["deleted"]`, RNTO sources from `cmd.notes["rnfr_path"]`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import logging.handlers
+import os
+import stat
+import syslog
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
+from ..config.types import Custom, Flag, Path
+from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Cmd, Hook
+from ..log import logformat, xferlog
+
+if TYPE_CHECKING:
+    from ..config.tree import Section
+    from ..session import Session
+
+NAME = "mod_log.c"
+log = logging.getLogger("proftpy")
+
+DEFAULT_XFERLOG = "/var/log/xferlog"     # ProFTPD's PR_XFERLOG_PATH
+LOG_MODE = 0o644                          # ProFTPD's EXTENDED_LOG_MODE / PR_TUNABLE_XFER_LOG_MODE
+TRANSFERS = ("RETR", "STOR", "STOU", "APPE")
+DATA_COMMANDS = TRANSFERS + ("LIST", "NLST", "MLSD")
+
+# -- command classes (the cmd_class column of ProFTPD's command tables) ---------------------------------------------
+ALL = frozenset(("AUTH", "INFO", "DIRS", "READ", "WRITE", "MISC", "SEC"))      # not CONNECT, not EXIT
+CLASS_NAMES = ALL | {"CONNECT", "EXIT"}
+_CLASS_ALIASES = {"SECURE": "SEC", "DISCONNECT": "EXIT"}
+COMMAND_CLASSES: dict[str, frozenset[str]] = {}
+for _names, _classes in (
+        ("USER PASS ACCT REIN HOST", "AUTH"),
+        ("FEAT HELP MDTM QUIT SIZE STAT SYST CLNT CSID LANG", "INFO"),
+        ("PWD XPWD", "INFO DIRS"),
+        ("CWD XCWD CDUP XCUP LIST NLST MLSD MLST", "DIRS"),
+        ("MKD XMKD RMD XRMD", "DIRS WRITE"),
+        ("RETR", "READ"),
+        ("STOR STOU APPE DELE MFF MFMT MFCT", "WRITE"),
+        ("RNFR RNTO", "MISC WRITE"),
+        ("ABOR ALLO EPRT EPSV MODE NOOP OPTS PASV PORT REST SITE SMNT STRU TYPE", "MISC"),
+        ("AUTH CCC PBSZ PROT ADAT CONF ENC MIC", "SEC"),
+        ("CONNECT", "CONNECT"), ("EXIT", "EXIT")):
+    for _name in _names.split():
+        COMMAND_CLASSES[_name] = frozenset(_classes.split())
+
+SYSLOG_LEVELS = {"emerg": syslog.LOG_EMERG, "alert": syslog.LOG_ALERT, "crit": syslog.LOG_CRIT,
+                 "error": syslog.LOG_ERR, "err": syslog.LOG_ERR, "warn": syslog.LOG_WARNING,
+                 "warning": syslog.LOG_WARNING, "notice": syslog.LOG_NOTICE, "info": syslog.LOG_INFO,
+                 "debug": syslog.LOG_DEBUG}
+
+
+def parse_classes(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """`READ,WRITE`, `ALL,!INFO`, `NONE`, `EXIT` ... (commas or `|`) -> (included, excluded) class sets."""
+    include: set[str] = set()
+    exclude: set[str] = set()
+    for word in text.replace("|", ",").split(","):
+        negate = word.startswith("!")
+        name = word[1:].upper() if negate else word.upper()
+        name = _CLASS_ALIASES.get(name, name)
+        if name == "ALL":
+            targets = set(ALL)
+        elif name == "NONE":
+            targets = set()
+            if not negate:
+                include.clear()
+                continue
+            targets = set(ALL)
+            negate = False
+        elif name in CLASS_NAMES:
+            targets = {name}
+        else:
+            raise ValueError(f"invalid log class in '{text}': unknown class '{word}' (use ALL, NONE, AUTH, "
+                             "INFO, DIRS, READ, WRITE, MISC, SEC, CONNECT, EXIT)")
+        if negate:
+            include -= targets
+            exclude |= targets
+        else:
+            include |= targets
+    return frozenset(include), frozenset(exclude)
+
+
+def wanted(command: str, include: frozenset[str], exclude: frozenset[str]) -> bool:
+    """Does an ExtendedLog with these classes log `command`? A command without a class (unknown, or not in the
+    table) is logged only by logs that take every class, as ProFTPD does (Bug#4313)."""
+    classes = COMMAND_CLASSES.get(command)
+    if not classes:
+        return ALL <= include
+    return bool(classes & include) and not classes & exclude
+
+
+@dataclass(frozen=True)
+class ExtendedLogSpec:
+    """One ExtendedLog line."""
+
+    path: str                              # file path, or "syslog:<level>"
+    include: frozenset[str] = ALL
+    exclude: frozenset[str] = frozenset()
+    format_name: str = "default"
+
+    @property
+    def syslog_level(self) -> int | None:
+        return SYSLOG_LEVELS[self.path[7:].lower()] if self.path.lower().startswith("syslog:") else None
+
+
+def _extended_log(args: list[str]) -> ExtendedLogSpec:
+    if not 1 <= len(args) <= 3:
+        raise ValueError("expected path|syslog:level [classes [format-name]]")
+    path = args[0]
+    if path.lower().startswith("syslog:"):
+        if path[7:].lower() not in SYSLOG_LEVELS:
+            raise ValueError(f"unknown syslog level: '{path[7:]}'")
+    elif not path.startswith("/"):
+        raise ValueError(f"relative paths not allowed: '{path}'")
+    include, exclude = parse_classes(args[1]) if len(args) > 1 else (ALL, frozenset())
+    return ExtendedLogSpec(path, include, exclude, args[2] if len(args) > 2 else "default")
+
+
+def _log_format(args: list[str]) -> tuple[str, list[logformat.Token]]:
+    if len(args) != 2:
+        raise ValueError('expected name "format"')
+    if not args[0]:
+        raise ValueError("missing required name parameter")
+    return args[0], logformat.compile_format(args[1])
+
+
+def _server_log(args: list[str]) -> str:
+    """`ServerLog path|none`: keeps "none" (it switches file logging off for the vhost)."""
+    if len(args) != 1:
+        raise ValueError("expected a path or none")
+    if args[0].lower() == "none":
+        return "none"
+    if not args[0].startswith("/"):
+        raise ValueError(f"'{args[0]}' is not an absolute path")
+    return args[0]
+
+
+directives = [
+    Directive("TransferLog", Path(none_ok=True), SVGA, DEFAULT_XFERLOG, Merge.DOWN,
+              "xferlog(5) file with one line per RETR/STOR/STOU/APPE (`none` disables)."),
+    Directive("ExtendedLog", Custom(_extended_log, "path|syslog:level [classes [format-name]]"), SVGA, None,
+              Merge.MULTI, "Log file written in a LogFormat for the given command classes (default ALL).",
+              repeat=True),
+    Directive("LogFormat", Custom(_log_format, 'name "format"'), SERVER | GLOBAL, None, Merge.SERVER,
+              'Named format for ExtendedLog (built in: default "%h %l %u %t \\"%r\\" %s %b").', repeat=True),
+    Directive("ServerLog", Custom(_server_log, "path|none"), SVG, None, Merge.SERVER,
+              "Per-server log file that takes the place of SystemLog for this server's sessions."),
+    Directive("AllowLogSymlinks", Flag, SVG, False, Merge.SERVER,
+              "Allow log paths that are symbolic links (refused by default)."),
+]
+
+
+# -- opening log files ---------------------------------------------------------------------------------------------
+class LogRefused(OSError):
+    """A log path ProFTPD would not open either."""
+
+
+def open_logfile(path: str, allow_symlinks: bool = False, mode: int = LOG_MODE) -> int:
+    """Open `path` for appending: refused in a world-writable directory or through a symlink (unless allowed)."""
+    parent = os.path.dirname(path) or "/"
+    st = os.stat(parent)
+    if st.st_mode & stat.S_IWOTH:
+        raise LogRefused(errno.EPERM, f"parent directory {parent} is world-writable")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode) and not allow_symlinks:
+            raise LogRefused(errno.ELOOP, f"{path} is a symbolic link")
+    except FileNotFoundError:
+        pass                        # it will be created
+    if not allow_symlinks:
+        flags |= os.O_NOFOLLOW
+    fd = os.open(path, flags, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode) and not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LogRefused(errno.EINVAL, f"{path} is not a regular file")
+    return fd
+
+
+def _open(st: "LogState", path: str, what: str, allow_symlinks: bool, quiet: bool = False) -> int | None:
+    """Open (once per session) or reuse; a failure is logged and the log is left out."""
+    if path in st.fds:
+        return st.fds[path]
+    try:
+        fd = open_logfile(path, allow_symlinks)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        (log.debug if quiet else log.warning)("unable to open %s '%s': %s", what, path, reason)
+        fd = None
+    st.fds[path] = fd
+    return fd
+
+
+def write_line(fd: int, text: str, what: str) -> None:
+    """One write(2) per line: O_APPEND makes it land whole at the end, whatever other sessions write."""
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        n = os.write(fd, data)
+    except OSError as e:
+        log.error("cannot write %s: %s", what, e.strerror)
+        return
+    if n != len(data):
+        log.error("short write to %s (%d of %d bytes)", what, n, len(data))
+
+
+# -- session state -------------------------------------------------------------------------------------------------
+@dataclass
+class ExtLog:
+    spec: ExtendedLogSpec
+    tokens: list[logformat.Token]
+    owner: "Section | None"                 # the <Anonymous> it was set in, None for the server
+    fd: int | None = None
+
+
+@dataclass
+class LogState:
+    fds: dict[str, int | None] = field(default_factory=dict)     # path -> open descriptor (None: refused)
+    xferlogs: dict[int, int | None] = field(default_factory=dict)  # id(anon section or 0) -> TransferLog fd
+    extlogs: list[ExtLog] = field(default_factory=list)
+    active: list[ExtLog] = field(default_factory=list)
+    started: float | None = None            # PRE_CMD time of the current command (%R)
+    out_mark: int = 0                       # control bytes sent before the current command (%O)
+    orig_user: str | None = None            # %U
+    group: str | None = None                # %g
+    file_modified: bool = False             # STOR/APPE target existed (%{file-modified})
+    syslog_open: bool = False
+
+
+def _state(session: "Session") -> LogState:
+    st = session.state.get(NAME)
+    if st is None:
+        st = session.state[NAME] = LogState()
+    return st
+
+
+def _formats(session: "Session") -> dict[str, list[logformat.Token]]:
+    """LogFormat names: the built-in "default", then the main server's, then this server's (last wins)."""
+    formats = {"default": logformat.compile_format(logformat.DEFAULT_FORMAT)}
+    for section in (session.config.main.section, session.server.section):
+        for p in reversed(section.all("LogFormat")):       # first line of a name wins, as for directives
+            name, tokens = p.value
+            formats[name] = tokens
+    return formats
+
+
+def session_init(session: "Session") -> None:
+    st = _state(session)
+    _server_log_init(session)
+    symlinks = bool(session.server.get("AllowLogSymlinks"))
+    scopes: list[Section | None] = [None] + list(session.server.anonymous())
+    # TransferLog: the server's and each <Anonymous>'s (an unset one inherits the server's).
+    for anon in scopes:
+        path = session.server.context(anon).get("TransferLog")
+        if path:
+            st.xferlogs[id(anon) if anon is not None else 0] = _open(
+                st, path, "TransferLog", symlinks, quiet=path == DEFAULT_XFERLOG)
+    # ExtendedLog: every line of the server and of each <Anonymous>.
+    formats = _formats(session)
+    for anon in scopes:
+        section = anon if anon is not None else session.server.section
+        for p in section.all("ExtendedLog"):
+            spec: ExtendedLogSpec = p.value
+            tokens = formats.get(spec.format_name)
+            if tokens is None:
+                log.warning("ExtendedLog '%s' uses unknown format name '%s'", spec.path, spec.format_name)
+                continue
+            entry = ExtLog(spec, tokens, anon)
+            if spec.syslog_level is None:
+                entry.fd = _open(st, spec.path, "ExtendedLog", symlinks)
+                if entry.fd is None:
+                    continue
+            st.extlogs.append(entry)
+    st.active = _active(st.extlogs, None)
+    session.events.on("core.connect", _connected)
+    session.events.on("mod_auth.authenticated", _authenticated)
+    session.events.on("core.exit", _exited)
+
+
+def _server_log_init(session: "Session") -> None:
+    """ServerLog: this server's sessions log to their own file instead of the SystemLog (stderr with -n stays)."""
+    path = session.server.get("ServerLog")
+    if path is None:
+        return
+    logger = logging.getLogger("proftpy")
+    keep = [h for h in logger.handlers
+            if type(h) is logging.StreamHandler or isinstance(h, _FdHandler)]
+    fmt = next((h.formatter for h in logger.handlers if h.formatter and not _is_syslog(h)), None)
+    handler = None
+    if path != "none":
+        try:
+            fd = open_logfile(path, bool(session.server.get("AllowLogSymlinks")), 0o640)
+        except OSError as e:
+            log.warning("unable to open ServerLog '%s': %s", path, e.strerror or e)
+            return
+        handler = _FdHandler(fd)
+        handler.setFormatter(fmt or logging.Formatter("%(message)s"))
+    for h in list(logger.handlers):
+        if h not in keep:
+            logger.removeHandler(h)
+            h.close()
+    if handler is not None:
+        logger.addHandler(handler)
+
+
+def _is_syslog(h: logging.Handler) -> bool:
+    return isinstance(h, logging.handlers.SysLogHandler)
+
+
+class _FdHandler(logging.Handler):
+    """Writes each record with one write(2) on an O_APPEND descriptor opened before the chroot."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd = fd
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            os.write(self.fd, (self.format(record) + "\n").encode("utf-8", "replace"))
+        except OSError:
+            self.handleError(record)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass            # already closed: nothing more to release
+        super().close()
+
+
+def _active(entries: list[ExtLog], anon: "Section | None") -> list[ExtLog]:
+    """The ExtendedLogs a session writes: ProFTPD's log_post_pass rules."""
+    if anon is None:
+        return [e for e in entries if e.owner is None]
+    own = [e for e in entries if e.owner is anon]
+    own_paths = {e.spec.path for e in own}
+    outer = [e for e in entries if e.owner is None and e.spec.path not in own_paths]
+    return outer + [e for e in own if e.spec.include]
+
+
+def _connected(session: "Session", **_: Any) -> None:
+    _extended(session, Cmd("CONNECT", ""), pseudo=True)
+
+
+def _authenticated(session: "Session", **_: Any) -> None:
+    st = _state(session)
+    st.active = _active(st.extlogs, session.anon)
+    account = getattr(session, "account", None)
+    if account is not None:
+        try:
+            from .auth import auth_chain
+            groups = auth_chain(session.server).groups_for(account)
+        except OSError as e:
+            log.debug("mod_log: group of %s unknown (%s)", account.name, e.strerror or e)
+            groups = []
+        st.group = next((g.name for g in groups if g.gid == account.gid), None)
+
+
+def _exited(session: "Session", **_: Any) -> None:
+    st = _state(session)
+    _extended(session, Cmd("EXIT", ""), pseudo=True)
+    for fd in {fd for fd in st.fds.values() if fd is not None}:
+        os.close(fd)
+    st.fds.clear()
+    st.xferlogs.clear()
+    st.extlogs.clear()
+    st.active = []
+
+
+# -- hooks ---------------------------------------------------------------------------------------------------------
+def pre_cmd(session: "Session", cmd: Cmd) -> None:
+    st = _state(session)
+    st.started = time.time()
+    st.out_mark = getattr(session.ctrl, "bytes_out", 0)
+    if cmd.name in ("STOR", "APPE") and session.fs is not None:
+        try:
+            st.file_modified = os.path.lexists(session.fs.resolve(cmd.arg).real)
+        except OSError:
+            st.file_modified = False
+    return None
+
+
+def log_cmd(session: "Session", cmd: Cmd) -> None:
+    """LOG_CMD and LOG_CMD_ERR: totals first (Display files and STAT read them), then TransferLog, ExtendedLog."""
+    st = _state(session)
+    if cmd.name == "USER":
+        st.orig_user = cmd.arg
+    _count(session, cmd)
+    xfer = cmd.notes.get("xfer")
+    if xfer is not None and cmd.name in TRANSFERS:
+        _transferlog(session, xfer)
+    _extended(session, cmd)
+    st.started = None
+    st.file_modified = False
+    st.out_mark = getattr(session.ctrl, "bytes_out", 0) + (len(cmd.reply.format()) if cmd.reply is not None else 0)
+    return None
+
+
+def _count(session: "Session", cmd: Cmd) -> None:
+    """session.state["totals"] (Display variables) and session.total_bytes (STAT)."""
+    totals = session.state.setdefault("totals", dict.fromkeys(
+        ("total_bytes_in", "total_bytes_out", "total_bytes_xfer", "total_files_in", "total_files_out",
+         "total_files_xfer", "bytes_xfer"), 0))
+    moved = int(cmd.notes.get("list_bytes") or 0)
+    xfer = cmd.notes.get("xfer")
+    if xfer is not None:
+        moved += int(xfer["bytes"])
+        if xfer["completed"]:
+            way = "in" if xfer["direction"] == "i" else "out"
+            totals[f"total_bytes_{way}"] += int(xfer["bytes"])
+            totals[f"total_files_{way}"] += 1
+            totals["total_bytes_xfer"] += int(xfer["bytes"])
+            totals["total_files_xfer"] += 1
+    session.total_bytes = getattr(session, "total_bytes", 0) + moved
+    totals["bytes_xfer"] = session.total_bytes
+
+
+def _prefix(session: "Session") -> str:
+    """Under a kernel chroot real paths are relative to the chroot; logs show them from the real root."""
+    root = session.state.get("chroot_path")
+    if root and root != "/" and session.fs is not None and session.fs.root == "/":
+        return root.rstrip("/")
+    return ""
+
+
+def _transferlog(session: "Session", xfer: dict) -> None:
+    st = _state(session)
+    if xfer["bytes"] == 0 and xfer["seconds"] == 0.0 and not xfer["completed"]:
+        return              # no data connection was made (425): not a transfer, as in ProFTPD
+    anon = session.anon
+    path = session.conf("TransferLog")
+    fd = st.xferlogs.get(id(anon) if anon is not None else 0)
+    if not path or fd is None:
+        return
+    if anon is not None:
+        user = session.state.get("anon_password") or ""
+    else:
+        user = session.user or ""
+    text = xferlog.line(when=time.time(), seconds=xfer["seconds"], host=session.remote_name,
+                        size=xfer["bytes"], filename=_prefix(session) + xfer["path"], ascii=xfer["type"] == "a",
+                        direction=xfer["direction"], anonymous=anon is not None, user=user,
+                        completed=bool(xfer["completed"]), service=session.state.get("protocol", "ftp"))
+    write_line(fd, text, f"TransferLog '{path}'")
+
+
+def _extended(session: "Session", cmd: Cmd, pseudo: bool = False) -> None:
+    st = _state(session)
+    todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
+    if not todo:
+        return
+    rec = record(session, cmd, pseudo)
+    for entry in todo:
+        text = logformat.render(entry.tokens, rec).replace("\n", " ")
+        level = entry.spec.syslog_level
+        if level is not None:
+            if not st.syslog_open:
+                syslog.openlog("proftpy", syslog.LOG_PID, _facility(session))
+                st.syslog_open = True
+            syslog.syslog(level, text)
+        elif entry.fd is not None:
+            write_line(entry.fd, text + "\n", f"ExtendedLog '{entry.spec.path}'")
+
+
+def _facility(session: "Session") -> int:
+    name = str(session.config.main.get("SyslogFacility") or "daemon").upper()
+    return getattr(syslog, f"LOG_{name}", syslog.LOG_DAEMON)
+
+
+# -- the facts of one log line -------------------------------------------------------------------------------------
+_DIR_ARG = frozenset(("CDUP", "CWD", "LIST", "MKD", "MLSD", "NLST", "RMD", "XCWD", "XCUP", "XMKD", "XRMD"))
+_PATH_ARG = frozenset(("DELE", "LIST", "MDTM", "MKD", "MLSD", "MLST", "NLST", "RMD", "XMKD", "XRMD"))
+_EOS = {"": "Quit", "disconnected": "Client EOF", "core.timeout-idle": "Timeout: TimeoutIdle",
+        "core.timeout-login": "Timeout: TimeoutLogin", "core.timeout-session": "Timeout: TimeoutSession",
+        "core.timeout-no-transfer": "Timeout: TimeoutNoTransfer", "stalled": "Timeout: TimeoutStalled",
+        "max login attempts": "Configured policy: Denied by MaxLoginAttempts",
+        "server shut down": "Server shutting down", "server shutting down": "Server shutting down",
+        "terminated by signal": "Terminated by signal"}
+
+
+def _last_component(path: str) -> str:
+    """ProFTPD's dir name / basename: what follows the last `/` (the path itself when that is the only `/`)."""
+    cut = path.rfind("/")
+    if cut < 0:
+        return path
+    if cut > 0 or path[cut + 1:]:
+        return path[cut + 1:]
+    return path
+
+
+def _true_path(session: "Session", arg: str) -> str | None:
+    """The absolute path of a client path from the real root (None before login or for bad paths)."""
+    if session.fs is None:
+        return None
+    try:
+        return _prefix(session) + session.fs.resolve(arg or ".").real
+    except OSError:
+        return None
+
+
+def _cwd_true(session: "Session") -> str | None:
+    if session.fs is None:
+        return None
+    return _prefix(session) + session.fs.real_of(session.fs.cwd)
+
+
+def record(session: "Session", cmd: Cmd, pseudo: bool = False) -> logformat.Record:
+    """Gather what a LogFormat may show about `cmd` in this session."""
+    st = _state(session)
+    now = time.time()
+    name, arg = cmd.name, cmd.arg
+    reply = cmd.reply
+    xfer = cmd.notes.get("xfer")
+    account = getattr(session, "account", None) if session.authenticated else None
+    rec = logformat.Record(
+        command=name, arg=arg, pseudo=pseudo,
+        reply_code=reply.code if reply is not None else (221 if name == "QUIT" else None),
+        reply_text=reply.text if reply is not None else None,
+        remote_ip=session.remote_addr, remote_name=session.remote_name, remote_port=session.remote_port,
+        local_ip=session.local_addr, local_port=session.local_port, local_name=session.local_addr,
+        vhost_ip=session.local_addr, server_name=session.server.name or "", pid=os.getpid(),
+        user=session.user if session.authenticated else None, orig_user=st.orig_user,
+        anon_password=session.state.get("anon_password") if session.anon is not None else None,
+        conn_class=session.conn_class, group=st.group if session.authenticated else None,
+        uid=account.uid if account is not None else os.geteuid(),
+        gid=account.gid if account is not None else os.getegid(),
+        protocol=session.state.get("protocol", "ftp"), version=__version__,
+        response_ms=int((now - st.started) * 1000) if st.started is not None else 0,
+        file_modified=st.file_modified if name in ("STOR", "APPE") else False,
+        now=now, notes=cmd.notes)
+    if pseudo:
+        rec.response_ms = None
+        rec.eos_reason = _EOS.get(session.end_reason, session.end_reason) if name == "EXIT" else None
+        return rec
+    # bytes: transfers and listings; DELE: the size of the deleted file
+    if xfer is not None:
+        rec.bytes = int(xfer["bytes"])
+    elif "list_bytes" in cmd.notes:
+        rec.bytes = int(cmd.notes["list_bytes"])
+    elif name == "DELE" and cmd.notes.get("deleted"):
+        rec.bytes = int(cmd.notes["deleted"].get("size", 0))
+    raw_data = rec.bytes if rec.bytes is not None and name in DATA_COMMANDS else 0
+    data_in = raw_data if name in ("STOR", "STOU", "APPE") else 0
+    rec.raw_in = len(cmd.raw.encode("utf-8", "surrogateescape")) + 2 + data_in
+    rec.raw_out = (getattr(session.ctrl, "bytes_out", 0) - st.out_mark + (len(reply.format()) if reply is not None else 0)
+                   + raw_data - data_in)
+    _paths(session, cmd, rec, xfer)
+    _transfer_facts(session, cmd, rec, xfer)
+    return rec
+
+
+def _paths(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: dict | None) -> None:
+    name, arg = cmd.name, cmd.arg
+    prefix = _prefix(session)
+    # %d / %D
+    if name in _DIR_ARG:
+        rec.dir_name = _last_component(arg)
+    elif session.fs is not None:
+        rec.dir_name = session.fs.cwd
+    if name in ("CWD", "XCWD"):
+        rec.dir_path = _cwd_true(session)
+    elif name in _DIR_ARG:
+        rec.dir_path = _true_path(session, arg)
+    # %f (absolute real path) / %F (client view)
+    if name == "RNTO":
+        rec.filename = _true_path(session, arg)
+        rec.xfer_path = session.fs.virtual(arg) if session.fs is not None else None
+        rnfr = cmd.notes.get("rnfr_path")
+        rec.rnfr_path = prefix + rnfr if rnfr else None
+    elif xfer is not None:
+        rec.filename = prefix + xfer["path"]
+        rec.xfer_path = xfer["vpath"]
+    elif name in ("CDUP", "XCUP", "PWD", "XPWD", "CWD", "XCWD"):
+        rec.filename = _cwd_true(session)
+    elif name == "SITE" and session.fs is not None:
+        words = arg.split()
+        if len(words) > 2 and words[0].upper() in ("CHGRP", "CHMOD", "UTIME"):
+            rec.filename = _true_path(session, " ".join(words[2:]))
+    elif name in _PATH_ARG:
+        rec.filename = _true_path(session, arg)
+    elif name == "MFMT" and " " in arg:
+        rec.filename = _true_path(session, arg.split(" ", 1)[1])
+    if rec.xfer_path is None and name in ("DELE", "MKD", "XMKD", "RMD", "XRMD") and session.fs is not None:
+        rec.xfer_path = session.fs.virtual(arg)
+    # %{basename}
+    base_of = rec.filename if (xfer is not None or name == "RNTO") else None
+    if base_of is None:
+        if name in ("CDUP", "XCUP", "PWD", "XPWD", "CWD", "XCWD"):
+            base_of = rec.filename
+        elif name in _PATH_ARG or name == "SITE":
+            base_of = arg if name != "SITE" else (rec.filename or None)
+    rec.basename = _last_component(base_of) if base_of else None
+
+
+def _transfer_facts(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: dict | None) -> None:
+    name = cmd.name
+    reply = cmd.reply
+    if xfer is not None:
+        rec.seconds = float(xfer["seconds"])
+        rec.xfer_ms = int(xfer["seconds"] * 1000)
+        rec.file_offset = int(xfer.get("offset") or 0)
+        size = xfer.get("size")
+        if size is None and session.fs is not None:
+            try:
+                size = os.stat(xfer["path"]).st_size
+            except OSError:
+                size = None
+        rec.file_size = size
+        if size is not None:
+            ms = max(rec.xfer_ms, 0.1)
+            rec.xfer_speed = f"{(size / 1024) / (ms / 1000):.2f}KB/s" if size > 0 else "0.00KB/s"
+    if name in DATA_COMMANDS or name == "ABOR":
+        code = reply.code if reply is not None else None
+        aborted = bool(xfer and xfer.get("aborted"))
+        if xfer is not None:
+            rec.xfer_status = xfer["status"]
+        elif name == "ABOR":
+            rec.xfer_status = "cancelled" if code is not None and code < 300 else "failed"
+        elif code is None or 200 <= code < 300:
+            rec.xfer_status = "success"
+        else:
+            rec.xfer_status = "timeout" if code < 200 else "failed"
+        if name != "ABOR":
+            if aborted:
+                rec.xfer_failure = "aborted"
+            elif code is not None and code >= 300 and reply is not None:
+                text = reply.text
+                dot = text.find(".")
+                rec.xfer_failure = text[dot + 2:] if 0 <= dot < len(text) - 2 else text
+            ascii = xfer["type"] == "a" if xfer is not None else True     # listings are always ASCII
+            rec.xfer_type = "ASCII" if ascii else "binary"
+
+
+hooks = [Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)]
