@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, make_users
+from conftest import IS_ROOT, PASSWORDS, free_port, make_users
 from proftpy.log import xferlog
 
 BASE = "DefaultRoot ~\n"       # sessions are chrooted (as root) or jailed (non-root): logs show real paths
@@ -98,6 +98,10 @@ def test_refused_transfer_writes_no_xferlog_line(ftpd, tmp_path):
     with d.login("alice") as ftp:
         with pytest.raises(ftplib.error_perm):
             ftp.retrbinary("RETR missing.bin", io.BytesIO().write)
+        (d.home("alice") / "there.bin").write_bytes(b"data")
+        ftp.sendport("127.0.0.1", free_port())             # nobody listens: no data connection
+        with pytest.raises(ftplib.error_temp, match="^425"):
+            ftp.sendcmd("RETR there.bin")
         ftp.storbinary("STOR ok.bin", io.BytesIO(b"ok"))
     lines = wait_for(tmp_path / "xferlog", 1)
     assert len(lines) == 1 and xferlog.parse(lines[0])["filename"].endswith("/ok.bin")
@@ -307,3 +311,17 @@ def test_anonymous_extendedlog_replaces_the_outer_one(anon_ftpd, tmp_path):
     # the anonymous session also writes the server's log (a different path); alice only the server's
     assert server_lines[-1].startswith("alice UNKNOWN RETR ")
     assert "anonymous visitor@example.org RETR /pub/readme.txt" in server_lines
+
+
+def test_serverlog_takes_the_session_messages(ftpd, tmp_path):
+    d = ftpd(BASE + "ServerLog {dir}/server.log")
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm):
+            ftp.login("alice", "wrong")
+    deadline = time.monotonic() + 5
+    while "Login failed" not in ((tmp_path / "server.log").read_text() if (tmp_path / "server.log").exists()
+                                 else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "USER alice (Login failed): incorrect password" in (tmp_path / "server.log").read_text()
+    assert "Login failed" not in d.log()
+    assert "STARTUP" in d.log()                  # the master still writes the SystemLog
