@@ -179,7 +179,7 @@ def test_exit_class_logs_the_end_of_session_reason(ftpd, tmp_path):
 
 def test_logformat_variables_in_a_live_session(ftpd, tmp_path):
     d = ftpd(BASE + 'LogFormat vars "%a|%L|%p|%P|%v|%{protocol}|%{remote-port}|%c|%A|%{uid}|%R|%d|%D|%I|%O|%T|%F|'
-             '%{file-size}|%{basename}|%{file-modified}|%{transfer-millisecs}|%S|%f"\n'
+             '%{file-size}|%{basename}|%{file-modified}|%{transfer-millisecs}|%S|%f|%g"\n'
              "ExtendedLog {dir}/vars.log DIRS,WRITE vars\nAllowOverwrite on")
     home = os.path.realpath(d.home("alice"))
     with d.login("alice") as ftp:
@@ -197,7 +197,7 @@ def test_logformat_variables_in_a_live_session(ftpd, tmp_path):
     assert mkd[21] == '"/dir" - Directory successfully created'
     assert int(mkd[14]) == len(f"257 {mkd[21]}\r\n")
     assert mkd[15] == "-" and mkd[16] == "/dir" and mkd[17] == "-" and mkd[18] == "dir"
-    assert mkd[22] == f"{home}/dir"
+    assert mkd[22] == f"{home}/dir" and mkd[23] == "ftpusers"
     assert cwd[11:13] == ["dir", f"{home}/dir"] and cwd[22] == f"{home}/dir"
     assert float(stor[15]) >= 0
     assert stor[16] == "/dir/x.bin" and stor[22] == f"{home}/dir/x.bin"
