@@ -335,6 +335,17 @@ class Scoreboard:
         return cls.create(path, mutex_path, master_pid=master_pid, master_start=0 if not master_pid else None,
                           slots=slots)
 
+    def remove(self) -> None:
+        """Standalone master shutdown: unlink the file and its mutex, but only if the paths still name the files
+        this object has open (a newer master may have recreated them), then close."""
+        for path, fd in ((self.path, self._fd), (self.mutex_path, self._mutex_fd)):
+            if fd is None or not path:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(fd), os.lstat(path)):
+                    os.unlink(path)
+        self.close()
+
     def close(self) -> None:
         for fd in (self._fd, self._mutex_fd):
             if fd is not None:

@@ -116,15 +116,11 @@ def master_stop(master: "Master") -> None:
     sb = master.services.pop(SERVICE, None)
     if sb is None:
         return
-    for path, fd in ((sb.path, sb._fd), (sb.mutex_path, sb._mutex_fd)):
-        try:
-            if fd is not None and path and os.path.samestat(os.fstat(fd), os.lstat(path)):
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            log.warning("cannot remove %s: %s", path, e.strerror)
-    sb.close()
+    try:
+        sb.remove()
+    except OSError as e:
+        log.warning("cannot remove the scoreboard %s: %s", sb.path, e.strerror)
+        sb.close()
 
 
 def _scrub(sb: sbm.Scoreboard) -> None:

@@ -228,8 +228,11 @@ def test_scoreboard_behind_a_symlink_is_refused(ftpd, tmp_path):
     real = tmp_path / "elsewhere"
     real.write_bytes(b"")
     (tmp_path / "link.sb").symlink_to(real)
-    with pytest.raises(RuntimeError, match="symbolic link"):
-        ftpd("ScoreboardFile {dir}/link.sb")
+    d = ftpd("ScoreboardFile {dir}/link.sb", wait=False)
+    assert d.proc.wait(15) == 1
+    assert "unable to create the scoreboard" in d.proc.stderr.read().decode() + d.log()
+    assert "refusing to use a symbolic link" in d.log()
+    assert real.read_bytes() == b""
 
 
 def test_scoreboard_is_removed_when_the_server_stops(ftpd):

@@ -331,3 +331,14 @@ def test_docs_describe_the_current_layout():
     assert rows == expected
     assert f"`{sbm.HEADER.format}`" in doc and f"`{sbm.SLOT.format}`" in doc
     assert f"## Binary layout (version {sbm.VERSION})" in doc
+
+
+def test_remove_unlinks_only_files_still_ours(sbdir):
+    sb = Scoreboard.create(str(sbdir / "sb"), master_pid=1)
+    sb.remove()
+    assert not (sbdir / "sb").exists() and not (sbdir / "sb.lck").exists()
+    old = Scoreboard.create(str(sbdir / "sb"), master_pid=1)
+    new = Scoreboard.create(str(sbdir / "sb"), master_pid=2)     # a newer master recreated the file
+    old.remove()
+    assert (sbdir / "sb").exists()
+    new.close()
