@@ -277,3 +277,35 @@ def test_thousand_concurrent_sessions_leave_no_stale_slot(ftpd):
     _many_connections(d, 1000)
     with Scoreboard.open(sb_path(d), readonly=True) as sb:
         assert sb.header.slots >= 1000
+
+
+def test_inetd_session_creates_and_uses_the_scoreboard(tmp_path):
+    from tests.conftest import AUTH_CONFIG, fill, make_users
+    make_users(tmp_path)
+    os.chmod(tmp_path, 0o755)
+    conf = tmp_path / "inetd.conf"
+    conf.write_text(fill("ServerType inetd\nServerName inetd-test\nUseReverseDNS off\nUseIPv6 off\n"
+                         "SystemLog {dir}/system.log\nScoreboardFile {dir}/sb\n" + AUTH_CONFIG, {"dir": tmp_path}))
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        conn, _ = listener.accept()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "proftpy", "-q", "-c", str(conf)], stdin=conn, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    conn.close()
+    try:
+        reply = client.makefile("rb")
+        assert reply.readline().startswith(b"220 ")
+        client.sendall(b"USER alice\r\nPASS alice-secret\r\n")
+        assert reply.readline().startswith(b"331 ") and reply.readline().startswith(b"230 ")
+        out = tool("ftpwho", "-f", str(tmp_path / "sb")).stdout
+        assert out.startswith("inetd FTP daemon:") and "alice" in out and "idle" in out
+        client.sendall(b"QUIT\r\n")
+        assert reply.readline().startswith(b"221 ")
+        assert proc.wait(10) == 0
+        assert "no users connected" in tool("ftpwho", "-f", str(tmp_path / "sb")).stdout
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
