@@ -26,6 +26,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_directives.py > docs/directives.md
+	$(BIN)/python scripts/gen_commands.py > docs/commands.md
 
 clean:
 	rm -rf $(VENV) run build *.egg-info

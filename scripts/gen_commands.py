@@ -109,7 +109,7 @@ def main() -> None:
             "class limit; `%{total_bytes_in}` `%{total_bytes_out}` `%{total_bytes_xfer}` `%{total_files_in}` "
             "`%{total_files_out}` `%{total_files_xfer}` `%{bytes_xfer}`, `%{env:NAME}`, `%{time:strftime-format}`. "
             "Unknown `%{...}` names and unset environment variables read `(none)`, as in ProFTPD. The transfer "
-            "counters read 0 until mod_xfer records them in `session.state[\"totals\"]`.", ""]
+            "counters are kept by mod_log.", ""]
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -257,6 +257,12 @@ def test_help_lists_commands_and_syntax(ftpd):
             ftp.sendcmd("XYZZY")
 
 
+def test_command_reference_is_up_to_date():
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_commands.py")], env=ENV, capture_output=True,
+                         text=True)
+    assert (REPO / "docs" / "commands.md").read_text() == res.stdout, "run `make docs` and commit docs/commands.md"
+
+
 def test_directive_reference_is_up_to_date():
     sys.path.insert(0, str(REPO / "scripts"))
     from gen_directives import render
