@@ -138,11 +138,20 @@ class Master:
 
     # -- the loop ------------------------------------------------------------------------------------------------
     def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; returns the exit status."""
+        """Start, then serve until SIGTERM/SIGINT; returns the exit status."""
+        self.start()
+        return self.serve()
+
+    def start(self) -> None:
+        """Everything before the first accept: signals, module setup (scoreboard, control socket), preloading.
+        A module that cannot start raises SystemExit with the reason."""
         self.install_signals()
         proctitle.set("(accepting connections)")
         self.module_hook("master_init")
         self.preload()
+
+    def serve(self) -> int:
+        """The accept loop, until SIGTERM/SIGINT."""
         self.notify("READY=1", f"STATUS={self.status()}")
         log.info("proftpy %s standalone mode STARTUP", _version())
         while self.running:

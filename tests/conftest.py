@@ -111,6 +111,7 @@ UseReverseDNS off
 PidFile {dir}/proftpy.pid
 ScoreboardFile {dir}/proftpy.scoreboard
 SystemLog {dir}/system.log
+ControlsSocket {dir}/proftpy.sock
 TimeoutIdle 20
 """
 
