@@ -201,28 +201,6 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
             yield listing.format_facts(facts, entry.name, enabled)
 
 
-def _send_mlsd(session: "Session", cmd: Cmd, lines: Iterable[str]) -> Reply:
-    """Like net.data.send_lines, but announced as ProFTPD does for MLSD: `150 ... data connection for MLSD`."""
-    from ..net import data
-
-    def body(transfer) -> None:
-        out: list[bytes] = []
-        size = 0
-        for line in lines:
-            chunk = line.encode("utf-8", "surrogateescape") + b"\r\n"
-            out.append(chunk)
-            size += len(chunk)
-            if size >= data.FILE_CHUNK:
-                transfer.send_bytes(b"".join(out))
-                out, size = [], 0
-        if out:
-            transfer.send_bytes(b"".join(out))
-
-    reply, _, _ = data.run(session, cmd, f"Opening {data.state(session).mode_name} mode data connection for MLSD",
-                           body)
-    return reply
-
-
 def mlsd(session: "Session", cmd: Cmd) -> Reply:
     arg = cmd.arg
     shown = arg or session.fs.cwd
@@ -240,7 +218,9 @@ def mlsd(session: "Session", cmd: Cmd) -> Reply:
             entries = list(it)
     except OSError as e:
         return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
-    return _send_mlsd(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries))
+    from ..net import data
+    return data.send_lines(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries), what="MLSD",
+                           mode=data.state(session).mode_name)
 
 
 # -- MLST ----------------------------------------------------------------------------------------------------------

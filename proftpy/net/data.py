@@ -515,9 +515,11 @@ def run(session: "Session", cmd: "Cmd", opening: str, body: Callable[[Transfer],
     return Reply(226, TRANSFER_COMPLETE), transfer, "success"
 
 
-def send_lines(session: "Session", cmd: "Cmd", lines: Iterable[str]) -> Reply:
-    """A listing over the data connection: `150 Opening ASCII mode data connection for file list`, each line +
-    CRLF, then `226 Transfer complete` (or 425/426). `lines` may be a generator; it is consumed while sending."""
+def send_lines(session: "Session", cmd: "Cmd", lines: Iterable[str], what: str = "file list",
+               mode: str = "ASCII") -> Reply:
+    """A listing over the data connection: `150 Opening ASCII mode data connection for file list` (MLSD names
+    itself and the session's mode instead), each line + CRLF, then `226 Transfer complete` (or 425/426). `lines`
+    may be a generator; it is consumed while sending."""
 
     def body(transfer: Transfer) -> None:
         out: list[bytes] = []
@@ -532,7 +534,7 @@ def send_lines(session: "Session", cmd: "Cmd", lines: Iterable[str]) -> Reply:
         if out:
             transfer.send_bytes(b"".join(out))
 
-    reply, transfer, _ = run(session, cmd, "Opening ASCII mode data connection for file list", body)
+    reply, transfer, _ = run(session, cmd, f"Opening {mode} mode data connection for {what}", body)
     cmd.notes["list_bytes"] = transfer.bytes if transfer else 0
     return reply
 
