@@ -91,20 +91,7 @@ UseFtpUsers off
 """
 
 
-@pytest.fixture(autouse=True)
-def reachable_homes(tmp_path):
-    """Without chroot a user must be able to walk to its home, as on a real system; pytest makes its base
-    directory root-only (0700), so let others traverse (not list) it for the test's duration."""
-    changed = []
-    if IS_ROOT:
-        for parent in tmp_path.parents:
-            mode = parent.stat().st_mode & 0o7777
-            if not mode & 0o001:
-                changed.append((parent, mode))
-                os.chmod(parent, mode | 0o111)
-    yield
-    for parent, mode in changed:
-        os.chmod(parent, mode)
+pytestmark = pytest.mark.usefixtures("reachable_homes")
 
 
 @pytest.fixture
