@@ -308,25 +308,21 @@ class FactValues:
 
 def format_facts(v: FactValues, name: str, enabled) -> str:
     """`fact=value;...; name` with the enabled facts in mod_facts' order."""
-    out = []
-    if "modify" in enabled:
-        out.append(f"modify={modify_fact(v.mtime)};")
-    if "perm" in enabled:
-        out.append(f"perm={v.perm};")
-    if "size" in enabled and v.size is not None:
-        out.append(f"size={v.size};")
-    if "type" in enabled:
-        out.append(f"type={v.type};")
-    if "unique" in enabled:
-        out.append(f"unique={v.dev:X}U{v.ino:X};")
-    if "UNIX.group" in enabled:
-        out.append(f"UNIX.group={v.gid};")
-    if "UNIX.groupname" in enabled:
-        out.append(f"UNIX.groupname={v.group};")
-    if "UNIX.mode" in enabled:
-        out.append(f"UNIX.mode=0{v.mode & 0o7777:o};")
-    if "UNIX.owner" in enabled:
-        out.append(f"UNIX.owner={v.uid};")
-    if "UNIX.ownername" in enabled:
-        out.append(f"UNIX.ownername={v.user};")
+    out = [f"{fact}={value(v)};" for fact, value in FACT_VALUES
+           if fact in enabled and not (fact == "size" and v.size is None)]
     return "".join(out) + " " + name
+
+
+# Each fact's value, in mod_facts' order.
+FACT_VALUES = (
+    ("modify", lambda v: modify_fact(v.mtime)),
+    ("perm", lambda v: v.perm),
+    ("size", lambda v: v.size),
+    ("type", lambda v: v.type),
+    ("unique", lambda v: f"{v.dev:X}U{v.ino:X}"),
+    ("UNIX.group", lambda v: v.gid),
+    ("UNIX.groupname", lambda v: v.group),
+    ("UNIX.mode", lambda v: f"0{v.mode & 0o7777:o}"),
+    ("UNIX.owner", lambda v: v.uid),
+    ("UNIX.ownername", lambda v: v.user),
+)

@@ -87,25 +87,22 @@ class Names:
         return self._chain
 
     def user(self, uid: int) -> str:
-        name = self.users.get(uid)
-        if name is None:
-            try:
-                account = self.chain().getpwuid(uid)
-            except (OSError, LookupError, ValueError) as e:
-                log.debug("uid %d lookup failed: %s", uid, e)
-                account = None
-            name = self.users[uid] = account.name if account is not None else str(uid)
-        return name
+        return self._name(self.users, uid, lambda: self.chain().getpwuid(uid))
 
     def group(self, gid: int) -> str:
-        name = self.groups.get(gid)
+        return self._name(self.groups, gid, lambda: self.chain().getgrgid(gid))
+
+    @staticmethod
+    def _name(cache: dict[int, str], ident: int, lookup) -> str:
+        """A cached name for a uid/gid; the number itself when no backend knows it."""
+        name = cache.get(ident)
         if name is None:
             try:
-                group = self.chain().getgrgid(gid)
+                entry = lookup()
             except (OSError, LookupError, ValueError) as e:
-                log.debug("gid %d lookup failed: %s", gid, e)
-                group = None
-            name = self.groups[gid] = group.name if group is not None else str(gid)
+                log.debug("id %d lookup failed: %s", ident, e)
+                entry = None
+            name = cache[ident] = entry.name if entry is not None else str(ident)
         return name
 
 

@@ -199,7 +199,7 @@ def passwd_mode(opts) -> None:
     if not opts.name:
         raise Fail("--passwd: missing required argument: --name")
     if ":" in opts.name or "\n" in opts.name:
-        raise Fail(f"--name: '{opts.name}' must not contain ':' or a newline")
+        check_field("--name", opts.name)
     if opts.not_system_password and os.geteuid() != 0:
         raise Fail("must be user root for system password check")
     lines = read_entries(path, opts.force)
@@ -245,14 +245,24 @@ def passwd_mode(opts) -> None:
         print(f"{PROG}: --passwd: missing --gid argument: default gid set to uid",
               file=sys.stderr)
     for label, value in (("--gecos", opts.gecos), ("--home", home), ("--shell", opts.shell)):
-        if ":" in value or "\n" in value:
-            raise Fail(f"{label}: '{value}' must not contain ':' or a newline")
+        check_field(label, value)
     say(f"{'updating' if index is not None else 'creating'} passwd entry for user {opts.name}")
     check_shell(opts.shell)
     current = lines[index].split(":")[1] if index is not None and lines[index].count(":") == 6 \
         else None
     entry = ":".join([opts.name, new_hash(opts, current), str(opts.uid), str(gid), opts.gecos,
                       home, opts.shell])
+    save_entry(path, lines, index, entry)
+
+
+def check_field(label: str, value: str) -> None:
+    """A value that would break the colon-separated line format is refused."""
+    if ":" in value or "\n" in value:
+        raise Fail(f"{label}: '{value}' must not contain ':' or a newline")
+
+
+def save_entry(path: str, lines: list[str], index: int | None, entry: str) -> None:
+    """Replace the entry at `index` (or add it), write the file sorted by id, and say which happened."""
     if index is None:
         lines.append(entry)
     else:
@@ -268,7 +278,7 @@ def group_mode(opts) -> None:
     if not opts.name:
         raise Fail("--group: missing required argument: --name")
     if ":" in opts.name or "\n" in opts.name:
-        raise Fail(f"--name: '{opts.name}' must not contain ':' or a newline")
+        check_field("--name", opts.name)
     lines = read_entries(path, opts.force)
     index = find(lines, opts.name)
     if opts.delete_group:
@@ -284,17 +294,11 @@ def group_mode(opts) -> None:
         raise Fail("--gid must not be negative")
     members = [m.strip() for arg in opts.member for m in arg.split(",") if m.strip()]
     for m in members:
-        if ":" in m or "\n" in m:
-            raise Fail(f"--member: '{m}' must not contain ':' or a newline")
+        check_field("--member", m)
     say(f"{'updating' if index is not None else 'creating'} group entry for group {opts.name}")
     passwd = new_hash(opts) if opts.enable_group_passwd else "x"
     entry = f"{opts.name}:{passwd}:{opts.gid}:{','.join(members)}"
-    if index is None:
-        lines.append(entry)
-    else:
-        lines[index] = entry
-    write_entries(path, sort_by_id(lines))
-    say("entry updated" if index is not None else "entry created")
+    save_entry(path, lines, index, entry)
 
 
 def hash_mode(opts) -> None:
