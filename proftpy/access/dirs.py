@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Callable
 from ..config.errors import ConfigError
 from ..config.parser import parse_ftpaccess
 from ..config.tree import Section
+from .expr import Condition, pick, session_facts
 
 if TYPE_CHECKING:
     from ..session import Session
+    from .limits import Filter
 
 log = logging.getLogger("proftpy")
 
@@ -191,15 +193,23 @@ def ftpaccess_lookup(session: "Session") -> Callable[[str], list[Section]]:
 
 
 # -- hiding --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HideRule:
+    """One HideFiles line: the regex (None for `none`) and for whom it applies (None: everyone)."""
+
+    regex: Filter | None
+    condition: Condition | None = None
+
+
 def hidden(session: "Session", real_dir: str, name: str) -> bool:
     """Whether a directory entry is hidden from this session (HideFiles, HideNoAccess, HideUser, HideGroup)."""
     full = posixpath.join(real_dir, name)
     ctx = session.context(full)
     if name in (".", ".."):
         return False
-    for f in ctx.all("HideFiles"):
-        if f is not None and f.search(name):
-            return True
+    rule = pick(ctx.chain, "HideFiles", lambda: session_facts(session))
+    if rule is not None and rule.regex is not None and rule.regex.search(name):
+        return True
     hide_user, hide_group = ctx.get("HideUser"), ctx.get("HideGroup")
     no_access = ctx.get("HideNoAccess")
     if not (hide_user or hide_group or no_access):

@@ -27,6 +27,7 @@ from ..config.tree import Param, Section
 from ..net import netacl
 from ..net.netacl import AclType, NetACL
 from ..net.netaddr import ClientAddr
+from . import expr as exprs
 
 EXPLICIT_ALLOW, IMPLICIT_ALLOW, IMPLICIT_DENY, EXPLICIT_DENY = 1, 0, -1, -2
 GROUPS = ("READ", "WRITE", "DIRS", "ALL", "LOGIN")
@@ -83,10 +84,7 @@ def expr_parser(default: str):
                 return Expr("regex", (words[0],), re.compile(words[0]))
             except re.error as e:
                 raise ValueError(f"bad regular expression '{words[0]}': {e}") from None
-        items = tuple(w for word in words for w in word.split(",") if w)
-        if not items or any(i in ("", "!") for i in items):
-            raise ValueError("expected one or more names (a leading ! negates)")
-        return Expr(kind, items)
+        return Expr(kind, exprs.terms(words))
     parse.syntax = ("[AND|OR|regex] name[,name] ..." if default == "or"
                     else "[AND|OR|regex] group[,group] ...")
     return parse
@@ -177,8 +175,7 @@ def _eval_expr(expr: Expr, names: tuple[str, ...]) -> bool:
     """OR: one item holds; AND: every item holds; `!name` holds when the name is absent; regex: any name."""
     if expr.kind == "regex":
         return any(expr.regex.search(n) for n in names)
-    results = [(i[1:] not in names) if i.startswith("!") else (i in names) for i in expr.items]
-    return all(results) if expr.kind == "and" else any(results)
+    return exprs.evaluate(expr.kind, expr.items, names)
 
 
 def _expr_lines(limit: Section, name: str, values: tuple[str, ...]) -> Param | None:

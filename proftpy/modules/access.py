@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..access import classes as classes_
 from ..access import connlimits, dirs, limits
 from ..access.limits import Who
+from ..access.expr import parse_condition
 from ..config.registry import (ALL_DIRS, ANON, CLASS, DIR, FTPACCESS, LIMIT, SVG, SVGA, Directive, Merge)
 from ..config.types import Choice, Custom, Flag, parse_bool, parse_int
 from ..dispatch import POST_CMD, PRE_CMD, Cmd, Hook
@@ -76,13 +77,13 @@ def _command_rate(args: list[str]) -> tuple[int, int]:
     return parse_int(args[0], 1), (parse_int(args[1], 1) if len(args) == 2 else 1)
 
 
-def _hide_files(args: list[str]):
-    """`HideFiles regex|none [user|group|class expr]`: the expression is kept for the doc but not applied."""
+def _hide_files(args: list[str]) -> dirs.HideRule:
+    """`HideFiles regex|none [user|group|class expr]`; `none` (for whom the expression names) undoes inherited
+    lines."""
     if not args:
         raise ValueError("expected a regular expression or 'none'")
-    if args[0].lower() == "none":
-        return None
-    return limits.parse_filter(args[:1])
+    regex = None if args[0].lower() == "none" else limits.parse_filter(args[:1])
+    return dirs.HideRule(regex, parse_condition(args[1:]))
 
 
 def _owner(args: list[str]) -> str:
@@ -129,8 +130,9 @@ directives = [
               Merge.DOWN, "Addresses that belong to the <Class>.", repeat=True),
     Directive("Satisfy", Choice(("any", "all")), CLASS, "any", Merge.DOWN,
               "any: one From rule suffices; all: every From rule must match."),
-    Directive("HideFiles", Custom(_hide_files, "regex|none"), ALL_DIRS, None, Merge.DOWN,
-              "Names matching the regex (or not matching, with a leading !) are left out of listings."),
+    Directive("HideFiles", Custom(_hide_files, "regex|none [user|group|class expr]"), ALL_DIRS, None, Merge.MULTI,
+              "Names matching the regex (or not matching, with a leading !) are left out of listings; optionally "
+              "only for some users, groups or classes.", repeat=True),
     Directive("HideNoAccess", Flag, ANON | DIR | FTPACCESS, False, Merge.DOWN,
               "Leave out of listings what the user cannot read."),
     Directive("HideUser", Custom(_owner, "[!]user"), ANON | DIR | FTPACCESS, None, Merge.DOWN,

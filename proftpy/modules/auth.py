@@ -11,9 +11,12 @@ import errno
 import logging
 import os
 import posixpath
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import privs
+from ..access import expr as exprs
+from ..access.expr import Condition, parse_condition, pick, session_facts
 from ..auth import Account, AuthChain, login_denial, parse_auth_order
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
@@ -30,10 +33,7 @@ log = logging.getLogger("proftpy")
 
 def _group_expr(words: list[str]) -> str | None:
     """ProFTPD splits every word of a group expression on commas; all terms must hold (AND)."""
-    terms = [t.strip() for w in words for t in w.split(",") if t.strip()]
-    if any(t in ("!", "") for t in terms):
-        raise ValueError("empty group name in group expression")
-    return ",".join(terms) or None
+    return ",".join(exprs.terms(words)) if words else None
 
 
 def _root_spec(args: list[str]) -> tuple[str, str | None]:
@@ -68,10 +68,22 @@ def _revoke(args: list[str]) -> bool | str:
     return parse_bool(word)
 
 
-def _session_timeout(args: list[str]) -> int:
-    if len(args) != 1:
-        raise ValueError("expected seconds (user/group/class conditions are not supported yet)")
-    return parse_int(args[0], 0)
+@dataclass(frozen=True)
+class SessionTimeout:
+    """One TimeoutSession line."""
+
+    seconds: int
+    condition: Condition | None = None
+
+
+def _session_timeout(args: list[str]) -> SessionTimeout | None:
+    """`TimeoutSession seconds [user|group|class expression]`; 0 is ignored, as in ProFTPD (it cannot switch off
+    a timeout set elsewhere)."""
+    if not args:
+        raise ValueError("expected seconds and an optional user|group|class expression")
+    seconds = parse_int(args[0], 0)
+    condition = parse_condition(args[1:])
+    return SessionTimeout(seconds, condition) if seconds else None
 
 
 directives = [
@@ -93,8 +105,9 @@ directives = [
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
     Directive("MaxLoginAttempts", Int(1), SVG, 3, Merge.SERVER, "Failed PASS commands before disconnecting."),
     Directive("TimeoutLogin", Int(0), SVG, 300, Merge.SERVER, "Seconds allowed to log in."),
-    Directive("TimeoutSession", Custom(_session_timeout, "seconds"), SVGA, None, Merge.DOWN,
-              "Seconds a logged-in session may last."),
+    Directive("TimeoutSession", Custom(_session_timeout, "seconds [user|group|class expr]"), SVGA, None, Merge.MULTI,
+              "Seconds a logged-in session may last; optionally only for some users, groups or classes.",
+              repeat=True),
 ]
 
 
@@ -130,6 +143,12 @@ def _login_expired(session: "Session") -> None:
     seconds = int(session.timers["login"].seconds)
     session.timeout_exit(421, f"Login timeout ({seconds} second{'s' if seconds != 1 else ''}): closing control "
                          "connection", "core.timeout-login")
+
+
+def _session_seconds(session: "Session") -> int | None:
+    """The TimeoutSession that applies once the user, groups and class are known (called at login)."""
+    line = pick(session.context().chain, "TimeoutSession", lambda: session_facts(session))
+    return None if line is None else line.seconds
 
 
 def _session_expired(session: "Session") -> None:
@@ -292,7 +311,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.authenticated = True
     session.state["anon_password"] = password if anon is not None else None
     session.set_timer("login", None, _login_expired)
-    session.set_timer("session", session.context().get("TimeoutSession"), _session_expired)
+    session.set_timer("session", _session_seconds(session), _session_expired)
     session.events.emit("mod_auth.authenticated", session=session)
 
 
@@ -394,18 +413,9 @@ def _within(home: str, root: str) -> str:
     return "/"
 
 
-def _group_match(expr: str | None, names: set[str]) -> bool:
+def _group_match(spec: str | None, names: set[str]) -> bool:
     """ProFTPD group expressions: a comma list that must all hold; `!grp` means not a member."""
-    if not expr:
-        return True
-    for term in expr.split(","):
-        term = term.strip()
-        if term.startswith("!"):
-            if term[1:] in names:
-                return False
-        elif term not in names:
-            return False
-    return True
+    return not spec or exprs.eval_and(spec.split(","), names)
 
 
 def acct(session: "Session", cmd: Cmd) -> Reply:

@@ -30,8 +30,10 @@ import os
 import socket
 import stat
 import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..access.expr import Condition, parse_condition, pick, session_facts
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
 from ..dispatch import NONE, OPTIONAL, POST_CMD, REQUIRED, Cmd, Command, Hook
@@ -68,10 +70,20 @@ def _hidden(args: list[str]) -> tuple[str, str] | None:
     return args[0], args[1]
 
 
-def _rate(args: list[str]) -> tuple[frozenset[str], float, int]:
-    """`TransferRate cmds kbps[:free-bytes]` (cmds: RETR,STOR,STOU,APPE; kbps in KiB/s)."""
-    if len(args) != 2:
-        raise ValueError("expected commands and kbps[:free-bytes] (user/group/class conditions are not supported)")
+@dataclass(frozen=True)
+class Rate:
+    """One TransferRate line."""
+
+    cmds: frozenset[str]
+    kbps: float
+    free: int
+    condition: Condition | None = None
+
+
+def _rate(args: list[str]) -> Rate:
+    """`TransferRate cmds kbps[:free-bytes] [user|group|class expression]` (cmds: RETR,STOR,STOU,APPE; KiB/s)."""
+    if len(args) < 2:
+        raise ValueError("expected commands, kbps[:free-bytes] and an optional user|group|class expression")
     cmds = frozenset(c.strip().upper() for c in args[0].split(",") if c.strip())
     bad = cmds - {"RETR", "STOR", "STOU", "APPE"}
     if bad or not cmds:
@@ -83,7 +95,7 @@ def _rate(args: list[str]) -> tuple[frozenset[str], float, int]:
         raise ValueError(f"'{rate}' is not a number") from None
     if kbps <= 0:
         raise ValueError("kbps must be above 0")
-    return cmds, kbps, parse_int(free, 0) if free else 0
+    return Rate(cmds, kbps, parse_int(free, 0) if free else 0, parse_condition(args[2:]))
 
 
 directives = [
@@ -102,8 +114,9 @@ directives = [
     Directive("DeleteAbortedStores", Flag, ALL_DIRS, False, Merge.DOWN, "Remove the file of an aborted upload."),
     Directive("DefaultTransferMode", Choice(("ascii", "binary")), SVG, "ascii", Merge.SERVER,
               "Transfer type of a new session."),
-    Directive("TransferRate", Custom(_rate, "RETR|STOR|STOU|APPE[,...] kbps[:free-bytes]"), ALL_DIRS, None,
-              Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes.", repeat=True),
+    Directive("TransferRate", Custom(_rate, "RETR|STOR|STOU|APPE[,...] kbps[:free-bytes] [user|group|class expr]"),
+              ALL_DIRS, None, Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes; "
+              "optionally only for some users, groups or classes.", repeat=True),
     Directive("UseSendfile", Flag, ALL_DIRS, True, Merge.DOWN, "Use sendfile(2) for binary downloads."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
               "Seconds logged in without a transfer or listing before `421 No transfer timeout`."),
@@ -325,10 +338,10 @@ def abor(session: "Session", cmd: Cmd) -> Reply:
 
 # -- transfers ---------------------------------------------------------------------------------------------------
 def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
-    for cmds, kbps, free in session.context(real).all("TransferRate"):
-        if name in cmds:
-            return kbps * 1024.0, free
-    return None
+    """(bytes/s, free bytes) of the TransferRate line that applies (access/expr.py `pick`), or None."""
+    rate = pick(session.context(real).chain, "TransferRate", lambda: session_facts(session),
+                lambda r: name in r.cmds)
+    return None if rate is None else (rate.kbps * 1024.0, rate.free)
 
 
 def _notes(cmd: Cmd, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from proftpy.modules.xfer import _hidden, _rate
+from proftpy.modules.xfer import Rate, _hidden, _rate
 from proftpy.net import passive
 from proftpy.net.data import AsciiDecoder, AsciiEncoder
 from proftpy.reply import FtpError
@@ -83,7 +83,7 @@ def test_directive_parsers():
     assert _hidden(["on"]) == (".in.", ".")
     assert _hidden(["off"]) is None
     assert _hidden([".tmp.", ".part"]) == (".tmp.", ".part")
-    assert _rate(["RETR,STOR", "100:2048"]) == (frozenset({"RETR", "STOR"}), 100.0, 2048)
+    assert _rate(["RETR,STOR", "100:2048"]) == Rate(frozenset({"RETR", "STOR"}), 100.0, 2048)
     with pytest.raises(ValueError):
         _rate(["LIST", "100"])
     with pytest.raises(ValueError):
