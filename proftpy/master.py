@@ -366,7 +366,12 @@ def serve_connection(conn: socket.socket, config: Config, services: dict, fallba
         conn.sendall(f"500 Sorry, no server available to handle request on {normalize_ip(local[0])}\r\n".encode())
         conn.close()
         return
-    session = Session(conn, server, config, modules.dispatcher(), modules.MODULES, services)
+    try:
+        session = Session(conn, server, config, modules.dispatcher(), modules.MODULES, services)
+    except OSError as e:        # the client reset the connection before the session began (getpeername fails)
+        log.info("client left before the session started: %s", e.strerror)
+        conn.close()
+        return
     session.run()
     try:
         conn.shutdown(socket.SHUT_RDWR)

@@ -56,7 +56,8 @@ def _data_buffer():
 
 
 def _to_bytes(password: str | bytes) -> bytes:
-    return password.encode("utf-8") if isinstance(password, str) else bytes(password)
+    # A password that is not UTF-8 arrives as surrogate escapes: hash the client's bytes as they came.
+    return password.encode("utf-8", "surrogateescape") if isinstance(password, str) else bytes(password)
 
 
 def hash_is_usable(hashed: str | None) -> bool:

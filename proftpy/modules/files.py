@@ -193,6 +193,8 @@ def rmd(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
     path = _require_fs(session).resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
+    if path.virtual == "/":
+        raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
     os.rmdir(path.real)
     return Reply(250, f"{cmd.name} command successful")
 
@@ -217,6 +219,8 @@ def rnfr(session: "Session", cmd: Cmd) -> Reply:
     st.pop("rnfr", None)
     path = _require_fs(session).resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
+    if path.virtual == "/":
+        raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
     os.lstat(path.real)                       # a dangling symlink may be renamed too
     st["rnfr"] = path
     cmd.notes["rnfr_path"] = path.real

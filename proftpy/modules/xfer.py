@@ -127,6 +127,9 @@ directives = [
 
 # -- session setup -----------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
+    # A client that stops reading replies (or sends half a line and stops) is idle: it may hold the session for
+    # TimeoutIdle seconds, not for ever.
+    session.ctrl.set_send_timeout(session.conf("TimeoutIdle"))
     # ftplib and other clients send ABOR as urgent data; keep it in the normal stream so the line arrives whole.
     try:
         session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
@@ -236,14 +239,18 @@ def _check_target(session: "Session", name: str, addr: str, port: int) -> None:
         raise FtpError(500, f"Illegal {name} command")
 
 
+def _number(text: str, most: int) -> int | None:
+    """A decimal number of ASCII digits (no sign, no spaces, no other scripts' digits) up to `most`."""
+    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= most else None
+
+
 def port(session: "Session", cmd: Cmd) -> Reply:
     _epsv_all(session, "PORT")
-    parts = cmd.arg.strip().split(",")
-    try:
-        nums = [int(p, 10) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) != 6 or any(not 0 <= n <= 255 for n in nums) or not any(nums[:4]) or not (nums[4] or nums[5]):
+    nums = [_number(p, 255) for p in cmd.arg.strip().split(",")]
+    if len(nums) != 6 or None in nums or not any(nums[:4]) or not (nums[4] or nums[5]):
         return Reply(501, "Illegal PORT command")
     addr = ".".join(str(n) for n in nums[:4])
     if ":" in session.remote_addr and not data.foreign_allowed(session):
@@ -267,8 +274,10 @@ def eprt(session: "Session", cmd: Cmd) -> Reply:
         return Reply(522, f"Network protocol not supported, use {_families(session)}")
     try:
         ip = ipaddress.IPv4Address(addr) if proto == "1" else ipaddress.IPv6Address(addr)
-        target_port = int(port_text, 10)
     except ValueError:
+        return Reply(501, "Illegal EPRT command")
+    target_port = _number(port_text, 1 << 64)
+    if target_port is None:
         return Reply(501, "Illegal EPRT command")
     if not 0 < target_port <= 65535:
         return Reply(500, "Illegal EPRT command")
@@ -319,9 +328,9 @@ def rest(session: "Session", cmd: Cmd) -> Reply:
     arg = cmd.arg.strip()
     if session.conf("HiddenStores", path=_cwd_real(session)):
         return Reply(501, "REST not compatible with server configuration")
-    if not arg.isdigit():
+    pos = _number(arg, (1 << 63) - 1)          # an off_t
+    if pos is None:
         return Reply(501, "REST requires a value greater than or equal to 0")
-    pos = int(arg)
     st = data.state(session)
     if st.ascii and pos != 0:
         return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")

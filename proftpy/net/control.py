@@ -1,15 +1,28 @@
 """The control connection: reads command lines (Telnet IAC sequences removed, a length limit enforced) and sends
-replies. Bytes are kept as they come: names that are not UTF-8 survive through surrogate escapes."""
+replies. Bytes are kept as they come: names that are not UTF-8 survive through surrogate escapes.
+
+Hostile input is bounded here: a line longer than CommandBufferSize (its CRLF included, as ProFTPD counts) is
+discarded whole and reported as TOO_LONG, however it arrives. A client that stops reading replies, or sends half a
+line and stops, holds the session for at most its send timeout (TimeoutIdle). A CR inside a line travels as CR NUL
+both ways (RFC 2640). While the session waits for a command, other descriptors can be serviced (`watch`: the
+passive listener, so that port thieves are turned away at once)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import select
 import socket
+import time
+from typing import Callable
 
 from ..reply import Reply
 
+log = logging.getLogger("proftpy")
+
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 TOO_LONG = object()     # read_line() result for a line longer than the limit (the line is discarded)
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class ControlChannel:
@@ -17,14 +30,26 @@ class ControlChannel:
 
     def __init__(self, sock: socket.socket, max_line: int = 4103):
         self.sock = sock
-        self.max_line = max_line
+        self.max_line = max_line                # bytes a command line may have, its CRLF included
         self._buf = bytearray()
         self._discarding = False
+        self._watched: dict[int, Callable[[], None]] = {}
         self.closed = False
         self.bytes_out = 0                      # raw reply bytes sent, for the logs (%O)
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def set_send_timeout(self, seconds: float | None) -> None:
+        """A client that reads no reply for this long is disconnected (None: wait for ever)."""
+        self.sock.settimeout(seconds or None)
+
+    def watch(self, fd: int, callback: Callable[[], None]) -> None:
+        """Run `callback` whenever `fd` is readable while `wait` waits for a command."""
+        self._watched[fd] = callback
+
+    def unwatch(self, fd: int) -> None:
+        self._watched.pop(fd, None)
 
     def pending(self) -> bool:
         """A complete line is already buffered."""
@@ -34,31 +59,57 @@ class ControlChannel:
         """True when a line (or EOF) can be read without blocking for longer than `timeout`."""
         if self.pending():
             return True
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        return bool(ready)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.sock, *self._watched], [], [], left)
+            if self.sock in ready:
+                return True
+            if not ready:
+                return False
+            for fd in ready:
+                callback = self._watched.get(fd)
+                if callback is not None:
+                    callback()
 
     def read_line(self) -> str | None | object:
-        """One command line without CRLF; None at EOF; TOO_LONG for an over-long line."""
+        """One command line without CRLF; None at EOF; TOO_LONG for an over-long line. A last line that the
+        client ended with EOF instead of CRLF is still returned (ProFTPD runs it too)."""
         while True:
             nl = self._buf.find(b"\n")
             if nl >= 0:
                 raw = bytes(self._buf[:nl])
                 del self._buf[:nl + 1]
-                if self._discarding:
-                    self._discarding = False
-                    return TOO_LONG
-                return strip_telnet(raw).rstrip(b"\r").decode("utf-8", "surrogateescape")
-            if len(self._buf) > self.max_line:
-                self._buf.clear()
+                return self._line(raw)
+            if len(self._buf) > self.max_line and len(strip_telnet(bytes(self._buf))) > self.max_line:
+                self._buf.clear()               # keep discarding until the line's end
                 self._discarding = True
             try:
                 chunk = self.sock.recv(4096)
-            except (ConnectionError, OSError):
+            except TimeoutError:
+                log.warning("no end of line for %d seconds: closing control connection", self.sock.gettimeout())
+                self.closed = True
+                return None
+            except OSError:
                 chunk = b""
             if not chunk:
+                if self._buf and not self._discarding:
+                    raw = bytes(self._buf)
+                    self._buf.clear()
+                    return self._line(raw)
                 self.closed = True
                 return None
             self._buf += chunk
+
+    def _line(self, raw: bytes) -> str | object:
+        if self._discarding:
+            self._discarding = False
+            return TOO_LONG
+        line = strip_telnet(raw).rstrip(b"\r")
+        if len(line) + 2 > self.max_line:
+            return TOO_LONG
+        # RFC 2640: a CR inside a path name travels as CR NUL.
+        return line.replace(b"\r\0", b"\r").decode("utf-8", "surrogateescape")
 
     def unread(self, line: str) -> None:
         """Put a command line back in front of the buffer: ABOR/QUIT read during a transfer are answered by the
@@ -66,10 +117,17 @@ class ControlChannel:
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
     def send(self, reply: Reply) -> None:
+        if self.closed:
+            return
         data = reply.format()
+        if data.count(b"\r") != data.count(b"\r\n"):
+            data = _LONE_CR.sub(b"\r\0", data)      # RFC 2640: a CR inside a reply line never ends it
         try:
             self.sock.sendall(data)
             self.bytes_out += len(data)
+        except TimeoutError:
+            log.warning("client read no reply for %d seconds: closing control connection", self.sock.gettimeout())
+            self.closed = True
         except OSError:
             self.closed = True
 

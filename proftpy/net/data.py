@@ -3,7 +3,9 @@
 State lives in `session.state["data"]` (a `DataState`): the transfer type, the REST offset, `EPSV ALL`, and either a
 passive listener (PASV/EPSV) or an active target (PORT/EPRT). A data connection is used once: every transfer
 consumes the PASV/PORT that prepared it, and a listener that is never used is closed when the next PASV/EPSV/PORT/
-EPRT/ABOR comes, so a client cannot make the session hoard sockets.
+EPRT/ABOR comes, so a client cannot make the session hoard sockets. A passive listener is watched while the session
+waits for commands: a connection from another address (port stealing) is closed at once, so it cannot fill the
+listener's backlog, and the client's own early connection is kept for the next transfer.
 
 While data flows the control connection is watched (ProFTPD does the same): ABOR ends the transfer with `426` and is
 then answered `226 Abort successful`; STAT reports progress; NOOP is answered; QUIT aborts and ends the session; any
@@ -56,15 +58,22 @@ class DataState:
     rest: int = 0                                   # REST offset for the next RETR/STOR
     epsv_all: bool = False
     listener: socket.socket | None = None           # PASV/EPSV
+    accepted: socket.socket | None = None           # the client's connection to the listener, taken early
     target: tuple[str, int] | None = None           # PORT/EPRT (address, port)
     transfer: "Transfer | None" = None              # the transfer running now (for STAT)
     wrap: list[Callable[[socket.socket], socket.socket]] = field(default_factory=list)   # e.g. TLS (PROT P)
+    ctrl: Any = None                                # the ControlChannel that watches the listener
 
     def reset(self) -> None:
-        """Forget the prepared connection: close an unused passive listener."""
+        """Forget the prepared connection: close an unused passive listener (and a connection taken early)."""
         if self.listener is not None:
+            if self.ctrl is not None:
+                self.ctrl.unwatch(self.listener.fileno())
             self.listener.close()
             self.listener = None
+        if self.accepted is not None:
+            self.accepted.close()
+            self.accepted = None
         self.target = None
 
     @property
@@ -75,7 +84,8 @@ class DataState:
 def state(session: "Session") -> DataState:
     st = session.state.get(KEY)
     if st is None:
-        st = DataState(ascii=_conf(session, "DefaultTransferMode", "ascii") != "binary")
+        st = DataState(ascii=_conf(session, "DefaultTransferMode", "ascii") != "binary",
+                       ctrl=getattr(session, "ctrl", None))
         session.state[KEY] = st
     return st
 
@@ -95,8 +105,30 @@ def listen_passive(session: "Session") -> socket.socket:
     st = state(session)
     st.reset()
     sock = passive.bind_passive(session.local_addr, _conf(session, "PassivePorts", None))
+    sock.setblocking(False)
     st.listener = sock
+    session.ctrl.watch(sock.fileno(), lambda: _accept_early(session))
     return sock
+
+
+def _accept_early(session: "Session") -> None:
+    """The passive listener is readable while the session waits for a command: take the client's connection
+    now (most clients connect before sending RETR/LIST), refuse anyone else's."""
+    st = state(session)
+    listener = st.listener
+    while listener is not None and st.accepted is None:
+        try:
+            sock, peer = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            log.debug("passive accept: %s", e.strerror)
+            return
+        if _peer_allowed(session, peer):
+            st.accepted = sock
+            session.ctrl.unwatch(listener.fileno())
+        else:
+            sock.close()
 
 
 def set_target(session: "Session", addr: str, port: int) -> None:
@@ -133,8 +165,11 @@ def connect_data(session: "Session") -> socket.socket:
     st = state(session)
     if st.listener is not None:
         listener, st.listener = st.listener, None
+        sock, st.accepted = st.accepted, None
+        session.ctrl.unwatch(listener.fileno())
         try:
-            sock = _accept(session, listener)
+            if sock is None:
+                sock = _accept(session, listener)
         finally:
             listener.close()
     elif st.target is not None:
@@ -181,13 +216,20 @@ def _accept(session: "Session", listener: socket.socket) -> socket.socket:
             continue
         except OSError as e:
             raise _unable(e) from None
-        peer_ip = _plain_ip(peer[0])
-        if peer_ip != session.remote_addr and not foreign_allowed(session):
-            log.warning("Refused passive data connection from %s (address mismatch, control peer %s)",
-                        peer_ip, session.remote_addr)
+        if not _peer_allowed(session, peer):
             sock.close()
             continue
         return sock
+
+
+def _peer_allowed(session: "Session", peer: tuple) -> bool:
+    """A passive data connection must come from the control connection's peer (no port stealing)."""
+    peer_ip = _plain_ip(peer[0])
+    if peer_ip == session.remote_addr or foreign_allowed(session):
+        return True
+    log.warning("Refused passive data connection from %s (address mismatch, control peer %s)",
+                peer_ip, session.remote_addr)
+    return False
 
 
 def _control_wants_abort(session: "Session") -> bool:

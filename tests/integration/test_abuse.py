@@ -1,0 +1,997 @@
+"""The abuse suite: hostile clients against the real daemon.
+
+Every attack checks what the attacker gets back (code, and text where ProFTPD defines it), and — through the
+`healthy` check that runs after each test — that the daemon did not suffer: the master still accepts a new login,
+no traceback reached the SystemLog, and nothing outside the session root was read or written. Most attacks run on one
+shared daemon (root: kernel chroot with DefaultRoot ~); the path attacks run again on a daemon started by an
+ordinary user, where fs.py's userland jail stands in for chroot(2)."""
+
+from __future__ import annotations
+
+import ftplib
+import os
+import re
+import select
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import AUTH_CONFIG, BASE_CONFIG, IS_ROOT, PASSWORDS, Daemon, fill, free_port, make_users, start_daemon
+
+LIMIT = 4103                    # CommandBufferSize default: a command line, CRLF included, may have this many bytes
+SECRET = b"outside the root\n"
+SHARED_CONFIG = """\
+DefaultRoot ~
+AllowOverwrite on
+TimeoutStalled 3
+TimeoutNoTransfer 60
+SocketOptions sndbuf 16384
+"""
+
+
+# -- a raw control connection ------------------------------------------------------------------------------------
+class Raw:
+    """A control connection that sends exactly the bytes given and reads replies as bytes."""
+
+    def __init__(self, d: Daemon, timeout: float = 10, greet: bool = True):
+        self.sock = socket.create_connection((d.host, d.port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.reply() if greet else None
+
+    def send(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self) -> bytes:
+        got = self.file.readline(1 << 20)
+        if not got:
+            raise EOFError("control connection closed")
+        return got
+
+    def reply(self) -> bytes:
+        """One whole reply (multi-line ones included), CRLFs kept out, lines joined with LF."""
+        first = self.line()
+        lines = [first.rstrip(b"\r\n")]
+        if first[3:4] == b"-":
+            end = first[:3] + b" "
+            while True:
+                nxt = self.line()
+                lines.append(nxt.rstrip(b"\r\n"))
+                if nxt.startswith(end):
+                    break
+        return b"\n".join(lines)
+
+    def cmd(self, line: bytes | str) -> bytes:
+        self.send((line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line) + b"\r\n")
+        return self.reply()
+
+    def login(self, user: str = "alice") -> "Raw":
+        assert self.cmd(f"USER {user}").startswith(b"331 ")
+        assert self.cmd(f"PASS {PASSWORDS[user]}").startswith(b"230 ")
+        return self
+
+    def pasv(self) -> tuple[str, int]:
+        reply = self.cmd("PASV").decode()
+        assert reply.startswith("227 "), reply
+        return ftplib.parse227(reply)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self) -> "Raw":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def expect(raw: Raw, line: bytes | str, code: int | bytes) -> bytes:
+    got = raw.cmd(line)
+    if isinstance(code, int):
+        assert got[:4] == b"%d " % code, (line[:80], got[:300])
+    else:
+        assert got == code, (line[:80], got[:300])
+    return got
+
+
+def alive(raw: Raw) -> None:
+    assert raw.cmd("NOOP") == b"200 NOOP command successful"
+
+
+def data_connect(addr: tuple[str, int]) -> socket.socket:
+    return socket.create_connection(addr, timeout=10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    out = bytearray()
+    while chunk := sock.recv(65536):
+        out += chunk
+    return bytes(out)
+
+
+def session_children(d: Daemon) -> list[psutil.Process]:
+    try:
+        return psutil.Process(d.master_pid).children()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def wait_sessions_gone(d: Daemon, timeout: float = 10) -> None:
+    """All session children ended (the master reaped them)."""
+    deadline = time.monotonic() + timeout
+    while session_children(d):
+        assert time.monotonic() < deadline, f"sessions still running: {session_children(d)}"
+        time.sleep(0.05)
+
+
+def own(d: Daemon, path: Path, user: str = "alice") -> Path:
+    """Give a file or directory made by the test to the session's user (it runs as that user); a missing path
+    becomes a directory."""
+    if not path.exists() and not path.is_symlink():
+        path.mkdir()
+    if IS_ROOT and d.users:
+        uid, gid, _ = d.users[user]
+        os.lchown(path, uid, gid)
+    return path
+
+
+# -- the daemons -------------------------------------------------------------------------------------------------
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Everything under `root`: names, sizes, contents, mtimes (to prove nothing was touched)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            content = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+            out[str(p.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, content)
+    return out
+
+
+def make_outside(base: Path, uid: int, gid: int) -> Path:
+    """A directory next to the homes, owned by the session's uid: only the jail keeps the client out of it."""
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(SECRET)
+    (outside / "sub").mkdir()
+    for p in (outside, outside / "secret.txt", outside / "sub"):
+        os.chown(p, uid, gid)
+    return outside
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    """The shared daemon (the suite's user: root → kernel chroot; otherwise fs.py's jail)."""
+    base = tmp_path_factory.mktemp("abuse")
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+    d.users = make_users(base)
+    os.chmod(base, 0o755)
+    d.outside = make_outside(base, *d.users["alice"][:2])
+    d.conf.write_text(fill(SHARED_CONFIG + BASE_CONFIG + AUTH_CONFIG,
+                           dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
+    start_daemon(d)
+    yield d
+    d.stop()
+
+
+DEV_UID = 2398          # an ordinary user who starts the daemon (not one of the FTP users)
+
+
+@pytest.fixture(scope="module")
+def jail():
+    """proftpy started by an ordinary user with DefaultRoot ~: no kernel chroot, fs.py is the jail. The outside
+    directory belongs to that same user, so the kernel would let the session write there."""
+    if not IS_ROOT:
+        pytest.skip("needs root to start the daemon as another user")
+    import encodings.idna  # noqa: F401  (imported before dropping privileges: the interpreter lives under /root)
+    import logging.handlers  # noqa: F401
+    import proftpy.cli
+    import proftpy.runtime  # noqa: F401
+    import proftpy.services  # noqa: F401
+    # Not under pytest's base directory: pytest runs started meanwhile (other checkouts) reset it to 0700.
+    base = Path(tempfile.mkdtemp(prefix="proftpy-abuse-"))
+    users = make_users(base)
+    for path in [base / "ftpd.passwd", base / "ftpd.group", base, base / "home", *(u[2] for u in users.values())]:
+        os.chown(path, DEV_UID, DEV_UID)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf", users={
+        name: (DEV_UID, DEV_UID, home) for name, (_, _, home) in users.items()})
+    d.outside = make_outside(base, DEV_UID, DEV_UID)
+    d.conf.write_text(fill(SHARED_CONFIG + BASE_CONFIG + AUTH_CONFIG,
+                           dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.setgroups([])
+            os.setgid(DEV_UID)
+            os.setuid(DEV_UID)
+            os.chdir(base)
+            status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 15
+    while not d.pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield d
+    finally:
+        os.kill(pid, 15)
+        os.waitpid(pid, 0)
+        shutil.rmtree(base)
+
+
+def check_healthy(d: Daemon, log_from: int, outside_before: dict) -> None:
+    """What every attack must leave intact: the master, the log, the world outside the root."""
+    new_log = d.log()[log_from:]
+    assert "Traceback" not in new_log and "internal error" not in new_log, new_log[-3000:]
+    ftp = d.login("bob", timeout=10)
+    assert ftp.voidcmd("NOOP") == "200 NOOP command successful"
+    ftp.quit()
+    assert snapshot(d.outside) == outside_before
+
+
+@pytest.fixture
+def d(srv):
+    """The shared daemon, checked healthy after the test."""
+    start, before = len(srv.log()), snapshot(srv.outside)
+    yield srv
+    check_healthy(srv, start, before)
+
+
+@pytest.fixture
+def jd(jail):
+    start, before = len(jail.log()), snapshot(jail.outside)
+    yield jail
+    check_healthy(jail, start, before)
+
+
+@pytest.fixture
+def fresh(ftpd):
+    """A daemon of the test's own (for configurations the shared one does not have), checked healthy after."""
+    started = []
+
+    def start(config: str = "") -> Daemon:
+        daemon = ftpd(SHARED_CONFIG + config)
+        daemon.outside = make_outside(daemon.dir, *daemon.users["alice"][:2])
+        started.append((daemon, snapshot(daemon.outside)))
+        return daemon
+    yield start
+    for daemon, before in started:
+        check_healthy(daemon, 0, before)
+
+
+@pytest.fixture
+def home(d, request):
+    """An empty directory of the test's own in alice's home (the shared daemon keeps its files between tests);
+    returns (real path, client path)."""
+    name = request.node.name.replace("[", "_").replace("]", "")[:100]
+    real = d.home("alice") / name
+    real.mkdir()
+    own(d, real)
+    return real, "/" + name
+
+
+# == the control connection ======================================================================================
+def test_64k_line_without_crlf_is_refused_and_the_session_goes_on(d):
+    with Raw(d) as raw:
+        raw.send(b"A" * 65536)
+        time.sleep(0.1)
+        raw.send(b"\r\n")
+        assert raw.reply() == b"500 Command line too long"
+        alive(raw)
+        raw.login()
+        raw.send(b"SIZE " + b"x" * 65536 + b"\r\nNOOP\r\n")       # one send, the next command right behind
+        assert raw.reply() == b"500 Command line too long"
+        alive(raw)
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-send", "byte-chunks"])
+def test_line_of_exactly_the_limit_and_one_more(d, split):
+    """CommandBufferSize counts the line with its CRLF (ProFTPD: 4103 bytes by default)."""
+    with Raw(d) as raw:
+        raw.login()
+        for extra, want in ((0, b"550 "), (1, b"500 Command line too long")):
+            line = b"CWD " + b"d" * (LIMIT - 2 - 4 + extra) + b"\r\n"
+            assert len(line) == LIMIT + extra
+            if split:
+                for i in range(0, len(line), 1000):
+                    raw.send(line[i:i + 1000])
+                    time.sleep(0.005)
+            else:
+                raw.send(line)
+            got = raw.reply()
+            assert got.startswith(want), got[:100]
+        alive(raw)
+
+
+def test_ten_thousand_pipelined_noops(d):
+    with Raw(d, timeout=30) as raw:
+        count = 10_000
+        sender = threading.Thread(target=raw.send, args=(b"NOOP\r\n" * count,))
+        sender.start()
+        replies = [raw.line() for _ in range(count)]
+        sender.join()
+        assert set(replies) == {b"200 NOOP command successful\r\n"}
+        alive(raw)
+
+
+def test_bare_lf_ends_a_line_and_bare_cr_stays_inside_it(d):
+    with Raw(d) as raw:
+        raw.send(b"NOOP\n")
+        assert raw.reply() == b"200 NOOP command successful"
+        raw.send(b"NOOP\rSYST\r\n")               # a lone CR is not a line end: one unknown verb
+        got = raw.line()                          # echoed as CR NUL (RFC 2640), so the reply stays one line
+        assert got == b"500 NOOP\r\0SYST not understood\r\n"
+        raw.send(b"SYST\r\r\n")
+        assert raw.reply() == b"215 UNIX Type: L8"
+        alive(raw)
+
+
+def test_nul_in_a_command_and_in_a_path(d, home):
+    real, virt = home
+    with Raw(d) as raw:
+        expect(raw, b"NO\0OP", 501)
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        expect(raw, b"MKD a\0b", 501)
+        expect(raw, b"STOR x\0/../../etc/passwd", 501)
+        alive(raw)
+    assert list(real.iterdir()) == []
+
+
+def test_names_that_are_not_utf8_round_trip(d, home):
+    """Any byte but NUL, CR and LF may be in a name; 0xFF travels as IAC IAC on the control connection."""
+    real, virt = home
+    name = b"caf\xe9-\xfe\x80\xc3("            # Latin-1 and sequences that are never UTF-8
+    (real / os.fsdecode(b"old-\xff.txt")).write_bytes(b"latin")
+    with Raw(d) as raw:
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        got = expect(raw, b"MKD " + name, 257)
+        assert name in got
+        expect(raw, b"CWD " + name, 250)
+        expect(raw, b"CDUP", 250)
+        raw.cmd("TYPE I")
+        addr = raw.pasv()
+        raw.send(b"NLST\r\n")
+        with data_connect(addr) as conn:
+            assert raw.reply().startswith(b"150 ")
+            listing = read_all(conn)
+        assert raw.reply() == b"226 Transfer complete"
+        assert set(listing.split(b"\r\n")) >= {name, b"old-\xff.txt"}
+        addr = raw.pasv()
+        raw.send(b"RETR old-\xff\xff.txt\r\n")
+        with data_connect(addr) as conn:
+            assert raw.reply().startswith(b"150 ")
+            assert read_all(conn) == b"latin"
+        assert raw.reply() == b"226 Transfer complete"
+        expect(raw, b"SIZE " + name + b"/nothing", 550)
+        expect(raw, b"RMD " + name, 250)
+        expect(raw, b"MKD cr\r\0lf", b'257 "' + virt.encode() + b'/cr\r\0lf" - Directory successfully created')
+        expect(raw, b"RMD cr\r\0lf", 250)
+        expect(raw, b"USER \xfe", b"501 Reauthentication not supported")
+    assert sorted(os.listdir(os.fsencode(real))) == [b"old-\xff.txt"]
+
+
+def test_non_utf8_user_name_and_password(d):
+    with Raw(d) as raw:
+        got = expect(raw, b"USER \xc3\x28\xfe", 331)
+        assert b"\xc3\x28\xfe" in got
+        expect(raw, b"PASS \xfe\xfd\xff\xff", b"530 Login incorrect.")
+        expect(raw, b"USER alice", 331)
+        expect(raw, b"PASS \xfe" + PASSWORDS["alice"].encode(), b"530 Login incorrect.")
+        alive(raw)
+
+
+def test_telnet_sequences_are_removed(d, home):
+    real, virt = home
+    IAC, IP, DM, WILL, DO, SB, SE = 255, 244, 242, 251, 253, 250, 240
+    with Raw(d) as raw:
+        raw.send(bytes([IAC, IP, IAC, DM]) + b"NOOP\r\n")             # what ftplib sends before ABOR
+        assert raw.reply() == b"200 NOOP command successful"
+        raw.send(b"NO" + bytes([IAC, WILL, 1]) + b"OP\r\n")            # option negotiation mid-verb
+        assert raw.reply() == b"200 NOOP command successful"
+        raw.send(bytes([IAC, DO, 3, IAC, SB, 24, 1, IAC, SE]) + b"SYST\r\n")
+        assert raw.reply() == b"215 UNIX Type: L8"
+        raw.send(b"NOOP" + bytes([IAC]) + b"\r\n")                      # a lone IAC at the end
+        assert raw.reply() == b"200 NOOP command successful"
+        raw.send(b"NOOP" + bytes([IAC, SB]) + b"garbage\r\n")           # an unterminated subnegotiation
+        assert raw.reply() == b"200 NOOP command successful"
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        expect(raw, b"MKD a" + bytes([IAC, IAC]) + b"b", 257)           # IAC IAC is one 0xFF byte
+        raw.send(bytes([IAC, IP, IAC, DM]) + b"ABOR\r\n")
+        assert raw.reply() == b"226 Abort successful"
+        alive(raw)
+    assert os.listdir(os.fsencode(real)) == [b"a\xffb"]
+
+
+def test_verbs_in_any_case_and_blank_lines(d):
+    with Raw(d) as raw:
+        expect(raw, "noop", b"200 NOOP command successful")
+        expect(raw, "NoOp", b"200 NOOP command successful")
+        expect(raw, "user alice", 331)
+        expect(raw, f"pAsS {PASSWORDS['alice']}", 230)
+        expect(raw, "pwd", b'257 "/" is the current directory')
+        expect(raw, "", b"500 Invalid command: try being more creative")
+        expect(raw, "      ", b"500 Invalid command: try being more creative")
+        expect(raw, "\t", 500)
+        expect(raw, "NOOP   ", 200)
+        expect(raw, "XYZZY plugh", b"500 XYZZY not understood")
+        expect(raw, "SITE", 500)
+        alive(raw)
+
+
+def test_commands_before_login(d):
+    with Raw(d) as raw:
+        for line in ("RETR /etc/passwd", "LIST /", "STOR x", "CWD /", "PASV", "PORT 127,0,0,1,4,1", "SITE CHMOD 777 /",
+                     "DELE x", "MLST /"):
+            expect(raw, line, b"530 Please login with USER and PASS")
+        expect(raw, f"PASS {PASSWORDS['alice']}", b"503 Login with USER first")
+        alive(raw)
+
+
+def test_huge_user_and_argument_fields(d):
+    with Raw(d) as raw:
+        expect(raw, "USER " + "u" * 4000, 331)
+        expect(raw, "PASS " + "p" * 4000, b"530 Login incorrect.")
+        raw.login()
+        expect(raw, "SIZE " + "\u00e9" * 2000, 550)             # multi-byte text cut for the scoreboard
+        expect(raw, "TYPE " + "A " * 1000, 500)
+        expect(raw, "MODE " + "S" * 3000, 501)
+        alive(raw)
+
+
+# == active and passive data connections =========================================================================
+@pytest.mark.parametrize("line,code", [
+    ("PORT 127,0,0,1,256,1", 501), ("PORT 127,0,0,1,4,-1", 501), ("PORT -127,0,0,1,4,1", 501),
+    ("PORT 127,0,0,1,4", 501), ("PORT 127,0,0,1,4,1,1", 501), ("PORT 127,0,0,1,,4", 501), ("PORT ,,,,,", 501),
+    ("PORT 127,0,0,1,4,1x", 501), ("PORT 127.0.0.1.4.1", 501), ("PORT 0x7f,0,0,1,4,1", 501),
+    ("PORT 127,0,0,1,\u0664,1", 501),                        # an Arabic-Indic digit is not a number here
+    ("PORT " + "9" * 1000 + ",0,0,1,4,1", 501), ("PORT 127, 0,0,1,4,1", 501), ("PORT 127,0,0,1,+4,1", 501),
+    ("PORT 127,0,0,1,0,22", b"500 Illegal PORT command"),   # FTP bounce to a low port
+    ("PORT 127,0,0,1,0,1", b"500 Illegal PORT command"),
+    ("PORT 127,0,0,2,200,1", b"500 Illegal PORT command"),  # another address
+    ("PORT 10,0,0,1,200,1", b"500 Illegal PORT command"),
+    ("EPRT |1|127.0.0.1|22|", b"500 Illegal EPRT command"),
+    ("EPRT |1|127.0.0.2|5000|", b"500 Illegal EPRT command"),
+    ("EPRT |2|::1|5000|", (500, 522)),                      # IPv6 to an IPv4-only server: refused either way
+    ("EPRT |2|::ffff:127.0.0.1|5000|", (500, 522)),
+    ("EPRT |1|127.0.0.1|0|", 500), ("EPRT |1|127.0.0.1|65536|", 500), ("EPRT |1|127.0.0.1|-1|", 501),
+    ("EPRT |1|127.0.0.1|99999|", 500), ("EPRT |1|127.0.0.1|" + "9" * 30 + "|", 501),
+    ("EPRT |3|127.0.0.1|5000|", b"522 Network protocol not supported, use (1)"),
+    ("EPRT ||||", 522), ("EPRT |", 501), ("EPRT x", 501), ("EPRT |1|127.0.0.1|5000", 501),
+    ("EPRT !1!127.0.0.1!5000!", None), ("EPRT |1|127.0.0.1|5000|extra|", 501),
+    ("EPRT |1|127.0.0.256|5000|", 501), ("EPRT |1| 127.0.0.1|5000|", 501),
+    ("EPSV 3", b"522 Network protocol not supported, use (1)"), ("EPSV 2", 522),
+    ("EPSV garbage", 501), ("EPSV -1", 501), ("EPSV 1 1", 501),
+])
+def test_bad_port_eprt_epsv(d, line, code):
+    with Raw(d) as raw:
+        raw.login()
+        got = raw.cmd(line)
+        if code is None:                          # any delimiter is allowed (RFC 2428): a valid command
+            assert got == b"200 EPRT command successful"
+        elif isinstance(code, tuple):
+            assert int(got[:3]) in code, got
+        elif isinstance(code, int):
+            assert got[:4] == b"%d " % code, got
+        else:
+            assert got == code
+        alive(raw)
+
+
+def test_epsv_variants_and_epsv_all(d):
+    with Raw(d) as raw:
+        raw.login()
+        assert raw.cmd("EPSV").startswith(b"229 Entering Extended Passive Mode (|||")
+        assert raw.cmd("EPSV 1").startswith(b"229 ")
+        assert raw.cmd("epsv all") == b"200 EPSV ALL command successful"
+        assert raw.cmd("PASV") == b"500 Illegal PASV command, EPSV ALL in effect"
+        assert raw.cmd("PORT 127,0,0,1,4,1") == b"500 Illegal PORT command, EPSV ALL in effect"
+        assert raw.cmd("EPRT |1|127.0.0.1|5000|") == b"500 Illegal EPRT command, EPSV ALL in effect"
+        assert raw.cmd("EPSV").startswith(b"229 ")
+        alive(raw)
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def my_session(d: Daemon, raw: Raw) -> int:
+    """The session child serving `raw` (found by its control connection's port)."""
+    port = raw.sock.getsockname()[1]
+    for child in session_children(d):
+        try:
+            if any(c.raddr and c.raddr[1] == port for c in child.net_connections(kind="tcp")):
+                return child.pid
+        except psutil.Error:
+            continue
+    raise AssertionError("session process not found")
+
+
+def test_500_pasv_in_a_row_keep_the_fd_count_bounded(d):
+    with Raw(d) as raw:
+        raw.login()
+        raw.pasv()
+        pid = my_session(d, raw)
+        before = open_fds(pid)
+        raw.send(b"PASV\r\nEPSV\r\n" * 250)
+        replies = [raw.reply() for _ in range(500)]
+        assert all(r.startswith((b"227 ", b"229 ")) for r in replies)
+        assert open_fds(pid) <= before
+        listening = [c for c in psutil.Process(pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+        assert len(listening) == 1                    # only the last one
+        assert raw.cmd("ABOR") == b"226 Abort successful"
+        assert open_fds(pid) == before - 1
+        alive(raw)
+
+
+def test_port_stealing_from_another_address_is_refused(d, home):
+    real, virt = home
+    (real / "f.bin").write_bytes(b"mine" * 1000)
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        addr = raw.pasv()
+        thieves = []
+        for _ in range(3):                         # connected before the transfer command even comes
+            thief = socket.socket()
+            thief.bind(("127.0.0.2", 0))
+            thief.settimeout(5)
+            thief.connect(addr)
+            thieves.append(thief)
+        raw.send(f"RETR {virt}/f.bin\r\n".encode())
+        time.sleep(0.2)
+        with data_connect(addr) as conn:
+            assert raw.reply().startswith(b"150 ")
+            assert read_all(conn) == b"mine" * 1000
+        assert raw.reply() == b"226 Transfer complete"
+        for thief in thieves:
+            try:
+                assert thief.recv(100) == b""          # closed without a byte of the file
+            except ConnectionResetError:
+                pass
+            thief.close()
+        alive(raw)
+
+
+def test_connect_to_pasv_port_then_close_at_once(d, home):
+    real, virt = home
+    (real / "f.bin").write_bytes(os.urandom(3 << 20))
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        addr = raw.pasv()
+        data_connect(addr).close()                 # nothing sent, closed before the command
+        got = raw.cmd(f"RETR {virt}/f.bin")
+        assert got.startswith(b"150 "), got
+        assert raw.reply() in (b"226 Transfer complete", b"426 Transfer aborted. Data connection closed.")
+        addr = raw.pasv()
+        data_connect(addr).close()
+        assert raw.cmd(f"STOR {virt}/empty.bin").startswith(b"150 ")
+        assert raw.reply() == b"226 Transfer complete"
+        assert (real / "empty.bin").read_bytes() == b""
+        addr = raw.pasv()
+        with data_connect(addr):                    # connected, then the client changes its mind
+            raw.pasv()
+        alive(raw)
+
+
+def test_data_connection_never_made_is_bounded(fresh):
+    """PASV, then RETR without ever connecting: the session gives up (425) instead of waiting forever."""
+    d = fresh("TimeoutStalled 1\n")
+    (d.home("alice") / "f.txt").write_bytes(b"x")
+    with Raw(d) as raw:
+        raw.login()
+        raw.pasv()
+        start = time.monotonic()
+        got = raw.cmd("RETR f.txt")
+        assert got.startswith(b"425 Unable to build data connection: "), got
+        assert time.monotonic() - start < 5
+        alive(raw)
+
+
+def test_retr_then_close_the_data_socket_mid_transfer(d, home):
+    real, virt = home
+    (real / "big.bin").write_bytes(os.urandom(8 << 20))
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        addr = raw.pasv()
+        raw.send(f"RETR {virt}/big.bin\r\n".encode())
+        conn = data_connect(addr)
+        assert raw.reply().startswith(b"150 ")
+        conn.recv(65536)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST
+        conn.close()
+        assert raw.reply() == b"426 Transfer aborted. Data connection closed."
+        alive(raw)
+
+
+@pytest.mark.parametrize("config", ["DeleteAbortedStores on\n", "HiddenStores on\n", ""],
+                         ids=["delete-aborted", "hidden-stores", "keep-partial"])
+def test_reset_upload_never_damages_another_file(fresh, config):
+    d = fresh(config)
+    home = d.home("alice")
+    keep = os.urandom(100_000)
+    (home / "other.bin").write_bytes(keep)
+    (home / "target.bin").write_bytes(keep)
+    own(d, home / "other.bin")
+    own(d, home / "target.bin")
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        for name in ("new.bin", "target.bin"):
+            addr = raw.pasv()
+            raw.send(f"STOR {name}\r\n".encode())
+            conn = data_connect(addr)
+            assert raw.reply().startswith(b"150 ")
+            conn.sendall(os.urandom(200_000))
+            time.sleep(0.1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            assert raw.reply() == b"426 Transfer aborted. Data connection closed."
+        alive(raw)
+    assert (home / "other.bin").read_bytes() == keep
+    names = sorted(os.listdir(home))
+    if "Hidden" in config:
+        assert (home / "target.bin").read_bytes() == keep      # the old file stays until an upload completes
+        assert names == ["other.bin", "target.bin"]
+    elif "Delete" in config:
+        assert names == ["other.bin"]
+    else:
+        assert names == ["new.bin", "other.bin", "target.bin"]
+
+
+def test_upload_through_a_closed_control_connection(d, home):
+    """The client drops the control connection mid-upload: the session ends, nothing else is touched."""
+    real, virt = home
+    raw = Raw(d).login()
+    raw.cmd("TYPE I")
+    addr = raw.pasv()
+    raw.send(f"STOR {virt}/up.bin\r\n".encode())
+    conn = data_connect(addr)
+    assert raw.reply().startswith(b"150 ")
+    conn.sendall(b"x" * 100_000)
+    raw.close()
+    time.sleep(0.2)
+    conn.close()
+    wait_sessions_gone(d)
+
+
+# == REST ========================================================================================================
+@pytest.mark.parametrize("arg,reply", [
+    ("-1", b"501 REST requires a value greater than or equal to 0"),
+    ("abc", b"501 REST requires a value greater than or equal to 0"),
+    ("1.5", b"501 REST requires a value greater than or equal to 0"),
+    ("\u00b2", b"501 REST requires a value greater than or equal to 0"),        # '²' is a digit to str.isdigit()
+    ("\u0661\u0662", b"501 REST requires a value greater than or equal to 0"),
+    ("9" * 4000, b"501 REST requires a value greater than or equal to 0"),
+    ("99999999999999999999999", b"501 REST requires a value greater than or equal to 0"),
+])
+def test_bad_rest_values(d, arg, reply):
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        assert raw.cmd(f"REST {arg}") == reply
+        alive(raw)
+
+
+def test_rest_beyond_the_end_of_the_file(d, home):
+    real, virt = home
+    (real / "small.txt").write_bytes(b"12345")
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        assert raw.cmd("REST 1000").startswith(b"350 ")
+        raw.pasv()
+        assert raw.cmd(f"RETR {virt}/small.txt") == f"554 {virt}/small.txt: invalid REST argument".encode()
+        assert raw.cmd("REST 9223372036854775807").startswith(b"350 ")
+        raw.pasv()
+        assert raw.cmd(f"RETR {virt}/small.txt").startswith(b"554 ")
+        assert raw.cmd("REST 5").startswith(b"350 ")            # exactly the end: an empty transfer
+        addr = raw.pasv()
+        raw.send(f"RETR {virt}/small.txt\r\n".encode())
+        with data_connect(addr) as conn:
+            assert raw.reply().startswith(b"150 ")
+            assert read_all(conn) == b""
+        assert raw.reply() == b"226 Transfer complete"
+        alive(raw)
+
+
+# == paths: the root is a wall ===================================================================================
+def plant(d: Daemon, real: Path) -> None:
+    """Traps inside the user's directory: links out of the root, loops, a directory."""
+    outside = d.outside
+    for name, target in (("abs-out", str(outside)), ("abs-secret", str(outside / "secret.txt")),
+                         ("rel-out", os.path.relpath(outside, real)),
+                         ("rel-secret", os.path.relpath(outside / "secret.txt", real)),
+                         ("dangling-out", str(outside / "new.txt")), ("etc", "/etc"), ("proc", "/proc"),
+                         ("loop", "loop"), ("ping", "pong"), ("pong", "ping"), ("dot", ".")):
+        os.symlink(target, real / name)
+        own(d, real / name)
+    own(d, real / "adir")
+    (real / "file.txt").write_bytes(b"inside\n")
+    own(d, real / "file.txt")
+
+
+PATH_ATTACKS = [
+    # (command, expected reply code): nothing may reach the outside directory or /etc of the host
+    ("RETR ../../../../../../etc/passwd", 550), ("RETR /etc/passwd", 550), ("RETR abs-secret", 550),
+    ("RETR rel-secret", 550), ("RETR abs-out/secret.txt", 550), ("RETR rel-out/secret.txt", 550),
+    ("RETR etc/passwd", 550), ("RETR proc/self/environ", 550), ("RETR ..\\..\\etc\\passwd", 550),
+    ("RETR %2e%2e/%2e%2e/etc/passwd", 550), ("RETR ....//....//etc/passwd", 550),
+    ("SIZE abs-secret", 550), ("MDTM rel-secret", 550), ("MLST abs-out/secret.txt", 550),
+    ("MLST /proc/self/status", 550), ("MLST proc/self/status", 550), ("MLST ../../../../proc/1/environ", 550),
+    ("CWD abs-out", 550), ("CWD rel-out", 550), ("CWD loop", 550), ("CWD ping", 550),
+    ("STOR abs-out/new.txt", 550), ("STOR rel-out/new.txt", 550), ("STOR dangling-out", 550),
+    ("STOR abs-secret", 550), ("APPE rel-secret", 550), ("STOR ../../../outside/new.txt", 550),
+    ("MKD abs-out/newdir", 550), ("MKD rel-out/newdir", 550), ("MKD ../../outside/newdir", 550),
+    ("RMD abs-out/sub", 550), ("RMD rel-out/sub", 550), ("DELE abs-out/secret.txt", 550),
+    ("DELE rel-out/secret.txt", 550), ("DELE ..", 550), ("DELE /", 550), ("DELE .", 550),
+    ("RMD /", 550), ("RMD ..", 550),
+    ("SITE CHMOD 777 abs-secret", 550), ("SITE CHMOD 777 rel-out/secret.txt", 550),
+    ("SITE CHMOD 777 ../../outside", 550),
+    ("MKD " + "n" * 300, 550), ("MKD " + "/".join(["p" * 200] * 20), 550), ("CWD " + "a/" * 2040, 550),
+    ("STOR " + "n" * 256, 550), ("RNFR " + "n" * 300, 550),
+]
+
+
+def run_path_attacks(d: Daemon, real: Path, virt: str) -> None:
+    plant(d, real)
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        expect(raw, f"CWD {virt}", 250)
+        for line, code in PATH_ATTACKS:
+            if line.startswith(("RETR", "STOR", "APPE")):
+                raw.pasv()
+            got = raw.cmd(line)
+            if got.startswith(b"150 "):                # it must never get this far
+                raise AssertionError(f"{line} opened a transfer")
+            assert got[:4] == b"%d " % code, (line[:60], got[:200])
+        # RNFR/RNTO: nothing leaves the root, nothing overwrites a directory
+        expect(raw, "RNFR file.txt", 350)
+        got = raw.cmd("RNTO ../../../outside/stolen.txt")
+        assert got.startswith(b"550 "), got
+        expect(raw, "RNFR file.txt", 350)
+        expect(raw, "RNTO abs-out/stolen.txt", 550)
+        expect(raw, "RNFR file.txt", 350)
+        expect(raw, "RNTO adir", 550)
+        expect(raw, "RNFR abs-out", 350)               # renaming the link itself is fine ...
+        expect(raw, "RNTO moved-link", 250)
+        assert os.readlink(real / "moved-link") == str(d.outside)   # ... and moves only the link
+        expect(raw, "PWD", 257)
+        expect(raw, "CWD /", 250)
+        expect(raw, "CWD ../../../..", 250)
+        assert raw.cmd("PWD") == b'257 "/" is the current directory'
+        alive(raw)
+    assert (real / "file.txt").read_bytes() == b"inside\n"
+    assert (real / "adir").is_dir()
+    assert d.home("alice").is_dir()
+
+
+def test_paths_cannot_leave_the_root(d, home):
+    run_path_attacks(d, *home)
+
+
+def test_paths_cannot_leave_the_userland_jail(jd):
+    real = own(jd, jd.home("alice") / "attacks")
+    run_path_attacks(jd, real, "/attacks")
+
+
+def listing(raw: Raw, line: str) -> tuple[bytes, bytes]:
+    """Run a listing command over PASV: (the data, the final reply)."""
+    addr = raw.pasv()
+    with data_connect(addr) as conn:
+        raw.send(line.encode("utf-8", "surrogateescape") + b"\r\n")
+        first = raw.reply()
+        if not first.startswith(b"150 "):
+            return b"", first
+        data = read_all(conn)
+    return data, raw.reply()
+
+
+def run_listing_attacks(d: Daemon, real: Path, virt: str) -> None:
+    plant(d, real)
+    secret = SECRET.strip()
+    with Raw(d) as raw:
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        for line in ("LIST -R", "LIST -laR /", "NLST -R", "LIST -R loop", "LIST abs-out", "LIST rel-out/",
+                     "NLST abs-out", "NLST rel-out/*", "NLST */*", "LIST -L", "MLSD abs-out", "MLSD rel-out",
+                     "STAT abs-out", "LIST ../../..", "NLST /../../../*", "LIST proc/self/"):
+            if line.startswith("STAT"):
+                data, final = raw.cmd(line), b""
+            else:
+                data, final = listing(raw, line)
+            names = re.sub(rb" -> [^\r\n]*", b"", data)          # a link's own target text may name it
+            assert secret not in data and not re.search(rb"(^|[ /])secret\.txt\r?$", names, re.M), (line, data)
+            assert not final.startswith(b"451"), (line, final)
+        alive(raw)
+
+
+def test_listings_cannot_see_outside_the_root(d, home):
+    run_listing_attacks(d, *home)
+
+
+def test_listings_cannot_see_outside_the_userland_jail(jd):
+    real = own(jd, jd.home("alice") / "listings")
+    run_listing_attacks(jd, real, "/listings")
+
+
+def test_store_onto_a_directory(d, home):
+    real, virt = home
+    (real / "adir").mkdir()
+    own(d, real / "adir")
+    with Raw(d) as raw:
+        raw.login()
+        raw.pasv()
+        assert raw.cmd(f"STOR {virt}/adir") == f"550 {virt}/adir: Not a regular file".encode()
+        raw.pasv()
+        assert raw.cmd(f"STOR {virt}/").startswith(b"550 ")
+        alive(raw)
+    assert (real / "adir").is_dir() and list((real / "adir").iterdir()) == []
+
+
+def test_deep_tree_and_link_loop_listing_is_bounded(d, home):
+    real, virt = home
+    deep = real
+    for _ in range(150):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    os.symlink("..", real / "d" / "up")
+    os.symlink(".", real / "d" / "here")
+    with Raw(d) as raw:
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        start = time.monotonic()
+        data, final = listing(raw, "LIST -R")
+        assert final == b"226 Transfer complete"
+        assert time.monotonic() - start < 5
+        headers = [line for line in data.split(b"\r\n") if line.endswith(b":")]
+        assert 0 < len(headers) <= 150
+        assert b"up/" not in data and b"here/" not in data
+        alive(raw)
+
+
+def test_glob_bombs(d, home):
+    real, virt = home
+    for a in "abcdefgh":
+        for b in "abcdefgh":
+            (real / a / b).mkdir(parents=True)
+    with Raw(d) as raw:
+        raw.login()
+        expect(raw, f"CWD {virt}", 250)
+        for pattern in ("*/*/*/*/*/*", "*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*", "{a,b}" * 30, "[[[[", "[]",
+                        "[!", "*" * 3000, "?" * 2000 + "*", "[" + "a-" * 1000 + "]", "**/**/**", "/*/../*/../*/../*",
+                        "[\\", "\\*"):
+            start = time.monotonic()
+            data, final = listing(raw, f"NLST {pattern}")
+            assert time.monotonic() - start < 5, pattern
+            assert final[:4] in (b"226 ", b"450 ", b"550 "), (pattern, final)
+        data, final = listing(raw, "NLST */*")
+        assert final == b"226 Transfer complete" and len(data.split(b"\r\n")) == 65
+        alive(raw)
+
+
+# == the connection itself =======================================================================================
+def test_abrupt_closes_at_every_stage(d, home):
+    real, virt = home
+    (real / "big.bin").write_bytes(b"\0" * (8 << 20))
+    for _ in range(5):
+        socket.create_connection((d.host, d.port)).close()                # during the banner
+        s = socket.create_connection((d.host, d.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()                                                          # RST at once
+    raw = Raw(d)
+    raw.send(b"USER alice\r\nPASS ")                                      # during PASS
+    raw.close()
+    raw = Raw(d).login()
+    raw.cmd("TYPE I")
+    addr = raw.pasv()
+    raw.send(f"RETR {virt}/big.bin\r\n".encode())
+    conn = data_connect(addr)
+    assert raw.reply().startswith(b"150 ")
+    conn.recv(1000)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()                                                            # during a transfer
+    conn.close()
+    wait_sessions_gone(d)
+
+
+def test_half_closed_control_connection(d):
+    with Raw(d) as raw:
+        raw.send(b"USER alice\r\nPASS " + PASSWORDS["alice"].encode() + b"\r\nPWD\r\nNOOP")
+        raw.sock.shutdown(socket.SHUT_WR)
+        assert raw.reply().startswith(b"331 ")
+        assert raw.reply().startswith(b"230 ")
+        assert raw.reply() == b'257 "/" is the current directory'
+        assert raw.reply() == b"200 NOOP command successful"                # the last line had no CRLF
+        with pytest.raises(EOFError):
+            raw.reply()
+    wait_sessions_gone(d)
+
+
+def test_client_that_never_reads_a_transfer_is_ended_by_timeout_stalled(d, home):
+    real, virt = home
+    for i in range(2000):
+        (real / f"{i:05d}-{'x' * 100}").touch()
+    raw = Raw(d).login()
+    addr = raw.pasv()
+    conn = socket.socket()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)              # a zero window soon
+    conn.connect(addr)
+    raw.send(f"LIST {virt}\r\n".encode())
+    assert raw.reply().startswith(b"150 ")
+    start = time.monotonic()
+    raw.sock.settimeout(10)
+    rest = b""
+    while chunk := raw.sock.recv(4096):                                    # the session ends (TimeoutStalled 3)
+        rest += chunk
+    assert 2 < time.monotonic() - start < 8
+    conn.close()
+    raw.close()
+    assert "stall timeout" in d.log()
+
+
+def test_client_that_never_reads_replies_is_ended(fresh):
+    """Commands pipelined without ever reading a reply: the replies fill the socket; after TimeoutIdle of no
+    progress the session gives up instead of blocking forever."""
+    d = fresh("TimeoutIdle 2\n")
+    raw = Raw(d)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.sock.setblocking(False)
+    deadline = time.monotonic() + 3
+    sent = 0
+    while time.monotonic() < deadline:
+        try:
+            sent += raw.sock.send(b"HELP\r\n" * 1000)
+        except BlockingIOError:
+            select.select([], [raw.sock], [], 0.2)
+        except ConnectionError:
+            break                                      # the session gave up on us
+    wait_sessions_gone(d, timeout=8)
+    assert "client read no reply for 2 seconds" in d.log()
+    raw.close()
+
+
+@pytest.mark.slow
+def test_fifty_idle_connections_are_ended_by_timeout_login(fresh):
+    d = fresh("TimeoutLogin 1\n")
+    socks = [Raw(d, timeout=15) for _ in range(50)]
+    start = time.monotonic()
+    for s in socks:
+        assert s.reply() == b"421 Login timeout (1 second): closing control connection"
+        with pytest.raises(EOFError):
+            s.reply()
+        s.close()
+    assert time.monotonic() - start < 10
+    wait_sessions_gone(d)
+
+
+def test_the_root_itself_cannot_be_removed_or_renamed(jd):
+    """Under chroot(2) `/` cannot be removed or renamed (EBUSY); the userland jail must not allow it either, even
+    when the home directory is empty."""
+    home = jd.home("bob")
+    assert list(home.iterdir()) == []
+    with Raw(jd) as raw:
+        raw.login("bob")
+        for line in ("RMD /", "RMD .", "RMD ..", "RMD /.."):
+            expect(raw, line, f"550 {line[4:]}: Device or resource busy".encode())
+        expect(raw, "DELE /", b"550 /: Is a directory")
+        expect(raw, "RNFR /", b"550 /: Device or resource busy")
+        expect(raw, "MKD sub", 257)
+        expect(raw, "RNFR sub", 350)
+        expect(raw, "RNTO /", 550)
+        expect(raw, "RMD sub", 250)
+        alive(raw)
+    assert home.is_dir()
