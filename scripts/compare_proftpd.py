@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""Differential conformance check: the same FTP command scripts against Debian's ProFTPD 1.3.8 and proftpy.
+
+A developer tool, not part of `make test` (ProFTPD is not installed on fresh machines). It starts
+`/usr/sbin/proftpd -n` and `python -m proftpy -n` on free loopback ports with equivalent configurations (an
+AuthUserFile user `alice` chrooted to an identical home under a temporary directory, the tree rebuilt before every
+scenario), sends each scenario's command lines over raw sockets to both, opens data connections the way a client
+does, and prints the replies side by side. Only what must differ is normalised: data ports, pids, times, sizes of
+listings, server name/version strings.
+
+Usage (as root, from the repository):
+    .venv/bin/python scripts/compare_proftpd.py            # differing steps only
+    .venv/bin/python scripts/compare_proftpd.py --all      # every step
+    .venv/bin/python scripts/compare_proftpd.py -k rnfr    # scenarios whose name contains "rnfr"
+    .venv/bin/python scripts/compare_proftpd.py --list     # scenario names
+Exit status: 0 when every reply matches, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PROFTPD = "/usr/sbin/proftpd"
+USER, PASSWORD, UID = "alice", "alice-pw", 2300
+FIXED_MTIME = 1577934245            # 2020-01-02 03:04:05 UTC, on every file of the tree
+REPLY_TIMEOUT = 3.0
+EXTRA_WAIT = 0.03                   # how long to wait for a second, unrequested reply after each one
+DATA_COMMANDS = {"LIST", "NLST", "MLSD", "RETR", "STOR", "STOU", "APPE"}
+UPLOAD_COMMANDS = {"STOR", "STOU", "APPE"}
+UPLOAD = b"uploaded line 1\r\nuploaded line 2\r\n"
+LOGIN = ["USER " + USER, "PASS " + PASSWORD]
+
+COMMON_CONF = """\
+ServerName "compare"
+ServerType standalone
+DefaultServer on
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/pid
+ScoreboardFile {dir}/scoreboard
+SystemLog {dir}/system.log
+TransferLog none
+User nobody
+Group nogroup
+TimeoutIdle 30
+MaxLoginAttempts 3
+AuthOrder mod_auth_file.c
+AuthUserFile {base}/ftpd.passwd
+AuthGroupFile {base}/ftpd.group
+RequireValidShell off
+UseFtpUsers off
+DefaultRoot ~
+"""
+
+PROFTPD_EXTRA = """\
+ModulePath /usr/lib/proftpd
+LoadModule mod_site_misc.c
+DelayEngine off
+WtmpLog off
+"""
+
+PROFTPY_EXTRA = """\
+ControlsSocket {dir}/ctrls.sock
+"""
+
+
+# -- the scenarios ---------------------------------------------------------------------------------------------------
+# Each scenario runs on a fresh connection against a freshly built tree (see build_tree). Steps are command lines
+# sent as they are (trailing spaces kept). `{PORT}` / `{EPRT}` are replaced by the address of a listening socket of
+# this script; a following data command is then served on it. After a 227/229 reply, the next data command connects
+# to the announced port first, as clients do.
+def scenarios() -> list[tuple[str, list[str]]]:
+    s: list[tuple[str, list[str]]] = []
+    add = lambda name, *steps: s.append((name, list(steps)))   # noqa: E731
+    add("greeting-quit", "QUIT")
+    add("quit-arg", "QUIT now")
+    add("unknown-command", "FOO", "FOO bar", "XYZZY", "foo")
+    add("empty-and-spaces", "", "   ", "NOOP ", "NOOP  ", "SYST ")
+    add("lowercase", "syst", "noop", "user " + USER, "pass " + PASSWORD, "pwd", "cwd dir", "xpwd", "cdup",
+        "type i", "size file.txt", "quit")
+    add("trailing-space", *LOGIN, "CWD dir ", "PWD", "CWD /", "SIZE file.txt ", "TYPE I ", "SYST  ", "NOOP ")
+    add("noop-syst", "NOOP", "NOOP x", "SYST", "SYST x")
+    add("feat", "FEAT", "FEAT x", *LOGIN, "FEAT")
+    add("help", "HELP", "HELP USER", "HELP help", "HELP FOO", "HELP SITE", "HELP RETR", "HELP PASV", "HELP MLST",
+        "HELP a b", *LOGIN, "HELP", "HELP stor")
+    add("stat-prelogin", "STAT", "STAT /", "STAT file.txt")
+    add("stat-login", *LOGIN, "STAT", "STAT /", "STAT file.txt", "STAT nothere", "STAT dir", "STAT -l dir",
+        "STAT *.txt")
+
+    # -- login
+    add("user-noarg", "USER", "PASS", "USER " + USER, "PASS")
+    add("pass-before-user", "PASS x", "USER " + USER, "PASS " + PASSWORD)
+    add("login-ok", *LOGIN, "PWD", "USER bob", "PASS x", "USER " + USER, "PASS " + PASSWORD)
+    add("login-bad", "USER " + USER, "PASS wrong", "PASS " + PASSWORD, "USER " + USER, "PASS " + PASSWORD)
+    add("login-unknown-user", "USER nosuch", "PASS x", "USER " + USER, "PASS " + PASSWORD)
+    add("login-max-attempts", "USER " + USER, "PASS a", "USER " + USER, "PASS b", "USER " + USER, "PASS c",
+        "NOOP")
+    add("acct-rein", "ACCT", "ACCT x", "REIN", "REIN x", *LOGIN, "ACCT x", "REIN", "PWD")
+    add("prelogin-files", "PWD", "XPWD", "CWD dir", "XCWD dir", "CDUP", "XCUP", "MKD x", "XMKD x", "RMD dir",
+        "XRMD dir", "DELE file.txt", "RNFR file.txt", "RNTO x", "SIZE file.txt", "MDTM file.txt",
+        "MFMT 20200101000000 file.txt", "MFF modify=20200101000000; file.txt", "CSID x")
+    add("prelogin-xfer", "TYPE I", "TYPE X", "MODE S", "STRU F", "ALLO 10", "PORT 127,0,0,1,1,2", "PASV",
+        "EPRT |1|127.0.0.1|1000|", "EPSV", "EPSV ALL", "REST 0", "RETR file.txt", "STOR x", "STOU", "APPE x",
+        "ABOR", "LIST", "NLST", "MLSD", "MLST", "SMNT x")
+    add("prelogin-misc", "SITE HELP", "SITE CHMOD 644 file.txt", "OPTS UTF8 ON", "OPTS MLST type;",
+        "HOST 127.0.0.1", "CLNT test client", "SITE FOO")
+    # ProFTPD sends two replies (530, then 500) to these: each is the last step of its scenario
+    add("prelogin-site-noarg", "SITE")
+    add("prelogin-site-mkdir", "SITE MKDIR")
+
+    # -- directories
+    add("pwd", *LOGIN, "PWD", "PWD x", "XPWD", "XPWD x")
+    add("cwd", *LOGIN, "CWD", "CWD dir", "PWD", "CWD nothere", "CWD /file.txt", "CWD ..", "PWD", "CWD ../..",
+        "PWD", "XCWD dir", "XCWD", "XCWD nothere", "CWD link-dir", "PWD", "CWD locked", "CWD /", "CWD ~",
+        "PWD", "CWD dir/sub dir", "PWD")
+    add("cdup", *LOGIN, "CWD dir", "CDUP", "PWD", "CDUP", "PWD", "CWD dir", "XCUP", "PWD", "CDUP x", "XCUP x")
+    add("mkd", *LOGIN, "MKD", "MKD newdir", "MKD newdir", "MKD file.txt", "MKD nothere/x", "MKD /dir/new2",
+        "XMKD", "XMKD new3", "MKD locked/x", 'MKD quo"te', "MKD sp ace")
+    add("rmd", *LOGIN, "RMD", "RMD empty", "RMD empty", "RMD dir", "RMD file.txt", "RMD nothere", "XRMD",
+        "XMKD e2", "XRMD e2", "RMD locked")
+    add("dele", *LOGIN, "DELE", "DELE file.txt", "DELE file.txt", "DELE dir", "DELE nothere", "DELE locked/ro.txt",
+        "DELE link")
+
+    # -- rename
+    add("rnfr-rnto", *LOGIN, "RNFR file.txt", "RNTO moved.txt", "SIZE moved.txt", "RNFR moved.txt", "RNTO dir",
+        "RNFR dir", "RNTO dir2", "CWD dir2")
+    add("rnto-without-rnfr", *LOGIN, "RNTO x", "RNFR", "RNTO", "RNFR nothere", "RNTO x")
+    add("rnfr-then-other", *LOGIN, "RNFR file.txt", "NOOP", "RNTO x.txt")
+    add("rnto-existing", *LOGIN, "RNFR file.txt", "RNTO other.txt", "RNFR file.txt", "RNTO nothere/x",
+        "RNFR file.txt", "RNTO locked/x")
+
+    # -- file facts
+    add("size", *LOGIN, "SIZE", "SIZE file.txt", "TYPE I", "SIZE file.txt", "SIZE nothere", "SIZE dir",
+        "SIZE link", "SIZE empty.bin")
+    add("mdtm", *LOGIN, "MDTM", "MDTM file.txt", "MDTM nothere", "MDTM dir", "MDTM link")
+    add("mfmt", *LOGIN, "MFMT", "MFMT 20210203040506", "MFMT 20210203040506 file.txt", "MDTM file.txt",
+        "MFMT 2021 file.txt", "MFMT abc file.txt", "MFMT 20210203040506 nothere", "MFMT 20210203040506 dir",
+        "MFMT 20210203040506.123 file.txt", "MFMT 20211341000000 file.txt")
+    add("mff", *LOGIN, "MFF", "MFF modify=20210203040506; file.txt", "MDTM file.txt", "MFF modify=20210203040506;",
+        "MFF UNIX.mode=0600; file.txt", "MFF size=10; file.txt", "MFF modify=bad; file.txt",
+        "MFF modify=20210203040506; nothere", "MFF junk file.txt")
+
+    # -- OPTS, HOST, CLNT
+    add("opts", *LOGIN, "OPTS", "OPTS UTF8", "OPTS UTF8 ON", "OPTS UTF8 OFF", "OPTS UTF8 maybe", "OPTS FOO",
+        "OPTS MLST", "OPTS MLST type;size;", "OPTS MLST bogus;", "OPTS MLST type;perm;size;modify;UNIX.mode;",
+        "OPTS utf8 on")
+    add("host", "HOST", "HOST 127.0.0.1", "HOST [::1]", "HOST not..valid", "HOST unknown.example",
+        "HOST localhost", *LOGIN, "HOST 127.0.0.1")
+    add("host-twice", "HOST 127.0.0.1", "HOST 127.0.0.1")
+    add("clnt", "CLNT", "CLNT myclient 1.0", *LOGIN, "CLNT other")
+
+    # -- SITE
+    add("site", *LOGIN, "SITE", "SITE HELP", "SITE HELP CHMOD", "SITE HELP FOO", "SITE FOO", "site help")
+    add("site-chmod", *LOGIN, "SITE CHMOD", "SITE CHMOD 600", "SITE CHMOD 600 file.txt", "STAT file.txt",
+        "SITE CHMOD xyz file.txt", "SITE CHMOD 600 nothere", "SITE CHMOD 700 dir", "SITE CHMOD 99999 file.txt",
+        "SITE CHMOD 644 locked/ro.txt")
+    add("site-chgrp", *LOGIN, "SITE CHGRP", "SITE CHGRP ftpusers", "SITE CHGRP ftpusers file.txt",
+        "SITE CHGRP nosuchgroup file.txt", "SITE CHGRP ftpusers nothere", "SITE CHGRP 0 file.txt")
+    add("site-utime", *LOGIN, "SITE UTIME", "SITE UTIME 202102030405 file.txt", "MDTM file.txt",
+        "SITE UTIME 20210203040506 file.txt", "MDTM file.txt", "SITE UTIME bad file.txt",
+        "SITE UTIME 202102030405 nothere", "SITE UTIME file.txt 20210203040506 20210203040506 20210203040506 UTC",
+        "MDTM file.txt", "SITE UTIME 202102030405")
+    add("site-misc", *LOGIN, "SITE MKDIR", "SITE MKDIR a/b/c", "CWD a/b/c", "CWD /", "SITE RMDIR a",
+        "SITE RMDIR nothere", "SITE SYMLINK file.txt ln2", "SIZE ln2", "SITE SYMLINK", "SITE SYMLINK x")
+
+    # -- transfer parameters
+    add("type", *LOGIN, "TYPE", "TYPE A", "TYPE I", "TYPE L 8", "TYPE L 7", "TYPE L", "TYPE E", "TYPE X",
+        "TYPE A N", "TYPE A T", "TYPE I x", "TYPE a", "type i")
+    add("mode-stru-allo", *LOGIN, "MODE", "MODE S", "MODE s", "MODE B", "MODE Z", "MODE X", "STRU", "STRU F",
+        "STRU R", "STRU P", "STRU X", "ALLO", "ALLO 100", "ALLO abc", "ALLO 100 R 10", "SMNT", "SMNT x")
+    add("port", *LOGIN, "PORT", "PORT 1,2,3", "PORT 127,0,0,1,300,1", "PORT a,b,c,d,e,f", "PORT 127,0,0,1,0,0",
+        "PORT 127,0,0,1,0,20", "PORT 10,0,0,1,100,1", "PORT 127,0,0,1,100,1,5", "PORT {PORT}", "NLST")
+    add("eprt", *LOGIN, "EPRT", "EPRT |1|127.0.0.1|", "EPRT |3|127.0.0.1|2000|", "EPRT |2|::1|2000|",
+        "EPRT |1|127.0.0.1|0|", "EPRT |1|127.0.0.1|70000|", "EPRT |1|1.2.3|2000|", "EPRT x127.0.0.1x2000x",
+        "EPRT |1|10.0.0.1|2000|", "EPRT 127.0.0.1", "EPRT 1|127.0.0.1|5000", "EPRT |1|not-an-ip|5000|", "EPRT {EPRT}",
+        "NLST")
+    add("pasv", *LOGIN, "PASV", "PASV x", "PASV", "NLST", "EPSV", "NLST", "EPSV 1", "NLST", "EPSV 2", "EPSV 3",
+        "EPSV x", "EPSV all")
+    add("epsv-all", *LOGIN, "EPSV ALL", "PASV", "PORT {PORT}", "EPRT {EPRT}", "EPSV", "NLST", "EPSV ALL")
+    add("rest", *LOGIN, "REST", "REST 5", "REST -1", "REST abc", "REST 0", "REST 99999999999999999999",
+        "TYPE I", "REST 6", "PASV", "RETR file.txt", "REST 3", "TYPE A", "PASV", "RETR file.txt")
+    add("rest-stor", *LOGIN, "TYPE I", "REST 5", "PASV", "STOR new.txt", "REST 5", "PASV", "APPE file.txt",
+        "REST 0", "PASV", "STOR new2.txt", "SIZE new2.txt")
+
+    # -- transfers
+    add("retr", *LOGIN, "RETR", "PASV", "RETR nothere", "PASV", "RETR dir", "PASV", "RETR file.txt", "TYPE I",
+        "PASV", "RETR file.txt", "PASV", "RETR link", "PASV", "RETR locked/secret.txt", "RETR file.txt")
+    add("stor", *LOGIN, "STOR", "TYPE I", "PASV", "STOR new.txt", "SIZE new.txt", "PASV", "STOR new.txt",
+        "PASV", "STOR dir", "PASV", "STOR nothere/x", "PASV", "STOR locked/x", "TYPE A", "PASV", "STOR asc.txt",
+        "TYPE I", "SIZE asc.txt")
+    add("stou", *LOGIN, "PASV", "STOU", "PASV", "STOU x", "PASV", "STOU file.txt")
+    add("appe", *LOGIN, "APPE", "TYPE I", "PASV", "APPE file.txt", "SIZE file.txt", "PASV", "APPE brand-new.txt",
+        "PASV", "APPE dir", "PASV", "APPE nothere/x")
+    add("abor", *LOGIN, "ABOR", "ABOR x", "PASV", "ABOR", "NOOP")
+    add("list", *LOGIN, "PASV", "LIST", "PASV", "LIST dir", "PASV", "LIST nothere", "PASV", "LIST file.txt",
+        "PASV", "LIST -a", "PASV", "LIST -la dir", "PASV", "LIST *.txt", "PASV", "LIST empty", "LIST")
+    add("nlst", *LOGIN, "PASV", "NLST", "PASV", "NLST dir", "PASV", "NLST nothere", "PASV", "NLST file.txt",
+        "PASV", "NLST *.txt", "PASV", "NLST -a", "PASV", "NLST empty", "PASV", "NLST *.zzz")
+    add("mlsd", *LOGIN, "PASV", "MLSD", "PASV", "MLSD dir", "PASV", "MLSD nothere", "PASV", "MLSD file.txt",
+        "PASV", "MLSD empty", "MLSD")
+    add("mlst", *LOGIN, "MLST", "MLST file.txt", "MLST dir", "MLST nothere", "MLST /", "MLST link",
+        "OPTS MLST type;size;", "MLST file.txt", "MLST a b")
+    add("no-argument", *LOGIN, "USER", "PASS", "ACCT", "CWD", "XCWD", "MKD", "XMKD", "RMD", "XRMD", "DELE",
+        "RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "MFF", "OPTS", "HOST", "CLNT", "SITE", "TYPE", "MODE", "STRU",
+        "ALLO", "PORT", "EPRT", "REST", "RETR", "STOR", "APPE", "STAT", "HELP", "MLST", "CSID", "SMNT")
+    add("extra-argument", *LOGIN, "NOOP x", "SYST x", "FEAT x", "PWD x", "XPWD x", "CDUP x", "XCUP x",
+        "PASV x", "ABOR x", "REIN x", "STOU x y", "CSID x", "QUIT x")
+    add("spacing", *LOGIN, "CWD  dir", "PWD", "CWD /", "MKD  lead", "MKD trail  ", "PASV", "NLST", " NOOP",
+        "NOOP\t", "CWD\tdir", "SIZE  file.txt", "RNFR file.txt ", "RNTO sp ", "PASV", "NLST")
+    add("host-forms", "HOST ::1", "HOST [127.0.0.1]", "HOST 127.0.0.1:21", "HOST a b", "HOST [::zz]", "HOST [::1")
+    add("host-forms2", "HOST 10.1.2.3")
+    add("host-forms3", "HOST localhost.localdomain")
+    add("mlst-links", *LOGIN, "MLST link-dir", "MLST dir/", "MLST .", "MLST ..", "STAT link", "MDTM link-dir",
+        "SIZE link-dir")
+    add("site-help-forms", "SITE HELP UTIME", "SITE HELP HELP", "SITE HELP chgrp", "SITE HELP MKDIR x", "SITE CHMOD",
+        "SITE UTIME", "SITE HELP SITE", "SITE HELP CHMOD x", *LOGIN, "SITE HELP UTIME", "SITE MKDIR", "SITE RMDIR", "SITE SYMLINK a",
+        "SITE UTIME 1 2", "SITE UTIME 1 2 3", "SITE CHMOD 644", "SITE CHGRP x", "SITE chmod 644 file.txt",
+        "SITE HELP SITE")
+    add("type-forms", *LOGIN, "TYPE A N X", "TYPE I X Y", "TYPE L 8 X", "TYPE AB", "TYPE A B", "MODE S X",
+        "STRU F X", "ALLO 1 2", "ALLO -5", "ALLO 10 x")
+    add("prelogin-site-rmdir", "SITE RMDIR", "SITE SYMLINK", "SITE SYMLINK a", "SITE UTIME x", "SITE MKDIR x",
+        "SITE CHGRP", "SITE FOO x")
+    add("abuse", *LOGIN, "MKD " + "a" * 300, "CWD " + "b" * 600, "NOOP\x00x", "MKD caf\u00e9", "CWD caf\u00e9",
+        "PWD", "CWD /", "MKD bad\udcff", "PASV", "NLST", "NOOP " + "x" * 5000, "NOOP", "\udcff\udcf4NOOP",
+        "CWD ../../../../etc", "PWD", "RETR /etc/passwd", "SIZE ../../../etc/passwd")
+    return s
+
+
+# -- the two servers -------------------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    name: str
+    base: Path                      # the server's own directory: config, pid, logs, home
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home" / USER
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_auth_files(base: Path) -> None:
+    from proftpy.auth.crypt import crypt_hash
+    home = base / "home" / USER
+    (base / "ftpd.passwd").write_text(f"{USER}:{crypt_hash(PASSWORD, 'sha512')}:{UID}:{UID}:{USER}:{home}:/bin/sh\n")
+    (base / "ftpd.group").write_text(f"ftpusers:x:{UID}:{USER}\n")
+    for name in ("ftpd.passwd", "ftpd.group"):
+        os.chmod(base / name, 0o600)
+
+
+def build_tree(home: Path) -> None:
+    """The same small tree for both servers: files, directories, a symlink, a root-owned directory."""
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / "file.txt").write_bytes(b"hello world\nsecond line\n")
+    (home / "other.txt").write_bytes(b"other\n")
+    (home / "empty.bin").write_bytes(b"")
+    (home / "dir" / "sub dir").mkdir(parents=True)
+    (home / "dir" / "inner.txt").write_bytes(b"inner\n")
+    (home / "empty").mkdir()
+    (home / "locked").mkdir()
+    (home / "locked" / "ro.txt").write_bytes(b"read only\n")
+    (home / "locked" / "secret.txt").write_bytes(b"secret\n")
+    os.symlink("file.txt", home / "link")
+    os.symlink("dir", home / "link-dir")
+    for root, dirs, files in os.walk(home, topdown=False):
+        for name in files + dirs:
+            path = os.path.join(root, name)
+            if not (root.endswith("locked")):
+                os.lchown(path, UID, UID)
+            if not os.path.islink(path):
+                os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+    os.chown(home, UID, UID)
+    os.chmod(home / "locked" / "secret.txt", 0o600)
+    os.utime(home, (FIXED_MTIME, FIXED_MTIME))
+
+
+def start(server: Server, argv: list[str], extra: str) -> None:
+    server.base.mkdir(parents=True, exist_ok=True)
+    os.chmod(server.base, 0o755)
+    write_auth_files(server.base)
+    build_tree(server.home)
+    server.port = free_port()
+    values = {"port": server.port, "dir": server.base, "base": server.base}
+    conf = server.base / "server.conf"
+    conf.write_text((COMMON_CONF + extra).format(**values))
+    log = open(server.base / "stderr.log", "wb")
+    server.proc = subprocess.Popen(argv + ["-n", "-c", str(conf)], cwd=server.base, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.name} exited: {(server.base / 'stderr.log').read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as s:
+                s.settimeout(5)
+                s.recv(1024)
+            return
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    raise SystemExit(f"{server.name} did not start within 15 s")
+
+
+# -- a raw FTP client ------------------------------------------------------------------------------------------------
+class Client:
+    """Just enough of a client to send a line, read one reply (multi-line aware) and serve a data connection."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT)
+        self.buf = b""
+        self.passive: tuple[str, int] | None = None
+        self.listener: socket.socket | None = None
+
+    def close(self) -> None:
+        for s in (self.sock, self.listener):
+            if s is not None:
+                s.close()
+
+    def _line(self) -> str | None:
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                return None
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self) -> list[str]:
+        try:
+            first = self._line()
+            if first is None:
+                return ["<no reply>"]
+            lines = [first]
+            if re.match(r"\d{3}-", first):
+                while True:
+                    line = self._line()
+                    if line is None:
+                        return lines + ["<no end of reply>"]
+                    lines.append(line)
+                    if re.match(rf"{first[:3]} ", line):
+                        break
+            return lines
+        except EOFError:
+            return ["<connection closed>"]
+
+    def listen(self) -> tuple[str, int]:
+        if self.listener is not None:
+            self.listener.close()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(REPLY_TIMEOUT)
+        return self.listener.getsockname()
+
+    def step(self, line: str) -> tuple[list[str], list[str]]:
+        """Send one line; return its reply lines and the data-connection lines (if a transfer took place)."""
+        if "{PORT}" in line:
+            host, port = self.listen()
+            line = line.replace("{PORT}", host.replace(".", ",") + f",{port >> 8},{port & 255}")
+        if "{EPRT}" in line:
+            host, port = self.listen()
+            line = line.replace("{EPRT}", f"|1|{host}|{port}|")
+        verb = line.strip().split(" ")[0].upper()
+        data_sock = None
+        if verb in DATA_COMMANDS and self.passive:
+            try:
+                data_sock = socket.create_connection(self.passive, timeout=REPLY_TIMEOUT)
+            except OSError as e:
+                data_sock = None
+                print(f"  (data connect to {self.passive} failed: {e})", file=sys.stderr)
+            self.passive = None
+        try:
+            self.sock.sendall(line.encode("utf-8", "surrogateescape") + b"\r\n")
+        except OSError:
+            return ["<connection closed>"], []
+        lines = self.reply()
+        data: list[str] = []
+        if verb in DATA_COMMANDS and lines[0][:1] == "1":
+            data = self._transfer(verb, data_sock)
+            if verb in ("NLST", "MLSD"):
+                data.sort()             # directory (readdir) order depends on the file system, not the server
+            data_sock = None
+            lines += self.reply()
+        if data_sock is not None:
+            data_sock.close()
+        self._note_passive(lines)
+        return lines + self._extra(), data
+
+    def _extra(self) -> list[str]:
+        """Replies nobody asked for (a server answering one command twice) are shown with the step."""
+        extra: list[str] = []
+        for _ in range(5):
+            if b"\n" not in self.buf and not select.select([self.sock], [], [], EXTRA_WAIT)[0]:
+                break
+            more = self.reply()
+            extra += ["(extra) " + line for line in more]
+            if more == ["<connection closed>"]:
+                break
+        return extra
+
+    def _transfer(self, verb: str, data_sock: socket.socket | None) -> list[str]:
+        if data_sock is None and self.listener is not None:
+            try:
+                data_sock, _ = self.listener.accept()
+            except OSError as e:
+                return [f"<no data connection: {e}>"]
+        if data_sock is None:
+            return ["<no data connection>"]
+        with data_sock:
+            data_sock.settimeout(REPLY_TIMEOUT)
+            if verb in UPLOAD_COMMANDS:
+                data_sock.sendall(UPLOAD)
+                return [f"<sent {len(UPLOAD)} bytes>"]
+            chunks = []
+            try:
+                while chunk := data_sock.recv(65536):
+                    chunks.append(chunk)
+            except OSError as e:
+                chunks.append(f"<data error: {e}>".encode())
+        text = b"".join(chunks).decode("utf-8", "replace")
+        return [f"data: {line!r}" for line in text.splitlines(keepends=True)] or ["data: <empty>"]
+
+    def _note_passive(self, lines: list[str]) -> None:
+        last = lines[-1]
+        m = re.match(r"227 .*\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", last)
+        if m:
+            n = [int(x) for x in m.groups()]
+            self.passive = (".".join(map(str, n[:4])), n[4] * 256 + n[5])
+        m = re.match(r"229 .*\(\|\|\|(\d+)\|\)", last)
+        if m:
+            self.passive = ("127.0.0.1", int(m.group(1)))
+
+
+# -- normalising and comparing ---------------------------------------------------------------------------------------
+NORMALISE = [
+    (re.compile(r"\(\d+,\d+,\d+,\d+,\d+,\d+\)"), "(h1,h2,h3,h4,p1,p2)"),
+    (re.compile(r"\(\|\|\|\d+\|\)"), "(|||port|)"),
+    (re.compile(r"ProFTPD \d[\w.]*( Server)?"), r"ProFTPD\1"),
+    (re.compile(r"proftpy \d[\w.]*( Server)?"), r"ProFTPD\1"),
+    (re.compile(r"version=[\w.]+"), "version=V"),
+    (re.compile(r"\b\d{2}:\d{2}(:\d{2})?\b"), "HH:MM"),
+    (re.compile(r"(modify|UNIX\.ctime|UNIX\.atime)=\d{14}(\.\d+)?"), r"\1=TIME"),
+    (re.compile(r"unique=[0-9a-fA-F]+U[0-9a-fA-F]+"), "unique=ID"),
+    (re.compile(r"\b(ftp|stou)\w{6}\b"), "STOUNAME"),
+    (re.compile(r"\bpid \d+"), "pid N"),
+]
+
+
+def normalise(line: str) -> str:
+    for pattern, repl in NORMALISE:
+        line = pattern.sub(repl, line)
+    return line
+
+
+@dataclass
+class Outcome:
+    step: str
+    left: list[str] = field(default_factory=list)
+    right: list[str] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return self.left == self.right
+
+
+def run_scenario(server: Server, steps: list[str]) -> list[list[str]]:
+    build_tree(server.home)
+    client = Client(server.port)
+    try:
+        out = [[normalise(x) for x in client.reply()]]
+        for step in steps:
+            lines, data = client.step(step)
+            out.append([normalise(x) for x in lines + data])
+        return out
+    finally:
+        client.close()
+
+
+def show(name: str, outcomes: list[Outcome], show_all: bool, width: int) -> None:
+    col = max(30, (width - 5) // 2)
+    printed_header = False
+    for o in outcomes:
+        if o.same and not show_all:
+            continue
+        if not printed_header:
+            print(f"== {name}")
+            printed_header = True
+        mark = " " if o.same else "!"
+        print(f"{mark} > {o.step!r}")
+        rows = max(len(o.left), len(o.right))
+        for i in range(rows):
+            left = o.left[i] if i < len(o.left) else ""
+            right = o.right[i] if i < len(o.right) else ""
+            sep = " " if left == right else "|"
+            lw = textwrap.wrap(left, col) or [""]
+            rw = textwrap.wrap(right, col) or [""]
+            for j in range(max(len(lw), len(rw))):
+                a = lw[j] if j < len(lw) else ""
+                b = rw[j] if j < len(rw) else ""
+                print(f"    {a:<{col}} {sep} {b}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--all", action="store_true", help="print matching steps too")
+    parser.add_argument("-k", dest="select", action="append", default=[], help="run scenarios whose name contains this")
+    parser.add_argument("--list", action="store_true", help="list the scenario names and exit")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
+    parser.add_argument("--width", type=int, default=shutil.get_terminal_size((160, 40)).columns)
+    args = parser.parse_args()
+    chosen = [(n, st) for n, st in scenarios() if not args.select or any(k in n for k in args.select)]
+    if args.list:
+        print("\n".join(n for n, _ in chosen))
+        return 0
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: both servers switch to the test user's uid after login")
+    if not os.path.exists(PROFTPD):
+        raise SystemExit(f"{PROFTPD} is not installed (apt-get install proftpd-basic)")
+    tmp = Path(tempfile.mkdtemp(prefix="compare-proftpd-"))
+    os.chmod(tmp, 0o755)
+    oracle = Server("proftpd", tmp / "proftpd")
+    ours = Server("proftpy", tmp / "proftpy")
+    differing = 0
+    try:
+        start(oracle, [PROFTPD], PROFTPD_EXTRA)
+        start(ours, [str(REPO / ".venv/bin/python"), "-m", "proftpy"], PROFTPY_EXTRA)
+        print(f"{'proftpd ' + str(oracle.port):<{max(30, (args.width - 5) // 2) + 4}}   proftpy {ours.port}")
+        for name, steps in chosen:
+            left = run_scenario(oracle, steps)
+            right = run_scenario(ours, steps)
+            outcomes = [Outcome(step, a, b) for step, a, b in zip(["<connect>"] + steps, left, right)]
+            differing += sum(not o.same for o in outcomes)
+            show(name, outcomes, args.all, args.width)
+        print(f"\n{len(chosen)} scenarios, {differing} differing steps")
+    finally:
+        ours.stop()
+        oracle.stop()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if differing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
