@@ -270,9 +270,16 @@ def mlst_feat(enabled: tuple[str, ...] | frozenset[str] = FACTS) -> str:
     return "MLST " + "".join(f"{f}{'*' if f in enabled else ''};" for f in FACTS)
 
 
+def asked_mlst_facts(text: str) -> list[str]:
+    """`OPTS MLST a;b;c;`: the known facts asked for, in the client's order (ProFTPD echoes them so); unknown ones
+    are ignored (RFC 3659 7.9)."""
+    asked = [_FACTS_BY_LOWER[w.lower()] for w in text.split(";")[:-1] if w.lower() in _FACTS_BY_LOWER]
+    return list(dict.fromkeys(asked))
+
+
 def parse_mlst_opts(text: str) -> list[str]:
-    """`OPTS MLST a;b;c;`: the known facts asked for, in FACTS order; unknown ones are ignored (RFC 3659 7.9)."""
-    asked = {_FACTS_BY_LOWER[w.lower()] for w in text.split(";")[:-1] if w.lower() in _FACTS_BY_LOWER}
+    """The facts `OPTS MLST` turns on, in FACTS order (the order they are shown in)."""
+    asked = set(asked_mlst_facts(text))
     return [f for f in FACTS if f in asked]
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import proctitle
 from .config.tree import Config, Server
-from .dispatch import Cmd, Dispatcher
+from .dispatch import Cmd, Dispatcher, split_command
 from .events import EventBus
 from .net.control import TOO_LONG, ControlChannel
 from .reply import Reply
@@ -178,7 +178,7 @@ class Session:
         if "\0" in line:
             self.send(Reply(501, "Illegal character (NUL) in command"))
             return
-        name, _, arg = line.lstrip(" ").partition(" ")
+        name, arg = split_command(line)
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))
             return

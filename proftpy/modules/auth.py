@@ -178,7 +178,7 @@ def resolve_alias(session: "Session", name: str) -> tuple[str, object | None]:
 # -- commands ------------------------------------------------------------------------------------------------------
 def user(session: "Session", cmd: Cmd) -> Reply:
     if session.authenticated:
-        return Reply(503, "You are already logged in")
+        return Reply(501, "Reauthentication not supported")
     st = _st(session)
     st["user_arg"] = cmd.arg
     real, anon = resolve_alias(session, cmd.arg)

@@ -186,25 +186,54 @@ def feat(session: "Session", cmd: Cmd) -> Reply:
     return Reply(211, "End", ["Features:"] + [" " + line for line in lines])
 
 
+# HELP lists commands in ProFTPD 1.3.8's order (its modules' command tables), `*` marking the unimplemented ones;
+# commands ProFTPD does not list there (CSID MFF MFMT) are left out, others proftpy may add come last.
+HELP_ORDER = ("CWD XCWD CDUP XCUP SMNT QUIT PORT PASV EPRT EPSV ALLO RNFR RNTO DELE MDTM RMD XRMD MKD XMKD PWD XPWD "
+              "SIZE SYST HELP NOOP FEAT OPTS HOST CLNT AUTH CCC CONF ENC MIC PBSZ PROT TYPE STRU MODE RETR STOR STOU "
+              "APPE REST ABOR RANG USER PASS ACCT REIN LIST NLST STAT SITE MLSD MLST").split()
+HELP_UNLISTED = {"CSID", "MFF", "MFMT"}
+NOT_IMPLEMENTED = {"SMNT", "ACCT", "REIN"}          # in the table only to answer 502
+
+
+def admin_address(session: "Session") -> str:
+    """ServerAdmin, or ProFTPD's default `root@<server name>`: the server address's DNS name (its IP address with
+    UseReverseDNS off)."""
+    admin = session.server.get("ServerAdmin")
+    if admin:
+        return admin
+    host = session.local_addr
+    if session.server.get("UseReverseDNS"):
+        try:
+            host = socket.gethostbyaddr(host)[0]
+        except OSError:
+            pass
+    return f"root@{host}"
+
+
 def help_(session: "Session", cmd: Cmd) -> Reply:
     table = session.dispatcher.commands
-    if cmd.arg:
+    if cmd.arg.strip():
         name = cmd.arg.split()[0].upper()
         command = table.get(name)
         if command is None:
             return Reply(502, f"Unknown command '{name}'")
+        if name == "SITE":
+            from . import site
+            return site.help_for_help_command()
         return Reply(214, f"Syntax: {name} {command.help}".rstrip())
-    names = sorted(n for n in table if " " not in n)
+    implemented = {n for n in table if " " not in n} - NOT_IMPLEMENTED
+    names = [n if n in implemented else n + "*" for n in HELP_ORDER]
+    names += sorted(implemented - set(HELP_ORDER) - HELP_UNLISTED)
     rows = [" " + "".join(f"{n:<8}" for n in names[i:i + 8]) for i in range(0, len(names), 8)]
-    admin = session.server.get("ServerAdmin") or "root@" + socket.gethostname()
-    return Reply(214, f"Direct comments to {admin}",
+    return Reply(214, f"Direct comments to {admin_address(session)}",
                  ["The following commands are recognized (* =>'s unimplemented):"] + rows)
 
 
 commands = [
-    Command("QUIT", quit_, needs_login=False, arg=NONE, help="(close control connection)", limited=False),
-    Command("NOOP", noop, needs_login=False, arg=NONE, help=""),
-    Command("SYST", syst, needs_login=False, arg=NONE, help=""),
+    # ProFTPD ignores arguments to QUIT, NOOP and SYST
+    Command("QUIT", quit_, needs_login=False, arg=OPTIONAL, help="(close control connection)", limited=False),
+    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help=""),
+    Command("SYST", syst, needs_login=False, arg=OPTIONAL, help=""),
     Command("FEAT", feat, needs_login=False, arg=NONE, help=""),
     Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]"),
 ]

@@ -69,7 +69,7 @@ def set_mlst_facts(session: "Session", arg: str) -> Reply:
     session.state.setdefault(NAME, {})["facts"] = chosen
     if not text:
         return Reply(200, "MLST OPTS")
-    return Reply(200, "MLST OPTS " + "".join(f"{f};" for f in chosen))
+    return Reply(200, "MLST OPTS " + "".join(f"{f};" for f in listing.asked_mlst_facts(text)))
 
 
 # -- facts of one entry --------------------------------------------------------------------------------------------
@@ -233,15 +233,11 @@ def mlst(session: "Session", cmd: Cmd) -> Reply:
         here = None
     show = _show_symlinks(session, here, explicit=True)
     try:
-        vp = session.fs.resolve(arg or ".", follow_last=not show)
+        # a link's own facts (size, mode, perm), its target's type unless ShowSymlinks is set on: as mod_facts
+        vp = session.fs.resolve(arg or ".", follow_last=False)
         lst = os.lstat(vp.real)
     except (OSError, FtpError):
         return Reply(550, f"'{shown}' cannot be listed")
-    if not show and stat.S_ISLNK(lst.st_mode):
-        try:
-            lst = os.stat(vp.real)
-        except OSError:
-            return Reply(550, f"'{shown}' cannot be listed")
     facts = entry_facts(session, vp.virtual, lst, vp.virtual, show_symlinks=show, cdir=False)
     if facts is None:
         return Reply(550, f"'{shown}' cannot be listed")

@@ -260,9 +260,9 @@ def _move_across_devices(src: str, dst: str, arg: str) -> None:
 
 # -- file facts ----------------------------------------------------------------------------------------------------
 def size(session: "Session", cmd: Cmd) -> Reply:
+    arg = _path_arg(cmd)
     if transfer_type(session) == "A":
         return Reply(550, f"{cmd.name} not allowed in ASCII mode")
-    arg = _path_arg(cmd)
     st = os.stat(_require_fs(session).resolve(arg).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a regular file")
@@ -434,6 +434,9 @@ def host(session: "Session", cmd: Cmd) -> Reply | None:
         return Reply(503, "Bad sequence of commands")
     name = words[0]
     literal = name
+    if not session.server.get("UseIPv6") and (name.startswith("[") or _is_ip(name, 6)):
+        # without IPv6 an IPv6 literal is no valid host name (ProFTPD 1.3.8)
+        return Reply(501, f"{name}: Invalid hostname provided")
     if name.startswith("["):
         if not name.endswith("]") or not _is_ip(name[1:-1], 6):
             return Reply(501, f"{name}: Invalid IPv6 address provided")
@@ -538,7 +541,7 @@ commands = [
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path",
             feat=("MFF modify;UNIX.group;UNIX.mode;",)),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]",
-            limited=False),
+            limited=False, feat=("UTF8",)),      # names are UTF-8 on the wire (bytes kept as they come)
     Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", feat=("HOST",)),
     Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", feat=("CLNT",)),
     Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",)),

@@ -463,6 +463,18 @@ def _send(session: "Session", cmd: Cmd, lines: Iterable[str]) -> Reply:
     return send_lines(session, cmd, lines)
 
 
+def _fail_after_opening(session: "Session", cmd: Cmd, error: FtpError) -> Reply:
+    """LIST of a missing path: ProFTPD opens the data connection (150) before it looks, then answers 450 and
+    closes it; without a data connection the 425 comes first."""
+    from ..net.data import run
+
+    def body(transfer) -> None:
+        raise error
+
+    reply, _, _ = run(session, cmd, "Opening ASCII mode data connection for file list", body)
+    return reply
+
+
 def _missing(target: str, err: int) -> FtpError:
     return FtpError(450, f"{target}: {os.strerror(err)}")
 
@@ -548,7 +560,11 @@ def check_target(session: "Session", target: str, cfg: Settings, follow: bool = 
 def list_(session: "Session", cmd: Cmd) -> Reply:
     cfg = settings(session, "LIST")
     opts, target = parse_argument(session, cmd.arg, "LIST", cfg)
-    if not check_target(session, target, cfg):
+    try:
+        exists = check_target(session, target, cfg)
+    except FtpError as e:
+        return _fail_after_opening(session, cmd, e)
+    if not exists:
         return _send(session, cmd, iter(()))
     lister = Lister(session, opts, cfg, "LIST")
     return _send(session, cmd, list_lines(session, lister, target))

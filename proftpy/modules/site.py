@@ -36,6 +36,7 @@ directives = [
 
 HELP = [("HELP", "[<sp> site-command]"), ("CHGRP", "<sp> group <sp> pathname"),
         ("CHMOD", "<sp> mode <sp> pathname")]
+MISC_MIN_WORDS = {"MKDIR": 2, "RMDIR": 2, "SYMLINK": 3}   # counted before the login check, as mod_site_misc does
 MISC_HELP = [("MKDIR", "<sp> path"), ("RMDIR", "<sp> path"), ("SYMLINK", "<sp> source <sp> destination"),
              ("UTIME", "<sp> YYYYMMDDhhmm[ss] <sp> path")]
 
@@ -60,7 +61,13 @@ def _misc_on(session: "Session") -> bool:
 
 
 def _not_understood(words: list[str]) -> Reply:
-    return Reply(500, f"'SITE {' '.join(words)}' not understood")
+    """mod_site's answer to CHMOD/CHGRP with too few arguments: the command line, then a second 500 line."""
+    return Reply(500, "SITE not understood", [f"'SITE {' '.join(words)}' not understood"])
+
+
+def _misc_not_understood(words: list[str]) -> Reply:
+    """mod_site_misc's answer to MKDIR/RMDIR/SYMLINK/UTIME with too few arguments: only the sub-command."""
+    return Reply(500, f"'SITE {words[0]}' not understood")
 
 
 def _resolve(session: "Session", arg: str, follow_last: bool = True) -> VPath:
@@ -79,25 +86,38 @@ def site(session: "Session", cmd: Cmd) -> Reply:
     handler = _HANDLERS.get(sub)
     if handler is None or (sub in MISC and not _misc_on(session)):
         return Reply(500, f"'SITE {sub}' not understood")
+    if len(words) < MISC_MIN_WORDS.get(sub, 0):
+        return _misc_not_understood(words)
     if sub != "HELP" and not session.authenticated:
         return Reply(530, "Please login with USER and PASS")
     return handler(session, cmd, words)
 
 
+def _help_header(session: "Session") -> list[str]:
+    """First lines of SITE HELP: mod_site_misc's entries come first, in the reverse of their table order (each
+    module adds its lines as ProFTPD dispatches SITE HELP to it)."""
+    misc = [f" {name} {syntax}" for name, syntax in reversed(MISC_HELP)] if _misc_on(session) else []
+    return ["The following SITE commands are recognized (* =>'s unimplemented)"] + misc
+
+
+def help_for_help_command() -> Reply:
+    """`HELP SITE`: mod_site's own sub-commands, one per line."""
+    return Reply(214, HELP[-1][0], [HELP[0][0]] + [f" {name}" for name, _ in HELP[1:-1]])
+
+
 def site_help(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if session.fs is not None and _denied(session, "SITE_HELP", None, session.fs.resolve(".").real):
         return Reply(501, f"HELP: {os.strerror(errno.EACCES)}")
-    entries = (MISC_HELP if _misc_on(session) else []) + HELP
+    from .core import admin_address
+    end = f"Direct comments to {admin_address(session)}"
     if len(words) > 1 and words[1].upper() != "SITE":
+        # mod_site explains its own sub-commands after mod_site_misc's list; anything else is unknown
         want = words[1].upper()
-        for name, syntax in entries:
+        for name, syntax in HELP:
             if name == want:
-                return Reply(214, f"Syntax: SITE {name} {syntax}")
-        return Reply(502, f"Unknown command 'SITE {' '.join(words[1:])}'")
-    body = [f" {name} {syntax}" if name in MISC else f" {name}" for name, syntax in entries]
-    admin = session.server.get("ServerAdmin") or "ftp-admin"
-    return Reply(214, f"Direct comments to {admin}",
-                 ["The following SITE commands are recognized (* =>'s unimplemented)"] + body)
+                return Reply(214, end, _help_header(session) + [f" Syntax: SITE {name} {syntax}"])
+        return Reply(502, f"Unknown command 'SITE {' '.join(words)}'")
+    return Reply(214, end, _help_header(session) + [f" {name}" for name, _ in HELP])
 
 
 def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
@@ -147,7 +167,7 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
 def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     """Create a directory and any missing parents (`mkdir -p`)."""
     if len(words) < 2:
-        return _not_understood(words)
+        return _misc_not_understood(words)
     arg = " ".join(words[1:])
     path = _resolve(session, arg, follow_last=False)
     if _denied(session, "SITE_MKDIR", WRITE, path.real):
@@ -175,7 +195,7 @@ def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
 def site_rmdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     """Remove a directory tree. Symbolic links inside are removed as links, never followed."""
     if len(words) < 2:
-        return _not_understood(words)
+        return _misc_not_understood(words)
     arg = " ".join(words[1:])
     path = _resolve(session, arg, follow_last=False)
     if _denied(session, "SITE_RMDIR", WRITE, path.real):
@@ -207,7 +227,7 @@ def site_symlink(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     """Link `destination` to `source`; the link holds the source's path as the client sees it, so it resolves
     inside the session root."""
     if len(words) < 3:
-        return _not_understood(words)
+        return _misc_not_understood(words)
     src = _resolve(session, words[1])
     if _denied(session, "SITE_SYMLINK", READ, src.real):
         return Reply(550, f"{words[1]}: {os.strerror(errno.EPERM)}")
@@ -227,7 +247,7 @@ def site_utime(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     """`SITE UTIME YYYYMMDDhhmm[ss] path` (mtime and atime), or `SITE UTIME path atime mtime ctime UTC`;
     times are UTC."""
     if len(words) < 3:
-        return _not_understood(words)
+        return _misc_not_understood(words)
     three = len(words) >= 6 and words[-1].upper() == "UTC"
     if three:
         arg, stamps = " ".join(words[1:-4]), words[-4:-1]

@@ -175,20 +175,25 @@ def _noxfer_expired(session: "Session") -> None:
 
 # -- TYPE MODE STRU ALLO SMNT --------------------------------------------------------------------------------------
 def type_(session: "Session", cmd: Cmd) -> Reply:
+    """ProFTPD's TYPE: A (any format word), I, L 7, L 8; the reply echoes the type code as the client wrote it."""
     words = cmd.arg.split()
-    first = words[0].upper() if words else ""
+    if len(words) > 2:
+        return Reply(500, f"'TYPE {cmd.arg}' not understood")
+    first = words[0].upper()
     st = data.state(session)
-    if len(words) <= 2 and (first == "A" or words[1:] == ["7"] and first == "L"):
+    if first == "A" or first == "L" and words[1:] == ["7"]:
         st.ascii = True
-        return Reply(200, f"Type set to {first if first == 'A' else 'L 7'}")
-    if len(words) == 1 and first == "I" or len(words) == 2 and first == "L" and words[1] == "8":
+    elif first == "I" or first == "L" and words[1:] == ["8"]:
         st.ascii = False
-        return Reply(200, f"Type set to {'I' if first == 'I' else 'L 8'}")
-    return Reply(500, f"'TYPE {cmd.arg}' not understood")
+    else:
+        return Reply(504, f"TYPE not implemented for '{words[0]}' parameter")
+    return Reply(200, f"Type set to {words[0]}")
 
 
 def mode(session: "Session", cmd: Cmd) -> Reply:
     word = cmd.arg.strip().upper()
+    if len(word.split()) > 1:
+        return Reply(501, f"'MODE {cmd.arg}' not understood")
     if word == "S":
         return Reply(200, "Mode set to S")
     if word in ("B", "C"):
@@ -198,6 +203,8 @@ def mode(session: "Session", cmd: Cmd) -> Reply:
 
 def stru(session: "Session", cmd: Cmd) -> Reply:
     word = cmd.arg.strip().upper()
+    if len(word.split()) > 1:
+        return Reply(501, f"'STRU {cmd.arg}' not understood")
     if word == "F":
         return Reply(200, "Structure set to F")
     if word in ("R", "P"):
@@ -206,6 +213,14 @@ def stru(session: "Session", cmd: Cmd) -> Reply:
 
 
 def allo(session: "Session", cmd: Cmd) -> Reply:
+    """`ALLO size [R record-size]`: nothing to allocate, but the syntax is checked as ProFTPD does."""
+    words = cmd.arg.split()
+    if len(words) not in (1, 3) or len(words) == 3 and words[1].upper() != "R":
+        return Reply(504, f"'ALLO {cmd.arg}' not understood" if words else "'ALLO' not understood")
+    try:
+        int(words[0], 10)
+    except ValueError:
+        return Reply(504, f"{words[0]}: Invalid ALLO argument")
     return Reply(202, "No storage allocation necessary")
 
 
@@ -267,11 +282,12 @@ def eprt(session: "Session", cmd: Cmd) -> Reply:
     if len(arg) < 2:
         return Reply(501, "Illegal EPRT command")
     fields = arg[1:].split(arg[0])
+    # the protocol is checked first (ProFTPD): `|2|` without IPv6, or no protocol number at all, is a 522
+    if fields[0] not in ("1", "2") or fields[0] == "2" and not session.server.get("UseIPv6"):
+        return Reply(522, f"Network protocol not supported, use {_families(session)}")
     if len(fields) != 4 or fields[3] != "":
         return Reply(501, "Illegal EPRT command")
     proto, addr, port_text = fields[:3]
-    if proto not in ("1", "2"):
-        return Reply(522, f"Network protocol not supported, use {_families(session)}")
     try:
         ip = ipaddress.IPv4Address(addr) if proto == "1" else ipaddress.IPv6Address(addr)
     except ValueError:
@@ -418,6 +434,8 @@ def appe(session: "Session", cmd: Cmd) -> Reply:
 
 
 def stou(session: "Session", cmd: Cmd) -> Reply:
+    if len(cmd.arg.split()) > 1:
+        return Reply(500, f"'STOU {cmd.arg}' not understood")
     return _store(session, cmd, "STOU")
 
 

@@ -52,7 +52,7 @@ def test_malformed_port_and_eprt(ftpd):
             expect(ftp, bad, "501 Illegal PORT command")
         expect(ftp, "EPRT |3|127.0.0.1|5000|", "522 Network protocol not supported, use (1)")
         expect(ftp, "EPRT |1|not-an-ip|5000|", "501 Illegal EPRT command")
-        expect(ftp, "EPRT 1|127.0.0.1|5000", "501 Illegal EPRT command")
+        expect(ftp, "EPRT 1|127.0.0.1|5000", "522 Network protocol not supported, use (1)")   # '1' delimits
 
 
 def test_allow_foreign_address_permits_other_ip(ftpd):

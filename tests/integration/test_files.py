@@ -205,7 +205,7 @@ def test_host_with_the_connected_address(server):
     assert ftp.sendcmd("HOST 127.0.0.1") == "220 HOST command successful"
     assert err(ftp, "HOST 10.9.8.7") == "504 10.9.8.7: Unknown hostname provided"
     assert err(ftp, "HOST bad:name") == "501 bad:name: Invalid hostname provided"
-    assert err(ftp, "HOST [::zz]") == "501 [::zz]: Invalid IPv6 address provided"
+    assert err(ftp, "HOST [::zz]") == "501 [::zz]: Invalid hostname provided"    # UseIPv6 off (ProFTPD 1.3.8)
     assert err(ftp, "HOST nobody.example") == "504 nobody.example: Unknown hostname provided"
     assert err(ftp, "HOST a b") == "500 'HOST' not understood"
 
