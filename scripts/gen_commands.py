@@ -17,14 +17,16 @@ from proftpy import modules  # noqa: E402
 
 REPLIES = {
     "USER": ["331 Password required for %u", "331 Anonymous login ok, send your complete email address as your "
-             "password", "500 USER: command requires a parameter"],
+             "password", "500 USER: command requires a parameter", "501 Reauthentication not supported (after login)"],
     "PASS": ["230 User %u logged in", "230 Anonymous access granted, restrictions apply", "530 Login incorrect.",
              "503 Login with USER first", "503 You are already logged in"],
     "ACCT": ["502 ACCT command not implemented"], "REIN": ["502 REIN command not implemented"],
-    "QUIT": ["221 Goodbye. (DisplayQuit lines as 221-)"], "NOOP": ["200 NOOP command successful"],
+    "QUIT": ["221 Goodbye. (DisplayQuit lines as 221-; arguments ignored)"],
+    "NOOP": ["200 NOOP command successful (arguments ignored)"],
     "SYST": ["215 UNIX Type: L8"], "FEAT": ["211-Features: ... 211 End", "211 No features supported"],
-    "HELP": ["214-The following commands are recognized ...", "214 Syntax: <cmd> <syntax>",
-             "502 Unknown command '<cmd>'"],
+    "HELP": ["214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
+             "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
+             "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'"],
     "PWD": ['257 "<dir>" is the current directory'], "XPWD": ['257 "<dir>" is the current directory'],
     "CWD": ["250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>"],
     "XCWD": ["250 XCWD command successful"], "CDUP": ["250 CDUP command successful"],
@@ -48,11 +50,16 @@ REPLIES = {
              "504 <host>: Unknown hostname provided", "503 Bad sequence of commands (after login)"],
     "CLNT": ["200 OK"], "CSID": ["200 name=ProFTPD;version=1.3.8;casesensitive=1;"],
     "SITE": ["200 SITE <CMD> command successful", "214 SITE HELP list", "500 'SITE <x>' not understood",
-             "500 'SITE' requires parameters", "550 '<mode>': invalid mode"],
-    "TYPE": ["200 Type set to A|I"], "MODE": ["200 Mode set to S", "504 '<x>' unsupported transfer mode"],
-    "STRU": ["200 Structure set to F"],
+             "500 'SITE' requires parameters", "500-'SITE CHMOD <args>' not understood / 500 SITE not understood",
+             "502 Unknown command 'SITE HELP <x>'", "550 '<mode>': invalid mode"],
+    "TYPE": ["200 Type set to <code as sent: A, I, L>", "504 TYPE not implemented for '<x>' parameter",
+             "500 'TYPE' not understood"],
+    "MODE": ["200 Mode set to S", "504 '<x>' unsupported transfer mode", "501 'MODE' not understood"],
+    "STRU": ["200 Structure set to F", "501 'STRU' not understood"],
+    "ALLO": ["202 No storage allocation necessary", "504 <x>: Invalid ALLO argument", "504 'ALLO' not understood"],
     "PORT": ["200 PORT command successful", "501 Illegal PORT command"],
-    "EPRT": ["200 EPRT command successful"], "PASV": ["227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)."],
+    "EPRT": ["200 EPRT command successful", "522 Network protocol not supported, use (1)",
+             "501 Illegal EPRT command"], "PASV": ["227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)."],
     "EPSV": ["229 Entering Extended Passive Mode (|||<port>|)", "200 EPSV ALL command successful"],
     "REST": ["350 Restarting at <n>. Send STORE or RETRIEVE to initiate transfer"],
     "RETR": ["150 Opening <MODE> mode data connection for <path> (<n> bytes)", "226 Transfer complete"],
@@ -60,7 +67,8 @@ REPLIES = {
              "550 <path>: Overwrite permission denied"],
     "APPE": ["150 ...", "226 Transfer complete"], "STOU": ["150 FILE: <name>", "226 Transfer complete"],
     "ABOR": ["226 Abort successful"],
-    "LIST": ["150 Opening ASCII mode data connection for file list", "226 Transfer complete"],
+    "LIST": ["150 Opening ASCII mode data connection for file list", "226 Transfer complete",
+             "450 <path>: No such file or directory (after the 150)"],
     "NLST": ["150 Opening ASCII mode data connection for file list", "226 Transfer complete"],
     "STAT": ["211-Status of ... / 213-Status of <path>:"],
     "MLSD": ["150 Opening ASCII mode data connection for MLSD", "226 Transfer complete"],
@@ -109,7 +117,28 @@ def main() -> None:
             "class limit; `%{total_bytes_in}` `%{total_bytes_out}` `%{total_bytes_xfer}` `%{total_files_in}` "
             "`%{total_files_out}` `%{total_files_xfer}` `%{bytes_xfer}`, `%{env:NAME}`, `%{time:strftime-format}`. "
             "Unknown `%{...}` names and unset environment variables read `(none)`, as in ProFTPD. The transfer "
-            "counters are kept by mod_log.", ""]
+            "counters are kept by mod_log.", "",
+            "## Checking against ProFTPD", "",
+            "`scripts/compare_proftpd.py` is a developer tool (not run by `make test`): on a machine with Debian's "
+            "ProFTPD 1.3.8 (`apt-get install proftpd-basic`; its service need not run), run as root "
+            "`.venv/bin/python scripts/compare_proftpd.py`. It starts `/usr/sbin/proftpd -n` and proftpy on free "
+            "loopback ports with equivalent configurations (an AuthUserFile user chrooted to identical homes under a "
+            "temporary directory, rebuilt before every scenario), sends the same command scripts to both over raw "
+            "sockets (every command before login, without an argument, with bad arguments, on missing files and on "
+            "directories; lower case, tabs, trailing spaces, PORT/EPRT/EPSV ALL, REST then STOR, transfers), and "
+            "prints the differing replies side by side. Only ports, times, the version, STOU names and the "
+            "directory order of NLST/MLSD are normalised. `--all` shows matching steps too, `-k NAME` picks "
+            "scenarios, `--list` names them, `--keep` keeps the configurations and logs; the exit status is 1 "
+            "while any reply differs.", "",
+            "Differences kept on purpose: FEAT has no `LANG` and `RANG STREAM` (neither command is implemented; "
+            "HELP marks RANG with `*`); PORT/EPRT to another host or with a port outside 1024-65535 are refused "
+            "(`500 Illegal PORT command`: no FTP bounce; ProFTPD 1.3.8 accepts some); STOU works without "
+            "AllowOverwrite (ProFTPD answers `550 <name>: Overwrite permission denied`); a transfer without "
+            "PORT/PASV answers `425 Unable to build data connection: No PORT or PASV command issued first` "
+            "(ProFTPD tries the client's port and reports its error); a NUL in a command line is refused with "
+            "`501`; an over-long line gets `500 Command line too long` (ProFTPD says nothing); ProFTPD answers a "
+            "few commands twice before login (`RNTO`, `SITE CHMOD`, `SITE CHGRP`: two `530` lines), proftpy once.",
+            ""]
     sys.stdout.write("\n".join(out) + "\n")
 
 
