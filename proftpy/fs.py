@@ -5,10 +5,15 @@ as `/...`. Without a kernel chroot (non-root runs, or `DefaultRoot` not set whil
 emulates one: symbolic links are resolved component by component *inside* the root, so an absolute link target
 such as `/etc` means `<root>/etc` and `..` never climbs above the root — exactly what the client would see under
 chroot(2). Names that are not UTF-8 travel as surrogate escapes and reach the disk unchanged.
+
+Files are opened with `FS.open`: in the emulated jail it asks the kernel to resolve the path inside the root too
+(openat2 with RESOLVE_IN_ROOT), so a directory swapped for a symbolic link between `resolve` and the open cannot
+lead a transfer outside the root.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import posixpath
@@ -19,6 +24,16 @@ from .reply import FtpError
 
 PATH_MAX = 4096
 MAX_LINKS = 40
+SYS_OPENAT2 = 437                       # the same number on every Linux architecture (added in 5.6)
+RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
 
 
 class FsError(FtpError):
@@ -114,6 +129,30 @@ class FS:
                 continue
             done = candidate
         return "/" + "/".join(done)
+
+    def open(self, real: str, flags: int, mode: int = 0o666) -> int:
+        """os.open() of a real path inside the root (a `VPath.real`), resolved by the kernel inside the root as
+        well when the jail is emulated. Old kernels (or a seccomp filter) without openat2 get a plain open."""
+        flags |= os.O_CLOEXEC
+        if self._kernel_chroot or self.root == "/":
+            return os.open(real, flags, mode)
+        if real != self.root and not real.startswith(self.root + "/"):
+            raise ValueError(f"{real} is not inside the session root {self.root}")
+        rel = real[len(self.root):].lstrip("/") or "."
+        how = _OpenHow(flags, mode if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)) else 0,
+                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = _libc.syscall(SYS_OPENAT2, root_fd, os.fsencode(rel), ctypes.byref(how),
+                               ctypes.c_size_t(ctypes.sizeof(how)))
+            err = ctypes.get_errno()
+        finally:
+            os.close(root_fd)
+        if fd >= 0:
+            return fd
+        if err in (errno.ENOSYS, errno.EPERM):
+            return os.open(real, flags, mode)
+        raise OSError(err, os.strerror(err), real)
 
     def chdir(self, arg: str) -> VPath:
         path = self.resolve(arg)

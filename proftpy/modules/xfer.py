@@ -388,9 +388,12 @@ def retr(session: "Session", cmd: Cmd) -> Reply:
         return Reply(550, f"{cmd.arg}: Not a regular file")
     if offset and not session.conf("AllowRetrieveRestart", path=path.real):
         return Reply(451, f"{cmd.arg}: Restart not permitted, try again")
-    fd = os.open(path.real, os.O_RDONLY | os.O_CLOEXEC)
+    fd = _open_existing(session, path.real, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):           # replaced since the stat above
+            return Reply(550, f"{cmd.arg}: Not a regular file")
+        size = opened.st_size
         if offset > size:
             return Reply(554, f"{cmd.arg}: invalid REST argument")
         ascii = st.ascii
@@ -417,10 +420,18 @@ def _hidden_path(real: str, spec: tuple[str, str]) -> str:
     return os.path.join(head, f"{prefix}{name}{suffix}")
 
 
-def _open_new(real: str, flags: int, umask: int) -> int:
+def _open_existing(session: "Session", real: str, flags: int) -> int:
+    """Open a file that exists without ever blocking: a FIFO without a reader (or writer) fails with ENXIO
+    instead of hanging the session; blocking mode is restored for the transfer."""
+    fd = session.fs.open(real, flags | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _open_new(session: "Session", real: str, flags: int, umask: int) -> int:
     old = os.umask(umask)
     try:
-        return os.open(real, flags | os.O_CLOEXEC, 0o666)
+        return session.fs.open(real, flags, 0o666)
     finally:
         os.umask(old)
 
@@ -479,15 +490,15 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
             temp = _hidden_path(real, hidden)
             if os.path.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
-            fd = _open_new(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
+            fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
         elif info is None:
-            fd = _open_new(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
+            fd = _open_new(session, real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
             created = True
         elif kind == "APPE":
-            fd = os.open(real, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            fd = _open_existing(session, real, os.O_WRONLY | os.O_APPEND)
         else:
             # Opened without O_TRUNC: the old content is cut only once the data connection is up.
-            fd = os.open(real, os.O_WRONLY | os.O_CLOEXEC)
+            fd = _open_existing(session, real, os.O_WRONLY)
             if offset > os.fstat(fd).st_size:
                 os.close(fd)
                 return Reply(554, f"{cmd.arg}: invalid REST argument")

@@ -35,6 +35,7 @@ class ControlChannel:
         self._discarding = False
         self._watched: dict[int, Callable[[], None]] = {}
         self.closed = False
+        self._send_failed = False               # a reply could not be sent: do not block on the next one
         self.bytes_out = 0                      # raw reply bytes sent, for the logs (%O)
 
     def fileno(self) -> int:
@@ -117,7 +118,7 @@ class ControlChannel:
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
     def send(self, reply: Reply) -> None:
-        if self.closed:
+        if self._send_failed:
             return
         data = reply.format()
         if data.count(b"\r") != data.count(b"\r\n"):
@@ -127,9 +128,9 @@ class ControlChannel:
             self.bytes_out += len(data)
         except TimeoutError:
             log.warning("client read no reply for %d seconds: closing control connection", self.sock.gettimeout())
-            self.closed = True
+            self.closed = self._send_failed = True
         except OSError:
-            self.closed = True
+            self.closed = self._send_failed = True
 
 
 def strip_telnet(raw: bytes) -> bytes:

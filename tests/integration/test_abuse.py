@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from conftest import AUTH_CONFIG, BASE_CONFIG, IS_ROOT, PASSWORDS, Daemon, fill, free_port, make_users, start_daemon
+from proftpy.net.inet import ipv6_available
 
 LIMIT = 4103                    # CommandBufferSize default: a command line, CRLF included, may have this many bytes
 SECRET = b"outside the root\n"
@@ -257,8 +258,8 @@ def fresh(ftpd):
     """A daemon of the test's own (for configurations the shared one does not have), checked healthy after."""
     started = []
 
-    def start(config: str = "") -> Daemon:
-        daemon = ftpd(SHARED_CONFIG + config)
+    def start(config: str = "", host: str = "127.0.0.1") -> Daemon:
+        daemon = ftpd(SHARED_CONFIG + config, host=host)
         daemon.outside = make_outside(daemon.dir, *daemon.users["alice"][:2])
         started.append((daemon, snapshot(daemon.outside)))
         return daemon
@@ -721,6 +722,9 @@ def plant(d: Daemon, real: Path) -> None:
     own(d, real / "adir")
     (real / "file.txt").write_bytes(b"inside\n")
     own(d, real / "file.txt")
+    for i in range(45):                                   # more links in a row than any resolver follows
+        os.symlink(f"chain{i + 1}" if i < 44 else "file.txt", real / f"chain{i}")
+        own(d, real / f"chain{i}")
 
 
 PATH_ATTACKS = [
@@ -732,6 +736,7 @@ PATH_ATTACKS = [
     ("SIZE abs-secret", 550), ("MDTM rel-secret", 550), ("MLST abs-out/secret.txt", 550),
     ("MLST /proc/self/status", 550), ("MLST proc/self/status", 550), ("MLST ../../../../proc/1/environ", 550),
     ("CWD abs-out", 550), ("CWD rel-out", 550), ("CWD loop", 550), ("CWD ping", 550),
+    ("RETR chain0", 550), ("SIZE chain0", 550), ("RETR chain3", 550), ("CWD dot/dot/dot/dot/loop", 550),
     ("STOR abs-out/new.txt", 550), ("STOR rel-out/new.txt", 550), ("STOR dangling-out", 550),
     ("STOR abs-secret", 550), ("APPE rel-secret", 550), ("STOR ../../../outside/new.txt", 550),
     ("MKD abs-out/newdir", 550), ("MKD rel-out/newdir", 550), ("MKD ../../outside/newdir", 550),
@@ -995,3 +1000,143 @@ def test_the_root_itself_cannot_be_removed_or_renamed(jd):
         expect(raw, "RMD sub", 250)
         alive(raw)
     assert home.is_dir()
+
+
+def test_half_a_line_then_silence_is_ended_by_timeout_idle(fresh):
+    d = fresh("TimeoutIdle 1\n")
+    with Raw(d) as raw:
+        raw.send(b"NOO")
+        start = time.monotonic()
+        with pytest.raises(EOFError):
+            raw.reply()
+        assert time.monotonic() - start < 5
+    wait_sessions_gone(d)
+    assert "no end of line for 1 seconds" in d.log()
+
+
+def test_command_flood_during_a_transfer(fresh):
+    d = fresh("TransferRate RETR 256\n")                      # 256 KiB/s: the download lasts about a second
+    (d.home("alice") / "f.bin").write_bytes(os.urandom(256 << 10))
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        addr = raw.pasv()
+        with data_connect(addr) as conn:
+            raw.send(b"RETR f.bin\r\n")
+            assert raw.reply().startswith(b"150 ")
+            raw.send(b"NOOP\r\n" * 300 + b"DELE f.bin\r\n" + b"X" * 5000 + b"\r\n")
+            received = read_all(conn)
+        replies = []
+        while not replies or not replies[-1].startswith(b"226 "):
+            replies.append(raw.reply())
+        assert len(received) == 256 << 10
+        assert replies.count(b"200 NOOP command successful") == 300
+        assert b"450 DELE: data transfer in progress" in replies
+        assert b"500 Command line too long" in replies
+        alive(raw)
+    assert (d.home("alice") / "f.bin").exists()
+
+
+def free_port_pair() -> int:
+    """Two consecutive free ports (the first is returned)."""
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            lo = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", lo + 1))
+            except OSError:
+                continue
+            return lo
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_passive_range_exhausted_by_clients_gives_425(fresh):
+    lo = free_port_pair()
+    d = fresh(f"PassivePorts {lo} {lo + 1}\n")
+    hogs = [Raw(d).login() for _ in range(2)]
+    try:
+        ports = {hog.pasv()[1] for hog in hogs}
+        assert ports == {lo, lo + 1}
+        with Raw(d) as raw:
+            raw.login()
+            assert raw.cmd("PASV") == \
+                f"425 Unable to build data connection: no free port in PassivePorts range {lo}-{lo + 1}".encode()
+            assert raw.cmd("EPSV").startswith(b"425 ")
+            assert hogs[0].cmd("ABOR") == b"226 Abort successful"       # the hog's unused listener is closed
+            assert raw.pasv()[1] in ports
+            alive(raw)
+    finally:
+        for hog in hogs:
+            hog.close()
+
+
+def test_early_data_connections_leave_no_descriptors(d, home):
+    real, virt = home
+    (real / "f.txt").write_bytes(b"x" * 100)
+    with Raw(d) as raw:
+        raw.login()
+        alive(raw)
+        pid = my_session(d, raw)
+        before = open_fds(pid)
+        for _ in range(20):
+            data, final = listing(raw, f"NLST {virt}")               # connects before the command
+            assert final == b"226 Transfer complete"
+            addr = raw.pasv()
+            with data_connect(addr):                                  # connected, then never used
+                time.sleep(0.01)
+            raw.cmd("EPSV")
+            assert raw.cmd("ABOR") == b"226 Abort successful"
+        assert open_fds(pid) == before
+        alive(raw)
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_ipv6_session_cannot_bounce(fresh):
+    d = fresh(host="::1")
+    with Raw(d) as raw:
+        raw.login()
+        for line in ("PORT 127,0,0,1,200,1", "EPRT |1|127.0.0.1|5000|", "EPRT |2|::2|5000|", "EPRT |2|::1|21|"):
+            got = raw.cmd(line)
+            assert got[:4] == b"500 ", (line, got)
+        assert raw.cmd("EPSV").startswith(b"229 ")
+        assert raw.cmd("EPRT |2|::1|5000|") == b"200 EPRT command successful"
+        alive(raw)
+
+
+def test_fifo_never_blocks_the_session(d, home):
+    """A FIFO planted in the user's tree (FTP cannot make one, a local user can): no transfer may hang on it."""
+    real, virt = home
+    os.mkfifo(real / "fifo")
+    own(d, real / "fifo")
+    with Raw(d) as raw:
+        raw.login()
+        raw.cmd("TYPE I")
+        raw.pasv()
+        assert raw.cmd(f"RETR {virt}/fifo") == f"550 {virt}/fifo: Not a regular file".encode()
+        raw.pasv()
+        assert raw.cmd(f"STOR {virt}/fifo") == f"550 {virt}/fifo: No such device or address".encode()
+        alive(raw)
+
+
+# == the jail's open: no window between resolving and opening ====================================================
+@pytest.mark.parametrize("link", ["absolute", "relative"])
+@pytest.mark.parametrize("mode", ["write", "read"])
+def test_jail_open_stays_inside_after_a_directory_is_swapped_for_a_link(tmp_path, link, mode):
+    """Another session of the same account replaces a directory with a symbolic link between fs.resolve() and the
+    open: FS.open resolves inside the root again (openat2 RESOLVE_IN_ROOT), so the link cannot lead outside."""
+    from proftpy.fs import FS
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "d").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "f.txt").write_bytes(SECRET)
+    (root / "d" / "f.txt").write_bytes(b"inside")
+    fs = FS(str(root))
+    path = fs.resolve("d/new.txt" if mode == "write" else "d/f.txt")
+    (root / "d" / "f.txt").unlink()
+    (root / "d").rmdir()
+    os.symlink(str(outside) if link == "absolute" else os.path.relpath(outside, root), root / "d")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL if mode == "write" else os.O_RDONLY
+    with pytest.raises(FileNotFoundError):
+        os.close(fs.open(path.real, flags))
+    assert sorted(os.listdir(outside)) == ["f.txt"]
