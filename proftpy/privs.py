@@ -25,6 +25,13 @@ import os
 import signal
 from typing import Iterable, Iterator
 
+try:
+    import prctl  # python-prctl; imported here, in the master, because a session calls it after chroot
+except ImportError:
+    prctl = None
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
 log = logging.getLogger("proftpy.privs")
 
 PR_SET_DUMPABLE = 4
@@ -255,8 +262,7 @@ def regain_refusal() -> str | None:
 
 
 def _libc_prctl(option: int, arg: int) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    res = libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+    res = _LIBC.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
                      ctypes.c_ulong(0), ctypes.c_ulong(0))
     if res < 0:
         err = ctypes.get_errno()
@@ -267,10 +273,6 @@ def _libc_prctl(option: int, arg: int) -> int:
 def harden_process() -> None:
     """Set no_new_privs (setuid binaries cannot raise privileges) and make the process
     non-dumpable (no core files with password hashes; other users cannot ptrace it)."""
-    try:
-        import prctl  # python-prctl, when installed
-    except ImportError:
-        prctl = None
     set_nnp = getattr(prctl, "set_no_new_privs", None)
     set_dumpable = getattr(prctl, "set_dumpable", None)
     if set_nnp is not None and set_dumpable is not None:

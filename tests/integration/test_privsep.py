@@ -216,6 +216,7 @@ def nonroot_daemon(tmp_path):
             os.setgid(DEV_UID)
             os.setuid(DEV_UID)
             os.chdir(tmp_path)
+            proftpy.privs._default = None     # an earlier test may have made one as root in this process
             status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
         finally:
             os._exit(status)
