@@ -259,7 +259,7 @@ def fresh(ftpd):
     started = []
 
     def start(config: str = "", host: str = "127.0.0.1") -> Daemon:
-        daemon = ftpd(SHARED_CONFIG + config, host=host)
+        daemon = ftpd(config + SHARED_CONFIG, host=host)          # the first line of a directive wins
         daemon.outside = make_outside(daemon.dir, *daemon.users["alice"][:2])
         started.append((daemon, snapshot(daemon.outside)))
         return daemon
@@ -969,7 +969,6 @@ def test_client_that_never_reads_replies_is_ended(fresh):
     raw.close()
 
 
-@pytest.mark.slow
 def test_fifty_idle_connections_are_ended_by_timeout_login(fresh):
     d = fresh("TimeoutLogin 1\n")
     socks = [Raw(d, timeout=15) for _ in range(50)]
