@@ -33,6 +33,7 @@ log = logging.getLogger("proftpy")
 SERVICE = "scoreboard"                 # master.services key: the open Scoreboard, or None when disabled
 SLOT_KEY = "scoreboard_slot"           # session.state key: this session's Slot
 MAX_INITIAL_SLOTS = 4096
+PROGRESS_EVERY = 0.1                   # seconds between two progress writes of one transfer
 
 
 @dataclasses.dataclass
@@ -229,11 +230,17 @@ def _back_to_idle(session: "Session", cmd: Cmd) -> None:
 
 def _observe_transfer(transfer: Any, phase: str) -> None:
     """net/data.py's Transfer calls this at "begin", on each "progress" step and at "end". Downloads know
-    their size; `transfer.offset` is the REST offset of a RETR (the percentage counts it as done)."""
+    their size; `transfer.offset` is the REST offset of a RETR (the percentage counts it as done). Progress is
+    written at most every PROGRESS_EVERY seconds: packing the slot for each sendfile() call cost a tenth of the
+    download rate, and ftpwho/ftptop show tenths of a second at best."""
     session = transfer.session
     if phase == "begin":
+        session.state["scoreboard_progress_at"] = 0.0
         _write(session, lambda s: s.begin_transfer(size=transfer.size or 0, done=0))
     elif phase == "progress":
+        if transfer.seconds - session.state.get("scoreboard_progress_at", 0.0) < PROGRESS_EVERY:
+            return
+        session.state["scoreboard_progress_at"] = transfer.seconds
         done = getattr(transfer, "offset", 0) + transfer.bytes
         _write(session, lambda s: s.update_transfer(done, int(transfer.seconds * 1000), length=transfer.bytes))
     elif phase == "end":
