@@ -3,6 +3,7 @@ config written for the test, and stops it afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import os
 import signal
@@ -154,6 +155,40 @@ def start_daemon(d: Daemon, extra_args: list[str] = (), wait: bool = True) -> Da
                 raise RuntimeError("proftpy did not start within 15 s")
             time.sleep(0.02)
     return d
+
+
+@contextlib.contextmanager
+def daemon_as_user(d: Daemon, uid: int):
+    """Run proftpy's master as the ordinary user `uid` (no root: fs.py's jail instead of chroot) while the block
+    runs. The master is forked from this test process and drops to `uid` before the normal command line: the
+    interpreter under /root could not be executed by that user, so what it needs later is imported first."""
+    import encodings.idna  # noqa: F401
+    import logging.handlers  # noqa: F401
+
+    import proftpy.cli
+    import proftpy.privs
+    import proftpy.runtime  # noqa: F401
+    import proftpy.services  # noqa: F401
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.chdir(d.dir)
+            proftpy.privs._default = None     # an earlier test may have made one as root in this process
+            status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 15
+    while not d.pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield d
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
 
 
 @pytest.fixture

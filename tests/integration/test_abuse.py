@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import AUTH_CONFIG, BASE_CONFIG, IS_ROOT, PASSWORDS, Daemon, fill, free_port, make_users, start_daemon
+from conftest import (AUTH_CONFIG, BASE_CONFIG, IS_ROOT, PASSWORDS, Daemon, daemon_as_user, fill, free_port,
+                      make_users, start_daemon)
 from proftpy.net.inet import ipv6_available
 
 LIMIT = 4103                    # CommandBufferSize default: a command line, CRLF included, may have this many bytes
@@ -191,11 +192,6 @@ def jail():
     directory belongs to that same user, so the kernel would let the session write there."""
     if not IS_ROOT:
         pytest.skip("needs root to start the daemon as another user")
-    import encodings.idna  # noqa: F401  (imported before dropping privileges: the interpreter lives under /root)
-    import logging.handlers  # noqa: F401
-    import proftpy.cli
-    import proftpy.runtime  # noqa: F401
-    import proftpy.services  # noqa: F401
     # Not under pytest's base directory: pytest runs started meanwhile (other checkouts) reset it to 0700.
     base = Path(tempfile.mkdtemp(prefix="proftpy-abuse-"))
     users = make_users(base)
@@ -206,25 +202,10 @@ def jail():
     d.outside = make_outside(base, DEV_UID, DEV_UID)
     d.conf.write_text(fill(SHARED_CONFIG + BASE_CONFIG + AUTH_CONFIG,
                            dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            os.setgroups([])
-            os.setgid(DEV_UID)
-            os.setuid(DEV_UID)
-            os.chdir(base)
-            status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + 15
-    while not d.pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
     try:
-        yield d
+        with daemon_as_user(d, DEV_UID):
+            yield d
     finally:
-        os.kill(pid, 15)
-        os.waitpid(pid, 0)
         shutil.rmtree(base)
 
 

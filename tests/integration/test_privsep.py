@@ -191,15 +191,8 @@ DEV_UID = 2399          # the developer running `make run`: not root, not one of
 
 @pytest.fixture
 def nonroot_daemon(tmp_path):
-    """proftpy started by an ordinary user (DEV_UID) with DefaultRoot ~. The master is forked from this test
-    process and drops to DEV_UID before running the normal command line (the interpreter under /root could not
-    be executed by that user, so what it needs later is imported first)."""
-    import encodings.idna  # noqa: F401  (lazy stdlib imports would need /root)
-    import logging.handlers  # noqa: F401
-    import proftpy.cli
-    import proftpy.runtime  # noqa: F401
-    import proftpy.services  # noqa: F401
-    from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users
+    """proftpy started by an ordinary user (DEV_UID) with DefaultRoot ~."""
+    from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, daemon_as_user, fill, free_port, make_users
 
     users = make_users(tmp_path)
     for path in [tmp_path / "ftpd.passwd", tmp_path / "ftpd.group", tmp_path, tmp_path / "home",
@@ -208,26 +201,8 @@ def nonroot_daemon(tmp_path):
     d = Daemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf", users=users)
     d.conf.write_text(fill(BASE_CONFIG + AUTH_CONFIG + "DefaultRoot ~\n",
                            dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off", home=tmp_path / "home")))
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            os.setgroups([])
-            os.setgid(DEV_UID)
-            os.setuid(DEV_UID)
-            os.chdir(tmp_path)
-            proftpy.privs._default = None     # an earlier test may have made one as root in this process
-            status = proftpy.cli.main(["-n", "-q", "-c", str(d.conf)])
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + 15
-    while not d.pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with daemon_as_user(d, DEV_UID):
         yield d
-    finally:
-        os.kill(pid, 15)
-        os.waitpid(pid, 0)
 
 
 @needs_root
