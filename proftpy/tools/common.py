@@ -46,6 +46,29 @@ def parse_options(argv: list[str] | None, short: str, long: Iterable[str],
         raise ToolError(f"{e.msg} (use -h for help)") from None
 
 
+SCOREBOARD_SHORT = "S:c:f:h"
+SCOREBOARD_LONG = ["server=", "config=", "file=", "help"]
+
+
+def scoreboard_reader_options(opts: list[tuple[str, str]], args: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+    """The options ftpwho and ftpcount share (-S server, -c config, -f file, -h): a dict of those (`help` is
+    True when asked for), and the other options in order for the tool to read."""
+    shared = {"server": None, "config": None, "file": None, "help": False}
+    names = {"-S": "server", "--server": "server", "-c": "config", "--config": "config",
+             "-f": "file", "--file": "file"}
+    rest = []
+    for opt, val in opts:
+        if opt in ("-h", "--help"):
+            shared["help"] = True
+        elif opt in names:
+            shared[names[opt]] = val
+        else:
+            rest.append((opt, val))
+    if args and not shared["help"]:
+        raise ToolError(f"unexpected argument '{args[0]}' (use -h for help)")
+    return shared, rest
+
+
 # -- finding the scoreboard -------------------------------------------------------------------------------
 def scan_config(config_path: str) -> str | None:
     """The first `ScoreboardFile` line of a config (case-insensitive, comments skipped, quotes removed).

@@ -31,22 +31,13 @@ def render(header: Header, entries: list[Entry], server: str | None = None) -> s
 
 
 def _main(argv: list[str] | None) -> int:
-    opts, args = common.parse_options(argv, "S:c:f:h", ["server=", "config=", "file=", "help"])
-    file_opt = config_opt = server = None
-    for opt, val in opts:
-        if opt in ("-h", "--help"):
-            sys.stdout.write(USAGE)
-            return 0
-        if opt in ("-S", "--server"):
-            server = val
-        elif opt in ("-c", "--config"):
-            config_opt = val
-        elif opt in ("-f", "--file"):
-            file_opt = val
-    if args:
-        raise common.ToolError(f"unexpected argument '{args[0]}' (use -h for help)")
-    header, entries = common.read_scoreboard(common.scoreboard_path(file_opt, config_opt))
-    sys.stdout.write(render(header, entries, server))
+    opts, args = common.parse_options(argv, common.SCOREBOARD_SHORT, common.SCOREBOARD_LONG)
+    shared, _ = common.scoreboard_reader_options(opts, args)
+    if shared["help"]:
+        sys.stdout.write(USAGE)
+        return 0
+    header, entries = common.read_scoreboard(common.scoreboard_path(shared["file"], shared["config"]))
+    sys.stdout.write(render(header, entries, shared["server"]))
     return 0
 
 

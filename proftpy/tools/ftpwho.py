@@ -158,30 +158,23 @@ def render(header: Header, entries: list[Entry], now: float, *, outform: str = "
 
 
 def _main(argv: list[str] | None, clock: Callable[[], float]) -> int:
-    opts, args = common.parse_options(argv, "S:c:f:ho:v",
-                                      ["server=", "config=", "file=", "help", "outform=", "verbose"])
-    file_opt = config_opt = server = None
+    opts, args = common.parse_options(argv, common.SCOREBOARD_SHORT + "o:v",
+                                      common.SCOREBOARD_LONG + ["outform=", "verbose"])
+    shared, rest = common.scoreboard_reader_options(opts, args)
+    if shared["help"]:
+        sys.stdout.write(USAGE)
+        return 0
     outform, verbose = "", False
-    for opt, val in opts:
-        if opt in ("-h", "--help"):
-            sys.stdout.write(USAGE)
-            return 0
-        if opt in ("-S", "--server"):
-            server = val
-        elif opt in ("-c", "--config"):
-            config_opt = val
-        elif opt in ("-f", "--file"):
-            file_opt = val
-        elif opt in ("-o", "--outform"):
+    for opt, val in rest:
+        if opt in ("-o", "--outform"):
             if val not in OUTFORMS:
                 raise common.ToolError(f"unknown outform value: '{val}' (use compat, oneline or json)")
             outform = val
         elif opt in ("-v", "--verbose"):
             verbose = True
-    if args:
-        raise common.ToolError(f"unexpected argument '{args[0]}' (use -h for help)")
-    header, entries = common.read_scoreboard(common.scoreboard_path(file_opt, config_opt))
-    sys.stdout.write(render(header, entries, clock(), outform=outform, verbose=verbose, server=server))
+    header, entries = common.read_scoreboard(common.scoreboard_path(shared["file"], shared["config"]))
+    sys.stdout.write(render(header, entries, clock(), outform=outform, verbose=verbose,
+                            server=shared["server"]))
     return 0
 
 
