@@ -164,14 +164,22 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     return Reply(200, "SITE CHGRP command successful")
 
 
-def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
-    """Create a directory and any missing parents (`mkdir -p`)."""
+def _misc_target(session: "Session", cmd: Cmd, words: list[str], limit: str):
+    """The path a mod_site_misc command (SITE MKDIR/RMDIR) works on, or the Reply refusing it: too few words, or
+    `<Limit limit>` denies it (EPERM, as mod_site_misc answers)."""
     if len(words) < 2:
         return _misc_not_understood(words)
-    arg = " ".join(words[1:])
-    path = _resolve(session, arg, follow_last=False)
-    if _denied(session, "SITE_MKDIR", WRITE, path.real):
+    path = _resolve(session, " ".join(words[1:]), follow_last=False)
+    if _denied(session, limit, WRITE, path.real):
         return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
+    return path
+
+
+def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
+    """Create a directory and any missing parents (`mkdir -p`)."""
+    path = _misc_target(session, cmd, words, "SITE_MKDIR")
+    if isinstance(path, Reply):
+        return path
     parts = [p for p in path.virtual.split("/") if p]
     for i in range(1, len(parts) + 1):
         step = session.fs.resolve("/" + "/".join(parts[:i]), follow_last=False)
@@ -194,12 +202,9 @@ def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
 
 def site_rmdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     """Remove a directory tree. Symbolic links inside are removed as links, never followed."""
-    if len(words) < 2:
-        return _misc_not_understood(words)
-    arg = " ".join(words[1:])
-    path = _resolve(session, arg, follow_last=False)
-    if _denied(session, "SITE_RMDIR", WRITE, path.real):
-        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
+    path = _misc_target(session, cmd, words, "SITE_RMDIR")
+    if isinstance(path, Reply):
+        return path
     try:
         st = os.lstat(path.real)
         if not stat.S_ISDIR(st.st_mode):
