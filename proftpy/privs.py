@@ -40,10 +40,13 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 
 
+_ALL_SIGNALS = frozenset(signal.valid_signals())    # built once: signal.valid_signals() makes an enum per signal
+
+
 @contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
     """Block signals so no handler runs with half-switched ids (ProFTPD's pr_signals_block)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
     try:
         yield
     finally:
