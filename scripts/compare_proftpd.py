@@ -201,6 +201,13 @@ def scenarios() -> list[tuple[str, list[str]]]:
     add("rest-stor", *LOGIN, "TYPE I", "REST 5", "PASV", "STOR new.txt", "REST 5", "PASV", "APPE file.txt",
         "REST 0", "PASV", "STOR new2.txt", "SIZE new2.txt")
 
+    add("rest-stor-new", *LOGIN, "TYPE I", "REST 5", "PASV", "STOR new.txt", "PASV", "STOR new.txt", "SIZE new.txt",
+        "REST 3", "PASV", "STOR file.txt", "REST 100", "PASV", "STOR file.txt", "REST 5", "PASV", "APPE brand.txt",
+        "REST 5", "PASV", "STOR dir", "REST 5", "PASV", "STOR nothere/x", "REST 5", "STOU")
+    add("rest-order", *LOGIN, "TYPE A", "REST 99999999999999999999", "REST abc", "REST -1", "REST 0", "REST 5",
+        "TYPE I", "REST 99999999999999999999", "REST 9223372036854775807", "REST 9223372036854775808",
+        "REST 00012", "REST +5", "REST 5 6", "TYPE A", "REST 00", "REST 0x10")
+
     # -- transfers
     add("retr", *LOGIN, "RETR", "PASV", "RETR nothere", "PASV", "RETR dir", "PASV", "RETR file.txt", "TYPE I",
         "PASV", "RETR file.txt", "PASV", "RETR link", "PASV", "RETR locked/secret.txt", "RETR file.txt")
@@ -210,6 +217,13 @@ def scenarios() -> list[tuple[str, list[str]]]:
     add("stou", *LOGIN, "PASV", "STOU", "PASV", "STOU x", "PASV", "STOU file.txt")
     add("appe", *LOGIN, "APPE", "TYPE I", "PASV", "APPE file.txt", "SIZE file.txt", "PASV", "APPE brand-new.txt",
         "PASV", "APPE dir", "PASV", "APPE nothere/x")
+    add("stale-pasv", *LOGIN, "PASV", "RETR nothere", "RETR file.txt", "PASV", "RETR dir", "NLST", "PASV",
+        "STOR nothere/x", "NLST", "PASV", "LIST nothere", "NLST", "PASV", "MLSD nothere", "NLST", "PASV",
+        "MLSD file.txt", "NLST")
+    add("stale-port", *LOGIN, "PORT {PORT}", "RETR nothere", "NLST", "EPRT {EPRT}", "RETR dir", "NLST",
+        "PORT {PORT}", "STOR locked/x", "NLST", "PORT {PORT}", "NLST nothere", "NLST")
+    add("stale-refused", *LOGIN, "PASV", "RETR", "NLST", "PASV", "REST 5", "RETR file.txt", "NLST", "TYPE I",
+        "PASV", "REST 999", "RETR file.txt", "NLST", "PASV", "STOR file.txt", "NLST", "PASV", "APPE dir", "NLST")
     add("abor", *LOGIN, "ABOR", "ABOR x", "PASV", "ABOR", "NOOP")
     add("list", *LOGIN, "PASV", "LIST", "PASV", "LIST dir", "PASV", "LIST nothere", "PASV", "LIST file.txt",
         "PASV", "LIST -a", "PASV", "LIST -la dir", "PASV", "LIST *.txt", "PASV", "LIST empty", "LIST")

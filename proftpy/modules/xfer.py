@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ..access.expr import Condition, parse_condition, pick, session_facts
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
-from ..dispatch import NONE, OPTIONAL, POST_CMD, REQUIRED, Cmd, Command, Hook
+from ..dispatch import NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, REQUIRED, Cmd, Command, Hook
 from ..net import data
 from ..reply import FtpError, Reply
 
@@ -340,11 +340,28 @@ def _cwd_real(session: "Session") -> str | None:
         return None
 
 
+REST_MAX = (1 << 64) - 1
+
+
+def _rest_value(word: str) -> int | None:
+    """ProFTPD's strtoull(3) reading of REST's number: an optional `+`, ASCII digits only, saturating at 2^64-1
+    (so an over-long number is not a syntax error); None for anything else (a `-` sign included)."""
+    digits = word[1:] if word.startswith("+") else word
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    digits = digits.lstrip("0") or "0"
+    return REST_MAX if len(digits) > 20 else min(int(digits), REST_MAX)
+
+
 def rest(session: "Session", cmd: Cmd) -> Reply:
-    arg = cmd.arg.strip()
+    """ProFTPD's order: one argument (500), the number (501), then ASCII mode (501) — so a huge number in ASCII
+    mode gets the ASCII reply."""
+    words = cmd.arg.split()
+    if len(words) != 1:
+        return Reply(500, f"'REST {cmd.arg}' not understood")
     if session.conf("HiddenStores", path=_cwd_real(session)):
         return Reply(501, "REST not compatible with server configuration")
-    pos = _number(arg, (1 << 63) - 1)          # an off_t
+    pos = _rest_value(words[0])
     if pos is None:
         return Reply(501, "REST requires a value greater than or equal to 0")
     st = data.state(session)
@@ -395,7 +412,7 @@ def retr(session: "Session", cmd: Cmd) -> Reply:
             return Reply(550, f"{cmd.arg}: Not a regular file")
         size = opened.st_size
         if offset > size:
-            return Reply(554, f"{cmd.arg}: invalid REST argument")
+            return _invalid_rest(cmd)
         ascii = st.ascii
         sendfile = session.conf("UseSendfile", path=path.real)
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({size - offset} bytes)"
@@ -407,6 +424,11 @@ def retr(session: "Session", cmd: Cmd) -> Reply:
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
            transfer=transfer, status=status)
     return reply
+
+
+def _invalid_rest(cmd: Cmd) -> Reply:
+    """A REST offset past the end of the file (ProFTPD 1.3.8's wording)."""
+    return Reply(554, f"REST: invalid {cmd.arg} argument")
 
 
 def _umask(session: "Session", real: str) -> int:
@@ -453,8 +475,8 @@ def stou(session: "Session", cmd: Cmd) -> Reply:
 def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
     st = data.state(session)
     offset, st.rest = st.rest, 0
-    if kind == "APPE":
-        offset = 0
+    if kind == "STOU" and offset:
+        return Reply(550, "STOU incompatible with REST")
     ascii = st.ascii
     created = False          # we created the file: remove it again if no data connection could be made
     temp = None              # HiddenStores temporary file
@@ -476,7 +498,8 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
         except FileNotFoundError:
             info = None
         if info is not None:
-            if kind == "STOR" and not offset and not session.conf("AllowOverwrite", path=real):
+            # ProFTPD: AllowOverwrite is checked first, REST or not (a resumed STOR needs both directives).
+            if kind == "STOR" and not session.conf("AllowOverwrite", path=real):
                 return Reply(550, f"{cmd.arg}: Overwrite permission denied")
             if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
                 return Reply(550, f"{cmd.arg}: Not a regular file")
@@ -499,9 +522,13 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
         else:
             # Opened without O_TRUNC: the old content is cut only once the data connection is up.
             fd = _open_existing(session, real, os.O_WRONLY)
-            if offset > os.fstat(fd).st_size:
-                os.close(fd)
-                return Reply(554, f"{cmd.arg}: invalid REST argument")
+        if offset and temp is None and offset > os.fstat(fd).st_size:
+            # Past the end (a new file has size 0): no gap is ever written. ProFTPD has opened the file by then,
+            # so a new file stays behind, empty, as with ProFTPD 1.3.8.
+            os.close(fd)
+            return _invalid_rest(cmd)
+        if kind == "APPE":
+            offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}"
 
     def body(transfer: data.Transfer) -> None:
@@ -536,6 +563,13 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
     return reply
 
 
+def _drop_passive(session: "Session", cmd: Cmd) -> None:
+    """A refused or failed RETR/STOR/STOU/APPE closes the passive listener (and a connection the client already
+    made to it), as ProFTPD does: a later transfer needs a new PASV/EPSV and never takes that stale connection.
+    A PORT/EPRT target stays (ProFTPD connects to it for the next transfer)."""
+    data.state(session).drop_passive()
+
+
 def _unlink(real: str) -> None:
     try:
         os.unlink(real)
@@ -563,4 +597,5 @@ commands = [
     Command("ABOR", abor, arg=NONE, help="(abort operation)"),
 ]
 
-hooks = [Hook(POST_CMD, "PASS", _after_pass)]
+hooks = [Hook(POST_CMD, "PASS", _after_pass)] + [Hook(POST_CMD_ERR, name, _drop_passive)
+                                                 for name in ("RETR", "STOR", "STOU", "APPE")]

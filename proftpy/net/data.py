@@ -3,7 +3,8 @@
 State lives in `session.state["data"]` (a `DataState`): the transfer type, the REST offset, `EPSV ALL`, and either a
 passive listener (PASV/EPSV) or an active target (PORT/EPRT). A data connection is used once: every transfer
 consumes the PASV/PORT that prepared it, and a listener that is never used is closed when the next PASV/EPSV/PORT/
-EPRT/ABOR comes, so a client cannot make the session hoard sockets. A passive listener is watched while the session
+EPRT/ABOR comes, or when RETR/STOR/STOU/APPE is refused (ProFTPD; `drop_passive`), so a client cannot make the
+session hoard sockets. A passive listener is watched while the session
 waits for commands: a connection from another address (port stealing) is closed at once, so it cannot fill the
 listener's backlog, and the client's own early connection is kept for the next transfer.
 
@@ -66,6 +67,11 @@ class DataState:
 
     def reset(self) -> None:
         """Forget the prepared connection: close an unused passive listener (and a connection taken early)."""
+        self.drop_passive()
+        self.target = None
+
+    def drop_passive(self) -> None:
+        """Close the passive listener and a connection taken early from it; a PORT/EPRT target stays."""
         if self.listener is not None:
             if self.ctrl is not None:
                 self.ctrl.unwatch(self.listener.fileno())
@@ -74,7 +80,6 @@ class DataState:
         if self.accepted is not None:
             self.accepted.close()
             self.accepted = None
-        self.target = None
 
     @property
     def mode_name(self) -> str:

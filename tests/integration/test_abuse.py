@@ -656,8 +656,13 @@ def test_upload_through_a_closed_control_connection(d, home):
     ("1.5", b"501 REST requires a value greater than or equal to 0"),
     ("\u00b2", b"501 REST requires a value greater than or equal to 0"),        # '²' is a digit to str.isdigit()
     ("\u0661\u0662", b"501 REST requires a value greater than or equal to 0"),
-    ("9" * 4000, b"501 REST requires a value greater than or equal to 0"),
-    ("99999999999999999999999", b"501 REST requires a value greater than or equal to 0"),
+    ("+-5", b"501 REST requires a value greater than or equal to 0"),
+    ("0x10", b"501 REST requires a value greater than or equal to 0"),
+    # ProFTPD reads the number with strtoull(3): too big saturates at 2^64-1 instead of being refused
+    ("9" * 4000, b"350 Restarting at 18446744073709551615. Send STORE or RETRIEVE to initiate transfer"),
+    ("99999999999999999999999", b"350 Restarting at 18446744073709551615. Send STORE or RETRIEVE to initiate transfer"),
+    ("+5", b"350 Restarting at 5. Send STORE or RETRIEVE to initiate transfer"),
+    ("5 6", b"500 'REST 5 6' not understood"),
 ])
 def test_bad_rest_values(d, arg, reply):
     with Raw(d) as raw:
@@ -675,7 +680,7 @@ def test_rest_beyond_the_end_of_the_file(d, home):
         raw.cmd("TYPE I")
         assert raw.cmd("REST 1000").startswith(b"350 ")
         raw.pasv()
-        assert raw.cmd(f"RETR {virt}/small.txt") == f"554 {virt}/small.txt: invalid REST argument".encode()
+        assert raw.cmd(f"RETR {virt}/small.txt") == f"554 REST: invalid {virt}/small.txt argument".encode()
         assert raw.cmd("REST 9223372036854775807").startswith(b"350 ")
         raw.pasv()
         assert raw.cmd(f"RETR {virt}/small.txt").startswith(b"554 ")

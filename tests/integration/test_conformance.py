@@ -212,3 +212,96 @@ def test_mlst_of_a_symlink_shows_the_link_with_its_targets_type(server):
     facts = dict(f.split("=", 1) for f in reply(ftp, "MLST link-dir").split("\n")[1].split(" ")[1].split(";")
                  if f)
     assert (facts["size"], facts["type"]) == ("3", "dir")
+
+
+# -- REST, and the data channel after a refused transfer --------------------------------------------------------
+def test_rest_checks_ascii_mode_before_the_number(raw):
+    login(raw)
+    assert raw.cmd("TYPE A") == "200 Type set to A"
+    assert raw.cmd("REST 99999999999999999999") == "501 REST: Resuming transfers not allowed in ASCII mode"
+    assert raw.cmd("REST abc") == "501 REST requires a value greater than or equal to 0"
+    assert raw.cmd("TYPE I") == "200 Type set to I"
+    assert raw.cmd("REST 99999999999999999999") == \
+        "350 Restarting at 18446744073709551615. Send STORE or RETRIEVE to initiate transfer"
+
+
+
+
+def test_rest_then_stor_of_a_new_file_is_refused(server):
+    with server.login("alice") as ftp:
+        ftp.voidcmd("TYPE I")
+        assert reply(ftp, "REST 5").startswith("350 ")
+        ftp.sendcmd("PASV")
+        assert reply(ftp, "STOR new.bin") == "554 REST: invalid new.bin argument"
+        assert reply(ftp, "REST 5").startswith("350 ")
+        ftp.sendcmd("PASV")
+        assert reply(ftp, "APPE brand.bin") == "554 REST: invalid brand.bin argument"
+        assert reply(ftp, "REST 5").startswith("350 ")
+        assert reply(ftp, "STOU") == "550 STOU incompatible with REST"
+    home = server.home("alice")
+    # no gap of zeros is ever written; ProFTPD 1.3.8 leaves the file it opened behind, empty
+    assert (home / "new.bin").read_bytes() == b"" and (home / "brand.bin").read_bytes() == b""
+    assert not [p for p in home.iterdir() if p.name.startswith("ftp")]
+
+
+def test_rest_stor_of_an_existing_file_needs_allow_overwrite(ftpd):
+    d = ftpd("DefaultRoot ~\nAllowStoreRestart on")
+    path = d.home("alice") / "f.bin"
+    path.write_bytes(b"0123456789")
+    if os.geteuid() == 0:
+        os.chown(path, d.uid("alice"), d.users["alice"][1])
+    with d.login("alice") as ftp:
+        ftp.voidcmd("TYPE I")
+        assert reply(ftp, "REST 3").startswith("350 ")
+        ftp.sendcmd("PASV")
+        assert reply(ftp, "STOR f.bin") == "550 f.bin: Overwrite permission denied"
+        assert reply(ftp, "REST 30").startswith("350 ")
+        ftp.sendcmd("PASV")
+        assert reply(ftp, "APPE f.bin") == "554 REST: invalid f.bin argument"
+    assert (d.home("alice") / "f.bin").read_bytes() == b"0123456789"
+
+
+@pytest.mark.parametrize("refused", ["RETR nothere", "RETR dir", "RETR", "STOR nothere/x", "APPE dir"])
+def test_a_refused_transfer_closes_the_passive_listener(server, refused):
+    """The client connected to the PASV port; the refused command drops it, so the next transfer cannot take
+    that stale connection and report 226 for data nobody received."""
+    home = server.home("alice")
+    (home / "dir").mkdir(exist_ok=True)
+    (home / "f.txt").write_bytes(b"data")
+    with server.login("alice") as ftp:
+        host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+        with socket.create_connection((host, port), timeout=10) as stale:
+            assert reply(ftp, refused)[:4] in ("550 ", "500 ")
+            stale.settimeout(10)
+            try:
+                assert stale.recv(10) == b""             # closed by the server (or reset: never accepted)
+            except ConnectionResetError:
+                pass
+            assert reply(ftp, "RETR f.txt") == \
+                "425 Unable to build data connection: No PORT or PASV command issued first"
+        with pytest.raises(OSError):
+            socket.create_connection((host, port), timeout=2).close()
+        ftp.voidcmd("TYPE I")
+        out: list[bytes] = []
+        ftp.retrbinary("RETR f.txt", out.append)        # a new PASV works as usual
+        assert b"".join(out) == b"data"
+
+
+def test_a_refused_transfer_keeps_the_port_target(server):
+    (server.home("alice") / "f.txt").write_bytes(b"data")
+    with server.login("alice") as ftp:
+        listener = socket.create_server(("127.0.0.1", 0))
+        with listener:
+            port = listener.getsockname()[1]
+            assert reply(ftp, f"PORT 127,0,0,1,{port >> 8},{port & 255}") == "200 PORT command successful"
+            assert reply(ftp, "RETR nothere") == "550 nothere: No such file or directory"
+            ftp.putcmd("RETR f.txt")
+            conn, _ = listener.accept()
+            with conn:
+                assert ftp.getline().startswith("150 ")
+                conn.settimeout(10)
+                got = b""
+                while chunk := conn.recv(100):
+                    got += chunk
+            assert ftp.getline() == "226 Transfer complete"
+        assert got == b"data"
