@@ -256,6 +256,10 @@ def scenarios() -> list[tuple[str, list[str]]]:
     add("abuse", *LOGIN, "MKD " + "a" * 300, "CWD " + "b" * 600, "NOOP\x00x", "MKD caf\u00e9", "CWD caf\u00e9",
         "PWD", "CWD /", "MKD bad\udcff", "PASV", "NLST", "NOOP " + "x" * 5000, "NOOP", "\udcff\udcf4NOOP",
         "CWD ../../../../etc", "PWD", "RETR /etc/passwd", "SIZE ../../../etc/passwd")
+    # Telnet: option requests are answered (IAC DONT/WONT x before the reply); IAC + another byte is kept
+    add("telnet", "NO\udcff\udcfb\x01OP", "\udcff\udcfd\x03NOOP", "\udcff\udcfc\x05NOOP", "\udcff\udcfe\x06NOOP",
+        "\udcff\udcf4\udcff\udcf2NOOP", *LOGIN, "MKD bad\udcff", "MKD a\udcff\udcf1b", "MKD c\udcff\udcffd",
+        "MKD s\udcff\udcfa\x18\x01\udcff\udcf0e", "MKD w\udcff\udcfb", "PASV", "NLST")
     return s
 
 

@@ -1,5 +1,5 @@
-"""The control connection: reads command lines (Telnet IAC sequences removed, a length limit enforced) and sends
-replies. Bytes are kept as they come: names that are not UTF-8 survive through surrogate escapes.
+"""The control connection: reads command lines (Telnet commands handled as ProFTPD does, a length limit enforced)
+and sends replies. Bytes are kept as they come: names that are not UTF-8 survive through surrogate escapes.
 
 Hostile input is bounded here: a line longer than CommandBufferSize (its CRLF included, as ProFTPD counts) is
 discarded whole and reported as TOO_LONG, however it arrives. A client that stops reading replies, or sends half a
@@ -20,7 +20,7 @@ from ..reply import Reply
 
 log = logging.getLogger("proftpy")
 
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+IAC, DONT, DO, WONT, WILL, SB, SE, IP, DM = 255, 254, 253, 252, 251, 250, 240, 244, 242
 TOO_LONG = object()     # read_line() result for a line longer than the limit (the line is discarded)
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
@@ -106,7 +106,10 @@ class ControlChannel:
         if self._discarding:
             self._discarding = False
             return TOO_LONG
-        line = strip_telnet(raw).rstrip(b"\r")
+        line, answers = parse_telnet(raw)
+        if answers:
+            self._send_raw(answers)             # IAC DONT/WONT x go out before the command's reply (ProFTPD)
+        line = line.rstrip(b"\r")
         if len(line) + 2 > self.max_line:
             return TOO_LONG
         # RFC 2640: a CR inside a path name travels as CR NUL.
@@ -118,11 +121,14 @@ class ControlChannel:
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
     def send(self, reply: Reply) -> None:
-        if self._send_failed:
-            return
         data = reply.format()
         if data.count(b"\r") != data.count(b"\r\n"):
             data = _LONE_CR.sub(b"\r\0", data)      # RFC 2640: a CR inside a reply line never ends it
+        self._send_raw(data)
+
+    def _send_raw(self, data: bytes) -> None:
+        if self._send_failed:
+            return
         try:
             self.sock.sendall(data)
             self.bytes_out += len(data)
@@ -134,10 +140,22 @@ class ControlChannel:
 
 
 def strip_telnet(raw: bytes) -> bytes:
-    """Remove Telnet commands (IAC IP, IAC DM before ABOR, option negotiation); IAC IAC is a literal 255."""
+    """The command bytes of `raw` with Telnet commands handled (see `parse_telnet`)."""
+    return parse_telnet(raw)[0] if IAC in raw else raw
+
+
+def parse_telnet(raw: bytes) -> tuple[bytes, bytes]:
+    """ProFTPD's Telnet handling of a command line (src/netio.c): returns (command bytes, bytes to answer).
+
+    IAC IAC is one 0xFF byte; IAC IP and IAC DM (sent before ABOR) are removed; option negotiation is refused:
+    IAC WILL/WONT x is answered IAC DONT x, IAC DO/DONT x is answered IAC WONT x, and removed. IAC followed by any
+    other byte (NOP, SB, SE, a letter...) is not a command ProFTPD knows: both bytes stay in the line, so
+    `MKD bad<IAC>` makes `bad\xff`. A lone IAC at the end of the line stays too; a WILL/WONT/DO/DONT without its
+    option byte is dropped."""
     if IAC not in raw:
-        return raw
+        return raw, b""
     out = bytearray()
+    answers = bytearray()
     i, n = 0, len(raw)
     while i < n:
         b = raw[i]
@@ -146,16 +164,19 @@ def strip_telnet(raw: bytes) -> bytes:
             i += 1
             continue
         if i + 1 >= n:
+            out.append(IAC)
             break
         op = raw[i + 1]
         if op == IAC:
             out.append(IAC)
             i += 2
-        elif op in (DO, DONT, WILL, WONT):
+        elif op in (WILL, WONT, DO, DONT):
+            if i + 2 < n:
+                answers += bytes([IAC, DONT if op in (WILL, WONT) else WONT, raw[i + 2]])
             i += 3
-        elif op == SB:
-            end = raw.find(bytes([IAC, SE]), i + 2)
-            i = n if end < 0 else end + 2
-        else:
+        elif op in (IP, DM):
             i += 2
-    return bytes(out)
+        else:
+            out += bytes([IAC, op])
+            i += 2
+    return bytes(out), bytes(answers)

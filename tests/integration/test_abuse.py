@@ -372,27 +372,31 @@ def test_non_utf8_user_name_and_password(d):
         alive(raw)
 
 
-def test_telnet_sequences_are_removed(d, home):
+def test_telnet_sequences_are_handled_as_proftpd(d, home):
     real, virt = home
-    IAC, IP, DM, WILL, DO, SB, SE = 255, 244, 242, 251, 253, 250, 240
+    IAC, IP, DM, WILL, WONT, DO, DONT, SB, SE, NOP = 255, 244, 242, 251, 252, 253, 254, 250, 240, 241
     with Raw(d) as raw:
         raw.send(bytes([IAC, IP, IAC, DM]) + b"NOOP\r\n")             # what ftplib sends before ABOR
         assert raw.reply() == b"200 NOOP command successful"
-        raw.send(b"NO" + bytes([IAC, WILL, 1]) + b"OP\r\n")            # option negotiation mid-verb
-        assert raw.reply() == b"200 NOOP command successful"
-        raw.send(bytes([IAC, DO, 3, IAC, SB, 24, 1, IAC, SE]) + b"SYST\r\n")
-        assert raw.reply() == b"215 UNIX Type: L8"
-        raw.send(b"NOOP" + bytes([IAC]) + b"\r\n")                      # a lone IAC at the end
-        assert raw.reply() == b"200 NOOP command successful"
-        raw.send(b"NOOP" + bytes([IAC, SB]) + b"garbage\r\n")           # an unterminated subnegotiation
-        assert raw.reply() == b"200 NOOP command successful"
+        raw.send(b"NO" + bytes([IAC, WILL, 1]) + b"OP\r\n")            # option negotiation mid-verb: refused
+        assert raw.reply() == bytes([IAC, DONT, 1]) + b"200 NOOP command successful"
+        raw.send(bytes([IAC, DO, 3, IAC, WONT, 5, IAC, DONT, 6]) + b"SYST\r\n")
+        assert raw.reply() == bytes([IAC, WONT, 3, IAC, DONT, 5, IAC, WONT, 6]) + b"215 UNIX Type: L8"
+        raw.send(b"NOOP" + bytes([IAC, WILL]) + b"\r\n")              # the option byte is the CR
+        assert raw.reply() == bytes([IAC, DONT, 13]) + b"200 NOOP command successful"
+        raw.send(bytes([IAC, SB, 24, 1, IAC, SE]) + b"NOOP\r\n")      # not a command ProFTPD knows: kept
+        assert raw.reply().startswith(b"500 ")
+        raw.send(b"NOOP" + bytes([IAC]) + b"\r\n")                    # a lone IAC at the end is kept
+        assert raw.reply().startswith(b"500 ")
         raw.login()
         expect(raw, f"CWD {virt}", 250)
         expect(raw, b"MKD a" + bytes([IAC, IAC]) + b"b", 257)           # IAC IAC is one 0xFF byte
+        expect(raw, b"MKD bad" + bytes([IAC]), 257)                     # IAC + CR: the IAC stays
+        expect(raw, b"MKD n" + bytes([IAC, NOP]) + b"p", 257)           # IAC NOP: both bytes stay
         raw.send(bytes([IAC, IP, IAC, DM]) + b"ABOR\r\n")
         assert raw.reply() == b"226 Abort successful"
         alive(raw)
-    assert os.listdir(os.fsencode(real)) == [b"a\xffb"]
+    assert sorted(os.listdir(os.fsencode(real))) == [b"a\xffb", b"bad\xff", b"n\xff\xf1p"]
 
 
 def test_verbs_in_any_case_and_blank_lines(d):

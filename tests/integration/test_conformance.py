@@ -305,3 +305,28 @@ def test_a_refused_transfer_keeps_the_port_target(server):
                     got += chunk
             assert ftp.getline() == "226 Transfer complete"
         assert got == b"data"
+
+
+# -- Telnet on the control connection (ProFTPD's src/netio.c) -------------------------------------------------------
+def test_telnet_option_requests_are_refused_before_the_reply(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        f.readline()                                                    # greeting
+        sock.sendall(bytes([255, 251, 1]) + b"NOOP\r\n")                # IAC WILL ECHO
+        assert f.readline() == bytes([255, 254, 1]) + b"200 NOOP command successful\r\n"     # IAC DONT ECHO
+        sock.sendall(bytes([255, 253, 3]) + b"NOOP\r\n")                # IAC DO SUPPRESS-GO-AHEAD
+        assert f.readline() == bytes([255, 252, 3]) + b"200 NOOP command successful\r\n"     # IAC WONT
+        f.close()
+
+
+def test_iac_before_an_unknown_byte_is_kept(server):
+    from conftest import PASSWORDS
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        f.readline()
+        for line in (b"USER alice", b"PASS " + PASSWORDS["alice"].encode(), b"MKD bad\xff"):
+            sock.sendall(line + b"\r\n")
+            got = f.readline()
+        assert got == b'257 "/bad\xff" - Directory successfully created\r\n'
+        f.close()
+    assert os.path.isdir(os.path.join(os.fsencode(server.home("alice")), b"bad\xff"))
