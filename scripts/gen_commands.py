@@ -135,7 +135,8 @@ def main() -> None:
             "(`500 Illegal PORT command`: no FTP bounce; ProFTPD 1.3.8 accepts some); STOU works without "
             "AllowOverwrite (ProFTPD answers `550 <name>: Overwrite permission denied`); a transfer without "
             "PORT/PASV answers `425 Unable to build data connection: No PORT or PASV command issued first` "
-            "(ProFTPD tries the client's port and reports its error); a NUL in a command line is refused with "
+            "(ProFTPD tries the client's port and reports its error); a PORT/EPRT target serves one transfer "
+            "(ProFTPD connects to it again for later ones); a NUL in a command line is refused with "
             "`501`; an over-long line gets `500 Command line too long` (ProFTPD says nothing); ProFTPD answers a "
             "few commands twice before login (`RNTO`, `SITE CHMOD`, `SITE CHGRP`: two `530` lines), proftpy once.",
             ""]
