@@ -124,6 +124,7 @@ class Master:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
         modules.dispatcher()
+        self.config.build_indexes()
         from . import display, fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
         gc.freeze()
@@ -323,6 +324,7 @@ class Master:
         if hook:
             hook(self)
         self.module_hook("master_reload")
+        self.preload()
         self.notify("READY=1", f"STATUS={self.status()}")
 
     def stop(self) -> None:

@@ -51,13 +51,32 @@ class Section:
     def context(self) -> int:
         return KIND_CONTEXT[self.kind]
 
+    _index: dict[str, list[Param]] = field(default_factory=dict, repr=False)
+    _indexed: int = field(default=0, repr=False)     # how many params `_index` holds
+
+    def _by_key(self) -> dict[str, list[Param]]:
+        """Params by lower-case directive name. Rebuilt when params were added (parsing, `<Global>` merge);
+        the master builds it before the first fork, so a session looks a directive up without walking, and
+        without touching (copying) the memory of, every param of the section."""
+        if self._indexed != len(self.params):
+            index: dict[str, list[Param]] = {}
+            for p in self.params:
+                index.setdefault(p.directive.key, []).append(p)
+            self._index, self._indexed = index, len(self.params)
+        return self._index
+
     def all(self, name: str) -> list[Param]:
-        key = name.lower()
-        return [p for p in self.params if p.directive.key == key]
+        return list(self._by_key().get(name.lower(), ()))
 
     def first(self, name: str) -> Param | None:
-        key = name.lower()
-        return next((p for p in self.params if p.directive.key == key), None)
+        found = self._by_key().get(name.lower())
+        return found[0] if found else None
+
+    def walk(self) -> Iterator["Section"]:
+        """This section and every section nested in it."""
+        yield self
+        for s in self.sections:
+            yield from s.walk()
 
     def get(self, name: str, default: Any = None) -> Any:
         """This section's own value for a directive (first line wins), without merging."""
@@ -198,6 +217,11 @@ class Config:
     @property
     def main(self) -> Server:
         return self.servers[0]
+
+    def build_indexes(self) -> None:
+        """Index every section's params now; the master calls this before forking (see `Section._by_key`)."""
+        for section in [*self.root.walk(), *(s for c in self.classes for s in c.walk())]:
+            section._by_key()
 
 
 def build(root: Section, registry, path: str, defines: set[str], warnings: list[str]) -> Config:
