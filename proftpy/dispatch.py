@@ -57,6 +57,20 @@ class Command:
     limited: bool = True            # checked against <Limit ALL> (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS/PROT)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes
     module: str = "mod_core.c"
+    missing: tuple[int, str] = (500, "{name}: command requires a parameter")   # reply when arg=REQUIRED lacks it
+    extra: tuple[int, str] = (501, "Invalid number of parameters")              # reply when arg=NONE gets one
+
+    def argument_error(self, cmd: "Cmd") -> "Reply | None":
+        """The reply for an argument this command must have and lacks, or must not have and got. ProFTPD checks
+        the count in each handler, so the reply is the command's own (see `missing`, `extra`)."""
+        given = bool(cmd.arg.strip(" \t"))
+        if self.arg == REQUIRED and not given:
+            code, text = self.missing
+        elif self.arg == NONE and given:
+            code, text = self.extra
+        else:
+            return None
+        return Reply(code, text.format(name=cmd.name, arg=cmd.arg))
 
 
 @dataclass(frozen=True)
@@ -103,10 +117,9 @@ class Dispatcher:
             return Reply(500, f"{cmd.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
             return Reply(530, "Please login with USER and PASS")
-        if command.arg == REQUIRED and not cmd.arg.strip(" \t"):
-            return missing_arg_reply(cmd.name)
-        if command.arg == NONE and cmd.arg.strip(" \t"):
-            return extra_arg_reply(cmd)
+        wrong = command.argument_error(cmd)
+        if wrong is not None:
+            return wrong
         try:
             return self._run_hooks(PRE_CMD, session, cmd)
         except FtpError as e:
@@ -125,33 +138,6 @@ class Dispatcher:
             self._run_hooks(phase, session, cmd)
         except Exception:
             log.exception("%s hook failed for %s", phase, cmd.name)
-
-
-# ProFTPD checks the argument count in each command handler, so the reply for a missing argument or for an argument
-# a command does not take depends on the command (answers of ProFTPD 1.3.8, seen with scripts/compare_proftpd.py).
-MISSING_ARG = {
-    "TYPE": 500, "REST": 500, "RETR": 500, "STOR": 500, "APPE": 500,   # "500 'TYPE' not understood"
-    "MODE": 501, "STRU": 501,                                             # "501 'MODE' not understood"
-    "ALLO": 504,                                                          # "504 'ALLO' not understood"
-}
-INVALID_COUNT = {"PORT", "EPRT"}                                          # "501 Invalid number of parameters"
-EXTRA_NOT_UNDERSTOOD = {"ABOR"}                                           # "500 'ABOR x' not understood"
-
-
-def missing_arg_reply(name: str) -> Reply:
-    """The reply to a command sent without the argument it requires."""
-    if name in MISSING_ARG:
-        return Reply(MISSING_ARG[name], f"'{name}' not understood")
-    if name in INVALID_COUNT:
-        return Reply(501, "Invalid number of parameters")
-    return Reply(500, f"{name}: command requires a parameter")
-
-
-def extra_arg_reply(cmd: Cmd) -> Reply:
-    """The reply to an argument given to a command that takes none."""
-    if cmd.name in EXTRA_NOT_UNDERSTOOD:
-        return Reply(500, f"'{cmd.name} {cmd.arg}' not understood")
-    return Reply(501, "Invalid number of parameters")
 
 
 def split_command(line: str) -> tuple[str, str]:

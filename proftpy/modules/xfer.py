@@ -579,22 +579,30 @@ def _unlink(real: str) -> None:
         log.warning("cannot remove %s after an aborted upload: %s", real, e.strerror)
 
 
+# ProFTPD checks the argument count in each handler: these are its replies for a missing argument (and ABOR's for an
+# extra one), as scripts/compare_proftpd.py shows them.
+NOT_UNDERSTOOD = (500, "'{name}' not understood")
+NOT_UNDERSTOOD_501 = (501, "'{name}' not understood")
+BAD_COUNT = (501, "Invalid number of parameters")
+
 commands = [
-    Command("TYPE", type_, needs_login=False, arg=REQUIRED, help="<sp> type-code (A, I, L 7, L 8)"),
-    Command("MODE", mode, arg=REQUIRED, help="<sp> mode-code (S)"),
-    Command("STRU", stru, arg=REQUIRED, help="<sp> structure-code (F)"),
+    Command("TYPE", type_, needs_login=False, arg=REQUIRED, missing=NOT_UNDERSTOOD,
+            help="<sp> type-code (A, I, L 7, L 8)"),
+    Command("MODE", mode, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, help="<sp> mode-code (S)"),
+    Command("STRU", stru, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, help="<sp> structure-code (F)"),
     Command("ALLO", allo, arg=OPTIONAL, help="<sp> size"),
     Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname"),
-    Command("PORT", port, arg=REQUIRED, help="<sp> h1,h2,h3,h4,p1,p2", limited=False),
-    Command("EPRT", eprt, arg=REQUIRED, help="<sp> |proto|addr|port|", limited=False, feat=("EPRT",)),
+    Command("PORT", port, arg=REQUIRED, missing=BAD_COUNT, help="<sp> h1,h2,h3,h4,p1,p2", limited=False),
+    Command("EPRT", eprt, arg=REQUIRED, missing=BAD_COUNT, help="<sp> |proto|addr|port|", limited=False,
+            feat=("EPRT",)),
     Command("PASV", pasv, arg=NONE, help="(returns address/port)", limited=False),
     Command("EPSV", epsv, arg=OPTIONAL, help="[<sp> proto|ALL]", limited=False, feat=("EPSV",)),
-    Command("REST", rest, arg=REQUIRED, help="<sp> byte-count", feat=("REST STREAM",)),
-    Command("RETR", retr, group="READ", arg=REQUIRED, help="<sp> pathname"),
-    Command("STOR", stor, group="WRITE", arg=REQUIRED, help="<sp> pathname"),
+    Command("REST", rest, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> byte-count", feat=("REST STREAM",)),
+    Command("RETR", retr, group="READ", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
+    Command("STOR", stor, group="WRITE", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
     Command("STOU", stou, group="WRITE", arg=OPTIONAL, help="(store unique filename)"),
-    Command("APPE", appe, group="WRITE", arg=REQUIRED, help="<sp> pathname"),
-    Command("ABOR", abor, arg=NONE, help="(abort operation)"),
+    Command("APPE", appe, group="WRITE", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
+    Command("ABOR", abor, arg=NONE, extra=(500, "'{name} {arg}' not understood"), help="(abort operation)"),
 ]
 
 hooks = [Hook(POST_CMD, "PASS", _after_pass)] + [Hook(POST_CMD_ERR, name, _drop_passive)
