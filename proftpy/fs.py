@@ -8,16 +8,21 @@ chroot(2). Names that are not UTF-8 travel as surrogate escapes and reach the di
 
 Files are opened with `FS.open`: in the emulated jail it asks the kernel to resolve the path inside the root too
 (openat2 with RESOLVE_IN_ROOT), so a directory swapped for a symbolic link between `resolve` and the open cannot
-lead a transfer outside the root.
+lead a transfer outside the root. Commands that change the tree (MKD, RMD, DELE, RNFR/RNTO, MFMT, MFF, the SITE
+commands, HiddenStores' rename) use the operations below (`FS.mkdir`, `FS.unlink`, `FS.rename`, `FS.chmod`, ...):
+each opens the *parent* directory the same way (`FS.parent`) and acts on the final name relative to it, without
+following a final symbolic link, so the same swap cannot lead them outside either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import posixpath
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .reply import FtpError
@@ -25,7 +30,9 @@ from .reply import FtpError
 PATH_MAX = 4096
 MAX_LINKS = 40
 SYS_OPENAT2 = 437                       # the same number on every Linux architecture (added in 5.6)
+SYS_FCHMODAT2 = 452                     # likewise (added in 6.6): the only chmod that can refuse a final link
 RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
+AT_SYMLINK_NOFOLLOW = 0x100
 
 
 class _OpenHow(ctypes.Structure):
@@ -139,8 +146,9 @@ class FS:
         if real != self.root and not real.startswith(self.root + "/"):
             raise ValueError(f"{real} is not inside the session root {self.root}")
         rel = real[len(self.root):].lstrip("/") or "."
-        how = _OpenHow(flags, mode if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)) else 0,
-                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        tmpfile = getattr(os, "O_TMPFILE", 0)            # includes O_DIRECTORY's bit: only all of it counts
+        creates = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
+        how = _OpenHow(flags, mode if creates else 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fd = _libc.syscall(SYS_OPENAT2, root_fd, os.fsencode(rel), ctypes.byref(how),
@@ -154,6 +162,135 @@ class FS:
             return os.open(real, flags, mode)
         raise OSError(err, os.strerror(err), real)
 
+    # -- operations on the tree: through a directory fd opened inside the root ---------------------------------------
+    @contextlib.contextmanager
+    def parent(self, real: str) -> Iterator[tuple[int, str]]:
+        """(fd, name): the directory holding `real` opened with `FS.open` (O_PATH, so inside the root whatever was
+        swapped since `resolve`), and the final name to use with the `dir_fd=` calls. The root itself is
+        (its own fd, "."), so acting on it fails the way it does under chroot(2)."""
+        if real == self.root:
+            directory, name = real, "."
+        else:
+            directory, name = posixpath.split(real)
+            if not name or name in (".", "..") or not directory.startswith("/"):
+                raise ValueError(f"{real!r} does not end in a plain name")
+        fd = self.open(directory, os.O_PATH | os.O_DIRECTORY)
+        try:
+            yield fd, name
+        finally:
+            os.close(fd)
+
+    def lstat(self, real: str) -> os.stat_result:
+        """The final component itself (a symbolic link is not followed)."""
+        with self.parent(real) as (fd, name):
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+
+    def stat(self, real: str) -> os.stat_result:
+        """What `real` leads to, links followed inside the root. A FIFO is not opened for reading (O_PATH)."""
+        fd = self.open(real, os.O_PATH)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    def exists(self, real: str) -> bool:
+        try:
+            self.stat(real)
+        except OSError:
+            return False
+        return True
+
+    def mkdir(self, real: str, mode: int = 0o777) -> None:
+        with self.parent(real) as (fd, name):
+            os.mkdir(name, mode, dir_fd=fd)
+
+    def rmdir(self, real: str) -> None:
+        with self.parent(real) as (fd, name):
+            os.rmdir(name, dir_fd=fd)
+
+    def unlink(self, real: str) -> None:
+        """Remove a file; a symbolic link is removed itself."""
+        with self.parent(real) as (fd, name):
+            os.unlink(name, dir_fd=fd)
+
+    def rename(self, src: str, dst: str) -> None:
+        """rename(2) of two real paths: a final link is moved (or replaced) itself, never followed."""
+        with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
+            os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+    def symlink(self, target: str, real: str) -> None:
+        """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
+        with self.parent(real) as (fd, name):
+            os.symlink(target, name, dir_fd=fd)
+
+    def readlink(self, real: str) -> str:
+        with self.parent(real) as (fd, name):
+            return os.readlink(name, dir_fd=fd)
+
+    def chown(self, real: str, uid: int, gid: int) -> None:
+        """lchown: a final symbolic link is changed itself."""
+        with self.parent(real) as (fd, name):
+            os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+
+    def utime(self, real: str, times: tuple[float, float]) -> None:
+        """Set (atime, mtime); a final symbolic link gets the times itself."""
+        with self.parent(real) as (fd, name):
+            os.utime(name, times, dir_fd=fd, follow_symlinks=False)
+
+    def chmod(self, real: str, mode: int) -> None:
+        """chmod of the final component, never through a final symbolic link (`resolve` has followed the links
+        the client named; one that appears later gets EOPNOTSUPP). fchmodat2 (Linux 6.6) does it in one call;
+        older kernels get the final component opened O_PATH|O_NOFOLLOW and changed through /proc/self/fd."""
+        with self.parent(real) as (fd, name):
+            res = _libc.syscall(ctypes.c_long(SYS_FCHMODAT2), ctypes.c_long(fd), os.fsencode(name),
+                                ctypes.c_long(mode), ctypes.c_long(AT_SYMLINK_NOFOLLOW))
+            err = ctypes.get_errno()
+            if res == 0:
+                return
+            if err != errno.ENOSYS:
+                raise OSError(err, os.strerror(err), real)
+            if self._kernel_chroot:
+                os.chmod(name, mode, dir_fd=fd)         # the kernel confines a link; /proc is outside the chroot
+                return
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                if stat.S_ISLNK(os.fstat(target).st_mode):
+                    raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP), real)
+                os.chmod(f"/proc/self/fd/{target}", mode)
+            finally:
+                os.close(target)
+
+    def remove_tree(self, real: str, max_depth: int) -> None:
+        """Remove a directory and everything below it. Each level is opened O_NOFOLLOW relative to the one above,
+        so links inside are removed as links and a directory swapped for a link meanwhile stops the removal (ELOOP);
+        deeper than `max_depth` levels: ELOOP before anything below that level is removed."""
+        with self.parent(real) as (fd, name):
+            _remove_tree_at(fd, name, 0, max_depth)
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a regular file (its data, mode and times) or a symbolic link (its text) to `dst`, both opened
+        inside the root and never through a final link: rename's fallback across mount points. Other kinds:
+        EPERM."""
+        st = self.lstat(src)
+        if stat.S_ISLNK(st.st_mode):
+            self.symlink(self.readlink(src), dst)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM), src)
+        nofollow = os.O_NOFOLLOW | os.O_NONBLOCK
+        src_fd = self.open(src, os.O_RDONLY | nofollow)
+        try:
+            dst_fd = self.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | nofollow, stat.S_IMODE(st.st_mode))
+            try:
+                while os.sendfile(dst_fd, src_fd, None, 1 << 20):
+                    pass
+                os.chmod(dst_fd, stat.S_IMODE(st.st_mode))
+                os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
+
     def chdir(self, arg: str) -> VPath:
         path = self.resolve(arg)
         st = os.stat(path.real)
@@ -163,3 +300,20 @@ class FS:
             raise FsError(arg, errno.EACCES)
         self.cwd = path.virtual
         return path
+
+
+def _remove_tree_at(parent_fd: int, name: str, depth: int, max_depth: int) -> None:
+    if depth > max_depth:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    try:
+        with os.scandir(fd) as entries:
+            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for child, is_dir in children:
+            if is_dir:
+                _remove_tree_at(fd, child, depth + 1, max_depth)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)

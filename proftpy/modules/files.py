@@ -12,7 +12,6 @@ import errno
 import fnmatch
 import ipaddress
 import os
-import shutil
 import stat
 import time
 from typing import TYPE_CHECKING, Any
@@ -178,12 +177,13 @@ def mkd(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
     if "*" in arg:
         raise FtpError(550, f"{arg}: Invalid directory name")
-    path = _require_fs(session).resolve(arg, follow_last=False)
+    fs = _require_fs(session)
+    path = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
     mode = dir_mode(session, path.real)
     old = os.umask(0)
     try:
-        os.mkdir(path.real, mode)
+        fs.mkdir(path.real, mode)
     finally:
         os.umask(old)
     return Reply(257, f'"{quote(path.virtual)}" - Directory successfully created')
@@ -191,23 +191,25 @@ def mkd(session: "Session", cmd: Cmd) -> Reply:
 
 def rmd(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
-    path = _require_fs(session).resolve(arg, follow_last=False)
+    fs = _require_fs(session)
+    path = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
-    os.rmdir(path.real)
+    fs.rmdir(path.real)
     return Reply(250, f"{cmd.name} command successful")
 
 
 def dele(session: "Session", cmd: Cmd) -> Reply:
     """Delete a file; a symlink is removed itself, never what it points to."""
     arg = _path_arg(cmd)
-    path = _require_fs(session).resolve(arg, follow_last=False)
+    fs = _require_fs(session)
+    path = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
-    st = os.lstat(path.real)
+    st = fs.lstat(path.real)
     if stat.S_ISDIR(st.st_mode):
         raise FsError(arg, errno.EISDIR)
-    os.unlink(path.real)
+    fs.unlink(path.real)
     cmd.notes["deleted"] = {"path": path.real, "virtual": path.virtual, "size": st.st_size}
     session.events.emit("core.delete", session=session, path=path.real, size=st.st_size)
     return Reply(250, f"{cmd.name} command successful")
@@ -217,11 +219,12 @@ def rnfr(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
     st = _st(session)
     st.pop("rnfr", None)
-    path = _require_fs(session).resolve(arg, follow_last=False)
+    fs = _require_fs(session)
+    path = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
-    os.lstat(path.real)                       # a dangling symlink may be renamed too
+    fs.lstat(path.real)                       # a dangling symlink may be renamed too
     st["rnfr"] = path
     cmd.notes["rnfr_path"] = path.real
     return Reply(350, "File or directory exists, ready for destination name")
@@ -232,30 +235,32 @@ def rnto(session: "Session", cmd: Cmd) -> Reply:
     source: VPath | None = _st(session).pop("rnfr", None)
     if source is None:
         return Reply(503, "Bad sequence of commands")
-    target = _require_fs(session).resolve(arg, follow_last=False)
+    fs = _require_fs(session)
+    target = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, target.real)
-    if not conf(session, "AllowOverwrite", False, target.real) and os.path.exists(target.real):
+    if not conf(session, "AllowOverwrite", False, target.real) and fs.exists(target.real):
         return Reply(550, f"{arg}: Rename permission denied")
     cmd.notes["rnfr_path"] = source.real
     try:
-        os.rename(source.real, target.real)
+        fs.rename(source.real, target.real)
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
-        _move_across_devices(source.real, target.real, arg)
+        _move_across_devices(fs, source.real, target.real, arg)
     cmd.notes["rnto_path"] = target.real
     return Reply(250, "Rename successful")
 
 
-def _move_across_devices(src: str, dst: str, arg: str) -> None:
-    """rename(2) cannot cross mount points: copy a file then remove it; a directory is refused (EPERM)."""
-    if os.path.isdir(src) and not os.path.islink(src):
+def _move_across_devices(fs, src: str, dst: str, arg: str) -> None:
+    """rename(2) cannot cross mount points: copy a file (or a link) then remove it; a directory is refused
+    (EPERM)."""
+    if stat.S_ISDIR(fs.lstat(src).st_mode):
         raise FsError(arg, errno.EPERM)
     try:
-        shutil.copy2(src, dst, follow_symlinks=False)
+        fs.copy(src, dst)
     except OSError as e:
         raise FtpError(550, f"Rename {arg}: {e.strerror}") from None
-    os.unlink(src)
+    fs.unlink(src)
 
 
 # -- file facts ----------------------------------------------------------------------------------------------------
@@ -263,7 +268,8 @@ def size(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
     if transfer_type(session) == "A":
         return Reply(550, f"{cmd.name} not allowed in ASCII mode")
-    st = os.stat(_require_fs(session).resolve(arg).real)
+    fs = _require_fs(session)
+    st = fs.stat(fs.resolve(arg).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a regular file")
     return Reply(213, str(st.st_size))
@@ -271,7 +277,8 @@ def size(session: "Session", cmd: Cmd) -> Reply:
 
 def mdtm(session: "Session", cmd: Cmd) -> Reply:
     arg = _path_arg(cmd)
-    st = os.stat(_require_fs(session).resolve(arg).real)
+    fs = _require_fs(session)
+    st = fs.stat(fs.resolve(arg).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a plain file")
     tm = time.gmtime(st.st_mtime) if times_gmt(session) else time.localtime(st.st_mtime)
@@ -300,22 +307,23 @@ def _split_fact_arg(cmd: Cmd) -> tuple[str, str]:
 
 def mfmt(session: "Session", cmd: Cmd) -> Reply:
     timestamp, arg = _split_fact_arg(cmd)
-    path = _require_fs(session).resolve(arg)
+    fs = _require_fs(session)
+    path = fs.resolve(arg)
     check_filters(session, arg, path.real)
     stamp = timestamp.split(".", 1)[0]
     if len(timestamp) < 14:
         return Reply(501, f"{timestamp}: {os.strerror(errno.EINVAL)}")
-    _set_mtime(path.real, stamp, arg)
+    _set_mtime(fs, path.real, stamp, arg)
     return Reply(213, f"Modify={stamp}; {arg}")
 
 
-def _set_mtime(real: str, stamp: str, arg: str) -> None:
+def _set_mtime(fs, real: str, stamp: str, arg: str) -> None:
     try:
         when = parse_timestamp(stamp)
     except ValueError:
         raise FtpError(501, f"{arg}: {os.strerror(errno.EINVAL)}") from None
     try:
-        os.utime(real, (when, when))
+        fs.utime(real, (when, when))
     except OSError as e:
         raise FtpError(550 if e.errno == errno.ENOENT else 501, f"{arg}: {e.strerror}") from None
 
@@ -334,7 +342,8 @@ def group_id(session: "Session", name: str) -> int:
 def mff(session: "Session", cmd: Cmd) -> Reply:
     """Modify facts: `modify=YYYYMMDDHHMMSS;UNIX.mode=0644;UNIX.group=name; path`, applied in order."""
     facts, arg = _split_fact_arg(cmd)
-    path = _require_fs(session).resolve(arg)
+    fs = _require_fs(session)
+    path = fs.resolve(arg)
     check_filters(session, arg, path.real)
     if ";" not in facts:
         return Reply(550, f"{facts}: {os.strerror(errno.EINVAL)}")
@@ -346,7 +355,7 @@ def mff(session: "Session", cmd: Cmd) -> Reply:
                 return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
             if len(value) < 14:
                 return Reply(501, f"{value}: {os.strerror(errno.EINVAL)}")
-            _set_mtime(path.real, value.split(".", 1)[0], arg)
+            _set_mtime(fs, path.real, value.split(".", 1)[0], arg)
         elif low.startswith("unix.group"):
             if not sep:
                 return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
@@ -354,7 +363,7 @@ def mff(session: "Session", cmd: Cmd) -> Reply:
                 gid = group_id(session, value)
             except ValueError:
                 return Reply(501, f"{arg}: {os.strerror(errno.EINVAL)}")
-            _fact_call(lambda: os.chown(path.real, -1, gid), arg)
+            _fact_call(lambda: fs.chown(path.real, -1, gid), arg)
         elif low.startswith("unix.mode"):
             if not sep:
                 return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
@@ -362,7 +371,7 @@ def mff(session: "Session", cmd: Cmd) -> Reply:
                 mode = int(value, 8)
             except ValueError:
                 return Reply(501, f"{arg}: {os.strerror(errno.EINVAL)}")
-            _fact_call(lambda: os.chmod(path.real, mode & 0o7777), arg)
+            _fact_call(lambda: fs.chmod(path.real, mode & 0o7777), arg)
         else:
             return Reply(504, f"Cannot modify fact '{fact}'")
     return Reply(213, f"{facts} {arg}")

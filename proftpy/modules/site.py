@@ -126,7 +126,7 @@ def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     arg = " ".join(words[2:])
     path = _resolve(session, arg)
     try:
-        st = os.stat(path.real)
+        st = session.fs.stat(path.real)
     except OSError as e:
         return Reply(550, f"{arg}: {e.strerror}")
     try:
@@ -136,7 +136,7 @@ def site_chmod(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if _denied(session, "SITE_CHMOD", WRITE, path.real):
         return Reply(550, f"{cmd.arg}: {os.strerror(errno.EACCES)}")
     try:
-        os.chmod(path.real, mode)
+        session.fs.chmod(path.real, mode)
     except OSError as e:
         return Reply(550, f"{cmd.arg}: {e.strerror}")
     return Reply(200, "SITE CHMOD command successful")
@@ -148,7 +148,7 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     arg = " ".join(words[2:])
     path = _resolve(session, arg)
     try:
-        os.lstat(path.real)
+        session.fs.lstat(path.real)
     except OSError as e:
         return Reply(550, f"{arg}: {e.strerror}")
     try:
@@ -158,7 +158,7 @@ def site_chgrp(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if _denied(session, "SITE_CHGRP", WRITE, path.real):
         return Reply(550, f"{arg}: {os.strerror(errno.EACCES)}")
     try:
-        os.chown(path.real, -1, gid, follow_symlinks=False)
+        session.fs.chown(path.real, -1, gid)
     except OSError as e:
         return Reply(550, f"{arg}: {e.strerror}")
     return Reply(200, "SITE CHGRP command successful")
@@ -184,7 +184,7 @@ def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     for i in range(1, len(parts) + 1):
         step = session.fs.resolve("/" + "/".join(parts[:i]), follow_last=False)
         try:
-            os.stat(step.real)
+            session.fs.stat(step.real)
             continue
         except FileNotFoundError:
             pass
@@ -192,7 +192,7 @@ def site_mkdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
             return Reply(550, f"{cmd.arg}: {e.strerror}")
         old = os.umask(0)
         try:
-            os.mkdir(step.real, dir_mode(session, step.real))
+            session.fs.mkdir(step.real, dir_mode(session, step.real))
         except OSError as e:
             return Reply(550, f"{cmd.arg}: {e.strerror}")
         finally:
@@ -206,26 +206,13 @@ def site_rmdir(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if isinstance(path, Reply):
         return path
     try:
-        st = os.lstat(path.real)
+        st = session.fs.lstat(path.real)
         if not stat.S_ISDIR(st.st_mode):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        _remove_tree(path.real, 0)
+        session.fs.remove_tree(path.real, MAX_DEPTH)
     except OSError as e:
         return Reply(550, f"{cmd.arg}: {e.strerror or os.strerror(e.errno or errno.EIO)}")
     return Reply(200, "SITE RMDIR command successful")
-
-
-def _remove_tree(real: str, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
-    with os.scandir(real) as entries:
-        children = [(e.path, e.is_dir(follow_symlinks=False)) for e in entries]
-    for child, is_dir in children:
-        if is_dir:
-            _remove_tree(child, depth + 1)
-        else:
-            os.unlink(child)
-    os.rmdir(real)
 
 
 def site_symlink(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
@@ -240,9 +227,9 @@ def site_symlink(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
     if _denied(session, "SITE_SYMLINK", WRITE, dst.real):
         return Reply(550, f"{words[2]}: {os.strerror(errno.EPERM)}")
     try:
-        os.stat(src.real)
+        session.fs.stat(src.real)
         target = src.virtual if session.fs.root != "/" else src.real
-        os.symlink(target, dst.real)
+        session.fs.symlink(target, dst.real)
     except OSError as e:
         return Reply(550, f"{cmd.arg}: {e.strerror}")
     return Reply(200, "SITE SYMLINK command successful")
@@ -270,7 +257,7 @@ def site_utime(session: "Session", cmd: Cmd, words: list[str]) -> Reply:
         return bad
     atime, mtime = (times[0], times[1]) if three else (times[0], times[0])
     try:
-        os.utime(path.real, (atime, mtime))
+        session.fs.utime(path.real, (atime, mtime))
     except OSError as e:
         return Reply(550, f"{cmd.arg}: {e.strerror}")
     return Reply(200, "SITE UTIME command successful")
