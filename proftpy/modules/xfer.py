@@ -546,18 +546,18 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
     target = temp or real
     if status == "success" and temp is not None:
         try:
-            os.rename(temp, real)
+            session.fs.rename(temp, real)
         except OSError as e:
-            _unlink(temp)
+            _unlink(session.fs, temp)
             reply, status = Reply(550, f"{what}: Rename of hidden file {session.fs.virtual_of(temp)} failed: "
                                        f"{e.strerror}"), "failed"
     elif status != "success":
         if transfer is None and created:
-            _unlink(target)                         # no data connection: leave nothing behind
+            _unlink(session.fs, target)              # no data connection: leave nothing behind
         elif temp is not None:
-            _unlink(temp)                           # HiddenStores: only the temporary file is removed
+            _unlink(session.fs, temp)                # HiddenStores: only the temporary file is removed
         elif transfer is not None and session.conf("DeleteAbortedStores", path=real):
-            _unlink(real)
+            _unlink(session.fs, real)
     _notes(cmd, real=real, virtual=virtual, direction="i", ascii=ascii, offset=offset, size=None,
            transfer=transfer, status=status)
     return reply
@@ -570,9 +570,9 @@ def _drop_passive(session: "Session", cmd: Cmd) -> None:
     data.state(session).drop_passive()
 
 
-def _unlink(real: str) -> None:
+def _unlink(fs, real: str) -> None:
     try:
-        os.unlink(real)
+        fs.unlink(real)
     except FileNotFoundError:
         pass            # already gone: nothing to clean up
     except OSError as e:
