@@ -8,11 +8,13 @@ ordinary user, where fs.py's userland jail stands in for chroot(2)."""
 
 from __future__ import annotations
 
+import ctypes
 import ftplib
 import os
 import re
 import select
 import shutil
+import signal
 import socket
 import struct
 import tempfile
@@ -1129,3 +1131,154 @@ def test_jail_open_stays_inside_after_a_directory_is_swapped_for_a_link(tmp_path
     with pytest.raises(FileNotFoundError):
         os.close(fs.open(path.real, flags))
     assert sorted(os.listdir(outside)) == ["f.txt"]
+
+
+# == the jail's tree operations: the same swap, made while the session is inside the command ==================
+class SyscallGate:
+    """ptrace(2) on a session process: the first time it enters one of `syscalls`, run `action` (the session waits
+    in the kernel meanwhile, before the syscall has looked at its path), then let it go. Deterministic: the swap
+    lands exactly between what the handler resolved and what the kernel does with it."""
+
+    SEIZE, INTERRUPT, SYSCALL, DETACH, GET_SYSCALL_INFO = 0x4206, 0x4207, 24, 17, 0x420E
+    O_TRACESYSGOOD, EVENT_STOP, WALL, ENTRY = 1, 128, 0x40000000, 1
+
+    class Info(ctypes.Structure):
+        _fields_ = [("op", ctypes.c_uint8), ("pad", ctypes.c_uint8 * 3), ("arch", ctypes.c_uint32),
+                    ("ip", ctypes.c_uint64), ("sp", ctypes.c_uint64), ("nr", ctypes.c_uint64),
+                    ("args", ctypes.c_uint64 * 6)]
+
+    def __init__(self, pid: int, syscalls: set[int], action):
+        self.pid, self.syscalls, self.action, self.fired = pid, syscalls, action, False
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.restype = ctypes.c_long
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        self._ptrace(self.SEIZE, None, self.O_TRACESYSGOOD)
+        self._ptrace(self.INTERRUPT)
+        self._wait(time.monotonic() + 10)               # the interrupt stop
+        self._ptrace(self.SYSCALL)
+
+    def _ptrace(self, request: int, addr=None, data: int = 0) -> None:
+        if self.libc.ptrace(request, self.pid, addr, ctypes.c_void_p(data)) < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"ptrace {request:#x}: {os.strerror(err)}")
+
+    def _wait(self, deadline: float) -> int:
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG | self.WALL)
+            if pid:
+                assert os.WIFSTOPPED(status), f"session ended while traced ({status:#x})"
+                return status
+            assert time.monotonic() < deadline, "the session never made the awaited system call"
+            time.sleep(0.0002)
+
+    def run(self, timeout: float = 10) -> None:
+        """Follow the session until the gate fires (then detach), or fail after `timeout`."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                status = self._wait(deadline)
+                sig = os.WSTOPSIG(status)
+                if sig == signal.SIGTRAP | 0x80:                    # a system call stop
+                    info = self.Info()
+                    self.libc.ptrace(self.GET_SYSCALL_INFO, self.pid, ctypes.c_void_p(ctypes.sizeof(info)),
+                                     ctypes.cast(ctypes.byref(info), ctypes.c_void_p))
+                    if info.op == self.ENTRY and info.nr in self.syscalls:
+                        self.action()
+                        self.fired = True
+                        return
+                    self._ptrace(self.SYSCALL)
+                elif status >> 16 == self.EVENT_STOP:              # group stop / interrupt: not a signal
+                    self._ptrace(self.SYSCALL)
+                else:
+                    self._ptrace(self.SYSCALL, None, sig)           # a real signal: deliver it
+        finally:
+            self._ptrace(self.DETACH)
+
+
+# x86_64 numbers: the calls that act on a path (what the old code reached the kernel with), and openat2 (what
+# fs.py opens the parent directory with, before acting relative to it)
+ACT_SYSCALLS = {83, 258,                    # mkdir mkdirat
+                84, 87, 263,                # rmdir unlink unlinkat
+                82, 264, 316,               # rename renameat renameat2
+                90, 268, 452,               # chmod fchmodat fchmodat2
+                92, 94, 260,                # chown lchown fchownat
+                132, 235, 261, 280,         # utime utimes futimesat utimensat
+                88, 266}                    # symlink symlinkat
+OPENAT2 = 437
+
+SWAP_COMMANDS = [
+    # (commands before the swap, the command during which `d` becomes a link to the outside)
+    ([], "MKD d/new"),
+    ([], "XMKD d/new"),
+    ([], "RMD d/sub"),
+    ([], "XRMD d/sub"),
+    ([], "DELE d/secret.txt"),
+    (["RNFR d/secret.txt"], "RNTO d/renamed.txt"),
+    ([], "MFMT 20000101000000 d/secret.txt"),
+    ([], "MFF UNIX.mode=0600; d/secret.txt"),
+    ([], "SITE CHMOD 600 d/secret.txt"),
+    ([], f"SITE CHGRP {DEV_UID} d/secret.txt"),
+    ([], "SITE UTIME 200001010000 d/secret.txt"),
+    ([], "SITE MKDIR d/new"),
+    ([], "SITE RMDIR d/sub"),
+    ([], "SITE SYMLINK /file.txt d/link"),
+]
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Like snapshot(), with owners and the link text: a chgrp or a new link shows too."""
+    out = {".": (root.lstat().st_mode, root.lstat().st_mtime_ns)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            content = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+            link = os.readlink(p) if p.is_symlink() else None
+            out[str(p.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns,
+                                             content, link)
+    return out
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+@pytest.mark.parametrize("moment", ["before-open", "before-act"])
+@pytest.mark.parametrize("before,line", SWAP_COMMANDS, ids=[" ".join(c[1].split()[:2]) for c in SWAP_COMMANDS])
+def test_jail_commands_stay_inside_when_a_directory_is_swapped_mid_command(jd, before, line, moment):
+    """A second session of the same account swaps directory `d` for a link to a directory outside the root while
+    the command runs, after the handler resolved its path: at the first openat2 (fs.py opening the parent) or at
+    the first call acting on a path. The kernel resolves inside the root (the link leads nowhere: 550) or acts
+    relative to the directory fd opened before the swap (inside the root, in the moved directory): never outside."""
+    case = re.sub(r"\W+", "-", f"{' '.join(line.split()[:2])}-{moment}").lower()
+    top = own(jd, jd.home("alice") / f"swap-{case}")
+    outside = jd.dir / f"outside-{case}"
+    for base in (top / "d", outside):
+        base.mkdir()
+        (base / "sub").mkdir()
+        (base / "secret.txt").write_bytes(b"inside\n" if base != outside else SECRET)
+        os.utime(base / "secret.txt", (1e9, 1e9))
+        for p in (base, base / "sub", base / "secret.txt"):
+            os.chown(p, DEV_UID, 0)             # group 0: a SITE CHGRP to the user's own group shows
+    (jd.home("alice") / "file.txt").write_bytes(b"x")
+    own(jd, jd.home("alice") / "file.txt")
+    before_outside = tree_state(outside)
+
+    def swap() -> None:
+        (top / "d").rename(top / "d.moved")
+        os.symlink(str(outside), top / "d")
+
+    with Raw(jd) as raw:
+        raw.login()
+        expect(raw, f"CWD /swap-{case}", 250)
+        for first in before:
+            expect(raw, first, 350)
+        gate = SyscallGate(my_session(jd, raw), ACT_SYSCALLS | ({OPENAT2} if moment == "before-open" else set()),
+                           swap)
+        raw.send(line + "\r\n")
+        gate.run()
+        reply = raw.reply()
+        assert gate.fired
+        alive(raw)
+    assert tree_state(outside) == before_outside, reply
+    assert reply[:1] in (b"2", b"5") and b"Traceback" not in reply, reply
+    if moment == "before-act":
+        # the parent directory was open already: the command did its work there, inside the root
+        assert reply[:1] == b"2", reply
