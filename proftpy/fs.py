@@ -263,7 +263,7 @@ class FS:
     def remove_tree(self, real: str, max_depth: int) -> None:
         """Remove a directory and everything below it. Each level is opened O_NOFOLLOW relative to the one above,
         so links inside are removed as links and a directory swapped for a link meanwhile stops the removal (ELOOP);
-        deeper than `max_depth` levels: ELOOP before anything below that level is removed."""
+        a level deeper than `max_depth` is not opened (ELOOP), so it and the directories above it stay."""
         with self.parent(real) as (fd, name):
             _remove_tree_at(fd, name, 0, max_depth)
 

@@ -1,0 +1,241 @@
+"""fs.py's tree operations: the parent directory opened inside the root, the final name acted on relative to it.
+
+The swap tests resolve a path, then replace a directory on it with a link to a directory outside the root (what a
+second session of the same account can do), then run the operation: it must fail inside the root and leave the
+outside alone, as `FS.open` does for transfers."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from proftpy.fs import FS
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """root/d/{f.txt, sub/} and outside/{f.txt, sub/}: the same names on both sides of the wall."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for base in (root / "d", outside):
+        (base / "sub").mkdir(parents=True)
+        (base / "f.txt").write_bytes(b"inside" if base != outside else b"outside")
+        os.utime(base / "f.txt", (1e9, 1e9))
+    return root, outside
+
+
+def state(path: Path) -> dict:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out[str(p.relative_to(path))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
+    return out
+
+
+OPERATIONS = {
+    "mkdir": ("d/new", lambda fs, real: fs.mkdir(real, 0o755)),
+    "rmdir": ("d/sub", lambda fs, real: fs.rmdir(real)),
+    "unlink": ("d/f.txt", lambda fs, real: fs.unlink(real)),
+    "rename-from": ("d/f.txt", lambda fs, real: fs.rename(real, fs.resolve("/moved.txt").real)),
+    "rename-to": ("d/g.txt", lambda fs, real: fs.rename(fs.resolve("/own.txt").real, real)),
+    "chmod": ("d/f.txt", lambda fs, real: fs.chmod(real, 0o600)),
+    "chown": ("d/f.txt", lambda fs, real: fs.chown(real, -1, 1)),
+    "utime": ("d/f.txt", lambda fs, real: fs.utime(real, (2e9, 2e9))),
+    "symlink": ("d/link", lambda fs, real: fs.symlink("/own.txt", real)),
+    "remove_tree": ("d/sub", lambda fs, real: fs.remove_tree(real, 10)),
+    "lstat": ("d/f.txt", lambda fs, real: fs.lstat(real)),
+    "stat": ("d/f.txt", lambda fs, real: fs.stat(real)),
+    "copy": ("d/f.txt", lambda fs, real: fs.copy(real, fs.resolve("/copy.txt").real)),
+}
+
+
+@pytest.mark.parametrize("link", ["absolute", "relative"])
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_operation_stays_inside_after_a_directory_is_swapped_for_a_link(tree, op, link):
+    root, outside = tree
+    (root / "own.txt").write_bytes(b"own")
+    arg, run = OPERATIONS[op]
+    fs = FS(str(root))
+    path = fs.resolve(arg, follow_last=False)
+    before = state(outside)
+    (root / "d").rename(root / "d.moved")
+    os.symlink(str(outside) if link == "absolute" else os.path.relpath(outside, root), root / "d")
+    with pytest.raises(FileNotFoundError):          # the link is followed inside the root, where it leads nowhere
+        run(fs, path.real)
+    assert state(outside) == before
+    assert (root / "own.txt").read_bytes() == b"own"
+
+
+def test_a_directory_opened_before_the_swap_keeps_the_operation_in_it(tree):
+    """What the parent fd buys: once `FS.parent` has the directory, a swap of its path changes nothing."""
+    root, outside = tree
+    fs = FS(str(root))
+    before = state(outside)
+    with fs.parent(fs.resolve("d/new").real) as (fd, name):
+        (root / "d").rename(root / "d.moved")
+        os.symlink(str(outside), root / "d")
+        os.mkdir(name, dir_fd=fd)
+    assert (root / "d.moved" / "new").is_dir()
+    assert state(outside) == before
+
+
+def test_parent_of_a_path_and_of_the_root(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    with fs.parent(str(root / "d" / "f.txt")) as (fd, name):
+        assert name == "f.txt"
+        assert os.path.samestat(os.fstat(fd), os.stat(root / "d"))
+    with fs.parent(fs.root) as (fd, name):
+        assert name == "."
+        assert os.path.samestat(os.fstat(fd), os.stat(root))
+    for bad in (f"{root}/d/..", f"{root}/d/.", f"{root}/d/"):
+        with pytest.raises(ValueError):
+            with fs.parent(bad):
+                pass
+    with pytest.raises(ValueError):                 # not inside the root at all
+        fs.mkdir(str(root.parent / "elsewhere"))
+
+
+def test_the_root_itself_fails_as_under_chroot(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    assert stat.S_ISDIR(fs.lstat(fs.root).st_mode) and stat.S_ISDIR(fs.stat(fs.root).st_mode)
+    for op, err in ((fs.rmdir, errno.EINVAL), (fs.unlink, errno.EISDIR), (fs.mkdir, errno.EEXIST)):
+        with pytest.raises(OSError) as e:
+            op(fs.root)
+        assert e.value.errno == err
+    assert root.is_dir()
+
+
+def test_final_links_are_acted_on_as_links(tree):
+    root, outside = tree
+    fs = FS(str(root))
+    os.symlink(str(outside / "f.txt"), root / "d" / "out")       # in the jail: <root>/<outside>/f.txt, missing
+    before = state(outside)
+    link = fs.resolve("d/out", follow_last=False).real
+    assert stat.S_ISLNK(fs.lstat(link).st_mode)
+    assert not fs.exists(link)                                   # followed inside the root, where it leads nowhere
+    with pytest.raises(FileNotFoundError):
+        fs.stat(link)
+    with pytest.raises(OSError) as e:
+        fs.chmod(link, 0o777)                                   # never through a link
+    assert e.value.errno == errno.EOPNOTSUPP
+    fs.chown(link, -1, 1)
+    fs.utime(link, (3e9, 3e9))
+    assert os.lstat(link).st_gid == 1 and os.lstat(link).st_mtime == 3e9
+    fs.rename(link, fs.resolve("d/out2").real)
+    assert os.readlink(root / "d" / "out2") == str(outside / "f.txt")
+    fs.unlink(fs.resolve("d/out2", follow_last=False).real)
+    assert not os.path.lexists(root / "d" / "out2")
+    assert state(outside) == before
+
+
+def test_stat_and_exists_follow_links_inside_the_root(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    os.symlink("/d/f.txt", root / "abs")                          # absolute: means <root>/d/f.txt
+    real = fs.resolve("abs", follow_last=False).real
+    assert fs.exists(real)
+    assert fs.stat(real).st_size == len(b"inside")
+    assert stat.S_ISLNK(fs.lstat(real).st_mode)
+
+
+def test_plain_operations(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    old = os.umask(0)
+    try:
+        fs.mkdir(fs.resolve("d/new").real, 0o750)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((root / "d" / "new").stat().st_mode) == 0o750
+    fs.chmod(fs.resolve("d/f.txt").real, 0o604)
+    assert stat.S_IMODE((root / "d" / "f.txt").stat().st_mode) == 0o604
+    fs.utime(fs.resolve("d/f.txt").real, (5, 7))
+    assert (root / "d" / "f.txt").stat().st_mtime == 7
+    fs.symlink("/d/f.txt", fs.resolve("d/ln").real)
+    assert os.readlink(root / "d" / "ln") == "/d/f.txt"
+    fs.rename(fs.resolve("d/f.txt").real, fs.resolve("d/sub/g.txt").real)
+    assert (root / "d" / "sub" / "g.txt").read_bytes() == b"inside"
+    with pytest.raises(FileExistsError):
+        fs.mkdir(fs.resolve("d/sub").real)
+    fs.rmdir(fs.resolve("d/new").real)
+    with pytest.raises(OSError) as e:
+        fs.rmdir(fs.resolve("d/sub").real)
+    assert e.value.errno == errno.ENOTEMPTY
+    fs.unlink(fs.resolve("d/sub/g.txt").real)
+    assert sorted(os.listdir(root / "d")) == ["ln", "sub"]
+
+
+def test_remove_tree_removes_links_never_their_targets(tree):
+    root, outside = tree
+    fs = FS(str(root))
+    top = root / "d" / "sub"
+    (top / "a" / "b").mkdir(parents=True)
+    (top / "a" / "b" / "x.txt").write_bytes(b"x")
+    os.symlink(str(outside), top / "a" / "out-dir")
+    os.symlink(str(outside / "f.txt"), top / "out-file")
+    before = state(outside)
+    fs.remove_tree(fs.resolve("d/sub").real, 10)
+    assert not top.exists()
+    assert state(outside) == before
+
+
+def test_remove_tree_stops_below_max_depth(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    deep = root / "d" / "sub" / "1" / "2" / "3"
+    deep.mkdir(parents=True)
+    with pytest.raises(OSError) as e:
+        fs.remove_tree(fs.resolve("d/sub").real, 2)
+    assert e.value.errno == errno.ELOOP
+    assert deep.is_dir()
+    fs.remove_tree(fs.resolve("d/sub").real, 3)
+    assert not (root / "d" / "sub").exists()
+
+
+def test_copy_a_file_a_link_and_refuse_the_rest(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    os.chmod(root / "d" / "f.txt", 0o640)
+    fs.copy(fs.resolve("d/f.txt").real, fs.resolve("d/c.txt").real)
+    copied = (root / "d" / "c.txt").stat()
+    assert (root / "d" / "c.txt").read_bytes() == b"inside"
+    assert (stat.S_IMODE(copied.st_mode), copied.st_mtime) == (0o640, 1e9)
+    os.symlink("/d/f.txt", root / "d" / "ln")
+    fs.copy(fs.resolve("d/ln", follow_last=False).real, fs.resolve("d/ln2").real)
+    assert os.readlink(root / "d" / "ln2") == "/d/f.txt"
+    os.mkfifo(root / "d" / "fifo")
+    with pytest.raises(OSError) as e:
+        fs.copy(fs.resolve("d/fifo").real, fs.resolve("d/fifo2").real)
+    assert e.value.errno == errno.EPERM
+
+
+def test_kernel_chroot_and_unjailed_sessions_use_the_same_operations(tree):
+    """root "/" (under chroot(2), or no DefaultRoot): the paths are used as they are."""
+    root, _ = tree
+    fs = FS("/")
+    fs.mkdir(str(root / "d" / "new"))
+    fs.rename(str(root / "d" / "new"), str(root / "d" / "new2"))
+    fs.chmod(str(root / "d" / "f.txt"), 0o600)
+    assert stat.S_IMODE(fs.stat(str(root / "d" / "f.txt")).st_mode) == 0o600
+    fs.rmdir(str(root / "d" / "new2"))
+    fs.mark_kernel_chroot()
+    fs.unlink(str(root / "d" / "f.txt"))
+    assert sorted(os.listdir(root / "d")) == ["sub"]
+
+
+def test_open_a_directory_as_o_path_inside_the_root(tree):
+    """O_PATH|O_DIRECTORY shares bits with O_TMPFILE: no mode may be passed to openat2 for it (EINVAL)."""
+    root, _ = tree
+    fs = FS(str(root))
+    fd = fs.open(str(root / "d"), os.O_PATH | os.O_DIRECTORY)
+    try:
+        assert stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
