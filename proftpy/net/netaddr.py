@@ -31,6 +31,11 @@ def unmap(ip: IPAddress) -> IPAddress:
 
 def ip_string(text: str) -> str:
     """Canonical IP string (`::ffff:1.2.3.4` -> `1.2.3.4`); anything else unchanged."""
+    try:
+        if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text)) == text:
+            return text         # already a canonical IPv4 address: the common case, without the ipaddress module
+    except OSError:
+        pass                    # not dotted IPv4: ipaddress decides below
     ip = parse_ip(text)
     return str(ip) if ip is not None else text
 
