@@ -56,7 +56,6 @@ class Session:
         self.local_addr, self.local_port = normalize_ip(local[0]), local[1]
         self.remote_addr, self.remote_port = normalize_ip(remote[0]), remote[1]
         self.remote_name = self.remote_addr
-        self.family = sock.family
         self.ctrl = ControlChannel(sock, server.get("CommandBufferSize"))
         self.started = time.time()
         self.authenticated = False
