@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import privs
+from .. import display, privs
 from ..access import expr as exprs
 from ..access.expr import Condition, parse_condition, pick, session_facts
 from ..auth import Account, AuthChain, login_denial, parse_auth_order
@@ -235,16 +235,7 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
         text = text or "Anonymous access granted, restrictions apply"
     else:
         text = text or f"User {name} logged in"
-    return Reply(230, text.replace("%u", name), _login_lines(session))
-
-
-def _login_lines(session: "Session") -> list[str]:
-    try:
-        from .. import display
-    except ImportError:
-        return []
-    fn = getattr(display, "login_lines", None)
-    return fn(session) if fn else []
+    return Reply(230, text.replace("%u", name), display.login_lines(session))
 
 
 def _failed(session: "Session", name: str, reason: str) -> Reply | None:
