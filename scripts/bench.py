@@ -104,67 +104,55 @@ def make_user(work: Path) -> tuple[Path, int, int]:
     return home, uid, gid
 
 
+def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
+    """One configuration for proftpy and ProFTPD: the same server, files, user and chroot; `extra` holds what only
+    one of them needs."""
+    conf = server.work / f"{name}.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        ServerName "bench"
+        Port {server.port}
+        DefaultAddress 127.0.0.1
+        SocketBindTight on
+        UseIPv6 off
+        UseReverseDNS off
+        PidFile {server.work}/{name}.pid
+        ScoreboardFile {server.work}/{name}.scoreboard
+        SystemLog {server.work}/system.log
+        AuthOrder mod_auth_file.c
+        AuthUserFile {server.work}/ftpd.passwd
+        AuthGroupFile {server.work}/ftpd.group
+        RequireValidShell off
+        UseFtpUsers off
+        DefaultRoot ~
+        AllowOverwrite on
+        <IfModule mod_log.c>
+          TransferLog none
+        </IfModule>
+        """) + textwrap.dedent(extra))
+    return conf
+
+
 class Proftpy(Server):
     def command(self) -> list[str]:
-        conf = self.work / "proftpy.conf"
-        conf.write_text(textwrap.dedent(f"""\
-            ServerName "bench"
-            Port {self.port}
-            DefaultAddress 127.0.0.1
-            SocketBindTight on
-            UseIPv6 off
-            UseReverseDNS off
-            PidFile {self.work}/proftpy.pid
-            ScoreboardFile {self.work}/proftpy.scoreboard
-            SystemLog {self.work}/system.log
-            AuthOrder mod_auth_file.c
-            AuthUserFile {self.work}/ftpd.passwd
-            AuthGroupFile {self.work}/ftpd.group
-            RequireValidShell off
-            UseFtpUsers off
-            <IfModule mod_log.c>
-            TransferLog none
-            </IfModule>
-            DefaultRoot ~
-            AllowOverwrite on
-            """))
-        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(conf)]
+        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, "proftpy"))]
 
 
 class Proftpd(Server):
     BIN = "/usr/sbin/proftpd"
 
     def command(self) -> list[str]:
-        conf = self.work / "proftpd.conf"
-        conf.write_text(textwrap.dedent(f"""\
-            ServerName "bench"
+        conf = proftpd_style_conf(self, "proftpd", """\
             ServerType standalone
             DefaultServer on
-            Port {self.port}
-            DefaultAddress 127.0.0.1
-            SocketBindTight on
-            UseIPv6 off
-            UseReverseDNS off
             <IfModule mod_ident.c>
               IdentLookups off
             </IfModule>
             <IfModule mod_delay.c>
               DelayEngine off
             </IfModule>
-            PidFile {self.work}/proftpd.pid
-            ScoreboardFile {self.work}/proftpd.scoreboard
-            SystemLog {self.work}/system.log
-            AuthOrder mod_auth_file.c
-            AuthUserFile {self.work}/ftpd.passwd
-            AuthGroupFile {self.work}/ftpd.group
-            RequireValidShell off
-            UseFtpUsers off
-            TransferLog none
             WtmpLog off
             MaxInstances 1000
-            DefaultRoot ~
-            AllowOverwrite on
-            """))
+            """)
         return [self.BIN, "-n", "-q", "-c", str(conf)]
 
 
