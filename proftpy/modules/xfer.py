@@ -190,26 +190,24 @@ def type_(session: "Session", cmd: Cmd) -> Reply:
     return Reply(200, f"Type set to {words[0]}")
 
 
-def mode(session: "Session", cmd: Cmd) -> Reply:
+def _one_code(cmd: Cmd, done: str, supported: str, known: tuple[str, ...], kind: str) -> Reply:
+    """MODE and STRU: one code, of which only `supported` is (stream mode, file structure)."""
     word = cmd.arg.strip().upper()
     if len(word.split()) > 1:
-        return Reply(501, f"'MODE {cmd.arg}' not understood")
-    if word == "S":
-        return Reply(200, "Mode set to S")
-    if word in ("B", "C"):
-        return Reply(504, f"'MODE {cmd.arg}' unsupported transfer mode")
-    return Reply(501, f"'MODE {cmd.arg}' unrecognized transfer mode")
+        return Reply(501, f"'{cmd.name} {cmd.arg}' not understood")
+    if word == supported:
+        return Reply(200, f"{done} set to {supported}")
+    if word in known:
+        return Reply(504, f"'{cmd.name} {cmd.arg}' unsupported {kind}")
+    return Reply(501, f"'{cmd.name} {cmd.arg}' unrecognized {kind}")
+
+
+def mode(session: "Session", cmd: Cmd) -> Reply:
+    return _one_code(cmd, "Mode", "S", ("B", "C"), "transfer mode")
 
 
 def stru(session: "Session", cmd: Cmd) -> Reply:
-    word = cmd.arg.strip().upper()
-    if len(word.split()) > 1:
-        return Reply(501, f"'STRU {cmd.arg}' not understood")
-    if word == "F":
-        return Reply(200, "Structure set to F")
-    if word in ("R", "P"):
-        return Reply(504, f"'STRU {cmd.arg}' unsupported structure type")
-    return Reply(501, f"'STRU {cmd.arg}' unrecognized structure type")
+    return _one_code(cmd, "Structure", "F", ("R", "P"), "structure type")
 
 
 def allo(session: "Session", cmd: Cmd) -> Reply:
