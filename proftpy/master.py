@@ -20,6 +20,7 @@ from . import modules, proctitle
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
+from .log import NOTICE, tag_session
 from .net import inet
 from .session import Session, normalize_ip
 
@@ -154,7 +155,7 @@ class Master:
     def serve(self) -> int:
         """The accept loop, until SIGTERM/SIGINT."""
         self.notify("READY=1", f"STATUS={self.status()}")
-        log.info("proftpy %s standalone mode STARTUP", _version())
+        log.log(NOTICE, "proftpy %s standalone mode STARTUP", _version())
         while self.running:
             fds = [self._wake_r] + list(self.listeners.values()) + list(self.watchers)
             try:
@@ -219,7 +220,7 @@ class Master:
             elif signum == signal.SIGHUP:
                 self.reload()
             elif signum in (signal.SIGTERM, signal.SIGINT):
-                log.info("received signal %d, shutting down", signum)
+                log.log(NOTICE, "received signal %d, shutting down", signum)
                 self.running = False
         self.reap()
 
@@ -237,7 +238,7 @@ class Master:
             remote = normalize_ip(addr[0])
             reason = self.refuse_reason()
             if reason:
-                log.info("%s reached, refused connection from %s", reason, remote)
+                log.log(NOTICE, "%s reached, refused connection from %s", reason, remote)
                 conn.close()
                 continue
             self.spawn(conn, remote)
@@ -319,7 +320,7 @@ class Master:
             self.config = old
             self.bind()
         else:
-            log.info("configuration reloaded from %s", self.opts.config_path)
+            log.log(NOTICE, "configuration reloaded from %s", self.opts.config_path)
         hook = self.services.get("reloaded")
         if hook:
             hook(self)
@@ -348,7 +349,7 @@ class Master:
                 break
             self.children.pop(pid, None)
         self.module_hook("master_stop")
-        log.info("proftpy %s standalone mode SHUTDOWN", _version())
+        log.log(NOTICE, "proftpy %s standalone mode SHUTDOWN", _version())
 
     def status(self) -> str:
         n = len(self.children)
@@ -374,6 +375,7 @@ def serve_connection(conn: socket.socket, config: Config, services: dict, fallba
         log.info("client left before the session started: %s", e.strerror)
         conn.close()
         return
+    tag_session(session)
     session.run()
     try:
         conn.shutdown(socket.SHUT_RDWR)

@@ -56,6 +56,7 @@ class Session:
         self.local_addr, self.local_port = normalize_ip(local[0]), local[1]
         self.remote_addr, self.remote_port = normalize_ip(remote[0]), remote[1]
         self.remote_name = self.remote_addr
+        self.local_name = self.local_addr      # the server's DNS name (ProFTPD's ServerFQDN) once UseReverseDNS is known
         self.ctrl = ControlChannel(sock, server.get("CommandBufferSize"))
         self.started = time.time()
         self.authenticated = False
@@ -144,11 +145,15 @@ class Session:
         """Greeting, then commands until QUIT, EOF, a timeout or a module ends the session."""
         proctitle.set(f"connected: {self.remote_name} ({self.remote_addr}:{self.remote_port})")
         self.set_timer("idle", self.conf("TimeoutIdle"), _idle_expired)
+        opened = False
         try:
             for mod in self.modules:
                 init = getattr(mod, "session_init", None)
                 if init is not None and not self.closing:
                     init(self)
+            if not self.closing:            # a connection refused at once (ftpshut, <Limit LOGIN>) is no session
+                log.info("FTP session opened.")
+                opened = True
             self.events.emit("core.connect", session=self)
             if not self.closing:
                 self.send(self.greeting())
@@ -164,6 +169,8 @@ class Session:
                 self.handle_line(line)
         finally:
             self.events.emit("core.exit", session=self)
+            if opened:
+                log.info("FTP session closed.")
 
     def greeting(self) -> Reply:
         from .modules.core import greeting

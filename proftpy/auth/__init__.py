@@ -168,16 +168,17 @@ def login_denial(account: Account, *, root_login: bool = False,
                  use_ftpusers: bool = True, ftpusers_file: str = "/etc/ftpusers") -> str | None:
     """Why RootLogin/RequireValidShell/UseFtpUsers refuse ``account``, or None when allowed.
 
-    The reason goes to the log only; the client always gets ``530 Login incorrect.``.
+    The reason is ProFTPD's text for the SystemLog line ``USER x (Login failed): <reason>``; the client always
+    gets ``530 Login incorrect.``.
     """
     from proftpy.auth.unix import in_ftpusers, valid_shell
 
     if use_ftpusers and in_ftpusers(account.name, ftpusers_file):
-        return f"user '{account.name}' listed in {ftpusers_file}"
+        return f"User in {ftpusers_file}"
     if require_valid_shell and not valid_shell(account.shell, shells_file):
-        return f"user '{account.name}' has invalid shell '{account.shell}'"
+        return f"Invalid shell: '{account.shell}'"
     if account.uid == 0 and not root_login:
-        return f"root login attempted for '{account.name}' (RootLogin off)"
+        return "Root login attempted"
     return None
 
 

@@ -8,12 +8,39 @@ import os
 import socket
 import sys
 
+NOTICE = 25        # syslog's notice, between INFO and WARNING: ProFTPD's default SyslogLevel
+logging.addLevelName(NOTICE, "NOTICE")
+
 LEVELS = {"emerg": logging.CRITICAL, "alert": logging.CRITICAL, "crit": logging.CRITICAL, "error": logging.ERROR,
-          "warn": logging.WARNING, "notice": logging.INFO, "info": logging.INFO, "debug": logging.DEBUG}
+          "warn": logging.WARNING, "notice": NOTICE, "info": logging.INFO, "debug": logging.DEBUG}
 
 
-class _Format(logging.Formatter):
-    """ProFTPD's SystemLog line: `YYYY-MM-DD HH:MM:SS,mmm host proftpy[pid] ident: message`."""
+class SessionOrigin(logging.Filter):
+    """Put on the SystemLog handlers of a session child (`tag_session`): every record it writes carries ProFTPD's
+    `<server> (<client name>[<client ip>])`, read from the session when the line is written (the client's name is
+    known only once UseReverseDNS has been applied)."""
+
+    def __init__(self, session) -> None:
+        super().__init__()
+        self.session = session
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        s = self.session
+        record.origin = f"{s.local_name} ({s.remote_name}[{s.remote_addr}])"
+        return True
+
+
+def tag_session(session) -> None:
+    """From now on this process's SystemLog lines are the session's (see SessionOrigin). A handler that replaces
+    one of these later (ServerLog) takes over its filters."""
+    origin = SessionOrigin(session)
+    for handler in logging.getLogger("proftpy").handlers:
+        handler.addFilter(origin)
+
+
+class SystemLogFormat(logging.Formatter):
+    """ProFTPD's SystemLog line: `YYYY-MM-DD HH:MM:SS,mmm host proftpy[pid] <server> (<client>[<ip>]): message` for
+    a session, `... proftpy[pid]: message` for the master."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -24,7 +51,19 @@ class _Format(logging.Formatter):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
+        origin = getattr(record, "origin", None)
+        if origin:
+            return f"{stamp} {self.host} proftpy[{os.getpid()}] {origin}: {text}"
         return f"{stamp} {self.host} proftpy[{os.getpid()}]: {text}"
+
+
+class _SyslogFormat(logging.Formatter):
+    """ProFTPD's syslog message: `proftpy[pid]: <server> (<client>[<ip>]) - message` for a session."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        origin = getattr(record, "origin", None)
+        return f"proftpy[{os.getpid()}]: {origin} - {text}" if origin else f"proftpy[{os.getpid()}]: {text}"
 
 
 # Our line format carries the pid itself; these LogRecord lookups cost time in every session child.
@@ -41,13 +80,14 @@ def setup(system_log: str | None, level: str = "notice", debug: int = 0, stderr:
         h.close()
     logger.setLevel(logging.DEBUG if debug else LEVELS.get(level, logging.INFO))
     logger.propagate = False
-    fmt = _Format()
+    fmt = SystemLogFormat()
     handlers: list[logging.Handler] = []
     if system_log == "syslog":
         try:
             h: logging.Handler = logging.handlers.SysLogHandler(
                 "/dev/log", facility=logging.handlers.SysLogHandler.facility_names.get(facility, 3))
-            h.setFormatter(logging.Formatter("proftpy[%(process)d]: %(message)s"))
+            h.priority_map = dict(h.priority_map, NOTICE="notice")
+            h.setFormatter(_SyslogFormat())
             handlers.append(h)
         except OSError:
             pass        # no syslog socket (containers, tests): stderr below still reports with -n

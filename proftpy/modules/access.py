@@ -28,6 +28,7 @@ from ..config.registry import (ALL_DIRS, ANON, CLASS, DIR, FTPACCESS, LIMIT, SVG
 from ..config.types import Choice, Custom, Flag, parse_bool, parse_int
 from ..dispatch import POST_CMD, PRE_CMD, Cmd, Hook
 from ..fs import FsError
+from ..log import NOTICE
 from ..net.netaddr import Resolver
 from ..reply import Reply
 
@@ -176,6 +177,7 @@ def session_init(session: "Session") -> None:
     resolver = Resolver()
     st["client"] = client = resolver.client(session.remote_addr, session.config.main.get("UseReverseDNS"))
     session.remote_name = client.name
+    session.local_name = resolver.client(session.local_addr, client.reverse_dns).name
     classes = classes_.from_sections(session.config.classes)
     cls = classes_.match_class(classes, client)
     session.conn_class = cls.name if cls is not None else None
@@ -256,7 +258,7 @@ def _entries(session: "Session") -> list:
 
 def _refuse(session: "Session", refusal: connlimits.Refusal) -> Reply:
     """Say why, tell mod_ban, and end the session (ProFTPD: 530 + disconnect)."""
-    log.info("Connection refused (%s)", refusal.directive)
+    log.log(NOTICE, "Connection refused (%s)", refusal.directive)
     session.send(Reply(refusal.code, refusal.text))
     session.events.emit(refusal.event, session=session)
     session.end(f"Denied by {refusal.directive}")
@@ -301,7 +303,7 @@ def login_allowed(session: "Session", user: str | None = None, groups: tuple[str
     section = session.anon if session.anon is not None else session.server.section
     decision = limits.login_at_pass(section, Who(_st(session)["client"], user, groups, session.conn_class))
     if not decision.allowed:
-        log.info("%s: Limit access denies login (%s)", user, decision.where or decision.reason)
+        log.debug("%s: Limit access denies login (%s)", user, decision.where or decision.reason)
     return decision.allowed
 
 
@@ -352,7 +354,7 @@ def post_pass(session: "Session", cmd: Cmd) -> None:
     refusal = login_refusal(session)
     if refusal is None:
         return None
-    log.info("Connection refused (%s)", refusal.directive)
+    log.log(NOTICE, "Connection refused (%s)", refusal.directive)
     cmd.reply.code, cmd.reply.text, cmd.reply.lines = refusal.code, refusal.text, []
     session.events.emit(refusal.event, session=session)
     session.end(f"Denied by {refusal.directive}")
@@ -407,7 +409,7 @@ def pre_any(session: "Session", cmd: Cmd) -> Reply | None:
         delay = rate.delay()
         if delay:
             session.events.emit("core.max-command-rate", session=session)
-            log.info("MaxCommandRate (%d cmds/%d secs) exceeded, injecting processing delay of %d ms",
+            log.log(NOTICE, "MaxCommandRate (%d cmds/%d secs) exceeded, injecting processing delay of %d ms",
                      rate.count, rate.interval, int(delay * 1000))
             time.sleep(delay)
     limit_name, group, limited = _limit_name_and_group(session, cmd)
@@ -445,7 +447,7 @@ def _arg_filters(ctx, cmd: Cmd) -> Reply | None:
         return None
     allow, deny = ctx.get("AllowFilter"), ctx.get("DenyFilter")
     if (allow is not None and not allow.search(cmd.arg)) or (deny is not None and deny.search(cmd.arg)):
-        log.info("'%s' denied by %s", cmd.display, "AllowFilter" if allow is not None else "DenyFilter")
+        log.log(NOTICE, "'%s' denied by %s", cmd.display, "AllowFilter" if allow is not None else "DenyFilter")
         return Reply(550, f"{cmd.arg}: Forbidden command argument")
     return None
 
@@ -466,7 +468,7 @@ def _transfer_limits(session: "Session", ctx, cmd: Cmd) -> Reply | None:
     if refusal is None:
         return None
     session.events.emit(refusal.event, session=session)
-    log.info("%s exceeded for %s from %s", refusal.directive, cmd.name, session.remote_addr)
+    log.log(NOTICE, "%s exceeded for %s from %s", refusal.directive, cmd.name, session.remote_addr)
     return Reply(refusal.code, refusal.text)
 
 

@@ -22,6 +22,7 @@ from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
 from ..dispatch import NONE, OPTIONAL, REQUIRED, Cmd, Command
 from ..fs import FS
+from ..log import NOTICE
 from ..reply import FtpError, Reply
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def session_init(session: "Session") -> None:
 
 
 def _login_expired(session: "Session") -> None:
+    log.info("Login timeout exceeded, disconnected")
     seconds = int(session.timers["login"].seconds)
     session.timeout_exit(421, f"Login timeout ({seconds} second{'s' if seconds != 1 else ''}): closing control "
                          "connection", "core.timeout-login")
@@ -201,22 +203,27 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
     target = chain.lookup(real)
     if target is not None and target.uid == 0:
         session.events.emit("mod_auth.root-login", session=session)
+        if not ctx.get("RootLogin"):          # refused before the password is looked at, as ProFTPD does
+            log.log(NOTICE, "SECURITY VIOLATION: Root login attempted")
+            return _failed(session, name, None)
     if anon is not None and not anon.get("AnonRequirePassword"):
         account = target
-        reason = None if account else f"no such anonymous account '{real}'"
     else:
         account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
-        reason = None if account else "incorrect password or no such user"
-    if account is not None:
-        if account.uid == 0 and not ctx.get("RootLogin"):
-            log.warning("SECURITY VIOLATION: Root login attempted")
+    if account is None:
+        if target is None:
+            log.log(NOTICE, "%s %s: no such user found from %s [%s] to %s:%d", "USER" if anon is None else "ANON",
+                    name, session.remote_name, session.remote_addr, session.local_addr, session.local_port)
+            return _failed(session, name, None)
+        reason = "Incorrect password"
+    else:
         reason = login_denial(account, root_login=ctx.get("RootLogin"),
                               require_valid_shell=ctx.get("RequireValidShell"), use_ftpusers=ctx.get("UseFtpUsers"))
     if reason is None:
         limits = session.state.get("login_allowed")
         session.anon = anon
         if limits is not None and not limits(session):
-            reason = "denied by <Limit LOGIN>"
+            reason = "Limit access denies login"
     if reason is not None:
         session.anon = None
         return _failed(session, name, reason)
@@ -230,6 +237,10 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
         log.error("login of %s failed: %s", name, e.strerror or e)
         session.anon = None
         return _failed(session, name, f"cannot set up the session: {e.strerror or e}")
+    if anon is not None:
+        log.info("ANON %s: Login successful.", real)
+    else:
+        log.info("USER %s: Login successful.", name)
     text = session.context().get("AccessGrantMsg")
     if anon is not None:
         text = text or "Anonymous access granted, restrictions apply"
@@ -238,15 +249,18 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
     return Reply(230, text.replace("%u", name), display.login_lines(session))
 
 
-def _failed(session: "Session", name: str, reason: str) -> Reply | None:
+def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
+    """530, or the end of the session after MaxLoginAttempts. `reason` is ProFTPD's text for the
+    `USER x (Login failed): reason` line; None when the caller has logged the failure its own way."""
     st = _st(session)
     st["attempts"] += 1
-    log.info("USER %s (Login failed): %s", name, reason)
+    if reason is not None:
+        log.log(NOTICE, "USER %s (Login failed): %s", name, reason)
     text = (session.server.context().get("AccessDenyMsg") or "Login incorrect.").replace("%u", name)
     st["user_arg"] = None
     if st["attempts"] >= session.server.get("MaxLoginAttempts"):
         session.send(Reply(530, text))
-        log.info("Maximum login attempts (%d) exceeded", st["attempts"])
+        log.log(NOTICE, "Maximum login attempts (%d) exceeded, connection refused", st["attempts"])
         session.events.emit("mod_auth.max-login-attempts", session=session)
         session.end("max login attempts")
         return None
@@ -277,7 +291,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
         refusal = privs.regain_refusal()
         if refusal is None and account.uid != 0:
             raise SessionUnsafe("seteuid(0) still succeeds after the privilege drop")
-        log.info("%s: root privileges revoked (seteuid(0): %s)", name, refusal or "is root: RootLogin on")
+        log.debug("%s: root privileges revoked (seteuid(0): %s)", name, refusal or "is root: RootLogin on")
         fs = FS("/")
         if root is not None:
             fs.mark_kernel_chroot()

@@ -17,6 +17,7 @@ from .. import __version__
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, parse_bool
 from ..ctrls import Action, ActionAcl, CtrlsError, Request
+from ..log import NOTICE
 from ..tools.common import format_uptime
 from . import scoreboard
 
@@ -91,7 +92,7 @@ def kick(master: "Master", req: Request) -> list[str]:
                 os.kill(e.pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-            log.info("ftpdctl kick %s %s: ending session %d (%s from %s) for %s", kind, name, e.pid, e.user,
+            log.log(NOTICE, "ftpdctl kick %s %s: ending session %d (%s from %s) for %s", kind, name, e.pid, e.user,
                      e.client_addr, req.peer.describe())
         lines.append(f"kicked {kind} '{name}'" if hits else f"{kind} '{name}' not connected")
     return lines
@@ -122,7 +123,7 @@ def shutdown(master: "Master", req: Request) -> str:
     args = [a.lower() for a in req.args]
     if not args:
         master.running = False
-        log.info("ftpdctl shutdown requested by %s", req.peer.describe())
+        log.log(NOTICE, "ftpdctl shutdown requested by %s", req.peer.describe())
         return "shutting down"
     if args[0] != "graceful" or len(args) > 2 or (len(args) == 2 and not args[1].isdigit()):
         raise req.usage("[graceful [SECONDS]]")
@@ -132,7 +133,7 @@ def shutdown(master: "Master", req: Request) -> str:
         sock.close()
     master.listeners.clear()
     n = len(master.children)
-    log.info("ftpdctl graceful shutdown requested by %s: no new connections, waiting for %d session%s",
+    log.log(NOTICE, "ftpdctl graceful shutdown requested by %s: no new connections, waiting for %d session%s",
              req.peer.describe(), n, "s" if n != 1 else "")
     return f"shutting down gracefully: waiting for {n} session{'s' if n != 1 else ''}" \
            + (f" (at most {timeout} s)" if timeout is not None else "")
@@ -191,10 +192,10 @@ def master_tick(master: "Master") -> None:
     if graceful is None:
         return
     if not master.children:
-        log.info("graceful shutdown: the last session has ended")
+        log.log(NOTICE, "graceful shutdown: the last session has ended")
         master.running = False
     elif graceful.deadline is not None and time.monotonic() >= graceful.deadline:
-        log.info("graceful shutdown: time is up, ending %d session(s)", len(master.children))
+        log.log(NOTICE, "graceful shutdown: time is up, ending %d session(s)", len(master.children))
         master.running = False
 
 

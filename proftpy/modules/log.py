@@ -30,7 +30,7 @@ from .. import __version__
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Cmd, Hook
-from ..log import logformat, xferlog
+from ..log import SystemLogFormat, logformat, xferlog
 
 if TYPE_CHECKING:
     from ..config.tree import Section
@@ -312,7 +312,9 @@ def _server_log_init(session: "Session") -> None:
             log.warning("unable to open ServerLog '%s': %s", path, e.strerror or e)
             return
         handler = _FdHandler(fd)
-        handler.setFormatter(fmt or logging.Formatter("%(message)s"))
+        handler.setFormatter(fmt or SystemLogFormat())        # SystemLog syslog: no file line format yet
+        for f in {f for h in logger.handlers for f in h.filters}:     # the session's origin (log.tag_session)
+            handler.addFilter(f)
     for h in list(logger.handlers):
         if h not in keep:
             logger.removeHandler(h)

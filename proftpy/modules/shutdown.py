@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import shutmsg
+from ..log import NOTICE
 from ..reply import Reply
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def master_tick(master: "Master") -> None:
     if time.time() >= st.state.disconnect_at:
         targets = [pid for pid in master.children if pid not in st.signalled]
         if targets:
-            log.info("shutdown: disconnecting %d session%s (%s)", len(targets),
+            log.log(NOTICE, "shutdown: disconnecting %d session%s (%s)", len(targets),
                      "s" if len(targets) != 1 else "", path)
         for pid in targets:
             st.signalled.add(pid)
@@ -111,7 +112,7 @@ def _load(st: MasterState, path: str) -> None:
                 text = f.read(64 * 1024)
         except OSError:
             text = b""
-        log.info("shutdown scheduled for %s (new connections refused from %s, sessions disconnected at %s)",
+        log.log(NOTICE, "shutdown scheduled for %s (new connections refused from %s, sessions disconnected at %s)",
                  shutmsg.format_time(st.state.shutdown_at), shutmsg.format_time(st.state.deny_at),
                  shutmsg.format_time(st.state.disconnect_at))
     else:
@@ -143,7 +144,7 @@ def session_init(session: "Session") -> None:
         return
     text = state.expanded(**_cookies(session))
     if state.denying:
-        log.info("connection refused: server shutting down (%s)", text)
+        log.log(NOTICE, "connection refused (%s) from %s [%s]", text, session.remote_name, session.remote_addr)
         session.send(Reply(500, shutmsg.DENY_REPLY.format(text)))
         session.end("server shut down")
     elif state.disconnecting:        # -l shorter than -d: admitted, but the master would end it at once

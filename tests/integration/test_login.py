@@ -134,7 +134,7 @@ def test_require_valid_shell(ftpd, more_users):
         with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
             ftp.login("carol", "carol-secret")
         assert ftp.login("alice", PASSWORDS["alice"]) == "230 User alice logged in"    # /bin/sh is listed
-    assert "invalid shell '/usr/sbin/nologin'" in d.log()
+    assert "USER carol (Login failed): Invalid shell: '/usr/sbin/nologin'" in d.log()
 
 
 def test_require_valid_shell_off(ftpd, more_users):

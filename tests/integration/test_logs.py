@@ -322,6 +322,8 @@ def test_serverlog_takes_the_session_messages(ftpd, tmp_path):
     while "Login failed" not in ((tmp_path / "server.log").read_text() if (tmp_path / "server.log").exists()
                                  else "") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "USER alice (Login failed): incorrect password" in (tmp_path / "server.log").read_text()
+    # the session's ProFTPD prefix travels with it to the ServerLog
+    assert "127.0.0.1 (127.0.0.1[127.0.0.1]): USER alice (Login failed): Incorrect password" in \
+        (tmp_path / "server.log").read_text()
     assert "Login failed" not in d.log()
     assert "STARTUP" in d.log()                  # the master still writes the SystemLog

@@ -194,7 +194,7 @@ def test_password_is_never_in_the_scoreboard(ftpd):
 
 
 def test_killed_sessions_disappear_after_a_scrub(ftpd):
-    d = ftpd("ScoreboardScrub 2")   # "1" would read as "on" (every 30 s), as in ProFTPD
+    d = ftpd("ScoreboardScrub 2\nSyslogLevel info")   # "1" would read as "on" (every 30 s), as in ProFTPD
     ftps = [d.login("alice"), d.login("bob"), d.login("alice")]
     victim = next(e for e in entries(d) if e.user == "bob")
     os.kill(victim.pid, signal.SIGKILL)

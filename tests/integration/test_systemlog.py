@@ -1,0 +1,177 @@
+"""The SystemLog lines a session writes are ProFTPD 1.3.8's, word for word after `proftpy[pid]`: the
+`<server> (<client name>[<client ip>]): ` prefix and the message texts (recorded from Debian's proftpd with
+scripts/compare_systemlog.py). Log watchers written for ProFTPD (fail2ban's proftpd filter) read them unchanged."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import re
+import socket
+import time
+
+import pytest
+
+from conftest import PASSWORDS, make_users
+
+ORIGIN = "127.0.0.1 (127.0.0.1[127.0.0.1])"
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \S+ proftpy\[(\d+)\] (.*)$")
+# the shape fail2ban's proftpd filter needs (its prefregex): `<server> (<name>[<HOST>]): USER|SECURITY|Maximum ...`
+FAIL2BAN_SHAPE = re.compile(r"proftpy\[\d+\] \S+ \(\S+\[(?P<host>[0-9a-f.:]+)\]\)[: -]+ (?:USER|SECURITY|Maximum) .+$")
+
+
+def session_lines(d) -> list[str]:
+    """What follows `proftpy[pid] ` in every line the sessions wrote (the master's lines have `proftpy[pid]:`)."""
+    return [m.group(2) for m in map(LINE.match, d.log().splitlines()) if m and not m.group(2).startswith(":")]
+
+
+def wait_lines(d, last: str, timeout: float = 5.0) -> list[str]:
+    """The session lines once one ends with `last` (sessions write after the client has its reply)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = session_lines(d)
+        if any(line.endswith(last) for line in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def at(*texts: str) -> list[str]:
+    return [f"{ORIGIN}: {t}" for t in texts]
+
+
+def failed_login(d, user: str, password: str) -> None:
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login(user, password)
+
+
+# -- at the default SyslogLevel (notice): only failures and refusals -----------------------------------------------
+def test_wrong_password(ftpd):
+    d = ftpd()
+    failed_login(d, "alice", "wrong")
+    assert wait_lines(d, "Incorrect password") == at("USER alice (Login failed): Incorrect password")
+
+
+def test_unknown_user(ftpd):
+    d = ftpd()
+    failed_login(d, "nosuch", "x")
+    assert wait_lines(d, "found") == at(f"USER nosuch: no such user found from 127.0.0.1 [127.0.0.1] to "
+                                        f"127.0.0.1:{d.port}")
+
+
+def test_max_login_attempts(ftpd):
+    d = ftpd("MaxLoginAttempts 2")
+    with d.connect() as ftp:
+        for password in ("a", "b"):
+            with pytest.raises(ftplib.error_perm, match="^530 "):
+                ftp.login("alice", password)
+    assert wait_lines(d, "connection refused") == at("USER alice (Login failed): Incorrect password",
+                                                     "USER alice (Login failed): Incorrect password",
+                                                     "Maximum login attempts (2) exceeded, connection refused")
+
+
+def test_root_login_is_a_security_violation_whatever_the_password(ftpd, tmp_path):
+    from proftpy.auth.crypt import crypt_hash
+    users = make_users(tmp_path)
+    with open(tmp_path / "ftpd.passwd", "a") as f:
+        f.write(f"toor:{crypt_hash('toor-secret', 'sha512')}:0:0::{tmp_path}:/bin/sh\n")
+    d = ftpd()
+    d.users = users
+    failed_login(d, "toor", "toor-secret")
+    failed_login(d, "toor", "wrong")
+    assert wait_lines(d, "attempted") == at("SECURITY VIOLATION: Root login attempted",
+                                            "SECURITY VIOLATION: Root login attempted")
+
+
+def test_limit_login_denial(ftpd):
+    d = ftpd("<Limit LOGIN>\nDenyUser alice\n</Limit>")
+    failed_login(d, "alice", PASSWORDS["alice"])
+    assert wait_lines(d, "denies login") == at("USER alice (Login failed): Limit access denies login")
+
+
+def test_ftpshut_refusal(ftpd, tmp_path, monkeypatch):
+    shutmsg = tmp_path / "shutmsg"
+    shutmsg.write_text("2000 01 01 00 00 00 0000 0000\nmaintenance\n")
+    monkeypatch.setenv("PROFTPY_SHUTMSG", str(shutmsg))
+    d = ftpd()
+    with socket.create_connection((d.host, d.port), timeout=10) as s:
+        assert s.makefile("rb").readline().startswith(b"500 ")
+    assert wait_lines(d, "[127.0.0.1]") == at("connection refused (maintenance) from 127.0.0.1 [127.0.0.1]")
+
+
+def test_a_good_session_writes_nothing_at_notice(ftpd):
+    d = ftpd("DefaultRoot ~")
+    (d.home("alice") / "f.txt").write_text("data")
+    with d.login("alice") as ftp:
+        ftp.retrbinary("RETR f.txt", io.BytesIO().write)
+        ftp.storbinary("STOR g.txt", io.BytesIO(b"x"))
+    failed_login(d, "alice", "wrong")          # a later line proves the first session's lines would be there
+    assert wait_lines(d, "Incorrect password") == at("USER alice (Login failed): Incorrect password")
+
+
+# -- SyslogLevel info: sessions opened and closed, logins, the login timeout ----------------------------------------
+def test_info_connect_and_quit(ftpd):
+    d = ftpd("SyslogLevel info")
+    with d.connect() as ftp:
+        ftp.quit()
+    assert wait_lines(d, "closed.") == at("FTP session opened.", "FTP session closed.")
+
+
+def test_info_login_chroot_and_transfer(ftpd):
+    d = ftpd("SyslogLevel info\nDefaultRoot ~")
+    (d.home("alice") / "f.txt").write_text("data")
+    with d.login("alice") as ftp:
+        ftp.retrbinary("RETR f.txt", io.BytesIO().write)
+        ftp.quit()
+    assert wait_lines(d, "closed.") == at("FTP session opened.", "USER alice: Login successful.",
+                                          "FTP session closed.")
+
+
+def test_info_login_timeout(ftpd):
+    d = ftpd("SyslogLevel info\nTimeoutLogin 1")
+    with d.connect() as ftp:
+        assert ftp.getline().startswith("421 Login timeout")
+    assert wait_lines(d, "closed.") == at("FTP session opened.", "Login timeout exceeded, disconnected",
+                                          "FTP session closed.")
+
+
+def test_info_idle_timeout_writes_no_line_of_its_own(ftpd):
+    d = ftpd("SyslogLevel info\nTimeoutIdle 1\nDefaultRoot ~")
+    with d.login("alice") as ftp:
+        assert ftp.getline().startswith("421 Idle timeout")
+    assert wait_lines(d, "closed.") == at("FTP session opened.", "USER alice: Login successful.",
+                                          "FTP session closed.")
+
+
+def test_info_failed_logins_and_anonymous(ftpd, tmp_path):
+    d = ftpd("SyslogLevel info\n<Anonymous {home}/alice>\nUser alice\nGroup ftpusers\nUserAlias anonymous alice\n"
+             "</Anonymous>")
+    with d.connect() as ftp:
+        ftp.login("anonymous", "me@example.org")
+    assert wait_lines(d, "closed.") == at("FTP session opened.", "ANON alice: Login successful.",
+                                          "FTP session closed.")
+
+
+def test_master_lines_keep_their_own_prefix(ftpd):
+    d = ftpd()
+    failed_login(d, "alice", "wrong")
+    wait_lines(d, "Incorrect password")
+    assert re.search(r" proftpy\[\d+\]: proftpy \S+ standalone mode STARTUP$", d.log(), re.M)
+
+
+# -- the shape fail2ban's proftpd filter reads ----------------------------------------------------------------------
+def test_failed_logins_have_the_fail2ban_shape(ftpd, tmp_path):
+    from proftpy.auth.crypt import crypt_hash
+    users = make_users(tmp_path)
+    with open(tmp_path / "ftpd.passwd", "a") as f:
+        f.write(f"toor:{crypt_hash('toor-secret', 'sha512')}:0:0::{tmp_path}:/bin/sh\n")
+    d = ftpd("MaxLoginAttempts 3")
+    d.users = users
+    with d.connect() as ftp:
+        for user in ("alice", "nosuch", "toor"):
+            with pytest.raises(ftplib.error_perm):
+                ftp.login(user, "wrong")
+    wait_lines(d, "connection refused")
+    hits = [m for m in map(FAIL2BAN_SHAPE.search, d.log().splitlines()) if m]
+    assert len(hits) == 4
+    assert {m.group("host") for m in hits} == {"127.0.0.1"}

@@ -1,0 +1,47 @@
+"""SystemLog and syslog line shapes (proftpy/log/__init__.py): ProFTPD's `<server> (<client>[<ip>])` part on a
+session's lines, none on the master's; the notice level between info and warning."""
+
+import logging
+import os
+import types
+
+from proftpy import log as systemlog
+
+
+def record(msg: str, origin: str | None = None) -> logging.LogRecord:
+    r = logging.LogRecord("proftpy", systemlog.NOTICE, "", 0, msg, (), None)
+    if origin is not None:
+        r.origin = origin
+    return r
+
+
+def test_file_lines():
+    f = systemlog.SystemLogFormat()
+    pid = os.getpid()
+    assert f.format(record("up")).endswith(f" proftpy[{pid}]: up")
+    line = f.format(record("USER a (Login failed): Incorrect password", "srv (cl[192.0.2.7])"))
+    assert line.endswith(f" proftpy[{pid}] srv (cl[192.0.2.7]): USER a (Login failed): Incorrect password")
+
+
+def test_syslog_messages_use_a_dash_after_the_origin_as_proftpd_does():
+    f = systemlog._SyslogFormat()
+    pid = os.getpid()
+    assert f.format(record("up")) == f"proftpy[{pid}]: up"
+    assert f.format(record("FTP session opened.", "srv (cl[192.0.2.7])")) == \
+        f"proftpy[{pid}]: srv (cl[192.0.2.7]) - FTP session opened."
+
+
+def test_session_origin_reads_the_session_when_the_line_is_written():
+    s = types.SimpleNamespace(local_name="192.0.2.1", remote_name="192.0.2.7", remote_addr="192.0.2.7")
+    origin = systemlog.SessionOrigin(s)
+    r = record("x")
+    origin.filter(r)
+    assert r.origin == "192.0.2.1 (192.0.2.7[192.0.2.7])"
+    s.remote_name = "client.example.net"                  # UseReverseDNS resolved it meanwhile
+    origin.filter(r)
+    assert r.origin == "192.0.2.1 (client.example.net[192.0.2.7])"
+
+
+def test_notice_is_proftpds_default_level():
+    assert logging.INFO < systemlog.LEVELS["notice"] == systemlog.NOTICE < logging.WARNING
+    assert logging.getLevelName(systemlog.NOTICE) == "NOTICE"
