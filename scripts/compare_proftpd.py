@@ -340,19 +340,25 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     log = open(server.base / "stderr.log", "wb")
     server.proc = subprocess.Popen(argv + ["-n", "-c", str(conf)], cwd=server.base, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    if not wait_for_greeting(server.port, 15, server.proc):
         if server.proc.poll() is not None:
             raise SystemExit(f"{server.name} exited: {(server.base / 'stderr.log').read_text(errors='replace')}")
+        server.stop()
+        raise SystemExit(f"{server.name} did not start within 15 s")
+
+
+def wait_for_greeting(port: int, seconds: float, proc: subprocess.Popen | None = None) -> bool:
+    """Connect until a greeting arrives (one probe connection); False after `seconds` or when `proc` exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
         try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.settimeout(5)
                 s.recv(1024)
-            return
+            return True
         except OSError:
             time.sleep(0.05)
-    server.stop()
-    raise SystemExit(f"{server.name} did not start within 15 s")
+    return False
 
 
 # -- a raw FTP client ------------------------------------------------------------------------------------------------

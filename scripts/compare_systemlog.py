@@ -21,7 +21,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -115,16 +114,8 @@ def start_detached(server: cp.Server, argv: list[str], extra: str) -> None:
     conf = server.base / "server.conf"
     conf.write_text((cp.COMMON_CONF + extra).format(port=server.port, dir=server.base, base=server.base))
     subprocess.run(argv + ["-c", str(conf)], check=True, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:      # one probe connection, as compare_proftpd.start makes for proftpy
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as s:
-                s.settimeout(5)
-                s.recv(1024)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("proftpd did not start within 15 s")
+    if not cp.wait_for_greeting(server.port, 15):     # one probe connection, as compare_proftpd.start makes
+        raise SystemExit("proftpd did not start within 15 s")
 
 
 def stop_detached(server: cp.Server) -> None:
