@@ -192,14 +192,20 @@ def check_shell(shell: str) -> None:
 
 # ---- modes ---------------------------------------------------------------------------------------
 
-def passwd_mode(opts) -> None:
-    path = opts.file or DEFAULT_PASSWD_FILE
+def _entry_file(opts, default: str, mode: str) -> str:
+    """The file --passwd/--group edits, after the checks both make on --file and --name."""
+    path = opts.file or default
     if opts.file:
         say(f"using alternate file: {path}")
     if not opts.name:
-        raise Fail("--passwd: missing required argument: --name")
+        raise Fail(f"{mode}: missing required argument: --name")
     if ":" in opts.name or "\n" in opts.name:
         check_field("--name", opts.name)
+    return path
+
+
+def passwd_mode(opts) -> None:
+    path = _entry_file(opts, DEFAULT_PASSWD_FILE, "--passwd")
     if opts.not_system_password and os.geteuid() != 0:
         raise Fail("must be user root for system password check")
     lines = read_entries(path, opts.force)
@@ -272,13 +278,7 @@ def save_entry(path: str, lines: list[str], index: int | None, entry: str) -> No
 
 
 def group_mode(opts) -> None:
-    path = opts.file or DEFAULT_GROUP_FILE
-    if opts.file:
-        say(f"using alternate file: {path}")
-    if not opts.name:
-        raise Fail("--group: missing required argument: --name")
-    if ":" in opts.name or "\n" in opts.name:
-        check_field("--name", opts.name)
+    path = _entry_file(opts, DEFAULT_GROUP_FILE, "--group")
     lines = read_entries(path, opts.force)
     index = find(lines, opts.name)
     if opts.delete_group:
