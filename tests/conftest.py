@@ -132,6 +132,22 @@ TransferLog none
 """
 
 
+def make_file(d: Daemon, rel: str, data: bytes = b"hello", user: str = "alice") -> str:
+    """A file under a user's home, owned by that user; returns its real path."""
+    path = os.path.join(d.home(user), rel)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chown(path, d.uid(user), d.users[user][1])
+    return path
+
+
+def error_reply(ftp: ftplib.FTP, line: str) -> str:
+    """The error reply a command gets (the test fails if it succeeds)."""
+    with pytest.raises(ftplib.Error) as e:
+        ftp.sendcmd(line)
+    return str(e.value)
+
+
 def fill(text: str, values: dict) -> str:
     """Replace `{name}` placeholders only (configs contain other braces, e.g. `%{env:X}`)."""
     for key, value in values.items():

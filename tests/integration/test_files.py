@@ -3,33 +3,19 @@ OPTS HOST CLNT, and the path-safety rules (long paths, `..`, symlinks leading ou
 
 from __future__ import annotations
 
-import ftplib
 import os
 import subprocess
 
 
 import pytest
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, make_file
+from conftest import error_reply as err
 
 
 @pytest.fixture
 def server(ftpd):
     return ftpd("DefaultRoot ~\n")
-
-
-def make_file(d, rel: str, data: bytes = b"hello", user: str = "alice") -> str:
-    path = os.path.join(d.home(user), rel)
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chown(path, d.uid(user), d.users[user][1])
-    return path
-
-
-def err(ftp: ftplib.FTP, line: str) -> str:
-    with pytest.raises(ftplib.Error) as e:
-        ftp.sendcmd(line)
-    return str(e.value)
 
 
 # -- directories ---------------------------------------------------------------------------------------------------

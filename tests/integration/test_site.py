@@ -3,32 +3,18 @@ RMDIR, SYMLINK, UTIME (both forms)."""
 
 from __future__ import annotations
 
-import ftplib
 import os
 import subprocess
 
 import pytest
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, make_file
+from conftest import error_reply as err
 
 
 @pytest.fixture
 def server(ftpd):
     return ftpd("DefaultRoot ~\n")
-
-
-def make_file(d, rel: str, data: bytes = b"x") -> str:
-    path = os.path.join(d.home("alice"), rel)
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chown(path, d.uid("alice"), d.users["alice"][1])
-    return path
-
-
-def err(ftp: ftplib.FTP, line: str) -> str:
-    with pytest.raises(ftplib.Error) as e:
-        ftp.sendcmd(line)
-    return str(e.value)
 
 
 def test_site_help_lists_the_site_commands(server):
