@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import sys
 
 from . import PROFTPD_COMPAT, __version__, log as syslog_setup, modules
 from .config.errors import ConfigError
-from .master import Master, Options, load_config
+from .master import Options, load_config
 
 DEFAULT_CONFIGS = ("/etc/proftpy/proftpy.conf", "/etc/proftpd/proftpd.conf")
 

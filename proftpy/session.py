@@ -7,7 +7,6 @@ globals. Modules keep their own per-session state in `session.state[<module name
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 import socket
 import time

@@ -14,7 +14,6 @@ wires it into the session:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from ..access import connlimits, dirs, limits
 from ..access.limits import Who
 from ..access.expr import parse_condition
 from ..config.registry import (ALL_DIRS, ANON, CLASS, DIR, FTPACCESS, LIMIT, SVG, SVGA, Directive, Merge)
-from ..config.types import Choice, Custom, Flag, parse_bool, parse_int
+from ..config.types import Choice, Custom, Flag, parse_int
 from ..dispatch import POST_CMD, PRE_CMD, Cmd, Hook
 from ..fs import FsError
 from ..log import NOTICE

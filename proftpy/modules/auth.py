@@ -20,7 +20,7 @@ from ..access.expr import Condition, parse_condition, pick, session_facts
 from ..auth import Account, AuthChain, login_denial, parse_auth_order
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
-from ..dispatch import NONE, OPTIONAL, REQUIRED, Cmd, Command
+from ..dispatch import OPTIONAL, REQUIRED, Cmd, Command
 from ..fs import FS
 from ..log import NOTICE
 from ..reply import FtpError, Reply

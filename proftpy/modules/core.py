@@ -7,7 +7,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..config.registry import (ANON, DIR, FTPACCESS, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, Directive,
+from ..config.registry import (DIR, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, Directive,
                                Merge)
 from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Path, Str, Text, Words, parse_bool,
                             parse_int)

@@ -12,7 +12,7 @@ import logging
 import os
 import posixpath
 import stat
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .. import listing
 from ..config.registry import SVG, Directive, Merge

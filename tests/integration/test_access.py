@@ -5,7 +5,6 @@ DenyAll in a <Directory>. Clients come from 127.0.0.1 or 127.0.0.2 (both loopbac
 import ftplib
 import io
 import os
-import time
 
 import pytest
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import IS_ROOT, PASSWORDS
-from test_ls import OLD, make_tree, own
+from test_ls import make_tree, own
 
 FACT_ORDER = ["modify", "perm", "size", "type", "unique", "UNIX.group", "UNIX.groupname", "UNIX.mode",
               "UNIX.owner", "UNIX.ownername"]

@@ -3,7 +3,6 @@ ACLs by the caller's user (SO_PEERCRED), ControlsSocketACL, ControlsLog."""
 
 from __future__ import annotations
 
-import ftplib
 import os
 import pwd
 import shutil
@@ -96,7 +95,7 @@ def test_status_reports_the_server_and_its_sessions(ctl):
     res = ftpdctl(d, "status")
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].startswith(f"ftpdctl: proftpy ") and f"pid {d.master_pid}" in lines[0]
+    assert lines[0].startswith("ftpdctl: proftpy ") and f"pid {d.master_pid}" in lines[0]
     assert lines[1] == "ftpdctl: 1 session (0 authenticating)"
     assert f"ftpdctl: server 'proftpy test' 127.0.0.1#{d.port}: UP" in lines
     ftp.quit()

@@ -5,7 +5,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from conftest import IS_ROOT, PASSWORDS
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS
+from conftest import PASSWORDS
 
 
 def test_login_and_pwd(ftpd):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ftplib
 import os
-import socket
 import subprocess
 from pathlib import Path
 

@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from conftest import REPO, Daemon, fill, free_port, start_daemon, BASE_CONFIG
+from conftest import REPO, Daemon, fill, free_port, BASE_CONFIG
 
 PY = [sys.executable, "-m", "proftpy"]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -181,8 +181,8 @@ def test_max_connection_rate(ftpd):
 
 def test_port_zero_disables_a_server(ftpd, tmp_path):
     vport = free_port()
-    d = ftpd(f"<VirtualHost 127.0.0.1>\nPort 0\n</VirtualHost>\n<VirtualHost 127.0.0.1>\nPort {vport}\n"
-             "ServerName second\n</VirtualHost>\n")
+    ftpd(f"<VirtualHost 127.0.0.1>\nPort 0\n</VirtualHost>\n<VirtualHost 127.0.0.1>\nPort {vport}\n"
+         "ServerName second\n</VirtualHost>\n")
     with socket.create_connection(("127.0.0.1", vport), timeout=5) as s:
         assert s.makefile("rb").readline() == b"220 ProFTPD Server (second) [127.0.0.1]\r\n"
 

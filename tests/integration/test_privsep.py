@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS
+from conftest import IS_ROOT
 
 
 

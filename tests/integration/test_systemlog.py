@@ -1,6 +1,6 @@
 """The SystemLog lines a session writes are ProFTPD 1.3.8's, word for word after `proftpy[pid]`: the
 `<server> (<client name>[<client ip>]): ` prefix and the message texts (recorded from Debian's proftpd with
-scripts/compare_systemlog.py). Log watchers written for ProFTPD (fail2ban's proftpd filter) read them unchanged."""
+scripts/compare_systemlog.py). fail2ban's proftpd filter reads them once its daemon name is proftpy (conf/fail2ban/)."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def test_shadow_unreadable_means_no_verification():
     d = tempfile.mkdtemp(prefix="proftpy-unix-")
     try:
         os.chmod(d, 0o755)
-        for name, text, mode in (("passwd", f"ursula:x:1500:1500::/h:/bin/sh\n", 0o644),
+        for name, text, mode in (("passwd", "ursula:x:1500:1500::/h:/bin/sh\n", 0o644),
                                  ("shadow", f"ursula:{H}:19000:0:99999:7:::\n", 0o600),
                                  ("group", "users:x:1500:\n", 0o644)):
             with open(os.path.join(d, name), "w") as f:
