@@ -16,7 +16,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from . import modules, proctitle
+from . import ksm, modules, proctitle
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -129,6 +129,8 @@ class Master:
         from . import display, fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
         gc.freeze()
+        if self.config.main.get("MemoryMerge"):
+            merge_memory()
 
     def install_signals(self) -> None:
         """Signals only wake the loop (set_wakeup_fd writes the signal number); the loop handles them."""
@@ -382,6 +384,20 @@ def serve_connection(conn: socket.socket, config: Config, services: dict, fallba
     except OSError:
         pass        # the client may already be gone; nothing left to tell it
     conn.close()
+
+
+def merge_memory() -> None:
+    """MemoryMerge: let ksmd give back the pages each session copies from the master (see ksm.py)."""
+    try:
+        how = ksm.enable()
+    except OSError as e:
+        log.warning("MemoryMerge: no kernel same-page merging here (%s); every session keeps its own copies",
+                    e.strerror)
+        return
+    if ksm.running():
+        log.info("MemoryMerge: memory marked mergeable (%s) and ksmd is running", how)
+    else:
+        log.info("MemoryMerge: memory marked mergeable (%s), but ksmd is off (%s is 0)", how, ksm.RUN_FILE)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -5,7 +5,8 @@
 - sequential connect+USER+PASS+QUIT per second with 8 client processes,
 - N concurrent sessions each downloading M MB (200 x 10 MB by default, bounded by a deadline),
 - PASV+LIST latency (median of 50),
-- private memory (USS) of the master and of one idle logged-in session (median of 20),
+- private memory (USS) of the master and of one idle logged-in session (median of 20), with the kernel's
+  same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
 - the upload engine: os.splice (socket -> pipe -> file) against recv_into + write.
 
 Peers found on this machine (Debian's /usr/sbin/proftpd, vsftpd under --vsftpd PATH, pyftpdlib importable here) are
@@ -349,16 +350,49 @@ def uss_kb(pid: int) -> float:
     return psutil.Process(pid).memory_full_info().uss / 1024
 
 
-def idle_session_uss(server: Server, count: int = 20) -> float:
+def idle_session_uss(server: Server, count: int = 20, settle=None) -> float:
     before = {c.pid for c in psutil.Process(server.master).children(recursive=True)}
     clients = [login(server.port) for _ in range(count)]
     time.sleep(0.5)
+    if settle:
+        settle()
     kids = [c for c in psutil.Process(server.master).children(recursive=True) if c.pid not in before]
     values = [uss_kb(c.pid) for c in kids]
     for ftp in clients:
         with contextlib.suppress(OSError, ftplib.Error, EOFError):
             ftp.quit()
     return statistics.median(values) if values else float("nan")
+
+
+KSM = Path("/sys/kernel/mm/ksm")
+
+
+def can_switch_ksm() -> bool:
+    return os.access(KSM / "run", os.W_OK)
+
+
+@contextlib.contextmanager
+def ksmd(on: bool):
+    """Turn the kernel's same-page merging daemon on or off for one measurement (root only); the machine's
+    own settings come back afterwards. On, it scans 5000 pages per wake-up (default 100), so 20 sessions are
+    merged within seconds instead of a minute."""
+    wanted = {"run": "1", "pages_to_scan": "5000"} if on else {"run": "0"}
+    old = {name: (KSM / name).read_text().strip() for name in wanted}
+    try:
+        for name, value in wanted.items():
+            (KSM / name).write_text(value)
+        yield
+    finally:
+        for name, value in old.items():
+            (KSM / name).write_text(value)
+
+
+def ksm_settled(timeout: float = 30.0) -> None:
+    """Wait for two more full scans of ksmd: a page is merged once it has been seen unchanged twice."""
+    start = int((KSM / "full_scans").read_text())
+    deadline = time.monotonic() + timeout
+    while int((KSM / "full_scans").read_text()) < start + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 # -- upload engine micro-benchmark -------------------------------------------------------------------------------
@@ -440,7 +474,12 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     try:
         print(f"== {server.name}", flush=True)
         res["master USS (KB)"] = uss_kb(server.master)
-        res["idle session USS (KB)"] = idle_session_uss(server)
+        ksm = can_switch_ksm()
+        with ksmd(False) if ksm else contextlib.nullcontext():
+            res["idle session USS (KB)"] = idle_session_uss(server)
+        if ksm:
+            with ksmd(True):
+                res["idle session USS, ksmd on (KB)"] = idle_session_uss(server, settle=ksm_settled)
         ftp = login(server.port, 300)
         retr, stor = [], []
         for _ in range(ROUNDS):

@@ -104,6 +104,9 @@ directives = [
     Directive("TCPNoDelay", Custom(_tcp_nodelay, "on|off | ctrl on|off [data on|off]"), SVG,
               {"ctrl": True, "data": True}, Merge.SERVER, "Disable Nagle's algorithm."),
     Directive("PidFile", Path(), SERVER, "/var/run/proftpy.pid", Merge.SERVER, "Where the master writes its pid."),
+    Directive("MemoryMerge", Flag, SERVER, True, Merge.SERVER,
+              "proftpy: let the kernel's KSM merge identical memory pages of the master and its sessions "
+              "(takes effect when ksmd runs; docs/performance.md)."),
     Directive("ScoreboardFile", Path(none_ok=True), SERVER, "/var/run/proftpy/proftpy.scoreboard", Merge.SERVER,
               "Shared session table read by ftpwho/ftptop; `none` disables it."),
     Directive("ScoreboardMutex", Path(), SERVER, None, Merge.SERVER,
