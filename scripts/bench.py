@@ -22,6 +22,7 @@ import ftplib
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -549,6 +550,8 @@ def main() -> int:
     ap.add_argument("--vsftpd", help="path of a vsftpd binary (e.g. unpacked with dpkg -x); uses PAM system users")
     ap.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     base = Path(tempfile.mkdtemp(prefix="proftpy-bench-"))
     os.chmod(base, 0o755)
     try:
