@@ -148,6 +148,14 @@ def error_reply(ftp: ftplib.FTP, line: str) -> str:
     return str(e.value)
 
 
+def heap_is_mergeable(pid: int | str = "self") -> bool:
+    """Whether the process's heap is marked for the kernel's same-page merging (VmFlags `mg` in smaps)."""
+    with open(f"/proc/{pid}/smaps") as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("[heap]"))
+    return " mg" in next(line for line in lines[start:] if line.startswith("VmFlags:"))
+
+
 def fill(text: str, values: dict) -> str:
     """Replace `{name}` placeholders only (configs contain other braces, e.g. `%{env:X}`)."""
     for key, value in values.items():

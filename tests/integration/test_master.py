@@ -159,24 +159,24 @@ def test_sigterm_ends_children_and_removes_pidfile_quickly(ftpd):
         c.close()
 
 
-def test_max_instances_closes_silently(ftpd):
-    d = ftpd("MaxInstances 2\n")
+def assert_third_connection_closed_silently(d) -> None:
+    """Two sessions are let in; the third connection is closed without a word."""
     keep = [d.connect(), d.connect()]
     with socket.create_connection((d.host, d.port), timeout=5) as s:
         assert s.recv(100) == b""
     for c in keep:
         c.close()
+
+
+def test_max_instances_closes_silently(ftpd):
+    d = ftpd("MaxInstances 2\n")
+    assert_third_connection_closed_silently(d)
     assert wait_until(lambda: not session_children(d))
     assert banner(d).startswith("220 ")
 
 
 def test_max_connection_rate(ftpd):
-    d = ftpd("MaxConnectionRate 2 5\n")
-    keep = [d.connect(), d.connect()]
-    with socket.create_connection((d.host, d.port), timeout=5) as s:
-        assert s.recv(100) == b""
-    for c in keep:
-        c.close()
+    assert_third_connection_closed_silently(ftpd("MaxConnectionRate 2 5\n"))
 
 
 def test_port_zero_disables_a_server(ftpd, tmp_path):

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from conftest import IS_ROOT, REPO
+from conftest import IS_ROOT, REPO, heap_is_mergeable
 from proftpy import ksm
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -19,14 +19,6 @@ pytestmark = pytest.mark.skipif(ksm.running() is None, reason="this kernel has n
 
 def sessions(d) -> list[psutil.Process]:
     return psutil.Process(d.master_pid).children()
-
-
-def heap_is_mergeable(pid: int) -> bool:
-    with open(f"/proc/{pid}/smaps") as f:
-        lines = f.read().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.endswith("[heap]"))
-    flags = next(line for line in lines[start:] if line.startswith("VmFlags:"))
-    return " mg" in flags
 
 
 def wait_for_sessions(d, count: int) -> list[psutil.Process]:

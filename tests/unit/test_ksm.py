@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from conftest import heap_is_mergeable
 from proftpy import ksm
 
 MAPS = """\
@@ -46,23 +47,16 @@ def _in_child(fn) -> int:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _heap_flags() -> str:
-    with open("/proc/self/smaps") as f:
-        lines = f.read().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.endswith("[heap]"))
-    return next(line for line in lines[start:] if line.startswith("VmFlags:"))
-
-
 @pytest.mark.skipif(ksm.running() is None, reason="this kernel has no KSM")
 def test_enable_marks_the_heap_mergeable_in_the_process_and_its_children():
     def child() -> int:
-        if " mg" in _heap_flags():
+        if heap_is_mergeable():
             return 2                          # already marked: the test could not tell anything
         how = ksm.enable()
         if how == "prctl" and ctypes.CDLL(None).prctl(ksm.PR_GET_MEMORY_MERGE, 0, 0, 0, 0) != 1:
             return 3
-        grandchild = _in_child(lambda: 0 if " mg" in _heap_flags() else 5)
-        return 0 if " mg" in _heap_flags() and grandchild == 0 else 4
+        grandchild = _in_child(lambda: 0 if heap_is_mergeable() else 5)
+        return 0 if heap_is_mergeable() and grandchild == 0 else 4
     assert _in_child(child) == 0
 
 
@@ -74,7 +68,7 @@ def test_before_linux_6_4_the_existing_anonymous_mappings_are_marked_with_madvis
     monkeypatch.setattr(ksm._libc, "prctl", old_kernel_prctl)
 
     def child() -> int:
-        if " mg" in _heap_flags():
+        if heap_is_mergeable():
             return 2
-        return 0 if ksm.enable() == "madvise" and " mg" in _heap_flags() else 3
+        return 0 if ksm.enable() == "madvise" and heap_is_mergeable() else 3
     assert _in_child(child) == 0
