@@ -18,9 +18,11 @@ import sys
 from . import modules
 from .access import classes as classes_
 from .access import dirs, limits
-from .access.limits import Decision, Who
+from .access.limits import Decision, Who, directory_rule
+from .config import default_config
 from .config.errors import ConfigError
 from .config.parser import parse_file
+from .modules.auth import build_chain
 from .net.netaddr import Resolver, parse_ip
 
 
@@ -40,8 +42,7 @@ def parser() -> argparse.ArgumentParser:
 def _groups(server, user: str) -> tuple[str, ...] | None:
     """The user's groups from the configured auth backends (None when the user is unknown there)."""
     try:
-        from .modules.auth import auth_chain
-        chain = auth_chain(server)
+        chain = build_chain(modules.loaded(), server)
         account = chain.lookup(user)
         if account is None:
             return None
@@ -82,7 +83,6 @@ def main(argv: list[str]) -> int:
         print(f"proftpy check-access: --from {args.addr}: not an IP address", file=sys.stderr)
         return 2
     try:
-        from .cli import default_config
         config = parse_file(os.path.abspath(args.config or default_config()), modules.registry())
     except ConfigError as e:
         print(str(e), file=sys.stderr)
@@ -121,14 +121,10 @@ def main(argv: list[str]) -> int:
 
 def decide(config, server, anon, who: Who, command: str, path: str) -> Decision:
     """The decision for one command at one real path (what the PRE_CMD hook decides in a session)."""
-    from .modules.access import SITE_GROUPS, directory_rule
-    row = modules.dispatcher().commands.get(command)
-    if command.startswith("SITE_"):
-        group, limited = SITE_GROUPS.get(command[5:]), True
-    else:
-        group, limited = (row.group, row.limited) if row is not None else (None, True)
+    row = modules.dispatcher().row(command.replace("_", " ", 1) if command.startswith("SITE_") else command)
+    group, limit_all = (row.group, row.limit_all) if row is not None else (None, True)
     where = path
-    if command not in dirs.FILE_TARGET and command not in dirs.DIR_TARGET and not os.path.isdir(path):
+    if not (row is not None and row.path is not None and row.path.exact) and not os.path.isdir(path):
         where = posixpath.dirname(path) or "/"
     home = None
     cache = dirs.FtpaccessCache(config.registry, lambda d: bool(server.context(anon, d, home).get("AllowOverride")))
@@ -136,4 +132,4 @@ def decide(config, server, anon, who: Who, command: str, path: str) -> Decision:
     rule = directory_rule(ctx)
     if rule is not None and not rule.allowed:
         return rule
-    return limits.check_command(ctx.limits(), command, group, limited, who)
+    return limits.check_command(ctx.limits(), command, group, limit_all, who)

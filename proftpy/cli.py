@@ -12,15 +12,9 @@ import platform
 import sys
 
 from . import PROFTPD_COMPAT, __version__, log as syslog_setup, modules
+from .config import DEFAULT_CONFIGS, default_config
 from .config.errors import ConfigError
 from .master import Options, load_config
-
-DEFAULT_CONFIGS = ("/etc/proftpy/proftpy.conf", "/etc/proftpd/proftpd.conf")
-
-
-def default_config() -> str:
-    """Our own config when it exists, else an existing ProFTPD one (drop-in use)."""
-    return next((p for p in DEFAULT_CONFIGS if os.path.exists(p)), DEFAULT_CONFIGS[0])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         print("Compiled-in modules:")
-        for name in modules.module_names():
+        for name in modules.loaded().names():
             print(f"  {name}")
         return 0
     if args.settings:
@@ -68,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         for warning in config.warnings:
             print(warning, file=sys.stderr)
         print("Checking syntax of configuration file")
-        from .services import config_problems
-        problems = config_problems(config)
+        problems = modules.loaded().check(config)
         for message, fatal in problems:
             print(f"{'error' if fatal else 'warning'}: {message}", file=sys.stderr)
         if any(fatal for _, fatal in problems):

@@ -20,10 +20,7 @@ import os
 import pwd
 import socket
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-if TYPE_CHECKING:
-    from .master import Master
+from typing import Any, Callable, Iterable
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 64 * 1024
@@ -242,12 +239,12 @@ class Request:
         return CtrlsError(f"{self.action}: usage: {self.action} {text}")
 
 
-Handler = Callable[["Master", Request], "Response | list[str] | str"]
+Handler = Callable[[Any, Request], "Response | list[str] | str"]     # (module.MasterView, request)
 
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    """One row of the action table. A module lists its rows in `ctrls_actions`; `acl` names the directive
+    """One row of the action table. A module lists its rows in its Module's `ctrls_actions`; `acl` names the directive
     whose ACLs guard it (mod_ban will add `ban`/`permit` with acl="BanControlsACLs"), `engine` an optional
     directive that must be on (AdminControlsEngine, BanEngine...). The handler runs in the master's loop:
     it must not block."""
@@ -257,14 +254,6 @@ class Action:
     help: str = ""
     engine: str | None = None
     module: str = ""
-
-
-def action_table(modules: Iterable[Any]) -> dict[str, Action]:
-    table: dict[str, Action] = {}
-    for mod in modules:
-        for action in getattr(mod, "ctrls_actions", ()):
-            table[action.name] = dataclasses.replace(action, module=getattr(mod, "NAME", ""))
-    return table
 
 
 def as_response(result: "Response | list[str] | str | None") -> Response:

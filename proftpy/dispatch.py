@@ -1,8 +1,10 @@
 """The command table and ProFTPD's dispatch phases: PRE_CMD -> CMD -> POST_CMD | POST_CMD_ERR -> LOG_CMD |
 LOG_CMD_ERR.
 
-Every command is one `Command` row (name, handler, group, login rule, argument rule, help); the table drives
-dispatch, `<Limit>` groups, HELP and FEAT. Modules add `Hook`s for the other phases.
+A `Request` is what the client sent; a `Command` is one row of the table, and every fact about a command lives in
+its row: handler, `<Limit>` group and coverage, login and argument rules, where its path argument is, its denial
+reply, HELP and FEAT lines. A SITE sub-command is a row too (`SITE CHMOD`). The table drives dispatch, `<Limit>`,
+HELP, FEAT, `proftpy check-access` and docs/commands.md. Modules add `Hook`s for the other phases.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ log = logging.getLogger("proftpy")
 
 # Argument rules.
 NONE, REQUIRED, OPTIONAL = "none", "required", "optional"
+# <Limit> groups.
+READ, WRITE, DIRS = "READ", "WRITE", "DIRS"
 # Phases.
 PRE_CMD, POST_CMD, POST_CMD_ERR, LOG_CMD, LOG_CMD_ERR = "PRE_CMD", "POST_CMD", "POST_CMD_ERR", "LOG_CMD", "LOG_CMD_ERR"
 
 
 @dataclass
-class Cmd:
+class Request:
     """One command as the client sent it."""
 
-    name: str                   # upper-case command word ("SITE CHMOD" stays "SITE"; see `site`)
+    name: str                   # upper-case command word ("SITE CHMOD" arrives as "SITE"; see modules/site.py)
     arg: str                    # everything after the first space, unchanged
     raw: str = ""
     notes: dict[str, Any] = field(default_factory=dict)   # per-command scratch for hooks (e.g. transfer facts)
@@ -45,32 +49,78 @@ class Cmd:
 
 
 @dataclass(frozen=True)
+class PathArg:
+    """Where a command's path argument is, and which path `<Limit>`/`<Directory>` decide at."""
+
+    skip: int = 0               # words before the path (MFMT, MFF: the time or facts; SITE CHMOD: the mode)
+    options: bool = False       # LIST, NLST, STAT: leading `-options` are not part of the path
+    exact: bool = False         # decided at the path itself (RETR, STOR, MKD, CWD...); else at the directory it
+                                # names, or the one holding the file it names
+
+
+PATH, EXACT_PATH, LISTED_PATH = PathArg(), PathArg(exact=True), PathArg(options=True)
+PERMISSION_DENIED = (550, "{arg}: Permission denied")
+
+
+@dataclass(frozen=True)
 class Command:
     """One row of the command table."""
 
-    name: str
-    handler: Callable[["Session", Cmd], Reply | None]
+    name: str                       # "RETR"; a SITE sub-command is "SITE CHMOD"
+    handler: Callable[["Session", Request], Reply | None] | None   # None: listed by HELP as unimplemented only
     group: str | None = None        # READ, WRITE, DIRS (for <Limit>), or None
     needs_login: bool = True
     arg: str = OPTIONAL
-    help: str = ""
-    limited: bool = True            # checked against <Limit ALL> (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS/PROT)
+    help: str = ""                  # syntax shown by `HELP <cmd>` (and SITE HELP)
+    help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
+    help_detail: Callable[["Session"], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
+    implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes
+    enabled: Callable[["Session"], bool] | None = None   # a directive switches it (and its FEAT lines) off
+    limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
+    limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
+    denied: tuple[int, str] = PERMISSION_DENIED    # reply when <Limit> denies it ({cmd}, {arg})
+    path: PathArg | None = None     # the command names a path (see PathArg)
+    path_filter: bool = False       # PathAllowFilter/PathDenyFilter apply to its path (names it creates)
+    transfer: bool = False          # a data transfer counted by MaxTransfersPerHost/PerUser
+    min_words: int = 0              # SITE sub-commands: fewer words are refused before the login check
     module: str = "mod_core.c"
     missing: tuple[int, str] = (500, "{name}: command requires a parameter")   # reply when arg=REQUIRED lacks it
     extra: tuple[int, str] = (501, "Invalid number of parameters")              # reply when arg=NONE gets one
+    replies: tuple[str, ...] = ()   # the replies clients see, for docs/commands.md
 
-    def argument_error(self, cmd: "Cmd") -> "Reply | None":
+    @property
+    def limit_name(self) -> str:
+        """The name `<Limit>` knows it by: `SITE CHMOD` is `SITE_CHMOD`."""
+        return self.name.replace(" ", "_")
+
+    def argument_error(self, req: Request) -> Reply | None:
         """The reply for an argument this command must have and lacks, or must not have and got. ProFTPD checks
         the count in each handler, so the reply is the command's own (see `missing`, `extra`)."""
-        given = bool(cmd.arg.strip(" \t"))
+        given = bool(req.arg.strip(" \t"))
         if self.arg == REQUIRED and not given:
             code, text = self.missing
         elif self.arg == NONE and given:
             code, text = self.extra
         else:
             return None
-        return Reply(code, text.format(name=cmd.name, arg=cmd.arg))
+        return Reply(code, text.format(name=req.name, arg=req.arg))
+
+    def path_of(self, arg: str) -> str | None:
+        """The client path in a request's argument (after the sub-command word for SITE rows); None when the
+        command names no path. `LIST -la dir` -> "dir"; `MFMT 20200101000000 f` -> "f"."""
+        if self.path is None:
+            return None
+        rest = arg.strip() if self.path.options else arg.lstrip(" ")
+        if self.path.options:
+            while rest.startswith("-"):
+                _, _, rest = rest.partition(" ")
+                rest = rest.lstrip(" ")
+            return rest
+        for _ in range(self.path.skip):
+            _, _, rest = rest.partition(" ")
+            rest = rest.lstrip(" ")
+        return rest
 
 
 @dataclass(frozen=True)
@@ -79,65 +129,87 @@ class Hook:
 
     phase: str
     command: str
-    handler: Callable[["Session", Cmd], Reply | None]
+    handler: Callable[["Session", Request], Reply | None]
 
 
 class Dispatcher:
     """Runs a command through its phases against the tables of the loaded modules."""
 
     def __init__(self, commands: list[Command], hooks: list[Hook]):
-        self.commands = {c.name: c for c in commands}
+        self.commands: dict[str, Command] = {}
+        for c in commands:
+            if c.name in self.commands:
+                raise ValueError(f"command {c.name} is declared twice ({self.commands[c.name].module}, {c.module})")
+            self.commands[c.name] = c
         self.hooks: dict[str, list[Hook]] = {}
         for h in hooks:
             self.hooks.setdefault(h.phase, []).append(h)
 
-    def _run_hooks(self, phase: str, session: "Session", cmd: Cmd) -> Reply | None:
+    def row(self, name: str) -> Command | None:
+        """The row that handles `name` (None for an unknown command or a HELP-only entry)."""
+        command = self.commands.get(name)
+        return command if command is not None and command.handler is not None else None
+
+    def site_row(self, arg: str) -> Command | None:
+        """The SITE sub-command row a SITE request's argument names."""
+        return self.row("SITE " + arg.strip().partition(" ")[0].upper())
+
+    def path_argument(self, name: str, arg: str) -> tuple[Command | None, str | None]:
+        """(the row that says where the path is, the client path) of a request; the path is None when the
+        command names none. `SITE CHMOD 755 f` -> (the SITE CHMOD row, "f"); `LIST -la dir` -> (LIST, "dir")."""
+        row = self.row(name)
+        if name == "SITE":
+            row = self.site_row(arg)
+            arg = arg.strip().partition(" ")[2]
+        return row, (row.path_of(arg) if row is not None else None)
+
+    def _run_hooks(self, phase: str, session: "Session", req: Request) -> Reply | None:
         for hook in self.hooks.get(phase, ()):
-            if hook.command in ("*", cmd.name):
-                result = hook.handler(session, cmd)
+            if hook.command in ("*", req.name):
+                result = hook.handler(session, req)
                 if result is not None and phase == PRE_CMD:
                     return result
         return None
 
-    def dispatch(self, session: "Session", cmd: Cmd) -> Reply | None:
+    def dispatch(self, session: "Session", req: Request) -> Reply | None:
         """Run all phases; return the reply the session should send (None when the handler already replied)."""
-        command = self.commands.get(cmd.name)
-        reply = self._pre(session, cmd, command)
+        command = self.row(req.name)
+        reply = self._pre(session, req, command)
         if reply is None and command is not None:
-            reply = self._call(session, cmd, command)
-        cmd.reply = reply
-        failed = reply is None and cmd.notes.get("failed") or (reply is not None and reply.is_error)
-        self._safe_hooks(POST_CMD_ERR if failed else POST_CMD, session, cmd)
-        self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, cmd)
+            reply = self._call(session, req, command)
+        req.reply = reply
+        failed = reply is None and req.notes.get("failed") or (reply is not None and reply.is_error)
+        self._safe_hooks(POST_CMD_ERR if failed else POST_CMD, session, req)
+        self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, req)
         return reply
 
-    def _pre(self, session: "Session", cmd: Cmd, command: Command | None) -> Reply | None:
+    def _pre(self, session: "Session", req: Request, command: Command | None) -> Reply | None:
         if command is None:
-            session.events.emit("core.unhandled-command", session=session, cmd=cmd)
-            return Reply(500, f"{cmd.name.replace('_', ' ')} not understood")
+            session.events.emit("core.unhandled-command", session=session, cmd=req)
+            return Reply(500, f"{req.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
             return Reply(530, "Please login with USER and PASS")
-        wrong = command.argument_error(cmd)
+        wrong = command.argument_error(req)
         if wrong is not None:
             return wrong
         try:
-            return self._run_hooks(PRE_CMD, session, cmd)
+            return self._run_hooks(PRE_CMD, session, req)
         except FtpError as e:
             return e.reply
 
-    def _call(self, session: "Session", cmd: Cmd, command: Command) -> Reply | None:
+    def _call(self, session: "Session", req: Request, command: Command) -> Reply | None:
         try:
-            return command.handler(session, cmd)
+            return command.handler(session, req)
         except FtpError as e:
             return e.reply
         except OSError as e:
-            return os_error_reply(cmd.arg or cmd.name, e)
+            return os_error_reply(req.arg or req.name, e)
 
-    def _safe_hooks(self, phase: str, session: "Session", cmd: Cmd) -> None:
+    def _safe_hooks(self, phase: str, session: "Session", req: Request) -> None:
         try:
-            self._run_hooks(phase, session, cmd)
+            self._run_hooks(phase, session, req)
         except Exception:
-            log.exception("%s hook failed for %s", phase, cmd.name)
+            log.exception("%s hook failed for %s", phase, req.name)
 
 
 def split_command(line: str) -> tuple[str, str]:

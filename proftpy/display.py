@@ -21,7 +21,8 @@ import re
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from .session import Session
@@ -30,9 +31,14 @@ log = logging.getLogger("proftpy")
 
 MAX_BYTES = 64 * 1024         # a display file is a short message; more is cut off rather than flooding the client
 MAX_LINE = 4096               # ProFTPD reads with a PR_TUNABLE_BUFFER_SIZE buffer
-STATE = "display"             # session.state key: pre-opened descriptors, DisplayChdir "once" bookkeeping
 _BRACED = re.compile(r"%\{([^}]*)\}")
 _UNITS = ("K", "M", "G", "T", "P", "E", "Z", "Y")
+
+
+@dataclass
+class DisplayState:
+    fds: dict[str, int] = field(default_factory=dict)         # display files opened before the chroot
+    visited: dict[str, float] = field(default_factory=dict)   # DisplayChdir "on": directory -> last shown
 
 
 class Preamble:
@@ -80,7 +86,7 @@ def preopen(session: "Session", path: str | None) -> None:
     """Open an absolute display file now (before chroot) and keep the descriptor for later."""
     if not path or not path.startswith("/"):
         return
-    fds = session.state.setdefault(STATE, {}).setdefault("fds", {})
+    fds = session.state.get(DisplayState).fds
     if path in fds:
         return
     try:
@@ -99,7 +105,7 @@ def load(session: "Session", path: str | None) -> bytes | None:
         try:
             return _read_path(session.fs.resolve(path).real)
         except OSError:
-            fd = session.state.get(STATE, {}).get("fds", {}).get(path)
+            fd = session.state.get(DisplayState).fds.get(path)
             if fd is None:
                 raise
             return _read_fd(fd)
@@ -120,11 +126,11 @@ def lines_for(session: "Session", path: str | None, extra: dict[str, str] | None
 # -- the public hooks ----------------------------------------------------------------------------------------------
 def login_lines(session: "Session") -> list[str]:
     """DisplayLogin lines for the 230 reply (called by mod_auth after a successful PASS)."""
-    return lines_for(session, _conf(session, "DisplayLogin"))
+    return lines_for(session, session.conf("DisplayLogin"))
 
 
 def quit_lines(session: "Session") -> list[str]:
-    return lines_for(session, _conf(session, "DisplayQuit"))
+    return lines_for(session, session.conf("DisplayQuit"))
 
 
 def connect_lines(session: "Session") -> list[str]:
@@ -134,11 +140,11 @@ def connect_lines(session: "Session") -> list[str]:
 def chdir_lines(session: "Session", real_dir: str) -> list[str]:
     """DisplayChdir for a directory just entered: the file is looked for relative to that directory; with
     `on` as second argument it is shown only when it changed since the session's last visit there."""
-    spec = _conf(session, "DisplayChdir", path=real_dir)
+    spec = session.conf("DisplayChdir", real_dir)
     if not spec:
         return []
     path, once = spec
-    seen = session.state.setdefault(STATE, {}).setdefault("visited", {})
+    seen = session.state.get(DisplayState).visited
     cwd = session.fs.cwd if session.fs else "/"
     previous = seen.get(cwd)
     seen[cwd] = time.time()
@@ -157,16 +163,8 @@ def _mtime(session: "Session", path: str) -> float | None:
     try:
         return os.stat(session.fs.resolve(path).real).st_mtime
     except OSError:
-        fd = session.state.get(STATE, {}).get("fds", {}).get(path)
+        fd = session.state.get(DisplayState).fds.get(path)
         return os.fstat(fd).st_mtime if fd is not None else None
-
-
-def _conf(session: "Session", name: str, path: str | None = None, default: Any = None) -> Any:
-    """A directive another module may not have declared yet reads as its default."""
-    try:
-        return session.conf(name, path=path)
-    except KeyError:
-        return default
 
 
 # -- variables -----------------------------------------------------------------------------------------------------
@@ -213,11 +211,11 @@ def expand(line: str, values: Variables) -> str:
 
 
 def _totals(session: "Session") -> dict[str, int]:
-    """Transfer counters kept by mod_xfer (0 until it records any)."""
-    found = session.state.get("totals") or session.state.get("mod_xfer.c", {}).get("totals") or {}
-    names = ("total_bytes_in", "total_bytes_out", "total_bytes_xfer", "total_files_in", "total_files_out",
-             "total_files_xfer", "bytes_xfer")
-    return {n: int(found.get(n, 0)) for n in names}
+    """The session's transfer counters under their %{name}s."""
+    t = session.totals
+    return {"total_bytes_in": t.bytes_in, "total_bytes_out": t.bytes_out, "total_bytes_xfer": t.bytes_xfer,
+            "total_files_in": t.files_in, "total_files_out": t.files_out, "total_files_xfer": t.files_xfer,
+            "bytes_xfer": t.bytes_moved}
 
 
 def _fs_size_kb(session: "Session") -> int:
@@ -246,7 +244,7 @@ def format_xfer(total: int) -> str:
 
 
 def _max_clients(session: "Session") -> int:
-    value = _conf(session, "MaxClients")
+    value = session.conf("MaxClients")
     if isinstance(value, tuple):
         value = value[0]
     return int(value or 0)
@@ -254,7 +252,7 @@ def _max_clients(session: "Session") -> int:
 
 def _class_limit(session: "Session") -> int:
     if session.conn_class:
-        for entry in _all(session, "MaxClientsPerClass"):
+        for entry in session.context().all("MaxClientsPerClass"):
             if isinstance(entry, (list, tuple)) and entry and entry[0] == session.conn_class:
                 try:
                     return int(entry[1])
@@ -263,15 +261,8 @@ def _class_limit(session: "Session") -> int:
     return _max_clients(session)
 
 
-def _all(session: "Session", name: str) -> list:
-    try:
-        return session.context().all(name)
-    except KeyError:
-        return []
-
-
 def _server_fqdn(session: "Session") -> str:
-    return session.masquerade_address() or socket.getfqdn()
+    return session.masquerade or socket.getfqdn()
 
 
 def _cwd(session: "Session") -> str:
@@ -283,7 +274,7 @@ def _admin(session: "Session") -> str:
 
 
 def _orig_user(session: "Session") -> str:
-    return session.state.get("mod_auth.c", {}).get("user_arg") or session.user or ""
+    return session.user_arg or session.user or ""
 
 
 _SIMPLE: dict[str, Callable[["Session"], str]] = {
@@ -296,15 +287,15 @@ _SIMPLE: dict[str, Callable[["Session"], str]] = {
     "k": lambda s: format_xfer(_totals(s)["total_bytes_xfer"]),
     "L": _server_fqdn,
     "M": lambda s: str(_max_clients(s)),
-    "N": lambda s: str(s.state.get("client_count", 1)),
+    "N": lambda s: "1",             # ProFTPD's count of this vhost's clients; proftpy does not count it here
     "o": lambda s: str(_totals(s)["total_files_out"]),
     "R": lambda s: s.remote_name or "(unknown)",
     "T": lambda s: time.strftime("%a %b %e %H:%M:%S %Y", time.localtime()),
     "t": lambda s: str(_totals(s)["total_files_xfer"]),
     "U": _orig_user,
-    "u": lambda s: s.state.get("ident") or "UNKNOWN",
+    "u": lambda s: "UNKNOWN",        # the RFC 1413 ident name: IdentLookups is not implemented
     "V": lambda s: s.server.name,
     "x": lambda s: s.conn_class or "(unknown)",
-    "y": lambda s: str(s.state.get("class_client_count", 0)),
+    "y": lambda s: "0",             # the class's session count: not counted here either
     "z": lambda s: str(_class_limit(s)),
 }

@@ -61,11 +61,36 @@ class VPath:
 
 
 class FS:
-    """Path resolution for one session. `root` is a real directory ("/" under a kernel chroot)."""
+    """Path resolution for one session. `root` is the real directory the client's `/` is, as this process sees it:
+    "/" under a kernel chroot, which `chroot` then names (the directory chroot(2) confined the process to)."""
 
-    def __init__(self, root: str, cwd: str = "/"):
+    def __init__(self, root: str, cwd: str = "/", chroot: str | None = None):
         self.root = os.path.realpath(root) if root != "/" else "/"
         self.cwd = cwd
+        self.chroot = chroot
+        self._kernel_chroot = chroot is not None
+        if self._kernel_chroot and self.root != "/":
+            raise ValueError("under a kernel chroot the root is /")
+
+    @property
+    def jail(self) -> str | None:
+        """The session root as the configuration names it (None when the session sees the whole tree)."""
+        return self.chroot or (self.root if self.root != "/" else None)
+
+    def config_path(self, real: str) -> str:
+        """A real path as the configuration names it: the chroot directory in front under a kernel chroot."""
+        if not self.chroot:
+            return real
+        return posixpath.normpath(self.chroot.rstrip("/") + "/" + real.lstrip("/")) if real != "/" else self.chroot
+
+    def from_config(self, path: str) -> str:
+        """The inverse of `config_path`: where a path the configuration names is, as this process sees it."""
+        if not self.chroot:
+            return path
+        root = self.chroot.rstrip("/")
+        if path == root:
+            return "/"
+        return path[len(root):] if path.startswith(root + "/") else path
 
     def virtual(self, arg: str) -> str:
         """The normalised client-visible absolute path for `arg` (no filesystem access)."""
@@ -94,12 +119,6 @@ class FS:
             return VPath(virtual, virtual, arg)
         real_virtual = self._walk(virtual, follow_last, arg)
         return VPath(virtual, self.real_of(real_virtual), arg)
-
-    _kernel_chroot = False
-
-    def mark_kernel_chroot(self) -> None:
-        """After chroot(2) the kernel confines paths; resolution no longer needs to walk links itself."""
-        self._kernel_chroot = True
 
     def _walk(self, virtual: str, follow_last: bool, arg: str) -> str:
         parts = [p for p in virtual.split("/") if p]
@@ -187,6 +206,8 @@ class FS:
 
     def stat(self, real: str) -> os.stat_result:
         """What `real` leads to, links followed inside the root. A FIFO is not opened for reading (O_PATH)."""
+        if self._kernel_chroot or self.root == "/":
+            return os.stat(real)
         fd = self.open(real, os.O_PATH)
         try:
             return os.fstat(fd)

@@ -20,9 +20,12 @@ from . import ksm, modules, proctitle
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
+from .events import EventBus
 from .log import NOTICE, tag_session
+from .module import ModuleSet, States
 from .net import inet
-from .session import Session, normalize_ip
+from .net.connection import Connection, plain_ip
+from .session import Session
 
 log = logging.getLogger("proftpy")
 STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
@@ -53,7 +56,7 @@ def load_config(opts: Options) -> Config:
     for server in config.servers:
         names = server.section.args if server.is_vhost else (server.get("DefaultAddress")
                                                              or [socket.gethostname()])
-        addrs = [normalize_ip(a) for name in names for a in inet.resolve(name, use_ipv6)]
+        addrs = [plain_ip(a) for name in names for a in inet.resolve(name, use_ipv6)]
         if not addrs and server.get("Port"):
             raise ConfigError(f"cannot resolve address(es) {' '.join(names)}", server.section.where)
         server.addresses = addrs
@@ -83,7 +86,7 @@ def pick_server(config: Config, local_addr: str, local_port: int) -> Server | No
     """ProFTPD's vhost choice: a server bound to this address and port, else DefaultServer, else the main one."""
     on_port = [s for s in config.servers if s.get("Port") == local_port]
     for server in on_port:
-        if local_addr in getattr(server, "addresses", ()):
+        if local_addr in server.addresses:
             return server
     for server in on_port:
         if server.get("DefaultServer"):
@@ -96,14 +99,16 @@ def pick_server(config: Config, local_addr: str, local_port: int) -> Server | No
 class Master:
     """Owns listeners, children and the configuration; see the module docstring."""
 
-    def __init__(self, config: Config, opts: Options):
+    def __init__(self, config: Config, opts: Options, loaded: ModuleSet | None = None):
         self.config = config
         self.opts = opts
+        self.modules = loaded or modules.loaded()
         self.listeners: dict[tuple[str, int], socket.socket] = {}
         self.children: dict[int, Child] = {}
         self.started = time.time()
         self.running = True
-        self.services: dict = {}
+        self.state = States()               # the modules' master state; every session inherits it (session.shared)
+        self.events = EventBus()            # the master's own events
         self.watchers: dict = {}            # fileobj -> callback(): extra fds modules wait for (control socket)
         self._wake_r, self._wake_w = socket.socketpair()
         self._notifier = _systemd_notifier()
@@ -124,7 +129,6 @@ class Master:
     def preload(self) -> None:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
-        modules.dispatcher()
         self.config.build_indexes()
         from . import display, fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
@@ -151,7 +155,7 @@ class Master:
         A module that cannot start raises SystemExit with the reason."""
         self.install_signals()
         proctitle.set("(accepting connections)")
-        self.module_hook("master_init")
+        self.modules.master_start(self)
         self.preload()
 
     def serve(self) -> int:
@@ -197,19 +201,14 @@ class Master:
         return 1.0
 
     def tick(self) -> None:
-        """Periodic work between events: every module's `master_tick(master)` (scoreboard scrub, watchdog)."""
-        self.module_hook("master_tick")
+        """Periodic work between events: every module's `master_tick` (scoreboard scrub, watchdog)."""
+        self.modules.master_hook("master_tick", self)
 
-    def module_hook(self, name: str) -> None:
-        """Run `name(master)` of every module that defines it (master_init, master_tick, master_reload,
-        master_stop); a failing hook is logged, never fatal to the master."""
-        for mod in modules.MODULES:
-            fn = getattr(mod, name, None)
-            if fn is not None:
-                try:
-                    fn(self)
-                except Exception:
-                    log.exception("%s.%s failed", mod.__name__, name)
+    def stop_accepting(self) -> None:
+        """Close every listener (a graceful shutdown); running sessions go on."""
+        for sock in self.listeners.values():
+            sock.close()
+        self.listeners.clear()
 
     def handle_signals(self) -> None:
         try:
@@ -237,7 +236,7 @@ class Master:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("accept failed: %s", e.strerror)
                 return
-            remote = normalize_ip(addr[0])
+            remote = plain_ip(addr[0])
             reason = self.refuse_reason()
             if reason:
                 log.log(NOTICE, "%s reached, refused connection from %s", reason, remote)
@@ -284,7 +283,7 @@ class Master:
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            serve_connection(conn, self.config, self.services)
+            serve_connection(conn, self.config, self.modules, self.state)
         except BaseException:
             log.exception("session ended with an internal error")
             status = 1
@@ -323,10 +322,7 @@ class Master:
             self.bind()
         else:
             log.log(NOTICE, "configuration reloaded from %s", self.opts.config_path)
-        hook = self.services.get("reloaded")
-        if hook:
-            hook(self)
-        self.module_hook("master_reload")
+        self.modules.master_hook("master_reload", self)
         self.preload()
         self.notify("READY=1", f"STATUS={self.status()}")
 
@@ -350,7 +346,7 @@ class Master:
             except ChildProcessError:
                 break
             self.children.pop(pid, None)
-        self.module_hook("master_stop")
+        self.modules.master_hook("master_stop", self)
         log.log(NOTICE, "proftpy %s standalone mode SHUTDOWN", _version())
 
     def status(self) -> str:
@@ -362,28 +358,29 @@ class Master:
             self._notifier.notify("\n".join(states))
 
 
-def serve_connection(conn: socket.socket, config: Config, services: dict, fallback: Server | None = None) -> None:
+def serve_connection(sock: socket.socket, config: Config, loaded: ModuleSet, shared: States,
+                     fallback: Server | None = None) -> None:
     """Run one session on a connected socket (child process, or inetd mode, where the main server is the
     fallback because inetd chose the port)."""
-    local = conn.getsockname()
-    server = pick_server(config, normalize_ip(local[0]), local[1]) or fallback
-    if server is None:
-        conn.sendall(f"500 Sorry, no server available to handle request on {normalize_ip(local[0])}\r\n".encode())
-        conn.close()
-        return
     try:
-        session = Session(conn, server, config, modules.dispatcher(), modules.MODULES, services)
+        conn = Connection.of(sock)
     except OSError as e:        # the client reset the connection before the session began (getpeername fails)
         log.info("client left before the session started: %s", e.strerror)
-        conn.close()
+        sock.close()
         return
+    server = pick_server(config, conn.local[0], conn.local[1]) or fallback
+    if server is None:
+        sock.sendall(f"500 Sorry, no server available to handle request on {conn.local[0]}\r\n".encode())
+        sock.close()
+        return
+    session = Session(conn, server, config, loaded, shared)
     tag_session(session)
     session.run()
     try:
-        conn.shutdown(socket.SHUT_RDWR)
+        session.ctrl.sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass        # the client may already be gone; nothing left to tell it
-    conn.close()
+    session.ctrl.sock.close()
 
 
 def merge_memory() -> None:

@@ -7,8 +7,10 @@ import os
 import socket
 import sys
 
+from . import modules
 from .config.tree import Config
 from .master import Master, Options, serve_connection
+from .module import States
 
 log = logging.getLogger("proftpy")
 
@@ -43,8 +45,6 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
     except OSError as e:
         print(f"proftpy: cannot bind: {e.strerror}", file=sys.stderr)
         return 1
-    from . import services
-    services.install(master)
     pidfile = config.main.get("PidFile")
     if not opts.foreground:
         ready_r, ready_w = os.pipe()
@@ -92,7 +92,7 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
 def run_inetd(config: Config) -> int:
     """ServerType inetd: the connection is our standard input."""
     conn = socket.socket(fileno=os.dup(0))
-    serve_connection(conn, config, {}, fallback=config.main)
+    serve_connection(conn, config, modules.loaded(), States(), fallback=config.main)
     return 0
 
 

@@ -537,3 +537,24 @@ class Slot:
         if not self._released:
             self._released = True
             self.scoreboard._release(self.index, self.pid)
+
+
+# -- ProFTPD's time formatters (ftpwho, ftptop, ftpdctl status) ------------------------------------------------
+def format_age(since: int, now: float) -> str:
+    """ftpwho's show_time(): "-" when unset, "%lum%lus" below an hour, else "%luh%lum"."""
+    if not since:
+        return "-"
+    secs = max(0, int(now) - since)
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60}s"
+    return f"{secs // 3600}h{secs % 3600 // 60}m"
+
+
+def format_uptime(since: int, now: float) -> str:
+    """"N day(s), " then " H hr(s) MM min" or "M min"."""
+    secs = max(0, int(now) - since)
+    days, hours, minutes = secs // 86400, secs // 3600 % 24, secs // 60 % 60
+    out = f"{days} day{'s' if days != 1 else ''}, " if days else ""
+    if hours:
+        return out + f"{hours:2d} hr{'s' if hours != 1 else ''} {minutes:02d} min"
+    return out + f"{minutes} min"

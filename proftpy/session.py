@@ -1,30 +1,35 @@
 """One client connection's life, in its own child process: greeting, command loop, timers, exit.
 
 All per-connection state lives on the `Session` object that every handler receives; nothing is kept in module
-globals. Modules keep their own per-session state in `session.state[<module name>]`.
+globals. Facts several modules share are declared attributes below (the client, the account, the session root, the
+protocol...); a module's own state is a typed object in `session.state` (see module.States).
 """
 
 from __future__ import annotations
 
 import logging
-import posixpath
-import socket
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import proctitle
 from .config.tree import Config, Server
-from .dispatch import Cmd, Dispatcher, split_command
+from .dispatch import Request, split_command
 from .events import EventBus
+from .module import ModuleSet, States
+from .net.connection import Connection
 from .net.control import TOO_LONG, ControlChannel
+from .net.netaddr import ClientAddr
 from .reply import Reply
 
+if TYPE_CHECKING:
+    from .access.dirs import FtpaccessCache
+    from .access.limits import Who
+    from .auth import Account, AuthChain
+    from .config.tree import Section
+    from .fs import FS
+
 log = logging.getLogger("proftpy")
-
-
-def normalize_ip(addr: str) -> str:
-    """`::ffff:1.2.3.4` -> `1.2.3.4`, so IPv4 clients look the same on dual-stack listeners."""
-    return addr[7:] if addr.startswith("::ffff:") and "." in addr else addr
 
 
 class Timer:
@@ -39,70 +44,101 @@ class Timer:
         self.deadline = time.monotonic() + self.seconds
 
 
+@dataclass
+class Totals:
+    """What the session moved (ProFTPD's session.total_* counters); mod_log counts after each command, Display
+    variables and STAT read it."""
+
+    bytes_in: int = 0           # completed uploads
+    bytes_out: int = 0          # completed downloads
+    bytes_xfer: int = 0         # completed transfers either way
+    files_in: int = 0
+    files_out: int = 0
+    files_xfer: int = 0
+    bytes_moved: int = 0        # every byte over data connections: listings and broken transfers too
+
+
 class Session:
     """State of one FTP session. Created in the child right after fork (or in inetd mode)."""
 
-    def __init__(self, sock: socket.socket, server: Server, config: Config, dispatcher: Dispatcher,
-                 modules: list[Any] = (), services: dict[str, Any] | None = None):
-        self.sock = sock
+    def __init__(self, conn: Connection, server: Server, config: Config, modules: ModuleSet,
+                 shared: States | None = None):
+        self.ctrl = ControlChannel(conn.sock, server.get("CommandBufferSize"))   # the one control socket
         self.server = server
         self.config = config
-        self.dispatcher = dispatcher
-        self.modules = list(modules)
-        self.services = services or {}       # what the master shares with children (scoreboard path, TLS ctx)
+        self.modules = modules
+        self.dispatcher = modules.dispatcher
+        self.shared = shared if shared is not None else States()   # the master's module state, inherited
+        self.state = States()                   # this session's module state
         self.events = EventBus()
-        local, remote = sock.getsockname(), sock.getpeername()
-        self.local_addr, self.local_port = normalize_ip(local[0]), local[1]
-        self.remote_addr, self.remote_port = normalize_ip(remote[0]), remote[1]
-        self.remote_name = self.remote_addr
-        self.local_name = self.local_addr      # the server's DNS name (ProFTPD's ServerFQDN) once UseReverseDNS is known
-        self.ctrl = ControlChannel(sock, server.get("CommandBufferSize"))
+        self.local_addr, self.local_port = conn.local
+        self.local_name = self.local_addr       # the server's DNS name (ProFTPD's ServerFQDN) once resolved
+        self.client = ClientAddr.plain(conn.remote[0])   # the client as ACLs see it (mod_access resolves it)
+        self.remote_port = conn.remote[1]
+        self.notes = conn.notes                 # what the pre-steps learned about the connection
+        self.protocol = "ftp"                   # "ftps" once the control channel is encrypted
         self.started = time.time()
         self.authenticated = False
-        self.user: str | None = None          # the login name once authenticated
-        self.anon = None                      # the <Anonymous> section of an anonymous session
+        self.user: str | None = None            # the login name once authenticated
+        self.user_arg: str | None = None        # what the client gave to USER (until PASS fails)
+        self.auth: AuthChain | None = None      # the server's AuthOrder (mod_auth sets it)
+        self.account: Account | None = None     # the account logged in as
+        self.groups: tuple[str, ...] | None = None   # its group names, primary first (None: not known yet)
+        self.anon: Section | None = None        # the <Anonymous> section of an anonymous session
+        self.home: str | None = None            # the home directory as the configuration names it
         self.conn_class: str | None = None
+        self.masquerade: str | None = None      # MasqueradeAddress, resolved
+        self.ftpaccess: FtpaccessCache | None = None   # .ftpaccess files, when mod_access reads them
+        self.fs: FS | None = None               # the one door for paths, once logged in
+        self.totals = Totals()
         self.closing = False
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
-        self.state: dict[str, Any] = {}       # per-module session state, keyed by module name
-        self.cwd = "/"
-        self.fs = None                        # fs.FS once logged in
+
+    @property
+    def remote_addr(self) -> str:
+        return self.client.ip
+
+    @property
+    def remote_name(self) -> str:
+        return self.client.name
+
+    @property
+    def chroot(self) -> str | None:
+        """The session root as the configuration names it (DefaultRoot or <Anonymous>); None when unconfined."""
+        return self.fs.jail if self.fs is not None else None
+
+    def who(self, arg: str | None = None) -> "Who":
+        """The facts a `<Limit>` is decided on for this session (arg: the command argument, for filters)."""
+        from .access.limits import Who
+        return Who(self.client, self.user if self.authenticated else None,
+                   self.groups if self.authenticated else None, self.conn_class, arg)
 
     # -- configuration -------------------------------------------------------------------------------------------
     def context(self, path: str | None = None):
         """The effective configuration chain for a path as this session sees it on disk (`VPath.real`), or the
         session level without one. Under a kernel chroot the path is first put back in the configuration's terms
         (the chroot directory in front), so `<Directory /home/alice/up>` still matches."""
+        dynamic = []
         if path is not None:
-            path = self.config_path(path)
-        home = self.state.get("home")
-        dynamic = self.state.get("ftpaccess", lambda p: [])(path) if path is not None else []
-        return self.server.context(self.anon, path, home, dynamic)
-
-    def config_path(self, real: str) -> str:
-        """A path as the configuration names it: with the chroot directory in front under a kernel chroot."""
-        root = self.state.get("chroot_path")
-        if not root or self.fs is None or not getattr(self.fs, "_kernel_chroot", False):
-            return real
-        return posixpath.normpath(root.rstrip("/") + "/" + real.lstrip("/")) if real != "/" else root
+            if self.fs is not None:
+                path = self.fs.config_path(path)
+            if self.ftpaccess is not None:
+                dynamic = self.ftpaccess.sections(path)
+        return self.server.context(self.anon, path, self.home, dynamic)
 
     def conf(self, name: str, path: str | None = None) -> Any:
         return self.context(path).get(name)
 
-    def masquerade_address(self) -> str | None:
-        return self.state.get("masquerade")
-
-    def feature_enabled(self, command, line: str) -> bool:
-        check = self.state.get("feat_filter")
-        return check(command, line) if check else True
-
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
-        self.ctrl.send(reply)
+        self.ctrl.send(reply.format())
 
     def reply(self, code: int, text: str, lines: list[str] | None = None) -> None:
         self.send(Reply(code, text, lines or []))
+
+    def greeting(self) -> Reply:
+        return self.modules.greeting(self)
 
     def set_timer(self, name: str, seconds: float | None, on_expire: Callable[["Session"], None]) -> None:
         """Start (or restart) a named deadline; `seconds` of 0/None removes it (ProFTPD: 0 disables)."""
@@ -146,10 +182,7 @@ class Session:
         self.set_timer("idle", self.conf("TimeoutIdle"), _idle_expired)
         opened = False
         try:
-            for mod in self.modules:
-                init = getattr(mod, "session_init", None)
-                if init is not None and not self.closing:
-                    init(self)
+            self.modules.start_session(self)
             if not self.closing:            # a connection refused at once (ftpshut, <Limit LOGIN>) is no session
                 log.info("FTP session opened.")
                 opened = True
@@ -171,10 +204,6 @@ class Session:
             if opened:
                 log.info("FTP session closed.")
 
-    def greeting(self) -> Reply:
-        from .modules.core import greeting
-        return greeting(self)
-
     def handle_line(self, line: str | object) -> None:
         if line is TOO_LONG:
             self.send(Reply(500, "Command line too long"))
@@ -187,21 +216,21 @@ class Session:
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))
             return
-        cmd = Cmd(name.upper(), arg, line)
-        self.title_for(cmd)
+        req = Request(name.upper(), arg, line)
+        self.title_for(req)
         try:
-            reply = self.dispatcher.dispatch(self, cmd)
+            reply = self.dispatcher.dispatch(self, req)
         except Exception:
-            log.exception("internal error handling %s", cmd.display)
+            log.exception("internal error handling %s", req.display)
             reply = Reply(451, "Requested action aborted: local error in processing")
         if reply is not None:
             self.send(reply)
 
-    def title_for(self, cmd: Cmd) -> None:
+    def title_for(self, req: Request) -> None:
         if self.authenticated:
-            proctitle.set(f"{self.remote_name}: {self.user}: {cmd.display}")
+            proctitle.set(f"{self.remote_name}: {self.user}: {req.display}")
         else:
-            proctitle.set(f"{self.remote_addr}:{self.remote_port}: {cmd.display}")
+            proctitle.set(f"{self.remote_addr}:{self.remote_port}: {req.display}")
 
 
 def _idle_expired(session: Session) -> None:

@@ -192,7 +192,6 @@ def daemon_as_user(d: Daemon, uid: int):
     import proftpy.cli
     import proftpy.privs
     import proftpy.runtime  # noqa: F401
-    import proftpy.services  # noqa: F401
     pid = os.fork()
     if pid == 0:
         status = 1

@@ -38,9 +38,6 @@ EVENTS = {
     "MaxTransfersPerHost": "mod_xfer.max-transfers-per-host",
     "MaxTransfersPerUser": "mod_xfer.max-transfers-per-user",
 }
-TRANSFER_COMMANDS = ("APPE", "RETR", "STOR", "STOU")
-
-
 @dataclass(frozen=True)
 class Refusal:
     """A limit was reached: the directive, its reply code and text, and the event to emit."""
@@ -145,13 +142,14 @@ class TransferLimit:
     message: str | None = None
 
 
-def parse_transfer_limit(args: list[str]) -> TransferLimit:
+def parse_transfer_limit(args: list[str], commands: tuple[str, ...]) -> TransferLimit:
+    """`cmd[,cmd] count [message]`, each cmd one of `commands` (the transfer rows of the command table)."""
     if not 2 <= len(args) <= 3:
         raise ValueError("expected cmd[,cmd...] count [\"message\"]")
     cmds = tuple(c.upper() for c in args[0].split(",") if c)
-    bad = [c for c in cmds if c not in TRANSFER_COMMANDS]
+    bad = [c for c in cmds if c not in commands]
     if not cmds or bad:
-        raise ValueError(f"invalid command '{bad[0] if bad else args[0]}' (APPE, RETR, STOR, STOU)")
+        raise ValueError(f"invalid command '{bad[0] if bad else args[0]}' ({', '.join(commands)})")
     try:
         n = int(args[1])
     except ValueError:
@@ -161,7 +159,6 @@ def parse_transfer_limit(args: list[str]) -> TransferLimit:
     return TransferLimit(cmds, n, args[2] if len(args) == 3 else None)
 
 
-parse_transfer_limit.syntax = "cmd[,cmd] count [message]"
 
 
 def check_transfer(entries: list[Entry], server: str, command: str, client_addr: str, user: str | None,

@@ -133,9 +133,3 @@ def pick(sections: Iterable["Section"], name: str, facts: "Facts | Callable[[], 
                 best, best_rank = value, r
                 break
     return best
-
-
-def session_facts(session) -> Facts:
-    """The user, groups and class of a session, as `<Limit>` sees them (groups looked up once, on first use)."""
-    from ..modules.access import who
-    return who(session)

@@ -396,11 +396,10 @@ def login_at_pass(section: Section, who: Who) -> Decision:
     return Decision(r.result, r.rule, r.limit, "<Limit LOGIN>" if r.found else "no <Limit LOGIN>: allowed")
 
 
-def allowed(session, name: str, group: str | None, real: str) -> bool:
-    """For modules that check a pseudo-command themselves (SITE_CHMOD...): the `<Limit>` verdict at a resolved
-    path, as the session sees it."""
-    from ..modules import access
-    from . import dirs
-    target = dirs.Target(real, dirs.config_path(session, real), "")
-    from ..dispatch import Cmd
-    return access.check_command(session, Cmd("SITE", ""), name, group, True, target).allowed
+def directory_rule(ctx) -> Decision | None:
+    """DenyAll/AllowAll placed directly in a `<Directory>`/`<Anonymous>`/.ftpaccess: the innermost wins."""
+    for section in ctx.chain:
+        for p in section.params:
+            if p.directive.key in ("denyall", "allowall"):
+                return Decision(p.directive.key == "allowall", p, None, f"{p.name} in {section.describe()}")
+    return None

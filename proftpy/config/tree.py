@@ -165,6 +165,7 @@ class Server:
     def __init__(self, section: Section, registry):
         self.section = section
         self.registry = registry
+        self.addresses: list[str] = []      # its IP addresses, resolved when the configuration is loaded
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         return self.context().get(name, default)

@@ -11,19 +11,21 @@ import errno
 import logging
 import os
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import display, privs
 from ..access import expr as exprs
-from ..access.expr import Condition, parse_condition, pick, session_facts
+from ..access.expr import Condition, parse_condition, pick
 from ..auth import Account, AuthChain, login_denial, parse_auth_order
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
-from ..dispatch import OPTIONAL, REQUIRED, Cmd, Command
+from ..dispatch import OPTIONAL, REQUIRED, Command, Request
 from ..fs import FS
 from ..log import NOTICE
+from ..module import Listener, MasterView, Module, ModuleSet, States
 from ..reply import FtpError, Reply
+from .access import login_allowed
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -87,7 +89,7 @@ def _session_timeout(args: list[str]) -> SessionTimeout | None:
     return SessionTimeout(seconds, condition) if seconds else None
 
 
-directives = [
+directives = (
     Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
               "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
@@ -109,35 +111,68 @@ directives = [
     Directive("TimeoutSession", Custom(_session_timeout, "seconds [user|group|class expr]"), SVGA, None, Merge.MULTI,
               "Seconds a logged-in session may last; optionally only for some users, groups or classes.",
               repeat=True),
-]
+)
 
 
 # -- backends ------------------------------------------------------------------------------------------------------
-def auth_chain(server) -> AuthChain:
-    """The server's AuthOrder as an AuthChain, built once per server per process (cached on the server)."""
-    cache = server.__dict__.setdefault("cache", {})
-    chain = cache.get("auth_chain")
+@dataclass
+class AuthChains:
+    """Each server's AuthChain (its AuthOrder over the loaded modules' backends), built once per process. The
+    master builds them before any fork, with the dummy hash that evens out timing and the auth files read, so no
+    session pays for either and a chrooted session never opens an auth file again."""
+
+    chains: dict = field(default_factory=dict)          # Server -> AuthChain
+
+
+def build_chain(modules: ModuleSet, server) -> AuthChain:
+    """The server's AuthOrder as an AuthChain over the backends the auth modules offer for it."""
+    available = {}
+    for name, make in modules.auth_backends().items():
+        b = make(server)
+        if b is not None:
+            available[name] = b
+    wanted = [w for w in server.get("AuthOrder") if w.rstrip("*") in available]
+    return AuthChain(parse_auth_order(wanted, available))
+
+
+def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
+    chains = shared.get(AuthChains).chains
+    chain = chains.get(server)
     if chain is None:
-        from . import auth_file, auth_pam, auth_unix
-        available = {}
-        for mod in (auth_file, auth_unix, auth_pam):
-            b = mod.backend(server)
-            if b is not None:
-                available[mod.NAME] = b
-        order = server.get("AuthOrder")
-        wanted = [w for w in order if w.rstrip("*") in available]
-        chain = cache["auth_chain"] = AuthChain(parse_auth_order(wanted, available))
+        chain = chains[server] = build_chain(modules, server)
     return chain
 
 
+def prepare_chains(master: MasterView) -> None:
+    """master_init and master_reload: every server's chain, its files warmed; problems go to the log (the daemon
+    still starts, as ProFTPD does: a login against an unusable file just fails)."""
+    master.state.put(AuthChains())
+    for server in master.config.servers:
+        try:
+            chain = chain_for(master.modules, master.state, server)
+        except ValueError as e:                 # AuthOrder naming a module that does not exist
+            log.error("%s: %s", server.name, e)
+            continue
+        for problem in chain.warm():
+            log.warning("%s", problem)
+
+
 # -- session state -------------------------------------------------------------------------------------------------
-def _st(session: "Session") -> dict:
-    return session.state.setdefault(NAME, {"attempts": 0, "user_arg": None})
+@dataclass
+class AuthState:
+    attempts: int = 0                   # failed PASS commands (MaxLoginAttempts)
+    anon_password: str | None = None    # what an anonymous user gave as password (logs)
 
 
 def session_init(session: "Session") -> None:
+    _use_server_chain(session)
     seconds = session.server.get("TimeoutLogin")
     session.set_timer("login", seconds, _login_expired)
+
+
+def _use_server_chain(session: "Session", **_) -> None:
+    """At connect, and again when HOST chose another server."""
+    session.auth = chain_for(session.modules, session.shared, session.server)
 
 
 def _login_expired(session: "Session") -> None:
@@ -149,7 +184,7 @@ def _login_expired(session: "Session") -> None:
 
 def _session_seconds(session: "Session") -> int | None:
     """The TimeoutSession that applies once the user, groups and class are known (called at login)."""
-    line = pick(session.context().chain, "TimeoutSession", lambda: session_facts(session))
+    line = pick(session.context().chain, "TimeoutSession", session.who)
     return None if line is None else line.seconds
 
 
@@ -178,27 +213,24 @@ def resolve_alias(session: "Session", name: str) -> tuple[str, object | None]:
 
 
 # -- commands ------------------------------------------------------------------------------------------------------
-def user(session: "Session", cmd: Cmd) -> Reply:
+def user(session: "Session", cmd: Request) -> Reply:
     if session.authenticated:
         return Reply(501, "Reauthentication not supported")
-    st = _st(session)
-    st["user_arg"] = cmd.arg
+    session.user_arg = cmd.arg
     real, anon = resolve_alias(session, cmd.arg)
-    st["anon"] = anon
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")
     return Reply(331, f"Password required for {cmd.arg}")
 
 
-def pass_(session: "Session", cmd: Cmd) -> Reply | None:
+def pass_(session: "Session", cmd: Request) -> Reply | None:
     if session.authenticated:
         return Reply(503, "You are already logged in")
-    st = _st(session)
-    if st["user_arg"] is None:
+    if session.user_arg is None:
         return Reply(503, "Login with USER first")
-    name = st["user_arg"]
+    name = session.user_arg
     real, anon = resolve_alias(session, name)
-    chain = auth_chain(session.server)
+    chain = session.auth
     ctx = session.server.context(anon)
     target = chain.lookup(real)
     if target is not None and target.uid == 0:
@@ -220,9 +252,8 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
         reason = login_denial(account, root_login=ctx.get("RootLogin"),
                               require_valid_shell=ctx.get("RequireValidShell"), use_ftpusers=ctx.get("UseFtpUsers"))
     if reason is None:
-        limits = session.state.get("login_allowed")
         session.anon = anon
-        if limits is not None and not limits(session):
+        if not login_allowed(session, account.name, group_names(chain, account)):
             reason = "Limit access denies login"
     if reason is not None:
         session.anon = None
@@ -252,15 +283,15 @@ def pass_(session: "Session", cmd: Cmd) -> Reply | None:
 def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     """530, or the end of the session after MaxLoginAttempts. `reason` is ProFTPD's text for the
     `USER x (Login failed): reason` line; None when the caller has logged the failure its own way."""
-    st = _st(session)
-    st["attempts"] += 1
+    st = session.state.get(AuthState)
+    st.attempts += 1
     if reason is not None:
         log.log(NOTICE, "USER %s (Login failed): %s", name, reason)
     text = (session.server.context().get("AccessDenyMsg") or "Login incorrect.").replace("%u", name)
-    st["user_arg"] = None
-    if st["attempts"] >= session.server.get("MaxLoginAttempts"):
+    session.user_arg = None
+    if st.attempts >= session.server.get("MaxLoginAttempts"):
         session.send(Reply(530, text))
-        log.log(NOTICE, "Maximum login attempts (%d) exceeded, connection refused", st["attempts"])
+        log.log(NOTICE, "Maximum login attempts (%d) exceeded, connection refused", st.attempts)
         session.events.emit("mod_auth.max-login-attempts", session=session)
         session.end("max login attempts")
         return None
@@ -275,7 +306,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     """Everything after a good password, in ProFTPD's order: supplementary groups -> chroot -> setgid/setuid for
     good -> no_new_privs and not dumpable. Raises OSError when a step before the identity change fails (the
     process is then as before: 530, the client may try again) and SessionUnsafe when the change itself fails."""
-    chain = auth_chain(session.server)
+    chain = session.auth
     groups = chain.groups_for(account)
     gid = _anon_gid(chain, anon, account) if anon is not None else account.gid
     gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
@@ -292,19 +323,16 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
         if refusal is None and account.uid != 0:
             raise SessionUnsafe("seteuid(0) still succeeds after the privilege drop")
         log.debug("%s: root privileges revoked (seteuid(0): %s)", name, refusal or "is root: RootLogin on")
-        fs = FS("/")
-        if root is not None:
-            fs.mark_kernel_chroot()
+        fs = FS("/", chroot=root)
     else:
         privs.harden_process()     # one user already: the userland jail in fs.py stands in for chroot
         fs = FS(root or "/")
     session.events.emit("core.chroot", session=session, root=root)
     session.anon = anon
-    session.state["chroot_path"] = root
     umask = file_umask(session)
     os.umask(umask)
     home = (root or "/") if anon is not None else account.home
-    session.state["home"] = home
+    session.home = home
     try:
         fs.chdir(_start_dir(session, home, root, names))
     except (OSError, FtpError) as e:
@@ -312,9 +340,10 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
         fs.cwd = "/"
     session.fs = fs
     session.account = account
+    session.groups = group_names(chain, account)
     session.user = account.name if anon is None else name
     session.authenticated = True
-    session.state["anon_password"] = password if anon is not None else None
+    session.state.get(AuthState).anon_password = password if anon is not None else None
     session.set_timer("login", None, _login_expired)
     session.set_timer("session", _session_seconds(session), _session_expired)
     session.events.emit("mod_auth.authenticated", session=session)
@@ -344,6 +373,21 @@ def _anon_gid(chain: AuthChain, anon, account: Account) -> int:
     if group is None:
         raise OSError(errno.ENOENT, f"no such group '{name}' for <Anonymous {anon.args[0]}>")
     return group.gid
+
+
+def group_names(chain: AuthChain, account: Account) -> tuple[str, ...]:
+    """The account's group names as `<Limit>` sees them: its primary group first. A backend failing gives no
+    groups (and a log line): then no group rule can match."""
+    try:
+        names = []
+        primary = chain.getgrgid(account.gid)
+        if primary is not None:
+            names.append(primary.name)
+        names += [g.name for g in chain.groups_for(account) if g.name not in names]
+        return tuple(names)
+    except Exception as e:
+        log.warning("cannot list the groups of %s: %s", account.name, e)
+        return ()
 
 
 # -- umask ---------------------------------------------------------------------------------------------------------
@@ -386,7 +430,7 @@ def _expand_home(path: str, account: Account, session: "Session") -> str:
         return os.path.normpath(account.home + path[1:])
     if path.startswith("~"):
         name, _, rest = path[1:].partition("/")
-        other = auth_chain(session.server).lookup(name)
+        other = session.auth.lookup(name)
         if other is None:
             raise OSError(errno.ENOENT, f"no such user '{name}' for {path}")
         return os.path.normpath(os.path.join(other.home, rest))
@@ -423,17 +467,28 @@ def _group_match(spec: str | None, names: set[str]) -> bool:
     return not spec or exprs.eval_and(spec.split(","), names)
 
 
-def acct(session: "Session", cmd: Cmd) -> Reply:
+def acct(session: "Session", cmd: Request) -> Reply:
     return Reply(502, "ACCT command not implemented")
 
 
-def rein(session: "Session", cmd: Cmd) -> Reply:
+def rein(session: "Session", cmd: Request) -> Reply:
     return Reply(502, "REIN command not implemented")
 
 
-commands = [
-    Command("USER", user, needs_login=False, arg=REQUIRED, help="<sp> username"),
-    Command("PASS", pass_, needs_login=False, arg=OPTIONAL, help="<sp> password"),
-    Command("ACCT", acct, needs_login=False, arg=OPTIONAL, help="is not implemented"),
-    Command("REIN", rein, needs_login=False, arg=OPTIONAL, help="is not implemented"),
-]
+commands = (
+    Command("USER", user, needs_login=False, arg=REQUIRED, help="<sp> username", help_at=47, limit=False,
+            replies=("331 Password required for %u", "331 Anonymous login ok, send your complete email address as "
+                     "your password", "500 USER: command requires a parameter",
+                     "501 Reauthentication not supported (after login)")),
+    Command("PASS", pass_, needs_login=False, arg=OPTIONAL, help="<sp> password", help_at=48, limit=False,
+            replies=("230 User %u logged in", "230 Anonymous access granted, restrictions apply",
+                     "530 Login incorrect.", "503 Login with USER first", "503 You are already logged in")),
+    Command("ACCT", acct, needs_login=False, arg=OPTIONAL, help="is not implemented", help_at=49,
+            implemented=False, limit=False, replies=("502 ACCT command not implemented",)),
+    Command("REIN", rein, needs_login=False, arg=OPTIONAL, help="is not implemented", help_at=50,
+            implemented=False, limit=False, replies=("502 REIN command not implemented",)),
+)
+
+MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
+                listeners=(Listener("core.session-reinit", _use_server_chain),),
+                master_init=prepare_chains, master_reload=prepare_chains)

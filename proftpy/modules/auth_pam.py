@@ -6,16 +6,20 @@ from ..auth.pam import PamBackend
 from ..auth.unix import UnixBackend
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Flag, Str
+from ..module import Module
 
 NAME = "mod_auth_pam.c"
 
-directives = [
+directives = (
     Directive("AuthPAM", Flag, SVG, True, Merge.SERVER, "Use PAM when mod_auth_pam.c is in AuthOrder."),
     Directive("AuthPAMConfig", Str("service"), SVG, "ftp", Merge.SERVER, "PAM service name."),
-]
+)
 
 
 def backend(server) -> PamBackend | None:
     if not server.get("AuthPAM"):
         return None
     return PamBackend(service=server.get("AuthPAMConfig"), unix=UnixBackend())
+
+
+MODULE = Module(NAME, directives=directives, auth_backend=backend)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ..auth.unix import UnixBackend
+from ..module import Module
 
 NAME = "mod_auth_unix.c"
-directives: list = []
 
 
 def backend(server) -> UnixBackend:
     return UnixBackend()
+
+
+MODULE = Module(NAME, auth_backend=backend)

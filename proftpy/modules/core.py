@@ -11,7 +11,8 @@ from ..config.registry import (DIR, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, 
                                Merge)
 from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Path, Str, Text, Words, parse_bool,
                             parse_int)
-from ..dispatch import NONE, OPTIONAL, Command, Cmd
+from ..dispatch import NONE, OPTIONAL, Command, Request
+from ..module import Module
 from ..reply import Reply
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def greeting(session: "Session") -> Reply:
     """The 220 line, per ServerIdent/DeferWelcome (reference §1d)."""
     server = session.server
     ident_on, text = server.get("ServerIdent")
-    addr = session.masquerade_address() or session.local_addr
+    addr = session.masquerade or session.local_addr
     if not ident_on:
         return Reply(220, f"{addr} FTP server ready")
     if text is not None:
@@ -168,34 +169,25 @@ def expand_ident(text: str, session: "Session") -> str:
     return text
 
 
-def quit_(session: "Session", cmd: Cmd) -> Reply:
+def quit_(session: "Session", cmd: Request) -> Reply:
     session.closing = True
     return Reply(221, "Goodbye.")
 
 
-def noop(session: "Session", cmd: Cmd) -> Reply:
+def noop(session: "Session", cmd: Request) -> Reply:
     return Reply(200, "NOOP command successful")
 
 
-def syst(session: "Session", cmd: Cmd) -> Reply:
+def syst(session: "Session", cmd: Request) -> Reply:
     return Reply(215, "UNIX Type: L8")
 
 
-def feat(session: "Session", cmd: Cmd) -> Reply:
+def feat(session: "Session", cmd: Request) -> Reply:
     lines = sorted({line for c in session.dispatcher.commands.values() for line in c.feat
-                    if session.feature_enabled(c, line)})
+                    if c.enabled is None or c.enabled(session)})
     if not lines:
         return Reply(211, "No features supported")
     return Reply(211, "End", ["Features:"] + [" " + line for line in lines])
-
-
-# HELP lists commands in ProFTPD 1.3.8's order (its modules' command tables), `*` marking the unimplemented ones;
-# commands ProFTPD does not list there (CSID MFF MFMT) are left out, others proftpy may add come last.
-HELP_ORDER = ("CWD XCWD CDUP XCUP SMNT QUIT PORT PASV EPRT EPSV ALLO RNFR RNTO DELE MDTM RMD XRMD MKD XMKD PWD XPWD "
-              "SIZE SYST HELP NOOP FEAT OPTS HOST CLNT AUTH CCC CONF ENC MIC PBSZ PROT TYPE STRU MODE RETR STOR STOU "
-              "APPE REST ABOR RANG USER PASS ACCT REIN LIST NLST STAT SITE MLSD MLST").split()
-HELP_UNLISTED = {"CSID", "MFF", "MFMT"}
-NOT_IMPLEMENTED = {"SMNT", "ACCT", "REIN"}          # in the table only to answer 502
 
 
 def admin_address(session: "Session") -> str:
@@ -213,30 +205,47 @@ def admin_address(session: "Session") -> str:
     return f"root@{host}"
 
 
-def help_(session: "Session", cmd: Cmd) -> Reply:
-    table = session.dispatcher.commands
+def help_(session: "Session", cmd: Request) -> Reply:
+    """HELP lists the rows with a `help_at` place in ProFTPD 1.3.8's order, `*` marking the unimplemented ones;
+    `HELP <cmd>` gives one row's syntax."""
+    dispatcher = session.dispatcher
     if cmd.arg.strip():
         name = cmd.arg.split()[0].upper()
-        command = table.get(name)
+        command = dispatcher.row(name)
         if command is None:
             return Reply(502, f"Unknown command '{name}'")
-        if name == "SITE":
-            from . import site
-            return site.help_for_help_command()
+        if command.help_detail is not None:
+            return command.help_detail(session)
         return Reply(214, f"Syntax: {name} {command.help}".rstrip())
-    implemented = {n for n in table if " " not in n} - NOT_IMPLEMENTED
-    names = [n if n in implemented else n + "*" for n in HELP_ORDER]
-    names += sorted(implemented - set(HELP_ORDER) - HELP_UNLISTED)
+    listed = sorted((c for c in dispatcher.commands.values() if c.help_at is not None), key=lambda c: c.help_at)
+    names = [c.name if c.handler is not None and c.implemented else c.name + "*" for c in listed]
     rows = [" " + "".join(f"{n:<8}" for n in names[i:i + 8]) for i in range(0, len(names), 8)]
     return Reply(214, f"Direct comments to {admin_address(session)}",
                  ["The following commands are recognized (* =>'s unimplemented):"] + rows)
 
 
-commands = [
-    # ProFTPD ignores arguments to QUIT, NOOP and SYST
-    Command("QUIT", quit_, needs_login=False, arg=OPTIONAL, help="(close control connection)", limited=False),
-    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help=""),
-    Command("SYST", syst, needs_login=False, arg=OPTIONAL, help=""),
-    Command("FEAT", feat, needs_login=False, arg=NONE, help=""),
-    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]"),
-]
+def _not_implemented(names: str, first: int) -> tuple[Command, ...]:
+    """Commands ProFTPD's HELP lists as unimplemented (marked `*`) that proftpy has no row for: rows without a
+    handler, so they are still `500 <CMD> not understood`. `first` is the first one's place in HELP."""
+    return tuple(Command(name, None, help_at=first + i, limit=False) for i, name in enumerate(names.split()))
+
+
+# ProFTPD ignores arguments to QUIT, NOOP and SYST; <Limit> never applies to these (it exempts QUIT from ALL too)
+commands = (
+    Command("QUIT", quit_, needs_login=False, arg=OPTIONAL, help="(close control connection)", help_at=6,
+            limit=False, limit_all=False, replies=("221 Goodbye. (DisplayQuit lines as 221-; arguments ignored)",)),
+    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help="", help_at=25, limit=False,
+            replies=("200 NOOP command successful (arguments ignored)",)),
+    Command("SYST", syst, needs_login=False, arg=OPTIONAL, help="", help_at=23, limit=False,
+            replies=("215 UNIX Type: L8",)),
+    Command("FEAT", feat, needs_login=False, arg=NONE, help="", help_at=26, limit=False,
+            replies=("211-Features: ... 211 End", "211 No features supported")),
+    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]", help_at=24, limit=False,
+            replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
+                     "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
+                     "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
+) + _not_implemented("AUTH CCC CONF ENC MIC PBSZ PROT", 30) + (
+    Command("RANG", None, help_at=46, denied=(552, "{cmd}: Operation not permitted")),
+)
+
+MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting)

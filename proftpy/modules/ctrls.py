@@ -17,19 +17,17 @@ import pwd
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from .. import ctrls
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, Flag, Int, Path, Words
 from ..ctrls import Action, ActionAcl, AclRule, CtrlsError, Peer, Request, Response
+from ..module import MasterView, Module
 
-if TYPE_CHECKING:
-    from ..master import Master
 
 NAME = "mod_ctrls.c"
 log = logging.getLogger("proftpy")
-SERVICE = "ctrls"
 
 
 def _owner(args: list[str]) -> tuple[str, str]:
@@ -38,7 +36,7 @@ def _owner(args: list[str]) -> tuple[str, str]:
     return args[0], args[1]
 
 
-directives = [
+directives = (
     Directive("ControlsEngine", Flag, SERVER, True, Merge.SERVER, "Listen on the control socket for ftpdctl."),
     Directive("ControlsSocket", Path(), SERVER, ctrls.DEFAULT_SOCKET, Merge.SERVER,
               "Unix socket ftpdctl connects to."),
@@ -56,7 +54,7 @@ directives = [
     Directive("ControlsAuthFreshness", Int(1), SERVER, 10, Merge.SERVER,
               "Accepted for compatibility: the kernel tells who the client is (SO_PEERCRED)."),
     Directive("ControlsOptions", Words(), SERVER, [], Merge.SERVER, "Accepted for compatibility; no effect."),
-]
+)
 
 
 class Client:
@@ -72,14 +70,13 @@ class Client:
 class ControlServer:
     """The listening socket, the clients being served, and the action table."""
 
-    def __init__(self, master: "Master", path: str):
+    def __init__(self, master: MasterView, path: str):
         self.master = master
         self.path = path
         self.sock: socket.socket | None = None
         self.ident: tuple[int, int] | None = None        # (dev, ino) of the socket file we created
         self.clients: dict[socket.socket, Client] = {}
-        from . import MODULES
-        self.actions: dict[str, Action] = ctrls.action_table(MODULES)
+        self.actions: dict[str, Action] = master.modules.actions
 
     # -- the listening socket ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -289,7 +286,7 @@ def _gid(name: str) -> int:
         raise CtrlsError(f"ControlsSocketOwner: no such group '{name}'") from None
 
 
-def _values(master: "Master", directive: str) -> list:
+def _values(master: MasterView, directive: str) -> list:
     return [p.value for p in master.config.main.section.all(directive)]
 
 
@@ -301,7 +298,12 @@ def engine_allows(value, action: str) -> bool:
 
 
 # -- master hooks ---------------------------------------------------------------------------------------------
-def _start(master: "Master") -> None:
+@dataclass
+class CtrlsState:
+    server: ControlServer | None = None         # the listening control socket, when ControlsEngine is on
+
+
+def _start(master: MasterView) -> None:
     main = master.config.main
     if not main.get("ControlsEngine"):
         return
@@ -311,50 +313,45 @@ def _start(master: "Master") -> None:
     except (OSError, CtrlsError) as e:
         log.error("control socket %s disabled: %s", server.path, getattr(e, "strerror", None) or e)
         return
-    master.services[SERVICE] = server
+    master.state.get(CtrlsState).server = server
 
 
-def master_init(master: "Master") -> None:
-    _start(master)
-
-
-def master_tick(master: "Master") -> None:
-    server = master.services.get(SERVICE)
+def master_tick(master: MasterView) -> None:
+    server = master.state.get(CtrlsState).server
     if server is not None:
         server.expire()
 
 
-def master_reload(master: "Master") -> None:
+def master_reload(master: MasterView) -> None:
     """A new ControlsSocket or ControlsEngine setting takes effect at once; the action table is rebuilt."""
-    server = master.services.get(SERVICE)
+    st = master.state.get(CtrlsState)
     main = master.config.main
-    if server is not None and main.get("ControlsEngine") and server.path == main.get("ControlsSocket"):
+    if st.server is not None and main.get("ControlsEngine") and st.server.path == main.get("ControlsSocket"):
         return
-    if server is not None:
-        server.close()
-        master.services.pop(SERVICE, None)
+    master_stop(master)
     _start(master)
 
 
-def master_stop(master: "Master") -> None:
-    server = master.services.pop(SERVICE, None)
+def master_stop(master: MasterView) -> None:
+    st = master.state.get(CtrlsState)
+    server, st.server = st.server, None
     if server is not None:
         server.close()
 
 
 # -- mod_ctrls' own actions -----------------------------------------------------------------------------------
-def _help(master: "Master", req: Request) -> list[str]:
-    server = master.services[SERVICE]
-    return [f"{a.name}: {a.help}" if a.help else a.name for a in sorted(server.actions.values(),
+def _help(master: MasterView, req: Request) -> list[str]:
+    return [f"{a.name}: {a.help}" if a.help else a.name for a in sorted(master.modules.actions.values(),
                                                                         key=lambda a: a.name)]
 
 
-def _lsctrl(master: "Master", req: Request) -> list[str]:
-    server = master.services[SERVICE]
-    return [f"{a.name} ({a.module})" for a in sorted(server.actions.values(), key=lambda a: a.name)]
+def _lsctrl(master: MasterView, req: Request) -> list[str]:
+    return [f"{a.name} ({a.module})" for a in sorted(master.modules.actions.values(), key=lambda a: a.name)]
 
 
-ctrls_actions = [
-    Action("help", _help, acl="ControlsACLs", help="list the actions and what they do"),
-    Action("lsctrl", _lsctrl, acl="ControlsACLs", help="list the actions and the modules providing them"),
-]
+MODULE = Module(
+    NAME, directives=directives, master_init=_start, master_tick=master_tick, master_reload=master_reload,
+    master_stop=master_stop,
+    ctrls_actions=(Action("help", _help, acl="ControlsACLs", help="list the actions and what they do"),
+                   Action("lsctrl", _lsctrl, acl="ControlsACLs",
+                          help="list the actions and the modules providing them")))

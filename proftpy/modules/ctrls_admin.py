@@ -11,18 +11,16 @@ import logging
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, parse_bool
 from ..ctrls import Action, ActionAcl, CtrlsError, Request
 from ..log import NOTICE
-from ..tools.common import format_uptime
+from ..module import MasterView, Module
+from ..scoreboard import format_uptime
 from . import scoreboard
 
-if TYPE_CHECKING:
-    from ..master import Master
 
 NAME = "mod_ctrls_admin.c"
 log = logging.getLogger("proftpy")
@@ -42,12 +40,12 @@ def _engine(args: list[str]):
         return names
 
 
-directives = [
+directives = (
     Directive("AdminControlsEngine", Custom(_engine, "on|off|actions"), SERVER, True, Merge.SERVER,
               "Turn the admin actions on or off, or name the ones that are on."),
     Directive("AdminControlsACLs", Custom(ActionAcl.parse, "actions|all allow|deny user|group list"), SERVER,
               None, Merge.SERVER, "Who may use the admin actions; default: nobody.", repeat=True),
-]
+)
 
 
 @dataclasses.dataclass
@@ -55,12 +53,22 @@ class Graceful:
     deadline: float | None          # monotonic time to stop waiting, or None: wait for the last session
 
 
+@dataclasses.dataclass
+class AdminState:
+    """The master's: a graceful shutdown under way, the log level before `debug`, the trace channels set."""
+
+    graceful: Graceful | None = None
+    log_level: int = logging.NOTSET
+    trace: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
 # -- actions --------------------------------------------------------------------------------------------------
-def status(master: "Master", req: Request) -> list[str]:
+def status(master: MasterView, req: Request) -> list[str]:
     entries = scoreboard.sessions(master)
     authenticating = sum(1 for e in entries if not e.authenticated)
     n = len(master.children)
-    state = "shutting down (graceful)" if master.services.get("ctrls_graceful") else "accepting connections"
+    graceful = master.state.get(AdminState).graceful
+    state = "shutting down (graceful)" if graceful else "accepting connections"
     lines = [f"proftpy {__version__} standalone, pid {os.getpid()}, up for "
              f"{format_uptime(int(master.started), time.time())}, {state}",
              f"{n} session{'s' if n != 1 else ''}"
@@ -71,18 +79,18 @@ def status(master: "Master", req: Request) -> list[str]:
         if not port:
             continue
         up = any(p == port for _, p in bound)
-        addrs = ", ".join(f"{a}#{port}" for a in getattr(server, "addresses", ())) or f"*#{port}"
+        addrs = ", ".join(f"{a}#{port}" for a in server.addresses) or f"*#{port}"
         lines.append(f"server '{server.name}' {addrs}: {'UP' if up else 'DOWN'}")
     return lines
 
 
-def kick(master: "Master", req: Request) -> list[str]:
+def kick(master: MasterView, req: Request) -> list[str]:
     """kick user|host|class NAME...: SIGTERM to the matching sessions (they close without a reply)."""
     if len(req.args) < 2 or req.args[0].lower() not in ("user", "host", "class"):
         raise req.usage("user|host|class NAME [NAME...]")
     kind, names = req.args[0].lower(), req.args[1:]
     entries = scoreboard.sessions(master)
-    if master.services.get(scoreboard.SERVICE) is None:
+    if master.state.get(scoreboard.BoardState).board is None:
         raise CtrlsError("kick: the scoreboard is disabled (ScoreboardFile none): sessions cannot be found")
     lines = []
     for name in names:
@@ -106,7 +114,7 @@ def _matches(entry, kind: str, name: str) -> bool:
     return entry.class_.lower() == name.lower()
 
 
-def restart(master: "Master", req: Request) -> str:
+def restart(master: MasterView, req: Request) -> str:
     """Reload the configuration (SIGHUP's work), now, and say whether it was taken."""
     if req.args:
         raise req.usage("(no arguments)")
@@ -117,7 +125,7 @@ def restart(master: "Master", req: Request) -> str:
     return "restarted server"
 
 
-def shutdown(master: "Master", req: Request) -> str:
+def shutdown(master: MasterView, req: Request) -> str:
     """shutdown: stop now (sessions get SIGTERM); shutdown graceful [SECONDS]: stop accepting, stop when the
     last session ends (or after SECONDS)."""
     args = [a.lower() for a in req.args]
@@ -128,10 +136,8 @@ def shutdown(master: "Master", req: Request) -> str:
     if args[0] != "graceful" or len(args) > 2 or (len(args) == 2 and not args[1].isdigit()):
         raise req.usage("[graceful [SECONDS]]")
     timeout = int(args[1]) if len(args) == 2 else None
-    master.services["ctrls_graceful"] = Graceful(None if timeout is None else time.monotonic() + timeout)
-    for sock in master.listeners.values():
-        sock.close()
-    master.listeners.clear()
+    master.state.get(AdminState).graceful = Graceful(None if timeout is None else time.monotonic() + timeout)
+    master.stop_accepting()
     n = len(master.children)
     log.log(NOTICE, "ftpdctl graceful shutdown requested by %s: no new connections, waiting for %d session%s",
              req.peer.describe(), n, "s" if n != 1 else "")
@@ -139,7 +145,7 @@ def shutdown(master: "Master", req: Request) -> str:
            + (f" (at most {timeout} s)" if timeout is not None else "")
 
 
-def debug(master: "Master", req: Request) -> str:
+def debug(master: MasterView, req: Request) -> str:
     """debug level [N]: the master's debug level (inherited by sessions forked from now on)."""
     if not req.args or req.args[0].lower() != "level" or len(req.args) > 2:
         raise req.usage("level [N]")
@@ -153,13 +159,13 @@ def debug(master: "Master", req: Request) -> str:
         raise CtrlsError("debug: level must be between 0 and 10")
     master.opts.debug = level
     root = logging.getLogger("proftpy")
-    root.setLevel(logging.DEBUG if level else master.services.get("ctrls_log_level", root.level))
+    root.setLevel(logging.DEBUG if level else master.state.get(AdminState).log_level)
     return f"debug level set to {level}"
 
 
-def trace(master: "Master", req: Request) -> list[str]:
+def trace(master: MasterView, req: Request) -> list[str]:
     """trace CHANNEL:LEVEL ... | trace info: per-channel debug logging (logger `proftpy.CHANNEL`)."""
-    channels: dict[str, int] = master.services.setdefault("trace", {})
+    channels = master.state.get(AdminState).trace
     if not req.args:
         raise req.usage("info | CHANNEL:LEVEL [CHANNEL:LEVEL...]")
     if req.args == ["info"]:
@@ -183,12 +189,12 @@ def trace(master: "Master", req: Request) -> list[str]:
 
 
 # -- master hooks ---------------------------------------------------------------------------------------------
-def master_init(master: "Master") -> None:
-    master.services["ctrls_log_level"] = logging.getLogger("proftpy").level
+def master_init(master: MasterView) -> None:
+    master.state.get(AdminState).log_level = logging.getLogger("proftpy").level
 
 
-def master_tick(master: "Master") -> None:
-    graceful = master.services.get("ctrls_graceful")
+def master_tick(master: MasterView) -> None:
+    graceful = master.state.get(AdminState).graceful
     if graceful is None:
         return
     if not master.children:
@@ -199,22 +205,24 @@ def master_tick(master: "Master") -> None:
         master.running = False
 
 
-def master_reload(master: "Master") -> None:
+def master_reload(master: MasterView) -> None:
     """A reload rebinds the listeners: during a graceful shutdown, close them again."""
-    if master.services.get("ctrls_graceful"):
-        for sock in master.listeners.values():
-            sock.close()
-        master.listeners.clear()
+    if master.state.get(AdminState).graceful:
+        master.stop_accepting()
 
 
 ACL = "AdminControlsACLs"
 ENGINE = "AdminControlsEngine"
-ctrls_actions = [
-    Action("debug", debug, acl=ACL, engine=ENGINE, help="debug level [N]: show or set the debug level"),
-    Action("kick", kick, acl=ACL, engine=ENGINE, help="kick user|host|class NAME...: end those sessions"),
-    Action("restart", restart, acl=ACL, engine=ENGINE, help="reload the configuration (as SIGHUP)"),
-    Action("shutdown", shutdown, acl=ACL, engine=ENGINE,
-           help="shutdown [graceful [SECONDS]]: stop the server (graceful: when the sessions have ended)"),
-    Action("status", status, acl=ACL, engine=ENGINE, help="server status and session count"),
-    Action("trace", trace, acl=ACL, engine=ENGINE, help="trace info | CHANNEL:LEVEL...: per-channel debug logs"),
-]
+
+MODULE = Module(
+    NAME, directives=directives, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
+    ctrls_actions=(
+        Action("debug", debug, acl=ACL, engine=ENGINE, help="debug level [N]: show or set the debug level"),
+        Action("kick", kick, acl=ACL, engine=ENGINE, help="kick user|host|class NAME...: end those sessions"),
+        Action("restart", restart, acl=ACL, engine=ENGINE, help="reload the configuration (as SIGHUP)"),
+        Action("shutdown", shutdown, acl=ACL, engine=ENGINE,
+               help="shutdown [graceful [SECONDS]]: stop the server (graceful: when the sessions have ended)"),
+        Action("status", status, acl=ACL, engine=ENGINE, help="server status and session count"),
+        Action("trace", trace, acl=ACL, engine=ENGINE,
+               help="trace info | CHANNEL:LEVEL...: per-channel debug logs"),
+    ))

@@ -12,14 +12,16 @@ import logging
 import os
 import posixpath
 import stat
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from .. import listing
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Words
-from ..dispatch import OPTIONAL, Cmd, Command
+from ..dispatch import DIRS, OPTIONAL, PATH, Command, Request
 from ..fs import FsError
 from ..listing import FACTS, FactValues
+from ..module import Module
 from ..reply import FtpError, Reply
 from .ls import context_at, hider, names
 
@@ -38,21 +40,26 @@ def _facts_options(args: list[str]) -> frozenset[str]:
     return frozenset(args)
 
 
-directives = [
+directives = (
     Directive("FactsOptions", Custom(_facts_options, "UseSlink|NoNames|AdjustedSymlinks ..."),
               SVG, frozenset(), Merge.SERVER,
               "UseSlink: symlinks as `type=OS.unix=slink:<target>` (FileZilla); NoNames: no owner/group names."),
-]
+)
 
 
 # -- per-session fact selection ------------------------------------------------------------------------------------
+@dataclass
+class FactsState:
+    chosen: tuple[str, ...] | None = None       # what OPTS MLST chose (None: every fact)
+
+
 def _options(session: "Session") -> frozenset[str]:
     return session.server.get("FactsOptions") or frozenset()
 
 
 def enabled_facts(session: "Session") -> tuple[str, ...]:
     """The facts this session shows: all by default, or what OPTS MLST chose; NoNames drops the name facts."""
-    chosen = session.state.get(NAME, {}).get("facts")
+    chosen = session.state.get(FactsState).chosen
     facts = FACTS if chosen is None else chosen
     if "NoNames" in _options(session):
         facts = tuple(f for f in facts if f not in ("UNIX.groupname", "UNIX.ownername"))
@@ -66,7 +73,7 @@ def set_mlst_facts(session: "Session", arg: str) -> Reply:
     if len(text.split()) > 1:
         return Reply(501, "'OPTS MLST' not understood")
     chosen = tuple(listing.parse_mlst_opts(text)) if text else ()
-    session.state.setdefault(NAME, {})["facts"] = chosen
+    session.state.get(FactsState).chosen = chosen
     if not text:
         return Reply(200, "MLST OPTS")
     return Reply(200, "MLST OPTS " + "".join(f"{f};" for f in listing.asked_mlst_facts(text)))
@@ -137,7 +144,7 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
     user = group = None
     fakes = fakes or Fakes(session, real)
     fake_user, fake_group, fake_mode = fakes.user, fakes.group, fakes.mode
-    account = getattr(session, "account", None)
+    account = session.account
     if fake_user and fake_user[0]:
         user, uid = _fake(session, fake_user[1], account, user=True, fallback=uid)
     if fake_group and fake_group[0]:
@@ -201,7 +208,7 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
             yield listing.format_facts(facts, entry.name, enabled)
 
 
-def mlsd(session: "Session", cmd: Cmd) -> Reply:
+def mlsd(session: "Session", cmd: Request) -> Reply:
     arg = cmd.arg
     shown = arg or session.fs.cwd
     try:
@@ -224,7 +231,7 @@ def mlsd(session: "Session", cmd: Cmd) -> Reply:
 
 
 # -- MLST ----------------------------------------------------------------------------------------------------------
-def mlst(session: "Session", cmd: Cmd) -> Reply:
+def mlst(session: "Session", cmd: Request) -> Reply:
     arg = cmd.arg
     shown = arg or session.fs.cwd
     try:
@@ -245,8 +252,11 @@ def mlst(session: "Session", cmd: Cmd) -> Reply:
     return Reply(250, "End of list", [f"Start of list for {shown}", " " + line])
 
 
-commands = [
-    Command("MLSD", mlsd, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
-    Command("MLST", mlst, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]",
-            feat=(listing.mlst_feat(), "TVFS")),
-]
+commands = (
+    Command("MLSD", mlsd, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=55, path=PATH,
+            replies=("150 Opening ASCII mode data connection for MLSD", "226 Transfer complete")),
+    Command("MLST", mlst, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=56, path=PATH,
+            feat=(listing.mlst_feat(), "TVFS"), replies=("250-Start of list for <path> ... 250 End of list",)),
+)
+
+MODULE = Module(NAME, directives=directives, commands=commands)

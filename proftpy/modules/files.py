@@ -14,21 +14,32 @@ import ipaddress
 import os
 import stat
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import PROFTPD_COMPAT, display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
-from ..dispatch import NONE, OPTIONAL, POST_CMD, Cmd, Command, Hook
+from ..dispatch import DIRS, EXACT_PATH, NONE, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook, PathArg, Request
 from ..fs import FsError, VPath
+from ..module import Listener, Module
+from ..net import data
 from ..reply import FtpError, Reply
+from . import facts as mod_facts
 
 if TYPE_CHECKING:
     from ..session import Session
 
 NAME = "mod_core.c"
-STATE = "mod_core.files"          # session.state key: RNFR source, OPTS UTF8, CLNT text, HOST name
-READ, WRITE, DIRS = "READ", "WRITE", "DIRS"
+
+
+@dataclass
+class FilesState:
+    rnfr: VPath | None = None           # RNFR's source, until RNTO
+    utf8: bool | None = None            # OPTS UTF8
+    clnt: str | None = None             # CLNT's text
+    csid: dict[str, str] = field(default_factory=dict)   # CSID's facts
+    host: str | None = None             # HOST's name
 
 
 def _display_chdir(args: list[str]) -> tuple[str, bool]:
@@ -37,7 +48,7 @@ def _display_chdir(args: list[str]) -> tuple[str, bool]:
     return args[0], parse_bool(args[1]) if len(args) == 2 else False
 
 
-directives = [
+directives = (
     Directive("DisplayConnect", Path(), SVG, None, Merge.SERVER,
               "File whose lines are sent as `220-` lines before the greeting."),
     Directive("DisplayLogin", Path(absolute=False), SVGA, None, Merge.DOWN,
@@ -48,28 +59,16 @@ directives = [
               "File shown as `221-` lines on QUIT."),
     Directive("CDPath", Path(), SVGA, None, Merge.DOWN,
               "Directories CWD also tries a relative name in when it is not found.", repeat=True),
-]
+)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
-def _st(session: "Session") -> dict:
-    return session.state.setdefault(STATE, {})
-
-
-def conf(session: "Session", name: str, default: Any = None, path: str | None = None) -> Any:
-    """A directive another module declares; reads as `default` while that module is not loaded."""
-    try:
-        return session.conf(name, path=path)
-    except KeyError:
-        return default
-
-
 def quote(path: str) -> str:
     """RFC 959 path quoting for 257 replies: an embedded `"` is doubled."""
     return path.replace('"', '""')
 
 
-def _path_arg(cmd: Cmd) -> str:
+def _path_arg(cmd: Request) -> str:
     if not cmd.arg:
         raise FtpError(501, "Invalid number of parameters")
     return cmd.arg
@@ -77,38 +76,24 @@ def _path_arg(cmd: Cmd) -> str:
 
 def transfer_type(session: "Session") -> str:
     """The current TYPE, "A" or "I", from mod_xfer's data state (its DefaultTransferMode before any TYPE)."""
-    try:
-        from ..net import data
-    except ImportError:
-        data = None
-    if data is not None and hasattr(data, "state"):
-        return "A" if data.state(session).ascii else "I"
-    return "A" if str(conf(session, "DefaultTransferMode", "ascii")).lower().startswith("a") else "I"
+    return "A" if data.state(session).ascii else "I"
 
 
 def times_gmt(session: "Session") -> bool:
-    return bool(conf(session, "TimesGMT", True))
+    return bool(session.conf("TimesGMT"))
 
 
 def check_filters(session: "Session", arg: str, real: str) -> None:
-    """PathAllowFilter / PathDenyFilter, when a module declares them: `550 <arg>: Forbidden filename`."""
-    allow = conf(session, "PathAllowFilter", None, real)
-    deny = conf(session, "PathDenyFilter", None, real)
-    if allow is not None and not _matches(allow, arg):
+    """PathAllowFilter / PathDenyFilter: `550 <arg>: Forbidden filename`."""
+    allow = session.conf("PathAllowFilter", real)
+    deny = session.conf("PathDenyFilter", real)
+    if (allow is not None and not allow.search(arg)) or (deny is not None and deny.search(arg)):
         raise FtpError(550, f"{arg}: Forbidden filename")
-    if deny is not None and _matches(deny, arg):
-        raise FtpError(550, f"{arg}: Forbidden filename")
-
-
-def _matches(pattern: Any, text: str) -> bool:
-    search = getattr(pattern, "search", None)
-    return bool(search(text)) if search else False
 
 
 def dir_mode(session: "Session", real: str) -> int:
     """Mode for a new directory: 0777 less the Umask's directory mask (or its file mask)."""
-    umask = conf(session, "Umask", (0o022, None), os.path.dirname(real))
-    file_mask, dir_mask = umask if isinstance(umask, tuple) else (umask, None)
+    file_mask, dir_mask = session.conf("Umask", os.path.dirname(real))
     return 0o777 & ~(dir_mask if dir_mask is not None else file_mask)
 
 
@@ -119,13 +104,13 @@ def _require_fs(session: "Session"):
 
 
 # -- directories ---------------------------------------------------------------------------------------------------
-def pwd(session: "Session", cmd: Cmd) -> Reply:
+def pwd(session: "Session", cmd: Request) -> Reply:
     fs = _require_fs(session)
     return Reply(257, f'"{quote(fs.cwd)}" is the current directory')
 
 
 def _show_symlinks(session: "Session") -> bool:
-    return bool(conf(session, "ShowSymlinks", True))
+    return bool(session.conf("ShowSymlinks"))
 
 
 def change_dir(session: "Session", arg: str, name: str) -> Reply:
@@ -149,7 +134,7 @@ def change_dir(session: "Session", arg: str, name: str) -> Reply:
 
 def _resolved_virtual(fs, path: VPath) -> str:
     """The client view of a directory with its symlinks resolved (inside the root)."""
-    if fs.root == "/" or getattr(fs, "_kernel_chroot", False):
+    if fs.root == "/":
         return os.path.realpath(path.real)
     return fs.virtual_of(path.real)
 
@@ -165,15 +150,15 @@ def _try_cdpath(session: "Session", arg: str) -> VPath | None:
     return None
 
 
-def cwd(session: "Session", cmd: Cmd) -> Reply:
+def cwd(session: "Session", cmd: Request) -> Reply:
     return change_dir(session, _path_arg(cmd), cmd.name)
 
 
-def cdup(session: "Session", cmd: Cmd) -> Reply:
+def cdup(session: "Session", cmd: Request) -> Reply:
     return change_dir(session, "..", cmd.name)
 
 
-def mkd(session: "Session", cmd: Cmd) -> Reply:
+def mkd(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     if "*" in arg:
         raise FtpError(550, f"{arg}: Invalid directory name")
@@ -189,7 +174,7 @@ def mkd(session: "Session", cmd: Cmd) -> Reply:
     return Reply(257, f'"{quote(path.virtual)}" - Directory successfully created')
 
 
-def rmd(session: "Session", cmd: Cmd) -> Reply:
+def rmd(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
     path = fs.resolve(arg, follow_last=False)
@@ -200,7 +185,7 @@ def rmd(session: "Session", cmd: Cmd) -> Reply:
     return Reply(250, f"{cmd.name} command successful")
 
 
-def dele(session: "Session", cmd: Cmd) -> Reply:
+def dele(session: "Session", cmd: Request) -> Reply:
     """Delete a file; a symlink is removed itself, never what it points to."""
     arg = _path_arg(cmd)
     fs = _require_fs(session)
@@ -215,30 +200,31 @@ def dele(session: "Session", cmd: Cmd) -> Reply:
     return Reply(250, f"{cmd.name} command successful")
 
 
-def rnfr(session: "Session", cmd: Cmd) -> Reply:
+def rnfr(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
-    st = _st(session)
-    st.pop("rnfr", None)
+    st = session.state.get(FilesState)
+    st.rnfr = None
     fs = _require_fs(session)
     path = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
     fs.lstat(path.real)                       # a dangling symlink may be renamed too
-    st["rnfr"] = path
+    st.rnfr = path
     cmd.notes["rnfr_path"] = path.real
     return Reply(350, "File or directory exists, ready for destination name")
 
 
-def rnto(session: "Session", cmd: Cmd) -> Reply:
+def rnto(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
-    source: VPath | None = _st(session).pop("rnfr", None)
+    st = session.state.get(FilesState)
+    source, st.rnfr = st.rnfr, None
     if source is None:
         return Reply(503, "Bad sequence of commands")
     fs = _require_fs(session)
     target = fs.resolve(arg, follow_last=False)
     check_filters(session, arg, target.real)
-    if not conf(session, "AllowOverwrite", False, target.real) and fs.exists(target.real):
+    if not session.conf("AllowOverwrite", target.real) and fs.exists(target.real):
         return Reply(550, f"{arg}: Rename permission denied")
     cmd.notes["rnfr_path"] = source.real
     try:
@@ -264,7 +250,7 @@ def _move_across_devices(fs, src: str, dst: str, arg: str) -> None:
 
 
 # -- file facts ----------------------------------------------------------------------------------------------------
-def size(session: "Session", cmd: Cmd) -> Reply:
+def size(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     if transfer_type(session) == "A":
         return Reply(550, f"{cmd.name} not allowed in ASCII mode")
@@ -275,7 +261,7 @@ def size(session: "Session", cmd: Cmd) -> Reply:
     return Reply(213, str(st.st_size))
 
 
-def mdtm(session: "Session", cmd: Cmd) -> Reply:
+def mdtm(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
     st = fs.stat(fs.resolve(arg).real)
@@ -298,14 +284,14 @@ def parse_timestamp(text: str) -> int:
     return days * 86400 + hour * 3600 + minute * 60 + sec
 
 
-def _split_fact_arg(cmd: Cmd) -> tuple[str, str]:
+def _split_fact_arg(cmd: Request) -> tuple[str, str]:
     first, sep, path = cmd.arg.partition(" ")
     if not sep or not first or not path:
         raise FtpError(501, "Invalid number of parameters")
     return first, path
 
 
-def mfmt(session: "Session", cmd: Cmd) -> Reply:
+def mfmt(session: "Session", cmd: Request) -> Reply:
     timestamp, arg = _split_fact_arg(cmd)
     fs = _require_fs(session)
     path = fs.resolve(arg)
@@ -332,14 +318,13 @@ def group_id(session: "Session", name: str) -> int:
     """A gid from a number or a group name known to the auth backends; ValueError when unknown."""
     if name.isdigit():
         return int(name)
-    from . import auth
-    group = auth.auth_chain(session.server).getgrnam(name)
+    group = session.auth.getgrnam(name)
     if group is None:
         raise ValueError(name)
     return group.gid
 
 
-def mff(session: "Session", cmd: Cmd) -> Reply:
+def mff(session: "Session", cmd: Request) -> Reply:
     """Modify facts: `modify=YYYYMMDDHHMMSS;UNIX.mode=0644;UNIX.group=name; path`, applied in order."""
     facts, arg = _split_fact_arg(cmd)
     fs = _require_fs(session)
@@ -385,7 +370,7 @@ def _fact_call(fn, arg: str) -> None:
 
 
 # -- control commands ----------------------------------------------------------------------------------------------
-def opts(session: "Session", cmd: Cmd) -> Reply:
+def opts(session: "Session", cmd: Request) -> Reply:
     """OPTS <command> [args]: UTF8 here, MLST in mod_facts; anything else is `500 OPTS <x> not understood`."""
     if not cmd.arg.strip():
         return Reply(501, "Invalid number of parameters")
@@ -401,39 +386,32 @@ def opts(session: "Session", cmd: Cmd) -> Reply:
                 value = None
         if value is None:
             return Reply(501, "'OPTS UTF8' not understood")
-        _st(session)["utf8"] = value
+        session.state.get(FilesState).utf8 = value
         return Reply(200, f"UTF8 set to {'on' if value else 'off'}")
     if name == "MLST":
-        try:
-            from . import facts
-        except ImportError:
-            facts = None
-        fn = getattr(facts, "set_mlst_facts", None)
-        if fn is None:
-            return Reply(501, "'OPTS MLST' not understood")
-        return fn(session, rest)
+        return mod_facts.set_mlst_facts(session, rest)
     return Reply(500, f"OPTS {name} not understood")
 
 
-def clnt(session: "Session", cmd: Cmd) -> Reply:
-    _st(session)["clnt"] = cmd.arg
+def clnt(session: "Session", cmd: Request) -> Reply:
+    session.state.get(FilesState).clnt = cmd.arg
     return Reply(200, "OK")
 
 
-def csid(session: "Session", cmd: Cmd) -> Reply:
+def csid(session: "Session", cmd: Request) -> Reply:
     facts = {}
     for part in cmd.arg.split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key.lower() in ("name", "version", "vendor"):
             facts[key.lower()] = value
-    _st(session)["csid"] = facts
+    session.state.get(FilesState).csid = facts
     ident_on, _ = session.server.get("ServerIdent")
     if ident_on:
         return Reply(200, f"name=ProFTPD;version={PROFTPD_COMPAT};casesensitive=1;")
     return Reply(200, "casesensitive=1;")
 
 
-def host(session: "Session", cmd: Cmd) -> Reply | None:
+def host(session: "Session", cmd: Request) -> Reply | None:
     """RFC 7151 HOST: an IP literal must be the address connected to; a name selects the server whose
     ServerAlias (or `<VirtualHost name>`) matches on this address and port, and that server greets anew."""
     words = cmd.arg.split()
@@ -455,14 +433,14 @@ def host(session: "Session", cmd: Cmd) -> Reply | None:
     if _is_ip(literal, 4) or _is_ip(literal, 6):
         if ipaddress.ip_address(literal) != ipaddress.ip_address(session.local_addr):
             return Reply(504, f"{name}: Unknown hostname provided")
-        _st(session)["host"] = literal
+        session.state.get(FilesState).host = literal
         return Reply(220, "HOST command successful")
     if ":" in name:
         return Reply(501, f"{name}: Invalid hostname provided")
     server = _named_server(session, name)
     if server is None:
         return Reply(504, f"{name}: Unknown hostname provided")
-    _st(session)["host"] = name
+    session.state.get(FilesState).host = name
     if server is not session.server:
         session.server = server
         session.events.emit("core.session-reinit", session=session, server=server)
@@ -483,7 +461,7 @@ def _named_server(session: "Session", name: str):
     for server in servers:
         if server is not session.server and server.get("Port") != session.local_port:
             continue
-        if server is not session.server and session.local_addr not in getattr(server, "addresses", ()):
+        if server is not session.server and session.local_addr not in server.addresses:
             continue
         names = [w for words in server.context().all("ServerAlias") for w in words]
         if server.is_vhost:
@@ -498,8 +476,6 @@ def session_init(session: "Session") -> None:
     """DisplayConnect goes out on core.connect, right before the greeting. Absolute DisplayChdir/DisplayQuit/
     DisplayLogin files are opened now and again on core.chroot (for <Anonymous> values), so they stay readable
     after chroot and privilege drop, as ProFTPD opens DisplayQuit in sess_init (and DisplayChdir, Issue #1688)."""
-    session.events.on("core.connect", _on_connect)
-    session.events.on("core.chroot", _on_chroot)
     _on_chroot(session)                 # server-level files, opened while the session still has its start-up ids
 
 
@@ -512,14 +488,14 @@ def _on_connect(session: "Session", **_: Any) -> None:
 
 
 def _on_chroot(session: "Session", **_: Any) -> None:
-    spec = conf(session, "DisplayChdir")
+    spec = session.conf("DisplayChdir")
     if spec:
         display.preopen(session, spec[0])
-    display.preopen(session, conf(session, "DisplayQuit"))
-    display.preopen(session, conf(session, "DisplayLogin"))
+    display.preopen(session, session.conf("DisplayQuit"))
+    display.preopen(session, session.conf("DisplayLogin"))
 
 
-def _quit_display(session: "Session", cmd: Cmd) -> None:
+def _quit_display(session: "Session", cmd: Request) -> None:
     """POST_CMD QUIT: DisplayQuit's lines lead the `221 Goodbye.` reply."""
     if cmd.reply is not None and cmd.reply.code == 221:
         lines = display.quit_lines(session)
@@ -528,30 +504,63 @@ def _quit_display(session: "Session", cmd: Cmd) -> None:
     return None
 
 
-hooks = [Hook(POST_CMD, "QUIT", _quit_display)]
+TIMESTAMP_PATH = PathArg(skip=1)
+CMD_SUCCESSFUL = "250 <CMD> command successful"
 
-commands = [
-    Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", feat=("TVFS",)),
-    Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)"),
-    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name"),
-    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name"),
-    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)"),
-    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)"),
-    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
-    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
-    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
-    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name"),
-    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname"),
-    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname"),
-    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname"),
-    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", feat=("SIZE",)),
-    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", feat=("MDTM",)),
-    Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", feat=("MFMT",)),
-    Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path",
-            feat=("MFF modify;UNIX.group;UNIX.mode;",)),
-    Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]",
-            limited=False, feat=("UTF8",)),      # names are UTF-8 on the wire (bytes kept as they come)
-    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", feat=("HOST",)),
-    Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", feat=("CLNT",)),
-    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",)),
-]
+commands = (
+    Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=20, feat=("TVFS",),
+            denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
+    Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=21,
+            denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
+    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=EXACT_PATH,
+            replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
+    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=EXACT_PATH,
+            replies=("250 XCWD command successful",)),
+    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3,
+            denied=(550, "{cmd}: Permission denied"), replies=("250 CDUP command successful",)),
+    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4,
+            denied=(550, "{cmd}: Permission denied"), replies=("250 XCUP command successful",)),
+    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=EXACT_PATH, path_filter=True,
+            replies=('257 "<dir>" - Directory successfully created', "550 <dir>: Invalid directory name (a `*`)",
+                     "550 <dir>: <error>")),
+    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=19, path=EXACT_PATH,
+            path_filter=True, replies=('257 "<dir>" - Directory successfully created',)),
+    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=16, path=EXACT_PATH,
+            replies=("250 RMD command successful", "550 <dir>: <error>")),
+    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=EXACT_PATH,
+            replies=("250 XRMD command successful",)),
+    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=PATH,
+            replies=("250 DELE command successful", "550 <path>: Is a directory", "550 <path>: <error>")),
+    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=PATH,
+            replies=("350 File or directory exists, ready for destination name", "550 <path>: <error>")),
+    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=EXACT_PATH,
+            path_filter=True,
+            replies=("250 Rename successful", "503 Bad sequence of commands",
+                     "550 <path>: Rename permission denied (AllowOverwrite off)")),
+    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=PATH, feat=("SIZE",),
+            replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
+    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=PATH, feat=("MDTM",),
+            replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
+    Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
+            feat=("MFMT",), replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+    Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
+            feat=("MFF modify;UNIX.group;UNIX.mode;",),
+            replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
+    Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
+            limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
+            replies=("200 UTF8 set to on|off", "501 'OPTS UTF8' not understood", "500 OPTS <x> not understood",
+                     "OPTS MLST: see MLST")),
+    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28, limit=False,
+            feat=("HOST",),
+            replies=("220 HOST command successful (IP literal)", "220 <greeting of the named server>",
+                     "501 <host>: Invalid hostname provided", "501 <host>: Invalid IPv6 address provided",
+                     "504 <host>: Unknown hostname provided", "503 Bad sequence of commands (after login)")),
+    Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", help_at=29, limit=False,
+            feat=("CLNT",), replies=("200 OK",)),
+    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",),
+            replies=("200 name=ProFTPD;version=1.3.8;casesensitive=1;",)),
+)
+
+MODULE = Module(NAME, directives=directives, commands=commands, hooks=(Hook(POST_CMD, "QUIT", _quit_display),),
+                listeners=(Listener("core.connect", _on_connect), Listener("core.chroot", _on_chroot)),
+                session_init=session_init)

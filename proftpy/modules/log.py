@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
-from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Cmd, Hook
+from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
 from ..log import SystemLogFormat, logformat, xferlog
+from ..module import Listener, Module
+from .auth import AuthState
 
 if TYPE_CHECKING:
     from ..config.tree import Section
@@ -155,7 +157,7 @@ def _server_log(args: list[str]) -> str:
     return args[0]
 
 
-directives = [
+directives = (
     Directive("TransferLog", Path(none_ok=True), SVGA, DEFAULT_XFERLOG, Merge.DOWN,
               "xferlog(5) file with one line per RETR/STOR/STOU/APPE (`none` disables)."),
     Directive("ExtendedLog", Custom(_extended_log, "path|syslog:level [classes [format-name]]"), SVGA, None,
@@ -167,7 +169,7 @@ directives = [
               "Per-server log file that takes the place of SystemLog for this server's sessions."),
     Directive("AllowLogSymlinks", Flag, SVG, False, Merge.SERVER,
               "Allow log paths that are symbolic links (refused by default)."),
-]
+)
 
 
 # -- opening log files ---------------------------------------------------------------------------------------------
@@ -246,10 +248,7 @@ class LogState:
 
 
 def _state(session: "Session") -> LogState:
-    st = session.state.get(NAME)
-    if st is None:
-        st = session.state[NAME] = LogState()
-    return st
+    return session.state.get(LogState)
 
 
 def _formats(session: "Session") -> dict[str, list[logformat.Token]]:
@@ -290,9 +289,6 @@ def session_init(session: "Session") -> None:
                     continue
             st.extlogs.append(entry)
     st.active = _active(st.extlogs, None)
-    session.events.on("core.connect", _connected)
-    session.events.on("mod_auth.authenticated", _authenticated)
-    session.events.on("core.exit", _exited)
 
 
 def _server_log_init(session: "Session") -> None:
@@ -359,17 +355,16 @@ def _active(entries: list[ExtLog], anon: "Section | None") -> list[ExtLog]:
 
 
 def _connected(session: "Session", **_: Any) -> None:
-    _extended(session, Cmd("CONNECT", ""), pseudo=True)
+    _extended(session, Request("CONNECT", ""), pseudo=True)
 
 
 def _authenticated(session: "Session", **_: Any) -> None:
     st = _state(session)
     st.active = _active(st.extlogs, session.anon)
-    account = getattr(session, "account", None)
+    account = session.account
     if account is not None:
         try:
-            from .auth import auth_chain
-            groups = auth_chain(session.server).groups_for(account)
+            groups = session.auth.groups_for(account)
         except OSError as e:
             log.debug("mod_log: group of %s unknown (%s)", account.name, e.strerror or e)
             groups = []
@@ -378,7 +373,7 @@ def _authenticated(session: "Session", **_: Any) -> None:
 
 def _exited(session: "Session", **_: Any) -> None:
     st = _state(session)
-    _extended(session, Cmd("EXIT", ""), pseudo=True)
+    _extended(session, Request("EXIT", ""), pseudo=True)
     for fd in {fd for fd in st.fds.values() if fd is not None}:
         os.close(fd)
     st.fds.clear()
@@ -388,10 +383,10 @@ def _exited(session: "Session", **_: Any) -> None:
 
 
 # -- hooks ---------------------------------------------------------------------------------------------------------
-def pre_cmd(session: "Session", cmd: Cmd) -> None:
+def pre_cmd(session: "Session", cmd: Request) -> None:
     st = _state(session)
     st.started = time.time()
-    st.out_mark = getattr(session.ctrl, "bytes_out", 0)
+    st.out_mark = session.ctrl.bytes_out
     if cmd.name in ("STOR", "APPE") and session.fs is not None:
         try:
             st.file_modified = os.path.lexists(session.fs.resolve(cmd.arg).real)
@@ -400,7 +395,7 @@ def pre_cmd(session: "Session", cmd: Cmd) -> None:
     return None
 
 
-def log_cmd(session: "Session", cmd: Cmd) -> None:
+def log_cmd(session: "Session", cmd: Request) -> None:
     """LOG_CMD and LOG_CMD_ERR: totals first (Display files and STAT read them), then TransferLog, ExtendedLog."""
     st = _state(session)
     if cmd.name == "USER":
@@ -412,33 +407,32 @@ def log_cmd(session: "Session", cmd: Cmd) -> None:
     _extended(session, cmd)
     st.started = None
     st.file_modified = False
-    st.out_mark = getattr(session.ctrl, "bytes_out", 0) + (len(cmd.reply.format()) if cmd.reply is not None else 0)
+    st.out_mark = session.ctrl.bytes_out + (len(cmd.reply.format()) if cmd.reply is not None else 0)
     return None
 
 
-def _count(session: "Session", cmd: Cmd) -> None:
-    """session.state["totals"] (Display variables) and session.total_bytes (STAT)."""
-    totals = session.state.setdefault("totals", dict.fromkeys(
-        ("total_bytes_in", "total_bytes_out", "total_bytes_xfer", "total_files_in", "total_files_out",
-         "total_files_xfer", "bytes_xfer"), 0))
-    moved = int(cmd.notes.get("list_bytes") or 0)
+def _count(session: "Session", cmd: Request) -> None:
+    """session.totals (Display variables, STAT): completed transfers by direction, and every byte moved."""
+    totals = session.totals
+    totals.bytes_moved += int(cmd.notes.get("list_bytes") or 0)
     xfer = cmd.notes.get("xfer")
     if xfer is not None:
-        moved += int(xfer["bytes"])
+        totals.bytes_moved += int(xfer["bytes"])
         if xfer["completed"]:
-            way = "in" if xfer["direction"] == "i" else "out"
-            totals[f"total_bytes_{way}"] += int(xfer["bytes"])
-            totals[f"total_files_{way}"] += 1
-            totals["total_bytes_xfer"] += int(xfer["bytes"])
-            totals["total_files_xfer"] += 1
-    session.total_bytes = getattr(session, "total_bytes", 0) + moved
-    totals["bytes_xfer"] = session.total_bytes
+            if xfer["direction"] == "i":
+                totals.bytes_in += int(xfer["bytes"])
+                totals.files_in += 1
+            else:
+                totals.bytes_out += int(xfer["bytes"])
+                totals.files_out += 1
+            totals.bytes_xfer += int(xfer["bytes"])
+            totals.files_xfer += 1
 
 
 def _prefix(session: "Session") -> str:
     """Under a kernel chroot real paths are relative to the chroot; logs show them from the real root."""
-    root = session.state.get("chroot_path")
-    if root and root != "/" and session.fs is not None and session.fs.root == "/":
+    root = session.chroot
+    if root and root != "/" and session.fs.root == "/":
         return root.rstrip("/")
     return ""
 
@@ -453,17 +447,17 @@ def _transferlog(session: "Session", xfer: dict) -> None:
     if not path or fd is None:
         return
     if anon is not None:
-        user = session.state.get("anon_password") or ""
+        user = session.state.get(AuthState).anon_password or ""
     else:
         user = session.user or ""
     text = xferlog.line(when=time.time(), seconds=xfer["seconds"], host=session.remote_name,
                         size=xfer["bytes"], filename=_prefix(session) + xfer["path"], ascii=xfer["type"] == "a",
                         direction=xfer["direction"], anonymous=anon is not None, user=user,
-                        completed=bool(xfer["completed"]), service=session.state.get("protocol", "ftp"))
+                        completed=bool(xfer["completed"]), service=session.protocol)
     write_line(fd, text, f"TransferLog '{path}'")
 
 
-def _extended(session: "Session", cmd: Cmd, pseudo: bool = False) -> None:
+def _extended(session: "Session", cmd: Request, pseudo: bool = False) -> None:
     st = _state(session)
     todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
     if not todo:
@@ -523,14 +517,14 @@ def _cwd_true(session: "Session") -> str | None:
     return _prefix(session) + session.fs.real_of(session.fs.cwd)
 
 
-def record(session: "Session", cmd: Cmd, pseudo: bool = False) -> logformat.Record:
+def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.Record:
     """Gather what a LogFormat may show about `cmd` in this session."""
     st = _state(session)
     now = time.time()
     name, arg = cmd.name, cmd.arg
     reply = cmd.reply
     xfer = cmd.notes.get("xfer")
-    account = getattr(session, "account", None) if session.authenticated else None
+    account = session.account if session.authenticated else None
     rec = logformat.Record(
         command=name, arg=arg, pseudo=pseudo,
         reply_code=reply.code if reply is not None else (221 if name == "QUIT" else None),
@@ -539,11 +533,11 @@ def record(session: "Session", cmd: Cmd, pseudo: bool = False) -> logformat.Reco
         local_ip=session.local_addr, local_port=session.local_port, local_name=session.local_addr,
         vhost_ip=session.local_addr, server_name=session.server.name or "", pid=os.getpid(),
         user=session.user if session.authenticated else None, orig_user=st.orig_user,
-        anon_password=session.state.get("anon_password") if session.anon is not None else None,
+        anon_password=session.state.get(AuthState).anon_password if session.anon is not None else None,
         conn_class=session.conn_class, group=st.group if session.authenticated else None,
         uid=account.uid if account is not None else os.geteuid(),
         gid=account.gid if account is not None else os.getegid(),
-        protocol=session.state.get("protocol", "ftp"), version=__version__,
+        protocol=session.protocol, version=__version__,
         response_ms=int((now - st.started) * 1000) if st.started is not None else 0,
         file_modified=st.file_modified if name in ("STOR", "APPE") else False,
         now=now, notes=cmd.notes)
@@ -561,14 +555,14 @@ def record(session: "Session", cmd: Cmd, pseudo: bool = False) -> logformat.Reco
     raw_data = rec.bytes if rec.bytes is not None and name in DATA_COMMANDS else 0
     data_in = raw_data if name in ("STOR", "STOU", "APPE") else 0
     rec.raw_in = len(cmd.raw.encode("utf-8", "surrogateescape")) + 2 + data_in
-    rec.raw_out = (getattr(session.ctrl, "bytes_out", 0) - st.out_mark + (len(reply.format()) if reply is not None else 0)
+    rec.raw_out = (session.ctrl.bytes_out - st.out_mark + (len(reply.format()) if reply is not None else 0)
                    + raw_data - data_in)
     _paths(session, cmd, rec, xfer)
     _transfer_facts(session, cmd, rec, xfer)
     return rec
 
 
-def _paths(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: dict | None) -> None:
+def _paths(session: "Session", cmd: Request, rec: logformat.Record, xfer: dict | None) -> None:
     name, arg = cmd.name, cmd.arg
     prefix = _prefix(session)
     # %d / %D
@@ -611,7 +605,7 @@ def _paths(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: dict | Non
     rec.basename = _last_component(base_of) if base_of else None
 
 
-def _transfer_facts(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: dict | None) -> None:
+def _transfer_facts(session: "Session", cmd: Request, rec: logformat.Record, xfer: dict | None) -> None:
     name = cmd.name
     reply = cmd.reply
     if xfer is not None:
@@ -650,4 +644,7 @@ def _transfer_facts(session: "Session", cmd: Cmd, rec: logformat.Record, xfer: d
             rec.xfer_type = "ASCII" if ascii else "binary"
 
 
-hooks = [Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)]
+MODULE = Module(NAME, directives=directives, session_init=session_init,
+                hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
+                listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
+                           Listener("core.exit", _exited)))

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from .. import listing
 from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, parse_bool
-from ..dispatch import OPTIONAL, Cmd, Command
+from ..dispatch import DIRS, LISTED_PATH, OPTIONAL, Command, Request
 from ..fs import FsError
 from ..listing import ListConfig, LsOptions
+from ..module import Module
 from ..reply import FtpError, Reply
+from .access import hidden
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -51,7 +53,7 @@ def _fake_mode(args: list[str]) -> int:
         raise ValueError("parameter must be an octal number") from None
 
 
-directives = [
+directives = (
     Directive("ListOptions", Custom(listing.parse_list_options,
                                     '"options" [strict] [maxdepth n] [maxfiles n] [maxdirs n] [LISTOnly] '
                                     '[NLSTOnly] [NoErrorIfAbsent] [AdjustedSymlinks] [SortedNLST]'),
@@ -67,7 +69,7 @@ directives = [
               "Show this group name in listings (`~` = the logged-in user's group; default `ftp`)."),
     Directive("DirFakeMode", Custom(_fake_mode, "octal-mode"), ALL_DIRS, None, Merge.DOWN,
               "Show these permission bits in listings."),
-]
+)
 
 
 # -- owner and group names -----------------------------------------------------------------------------------------
@@ -78,13 +80,9 @@ class Names:
         self.session = session
         self.users: dict[int, str] = {}
         self.groups: dict[int, str] = {}
-        self._chain = None
 
     def chain(self):
-        if self._chain is None:
-            from .auth import auth_chain
-            self._chain = auth_chain(self.session.server)
-        return self._chain
+        return self.session.auth
 
     def user(self, uid: int) -> str:
         return self._name(self.users, uid, lambda: self.chain().getpwuid(uid))
@@ -107,15 +105,12 @@ class Names:
 
 
 def names(session: "Session") -> Names:
-    state = session.state.setdefault(NAME, {})
-    cache = state.get("names")
-    if cache is None:
-        cache = state["names"] = Names(session)
-    return cache
+    found = session.state.find(Names)
+    return found if found is not None else session.state.put(Names(session))
 
 
 def session_group(session: "Session") -> str:
-    account = getattr(session, "account", None)
+    account = session.account
     return names(session).group(account.gid) if account is not None else "ftp"
 
 
@@ -159,7 +154,6 @@ def hider(session: "Session", real_dir: str) -> Callable[[str], bool] | None:
     ctx = context_at(session, posixpath.join(real_dir, "x"))
     if not (any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")):
         return None
-    from ..access.dirs import hidden
     return lambda name: hidden(session, real_dir, name)
 
 
@@ -458,12 +452,12 @@ def _lexists(session: "Session", path: str) -> bool:
 
 
 # -- LIST ----------------------------------------------------------------------------------------------------------
-def _send(session: "Session", cmd: Cmd, lines: Iterable[str]) -> Reply:
+def _send(session: "Session", cmd: Request, lines: Iterable[str]) -> Reply:
     from ..net.data import send_lines
     return send_lines(session, cmd, lines)
 
 
-def _fail_after_opening(session: "Session", cmd: Cmd, error: FtpError) -> Reply:
+def _fail_after_opening(session: "Session", cmd: Request, error: FtpError) -> Reply:
     """LIST of a missing path: ProFTPD opens the data connection (150) before it looks, then answers 450 and
     closes it; without a data connection the 425 comes first."""
     from ..net.data import run
@@ -557,7 +551,7 @@ def check_target(session: "Session", target: str, cfg: Settings, follow: bool = 
     raise _missing(target, err)
 
 
-def list_(session: "Session", cmd: Cmd) -> Reply:
+def list_(session: "Session", cmd: Request) -> Reply:
     cfg = settings(session, "LIST")
     opts, target = parse_argument(session, cmd.arg, "LIST", cfg)
     try:
@@ -571,7 +565,7 @@ def list_(session: "Session", cmd: Cmd) -> Reply:
 
 
 # -- NLST ----------------------------------------------------------------------------------------------------------
-def nlst(session: "Session", cmd: Cmd) -> Reply:
+def nlst(session: "Session", cmd: Request) -> Reply:
     cfg = settings(session, "NLST")
     opts, target = parse_argument(session, cmd.arg, "NLST", cfg)
     target = target or "."
@@ -687,14 +681,14 @@ def server_status(session: "Session") -> Reply:
              f" Connected from {session.remote_name} ({session.remote_addr})",
              f" Logged in as {session.user}",
              f" TYPE: {transfer_type(session)}, STRUcture: File, Mode: Stream"]
-    total = getattr(session, "total_bytes", 0) or 0
+    total = session.totals.bytes_moved
     if total:
         lines.append(f" Total bytes transferred for session: {total}")
     lines.append(" No data connection")
     return Reply(211, "End of status", lines)
 
 
-def stat_(session: "Session", cmd: Cmd) -> Reply:
+def stat_(session: "Session", cmd: Request) -> Reply:
     if not cmd.arg.strip():
         return server_status(session)
     cfg = settings(session, "STAT")
@@ -719,8 +713,14 @@ def stat_(session: "Session", cmd: Cmd) -> Reply:
     return Reply(code, "End of status", [f"Status of {path}:"] + body)
 
 
-commands = [
-    Command("LIST", list_, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
-    Command("NLST", nlst, group="DIRS", arg=OPTIONAL, help="[<sp> (pathname)]"),
-    Command("STAT", stat_, group="DIRS", arg=OPTIONAL, help="[<sp> pathname]"),
-]
+commands = (
+    Command("LIST", list_, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=51, path=LISTED_PATH,
+            replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete",
+                     "450 <path>: No such file or directory (after the 150)")),
+    Command("NLST", nlst, DIRS, arg=OPTIONAL, help="[<sp> (pathname)]", help_at=52, path=LISTED_PATH,
+            replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete")),
+    Command("STAT", stat_, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=53, path=LISTED_PATH,
+            replies=("211-Status of ... / 213-Status of <path>:",)),
+)
+
+MODULE = Module(NAME, directives=directives, commands=commands)

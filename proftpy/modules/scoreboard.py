@@ -1,15 +1,14 @@
 """mod_core's process bookkeeping: the scoreboard (created by the master, one slot per session) and what the
 master tells systemd (STATUS= with the session count, WATCHDOG=1 when the unit sets WatchdogSec).
 
-Master: `master_init` creates the ScoreboardFile (fatal when that fails, as in ProFTPD) and shares it through
-`master.services["scoreboard"]`, so every forked session inherits the open fds — a session that has chrooted and
-dropped root still writes its slot without opening anything. `master_tick` scrubs dead pids every
+Master: `master_init` creates the ScoreboardFile (fatal when that fails, as in ProFTPD) and keeps it in the
+master's `BoardState`, which every forked session inherits (`session.shared`) with the open fds — a session that
+has chrooted and dropped root still writes its slot without opening anything. `master_tick` scrubs dead pids every
 ScoreboardScrub seconds, `master_reload` on SIGHUP, `master_stop` removes the file.
 
 Session: the slot is claimed in `session_init` (refused without a slot unless `ScoreboardOptions
 AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle in LOG_CMD, the user and directory
-after login and CWD, transfer progress through `session.state["transfer_observer"]` (called by net/data.py's
-Transfer), and the slot is released at `core.exit`. Directives live in modules/core.py.
+after login and CWD, transfer progress on the `core.transfer` events, and the slot is released at `core.exit`. Directives live in modules/core.py.
 """
 from __future__ import annotations
 
@@ -20,31 +19,43 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import scoreboard as sbm
-from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Cmd, Hook
+from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
+from ..module import Listener, MasterView, Module
 from ..reply import Reply
 
 if TYPE_CHECKING:
-    from ..master import Master
     from ..session import Session
 
 NAME = "mod_core.c"
 log = logging.getLogger("proftpy")
 
-SERVICE = "scoreboard"                 # master.services key: the open Scoreboard, or None when disabled
-SLOT_KEY = "scoreboard_slot"           # session.state key: this session's Slot
 MAX_INITIAL_SLOTS = 4096
 PROGRESS_EVERY = 0.1                   # seconds between two progress writes of one transfer
 
 
 @dataclasses.dataclass
-class MasterState:
-    last_scrub: float
+class BoardState:
+    """The master's: the open scoreboard (None: disabled), inherited by every session."""
+
+    board: sbm.Scoreboard | None = None
+    opened: bool = False                # master_init ran (or an inetd session opened the file itself)
+    last_scrub: float = dataclasses.field(default_factory=time.monotonic)
     last_status: str = ""
     last_watchdog: float = 0.0
 
 
-def _mstate(master: "Master") -> MasterState:
-    return master.services.setdefault("mod_scoreboard", MasterState(time.monotonic()))
+@dataclasses.dataclass
+class SlotState:
+    """A session's: its slot, and the bookkeeping of its writes."""
+
+    slot: sbm.Slot | None = None
+    failed: bool = False                # a write failed (logged once)
+    progress_at: float = 0.0            # transfer seconds at the last progress write
+
+
+def shared_board(session: "Session") -> sbm.Scoreboard | None:
+    """The master's open scoreboard, for modules that count sessions (None without one)."""
+    return session.shared.get(BoardState).board
 
 
 # -- master ---------------------------------------------------------------------------------------------------
@@ -53,17 +64,17 @@ def scoreboard_path(config) -> str | None:
     return None if path is None or sbm.is_disabled(path) else path
 
 
-def master_init(master: "Master") -> None:
+def master_init(master: MasterView) -> None:
     path = scoreboard_path(master.config)
-    _mstate(master)
+    st = master.state.get(BoardState)
+    st.opened = True
     if path is None:
-        master.services[SERVICE] = None
         log.info("scoreboarding disabled (ScoreboardFile %s)", master.config.main.get("ScoreboardFile"))
         return
     main = master.config.main
     slots = min(max(sbm.DEFAULT_SLOTS, main.get("MaxInstances") or 0), MAX_INITIAL_SLOTS)
     try:
-        master.services[SERVICE] = sbm.Scoreboard.create(path, main.get("ScoreboardMutex"),
+        st.board = sbm.Scoreboard.create(path, main.get("ScoreboardMutex"),
                                                          master_pid=os.getpid(), master_start=int(master.started),
                                                          slots=slots)
     except sbm.ScoreboardError as e:
@@ -71,9 +82,9 @@ def master_init(master: "Master") -> None:
         raise SystemExit(f"proftpy: unable to create the scoreboard: {e}") from None
 
 
-def master_tick(master: "Master") -> None:
-    st = _mstate(master)
-    sb = master.services.get(SERVICE)
+def master_tick(master: MasterView) -> None:
+    st = master.state.get(BoardState)
+    sb = st.board
     every = master.config.main.get("ScoreboardScrub")
     now = time.monotonic()
     if sb is not None and every and now - st.last_scrub >= every:
@@ -101,8 +112,8 @@ def watchdog_interval() -> float | None:
         return None
 
 
-def master_reload(master: "Master") -> None:
-    sb = master.services.get(SERVICE)
+def master_reload(master: MasterView) -> None:
+    sb = master.state.get(BoardState).board
     if sb is not None:
         _scrub(sb)
     path = scoreboard_path(master.config)
@@ -111,10 +122,11 @@ def master_reload(master: "Master") -> None:
                     sb.path if sb else "none")
 
 
-def master_stop(master: "Master") -> None:
+def master_stop(master: MasterView) -> None:
     """Remove the files (only if they are still the ones this master created): the tools then say the server
     is not running instead of showing stale sessions."""
-    sb = master.services.pop(SERVICE, None)
+    st = master.state.get(BoardState)
+    sb, st.board = st.board, None
     if sb is None:
         return
     try:
@@ -134,9 +146,9 @@ def _scrub(sb: sbm.Scoreboard) -> None:
         log.info("scoreboard scrub: cleared %d slot%s of exited sessions", n, "s" if n != 1 else "")
 
 
-def sessions(master: "Master") -> list[sbm.Entry]:
+def sessions(master: MasterView) -> list[sbm.Entry]:
     """The master's view of its sessions (ftpdctl kick/status): slots whose pid is one of our children."""
-    sb = master.services.get(SERVICE)
+    sb = master.state.get(BoardState).board
     if sb is None:
         return []
     return [e for e in sb.entries() if e.pid in master.children]
@@ -152,17 +164,17 @@ def _open_for_inetd(session: "Session") -> sbm.Scoreboard | None:
 
 
 def session_init(session: "Session") -> None:
+    shared = session.shared.get(BoardState)
     try:
-        if SERVICE in session.services:
-            sb = session.services[SERVICE]
-        else:
-            sb = session.services[SERVICE] = _open_for_inetd(session)
+        if not shared.opened:               # inetd mode: no master made it
+            shared.board, shared.opened = _open_for_inetd(session), True
+        sb = shared.board
         if sb is None:
             return
         server = session.server
         slot = sb.claim(os.getpid(), server_addr=f"{session.local_addr}:{session.local_port}",
                         server_port=server.get("Port") or session.local_port, server_label=server.name,
-                        client_addr=session.remote_addr, client_name=session.remote_name, protocol="ftp",
+                        client_addr=session.remote_addr, client_name=session.remote_name, protocol=session.protocol,
                         class_=session.conn_class or "", begin_idle=int(time.time()),
                         begin_session=int(session.started), cmd=sbm.IDLE_CMD)
     except (OSError, sbm.ScoreboardError) as e:
@@ -173,30 +185,25 @@ def session_init(session: "Session") -> None:
         session.send(Reply(421, "Service not available, closing control connection"))
         session.end("no scoreboard slot")
         return
-    session.state[SLOT_KEY] = slot
-    session.state["transfer_observer"] = _observe_transfer
-    session.events.on("core.connect", _connected)
-    session.events.on("mod_auth.authenticated", _logged_in)
-    session.events.on("core.chdir", _changed_dir)
-    session.events.on("core.exit", _exited)
+    session.state.get(SlotState).slot = slot
 
 
 def _write(session: "Session", fn: Callable[[sbm.Slot], Any]) -> None:
     """Scoreboard trouble is logged (once per session) and never reaches the client or aborts a transfer."""
-    slot = session.state.get(SLOT_KEY)
-    if slot is None:
+    st = session.state.get(SlotState)
+    if st.slot is None:
         return
     try:
-        fn(slot)
+        fn(st.slot)
     except (OSError, sbm.ScoreboardError) as e:
-        if not session.state.get("scoreboard_failed"):
-            session.state["scoreboard_failed"] = True
+        if not st.failed:
+            st.failed = True
             log.warning("scoreboard update failed: %s", e)
 
 
 def _connected(session: "Session", **_: Any) -> None:
     """Other modules' session_init may have set the class and looked up the host name after the claim."""
-    slot = session.state.get(SLOT_KEY)
+    slot = session.state.get(SlotState).slot
     if slot is None:
         return
     values = slot.values
@@ -216,39 +223,45 @@ def _changed_dir(session: "Session", path: str = "", **_: Any) -> None:
 
 def _exited(session: "Session", **_: Any) -> None:
     _write(session, lambda s: s.release())
-    session.state.pop(SLOT_KEY, None)
+    session.state.get(SlotState).slot = None
 
 
-def _record_command(session: "Session", cmd: Cmd) -> None:
+def _record_command(session: "Session", cmd: Request) -> None:
     arg = "" if cmd.name == "PASS" else cmd.arg
     _write(session, lambda s: s.command(cmd.name, arg))
 
 
-def _back_to_idle(session: "Session", cmd: Cmd) -> None:
+def _back_to_idle(session: "Session", cmd: Request) -> None:
     _write(session, lambda s: s.idle())
 
 
-def _observe_transfer(transfer: Any, phase: str) -> None:
-    """net/data.py's Transfer calls this at "begin", on each "progress" step and at "end". Downloads know
-    their size; `transfer.offset` is the REST offset of a RETR (the percentage counts it as done). Progress is
-    written at most every PROGRESS_EVERY seconds: packing the slot for each sendfile() call cost a tenth of the
-    download rate, and ftpwho/ftptop show tenths of a second at best."""
-    session = transfer.session
-    if phase == "begin":
-        session.state["scoreboard_progress_at"] = 0.0
-        _write(session, lambda s: s.begin_transfer(size=transfer.size or 0, done=0))
-    elif phase == "progress":
-        if transfer.seconds - session.state.get("scoreboard_progress_at", 0.0) < PROGRESS_EVERY:
-            return
-        session.state["scoreboard_progress_at"] = transfer.seconds
-        done = getattr(transfer, "offset", 0) + transfer.bytes
-        _write(session, lambda s: s.update_transfer(done, int(transfer.seconds * 1000), length=transfer.bytes))
-    elif phase == "end":
-        _write(session, lambda s: s.end_transfer())
+def _transfer_begins(session: "Session", transfer: Any, **_: Any) -> None:
+    session.state.get(SlotState).progress_at = 0.0
+    _write(session, lambda s: s.begin_transfer(size=transfer.size or 0, done=0))
 
 
-hooks = [
-    Hook(PRE_CMD, "*", _record_command),
-    Hook(LOG_CMD, "*", _back_to_idle),
-    Hook(LOG_CMD_ERR, "*", _back_to_idle),
-]
+def _transfer_progress(session: "Session", transfer: Any, **_: Any) -> None:
+    """Downloads know their size; `transfer.offset` is the REST offset of a RETR (the percentage counts it as
+    done). Progress is written at most every PROGRESS_EVERY seconds: packing the slot for each sendfile() call
+    cost a tenth of the download rate, and ftpwho/ftptop show tenths of a second at best."""
+    st = session.state.get(SlotState)
+    if st.slot is None or transfer.seconds - st.progress_at < PROGRESS_EVERY:
+        return
+    st.progress_at = transfer.seconds
+    done = transfer.offset + transfer.bytes
+    _write(session, lambda s: s.update_transfer(done, int(transfer.seconds * 1000), length=transfer.bytes))
+
+
+def _transfer_ends(session: "Session", **_: Any) -> None:
+    _write(session, lambda s: s.end_transfer())
+
+
+MODULE = Module(
+    NAME, session_init=session_init,
+    hooks=(Hook(PRE_CMD, "*", _record_command), Hook(LOG_CMD, "*", _back_to_idle),
+           Hook(LOG_CMD_ERR, "*", _back_to_idle)),
+    listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _logged_in),
+               Listener("core.chdir", _changed_dir), Listener("core.exit", _exited),
+               Listener("core.transfer-begin", _transfer_begins), Listener("core.transfer-progress", _transfer_progress),
+               Listener("core.transfer-end", _transfer_ends)),
+    master_init=master_init, master_tick=master_tick, master_reload=master_reload, master_stop=master_stop)

@@ -6,7 +6,7 @@
 - At the disconnect time the master (master_tick, about every second) sends SIGUSR1 to each session once; the
   session answers `421 FTP server shutting down - <msg>` and ends. A chrooted session cannot read /etc/shutmsg,
   so the master copies the file's text into an anonymous memory file (memfd) created before any fork, which every
-  session inherits: `master.services["shutmsg_fd"]`.
+  session inherits (`ShutdownMaster.memfd`).
 - SIGTERM (ftpdctl kick, master stop) ends a session quietly, as ProFTPD's does.
 
 How a signal reaches the command loop without polling: the handler only marks the session as ending and shuts
@@ -26,51 +26,48 @@ from typing import TYPE_CHECKING, Any
 
 from .. import shutmsg
 from ..log import NOTICE
+from ..module import Listener, MasterView, Module
 from ..reply import Reply
 
 if TYPE_CHECKING:
-    from ..master import Master
     from ..session import Session
 
 NAME = "mod_core.c"
 log = logging.getLogger("proftpy")
 
-FD_SERVICE = "shutmsg_fd"
 HARD_EXIT = 10                   # seconds a signalled session may take to say goodbye
 
 
 @dataclasses.dataclass
-class MasterState:
-    memfd: int | None
+class ShutdownMaster:
+    """The master's (sessions inherit it): the memfd holding the shutdown file's text, and what was seen."""
+
+    memfd: int | None = None
     seen: tuple | None = None                      # (ino, mtime_ns, size) of the file last read
     state: shutmsg.ShutdownState | None = None
     signalled: set[int] = dataclasses.field(default_factory=set)
 
 
-def _mstate(master: "Master") -> MasterState:
-    st = master.services.get("mod_shutdown")
-    if st is None:
-        fd = None
-        try:
-            fd = os.memfd_create("proftpy-shutmsg", os.MFD_CLOEXEC)
-        except (OSError, AttributeError) as e:
-            log.warning("no memfd for the shutdown message (%s): chrooted sessions will get a generic text", e)
-        st = master.services["mod_shutdown"] = MasterState(fd)
-        master.services[FD_SERVICE] = fd
-    return st
+@dataclasses.dataclass
+class ShutdownSession:
+    signal: int | None = None                      # the signal that ends this session
 
 
 # -- master ---------------------------------------------------------------------------------------------------
-def master_init(master: "Master") -> None:
+def master_init(master: MasterView) -> None:
     """Children inherit SIGUSR1 ignored until their session_init installs the handler, so a child the master
     signals while it is still starting is not killed (session_init then reads the file and ends it itself)."""
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    _mstate(master)
+    st = master.state.get(ShutdownMaster)
+    try:
+        st.memfd = os.memfd_create("proftpy-shutmsg", os.MFD_CLOEXEC)
+    except (OSError, AttributeError) as e:
+        log.warning("no memfd for the shutdown message (%s): chrooted sessions will get a generic text", e)
     master_tick(master)
 
 
-def master_tick(master: "Master") -> None:
-    st = _mstate(master)
+def master_tick(master: MasterView) -> None:
+    st = master.state.get(ShutdownMaster)
     path = shutmsg.default_path()
     try:
         info = os.stat(path)
@@ -98,7 +95,7 @@ def master_tick(master: "Master") -> None:
         st.signalled &= set(master.children)
 
 
-def _load(st: MasterState, path: str) -> None:
+def _load(st: ShutdownMaster, path: str) -> None:
     """Read (or forget) the shutdown file; copy its text to the memfd the sessions read."""
     try:
         st.state = shutmsg.check(path)
@@ -122,19 +119,17 @@ def _load(st: MasterState, path: str) -> None:
         os.pwrite(st.memfd, text, 0)
 
 
-def master_stop(master: "Master") -> None:
-    st = master.services.get("mod_shutdown")
-    if st is not None and st.memfd is not None:
+def master_stop(master: MasterView) -> None:
+    st = master.state.get(ShutdownMaster)
+    if st.memfd is not None:
         os.close(st.memfd)
         st.memfd = None
 
 
 # -- session --------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
-    session.state["mod_shutdown"] = {"signal": None}
     for sig in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: _on_signal(session, signum))
-    session.events.on("core.exit", _exiting)
     try:
         state = shutmsg.check()
     except shutmsg.ShutmsgError as e:
@@ -160,17 +155,17 @@ def _cookies(session: "Session") -> dict[str, str]:
 
 def _on_signal(session: "Session", signum: int) -> None:
     """Runs between two bytecodes of the session: never send from here (a reply may be half written)."""
-    session.state["mod_shutdown"]["signal"] = signum
+    session.state.get(ShutdownSession).signal = signum
     session.end("server shutting down" if signum == signal.SIGUSR1 else "terminated by signal")
     try:
-        session.sock.shutdown(socket.SHUT_RD)
+        session.ctrl.sock.shutdown(socket.SHUT_RD)
     except OSError:
         pass                    # already closed: the loop is ending anyway
     signal.setitimer(signal.ITIMER_REAL, HARD_EXIT)
 
 
 def _exiting(session: "Session", **_: Any) -> None:
-    if session.state.get("mod_shutdown", {}).get("signal") != signal.SIGUSR1:
+    if session.state.get(ShutdownSession).signal != signal.SIGUSR1:
         return
     state = _current_state(session)
     text = state.expanded(**_cookies(session)) if state is not None else ""
@@ -179,7 +174,7 @@ def _exiting(session: "Session", **_: Any) -> None:
 
 def _current_state(session: "Session") -> shutmsg.ShutdownState | None:
     """The master's copy (works after chroot); the file itself when there is no master (inetd)."""
-    fd = session.services.get(FD_SERVICE)
+    fd = session.shared.get(ShutdownMaster).memfd
     if fd is not None:
         try:
             raw = os.pread(fd, 64 * 1024, 0)
@@ -191,3 +186,7 @@ def _current_state(session: "Session") -> shutmsg.ShutdownState | None:
         return shutmsg.check()
     except shutmsg.ShutmsgError:
         return None
+
+
+MODULE = Module(NAME, session_init=session_init, listeners=(Listener("core.exit", _exiting),),
+                master_init=master_init, master_tick=master_tick, master_stop=master_stop)

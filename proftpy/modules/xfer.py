@@ -33,10 +33,12 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..access.expr import Condition, parse_condition, pick, session_facts
+from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
-from ..dispatch import NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, REQUIRED, Cmd, Command, Hook
+from ..dispatch import (EXACT_PATH, NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE, Command, Hook,
+                        Request)
+from ..module import Module
 from ..net import data
 from ..reply import FtpError, Reply
 
@@ -98,7 +100,7 @@ def _rate(args: list[str]) -> Rate:
     return Rate(cmds, kbps, parse_int(free, 0) if free else 0, parse_condition(args[2:]))
 
 
-directives = [
+directives = (
     Directive("PassivePorts", PortRange, SVG, None, Merge.SERVER,
               "Ports offered for PASV/EPSV; when all are busy the client gets 425 (no fallback outside the range)."),
     Directive("MasqueradeAddress", Text, SVG, None, Merge.SERVER,
@@ -122,7 +124,7 @@ directives = [
               "Seconds logged in without a transfer or listing before `421 No transfer timeout`."),
     Directive("TimeoutStalled", Int(0), SVGA, 3600, Merge.DOWN,
               "Seconds a data connection may move nothing before the session is ended."),
-]
+)
 
 
 # -- session setup -----------------------------------------------------------------------------------------------
@@ -132,21 +134,21 @@ def session_init(session: "Session") -> None:
     session.ctrl.set_send_timeout(session.conf("TimeoutIdle"))
     # ftplib and other clients send ABOR as urgent data; keep it in the normal stream so the line arrives whole.
     try:
-        session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+        session.ctrl.sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
     except OSError as e:
         log.debug("SO_OOBINLINE: %s", e.strerror)
     # TCPNoDelay ctrl (mod_core's directive): without it the 150 and 226 of a short transfer wait for a delayed
     # ACK (~40 ms per listing). Applied here until the session setup applies it for every connection.
     try:
         nodelay = session.server.get("TCPNoDelay") or {}
-        session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay.get("ctrl", True) else 0)
+        session.ctrl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay.get("ctrl", True) else 0)
     except OSError as e:
         log.debug("TCP_NODELAY: %s", e.strerror)
     masq = session.server.get("MasqueradeAddress")
     if masq:
         addr = _resolve_v4(masq)
         if addr:
-            session.state["masquerade"] = addr
+            session.masquerade = addr
         else:
             log.warning("MasqueradeAddress %s: cannot resolve to an IPv4 address; ignored", masq)
 
@@ -162,7 +164,7 @@ def _resolve_v4(name: str) -> str | None:
         return None
 
 
-def _after_pass(session: "Session", cmd: Cmd) -> None:
+def _after_pass(session: "Session", cmd: Request) -> None:
     if session.authenticated:
         session.set_timer("noxfer", session.conf("TimeoutNoTransfer"), _noxfer_expired)
 
@@ -174,7 +176,7 @@ def _noxfer_expired(session: "Session") -> None:
 
 
 # -- TYPE MODE STRU ALLO SMNT --------------------------------------------------------------------------------------
-def type_(session: "Session", cmd: Cmd) -> Reply:
+def type_(session: "Session", cmd: Request) -> Reply:
     """ProFTPD's TYPE: A (any format word), I, L 7, L 8; the reply echoes the type code as the client wrote it."""
     words = cmd.arg.split()
     if len(words) > 2:
@@ -190,7 +192,7 @@ def type_(session: "Session", cmd: Cmd) -> Reply:
     return Reply(200, f"Type set to {words[0]}")
 
 
-def _one_code(cmd: Cmd, done: str, supported: str, known: tuple[str, ...], kind: str) -> Reply:
+def _one_code(cmd: Request, done: str, supported: str, known: tuple[str, ...], kind: str) -> Reply:
     """MODE and STRU: one code, of which only `supported` is (stream mode, file structure)."""
     word = cmd.arg.strip().upper()
     if len(word.split()) > 1:
@@ -202,15 +204,15 @@ def _one_code(cmd: Cmd, done: str, supported: str, known: tuple[str, ...], kind:
     return Reply(501, f"'{cmd.name} {cmd.arg}' unrecognized {kind}")
 
 
-def mode(session: "Session", cmd: Cmd) -> Reply:
+def mode(session: "Session", cmd: Request) -> Reply:
     return _one_code(cmd, "Mode", "S", ("B", "C"), "transfer mode")
 
 
-def stru(session: "Session", cmd: Cmd) -> Reply:
+def stru(session: "Session", cmd: Request) -> Reply:
     return _one_code(cmd, "Structure", "F", ("R", "P"), "structure type")
 
 
-def allo(session: "Session", cmd: Cmd) -> Reply:
+def allo(session: "Session", cmd: Request) -> Reply:
     """`ALLO size [R record-size]`: nothing to allocate, but the syntax is checked as ProFTPD does."""
     words = cmd.arg.split()
     if len(words) not in (1, 3) or len(words) == 3 and words[1].upper() != "R":
@@ -222,7 +224,7 @@ def allo(session: "Session", cmd: Cmd) -> Reply:
     return Reply(202, "No storage allocation necessary")
 
 
-def smnt(session: "Session", cmd: Cmd) -> Reply:
+def smnt(session: "Session", cmd: Request) -> Reply:
     return Reply(502, "SMNT command not implemented")
 
 
@@ -260,7 +262,7 @@ def _number(text: str, most: int) -> int | None:
     return value if value <= most else None
 
 
-def port(session: "Session", cmd: Cmd) -> Reply:
+def port(session: "Session", cmd: Request) -> Reply:
     _epsv_all(session, "PORT")
     nums = [_number(p, 255) for p in cmd.arg.strip().split(",")]
     if len(nums) != 6 or None in nums or not any(nums[:4]) or not (nums[4] or nums[5]):
@@ -274,7 +276,7 @@ def port(session: "Session", cmd: Cmd) -> Reply:
     return Reply(200, "PORT command successful")
 
 
-def eprt(session: "Session", cmd: Cmd) -> Reply:
+def eprt(session: "Session", cmd: Request) -> Reply:
     _epsv_all(session, "EPRT")
     arg = cmd.arg.strip()
     if len(arg) < 2:
@@ -304,18 +306,18 @@ def _families(session: "Session") -> str:
     return "(1,2)" if session.server.get("UseIPv6") else "(1)"
 
 
-def pasv(session: "Session", cmd: Cmd) -> Reply:
+def pasv(session: "Session", cmd: Request) -> Reply:
     _epsv_all(session, "PASV")
     if ":" in session.local_addr:
         # PASV cannot express an IPv6 address (ProFTPD Bug#3745).
         return Reply(501, "PASV: Operation not permitted")
     sock = data.listen_passive(session)
-    addr = session.masquerade_address() or sock.getsockname()[0]
+    addr = session.masquerade or sock.getsockname()[0]
     p = sock.getsockname()[1]
     return Reply(227, f"Entering Passive Mode ({addr.replace('.', ',')},{p >> 8},{p & 255}).")
 
 
-def epsv(session: "Session", cmd: Cmd) -> Reply:
+def epsv(session: "Session", cmd: Request) -> Reply:
     arg = cmd.arg.strip()
     if arg.upper() == "ALL":
         data.state(session).epsv_all = True
@@ -351,7 +353,7 @@ def _rest_value(word: str) -> int | None:
     return REST_MAX if len(digits) > 20 else min(int(digits), REST_MAX)
 
 
-def rest(session: "Session", cmd: Cmd) -> Reply:
+def rest(session: "Session", cmd: Request) -> Reply:
     """ProFTPD's order: one argument (500), the number (501), then ASCII mode (501) — so a huge number in ASCII
     mode gets the ASCII reply."""
     words = cmd.arg.split()
@@ -369,7 +371,7 @@ def rest(session: "Session", cmd: Cmd) -> Reply:
     return Reply(350, f"Restarting at {pos}. Send STORE or RETRIEVE to initiate transfer")
 
 
-def abor(session: "Session", cmd: Cmd) -> Reply:
+def abor(session: "Session", cmd: Request) -> Reply:
     st = data.state(session)
     st.reset()
     st.rest = 0
@@ -379,12 +381,12 @@ def abor(session: "Session", cmd: Cmd) -> Reply:
 # -- transfers ---------------------------------------------------------------------------------------------------
 def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
     """(bytes/s, free bytes) of the TransferRate line that applies (access/expr.py `pick`), or None."""
-    rate = pick(session.context(real).chain, "TransferRate", lambda: session_facts(session),
+    rate = pick(session.context(real).chain, "TransferRate", session.who,
                 lambda r: name in r.cmds)
     return None if rate is None else (rate.kbps * 1024.0, rate.free)
 
 
-def _notes(cmd: Cmd, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
+def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
            size: int | None, transfer: Any, status: str) -> None:
     cmd.notes["xfer"] = {
         "path": real, "vpath": virtual, "bytes": transfer.bytes if transfer else 0,
@@ -394,7 +396,7 @@ def _notes(cmd: Cmd, *, real: str, virtual: str, direction: str, ascii: bool, of
     }
 
 
-def retr(session: "Session", cmd: Cmd) -> Reply:
+def retr(session: "Session", cmd: Request) -> Reply:
     st = data.state(session)
     offset, st.rest = st.rest, 0
     path = session.fs.resolve(cmd.arg)
@@ -424,7 +426,7 @@ def retr(session: "Session", cmd: Cmd) -> Reply:
     return reply
 
 
-def _invalid_rest(cmd: Cmd) -> Reply:
+def _invalid_rest(cmd: Request) -> Reply:
     """A REST offset past the end of the file (ProFTPD 1.3.8's wording)."""
     return Reply(554, f"REST: invalid {cmd.arg} argument")
 
@@ -456,21 +458,21 @@ def _open_new(session: "Session", real: str, flags: int, umask: int) -> int:
         os.umask(old)
 
 
-def stor(session: "Session", cmd: Cmd) -> Reply:
+def stor(session: "Session", cmd: Request) -> Reply:
     return _store(session, cmd, "STOR")
 
 
-def appe(session: "Session", cmd: Cmd) -> Reply:
+def appe(session: "Session", cmd: Request) -> Reply:
     return _store(session, cmd, "APPE")
 
 
-def stou(session: "Session", cmd: Cmd) -> Reply:
+def stou(session: "Session", cmd: Request) -> Reply:
     if len(cmd.arg.split()) > 1:
         return Reply(500, f"'STOU {cmd.arg}' not understood")
     return _store(session, cmd, "STOU")
 
 
-def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
+def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     st = data.state(session)
     offset, st.rest = st.rest, 0
     if kind == "STOU" and offset:
@@ -485,7 +487,7 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
         os.fchmod(fd, 0o666 & ~umask)
         created = True
         name = os.path.basename(real)
-        virtual = session.fs.virtual_of(real) if hasattr(session.fs, "virtual_of") else name
+        virtual = session.fs.virtual_of(real)
         opening = f"FILE: {name}"
         what = name
     else:
@@ -561,7 +563,7 @@ def _store(session: "Session", cmd: Cmd, kind: str) -> Reply:
     return reply
 
 
-def _drop_passive(session: "Session", cmd: Cmd) -> None:
+def _drop_passive(session: "Session", cmd: Request) -> None:
     """A refused or failed RETR/STOR/STOU/APPE closes the passive listener (and a connection the client already
     made to it), as ProFTPD does: a later transfer needs a new PASV/EPSV and never takes that stale connection.
     A PORT/EPRT target stays (ProFTPD connects to it for the next transfer)."""
@@ -583,25 +585,53 @@ NOT_UNDERSTOOD = (500, "'{name}' not understood")
 NOT_UNDERSTOOD_501 = (501, "'{name}' not understood")
 BAD_COUNT = (501, "Invalid number of parameters")
 
-commands = [
-    Command("TYPE", type_, needs_login=False, arg=REQUIRED, missing=NOT_UNDERSTOOD,
-            help="<sp> type-code (A, I, L 7, L 8)"),
-    Command("MODE", mode, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, help="<sp> mode-code (S)"),
-    Command("STRU", stru, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, help="<sp> structure-code (F)"),
-    Command("ALLO", allo, arg=OPTIONAL, help="<sp> size"),
-    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname"),
-    Command("PORT", port, arg=REQUIRED, missing=BAD_COUNT, help="<sp> h1,h2,h3,h4,p1,p2", limited=False),
-    Command("EPRT", eprt, arg=REQUIRED, missing=BAD_COUNT, help="<sp> |proto|addr|port|", limited=False,
-            feat=("EPRT",)),
-    Command("PASV", pasv, arg=NONE, help="(returns address/port)", limited=False),
-    Command("EPSV", epsv, arg=OPTIONAL, help="[<sp> proto|ALL]", limited=False, feat=("EPSV",)),
-    Command("REST", rest, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> byte-count", feat=("REST STREAM",)),
-    Command("RETR", retr, group="READ", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
-    Command("STOR", stor, group="WRITE", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
-    Command("STOU", stou, group="WRITE", arg=OPTIONAL, help="(store unique filename)"),
-    Command("APPE", appe, group="WRITE", arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname"),
-    Command("ABOR", abor, arg=NONE, extra=(500, "'{name} {arg}' not understood"), help="(abort operation)"),
-]
+OPERATION_NOT_PERMITTED = (501, "{cmd}: Operation not permitted")
+TRANSFERRED = ("150 Opening <MODE> mode data connection for <path>", "226 Transfer complete")
 
-hooks = [Hook(POST_CMD, "PASS", _after_pass)] + [Hook(POST_CMD_ERR, name, _drop_passive)
-                                                 for name in ("RETR", "STOR", "STOU", "APPE")]
+commands = (
+    Command("TYPE", type_, needs_login=False, arg=REQUIRED, missing=NOT_UNDERSTOOD, limit=False, help_at=37,
+            help="<sp> type-code (A, I, L 7, L 8)",
+            replies=("200 Type set to <code as sent: A, I, L>", "504 TYPE not implemented for '<x>' parameter",
+                     "500 'TYPE' not understood")),
+    Command("MODE", mode, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, limit=False, help_at=39,
+            help="<sp> mode-code (S)",
+            replies=("200 Mode set to S", "504 '<x>' unsupported transfer mode", "501 'MODE' not understood")),
+    Command("STRU", stru, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, limit=False, help_at=38,
+            help="<sp> structure-code (F)", replies=("200 Structure set to F", "501 'STRU' not understood")),
+    Command("ALLO", allo, arg=OPTIONAL, limit=False, help_at=11, help="<sp> size",
+            replies=("202 No storage allocation necessary", "504 <x>: Invalid ALLO argument",
+                     "504 'ALLO' not understood")),
+    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname", help_at=5, implemented=False,
+            replies=("502 SMNT command not implemented",)),
+    Command("PORT", port, arg=REQUIRED, missing=BAD_COUNT, help="<sp> h1,h2,h3,h4,p1,p2", help_at=7,
+            limit_all=False, denied=OPERATION_NOT_PERMITTED,
+            replies=("200 PORT command successful", "501 Illegal PORT command")),
+    Command("EPRT", eprt, arg=REQUIRED, missing=BAD_COUNT, help="<sp> |proto|addr|port|", help_at=9,
+            limit_all=False, denied=OPERATION_NOT_PERMITTED, feat=("EPRT",),
+            replies=("200 EPRT command successful", "522 Network protocol not supported, use (1)",
+                     "501 Illegal EPRT command")),
+    Command("PASV", pasv, arg=NONE, help="(returns address/port)", help_at=8, limit_all=False,
+            denied=OPERATION_NOT_PERMITTED, replies=("227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).",)),
+    Command("EPSV", epsv, arg=OPTIONAL, help="[<sp> proto|ALL]", help_at=10, limit_all=False,
+            denied=OPERATION_NOT_PERMITTED, feat=("EPSV",),
+            replies=("229 Entering Extended Passive Mode (|||<port>|)", "200 EPSV ALL command successful")),
+    Command("REST", rest, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> byte-count", help_at=44,
+            feat=("REST STREAM",),
+            replies=("350 Restarting at <n>. Send STORE or RETRIEVE to initiate transfer",)),
+    Command("RETR", retr, READ, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=40,
+            path=EXACT_PATH, transfer=True,
+            replies=("150 Opening <MODE> mode data connection for <path> (<n> bytes)", "226 Transfer complete")),
+    Command("STOR", stor, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=41,
+            path=EXACT_PATH, path_filter=True, transfer=True,
+            replies=TRANSFERRED + ("550 <path>: Overwrite permission denied",)),
+    Command("STOU", stou, WRITE, arg=OPTIONAL, help="(store unique filename)", help_at=42, path=EXACT_PATH,
+            path_filter=True, transfer=True, replies=("150 FILE: <name>", "226 Transfer complete")),
+    Command("APPE", appe, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=43,
+            path=EXACT_PATH, path_filter=True, transfer=True, replies=TRANSFERRED),
+    Command("ABOR", abor, arg=NONE, extra=(500, "'{name} {arg}' not understood"), help="(abort operation)",
+            help_at=45, limit=False, replies=("226 Abort successful",)),
+)
+
+MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
+                hooks=(Hook(POST_CMD, "PASS", _after_pass),)
+                + tuple(Hook(POST_CMD_ERR, c.name, _drop_passive) for c in commands if c.transfer))

@@ -5,7 +5,11 @@ Hostile input is bounded here: a line longer than CommandBufferSize (its CRLF in
 discarded whole and reported as TOO_LONG, however it arrives. A client that stops reading replies, or sends half a
 line and stops, holds the session for at most its send timeout (TimeoutIdle). A CR inside a line travels as CR NUL
 both ways (RFC 2640). While the session waits for a command, other descriptors can be serviced (`watch`: the
-passive listener, so that port thieves are turned away at once)."""
+passive listener, so that port thieves are turned away at once).
+
+The transport can be swapped (`swap`: AUTH TLS wraps the socket). Whatever the client sent before the swap and is
+still buffered is dropped then, so a command pipelined behind `AUTH TLS` never runs (the STARTTLS command
+injection class of bugs); bytes the new transport holds decrypted count as waiting input."""
 
 from __future__ import annotations
 
@@ -14,9 +18,7 @@ import re
 import select
 import socket
 import time
-from typing import Callable
-
-from ..reply import Reply
+from typing import Any, Callable
 
 log = logging.getLogger("proftpy")
 
@@ -26,10 +28,11 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class ControlChannel:
-    """Line reader/writer on a connected socket (or a pair of fds for inetd mode)."""
+    """Line reader/writer on a connected socket (or a socket-like transport with the same calls)."""
 
     def __init__(self, sock: socket.socket, max_line: int = 4103):
-        self.sock = sock
+        self.sock: Any = sock                   # the transport: a socket, or a TLS socket after `swap`
+        self._transport_pending: Callable[[], int] = _nothing_pending
         self.max_line = max_line                # bytes a command line may have, its CRLF included
         self._buf = bytearray()
         self._discarding = False
@@ -52,9 +55,19 @@ class ControlChannel:
     def unwatch(self, fd: int) -> None:
         self._watched.pop(fd, None)
 
+    def swap(self, transport: Any, pending: Callable[[], int] = lambda: 0) -> int:
+        """Carry on over `transport` (same fd, e.g. the socket wrapped in TLS); `pending()` tells how many bytes
+        it holds ready to read. Buffered input from before the swap is dropped: returns how many bytes."""
+        dropped = len(self._buf)
+        self._buf.clear()
+        self._discarding = False
+        self.sock = transport
+        self._transport_pending = pending
+        return dropped
+
     def pending(self) -> bool:
-        """A complete line is already buffered."""
-        return b"\n" in self._buf
+        """A complete line is already buffered, or the transport holds bytes a select() would not report."""
+        return b"\n" in self._buf or self._transport_pending() > 0
 
     def wait(self, timeout: float | None) -> bool:
         """True when a line (or EOF) can be read without blocking for longer than `timeout`."""
@@ -120,8 +133,8 @@ class ControlChannel:
         command loop after the transfer's own reply (net/data.py)."""
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
-    def send(self, reply: Reply) -> None:
-        data = reply.format()
+    def send(self, data: bytes) -> None:
+        """Send formatted reply bytes."""
         if data.count(b"\r") != data.count(b"\r\n"):
             data = _LONE_CR.sub(b"\r\0", data)      # RFC 2640: a CR inside a reply line never ends it
         self._send_raw(data)
@@ -137,6 +150,10 @@ class ControlChannel:
             self.closed = self._send_failed = True
         except OSError:
             self.closed = self._send_failed = True
+
+
+def _nothing_pending() -> int:
+    return 0
 
 
 def strip_telnet(raw: bytes) -> bytes:

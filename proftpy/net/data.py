@@ -1,6 +1,6 @@
 """The data connection of a session, and the transfer engine that moves bytes over it.
 
-State lives in `session.state["data"]` (a `DataState`): the transfer type, the REST offset, `EPSV ALL`, and either a
+State lives in the session's `DataState`: the transfer type, the REST offset, `EPSV ALL`, and either a
 passive listener (PASV/EPSV) or an active target (PORT/EPRT). A data connection is used once: every transfer
 consumes the PASV/PORT that prepared it, and a listener that is never used is closed when the next PASV/EPSV/PORT/
 EPRT/ABOR comes, or when RETR/STOR/STOU/APPE is refused (ProFTPD; `drop_passive`), so a client cannot make the
@@ -35,12 +35,11 @@ from ..reply import FtpError, Reply
 from . import inet, passive
 
 if TYPE_CHECKING:
-    from ..dispatch import Cmd
+    from ..dispatch import Request
     from ..session import Session
 
 log = logging.getLogger("proftpy")
 
-KEY = "data"
 SEND_CHUNK = 8 << 20          # most bytes one sendfile() call may move (non-blocking: what the socket takes)
 RECV_BUFFER = 1 << 20         # upload buffer
 FILE_CHUNK = 256 << 10        # read size for ASCII downloads and listings
@@ -88,11 +87,10 @@ class DataState:
 
 
 def state(session: "Session") -> DataState:
-    st = session.state.get(KEY)
+    st = session.state.find(DataState)
     if st is None:
-        st = DataState(ascii=_conf(session, "DefaultTransferMode", "ascii") != "binary",
-                       ctrl=getattr(session, "ctrl", None))
-        session.state[KEY] = st
+        st = session.state.put(DataState(ascii=_conf(session, "DefaultTransferMode", "ascii") != "binary",
+                                         ctrl=session.ctrl))
     return st
 
 
@@ -322,7 +320,7 @@ class Transfer:
     """One transfer over a connected data socket, watching the control connection, honouring TransferRate and
     TimeoutStalled. Use `send_file`, `send_bytes` and `receive_to`; `finish()` closes and gives the final reply."""
 
-    def __init__(self, session: "Session", cmd: "Cmd", sock: socket.socket, *, what: str = "",
+    def __init__(self, session: "Session", cmd: "Request", sock: socket.socket, *, what: str = "",
                  size: int | None = None, rate: tuple[float, int] | None = None):
         self.session = session
         self.cmd = cmd
@@ -335,13 +333,11 @@ class Transfer:
         stalled = _conf(session, "TimeoutStalled", 3600)
         self.stall_ms = int(stalled * 1000) if stalled else -1
         self.poll = select.poll()
-        self.poll.register(session.ctrl.sock.fileno(), select.POLLIN | select.POLLPRI)
+        self.poll.register(session.ctrl.fileno(), select.POLLIN | select.POLLPRI)
         self.plain = type(sock) is socket.socket    # sendfile only on a plain TCP socket (not TLS)
         state(session).transfer = self
         self.offset = 0                               # REST offset of a download (send_file)
-        self.observer = session.state.get("transfer_observer")   # scoreboard progress: (transfer, phase)
-        if self.observer:
-            self.observer(self, "begin")
+        session.events.emit("core.transfer-begin", session=session, transfer=self)
 
     # -- progress / control ------------------------------------------------------------------------------------
     @property
@@ -401,8 +397,7 @@ class Transfer:
 
     def _throttle(self) -> None:
         """TransferRate: sleep (while still watching the control connection) when ahead of the allowed rate."""
-        if self.observer:
-            self.observer(self, "progress")
+        self.session.events.emit("core.transfer-progress", session=self.session, transfer=self)
         if self.rate is None:
             return
         bps, free = self.rate
@@ -540,8 +535,7 @@ class Transfer:
     # -- the end -----------------------------------------------------------------------------------------------
     def close(self) -> None:
         state(self.session).transfer = None
-        if self.observer:
-            self.observer(self, "end")
+        self.session.events.emit("core.transfer-end", session=self.session, transfer=self)
         try:
             self.sock.close()
         except OSError as e:
@@ -566,7 +560,7 @@ def _local_error(e: OSError) -> _Stop:
     return _Stop(Reply(code, f"Transfer aborted. {text}"), "failed")
 
 
-def run(session: "Session", cmd: "Cmd", opening: str, body: Callable[[Transfer], None], *,
+def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transfer], None], *,
         what: str = "", size: int | None = None, rate: tuple[float, int] | None = None) -> tuple[Reply, Transfer | None, str]:
     """Open the data connection, announce it with `150 <opening>`, run `body(transfer)`, close.
     Returns (final reply, transfer or None when no connection was made, status success|failed|cancelled|timeout)."""
@@ -588,7 +582,7 @@ def run(session: "Session", cmd: "Cmd", opening: str, body: Callable[[Transfer],
     return Reply(226, TRANSFER_COMPLETE), transfer, "success"
 
 
-def send_lines(session: "Session", cmd: "Cmd", lines: Iterable[str], what: str = "file list",
+def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: str = "file list",
                mode: str = "ASCII") -> Reply:
     """A listing over the data connection: `150 Opening ASCII mode data connection for file list` (MLSD names
     itself and the session's mode instead), each line + CRLF, then `226 Transfer complete` (or 425/426). `lines`

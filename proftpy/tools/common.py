@@ -11,7 +11,8 @@ import sys
 from typing import Callable, Iterable
 
 from proftpy import scoreboard as sbm
-from proftpy.scoreboard import Entry, Scoreboard, ScoreboardError
+from proftpy.config import default_config
+from proftpy.scoreboard import Entry, Scoreboard, ScoreboardError, format_age, format_uptime  # noqa: F401
 
 
 class ToolError(Exception):
@@ -98,11 +99,6 @@ def _first_word(text: str) -> str:
     return "".join(out)
 
 
-def _default_config() -> str:
-    from proftpy.cli import default_config      # imported late: the daemon's modules are not needed otherwise
-    return default_config()
-
-
 def scoreboard_path(file_opt: str | None, config_opt: str | None) -> str:
     """-f wins; else -c's ScoreboardFile; else the default path, falling back to the default config's setting."""
     if file_opt:
@@ -111,7 +107,7 @@ def scoreboard_path(file_opt: str | None, config_opt: str | None) -> str:
     if config_opt:
         source, found = config_opt, scan_config(config_opt)
     elif not os.path.exists(sbm.DEFAULT_PATH):
-        cfg = _default_config()
+        cfg = default_config()
         if os.path.exists(cfg):
             source, found = cfg, scan_config(cfg)
     if found is not None and sbm.is_disabled(found):
@@ -150,26 +146,6 @@ def server_filter(entries: list[Entry], server: str | None) -> list[Entry]:
 
 
 # -- ProFTPD's formatters -----------------------------------------------------------------------------------
-def format_age(since: int, now: float) -> str:
-    """ftpwho's show_time(): "-" when unset, "%lum%lus" below an hour, else "%luh%lum"."""
-    if not since:
-        return "-"
-    secs = max(0, int(now) - since)
-    if secs < 3600:
-        return f"{secs // 60}m{secs % 60}s"
-    return f"{secs // 3600}h{secs % 3600 // 60}m"
-
-
-def format_uptime(since: int, now: float) -> str:
-    """"N day(s), " then " H hr(s) MM min" or "M min"."""
-    secs = max(0, int(now) - since)
-    days, hours, minutes = secs // 86400, secs // 3600 % 24, secs // 60 % 60
-    out = f"{days} day{'s' if days != 1 else ''}, " if days else ""
-    if hours:
-        return out + f"{hours:2d} hr{'s' if hours != 1 else ''} {minutes:02d} min"
-    return out + f"{minutes} min"
-
-
 def percent_complete(size: int, done: int) -> str:
     if done == 0:
         return "0"

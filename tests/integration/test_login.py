@@ -237,20 +237,22 @@ def test_configtest_warns_about_world_readable_files(tmp_path):
 
 
 def test_master_builds_and_warms_auth_chains_before_fork(tmp_path):
-    """services.install builds each server's AuthChain (with its dummy hash) and reads the auth files, so
-    sessions inherit both; a reload builds them again for the new configuration."""
-    from proftpy import services
+    """mod_auth's master_init builds each server's AuthChain (with its dummy hash) and reads the auth files, so
+    sessions inherit both; its master_reload builds them again for the new configuration."""
+    from proftpy import modules
     from proftpy.master import Options, load_config
+    from proftpy.module import States
+    from proftpy.modules.auth import MODULE, AuthChains
 
     (tmp_path / "users").write_text(GOOD)
     os.chmod(tmp_path / "users", 0o600)
     conf = tmp_path / "t.conf"
     conf.write_text(f"Port 0\nAuthOrder mod_auth_file.c\nAuthUserFile {tmp_path}/users\n")
     opts = Options(config_path=str(conf))
-    master = SimpleNamespace(config=load_config(opts), services={}, started=0.0)
-    services.install(master)
-    chain = master.config.main.cache["auth_chain"]
+    master = SimpleNamespace(config=load_config(opts), modules=modules.loaded(), state=States(), started=0.0)
+    MODULE.master_init(master)
+    chain = master.state.get(AuthChains).chains[master.config.main]
     assert chain.entries[0][0].user_file._cache._key is not None      # read by the master
     master.config = load_config(opts)
-    master.services["reloaded"](master)
-    assert master.config.main.cache["auth_chain"] is not chain
+    MODULE.master_reload(master)
+    assert master.state.get(AuthChains).chains[master.config.main] is not chain

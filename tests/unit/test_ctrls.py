@@ -3,7 +3,6 @@ and kind wins, user or group may permit), and the action table other modules (mo
 
 from __future__ import annotations
 
-import types
 
 import pytest
 
@@ -81,10 +80,12 @@ def test_other_modules_register_actions_with_their_own_acl_directive():
         if req.args[:1] == ["info"]:
             return ["No bans"]
         return f"{req.args[0]} {req.args[1]} banned"
-    fake = types.SimpleNamespace(NAME="mod_ban.c", ctrls_actions=[
+    from proftpy import modules
+    from proftpy.module import Module, ModuleSet
+    fake = Module("mod_ban.c", ctrls_actions=(
         ctrls.Action("ban", ban, acl="BanControlsACLs", engine="BanEngine"),
-        ctrls.Action("permit", lambda m, r: "permitted", acl="BanControlsACLs")])
-    table = ctrls.action_table([fake])
+        ctrls.Action("permit", lambda m, r: "permitted", acl="BanControlsACLs")))
+    table = ModuleSet(modules.MODULES + [fake]).actions
     assert table["ban"].module == "mod_ban.c" and table["ban"].acl == "BanControlsACLs"
     req = ctrls.Request("ban", ["info"], peer())
     assert ctrls.as_response(table["ban"].handler(None, req)) == Response(0, ["No bans"])
@@ -94,7 +95,7 @@ def test_other_modules_register_actions_with_their_own_acl_directive():
 
 def test_the_built_in_action_table():
     from proftpy import modules
-    table = ctrls.action_table(modules.MODULES)
+    table = modules.loaded().actions
     assert {"status", "kick", "restart", "shutdown", "debug", "trace", "help", "lsctrl"} <= set(table)
     assert table["kick"].acl == "AdminControlsACLs" and table["help"].acl == "ControlsACLs"
     reg = modules.registry()

@@ -54,7 +54,8 @@ def test_relative_directory_inside_anonymous():
     ("SITE", "CHMOD 755 f.txt", ("SITE_CHMOD", "f.txt")), ("SITE", "HELP", None), ("PWD", "", None),
 ])
 def test_path_argument(name, arg, expected):
-    assert dirs.path_argument(name, arg) == expected
+    row, path = modules.dispatcher().path_argument(name, arg)
+    assert (None if path is None else (row.limit_name, path)) == expected
 
 
 def test_ftpaccess_cache_reads_changes_and_forgets(tmp_path):
@@ -91,7 +92,7 @@ def test_empty_ftpaccess_is_ignored(tmp_path):
 
 
 def test_directory_denyall_is_found_innermost_first():
-    from proftpy.modules.access import directory_rule
+    from proftpy.access.limits import directory_rule
     config = conf("<Directory /srv>\nDenyAll\n</Directory>\n<Directory /srv/pub>\nAllowAll\n</Directory>\n")
     assert directory_rule(config.main.context(path="/srv/pub/x")).allowed
     d = directory_rule(config.main.context(path="/srv/other"))

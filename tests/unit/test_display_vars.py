@@ -7,6 +7,8 @@ import socket
 from types import SimpleNamespace
 
 from proftpy import display
+from proftpy.module import States
+from proftpy.session import Totals
 
 
 class FakeServer:
@@ -17,9 +19,9 @@ class FakeServer:
 
 
 def session(**kw):
-    base = dict(server=FakeServer(), state={}, fs=None, authenticated=False, user=None, remote_name="client.example",
-                conn_class=None, masquerade_address=lambda: None, conf=lambda name, path=None: None,
-                context=lambda: SimpleNamespace(all=lambda name: []))
+    base = dict(server=FakeServer(), state=States(), fs=None, authenticated=False, user=None, user_arg=None,
+                remote_name="client.example", conn_class=None, masquerade=None, totals=Totals(),
+                conf=lambda name, path=None: None, context=lambda: SimpleNamespace(all=lambda name: []))
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -41,7 +43,7 @@ def test_read_lines_caps_size_and_removes_nul():
 
 
 def test_simple_variables():
-    s = session(user="alice", state={"mod_auth.c": {"user_arg": "Alice"}})
+    s = session(user="alice", user_arg="Alice")
     assert expand("%V at %E for %U from %R", s) == "Test Server at ops@example.com for Alice from client.example"
     assert expand("%C %x %u %N %M", s) == "(none) (unknown) UNKNOWN 1 0"
 
@@ -68,7 +70,7 @@ def test_braced_variables(monkeypatch):
 
 
 def test_totals_come_from_transfer_counters():
-    s = session(state={"totals": {"total_bytes_xfer": 20480, "total_files_out": 3}})
+    s = session(totals=Totals(bytes_xfer=20480, files_out=3))
     assert expand("%K %k %o %t", s) == "20 20kB 3 0"
 
 
@@ -86,7 +88,7 @@ def test_format_xfer_matches_proftpd():
 
 
 def test_server_fqdn_prefers_masquerade():
-    s = session(masquerade_address=lambda: "ftp.example.net")
+    s = session(masquerade="ftp.example.net")
     assert expand("%L", s) == "ftp.example.net"
     assert expand("%L") == socket.getfqdn()
 

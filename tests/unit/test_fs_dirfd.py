@@ -225,7 +225,7 @@ def test_kernel_chroot_and_unjailed_sessions_use_the_same_operations(tree):
     fs.chmod(str(root / "d" / "f.txt"), 0o600)
     assert stat.S_IMODE(fs.stat(str(root / "d" / "f.txt")).st_mode) == 0o600
     fs.rmdir(str(root / "d" / "new2"))
-    fs.mark_kernel_chroot()
+    fs = FS("/", chroot=str(root))
     fs.unlink(str(root / "d" / "f.txt"))
     assert sorted(os.listdir(root / "d")) == ["sub"]
 

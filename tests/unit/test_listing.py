@@ -220,6 +220,7 @@ from types import SimpleNamespace
 
 from proftpy.fs import FS
 from proftpy.listing import ListConfig
+from proftpy.module import States
 from proftpy.modules import ls
 
 
@@ -241,8 +242,8 @@ def _tree(root):
 
 def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
     empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None)
-    session = SimpleNamespace(fs=FS(str(root)), state={}, server=None, user="alice",
-                              context=lambda path=None: empty)
+    session = SimpleNamespace(fs=FS(str(root)), state=States(), server=None, user="alice", auth=None,
+                              account=None, context=lambda path=None: empty)
     opts = LsOptions(l=command == "LIST")
     for letter in flags:
         listing.apply_flags(opts, letter, command)

@@ -1,0 +1,185 @@
+"""What a module is: one declared shape (`Module`), read in one place (`ModuleSet`).
+
+A module is a Python file under proftpy/modules/ ending in `MODULE = Module(...)`, the way a ProFTPD module is one
+`module` struct: its directives, its command rows, its hooks for the other dispatch phases, the session events it
+listens to, what it sets up per session, and what it does in the master. Nothing finds a module's parts any other
+way. `modules/__init__.py` lists the modules in load order; `ModuleSet` is built from that list once, in the master
+before any fork, and every session reads it.
+
+The master side of a module sees the master through `MasterView` (declared below, implemented by `master.Master`),
+so modules never import the master.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
+
+from .config.registry import Directive, Registry
+from .dispatch import Command, Dispatcher, Hook
+from .events import EventBus
+from .reply import Reply
+
+if TYPE_CHECKING:
+    from .config.tree import Config
+    from .session import Session
+
+log = logging.getLogger("proftpy")
+T = TypeVar("T")
+
+
+class States:
+    """Typed per-module state: at most one object per class, made on first use (`get`) or put in place (`put`).
+    A module declares its state as a class and reads it with `states.get(ThatClass)`; nothing is keyed by
+    strings."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, Any] = {}
+
+    def get(self, cls: type[T]) -> T:
+        obj = self._by_type.get(cls)
+        if obj is None:
+            obj = self._by_type[cls] = cls()
+        return obj
+
+    def find(self, cls: type[T]) -> T | None:
+        """The object if one was made, else None (without making one)."""
+        return self._by_type.get(cls)
+
+    def put(self, obj: T) -> T:
+        self._by_type[type(obj)] = obj
+        return obj
+
+    def drop(self, cls: type) -> Any:
+        return self._by_type.pop(cls, None)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """`handler(**data)` runs when the session (or, in `master_events`, the master) emits `event`. Events and
+    their data are listed in docs/ARCHITECTURE.md."""
+
+    event: str
+    handler: Callable[..., None]
+
+
+class MasterView(Protocol):
+    """What a module's master hooks may use of the master (master.Master implements it)."""
+
+    config: "Config"
+    modules: "ModuleSet"
+    opts: Any                       # the command line's settings (master.Options)
+    started: float
+    running: bool                   # set False to stop the master after this round
+    children: dict                  # pid -> master.Child
+    listeners: dict                 # (address, port) -> listening socket
+    state: States                   # the master's per-module state; sessions inherit it as `session.shared`
+    events: EventBus                # the master's own event bus
+
+    def watch(self, fileobj: Any, callback: Callable[[], None]) -> None: ...
+    def unwatch(self, fileobj: Any) -> None: ...
+    def notify(self, *states: str) -> None: ...
+    def status(self) -> str: ...
+    def reload(self) -> None: ...
+    def stop_accepting(self) -> None: ...
+
+
+MasterHook = Callable[[MasterView], None]
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module's declared surface. Every field but `name` is optional."""
+
+    name: str                                           # the ProFTPD module it stands for: "mod_xfer.c"
+    directives: tuple[Directive, ...] = ()
+    commands: tuple[Command, ...] = ()
+    hooks: tuple[Hook, ...] = ()                        # PRE_CMD, POST_CMD(_ERR), LOG_CMD(_ERR) handlers
+    listeners: tuple[Listener, ...] = ()                # session events
+    session_init: Callable[["Session"], None] | None = None   # ProFTPD's sess_init: once per session, at connect
+    greeting: Callable[["Session"], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
+    check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
+    auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
+    master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
+    master_tick: MasterHook | None = None               # about once a second
+    master_reload: MasterHook | None = None             # after a HUP installed the new configuration
+    master_stop: MasterHook | None = None               # after the sessions ended
+    master_events: tuple[Listener, ...] = ()            # the master's event bus
+    ctrls_actions: tuple[Any, ...] = ()                 # ftpdctl actions (ctrls.Action rows)
+
+    def __post_init__(self) -> None:
+        # a row or directive declared here belongs to this module (several Python files may make up one)
+        object.__setattr__(self, "commands", tuple(dataclasses.replace(c, module=self.name)
+                                                   for c in self.commands))
+        object.__setattr__(self, "ctrls_actions", tuple(dataclasses.replace(a, module=self.name)
+                                                        for a in self.ctrls_actions))
+
+
+MASTER_HOOKS = ("master_init", "master_tick", "master_reload", "master_stop")
+
+
+class ModuleSet:
+    """The loaded modules: their directive registry, command table, session setup and master hooks."""
+
+    def __init__(self, modules: Iterable[Module]):
+        self.modules = list(modules)
+        self.registry = Registry()
+        for mod in self.modules:
+            self.registry.add_module(mod.name, [d if d.module != "mod_core.c" else dataclasses.replace(d, module=mod.name)
+                                                for d in mod.directives])
+        self.dispatcher = Dispatcher([c for m in self.modules for c in m.commands],
+                                     [h for m in self.modules for h in m.hooks])
+        greeters = [m.greeting for m in self.modules if m.greeting is not None]
+        if len(greeters) != 1:
+            raise ValueError(f"exactly one module must declare the greeting, found {len(greeters)}")
+        self.greeting: Callable[["Session"], Reply] = greeters[0]
+        self.actions = {a.name: a for m in self.modules for a in m.ctrls_actions}   # ftpdctl's action table
+
+    def auth_backends(self) -> dict[str, Callable[[Any], Any]]:
+        """AuthOrder's names -> the backend constructor of each auth module."""
+        return {m.name: m.auth_backend for m in self.modules if m.auth_backend is not None}
+
+    def names(self) -> list[str]:
+        """ProFTPD module names, once each (several Python files may make up one ProFTPD module)."""
+        return list(dict.fromkeys(m.name for m in self.modules))
+
+    def start_session(self, session: "Session") -> None:
+        """Wire every module's listeners, then run the session_init functions in load order; a module that ends
+        the session (a refused client) stops the rest."""
+        for mod in self.modules:
+            for listener in mod.listeners:
+                session.events.on(listener.event, listener.handler)
+        for mod in self.modules:
+            if mod.session_init is not None and not session.closing:
+                mod.session_init(session)
+
+    def master_start(self, master: MasterView) -> None:
+        """The master's event listeners, then every master_init; one that cannot start raises SystemExit, other
+        failures are logged."""
+        for mod in self.modules:
+            for listener in mod.master_events:
+                master.events.on(listener.event, listener.handler)
+        for mod in self.modules:
+            if mod.master_init is not None:
+                try:
+                    mod.master_init(master)
+                except Exception:
+                    log.exception("%s: master_init failed", mod.name)
+
+    def master_hook(self, name: str, master: MasterView) -> None:
+        """Run one of master_tick, master_reload, master_stop of every module; a failing hook is logged, never
+        fatal to the master."""
+        assert name in MASTER_HOOKS
+        for mod in self.modules:
+            fn = getattr(mod, name)
+            if fn is not None:
+                try:
+                    fn(master)
+                except Exception:
+                    log.exception("%s: %s failed", mod.name, name)
+
+    def check(self, config: "Config") -> list[tuple[str, bool]]:
+        """Every module's `-t` problems: (message, fatal)."""
+        return [p for m in self.modules if m.check is not None for p in m.check(config)]
