@@ -13,12 +13,9 @@ import errno
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .reply import FtpError, Reply
-
-if TYPE_CHECKING:
-    from .session import Session
 
 log = logging.getLogger("proftpy")
 
@@ -26,6 +23,8 @@ log = logging.getLogger("proftpy")
 NONE, REQUIRED, OPTIONAL = "none", "required", "optional"
 # <Limit> groups.
 READ, WRITE, DIRS = "READ", "WRITE", "DIRS"
+# Handlers take a session.Session, which stands on the floor above and is not imported here.
+AnySession = Any
 # Phases.
 PRE_CMD, POST_CMD, POST_CMD_ERR, LOG_CMD, LOG_CMD_ERR = "PRE_CMD", "POST_CMD", "POST_CMD_ERR", "LOG_CMD", "LOG_CMD_ERR"
 
@@ -67,16 +66,16 @@ class Command:
     """One row of the command table."""
 
     name: str                       # "RETR"; a SITE sub-command is "SITE CHMOD"
-    handler: Callable[["Session", Request], Reply | None] | None   # None: listed by HELP as unimplemented only
+    handler: Callable[[AnySession, Request], Reply | None] | None   # None: listed by HELP as unimplemented only
     group: str | None = None        # READ, WRITE, DIRS (for <Limit>), or None
     needs_login: bool = True
     arg: str = OPTIONAL
     help: str = ""                  # syntax shown by `HELP <cmd>` (and SITE HELP)
     help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
-    help_detail: Callable[["Session"], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
+    help_detail: Callable[[AnySession], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
     implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes
-    enabled: Callable[["Session"], bool] | None = None   # a directive switches it (and its FEAT lines) off
+    enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
     limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
     denied: tuple[int, str] = PERMISSION_DENIED    # reply when <Limit> denies it ({cmd}, {arg})
@@ -129,7 +128,7 @@ class Hook:
 
     phase: str
     command: str
-    handler: Callable[["Session", Request], Reply | None]
+    handler: Callable[[AnySession, Request], Reply | None]
 
 
 class Dispatcher:
@@ -163,7 +162,7 @@ class Dispatcher:
             arg = arg.strip().partition(" ")[2]
         return row, (row.path_of(arg) if row is not None else None)
 
-    def _run_hooks(self, phase: str, session: "Session", req: Request) -> Reply | None:
+    def _run_hooks(self, phase: str, session: AnySession, req: Request) -> Reply | None:
         for hook in self.hooks.get(phase, ()):
             if hook.command in ("*", req.name):
                 result = hook.handler(session, req)
@@ -171,7 +170,7 @@ class Dispatcher:
                     return result
         return None
 
-    def dispatch(self, session: "Session", req: Request) -> Reply | None:
+    def dispatch(self, session: AnySession, req: Request) -> Reply | None:
         """Run all phases; return the reply the session should send (None when the handler already replied)."""
         command = self.row(req.name)
         reply = self._pre(session, req, command)
@@ -183,7 +182,7 @@ class Dispatcher:
         self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, req)
         return reply
 
-    def _pre(self, session: "Session", req: Request, command: Command | None) -> Reply | None:
+    def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
         if command is None:
             session.events.emit("core.unhandled-command", session=session, cmd=req)
             return Reply(500, f"{req.name.replace('_', ' ')} not understood")
@@ -197,7 +196,7 @@ class Dispatcher:
         except FtpError as e:
             return e.reply
 
-    def _call(self, session: "Session", req: Request, command: Command) -> Reply | None:
+    def _call(self, session: AnySession, req: Request, command: Command) -> Reply | None:
         try:
             return command.handler(session, req)
         except FtpError as e:
@@ -205,7 +204,7 @@ class Dispatcher:
         except OSError as e:
             return os_error_reply(req.arg or req.name, e)
 
-    def _safe_hooks(self, phase: str, session: "Session", req: Request) -> None:
+    def _safe_hooks(self, phase: str, session: AnySession, req: Request) -> None:
         try:
             self._run_hooks(phase, session, req)
         except Exception:

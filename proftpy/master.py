@@ -130,7 +130,7 @@ class Master:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
         self.config.build_indexes()
-        from . import display, fs, listing  # noqa: F401 - imported here so every child shares them
+        from . import fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
         gc.freeze()
         if self.config.main.get("MemoryMerge"):

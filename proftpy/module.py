@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
 from .config.registry import Directive, Registry
-from .dispatch import Command, Dispatcher, Hook
+from .dispatch import AnySession, Command, Dispatcher, Hook
 from .events import EventBus
 from .reply import Reply
 
 if TYPE_CHECKING:
     from .config.tree import Config
-    from .session import Session
 
 log = logging.getLogger("proftpy")
 T = TypeVar("T")
@@ -98,8 +97,8 @@ class Module:
     commands: tuple[Command, ...] = ()
     hooks: tuple[Hook, ...] = ()                        # PRE_CMD, POST_CMD(_ERR), LOG_CMD(_ERR) handlers
     listeners: tuple[Listener, ...] = ()                # session events
-    session_init: Callable[["Session"], None] | None = None   # ProFTPD's sess_init: once per session, at connect
-    greeting: Callable[["Session"], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
+    session_init: Callable[[AnySession], None] | None = None   # ProFTPD's sess_init: once per session, at connect
+    greeting: Callable[[AnySession], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
     master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
@@ -134,7 +133,7 @@ class ModuleSet:
         greeters = [m.greeting for m in self.modules if m.greeting is not None]
         if len(greeters) != 1:
             raise ValueError(f"exactly one module must declare the greeting, found {len(greeters)}")
-        self.greeting: Callable[["Session"], Reply] = greeters[0]
+        self.greeting: Callable[[AnySession], Reply] = greeters[0]
         self.actions = {a.name: a for m in self.modules for a in m.ctrls_actions}   # ftpdctl's action table
 
     def auth_backends(self) -> dict[str, Callable[[Any], Any]]:
@@ -145,7 +144,7 @@ class ModuleSet:
         """ProFTPD module names, once each (several Python files may make up one ProFTPD module)."""
         return list(dict.fromkeys(m.name for m in self.modules))
 
-    def start_session(self, session: "Session") -> None:
+    def start_session(self, session: AnySession) -> None:
         """Wire every module's listeners, then run the session_init functions in load order; a module that ends
         the session (a refused client) stops the rest."""
         for mod in self.modules:

@@ -163,25 +163,6 @@ def parse_auth_order(words: Iterable[str], available: dict[str, Backend]
     return order
 
 
-def login_denial(account: Account, *, root_login: bool = False,
-                 require_valid_shell: bool = True, shells_file: str = "/etc/shells",
-                 use_ftpusers: bool = True, ftpusers_file: str = "/etc/ftpusers") -> str | None:
-    """Why RootLogin/RequireValidShell/UseFtpUsers refuse ``account``, or None when allowed.
-
-    The reason is ProFTPD's text for the SystemLog line ``USER x (Login failed): <reason>``; the client always
-    gets ``530 Login incorrect.``.
-    """
-    from proftpy.auth.unix import in_ftpusers, valid_shell
-
-    if use_ftpusers and in_ftpusers(account.name, ftpusers_file):
-        return f"User in {ftpusers_file}"
-    if require_valid_shell and not valid_shell(account.shell, shells_file):
-        return f"Invalid shell: '{account.shell}'"
-    if account.uid == 0 and not root_login:
-        return "Root login attempted"
-    return None
-
-
 def _root_identity() -> tuple[int, int]:
     st = os.stat("/")
     return st.st_dev, st.st_ino

@@ -228,3 +228,20 @@ def in_ftpusers(name: str, path: str = "/etc/ftpusers") -> bool:
         if entry and entry == name:
             return True
     return False
+
+
+def login_denial(account: Account, *, root_login: bool = False,
+                 require_valid_shell: bool = True, shells_file: str = "/etc/shells",
+                 use_ftpusers: bool = True, ftpusers_file: str = "/etc/ftpusers") -> str | None:
+    """Why RootLogin/RequireValidShell/UseFtpUsers refuse ``account``, or None when allowed.
+
+    The reason is ProFTPD's text for the SystemLog line ``USER x (Login failed): <reason>``; the client always
+    gets ``530 Login incorrect.``.
+    """
+    if use_ftpusers and in_ftpusers(account.name, ftpusers_file):
+        return f"User in {ftpusers_file}"
+    if require_valid_shell and not valid_shell(account.shell, shells_file):
+        return f"Invalid shell: '{account.shell}'"
+    if account.uid == 0 and not root_login:
+        return "Root login attempted"
+    return None

@@ -14,10 +14,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import display, privs
+from .. import privs
+from . import display
 from ..access import expr as exprs
 from ..access.expr import Condition, parse_condition, pick
-from ..auth import Account, AuthChain, login_denial, parse_auth_order
+from ..auth import Account, AuthChain, parse_auth_order
+from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
 from ..dispatch import OPTIONAL, REQUIRED, Command, Request

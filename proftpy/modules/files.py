@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import PROFTPD_COMPAT, display
+from .. import PROFTPD_COMPAT
+from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
 from ..dispatch import DIRS, EXACT_PATH, NONE, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook, PathArg, Request

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from proftpy.auth import AuthChain, Account, login_denial
+from proftpy.auth import AuthChain, Account
 from proftpy.auth import pam as pam_mod
 from proftpy.auth.crypt import crypt_hash
-from proftpy.auth.unix import Shadow, UnixBackend, in_ftpusers, shadow_refusal, valid_shell
+from proftpy.auth.unix import Shadow, UnixBackend, in_ftpusers, login_denial, shadow_refusal, valid_shell
 
 TODAY = int(time.time() // 86400)
 H = crypt_hash("upw")

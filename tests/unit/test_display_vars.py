@@ -6,7 +6,7 @@ import os
 import socket
 from types import SimpleNamespace
 
-from proftpy import display
+from proftpy.modules import display
 from proftpy.module import States
 from proftpy.session import Totals
 

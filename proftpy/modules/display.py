@@ -1,5 +1,5 @@
-"""Display files (DisplayConnect, DisplayLogin, DisplayChdir, DisplayQuit): read a text file and send its lines as
-the leading lines of a reply, with ProFTPD's `%` variables expanded (src/display.c).
+"""mod_core's Display files (DisplayConnect, DisplayLogin, DisplayChdir, DisplayQuit): read a text file and send its
+lines as the leading lines of a reply, with ProFTPD's `%` variables expanded (src/display.c).
 
 Where the file is looked for: before login an absolute path is a real path; after login the path is inside the
 session root (as ProFTPD sees it after chroot), relative paths are relative to the current directory. Files opened
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..session import Session
 
 log = logging.getLogger("proftpy")
 
