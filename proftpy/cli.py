@@ -35,9 +35,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["check-access"]:
+    if "check-access" in argv:                  # `proftpy [-c FILE] check-access ...`: the global -c carries over
         from .check_access import main as check_access
-        return check_access(argv[1:])
+        at = argv.index("check-access")
+        before = parser().parse_args(argv[:at])
+        return check_access((["-c", before.config] if before.config else []) + argv[at + 1:])
     args = parser().parse_args(argv)
     if args.version:
         print(f"proftpy Version {__version__} (compatible with ProFTPD {PROFTPD_COMPAT})")
@@ -79,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 def settings_text() -> str:
     from .net.inet import ipv6_available
     feats = [("IPv6", ipv6_available()), ("Sendfile", hasattr(os, "sendfile")), ("Shadow file", True),
-             ("Controls", False), ("SSL", False), ("curses", _has("curses")),
-             ("Trace", False), ("Redis", False), ("NLS", True), ("Largefile", True)]
+             ("Controls", "mod_ctrls.c" in modules.loaded().names()), ("SSL", False), ("curses", _has("curses")),
+             ("Trace", False), ("Redis", False), ("NLS", False), ("Largefile", True)]
     lines = ["Compile-time Settings:", f"  Version: {__version__} (ProFTPD {PROFTPD_COMPAT} compatible)",
              f"  Platform: {platform.system().upper()} [{platform.release()} {platform.machine()}]",
              f"  Python: {platform.python_version()}", "", "  Files:", "    Configuration File:",

@@ -129,6 +129,7 @@ class Master:
     def preload(self) -> None:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
+        proctitle.terse = self.config.main.get("ProcessTitles") == "terse"
         self.config.build_indexes()
         from . import fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
@@ -154,7 +155,7 @@ class Master:
         """Everything before the first accept: signals, module setup (scoreboard, control socket), preloading.
         A module that cannot start raises SystemExit with the reason."""
         self.install_signals()
-        proctitle.set("(accepting connections)")
+        proctitle.set(proctitle.MASTER)
         self.modules.master_start(self)
         self.preload()
 
@@ -407,11 +408,7 @@ def _kill(pid: int, sig: int) -> None:
 def _systemd_notifier():
     if not os.environ.get("NOTIFY_SOCKET"):
         return None
-    try:
-        import sdnotify
-    except ImportError:
-        log.warning("NOTIFY_SOCKET is set but the sdnotify package is missing")
-        return None
+    import sdnotify             # only under systemd: a master started otherwise does not load it
     return sdnotify.SystemdNotifier()
 
 

@@ -25,18 +25,13 @@ import os
 import signal
 from typing import Iterable, Iterator
 
-try:
-    import prctl  # python-prctl; imported here, in the master, because a session calls it after chroot
-except ImportError:
-    prctl = None
+import prctl  # python-prctl; imported here, in the master, because a session calls it after chroot
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 log = logging.getLogger("proftpy.privs")
 
-PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
-PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 
 
@@ -276,14 +271,8 @@ def _libc_prctl(option: int, arg: int) -> int:
 def harden_process() -> None:
     """Set no_new_privs (setuid binaries cannot raise privileges) and make the process
     non-dumpable (no core files with password hashes; other users cannot ptrace it)."""
-    set_nnp = getattr(prctl, "set_no_new_privs", None)
-    set_dumpable = getattr(prctl, "set_dumpable", None)
-    if set_nnp is not None and set_dumpable is not None:
-        set_nnp(1)
-        set_dumpable(False)
-    else:
-        _libc_prctl(PR_SET_NO_NEW_PRIVS, 1)
-        _libc_prctl(PR_SET_DUMPABLE, 0)
+    prctl.set_no_new_privs(1)
+    prctl.set_dumpable(False)
 
 
 def process_flags() -> tuple[int, int]:

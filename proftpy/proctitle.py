@@ -1,18 +1,16 @@
-"""Process titles in ProFTPD's formats (`proftpy: (accepting connections)`), via setproctitle when installed."""
+"""Process titles in ProFTPD's formats (`proftpy: (accepting connections)`); `ProcessTitles terse` shows only
+`proftpy: processing connection` for every session, as ProFTPD does."""
 
 from __future__ import annotations
 
-try:
-    from setproctitle import setproctitle as _set
-except ImportError:          # titles are cosmetic: without the package, ps shows the command line
-    _set = None
+from setproctitle import setproctitle as _set
 
 PREFIX = "proftpy: "
-terse = False
+MASTER = "(accepting connections)"
+terse = False                   # ProcessTitles terse: the master sets it, its sessions inherit it through fork
 
 
 def set(text: str) -> None:  # noqa: A001 - mirrors pr_proctitle_set
-    if _set is not None:
-        # file names that are not UTF-8 arrive as surrogate escapes, which setproctitle cannot encode
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        _set(PREFIX + ("processing connection" if terse and text != "(accepting connections)" else text))
+    # file names that are not UTF-8 arrive as surrogate escapes, which setproctitle cannot encode
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    _set(PREFIX + ("processing connection" if terse and text != MASTER else text))

@@ -123,7 +123,8 @@ directives = [
     Directive("SyslogFacility", Str("facility"), SERVER, "daemon", Merge.SERVER, "syslog facility."),
     Directive("DebugLevel", Int(0, 10), SVG, 0, Merge.SERVER, "Debug verbosity (also -d)."),
     Directive("ProcessTitles", Choice(("terse", "verbose")), SERVER, "verbose", Merge.SERVER,
-              "Detail of the process titles ps shows."),
+              "verbose: a session's title shows its client, user and command; terse: only "
+              "`proftpy: processing connection`."),
     Directive("User", Text, SVGA, None, Merge.SERVER,
               "Runtime user of the server; inside <Anonymous>, the anonymous account."),
     Directive("Group", Text, SVGA, None, Merge.SERVER, "Runtime group; inside <Anonymous>, the anonymous group."),

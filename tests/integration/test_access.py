@@ -268,11 +268,13 @@ def test_ignore_hidden_answers_no_such_file(server, tmp_path):
 
 
 # -- proftpy check-access ------------------------------------------------------------------------------------------
-def check_access(conf_path, *args):
+def check_access(conf_path, *args, config_first=False):
+    """`proftpy check-access -c FILE ...`, or with the global option first: `proftpy -c FILE check-access ...`."""
     import subprocess
     import sys
     from conftest import REPO
-    return subprocess.run([sys.executable, "-m", "proftpy", "check-access", "-c", str(conf_path), *args],
+    argv = (["-c", str(conf_path), "check-access"] if config_first else ["check-access", "-c", str(conf_path)])
+    return subprocess.run([sys.executable, "-m", "proftpy", *argv, *args],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
 
 
@@ -293,6 +295,16 @@ def test_check_access_names_the_deciding_line(tmp_path):
     assert r.returncode == 1 and "class far" in r.stdout and f"{conf}:12: DenyClass far" in r.stdout
     r = check_access(conf, "--user", "alice", "--from", "nonsense", "LOGIN")
     assert r.returncode == 2 and "not an IP address" in r.stderr
+
+
+def test_check_access_after_global_options(tmp_path):
+    """As an administrator types it: `proftpy -c FILE check-access ...` reads FILE."""
+    conf = tmp_path / "p.conf"
+    conf.write_text("UseReverseDNS off\n<Limit LOGIN>\n  Deny 10.0.0.0/8\n</Limit>\n")
+    r = check_access(conf, "--user", "alice", "--from", "10.1.1.1", "LOGIN", config_first=True)
+    assert r.returncode == 1 and f"decided by {conf}:3: Deny 10.0.0.0/8" in r.stdout, r.stderr
+    r = check_access(conf, "--user", "alice", "--from", "192.0.2.1", "LOGIN", config_first=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_hidefiles_takes_names_out_of_listings(server, tmp_path):

@@ -82,12 +82,31 @@ def test_version_modules_and_settings():
     out = subprocess.run(PY + ["-V"], env=ENV, capture_output=True, text=True).stdout
     import re
     assert re.search(r"^\s+[+-]\s+IPv6\s+support$", out, re.M)
+    assert re.search(r"^\s+\+ Controls support$", out, re.M)         # mod_ctrls is built in
     out = subprocess.run(PY + ["-v"], env=ENV, capture_output=True, text=True).stdout
     assert out.startswith("proftpy Version ")
 
 
 def test_master_has_proftpd_style_title(ftpd):
     d = ftpd()
+    assert psutil.Process(d.master_pid).cmdline()[0] == "proftpy: (accepting connections)"
+
+
+def _session_title(d) -> str:
+    """The title of the one session process of `d`, once it is logged in."""
+    with d.login() as ftp:
+        ftp.voidcmd("NOOP")
+        (child,) = psutil.Process(d.master_pid).children()
+        return child.cmdline()[0]
+
+
+def test_session_titles_are_verbose_by_default(ftpd):
+    assert _session_title(ftpd()) == "proftpy: 127.0.0.1: alice: NOOP"
+
+
+def test_process_titles_terse_hides_what_sessions_do(ftpd):
+    d = ftpd("ProcessTitles terse\n")
+    assert _session_title(d) == "proftpy: processing connection"
     assert psutil.Process(d.master_pid).cmdline()[0] == "proftpy: (accepting connections)"
 
 
