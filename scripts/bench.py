@@ -9,6 +9,9 @@
   same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
 - the upload engine: os.splice (socket -> pipe -> file) against recv_into + write.
 
+`--baseline REV` measures proftpy as it was at git revision REV too (exported from this checkout), in the same run,
+so a change is compared with the code before it on the same machine at the same moment.
+
 Peers found on this machine (Debian's /usr/sbin/proftpd, vsftpd under --vsftpd PATH, pyftpdlib importable here) are
 measured the same way in the same run, with the same SHA-512-crypt password hash, and proftpy/peer ratios printed.
 Nothing is installed by this script. `--write-docs` replaces the results table in docs/performance.md.
@@ -60,6 +63,7 @@ class Server:
     proc: subprocess.Popen | None = None
     master: int = 0
     home: Path = field(default=None)
+    SOURCE = REPO                   # the proftpy tree a proftpy server runs from
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -68,7 +72,7 @@ class Server:
         self.port = free_port()
         self.proc = subprocess.Popen(self.command(), cwd=self.work, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(self.work / "stderr.log", "wb"),
-                                     env=dict(os.environ, PYTHONPATH=str(REPO)))
+                                     env=dict(os.environ, PYTHONPATH=str(self.SOURCE)))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
@@ -139,6 +143,18 @@ class Proftpy(Server):
         return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, "proftpy"))]
 
 
+class Baseline(Proftpy):
+    """proftpy at another revision (`--baseline REV`), run from a tree exported into the bench directory."""
+
+
+def export_baseline(rev: str, base: Path) -> None:
+    tree = base / "baseline-src"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    Baseline.SOURCE = tree
+
+
 class Proftpd(Server):
     BIN = "/usr/sbin/proftpd"
 
@@ -205,7 +221,7 @@ class Vsftpd(Server):
 
 
 def available_servers(args) -> list[type[Server]]:
-    servers: list[type[Server]] = [Proftpy]
+    servers: list[type[Server]] = [Proftpy] + ([Baseline] if args.baseline else [])
     if args.only:
         servers = []
     names = set(args.only.split(",")) if args.only else None
@@ -221,7 +237,8 @@ def available_servers(args) -> list[type[Server]]:
     except ImportError:
         pass
     if names:
-        servers = [s for s in [Proftpy] + candidates if s.__name__.lower() in names]
+        ours = [Proftpy, Baseline] if args.baseline else [Proftpy]
+        servers = [s for s in ours + candidates if s.__name__.lower() in names]
     elif not args.no_peers:
         servers += candidates
     return servers
@@ -548,6 +565,7 @@ def main() -> int:
     ap.add_argument("--only", help="comma list: proftpy,proftpd,pyftpdlib,vsftpd")
     ap.add_argument("--no-peers", action="store_true", help="measure proftpy only")
     ap.add_argument("--vsftpd", help="path of a vsftpd binary (e.g. unpacked with dpkg -x); uses PAM system users")
+    ap.add_argument("--baseline", metavar="REV", help="also measure proftpy at git revision REV")
     ap.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
@@ -555,6 +573,8 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="proftpy-bench-"))
     os.chmod(base, 0o755)
     try:
+        if args.baseline:
+            export_baseline(args.baseline, base)
         engines = store_engines(min(args.size, 512) << 20, base)
         print("upload engine (loopback socket -> file, GB/s):",
               ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
@@ -562,7 +582,9 @@ def main() -> int:
     finally:
         shutil.rmtree(base, ignore_errors=True)
     cpu = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
-    text = (f"Run: `scripts/bench.py --size {args.size} --sessions {args.sessions} --session-mb {args.session_mb}`"
+    baseline = f" --baseline {args.baseline}" if args.baseline else ""
+    text = (f"Run: `scripts/bench.py --size {args.size} --sessions {args.sessions} --session-mb {args.session_mb}"
+            f"{baseline}`"
             f" on {cpu}.\n\n{table(results)}\n\nUpload engine micro-benchmark (GB/s): "
             + ", ".join(f"{k} {v:.2f}" for k, v in engines.items()))
     print()
