@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-from .. import listing
+from .. import listing, transfer
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Words
 from ..dispatch import DIRS, OPTIONAL, PATH, Command, Request
@@ -225,9 +225,8 @@ def mlsd(session: "Session", cmd: Request) -> Reply:
             entries = list(it)
     except OSError as e:
         return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
-    from ..net import data
-    return data.send_lines(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries), what="MLSD",
-                           mode=data.state(session).mode_name)
+    return transfer.send_lines(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries), what="MLSD",
+                               mode=transfer.state(session).mode_name)
 
 
 # -- MLST ----------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 ShowSymlinks, TimesGMT and DirFakeUser/Group/Mode.
 
 Listings are generated lazily (one directory at a time, one lstat per entry from os.scandir) and streamed through
-the data connection by `net.data.send_lines`. Every client path goes through `session.fs.resolve`; a listing never
+the data connection by `transfer.send_lines`. Every client path goes through `session.fs.resolve`; a listing never
 reaches outside the session root. Names travel as `str` with surrogate escapes and go out as the original bytes.
 """
 
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from .. import listing
+from .. import listing, transfer
 from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, parse_bool
 from ..dispatch import DIRS, LISTED_PATH, OPTIONAL, Command, Request
@@ -453,19 +453,17 @@ def _lexists(session: "Session", path: str) -> bool:
 
 # -- LIST ----------------------------------------------------------------------------------------------------------
 def _send(session: "Session", cmd: Request, lines: Iterable[str]) -> Reply:
-    from ..net.data import send_lines
-    return send_lines(session, cmd, lines)
+    return transfer.send_lines(session, cmd, lines)
 
 
 def _fail_after_opening(session: "Session", cmd: Request, error: FtpError) -> Reply:
     """LIST of a missing path: ProFTPD opens the data connection (150) before it looks, then answers 450 and
     closes it; without a data connection the 425 comes first."""
-    from ..net.data import run
 
-    def body(transfer) -> None:
+    def body(_: transfer.Transfer) -> None:
         raise error
 
-    reply, _, _ = run(session, cmd, "Opening ASCII mode data connection for file list", body)
+    reply, _, _ = transfer.run(session, cmd, "Opening ASCII mode data connection for file list", body)
     return reply
 
 
@@ -672,8 +670,7 @@ def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Ite
 # -- STAT ----------------------------------------------------------------------------------------------------------
 def transfer_type(session: "Session") -> str:
     """ASCII or BINARY, as TYPE last set it (mod_xfer keeps it in the data state)."""
-    from ..net.data import state
-    return state(session).mode_name
+    return transfer.state(session).mode_name
 
 
 def server_status(session: "Session") -> Reply:
