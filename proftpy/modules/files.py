@@ -126,17 +126,10 @@ def change_dir(session: "Session", arg: str, name: str) -> Reply:
                 raise
             raise FsError(arg, first.errno or errno.EIO) from None
     if _show_symlinks(session):
-        fs.cwd = _resolved_virtual(fs, path)
+        fs.cwd = fs.canonical(path)
     session.events.emit("core.chdir", session=session, path=fs.cwd)
     lines = display.chdir_lines(session, path.real)
     return Reply(250, f"{name} command successful", lines)
-
-
-def _resolved_virtual(fs, path: VPath) -> str:
-    """The client view of a directory with its symlinks resolved (inside the root)."""
-    if fs.root == "/":
-        return os.path.realpath(path.real)
-    return fs.virtual_of(path.real)
 
 
 def _try_cdpath(session: "Session", arg: str) -> VPath | None:

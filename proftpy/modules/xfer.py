@@ -29,7 +29,6 @@ import logging
 import os
 import socket
 import stat
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -140,8 +139,8 @@ def session_init(session: "Session") -> None:
     # TCPNoDelay ctrl (mod_core's directive): without it the 150 and 226 of a short transfer wait for a delayed
     # ACK (~40 ms per listing). Applied here until the session setup applies it for every connection.
     try:
-        nodelay = session.server.get("TCPNoDelay") or {}
-        session.ctrl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay.get("ctrl", True) else 0)
+        nodelay = session.server.get("TCPNoDelay")["ctrl"]
+        session.ctrl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay else 0)
     except OSError as e:
         log.debug("TCP_NODELAY: %s", e.strerror)
     masq = session.server.get("MasqueradeAddress")
@@ -400,7 +399,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
     st = transfer.state(session)
     offset, st.rest = st.rest, 0
     path = session.fs.resolve(cmd.arg)
-    info = os.stat(path.real)
+    info = session.fs.stat(path.real)
     if not stat.S_ISREG(info.st_mode):
         return Reply(550, f"{cmd.arg}: Not a regular file")
     if offset and not session.conf("AllowRetrieveRestart", path=path.real):
@@ -483,7 +482,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     if kind == "STOU":
         directory = session.fs.resolve(".")
         umask = _umask(session, directory.real)
-        fd, real = tempfile.mkstemp(prefix="ftp", dir=directory.real)
+        fd, real = session.fs.create_unique(directory.real, "ftp", 0o600)
         os.fchmod(fd, 0o666 & ~umask)
         created = True
         name = os.path.basename(real)
@@ -494,7 +493,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         path = session.fs.resolve(cmd.arg)
         real, virtual, what = path.real, path.virtual, cmd.arg
         try:
-            info = os.stat(real)
+            info = session.fs.stat(real)
         except FileNotFoundError:
             info = None
         if info is not None:
@@ -511,7 +510,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             if offset:
                 return Reply(501, "REST not compatible with server configuration")
             temp = _hidden_path(real, hidden)
-            if os.path.lexists(temp):
+            if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
         elif info is None:
