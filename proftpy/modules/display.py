@@ -90,7 +90,7 @@ def preopen(session: "Session", path: str | None) -> None:
     if path in fds:
         return
     try:
-        fds[path] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fds[path] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         log.debug("cannot open display file %s: %s", path, e.strerror)
 

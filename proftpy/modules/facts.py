@@ -55,7 +55,7 @@ class FactsState:
 
 
 def _options(session: "Session") -> frozenset[str]:
-    return session.server.get("FactsOptions") or frozenset()
+    return session.server.get("FactsOptions")
 
 
 def enabled_facts(session: "Session") -> tuple[str, ...]:
