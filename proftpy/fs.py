@@ -196,6 +196,15 @@ class FS:
             return os.open(real, flags, mode)
         raise OSError(err, os.strerror(err), real)
 
+    @contextlib.contextmanager
+    def _opened(self, real: str) -> Iterator[int]:
+        """`real` opened O_PATH inside the root (links followed inside it): for the f* calls."""
+        fd = self.open(real, os.O_PATH)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
     # -- operations on the tree: through a directory fd opened inside the root ---------------------------------------
     @contextlib.contextmanager
     def parent(self, real: str) -> Iterator[tuple[int, str]]:
@@ -225,11 +234,8 @@ class FS:
         """What `real` leads to, links followed inside the root. A FIFO is not opened for reading (O_PATH)."""
         if self._direct:
             return os.stat(real)
-        fd = self.open(real, os.O_PATH)
-        try:
+        with self._opened(real) as fd:
             return os.fstat(fd)
-        finally:
-            os.close(fd)
 
     def exists(self, real: str) -> bool:
         try:
@@ -252,23 +258,17 @@ class FS:
         try:
             if self._direct:
                 return os.access(real, mode, effective_ids=os.access in os.supports_effective_ids)
-            fd = self.open(real, os.O_PATH)
+            with self._opened(real) as fd:
+                return _access_fd(fd, mode)
         except OSError:
             return False
-        try:
-            return _access_fd(fd, mode)
-        finally:
-            os.close(fd)
 
     def statvfs(self, real: str) -> os.statvfs_result:
         """The filesystem holding `real` (free space for Display files' %f)."""
         if self._direct:
             return os.statvfs(real)
-        fd = self.open(real, os.O_PATH)
-        try:
+        with self._opened(real) as fd:
             return os.fstatvfs(fd)
-        finally:
-            os.close(fd)
 
     @contextlib.contextmanager
     def scandir(self, real: str) -> Iterator[Iterator[os.DirEntry]]:

@@ -50,16 +50,9 @@ class Stream(Strategy):
             t.wait(want)
             try:
                 n = sock.send(view[:chunk])         # the same bytes again after a want-write
-            except ssl.SSLWantReadError:
-                want = POLLIN
-                continue
-            except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
-                want = POLLOUT
-                continue
-            except ssl.SSLError as e:
-                raise _tls_error(e) from None
             except OSError as e:
-                raise net_error(e) from None
+                want = _blocked(e, POLLOUT)
+                continue
             want = POLLOUT
             view = view[n:]
             t.moved(n)
@@ -81,16 +74,9 @@ class Stream(Strategy):
             while got < size:
                 try:
                     n = sock.recv_into(view[got:])
-                except ssl.SSLWantWriteError:
-                    want = POLLOUT
-                    break
-                except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
-                    want = POLLIN
-                    break
-                except ssl.SSLError as e:
-                    raise _tls_error(e) from None
                 except OSError as e:
-                    raise net_error(e) from None
+                    want = _blocked(e, POLLIN)
+                    break
                 if n == 0:                          # close_notify, or a peer that just closed
                     ended = True
                     break
@@ -118,7 +104,17 @@ class Stream(Strategy):
                 return
 
 
-def _tls_error(e: ssl.SSLError) -> Exception:
-    """A broken TLS stream is a closed data connection to the client; the library's words go to the log only."""
-    log.info("data connection TLS error: %s", e.reason or e)
-    return aborted("failed")
+def _blocked(e: OSError, blocked: int) -> int:
+    """What to wait for before trying again when `e` says the socket would block (`blocked`: the call's own
+    direction); anything else ends the transfer. A broken TLS stream is a closed data connection to the client,
+    the library's words go to the log only."""
+    if isinstance(e, ssl.SSLWantReadError):
+        return POLLIN
+    if isinstance(e, ssl.SSLWantWriteError):
+        return POLLOUT
+    if isinstance(e, (BlockingIOError, InterruptedError)):
+        return blocked
+    if isinstance(e, ssl.SSLError):
+        log.info("data connection TLS error: %s", e.reason or e)
+        raise aborted("failed") from None
+    raise net_error(e) from None

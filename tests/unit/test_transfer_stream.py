@@ -135,6 +135,15 @@ def receive_all(result: dict, hold: threading.Event | None = None):
     return action
 
 
+def store(rig: Rig, path, **kw):
+    """The server side of an upload into `path`: (reply, transfer, status)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        return rig.run("STOR", lambda t: t.receive_to(fd, False), **kw)
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture
 def big_file(tmp_path):
     path = tmp_path / "big.bin"
@@ -176,50 +185,36 @@ def test_download_in_ascii_mode_converts_line_ends(tls, tmp_path):
     assert rig.join()["data"] == b"line\r\n" * 200_000
 
 
+def close_notify(conn: ssl.SSLSocket) -> bool:
+    """close_notify, then wait for the server's own: it must come."""
+    conn.unwrap()
+    return True
+
+
+def bare_close(conn: ssl.SSLSocket) -> bool:
+    """A FIN without close_notify (clients do this), then read whatever the server still says until it closes."""
+    raw = socket.socket(fileno=os.dup(conn.fileno()))
+    raw.shutdown(socket.SHUT_WR)
+    raw.settimeout(10)
+    while raw.recv(65536):
+        pass
+    raw.close()
+    return True
+
+
+@pytest.mark.parametrize("ending", [close_notify, bare_close], ids=["close_notify", "bare-close"])
 @pytest.mark.parametrize("version", VERSIONS, ids=["tls1.2", "tls1.3"])
-def test_upload_from_a_peer_that_sends_close_notify(tls, tmp_path, version):
+def test_upload_ends_with_close_notify_or_a_bare_close(tls, tmp_path, version, ending):
     data = os.urandom(SIZE)
     rig = Rig(tls, version)
 
     def send(conn: ssl.SSLSocket) -> None:
         conn.sendall(data)
-        conn.unwrap()               # close_notify, then waits for the server's own: it must come
-        rig.result["answered"] = True
+        rig.result["ended"] = ending(conn)
 
     rig.client(send)
-    fd = os.open(tmp_path / "up.bin", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        reply, moved, status = rig.run("STOR", lambda t: t.receive_to(fd, False))
-    finally:
-        os.close(fd)
-    result = rig.join()
-    assert (reply.code, status, moved.bytes) == (226, "success", SIZE)
-    assert result["answered"]
-    assert (tmp_path / "up.bin").read_bytes() == data
-
-
-@pytest.mark.parametrize("version", VERSIONS, ids=["tls1.2", "tls1.3"])
-def test_upload_from_a_peer_that_just_closes(tls, tmp_path, version):
-    """No close_notify, only a FIN: the upload is complete as far as anyone can tell (clients do this)."""
-    data = os.urandom(SIZE)
-    rig = Rig(tls, version)
-
-    def send(conn: ssl.SSLSocket) -> None:
-        conn.sendall(data)
-        raw = socket.socket(fileno=os.dup(conn.fileno()))
-        raw.shutdown(socket.SHUT_WR)            # FIN without close_notify
-        raw.settimeout(10)
-        while raw.recv(65536):                  # whatever the server still says, until it closes
-            pass
-        raw.close()
-
-    rig.client(send)
-    fd = os.open(tmp_path / "up.bin", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        reply, moved, status = rig.run("STOR", lambda t: t.receive_to(fd, False))
-    finally:
-        os.close(fd)
-    rig.join()
+    reply, moved, status = store(rig, tmp_path / "up.bin")
+    assert rig.join()["ended"]
     assert (reply.code, status, moved.bytes) == (226, "success", SIZE)
     assert (tmp_path / "up.bin").read_bytes() == data
 
@@ -241,11 +236,7 @@ def test_bytes_held_decrypted_are_read_before_the_socket_is_polled(tls, tmp_path
         conn.unwrap()
 
     rig.client(send)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        reply, moved, _ = rig.run("STOR", lambda t: t.receive_to(fd, False), rate=(40960.0, 1 << 40))
-    finally:
-        os.close(fd)
+    reply, moved, _ = store(rig, target, rate=(40960.0, 1 << 40))
     assert moved.chunk(1 << 20) == 4096
     assert rig.join()["seen"] == len(record)
     assert reply.code == 226 and target.read_bytes() == record
