@@ -79,6 +79,18 @@ class FS:
         if self._kernel_chroot and self.root != "/":
             raise ValueError("under a kernel chroot the root is /")
         self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
+        self._root_fd: int | None = None        # the emulated jail's root, opened once (see `_root`)
+
+    def __del__(self) -> None:
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+
+    def _root(self) -> int:
+        """The emulated jail's root directory, opened (O_PATH) at its first use and kept: every open inside the
+        jail resolves from it, as chroot(2) pins its directory, and saves two system calls."""
+        if self._root_fd is None:
+            self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._root_fd
 
     @property
     def jail(self) -> str | None:
@@ -183,27 +195,14 @@ class FS:
         tmpfile = getattr(os, "O_TMPFILE", 0)            # includes O_DIRECTORY's bit: only all of it counts
         creates = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
         how = _OpenHow(flags, mode if creates else 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fd = _libc.syscall(SYS_OPENAT2, root_fd, os.fsencode(rel), ctypes.byref(how),
-                               ctypes.c_size_t(ctypes.sizeof(how)))
-            err = ctypes.get_errno()
-        finally:
-            os.close(root_fd)
+        fd = _libc.syscall(SYS_OPENAT2, self._root(), os.fsencode(rel), ctypes.byref(how),
+                           ctypes.c_size_t(ctypes.sizeof(how)))
+        err = ctypes.get_errno()
         if fd >= 0:
             return fd
         if err in (errno.ENOSYS, errno.EPERM):
             return os.open(real, flags, mode)
         raise OSError(err, os.strerror(err), real)
-
-    @contextlib.contextmanager
-    def _opened(self, real: str) -> Iterator[int]:
-        """`real` opened O_PATH inside the root (links followed inside it): for the f* calls."""
-        fd = self.open(real, os.O_PATH)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
 
     # -- operations on the tree: through a directory fd opened inside the root ---------------------------------------
     @contextlib.contextmanager
@@ -234,8 +233,11 @@ class FS:
         """What `real` leads to, links followed inside the root. A FIFO is not opened for reading (O_PATH)."""
         if self._direct:
             return os.stat(real)
-        with self._opened(real) as fd:
+        fd = self.open(real, os.O_PATH)
+        try:
             return os.fstat(fd)
+        finally:
+            os.close(fd)
 
     def exists(self, real: str) -> bool:
         try:
@@ -255,20 +257,31 @@ class FS:
     def access(self, real: str, mode: int) -> bool:
         """access(2) with the effective ids (os.R_OK, W_OK, X_OK) of what `real` leads to, links followed inside the
         root; False when it cannot be reached."""
+        return self.access_all(real, (mode,))[0]
+
+    def access_all(self, real: str, modes: tuple[int, ...]) -> tuple[bool, ...]:
+        """`access` for several modes of one path, opened once (MLSx's perm fact asks three per entry)."""
+        if self._direct:
+            effective = os.access in os.supports_effective_ids
+            return tuple(os.access(real, mode, effective_ids=effective) for mode in modes)
         try:
-            if self._direct:
-                return os.access(real, mode, effective_ids=os.access in os.supports_effective_ids)
-            with self._opened(real) as fd:
-                return _access_fd(fd, mode)
+            fd = self.open(real, os.O_PATH)
         except OSError:
-            return False
+            return (False,) * len(modes)
+        try:
+            return tuple(_access_fd(fd, mode) for mode in modes)
+        finally:
+            os.close(fd)
 
     def statvfs(self, real: str) -> os.statvfs_result:
         """The filesystem holding `real` (free space for Display files' %f)."""
         if self._direct:
             return os.statvfs(real)
-        with self._opened(real) as fd:
+        fd = self.open(real, os.O_PATH)
+        try:
             return os.fstatvfs(fd)
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def scandir(self, real: str) -> Iterator[Iterator[os.DirEntry]]:

@@ -132,8 +132,11 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
         except FtpError:
             return None
     is_dir = stat.S_ISDIR(st.st_mode)
-    access = session.fs.access
-    perm = listing.perm_fact(is_dir, access(real, os.R_OK), access(real, os.W_OK), is_dir and access(real, os.X_OK))
+    if is_dir:
+        readable, writable, searchable = session.fs.access_all(real, (os.R_OK, os.W_OK, os.X_OK))
+    else:
+        (readable, writable), searchable = session.fs.access_all(real, (os.R_OK, os.W_OK)), False
+    perm = listing.perm_fact(is_dir, readable, writable, searchable)
     uid, gid, mode = st.st_uid, st.st_gid, st.st_mode
     user = group = None
     fakes = fakes or Fakes(session, real)

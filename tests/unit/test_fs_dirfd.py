@@ -316,3 +316,23 @@ def test_lexists_sees_dangling_links_and_canonical_resolves_them(tree):
     assert fs.canonical(fs.resolve("to-sub")) == "/d/sub"
     unjailed = FS("/")
     assert unjailed.canonical(unjailed.resolve(str(root / "to-sub"))) == str(root / "d" / "sub")
+
+
+def test_access_all_asks_several_modes_of_one_path(tree):
+    root, _ = tree
+    for fs in (FS(str(root)), FS("/")):
+        real = str(root / "d") if fs.root == "/" else fs.resolve("d").real
+        assert fs.access_all(real, (os.R_OK, os.W_OK, os.X_OK)) == (True, True, True)
+        assert fs.access_all(real + "/missing", (os.R_OK, os.W_OK)) == (False, False)
+
+
+def test_the_jail_root_is_pinned_at_first_use_as_chroot_pins_it(tree):
+    """Once a session has used its root, a directory put in its place later is not where its paths lead."""
+    root, outside = tree
+    fs = FS(str(root))
+    assert fs.stat(fs.resolve("d/f.txt").real).st_size == len(b"inside")
+    root.rename(root.with_name("root.moved"))
+    (outside / "d").mkdir()
+    (outside / "d" / "f.txt").write_bytes(b"impostor!")
+    os.symlink(str(outside), root)
+    assert fs.stat(fs.real_of("/d/f.txt")).st_size == len(b"inside")
