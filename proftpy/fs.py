@@ -72,6 +72,7 @@ class FS:
     "/" under a kernel chroot, which `chroot` then names (the directory chroot(2) confined the process to)."""
 
     def __init__(self, root: str, cwd: str = "/", chroot: str | None = None):
+        self._root_fd: int | None = None        # the emulated jail's root, opened once (see `_root`)
         self.root = os.path.realpath(root) if root != "/" else "/"
         self.cwd = cwd
         self.chroot = chroot
@@ -79,7 +80,6 @@ class FS:
         if self._kernel_chroot and self.root != "/":
             raise ValueError("under a kernel chroot the root is /")
         self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
-        self._root_fd: int | None = None        # the emulated jail's root, opened once (see `_root`)
 
     def __del__(self) -> None:
         if self._root_fd is not None:
