@@ -10,7 +10,7 @@ import fcntl
 import os
 import select
 import socket
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .ascii import AsciiDecoder
 from .base import RECV_BUFFER, Strategy, write_all
@@ -72,21 +72,28 @@ class Plain(Strategy):
         buf = bytearray(t.chunk(RECV_BUFFER))
         view = memoryview(buf)
         decoder = AsciiDecoder() if ascii else None
+        for n in self._reads(lambda: sock.recv_into(buf)):
+            write_all(fd, decoder.feed(bytes(view[:n])) if decoder else view[:n])
+            t.pace()
+        if decoder:
+            write_all(fd, decoder.flush())
+
+    def _reads(self, read: Callable[[], int]) -> Iterator[int]:
+        """How many bytes each `read()` took off the socket (counted already), once it is readable, until the
+        client closes the data connection."""
+        t = self.transfer
         while True:
             t.wait(select.POLLIN)
             try:
-                n = sock.recv_into(buf)
+                n = read()
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError as e:
                 raise net_error(e) from None
             if n == 0:
-                break
+                return
             t.bytes += n
-            write_all(fd, decoder.feed(bytes(view[:n])) if decoder else view[:n])
-            t.pace()
-        if decoder:
-            write_all(fd, decoder.flush())
+            yield n
 
     def _splice_to(self, fd: int) -> None:
         t = self.transfer
@@ -99,17 +106,7 @@ class Plain(Strategy):
             chunk = t.chunk(RECV_BUFFER)
             flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
             src = self.sock.fileno()
-            while True:
-                t.wait(select.POLLIN)
-                try:
-                    n = os.splice(src, w, chunk, flags=flags)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as e:
-                    raise net_error(e) from None
-                if n == 0:
-                    return
-                t.bytes += n
+            for n in self._reads(lambda: os.splice(src, w, chunk, flags=flags)):
                 while n:
                     try:
                         n -= os.splice(r, fd, n, flags=os.SPLICE_F_MOVE)

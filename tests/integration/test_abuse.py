@@ -1239,6 +1239,16 @@ def tree_state(root: Path) -> dict[str, tuple]:
     return out
 
 
+def link_swapper(top: Path, outside: Path):
+    """What the second session does: `top/d` is moved away and becomes a link to `outside`."""
+
+    def swap() -> None:
+        (top / "d").rename(top / "d.moved")
+        os.symlink(str(outside), top / "d")
+
+    return swap
+
+
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
 @pytest.mark.parametrize("moment", ["before-open", "before-act"])
 @pytest.mark.parametrize("before,line", SWAP_COMMANDS, ids=[" ".join(c[1].split()[:2]) for c in SWAP_COMMANDS])
@@ -1261,10 +1271,7 @@ def test_jail_commands_stay_inside_when_a_directory_is_swapped_mid_command(jd, b
     own(jd, jd.home("alice") / "file.txt")
     before_outside = tree_state(outside)
 
-    def swap() -> None:
-        (top / "d").rename(top / "d.moved")
-        os.symlink(str(outside), top / "d")
-
+    swap = link_swapper(top, outside)
     with Raw(jd) as raw:
         raw.login()
         expect(raw, f"CWD /swap-{case}", 250)
@@ -1301,10 +1308,7 @@ def test_jail_listings_stay_inside_when_a_directory_is_swapped_mid_listing(jd, l
     outside.mkdir()
     (outside / "only-outside.txt").write_bytes(SECRET)
 
-    def swap() -> None:
-        (top / "d").rename(top / "d.moved")
-        os.symlink(str(outside), top / "d")
-
+    swap = link_swapper(top, outside)
     with Raw(jd) as raw:
         raw.login()
         expect(raw, f"CWD /lswap-{case}", 250)
