@@ -9,9 +9,12 @@ chroot(2). Names that are not UTF-8 travel as surrogate escapes and reach the di
 Files are opened with `FS.open`: in the emulated jail it asks the kernel to resolve the path inside the root too
 (openat2 with RESOLVE_IN_ROOT), so a directory swapped for a symbolic link between `resolve` and the open cannot
 lead a transfer outside the root. Commands that change the tree (MKD, RMD, DELE, RNFR/RNTO, MFMT, MFF, the SITE
-commands, HiddenStores' rename) use the operations below (`FS.mkdir`, `FS.unlink`, `FS.rename`, `FS.chmod`, ...):
-each opens the *parent* directory the same way (`FS.parent`) and acts on the final name relative to it, without
-following a final symbolic link, so the same swap cannot lead them outside either.
+commands, HiddenStores' rename, STOU's new file) use the operations below (`FS.mkdir`, `FS.unlink`, `FS.rename`,
+`FS.chmod`, `FS.create_unique`, ...): each opens the *parent* directory the same way (`FS.parent`) and acts on the
+final name relative to it, without following a final symbolic link, so the same swap cannot lead them outside
+either. Reads go through here too (`FS.stat`, `lstat`, `readlink`, `access`, `scandir`, `statvfs`): listings,
+facts and logs never look at a client path any other way. Under a kernel chroot, or when the root is "/", the
+kernel confines every call already and the plain os call is used (listings are hot).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import ctypes
 import errno
 import os
 import posixpath
+import random
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,8 +35,11 @@ PATH_MAX = 4096
 MAX_LINKS = 40
 SYS_OPENAT2 = 437                       # the same number on every Linux architecture (added in 5.6)
 SYS_FCHMODAT2 = 452                     # likewise (added in 6.6): the only chmod that can refuse a final link
+SYS_FACCESSAT2 = 439                    # likewise (added in 5.8): access(2) of an open O_PATH descriptor
 RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
-AT_SYMLINK_NOFOLLOW = 0x100
+AT_SYMLINK_NOFOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x1000
+UNIQUE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"     # STOU's names: tempfile's alphabet and length
+UNIQUE_TRIES = 100
 
 
 class _OpenHow(ctypes.Structure):
@@ -65,12 +72,25 @@ class FS:
     "/" under a kernel chroot, which `chroot` then names (the directory chroot(2) confined the process to)."""
 
     def __init__(self, root: str, cwd: str = "/", chroot: str | None = None):
+        self._root_fd: int | None = None        # the emulated jail's root, opened once (see `_root`)
         self.root = os.path.realpath(root) if root != "/" else "/"
         self.cwd = cwd
         self.chroot = chroot
         self._kernel_chroot = chroot is not None
         if self._kernel_chroot and self.root != "/":
             raise ValueError("under a kernel chroot the root is /")
+        self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
+
+    def __del__(self) -> None:
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+
+    def _root(self) -> int:
+        """The emulated jail's root directory, opened (O_PATH) at its first use and kept: every open inside the
+        jail resolves from it, as chroot(2) pins its directory, and saves two system calls."""
+        if self._root_fd is None:
+            self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._root_fd
 
     @property
     def jail(self) -> str | None:
@@ -100,6 +120,13 @@ class FS:
     def real_of(self, virtual: str) -> str:
         return virtual if self.root == "/" else (self.root + virtual if virtual != "/" else self.root)
 
+    def canonical(self, path: VPath) -> str:
+        """The client view of a resolved path with every symbolic link on it resolved (CWD with ShowSymlinks on).
+        In the emulated jail `resolve` has followed them already."""
+        if self._direct:
+            return os.path.realpath(path.real)
+        return self.virtual_of(path.real)
+
     def virtual_of(self, real: str) -> str:
         """Client view of a real path inside the root (for listings and replies)."""
         if self.root == "/":
@@ -115,7 +142,7 @@ class FS:
         if len(arg.encode("utf-8", "surrogateescape")) >= PATH_MAX:
             raise FsError(arg, errno.ENAMETOOLONG)
         virtual = self.virtual(arg or ".")
-        if self._kernel_chroot or self.root == "/":
+        if self._direct:
             return VPath(virtual, virtual, arg)
         real_virtual = self._walk(virtual, follow_last, arg)
         return VPath(virtual, self.real_of(real_virtual), arg)
@@ -160,7 +187,7 @@ class FS:
         """os.open() of a real path inside the root (a `VPath.real`), resolved by the kernel inside the root as
         well when the jail is emulated. Old kernels (or a seccomp filter) without openat2 get a plain open."""
         flags |= os.O_CLOEXEC
-        if self._kernel_chroot or self.root == "/":
+        if self._direct:
             return os.open(real, flags, mode)
         if real != self.root and not real.startswith(self.root + "/"):
             raise ValueError(f"{real} is not inside the session root {self.root}")
@@ -168,13 +195,9 @@ class FS:
         tmpfile = getattr(os, "O_TMPFILE", 0)            # includes O_DIRECTORY's bit: only all of it counts
         creates = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
         how = _OpenHow(flags, mode if creates else 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fd = _libc.syscall(SYS_OPENAT2, root_fd, os.fsencode(rel), ctypes.byref(how),
-                               ctypes.c_size_t(ctypes.sizeof(how)))
-            err = ctypes.get_errno()
-        finally:
-            os.close(root_fd)
+        fd = _libc.syscall(SYS_OPENAT2, self._root(), os.fsencode(rel), ctypes.byref(how),
+                           ctypes.c_size_t(ctypes.sizeof(how)))
+        err = ctypes.get_errno()
         if fd >= 0:
             return fd
         if err in (errno.ENOSYS, errno.EPERM):
@@ -201,12 +224,14 @@ class FS:
 
     def lstat(self, real: str) -> os.stat_result:
         """The final component itself (a symbolic link is not followed)."""
+        if self._direct:
+            return os.lstat(real)
         with self.parent(real) as (fd, name):
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
 
     def stat(self, real: str) -> os.stat_result:
         """What `real` leads to, links followed inside the root. A FIFO is not opened for reading (O_PATH)."""
-        if self._kernel_chroot or self.root == "/":
+        if self._direct:
             return os.stat(real)
         fd = self.open(real, os.O_PATH)
         try:
@@ -220,6 +245,61 @@ class FS:
         except OSError:
             return False
         return True
+
+    def lexists(self, real: str) -> bool:
+        """`real` names something, a dangling symbolic link included."""
+        try:
+            self.lstat(real)
+        except OSError:
+            return False
+        return True
+
+    def access(self, real: str, mode: int) -> bool:
+        """access(2) with the effective ids (os.R_OK, W_OK, X_OK) of what `real` leads to, links followed inside the
+        root; False when it cannot be reached."""
+        return self.access_all(real, (mode,))[0]
+
+    def access_all(self, real: str, modes: tuple[int, ...]) -> tuple[bool, ...]:
+        """`access` for several modes of one path, opened once (MLSx's perm fact asks three per entry)."""
+        if self._direct:
+            effective = os.access in os.supports_effective_ids
+            return tuple(os.access(real, mode, effective_ids=effective) for mode in modes)
+        try:
+            fd = self.open(real, os.O_PATH)
+        except OSError:
+            return (False,) * len(modes)
+        try:
+            return tuple(_access_fd(fd, mode) for mode in modes)
+        finally:
+            os.close(fd)
+
+    def statvfs(self, real: str) -> os.statvfs_result:
+        """The filesystem holding `real` (free space for Display files' %f)."""
+        if self._direct:
+            return os.statvfs(real)
+        fd = self.open(real, os.O_PATH)
+        try:
+            return os.fstatvfs(fd)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def scandir(self, real: str) -> Iterator[Iterator[os.DirEntry]]:
+        """os.scandir of a directory. In the emulated jail the directory is opened inside the root and the entries
+        are relative to it: `entry.stat(follow_symlinks=False)`, `entry.is_symlink()` and
+        `entry.is_dir(follow_symlinks=False)` are safe and valid inside this block only, `entry.path` is the bare
+        name; a link is followed with `FS.stat` of the directory's real path joined with `entry.name`, never with
+        `entry.stat()` or `entry.is_dir()` (the kernel would follow it outside the root)."""
+        if self._direct:
+            with os.scandir(real) as it:
+                yield it
+            return
+        fd = self.open(real, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with os.scandir(fd) as it:
+                yield it
+        finally:
+            os.close(fd)
 
     def mkdir(self, real: str, mode: int = 0o777) -> None:
         with self.parent(real) as (fd, name):
@@ -245,8 +325,27 @@ class FS:
             os.symlink(target, name, dir_fd=fd)
 
     def readlink(self, real: str) -> str:
+        if self._direct:
+            return os.readlink(real)
         with self.parent(real) as (fd, name):
             return os.readlink(name, dir_fd=fd)
+
+    def create_unique(self, dir_real: str, prefix: str, mode: int = 0o666) -> tuple[int, str]:
+        """STOU: a new file of a random name (`prefix` + 8 characters) in a directory, created O_EXCL (never
+        through a link) relative to the directory opened inside the root. Returns (fd open for writing, its real
+        path). `mode` is masked by the process umask."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = self.open(dir_real, os.O_PATH | os.O_DIRECTORY)
+        try:
+            for _ in range(UNIQUE_TRIES):
+                name = prefix + "".join(random.choices(UNIQUE_CHARS, k=8))
+                try:
+                    return os.open(name, flags, mode, dir_fd=fd), posixpath.join(dir_real, name)
+                except FileExistsError:
+                    continue
+        finally:
+            os.close(fd)
+        raise FileExistsError(errno.EEXIST, "No usable temporary file name found", dir_real)
 
     def chown(self, real: str, uid: int, gid: int) -> None:
         """lchown: a final symbolic link is changed itself."""
@@ -314,13 +413,25 @@ class FS:
 
     def chdir(self, arg: str) -> VPath:
         path = self.resolve(arg)
-        st = os.stat(path.real)
+        st = self.stat(path.real)
         if not stat.S_ISDIR(st.st_mode):
             raise FsError(arg, errno.ENOTDIR)
-        if not os.access(path.real, os.X_OK):
+        if not self.access(path.real, os.X_OK):
             raise FsError(arg, errno.EACCES)
         self.cwd = path.virtual
         return path
+
+
+def _access_fd(fd: int, mode: int) -> bool:
+    """access(2) of an open descriptor: faccessat2 with AT_EMPTY_PATH, or its /proc/self/fd link on older
+    kernels (the link leads to the open file itself, wherever it is)."""
+    res = _libc.syscall(ctypes.c_long(SYS_FACCESSAT2), ctypes.c_long(fd), b"", ctypes.c_long(mode),
+                        ctypes.c_long(AT_EMPTY_PATH | AT_EACCESS))
+    if res == 0:
+        return True
+    if ctypes.get_errno() not in (errno.ENOSYS, errno.EPERM):
+        return False
+    return os.access(f"/proc/self/fd/{fd}", mode, effective_ids=os.access in os.supports_effective_ids)
 
 
 def _remove_tree_at(parent_fd: int, name: str, depth: int, max_depth: int) -> None:

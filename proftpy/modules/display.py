@@ -74,8 +74,8 @@ def _read_fd(fd: int) -> bytes:
     return os.pread(fd, MAX_BYTES, 0)
 
 
-def _read_path(real: str) -> bytes:
-    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+def _read_path(real: str, opener=os.open) -> bytes:
+    fd = opener(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         return _read_fd(fd)
     finally:
@@ -90,7 +90,7 @@ def preopen(session: "Session", path: str | None) -> None:
     if path in fds:
         return
     try:
-        fds[path] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fds[path] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         log.debug("cannot open display file %s: %s", path, e.strerror)
 
@@ -103,7 +103,7 @@ def load(session: "Session", path: str | None) -> bytes | None:
         if session.fs is None:
             return _read_path(path) if path.startswith("/") else None
         try:
-            return _read_path(session.fs.resolve(path).real)
+            return _read_path(session.fs.resolve(path).real, session.fs.open)
         except OSError:
             fd = session.state.get(DisplayState).fds.get(path)
             if fd is None:
@@ -161,7 +161,7 @@ def chdir_lines(session: "Session", real_dir: str) -> list[str]:
 
 def _mtime(session: "Session", path: str) -> float | None:
     try:
-        return os.stat(session.fs.resolve(path).real).st_mtime
+        return session.fs.stat(session.fs.resolve(path).real).st_mtime
     except OSError:
         fd = session.state.get(DisplayState).fds.get(path)
         return os.fstat(fd).st_mtime if fd is not None else None
@@ -221,8 +221,7 @@ def _totals(session: "Session") -> dict[str, int]:
 def _fs_size_kb(session: "Session") -> int:
     """Free space (KB) of the filesystem holding the current directory, like ProFTPD's pr_fs_getsize."""
     try:
-        where = session.fs.resolve(".").real if session.fs else "/"
-        st = os.statvfs(where)
+        st = session.fs.statvfs(session.fs.resolve(".").real) if session.fs else os.statvfs("/")
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize // 1024

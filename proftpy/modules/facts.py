@@ -7,6 +7,7 @@ UNIX.owner UNIX.ownername. MFF/MFMT live with the other file commands (modules/f
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -15,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-from .. import listing
+from .. import listing, transfer
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Words
 from ..dispatch import DIRS, OPTIONAL, PATH, Command, Request
@@ -54,7 +55,7 @@ class FactsState:
 
 
 def _options(session: "Session") -> frozenset[str]:
-    return session.server.get("FactsOptions") or frozenset()
+    return session.server.get("FactsOptions")
 
 
 def enabled_facts(session: "Session") -> tuple[str, ...]:
@@ -80,13 +81,6 @@ def set_mlst_facts(session: "Session", arg: str) -> Reply:
 
 
 # -- facts of one entry --------------------------------------------------------------------------------------------
-def _access(real: str, mode: int) -> bool:
-    try:
-        return os.access(real, mode, effective_ids=os.access in os.supports_effective_ids)
-    except OSError:
-        return False
-
-
 class Fakes:
     """DirFakeUser/DirFakeGroup/DirFakeMode for one directory, read once (not once per entry)."""
 
@@ -108,7 +102,7 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
     if stat.S_ISLNK(st.st_mode):
         try:
             target_real = session.fs.resolve(virtual).real
-            target = os.stat(target_real)
+            target = session.fs.stat(target_real)
         except (OSError, FtpError) as e:
             log.debug("MLSx: cannot follow %s: %s", virtual, e)
             return None
@@ -116,7 +110,7 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
         if show_symlinks:
             if "UseSlink" in _options(session):
                 try:
-                    link = os.readlink(session.fs.resolve(virtual, follow_last=False).real)
+                    link = session.fs.readlink(session.fs.resolve(virtual, follow_last=False).real)
                 except (OSError, FtpError):
                     return None
                 kind = "OS.unix=slink:" + link
@@ -138,8 +132,11 @@ def entry_facts(session: "Session", virtual: str, lst: os.stat_result, dent_name
         except FtpError:
             return None
     is_dir = stat.S_ISDIR(st.st_mode)
-    perm = listing.perm_fact(is_dir, _access(real, os.R_OK), _access(real, os.W_OK),
-                             is_dir and _access(real, os.X_OK))
+    if is_dir:
+        readable, writable, searchable = session.fs.access_all(real, (os.R_OK, os.W_OK, os.X_OK))
+    else:
+        (readable, writable), searchable = session.fs.access_all(real, (os.R_OK, os.W_OK)), False
+    perm = listing.perm_fact(is_dir, readable, writable, searchable)
     uid, gid, mode = st.st_uid, st.st_gid, st.st_mode
     user = group = None
     fakes = fakes or Fakes(session, real)
@@ -182,13 +179,14 @@ def _show_symlinks(session: "Session", real: str | None, explicit: bool) -> bool
 
 
 def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.DirEntry]) -> Iterator[str]:
+    """One line per entry; `entries` come from `FS.scandir(real)`, still open while this runs."""
     enabled = enabled_facts(session)
     show = _show_symlinks(session, real, explicit=False)
     fakes = Fakes(session, real)
     for name in (".", ".."):
         child = posixpath.join(virtual, name)
         try:
-            st = os.stat(session.fs.resolve(child).real)
+            st = session.fs.stat(session.fs.resolve(child).real)
         except (OSError, FtpError):
             continue
         facts = entry_facts(session, child, st, name, show_symlinks=show, fakes=fakes)
@@ -203,7 +201,8 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
             lst = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        facts = entry_facts(session, child, lst, entry.name, show_symlinks=show, real=entry.path, fakes=fakes)
+        facts = entry_facts(session, child, lst, entry.name, show_symlinks=show, real=posixpath.join(real, entry.name),
+                            fakes=fakes)
         if facts is not None:
             yield listing.format_facts(facts, entry.name, enabled)
 
@@ -213,21 +212,20 @@ def mlsd(session: "Session", cmd: Request) -> Reply:
     shown = arg or session.fs.cwd
     try:
         vp = session.fs.resolve(arg or ".")
-        st = os.stat(vp.real)
+        st = session.fs.stat(vp.real)
     except FsError as e:
         return Reply(550, f"{shown}: {os.strerror(e.errno)}")
     except OSError as e:
         return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
     if not stat.S_ISDIR(st.st_mode):
         return Reply(550, f"'{shown}' is not a directory")
-    try:
-        with os.scandir(vp.real) as it:
-            entries = list(it)
-    except OSError as e:
-        return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
-    from ..net import data
-    return data.send_lines(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries), what="MLSD",
-                           mode=data.state(session).mode_name)
+    with contextlib.ExitStack() as stack:
+        try:
+            entries = list(stack.enter_context(session.fs.scandir(vp.real)))
+        except OSError as e:
+            return Reply(550, f"{shown}: {os.strerror(e.errno or errno.EIO)}")
+        return transfer.send_lines(session, cmd, mlsd_lines(session, vp.virtual, vp.real, entries), what="MLSD",
+                                   mode=transfer.state(session).mode_name)
 
 
 # -- MLST ----------------------------------------------------------------------------------------------------------
@@ -242,7 +240,7 @@ def mlst(session: "Session", cmd: Request) -> Reply:
     try:
         # a link's own facts (size, mode, perm), its target's type unless ShowSymlinks is set on: as mod_facts
         vp = session.fs.resolve(arg or ".", follow_last=False)
-        lst = os.lstat(vp.real)
+        lst = session.fs.lstat(vp.real)
     except (OSError, FtpError):
         return Reply(550, f"'{shown}' cannot be listed")
     facts = entry_facts(session, vp.virtual, lst, vp.virtual, show_symlinks=show, cdir=False)

@@ -17,14 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import PROFTPD_COMPAT
+from .. import PROFTPD_COMPAT, transfer
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
 from ..dispatch import DIRS, EXACT_PATH, NONE, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook, PathArg, Request
 from ..fs import FsError, VPath
 from ..module import Listener, Module
-from ..net import data
 from ..reply import FtpError, Reply
 from . import facts as mod_facts
 
@@ -77,7 +76,7 @@ def _path_arg(cmd: Request) -> str:
 
 def transfer_type(session: "Session") -> str:
     """The current TYPE, "A" or "I", from mod_xfer's data state (its DefaultTransferMode before any TYPE)."""
-    return "A" if data.state(session).ascii else "I"
+    return "A" if transfer.state(session).ascii else "I"
 
 
 def times_gmt(session: "Session") -> bool:
@@ -127,17 +126,10 @@ def change_dir(session: "Session", arg: str, name: str) -> Reply:
                 raise
             raise FsError(arg, first.errno or errno.EIO) from None
     if _show_symlinks(session):
-        fs.cwd = _resolved_virtual(fs, path)
+        fs.cwd = fs.canonical(path)
     session.events.emit("core.chdir", session=session, path=fs.cwd)
     lines = display.chdir_lines(session, path.real)
     return Reply(250, f"{name} command successful", lines)
-
-
-def _resolved_virtual(fs, path: VPath) -> str:
-    """The client view of a directory with its symlinks resolved (inside the root)."""
-    if fs.root == "/":
-        return os.path.realpath(path.real)
-    return fs.virtual_of(path.real)
 
 
 def _try_cdpath(session: "Session", arg: str) -> VPath | None:

@@ -389,7 +389,7 @@ def pre_cmd(session: "Session", cmd: Request) -> None:
     st.out_mark = session.ctrl.bytes_out
     if cmd.name in ("STOR", "APPE") and session.fs is not None:
         try:
-            st.file_modified = os.path.lexists(session.fs.resolve(cmd.arg).real)
+            st.file_modified = session.fs.lexists(session.fs.resolve(cmd.arg).real)
         except OSError:
             st.file_modified = False
     return None
@@ -615,7 +615,7 @@ def _transfer_facts(session: "Session", cmd: Request, rec: logformat.Record, xfe
         size = xfer.get("size")
         if size is None and session.fs is not None:
             try:
-                size = os.stat(xfer["path"]).st_size
+                size = session.fs.stat(xfer["path"]).st_size
             except OSError:
                 size = None
         rec.file_size = size

@@ -1,13 +1,14 @@
 """mod_ls: directory listings — LIST, NLST and STAT — in ProFTPD's formats, with ListOptions, globbing,
 ShowSymlinks, TimesGMT and DirFakeUser/Group/Mode.
 
-Listings are generated lazily (one directory at a time, one lstat per entry from os.scandir) and streamed through
-the data connection by `net.data.send_lines`. Every client path goes through `session.fs.resolve`; a listing never
-reaches outside the session root. Names travel as `str` with surrogate escapes and go out as the original bytes.
+Listings are generated lazily (one directory at a time, one lstat per entry from `FS.scandir`) and streamed through
+the data connection by `transfer.send_lines`. Every client path goes through `session.fs` (resolve, stat, lstat,
+readlink, scandir); a listing never reaches outside the session root. Names travel as `str` with surrogate escapes and go out as the original bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from .. import listing
+from .. import listing, transfer
 from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, parse_bool
 from ..dispatch import DIRS, LISTED_PATH, OPTIONAL, Command, Request
@@ -195,7 +196,7 @@ def parse_argument(session: "Session", arg: str, command: str, cfg: Settings) ->
 
 def _exists(session: "Session", path: str) -> bool:
     try:
-        os.stat(session.fs.resolve(path).real)
+        session.fs.stat(session.fs.resolve(path).real)
         return True
     except (OSError, FtpError):
         return False
@@ -231,7 +232,7 @@ class Lister:
     def follow(self, virtual: str) -> os.stat_result | None:
         """stat() of a link's target, resolved inside the session root; None when it dangles or escapes."""
         try:
-            return os.stat(self.fs.resolve(virtual).real)
+            return self.fs.stat(self.fs.resolve(virtual).real)
         except (OSError, FtpError):
             return None
 
@@ -241,7 +242,7 @@ class Lister:
         if not stat.S_ISLNK(lst.st_mode):
             return Item(name, lst, None, virtual)
         try:
-            target = os.readlink(self.fs.resolve(virtual, follow_last=False).real)
+            target = self.fs.readlink(self.fs.resolve(virtual, follow_last=False).real)
         except (OSError, FtpError):
             return None
         if not _safe_link(target, virtual):
@@ -311,13 +312,17 @@ class Lister:
     def read_dir(self, virtual: str) -> list[Item]:
         """The entries of one directory to show (dotfiles per -a/-A, . and .. with -a), sorted by name unless -U;
         stops at maxfiles."""
-        try:
-            real = self.fs.resolve(virtual).real
-            with os.scandir(real) as it:
-                entries = list(it)
-        except (OSError, FtpError) as e:
-            log.debug("cannot read %s: %s", virtual, e)
-            return []
+        with contextlib.ExitStack() as stack:
+            try:
+                real = self.fs.resolve(virtual).real
+                entries = list(stack.enter_context(self.fs.scandir(real)))
+            except (OSError, FtpError) as e:
+                log.debug("cannot read %s: %s", virtual, e)
+                return []
+            return self._items(virtual, real, entries)
+
+    def _items(self, virtual: str, real: str, entries: list[os.DirEntry]) -> list[Item]:
+        """read_dir's work while the directory is open (the entries' lstat is relative to it)."""
         opts = self.opts
         hide = hider(self.session, real)
         if hide is not None:
@@ -330,7 +335,7 @@ class Lister:
                 if not self.count_file():
                     return items
                 try:
-                    items.append(Item(dot, os.stat(self.fs.resolve(posixpath.join(virtual, dot)).real), None,
+                    items.append(Item(dot, self.fs.stat(self.fs.resolve(posixpath.join(virtual, dot)).real), None,
                                       posixpath.join(virtual, dot)))
                 except (OSError, FtpError):
                     continue
@@ -365,7 +370,7 @@ class Lister:
         if not self.opts.R:
             return
         try:
-            here = os.stat(self.fs.resolve(virtual).real)
+            here = self.fs.stat(self.fs.resolve(virtual).real)
             seen = seen | {(here.st_dev, here.st_ino)}
         except (OSError, FtpError):
             return
@@ -411,8 +416,8 @@ def expand_glob(session: "Session", pattern: str, sort: bool = True) -> list[str
             for base in current:
                 try:
                     real = session.fs.resolve(base or ".").real
-                    with os.scandir(real) as it:
-                        names_ = [e.name for e in it if match(e.name) and (last or _is_dir(e))]
+                    with session.fs.scandir(real) as it:
+                        names_ = [e.name for e in it if match(e.name) and (last or _is_dir(session.fs, real, e))]
                 except (OSError, FtpError):
                     continue
                 if sort:
@@ -436,36 +441,36 @@ def _join(base: str, name: str) -> str:
     return base + name if base.endswith("/") else base + "/" + name
 
 
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(fs, real_dir: str, entry: os.DirEntry) -> bool:
+    """A directory, or a symbolic link to one (followed inside the root)."""
     try:
-        return entry.is_dir()
+        if entry.is_symlink():
+            return stat.S_ISDIR(fs.stat(posixpath.join(real_dir, entry.name)).st_mode)
+        return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
 
 
 def _lexists(session: "Session", path: str) -> bool:
     try:
-        os.lstat(session.fs.resolve(path, follow_last=False).real)
-        return True
-    except (OSError, FtpError):
+        return session.fs.lexists(session.fs.resolve(path, follow_last=False).real)
+    except FtpError:
         return False
 
 
 # -- LIST ----------------------------------------------------------------------------------------------------------
 def _send(session: "Session", cmd: Request, lines: Iterable[str]) -> Reply:
-    from ..net.data import send_lines
-    return send_lines(session, cmd, lines)
+    return transfer.send_lines(session, cmd, lines)
 
 
 def _fail_after_opening(session: "Session", cmd: Request, error: FtpError) -> Reply:
     """LIST of a missing path: ProFTPD opens the data connection (150) before it looks, then answers 450 and
     closes it; without a data connection the 425 comes first."""
-    from ..net.data import run
 
-    def body(transfer) -> None:
+    def body(_: transfer.Transfer) -> None:
         raise error
 
-    reply, _, _ = run(session, cmd, "Opening ASCII mode data connection for file list", body)
+    reply, _, _ = transfer.run(session, cmd, "Opening ASCII mode data connection for file list", body)
     return reply
 
 
@@ -519,7 +524,7 @@ def _item_for(lister: Lister, path: str, follow_last: bool) -> Item | None:
     """The Item for one operand (a path the client named, or a glob match)."""
     try:
         vp = lister.fs.resolve(path, follow_last=follow_last)
-        lst = os.lstat(vp.real)
+        lst = lister.fs.lstat(vp.real)
     except (OSError, FtpError):
         return None
     name = path.rstrip("/") or path
@@ -528,7 +533,7 @@ def _item_for(lister: Lister, path: str, follow_last: bool) -> Item | None:
         return Item(name, st, None, vp.virtual) if st is not None else None
     if stat.S_ISLNK(lst.st_mode):
         try:
-            return Item(name, lst, os.readlink(vp.real), vp.virtual)
+            return Item(name, lst, lister.fs.readlink(vp.real), vp.virtual)
         except OSError:
             return None
     return Item(name, lst, None, vp.virtual)
@@ -540,7 +545,7 @@ def check_target(session: "Session", target: str, cfg: Settings, follow: bool = 
         return True
     try:
         real = session.fs.resolve(target, follow_last=follow).real
-        os.stat(real) if follow else os.lstat(real)
+        session.fs.stat(real) if follow else session.fs.lstat(real)
         return True
     except FsError as e:
         err = e.errno
@@ -582,7 +587,7 @@ def nlst(session: "Session", cmd: Request) -> Reply:
         return _send(session, cmd, nlst_glob_lines(session, lister, paths))
     clean = _clean(target)
     try:
-        st = os.stat(session.fs.resolve(clean).real)
+        st = session.fs.stat(session.fs.resolve(clean).real)
     except (OSError, FsError) as e:
         err = e.errno or errno.EIO
         if err == errno.ENOENT and cfg.config.no_error_if_absent:
@@ -592,7 +597,7 @@ def nlst(session: "Session", cmd: Request) -> Reply:
         return _send(session, cmd, iter([_nlst_name(clean, opts)]))
     if not stat.S_ISDIR(st.st_mode):
         raise FtpError(450, f"{cmd.arg}: Not a regular file")
-    if not os.access(session.fs.resolve(clean).real, os.R_OK):
+    if not session.fs.access(session.fs.resolve(clean).real, os.R_OK):
         raise FtpError(450, f"{cmd.arg or clean}: {os.strerror(errno.EACCES)}")
     return _send(session, cmd, nlst_dir_lines(session, lister, clean))
 
@@ -622,25 +627,24 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
     virtual = session.fs.virtual(directory or ".")
     try:
         real = session.fs.resolve(virtual).real
-        with os.scandir(real) as it:
-            entries = list(it)
+        with session.fs.scandir(real) as it:
+            entries = [(e.name, e.is_symlink()) for e in it]
     except (OSError, FtpError) as e:
         log.debug("NLST cannot read %s: %s", directory, e)
         return
     hide = hider(session, real)
     if hide is not None:
-        entries = [e for e in entries if not hide(e.name)]
-    names_ = [e.name for e in entries]
+        entries = [e for e in entries if not hide(e[0])]
+    names_ = [name for name, _ in entries]
     if opts.a:
         names_ = [".", ".."] + names_
     if cfg.sorted_nlst:
         names_.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
-    by_name = {e.name: e for e in entries}
+    links = {name for name, is_link in entries if is_link}
     for name in names_:
         if name.startswith(".") and not (opts.a or (opts.A and name not in (".", ".."))):
             continue
-        entry = by_name.get(name)
-        if entry is not None and entry.is_symlink() and lister.follow(posixpath.join(virtual, name)) is None:
+        if name in links and lister.follow(posixpath.join(virtual, name)) is None:
             continue            # dangling (or escaping) link: mod_ls drops it
         if curdir or opts.one:
             yield name
@@ -657,7 +661,7 @@ def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Ite
         if base.startswith(".") and (not opts.A or base in (".", "..")):
             continue
         try:
-            st = os.stat(session.fs.resolve(path).real)
+            st = session.fs.stat(session.fs.resolve(path).real)
         except (OSError, FtpError):
             continue
         if stat.S_ISDIR(st.st_mode):
@@ -672,8 +676,7 @@ def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Ite
 # -- STAT ----------------------------------------------------------------------------------------------------------
 def transfer_type(session: "Session") -> str:
     """ASCII or BINARY, as TYPE last set it (mod_xfer keeps it in the data state)."""
-    from ..net.data import state
-    return state(session).mode_name
+    return transfer.state(session).mode_name
 
 
 def server_status(session: "Session") -> Reply:
@@ -698,7 +701,7 @@ def stat_(session: "Session", cmd: Request) -> Reply:
     path = arg.lstrip(" ") or "."
     try:
         vp = session.fs.resolve(path, follow_last=not cfg.show_symlinks)
-        st = os.lstat(vp.real) if cfg.show_symlinks else os.stat(vp.real)
+        st = session.fs.lstat(vp.real) if cfg.show_symlinks else session.fs.stat(vp.real)
     except FsError as e:
         raise _missing(path, e.errno) from None
     except OSError as e:

@@ -1,7 +1,7 @@
 """mod_xfer: file transfers and the commands that prepare them — TYPE MODE STRU ALLO SMNT, PORT PASV EPRT EPSV,
 REST RETR STOR STOU APPE ABOR — with ProFTPD's reply texts, plus the directives that drive them.
 
-The data connection and the byte-moving engine live in `net/data.py`; this module decides *what* is transferred
+The data connection and the byte-moving engine live in `proftpy/transfer/`; this module decides *what* is transferred
 (paths, REST offsets, overwrite/append rules, HiddenStores, DeleteAbortedStores, TransferRate).
 
 Transfer facts for the logging modules (xferlog, ExtendedLog) are left on `cmd.notes["xfer"]` of RETR/STOR/STOU/
@@ -29,17 +29,16 @@ import logging
 import os
 import socket
 import stat
-import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
 from ..dispatch import (EXACT_PATH, NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE, Command, Hook,
                         Request)
 from ..module import Module
-from ..net import data
 from ..reply import FtpError, Reply
 
 if TYPE_CHECKING:
@@ -140,8 +139,8 @@ def session_init(session: "Session") -> None:
     # TCPNoDelay ctrl (mod_core's directive): without it the 150 and 226 of a short transfer wait for a delayed
     # ACK (~40 ms per listing). Applied here until the session setup applies it for every connection.
     try:
-        nodelay = session.server.get("TCPNoDelay") or {}
-        session.ctrl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay.get("ctrl", True) else 0)
+        nodelay = session.server.get("TCPNoDelay")["ctrl"]
+        session.ctrl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay else 0)
     except OSError as e:
         log.debug("TCP_NODELAY: %s", e.strerror)
     masq = session.server.get("MasqueradeAddress")
@@ -182,7 +181,7 @@ def type_(session: "Session", cmd: Request) -> Reply:
     if len(words) > 2:
         return Reply(500, f"'TYPE {cmd.arg}' not understood")
     first = words[0].upper()
-    st = data.state(session)
+    st = transfer.state(session)
     if first == "A" or first == "L" and words[1:] == ["7"]:
         st.ascii = True
     elif first == "I" or first == "L" and words[1:] == ["8"]:
@@ -240,13 +239,13 @@ def _same_host(a: str, b: str) -> bool:
 
 
 def _epsv_all(session: "Session", name: str) -> None:
-    if data.state(session).epsv_all:
+    if transfer.state(session).epsv_all:
         raise FtpError(500, f"Illegal {name} command, EPSV ALL in effect")
 
 
 def _check_target(session: "Session", name: str, addr: str, port: int) -> None:
     """No FTP bounce: the target must be the client itself (unless AllowForeignAddress) on a port >= 1024."""
-    if not data.foreign_allowed(session) and not _same_host(addr, session.remote_addr):
+    if not transfer.foreign_allowed(session) and not _same_host(addr, session.remote_addr):
         log.warning("Refused %s %s (address mismatch)", name, addr)
         raise FtpError(500, f"Illegal {name} command")
     if port < 1024:
@@ -268,11 +267,11 @@ def port(session: "Session", cmd: Request) -> Reply:
     if len(nums) != 6 or None in nums or not any(nums[:4]) or not (nums[4] or nums[5]):
         return Reply(501, "Illegal PORT command")
     addr = ".".join(str(n) for n in nums[:4])
-    if ":" in session.remote_addr and not data.foreign_allowed(session):
+    if ":" in session.remote_addr and not transfer.foreign_allowed(session):
         return Reply(500, "Illegal PORT command")
     target_port = nums[4] << 8 | nums[5]
     _check_target(session, "PORT", addr, target_port)
-    data.set_target(session, addr, target_port)
+    transfer.set_target(session, addr, target_port)
     return Reply(200, "PORT command successful")
 
 
@@ -298,7 +297,7 @@ def eprt(session: "Session", cmd: Request) -> Reply:
     if not 0 < target_port <= 65535:
         return Reply(500, "Illegal EPRT command")
     _check_target(session, "EPRT", str(ip), target_port)
-    data.set_target(session, str(ip), target_port)
+    transfer.set_target(session, str(ip), target_port)
     return Reply(200, "EPRT command successful")
 
 
@@ -311,7 +310,7 @@ def pasv(session: "Session", cmd: Request) -> Reply:
     if ":" in session.local_addr:
         # PASV cannot express an IPv6 address (ProFTPD Bug#3745).
         return Reply(501, "PASV: Operation not permitted")
-    sock = data.listen_passive(session)
+    sock = transfer.listen_passive(session)
     addr = session.masquerade or sock.getsockname()[0]
     p = sock.getsockname()[1]
     return Reply(227, f"Entering Passive Mode ({addr.replace('.', ',')},{p >> 8},{p & 255}).")
@@ -320,14 +319,14 @@ def pasv(session: "Session", cmd: Request) -> Reply:
 def epsv(session: "Session", cmd: Request) -> Reply:
     arg = cmd.arg.strip()
     if arg.upper() == "ALL":
-        data.state(session).epsv_all = True
+        transfer.state(session).epsv_all = True
         return Reply(200, "EPSV ALL command successful")
     if arg:
         if not arg.isdigit():
             return Reply(501, "EPSV: unknown network protocol")
         if arg not in ("1", "2") or arg == "2" and not session.server.get("UseIPv6"):
             return Reply(522, f"Network protocol not supported, use {_families(session)}")
-    sock = data.listen_passive(session)
+    sock = transfer.listen_passive(session)
     # MasqueradeAddress is not used here: the client reuses the control connection's address (as ProFTPD).
     return Reply(229, f"Entering Extended Passive Mode (|||{sock.getsockname()[1]}|)")
 
@@ -364,7 +363,7 @@ def rest(session: "Session", cmd: Request) -> Reply:
     pos = _rest_value(words[0])
     if pos is None:
         return Reply(501, "REST requires a value greater than or equal to 0")
-    st = data.state(session)
+    st = transfer.state(session)
     if st.ascii and pos != 0:
         return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")
     st.rest = pos
@@ -372,7 +371,7 @@ def rest(session: "Session", cmd: Request) -> Reply:
 
 
 def abor(session: "Session", cmd: Request) -> Reply:
-    st = data.state(session)
+    st = transfer.state(session)
     st.reset()
     st.rest = 0
     return Reply(226, "Abort successful")
@@ -387,20 +386,20 @@ def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | N
 
 
 def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
-           size: int | None, transfer: Any, status: str) -> None:
+           size: int | None, moved: transfer.Transfer | None, status: str) -> None:
     cmd.notes["xfer"] = {
-        "path": real, "vpath": virtual, "bytes": transfer.bytes if transfer else 0,
-        "seconds": transfer.seconds if transfer else 0.0, "direction": direction, "type": "a" if ascii else "b",
+        "path": real, "vpath": virtual, "bytes": moved.bytes if moved else 0,
+        "seconds": moved.seconds if moved else 0.0, "direction": direction, "type": "a" if ascii else "b",
         "offset": offset, "size": size, "completed": status == "success",
         "aborted": status in ("cancelled", "timeout"), "status": status, "command": cmd.name,
     }
 
 
 def retr(session: "Session", cmd: Request) -> Reply:
-    st = data.state(session)
+    st = transfer.state(session)
     offset, st.rest = st.rest, 0
     path = session.fs.resolve(cmd.arg)
-    info = os.stat(path.real)
+    info = session.fs.stat(path.real)
     if not stat.S_ISREG(info.st_mode):
         return Reply(550, f"{cmd.arg}: Not a regular file")
     if offset and not session.conf("AllowRetrieveRestart", path=path.real):
@@ -416,13 +415,13 @@ def retr(session: "Session", cmd: Request) -> Reply:
         ascii = st.ascii
         sendfile = session.conf("UseSendfile", path=path.real)
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({size - offset} bytes)"
-        reply, transfer, status = data.run(
+        reply, moved, status = transfer.run(
             session, cmd, opening, lambda t: t.send_file(fd, offset, ascii, sendfile=sendfile),
             size=size, rate=_rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
-           transfer=transfer, status=status)
+           moved=moved, status=status)
     return reply
 
 
@@ -473,7 +472,7 @@ def stou(session: "Session", cmd: Request) -> Reply:
 
 
 def _store(session: "Session", cmd: Request, kind: str) -> Reply:
-    st = data.state(session)
+    st = transfer.state(session)
     offset, st.rest = st.rest, 0
     if kind == "STOU" and offset:
         return Reply(550, "STOU incompatible with REST")
@@ -483,7 +482,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     if kind == "STOU":
         directory = session.fs.resolve(".")
         umask = _umask(session, directory.real)
-        fd, real = tempfile.mkstemp(prefix="ftp", dir=directory.real)
+        fd, real = session.fs.create_unique(directory.real, "ftp", 0o600)
         os.fchmod(fd, 0o666 & ~umask)
         created = True
         name = os.path.basename(real)
@@ -494,7 +493,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         path = session.fs.resolve(cmd.arg)
         real, virtual, what = path.real, path.virtual, cmd.arg
         try:
-            info = os.stat(real)
+            info = session.fs.stat(real)
         except FileNotFoundError:
             info = None
         if info is not None:
@@ -511,7 +510,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             if offset:
                 return Reply(501, "REST not compatible with server configuration")
             temp = _hidden_path(real, hidden)
-            if os.path.lexists(temp):
+            if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
         elif info is None:
@@ -531,16 +530,16 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}"
 
-    def body(transfer: data.Transfer) -> None:
+    def body(t: transfer.Transfer) -> None:
         if kind == "STOR" and temp is None and not created:
             os.ftruncate(fd, offset)
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
-        transfer.receive_to(fd, ascii)
+        t.receive_to(fd, ascii)
 
     try:
-        reply, transfer, status = data.run(session, cmd, opening, body, what=what,
-                                           rate=_rate_for(session, kind, real))
+        reply, moved, status = transfer.run(session, cmd, opening, body, what=what,
+                                            rate=_rate_for(session, kind, real))
     finally:
         os.close(fd)
     target = temp or real
@@ -552,14 +551,14 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             reply, status = Reply(550, f"{what}: Rename of hidden file {session.fs.virtual_of(temp)} failed: "
                                        f"{e.strerror}"), "failed"
     elif status != "success":
-        if transfer is None and created:
+        if moved is None and created:
             _unlink(session.fs, target)              # no data connection: leave nothing behind
         elif temp is not None:
             _unlink(session.fs, temp)                # HiddenStores: only the temporary file is removed
-        elif transfer is not None and session.conf("DeleteAbortedStores", path=real):
+        elif moved is not None and session.conf("DeleteAbortedStores", path=real):
             _unlink(session.fs, real)
     _notes(cmd, real=real, virtual=virtual, direction="i", ascii=ascii, offset=offset, size=None,
-           transfer=transfer, status=status)
+           moved=moved, status=status)
     return reply
 
 
@@ -567,7 +566,7 @@ def _drop_passive(session: "Session", cmd: Request) -> None:
     """A refused or failed RETR/STOR/STOU/APPE closes the passive listener (and a connection the client already
     made to it), as ProFTPD does: a later transfer needs a new PASV/EPSV and never takes that stale connection.
     A PORT/EPRT target stays (ProFTPD connects to it for the next transfer)."""
-    data.state(session).drop_passive()
+    transfer.state(session).drop_passive()
 
 
 def _unlink(fs, real: str) -> None:

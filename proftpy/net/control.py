@@ -130,7 +130,7 @@ class ControlChannel:
 
     def unread(self, line: str) -> None:
         """Put a command line back in front of the buffer: ABOR/QUIT read during a transfer are answered by the
-        command loop after the transfer's own reply (net/data.py)."""
+        command loop after the transfer's own reply (transfer/watch.py)."""
         self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
 
     def send(self, data: bytes) -> None:

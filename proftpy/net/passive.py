@@ -1,9 +1,10 @@
 """Passive port choice (PASV/EPSV) within PassivePorts.
 
-The search starts at a random port of the range and tries every port once. When the whole range is busy the client
-gets `425 Unable to build data connection: ...` — a deliberate difference from ProFTPD, which then falls back to a
-kernel-chosen port that a firewall opened only for the range would block (proftpd issues #1171, #1342, #2024).
-SO_REUSEADDR lets a port whose previous connections linger in TIME_WAIT be listened on again.
+The search starts at a random port of the range and tries every port once. When the whole range is busy this
+raises `RangeBusy` (the client gets `425 Unable to build data connection: ...` from transfer/connection.py) — a
+deliberate difference from ProFTPD, which then falls back to a kernel-chosen port that a firewall opened only for
+the range would block (proftpd issues #1171, #1342, #2024). SO_REUSEADDR lets a port whose previous connections
+linger in TIME_WAIT be listened on again.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import logging
 import random
 import socket
 
-from ..reply import FtpError
-
 log = logging.getLogger("proftpy")
+
+
+class RangeBusy(OSError):
+    """Every port of the PassivePorts range is taken."""
+
+    def __init__(self, lo: int, hi: int):
+        super().__init__(errno.EADDRINUSE, f"no free port in PassivePorts range {lo}-{hi}")
 
 
 def _listener(addr: str, port: int) -> socket.socket:
@@ -40,12 +46,10 @@ def candidate_ports(lo: int, hi: int, rng: random.Random | None = None) -> list[
 
 
 def bind_passive(addr: str, port_range: tuple[int, int] | None, rng: random.Random | None = None) -> socket.socket:
-    """A listening socket on `addr` with a port from `port_range` (or any port when None). Raises FtpError(425)."""
+    """A listening socket on `addr` with a port from `port_range` (or any port when None). Raises OSError
+    (RangeBusy when every port of the range is taken)."""
     if port_range is None:
-        try:
-            return _listener(addr, 0)
-        except OSError as e:
-            raise FtpError(425, f"Unable to build data connection: {e.strerror}") from None
+        return _listener(addr, 0)
     lo, hi = port_range
     for port in candidate_ports(lo, hi, rng):
         try:
@@ -53,6 +57,6 @@ def bind_passive(addr: str, port_range: tuple[int, int] | None, rng: random.Rand
         except OSError as e:
             if e.errno in (errno.EADDRINUSE, errno.EACCES):
                 continue
-            raise FtpError(425, f"Unable to build data connection: {e.strerror}") from None
+            raise
     log.warning("unable to find open port in PassivePorts range %d-%d (consider a larger range)", lo, hi)
-    raise FtpError(425, f"Unable to build data connection: no free port in PassivePorts range {lo}-{hi}")
+    raise RangeBusy(lo, hi)

@@ -1239,6 +1239,16 @@ def tree_state(root: Path) -> dict[str, tuple]:
     return out
 
 
+def link_swapper(top: Path, outside: Path):
+    """What the second session does: `top/d` is moved away and becomes a link to `outside`."""
+
+    def swap() -> None:
+        (top / "d").rename(top / "d.moved")
+        os.symlink(str(outside), top / "d")
+
+    return swap
+
+
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
 @pytest.mark.parametrize("moment", ["before-open", "before-act"])
 @pytest.mark.parametrize("before,line", SWAP_COMMANDS, ids=[" ".join(c[1].split()[:2]) for c in SWAP_COMMANDS])
@@ -1261,10 +1271,7 @@ def test_jail_commands_stay_inside_when_a_directory_is_swapped_mid_command(jd, b
     own(jd, jd.home("alice") / "file.txt")
     before_outside = tree_state(outside)
 
-    def swap() -> None:
-        (top / "d").rename(top / "d.moved")
-        os.symlink(str(outside), top / "d")
-
+    swap = link_swapper(top, outside)
     with Raw(jd) as raw:
         raw.login()
         expect(raw, f"CWD /swap-{case}", 250)
@@ -1282,3 +1289,37 @@ def test_jail_commands_stay_inside_when_a_directory_is_swapped_mid_command(jd, b
     if moment == "before-act":
         # the parent directory was open already: the command did its work there, inside the root
         assert reply[:1] == b"2", reply
+
+
+OPENAT = 257
+LISTING_SWAPS = ["LIST d", "LIST -la d", "NLST d", "MLSD d"]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+@pytest.mark.parametrize("line", LISTING_SWAPS)
+def test_jail_listings_stay_inside_when_a_directory_is_swapped_mid_listing(jd, line):
+    """Reads go through the same door: the swap lands at the first open the listing makes (the plain open of a
+    path that os.scandir would do, or fs.py's openat2 inside the root), and no name from outside is listed."""
+    case = re.sub(r"\W+", "-", line).lower()
+    top = own(jd, jd.home("alice") / f"lswap-{case}")
+    own(jd, top / "d")
+    (top / "d" / "inside.txt").write_bytes(b"inside\n")
+    outside = jd.dir / f"outside-lswap-{case}"
+    outside.mkdir()
+    (outside / "only-outside.txt").write_bytes(SECRET)
+
+    swap = link_swapper(top, outside)
+    with Raw(jd) as raw:
+        raw.login()
+        expect(raw, f"CWD /lswap-{case}", 250)
+        with data_connect(raw.pasv()) as conn:
+            gate = SyscallGate(my_session(jd, raw), {OPENAT, OPENAT2}, swap)
+            raw.send(line + "\r\n")
+            gate.run()
+            first = raw.reply()
+            data = read_all(conn) if first.startswith(b"150 ") else b""
+        final = raw.reply() if first.startswith(b"150 ") else first
+        assert gate.fired
+        alive(raw)
+    assert b"only-outside" not in data and SECRET not in data, (line, data)
+    assert final[:1] in (b"2", b"4", b"5") and b"Traceback" not in final, final

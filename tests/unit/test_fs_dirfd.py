@@ -51,7 +51,16 @@ OPERATIONS = {
     "lstat": ("d/f.txt", lambda fs, real: fs.lstat(real)),
     "stat": ("d/f.txt", lambda fs, real: fs.stat(real)),
     "copy": ("d/f.txt", lambda fs, real: fs.copy(real, fs.resolve("/copy.txt").real)),
+    "readlink": ("d/f.txt", lambda fs, real: fs.readlink(real)),
+    "statvfs": ("d/f.txt", lambda fs, real: fs.statvfs(real)),
+    "scandir": ("d/sub", lambda fs, real: _scan(fs, real)),
+    "create_unique": ("d/sub", lambda fs, real: os.close(fs.create_unique(real, "ftp")[0])),
 }
+
+
+def _scan(fs: FS, real: str) -> list[str]:
+    with fs.scandir(real) as it:
+        return [e.name for e in it]
 
 
 @pytest.mark.parametrize("link", ["absolute", "relative"])
@@ -239,3 +248,91 @@ def test_open_a_directory_as_o_path_inside_the_root(tree):
         assert stat.S_ISDIR(os.fstat(fd).st_mode)
     finally:
         os.close(fd)
+
+
+def test_access_follows_links_inside_the_root_and_fails_outside(tree):
+    root, outside = tree
+    fs = FS(str(root))
+    os.symlink("/d/f.txt", root / "abs")
+    assert fs.access(fs.resolve("abs", follow_last=False).real, os.R_OK)
+    assert fs.access(fs.resolve("d").real, os.R_OK | os.X_OK)
+    assert not fs.access(fs.resolve("missing").real, os.F_OK)
+    real = fs.resolve("d/f.txt").real
+    (root / "d").rename(root / "d.moved")
+    os.symlink(str(outside), root / "d")                  # outside/f.txt exists and is readable
+    assert not fs.access(real, os.R_OK)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read anything")
+def test_access_says_no_for_a_file_without_permission(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    os.chmod(root / "d" / "f.txt", 0)
+    assert not fs.access(fs.resolve("d/f.txt").real, os.R_OK)
+    assert FS("/").access(str(root / "d" / "f.txt"), os.R_OK) is False
+
+
+def test_scandir_entries_stay_in_the_directory_opened(tree):
+    """In the jail the entries' lstat is relative to the directory opened inside the root: a swap of its path
+    while the listing runs changes nothing."""
+    root, outside = tree
+    fs = FS(str(root))
+    with fs.scandir(fs.resolve("d").real) as it:
+        (root / "d").rename(root / "d.moved")
+        os.symlink(str(outside), root / "d")
+        sizes = {e.name: e.stat(follow_symlinks=False).st_size for e in it if not e.is_symlink()}
+    assert sizes["f.txt"] == len(b"inside")
+    assert set(sizes) == {"f.txt", "sub"}
+
+
+def test_scandir_without_a_jail_gives_full_paths(tree):
+    root, _ = tree
+    with FS("/").scandir(str(root / "d")) as it:
+        assert sorted(e.path for e in it) == [str(root / "d" / "f.txt"), str(root / "d" / "sub")]
+
+
+def test_create_unique_makes_a_new_file_each_time(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    made = set()
+    for _ in range(20):
+        fd, real = fs.create_unique(fs.resolve("d").real, "ftp", 0o600)
+        os.close(fd)
+        made.add(real)
+    assert len(made) == 20
+    for real in made:
+        name = os.path.basename(real)
+        assert os.path.dirname(real) == str(root / "d") and name.startswith("ftp") and len(name) == 11
+        assert stat.S_ISREG(os.lstat(real).st_mode) and stat.S_IMODE(os.lstat(real).st_mode) == 0o600
+
+
+def test_lexists_sees_dangling_links_and_canonical_resolves_them(tree):
+    root, _ = tree
+    fs = FS(str(root))
+    os.symlink("nowhere", root / "dangling")
+    real = fs.resolve("dangling", follow_last=False).real
+    assert fs.lexists(real) and not fs.exists(real)
+    os.symlink("d/sub", root / "to-sub")
+    assert fs.canonical(fs.resolve("to-sub")) == "/d/sub"
+    unjailed = FS("/")
+    assert unjailed.canonical(unjailed.resolve(str(root / "to-sub"))) == str(root / "d" / "sub")
+
+
+def test_access_all_asks_several_modes_of_one_path(tree):
+    root, _ = tree
+    for fs in (FS(str(root)), FS("/")):
+        real = str(root / "d") if fs.root == "/" else fs.resolve("d").real
+        assert fs.access_all(real, (os.R_OK, os.W_OK, os.X_OK)) == (True, True, True)
+        assert fs.access_all(real + "/missing", (os.R_OK, os.W_OK)) == (False, False)
+
+
+def test_the_jail_root_is_pinned_at_first_use_as_chroot_pins_it(tree):
+    """Once a session has used its root, a directory put in its place later is not where its paths lead."""
+    root, outside = tree
+    fs = FS(str(root))
+    assert fs.stat(fs.resolve("d/f.txt").real).st_size == len(b"inside")
+    root.rename(root.with_name("root.moved"))
+    (outside / "d").mkdir()
+    (outside / "d" / "f.txt").write_bytes(b"impostor!")
+    os.symlink(str(outside), root)
+    assert fs.stat(fs.real_of("/d/f.txt")).st_size == len(b"inside")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 import socket
 
@@ -9,8 +10,9 @@ import pytest
 
 from proftpy.modules.xfer import Rate, _hidden, _rate
 from proftpy.net import passive
-from proftpy.net.data import AsciiDecoder, AsciiEncoder
 from proftpy.reply import FtpError
+from proftpy.transfer.ascii import AsciiDecoder, AsciiEncoder
+from proftpy.transfer.connection import passive_listener
 
 
 def test_candidates_cover_range_once_from_random_start():
@@ -40,9 +42,14 @@ def test_bind_passive_busy_range_raises_425():
     try:
         # a one-port "range" cannot be expressed by PassivePorts (min < max) but the chooser handles it
         with pytest.raises(FtpError) as info:
-            passive.bind_passive("127.0.0.1", (port, port))
+            passive_listener("127.0.0.1", (port, port))
         assert info.value.reply.code == 425
         assert "no free port in PassivePorts range" in info.value.reply.text
+        # below it net/ knows no FTP replies: an OSError that says why
+        with pytest.raises(passive.RangeBusy) as busy:
+            passive.bind_passive("127.0.0.1", (port, port))
+        assert busy.value.errno == errno.EADDRINUSE
+        assert busy.value.strerror == f"no free port in PassivePorts range {port}-{port}"
     finally:
         holder.close()
 

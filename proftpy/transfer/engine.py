@@ -1,0 +1,205 @@
+"""One transfer over a connected data socket: `150 <opening>`, the body (a file or a listing, moved by the
+strategy strategy.pick chose), then `226 Transfer complete`, or the reply of what ended it early (425 from the
+connection, 426 for ABOR/QUIT/a lost client/a stall, 451/552 for the file). While data flows the control
+connection is answered (watch.py), TransferRate paces the bytes and TimeoutStalled bounds every wait; modules hear
+`core.transfer-begin`, `core.transfer-progress` (after every chunk) and `core.transfer-end`, each with
+`session=` and `transfer=`.
+
+Modules call `run(session, cmd, opening, body)` (RETR/STOR/STOU/APPE in mod_xfer) and `send_lines(session, cmd,
+lines)` (LIST, NLST, MLSD).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from ..reply import FtpError, Reply
+from .base import FILE_CHUNK
+from .connection import connect_data
+from .datastate import state
+from .errors import Stop, aborted
+from .strategy import pick
+from .watch import interrupted
+
+if TYPE_CHECKING:
+    from ..dispatch import Request
+    from ..session import Session
+
+log = logging.getLogger("proftpy")
+
+TRANSFER_COMPLETE = "Transfer complete"
+
+
+class Transfer:
+    """One transfer over a connected data socket, watching the control connection, honouring TransferRate and
+    TimeoutStalled. Use `send_file`, `send_bytes` and `receive_to`; `run` opens, finishes and closes it."""
+
+    def __init__(self, session: "Session", cmd: "Request", sock: Any, *, what: str = "",
+                 size: int | None = None, rate: tuple[float, int] | None = None):
+        self.session = session
+        self.cmd = cmd
+        self.sock = sock
+        self.what = what or cmd.arg
+        self.size = size
+        self.bytes = 0
+        self.started = time.monotonic()
+        self.rate = rate                              # (bytes per second, free bytes) or None
+        stalled = session.conf("TimeoutStalled")
+        self.stall_ms = int(stalled * 1000) if stalled else -1
+        self.poll = select.poll()
+        self.poll.register(session.ctrl.fileno(), select.POLLIN | select.POLLPRI)
+        self.strategy = pick(sock)(self, sock)
+        state(session).transfer = self
+        self.offset = 0                               # REST offset of a download (send_file)
+        session.events.emit("core.transfer-begin", session=session, transfer=self)
+
+    # -- what the session and its listeners see ----------------------------------------------------------------
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def progress(self) -> str:
+        total = f" of {self.size}" if self.size is not None else ""
+        return f"Status: {self.cmd.name} {self.what}: {self.bytes}{total} bytes transferred in " \
+               f"{self.seconds:.1f} seconds"
+
+    # -- moving: what a body calls -------------------------------------------------------------------------------
+    def send_bytes(self, data: bytes | memoryview) -> None:
+        self.strategy.send(data)
+
+    def send_file(self, fd: int, offset: int, ascii: bool, sendfile: bool = True) -> None:
+        """Send a file from `offset` to its end, CRLF conversion in ASCII mode; `sendfile`: UseSendfile."""
+        self.offset = offset
+        self.strategy.send_file(fd, offset, ascii, sendfile)
+
+    def receive_to(self, fd: int, ascii: bool) -> None:
+        """Write everything the client sends to `fd` until it closes the data connection."""
+        self.strategy.receive_to(fd, ascii)
+
+    # -- what a strategy calls ---------------------------------------------------------------------------------
+    def wait(self, event: int, timeout_ms: int | None = None) -> bool:
+        """Block until the data socket is ready for `event`, handling control commands meanwhile. Returns False
+        when `timeout_ms` passed (used by throttling); raises on stall."""
+        fd = self.sock.fileno()
+        self.poll.register(fd, event)
+        try:
+            while True:
+                if self.session.ctrl.pending():
+                    self._control()
+                    continue
+                wait = self.stall_ms if timeout_ms is None else timeout_ms
+                events = self.poll.poll(wait)
+                if not events:
+                    if timeout_ms is not None:
+                        return False
+                    secs = self.stall_ms // 1000
+                    log.warning("Data transfer stall timeout: %d seconds", secs)
+                    self.session.end("stalled")
+                    raise aborted("timeout")
+                ctrl_ready = data_ready = False
+                for got_fd, _ in events:
+                    if got_fd == fd:
+                        data_ready = True
+                    else:
+                        ctrl_ready = True
+                if ctrl_ready:
+                    self._control()
+                if data_ready and timeout_ms is None:
+                    return True
+        finally:
+            self.poll.unregister(fd)
+
+    def moved(self, n: int) -> None:
+        """`n` more bytes went over the data connection."""
+        self.bytes += n
+        self.pace()
+
+    def pace(self) -> None:
+        """Tell the listeners, then TransferRate: sleep (still answering the control connection) when ahead of
+        the allowed rate."""
+        self.session.events.emit("core.transfer-progress", session=self.session, transfer=self)
+        if self.rate is None:
+            return
+        bps, free = self.rate
+        counted = self.bytes - free
+        if counted <= 0:
+            return
+        ahead = counted / bps - self.seconds
+        while ahead > 0:
+            if self.session.ctrl.pending():
+                self._control()
+            elif self.poll.poll(int(ahead * 1000) + 1):
+                self._control()
+            ahead = counted / bps - self.seconds
+
+    def chunk(self, default: int) -> int:
+        """Bytes to move at once: `default`, or about a tenth of a second's worth under TransferRate."""
+        if self.rate is None:
+            return default
+        return max(4096, min(default, int(self.rate[0] / 10)))
+
+    def _control(self) -> None:
+        if interrupted(self.session, self):
+            raise aborted("cancelled")
+
+    # -- the end -----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        state(self.session).transfer = None
+        self.session.events.emit("core.transfer-end", session=self.session, transfer=self)
+        try:
+            self.strategy.close()
+        except OSError as e:
+            log.debug("closing data connection: %s", e.strerror)
+        for name in ("idle", "noxfer"):
+            self.session.reset_timer(name)
+
+
+def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transfer], None], *,
+        what: str = "", size: int | None = None,
+        rate: tuple[float, int] | None = None) -> tuple[Reply, Transfer | None, str]:
+    """Open the data connection, announce it with `150 <opening>`, run `body(transfer)`, finish the stream, close.
+    Returns (final reply, transfer or None when no connection was made, status success|failed|cancelled|timeout)."""
+    try:
+        sock = connect_data(session)
+    except FtpError as e:
+        return e.reply, None, "failed"
+    session.send(Reply(150, opening))
+    transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate)
+    try:
+        body(transfer)
+        transfer.strategy.finish()
+    except Stop as stop:
+        transfer.close()
+        return stop.reply, transfer, stop.status
+    except BaseException:
+        transfer.close()
+        raise
+    transfer.close()
+    return Reply(226, TRANSFER_COMPLETE), transfer, "success"
+
+
+def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: str = "file list",
+               mode: str = "ASCII") -> Reply:
+    """A listing over the data connection: `150 Opening ASCII mode data connection for file list` (MLSD names
+    itself and the session's mode instead), each line + CRLF, then `226 Transfer complete` (or 425/426). `lines`
+    may be a generator; it is consumed while sending."""
+
+    def body(transfer: Transfer) -> None:
+        out: list[bytes] = []
+        size = 0
+        for line in lines:
+            chunk = line.encode("utf-8", "surrogateescape") + b"\r\n"
+            out.append(chunk)
+            size += len(chunk)
+            if size >= FILE_CHUNK:
+                transfer.send_bytes(b"".join(out))
+                out, size = [], 0
+        if out:
+            transfer.send_bytes(b"".join(out))
+
+    reply, transfer, _ = run(session, cmd, f"Opening {mode} mode data connection for {what}", body)
+    cmd.notes["list_bytes"] = transfer.bytes if transfer else 0
+    return reply

@@ -1,0 +1,120 @@
+"""The `stream` strategy: any socket-like object with send/recv_into, the bytes passing through user space. TLS
+sockets (ssl.SSLSocket) use it, which is why:
+
+- `ssl.SSLWantReadError`/`SSLWantWriteError` are not BlockingIOError: either may come from either direction (a
+  send may need to read a key update, a receive may need to write), and the next wait is for what was wanted;
+- the TLS library may hold decrypted bytes the kernel no longer reports (`pending()`): those are read before the
+  descriptor is polled, or the transfer would sleep on data it already has;
+- a write is retried with the very same bytes after SSLWantWriteError, and writes are large (STREAM_CHUNK): each
+  one is a TLS record train and a system call or more;
+- the end of a transfer is `unwrap()`: our close_notify is sent (waiting, within TimeoutStalled, until the socket
+  takes it), the peer's answer is not waited for; a peer that just closes is tolerated the same way.
+
+This module is imported only when a non-plain socket shows up (strategy.pick), so a plain session never loads ssl.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import ssl
+from typing import Any
+
+from .ascii import AsciiDecoder
+from .base import RECV_BUFFER, Strategy, write_all
+from .errors import aborted, net_error
+
+log = logging.getLogger("proftpy")
+
+STREAM_CHUNK = 256 << 10      # bytes handed to one send()
+POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
+
+
+def _nothing_pending() -> int:
+    return 0
+
+
+class Stream(Strategy):
+    name = "stream"
+
+    def __init__(self, transfer: Any, sock: Any):
+        super().__init__(transfer, sock)
+        self.pending = getattr(sock, "pending", _nothing_pending)
+
+    def send(self, data: bytes | memoryview) -> None:
+        t, sock = self.transfer, self.sock
+        view = memoryview(data)
+        chunk = t.chunk(STREAM_CHUNK)
+        want = POLLOUT
+        while view:
+            t.wait(want)
+            try:
+                n = sock.send(view[:chunk])         # the same bytes again after a want-write
+            except OSError as e:
+                want = _blocked(e, POLLOUT)
+                continue
+            want = POLLOUT
+            view = view[n:]
+            t.moved(n)
+
+    def receive_to(self, fd: int, ascii: bool) -> None:
+        """Fill the buffer record by record until the socket has no more, then write it: one write per buffer,
+        not per TLS record."""
+        t, sock = self.transfer, self.sock
+        buf = bytearray(t.chunk(RECV_BUFFER))
+        view = memoryview(buf)
+        size = len(buf)
+        decoder = AsciiDecoder() if ascii else None
+        want = POLLIN
+        ended = False
+        while not ended:
+            if want == POLLOUT or not self.pending():
+                t.wait(want)
+            got = 0
+            while got < size:
+                try:
+                    n = sock.recv_into(view[got:])
+                except OSError as e:
+                    want = _blocked(e, POLLIN)
+                    break
+                if n == 0:                          # close_notify, or a peer that just closed
+                    ended = True
+                    break
+                got += n
+            if got:
+                t.bytes += got
+                write_all(fd, decoder.feed(bytes(view[:got])) if decoder else view[:got])
+                t.pace()
+        if decoder:
+            write_all(fd, decoder.flush())
+
+    def finish(self) -> None:
+        """Send our close_notify. Its answer is not waited for: many clients close without one."""
+        unwrap = getattr(self.sock, "unwrap", None)
+        while unwrap is not None:
+            try:
+                unwrap()
+                return
+            except ssl.SSLWantWriteError:
+                self.transfer.wait(POLLOUT)
+            except ssl.SSLWantReadError:
+                return                              # ours went out; the peer's is not waited for
+            except OSError as e:                    # the peer is gone already: nothing left to tell it
+                log.debug("data connection TLS shutdown: %s", e)
+                return
+
+
+def _blocked(e: OSError, blocked: int) -> int:
+    """What to wait for before trying again when `e` says the socket would block (`blocked`: the call's own
+    direction); anything else ends the transfer. A broken TLS stream is a closed data connection to the client,
+    the library's words go to the log only."""
+    if isinstance(e, ssl.SSLWantReadError):
+        return POLLIN
+    if isinstance(e, ssl.SSLWantWriteError):
+        return POLLOUT
+    if isinstance(e, (BlockingIOError, InterruptedError)):
+        return blocked
+    if isinstance(e, ssl.SSLError):
+        log.info("data connection TLS error: %s", e.reason or e)
+        raise aborted("failed") from None
+    raise net_error(e) from None
