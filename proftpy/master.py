@@ -56,6 +56,7 @@ log = logging.getLogger("proftpy")
 STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
 BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
 REAP_READS = 1024       # messages a reaped child may have left in its channel
+SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
 
@@ -413,6 +414,7 @@ class Master:
         status = 0
         try:
             self._close_inherited()
+            conn.sock, channel.sock = _low_fd(conn.sock), _low_fd(channel.sock)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -594,6 +596,16 @@ def _read_step(master: Master, step: PreStep, conn: Connection, hung_up: bool) -
             raise ConnectionResetError(errno.ECONNRESET, "connection closed during a pre-step")
         left -= len(chunk)
     return outcome
+
+
+def _low_fd(sock: socket.socket) -> socket.socket:
+    """The socket on the lowest free descriptor when its own is past select()'s limit (a master with a thousand
+    sessions holds a thousand channels, so what it accepts gets high numbers); the session waits with select()."""
+    if sock.fileno() < SELECT_LIMIT:
+        return sock
+    low = sock.dup()
+    sock.close()
+    return low
 
 
 def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:

@@ -45,7 +45,7 @@ class Notices:
     texts: list[str] = field(default_factory=list)
 
 
-def seam_module(events_path, header_timeout: float | None) -> Module:
+def seam_module(events_path, header_timeout: float | None, watched: int = 0) -> Module:
     def record(name):
         def listener(**data):
             shown = {k: (v.remote if k == "connection" else v.message if k == "veto" else v)
@@ -130,6 +130,13 @@ def seam_module(events_path, header_timeout: float | None) -> Module:
         session.channel.send({"type": "seam.nobody"})
         return Reply(200, "sent")
 
+    def watch_many(master):
+        """Fill the master's low descriptors with sockets it watches (as a busy master fills them with
+        channels): what it accepts next gets numbers past 1024."""
+        for _ in range(watched // 2):
+            for end in socket.socketpair():
+                master.watch(end, lambda: None)
+
     commands = tuple(Command(name, fn, needs_login=False, limit=False)
                      for name, fn in (("XWHO", xwho), ("XSOCK", xsock), ("XFD", xfd), ("XNOTICE", xnotice),
                                       ("XNOTICES", xnotices), ("XBAD", xbad)))
@@ -138,7 +145,7 @@ def seam_module(events_path, header_timeout: float | None) -> Module:
         veto=veto,
         channel_handlers=(ChannelHandler("seam.connect", connect_for), ChannelHandler("seam.read-fd", read_fd),
                           ChannelHandler("seam.notify-me", notify_me)),
-        notice_handlers=(ChannelHandler("seam.notice", noticed),),
+        notice_handlers=(ChannelHandler("seam.notice", noticed),), master_init=watch_many if watched else None,
         master_events=tuple(record(name) for name in (
             "core.connection-refused", "core.max-instances", "core.child-spawned", "core.child-exited",
             "core.reloaded", "seam.bad-header", "seam.refused", "seam.header-timeout")))
@@ -170,7 +177,7 @@ class SeamDaemon(Daemon):
 def seam_master(tmp_path):
     pids = []
 
-    def start(config: str = "", header_timeout: float | None = 0.5) -> SeamDaemon:
+    def start(config: str = "", header_timeout: float | None = 0.5, watched: int = 0) -> SeamDaemon:
         from proftpy import log as syslog_setup
         from proftpy.master import Master, Options, load_config
         from proftpy.runtime import write_pidfile
@@ -179,7 +186,7 @@ def seam_master(tmp_path):
         os.chmod(tmp_path, 0o755)
         text = config + "\n" + BASE_CONFIG + AUTH_CONFIG
         d.conf.write_text(fill(text, dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off")))
-        loaded = ModuleSet(MODULES + [seam_module(tmp_path / "events.log", header_timeout)])
+        loaded = ModuleSet(MODULES + [seam_module(tmp_path / "events.log", header_timeout, watched)])
         pid = os.fork()
         if pid == 0:
             status = 1
@@ -384,16 +391,39 @@ def test_bad_channel_messages_are_logged_and_the_master_goes_on(seam_master):
     other.close()
 
 
-def socket_inodes(pid: int) -> set[str]:
-    out = set()
+def socket_fds(pid: int) -> dict[int, str]:
+    """fd -> "socket:[inode]" of a process's sockets."""
+    out = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except FileNotFoundError:
             continue
         if target.startswith("socket:"):
-            out.add(target)
+            out[int(fd)] = target
     return out
+
+
+def test_descriptors_past_1024_are_served(seam_master):
+    """The master's loop is an epoll set, not select(): channels and waiting connections may have any fd number;
+    a session moves its sockets to low numbers (it waits with select())."""
+    d = seam_master(watched=1100)
+    slow = d.raw(b"PX 10.0.0")
+    ftp = d.ftp(b"PX 10.0.0.1 1\r\n")
+    assert ftp.sendcmd("XFD") == "200 master read: from the session"
+    slow.sendall(b".2 2\r\nXWHO\r\n")
+    f = slow.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    assert f.readline() == b"200 10.0.0.2:2 PX 10.0.0.2 2\r\n"
+    master = psutil.Process(d.master_pid)
+    assert max(socket_fds(master.pid)) > 1024
+    assert all(max(socket_fds(child.pid)) < 1024 for child in master.children())
+    ftp.close()
+    slow.close()
+
+
+def socket_inodes(pid: int) -> set[str]:
+    return set(socket_fds(pid).values())
 
 
 def test_sessions_keep_no_socket_of_the_master_or_of_each_other(seam_master):
