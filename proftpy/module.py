@@ -101,12 +101,13 @@ class PreStep:
     PROXY protocol header). The master never blocks on it: the connection waits in its loop until the step is done.
 
     `timeout(master, conn)`: seconds the step may take on this connection, or None when it does not apply (then
-    nothing is read). `parse(master, conn, data, eof)`: called as bytes arrive, with the bytes waiting at the head
-    of the stream (at most `peek` of them, read with MSG_PEEK: nothing is consumed yet; `eof` when the client
-    closed its side). It returns None to wait for more; or n, the number of bytes that are its own, which the
-    master then consumes exactly (what follows, a command or a TLS ClientHello, stays for the session) -- parse may
-    have rewritten `conn.local`, `conn.remote` and `conn.notes`; or a Veto to refuse the connection.
-    `expired(master, conn)`: the Veto when the timeout passes first."""
+    nothing is read). `parse(master, conn, data, eof)`: called right after accept (maybe with no bytes yet) and
+    then as bytes arrive, with the bytes waiting at the head of the stream (at most `peek` of them, read with
+    MSG_PEEK: nothing is consumed yet; `eof` when the client closed its side). It returns None to wait for more;
+    or n, the number of bytes that are its own, which the master then consumes exactly (what follows, a command
+    or a TLS ClientHello, stays for the session) -- parse may have rewritten `conn.local`, `conn.remote` and
+    `conn.notes`; or a Veto to refuse the connection. `expired(master, conn)`: the Veto when the timeout passes
+    first. Pre-steps run one after the other, in load order."""
 
     timeout: Callable[["MasterView", Connection], float | None]
     parse: Callable[["MasterView", Connection, bytes, bool], "int | Veto | None"]
