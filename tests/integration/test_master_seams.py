@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import psutil
 import pytest
 
-from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users
+from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users, wait_until
 from proftpy.dispatch import Command
 from proftpy.module import ChannelHandler, Listener, Module, ModuleSet, PreStep, Veto
 from proftpy.modules import MODULES
@@ -26,15 +26,6 @@ from proftpy.net.channel import answer, close_fds
 from proftpy.reply import Reply
 
 HEADER_MAX = 100
-
-
-def wait_until(predicate, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 # -- the test module -----------------------------------------------------------------------------------------------
@@ -221,6 +212,13 @@ def closed_silently(s: socket.socket, within: float = 5) -> bool:
         return True
 
 
+def assert_refused(d: SeamDaemon, header: bytes, line: str) -> None:
+    """The master closes the connection without a word and logs `line`."""
+    with d.raw(header) as s:
+        assert closed_silently(s)
+    assert wait_until(lambda: line in d.log())
+
+
 # -- the pre-step ----------------------------------------------------------------------------------------------------
 def test_a_header_in_pieces_rewrites_the_client_address_the_session_sees(seam_master):
     d = seam_master()
@@ -265,10 +263,7 @@ def test_a_header_that_never_completes_is_closed_at_the_timeout(seam_master):
 
 def test_a_refused_header_is_closed_silently_and_logged(seam_master):
     d = seam_master()
-    s = d.raw(b"GET / HTTP/1.0\r\n")
-    assert closed_silently(s)
-    s.close()
-    assert wait_until(lambda: "seam: bad header from 127.0.0.1" in d.log())
+    assert_refused(d, b"GET / HTTP/1.0\r\n", "seam: bad header from 127.0.0.1")
     names = [e["event"] for e in d.events()]
     assert names == ["seam.bad-header", "core.connection-refused"]
 
@@ -309,10 +304,7 @@ def test_a_step_that_does_not_apply_reads_nothing(seam_master):
 # -- vetoes and the master's events ------------------------------------------------------------------------------------
 def test_vetoes_see_the_address_the_pre_step_wrote(seam_master):
     d = seam_master()
-    s = d.raw(b"PX 10.9.9.9 99\r\n")
-    assert closed_silently(s)
-    s.close()
-    assert wait_until(lambda: "seam: 10.9.9.9 refused" in d.log())
+    assert_refused(d, b"PX 10.9.9.9 99\r\n", "seam: 10.9.9.9 refused")
     assert d.events()[-2:] == [
         {"event": "seam.refused", "connection": ["10.9.9.9", 99], "veto": "seam: 10.9.9.9 refused"},
         {"event": "core.connection-refused", "connection": ["10.9.9.9", 99], "veto": "seam: 10.9.9.9 refused"}]
@@ -322,11 +314,8 @@ def test_vetoes_see_the_address_the_pre_step_wrote(seam_master):
 def test_max_instances_is_a_veto_with_proftpds_event(seam_master):
     d = seam_master("MaxInstances 1\n")
     first = d.ftp(b"PX 10.0.0.1 1\r\n")
-    s = d.raw(b"PX 10.0.0.2 2\r\n")
-    assert closed_silently(s)
-    s.close()
     line = "MaxInstances reached, refused connection from 10.0.0.2"
-    assert wait_until(lambda: line in d.log())
+    assert_refused(d, b"PX 10.0.0.2 2\r\n", line)
     refused = [e for e in d.events() if e.get("veto") == line]
     assert [e["event"] for e in refused] == ["core.max-instances", "core.connection-refused"]
     first.close()
