@@ -117,6 +117,10 @@ class Channel:
             close_fds(fds)
         self.queued.clear()
 
+    def _timeout(self, seconds: float | None) -> None:
+        if self.sock.gettimeout() != seconds:       # settimeout costs a system call
+            self.sock.settimeout(seconds)
+
     # -- one message ---------------------------------------------------------------------------------------------
     def send(self, message: Message, fds: Iterable[int] = (), timeout: float | None = 0.0) -> None:
         """Send one message with `fds` (they stay open here: the receiver gets copies). `timeout=0` never blocks.
@@ -125,7 +129,7 @@ class Channel:
         fds = list(fds)
         if len(fds) > MAX_FDS:
             raise BadMessage(f"{len(fds)} descriptors, more than {MAX_FDS}")
-        self.sock.settimeout(timeout)
+        self._timeout(timeout)
         try:
             if fds:
                 self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
@@ -139,7 +143,7 @@ class Channel:
     def recv(self, timeout: float | None = 0.0) -> tuple[Message, list[int]] | None:
         """The next message and its descriptors, or None when none came within `timeout` (0: do not wait).
         Raises ChannelClosed at the end of the channel, BadMessage for a refused one (its descriptors closed)."""
-        self.sock.settimeout(timeout)
+        self._timeout(timeout)
         try:         # (socket.recv_fds would drop the flag that makes the descriptors close-on-exec)
             data, ancillary, flags, _ = self.sock.recvmsg(MAX_MESSAGE + 1, _ANCILLARY, socket.MSG_CMSG_CLOEXEC)
         except (BlockingIOError, TimeoutError):
