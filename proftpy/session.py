@@ -8,6 +8,7 @@ protocol...); a module's own state is a typed object in `session.state` (see mod
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -237,6 +238,11 @@ class Session:
                 close_fds(fds)
                 continue
             self.modules.notice(self, message, fds)
+        if self.closing:                # a notice ended the session: stop waiting for the client's next command
+            try:
+                self.ctrl.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass                    # the client is gone already
 
     def handle_line(self, line: str | object) -> None:
         if line is TOO_LONG:

@@ -86,9 +86,21 @@ def seam_module(events_path, header_timeout: float | None, watched: int = 0) -> 
         master.tell(child, answer(message, {"type": "seam.ok"}))
         master.tell(child, {"type": "seam.notice", "text": "after"})
 
+    def bye_later(master, child, message, fds):
+        master.tell(child, answer(message, {"type": "seam.ok"}))
+        master.tell(child, {"type": "seam.bye"})
+
     # the session's side
     def noticed(session, message, fds):
         session.state.get(Notices).texts.append(message["text"])
+
+    def bye(session, message, fds):
+        session.reply(421, "the master says goodbye")
+        session.end("told by the master")
+
+    def xbye(session, req):
+        session.channel.request({"type": "seam.bye-later"})
+        return Reply(200, "waiting")
 
     def xwho(session, req):
         return Reply(200, f"{session.remote_addr}:{session.remote_port} {session.notes.get('seam.header')}")
@@ -130,13 +142,13 @@ def seam_module(events_path, header_timeout: float | None, watched: int = 0) -> 
 
     commands = tuple(Command(name, fn, needs_login=False, limit=False)
                      for name, fn in (("XWHO", xwho), ("XSOCK", xsock), ("XFD", xfd), ("XNOTICE", xnotice),
-                                      ("XNOTICES", xnotices), ("XBAD", xbad)))
+                                      ("XNOTICES", xnotices), ("XBAD", xbad), ("XBYE", xbye)))
     return Module(
         "mod_seam_test.c", commands=commands, prestep=PreStep(timeout, parse, expired, peek=HEADER_MAX + 1),
         veto=veto,
         channel_handlers=(ChannelHandler("seam.connect", connect_for), ChannelHandler("seam.read-fd", read_fd),
-                          ChannelHandler("seam.notify-me", notify_me)),
-        notice_handlers=(ChannelHandler("seam.notice", noticed),), master_init=watch_many if watched else None,
+                          ChannelHandler("seam.notify-me", notify_me), ChannelHandler("seam.bye-later", bye_later)),
+        notice_handlers=(ChannelHandler("seam.notice", noticed), ChannelHandler("seam.bye", bye)), master_init=watch_many if watched else None,
         master_events=tuple(record(name) for name in (
             "core.connection-refused", "core.max-instances", "core.child-spawned", "core.child-exited",
             "core.reloaded", "seam.bad-header", "seam.refused", "seam.header-timeout")))
@@ -363,6 +375,18 @@ def test_the_master_pushes_notices_to_a_session(seam_master):
     ftp = d.ftp(b"PX 10.0.0.1 1\r\n")
     assert ftp.sendcmd("XNOTICE") == "200 asked"
     assert wait_until(lambda: ftp.sendcmd("XNOTICES") == "200 before after", 2)
+    ftp.close()
+
+
+def test_a_notice_can_end_a_session_waiting_for_a_command(seam_master):
+    d = seam_master()
+    ftp = d.ftp(b"PX 10.0.0.1 1\r\n")
+    assert ftp.sendcmd("XBYE") == "200 waiting"
+    started = time.monotonic()
+    assert ftp.getline() == "421 the master says goodbye"
+    with pytest.raises(EOFError):                       # and the connection is closed
+        ftp.getline()
+    assert time.monotonic() - started < 2
     ftp.close()
 
 
