@@ -1,7 +1,30 @@
 """The master process (the arbiter): binds listeners, accepts, forks one child per connection, reaps children,
 handles signals in its loop (never inside a handler), reloads on SIGHUP and stops on SIGTERM.
 
-It never speaks FTP beyond a silent close and never touches user files.
+It never speaks FTP beyond a silent close and never touches user files. It knows no module: modules take part
+through their declared `Module` fields (module.py), in load order.
+
+A new connection, from accept to fork:
+
+1. `Connection` (net/connection.py): the socket and both ends' addresses, from accept() and getsockname().
+2. Pre-steps (`Module.prestep`): each reads what it needs off the raw stream (the PROXY protocol header) and may
+   rewrite the addresses. The connection waits in the master's loop meanwhile (edge-triggered, with the step's
+   deadline), never blocking it. Without pre-steps this costs nothing.
+3. Vetoes (`Module.veto`): the first refusal is logged, announced and the connection closed without a word.
+4. Fork: the child gets the Connection and its end of a fresh channel (net/channel.py); it closes the master's
+   listeners, watched fds, waiting connections and every channel but its own, then runs `serve_connection`.
+   The master keeps its end in the `Child` record, waits on it, hands messages to `Module.channel_handlers`
+   and closes it when it reaps the child.
+
+Master events (`master.events`; modules listen through `Module.master_events`):
+
+- `core.connection-refused(connection, veto)`: a pre-step or a veto refused a connection (after the veto's own
+  event, when it names one: `core.max-instances(connection, veto)`, `core.max-connection-rate(connection, veto)`).
+- `core.child-spawned(pid, child, connection)`: a session child was forked for `connection` (whose socket is
+  the child's now: closed in the master).
+- `core.child-exited(pid, status, child)`: a child was reaped (`status` as os.waitpid gives it); `child` is the
+  Child record, None for a process that was not a session child.
+- `core.reloaded(config)`: SIGHUP installed a new configuration (after every `master_reload`).
 """
 
 from __future__ import annotations
@@ -15,6 +38,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any, Callable, Iterable, NoReturn
 
 from . import ksm, modules, proctitle
 from .config.errors import ConfigError
@@ -22,13 +46,19 @@ from .config.parser import parse_file
 from .config.tree import Config, Server
 from .events import EventBus
 from .log import NOTICE, tag_session
-from .module import ModuleSet, States
+from .module import Child, ModuleSet, PreStep, States, Veto
 from .net import inet
+from .net.channel import BadMessage, Channel, ChannelClosed, ChannelError, Message, close_fds
 from .net.connection import Connection, plain_ip
 from .session import Session
 
 log = logging.getLogger("proftpy")
 STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
+BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
+REAP_READS = 1024       # messages a reaped child may have left in its channel
+SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
+_IN = select.EPOLLIN
+_WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
 
 
 @dataclass
@@ -43,10 +73,12 @@ class Options:
 
 
 @dataclass
-class Child:
-    pid: int
-    started: float
-    remote: str
+class Waiting:
+    """A connection whose pre-steps are not done: which step it is in and until when."""
+
+    conn: Connection
+    step: int = 0
+    deadline: float | None = None       # None: the current step has not started
 
 
 def load_config(opts: Options) -> Config:
@@ -108,9 +140,13 @@ class Master:
         self.started = time.time()
         self.running = True
         self.state = States()               # the modules' master state; every session inherits it (session.shared)
-        self.events = EventBus()            # the master's own events
+        self.events = EventBus()            # the master's own events (module docstring)
         self.watchers: dict = {}            # fileobj -> callback(): extra fds modules wait for (control socket)
+        self.waiting: dict[int, Waiting] = {}   # fd -> a connection in its pre-steps
+        self._poller = select.epoll()
+        self._handlers: dict[int, Callable[[int], None]] = {}   # fd -> handler(epoll events), for the loop
         self._wake_r, self._wake_w = socket.socketpair()
+        self._register(self._wake_r.fileno(), lambda _: self.handle_signals())
         self._notifier = _systemd_notifier()
 
     # -- setup ---------------------------------------------------------------------------------------------------
@@ -119,12 +155,18 @@ class Master:
         wanted = listen_keys(self.config, use_ipv6_for(self.config, self.opts))
         for key in list(self.listeners):
             if key not in wanted:
-                self.listeners.pop(key).close()
+                self._close_listener(key)
         main = self.config.main
         for (host, port) in wanted:
             if (host, port) not in self.listeners:
-                self.listeners[(host, port)] = inet.bind_listener(host, port, main.get("TCPBackLog"),
-                                                                  main.get("SocketOptions"))
+                sock = inet.bind_listener(host, port, main.get("TCPBackLog"), main.get("SocketOptions"))
+                self.listeners[(host, port)] = sock
+                self._register(sock.fileno(), lambda _, s=sock: self.running and self.accept(s))
+
+    def _close_listener(self, key: tuple[str, int]) -> None:
+        sock = self.listeners.pop(key)
+        self._unregister(sock.fileno())
+        sock.close()
 
     def preload(self) -> None:
         """Build what every session needs before the first fork, so children share it instead of each
@@ -160,40 +202,55 @@ class Master:
         self.preload()
 
     def serve(self) -> int:
-        """The accept loop, until SIGTERM/SIGINT."""
+        """The loop (one epoll over the signal wake-up fd, listeners, watched fds, channels and connections in
+        their pre-steps), until SIGTERM/SIGINT."""
         self.notify("READY=1", f"STATUS={self.status()}")
         log.log(NOTICE, "proftpy %s standalone mode STARTUP", _version())
         while self.running:
-            fds = [self._wake_r] + list(self.listeners.values()) + list(self.watchers)
-            try:
-                ready, _, _ = select.select(fds, [], [], self.tick_interval())
-            except InterruptedError:
-                continue
-            for fd in ready:
-                if fd is self._wake_r:
-                    self.handle_signals()
-                elif fd in self.watchers:
-                    self.run_watcher(fd)
-                elif self.running and fd in self.listeners.values():
-                    self.accept(fd)
+            for fd, events in self._poller.poll(self._next_timeout()):
+                handler = self._handlers.get(fd)
+                if handler is not None:         # else an earlier handler of this round removed it
+                    handler(events)
+            if self.waiting:
+                self._expire_waiting()
             self.tick()
         self.stop()
         return 0
 
+    def _register(self, fd: int, handler: Callable[[int], None], events: int = _IN) -> None:
+        if fd in self._handlers:
+            self._poller.modify(fd, events)
+        else:
+            self._poller.register(fd, events)
+        self._handlers[fd] = handler
+
+    def _unregister(self, fd: int) -> None:
+        """Before the fd is closed: a forked child may still hold a copy, which would keep it in the epoll set."""
+        if self._handlers.pop(fd, None) is not None:
+            try:
+                self._poller.unregister(fd)
+            except OSError:
+                pass        # closed already (the kernel dropped it from the set)
+
     def watch(self, fileobj, callback) -> None:
         """Let a module wait in the master loop: `callback()` runs when `fileobj` is readable. Forked children
         close every watched object."""
-        self.watchers[fileobj] = callback
+        self.unwatch(fileobj)
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self.watchers[fileobj] = (fd, callback)
+        self._register(fd, lambda _, f=fileobj: self.run_watcher(f))
 
     def unwatch(self, fileobj) -> None:
-        self.watchers.pop(fileobj, None)
+        entry = self.watchers.pop(fileobj, None)
+        if entry is not None:
+            self._unregister(entry[0])
 
     def run_watcher(self, fileobj) -> None:
-        callback = self.watchers.get(fileobj)
-        if callback is None:                # an earlier callback of this round removed it
+        entry = self.watchers.get(fileobj)
+        if entry is None:                   # an earlier callback of this round removed it
             return
         try:
-            callback()
+            entry[1]()
         except Exception:
             log.exception("master: handler for fd %s failed", fileobj)
             self.unwatch(fileobj)
@@ -201,15 +258,22 @@ class Master:
     def tick_interval(self) -> float:
         return 1.0
 
+    def _next_timeout(self) -> float:
+        timeout = self.tick_interval()
+        if self.waiting:
+            deadlines = [w.deadline for w in self.waiting.values() if w.deadline is not None]
+            if deadlines:
+                timeout = min(timeout, max(0.0, min(deadlines) - time.monotonic()))
+        return timeout
+
     def tick(self) -> None:
         """Periodic work between events: every module's `master_tick` (scoreboard scrub, watchdog)."""
         self.modules.master_hook("master_tick", self)
 
     def stop_accepting(self) -> None:
         """Close every listener (a graceful shutdown); running sessions go on."""
-        for sock in self.listeners.values():
-            sock.close()
-        self.listeners.clear()
+        for key in list(self.listeners):
+            self._close_listener(key)
 
     def handle_signals(self) -> None:
         try:
@@ -226,65 +290,136 @@ class Master:
                 self.running = False
         self.reap()
 
+    # -- a new connection: pre-steps, vetoes, fork -------------------------------------------------------------
     def accept(self, listener: socket.socket) -> None:
-        """Accept what is waiting on one listener; enforce MaxInstances and MaxConnectionRate silently."""
-        for _ in range(64):
+        """Accept what is waiting on one listener and take each connection through its pre-steps (if any
+        module declares one), the vetoes and the fork."""
+        for _ in range(BATCH):
             try:
-                conn, addr = listener.accept()
+                sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("accept failed: %s", e.strerror)
                 return
-            remote = plain_ip(addr[0])
-            reason = self.refuse_reason()
-            if reason:
-                log.log(NOTICE, "%s reached, refused connection from %s", reason, remote)
-                conn.close()
+            conn = connection_of(sock, addr)
+            if conn is None:
                 continue
-            self.spawn(conn, remote)
+            if self.modules.presteps:
+                self._pre_steps(Waiting(conn))
+            else:
+                self.admit(conn)
 
-    def refuse_reason(self) -> str | None:
-        main = self.config.main
-        limit = main.get("MaxInstances")
-        if limit is not None and len(self.children) >= limit:
-            return "MaxInstances"
-        rate = main.get("MaxConnectionRate")
-        if rate is not None:
-            count, interval = rate
-            since = time.monotonic() - interval
-            if sum(1 for c in self.children.values() if c.started >= since) + 1 > count:
-                return "MaxConnectionRate"
-        return None
+    def admit(self, conn: Connection) -> None:
+        """The pre-steps are done: the vetoes decide, then a child serves the connection."""
+        veto = self.modules.veto(self, conn)
+        if veto is not None:
+            self.refuse(conn, veto)
+        else:
+            self.spawn(conn)
 
-    def spawn(self, conn: socket.socket, remote: str) -> None:
-        """Fork the session child. The heap is frozen first so copy-on-write pages stay shared."""
+    def refuse(self, conn: Connection, veto: Veto) -> None:
+        """Log the refusal, tell the master's listeners, close without a word."""
+        log.log(veto.level, "%s", veto.message)
+        if veto.event:
+            self.events.emit(veto.event, connection=conn, veto=veto)
+        self.events.emit("core.connection-refused", connection=conn, veto=veto)
+        conn.close()
+
+    def _pre_steps(self, waiting: Waiting, events: int = 0) -> None:
+        """Run the pre-steps as far as the bytes that arrived allow; a connection that must wait for more is
+        watched edge-triggered (a peek leaves the bytes in the socket, so it would stay readable)."""
+        conn = waiting.conn
+        fd = conn.sock.fileno()
+        steps = self.modules.presteps
+        try:
+            while waiting.step < len(steps):
+                step = steps[waiting.step]
+                if waiting.deadline is None:
+                    seconds = step.timeout(self, conn)
+                    if seconds is None:
+                        waiting.step += 1
+                        continue
+                    waiting.deadline = time.monotonic() + seconds
+                outcome = _read_step(self, step, conn, bool(events & select.EPOLLRDHUP))
+                if outcome is None:
+                    if fd not in self.waiting:
+                        self.waiting[fd] = waiting
+                        self._register(fd, lambda ev, w=waiting: self._pre_steps(w, ev), _WAITING)
+                    return
+                if isinstance(outcome, Veto):
+                    self._stop_waiting(fd)
+                    self.refuse(conn, outcome)
+                    return
+                waiting.step += 1
+                waiting.deadline = None
+        except OSError as e:                    # the client reset the connection
+            self._stop_waiting(fd)
+            log.info("client left before the session started: %s", e.strerror)
+            conn.close()
+            return
+        except Exception:
+            self._stop_waiting(fd)
+            log.exception("pre-step failed, connection from %s closed", conn.remote[0])
+            conn.close()
+            return
+        self._stop_waiting(fd)
+        self.admit(conn)
+
+    def _stop_waiting(self, fd: int) -> None:
+        if self.waiting.pop(fd, None) is not None:
+            self._unregister(fd)
+
+    def _expire_waiting(self) -> None:
+        now = time.monotonic()
+        for fd, waiting in list(self.waiting.items()):
+            if waiting.deadline is not None and waiting.deadline <= now:
+                self._stop_waiting(fd)
+                step = self.modules.presteps[waiting.step]
+                try:
+                    veto = step.expired(self, waiting.conn)
+                except Exception:
+                    log.exception("pre-step failed, connection from %s closed", waiting.conn.remote[0])
+                    waiting.conn.close()
+                    continue
+                self.refuse(waiting.conn, veto)
+
+    def spawn(self, conn: Connection) -> None:
+        """Fork the session child, with a channel to it. The heap is frozen first so copy-on-write pages stay
+        shared."""
         gc.freeze()
+        try:
+            ours, theirs = Channel.pair()
+        except OSError as e:
+            log.error("cannot make a channel for a session: %s", e.strerror)
+            conn.close()
+            return
         try:
             pid = os.fork()
         except OSError as e:
             log.error("fork failed: %s", e.strerror)
-            conn.close()
+            for end in (ours, theirs, conn):
+                end.close()
             return
         if pid == 0:
-            self._child(conn)        # never returns
+            ours.close()
+            self._child(conn, theirs)        # never returns
+        theirs.close()
         conn.close()
-        self.children[pid] = Child(pid, time.monotonic(), remote)
+        child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, ours)
+        self._register(ours.fileno(), lambda _, c=child: self._read_channel(c))
+        self.events.emit("core.child-spawned", pid=pid, child=child, connection=conn)
 
-    def _child(self, conn: socket.socket) -> None:
+    def _child(self, conn: Connection, channel: Channel) -> NoReturn:
         status = 0
         try:
-            for sock in list(self.listeners.values()) + list(self.watchers):
-                sock.close()
-            self.watchers.clear()
-            signal.set_wakeup_fd(-1)
-            self._wake_r.close()
-            self._wake_w.close()
+            self._close_inherited()
+            conn.sock, channel.sock = _low_fd(conn.sock), _low_fd(channel.sock)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            serve_connection(conn, self.config, self.modules, self.state)
+            serve_connection(conn, self.config, self.modules, self.state, channel)
         except BaseException:
             log.exception("session ended with an internal error")
             status = 1
@@ -292,6 +427,77 @@ class Master:
             logging.shutdown()
             os._exit(status)
 
+    def _close_inherited(self) -> None:
+        """In a fresh child: close what belongs to the master and to other sessions (listeners, watched fds,
+        connections still in their pre-steps, other children's channels). Nothing is unregistered: the epoll set
+        is the master's too, so the child only closes its own descriptor of it."""
+        others = [c.channel for c in self.children.values() if c.channel is not None]
+        for obj in (list(self.listeners.values()) + list(self.watchers) + others
+                    + [w.conn for w in self.waiting.values()]):
+            if isinstance(obj, int):
+                os.close(obj)
+            else:
+                obj.close()
+        self.listeners.clear()
+        self.watchers.clear()
+        self.waiting.clear()
+        self.children.clear()
+        self._handlers.clear()
+        self._poller.close()
+        signal.set_wakeup_fd(-1)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- the channels ----------------------------------------------------------------------------------------------
+    def _read_channel(self, child: Child, limit: int = BATCH) -> None:
+        """Hand what a child sent to the modules' channel handlers (at most `limit` messages per round)."""
+        for _ in range(limit):
+            channel = child.channel
+            if channel is None:
+                return
+            try:
+                got = channel.recv()
+            except ChannelClosed:
+                self._close_channel(child)
+                return
+            except BadMessage as e:
+                log.warning("session %d: channel message refused: %s", child.pid, e)
+                continue
+            if got is None:
+                return
+            self._dispatch(child, *got)
+
+    def _dispatch(self, child: Child, message: Message, fds: list[int]) -> None:
+        fn = self.modules.channel_handlers.get(message["type"])
+        if fn is None:
+            log.warning("session %d: no handler for the channel message %r, ignored", child.pid, message["type"])
+            close_fds(fds)
+            return
+        try:
+            fn(self, child, message, fds)
+        except Exception:
+            log.exception("session %d: handler of the channel message %r failed", child.pid, message["type"])
+
+    def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool:
+        """Send a message (a notice, or an answer made with net.channel.answer) to a child without blocking;
+        False, with a log line, when it cannot be sent (channel closed or full, message refused)."""
+        if child.channel is None:
+            return False
+        try:
+            child.channel.send(message, fds)
+        except ChannelError as e:
+            kind = message.get("type") if isinstance(message, dict) else message
+            log.warning("session %d: cannot send %r over the channel: %s", child.pid, kind, e)
+            return False
+        return True
+
+    def _close_channel(self, child: Child) -> None:
+        if child.channel is not None:
+            self._unregister(child.channel.fileno())
+            child.channel.close()
+            child.channel = None
+
+    # -- children --------------------------------------------------------------------------------------------------
     def reap(self) -> None:
         while True:
             try:
@@ -300,9 +506,17 @@ class Master:
                 return
             if pid == 0:
                 return
-            self.children.pop(pid, None)
-            if os.WIFSIGNALED(status):
-                log.info("session process %d killed by signal %d", pid, os.WTERMSIG(status))
+            self._reaped(pid, status)
+
+    def _reaped(self, pid: int, status: int) -> None:
+        """Read what the child sent before it ended, close its channel, tell the master's listeners."""
+        child = self.children.pop(pid, None)
+        if child is not None:
+            self._read_channel(child, limit=REAP_READS)
+            self._close_channel(child)
+        if os.WIFSIGNALED(status):
+            log.info("session process %d killed by signal %d", pid, os.WTERMSIG(status))
+        self.events.emit("core.child-exited", pid=pid, status=status, child=child)
 
     def reload(self) -> None:
         """SIGHUP: a configuration that fails to parse is refused and the old one keeps serving."""
@@ -325,14 +539,18 @@ class Master:
             log.log(NOTICE, "configuration reloaded from %s", self.opts.config_path)
         self.modules.master_hook("master_reload", self)
         self.preload()
+        if self.config is new:
+            self.events.emit("core.reloaded", config=new)
         self.notify("READY=1", f"STATUS={self.status()}")
 
     def stop(self) -> None:
         """Stop accepting, end the children (TERM, then KILL after a grace period), remove the PidFile."""
         self.notify("STOPPING=1")
-        for sock in self.listeners.values():
-            sock.close()
-        self.listeners.clear()
+        self.stop_accepting()
+        for fd in list(self.waiting):
+            waiting = self.waiting[fd]
+            self._stop_waiting(fd)
+            waiting.conn.close()
         for pid in list(self.children):
             _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
@@ -343,10 +561,10 @@ class Master:
             _kill(pid, signal.SIGKILL)
         while self.children:
             try:
-                pid, _ = os.waitpid(-1, 0)
+                pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
-            self.children.pop(pid, None)
+            self._reaped(pid, status)
         self.modules.master_hook("master_stop", self)
         log.log(NOTICE, "proftpy %s standalone mode SHUTDOWN", _version())
 
@@ -359,22 +577,59 @@ class Master:
             self._notifier.notify("\n".join(states))
 
 
-def serve_connection(sock: socket.socket, config: Config, loaded: ModuleSet, shared: States,
-                     fallback: Server | None = None) -> None:
-    """Run one session on a connected socket (child process, or inetd mode, where the main server is the
-    fallback because inetd chose the port)."""
+def _read_step(master: Master, step: PreStep, conn: Connection, hung_up: bool) -> int | Veto | None:
+    """One try of a pre-step: peek, let it parse, consume exactly the bytes it claims. None: wait for more."""
     try:
-        conn = Connection.of(sock)
-    except OSError as e:        # the client reset the connection before the session began (getpeername fails)
+        data = conn.sock.recv(step.peek, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        data = b""
+    else:
+        hung_up = hung_up or not data
+    outcome = step.parse(master, conn, data, hung_up)
+    if outcome is None or isinstance(outcome, Veto):
+        return outcome
+    if not 0 <= outcome <= len(data):
+        raise ValueError(f"pre-step claims {outcome} of the {len(data)} bytes it saw")
+    left = outcome
+    while left:
+        chunk = conn.sock.recv(left, socket.MSG_DONTWAIT)     # bytes already seen: they are there
+        if not chunk:
+            raise ConnectionResetError(errno.ECONNRESET, "connection closed during a pre-step")
+        left -= len(chunk)
+    return outcome
+
+
+def _low_fd(sock: socket.socket) -> socket.socket:
+    """The socket on the lowest free descriptor when its own is past select()'s limit (a master with a thousand
+    sessions holds a thousand channels, so what it accepts gets high numbers); the session waits with select()."""
+    if sock.fileno() < SELECT_LIMIT:
+        return sock
+    low = sock.dup()
+    sock.close()
+    return low
+
+
+def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
+    """The accepted (or inetd's) socket as a Connection; None, with a log line and the socket closed, when the
+    client is already gone."""
+    try:
+        return Connection.of(sock, peer)
+    except OSError as e:        # the client reset the connection before the session began
         log.info("client left before the session started: %s", e.strerror)
         sock.close()
-        return
+        return None
+
+
+def serve_connection(conn: Connection, config: Config, loaded: ModuleSet, shared: States,
+                     channel: Channel | None = None, fallback: Server | None = None) -> None:
+    """Run one session on a connection (child process, or inetd mode, where the main server is the fallback
+    because inetd chose the port, and where there is no master and so no channel)."""
     server = pick_server(config, conn.local[0], conn.local[1]) or fallback
     if server is None:
-        sock.sendall(f"500 Sorry, no server available to handle request on {conn.local[0]}\r\n".encode())
-        sock.close()
+        conn.sock.sendall(f"500 Sorry, no server available to handle request on {conn.local[0]}\r\n".encode())
+        conn.close()
         return
-    session = Session(conn, server, config, loaded, shared)
+    session = Session(conn, server, config, loaded, shared, channel)
     tag_session(session)
     session.run()
     try:

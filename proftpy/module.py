@@ -7,7 +7,13 @@ way. `modules/__init__.py` lists the modules in load order; `ModuleSet` is built
 before any fork, and every session reads it.
 
 The master side of a module sees the master through `MasterView` (declared below, implemented by `master.Master`),
-so modules never import the master.
+so modules never import the master. Besides its lifecycle hooks, a module takes part in the master's three seams:
+
+- `prestep`: something read off a raw connection in the master before anything else decides on it (the PROXY
+  protocol header); it may rewrite the connection's addresses and notes, or refuse it.
+- `veto`: refuse a connection at accept, before any fork (MaxInstances, MaxConnectionRate, bans).
+- `channel_handlers` / `notice_handlers`: messages over the channel between the master and each session child
+  (net/channel.py), handled in the master and in the session respectively.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 from .config.registry import Directive, Registry
 from .dispatch import AnySession, Command, Dispatcher, Hook
 from .events import EventBus
+from .log import NOTICE
+from .net.channel import Channel, Message, close_fds
+from .net.connection import Connection
 from .reply import Reply
 
 if TYPE_CHECKING:
@@ -64,6 +73,61 @@ class Listener:
     handler: Callable[..., None]
 
 
+@dataclass
+class Child:
+    """A session child as the master knows it."""
+
+    pid: int
+    started: float                      # time.monotonic() at fork (MaxConnectionRate counts these)
+    local: tuple[str, int]              # the address and port the client connected to (after the pre-steps)
+    remote: tuple[str, int]             # the client's (after the pre-steps: the PROXY protocol's source)
+    channel: Channel | None = None      # the master's end of its channel; None once closed
+
+
+@dataclass(frozen=True)
+class Veto:
+    """A connection refused in the master, by a module's `veto` or `prestep`: the master logs `message` at
+    `level`, emits `event` (when set) and then `core.connection-refused`, and closes the connection without a
+    word."""
+
+    message: str                        # the whole log line: "MaxInstances reached, refused connection from ..."
+    event: str | None = None            # ProFTPD's event name for it ("core.max-instances"), for mod_ban & co.
+    level: int = NOTICE
+
+
+@dataclass(frozen=True)
+class PreStep:
+    """What a module reads off a raw connection in the master before the vetoes run and the session exists (the
+    PROXY protocol header). The master never blocks on it: the connection waits in its loop until the step is done.
+
+    `timeout(master, conn)`: seconds the step may take on this connection, or None when it does not apply (then
+    nothing is read). `parse(master, conn, data, eof)`: called right after accept (maybe with no bytes yet) and
+    then as bytes arrive, with the bytes waiting at the head of the stream (at most `peek` of them, read with
+    MSG_PEEK: nothing is consumed yet; `eof` when the client closed its side). It returns None to wait for more;
+    or n, the number of bytes that are its own, which the master then consumes exactly (what follows, a command
+    or a TLS ClientHello, stays for the session) -- parse may have rewritten `conn.local`, `conn.remote` and
+    `conn.notes`; or a Veto to refuse the connection. `expired(master, conn)`: the Veto when the timeout passes
+    first. Pre-steps run one after the other, in load order."""
+
+    timeout: Callable[["MasterView", Connection], float | None]
+    parse: Callable[["MasterView", Connection, bytes, bool], "int | Veto | None"]
+    expired: Callable[["MasterView", Connection], Veto]
+    peek: int = 4096
+
+
+@dataclass(frozen=True)
+class ChannelHandler:
+    """Handles the channel messages of one `type`. In `Module.channel_handlers` (the master, messages from a
+    session child): `fn(master, child, message, fds)`; it may answer with `master.tell(child, answer(message,
+    {...}), fds)`. In `Module.notice_handlers` (a session, messages from the master): `fn(session, message, fds)`.
+    The received `fds` are the handler's: it closes what it does not keep. A session runs as its user and may be
+    hostile: a master handler checks every field of what it gets. Message types are listed in
+    docs/ARCHITECTURE.md."""
+
+    type: str
+    fn: Callable[..., None]
+
+
 class MasterView(Protocol):
     """What a module's master hooks may use of the master (master.Master implements it)."""
 
@@ -72,7 +136,7 @@ class MasterView(Protocol):
     opts: Any                       # the command line's settings (master.Options)
     started: float
     running: bool                   # set False to stop the master after this round
-    children: dict                  # pid -> master.Child
+    children: dict[int, Child]      # pid -> Child
     listeners: dict                 # (address, port) -> listening socket
     state: States                   # the master's per-module state; sessions inherit it as `session.shared`
     events: EventBus                # the master's own event bus
@@ -83,6 +147,7 @@ class MasterView(Protocol):
     def status(self) -> str: ...
     def reload(self) -> None: ...
     def stop_accepting(self) -> None: ...
+    def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool: ...
 
 
 MasterHook = Callable[[MasterView], None]
@@ -107,6 +172,10 @@ class Module:
     master_stop: MasterHook | None = None               # after the sessions ended
     master_events: tuple[Listener, ...] = ()            # the master's event bus
     ctrls_actions: tuple[Any, ...] = ()                 # ftpdctl actions (ctrls.Action rows)
+    prestep: PreStep | None = None                      # read off the raw connection in the master, first
+    veto: Callable[[MasterView, Connection], Veto | None] | None = None   # refuse a connection before fork
+    channel_handlers: tuple[ChannelHandler, ...] = ()   # the master: messages from session children
+    notice_handlers: tuple[ChannelHandler, ...] = ()    # a session: messages from the master
 
     def __post_init__(self) -> None:
         # a row or directive declared here belongs to this module (several Python files may make up one)
@@ -135,6 +204,10 @@ class ModuleSet:
             raise ValueError(f"exactly one module must declare the greeting, found {len(greeters)}")
         self.greeting: Callable[[AnySession], Reply] = greeters[0]
         self.actions = {a.name: a for m in self.modules for a in m.ctrls_actions}   # ftpdctl's action table
+        self.presteps = [m.prestep for m in self.modules if m.prestep is not None]
+        self.vetoes = [(m.name, m.veto) for m in self.modules if m.veto is not None]
+        self.channel_handlers = _by_type(h for m in self.modules for h in m.channel_handlers)
+        self.notice_handlers = _by_type(h for m in self.modules for h in m.notice_handlers)
 
     def auth_backends(self) -> dict[str, Callable[[Any], Any]]:
         """AuthOrder's names -> the backend constructor of each auth module."""
@@ -179,6 +252,41 @@ class ModuleSet:
                 except Exception:
                     log.exception("%s: %s failed", mod.name, name)
 
+    def veto(self, master: MasterView, conn: Connection) -> Veto | None:
+        """The first module's refusal of a new connection, in load order (None: let it in). A veto that fails is
+        logged and does not refuse."""
+        for name, fn in self.vetoes:
+            try:
+                veto = fn(master, conn)
+            except Exception:
+                log.exception("%s: veto failed", name)
+                continue
+            if veto is not None:
+                return veto
+        return None
+
+    def notice(self, session: AnySession, message: Message, fds: list[int]) -> None:
+        """A message from the master to a session: its module's notice handler, or a log line (and the fds
+        closed) when no module handles that type."""
+        fn = self.notice_handlers.get(message["type"])
+        if fn is None:
+            log.warning("no handler for the master's %r message, ignored", message["type"])
+            close_fds(fds)
+            return
+        try:
+            fn(session, message, fds)
+        except Exception:
+            log.exception("handler of the master's %r message failed", message["type"])
+
     def check(self, config: "Config") -> list[tuple[str, bool]]:
         """Every module's `-t` problems: (message, fatal)."""
         return [p for m in self.modules if m.check is not None for p in m.check(config)]
+
+
+def _by_type(handlers: Iterable[ChannelHandler]) -> dict[str, Callable[..., None]]:
+    out: dict[str, Callable[..., None]] = {}
+    for h in handlers:
+        if h.type in out:
+            raise ValueError(f"two modules handle the channel message type {h.type!r}")
+        out[h.type] = h.fn
+    return out

@@ -9,7 +9,7 @@ import sys
 
 from . import modules
 from .config.tree import Config
-from .master import Master, Options, serve_connection
+from .master import Master, Options, connection_of, serve_connection
 from .module import States
 
 log = logging.getLogger("proftpy")
@@ -90,9 +90,10 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
 
 
 def run_inetd(config: Config) -> int:
-    """ServerType inetd: the connection is our standard input."""
-    conn = socket.socket(fileno=os.dup(0))
-    serve_connection(conn, config, modules.loaded(), States(), fallback=config.main)
+    """ServerType inetd: the connection is our standard input. No master: no pre-steps, vetoes or channel."""
+    conn = connection_of(socket.socket(fileno=os.dup(0)))
+    if conn is not None:
+        serve_connection(conn, config, modules.loaded(), States(), fallback=config.main)
     return 0
 
 

@@ -8,6 +8,7 @@ protocol...); a module's own state is a typed object in `session.state` (see mod
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -17,6 +18,7 @@ from .config.tree import Config, Server
 from .dispatch import Request, split_command
 from .events import EventBus
 from .module import ModuleSet, States
+from .net.channel import BadMessage, Channel, ChannelClosed, close_fds
 from .net.connection import Connection
 from .net.control import TOO_LONG, ControlChannel
 from .net.netaddr import ClientAddr
@@ -62,7 +64,7 @@ class Session:
     """State of one FTP session. Created in the child right after fork (or in inetd mode)."""
 
     def __init__(self, conn: Connection, server: Server, config: Config, modules: ModuleSet,
-                 shared: States | None = None):
+                 shared: States | None = None, channel: Channel | None = None):
         self.ctrl = ControlChannel(conn.sock, server.get("CommandBufferSize"))   # the one control socket
         self.server = server
         self.config = config
@@ -76,6 +78,7 @@ class Session:
         self.client = ClientAddr.plain(conn.remote[0])   # the client as ACLs see it (mod_access resolves it)
         self.remote_port = conn.remote[1]
         self.notes = conn.notes                 # what the pre-steps learned about the connection
+        self.channel = channel                  # to the master, None in inetd mode (see read_channel)
         self.protocol = "ftp"                   # "ftps" once the control channel is encrypted
         self.started = time.time()
         self.authenticated = False
@@ -181,6 +184,8 @@ class Session:
         proctitle.set(f"connected: {self.remote_name} ({self.remote_addr}:{self.remote_port})")
         self.set_timer("idle", self.conf("TimeoutIdle"), _idle_expired)
         opened = False
+        if self.channel is not None:
+            self.ctrl.watch(self.channel.fileno(), self.read_channel)
         try:
             self.modules.start_session(self)
             if not self.closing:            # a connection refused at once (ftpshut, <Limit LOGIN>) is no session
@@ -190,6 +195,9 @@ class Session:
             if not self.closing:
                 self.send(self.greeting())
             while not self.closing and not self.ctrl.closed:
+                if self.channel is not None and self.channel.queued:
+                    self.read_channel()             # notices that came while a request waited for its answer
+                    continue
                 if not self.ctrl.wait(self._next_timeout()):
                     self._fire_timers()
                     continue
@@ -203,6 +211,38 @@ class Session:
             self.events.emit("core.exit", session=self)
             if opened:
                 log.info("FTP session closed.")
+
+    def read_channel(self) -> None:
+        """Hand the master's notices to the modules' `notice_handlers` (runs while the session waits for a
+        command). A module asks the master with `session.channel.request(message, fds, timeout)`. A master that
+        is gone leaves the session running, as ProFTPD's sessions outlive their master."""
+        channel = self.channel
+        while channel is not None and not self.closing:
+            if channel.queued:
+                message, fds = channel.queued.pop(0)
+            else:
+                try:
+                    got = channel.recv()
+                except BadMessage as e:
+                    log.warning("channel message from the master refused: %s", e)
+                    continue
+                except ChannelClosed:
+                    self.ctrl.unwatch(channel.fileno())
+                    channel.close()
+                    self.channel = None
+                    return
+                if got is None:
+                    return
+                message, fds = got
+            if "re" in message:                     # the late answer to a request that gave up waiting
+                close_fds(fds)
+                continue
+            self.modules.notice(self, message, fds)
+        if self.closing:                # a notice ended the session: stop waiting for the client's next command
+            try:
+                self.ctrl.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass                    # the client is gone already
 
     def handle_line(self, line: str | object) -> None:
         if line is TOO_LONG:

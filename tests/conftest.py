@@ -156,6 +156,16 @@ def heap_is_mergeable(pid: int | str = "self") -> bool:
     return " mg" in next(line for line in lines[start:] if line.startswith("VmFlags:"))
 
 
+def wait_until(predicate, timeout=5.0, step=0.02) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds have passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
 def fill(text: str, values: dict) -> str:
     """Replace `{name}` placeholders only (configs contain other braces, e.g. `%{env:X}`)."""
     for key, value in values.items():

@@ -1,9 +1,13 @@
 """mod_core: the server itself — identity, listeners, process limits, runtime files, idle timeout — and the
-commands every session has: QUIT NOOP SYST FEAT HELP."""
+commands every session has: QUIT NOOP SYST FEAT HELP.
+
+MaxInstances and MaxConnectionRate are its veto in the master (`refuse`): the connection is closed silently before
+any fork, as ProFTPD's main.c does, with its events `core.max-instances` and `core.max-connection-rate`."""
 
 from __future__ import annotations
 
 import socket
+import time
 from typing import TYPE_CHECKING
 
 from .. import __version__
@@ -12,10 +16,11 @@ from ..config.registry import (DIR, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, 
 from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Path, Str, Text, Words, parse_bool,
                             parse_int)
 from ..dispatch import NONE, OPTIONAL, Command, Request
-from ..module import Module
+from ..module import MasterView, Module, Veto
 from ..reply import Reply
 
 if TYPE_CHECKING:
+    from ..net.connection import Connection
     from ..session import Session
 
 NAME = "mod_core.c"
@@ -148,6 +153,26 @@ directives = [
 ]
 
 
+def refuse(master: MasterView, conn: "Connection") -> Veto | None:
+    """MaxInstances (sessions running), then MaxConnectionRate (sessions forked within the interval, this one
+    included)."""
+    main = master.config.main
+    limit = main.get("MaxInstances")
+    if limit is not None and len(master.children) >= limit:
+        return _refused("MaxInstances", conn, "core.max-instances")
+    rate = main.get("MaxConnectionRate")
+    if rate is not None:
+        count, interval = rate
+        since = time.monotonic() - interval
+        if sum(1 for c in master.children.values() if c.started >= since) + 1 > count:
+            return _refused("MaxConnectionRate", conn, "core.max-connection-rate")
+    return None
+
+
+def _refused(directive: str, conn: "Connection", event: str) -> Veto:
+    return Veto(f"{directive} reached, refused connection from {conn.remote[0]}", event)
+
+
 def greeting(session: "Session") -> Reply:
     """The 220 line, per ServerIdent/DeferWelcome (reference §1d)."""
     server = session.server
@@ -249,4 +274,4 @@ commands = (
     Command("RANG", None, help_at=46, denied=(552, "{cmd}: Operation not permitted")),
 )
 
-MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting)
+MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting, veto=refuse)

@@ -11,19 +11,10 @@ import time
 import psutil
 import pytest
 
-from conftest import REPO, Daemon, fill, free_port, BASE_CONFIG
+from conftest import REPO, Daemon, fill, free_port, wait_until, BASE_CONFIG
 
 PY = [sys.executable, "-m", "proftpy"]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
-
-
-def wait_until(predicate, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def banner(d: Daemon, host=None) -> str:
