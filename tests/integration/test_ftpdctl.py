@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from proftpy.scoreboard import Scoreboard
 
 REPO = Path(__file__).resolve().parents[2]
