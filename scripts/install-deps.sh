@@ -1,7 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages proftpy needs to build and test, when they are missing and we are root:
-#   libcap-dev  python-prctl's C extension does not build without it
-#   lftp        used by the integration tests as a real FTP client
+#   libcap-dev     python-prctl's C extension does not build without it
+#   lftp curl wget the integration tests' real FTP clients (openssl s_client too)
+#   redis-server   shared bans across nodes (tests start their own on a private loopback port)
+#   haproxy        the cluster test's load balancer (PROXY protocol)
+#   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
+#   chromium       the status page test (headless)
+# Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
+# kept if the machine already has one), and the tests run their own instances on free loopback ports.
 # As a normal user it only says what is missing.
 set -e
 missing=""
@@ -9,12 +15,24 @@ missing=""
 command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v wget >/dev/null 2>&1 || missing="$missing wget"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+[ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    policy=/usr/sbin/policy-rc.d
+    ours=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && ours=1
+    fi
     apt-get update -qq || true
-    apt-get install -y -qq $missing >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    [ -n "$ours" ] && rm -f "$policy"
+    exit 0
 else
     echo "note: missing Debian packages:$missing (run 'make' as root, or apt-get install them)" >&2
 fi
