@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import trace
 from .reply import FtpError, Reply
 
 log = logging.getLogger("proftpy")
@@ -129,6 +130,7 @@ class Hook:
     phase: str
     command: str
     handler: Callable[[AnySession, Request], Reply | None]
+    module: str = ""                # set by module.Module: the module that declares it (for trace lines)
 
 
 class Dispatcher:
@@ -165,6 +167,7 @@ class Dispatcher:
     def _run_hooks(self, phase: str, session: AnySession, req: Request) -> Reply | None:
         for hook in self.hooks.get(phase, ()):
             if hook.command in ("*", req.name):
+                if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
                 result = hook.handler(session, req)
                 if result is not None and phase == PRE_CMD:
                     return result
@@ -184,6 +187,7 @@ class Dispatcher:
 
     def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
         if command is None:
+            if trace.on: trace.msg("command", 5, "no handler for command '%s'", req.display)
             session.events.emit("core.unhandled-command", session=session, cmd=req)
             return Reply(500, f"{req.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
@@ -197,6 +201,7 @@ class Dispatcher:
             return e.reply
 
     def _call(self, session: AnySession, req: Request, command: Command) -> Reply | None:
+        if trace.on: trace.msg("command", 7, "dispatching CMD command '%s' to %s", req.display, command.module)
         try:
             return command.handler(session, req)
         except FtpError as e:

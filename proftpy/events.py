@@ -7,6 +7,8 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
+from . import trace
+
 log = logging.getLogger("proftpy")
 Listener = Callable[..., None]
 
@@ -22,6 +24,7 @@ class EventBus:
 
     def emit(self, name: str, **data: Any) -> None:
         """Call every listener; one listener failing is logged and does not stop the others or the caller."""
+        if trace.on: trace.msg("event", 8, "dispatching event '%s' to %d listener(s)", name, len(self._listeners.get(name, ())))
         for listener in list(self._listeners.get(name, ())):
             try:
                 listener(**data)

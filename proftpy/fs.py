@@ -29,6 +29,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from . import trace
 from .reply import FtpError
 
 PATH_MAX = 4096
@@ -187,6 +188,7 @@ class FS:
         """os.open() of a real path inside the root (a `VPath.real`), resolved by the kernel inside the root as
         well when the jail is emulated. Old kernels (or a seccomp filter) without openat2 get a plain open."""
         flags |= os.O_CLOEXEC
+        if trace.on: trace.msg("fsio", 8, "opening '%s' (flags %#o)%s", real, flags, "" if self._direct else " inside the root with openat2")
         if self._direct:
             return os.open(real, flags, mode)
         if real != self.root and not real.startswith(self.root + "/"):

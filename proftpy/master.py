@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
-from . import ksm, modules, proctitle
+from . import ksm, modules, proctitle, trace
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -161,6 +161,7 @@ class Master:
             if (host, port) not in self.listeners:
                 sock = inet.bind_listener(host, port, main.get("TCPBackLog"), main.get("SocketOptions"))
                 self.listeners[(host, port)] = sock
+                if trace.on: trace.msg("binding", 4, "bound address %s, port %d to socket fd %d", host, port, sock.fileno())
                 self._register(sock.fileno(), lambda _, s=sock: self.running and self.accept(s))
 
     def _close_listener(self, key: tuple[str, int]) -> None:
@@ -281,6 +282,7 @@ class Master:
         except BlockingIOError:
             return
         for signum in data:
+            if trace.on: trace.msg("signal", 5, "handling signal %d", signum)
             if signum == signal.SIGCHLD:
                 self.reap()
             elif signum == signal.SIGHUP:
@@ -321,6 +323,7 @@ class Master:
 
     def refuse(self, conn: Connection, veto: Veto) -> None:
         """Log the refusal, tell the master's listeners, close without a word."""
+        if trace.on: trace.msg("inet", 4, "connection from %s refused: %s", conn.remote[0], veto.message)
         log.log(veto.level, "%s", veto.message)
         if veto.event:
             self.events.emit(veto.event, connection=conn, veto=veto)
@@ -408,6 +411,7 @@ class Master:
         theirs.close()
         conn.close()
         child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, ours)
+        if trace.on: trace.msg("inet", 5, "session %d spawned for %s#%d", pid, conn.remote[0], conn.remote[1])
         self._register(ours.fileno(), lambda _, c=child: self._read_channel(c))
         self.events.emit("core.child-spawned", pid=pid, child=child, connection=conn)
 

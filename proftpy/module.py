@@ -181,6 +181,7 @@ class Module:
         # a row or directive declared here belongs to this module (several Python files may make up one)
         object.__setattr__(self, "commands", tuple(dataclasses.replace(c, module=self.name)
                                                    for c in self.commands))
+        object.__setattr__(self, "hooks", tuple(dataclasses.replace(h, module=self.name) for h in self.hooks))
         object.__setattr__(self, "ctrls_actions", tuple(dataclasses.replace(a, module=self.name)
                                                         for a in self.ctrls_actions))
 

@@ -27,6 +27,8 @@ from typing import Iterable, Iterator
 
 import prctl  # python-prctl; imported here, in the master, because a session calls it after chroot
 
+from . import trace
+
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 log = logging.getLogger("proftpy.privs")
@@ -109,6 +111,7 @@ class Privs:
             log.debug("root(): root privs already held, ignoring")
             return _Scope(self)
         self.root_privs += 1
+        if trace.on: trace.msg("privs", 9, "ROOT PRIVS at %s", trace.caller())
         if self.disable_id_switching:
             log.debug("root(): id switching disabled")
             return _Scope(self)
@@ -125,6 +128,7 @@ class Privs:
             log.debug("user(): user privs already held, ignoring")
             return _Scope(self)
         self.user_privs += 1
+        if trace.on: trace.msg("privs", 9, "USER PRIVS at %s", trace.caller())
         uid = self.uid if self.login_uid is None else self.login_uid
         gid = self.gid if self.login_gid is None else self.login_gid
         with _signals_blocked():
@@ -147,6 +151,7 @@ class Privs:
         if self.disable_id_switching:
             log.debug("relinquish(): id switching disabled")
             return
+        if trace.on: trace.msg("privs", 9, "RELINQUISH PRIVS at %s", trace.caller())
         with _signals_blocked():
             if os.geteuid() != 0:
                 self._call("seteuid", os.seteuid, 0)
@@ -161,6 +166,7 @@ class Privs:
         if self.nonroot_daemon:
             return
         self.root_privs = self.user_privs = 0
+        if trace.on: trace.msg("privs", 5, "REVOKE PRIVS at %s (uid %d, gid %d)", trace.caller(), self.uid, self.gid)
         with _signals_blocked():
             self._call("seteuid", os.seteuid, 0)
             self._call("setgid", os.setgid, self.gid)
@@ -195,6 +201,7 @@ class Privs:
         initgroups(3) computes them.  Raises OSError when a step fails: a half-dropped session
         must not go on serving files.
         """
+        if trace.on: trace.msg("privs", 5, "dropping privileges for good to uid %d, gid %d (%s)", uid, gid, name or "")
         if not self.nonroot_daemon:
             with _signals_blocked():
                 if os.geteuid() != 0:

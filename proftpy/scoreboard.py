@@ -25,6 +25,8 @@ import struct
 import time
 from typing import Iterator
 
+from . import trace
+
 DEFAULT_PATH = "/var/run/proftpy/proftpy.scoreboard"
 DISABLED_VALUES = ("none", "off", "/dev/null")   # ScoreboardFile values that turn scoreboarding off
 MAGIC = b"PFTPYSB\x00"
@@ -441,6 +443,7 @@ class Scoreboard:
             if index is None:
                 index = self._grow(slots)
             self._write_slot(index, raw)
+        if trace.on: trace.msg("scoreboard", 3, "added scoreboard entry for pid %d in slot %d", pid, index)
         return Slot(self, index, values)
 
     def _release(self, index: int, pid: int) -> bool:
@@ -449,6 +452,7 @@ class Scoreboard:
             if current != pid:
                 return False
             self._write_slot(index, _ZERO_SLOT)
+        if trace.on: trace.msg("scoreboard", 3, "deleted scoreboard entry of pid %d (slot %d)", pid, index)
         return True
 
     def scrub(self) -> int:
@@ -458,6 +462,7 @@ class Scoreboard:
             dead = [i for i, pid in enumerate(pids) if pid != 0 and not _alive(pid)]
             for i in dead:
                 self._write_slot(i, _ZERO_SLOT)
+        if trace.on and dead: trace.msg("scoreboard", 4, "scrubbed %d slot(s) of dead sessions", len(dead))
         return len(dead)
 
 

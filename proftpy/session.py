@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import proctitle
+from . import proctitle, trace
 from .config.tree import Config, Server
 from .dispatch import Request, split_command
 from .events import EventBus
@@ -135,6 +135,7 @@ class Session:
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        if trace.on: trace.msg("response", 1, "%s", reply.format().decode("utf-8", "replace").rstrip("\r\n").replace("\r\n", "\n"))
         self.ctrl.send(reply.format())
 
     def reply(self, code: int, text: str, lines: list[str] | None = None) -> None:
@@ -145,6 +146,7 @@ class Session:
 
     def set_timer(self, name: str, seconds: float | None, on_expire: Callable[["Session"], None]) -> None:
         """Start (or restart) a named deadline; `seconds` of 0/None removes it (ProFTPD: 0 disables)."""
+        if trace.on: trace.msg("timer", 7, "%s timer '%s'%s", "removed" if not seconds else "set", name, f", triggering in {seconds} seconds" if seconds else "")
         if not seconds:
             self.timers.pop(name, None)
         else:
@@ -173,6 +175,7 @@ class Session:
     def _fire_timers(self) -> None:
         now = time.monotonic()
         for timer in [t for t in self.timers.values() if t.deadline <= now]:
+            if trace.on: trace.msg("timer", 4, "timer expired after %s seconds", timer.seconds)
             timer.on_expire(self)
             if self.closing:
                 return
@@ -203,11 +206,13 @@ class Session:
                     continue
                 line = self.ctrl.read_line()
                 if line is None:
+                    if trace.on: trace.msg("command", 6, "client sent EOF, closing control connection")
                     self.end("disconnected")
                     break
                 self.reset_timer("idle")
                 self.handle_line(line)
         finally:
+            if trace.on: trace.msg("command", 6, "session ends: %s", self.end_reason or "closed")
             self.events.emit("core.exit", session=self)
             if opened:
                 log.info("FTP session closed.")
@@ -257,6 +262,7 @@ class Session:
             self.send(Reply(500, "Invalid command: try being more creative"))
             return
         req = Request(name.upper(), arg, line)
+        if trace.on: trace.msg("command", 5, "received command '%s'", req.display)
         self.title_for(req)
         try:
             reply = self.dispatcher.dispatch(self, req)

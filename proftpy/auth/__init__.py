@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence
 
+from proftpy import trace
 from proftpy.auth.crypt import crypt_verify, hash_is_usable, hash_like
 
 log = logging.getLogger("proftpy.auth")
@@ -98,6 +99,7 @@ class AuthChain:
 
     def _ask(self, call: Callable[[Backend], object]):
         for backend, required in self.entries:
+            if trace.on: trace.msg("auth", 6, "dispatching auth request to module %s", getattr(backend, "name", type(backend).__name__))
             answer = call(backend)
             if answer is not None or required:
                 return backend, answer
@@ -124,12 +126,15 @@ class AuthChain:
         """The account when ``password`` is right for ``name``, else None (same cost either way)."""
         for backend, required in self.entries:
             account = backend.getpwnam(name)
+            if trace.on: trace.msg("auth", 6, "auth request \"getpwnam\" for '%s' to module %s: %s", name, getattr(backend, "name", type(backend).__name__), "found" if account else "unknown")
             if account is None:
                 if required:
                     break
                 continue
             if backend.check(account, password):
+                if trace.on: trace.msg("auth", 5, "user '%s' authenticated by %s", name, getattr(backend, "name", type(backend).__name__))
                 return account
+            if trace.on: trace.msg("auth", 5, "bad password for user '%s' (%s)", name, getattr(backend, "name", type(backend).__name__))
             if backend.uses_crypt and not hash_is_usable(account.passwd):
                 self._burn(password)
             if required or not backend.declines_on_failure:

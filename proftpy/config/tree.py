@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from .. import trace
 from .errors import ConfigError, Where
 from .registry import (ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, Directive, Merge)
 
@@ -138,7 +139,9 @@ class Context:
         for section in sets:
             p = section.first(name)
             if p is not None:
+                if trace.on: trace.msg("config", 9, "%s: %r from %s at %s", directive.name, p.value, section.describe(), p.where)
                 return p.value
+        if trace.on: trace.msg("config", 10, "%s: default %r", directive.name, directive.default)
         return directive.default if default is _MISSING else default
 
     def param(self, name: str) -> Param | None:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import trace
 from ..access import classes as classes_
 from ..access import dirs, limits
 from ..access.connlimits import CommandRate
@@ -131,12 +132,14 @@ def session_init(session: "Session") -> None:
     session.local_name = resolver.client(session.local_addr, client.reverse_dns).name
     cls = classes_.match_class(classes_.from_sections(session.config.classes), client)
     session.conn_class = cls.name if cls is not None else None
+    if trace.on: trace.msg("netacl", 5, "client %s [%s] is in class %s", client.name, client.ip, session.conn_class or "(none)")
     session.ftpaccess = dirs.FtpaccessCache(session.config.registry, lambda d: _override_allowed(session, d),
                                             lambda p: session.fs.from_config(p) if session.fs else p)
     rate = session.server.get("MaxCommandRate")
     if rate:
         session.state.get(AccessState).rate = CommandRate(*rate)
     decision = limits.login_at_connect(session.server.section, Who(client, conn_class=session.conn_class))
+    if trace.on: _trace_decision("LOGIN (connect)", decision)
     if not decision.allowed:
         log.warning("Connection from %s [%s] denied (%s%s)", client.name, client.ip, decision.reason,
                     f" at {decision.where}" if decision.where else "")
@@ -154,6 +157,7 @@ def login_allowed(session: "Session", user: str, groups: tuple[str, ...] | None)
     `session.anon`) must not deny. mod_auth asks this before it logs the user in."""
     section = session.anon if session.anon is not None else session.server.section
     decision = limits.login_at_pass(section, Who(session.client, user, groups, session.conn_class))
+    if trace.on: _trace_decision(f"LOGIN {user}", decision)
     if not decision.allowed:
         log.debug("%s: Limit access denies login (%s)", user, decision.where or decision.reason)
     return decision.allowed
@@ -216,6 +220,14 @@ def path_is_hidden(session: "Session", real: str) -> bool:
 
 
 # -- every command -------------------------------------------------------------------------------------------------
+def _trace_decision(what: str, decision: Decision, path: str | None = None) -> None:
+    """The `<Limit>` verdict and the line that decided it (what `proftpy check-access` explains), live."""
+    rule = f"{decision.rule.name} {' '.join(decision.rule.args)}".strip() if decision.rule is not None else ""
+    trace.msg("access", 5, "%s%s: %s by %s%s%s", what, f" at {path}" if path else "",
+              "allowed" if decision.allowed else "denied", decision.reason, f": {rule}" if rule else "",
+              f" ({decision.where})" if decision.where else "")
+
+
 def _denied(cmd: Request, row: Command, decision: Decision) -> Reply:
     log.info("%s denied by %s%s", cmd.display, decision.reason,
              f" ({decision.where})" if decision.where else "")
@@ -254,6 +266,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
         real = session.fs.resolve(path).real if path else target.real
         hidden_ = path_is_hidden(session, real)
     decision = check_command(session, cmd.arg, row.limit_name, row.group, row.limit_all, target, hidden_)
+    if trace.on: _trace_decision(cmd.display, decision, target.real if target is not None else None)
     if not decision.allowed:
         return _denied(cmd, row, decision)
     if row.path_filter and path is not None:

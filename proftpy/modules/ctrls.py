@@ -19,7 +19,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-from .. import ctrls
+from .. import ctrls, trace
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, Flag, Int, Path, Words
 from ..ctrls import Action, ActionAcl, AclRule, CtrlsError, Peer, Request, Response
@@ -191,6 +191,7 @@ class ControlServer:
     def handle(self, argv: list[str], peer: Peer) -> Response:
         """Find the action, check its engine and ACL, run it."""
         name = argv[0].lower()
+        if trace.on: trace.msg("ctrls", 5, "request '%s' from %s", " ".join(argv), peer.describe())
         action = self.actions.get(name)
         if action is None:
             return Response.error(f"unsupported action: '{argv[0]}'")

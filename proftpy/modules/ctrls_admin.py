@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from .. import __version__
+from .. import __version__, trace
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, parse_bool
 from ..ctrls import Action, ActionAcl, CtrlsError, Request
@@ -55,11 +55,10 @@ class Graceful:
 
 @dataclasses.dataclass
 class AdminState:
-    """The master's: a graceful shutdown under way, the log level before `debug`, the trace channels set."""
+    """The master's: a graceful shutdown under way, the log level before `debug`."""
 
     graceful: Graceful | None = None
     log_level: int = logging.NOTSET
-    trace: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 # -- actions --------------------------------------------------------------------------------------------------
@@ -160,16 +159,19 @@ def debug(master: MasterView, req: Request) -> str:
     master.opts.debug = level
     root = logging.getLogger("proftpy")
     root.setLevel(logging.DEBUG if level else master.state.get(AdminState).log_level)
+    trace.set_debug(level)
     return f"debug level set to {level}"
 
 
-def trace(master: MasterView, req: Request) -> list[str]:
-    """trace CHANNEL:LEVEL ... | trace info: per-channel debug logging (logger `proftpy.CHANNEL`)."""
-    channels = master.state.get(AdminState).trace
+def trace_action(master: MasterView, req: Request) -> list[str]:
+    """trace CHANNEL:LEVEL ... | trace info: set trace channels in the running master (and so in the sessions it
+    forks from now on), written to the TraceLog (to the SystemLog when none is configured); `DEFAULT:LEVEL`
+    sets every channel, level 0 turns a channel off. A reload goes back to the configuration's Trace lines."""
     if not req.args:
         raise req.usage("info | CHANNEL:LEVEL [CHANNEL:LEVEL...]")
     if req.args == ["info"]:
-        return [f"{name}: {level}" for name, level in sorted(channels.items())] or ["no trace channels set"]
+        return [f"{name}: {hi if lo == 1 else f'{lo}-{hi}'}" for name, (lo, hi) in sorted(trace.levels().items())] \
+            or ["no trace channels set"]
     updates = {}
     for spec in req.args:
         name, sep, level = spec.partition(":")
@@ -178,12 +180,7 @@ def trace(master: MasterView, req: Request) -> list[str]:
         updates[name] = int(level)
     lines = []
     for name, level in updates.items():
-        logger = logging.getLogger(f"proftpy.{name}")
-        logger.setLevel(logging.DEBUG if level else logging.NOTSET)
-        if level:
-            channels[name] = level
-        else:
-            channels.pop(name, None)
+        trace.set_channel(name, level)
         lines.append(f"trace channel '{name}' set to level {level}")
     return lines
 
@@ -223,6 +220,6 @@ MODULE = Module(
         Action("shutdown", shutdown, acl=ACL, engine=ENGINE,
                help="shutdown [graceful [SECONDS]]: stop the server (graceful: when the sessions have ended)"),
         Action("status", status, acl=ACL, engine=ENGINE, help="server status and session count"),
-        Action("trace", trace, acl=ACL, engine=ENGINE,
-               help="trace info | CHANNEL:LEVEL...: per-channel debug logs"),
+        Action("trace", trace_action, acl=ACL, engine=ENGINE,
+               help="trace info | CHANNEL:LEVEL...: trace channels (TraceLog)"),
     ))

@@ -11,6 +11,7 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
+from .. import trace
 from ..dispatch import OPTIONAL, WRITE, Command, PathArg, Request
 from ..fs import VPath
 from ..module import Module
@@ -60,6 +61,7 @@ def site(session: "Session", cmd: Request) -> Reply:
         return Reply(500, f"'SITE {words[0]}' not understood")
     if row.needs_login and not session.authenticated:
         return Reply(530, "Please login with USER and PASS")
+    if trace.on: trace.msg("site", 7, "dispatching SITE command '%s' to %s", row.name, row.module)
     return row.handler(session, cmd)
 
 

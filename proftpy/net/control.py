@@ -20,6 +20,8 @@ import socket
 import time
 from typing import Any, Callable
 
+from .. import trace
+
 log = logging.getLogger("proftpy")
 
 IAC, DONT, DO, WONT, WILL, SB, SE, IP, DM = 255, 254, 253, 252, 251, 250, 240, 244, 242
@@ -106,6 +108,7 @@ class ControlChannel:
                 return None
             except OSError:
                 chunk = b""
+            if trace.on: trace.msg("netio", 7, "read %d bytes from control stream fd %d", len(chunk), self.sock.fileno())
             if not chunk:
                 if self._buf and not self._discarding:
                     raw = bytes(self._buf)

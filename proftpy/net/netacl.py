@@ -14,6 +14,7 @@ import fnmatch
 import ipaddress
 from dataclasses import dataclass
 
+from .. import trace
 from .netaddr import ClientAddr, IPAddress, parse_ip, unmap
 
 GLOB_CHARS = set("*?[]{}")
@@ -141,6 +142,7 @@ def match(acl: NetACL | None, client: ClientAddr | None) -> int:
     if acl.type is AclType.NONE:
         return NEGATIVE
     matched = _matches(acl, client)
+    if trace.on: trace.msg("netacl", 7, "checking %s against ACL %s: %s", client.ip, get_str(acl), "matched" if matched else "no match")
     if matched is None:
         return NO_MATCH
     if acl.negated:

@@ -11,6 +11,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import trace
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -91,6 +93,7 @@ class Resolver:
             except (OSError, UnicodeError):
                 name = ""
             self.names[ip] = name if name and ip in self.forward(name) else ip
+            if trace.on: trace.msg("dns", 5, "reverse DNS of %s: %s", ip, self.names[ip] if self.names[ip] != ip else f"none confirmed (PTR '{name}')")
         return self.names[ip]
 
     def client(self, ip: str, use_reverse_dns: bool) -> ClientAddr:

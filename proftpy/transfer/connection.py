@@ -17,6 +17,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import trace
 from ..net import inet, passive
 from ..net.connection import plain_ip
 from ..reply import FtpError
@@ -40,6 +41,7 @@ def listen_passive(session: "Session") -> socket.socket:
     st.reset()
     sock = passive_listener(session.local_addr, session.conf("PassivePorts"))
     sock.setblocking(False)
+    if trace.on: trace.msg("data", 7, "passive listener bound to %s#%d", *sock.getsockname()[:2])
     st.listener = sock
     session.ctrl.watch(sock.fileno(), lambda: _accept_early(session))
     return sock
@@ -77,6 +79,7 @@ def set_target(session: "Session", addr: str, port: int) -> None:
     """PORT/EPRT: where the next data connection goes."""
     st = state(session)
     st.reset()
+    if trace.on: trace.msg("data", 7, "active data connection will go to %s#%d", addr, port)
     st.target = (addr, port)
 
 
@@ -108,6 +111,7 @@ def connect_data(session: "Session") -> Any:
         sock = _connect(session, target)
     else:
         raise unable("No PORT or PASV command issued first")
+    if trace.on: trace.msg("data", 5, "data connection %s#%d <-> %s#%d open", *sock.getsockname()[:2], *sock.getpeername()[:2])
     try:
         _data_options(session, sock)
         sock.setblocking(False)
@@ -165,6 +169,7 @@ def _peer_allowed(session: "Session", peer: tuple) -> bool:
     """A passive data connection must come from the control connection's peer (no port stealing)."""
     peer_ip = plain_ip(peer[0])
     if peer_ip == session.remote_addr or foreign_allowed(session):
+        if trace.on: trace.msg("data", 7, "passive data connection accepted from %s#%d", peer_ip, peer[1])
         return True
     log.warning("Refused passive data connection from %s (address mismatch, control peer %s)",
                 peer_ip, session.remote_addr)

@@ -16,6 +16,7 @@ import select
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .. import trace
 from ..reply import FtpError, Reply
 from .base import FILE_CHUNK
 from .connection import connect_data
@@ -54,6 +55,7 @@ class Transfer:
         self.strategy = pick(sock)(self, sock)
         state(session).transfer = self
         self.offset = 0                               # REST offset of a download (send_file)
+        if trace.on: trace.msg("data", 6, "%s: transfer of '%s' begins (%s strategy, size %s)", cmd.name, self.what, type(self.strategy).__name__, size)
         session.events.emit("core.transfer-begin", session=session, transfer=self)
 
     # -- what the session and its listeners see ----------------------------------------------------------------
@@ -147,6 +149,7 @@ class Transfer:
 
     # -- the end -----------------------------------------------------------------------------------------------
     def close(self) -> None:
+        if trace.on: trace.msg("data", 6, "%s: transfer ends after %d bytes in %.3f s", self.cmd.name, self.bytes, self.seconds)
         state(self.session).transfer = None
         self.session.events.emit("core.transfer-end", session=self.session, transfer=self)
         try:
