@@ -415,6 +415,36 @@ class Master:
         self._register(ours.fileno(), lambda _, c=child: self._read_channel(c))
         self.events.emit("core.child-spawned", pid=pid, child=child, connection=conn)
 
+    def spawn_helper(self, title: str, run: Callable[[], None]) -> int | None:
+        """Fork a helper process for a module (the metrics exporter): like a session child it first closes what
+        belongs to the master and to the sessions, then runs `run()` and exits. It is no session: the master
+        reaps it like any child (`core.child-exited` with `child` None) and the module decides what follows.
+        Returns its pid, or None (logged) when fork failed."""
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            log.error("cannot start %s: fork failed: %s", title, e.strerror)
+            return None
+        if pid:
+            return pid
+        status = 0
+        try:
+            self._close_inherited()
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            proctitle.set(title)
+            run()
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            log.exception("%s ended with an internal error", title)
+            status = 1
+        finally:
+            logging.shutdown()
+            os._exit(status)
+
     def _child(self, conn: Connection, channel: Channel) -> NoReturn:
         status = 0
         try:

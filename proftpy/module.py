@@ -148,6 +148,7 @@ class MasterView(Protocol):
     def reload(self) -> None: ...
     def stop_accepting(self) -> None: ...
     def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool: ...
+    def spawn_helper(self, title: str, run: Callable[[], None]) -> int | None: ...
 
 
 MasterHook = Callable[[MasterView], None]
@@ -155,7 +156,13 @@ MasterHook = Callable[[MasterView], None]
 
 @dataclass(frozen=True)
 class Module:
-    """One module's declared surface. Every field but `name` is optional."""
+    """One module's declared surface. Every field but `name` is optional.
+
+    `status(master)` runs in the master just before it forks the metrics exporter, while the module's shared
+    tables are open; it returns a reader, `reader() -> rows` (a list of flat dicts), which the exporter calls for
+    each request of the status page (`/status`, `/status.json`): a section titled with the module's name (mod_ban's
+    bans, mod_delay's table). The reader runs in the exporter, without root: it may only read what the module
+    opened before."""
 
     name: str                                           # the ProFTPD module it stands for: "mod_xfer.c"
     directives: tuple[Directive, ...] = ()
@@ -176,6 +183,7 @@ class Module:
     veto: Callable[[MasterView, Connection], Veto | None] | None = None   # refuse a connection before fork
     channel_handlers: tuple[ChannelHandler, ...] = ()   # the master: messages from session children
     notice_handlers: tuple[ChannelHandler, ...] = ()    # a session: messages from the master
+    status: Callable[[MasterView], Callable[[], list[dict]] | None] | None = None   # a section of /status: see below
 
     def __post_init__(self) -> None:
         # a row or directive declared here belongs to this module (several Python files may make up one)

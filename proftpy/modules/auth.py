@@ -287,6 +287,7 @@ def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     `USER x (Login failed): reason` line; None when the caller has logged the failure its own way."""
     st = session.state.get(AuthState)
     st.attempts += 1
+    session.events.emit("mod_auth.login-failed", session=session, user=name, reason=reason)
     if reason is not None:
         log.log(NOTICE, "USER %s (Login failed): %s", name, reason)
     text = (session.server.context().get("AccessDenyMsg") or "Login incorrect.").replace("%u", name)

@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 from proftpy import scoreboard as sbm
 from proftpy.config import default_config
 from proftpy.scoreboard import Entry, Scoreboard, ScoreboardError, format_age, format_uptime  # noqa: F401
+from proftpy.who import class_counts, kbps, percent_complete  # noqa: F401
 
 
 class ToolError(Exception):
@@ -146,24 +147,4 @@ def server_filter(entries: list[Entry], server: str | None) -> list[Entry]:
 
 
 # -- ProFTPD's formatters -----------------------------------------------------------------------------------
-def percent_complete(size: int, done: int) -> str:
-    if done == 0:
-        return "0"
-    if size == 0:
-        return "Inf"
-    if done >= size:
-        return "100"
-    return f"{done / size * 100:.0f}"
-
-
-def kbps(length: int, elapsed_ms: int) -> float:
-    """Transfer rate in KB/s; 0 before the first millisecond (ProFTPD would print inf there)."""
-    return (length / 1024.0) / (elapsed_ms / 1000.0) if elapsed_ms > 0 else 0.0
-
-
-def class_counts(entries: Iterable[Entry]) -> list[tuple[str, int]]:
-    """Sessions per class in order of first appearance; class names compare case-insensitively."""
-    counts: dict[str, list] = {}
-    for e in entries:
-        counts.setdefault(e.class_.lower(), [e.class_, 0])[1] += 1
-    return [(name, n) for name, n in counts.values()]
+# percent_complete, kbps and class_counts live in proftpy/who.py (the status page uses them too)

@@ -5,11 +5,11 @@ Scripts parse this output, so the lines follow utils/ftpwho.c's printf formats e
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Callable
 
+from proftpy import who
 from proftpy.scoreboard import Entry, Header
 from proftpy.tools import common
 
@@ -99,44 +99,12 @@ def _compat_line(e: Entry, now: float, verbose: bool) -> str:
     return s
 
 
-def _json_connection(e: Entry) -> dict:
-    conn: dict = {"pid": e.pid, "connected_since_ms": e.begin_session * 1000, "remote_name": e.client_name,
-                  "remote_address": e.client_addr, "local_address": e.server_addr, "local_port": e.server_port,
-                  "authenticating": not e.authenticated}
-    if e.authenticated:
-        conn["user"] = e.user
-    for key, value in (("class", e.class_), ("protocol", e.protocol), ("location", e.cwd)):
-        if value:
-            conn[key] = value
-    conn["idling"] = e.idle
-    if e.idle:
-        conn["idle_since_ms"] = e.begin_idle * 1000
-    elif e.cmd:
-        conn["command"] = e.cmd
-        conn["command_args"] = e.cmd_arg
-    conn["downloading"] = e.downloading
-    conn["uploading"] = e.uploading
-    if e.downloading:
-        conn["transfer_completed"] = common.percent_complete(e.xfer_size, e.xfer_done)
-    if e.downloading or e.uploading:
-        conn["transfer_bytes"] = e.xfer_done
-        conn["transfer_duration_ms"] = e.xfer_elapsed_ms
-    return conn
-
-
-def render_json(header: Header, entries: list[Entry]) -> str:
-    server: dict = {"server_type": "standalone" if header.standalone else "inetd"}
-    if header.standalone:
-        server.update(pid=header.master_pid, started_ms=header.master_start * 1000)
-    return json.dumps({"server": server, "connections": [_json_connection(e) for e in entries]}) + "\n"
-
-
 def render(header: Header, entries: list[Entry], now: float, *, outform: str = "", verbose: bool = False,
            server: str | None = None) -> str:
     """The whole ftpwho output for these scoreboard contents at time `now`."""
     entries = common.server_filter(entries, server)
     if outform == "json":
-        return render_json(header, entries)
+        return who.render_json(header, entries)
     if header.standalone:
         out = [f"standalone FTP daemon [{header.master_pid}], up for "
                f"{common.format_uptime(header.master_start, now)}\n"]

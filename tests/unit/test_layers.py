@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "proftpy"
 
 # Lowest first. A module is on the floor of the longest prefix listed here.
 FLOORS = [
-    ("base", ["proftpy", "proftpy.config", "proftpy.trace", "proftpy.privs", "proftpy.fs", "proftpy.auth", "proftpy.log",
+    ("base", ["proftpy", "proftpy.config", "proftpy.trace", "proftpy.who", "proftpy.privs", "proftpy.fs", "proftpy.auth", "proftpy.log",
               "proftpy.reply", "proftpy.scoreboard", "proftpy.shutmsg", "proftpy.events", "proftpy.listing",
               "proftpy.proctitle", "proftpy.ksm", "proftpy.ctrls"]),
     ("net", ["proftpy.net"]),
