@@ -229,7 +229,7 @@ def _start(master: MasterView, st: PromState) -> None:
     from . import prometheus_exporter as exporter
     settings = _settings(master, st)
     st.settings_key = _key(master)
-    st.pid = master.spawn_helper("proftpy: metrics exporter", lambda: exporter.run(settings))
+    st.pid = master.spawn_helper("metrics exporter", lambda: exporter.run(settings))
     if st.pid is None:
         st.restart_at = time.monotonic() + RESTART_PAUSE
     elif trace.on: trace.msg("prometheus", 3, "exporter started, pid %d", st.pid)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, exposition, multiprocess
-from prometheus_client.core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 
 from .. import privs
@@ -66,18 +65,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class ConstantCollector:
-    """proftpd_build_info and proftpd_startup_time: counters whose value never changes."""
+def constants(build: dict[str, str], started: float) -> bytes:
+    """proftpd_build_info and proftpd_startup_time: counters whose value never changes, named as mod_prometheus
+    names them (without `_total`, which prometheus-client would add to a counter's HELP and TYPE lines)."""
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(build.items()))
+    return ("# HELP proftpd_build_info ProFTPD build information.\n# TYPE proftpd_build_info counter\n"
+            f"proftpd_build_info{{{labels}}} 1.0\n"
+            "# HELP proftpd_startup_time Time at which the server started.\n# TYPE proftpd_startup_time counter\n"
+            f"proftpd_startup_time {float(int(started))!r}\n").encode()
 
-    def __init__(self, build: dict[str, str], started: float):
-        self.build, self.started = build, started
 
-    def collect(self):
-        info = Metric("proftpd_build_info", "ProFTPD build information.", "counter")
-        info.add_sample("proftpd_build_info", self.build, 1.0)
-        start = Metric("proftpd_startup_time", "Time at which the server started.", "counter")
-        start.add_sample("proftpd_startup_time", {}, float(int(self.started)))
-        return [info, start]
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class Exporter:
@@ -87,7 +86,7 @@ class Exporter:
         self.board = board
         self.registry = CollectorRegistry(auto_describe=False)
         multiprocess.MultiProcessCollector(self.registry, path=root)
-        self.registry.register(ConstantCollector(settings.build, settings.started))
+        self.constants = constants(settings.build, settings.started)
         self.archives: dict[str, MmapedDict] = {}
         self.last_compact = 0.0
         auth = None
@@ -113,7 +112,7 @@ class Exporter:
 
     def metrics(self, req: Request) -> Response:
         self.compact()
-        body = exposition.generate_latest(self.registry)
+        body = exposition.generate_latest(self.registry) + self.constants
         headers = {}
         if "gzip" in req.headers.get("accept-encoding", ""):
             body = gzip.compress(body, 6)
