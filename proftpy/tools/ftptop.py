@@ -128,14 +128,21 @@ def rows(entries: list[Entry], now: float, view: str, filters: Filters, width: i
     return [reg_row(e, now, width) for e in shown]
 
 
+def total_rate(entries: list[Entry], filters: Filters) -> str:
+    """proftpy's line above the XFER table: the sum of the rates of the transfers shown."""
+    rate = sum(common.kbps(e.xfer_len, e.xfer_elapsed_ms) for e in entries if filters.shows(e) and status(e) in "DU")
+    return f"Total transfer rate: {rate:.2f} KB/s"
+
+
 def screen(header: Header, entries: list[Entry], now: float, view: str, filters: Filters,
            width: int) -> list[str]:
-    """Every line of one refresh: title, counts, blank, column header, rows."""
+    """Every line of one refresh: title, counts, blank (XFER: the total rate of the transfers shown), column
+    header, rows."""
     s = summarize(entries, filters.server)
     up = f", up for {common.format_uptime(header.master_start, now)}" if header.standalone else ""
     return [f"{VERSION}: {time.ctime(now)}{up}",
             f"{s.total} Total FTP Sessions: {s.downloading} downloading, {s.uploading} uploading, {s.idle} idle",
-            "",
+            total_rate(entries, filters) if view == XFER else "",
             header_row(view, width),
             *rows(entries, now, view, filters, width)]
 

@@ -69,6 +69,7 @@ def test_xfer_view_rows_are_pure(board):
     header, entries = sb.header, sb.entries()
     sb.close()
     lines = ftptop.screen(header, entries, NOW, ftptop.XFER, ftptop.Filters(), 80)
+    assert lines[2] == "Total transfer rate: 152.00 KB/s"
     assert lines[3] == "PID   S USER     CLIENT                                       KB/s       %DONE  "
     assert lines[4:] == [
         "1002  D bob      192.0.2.2                                    150.00     45     ",
