@@ -209,6 +209,9 @@ def run(s: Settings) -> None:
         os.setgid(s.gid if s.gid is not None else s.uid)
         os.setuid(s.uid)
         privs.harden_process()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = root
+    from .prometheus_metrics import Metrics
+    Metrics(zeros=True)                     # every expected series at 0, in the exporter's own files
     exporter = Exporter(s, root, board)
     log.info("Prometheus exporter listening on %s:%d (pid %d)", s.host, s.port, os.getpid())
     server = HttpServer(sock, exporter.handle, on_error=lambda m: log.warning("exporter: %s", m))

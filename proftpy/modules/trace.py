@@ -33,7 +33,7 @@ directives = (
     Directive("TraceLog", Path(), SERVER | GLOBAL, None, Merge.SERVER,
               "File the Trace lines are written to (opened by the master as root)."),
     Directive("TraceOptions", Custom(trace.parse_options, "+|-ConnIPs +|-Timestamp +|-TimestampMillis"), SVG,
-              trace.Options(), Merge.SERVER, "What each trace line starts with."),
+              None, Merge.SERVER, "What each trace line starts with (default: +Timestamp +TimestampMillis -ConnIPs)."),
 )
 
 
@@ -70,7 +70,7 @@ def _open(st: TraceState, path: str | None) -> None:
 def _apply(st: TraceState, config: "Config", debug: int) -> None:
     main = config.main
     _open(st, main.get("TraceLog"))
-    trace.configure(trace.levels_of(specs(main)), st.fd, main.get("TraceOptions"),
+    trace.configure(trace.levels_of(specs(main)), st.fd, main.get("TraceOptions") or trace.Options(),
                     max(debug, main.get("DebugLevel")))
 
 
@@ -100,7 +100,7 @@ def session_init(session: "Session") -> None:
         _apply(st, session.config, 0)
     server = session.server
     if server is not session.config.main:       # the vhost's own Trace / TraceOptions
-        trace.configure(trace.levels_of(specs(server)), st.fd, server.get("TraceOptions"))
+        trace.configure(trace.levels_of(specs(server)), st.fd, server.get("TraceOptions") or trace.Options())
     trace.connection(session.remote_addr, session.local_addr, session.local_port)
     if trace.on: trace.msg("inet", 7, "connected - local: %s:%d, remote: %s:%d", session.local_addr, session.local_port, session.remote_addr, session.remote_port)
 
