@@ -25,7 +25,7 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, exposition, multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
-from .. import privs
+from .. import privs, trace
 from ..net.http import HttpServer, Request, Response
 from ..scoreboard import Scoreboard, ScoreboardError
 from . import status_page
@@ -183,6 +183,7 @@ def _log_to(path: str | None) -> None:
 
 def run(s: Settings) -> None:
     """The exporter process's body (never returns while it serves)."""
+    trace.configure({}, None, debug=0)      # the TraceLog is the master's and the sessions': closed below
     for fd in s.close_fds:
         try:
             os.close(fd)
