@@ -82,6 +82,8 @@ class Child:
     local: tuple[str, int]              # the address and port the client connected to (after the pre-steps)
     remote: tuple[str, int]             # the client's (after the pre-steps: the PROXY protocol's source)
     channel: Channel | None = None      # the master's end of its channel; None once closed
+    peer: str = ""                      # the socket's peer address: the proxy's when a PROXY header named the
+                                        # client (passive data connections come from there)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class MasterView(Protocol):
     def reload(self) -> None: ...
     def stop_accepting(self) -> None: ...
     def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool: ...
+    def server_for(self, local: tuple[str, int]) -> Any: ...   # the Server (vhost) serving that address, or None
 
 
 MasterHook = Callable[[MasterView], None]
