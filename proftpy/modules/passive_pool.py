@@ -23,6 +23,7 @@ when it must). PASV/EPSV replies keep MasqueradeAddress and per-vhost ranges as 
 from __future__ import annotations
 
 import logging
+import random
 import resource
 import socket
 import time
@@ -36,7 +37,6 @@ from ..module import ChannelHandler, Child, MasterView, Module
 from ..net import inet
 from ..net.channel import answer, close_fds
 from ..net.connection import plain_ip
-from ..net.passive import candidate_ports
 from ..net.switchboard import Switchboard
 from ..transfer import pool
 
@@ -219,7 +219,10 @@ def reserve(master: MasterView, child: Child, message: dict[str, Any], fds: list
         return
     lo, hi = ports
     addr = plain_ip(addr)
-    usable = [p for p in candidate_ports(lo, hi) if _listening(st, addr, p)]
+    count = hi - lo + 1
+    start = random.randrange(count)                # a random first port, each tried once (as net/passive.py)
+    ports = (lo + (start + i) % count for i in range(count))
+    usable = (p for p in ports if _listening(st, addr, p))
     client = child.remote[0]
     res = st.board.reserve(child.pid, (child.peer or client, client), usable)
     if res is None:

@@ -12,12 +12,14 @@ import os
 import random
 import signal
 import socket
+import subprocess
+import sys
 import threading
 
 import psutil
 import pytest
 
-from conftest import PASSWORDS, make_file, wait_until
+from conftest import PASSWORDS, REPO, make_file, wait_until
 from proxyclient import ProxiedFTP
 
 
@@ -248,3 +250,30 @@ def test_a_port_taken_at_start_stops_the_daemon(ftpd, tmp_path):
             assert d.proc.wait(15) == 1
             err = d.proc.stderr.read().decode()
     assert f"PassivePortPool: cannot listen on 127.0.0.1 port {hi}: Address already in use" in err
+
+
+def test_reload_moves_the_pool(ftpd):
+    """HUP with another range: the master listens on the new ports, closes the old ones, and PASV uses them."""
+    d = pooled(ftpd, count=2)
+    old = d.range
+    new = free_range(2)
+    text = d.conf.read_text().replace(f"PassivePorts {old[0]} {old[1]}", f"PassivePorts {new[0]} {new[1]}")
+    d.conf.write_text(text)
+    os.kill(d.master_pid, signal.SIGHUP)
+    assert wait_until(lambda: set(range(new[0], new[1] + 1)) <= listening_ports(d.master_pid), 10)
+    assert not set(range(old[0], old[1] + 1)) & listening_ports(d.master_pid)
+    ftp = client(d)
+    assert new[0] <= pasv_port(ftp) <= new[1]
+    assert _list(ftp) is not None
+    ftp.quit()
+
+
+def test_pool_needs_a_range(ftpd):
+    """Without PassivePorts the pool does nothing (`-t` says so) and PASV binds a port as usual."""
+    d = ftpd("DefaultRoot ~\nPassivePortPool on\n")
+    check = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(d.conf)], capture_output=True,
+                           text=True, timeout=30, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert "PassivePortPool on without PassivePorts" in check.stdout + check.stderr
+    ftp = client(d)
+    assert _list(ftp) is not None
+    ftp.quit()

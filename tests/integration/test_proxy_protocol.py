@@ -273,3 +273,12 @@ def test_waiting_connections_are_capped(ftpd):
         assert d.proc.poll() is None
     finally:
         d.stop()
+
+
+def test_ignore_reads_the_header_but_keeps_the_address(ftpd):
+    d = ftpd(V1 + "ProxyProtocolIgnore on\n")
+    ftp = login_as(d, v1_as(("198.51.100.70", 7000)))           # the header is still required and consumed
+    assert [c["remote_address"] for c in ftpwho(d)] == ["127.0.0.1"]
+    ftp.quit()
+    got, _ = closed_without_reply(d.host, d.port, b"USER alice\r\n")
+    assert got == b""
