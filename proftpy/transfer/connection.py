@@ -9,21 +9,17 @@ for the next transfer. While the session waits for the client to connect, the co
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import select
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..net import inet, passive
 from ..net.connection import plain_ip
-from ..reply import FtpError
 from . import pool
 from .datastate import state
-from .errors import ABORTED, unable
-from .watch import interrupted
+from .errors import unable
+from .watch import until_readable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -164,19 +160,8 @@ def _accept(session: "Session", listener: socket.socket) -> socket.socket:
     on, unless AllowForeignAddress allows it. ABOR while waiting gives up."""
     deadline = time.monotonic() + accept_timeout(session)
     listener.setblocking(False)
-    ctrl = session.ctrl
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise unable(os.strerror(errno.ETIMEDOUT))
-        if ctrl.pending():
-            ready = [ctrl.sock]
-        else:
-            ready, _, _ = select.select([listener, ctrl.sock], [], [], left)
-        if ctrl.sock in ready and interrupted(session):
-            raise FtpError(426, ABORTED)
-        if listener not in ready:
-            continue
+        until_readable(session, listener, deadline)
         try:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError):

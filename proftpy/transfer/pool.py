@@ -17,7 +17,6 @@ The channel messages (net/channel.py; docs/ARCHITECTURE.md lists them):
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import time
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from ..net.channel import Channel, ChannelError, close_fds
 from ..reply import FtpError
 from .datastate import state
-from .errors import ABORTED, unable
-from .watch import interrupted
+from .errors import unable
+from .watch import until_readable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -95,26 +94,14 @@ def wait(session: "Session", timeout: float) -> socket.socket:
     while the control connection is answered (ABOR gives up). Raises FtpError(425) after `timeout`, (426) on
     ABOR."""
     st = state(session)
-    ctrl = session.ctrl
     deadline = time.monotonic() + timeout
     try:
         while st.accepted is None:
             channel = session.channel
             if channel is None or session.closing or st.reservation is None:
                 raise unable("the passive data connection was lost")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise unable("Connection timed out")
-            if channel.queued:
-                ready = [channel]
-            elif ctrl.pending():
-                ready = [ctrl.sock]
-            else:
-                ready, _, _ = select.select([channel, ctrl.sock], [], [], left)
-            if ctrl.sock in ready and interrupted(session):
-                raise FtpError(426, ABORTED)
-            if channel in ready:
-                session.read_channel()
+            until_readable(session, channel, deadline, lambda: bool(channel.queued))
+            session.read_channel()          # the master's notices: `accepted` takes the connection
     except FtpError:
         st.drop_passive()
         raise

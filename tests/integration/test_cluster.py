@@ -31,8 +31,6 @@ HAPROXY = "/usr/sbin/haproxy"
 FRONT = "127.0.0.1"
 NODES = {"a": "127.0.0.2", "b": "127.0.0.3"}
 
-pytestmark = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK),
-                                reason="Debian's haproxy is not installed (scripts/install-deps.sh installs it)")
 
 NODE_CONFIG = """\
 ServerName "node-{name}"
@@ -135,6 +133,7 @@ def cluster(tmp_path):
         cfg.write_text(HAPROXY_CONFIG.format(front=FRONT, port=port, a=NODES["a"], b=NODES["b"],
                                              a_lo=ranges["a"][0], a_hi=ranges["a"][1],
                                              b_lo=ranges["b"][0], b_hi=ranges["b"][1]))
+        assert os.access(HAPROXY, os.X_OK), "Debian's haproxy is missing: scripts/install-deps.sh installs it"
         proxy = subprocess.Popen([HAPROXY, "-f", str(cfg), "-db"], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert wait_until(lambda: _greets(FRONT, port) or proxy.poll() is not None, 15)

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from conftest import PASSWORDS, REPO, make_file, wait_until
+from proftpy.net.inet import ipv6_available
 from proxyclient import ProxiedFTP
 
 
@@ -199,9 +200,8 @@ def test_session_killed_while_holding_a_reservation(ftpd):
     holder.quit()
 
 
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
 def test_ipv6_epsv(ftpd):
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
     d = pooled(ftpd, host="::1")
     make_file(d, "six.txt", b"over IPv6")
     ftp = client(d)
