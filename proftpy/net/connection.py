@@ -2,8 +2,9 @@
 
 The master makes one per accept; pre-steps (the PROXY protocol) may rewrite the addresses before the vetoes run
 and the vhost is chosen; then the connection becomes a session. The socket's own addresses stay known
-(`sock_local`, `sock_remote`): passive data connections come from the proxy and listeners bind on this host. Addresses are canonical IP strings (a v4-mapped
-IPv6 address is its IPv4 address), so IPv4 clients look the same on dual-stack listeners.
+(`sock_local`, `sock_remote`): passive data connections come from the proxy and listeners bind on this host.
+Addresses are canonical IP strings (a v4-mapped IPv6 address is its IPv4 address), so IPv4 clients look the same
+on dual-stack listeners.
 """
 
 from __future__ import annotations

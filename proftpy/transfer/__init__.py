@@ -10,4 +10,5 @@ from .connection import foreign_allowed, listen_passive, passive_port, set_targe
 from .datastate import DataState, state
 from .engine import Transfer, run, send_lines
 
-__all__ = ["DataState", "Transfer", "foreign_allowed", "listen_passive", "passive_port", "run", "send_lines", "set_target", "state"]
+__all__ = ["DataState", "Transfer", "foreign_allowed", "listen_passive", "passive_port", "run", "send_lines",
+           "set_target", "state"]
