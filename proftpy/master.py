@@ -33,6 +33,7 @@ import errno
 import gc
 import logging
 import os
+import resource
 import select
 import signal
 import socket
@@ -57,6 +58,7 @@ STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
 BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
 REAP_READS = 1024       # messages a reaped child may have left in its channel
 SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
+WAITING_MAX = 512       # connections waiting in their pre-steps at once (also at most a quarter of RLIMIT_NOFILE)
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
 
@@ -143,6 +145,9 @@ class Master:
         self.events = EventBus()            # the master's own events (module docstring)
         self.watchers: dict = {}            # fileobj -> callback(): extra fds modules wait for (control socket)
         self.waiting: dict[int, Waiting] = {}   # fd -> a connection in its pre-steps
+        self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
+        self._over_cap = 0                      # refused for that since the last log line
+        self._over_cap_logged = 0.0
         self._poller = select.epoll()
         self._handlers: dict[int, Callable[[int], None]] = {}   # fd -> handler(epoll events), for the loop
         self._wake_r, self._wake_w = socket.socketpair()
@@ -348,6 +353,9 @@ class Master:
                 outcome = _read_step(self, step, conn, bool(events & select.EPOLLRDHUP))
                 if outcome is None:
                     if fd not in self.waiting:
+                        if len(self.waiting) >= self.waiting_max:
+                            self._refuse_over_cap(conn)
+                            return
                         self.waiting[fd] = waiting
                         self._register(fd, lambda ev, w=waiting: self._pre_steps(w, ev), _WAITING)
                     return
@@ -369,6 +377,20 @@ class Master:
             return
         self._stop_waiting(fd)
         self.admit(conn)
+
+    def _refuse_over_cap(self, conn: Connection) -> None:
+        """A connection that would wait for its pre-steps while `waiting_max` others already do (a flood of
+        connections that send no header): closed at once. Logged at most once a second, with the count."""
+        self._over_cap += 1
+        now = time.monotonic()
+        if now - self._over_cap_logged >= 1.0:
+            log.warning("%d connection(s) refused (latest from %s): %d connections already wait for their "
+                        "pre-steps", self._over_cap, conn.remote[0], self.waiting_max)
+            self._over_cap, self._over_cap_logged = 0, now
+        self.events.emit("core.connection-refused", connection=conn,
+                         veto=Veto(f"too many connections in their pre-steps, refused connection from "
+                                   f"{conn.remote[0]}"))
+        conn.close()
 
     def _stop_waiting(self, fd: int) -> None:
         if self.waiting.pop(fd, None) is not None:
@@ -410,7 +432,8 @@ class Master:
             self._child(conn, theirs)        # never returns
         theirs.close()
         conn.close()
-        child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, ours)
+        child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, ours,
+                                           conn.sock_remote[0])
         if trace.on: trace.msg("inet", 5, "session %d spawned for %s#%d", pid, conn.remote[0], conn.remote[1])
         self._register(ours.fileno(), lambda _, c=child: self._read_channel(c))
         self.events.emit("core.child-spawned", pid=pid, child=child, connection=conn)
@@ -602,6 +625,10 @@ class Master:
         self.modules.master_hook("master_stop", self)
         log.log(NOTICE, "proftpy %s standalone mode SHUTDOWN", _version())
 
+    def server_for(self, local: tuple[str, int]) -> Server | None:
+        """The server (vhost) a connection to `local` belongs to (pre-steps read its directives)."""
+        return pick_server(self.config, local[0], local[1])
+
     def status(self) -> str:
         n = len(self.children)
         return f"{n} session{'s' if n != 1 else ''}"
@@ -609,6 +636,15 @@ class Master:
     def notify(self, *states: str) -> None:
         if self._notifier is not None:
             self._notifier.notify("\n".join(states))
+
+
+def waiting_cap() -> int:
+    """How many connections may wait in their pre-steps: WAITING_MAX, and no more than a quarter of the
+    descriptors the master may open (the rest are for listeners, channels and what sessions need)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return WAITING_MAX
+    return max(16, min(WAITING_MAX, soft // 4))
 
 
 def _read_step(master: Master, step: PreStep, conn: Connection, hung_up: bool) -> int | Veto | None:

@@ -82,6 +82,8 @@ class Child:
     local: tuple[str, int]              # the address and port the client connected to (after the pre-steps)
     remote: tuple[str, int]             # the client's (after the pre-steps: the PROXY protocol's source)
     channel: Channel | None = None      # the master's end of its channel; None once closed
+    peer: str = ""                      # the socket's peer address: the proxy's when a PROXY header named the
+                                        # client (passive data connections come from there)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class MasterView(Protocol):
     def stop_accepting(self) -> None: ...
     def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool: ...
     def spawn_helper(self, title: str, run: Callable[[], None]) -> int | None: ...
+    def server_for(self, local: tuple[str, int]) -> Any: ...   # the Server (vhost) serving that address, or None
 
 
 MasterHook = Callable[[MasterView], None]

@@ -78,6 +78,10 @@ class Session:
         self.client = ClientAddr.plain(conn.remote[0])   # the client as ACLs see it (mod_access resolves it)
         self.remote_port = conn.remote[1]
         self.notes = conn.notes                 # what the pre-steps learned about the connection
+        # the control socket's own addresses: they differ from local_addr/client when a PROXY header named the
+        # client (and, with UseProxiedServerAddress, the address it connected to). Passive listeners bind on
+        # socket_local; passive data connections through the proxy come from socket_peer.
+        self.socket_local, self.socket_peer = conn.sock_local[0], conn.sock_remote[0]
         self.channel = channel                  # to the master, None in inetd mode (see read_channel)
         self.protocol = "ftp"                   # "ftps" once the control channel is encrypted
         self.started = time.time()

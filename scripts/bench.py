@@ -7,7 +7,9 @@
 - PASV+LIST latency (median of 50),
 - private memory (USS) of the master and of one idle logged-in session (median of 20), with the kernel's
   same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
-- the upload engine: os.splice (socket -> pipe -> file) against recv_into + write.
+- the upload engine: os.splice (socket -> pipe -> file) against recv_into + write,
+- PassivePortPool against per-PASV binding, both with a PassivePorts range of 4 ports: PASV+LIST latency, and 200
+  concurrent passive downloads from 200 distinct client addresses (127.0.x.y) (`--pool-only` runs just these).
 
 `--baseline REV` measures proftpy as it was at git revision REV too (exported from this checkout), in the same run,
 so a change is compared with the code before it on the same machine at the same moment.
@@ -141,6 +143,17 @@ def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
 class Proftpy(Server):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, "proftpy"))]
+
+
+class ProftpyPassive(Server):
+    """proftpy with a PassivePorts range, pooled (PassivePortPool) or binding a port per PASV (the pool rows)."""
+
+    ports: tuple[int, int] = (0, 0)
+    pool: bool = False
+
+    def command(self) -> list[str]:
+        extra = f"PassivePorts {self.ports[0]} {self.ports[1]}\nPassivePortPool {'on' if self.pool else 'off'}\n"
+        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, self.name, extra))]
 
 
 class Baseline(Proftpy):
@@ -364,6 +377,89 @@ def pasv_list_latency(port: int, count: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
+def free_range(count: int) -> tuple[int, int]:
+    """`count` consecutive ports free on 127.0.0.1 now."""
+    for lo in range(40000, 60000, 97):
+        try:
+            socks = [socket.create_server(("127.0.0.1", p)) for p in range(lo, lo + count)]
+        except OSError:
+            continue
+        for sock in socks:
+            sock.close()
+        return lo, lo + count - 1
+    raise RuntimeError("no free port range")
+
+
+def client_address(i: int) -> str:
+    """The i-th client's own loopback address (all of 127.0.0.0/8 is loopback)."""
+    return f"127.0.{1 + i // 250}.{1 + i % 250}"
+
+
+def distinct_clients(port: int, clients: int, timeout: float) -> tuple[float, int, int]:
+    """(seconds, downloads complete, 425 replies): `clients` threads, each from its own address (control and data
+    connections), log in and download session.bin at the same moment."""
+    barrier = threading.Barrier(clients, timeout=timeout)
+    done = [0, 0]
+    lock = threading.Lock()
+    deadline = time.time() + timeout
+
+    def one(i: int) -> None:
+        try:
+            ftp = ftplib.FTP(timeout=max(5.0, deadline - time.time()), source_address=(client_address(i), 0))
+            ftp.connect("127.0.0.1", port)
+            ftp.login(USER, PASSWORD)
+            barrier.wait()
+            got = download(ftp, "session.bin")
+            ftp.quit()
+            with lock:
+                done[0] += got > 0
+        except ftplib.error_temp as e:
+            with lock:
+                done[1] += str(e).startswith("425")
+        except (OSError, ftplib.Error, EOFError, threading.BrokenBarrierError):
+            pass        # counted as incomplete
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    start = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.1, deadline - time.time()))
+    return time.time() - start, done[0], done[1]
+
+
+def pool_rows(args, base: Path) -> dict[str, dict[str, float]]:
+    """PassivePortPool against per-PASV binding, the same range of 4 ports."""
+    work = base / "pool"
+    work.mkdir()
+    home, uid, gid = make_user(work)
+    block = os.urandom(BLOCK)
+    make_file(home / "session.bin", args.pool_mb << 20, block, (uid, gid))
+    for i in range(10):
+        make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
+    ports = free_range(4)
+    results: dict[str, dict[str, float]] = {}
+    for pool in (False, True):
+        name = "pooled" if pool else "per-PASV"
+        server = ProftpyPassive(f"proftpy-{name}", work, home=home)
+        server.ports, server.pool = ports, pool
+        server.start()
+        res: dict[str, float] = {}
+        try:
+            print(f"== proftpy, {name} passive ports {ports[0]}-{ports[1]}", flush=True)
+            res["PASV+LIST median (ms)"] = pasv_list_latency(server.port)
+            took, complete, refused = distinct_clients(server.port, args.pool_clients, args.timeout)
+            res[f"{args.pool_clients} clients x {args.pool_mb} MB, 4 ports: complete"] = complete
+            res[f"{args.pool_clients} clients x {args.pool_mb} MB, 4 ports: 425 replies"] = refused
+            res[f"{args.pool_clients} clients x {args.pool_mb} MB, 4 ports: seconds"] = took
+            for key, value in res.items():
+                print(f"  {key:<44} {value:12.2f}", flush=True)
+        finally:
+            server.stop()
+        results[name] = res
+    return results
+
+
 def uss_kb(pid: int) -> float:
     return psutil.Process(pid).memory_full_info().uss / 1024
 
@@ -531,7 +627,7 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
 def table(results: dict[str, dict[str, float]]) -> str:
     names = list(results)
     metrics = list(results[names[0]])
-    head = ["metric"] + names + [f"proftpy/{n}" for n in names[1:]]
+    head = ["metric"] + names + [f"{names[0]}/{n}" for n in names[1:]]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in metrics:
         cells = [m] + [f"{results[n].get(m, float('nan')):.2f}" for n in names]
@@ -546,14 +642,17 @@ def table(results: dict[str, dict[str, float]]) -> str:
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def write_docs(text: str) -> None:
+POOL_START, POOL_END = "<!-- bench-pool:start -->", "<!-- bench-pool:end -->"
+
+
+def write_docs(text: str, start: str = START, end: str = END) -> None:
     path = REPO / "docs" / "performance.md"
-    doc = path.read_text() if path.exists() else f"# Performance\n\n{START}\n{END}\n"
-    if START not in doc:
-        doc += f"\n{START}\n{END}\n"
-    before, rest = doc.split(START, 1)
-    after = rest.split(END, 1)[1] if END in rest else ""
-    path.write_text(f"{before}{START}\n{text}\n{END}{after}")
+    doc = path.read_text() if path.exists() else f"# Performance\n\n{start}\n{end}\n"
+    if start not in doc:
+        doc += f"\n{start}\n{end}\n"
+    before, rest = doc.split(start, 1)
+    after = rest.split(end, 1)[1] if end in rest else ""
+    path.write_text(f"{before}{start}\n{text}\n{end}{after}")
 
 
 def main() -> int:
@@ -569,21 +668,36 @@ def main() -> int:
     ap.add_argument("--vsftpd", help="path of a vsftpd binary (e.g. unpacked with dpkg -x); uses PAM system users")
     ap.add_argument("--baseline", metavar="REV", help="also measure proftpy at git revision REV")
     ap.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
+    ap.add_argument("--pool-clients", type=int, default=200, help="clients of the pool rows (default 200)")
+    ap.add_argument("--pool-mb", type=int, default=1, help="MB each pool-row client downloads (default 1)")
+    ap.add_argument("--pool-only", action="store_true", help="measure only the PassivePortPool rows")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     base = Path(tempfile.mkdtemp(prefix="proftpy-bench-"))
     os.chmod(base, 0o755)
     try:
-        if args.baseline:
-            export_baseline(args.baseline, base)
-        engines = store_engines(min(args.size, 512) << 20, base)
-        print("upload engine (loopback socket -> file, GB/s):",
-              ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
-        results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}
+        pools = pool_rows(args, base)
+        if args.pool_only:
+            results = {}
+        else:
+            if args.baseline:
+                export_baseline(args.baseline, base)
+            engines = store_engines(min(args.size, 512) << 20, base)
+            print("upload engine (loopback socket -> file, GB/s):",
+                  ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
+            results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     cpu = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+    pool_text = (f"Run: `scripts/bench.py --pool-clients {args.pool_clients} --pool-mb {args.pool_mb}` on {cpu}; "
+                 f"PassivePorts: a range of 4 ports.\n\n{table(pools)}")
+    print()
+    print(pool_text)
+    if args.write_docs:
+        write_docs(pool_text, POOL_START, POOL_END)
+    if args.pool_only:
+        return 0
     baseline = f" --baseline {args.baseline}" if args.baseline else ""
     text = (f"Run: `scripts/bench.py --size {args.size} --sessions {args.sessions} --session-mb {args.session_mb}"
             f"{baseline}`"

@@ -310,9 +310,8 @@ def pasv(session: "Session", cmd: Request) -> Reply:
     if ":" in session.local_addr:
         # PASV cannot express an IPv6 address (ProFTPD Bug#3745).
         return Reply(501, "PASV: Operation not permitted")
-    sock = transfer.listen_passive(session)
-    addr = session.masquerade or sock.getsockname()[0]
-    p = sock.getsockname()[1]
+    p = transfer.passive_port(session)
+    addr = session.masquerade or session.local_addr     # the proxy's with UseProxiedServerAddress
     return Reply(227, f"Entering Passive Mode ({addr.replace('.', ',')},{p >> 8},{p & 255}).")
 
 
@@ -326,9 +325,9 @@ def epsv(session: "Session", cmd: Request) -> Reply:
             return Reply(501, "EPSV: unknown network protocol")
         if arg not in ("1", "2") or arg == "2" and not session.server.get("UseIPv6"):
             return Reply(522, f"Network protocol not supported, use {_families(session)}")
-    sock = transfer.listen_passive(session)
+    p = transfer.passive_port(session)
     # MasqueradeAddress is not used here: the client reuses the control connection's address (as ProFTPD).
-    return Reply(229, f"Entering Extended Passive Mode (|||{sock.getsockname()[1]}|)")
+    return Reply(229, f"Entering Extended Passive Mode (|||{p}|)")
 
 
 # -- REST ABOR ---------------------------------------------------------------------------------------------------

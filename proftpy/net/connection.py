@@ -1,8 +1,10 @@
 """An accepted control connection before any session exists: the socket and both ends' addresses.
 
 The master makes one per accept; pre-steps (the PROXY protocol) may rewrite the addresses before the vetoes run
-and the vhost is chosen; then the connection becomes a session. Addresses are canonical IP strings (a v4-mapped
-IPv6 address is its IPv4 address), so IPv4 clients look the same on dual-stack listeners.
+and the vhost is chosen; then the connection becomes a session. The socket's own addresses stay known
+(`sock_local`, `sock_remote`): passive data connections come from the proxy and listeners bind on this host.
+Addresses are canonical IP strings (a v4-mapped IPv6 address is its IPv4 address), so IPv4 clients look the same
+on dual-stack listeners.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ class Connection:
     local: tuple[str, int]              # the address and port the client connected to
     remote: tuple[str, int]             # the client's address and port
     notes: dict[str, Any] = field(default_factory=dict)   # what pre-steps learned (PROXY protocol TLVs, ...)
+    sock_local: tuple[str, int] | None = None   # the socket's own addresses, never rewritten (None: the same
+    sock_remote: tuple[str, int] | None = None  # as local/remote when made); remote differs behind a proxy
+
+    def __post_init__(self) -> None:
+        if self.sock_local is None:
+            self.sock_local = self.local
+        if self.sock_remote is None:
+            self.sock_remote = self.remote
 
     @classmethod
     def of(cls, sock: socket.socket, peer: tuple | None = None) -> "Connection":

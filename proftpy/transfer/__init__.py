@@ -6,8 +6,9 @@ mod_ls and mod_facts decide what is transferred.
 What modules use is named here: `transfer.state(session)`, `transfer.run(...)`, `transfer.send_lines(...)`.
 """
 
-from .connection import foreign_allowed, listen_passive, set_target
+from .connection import foreign_allowed, listen_passive, passive_port, set_target
 from .datastate import DataState, state
 from .engine import Transfer, run, send_lines
 
-__all__ = ["DataState", "Transfer", "foreign_allowed", "listen_passive", "run", "send_lines", "set_target", "state"]
+__all__ = ["DataState", "Transfer", "foreign_allowed", "listen_passive", "passive_port", "run", "send_lines",
+           "set_target", "state"]

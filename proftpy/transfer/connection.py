@@ -9,10 +9,7 @@ for the next transfer. While the session waits for the client to connect, the co
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import select
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from .. import trace
 from ..net import inet, passive
 from ..net.connection import plain_ip
-from ..reply import FtpError
+from . import pool
 from .datastate import state
-from .errors import ABORTED, unable
-from .watch import interrupted
+from .errors import unable
+from .watch import until_readable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -34,12 +31,21 @@ ACCEPT_TIMEOUT_CAP = 60.0     # longest wait for the client to connect (or accep
 
 
 # -- preparing ---------------------------------------------------------------------------------------------------
+def passive_port(session: "Session") -> int:
+    """PASV/EPSV: the port the client is to connect to: a port of the master's pool reserved for this client
+    with PassivePortPool (transfer/pool.py), else a fresh listener's. Raises FtpError(425) when no port is free."""
+    if pool.enabled(session):
+        state(session).reset()
+        return pool.reserve(session)
+    return listen_passive(session).getsockname()[1]
+
+
 def listen_passive(session: "Session") -> socket.socket:
-    """PASV/EPSV: a fresh listener on the control connection's local address within PassivePorts (the previous
-    unused one is closed first). Raises FtpError(425) when no port is free."""
+    """A fresh listener on the control socket's local address within PassivePorts (the previous unused one is
+    closed first). Raises FtpError(425) when no port is free."""
     st = state(session)
     st.reset()
-    sock = passive_listener(session.local_addr, session.conf("PassivePorts"))
+    sock = passive_listener(session.socket_local, session.conf("PassivePorts"))
     sock.setblocking(False)
     if trace.on: trace.msg("data", 7, "passive listener bound to %s#%d", *sock.getsockname()[:2])
     st.listener = sock
@@ -106,6 +112,13 @@ def connect_data(session: "Session") -> Any:
                 sock = _accept(session, listener)
         finally:
             listener.close()
+        _check_passive(st, sock)
+    elif st.reservation is not None or st.accepted is not None:        # PassivePortPool
+        sock, st.accepted = st.accepted, None
+        if sock is None:
+            sock = pool.wait(session, accept_timeout(session))
+        st.reservation = None
+        _check_passive(st, sock)
     elif st.target is not None:
         target, st.target = st.target, None
         sock = _connect(session, target)
@@ -121,6 +134,17 @@ def connect_data(session: "Session") -> Any:
         sock.close()
         raise unable(e) from None
     return sock
+
+
+def _check_passive(st, sock: socket.socket) -> None:
+    """The module's check of a passive data connection (DataState.on_passive); a refused one is a 425."""
+    if st.on_passive is None:
+        return
+    try:
+        st.on_passive(sock)
+    except OSError as e:
+        sock.close()
+        raise unable(e) from None
 
 
 def _data_options(session: "Session", sock: socket.socket) -> None:
@@ -140,19 +164,8 @@ def _accept(session: "Session", listener: socket.socket) -> socket.socket:
     on, unless AllowForeignAddress allows it. ABOR while waiting gives up."""
     deadline = time.monotonic() + accept_timeout(session)
     listener.setblocking(False)
-    ctrl = session.ctrl
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise unable(os.strerror(errno.ETIMEDOUT))
-        if ctrl.pending():
-            ready = [ctrl.sock]
-        else:
-            ready, _, _ = select.select([listener, ctrl.sock], [], [], left)
-        if ctrl.sock in ready and interrupted(session):
-            raise FtpError(426, ABORTED)
-        if listener not in ready:
-            continue
+        until_readable(session, listener, deadline)
         try:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError):
@@ -166,9 +179,11 @@ def _accept(session: "Session", listener: socket.socket) -> socket.socket:
 
 
 def _peer_allowed(session: "Session", peer: tuple) -> bool:
-    """A passive data connection must come from the control connection's peer (no port stealing)."""
+    """A passive data connection must come from the control connection's peer (no port stealing): the client, or
+    the proxy its control connection came through (PROXY protocol: the data connection goes through the same
+    proxy, and comes from its address)."""
     peer_ip = plain_ip(peer[0])
-    if peer_ip == session.remote_addr or foreign_allowed(session):
+    if peer_ip in (session.remote_addr, session.socket_peer) or foreign_allowed(session):
         if trace.on: trace.msg("data", 7, "passive data connection accepted from %s#%d", peer_ip, peer[1])
         return True
     log.warning("Refused passive data connection from %s (address mismatch, control peer %s)",

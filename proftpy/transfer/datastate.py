@@ -4,7 +4,8 @@ PORT/EPRT prepared (ProFTPD's SF_PASSIVE/SF_PORT/SF_EPSV_ALL flags and restart_p
 
 A data connection is used once: every transfer consumes the PASV/PORT that prepared it, and a listener that is
 never used is closed when the next PASV/EPSV/PORT/EPRT/ABOR comes, or when RETR/STOR/STOU/APPE is refused
-(ProFTPD; `drop_passive`), so a client cannot make the session hoard sockets.
+(ProFTPD; `drop_passive`), so a client cannot make the session hoard sockets. With PassivePortPool the
+"listener" is a reservation of the master's (transfer/pool.py), given back the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class DataState:
     epsv_all: bool = False
     listener: socket.socket | None = None           # PASV/EPSV
     accepted: socket.socket | None = None           # the client's connection to the listener, taken early
+    reservation: Any = None                         # PassivePortPool: the master's pool.Reservation, pending
+    on_passive: Callable[[socket.socket], None] | None = None   # runs on every passive data connection before
+                                                    # use (mod_proxy_protocol: its PROXY header); OSError refuses
     target: tuple[str, int] | None = None           # PORT/EPRT (address, port)
     transfer: Any = None                            # the engine.Transfer running now (for STAT)
     wrap: list[Callable[[socket.socket], Any]] = field(default_factory=list)   # e.g. TLS (PROT P)
@@ -38,7 +42,11 @@ class DataState:
         self.target = None
 
     def drop_passive(self) -> None:
-        """Close the passive listener and a connection taken early from it; a PORT/EPRT target stays."""
+        """Close the passive listener (or give the pooled reservation back) and a connection taken early from
+        it; a PORT/EPRT target stays."""
+        if self.reservation is not None:
+            self.reservation.release()
+            self.reservation = None
         if self.listener is not None:
             if self.ctrl is not None:
                 self.ctrl.unwatch(self.listener.fileno())

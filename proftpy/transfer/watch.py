@@ -4,9 +4,14 @@ progress, NOOP is answered, anything else gets `450 <CMD>: data transfer in prog
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import errno
+import os
+import select
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..reply import Reply
+from ..reply import FtpError, Reply
+from .errors import ABORTED, unable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -33,3 +38,23 @@ def interrupted(session: "Session", transfer: Any = None) -> bool:
     else:
         session.send(Reply(450, f"{name}: data transfer in progress"))
     return False
+
+
+def until_readable(session: "Session", obj: Any, deadline: float, ready: Callable[[], bool] = lambda: False) -> None:
+    """Wait until `obj` is readable (or `ready()` says what it brings is already buffered), answering the control
+    connection meanwhile: FtpError 425 when `deadline` (time.monotonic) passes, 426 when ABOR or QUIT comes."""
+    ctrl = session.ctrl
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise unable(os.strerror(errno.ETIMEDOUT))
+        if ready():
+            return
+        if ctrl.pending():
+            readable = [ctrl.sock]
+        else:
+            readable, _, _ = select.select([obj, ctrl.sock], [], [], left)
+        if ctrl.sock in readable and interrupted(session):
+            raise FtpError(426, ABORTED)
+        if obj in readable:
+            return

@@ -37,6 +37,7 @@ class Session:
         self.state = States()
         self.events = EventBus()
         self.local_addr = self.remote_addr = "127.0.0.1"
+        self.socket_local = self.socket_peer = "127.0.0.1"
         self.conn_class = None
         self.server = {"SocketOptions": {"rcvbuf": BUFFER, "sndbuf": BUFFER}}
         self.settings = {"TimeoutStalled": 10, "DefaultTransferMode": "binary", "PassivePorts": None,
