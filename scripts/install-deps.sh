@@ -6,6 +6,7 @@
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   chromium       the status page test (headless)
+#   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
 # As a normal user it only says what is missing.
@@ -20,6 +21,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
