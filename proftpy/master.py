@@ -491,6 +491,10 @@ class Master:
             return False
         return True
 
+    def server_for(self, conn: Connection) -> Server | None:
+        """The server (vhost) a session on this connection will get, for vetoes that read its settings."""
+        return pick_server(self.config, conn.local[0], conn.local[1])
+
     def _close_channel(self, child: Child) -> None:
         if child.channel is not None:
             self._unregister(child.channel.fileno())
