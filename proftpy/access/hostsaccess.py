@@ -43,11 +43,19 @@ class NeedsName(Exception):
 @dataclass
 class Host:
     """One end of the connection: its address, and its name on demand (`lookup(addr)` gives the name, UNKNOWN or
-    PARANOID, or raises NeedsName)."""
+    PARANOID, or raises NeedsName). `aliases(addr)`, when set, gives the other names of the address, which name
+    patterns may match too (mod_wrap2's CheckAllNames; libwrap knows one name)."""
 
     addr: str = UNKNOWN
     lookup: Callable[[str], str] | None = None
+    aliases: Callable[[str], tuple[str, ...]] | None = None
     _name: str | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.aliases is None or not _known(self.name):
+            return (self.name,)
+        return (self.name, *self.aliases(self.addr))
 
     @property
     def name(self) -> str:
@@ -240,7 +248,7 @@ def host_match(word: str, host: Host, req: Request, nested: bool = False) -> boo
     if up == "LOCAL":
         name = host.name
         return "." not in name and _known(name)
-    return string_match(word, host.addr) or (_not_inaddr(word) and string_match(word, host.name))
+    return string_match(word, host.addr) or (_not_inaddr(word) and any(string_match(word, n) for n in host.names))
 
 
 def _known(name: str) -> bool:
@@ -364,6 +372,15 @@ def innetgr(group: str, host: str) -> bool:
     if fn is None:
         return False
     return bool(fn(group.encode(), host.encode(), None, None))
+
+
+def aliases(addr: str) -> tuple[str, ...]:
+    """The other names the reverse lookup of `addr` gives (gethostbyaddr's aliases)."""
+    import socket
+    try:
+        return tuple(socket.gethostbyaddr(addr)[1])
+    except (OSError, UnicodeError):
+        return ()
 
 
 def resolve_name(addr: str, reverse=None, forward=None) -> str:

@@ -8,11 +8,12 @@ import functools
 
 from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, log, ls,
-               maxclients, scoreboard, shutdown, site, site_misc, xfer)
+               maxclients, scoreboard, shutdown, site, site_misc, wrap, wrap2, wrap2_file, xfer)
 from . import exec as exec_
 
 MODULES = [m.MODULE for m in (core, shutdown, access, maxclients, scoreboard, files, xfer, auth_file, auth_unix,
-                              auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin, exec_)]
+                              auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin, wrap, wrap2,
+                              wrap2_file, exec_)]
 
 
 @functools.lru_cache(maxsize=1)

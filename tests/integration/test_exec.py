@@ -20,7 +20,12 @@ import pytest
 
 from conftest import IS_ROOT, PASSWORDS, wait_until
 
-pytestmark = pytest.mark.usefixtures("reachable_homes")
+
+
+@pytest.fixture
+def tmp_path(open_tmp_path):
+    """Programs run as nobody and as the test users: the test's files live where they can reach them."""
+    return open_tmp_path
 
 NOBODY = 65534
 RECORDER = """#!/usr/bin/python3
