@@ -1,6 +1,6 @@
 """mod_exec's `%` variables (ProFTPD 1.3.8 `exec_subst_var`), for program arguments and ExecEnviron values.
 
-    %a client IP            %A anonymous password ("UNKNOWN")   %b bytes of the transfer ("" before/without one)
+    %a client IP            %A anonymous password ("UNKNOWN")   %b bytes of the transfer ("" without one)
     %C current directory    %c connection class                 %F file as the client names it (canonical)
     %f file's full path     %g primary group                    %h client DNS name (its IP without one)
     %l RFC 1413 ident ("UNKNOWN": no ident lookups)             %m command    %r command line (PASS hidden)
@@ -120,8 +120,8 @@ def _session_letter(letter: str, s: "Session", req: Request | None, phase: str |
     if letter == "u":
         return s.user if s.authenticated and s.user else ""
     xfer = req.notes.get("xfer") if req is not None else None
-    if letter == "b":
-        return str(xfer["bytes"]) if xfer else ""
+    if letter == "b":                   # (ProFTPD's RNTO finds RNFR's transfer record: 0 bytes)
+        return str(xfer["bytes"]) if xfer else ("0" if req is not None and req.name == "RNTO" else "")
     if req is None or s.fs is None:
         return ""
     if letter == "w":

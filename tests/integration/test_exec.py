@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, wait_until
+from conftest import IS_ROOT, PASSWORDS, side_by_side, wait_until
 
 
 
@@ -379,3 +379,62 @@ def test_configtest_accepts_programs_that_can_run(tmp_path):
     res = _configtest(tmp_path, "ExecOnConnect /bin/true\nExecTimeout 00:00:30\nExecOptions sendStdout useStdin")
     assert res.returncode == 0, res.stderr
     assert "Syntax OK" in res.stdout
+
+
+# -- side by side with Debian's ProFTPD and its mod_exec ------------------------------------------------------------
+COMPARED = """ServerName "compare"
+ServerType standalone
+DefaultServer on
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/pid
+ScoreboardFile {dir}/scoreboard
+SystemLog {dir}/system.log
+TransferLog none
+User nobody
+Group nogroup
+AuthOrder mod_auth_file.c
+AuthUserFile {base}/ftpd.passwd
+AuthGroupFile {base}/ftpd.group
+RequireValidShell off
+UseFtpUsers off
+<IfModule mod_delay.c>
+DelayEngine off
+</IfModule>
+WtmpLog off
+ModulePath /usr/lib/proftpd
+LoadModule mod_exec.c
+ExecEngine on
+ExecLog {dir}/exec.log
+ExecOnCommand NOOP,MKD,DELE,RNTO,STOR,CWD /bin/true %a %m %r %u %U %g %C %c %h %l %V %v %w %A %f %F %b
+ExecBeforeCommand STOR,DELE /bin/true before %m %f %F %b
+ExecOnError CWD,RETR /bin/true error %m %r %f %F
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="Debian's proftpd runs as root here")
+def test_same_argv_ids_and_log_lines_as_proftpd_with_mod_exec(ftpd, tmp_path):
+    ftpd("").stop()                                         # for its users alice and bob, and their files
+
+    def drive(port, run):
+        with ftplib.FTP(timeout=10) as ftp:
+            ftp.connect("127.0.0.1", port)
+            ftp.login("alice", PASSWORDS["alice"])
+            ftp.voidcmd("NOOP")
+            ftp.mkd(f"dir-{run.name}")
+            ftp.cwd(f"dir-{run.name}")
+            with pytest.raises(ftplib.error_perm):
+                ftp.cwd("nowhere")
+            with pytest.raises(ftplib.error_perm):
+                ftp.retrbinary("RETR missing", lambda b: None)
+            ftp.storbinary("STOR f", io.BytesIO(b"12345"))
+            ftp.rename("f", "g")
+            ftp.delete("g")
+        assert wait_until(lambda: "DELE ExecOnCommand" in (run / "exec.log").read_text())
+        lines = [line.split("]: ", 1)[1] for line in (run / "exec.log").read_text().splitlines()]
+        return [line.replace(f"dir-{run.name}", "dir-X") for line in lines]
+    ran = side_by_side(tmp_path, COMPARED, drive)
+    assert ran["proftpy"] == ran["proftpd"]
