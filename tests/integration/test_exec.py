@@ -438,3 +438,62 @@ def test_same_argv_ids_and_log_lines_as_proftpd_with_mod_exec(ftpd, tmp_path):
         return [line.replace(f"dir-{run.name}", "dir-X") for line in lines]
     ran = side_by_side(tmp_path, COMPARED, drive)
     assert ran["proftpy"] == ran["proftpd"]
+
+
+# -- events another module emits (mod_ban's, once it exists) ---------------------------------------------------------
+def fake_ban_module():
+    """Emits mod_ban's event names: `mod_ban.ban-host` in the master when it refuses 127.0.0.5 at accept, and
+    `mod_ban.client-connect-rate` in every session it lets in."""
+    from proftpy.module import Module, Veto
+
+    def veto(master, conn):
+        return Veto("banned", "mod_ban.ban-host") if conn.remote[0] == "127.0.0.5" else None
+
+    def connected(session):
+        session.events.emit("mod_ban.client-connect-rate", session=session)
+    return Module("mod_fake_ban.c", veto=veto, session_init=connected)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="runs a program as root in the master")
+def test_exec_on_event_names_another_modules_events_in_the_master_and_in_sessions(tmp_path, rec):
+    from conftest import AUTH_CONFIG, BASE_CONFIG, fill, free_port, make_users
+    from proftpy import log as syslog_setup
+    from proftpy.master import Master, Options, load_config
+    from proftpy.module import ModuleSet
+    from proftpy.modules import MODULES
+    from proftpy.runtime import write_pidfile
+    make_users(tmp_path)
+    port, conf = free_port(), tmp_path / "proftpy.conf"
+    conf.write_text(fill(exec_config(rec, f"""
+ExecOnEvent mod_ban.ban-host* {rec.py} {rec.out} ban %a
+ExecOnEvent mod_ban.client-connect-rate {rec.py} {rec.out} rate %a
+""") + BASE_CONFIG + AUTH_CONFIG, dict(port=port, dir=tmp_path, host="127.0.0.1", ipv6="off")))
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            opts = Options(config_path=str(conf), foreground=True)
+            config = load_config(opts)
+            syslog_setup.setup(config.main.get("SystemLog"), "info")
+            master = Master(config, opts, ModuleSet(MODULES + [fake_ban_module()]))
+            master.bind()
+            master.start()
+            write_pidfile(str(tmp_path / "proftpy.pid"))
+            status = master.serve()
+        finally:
+            os._exit(status)
+    try:
+        assert wait_until((tmp_path / "proftpy.pid").exists, 15)
+        with ftplib.FTP(timeout=5) as ftp:
+            with pytest.raises((EOFError, ConnectionError)):
+                ftp.connect("127.0.0.1", port, source_address=("127.0.0.5", 0))
+        with ftplib.FTP(timeout=5) as ftp:
+            ftp.connect("127.0.0.1", port, source_address=("127.0.0.6", 0))
+            rate, = rec.wait("rate")
+        ban, = rec.wait("ban")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    assert (ban["argv"][3:], ban["ppid"], ban["uid"]) == (["127.0.0.5"], pid, 0)      # in the master, as root
+    assert (rate["argv"][3:], rate["uid"]) == (["127.0.0.6"], NOBODY)                 # in the session
+    assert rate["ppid"] != pid
