@@ -34,7 +34,7 @@ from ..module import ANY, Listener, MasterView, Module
 from ..reply import FtpError
 from . import exec_run
 from .exec_run import Identity, Outcome
-from .exec_vars import Scope, SentUser, expand
+from .exec_vars import Scope, SentUser, expand, note_of
 from .modlog import ModuleLog
 
 if TYPE_CHECKING:
@@ -160,7 +160,8 @@ directives = (
               "Program run on an event: MaxInstances, MaxConnectionRate or any event name; `*` as root, `~` as "
               "the logged-in user.", repeat=True),
     Directive("ExecEnviron", Custom(_environ, "NAME value|-"), SVG, None, Merge.SERVER,
-              "An environment variable of the programs (their only ones); `-` copies the daemon's.", repeat=True),
+              "An environment variable of the programs (their only ones); `-` copies the session's (or daemon's).",
+              repeat=True),
     Directive("ExecOptions", Custom(_options, "logStdout|logStderr|sendStdout|useStdin ..."), SVG, frozenset(),
               Merge.SERVER, "Log the programs' output, send their stdout to the client, pass arguments on stdin.",
               repeat=True),
@@ -240,13 +241,20 @@ def run(settings: Settings, program: Program, scope: Scope, identity: Identity, 
     env: dict[str, str] = {}
     for key, value in settings.environ:
         if key not in env:          # the first line of a name wins, as getenv(3) reads ProFTPD's list
-            env[key] = os.environ.get(key, "") if value == "-" else expand(value, scope)
+            env[key] = _inherited(key, scope) if value == "-" else expand(value, scope)
     args = [expand(a, scope) for a in program.args]
     logged = tuple(name for name, option in (("stdout", "logStdout"), ("stderr", "logStderr"))
                    if option in settings.options)
     return exec_run.run(program.path, args, env=env, identity=identity, cwd=cwd,
                         stdin_args="useStdin" in settings.options, timeout=settings.timeout, log=settings.log,
                         log_output=logged)
+
+
+def _inherited(key: str, scope: Scope) -> str:
+    """`ExecEnviron KEY -`: the session's value (a note: what ProFTPD keeps in the session's environment, like
+    mod_tls's TLS_*), else the daemon's, else empty."""
+    note = note_of(scope, key)
+    return note if note is not None else os.environ.get(key, "")
 
 
 def _report(settings: Settings, what: str, program: Program, out: Outcome) -> None:

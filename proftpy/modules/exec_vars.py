@@ -5,13 +5,13 @@
     %f file's full path     %g primary group                    %h client DNS name (its IP without one)
     %l RFC 1413 ident ("UNKNOWN": no ident lookups)             %m command    %r command line (PASS hidden)
     %U name given to USER   %u logged-in user                   %V server DNS name    %v ServerName
-    %w RNFR's path (RNTO only, else "-")    %{time:fmt} strftime    %{env:NAME}    %{name} a session note
+    %w RNFR's path (RNTO only, else "-")    %{time:fmt} strftime    %{name} a session note
 
 %f and %F are filled, as in ProFTPD, for RNTO, a transfer (RETR STOR STOU APPE, and their path already in
 PRE_CMD), DELE, and (%f) MKD RMD XMKD XRMD; "" otherwise. %f is the path from the real root (a chrooted session's
-root in front). `%{env:NAME}` is a session note of that name (modules keep what ProFTPD puts in the session's
-environment there, e.g. FTPS's TLS_*), else the daemon's environment, else "(none)"; `%{name}` is a session note,
-else "(none)".
+root in front). `%{name}` is a session note (modules keep there what ProFTPD puts in the session's environment, e.g.
+FTPS's TLS_*), else "(none)". (`%{env:NAME}` never gets here: the configuration reader replaces it with the daemon's
+environment in every directive, as ProFTPD's does.)
 
 Unlike ProFTPD, which replaces one variable after the other in the whole string, the text is read once from left
 to right and a value is never expanded again: a client sending `CWD %u` gets "%u" in %r, not the user name. Where
@@ -22,7 +22,6 @@ ServerName all the same).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -73,15 +72,14 @@ def expand(text: str, scope: Scope) -> str:
 def _braced(name: str, scope: Scope) -> str:
     if name.startswith("time:"):
         return time.strftime(name[5:], time.localtime())
-    notes = scope.session.notes if scope.session is not None else {}
-    if name.startswith("env:"):
-        key = name[4:]
-        note = notes.get(key)
-        if isinstance(note, str):
-            return note
-        return os.environ.get(key, "(none)")
-    note = notes.get(name)
-    return note if isinstance(note, str) else "(none)"
+    note = note_of(scope, name)
+    return note if note is not None else "(none)"
+
+
+def note_of(scope: Scope, name: str) -> str | None:
+    """A session note with a text value (what FTPS keeps of the TLS session, a PROXY header's TLVs...)."""
+    note = scope.session.notes.get(name) if scope.session is not None else None
+    return note if isinstance(note, str) else None
 
 
 def _letter(letter: str, scope: Scope) -> str:

@@ -74,10 +74,16 @@ def _named_files(args: list[str]) -> Files:
     return Files(_path(args[1]), _path(args[2]), exprs.terms(args[:1]))
 
 
-def _levels(args: list[str]) -> tuple[int, int]:
+def _levels(args: list[str]) -> tuple[str, str]:
     if len(args) != 2 or any(a.lower() not in LEVELS for a in args):
         raise ValueError(f"expected allow and deny levels, each one of {'/'.join(LEVELS)}")
-    return LEVELS[args[0].lower()], LEVELS[args[1].lower()]
+    return args[0].lower(), args[1].lower()
+
+
+def levels(ctx) -> tuple[int, int]:
+    """TCPAccessSyslogLevels as logging levels: (allowed, refused)."""
+    allow, deny = ctx.get("TCPAccessSyslogLevels")
+    return LEVELS[allow], LEVELS[deny]
 
 
 directives = (
@@ -88,8 +94,8 @@ directives = (
               repeat=True),
     Directive("TCPGroupAccessFiles", Custom(_named_files, "group-expression allow-file deny-file"), SVG, None,
               Merge.SERVER, "Files for members of all the groups the expression names.", repeat=True),
-    Directive("TCPAccessSyslogLevels", Custom(_levels, "allow-level deny-level"), SVGA,
-              (logging.INFO, logging.WARNING), Merge.DOWN, "SystemLog levels of the allowed and refused lines."),
+    Directive("TCPAccessSyslogLevels", Custom(_levels, "allow-level deny-level"), SVGA, ("info", "warn"),
+              Merge.DOWN, "SystemLog levels of the allowed and refused lines."),
     Directive("TCPServiceName", Str("name"), SVG, "proftpd", Merge.SERVER, "The daemon name the tables list."),
 )
 
@@ -194,8 +200,7 @@ def refuse(master: MasterView, conn: Connection) -> Veto | None:
         return None
     if verdict.allowed:
         return None
-    return Veto(f"{TAG}: refused connection from {conn.remote[0]}", DENIED_EVENT,
-                server.get("TCPAccessSyslogLevels")[1])
+    return Veto(f"{TAG}: refused connection from {conn.remote[0]}", DENIED_EVENT, levels(server.context())[1])
 
 
 # -- the session: before PASS --------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
     log.debug("%s: using access files: %s, %s", TAG, allow or files.allow, deny or files.deny)
     ctx = who.context
     req = session_request(session, ctx.get("TCPServiceName"))
-    allow_level, deny_level = ctx.get("TCPAccessSyslogLevels")
+    allow_level, deny_level = levels(ctx)
     if req.client.name == ha.PARANOID:
         verdict = ha.Verdict(False)
     else:

@@ -42,8 +42,10 @@ with open("/proc/self/environ", "rb") as f:
 rec = {"tag": sys.argv[2] if len(sys.argv) > 2 else "stdin", "argv": sys.argv, "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
        "cwd": os.getcwd(), "env": env, "fds": fds, "ppid": os.getppid(), "pgid": os.getpgid(0), "pid": os.getpid(),
        "stdin": sys.stdin.read(), "t": time.time()}
-with open(os.path.join(sys.argv[1] if len(sys.argv) > 1 else "OUT", f"{rec['tag']}-{os.getpid()}.json"), "w") as f:
+path = os.path.join(sys.argv[1] if len(sys.argv) > 1 else "OUT", f"{rec['tag']}-{os.getpid()}.json")
+with open(path + ".tmp", "w") as f:
     json.dump(rec, f)
+os.rename(path + ".tmp", path)          # whole, for a reader polling the directory
 print("first line from", rec["tag"])
 print("second line")
 """
@@ -66,7 +68,7 @@ class Recorder:
         self.py.write_text(RECORDER.replace("OUT", str(self.out)))
         self.sh = base / "rec.sh"
         self.sh.write_text('#!/bin/sh\n{ echo "$0"; for a in "$@"; do echo "arg:$a"; done; id -u; pwd; env; } '
-                           '> "$1/sh-$2-$$.txt"\necho "shell says $2"\n')
+                           '> "$1/.sh-$$"\nmv "$1/.sh-$$" "$1/sh-$2-$$.txt"\necho "shell says $2"\n')
         for p in (self.py, self.sh):
             os.chmod(p, 0o755)
 

@@ -54,19 +54,30 @@ def test_options_and_environ():
 
 
 def test_variables_are_expanded_once_from_left_to_right():
-    scope = Scope(request=Request("CWD", "%u %{env:HOME} x"), client_ip="192.0.2.7", local_ip="192.0.2.1",
+    scope = Scope(request=Request("CWD", "%u %{time:%Y} x"), client_ip="192.0.2.7", local_ip="192.0.2.1",
                   server_name="ftp")
     assert expand("%m|%r|%a|%h|%V|%v|%u|%f|%l|%A|%z", scope) == \
-        "CWD|CWD %u %{env:HOME} x|192.0.2.7|192.0.2.7|192.0.2.1|ftp|||UNKNOWN|UNKNOWN|%z"
+        "CWD|CWD %u %{time:%Y} x|192.0.2.7|192.0.2.7|192.0.2.1|ftp|||UNKNOWN|UNKNOWN|%z"
 
 
-def test_braced_variables():
+class NotedSession:
+    notes = {"TLS_CIPHER": "TLS_AES_128_GCM_SHA256", "proxy.tlvs": {"x": 1}}
+
+
+def test_braced_variables_and_notes():
+    scope = Scope(session=NotedSession())
+    assert expand("%{time:%Y}|%{TLS_CIPHER}|%{proxy.tlvs}|%{nosuch}", scope) == \
+        f"{time.strftime('%Y')}|TLS_AES_128_GCM_SHA256|(none)|(none)"
+
+
+def test_environ_dash_takes_the_sessions_note_then_the_daemons_value():
     os.environ["PROFTPY_TEST_VAR"] = "from-env"
     try:
-        got = expand("%{time:%Y}|%{env:PROFTPY_TEST_VAR}|%{env:PROFTPY_NO_VAR}|%{nosuch}", Scope())
+        scope = Scope(session=NotedSession())
+        assert [mod_exec._inherited(k, scope) for k in ("TLS_CIPHER", "PROFTPY_TEST_VAR", "PROFTPY_NO_VAR")] == \
+            ["TLS_AES_128_GCM_SHA256", "from-env", ""]
     finally:
         del os.environ["PROFTPY_TEST_VAR"]
-    assert got == f"{time.strftime('%Y')}|from-env|(none)|(none)"
 
 
 def test_output_becomes_reply_lines():
