@@ -27,9 +27,8 @@ class ModuleLog:
         self.path: str | None = None
 
     def open(self, path: str | None, allow_symlinks: bool = False) -> None:
-        """(Re)open at `path`; None (the directive's `none`) closes it. A refused path is a SystemLog line."""
-        if path == self.path and self.fd is not None:
-            return
+        """(Re)open at `path` (a rotated file is let go); None (the directive's `none`) closes it. A refused path
+        is a SystemLog line."""
         self.close()
         if path is None:
             return

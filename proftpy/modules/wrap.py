@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from ..access import expr as exprs
@@ -182,14 +182,35 @@ def expand_home(path: str, who: Who) -> str | None:
 
 
 # -- the master's veto ---------------------------------------------------------------------------------------------
+@dataclass
+class HostFiles:
+    """The master's: the servers whose TCPAccessFiles it checks at accept, found once per configuration (an
+    accept with none configured costs nothing more)."""
+
+    by_server: dict = field(default_factory=dict)
+
+
+def host_tables(master: MasterView, tables: str, per_user: tuple[str, ...], engine: str | None = None) -> dict:
+    """Server -> its `tables` directive's value, for the servers whose check needs no user."""
+    return {server: server.get(tables) for server in master.config.servers
+            if server.get(tables) is not None and (engine is None or server.get(engine))
+            and not user_dependent(server, per_user, tables)}
+
+
+def master_init(master: MasterView) -> None:
+    master.state.get(HostFiles).by_server = host_tables(master, "TCPAccessFiles",
+                                                        ("TCPUserAccessFiles", "TCPGroupAccessFiles"))
+
+
 def refuse(master: MasterView, conn: Connection) -> Veto | None:
     """TCPAccessFiles at accept, when the answer depends on nothing the session would learn."""
+    by_server = master.state.get(HostFiles).by_server
+    if not by_server:
+        return None
     server = master.server_for(conn)
-    if server is None or server.get("TCPAccessFiles") is None:
+    files = by_server.get(server)
+    if files is None:
         return None
-    if user_dependent(server, ("TCPUserAccessFiles", "TCPGroupAccessFiles"), "TCPAccessFiles"):
-        return None
-    files = server.get("TCPAccessFiles")
     req = master_request(server.get("TCPServiceName"), conn, master.config.main.get("UseReverseDNS"))
     try:
         if req.client.name == ha.PARANOID:      # (asks DNS: with UseReverseDNS on, the session decides)
@@ -248,4 +269,5 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
     return Reply(530, text.replace("%u", session.user_arg or "") if text else "Access denied")
 
 
-MODULE = Module(NAME, directives=directives, hooks=(Hook(PRE_CMD, "PASS", before_pass),), veto=refuse)
+MODULE = Module(NAME, directives=directives, hooks=(Hook(PRE_CMD, "PASS", before_pass),), veto=refuse,
+                master_init=master_init, master_reload=master_init)

@@ -26,7 +26,7 @@ from ..net.connection import Connection
 from ..reply import Reply
 from .auth import group_names
 from .modlog import ModuleLog
-from .wrap import (DENIED_EVENT, Files, Who, client_text, master_request, session_request, user_dependent,
+from .wrap import (DENIED_EVENT, Files, Who, client_text, host_tables, master_request, session_request,
                    who_is_logging_in)
 from .wrap2_file import open_table, source
 
@@ -84,9 +84,11 @@ directives = (
 # -- state ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Wrap2State:
-    """A session's (or the master's): WrapLog."""
+    """A session's (or the master's): WrapLog; in the master also the servers whose WrapTables it checks at
+    accept (see wrap.host_tables)."""
 
     log: ModuleLog = field(default_factory=lambda: ModuleLog(TAG))
+    host_tables: dict = field(default_factory=dict)
 
 
 def _options_of(server: "Server") -> frozenset[str]:
@@ -116,11 +118,12 @@ def _decide(wlog: ModuleLog, files: Files, req: ha.Request, who: Who | None, sen
 # -- the master ----------------------------------------------------------------------------------------------------
 def master_init(master: MasterView) -> None:
     main = master.config.main
-    wlog = master.state.get(Wrap2State).log
+    st = master.state.get(Wrap2State)
+    st.host_tables = host_tables(master, "WrapTables", ("WrapUserTables", "WrapGroupTables"), "WrapEngine")
     if any(s.get("WrapEngine") for s in master.config.servers):
-        wlog.open(main.get("WrapLog"), main.get("AllowLogSymlinks"))
+        st.log.open(main.get("WrapLog"), main.get("AllowLogSymlinks"))
     else:
-        wlog.close()
+        st.log.close()
 
 
 def master_stop(master: MasterView) -> None:
@@ -129,21 +132,22 @@ def master_stop(master: MasterView) -> None:
 
 def refuse(master: MasterView, conn: Connection) -> Veto | None:
     """WrapTables at accept, when the answer depends on nothing the session would learn."""
-    server = master.server_for(conn)
-    if server is None or not server.get("WrapEngine") or server.get("WrapTables") is None:
+    st = master.state.get(Wrap2State)
+    if not st.host_tables:
         return None
-    if user_dependent(server, ("WrapUserTables", "WrapGroupTables"), "WrapTables"):
+    server = master.server_for(conn)
+    files = st.host_tables.get(server)
+    if files is None:
         return None
     req = master_request(server.get("WrapServiceName"), conn, master.config.main.get("UseReverseDNS"))
-    wlog = master.state.get(Wrap2State).log
     try:
-        verdict = ha.check(open_table(server.get("WrapTables").allow, req.daemon, None, None),
-                           open_table(server.get("WrapTables").deny, req.daemon, None, None), req)
+        verdict = ha.check(open_table(files.allow, req.daemon, None, None),
+                           open_table(files.deny, req.daemon, None, None), req)
     except ha.NeedsName:
         return None
     if verdict.allowed:
         return None
-    wlog.write(f"refused connection from {conn.remote[0]}")
+    st.log.write(f"refused connection from {conn.remote[0]}")
     return Veto(f"{TAG}: refused connection from {conn.remote[0]}", DENIED_EVENT, logging.INFO)
 
 
