@@ -227,17 +227,43 @@ def daemon_as_user(d: Daemon, uid: int):
 
 
 PROFTPD = "/usr/sbin/proftpd"          # Debian's ProFTPD 1.3.8 (proftpd-basic), to compare behaviour with
+SIDE_BY_SIDE_CONFIG = """ServerName "compare"
+ServerType standalone
+DefaultServer on
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/pid
+ScoreboardFile {dir}/scoreboard
+SystemLog {dir}/system.log
+TransferLog none
+User nobody
+Group nogroup
+AuthOrder mod_auth_file.c
+AuthUserFile {base}/ftpd.passwd
+AuthGroupFile {base}/ftpd.group
+RequireValidShell off
+UseFtpUsers off
+<IfModule mod_delay.c>
+DelayEngine off
+</IfModule>
+WtmpLog off
+ModulePath /usr/lib/proftpd
+"""
 
 
 def side_by_side(base: Path, config: str, drive) -> dict[str, object]:
-    """Debian's ProFTPD and proftpy, one after the other, each on a free port with `config` (`{port}` and `{dir}`,
-    its own run directory under `base`, filled in), driven by `drive(port, run_dir)`; their results by name."""
+    """Debian's ProFTPD and proftpy, one after the other, each on a free port with SIDE_BY_SIDE_CONFIG and then
+    `config` (the users of `make_users(base)`; `{port}`, `{dir}` (its own run directory under `base`) and `{base}`
+    filled in), driven by `drive(port, run_dir)`; their results by name."""
     results = {}
     for name, cmd in (("proftpd", [PROFTPD]), ("proftpy", [sys.executable, "-m", "proftpy"])):
         run = base / name
         run.mkdir()
         port = free_port()
-        (run / "conf").write_text(fill(config, {"port": port, "dir": run, "base": base}))
+        (run / "conf").write_text(fill(SIDE_BY_SIDE_CONFIG + config, {"port": port, "dir": run, "base": base}))
         proc = subprocess.Popen(cmd + ["-n", "-c", str(run / "conf")], cwd=run, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=dict(os.environ, PYTHONPATH=str(REPO)))

@@ -244,31 +244,7 @@ def test_configuration_errors_name_file_and_line(tmp_path):
 
 
 # -- side by side with Debian's ProFTPD and mod_wrap2 ---------------------------------------------------------------
-COMPARED = """ServerName "compare"
-ServerType standalone
-DefaultServer on
-Port {port}
-DefaultAddress 127.0.0.1
-SocketBindTight on
-UseIPv6 off
-UseReverseDNS off
-PidFile {dir}/pid
-ScoreboardFile {dir}/scoreboard
-SystemLog {dir}/system.log
-TransferLog none
-User nobody
-Group nogroup
-AuthOrder mod_auth_file.c
-AuthUserFile {base}/ftpd.passwd
-AuthGroupFile {base}/ftpd.group
-RequireValidShell off
-UseFtpUsers off
-<IfModule mod_delay.c>
-DelayEngine off
-</IfModule>
-WtmpLog off
-ModulePath /usr/lib/proftpd
-LoadModule mod_wrap2.c
+COMPARED = """LoadModule mod_wrap2.c
 LoadModule mod_wrap2_file.c
 WrapEngine on
 WrapLog {dir}/wrap.log
