@@ -242,9 +242,16 @@ def _files_for(session: "Session", who: Who) -> Files | None:
     return ctx.get("TCPAccessFiles")
 
 
+def configured(server: "Server", names: tuple[str, ...]) -> bool:
+    """Whether any of the directives appears anywhere in the server (<Anonymous> blocks included)."""
+    return any(section.all(name) for section in server.section.walk() for name in names)
+
+
 def before_pass(session: "Session", cmd: Request) -> Reply | None:
+    if session.authenticated or not configured(session.server, _DIRECTIVES):
+        return None
     who = who_is_logging_in(session)
-    if who is None or session.authenticated:
+    if who is None:
         return None
     files = _files_for(session, who)
     if files is None:
@@ -269,5 +276,6 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
     return Reply(530, text.replace("%u", session.user_arg or "") if text else "Access denied")
 
 
+_DIRECTIVES = ("TCPAccessFiles", "TCPUserAccessFiles", "TCPGroupAccessFiles")
 MODULE = Module(NAME, directives=directives, hooks=(Hook(PRE_CMD, "PASS", before_pass),), veto=refuse,
                 master_init=master_init, master_reload=master_init)
