@@ -139,6 +139,12 @@ def load(path: str) -> ha.Table | None:
     return table
 
 
+def report_ignored(verdict: ha.Verdict) -> None:
+    """Options of the deciding line that proftpy does not carry out (spawn, twist, ...), in the SystemLog."""
+    for option in verdict.ignored:
+        log.warning("%s: %s:%s: option '%s' not carried out", TAG, verdict.table, verdict.line, option)
+
+
 def user_dependent(server: "Server", per_user: tuple[str, ...], tables: str) -> bool:
     """Whether the server's check needs the user: per-user/group lines, `~`/%U in a path, tables in an
     <Anonymous> block."""
@@ -174,11 +180,11 @@ def expand_home(path: str, who: Who) -> str | None:
     if not path.startswith("~"):
         return path
     name, _, rest = path[1:].partition("/")
-    try:
-        home = who.account.home if not name and who.account is not None else os.path.expanduser("~" + name)
-    except (AttributeError, KeyError):
-        return None
-    return None if home.startswith("~") else os.path.join(home, rest)
+    if not name:
+        home = who.account.home if who.account is not None else None     # no such user: no home, no table
+    else:
+        home = os.path.expanduser("~" + name)                             # unchanged when there is no such user
+    return None if home is None or home.startswith("~") else os.path.join(home, rest)
 
 
 # -- the master's veto ---------------------------------------------------------------------------------------------
@@ -219,6 +225,7 @@ def refuse(master: MasterView, conn: Connection) -> Veto | None:
             verdict = ha.check(load(files.allow), load(files.deny), req)
     except ha.NeedsName:
         return None
+    report_ignored(verdict)
     if verdict.allowed:
         return None
     return Veto(f"{TAG}: refused connection from {conn.remote[0]}", DENIED_EVENT, levels(server.context())[1])
@@ -265,8 +272,7 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
         verdict = ha.Verdict(False)
     else:
         verdict = ha.check(load(allow) if allow else None, load(deny) if deny else None, req)
-    for option in verdict.ignored:
-        log.warning("%s: %s:%s: option '%s' not carried out", TAG, verdict.table, verdict.line, option)
+    report_ignored(verdict)
     if verdict.allowed:
         log.log(allow_level, "%s: allowed connection from %s", TAG, client_text(req))
         return None

@@ -110,9 +110,13 @@ def _decide(wlog: ModuleLog, files: Files, req: ha.Request, who: Who | None, sen
     allow = open_table(files.allow, req.daemon, who, sent)
     deny = open_table(files.deny, req.daemon, who, sent)
     verdict = ha.check(allow, deny, req)
+    _ignored(wlog, verdict)
+    return verdict
+
+
+def _ignored(wlog: ModuleLog, verdict: ha.Verdict) -> None:
     for option in verdict.ignored:
         wlog.write(f"option '{option}' of {verdict.table} line {verdict.line} not carried out")
-    return verdict
 
 
 # -- the master ----------------------------------------------------------------------------------------------------
@@ -145,6 +149,7 @@ def refuse(master: MasterView, conn: Connection) -> Veto | None:
                            open_table(files.deny, req.daemon, None, None), req)
     except ha.NeedsName:
         return None
+    _ignored(st.log, verdict)
     if verdict.allowed:
         return None
     st.log.write(f"refused connection from {conn.remote[0]}")
