@@ -1,5 +1,6 @@
 """In-process event bus: modules announce what happened ("core.timeout-idle", "mod_auth.max-login-attempts", ...)
-and other modules (mod_ban, logging) listen, without knowing each other."""
+and other modules (mod_ban, logging) listen, without knowing each other. A listener of every event (`on_any`) gets
+the name too: mod_exec's ExecOnEvent runs scripts on events named only in the configuration."""
 
 from __future__ import annotations
 
@@ -18,9 +19,14 @@ class EventBus:
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._any: list[Callable[[str, dict[str, Any]], None]] = []
 
     def on(self, name: str, listener: Listener) -> None:
         self._listeners[name].append(listener)
+
+    def on_any(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """`listener(name, data)` after the listeners of each event, whatever its name."""
+        self._any.append(listener)
 
     def emit(self, name: str, **data: Any) -> None:
         """Call every listener; one listener failing is logged and does not stop the others or the caller."""
@@ -30,3 +36,8 @@ class EventBus:
                 listener(**data)
             except Exception:
                 log.exception("event listener for %s failed", name)
+        for any_listener in self._any:
+            try:
+                any_listener(name, data)
+            except Exception:
+                log.exception("event listener of every event failed on %s", name)

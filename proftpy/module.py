@@ -64,13 +64,22 @@ class States:
         return self._by_type.pop(cls, None)
 
 
+ANY = "*"       # a Listener of every event: `handler(name, data)`, after the listeners of that event
+
+
 @dataclass(frozen=True)
 class Listener:
-    """`handler(**data)` runs when the session (or, in `master_events`, the master) emits `event`. Events and
-    their data are listed in docs/ARCHITECTURE.md."""
+    """`handler(**data)` runs when the session (or, in `master_events`, the master) emits `event`; with `event`
+    ANY, `handler(name, data)` runs for every event. Events and their data are listed in docs/ARCHITECTURE.md."""
 
     event: str
     handler: Callable[..., None]
+
+    def wire(self, bus: EventBus) -> None:
+        if self.event == ANY:
+            bus.on_any(self.handler)
+        else:
+            bus.on(self.event, self.handler)
 
 
 @dataclass
@@ -234,7 +243,7 @@ class ModuleSet:
         the session (a refused client) stops the rest."""
         for mod in self.modules:
             for listener in mod.listeners:
-                session.events.on(listener.event, listener.handler)
+                listener.wire(session.events)
         for mod in self.modules:
             if mod.session_init is not None and not session.closing:
                 mod.session_init(session)
@@ -244,7 +253,7 @@ class ModuleSet:
         failures are logged."""
         for mod in self.modules:
             for listener in mod.master_events:
-                master.events.on(listener.event, listener.handler)
+                listener.wire(master.events)
         for mod in self.modules:
             if mod.master_init is not None:
                 try:

@@ -98,6 +98,7 @@ class Session:
         self.ftpaccess: FtpaccessCache | None = None   # .ftpaccess files, when mod_access reads them
         self.fs: FS | None = None               # the one door for paths, once logged in
         self.totals = Totals()
+        self.greeting_lines: list[str] = []   # lines modules put before the 220 greeting's text (ExecOnConnect)
         self.closing = False
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
@@ -200,7 +201,9 @@ class Session:
                 opened = True
             self.events.emit("core.connect", session=self)
             if not self.closing:
-                self.send(self.greeting())
+                greeting = self.greeting()
+                greeting.lines = self.greeting_lines + greeting.lines
+                self.send(greeting)
             while not self.closing and not self.ctrl.closed:
                 if self.channel is not None and self.channel.queued:
                     self.read_channel()             # notices that came while a request waited for its answer

@@ -7,6 +7,7 @@
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
+#   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
 # As a normal user it only says what is missing.
@@ -22,6 +23,7 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,6 +224,68 @@ def daemon_as_user(d: Daemon, uid: int):
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
+
+
+PROFTPD = "/usr/sbin/proftpd"          # Debian's ProFTPD 1.3.8 (proftpd-basic), to compare behaviour with
+SIDE_BY_SIDE_CONFIG = """ServerName "compare"
+ServerType standalone
+DefaultServer on
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/pid
+ScoreboardFile {dir}/scoreboard
+SystemLog {dir}/system.log
+TransferLog none
+User nobody
+Group nogroup
+AuthOrder mod_auth_file.c
+AuthUserFile {base}/ftpd.passwd
+AuthGroupFile {base}/ftpd.group
+RequireValidShell off
+UseFtpUsers off
+<IfModule mod_delay.c>
+DelayEngine off
+</IfModule>
+WtmpLog off
+ModulePath /usr/lib/proftpd
+"""
+
+
+def side_by_side(base: Path, config: str, drive) -> dict[str, object]:
+    """Debian's ProFTPD and proftpy, one after the other, each on a free port with SIDE_BY_SIDE_CONFIG and then
+    `config` (the users of `make_users(base)`; `{port}`, `{dir}` (its own run directory under `base`) and `{base}`
+    filled in), driven by `drive(port, run_dir)`; their results by name."""
+    results = {}
+    for name, cmd in (("proftpd", [PROFTPD]), ("proftpy", [sys.executable, "-m", "proftpy"])):
+        run = base / name
+        run.mkdir()
+        port = free_port()
+        (run / "conf").write_text(fill(SIDE_BY_SIDE_CONFIG + config, {"port": port, "dir": run, "base": base}))
+        proc = subprocess.Popen(cmd + ["-n", "-c", str(run / "conf")], cwd=run, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, PYTHONPATH=str(REPO)))
+        try:
+            assert wait_until(lambda: (run / "pid").exists(), 15), f"{name} did not start"
+            results[name] = drive(port, run)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    return results
+
+
+@pytest.fixture
+def open_tmp_path():
+    """A temporary directory under /tmp that other users may traverse for the whole test. Programs run as nobody
+    or as a test user (mod_exec, ProFTPD's logins without chroot) need every parent to be traversable; the
+    `reachable_homes` way opens /tmp/pytest-of-<user> for the test's duration, and another test run sharing that
+    directory may close it again meanwhile. A module overrides `tmp_path` with this one."""
+    path = Path(tempfile.mkdtemp(prefix="proftpy-test-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
