@@ -201,7 +201,14 @@ def rules(config) -> list[Rule]:
 
 
 def engine_on_anywhere(config) -> bool:
-    return any(s.get("BanEngine") for s in config.servers)
+    return any(engine_for(config, s) for s in config.servers)
+
+
+def engine_for(config, server) -> bool:
+    """BanEngine for a server: its own line, else the server config's (ProFTPD's `BanEngine on` at the top
+    covers the <VirtualHost>s; one of them may say off)."""
+    own = server.section.first("BanEngine")
+    return bool(own.value if own is not None else config.main.get("BanEngine"))
 
 
 # -- the master's state, inherited by every session ------------------------------------------------------------
@@ -267,7 +274,7 @@ def _shared(session: "Session") -> BanState:
 
 
 def _engine(session: "Session") -> bool:
-    return bool(session.server.get("BanEngine")) and _shared(session).table is not None
+    return engine_for(session.config, session.server) and _shared(session).table is not None
 
 
 def session_init(session: "Session") -> None:

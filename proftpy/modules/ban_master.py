@@ -142,7 +142,7 @@ def veto(master: MasterView, conn: Connection) -> Veto | None:
     if state.table is None:
         return None
     server = master.config.server_for(*conn.local)
-    if server is None or not server.get("BanEngine"):
+    if server is None or not ban.engine_for(master.config, server):
         return None
     ip = conn.remote[0]
     sid = master.config.sid(server)
@@ -326,7 +326,7 @@ def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection |
     if state.table is None or connection is None:
         return
     server = master.config.server_for(*connection.local)
-    if server is None or not server.get("BanEngine"):
+    if server is None or not ban.engine_for(master.config, server):
         return
     sid = master.config.sid(server)
     b = ban.count_event(state, rule, sid, 0 if "MatchAnyServer" in server.get("BanOptions") else sid,
@@ -351,6 +351,8 @@ def _parse(req: Request, optstring: str) -> tuple[dict[str, str | bool], list[st
         if w.startswith("-") and len(w) > 1:
             letter = w[1]
             if letter not in optstring.replace(":", ""):
+                if ":" not in optstring:            # ban info's own options: ProFTPD names the action
+                    raise CtrlsError(f"unsupported parameter: '{req.args[0]}'")
                 raise CtrlsError(f"unsupported option: '{letter}'")
             if f"{letter}:" in optstring:
                 value = w[2:] or (words.pop(0) if words else "")
