@@ -345,7 +345,9 @@ def _cached(session: "Session", kind: int, name: str) -> CachedBan | None:
         except RedisDown:
             pass        # the next reader deletes it
         return None
-    if st.match_server and (entry.ip_addr != session.local_addr or entry.port != session.local_port):
+    # ProFTPD 1.3.8 writes the port in network byte order: its entries match our port swapped
+    ports = (session.local_port, int.from_bytes(session.local_port.to_bytes(2, "big"), "little"))
+    if st.match_server and (entry.ip_addr != session.local_addr or entry.port not in ports):
         ban_log(state, f"BanCacheOption MatchServer: cache entry IP address '{entry.ip_addr}' port "
                        f"{entry.port} does not match vhost {session.local_addr}#{session.local_port}, "
                        "ignoring entry")
