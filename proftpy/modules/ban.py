@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import bancache
 from ..bancache import CachedBan, RedisDown, RedisLink
-from ..bantable import CLASS, HOST, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, EventEntry
+from ..bantable import CLASS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError, EventEntry
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Path, Text
 from ..ctrls import ActionAcl
@@ -135,12 +135,7 @@ def parse_rule(args: list[str]) -> Rule:
         raise ValueError(f"bad event name '{name}'")
     event = EVENTS.get(name.lower())
     return Rule(event, event.listens if event else name, int(count_text), window, lifetime,
-                args[3][:bantable_text()] if len(args) == 4 else None)
-
-
-def bantable_text() -> int:
-    from ..bantable import TEXT
-    return TEXT - 1
+                args[3][:TEXT - 1] if len(args) == 4 else None)
 
 
 def _options(known: tuple[str, ...], what: str):
@@ -282,6 +277,8 @@ def session_init(session: "Session") -> None:
     st = session.state.get(SessionBan)
     st.sid = session.config.sid(session.server)
     state = _shared(session)
+    if state.table is None and session.channel is None and engine_for(session.config, session.server):
+        _open_for_inetd(session, state)         # no master made the table
     if not _engine(session):
         return
     settings = mod_redis.settings_for(session.server) if session.server.get("BanCache") else None
@@ -308,6 +305,17 @@ def session_init(session: "Session") -> None:
     if not st.connected:
         st.connected = True
         session.events.emit("mod_ban.client-connect-rate", session=session)
+
+
+def _open_for_inetd(session: "Session", state: BanState) -> None:
+    path = session.config.main.get("BanTable")
+    if not path:
+        log.warning("%s: missing required BanTable configuration", VERSION)
+        return
+    try:
+        state.table = BanTable.open_or_create(path)
+    except BanTableError as e:
+        log.warning("%s: %s", VERSION, e)
 
 
 def _banned(session: "Session", kind: int, name: str) -> str | None:

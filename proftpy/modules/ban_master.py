@@ -564,8 +564,15 @@ def info(master: MasterView, state: BanState, verbose: bool, events: bool) -> li
     return lines
 
 
+def check(config) -> list[tuple[str, bool]]:
+    """`proftpy -t`: BanEngine needs a BanTable, as ProFTPD refuses to start without one."""
+    if ban.engine_on_anywhere(config) and not config.main.get("BanTable"):
+        return [(f"{VERSION}: missing required BanTable configuration", True)]
+    return []
+
+
 MODULE = Module(
-    ban.NAME, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
+    ban.NAME, check=check, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
     master_stop=master_stop, veto=veto,
     channel_handlers=(ChannelHandler("mod_ban.banned", _on_banned), ChannelHandler("mod_ban.remote-ban", _on_remote),
                       ChannelHandler("mod_ban.cache-retry", _on_retry)),

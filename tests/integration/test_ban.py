@@ -332,6 +332,12 @@ def test_bans_are_per_server(ftpd):
     assert refused(d) is None
     status, lines = ftpdctl(d, "ban", "info", "-v")
     assert f"    <VirtualHost>: second (127.0.0.2#{d.port})" in lines
+    # a ban made by hand for one server only
+    assert ftpdctl(d, "ban", "host", "-s", f"127.0.0.1#{d.port}", "127.0.0.9")[1] == ["host 127.0.0.9 banned"]
+    assert refused(d, "127.0.0.9") == TAUNT.replace("127.0.0.1", "127.0.0.9")
+    assert refused(second, "127.0.0.9") is None
+    assert ftpdctl(d, "permit", "host", "-s", f"127.0.0.2#{d.port}", "127.0.0.9")[1] == \
+        [f"host '127.0.0.9' not banned on 127.0.0.2#{d.port}"]
 
 
 def test_match_any_server_bans_on_every_server(ftpd):

@@ -29,12 +29,13 @@ pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not insta
 class RedisServer:
     """redis-server on 127.0.0.1:port with its own directory; kill() and start() again on the same port."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, extra: str = "", password: str | None = None):
         self.dir = base / "redis"
         self.dir.mkdir()
         self.port = free_port()
+        self.password = password
         (self.dir / "redis.conf").write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\nsave \"\"\n"
-                                             "appendonly no\ndaemonize no\nprotected-mode yes\n")
+                                             "appendonly no\ndaemonize no\nprotected-mode yes\n" + extra)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -48,9 +49,9 @@ class RedisServer:
         except Exception:
             return False
 
-    def client(self):
+    def client(self, db: int = 0):
         import redis
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, password=self.password, db=db)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -304,3 +305,35 @@ def test_a_hung_redis_never_makes_a_client_wait_past_redis_timeouts(ftpd, redis_
         assert max(waits[1:]) < 0.5                    # the node leaves a failed Redis alone for a while
     finally:
         os.kill(redis_server.proc.pid, signal.SIGCONT)
+
+
+def test_a_unix_socket_a_password_and_a_database_index(ftpd, tmp_path):
+    r = RedisServer(tmp_path, f"unixsocket {tmp_path}/redis/redis.sock\nunixsocketperm 700\n"
+                              "requirepass s3cret\n", password="s3cret")
+    r.start()
+    try:
+        d = ftpd(BAN + f'BanCache redis\nRedisEngine on\nRedisServer {tmp_path}/redis/redis.sock "" s3cret 3\n')
+        ftpdctl(d, "ban", "class", "evil")
+        key = b'mod_ban.{"ban_type_id":1,"ban_name":"evil"}\0'
+        assert wait_until(lambda: r.client(3).get(key) is not None)
+        assert r.client(0).get(key) is None
+    finally:
+        r.kill()
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_redis_found_through_a_sentinel(ftpd, redis_server, tmp_path, named):
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                    f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n")
+    proc = subprocess.Popen([REDIS, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: _listening(port), 10)
+        master = " master mymaster" if named else ""
+        d = ftpd(BAN + f"BanCache redis\nRedisEngine on\nRedisSentinel 127.0.0.1:{port}{master}\n")
+        ftpdctl(d, "ban", "user", "eve")
+        assert wait_until(lambda: b'mod_ban.{"ban_type_id":3,"ban_name":"eve"}\0' in redis_server.keys())
+    finally:
+        proc.kill()
+        proc.wait()

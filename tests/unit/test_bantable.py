@@ -171,3 +171,35 @@ def test_control_characters_are_escaped_as_ccan_json_does():
 def test_values_that_are_not_proftpds_json_are_refused(raw, why):
     with pytest.raises(ValueError, match=why):
         bancache.decode(raw)
+
+
+# -- mod_redis's directives ------------------------------------------------------------------------------------
+from proftpy.modules.redis import parse_sentinel, parse_server  # noqa: E402
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["10.0.0.5:6380"], dict(host="10.0.0.5", port=6380)),
+    (["10.0.0.5"], dict(host="10.0.0.5", port=6379)),
+    (["[::1]:6381"], dict(host="::1", port=6381)),
+    (["[::1]"], dict(host="::1", port=6379)),
+    (["/run/redis.sock"], dict(path="/run/redis.sock")),
+    (["h:1", "user", "pw", "2"], dict(username="user", password="pw", db=2)),
+    (["h:1", "", "", "3"], dict(username=None, password=None, db=3)),
+    (["h:1", "ssl:on", "ssl-ca:/ca.pem"], dict(ssl=True, ssl_ca="/ca.pem")),
+])
+def test_redis_server_forms(args, expected):
+    server = parse_server(args)
+    for key, value in expected.items():
+        assert getattr(server, key) == value
+
+
+@pytest.mark.parametrize("args", [["h:port"], ["[::1"], ["h:1", "u", "p", "db"], ["h:1", "ssl-bogus:1"], []])
+def test_bad_redis_servers(args):
+    with pytest.raises(ValueError):
+        parse_server(args)
+
+
+def test_redis_sentinels_and_their_master():
+    s = parse_sentinel(["10.0.0.6", "10.0.0.7:26380", "master", "mymaster"])
+    assert s.addresses == (("10.0.0.6", 26379), ("10.0.0.7", 26380)) and s.master == "mymaster"
+    assert parse_sentinel(["[::1]"]).master is None
