@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from .bantable import CLASS, HOST, USER, USER_HOST
+from .log import NOTICE
 
 log = logging.getLogger("proftpy")
 
@@ -255,7 +256,7 @@ class RedisLink:
         self._failed = False
         before = self.state.set_redis_down(0) if self.state is not None else 1
         if before:
-            log.log(25, "Redis reachable again: bans are shared again")
+            log.log(NOTICE, "Redis reachable again: bans are shared again")
             self._note("Redis reachable again")
 
     def close(self) -> None:

@@ -218,6 +218,7 @@ class BanState:
     read_at: float = 0.0
     remote: dict[tuple[int, str, int], tuple[float, str]] = dataclasses.field(default_factory=dict)
     expired_at: float = 0.0             # the master's last expiry pass
+    master_listening: set = dataclasses.field(default_factory=set)    # user-defined names on the master's bus
     writer: Any = None                  # ban_master.RedisWriter in the master
     log_fd: int | None = None           # BanLog
 

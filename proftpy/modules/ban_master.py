@@ -54,11 +54,18 @@ def master_init(master: MasterView) -> None:
         raise SystemExit(f"proftpy: {VERSION}: {e}") from None
     _open_log(master, state)
     state.refresh(force=True)
-    for rule in ban.rules(master.config):
-        if rule.event is None:
-            master.events.on(rule.listens, lambda _r=rule, **data: _master_event(master, _r, **data))
+    _listen(master, state)
     state.writer = {}
     _expired(master)
+
+
+def _listen(master: MasterView, state: BanState) -> None:
+    """User-defined BanOnEvent names on the master's bus too (once per name; the rules are looked up when the
+    event comes, so a HUP that changes them is followed)."""
+    for rule in ban.rules(master.config):
+        if rule.event is None and rule.listens not in state.master_listening:
+            state.master_listening.add(rule.listens)
+            master.events.on(rule.listens, lambda _n=rule.listens, **data: _master_events(master, _n, **data))
 
 
 def _open_log(master: MasterView, state: BanState) -> None:
@@ -117,6 +124,7 @@ def master_reload(master: MasterView) -> None:
         log.warning("%s: BanTable changes take effect at the next restart (still using %s)", VERSION,
                     state.table.path)
     _open_log(master, state)
+    _listen(master, state)
     state.refresh(force=True)
 
 
@@ -317,6 +325,12 @@ def unpublish(master: MasterView, kind: int, name: str) -> None:
         if settings is not None and settings not in seen:
             seen.add(settings)
             _writer(master, settings).put("DEL", bancache.ban_key(kind, name))
+
+
+def _master_events(master: MasterView, name: str, **data: Any) -> None:
+    for rule in ban.rules(master.config):
+        if rule.event is None and rule.listens == name:
+            _master_event(master, rule, **data)
 
 
 def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection | None = None, **_: Any) -> None:

@@ -466,3 +466,11 @@ def test_the_master_refuses_a_banned_host_without_forking(tmp_path):
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
+
+
+def test_a_user_defined_event_of_the_master_bans(ftpd):
+    d = ftpd(BAN + "MaxConnectionRate 1 5\nBanOnEvent core.max-connection-rate 2/00:01:00 00:01:00\n")
+    d.connect().close()
+    for _ in range(2):
+        refused(d)                                   # over MaxConnectionRate: counted by the master
+    assert wait_until(lambda: "  127.0.0.1" in ftpdctl(d, "ban", "info")[1])
