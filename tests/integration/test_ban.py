@@ -160,6 +160,8 @@ EVENTS = {
     "UnhandledCommand": ("", _unknown_commands, None),
     "TimeoutLogin": ("TimeoutLogin 1\n", lambda d: _wait_for_close(d), None),
     "TimeoutIdle": ("TimeoutIdle 1\n", lambda d: _wait_for_close(d), None),
+    "TimeoutNoTransfer": ("TimeoutNoTransfer 1\n",
+                          lambda d: _wait_for_close(d, ["USER alice", f"PASS {PASSWORDS['alice']}"]), None),
     "EmptyPassword": ("AllowEmptyPasswords off\n", _empty_password, None),
     "AnonRejectPasswords": (ANON, _anonymous_rejected, None),
     "BadProtocol": ("", _bad_protocol, None),
