@@ -32,6 +32,8 @@ BanControlsACLs all allow user root
 
 
 def ftpdctl(d: Daemon, *args: str) -> tuple[int, list[str]]:
+    # the PidFile is written before the modules start: with BanCache redis the master first imports redis-py
+    wait_until(lambda: (d.dir / "proftpy.sock").exists(), 10)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([sys.executable, "-m", "proftpy.tools.ftpdctl", "-s", str(d.dir / "proftpy.sock"), *args],
                        capture_output=True, text=True, timeout=30, env=env)
