@@ -33,7 +33,7 @@ VERSION = 1                     # bump whenever a layout below changes
 BAN_SLOTS = 512                 # ProFTPD's BAN_LIST_MAXSZ
 EVENT_SLOTS = 512               # ProFTPD's BAN_EVENT_LIST_MAXSZ
 TEXT = 128                      # ProFTPD's BAN_STRING_MAXSZ
-FILE_MODE = 0o644
+FILE_MODE = 0o600                # only the master (root) opens it; sessions inherit its fd
 
 # ban types (ProFTPD's numbers: they are also the Redis key's ban_type_id)
 CLASS, HOST, USER, USER_HOST = 1, 2, 3, 4

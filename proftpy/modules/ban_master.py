@@ -174,13 +174,21 @@ def veto(master: MasterView, conn: Connection) -> Veto | None:
         message = memo[1]
     text = message or master.config.main.get("BanMessage")
     if text:
-        line = text.replace("%c", "(none)").replace("%a", ip).replace("%u", "(none)")
+        line = text.replace("%c", _class_of(master, ip)).replace("%a", ip).replace("%u", "(none)")
         try:
             conn.sock.send(f"530 {line}\r\n".encode("utf-8", "replace"), socket.MSG_DONTWAIT)
         except OSError:
             pass            # the client left or does not read: the close says the rest
     ban_log(state, f"login from host '{ip}' denied due to host ban")
     return Veto(f"{VERSION}: Login denied: host '{ip}' banned", "mod_ban.host-refused")
+
+
+def _class_of(master: MasterView, ip: str) -> str:
+    """The client's class for BanMessage's %c, from its address alone (the master looks no name up)."""
+    from ..access.classes import from_sections, match_class
+    from ..net.netaddr import ClientAddr
+    cls = match_class(from_sections(master.config.classes), ClientAddr.plain(ip))
+    return cls.name if cls is not None else "(none)"
 
 
 # -- sessions' notices -----------------------------------------------------------------------------------------

@@ -305,6 +305,8 @@ def test_class_bans_refuse_at_connect(ftpd):
     d = ftpd(BAN + "<Class local>\nFrom 127.0.0.1\n</Class>\n")
     ftpdctl(d, "ban", "class", "local")
     assert refused(d) == "530 Go away 127.0.0.1 (local), or I shall taunt you ((none)) a second time!"
+    ftpdctl(d, "ban", "host", "127.0.0.1")          # refused by the master now: %c still names the class
+    assert refused(d) == "530 Go away 127.0.0.1 (local), or I shall taunt you ((none)) a second time!"
     assert refused(d, "127.0.0.2") is None
 
 
@@ -403,9 +405,10 @@ def test_ban_engine_without_a_table_does_not_start(tmp_path):
     conf = tmp_path / "p.conf"
     conf.write_text(fill(BASE_CONFIG, dict(port=free_port(), dir=tmp_path, host="127.0.0.1", ipv6="off"))
                     + "BanEngine on\n")
-    r = subprocess.run([sys.executable, "-m", "proftpy", "-n", "-c", str(conf)], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
-    assert r.returncode != 0 and "missing required BanTable configuration" in r.stderr + r.stdout
+    for flag in ("-n", "-t"):
+        r = subprocess.run([sys.executable, "-m", "proftpy", flag, "-c", str(conf)], capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+        assert r.returncode != 0 and "missing required BanTable configuration" in r.stderr + r.stdout, flag
 
 
 # -- the master refuses a banned host without forking --------------------------------------------------------
