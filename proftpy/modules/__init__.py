@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 
 from ..module import ModuleSet
-from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_master, core, ctrls, ctrls_admin, delay, facts,
-               files, log, ls, maxclients, redis, scoreboard, shutdown, site, site_misc, xfer)
+from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, core, ctrls, ctrls_admin,
+               delay, facts, files, log, ls, maxclients, redis, scoreboard, shutdown, site, site_misc, xfer)
 
-MODULES = [m.MODULE for m in (core, shutdown, access, delay, redis, ban, ban_master, maxclients, scoreboard, files, xfer,
-                              auth_file, auth_unix, auth_pam, auth, ls, log, site, site_misc, facts, ctrls,
-                              ctrls_admin)]
+MODULES = [m.MODULE for m in (core, shutdown, access, delay, redis, ban, ban_master, ban_ctrls, maxclients,
+                              scoreboard, files, xfer, auth_file, auth_unix, auth_pam, auth, ls, log, site, site_misc,
+                              facts, ctrls, ctrls_admin)]
 
 
 @functools.lru_cache(maxsize=1)

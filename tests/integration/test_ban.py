@@ -6,7 +6,6 @@ without forking, and bad configurations."""
 from __future__ import annotations
 
 import ftplib
-import json
 import os
 import signal
 import socket
