@@ -292,17 +292,17 @@ def test_redis_down_and_back(ftpd, redis_server):
 
 
 def test_a_hung_redis_never_makes_a_client_wait_past_redis_timeouts(ftpd, redis_server):
-    d = ftpd(cache_config(redis_server))
+    d = ftpd(cache_config(redis_server).replace("RedisTimeouts 300 300", "RedisTimeouts 1000 1000"))
     d.login("alice").quit()
-    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)     # accepts connections, never answers
     try:
         waits = []
         for _ in range(3):
             start = time.monotonic()
             d.connect().quit()
             waits.append(time.monotonic() - start)
-        assert waits[0] < 0.3 + 0.3 + 0.5              # RedisTimeouts 300 300, plus the session's own time
-        assert max(waits[1:]) < 0.5                    # the node leaves a failed Redis alone for a while
+        assert 1.0 <= waits[0] < 2.0 + 0.8             # one I/O timeout (the connection itself succeeds)
+        assert max(waits[1:]) < 0.9                    # then the node leaves the failed Redis alone for a while
     finally:
         os.kill(redis_server.proc.pid, signal.SIGCONT)
 
