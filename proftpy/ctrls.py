@@ -254,6 +254,7 @@ class Action:
     help: str = ""
     engine: str | None = None
     module: str = ""
+    acl_by_arg: bool = False        # the ACL names sub-actions: checked for the first argument (`delay info`)
 
 
 def as_response(result: "Response | list[str] | str | None") -> Response:

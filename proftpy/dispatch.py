@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -188,6 +189,16 @@ class Dispatcher:
     def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
         if command is None:
             if trace.on: trace.msg("command", 5, "no handler for command '%s'", req.display)
+            protocol = other_protocol(req)
+            if protocol is not None:        # ProFTPD's Bug#4143: no FTP server for other protocols' clients
+                log.warning("client sent %s command '%s', disconnecting", protocol, req.raw.split(" ")[0])
+                session.events.emit("core.bad-protocol", session=session, cmd=req, protocol=protocol)
+                try:
+                    session.ctrl.sock.shutdown(socket.SHUT_RDWR)    # dropped without a reply, as ProFTPD
+                except OSError:
+                    pass                                            # the client is gone already
+                session.end("bad protocol")
+                return None
             session.events.emit("core.unhandled-command", session=session, cmd=req)
             return Reply(500, f"{req.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
@@ -214,6 +225,23 @@ class Dispatcher:
             self._run_hooks(phase, session, req)
         except Exception:
             log.exception("%s hook failed for %s", phase, req.name)
+
+
+HTTP_WORDS = frozenset("CONNECT DELETE GET HEAD OPTIONS PATCH POST PUT".split())
+SMTP_WORDS = frozenset("DATA EHLO HELO MAIL RCPT RSET VRFY".split())
+
+
+def other_protocol(req: Request) -> str | None:
+    """"HTTP", "SSH2" or "SMTP" when an unknown command is another protocol's (ProFTPD compares the word as
+    sent, case and all)."""
+    word = split_command(req.raw)[0] if req.raw else req.name
+    if word in HTTP_WORDS:
+        return "HTTP"
+    if word.startswith(("SSH-2.0-", "SSH-1.99-")):
+        return "SSH2"
+    if word in SMTP_WORDS:
+        return "SMTP"
+    return None
 
 
 def split_command(line: str) -> tuple[str, str]:

@@ -117,17 +117,8 @@ def listen_keys(config: Config, use_ipv6: bool) -> dict[tuple[str, int], Server]
 
 
 def pick_server(config: Config, local_addr: str, local_port: int) -> Server | None:
-    """ProFTPD's vhost choice: a server bound to this address and port, else DefaultServer, else the main one."""
-    on_port = [s for s in config.servers if s.get("Port") == local_port]
-    for server in on_port:
-        if local_addr in server.addresses:
-            return server
-    for server in on_port:
-        if server.get("DefaultServer"):
-            return server
-    if config.main in on_port and not config.main.get("SocketBindTight"):
-        return config.main
-    return None
+    """ProFTPD's vhost choice (config.tree.Config.server_for)."""
+    return config.server_for(local_addr, local_port)
 
 
 class Master:

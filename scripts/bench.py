@@ -10,6 +10,12 @@
 - the upload engine: os.splice (socket -> pipe -> file) against recv_into + write,
 - PassivePortPool against per-PASV binding, both with a PassivePorts range of 4 ports: PASV+LIST latency, and 200
   concurrent passive downloads from 200 distinct client addresses (127.0.x.y) (`--pool-only` runs just these).
+- a banned host's flood: connections per second the server refuses once mod_ban has banned the client
+  (proftpy refuses in the master, before any fork; ProFTPD forks a session that refuses).
+
+mod_delay is switched off (`DelayEngine off`) for proftpy and ProFTPD alike: it pads logins to the usual time on
+purpose, which would measure the padding rather than the server. mod_ban is on for both (BanTable, MaxLoginAttempts
+1 and `BanOnEvent MaxLoginAttempts 1/00:10:00 01:00:00`; only the flood from 127.0.0.2 is ever banned).
 
 `--baseline REV` measures proftpy as it was at git revision REV too (exported from this checkout), in the same run,
 so a change is compared with the code before it on the same machine at the same moment.
@@ -136,7 +142,17 @@ def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
         <IfModule mod_log.c>
           TransferLog none
         </IfModule>
-        """) + textwrap.dedent(extra))
+        <IfModule mod_delay.c>
+          DelayEngine off
+        </IfModule>
+        """) + textwrap.dedent(extra) + textwrap.dedent(f"""\
+        <IfModule mod_ban.c>
+          BanEngine on
+          BanTable {server.work}/{name}.ban
+          MaxLoginAttempts 1
+          BanOnEvent MaxLoginAttempts 1/00:10:00 01:00:00
+        </IfModule>
+        """))
     return conf
 
 
@@ -178,9 +194,8 @@ class Proftpd(Server):
             <IfModule mod_ident.c>
               IdentLookups off
             </IfModule>
-            <IfModule mod_delay.c>
-              DelayEngine off
-            </IfModule>
+            ModulePath /usr/lib/proftpd
+            LoadModule mod_ban.c
             WtmpLog off
             MaxInstances 1000
             """)
@@ -317,6 +332,45 @@ def logins_per_second(port: int, clients: int, seconds: float) -> float:
     out = multiprocessing.Queue()
     until = time.time() + seconds
     procs = [multiprocessing.Process(target=_login_worker, args=(port, until, out)) for _ in range(clients)]
+    start = time.time()
+    for p in procs:
+        p.start()
+    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    for p in procs:
+        p.join()
+    return total / (time.time() - start)
+
+
+BANNED = "127.0.0.2"         # the flooding client's address (the other measurements come from 127.0.0.1)
+
+
+def _flood_worker(port: int, until: float, out) -> None:
+    count = 0
+    while time.time() < until:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(BANNED, 0)) as s:
+                while s.recv(4096):
+                    pass
+            count += 1
+        except OSError:
+            time.sleep(0.001)
+    out.put(count)
+
+
+def banned_flood(port: int, clients: int, seconds: float) -> float:
+    """Get 127.0.0.2 banned (one failed login, MaxLoginAttempts 1), then count how many of its connections per
+    second the server closes."""
+    ftp = ftplib.FTP(timeout=10)
+    ftp.connect("127.0.0.1", port, source_address=(BANNED, 0))
+    try:
+        ftp.login(USER, "not-the-password")
+    except (ftplib.Error, EOFError, OSError):
+        pass
+    ftp.close()
+    time.sleep(0.5)
+    out = multiprocessing.Queue()
+    until = time.time() + seconds
+    procs = [multiprocessing.Process(target=_flood_worker, args=(port, until, out)) for _ in range(clients)]
     start = time.time()
     for p in procs:
         p.start()
@@ -617,6 +671,9 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         res[f"{args.sessions} x {args.session_mb} MB: seconds"] = took
         res[f"{args.sessions} x {args.session_mb} MB: complete (%)"] = \
             100.0 * total / (args.sessions * (args.session_mb << 20))
+        if cls in (Proftpy, Proftpd):
+            res[f"banned flood: refused/s ({args.clients} clients)"] = banned_flood(server.port, args.clients,
+                                                                                    args.seconds)
         for key, value in res.items():
             print(f"  {key:<34} {value:12.2f}", flush=True)
     finally:

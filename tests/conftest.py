@@ -115,6 +115,7 @@ PidFile {dir}/proftpy.pid
 ScoreboardFile {dir}/proftpy.scoreboard
 SystemLog {dir}/system.log
 ControlsSocket {dir}/proftpy.sock
+DelayTable {dir}/proftpy.delay
 TimeoutIdle 20
 """
 

@@ -222,6 +222,24 @@ class Config:
     def main(self) -> Server:
         return self.servers[0]
 
+    def server_for(self, local_addr: str, local_port: int) -> "Server | None":
+        """ProFTPD's vhost choice for a connection: a server bound to this address and port, else DefaultServer,
+        else the main one (unless SocketBindTight)."""
+        on_port = [s for s in self.servers if s.get("Port") == local_port]
+        for server in on_port:
+            if local_addr in server.addresses:
+                return server
+        for server in on_port:
+            if server.get("DefaultServer"):
+                return server
+        if self.main in on_port and not self.main.get("SocketBindTight"):
+            return self.main
+        return None
+
+    def sid(self, server: "Server") -> int:
+        """ProFTPD's server id: 1 for the main server, then the <VirtualHost>s in file order."""
+        return self.servers.index(server) + 1
+
     def build_indexes(self) -> None:
         """Index every section's params now; the master calls this before forking (see `Section._by_key`)."""
         for section in [*self.root.walk(), *(s for c in self.classes for s in c.walk())]:

@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 
 from ..module import ModuleSet
-from . import (access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, log, ls,
-               maxclients, passive_pool, prometheus, proxy_protocol, scoreboard, shutdown, site, site_misc, trace,
-               wrap, wrap2, wrap2_file, xfer)
+from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, core, ctrls, ctrls_admin,
+               delay, facts, files, log, ls, maxclients, passive_pool, prometheus, proxy_protocol, redis, scoreboard,
+               shutdown, site, site_misc, trace, wrap, wrap2, wrap2_file, xfer)
 from . import exec as exec_
 
-MODULES = [m.MODULE for m in (core, trace, shutdown, access, maxclients, scoreboard, files, xfer, passive_pool,
-                              auth_file, auth_unix, auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin,
-                              wrap, wrap2, wrap2_file, exec_, prometheus, proxy_protocol)]
+MODULES = [m.MODULE for m in (core, trace, shutdown, access, delay, redis, ban, ban_master, ban_ctrls, maxclients,
+                              scoreboard, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, ls, log, site,
+                              site_misc, facts, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus,
+                              proxy_protocol)]
 
 
 @functools.lru_cache(maxsize=1)

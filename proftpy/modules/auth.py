@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,17 @@ def _alias(args: list[str]) -> tuple[str, str]:
     return args[0], args[1]
 
 
+def _reject_passwords(args: list[str]) -> tuple[re.Pattern, bool]:
+    """`AnonRejectPasswords [!]regex`: (pattern, refuse when it does NOT match)."""
+    if len(args) != 1:
+        raise ValueError("expected one regular expression")
+    text, negate = (args[0][1:], True) if args[0].startswith("!") else (args[0], False)
+    try:
+        return re.compile(text), negate
+    except re.error as e:
+        raise ValueError(f"'{text}' is not a valid regular expression: {e}") from None
+
+
 def _revoke(args: list[str]) -> bool | str:
     word = Str()(args)
     if word.lower() == "usenoncompliantactivetransfer":
@@ -108,6 +120,10 @@ directives = (
     Directive("UserAlias", Custom(_alias, "alias real-user"), SVGA, None, Merge.DOWN,
               "Let `alias` log in as `real-user` (e.g. `UserAlias anonymous ftp`).", repeat=True),
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
+    Directive("AnonRejectPasswords", Custom(_reject_passwords, "[!]regex"), ANON, None, Merge.DOWN,
+              "Refuse anonymous logins whose password matches the regex (`!`: does not match)."),
+    Directive("AllowEmptyPasswords", Flag, SVGA, True, Merge.DOWN,
+              "off: an empty password is refused before it is checked (`501 Login incorrect.`)."),
     Directive("MaxLoginAttempts", Int(1), SVG, 3, Merge.SERVER, "Failed PASS commands before disconnecting."),
     Directive("TimeoutLogin", Int(0), SVG, 300, Merge.SERVER, "Seconds allowed to log in."),
     Directive("TimeoutSession", Custom(_session_timeout, "seconds [user|group|class expr]"), SVGA, None, Merge.MULTI,
@@ -234,12 +250,20 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     real, anon = resolve_alias(session, name)
     chain = session.auth
     ctx = session.server.context(anon)
+    if not cmd.arg and not ctx.get("AllowEmptyPasswords"):
+        log.log(NOTICE, "Refusing empty password from user '%s'", name)
+        session.events.emit("mod_auth.empty-password", session=session, user=name)
+        return Reply(501, "Login incorrect.")
     target = chain.lookup(real)
     if target is not None and target.uid == 0:
         session.events.emit("mod_auth.root-login", session=session)
         if not ctx.get("RootLogin"):          # refused before the password is looked at, as ProFTPD does
             log.log(NOTICE, "SECURITY VIOLATION: Root login attempted")
             return _failed(session, name, None)
+    if anon is not None and _anon_password_rejected(anon, cmd.arg):
+        log.log(NOTICE, "ANON %s: AnonRejectPasswords denies login", name)
+        session.events.emit("mod_auth.anon-reject-passwords", session=session, user=name)
+        return _failed(session, name, None)
     if anon is not None and not anon.get("AnonRequirePassword"):
         account = target
     else:
@@ -282,6 +306,14 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     return Reply(230, text.replace("%u", name), display.login_lines(session))
 
 
+def _anon_password_rejected(anon, password: str) -> bool:
+    rule = anon.get("AnonRejectPasswords")
+    if rule is None:
+        return False
+    pattern, negate = rule
+    return (pattern.search(password) is None) if negate else (pattern.search(password) is not None)
+
+
 def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     """530, or the end of the session after MaxLoginAttempts. `reason` is ProFTPD's text for the
     `USER x (Login failed): reason` line; None when the caller has logged the failure its own way."""
@@ -295,7 +327,7 @@ def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     if st.attempts >= session.server.get("MaxLoginAttempts"):
         session.send(Reply(530, text))
         log.log(NOTICE, "Maximum login attempts (%d) exceeded, connection refused", st.attempts)
-        session.events.emit("mod_auth.max-login-attempts", session=session)
+        session.events.emit("mod_auth.max-login-attempts", session=session, user=name)
         session.end("max login attempts")
         return None
     return Reply(530, text)

@@ -197,7 +197,8 @@ class ControlServer:
             return Response.error(f"unsupported action: '{argv[0]}'")
         if action.engine and not engine_allows(self.master.config.main.get(action.engine), name):
             return Response.error(f"{name}: action disabled by {action.engine}")
-        if not ctrls.action_allowed(_values(self.master, action.acl), name, peer):
+        checked = argv[1].lower() if action.acl_by_arg and len(argv) > 1 else name
+        if not ctrls.action_allowed(_values(self.master, action.acl), checked, peer):
             return Response.error("access denied")
         try:
             return ctrls.as_response(action.handler(self.master, Request(name, argv[1:], peer)))

@@ -1,0 +1,287 @@
+"""The shared ban cache (BanCache redis): ProFTPD's Redis keys and JSON values, and a Redis link that never makes
+anyone wait past RedisTimeouts.
+
+Keys and values are byte for byte what ProFTPD's mod_ban writes (reference modules.md §3b), so a ban written here
+stops a client at a ProFTPD node sharing the Redis server, and the other way round:
+
+    key    b"mod_ban." + {"ban_type_id":2,"ban_name":"10.0.0.7"} + b"\\0"
+    value  {"version":2,"update_ts":...,"ip_addr":"...","port":2121,"ban_type":"host ban","ban_name":"10.0.0.7",
+            "ban_reason":"...","ban_message":"...","expires_ts":...,"server_id":1} + b"\\0"
+
+written with `SETEX key <expires_ts> value` (ProFTPD passes the absolute expiry as the TTL: readers check
+`expires_ts`), or `SET` for a ban that never expires. The JSON text is ccan-json's (ProFTPD's library): compact,
+members in that order, numbers as `%.16g`, control characters below 0x1F as `\\uXXXX` (upper-case hex), other
+characters as they are.
+
+Beyond ProFTPD (BanCacheOptions ShareEventCounts): BanOnEvent counters live in Redis too, under
+`proftpy.mod_ban.event.` + {"event":...,"sid":...,"source":...}, counted with INCR and expiring with the rule's
+window, so failures spread over several nodes still reach the threshold.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from typing import Any
+
+from .bantable import CLASS, HOST, USER, USER_HOST
+from .log import NOTICE
+
+log = logging.getLogger("proftpy")
+
+PREFIX = b"mod_ban."
+COUNT_PREFIX = b"proftpy.mod_ban.event."
+VALUE_VERSION = 2
+JSON_TYPES = {USER: "user ban", USER_HOST: "user@host ban", HOST: "host ban", CLASS: "class ban"}
+TYPES_OF_JSON = {v: k for k, v in JSON_TYPES.items()}
+DOWN_BACKOFF = 2.0          # seconds a node leaves a failed Redis alone before the next try
+
+
+# -- ccan-json's text ------------------------------------------------------------------------------------------
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _jstr(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x1F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _jnum(n: float) -> str:
+    if isinstance(n, int) or (isinstance(n, float) and n.is_integer() and abs(n) < 1e16):
+        return str(int(n))
+    text = "%.16g" % n
+    return text if math.isfinite(n) else "null"
+
+
+def json_text(members: list[tuple[str, Any]]) -> str:
+    """A JSON object as ccan-json writes it (no spaces, members in the given order)."""
+    return "{" + ",".join(f"{_jstr(k)}:{_jstr(v) if isinstance(v, str) else _jnum(v)}" for k, v in members) + "}"
+
+
+def ban_key(ban_type: int, name: str) -> bytes:
+    return PREFIX + json_text([("ban_type_id", ban_type), ("ban_name", name)]).encode("utf-8") + b"\0"
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedBan:
+    """One value of the cache."""
+
+    ip_addr: str
+    port: int
+    type: int
+    name: str
+    reason: str
+    message: str
+    expires: int                # Unix seconds, 0 = never
+    sid: int
+    update_ts: int = 0
+
+    def encode(self) -> bytes:
+        return json_text([("version", VALUE_VERSION), ("update_ts", self.update_ts or int(time.time())),
+                          ("ip_addr", self.ip_addr), ("port", self.port), ("ban_type", JSON_TYPES[self.type]),
+                          ("ban_name", self.name), ("ban_reason", self.reason), ("ban_message", self.message),
+                          ("expires_ts", self.expires), ("server_id", self.sid)]).encode("utf-8") + b"\0"
+
+
+def decode(raw: bytes) -> CachedBan:
+    """A cache value; raises ValueError (with the reason, for the log line) when it is not ProFTPD's JSON."""
+    if raw.endswith(b"\0"):
+        raw = raw[:-1]
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("not JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+
+    def field(name: str, kind: type) -> Any:
+        value = obj.get(name)
+        if kind is int:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"missing or non-numeric '{name}'")
+            return int(value)
+        if not isinstance(value, str):
+            raise ValueError(f"missing or non-text '{name}'")
+        return value
+
+    if field("version", int) != VALUE_VERSION:
+        raise ValueError(f"unsupported version {obj.get('version')!r}")
+    port, sid = field("port", int), field("server_id", int)
+    if not 0 < port <= 65535:
+        raise ValueError(f"invalid port {port}")
+    if sid <= 0:
+        raise ValueError(f"invalid server ID {sid}")
+    kind = TYPES_OF_JSON.get(field("ban_type", str))
+    if kind is None:
+        raise ValueError(f"unknown ban_type {obj.get('ban_type')!r}")
+    return CachedBan(field("ip_addr", str), port, kind, field("ban_name", str), field("ban_reason", str),
+                     field("ban_message", str), field("expires_ts", int), sid, field("update_ts", int))
+
+
+def count_key(event: str, sid: int, source: str) -> bytes:
+    return COUNT_PREFIX + json_text([("event", event), ("sid", sid), ("source", source)]).encode("utf-8")
+
+
+# -- settings (mod_redis's directives, resolved for one server) -------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RedisServer:
+    """`RedisServer host:port|[v6]:port|/path.sock [user] [password] [db] [ssl:...]`."""
+
+    host: str | None
+    port: int
+    path: str | None = None             # a Unix socket
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    ssl: bool = False
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+
+    def describe(self) -> str:
+        return self.path or (f"[{self.host}]:{self.port}" if ":" in (self.host or "") else f"{self.host}:{self.port}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisSentinel:
+    """`RedisSentinel host[:port] ... [master NAME]`."""
+
+    addresses: tuple[tuple[str, int], ...]
+    master: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisSettings:
+    server: RedisServer | None
+    sentinel: RedisSentinel | None = None
+    connect_timeout: float = 0.5        # RedisTimeouts, in seconds
+    io_timeout: float = 0.5
+    reconnect: bool = True              # RedisOptions NoReconnect: False
+    log_path: str | None = None         # RedisLog
+
+
+class RedisDown(Exception):
+    """Redis could not be asked (down, slow, refused); the caller goes on with its local table."""
+
+
+class RedisLink:
+    """One process's connection to Redis, made on first use. Every call is bounded by RedisTimeouts (no retries);
+    a failure raises RedisDown. `state` is where the node keeps the time Redis was first seen failing (the
+    BanTable header), so that only the first process to see the loss logs it, and for DOWN_BACKOFF seconds
+    after a failure no process of the node waits on Redis again."""
+
+    def __init__(self, settings: RedisSettings, state: Any = None, on_log=None):
+        self.settings = settings
+        self.state = state                  # has redis_down_since() and set_redis_down(since)
+        self.on_log = on_log                # fn(message): RedisLog / BanLog lines
+        self._client = None
+        self._failed = False                # this process saw a failure (with NoReconnect: for good)
+
+    def _note(self, message: str) -> None:
+        if self.on_log is not None:
+            self.on_log(message)
+
+    def _connect(self):
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+        s = self.settings
+        kw: dict[str, Any] = dict(socket_connect_timeout=s.connect_timeout, socket_timeout=s.io_timeout,
+                                  retry=Retry(NoBackoff(), 0), retry_on_error=[], health_check_interval=0,
+                                  single_connection_client=True)
+        srv = s.server
+        if srv is not None:
+            kw.update(username=srv.username, password=srv.password, db=srv.db)
+            if srv.ssl:
+                kw.update(ssl=True, ssl_ca_certs=srv.ssl_ca, ssl_certfile=srv.ssl_cert, ssl_keyfile=srv.ssl_key)
+        if s.sentinel is not None:
+            from redis.sentinel import Sentinel
+            sentinel = Sentinel(list(s.sentinel.addresses), socket_timeout=s.io_timeout,
+                                socket_connect_timeout=s.connect_timeout, retry=Retry(NoBackoff(), 0))
+            name = s.sentinel.master or _first_master(sentinel)
+            kw.pop("single_connection_client")
+            return sentinel.master_for(name, **kw)
+        if srv is None:
+            raise RedisDown("no RedisServer configured")
+        if srv.path:
+            return redis.Redis(unix_socket_path=srv.path, **kw)
+        return redis.Redis(host=srv.host, port=srv.port, **kw)
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Run one Redis command; RedisDown when Redis cannot answer within RedisTimeouts."""
+        if self._failed and not self.settings.reconnect:
+            raise RedisDown("Redis connection lost (RedisOptions NoReconnect)")
+        if self.state is not None:
+            since = self.state.redis_down_since()
+            if since and time.time() - since < DOWN_BACKOFF:
+                raise RedisDown("Redis unreachable (recently failed)")
+        import redis
+        try:
+            if self._client is None:
+                self._client = self._connect()
+            result = self._client.execute_command(name, *args)
+        except (redis.RedisError, OSError) as e:
+            self._lost(e)
+            raise RedisDown(str(e) or type(e).__name__) from None
+        if self._failed or (self.state is not None and self.state.redis_down_since()):
+            self._back()
+        return result
+
+    def _lost(self, e: Exception) -> None:
+        self._failed = True
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass            # the connection is broken already; nothing else to release
+        before = self.state.set_redis_down(int(time.time())) if self.state is not None else 0
+        if not before:
+            target = self.settings.server.describe() if self.settings.server else "sentinel"
+            log.error("Redis %s unreachable (%s): bans are kept in the local BanTable until it is back",
+                      target, e or type(e).__name__)
+            self._note(f"error talking to Redis {target}: {e or type(e).__name__}")
+
+    def _back(self) -> None:
+        self._failed = False
+        before = self.state.set_redis_down(0) if self.state is not None else 1
+        if before:
+            log.log(NOTICE, "Redis reachable again: bans are shared again")
+            self._note("Redis reachable again")
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass            # closing a broken link: nothing left to do
+            self._client = None
+
+
+def _first_master(sentinel) -> str:
+    """RedisSentinel without `master NAME`: the first master the sentinels know, as ProFTPD does."""
+    for s in sentinel.sentinels:
+        try:
+            masters = s.sentinel_masters()
+        except Exception:
+            continue
+        if masters:
+            return sorted(masters)[0]
+    raise RedisDown("no Redis master known to the sentinels")
+
+
+def pid_line(ident: str, message: str) -> str:
+    """A module log line (BanLog, RedisLog) in ProFTPD's pr_log_writefile shape."""
+    now = time.time()
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now * 1000) % 1000:03d} " \
+           f"{ident}[{os.getpid()}]: {message}\n"
