@@ -7,8 +7,8 @@ Node A pools its passive ports (PassivePortPool), node B binds one per PASV: bot
 Clients connect from their own addresses (127.0.0.11, .12, ...): ftplib and lftp log in, list, upload and
 download in passive mode through HAProxy, and ftpwho on each node shows the clients' real addresses.
 
-Not here yet: "failed logins on node A ban the client on node B" needs bans shared in Redis (mod_ban, issue 13,
-another branch); the lead adds that assertion after merging it."""
+With mod_ban's bans shared through one redis-server (started by the test on a free loopback port), a client that
+fails to log in on one node is refused by both."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ import socket
 import subprocess
 import sys
 
+import contextlib
+
 import pytest
 
 from conftest import PASSWORDS, REPO, Daemon, free_port, make_users, start_daemon, wait_until
 from proxyclient import ProxiedFTP
+from test_ban_redis import RedisServer, host_key
 from test_passive_pool import free_range
 
 HAPROXY = "/usr/sbin/haproxy"
@@ -111,8 +114,30 @@ def common_port() -> int:
     raise RuntimeError("no common free port")
 
 
+# mod_ban with its bans in one Redis for both nodes (docs/cluster.md)
+SHARED_BANS = """\
+BanEngine on
+BanTable {dir}/ban.tab
+BanMessage "banned: %a"
+BanCache redis
+RedisEngine on
+RedisServer 127.0.0.1:{redis_port}
+RedisTimeouts 300 300
+MaxLoginAttempts 1
+BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
+DelayEngine off
+"""
+
+
 @pytest.fixture
 def cluster(tmp_path):
+    with running_cluster(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_cluster(tmp_path, extra: str = ""):
+    """The two nodes (each with `extra`, formatted with its `dir`) behind HAProxy: (nodes, port, ranges)."""
     users = make_users(tmp_path)
     os.chmod(tmp_path, 0o755)
     port = common_port()
@@ -127,7 +152,8 @@ def cluster(tmp_path):
             lo, hi = ranges[name]
             d.conf.write_text(NODE_CONFIG.format(name=name, port=port, addr=addr, dir=d.dir, shared=tmp_path,
                                                  front=FRONT, lo=lo, hi=hi,
-                                                 pool="PassivePortPool on" if name == "a" else ""))
+                                                 pool="PassivePortPool on" if name == "a" else "")
+                              + extra.format(dir=d.dir))
             nodes[name] = start_daemon(d)
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(HAPROXY_CONFIG.format(front=FRONT, port=port, a=NODES["a"], b=NODES["b"],
@@ -215,3 +241,31 @@ def test_clients_through_haproxy(cluster, tmp_path):
         assert "(127.0.0.13[127.0.0.13]): FTP session opened." in nodes[name].log(), name
     assert "address mismatch" not in logs and "Unexpected passive data connection" not in logs
     assert "disconnecting client" not in logs              # no header refused, none late (health checks: LOCAL)
+
+
+def test_failed_logins_on_one_node_ban_the_client_on_the_other(tmp_path):
+    """The client fails once on whichever node HAProxy picks; its ban reaches Redis, and the next connections,
+    one on each node (round robin), are refused, by the node that banned it and by the other one."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        with running_cluster(tmp_path, SHARED_BANS.replace("{redis_port}", str(redis.port))) as (nodes, port, _):
+            ftp = ProxiedFTP(None, "127.0.0.21", timeout=20)
+            ftp.connect(FRONT, port)
+            with pytest.raises((ftplib.error_perm, EOFError)):
+                ftp.login("alice", "wrong")
+            ftp.close()
+            assert wait_until(lambda: host_key("127.0.0.21") in redis.keys())
+            for _ in range(2):
+                ftp = ProxiedFTP(None, "127.0.0.21", timeout=20)
+                with pytest.raises((ftplib.error_perm, EOFError, ConnectionError)):
+                    ftp.connect(FRONT, port)
+                    ftp.login("alice", PASSWORDS["alice"])
+                ftp.close()
+            for d in nodes.values():            # one refused in its master, the other found the ban in Redis
+                assert wait_until(lambda: "Login denied: host '127.0.0.21' banned" in d.log()), d.host
+            assert sum("autoban for host '127.0.0.21'" in d.log() for d in nodes.values()) == 1
+            for _ in range(2):                      # another client is let in on both nodes
+                through_proxy(port, "127.0.0.22").quit()
+    finally:
+        redis.kill()
