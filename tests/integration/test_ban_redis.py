@@ -76,18 +76,28 @@ def cache_config(r: RedisServer, extra: str = "") -> str:
             f"RedisLog {{dir}}/redis.log\nMaxLoginAttempts 1\n" + extra)
 
 
-def second_node(first: Daemon, tmp_path: Path, name: str, config: str) -> Daemon:
-    """Another proftpy node: its own directory, port, table and control socket; the same users and Redis."""
-    base = tmp_path / name
-    base.mkdir()
-    for f in ("ftpd.passwd", "ftpd.group"):
-        shutil.copy(first.dir / f, base / f)
-    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
-    d.users = first.users
-    from conftest import AUTH_CONFIG, BASE_CONFIG, fill
-    d.conf.write_text(fill(config + "\n" + BASE_CONFIG + AUTH_CONFIG,
-                           dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off")))
-    return start_daemon(d)
+@pytest.fixture
+def second_node():
+    """Start another proftpy node: its own directory, port, table and control socket; the same users and Redis.
+    Every node started is stopped at the end of the test."""
+    started: list[Daemon] = []
+
+    def start(first: Daemon, tmp_path: Path, name: str, config: str) -> Daemon:
+        base = tmp_path / name
+        base.mkdir()
+        for f in ("ftpd.passwd", "ftpd.group"):
+            shutil.copy(first.dir / f, base / f)
+        d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+        d.users = first.users
+        from conftest import AUTH_CONFIG, BASE_CONFIG, fill
+        d.conf.write_text(fill(config + "\n" + BASE_CONFIG + AUTH_CONFIG,
+                               dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off")))
+        started.append(d)
+        return start_daemon(d)
+
+    yield start
+    for d in started:
+        d.stop()
 
 
 def failed_login(d: Daemon, source: str = "127.0.0.1") -> None:
@@ -188,7 +198,7 @@ def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, redis_server):
     assert redis_server.client().ttl(host_key("127.0.0.1")) > 10**9     # ProFTPD's absolute expiry as TTL
 
 
-def test_two_proftpy_nodes_and_proftpd_share_bans_both_ways(ftpd, redis_server, proftpd, tmp_path):
+def test_two_proftpy_nodes_and_proftpd_share_bans_both_ways(ftpd, redis_server, proftpd, tmp_path, second_node):
     config = cache_config(redis_server, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n")
     a = ftpd(config)
     b = second_node(a, tmp_path, "b", config)
@@ -222,7 +232,7 @@ def test_ftpdctl_bans_reach_redis_with_the_real_port(ftpd, redis_server, proftpd
     assert refused(pd, "127.0.0.5") is None
 
 
-def test_user_bans_from_redis_are_checked_at_pass(ftpd, redis_server, tmp_path):
+def test_user_bans_from_redis_are_checked_at_pass(ftpd, redis_server, tmp_path, second_node):
     a = ftpd(cache_config(redis_server))
     b = second_node(a, tmp_path, "b", cache_config(redis_server))
     ftpdctl(a, "ban", "user", "bob")
@@ -233,7 +243,7 @@ def test_user_bans_from_redis_are_checked_at_pass(ftpd, redis_server, tmp_path):
     b.login("alice").quit()
 
 
-def test_event_counts_are_shared_across_nodes(ftpd, redis_server, tmp_path):
+def test_event_counts_are_shared_across_nodes(ftpd, redis_server, tmp_path, second_node):
     config = cache_config(redis_server, "BanOnEvent MaxLoginAttempts 3/00:01:00 00:01:00\n"
                                         "BanCacheOptions ShareEventCounts\n")
     a = ftpd(config)
@@ -246,7 +256,7 @@ def test_event_counts_are_shared_across_nodes(ftpd, redis_server, tmp_path):
     assert refused(a) == TAUNT
 
 
-def test_without_shared_counts_each_node_counts_alone(ftpd, redis_server, tmp_path):
+def test_without_shared_counts_each_node_counts_alone(ftpd, redis_server, tmp_path, second_node):
     config = cache_config(redis_server, "BanOnEvent MaxLoginAttempts 3/00:01:00 00:01:00\n")
     a = ftpd(config)
     b = second_node(a, tmp_path, "b", config)
