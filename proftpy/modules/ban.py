@@ -294,14 +294,14 @@ def session_init(session: "Session") -> None:
     if found is not None:
         ban_log(state, f"login from host '{session.remote_addr}' denied due to host ban")
         log.log(NOTICE, "%s: Login denied: host '%s' banned", VERSION, session.remote_addr)
-        _refuse(session, "(none)", found)
+        _refuse(session, HOST, session.remote_addr, "(none)", found)
         return
     if session.conn_class is not None:
         found = _banned(session, CLASS, session.conn_class)
         if found is not None:
             ban_log(state, f"login from class '{session.conn_class}' denied due to class ban")
             log.log(NOTICE, "%s: Login denied: class '%s' banned", VERSION, session.conn_class)
-            _refuse(session, "(none)", found)
+            _refuse(session, CLASS, session.conn_class, "(none)", found)
             return
     if not st.connected:
         st.connected = True
@@ -380,7 +380,8 @@ def tell_master(session: "Session", message: dict) -> None:
         log.warning("%s: cannot tell the master (%s): %s", VERSION, message["type"], e)
 
 
-def _refuse(session: "Session", user: str, rule_message: str) -> None:
+def _refuse(session: "Session", kind: int, name: str, user: str, rule_message: str) -> None:
+    session.events.emit("mod_ban.login-denied", session=session, ban_type=kind, ban_name=name)
     send_message(session, user, rule_message or None)
     disconnect(session)
 
@@ -419,6 +420,7 @@ def pre_pass(session: "Session", cmd: Request) -> Reply | None:
         found = _banned(session, kind, name)
         if found is not None:
             log.log(NOTICE, "%s: Login denied: %s '%s' banned", VERSION, TYPE_TEXT[kind], name)
+            session.events.emit("mod_ban.login-denied", session=session, ban_type=kind, ban_name=name)
             send_message(session, user, found or None)
             return Reply(530, "Login incorrect.")
     return None

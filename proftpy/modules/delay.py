@@ -22,7 +22,7 @@ from ..config.types import Custom, Flag, Path
 from ..ctrls import Action, ActionAcl, CtrlsError, Request
 from ..delaytable import (MAX_USER_INTERVAL_US, PASS_ROW, SESSION_VALUES, USER_ROW, DelayTable, DelayTableError,
                           jittered, padding)
-from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request as Cmd
+from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
 from ..module import Listener, MasterView, Module
 
 if TYPE_CHECKING:
@@ -156,13 +156,15 @@ def session_init(session: "Session") -> None:
         st.minimum.setdefault(event, (lo * 1000, hi * 1000))
 
 
-def _sleep(us: int) -> int:
+def _wait(session: "Session", us: int) -> int:
+    """Sleep `us` microseconds (nothing when not positive) and say so (`mod_delay.delay`, for the metrics)."""
     if us > 0:
         time.sleep(us / 1e6)
+        session.events.emit("mod_delay.delay", session=session, seconds=us / 1e6)
     return us
 
 
-def _pre(session: "Session", cmd: Cmd) -> None:
+def _pre(session: "Session", cmd: Request) -> None:
     st = session.state.get(SessionDelay)
     if st.on:
         st.delayed[cmd.name] = 0
@@ -170,7 +172,7 @@ def _pre(session: "Session", cmd: Cmd) -> None:
         st.started = time.monotonic()
 
 
-def _post(session: "Session", cmd: Cmd) -> None:
+def _post(session: "Session", cmd: Request) -> None:
     """Learn this interval and wait when it was faster than the usual one."""
     st = session.state.get(SessionDelay)
     if not st.on or st.table is None or st.was_authenticated or not st.started:
@@ -193,22 +195,22 @@ def _post(session: "Session", cmd: Cmd) -> None:
         st.added[cmd.name] += 1
     else:
         session.events.emit("mod_delay.max-user" if which == USER_ROW else "mod_delay.max-pass", session=session)
-    st.delayed[cmd.name] = _sleep(padding(interval, median, _rng))
+    st.delayed[cmd.name] = _wait(session, padding(interval, median, _rng))
 
 
-def _log(session: "Session", cmd: Cmd) -> None:
+def _log(session: "Session", cmd: Request) -> None:
     """DelayOnEvent USER/PASS: at least that long in all (what the median wait already took counts)."""
     st = session.state.get(SessionDelay)
     if st.on and cmd.name in st.minimum:
-        _sleep(st.minimum[cmd.name][0] - st.delayed[cmd.name])
+        _wait(session, st.minimum[cmd.name][0] - st.delayed[cmd.name])
 
 
-def _log_failed_pass(session: "Session", cmd: Cmd) -> None:
+def _log_failed_pass(session: "Session", cmd: Request) -> None:
     st = session.state.get(SessionDelay)
     if not st.on:
         return
     least = max(st.minimum.get("FailedLogin", (0, 0))[0], st.minimum.get("PASS", (0, 0))[0])
-    _sleep(least - st.delayed["PASS"])
+    _wait(session, least - st.delayed["PASS"])
 
 
 def _connected(session: "Session", **_: Any) -> None:
@@ -216,7 +218,7 @@ def _connected(session: "Session", **_: Any) -> None:
     st = session.state.get(SessionDelay)
     if st.on and "Connect" in st.minimum:
         lo, hi = st.minimum["Connect"]
-        _sleep(jittered(lo, hi - lo, _rng))
+        _wait(session, jittered(lo, hi - lo, _rng))
 
 
 # -- ftpdctl delay info|reset ----------------------------------------------------------------------------------

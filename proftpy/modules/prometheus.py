@@ -136,10 +136,16 @@ class SessionMetrics:
     listing: bool = False
     transfer: str | None = None         # "download" / "upload" while one runs
     transfer_bytes: int = 0
+    files_open: bool = False            # this process's metric files are made and the exporter's
 
 
 def _metrics(session: "Session") -> Metrics | None:
-    return session.shared.get(PromState).metrics
+    """The metrics, with this session's files open: a module loaded before this one may have ended the session
+    in its session_init (a ban) before ours ran, and still count."""
+    m = session.shared.get(PromState).metrics
+    if m is not None and not session.state.get(SessionMetrics).files_open:
+        session_init(session)
+    return m
 
 
 # -- master ---------------------------------------------------------------------------------------------------
@@ -353,8 +359,9 @@ def session_init(session: "Session") -> None:
     """Open this process's metric files now, while still root and outside any chroot, and hand them to the
     exporter's user."""
     st = session.shared.get(PromState)
-    if st.metrics is None:
+    if st.metrics is None or session.state.get(SessionMetrics).files_open:
         return
+    session.state.get(SessionMetrics).files_open = True
     try:
         paths = st.metrics.open_files()
         if os.geteuid() == 0 and st.uid is not None:
@@ -428,6 +435,13 @@ def _delayed(session: "Session", seconds: float = 0.0, **_: Any) -> None:
     m = _metrics(session)
     if m is not None:
         m.login_delay.labels(_proto(session)).observe(seconds)
+
+
+def _banned(session: "Session", **_: Any) -> None:
+    """mod_ban refused the session itself (a ban the master did not know yet, a user ban at PASS)."""
+    m = _metrics(session)
+    if m is not None:
+        m.ban.labels(_proto(session)).inc()
 
 
 def _handshake_failed(session: "Session", connection: str = "ctrl", **_: Any) -> None:
@@ -527,7 +541,8 @@ MODULE = Module(
     listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
                Listener("mod_auth.login-failed", _login_failed),
                *(Listener(event, _timeout(event)) for event in TIMEOUTS),
-               Listener("mod_delay.delay", _delayed), Listener("mod_tls.handshake-failed", _handshake_failed),
+               Listener("mod_delay.delay", _delayed), Listener("mod_ban.login-denied", _banned),
+               Listener("mod_tls.handshake-failed", _handshake_failed),
                Listener("mod_tls.protocol", _tls_protocol),
                Listener("core.transfer-begin", _transfer_begins), Listener("core.transfer-end", _transfer_ends),
                Listener("core.exit", _exited)),

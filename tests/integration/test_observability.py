@@ -346,3 +346,24 @@ def test_status_json_shares_ftpwhos_fields(ftpd):
     assert set(who["connections"][0]) <= set(mine)
     assert mine["user"] == "alice" and doc["classes"] == [{"class": "(none)", "sessions": 1}]
     assert doc["server"]["config_file"] == str(d.conf) and doc["totals"]["sessions"] == 1
+
+
+def test_login_delays_and_bans_are_counted(ftpd):
+    """mod_delay's waits feed proftpd_login_delay_seconds; a banned client's refusals feed proftpd_ban (refused
+    by the master or, before the master knows the ban, by the session)."""
+    from test_ban import refused
+    d = with_exporter(ftpd, "DelayEngine on\nDelayOnEvent PASS 50ms\nBanEngine on\nBanTable {dir}/ban.tab\n"
+                            "BanMessage \"banned %a\"\n"
+                            "MaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n")
+    with d.login():
+        pass
+    bad = d.connect()
+    with pytest.raises((ftplib.error_perm, EOFError)):
+        bad.login("alice", "wrong")
+    bad.close()
+    # the ban is made just after the 530 (a session that started meanwhile is ended quietly by the master)
+    assert wait_until(lambda: refused(d) == "530 banned 127.0.0.1")
+    assert wait_until(lambda: value(samples(d), "proftpd_login_delay_seconds_count", protocol="ftp") >= 1)
+    assert value(samples(d), "proftpd_login_delay_seconds_sum", protocol="ftp") >= 0.05
+    assert wait_until(lambda: value(samples(d), "proftpd_ban_total", protocol="ftp") >= 1)
+    assert "internal error" not in d.log()
