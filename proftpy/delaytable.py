@@ -198,6 +198,19 @@ class DelayTable:
                 os.pwrite(self.fd, VALUES.pack(name, min(count + 1, NVALUES), *appended(values, interval)), at)
         return m
 
+    def summary(self) -> list[dict]:
+        """One row per server, command and protocol with values: how many and their median (the status page)."""
+        rows = []
+        for i, (sid, addr, port) in enumerate(self.servers):
+            for which, label in ((USER_ROW, "USER"), (PASS_ROW, "PASS")):
+                for proto in PROTOCOLS:
+                    count, values = self.read(2 * i + which, proto)
+                    if count:
+                        known = sorted(values[NVALUES - count:])
+                        rows.append({"server": f"{addr}#{port}", "command": label, "protocol": proto,
+                                     "values": count, "median (ms)": round(known[count // 2] / 1000, 1)})
+        return rows
+
     def info(self) -> list[str]:
         """`ftpdctl delay info`: ProFTPD's text."""
         lines: list[str] = []

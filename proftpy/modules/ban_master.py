@@ -375,8 +375,22 @@ def check(config) -> list[tuple[str, bool]]:
     return []
 
 
+def status(master: MasterView):
+    """The status page's section: the bans in force (read in the metrics exporter)."""
+    table = master.state.get(BanState).table
+    if table is None:
+        return None
+
+    def rows() -> list[dict]:
+        now = time.time()
+        return [{"type": TYPE_TEXT[b.type], "name": b.name, "server": b.sid or "all", "reason": b.reason,
+                 "expires": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.expires)) if b.expires else "never"}
+                for b in table.bans()[1] if b.expires == 0 or b.expires > now]
+    return rows
+
+
 MODULE = Module(
     ban.NAME, check=check, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
-    master_stop=master_stop, veto=veto,
+    master_stop=master_stop, veto=veto, status=status,
     channel_handlers=(ChannelHandler("mod_ban.banned", _on_banned), ChannelHandler("mod_ban.remote-ban", _on_remote),
                       ChannelHandler("mod_ban.cache-retry", _on_retry)))

@@ -238,12 +238,18 @@ def delay_action(master: MasterView, req: Request) -> list[str]:
     raise CtrlsError(f"unknown delay action: '{req.args[0]}'")
 
 
+def status(master: MasterView):
+    """The status page's section: the table's rows that hold values (read in the metrics exporter)."""
+    table = master.state.get(DelayState).table
+    return table.summary if table is not None else None
+
+
 hooks = tuple(Hook(phase, name, fn) for name in ("USER", "PASS")
               for phase, fn in ((PRE_CMD, _pre), (POST_CMD, _post), (POST_CMD_ERR, _post), (LOG_CMD, _log))) + (
     Hook(LOG_CMD_ERR, "USER", _log), Hook(LOG_CMD_ERR, "PASS", _log_failed_pass))
 
 MODULE = Module(NAME, directives=directives, hooks=hooks, session_init=session_init,
                 listeners=(Listener("core.connect", _connected),),
-                master_init=master_init, master_reload=master_reload, master_stop=master_stop,
+                master_init=master_init, master_reload=master_reload, master_stop=master_stop, status=status,
                 ctrls_actions=(Action("delay", delay_action, acl="DelayControlsACLs", help="tune mod_delay settings",
                                       acl_by_arg=True),))

@@ -367,3 +367,23 @@ def test_login_delays_and_bans_are_counted(ftpd):
     assert value(samples(d), "proftpd_login_delay_seconds_sum", protocol="ftp") >= 0.05
     assert wait_until(lambda: value(samples(d), "proftpd_ban_total", protocol="ftp") >= 1)
     assert "internal error" not in d.log()
+
+
+def test_status_page_shows_bans_and_the_delay_table(ftpd):
+    from test_ban import ftpdctl
+    d = with_exporter(ftpd, "DelayEngine on\nBanEngine on\nBanTable {dir}/ban.tab\n"
+                            "BanControlsACLs all allow user root\n")
+    with d.login():
+        pass
+    assert ftpdctl(d, "ban", "host", "192.0.2.9")[1] == ["host 192.0.2.9 banned"]
+
+    def sections() -> dict:
+        status, body, _ = scrape(d, "/status.json")
+        assert status == 200
+        return json.loads(body)["sections"]
+
+    assert wait_until(lambda: any(r["name"] == "192.0.2.9" and r["type"] == "host"
+                                  for r in sections().get("mod_ban.c", [])))
+    rows = sections()["mod_delay.c"]
+    assert {(r["command"], r["protocol"]) for r in rows} == {("USER", "ftp"), ("PASS", "ftp")}
+    assert all(r["values"] == 1 for r in rows)
