@@ -8,10 +8,10 @@ import functools
 
 from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, log, ls,
-               maxclients, scoreboard, shutdown, site, site_misc, xfer)
+               maxclients, scoreboard, shutdown, site, site_misc, tls, xfer)
 
 MODULES = [m.MODULE for m in (core, shutdown, access, maxclients, scoreboard, files, xfer, auth_file, auth_unix,
-                              auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin)]
+                              auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin, tls)]
 
 
 @functools.lru_cache(maxsize=1)

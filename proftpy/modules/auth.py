@@ -12,7 +12,7 @@ import logging
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import privs
 from . import display
@@ -164,6 +164,9 @@ def prepare_chains(master: MasterView) -> None:
 class AuthState:
     attempts: int = 0                   # failed PASS commands (MaxLoginAttempts)
     anon_password: str | None = None    # what an anonymous user gave as password (logs)
+    # RFC 2228 mechanisms that may vouch for a user (ProFTPD's `requires_pass`: mod_tls's TLSUserName and
+    # AllowDotLogin): fn(session, user name) -> True when that user logs in at USER, without a password (232)
+    no_password: list[Callable[["Session", str], bool]] = field(default_factory=list)
 
 
 def session_init(session: "Session") -> None:
@@ -222,6 +225,10 @@ def user(session: "Session", cmd: Request) -> Reply:
     real, anon = resolve_alias(session, cmd.arg)
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")
+    if any(vouch(session, real) for vouch in session.state.get(AuthState).no_password):
+        log.log(NOTICE, "USER %s: Authenticated without password", cmd.arg)
+        reply = _login(session, cmd.arg, "", password=False)       # ProFTPD dispatches a PASS of its own
+        return Reply(232, reply.text, reply.lines) if reply is not None and reply.code == 230 else reply
     return Reply(331, f"Password required for {cmd.arg}")
 
 
@@ -230,7 +237,12 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         return Reply(503, "You are already logged in")
     if session.user_arg is None:
         return Reply(503, "Login with USER first")
-    name = session.user_arg
+    return _login(session, session.user_arg, cmd.arg)
+
+
+def _login(session: "Session", name: str, given: str, password: bool = True) -> Reply | None:
+    """PASS: the account, its password (unless an RFC 2228 mechanism vouched for it: `password` False), the
+    login checks, the session setup; 230, or 530 and the failure counted."""
     real, anon = resolve_alias(session, name)
     chain = session.auth
     ctx = session.server.context(anon)
@@ -240,10 +252,10 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         if not ctx.get("RootLogin"):          # refused before the password is looked at, as ProFTPD does
             log.log(NOTICE, "SECURITY VIOLATION: Root login attempted")
             return _failed(session, name, None)
-    if anon is not None and not anon.get("AnonRequirePassword"):
+    if (anon is not None and not anon.get("AnonRequirePassword")) or not password:
         account = target
     else:
-        account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
+        account = chain.authenticate(real, given)        # same cost for unknown users and wrong passwords
     if account is None:
         if target is None:
             log.log(NOTICE, "%s %s: no such user found from %s [%s] to %s:%d", "USER" if anon is None else "ANON",
@@ -261,7 +273,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         session.anon = None
         return _failed(session, name, reason)
     try:
-        start_session(session, account, anon, name, cmd.arg)
+        start_session(session, account, anon, name, given)
     except SessionUnsafe as e:
         log.error("login of %s aborted, ending the session: %s", name, e)
         session.end("privilege drop failed")

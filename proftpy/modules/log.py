@@ -23,6 +23,7 @@ import os
 import stat
 import syslog
 import time
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,7 @@ for _names, _classes in (
         ("STOR STOU APPE DELE MFF MFMT MFCT", "WRITE"),
         ("RNFR RNTO", "MISC WRITE"),
         ("ABOR ALLO EPRT EPSV MODE NOOP OPTS PASV PORT REST SITE SMNT STRU TYPE", "MISC"),
-        ("AUTH CCC PBSZ PROT ADAT CONF ENC MIC", "SEC"),
+        ("AUTH CCC PBSZ PROT SSCN ADAT CONF ENC MIC", "SEC"),
         ("CONNECT", "CONNECT"), ("EXIT", "EXIT")):
     for _name in _names.split():
         COMMAND_CLASSES[_name] = frozenset(_classes.split())
@@ -540,7 +541,7 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
         protocol=session.protocol, version=__version__,
         response_ms=int((now - st.started) * 1000) if st.started is not None else 0,
         file_modified=st.file_modified if name in ("STOR", "APPE") else False,
-        now=now, notes=cmd.notes)
+        now=now, notes=ChainMap(cmd.notes, session.notes))
     if pseudo:
         rec.response_ms = None
         rec.eos_reason = _EOS.get(session.end_reason, session.end_reason) if name == "EXIT" else None

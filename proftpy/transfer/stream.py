@@ -8,7 +8,8 @@ sockets (ssl.SSLSocket) use it, which is why:
 - a write is retried with the very same bytes after SSLWantWriteError, and writes are large (STREAM_CHUNK): each
   one is a TLS record train and a system call or more;
 - the end of a transfer is `unwrap()`: our close_notify is sent (waiting, within TimeoutStalled, until the socket
-  takes it), the peer's answer is not waited for; a peer that just closes is tolerated the same way.
+  takes it), the peer's answer is not waited for; a peer that just closes is tolerated the same way. A transfer
+  that ends early sends one too, if the socket takes it at once (`close`: OpenSSL would forget the session).
 
 This module is imported only when a non-plain socket shows up (strategy.pick), so a plain session never loads ssl.
 """
@@ -20,6 +21,7 @@ import select
 import ssl
 from typing import Any
 
+from ..net.tls import close_notify
 from .ascii import AsciiDecoder
 from .base import RECV_BUFFER, Strategy, write_all
 from .errors import aborted, net_error
@@ -102,6 +104,14 @@ class Stream(Strategy):
             except OSError as e:                    # the peer is gone already: nothing left to tell it
                 log.debug("data connection TLS shutdown: %s", e)
                 return
+
+
+    def close(self) -> None:
+        """A transfer that ended early (ABOR, a lost client, a stall) still says close_notify if the socket takes
+        it at once: OpenSSL forgets the session of a TLS connection freed without one, and the next data
+        connection of this FTP session could then not resume the control session."""
+        close_notify(self.sock)
+        self.sock.close()
 
 
 def _blocked(e: OSError, blocked: int) -> int:
