@@ -64,6 +64,7 @@ def transport(session: "Session") -> None:
     st = _configure(session)
     if not st.engine:
         return
+    load()                                      # inetd mode has no master that did it
     open_log(session)
     if st.tls is not None and st.tls.native is not None and session.server.get("TLSSessionTickets"):
         from ..net.openssl import TICKET_KEYS_SIZE
@@ -430,8 +431,16 @@ def _uses_tls(config: "Config") -> bool:
     return any(s.get("TLSEngine") for s in config.servers)
 
 
+def load() -> None:
+    """Import what TLS sessions use: in the master before any fork (children share it), and in any case before a
+    session chroots (nothing can be imported after that)."""
+    from ..transfer import ktls, stream  # noqa: F401
+    from . import tls_contexts, tls_data  # noqa: F401
+
+
 def _master_init(master: MasterView) -> None:
     if _uses_tls(master.config):
+        load()
         from .tls_contexts import master_init
         master_init(master)
 
