@@ -61,7 +61,7 @@ def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *
     except ssl.SSLEOFError:
         raise HandshakeError("received EOF that violates protocol", _plain(tls, timeout_before)) from None
     except ssl.SSLError as e:
-        raise HandshakeError(f"protocol error: {e.verify_message or e.reason or e}",
+        raise HandshakeError(f"protocol error: {getattr(e, 'verify_message', None) or e.reason or e}",
                              _plain(tls, timeout_before)) from None
     except OSError as e:
         raise HandshakeError(f"system call error: [{e.errno}] {e.strerror or e}", _plain(tls, timeout_before)) from None

@@ -88,6 +88,8 @@ def srv(tmp_path_factory, pki):
     start_daemon(d)
     yield d
     d.stop()
+    log = d.log()
+    assert "Traceback" not in log and "internal error" not in log, log[-3000:]
 
 
 def port(d: Daemon, name: str) -> int:
