@@ -6,6 +6,8 @@ context Python uses):
 - the session cache: its lifetime and mode (`TLSSessionCache internal: N`, `off`, and no storing of the sessions
   that data connections negotiate, so only the control connection's session can ever be resumed);
 - session ticket keys of the process's own (a session child renews them at connect);
+- read-ahead with a large read buffer for the connections made from now on (uploads: many records per recv(2)
+  instead of two system calls for each 16 KiB record);
 - several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth.
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
@@ -21,6 +23,7 @@ SESS_CACHE_OFF = 0x0000
 SESS_CACHE_SERVER = 0x0002
 SESS_CACHE_NO_INTERNAL_STORE = 0x0200
 _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS = 44, 45, 92, 59
+_GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
 
 
@@ -39,6 +42,8 @@ def _library() -> ctypes.CDLL:
     lib.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.SSL_CTX_ctrl.restype = ctypes.c_long
     lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    lib.SSL_CTX_set_default_read_buffer_len.restype = None
+    lib.SSL_CTX_set_default_read_buffer_len.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.SSL_CTX_set_verify_depth.restype = None
     lib.SSL_CTX_set_verify_depth.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.ERR_clear_error.restype = None
@@ -101,6 +106,16 @@ class Native:
         buf = ctypes.create_string_buffer(keys, len(keys))
         if self.lib.SSL_CTX_ctrl(self.ptr, _SET_TICKET_KEYS, len(keys), buf) != 1:
             raise self._failed("OpenSSL refused the ticket keys")
+
+    def read_ahead(self) -> bool:
+        return bool(self.lib.SSL_CTX_ctrl(self.ptr, _GET_READ_AHEAD, 0, None))
+
+    def set_read_ahead(self, on: bool, buffer: int = 0) -> None:
+        """Connections made from now on read ahead (as much as the socket has, into a `buffer`-byte buffer; 0:
+        OpenSSL's default of one record). Not for a control connection: after CCC the client's next command
+        comes in the clear, and read-ahead would take it into the TLS layer."""
+        self.lib.SSL_CTX_ctrl(self.ptr, _SET_READ_AHEAD, 1 if on else 0, None)
+        self.lib.SSL_CTX_set_default_read_buffer_len(self.ptr, buffer)
 
     def set_verify_depth(self, depth: int) -> None:
         self.lib.SSL_CTX_set_verify_depth(self.ptr, depth)

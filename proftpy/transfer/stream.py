@@ -3,8 +3,8 @@ sockets (ssl.SSLSocket) use it, which is why:
 
 - `ssl.SSLWantReadError`/`SSLWantWriteError` are not BlockingIOError: either may come from either direction (a
   send may need to read a key update, a receive may need to write), and the next wait is for what was wanted;
-- the TLS library may hold decrypted bytes the kernel no longer reports (`pending()`): those are read before the
-  descriptor is polled, or the transfer would sleep on data it already has;
+- the TLS library may hold bytes the kernel no longer reports (decrypted ones, and whole records read ahead): an
+  upload polls the descriptor only after a read said it would block, or it would sleep on data it already has;
 - a write is retried with the very same bytes after SSLWantWriteError, and writes are large (STREAM_CHUNK): each
   one is a TLS record train and a system call or more;
 - the end of a transfer is `unwrap()`: our close_notify is sent (waiting, within TimeoutStalled, until the socket
@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import select
 import ssl
-from typing import Any
 
 from ..net.tls import close_notify
 from .ascii import AsciiDecoder
@@ -32,16 +31,8 @@ STREAM_CHUNK = 256 << 10      # bytes handed to one send()
 POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
 
 
-def _nothing_pending() -> int:
-    return 0
-
-
 class Stream(Strategy):
     name = "stream"
-
-    def __init__(self, transfer: Any, sock: Any):
-        super().__init__(transfer, sock)
-        self.pending = getattr(sock, "pending", _nothing_pending)
 
     def send(self, data: bytes | memoryview) -> None:
         t, sock = self.transfer, self.sock
@@ -67,17 +58,18 @@ class Stream(Strategy):
         view = memoryview(buf)
         size = len(buf)
         decoder = AsciiDecoder() if ascii else None
-        want = POLLIN
+        blocked: int | None = None
         ended = False
         while not ended:
-            if want == POLLOUT or not self.pending():
-                t.wait(want)
+            if blocked is not None:                 # only a read that would block waits: the TLS library may
+                t.wait(blocked)                     # hold records already read from the socket (read-ahead)
+            blocked = None
             got = 0
             while got < size:
                 try:
                     n = sock.recv_into(view[got:])
                 except OSError as e:
-                    want = _blocked(e, POLLIN)
+                    blocked = _blocked(e, POLLIN)
                     break
                 if n == 0:                          # close_notify, or a peer that just closed
                     ended = True

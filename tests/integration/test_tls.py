@@ -250,6 +250,29 @@ def test_another_control_sessions_tls_session_is_not_accepted(srv, pki):
     other.quit()
 
 
+def test_uploads_and_aborts_without_close_notify_keep_the_session_resumable(srv, pki):
+    """OpenSSL forgets a session after a fatal error or a connection freed without close_notify: a client that
+    ends an upload by just closing, or a RETR aborted half-way, must not make later data connections fail."""
+    ftp = ftps(srv.port, pki.client(TLS12))
+    ftp.voidcmd("TYPE I")
+    for _ in range(2):
+        conn = ftp.transfercmd("STOR sloppy.bin")
+        conn.sendall(os.urandom(300_000))
+        conn.close()                                # no unwrap(): no close_notify
+        assert ftp.voidresp() == "226 Transfer complete"
+    own_file(srv, "alice", "long.bin", os.urandom(8 << 20))
+    conn = ftp.transfercmd("RETR long.bin")
+    conn.recv(1000)
+    ftp.putcmd("ABOR")                              # mid-transfer: 426, then 226
+    assert ftp.getline() == "426 Transfer aborted. Data connection closed."
+    assert ftp.getline() == "226 Abort successful"
+    conn.close()
+    got = bytearray()
+    ftp.retrbinary("RETR sloppy.bin", got.extend)
+    assert len(got) == 300_000
+    ftp.quit()
+
+
 def test_no_session_reuse_required_lifts_the_check(srv, pki):
     ftp = ftps(port(srv, "noreuse"), pki.client(), reuse=False)
     assert isinstance(ftp.nlst(), list)

@@ -130,7 +130,8 @@ def test_the_kernel_tls_probe_and_the_strategy_it_picks(tls):
     offloaded = nettls.kernel_tx(got["tls"])
     assert offloaded == _ktls_module_loaded()
     assert pick(got["tls"]) is (Ktls if offloaded else Stream)
-    assert not nettls.kernel_tx(server.__class__(socket.AF_INET, socket.SOCK_STREAM))   # plain TCP: no
+    with socket.socket() as plain_tcp:
+        assert not nettls.kernel_tx(plain_tcp)                  # plain TCP: no
     got["tls"].close()
     peer.close()
 
