@@ -94,11 +94,6 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
         ctx.options |= OP_DONT_INSERT_EMPTY_FRAGMENTS
     if server.get("TLSKernelOffload"):
         ctx.options |= OP_ENABLE_KTLS
-    # A client that closes a data connection without close_notify (the end of an upload, for many) would
-    # otherwise be a fatal error to OpenSSL 3, which then drops the session from the cache: every later data
-    # connection of that FTP session could no longer resume it. The transfer itself ends as it does anyway (a
-    # ragged EOF ends an upload, as a close ends one over plain FTP).
-    ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     ctx.num_tickets = 1                         # one TLSv1.3 ticket per handshake: its session is the control's
     _ciphers(server, ctx, native, "AllowWeakSecurity" in flags)
     _curves(server, ctx, native)

@@ -18,6 +18,12 @@ and TLSLog says why, in ProFTPD's words.
 
 Data connections read ahead (SSL_CTX_set_read_ahead, a 256 KiB buffer): an upload then costs one recv(2) for many
 TLS records instead of two for each, the control connection never does (see net/openssl.py).
+
+OpenSSL forgets a session after a fatal error on any connection that used it: an upload the client ends by closing
+without close_notify is one to OpenSSL 3 (unexpected EOF), and the FTP session could then resume nothing any
+more. Upload connections therefore take such an EOF as the end (SSL_OP_IGNORE_UNEXPECTED_EOF), as plain FTP takes
+the close. Downloads do not: OpenSSL 3.0 with that option, meeting the client's EOF while it waits for the answer
+to our close_notify, clears its note that ours was sent, and forgets the session the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 LISTINGS = ("LIST", "MLSD", "NLST")
+UPLOADS = ("APPE", "STOR", "STOU")
 READ_BUFFER = 256 << 10         # a data connection reads ahead this much at once (uploads: fewer system calls)
 EXPIRY_WARNING = 60             # seconds: ProFTPD warns when the control session ends this soon
 REUSE_HINT = "(see the NoSessionReuseRequired TLSOptions parameter)"
@@ -71,12 +78,16 @@ def _accept(session: "Session", sock: socket.socket) -> Any:
     tickets, ctx.num_tickets = ctx.num_tickets, 0
     if native is not None:
         native.set_read_ahead(True, READ_BUFFER)
+    options = ctx.options
+    if st.command in UPLOADS:
+        ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     try:
         tls = nettls.handshake(sock, ctx, session.server.get("TLSTimeoutHandshake"))
     except nettls.HandshakeError as e:
         raise _failed(session, e, "unable to accept TLS connection", "TLS negotiation failed") from None
     finally:
         ctx.num_tickets = tickets
+        ctx.options = options
         if native is not None:
             native.set_read_ahead(False)
         if mode is not None:

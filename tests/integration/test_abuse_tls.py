@@ -83,7 +83,7 @@ def tls_srv(tmp_path_factory, pki):
     os.chmod(base, 0o755)
     d.outside = abuse.make_outside(base, *d.users["alice"][:2])
     tls = (f"TLSEngine on\nTLSECCertificateFile {pki.path('server.pem')}\n"
-           f"TLSECCertificateKeyFile {pki.path('server.key')}\nTLSRequired on\n")
+           f"TLSECCertificateKeyFile {pki.path('server.key')}\nTLSRequired on\nTLSLog {base}/tls.log\n")
     d.conf.write_text(fill(tls + abuse.SHARED_CONFIG + BASE_CONFIG + AUTH_CONFIG,
                            dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
     RawTls.context = pki.client()
