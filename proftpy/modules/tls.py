@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import transfer
+from ..config.tree import dir_pattern
 from ..dispatch import OPTIONAL, POST_CMD, PRE_CMD, Command, Hook, Request
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module
@@ -211,7 +212,10 @@ def _directory_requiring(session: "Session") -> str | None:
         if p is not None:
             if p.value.data != 1:
                 return None
-            return section.args[0] if section.kind in ("dir", "anon") else session.server.name
+            if section.kind == "dir":
+                anon_root = session.anon.args[0] if session.anon is not None else None
+                return dir_pattern(section, anon_root, session.home) or section.args[0]
+            return section.args[0] if section.kind == "anon" else session.server.name
     return None
 
 

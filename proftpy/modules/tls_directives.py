@@ -241,6 +241,26 @@ def parse_verify_order(args: list[str]) -> list[str]:
     return [a.lower() for a in args]
 
 
+def _unsupported(why: str):
+    """A ProFTPD directive proftpy does not implement: a clear `FILE:LINE` error, never a silent no-op."""
+    def refuse(args: list[str]) -> None:
+        raise ValueError(f"not supported by proftpy: {why}")
+    return Custom(refuse, "...")
+
+
+def _off_only(why: str):
+    """Accepted when it asks for nothing (`off`); anything else is a clear error."""
+    def parse(args: list[str]) -> bool:
+        if len(args) == 1 and args[0].lower() in ("off", "no", "false"):
+            return False
+        raise ValueError(f"not supported by proftpy: {why}")
+    return Custom(parse, "off")
+
+
+def _accepted(args: list[str]) -> str:
+    return " ".join(args)
+
+
 _FILE = Path()
 _CERT = "A PEM file; checked at `-t` and at start (readable, not expired, matching its key)."
 directives = (
@@ -317,6 +337,21 @@ directives = (
               "Program run at start (`servername:port RSA|EC|DSA`) that prints the passphrase of an "
               "encrypted key."),
     Directive("TLSNextProtocol", Flag, SVG, True, Merge.SERVER, "Answer ALPN with `ftp`."),
+    Directive("TLSRandomSeed", Custom(_accepted, "path"), SERVER, None, Merge.SERVER,
+              "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
+    Directive("TLSControlsACLs", Custom(_accepted, "actions|all allow|deny user|group list"), SERVER, None,
+              Merge.SERVER, "Accepted for compatibility: proftpy's ftpdctl has no `tls` actions.", repeat=True),
+    Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
+              "OCSP stapling: only `off` is accepted (not implemented)."),
+    Directive("TLSPKCS12File", _unsupported("convert the file to PEM (`openssl pkcs12 -nodes`) and "
+                                            "use TLSRSACertificateFile/TLSRSACertificateKeyFile"), SVG, None,
+              Merge.SERVER, "Not supported: a clear error (convert to PEM)."),
+    Directive("TLSPreSharedKey", _unsupported("TLS-PSK"), SVG, None, Merge.SERVER,
+              "Not supported: a clear error.", repeat=True),
+    Directive("TLSCryptoDevice", _unsupported("OpenSSL engines"), SERVER, None, Merge.SERVER,
+              "Not supported: a clear error."),
+    Directive("TLSServerInfoFile", _unsupported("server info extensions"), SVG, None,
+              Merge.SERVER, "Not supported: a clear error."),
     Directive("TLSKernelOffload", Flag, SVG, True, Merge.SERVER,
               "proftpy: offer kernel TLS to OpenSSL; downloads then go by sendfile(2) on each connection the "
               "kernel took over (checked per connection), else through user space as always."),
