@@ -167,6 +167,7 @@ class AuthState:
     # RFC 2228 mechanisms that may vouch for a user (ProFTPD's `requires_pass`: mod_tls's TLSUserName and
     # AllowDotLogin): fn(session, user name) -> True when that user logs in at USER, without a password (232)
     no_password: list[Callable[["Session", str], bool]] = field(default_factory=list)
+    vouched: str | None = None          # the USER name a mechanism vouched for, while its PASS runs
 
 
 def session_init(session: "Session") -> None:
@@ -225,9 +226,14 @@ def user(session: "Session", cmd: Request) -> Reply:
     real, anon = resolve_alias(session, cmd.arg)
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")
-    if any(vouch(session, real) for vouch in session.state.get(AuthState).no_password):
+    st = session.state.get(AuthState)
+    if any(vouch(session, real) for vouch in st.no_password):
         log.log(NOTICE, "USER %s: Authenticated without password", cmd.arg)
-        reply = _login(session, cmd.arg, "", password=False)       # ProFTPD dispatches a PASS of its own
+        st.vouched = cmd.arg                # ProFTPD then dispatches a PASS of its own, through every phase
+        try:
+            reply = session.dispatcher.dispatch(session, Request("PASS", "", "PASS"))
+        finally:
+            st.vouched = None
         return Reply(232, reply.text, reply.lines) if reply is not None and reply.code == 230 else reply
     return Reply(331, f"Password required for {cmd.arg}")
 
@@ -237,12 +243,8 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         return Reply(503, "You are already logged in")
     if session.user_arg is None:
         return Reply(503, "Login with USER first")
-    return _login(session, session.user_arg, cmd.arg)
-
-
-def _login(session: "Session", name: str, given: str, password: bool = True) -> Reply | None:
-    """PASS: the account, its password (unless an RFC 2228 mechanism vouched for it: `password` False), the
-    login checks, the session setup; 230, or 530 and the failure counted."""
+    name = session.user_arg
+    vouched = session.state.get(AuthState).vouched == name
     real, anon = resolve_alias(session, name)
     chain = session.auth
     ctx = session.server.context(anon)
@@ -252,10 +254,10 @@ def _login(session: "Session", name: str, given: str, password: bool = True) -> 
         if not ctx.get("RootLogin"):          # refused before the password is looked at, as ProFTPD does
             log.log(NOTICE, "SECURITY VIOLATION: Root login attempted")
             return _failed(session, name, None)
-    if (anon is not None and not anon.get("AnonRequirePassword")) or not password:
+    if (anon is not None and not anon.get("AnonRequirePassword")) or vouched:
         account = target
     else:
-        account = chain.authenticate(real, given)        # same cost for unknown users and wrong passwords
+        account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
     if account is None:
         if target is None:
             log.log(NOTICE, "%s %s: no such user found from %s [%s] to %s:%d", "USER" if anon is None else "ANON",
@@ -273,7 +275,7 @@ def _login(session: "Session", name: str, given: str, password: bool = True) -> 
         session.anon = None
         return _failed(session, name, reason)
     try:
-        start_session(session, account, anon, name, given)
+        start_session(session, account, anon, name, cmd.arg)
     except SessionUnsafe as e:
         log.error("login of %s aborted, ending the session: %s", name, e)
         session.end("privilege drop failed")

@@ -222,8 +222,8 @@ def _directory_requiring(session: "Session") -> str | None:
 def after_login(session: "Session", cmd: Request) -> None:
     """After PASS (ProFTPD's tls_post_pass): with AllowPerUser, TLSRequired as the user's configuration has it
     (an <Anonymous> block may require TLS); and `Protocols`. A session that fails is told `530 Login incorrect.`
-    after its 230, and disconnected."""
-    if not session.authenticated or cmd.reply is None or cmd.reply.code not in (230, 232):
+    instead of its 230, and disconnected."""
+    if not session.authenticated or cmd.reply is None or cmd.reply.code != 230:
         return
     st = state(session)
     if st.engine and st.opt("AllowPerUser"):
@@ -241,15 +241,10 @@ def after_login(session: "Session", cmd: Request) -> None:
 
 
 def _refuse_login(session: "Session", cmd: Request, reason: str) -> None:
-    """ProFTPD answered the PASS already when its POST_CMD handlers run: the 230 goes out, then the 530, then
-    the connection is closed (so the reply dispatch still holds is never sent)."""
-    session.send(cmd.reply)
-    session.send(Reply(530, "Login incorrect."))
+    """ProFTPD sends the 530 and disconnects before its queued 230 is flushed: the client sees only the 530. The
+    230 here is still unsent, so it becomes the 530 (as mod_core's MaxClients does)."""
+    cmd.reply.code, cmd.reply.text, cmd.reply.lines = 530, "Login incorrect.", []
     session.end(reason)
-    try:
-        session.ctrl.sock.shutdown(2)
-    except OSError:
-        pass                                    # the client is gone already
 
 
 # -- the commands --------------------------------------------------------------------------------------------------
