@@ -538,6 +538,22 @@ def store_engines(size: int, work: Path) -> dict[str, float]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
+def big_file(ftp: ftplib.FTP, home: Path, size: int, block: bytes) -> tuple[float, float]:
+    """(RETR GB/s, STOR GB/s) of big.bin, the median of ROUNDS rounds each."""
+    retr, stor = [], []
+    for _ in range(ROUNDS):
+        os.sync()           # no dirty pages left by earlier writes may throttle this round
+        start = time.perf_counter()
+        got = download(ftp, "big.bin")
+        retr.append(got / (time.perf_counter() - start) / 1e9)
+        os.sync()
+        start = time.perf_counter()
+        upload(ftp, "up.bin", size, block)
+        stor.append(size / (time.perf_counter() - start) / 1e9)
+        (home / "up.bin").unlink()
+    return statistics.median(retr), statistics.median(stor)
+
+
 def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     work = base / cls.__name__.lower()
     work.mkdir()
@@ -561,19 +577,7 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
             with ksmd(True):
                 res["idle session USS, ksmd on (KB)"] = idle_session_uss(server, settle=ksm_settled)
         ftp = login(server.port, 300)
-        retr, stor = [], []
-        for _ in range(ROUNDS):
-            os.sync()           # no dirty pages left by earlier writes may throttle this round
-            start = time.perf_counter()
-            got = download(ftp, "big.bin")
-            retr.append(got / (time.perf_counter() - start) / 1e9)
-            os.sync()
-            start = time.perf_counter()
-            upload(ftp, "up.bin", size, block)
-            stor.append(size / (time.perf_counter() - start) / 1e9)
-            (home / "up.bin").unlink()
-        res[f"RETR {args.size} MiB (GB/s)"] = statistics.median(retr)
-        res[f"STOR {args.size} MiB (GB/s)"] = statistics.median(stor)
+        res[f"RETR {args.size} MiB (GB/s)"], res[f"STOR {args.size} MiB (GB/s)"] = big_file(ftp, home, size, block)
         ftp.quit()
         res["PASV+LIST median (ms)"] = pasv_list_latency(server.port)
         res[f"logins/s ({args.clients} clients)"] = logins_per_second(server.port, args.clients, args.seconds)
@@ -608,19 +612,8 @@ def measure_tls(cls: type[Server], args, work: Path, home: Path, block: bytes) -
         res[f"FTPS logins/s ({args.clients} clients)"] = logins_per_second(server.port, args.clients, args.seconds,
                                                                             tls=True)
         ftp = ftps_login(server.port, 300)
-        retr, stor = [], []
-        for _ in range(ROUNDS):
-            os.sync()
-            start = time.perf_counter()
-            got = download(ftp, "big.bin")
-            retr.append(got / (time.perf_counter() - start) / 1e9)
-            os.sync()
-            start = time.perf_counter()
-            upload(ftp, "up.bin", size, block)
-            stor.append(size / (time.perf_counter() - start) / 1e9)
-            (home / "up.bin").unlink()
-        res[f"FTPS RETR {args.size} MiB PROT P (GB/s)"] = statistics.median(retr)
-        res[f"FTPS STOR {args.size} MiB PROT P (GB/s)"] = statistics.median(stor)
+        res[f"FTPS RETR {args.size} MiB PROT P (GB/s)"], res[f"FTPS STOR {args.size} MiB PROT P (GB/s)"] = \
+            big_file(ftp, home, size, block)
         ftp.quit()
     finally:
         server.stop()

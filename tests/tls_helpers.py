@@ -71,6 +71,16 @@ def pki(tmp_path_factory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
+def module_daemon(tmp_path_factory, name: str):
+    """A Daemon of a test module's own (not started): its directory, a free port, the users alice and bob."""
+    from conftest import Daemon, free_port, make_users
+    base = tmp_path_factory.mktemp(name)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+    d.users = make_users(base)
+    base.chmod(0o755)
+    return d
+
+
 class FTPS(ftplib.FTP_TLS):
     """ftplib's FTP_TLS whose data connections resume the control connection's TLS session (as curl, lftp and
     FileZilla do); `reuse=False` behaves as plain ftplib (a full handshake per data connection)."""

@@ -14,15 +14,14 @@ SSLSocket.shutdown drops the client's TLS layer, so the client could no longer r
 from __future__ import annotations
 
 import inspect
-import os
 import socket
 import ssl
 
 import pytest
 
 import test_abuse as abuse
-from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users, start_daemon
-from tls_helpers import pki  # noqa: F401 - a fixture
+from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, start_daemon
+from tls_helpers import module_daemon, pki  # noqa: F401 - pki is a fixture
 
 ATTACKS = [
     ("test_64k_line_without_crlf_is_refused_and_the_session_goes_on", {}),
@@ -77,10 +76,8 @@ def tls_data_connect(addr: tuple[str, int]) -> ssl.SSLSocket:
 
 @pytest.fixture(scope="module")
 def tls_srv(tmp_path_factory, pki):
-    base = tmp_path_factory.mktemp("abuse-tls")
-    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
-    d.users = make_users(base)
-    os.chmod(base, 0o755)
+    d = module_daemon(tmp_path_factory, "abuse-tls")
+    base = d.dir
     d.outside = abuse.make_outside(base, *d.users["alice"][:2])
     tls = (f"TLSEngine on\nTLSECCertificateFile {pki.path('server.pem')}\n"
            f"TLSECCertificateKeyFile {pki.path('server.key')}\nTLSRequired on\nTLSLog {base}/tls.log\n")

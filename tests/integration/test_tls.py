@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, REPO, Daemon, fill, free_port, make_users, start_daemon, wait_until
-from tls_helpers import FTPS, ftps, pki, plain, raw_reply  # noqa: F401 - pki is a fixture
+from conftest import PASSWORDS, REPO, Daemon, fill, free_port, start_daemon, wait_until
+from tls_helpers import FTPS, ftps, module_daemon, pki, plain, raw_reply  # noqa: F401 - pki is a fixture
 
 TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
 REQUIRED_FORMS = ["on", "both", "ctrl+data", "ctrl", "control", "data", "!data", "ctrl+!data", "auth", "auth+data",
@@ -75,16 +75,13 @@ CERTS = "TLSECCertificateFile {pki}/server.pem\nTLSECCertificateKeyFile {pki}/se
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, pki):
-    base = tmp_path_factory.mktemp("ftps")
-    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
-    d.users = make_users(base)
-    os.chmod(base, 0o755)
+    d = module_daemon(tmp_path_factory, "ftps")
     d.ports = {name: free_port() for name in VHOSTS}
     text = CONFIG + CERTS
     for name, body in VHOSTS.items():
         certs = "" if name == "nocert" else CERTS           # a TLS server without a certificate
         text += f'<VirtualHost 127.0.0.1>\nServerName "{name}"\nPort {d.ports[name]}\n{certs}{body}\n</VirtualHost>\n'
-    d.conf.write_text(fill(text, dict(port=d.port, dir=base, pki=pki.dir)))
+    d.conf.write_text(fill(text, dict(port=d.port, dir=d.dir, pki=pki.dir)))
     start_daemon(d)
     yield d
     d.stop()
