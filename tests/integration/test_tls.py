@@ -37,6 +37,10 @@ VHOSTS = {
     "slow": "TLSTimeoutHandshake 1",
     "nocert": "",
     "dirs": "<Directory ~/secure>\n  TLSRequired on\n</Directory>\nAllowOverride on",
+    "masq": "TLSMasqueradeAddress 127.0.0.9",
+    "tls12": "TLSProtocol TLSv1.2\nTLSCipherSuite ECDHE-ECDSA-AES128-GCM-SHA256",
+    "tls13": "TLSProtocol ALL -TLSv1.2\nTLSCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256",
+    "tickets": "TLSSessionTickets on",
     **{f"required:{form}": f"TLSRequired {form}" for form in REQUIRED_FORMS},
 }
 CONFIG = """\
@@ -81,6 +85,9 @@ def srv(tmp_path_factory, pki):
     for name, body in VHOSTS.items():
         certs = "" if name == "nocert" else CERTS           # a TLS server without a certificate
         text += f'<VirtualHost 127.0.0.1>\nServerName "{name}"\nPort {d.ports[name]}\n{certs}{body}\n</VirtualHost>\n'
+    # a name-based server on the main port: a client naming it in its handshake (SNI) gets it
+    text += f'<VirtualHost 127.0.0.1>\nServerName "named"\nPort {d.port}\nServerAlias ftp.example.test\n{CERTS}' \
+            'TLSRequired data\n</VirtualHost>\n'
     d.conf.write_text(fill(text, dict(port=d.port, dir=d.dir, pki=pki.dir)))
     start_daemon(d)
     yield d
@@ -287,6 +294,65 @@ def test_ccc_clears_the_control_channel_and_keeps_data_protection(srv, pki):
     assert error(ftp.sendcmd, "AUTH TLS") == "534 Unwilling to accept security parameters"
     assert error(ftp.sendcmd, "PBSZ 0") == "503 PBSZ not allowed on insecure control connection"
     assert error(ftp.sendcmd, "CCC") == "533 CCC not allowed on insecure control connection"
+    ftp.quit()
+
+
+def test_tls_masquerade_address_only_for_ftps(srv, pki):
+    clear = plain(port(srv, "masq"))
+    clear.login("alice", PASSWORDS["alice"])
+    assert clear.sendcmd("PASV").startswith("227 Entering Passive Mode (127,0,0,1,")
+    clear.quit()
+    ftp = ftps(port(srv, "masq"), pki.client())
+    assert ftp.sendcmd("PASV").startswith("227 Entering Passive Mode (127,0,0,9,")
+    ftp.quit()
+
+
+def test_protocol_and_cipher_suites(srv, pki):
+    ftp = ftps(port(srv, "tls12"), pki.client())
+    assert ftp.sock.version() == "TLSv1.2" and ftp.sock.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert isinstance(ftp.nlst(), list)
+    ftp.quit()
+    ftp = ftps(port(srv, "tls13"), pki.client())
+    assert ftp.sock.version() == "TLSv1.3" and ftp.sock.cipher()[0] == "TLS_CHACHA20_POLY1305_SHA256"
+    ftp.quit()
+    client = FTPS(pki.client(TLS12))                # TLSv1.2 only, against a TLSv1.3-only server
+    client.connect("127.0.0.1", port(srv, "tls13"))
+    with pytest.raises(ssl.SSLError):
+        client.auth()
+    client.close()
+
+
+@pytest.mark.parametrize("version", [TLS12, TLS13], ids=["TLSv1.2", "TLSv1.3"])
+def test_session_tickets_bind_data_connections_too(srv, pki, version):
+    """TLSSessionTickets on: TLSv1.2 resumes by ticket (no session ID to compare); each session's own ticket
+    keys still refuse a ticket of another session."""
+    ctx = pki.client(version)
+    ftp = ftps(port(srv, "tickets"), ctx)
+    for _ in range(3):
+        assert isinstance(ftp.nlst(), list)
+    other = ftps(port(srv, "tickets"), ctx, user="bob")
+    host, p = ftplib.parse227(ftp.sendcmd("PASV"))
+    ftp.putcmd("NLST")
+    conn = socket.create_connection((host, p), timeout=10)
+    assert ftp.getline().startswith("150 ")
+    tls = ctx.wrap_socket(conn, server_hostname="localhost", session=other.sock.session)
+    assert ftp.getline() == "425 Unable to build data connection: Operation not permitted"
+    tls.close()
+    assert isinstance(ftp.nlst(), list)
+    ftp.quit()
+    other.quit()
+
+
+def test_sni_selects_a_name_based_server(srv, pki):
+    by_name = FTPS(pki.client())
+    by_name.connect("127.0.0.1", srv.port)
+    by_name.host = "ftp.example.test"            # ftplib sends it as SNI
+    by_name.auth()
+    by_name.login("alice", PASSWORDS["alice"])
+    assert error(by_name.nlst) == "522 SSL/TLS required on the data channel"      # the named server's TLSRequired
+    by_name.quit()
+    ftp = ftps(srv.port, pki.client(), prot_p=False)                              # no SNI: the main server
+    assert isinstance(ftp.nlst(), list)
     ftp.quit()
 
 
