@@ -92,9 +92,14 @@ def _accept(session: "Session", sock: socket.socket) -> Any:
             native.set_read_ahead(False)
         if mode is not None:
             native.set_cache_mode(mode)
-    problem = _reuse_problem(session, tls) or _certificate_problem(st.ctrl, tls)
+    problem = _reuse_problem(session, tls)
+    if problem is not None:                 # a failed tls_accept to ProFTPD: the outcome is logged after it
+        problem += "\nunable to open data connection: TLS negotiation failed"
+    else:
+        problem = _certificate_problem(st.ctrl, tls)
     if problem is not None:
-        tls_log(session, problem)
+        for line in problem.split("\n"):
+            tls_log(session, line)
         nettls.close_notify(tls)
         tls.close()
         raise refused()
@@ -155,7 +160,7 @@ def _connect(session: "Session", sock: socket.socket) -> Any:
 def _failed(session: "Session", e: "nettls.HandshakeError", what: str, outcome: str) -> Exception:
     """A data handshake that failed: closed, logged as ProFTPD does, announced; the 425 to raise."""
     e.sock.close()
-    tls_log(session, f"{what}: {e.reason}")
+    tls_log(session, e.reason if e.timed_out else f"{what}: {e.reason}")
     tls_log(session, f"unable to open data connection: {outcome}")
     session.events.emit("mod_tls.data-handshake-failed", session=session, reason=e.reason)
     return refused()

@@ -105,7 +105,7 @@ def secure_control(session: "Session", label: str) -> bool:
     try:
         tls = nettls.handshake(session.ctrl.sock, ctx, timeout)
     except nettls.HandshakeError as e:
-        tls_log(session, f"unable to accept TLS connection: {e.reason}")
+        tls_log(session, e.reason if e.timed_out else f"unable to accept TLS connection: {e.reason}")
         tls_log(session, f"{label} negotiation failed on control channel")
         session.ctrl.swap(e.sock)
         session.send(HANDSHAKE_FAILED)
@@ -140,6 +140,8 @@ def _accepted(session: "Session", tls: "ssl.SSLSocket") -> None:
     cert = peer_certificate(tls)
     if cert is not None:
         tls_log(session, f"Client: {_subject_text(tls)}")
+    if st.tls.native is not None and st.tls.native.secure_renegotiation(tls):
+        tls_log(session, "client supports secure renegotiations")
     name, _, bits = tls.cipher()
     resumed = tls.session_reused
     tls_log(session, f"{tls.version()} connection accepted, using cipher {name} ({bits} bits"

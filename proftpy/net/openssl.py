@@ -8,6 +8,7 @@ context Python uses):
 - session ticket keys of the process's own (a session child renews them at connect);
 - read-ahead with a large read buffer for the connections made from now on (uploads: many records per recv(2)
   instead of two system calls for each 16 KiB record);
+- whether a connection's client supports secure renegotiation (RFC 5746; TLSLog says so, as ProFTPD's does);
 - several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth.
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
@@ -24,6 +25,7 @@ SESS_CACHE_SERVER = 0x0002
 SESS_CACHE_NO_INTERNAL_STORE = 0x0200
 _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS = 44, 45, 92, 59
 _GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
+_GET_RI_SUPPORT = 76                # SSL_get_secure_renegotiation_support
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
 
 
@@ -46,6 +48,10 @@ def _library() -> ctypes.CDLL:
     lib.SSL_CTX_set_default_read_buffer_len.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.SSL_CTX_set_verify_depth.restype = None
     lib.SSL_CTX_set_verify_depth.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.SSL_get_SSL_CTX.restype = ctypes.c_void_p
+    lib.SSL_get_SSL_CTX.argtypes = [ctypes.c_void_p]
+    lib.SSL_ctrl.restype = ctypes.c_long
+    lib.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
     lib.ERR_clear_error.restype = None
     return lib
 
@@ -116,6 +122,18 @@ class Native:
         comes in the clear, and read-ahead would take it into the TLS layer."""
         self.lib.SSL_CTX_ctrl(self.ptr, _SET_READ_AHEAD, 1 if on else 0, None)
         self.lib.SSL_CTX_set_default_read_buffer_len(self.ptr, buffer)
+
+    def secure_renegotiation(self, tls: ssl.SSLSocket) -> bool | None:
+        """Whether the client of `tls` (a connection made from this context) announced secure renegotiation;
+        None when its SSL object cannot be reached (the same check as for the context: the SSL is the one whose
+        SSL_CTX is ours)."""
+        obj = getattr(tls, "_sslobj", None)
+        if obj is None:
+            return None
+        ssl_ptr = ctypes.c_void_p.from_address(id(obj) + object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)).value
+        if not ssl_ptr or self.lib.SSL_get_SSL_CTX(ssl_ptr) != self.ptr:
+            return None
+        return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None))
 
     def set_verify_depth(self, depth: int) -> None:
         self.lib.SSL_CTX_set_verify_depth(self.ptr, depth)

@@ -211,7 +211,7 @@ def test_transfers_over_protected_data_connections(srv, pki, version):
     assert re.search(rf"mod_tls/2\.9\.2\[\d+\]: {wanted} connection accepted, using cipher \S+ \(\d+ bits\)", log)
     assert re.search(rf"{wanted} data connection accepted, using cipher \S+ \(\d+ bits, resumed session\)", log)
     assert log.count("client reused TLS session for data connection") == 4
-    assert "Protection set to Private" in log
+    assert "Protection set to Private" in log and "client supports secure renegotiations" in log
 
 
 def _listing(ftp: ftplib.FTP) -> list[str]:
@@ -234,7 +234,8 @@ def test_a_client_that_does_not_resume_gets_150_then_425(srv, pki, version):
     assert ftp.sendcmd("NOOP") == "200 NOOP command successful"
     ftp.quit()
     assert ("client did not reuse TLS session, rejecting data connection (see the NoSessionReuseRequired "
-            "TLSOptions parameter)") in new_lines(srv, start)
+            "TLSOptions parameter)\n") in new_lines(srv, start)
+    assert "unable to open data connection: TLS negotiation failed" in new_lines(srv, start)
 
 
 def test_another_control_sessions_tls_session_is_not_accepted(srv, pki):

@@ -170,5 +170,7 @@ def test_openssl_settings_python_lacks(tls):
     peer = tls.client(ssl.TLSVersion.TLSv1_3).wrap_socket(client, server_hostname="localhost")
     got["thread"].join(10)
     assert got["tls"].cipher()[0] == "TLS_AES_128_GCM_SHA256"
+    assert native.secure_renegotiation(got["tls"]) is True          # OpenSSL clients announce it (RFC 5746)
+    assert openssl.Native.of(tls.server()).secure_renegotiation(got["tls"]) is None   # not that context's SSL
     got["tls"].close()
     peer.close()
