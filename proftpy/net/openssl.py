@@ -13,7 +13,8 @@ context Python uses):
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
 before any use: the options OpenSSL reports through it must be the ones Python reports, else `Unsupported` is
-raised and nothing is written (the directives that need it then say so)."""
+raised and nothing is written (the directives that need it then say so). A connection's SSL pointer (the second
+field of CPython's _ssl._SSLSocket) is only read, and only once OpenSSL confirms it belongs to this SSL_CTX."""
 
 from __future__ import annotations
 
