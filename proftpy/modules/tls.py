@@ -28,8 +28,6 @@ from .tls_session import TlsState, open_log, peer_certificate, secure_control, s
 
 if TYPE_CHECKING:
     from ..config.tree import Config
-
-if TYPE_CHECKING:
     from ..session import Session
 
 log = logging.getLogger("proftpy")
@@ -56,6 +54,9 @@ def _configure(session: "Session") -> TlsState:
         if st.engine:
             from .tls_contexts import server_tls
             st.tls = server_tls(session.shared, server, session.config)
+        if st.tls is not None and st.tls.native is not None and server.get("TLSSessionTickets"):
+            from ..net.openssl import TICKET_KEYS_SIZE
+            st.tls.native.set_ticket_keys(os.urandom(TICKET_KEYS_SIZE))     # this session's own (tls_data.py)
     return st
 
 
@@ -67,15 +68,13 @@ def transport(session: "Session") -> None:
         return
     load()                                      # inetd mode has no master that did it
     open_log(session)
-    if st.tls is not None and st.tls.native is not None and session.server.get("TLSSessionTickets"):
-        from ..net.openssl import TICKET_KEYS_SIZE
-        st.tls.native.set_ticket_keys(os.urandom(TICKET_KEYS_SIZE))     # this session's own tickets (tls_data)
     session.state.get(AuthState).no_password.append(_passwordless)
     if not st.opt("UseImplicitSSL"):
         return
     tls_log(session, "TLSOption UseImplicitSSL in effect, starting SSL/TLS handshake")
     if st.tls is None:
-        tls_log(session, "implicit SSL/TLS negotiation failed on control channel: no certificate")
+        tls_log(session, "unable to start session: null SSL_CTX")
+        tls_log(session, "implicit SSL/TLS negotiation failed on control channel")
         session.send(Reply(421, "TLS handshake failed"))
         session.end("TLS handshake failed")
         return
@@ -85,13 +84,13 @@ def transport(session: "Session") -> None:
 
 
 def _protect_data(session: "Session") -> None:
-    """PROT P (or AUTH SSL, or implicit FTPS): data connections are wrapped after their 150, once asked."""
-    from .tls_data import wrapper
-    dst = transfer.state(session)
-    if not any(getattr(w, "tls_wrap", False) for w in dst.wrap):
-        wrap = wrapper(session)
-        wrap.tls_wrap = True
-        dst.wrap.append(wrap)
+    """PROT P (or AUTH SSL, or implicit FTPS): data connections are wrapped after their 150 from now on (the
+    wrapper itself passes them on untouched while PROT C is in effect)."""
+    st = state(session)
+    if not st.wrapping:
+        from .tls_data import wrapper
+        transfer.state(session).wrap.append(wrapper(session))
+        st.wrapping = True
 
 
 def _reinit(session: "Session", **_) -> None:

@@ -54,6 +54,7 @@ class TlsState:
     on_ctrl: bool = False                   # the control connection is encrypted now
     ccc: bool = False                       # CCC cleared it
     prot_p: bool = False                    # PROT P: data connections are encrypted
+    wrapping: bool = False                  # our wrapper is in the session's DataState.wrap
     sscn_client: bool = False               # SSCN ON: we are the TLS client of data connections
     ctrl: Any = None                        # the control connection's ssl.SSLSocket
     sni: str | None = None                  # the name the client asked for (SNI)
