@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 def settings_text() -> str:
     from .net.inet import ipv6_available
     feats = [("IPv6", ipv6_available()), ("Sendfile", hasattr(os, "sendfile")), ("Shadow file", True),
-             ("Controls", "mod_ctrls.c" in modules.loaded().names()), ("SSL", False), ("curses", _has("curses")),
+             ("Controls", "mod_ctrls.c" in modules.loaded().names()),
+             ("SSL", "mod_tls.c" in modules.loaded().names()), ("curses", _has("curses")),
              ("Trace", True), ("Redis", False), ("NLS", False), ("Largefile", True)]
     lines = ["Compile-time Settings:", f"  Version: {__version__} (ProFTPD {PROFTPD_COMPAT} compatible)",
              f"  Platform: {platform.system().upper()} [{platform.release()} {platform.machine()}]",

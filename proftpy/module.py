@@ -181,6 +181,8 @@ class Module:
     commands: tuple[Command, ...] = ()
     hooks: tuple[Hook, ...] = ()                        # PRE_CMD, POST_CMD(_ERR), LOG_CMD(_ERR) handlers
     listeners: tuple[Listener, ...] = ()                # session events
+    transport: Callable[[AnySession], None] | None = None      # before any session_init: the control connection's
+                                                        # transport (implicit FTPS's handshake, before the greeting)
     session_init: Callable[[AnySession], None] | None = None   # ProFTPD's sess_init: once per session, at connect
     greeting: Callable[[AnySession], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
@@ -239,14 +241,16 @@ class ModuleSet:
         return list(dict.fromkeys(m.name for m in self.modules))
 
     def start_session(self, session: AnySession) -> None:
-        """Wire every module's listeners, then run the session_init functions in load order; a module that ends
-        the session (a refused client) stops the rest."""
+        """Wire every module's listeners, then run the transport functions and the session_init functions in
+        load order; a module that ends the session (a failed handshake, a refused client) stops the rest."""
         for mod in self.modules:
             for listener in mod.listeners:
                 listener.wire(session.events)
-        for mod in self.modules:
-            if mod.session_init is not None and not session.closing:
-                mod.session_init(session)
+        for step in ("transport", "session_init"):
+            for mod in self.modules:
+                fn = getattr(mod, step)
+                if fn is not None and not session.closing:
+                    fn(session)
 
     def master_start(self, master: MasterView) -> None:
         """The master's event listeners, then every master_init; one that cannot start raises SystemExit, other

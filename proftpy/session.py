@@ -77,13 +77,14 @@ class Session:
         self.local_name = self.local_addr       # the server's DNS name (ProFTPD's ServerFQDN) once resolved
         self.client = ClientAddr.plain(conn.remote[0])   # the client as ACLs see it (mod_access resolves it)
         self.remote_port = conn.remote[1]
-        self.notes = conn.notes                 # what the pre-steps learned about the connection
+        self.notes = conn.notes                 # ProFTPD's session.notes: what the pre-steps learned about the
+                                                # connection, the TLS facts (FTPS, TLS_PROTOCOL...); %{note:X}
         # the control socket's own addresses: they differ from local_addr/client when a PROXY header named the
         # client (and, with UseProxiedServerAddress, the address it connected to). Passive listeners bind on
         # socket_local; passive data connections through the proxy come from socket_peer.
         self.socket_local, self.socket_peer = conn.sock_local[0], conn.sock_remote[0]
         self.channel = channel                  # to the master, None in inetd mode (see read_channel)
-        self.protocol = "ftp"                   # "ftps" once the control channel is encrypted
+        self.protocol = "ftp"                   # "ftps" once the control channel is encrypted (set_protocol)
         self.started = time.time()
         self.authenticated = False
         self.user: str | None = None            # the login name once authenticated
@@ -145,6 +146,12 @@ class Session:
 
     def reply(self, code: int, text: str, lines: list[str] | None = None) -> None:
         self.send(Reply(code, text, lines or []))
+
+    def set_protocol(self, protocol: str) -> None:
+        """The session's protocol changed ("ftps" after AUTH TLS): listeners of `core.protocol` (the scoreboard)
+        write it where others read it."""
+        self.protocol = protocol
+        self.events.emit("core.protocol", session=self, protocol=protocol)
 
     def greeting(self) -> Reply:
         return self.modules.greeting(self)

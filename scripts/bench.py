@@ -8,6 +8,10 @@
 - private memory (USS) of the master and of one idle logged-in session (median of 20), with the kernel's
   same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
 - the upload engine: os.splice (socket -> pipe -> file) against recv_into + write,
+- FTPS, on a server started again with TLS configured (the same RSA-2048 certificate for every server that has
+  mod_tls: proftpy, and Debian's proftpd with `LoadModule mod_tls.c`): logins/s with AUTH TLS, RETR and STOR of
+  the big file with PROT P (the client resumes the control session, as ProFTPD requires), and the session setup
+  time (connect, AUTH TLS, USER, PASS: median of 30),
 - PassivePortPool against per-PASV binding, both with a PassivePorts range of 4 ports: PASV+LIST latency, and 200
   concurrent passive downloads from 200 distinct client addresses (127.0.x.y) (`--pool-only` runs just these).
 - a banned host's flood: connections per second the server refuses once mod_ban has banned the client
@@ -71,7 +75,9 @@ class Server:
     proc: subprocess.Popen | None = None
     master: int = 0
     home: Path = field(default=None)
+    tls: bool = False               # started with FTPS configured (for the FTPS rows)
     SOURCE = REPO                   # the proftpy tree a proftpy server runs from
+    TLS = False                     # the server can be measured with FTPS
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -157,8 +163,34 @@ def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
 
 
 class Proftpy(Server):
+    TLS = True                      # measured again with FTPS
+
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, "proftpy"))]
+        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c",
+                str(proftpd_style_conf(self, "proftpy", tls_conf(self)))]
+
+
+CERT: Path | None = None            # the run's certificate (make_certificate), for every TLS server
+
+
+def make_certificate(base: Path) -> Path:
+    """A self-signed RSA-2048 certificate and key in one directory (openssl command)."""
+    d = base / "tls"
+    d.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem"), "-days", "2", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True)
+    for f in d.iterdir():
+        f.chmod(0o644)
+    return d
+
+
+def tls_conf(server: "Server", load: str = "") -> str:
+    """The FTPS lines, when the server is started for the FTPS rows (`server.tls`); the same for every server."""
+    if not server.tls:
+        return ""
+    return (f"{load}TLSEngine on\nTLSRSACertificateFile {CERT}/cert.pem\nTLSRSACertificateKeyFile {CERT}/key.pem\n"
+            "TLSProtocol TLSv1.2 TLSv1.3\n")
 
 
 class ProftpyPassive(Server):
@@ -175,6 +207,8 @@ class ProftpyPassive(Server):
 class Baseline(Proftpy):
     """proftpy at another revision (`--baseline REV`), run from a tree exported into the bench directory."""
 
+    TLS = False                     # an older revision may have no mod_tls
+
 
 def export_baseline(rev: str, base: Path) -> None:
     tree = base / "baseline-src"
@@ -186,9 +220,10 @@ def export_baseline(rev: str, base: Path) -> None:
 
 class Proftpd(Server):
     BIN = "/usr/sbin/proftpd"
+    TLS = os.path.exists("/usr/lib/proftpd/mod_tls.so")
 
     def command(self) -> list[str]:
-        conf = proftpd_style_conf(self, "proftpd", """\
+        conf = proftpd_style_conf(self, "proftpd", tls_conf(self, "LoadModule mod_tls.c\n") + """\
             ServerType standalone
             DefaultServer on
             <IfModule mod_ident.c>
@@ -292,6 +327,31 @@ def download(ftp: ftplib.FTP, name: str) -> int:
     return total
 
 
+class FTPS(ftplib.FTP_TLS):
+    """Data connections resume the control connection's TLS session (curl, lftp and FileZilla do; ProFTPD requires
+    it)."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+
+def ftps_login(port: int, timeout: float = 30, prot_p: bool = True) -> FTPS:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ftp = FTPS(context=ctx, timeout=timeout)
+    ftp.connect("127.0.0.1", port)
+    ftp.auth()
+    ftp.login(USER, PASSWORD)
+    if prot_p:
+        ftp.prot_p()
+    return ftp
+
+
 def upload(ftp: ftplib.FTP, name: str, size: int, block: bytes) -> None:
     ftp.voidcmd("TYPE I")
     conn = ftp.transfercmd(f"STOR {name}")
@@ -302,6 +362,8 @@ def upload(ftp: ftplib.FTP, name: str, size: int, block: bytes) -> None:
             n = min(left, len(view))
             conn.sendall(view[:n])
             left -= n
+        if hasattr(conn, "unwrap"):             # TLS: close_notify, as ftplib's storbinary does
+            conn.unwrap()
     ftp.voidresp()
 
 
@@ -316,11 +378,11 @@ def make_file(path: Path, size: int, block: bytes, owner: tuple[int, int]) -> No
         os.chown(path, *owner)
 
 
-def _login_worker(port: int, until: float, out) -> None:
+def _login_worker(port: int, until: float, out, tls: bool = False) -> None:
     count = 0
     while time.time() < until:
         try:
-            ftp = login(port, 10)
+            ftp = ftps_login(port, 10, prot_p=False) if tls else login(port, 10)
             ftp.quit()
             count += 1
         except (OSError, ftplib.Error, EOFError):
@@ -328,10 +390,10 @@ def _login_worker(port: int, until: float, out) -> None:
     out.put(count)
 
 
-def logins_per_second(port: int, clients: int, seconds: float) -> float:
+def logins_per_second(port: int, clients: int, seconds: float, tls: bool = False) -> float:
     out = multiprocessing.Queue()
     until = time.time() + seconds
-    procs = [multiprocessing.Process(target=_login_worker, args=(port, until, out)) for _ in range(clients)]
+    procs = [multiprocessing.Process(target=_login_worker, args=(port, until, out, tls)) for _ in range(clients)]
     start = time.time()
     for p in procs:
         p.start()
@@ -628,6 +690,22 @@ def store_engines(size: int, work: Path) -> dict[str, float]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
+def big_file(ftp: ftplib.FTP, home: Path, size: int, block: bytes) -> tuple[float, float]:
+    """(RETR GB/s, STOR GB/s) of big.bin, the median of ROUNDS rounds each."""
+    retr, stor = [], []
+    for _ in range(ROUNDS):
+        os.sync()           # no dirty pages left by earlier writes may throttle this round
+        start = time.perf_counter()
+        got = download(ftp, "big.bin")
+        retr.append(got / (time.perf_counter() - start) / 1e9)
+        os.sync()
+        start = time.perf_counter()
+        upload(ftp, "up.bin", size, block)
+        stor.append(size / (time.perf_counter() - start) / 1e9)
+        (home / "up.bin").unlink()
+    return statistics.median(retr), statistics.median(stor)
+
+
 def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     work = base / cls.__name__.lower()
     work.mkdir()
@@ -651,19 +729,7 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
             with ksmd(True):
                 res["idle session USS, ksmd on (KB)"] = idle_session_uss(server, settle=ksm_settled)
         ftp = login(server.port, 300)
-        retr, stor = [], []
-        for _ in range(ROUNDS):
-            os.sync()           # no dirty pages left by earlier writes may throttle this round
-            start = time.perf_counter()
-            got = download(ftp, "big.bin")
-            retr.append(got / (time.perf_counter() - start) / 1e9)
-            os.sync()
-            start = time.perf_counter()
-            upload(ftp, "up.bin", size, block)
-            stor.append(size / (time.perf_counter() - start) / 1e9)
-            (home / "up.bin").unlink()
-        res[f"RETR {args.size} MiB (GB/s)"] = statistics.median(retr)
-        res[f"STOR {args.size} MiB (GB/s)"] = statistics.median(stor)
+        res[f"RETR {args.size} MiB (GB/s)"], res[f"STOR {args.size} MiB (GB/s)"] = big_file(ftp, home, size, block)
         ftp.quit()
         res["PASV+LIST median (ms)"] = pasv_list_latency(server.port)
         res[f"logins/s ({args.clients} clients)"] = logins_per_second(server.port, args.clients, args.seconds)
@@ -674,8 +740,36 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         if cls in (Proftpy, Proftpd):
             res[f"banned flood: refused/s ({args.clients} clients)"] = banned_flood(server.port, args.clients,
                                                                                     args.seconds)
-        for key, value in res.items():
-            print(f"  {key:<34} {value:12.2f}", flush=True)
+    finally:
+        server.stop()
+    if cls.TLS:
+        res.update(measure_tls(cls, args, work, home, block))
+    for key, value in res.items():
+        print(f"  {key:<34} {value:12.2f}", flush=True)
+    return res
+
+
+def measure_tls(cls: type[Server], args, work: Path, home: Path, block: bytes) -> dict[str, float]:
+    """The FTPS rows, on the server started again with TLS configured (the plain rows are measured without it:
+    ProFTPD's sessions pay for TLS at setup even when the client never uses it)."""
+    server = cls(cls.__name__.lower(), work, home=home, tls=True)
+    server.start()
+    res: dict[str, float] = {}
+    size = args.size << 20
+    try:
+        setup = []
+        for _ in range(30):
+            start = time.perf_counter()
+            ftp = ftps_login(server.port, prot_p=False)
+            setup.append(time.perf_counter() - start)
+            ftp.quit()
+        res["FTPS session setup median (ms)"] = statistics.median(setup) * 1000
+        res[f"FTPS logins/s ({args.clients} clients)"] = logins_per_second(server.port, args.clients, args.seconds,
+                                                                            tls=True)
+        ftp = ftps_login(server.port, 300)
+        res[f"FTPS RETR {args.size} MiB PROT P (GB/s)"], res[f"FTPS STOR {args.size} MiB PROT P (GB/s)"] = \
+            big_file(ftp, home, size, block)
+        ftp.quit()
     finally:
         server.stop()
     return res
@@ -740,6 +834,8 @@ def main() -> int:
         else:
             if args.baseline:
                 export_baseline(args.baseline, base)
+            global CERT
+            CERT = make_certificate(base)
             engines = store_engines(min(args.size, 512) << 20, base)
             print("upload engine (loopback socket -> file, GB/s):",
                   ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)

@@ -9,12 +9,12 @@ import functools
 from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, core, ctrls, ctrls_admin,
                delay, facts, files, log, ls, maxclients, passive_pool, prometheus, proxy_protocol, redis, scoreboard,
-               shutdown, site, site_misc, trace, wrap, wrap2, wrap2_file, xfer)
+               shutdown, site, site_misc, tls, trace, wrap, wrap2, wrap2_file, xfer)
 from . import exec as exec_
 
 MODULES = [m.MODULE for m in (core, trace, shutdown, access, delay, redis, ban, ban_master, ban_ctrls, maxclients,
                               scoreboard, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, ls, log, site,
-                              site_misc, facts, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus,
+                              site_misc, facts, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls,
                               proxy_protocol)]
 
 

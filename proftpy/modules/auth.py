@@ -13,7 +13,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import privs
 from . import display
@@ -180,6 +180,10 @@ def prepare_chains(master: MasterView) -> None:
 class AuthState:
     attempts: int = 0                   # failed PASS commands (MaxLoginAttempts)
     anon_password: str | None = None    # what an anonymous user gave as password (logs)
+    # RFC 2228 mechanisms that may vouch for a user (ProFTPD's `requires_pass`: mod_tls's TLSUserName and
+    # AllowDotLogin): fn(session, user name) -> True when that user logs in at USER, without a password (232)
+    no_password: list[Callable[["Session", str], bool]] = field(default_factory=list)
+    vouched: str | None = None          # the USER name a mechanism vouched for, while its PASS runs
 
 
 def session_init(session: "Session") -> None:
@@ -238,6 +242,15 @@ def user(session: "Session", cmd: Request) -> Reply:
     real, anon = resolve_alias(session, cmd.arg)
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")
+    st = session.state.get(AuthState)
+    if any(vouch(session, real) for vouch in st.no_password):
+        log.log(NOTICE, "USER %s: Authenticated without password", cmd.arg)
+        st.vouched = cmd.arg                # ProFTPD then dispatches a PASS of its own, through every phase
+        try:
+            reply = session.dispatcher.dispatch(session, Request("PASS", "", "PASS"))
+        finally:
+            st.vouched = None
+        return Reply(232, reply.text, reply.lines) if reply is not None and reply.code == 230 else reply
     return Reply(331, f"Password required for {cmd.arg}")
 
 
@@ -247,10 +260,11 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     if session.user_arg is None:
         return Reply(503, "Login with USER first")
     name = session.user_arg
+    vouched = session.state.get(AuthState).vouched == name
     real, anon = resolve_alias(session, name)
     chain = session.auth
     ctx = session.server.context(anon)
-    if not cmd.arg and not ctx.get("AllowEmptyPasswords"):
+    if not cmd.arg and not vouched and not ctx.get("AllowEmptyPasswords"):
         log.log(NOTICE, "Refusing empty password from user '%s'", name)
         session.events.emit("mod_auth.empty-password", session=session, user=name)
         return Reply(501, "Login incorrect.")
@@ -264,7 +278,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         log.log(NOTICE, "ANON %s: AnonRejectPasswords denies login", name)
         session.events.emit("mod_auth.anon-reject-passwords", session=session, user=name)
         return _failed(session, name, None)
-    if anon is not None and not anon.get("AnonRequirePassword"):
+    if (anon is not None and not anon.get("AnonRequirePassword")) or vouched:
         account = target
     else:
         account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords

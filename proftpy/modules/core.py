@@ -150,6 +150,8 @@ directives = [
     Directive("IdentLookups", Flag, SVG, False, Merge.SERVER, "RFC 1413 lookups (not implemented: must be off)."),
     Directive("WtmpLog", Flag, SVGA, False, Merge.DOWN, "Accepted for compatibility; wtmp is not written."),
     Directive("MultilineRFC2228", Flag, SVG, False, Merge.SERVER, "Accepted for compatibility."),
+    Directive("Protocols", Words(), SVG, None, Merge.SERVER,
+              "Protocols a login may use (`ftp`, `ftps`); any other is refused after PASS: `530 Login incorrect.`"),
 ]
 
 
@@ -232,7 +234,8 @@ def admin_address(session: "Session") -> str:
 
 
 def help_(session: "Session", cmd: Request) -> Reply:
-    """HELP lists the rows with a `help_at` place in ProFTPD 1.3.8's order, `*` marking the unimplemented ones;
+    """HELP lists the rows with a `help_at` place in ProFTPD 1.3.8's order, `*` marking the unimplemented ones
+    (and those a directive switched off: AUTH without TLSEngine);
     `HELP <cmd>` gives one row's syntax."""
     dispatcher = session.dispatcher
     if cmd.arg.strip():
@@ -244,7 +247,8 @@ def help_(session: "Session", cmd: Request) -> Reply:
             return command.help_detail(session)
         return Reply(214, f"Syntax: {name} {command.help}".rstrip())
     listed = sorted((c for c in dispatcher.commands.values() if c.help_at is not None), key=lambda c: c.help_at)
-    names = [c.name if c.handler is not None and c.implemented else c.name + "*" for c in listed]
+    names = [c.name if c.handler is not None and c.implemented and (c.enabled is None or c.enabled(session))
+             else c.name + "*" for c in listed]
     rows = [" " + "".join(f"{n:<8}" for n in names[i:i + 8]) for i in range(0, len(names), 8)]
     return Reply(214, f"Direct comments to {admin_address(session)}",
                  ["The following commands are recognized (* =>'s unimplemented):"] + rows)
@@ -270,7 +274,7 @@ commands = (
             replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
                      "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
-) + _not_implemented("AUTH CCC CONF ENC MIC PBSZ PROT", 30) + (
+) + _not_implemented("CONF ENC MIC", 32) + (
     Command("RANG", None, help_at=46, denied=(552, "{cmd}: Operation not permitted")),
 )
 

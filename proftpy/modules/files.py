@@ -430,7 +430,7 @@ def host(session: "Session", cmd: Request) -> Reply | None:
         return Reply(220, "HOST command successful")
     if ":" in name:
         return Reply(501, f"{name}: Invalid hostname provided")
-    server = _named_server(session, name)
+    server = named_server(session, name)
     if server is None:
         return Reply(504, f"{name}: Unknown hostname provided")
     session.state.get(FilesState).host = name
@@ -447,7 +447,7 @@ def _is_ip(text: str, version: int) -> bool:
         return False
 
 
-def _named_server(session: "Session", name: str):
+def named_server(session: "Session", name: str):
     """The server on this connection's address and port that answers to `name` (the current one first)."""
     servers = [session.server] + [s for s in session.config.servers if s is not session.server]
     low = name.lower()

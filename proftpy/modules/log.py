@@ -62,7 +62,7 @@ for _names, _classes in (
         ("STOR STOU APPE DELE MFF MFMT MFCT", "WRITE"),
         ("RNFR RNTO", "MISC WRITE"),
         ("ABOR ALLO EPRT EPSV MODE NOOP OPTS PASV PORT REST SITE SMNT STRU TYPE", "MISC"),
-        ("AUTH CCC PBSZ PROT ADAT CONF ENC MIC", "SEC"),
+        ("AUTH CCC PBSZ PROT SSCN ADAT CONF ENC MIC", "SEC"),
         ("CONNECT", "CONNECT"), ("EXIT", "EXIT")):
     for _name in _names.split():
         COMMAND_CLASSES[_name] = frozenset(_classes.split())

@@ -8,7 +8,8 @@ ScoreboardScrub seconds, `master_reload` on SIGHUP, `master_stop` removes the fi
 
 Session: the slot is claimed in `session_init` (refused without a slot unless `ScoreboardOptions
 AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle in LOG_CMD, the user and directory
-after login and CWD, transfer progress on the `core.transfer` events, and the slot is released at `core.exit`. Directives live in modules/core.py.
+after login and CWD, the protocol when it changes (`core.protocol`: ftps after AUTH TLS), transfer progress on
+the `core.transfer` events, and the slot is released at `core.exit`. Directives live in modules/core.py.
 """
 from __future__ import annotations
 
@@ -212,6 +213,11 @@ def _connected(session: "Session", **_: Any) -> None:
         _write(session, lambda s: s.update(**wanted))
 
 
+def _protocol(session: "Session", protocol: str = "", **_: Any) -> None:
+    """ftps after AUTH TLS: ftpwho and ftptop show what the session speaks now."""
+    _write(session, lambda s: s.update(protocol=protocol))
+
+
 def _logged_in(session: "Session", **_: Any) -> None:
     cwd = session.fs.cwd if session.fs is not None else "/"
     _write(session, lambda s: s.update(user=session.user or "", cwd=cwd))
@@ -260,7 +266,8 @@ MODULE = Module(
     NAME, session_init=session_init,
     hooks=(Hook(PRE_CMD, "*", _record_command), Hook(LOG_CMD, "*", _back_to_idle),
            Hook(LOG_CMD_ERR, "*", _back_to_idle)),
-    listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _logged_in),
+    listeners=(Listener("core.connect", _connected), Listener("core.protocol", _protocol),
+               Listener("mod_auth.authenticated", _logged_in),
                Listener("core.chdir", _changed_dir), Listener("core.exit", _exited),
                Listener("core.transfer-begin", _transfer_begins), Listener("core.transfer-progress", _transfer_progress),
                Listener("core.transfer-end", _transfer_ends)),

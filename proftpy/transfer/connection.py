@@ -98,10 +98,9 @@ def foreign_allowed(session: "Session") -> bool:
 
 
 # -- opening -----------------------------------------------------------------------------------------------------
-def connect_data(session: "Session") -> Any:
-    """The connected data socket (non-blocking, wrapped by `DataState.wrap`: TLS), from the passive listener or to
-    the PORT target. Consumes the preparation. Raises FtpError(425) when no connection can be made, FtpError(426)
-    when ABOR came meanwhile."""
+def connect_data(session: "Session") -> socket.socket:
+    """The connected data socket (non-blocking), from the passive listener or to the PORT target. Consumes the
+    preparation. Raises FtpError(425) when no connection can be made, FtpError(426) when ABOR came meanwhile."""
     st = state(session)
     if st.listener is not None:
         listener, st.listener = st.listener, None
@@ -128,8 +127,6 @@ def connect_data(session: "Session") -> Any:
     try:
         _data_options(session, sock)
         sock.setblocking(False)
-        for wrap in st.wrap:
-            sock = wrap(sock)
     except OSError as e:
         sock.close()
         raise unable(e) from None
@@ -145,6 +142,14 @@ def _check_passive(st, sock: socket.socket) -> None:
     except OSError as e:
         sock.close()
         raise unable(e) from None
+
+
+def secure(session: "Session", sock: socket.socket) -> Any:
+    """The data connection, once its `150` is out, through the session's `DataState.wrap` functions (PROT P's
+    TLS handshake: ProFTPD's order). A wrap that fails has closed the socket and raises FtpError (`425`)."""
+    for wrap in state(session).wrap:
+        sock = wrap(sock)
+    return sock
 
 
 def _data_options(session: "Session", sock: socket.socket) -> None:

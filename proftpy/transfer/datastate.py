@@ -33,7 +33,7 @@ class DataState:
                                                     # use (mod_proxy_protocol: its PROXY header); OSError refuses
     target: tuple[str, int] | None = None           # PORT/EPRT (address, port)
     transfer: Any = None                            # the engine.Transfer running now (for STAT)
-    wrap: list[Callable[[socket.socket], Any]] = field(default_factory=list)   # e.g. TLS (PROT P)
+    wrap: list[Callable[[socket.socket], Any]] = field(default_factory=list)   # after the 150: TLS (PROT P)
     ctrl: "ControlChannel | None" = None            # the control channel that watches the listener
 
     def reset(self) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from .. import trace
 from ..reply import FtpError, Reply
 from .base import FILE_CHUNK
-from .connection import connect_data
+from .connection import connect_data, secure
 from .datastate import state
 from .errors import Stop, aborted
 from .strategy import pick
@@ -163,13 +163,18 @@ class Transfer:
 def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transfer], None], *,
         what: str = "", size: int | None = None,
         rate: tuple[float, int] | None = None) -> tuple[Reply, Transfer | None, str]:
-    """Open the data connection, announce it with `150 <opening>`, run `body(transfer)`, finish the stream, close.
+    """Open the data connection, announce it with `150 <opening>`, put on its TLS (PROT P), run `body(transfer)`,
+    finish the stream, close.
     Returns (final reply, transfer or None when no connection was made, status success|failed|cancelled|timeout)."""
     try:
         sock = connect_data(session)
     except FtpError as e:
         return e.reply, None, "failed"
     session.send(Reply(150, opening))
+    try:
+        sock = secure(session, sock)
+    except FtpError as e:
+        return e.reply, None, "failed"
     transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate)
     try:
         body(transfer)

@@ -13,7 +13,7 @@ import socket
 from typing import Callable, Iterator
 
 from .ascii import AsciiDecoder
-from .base import RECV_BUFFER, Strategy, write_all
+from .base import RECV_BUFFER, Paced, Strategy, write_all
 from .errors import NETWORK_ERRORS, local_error, net_error
 
 SEND_CHUNK = 8 << 20          # most bytes one sendfile() call may move (non-blocking: what the socket takes)
@@ -42,26 +42,11 @@ class Plain(Strategy):
         if ascii or not sendfile:
             self.send_blocks(fd, offset, ascii)
             return
-        with _corked(self.sock):
+        with corked(self.sock):
             self._sendfile(fd, offset)
 
     def _sendfile(self, fd: int, offset: int) -> None:
-        t, out = self.transfer, self.sock.fileno()
-        chunk = t.chunk(SEND_CHUNK)
-        while True:
-            t.wait(select.POLLOUT)
-            try:
-                n = os.sendfile(out, fd, offset, chunk)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as e:
-                if e.errno in NETWORK_ERRORS:
-                    raise net_error(e) from None
-                raise local_error(e) from None
-            if n == 0:
-                return
-            offset += n
-            t.moved(n)
+        sendfile_all(self.transfer, self.sock.fileno(), fd, offset)
 
     def receive_to(self, fd: int, ascii: bool) -> None:
         # splice(2) cannot write to an O_APPEND file (EINVAL): those take the recv_into path.
@@ -118,8 +103,27 @@ class Plain(Strategy):
             os.close(w)
 
 
+def sendfile_all(t: Paced, out: int, fd: int, offset: int) -> None:
+    """sendfile(2) from `offset` to the end of the file, as fast as the socket `out` takes it."""
+    chunk = t.chunk(SEND_CHUNK)
+    while True:
+        t.wait(select.POLLOUT)
+        try:
+            n = os.sendfile(out, fd, offset, chunk)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError as e:
+            if e.errno in NETWORK_ERRORS:
+                raise net_error(e) from None
+            raise local_error(e) from None
+        if n == 0:
+            return
+        offset += n
+        t.moved(n)
+
+
 @contextlib.contextmanager
-def _corked(sock: socket.socket) -> Iterator[None]:
+def corked(sock: socket.socket) -> Iterator[None]:
     """TCP_CORK (and Nagle back on) while sendfile() streams a file, as ProFTPD does: only full segments leave,
     which loopback measured at a quarter more throughput; uncorking at the end sends the last partial one."""
     try:

@@ -3,12 +3,13 @@ sockets (ssl.SSLSocket) use it, which is why:
 
 - `ssl.SSLWantReadError`/`SSLWantWriteError` are not BlockingIOError: either may come from either direction (a
   send may need to read a key update, a receive may need to write), and the next wait is for what was wanted;
-- the TLS library may hold decrypted bytes the kernel no longer reports (`pending()`): those are read before the
-  descriptor is polled, or the transfer would sleep on data it already has;
+- the TLS library may hold bytes the kernel no longer reports (decrypted ones, and whole records read ahead): an
+  upload polls the descriptor only after a read said it would block, or it would sleep on data it already has;
 - a write is retried with the very same bytes after SSLWantWriteError, and writes are large (STREAM_CHUNK): each
   one is a TLS record train and a system call or more;
 - the end of a transfer is `unwrap()`: our close_notify is sent (waiting, within TimeoutStalled, until the socket
-  takes it), the peer's answer is not waited for; a peer that just closes is tolerated the same way.
+  takes it), the peer's answer is not waited for; a peer that just closes is tolerated the same way. A transfer
+  that ends early sends one too, if the socket takes it at once (`close`: OpenSSL would forget the session).
 
 This module is imported only when a non-plain socket shows up (strategy.pick), so a plain session never loads ssl.
 """
@@ -18,8 +19,8 @@ from __future__ import annotations
 import logging
 import select
 import ssl
-from typing import Any
 
+from ..net.tls import close_notify
 from .ascii import AsciiDecoder
 from .base import RECV_BUFFER, Strategy, write_all
 from .errors import aborted, net_error
@@ -30,16 +31,8 @@ STREAM_CHUNK = 256 << 10      # bytes handed to one send()
 POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
 
 
-def _nothing_pending() -> int:
-    return 0
-
-
 class Stream(Strategy):
     name = "stream"
-
-    def __init__(self, transfer: Any, sock: Any):
-        super().__init__(transfer, sock)
-        self.pending = getattr(sock, "pending", _nothing_pending)
 
     def send(self, data: bytes | memoryview) -> None:
         t, sock = self.transfer, self.sock
@@ -65,17 +58,18 @@ class Stream(Strategy):
         view = memoryview(buf)
         size = len(buf)
         decoder = AsciiDecoder() if ascii else None
-        want = POLLIN
+        blocked: int | None = None
         ended = False
         while not ended:
-            if want == POLLOUT or not self.pending():
-                t.wait(want)
+            if blocked is not None:                 # only a read that would block waits: the TLS library may
+                t.wait(blocked)                     # hold records already read from the socket (read-ahead)
+            blocked = None
             got = 0
             while got < size:
                 try:
                     n = sock.recv_into(view[got:])
                 except OSError as e:
-                    want = _blocked(e, POLLIN)
+                    blocked = _blocked(e, POLLIN)
                     break
                 if n == 0:                          # close_notify, or a peer that just closed
                     ended = True
@@ -102,6 +96,14 @@ class Stream(Strategy):
             except OSError as e:                    # the peer is gone already: nothing left to tell it
                 log.debug("data connection TLS shutdown: %s", e)
                 return
+
+
+    def close(self) -> None:
+        """A transfer that ended early (ABOR, a lost client, a stall) still says close_notify if the socket takes
+        it at once: OpenSSL forgets the session of a TLS connection freed without one, and the next data
+        connection of this FTP session could then not resume the control session."""
+        close_notify(self.sock)
+        self.sock.close()
 
 
 def _blocked(e: OSError, blocked: int) -> int:

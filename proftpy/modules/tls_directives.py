@@ -1,0 +1,361 @@
+"""mod_tls's directives (ProFTPD 1.3.8's names, forms, defaults and contexts), with the parsers that turn their
+words into values. What the values do is in tls_contexts.py (the master: certificates, protocols, ciphers) and
+tls.py (the session: TLSRequired, TLSOptions, AUTH/PROT...)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..config.registry import ALL_DIRS, SERVER, SVG, VHOST, Directive, Merge
+from ..config.types import Custom, Flag, Int, Path, Str, parse_bool, parse_int
+
+NAME = "mod_tls.c"
+
+VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")        # what OpenSSL 3 can speak (SSLv3 is gone)
+DEFAULT_PROTOCOLS = VERSIONS                                 # ProFTPD 1.3.8 with OpenSSL >= 1.1.1
+DEFAULT_CIPHERS = "DEFAULT:!ADH:!EXPORT:!DES"
+DEFAULT_CACHE_LIFETIME = 15840                               # ProFTPD's internal session cache lifetime
+
+
+# -- TLSProtocol -------------------------------------------------------------------------------------------------
+ALL_PROTOCOLS = ("SSLv3",) + VERSIONS
+
+
+def _protocol(word: str) -> set[str]:
+    low = word.lower()
+    if low == "sslv23":
+        return set(ALL_PROTOCOLS)
+    if low in ("tlsv1", "tlsv1.0"):
+        return {"TLSv1"}
+    for name in ALL_PROTOCOLS:
+        if low == name.lower():
+            return {name}
+    raise ValueError(f"unknown protocol: '{word}'")
+
+
+def parse_protocols(args: list[str]) -> tuple[str, ...]:
+    """`TLSProtocol TLSv1.2 TLSv1.3` (a list) or `TLSProtocol ALL -TLSv1 -TLSv1.1` (all, then +/- each); the
+    versions named, oldest first."""
+    if not args:
+        raise ValueError("wrong number of parameters")
+    if args[0].lower() == "all":
+        protocols = set(ALL_PROTOCOLS)
+        for word in args[1:]:
+            if word[:1] not in "+-" or len(word) < 2:
+                raise ValueError(f"missing required +/- prefix: {word}")
+            names = _protocol(word[1:])
+            protocols = protocols - names if word[0] == "-" else protocols | names
+    else:
+        protocols = set()
+        for word in args:
+            protocols |= _protocol(word)
+    return tuple(p for p in ALL_PROTOCOLS if p in protocols)
+
+
+# -- TLSCipherSuite ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CipherSuite:
+    protocol: str | None        # "TLSv1.3" for the TLSv1.3 suites; None (or an older version) for the cipher list
+    suite: str
+
+
+def parse_cipher_suite(args: list[str]) -> CipherSuite:
+    """`TLSCipherSuite list` or `TLSCipherSuite TLSv1.3 TLS_AES_256_GCM_SHA384:...` (one line each)."""
+    if len(args) == 1:
+        if "_" in args[0]:
+            raise ValueError(f"use of TLSv1.3 ciphersuite in '{args[0]}' requires protocol parameter; use "
+                             f"'TLSCipherSuite TLSv1.3 {args[0]}'")
+        return CipherSuite(None, args[0])
+    if len(args) == 2:
+        proto = {"tlsv1.3": "TLSv1.3", "tlsv1.2": "TLSv1.2", "tlsv1.1": "TLSv1.1", "tlsv1.0": "TLSv1"}.get(
+            args[0].lower())
+        if proto is None:
+            raise ValueError(f"unknown/unsupported protocol specifier: {args[0]}")
+        return CipherSuite(proto, args[1])
+    raise ValueError("expected [protocol] cipher-list")
+
+
+def cipher_list(suite: str) -> str:
+    """ProFTPD never allows EXPORT ciphers: `:!EXPORT` is added to a cipher list (not to a system PROFILE=)."""
+    return suite if suite.startswith("PROFILE=") else suite + ":!EXPORT"
+
+
+# -- TLSRequired -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Required:
+    """ProFTPD's three TLSRequired flags: ctrl (every command), auth (USER/PASS/ACCT), data (1: PROT P is a
+    must, -1: PROT P is refused, 0: either)."""
+
+    ctrl: int = 0
+    auth: int = 0
+    data: int = 0
+
+    def __str__(self) -> str:
+        """The directive's word for these flags (`off`, `on`, `auth+data`...)."""
+        if self == Required():
+            return "off"
+        if self == Required(1, 1, 1):
+            return "on"
+        return next(word for word, flags in REQUIRED_FORMS.items() if flags == self)
+
+
+REQUIRED_FORMS = {
+    "ctrl": Required(1, 1, 0), "control": Required(1, 1, 0), "data": Required(0, 0, 1),
+    "!data": Required(0, 0, -1), "both": Required(1, 1, 1), "ctrl+data": Required(1, 1, 1),
+    "ctrl+!data": Required(1, 1, -1), "auth": Required(0, 1, 0), "auth+data": Required(0, 1, 1),
+    "auth+!data": Required(0, 1, -1),
+}
+
+
+def parse_required(args: list[str]) -> Required:
+    """on/off (and ProFTPD's other boolean words), or one of the forms above (case matters, as in ProFTPD)."""
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    try:
+        return Required(1, 1, 1) if parse_bool(args[0]) else Required()
+    except ValueError:
+        pass
+    form = REQUIRED_FORMS.get(args[0])
+    if form is None:
+        raise ValueError("bad parameter")
+    return form
+
+
+# -- TLSOptions --------------------------------------------------------------------------------------------------
+OPTIONS = {
+    "AllowClientRenegotiation": "AllowClientRenegotiations", "AllowClientRenegotiations": "AllowClientRenegotiations",
+    "AllowDotLogin": "AllowDotLogin", "AllowPerUser": "AllowPerUser", "AllowWeakDH": "AllowWeakDH",
+    "AllowWeakSecurity": "AllowWeakSecurity", "CommonNameRequired": "CommonNameRequired",
+    "dNSNameRequired": "dNSNameRequired", "iPAddressRequired": "iPAddressRequired", "EnableDiags": "EnableDiags",
+    "ExportCertData": "ExportCertData", "IgnoreSNI": "IgnoreSNI", "NoAutoECDH": "NoAutoECDH",
+    "NoEmptyFragments": "NoEmptyFragments", "NoSessionReuseRequired": "NoSessionReuseRequired",
+    "StdEnvVars": "StdEnvVars", "UseImplicitSSL": "UseImplicitSSL",
+}
+
+
+def parse_options(args: list[str]) -> frozenset[str]:
+    if not args:
+        raise ValueError("wrong number of parameters")
+    out = set()
+    for word in args:
+        if word not in OPTIONS:
+            raise ValueError(f"unknown TLSOption '{word}'")
+        out.add(OPTIONS[word])
+    return frozenset(out)
+
+
+# -- the others --------------------------------------------------------------------------------------------------
+def parse_verify_client(args: list[str]) -> str:
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    if args[0].lower() == "optional":
+        return "optional"
+    try:
+        return "on" if parse_bool(args[0]) else "off"
+    except ValueError:
+        raise ValueError("expected Boolean parameter") from None
+
+
+def parse_user_name(args: list[str]) -> str:
+    """CommonName, EmailSubjAltName or a custom OID."""
+    word = Str()(args)
+    if word not in ("CommonName", "EmailSubjAltName") and not re.fullmatch(r"[0-9.]+", word):
+        raise ValueError("badly formatted OID parameter")
+    return word
+
+
+def parse_duration(args: list[str]) -> int:
+    """Seconds: `300`, `5m`, `1h`, `hh:mm:ss` (ProFTPD's duration forms)."""
+    word = Str()(args)
+    m = re.fullmatch(r"(\d+):(\d\d):(\d\d)", word)
+    if m:
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    m = re.fullmatch(r"(\d+)\s*([smhSMH]?)", word)
+    if not m:
+        raise ValueError(f"error parsing timeout value '{word}'")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class SessionCache:
+    kind: str                   # "internal" or "off"
+    lifetime: int | None = None
+
+
+def parse_session_cache(args: list[str]) -> SessionCache:
+    """`off`, or `internal: [seconds]`; the external caches of ProFTPD (shm:, redis:, memcache:, fscache:) are
+    not built in: a clear error instead of a server that silently caches nothing."""
+    if not 1 <= len(args) <= 2:
+        raise ValueError("wrong number of parameters")
+    try:
+        if not parse_bool(args[0]):
+            if len(args) > 1:
+                raise ValueError("'off' takes no timeout")
+            return SessionCache("off")
+    except ValueError as e:
+        if "takes no" in str(e):
+            raise
+    kind, colon, _ = args[0].partition(":")
+    if not colon:
+        raise ValueError("badly formatted parameter")
+    if kind != "internal":
+        raise ValueError(f"session cache type '{kind}' not available: proftpy supports 'internal:' (each session's "
+                         "own OpenSSL cache, as ProFTPD without an external cache) and 'off'")
+    lifetime = parse_int(args[1], 1) if len(args) == 2 else None
+    return SessionCache("internal", lifetime)
+
+
+def parse_renegotiate(args: list[str]) -> str:
+    """Accepted as ProFTPD 1.3.8 writes it; proftpy never renegotiates (ProFTPD's default since 1.3.8rc2)."""
+    if args == ["none"]:
+        return "none"
+    i = 0
+    while i < len(args):
+        key = args[i].lower()
+        if key not in ("ctrl", "data", "timeout", "required") or i + 1 >= len(args):
+            raise ValueError(f"unknown TLSRenegotiate parameter '{args[i]}'")
+        if key == "required":
+            parse_bool(args[i + 1])
+        else:
+            parse_int(args[i + 1], 1)
+        i += 2
+    if not args:
+        raise ValueError("wrong number of parameters")
+    return " ".join(args)
+
+
+def parse_ticket_keys(args: list[str]) -> str:
+    i = 0
+    while i < len(args):
+        if args[i].lower() not in ("age", "count") or i + 1 >= len(args):
+            raise ValueError(f"unknown TLSSessionTicketKeys parameter '{args[i]}'")
+        parse_int(args[i + 1], 1)
+        i += 2
+    return " ".join(args)
+
+
+def parse_verify_order(args: list[str]) -> list[str]:
+    if not args or any(a.lower() not in ("crl", "ocsp") for a in args):
+        raise ValueError("expected crl and/or ocsp")
+    return [a.lower() for a in args]
+
+
+def _unsupported(why: str):
+    """A ProFTPD directive proftpy does not implement: a clear `FILE:LINE` error, never a silent no-op."""
+    def refuse(args: list[str]) -> None:
+        raise ValueError(f"not supported by proftpy: {why}")
+    return Custom(refuse, "...")
+
+
+def _off_only(why: str):
+    """Accepted when it asks for nothing (`off`); anything else is a clear error."""
+    def parse(args: list[str]) -> bool:
+        if len(args) == 1 and args[0].lower() in ("off", "no", "false"):
+            return False
+        raise ValueError(f"not supported by proftpy: {why}")
+    return Custom(parse, "off")
+
+
+def _accepted(args: list[str]) -> str:
+    return " ".join(args)
+
+
+_FILE = Path()
+_CERT = "A PEM file; checked at `-t` and at start (readable, not expired, matching its key)."
+directives = (
+    Directive("TLSEngine", Flag, SVG, False, Merge.SERVER,
+              "Offer FTPS on this server: AUTH TLS, PBSZ, PROT, CCC, SSCN and their FEAT lines."),
+    Directive("TLSProtocol", Custom(parse_protocols, "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 | ALL [-+]proto ..."), SVG,
+              DEFAULT_PROTOCOLS, Merge.SERVER,
+              "TLS versions offered (SSLv23 = all). SSLv3 is accepted but never spoken: OpenSSL 3 has none. "
+              "TLSv1 and TLSv1.1 also need `TLSOptions AllowWeakSecurity` (OpenSSL's security level)."),
+    Directive("TLSCipherSuite", Custom(parse_cipher_suite, "[TLSv1.3] cipher-list"), SVG, None, Merge.SERVER,
+              f"OpenSSL cipher list for TLSv1.2 and older (default `{DEFAULT_CIPHERS}`; `:!EXPORT` is always "
+              "added); a `TLSv1.3` line sets the TLSv1.3 suites.", repeat=True),
+    Directive("TLSServerCipherPreference", Flag, SVG, True, Merge.SERVER,
+              "Pick the cipher by the server's order, not the client's."),
+    Directive("TLSECDHCurve", Str("curve[:curve...]|auto"), SVG, None, Merge.SERVER,
+              "ECDHE curves (groups), e.g. `secp384r1:prime256v1`; default: OpenSSL's choice."),
+    Directive("TLSDHParamFile", _FILE, SVG, None, Merge.SERVER, "Diffie-Hellman parameters (PEM) for DHE ciphers."),
+    Directive("TLSRSACertificateFile", _FILE, SVG, None, Merge.SERVER, "The server's RSA certificate. " + _CERT),
+    Directive("TLSRSACertificateKeyFile", _FILE, SVG, None, Merge.SERVER,
+              "Its private key (default: in the certificate file)."),
+    Directive("TLSECCertificateFile", _FILE, SVG, None, Merge.SERVER, "The server's EC certificate. " + _CERT),
+    Directive("TLSECCertificateKeyFile", _FILE, SVG, None, Merge.SERVER,
+              "Its private key (default: in the certificate file)."),
+    Directive("TLSDSACertificateFile", _FILE, SVG, None, Merge.SERVER, "The server's DSA certificate. " + _CERT),
+    Directive("TLSDSACertificateKeyFile", _FILE, SVG, None, Merge.SERVER,
+              "Its private key (default: in the certificate file)."),
+    Directive("TLSCertificateChainFile", _FILE, SVG, None, Merge.SERVER,
+              "Intermediate CA certificates sent with the server's certificate."),
+    Directive("TLSCACertificateFile", _FILE, SVG, None, Merge.SERVER, "CA certificates that verify clients."),
+    Directive("TLSCACertificatePath", _FILE, SVG, None, Merge.SERVER,
+              "Directory of hashed CA certificates (c_rehash) that verify clients."),
+    Directive("TLSCARevocationFile", _FILE, SVG, None, Merge.SERVER,
+              "CRLs (PEM) checked against client certificates."),
+    Directive("TLSCARevocationPath", _FILE, SVG, None, Merge.SERVER, "Directory of hashed CRLs."),
+    Directive("TLSVerifyClient", Custom(parse_verify_client, "on|off|optional"), SVG, "off", Merge.SERVER,
+              "Ask for a client certificate: on requires one, optional verifies one if sent."),
+    Directive("TLSVerifyDepth", Int(0), SVG, 9, Merge.SERVER, "Longest client certificate chain accepted."),
+    Directive("TLSVerifyOrder", Custom(parse_verify_order, "crl|ocsp ..."), SVG, ["crl"], Merge.SERVER,
+              "Accepted for compatibility: CRLs are checked; OCSP responders are not queried by proftpy."),
+    Directive("TLSVerifyServer", Flag, SVG, True, Merge.SERVER,
+              "SSCN client mode: verify the other server's certificate chain (against TLSCACertificate*, "
+              "else the system's CAs)."),
+    Directive("TLSUserName", Custom(parse_user_name, "CommonName|EmailSubjAltName|OID"), SVG, None, Merge.SERVER,
+              "A client certificate whose attribute equals the USER name logs in without a password (`232`)."),
+    Directive("TLSTimeoutHandshake", Custom(parse_duration, "seconds"), SVG, 300, Merge.SERVER,
+              "Seconds a TLS handshake may take (0: no limit); then `421 TLS handshake failed`."),
+    Directive("TLSLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_tls's own log (ProFTPD's line format)."),
+    Directive("TLSSessionCache", Custom(parse_session_cache, "off | internal: [seconds]"), SERVER, None,
+              Merge.SERVER, f"Each session's OpenSSL cache (`internal:`, lifetime {DEFAULT_CACHE_LIFETIME} s "
+              "unless given) or `off` (which also lifts the data connection's reuse requirement). External "
+              "caches (shm:, redis:, memcache:) are an error."),
+    Directive("TLSSessionTickets", Flag, SVG, False, Merge.SERVER,
+              "TLS session tickets (RFC 5077) for TLSv1.2; off (the default): session IDs. TLSv1.3 always "
+              "resumes through tickets, kept in the session cache while this is off."),
+    Directive("TLSSessionTicketKeys", Custom(parse_ticket_keys, "[age secs] [count n]"), SERVER, None,
+              Merge.SERVER, "Accepted for compatibility: ticket keys are made by OpenSSL for each context, "
+              "never written to disk, and die with it."),
+    Directive("TLSRenegotiate", Custom(parse_renegotiate, "[ctrl secs] [data KB] [timeout secs] [required "
+                                       "on|off] | none"), SVG, "none", Merge.SERVER,
+              "Accepted for compatibility: proftpy never renegotiates (ProFTPD 1.3.8's default)."),
+    Directive("TLSMasqueradeAddress", Str("address|name"), SERVER | VHOST, None, Merge.SERVER,
+              "MasqueradeAddress for FTPS sessions only (wins over MasqueradeAddress there)."),
+    Directive("TLSRequired", Custom(parse_required, "on|off|ctrl|[!]data|auth|auth+[!]data|ctrl+[!]data"),
+              ALL_DIRS, Required(), Merge.DOWN,
+              "What must be protected; in `<Directory>`/.ftpaccess only the data part counts (for "
+              "APPE LIST MLSD NLST RETR STOR STOU)."),
+    Directive("TLSOptions", Custom(parse_options, "flag ..."), SVG, frozenset(), Merge.SERVER,
+              "AllowClientRenegotiations AllowDotLogin AllowPerUser AllowWeakSecurity CommonNameRequired "
+              "dNSNameRequired iPAddressRequired EnableDiags (session statistics at exit; OpenSSL's message "
+              "tracing is not reachable from Python) ExportCertData IgnoreSNI NoEmptyFragments "
+              "NoSessionReuseRequired StdEnvVars UseImplicitSSL; AllowWeakDH and NoAutoECDH do nothing "
+              "(OpenSSL 3 sizes DH by its security level and always picks curves itself).", repeat=True),
+    Directive("TLSPassPhraseProvider", _FILE, SERVER, None, Merge.SERVER,
+              "Program run at start (`servername:port RSA|EC|DSA`) that prints the passphrase of an "
+              "encrypted key."),
+    Directive("TLSNextProtocol", Flag, SVG, True, Merge.SERVER, "Answer ALPN with `ftp`."),
+    Directive("TLSRandomSeed", Custom(_accepted, "path"), SERVER, None, Merge.SERVER,
+              "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
+    Directive("TLSControlsACLs", Custom(_accepted, "actions|all allow|deny user|group list"), SERVER, None,
+              Merge.SERVER, "Accepted for compatibility: proftpy's ftpdctl has no `tls` actions.", repeat=True),
+    Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
+              "OCSP stapling: only `off` is accepted (not implemented)."),
+    Directive("TLSPKCS12File", _unsupported("convert the file to PEM (`openssl pkcs12 -nodes`) and "
+                                            "use TLSRSACertificateFile/TLSRSACertificateKeyFile"), SVG, None,
+              Merge.SERVER, "Not supported: a clear error (convert to PEM)."),
+    Directive("TLSPreSharedKey", _unsupported("TLS-PSK"), SVG, None, Merge.SERVER,
+              "Not supported: a clear error.", repeat=True),
+    Directive("TLSCryptoDevice", _unsupported("OpenSSL engines"), SERVER, None, Merge.SERVER,
+              "Not supported: a clear error."),
+    Directive("TLSServerInfoFile", _unsupported("server info extensions"), SVG, None,
+              Merge.SERVER, "Not supported: a clear error."),
+    Directive("TLSKernelOffload", Flag, SVG, True, Merge.SERVER,
+              "proftpy: offer kernel TLS to OpenSSL; downloads then go by sendfile(2) on each connection the "
+              "kernel took over (checked per connection), else through user space as always."),
+)
+KEYS = (("TLSRSACertificateFile", "TLSRSACertificateKeyFile", "RSA"),
+        ("TLSECCertificateFile", "TLSECCertificateKeyFile", "EC"),
+        ("TLSDSACertificateFile", "TLSDSACertificateKeyFile", "DSA"))
