@@ -229,7 +229,7 @@ def socket_allowed(rules: list[AclRule], peer: Peer) -> bool:
 
 # -- actions --------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
-class Request:
+class CtrlsRequest:
     """One ftpdctl call as an action handler sees it."""
     action: str
     args: list[str]
@@ -239,7 +239,7 @@ class Request:
         return CtrlsError(f"{self.action}: usage: {self.action} {text}")
 
 
-Handler = Callable[[Any, Request], "Response | list[str] | str"]     # (module.MasterView, request)
+Handler = Callable[[Any, CtrlsRequest], "Response | list[str] | str"]     # (module.MasterView, request)
 
 
 @dataclasses.dataclass(frozen=True)

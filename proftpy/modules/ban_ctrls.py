@@ -9,7 +9,7 @@ import socket
 import time
 
 from ..bantable import CLASS, HOST, TYPE_OF_TEXT, USER, USER_HOST, Ban
-from ..ctrls import Action, CtrlsError, Request
+from ..ctrls import Action, CtrlsError, CtrlsRequest
 from ..log import NOTICE
 from ..module import MasterView, Module
 from . import ban
@@ -19,7 +19,7 @@ from .ban_master import _expired, kick, publish, unpublish
 log = logging.getLogger("proftpy")
 
 
-def _parse(req: Request, optstring: str) -> tuple[dict[str, str | bool], list[str]]:
+def _parse(req: CtrlsRequest, optstring: str) -> tuple[dict[str, str | bool], list[str]]:
     """GNU getopt over the words after the first one (options may follow names)."""
     opts: dict[str, str | bool] = {}
     names: list[str] = []
@@ -79,7 +79,7 @@ def _server(master: MasterView, sid: int):
     return master.config.servers[sid - 1] if 0 < sid <= len(master.config.servers) else None
 
 
-def _ready(master: MasterView, req: Request) -> BanState:
+def _ready(master: MasterView, req: CtrlsRequest) -> BanState:
     state = master.state.get(BanState)
     if not req.args:
         raise CtrlsError("missing parameters")
@@ -88,7 +88,7 @@ def _ready(master: MasterView, req: Request) -> BanState:
     return state
 
 
-def ban_action(master: MasterView, req: Request) -> list[str]:
+def ban_action(master: MasterView, req: CtrlsRequest) -> list[str]:
     """ftpdctl ban user|host|class|user@host [-s addr#port] NAME... | ban info [-v] [-e]."""
     state = _ready(master, req)
     kind_text = req.args[0]
@@ -137,7 +137,7 @@ def _plural(kind: int) -> str:
     return {USER: "users", HOST: "hosts", CLASS: "classes", USER_HOST: "user@hosts"}[kind]
 
 
-def permit_action(master: MasterView, req: Request) -> list[str]:
+def permit_action(master: MasterView, req: CtrlsRequest) -> list[str]:
     """ftpdctl permit user|host|class|user@host [-s addr#port] NAME...|*."""
     state = _ready(master, req)
     kind_text = req.args[0]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .. import ctrls, trace
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, Flag, Int, Path, Words
-from ..ctrls import Action, ActionAcl, AclRule, CtrlsError, Peer, Request, Response
+from ..ctrls import Action, ActionAcl, AclRule, CtrlsError, Peer, CtrlsRequest, Response
 from ..module import MasterView, Module
 
 
@@ -201,7 +201,7 @@ class ControlServer:
         if not ctrls.action_allowed(_values(self.master, action.acl), checked, peer):
             return Response.error("access denied")
         try:
-            return ctrls.as_response(action.handler(self.master, Request(name, argv[1:], peer)))
+            return ctrls.as_response(action.handler(self.master, CtrlsRequest(name, argv[1:], peer)))
         except CtrlsError as e:
             return Response.error(str(e))
         except Exception:
@@ -342,12 +342,12 @@ def master_stop(master: MasterView) -> None:
 
 
 # -- mod_ctrls' own actions -----------------------------------------------------------------------------------
-def _help(master: MasterView, req: Request) -> list[str]:
+def _help(master: MasterView, req: CtrlsRequest) -> list[str]:
     return [f"{a.name}: {a.help}" if a.help else a.name for a in sorted(master.modules.actions.values(),
                                                                         key=lambda a: a.name)]
 
 
-def _lsctrl(master: MasterView, req: Request) -> list[str]:
+def _lsctrl(master: MasterView, req: CtrlsRequest) -> list[str]:
     return [f"{a.name} ({a.module})" for a in sorted(master.modules.actions.values(), key=lambda a: a.name)]
 
 

@@ -15,7 +15,7 @@ import time
 from .. import __version__, trace
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, parse_bool
-from ..ctrls import Action, ActionAcl, CtrlsError, Request
+from ..ctrls import Action, ActionAcl, CtrlsError, CtrlsRequest
 from ..log import NOTICE
 from ..module import MasterView, Module
 from ..scoreboard import format_uptime
@@ -62,7 +62,7 @@ class AdminState:
 
 
 # -- actions --------------------------------------------------------------------------------------------------
-def status(master: MasterView, req: Request) -> list[str]:
+def status(master: MasterView, req: CtrlsRequest) -> list[str]:
     entries = scoreboard.sessions(master)
     authenticating = sum(1 for e in entries if not e.authenticated)
     n = len(master.children)
@@ -83,7 +83,7 @@ def status(master: MasterView, req: Request) -> list[str]:
     return lines
 
 
-def kick(master: MasterView, req: Request) -> list[str]:
+def kick(master: MasterView, req: CtrlsRequest) -> list[str]:
     """kick user|host|class NAME...: SIGTERM to the matching sessions (they close without a reply)."""
     if len(req.args) < 2 or req.args[0].lower() not in ("user", "host", "class"):
         raise req.usage("user|host|class NAME [NAME...]")
@@ -113,7 +113,7 @@ def _matches(entry, kind: str, name: str) -> bool:
     return entry.class_.lower() == name.lower()
 
 
-def restart(master: MasterView, req: Request) -> str:
+def restart(master: MasterView, req: CtrlsRequest) -> str:
     """Reload the configuration (SIGHUP's work), now, and say whether it was taken."""
     if req.args:
         raise req.usage("(no arguments)")
@@ -124,7 +124,7 @@ def restart(master: MasterView, req: Request) -> str:
     return "restarted server"
 
 
-def shutdown(master: MasterView, req: Request) -> str:
+def shutdown(master: MasterView, req: CtrlsRequest) -> str:
     """shutdown: stop now (sessions get SIGTERM); shutdown graceful [SECONDS]: stop accepting, stop when the
     last session ends (or after SECONDS)."""
     args = [a.lower() for a in req.args]
@@ -144,7 +144,7 @@ def shutdown(master: MasterView, req: Request) -> str:
            + (f" (at most {timeout} s)" if timeout is not None else "")
 
 
-def debug(master: MasterView, req: Request) -> str:
+def debug(master: MasterView, req: CtrlsRequest) -> str:
     """debug level [N]: the master's debug level (inherited by sessions forked from now on)."""
     if not req.args or req.args[0].lower() != "level" or len(req.args) > 2:
         raise req.usage("level [N]")
@@ -163,7 +163,7 @@ def debug(master: MasterView, req: Request) -> str:
     return f"debug level set to {level}"
 
 
-def trace_action(master: MasterView, req: Request) -> list[str]:
+def trace_action(master: MasterView, req: CtrlsRequest) -> list[str]:
     """trace CHANNEL:LEVEL ... | trace info: set trace channels in the running master (and so in the sessions it
     forks from now on), written to the TraceLog (to the SystemLog when none is configured); `DEFAULT:LEVEL`
     sets every channel, level 0 turns a channel off. A reload goes back to the configuration's Trace lines."""

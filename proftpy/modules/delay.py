@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.registry import SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Path
-from ..ctrls import Action, ActionAcl, CtrlsError, Request
+from ..ctrls import Action, ActionAcl, CtrlsError, CtrlsRequest
 from ..delaytable import (MAX_USER_INTERVAL_US, PASS_ROW, SESSION_VALUES, USER_ROW, DelayTable, DelayTableError,
                           jittered, padding)
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -222,7 +222,7 @@ def _connected(session: "Session", **_: Any) -> None:
 
 
 # -- ftpdctl delay info|reset ----------------------------------------------------------------------------------
-def delay_action(master: MasterView, req: Request) -> list[str]:
+def delay_action(master: MasterView, req: CtrlsRequest) -> list[str]:
     table = master.state.get(DelayState).table
     if not master.config.main.get("DelayTable") or not master.config.main.get("DelayEngine"):
         raise CtrlsError("delay: DelayTable disabled")

@@ -87,9 +87,9 @@ def test_other_modules_register_actions_with_their_own_acl_directive():
         ctrls.Action("permit", lambda m, r: "permitted", acl="BanControlsACLs")))
     table = ModuleSet(modules.MODULES + [fake]).actions
     assert table["ban"].module == "mod_ban.c" and table["ban"].acl == "BanControlsACLs"
-    req = ctrls.Request("ban", ["info"], peer())
+    req = ctrls.CtrlsRequest("ban", ["info"], peer())
     assert ctrls.as_response(table["ban"].handler(None, req)) == Response(0, ["No bans"])
-    req = ctrls.Request("ban", ["user", "eve"], peer())
+    req = ctrls.CtrlsRequest("ban", ["user", "eve"], peer())
     assert ctrls.as_response(table["ban"].handler(None, req)).lines == ["user eve banned"]
 
 
