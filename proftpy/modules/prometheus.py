@@ -11,8 +11,8 @@ Session: the session opens its metric files at connect (before chroot and the pr
 session events and command hooks: connections, logins and their failures, listings, downloads, uploads,
 timeouts. The `protocol` label is `session.protocol` when the event happens ("ftps" once mod_tls set it); the
 gauges move with it. mod_delay's delays (`mod_delay.delay`, data `seconds`) feed proftpd_login_delay_seconds and
-mod_tls's handshake failures and protocol versions (`mod_tls.handshake-failed` with `connection`,
-`mod_tls.protocol` with `version`) their counters, once those modules emit them.
+mod_tls's handshake failures (`mod_tls.ctrl-handshake-failed`, `mod_tls.data-handshake-failed`) and protocol
+versions (`mod_tls.protocol` with `version`) their counters.
 """
 from __future__ import annotations
 
@@ -444,10 +444,13 @@ def _banned(session: "Session", **_: Any) -> None:
         m.ban.labels(_proto(session)).inc()
 
 
-def _handshake_failed(session: "Session", connection: str = "ctrl", **_: Any) -> None:
-    m = _metrics(session)
-    if m is not None:
-        m.handshake_error.labels(_proto(session), connection).inc()
+def _handshake_failed(connection: str):
+    """mod_tls.ctrl-handshake-failed / mod_tls.data-handshake-failed."""
+    def count(session: "Session", **_: Any) -> None:
+        m = _metrics(session)
+        if m is not None:
+            m.handshake_error.labels(_proto(session), connection).inc()
+    return count
 
 
 def _tls_protocol(session: "Session", version: str = "", **_: Any) -> None:
@@ -542,7 +545,8 @@ MODULE = Module(
                Listener("mod_auth.login-failed", _login_failed),
                *(Listener(event, _timeout(event)) for event in TIMEOUTS),
                Listener("mod_delay.delay", _delayed), Listener("mod_ban.login-denied", _banned),
-               Listener("mod_tls.handshake-failed", _handshake_failed),
+               Listener("mod_tls.ctrl-handshake-failed", _handshake_failed("ctrl")),
+               Listener("mod_tls.data-handshake-failed", _handshake_failed("data")),
                Listener("mod_tls.protocol", _tls_protocol),
                Listener("core.transfer-begin", _transfer_begins), Listener("core.transfer-end", _transfer_ends),
                Listener("core.exit", _exited)),

@@ -127,6 +127,7 @@ def secure_control(session: "Session", label: str) -> bool:
     st.ctrl, st.on_ctrl, st.mechanism = tls, True, True
     _accepted(session, tls)
     session.set_protocol("ftps")
+    session.events.emit("mod_tls.protocol", session=session, version=tls.version() or "")
     masq = session.server.get("TLSMasqueradeAddress")
     if masq:
         try:

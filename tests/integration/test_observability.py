@@ -23,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import PASSWORDS, free_port, make_file, wait_until
+from tls_helpers import pki  # noqa: F401 - a fixture
 
 TRACE_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(\d+)\] (\(client [^)]*\) )?<([a-z_]+):(\d+)>: (.*)$")
 
@@ -387,3 +388,29 @@ def test_status_page_shows_bans_and_the_delay_table(ftpd):
     rows = sections()["mod_delay.c"]
     assert {(r["command"], r["protocol"]) for r in rows} == {("USER", "ftp"), ("PASS", "ftp")}
     assert all(r["values"] == 1 for r in rows)
+
+
+def test_ftps_sessions_have_the_ftps_label_and_tls_counters(ftpd, pki):
+    """mod_tls's events feed the metrics: the protocol label turns ftps, each handshake counts its TLS version,
+    a failed control handshake counts as a handshake error."""
+    import ssl
+    from tls_helpers import ftps
+    d = with_exporter(ftpd, f"TLSEngine on\nTLSECCertificateFile {pki.path('server.pem')}\n"
+                            f"TLSECCertificateKeyFile {pki.path('server.key')}\n")
+    client = ftps(d.port, pki.client(ssl.TLSVersion.TLSv1_3))
+    client.nlst()
+    client.quit()
+    raw = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    raw.recv(200)
+    raw.sendall(b"AUTH TLS\r\n")
+    raw.recv(200)
+    raw.sendall(b"this is no ClientHello\r\n" * 10)
+    assert raw.recv(200).startswith(b"421 ")
+    raw.close()
+    assert wait_until(lambda: value(samples(d), "proftpd_handshake_error_total", protocol="ftps",
+                                    connection="ctrl") + value(samples(d), "proftpd_handshake_error_total",
+                                                               protocol="ftp", connection="ctrl") == 1)
+    m = samples(d)
+    assert value(m, "proftpd_tls_protocol_total", protocol="ftps", version="TLSv1.3") == 1
+    assert value(m, "proftpd_login_total", protocol="ftps") == 1
+    assert value(m, "proftpd_directory_list_total", protocol="ftps") == 1

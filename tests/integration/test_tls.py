@@ -712,3 +712,25 @@ def test_configtest_and_start_report_certificate_problems(tmp_path, own_pki, cas
                              text=True, env=env, timeout=30)
         assert res.returncode == 1
         assert re.search(rf"{re.escape(str(conf))}:{line}: {message}", res.stderr), res.stderr
+
+
+def test_ban_on_tls_handshakes(ftpd, pki):
+    """BanOnEvent TLSHandshake counts the control connection's TLS handshakes (mod_tls.ctrl-handshake), as
+    ProFTPD's mod_ban does against renegotiation floods: the second one bans, the next client is refused."""
+    from conftest import wait_until
+    d = ftpd(f"TLSEngine on\nTLSECCertificateFile {pki.path('server.pem')}\n"
+             f"TLSECCertificateKeyFile {pki.path('server.key')}\nBanEngine on\nBanTable {{dir}}/ban.tab\n"
+             "BanMessage \"too many handshakes from %a\"\nBanOnEvent TLSHandshake 2/00:01:00 00:01:00\n")
+    ftps(d.port, pki.client()).quit()
+    try:                                    # the second handshake makes the ban, which ends its session
+        ftps(d.port, pki.client()).quit()
+    except (ssl.SSLError, OSError, EOFError, ftplib.Error):
+        pass
+
+    def refused() -> bool:
+        try:
+            plain(d.port).close()
+            return False
+        except ftplib.error_perm as e:
+            return str(e) == "530 too many handshakes from 127.0.0.1"
+    assert wait_until(refused)
