@@ -32,12 +32,15 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PROFTPD = "/usr/sbin/proftpd"
 USER, PASSWORD, UID = "alice", "alice-pw", 2300
+USERS = {USER: (PASSWORD, UID, "ftpusers"), "bob": ("bob-pw", UID + 1, "others")}   # name: (password, uid, group)
+GROUPS = {"ftpusers": (UID, [USER]), "others": (UID + 1, ["bob"]), "shared": (UID + 2, [USER, "bob"])}
 FIXED_MTIME = 1577934245            # 2020-01-02 03:04:05 UTC, on every file of the tree
 REPLY_TIMEOUT = 3.0
 EXTRA_WAIT = 0.03                   # how long to wait for a second, unrequested reply after each one
@@ -74,6 +77,7 @@ DefaultRoot ~
 PROFTPD_EXTRA = """\
 ModulePath /usr/lib/proftpd
 LoadModule mod_site_misc.c
+LoadModule mod_ifsession.c
 DelayEngine off
 WtmpLog off
 """
@@ -88,9 +92,20 @@ ControlsSocket {dir}/ctrls.sock
 # sent as they are (trailing spaces kept). `{PORT}` / `{EPRT}` are replaced by the address of a listening socket of
 # this script; a following data command is then served on it. After a 227/229 reply, the next data command connects
 # to the announced port first, as clients do.
-def scenarios() -> list[tuple[str, list[str]]]:
-    s: list[tuple[str, list[str]]] = []
-    add = lambda name, *steps: s.append((name, list(steps)))   # noqa: E731
+@dataclass
+class Scenario:
+    """Command lines sent on one connection. `conf` is added to both servers' configuration (scenarios with the
+    same `conf` share a pair of servers); `tree(home, user)` adds to the tree build_tree made, for each user."""
+
+    name: str
+    steps: list[str]
+    conf: str = ""
+    tree: Callable[[Path], None] | None = None
+
+
+def scenarios() -> list[Scenario]:
+    s: list[Scenario] = []
+    add = lambda name, *steps: s.append(Scenario(name, list(steps)))   # noqa: E731
     add("greeting-quit", "QUIT")
     add("quit-arg", "QUIT now")
     add("unknown-command", "FOO", "FOO bar", "XYZZY", "foo")
@@ -260,7 +275,43 @@ def scenarios() -> list[tuple[str, list[str]]]:
     add("telnet", "NO\udcff\udcfb\x01OP", "\udcff\udcfd\x03NOOP", "\udcff\udcfc\x05NOOP", "\udcff\udcfe\x06NOOP",
         "\udcff\udcf4\udcff\udcf2NOOP", *LOGIN, "MKD bad\udcff", "MKD a\udcff\udcf1b", "MKD c\udcff\udcffd",
         "MKD s\udcff\udcfa\x18\x01\udcff\udcf0e", "MKD w\udcff\udcfb", "PASV", "NLST")
+    s += compat_scenarios()
     return s
+
+
+def compat_scenarios() -> list[Scenario]:
+    """Scenarios of the compatibility sweep (issue 17): configurations of their own, trees of their own."""
+    s: list[Scenario] = []
+    return s
+
+
+# Steps where proftpy differs on purpose (docs/commands.md, "Checking against ProFTPD"): (scenario, step) -> why.
+NO_PORT = "no PORT/PASV: proftpy says so instead of connecting to the client's port 20"
+DOUBLE_530 = "ProFTPD answers this twice before login (two 530 lines), proftpy once"
+BOUNCE = "PORT/EPRT to another address or outside 1024-65535 refused (no FTP bounce)"
+EXPECTED: dict[tuple[str, str], str] = {
+    ("feat", "FEAT"): "no LANG line: mod_lang is not implemented",
+    ("prelogin-files", "RNTO x"): DOUBLE_530,
+    ("prelogin-misc", "SITE CHMOD 644 file.txt"): DOUBLE_530,
+    ("site-help-forms", "SITE CHMOD"): DOUBLE_530,
+    ("prelogin-site-rmdir", "SITE CHGRP"): DOUBLE_530,
+    ("port", "PORT 10,0,0,1,100,1"): BOUNCE,
+    ("port", "PORT 127,0,0,1,100,1,5"): BOUNCE,
+    ("eprt", "EPRT |1|127.0.0.1|70000|"): BOUNCE,
+    ("eprt", "EPRT |1|10.0.0.1|2000|"): BOUNCE,
+    ("stou", "STOU"): "STOU creates a new name, so it does not need AllowOverwrite",
+    ("stou", "STOU x"): "STOU creates a new name, so it does not need AllowOverwrite",
+    ("stou", "STOU file.txt"): "STOU creates a new name, so it does not need AllowOverwrite",
+    ("retr", "RETR file.txt"): NO_PORT,
+    ("stale-pasv", "RETR file.txt"): NO_PORT,
+    ("stale-pasv", "NLST"): NO_PORT,
+    ("stale-port", "NLST"): NO_PORT,
+    ("stale-refused", "NLST"): NO_PORT,
+    ("list", "LIST"): NO_PORT,
+    ("mlsd", "MLSD"): NO_PORT,
+    ("abuse", "NOOP\x00x"): "a NUL in a command line is refused with 501",
+    ("abuse", "NOOP " + "x" * 5000): "an over-long line gets 500 Command line too long (ProFTPD says nothing)",
+}
 
 
 # -- the two servers -------------------------------------------------------------------------------------------------
@@ -274,6 +325,9 @@ class Server:
     @property
     def home(self) -> Path:
         return self.base / "home" / USER
+
+    def homes(self) -> list[Path]:
+        return [self.base / "home" / name for name in USERS]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -293,15 +347,20 @@ def free_port() -> int:
 
 def write_auth_files(base: Path) -> None:
     from proftpy.auth.crypt import crypt_hash
-    home = base / "home" / USER
-    (base / "ftpd.passwd").write_text(f"{USER}:{crypt_hash(PASSWORD, 'sha512')}:{UID}:{UID}:{USER}:{home}:/bin/sh\n")
-    (base / "ftpd.group").write_text(f"ftpusers:x:{UID}:{USER}\n")
+    (base / "ftpd.passwd").write_text("".join(
+        f"{name}:{crypt_hash(password, 'sha512')}:{uid}:{GROUPS[group][0]}:{name}:{base / 'home' / name}:/bin/sh\n"
+        for name, (password, uid, group) in USERS.items()))
+    (base / "ftpd.group").write_text("".join(f"{name}:x:{gid}:{','.join(members)}\n"
+                                             for name, (gid, members) in GROUPS.items()))
     for name in ("ftpd.passwd", "ftpd.group"):
         os.chmod(base / name, 0o600)
 
 
-def build_tree(home: Path) -> None:
-    """The same small tree for both servers: files, directories, a symlink, a root-owned directory."""
+def build_tree(home: Path, extra: Callable[[Path], None] | None = None) -> None:
+    """The same small tree for both servers: files, directories, a symlink, a root-owned directory; then what the
+    scenario adds (`extra`)."""
+    uid = USERS[home.name][1]
+    gid = GROUPS[USERS[home.name][2]][0]
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
@@ -316,14 +375,16 @@ def build_tree(home: Path) -> None:
     (home / "locked" / "secret.txt").write_bytes(b"secret\n")
     os.symlink("file.txt", home / "link")
     os.symlink("dir", home / "link-dir")
+    if extra is not None:
+        extra(home)
     for root, dirs, files in os.walk(home, topdown=False):
         for name in files + dirs:
             path = os.path.join(root, name)
             if not (root.endswith("locked")):
-                os.lchown(path, UID, UID)
+                os.lchown(path, uid, gid)
             if not os.path.islink(path):
                 os.utime(path, (FIXED_MTIME, FIXED_MTIME))
-    os.chown(home, UID, UID)
+    os.chown(home, uid, gid)
     os.chmod(home / "locked" / "secret.txt", 0o600)
     os.utime(home, (FIXED_MTIME, FIXED_MTIME))
 
@@ -331,8 +392,11 @@ def build_tree(home: Path) -> None:
 def start(server: Server, argv: list[str], extra: str) -> None:
     server.base.mkdir(parents=True, exist_ok=True)
     os.chmod(server.base, 0o755)
+    (server.base / "home").mkdir(exist_ok=True)
+    os.chmod(server.base / "home", 0o755)
     write_auth_files(server.base)
-    build_tree(server.home)
+    for home in server.homes():
+        build_tree(home)
     server.port = free_port()
     values = {"port": server.port, "dir": server.base, "base": server.base}
     conf = server.base / "server.conf"
@@ -522,18 +586,20 @@ class Outcome:
     step: str
     left: list[str] = field(default_factory=list)
     right: list[str] = field(default_factory=list)
+    expected: str | None = None         # why this step differs on purpose (EXPECTED)
 
     @property
     def same(self) -> bool:
         return self.left == self.right
 
 
-def run_scenario(server: Server, steps: list[str]) -> list[list[str]]:
-    build_tree(server.home)
+def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
+    for home in server.homes():
+        build_tree(home, scenario.tree)
     client = Client(server.port)
     try:
         out = [[normalise(x) for x in client.reply()]]
-        for step in steps:
+        for step in scenario.steps:
             lines, data = client.step(step)
             out.append([normalise(x) for x in lines + data])
         return out
@@ -541,17 +607,17 @@ def run_scenario(server: Server, steps: list[str]) -> list[list[str]]:
         client.close()
 
 
-def show(name: str, outcomes: list[Outcome], show_all: bool, width: int) -> None:
+def show(name: str, outcomes: list[Outcome], show_all: bool, show_expected: bool, width: int) -> None:
     col = max(30, (width - 5) // 2)
     printed_header = False
     for o in outcomes:
-        if o.same and not show_all:
+        if (o.same and not show_all) or (not o.same and o.expected and not (show_all or show_expected)):
             continue
         if not printed_header:
             print(f"== {name}")
             printed_header = True
-        mark = " " if o.same else "!"
-        print(f"{mark} > {o.step!r}")
+        mark = " " if o.same else "~" if o.expected else "!"
+        print(f"{mark} > {o.step!r}" + (f"    (expected: {o.expected})" if o.expected and not o.same else ""))
         rows = max(len(o.left), len(o.right))
         for i in range(rows):
             left = o.left[i] if i < len(o.left) else ""
@@ -565,17 +631,26 @@ def show(name: str, outcomes: list[Outcome], show_all: bool, width: int) -> None
                 print(f"    {a:<{col}} {sep} {b}")
 
 
+def by_conf(chosen: list[Scenario]) -> list[tuple[str, list[Scenario]]]:
+    """Scenarios grouped by their configuration (first appearance order): one pair of servers per group."""
+    groups: dict[str, list[Scenario]] = {}
+    for sc in chosen:
+        groups.setdefault(sc.conf, []).append(sc)
+    return list(groups.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="print matching steps too")
+    parser.add_argument("--expected", action="store_true", help="print the differences kept on purpose too")
     parser.add_argument("-k", dest="select", action="append", default=[], help="run scenarios whose name contains this")
     parser.add_argument("--list", action="store_true", help="list the scenario names and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
     parser.add_argument("--width", type=int, default=shutil.get_terminal_size((160, 40)).columns)
     args = parser.parse_args()
-    chosen = [(n, st) for n, st in scenarios() if not args.select or any(k in n for k in args.select)]
+    chosen = [sc for sc in scenarios() if not args.select or any(k in sc.name for k in args.select)]
     if args.list:
-        print("\n".join(n for n, _ in chosen))
+        print("\n".join(sc.name for sc in chosen))
         return 0
     if os.geteuid() != 0:
         raise SystemExit("run as root: both servers switch to the test user's uid after login")
@@ -583,23 +658,30 @@ def main() -> int:
         raise SystemExit(f"{PROFTPD} is not installed (apt-get install proftpd-basic)")
     tmp = Path(tempfile.mkdtemp(prefix="compare-proftpd-"))
     os.chmod(tmp, 0o755)
-    oracle = Server("proftpd", tmp / "proftpd")
-    ours = Server("proftpy", tmp / "proftpy")
-    differing = 0
+    differing = expected = 0
     try:
-        start(oracle, [PROFTPD], PROFTPD_EXTRA)
-        start(ours, [str(REPO / ".venv/bin/python"), "-m", "proftpy"], PROFTPY_EXTRA)
-        print(f"{'proftpd ' + str(oracle.port):<{max(30, (args.width - 5) // 2) + 4}}   proftpy {ours.port}")
-        for name, steps in chosen:
-            left = run_scenario(oracle, steps)
-            right = run_scenario(ours, steps)
-            outcomes = [Outcome(step, a, b) for step, a, b in zip(["<connect>"] + steps, left, right)]
-            differing += sum(not o.same for o in outcomes)
-            show(name, outcomes, args.all, args.width)
-        print(f"\n{len(chosen)} scenarios, {differing} differing steps")
+        for n, (conf, group) in enumerate(by_conf(chosen)):
+            oracle = Server("proftpd", tmp / f"proftpd{n}")
+            ours = Server("proftpy", tmp / f"proftpy{n}")
+            try:
+                start(oracle, [PROFTPD], PROFTPD_EXTRA + conf)
+                start(ours, [str(REPO / ".venv/bin/python"), "-m", "proftpy"], PROFTPY_EXTRA + conf)
+                if n == 0:
+                    print(f"{'proftpd':<{max(30, (args.width - 5) // 2) + 4}}   proftpy")
+                for sc in group:
+                    left = run_scenario(oracle, sc)
+                    right = run_scenario(ours, sc)
+                    outcomes = [Outcome(step, a, b, EXPECTED.get((sc.name, step)))
+                                for step, a, b in zip(["<connect>"] + sc.steps, left, right)]
+                    differing += sum(not o.same and not o.expected for o in outcomes)
+                    expected += sum(not o.same and bool(o.expected) for o in outcomes)
+                    show(sc.name, outcomes, args.all, args.expected, args.width)
+            finally:
+                ours.stop()
+                oracle.stop()
+        print(f"\n{len(chosen)} scenarios, {differing} differing steps, {expected} expected differences"
+              + ("" if args.expected or not expected else " (--expected shows them)"))
     finally:
-        ours.stop()
-        oracle.stop()
         if args.keep:
             print(f"kept {tmp}")
         else:
