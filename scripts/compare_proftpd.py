@@ -282,6 +282,21 @@ def scenarios() -> list[Scenario]:
 def compat_scenarios() -> list[Scenario]:
     """Scenarios of the compatibility sweep (issue 17): configurations of their own, trees of their own."""
     s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    # -- RANG (mod_xfer, draft-bryan-ftp-range)
+    add("rang", "RANG 1 2", "HELP RANG", *LOGIN, "RANG", "RANG 1", "RANG 1 2 3", "RANG a b", "RANG -1 5", "RANG 5 2",
+        "RANG 1 0", "RANG 0 4", "TYPE I", "RANG 0 4", "PASV", "RETR file.txt", "RANG 6 10", "PASV", "RETR file.txt",
+        "RANG 3 3", "RANG 20 30", "PASV", "RETR file.txt", "RANG 0 99", "PASV", "RETR file.txt", "RANG 2 5",
+        "REST 3", "PASV", "RETR file.txt", "REST 3", "RANG 0 1", "PASV", "RETR file.txt", "RANG 1 0", "PASV",
+        "RETR file.txt", "RANG 0 3", "PASV", "STOR new.txt", "SIZE new.txt", "HELP RANG", "RANG 00 +5",
+        "RANG 0 18446744073709551616")
+    add("rang-uses", *LOGIN, "TYPE I", "RANG 0 4", "PASV", "RETR file.txt", "PASV", "RETR file.txt", "RANG 2 3",
+        "PASV", "RETR nothere", "PASV", "RETR file.txt", "PASV", "RETR file.txt", "RANG 0 33", "PASV", "STOR n1.txt",
+        "SIZE n1.txt", "RANG 0 99", "PASV", "STOR n2.txt", "SIZE n2.txt", "RANG 5 9", "PASV", "STOR n3.txt",
+        "RANG 0 1", "PASV", "APPE file.txt", "RANG 0 1", "PASV", "STOU", "RANG 0 1", "PASV", "STOR file.txt",
+        "RANG 2 3", "PASV", "RETR file.txt")
+    add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
     return s
 
 

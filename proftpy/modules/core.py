@@ -270,8 +270,6 @@ commands = (
             replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
                      "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
-) + _not_implemented("AUTH CCC CONF ENC MIC PBSZ PROT", 30) + (
-    Command("RANG", None, help_at=46, denied=(552, "{cmd}: Operation not permitted")),
-)
+) + _not_implemented("AUTH CCC CONF ENC MIC PBSZ PROT", 30)
 
 MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting, veto=refuse)

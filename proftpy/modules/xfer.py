@@ -38,8 +38,11 @@ from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
 from ..dispatch import (EXACT_PATH, NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE, Command, Hook,
                         Request)
+from ..log import NOTICE
 from ..module import Module
 from ..reply import FtpError, Reply
+from ..transfer.ascii import AsciiEncoder
+from ..transfer.errors import Stop
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -352,6 +355,59 @@ def _rest_value(word: str) -> int | None:
     return REST_MAX if len(digits) > 20 else min(int(digits), REST_MAX)
 
 
+@dataclass
+class RangeState:
+    """RANG's byte range for the next transfer (start, length); REST and RANG replace each other."""
+
+    start: int = 0
+    length: int = 0
+
+    def take(self) -> tuple[int, int]:
+        """The range for the transfer starting now, which consumes it (as REST's offset)."""
+        got, (self.start, self.length) = (self.start, self.length), (0, 0)
+        return got
+
+
+def _off_t(word: str) -> int | None:
+    """ProFTPD's parse_offset: strtoull(3) read into a signed off_t (2^63 and above turn negative)."""
+    value = _rest_value(word)
+    return None if value is None else value - (1 << 64) if value >= 1 << 63 else value
+
+
+def rang(session: "Session", cmd: Request) -> Reply:
+    """RANG start end (draft-bryan-ftp-range, ProFTPD 1.3.8): positions inclusive; `RANG 1 0` resets."""
+    words = cmd.arg.split()
+    if len(words) != 2:
+        return Reply(500, f"'{' '.join(['RANG'] + words)}' not understood")
+    first, last = (_off_t(w) for w in words)
+    if first is None or last is None:
+        return Reply(501, "RANG requires a value greater than or equal to 0")
+    rng = session.state.get(RangeState)
+    if first > last:
+        rng.take()
+        if (first, last) == (1, 0):
+            return Reply(350, "Reset byte transfer range")
+        return Reply(501, "RANG start must be less than end")
+    st = transfer.state(session)
+    if st.ascii:
+        return Reply(551, "RANG: Transfer ranges not allowed in ASCII mode")
+    rng.start, rng.length, st.rest = first, last - first + 1, 0
+    return Reply(350, f"Transferring byte range of {rng.length} byte{'s' if rng.length != 1 else ''} starting "
+                      f"from {first}")
+
+
+def _send_range(t: transfer.Transfer, fd: int, start: int, length: int, ascii: bool) -> None:
+    """A RANG download: `length` bytes from `start` (or up to the end of the file)."""
+    encoder = AsciiEncoder() if ascii else None
+    pos, end = start, start + length
+    while pos < end:
+        data = os.pread(fd, min(1 << 20, end - pos), pos)
+        if not data:
+            return
+        pos += len(data)
+        t.send_bytes(encoder.feed(data) if encoder else data)
+
+
 def rest(session: "Session", cmd: Request) -> Reply:
     """ProFTPD's order: one argument (500), the number (501), then ASCII mode (501) — so a huge number in ASCII
     mode gets the ASCII reply."""
@@ -367,6 +423,7 @@ def rest(session: "Session", cmd: Request) -> Reply:
     if st.ascii and pos != 0:
         return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")
     st.rest = pos
+    session.state.get(RangeState).take()
     return Reply(350, f"Restarting at {pos}. Send STORE or RETRIEVE to initiate transfer")
 
 
@@ -398,6 +455,8 @@ def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool
 def retr(session: "Session", cmd: Request) -> Reply:
     st = transfer.state(session)
     offset, st.rest = st.rest, 0
+    start, length = session.state.get(RangeState).take()
+    offset = offset or start
     path = session.fs.resolve(cmd.arg)
     info = session.fs.stat(path.real)
     if not stat.S_ISREG(info.st_mode):
@@ -411,13 +470,22 @@ def retr(session: "Session", cmd: Request) -> Reply:
             return Reply(550, f"{cmd.arg}: Not a regular file")
         size = opened.st_size
         if offset > size:
-            return _invalid_rest(cmd)
+            return _invalid_rest(cmd, "RANG" if length else "REST")
+        if offset and offset + length > size:
+            return Reply(554, f"{cmd.arg}: invalid RANG argument")
         ascii = st.ascii
         sendfile = session.conf("UseSendfile", path=path.real)
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({size - offset} bytes)"
-        reply, moved, status = transfer.run(
-            session, cmd, opening, lambda t: t.send_file(fd, offset, ascii, sendfile=sendfile),
-            size=size, rate=_rate_for(session, "RETR", path.real))
+        count = min(length, size - offset) if length else size - offset
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({count} bytes)"
+
+        def body(t: transfer.Transfer) -> None:
+            if length:
+                _send_range(t, fd, offset, length, ascii)
+            else:
+                t.send_file(fd, offset, ascii, sendfile=sendfile)
+
+        reply, moved, status = transfer.run(session, cmd, opening, body, size=size,
+                                            rate=_rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
@@ -425,9 +493,9 @@ def retr(session: "Session", cmd: Request) -> Reply:
     return reply
 
 
-def _invalid_rest(cmd: Request) -> Reply:
-    """A REST offset past the end of the file (ProFTPD 1.3.8's wording)."""
-    return Reply(554, f"REST: invalid {cmd.arg} argument")
+def _invalid_rest(cmd: Request, name: str = "REST") -> Reply:
+    """A REST (or RANG) offset past the end of the file (ProFTPD 1.3.8's wording)."""
+    return Reply(554, f"{name}: invalid {cmd.arg} argument")
 
 
 def _umask(session: "Session", real: str) -> int:
@@ -474,8 +542,10 @@ def stou(session: "Session", cmd: Request) -> Reply:
 def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     st = transfer.state(session)
     offset, st.rest = st.rest, 0
-    if kind == "STOU" and offset:
-        return Reply(550, "STOU incompatible with REST")
+    start, length = session.state.get(RangeState).take()
+    if kind == "STOU" and (offset or length):
+        return Reply(550, f"STOU incompatible with {'REST' if offset else 'RANG'}")
+    offset = offset or start
     ascii = st.ascii
     created = False          # we created the file: remove it again if no data connection could be made
     temp = None              # HiddenStores temporary file
@@ -502,13 +572,15 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
                 return Reply(550, f"{cmd.arg}: Overwrite permission denied")
             if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
                 return Reply(550, f"{cmd.arg}: Not a regular file")
-            if (offset or kind == "APPE") and not session.conf("AllowStoreRestart", path=real):
+            if (offset or length or kind == "APPE") and not session.conf("AllowStoreRestart", path=real):
                 return Reply(451, f"{cmd.arg}: Append/Restart not permitted, try again")
+        if kind == "APPE" and length:
+            return Reply(550, "APPE incompatible with RANG")
         hidden = session.conf("HiddenStores", path=real)
         umask = _umask(session, real)
         if hidden and kind == "STOR":
-            if offset:
-                return Reply(501, "REST not compatible with server configuration")
+            if offset or length:
+                return Reply(501, f"{'RANG' if length else 'REST'} not compatible with server configuration")
             temp = _hidden_path(real, hidden)
             if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
@@ -525,17 +597,22 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             # Past the end (a new file has size 0): no gap is ever written. ProFTPD has opened the file by then,
             # so a new file stays behind, empty, as with ProFTPD 1.3.8.
             os.close(fd)
-            return _invalid_rest(cmd)
+            return _invalid_rest(cmd, "RANG" if length else "REST")
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}"
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}" + (f" ({length} bytes)"
+                                                                                   if length else "")
 
     def body(t: transfer.Transfer) -> None:
-        if kind == "STOR" and temp is None and not created:
+        if kind == "STOR" and temp is None and not created and not length:
             os.ftruncate(fd, offset)
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
         t.receive_to(fd, ascii)
+        if length and t.bytes != length:            # a RANG upload must bring exactly its length (ProFTPD)
+            log.log(NOTICE, "Transfer range length (%d byte%s) %s; aborting transfer of '%s'", length,
+                    "s" if length != 1 else "", "exceeded" if t.bytes > length else "not provided", real)
+            raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
 
     try:
         reply, moved, status = transfer.run(session, cmd, opening, body, what=what,
@@ -627,6 +704,10 @@ commands = (
             path_filter=True, transfer=True, replies=("150 FILE: <name>", "226 Transfer complete")),
     Command("APPE", appe, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=43,
             path=EXACT_PATH, path_filter=True, transfer=True, replies=TRANSFERRED),
+    Command("RANG", rang, arg=OPTIONAL, help="<sp> start-point <sp> end-point", help_at=46, feat=("RANG STREAM",),
+            denied=(552, "{cmd}: Operation not permitted"),
+            replies=("350 Transferring byte range of <n> bytes starting from <start>", "350 Reset byte transfer range",
+                     "501 RANG start must be less than end", "551 RANG: Transfer ranges not allowed in ASCII mode")),
     Command("ABOR", abor, arg=NONE, extra=(500, "'{name} {arg}' not understood"), help="(abort operation)",
             help_at=45, limit=False, replies=("226 Abort successful",)),
 )
