@@ -59,6 +59,7 @@ class PathArg:
 
 PATH, EXACT_PATH, LISTED_PATH = PathArg(), PathArg(exact=True), PathArg(options=True)
 PERMISSION_DENIED = (550, "{arg}: Permission denied")
+NOT_PERMITTED = (550, "{arg}: {error}")     # ProFTPD's errno: EPERM for <Limit>, EACCES for DenyAll in <Directory>
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ class Command:
     enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
     limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
-    denied: tuple[int, str] = PERMISSION_DENIED    # reply when <Limit> denies it ({cmd}, {arg})
+    denied: tuple[int, str] | Callable[[AnySession, Request, str], Reply] = PERMISSION_DENIED
+    # ^ reply when <Limit> denies it: ProFTPD's text ({cmd}, {arg}, {error}: the denial's strerror, {unique}: a
+    #   fresh STOU name), or a function(session, request, error) that answers (LIST sends an empty listing),
+    #   documented by its docstring
     path: PathArg | None = None     # the command names a path (see PathArg)
     path_filter: bool = False       # PathAllowFilter/PathDenyFilter apply to its path (names it creates)
     transfer: bool = False          # a data transfer counted by MaxTransfersPerHost/PerUser

@@ -110,16 +110,98 @@ def dir_pattern(section: Section, anon_root: str | None, home: str | None) -> st
 
 
 def dir_matches(pattern: str, path: str) -> bool:
-    """ProFTPD's `<Directory>` match: the directory itself, anything below it, or the glob (where `*` spans `/`).
-    A pattern ending in `/*` covers only what is inside."""
-    if pattern == "/":
+    """ProFTPD's `<Directory>` match (dirtree.c recur_match_path): the directory itself, anything below it, or the
+    glob (where `*` spans `/`). A pattern ending in `/*` covers only what is inside."""
+    if pattern == path:
         return True
-    return (path == pattern or path.startswith(pattern + "/") or fnmatch.fnmatchcase(path, pattern)
-            or fnmatch.fnmatchcase(path, pattern + "/*"))
+    suffixed = pattern
+    if len(pattern) >= 2 and not pattern.endswith("/*"):
+        if pattern.endswith("/"):
+            pattern = suffixed = pattern[:-1]
+            if pattern == path:
+                return True
+        suffixed = pattern + "/*"
+    elif len(pattern) == 1:
+        suffixed = pattern + "*"
+    return fnmatch.fnmatchcase(path, suffixed) or (_is_glob(pattern) and fnmatch.fnmatchcase(path, pattern))
 
 
-def _specificity(pattern: str) -> tuple[int, int]:
-    return (pattern.count("/"), 0 if any(c in pattern for c in "*?[") else 1)
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+@dataclass(eq=False)
+class DirNode:
+    """A `<Directory>` section in ProFTPD's directory tree: sections nested under the one whose path is their
+    longest literal prefix (dirtree.c reorder_dirs), children in ProFTPD's set order."""
+
+    section: Section
+    pattern: str
+    deferred: bool = False                  # a `~` path: resolved after login, never nested (mod_auth 1.3.8)
+    parent: "DirNode | None" = None
+    children: list["DirNode"] = field(default_factory=list)
+
+
+def _prefix_len(pattern: str) -> int:
+    """The pattern's length without trailing `*` and `/` (what find_best_dir compares)."""
+    n = len(pattern)
+    while n > 0 and pattern[n - 1] in "*/":
+        n -= 1
+    return n
+
+
+def _best_parent(nodes: list[DirNode], path: str, this: DirNode) -> tuple[DirNode | None, int]:
+    """ProFTPD's find_best_dir: the node (searched recursively) whose literal prefix best covers `path`."""
+    best, best_len = None, 0
+    for c in nodes:
+        if c is this or c.deferred:
+            continue
+        n = _prefix_len(c.pattern)
+        if len(path) > n and path[n] != "/":
+            continue
+        if n < len(path) and c.pattern[:n] == path[:n]:
+            inner, inner_len = _best_parent(c.children, path, this)
+            common = len(os.path.commonprefix([path, c.pattern]))
+            if inner is None and common > best_len:
+                best, best_len = c, common
+            elif inner_len > best_len:
+                best, best_len = inner, inner_len
+    return best, best_len
+
+
+def _reorder(nodes: list[DirNode]) -> None:
+    """ProFTPD's reorder_dirs: move each section under its best parent (inserted first there), level by level."""
+    for node in list(nodes):
+        if node.deferred:
+            continue
+        parent, _ = _best_parent(nodes, node.pattern, node)
+        if parent is not None:
+            nodes.remove(node)
+            parent.children.insert(0, node)
+            node.parent = parent
+    for node in nodes:
+        _reorder(node.children)
+
+
+def dir_tree(sections: list[Section], anon_root: str | None, home: str | None) -> list[DirNode]:
+    """The top level of ProFTPD's tree for the `<Directory>` sections of one set, given in file order: ProFTPD
+    inserts each context section at the head of its set, so the set holds them last-first."""
+    nodes = []
+    for d in reversed(sections):
+        pattern = dir_pattern(d, anon_root, home)
+        if pattern is not None:
+            nodes.append(DirNode(d, pattern, deferred=d.args[0].startswith("~")))
+    _reorder(nodes)
+    return nodes
+
+
+def match_dir(nodes: list[DirNode], path: str) -> DirNode | None:
+    """ProFTPD's recur_match_path: the first node in set order that covers `path`, or a closer one among its
+    children."""
+    for node in nodes:
+        if dir_matches(node.pattern, path):
+            return match_dir(node.children, path) or node
+    return None
 
 
 class Context:
@@ -153,9 +235,10 @@ class Context:
         return [p.value for section in self.chain for p in section.all(name)]
 
     def limits(self) -> Iterator[tuple[Section, Section]]:
-        """(owning set, `<Limit>` section) pairs, innermost set first, file order within a set."""
+        """(owning set, `<Limit>` section) pairs, innermost set first; within a set the last one in the file
+        first, as ProFTPD inserts each context section at the head of its set."""
         for section in self.chain:
-            for limit in section.children("limit"):
+            for limit in reversed(section.children("limit")):
                 yield section, limit
 
 
@@ -166,6 +249,7 @@ class Server:
         self.section = section
         self.registry = registry
         self.addresses: list[str] = []      # its IP addresses, resolved when the configuration is loaded
+        self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         return self.context().get(name, default)
@@ -187,20 +271,29 @@ class Server:
         `.ftpaccess` sections (kind "dir", args [directory]) found by the caller."""
         chain: list[Section] = []
         if path is not None:
-            anon_root = anon.args[0] if anon is not None else None
-            candidates = list(dynamic) + (anon.children("dir") if anon is not None else []) \
-                + self.section.children("dir")
-            matched = []
-            for order, d in enumerate(candidates):
-                pattern = dir_pattern(d, anon_root, home)
-                if pattern is not None and dir_matches(pattern, path):
-                    matched.append((_specificity(pattern), -order, d))
-            matched.sort(key=lambda t: (t[0], t[1]), reverse=True)
-            chain.extend(d for _, _, d in matched)
+            node = self._match(anon, path, home, tuple(dynamic))
+            while node is not None:
+                chain.append(node.section)
+                node = node.parent
         if anon is not None:
             chain.append(anon)
         chain.append(self.section)
         return Context(chain, self)
+
+    def _match(self, anon: Section | None, path: str, home: str | None, dynamic: tuple[Section, ...]):
+        """The `<Directory>` (or `.ftpaccess`) node for a path, as ProFTPD's dir_match_path finds it: the
+        `<Anonymous>` block's sections first, then the server's (with the `.ftpaccess` ones, newest first)."""
+        path = path[:-1] if path.endswith("*") else path
+        path = path.rstrip("/") or "/"
+        key = (id(anon), home, tuple(id(d) for d in dynamic))
+        trees = self._trees.get(key)
+        if trees is None:
+            if len(self._trees) > 64:
+                self._trees.clear()
+            anon_root = anon.args[0] if anon is not None else None
+            trees = self._trees[key] = (dir_tree(anon.children("dir"), anon_root, home) if anon is not None else [],
+                                        dir_tree(self.section.children("dir") + list(reversed(dynamic)), None, home))
+        return (match_dir(trees[0], path) if anon is not None else None) or match_dir(trees[1], path)
 
 
 @dataclass

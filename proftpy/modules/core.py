@@ -256,18 +256,19 @@ def _not_implemented(names: str, first: int) -> tuple[Command, ...]:
     return tuple(Command(name, None, help_at=first + i, limit=False) for i, name in enumerate(names.split()))
 
 
-# ProFTPD ignores arguments to QUIT, NOOP and SYST; <Limit> never applies to these (it exempts QUIT from ALL too)
+# ProFTPD ignores arguments to QUIT, NOOP and SYST; <Limit> never refuses QUIT or SYST, and refuses NOOP, FEAT and
+# HELP even before login
 commands = (
     Command("QUIT", quit_, needs_login=False, arg=OPTIONAL, help="(close control connection)", help_at=6,
             limit=False, limit_all=False, replies=("221 Goodbye. (DisplayQuit lines as 221-; arguments ignored)",)),
-    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help="", help_at=25, limit=False,
-            replies=("200 NOOP command successful (arguments ignored)",)),
+    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help="", help_at=25,
+            denied=(550, "Operation not permitted"), replies=("200 NOOP command successful (arguments ignored)",)),
     Command("SYST", syst, needs_login=False, arg=OPTIONAL, help="", help_at=23, limit=False,
             replies=("215 UNIX Type: L8",)),
-    Command("FEAT", feat, needs_login=False, arg=NONE, help="", help_at=26, limit=False,
-            replies=("211-Features: ... 211 End", "211 No features supported")),
-    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]", help_at=24, limit=False,
-            replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
+    Command("FEAT", feat, needs_login=False, arg=NONE, help="", help_at=26,
+            denied=(550, "{cmd}: Operation not permitted"), replies=("211-Features: ... 211 End", "211 No features supported")),
+    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]", help_at=24,
+            denied=(501, "{cmd}: Permission denied"), replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
                      "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
 ) + _not_implemented("AUTH CCC CONF ENC MIC PBSZ PROT", 30)

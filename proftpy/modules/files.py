@@ -21,7 +21,8 @@ from .. import PROFTPD_COMPAT, transfer
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
-from ..dispatch import DIRS, EXACT_PATH, NONE, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook, PathArg, Request
+from ..dispatch import (DIRS, EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook,
+                        PathArg, Request)
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
@@ -497,8 +498,33 @@ def _quit_display(session: "Session", cmd: Request) -> None:
     return None
 
 
+def _host_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """503 after USER (HOST comes before login, checked first), else `504 <host>: Permission denied`."""
+    if session.authenticated or session.user_arg is not None:
+        return Reply(503, "Bad sequence of commands")
+    return Reply(504, f"{cmd.arg}: {os.strerror(errno.EACCES)}")
+
+
+def _size_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """`550 SIZE not allowed in ASCII mode` comes first, then `550 <path>: Operation not permitted`."""
+    if transfer_type(session) == "A":
+        return Reply(550, f"{cmd.name} not allowed in ASCII mode")
+    return Reply(550, f"{cmd.arg}: {error}")
+
+
+def _rnto_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """503 without a pending RNFR, else `550 <path>: Operation not permitted` (ProFTPD checks the RNFR first)."""
+    if session.state.get(FilesState).rnfr is None:
+        return Reply(503, "Bad sequence of commands")
+    return Reply(550, f"{cmd.arg}: {error}")
+
+
 TIMESTAMP_PATH = PathArg(skip=1)
 CMD_SUCCESSFUL = "250 <CMD> command successful"
+# What <Limit> denials answer (ProFTPD's errno at the time: ENOENT for CWD, a failed handler for MFMT/MFF)
+NO_SUCH_DIR = (550, "{arg}: No such file or directory")
+NO_PARENT = (550, "..: No such file or directory")
+UNABLE = (550, "Unable to handle command")
 
 commands = (
     Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=20, feat=("TVFS",),
@@ -506,13 +532,11 @@ commands = (
     Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=21,
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
     Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=EXACT_PATH,
-            replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
+            denied=NO_SUCH_DIR, replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
     Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=EXACT_PATH,
-            replies=("250 XCWD command successful",)),
-    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3,
-            denied=(550, "{cmd}: Permission denied"), replies=("250 CDUP command successful",)),
-    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4,
-            denied=(550, "{cmd}: Permission denied"), replies=("250 XCUP command successful",)),
+            denied=NO_SUCH_DIR, replies=("250 XCWD command successful",)),
+    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3, denied=NO_PARENT, replies=("250 CDUP command successful",)),
+    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4, denied=NO_PARENT, replies=("250 XCUP command successful",)),
     Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=EXACT_PATH, path_filter=True,
             replies=('257 "<dir>" - Directory successfully created', "550 <dir>: Invalid directory name (a `*`)",
                      "550 <dir>: <error>")),
@@ -522,35 +546,35 @@ commands = (
             replies=("250 RMD command successful", "550 <dir>: <error>")),
     Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=EXACT_PATH,
             replies=("250 XRMD command successful",)),
-    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=PATH,
+    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=PATH, denied=NOT_PERMITTED,
             replies=("250 DELE command successful", "550 <path>: Is a directory", "550 <path>: <error>")),
-    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=PATH,
+    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=PATH, denied=NOT_PERMITTED,
             replies=("350 File or directory exists, ready for destination name", "550 <path>: <error>")),
     Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=EXACT_PATH,
-            path_filter=True,
+            path_filter=True, denied=_rnto_denied,
             replies=("250 Rename successful", "503 Bad sequence of commands",
                      "550 <path>: Rename permission denied (AllowOverwrite off)")),
     Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=PATH, feat=("SIZE",),
-            replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
+            denied=_size_denied, replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
     Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=PATH, feat=("MDTM",),
-            replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
+            denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFMT",), replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+            feat=("MFMT",), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFF modify;UNIX.group;UNIX.mode;",),
+            feat=("MFF modify;UNIX.group;UNIX.mode;",), denied=UNABLE,
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
             replies=("200 UTF8 set to on|off", "501 'OPTS UTF8' not understood", "500 OPTS <x> not understood",
                      "OPTS MLST: see MLST")),
-    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28, limit=False,
-            feat=("HOST",),
+    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28,
+            feat=("HOST",), denied=_host_denied,
             replies=("220 HOST command successful (IP literal)", "220 <greeting of the named server>",
                      "501 <host>: Invalid hostname provided", "501 <host>: Invalid IPv6 address provided",
                      "504 <host>: Unknown hostname provided", "503 Bad sequence of commands (after login)")),
     Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", help_at=29, limit=False,
             feat=("CLNT",), replies=("200 OK",)),
-    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",),
+    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",), limit=False,
             replies=("200 name=ProFTPD;version=1.3.8;casesensitive=1;",)),
 )
 

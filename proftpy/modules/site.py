@@ -190,7 +190,7 @@ commands = (
                      "500 'SITE' requires parameters",
                      "500-'SITE CHMOD <args>' not understood / 500 SITE not understood",
                      "502 Unknown command 'SITE HELP <x>'", "550 '<mode>': invalid mode")),
-    Command("SITE HELP", site_help, needs_login=False, help="[<sp> site-command]",
+    Command("SITE HELP", site_help, needs_login=False, help="[<sp> site-command]", limit_all=False,
             replies=("214-... list, 214 Syntax: SITE <CMD> <syntax>",)),
     Command("SITE CHGRP", site_chgrp, WRITE, help="<sp> group <sp> pathname", path=MODE_PATH,
             replies=("200 SITE CHGRP command successful",)),

@@ -36,8 +36,8 @@ from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
-from ..dispatch import (EXACT_PATH, NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE, Command, Hook,
-                        Request)
+from ..dispatch import (EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE,
+                        Command, Hook, Request)
 from ..log import NOTICE
 from ..module import Module
 from ..reply import FtpError, Reply
@@ -428,9 +428,7 @@ def rest(session: "Session", cmd: Request) -> Reply:
 
 
 def abor(session: "Session", cmd: Request) -> Reply:
-    st = transfer.state(session)
-    st.reset()
-    st.rest = 0
+    transfer.state(session).reset()            # REST and RANG stay for the next transfer, as in ProFTPD
     return Reply(226, "Abort successful")
 
 
@@ -642,8 +640,12 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
 def _drop_passive(session: "Session", cmd: Request) -> None:
     """A refused or failed RETR/STOR/STOU/APPE closes the passive listener (and a connection the client already
     made to it), as ProFTPD does: a later transfer needs a new PASV/EPSV and never takes that stale connection.
-    A PORT/EPRT target stays (ProFTPD connects to it for the next transfer)."""
-    transfer.state(session).drop_passive()
+    A PORT/EPRT target stays (ProFTPD connects to it for the next transfer). A REST offset or RANG range is used
+    up, even by a refusal that came before the command ran (<Limit>)."""
+    st = transfer.state(session)
+    st.drop_passive()
+    st.rest = 0
+    session.state.get(RangeState).take()
 
 
 def _unlink(fs, real: str) -> None:
@@ -677,7 +679,7 @@ commands = (
     Command("ALLO", allo, arg=OPTIONAL, limit=False, help_at=11, help="<sp> size",
             replies=("202 No storage allocation necessary", "504 <x>: Invalid ALLO argument",
                      "504 'ALLO' not understood")),
-    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname", help_at=5, implemented=False,
+    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname", help_at=5, implemented=False, limit=False,
             replies=("502 SMNT command not implemented",)),
     Command("PORT", port, arg=REQUIRED, missing=BAD_COUNT, help="<sp> h1,h2,h3,h4,p1,p2", help_at=7,
             limit_all=False, denied=OPERATION_NOT_PERMITTED,
@@ -692,18 +694,19 @@ commands = (
             denied=OPERATION_NOT_PERMITTED, feat=("EPSV",),
             replies=("229 Entering Extended Passive Mode (|||<port>|)", "200 EPSV ALL command successful")),
     Command("REST", rest, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> byte-count", help_at=44,
-            feat=("REST STREAM",),
+            feat=("REST STREAM",), limit=False,
             replies=("350 Restarting at <n>. Send STORE or RETRIEVE to initiate transfer",)),
     Command("RETR", retr, READ, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=40,
-            path=EXACT_PATH, transfer=True,
+            path=EXACT_PATH, transfer=True, denied=NOT_PERMITTED,
             replies=("150 Opening <MODE> mode data connection for <path> (<n> bytes)", "226 Transfer complete")),
     Command("STOR", stor, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=41,
-            path=EXACT_PATH, path_filter=True, transfer=True,
+            path=EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED,
             replies=TRANSFERRED + ("550 <path>: Overwrite permission denied",)),
     Command("STOU", stou, WRITE, arg=OPTIONAL, help="(store unique filename)", help_at=42, path=EXACT_PATH,
-            path_filter=True, transfer=True, replies=("150 FILE: <name>", "226 Transfer complete")),
+            path_filter=True, transfer=True, denied=(550, "{unique}: Operation not permitted"),
+            replies=("150 FILE: <name>", "226 Transfer complete")),
     Command("APPE", appe, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=43,
-            path=EXACT_PATH, path_filter=True, transfer=True, replies=TRANSFERRED),
+            path=EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED, replies=TRANSFERRED),
     Command("RANG", rang, arg=OPTIONAL, help="<sp> start-point <sp> end-point", help_at=46, feat=("RANG STREAM",),
             denied=(552, "{cmd}: Operation not permitted"),
             replies=("350 Transferring byte range of <n> bytes starting from <start>", "350 Reset byte transfer range",
