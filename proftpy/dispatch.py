@@ -133,6 +133,7 @@ class Hook:
     phase: str
     command: str
     handler: Callable[[AnySession, Request], Reply | None]
+    early: bool = False         # PRE_CMD: runs before the argument check, as ProFTPD's PRE_CMD handlers for "*"
 
 
 class Dispatcher:
@@ -166,9 +167,9 @@ class Dispatcher:
             arg = arg.strip().partition(" ")[2]
         return row, (row.path_of(arg) if row is not None else None)
 
-    def _run_hooks(self, phase: str, session: AnySession, req: Request) -> Reply | None:
+    def _run_hooks(self, phase: str, session: AnySession, req: Request, early: bool = False) -> Reply | None:
         for hook in self.hooks.get(phase, ()):
-            if hook.command in ("*", req.name):
+            if hook.early == early and hook.command in ("*", req.name):
                 result = hook.handler(session, req)
                 if result is not None and phase == PRE_CMD:
                     return result
@@ -192,11 +193,11 @@ class Dispatcher:
             return Reply(500, f"{req.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
             return Reply(530, "Please login with USER and PASS")
-        wrong = command.argument_error(req)
-        if wrong is not None:
-            return wrong
         try:
-            return self._run_hooks(PRE_CMD, session, req)
+            reply = self._run_hooks(PRE_CMD, session, req, early=True)
+            if reply is None:
+                reply = command.argument_error(req) or self._run_hooks(PRE_CMD, session, req)
+            return reply
         except FtpError as e:
             return e.reply
 

@@ -373,6 +373,18 @@ def compat_scenarios() -> list[Scenario]:
     add("limit-prelogin", "NOOP", "HELP", "SYST", "FEAT", "HOST 127.0.0.1", "CLNT x", "TYPE I", "USER alice",
         "PASS alice-pw", "PWD", "QUIT",
         conf="<Limit NOOP HELP SYST FEAT HOST CLNT TYPE USER PASS ACCT REIN QUIT>\nDenyAll\n</Limit>\n")
+    # -- commands while a transfer runs (big.bin: 32 MiB, not read by the client until the commands are answered)
+    def big(home: Path) -> None:
+        with open(home / "big.bin", "wb") as f:
+            f.truncate(32 << 20)
+    add("during-transfer", *LOGIN, "TYPE I", "PASV", "RETR big.bin || RNFR file.txt || NOOP || PWD || RNTO x.txt",
+        "RNTO y.txt", "PASV", "RETR big.bin || STAT || SIZE file.txt || FOO", tree=big)
+    add("during-ascii", *LOGIN, "PASV", "RETR big.bin || RNFR file.txt || RNTO x.txt", "RNTO y.txt", tree=big)
+    add("during-ascii-others", *LOGIN, "PASV", "RETR big.bin || NOOP || PWD || STAT", tree=big)
+    add("rnfr-then-others", *LOGIN, "RNFR file.txt", "PWD", "RNTO a.txt", "RNFR a.txt", "CWD dir", "RNTO b.txt",
+        "RNFR file.txt", "SIZE other.txt", "RNTO c.txt", "RNFR other.txt", "TYPE I", "RNTO d.txt", "RNFR d.txt",
+        "RNFR other.txt", "RNTO e.txt", "RNFR e.txt", "MKD m", "RNTO f.txt", "RNFR f.txt", "STAT", "RNTO g.txt",
+        "RNFR g.txt", "PASV", "RNTO h.txt", "RNFR h.txt", "RNFR", "RNTO i.txt", "RNFR nothere", "RNTO j.txt")
     add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
     return s
 
@@ -381,6 +393,8 @@ def compat_scenarios() -> list[Scenario]:
 NO_PORT = "no PORT/PASV: proftpy says so instead of connecting to the client's port 20"
 DOUBLE_530 = "ProFTPD answers this twice before login (two 530 lines), proftpy once"
 BOUNCE = "PORT/EPRT to another address or outside 1024-65535 refused (no FTP bounce)"
+SENDFILE_WATCH = ("commands during a sendfile download are answered at once (ProFTPD leaves them unanswered until "
+                  "the transfer ends, then runs them)")
 EXPECTED: dict[tuple[str, str], str] = {
     ("feat", "FEAT"): "no LANG line: mod_lang is not implemented",
     ("prelogin-files", "RNTO x"): DOUBLE_530,
@@ -404,7 +418,14 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("abuse", "NOOP\x00x"): "a NUL in a command line is refused with 501",
     ("dir-denyall", "STOR locked/x"): "DenyAll in a <Directory> refuses new names too (ProFTPD lets STOR create one)",
     ("dir-denyall", "RNTO locked/y"): "DenyAll in a <Directory> refuses new names too (ProFTPD lets RNTO create one)",
+    ("during-transfer", "RETR big.bin || RNFR file.txt || NOOP || PWD || RNTO x.txt"): SENDFILE_WATCH,
+    ("during-transfer", "RETR big.bin || STAT || SIZE file.txt || FOO"): SENDFILE_WATCH,
     ("abuse", "NOOP " + "x" * 5000): "an over-long line gets 500 Command line too long (ProFTPD says nothing)",
+}
+# Known differences not fixed yet, and why (not counted as failures; the summary counts them).
+PENDING: dict[tuple[str, str], str] = {
+    ("during-ascii-others", "RETR big.bin || NOOP || PWD || STAT"):
+        "NOOP/PWD/STAT while a transfer runs (proftpy/transfer/watch.py): after the FTPS merge",
 }
 # The same differences wherever they show: (step pattern, pattern of ProFTPD's first reply line) -> why.
 EXPECTED_ANYWHERE: list[tuple[str, str, str]] = [
@@ -417,6 +438,8 @@ EXPECTED_ANYWHERE: list[tuple[str, str, str]] = [
 def expected(scenario: str, step: str, left: list[str], right: list[str]) -> str | None:
     """Why this step differs on purpose (EXPECTED, EXPECTED_ANYWHERE), or None."""
     why = EXPECTED.get((scenario, step))
+    if why is None and (scenario, step) in PENDING:
+        why = "PENDING: " + PENDING[(scenario, step)]
     if why is None and left:
         why = next((reason for step_re, left_re, reason in EXPECTED_ANYWHERE
                     if re.match(step_re, step) and re.match(left_re, left[0])), None)
@@ -591,7 +614,10 @@ class Client:
         return self.listener.getsockname()
 
     def step(self, line: str) -> tuple[list[str], list[str]]:
-        """Send one line; return its reply lines and the data-connection lines (if a transfer took place)."""
+        """Send one line; return its reply lines and the data-connection lines (if a transfer took place).
+        `RETR big.bin || RNFR x || NOOP`: the commands after `||` are sent once the transfer's 150 has come, while
+        the data is not read yet (so the transfer is still running), each reply shown after an `(during)` mark."""
+        line, *during = line.split(" || ")
         if "{PORT}" in line:
             host, port = self.listen()
             line = line.replace("{PORT}", host.replace(".", ",") + f",{port >> 8},{port & 255}")
@@ -614,6 +640,9 @@ class Client:
         lines = self.reply()
         data: list[str] = []
         if verb in DATA_COMMANDS and lines[0][:1] == "1":
+            for other in during:
+                self.sock.sendall(other.encode("utf-8", "surrogateescape") + b"\r\n")
+                lines += [f"(during) {other}"] + self.reply()
             data = self._transfer(verb, data_sock)
             if verb in ("NLST", "MLSD"):
                 data.sort()             # directory (readdir) order depends on the file system, not the server
@@ -655,6 +684,8 @@ class Client:
                     chunks.append(chunk)
             except OSError as e:
                 chunks.append(f"<data error: {e}>".encode())
+        if sum(len(c) for c in chunks) > 65536:
+            return [f"data: <{sum(len(c) for c in chunks)} bytes>"]
         text = b"".join(chunks).decode("utf-8", "replace")
         return [f"data: {line!r}" for line in text.splitlines(keepends=True)] or ["data: <empty>"]
 

@@ -21,8 +21,8 @@ from .. import PROFTPD_COMPAT, transfer
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
-from ..dispatch import (DIRS, EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook,
-                        PathArg, Request)
+from ..dispatch import (DIRS, EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, PATH, POST_CMD, PRE_CMD, READ, WRITE, Command,
+                        Hook, PathArg, Request)
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
@@ -514,9 +514,25 @@ def _size_denied(session: "Session", cmd: Request, error: str) -> Reply:
 
 def _rnto_denied(session: "Session", cmd: Request, error: str) -> Reply:
     """503 without a pending RNFR, else `550 <path>: Operation not permitted` (ProFTPD checks the RNFR first)."""
-    if session.state.get(FilesState).rnfr is None:
+    st = session.state.get(FilesState)
+    if st.rnfr is None:
         return Reply(503, "Bad sequence of commands")
+    st.rnfr = None
     return Reply(550, f"{cmd.arg}: {error}")
+
+
+# After RNFR, ProFTPD (mod_core's PRE_CMD for every command, Bug#3829) refuses anything but these until RNTO
+AFTER_RNFR = frozenset({"RNTO", "HELP", "NOOP", "QUIT", "STAT"})
+AFTER_RNFR_TLS = frozenset({"CCC", "CONF", "ENC", "MIC", "PBSZ", "PROT"})     # once TLS is up
+
+
+def _after_rnfr(session: "Session", cmd: Request) -> Reply | None:
+    """`501 Bad sequence of commands` for a command that comes between RNFR and RNTO; the RNFR stays."""
+    if session.state.get(FilesState).rnfr is None or cmd.name in AFTER_RNFR:
+        return None
+    if cmd.name in AFTER_RNFR_TLS and session.protocol == "ftps":
+        return None
+    return Reply(501, "Bad sequence of commands")
 
 
 TIMESTAMP_PATH = PathArg(skip=1)
@@ -578,6 +594,7 @@ commands = (
             replies=("200 name=ProFTPD;version=1.3.8;casesensitive=1;",)),
 )
 
-MODULE = Module(NAME, directives=directives, commands=commands, hooks=(Hook(POST_CMD, "QUIT", _quit_display),),
+MODULE = Module(NAME, directives=directives, commands=commands,
+                hooks=(Hook(PRE_CMD, "*", _after_rnfr, early=True), Hook(POST_CMD, "QUIT", _quit_display)),
                 listeners=(Listener("core.connect", _on_connect), Listener("core.chroot", _on_chroot)),
                 session_init=session_init)

@@ -178,3 +178,21 @@ def test_denyall_in_a_directory_answers_eacces_and_refuses_new_names_too(ftpd):
         ftp.storbinary("STOR closed/new.txt", io.BytesIO(b"x"))     # ProFTPD would let it create the file
     assert not (closed / "new.txt").exists()
     ftp.quit()
+
+
+# -- RNFR / RNTO sequences -------------------------------------------------------------------------------------------
+def test_a_command_between_rnfr_and_rnto_is_refused_and_the_rnfr_stays(ftpd):
+    d = ftpd("DefaultRoot ~")
+    make_file(d, "f.txt")
+    ftp = d.login()
+    ftp.sendcmd("RNFR f.txt")
+    assert error_reply(ftp, "PWD") == "501 Bad sequence of commands"
+    assert error_reply(ftp, "RNFR other") == "501 Bad sequence of commands"
+    assert error_reply(ftp, "TYPE I") == "501 Bad sequence of commands"
+    assert ftp.sendcmd("NOOP").startswith("200")                 # NOOP, HELP, STAT and QUIT may come between
+    assert ftp.sendcmd("STAT").startswith("211")
+    assert ftp.sendcmd("RNTO g.txt") == "250 Rename successful"
+    assert ftp.sendcmd("PWD").startswith("257")
+    assert error_reply(ftp, "RNTO h.txt") == "503 Bad sequence of commands"
+    ftp.quit()
+    assert (d.home("alice") / "g.txt").exists()
