@@ -55,9 +55,11 @@ class PathArg:
     options: bool = False       # LIST, NLST, STAT: leading `-options` are not part of the path
     exact: bool = False         # decided at the path itself (RETR, STOR, MKD, CWD...); else at the directory it
                                 # names, or the one holding the file it names
+    tilde: bool = False         # a leading `~` names a home directory (the commands ProFTPD interpolates it in)
 
 
 PATH, EXACT_PATH, LISTED_PATH = PathArg(), PathArg(exact=True), PathArg(options=True)
+HOME_PATH, HOME_EXACT_PATH = PathArg(tilde=True), PathArg(exact=True, tilde=True)
 PERMISSION_DENIED = (550, "{arg}: Permission denied")
 NOT_PERMITTED = (550, "{arg}: {error}")     # ProFTPD's errno: EPERM for <Limit>, EACCES for DenyAll in <Directory>
 

@@ -385,6 +385,98 @@ def compat_scenarios() -> list[Scenario]:
         "RNFR file.txt", "SIZE other.txt", "RNTO c.txt", "RNFR other.txt", "TYPE I", "RNTO d.txt", "RNFR d.txt",
         "RNFR other.txt", "RNTO e.txt", "RNFR e.txt", "MKD m", "RNTO f.txt", "RNFR f.txt", "STAT", "RNTO g.txt",
         "RNFR g.txt", "PASV", "RNTO h.txt", "RNFR h.txt", "RNFR", "RNTO i.txt", "RNFR nothere", "RNTO j.txt")
+    # -- paths: symbolic links inside the root, as ProFTPD follows them under chroot
+    def links(home: Path) -> None:
+        os.symlink("/dir", home / "abs-dir")
+        os.symlink("/file.txt", home / "abs-file")
+        os.symlink("../file.txt", home / "dir" / "up-file")
+        os.symlink("../../dir", home / "dir" / "sub dir" / "up-dir")
+        os.symlink("nothere", home / "dangling")
+        os.symlink("missing/", home / "dangling-dir")
+        os.symlink("loop", home / "loop")
+        os.symlink("link", home / "link-link")
+        os.symlink("/../../../etc", home / "escape")
+        os.symlink("../../../../../etc/passwd", home / "escape-file")
+        os.symlink("/new-target.txt", home / "to-create")
+    add("links-read", *LOGIN, "TYPE I", "SIZE abs-file", "SIZE dir/up-file", "SIZE link-link", "SIZE dangling",
+        "SIZE loop", "SIZE escape-file", "MDTM abs-file", "MDTM dangling", "MDTM abs-dir", "PASV", "RETR abs-file",
+        "PASV", "RETR dir/up-file", "PASV", "RETR dangling", "PASV", "RETR loop", "PASV", "RETR escape-file",
+        "PASV", "RETR abs-dir", tree=links)
+    add("links-cwd", *LOGIN, "CWD abs-dir", "PWD", "CWD /", "CWD dir/sub dir/up-dir", "PWD", "CWD /", "CWD dangling",
+        "CWD dangling-dir", "CWD loop", "CWD escape", "PWD", "CWD abs-file", "CWD link-dir", "PWD", "CDUP", "PWD",
+        tree=links)
+    add("links-write", *LOGIN, "TYPE I", "PASV", "STOR to-create", "SIZE new-target.txt", "PASV", "APPE abs-file",
+        "SIZE file.txt", "PASV", "STOR dangling", "SIZE nothere", "PASV", "STOR abs-dir/in.txt", "SIZE dir/in.txt",
+        "MKD abs-dir/m", "RMD abs-dir/m", "DELE abs-file", "SIZE file.txt", "PASV", "STOR escape/x",
+        "RNFR dangling", "RNTO renamed-link", "MDTM renamed-link", tree=links)
+    add("links-list", *LOGIN, "PASV", "NLST abs-dir", "PASV", "NLST dir", "PASV", "NLST dangling", "MLST abs-dir",
+        "MLST abs-file", "MLST dangling", "MLST dir/up-file", "PASV", "LIST abs-dir", "PASV", "LIST -la dir",
+        "PASV", "MLSD abs-dir", "STAT abs-file", "STAT dangling", tree=links)
+    def dir_links(home: Path) -> None:
+        links(home)
+        os.symlink("inner.txt", home / "dir" / "in-link")
+        os.symlink("/file.txt", home / "dir" / "abs-in")
+        os.symlink("./inner.txt", home / "dir" / "dot-in")
+        os.symlink("sub dir", home / "dir" / "sub-link")
+        os.symlink("/other.txt", home / "dir" / "other.txt")
+        os.symlink("../dir/inner.txt", home / "dir" / "up-down")
+        os.symlink("../empty", home / "dir" / "up-empty")
+        os.symlink("../file.txt", home / "root-up")
+        os.symlink("sub dir/../inner.txt", home / "dir" / "mid-up")
+    add("links-nlst-dir", *LOGIN, "PASV", "NLST dir", "CWD dir", "PASV", "NLST", "PASV", "NLST .", "CWD /", "PASV",
+        "NLST -1 dir", "PASV", "NLST dir/*", "PASV", "NLST", tree=dir_links)
+    add("links-list-root", *LOGIN, "PASV", "LIST", "PASV", "NLST", "PASV", "LIST -L", tree=links)
+    add("show-symlinks-off", *LOGIN, "CWD link-dir", "PWD", "CWD /", "PASV", "LIST", "MLST link", "STAT link",
+        "PASV", "NLST", conf="ShowSymlinks off\n", tree=links)
+    # -- DefaultRoot through a symbolic link (AllowChrootSymlinks)
+    def home_link(home: Path) -> None:
+        link = home.parent.parent / f"link-{home.name}"
+        if not link.is_symlink():
+            os.symlink(home, link)
+    add("chroot-symlink-off", *LOGIN, "PWD", "PASV", "NLST",
+        conf="DefaultRoot {base}/link-alice\nAllowChrootSymlinks off\n", tree=home_link)
+    add("chroot-symlink-on", *LOGIN, "PWD", "PASV", "NLST", conf="DefaultRoot {base}/link-alice\n", tree=home_link)
+    # -- ~ in paths
+    add("tilde", *LOGIN, "CWD ~", "PWD", "CWD ~/dir", "PWD", "CWD ~/", "PWD", "CWD ~bob", "PWD", "CWD ~alice", "PWD",
+        "CWD ~alice/dir", "PWD", "CWD ~nosuch", "SIZE ~/file.txt", "MKD ~/t1", "PASV", "NLST ~", "MLST ~/dir",
+        "CWD dir", "CWD ~", "PWD")
+    add("tilde-commands", *LOGIN, "TYPE I", "SIZE ~/file.txt", "MDTM ~/file.txt", "PASV", "RETR ~/file.txt", "PASV",
+        "STOR ~/up.txt", "SIZE up.txt", "DELE ~/up.txt", "RNFR ~/other.txt", "RNTO ~/moved.txt", "SIZE moved.txt",
+        "RMD ~/empty", "PASV", "LIST ~/dir", "PASV", "NLST ~/dir", "STAT ~/dir", "PASV", "MLSD ~/dir",
+        "SITE CHMOD 600 ~/file.txt", "MFMT 20200101000000 ~/file.txt", "CWD ~/", "PWD", "XCWD ~/dir", "PWD",
+        "MKD ~", "RMD ~", "SIZE ~", "PASV", "LIST ~", "PASV", "RETR ~bob/file.txt", "SIZE ~alice/file.txt")
+    # -- leading whitespace in arguments, embedded CR
+    def spaced(home: Path) -> None:
+        (home / " file.txt").write_bytes(b"leading space\n")
+        (home / "  two.txt").write_bytes(b"two spaces\n")
+        (home / " dir").mkdir()
+    add("leading-space", *LOGIN, "PASV", "RETR  file.txt", "SIZE  file.txt", "TYPE I", "SIZE  file.txt",
+        "MDTM  file.txt", "MDTM   two.txt", "CWD  dir", "PWD", "CWD /", "DELE  file.txt", "MKD  new", "RMD  new",
+        "PASV", "STOR  up.txt", "PASV", "NLST  dir", "PASV", "LIST  -la", "MLST  file.txt", "STAT  file.txt",
+        "RNFR  two.txt", "RNTO  three.txt", "SITE CHMOD 600  three.txt", "MFMT 20200101000000  three.txt",
+        "PASV", "LIST   -la dir", tree=spaced)
+    add("list-options-spaced", *LOGIN, "PASV", "LIST  -la", "PASV", "LIST -a", "PASV", "NLST  -a",
+        conf='ListOptions "-a"\n', tree=spaced)
+    add("embedded-cr", *LOGIN, "MKD ab\rcd", "CWD abcd", "PWD", "CWD /", "MKD \rlead", "PASV", "NLST",
+        "SIZE file.txt\r", "TYPE I\r", "SIZE fi\rle.txt", "NOOP\r\r", "DELE o\rther.txt")
+    # -- RETR of what is not a regular file, REST past 2 GiB and 4 GiB, RETR from the last byte
+    def specials(home: Path) -> None:
+        os.mkfifo(home / "fifo")
+        for name, size in (("g2.bin", (2 << 30) + 10), ("g4.bin", (4 << 30) + 10)):
+            with open(home / name, "wb") as f:
+                f.truncate(size)
+                f.seek(size - 4)
+                f.write(b"tail")
+    add("retr-special", *LOGIN, "TYPE I", "SIZE fifo", "MDTM fifo", "PASV", "RETR dir", "PASV", "RETR .", "PASV",
+        "RETR /", "PASV", "STOR dir", "PASV", "RETR empty.bin", "REST 1", "PASV", "RETR empty.bin", tree=specials)
+    add("retr-fifo", *LOGIN, "TYPE I", "PASV", "RETR fifo", tree=specials)
+    add("rest-big", *LOGIN, "TYPE I", "SIZE g2.bin", "SIZE g4.bin", "REST 2147483648", "PASV", "RETR g2.bin",
+        "REST 2147483657", "PASV", "RETR g2.bin", "REST 2147483658", "PASV", "RETR g2.bin", "REST 2147483659",
+        "PASV", "RETR g2.bin", "REST 4294967296", "PASV", "RETR g4.bin", "REST 4294967305", "PASV", "RETR g4.bin",
+        "REST 4294967306", "PASV", "RETR g4.bin", "REST 4294967307", "PASV", "RETR g4.bin", "REST 23", "PASV",
+        "RETR file.txt", "REST 24", "PASV", "RETR file.txt", "REST 25", "PASV", "RETR file.txt",
+        "REST 4294967296", "PASV", "RETR g2.bin", "RANG 4294967296 4294967299", "PASV", "RETR g4.bin",
+        tree=specials)
     add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
     return s
 
@@ -393,6 +485,7 @@ def compat_scenarios() -> list[Scenario]:
 NO_PORT = "no PORT/PASV: proftpy says so instead of connecting to the client's port 20"
 DOUBLE_530 = "ProFTPD answers this twice before login (two 530 lines), proftpy once"
 BOUNCE = "PORT/EPRT to another address or outside 1024-65535 refused (no FTP bounce)"
+CR_NUL = "a CR inside a path in a reply is sent as CR NUL (RFC 2640 3.1); ProFTPD sends it bare"
 SENDFILE_WATCH = ("commands during a sendfile download are answered at once (ProFTPD leaves them unanswered until "
                   "the transfer ends, then runs them)")
 EXPECTED: dict[tuple[str, str], str] = {
@@ -420,6 +513,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("dir-denyall", "RNTO locked/y"): "DenyAll in a <Directory> refuses new names too (ProFTPD lets RNTO create one)",
     ("during-transfer", "RETR big.bin || RNFR file.txt || NOOP || PWD || RNTO x.txt"): SENDFILE_WATCH,
     ("during-transfer", "RETR big.bin || STAT || SIZE file.txt || FOO"): SENDFILE_WATCH,
+    ("retr-fifo", "RETR fifo"): "RETR of a FIFO is refused (ProFTPD opens it and the session hangs until a writer "
+                                "comes)",
+    ("embedded-cr", "MKD ab\rcd"): CR_NUL,
+    ("embedded-cr", "MKD \rlead"): CR_NUL,
+    ("embedded-cr", "SIZE fi\rle.txt"): CR_NUL,
+    ("embedded-cr", "DELE o\rther.txt"): CR_NUL,
+    ("tilde-commands", "LIST ~/dir"): "LIST does not expand ~ (ProFTPD's 450 names the home's real path outside the "
+                                      "chroot)",
+    ("tilde-commands", "LIST ~"): "LIST does not expand ~ (ProFTPD's 450 names the home's real path outside the chroot)",
     ("abuse", "NOOP " + "x" * 5000): "an over-long line gets 500 Command line too long (ProFTPD says nothing)",
 }
 # Known differences not fixed yet, and why (not counted as failures; the summary counts them).
@@ -532,7 +634,7 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     server.port = free_port()
     values = {"port": server.port, "dir": server.base, "base": server.base}
     conf = server.base / "server.conf"
-    conf.write_text((COMMON_CONF + extra).format(**values))
+    conf.write_text((extra + COMMON_CONF).format(**values))
     log = open(server.base / "stderr.log", "wb")
     server.proc = subprocess.Popen(argv + ["-n", "-c", str(conf)], cwd=server.base, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT)
@@ -804,6 +906,7 @@ def main() -> int:
             oracle = Server("proftpd", tmp / f"proftpd{n}")
             ours = Server("proftpy", tmp / f"proftpy{n}")
             try:
+                # the scenario's lines come before the common ones: the first DefaultRoot that applies wins
                 start(oracle, [PROFTPD], PROFTPD_EXTRA + conf)
                 start(ours, [str(REPO / ".venv/bin/python"), "-m", "proftpy"], PROFTPY_EXTRA + conf)
                 if n == 0:

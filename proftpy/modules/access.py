@@ -247,7 +247,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
     target = None
     if path is not None and session.authenticated and session.fs is not None:
         try:
-            target = dirs.target(session.fs, path_row.path.exact, path)
+            target = dirs.target(session.fs, path_row.path.exact, path, path_row.path.tilde)
         except FsError:
             return None                       # the command itself answers with the same error
     ctx = session.context(target.real if target is not None else None)

@@ -99,6 +99,8 @@ directives = (
     Directive("UseFtpUsers", Flag, SVGA, True, Merge.DOWN, "Refuse users listed in /etc/ftpusers."),
     Directive("DefaultRoot", Custom(_root_spec, "path [group-expression]"), SVG, None, Merge.SERVER,
               "chroot after login: `~` (home) or a path, optionally only for a group expression.", repeat=True),
+    Directive("AllowChrootSymlinks", Flag, SVG, True, Merge.SERVER,
+              "off: refuse a login whose DefaultRoot (or <Anonymous> directory) is a symbolic link."),
     Directive("DefaultChdir", Custom(_chdir_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
               "Directory a session starts in.", repeat=True),
     Directive("RootRevoke", Custom(_revoke, "on|off|UseNonCompliantActiveTransfer"), SVGA, True, Merge.DOWN,
@@ -262,6 +264,13 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         return _failed(session, name, reason)
     try:
         start_session(session, account, anon, name, cmd.arg)
+    except RootRefused as e:
+        log.error("error: %s", e)
+        session.anon = None
+        session.send(Reply(530, (session.server.context().get("AccessDenyMsg") or "Login incorrect.")
+                           .replace("%u", name)))
+        session.end("bad DefaultRoot")
+        return None
     except SessionUnsafe as e:
         log.error("login of %s aborted, ending the session: %s", name, e)
         session.end("privilege drop failed")
@@ -300,6 +309,10 @@ def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     return Reply(530, text)
 
 
+class RootRefused(Exception):
+    """The session root may not be used (AllowChrootSymlinks off): ProFTPD answers 530 and disconnects."""
+
+
 class SessionUnsafe(Exception):
     """The process changed identity only half way: it must not serve anything any more."""
 
@@ -335,6 +348,8 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     os.umask(umask)
     home = (root or "/") if anon is not None else account.home
     session.home = home
+    fs.home = _within(home, root) if root else home
+    fs.user_home = lambda user: getattr(chain.lookup(user), "home", None)
     try:
         fs.chdir(_start_dir(session, home, root, names))
     except (OSError, FtpError) as e:
@@ -418,6 +433,9 @@ def _session_root(session: "Session", account: Account, anon, group_names: set[s
                 break
         else:
             return None
+        if not session.server.get("AllowChrootSymlinks") and os.path.islink(path.rstrip("/") or "/"):
+            log.error("error: DefaultRoot %s is a symlink (denied by AllowChrootSymlinks config)", path)
+            raise RootRefused("unable to determine DefaultRoot directory")
     path = os.path.realpath(path)
     if path == "/":
         return None

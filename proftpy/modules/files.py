@@ -21,8 +21,8 @@ from .. import PROFTPD_COMPAT, transfer
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
-from ..dispatch import (DIRS, EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, PATH, POST_CMD, PRE_CMD, READ, WRITE, Command,
-                        Hook, PathArg, Request)
+from ..dispatch import (DIRS, HOME_EXACT_PATH, HOME_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, PRE_CMD, READ, WRITE,
+                        Command, Hook, PathArg, Request)
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
@@ -119,13 +119,16 @@ def change_dir(session: "Session", arg: str, name: str) -> Reply:
     successful`. With ShowSymlinks on (the default) the new directory is shown resolved, as ProFTPD does."""
     fs = _require_fs(session)
     try:
-        path = fs.chdir(arg)
+        path = fs.chdir(arg, tilde=True)
     except (OSError, FtpError) as first:
         path = _try_cdpath(session, arg)
         if path is None:
+            err = getattr(first, "errno", None) or errno.EIO
+            if err in (errno.ELOOP, errno.ENAMETOOLONG):
+                raise FsError(arg, errno.ENOENT) from None      # ProFTPD's chdir says so for these
             if isinstance(first, FtpError):
                 raise
-            raise FsError(arg, first.errno or errno.EIO) from None
+            raise FsError(arg, err) from None
     if _show_symlinks(session):
         fs.cwd = fs.canonical(path)
     session.events.emit("core.chdir", session=session, path=fs.cwd)
@@ -157,7 +160,7 @@ def mkd(session: "Session", cmd: Request) -> Reply:
     if "*" in arg:
         raise FtpError(550, f"{arg}: Invalid directory name")
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     mode = dir_mode(session, path.real)
     old = os.umask(0)
@@ -171,7 +174,7 @@ def mkd(session: "Session", cmd: Request) -> Reply:
 def rmd(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
@@ -183,7 +186,7 @@ def dele(session: "Session", cmd: Request) -> Reply:
     """Delete a file; a symlink is removed itself, never what it points to."""
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     st = fs.lstat(path.real)
     if stat.S_ISDIR(st.st_mode):
@@ -199,7 +202,7 @@ def rnfr(session: "Session", cmd: Request) -> Reply:
     st = session.state.get(FilesState)
     st.rnfr = None
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
@@ -216,7 +219,7 @@ def rnto(session: "Session", cmd: Request) -> Reply:
     if source is None:
         return Reply(503, "Bad sequence of commands")
     fs = _require_fs(session)
-    target = fs.resolve(arg, follow_last=False)
+    target = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, target.real)
     if not session.conf("AllowOverwrite", target.real) and fs.exists(target.real):
         return Reply(550, f"{arg}: Rename permission denied")
@@ -249,7 +252,7 @@ def size(session: "Session", cmd: Request) -> Reply:
     if transfer_type(session) == "A":
         return Reply(550, f"{cmd.name} not allowed in ASCII mode")
     fs = _require_fs(session)
-    st = fs.stat(fs.resolve(arg).real)
+    st = fs.stat(fs.resolve(arg, tilde=True).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a regular file")
     return Reply(213, str(st.st_size))
@@ -258,7 +261,7 @@ def size(session: "Session", cmd: Request) -> Reply:
 def mdtm(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    st = fs.stat(fs.resolve(arg).real)
+    st = fs.stat(fs.resolve(arg, tilde=True).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a plain file")
     tm = time.gmtime(st.st_mtime) if times_gmt(session) else time.localtime(st.st_mtime)
@@ -547,32 +550,32 @@ commands = (
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
     Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=21,
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
-    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=EXACT_PATH,
+    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=HOME_EXACT_PATH,
             denied=NO_SUCH_DIR, replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
-    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=EXACT_PATH,
+    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=HOME_EXACT_PATH,
             denied=NO_SUCH_DIR, replies=("250 XCWD command successful",)),
     Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3, denied=NO_PARENT, replies=("250 CDUP command successful",)),
     Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4, denied=NO_PARENT, replies=("250 XCUP command successful",)),
-    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=EXACT_PATH, path_filter=True,
+    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=HOME_EXACT_PATH, path_filter=True,
             replies=('257 "<dir>" - Directory successfully created', "550 <dir>: Invalid directory name (a `*`)",
                      "550 <dir>: <error>")),
-    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=19, path=EXACT_PATH,
+    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=19, path=HOME_EXACT_PATH,
             path_filter=True, replies=('257 "<dir>" - Directory successfully created',)),
-    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=16, path=EXACT_PATH,
+    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=16, path=HOME_EXACT_PATH,
             replies=("250 RMD command successful", "550 <dir>: <error>")),
-    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=EXACT_PATH,
+    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=HOME_EXACT_PATH,
             replies=("250 XRMD command successful",)),
-    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=PATH, denied=NOT_PERMITTED,
+    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=HOME_PATH, denied=NOT_PERMITTED,
             replies=("250 DELE command successful", "550 <path>: Is a directory", "550 <path>: <error>")),
-    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=PATH, denied=NOT_PERMITTED,
+    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=HOME_PATH, denied=NOT_PERMITTED,
             replies=("350 File or directory exists, ready for destination name", "550 <path>: <error>")),
-    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=EXACT_PATH,
+    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=HOME_EXACT_PATH,
             path_filter=True, denied=_rnto_denied,
             replies=("250 Rename successful", "503 Bad sequence of commands",
                      "550 <path>: Rename permission denied (AllowOverwrite off)")),
-    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=PATH, feat=("SIZE",),
+    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=HOME_PATH, feat=("SIZE",),
             denied=_size_denied, replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
-    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=PATH, feat=("MDTM",),
+    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=HOME_PATH, feat=("MDTM",),
             denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
             feat=("MFMT",), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),

@@ -660,14 +660,29 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
     for name in names_:
         if name.startswith(".") and not (opts.a or (opts.A and name not in (".", ".."))):
             continue
-        if name in links and lister.follow(posixpath.join(virtual, name)) is None:
-            continue            # dangling (or escaping) link: mod_ls drops it
+        if name in links and not _nlst_link_kept(session, virtual, name):
+            continue
         if curdir or opts.one:
             yield name
         else:
             yield posixpath.join(directory, name)
         if not lister.count_file():
             return
+
+
+def _nlst_link_kept(session: "Session", directory: str, name: str) -> bool:
+    """Whether NLST names a link of a directory listing, as mod_ls 1.3.8 decides (checked against Debian's
+    ProFTPD): a link that dangles or leads out of the root is left out, a loop is kept, and so is a link
+    whose target climbs with `../` only in the session root."""
+    path = posixpath.join(directory, name)
+    try:
+        target = session.fs.readlink(session.fs.resolve(path, follow_last=False).real)
+        if target.startswith("../") and directory != "/":
+            return False
+        session.fs.stat(session.fs.resolve(path).real)
+    except (OSError, FsError) as e:
+        return e.errno == errno.ELOOP
+    return True
 
 
 def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Iterator[str]:
@@ -725,6 +740,8 @@ def stat_(session: "Session", cmd: Request, empty: bool = False) -> Reply:
     try:
         vp = session.fs.resolve(path, follow_last=not cfg.show_symlinks)
         st = session.fs.lstat(vp.real) if cfg.show_symlinks else session.fs.stat(vp.real)
+        if stat.S_ISLNK(st.st_mode):
+            session.fs.stat(session.fs.resolve(path).real)      # a dangling link is 450, as in mod_ls
     except FsError as e:
         raise _missing(path, e.errno) from None
     except OSError as e:

@@ -43,7 +43,7 @@ def _not_understood(words: list[str]) -> Reply:
 
 
 def resolve(session: "Session", arg: str, follow_last: bool = True) -> VPath:
-    path = session.fs.resolve(arg, follow_last=follow_last)
+    path = session.fs.resolve(arg, follow_last=follow_last, tilde=True)     # `~` as in ProFTPD's mod_site
     check_filters(session, arg, path.real)
     return path
 

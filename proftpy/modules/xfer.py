@@ -36,8 +36,9 @@ from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
-from ..dispatch import (EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE,
-                        Command, Hook, Request)
+from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
+                        REQUIRED, WRITE, Command, Hook, Request)
+from ..fs import FsError
 from ..log import NOTICE
 from ..module import Module
 from ..reply import FtpError, Reply
@@ -455,8 +456,13 @@ def retr(session: "Session", cmd: Request) -> Reply:
     offset, st.rest = st.rest, 0
     start, length = session.state.get(RangeState).take()
     offset = offset or start
-    path = session.fs.resolve(cmd.arg)
-    info = session.fs.stat(path.real)
+    try:
+        path = session.fs.resolve(cmd.arg, tilde=True)
+        info = session.fs.stat(path.real)
+    except (OSError, FsError):
+        if not session.fs.lexists(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real):
+            raise
+        return Reply(550, f"{cmd.arg}: Not a regular file")        # a link that leads nowhere (ProFTPD)
     if not stat.S_ISREG(info.st_mode):
         return Reply(550, f"{cmd.arg}: Not a regular file")
     if offset and not session.conf("AllowRetrieveRestart", path=path.real):
@@ -474,7 +480,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
         ascii = st.ascii
         sendfile = session.conf("UseSendfile", path=path.real)
         count = min(length, size - offset) if length else size - offset
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({count} bytes)"
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(count)}"
 
         def body(t: transfer.Transfer) -> None:
             if length:
@@ -489,6 +495,11 @@ def retr(session: "Session", cmd: Request) -> Reply:
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
            moved=moved, status=status)
     return reply
+
+
+def _bytes(count: int) -> str:
+    """The size in a 150 reply, as ProFTPD's pr_data_open words it: none for 0, `(1 byte)`, `(n bytes)`."""
+    return f" ({count} byte{'s' if count != 1 else ''})" if count else ""
 
 
 def _invalid_rest(cmd: Request, name: str = "REST") -> Reply:
@@ -558,12 +569,16 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         opening = f"FILE: {name}"
         what = name
     else:
-        path = session.fs.resolve(cmd.arg)
+        path = session.fs.resolve(cmd.arg, tilde=True)
         real, virtual, what = path.real, path.virtual, cmd.arg
+        through_link = False     # a link to nothing yet: it exists, so AllowOverwrite decides (on: the target is made)
         try:
             info = session.fs.stat(real)
         except FileNotFoundError:
             info = None
+            through_link = session.fs.lexists(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real)
+            if through_link and kind == "STOR" and not session.conf("AllowOverwrite", path=real):
+                return Reply(550, f"{cmd.arg}: Overwrite permission denied")
         if info is not None:
             # ProFTPD: AllowOverwrite is checked first, REST or not (a resumed STOR needs both directives).
             if kind == "STOR" and not session.conf("AllowOverwrite", path=real):
@@ -584,8 +599,8 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
         elif info is None:
-            fd = _open_new(session, real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
-            created = True
+            fd = _open_new(session, real, os.O_WRONLY | os.O_CREAT | (0 if through_link else os.O_EXCL), umask)
+            created = not through_link          # (never remove the client's link)
         elif kind == "APPE":
             fd = _open_existing(session, real, os.O_WRONLY | os.O_APPEND)
         else:
@@ -598,8 +613,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             return _invalid_rest(cmd, "RANG" if length else "REST")
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}" + (f" ({length} bytes)"
-                                                                                   if length else "")
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
 
     def body(t: transfer.Transfer) -> None:
         if kind == "STOR" and temp is None and not created and not length:
@@ -697,16 +711,16 @@ commands = (
             feat=("REST STREAM",), limit=False,
             replies=("350 Restarting at <n>. Send STORE or RETRIEVE to initiate transfer",)),
     Command("RETR", retr, READ, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=40,
-            path=EXACT_PATH, transfer=True, denied=NOT_PERMITTED,
+            path=HOME_EXACT_PATH, transfer=True, denied=NOT_PERMITTED,
             replies=("150 Opening <MODE> mode data connection for <path> (<n> bytes)", "226 Transfer complete")),
     Command("STOR", stor, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=41,
-            path=EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED,
+            path=HOME_EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED,
             replies=TRANSFERRED + ("550 <path>: Overwrite permission denied",)),
     Command("STOU", stou, WRITE, arg=OPTIONAL, help="(store unique filename)", help_at=42, path=EXACT_PATH,
             path_filter=True, transfer=True, denied=(550, "{unique}: Operation not permitted"),
             replies=("150 FILE: <name>", "226 Transfer complete")),
     Command("APPE", appe, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=43,
-            path=EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED, replies=TRANSFERRED),
+            path=HOME_EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED, replies=TRANSFERRED),
     Command("RANG", rang, arg=OPTIONAL, help="<sp> start-point <sp> end-point", help_at=46, feat=("RANG STREAM",),
             denied=(552, "{cmd}: Operation not permitted"),
             replies=("350 Transferring byte range of <n> bytes starting from <start>", "350 Reset byte transfer range",

@@ -196,3 +196,136 @@ def test_a_command_between_rnfr_and_rnto_is_refused_and_the_rnfr_stays(ftpd):
     assert error_reply(ftp, "RNTO h.txt") == "503 Bad sequence of commands"
     ftp.quit()
     assert (d.home("alice") / "g.txt").exists()
+
+
+# -- paths: symbolic links, `~`, leading spaces, big offsets ------------------------------------------------------
+def _links(d) -> None:
+    home = d.home("alice")
+    (home / "dir").mkdir()
+    (home / "dir" / "inner.txt").write_bytes(b"inner\n")
+    (home / "file.txt").write_bytes(b"hello\n")
+    for name, target in (("abs-dir", "/dir"), ("abs-file", "/file.txt"), ("dir/up-file", "../file.txt"),
+                         ("dangling", "nothere"), ("loop", "loop"), ("escape", "/../../../etc"),
+                         ("to-create", "/made.txt")):
+        os.symlink(target, home / name)
+    for root, dirs, files in os.walk(home):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), d.uid("alice"), d.users["alice"][1])
+
+
+def _check_links(ftp: ftplib.FTP) -> None:
+    ftp.voidcmd("TYPE I")
+    assert ftp.sendcmd("SIZE abs-file") == "213 6"
+    assert ftp.sendcmd("SIZE dir/up-file") == "213 6"
+    assert _retr(ftp, "abs-file")[1] == b"hello\n"
+    assert error_reply(ftp, "RETR dangling") == "550 dangling: Not a regular file"
+    assert error_reply(ftp, "RETR loop") == "550 loop: Not a regular file"
+    assert error_reply(ftp, "CWD loop") == "550 loop: No such file or directory"
+    assert error_reply(ftp, "CWD escape") == "550 escape: No such file or directory"
+    ftp.cwd("abs-dir")
+    assert ftp.pwd() == "/dir"                                   # ShowSymlinks on: the link resolved
+    ftp.cwd("/")
+    assert ftp.storbinary("STOR abs-dir/in.txt", io.BytesIO(b"x")).startswith("226")
+    assert ftp.sendcmd("SIZE dir/in.txt") == "213 1"
+    assert error_reply(ftp, "STOR to-create") == "550 to-create: Overwrite permission denied"
+
+
+def test_symlinks_inside_the_root_under_chroot(ftpd):
+    d = ftpd("DefaultRoot ~")
+    _links(d)
+    ftp = d.login()
+    _check_links(ftp)
+    ftp.quit()
+
+
+def test_symlinks_inside_the_root_in_the_userland_jail(tmp_path, reachable_homes):
+    """Started by an ordinary user: fs.py resolves `/dir` inside the jail as the kernel does under chroot."""
+    from tests.conftest import (AUTH_CONFIG, BASE_CONFIG, IS_ROOT, Daemon, daemon_as_user, fill, free_port,
+                                make_users)
+    if not IS_ROOT:
+        pytest.skip("needs root to start the daemon as another user")
+    uid = 2397
+    d = Daemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf")
+    users = make_users(tmp_path)
+    d.users = {name: (uid, uid, home) for name, (_, _, home) in users.items()}
+    for path in [tmp_path, tmp_path / "home", tmp_path / "ftpd.passwd", tmp_path / "ftpd.group",
+                 *(u[2] for u in users.values())]:
+        os.chown(path, uid, uid)
+    d.conf.write_text(fill("DefaultRoot ~\n" + BASE_CONFIG + AUTH_CONFIG,
+                           dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off")))
+    _links(d)
+    with daemon_as_user(d, uid):
+        ftp = d.login()
+        _check_links(ftp)
+        ftp.quit()
+
+
+def test_stor_through_a_dangling_link_creates_its_target_with_allowoverwrite(ftpd):
+    d = ftpd("DefaultRoot ~\nAllowOverwrite on")
+    _links(d)
+    ftp = d.login()
+    assert ftp.storbinary("STOR to-create", io.BytesIO(b"made")).startswith("226")
+    assert (d.home("alice") / "made.txt").read_bytes() == b"made"
+    assert os.path.islink(d.home("alice") / "to-create")
+    ftp.quit()
+
+
+def test_tilde_names_the_home_as_proftpd_expands_it(ftpd):
+    d = ftpd("DefaultRoot ~")
+    _links(d)
+    ftp = d.login()
+    ftp.cwd("~/dir")
+    assert ftp.pwd() == "/dir"
+    assert error_reply(ftp, "CWD ~") == "550 ~: No such file or directory"
+    assert error_reply(ftp, "CWD ~bob") == "550 ~bob: No such file or directory"
+    assert ftp.mkd("~/made") == "/made"
+    ftp.voidcmd("TYPE I")
+    assert ftp.sendcmd("SIZE ~/file.txt") == "213 6"
+    assert error_reply(ftp, "MLST ~/dir") == "550 '~/dir' cannot be listed"       # mod_facts does not expand it
+    ftp.quit()
+
+
+def test_allowchrootsymlinks_off_refuses_a_linked_defaultroot(ftpd, tmp_path):
+    os.symlink(tmp_path / "home" / "alice", tmp_path / "alice-link")
+    d = ftpd(f"DefaultRoot {tmp_path}/alice-link\nAllowChrootSymlinks off")
+    ftp = d.connect()
+    ftp.sendcmd("USER alice")
+    with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+        ftp.sendcmd("PASS alice-secret")
+    with pytest.raises((EOFError, ConnectionError)):
+        ftp.sendcmd("NOOP")
+    assert "is a symlink (denied by AllowChrootSymlinks config)" in d.log()
+
+
+def test_rest_past_4_gib_and_from_the_last_byte(ftpd):
+    d = ftpd("DefaultRoot ~")
+    path = make_file(d, "big.bin", b"")
+    with open(path, "r+b") as f:
+        f.truncate((4 << 30) + 10)
+        f.seek((4 << 30) + 6)
+        f.write(b"tail")
+    ftp = d.login()
+    ftp.voidcmd("TYPE I")
+    assert ftp.sendcmd("SIZE big.bin") == f"213 {(4 << 30) + 10}"
+    ftp.sendcmd(f"REST {(4 << 30) + 9}")
+    out = io.BytesIO()
+    conn = ftp.transfercmd("RETR big.bin")
+    assert ftp.lastresp == "150"
+    out.write(conn.recv(16))
+    conn.close()
+    assert ftp.voidresp().startswith("226") and out.getvalue() == b"l"
+    ftp.sendcmd(f"REST {(4 << 30) + 10}")
+    assert _retr(ftp, "big.bin") == ("226 Transfer complete", b"")
+    ftp.sendcmd(f"REST {(4 << 30) + 11}")
+    assert error_reply(ftp, "RETR big.bin") == "554 REST: invalid big.bin argument"
+    ftp.quit()
+
+
+def test_leading_spaces_of_an_argument_are_part_of_the_name(ftpd):
+    d = ftpd("DefaultRoot ~")
+    make_file(d, " spaced.txt", b"leading space\n")
+    ftp = d.login()
+    assert _retr(ftp, " spaced.txt")[1] == b"leading space\n"        # sent as `RETR  spaced.txt`
+    ftp.voidcmd("TYPE I")
+    assert error_reply(ftp, "SIZE spaced.txt") == "550 spaced.txt: No such file or directory"
+    ftp.quit()
