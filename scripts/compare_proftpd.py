@@ -101,6 +101,7 @@ class Scenario:
     steps: list[str]
     conf: str = ""
     tree: Callable[[Path], None] | None = None
+    others: int = 0         # this many other sessions of alice's stay logged in while the scenario runs
 
 
 def scenarios() -> list[Scenario]:
@@ -282,7 +283,8 @@ def scenarios() -> list[Scenario]:
 def compat_scenarios() -> list[Scenario]:
     """Scenarios of the compatibility sweep (issue 17): configurations of their own, trees of their own."""
     s: list[Scenario] = []
-    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+    add = lambda name, *steps, conf="", tree=None, others=0: s.append(  # noqa: E731
+        Scenario(name, list(steps), conf, tree, others))
 
     # -- RANG (mod_xfer, draft-bryan-ftp-range)
     add("rang", "RANG 1 2", "HELP RANG", *LOGIN, "RANG", "RANG 1", "RANG 1 2 3", "RANG a b", "RANG -1 5", "RANG 5 2",
@@ -477,6 +479,35 @@ def compat_scenarios() -> list[Scenario]:
         "RETR file.txt", "REST 24", "PASV", "RETR file.txt", "REST 25", "PASV", "RETR file.txt",
         "REST 4294967296", "PASV", "RETR g2.bin", "RANG 4294967296 4294967299", "PASV", "RETR g4.bin",
         tree=specials)
+    # -- Display files and ServerIdent: variables, several lines
+    variables = ("C=%C E=%E i=%i K=%K k=%k L=%L M=%M N=%N o=%o R=%R t=%t U=%U u=%u V=%V x=%x y=%y z=%z\n"
+                 "braced: %{total_bytes_in} %{total_bytes_out} %{total_bytes_xfer} %{total_files_in} "
+                 "%{total_files_out} %{total_files_xfer} %{bytes_xfer} %{unknown} %{env:NOSUCHVAR} %{time:%Y}\n"
+                 "\n  indented line\n%% percent %Q %\nlast line\n")
+
+    def displays(home: Path) -> None:
+        base = home.parent.parent
+        for name in ("connect.msg", "quit.msg"):
+            (base / name).write_text(variables)
+        (home / "welcome.msg").write_text(variables)
+        (home / "dir" / ".message").write_text("in dir: %C\nsecond\n")
+        (home / "one.msg").write_text("just one line\n")
+    display_conf = ("DisplayConnect {base}/connect.msg\nDisplayLogin welcome.msg\nDisplayQuit {base}/quit.msg\n"
+                    "DisplayChdir .message\n")
+    add("display-files", *LOGIN, "CWD dir", "CWD /", "TYPE I", "PASV", "RETR file.txt", "QUIT",
+        conf=display_conf, tree=displays)
+    add("display-one-line", *LOGIN, "QUIT", conf="DisplayLogin one.msg\nDisplayQuit one.msg\n", tree=displays)
+    add("display-class", "USER alice", "PASS alice-pw", "QUIT",
+        conf="<Class local>\nFrom 127.0.0.1\n</Class>\nMaxClientsPerClass local 5\nMaxClients 7\n"
+             "DisplayLogin welcome.msg\n", tree=displays)
+    add("display-others", "USER alice", "PASS alice-pw", "QUIT",
+        conf="<Class local>\nFrom 127.0.0.1\n</Class>\nDisplayLogin welcome.msg\n", tree=displays, others=2)
+    for n in (1, 3):
+        add(f"display-others-{n}", "USER alice", "PASS alice-pw", "QUIT",
+            conf="<Class local>\nFrom 127.0.0.1\n</Class>\nDisplayLogin welcome.msg\n", tree=displays, others=n)
+    add("ident-text", "QUIT", conf='ServerIdent on "Host %L version %{{version}} name %v %V %% end"\n')
+    add("ident-off", "QUIT", conf="ServerIdent off\n")
+    add("ident-defer", "QUIT", conf="DeferWelcome on\n")
     add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
     return s
 
@@ -522,6 +553,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("tilde-commands", "LIST ~/dir"): "LIST does not expand ~ (ProFTPD's 450 names the home's real path outside the "
                                       "chroot)",
     ("tilde-commands", "LIST ~"): "LIST does not expand ~ (ProFTPD's 450 names the home's real path outside the chroot)",
+    ("ident-text", "<connect>"): "ServerIdent's %{version} is proftpy's own version",
     ("abuse", "NOOP " + "x" * 5000): "an over-long line gets 500 Command line too long (ProFTPD says nothing)",
 }
 # Known differences not fixed yet, and why (not counted as failures; the summary counts them).
@@ -838,6 +870,13 @@ class Outcome:
 def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
     for home in server.homes():
         build_tree(home, scenario.tree)
+    others = []
+    for _ in range(scenario.others):
+        other = Client(server.port)
+        other.reply()
+        for line in LOGIN:
+            other.step(line)
+        others.append(other)
     client = Client(server.port)
     try:
         out = [[normalise(x) for x in client.reply()]]
@@ -847,6 +886,8 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
         return out
     finally:
         client.close()
+        for other in others:
+            other.close()
 
 
 def show(name: str, outcomes: list[Outcome], show_all: bool, show_expected: bool, width: int) -> None:

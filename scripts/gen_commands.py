@@ -61,15 +61,17 @@ def main() -> None:
             "## Display files", "",
             "`DisplayConnect` (220- lines before the greeting), `DisplayLogin` (230- lines), `DisplayChdir file [on]` "
             "(250- lines on CWD/CDUP; a relative name is looked for in the new directory, `on` shows it only when it "
-            "changed since the last visit) and `DisplayQuit` (221- lines). After login a path is inside the session "
+            "changed since the last visit) and `DisplayQuit` (its lines are the 221 reply, instead of `Goodbye.`). Lines "
+            "after the first start with a space, as ProFTPD sends them. After login a path is inside the session "
             "root; absolute files configured at server level are opened at session start, so they stay readable "
             "after chroot. A missing file is skipped silently.", "",
             "Variables: `%C` current directory (`(none)` before login), `%E` ServerAdmin, `%F`/`%f` free space in KB "
             "/ scaled (`05KB`, `120MB`), `%i` `%o` `%t` files in/out/total, `%K`/`%k` bytes transferred "
-            "(KB / `B` or `kB`), `%L` server name (MasqueradeAddress first), `%M` MaxClients (0 = none), `%N` "
-            "sessions counted for MaxClients (not counted yet: always 1), `%R` client name, `%T` local time, `%U` name given "
-            "to USER, `%u` ident (`UNKNOWN`), `%V` ServerName, `%x` class (`(unknown)`), `%y` class sessions (not counted yet: always 0), `%z` "
-            "class limit; `%{total_bytes_in}` `%{total_bytes_out}` `%{total_bytes_xfer}` `%{total_files_in}` "
+            "(KB / `B` or `kB`), `%L` the server's DNS name (its address with UseReverseDNS off; MasqueradeAddress "
+            "first), `%M` MaxClients (0 = none), `%N` sessions on this server and `%y` logged-in sessions of the "
+            "client's class, from the scoreboard as ProFTPD counts them (at connect; at login when a MaxClients* "
+            "limit is set), `%R` client name, `%T` local time, `%U` name given to USER, `%u` ident (`UNKNOWN`), "
+            "`%V` ServerName, `%x` class (`(unknown)`), `%z` class limit; `%{total_bytes_in}` `%{total_bytes_out}` `%{total_bytes_xfer}` `%{total_files_in}` "
             "`%{total_files_out}` `%{total_files_xfer}` `%{bytes_xfer}`, `%{env:NAME}`, `%{time:strftime-format}`. "
             "Unknown `%{...}` names and unset environment variables read `(none)`, as in ProFTPD. The transfer "
             "counters are kept by mod_log.", "",

@@ -188,8 +188,10 @@ def greeting(session: "Session") -> Reply:
 
 
 def expand_ident(text: str, session: "Session") -> str:
-    values = {"%L": session.local_addr, "%V": socket.getfqdn(session.local_addr) if "%V" in text else "",
-              "%v": session.server.name, "%{version}": __version__}
+    """ServerIdent's variables: %L the address connected to, %V the server's DNS name (its address with
+    UseReverseDNS off, as ProFTPD's ServerFQDN), %v ServerName, %{version} proftpy's version."""
+    values = {"%L": session.local_addr, "%V": session.local_name, "%v": session.server.name,
+              "%{version}": __version__}
     for key, value in values.items():
         text = text.replace(key, value)
     return text

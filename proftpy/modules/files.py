@@ -493,11 +493,11 @@ def _on_chroot(session: "Session", **_: Any) -> None:
 
 
 def _quit_display(session: "Session", cmd: Request) -> None:
-    """POST_CMD QUIT: DisplayQuit's lines lead the `221 Goodbye.` reply."""
+    """POST_CMD QUIT: DisplayQuit's lines are the 221 reply instead of `221 Goodbye.` (as ProFTPD sends them)."""
     if cmd.reply is not None and cmd.reply.code == 221:
         lines = display.quit_lines(session)
         if lines:
-            cmd.reply.lines = lines + cmd.reply.lines
+            cmd.reply.lines, cmd.reply.text = display.leading(lines[:-1]), lines[-1]
     return None
 
 

@@ -329,3 +329,26 @@ def test_leading_spaces_of_an_argument_are_part_of_the_name(ftpd):
     ftp.voidcmd("TYPE I")
     assert error_reply(ftp, "SIZE spaced.txt") == "550 spaced.txt: No such file or directory"
     ftp.quit()
+
+
+# -- Display files and ServerIdent -----------------------------------------------------------------------------------
+def test_display_counts_sessions_and_class_as_proftpd(ftpd):
+    """%N: the sessions on this server when the client connected, itself included; %y: the logged-in ones of
+    its class (ProFTPD's sess_init count, used without a MaxClients* limit)."""
+    d = ftpd("DefaultRoot ~\n<Class local>\n  From 127.0.0.1\n</Class>\nDisplayLogin welcome.msg\n")
+    make_file(d, "welcome.msg", b"N=%N y=%y x=%x\nsecond line\n")
+    first = d.login()
+    second = d.connect()
+    reply = second.login("alice", "alice-secret")
+    assert reply.splitlines() == ["230-N=2 y=1 x=local", " second line", "230 User alice logged in"]
+    first.quit()
+    second.quit()
+
+
+def test_display_quit_replaces_goodbye_and_serverident_names_the_address(ftpd, tmp_path):
+    (tmp_path / "bye.msg").write_text("one\ntwo\nthree\n")
+    d = ftpd(f'DisplayQuit {tmp_path}/bye.msg\nServerIdent on "%V (%v) ready"\n')
+    ftp = d.connect()
+    assert ftp.getwelcome() == "220 127.0.0.1 (proftpy test) ready"
+    ftp.login("alice", "alice-secret")
+    assert ftp.quit() == "221-one\n two\n221 three"
