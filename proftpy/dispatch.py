@@ -187,7 +187,7 @@ class Dispatcher:
         failed = reply is None and req.notes.get("failed") or (reply is not None and reply.is_error)
         self._safe_hooks(POST_CMD_ERR if failed else POST_CMD, session, req)
         self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, req)
-        return reply
+        return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
 
     def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
         if command is None:

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
-from .config.registry import Directive, Registry
+from .config.registry import Block, Directive, Registry
 from .dispatch import AnySession, Command, Dispatcher, Hook
 from .events import EventBus
 from .log import NOTICE
@@ -159,6 +159,7 @@ class Module:
 
     name: str                                           # the ProFTPD module it stands for: "mod_xfer.c"
     directives: tuple[Directive, ...] = ()
+    blocks: tuple[Block, ...] = ()                      # configuration sections (<IfUser>): parsing, -t
     commands: tuple[Command, ...] = ()
     hooks: tuple[Hook, ...] = ()                        # PRE_CMD, POST_CMD(_ERR), LOG_CMD(_ERR) handlers
     listeners: tuple[Listener, ...] = ()                # session events
@@ -197,6 +198,8 @@ class ModuleSet:
         for mod in self.modules:
             self.registry.add_module(mod.name, [d if d.module != "mod_core.c" else dataclasses.replace(d, module=mod.name)
                                                 for d in mod.directives])
+            for block in mod.blocks:
+                self.registry.add_block(dataclasses.replace(block, module=mod.name))
         self.dispatcher = Dispatcher([c for m in self.modules for c in m.commands],
                                      [h for m in self.modules for h in m.hooks])
         greeters = [m.greeting for m in self.modules if m.greeting is not None]

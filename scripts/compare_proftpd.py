@@ -508,6 +508,68 @@ def compat_scenarios() -> list[Scenario]:
     add("ident-text", "QUIT", conf='ServerIdent on "Host %L version %{{version}} name %v %V %% end"\n')
     add("ident-off", "QUIT", conf="ServerIdent off\n")
     add("ident-defer", "QUIT", conf="DeferWelcome on\n")
+    # -- mod_ifsession: <IfUser> <IfGroup> <IfClass> <IfAuthenticated>
+    bob = ["USER bob", "PASS bob-pw"]
+    overwrite = ["PASV", "STOR file.txt"]
+
+    def block(kind: str, args: str, body: str) -> str:
+        return f"<{kind}{' ' + args if args else ''}>\n{body}</{kind}>\n"
+    ow = "AllowOverwrite on\n"
+    local = "<Class local>\nFrom 127.0.0.1\n</Class>\n"
+    for name, args in (("user", "alice"), ("user-not", "!alice"), ("user-list", "bob, alice"),
+                       ("user-and", "AND alice, bob"), ("user-or", "OR bob alice"), ("user-regex", "regex ^al"),
+                       ("user-regex-no", "regex ^AL"), ("user-and-not", "AND !bob !carol")):
+        add(f"ifsess-{name}", *LOGIN, *overwrite, conf=block("IfUser", args, ow))
+        add(f"ifsess-{name}-bob", *bob, *overwrite, conf=block("IfUser", args, ow))
+    for name, args in (("group", "ftpusers"), ("group-shared", "shared"), ("group-and", "ftpusers, shared"),
+                       ("group-or", "OR others, ftpusers"), ("group-not", "!others"), ("group-regex", "regex ^sh")):
+        add(f"ifsess-{name}", *LOGIN, *overwrite, conf=block("IfGroup", args, ow))
+        add(f"ifsess-{name}-bob", *bob, *overwrite, conf=block("IfGroup", args, ow))
+    add("ifsess-class", *LOGIN, *overwrite, conf=local + block("IfClass", "local", ow))
+    add("ifsess-class-not", *LOGIN, *overwrite, conf=local + block("IfClass", "!local", ow))
+    add("ifsess-class-none", *LOGIN, *overwrite, conf=block("IfClass", "!local", ow))
+    add("ifsess-authenticated", *LOGIN, *overwrite, conf=block("IfAuthenticated", "", ow))
+
+    def msgs(home: Path) -> None:
+        for n in range(1, 7):
+            (home / "dir" / f"m{n}.msg").write_text(f"message {n}\n")
+    chdir = "DisplayChdir m%d.msg\n"
+    add("ifsess-precedence", *LOGIN, "CWD dir", tree=msgs,
+        conf=chdir % 1 + block("IfUser", "alice", chdir % 2) + block("IfGroup", "ftpusers", chdir % 3)
+        + local + block("IfClass", "local", chdir % 4) + block("IfAuthenticated", "", chdir % 5))
+    add("ifsess-precedence-reversed", *LOGIN, "CWD dir", tree=msgs,
+        conf=block("IfAuthenticated", "", chdir % 5) + local + block("IfClass", "local", chdir % 4)
+        + block("IfGroup", "ftpusers", chdir % 3) + block("IfUser", "alice", chdir % 2) + chdir % 1)
+    add("ifsess-two-users", *LOGIN, "CWD dir", tree=msgs,
+        conf=block("IfUser", "alice", chdir % 2) + block("IfUser", "alice", chdir % 3))
+    add("ifsess-two-groups", *LOGIN, "CWD dir", tree=msgs,
+        conf=block("IfGroup", "ftpusers", chdir % 2) + block("IfGroup", "shared", chdir % 3))
+    add("ifsess-class-only", *LOGIN, "CWD dir", tree=msgs,
+        conf=local + block("IfClass", "local", chdir % 4) + chdir % 1)
+    add("ifsess-limit", *LOGIN, "MKD new", "PASV", "STOR up.txt",
+        conf=block("IfUser", "alice", "<Limit MKD>\nDenyAll\n</Limit>\n"))
+    add("ifsess-limit-bob", *bob, "MKD new", conf=block("IfUser", "alice", "<Limit MKD>\nDenyAll\n</Limit>\n"))
+    add("ifsess-directory", *LOGIN, "MKD dir/new", "MKD new", "PASV", "STOR dir/up.txt",
+        conf=block("IfUser", "alice", "<Directory ~/dir>\n<Limit WRITE>\nDenyAll\n</Limit>\n</Directory>\n"))
+    add("ifsess-removes-inner", *LOGIN, "PASV", "STOR dir/inner.txt", "PASV", "STOR file.txt",
+        conf="<Directory ~/dir>\nAllowOverwrite on\n</Directory>\n" + block("IfUser", "alice",
+                                                                                "AllowOverwrite off\n"))
+    add("ifsess-defaultroot-user", *LOGIN, "PWD", "CWD /", "PASV", "NLST",
+        conf=block("IfUser", "alice", "DefaultRoot ~/dir\n"))
+    add("ifsess-defaultroot-class", *LOGIN, "PWD", "PASV", "NLST",
+        conf=local + block("IfClass", "local", "DefaultRoot ~/dir\n"))
+    add("ifsess-maxclients-user", *LOGIN, "PWD", conf=block("IfUser", "alice", "MaxClients 1\n"), others=1)
+    add("ifsess-maxclients-class", *LOGIN, "PWD", conf=local + block("IfClass", "local", "MaxClients 1\n"), others=1)
+    add("ifsess-login-limit", *LOGIN, "PWD", conf=block("IfUser", "alice", "<Limit LOGIN>\nDenyAll\n</Limit>\n"))
+    add("ifsess-login-limit-group", *LOGIN, "PWD",
+        conf=block("IfGroup", "ftpusers", "<Limit LOGIN>\nDenyAll\n</Limit>\n"))
+    add("ifsess-displaylogin", *LOGIN, "PWD", tree=msgs, conf=block("IfUser", "alice", "DisplayLogin dir/m2.msg\n"))
+    add("ifsess-displaylogin-abs", *LOGIN, "PWD", tree=msgs,
+        conf=block("IfUser", "alice", "DisplayLogin {base}/home/alice/dir/m3.msg\n"))
+    add("ifsess-ident-class", "QUIT", conf=local + block("IfClass", "local", 'ServerIdent on "class greeting"\n'))
+    add("ifsess-ident-user", *LOGIN, "QUIT", conf=block("IfUser", "alice", 'ServerIdent on "user greeting"\n'))
+    add("ifsess-anonymous-class", "USER ftp", "PASS x", "PWD", conf=local + block(
+        "IfClass", "local", "<Anonymous {base}/home/bob>\nUser bob\nGroup others\n</Anonymous>\n"))
     add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
     return s
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import ConfigError, Where
-from .registry import (ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, Directive, Merge)
+from .registry import ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, Directive, Merge
 
 KIND_CONTEXT = {"server": SERVER, "vhost": VHOST, "global": GLOBAL, "anon": ANON, "dir": DIR,
                 "ftpaccess": FTPACCESS, "limit": LIMIT, "class": CLASS}
@@ -46,9 +46,13 @@ class Section:
     params: list[Param] = field(default_factory=list)
     sections: list["Section"] = field(default_factory=list)
     dynamic: bool = False       # read from a .ftpaccess file
+    value: Any = None           # a module section's parsed opening line (`<IfUser alice>`: its condition)
+    inherit: bool = False       # a module section: what it holds is allowed where it stands itself
 
     @property
     def context(self) -> int:
+        if self.inherit and self.parent is not None:
+            return self.parent.context
         return KIND_CONTEXT[self.kind]
 
     _index: dict[str, list[Param]] = field(default_factory=dict, repr=False)
@@ -245,10 +249,13 @@ class Context:
 class Server:
     """One server: the main "server config" or a `<VirtualHost>`, with `<Global>` already merged in."""
 
-    def __init__(self, section: Section, registry):
+    def __init__(self, section: Section, registry, base: "Server | None" = None):
         self.section = section
         self.registry = registry
-        self.addresses: list[str] = []      # its IP addresses, resolved when the configuration is loaded
+        self.addresses: list[str] = base.addresses if base is not None else []   # its IP addresses, resolved
+                                                                                   # when the configuration loads
+        self.base: Server = base.base if base is not None else self   # the configured server a session's merged
+                                                                       # copy (mod_ifsession) comes from
         self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
@@ -346,9 +353,59 @@ def build(root: Section, registry, path: str, defines: set[str], warnings: list[
 
 
 def _check_duplicate_dirs(section: Section) -> None:
+    """One `<Directory>` per path in a server (or `<Anonymous>`), those of module sections (`<IfUser>`) included,
+    as ProFTPD checks."""
     seen: dict[str, Where | None] = {}
-    for d in section.children("dir"):
+    dirs = section.children("dir") + [d for s in section.sections if s.inherit for d in s.children("dir")]
+    for d in dirs:
         key = d.args[0].rstrip("/") or "/"
         if key in seen and d.where != seen[key]:
             raise ConfigError(f"<Directory {d.args[0]}> is already defined at {seen[key]}", d.where)
         seen[key] = d.where
+
+
+# -- mod_ifsession's merge -----------------------------------------------------------------------------------------
+def copy_tree(section: Section, parent: Section | None = None, copies: dict[int, Section] | None = None) -> Section:
+    """A copy of a section and every section below it (params shared), for a session to change; `copies` maps
+    each original's id to its copy."""
+    new = Section(section.kind, section.args, section.where, parent, list(section.params), [], section.dynamic,
+                  section.value, section.inherit)
+    new.sections = [copy_tree(s, new, copies) for s in section.sections]
+    if copies is not None:
+        copies[id(section)] = new
+    return new
+
+
+def _accumulates(directive: Directive) -> bool:
+    """ProFTPD's CF_MULTI / CF_MERGEDOWN_MULTI: several lines add up, so a merged line does not replace them."""
+    return directive.repeat or directive.merge is Merge.MULTI
+
+
+def _remove_param(section: Section, key: str) -> None:
+    section.params = [p for p in section.params if p.directive.key != key]
+    for s in section.sections:
+        _remove_param(s, key)
+
+
+def _remove_dir(section: Section, path: str) -> None:
+    section.sections = [s for s in section.sections
+                        if not (s.kind == "dir" and (s.args[0].rstrip("/") or "/") == path)]
+    for s in section.sections:
+        _remove_dir(s, path)
+
+
+def merge_block(root: Section, block: Section) -> None:
+    """mod_ifsession's ifsess_dup_set, on a session's own copy of its server's section (`copy_tree`): what the
+    block holds goes to the head of the server's set, in ProFTPD's set order (the block's sections last-first,
+    then its directives). A directive that takes one value first removes that directive everywhere in the
+    server's tree (inside `<Directory>`, `<Anonymous>` and the other blocks still waiting too), so the merged
+    line is the one that applies; a merged `<Directory X>` replaces the existing `<Directory X>`."""
+    for section in reversed(list(block.sections)):
+        if section.kind == "dir":
+            _remove_dir(root, section.args[0].rstrip("/") or "/")
+        section.parent = root
+        root.sections.append(section)           # file order here is ProFTPD's set order reversed: the head
+    for param in list(block.params):
+        if not _accumulates(param.directive):
+            _remove_param(root, param.directive.key)
+        root.params.insert(0, param)

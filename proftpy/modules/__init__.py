@@ -7,11 +7,13 @@ from __future__ import annotations
 import functools
 
 from ..module import ModuleSet
-from . import (access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, log, ls,
-               maxclients, scoreboard, shutdown, site, site_misc, xfer)
+from . import (access, auth, auth_file, auth_pam, auth_unix, core, ctrls, ctrls_admin, facts, files, ifsession, log,
+               ls, maxclients, scoreboard, shutdown, site, site_misc, xfer)
 
-MODULES = [m.MODULE for m in (core, shutdown, access, maxclients, scoreboard, files, xfer, auth_file, auth_unix,
-                              auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin)]
+# mod_ifsession stands where ProFTPD's "load it last" puts its handlers: its <IfClass> merge right after the client's
+# class is known (mod_access), its PASS merge before the other modules' PASS work (Max* counts, DisplayLogin)
+MODULES = [m.MODULE for m in (core, shutdown, access, ifsession, maxclients, scoreboard, files, xfer, auth_file,
+                              auth_unix, auth_pam, auth, ls, log, site, site_misc, facts, ctrls, ctrls_admin)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ from ..auth import Account, AuthChain, parse_auth_order
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
-from ..dispatch import OPTIONAL, REQUIRED, Command, Request
+from ..dispatch import OPTIONAL, POST_CMD, REQUIRED, Command, Hook, Request
 from ..fs import FS
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module, ModuleSet, States
@@ -140,6 +140,8 @@ def build_chain(modules: ModuleSet, server) -> AuthChain:
 
 
 def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
+    """The server's chain (a session's copy changed by mod_ifsession uses its configured server's)."""
+    server = server.base
     chains = shared.get(AuthChains).chains
     chain = chains.get(server)
     if chain is None:
@@ -277,7 +279,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         return Reply(421, "Service not available, closing control connection")
     except OSError as e:
         log.error("login of %s failed: %s", name, e.strerror or e)
-        session.anon = None
+        session.anon = session.account = session.groups = None
         return _failed(session, name, f"cannot set up the session: {e.strerror or e}")
     if anon is not None:
         log.info("ANON %s: Login successful.", real)
@@ -288,7 +290,14 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         text = text or "Anonymous access granted, restrictions apply"
     else:
         text = text or f"User {name} logged in"
-    return Reply(230, text.replace("%u", name), display.login_lines(session))
+    return Reply(230, text.replace("%u", name))
+
+
+def _display_login(session: "Session", cmd: Request) -> None:
+    """POST_CMD PASS: DisplayLogin's lines lead the 230, read after the other modules' PASS work (mod_ifsession's
+    merge included, as ProFTPD shows an `<IfUser>`'s DisplayLogin)."""
+    if session.authenticated and cmd.reply is not None and cmd.reply.code == 230:
+        cmd.reply.lines = display.login_lines(session) + cmd.reply.lines
 
 
 def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
@@ -327,6 +336,9 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
     names = {g.name for g in groups}
     root = _session_root(session, account, anon, names)
+    # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
+    session.account, session.groups, session.anon = account, group_names(chain, account), anon
+    session.events.emit("core.chroot", session=session, root=root)
     p = privs.default_privs()
     if not p.nonroot_daemon:
         _enter_root(p, gids, root)
@@ -342,8 +354,6 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     else:
         privs.harden_process()     # one user already: the userland jail in fs.py stands in for chroot
         fs = FS(root or "/")
-    session.events.emit("core.chroot", session=session, root=root)
-    session.anon = anon
     umask = file_umask(session)
     os.umask(umask)
     home = (root or "/") if anon is not None else account.home
@@ -356,8 +366,6 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
         log.info("%s: cannot start in the home or DefaultChdir directory (%s); starting in /", name, e)
         fs.cwd = "/"
     session.fs = fs
-    session.account = account
-    session.groups = group_names(chain, account)
     session.user = account.name if anon is None else name
     session.authenticated = True
     session.state.get(AuthState).anon_password = password if anon is not None else None
@@ -510,5 +518,6 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
+                hooks=(Hook(POST_CMD, "PASS", _display_login),),
                 listeners=(Listener("core.session-reinit", _use_server_chain),),
                 master_init=prepare_chains, master_reload=prepare_chains)
