@@ -71,9 +71,13 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
             os._exit(1)
         print(f"proftpy: {message}", file=sys.stderr)
         return 1
+    def ready() -> None:
+        os.write(ready_w, b"ok")
+        os.close(ready_w)
+
     try:
         try:
-            master.start()
+            master.start(ready=None if opts.foreground else ready)
         except SystemExit as e:
             message = str(e.code) if e.code not in (None, 0, 1) else "daemon failed to start"
             if not opts.foreground:
@@ -81,9 +85,6 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
                 return 1
             print(message, file=sys.stderr)
             return 1
-        if not opts.foreground:
-            os.write(ready_w, b"ok")
-            os.close(ready_w)
         return master.serve()
     finally:
         remove_pidfile(pidfile)

@@ -7,7 +7,9 @@
 - PASV+LIST latency (median of 50),
 - private memory (USS) of the master and of one idle logged-in session (median of 20), with the kernel's
   same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
-- the upload engine: os.splice (socket -> pipe -> file) against recv_into + write.
+- the upload engine: os.splice (socket -> pipe -> file) against recv_into + write,
+- start to listen: milliseconds from exec to the first accepted connection, in the foreground (`-n`) and as a
+  daemon (the command returns once the daemon listens), median of 9 starts (`--start-only` measures just these).
 
 `--baseline REV` measures proftpy as it was at git revision REV too (exported from this checkout), in the same run,
 so a change is compared with the code before it on the same machine at the same moment.
@@ -476,10 +478,54 @@ def store_engines(size: int, work: Path) -> dict[str, float]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
+def start_to_listen(server: Server, daemon: bool, runs: int = 9) -> float:
+    """Median milliseconds from exec to the first connection the server accepts: what an init script, a health
+    check or a test harness waits for. `daemon`: without -n (the daemon's PidFile tells whom to stop)."""
+    times = []
+    for _ in range(runs):
+        server.port = free_port()
+        argv = [a for a in server.command() if not (daemon and a == "-n")]
+        pidfile = next(server.work.glob("*.conf")).with_suffix(".pid") if daemon else None
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=server.work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(server.SOURCE)))
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", server.port), 1).close()
+                break
+            except OSError:
+                if time.perf_counter() - started > 10 or (not daemon and proc.poll() is not None):
+                    raise RuntimeError(f"{server.name} did not listen within 10 s") from None
+                time.sleep(0.001)
+        times.append(time.perf_counter() - started)
+        if not daemon:
+            proc.terminate()
+        proc.wait(10)
+        if daemon:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return statistics.median(times) * 1000
+
+
+def start_rows(cls: type[Server], work: Path) -> dict[str, float]:
+    server = cls(cls.__name__.lower(), work)
+    res = {"start to listen, -n (ms)": start_to_listen(server, daemon=False)}
+    if issubclass(cls, (Proftpy, Proftpd)):
+        res["start to listen, daemon (ms)"] = start_to_listen(server, daemon=True)
+    return res
+
+
 def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     work = base / cls.__name__.lower()
     work.mkdir()
     home, uid, gid = make_user(work)
+    res: dict[str, float] = start_rows(cls, work)
+    if args.start_only:
+        print(f"== {cls.__name__.lower()}", *(f"  {k:<34} {v:12.2f}" for k, v in res.items()), sep="\n", flush=True)
+        return res
     block = os.urandom(BLOCK)
     size = args.size << 20
     make_file(home / "big.bin", size, block, (uid, gid))
@@ -488,7 +534,6 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
     server = cls(cls.__name__.lower(), work, home=home)
     server.start()
-    res: dict[str, float] = {}
     try:
         print(f"== {server.name}", flush=True)
         res["master USS (KB)"] = uss_kb(server.master)
@@ -567,6 +612,7 @@ def main() -> int:
     ap.add_argument("--vsftpd", help="path of a vsftpd binary (e.g. unpacked with dpkg -x); uses PAM system users")
     ap.add_argument("--baseline", metavar="REV", help="also measure proftpy at git revision REV")
     ap.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
+    ap.add_argument("--start-only", action="store_true", help="measure how fast each server starts listening, only")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -575,7 +621,7 @@ def main() -> int:
     try:
         if args.baseline:
             export_baseline(args.baseline, base)
-        engines = store_engines(min(args.size, 512) << 20, base)
+        engines = {} if args.start_only else store_engines(min(args.size, 512) << 20, base)
         print("upload engine (loopback socket -> file, GB/s):",
               ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
         results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}
