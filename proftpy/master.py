@@ -172,6 +172,7 @@ class Master:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
         proctitle.terse = self.config.main.get("ProcessTitles") == "terse"
+        self.modules.master_hook("master_preload", self)
         self.config.build_indexes()
         from . import fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()

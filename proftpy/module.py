@@ -168,6 +168,8 @@ class Module:
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
     master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
+    master_preload: MasterHook | None = None            # after the daemon said it is ready (and after each reload),
+                                                        # before any fork: what every session shares
     master_tick: MasterHook | None = None               # about once a second
     master_reload: MasterHook | None = None             # after a HUP installed the new configuration
     master_stop: MasterHook | None = None               # after the sessions ended
@@ -186,7 +188,7 @@ class Module:
                                                         for a in self.ctrls_actions))
 
 
-MASTER_HOOKS = ("master_init", "master_tick", "master_reload", "master_stop")
+MASTER_HOOKS = ("master_init", "master_preload", "master_tick", "master_reload", "master_stop")
 
 
 class ModuleSet:

@@ -56,7 +56,8 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
             if answer != "ok":
                 print(f"proftpy: {answer or 'daemon failed to start'}", file=sys.stderr)
                 return 1
-            return 0
+            sys.stdout.flush()
+            os._exit(0)                        # nothing to clean up here: skip the interpreter's teardown
         os.close(ready_r)
         os.setsid()
         if os.fork() > 0:

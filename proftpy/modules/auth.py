@@ -150,8 +150,10 @@ def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
 
 
 def prepare_chains(master: MasterView) -> None:
-    """master_init and master_reload: every server's chain, its files warmed; problems go to the log (the daemon
-    still starts, as ProFTPD does: a login against an unusable file just fails)."""
+    """master_preload (at start, after the daemon said it is ready, and after each reload): every server's chain,
+    its files warmed and its dummy hash made (this costs a password hash: kept off the start-to-listen path);
+    problems go to the log (the daemon still starts, as ProFTPD does: a login against an unusable file just
+    fails)."""
     master.state.put(AuthChains())
     for server in master.config.servers:
         try:
@@ -520,4 +522,4 @@ commands = (
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
                 hooks=(Hook(POST_CMD, "PASS", _display_login),),
                 listeners=(Listener("core.session-reinit", _use_server_chain),),
-                master_init=prepare_chains, master_reload=prepare_chains)
+                master_preload=prepare_chains)
