@@ -1,14 +1,15 @@
 """mod_ifsession: `<IfUser>`, `<IfGroup>`, `<IfClass>` and `<IfAuthenticated>` sections, merged over the session's
 server configuration the way ProFTPD 1.3.8's contrib/mod_ifsession.c merges them.
 
-* `<IfClass>` sections are merged when the client connects (after the other modules' session setup: mod_ifsession
-  is loaded last), so they can change almost anything of the session, MaxClients and DefaultRoot included.
-* After a successful PASS (a POST_CMD hook, after the other modules' own): every `<IfAuthenticated>`, then the
-  matching `<IfGroup>`, then the matching `<IfUser>` sections. What mod_auth used while logging in (DefaultRoot,
-  the Max* counts, the shell and ftpusers checks) is used already, so those directives have no effect there, as in
-  ProFTPD; `<Limit>`, `<Directory>`, TransferRate, HideFiles, Display files for later commands... do. A merged
-  `<Limit LOGIN>` is checked again: when it refuses, the session ends without its 230 (`Limit access denies
-  login.` in the log), as ProFTPD does.
+* `<IfClass>` sections are merged when the client connects (right after mod_access knows the class), so they can
+  change almost anything of the session, MaxClients and DefaultRoot included.
+* After a successful PASS (a POST_CMD hook that runs before the other modules' PASS work: the Max* counts and
+  DisplayLogin): every `<IfAuthenticated>`, then the matching `<IfGroup>`, then the matching `<IfUser>` sections.
+  What mod_auth used while logging in (DefaultRoot, the shell and ftpusers checks, AuthOrder) is used already, so
+  those directives have no effect there, as in ProFTPD; MaxClients and friends, `<Limit>`, `<Directory>`,
+  TransferRate, HideFiles, DisplayLogin and the Display files of later commands do. A merged `<Limit LOGIN>` is
+  checked again: when it refuses, the session ends without its 230 (`Limit access denies login.` in the log), as
+  ProFTPD does.
 
 The merge itself (`config.tree.merge_block`) works on the session's own copy of its server's section tree, so the
 master's configuration (shared by every session) is never touched. Names: `user[,user] ...` with `!` negating a
