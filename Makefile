@@ -10,7 +10,8 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh
 	@sh scripts/install-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	@$(BIN)/python -m compileall -q proftpy >/dev/null
 	@touch $(STAMP)
 
 deps: $(STAMP)
@@ -19,9 +20,11 @@ run: $(STAMP)
 	$(BIN)/python scripts/devserver.py
 
 test: $(STAMP)
+	@$(BIN)/python -m compileall -q proftpy >/dev/null
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)
+	@$(BIN)/python -m compileall -q proftpy >/dev/null
 	$(BIN)/python scripts/bench.py
 
 docs: $(STAMP)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 from . import PROFTPD_COMPAT, __version__, log as syslog_setup, modules
@@ -79,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def settings_text() -> str:
+    import platform
     from .net.inet import ipv6_available
     feats = [("IPv6", ipv6_available()), ("Sendfile", hasattr(os, "sendfile")), ("Shadow file", True),
              ("Controls", "mod_ctrls.c" in modules.loaded().names()),

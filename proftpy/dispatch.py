@@ -57,10 +57,13 @@ class PathArg:
     options: bool = False       # LIST, NLST, STAT: leading `-options` are not part of the path
     exact: bool = False         # decided at the path itself (RETR, STOR, MKD, CWD...); else at the directory it
                                 # names, or the one holding the file it names
+    tilde: bool = False         # a leading `~` names a home directory (the commands ProFTPD interpolates it in)
 
 
 PATH, EXACT_PATH, LISTED_PATH = PathArg(), PathArg(exact=True), PathArg(options=True)
+HOME_PATH, HOME_EXACT_PATH = PathArg(tilde=True), PathArg(exact=True, tilde=True)
 PERMISSION_DENIED = (550, "{arg}: Permission denied")
+NOT_PERMITTED = (550, "{arg}: {error}")     # ProFTPD's errno: EPERM for <Limit>, EACCES for DenyAll in <Directory>
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,10 @@ class Command:
     enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
     limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
-    denied: tuple[int, str] = PERMISSION_DENIED    # reply when <Limit> denies it ({cmd}, {arg})
+    denied: tuple[int, str] | Callable[[AnySession, Request, str], Reply] = PERMISSION_DENIED
+    # ^ reply when <Limit> denies it: ProFTPD's text ({cmd}, {arg}, {error}: the denial's strerror, {unique}: a
+    #   fresh STOU name), or a function(session, request, error) that answers (LIST sends an empty listing),
+    #   documented by its docstring
     path: PathArg | None = None     # the command names a path (see PathArg)
     path_filter: bool = False       # PathAllowFilter/PathDenyFilter apply to its path (names it creates)
     transfer: bool = False          # a data transfer counted by MaxTransfersPerHost/PerUser
@@ -132,6 +138,7 @@ class Hook:
     command: str
     handler: Callable[[AnySession, Request], Reply | None]
     module: str = ""                # set by module.Module: the module that declares it (for trace lines)
+    early: bool = False         # PRE_CMD: runs before the argument check, as ProFTPD's PRE_CMD handlers for "*"
 
 
 class Dispatcher:
@@ -165,9 +172,9 @@ class Dispatcher:
             arg = arg.strip().partition(" ")[2]
         return row, (row.path_of(arg) if row is not None else None)
 
-    def _run_hooks(self, phase: str, session: AnySession, req: Request) -> Reply | None:
+    def _run_hooks(self, phase: str, session: AnySession, req: Request, early: bool = False) -> Reply | None:
         for hook in self.hooks.get(phase, ()):
-            if hook.command in ("*", req.name):
+            if hook.early == early and hook.command in ("*", req.name):
                 if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
                 result = hook.handler(session, req)
                 if result is not None and phase == PRE_CMD:
@@ -184,7 +191,7 @@ class Dispatcher:
         failed = reply is None and req.notes.get("failed") or (reply is not None and reply.is_error)
         self._safe_hooks(POST_CMD_ERR if failed else POST_CMD, session, req)
         self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, req)
-        return reply
+        return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
 
     def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
         if command is None:
@@ -203,11 +210,11 @@ class Dispatcher:
             return Reply(500, f"{req.name.replace('_', ' ')} not understood")
         if command.needs_login and not session.authenticated:
             return Reply(530, "Please login with USER and PASS")
-        wrong = command.argument_error(req)
-        if wrong is not None:
-            return wrong
         try:
-            return self._run_hooks(PRE_CMD, session, req)
+            reply = self._run_hooks(PRE_CMD, session, req, early=True)
+            if reply is None:
+                reply = command.argument_error(req) or self._run_hooks(PRE_CMD, session, req)
+            return reply
         except FtpError as e:
             return e.reply
 

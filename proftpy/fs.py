@@ -26,7 +26,7 @@ import os
 import posixpath
 import random
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import trace
@@ -72,11 +72,14 @@ class FS:
     """Path resolution for one session. `root` is the real directory the client's `/` is, as this process sees it:
     "/" under a kernel chroot, which `chroot` then names (the directory chroot(2) confined the process to)."""
 
-    def __init__(self, root: str, cwd: str = "/", chroot: str | None = None):
+    def __init__(self, root: str, cwd: str = "/", chroot: str | None = None, home: str = "/",
+                 user_home: "Callable[[str], str | None] | None" = None):
         self._root_fd: int | None = None        # the emulated jail's root, opened once (see `_root`)
         self.root = os.path.realpath(root) if root != "/" else "/"
         self.cwd = cwd
         self.chroot = chroot
+        self.home = home                        # the home directory as the client sees it (`~`)
+        self.user_home = user_home              # name -> another user's home directory (`~name`), or None
         self._kernel_chroot = chroot is not None
         if self._kernel_chroot and self.root != "/":
             raise ValueError("under a kernel chroot the root is /")
@@ -135,14 +138,15 @@ class FS:
         rel = real[len(self.root):]
         return rel or "/"
 
-    def resolve(self, arg: str, follow_last: bool = True) -> VPath:
+    def resolve(self, arg: str, follow_last: bool = True, tilde: bool = False) -> VPath:
         """Resolve `arg` against the cwd inside the root. Missing components are allowed (STOR, MKD); symlinks
-        are followed inside the root (the last one only when `follow_last`)."""
+        are followed inside the root (the last one only when `follow_last`). `tilde`: a leading `~` is a home
+        directory (`expand_home`), for the commands ProFTPD interpolates it in."""
         if "\0" in arg:
             raise FsError(arg, errno.EINVAL)
         if len(arg.encode("utf-8", "surrogateescape")) >= PATH_MAX:
             raise FsError(arg, errno.ENAMETOOLONG)
-        virtual = self.virtual(arg or ".")
+        virtual = self.virtual(self.expand_home(arg) if tilde and arg.startswith("~") else arg or ".")
         if self._direct:
             return VPath(virtual, virtual, arg)
         real_virtual = self._walk(virtual, follow_last, arg)
@@ -183,6 +187,22 @@ class FS:
                 continue
             done = candidate
         return "/" + "/".join(done)
+
+    def expand_home(self, arg: str) -> str:
+        """ProFTPD 1.3.8's `~` (pr_fs_interpolate): `~/x` is x in the home directory; `~name/x` in that user's,
+        only for a session that sees the whole tree; a bare `~`, an unknown user or a home outside the root are
+        `No such file or directory`, as ProFTPD answers under DefaultRoot."""
+        name, sep, rest = arg[1:].partition("/")
+        confined = self.jail is not None
+        if not name:
+            if not sep and confined:
+                raise FsError(arg, errno.ENOENT)
+            base = self.home
+        else:
+            base = self.user_home(name) if self.user_home is not None and not confined else None
+            if base is None:
+                raise FsError(arg, errno.ENOENT)
+        return posixpath.join(base, rest) if rest else base
 
     def open(self, real: str, flags: int, mode: int = 0o666) -> int:
         """os.open() of a real path inside the root (a `VPath.real`), resolved by the kernel inside the root as
@@ -413,8 +433,8 @@ class FS:
         finally:
             os.close(src_fd)
 
-    def chdir(self, arg: str) -> VPath:
-        path = self.resolve(arg)
+    def chdir(self, arg: str, tilde: bool = False) -> VPath:
+        path = self.resolve(arg, tilde=tilde)
         st = self.stat(path.real)
         if not stat.S_ISDIR(st.st_mode):
             raise FsError(arg, errno.ENOTDIR)

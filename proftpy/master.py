@@ -169,6 +169,7 @@ class Master:
         """Build what every session needs before the first fork, so children share it instead of each
         building (and privately copying) its own."""
         proctitle.terse = self.config.main.get("ProcessTitles") == "terse"
+        self.modules.master_hook("master_preload", self)
         self.config.build_indexes()
         from . import fs, listing  # noqa: F401 - imported here so every child shares them
         gc.collect()
@@ -190,12 +191,16 @@ class Master:
         self.start()
         return self.serve()
 
-    def start(self) -> None:
+    def start(self, ready: Callable[[], None] | None = None) -> None:
         """Everything before the first accept: signals, module setup (scoreboard, control socket), preloading.
-        A module that cannot start raises SystemExit with the reason."""
+        A module that cannot start raises SystemExit with the reason. `ready()` runs once the modules have
+        started, before the preloading: the listeners accept already (the kernel queues connections until the
+        first accept), so whoever waits for the daemon may go on."""
         self.install_signals()
         proctitle.set(proctitle.MASTER)
         self.modules.master_start(self)
+        if ready is not None:
+            ready()
         self.preload()
 
     def serve(self) -> int:

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
-from .config.registry import Directive, Registry
+from .config.registry import Block, Directive, Registry
 from .dispatch import AnySession, Command, Dispatcher, Hook
 from .events import EventBus
 from .log import NOTICE
@@ -178,6 +178,7 @@ class Module:
 
     name: str                                           # the ProFTPD module it stands for: "mod_xfer.c"
     directives: tuple[Directive, ...] = ()
+    blocks: tuple[Block, ...] = ()                      # configuration sections (<IfUser>): parsing, -t
     commands: tuple[Command, ...] = ()
     hooks: tuple[Hook, ...] = ()                        # PRE_CMD, POST_CMD(_ERR), LOG_CMD(_ERR) handlers
     listeners: tuple[Listener, ...] = ()                # session events
@@ -188,6 +189,8 @@ class Module:
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
     master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
+    master_preload: MasterHook | None = None            # after the daemon said it is ready (and after each reload),
+                                                        # before any fork: what every session shares
     master_tick: MasterHook | None = None               # about once a second
     master_reload: MasterHook | None = None             # after a HUP installed the new configuration
     master_stop: MasterHook | None = None               # after the sessions ended
@@ -208,7 +211,7 @@ class Module:
                                                         for a in self.ctrls_actions))
 
 
-MASTER_HOOKS = ("master_init", "master_tick", "master_reload", "master_stop")
+MASTER_HOOKS = ("master_init", "master_preload", "master_tick", "master_reload", "master_stop")
 
 
 class ModuleSet:
@@ -220,6 +223,8 @@ class ModuleSet:
         for mod in self.modules:
             self.registry.add_module(mod.name, [d if d.module != "mod_core.c" else dataclasses.replace(d, module=mod.name)
                                                 for d in mod.directives])
+            for block in mod.blocks:
+                self.registry.add_block(dataclasses.replace(block, module=mod.name))
         self.dispatcher = Dispatcher([c for m in self.modules for c in m.commands],
                                      [h for m in self.modules for h in m.hooks])
         greeters = [m.greeting for m in self.modules if m.greeting is not None]

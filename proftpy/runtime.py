@@ -56,7 +56,8 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
             if answer != "ok":
                 print(f"proftpy: {answer or 'daemon failed to start'}", file=sys.stderr)
                 return 1
-            return 0
+            sys.stdout.flush()
+            os._exit(0)                        # nothing to clean up here: skip the interpreter's teardown
         os.close(ready_r)
         os.setsid()
         if os.fork() > 0:
@@ -71,9 +72,13 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
             os._exit(1)
         print(f"proftpy: {message}", file=sys.stderr)
         return 1
+    def ready() -> None:
+        os.write(ready_w, b"ok")
+        os.close(ready_w)
+
     try:
         try:
-            master.start()
+            master.start(ready=None if opts.foreground else ready)
         except SystemExit as e:
             message = str(e.code) if e.code not in (None, 0, 1) else "daemon failed to start"
             if not opts.foreground:
@@ -81,9 +86,6 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
                 return 1
             print(message, file=sys.stderr)
             return 1
-        if not opts.foreground:
-            os.write(ready_w, b"ok")
-            os.close(ready_w)
         return master.serve()
     finally:
         remove_pidfile(pidfile)

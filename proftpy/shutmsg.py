@@ -14,7 +14,6 @@ import dataclasses
 import datetime
 import os
 import re
-import tempfile
 import time
 
 DEFAULT_PATH = "/etc/shutmsg"
@@ -134,6 +133,7 @@ def write(path: str, shutdown_at: float, deny_minutes: int = DEFAULT_DENY_MINUTE
           disconnect_minutes: int = DEFAULT_DISCONNECT_MINUTES, message: str = DEFAULT_MESSAGE) -> None:
     """Write the file atomically (temp file + rename, mode 0644): a session never reads half of it."""
     text = render(shutdown_at, deny_minutes, disconnect_minutes, message)
+    import tempfile             # only ftpshut writes the file: the daemon does not load tempfile to start
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".shutmsg.", dir=directory)
     try:

@@ -17,6 +17,9 @@
 - a banned host's flood: connections per second the server refuses once mod_ban has banned the client
   (proftpy refuses in the master, before any fork; ProFTPD forks a session that refuses).
 
+- start to listen: milliseconds from exec to the first accepted connection, in the foreground (`-n`) and as a
+  daemon (the command returns once the daemon listens), median of 9 starts (`--start-only` measures just these).
+
 mod_delay is switched off (`DelayEngine off`) for proftpy and ProFTPD alike: it pads logins to the usual time on
 purpose, which would measure the padding rather than the server. mod_ban is on for both (BanTable, MaxLoginAttempts
 1 and `BanOnEvent MaxLoginAttempts 1/00:10:00 01:00:00`; only the flood from 127.0.0.2 is ever banned).
@@ -215,6 +218,8 @@ def export_baseline(rev: str, base: Path) -> None:
     tree.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    # its bytecode too, as `make bench` compiles this checkout's (start-up times compare like with like)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "proftpy")], check=True)
     Baseline.SOURCE = tree
 
 
@@ -706,10 +711,54 @@ def big_file(ftp: ftplib.FTP, home: Path, size: int, block: bytes) -> tuple[floa
     return statistics.median(retr), statistics.median(stor)
 
 
+def start_to_listen(server: Server, daemon: bool, runs: int = 9) -> float:
+    """Median milliseconds from exec to the first connection the server accepts: what an init script, a health
+    check or a test harness waits for. `daemon`: without -n (the daemon's PidFile tells whom to stop)."""
+    times = []
+    for _ in range(runs):
+        server.port = free_port()
+        argv = [a for a in server.command() if not (daemon and a == "-n")]
+        pidfile = next(server.work.glob("*.conf")).with_suffix(".pid") if daemon else None
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=server.work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(server.SOURCE)))
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", server.port), 1).close()
+                break
+            except OSError:
+                if time.perf_counter() - started > 10 or (not daemon and proc.poll() is not None):
+                    raise RuntimeError(f"{server.name} did not listen within 10 s") from None
+                time.sleep(0.001)
+        times.append(time.perf_counter() - started)
+        if not daemon:
+            proc.terminate()
+        proc.wait(10)
+        if daemon:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return statistics.median(times) * 1000
+
+
+def start_rows(cls: type[Server], work: Path) -> dict[str, float]:
+    server = cls(cls.__name__.lower(), work)
+    res = {"start to listen, -n (ms)": start_to_listen(server, daemon=False)}
+    if issubclass(cls, (Proftpy, Proftpd)):
+        res["start to listen, daemon (ms)"] = start_to_listen(server, daemon=True)
+    return res
+
+
 def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     work = base / cls.__name__.lower()
     work.mkdir()
     home, uid, gid = make_user(work)
+    res: dict[str, float] = start_rows(cls, work)
+    if args.start_only:
+        print(f"== {cls.__name__.lower()}", *(f"  {k:<34} {v:12.2f}" for k, v in res.items()), sep="\n", flush=True)
+        return res
     block = os.urandom(BLOCK)
     size = args.size << 20
     make_file(home / "big.bin", size, block, (uid, gid))
@@ -718,7 +767,6 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
     server = cls(cls.__name__.lower(), work, home=home)
     server.start()
-    res: dict[str, float] = {}
     try:
         print(f"== {server.name}", flush=True)
         res["master USS (KB)"] = uss_kb(server.master)
@@ -822,6 +870,7 @@ def main() -> int:
     ap.add_argument("--pool-clients", type=int, default=200, help="clients of the pool rows (default 200)")
     ap.add_argument("--pool-mb", type=int, default=1, help="MB each pool-row client downloads (default 1)")
     ap.add_argument("--pool-only", action="store_true", help="measure only the PassivePortPool rows")
+    ap.add_argument("--start-only", action="store_true", help="measure how fast each server starts listening, only")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -836,7 +885,7 @@ def main() -> int:
                 export_baseline(args.baseline, base)
             global CERT
             CERT = make_certificate(base)
-            engines = store_engines(min(args.size, 512) << 20, base)
+            engines = {} if args.start_only else store_engines(min(args.size, 512) << 20, base)
             print("upload engine (loopback socket -> file, GB/s):",
                   ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
             results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}

@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from proftpy import modules  # noqa: E402
+from proftpy.config.registry import CONTEXT_LETTERS  # noqa: E402
 
 
 def render() -> str:
@@ -19,6 +20,11 @@ def render() -> str:
            "F `.ftpaccess`, L `<Limit>`, C `<Class>`. Merge: how an outer value reaches inner contexts.", ""]
     for module in modules.loaded().names():
         rows = sorted((d for d in reg.directives.values() if d.module == module), key=lambda d: d.name.lower())
+        blocks = [b for b in reg.blocks.values() if b.module == module]
+        if blocks:
+            out += [f"## {module}", "", "| Section | Contexts | Description |", "|---|---|---|"]
+            out += [f"| `<{b.name}>` | {_letters(b.contexts)} | {b.doc} |" for b in blocks]
+            out.append("")
         if not rows:
             continue
         out += [f"## {module}", "", "| Directive | Syntax | Contexts | Default | Merge | Description |",
@@ -30,6 +36,10 @@ def render() -> str:
                        f"{d.doc.replace('|', chr(92) + '|')} |")
         out.append("")
     return "\n".join(out)
+
+
+def _letters(contexts: int) -> str:
+    return " ".join(letter for bit, letter in CONTEXT_LETTERS.items() if contexts & bit)
 
 
 def _show(value) -> str:

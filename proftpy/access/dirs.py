@@ -43,10 +43,11 @@ class Target:
     arg: str
 
 
-def target(fs: "FS", exact: bool, path_arg: str | None) -> Target:
+def target(fs: "FS", exact: bool, path_arg: str | None, tilde: bool = False) -> Target:
     """Resolve the command's path through the one door: the path itself when `exact`, else the directory it
-    names or holds it. Raises FsError (550) for a path outside the root, like the command itself would."""
-    vpath = fs.resolve(path_arg) if path_arg else fs.resolve(".")
+    names or holds it (`tilde`: a leading `~` is a home directory). Raises FsError (550) for a path outside the
+    root, like the command itself would."""
+    vpath = fs.resolve(path_arg, tilde=tilde) if path_arg else fs.resolve(".")
     real = vpath.real
     if not exact:
         try:

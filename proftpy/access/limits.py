@@ -18,6 +18,7 @@ Every decision carries the deciding config line so `proftpy check-access` can sh
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -162,6 +163,7 @@ class Decision:
     reason: str = ""
     hidden: bool = False                      # IgnoreHidden: the client is told "No such file or directory"
     trail: list[str] = field(default_factory=list)
+    error: int = errno.EPERM                  # the errno of a denial: EACCES for DenyAll in a <Directory>
 
     @property
     def where(self) -> Where | None:
@@ -397,9 +399,11 @@ def login_at_pass(section: Section, who: Who) -> Decision:
 
 
 def directory_rule(ctx) -> Decision | None:
-    """DenyAll/AllowAll placed directly in a `<Directory>`/`<Anonymous>`/.ftpaccess: the innermost wins."""
+    """DenyAll/AllowAll placed directly in a `<Directory>`/`<Anonymous>`/.ftpaccess: the innermost wins; a denial
+    answers EACCES, as ProFTPD's dir_check_op."""
     for section in ctx.chain:
         for p in section.params:
             if p.directive.key in ("denyall", "allowall"):
-                return Decision(p.directive.key == "allowall", p, None, f"{p.name} in {section.describe()}")
+                return Decision(p.directive.key == "allowall", p, None, f"{p.name} in {section.describe()}",
+                                error=errno.EACCES)
     return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence
 
@@ -79,7 +78,7 @@ class AuthChain:
             b if isinstance(b, tuple) else (b, False) for b in backends]
         reference = dummy_reference or self._first_sample()
         # Made once, at startup (the master still can read /etc/shadow then).
-        self.dummy_hash = hash_like(secrets.token_hex(16), reference or "")
+        self.dummy_hash = hash_like(os.urandom(16).hex(), reference or "")
 
     def _first_sample(self) -> str | None:
         for backend, _ in self.entries:

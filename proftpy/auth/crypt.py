@@ -10,7 +10,6 @@ Supported by Debian's libxcrypt: ``$y$`` yescrypt, ``$2b$`` bcrypt, ``$6$`` SHA-
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hmac
 import threading
 
@@ -33,8 +32,13 @@ class CryptError(Exception):
 
 
 def _load():
-    name = ctypes.util.find_library("crypt") or "libcrypt.so.1"
-    lib = ctypes.CDLL(name, use_errno=True)
+    """libxcrypt by its soname; only when that fails is it looked for with find_library, which runs
+    `ldconfig -p` (a process started at every start of the daemon otherwise)."""
+    try:
+        lib = ctypes.CDLL("libcrypt.so.1", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        lib = ctypes.CDLL(find_library("crypt") or "libcrypt.so.1", use_errno=True)
     lib.crypt_rn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
     lib.crypt_rn.restype = ctypes.c_char_p
     lib.crypt_gensalt_rn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int,

@@ -165,10 +165,13 @@ def _close(first: str, line: Line, stack: list[Section]) -> None:
 
 
 def _block_name(kind: str) -> str:
-    return next(n for n, (k, _, _) in BLOCKS.items() if k == kind)
+    return next((n for n, (k, _, _) in BLOCKS.items() if k == kind), kind)
 
 
 def _open(name: str, args: list[str], line: Line, state: _State, stack: list[Section]) -> None:
+    if name in state.registry.blocks:
+        _open_module_block(name, args, line, state, stack)
+        return
     if name not in BLOCKS:
         raise ConfigError(f"unknown configuration section <{name}>", line.where)
     kind, allowed, (lo, hi) = BLOCKS[name]
@@ -181,6 +184,22 @@ def _open(name: str, args: list[str], line: Line, state: _State, stack: list[Sec
     if kind == "limit":
         args = [a.upper() for w in args for a in w.split(",") if a]
     section = Section(kind, args, line.where, parent, dynamic=state.dynamic)
+    parent.sections.append(section)
+    stack.append(section)
+
+
+def _open_module_block(name: str, args: list[str], line: Line, state: _State, stack: list[Section]) -> None:
+    """A section a module declared (`Block`): its words checked by the module, its body allowed where it
+    stands."""
+    block = state.registry.blocks[name]
+    parent = _effective(stack)
+    if not parent.context & block.contexts or state.dynamic:
+        raise ConfigError(f"<{block.name}> is not allowed in {parent.describe()}", line.where)
+    try:
+        value = block.parse(args)
+    except ValueError as e:
+        raise ConfigError(f"<{block.name}>: {e}", line.where) from None
+    section = Section(name, args, line.where, parent, value=value, inherit=True)
     parent.sections.append(section)
     stack.append(section)
 

@@ -50,12 +50,35 @@ class Directive:
         return " ".join(letter for bit, letter in CONTEXT_LETTERS.items() if self.contexts & bit)
 
 
+@dataclass(frozen=True)
+class Block:
+    """A configuration section a module adds (`<IfUser ...>` ... `</IfUser>`). What it holds is allowed where the
+    block itself stands (the block inherits its parent's context); `parse(args)` checks the opening line's words
+    and returns the value kept on the section (raising ValueError, reported as FILE:LINE)."""
+
+    name: str
+    parse: Callable[[list[str]], Any]
+    contexts: int
+    doc: str = ""
+    module: str = "mod_core.c"
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
 @dataclass
 class Registry:
-    """Directives by lower-case name, and the module names they belong to."""
+    """Directives (and module sections) by lower-case name, and the module names they belong to."""
 
     directives: dict[str, Directive] = field(default_factory=dict)
     modules: list[str] = field(default_factory=list)
+    blocks: dict[str, Block] = field(default_factory=dict)
+
+    def add_block(self, block: Block) -> None:
+        if block.key in self.blocks:
+            raise ValueError(f"section <{block.name}> declared twice")
+        self.blocks[block.key] = block
 
     def add(self, directive: Directive) -> None:
         if directive.key in self.directives:

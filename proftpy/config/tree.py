@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from .. import trace
 from .errors import ConfigError, Where
-from .registry import (ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, Directive, Merge)
+from .registry import ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, Directive, Merge
 
 KIND_CONTEXT = {"server": SERVER, "vhost": VHOST, "global": GLOBAL, "anon": ANON, "dir": DIR,
                 "ftpaccess": FTPACCESS, "limit": LIMIT, "class": CLASS}
@@ -47,9 +47,13 @@ class Section:
     params: list[Param] = field(default_factory=list)
     sections: list["Section"] = field(default_factory=list)
     dynamic: bool = False       # read from a .ftpaccess file
+    value: Any = None           # a module section's parsed opening line (`<IfUser alice>`: its condition)
+    inherit: bool = False       # a module section: what it holds is allowed where it stands itself
 
     @property
     def context(self) -> int:
+        if self.inherit and self.parent is not None:
+            return self.parent.context
         return KIND_CONTEXT[self.kind]
 
     _index: dict[str, list[Param]] = field(default_factory=dict, repr=False)
@@ -111,16 +115,98 @@ def dir_pattern(section: Section, anon_root: str | None, home: str | None) -> st
 
 
 def dir_matches(pattern: str, path: str) -> bool:
-    """ProFTPD's `<Directory>` match: the directory itself, anything below it, or the glob (where `*` spans `/`).
-    A pattern ending in `/*` covers only what is inside."""
-    if pattern == "/":
+    """ProFTPD's `<Directory>` match (dirtree.c recur_match_path): the directory itself, anything below it, or the
+    glob (where `*` spans `/`). A pattern ending in `/*` covers only what is inside."""
+    if pattern == path:
         return True
-    return (path == pattern or path.startswith(pattern + "/") or fnmatch.fnmatchcase(path, pattern)
-            or fnmatch.fnmatchcase(path, pattern + "/*"))
+    suffixed = pattern
+    if len(pattern) >= 2 and not pattern.endswith("/*"):
+        if pattern.endswith("/"):
+            pattern = suffixed = pattern[:-1]
+            if pattern == path:
+                return True
+        suffixed = pattern + "/*"
+    elif len(pattern) == 1:
+        suffixed = pattern + "*"
+    return fnmatch.fnmatchcase(path, suffixed) or (_is_glob(pattern) and fnmatch.fnmatchcase(path, pattern))
 
 
-def _specificity(pattern: str) -> tuple[int, int]:
-    return (pattern.count("/"), 0 if any(c in pattern for c in "*?[") else 1)
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+@dataclass(eq=False)
+class DirNode:
+    """A `<Directory>` section in ProFTPD's directory tree: sections nested under the one whose path is their
+    longest literal prefix (dirtree.c reorder_dirs), children in ProFTPD's set order."""
+
+    section: Section
+    pattern: str
+    deferred: bool = False                  # a `~` path: resolved after login, never nested (mod_auth 1.3.8)
+    parent: "DirNode | None" = None
+    children: list["DirNode"] = field(default_factory=list)
+
+
+def _prefix_len(pattern: str) -> int:
+    """The pattern's length without trailing `*` and `/` (what find_best_dir compares)."""
+    n = len(pattern)
+    while n > 0 and pattern[n - 1] in "*/":
+        n -= 1
+    return n
+
+
+def _best_parent(nodes: list[DirNode], path: str, this: DirNode) -> tuple[DirNode | None, int]:
+    """ProFTPD's find_best_dir: the node (searched recursively) whose literal prefix best covers `path`."""
+    best, best_len = None, 0
+    for c in nodes:
+        if c is this or c.deferred:
+            continue
+        n = _prefix_len(c.pattern)
+        if len(path) > n and path[n] != "/":
+            continue
+        if n < len(path) and c.pattern[:n] == path[:n]:
+            inner, inner_len = _best_parent(c.children, path, this)
+            common = len(os.path.commonprefix([path, c.pattern]))
+            if inner is None and common > best_len:
+                best, best_len = c, common
+            elif inner_len > best_len:
+                best, best_len = inner, inner_len
+    return best, best_len
+
+
+def _reorder(nodes: list[DirNode]) -> None:
+    """ProFTPD's reorder_dirs: move each section under its best parent (inserted first there), level by level."""
+    for node in list(nodes):
+        if node.deferred:
+            continue
+        parent, _ = _best_parent(nodes, node.pattern, node)
+        if parent is not None:
+            nodes.remove(node)
+            parent.children.insert(0, node)
+            node.parent = parent
+    for node in nodes:
+        _reorder(node.children)
+
+
+def dir_tree(sections: list[Section], anon_root: str | None, home: str | None) -> list[DirNode]:
+    """The top level of ProFTPD's tree for the `<Directory>` sections of one set, given in file order: ProFTPD
+    inserts each context section at the head of its set, so the set holds them last-first."""
+    nodes = []
+    for d in reversed(sections):
+        pattern = dir_pattern(d, anon_root, home)
+        if pattern is not None:
+            nodes.append(DirNode(d, pattern, deferred=d.args[0].startswith("~")))
+    _reorder(nodes)
+    return nodes
+
+
+def match_dir(nodes: list[DirNode], path: str) -> DirNode | None:
+    """ProFTPD's recur_match_path: the first node in set order that covers `path`, or a closer one among its
+    children."""
+    for node in nodes:
+        if dir_matches(node.pattern, path):
+            return match_dir(node.children, path) or node
+    return None
 
 
 class Context:
@@ -156,19 +242,24 @@ class Context:
         return [p.value for section in self.chain for p in section.all(name)]
 
     def limits(self) -> Iterator[tuple[Section, Section]]:
-        """(owning set, `<Limit>` section) pairs, innermost set first, file order within a set."""
+        """(owning set, `<Limit>` section) pairs, innermost set first; within a set the last one in the file
+        first, as ProFTPD inserts each context section at the head of its set."""
         for section in self.chain:
-            for limit in section.children("limit"):
+            for limit in reversed(section.children("limit")):
                 yield section, limit
 
 
 class Server:
     """One server: the main "server config" or a `<VirtualHost>`, with `<Global>` already merged in."""
 
-    def __init__(self, section: Section, registry):
+    def __init__(self, section: Section, registry, base: "Server | None" = None):
         self.section = section
         self.registry = registry
-        self.addresses: list[str] = []      # its IP addresses, resolved when the configuration is loaded
+        self.addresses: list[str] = base.addresses if base is not None else []   # its IP addresses, resolved
+                                                                                   # when the configuration loads
+        self.base: Server = base.base if base is not None else self   # the configured server a session's merged
+                                                                       # copy (mod_ifsession) comes from
+        self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         return self.context().get(name, default)
@@ -190,20 +281,29 @@ class Server:
         `.ftpaccess` sections (kind "dir", args [directory]) found by the caller."""
         chain: list[Section] = []
         if path is not None:
-            anon_root = anon.args[0] if anon is not None else None
-            candidates = list(dynamic) + (anon.children("dir") if anon is not None else []) \
-                + self.section.children("dir")
-            matched = []
-            for order, d in enumerate(candidates):
-                pattern = dir_pattern(d, anon_root, home)
-                if pattern is not None and dir_matches(pattern, path):
-                    matched.append((_specificity(pattern), -order, d))
-            matched.sort(key=lambda t: (t[0], t[1]), reverse=True)
-            chain.extend(d for _, _, d in matched)
+            node = self._match(anon, path, home, tuple(dynamic))
+            while node is not None:
+                chain.append(node.section)
+                node = node.parent
         if anon is not None:
             chain.append(anon)
         chain.append(self.section)
         return Context(chain, self)
+
+    def _match(self, anon: Section | None, path: str, home: str | None, dynamic: tuple[Section, ...]):
+        """The `<Directory>` (or `.ftpaccess`) node for a path, as ProFTPD's dir_match_path finds it: the
+        `<Anonymous>` block's sections first, then the server's (with the `.ftpaccess` ones, newest first)."""
+        path = path[:-1] if path.endswith("*") else path
+        path = path.rstrip("/") or "/"
+        key = (id(anon), home, tuple(id(d) for d in dynamic))
+        trees = self._trees.get(key)
+        if trees is None:
+            if len(self._trees) > 64:
+                self._trees.clear()
+            anon_root = anon.args[0] if anon is not None else None
+            trees = self._trees[key] = (dir_tree(anon.children("dir"), anon_root, home) if anon is not None else [],
+                                        dir_tree(self.section.children("dir") + list(reversed(dynamic)), None, home))
+        return (match_dir(trees[0], path) if anon is not None else None) or match_dir(trees[1], path)
 
 
 @dataclass
@@ -274,9 +374,59 @@ def build(root: Section, registry, path: str, defines: set[str], warnings: list[
 
 
 def _check_duplicate_dirs(section: Section) -> None:
+    """One `<Directory>` per path in a server (or `<Anonymous>`), those of module sections (`<IfUser>`) included,
+    as ProFTPD checks."""
     seen: dict[str, Where | None] = {}
-    for d in section.children("dir"):
+    dirs = section.children("dir") + [d for s in section.sections if s.inherit for d in s.children("dir")]
+    for d in dirs:
         key = d.args[0].rstrip("/") or "/"
         if key in seen and d.where != seen[key]:
             raise ConfigError(f"<Directory {d.args[0]}> is already defined at {seen[key]}", d.where)
         seen[key] = d.where
+
+
+# -- mod_ifsession's merge -----------------------------------------------------------------------------------------
+def copy_tree(section: Section, parent: Section | None = None, copies: dict[int, Section] | None = None) -> Section:
+    """A copy of a section and every section below it (params shared), for a session to change; `copies` maps
+    each original's id to its copy."""
+    new = Section(section.kind, section.args, section.where, parent, list(section.params), [], section.dynamic,
+                  section.value, section.inherit)
+    new.sections = [copy_tree(s, new, copies) for s in section.sections]
+    if copies is not None:
+        copies[id(section)] = new
+    return new
+
+
+def _accumulates(directive: Directive) -> bool:
+    """ProFTPD's CF_MULTI / CF_MERGEDOWN_MULTI: several lines add up, so a merged line does not replace them."""
+    return directive.repeat or directive.merge is Merge.MULTI
+
+
+def _remove_param(section: Section, key: str) -> None:
+    section.params = [p for p in section.params if p.directive.key != key]
+    for s in section.sections:
+        _remove_param(s, key)
+
+
+def _remove_dir(section: Section, path: str) -> None:
+    section.sections = [s for s in section.sections
+                        if not (s.kind == "dir" and (s.args[0].rstrip("/") or "/") == path)]
+    for s in section.sections:
+        _remove_dir(s, path)
+
+
+def merge_block(root: Section, block: Section) -> None:
+    """mod_ifsession's ifsess_dup_set, on a session's own copy of its server's section (`copy_tree`): what the
+    block holds goes to the head of the server's set, in ProFTPD's set order (the block's sections last-first,
+    then its directives). A directive that takes one value first removes that directive everywhere in the
+    server's tree (inside `<Directory>`, `<Anonymous>` and the other blocks still waiting too), so the merged
+    line is the one that applies; a merged `<Directory X>` replaces the existing `<Directory X>`."""
+    for section in reversed(list(block.sections)):
+        if section.kind == "dir":
+            _remove_dir(root, section.args[0].rstrip("/") or "/")
+        section.parent = root
+        root.sections.append(section)           # file order here is ProFTPD's set order reversed: the head
+    for param in list(block.params):
+        if not _accumulates(param.directive):
+            _remove_param(root, param.directive.key)
+        root.params.insert(0, param)

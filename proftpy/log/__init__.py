@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import socket
 import sys
@@ -83,9 +82,9 @@ def setup(system_log: str | None, level: str = "notice", debug: int = 0, stderr:
     fmt = SystemLogFormat()
     handlers: list[logging.Handler] = []
     if system_log == "syslog":
+        from logging.handlers import SysLogHandler     # SystemLog syslog only; loaded before any session
         try:
-            h: logging.Handler = logging.handlers.SysLogHandler(
-                "/dev/log", facility=logging.handlers.SysLogHandler.facility_names.get(facility, 3))
+            h: logging.Handler = SysLogHandler("/dev/log", facility=SysLogHandler.facility_names.get(facility, 3))
             h.priority_map = dict(h.priority_map, NOTICE="notice")
             h.setFormatter(_SyslogFormat())
             handlers.append(h)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import random
 import stat
+import string
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -165,7 +167,8 @@ def login_allowed(session: "Session", user: str, groups: tuple[str, ...] | None)
 
 def check_command(session: "Session", arg: str, limit_name: str, group: str | None, limit_all: bool,
                   target: dirs.Target | None, hidden: bool = False) -> Decision:
-    """The whole decision for one command at one place."""
+    """The whole decision for one command at one place. DenyAll placed in a `<Directory>` refuses new names too
+    (ProFTPD lets STOR and RNTO create them there: a difference kept on purpose, docs/access.md)."""
     ctx = session.context(target.real if target is not None else None)
     rule = directory_rule(ctx) if target is not None else None
     if rule is not None and not rule.allowed:
@@ -177,7 +180,8 @@ def limits_allow(session: "Session", name: str, group: str | None, real: str) ->
     """For modules that check a pseudo-command themselves (SITE_CHMOD...): the `<Limit>` verdict at a resolved
     path, as the session sees it."""
     target = dirs.Target(real, session.fs.config_path(real), "")
-    return check_command(session, "", name, group, True, target).allowed
+    row = session.dispatcher.row(name.replace("_", " "))
+    return check_command(session, "", name, group, row.limit_all if row else True, target).allowed
 
 
 def hidden(session: "Session", real_dir: str, name: str) -> bool:
@@ -228,14 +232,18 @@ def _trace_decision(what: str, decision: Decision, path: str | None = None) -> N
               f" ({decision.where})" if decision.where else "")
 
 
-def _denied(cmd: Request, row: Command, decision: Decision) -> Reply:
+def _denied(session: "Session", cmd: Request, row: Command, decision: Decision) -> Reply:
     log.info("%s denied by %s%s", cmd.display, decision.reason,
              f" ({decision.where})" if decision.where else "")
     what = cmd.arg if cmd.arg else cmd.name
     if decision.hidden:
         return Reply(550, f"{what}: No such file or directory")
+    error = os.strerror(decision.error)
+    if callable(row.denied):
+        return row.denied(session, cmd, error)
     code, text = row.denied
-    return Reply(code, text.format(cmd=cmd.name, arg=what))
+    unique = "ftp" + "".join(random.choices(string.ascii_letters + string.digits, k=6)) if "{unique" in text else ""
+    return Reply(code, text.format(cmd=cmd.name, arg=what, unique=unique, error=error))
 
 
 def pre_any(session: "Session", cmd: Request) -> Reply | None:
@@ -251,7 +259,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
     target = None
     if path is not None and session.authenticated and session.fs is not None:
         try:
-            target = dirs.target(session.fs, path_row.path.exact, path)
+            target = dirs.target(session.fs, path_row.path.exact, path, path_row.path.tilde)
         except FsError:
             return None                       # the command itself answers with the same error
     ctx = session.context(target.real if target is not None else None)
@@ -259,7 +267,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
     if reply is not None:
         return reply
     row = session.dispatcher.row(cmd.name)
-    if not row.limit or not session.authenticated:
+    if not row.limit:
         return None                           # (mod_site checks each SITE_* itself: limits_allow)
     hidden_ = False
     if target is not None and any(lim.first("IgnoreHidden") for _, lim in ctx.limits()):
@@ -268,7 +276,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
     decision = check_command(session, cmd.arg, row.limit_name, row.group, row.limit_all, target, hidden_)
     if trace.on: _trace_decision(cmd.display, decision, target.real if target is not None else None)
     if not decision.allowed:
-        return _denied(cmd, row, decision)
+        return _denied(session, cmd, row, decision)
     if row.path_filter and path is not None:
         return _path_filters(ctx, cmd, path)
     return None

@@ -23,7 +23,7 @@ from ..auth import Account, AuthChain, parse_auth_order
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
-from ..dispatch import OPTIONAL, REQUIRED, Command, Request
+from ..dispatch import OPTIONAL, POST_CMD, REQUIRED, Command, Hook, Request
 from ..fs import FS
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module, ModuleSet, States
@@ -111,6 +111,8 @@ directives = (
     Directive("UseFtpUsers", Flag, SVGA, True, Merge.DOWN, "Refuse users listed in /etc/ftpusers."),
     Directive("DefaultRoot", Custom(_root_spec, "path [group-expression]"), SVG, None, Merge.SERVER,
               "chroot after login: `~` (home) or a path, optionally only for a group expression.", repeat=True),
+    Directive("AllowChrootSymlinks", Flag, SVG, True, Merge.SERVER,
+              "off: refuse a login whose DefaultRoot (or <Anonymous> directory) is a symbolic link."),
     Directive("DefaultChdir", Custom(_chdir_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
               "Directory a session starts in.", repeat=True),
     Directive("RootRevoke", Custom(_revoke, "on|off|UseNonCompliantActiveTransfer"), SVGA, True, Merge.DOWN,
@@ -154,6 +156,8 @@ def build_chain(modules: ModuleSet, server) -> AuthChain:
 
 
 def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
+    """The server's chain (a session's copy changed by mod_ifsession uses its configured server's)."""
+    server = server.base
     chains = shared.get(AuthChains).chains
     chain = chains.get(server)
     if chain is None:
@@ -162,8 +166,10 @@ def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
 
 
 def prepare_chains(master: MasterView) -> None:
-    """master_init and master_reload: every server's chain, its files warmed; problems go to the log (the daemon
-    still starts, as ProFTPD does: a login against an unusable file just fails)."""
+    """master_preload (at start, after the daemon said it is ready, and after each reload): every server's chain,
+    its files warmed and its dummy hash made (this costs a password hash: kept off the start-to-listen path);
+    problems go to the log (the daemon still starts, as ProFTPD does: a login against an unusable file just
+    fails)."""
     master.state.put(AuthChains())
     for server in master.config.servers:
         try:
@@ -300,13 +306,20 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         return _failed(session, name, reason)
     try:
         start_session(session, account, anon, name, cmd.arg)
+    except RootRefused as e:
+        log.error("error: %s", e)
+        session.anon = None
+        session.send(Reply(530, (session.server.context().get("AccessDenyMsg") or "Login incorrect.")
+                           .replace("%u", name)))
+        session.end("bad DefaultRoot")
+        return None
     except SessionUnsafe as e:
         log.error("login of %s aborted, ending the session: %s", name, e)
         session.end("privilege drop failed")
         return Reply(421, "Service not available, closing control connection")
     except OSError as e:
         log.error("login of %s failed: %s", name, e.strerror or e)
-        session.anon = None
+        session.anon = session.account = session.groups = None
         return _failed(session, name, f"cannot set up the session: {e.strerror or e}")
     if anon is not None:
         log.info("ANON %s: Login successful.", real)
@@ -317,7 +330,14 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         text = text or "Anonymous access granted, restrictions apply"
     else:
         text = text or f"User {name} logged in"
-    return Reply(230, text.replace("%u", name), display.login_lines(session))
+    return Reply(230, text.replace("%u", name))
+
+
+def _display_login(session: "Session", cmd: Request) -> None:
+    """POST_CMD PASS: DisplayLogin's lines lead the 230, read after the other modules' PASS work (mod_ifsession's
+    merge included, as ProFTPD shows an `<IfUser>`'s DisplayLogin)."""
+    if session.authenticated and cmd.reply is not None and cmd.reply.code == 230:
+        cmd.reply.lines = display.login_lines(session) + cmd.reply.lines
 
 
 def _anon_password_rejected(anon, password: str) -> bool:
@@ -347,6 +367,10 @@ def _failed(session: "Session", name: str, reason: str | None) -> Reply | None:
     return Reply(530, text)
 
 
+class RootRefused(Exception):
+    """The session root may not be used (AllowChrootSymlinks off): ProFTPD answers 530 and disconnects."""
+
+
 class SessionUnsafe(Exception):
     """The process changed identity only half way: it must not serve anything any more."""
 
@@ -361,6 +385,9 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
     names = {g.name for g in groups}
     root = _session_root(session, account, anon, names)
+    # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
+    session.account, session.groups, session.anon = account, group_names(chain, account), anon
+    session.events.emit("core.chroot", session=session, root=root)
     p = privs.default_privs()
     if not p.nonroot_daemon:
         _enter_root(p, gids, root)
@@ -376,20 +403,18 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     else:
         privs.harden_process()     # one user already: the userland jail in fs.py stands in for chroot
         fs = FS(root or "/")
-    session.events.emit("core.chroot", session=session, root=root)
-    session.anon = anon
     umask = file_umask(session)
     os.umask(umask)
     home = (root or "/") if anon is not None else account.home
     session.home = home
+    fs.home = _within(home, root) if root else home
+    fs.user_home = lambda user: getattr(chain.lookup(user), "home", None)
     try:
         fs.chdir(_start_dir(session, home, root, names))
     except (OSError, FtpError) as e:
         log.info("%s: cannot start in the home or DefaultChdir directory (%s); starting in /", name, e)
         fs.cwd = "/"
     session.fs = fs
-    session.account = account
-    session.groups = group_names(chain, account)
     session.user = account.name if anon is None else name
     session.authenticated = True
     session.state.get(AuthState).anon_password = password if anon is not None else None
@@ -465,6 +490,9 @@ def _session_root(session: "Session", account: Account, anon, group_names: set[s
                 break
         else:
             return None
+        if not session.server.get("AllowChrootSymlinks") and os.path.islink(path.rstrip("/") or "/"):
+            log.error("error: DefaultRoot %s is a symlink (denied by AllowChrootSymlinks config)", path)
+            raise RootRefused("unable to determine DefaultRoot directory")
     path = os.path.realpath(path)
     if path == "/":
         return None
@@ -539,5 +567,6 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
+                hooks=(Hook(POST_CMD, "PASS", _display_login),),
                 listeners=(Listener("core.session-reinit", _use_server_chain),),
-                master_init=prepare_chains, master_reload=prepare_chains)
+                master_preload=prepare_chains)

@@ -190,8 +190,10 @@ def greeting(session: "Session") -> Reply:
 
 
 def expand_ident(text: str, session: "Session") -> str:
-    values = {"%L": session.local_addr, "%V": socket.getfqdn(session.local_addr) if "%V" in text else "",
-              "%v": session.server.name, "%{version}": __version__}
+    """ServerIdent's variables: %L the address connected to, %V the server's DNS name (its address with
+    UseReverseDNS off, as ProFTPD's ServerFQDN), %v ServerName, %{version} proftpy's version."""
+    values = {"%L": session.local_addr, "%V": session.local_name, "%v": session.server.name,
+              "%{version}": __version__}
     for key, value in values.items():
         text = text.replace(key, value)
     return text
@@ -260,22 +262,21 @@ def _not_implemented(names: str, first: int) -> tuple[Command, ...]:
     return tuple(Command(name, None, help_at=first + i, limit=False) for i, name in enumerate(names.split()))
 
 
-# ProFTPD ignores arguments to QUIT, NOOP and SYST; <Limit> never applies to these (it exempts QUIT from ALL too)
+# ProFTPD ignores arguments to QUIT, NOOP and SYST; <Limit> never refuses QUIT or SYST, and refuses NOOP, FEAT and
+# HELP even before login
 commands = (
     Command("QUIT", quit_, needs_login=False, arg=OPTIONAL, help="(close control connection)", help_at=6,
             limit=False, limit_all=False, replies=("221 Goodbye. (DisplayQuit lines as 221-; arguments ignored)",)),
-    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help="", help_at=25, limit=False,
-            replies=("200 NOOP command successful (arguments ignored)",)),
+    Command("NOOP", noop, needs_login=False, arg=OPTIONAL, help="", help_at=25,
+            denied=(550, "Operation not permitted"), replies=("200 NOOP command successful (arguments ignored)",)),
     Command("SYST", syst, needs_login=False, arg=OPTIONAL, help="", help_at=23, limit=False,
             replies=("215 UNIX Type: L8",)),
-    Command("FEAT", feat, needs_login=False, arg=NONE, help="", help_at=26, limit=False,
-            replies=("211-Features: ... 211 End", "211 No features supported")),
-    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]", help_at=24, limit=False,
-            replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
+    Command("FEAT", feat, needs_login=False, arg=NONE, help="", help_at=26,
+            denied=(550, "{cmd}: Operation not permitted"), replies=("211-Features: ... 211 End", "211 No features supported")),
+    Command("HELP", help_, needs_login=False, arg=OPTIONAL, help="[<sp> command]", help_at=24,
+            denied=(501, "{cmd}: Permission denied"), replies=("214-The following commands are recognized ... (ProFTPD's order, * = unimplemented)",
                      "214 Direct comments to <ServerAdmin, or root@<server address or its DNS name>>",
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
-) + _not_implemented("CONF ENC MIC", 32) + (
-    Command("RANG", None, help_at=46, denied=(552, "{cmd}: Operation not permitted")),
-)
+) + _not_implemented("CONF ENC MIC", 32)
 
 MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting, veto=refuse)

@@ -18,11 +18,13 @@ import errno
 import logging
 import os
 import re
-import socket
 import stat
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
+
+from .. import transfer
+from . import core, maxclients
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -123,13 +125,19 @@ def lines_for(session: "Session", path: str | None, extra: dict[str, str] | None
     return [expand(line, values) for line in read_lines(data)]
 
 
+def leading(lines: list[str]) -> list[str]:
+    """Display lines as the leading lines of a reply: ProFTPD sends the ones after the first with a space."""
+    return lines[:1] + [" " + line for line in lines[1:]]
+
+
 # -- the public hooks ----------------------------------------------------------------------------------------------
 def login_lines(session: "Session") -> list[str]:
-    """DisplayLogin lines for the 230 reply (called by mod_auth after a successful PASS)."""
-    return lines_for(session, session.conf("DisplayLogin"))
+    """DisplayLogin lines leading the 230 reply (called by mod_auth after a successful PASS)."""
+    return leading(lines_for(session, session.conf("DisplayLogin")))
 
 
 def quit_lines(session: "Session") -> list[str]:
+    """DisplayQuit's lines: they replace `221 Goodbye.` (the last one ends the 221 reply)."""
     return lines_for(session, session.conf("DisplayQuit"))
 
 
@@ -156,7 +164,7 @@ def chdir_lines(session: "Session", real_dir: str) -> list[str]:
         if mtime is None or mtime <= previous:
             return []
     values = Variables(session)
-    return [expand(line, values) for line in read_lines(data)]
+    return leading([expand(line, values) for line in read_lines(data)])
 
 
 def _mtime(session: "Session", path: str) -> float | None:
@@ -211,11 +219,12 @@ def expand(line: str, values: Variables) -> str:
 
 
 def _totals(session: "Session") -> dict[str, int]:
-    """The session's transfer counters under their %{name}s."""
+    """The session's transfer counters under their %{name}s (%{bytes_xfer}: the transfer running now)."""
     t = session.totals
+    running = getattr(session.state.find(transfer.DataState), "transfer", None)
     return {"total_bytes_in": t.bytes_in, "total_bytes_out": t.bytes_out, "total_bytes_xfer": t.bytes_xfer,
             "total_files_in": t.files_in, "total_files_out": t.files_out, "total_files_xfer": t.files_xfer,
-            "bytes_xfer": t.bytes_moved}
+            "bytes_xfer": running.bytes if running is not None else 0}
 
 
 def _fs_size_kb(session: "Session") -> int:
@@ -261,7 +270,8 @@ def _class_limit(session: "Session") -> int:
 
 
 def _server_fqdn(session: "Session") -> str:
-    return session.masquerade or socket.getfqdn()
+    """ProFTPD's ServerFQDN: the server address's DNS name (its address with UseReverseDNS off)."""
+    return session.masquerade or session.local_name
 
 
 def _cwd(session: "Session") -> str:
@@ -269,7 +279,7 @@ def _cwd(session: "Session") -> str:
 
 
 def _admin(session: "Session") -> str:
-    return session.server.get("ServerAdmin") or "root@" + socket.gethostname()
+    return core.admin_address(session)
 
 
 def _orig_user(session: "Session") -> str:
@@ -286,7 +296,7 @@ _SIMPLE: dict[str, Callable[["Session"], str]] = {
     "k": lambda s: format_xfer(_totals(s)["total_bytes_xfer"]),
     "L": _server_fqdn,
     "M": lambda s: str(_max_clients(s)),
-    "N": lambda s: "1",             # ProFTPD's count of this vhost's clients; proftpy does not count it here
+    "N": lambda s: str(maxclients.display_counts(s)[0]),     # this server's sessions (see display_counts)
     "o": lambda s: str(_totals(s)["total_files_out"]),
     "R": lambda s: s.remote_name or "(unknown)",
     "T": lambda s: time.strftime("%a %b %e %H:%M:%S %Y", time.localtime()),
@@ -295,6 +305,6 @@ _SIMPLE: dict[str, Callable[["Session"], str]] = {
     "u": lambda s: "UNKNOWN",        # the RFC 1413 ident name: IdentLookups is not implemented
     "V": lambda s: s.server.name,
     "x": lambda s: s.conn_class or "(unknown)",
-    "y": lambda s: "0",             # the class's session count: not counted here either
+    "y": lambda s: str(maxclients.display_counts(s)[1]),     # the class's logged-in sessions
     "z": lambda s: str(_class_limit(s)),
 }

@@ -252,9 +252,9 @@ def mlst(session: "Session", cmd: Request) -> Reply:
 
 commands = (
     Command("MLSD", mlsd, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=55, path=PATH,
-            replies=("150 Opening ASCII mode data connection for MLSD", "226 Transfer complete")),
+            denied=(550, "Unable to handle command"), replies=("150 Opening ASCII mode data connection for MLSD", "226 Transfer complete")),
     Command("MLST", mlst, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=56, path=PATH,
-            feat=(listing.mlst_feat(), "TVFS"), replies=("250-Start of list for <path> ... 250 End of list",)),
+            denied=(550, "Unable to handle command"), feat=(listing.mlst_feat(), "TVFS"), replies=("250-Start of list for <path> ... 250 End of list",)),
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands)

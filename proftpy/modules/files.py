@@ -21,7 +21,8 @@ from .. import PROFTPD_COMPAT, transfer
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
-from ..dispatch import DIRS, EXACT_PATH, NONE, OPTIONAL, PATH, POST_CMD, READ, WRITE, Command, Hook, PathArg, Request
+from ..dispatch import (DIRS, HOME_EXACT_PATH, HOME_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, PRE_CMD, READ, WRITE,
+                        Command, Hook, PathArg, Request)
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
@@ -118,13 +119,16 @@ def change_dir(session: "Session", arg: str, name: str) -> Reply:
     successful`. With ShowSymlinks on (the default) the new directory is shown resolved, as ProFTPD does."""
     fs = _require_fs(session)
     try:
-        path = fs.chdir(arg)
+        path = fs.chdir(arg, tilde=True)
     except (OSError, FtpError) as first:
         path = _try_cdpath(session, arg)
         if path is None:
+            err = getattr(first, "errno", None) or errno.EIO
+            if err in (errno.ELOOP, errno.ENAMETOOLONG):
+                raise FsError(arg, errno.ENOENT) from None      # ProFTPD's chdir says so for these
             if isinstance(first, FtpError):
                 raise
-            raise FsError(arg, first.errno or errno.EIO) from None
+            raise FsError(arg, err) from None
     if _show_symlinks(session):
         fs.cwd = fs.canonical(path)
     session.events.emit("core.chdir", session=session, path=fs.cwd)
@@ -156,7 +160,7 @@ def mkd(session: "Session", cmd: Request) -> Reply:
     if "*" in arg:
         raise FtpError(550, f"{arg}: Invalid directory name")
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     mode = dir_mode(session, path.real)
     old = os.umask(0)
@@ -170,7 +174,7 @@ def mkd(session: "Session", cmd: Request) -> Reply:
 def rmd(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
@@ -182,7 +186,7 @@ def dele(session: "Session", cmd: Request) -> Reply:
     """Delete a file; a symlink is removed itself, never what it points to."""
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     st = fs.lstat(path.real)
     if stat.S_ISDIR(st.st_mode):
@@ -198,7 +202,7 @@ def rnfr(session: "Session", cmd: Request) -> Reply:
     st = session.state.get(FilesState)
     st.rnfr = None
     fs = _require_fs(session)
-    path = fs.resolve(arg, follow_last=False)
+    path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
     if path.virtual == "/":
         raise FsError(arg, errno.EBUSY)         # the session root, as under chroot(2) (also for fs.py's jail)
@@ -215,7 +219,7 @@ def rnto(session: "Session", cmd: Request) -> Reply:
     if source is None:
         return Reply(503, "Bad sequence of commands")
     fs = _require_fs(session)
-    target = fs.resolve(arg, follow_last=False)
+    target = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, target.real)
     if not session.conf("AllowOverwrite", target.real) and fs.exists(target.real):
         return Reply(550, f"{arg}: Rename permission denied")
@@ -248,7 +252,7 @@ def size(session: "Session", cmd: Request) -> Reply:
     if transfer_type(session) == "A":
         return Reply(550, f"{cmd.name} not allowed in ASCII mode")
     fs = _require_fs(session)
-    st = fs.stat(fs.resolve(arg).real)
+    st = fs.stat(fs.resolve(arg, tilde=True).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a regular file")
     return Reply(213, str(st.st_size))
@@ -257,7 +261,7 @@ def size(session: "Session", cmd: Request) -> Reply:
 def mdtm(session: "Session", cmd: Request) -> Reply:
     arg = _path_arg(cmd)
     fs = _require_fs(session)
-    st = fs.stat(fs.resolve(arg).real)
+    st = fs.stat(fs.resolve(arg, tilde=True).real)
     if not stat.S_ISREG(st.st_mode):
         return Reply(550, f"{arg}: not a plain file")
     tm = time.gmtime(st.st_mtime) if times_gmt(session) else time.localtime(st.st_mtime)
@@ -489,71 +493,111 @@ def _on_chroot(session: "Session", **_: Any) -> None:
 
 
 def _quit_display(session: "Session", cmd: Request) -> None:
-    """POST_CMD QUIT: DisplayQuit's lines lead the `221 Goodbye.` reply."""
+    """POST_CMD QUIT: DisplayQuit's lines are the 221 reply instead of `221 Goodbye.` (as ProFTPD sends them)."""
     if cmd.reply is not None and cmd.reply.code == 221:
         lines = display.quit_lines(session)
         if lines:
-            cmd.reply.lines = lines + cmd.reply.lines
+            cmd.reply.lines, cmd.reply.text = display.leading(lines[:-1]), lines[-1]
     return None
+
+
+def _host_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """503 after USER (HOST comes before login, checked first), else `504 <host>: Permission denied`."""
+    if session.authenticated or session.user_arg is not None:
+        return Reply(503, "Bad sequence of commands")
+    return Reply(504, f"{cmd.arg}: {os.strerror(errno.EACCES)}")
+
+
+def _size_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """`550 SIZE not allowed in ASCII mode` comes first, then `550 <path>: Operation not permitted`."""
+    if transfer_type(session) == "A":
+        return Reply(550, f"{cmd.name} not allowed in ASCII mode")
+    return Reply(550, f"{cmd.arg}: {error}")
+
+
+def _rnto_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """503 without a pending RNFR, else `550 <path>: Operation not permitted` (ProFTPD checks the RNFR first)."""
+    st = session.state.get(FilesState)
+    if st.rnfr is None:
+        return Reply(503, "Bad sequence of commands")
+    st.rnfr = None
+    return Reply(550, f"{cmd.arg}: {error}")
+
+
+# After RNFR, ProFTPD (mod_core's PRE_CMD for every command, Bug#3829) refuses anything but these until RNTO
+AFTER_RNFR = frozenset({"RNTO", "HELP", "NOOP", "QUIT", "STAT"})
+AFTER_RNFR_TLS = frozenset({"CCC", "CONF", "ENC", "MIC", "PBSZ", "PROT"})     # once TLS is up
+
+
+def _after_rnfr(session: "Session", cmd: Request) -> Reply | None:
+    """`501 Bad sequence of commands` for a command that comes between RNFR and RNTO; the RNFR stays."""
+    if session.state.get(FilesState).rnfr is None or cmd.name in AFTER_RNFR:
+        return None
+    if cmd.name in AFTER_RNFR_TLS and session.protocol == "ftps":
+        return None
+    return Reply(501, "Bad sequence of commands")
 
 
 TIMESTAMP_PATH = PathArg(skip=1)
 CMD_SUCCESSFUL = "250 <CMD> command successful"
+# What <Limit> denials answer (ProFTPD's errno at the time: ENOENT for CWD, a failed handler for MFMT/MFF)
+NO_SUCH_DIR = (550, "{arg}: No such file or directory")
+NO_PARENT = (550, "..: No such file or directory")
+UNABLE = (550, "Unable to handle command")
 
 commands = (
     Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=20, feat=("TVFS",),
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
     Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=21,
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
-    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=EXACT_PATH,
-            replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
-    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=EXACT_PATH,
-            replies=("250 XCWD command successful",)),
-    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3,
-            denied=(550, "{cmd}: Permission denied"), replies=("250 CDUP command successful",)),
-    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4,
-            denied=(550, "{cmd}: Permission denied"), replies=("250 XCUP command successful",)),
-    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=EXACT_PATH, path_filter=True,
+    Command("CWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=1, path=HOME_EXACT_PATH,
+            denied=NO_SUCH_DIR, replies=("250 CWD command successful (DisplayChdir lines as 250-)", "550 <dir>: <error>")),
+    Command("XCWD", cwd, DIRS, arg=OPTIONAL, help="<sp> directory-name", help_at=2, path=HOME_EXACT_PATH,
+            denied=NO_SUCH_DIR, replies=("250 XCWD command successful",)),
+    Command("CDUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=3, denied=NO_PARENT, replies=("250 CDUP command successful",)),
+    Command("XCUP", cdup, DIRS, arg=NONE, help="(up one directory)", help_at=4, denied=NO_PARENT, replies=("250 XCUP command successful",)),
+    Command("MKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=18, path=HOME_EXACT_PATH, path_filter=True,
             replies=('257 "<dir>" - Directory successfully created', "550 <dir>: Invalid directory name (a `*`)",
                      "550 <dir>: <error>")),
-    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=19, path=EXACT_PATH,
+    Command("XMKD", mkd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=19, path=HOME_EXACT_PATH,
             path_filter=True, replies=('257 "<dir>" - Directory successfully created',)),
-    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=16, path=EXACT_PATH,
+    Command("RMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=16, path=HOME_EXACT_PATH,
             replies=("250 RMD command successful", "550 <dir>: <error>")),
-    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=EXACT_PATH,
+    Command("XRMD", rmd, WRITE, arg=OPTIONAL, help="<sp> path-name", help_at=17, path=HOME_EXACT_PATH,
             replies=("250 XRMD command successful",)),
-    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=PATH,
+    Command("DELE", dele, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=14, path=HOME_PATH, denied=NOT_PERMITTED,
             replies=("250 DELE command successful", "550 <path>: Is a directory", "550 <path>: <error>")),
-    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=PATH,
+    Command("RNFR", rnfr, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=12, path=HOME_PATH, denied=NOT_PERMITTED,
             replies=("350 File or directory exists, ready for destination name", "550 <path>: <error>")),
-    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=EXACT_PATH,
-            path_filter=True,
+    Command("RNTO", rnto, WRITE, arg=OPTIONAL, help="<sp> pathname", help_at=13, path=HOME_EXACT_PATH,
+            path_filter=True, denied=_rnto_denied,
             replies=("250 Rename successful", "503 Bad sequence of commands",
                      "550 <path>: Rename permission denied (AllowOverwrite off)")),
-    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=PATH, feat=("SIZE",),
-            replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
-    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=PATH, feat=("MDTM",),
-            replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
+    Command("SIZE", size, READ, arg=OPTIONAL, help="<sp> pathname", help_at=22, path=HOME_PATH, feat=("SIZE",),
+            denied=_size_denied, replies=("213 <bytes>", "550 SIZE not allowed in ASCII mode", "550 <path>: not a regular file")),
+    Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=HOME_PATH, feat=("MDTM",),
+            denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFMT",), replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+            feat=("MFMT",), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFF modify;UNIX.group;UNIX.mode;",),
+            feat=("MFF modify;UNIX.group;UNIX.mode;",), denied=UNABLE,
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
             replies=("200 UTF8 set to on|off", "501 'OPTS UTF8' not understood", "500 OPTS <x> not understood",
                      "OPTS MLST: see MLST")),
-    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28, limit=False,
-            feat=("HOST",),
+    Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28,
+            feat=("HOST",), denied=_host_denied,
             replies=("220 HOST command successful (IP literal)", "220 <greeting of the named server>",
                      "501 <host>: Invalid hostname provided", "501 <host>: Invalid IPv6 address provided",
                      "504 <host>: Unknown hostname provided", "503 Bad sequence of commands (after login)")),
     Command("CLNT", clnt, None, needs_login=False, arg=OPTIONAL, help="<sp> client-info", help_at=29, limit=False,
             feat=("CLNT",), replies=("200 OK",)),
-    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",),
+    Command("CSID", csid, None, needs_login=True, arg=OPTIONAL, help="<sp> client-info", feat=("CSID",), limit=False,
             replies=("200 name=ProFTPD;version=1.3.8;casesensitive=1;",)),
 )
 
-MODULE = Module(NAME, directives=directives, commands=commands, hooks=(Hook(POST_CMD, "QUIT", _quit_display),),
+MODULE = Module(NAME, directives=directives, commands=commands,
+                hooks=(Hook(PRE_CMD, "*", _after_rnfr, early=True), Hook(POST_CMD, "QUIT", _quit_display)),
                 listeners=(Listener("core.connect", _on_connect), Listener("core.chroot", _on_chroot)),
                 session_init=session_init)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import errno
 import logging
-import logging.handlers
 import os
 import stat
+import sys
 import syslog
 import time
 from collections import ChainMap
@@ -321,7 +321,8 @@ def _server_log_init(session: "Session") -> None:
 
 
 def _is_syslog(h: logging.Handler) -> bool:
-    return isinstance(h, logging.handlers.SysLogHandler)
+    handlers = sys.modules.get("logging.handlers")     # loaded by log.setup only for SystemLog syslog
+    return handlers is not None and isinstance(h, handlers.SysLogHandler)
 
 
 class _FdHandler(logging.Handler):

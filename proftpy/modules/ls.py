@@ -460,7 +460,22 @@ def _lexists(session: "Session", path: str) -> bool:
 
 # -- LIST ----------------------------------------------------------------------------------------------------------
 def _send(session: "Session", cmd: Request, lines: Iterable[str]) -> Reply:
-    return transfer.send_lines(session, cmd, lines)
+    """A listing: its 150 names the current TYPE, as ProFTPD's (the lines end in CRLF either way)."""
+    return transfer.send_lines(session, cmd, lines, mode=transfer_type(session))
+
+
+def _list_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """LIST with every entry left out (ProFTPD checks each entry against <Limit>): an empty listing, or 450."""
+    return list_(session, cmd, empty=True)
+
+
+def _nlst_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """`450 <path or cwd>: No such file or directory`; a glob gets an empty listing."""
+    cfg = settings(session, "NLST")
+    _, target = parse_argument(session, cmd.arg, "NLST", cfg)
+    if target and cfg.globbing and listing.has_glob(target):
+        return _send(session, cmd, iter(()))
+    return Reply(450, f"{target or session.fs.cwd}: {os.strerror(errno.ENOENT)}")
 
 
 def _fail_after_opening(session: "Session", cmd: Request, error: FtpError) -> Reply:
@@ -470,7 +485,8 @@ def _fail_after_opening(session: "Session", cmd: Request, error: FtpError) -> Re
     def body(_: transfer.Transfer) -> None:
         raise error
 
-    reply, _, _ = transfer.run(session, cmd, "Opening ASCII mode data connection for file list", body)
+    reply, _, _ = transfer.run(session, cmd, f"Opening {transfer_type(session)} mode data connection for file list",
+                               body)
     return reply
 
 
@@ -556,14 +572,14 @@ def check_target(session: "Session", target: str, cfg: Settings, follow: bool = 
     raise _missing(target, err)
 
 
-def list_(session: "Session", cmd: Request) -> Reply:
+def list_(session: "Session", cmd: Request, empty: bool = False) -> Reply:
     cfg = settings(session, "LIST")
     opts, target = parse_argument(session, cmd.arg, "LIST", cfg)
     try:
         exists = check_target(session, target, cfg)
     except FtpError as e:
         return _fail_after_opening(session, cmd, e)
-    if not exists:
+    if not exists or empty:
         return _send(session, cmd, iter(()))
     lister = Lister(session, opts, cfg, "LIST")
     return _send(session, cmd, list_lines(session, lister, target))
@@ -644,14 +660,29 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
     for name in names_:
         if name.startswith(".") and not (opts.a or (opts.A and name not in (".", ".."))):
             continue
-        if name in links and lister.follow(posixpath.join(virtual, name)) is None:
-            continue            # dangling (or escaping) link: mod_ls drops it
+        if name in links and not _nlst_link_kept(session, virtual, name):
+            continue
         if curdir or opts.one:
             yield name
         else:
             yield posixpath.join(directory, name)
         if not lister.count_file():
             return
+
+
+def _nlst_link_kept(session: "Session", directory: str, name: str) -> bool:
+    """Whether NLST names a link of a directory listing, as mod_ls 1.3.8 decides (checked against Debian's
+    ProFTPD): a link that dangles or leads out of the root is left out, a loop is kept, and so is a link
+    whose target climbs with `../` only in the session root."""
+    path = posixpath.join(directory, name)
+    try:
+        target = session.fs.readlink(session.fs.resolve(path, follow_last=False).real)
+        if target.startswith("../") and directory != "/":
+            return False
+        session.fs.stat(session.fs.resolve(path).real)
+    except (OSError, FsError) as e:
+        return e.errno == errno.ELOOP
+    return True
 
 
 def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Iterator[str]:
@@ -691,7 +722,14 @@ def server_status(session: "Session") -> Reply:
     return Reply(211, "End of status", lines)
 
 
-def stat_(session: "Session", cmd: Request) -> Reply:
+def _stat_denied(session: "Session", cmd: Request, error: str) -> Reply:
+    """`500 STAT: Operation not permitted`; STAT of a path gets its status without entries (or 450)."""
+    if not cmd.arg.strip():
+        return Reply(500, f"{cmd.name}: {error}")
+    return stat_(session, cmd, empty=True)
+
+
+def stat_(session: "Session", cmd: Request, empty: bool = False) -> Reply:
     if not cmd.arg.strip():
         return server_status(session)
     cfg = settings(session, "STAT")
@@ -702,6 +740,8 @@ def stat_(session: "Session", cmd: Request) -> Reply:
     try:
         vp = session.fs.resolve(path, follow_last=not cfg.show_symlinks)
         st = session.fs.lstat(vp.real) if cfg.show_symlinks else session.fs.stat(vp.real)
+        if stat.S_ISLNK(st.st_mode):
+            session.fs.stat(session.fs.resolve(path).real)      # a dangling link is 450, as in mod_ls
     except FsError as e:
         raise _missing(path, e.errno) from None
     except OSError as e:
@@ -712,18 +752,18 @@ def stat_(session: "Session", cmd: Request) -> Reply:
     opts.C = opts.d = opts.F = opts.R = False
     opts.a = opts.l = True
     lister = Lister(session, opts, cfg, "STAT")
-    body = [" " + line for line in list_lines(session, lister, path)]
+    body = [] if empty else [" " + line for line in list_lines(session, lister, path)]
     return Reply(code, "End of status", [f"Status of {path}:"] + body)
 
 
 commands = (
     Command("LIST", list_, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=51, path=LISTED_PATH,
-            replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete",
+            denied=_list_denied, replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete",
                      "450 <path>: No such file or directory (after the 150)")),
     Command("NLST", nlst, DIRS, arg=OPTIONAL, help="[<sp> (pathname)]", help_at=52, path=LISTED_PATH,
-            replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete")),
+            denied=_nlst_denied, replies=("150 Opening ASCII mode data connection for file list", "226 Transfer complete")),
     Command("STAT", stat_, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=53, path=LISTED_PATH,
-            replies=("211-Status of ... / 213-Status of <path>:",)),
+            denied=_stat_denied, replies=("211-Status of ... / 213-Status of <path>:",)),
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands)

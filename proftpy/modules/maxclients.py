@@ -81,14 +81,22 @@ directives = (
 )
 
 
+DISPLAY_DIRECTIVES = ("DisplayConnect", "DisplayLogin", "DisplayChdir", "DisplayQuit")
+
+
 @dataclass
 class CountState:
     board: Any = None                       # the Scoreboard to count from; None: no Max* limit is configured
+    at_connect: tuple[int, int] | None = None   # (sessions on this server, logged-in sessions of this class) at
+                                                # connect, for Display's %N and %y (counted when a file is shown)
 
 
 # -- at connect ----------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
-    board = session.state.get(CountState).board = _open_scoreboard(session)
+    st = session.state.get(CountState)
+    board = st.board = _open_scoreboard(session)
+    if _uses(session, DISPLAY_DIRECTIVES):
+        st.at_connect = _connect_counts(session, board or shared_board(session))
     if board is not None:
         refusal = connlimits.check_connect(_entries(session), _server_key(session), session.remote_addr,
                                            session.server.get("MaxConnectionsPerHost"))
@@ -96,14 +104,41 @@ def session_init(session: "Session") -> None:
             _refuse(session, refusal)
 
 
-def _uses_max_limits(session: "Session") -> bool:
+def _uses(session: "Session", names: tuple[str, ...]) -> bool:
+    """Whether the server's configuration sets any of these directives anywhere."""
     sections = [session.server.section]
     while sections:
         s = sections.pop()
-        if any(s.first(name) for name in MAX_DIRECTIVES):
+        if any(s.first(name) for name in names):
             return True
         sections.extend(s.sections)
     return False
+
+
+def _uses_max_limits(session: "Session") -> bool:
+    return _uses(session, MAX_DIRECTIVES)
+
+
+def _connect_counts(session: "Session", board) -> tuple[int, int] | None:
+    """ProFTPD's sess_init count: every session on this server (this one included), and the logged-in ones of
+    this session's class."""
+    if board is None:
+        return None
+    key, entries = _server_key(session), _entries(session, board)
+    mine = [e for e in entries if e.server_addr == key]
+    cls = session.conn_class.lower() if session.conn_class else None
+    return len(mine), sum(1 for e in mine if e.user != NONE_USER and cls is not None and e.class_.lower() == cls)
+
+
+def display_counts(session: "Session") -> tuple[int, int]:
+    """Display's %N and %y: recounted as at PASS when a login limit is configured (ProFTPD's
+    auth_count_scoreboard), else as counted at connect; (1, 0) without a scoreboard."""
+    st = session.state.get(CountState)
+    if session.authenticated and st.board is not None and login_limits(session).any():
+        c = connlimits.count_login(_entries(session), _server_key(session), session.remote_addr,
+                                   session.user or "", session.anon is not None, session.conn_class)
+        return c.clients, c.cls if session.conn_class else 0
+    return st.at_connect or (1, 0)
 
 
 def _open_scoreboard(session: "Session"):
@@ -128,9 +163,9 @@ def _server_key(session: "Session") -> str:
     return connlimits.server_key(session.local_addr, session.local_port)
 
 
-def _entries(session: "Session") -> list:
+def _entries(session: "Session", board=None) -> list:
     """Scoreboard entries with this session's own slot as it is now (added when the slot is not there yet)."""
-    board = session.state.get(CountState).board
+    board = board or session.state.get(CountState).board
     if board is None:
         return []
     try:

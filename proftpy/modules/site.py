@@ -44,7 +44,7 @@ def _not_understood(words: list[str]) -> Reply:
 
 
 def resolve(session: "Session", arg: str, follow_last: bool = True) -> VPath:
-    path = session.fs.resolve(arg, follow_last=follow_last)
+    path = session.fs.resolve(arg, follow_last=follow_last, tilde=True)     # `~` as in ProFTPD's mod_site
     check_filters(session, arg, path.real)
     return path
 
@@ -192,7 +192,7 @@ commands = (
                      "500 'SITE' requires parameters",
                      "500-'SITE CHMOD <args>' not understood / 500 SITE not understood",
                      "502 Unknown command 'SITE HELP <x>'", "550 '<mode>': invalid mode")),
-    Command("SITE HELP", site_help, needs_login=False, help="[<sp> site-command]",
+    Command("SITE HELP", site_help, needs_login=False, help="[<sp> site-command]", limit_all=False,
             replies=("214-... list, 214 Syntax: SITE <CMD> <syntax>",)),
     Command("SITE CHGRP", site_chgrp, WRITE, help="<sp> group <sp> pathname", path=MODE_PATH,
             replies=("200 SITE CHGRP command successful",)),

@@ -36,10 +36,14 @@ from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
-from ..dispatch import (EXACT_PATH, NONE, OPTIONAL, POST_CMD, POST_CMD_ERR, READ, REQUIRED, WRITE, Command, Hook,
-                        Request)
+from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
+                        REQUIRED, WRITE, Command, Hook, Request)
+from ..fs import FsError
+from ..log import NOTICE
 from ..module import Module
 from ..reply import FtpError, Reply
+from ..transfer.ascii import AsciiEncoder
+from ..transfer.errors import Stop
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -351,6 +355,59 @@ def _rest_value(word: str) -> int | None:
     return REST_MAX if len(digits) > 20 else min(int(digits), REST_MAX)
 
 
+@dataclass
+class RangeState:
+    """RANG's byte range for the next transfer (start, length); REST and RANG replace each other."""
+
+    start: int = 0
+    length: int = 0
+
+    def take(self) -> tuple[int, int]:
+        """The range for the transfer starting now, which consumes it (as REST's offset)."""
+        got, (self.start, self.length) = (self.start, self.length), (0, 0)
+        return got
+
+
+def _off_t(word: str) -> int | None:
+    """ProFTPD's parse_offset: strtoull(3) read into a signed off_t (2^63 and above turn negative)."""
+    value = _rest_value(word)
+    return None if value is None else value - (1 << 64) if value >= 1 << 63 else value
+
+
+def rang(session: "Session", cmd: Request) -> Reply:
+    """RANG start end (draft-bryan-ftp-range, ProFTPD 1.3.8): positions inclusive; `RANG 1 0` resets."""
+    words = cmd.arg.split()
+    if len(words) != 2:
+        return Reply(500, f"'{' '.join(['RANG'] + words)}' not understood")
+    first, last = (_off_t(w) for w in words)
+    if first is None or last is None:
+        return Reply(501, "RANG requires a value greater than or equal to 0")
+    rng = session.state.get(RangeState)
+    if first > last:
+        rng.take()
+        if (first, last) == (1, 0):
+            return Reply(350, "Reset byte transfer range")
+        return Reply(501, "RANG start must be less than end")
+    st = transfer.state(session)
+    if st.ascii:
+        return Reply(551, "RANG: Transfer ranges not allowed in ASCII mode")
+    rng.start, rng.length, st.rest = first, last - first + 1, 0
+    return Reply(350, f"Transferring byte range of {rng.length} byte{'s' if rng.length != 1 else ''} starting "
+                      f"from {first}")
+
+
+def _send_range(t: transfer.Transfer, fd: int, start: int, length: int, ascii: bool) -> None:
+    """A RANG download: `length` bytes from `start` (or up to the end of the file)."""
+    encoder = AsciiEncoder() if ascii else None
+    pos, end = start, start + length
+    while pos < end:
+        data = os.pread(fd, min(1 << 20, end - pos), pos)
+        if not data:
+            return
+        pos += len(data)
+        t.send_bytes(encoder.feed(data) if encoder else data)
+
+
 def rest(session: "Session", cmd: Request) -> Reply:
     """ProFTPD's order: one argument (500), the number (501), then ASCII mode (501) — so a huge number in ASCII
     mode gets the ASCII reply."""
@@ -366,13 +423,12 @@ def rest(session: "Session", cmd: Request) -> Reply:
     if st.ascii and pos != 0:
         return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")
     st.rest = pos
+    session.state.get(RangeState).take()
     return Reply(350, f"Restarting at {pos}. Send STORE or RETRIEVE to initiate transfer")
 
 
 def abor(session: "Session", cmd: Request) -> Reply:
-    st = transfer.state(session)
-    st.reset()
-    st.rest = 0
+    transfer.state(session).reset()            # REST and RANG stay for the next transfer, as in ProFTPD
     return Reply(226, "Abort successful")
 
 
@@ -397,8 +453,15 @@ def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool
 def retr(session: "Session", cmd: Request) -> Reply:
     st = transfer.state(session)
     offset, st.rest = st.rest, 0
-    path = session.fs.resolve(cmd.arg)
-    info = session.fs.stat(path.real)
+    start, length = session.state.get(RangeState).take()
+    offset = offset or start
+    try:
+        path = session.fs.resolve(cmd.arg, tilde=True)
+        info = session.fs.stat(path.real)
+    except (OSError, FsError):
+        if not session.fs.lexists(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real):
+            raise
+        return Reply(550, f"{cmd.arg}: Not a regular file")        # a link that leads nowhere (ProFTPD)
     if not stat.S_ISREG(info.st_mode):
         return Reply(550, f"{cmd.arg}: Not a regular file")
     if offset and not session.conf("AllowRetrieveRestart", path=path.real):
@@ -410,13 +473,22 @@ def retr(session: "Session", cmd: Request) -> Reply:
             return Reply(550, f"{cmd.arg}: Not a regular file")
         size = opened.st_size
         if offset > size:
-            return _invalid_rest(cmd)
+            return _invalid_rest(cmd, "RANG" if length else "REST")
+        if offset and offset + length > size:
+            return Reply(554, f"{cmd.arg}: invalid RANG argument")
         ascii = st.ascii
         sendfile = session.conf("UseSendfile", path=path.real)
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg} ({size - offset} bytes)"
-        reply, moved, status = transfer.run(
-            session, cmd, opening, lambda t: t.send_file(fd, offset, ascii, sendfile=sendfile),
-            size=size, rate=_rate_for(session, "RETR", path.real))
+        count = min(length, size - offset) if length else size - offset
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(count)}"
+
+        def body(t: transfer.Transfer) -> None:
+            if length:
+                _send_range(t, fd, offset, length, ascii)
+            else:
+                t.send_file(fd, offset, ascii, sendfile=sendfile)
+
+        reply, moved, status = transfer.run(session, cmd, opening, body, size=size,
+                                            rate=_rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
@@ -424,9 +496,14 @@ def retr(session: "Session", cmd: Request) -> Reply:
     return reply
 
 
-def _invalid_rest(cmd: Request) -> Reply:
-    """A REST offset past the end of the file (ProFTPD 1.3.8's wording)."""
-    return Reply(554, f"REST: invalid {cmd.arg} argument")
+def _bytes(count: int) -> str:
+    """The size in a 150 reply, as ProFTPD's pr_data_open words it: none for 0, `(1 byte)`, `(n bytes)`."""
+    return f" ({count} byte{'s' if count != 1 else ''})" if count else ""
+
+
+def _invalid_rest(cmd: Request, name: str = "REST") -> Reply:
+    """A REST (or RANG) offset past the end of the file (ProFTPD 1.3.8's wording)."""
+    return Reply(554, f"{name}: invalid {cmd.arg} argument")
 
 
 def _umask(session: "Session", real: str) -> int:
@@ -473,8 +550,10 @@ def stou(session: "Session", cmd: Request) -> Reply:
 def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     st = transfer.state(session)
     offset, st.rest = st.rest, 0
-    if kind == "STOU" and offset:
-        return Reply(550, "STOU incompatible with REST")
+    start, length = session.state.get(RangeState).take()
+    if kind == "STOU" and (offset or length):
+        return Reply(550, f"STOU incompatible with {'REST' if offset else 'RANG'}")
+    offset = offset or start
     ascii = st.ascii
     created = False          # we created the file: remove it again if no data connection could be made
     temp = None              # HiddenStores temporary file
@@ -489,32 +568,38 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         opening = f"FILE: {name}"
         what = name
     else:
-        path = session.fs.resolve(cmd.arg)
+        path = session.fs.resolve(cmd.arg, tilde=True)
         real, virtual, what = path.real, path.virtual, cmd.arg
+        through_link = False     # a link to nothing yet: it exists, so AllowOverwrite decides (on: the target is made)
         try:
             info = session.fs.stat(real)
         except FileNotFoundError:
             info = None
+            through_link = session.fs.lexists(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real)
+            if through_link and kind == "STOR" and not session.conf("AllowOverwrite", path=real):
+                return Reply(550, f"{cmd.arg}: Overwrite permission denied")
         if info is not None:
             # ProFTPD: AllowOverwrite is checked first, REST or not (a resumed STOR needs both directives).
             if kind == "STOR" and not session.conf("AllowOverwrite", path=real):
                 return Reply(550, f"{cmd.arg}: Overwrite permission denied")
             if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
                 return Reply(550, f"{cmd.arg}: Not a regular file")
-            if (offset or kind == "APPE") and not session.conf("AllowStoreRestart", path=real):
+            if (offset or length or kind == "APPE") and not session.conf("AllowStoreRestart", path=real):
                 return Reply(451, f"{cmd.arg}: Append/Restart not permitted, try again")
+        if kind == "APPE" and length:
+            return Reply(550, "APPE incompatible with RANG")
         hidden = session.conf("HiddenStores", path=real)
         umask = _umask(session, real)
         if hidden and kind == "STOR":
-            if offset:
-                return Reply(501, "REST not compatible with server configuration")
+            if offset or length:
+                return Reply(501, f"{'RANG' if length else 'REST'} not compatible with server configuration")
             temp = _hidden_path(real, hidden)
             if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
         elif info is None:
-            fd = _open_new(session, real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
-            created = True
+            fd = _open_new(session, real, os.O_WRONLY | os.O_CREAT | (0 if through_link else os.O_EXCL), umask)
+            created = not through_link          # (never remove the client's link)
         elif kind == "APPE":
             fd = _open_existing(session, real, os.O_WRONLY | os.O_APPEND)
         else:
@@ -524,17 +609,21 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             # Past the end (a new file has size 0): no gap is ever written. ProFTPD has opened the file by then,
             # so a new file stays behind, empty, as with ProFTPD 1.3.8.
             os.close(fd)
-            return _invalid_rest(cmd)
+            return _invalid_rest(cmd, "RANG" if length else "REST")
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
-        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}"
+        opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
 
     def body(t: transfer.Transfer) -> None:
-        if kind == "STOR" and temp is None and not created:
+        if kind == "STOR" and temp is None and not created and not length:
             os.ftruncate(fd, offset)
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
         t.receive_to(fd, ascii)
+        if length and t.bytes != length:            # a RANG upload must bring exactly its length (ProFTPD)
+            log.log(NOTICE, "Transfer range length (%d byte%s) %s; aborting transfer of '%s'", length,
+                    "s" if length != 1 else "", "exceeded" if t.bytes > length else "not provided", real)
+            raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
 
     try:
         reply, moved, status = transfer.run(session, cmd, opening, body, what=what,
@@ -564,8 +653,12 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
 def _drop_passive(session: "Session", cmd: Request) -> None:
     """A refused or failed RETR/STOR/STOU/APPE closes the passive listener (and a connection the client already
     made to it), as ProFTPD does: a later transfer needs a new PASV/EPSV and never takes that stale connection.
-    A PORT/EPRT target stays (ProFTPD connects to it for the next transfer)."""
-    transfer.state(session).drop_passive()
+    A PORT/EPRT target stays (ProFTPD connects to it for the next transfer). A REST offset or RANG range is used
+    up, even by a refusal that came before the command ran (<Limit>)."""
+    st = transfer.state(session)
+    st.drop_passive()
+    st.rest = 0
+    session.state.get(RangeState).take()
 
 
 def _unlink(fs, real: str) -> None:
@@ -599,7 +692,7 @@ commands = (
     Command("ALLO", allo, arg=OPTIONAL, limit=False, help_at=11, help="<sp> size",
             replies=("202 No storage allocation necessary", "504 <x>: Invalid ALLO argument",
                      "504 'ALLO' not understood")),
-    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname", help_at=5, implemented=False,
+    Command("SMNT", smnt, arg=OPTIONAL, help="<sp> pathname", help_at=5, implemented=False, limit=False,
             replies=("502 SMNT command not implemented",)),
     Command("PORT", port, arg=REQUIRED, missing=BAD_COUNT, help="<sp> h1,h2,h3,h4,p1,p2", help_at=7,
             limit_all=False, denied=OPERATION_NOT_PERMITTED,
@@ -614,18 +707,23 @@ commands = (
             denied=OPERATION_NOT_PERMITTED, feat=("EPSV",),
             replies=("229 Entering Extended Passive Mode (|||<port>|)", "200 EPSV ALL command successful")),
     Command("REST", rest, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> byte-count", help_at=44,
-            feat=("REST STREAM",),
+            feat=("REST STREAM",), limit=False,
             replies=("350 Restarting at <n>. Send STORE or RETRIEVE to initiate transfer",)),
     Command("RETR", retr, READ, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=40,
-            path=EXACT_PATH, transfer=True,
+            path=HOME_EXACT_PATH, transfer=True, denied=NOT_PERMITTED,
             replies=("150 Opening <MODE> mode data connection for <path> (<n> bytes)", "226 Transfer complete")),
     Command("STOR", stor, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=41,
-            path=EXACT_PATH, path_filter=True, transfer=True,
+            path=HOME_EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED,
             replies=TRANSFERRED + ("550 <path>: Overwrite permission denied",)),
     Command("STOU", stou, WRITE, arg=OPTIONAL, help="(store unique filename)", help_at=42, path=EXACT_PATH,
-            path_filter=True, transfer=True, replies=("150 FILE: <name>", "226 Transfer complete")),
+            path_filter=True, transfer=True, denied=(550, "{unique}: Operation not permitted"),
+            replies=("150 FILE: <name>", "226 Transfer complete")),
     Command("APPE", appe, WRITE, arg=REQUIRED, missing=NOT_UNDERSTOOD, help="<sp> pathname", help_at=43,
-            path=EXACT_PATH, path_filter=True, transfer=True, replies=TRANSFERRED),
+            path=HOME_EXACT_PATH, path_filter=True, transfer=True, denied=NOT_PERMITTED, replies=TRANSFERRED),
+    Command("RANG", rang, arg=OPTIONAL, help="<sp> start-point <sp> end-point", help_at=46, feat=("RANG STREAM",),
+            denied=(552, "{cmd}: Operation not permitted"),
+            replies=("350 Transferring byte range of <n> bytes starting from <start>", "350 Reset byte transfer range",
+                     "501 RANG start must be less than end", "551 RANG: Transfer ranges not allowed in ASCII mode")),
     Command("ABOR", abor, arg=NONE, extra=(500, "'{name} {arg}' not understood"), help="(abort operation)",
             help_at=45, limit=False, replies=("226 Abort successful",)),
 )

@@ -75,7 +75,7 @@ def test_cidr_allow_with_deny_all(server, tmp_path):
     d = server("<Limit STOR>\n  Allow from 127.0.0.0/31\n  DenyAll\n</Limit>\n")
     ftp = login(d, source=OTHER)
     ftp.cwd("/srv/pub")
-    with pytest.raises(ftplib.error_perm, match="^550 new.txt: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match="^550 new.txt: Operation not permitted$"):
         stor(ftp, "new.txt")
     assert not (tmp_path / "srv/pub/new.txt").exists()
     ftp.quit()
@@ -102,7 +102,7 @@ def test_deny_by_class(server, tmp_path):
     (tmp_path / "srv/pub/a").write_text("a")
     (tmp_path / "srv/pub/b").write_text("b")
     ftp = login(d, source=OTHER)
-    with pytest.raises(ftplib.error_perm, match="Permission denied"):
+    with pytest.raises(ftplib.error_perm, match="^550 /srv/pub/a: Operation not permitted$"):
         ftp.delete("/srv/pub/a")
     ftp.quit()
     ftp = login(d)
@@ -166,15 +166,16 @@ def test_upload_directory_is_write_only_for_its_group(server, tmp_path):
     up = "/srv/upload"
     ftp = login(d, "alice")
     assert stor(ftp, f"{up}/one.txt", b"one").startswith("226")
-    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/one.txt: Permission denied$"):
+    # ProFTPD's texts: EPERM for a <Limit> denial, ENOENT for CWD and NLST
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/one.txt: Operation not permitted$"):
         ftp.retrbinary(f"RETR {up}/one.txt", lambda b: None)
-    with pytest.raises(ftplib.error_perm, match=f"^550 {up}: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}: No such file or directory$"):
         ftp.cwd(up)
-    with pytest.raises(ftplib.error_perm, match="Permission denied"):
+    with pytest.raises(ftplib.error_temp, match=f"^450 {up}: No such file or directory$"):
         ftp.nlst(up)
     ftp.quit()
     ftp = login(d, "bob")
-    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/two.txt: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match=f"^550 {up}/two.txt: Operation not permitted$"):
         stor(ftp, f"{up}/two.txt")
     ftp.quit()
     assert (tmp_path / "srv/upload/one.txt").read_bytes() == b"one"
@@ -190,7 +191,7 @@ def test_denyall_in_directory(server, tmp_path):
     d = server("<Directory {dir}/srv/closed>\n  DenyAll\n</Directory>\n")
     closed = "/srv/closed"
     ftp = login(d)
-    with pytest.raises(ftplib.error_perm, match=f"^550 {closed}: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match=f"^550 {closed}: No such file or directory$"):
         ftp.cwd(closed)
     with pytest.raises(ftplib.error_perm, match=f"^550 {closed}/secret.txt: Permission denied$"):
         ftp.retrbinary(f"RETR {closed}/secret.txt", lambda b: None)
@@ -214,13 +215,13 @@ def test_ftpaccess_added_changed_and_removed_during_a_session(server, tmp_path):
     ftp.cwd("/srv/pub")
     ftp.retrbinary("RETR file.txt", lambda b: None)
     (pub / ".ftpaccess").write_text("<Limit RETR>\n  DenyAll\n</Limit>\n")
-    with pytest.raises(ftplib.error_perm, match="^550 file.txt: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match="^550 file.txt: Operation not permitted$"):
         ftp.retrbinary("RETR file.txt", lambda b: None)
     assert stor(ftp, "up.txt").startswith("226")
     (pub / ".ftpaccess").write_text("<Limit STOR>\n  DenyUser alice\n</Limit>\n")
     _bump(pub / ".ftpaccess")
     ftp.retrbinary("RETR file.txt", lambda b: None)
-    with pytest.raises(ftplib.error_perm, match="^550 up2.txt: Permission denied$"):
+    with pytest.raises(ftplib.error_perm, match="^550 up2.txt: Operation not permitted$"):
         stor(ftp, "up2.txt")
     (pub / ".ftpaccess").unlink()
     assert stor(ftp, "up2.txt").startswith("226")

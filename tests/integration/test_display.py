@@ -58,12 +58,13 @@ def test_display_chdir_once_shows_only_changes(ftpd):
     assert ftp.sendcmd("CWD sub").splitlines()[0] == "250-more news"
 
 
-def test_display_quit_lines_lead_the_221(ftpd, tmp_path):
+def test_display_quit_lines_are_the_221(ftpd, tmp_path):
+    """As ProFTPD 1.3.8 sends them: the file replaces `221 Goodbye.`, its last line ends the reply."""
     msg = tmp_path / "bye.msg"
-    msg.write_text("Goodbye %U\n")
+    msg.write_text("Goodbye %U\nsee you\n")
     d = ftpd(f"DisplayQuit {msg}\n")
     ftp = d.login()
-    assert ftp.quit().splitlines() == ["221-Goodbye alice", "221 Goodbye."]
+    assert ftp.quit().splitlines() == ["221-Goodbye alice", "221 see you"]
 
 
 def test_missing_display_file_is_silently_skipped(ftpd):

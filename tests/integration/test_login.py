@@ -237,8 +237,9 @@ def test_configtest_warns_about_world_readable_files(tmp_path):
 
 
 def test_master_builds_and_warms_auth_chains_before_fork(tmp_path):
-    """mod_auth's master_init builds each server's AuthChain (with its dummy hash) and reads the auth files, so
-    sessions inherit both; its master_reload builds them again for the new configuration."""
+    """mod_auth's master_preload (run before any fork, at start and after each reload) builds each server's
+    AuthChain (with its dummy hash) and reads the auth files, so sessions inherit both; after a reload it builds
+    them again for the new configuration."""
     from proftpy import modules
     from proftpy.master import Options, load_config
     from proftpy.module import States
@@ -250,9 +251,9 @@ def test_master_builds_and_warms_auth_chains_before_fork(tmp_path):
     conf.write_text(f"Port 0\nAuthOrder mod_auth_file.c\nAuthUserFile {tmp_path}/users\n")
     opts = Options(config_path=str(conf))
     master = SimpleNamespace(config=load_config(opts), modules=modules.loaded(), state=States(), started=0.0)
-    MODULE.master_init(master)
+    MODULE.master_preload(master)
     chain = master.state.get(AuthChains).chains[master.config.main]
     assert chain.entries[0][0].user_file._cache._key is not None      # read by the master
     master.config = load_config(opts)
-    MODULE.master_reload(master)
+    MODULE.master_preload(master)
     assert master.state.get(AuthChains).chains[master.config.main] is not chain

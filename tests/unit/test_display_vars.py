@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from types import SimpleNamespace
 
 from proftpy.modules import display
@@ -20,7 +19,8 @@ class FakeServer:
 
 def session(**kw):
     base = dict(server=FakeServer(), state=States(), fs=None, authenticated=False, user=None, user_arg=None,
-                remote_name="client.example", conn_class=None, masquerade=None, totals=Totals(),
+                remote_name="client.example", local_name="ftp.example.org", conn_class=None, masquerade=None,
+                totals=Totals(),
                 conf=lambda name, path=None: None, context=lambda: SimpleNamespace(all=lambda name: []))
     base.update(kw)
     return SimpleNamespace(**base)
@@ -90,7 +90,7 @@ def test_format_xfer_matches_proftpd():
 def test_server_fqdn_prefers_masquerade():
     s = session(masquerade="ftp.example.net")
     assert expand("%L", s) == "ftp.example.net"
-    assert expand("%L") == socket.getfqdn()
+    assert expand("%L") == "ftp.example.org"            # the server's DNS name (ProFTPD's ServerFQDN)
 
 
 def test_preamble_formats_leading_lines():

@@ -179,14 +179,18 @@ def test_implicit_allow_goes_on_to_the_next_limit_in_the_same_set():
     assert not command(text, ALICE).allowed
 
 
-def test_first_explicit_result_in_file_order_stops():
+def test_first_explicit_result_stops_the_last_limit_in_the_file_first():
+    # ProFTPD inserts each <Limit> at the head of its set: the last one in the file is consulted first
     text = "<Limit STOR>\nAllowUser alice\n</Limit>\n<Limit STOR>\nDenyAll\n</Limit>\n"
     d = command(text, ALICE)
-    assert d.allowed and d.where.line == 2
+    assert not d.allowed and d.where.line == 5
+    text = "<Limit STOR>\nDenyAll\n</Limit>\n<Limit STOR>\nAllowUser alice\n</Limit>\n"
+    d = command(text, ALICE)
+    assert d.allowed and d.where.line == 5
 
 
 def test_implicit_deny_stops_too():
-    text = "<Limit STOR>\nOrder deny,allow\nAllowUser bob\n</Limit>\n<Limit STOR>\nAllowAll\n</Limit>\n"
+    text = "<Limit STOR>\nAllowAll\n</Limit>\n<Limit STOR>\nOrder deny,allow\nAllowUser bob\n</Limit>\n"
     assert not command(text, ALICE).allowed
 
 
