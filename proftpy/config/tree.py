@@ -337,8 +337,9 @@ class Config:
         return None
 
     def sid(self, server: "Server") -> int:
-        """ProFTPD's server id: 1 for the main server, then the <VirtualHost>s in file order."""
-        return self.servers.index(server) + 1
+        """ProFTPD's server id: 1 for the main server, then the <VirtualHost>s in file order (a session's
+        mod_ifsession copy has the id of the server it copies)."""
+        return self.servers.index(server.base) + 1
 
     def build_indexes(self) -> None:
         """Index every section's params now; the master calls this before forking (see `Section._by_key`)."""
