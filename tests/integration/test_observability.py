@@ -322,8 +322,9 @@ def test_status_page_in_chromium_shows_a_running_transfer(ftpd, tmp_path):
     assert shot.exists() and shot.stat().st_size > 1000
     if os.environ.get("PROFTPY_SCREENSHOT"):                # how docs/status-page.png was made
         shutil.copy(shot, os.environ["PROFTPY_SCREENSHOT"])
+    ftp.sock.shutdown(socket.SHUT_RDWR)                 # wakes the download thread; it ends before the close
+    assert done.wait(10)
     ftp.close()
-    done.wait(10)
 
 
 def test_status_page_is_off_unless_configured(ftpd):
