@@ -219,7 +219,7 @@ MODULE = Module(
         Action("restart", restart, acl=ACL, engine=ENGINE, help="reload the configuration (as SIGHUP)"),
         Action("shutdown", shutdown, acl=ACL, engine=ENGINE,
                help="shutdown [graceful [SECONDS]]: stop the server (graceful: when the sessions have ended)"),
-        Action("status", status, acl=ACL, engine=ENGINE, help="server status and session count"),
+        Action("status", status, acl=ACL, engine=ENGINE, read_only=True, help="server status and session count"),
         Action("trace", trace_action, acl=ACL, engine=ENGINE,
                help="trace info | CHANNEL:LEVEL...: trace channels (TraceLog)"),
     ))
