@@ -152,7 +152,7 @@ class Master:
         self.retiring: set[int] = set()         # idle children told to end (a reload, too many): not replaced
         self._pool_open = True                  # False once the listeners are closed for good
         self._pool_paused_until = 0.0           # after a failed fork or an idle child's death: refill later
-        self._pool_starting = True              # filling up to StartServers (after the start, each reload)
+        self._pool_target = 0                   # idle children aimed at (prefork.PoolSize.change)
         self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
         self._over_cap = 0                      # refused for that since the last log line
         self._over_cap_logged = 0.0
@@ -225,6 +225,7 @@ class Master:
         their pre-steps), until SIGTERM/SIGINT."""
         self.notify("READY=1", f"STATUS={self.status()}")
         log.log(NOTICE, "proftpy %s standalone mode STARTUP", _version())
+        self._pool_target = self.pool_size().initial()     # the loop forks them (top_up), after the preload
         while self.running:
             for fd, events in self._poller.poll(self._next_timeout()):
                 handler = self._handlers.get(fd)
@@ -478,16 +479,14 @@ class Master:
 
     def _pool_short(self) -> bool:
         return (self._pool_open and self.running
-                and self.pool_size().change(len(self.idle), self._pool_starting) > 0)
+                and self.pool_size().change(len(self.idle), self._pool_target) > 0)
 
     def top_up(self) -> None:
         """Keep between MinSpareServers and MaxSpareServers idle children: fork at most REFILL_BATCH per round
         (connections are accepted between rounds), end the extra ones."""
         if not self._pool_open:
             return
-        change = self.pool_size().change(len(self.idle), self._pool_starting)
-        if change <= 0:
-            self._pool_starting = False
+        change = self.pool_size().change(len(self.idle), self._pool_target)
         if change < 0:
             for pid in list(self.idle)[change:]:         # the youngest
                 self._retire(pid)
@@ -531,6 +530,7 @@ class Master:
                 self._retire(pid)
                 continue
             del self.idle[pid]
+            self._pool_target = self.pool_size().taken(self._pool_target)
             conn.close()
             self._become_session(pid, idle.channel, conn)
             if trace.on: trace.msg("inet", 5, "session %d handed %s#%d", pid, conn.remote[0], conn.remote[1])
@@ -539,9 +539,10 @@ class Master:
 
     def renew_idle(self) -> None:
         """End every idle child: they were forked with the configuration and master state of before (a reload,
-        an ftpdctl action); the loop forks fresh ones."""
+        an ftpdctl action); the loop forks fresh ones, as many as at the start (StartServers)."""
         for pid in list(self.idle):
             self._retire(pid)
+        self._pool_target = self.pool_size().initial()
 
     def _retire(self, pid: int) -> None:
         idle = self.idle.pop(pid)
@@ -743,7 +744,6 @@ class Master:
         self.modules.master_hook("master_reload", self)
         self.preload()
         self.renew_idle()               # none may serve the old configuration; the loop forks new ones
-        self._pool_starting = True
         if self.config is new:
             self.events.emit("core.reloaded", config=new)
         self.notify("READY=1", f"STATUS={self.status()}")

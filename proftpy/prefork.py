@@ -53,15 +53,20 @@ class PoolSize:
         """Idle children to fork at start and after a reload."""
         return min(max(self.start, self.min_spare), self.ceiling)
 
-    def change(self, idle: int, starting: bool = False) -> int:
-        """How many idle children to fork (> 0) or end (< 0) when `idle` are waiting; `starting`: the pool is
-        being filled after the start or a reload (up to `initial()`, not only MinSpareServers)."""
-        floor = self.initial() if starting else self.min_spare
+    def change(self, idle: int, target: int) -> int:
+        """How many idle children to fork (> 0) or end (< 0) when `idle` are waiting and the pool aims at
+        `target` (`initial()` after the start or a reload, one less for each child handed a connection, never
+        below MinSpareServers nor above the ceiling)."""
+        floor = max(min(target, self.ceiling), self.min_spare)
         if idle < floor:
             return floor - idle
         if idle > self.ceiling:
             return self.ceiling - idle
         return 0
+
+    def taken(self, target: int) -> int:
+        """The target once an idle child was handed a connection (an idle child that died is replaced)."""
+        return max(self.min_spare, target - 1)
 
 
 def handover_message(local: tuple[str, int], remote: tuple[str, int], sock_local: tuple[str, int],
