@@ -148,6 +148,7 @@ class MasterView(Protocol):
     started: float
     running: bool                   # set False to stop the master after this round
     children: dict[int, Child]      # pid -> Child
+    idle: dict                      # pid -> a pre-forked idle child (master.Idle): no session, not in children
     listeners: dict                 # (address, port) -> listening socket
     state: States                   # the master's per-module state; sessions inherit it as `session.shared`
     events: EventBus                # the master's own event bus

@@ -71,7 +71,8 @@ def status(master: MasterView, req: CtrlsRequest) -> list[str]:
     lines = [f"proftpy {__version__} standalone, pid {os.getpid()}, up for "
              f"{format_uptime(int(master.started), time.time())}, {state}",
              f"{n} session{'s' if n != 1 else ''}"
-             + (f" ({authenticating} authenticating)" if entries else "")]
+             + (f" ({authenticating} authenticating)" if entries else "")
+             + (f", {len(master.idle)} idle" if master.idle else "")]    # pre-forked children (no sessions)
     bound = {(host, port) for host, port in master.listeners}
     for server in master.config.servers:
         port = server.get("Port")

@@ -221,3 +221,19 @@ def test_bad_values_are_refused_with_file_and_line(tmp_path):
                          text=True)
     assert res.returncode == 0
     assert "warning: MaxSpareServers 2 is below MinSpareServers 4: 4 idle children are kept" in res.stderr
+
+
+def ctl(d: Daemon, *args: str) -> str:
+    assert wait_until(lambda: (d.dir / "proftpy.sock").exists(), 10)
+    res = subprocess.run([sys.executable, "-m", "proftpy.tools.ftpdctl", "-s", str(d.dir / "proftpy.sock"), *args],
+                         capture_output=True, text=True, timeout=30, env=ENV)
+    return res.stdout
+
+
+def test_ftpdctl_status_shows_idle_children_and_a_changing_action_replaces_them(ftpd):
+    d = ftpd(POOL + "ControlsACLs all allow user root\nAdminControlsACLs all allow user root\n")
+    before = pool_of(d, 3)
+    assert "0 sessions, 3 idle" in ctl(d, "status")
+    assert idle_pids(d) == before                               # a read-only action keeps them
+    ctl(d, "debug", "level", "2")                               # sessions forked from now on log at level 2
+    assert wait_until(lambda: len(idle_pids(d)) == 3 and not idle_pids(d) & before, 10)
