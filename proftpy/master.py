@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
-from . import ksm, modules, prefork, proctitle, trace
+from . import ksm, modules, precopy, prefork, proctitle, trace
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -62,6 +62,8 @@ STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
 BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
 REAP_READS = 1024       # messages a reaped child may have left in its channel
 SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
+IDLE_NICENESS = 10      # added to an idle child's niceness until it is handed a connection
+WARM_AFTER = 0.05       # seconds an idle child waits for a connection before it warms up (_warm_up)
 WAITING_MAX = 512       # connections waiting in their pre-steps at once (also at most a quarter of RLIMIT_NOFILE)
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
@@ -610,8 +612,12 @@ class Master:
         try:
             self._fresh_child(channel)
             proctitle.set(proctitle.IDLE)
-            _warm_up(self.config, self.modules, self.state)
+            priority = _yield_cpu()
+            if not _readable(channel, WARM_AFTER):      # quiet: no burst is taking idle children as they come
+                _warm_up(self.config, self.modules, self.state, lambda: _readable(channel, 0))
             conn = _wait_for_connection(channel)
+            if priority is not None:
+                os.setpriority(os.PRIO_PROCESS, 0, priority)
             if conn is not None:
                 serve_connection(conn, self.config, self.modules, self.state, channel)
         except BaseException:
@@ -840,11 +846,18 @@ def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
         return None
 
 
-def _warm_up(config: Config, loaded: ModuleSet, shared: States) -> None:
-    """In an idle child: run the part of a session's start that has no effect outside this process (the
-    Session object, its event wiring, configuration lookups, the greeting) on a throwaway socket pair, once per
-    server, so the pages it writes are copied now rather than after the client connected (measured: a third of
-    the page faults between hand-over and greeting; docs/performance.md)."""
+def _readable(channel: Channel, timeout: float) -> bool:
+    return bool(select.select([channel.sock], [], [], timeout)[0])
+
+
+def _warm_up(config: Config, loaded: ModuleSet, shared: States, interrupted: Callable[[], bool]) -> None:
+    """In an idle child: copy now the pages a session's start would copy after the client connected (each a page
+    fault on the client's time; docs/performance.md): run the part of a session's start that has no effect
+    outside this process (the Session object, its event wiring, configuration lookups, the greeting) on a
+    throwaway socket pair, once per server, then walk what the modules' session start may use (precopy.py),
+    until `interrupted()` (a connection came). It costs about as much CPU as a session's start, so it runs only in
+    an idle child that waited WARM_AFTER seconds for a connection: under a stream of connections, idle children
+    are taken as they come and skip it (they still save the client the fork)."""
     a, b = socket.socketpair()
     try:
         for server in config.servers:
@@ -858,6 +871,21 @@ def _warm_up(config: Config, loaded: ModuleSet, shared: States) -> None:
     finally:
         a.close()
         b.close()
+    roots: list[Any] = [Session, serve_connection]
+    for mod in loaded.modules:
+        roots += [mod.transport, mod.session_init, mod.greeting] + [lsn.handler for lsn in mod.listeners]
+    precopy.copy_ahead(roots, interrupted)
+
+
+def _yield_cpu() -> int | None:
+    """An idle child's setup runs niced (IDLE_NICENESS more), so that it does not slow down the sessions starting
+    meanwhile; returns the priority to restore at the hand-over, or None when it could not be restored (only
+    root may lower its niceness again: without root the child keeps the master's)."""
+    if os.geteuid() != 0:
+        return None
+    priority = os.getpriority(os.PRIO_PROCESS, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, min(19, priority + IDLE_NICENESS))
+    return priority
 
 
 def _wait_for_connection(channel: Channel) -> Connection | None:
