@@ -62,6 +62,10 @@ def test_a_connection_is_served_by_a_child_forked_before_it(ftpd):
     assert pid in before                                        # the child existed before the client connected
     assert psutil.Process(pid).uids().real == d.uid("alice")   # and dropped to the user after the hand-over
     assert pid not in idle_pids(d)
+    master_nice = psutil.Process(d.master_pid).nice()
+    assert psutil.Process(pid).nice() == master_nice            # the idle child's lower priority is undone
+    niced = min(19, master_nice + 10) if os.geteuid() == 0 else master_nice    # only root may undo it
+    assert {psutil.Process(p).nice() for p in idle_pids(d)} == {niced}
     ftp.quit()
     assert wait_until(lambda: len(idle_pids(d)) == 2)           # taken, not replaced above MinSpareServers 2
 
