@@ -53,7 +53,7 @@ from .events import EventBus
 from .log import NOTICE, tag_session
 from .module import Child, ModuleSet, PreStep, States, Veto
 from .net import inet
-from .net.channel import BadMessage, Channel, ChannelClosed, ChannelError, Message, close_fds, encode
+from .net.channel import BadMessage, Channel, ChannelClosed, ChannelError, Message, close_fds
 from .net.connection import Connection, plain_ip
 from .session import Session
 
@@ -64,6 +64,7 @@ REAP_READS = 1024       # messages a reaped child may have left in its channel
 SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
 IDLE_NICENESS = 10      # added to an idle child's niceness until it is handed a connection
 WARM_AFTER = 0.05       # seconds an idle child waits for a connection before it warms up (_warm_up)
+WARM_SERVERS = 16       # servers (vhosts) whose session start an idle child rehearses, at most
 WAITING_MAX = 512       # connections waiting in their pre-steps at once (also at most a quarter of RLIMIT_NOFILE)
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
@@ -520,13 +521,12 @@ class Master:
             idle = self.idle[pid]
             message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote,
                                                conn.notes)
-            try:
-                encode(message)
-            except BadMessage as e:
-                log.warning("connection from %s not handed to an idle child: %s", conn.remote[0], e)
-                return False
+            _unnice(pid)                        # it wakes up for the client at the master's priority
             try:
                 idle.channel.send(message, [conn.sock.fileno()])
+            except BadMessage as e:             # notes that are no JSON: the connection gets a fork
+                log.warning("connection from %s not handed to an idle child: %s", conn.remote[0], e)
+                return False
             except ChannelError as e:           # the child is gone (or stuck): end it, try the next
                 log.warning("idle child %d cannot take a connection (%s)", pid, e)
                 self._retire(pid)
@@ -616,7 +616,7 @@ class Master:
             if not _readable(channel, WARM_AFTER):      # quiet: no burst is taking idle children as they come
                 _warm_up(self.config, self.modules, self.state, lambda: _readable(channel, 0))
             conn = _wait_for_connection(channel)
-            if priority is not None:
+            if priority is not None:            # the master did it already (`_unnice`): for certain
                 os.setpriority(os.PRIO_PROCESS, 0, priority)
             if conn is not None:
                 serve_connection(conn, self.config, self.modules, self.state, channel)
@@ -846,6 +846,16 @@ def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
         return None
 
 
+def _unnice(pid: int) -> None:
+    """Give an idle child the master's priority back before it is handed a connection (it runs niced: see
+    `_yield_cpu`); only root may, and only root's idle children are niced."""
+    if os.geteuid() == 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
+        except OSError:
+            pass            # gone already: the hand-over fails and tells why
+
+
 def _readable(channel: Channel, timeout: float) -> bool:
     return bool(select.select([channel.sock], [], [], timeout)[0])
 
@@ -860,7 +870,7 @@ def _warm_up(config: Config, loaded: ModuleSet, shared: States, interrupted: Cal
     are taken as they come and skip it (they still save the client the fork)."""
     a, b = socket.socketpair()
     try:
-        for server in config.servers:
+        for server in config.servers[:WARM_SERVERS]:
             conn = Connection(a, ("127.0.0.1", 21), ("127.0.0.1", 1))
             session = Session(conn, server, config, loaded, shared, None)
             for mod in loaded.modules:
