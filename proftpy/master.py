@@ -610,9 +610,9 @@ class Master:
         the channel (the master retired it, or is gone) or SIGTERM ends it."""
         status = 0
         try:
+            priority = _yield_cpu()                     # first: even closing what it inherited yields
             self._fresh_child(channel)
             proctitle.set(proctitle.IDLE)
-            priority = _yield_cpu()
             if not _readable(channel, WARM_AFTER):      # quiet: no burst is taking idle children as they come
                 _warm_up(self.config, self.modules, self.state, lambda: _readable(channel, 0))
             conn = _wait_for_connection(channel)
