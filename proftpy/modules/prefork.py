@@ -22,8 +22,8 @@ directives = [
     Directive("MinSpareServers", Int(0, LIMIT), SERVER, 0, Merge.SERVER,
               "proftpy: fewest idle pre-forked children kept; the master forks more when connections took them."),
     Directive("MaxSpareServers", Int(0, LIMIT), SERVER, None, Merge.SERVER,
-              "proftpy: most idle pre-forked children kept (default: the larger of StartServers and "
-              "MinSpareServers); extra ones are ended."),
+              "proftpy: most idle pre-forked children at once; StartServers above it starts this many (default: "
+              "the larger of StartServers and MinSpareServers)."),
 ]
 
 
