@@ -255,6 +255,8 @@ class Action:
     engine: str | None = None
     module: str = ""
     acl_by_arg: bool = False        # the ACL names sub-actions: checked for the first argument (`delay info`)
+    read_only: bool = False         # changes nothing in the master: pre-forked idle children are kept after it
+                                    # (after any other action they are replaced, as they hold the master's state)
 
 
 def as_response(result: "Response | list[str] | str | None") -> Response:

@@ -11,19 +11,23 @@ A new connection, from accept to fork:
    rewrite the addresses. The connection waits in the master's loop meanwhile (edge-triggered, with the step's
    deadline), never blocking it. Without pre-steps this costs nothing.
 3. Vetoes (`Module.veto`): the first refusal is logged, announced and the connection closed without a word.
-4. Fork: the child gets the Connection and its end of a fresh channel (net/channel.py); it closes the master's
-   listeners, watched fds, waiting connections and every channel but its own, then runs `serve_connection`.
-   The master keeps its end in the `Child` record, waits on it, hands messages to `Module.channel_handlers`
-   and closes it when it reaps the child.
+4. Hand-over or fork: with a pool of pre-forked idle children (StartServers/MinSpareServers/MaxSpareServers,
+   proftpy/prefork.py), the socket and addresses go to the oldest idle child over its channel (`hand_over`);
+   without one idle (no pool, a burst larger than it), a child is forked for the connection (`spawn`). Either
+   child first closes the master's listeners, watched fds, waiting connections and every channel but its own
+   (`_fresh_child`), then runs `serve_connection`. The master keeps its end of the channel in the `Child` record,
+   waits on it, hands messages to `Module.channel_handlers` and closes it when it reaps the child. Idle
+   children are no sessions (`Master.idle`, not `children`); the loop keeps their number within the directives
+   (`top_up`), replaces them after a reload (`renew_idle`) and when one dies.
 
 Master events (`master.events`; modules listen through `Module.master_events`):
 
 - `core.connection-refused(connection, veto)`: a pre-step or a veto refused a connection (after the veto's own
   event, when it names one: `core.max-instances(connection, veto)`, `core.max-connection-rate(connection, veto)`).
-- `core.child-spawned(pid, child, connection)`: a session child was forked for `connection` (whose socket is
-  the child's now: closed in the master).
+- `core.child-spawned(pid, child, connection)`: a session child was forked for `connection`, or an idle child
+  was handed it (its socket is the child's now: closed in the master).
 - `core.child-exited(pid, status, child)`: a child was reaped (`status` as os.waitpid gives it); `child` is the
-  Child record, None for a process that was not a session child.
+  Child record, None for a process that was not a session child (a helper, an idle child).
 - `core.reloaded(config)`: SIGHUP installed a new configuration (after every `master_reload`).
 """
 
@@ -41,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
-from . import ksm, modules, proctitle, trace
+from . import ksm, modules, precopy, prefork, proctitle, trace
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -58,6 +62,9 @@ STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
 BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
 REAP_READS = 1024       # messages a reaped child may have left in its channel
 SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
+IDLE_NICENESS = 10      # added to an idle child's niceness until it is handed a connection
+WARM_AFTER = 0.05       # seconds an idle child waits for a connection before it warms up (_warm_up)
+WARM_SERVERS = 16       # servers (vhosts) whose session start an idle child rehearses, at most
 WAITING_MAX = 512       # connections waiting in their pre-steps at once (also at most a quarter of RLIMIT_NOFILE)
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
@@ -81,6 +88,14 @@ class Waiting:
     conn: Connection
     step: int = 0
     deadline: float | None = None       # None: the current step has not started
+
+
+@dataclass
+class Idle:
+    """A pre-forked child waiting for a connection: no session yet (not in `Master.children`)."""
+
+    pid: int
+    channel: Channel                    # the master's end; the connection's socket travels over it
 
 
 def load_config(opts: Options) -> Config:
@@ -136,6 +151,11 @@ class Master:
         self.events = EventBus()            # the master's own events (module docstring)
         self.watchers: dict = {}            # fileobj -> callback(): extra fds modules wait for (control socket)
         self.waiting: dict[int, Waiting] = {}   # fd -> a connection in its pre-steps
+        self.idle: dict[int, Idle] = {}         # pid -> a pre-forked idle child, oldest first (no session)
+        self.retiring: set[int] = set()         # idle children told to end (a reload, too many): not replaced
+        self._pool_open = True                  # False once the listeners are closed for good
+        self._pool_paused_until = 0.0           # after a failed fork or an idle child's death: refill later
+        self._pool_target = 0                   # idle children aimed at (prefork.PoolSize.change)
         self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
         self._over_cap = 0                      # refused for that since the last log line
         self._over_cap_logged = 0.0
@@ -208,6 +228,7 @@ class Master:
         their pre-steps), until SIGTERM/SIGINT."""
         self.notify("READY=1", f"STATUS={self.status()}")
         log.log(NOTICE, "proftpy %s standalone mode STARTUP", _version())
+        self._pool_target = self.pool_size().initial()     # the loop forks them (top_up), after the preload
         while self.running:
             for fd, events in self._poller.poll(self._next_timeout()):
                 handler = self._handlers.get(fd)
@@ -215,6 +236,8 @@ class Master:
                     handler(events)
             if self.waiting:
                 self._expire_waiting()
+            if self.running:
+                self.top_up()
             self.tick()
         self.stop()
         return 0
@@ -262,6 +285,8 @@ class Master:
 
     def _next_timeout(self) -> float:
         timeout = self.tick_interval()
+        if self._pool_short():          # fork the next idle children in the next round, unless paused
+            timeout = min(timeout, max(0.0, self._pool_paused_until - time.monotonic()))
         if self.waiting:
             deadlines = [w.deadline for w in self.waiting.values() if w.deadline is not None]
             if deadlines:
@@ -273,9 +298,11 @@ class Master:
         self.modules.master_hook("master_tick", self)
 
     def stop_accepting(self) -> None:
-        """Close every listener (a graceful shutdown); running sessions go on."""
+        """Close every listener (a graceful shutdown); running sessions go on, idle children end."""
         for key in list(self.listeners):
             self._close_listener(key)
+        self._pool_open = False
+        self.renew_idle()
 
     def handle_signals(self) -> None:
         try:
@@ -319,7 +346,7 @@ class Master:
         veto = self.modules.veto(self, conn)
         if veto is not None:
             self.refuse(conn, veto)
-        else:
+        elif not self.hand_over(conn):
             self.spawn(conn)
 
     def refuse(self, conn: Connection, veto: Veto) -> None:
@@ -409,30 +436,121 @@ class Master:
     def spawn(self, conn: Connection) -> None:
         """Fork the session child, with a channel to it. The heap is frozen first so copy-on-write pages stay
         shared."""
+        forked = self._fork_with_channel("a session")
+        if forked is None:
+            conn.close()
+            return
+        pid, ours, theirs = forked
+        if pid == 0:
+            self._child(conn, theirs)        # never returns
+        conn.close()
+        self._become_session(pid, ours, conn)
+        if trace.on: trace.msg("inet", 5, "session %d spawned for %s#%d", pid, conn.remote[0], conn.remote[1])
+
+    def _fork_with_channel(self, what: str) -> tuple[int, Channel | None, Channel | None] | None:
+        """fork() with a fresh channel: (pid, master's end, None) in the master, (0, None, child's end) in the
+        child; None (logged) when the channel or the fork failed."""
         gc.freeze()
         try:
             ours, theirs = Channel.pair()
         except OSError as e:
-            log.error("cannot make a channel for a session: %s", e.strerror)
-            conn.close()
-            return
+            log.error("cannot make a channel for %s: %s", what, e.strerror)
+            return None
         try:
             pid = os.fork()
         except OSError as e:
             log.error("fork failed: %s", e.strerror)
-            for end in (ours, theirs, conn):
-                end.close()
-            return
+            ours.close()
+            theirs.close()
+            return None
         if pid == 0:
             ours.close()
-            self._child(conn, theirs)        # never returns
+            return 0, None, theirs
         theirs.close()
-        conn.close()
-        child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, ours,
+        return pid, ours, None
+
+    def _become_session(self, pid: int, channel: Channel, conn: Connection) -> None:
+        """Child `pid` serves `conn` now (forked for it or handed it): a session, counted from here on."""
+        child = self.children[pid] = Child(pid, time.monotonic(), conn.local, conn.remote, channel,
                                            conn.sock_remote[0])
-        if trace.on: trace.msg("inet", 5, "session %d spawned for %s#%d", pid, conn.remote[0], conn.remote[1])
-        self._register(ours.fileno(), lambda _, c=child: self._read_channel(c))
+        self._register(channel.fileno(), lambda _, c=child: self._read_channel(c))
         self.events.emit("core.child-spawned", pid=pid, child=child, connection=conn)
+
+    # -- the pool of pre-forked idle children (proftpy/prefork.py) -------------------------------------------------
+    def pool_size(self) -> prefork.PoolSize:
+        return prefork.PoolSize.of(self.config.main)
+
+    def _pool_short(self) -> bool:
+        return (self._pool_open and self.running
+                and self.pool_size().change(len(self.idle), self._pool_target) > 0)
+
+    def top_up(self) -> None:
+        """Keep between MinSpareServers and MaxSpareServers idle children: fork at most REFILL_BATCH per round
+        (connections are accepted between rounds), end the extra ones."""
+        if not self._pool_open:
+            return
+        change = self.pool_size().change(len(self.idle), self._pool_target)
+        if change < 0:
+            for pid in list(self.idle)[change:]:         # the youngest
+                self._retire(pid)
+            return
+        if change == 0 or time.monotonic() < self._pool_paused_until:
+            return
+        for _ in range(min(change, prefork.REFILL_BATCH)):
+            if not self.fork_idle():
+                self._pool_paused_until = time.monotonic() + 1.0
+                return
+
+    def fork_idle(self) -> bool:
+        """Fork one idle child; False (logged) when that failed."""
+        forked = self._fork_with_channel("an idle child")
+        if forked is None:
+            return False
+        pid, ours, theirs = forked
+        if pid == 0:
+            self._idle_child(theirs)          # never returns
+        self.idle[pid] = Idle(pid, ours)
+        if trace.on: trace.msg("inet", 5, "idle child %d forked", pid)
+        return True
+
+    def hand_over(self, conn: Connection) -> bool:
+        """Give the connection to the oldest idle child (the socket over its channel); False when none is idle
+        or it cannot travel (the caller forks a child for it)."""
+        while self.idle:
+            pid = next(iter(self.idle))
+            idle = self.idle[pid]
+            message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote,
+                                               conn.notes)
+            _unnice(pid)                        # it wakes up for the client at the master's priority
+            try:
+                idle.channel.send(message, [conn.sock.fileno()])
+            except BadMessage as e:             # notes that are no JSON: the connection gets a fork
+                log.warning("connection from %s not handed to an idle child: %s", conn.remote[0], e)
+                return False
+            except ChannelError as e:           # the child is gone (or stuck): end it, try the next
+                log.warning("idle child %d cannot take a connection (%s)", pid, e)
+                self._retire(pid)
+                continue
+            del self.idle[pid]
+            self._pool_target = self.pool_size().taken(self._pool_target)
+            conn.close()
+            self._become_session(pid, idle.channel, conn)
+            if trace.on: trace.msg("inet", 5, "session %d handed %s#%d", pid, conn.remote[0], conn.remote[1])
+            return True
+        return False
+
+    def renew_idle(self) -> None:
+        """End every idle child: they were forked with the configuration and master state of before (a reload,
+        an ftpdctl action); the loop forks fresh ones, as many as at the start (StartServers)."""
+        for pid in list(self.idle):
+            self._retire(pid)
+        self._pool_target = self.pool_size().initial()
+
+    def _retire(self, pid: int) -> None:
+        idle = self.idle.pop(pid)
+        idle.channel.close()            # its end of the channel reads end-of-file: it exits
+        self.retiring.add(pid)
+        _kill(pid, signal.SIGTERM)
 
     def spawn_helper(self, title: str, run: Callable[[], None]) -> int | None:
         """Fork a helper process for a module (the metrics exporter): like a session child it first closes what
@@ -467,12 +585,41 @@ class Master:
     def _child(self, conn: Connection, channel: Channel) -> NoReturn:
         status = 0
         try:
-            self._close_inherited()
-            conn.sock, channel.sock = _low_fd(conn.sock), _low_fd(channel.sock)
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            self._fresh_child(channel)
+            conn.sock = _low_fd(conn.sock)
             serve_connection(conn, self.config, self.modules, self.state, channel)
+        except BaseException:
+            log.exception("session ended with an internal error")
+            status = 1
+        finally:
+            logging.shutdown()
+            os._exit(status)
+
+    def _fresh_child(self, channel: Channel) -> None:
+        """What a new child sets up before it knows its client, forked at accept or ahead of it (an idle
+        child): close what belongs to the master and to other sessions, move the channel below select()'s
+        limit, the signal dispositions of a session."""
+        self._close_inherited()
+        channel.sock = _low_fd(channel.sock)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _idle_child(self, channel: Channel) -> NoReturn:
+        """An idle child: set up, then wait on the channel for a connection (HANDOVER) and serve it. The end of
+        the channel (the master retired it, or is gone) or SIGTERM ends it."""
+        status = 0
+        try:
+            priority = _yield_cpu()                     # first: even closing what it inherited yields
+            self._fresh_child(channel)
+            proctitle.set(proctitle.IDLE)
+            if not _readable(channel, WARM_AFTER):      # quiet: no burst is taking idle children as they come
+                _warm_up(self.config, self.modules, self.state, lambda: _readable(channel, 0))
+            conn = _wait_for_connection(channel)
+            if priority is not None:            # the master did it already (`_unnice`): for certain
+                os.setpriority(os.PRIO_PROCESS, 0, priority)
+            if conn is not None:
+                serve_connection(conn, self.config, self.modules, self.state, channel)
         except BaseException:
             log.exception("session ended with an internal error")
             status = 1
@@ -484,7 +631,8 @@ class Master:
         """In a fresh child: close what belongs to the master and to other sessions (listeners, watched fds,
         connections still in their pre-steps, other children's channels). Nothing is unregistered: the epoll set
         is the master's too, so the child only closes its own descriptor of it."""
-        others = [c.channel for c in self.children.values() if c.channel is not None]
+        others = ([c.channel for c in self.children.values() if c.channel is not None]
+                  + [i.channel for i in self.idle.values()])
         for obj in (list(self.listeners.values()) + list(self.watchers) + others
                     + [w.conn for w in self.waiting.values()]):
             if isinstance(obj, int):
@@ -495,6 +643,8 @@ class Master:
         self.watchers.clear()
         self.waiting.clear()
         self.children.clear()
+        self.idle.clear()
+        self.retiring.clear()
         self._handlers.clear()
         self._poller.close()
         signal.set_wakeup_fd(-1)
@@ -567,7 +717,14 @@ class Master:
         if child is not None:
             self._read_channel(child, limit=REAP_READS)
             self._close_channel(child)
-        if os.WIFSIGNALED(status):
+        idle = self.idle.pop(pid, None)
+        if idle is not None:            # died waiting: replaced, after a pause (a child that cannot start)
+            idle.channel.close()
+            log.warning("idle child %d ended unexpectedly (status %d); a new one replaces it", pid, status)
+            self._pool_paused_until = time.monotonic() + 1.0
+        elif pid in self.retiring:
+            self.retiring.discard(pid)
+        elif os.WIFSIGNALED(status):
             log.info("session process %d killed by signal %d", pid, os.WTERMSIG(status))
         self.events.emit("core.child-exited", pid=pid, status=status, child=child)
 
@@ -592,6 +749,7 @@ class Master:
             log.log(NOTICE, "configuration reloaded from %s", self.opts.config_path)
         self.modules.master_hook("master_reload", self)
         self.preload()
+        self.renew_idle()               # none may serve the old configuration; the loop forks new ones
         if self.config is new:
             self.events.emit("core.reloaded", config=new)
         self.notify("READY=1", f"STATUS={self.status()}")
@@ -604,15 +762,16 @@ class Master:
             waiting = self.waiting[fd]
             self._stop_waiting(fd)
             waiting.conn.close()
+        self.renew_idle()
         for pid in list(self.children):
             _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        while self.children and time.monotonic() < deadline:
+        while (self.children or self.retiring) and time.monotonic() < deadline:
             self.reap()
             time.sleep(0.02)
-        for pid in list(self.children):
+        for pid in list(self.children) + list(self.retiring):
             _kill(pid, signal.SIGKILL)
-        while self.children:
+        while self.children or self.retiring:
             try:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
@@ -627,7 +786,8 @@ class Master:
 
     def status(self) -> str:
         n = len(self.children)
-        return f"{n} session{'s' if n != 1 else ''}"
+        idle = f", {len(self.idle)} idle" if self.idle else ""
+        return f"{n} session{'s' if n != 1 else ''}{idle}"
 
     def notify(self, *states: str) -> None:
         if self._notifier is not None:
@@ -684,6 +844,84 @@ def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
         log.info("client left before the session started: %s", e.strerror)
         sock.close()
         return None
+
+
+def _unnice(pid: int) -> None:
+    """Give an idle child the master's priority back before it is handed a connection (it runs niced: see
+    `_yield_cpu`); only root may, and only root's idle children are niced."""
+    if os.geteuid() == 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
+        except OSError:
+            pass            # gone already: the hand-over fails and tells why
+
+
+def _readable(channel: Channel, timeout: float) -> bool:
+    return bool(select.select([channel.sock], [], [], timeout)[0])
+
+
+def _warm_up(config: Config, loaded: ModuleSet, shared: States, interrupted: Callable[[], bool]) -> None:
+    """In an idle child: copy now the pages a session's start would copy after the client connected (each a page
+    fault on the client's time; docs/performance.md): run the part of a session's start that has no effect
+    outside this process (the Session object, its event wiring, configuration lookups, the greeting) on a
+    throwaway socket pair, once per server, then walk what the modules' session start may use (precopy.py),
+    until `interrupted()` (a connection came). It costs about as much CPU as a session's start, so it runs only in
+    an idle child that waited WARM_AFTER seconds for a connection: under a stream of connections, idle children
+    are taken as they come and skip it (they still save the client the fork)."""
+    a, b = socket.socketpair()
+    try:
+        for server in config.servers[:WARM_SERVERS]:
+            conn = Connection(a, ("127.0.0.1", 21), ("127.0.0.1", 1))
+            session = Session(conn, server, config, loaded, shared, None)
+            for mod in loaded.modules:
+                for listener in mod.listeners:
+                    listener.wire(session.events)
+            session.conf("TimeoutIdle")
+            loaded.greeting(session).format()
+    finally:
+        a.close()
+        b.close()
+    roots: list[Any] = [Session, serve_connection]
+    for mod in loaded.modules:
+        roots += [mod.transport, mod.session_init, mod.greeting] + [lsn.handler for lsn in mod.listeners]
+    precopy.copy_ahead(roots, interrupted)
+
+
+def _yield_cpu() -> int | None:
+    """An idle child's setup runs niced (IDLE_NICENESS more), so that it does not slow down the sessions starting
+    meanwhile; returns the priority to restore at the hand-over, or None when it could not be restored (only
+    root may lower its niceness again: without root the child keeps the master's)."""
+    if os.geteuid() != 0:
+        return None
+    priority = os.getpriority(os.PRIO_PROCESS, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, min(19, priority + IDLE_NICENESS))
+    return priority
+
+
+def _wait_for_connection(channel: Channel) -> Connection | None:
+    """In an idle child: block until the master hands over a connection; None when the channel ends first."""
+    while True:
+        try:
+            got = channel.recv(timeout=None)
+        except ChannelClosed:
+            return None
+        except BadMessage as e:
+            log.warning("idle child: channel message refused: %s", e)
+            continue
+        if got is None:
+            continue
+        message, fds = got
+        if message["type"] == prefork.HANDOVER and len(fds) == 1:
+            try:
+                local, remote, sock_local, sock_remote = prefork.addresses(message)
+            except ValueError as e:
+                log.warning("idle child: bad hand-over message (%s), connection closed", e)
+                close_fds(fds)
+                continue
+            sock = socket.socket(fileno=fds[0])
+            return Connection(_low_fd(sock), local, remote, message["notes"], sock_local, sock_remote)
+        log.warning("idle child: unexpected %r message, ignored", message["type"])
+        close_fds(fds)
 
 
 def serve_connection(conn: Connection, config: Config, loaded: ModuleSet, shared: States,

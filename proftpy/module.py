@@ -148,6 +148,7 @@ class MasterView(Protocol):
     started: float
     running: bool                   # set False to stop the master after this round
     children: dict[int, Child]      # pid -> Child
+    idle: dict                      # pid -> a pre-forked idle child (master.Idle): no session, not in children
     listeners: dict                 # (address, port) -> listening socket
     state: States                   # the master's per-module state; sessions inherit it as `session.shared`
     events: EventBus                # the master's own event bus
@@ -160,6 +161,7 @@ class MasterView(Protocol):
     def stop_accepting(self) -> None: ...
     def tell(self, child: Child, message: Message, fds: Iterable[int] = ()) -> bool: ...
     def spawn_helper(self, title: str, run: Callable[[], None]) -> int | None: ...
+    def renew_idle(self) -> None: ...         # replace the pre-forked idle children (they hold the state of before)
     def server_for(self, local: tuple[str, int]) -> Any: ...   # the Server (vhost) serving that address, or None
 
 

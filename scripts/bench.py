@@ -14,6 +14,9 @@
   time (connect, AUTH TLS, USER, PASS: median of 30),
 - PassivePortPool against per-PASV binding, both with a PassivePorts range of 4 ports: PASV+LIST latency, and 200
   concurrent passive downloads from 200 distinct client addresses (127.0.x.y) (`--pool-only` runs just these).
+- pre-forked idle children (StartServers/MinSpareServers) against fork-on-accept: connect-to-220 latency (median
+  of 200, the two servers alternating, a pause between connections so the pool refills as on a server that is not
+  saturated) and logins/s with 8 clients (`--prefork-only` runs just these).
 - a banned host's flood: connections per second the server refuses once mod_ban has banned the client
   (proftpy refuses in the master, before any fork; ProFTPD forks a session that refuses).
 
@@ -204,6 +207,16 @@ class ProftpyPassive(Server):
 
     def command(self) -> list[str]:
         extra = f"PassivePorts {self.ports[0]} {self.ports[1]}\nPassivePortPool {'on' if self.pool else 'off'}\n"
+        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, self.name, extra))]
+
+
+class ProftpyPrefork(Server):
+    """proftpy with a pool of pre-forked idle children (`spares` > 0) or forking at each accept (the prefork rows)."""
+
+    spares: int = 0
+
+    def command(self) -> list[str]:
+        extra = f"StartServers {self.spares}\nMinSpareServers {self.spares}\n" if self.spares else ""
         return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, self.name, extra))]
 
 
@@ -581,6 +594,60 @@ def pool_rows(args, base: Path) -> dict[str, dict[str, float]]:
     return results
 
 
+def greeting_latency(ports: list[int], count: int, pause: float) -> list[float]:
+    """Median milliseconds from connect() to the whole 220 line, per port; the ports take turns, so the machine's
+    noise falls on each alike. `pause` seconds between connections."""
+    times: list[list[float]] = [[] for _ in ports]
+    for _ in range(count):
+        for i, port in enumerate(ports):
+            start = time.perf_counter()
+            with socket.create_connection(("127.0.0.1", port), 10) as s:
+                buf = b""
+                while not buf.endswith(b"\r\n"):
+                    chunk = s.recv(512)
+                    if not chunk:
+                        break
+                    buf += chunk
+                times[i].append(time.perf_counter() - start)
+                s.sendall(b"QUIT\r\n")
+                s.recv(512)
+            time.sleep(pause)
+    return [statistics.median(t) * 1000 for t in times]
+
+
+PREFORK_SPARES = 8          # StartServers and MinSpareServers of the pooled server
+
+
+def prefork_rows(args, base: Path) -> dict[str, dict[str, float]]:
+    """Pre-forked idle children against fork-on-accept (issue 18)."""
+    work = base / "prefork"
+    work.mkdir()
+    home, _, _ = make_user(work)
+    servers = []
+    for spares in (PREFORK_SPARES, 0):
+        server = ProftpyPrefork("proftpy-pool" if spares else "proftpy-fork", work, home=home)
+        server.spares = spares
+        servers.append(server)
+    results: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    try:
+        for server in servers:
+            server.start()
+        time.sleep(1)           # the pool forks its idle children after the start
+        print("== proftpy: fork-on-accept and a pool of pre-forked idle children", flush=True)
+        medians = greeting_latency([s.port for s in servers], args.prefork_count, 0.02)
+        for server, median in zip(servers, medians):
+            results[server.name]["connect to 220 median (ms)"] = median
+        for server in servers:
+            results[server.name][f"logins/s ({args.clients} clients)"] = logins_per_second(
+                server.port, args.clients, args.seconds)
+    finally:
+        for server in servers:
+            server.stop()
+    for name, res in results.items():
+        print(f"  {name}", *(f"    {k:<34} {v:12.2f}" for k, v in res.items()), sep="\n", flush=True)
+    return results
+
+
 def uss_kb(pid: int) -> float:
     return psutil.Process(pid).memory_full_info().uss / 1024
 
@@ -842,6 +909,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 POOL_START, POOL_END = "<!-- bench-pool:start -->", "<!-- bench-pool:end -->"
+PREFORK_START, PREFORK_END = "<!-- bench-prefork:start -->", "<!-- bench-prefork:end -->"
 
 
 def write_docs(text: str, start: str = START, end: str = END) -> None:
@@ -871,12 +939,18 @@ def main() -> int:
     ap.add_argument("--pool-mb", type=int, default=1, help="MB each pool-row client downloads (default 1)")
     ap.add_argument("--pool-only", action="store_true", help="measure only the PassivePortPool rows")
     ap.add_argument("--start-only", action="store_true", help="measure how fast each server starts listening, only")
+    ap.add_argument("--prefork-only", action="store_true", help="measure only the pre-forked idle children rows")
+    ap.add_argument("--prefork-count", type=int, default=200, help="connections per server of the connect-to-220 "
+                    "row (default 200)")
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so servers stop, files go and the ksmd settings come back (ksmd())
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     base = Path(tempfile.mkdtemp(prefix="proftpy-bench-"))
     os.chmod(base, 0o755)
     try:
+        preforks = prefork_rows(args, base)
+        if args.prefork_only:
+            return _report_prefork(args, preforks)
         pools = pool_rows(args, base)
         if args.pool_only:
             results = {}
@@ -891,7 +965,8 @@ def main() -> int:
             results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    cpu = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+    _report_prefork(args, preforks)
+    cpu = _machine()
     pool_text = (f"Run: `scripts/bench.py --pool-clients {args.pool_clients} --pool-mb {args.pool_mb}` on {cpu}; "
                  f"PassivePorts: a range of 4 ports.\n\n{table(pools)}")
     print()
@@ -909,6 +984,21 @@ def main() -> int:
     print(text)
     if args.write_docs:
         write_docs(text)
+    return 0
+
+
+def _machine() -> str:
+    return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+
+
+def _report_prefork(args, preforks: dict[str, dict[str, float]]) -> int:
+    text = (f"Run: `scripts/bench.py --prefork-count {args.prefork_count} --clients {args.clients}` on "
+            f"{_machine()}, load average {os.getloadavg()[0]:.1f} at the end; the pool: StartServers and "
+            f"MinSpareServers {PREFORK_SPARES}.\n\n{table(preforks)}")
+    print()
+    print(text)
+    if args.write_docs:
+        write_docs(text, PREFORK_START, PREFORK_END)
     return 0
 
 

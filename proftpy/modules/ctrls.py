@@ -207,6 +207,9 @@ class ControlServer:
         except Exception:
             log.exception("control action %s failed", name)
             return Response.error(f"{name}: internal error (see the SystemLog)")
+        finally:
+            if not action.read_only:        # idle children hold the master's state of before the action
+                self.master.renew_idle()
 
     def _answer(self, client: Client, argv: list[str], response: Response) -> None:
         self._write_log(client.peer, argv, "ok" if response.status >= 0 else "; ".join(response.lines))
@@ -354,6 +357,7 @@ def _lsctrl(master: MasterView, req: CtrlsRequest) -> list[str]:
 MODULE = Module(
     NAME, directives=directives, master_init=_start, master_tick=master_tick, master_reload=master_reload,
     master_stop=master_stop,
-    ctrls_actions=(Action("help", _help, acl="ControlsACLs", help="list the actions and what they do"),
-                   Action("lsctrl", _lsctrl, acl="ControlsACLs",
+    ctrls_actions=(Action("help", _help, acl="ControlsACLs", read_only=True,
+                          help="list the actions and what they do"),
+                   Action("lsctrl", _lsctrl, acl="ControlsACLs", read_only=True,
                           help="list the actions and the modules providing them")))

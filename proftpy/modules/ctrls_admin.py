@@ -71,7 +71,8 @@ def status(master: MasterView, req: CtrlsRequest) -> list[str]:
     lines = [f"proftpy {__version__} standalone, pid {os.getpid()}, up for "
              f"{format_uptime(int(master.started), time.time())}, {state}",
              f"{n} session{'s' if n != 1 else ''}"
-             + (f" ({authenticating} authenticating)" if entries else "")]
+             + (f" ({authenticating} authenticating)" if entries else "")
+             + (f", {len(master.idle)} idle" if master.idle else "")]    # pre-forked children (no sessions)
     bound = {(host, port) for host, port in master.listeners}
     for server in master.config.servers:
         port = server.get("Port")
@@ -219,7 +220,7 @@ MODULE = Module(
         Action("restart", restart, acl=ACL, engine=ENGINE, help="reload the configuration (as SIGHUP)"),
         Action("shutdown", shutdown, acl=ACL, engine=ENGINE,
                help="shutdown [graceful [SECONDS]]: stop the server (graceful: when the sessions have ended)"),
-        Action("status", status, acl=ACL, engine=ENGINE, help="server status and session count"),
+        Action("status", status, acl=ACL, engine=ENGINE, read_only=True, help="server status and session count"),
         Action("trace", trace_action, acl=ACL, engine=ENGINE,
                help="trace info | CHANNEL:LEVEL...: trace channels (TraceLog)"),
     ))
