@@ -160,7 +160,7 @@ def _server_log(args: list[str]) -> str:
 
 directives = (
     Directive("TransferLog", Path(none_ok=True), SVGA, DEFAULT_XFERLOG, Merge.DOWN,
-              "xferlog(5) file with one line per RETR/STOR/STOU/APPE (`none` disables)."),
+              "xferlog(5) file with one line per RETR/STOR/STOU/APPE and DELE (`none` disables)."),
     Directive("ExtendedLog", Custom(_extended_log, "path|syslog:level [classes [format-name]]"), SVGA, None,
               Merge.MULTI, "Log file written in a LogFormat for the given command classes (default ALL).",
               repeat=True),
