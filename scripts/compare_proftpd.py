@@ -396,6 +396,7 @@ def compat_scenarios() -> list[Scenario]:
         "MKD newdir || DELE other.txt || STAT file.txt || EPSV || PORT 127,0,0,1,100,1 || STOU || LIST || noop",
         "PWD", "SIZE other.txt", tree=big)
     add("during-ascii-abor", *LOGIN, "PASV", "RETR big.bin || ABOR", "NOOP", tree=big)
+    add("during-ascii-active", *LOGIN, "PORT {PORT}", "RETR big.bin || STAT || NOOP", tree=big)
     add("during-ascii-quit", *LOGIN, "PASV", "RETR big.bin || QUIT", "NOOP", tree=big)
     add("during-binary-nosendfile", *LOGIN, "TYPE I", "PASV", "RETR big.bin || NOOP || STAT || RNFR file.txt",
         tree=big, conf="UseSendfile off\n")

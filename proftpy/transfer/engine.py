@@ -39,7 +39,8 @@ class Transfer:
     TimeoutStalled. Use `send_file`, `send_bytes` and `receive_to`; `run` opens, finishes and closes it."""
 
     def __init__(self, session: "Session", cmd: "Request", sock: Any, *, what: str = "",
-                 size: int | None = None, rate: tuple[float, int] | None = None, path: str = ""):
+                 size: int | None = None, rate: tuple[float, int] | None = None, path: str = "",
+                 active: bool = False):
         self.session = session
         self.cmd = cmd
         self.sock = sock
@@ -48,7 +49,7 @@ class Transfer:
         self.size = size
         self.bytes = 0                                # over the data connection
         self.ascii_extra = 0                          # of those, CRs that ASCII mode added or took away
-        self.active = False                           # PORT/EPRT (True) or PASV/EPSV
+        self.active = active                          # PORT/EPRT (True) or PASV/EPSV: what STAT says
         self.started = time.monotonic()
         self.rate = rate                              # (bytes per second, free bytes) or None
         stalled = session.conf("TimeoutStalled")
@@ -191,8 +192,7 @@ def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transf
         sock = secure(session, sock)
     except FtpError as e:
         return e.reply, None, "failed"
-    transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate, path=path)
-    transfer.active = active
+    transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate, path=path, active=active)
     try:
         body(transfer)
         transfer.strategy.finish()
