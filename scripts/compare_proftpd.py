@@ -46,10 +46,16 @@ USERS = {USER: (PASSWORD, UID, "ftpusers"), "bob": ("bob-pw", UID + 1, "others")
 GROUPS = {"ftpusers": (UID, [USER]), "others": (UID + 1, ["bob"]), "shared": (UID + 2, [USER, "bob"])}
 FIXED_MTIME = 1577934245            # 2020-01-02 03:04:05 UTC, on every file of the tree
 REPLY_TIMEOUT = 3.0
+STALL_WAIT = 8.0                    # how long a `<<stall` step waits for the server to give up (TimeoutStalled 1)
+EARLY_CLOSE_READ = 65536            # bytes a `<<close` step reads before closing the data connection
+MANY_ENTRIES = 3000                 # entries of `many/`: a listing far larger than the sockets' buffers
+SMALL_SENDS = "SocketOptions sndbuf 16384\n"   # data connections without megabytes of autotuned send buffer
+FULL_DEVICE = "256k"                # size of the tmpfs of `full/` (xferlog-full-device)
 EXTRA_WAIT = 0.03                   # how long to wait for a second, unrequested reply after each one
 DATA_COMMANDS = {"LIST", "NLST", "MLSD", "RETR", "STOR", "STOU", "APPE"}
 UPLOAD_COMMANDS = {"STOR", "STOU", "APPE"}
 UPLOAD = b"uploaded line 1\r\nuploaded line 2\r\n"
+BIG_UPLOAD = b"0123456789abcde\n" * (1 << 16)          # `STOR x <<big`: 1 MiB
 LOGIN = ["USER " + USER, "PASS " + PASSWORD]
 
 COMMON_CONF = """\
@@ -386,6 +392,14 @@ def compat_scenarios() -> list[Scenario]:
         "RNTO y.txt", "PASV", "RETR big.bin || STAT || SIZE file.txt || FOO", tree=big)
     add("during-ascii", *LOGIN, "PASV", "RETR big.bin || RNFR file.txt || RNTO x.txt", "RNTO y.txt", tree=big)
     add("during-ascii-others", *LOGIN, "PASV", "RETR big.bin || NOOP || PWD || STAT", tree=big)
+    add("during-ascii-more", *LOGIN, "PASV", "RETR big.bin || SIZE file.txt || CWD dir || PWD || FOO || PASV || "
+        "MKD newdir || DELE other.txt || STAT file.txt || EPSV || PORT 127,0,0,1,100,1 || STOU || LIST || noop",
+        "PWD", "SIZE other.txt", tree=big)
+    add("during-ascii-abor", *LOGIN, "PASV", "RETR big.bin || ABOR", "NOOP", tree=big)
+    add("during-ascii-active", *LOGIN, "PORT {PORT}", "RETR big.bin || STAT || NOOP", tree=big)
+    add("during-ascii-quit", *LOGIN, "PASV", "RETR big.bin || QUIT", "NOOP", tree=big)
+    add("during-binary-nosendfile", *LOGIN, "TYPE I", "PASV", "RETR big.bin || NOOP || STAT || RNFR file.txt",
+        tree=big, conf="UseSendfile off\n")
     add("rnfr-then-others", *LOGIN, "RNFR file.txt", "PWD", "RNTO a.txt", "RNFR a.txt", "CWD dir", "RNTO b.txt",
         "RNFR file.txt", "SIZE other.txt", "RNTO c.txt", "RNFR other.txt", "TYPE I", "RNTO d.txt", "RNFR d.txt",
         "RNFR other.txt", "RNTO e.txt", "RNFR e.txt", "MKD m", "RNTO f.txt", "RNFR f.txt", "STAT", "RNTO g.txt",
@@ -582,6 +596,62 @@ def compat_scenarios() -> list[Scenario]:
     add("ifsess-anonymous-class", "USER ftp", "PASS x", "PWD", conf=local + block(
         "IfClass", "local", "<Anonymous {base}/home/bob>\nUser bob\nGroup others\n</Anonymous>\n"))
     add("rang-ascii", *LOGIN, "RANG 0 4", "TYPE I", "RANG 0 4", "TYPE A", "PASV", "RETR file.txt")
+    s += transfer_scenarios(big)
+    return s
+
+
+def transfer_scenarios(big: Callable[[Path], None]) -> list[Scenario]:
+    """Transfers and timeouts (issue 17): TimeoutStalled, a client closing the data connection early, commands
+    during a transfer, TransferLog lines (DELE, ASCII, a full device)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    def many(home: Path) -> None:
+        """big.bin, and a directory whose listing is larger than the sockets' buffers (LIST, NLST, MLSD)."""
+        big(home)
+        (home / "many").mkdir()
+        for i in range(MANY_ENTRIES):
+            (home / "many" / f"{i:05d}-{'x' * 100}").touch()
+    stalled = "TimeoutStalled 1\nTransferLog {dir}/xfer.log\n" + SMALL_SENDS
+    for sendfile in ("on", "off"):
+        conf = f"{stalled}UseSendfile {sendfile}\n"
+        add(f"stall-retr-binary-sendfile-{sendfile}", *LOGIN, "TYPE I", "PASV", "RETR big.bin <<stall", "NOOP", XFERLOG_STEP,
+            conf=conf, tree=many)
+        add(f"stall-retr-ascii-sendfile-{sendfile}", *LOGIN, "PASV", "RETR big.bin <<stall", "NOOP", XFERLOG_STEP, conf=conf,
+            tree=many)
+    for verb in ("STOR", "APPE"):
+        add(f"stall-{verb.lower()}", *LOGIN, "TYPE I", "PASV", f"{verb} up.bin <<stall", "NOOP", XFERLOG_STEP, conf=stalled,
+            tree=many)
+    add("stall-stor-ascii", *LOGIN, "PASV", "STOR up.txt <<stall", "NOOP", XFERLOG_STEP, conf=stalled, tree=many)
+    for verb in ("LIST", "NLST", "MLSD"):
+        add(f"stall-{verb.lower()}", *LOGIN, "PASV", f"{verb} many <<stall", "NOOP", XFERLOG_STEP, conf=stalled, tree=many)
+    for sendfile in ("on", "off"):
+        conf = f"UseSendfile {sendfile}\n"
+        add(f"close-retr-binary-sendfile-{sendfile}", *LOGIN, "TYPE I", "PASV", "RETR big.bin <<close", "ABOR",
+            "NOOP", "PASV", "RETR file.txt", conf=conf, tree=many)
+        add(f"close-retr-ascii-sendfile-{sendfile}", *LOGIN, "PASV", "RETR big.bin <<close", "ABOR", "NOOP",
+            conf=conf, tree=many)
+    for verb in ("LIST", "NLST", "MLSD"):
+        add(f"close-{verb.lower()}", *LOGIN, "PASV", f"{verb} many <<close", "ABOR", "NOOP", tree=many,
+            conf=SMALL_SENDS)
+    add("close-then-abor-twice", *LOGIN, "TYPE I", "PASV", "RETR big.bin <<close", "ABOR", "ABOR", tree=many)
+    # -- TransferLog
+    xferlog = "TransferLog {dir}/xfer.log\nAllowOverwrite on\n"
+    add("xferlog-dele", *LOGIN, "DELE file.txt", "DELE nothere", "DELE dir", "CWD dir", "DELE inner.txt", "CWD /",
+        XFERLOG_STEP, conf=xferlog)
+    add("xferlog-ascii", *LOGIN, "PASV", "RETR file.txt", "PASV", "STOR up.txt", "TYPE I", "PASV", "RETR file.txt",
+        "PASV", "STOR up.bin", "TYPE A", "PASV", "APPE up.txt", "PASV", "STOU", XFERLOG_STEP, conf=xferlog)
+    add("xferlog-aborted", *LOGIN, "TYPE I", "PASV", "RETR big.bin <<close", "ABOR", "TYPE A", "PASV",
+        "RETR big.bin <<close", "ABOR", XFERLOG_STEP, conf=xferlog, tree=big)
+
+    def full(home: Path) -> None:
+        """`full/`: a small tmpfs of its own (the script runs in a private mount namespace), so an upload into it
+        fills the device (ENOSPC)."""
+        (home / "full").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_DEVICE},mode=0777", "tmpfs",
+                        str(home / "full")], check=True)
+    add("xferlog-full-device", *LOGIN, "TYPE I", "PASV", "STOR full/up.bin <<big", "NOOP", "TYPE A", "PASV",
+        "STOR full/up.txt <<big", "SIZE full/up.bin", XFERLOG_STEP, conf=xferlog, tree=full)
     return s
 
 
@@ -592,6 +662,7 @@ BOUNCE = "PORT/EPRT to another address or outside 1024-65535 refused (no FTP bou
 CR_NUL = "a CR inside a path in a reply is sent as CR NUL (RFC 2640 3.1); ProFTPD sends it bare"
 SENDFILE_WATCH = ("commands during a sendfile download are answered at once (ProFTPD leaves them unanswered until "
                   "the transfer ends, then runs them)")
+DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 EXPECTED: dict[tuple[str, str], str] = {
     ("feat", "FEAT"): "no LANG line: mod_lang is not implemented",
     ("prelogin-files", "RNTO x"): DOUBLE_530,
@@ -628,11 +699,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("tilde-commands", "LIST ~"): "LIST does not expand ~ (ProFTPD's 450 names the home's real path outside the chroot)",
     ("ident-text", "<connect>"): "ServerIdent's %{version} is proftpy's own version",
     ("abuse", "NOOP " + "x" * 5000): "an over-long line gets 500 Command line too long (ProFTPD says nothing)",
+    ("close-nlst", "NLST many <<close"): "an NLST whose data connection the client closed gets 426 as LIST and MLSD "
+                                         "do (ProFTPD 1.3.8 sends no final reply at all: the client waits for ever)",
+    ("during-ascii-abor", "RETR big.bin || ABOR"): DATA_BEFORE,
+    ("during-ascii-quit", "RETR big.bin || QUIT"): DATA_BEFORE,
 }
 # Known differences not fixed yet, and why (not counted as failures; the summary counts them).
 PENDING: dict[tuple[str, str], str] = {
-    ("during-ascii-others", "RETR big.bin || NOOP || PWD || STAT"):
-        "NOOP/PWD/STAT while a transfer runs (proftpy/transfer/watch.py): after the FTPS merge",
 }
 # The same differences wherever they show: (step pattern, pattern of ProFTPD's first reply line) -> why.
 EXPECTED_ANYWHERE: list[tuple[str, str, str]] = [
@@ -701,6 +774,7 @@ def build_tree(home: Path, extra: Callable[[Path], None] | None = None) -> None:
     uid = USERS[home.name][1]
     gid = GROUPS[USERS[home.name][2]][0]
     if home.exists():
+        unmount_under(home)
         shutil.rmtree(home)
     home.mkdir(parents=True)
     (home / "file.txt").write_bytes(b"hello world\nsecond line\n")
@@ -726,6 +800,25 @@ def build_tree(home: Path, extra: Callable[[Path], None] | None = None) -> None:
     os.chown(home, uid, gid)
     os.chmod(home / "locked" / "secret.txt", 0o600)
     os.utime(home, (FIXED_MTIME, FIXED_MTIME))
+
+
+def unmount_under(path: Path) -> None:
+    """Unmount what a scenario mounted below `path` (a tmpfs of xferlog-full-device), deepest first."""
+    prefix = str(path.resolve()) + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", point], check=True)
+
+
+def in_private_mounts() -> None:
+    """Run the rest of the script in a private mount namespace (`unshare -m`): scenarios may mount a small tmpfs
+    (a full device), which then is seen by the two servers (our children) and by nobody else, and is gone with
+    the namespace when the script ends."""
+    if os.environ.get("COMPARE_PRIVATE_MOUNTS") or not shutil.which("unshare"):
+        return
+    os.environ["COMPARE_PRIVATE_MOUNTS"] = "1"
+    os.execvp("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv])
 
 
 def start(server: Server, argv: list[str], extra: str) -> None:
@@ -773,9 +866,10 @@ class Client:
         self.buf = b""
         self.passive: tuple[str, int] | None = None
         self.listener: socket.socket | None = None
+        self.stalled: socket.socket | None = None     # a data connection left unread (`<<stall`)
 
     def close(self) -> None:
-        for s in (self.sock, self.listener):
+        for s in (self.sock, self.listener, self.stalled):
             if s is not None:
                 s.close()
 
@@ -823,7 +917,10 @@ class Client:
     def step(self, line: str) -> tuple[list[str], list[str]]:
         """Send one line; return its reply lines and the data-connection lines (if a transfer took place).
         `RETR big.bin || RNFR x || NOOP`: the commands after `||` are sent once the transfer's 150 has come, while
-        the data is not read yet (so the transfer is still running), each reply shown after an `(during)` mark."""
+        the data is not read yet (so the transfer is still running), each reply shown after an `(during)` mark.
+        `RETR big.bin <<stall`: the data connection is made but nothing is read or sent on it (TimeoutStalled);
+        `RETR big.bin <<close`: the client reads a little and closes the data connection before the end."""
+        line, _, how = line.partition(" <<")
         line, *during = line.split(" || ")
         if "{PORT}" in line:
             host, port = self.listen()
@@ -835,7 +932,11 @@ class Client:
         data_sock = None
         if verb in DATA_COMMANDS and self.passive:
             try:
-                data_sock = socket.create_connection(self.passive, timeout=REPLY_TIMEOUT)
+                data_sock = socket.socket()
+                if how == "stall":
+                    data_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)     # a zero window soon
+                data_sock.settimeout(REPLY_TIMEOUT)
+                data_sock.connect(self.passive)
             except OSError as e:
                 data_sock = None
                 print(f"  (data connect to {self.passive} failed: {e})", file=sys.stderr)
@@ -850,11 +951,12 @@ class Client:
             for other in during:
                 self.sock.sendall(other.encode("utf-8", "surrogateescape") + b"\r\n")
                 lines += [f"(during) {other}"] + self.reply()
-            data = self._transfer(verb, data_sock)
+            data = self._transfer(verb, data_sock, how)
             if verb in ("NLST", "MLSD"):
                 data.sort()             # directory (readdir) order depends on the file system, not the server
             data_sock = None
             lines += self.reply()
+            self.sock.settimeout(REPLY_TIMEOUT)
         if data_sock is not None:
             data_sock.close()
         self._note_passive(lines)
@@ -872,7 +974,7 @@ class Client:
                 break
         return extra
 
-    def _transfer(self, verb: str, data_sock: socket.socket | None) -> list[str]:
+    def _transfer(self, verb: str, data_sock: socket.socket | None, how: str = "") -> list[str]:
         if data_sock is None and self.listener is not None:
             try:
                 data_sock, _ = self.listener.accept()
@@ -880,11 +982,28 @@ class Client:
                 return [f"<no data connection: {e}>"]
         if data_sock is None:
             return ["<no data connection>"]
+        if how == "stall":
+            self.stalled = data_sock            # kept open, unread, until the server gives up
+            self.sock.settimeout(STALL_WAIT)
+            return ["<data connection left stalled>"]
+        if how == "close":
+            data_sock.settimeout(REPLY_TIMEOUT)
+            if verb not in UPLOAD_COMMANDS:
+                try:
+                    data_sock.recv(EARLY_CLOSE_READ)
+                except OSError:
+                    pass                        # closed already: what matters is the server's reply
+            data_sock.close()
+            return ["<data connection closed early>"]
         with data_sock:
             data_sock.settimeout(REPLY_TIMEOUT)
             if verb in UPLOAD_COMMANDS:
-                data_sock.sendall(UPLOAD)
-                return [f"<sent {len(UPLOAD)} bytes>"]
+                body = BIG_UPLOAD if how == "big" else UPLOAD
+                try:
+                    data_sock.sendall(body)
+                except OSError as e:
+                    return [f"<upload failed: {e.strerror}>"]
+                return [f"<sent {len(body)} bytes>"]
             chunks = []
             try:
                 while chunk := data_sock.recv(65536):
@@ -917,13 +1036,21 @@ NORMALISE = [
     (re.compile(r"\b\d{2}:\d{2}(:\d{2})?\b"), "HH:MM"),
     (re.compile(r"(modify|UNIX\.ctime|UNIX\.atime)=\d{14}(\.\d+)?"), r"\1=TIME"),
     (re.compile(r"unique=[0-9a-fA-F]+U[0-9a-fA-F]+"), "unique=ID"),
-    (re.compile(r"\b(ftp|stou)\w{6}\b"), "STOUNAME"),
+    (re.compile(r"\b(ftp|stou)\w{6,8}\b"), "STOUNAME"),    # mkstemp's 6 random characters, proftpy's 8
     (re.compile(r"\bpid \d+"), "pid N"),
 ]
 
 
-def normalise(line: str) -> str:
-    for pattern, repl in NORMALISE:
+# Counts that depend on how far a transfer got when a command came during it (`RETR x || STAT`).
+DURING = [
+    (re.compile(r"^( Total bytes transferred for session:) \d+$"), r"\1 N"),
+    (re.compile(r"^( (Passive data transfer from|Active data transfer to) from \S+ port) \d+$"), r"\1 N"),
+    (re.compile(r"^( (RETR|STOR) \S+ \((\d+/)?)\d+\)$"), r"\1N)"),
+]
+
+
+def normalise(line: str, patterns: list[tuple[re.Pattern, str]] = NORMALISE) -> str:
+    for pattern, repl in patterns:
         line = pattern.sub(repl, line)
     return line
 
@@ -943,6 +1070,8 @@ class Outcome:
 def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
     for home in server.homes():
         build_tree(home, scenario.tree)
+    if (server.base / "xfer.log").exists():
+        os.truncate(server.base / "xfer.log", 0)        # each scenario shows its own TransferLog lines
     others = []
     for _ in range(scenario.others):
         other = Client(server.port)
@@ -954,13 +1083,40 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
     try:
         out = [[normalise(x) for x in client.reply()]]
         for step in scenario.steps:
+            if step == XFERLOG_STEP:
+                out.append(read_xferlog(server))
+                continue
             lines, data = client.step(step)
+            if " || " in step:
+                lines = [normalise(x, DURING) for x in lines]
             out.append([normalise(x) for x in lines + data])
         return out
     finally:
         client.close()
         for other in others:
             other.close()
+
+
+XFERLOG_STEP = "<xferlog>"          # a pseudo-step: the lines of the scenario's TransferLog {dir}/xfer.log so far
+
+
+def read_xferlog(server: Server) -> list[str]:
+    """The TransferLog's lines with what must differ made equal: the time, the seconds, the server's directory."""
+    path = server.base / "xfer.log"
+    for _ in range(20):                 # a line is written after the transfer's reply: give it a moment
+        if path.exists() and path.read_text().endswith("\n"):
+            break
+        time.sleep(0.05)
+    if not path.exists():
+        return ["<no TransferLog>"]
+    lines = []
+    for line in path.read_text().splitlines():
+        fields = line[25:].split(" ")
+        fields[0] = "SECS"
+        if fields[-1] == "i":
+            fields[2] = "BYTES"         # an incomplete transfer's count depends on the sockets' buffers
+        lines.append(normalise("xferlog: " + " ".join(fields).replace(str(server.base), "{dir}")))
+    return lines or ["<TransferLog empty>"]
 
 
 def show(name: str, outcomes: list[Outcome], show_all: bool, show_expected: bool, width: int) -> None:
@@ -1012,6 +1168,7 @@ def main() -> int:
         raise SystemExit("run as root: both servers switch to the test user's uid after login")
     if not os.path.exists(PROFTPD):
         raise SystemExit(f"{PROFTPD} is not installed (apt-get install proftpd-basic)")
+    in_private_mounts()
     tmp = Path(tempfile.mkdtemp(prefix="compare-proftpd-"))
     os.chmod(tmp, 0o755)
     differing = kept = 0
@@ -1039,6 +1196,7 @@ def main() -> int:
         print(f"\n{len(chosen)} scenarios, {differing} differing steps, {kept} expected differences"
               + ("" if args.expected or not kept else " (--expected shows them)"))
     finally:
+        unmount_under(tmp)
         if args.keep:
             print(f"kept {tmp}")
         else:

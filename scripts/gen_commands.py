@@ -86,7 +86,9 @@ def main() -> None:
             "sockets (every command before login, without an argument, with bad arguments, on missing files, "
             "directories and links; lower case, tabs, leading and trailing spaces, an embedded CR, PORT/EPRT/EPSV "
             "ALL, REST and RANG then transfers, `<Limit>` on every command, `<Directory>` patterns, mod_ifsession "
-            "sections, Display files; `A || B` sends B while A's transfer runs), and prints the differing replies "
+            "sections, Display files; `A || B` sends B while A's transfer runs, `RETR x <<stall` leaves the data "
+            "connection unread, `RETR x <<close` closes it early, `<xferlog>` shows the TransferLog; a scenario may "
+            "mount a small tmpfs, the script running in a private mount namespace), and prints the differing replies "
             "side by side. Only ports, times, the version, STOU names and the directory order of NLST/MLSD are "
             "normalised. `--all` shows matching steps too, `--expected` the differences kept on purpose, `-k NAME` "
             "picks scenarios, `--list` names them, `--keep` keeps the configurations and logs; the exit status is 1 "
@@ -105,8 +107,9 @@ def main() -> None:
             "writer); a CR inside a path in a reply is sent as CR NUL (RFC 2640; ProFTPD sends it bare, the name "
             "created is the same); LIST does not expand `~` (ProFTPD's 450 names the home's real path outside the "
             "chroot); commands sent during a sendfile download are answered at once (ProFTPD answers them when the "
-            "transfer ends); ServerIdent's `%{version}` is proftpy's version. Known and not fixed yet (the script's "
-            "`PENDING` table, counted apart): NOOP, PWD and STAT sent during an ASCII-mode transfer.",
+            "transfer ends); an NLST whose data connection the client closed early gets `426` as LIST and MLSD do "
+            "(ProFTPD 1.3.8 sends no final reply); ServerIdent's `%{version}` is proftpy's version. Known and not "
+            "fixed yet: the script's `PENDING` table (empty today).",
             ""]
     sys.stdout.write("\n".join(out) + "\n")
 

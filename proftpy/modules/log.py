@@ -27,7 +27,7 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .. import __version__, transfer
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
@@ -160,7 +160,7 @@ def _server_log(args: list[str]) -> str:
 
 directives = (
     Directive("TransferLog", Path(none_ok=True), SVGA, DEFAULT_XFERLOG, Merge.DOWN,
-              "xferlog(5) file with one line per RETR/STOR/STOU/APPE (`none` disables)."),
+              "xferlog(5) file with one line per RETR/STOR/STOU/APPE and DELE (`none` disables)."),
     Directive("ExtendedLog", Custom(_extended_log, "path|syslog:level [classes [format-name]]"), SVGA, None,
               Merge.MULTI, "Log file written in a LogFormat for the given command classes (default ALL).",
               repeat=True),
@@ -387,6 +387,8 @@ def _exited(session: "Session", **_: Any) -> None:
 # -- hooks ---------------------------------------------------------------------------------------------------------
 def pre_cmd(session: "Session", cmd: Request) -> None:
     st = _state(session)
+    if cmd.notes.get("during_transfer"):
+        return None         # a command answered while a transfer runs: the transfer's facts stay
     st.started = time.time()
     st.out_mark = session.ctrl.bytes_out
     if cmd.name in ("STOR", "APPE") and session.fs is not None:
@@ -406,7 +408,12 @@ def log_cmd(session: "Session", cmd: Request) -> None:
     xfer = cmd.notes.get("xfer")
     if xfer is not None and cmd.name in TRANSFERS:
         _transferlog(session, xfer)
+    deleted = cmd.notes.get("deleted")
+    if deleted is not None and cmd.name == "DELE":
+        _transferlog(session, _deletion(session, deleted))
     _extended(session, cmd)
+    if cmd.notes.get("during_transfer"):
+        return None
     st.started = None
     st.file_modified = False
     st.out_mark = session.ctrl.bytes_out + (len(cmd.reply.format()) if cmd.reply is not None else 0)
@@ -437,6 +444,12 @@ def _prefix(session: "Session") -> str:
     if root and root != "/" and session.fs.root == "/":
         return root.rstrip("/")
     return ""
+
+
+def _deletion(session: "Session", deleted: dict) -> dict:
+    """A DELE's TransferLog line (ProFTPD writes one): direction `d`, the file's size, the session's TYPE."""
+    return {"path": deleted["path"], "bytes": deleted["size"], "seconds": 0.0, "completed": True, "direction": "d",
+            "type": "a" if transfer.state(session).ascii else "b"}
 
 
 def _transferlog(session: "Session", xfer: dict) -> None:

@@ -25,6 +25,7 @@ from ..dispatch import DIRS, LISTED_PATH, OPTIONAL, Command, Request
 from ..fs import FsError
 from ..listing import ListConfig, LsOptions
 from ..module import Module
+from ..net.connection import plain_ip
 from ..reply import FtpError, Reply
 from .access import hidden
 
@@ -715,11 +716,28 @@ def server_status(session: "Session") -> Reply:
              f" Connected from {session.remote_name} ({session.remote_addr})",
              f" Logged in as {session.user}",
              f" TYPE: {transfer_type(session)}, STRUcture: File, Mode: Stream"]
-    total = session.totals.bytes_moved
+    running = transfer.state(session).transfer          # STAT while a transfer runs (answered during it)
+    total = session.totals.bytes_moved + (running.file_bytes if running is not None else 0)
     if total:
         lines.append(f" Total bytes transferred for session: {total}")
-    lines.append(" No data connection")
+    if running is None:
+        lines.append(" No data connection")
+    else:
+        lines += _transfer_status(running)
     return Reply(211, "End of status", lines)
+
+
+def _transfer_status(running: transfer.Transfer) -> list[str]:
+    """ProFTPD's two lines about the running transfer, its doubled word included (`%s from %s port %u` after
+    "Passive data transfer from"): the data connection's peer, then `RETR|STOR <path> (<size>/<bytes>)`."""
+    try:
+        peer_ip, peer_port = running.sock.getpeername()[:2]
+    except OSError:
+        peer_ip, peer_port = "", 0
+    kind = "Active data transfer to" if running.active else "Passive data transfer from"
+    verb = "STOR" if running.cmd.name in ("STOR", "STOU", "APPE") else "RETR"
+    done = f"{running.size}/{running.file_bytes}" if running.size else f"{running.file_bytes}"
+    return [f" {kind} from {plain_ip(peer_ip)} port {peer_port}", f" {verb} {running.path} ({done})"]
 
 
 def _stat_denied(session: "Session", cmd: Request, error: str) -> Reply:

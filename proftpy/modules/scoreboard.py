@@ -233,12 +233,15 @@ def _exited(session: "Session", **_: Any) -> None:
 
 
 def _record_command(session: "Session", cmd: Request) -> None:
+    if cmd.notes.get("during_transfer"):
+        return              # answered while a transfer runs: the slot keeps naming the transfer (ProFTPD)
     arg = "" if cmd.name == "PASS" else cmd.arg
     _write(session, lambda s: s.command(cmd.name, arg))
 
 
 def _back_to_idle(session: "Session", cmd: Request) -> None:
-    _write(session, lambda s: s.idle())
+    if not cmd.notes.get("during_transfer"):
+        _write(session, lambda s: s.idle())
 
 
 def _transfer_begins(session: "Session", transfer: Any, **_: Any) -> None:

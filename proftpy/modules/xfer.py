@@ -9,7 +9,7 @@ APPE, for LOG_CMD / LOG_CMD_ERR hooks to read:
 
     path       real path of the file (what xferlog and %f show; the final name for HiddenStores)
     vpath      the path the client sees (%F)
-    bytes      bytes moved over the data connection (%b)
+    bytes      bytes moved, counted on the file's side (%b; ASCII mode's CRs not counted, as ProFTPD)
     seconds    transfer time, float (%T)
     direction  "o" download (RETR), "i" upload (STOR/STOU/APPE)
     type       "a" ASCII or "b" binary
@@ -443,7 +443,7 @@ def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | N
 def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
            size: int | None, moved: transfer.Transfer | None, status: str) -> None:
     cmd.notes["xfer"] = {
-        "path": real, "vpath": virtual, "bytes": moved.bytes if moved else 0,
+        "path": real, "vpath": virtual, "bytes": moved.file_bytes if moved else 0,
         "seconds": moved.seconds if moved else 0.0, "direction": direction, "type": "a" if ascii else "b",
         "offset": offset, "size": size, "completed": status == "success",
         "aborted": status in ("cancelled", "timeout"), "status": status, "command": cmd.name,
@@ -487,7 +487,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
             else:
                 t.send_file(fd, offset, ascii, sendfile=sendfile)
 
-        reply, moved, status = transfer.run(session, cmd, opening, body, size=size,
+        reply, moved, status = transfer.run(session, cmd, opening, body, size=size, path=path.virtual,
                                             rate=_rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
@@ -626,7 +626,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
 
     try:
-        reply, moved, status = transfer.run(session, cmd, opening, body, what=what,
+        reply, moved, status = transfer.run(session, cmd, opening, body, what=what, path=virtual,
                                             rate=_rate_for(session, kind, real))
     finally:
         os.close(fd)

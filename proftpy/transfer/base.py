@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from .ascii import AsciiEncoder
-from .errors import local_error
+from .ascii import AsciiDecoder, AsciiEncoder
+from .errors import local_error, short_write
 
 FILE_CHUNK = 256 << 10        # read size for downloads that are not sendfile'd, and for listings
 RECV_BUFFER = 1 << 20         # upload buffer
@@ -20,6 +20,7 @@ class Paced(Protocol):
     """The transfer as a strategy sees it (engine.Transfer)."""
 
     bytes: int
+    ascii_extra: int        # CRs ASCII mode added (downloads) or took away (uploads): not the file's bytes
 
     def wait(self, event: int, timeout_ms: int | None = None) -> bool:
         """Until the data socket is ready for `event` (select.POLLIN/POLLOUT); the control connection is answered
@@ -67,7 +68,11 @@ class Strategy:
             if not block:
                 return
             offset += len(block)
-            self.send(encoder.feed(block) if encoder else block)
+            if encoder:
+                wire = encoder.feed(block)
+                self.transfer.ascii_extra += len(wire) - len(block)
+                block = wire
+            self.send(block)
 
     def finish(self) -> None:
         """Every byte went through: end the stream the way its protocol wants (nothing to do on plain TCP)."""
@@ -76,11 +81,29 @@ class Strategy:
         self.sock.close()
 
 
+def decode(t: Paced, decoder: AsciiDecoder, data: bytes) -> bytes:
+    """An ASCII upload's bytes as the file gets them; the CRs taken away are counted (ProFTPD logs file bytes)."""
+    out = decoder.feed(data)
+    t.ascii_extra += len(data) - len(out)
+    return out
+
+
+def flush(t: Paced, decoder: AsciiDecoder) -> bytes:
+    """The end of an ASCII upload: a CR held back at the last block's end goes to the file after all."""
+    out = decoder.flush()
+    t.ascii_extra -= len(out)
+    return out
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write one chunk. A chunk that fails after part of it went in (a short write, then the device is full)
+    is ProFTPD's I/O error (451), one that fails at once says why (452 for a full device)."""
     view = memoryview(data)
+    partial = False
     while view:
         try:
             n = os.write(fd, view)
         except OSError as e:
-            raise local_error(e) from None
+            raise (short_write() if partial else local_error(e)) from None
         view = view[n:]
+        partial = True

@@ -39,13 +39,17 @@ class Transfer:
     TimeoutStalled. Use `send_file`, `send_bytes` and `receive_to`; `run` opens, finishes and closes it."""
 
     def __init__(self, session: "Session", cmd: "Request", sock: Any, *, what: str = "",
-                 size: int | None = None, rate: tuple[float, int] | None = None):
+                 size: int | None = None, rate: tuple[float, int] | None = None, path: str = "",
+                 active: bool = False):
         self.session = session
         self.cmd = cmd
         self.sock = sock
         self.what = what or cmd.arg
+        self.path = path or self.what                 # the file as the client sees it (STAT, ProFTPD's xfer.path)
         self.size = size
-        self.bytes = 0
+        self.bytes = 0                                # over the data connection
+        self.ascii_extra = 0                          # of those, CRs that ASCII mode added or took away
+        self.active = active                          # PORT/EPRT (True) or PASV/EPSV: what STAT says
         self.started = time.monotonic()
         self.rate = rate                              # (bytes per second, free bytes) or None
         stalled = session.conf("TimeoutStalled")
@@ -59,6 +63,11 @@ class Transfer:
         session.events.emit("core.transfer-begin", session=session, transfer=self)
 
     # -- what the session and its listeners see ----------------------------------------------------------------
+    @property
+    def file_bytes(self) -> int:
+        """The bytes on the file's side (ProFTPD's count, in logs and STAT): without ASCII mode's CRs."""
+        return self.bytes - self.ascii_extra
+
     @property
     def seconds(self) -> float:
         return time.monotonic() - self.started
@@ -98,9 +107,10 @@ class Transfer:
                     if timeout_ms is not None:
                         return False
                     secs = self.stall_ms // 1000
-                    log.warning("Data transfer stall timeout: %d seconds", secs)
+                    log.warning("Data transfer stall timeout: %d second%s", secs, "s" if secs != 1 else "")
+                    self.session.events.emit("core.timeout-stalled", session=self.session)
                     self.session.end("stalled")
-                    raise aborted("timeout")
+                    raise Stop(None, "timeout")     # no reply goes out: the session just ends (ProFTPD)
                 ctrl_ready = data_ready = False
                 for got_fd, _ in events:
                     if got_fd == fd:
@@ -144,7 +154,10 @@ class Transfer:
         return max(4096, min(default, int(self.rate[0] / 10)))
 
     def _control(self) -> None:
-        if interrupted(self.session, self):
+        why = interrupted(self.session, self)
+        if why == "QUIT":
+            raise Stop(None, "cancelled")   # QUIT's 221 is all the client hears (ProFTPD)
+        if why is not None:
             raise aborted("cancelled")
 
     # -- the end -----------------------------------------------------------------------------------------------
@@ -161,11 +174,15 @@ class Transfer:
 
 
 def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transfer], None], *,
-        what: str = "", size: int | None = None,
-        rate: tuple[float, int] | None = None) -> tuple[Reply, Transfer | None, str]:
+        what: str = "", size: int | None = None, rate: tuple[float, int] | None = None,
+        path: str = "") -> tuple[Reply | None, Transfer | None, str]:
     """Open the data connection, announce it with `150 <opening>`, put on its TLS (PROT P), run `body(transfer)`,
     finish the stream, close.
-    Returns (final reply, transfer or None when no connection was made, status success|failed|cancelled|timeout)."""
+    Returns (final reply, transfer or None when no connection was made, status success|failed|cancelled|timeout).
+    A stalled transfer (TimeoutStalled) and one that QUIT ends have no final reply (the session ends without one,
+    as ProFTPD's does); `cmd.notes["failed"]` tells the dispatcher it failed."""
+    st = state(session)
+    active = st.listener is None and st.reservation is None and st.accepted is None and st.target is not None
     try:
         sock = connect_data(session)
     except FtpError as e:
@@ -175,12 +192,15 @@ def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transf
         sock = secure(session, sock)
     except FtpError as e:
         return e.reply, None, "failed"
-    transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate)
+    transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate, path=path, active=active)
     try:
         body(transfer)
         transfer.strategy.finish()
     except Stop as stop:
         transfer.close()
+        if stop.reply is None:
+            cmd.notes["failed"] = True
+            return None, transfer, stop.status
         return stop.reply, transfer, stop.status
     except BaseException:
         transfer.close()
@@ -190,7 +210,7 @@ def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transf
 
 
 def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: str = "file list",
-               mode: str = "ASCII") -> Reply:
+               mode: str = "ASCII") -> Reply | None:
     """A listing over the data connection: `150 Opening ASCII mode data connection for file list` (MLSD names
     itself and the session's mode instead), each line + CRLF, then `226 Transfer complete` (or 425/426). `lines`
     may be a generator; it is consumed while sending."""

@@ -13,8 +13,8 @@ import socket
 from typing import Callable, Iterator
 
 from .ascii import AsciiDecoder
-from .base import RECV_BUFFER, Paced, Strategy, write_all
-from .errors import NETWORK_ERRORS, local_error, net_error
+from .base import RECV_BUFFER, Paced, Strategy, decode, flush, write_all
+from .errors import NETWORK_ERRORS, local_error, net_error, short_write
 
 SEND_CHUNK = 8 << 20          # most bytes one sendfile() call may move (non-blocking: what the socket takes)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -58,10 +58,10 @@ class Plain(Strategy):
         view = memoryview(buf)
         decoder = AsciiDecoder() if ascii else None
         for n in self._reads(lambda: sock.recv_into(buf)):
-            write_all(fd, decoder.feed(bytes(view[:n])) if decoder else view[:n])
+            write_all(fd, decode(t, decoder, bytes(view[:n])) if decoder else view[:n])
             t.pace()
         if decoder:
-            write_all(fd, decoder.flush())
+            write_all(fd, flush(t, decoder))
 
     def _reads(self, read: Callable[[], int]) -> Iterator[int]:
         """How many bytes each `read()` took off the socket (counted already), once it is readable, until the
@@ -92,11 +92,13 @@ class Plain(Strategy):
             flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
             src = self.sock.fileno()
             for n in self._reads(lambda: os.splice(src, w, chunk, flags=flags)):
+                partial = False             # as write_all: a chunk failing half-way is ProFTPD's I/O error
                 while n:
                     try:
                         n -= os.splice(r, fd, n, flags=os.SPLICE_F_MOVE)
                     except OSError as e:
-                        raise local_error(e) from None
+                        raise (short_write() if partial else local_error(e)) from None
+                    partial = True
                 t.pace()
         finally:
             os.close(r)

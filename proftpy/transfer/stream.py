@@ -22,8 +22,8 @@ import ssl
 
 from ..net.tls import close_notify
 from .ascii import AsciiDecoder
-from .base import RECV_BUFFER, Strategy, write_all
-from .errors import aborted, net_error
+from .base import RECV_BUFFER, Strategy, decode, flush, write_all
+from .errors import closed, net_error
 
 log = logging.getLogger("proftpy")
 
@@ -77,10 +77,10 @@ class Stream(Strategy):
                 got += n
             if got:
                 t.bytes += got
-                write_all(fd, decoder.feed(bytes(view[:got])) if decoder else view[:got])
+                write_all(fd, decode(t, decoder, bytes(view[:got])) if decoder else view[:got])
                 t.pace()
         if decoder:
-            write_all(fd, decoder.flush())
+            write_all(fd, flush(t, decoder))
 
     def finish(self) -> None:
         """Send our close_notify. Its answer is not waited for: many clients close without one."""
@@ -118,5 +118,5 @@ def _blocked(e: OSError, blocked: int) -> int:
         return blocked
     if isinstance(e, ssl.SSLError):
         log.info("data connection TLS error: %s", e.reason or e)
-        raise aborted("failed") from None
+        raise closed() from None
     raise net_error(e) from None

@@ -1,43 +1,75 @@
-"""The control connection while a data connection is awaited or open (ProFTPD watches it too): ABOR and QUIT end
-the transfer and are put back for the command loop, which answers them after the transfer's `426`; STAT reports
-progress, NOOP is answered, anything else gets `450 <CMD>: data transfer in progress`."""
+"""The control connection while a data connection is awaited or open, as ProFTPD's poll_ctrl() answers it: ABOR and
+QUIT end the transfer and are put back for the command loop, which answers them after the transfer's `426`; the
+commands that would start or redirect a transfer, and RNFR/RNTO, get `450 <CMD>: data transfer in progress`; NOOP
+gets `200 NOOP: data transfer in progress`; any other command runs as usual (STAT shows the transfer), marked
+`Request.notes["during_transfer"]` so that modules keeping the session's current command (the scoreboard) leave the
+transfer's in place."""
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import select
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..dispatch import Request, split_command
 from ..reply import FtpError, Reply
 from .errors import ABORTED, unable
 
 if TYPE_CHECKING:
     from ..session import Session
 
+log = logging.getLogger("proftpy")
 
-def interrupted(session: "Session", transfer: Any = None) -> bool:
-    """Read the command waiting on the control connection and answer it; True when it ends the transfer (ABOR,
-    QUIT, or the client gone). `transfer` (an engine.Transfer, or None before it starts) answers STAT."""
+# poll_ctrl()'s list: a data transfer runs already, these would start or redirect another (RFC 959 allows 450)
+BUSY = frozenset("APPE LIST MLSD NLST RETR STOR STOU RNFR RNTO PORT EPRT PASV EPSV".split())
+
+
+def interrupted(session: "Session", transfer: Any = None) -> str | None:
+    """Read the command waiting on the control connection and answer it. What ends the transfer is returned:
+    "ABOR" or "QUIT" (put back for the command loop), "EOF" (the client is gone) or "END" (a command ended the
+    session); None when the transfer goes on. `transfer`: the engine.Transfer running (None while the data
+    connection is awaited)."""
     line = session.ctrl.read_line()
     if line is None:
         session.end("disconnected")
-        return True
+        return "EOF"
     if not isinstance(line, str):
         session.send(Reply(500, "Command line too long"))
-        return False
-    name = line.strip().split(" ", 1)[0].upper()
+        return None
+    name = split_command(line)[0].upper()
     if name in ("ABOR", "QUIT"):
         session.ctrl.unread(line)
-        return True
-    if name == "STAT" and transfer is not None and not line.strip()[4:].strip():
-        session.send(Reply(213, transfer.progress()))
-    elif name == "NOOP":
-        session.send(Reply(200, "NOOP command successful"))
-    else:
+        return name
+    if name in BUSY:
         session.send(Reply(450, f"{name}: data transfer in progress"))
-    return False
+    elif name == "NOOP":
+        session.send(Reply(200, "NOOP: data transfer in progress"))
+    else:
+        _dispatch(session, line)
+    return "END" if session.closing else None
+
+
+def _dispatch(session: "Session", line: str) -> None:
+    """Run a command in the middle of a transfer (session.handle_line without the process title, which keeps
+    naming the transfer)."""
+    if "\0" in line:
+        session.send(Reply(501, "Illegal character (NUL) in command"))
+        return
+    name, arg = split_command(line)
+    if not name:
+        session.send(Reply(500, "Invalid command: try being more creative"))
+        return
+    req = Request(name.upper(), arg, line, notes={"during_transfer": True})
+    try:
+        reply = session.dispatcher.dispatch(session, req)
+    except Exception:
+        log.exception("internal error handling %s during a transfer", req.display)
+        reply = Reply(451, "Requested action aborted: local error in processing")
+    if reply is not None:
+        session.send(reply)
 
 
 def until_readable(session: "Session", obj: Any, deadline: float, ready: Callable[[], bool] = lambda: False) -> None:

@@ -561,7 +561,7 @@ def test_connect_to_pasv_port_then_close_at_once(d, home):
         data_connect(addr).close()                 # nothing sent, closed before the command
         got = raw.cmd(f"RETR {virt}/f.bin")
         assert got.startswith(b"150 "), got
-        assert raw.reply() in (b"226 Transfer complete", b"426 Transfer aborted. Data connection closed.")
+        assert raw.reply() in (b"226 Transfer complete", b"426 Transfer aborted. Data connection closed")
         addr = raw.pasv()
         data_connect(addr).close()
         assert raw.cmd(f"STOR {virt}/empty.bin").startswith(b"150 ")
@@ -600,7 +600,7 @@ def test_retr_then_close_the_data_socket_mid_transfer(d, home):
         conn.recv(65536)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST
         conn.close()
-        assert raw.reply() == b"426 Transfer aborted. Data connection closed."
+        assert raw.reply() == b"426 Transfer aborted. Data connection closed"      # ProFTPD's: no full stop
         alive(raw)
 
 
@@ -626,7 +626,7 @@ def test_reset_upload_never_damages_another_file(fresh, config):
             time.sleep(0.1)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
-            assert raw.reply() == b"426 Transfer aborted. Data connection closed."
+            assert raw.reply() == b"426 Transfer aborted. Data connection closed"
         alive(raw)
     assert (home / "other.bin").read_bytes() == keep
     names = sorted(os.listdir(home))
@@ -1015,14 +1015,14 @@ def test_command_flood_during_a_transfer(fresh):
         with data_connect(addr) as conn:
             raw.send(b"RETR f.bin\r\n")
             assert raw.reply().startswith(b"150 ")
-            raw.send(b"NOOP\r\n" * 300 + b"DELE f.bin\r\n" + b"X" * 5000 + b"\r\n")
+            raw.send(b"NOOP\r\n" * 300 + b"RNFR f.bin\r\n" + b"X" * 5000 + b"\r\n")
             received = read_all(conn)
         replies = []
         while not replies or not replies[-1].startswith(b"226 "):
             replies.append(raw.reply())
         assert len(received) == 256 << 10
-        assert replies.count(b"200 NOOP command successful") == 300
-        assert b"450 DELE: data transfer in progress" in replies
+        assert replies.count(b"200 NOOP: data transfer in progress") == 300
+        assert b"450 RNFR: data transfer in progress" in replies
         assert b"500 Command line too long" in replies
         alive(raw)
     assert (d.home("alice") / "f.bin").exists()

@@ -67,7 +67,7 @@ def test_upload_and_download_write_two_xferlog_lines(ftpd, tmp_path):
         assert f["completion"] == "c"
         assert int(f["transfer-secs"]) >= 0
         time.strptime(f["current-time"], "%a %b %d %H:%M:%S %Y")
-    assert text["bytes"] == "6"                             # ASCII: LF became CRLF on the wire
+    assert text["bytes"] == "4"                             # ASCII: the file's bytes (6 on the wire), as ProFTPD
 
 
 def test_aborted_upload_is_logged_incomplete(ftpd, tmp_path):

@@ -298,22 +298,47 @@ def test_abor_without_transfer(ftpd):
 
 
 def test_stat_and_other_commands_during_transfer(ftpd):
+    """As ProFTPD's poll_ctrl(): NOOP is answered in place, transfer commands and RNFR/RNTO get 450, anything else
+    runs (STAT shows the transfer); the transfer goes on."""
     d = ftpd(BASE + "TransferRate RETR 64\n")
     put(d, "slow.bin", b"s" * 400_000)
     with d.login() as ftp:
         ftp.voidcmd("TYPE I")
         conn = ftp.transfercmd("RETR slow.bin")
         conn.recv(1000)
-        ftp.putcmd("STAT")
-        stat_line = ftp.getline()
-        ftp.putcmd("PWD")
-        busy = ftp.getline()
+        data_port = conn.getsockname()[1]
+        replies = {}
+        for line in ("STAT", "PWD", "NOOP", "RNFR slow.bin", "PASV", "SIZE slow.bin"):
+            ftp.putcmd(line)
+            replies[line] = ftp.getmultiline()
         resp = ftp.abort()
         conn.close()
         assert resp.startswith("426")
         assert ftp.getresp() == "226 Abort successful"
-    assert stat_line.startswith("213 Status: RETR slow.bin: ") and "of 400000 bytes" in stat_line
-    assert busy == "450 PWD: data transfer in progress"
+    status = replies["STAT"].split("\n")
+    assert status[0] == "211-Status of 'proftpy test'" and status[-1] == "211 End of status"
+    assert f" Passive data transfer from from 127.0.0.1 port {data_port}" in status
+    done = [line for line in status if line.startswith(" RETR /slow.bin (400000/")]
+    assert len(done) == 1 and 0 < int(done[0].split("/")[-1].rstrip(")")) < 400_000, status
+    assert replies["PWD"] == '257 "/" is the current directory'
+    assert replies["NOOP"] == "200 NOOP: data transfer in progress"
+    assert replies["RNFR slow.bin"] == "450 RNFR: data transfer in progress"
+    assert replies["PASV"] == "450 PASV: data transfer in progress"
+    assert replies["SIZE slow.bin"] == "213 400000"
+
+
+def test_quit_during_transfer_is_only_goodbye(ftpd):
+    """QUIT while a download runs: the session ends with 221 alone (no 426 before it), as ProFTPD's."""
+    d = ftpd(BASE + "TransferRate RETR 64\n")
+    put(d, "slow.bin", b"s" * 400_000)
+    ftp = d.login()
+    conn = ftp.transfercmd("RETR slow.bin")
+    conn.recv(1000)
+    ftp.putcmd("QUIT")
+    assert ftp.getline() == "221 Goodbye."
+    assert ftp.sock.recv(100) == b""
+    conn.close()
+    ftp.close()
 
 
 def test_transfer_rate_limits_bandwidth(ftpd):

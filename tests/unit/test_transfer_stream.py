@@ -259,7 +259,7 @@ def test_abor_during_a_tls_download(tls, big_file):
     rig.join()
     assert (reply.code, reply.text, status) == (426, "Transfer aborted. Data connection closed.", "cancelled")
     assert 0 < moved.bytes < SIZE
-    assert rig.replies() == b"150 Opening data connection\r\n200 NOOP command successful\r\n"
+    assert rig.replies() == b"150 Opening data connection\r\n200 NOOP: data transfer in progress\r\n"
     assert rig.session.ctrl.read_line() == "ABOR"          # put back for the command loop
 
 
