@@ -39,6 +39,8 @@ class Request:
     arg: str                    # everything after the first space, unchanged
     raw: str = ""
     notes: dict[str, Any] = field(default_factory=dict)   # per-command scratch for hooks (e.g. transfer facts)
+    during_transfer: bool = False   # read by transfer/watch.py while a transfer runs: modules keeping the session's
+                                    # current command (scoreboard, mod_log's %m/%r state) leave the transfer's alone
     reply: Reply | None = None
 
     @property

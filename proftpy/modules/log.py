@@ -387,7 +387,7 @@ def _exited(session: "Session", **_: Any) -> None:
 # -- hooks ---------------------------------------------------------------------------------------------------------
 def pre_cmd(session: "Session", cmd: Request) -> None:
     st = _state(session)
-    if cmd.notes.get("during_transfer"):
+    if cmd.during_transfer:
         return None         # a command answered while a transfer runs: the transfer's facts stay
     st.started = time.time()
     st.out_mark = session.ctrl.bytes_out
@@ -412,7 +412,7 @@ def log_cmd(session: "Session", cmd: Request) -> None:
     if deleted is not None and cmd.name == "DELE":
         _transferlog(session, _deletion(session, deleted))
     _extended(session, cmd)
-    if cmd.notes.get("during_transfer"):
+    if cmd.during_transfer:
         return None
     st.started = None
     st.file_modified = False

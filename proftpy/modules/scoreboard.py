@@ -233,14 +233,14 @@ def _exited(session: "Session", **_: Any) -> None:
 
 
 def _record_command(session: "Session", cmd: Request) -> None:
-    if cmd.notes.get("during_transfer"):
+    if cmd.during_transfer:
         return              # answered while a transfer runs: the slot keeps naming the transfer (ProFTPD)
     arg = "" if cmd.name == "PASS" else cmd.arg
     _write(session, lambda s: s.command(cmd.name, arg))
 
 
 def _back_to_idle(session: "Session", cmd: Request) -> None:
-    if not cmd.notes.get("during_transfer"):
+    if not cmd.during_transfer:
         _write(session, lambda s: s.idle())
 
 

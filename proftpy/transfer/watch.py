@@ -2,7 +2,7 @@
 QUIT end the transfer and are put back for the command loop, which answers them after the transfer's `426`; the
 commands that would start or redirect a transfer, and RNFR/RNTO, get `450 <CMD>: data transfer in progress`; NOOP
 gets `200 NOOP: data transfer in progress`; any other command runs as usual (STAT shows the transfer), marked
-`Request.notes["during_transfer"]` so that modules keeping the session's current command (the scoreboard) leave the
+`Request.during_transfer` so that modules keeping the session's current command (the scoreboard) leave the
 transfer's in place."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _dispatch(session: "Session", line: str) -> None:
     if not name:
         session.send(Reply(500, "Invalid command: try being more creative"))
         return
-    req = Request(name.upper(), arg, line, notes={"during_transfer": True})
+    req = Request(name.upper(), arg, line, during_transfer=True)
     try:
         reply = session.dispatcher.dispatch(session, req)
     except Exception:
