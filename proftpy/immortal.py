@@ -18,6 +18,7 @@ On other interpreters (3.11, whose objects have no immortal form) `immortalize` 
 from __future__ import annotations
 
 import ctypes
+import enum
 import gc
 import sys
 import types
@@ -30,7 +31,9 @@ _SAFE_TYPES = frozenset({
     types.ClassMethodDescriptorType, types.MappingProxyType, types.CellType, types.MethodType,
     staticmethod, classmethod, property, type, dict, tuple, list, set, frozenset, str, bytes, int, float, bool,
 })
-_SAFE_MODULES = frozenset({"enum", "dataclasses", "typing", "re", "functools", "collections", "abc"})
+_SAFE_MODULES = frozenset({"enum", "dataclasses", "typing", "re", "functools", "collections", "abc", "ipaddress",
+                           "ctypes", "_struct"})
+_SAFE_NAMES = frozenset({"logging.Logger", "logging.RootLogger", "logging.Manager", "logging.PlaceHolder"})
 _done = False
 
 
@@ -46,9 +49,12 @@ def _safe(obj: object) -> bool:
         return True
     if isinstance(obj, type):                   # a class made by a metaclass (Enum, ABCMeta, ...)
         return True
+    if isinstance(obj, enum.Enum):              # signal.Signals, socket.AddressFamily, ...
+        return True
     module = getattr(cls, "__module__", "") or ""
-    return ((module.startswith("proftpy.") or module in _SAFE_MODULES) and not hasattr(cls, "__del__")
-            and not isinstance(obj, BaseException))
+    return ((module.startswith("proftpy.") or module in _SAFE_MODULES
+             or f"{module}.{cls.__qualname__}" in _SAFE_NAMES)
+            and not hasattr(cls, "__del__") and not isinstance(obj, BaseException))
 
 
 def immortalize() -> int:

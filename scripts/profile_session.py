@@ -49,6 +49,19 @@ def serve(outdir: str, argv: list[str]) -> int:
             out.close()
 
     master.serve_connection = profiled
+    if os.environ.get("PROFILE_MASTER"):            # the master's side instead: its whole serve loop
+        serve_loop = master.Master.serve
+
+        def profiled_serve(self):
+            prof = cProfile.Profile(time.process_time)
+            try:
+                return prof.runcall(serve_loop, self)
+            finally:
+                if os.getpid() == self_pid:
+                    prof.dump_stats(os.environ["PROFILE_MASTER"])
+
+        self_pid = os.getpid()
+        master.Master.serve = profiled_serve
     return main(argv)
 
 
