@@ -64,15 +64,11 @@ def immortalize() -> int:
         return 0
     _done = True
     gc.collect()
-    seen: set[int] = set()
     count = 0
     ssize = ctypes.c_ssize_t
-    for obj in gc.get_objects():
-        for o in [obj, *gc.get_referents(obj)]:
-            if id(o) in seen:
-                continue
-            seen.add(id(o))
-            if _safe(o) and sys.getrefcount(o) < IMMORTAL_REFCNT:
+    for obj in gc.get_objects():            # no set of the objects seen: it would cost the master megabytes
+        for o in (obj, *gc.get_referents(obj)):
+            if sys.getrefcount(o) < IMMORTAL_REFCNT and _safe(o):
                 ssize.from_address(id(o)).value = IMMORTAL_REFCNT
                 count += 1
     return count

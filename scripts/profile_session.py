@@ -85,7 +85,9 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=300)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--sort", default="tottime")
+    ap.add_argument("--save", help="also write the merged stats to this file")
     ap.add_argument("--callers", help="print the callers of functions matching this")
+    ap.add_argument("--callees", help="print what functions matching this call")
     args = ap.parse_args()
     import bench
     base = Path(tempfile.mkdtemp(prefix="proftpy-prof-"))
@@ -120,6 +122,11 @@ def main() -> int:
         proc.terminate()
         proc.wait(10)
     files = [str(f) for f in prof_dir.iterdir() if f.stat().st_size]
+    if args.save:
+        merged = pstats.Stats(files[0])
+        for f in files[1:]:
+            merged.add(f)
+        merged.dump_stats(args.save)
     stats = pstats.Stats(files[0])
     for f in files[1:]:
         stats.add(f)
@@ -129,6 +136,8 @@ def main() -> int:
     stats.sort_stats(args.sort).print_stats(args.top)
     if args.callers:
         stats.print_callers(args.callers)
+    if args.callees:
+        stats.print_callees(args.callees)
     return 0
 
 
