@@ -8,8 +8,10 @@ drives `--sessions` sessions of one kind and prints the merged profile:
     scripts/profile_session.py login --sessions 300     # connect, USER, PASS, QUIT
     scripts/profile_session.py list --sessions 20       # login, then 50 x PASV+LIST per session
 
-Only for profiling (cProfile's own overhead roughly doubles what it measures); nothing of it is used by the
-daemon.
+The clock is the process's CPU time (a `sendall` that wakes the client is not the session's). `--callers` /
+`--callees PATTERN` show who calls what, `--save FILE` keeps the merged statistics, and `PROFILE_MASTER=FILE`
+profiles the master's loop instead. Only for profiling (cProfile's own overhead roughly triples what it
+measures); nothing of it is used by the daemon.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def main() -> int:
         deadline = time.monotonic() + 20
         while True:
             try:
-                ftplib.FTP().connect("127.0.0.1", server.port, timeout=1).__class__
+                ftplib.FTP().connect("127.0.0.1", server.port, timeout=1)
                 break
             except OSError:
                 if time.monotonic() > deadline:
