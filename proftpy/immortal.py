@@ -21,6 +21,7 @@ import ctypes
 import enum
 import gc
 import sys
+import sysconfig
 import types
 
 IMMORTAL_REFCNT = 0xFFFFFFFF        # _Py_IMMORTAL_REFCNT of 64-bit CPython 3.12 and 3.13
@@ -38,8 +39,10 @@ _done = False
 
 
 def supported() -> bool:
-    """CPython 3.12/3.13 on 64 bits, where an immortal object's count reads back as IMMORTAL_REFCNT."""
+    """CPython 3.12/3.13 on 64 bits with the GIL, where an immortal object's count is the first word of the object
+    and reads back as IMMORTAL_REFCNT (a free-threaded build lays the counts out differently)."""
     return (sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 12), (3, 13))
+            and not sysconfig.get_config_var("Py_GIL_DISABLED")
             and sys.maxsize > 2 ** 32 and sys.getrefcount(None) == IMMORTAL_REFCNT)
 
 
