@@ -21,7 +21,6 @@ import ctypes
 import enum
 import gc
 import sys
-import sysconfig
 import types
 
 IMMORTAL_REFCNT = 0xFFFFFFFF        # _Py_IMMORTAL_REFCNT of 64-bit CPython 3.12 and 3.13
@@ -42,7 +41,7 @@ def supported() -> bool:
     """CPython 3.12/3.13 on 64 bits with the GIL, where an immortal object's count is the first word of the object
     and reads back as IMMORTAL_REFCNT (a free-threaded build lays the counts out differently)."""
     return (sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 12), (3, 13))
-            and not sysconfig.get_config_var("Py_GIL_DISABLED")
+            and getattr(sys, "_is_gil_enabled", lambda: True)()
             and sys.maxsize > 2 ** 32 and sys.getrefcount(None) == IMMORTAL_REFCNT)
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 from proftpy import immortal
@@ -56,5 +55,5 @@ def test_long_lived_objects_become_immortal_once_and_resources_stay_mortal():
 
 def test_supported_only_where_counts_have_the_immortal_form():
     expected = (sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 12), (3, 13))
-                and not sysconfig.get_config_var("Py_GIL_DISABLED"))
+                and getattr(sys, "_is_gil_enabled", lambda: True)())
     assert immortal.supported() == expected
