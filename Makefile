@@ -1,14 +1,18 @@
 # proftpy: `make run` starts the daemon on the development config; `make test` runs the whole suite.
-PYTHON ?= python3
+# PYTHON: the newest supported interpreter that measured best (scripts/pick-python.sh); `make PYTHON=python3.11`
+# picks another (supported: 3.11, 3.12, 3.13).
+PYTHON ?= $(shell sh scripts/pick-python.sh)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+STAMP  := $(VENV)/.installed-$(notdir $(PYTHON))
 
 .PHONY: run test bench docs deps clean
 
-$(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh
+$(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh scripts/pick-python.sh
 	@sh scripts/install-deps.sh
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# a venv of another interpreter is made again
+	@test -x $(BIN)/python && [ "$$($(BIN)/python -c 'import sys; print(sys.version_info[:2])')" = \
+	    "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	@$(BIN)/python -m compileall -q proftpy >/dev/null

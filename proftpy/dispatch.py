@@ -155,6 +155,16 @@ class Dispatcher:
         self.hooks: dict[str, list[Hook]] = {}
         for h in hooks:
             self.hooks.setdefault(h.phase, []).append(h)
+        # the hooks that run for (phase, early, command name), in declaration order, made once in the master:
+        # a command no hook names runs the "*" hooks of (phase, early)
+        self._for: dict[tuple[str, bool, str], tuple[Hook, ...]] = {}
+        names = {h.command for h in hooks} - {"*"}
+        for phase, listed in self.hooks.items():
+            for early in (False, True):
+                self._for[phase, early, "*"] = tuple(h for h in listed if h.early == early and h.command == "*")
+                for name in names:
+                    self._for[phase, early, name] = tuple(h for h in listed
+                                                          if h.early == early and h.command in ("*", name))
 
     def row(self, name: str) -> Command | None:
         """The row that handles `name` (None for an unknown command or a HELP-only entry)."""
@@ -175,12 +185,14 @@ class Dispatcher:
         return row, (row.path_of(arg) if row is not None else None)
 
     def _run_hooks(self, phase: str, session: AnySession, req: Request, early: bool = False) -> Reply | None:
-        for hook in self.hooks.get(phase, ()):
-            if hook.early == early and hook.command in ("*", req.name):
-                if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
-                result = hook.handler(session, req)
-                if result is not None and phase == PRE_CMD:
-                    return result
+        run = self._for.get((phase, early, req.name))
+        if run is None:
+            run = self._for.get((phase, early, "*"), ())
+        for hook in run:
+            if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
+            result = hook.handler(session, req)
+            if result is not None and phase == PRE_CMD:
+                return result
         return None
 
     def dispatch(self, session: AnySession, req: Request) -> Reply | None:

@@ -28,6 +28,12 @@ class EventBus:
         """`listener(name, data)` after the listeners of each event, whatever its name."""
         self._any.append(listener)
 
+    def add_all(self, other: "EventBus") -> None:
+        """Every listener of `other` after this bus's own, in order (a session copies the modules' wiring)."""
+        for name, listeners in other._listeners.items():
+            self._listeners[name].extend(listeners)
+        self._any.extend(other._any)
+
     def emit(self, name: str, **data: Any) -> None:
         """Call every listener; one listener failing is logged and does not stop the others or the caller."""
         if trace.on: trace.msg("event", 8, "dispatching event '%s' to %d listener(s)", name, len(self._listeners.get(name, ())))

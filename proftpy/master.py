@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
-from . import ksm, modules, precopy, prefork, proctitle, trace
+from . import immortal, ksm, modules, precopy, prefork, proctitle, trace
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -164,6 +164,7 @@ class Master:
         self._wake_r, self._wake_w = socket.socketpair()
         self._register(self._wake_r.fileno(), lambda _: self.handle_signals())
         self._notifier = _systemd_notifier()
+        self._ticked = 0.0                  # time.monotonic() of the last tick
 
     # -- setup ---------------------------------------------------------------------------------------------------
     def bind(self) -> None:
@@ -192,6 +193,7 @@ class Master:
         self.modules.master_hook("master_preload", self)
         self.config.build_indexes()
         from . import fs, listing  # noqa: F401 - imported here so every child shares them
+        immortal.immortalize()      # 3.12+: counts of shared objects are no longer written (copied) by sessions
         gc.collect()
         gc.freeze()
         if self.config.main.get("MemoryMerge"):
@@ -293,8 +295,16 @@ class Master:
                 timeout = min(timeout, max(0.0, min(deadlines) - time.monotonic()))
         return timeout
 
+    TICK_MIN = 0.05         # seconds: under a burst of connections the ticks run at most this often
+
     def tick(self) -> None:
-        """Periodic work between events: every module's `master_tick` (scoreboard scrub, watchdog)."""
+        """Periodic work between events: every module's `master_tick` (scoreboard scrub, watchdog). Each loop
+        round ends with one, but at most one per TICK_MIN (a login made two or three rounds, and their ticks
+        were a tenth of the master's time per connection)."""
+        now = time.monotonic()
+        if now - self._ticked < self.TICK_MIN:
+            return
+        self._ticked = now
         self.modules.master_hook("master_tick", self)
 
     def stop_accepting(self) -> None:

@@ -236,6 +236,10 @@ class ModuleSet:
         self.actions = {a.name: a for m in self.modules for a in m.ctrls_actions}   # ftpdctl's action table
         self.presteps = [m.prestep for m in self.modules if m.prestep is not None]
         self.vetoes = [(m.name, m.veto) for m in self.modules if m.veto is not None]
+        self.session_wiring = EventBus()        # every module's session listeners, wired once; each session copies
+        for mod in self.modules:
+            for listener in mod.listeners:
+                listener.wire(self.session_wiring)
         self.channel_handlers = _by_type(h for m in self.modules for h in m.channel_handlers)
         self.notice_handlers = _by_type(h for m in self.modules for h in m.notice_handlers)
 
@@ -250,9 +254,7 @@ class ModuleSet:
     def start_session(self, session: AnySession) -> None:
         """Wire every module's listeners, then run the transport functions and the session_init functions in
         load order; a module that ends the session (a failed handshake, a refused client) stops the rest."""
-        for mod in self.modules:
-            for listener in mod.listeners:
-                listener.wire(session.events)
+        session.events.add_all(self.session_wiring)
         for step in ("transport", "session_init"):
             for mod in self.modules:
                 fn = getattr(mod, step)

@@ -17,6 +17,7 @@ Prefer the scoped form, which always relinquishes, even on exceptions::
 """
 from __future__ import annotations
 
+import _signal  # CPython's C module under `signal`
 import contextlib
 import ctypes
 import errno
@@ -37,17 +38,20 @@ PR_GET_DUMPABLE = 3
 PR_GET_NO_NEW_PRIVS = 39
 
 
-_ALL_SIGNALS = frozenset(signal.valid_signals())    # built once: signal.valid_signals() makes an enum per signal
+_ALL_SIGNALS = frozenset(int(s) for s in signal.valid_signals())   # built once, as plain numbers
+# The C function: signal.pthread_sigmask wraps it and turns every signal of the old mask into an enum member
+# (some 60 of them per call, a tenth of a login's CPU); the numbers are all we give back.
+_sigmask = _signal.pthread_sigmask
 
 
 @contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
     """Block signals so no handler runs with half-switched ids (ProFTPD's pr_signals_block)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
+    old = _sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _sigmask(signal.SIG_SETMASK, old)
 
 
 class Privs:

@@ -114,6 +114,7 @@ def _layout(fields: tuple[Field, ...], pad_to: int) -> struct.Struct:
 HEADER = _layout(HEADER_FIELDS, 64)
 SLOT = _layout(SLOT_FIELDS, 8)
 _SLOT_INDEX = {f.name: i for i, f in enumerate(SLOT_FIELDS)}
+_WRITABLE = frozenset(_SLOT_INDEX) - {"pid"}
 _ZERO_SLOT = bytes(SLOT.size)
 
 
@@ -204,15 +205,22 @@ def _attr(name: str) -> str:
 assert [f.name for f in dataclasses.fields(Entry)][1:] == [_attr(f.name) for f in SLOT_FIELDS]
 
 
+_SLOT_PLAN = tuple((f.name, f.size if f.is_text else 0) for f in SLOT_FIELDS)   # (name, text size or 0)
+
+
+def _pack_value(size: int, v: object) -> object:
+    """One slot member as struct packs it: the bytes of a text field of `size`, else the number."""
+    if size:
+        return encode_text("" if v is None else str(v), size)
+    return 0 if v is None else int(v)
+
+
+def _slot_members(values: dict[str, object]) -> list[object]:
+    return [_pack_value(size, values.get(name)) for name, size in _SLOT_PLAN]
+
+
 def _pack_slot(values: dict[str, object]) -> bytes:
-    out = []
-    for f in SLOT_FIELDS:
-        v = values.get(f.name)
-        if f.is_text:
-            out.append(encode_text("" if v is None else str(v), f.size))
-        else:
-            out.append(0 if v is None else int(v))
-    return SLOT.pack(*out)
+    return SLOT.pack(*_slot_members(values))
 
 
 def _slot_offset(index: int) -> int:
@@ -414,8 +422,11 @@ class Scoreboard:
 
     def _write_slot(self, index: int, raw: bytes) -> None:
         off = _slot_offset(index)
-        with _locked(self._fd, fcntl.LOCK_EX, off, SLOT.size):
+        fcntl.lockf(self._fd, fcntl.LOCK_EX, SLOT.size, off, os.SEEK_SET)     # as _locked, without its frames
+        try:
             written = os.pwrite(self._fd, raw, off)
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, SLOT.size, off, os.SEEK_SET)
         if written != len(raw):
             raise ScoreboardError(f"short write to scoreboard {self.path} slot {index}")
 
@@ -468,8 +479,9 @@ class Scoreboard:
 
 def _checked(fields: dict) -> dict:
     """Field names as keywords; `class_` is accepted for `class` (a Python keyword). pid is not writable."""
-    fields = {("class" if k == "class_" else k): v for k, v in fields.items()}
-    unknown = (set(fields) - set(_SLOT_INDEX)) | ({"pid"} & set(fields))
+    if "class_" in fields:
+        fields = {("class" if k == "class_" else k): v for k, v in fields.items()}
+    unknown = fields.keys() - _WRITABLE
     if unknown:
         raise TypeError(f"not a writable scoreboard field: {', '.join(sorted(unknown))}")
     return fields
@@ -491,6 +503,7 @@ class Slot:
         self.index = index
         self.pid = int(values["pid"])
         self._values = dict(values)
+        self._members = _slot_members(self._values)     # packed form of each value: an update re-encodes its own
         self._released = False
         self.throttle = throttle or TransferThrottle()
         self._xfer_calls = 0
@@ -504,8 +517,13 @@ class Slot:
         """Change some fields; one pwrite of the whole slot under its byte-range lock."""
         if self._released:
             raise ScoreboardError(f"scoreboard slot {self.index} was already released")
-        self._values.update(_checked(fields))
-        self.scoreboard._write_slot(self.index, _pack_slot(self._values))
+        fields = _checked(fields)
+        self._values.update(fields)
+        members = self._members
+        for name, value in fields.items():
+            i = _SLOT_INDEX[name]
+            members[i] = _pack_value(_SLOT_PLAN[i][1], value)
+        self.scoreboard._write_slot(self.index, SLOT.pack(*members))
 
     def command(self, cmd: str, arg: str = "") -> None:
         """A command starts (ProFTPD sets CMD/CMD_ARG for each command after login)."""

@@ -103,6 +103,7 @@ class Session:
         self.closing = False
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
+        self._contexts: dict[tuple, Any] = {}   # context() answers during one command
 
     @property
     def remote_addr(self) -> str:
@@ -127,7 +128,16 @@ class Session:
     def context(self, path: str | None = None):
         """The effective configuration chain for a path as this session sees it on disk (`VPath.real`), or the
         session level without one. Under a kernel chroot the path is first put back in the configuration's terms
-        (the chroot directory in front), so `<Directory /home/alice/up>` still matches."""
+        (the chroot directory in front), so `<Directory /home/alice/up>` still matches. Kept for the rest of the
+        command (`handle_line` forgets them): a LIST asked some 30 times, each walking up the directories for
+        `.ftpaccess` files."""
+        key = (path, id(self.server), id(self.anon), self.home, id(self.fs), id(self.ftpaccess))
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._contexts[key] = self._context(path)
+        return found
+
+    def _context(self, path: str | None):
         dynamic = []
         if path is not None:
             if self.fs is not None:
@@ -271,6 +281,7 @@ class Session:
         if "\0" in line:
             self.send(Reply(501, "Illegal character (NUL) in command"))
             return
+        self._contexts.clear()
         name, arg = split_command(line)
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))

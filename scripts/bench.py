@@ -5,8 +5,9 @@
 - sequential connect+USER+PASS+QUIT per second with 8 client processes,
 - N concurrent sessions each downloading M MB (200 x 10 MB by default, bounded by a deadline),
 - PASV+LIST latency (median of 50),
-- private memory (USS) of the master and of one idle logged-in session (median of 20), with the kernel's
-  same-page merging daemon off and, when run as root, on (proftpy's MemoryMerge; the peers do not opt in),
+- private memory (USS) of the master and of one idle logged-in session (median of 20; a session's own child
+  processes counted in), with the kernel's same-page merging daemon off and, with `--ksmd-row` as root, on
+  (proftpy's MemoryMerge; the peers do not opt in),
 - the upload engine: os.splice (socket -> pipe -> file) against recv_into + write,
 - FTPS, on a server started again with TLS configured (the same RSA-2048 certificate for every server that has
   mod_tls: proftpy, and Debian's proftpd with `LoadModule mod_tls.c`): logins/s with AUTH TLS, RETR and STOR of
@@ -30,9 +31,11 @@ purpose, which would measure the padding rather than the server. mod_ban is on f
 `--baseline REV` measures proftpy as it was at git revision REV too (exported from this checkout), in the same run,
 so a change is compared with the code before it on the same machine at the same moment.
 
-Peers found on this machine (Debian's /usr/sbin/proftpd, vsftpd under --vsftpd PATH, pyftpdlib importable here) are
-measured the same way in the same run, with the same SHA-512-crypt password hash, and proftpy/peer ratios printed.
-Nothing is installed by this script. `--write-docs` replaces the results table in docs/performance.md.
+Peers found on this machine (Debian's /usr/sbin/proftpd, vsftpd, pyftpdlib importable here) are measured the same
+way in the same run, with the same SHA-512-crypt password hash, and proftpy/peer ratios printed. vsftpd is --vsftpd
+PATH, /usr/sbin/vsftpd, or Debian's .deb fetched with `apt-get download` and unpacked with `dpkg -x` into
+~/.cache/proftpy-bench/vsftpd (scripts/install-deps.sh does that too); it needs root (it runs in a private mount
+namespace with its own /etc/passwd and /etc/shadow). Nothing is installed by this script. `--write-docs` replaces the results table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -170,9 +173,10 @@ def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
 
 class Proftpy(Server):
     TLS = True                      # measured again with FTPS
+    PYTHON = sys.executable         # the interpreter it runs on (`--python` adds a row per interpreter)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "proftpy", "-n", "-q", "-c",
+        return [self.PYTHON, "-m", "proftpy", "-n", "-q", "-c",
                 str(proftpd_style_conf(self, "proftpy", tls_conf(self)))]
 
 
@@ -218,6 +222,14 @@ class ProftpyPrefork(Server):
     def command(self) -> list[str]:
         extra = f"StartServers {self.spares}\nMinSpareServers {self.spares}\n" if self.spares else ""
         return [sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(proftpd_style_conf(self, self.name, extra))]
+
+
+def on_interpreter(python: str) -> type[Proftpy]:
+    """proftpy (this tree) run by another interpreter (`--python PATH`, which must have proftpy's dependencies):
+    a server named proftpy-pyX.Y."""
+    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    return type(f"proftpy-py{version}", (Proftpy,), {"PYTHON": python})
 
 
 class Baseline(Proftpy):
@@ -280,10 +292,56 @@ class Pyftpdlib(Server):
         return [sys.executable, str(script), str(self.port), str(self.work / "ftpd.passwd")]
 
 
+VSFTPD_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "proftpy-bench" / "vsftpd"
+
+
+def find_vsftpd(given: str | None) -> str | None:
+    """vsftpd for the bench: --vsftpd PATH, an installed /usr/sbin/vsftpd, or Debian's package unpacked (dpkg -x,
+    never installed as a service) into VSFTPD_CACHE; fetched with `apt-get download` the first time."""
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    for path in ("/usr/sbin/vsftpd", VSFTPD_CACHE / "usr/sbin/vsftpd"):
+        if os.access(path, os.X_OK):
+            return str(path)
+    if not (shutil.which("apt-get") and shutil.which("dpkg")):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run(["apt-get", "download", "-q", "vsftpd"], cwd=tmp, capture_output=True)
+        debs = list(Path(tmp).glob("vsftpd_*.deb"))
+        if got.returncode or not debs:
+            print("vsftpd: apt-get download failed, not measured", file=sys.stderr)
+            return None
+        VSFTPD_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg", "-x", str(debs[0]), str(VSFTPD_CACHE)], check=True)
+    path = VSFTPD_CACHE / "usr/sbin/vsftpd"
+    return str(path) if os.access(path, os.X_OK) else None
+
+
 class Vsftpd(Server):
+    """Debian's vsftpd, whose local users are system users checked by PAM (pam_unix, /etc/shadow): it runs as
+    root in a private mount namespace (unshare) where /etc/passwd, /etc/shadow and /etc/group are copies of the
+    machine's with the bench user and the same SHA-512-crypt hash added, so nothing of the machine changes."""
+
     BIN = ""
 
+    @staticmethod
+    def usable() -> bool:
+        return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+    def etc_files(self) -> dict[str, Path]:
+        name, hashed, uid, gid, _, home, shell = (self.work / "ftpd.passwd").read_text().strip().split(":")
+        files = {}
+        for etc, line in (("passwd", f"{name}:x:{uid}:{gid}::{home}:{shell}"),
+                          ("shadow", f"{name}:{hashed}:19000:0:99999:7:::"),
+                          ("group", f"{name}:x:{gid}:")):
+            path = files[etc] = self.work / f"vsftpd-{etc}"
+            path.write_text(Path("/etc", etc).read_text().rstrip("\n") + f"\n{line}\n")
+            path.chmod(0o600 if etc == "shadow" else 0o644)
+        return files
+
     def command(self) -> list[str]:
+        empty = self.work / "vsftpd-empty"          # its secure_chroot_dir: root's, not writable
+        empty.mkdir(exist_ok=True)
         conf = self.work / "vsftpd.conf"
         conf.write_text(textwrap.dedent(f"""\
             listen=YES
@@ -295,22 +353,28 @@ class Vsftpd(Server):
             chroot_local_user=YES
             allow_writeable_chroot=YES
             seccomp_sandbox=NO
-            pam_service_name=vsftpd
+            pam_service_name=proftpy-bench-vsftpd
+            secure_chroot_dir={empty}
             background=NO
             """))
-        return [self.BIN, str(conf)]
+        binds = " && ".join(f"mount --bind {path} /etc/{etc}" for etc, path in self.etc_files().items())
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f'{binds} && exec "$0" "$1"', self.BIN, str(conf)]
 
 
 def available_servers(args) -> list[type[Server]]:
-    servers: list[type[Server]] = [Proftpy] + ([Baseline] if args.baseline else [])
+    servers: list[type[Server]] = ([Proftpy] + ([Baseline] if args.baseline else [])
+                                   + [on_interpreter(p) for p in args.python or ()])
     if args.only:
         servers = []
     names = set(args.only.split(",")) if args.only else None
     candidates: list[type[Server]] = []
     if os.access(Proftpd.BIN, os.X_OK):
         candidates.append(Proftpd)
-    if args.vsftpd and os.access(args.vsftpd, os.X_OK):
-        Vsftpd.BIN = args.vsftpd
+    wanted = "vsftpd" in names if names else not args.no_peers
+    vsftpd = find_vsftpd(args.vsftpd) if wanted and Vsftpd.usable() else None
+    if vsftpd:
+        Vsftpd.BIN = vsftpd
         candidates.append(Vsftpd)
     try:
         import pyftpdlib  # noqa: F401
@@ -318,7 +382,7 @@ def available_servers(args) -> list[type[Server]]:
     except ImportError:
         pass
     if names:
-        ours = [Proftpy, Baseline] if args.baseline else [Proftpy]
+        ours = [Proftpy] + ([Baseline] if args.baseline else []) + [on_interpreter(p) for p in args.python or ()]
         servers = [s for s in ours + candidates if s.__name__.lower() in names]
     elif not args.no_peers:
         servers += candidates
@@ -658,8 +722,9 @@ def idle_session_uss(server: Server, count: int = 20, settle=None) -> float:
     time.sleep(0.5)
     if settle:
         settle()
-    kids = [c for c in psutil.Process(server.master).children(recursive=True) if c.pid not in before]
-    values = [uss_kb(c.pid) for c in kids]
+    # a session is a child of the master with its own children (vsftpd runs two processes per session)
+    kids = [c for c in psutil.Process(server.master).children() if c.pid not in before]
+    values = [uss_kb(c.pid) + sum(uss_kb(g.pid) for g in c.children(recursive=True)) for c in kids]
     for ftp in clients:
         with contextlib.suppress(OSError, ftplib.Error, EOFError):
             ftp.quit()
@@ -840,7 +905,7 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         ksm = can_switch_ksm()
         with ksmd(False) if ksm else contextlib.nullcontext():
             res["idle session USS (KB)"] = idle_session_uss(server)
-        if ksm:
+        if ksm and args.ksmd_row:
             with ksmd(True):
                 res["idle session USS, ksmd on (KB)"] = idle_session_uss(server, settle=ksm_settled)
         ftp = login(server.port, 300)
@@ -934,10 +999,15 @@ def main() -> int:
     ap.add_argument("--no-peers", action="store_true", help="measure proftpy only")
     ap.add_argument("--vsftpd", help="path of a vsftpd binary (e.g. unpacked with dpkg -x); uses PAM system users")
     ap.add_argument("--baseline", metavar="REV", help="also measure proftpy at git revision REV")
+    ap.add_argument("--python", action="append", metavar="PATH",
+                    help="also measure proftpy run by this interpreter (repeatable; it needs proftpy's dependencies)")
     ap.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     ap.add_argument("--pool-clients", type=int, default=200, help="clients of the pool rows (default 200)")
     ap.add_argument("--pool-mb", type=int, default=1, help="MB each pool-row client downloads (default 1)")
     ap.add_argument("--pool-only", action="store_true", help="measure only the PassivePortPool rows")
+    ap.add_argument("--ksmd-row", action="store_true",
+                    help="also measure idle session USS with ksmd on (root: switches the machine's ksmd on for that "
+                         "row, then back; off by default, as it changes the machine for everyone on it)")
     ap.add_argument("--start-only", action="store_true", help="measure how fast each server starts listening, only")
     ap.add_argument("--prefork-only", action="store_true", help="measure only the pre-forked idle children rows")
     ap.add_argument("--prefork-count", type=int, default=200, help="connections per server of the connect-to-220 "

@@ -8,6 +8,7 @@
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
+#   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
 # As a normal user it only says what is missing.
@@ -24,6 +25,19 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
+# vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
+# service (scripts/bench.py find_vsftpd does the same when it runs first)
+vsftpd_dir="${XDG_CACHE_HOME:-$HOME/.cache}/proftpy-bench/vsftpd"
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/sbin/vsftpd ] && [ ! -x "$vsftpd_dir/usr/sbin/vsftpd" ] \
+        && command -v apt-get >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -q vsftpd >/dev/null 2>&1); then
+        mkdir -p "$vsftpd_dir" && dpkg -x "$tmp"/vsftpd_*.deb "$vsftpd_dir"
+    else
+        echo "note: could not fetch vsftpd's .deb; make bench measures without it" >&2
+    fi
+    rm -rf "$tmp"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"

@@ -205,6 +205,13 @@ class CachedFile:
             if loaded:
                 return self._value
             raise PermissionError(errno.EACCES, "not read after chroot", self.path)
+        if loaded:                      # unchanged since the last parse: a stat, without opening the file
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                return self._value
+            if (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode) == self._key:
+                return self._value
         try:
             f = open(self.path, encoding="utf-8", errors="surrogateescape")
         except OSError:

@@ -19,7 +19,7 @@ import random
 import stat
 import string
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import trace
@@ -148,9 +148,24 @@ def session_init(session: "Session") -> None:
         session.end("Blocked by <Limit LOGIN>")
 
 
+@dataclass
+class OverrideCache:
+    """AllowOverride by (server, anon, home, directory): the configuration does not change under a session, and
+    every configuration lookup with a path asks it for each directory up to /."""
+    by_dir: dict[tuple, bool] = field(default_factory=dict)
+
+
 def _override_allowed(session: "Session", directory: str) -> bool:
     """AllowOverride at a configuration path: whether a `.ftpaccess` there is read."""
-    return bool(session.server.context(session.anon, directory, session.home).get("AllowOverride"))
+    cache = session.state.get(OverrideCache).by_dir
+    key = (id(session.server), id(session.anon), session.home, directory)
+    allowed = cache.get(key)
+    if allowed is None:
+        if len(cache) >= 4096:          # a long session over many directories starts again
+            cache.clear()
+        allowed = cache[key] = bool(session.server.context(session.anon, directory, session.home)
+                                    .get("AllowOverride"))
+    return allowed
 
 
 # -- for other modules ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """MemoryMerge: the master opts itself and every session into the kernel's same-page merging (KSM), and with
-ksmd running an idle logged-in session then owns a fraction of the memory it owns without."""
+ksmd running an idle logged-in session then owns a fraction of the memory it owns without (under half; without
+ksmd a session owns over 3 MB on Python 3.11, less on 3.12+ where the master's objects are immortal)."""
 
 import statistics
 import sys
@@ -9,7 +10,7 @@ import psutil
 import pytest
 
 from conftest import IS_ROOT, REPO, heap_is_mergeable
-from proftpy import ksm
+from proftpy import immortal, ksm
 
 sys.path.insert(0, str(REPO / "scripts"))
 from bench import can_switch_ksm, ksm_settled, ksmd  # noqa: E402
@@ -66,4 +67,6 @@ def test_with_ksmd_running_an_idle_session_owns_under_a_megabyte_and_without_opt
         merged = idle_uss_kb(ftpd(""))
         (tmp_path / "proftpy.pid").unlink()
         unmerged = idle_uss_kb(ftpd("MemoryMerge off"))
-    assert merged < 1024 < 3072 < unmerged
+    assert merged < 1024 < 2 * merged < unmerged
+    if not immortal.supported():    # 3.11: every count a session changes copies a page (3.12+: see immortal.py)
+        assert 3072 < unmerged
