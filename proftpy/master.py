@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NoReturn
 
-from . import immortal, ksm, modules, precopy, prefork, proctitle, trace
+from . import idle_child, immortal, ksm, modules, prefork, proctitle, trace
 from .config.errors import ConfigError
 from .config.parser import parse_file
 from .config.tree import Config, Server
@@ -61,10 +61,6 @@ log = logging.getLogger("proftpy")
 STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
 BATCH = 64              # connections accepted (or channel messages read) per wake-up of one fd
 REAP_READS = 1024       # messages a reaped child may have left in its channel
-SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
-IDLE_NICENESS = 10      # added to an idle child's niceness until it is handed a connection
-WARM_AFTER = 0.05       # seconds an idle child waits for a connection before it warms up (_warm_up)
-WARM_SERVERS = 16       # servers (vhosts) whose session start an idle child rehearses, at most
 WAITING_MAX = 512       # connections waiting in their pre-steps at once (also at most a quarter of RLIMIT_NOFILE)
 _IN = select.EPOLLIN
 _WAITING = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET     # a connection in its pre-steps
@@ -531,7 +527,7 @@ class Master:
             idle = self.idle[pid]
             message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote,
                                                conn.notes)
-            _unnice(pid)                        # it wakes up for the client at the master's priority
+            idle_child.unnice(pid)                # it wakes up for the client at the master's priority
             try:
                 idle.channel.send(message, [conn.sock.fileno()])
             except BadMessage as e:             # notes that are no JSON: the connection gets a fork
@@ -596,7 +592,7 @@ class Master:
         status = 0
         try:
             self._fresh_child(channel)
-            conn.sock = _low_fd(conn.sock)
+            conn.sock = inet.low_fd(conn.sock)
             serve_connection(conn, self.config, self.modules, self.state, channel)
         except BaseException:
             log.exception("session ended with an internal error")
@@ -610,7 +606,7 @@ class Master:
         child): close what belongs to the master and to other sessions, move the channel below select()'s
         limit, the signal dispositions of a session."""
         self._close_inherited()
-        channel.sock = _low_fd(channel.sock)
+        channel.sock = inet.low_fd(channel.sock)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -620,13 +616,14 @@ class Master:
         the channel (the master retired it, or is gone) or SIGTERM ends it."""
         status = 0
         try:
-            priority = _yield_cpu()                     # first: even closing what it inherited yields
+            priority = idle_child.yield_cpu()           # first: even closing what it inherited yields
             self._fresh_child(channel)
             proctitle.set(proctitle.IDLE)
-            if not _readable(channel, WARM_AFTER):      # quiet: no burst is taking idle children as they come
-                _warm_up(self.config, self.modules, self.state, lambda: _readable(channel, 0))
-            conn = _wait_for_connection(channel)
-            if priority is not None:            # the master did it already (`_unnice`): for certain
+            if not idle_child.readable(channel, idle_child.WARM_AFTER):   # quiet: no burst takes them as they come
+                idle_child.warm_up(self.config, self.modules, self.state, serve_connection,
+                                   lambda: idle_child.readable(channel, 0))
+            conn = idle_child.wait_for_connection(channel)
+            if priority is not None:            # the master did it already (`idle_child.unnice`): for certain
                 os.setpriority(os.PRIO_PROCESS, 0, priority)
             if conn is not None:
                 serve_connection(conn, self.config, self.modules, self.state, channel)
@@ -835,16 +832,6 @@ def _read_step(master: Master, step: PreStep, conn: Connection, hung_up: bool) -
     return outcome
 
 
-def _low_fd(sock: socket.socket) -> socket.socket:
-    """The socket on the lowest free descriptor when its own is past select()'s limit (a master with a thousand
-    sessions holds a thousand channels, so what it accepts gets high numbers); the session waits with select()."""
-    if sock.fileno() < SELECT_LIMIT:
-        return sock
-    low = sock.dup()
-    sock.close()
-    return low
-
-
 def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
     """The accepted (or inetd's) socket as a Connection; None, with a log line and the socket closed, when the
     client is already gone."""
@@ -854,84 +841,6 @@ def connection_of(sock: socket.socket, peer: Any = None) -> Connection | None:
         log.info("client left before the session started: %s", e.strerror)
         sock.close()
         return None
-
-
-def _unnice(pid: int) -> None:
-    """Give an idle child the master's priority back before it is handed a connection (it runs niced: see
-    `_yield_cpu`); only root may, and only root's idle children are niced."""
-    if os.geteuid() == 0:
-        try:
-            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
-        except OSError:
-            pass            # gone already: the hand-over fails and tells why
-
-
-def _readable(channel: Channel, timeout: float) -> bool:
-    return bool(select.select([channel.sock], [], [], timeout)[0])
-
-
-def _warm_up(config: Config, loaded: ModuleSet, shared: States, interrupted: Callable[[], bool]) -> None:
-    """In an idle child: copy now the pages a session's start would copy after the client connected (each a page
-    fault on the client's time; docs/performance.md): run the part of a session's start that has no effect
-    outside this process (the Session object, its event wiring, configuration lookups, the greeting) on a
-    throwaway socket pair, once per server, then walk what the modules' session start may use (precopy.py),
-    until `interrupted()` (a connection came). It costs about as much CPU as a session's start, so it runs only in
-    an idle child that waited WARM_AFTER seconds for a connection: under a stream of connections, idle children
-    are taken as they come and skip it (they still save the client the fork)."""
-    a, b = socket.socketpair()
-    try:
-        for server in config.servers[:WARM_SERVERS]:
-            conn = Connection(a, ("127.0.0.1", 21), ("127.0.0.1", 1))
-            session = Session(conn, server, config, loaded, shared, None)
-            for mod in loaded.modules:
-                for listener in mod.listeners:
-                    listener.wire(session.events)
-            session.conf("TimeoutIdle")
-            loaded.greeting(session).format()
-    finally:
-        a.close()
-        b.close()
-    roots: list[Any] = [Session, serve_connection]
-    for mod in loaded.modules:
-        roots += [mod.transport, mod.session_init, mod.greeting] + [lsn.handler for lsn in mod.listeners]
-    precopy.copy_ahead(roots, interrupted)
-
-
-def _yield_cpu() -> int | None:
-    """An idle child's setup runs niced (IDLE_NICENESS more), so that it does not slow down the sessions starting
-    meanwhile; returns the priority to restore at the hand-over, or None when it could not be restored (only
-    root may lower its niceness again: without root the child keeps the master's)."""
-    if os.geteuid() != 0:
-        return None
-    priority = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, min(19, priority + IDLE_NICENESS))
-    return priority
-
-
-def _wait_for_connection(channel: Channel) -> Connection | None:
-    """In an idle child: block until the master hands over a connection; None when the channel ends first."""
-    while True:
-        try:
-            got = channel.recv(timeout=None)
-        except ChannelClosed:
-            return None
-        except BadMessage as e:
-            log.warning("idle child: channel message refused: %s", e)
-            continue
-        if got is None:
-            continue
-        message, fds = got
-        if message["type"] == prefork.HANDOVER and len(fds) == 1:
-            try:
-                local, remote, sock_local, sock_remote = prefork.addresses(message)
-            except ValueError as e:
-                log.warning("idle child: bad hand-over message (%s), connection closed", e)
-                close_fds(fds)
-                continue
-            sock = socket.socket(fileno=fds[0])
-            return Connection(_low_fd(sock), local, remote, message["notes"], sock_local, sock_remote)
-        log.warning("idle child: unexpected %r message, ignored", message["type"])
-        close_fds(fds)
 
 
 def serve_connection(conn: Connection, config: Config, loaded: ModuleSet, shared: States,

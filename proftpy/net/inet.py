@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 WILDCARD_V6, WILDCARD_V4 = "::", "0.0.0.0"
+SELECT_LIMIT = 1024     # FD_SETSIZE: select() watches descriptors below it only
 
 
 def apply_options(sock: socket.socket, options: dict, nodelay: bool | None = None) -> None:
@@ -68,3 +69,13 @@ def resolve(name: str, use_ipv6: bool = True) -> list[str]:
         if addr not in seen:
             seen.append(addr)
     return seen
+
+
+def low_fd(sock: socket.socket) -> socket.socket:
+    """The socket on the lowest free descriptor when its own is past select()'s limit (a master with a thousand
+    sessions holds a thousand channels, so what it accepts gets high numbers); the session waits with select()."""
+    if sock.fileno() < SELECT_LIMIT:
+        return sock
+    low = sock.dup()
+    sock.close()
+    return low

@@ -20,7 +20,7 @@ FLOORS = [
     ("session", ["proftpy.session"]),
     ("transfer", ["proftpy.transfer"]),
     ("modules", ["proftpy.modules"]),
-    ("top", ["proftpy.master", "proftpy.runtime", "proftpy.cli", "proftpy.check_access", "proftpy.__main__"]),
+    ("top", ["proftpy.master", "proftpy.idle_child", "proftpy.runtime", "proftpy.cli", "proftpy.check_access", "proftpy.__main__"]),
 ]
 TOOLS = "proftpy.tools"          # beside the floors: they read shared state and the configuration only
 TOOLS_MAY_USE = ("base", "tools")
