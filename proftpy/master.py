@@ -571,35 +571,21 @@ class Master:
             return None
         if pid:
             return pid
-        status = 0
-        try:
+        def helper() -> None:
             self._close_inherited()
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             proctitle.set(title)
             run()
-        except SystemExit as e:
-            status = e.code if isinstance(e.code, int) else 1
-        except BaseException:
-            log.exception("%s ended with an internal error", title)
-            status = 1
-        finally:
-            logging.shutdown()
-            os._exit(status)
+        _run_then_exit(helper, title)
 
     def _child(self, conn: Connection, channel: Channel) -> NoReturn:
-        status = 0
-        try:
+        def run() -> None:
             self._fresh_child(channel)
             conn.sock = inet.low_fd(conn.sock)
             serve_connection(conn, self.config, self.modules, self.state, channel)
-        except BaseException:
-            log.exception("session ended with an internal error")
-            status = 1
-        finally:
-            logging.shutdown()
-            os._exit(status)
+        _run_then_exit(run)
 
     def _fresh_child(self, channel: Channel) -> None:
         """What a new child sets up before it knows its client, forked at accept or ahead of it (an idle
@@ -614,8 +600,7 @@ class Master:
     def _idle_child(self, channel: Channel) -> NoReturn:
         """An idle child: set up, then wait on the channel for a connection (HANDOVER) and serve it. The end of
         the channel (the master retired it, or is gone) or SIGTERM ends it."""
-        status = 0
-        try:
+        def run() -> None:
             priority = idle_child.yield_cpu()           # first: even closing what it inherited yields
             self._fresh_child(channel)
             proctitle.set(proctitle.IDLE)
@@ -627,12 +612,7 @@ class Master:
                 os.setpriority(os.PRIO_PROCESS, 0, priority)
             if conn is not None:
                 serve_connection(conn, self.config, self.modules, self.state, channel)
-        except BaseException:
-            log.exception("session ended with an internal error")
-            status = 1
-        finally:
-            logging.shutdown()
-            os._exit(status)
+        _run_then_exit(run)
 
     def _close_inherited(self) -> None:
         """In a fresh child: close what belongs to the master and to other sessions (listeners, watched fds,
@@ -874,6 +854,22 @@ def merge_memory() -> None:
         log.info("MemoryMerge: memory marked mergeable (%s) and ksmd is running", how)
     else:
         log.info("MemoryMerge: memory marked mergeable (%s), but ksmd is off (%s is 0)", how, ksm.RUN_FILE)
+
+
+def _run_then_exit(body: Callable[[], None], what: str = "session") -> NoReturn:
+    """A forked child's whole life: `body()`, then exit without running the master's cleanup (os._exit); an
+    exception is logged as an internal error, SystemExit keeps its status."""
+    status = 0
+    try:
+        body()
+    except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        log.exception("%s ended with an internal error", what)
+        status = 1
+    finally:
+        logging.shutdown()
+        os._exit(status)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -273,7 +273,9 @@ class Session:
             except OSError:
                 pass                    # the client is gone already
 
-    def handle_line(self, line: str | object) -> None:
+    def handle_line(self, line: str | object, during_transfer: bool = False) -> None:
+        """Answer one command line. `during_transfer` (transfer/watch.py): the command arrived while a transfer
+        runs, so the process title and the configuration contexts stay the transfer's."""
         if line is TOO_LONG:
             self.send(Reply(500, "Command line too long"))
             return
@@ -281,18 +283,20 @@ class Session:
         if "\0" in line:
             self.send(Reply(501, "Illegal character (NUL) in command"))
             return
-        self._contexts.clear()
+        if not during_transfer:
+            self._contexts.clear()
         name, arg = split_command(line)
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))
             return
-        req = Request(name.upper(), arg, line)
+        req = Request(name.upper(), arg, line, during_transfer=during_transfer)
         if trace.on: trace.msg("command", 5, "received command '%s'", req.display)
-        self.title_for(req)
+        if not during_transfer:
+            self.title_for(req)
         try:
             reply = self.dispatcher.dispatch(self, req)
         except Exception:
-            log.exception("internal error handling %s", req.display)
+            log.exception("internal error handling %s%s", req.display, " during a transfer" * during_transfer)
             reply = Reply(451, "Requested action aborted: local error in processing")
         if reply is not None:
             self.send(reply)

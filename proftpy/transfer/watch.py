@@ -14,7 +14,7 @@ import select
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..dispatch import Request, split_command
+from ..dispatch import split_command
 from ..reply import FtpError, Reply
 from .errors import ABORTED, unable
 
@@ -48,28 +48,8 @@ def interrupted(session: "Session", transfer: Any = None) -> str | None:
     elif name == "NOOP":
         session.send(Reply(200, "NOOP: data transfer in progress"))
     else:
-        _dispatch(session, line)
+        session.handle_line(line, during_transfer=True)
     return "END" if session.closing else None
-
-
-def _dispatch(session: "Session", line: str) -> None:
-    """Run a command in the middle of a transfer (session.handle_line without the process title, which keeps
-    naming the transfer)."""
-    if "\0" in line:
-        session.send(Reply(501, "Illegal character (NUL) in command"))
-        return
-    name, arg = split_command(line)
-    if not name:
-        session.send(Reply(500, "Invalid command: try being more creative"))
-        return
-    req = Request(name.upper(), arg, line, during_transfer=True)
-    try:
-        reply = session.dispatcher.dispatch(session, req)
-    except Exception:
-        log.exception("internal error handling %s during a transfer", req.display)
-        reply = Reply(451, "Requested action aborted: local error in processing")
-    if reply is not None:
-        session.send(reply)
 
 
 def until_readable(session: "Session", obj: Any, deadline: float, ready: Callable[[], bool] = lambda: False) -> None:
