@@ -234,10 +234,12 @@ def test_long_line_and_garbage_do_not_kill_the_session(ftpd):
     assert replies[3] == b"200 NOOP command successful\r\n"
 
 
-def test_inetd_mode_serves_one_session_on_stdin(tmp_path):
+@pytest.mark.parametrize("pool", ["", "StartServers 3\nMinSpareServers 2\n"])
+def test_inetd_mode_serves_one_session_on_stdin(tmp_path, pool):
+    """inetd mode: one session on stdin, no master, so no pre-forked idle children either."""
     conf = tmp_path / "p.conf"
     conf.write_text(f"ServerType inetd\nServerName inetd-test\nUseReverseDNS off\nPidFile {tmp_path}/pid\n"
-                    f"SystemLog {tmp_path}/log\nDefaultServer on\nPort 0\n")
+                    f"SystemLog {tmp_path}/log\nDefaultServer on\nPort 0\n{pool}")
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
     served, _ = listener.accept()
@@ -246,6 +248,7 @@ def test_inetd_mode_serves_one_session_on_stdin(tmp_path):
     served.close()
     f = client.makefile("rwb")
     assert f.readline() == b"220 ProFTPD Server (inetd-test) [127.0.0.1]\r\n"
+    assert psutil.Process(proc.pid).children() == []
     f.write(b"QUIT\r\n")
     f.flush()
     assert f.readline() == b"221 Goodbye.\r\n"

@@ -241,24 +241,3 @@ def test_ftpdctl_status_shows_idle_children_and_a_changing_action_replaces_them(
     assert idle_pids(d) == before                               # a read-only action keeps them
     ctl(d, "debug", "level", "2")                               # sessions forked from now on log at level 2
     assert wait_until(lambda: len(idle_pids(d)) == 3 and not idle_pids(d) & before, 10)
-
-
-def test_inetd_mode_ignores_the_pool(tmp_path):
-    conf = tmp_path / "p.conf"
-    conf.write_text(f"ServerType inetd\nServerName inetd-pool\nUseReverseDNS off\nPidFile {tmp_path}/pid\n"
-                    f"SystemLog {tmp_path}/log\nDefaultServer on\nPort 0\n{POOL}")
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    served, _ = listener.accept()
-    proc = subprocess.Popen([sys.executable, "-m", "proftpy", "-n", "-c", str(conf)], env=ENV, stdin=served,
-                            stdout=served, stderr=subprocess.PIPE)
-    served.close()
-    f = client.makefile("rwb")
-    assert f.readline() == b"220 ProFTPD Server (inetd-pool) [127.0.0.1]\r\n"
-    assert psutil.Process(proc.pid).children() == []           # no master, so no idle children
-    f.write(b"QUIT\r\n")
-    f.flush()
-    assert f.readline() == b"221 Goodbye.\r\n"
-    assert proc.wait(5) == 0
-    client.close()
-    listener.close()
