@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh scripts/pick-python.s
 	@test -x $(BIN)/python && [ "$$($(BIN)/python -c 'import sys; print(sys.version_info[:2])')" = \
 	    "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ] || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	@$(BIN)/python -m compileall -q proftpy >/dev/null
 	@touch $(STAMP)
 

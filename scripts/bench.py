@@ -268,7 +268,11 @@ class Proftpd(Server):
 
 
 PYFTPDLIB_SERVER = """\
-import crypt, sys
+import ctypes, ctypes.util, sys
+_libcrypt = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")   # the crypt module is gone in 3.13
+_libcrypt.crypt.restype = ctypes.c_char_p
+def crypt(password, hashed):
+    return (_libcrypt.crypt(password.encode(), hashed.encode()) or b"").decode()
 from pyftpdlib.authorizers import DummyAuthorizer, AuthenticationFailed
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import MultiprocessFTPServer
@@ -276,7 +280,7 @@ port, passwd = int(sys.argv[1]), sys.argv[2]
 name, hashed, uid, gid, _, home, _ = open(passwd).read().split(":")
 class Auth(DummyAuthorizer):
     def validate_authentication(self, user, password, handler):
-        if user != name or crypt.crypt(password, hashed) != hashed:
+        if user != name or crypt(password, hashed) != hashed:
             raise AuthenticationFailed("Authentication failed.")
 auth = Auth()
 auth.add_user(name, "", home, perm="elradfmwMT")
