@@ -169,6 +169,42 @@ def wait_until(predicate, timeout=5.0, step=0.02) -> bool:
     return predicate()
 
 
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Something accepts TCP connections on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def fork_master(d: Daemon, loaded) -> int:
+    """Run a real Master with `loaded` (a ModuleSet: the built-in modules plus test ones, which no command line
+    can add) in a forked process on `d.conf`; returns its pid once its PidFile exists. The caller stops it."""
+    from proftpy import log as syslog_setup
+    from proftpy.master import Master, Options, load_config
+    from proftpy.runtime import write_pidfile
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            opts = Options(config_path=str(d.conf), foreground=True)
+            conf = load_config(opts)
+            syslog_setup.setup(conf.main.get("SystemLog"), "info")
+            master = Master(conf, opts, loaded)
+            master.bind()
+            master.start()
+            write_pidfile(str(d.pidfile))
+            status = master.serve()
+        except BaseException:
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            os._exit(status)
+    assert wait_until(d.pidfile.exists, 15), "the master did not start"
+    return pid
+
+
 def fill(text: str, values: dict) -> str:
     """Replace `{name}` placeholders only (configs contain other braces, e.g. `%{env:X}`)."""
     for key, value in values.items():

@@ -12,12 +12,11 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pytest
 
-from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, PASSWORDS, fill, free_port, make_users, wait_until
+from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, PASSWORDS, fill, fork_master, free_port, make_users, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MESSAGE = "Go away %a (%c), or I shall taunt you (%u) a second time!"
@@ -414,11 +413,8 @@ def test_ban_engine_without_a_table_does_not_start(tmp_path):
 def _counting_master(tmp_path, config: str):
     """A real Master (the built-in modules plus one that writes the master's spawn and refusal events to a
     file), forked from the test."""
-    from proftpy import log as syslog_setup
-    from proftpy.master import Master, Options, load_config
     from proftpy.module import Listener, Module, ModuleSet
     from proftpy.modules import MODULES
-    from proftpy.runtime import write_pidfile
     d = Daemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf")
     d.users = make_users(tmp_path)
     os.chmod(tmp_path, 0o755)
@@ -434,23 +430,7 @@ def _counting_master(tmp_path, config: str):
 
     counter = Module("mod_count_test.c", master_events=(record("core.child-spawned"),
                                                          record("core.connection-refused")))
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            opts = Options(config_path=str(d.conf), foreground=True)
-            conf = load_config(opts)
-            syslog_setup.setup(conf.main.get("SystemLog"), "info")
-            master = Master(conf, opts, ModuleSet(MODULES + [counter]))
-            master.bind()
-            master.start()
-            write_pidfile(str(d.pidfile))
-            status = master.serve()
-        except BaseException:
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            os._exit(status)
-    assert wait_until(d.pidfile.exists, 15)
+    pid = fork_master(d, ModuleSet(MODULES + [counter]))
     return d, pid, events
 
 

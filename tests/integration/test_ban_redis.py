@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, free_port, start_daemon, wait_until
+from conftest import Daemon, free_port, listening, start_daemon, wait_until
 from test_ban import BAN, TAUNT, ftpdctl, refused
 
 REDIS = shutil.which("redis-server")
@@ -161,7 +160,7 @@ BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
         proc = subprocess.Popen([PROFTPD, "-n", "-q", "-c", str(d.conf)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         procs.append(proc)
-        assert wait_until(lambda: _listening(d.port), 15), "proftpd did not start"
+        assert wait_until(lambda: listening(d.port), 15), "proftpd did not start"
         return d
 
     yield start
@@ -172,14 +171,6 @@ BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, redis_server):
@@ -339,7 +330,7 @@ def test_redis_found_through_a_sentinel(ftpd, redis_server, tmp_path, named):
                     f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n")
     proc = subprocess.Popen([REDIS, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: _listening(port), 10)
+        assert wait_until(lambda: listening(port), 10)
         master = " master mymaster" if named else ""
         d = ftpd(BAN + f"BanCache redis\nRedisEngine on\nRedisSentinel 127.0.0.1:{port}{master}\n")
         ftpdctl(d, "ban", "user", "eve")

@@ -10,15 +10,13 @@ import json
 import os
 import signal
 import socket
-import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 
 import psutil
 import pytest
 
-from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, make_users, wait_until
+from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, fork_master, free_port, make_users, wait_until
 from proftpy.dispatch import Command
 from proftpy.module import ChannelHandler, Listener, Module, ModuleSet, PreStep, Veto
 from proftpy.modules import MODULES
@@ -181,33 +179,13 @@ def seam_master(tmp_path):
     pids = []
 
     def start(config: str = "", header_timeout: float | None = 0.5, watched: int = 0) -> SeamDaemon:
-        from proftpy import log as syslog_setup
-        from proftpy.master import Master, Options, load_config
-        from proftpy.runtime import write_pidfile
         d = SeamDaemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf")
         d.users = make_users(tmp_path)
         os.chmod(tmp_path, 0o755)
         text = config + "\n" + BASE_CONFIG + AUTH_CONFIG
         d.conf.write_text(fill(text, dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off")))
         loaded = ModuleSet(MODULES + [seam_module(tmp_path / "events.log", header_timeout, watched)])
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                opts = Options(config_path=str(d.conf), foreground=True)
-                conf = load_config(opts)
-                syslog_setup.setup(conf.main.get("SystemLog"), "info")
-                master = Master(conf, opts, loaded)
-                master.bind()
-                master.start()
-                write_pidfile(str(d.pidfile))
-                status = master.serve()
-            except BaseException:
-                traceback.print_exc(file=sys.stderr)
-            finally:
-                os._exit(status)
-        pids.append(pid)
-        assert wait_until(d.pidfile.exists, 15), "the master did not start"
+        pids.append(fork_master(d, loaded))
         return d
 
     yield start

@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import PASSWORDS, free_port, make_file, wait_until
+from conftest import PASSWORDS, free_port, listening, make_file, wait_until
 from tls_helpers import pki  # noqa: F401 - a fixture
 
 TRACE_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[(\d+)\] (\(client [^)]*\) )?<([a-z_]+):(\d+)>: (.*)$")
@@ -111,16 +111,8 @@ def with_exporter(ftpd, extra: str = "", auth: str = "", args=()):
     mport = free_port()
     d = ftpd(PROM.replace("{mport}", str(mport)).replace("{auth}", auth) + extra, args=list(args))
     d.mport = mport
-    assert wait_until(lambda: _listening(mport), timeout=10), d.log()
+    assert wait_until(lambda: listening(mport), timeout=10), d.log()
     return d
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def scrape(d, path: str = "/metrics", headers: dict | None = None) -> tuple[int, bytes, dict]:
@@ -233,7 +225,7 @@ def test_the_exporter_runs_without_root_and_apart(ftpd):
         assert os.readlink(f"/proc/{pid}/root") != "/"                  # chrooted into the metrics directory
     os.kill(pid, signal.SIGKILL)                                        # a dead exporter is started again
     assert wait_until(lambda: _exporter_pid(d) != pid)
-    assert wait_until(lambda: _exporter_pid(d) is not None and _listening(d.mport), timeout=15), d.log()
+    assert wait_until(lambda: _exporter_pid(d) is not None and listening(d.mport), timeout=15), d.log()
     assert "Prometheus exporter (pid %d) ended (signal 9)" % pid in d.log()
     assert scrape(d)[0] == 200
 
@@ -331,7 +323,7 @@ def test_status_page_is_off_unless_configured(ftpd):
     mport = free_port()
     d = ftpd(f"PrometheusEngine on\nPrometheusExporter 127.0.0.1:{mport}\n")
     d.mport = mport
-    assert wait_until(lambda: _listening(mport), timeout=10)
+    assert wait_until(lambda: listening(mport), timeout=10)
     assert scrape(d, "/status")[0] == 400 and scrape(d, "/status.json")[0] == 400
     assert scrape(d)[0] == 200
 

@@ -238,12 +238,8 @@ def test_a_client_that_does_not_resume_gets_150_then_425(srv, pki, version):
     assert "unable to open data connection: TLS negotiation failed" in new_lines(srv, start)
 
 
-def test_another_control_sessions_tls_session_is_not_accepted(srv, pki):
-    """A TLS session of another FTP session (another child) cannot be resumed here: 425."""
-    ctx = pki.client(TLS12)
-    other = ftps(srv.port, ctx, user="bob")
-    ftp = ftps(srv.port, ctx)
-    ftp.sock_session = other.sock.session
+def assert_foreign_session_refused(ftp, other, ctx) -> None:
+    """A PROT P data connection of `ftp` that resumes `other`'s control-channel TLS session: 150, then 425."""
     host, p = ftplib.parse227(ftp.sendcmd("PASV"))
     ftp.putcmd("NLST")
     conn = socket.create_connection((host, p), timeout=10)
@@ -251,6 +247,15 @@ def test_another_control_sessions_tls_session_is_not_accepted(srv, pki):
     tls = ctx.wrap_socket(conn, server_hostname="localhost", session=other.sock.session)
     assert ftp.getline() == "425 Unable to build data connection: Operation not permitted"
     tls.close()
+
+
+def test_another_control_sessions_tls_session_is_not_accepted(srv, pki):
+    """A TLS session of another FTP session (another child) cannot be resumed here: 425."""
+    ctx = pki.client(TLS12)
+    other = ftps(srv.port, ctx, user="bob")
+    ftp = ftps(srv.port, ctx)
+    ftp.sock_session = other.sock.session
+    assert_foreign_session_refused(ftp, other, ctx)
     ftp.quit()
     other.quit()
 
@@ -332,13 +337,7 @@ def test_session_tickets_bind_data_connections_too(srv, pki, version):
     for _ in range(3):
         assert isinstance(ftp.nlst(), list)
     other = ftps(port(srv, "tickets"), ctx, user="bob")
-    host, p = ftplib.parse227(ftp.sendcmd("PASV"))
-    ftp.putcmd("NLST")
-    conn = socket.create_connection((host, p), timeout=10)
-    assert ftp.getline().startswith("150 ")
-    tls = ctx.wrap_socket(conn, server_hostname="localhost", session=other.sock.session)
-    assert ftp.getline() == "425 Unable to build data connection: Operation not permitted"
-    tls.close()
+    assert_foreign_session_refused(ftp, other, ctx)
     assert isinstance(ftp.nlst(), list)
     ftp.quit()
     other.quit()
