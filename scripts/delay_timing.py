@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,30 +30,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from proftpy.auth.crypt import crypt_hash  # noqa: E402
+sys.path.insert(0, str(REPO / "scripts"))
+from bench import PASSWORD, USER, free_port, make_user  # noqa: E402  (the bench's user, hash and ports)
 
-USER, PASSWORD = "bench", "bench-secret-pw"
 KINDS = ("unknown user", "wrong password", "right password")
 START, END = "<!-- delay-timing:start -->", "<!-- delay-timing:end -->"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(work: Path, delay: bool) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    home = work / "home"
-    home.mkdir(exist_ok=True)
-    uid = gid = 2399 if os.geteuid() == 0 else os.getuid()
-    if os.geteuid() == 0:
-        os.chown(home, uid, gid)
-    (work / "ftpd.passwd").write_text(f"{USER}:{crypt_hash(PASSWORD, 'sha512')}:{uid}:{gid}::{home}:/bin/sh\n")
-    (work / "ftpd.group").write_text(f"bench:x:{gid}:{USER}\n")
-    for f in ("ftpd.passwd", "ftpd.group"):
-        os.chmod(work / f, 0o600)
+    if not (work / "home").exists():
+        make_user(work)
     conf = work / "proftpy.conf"
     conf.write_text(f"""ServerName "timing"
 Port {port}
