@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -155,8 +156,27 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in _SEP.split(text) if w)
 
 
+_loaded: dict[str, tuple[tuple[int, ...], "Table | None"]] = {}   # path -> (stat key and reader, parsed table)
+
+
 def load(path: str) -> Table | None:
-    """The table in a file; None when the file does not exist (no rule)."""
+    """The table in a file; None when the file does not exist (no rule). Read at every check, as libwrap reads
+    it, but parsed again only when the file changed (a stat per check: the master checks at each accept)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _read(path)
+    key = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, os.geteuid())   # who reads may change (privs)
+    known = _loaded.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    table = _read(path)
+    if table is None or table.unreadable is None:
+        _loaded[path] = (key, table)
+    return table
+
+
+def _read(path: str) -> Table | None:
     try:
         with open(path, "rb") as f:
             data = f.read()

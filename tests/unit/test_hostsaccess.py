@@ -217,3 +217,16 @@ def test_resolve_name_is_double_reverse_checked():
         raise OSError("no PTR")
     assert ha.resolve_name("192.0.2.1", no_ptr) == ha.UNKNOWN
     assert os.path.exists("/etc/hosts")
+
+
+def test_a_table_is_parsed_again_only_when_its_file_changed(tmp_path):
+    path = tmp_path / "hosts.allow"
+    path.write_text("ALL: 192.0.2.1\n")
+    first = ha.load(str(path))
+    assert ha.load(str(path)) is first                          # unchanged: the parsed table is reused
+    path.write_text("ALL: 192.0.2.2\n")                         # same size, another rule
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 1))
+    second = ha.load(str(path))
+    assert second is not first and second.rules != first.rules
+    path.unlink()
+    assert ha.load(str(path)) is None
