@@ -522,11 +522,12 @@ class Master:
     def hand_over(self, conn: Connection) -> bool:
         """Give the connection to the oldest idle child (the socket over its channel); False when none is idle
         or it cannot travel (the caller forks a child for it)."""
+        if not self.idle:
+            return False
+        message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote, conn.notes)
         while self.idle:
             pid = next(iter(self.idle))
             idle = self.idle[pid]
-            message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote,
-                                               conn.notes)
             idle_child.unnice(pid)                # it wakes up for the client at the master's priority
             try:
                 idle.channel.send(message, [conn.sock.fileno()])
@@ -573,9 +574,7 @@ class Master:
             return pid
         def helper() -> None:
             self._close_inherited()
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            _child_signals()
             proctitle.set(title)
             run()
         _run_then_exit(helper, title)
@@ -593,9 +592,7 @@ class Master:
         limit, the signal dispositions of a session."""
         self._close_inherited()
         channel.sock = inet.low_fd(channel.sock)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _child_signals()
 
     def _idle_child(self, channel: Channel) -> NoReturn:
         """An idle child: set up, then wait on the channel for a connection (HANDOVER) and serve it. The end of
@@ -779,6 +776,14 @@ class Master:
     def notify(self, *states: str) -> None:
         if self._notifier is not None:
             self._notifier.notify("\n".join(states))
+
+
+def _child_signals() -> None:
+    """A forked child's signal dispositions (session, idle or helper): the defaults, SIGHUP ignored (a reload is
+    the master's)."""
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def waiting_cap() -> int:
