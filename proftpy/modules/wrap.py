@@ -103,7 +103,11 @@ directives = (
 # -- shared with mod_wrap2 -----------------------------------------------------------------------------------------
 def lookup_for(reverse_dns: bool) -> Callable[[str], str]:
     """How a host's name is found: double-reverse DNS with UseReverseDNS on, else "unknown"."""
-    return ha.resolve_name if reverse_dns else (lambda _addr: ha.UNKNOWN)
+    return ha.resolve_name if reverse_dns else _unknown
+
+
+def _unknown(_addr: str) -> str:
+    return ha.UNKNOWN
 
 
 def _no_lookup(_addr: str) -> str:
@@ -112,7 +116,7 @@ def _no_lookup(_addr: str) -> str:
 
 def master_request(service: str, conn: Connection, reverse_dns: bool) -> ha.Request:
     """The connection as the tables see it in the master, which never waits for DNS (NeedsName instead)."""
-    lookup = _no_lookup if reverse_dns else lookup_for(False)
+    lookup = _no_lookup if reverse_dns else _unknown
     return ha.Request(service, ha.Host(conn.remote[0], lookup), ha.Host(conn.local[0], lookup))
 
 
