@@ -62,16 +62,23 @@ def _path(word: str) -> str:
     return word
 
 
-def _files(args: list[str]) -> Files:
-    if len(args) != 2:
-        raise ValueError("expected an allow file and a deny file")
-    return Files(_path(args[0]), _path(args[1]))
+def files_parsers(check: Callable[[str], str], what: str
+                  ) -> tuple[Callable[[list[str]], Files], Callable[[list[str]], Files]]:
+    """The parsers of `allow deny` and of `expression allow deny` (the user/group lines), each file checked by
+    `check`; `what` names the pair in their errors. Shared with mod_wrap2 (its tables)."""
+    def plain(args: list[str]) -> Files:
+        if len(args) != 2:
+            raise ValueError(f"expected {what}")
+        return Files(check(args[0]), check(args[1]))
+
+    def named(args: list[str]) -> Files:
+        if len(args) != 3:
+            raise ValueError(f"expected an expression, {what}")
+        return Files(check(args[1]), check(args[2]), exprs.terms(args[:1]))
+    return plain, named
 
 
-def _named_files(args: list[str]) -> Files:
-    if len(args) != 3:
-        raise ValueError("expected an expression, an allow file and a deny file")
-    return Files(_path(args[1]), _path(args[2]), exprs.terms(args[:1]))
+_files, _named_files = files_parsers(_path, "an allow file and a deny file")
 
 
 def _levels(args: list[str]) -> tuple[str, str]:
