@@ -152,6 +152,7 @@ class Master:
         self._pool_open = True                  # False once the listeners are closed for good
         self._pool_paused_until = 0.0           # after a failed fork or an idle child's death: refill later
         self._pool_target = 0                   # idle children aimed at (prefork.PoolSize.change)
+        self._pool_size: tuple[Config | None, prefork.PoolSize] = (None, prefork.PoolSize())   # pool_size()'s
         self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
         self._over_cap = 0                      # refused for that since the last log line
         self._over_cap_logged = 0.0
@@ -484,7 +485,12 @@ class Master:
 
     # -- the pool of pre-forked idle children (proftpy/prefork.py) -------------------------------------------------
     def pool_size(self) -> prefork.PoolSize:
-        return prefork.PoolSize.of(self.config.main)
+        """The pool's sizes, read once per configuration (each loop round and each hand-over asks)."""
+        config, size = self._pool_size
+        if config is not self.config:
+            size = prefork.PoolSize.of(self.config.main)
+            self._pool_size = (self.config, size)
+        return size
 
     def _pool_short(self) -> bool:
         return (self._pool_open and self.running
