@@ -152,6 +152,7 @@ class Master:
         self._pool_open = True                  # False once the listeners are closed for good
         self._pool_paused_until = 0.0           # after a failed fork or an idle child's death: refill later
         self._pool_target = 0                   # idle children aimed at (prefork.PoolSize.change)
+        self._pool_size: tuple[Config | None, prefork.PoolSize] = (None, prefork.PoolSize())   # pool_size()'s
         self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
         self._over_cap = 0                      # refused for that since the last log line
         self._over_cap_logged = 0.0
@@ -484,7 +485,12 @@ class Master:
 
     # -- the pool of pre-forked idle children (proftpy/prefork.py) -------------------------------------------------
     def pool_size(self) -> prefork.PoolSize:
-        return prefork.PoolSize.of(self.config.main)
+        """The pool's sizes, read once per configuration (each loop round and each hand-over asks)."""
+        config, size = self._pool_size
+        if config is not self.config:
+            size = prefork.PoolSize.of(self.config.main)
+            self._pool_size = (self.config, size)
+        return size
 
     def _pool_short(self) -> bool:
         return (self._pool_open and self.running
@@ -522,11 +528,12 @@ class Master:
     def hand_over(self, conn: Connection) -> bool:
         """Give the connection to the oldest idle child (the socket over its channel); False when none is idle
         or it cannot travel (the caller forks a child for it)."""
+        if not self.idle:
+            return False
+        message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote, conn.notes)
         while self.idle:
             pid = next(iter(self.idle))
             idle = self.idle[pid]
-            message = prefork.handover_message(conn.local, conn.remote, conn.sock_local, conn.sock_remote,
-                                               conn.notes)
             idle_child.unnice(pid)                # it wakes up for the client at the master's priority
             try:
                 idle.channel.send(message, [conn.sock.fileno()])
@@ -573,9 +580,7 @@ class Master:
             return pid
         def helper() -> None:
             self._close_inherited()
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            _child_signals()
             proctitle.set(title)
             run()
         _run_then_exit(helper, title)
@@ -593,9 +598,7 @@ class Master:
         limit, the signal dispositions of a session."""
         self._close_inherited()
         channel.sock = inet.low_fd(channel.sock)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _child_signals()
 
     def _idle_child(self, channel: Channel) -> NoReturn:
         """An idle child: set up, then wait on the channel for a connection (HANDOVER) and serve it. The end of
@@ -779,6 +782,14 @@ class Master:
     def notify(self, *states: str) -> None:
         if self._notifier is not None:
             self._notifier.notify("\n".join(states))
+
+
+def _child_signals() -> None:
+    """A forked child's signal dispositions (session, idle or helper): the defaults, SIGHUP ignored (a reload is
+    the master's)."""
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def waiting_cap() -> int:

@@ -62,16 +62,23 @@ def _path(word: str) -> str:
     return word
 
 
-def _files(args: list[str]) -> Files:
-    if len(args) != 2:
-        raise ValueError("expected an allow file and a deny file")
-    return Files(_path(args[0]), _path(args[1]))
+def files_parsers(check: Callable[[str], str], what: str
+                  ) -> tuple[Callable[[list[str]], Files], Callable[[list[str]], Files]]:
+    """The parsers of `allow deny` and of `expression allow deny` (the user/group lines), each file checked by
+    `check`; `what` names the pair in their errors. Shared with mod_wrap2 (its tables)."""
+    def plain(args: list[str]) -> Files:
+        if len(args) != 2:
+            raise ValueError(f"expected {what}")
+        return Files(check(args[0]), check(args[1]))
+
+    def named(args: list[str]) -> Files:
+        if len(args) != 3:
+            raise ValueError(f"expected an expression, {what}")
+        return Files(check(args[1]), check(args[2]), exprs.terms(args[:1]))
+    return plain, named
 
 
-def _named_files(args: list[str]) -> Files:
-    if len(args) != 3:
-        raise ValueError("expected an expression, an allow file and a deny file")
-    return Files(_path(args[1]), _path(args[2]), exprs.terms(args[:1]))
+_files, _named_files = files_parsers(_path, "an allow file and a deny file")
 
 
 def _levels(args: list[str]) -> tuple[str, str]:
@@ -103,7 +110,11 @@ directives = (
 # -- shared with mod_wrap2 -----------------------------------------------------------------------------------------
 def lookup_for(reverse_dns: bool) -> Callable[[str], str]:
     """How a host's name is found: double-reverse DNS with UseReverseDNS on, else "unknown"."""
-    return ha.resolve_name if reverse_dns else (lambda _addr: ha.UNKNOWN)
+    return ha.resolve_name if reverse_dns else _unknown
+
+
+def _unknown(_addr: str) -> str:
+    return ha.UNKNOWN
 
 
 def _no_lookup(_addr: str) -> str:
@@ -112,7 +123,7 @@ def _no_lookup(_addr: str) -> str:
 
 def master_request(service: str, conn: Connection, reverse_dns: bool) -> ha.Request:
     """The connection as the tables see it in the master, which never waits for DNS (NeedsName instead)."""
-    lookup = _no_lookup if reverse_dns else lookup_for(False)
+    lookup = _no_lookup if reverse_dns else _unknown
     return ha.Request(service, ha.Host(conn.remote[0], lookup), ha.Host(conn.local[0], lookup))
 
 

@@ -26,8 +26,8 @@ from ..net.connection import Connection
 from ..reply import Reply
 from .auth import group_names
 from .modlog import ModuleLog
-from .wrap import (DENIED_EVENT, Files, Who, client_text, host_tables, master_request, session_request,
-                   who_is_logging_in)
+from .wrap import (DENIED_EVENT, Files, Who, client_text, files_parsers, host_tables, master_request,
+                   session_request, who_is_logging_in)
 from .wrap2_file import open_table, source
 
 if TYPE_CHECKING:
@@ -40,16 +40,7 @@ OPTIONS = ("CheckOnConnect", "CheckAllNames")
 log = logging.getLogger("proftpy")
 
 
-def _tables(args: list[str]) -> Files:
-    if len(args) != 2:
-        raise ValueError("expected an allow table and a deny table (type:info)")
-    return Files(source(args[0]), source(args[1]))
-
-
-def _named_tables(args: list[str]) -> Files:
-    if len(args) != 3:
-        raise ValueError("expected an expression, an allow table and a deny table (type:info)")
-    return Files(source(args[1]), source(args[2]), exprs.terms(args[:1]))
+_tables, _named_tables = files_parsers(source, "an allow table and a deny table (type:info)")
 
 
 def _options(args: list[str]) -> frozenset[str]:
