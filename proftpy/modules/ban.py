@@ -157,13 +157,7 @@ def _cache(args: list[str]) -> str:
     return "redis"
 
 
-def _acl(args: list[str]) -> ActionAcl:
-    acl = ActionAcl.parse(args)
-    unknown = acl.actions - {"ban", "permit", "all"}
-    if unknown:
-        raise ValueError(f"unknown action: '{sorted(unknown)[0]}'")
-    return acl
-
+_acl = ActionAcl.parser({"ban", "permit", "all"})
 
 SHARE_COUNTS = "ShareEventCounts"
 
