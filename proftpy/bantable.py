@@ -261,10 +261,6 @@ class BanTable:
                 return True
         return False
 
-    def free_event_slot(self) -> int | None:
-        used = {e.slot for e in self._events()}
-        return next((i for i in range(EVENT_SLOTS) if i not in used), None)
-
     # -- the node's Redis state (so that only the first process to see Redis fail logs it) -------------------
     def redis_down_since(self) -> int:
         raw = os.pread(self.fd, 8, _DOWN_AT)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import bancache
 from ..bancache import CachedBan, RedisDown, RedisLink
-from ..bantable import CLASS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError, EventEntry
+from ..bantable import (CLASS, EVENT_SLOTS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError,
+                        EventEntry)
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Path, Text
 from ..ctrls import ActionAcl
@@ -495,17 +496,20 @@ def count_event(state: BanState, rule: Rule, event_sid: int, ban_sid: int, sourc
     name = rule.listens if rule.event is None else ""
     with table.locked(fcntl.LOCK_EX):
         entry = None
+        used = set()                    # the slots still in use once the expired entries are cleared
         for e in table._events():
             if e.expired(now):
                 table.clear_event(e.slot)
                 ban_log(state, f"ban event {EVENT_NAMES.get(e.type, '?')} entry '{e.source}' has expired "
                                f"({now - e.start - e.window} seconds ago)")
-            elif (e.type, e.sid, e.source, e.name) == (rule.number, event_sid, source, name):
+                continue
+            used.add(e.slot)
+            if (e.type, e.sid, e.source, e.name) == (rule.number, event_sid, source, name):
                 entry = e
         if entry is None:
-            slot = table.free_event_slot()
+            slot = next((i for i in range(EVENT_SLOTS) if i not in used), None)
             if slot is None:
-                ban_log(state, f"maximum number of ban event slots ({len(table._events())}) already in use")
+                ban_log(state, f"maximum number of ban event slots ({len(used)}) already in use")
                 return None
             entry = EventEntry(rule.number, event_sid, source, 0, rule.count, now, rule.window, rule.lifetime,
                                name, slot)
