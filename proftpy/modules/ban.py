@@ -468,8 +468,8 @@ def handle(session: "Session", rule: Rule, source: str) -> None:
         return
     st = session.state.get(SessionBan)
     state = _shared(session)
-    shared_count = _count_in_redis(session, rule, source) if st.share_counts else None
-    sid = 0 if "MatchAnyServer" in session.server.get("BanOptions") else st.sid
+    sid = ban_sid(session.server, st.sid)
+    shared_count = _count_in_redis(session, rule, sid, source) if st.share_counts else None
     ban = count_event(state, rule, st.sid, sid, source, shared_count)
     if ban is None:
         return
@@ -538,10 +538,14 @@ def count_event(state: BanState, rule: Rule, event_sid: int, ban_sid: int, sourc
     return ban
 
 
-def _count_in_redis(session: "Session", rule: Rule, source: str) -> int | None:
+def ban_sid(server, sid: int) -> int:
+    """The server id an automatic ban is made for: 0 (every server) with `BanOptions MatchAnyServer`."""
+    return 0 if "MatchAnyServer" in server.get("BanOptions") else sid
+
+
+def _count_in_redis(session: "Session", rule: Rule, sid: int, source: str) -> int | None:
     """ShareEventCounts: INCR the cluster's counter (its window starts with the first occurrence)."""
     st = session.state.get(SessionBan)
-    sid = 0 if "MatchAnyServer" in session.server.get("BanOptions") else st.sid
     key = bancache.count_key(rule.listens or rule.label, sid, source)
     try:
         count = int(st.link.call("INCR", key))

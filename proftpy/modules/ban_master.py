@@ -368,7 +368,7 @@ def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection |
     if server is None or not ban.engine_for(master.config, server):
         return
     sid = master.config.sid(server)
-    b = ban.count_event(state, rule, sid, 0 if "MatchAnyServer" in server.get("BanOptions") else sid,
+    b = ban.count_event(state, rule, sid, ban.ban_sid(server, sid),
                         connection.remote[0])
     if b is not None:
         state.refresh(force=True)
