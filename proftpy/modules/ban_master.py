@@ -172,7 +172,9 @@ def veto(master: MasterView, conn: Connection) -> Veto | None:
         message = memo[1]
     text = message or master.config.main.get("BanMessage")
     if text:
-        line = text.replace("%c", _class_of(master, ip)).replace("%a", ip).replace("%u", "(none)")
+        if "%c" in text:            # the class is matched only when the message names it
+            text = text.replace("%c", _class_of(master, ip))
+        line = text.replace("%a", ip).replace("%u", "(none)")
         try:
             conn.sock.send(f"530 {line}\r\n".encode("utf-8", "replace"), socket.MSG_DONTWAIT)
         except OSError:
