@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import logging
+import os
 import re
 import socket
 import time
@@ -241,7 +242,6 @@ class BanState:
 
 def ban_log(state: BanState, message: str) -> None:
     """A BanLog line (ProFTPD's pr_log_writefile shape); the fd is opened by the master, as root."""
-    import os
     if state.log_fd is None:
         return
     try:
