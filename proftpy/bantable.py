@@ -26,6 +26,8 @@ import time
 import zlib
 from typing import Iterator
 
+from . import filelock
+
 log = logging.getLogger("proftpy")
 
 MAGIC = b"PFTPYBT\x00"
@@ -188,13 +190,9 @@ class BanTable:
             os.close(self.fd)
             self.fd = -1
 
-    @contextlib.contextmanager
-    def locked(self, kind: int) -> Iterator[None]:
-        fcntl.lockf(self.fd, kind, 0, 0, os.SEEK_SET)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, 0, 0, os.SEEK_SET)
+    def locked(self, kind: int) -> contextlib.AbstractContextManager[None]:
+        """The whole file's lock (exclusive for a change, shared for a full read)."""
+        return filelock.locked(self.fd, kind)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def generation(self) -> int:
@@ -262,10 +260,6 @@ class BanTable:
                 self.write_ban(ban, slot)
                 return True
         return False
-
-    def free_event_slot(self) -> int | None:
-        used = {e.slot for e in self._events()}
-        return next((i for i in range(EVENT_SLOTS) if i not in used), None)
 
     # -- the node's Redis state (so that only the first process to see Redis fail logs it) -------------------
     def redis_down_since(self) -> int:

@@ -205,6 +205,17 @@ class ActionAcl:
             raise ValueError("empty action list")
         return cls(actions, AclRule.parse(words[1:]))
 
+    @classmethod
+    def parser(cls, known: set[str], what: str = "action") -> Callable[[list[str]], "ActionAcl"]:
+        """A module's `...ControlsACLs` parser: parse, refusing an action not in `known` ("unknown <what>")."""
+        def parse(words: list[str]) -> "ActionAcl":
+            acl = cls.parse(words)
+            unknown = acl.actions - known
+            if unknown:
+                raise ValueError(f"unknown {what}: '{sorted(unknown)[0]}'")
+            return acl
+        return parse
+
 
 def _allowed(rules: list[AclRule], peer: Peer, default: bool) -> bool:
     """ProFTPD's pr_ctrls_check_acl: the last user rule and the last group rule that apply; either one

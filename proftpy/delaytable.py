@@ -13,14 +13,15 @@ torn and a session killed mid-way leaves the old or the new array.
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
 import random
 import stat
 import struct
-from typing import Iterator, Sequence
+from typing import Sequence
+
+from . import filelock
 
 log = logging.getLogger("proftpy")
 
@@ -110,7 +111,7 @@ class DelayTable:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise DelayTableError(f"unable to use DelayTable '{path}': not a regular file")
-            with table._lock(0, 0, fcntl.LOCK_EX):
+            with filelock.locked(table.fd, fcntl.LOCK_EX):
                 problem = table._problem()
                 if problem is not None:
                     if os.fstat(fd).st_size:
@@ -156,21 +157,13 @@ class DelayTable:
 
     def reset(self) -> None:
         """`ftpdctl delay reset`: forget everything learned."""
-        with self._lock(0, 0, fcntl.LOCK_EX):
+        with filelock.locked(self.fd, fcntl.LOCK_EX):
             self._reset()
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-    @contextlib.contextmanager
-    def _lock(self, start: int, length: int, kind: int) -> Iterator[None]:
-        fcntl.lockf(self.fd, kind, length, start, os.SEEK_SET)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, length, start, os.SEEK_SET)
 
     def row_index(self, sid: int, which: int) -> int | None:
         for i, (s, _, _) in enumerate(self.servers):
@@ -190,7 +183,7 @@ class DelayTable:
     def learn(self, row: int, protocol: str, interval: int, add: bool) -> int:
         """Under the row's lock: the median for this interval, then (when `add`) the interval recorded."""
         at = self._values_at(row, protocol)
-        with self._lock(at, VALUES.size, fcntl.LOCK_EX):
+        with filelock.locked(self.fd, fcntl.LOCK_EX, at, VALUES.size):
             raw = os.pread(self.fd, VALUES.size, at)
             name, count, *values = VALUES.unpack(raw)
             m = median(values[NVALUES - count:] if count else [], interval)

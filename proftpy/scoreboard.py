@@ -26,6 +26,7 @@ import time
 from typing import Iterator
 
 from . import trace
+from .filelock import locked as _locked
 
 DEFAULT_PATH = "/var/run/proftpy/proftpy.scoreboard"
 DISABLED_VALUES = ("none", "off", "/dev/null")   # ScoreboardFile values that turn scoreboarding off
@@ -225,16 +226,6 @@ def _pack_slot(values: dict[str, object]) -> bytes:
 
 def _slot_offset(index: int) -> int:
     return HEADER.size + index * SLOT.size
-
-
-@contextlib.contextmanager
-def _locked(fd: int, kind: int, start: int = 0, length: int = 0) -> Iterator[None]:
-    """Blocking fcntl record lock (F_SETLKW); length 0 means to the end of the file and beyond."""
-    fcntl.lockf(fd, kind, length, start, os.SEEK_SET)
-    try:
-        yield
-    finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN, length, start, os.SEEK_SET)
 
 
 def _alive(pid: int) -> bool:

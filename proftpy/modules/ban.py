@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import logging
+import os
 import re
 import socket
 import time
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import bancache
 from ..bancache import CachedBan, RedisDown, RedisLink
-from ..bantable import CLASS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError, EventEntry
+from ..bantable import (CLASS, EVENT_SLOTS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError,
+                        EventEntry)
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Path, Text
 from ..ctrls import ActionAcl
@@ -157,13 +159,7 @@ def _cache(args: list[str]) -> str:
     return "redis"
 
 
-def _acl(args: list[str]) -> ActionAcl:
-    acl = ActionAcl.parse(args)
-    unknown = acl.actions - {"ban", "permit", "all"}
-    if unknown:
-        raise ValueError(f"unknown action: '{sorted(unknown)[0]}'")
-    return acl
-
+_acl = ActionAcl.parser({"ban", "permit", "all"})
 
 SHARE_COUNTS = "ShareEventCounts"
 
@@ -246,7 +242,6 @@ class BanState:
 
 def ban_log(state: BanState, message: str) -> None:
     """A BanLog line (ProFTPD's pr_log_writefile shape); the fd is opened by the master, as root."""
-    import os
     if state.log_fd is None:
         return
     try:
@@ -473,8 +468,8 @@ def handle(session: "Session", rule: Rule, source: str) -> None:
         return
     st = session.state.get(SessionBan)
     state = _shared(session)
-    shared_count = _count_in_redis(session, rule, source) if st.share_counts else None
-    sid = 0 if "MatchAnyServer" in session.server.get("BanOptions") else st.sid
+    sid = ban_sid(session.server, st.sid)
+    shared_count = _count_in_redis(session, rule, sid, source) if st.share_counts else None
     ban = count_event(state, rule, st.sid, sid, source, shared_count)
     if ban is None:
         return
@@ -501,17 +496,20 @@ def count_event(state: BanState, rule: Rule, event_sid: int, ban_sid: int, sourc
     name = rule.listens if rule.event is None else ""
     with table.locked(fcntl.LOCK_EX):
         entry = None
+        used = set()                    # the slots still in use once the expired entries are cleared
         for e in table._events():
             if e.expired(now):
                 table.clear_event(e.slot)
                 ban_log(state, f"ban event {EVENT_NAMES.get(e.type, '?')} entry '{e.source}' has expired "
                                f"({now - e.start - e.window} seconds ago)")
-            elif (e.type, e.sid, e.source, e.name) == (rule.number, event_sid, source, name):
+                continue
+            used.add(e.slot)
+            if (e.type, e.sid, e.source, e.name) == (rule.number, event_sid, source, name):
                 entry = e
         if entry is None:
-            slot = table.free_event_slot()
+            slot = next((i for i in range(EVENT_SLOTS) if i not in used), None)
             if slot is None:
-                ban_log(state, f"maximum number of ban event slots ({len(table._events())}) already in use")
+                ban_log(state, f"maximum number of ban event slots ({len(used)}) already in use")
                 return None
             entry = EventEntry(rule.number, event_sid, source, 0, rule.count, now, rule.window, rule.lifetime,
                                name, slot)
@@ -540,10 +538,14 @@ def count_event(state: BanState, rule: Rule, event_sid: int, ban_sid: int, sourc
     return ban
 
 
-def _count_in_redis(session: "Session", rule: Rule, source: str) -> int | None:
+def ban_sid(server, sid: int) -> int:
+    """The server id an automatic ban is made for: 0 (every server) with `BanOptions MatchAnyServer`."""
+    return 0 if "MatchAnyServer" in server.get("BanOptions") else sid
+
+
+def _count_in_redis(session: "Session", rule: Rule, sid: int, source: str) -> int | None:
     """ShareEventCounts: INCR the cluster's counter (its window starts with the first occurrence)."""
     st = session.state.get(SessionBan)
-    sid = 0 if "MatchAnyServer" in session.server.get("BanOptions") else st.sid
     key = bancache.count_key(rule.listens or rule.label, sid, source)
     try:
         count = int(st.link.call("INCR", key))

@@ -8,7 +8,7 @@ import logging
 import socket
 import time
 
-from ..bantable import CLASS, HOST, TYPE_OF_TEXT, USER, USER_HOST, Ban
+from ..bantable import BAN_SLOTS, CLASS, HOST, TEXT, TYPE_OF_TEXT, USER, USER_HOST, Ban
 from ..ctrls import Action, CtrlsError, CtrlsRequest
 from ..log import NOTICE
 from ..module import MasterView, Module
@@ -63,6 +63,18 @@ def _resolve(name: str) -> str | None:
     return None
 
 
+def _keyed(kind: int, names: list[str]) -> list[tuple[str, str | None]]:
+    """(given, the name bans are keyed by) for each name: a host as its IP address (None when it does not
+    resolve), any other name as given. Resolved before the table is locked: no DNS lookup under its lock."""
+    return [(given, _resolve(given) if kind == HOST else given) for given in names]
+
+
+def _where(server) -> str:
+    """A server's first address and port, as ProFTPD names a vhost: `addr#port`."""
+    addr = server.addresses[0] if server.addresses else "0.0.0.0"
+    return f"{addr}#{server.get('Port')}"
+
+
 def _sid_of(master: MasterView, text: str) -> int:
     """`-s addr#port` (port 21 by default) -> that server's id."""
     addr, _, port_text = text.partition("#")
@@ -104,14 +116,11 @@ def ban_action(master: MasterView, req: CtrlsRequest) -> list[str]:
         raise CtrlsError("missing parameters")
     lines = []
     reason = f"requested by '{req.peer.user}' on {strtime(time.time())}"
-    for given in names:
-        name = given
-        if kind == HOST:
-            name = _resolve(given)
-            if name is None:
-                lines.append(f"ban: unknown host '{given}'")
-                continue
-        if len(name) >= 128:
+    for given, name in _keyed(kind, names):
+        if name is None:
+            lines.append(f"ban: unknown host '{given}'")
+            continue
+        if len(name) >= TEXT:
             lines.append(f"ban: name too long: '{given[:40]}...'")
             continue
         new = Ban(kind, name, sid, 0, reason, "", int(time.time()))
@@ -120,7 +129,7 @@ def ban_action(master: MasterView, req: CtrlsRequest) -> list[str]:
             if any((b.type, b.name) == (kind, name) for b in current):
                 lines.append(f"{kind_text} {given} already banned")
                 continue
-            added = len(current) < 512 and state.table.add_ban(new)
+            added = len(current) < BAN_SLOTS and state.table.add_ban(new)
         if not added:
             lines.append(f"maximum list size reached, unable to ban {kind_text} '{given}'")
             continue
@@ -157,6 +166,7 @@ def permit_action(master: MasterView, req: CtrlsRequest) -> list[str]:
         return ["permit request unnecessary", f"no {_plural(kind)} are banned"]
     server = _server(master, sid)
     lines = []
+    keyed = _keyed(kind, names) if names[0] != "*" else []
     with state.table.locked(fcntl.LOCK_EX):
         current = state.table._bans()
         if names[0] == "*":
@@ -166,13 +176,10 @@ def permit_action(master: MasterView, req: CtrlsRequest) -> list[str]:
                     unpublish(master, kind, b.name)
             lines.append(f"all {_plural(kind)} permitted")
         else:
-            for given in names:
-                name = given
-                if kind == HOST:
-                    name = _resolve(given)
-                    if name is None:
-                        lines.append(f"unable to resolve '{given}' to an IP address")
-                        continue
+            for given, name in keyed:
+                if name is None:
+                    lines.append(f"unable to resolve '{given}' to an IP address")
+                    continue
                 hits = [b for b in current if (b.type, b.name) == (kind, name) and (sid == 0 or b.sid == sid)]
                 for b in hits:
                     state.table.clear_ban(b.slot)
@@ -185,8 +192,7 @@ def permit_action(master: MasterView, req: CtrlsRequest) -> list[str]:
                 elif server is None:
                     lines.append(f"{kind_text} '{given}' not banned")
                 else:
-                    addr = server.addresses[0] if server.addresses else "0.0.0.0"
-                    lines.append(f"{kind_text} '{given}' not banned on {addr}#{server.get('Port')}")
+                    lines.append(f"{kind_text} '{given}' not banned on {_where(server)}")
     state.refresh(force=True)
     return lines
 
@@ -195,8 +201,7 @@ def _vhost_line(master: MasterView, sid: int) -> list[str]:
     server = _server(master, sid)
     if server is None:
         return []
-    addr = server.addresses[0] if server.addresses else "0.0.0.0"
-    return [f"    <VirtualHost>: {server.name} ({addr}#{server.get('Port')})"]
+    return [f"    <VirtualHost>: {server.name} ({_where(server)})"]
 
 
 def info(master: MasterView, state: BanState, verbose: bool, events: bool) -> list[str]:

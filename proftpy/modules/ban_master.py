@@ -172,7 +172,9 @@ def veto(master: MasterView, conn: Connection) -> Veto | None:
         message = memo[1]
     text = message or master.config.main.get("BanMessage")
     if text:
-        line = text.replace("%c", _class_of(master, ip)).replace("%a", ip).replace("%u", "(none)")
+        if "%c" in text:            # the class is matched only when the message names it
+            text = text.replace("%c", _class_of(master, ip))
+        line = text.replace("%a", ip).replace("%u", "(none)")
         try:
             conn.sock.send(f"530 {line}\r\n".encode("utf-8", "replace"), socket.MSG_DONTWAIT)
         except OSError:
@@ -195,15 +197,25 @@ def _text(message: dict, key: str, limit: int = 255) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
-def _on_banned(master: MasterView, child: Child, message: dict, fds: list[int]) -> None:
-    """A session made a ban: end the other sessions it covers (ProFTPD's ban_disconnect_*: the master may signal
-    them; a session that dropped root may not). Only a ban really in the table is acted on."""
+def _ban_notice(master: MasterView, message: dict, fds: list[int]) -> tuple[BanState, int, str] | None:
+    """The ban a session's notice names, with the table re-read (the notice's fds closed); None for a notice
+    that names no ban, or without a table."""
     _close(fds)
     state = master.state.get(BanState)
     kind, name = message.get("ban_type"), _text(message, "name")
     if state.table is None or kind not in TYPE_TEXT or name is None:
-        return
+        return None
     state.refresh(force=True)
+    return state, kind, name
+
+
+def _on_banned(master: MasterView, child: Child, message: dict, fds: list[int]) -> None:
+    """A session made a ban: end the other sessions it covers (ProFTPD's ban_disconnect_*: the master may signal
+    them; a session that dropped root may not). Only a ban really in the table is acted on."""
+    notice = _ban_notice(master, message, fds)
+    if notice is None:
+        return
+    state, kind, name = notice
     now = time.time()
     if not any(b.expires == 0 or b.expires > now for b in state.bans.get((kind, name), ())):
         return
@@ -248,12 +260,10 @@ def _on_remote(master: MasterView, child: Child, message: dict, fds: list[int]) 
 
 def _on_retry(master: MasterView, child: Child, message: dict, fds: list[int]) -> None:
     """A session could not write its new ban to Redis: the writer keeps it until Redis is back."""
-    _close(fds)
-    state = master.state.get(BanState)
-    kind, name = message.get("ban_type"), _text(message, "name")
-    if state.table is None or kind not in TYPE_TEXT or name is None:
+    notice = _ban_notice(master, message, fds)
+    if notice is None:
         return
-    state.refresh(force=True)
+    state, kind, name = notice
     server = master.config.server_for(*child.local)
     for b in state.bans.get((kind, name), ()):
         if server is not None and b.applies(master.config.sid(server), time.time()):
@@ -360,7 +370,7 @@ def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection |
     if server is None or not ban.engine_for(master.config, server):
         return
     sid = master.config.sid(server)
-    b = ban.count_event(state, rule, sid, 0 if "MatchAnyServer" in server.get("BanOptions") else sid,
+    b = ban.count_event(state, rule, sid, ban.ban_sid(server, sid),
                         connection.remote[0])
     if b is not None:
         state.refresh(force=True)

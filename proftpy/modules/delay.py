@@ -67,12 +67,7 @@ def _on_event(args: list[str]) -> tuple[str, int, int]:
     return args[0], lo, hi
 
 
-def _acl(args: list[str]) -> ActionAcl:
-    acl = ActionAcl.parse(args)
-    unknown = acl.actions - {"info", "reset", "all"}
-    if unknown:
-        raise ValueError(f"unknown delay action: '{sorted(unknown)[0]}'")
-    return acl
+_acl = ActionAcl.parser({"info", "reset", "all"}, "delay action")
 
 
 directives = (
