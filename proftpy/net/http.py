@@ -70,7 +70,7 @@ class _Client:
     peer: str
     deadline: float
     inbuf: bytearray = field(default_factory=bytearray)
-    out: bytes | None = None            # the answer, once known
+    out: memoryview | None = None       # what is left to send of the answer, once known (a view: no copies)
 
 
 class HttpServer:
@@ -168,7 +168,7 @@ class HttpServer:
         self._answer(client, response, head_only=request.method == "HEAD")
 
     def _answer(self, client: _Client, response: Response, head_only: bool = False) -> None:
-        client.out = response.encode(head_only)
+        client.out = memoryview(response.encode(head_only))
         client.deadline = time.monotonic() + self.write_timeout
         self.sel.modify(client.sock, selectors.EVENT_WRITE)
         self._write(client)
