@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, free_port, listening, start_daemon, wait_until
+from conftest import (PROFTPD, SIDE_BY_SIDE_CONFIG, Daemon, fill, free_port, listening, start_daemon,
+                      wait_until)
 from test_ban import BAN, TAUNT, ftpdctl, refused
 
 REDIS = shutil.which("redis-server")
-PROFTPD = "/usr/sbin/proftpd"
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (scripts/install-deps.sh)")
 
 
@@ -124,27 +124,8 @@ def proftpd(tmp_path):
         for f in ("ftpd.passwd", "ftpd.group"):
             shutil.copy(users_dir / f, base / f)
         d = Daemon(dir=base, port=free_port(), conf=base / "proftpd.conf")
-        d.conf.write_text(f"""ServerName "pd"
-ServerType standalone
-Port {d.port}
-DefaultAddress 127.0.0.1
-SocketBindTight on
-UseIPv6 off
-UseReverseDNS off
-WtmpLog off
-PidFile {base}/proftpd.pid
-ScoreboardFile {base}/proftpd.scoreboard
-SystemLog {base}/system.log
-AuthOrder mod_auth_file.c
-AuthUserFile {base}/ftpd.passwd
-AuthGroupFile {base}/ftpd.group
-RequireValidShell off
-UseFtpUsers off
-User nobody
-Group nogroup
-DelayEngine off
+        d.conf.write_text(fill(SIDE_BY_SIDE_CONFIG, {"port": d.port, "dir": base, "base": base}) + f"""\
 ControlsEngine off
-ModulePath /usr/lib/proftpd
 LoadModule mod_redis.c
 LoadModule mod_ban.c
 RedisEngine on
