@@ -152,6 +152,32 @@ class Words:
 
 
 @dataclass(frozen=True)
+class Options:
+    """The option words of an `...Options` directive, returned as a frozenset of their names. ProFTPD's modules
+    compare them case-sensitively (`nocase` for the ones that do not); `aliases` maps another spelling to a name;
+    `what` names one option in the error, as ProFTPD's message does ("unknown TLSOption 'x'")."""
+
+    names: tuple[str, ...]
+    what: str
+    nocase: bool = False
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def syntax(self) -> str:
+        return "|".join(self.names) + " ..."
+
+    def __call__(self, args: list[str]) -> frozenset[str]:
+        if not args:
+            raise ValueError("wrong number of parameters")
+        fold = str.lower if self.nocase else str
+        known = {fold(n): n for n in self.names} | {fold(a): n for a, n in self.aliases}
+        for word in args:
+            if fold(word) not in known:
+                raise ValueError(f"unknown {self.what} '{word}'")
+        return frozenset(known[fold(word)] for word in args)
+
+
+@dataclass(frozen=True)
 class Octal:
     """An octal number such as a umask."""
 

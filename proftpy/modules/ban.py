@@ -26,7 +26,7 @@ from ..bancache import CachedBan, RedisDown, RedisLink
 from ..bantable import (CLASS, EVENT_SLOTS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError,
                         EventEntry)
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
-from ..config.types import Custom, Flag, Path, Text
+from ..config.types import Custom, Flag, Options, Path, Text
 from ..ctrls import ActionAcl
 from ..dispatch import POST_CMD, PRE_CMD, Hook, Request
 from ..log import NOTICE
@@ -140,16 +140,6 @@ def parse_rule(args: list[str]) -> Rule:
                 args[3][:TEXT - 1] if len(args) == 4 else None)
 
 
-def _options(known: tuple[str, ...], what: str):
-    def parse(args: list[str]) -> frozenset[str]:
-        if not args:
-            raise ValueError("wrong number of parameters")
-        for w in args:
-            if w not in known:
-                raise ValueError(f"unknown {what} '{w}'")
-        return frozenset(args)
-    return parse
-
 
 def _cache(args: list[str]) -> str:
     if len(args) != 1:
@@ -173,14 +163,13 @@ directives = (
     Directive("BanOnEvent", Custom(parse_rule, 'event count/hh:mm:ss hh:mm:ss ["message"]'), SERVER | GLOBAL, None,
               Merge.SERVER, "Ban when an event happens `count` times within the window, for the duration "
               "(ProFTPD's event names, or any event name).", repeat=True),
-    Directive("BanOptions", Custom(_options(("MatchAnyServer",), "BanOption"), "MatchAnyServer"), SVG,
+    Directive("BanOptions", Options(("MatchAnyServer",), "BanOption"), SVG,
               frozenset(), Merge.SERVER, "MatchAnyServer: an automatic ban applies to every server."),
     Directive("BanControlsACLs", Custom(_acl, "ban|permit|all allow|deny user|group list"), SERVER, None,
               Merge.SERVER, "Who may use ftpdctl's ban and permit; default: nobody.", repeat=True),
     Directive("BanCache", Custom(_cache, "redis"), SVG, None, Merge.SERVER,
               "Share bans through Redis (mod_redis's RedisServer), as ProFTPD's nodes do."),
-    Directive("BanCacheOptions", Custom(_options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"),
-                                        "MatchServer UseJSON ShareEventCounts"), SVG, frozenset(), Merge.SERVER,
+    Directive("BanCacheOptions", Options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"), SVG, frozenset(), Merge.SERVER,
               "MatchServer: ignore cached bans made for another address/port; UseJSON (always, with Redis); "
               "ShareEventCounts (proftpy): count BanOnEvent events in Redis, across nodes."),
 )

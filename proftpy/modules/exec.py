@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..access import dirs
 from ..config.registry import ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, Path
+from ..config.types import Custom, Flag, Options, Path
 from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
 from ..module import ANY, Listener, MasterView, Module
 from ..reply import FtpError
@@ -106,17 +106,6 @@ def _environ(args: list[str]) -> tuple[str, str]:
     return args[0].upper(), args[1]
 
 
-def _options(args: list[str]) -> frozenset[str]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    known = {o.lower(): o for o in OPTIONS}
-    out = set()
-    for word in args:
-        if word.lower() not in known:
-            raise ValueError(f"unknown ExecOption: '{word}'")
-        out.add(known[word.lower()])
-    return frozenset(out)
-
 
 def _timeout(args: list[str]) -> int | None:
     """ProFTPD's durations: seconds, `Ns`/`Nsec`, `Nm`/`Nmin`, `Nh`/`Nhr`, `hh:mm:ss`; 0 (or none) = no limit."""
@@ -162,7 +151,7 @@ directives = (
     Directive("ExecEnviron", Custom(_environ, "NAME value|-"), SVG, None, Merge.SERVER,
               "An environment variable of the programs (their only ones); `-` copies the session's (or daemon's).",
               repeat=True),
-    Directive("ExecOptions", Custom(_options, "logStdout|logStderr|sendStdout|useStdin ..."), SVG, frozenset(),
+    Directive("ExecOptions", Options(OPTIONS, "ExecOption", nocase=True), SVG, frozenset(),
               Merge.SERVER, "Log the programs' output, send their stdout to the client, pass arguments on stdin.",
               repeat=True),
     Directive("ExecTimeout", Custom(_timeout, "seconds|hh:mm:ss|none"), SVG, None, Merge.SERVER,

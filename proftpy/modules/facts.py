@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .. import listing, transfer
 from ..config.registry import SVG, Directive, Merge
-from ..config.types import Custom, Words
+from ..config.types import Options
 from ..dispatch import DIRS, OPTIONAL, PATH, Command, Request
 from ..fs import FsError
 from ..listing import FACTS, FactValues
@@ -33,16 +33,9 @@ NAME = "mod_facts.c"
 log = logging.getLogger("proftpy")
 
 
-def _facts_options(args: list[str]) -> frozenset[str]:
-    known = {"UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"}
-    for word in Words()(args):
-        if word not in known:
-            raise ValueError(f"unknown FactsOption '{word}'")
-    return frozenset(args)
-
 
 directives = (
-    Directive("FactsOptions", Custom(_facts_options, "UseSlink|NoNames|AdjustedSymlinks ..."),
+    Directive("FactsOptions", Options(("UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"), "FactsOption"),
               SVG, frozenset(), Merge.SERVER,
               "UseSlink: symlinks as `type=OS.unix=slink:<target>` (FileZilla); NoNames: no owner/group names."),
 )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import PROFTPD_COMPAT, __version__, trace
 from ..config.registry import SERVER, Directive, Merge
-from ..config.types import Custom, Flag, Path
+from ..config.types import Custom, Flag, Options, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, Hook, Request
 from ..module import Listener, MasterView, Module
 from ..scoreboard import is_disabled
@@ -85,15 +85,6 @@ def parse_exporter(args: list[str]) -> ExporterAddress:
     return ExporterAddress(host, port, *(args[1:] if len(args) == 3 else ()))
 
 
-def parse_options(args: list[str]) -> frozenset[str]:
-    names = {o.lower(): o for o in OPTIONS}
-    out = set()
-    for word in args:
-        if word.lower() not in names:
-            raise ValueError(f"unknown PrometheusOption '{word}'")
-        out.add(names[word.lower()])
-    return frozenset(out)
-
 
 directives = (
     Directive("PrometheusEngine", Flag, SERVER, False, Merge.SERVER, "Collect metrics and run the exporter."),
@@ -102,7 +93,7 @@ directives = (
               "(also from PROMETHEUS_USERNAME/PROMETHEUS_PASSWORD)."),
     Directive("PrometheusLog", Path(none_ok=True), SERVER, None, Merge.SERVER,
               "The exporter's own log file (default: the SystemLog)."),
-    Directive("PrometheusOptions", Custom(parse_options, "EnableLogMessageMetrics"), SERVER, frozenset(),
+    Directive("PrometheusOptions", Options(OPTIONS, "PrometheusOption", nocase=True), SERVER, frozenset(),
               Merge.SERVER, "EnableLogMessageMetrics: count log messages by level (proftpd_log_message_total)."),
     Directive("PrometheusTables", Path(), SERVER, None, Merge.SERVER,
               "Accepted for compatibility: where the private metrics directory is made (default: beside the "

@@ -29,7 +29,7 @@ import time
 
 from .. import transfer
 from ..config.registry import SVG, Directive, Merge
-from ..config.types import Custom, Flag, Int
+from ..config.types import Custom, Flag, Int, Options
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module, PreStep, Veto
 from ..net import netacl, proxy
@@ -50,15 +50,6 @@ def _version(args: list[str]) -> str:
 
 OPTIONS = ("UseProxiedServerAddress", "HeaderOnDataConnections")
 
-
-def _options(args: list[str]) -> frozenset[str]:
-    known = {o.lower(): o for o in OPTIONS}
-    if not args:
-        raise ValueError(f"expected {' or '.join(OPTIONS)}")
-    bad = [a for a in args if a.lower() not in known]
-    if bad:
-        raise ValueError(f"unknown option '{bad[0]}' (expected {' or '.join(OPTIONS)})")
-    return frozenset(known[a.lower()] for a in args)
 
 
 def _trusted(args: list[str]) -> tuple[netacl.NetACL, ...]:
@@ -82,7 +73,7 @@ directives = (
               "Seconds the header may take; then the connection is closed without a reply."),
     Directive("ProxyProtocolIgnore", Flag, SVG, False, Merge.SERVER,
               "Read (and check) the header but keep the connection's own addresses."),
-    Directive("ProxyProtocolOptions", Custom(_options, "UseProxiedServerAddress|HeaderOnDataConnections ..."),
+    Directive("ProxyProtocolOptions", Options(OPTIONS, "ProxyProtocolOption", nocase=True),
               SVG, None, Merge.SERVER,
               "UseProxiedServerAddress: the address the client connected to (on the proxy) is the server's "
               "address for this session: the vhost bound to it serves it, PASV announces it. "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..bancache import RedisSentinel, RedisServer, RedisSettings
 from ..config.registry import SVG, Directive, Merge
-from ..config.types import Custom, Flag, Path, parse_bool
+from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Module
 
 NAME = "mod_redis.c"
@@ -85,14 +85,6 @@ def _timeouts(args: list[str]) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _options(args: list[str]) -> frozenset[str]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    for w in args:
-        if w != "NoReconnect":
-            raise ValueError(f"unknown RedisOption '{w}'")
-    return frozenset(args)
-
 
 directives = (
     Directive("RedisEngine", Flag, SVG, False, Merge.SERVER, "Let modules use Redis (mod_ban's BanCache redis)."),
@@ -103,7 +95,7 @@ directives = (
               "Sentinels that tell where the Redis master is."),
     Directive("RedisTimeouts", Custom(_timeouts, "connect-millis io-millis"), SVG, (0.5, 0.5), Merge.SERVER,
               "Longest wait for a connection and for an answer; a client never waits longer for Redis."),
-    Directive("RedisOptions", Custom(_options, "NoReconnect"), SVG, frozenset(), Merge.SERVER,
+    Directive("RedisOptions", Options(("NoReconnect",), "RedisOption"), SVG, frozenset(), Merge.SERVER,
               "NoReconnect: a process that lost Redis does not try again."),
     Directive("RedisLog", Path(none_ok=True), SVG, None, Merge.SERVER, "File for mod_redis's messages."),
 )

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ..config.registry import ALL_DIRS, SERVER, SVG, VHOST, Directive, Merge
-from ..config.types import Custom, Flag, Int, Path, Str, parse_bool, parse_int
+from ..config.types import Custom, Flag, Int, Options, Path, Str, parse_bool, parse_int
 
 NAME = "mod_tls.c"
 
@@ -123,26 +123,10 @@ def parse_required(args: list[str]) -> Required:
 
 
 # -- TLSOptions --------------------------------------------------------------------------------------------------
-OPTIONS = {
-    "AllowClientRenegotiation": "AllowClientRenegotiations", "AllowClientRenegotiations": "AllowClientRenegotiations",
-    "AllowDotLogin": "AllowDotLogin", "AllowPerUser": "AllowPerUser", "AllowWeakDH": "AllowWeakDH",
-    "AllowWeakSecurity": "AllowWeakSecurity", "CommonNameRequired": "CommonNameRequired",
-    "dNSNameRequired": "dNSNameRequired", "iPAddressRequired": "iPAddressRequired", "EnableDiags": "EnableDiags",
-    "ExportCertData": "ExportCertData", "IgnoreSNI": "IgnoreSNI", "NoAutoECDH": "NoAutoECDH",
-    "NoEmptyFragments": "NoEmptyFragments", "NoSessionReuseRequired": "NoSessionReuseRequired",
-    "StdEnvVars": "StdEnvVars", "UseImplicitSSL": "UseImplicitSSL",
-}
-
-
-def parse_options(args: list[str]) -> frozenset[str]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    out = set()
-    for word in args:
-        if word not in OPTIONS:
-            raise ValueError(f"unknown TLSOption '{word}'")
-        out.add(OPTIONS[word])
-    return frozenset(out)
+OPTIONS = ("AllowClientRenegotiations", "AllowDotLogin", "AllowPerUser", "AllowWeakDH", "AllowWeakSecurity",
+           "CommonNameRequired", "dNSNameRequired", "iPAddressRequired", "EnableDiags", "ExportCertData", "IgnoreSNI",
+           "NoAutoECDH", "NoEmptyFragments", "NoSessionReuseRequired", "StdEnvVars", "UseImplicitSSL")
+parse_options = Options(OPTIONS, "TLSOption", aliases=(("AllowClientRenegotiation", "AllowClientRenegotiations"),))
 
 
 # -- the others --------------------------------------------------------------------------------------------------
@@ -327,7 +311,7 @@ directives = (
               ALL_DIRS, Required(), Merge.DOWN,
               "What must be protected; in `<Directory>`/.ftpaccess only the data part counts (for "
               "APPE LIST MLSD NLST RETR STOR STOU)."),
-    Directive("TLSOptions", Custom(parse_options, "flag ..."), SVG, frozenset(), Merge.SERVER,
+    Directive("TLSOptions", parse_options, SVG, frozenset(), Merge.SERVER,
               "AllowClientRenegotiations AllowDotLogin AllowPerUser AllowWeakSecurity CommonNameRequired "
               "dNSNameRequired iPAddressRequired EnableDiags (session statistics at exit; OpenSSL's message "
               "tracing is not reachable from Python) ExportCertData IgnoreSNI NoEmptyFragments "

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..access import expr as exprs
 from ..access import hostsaccess as ha
 from ..config.registry import SVG, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, Path, Str, Text
+from ..config.types import Custom, Flag, Options, Path, Str, Text
 from ..dispatch import POST_CMD, PRE_CMD, Hook, Request
 from ..module import Listener, MasterView, Module, Veto
 from ..net.connection import Connection
@@ -43,14 +43,6 @@ log = logging.getLogger("proftpy")
 _tables, _named_tables = files_parsers(source, "an allow table and a deny table (type:info)")
 
 
-def _options(args: list[str]) -> frozenset[str]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    for word in args:
-        if word not in OPTIONS:
-            raise ValueError(f"unknown WrapOption '{word}'")
-    return frozenset(args)
-
 
 directives = (
     Directive("WrapEngine", Flag, SVG, False, Merge.SERVER, "Check the Wrap*Tables at all."),
@@ -64,7 +56,7 @@ directives = (
               repeat=True),
     Directive("WrapServiceName", Str("name"), SVG, "proftpd", Merge.SERVER, "The daemon name the tables list."),
     Directive("WrapLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_wrap2's own log file (`none`: none)."),
-    Directive("WrapOptions", Custom(_options, "CheckOnConnect|CheckAllNames ..."), SVG, frozenset(), Merge.SERVER,
+    Directive("WrapOptions", Options(OPTIONS, "WrapOption"), SVG, frozenset(), Merge.SERVER,
               "CheckOnConnect: check WrapTables at connect; CheckAllNames: every DNS name of the client counts.",
               repeat=True),
     Directive("WrapDenyMsg", Text, SVGA, None, Merge.DOWN, "530 text for a refused client (%u = user)."),

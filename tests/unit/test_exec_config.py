@@ -47,9 +47,10 @@ def test_command_lists():
 
 
 def test_options_and_environ():
-    assert mod_exec._options(["logstdout", "sendStdout"]) == {"logStdout", "sendStdout"}
+    options = next(d.parse for d in mod_exec.directives if d.name == "ExecOptions")
+    assert options(["logstdout", "sendStdout"]) == {"logStdout", "sendStdout"}
     with pytest.raises(ValueError, match="unknown ExecOption"):
-        mod_exec._options(["sendStderr"])
+        options(["sendStderr"])
     assert mod_exec._environ(["path", "-"]) == ("PATH", "-")
 
 
