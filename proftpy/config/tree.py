@@ -216,11 +216,11 @@ class Context:
     def __init__(self, chain: list[Section], server: "Server"):
         self.chain = chain
         self.server = server
+        if len(chain) == 1 and chain[0] is server.section:
+            self.get = server.get       # the server's own set: its resolved values, without a call between
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The effective value under the directive's merge rule, else its declared default."""
-        if len(self.chain) == 1 and self.chain[0] is self.server.section:
-            return self.server.get(name, default)       # the server's own set: its resolved values
         directive = self.server.registry.get(name)
         if directive is None:
             raise KeyError(f"undeclared directive {name}")
@@ -265,6 +265,7 @@ class Server:
         self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
         self._values: dict[str, tuple[Any, Any]] = {}   # name as asked -> (own value or _UNSET, declared default)
         self._memo: dict[str, Any] = {}     # what modules derive from this server's settings (`cached`)
+        self._plain: Context | None = None  # context(): the server's own set (a Context is never changed)
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The server's value (its own set, `<Global>` merged in), else the declared default. Resolved once per
@@ -317,6 +318,10 @@ class Server:
                 dynamic: list[Section] = ()) -> Context:
         """The chain of sets for a path in this server (optionally inside an `<Anonymous>`). `dynamic` are
         `.ftpaccess` sections (kind "dir", args [directory]) found by the caller."""
+        if anon is None and path is None:
+            if self._plain is None:
+                self._plain = Context([self.section], self)
+            return self._plain
         chain: list[Section] = []
         if path is not None:
             node = self._match(anon, path, home, tuple(dynamic))
@@ -407,6 +412,7 @@ class Config:
             section._by_key()
         for server in self.servers:
             server.resolve_all()
+            server.context()
 
 
 def build(root: Section, registry, path: str, defines: set[str], warnings: list[str]) -> Config:
