@@ -207,6 +207,13 @@ def _rules_by_event(config) -> dict[str | None, tuple[Rule, ...]]:
     return config.cached("mod_ban.rules-by-event", build)
 
 
+def prepare(config) -> None:
+    """In the master, before any fork: the rules and each server's BanEngine, so that sessions share them."""
+    rules_for(config, None)
+    for server in config.servers:
+        engine_for(config, server)
+
+
 def engine_on_anywhere(config) -> bool:
     return any(engine_for(config, s) for s in config.servers)
 
