@@ -294,13 +294,13 @@ class Server:
         for directive in self.registry.directives.values():
             self._resolve(directive.name)
 
-    def cached(self, key: str, build: Callable[["Server"], Any]) -> Any:
-        """`build(self)`, once per server: a module's settings derived from this server's directives. A reload
-        makes new Servers, so nothing derived from an old configuration survives it."""
+    def cached(self, key: str, build: Callable[..., Any], *args: Any) -> Any:
+        """`build(self, *args)`, once per server: a module's settings derived from this server's directives. A
+        reload makes new Servers, so nothing derived from an old configuration survives it."""
         try:
             return self._memo[key]
         except KeyError:
-            value = self._memo[key] = build(self)
+            value = self._memo[key] = build(self, *args)
             return value
 
     @property

@@ -189,22 +189,24 @@ directives = (
 def rules(config) -> tuple[Rule, ...]:
     """BanOnEvent lines (server config and <Global>, as ProFTPD: they apply to every server); read once per
     configuration."""
-    return config.cached("mod_ban.rules", lambda c: tuple(p.value for p in c.main.section.all("BanOnEvent")))
+    return config.cached("mod_ban.rules", _read_rules)
 
 
 def rules_for(config, event: str | None) -> tuple[Rule, ...]:
     """The rules counting one of mod_ban's own events (`rule.event.name`), in file order; None: the rules of
     user-defined events."""
-    return _rules_by_event(config).get(event, ())
+    return config.cached("mod_ban.rules-by-event", _rules_by_event).get(event, ())
+
+
+def _read_rules(config) -> tuple[Rule, ...]:
+    return tuple(p.value for p in config.main.section.all("BanOnEvent"))
 
 
 def _rules_by_event(config) -> dict[str | None, tuple[Rule, ...]]:
-    def build(c) -> dict[str | None, tuple[Rule, ...]]:
-        by: dict[str | None, list[Rule]] = {}
-        for rule in rules(c):
-            by.setdefault(rule.event.name if rule.event is not None else None, []).append(rule)
-        return {name: tuple(found) for name, found in by.items()}
-    return config.cached("mod_ban.rules-by-event", build)
+    by: dict[str | None, list[Rule]] = {}
+    for rule in rules(config):
+        by.setdefault(rule.event.name if rule.event is not None else None, []).append(rule)
+    return {name: tuple(found) for name, found in by.items()}
 
 
 def prepare(config) -> None:
@@ -221,10 +223,10 @@ def engine_on_anywhere(config) -> bool:
 def engine_for(config, server) -> bool:
     """BanEngine for a server: its own line, else the server config's (ProFTPD's `BanEngine on` at the top
     covers the <VirtualHost>s; one of them may say off). Read once per server."""
-    return server.cached("mod_ban.engine", lambda s: _engine_of(config, s))
+    return server.cached("mod_ban.engine", _engine_of, config)
 
 
-def _engine_of(config, server) -> bool:
+def _engine_of(server, config) -> bool:
     own = server.section.first("BanEngine")
     return bool(own.value if own is not None else config.main.get("BanEngine"))
 
