@@ -92,6 +92,9 @@ class DelayTable:
         self.path = path
         self.fd = fd
         self.servers = servers
+        self._rows = {}                 # sid -> its first row (USER; PASS follows), first of equal sids wins
+        for i, (sid, _, _) in enumerate(servers):
+            self._rows.setdefault(sid, 2 * i)
 
     @classmethod
     def open_or_create(cls, path: str, servers: list[tuple[int, str, int]]) -> "DelayTable":
@@ -166,10 +169,8 @@ class DelayTable:
             self.fd = -1
 
     def row_index(self, sid: int, which: int) -> int | None:
-        for i, (s, _, _) in enumerate(self.servers):
-            if s == sid:
-                return 2 * i + which
-        return None
+        first = self._rows.get(sid)
+        return None if first is None else first + which
 
     def _values_at(self, row: int, protocol: str) -> int:
         return HEADER.size + row * ROW + ROW_HEAD.size + PROTOCOLS.index(protocol) * VALUES.size

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import trace
 from .errors import ConfigError, Where
@@ -20,6 +20,7 @@ from .registry import ANON, CLASS, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST,
 KIND_CONTEXT = {"server": SERVER, "vhost": VHOST, "global": GLOBAL, "anon": ANON, "dir": DIR,
                 "ftpaccess": FTPACCESS, "limit": LIMIT, "class": CLASS}
 _MISSING = object()
+_UNSET = object()           # a directive the server's set does not hold
 
 
 @dataclass(eq=False)
@@ -215,6 +216,8 @@ class Context:
     def __init__(self, chain: list[Section], server: "Server"):
         self.chain = chain
         self.server = server
+        if len(chain) == 1 and chain[0] is server.section:
+            self.get = server.get       # the server's own set: its resolved values, without a call between
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The effective value under the directive's merge rule, else its declared default."""
@@ -260,9 +263,45 @@ class Server:
         self.base: Server = base.base if base is not None else self   # the configured server a session's merged
                                                                        # copy (mod_ifsession) comes from
         self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
+        self._values: dict[str, tuple[Any, Any]] = {}   # name as asked -> (own value or _UNSET, declared default)
+        self._memo: dict[str, Any] = {}     # what modules derive from this server's settings (`cached`)
+        self._plain: Context | None = None  # context(): the server's own set (a Context is never changed)
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
-        return self.context().get(name, default)
+        """The server's value (its own set, `<Global>` merged in), else the declared default. Resolved once per
+        name: a Server's section does not change once built (mod_ifsession merges into a copy, a new Server)."""
+        hit = self._values.get(name)
+        if hit is None or trace.on:
+            hit = self._resolve(name)
+        value, fallback = hit
+        if value is _UNSET:
+            return fallback if default is _MISSING else default
+        return value
+
+    def _resolve(self, name: str) -> tuple[Any, Any]:
+        directive = self.registry.get(name)
+        if directive is None:
+            raise KeyError(f"undeclared directive {name}")
+        p = self.section.first(name)
+        if p is not None:
+            if trace.on: trace.msg("config", 9, "%s: %r from %s at %s", directive.name, p.value, self.section.describe(), p.where)
+        elif trace.on: trace.msg("config", 10, "%s: default %r", directive.name, directive.default)
+        hit = self._values[name] = (_UNSET if p is None else p.value, directive.default)
+        return hit
+
+    def resolve_all(self) -> None:
+        """Resolve every declared directive now (the master, before forking: sessions share the answers)."""
+        for directive in self.registry.directives.values():
+            self._resolve(directive.name)
+
+    def cached(self, key: str, build: Callable[..., Any], *args: Any) -> Any:
+        """`build(self, *args)`, once per server: a module's settings derived from this server's directives. A
+        reload makes new Servers, so nothing derived from an old configuration survives it."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build(self, *args)
+            return value
 
     @property
     def is_vhost(self) -> bool:
@@ -279,6 +318,10 @@ class Server:
                 dynamic: list[Section] = ()) -> Context:
         """The chain of sets for a path in this server (optionally inside an `<Anonymous>`). `dynamic` are
         `.ftpaccess` sections (kind "dir", args [directory]) found by the caller."""
+        if anon is None and path is None:
+            if self._plain is None:
+                self._plain = Context([self.section], self)
+            return self._plain
         chain: list[Section] = []
         if path is not None:
             node = self._match(anon, path, home, tuple(dynamic))
@@ -317,14 +360,36 @@ class Config:
     registry: Any
     defines: set[str]
     warnings: list[str] = field(default_factory=list)
+    _chosen: dict[tuple[str, int], "Server | None"] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def main(self) -> Server:
         return self.servers[0]
 
+    def cached(self, key: str, build: Callable[["Config"], Any]) -> Any:
+        """`build(self)`, once per configuration (a reload parses a new Config, so it is built again)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build(self)
+            return value
+
     def server_for(self, local_addr: str, local_port: int) -> "Server | None":
         """ProFTPD's vhost choice for a connection: a server bound to this address and port, else DefaultServer,
-        else the main one (unless SocketBindTight)."""
+        else the main one (unless SocketBindTight). Chosen once per local address and port (the master's veto,
+        its modules and the session ask for the same one); the servers' addresses are resolved at load."""
+        key = (local_addr, local_port)
+        try:
+            return self._chosen[key]
+        except KeyError:
+            pass
+        if len(self._chosen) >= 256:
+            self._chosen.clear()
+        chosen = self._chosen[key] = self._choose(local_addr, local_port)
+        return chosen
+
+    def _choose(self, local_addr: str, local_port: int) -> "Server | None":
         on_port = [s for s in self.servers if s.get("Port") == local_port]
         for server in on_port:
             if local_addr in server.addresses:
@@ -345,6 +410,9 @@ class Config:
         """Index every section's params now; the master calls this before forking (see `Section._by_key`)."""
         for section in [*self.root.walk(), *(s for c in self.classes for s in c.walk())]:
             section._by_key()
+        for server in self.servers:
+            server.resolve_all()
+            server.context()
 
 
 def build(root: Section, registry, path: str, defines: set[str], warnings: list[str]) -> Config:

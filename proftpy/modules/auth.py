@@ -297,15 +297,17 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     else:
         reason = login_denial(account, root_login=ctx.get("RootLogin"),
                               require_valid_shell=ctx.get("RequireValidShell"), use_ftpusers=ctx.get("UseFtpUsers"))
+    names = None
     if reason is None:
         session.anon = anon
-        if not login_allowed(session, account.name, group_names(chain, account)):
+        names = group_names(chain, account)
+        if not login_allowed(session, account.name, names):
             reason = "Limit access denies login"
     if reason is not None:
         session.anon = None
         return _failed(session, name, reason)
     try:
-        start_session(session, account, anon, name, cmd.arg)
+        start_session(session, account, anon, name, cmd.arg, names)
     except RootRefused as e:
         log.error("error: %s", e)
         session.anon = None
@@ -375,10 +377,12 @@ class SessionUnsafe(Exception):
     """The process changed identity only half way: it must not serve anything any more."""
 
 
-def start_session(session: "Session", account: Account, anon, name: str, password: str) -> None:
+def start_session(session: "Session", account: Account, anon, name: str, password: str,
+                  listed: tuple[str, ...] | None = None) -> None:
     """Everything after a good password, in ProFTPD's order: supplementary groups -> chroot -> setgid/setuid for
     good -> no_new_privs and not dumpable. Raises OSError when a step before the identity change fails (the
-    process is then as before: 530, the client may try again) and SessionUnsafe when the change itself fails."""
+    process is then as before: 530, the client may try again) and SessionUnsafe when the change itself fails.
+    `listed`: the account's group names as PASS already listed them (`group_names`), else listed here."""
     chain = session.auth
     groups = chain.groups_for(account)
     gid = _anon_gid(chain, anon, account) if anon is not None else account.gid
@@ -386,7 +390,8 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     names = {g.name for g in groups}
     root = _session_root(session, account, anon, names)
     # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
-    session.account, session.groups, session.anon = account, group_names(chain, account), anon
+    session.account, session.anon = account, anon
+    session.groups = listed if listed is not None else group_names(chain, account)
     session.events.emit("core.chroot", session=session, root=root)
     p = privs.default_privs()
     if not p.nonroot_daemon:

@@ -175,9 +175,34 @@ directives = (
 )
 
 
-def rules(config) -> list[Rule]:
-    """BanOnEvent lines (server config and <Global>, as ProFTPD: they apply to every server)."""
-    return [p.value for p in config.main.section.all("BanOnEvent")]
+def rules(config) -> tuple[Rule, ...]:
+    """BanOnEvent lines (server config and <Global>, as ProFTPD: they apply to every server); read once per
+    configuration."""
+    return config.cached("mod_ban.rules", _read_rules)
+
+
+def rules_for(config, event: str | None) -> tuple[Rule, ...]:
+    """The rules counting one of mod_ban's own events (`rule.event.name`), in file order; None: the rules of
+    user-defined events."""
+    return config.cached("mod_ban.rules-by-event", _rules_by_event).get(event, ())
+
+
+def _read_rules(config) -> tuple[Rule, ...]:
+    return tuple(p.value for p in config.main.section.all("BanOnEvent"))
+
+
+def _rules_by_event(config) -> dict[str | None, tuple[Rule, ...]]:
+    by: dict[str | None, list[Rule]] = {}
+    for rule in rules(config):
+        by.setdefault(rule.event.name if rule.event is not None else None, []).append(rule)
+    return {name: tuple(found) for name, found in by.items()}
+
+
+def prepare(config) -> None:
+    """In the master, before any fork: the rules and each server's BanEngine, so that sessions share them."""
+    rules_for(config, None)
+    for server in config.servers:
+        engine_for(config, server)
 
 
 def engine_on_anywhere(config) -> bool:
@@ -186,7 +211,11 @@ def engine_on_anywhere(config) -> bool:
 
 def engine_for(config, server) -> bool:
     """BanEngine for a server: its own line, else the server config's (ProFTPD's `BanEngine on` at the top
-    covers the <VirtualHost>s; one of them may say off)."""
+    covers the <VirtualHost>s; one of them may say off). Read once per server."""
+    return server.cached("mod_ban.engine", _engine_of, config)
+
+
+def _engine_of(server, config) -> bool:
     own = server.section.first("BanEngine")
     return bool(own.value if own is not None else config.main.get("BanEngine"))
 
@@ -271,9 +300,8 @@ def session_init(session: "Session") -> None:
         opts = session.server.get("BanCacheOptions")
         st.link = RedisLink(settings, state.table, lambda m: ban_log(state, m))
         st.match_server, st.share_counts = "MatchServer" in opts, SHARE_COUNTS in opts
-    for rule in rules(session.config):          # user-defined events: only known once configured
-        if rule.event is None:
-            session.events.on(rule.listens, lambda _r=rule, **data: _user_defined(_r, **data))
+    for rule in rules_for(session.config, None):    # user-defined events: only known once configured
+        session.events.on(rule.listens, lambda _r=rule, **data: _user_defined(_r, **data))
     found = _banned(session, HOST, session.remote_addr)
     if found is not None:
         ban_log(state, f"login from host '{session.remote_addr}' denied due to host ban")
@@ -414,9 +442,8 @@ def post_pass(session: "Session", cmd: Request) -> None:
     """LoginRate: a successful login is the event (no event is emitted for it)."""
     if not session.authenticated or not session.user:
         return None
-    for rule in rules(session.config):
-        if rule.event is not None and rule.event.name == "LoginRate":
-            handle(session, rule, session.user)
+    for rule in rules_for(session.config, "LoginRate"):
+        handle(session, rule, session.user)
     return None
 
 
@@ -437,11 +464,10 @@ def _listener(name: str):
     def listen(session: "Session" = None, **data: Any) -> None:
         if session is None:
             return
-        for rule in rules(session.config):
-            if rule.event is not None and rule.event.name == name:
-                source = _source(rule, session, data)
-                if source:
-                    handle(session, rule, source)
+        for rule in rules_for(session.config, name):
+            source = _source(rule, session, data)
+            if source:
+                handle(session, rule, source)
     return listen
 
 

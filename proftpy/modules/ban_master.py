@@ -400,7 +400,8 @@ def status(master: MasterView):
 
 
 MODULE = Module(
-    ban.NAME, check=check, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
+    ban.NAME, check=check, master_init=master_init, master_preload=lambda master: ban.prepare(master.config),
+    master_tick=master_tick, master_reload=master_reload,
     master_stop=master_stop, veto=veto, status=status,
     channel_handlers=(ChannelHandler("mod_ban.banned", _on_banned), ChannelHandler("mod_ban.remote-ban", _on_remote),
                       ChannelHandler("mod_ban.cache-retry", _on_retry)))

@@ -188,16 +188,31 @@ def settings_of(server: "Server", exec_log: ModuleLog, params: list[Any] | None 
 
 def server_identity(server: "Server") -> Identity | None:
     """The server's User and Group as ids (Group defaults to the user's own group); the process's own ids without
-    User; None (and a log line) when User or Group names nobody."""
+    User; None (and a log line, each time it is asked) when User or Group names nobody. The names are looked up
+    once per configuration (in the master, before any session: `warm_identities`)."""
+    found = server.cached("mod_exec.identity", _lookup_identity)
+    if isinstance(found, KeyError):
+        log.error("mod_exec: no such user or group %s: programs are not run", found)
+        return None
+    return found
+
+
+def _lookup_identity(server: "Server") -> Identity | KeyError:
     user, group = server.get("User"), server.get("Group")
     try:
         uid, gid = (None, None) if user is None else _user_ids(user)
         if group is not None:
             gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
     except KeyError as e:
-        log.error("mod_exec: no such user or group %s: programs are not run", e)
-        return None
+        return e
     return Identity(uid, gid, ())
+
+
+def warm_identities(config: "Config") -> None:
+    """Each server's User/Group ids, looked up now in the master so that no session asks pwd/grp again."""
+    for server in config.servers:
+        if server.get("ExecEngine"):
+            server.cached("mod_exec.identity", _lookup_identity)
 
 
 def _user_ids(user: str) -> tuple[int, int | None]:
@@ -360,7 +375,9 @@ def _on_command(session: "Session", req: Request, directive: str, phase: str) ->
 
 def _before(session: "Session", req: Request) -> None:
     """ExecBeforeCommand: whatever the program says, the command goes on (ProFTPD's rule)."""
-    if req.name == "USER" and session.state.get(ExecState).settings is not None:
+    if session.state.get(ExecState).settings is None:
+        return None             # ExecEngine off: nothing to run (the common case, one lookup per command)
+    if req.name == "USER":
         session.state.get(SentUser).name = req.arg
     for _, out in _on_command(session, req, "ExecBeforeCommand", PRE_CMD):
         _not_sent(session, out)
@@ -369,6 +386,8 @@ def _before(session: "Session", req: Request) -> None:
 
 def _after(session: "Session", req: Request) -> None:
     """ExecOnCommand; with sendStdout the output ends the reply: ProFTPD adds it after the command's own text."""
+    if session.state.get(ExecState).settings is None:
+        return None
     for _, out in _on_command(session, req, "ExecOnCommand", POST_CMD):
         settings = session.state.get(ExecState).settings
         lines = output_lines(out.stdout) if "sendStdout" in settings.options else []
@@ -383,6 +402,8 @@ def _after(session: "Session", req: Request) -> None:
 
 
 def _error(session: "Session", req: Request) -> None:
+    if session.state.get(ExecState).settings is None:
+        return None
     for _, out in _on_command(session, req, "ExecOnError", POST_CMD_ERR):
         _not_sent(session, out)
     return None
@@ -437,12 +458,14 @@ def _master_setup(master: MasterView) -> None:
 
 
 def master_init(master: MasterView) -> None:
+    warm_identities(master.config)
     _master_setup(master)
     master.events.on_any(lambda name, data: _master_event(master, name, data))
 
 
 def master_reload(master: MasterView) -> None:
     """SIGHUP: the new configuration's settings, then its ExecOnRestart programs (main server)."""
+    warm_identities(master.config)
     _master_setup(master)
     st = master.state.get(ExecMaster)
     if st.settings is None or not master.config.main.get("ExecEngine"):
