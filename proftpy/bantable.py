@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import logging
 import os
@@ -278,19 +277,7 @@ class BanTable:
 
 
 def _check_location(path: str) -> None:
-    """As the scoreboard: no symlinked table, no world-writable directory."""
-    parent = os.path.dirname(os.path.abspath(path))
     try:
-        pst = os.stat(parent)
-    except OSError as e:
-        raise BanTableError(f"BanTable {path}: directory {parent}: {e.strerror}") from None
-    if pst.st_mode & stat.S_IWOTH and not pst.st_mode & stat.S_ISVTX:
-        raise BanTableError(f"BanTable {path}: refusing to use world-writable directory {parent}")
-    try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            raise BanTableError(f"BanTable {path}: refusing to use a symbolic link")
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        if e.errno != errno.ENOENT:
-            raise BanTableError(f"BanTable {path}: {e.strerror}") from None
+        filelock.check_location(path, "BanTable", sticky_ok=True)
+    except filelock.BadLocation as e:
+        raise BanTableError(str(e)) from None

@@ -99,7 +99,8 @@ class DelayTable:
     @classmethod
     def open_or_create(cls, path: str, servers: list[tuple[int, str, int]]) -> "DelayTable":
         """Keep a table that fits these servers (what it learned stays), reset one that does not, with a log
-        line when it was another server set, corrupt or foreign."""
+        line when it was another server set, corrupt or foreign. Like the scoreboard, never a symbolic link or
+        a file in a world-writable directory (anyone could have put their own table there)."""
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             try:
@@ -107,7 +108,10 @@ class DelayTable:
             except OSError as e:
                 raise DelayTableError(f"unable to open DelayTable '{path}': {e.strerror}") from None
         try:
+            filelock.check_location(path, "DelayTable")
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except filelock.BadLocation as e:
+            raise DelayTableError(f"unable to use {e}") from None
         except OSError as e:
             raise DelayTableError(f"unable to open DelayTable '{path}': {e.strerror}") from None
         table = cls(path, fd, servers)

@@ -1,9 +1,12 @@
-"""The fcntl record lock shared by the file-backed tables (scoreboard, BanTable, DelayTable)."""
+"""What the file-backed tables (scoreboard, BanTable, DelayTable) share: their fcntl record lock and ProFTPD's
+rules for where such a file may live."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 from typing import Iterator
 
 
@@ -15,3 +18,30 @@ def locked(fd: int, kind: int, start: int = 0, length: int = 0) -> Iterator[None
         yield
     finally:
         fcntl.lockf(fd, fcntl.LOCK_UN, length, start, os.SEEK_SET)
+
+
+class BadLocation(Exception):
+    """A table file where ProFTPD would not use it; `errno` set when the directory could not be looked at."""
+
+    def __init__(self, message: str, errno_: int | None = None):
+        super().__init__(message)
+        self.errno = errno_
+
+
+def check_location(path: str, what: str, sticky_ok: bool = False) -> None:
+    """ProFTPD's rules for a shared table: no symbolic link, no world-writable directory (anyone could put a
+    file of theirs in its place), unless `sticky_ok` and the directory has the sticky bit. Raises BadLocation
+    with a message naming `what`."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        pst = os.stat(parent)
+    except OSError as e:
+        raise BadLocation(f"{what} {path}: directory {parent}: {e.strerror}", e.errno) from None
+    if pst.st_mode & stat.S_IWOTH and not (sticky_ok and pst.st_mode & stat.S_ISVTX):
+        raise BadLocation(f"{what} {path}: refusing to use world-writable directory {parent}")
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise BadLocation(f"{what} {path}: refusing to use a symbolic link")
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise BadLocation(f"{what} {path}: {e.strerror}", e.errno) from None

@@ -20,12 +20,12 @@ import dataclasses
 import errno
 import fcntl
 import os
-import stat
 import struct
 import time
 from typing import Iterator
 
 from . import trace
+from . import filelock
 from .filelock import locked as _locked
 
 DEFAULT_PATH = "/var/run/proftpy/proftpy.scoreboard"
@@ -239,19 +239,10 @@ def _alive(pid: int) -> bool:
 
 
 def _check_location(path: str, what: str) -> None:
-    """ProFTPD's rules: no symlinked scoreboard or mutex, no world-writable parent directory."""
-    parent = os.path.dirname(os.path.abspath(path))
     try:
-        pst = os.stat(parent)
-    except OSError as e:
-        raise ScoreboardError(f"{what} {path}: directory {parent}: {e.strerror}", e.errno) from None
-    if pst.st_mode & stat.S_IWOTH:
-        raise ScoreboardError(f"{what} {path}: refusing to use world-writable directory {parent}")
-    try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            raise ScoreboardError(f"{what} {path}: refusing to use a symbolic link")
-    except FileNotFoundError:
-        pass
+        filelock.check_location(path, what)
+    except filelock.BadLocation as e:
+        raise ScoreboardError(str(e), e.errno) from None
 
 
 def _open_file(path: str, flags: int, what: str) -> int:

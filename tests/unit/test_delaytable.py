@@ -114,3 +114,15 @@ def test_reset_forgets_everything(tmp_path):
     t.learn(0, "ftp", 5, add=True)
     t.reset()
     assert t.read(0, "ftp")[0] == 0
+
+
+def test_a_table_in_a_world_writable_directory_or_behind_a_link_is_refused(tmp_path):
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o1777)
+    with pytest.raises(dt.DelayTableError, match="refusing to use world-writable directory"):
+        dt.DelayTable.open_or_create(str(open_dir / "d"), SERVERS)
+    (tmp_path / "real").write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(dt.DelayTableError, match="refusing to use a symbolic link"):
+        dt.DelayTable.open_or_create(str(tmp_path / "link"), SERVERS)
