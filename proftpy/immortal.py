@@ -23,6 +23,8 @@ import gc
 import sys
 import types
 
+from . import codelayout
+
 IMMORTAL_REFCNT = 0xFFFFFFFF        # _Py_IMMORTAL_REFCNT of 64-bit CPython 3.12 and 3.13
 
 _SAFE_TYPES = frozenset({
@@ -65,6 +67,7 @@ def immortalize() -> int:
     if _done or not supported():
         return 0
     _done = True
+    codelayout.lay_out(codelayout.names())     # first: the copies it makes are marked below
     gc.collect()
     count = 0
     ssize = ctypes.c_ssize_t
