@@ -22,19 +22,20 @@ pages are written anyway, so moving the code gains nothing there).
 from __future__ import annotations
 
 import gc
+import os
 import types
-from pathlib import Path
 
-LIST = Path(__file__).with_name("codelayout.txt")
+LIST = os.path.join(os.path.dirname(__file__), "codelayout.txt")   # (no pathlib: the master does not import it)
 _kept: list[types.CodeType] = []         # the replaced code objects (see above why they stay) and their copies
                                         # (so that immortal.py reaches the nested ones too)
 _done = False
 
 
-def names(path: Path = LIST) -> list[str]:
+def names(path: str = LIST) -> list[str]:
     """The `module:qualname` lines of the list, in order (none when it cannot be read)."""
     try:
-        text = path.read_text()
+        with open(path) as f:
+            text = f.read()
     except OSError:
         return []
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
