@@ -81,12 +81,37 @@ def immortalize() -> int:
             if sys.getrefcount(o) < IMMORTAL_REFCNT and _safe(o):
                 ssize.from_address(id(o)).value = IMMORTAL_REFCNT
                 count += 1
+                if type(o) is types.CodeType:
+                    count += _constants(o)
         if issubclass(type(obj), type):     # a class (isinstance would believe a weakref proxy's __class__)
             _version_tag(obj)
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
         if type(namespace) is dict:
             _keys_version(namespace)
+    return count
+
+
+_CONSTANT_TYPES = frozenset({str, bytes, int, float, complex, tuple, frozenset, types.CodeType})
+
+
+def _constants(code: types.CodeType) -> int:
+    """Mark a code object's constants and names (and those of the code objects nested in them): LOAD_CONST writes
+    the count of the constant it pushes (a message, a tuple, a number), and code objects are not among the
+    garbage collector's objects, so the walk above does not reach what they hold. Constants are immutable and
+    live as long as their code."""
+    count = 0
+    stack: list[object] = [code.co_consts, code.co_names]
+    while stack:
+        o = stack.pop()
+        if type(o) not in _CONSTANT_TYPES or sys.getrefcount(o) >= IMMORTAL_REFCNT:
+            continue
+        ctypes.c_ssize_t.from_address(id(o)).value = IMMORTAL_REFCNT
+        count += 1
+        if type(o) is types.CodeType:
+            stack += (o.co_consts, o.co_names)
+        elif type(o) in (tuple, frozenset):
+            stack.extend(o)
     return count
 
 

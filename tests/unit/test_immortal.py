@@ -25,7 +25,8 @@ is_immortal = lambda o: sys.getrefcount(o) == immortal.IMMORTAL_REFCNT
 facts = {"marked": marked, "again": again, "function": is_immortal(master.serve_connection),
          "code": is_immortal(master.serve_connection.__code__), "class": is_immortal(dispatch.Dispatcher),
          "module": is_immortal(master), "module dict": is_immortal(vars(master)),
-         "socket": is_immortal(kept), "module names unchanged": sorted(vars(master)) == names_before,
+         "socket": is_immortal(kept),
+         "constants": [is_immortal(c) for c in master.Master.preload.__code__.co_consts if type(c) in (str, tuple)], "module names unchanged": sorted(vars(master)) == names_before,
          "class lookups": [dispatch.Dispatcher.__name__, type(kept).__name__, master.Master.preload.__name__]}
 del dropped                             # its last reference: the socket is closed, as before
 try:
@@ -52,6 +53,7 @@ def test_long_lived_objects_become_immortal_once_and_resources_stay_mortal():
     if immortal.supported():
         assert got["marked"] > 10000 and got["again"] == 0
         assert got["function"] and got["code"] and got["class"] and got["module"] and got["module dict"]
+        assert got["constants"] and all(got["constants"])      # the docstring and other constants of the code
     else:
         assert got["marked"] == got["again"] == 0
         assert not (got["function"] or got["code"] or got["class"] or got["module"] or got["module dict"])
