@@ -108,7 +108,9 @@ def _constants(code: types.CodeType) -> int:
             continue
         ctypes.c_ssize_t.from_address(id(o)).value = IMMORTAL_REFCNT
         count += 1
-        if type(o) is types.CodeType:
+        if type(o) in (str, bytes):
+            hash(o)             # cached in the object on first use: now, not in each session that uses it
+        elif type(o) is types.CodeType:
             stack += (o.co_consts, o.co_names)
         elif type(o) in (tuple, frozenset):
             stack.extend(o)
