@@ -12,6 +12,10 @@ anyway, and nothing that owns a resource is marked (no files, sockets, threads, 
 dropped socket or file is still closed by its last reference going. It runs once per master: objects a reload
 makes later stay mortal (a reload's old configuration is then kept, once, rather than freed).
 
+Two more writes every session made into shared objects are made once in the master instead: a class's type version
+tag and a module's globals' keys version, which the interpreter assigns the first time it specialises a lookup there
+(docs/performance.md, "Memory per session, second pass"). Both are caches: assigning them changes no behaviour.
+
 On other interpreters (3.11, whose objects have no immortal form) `immortalize` does nothing.
 """
 
@@ -23,7 +27,10 @@ import gc
 import sys
 import types
 
+from . import codelayout
+
 IMMORTAL_REFCNT = 0xFFFFFFFF        # _Py_IMMORTAL_REFCNT of 64-bit CPython 3.12 and 3.13
+SPECIALISE_AFTER = 4                # runs after which an instruction is specialised (2 on 3.12 and 3.13)
 
 _SAFE_TYPES = frozenset({
     types.FunctionType, types.CodeType, types.ModuleType, types.BuiltinFunctionType, types.MethodDescriptorType,
@@ -65,6 +72,7 @@ def immortalize() -> int:
     if _done or not supported():
         return 0
     _done = True
+    codelayout.lay_out(codelayout.names())     # first: the copies it makes are marked below
     gc.collect()
     count = 0
     ssize = ctypes.c_ssize_t
@@ -73,4 +81,59 @@ def immortalize() -> int:
             if sys.getrefcount(o) < IMMORTAL_REFCNT and _safe(o):
                 ssize.from_address(id(o)).value = IMMORTAL_REFCNT
                 count += 1
+                if type(o) is types.CodeType:
+                    count += _constants(o)
+        if issubclass(type(obj), type):     # a class (isinstance would believe a weakref proxy's __class__)
+            _version_tag(obj)
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if type(namespace) is dict:
+            _keys_version(namespace)
     return count
+
+
+_CONSTANT_TYPES = frozenset({str, bytes, int, float, complex, tuple, frozenset, types.CodeType})
+
+
+def _constants(code: types.CodeType) -> int:
+    """Mark a code object's constants and names (and those of the code objects nested in them): LOAD_CONST writes
+    the count of the constant it pushes (a message, a tuple, a number), and code objects are not among the
+    garbage collector's objects, so the walk above does not reach what they hold. Constants are immutable and
+    live as long as their code."""
+    count = 0
+    stack: list[object] = [code.co_consts, code.co_names]
+    while stack:
+        o = stack.pop()
+        if type(o) not in _CONSTANT_TYPES or sys.getrefcount(o) >= IMMORTAL_REFCNT:
+            continue
+        ctypes.c_ssize_t.from_address(id(o)).value = IMMORTAL_REFCNT
+        count += 1
+        if type(o) in (str, bytes):
+            hash(o)             # cached in the object on first use: now, not in each session that uses it
+        elif type(o) is types.CodeType:
+            stack += (o.co_consts, o.co_names)
+        elif type(o) in (tuple, frozenset):
+            stack.extend(o)
+    return count
+
+
+def _version_tag(cls: type) -> None:
+    """Give a class its type version tag now (a lookup through the type's attribute cache assigns one), instead
+    of in every session: the interpreter assigns it on the first lookup after the class was created or changed,
+    writing into the class object (a copied page per class). type.__getattribute__ runs no metaclass code; the
+    name is one every class resolves (object.__init__ at worst)."""
+    type.__getattribute__(cls, "__init__")
+
+
+def _global_name() -> str:
+    return __name__             # one global lookup: the code the probes below run
+
+
+def _keys_version(namespace: dict) -> None:
+    """Give a module's globals their dict keys version now, instead of in every session: the interpreter assigns
+    it when it first specialises a global lookup in that module (LOAD_GLOBAL), writing into the keys object. A
+    throwaway function with the module's globals runs one such lookup until it is specialised (a fresh copy of the
+    code for each module, so each specialises from scratch); it reads `__name__` and changes nothing."""
+    probe = types.FunctionType(_global_name.__code__.replace(), namespace)
+    for _ in range(SPECIALISE_AFTER):
+        probe()

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json, os, socket, sys
 from proftpy import dispatch, immortal, master
+names_before = sorted(vars(master))
 kept = socket.socket()
 dropped = socket.socket()
 fd = dropped.fileno()
@@ -24,7 +25,9 @@ is_immortal = lambda o: sys.getrefcount(o) == immortal.IMMORTAL_REFCNT
 facts = {"marked": marked, "again": again, "function": is_immortal(master.serve_connection),
          "code": is_immortal(master.serve_connection.__code__), "class": is_immortal(dispatch.Dispatcher),
          "module": is_immortal(master), "module dict": is_immortal(vars(master)),
-         "socket": is_immortal(kept)}
+         "socket": is_immortal(kept),
+         "constants": [is_immortal(c) for c in master.Master.preload.__code__.co_consts if type(c) in (str, tuple)], "module names unchanged": sorted(vars(master)) == names_before,
+         "class lookups": [dispatch.Dispatcher.__name__, type(kept).__name__, master.Master.preload.__name__]}
 del dropped                             # its last reference: the socket is closed, as before
 try:
     os.fstat(fd)
@@ -45,9 +48,12 @@ def facts() -> dict:
 def test_long_lived_objects_become_immortal_once_and_resources_stay_mortal():
     got = facts()
     assert got["dropped socket closed"] and not got["socket"]
+    assert got["module names unchanged"]        # the probes that give modules their keys version add no name
+    assert got["class lookups"] == ["Dispatcher", "socket", "preload"]
     if immortal.supported():
         assert got["marked"] > 10000 and got["again"] == 0
         assert got["function"] and got["code"] and got["class"] and got["module"] and got["module dict"]
+        assert got["constants"] and all(got["constants"])      # the docstring and other constants of the code
     else:
         assert got["marked"] == got["again"] == 0
         assert not (got["function"] or got["code"] or got["class"] or got["module"] or got["module dict"])
