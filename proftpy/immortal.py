@@ -87,7 +87,7 @@ def immortalize() -> int:
             _version_tag(obj)
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
-        if type(namespace) is dict:
+        if type(namespace) is dict and "__name__" in namespace:   # (sys.modules may hold other objects)
             _keys_version(namespace)
     return count
 
