@@ -33,6 +33,7 @@ Master events (`master.events`; modules listen through `Module.master_events`):
 
 from __future__ import annotations
 
+import _signal
 import errno
 import gc
 import logging
@@ -56,6 +57,10 @@ from .net import inet
 from .net.channel import BadMessage, Channel, ChannelClosed, ChannelError, Message, close_fds
 from .net.connection import Connection, plain_ip
 from .session import Session
+
+# The signals the master handles (through its wake-up fd); `fork()` keeps them from a child until it has its own.
+MASTER_SIGNALS = frozenset((signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2))
+_sigmask = _signal.pthread_sigmask      # the C function: signal.pthread_sigmask builds a set of enum members
 
 log = logging.getLogger("proftpy")
 STOP_GRACE = 1.5        # seconds children get after SIGTERM before SIGKILL
@@ -202,7 +207,7 @@ class Master:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        for sig in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        for sig in MASTER_SIGNALS:
             signal.signal(sig, lambda s, f: None)
 
     # -- the loop ------------------------------------------------------------------------------------------------
@@ -465,7 +470,7 @@ class Master:
             log.error("cannot make a channel for %s: %s", what, e.strerror)
             return None
         try:
-            pid = os.fork()
+            pid = fork()
         except OSError as e:
             log.error("fork failed: %s", e.strerror)
             ours.close()
@@ -582,7 +587,7 @@ class Master:
         Returns its pid, or None (logged) when fork failed."""
         gc.freeze()
         try:
-            pid = os.fork()
+            pid = fork()
         except OSError as e:
             log.error("cannot start %s: fork failed: %s", title, e.strerror)
             return None
@@ -794,12 +799,30 @@ class Master:
             self._notifier.notify("\n".join(states))
 
 
+def fork() -> int:
+    """os.fork() with MASTER_SIGNALS blocked across it, and in the child until it has its own dispositions
+    (`_child_signals`).
+    Until then a new child has the master's handlers and wake-up fd: a SIGTERM sent to it (an idle child retired
+    right after its fork) would be written to the master's wake-up fd, and the master would take it for its own
+    and shut down. A signal sent meanwhile waits, and then acts as the child's disposition says."""
+    _sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        _sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+        raise
+    if pid:
+        _sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+    return pid
+
+
 def _child_signals() -> None:
     """A forked child's signal dispositions (session, idle or helper): the defaults, SIGHUP ignored (a reload is
-    the master's)."""
+    the master's); then the signals `fork()` blocked may come (the wake-up fd is gone: `_close_inherited`)."""
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
 
 
 def waiting_cap() -> int:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import psutil
 
@@ -143,6 +144,21 @@ def test_hup_replaces_the_idle_children_with_ones_of_the_new_configuration(ftpd)
     with socket.create_connection((d.host, d.port), timeout=5) as s:
         assert s.makefile("rb").readline() == b"220 after the reload\r\n"
         assert fresh - idle_pids(d)                             # served by one of the new idle children
+
+
+def test_idle_children_retired_right_after_their_fork_do_not_stop_the_master(ftpd):
+    """Each HUP retires (SIGTERM) the idle children forked after the one before: one still running the master's
+    signal handlers would write its SIGTERM to the master's wake-up fd (the master shut down within 20 HUPs)."""
+    d = ftpd(POOL)
+    pool_of(d, 3)
+    master = d.master_pid
+    for _ in range(100):
+        os.kill(master, signal.SIGHUP)
+        time.sleep(0.01)
+        assert "shutting down" not in d.log()
+    assert psutil.Process(master).status() != psutil.STATUS_ZOMBIE
+    pool_of(d, 3)
+    assert banner(d).startswith(b"220 ")
 
 
 def test_an_idle_child_that_dies_is_replaced(ftpd):
