@@ -103,7 +103,10 @@ class Session:
         self.closing = False
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
-        self._contexts: dict[tuple, Any] = {}   # context() answers during one command
+        self._contexts: dict[tuple, Any] = {}   # context() answers at a path during one command
+        self._level: tuple[tuple, Any] | None = None   # (key, context) of the session level (no path)
+        self._walked: dict[tuple, dict] = {}    # .ftpaccess sections by directory during one command, for each
+                                                # (server, anon, home, fs, ftpaccess) they were found with
 
     @property
     def remote_addr(self) -> str:
@@ -130,20 +133,33 @@ class Session:
         session level without one. Under a kernel chroot the path is first put back in the configuration's terms
         (the chroot directory in front), so `<Directory /home/alice/up>` still matches. Kept for the rest of the
         command (`handle_line` forgets them): a LIST asked some 30 times, each walking up the directories for
-        `.ftpaccess` files."""
-        key = (path, id(self.server), id(self.anon), self.home, id(self.fs), id(self.ftpaccess))
+        `.ftpaccess` files. The key holds the objects themselves, so none can be freed and its id reused while
+        an answer made for it is kept."""
+        if path is None:
+            return self._session_level()
+        key = (path, self.server, self.anon, self.home, self.fs, self.ftpaccess)
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = self._context(path)
+            found = self._contexts[key] = self._context(path, self._walked.setdefault(key[1:], {}))
         return found
 
-    def _context(self, path: str | None):
+    def _session_level(self):
+        """The context without a path: the `<Anonymous>` block and the server, no `<Directory>` and no
+        `.ftpaccess`, so it depends on nothing but the objects in its key (a login or mod_ifsession replaces
+        them, it does not change them). Kept across commands: every command asks for it."""
+        key = (self.server, self.anon, self.home)
+        level = self._level
+        if level is None or level[0] != key:
+            level = self._level = (key, self._context(None))
+        return level[1]
+
+    def _context(self, path: str | None, walked: dict | None = None):
         dynamic = []
         if path is not None:
             if self.fs is not None:
                 path = self.fs.config_path(path)
             if self.ftpaccess is not None:
-                dynamic = self.ftpaccess.sections(path)
+                dynamic = self.ftpaccess.sections(path, walked)
         return self.server.context(self.anon, path, self.home, dynamic)
 
     def conf(self, name: str, path: str | None = None) -> Any:
@@ -285,6 +301,7 @@ class Session:
             return
         if not during_transfer:
             self._contexts.clear()
+            self._walked.clear()
         name, arg = split_command(line)
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))
