@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import proctitle, trace
+from .access.limits import Who
 from .config.tree import Config, Server
 from .dispatch import Request, split_command
 from .events import EventBus
@@ -26,7 +27,6 @@ from .reply import Reply
 
 if TYPE_CHECKING:
     from .access.dirs import FtpaccessCache
-    from .access.limits import Who
     from .auth import Account, AuthChain
     from .config.tree import Section
     from .fs import FS
@@ -121,9 +121,8 @@ class Session:
         """The session root as the configuration names it (DefaultRoot or <Anonymous>); None when unconfined."""
         return self.fs.jail if self.fs is not None else None
 
-    def who(self, arg: str | None = None) -> "Who":
+    def who(self, arg: str | None = None) -> Who:
         """The facts a `<Limit>` is decided on for this session (arg: the command argument, for filters)."""
-        from .access.limits import Who
         return Who(self.client, self.user if self.authenticated else None,
                    self.groups if self.authenticated else None, self.conn_class, arg)
 

@@ -115,3 +115,6 @@ def test_directory_denyall_is_found_innermost_first():
     d = directory_rule(config.main.context(path="/srv/other"))
     assert not d.allowed and d.where.line == 2
     assert directory_rule(config.main.context(path="/elsewhere")) is None
+    both = conf("<Directory /a>\nAllowAll\nDenyAll\n</Directory>\n<Directory /b>\nDenyAll\nAllowAll\n</Directory>\n")
+    assert directory_rule(both.main.context(path="/a")).allowed           # the first of the two lines wins
+    assert not directory_rule(both.main.context(path="/b")).allowed
