@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import os
 import stat
 import struct
@@ -124,8 +125,10 @@ def is_disabled(value: str) -> bool:
     return value.strip().lower() in DISABLED_VALUES
 
 
+@functools.lru_cache(maxsize=256)
 def encode_text(value: str, size: int) -> bytes:
-    """UTF-8 bytes that fit a char[size] with its NUL, cut before a whole character, never inside one."""
+    """UTF-8 bytes that fit a char[size] with its NUL, cut before a whole character, never inside one. Cached:
+    a session writes the same few command names, arguments and "idle" over and over."""
     raw = value.replace("\0", "").encode("utf-8", "surrogateescape")
     limit = size - 1
     if len(raw) <= limit:
