@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -268,10 +269,11 @@ def other_protocol(req: Request) -> str | None:
 def split_command(line: str) -> tuple[str, str]:
     """Command word and argument as ProFTPD splits them: the word ends at the first space or tab, the argument is
     everything after that one character (further spaces are part of it: `CWD  dir` names " dir")."""
-    for i, ch in enumerate(line):
-        if ch in " \t":
-            return line[:i], line[i + 1:]
-    return line, ""
+    end = _WORD_END.search(line)
+    return (line[:end.start()], line[end.start() + 1:]) if end else (line, "")
+
+
+_WORD_END = re.compile("[ \t]")
 
 
 def os_error_reply(what: str, e: OSError) -> Reply:

@@ -207,7 +207,8 @@ class Session:
     def _next_timeout(self) -> float | None:
         if not self.timers:
             return None
-        return max(0.0, min(t.deadline for t in self.timers.values()) - time.monotonic())
+        return max(0.0, min([t.deadline for t in self.timers.values()]) - time.monotonic())   # (a list: no
+                                                                                # generator frame per command)
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
