@@ -104,7 +104,8 @@ class Session:
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
         self._contexts: dict[tuple, Any] = {}   # context() answers at a path during one command
-        self._level: tuple[tuple, Any] | None = None   # (key, context) of the session level (no path)
+        self._level: tuple[tuple, Any, dict] | None = None   # the session level (no path): (key, context,
+                                                # the values conf() read from it)
         self._walked: dict[tuple, dict] = {}    # .ftpaccess sections by directory during one command, for each
                                                 # (server, anon, home, fs, ftpaccess) they were found with
 
@@ -146,11 +147,14 @@ class Session:
         """The context without a path: the `<Anonymous>` block and the server, no `<Directory>` and no
         `.ftpaccess`, so it depends on nothing but the objects in its key (a login or mod_ifsession replaces
         them, it does not change them). Kept across commands: every command asks for it."""
+        return self._current_level()[1]
+
+    def _current_level(self) -> tuple[tuple, Any, dict]:
         key = (self.server, self.anon, self.home)
         level = self._level
         if level is None or level[0] != key:
-            level = self._level = (key, self._context(None))
-        return level[1]
+            level = self._level = (key, self._context(None), {})
+        return level
 
     def _context(self, path: str | None, walked: dict | None = None):
         dynamic = []
@@ -162,7 +166,17 @@ class Session:
         return self.server.context(self.anon, path, self.home, dynamic)
 
     def conf(self, name: str, path: str | None = None) -> Any:
-        return self.context(path).get(name)
+        """A directive's effective value at a path, or at the session level. The session level's values are
+        kept with its context (the same objects, so the same answers), except while tracing, where each lookup
+        is traced."""
+        if path is not None or trace.on:
+            return self.context(path).get(name)
+        _, level, values = self._current_level()
+        try:
+            return values[name]
+        except KeyError:
+            value = values[name] = level.get(name)
+            return value
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:

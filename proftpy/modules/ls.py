@@ -170,17 +170,17 @@ def settings(session: "Session", command: str) -> Settings:
         here = None
     ctx = context_at(session, here)
 
-    def fake(name: str, tilde: str) -> str | None:
+    def fake(name: str, tilde: Callable[[], str]) -> str | None:
         value = ctx.get(name)
         if not value or not value[0]:
             return None
-        return tilde if value[1] == "~" else value[1]
+        return tilde() if value[1] == "~" else value[1]
 
     return Settings(
         show_symlinks=ctx.get("ShowSymlinks"), gmt=ctx.get("TimesGMT"), globbing=ctx.get("UseGlobbing"),
         config=list_config(ctx.chain, command),
-        fake_user=fake("DirFakeUser", session.user or "ftp"),
-        fake_group=fake("DirFakeGroup", session_group(session)),
+        fake_user=fake("DirFakeUser", lambda: session.user or "ftp"),
+        fake_group=fake("DirFakeGroup", lambda: session_group(session)),      # looked up only when shown
         fake_mode=ctx.get("DirFakeMode"))
 
 
