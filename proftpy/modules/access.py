@@ -158,7 +158,7 @@ class OverrideCache:
 def _override_allowed(session: "Session", directory: str) -> bool:
     """AllowOverride at a configuration path: whether a `.ftpaccess` there is read."""
     cache = session.state.get(OverrideCache).by_dir
-    key = (id(session.server), id(session.anon), session.home, directory)
+    key = (session.server, session.anon, session.home, directory)     # the objects: kept alive, ids not reused
     allowed = cache.get(key)
     if allowed is None:
         if len(cache) >= 4096:          # a long session over many directories starts again
