@@ -266,14 +266,14 @@ def other_protocol(req: Request) -> str | None:
     return None
 
 
+_WORD_END = re.compile("[ \t]")
+
+
 def split_command(line: str) -> tuple[str, str]:
     """Command word and argument as ProFTPD splits them: the word ends at the first space or tab, the argument is
     everything after that one character (further spaces are part of it: `CWD  dir` names " dir")."""
     end = _WORD_END.search(line)
     return (line[:end.start()], line[end.start() + 1:]) if end else (line, "")
-
-
-_WORD_END = re.compile("[ \t]")
 
 
 def os_error_reply(what: str, e: OSError) -> Reply:
