@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import proctitle, trace
 from .access.limits import Who
-from .config.tree import Config, Server
+from .config.tree import Config, Context, Server
 from .dispatch import Request, split_command
 from .events import EventBus
 from .module import ModuleSet, States
@@ -58,6 +58,25 @@ class Totals:
     files_out: int = 0
     files_xfer: int = 0
     bytes_moved: int = 0        # every byte over data connections: listings and broken transfers too
+
+
+class _KeptLevel(Context):
+    """The session level's context: a directive's value is kept once read (the same object a new lookup finds:
+    nothing under a session changes the sections of its chain), except while tracing, where each lookup is
+    traced. A context at a path whose chain is the same (no `<Directory>`, no `.ftpaccess` there) is this one."""
+
+    def __init__(self, ctx: Context, values: dict[str, Any]):
+        super().__init__(ctx.chain, ctx.server)
+        self.values = values
+
+    def get(self, name: str, *default: Any) -> Any:
+        if default or trace.on:
+            return Context.get(self, name, *default)
+        try:
+            return self.values[name]
+        except KeyError:
+            value = self.values[name] = Context.get(self, name)
+            return value
 
 
 class Session:
@@ -140,7 +159,11 @@ class Session:
         key = (path, self.server, self.anon, self.home, self.fs, self.ftpaccess)
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = self._context(path, self._walked.setdefault(key[1:], {}))
+            found = self._context(path, self._walked.setdefault(key[1:], {}))
+            level = self._current_level()[1]
+            if len(found.chain) == len(level.chain) and found.chain[0] is level.chain[0]:
+                found = level       # no <Directory> and no .ftpaccess here: the session level, values kept
+            self._contexts[key] = found
         return found
 
     def _session_level(self):
@@ -153,7 +176,8 @@ class Session:
         key = (self.server, self.anon, self.home)
         level = self._level
         if level is None or level[0] != key:
-            level = self._level = (key, self._context(None), {})
+            values: dict[str, Any] = {}
+            level = self._level = (key, _KeptLevel(self._context(None), values), values)
         return level
 
     def _context(self, path: str | None, walked: dict | None = None):
