@@ -12,9 +12,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import trace
 from .reply import FtpError, Reply
@@ -141,6 +142,21 @@ class Hook:
     handler: Callable[[AnySession, Request], Reply | None]
     module: str = ""                # set by module.Module: the module that declares it (for trace lines)
     early: bool = False         # PRE_CMD: runs before the argument check, as ProFTPD's PRE_CMD handlers for "*"
+    only: Callable[[Command], bool] | None = None   # a "*" hook that does nothing for rows where this is False
+                                    # (decided from the row alone) is left out of their dispatch, and out of
+                                    # unknown commands'
+
+
+class Plan(NamedTuple):
+    """The hooks one command runs, per phase (early PRE_CMD, PRE_CMD, POST_CMD, POST_CMD_ERR, LOG_CMD,
+    LOG_CMD_ERR)."""
+
+    pre_early: tuple[Hook, ...]
+    pre: tuple[Hook, ...]
+    post: tuple[Hook, ...]
+    post_err: tuple[Hook, ...]
+    log: tuple[Hook, ...]
+    log_err: tuple[Hook, ...]
 
 
 class Dispatcher:
@@ -155,16 +171,19 @@ class Dispatcher:
         self.hooks: dict[str, list[Hook]] = {}
         for h in hooks:
             self.hooks.setdefault(h.phase, []).append(h)
-        # the hooks that run for (phase, early, command name), in declaration order, made once in the master:
-        # a command no hook names runs the "*" hooks of (phase, early)
-        self._for: dict[tuple[str, bool, str], tuple[Hook, ...]] = {}
-        names = {h.command for h in hooks} - {"*"}
-        for phase, listed in self.hooks.items():
-            for early in (False, True):
-                self._for[phase, early, "*"] = tuple(h for h in listed if h.early == early and h.command == "*")
-                for name in names:
-                    self._for[phase, early, name] = tuple(h for h in listed
-                                                          if h.early == early and h.command in ("*", name))
+        # the hooks that run for each command name, per phase, in declaration order, made once in the master
+        # (a command no hook or row names runs the "*" hooks): one dict look-up per command instead of one per phase
+        names = set(self.commands) | {h.command for h in hooks} - {"*"}
+        self._plans: dict[str, Plan] = {name: self._plan(hooks, name, self.row(name)) for name in names}
+        self._any = self._plan(hooks, "*", None)
+
+    @staticmethod
+    def _plan(hooks: list[Hook], name: str, row: Command | None) -> "Plan":
+        def run(phase: str, early: bool = False) -> tuple[Hook, ...]:
+            return tuple(h for h in hooks if h.phase == phase and h.early == early and h.command in ("*", name)
+                         and (h.only is None or h.command != "*" or (row is not None and h.only(row))))
+        return Plan(run(PRE_CMD, True), run(PRE_CMD), run(POST_CMD), run(POST_CMD_ERR), run(LOG_CMD),
+                    run(LOG_CMD_ERR))
 
     def row(self, name: str) -> Command | None:
         """The row that handles `name` (None for an unknown command or a HELP-only entry)."""
@@ -184,10 +203,8 @@ class Dispatcher:
             arg = arg.strip().partition(" ")[2]
         return row, (row.path_of(arg) if row is not None else None)
 
-    def _run_hooks(self, phase: str, session: AnySession, req: Request, early: bool = False) -> Reply | None:
-        run = self._for.get((phase, early, req.name))
-        if run is None:
-            run = self._for.get((phase, early, "*"), ())
+    @staticmethod
+    def _run(phase: str, run: tuple[Hook, ...], session: AnySession, req: Request) -> Reply | None:
         for hook in run:
             if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
             result = hook.handler(session, req)
@@ -198,16 +215,21 @@ class Dispatcher:
     def dispatch(self, session: AnySession, req: Request) -> Reply | None:
         """Run all phases; return the reply the session should send (None when the handler already replied)."""
         command = self.row(req.name)
-        reply = self._pre(session, req, command)
+        plan = self._plans.get(req.name, self._any)
+        reply = self._pre(session, req, command, plan)
         if reply is None and command is not None:
             reply = self._call(session, req, command)
         req.reply = reply
         failed = reply is None and req.notes.get("failed") or (reply is not None and reply.is_error)
-        self._safe_hooks(POST_CMD_ERR if failed else POST_CMD, session, req)
-        self._safe_hooks(LOG_CMD_ERR if failed else LOG_CMD, session, req)
+        if failed:
+            self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
+            self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
+        else:
+            self._safe_hooks(POST_CMD, plan.post, session, req)
+            self._safe_hooks(LOG_CMD, plan.log, session, req)
         return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
 
-    def _pre(self, session: AnySession, req: Request, command: Command | None) -> Reply | None:
+    def _pre(self, session: AnySession, req: Request, command: Command | None, plan: "Plan") -> Reply | None:
         if command is None:
             if trace.on: trace.msg("command", 5, "no handler for command '%s'", req.display)
             protocol = other_protocol(req)
@@ -225,9 +247,9 @@ class Dispatcher:
         if command.needs_login and not session.authenticated:
             return Reply(530, "Please login with USER and PASS")
         try:
-            reply = self._run_hooks(PRE_CMD, session, req, early=True)
+            reply = self._run(PRE_CMD, plan.pre_early, session, req)
             if reply is None:
-                reply = command.argument_error(req) or self._run_hooks(PRE_CMD, session, req)
+                reply = command.argument_error(req) or self._run(PRE_CMD, plan.pre, session, req)
             return reply
         except FtpError as e:
             return e.reply
@@ -241,9 +263,11 @@ class Dispatcher:
         except OSError as e:
             return os_error_reply(req.arg or req.name, e)
 
-    def _safe_hooks(self, phase: str, session: AnySession, req: Request) -> None:
+    def _safe_hooks(self, phase: str, run: tuple[Hook, ...], session: AnySession, req: Request) -> None:
+        if not run:
+            return
         try:
-            self._run_hooks(phase, session, req)
+            self._run(phase, run, session, req)
         except Exception:
             log.exception("%s hook failed for %s", phase, req.name)
 
@@ -265,13 +289,14 @@ def other_protocol(req: Request) -> str | None:
     return None
 
 
+_WORD_END = re.compile("[ \t]")
+
+
 def split_command(line: str) -> tuple[str, str]:
     """Command word and argument as ProFTPD splits them: the word ends at the first space or tab, the argument is
     everything after that one character (further spaces are part of it: `CWD  dir` names " dir")."""
-    for i, ch in enumerate(line):
-        if ch in " \t":
-            return line[:i], line[i + 1:]
-    return line, ""
+    end = _WORD_END.search(line)
+    return (line[:end.start()], line[end.start() + 1:]) if end else (line, "")
 
 
 def os_error_reply(what: str, e: OSError) -> Reply:

@@ -18,6 +18,8 @@ class Reply:
     def format(self) -> bytes:
         """`123-first` ... `123 last`; continuation lines that start with a digit are indented so clients do not
         mistake them for the end."""
+        if not self.lines and "\n" not in self.text:       # most replies: one line
+            return f"{self.code} {self.text}\r\n".encode("utf-8", "surrogateescape")
         body = self.lines + [self.text] if self.lines else [self.text]
         body = [part for text in body for part in text.split("\n")]
         if len(body) == 1:

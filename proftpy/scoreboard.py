@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import os
 import struct
 import time
@@ -124,8 +125,10 @@ def is_disabled(value: str) -> bool:
     return value.strip().lower() in DISABLED_VALUES
 
 
+@functools.lru_cache(maxsize=256)
 def encode_text(value: str, size: int) -> bytes:
-    """UTF-8 bytes that fit a char[size] with its NUL, cut before a whole character, never inside one."""
+    """UTF-8 bytes that fit a char[size] with its NUL, cut before a whole character, never inside one. Cached:
+    a session writes the same few command names, arguments and "idle" over and over."""
     raw = value.replace("\0", "").encode("utf-8", "surrogateescape")
     limit = size - 1
     if len(raw) <= limit:
@@ -486,6 +489,7 @@ class Slot:
         self.pid = int(values["pid"])
         self._values = dict(values)
         self._members = _slot_members(self._values)     # packed form of each value: an update re-encodes its own
+        self._written: bytes | None = None               # the slot's bytes as this process last wrote them
         self._released = False
         self.throttle = throttle or TransferThrottle()
         self._xfer_calls = 0
@@ -497,28 +501,36 @@ class Slot:
 
     def update(self, **fields) -> None:
         """Change some fields; one pwrite of the whole slot under its byte-range lock."""
+        self._set(_checked(fields))
+
+    def _set(self, fields: dict[str, object]) -> None:
+        """update() for field names known to be writable. Only this process writes its slot, so when the bytes
+        are those it wrote last (a listing's transfer begins and ends with the zeros already there) the file
+        already holds them and nothing is written."""
         if self._released:
             raise ScoreboardError(f"scoreboard slot {self.index} was already released")
-        fields = _checked(fields)
         self._values.update(fields)
         members = self._members
         for name, value in fields.items():
             i = _SLOT_INDEX[name]
             members[i] = _pack_value(_SLOT_PLAN[i][1], value)
-        self.scoreboard._write_slot(self.index, SLOT.pack(*members))
+        raw = SLOT.pack(*members)
+        if raw != self._written:
+            self.scoreboard._write_slot(self.index, raw)
+            self._written = raw
 
     def command(self, cmd: str, arg: str = "") -> None:
         """A command starts (ProFTPD sets CMD/CMD_ARG for each command after login)."""
-        self.update(cmd=cmd, cmd_arg=arg)
+        self._set({"cmd": cmd, "cmd_arg": arg})
 
     def idle(self, now: float | None = None) -> None:
         """Waiting for the next command: cmd "idle", empty arg, begin_idle = now."""
-        self.update(cmd=IDLE_CMD, cmd_arg="", begin_idle=int(time.time() if now is None else now))
+        self._set({"cmd": IDLE_CMD, "cmd_arg": "", "begin_idle": int(time.time() if now is None else now)})
 
     def begin_transfer(self, size: int = 0, done: int = 0) -> None:
         """A data transfer starts: expected size (0 if unknown) and the REST offset already done."""
         self._xfer_calls, self._xfer_last = 0, time.monotonic()
-        self.update(xfer_size=size, xfer_done=done, xfer_len=0, xfer_elapsed_ms=0)
+        self._set({"xfer_size": size, "xfer_done": done, "xfer_len": 0, "xfer_elapsed_ms": 0})
 
     def update_transfer(self, done: int, elapsed_ms: int, length: int | None = None, force: bool = False) -> bool:
         """Progress of a transfer, rate-limited by self.throttle; force=True for the final numbers.
@@ -535,7 +547,7 @@ class Slot:
         return True
 
     def end_transfer(self) -> None:
-        self.update(xfer_size=0, xfer_done=0, xfer_len=0, xfer_elapsed_ms=0)
+        self._set({"xfer_size": 0, "xfer_done": 0, "xfer_len": 0, "xfer_elapsed_ms": 0})
 
     def release(self) -> None:
         """Session end: zero the slot (only if it is still ours). Safe to call twice."""

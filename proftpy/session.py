@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import proctitle, trace
-from .config.tree import Config, Server
+from .access.limits import Who
+from .config.tree import Config, Context, Server
 from .dispatch import Request, split_command
 from .events import EventBus
 from .module import ModuleSet, States
@@ -26,7 +27,6 @@ from .reply import Reply
 
 if TYPE_CHECKING:
     from .access.dirs import FtpaccessCache
-    from .access.limits import Who
     from .auth import Account, AuthChain
     from .config.tree import Section
     from .fs import FS
@@ -58,6 +58,25 @@ class Totals:
     files_out: int = 0
     files_xfer: int = 0
     bytes_moved: int = 0        # every byte over data connections: listings and broken transfers too
+
+
+class _KeptLevel(Context):
+    """The session level's context: a directive's value is kept once read (the same object a new lookup finds:
+    nothing under a session changes the sections of its chain), except while tracing, where each lookup is
+    traced. A context at a path whose chain is the same (no `<Directory>`, no `.ftpaccess` there) is this one."""
+
+    def __init__(self, ctx: Context, values: dict[str, Any]):
+        super().__init__(ctx.chain, ctx.server)
+        self.values = values
+
+    def get(self, name: str, *default: Any) -> Any:
+        if default or trace.on:
+            return Context.get(self, name, *default)
+        try:
+            return self.values[name]
+        except KeyError:
+            value = self.values[name] = Context.get(self, name)
+            return value
 
 
 class Session:
@@ -103,7 +122,11 @@ class Session:
         self.closing = False
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
-        self._contexts: dict[tuple, Any] = {}   # context() answers during one command
+        self._contexts: dict[tuple, Any] = {}   # context() answers at a path during one command
+        self._level: tuple[tuple, Any, dict] | None = None   # the session level (no path): (key, context,
+                                                # the values conf() read from it)
+        self._walked: dict[tuple, dict] = {}    # .ftpaccess sections by directory during one command, for each
+                                                # (server, anon, home, fs, ftpaccess) they were found with
 
     @property
     def remote_addr(self) -> str:
@@ -118,9 +141,8 @@ class Session:
         """The session root as the configuration names it (DefaultRoot or <Anonymous>); None when unconfined."""
         return self.fs.jail if self.fs is not None else None
 
-    def who(self, arg: str | None = None) -> "Who":
+    def who(self, arg: str | None = None) -> Who:
         """The facts a `<Limit>` is decided on for this session (arg: the command argument, for filters)."""
-        from .access.limits import Who
         return Who(self.client, self.user if self.authenticated else None,
                    self.groups if self.authenticated else None, self.conn_class, arg)
 
@@ -130,24 +152,55 @@ class Session:
         session level without one. Under a kernel chroot the path is first put back in the configuration's terms
         (the chroot directory in front), so `<Directory /home/alice/up>` still matches. Kept for the rest of the
         command (`handle_line` forgets them): a LIST asked some 30 times, each walking up the directories for
-        `.ftpaccess` files."""
-        key = (path, id(self.server), id(self.anon), self.home, id(self.fs), id(self.ftpaccess))
+        `.ftpaccess` files. The key holds the objects themselves, so none can be freed and its id reused while
+        an answer made for it is kept."""
+        if path is None:
+            return self._session_level()
+        key = (path, self.server, self.anon, self.home, self.fs, self.ftpaccess)
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = self._context(path)
+            found = self._context(path, self._walked.setdefault(key[1:], {}))
+            level = self._current_level()[1]
+            if len(found.chain) == len(level.chain) and found.chain[0] is level.chain[0]:
+                found = level       # no <Directory> and no .ftpaccess here: the session level, values kept
+            self._contexts[key] = found
         return found
 
-    def _context(self, path: str | None):
+    def _session_level(self):
+        """The context without a path: the `<Anonymous>` block and the server, no `<Directory>` and no
+        `.ftpaccess`, so it depends on nothing but the objects in its key (a login or mod_ifsession replaces
+        them, it does not change them). Kept across commands: every command asks for it."""
+        return self._current_level()[1]
+
+    def _current_level(self) -> tuple[tuple, Any, dict]:
+        key = (self.server, self.anon, self.home)
+        level = self._level
+        if level is None or level[0] != key:
+            values: dict[str, Any] = {}
+            level = self._level = (key, _KeptLevel(self._context(None), values), values)
+        return level
+
+    def _context(self, path: str | None, walked: dict | None = None):
         dynamic = []
         if path is not None:
             if self.fs is not None:
                 path = self.fs.config_path(path)
             if self.ftpaccess is not None:
-                dynamic = self.ftpaccess.sections(path)
+                dynamic = self.ftpaccess.sections(path, walked)
         return self.server.context(self.anon, path, self.home, dynamic)
 
     def conf(self, name: str, path: str | None = None) -> Any:
-        return self.context(path).get(name)
+        """A directive's effective value at a path, or at the session level. The session level's values are
+        kept with its context (the same objects, so the same answers), except while tracing, where each lookup
+        is traced."""
+        if path is not None or trace.on:
+            return self.context(path).get(name)
+        _, level, values = self._current_level()
+        try:
+            return values[name]
+        except KeyError:
+            value = values[name] = level.get(name)
+            return value
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
@@ -192,7 +245,8 @@ class Session:
     def _next_timeout(self) -> float | None:
         if not self.timers:
             return None
-        return max(0.0, min(t.deadline for t in self.timers.values()) - time.monotonic())
+        return max(0.0, min([t.deadline for t in self.timers.values()]) - time.monotonic())   # (a list: no
+                                                                                # generator frame per command)
 
     def _fire_timers(self) -> None:
         now = time.monotonic()
@@ -285,6 +339,7 @@ class Session:
             return
         if not during_transfer:
             self._contexts.clear()
+            self._walked.clear()
         name, arg = split_command(line)
         if not name:
             self.send(Reply(500, "Invalid command: try being more creative"))

@@ -76,7 +76,9 @@ class FtpaccessCache:
         self.files: dict[str, _Cached] = {}
 
     def _load(self, directory: str) -> Section | None:
-        path = posixpath.join(self.to_fs(directory), FTPACCESS)
+        base = self.to_fs(directory)
+        path = base + FTPACCESS if not base or base.endswith("/") else base + "/" + FTPACCESS   # posixpath.join's
+                                                                                                  # answer, inline
         try:
             st = os.stat(path)
         except OSError:
@@ -101,18 +103,31 @@ class FtpaccessCache:
         self.files[directory] = _Cached(key, section)
         return section
 
-    def sections(self, config_path_: str) -> list[Section]:
-        """Dynamic sections that may apply at `config_path_`, deepest directory first."""
-        out = []
-        directory = config_path_
+    def sections(self, config_path_: str, walked: dict[str, list[Section]] | None = None) -> list[Section]:
+        """Dynamic sections that may apply at `config_path_`, deepest directory first (a list not to change).
+        `walked` keeps the answer for each directory looked at, for the caller to pass again while the files are
+        to be taken as unchanged (the session: during one command, so a LIST's lookups at the directory and at
+        its entries share their ancestors)."""
+        walked = {} if walked is None else walked
+        pending: list[str] = []
+        directory, above = config_path_, None
         for _ in range(256):
-            if self.allowed(directory):
-                section = self._load(directory)
-                if section is not None:
-                    out.append(section)
+            above = walked.get(directory)
+            if above is not None:
+                break
+            pending.append(directory)
             if directory == "/":
+                above = []
                 break
             directory = posixpath.dirname(directory) or "/"
+        complete = above is not None        # else cut after 256 directories, as before: nothing is kept
+        out = above or []
+        for directory in reversed(pending):
+            section = self._load(directory) if self.allowed(directory) else None
+            if section is not None:
+                out = [section] + out
+            if complete:
+                walked[directory] = out
         return out
 
 

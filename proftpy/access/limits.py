@@ -320,6 +320,8 @@ def check_command(limits: Iterable[tuple[Section, Section]], command: str, group
                   who: Who, hidden: bool = False) -> Decision:
     """dir_check_full's order: raw command -> group -> ALL; nothing explicit -> allowed."""
     pairs = list(limits)
+    if not pairs:                           # most places have no <Limit> at all
+        return Decision(True, None, None, "no <Limit> decides: allowed")
     rounds = [command.upper()]
     if group:
         rounds.append(group.upper())
@@ -402,8 +404,12 @@ def directory_rule(ctx) -> Decision | None:
     """DenyAll/AllowAll placed directly in a `<Directory>`/`<Anonymous>`/.ftpaccess: the innermost wins; a denial
     answers EACCES, as ProFTPD's dir_check_op."""
     for section in ctx.chain:
-        for p in section.params:
-            if p.directive.key in ("denyall", "allowall"):
-                return Decision(p.directive.key == "allowall", p, None, f"{p.name} in {section.describe()}",
-                                error=errno.EACCES)
+        deny, allow = section.first("DenyAll"), section.first("AllowAll")     # the section's index, not a walk
+        if deny is None and allow is None:                                    # over all its lines
+            continue
+        if deny is None or allow is None:
+            p = deny or allow
+        else:                               # both in one section: the first line wins
+            p = min(deny, allow, key=section.params.index)
+        return Decision(p is allow, p, None, f"{p.name} in {section.describe()}", error=errno.EACCES)
     return None

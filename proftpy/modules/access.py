@@ -158,7 +158,7 @@ class OverrideCache:
 def _override_allowed(session: "Session", directory: str) -> bool:
     """AllowOverride at a configuration path: whether a `.ftpaccess` there is read."""
     cache = session.state.get(OverrideCache).by_dir
-    key = (id(session.server), id(session.anon), session.home, directory)
+    key = (session.server, session.anon, session.home, directory)     # the objects: kept alive, ids not reused
     allowed = cache.get(key)
     if allowed is None:
         if len(cache) >= 4096:          # a long session over many directories starts again
@@ -181,10 +181,12 @@ def login_allowed(session: "Session", user: str, groups: tuple[str, ...] | None)
 
 
 def check_command(session: "Session", arg: str, limit_name: str, group: str | None, limit_all: bool,
-                  target: dirs.Target | None, hidden: bool = False) -> Decision:
-    """The whole decision for one command at one place. DenyAll placed in a `<Directory>` refuses new names too
-    (ProFTPD lets STOR and RNTO create them there: a difference kept on purpose, docs/access.md)."""
-    ctx = session.context(target.real if target is not None else None)
+                  target: dirs.Target | None, hidden: bool = False, ctx=None) -> Decision:
+    """The whole decision for one command at one place (`ctx`: the session's context there, when the caller has
+    it). DenyAll placed in a `<Directory>` refuses new names too (ProFTPD lets STOR and RNTO create them there: a
+    difference kept on purpose, docs/access.md)."""
+    if ctx is None:
+        ctx = session.context(target.real if target is not None else None)
     rule = directory_rule(ctx) if target is not None else None
     if rule is not None and not rule.allowed:
         return rule
@@ -278,17 +280,17 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
         except FsError:
             return None                       # the command itself answers with the same error
     ctx = session.context(target.real if target is not None else None)
-    reply = _arg_filters(ctx, cmd)
+    reply = _arg_filters(session.conf if target is None else ctx.get, cmd)
     if reply is not None:
         return reply
-    row = session.dispatcher.row(cmd.name)
+    row = path_row if cmd.name != "SITE" else session.dispatcher.row(cmd.name)
     if not row.limit:
         return None                           # (mod_site checks each SITE_* itself: limits_allow)
     hidden_ = False
     if target is not None and any(lim.first("IgnoreHidden") for _, lim in ctx.limits()):
         real = session.fs.resolve(path).real if path else target.real
         hidden_ = path_is_hidden(session, real)
-    decision = check_command(session, cmd.arg, row.limit_name, row.group, row.limit_all, target, hidden_)
+    decision = check_command(session, cmd.arg, row.limit_name, row.group, row.limit_all, target, hidden_, ctx)
     if trace.on: _trace_decision(cmd.display, decision, target.real if target is not None else None)
     if not decision.allowed:
         return _denied(session, cmd, row, decision)
@@ -297,10 +299,12 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
     return None
 
 
-def _arg_filters(ctx, cmd: Request) -> Reply | None:
+def _arg_filters(get, cmd: Request) -> Reply | None:
+    """AllowFilter/DenyFilter; `get` reads a directive at the command's place (`Session.conf` at the session
+    level, whose values it keeps across commands)."""
     if not cmd.arg:
         return None
-    allow, deny = ctx.get("AllowFilter"), ctx.get("DenyFilter")
+    allow, deny = get("AllowFilter"), get("DenyFilter")
     if (allow is not None and not allow.search(cmd.arg)) or (deny is not None and deny.search(cmd.arg)):
         log.log(NOTICE, "'%s' denied by %s", cmd.display, "AllowFilter" if allow is not None else "DenyFilter")
         return Reply(550, f"{cmd.arg}: Forbidden command argument")

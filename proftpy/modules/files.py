@@ -598,6 +598,7 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands,
-                hooks=(Hook(PRE_CMD, "*", _after_rnfr, early=True), Hook(POST_CMD, "QUIT", _quit_display)),
+                hooks=(Hook(PRE_CMD, "*", _after_rnfr, early=True, only=lambda row: row.name not in AFTER_RNFR),
+                       Hook(POST_CMD, "QUIT", _quit_display)),
                 listeners=(Listener("core.connect", _on_connect), Listener("core.chroot", _on_chroot)),
                 session_init=session_init)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import operator
 import os
 import posixpath
 import stat
@@ -37,6 +38,7 @@ log = logging.getLogger("proftpy")
 
 MAX_GLOB_MATCHES = 100_000     # bound the work one glob can cause
 MAX_DEPTH = 256                # -R never goes deeper than this, whatever ListOptions says
+_as_bytes = operator.methodcaller("encode", "utf-8", "surrogateescape")   # names sort by their bytes, as in C
 
 
 def _fake_id(args: list[str]) -> tuple[bool, str | None]:
@@ -87,10 +89,12 @@ class Names:
         return self.session.auth
 
     def user(self, uid: int) -> str:
-        return self._name(self.users, uid, lambda: self.chain().getpwuid(uid))
+        name = self.users.get(uid)         # known already for all but the first entry of an owner
+        return name if name is not None else self._name(self.users, uid, lambda: self.chain().getpwuid(uid))
 
     def group(self, gid: int) -> str:
-        return self._name(self.groups, gid, lambda: self.chain().getgrgid(gid))
+        name = self.groups.get(gid)
+        return name if name is not None else self._name(self.groups, gid, lambda: self.chain().getgrgid(gid))
 
     @staticmethod
     def _name(cache: dict[int, str], ident: int, lookup) -> str:
@@ -166,17 +170,17 @@ def settings(session: "Session", command: str) -> Settings:
         here = None
     ctx = context_at(session, here)
 
-    def fake(name: str, tilde: str) -> str | None:
+    def fake(name: str, tilde: Callable[[], str]) -> str | None:
         value = ctx.get(name)
         if not value or not value[0]:
             return None
-        return tilde if value[1] == "~" else value[1]
+        return tilde() if value[1] == "~" else value[1]
 
     return Settings(
         show_symlinks=ctx.get("ShowSymlinks"), gmt=ctx.get("TimesGMT"), globbing=ctx.get("UseGlobbing"),
         config=list_config(ctx.chain, command),
-        fake_user=fake("DirFakeUser", session.user or "ftp"),
-        fake_group=fake("DirFakeGroup", session_group(session)),
+        fake_user=fake("DirFakeUser", lambda: session.user or "ftp"),
+        fake_group=fake("DirFakeGroup", lambda: session_group(session)),      # looked up only when shown
         fake_mode=ctx.get("DirFakeMode"))
 
 
@@ -304,7 +308,7 @@ class Lister:
 
     def render(self, items: list[Item]) -> list[str]:
         """Lines for a group of items (one directory, or the file operands): sorted, -C laid out."""
-        lines = [text for text in (self.line(i) for i in self.sort(items)) if text is not None]
+        lines = [text for text in map(self.line, self.sort(items)) if text is not None]
         if self.opts.C and not self.opts.l:
             return listing.columns(lines)
         return lines
@@ -346,7 +350,7 @@ class Lister:
                 continue
             if not self.count_file():
                 break
-            child = posixpath.join(virtual, name)
+            child = _join(virtual, name)
             try:
                 lst = entry.stat(follow_symlinks=False)
             except OSError:
@@ -422,7 +426,7 @@ def expand_glob(session: "Session", pattern: str, sort: bool = True) -> list[str
                 except (OSError, FtpError):
                     continue
                 if sort:
-                    names_.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
+                    names_.sort(key=_as_bytes)
                 following.extend(_join(base, n) for n in names_)
                 if len(following) > MAX_GLOB_MATCHES:
                     break
@@ -656,7 +660,7 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
     if opts.a:
         names_ = [".", ".."] + names_
     if cfg.sorted_nlst:
-        names_.sort(key=lambda n: n.encode("utf-8", "surrogateescape"))
+        names_.sort(key=_as_bytes)
     links = {name for name, is_link in entries if is_link}
     for name in names_:
         if name.startswith(".") and not (opts.a or (opts.A and name not in (".", ".."))):

@@ -255,4 +255,5 @@ def pre_transfer(session: "Session", cmd: Request) -> Reply | None:
 
 
 MODULE = Module(NAME, directives=directives, session_init=session_init,
-                hooks=(Hook(POST_CMD, "PASS", post_pass), Hook(PRE_CMD, "*", pre_transfer)))
+                hooks=(Hook(POST_CMD, "PASS", post_pass),
+                       Hook(PRE_CMD, "*", pre_transfer, only=lambda row: row.transfer)))

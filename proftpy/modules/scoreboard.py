@@ -189,13 +189,14 @@ def session_init(session: "Session") -> None:
     session.state.get(SlotState).slot = slot
 
 
-def _write(session: "Session", fn: Callable[[sbm.Slot], Any]) -> None:
-    """Scoreboard trouble is logged (once per session) and never reaches the client or aborts a transfer."""
+def _write(session: "Session", fn: Callable[..., Any], *args: Any) -> None:
+    """`fn(slot, *args)`. Scoreboard trouble is logged (once per session) and never reaches the client or aborts
+    a transfer."""
     st = session.state.get(SlotState)
     if st.slot is None:
         return
     try:
-        fn(st.slot)
+        fn(st.slot, *args)
     except (OSError, sbm.ScoreboardError) as e:
         if not st.failed:
             st.failed = True
@@ -235,18 +236,17 @@ def _exited(session: "Session", **_: Any) -> None:
 def _record_command(session: "Session", cmd: Request) -> None:
     if cmd.during_transfer:
         return              # answered while a transfer runs: the slot keeps naming the transfer (ProFTPD)
-    arg = "" if cmd.name == "PASS" else cmd.arg
-    _write(session, lambda s: s.command(cmd.name, arg))
+    _write(session, sbm.Slot.command, cmd.name, "" if cmd.name == "PASS" else cmd.arg)
 
 
 def _back_to_idle(session: "Session", cmd: Request) -> None:
     if not cmd.during_transfer:
-        _write(session, lambda s: s.idle())
+        _write(session, sbm.Slot.idle)
 
 
 def _transfer_begins(session: "Session", transfer: Any, **_: Any) -> None:
     session.state.get(SlotState).progress_at = 0.0
-    _write(session, lambda s: s.begin_transfer(size=transfer.size or 0, done=0))
+    _write(session, sbm.Slot.begin_transfer, transfer.size or 0, 0)
 
 
 def _transfer_progress(session: "Session", transfer: Any, **_: Any) -> None:
@@ -262,7 +262,7 @@ def _transfer_progress(session: "Session", transfer: Any, **_: Any) -> None:
 
 
 def _transfer_ends(session: "Session", **_: Any) -> None:
-    _write(session, lambda s: s.end_transfer())
+    _write(session, sbm.Slot.end_transfer)
 
 
 MODULE = Module(

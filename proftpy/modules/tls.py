@@ -458,6 +458,7 @@ def _check(config: "Config") -> list[tuple[str, bool]]:
 
 MODULE = Module(
     NAME, directives=directives, commands=commands, transport=transport,
-    hooks=(Hook(PRE_CMD, "*", required), Hook(POST_CMD, "PASS", after_login)),
+    hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT),
+           Hook(POST_CMD, "PASS", after_login)),
     listeners=(Listener("core.session-reinit", _reinit), Listener("core.exit", _exit)),
     check=_check, master_init=_master_init, master_reload=_master_reload)

@@ -153,8 +153,10 @@ def secure(session: "Session", sock: socket.socket) -> Any:
 
 
 def _data_options(session: "Session", sock: socket.socket) -> None:
+    """SocketOptions and TCPNoDelay, both server-level directives: the session level (kept across commands)
+    answers what the server says, without building the server's context again."""
     try:
-        inet.apply_options(sock, session.server.get("SocketOptions"), session.conf("TCPNoDelay")["data"])
+        inet.apply_options(sock, session.conf("SocketOptions"), session.conf("TCPNoDelay")["data"])
     except OSError as e:
         log.debug("data socket options: %s", e.strerror)
 

@@ -216,18 +216,22 @@ def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: s
     may be a generator; it is consumed while sending."""
 
     def body(transfer: Transfer) -> None:
-        out: list[bytes] = []
-        size = 0
+        out: list[str] = []
+        size = 0                        # characters so far: at least FILE_CHUNK bytes go out at once
         for line in lines:
-            chunk = line.encode("utf-8", "surrogateescape") + b"\r\n"
-            out.append(chunk)
-            size += len(chunk)
+            out.append(line)
+            size += len(line) + 2
             if size >= FILE_CHUNK:
-                transfer.send_bytes(b"".join(out))
+                transfer.send_bytes(_encode_lines(out))
                 out, size = [], 0
         if out:
-            transfer.send_bytes(b"".join(out))
+            transfer.send_bytes(_encode_lines(out))
 
     reply, transfer, _ = run(session, cmd, f"Opening {mode} mode data connection for {what}", body)
     cmd.notes["list_bytes"] = transfer.bytes if transfer else 0
     return reply
+
+
+def _encode_lines(lines: list[str]) -> bytes:
+    """Lines + CRLF each, as the original bytes (one encode for the batch, not one per line)."""
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")

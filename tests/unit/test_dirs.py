@@ -79,6 +79,23 @@ def test_ftpaccess_cache_reads_changes_and_forgets(tmp_path):
     assert [s.args[0] for s in cache.sections(str(sub))] == [str(sub)]
 
 
+def test_ftpaccess_walk_is_shared_while_the_caller_keeps_it(tmp_path):
+    """With `walked` (the session's, during one command) each directory is looked at once; a new dict (the next
+    command) sees what changed."""
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    (tmp_path / "a" / ".ftpaccess").write_text("HideNoAccess on\n")
+    asked = []
+    cache = dirs.FtpaccessCache(modules.registry(), lambda d: asked.append(d) or True)
+    walked = {}
+    assert [s.args[0] for s in cache.sections(str(sub), walked)] == [str(tmp_path / "a")]
+    first = len(asked)
+    (sub / ".ftpaccess").write_text("HideNoAccess off\n")
+    assert [s.args[0] for s in cache.sections(str(sub / "c"), walked)] == [str(tmp_path / "a")]
+    assert asked[first:] == [str(sub / "c")]                 # only the one directory not walked yet
+    assert [s.args[0] for s in cache.sections(str(sub), {})] == [str(sub), str(tmp_path / "a")]
+
+
 def test_ftpaccess_respects_allowoverride_and_rejects_wrong_contexts(tmp_path):
     (tmp_path / ".ftpaccess").write_text("<Limit STOR>\nDenyAll\n</Limit>\n")
     assert dirs.FtpaccessCache(modules.registry(), lambda d: False).sections(str(tmp_path)) == []
@@ -98,3 +115,6 @@ def test_directory_denyall_is_found_innermost_first():
     d = directory_rule(config.main.context(path="/srv/other"))
     assert not d.allowed and d.where.line == 2
     assert directory_rule(config.main.context(path="/elsewhere")) is None
+    both = conf("<Directory /a>\nAllowAll\nDenyAll\n</Directory>\n<Directory /b>\nDenyAll\nAllowAll\n</Directory>\n")
+    assert directory_rule(both.main.context(path="/a")).allowed           # the first of the two lines wins
+    assert not directory_rule(both.main.context(path="/b")).allowed

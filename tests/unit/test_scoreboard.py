@@ -102,6 +102,24 @@ def test_long_values_are_truncated_in_the_file(sb):
     slot.release()
 
 
+def test_unchanged_slot_is_not_written_again(sb, monkeypatch):
+    """A listing's transfer begins and ends with the zeros the slot holds: no write, the file is the same."""
+    slot = sb.claim(os.getpid(), client_addr="192.0.2.7")
+    writes = []
+    real = sb._write_slot
+    monkeypatch.setattr(sb, "_write_slot", lambda index, raw: (writes.append(raw), real(index, raw)))
+    slot.command("LIST", "")
+    slot.begin_transfer()
+    slot.end_transfer()
+    slot.command("LIST", "")
+    assert len(writes) == 1
+    assert sb.entries()[0].cmd == "LIST"
+    slot.idle(now=1_700_000_000)
+    slot.begin_transfer(size=5)
+    assert len(writes) == 3
+    assert (sb.entries()[0].cmd, sb.entries()[0].xfer_size) == ("idle", 5)
+
+
 def test_transfer_updates_are_rate_limited(sb):
     slot = sb.claim(os.getpid())
     slot.throttle = sbm.TransferThrottle(every_buffers=10, min_interval_ms=0)
