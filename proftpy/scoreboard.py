@@ -25,8 +25,7 @@ import struct
 import time
 from typing import Iterator
 
-from . import trace
-from . import filelock
+from . import filelock, trace
 from .filelock import locked as _locked
 
 DEFAULT_PATH = "/var/run/proftpy/proftpy.scoreboard"
