@@ -14,6 +14,7 @@ import time
 import psutil
 
 from conftest import REPO, Daemon, wait_until
+from test_master_seams import socket_fds
 from proftpy.scoreboard import Scoreboard
 
 POOL = "StartServers 3\nMinSpareServers 2\nMaxSpareServers 4\n"
@@ -204,24 +205,13 @@ def test_an_idle_child_shares_no_socket_with_the_master_or_other_children(ftpd):
     ftp = d.login()
     pool_of(d, 2)
 
-    def sockets(pid: int) -> set[str]:
-        out = set()
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:"):
-                out.add(target)
-        return out
-
     idle = idle_pids(d)
     session = next(iter(session_pids(d)))
     for pid in idle:
-        mine = sockets(pid)
+        mine = set(socket_fds(pid).values())
         assert len(mine) == 1                                   # its end of its channel, nothing else
         for other in {d.master_pid, session} | idle - {pid}:
-            assert not mine & sockets(other)
+            assert not mine & set(socket_fds(other).values())
     ftp.quit()
 
 
