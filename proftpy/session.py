@@ -65,9 +65,10 @@ class _KeptLevel(Context):
     nothing under a session changes the sections of its chain), except while tracing, where each lookup is
     traced. A context at a path whose chain is the same (no `<Directory>`, no `.ftpaccess` there) is this one."""
 
-    def __init__(self, ctx: Context, values: dict[str, Any]):
+    def __init__(self, ctx: Context, key: tuple):
         super().__init__(ctx.chain, ctx.server)
-        self.values = values
+        self.key = key                          # (server, anon, home) it was built for
+        self.values: dict[str, Any] = {}
 
     def get(self, name: str, *default: Any) -> Any:
         if default or trace.on:
@@ -123,8 +124,7 @@ class Session:
         self.end_reason = ""
         self.timers: dict[str, Timer] = {}
         self._contexts: dict[tuple, Any] = {}   # context() answers at a path during one command
-        self._level: tuple[tuple, Any, dict] | None = None   # the session level (no path): (key, context,
-                                                # the values conf() read from it)
+        self._level: _KeptLevel | None = None   # the session level (no path), with the values read from it
         self._walked: dict[tuple, dict] = {}    # .ftpaccess sections by directory during one command, for each
                                                 # (server, anon, home, fs, ftpaccess) they were found with
 
@@ -160,24 +160,20 @@ class Session:
         found = self._contexts.get(key)
         if found is None:
             found = self._context(path, self._walked.setdefault(key[1:], {}))
-            level = self._current_level()[1]
+            level = self._session_level()
             if len(found.chain) == len(level.chain) and found.chain[0] is level.chain[0]:
                 found = level       # no <Directory> and no .ftpaccess here: the session level, values kept
             self._contexts[key] = found
         return found
 
-    def _session_level(self):
+    def _session_level(self) -> _KeptLevel:
         """The context without a path: the `<Anonymous>` block and the server, no `<Directory>` and no
         `.ftpaccess`, so it depends on nothing but the objects in its key (a login or mod_ifsession replaces
         them, it does not change them). Kept across commands: every command asks for it."""
-        return self._current_level()[1]
-
-    def _current_level(self) -> tuple[tuple, Any, dict]:
         key = (self.server, self.anon, self.home)
         level = self._level
-        if level is None or level[0] != key:
-            values: dict[str, Any] = {}
-            level = self._level = (key, _KeptLevel(self._context(None), values), values)
+        if level is None or level.key != key:
+            level = self._level = _KeptLevel(self._context(None), key)
         return level
 
     def _context(self, path: str | None, walked: dict | None = None):
@@ -190,17 +186,8 @@ class Session:
         return self.server.context(self.anon, path, self.home, dynamic)
 
     def conf(self, name: str, path: str | None = None) -> Any:
-        """A directive's effective value at a path, or at the session level. The session level's values are
-        kept with its context (the same objects, so the same answers), except while tracing, where each lookup
-        is traced."""
-        if path is not None or trace.on:
-            return self.context(path).get(name)
-        _, level, values = self._current_level()
-        try:
-            return values[name]
-        except KeyError:
-            value = values[name] = level.get(name)
-            return value
+        """A directive's effective value at a path, or at the session level (whose values are kept: _KeptLevel)."""
+        return (self._session_level() if path is None else self.context(path)).get(name)
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
