@@ -157,8 +157,6 @@ class Master:
         self._pool_open = True                  # False once the listeners are closed for good
         self._pool_paused_until = 0.0           # after a failed fork or an idle child's death: refill later
         self._pool_target = 0                   # idle children aimed at (prefork.PoolSize.change)
-        self._pool_size: tuple[Config | None, prefork.PoolSize] = (None, prefork.PoolSize())   # pool_size()'s
-        self._pool_ceiling = 0                  # pool_size().ceiling, kept with it
         self.waiting_max = waiting_cap()        # beyond it a connection that must wait is refused (header flood)
         self._over_cap = 0                      # refused for that since the last log line
         self._over_cap_logged = 0.0
@@ -492,24 +490,15 @@ class Master:
     # -- the pool of pre-forked idle children (proftpy/prefork.py) -------------------------------------------------
     def pool_size(self) -> prefork.PoolSize:
         """The pool's sizes, read once per configuration (each loop round and each hand-over asks)."""
-        config, size = self._pool_size
-        if config is not self.config:
-            size = prefork.PoolSize.of(self.config.main)
-            self._pool_size = (self.config, size)
-            self._pool_ceiling = size.ceiling
-        return size
+        return prefork.pool_size(self.config)
 
     def _pool_short(self) -> bool:
         return (self._pool_open and self.running and not self._no_pool()
                 and self.pool_size().change(len(self.idle), self._pool_target) > 0)
 
     def _no_pool(self) -> bool:
-        """No pool configured (every size 0) and no idle child left: nothing to fork or end (each loop round
-        asks; without this, the sizes were worked out twice per round)."""
-        if self.idle:
-            return False
-        self.pool_size()
-        return self._pool_ceiling == 0
+        """No pool configured (every size 0) and no idle child left: nothing to fork or end."""
+        return not self.idle and self.pool_size().ceiling == 0
 
     def top_up(self) -> None:
         """Keep between MinSpareServers and MaxSpareServers idle children: fork at most REFILL_BATCH per round

@@ -32,11 +32,6 @@ class PoolSize:
     min_spare: int = 0
     max_spare: int | None = None        # None: the larger of the other two
 
-    @classmethod
-    def of(cls, main: Any) -> "PoolSize":
-        """From the main server's configuration (the directives are server-config only)."""
-        return cls(main.get("StartServers"), main.get("MinSpareServers"), main.get("MaxSpareServers"))
-
     @property
     def ceiling(self) -> int:
         """The most idle children kept: MaxSpareServers, never below MinSpareServers (Apache raises it too);
@@ -67,6 +62,16 @@ class PoolSize:
     def taken(self, target: int) -> int:
         """The target once an idle child was handed a connection (an idle child that died is replaced)."""
         return max(self.min_spare, target - 1)
+
+
+def pool_size(config: Any) -> PoolSize:
+    """The pool's sizes in a configuration, read once per configuration (the master's loop asks every round)."""
+    return config.cached(_read_size)
+
+
+def _read_size(config: Any) -> PoolSize:
+    main = config.main                  # the directives are server-config only
+    return PoolSize(main.get("StartServers"), main.get("MinSpareServers"), main.get("MaxSpareServers"))
 
 
 def handover_message(local: tuple[str, int], remote: tuple[str, int], sock_local: tuple[str, int],

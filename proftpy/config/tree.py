@@ -264,7 +264,7 @@ class Server:
                                                                        # copy (mod_ifsession) comes from
         self._trees: dict = {}              # (anon, home, .ftpaccess sections) -> its <Directory> trees
         self._values: dict[str, tuple[Any, Any]] = {}   # name as asked -> (own value or _UNSET, declared default)
-        self._memo: dict[str, Any] = {}     # what modules derive from this server's settings (`cached`)
+        self._memo: dict[Callable, Any] = {}     # what modules derive from this server's settings (`cached`)
         self._plain: Context | None = None  # context(): the server's own set (a Context is never changed)
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
@@ -294,13 +294,14 @@ class Server:
         for directive in self.registry.directives.values():
             self._resolve(directive.name)
 
-    def cached(self, key: str, build: Callable[..., Any], *args: Any) -> Any:
-        """`build(self, *args)`, once per server: a module's settings derived from this server's directives. A
-        reload makes new Servers, so nothing derived from an old configuration survives it."""
+    def cached(self, build: Callable[..., Any], *args: Any) -> Any:
+        """`build(self, *args)`, once per server and `build` (the function is the key): a module's settings
+        derived from this server's directives. A reload makes new Servers, so nothing derived from an old
+        configuration survives it."""
         try:
-            return self._memo[key]
+            return self._memo[build]
         except KeyError:
-            value = self._memo[key] = build(self, *args)
+            value = self._memo[build] = build(self, *args)
             return value
 
     @property
@@ -361,18 +362,19 @@ class Config:
     defines: set[str]
     warnings: list[str] = field(default_factory=list)
     _chosen: dict[tuple[str, int], "Server | None"] = field(default_factory=dict, repr=False, compare=False)
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[Callable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def main(self) -> Server:
         return self.servers[0]
 
-    def cached(self, key: str, build: Callable[["Config"], Any]) -> Any:
-        """`build(self)`, once per configuration (a reload parses a new Config, so it is built again)."""
+    def cached(self, build: Callable[["Config"], Any]) -> Any:
+        """`build(self)`, once per configuration and `build` (the function is the key; a reload parses a new
+        Config, so it is built again)."""
         try:
-            return self._memo[key]
+            return self._memo[build]
         except KeyError:
-            value = self._memo[key] = build(self)
+            value = self._memo[build] = build(self)
             return value
 
     def server_for(self, local_addr: str, local_port: int) -> "Server | None":

@@ -169,7 +169,8 @@ directives = (
               Merge.SERVER, "Who may use ftpdctl's ban and permit; default: nobody.", repeat=True),
     Directive("BanCache", Custom(_cache, "redis"), SVG, None, Merge.SERVER,
               "Share bans through Redis (mod_redis's RedisServer), as ProFTPD's nodes do."),
-    Directive("BanCacheOptions", Options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"), SVG, frozenset(), Merge.SERVER,
+    Directive("BanCacheOptions", Options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"), SVG,
+              frozenset(), Merge.SERVER,
               "MatchServer: ignore cached bans made for another address/port; UseJSON (always, with Redis); "
               "ShareEventCounts (proftpy): count BanOnEvent events in Redis, across nodes."),
 )
@@ -178,13 +179,13 @@ directives = (
 def rules(config) -> tuple[Rule, ...]:
     """BanOnEvent lines (server config and <Global>, as ProFTPD: they apply to every server); read once per
     configuration."""
-    return config.cached("mod_ban.rules", _read_rules)
+    return config.cached(_read_rules)
 
 
 def rules_for(config, event: str | None) -> tuple[Rule, ...]:
     """The rules counting one of mod_ban's own events (`rule.event.name`), in file order; None: the rules of
     user-defined events."""
-    return config.cached("mod_ban.rules-by-event", _rules_by_event).get(event, ())
+    return config.cached(_rules_by_event).get(event, ())
 
 
 def _read_rules(config) -> tuple[Rule, ...]:
@@ -212,7 +213,7 @@ def engine_on_anywhere(config) -> bool:
 def engine_for(config, server) -> bool:
     """BanEngine for a server: its own line, else the server config's (ProFTPD's `BanEngine on` at the top
     covers the <VirtualHost>s; one of them may say off). Read once per server."""
-    return server.cached("mod_ban.engine", _engine_of, config)
+    return server.cached(_engine_of, config)
 
 
 def _engine_of(server, config) -> bool:

@@ -190,7 +190,7 @@ def server_identity(server: "Server") -> Identity | None:
     """The server's User and Group as ids (Group defaults to the user's own group); the process's own ids without
     User; None (and a log line, each time it is asked) when User or Group names nobody. The names are looked up
     once per configuration (in the master, before any session: `warm_identities`)."""
-    found = server.cached("mod_exec.identity", _lookup_identity)
+    found = server.cached(_lookup_identity)
     if isinstance(found, KeyError):
         log.error("mod_exec: no such user or group %s: programs are not run", found)
         return None
@@ -212,7 +212,7 @@ def warm_identities(config: "Config") -> None:
     """Each server's User/Group ids, looked up now in the master so that no session asks pwd/grp again."""
     for server in config.servers:
         if server.get("ExecEngine"):
-            server.cached("mod_exec.identity", _lookup_identity)
+            server.cached(_lookup_identity)
 
 
 def _user_ids(user: str) -> tuple[int, int | None]:

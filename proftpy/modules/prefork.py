@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Int
 from ..module import Module
-from ..prefork import LIMIT, PoolSize
+from ..prefork import LIMIT, pool_size
 
 NAME = "mod_core.c"
 
@@ -29,8 +29,7 @@ directives = [
 
 def check(config) -> list[tuple[str, bool]]:
     """`-t`: sizes that do not say what they seem to (not fatal: the pool uses the effective values)."""
-    main = config.main
-    size = PoolSize.of(main)
+    size = pool_size(config)
     problems = []
     if size.max_spare is not None and size.max_spare < size.min_spare:
         problems.append((f"MaxSpareServers {size.max_spare} is below MinSpareServers {size.min_spare}: "
