@@ -210,27 +210,38 @@ def match_dir(nodes: list[DirNode], path: str) -> DirNode | None:
     return None
 
 
+def _declared(registry: Any, name: str) -> Any:
+    directive = registry.get(name)
+    if directive is None:
+        raise KeyError(f"undeclared directive {name}")
+    return directive
+
+
+def _first(directive: Any, sections: list[Section]) -> Param | None:
+    """The line that sets `directive` in the first of `sections` that has one (traced as ProFTPD's config
+    channel shows a lookup), None for its default."""
+    for section in sections:
+        p = section.first(directive.name)
+        if p is not None:
+            if trace.on: trace.msg("config", 9, "%s: %r from %s at %s", directive.name, p.value, section.describe(), p.where)
+            return p
+    if trace.on: trace.msg("config", 10, "%s: default %r", directive.name, directive.default)
+    return None
+
+
 class Context:
     """The settings that apply at one place: a chain of sections, innermost first."""
 
     def __init__(self, chain: list[Section], server: "Server"):
         self.chain = chain
         self.server = server
-        if len(chain) == 1 and chain[0] is server.section:
-            self.get = server.get       # the server's own set: its resolved values, without a call between
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The effective value under the directive's merge rule, else its declared default."""
-        directive = self.server.registry.get(name)
-        if directive is None:
-            raise KeyError(f"undeclared directive {name}")
-        sets = [self.server.section] if directive.merge is Merge.SERVER else self.chain
-        for section in sets:
-            p = section.first(name)
-            if p is not None:
-                if trace.on: trace.msg("config", 9, "%s: %r from %s at %s", directive.name, p.value, section.describe(), p.where)
-                return p.value
-        if trace.on: trace.msg("config", 10, "%s: default %r", directive.name, directive.default)
+        directive = _declared(self.server.registry, name)
+        p = _first(directive, [self.server.section] if directive.merge is Merge.SERVER else self.chain)
+        if p is not None:
+            return p.value
         return directive.default if default is _MISSING else default
 
     def param(self, name: str) -> Param | None:
@@ -250,6 +261,14 @@ class Context:
         for section in self.chain:
             for limit in reversed(section.children("limit")):
                 yield section, limit
+
+
+class _OwnSet(Context):
+    """A server's own set as a context (`Server.context()` without `<Anonymous>` or path): it answers from the
+    server's resolved values."""
+
+    def get(self, name: str, default: Any = _MISSING) -> Any:
+        return self.server.get(name, default)
 
 
 class Server:
@@ -279,13 +298,8 @@ class Server:
         return value
 
     def _resolve(self, name: str) -> tuple[Any, Any]:
-        directive = self.registry.get(name)
-        if directive is None:
-            raise KeyError(f"undeclared directive {name}")
-        p = self.section.first(name)
-        if p is not None:
-            if trace.on: trace.msg("config", 9, "%s: %r from %s at %s", directive.name, p.value, self.section.describe(), p.where)
-        elif trace.on: trace.msg("config", 10, "%s: default %r", directive.name, directive.default)
+        directive = _declared(self.registry, name)
+        p = _first(directive, [self.section])
         hit = self._values[name] = (_UNSET if p is None else p.value, directive.default)
         return hit
 
@@ -321,7 +335,7 @@ class Server:
         `.ftpaccess` sections (kind "dir", args [directory]) found by the caller."""
         if anon is None and path is None:
             if self._plain is None:
-                self._plain = Context([self.section], self)
+                self._plain = _OwnSet([self.section], self)
             return self._plain
         chain: list[Section] = []
         if path is not None:
