@@ -76,9 +76,7 @@ class FtpaccessCache:
         self.files: dict[str, _Cached] = {}
 
     def _load(self, directory: str) -> Section | None:
-        base = self.to_fs(directory)
-        path = base + FTPACCESS if not base or base.endswith("/") else base + "/" + FTPACCESS   # posixpath.join's
-                                                                                                  # answer, inline
+        path = posixpath.join(self.to_fs(directory), FTPACCESS)
         try:
             st = os.stat(path)
         except OSError:
