@@ -54,12 +54,65 @@ def test_bind_passive_busy_range_raises_425():
         holder.close()
 
 
-def test_bind_passive_without_range_uses_any_port():
+def test_bind_passive_without_range_uses_an_ephemeral_port():
     sock = passive.bind_passive("127.0.0.1", None)
     try:
-        assert sock.getsockname()[1] > 0
+        assert passive.EPHEMERAL.allows(sock.getsockname()[1])
     finally:
         sock.close()
+
+
+def test_read_ephemeral(tmp_path):
+    (tmp_path / "range").write_text("40000\t50000\n")
+    (tmp_path / "reserved").write_text("8080,45000-45010\n")
+    eph = passive.read_ephemeral(str(tmp_path / "range"), str(tmp_path / "reserved"))
+    assert eph == passive.Ephemeral(40000, 50000, ((8080, 8080), (45000, 45010)))
+    assert eph.allows(40000) and eph.allows(50000) and eph.allows(44999)
+    assert not eph.allows(45005) and not eph.allows(39999) and not eph.allows(50001)
+    (tmp_path / "reserved").write_text("\n")
+    assert passive.read_ephemeral(str(tmp_path / "range"), str(tmp_path / "reserved")).reserved == ()
+    assert passive.read_ephemeral(str(tmp_path / "none"), str(tmp_path / "none")) == passive.Ephemeral(32768, 60999)
+
+
+def _free_pair() -> int:
+    """A port p with p and p + 1 free now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two adjacent free ports")
+
+
+def test_bind_any_names_a_port_of_the_range_and_skips_reserved_ones():
+    lo = _free_pair()
+    eph = passive.Ephemeral(lo, lo + 1, reserved=((lo, lo),))
+    sock = passive.bind_any("127.0.0.1", random.Random(1), eph)
+    try:
+        assert sock.getsockname()[1] == lo + 1
+    finally:
+        sock.close()
+
+
+def test_bind_any_falls_back_to_the_kernels_choice_when_the_ports_it_tries_are_busy():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        sock = passive.bind_any("127.0.0.1", random.Random(1), passive.Ephemeral(port, port))
+        try:
+            assert sock.getsockname()[1] not in (0, port)
+        finally:
+            sock.close()
+    finally:
+        holder.close()
 
 
 @pytest.mark.parametrize("blocks, expected", [
