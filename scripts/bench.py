@@ -4,7 +4,9 @@
 - RETR and STOR of one big file (1 GiB by default, `--size MiB`),
 - sequential connect+USER+PASS+QUIT per second with 8 client processes,
 - N concurrent sessions each downloading M MB (200 x 10 MB by default, bounded by a deadline),
-- PASV+LIST latency (median of 50),
+- PASV+LIST latency (median of 50), and again on a busy machine: right after BUSY_PORTS listening-side ports
+  were left in TIME_WAIT the way a server that lets the kernel pick its passive ports (bind to port 0) leaves
+  them after some 120 transfers a second (the servers measured one after the other, the fill fresh for all),
 - private memory (USS) of the master and of one idle logged-in session (median of 20; a session's own child
   processes counted in), with the kernel's same-page merging daemon off and, with `--ksmd-row` as root, on
   (proftpy's MemoryMerge; the peers do not opt in),
@@ -579,6 +581,51 @@ def pasv_list_latency(port: int, count: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
+BUSY_PORTS = 8000       # listening-side ports in TIME_WAIT for the busy PASV+LIST row
+BUSY_ROW = f"PASV+LIST median, {BUSY_PORTS} ports in TIME_WAIT (ms)"
+
+
+def fill_time_wait(count: int, seconds: float = 30.0) -> int:
+    """Leave `count` listening-side ports in TIME_WAIT as a server that binds port 0 for each passive data
+    connection and closes it first does (the kernel's port search then passes over them); returns how many were
+    made before the deadline."""
+    deadline = time.monotonic() + seconds
+    made = 0
+    while made < count and time.monotonic() < deadline:
+        with socket.socket() as listener:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            client = socket.create_connection(listener.getsockname())
+            served, _ = listener.accept()
+        served.close()                  # the listening side closes first: its port goes to TIME_WAIT
+        client.recv(1)
+        client.close()
+        made += 1
+    return made
+
+
+def busy_rows(classes: list[type[Server]], base: Path) -> dict[str, float]:
+    """BUSY_ROW for each server: all started first, then one fill, then each measured in turn (within seconds,
+    while the fill lasts: TIME_WAIT is 60 s)."""
+    servers = []
+    try:
+        for cls in classes:
+            work = base / cls.__name__.lower()
+            server = cls(cls.__name__.lower(), work, home=work / "home")
+            server.start()
+            servers.append(server)
+        made = fill_time_wait(BUSY_PORTS)
+        print(f"== busy machine: {made} ports left in TIME_WAIT", flush=True)
+        out = {server.name: pasv_list_latency(server.port) for server in servers}
+        for name, value in out.items():
+            print(f"  {name:<12} {BUSY_ROW:<34} {value:12.2f}", flush=True)
+        return out
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def free_range(count: int) -> tuple[int, int]:
     """`count` consecutive ports free on 127.0.0.1 now."""
     for lo in range(40000, 60000, 97):
@@ -1036,7 +1083,13 @@ def main() -> int:
             engines = {} if args.start_only else store_engines(min(args.size, 512) << 20, base)
             print("upload engine (loopback socket -> file, GB/s):",
                   ", ".join(f"{k} {v:.2f}" for k, v in engines.items()), flush=True)
-            results = {cls.__name__.lower(): measure(cls, args, base) for cls in available_servers(args)}
+            classes = available_servers(args)
+            results = {cls.__name__.lower(): measure(cls, args, base) for cls in classes}
+            if not args.start_only:
+                for name, value in busy_rows(classes, base).items():
+                    rows = list(results[name].items())
+                    at = next((i + 1 for i, (k, _) in enumerate(rows) if k == "PASV+LIST median (ms)"), len(rows))
+                    results[name] = dict(rows[:at] + [(BUSY_ROW, value)] + rows[at:])
     finally:
         shutil.rmtree(base, ignore_errors=True)
     _report_prefork(args, preforks)
