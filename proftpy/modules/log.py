@@ -36,7 +36,8 @@ from ..module import Listener, Module
 from .auth import AuthState
 
 if TYPE_CHECKING:
-    from ..config.tree import Section
+    from ..config.tree import Config, Section, Server
+    from ..module import MasterView
     from ..session import Session
 
 NAME = "mod_log.c"
@@ -252,14 +253,21 @@ def _state(session: "Session") -> LogState:
     return session.state.get(LogState)
 
 
-def _formats(session: "Session") -> dict[str, list[logformat.Token]]:
-    """LogFormat names: the built-in "default", then the main server's, then this server's (last wins)."""
+def _formats(server: "Server", config: "Config") -> dict[str, list[logformat.Token]]:
+    """LogFormat names: the built-in "default", then the main server's, then this server's (last wins). Once per
+    server (`server.cached`), in the master (`preload`)."""
     formats = {"default": logformat.compile_format(logformat.DEFAULT_FORMAT)}
-    for section in (session.config.main.section, session.server.section):
+    for section in (config.main.section, server.section):
         for p in reversed(section.all("LogFormat")):       # first line of a name wins, as for directives
             name, tokens = p.value
             formats[name] = tokens
     return formats
+
+
+def preload(master: "MasterView") -> None:
+    """master_preload: every server's LogFormats compiled once, shared by its sessions."""
+    for server in master.config.servers:
+        server.cached(_formats, master.config)
 
 
 def session_init(session: "Session") -> None:
@@ -274,7 +282,7 @@ def session_init(session: "Session") -> None:
             st.xferlogs[id(anon) if anon is not None else 0] = _open(
                 st, path, "TransferLog", symlinks, quiet=path == DEFAULT_XFERLOG)
     # ExtendedLog: every line of the server and of each <Anonymous>.
-    formats = _formats(session)
+    formats = session.server.cached(_formats, session.config)
     for anon in scopes:
         section = anon if anon is not None else session.server.section
         for p in section.all("ExtendedLog"):
@@ -659,7 +667,7 @@ def _transfer_facts(session: "Session", cmd: Request, rec: logformat.Record, xfe
             rec.xfer_type = "ASCII" if ascii else "binary"
 
 
-MODULE = Module(NAME, directives=directives, session_init=session_init,
+MODULE = Module(NAME, directives=directives, session_init=session_init, master_preload=preload,
                 hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
                 listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
                            Listener("core.exit", _exited)))

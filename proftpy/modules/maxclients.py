@@ -31,6 +31,8 @@ from . import xfer
 from .scoreboard import shared_board
 
 if TYPE_CHECKING:
+    from ..config.tree import Server
+    from ..module import MasterView
     from ..session import Session
 
 NAME = "mod_core.c"     # its directives name their ProFTPD modules (mod_auth.c, mod_xfer.c)
@@ -95,7 +97,7 @@ class CountState:
 def session_init(session: "Session") -> None:
     st = session.state.get(CountState)
     board = st.board = _open_scoreboard(session)
-    if _uses(session, DISPLAY_DIRECTIVES):
+    if _uses(session).display:
         st.at_connect = _connect_counts(session, board or shared_board(session))
     if board is not None:
         refusal = connlimits.check_connect(_entries(session), _server_key(session), session.remote_addr,
@@ -104,9 +106,17 @@ def session_init(session: "Session") -> None:
             _refuse(session, refusal)
 
 
-def _uses(session: "Session", names: tuple[str, ...]) -> bool:
-    """Whether the server's configuration sets any of these directives anywhere."""
-    sections = [session.server.section]
+class _Uses:
+    """Which of the module's directive groups a server sets anywhere in its sections (derived once per server,
+    in the master: `preload`)."""
+
+    def __init__(self, server: "Server"):
+        self.display = _sets_any(server, DISPLAY_DIRECTIVES)
+        self.max_limits = _sets_any(server, MAX_DIRECTIVES)
+
+
+def _sets_any(server: "Server", names: tuple[str, ...]) -> bool:
+    sections = [server.section]
     while sections:
         s = sections.pop()
         if any(s.first(name) for name in names):
@@ -115,8 +125,14 @@ def _uses(session: "Session", names: tuple[str, ...]) -> bool:
     return False
 
 
-def _uses_max_limits(session: "Session") -> bool:
-    return _uses(session, MAX_DIRECTIVES)
+def _uses(session: "Session") -> _Uses:
+    return session.server.cached(_Uses)
+
+
+def preload(master: "MasterView") -> None:
+    """master_preload: every server's _Uses, shared by its sessions."""
+    for server in master.config.servers:
+        server.cached(_Uses)
 
 
 def _connect_counts(session: "Session", board) -> tuple[int, int] | None:
@@ -143,7 +159,7 @@ def display_counts(session: "Session") -> tuple[int, int]:
 
 def _open_scoreboard(session: "Session"):
     """The scoreboard to count from: the master's, else the file opened read-only now (before any chroot)."""
-    if not _uses_max_limits(session):
+    if not _uses(session).max_limits:
         return None
     shared = shared_board(session)
     if shared is not None:
@@ -254,6 +270,6 @@ def pre_transfer(session: "Session", cmd: Request) -> Reply | None:
     return Reply(refusal.code, refusal.text)
 
 
-MODULE = Module(NAME, directives=directives, session_init=session_init,
+MODULE = Module(NAME, directives=directives, session_init=session_init, master_preload=preload,
                 hooks=(Hook(POST_CMD, "PASS", post_pass),
                        Hook(PRE_CMD, "*", pre_transfer, only=lambda row: row.transfer)))
