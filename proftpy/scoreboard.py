@@ -222,10 +222,6 @@ def _slot_members(values: dict[str, object]) -> list[object]:
     return [_pack_value(size, values.get(name)) for name, size in _SLOT_PLAN]
 
 
-def _pack_slot(values: dict[str, object]) -> bytes:
-    return SLOT.pack(*_slot_members(values))
-
-
 def _slot_offset(index: int) -> int:
     return HEADER.size + index * SLOT.size
 
@@ -431,7 +427,8 @@ class Scoreboard:
         values["pid"] = pid
         if pid <= 0:
             raise ValueError(f"scoreboard claim needs a real pid, got {pid}")
-        raw = _pack_slot(values)
+        members = _slot_members(values)
+        raw = SLOT.pack(*members)
         with self._mutex():
             slots, pids = self._pids()
             index = next((i for i, p in enumerate(pids) if p == 0), None)
@@ -439,7 +436,7 @@ class Scoreboard:
                 index = self._grow(slots)
             self._write_slot(index, raw)
         if trace.on: trace.msg("scoreboard", 3, "added scoreboard entry for pid %d in slot %d", pid, index)
-        return Slot(self, index, values)
+        return Slot(self, index, values, members=members, written=raw)
 
     def _release(self, index: int, pid: int) -> bool:
         with self._mutex():
@@ -482,13 +479,15 @@ class Slot:
     """A session's own slot: only this process writes it, so it keeps the values and rewrites the slot whole."""
 
     def __init__(self, scoreboard: Scoreboard, index: int, values: dict[str, object],
-                 throttle: TransferThrottle | None = None):
+                 throttle: TransferThrottle | None = None, members: list[object] | None = None,
+                 written: bytes | None = None):
         self.scoreboard = scoreboard
         self.index = index
         self.pid = int(values["pid"])
         self._values = dict(values)
-        self._members = _slot_members(self._values)     # packed form of each value: an update re-encodes its own
-        self._written: bytes | None = None               # the slot's bytes as this process last wrote them
+        self._members = members if members is not None else _slot_members(self._values)   # packed form of each
+                                                        # value: an update re-encodes its own
+        self._written = written                         # the slot's bytes as this process last wrote them
         self._released = False
         self.throttle = throttle or TransferThrottle()
         self._xfer_calls = 0
