@@ -61,7 +61,7 @@ def warm_up(config: Config, loaded: ModuleSet, shared: States, serve: Callable[.
     finally:
         a.close()
         b.close()
-    roots: list[Any] = [Session, serve]          # serve: master.serve_connection
+    roots: list[Any] = [Session, serve, wait_for_connection, Channel.recv]   # serve: master.serve_connection
     for mod in loaded.modules:
         roots += [mod.transport, mod.session_init, mod.greeting] + [lsn.handler for lsn in mod.listeners]
     precopy.copy_ahead(roots, interrupted)
