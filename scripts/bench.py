@@ -4,9 +4,10 @@
 - RETR and STOR of one big file (1 GiB by default, `--size MiB`),
 - sequential connect+USER+PASS+QUIT per second with 8 client processes,
 - N concurrent sessions each downloading M MB (200 x 10 MB by default, bounded by a deadline),
-- PASV+LIST latency (median of 50), and again on a busy machine: right after BUSY_PORTS listening-side ports
-  were left in TIME_WAIT the way a server that lets the kernel pick its passive ports (bind to port 0) leaves
-  them after some 120 transfers a second (the servers measured one after the other, the fill fresh for all),
+- PASV+LIST latency (median of 5 rounds of 50, all servers running and taking turns), and again on a busy
+  machine: right after BUSY_PORTS listening-side ports were left in TIME_WAIT the way a server that lets the
+  kernel pick its passive ports (bind to port 0) leaves them after some 120 transfers a second (the servers
+  measured one after the other, the fill fresh for all),
 - private memory (USS) of the master and of one idle logged-in session (median of 20; a session's own child
   processes counted in), with the kernel's same-page merging daemon off and, with `--ksmd-row` as root, on
   (proftpy's MemoryMerge; the peers do not opt in),
@@ -605,9 +606,15 @@ def fill_time_wait(count: int, seconds: float = 30.0) -> int:
     return made
 
 
-def busy_rows(classes: list[type[Server]], base: Path) -> dict[str, float]:
-    """BUSY_ROW for each server: all started first, then one fill, then each measured in turn (within seconds,
-    while the fill lasts: TIME_WAIT is 60 s)."""
+PASV_ROW = "PASV+LIST median (ms)"
+PASV_ROUNDS = 5                 # rounds of the plain row, the servers taking turns (50 PASV+LIST each)
+
+
+def pasv_rows(classes: list[type[Server]], base: Path) -> dict[str, dict[str, float]]:
+    """PASV_ROW and BUSY_ROW for each server, all servers started together: the plain row in rounds where the
+    servers take turns (so the machine's moods fall on all alike), then one fill of TIME_WAIT and the busy row,
+    each server in turn within seconds (TIME_WAIT lasts 60 s)."""
+    time_wait_drained()
     servers = []
     try:
         for cls in classes:
@@ -615,15 +622,37 @@ def busy_rows(classes: list[type[Server]], base: Path) -> dict[str, float]:
             server = cls(cls.__name__.lower(), work, home=work / "home")
             server.start()
             servers.append(server)
+        rounds: dict[str, list[float]] = {server.name: [] for server in servers}
+        for _ in range(PASV_ROUNDS):
+            for server in servers:
+                rounds[server.name].append(pasv_list_latency(server.port))
         made = fill_time_wait(BUSY_PORTS)
-        print(f"== busy machine: {made} ports left in TIME_WAIT", flush=True)
-        out = {server.name: pasv_list_latency(server.port) for server in servers}
-        for name, value in out.items():
-            print(f"  {name:<12} {BUSY_ROW:<34} {value:12.2f}", flush=True)
+        print(f"== PASV+LIST, the servers taking turns; then {made} ports left in TIME_WAIT", flush=True)
+        out = {server.name: {PASV_ROW: statistics.median(rounds[server.name]),
+                             BUSY_ROW: pasv_list_latency(server.port)} for server in servers}
+        for name, rows in out.items():
+            print(f"  {name}", *(f"    {k:<48} {v:8.2f}" for k, v in rows.items()), sep="\n", flush=True)
         return out
     finally:
         for server in servers:
             server.stop()
+
+
+def time_wait_drained(below: int = 2000, seconds: float = 65.0) -> None:
+    """Wait (at most `seconds`) until fewer than `below` TCP sockets are in TIME_WAIT: what earlier rows left
+    would slow the next one's bind(0)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _time_wait_count() >= below:
+        time.sleep(1)
+
+
+def _time_wait_count() -> int:
+    count = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(path) as f:
+            next(f, None)
+            count += sum(1 for line in f if line.split(None, 4)[3] == "06")
+    return count
 
 
 def free_range(count: int) -> tuple[int, int]:
@@ -962,7 +991,6 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
         ftp = login(server.port, 300)
         res[f"RETR {args.size} MiB (GB/s)"], res[f"STOR {args.size} MiB (GB/s)"] = big_file(ftp, home, size, block)
         ftp.quit()
-        res["PASV+LIST median (ms)"] = pasv_list_latency(server.port)
         res[f"logins/s ({args.clients} clients)"] = logins_per_second(server.port, args.clients, args.seconds)
         took, mbs, total = concurrent_sessions(server.port, args.sessions, args.clients, args.timeout)
         res[f"{args.sessions} x {args.session_mb} MB: seconds"] = took
@@ -1086,10 +1114,10 @@ def main() -> int:
             classes = available_servers(args)
             results = {cls.__name__.lower(): measure(cls, args, base) for cls in classes}
             if not args.start_only:
-                for name, value in busy_rows(classes, base).items():
+                for name, pasv in pasv_rows(classes, base).items():
                     rows = list(results[name].items())
-                    at = next((i + 1 for i, (k, _) in enumerate(rows) if k == "PASV+LIST median (ms)"), len(rows))
-                    results[name] = dict(rows[:at] + [(BUSY_ROW, value)] + rows[at:])
+                    at = next((i + 1 for i, (k, _) in enumerate(rows) if k.startswith("STOR ")), len(rows))
+                    results[name] = dict(rows[:at] + list(pasv.items()) + rows[at:])
     finally:
         shutil.rmtree(base, ignore_errors=True)
     _report_prefork(args, preforks)
