@@ -21,6 +21,7 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh scripts/pick-python.s
 deps: $(STAMP)
 
 run: $(STAMP)
+	@$(BIN)/python -m compileall -q proftpy >/dev/null
 	$(BIN)/python scripts/devserver.py
 
 test: $(STAMP)
