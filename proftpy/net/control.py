@@ -157,7 +157,6 @@ class ControlChannel:
         except OSError:
             self.closed = self._send_failed = True
 
-
     # A socket with a timeout polls before every call (the socket module's way of keeping the timeout), and
     # wait() has just seen the control socket readable: a plain socket is read and written directly first, and
     # only when that would block through the socket, which then waits with the timeout. Two system calls fewer
