@@ -34,24 +34,27 @@ def test_bind_passive_within_range():
         sock.close()
 
 
-def test_bind_passive_busy_range_raises_425():
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen(1)
-    port = holder.getsockname()[1]
-    try:
-        # a one-port "range" cannot be expressed by PassivePorts (min < max) but the chooser handles it
-        with pytest.raises(FtpError) as info:
-            passive_listener("127.0.0.1", (port, port))
-        assert info.value.reply.code == 425
-        assert "no free port in PassivePorts range" in info.value.reply.text
-        # below it net/ knows no FTP replies: an OSError that says why
-        with pytest.raises(passive.RangeBusy) as busy:
-            passive.bind_passive("127.0.0.1", (port, port))
-        assert busy.value.errno == errno.EADDRINUSE
-        assert busy.value.strerror == f"no free port in PassivePorts range {port}-{port}"
-    finally:
-        holder.close()
+@pytest.fixture
+def busy_port():
+    """A port a listener holds for the test."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        yield holder.getsockname()[1]
+
+
+def test_bind_passive_busy_range_raises_425(busy_port):
+    port = busy_port
+    # a one-port "range" cannot be expressed by PassivePorts (min < max) but the chooser handles it
+    with pytest.raises(FtpError) as info:
+        passive_listener("127.0.0.1", (port, port))
+    assert info.value.reply.code == 425
+    assert "no free port in PassivePorts range" in info.value.reply.text
+    # below it net/ knows no FTP replies: an OSError that says why
+    with pytest.raises(passive.RangeBusy) as busy:
+        passive.bind_passive("127.0.0.1", (port, port))
+    assert busy.value.errno == errno.EADDRINUSE
+    assert busy.value.strerror == f"no free port in PassivePorts range {port}-{port}"
 
 
 def test_bind_passive_without_range_uses_an_ephemeral_port():
@@ -100,19 +103,12 @@ def test_bind_any_names_a_port_of_the_range_and_skips_reserved_ones():
         sock.close()
 
 
-def test_bind_any_falls_back_to_the_kernels_choice_when_the_ports_it_tries_are_busy():
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen(1)
-    port = holder.getsockname()[1]
+def test_bind_any_falls_back_to_the_kernels_choice_when_the_ports_it_tries_are_busy(busy_port):
+    sock = passive.bind_any("127.0.0.1", random.Random(1), passive.Ephemeral(busy_port, busy_port))
     try:
-        sock = passive.bind_any("127.0.0.1", random.Random(1), passive.Ephemeral(port, port))
-        try:
-            assert sock.getsockname()[1] not in (0, port)
-        finally:
-            sock.close()
+        assert sock.getsockname()[1] not in (0, busy_port)
     finally:
-        holder.close()
+        sock.close()
 
 
 @pytest.mark.parametrize("blocks, expected", [
