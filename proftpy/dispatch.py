@@ -145,6 +145,9 @@ class Hook:
     only: Callable[[Command], bool] | None = None   # a "*" hook that does nothing for rows where this is False
                                     # (decided from the row alone) is left out of their dispatch, and out of
                                     # unknown commands'
+    active: Callable[[Any], bool] | None = None     # active(config): a hook that does nothing in a configuration
+                                    # where this is False (a directive no section sets) is left out of the
+                                    # plans of that configuration's sessions (Dispatcher.for_config)
 
 
 class Plan(NamedTuple):
@@ -176,6 +179,16 @@ class Dispatcher:
         names = set(self.commands) | {h.command for h in hooks} - {"*"}
         self._plans: dict[str, Plan] = {name: self._plan(hooks, name, self.row(name)) for name in names}
         self._any = self._plan(hooks, "*", None)
+
+    def for_config(self, config: Any) -> "Dispatcher":
+        """The dispatcher of a configuration's sessions: without the hooks that are not `active` in it. Made
+        once per configuration (`config.cached`; the master makes it before the first fork)."""
+        return config.cached(self._configured)
+
+    def _configured(self, config: Any) -> "Dispatcher":
+        every = [h for phase in self.hooks.values() for h in phase]
+        hooks = [h for h in every if h.active is None or h.active(config)]
+        return self if len(hooks) == len(every) else Dispatcher(list(self.commands.values()), hooks)
 
     @staticmethod
     def _plan(hooks: list[Hook], name: str, row: Command | None) -> "Plan":

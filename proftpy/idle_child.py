@@ -53,9 +53,7 @@ def warm_up(config: Config, loaded: ModuleSet, shared: States, serve: Callable[.
         for server in config.servers[:WARM_SERVERS]:
             conn = Connection(a, ("127.0.0.1", 21), ("127.0.0.1", 1))
             session = Session(conn, server, config, loaded, shared, None)
-            for mod in loaded.modules:
-                for listener in mod.listeners:
-                    listener.wire(session.events)
+            session.events.add_all(loaded.session_wiring(config))
             session.conf("TimeoutIdle")
             loaded.greeting(session).format()
     finally:

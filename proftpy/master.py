@@ -193,6 +193,8 @@ class Master:
         proctitle.terse = self.config.main.get("ProcessTitles") == "terse"
         self.modules.master_hook("master_preload", self)
         self.config.build_indexes()
+        self.modules.dispatcher.for_config(self.config)      # the sessions' hook plans and listeners, made once
+        self.modules.session_wiring(self.config)
         from . import fs, listing  # noqa: F401 - imported here so every child shares them
         immortal.immortalize()      # 3.12+: counts of shared objects are no longer written (copied) by sessions
         gc.collect()

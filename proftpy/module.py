@@ -75,6 +75,7 @@ class Listener:
 
     event: str
     handler: Callable[..., None]
+    active: Callable[[Any], bool] | None = None    # active(config): as Hook.active, left out where False
 
     def wire(self, bus: EventBus) -> None:
         if self.event == ANY:
@@ -237,10 +238,7 @@ class ModuleSet:
         self.actions = {a.name: a for m in self.modules for a in m.ctrls_actions}   # ftpdctl's action table
         self.presteps = [m.prestep for m in self.modules if m.prestep is not None]
         self.vetoes = [(m.name, m.veto) for m in self.modules if m.veto is not None]
-        self.session_wiring = EventBus()        # every module's session listeners, wired once; each session copies
-        for mod in self.modules:
-            for listener in mod.listeners:
-                listener.wire(self.session_wiring)
+        self.listeners = [lsn for m in self.modules for lsn in m.listeners]
         self.channel_handlers = _by_type(h for m in self.modules for h in m.channel_handlers)
         self.notice_handlers = _by_type(h for m in self.modules for h in m.notice_handlers)
 
@@ -252,10 +250,22 @@ class ModuleSet:
         """ProFTPD module names, once each (several Python files may make up one ProFTPD module)."""
         return list(dict.fromkeys(m.name for m in self.modules))
 
+    def session_wiring(self, config: "Config") -> EventBus:
+        """The modules' session listeners that are `active` in this configuration, wired once per configuration
+        (the master does it before the first fork); each session copies them."""
+        return config.cached(self._wire)
+
+    def _wire(self, config: "Config") -> EventBus:
+        bus = EventBus()
+        for listener in self.listeners:
+            if listener.active is None or listener.active(config):
+                listener.wire(bus)
+        return bus
+
     def start_session(self, session: AnySession) -> None:
         """Wire every module's listeners, then run the transport functions and the session_init functions in
         load order; a module that ends the session (a failed handshake, a refused client) stops the rest."""
-        session.events.add_all(self.session_wiring)
+        session.events.add_all(self.session_wiring(session.config))
         for step in ("transport", "session_init"):
             for mod in self.modules:
                 fn = getattr(mod, step)

@@ -89,7 +89,7 @@ class Session:
         self.server = server
         self.config = config
         self.modules = modules
-        self.dispatcher = modules.dispatcher
+        self.dispatcher = modules.dispatcher.for_config(config)   # without the hooks this configuration idles
         self.shared = shared if shared is not None else States()   # the master's module state, inherited
         self.state = States()                   # this session's module state
         self.events = EventBus()

@@ -391,6 +391,12 @@ class Config:
             value = self._memo[build] = build(self)
             return value
 
+    def sets(self, name: str) -> bool:
+        """Whether any section of the configuration (any server, `<Global>`, `<Anonymous>`, `<Directory>`,
+        mod_ifsession's blocks) sets `name` to a true value: where none does, what the directive switches on
+        cannot happen in any session of this configuration."""
+        return any(section.get(name) for section in self.root.walk())
+
     def server_for(self, local_addr: str, local_port: int) -> "Server | None":
         """ProFTPD's vhost choice for a connection: a server bound to this address and port, else DefaultServer,
         else the main one (unless SocketBindTight). Chosen once per local address and port (the master's veto,
