@@ -527,9 +527,18 @@ def check(config: "Config") -> list[tuple[str, bool]]:
     return problems
 
 
+def _engine_anywhere(config: "Config") -> bool:
+    """A configuration where no section switches ExecEngine on runs nothing: its sessions go without the hooks
+    and listeners below (each would look and return)."""
+    return config.sets("ExecEngine")
+
+
 MODULE = Module(NAME, directives=directives,
-                hooks=(Hook(PRE_CMD, "*", _before), Hook(POST_CMD, "*", _after), Hook(POST_CMD_ERR, "*", _error)),
-                listeners=(Listener("core.exit", _exit), Listener("core.session-reinit", _setup),
-                           Listener(ANY, _session_event)),
+                hooks=(Hook(PRE_CMD, "*", _before, active=_engine_anywhere),
+                       Hook(POST_CMD, "*", _after, active=_engine_anywhere),
+                       Hook(POST_CMD_ERR, "*", _error, active=_engine_anywhere)),
+                listeners=(Listener("core.exit", _exit, _engine_anywhere),
+                           Listener("core.session-reinit", _setup, _engine_anywhere),
+                           Listener(ANY, _session_event, _engine_anywhere)),
                 session_init=session_init, master_init=master_init, master_reload=master_reload,
                 master_stop=master_stop, check=check)

@@ -38,6 +38,7 @@ from .scoreboard import BoardState
 from .trace import TraceState
 
 if TYPE_CHECKING:
+    from ..config.tree import Config
     from ..session import Session
     from . import prometheus_exporter as exporter
 
@@ -529,17 +530,22 @@ def _exited(session: "Session", **_: Any) -> None:
     ss.transfer = None
 
 
+def _collecting(config: "Config") -> bool:
+    """Without PrometheusEngine (server config only) there are no metrics: sessions go without the hooks and
+    listeners below."""
+    return bool(config.main.get("PrometheusEngine"))
+
+
 MODULE = Module(
     NAME, directives=directives, session_init=session_init,
-    hooks=(Hook(LOG_CMD, "*", _command_done), Hook(LOG_CMD_ERR, "*", _command_failed)),
-    listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
-               Listener("mod_auth.login-failed", _login_failed),
-               *(Listener(event, _timeout(event)) for event in TIMEOUTS),
-               Listener("mod_delay.delay", _delayed), Listener("mod_ban.login-denied", _banned),
-               Listener("mod_tls.ctrl-handshake-failed", _handshake_failed("ctrl")),
-               Listener("mod_tls.data-handshake-failed", _handshake_failed("data")),
-               Listener("mod_tls.protocol", _tls_protocol),
-               Listener("core.transfer-begin", _transfer_begins), Listener("core.transfer-end", _transfer_ends),
-               Listener("core.exit", _exited)),
+    hooks=(Hook(LOG_CMD, "*", _command_done, active=_collecting),
+           Hook(LOG_CMD_ERR, "*", _command_failed, active=_collecting)),
+    listeners=tuple(Listener(event, handler, _collecting) for event, handler in (
+        ("core.connect", _connected), ("mod_auth.authenticated", _authenticated),
+        ("mod_auth.login-failed", _login_failed), *((event, _timeout(event)) for event in TIMEOUTS),
+        ("mod_delay.delay", _delayed), ("mod_ban.login-denied", _banned),
+        ("mod_tls.ctrl-handshake-failed", _handshake_failed("ctrl")),
+        ("mod_tls.data-handshake-failed", _handshake_failed("data")), ("mod_tls.protocol", _tls_protocol),
+        ("core.transfer-begin", _transfer_begins), ("core.transfer-end", _transfer_ends), ("core.exit", _exited))),
     master_init=_init_listeners, master_tick=master_tick, master_reload=master_reload, master_stop=master_stop,
     master_events=(Listener("core.child-exited", _on_child_exited), Listener("core.connection-refused", _on_refused)))

@@ -456,9 +456,14 @@ def _check(config: "Config") -> list[tuple[str, bool]]:
     return problems(config)
 
 
+def _engine_anywhere(config: "Config") -> bool:
+    """TLSRequired needs TLSEngine: where no section switches it on, sessions go without that hook."""
+    return config.sets("TLSEngine")
+
+
 MODULE = Module(
     NAME, directives=directives, commands=commands, transport=transport,
-    hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT),
+    hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT, active=_engine_anywhere),
            Hook(POST_CMD, "PASS", after_login)),
     listeners=(Listener("core.session-reinit", _reinit), Listener("core.exit", _exit)),
     check=_check, master_init=_master_init, master_reload=_master_reload)
