@@ -210,6 +210,15 @@ def match_dir(nodes: list[DirNode], path: str) -> DirNode | None:
     return None
 
 
+def _memoized(memo: dict[Callable, Any], build: Callable[..., Any], *args: Any) -> Any:
+    """`build(*args)` the first time `build` is asked for, from `memo` after that (Server.cached, Config.cached)."""
+    try:
+        return memo[build]
+    except KeyError:
+        value = memo[build] = build(*args)
+        return value
+
+
 def _declared(registry: Any, name: str) -> Any:
     directive = registry.get(name)
     if directive is None:
@@ -312,11 +321,7 @@ class Server:
         """`build(self, *args)`, once per server and `build` (the function is the key): a module's settings
         derived from this server's directives. A reload makes new Servers, so nothing derived from an old
         configuration survives it."""
-        try:
-            return self._memo[build]
-        except KeyError:
-            value = self._memo[build] = build(self, *args)
-            return value
+        return _memoized(self._memo, build, self, *args)
 
     @property
     def is_vhost(self) -> bool:
@@ -377,6 +382,7 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     _chosen: dict[tuple[str, int], "Server | None"] = field(default_factory=dict, repr=False, compare=False)
     _memo: dict[Callable, Any] = field(default_factory=dict, repr=False, compare=False)
+    _sets: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def main(self) -> Server:
@@ -385,17 +391,16 @@ class Config:
     def cached(self, build: Callable[["Config"], Any]) -> Any:
         """`build(self)`, once per configuration and `build` (the function is the key; a reload parses a new
         Config, so it is built again)."""
-        try:
-            return self._memo[build]
-        except KeyError:
-            value = self._memo[build] = build(self)
-            return value
+        return _memoized(self._memo, build, self)
 
     def sets(self, name: str) -> bool:
         """Whether any section of the configuration (any server, `<Global>`, `<Anonymous>`, `<Directory>`,
         mod_ifsession's blocks) sets `name` to a true value: where none does, what the directive switches on
-        cannot happen in any session of this configuration."""
-        return any(section.get(name) for section in self.root.walk())
+        cannot happen in any session of this configuration. Walked once per name (several hooks ask)."""
+        found = self._sets.get(name)
+        if found is None:
+            found = self._sets[name] = any(section.get(name) for section in self.root.walk())
+        return found
 
     def server_for(self, local_addr: str, local_port: int) -> "Server | None":
         """ProFTPD's vhost choice for a connection: a server bound to this address and port, else DefaultServer,

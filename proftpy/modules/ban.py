@@ -140,7 +140,6 @@ def parse_rule(args: list[str]) -> Rule:
                 args[3][:TEXT - 1] if len(args) == 4 else None)
 
 
-
 def _cache(args: list[str]) -> str:
     if len(args) != 1:
         raise ValueError("wrong number of parameters")

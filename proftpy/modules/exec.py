@@ -106,7 +106,6 @@ def _environ(args: list[str]) -> tuple[str, str]:
     return args[0].upper(), args[1]
 
 
-
 def _timeout(args: list[str]) -> int | None:
     """ProFTPD's durations: seconds, `Ns`/`Nsec`, `Nm`/`Nmin`, `Nh`/`Nhr`, `hh:mm:ss`; 0 (or none) = no limit."""
     if len(args) != 1:
@@ -375,9 +374,7 @@ def _on_command(session: "Session", req: Request, directive: str, phase: str) ->
 
 def _before(session: "Session", req: Request) -> None:
     """ExecBeforeCommand: whatever the program says, the command goes on (ProFTPD's rule)."""
-    if session.state.get(ExecState).settings is None:
-        return None             # ExecEngine off: nothing to run (the common case, one lookup per command)
-    if req.name == "USER":
+    if req.name == "USER" and session.state.get(ExecState).settings is not None:
         session.state.get(SentUser).name = req.arg
     for _, out in _on_command(session, req, "ExecBeforeCommand", PRE_CMD):
         _not_sent(session, out)
@@ -386,8 +383,6 @@ def _before(session: "Session", req: Request) -> None:
 
 def _after(session: "Session", req: Request) -> None:
     """ExecOnCommand; with sendStdout the output ends the reply: ProFTPD adds it after the command's own text."""
-    if session.state.get(ExecState).settings is None:
-        return None
     for _, out in _on_command(session, req, "ExecOnCommand", POST_CMD):
         settings = session.state.get(ExecState).settings
         lines = output_lines(out.stdout) if "sendStdout" in settings.options else []
@@ -402,8 +397,6 @@ def _after(session: "Session", req: Request) -> None:
 
 
 def _error(session: "Session", req: Request) -> None:
-    if session.state.get(ExecState).settings is None:
-        return None
     for _, out in _on_command(session, req, "ExecOnError", POST_CMD_ERR):
         _not_sent(session, out)
     return None

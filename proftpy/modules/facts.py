@@ -33,10 +33,9 @@ NAME = "mod_facts.c"
 log = logging.getLogger("proftpy")
 
 
-
 directives = (
-    Directive("FactsOptions", Options(("UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"), "FactsOption"),
-              SVG, frozenset(), Merge.SERVER,
+    Directive("FactsOptions", Options(("UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"),
+                                      "FactsOption"), SVG, frozenset(), Merge.SERVER,
               "UseSlink: symlinks as `type=OS.unix=slink:<target>` (FileZilla); NoNames: no owner/group names."),
 )
 

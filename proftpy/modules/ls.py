@@ -90,23 +90,21 @@ class Names:
 
     def user(self, uid: int) -> str:
         name = self.users.get(uid)         # known already for all but the first entry of an owner
-        return name if name is not None else self._name(self.users, uid, lambda: self.chain().getpwuid(uid))
+        return name if name is not None else self._look_up(self.users, uid, lambda: self.chain().getpwuid(uid))
 
     def group(self, gid: int) -> str:
         name = self.groups.get(gid)
-        return name if name is not None else self._name(self.groups, gid, lambda: self.chain().getgrgid(gid))
+        return name if name is not None else self._look_up(self.groups, gid, lambda: self.chain().getgrgid(gid))
 
     @staticmethod
-    def _name(cache: dict[int, str], ident: int, lookup) -> str:
-        """A cached name for a uid/gid; the number itself when no backend knows it."""
-        name = cache.get(ident)
-        if name is None:
-            try:
-                entry = lookup()
-            except (OSError, LookupError, ValueError) as e:
-                log.debug("id %d lookup failed: %s", ident, e)
-                entry = None
-            name = cache[ident] = entry.name if entry is not None else str(ident)
+    def _look_up(cache: dict[int, str], ident: int, lookup) -> str:
+        """A uid/gid's name, now in `cache`; the number itself when no backend knows it."""
+        try:
+            entry = lookup()
+        except (OSError, LookupError, ValueError) as e:
+            log.debug("id %d lookup failed: %s", ident, e)
+            entry = None
+        name = cache[ident] = entry.name if entry is not None else str(ident)
         return name
 
 

@@ -86,7 +86,6 @@ def parse_exporter(args: list[str]) -> ExporterAddress:
     return ExporterAddress(host, port, *(args[1:] if len(args) == 3 else ()))
 
 
-
 directives = (
     Directive("PrometheusEngine", Flag, SERVER, False, Merge.SERVER, "Collect metrics and run the exporter."),
     Directive("PrometheusExporter", Custom(parse_exporter, "address[:port] [username password]"), SERVER, None,

@@ -51,7 +51,6 @@ def _version(args: list[str]) -> str:
 OPTIONS = ("UseProxiedServerAddress", "HeaderOnDataConnections")
 
 
-
 def _trusted(args: list[str]) -> tuple[netacl.NetACL, ...]:
     """`ProxyProtocolTrustedProxies addr|network|glob[,...] ...`: IP ACLs only (netacl syntax; `!` excludes):
     the master decides before any DNS lookup, so a host name cannot be matched."""

@@ -85,7 +85,6 @@ def _timeouts(args: list[str]) -> tuple[float, float]:
     return out[0], out[1]
 
 
-
 directives = (
     Directive("RedisEngine", Flag, SVG, False, Merge.SERVER, "Let modules use Redis (mod_ban's BanCache redis)."),
     Directive("RedisServer", Custom(parse_server, "host:port|[v6]:port|/socket [user] [password] [db] "

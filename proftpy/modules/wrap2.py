@@ -43,7 +43,6 @@ log = logging.getLogger("proftpy")
 _tables, _named_tables = files_parsers(source, "an allow table and a deny table (type:info)")
 
 
-
 directives = (
     Directive("WrapEngine", Flag, SVG, False, Merge.SERVER, "Check the Wrap*Tables at all."),
     Directive("WrapTables", Custom(_tables, "file:allow-path|builtin:all file:deny-path|builtin:all"), SVGA, None,

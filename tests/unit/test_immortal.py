@@ -26,7 +26,8 @@ facts = {"marked": marked, "again": again, "function": is_immortal(master.serve_
          "code": is_immortal(master.serve_connection.__code__), "class": is_immortal(dispatch.Dispatcher),
          "module": is_immortal(master), "module dict": is_immortal(vars(master)),
          "socket": is_immortal(kept),
-         "constants": [is_immortal(c) for c in master.Master.preload.__code__.co_consts if type(c) in (str, tuple)], "module names unchanged": sorted(vars(master)) == names_before,
+         "constants": [is_immortal(c) for c in master.Master.preload.__code__.co_consts if type(c) in (str, tuple)],
+         "module names unchanged": sorted(vars(master)) == names_before,
          "class lookups": [dispatch.Dispatcher.__name__, type(kept).__name__, master.Master.preload.__name__]}
 del dropped                             # its last reference: the socket is closed, as before
 try:

@@ -39,7 +39,8 @@ class Session:
         self.local_addr = self.remote_addr = "127.0.0.1"
         self.socket_local = self.socket_peer = "127.0.0.1"
         self.conn_class = None
-        self.settings = {"SocketOptions": {"rcvbuf": BUFFER, "sndbuf": BUFFER}, "TimeoutStalled": 10, "DefaultTransferMode": "binary", "PassivePorts": None,
+        self.settings = {"SocketOptions": {"rcvbuf": BUFFER, "sndbuf": BUFFER}, "TimeoutStalled": 10,
+                         "DefaultTransferMode": "binary", "PassivePorts": None,
                          "AllowForeignAddress": False, "TCPNoDelay": {"ctrl": True, "data": True}, **conf}
         self.closing = False
 
