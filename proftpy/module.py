@@ -189,6 +189,9 @@ class Module:
     transport: Callable[[AnySession], None] | None = None      # before any session_init: the control connection's
                                                         # transport (implicit FTPS's handshake, before the greeting)
     session_init: Callable[[AnySession], None] | None = None   # ProFTPD's sess_init: once per session, at connect
+    rehearse: Callable[[AnySession], None] | None = None       # a pre-forked idle child, before any client, on a
+                                                        # throwaway session: session_init's work with no effect
+                                                        # outside the process (its pages are then copied already)
     greeting: Callable[[AnySession], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
@@ -271,6 +274,16 @@ class ModuleSet:
                 fn = getattr(mod, step)
                 if fn is not None and not session.closing:
                     fn(session)
+
+    def rehearse(self, session: AnySession) -> None:
+        """Every module's `rehearse`, on a session that is thrown away (idle_child.warm_up). One that fails is
+        logged: the idle child still serves its client (whose session start reports what is wrong)."""
+        for mod in self.modules:
+            if mod.rehearse is not None:
+                try:
+                    mod.rehearse(session)
+                except Exception:
+                    log.exception("%s: rehearsal of a session's start failed", mod.name)
 
     def master_start(self, master: MasterView) -> None:
         """The master's event listeners, then every master_init; one that cannot start raises SystemExit, other

@@ -132,20 +132,35 @@ def session_init(session: "Session") -> None:
     resolver = Resolver()
     client = session.client = resolver.client(session.remote_addr, session.config.main.get("UseReverseDNS"))
     session.local_name = resolver.client(session.local_addr, client.reverse_dns).name
-    cls = classes_.match_class(classes_.from_sections(session.config.classes), client)
-    session.conn_class = cls.name if cls is not None else None
+    session.conn_class = _class_of(session, client)
     if trace.on: trace.msg("netacl", 5, "client %s [%s] is in class %s", client.name, client.ip, session.conn_class or "(none)")
     session.ftpaccess = dirs.FtpaccessCache(session.config.registry, lambda d: _override_allowed(session, d),
                                             lambda p: session.fs.from_config(p) if session.fs else p)
     rate = session.server.get("MaxCommandRate")
     if rate:
         session.state.get(AccessState).rate = CommandRate(*rate)
-    decision = limits.login_at_connect(session.server.section, Who(client, conn_class=session.conn_class))
+    decision = _login_decision(session, client, session.conn_class)
     if trace.on: _trace_decision("LOGIN (connect)", decision)
     if not decision.allowed:
         log.warning("Connection from %s [%s] denied (%s%s)", client.name, client.ip, decision.reason,
                     f" at {decision.where}" if decision.where else "")
         session.end("Blocked by <Limit LOGIN>")
+
+
+def rehearse(session: "Session") -> None:
+    """An idle child's warm-up: the connect-time class and <Limit LOGIN> decisions for the throwaway session's
+    address, without reverse DNS and without acting on them."""
+    client = Resolver().client(session.remote_addr, False)
+    _login_decision(session, client, _class_of(session, client))
+
+
+def _class_of(session: "Session", client) -> str | None:
+    cls = classes_.match_class(classes_.from_sections(session.config.classes), client)
+    return cls.name if cls is not None else None
+
+
+def _login_decision(session: "Session", client, conn_class: str | None):
+    return limits.login_at_connect(session.server.section, Who(client, conn_class=conn_class))
 
 
 @dataclass
@@ -318,4 +333,5 @@ def _path_filters(ctx, cmd: Request, path: str) -> Reply | None:
     return None
 
 
-MODULE = Module(NAME, directives=directives, hooks=(Hook(PRE_CMD, "*", pre_any),), session_init=session_init)
+MODULE = Module(NAME, directives=directives, hooks=(Hook(PRE_CMD, "*", pre_any),), session_init=session_init,
+                rehearse=rehearse)

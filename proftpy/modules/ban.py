@@ -320,6 +320,13 @@ def session_init(session: "Session") -> None:
         session.events.emit("mod_ban.client-connect-rate", session=session)
 
 
+def rehearse(session: "Session") -> None:
+    """An idle child's warm-up: the host-ban lookup of session_init (the table read when it changed), without
+    acting on what it finds."""
+    if _engine(session):
+        _shared(session).find(HOST, session.remote_addr, session.config.sid(session.server))
+
+
 def _open_for_inetd(session: "Session", state: BanState) -> None:
     path = session.config.main.get("BanTable")
     if not path:
@@ -600,4 +607,5 @@ def strtime(t: float) -> str:
 listeners = tuple(Listener(e.listens, _listener(e.name)) for e in EVENTS.values() if e.listens)
 hooks = (Hook(PRE_CMD, "PASS", pre_pass), Hook(POST_CMD, "PASS", post_pass))
 
-MODULE = Module(NAME, directives=directives, listeners=listeners, hooks=hooks, session_init=session_init)
+MODULE = Module(NAME, directives=directives, listeners=listeners, hooks=hooks, session_init=session_init,
+                rehearse=rehearse)

@@ -172,12 +172,7 @@ def session_init(session: "Session") -> None:
         sb = shared.board
         if sb is None:
             return
-        server = session.server
-        slot = sb.claim(os.getpid(), server_addr=f"{session.local_addr}:{session.local_port}",
-                        server_port=server.get("Port") or session.local_port, server_label=server.name,
-                        client_addr=session.remote_addr, client_name=session.remote_name, protocol=session.protocol,
-                        class_=session.conn_class or "", begin_idle=int(time.time()),
-                        begin_session=int(session.started), cmd=sbm.IDLE_CMD)
+        slot = sb.claim(os.getpid(), **_first_fields(session))
     except (OSError, sbm.ScoreboardError) as e:
         if "AllowMissingEntry" in (session.conf("ScoreboardOptions") or []):
             log.warning("continuing without a scoreboard slot (AllowMissingEntry): %s", e)
@@ -187,6 +182,22 @@ def session_init(session: "Session") -> None:
         session.end("no scoreboard slot")
         return
     session.state.get(SlotState).slot = slot
+
+
+def _first_fields(session: "Session") -> dict[str, Any]:
+    server = session.server
+    return dict(server_addr=f"{session.local_addr}:{session.local_port}",
+                server_port=server.get("Port") or session.local_port, server_label=server.name,
+                client_addr=session.remote_addr, client_name=session.remote_name, protocol=session.protocol,
+                class_=session.conn_class or "", begin_idle=int(time.time()), begin_session=int(session.started),
+                cmd=sbm.IDLE_CMD)
+
+
+def rehearse(session: "Session") -> None:
+    """An idle child's warm-up: the claim's work without claiming (Scoreboard.rehearse_claim)."""
+    sb = session.shared.get(BoardState).board
+    if sb is not None:
+        sb.rehearse_claim(os.getpid(), **_first_fields(session))
 
 
 def _write(session: "Session", fn: Callable[..., Any], *args: Any) -> None:
@@ -266,7 +277,7 @@ def _transfer_ends(session: "Session", **_: Any) -> None:
 
 
 MODULE = Module(
-    NAME, session_init=session_init,
+    NAME, session_init=session_init, rehearse=rehearse,
     hooks=(Hook(PRE_CMD, "*", _record_command), Hook(LOG_CMD, "*", _back_to_idle),
            Hook(LOG_CMD_ERR, "*", _back_to_idle)),
     listeners=(Listener("core.connect", _connected), Listener("core.protocol", _protocol),

@@ -16,6 +16,7 @@ that does not read) is ended by the kernel (SIGALRM, default action).
 """
 from __future__ import annotations
 
+import _signal
 import dataclasses
 import logging
 import os
@@ -128,8 +129,8 @@ def master_stop(master: MasterView) -> None:
 
 # -- session --------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
-    for sig in (signal.SIGUSR1, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: _on_signal(session, signum))
+    for sig in (signal.SIGUSR1, signal.SIGTERM):     # the C function: signal.signal turns the old handler into
+        _signal.signal(sig, lambda signum, frame: _on_signal(session, signum))    # an enum member (cold code)
     try:
         state = shutmsg.check()
     except shutmsg.ShutmsgError as e:
@@ -145,6 +146,15 @@ def session_init(session: "Session") -> None:
     elif state.disconnecting:        # -l shorter than -d: admitted, but the master would end it at once
         session.send(Reply(421, shutmsg.DISCONNECT_REPLY.format(text)))
         session.end("server shutting down")
+
+
+def rehearse(session: "Session") -> None:
+    """An idle child's warm-up: read the shutdown file as session_init does (a broken one is reported by each
+    session's own start, not here)."""
+    try:
+        shutmsg.check()
+    except shutmsg.ShutmsgError:
+        return
 
 
 def _cookies(session: "Session") -> dict[str, str]:
@@ -188,5 +198,6 @@ def _current_state(session: "Session") -> shutmsg.ShutdownState | None:
         return None
 
 
-MODULE = Module(NAME, session_init=session_init, listeners=(Listener("core.exit", _exiting),),
+MODULE = Module(NAME, session_init=session_init, rehearse=rehearse,
+                listeners=(Listener("core.exit", _exiting),),
                 master_init=master_init, master_tick=master_tick, master_stop=master_stop)

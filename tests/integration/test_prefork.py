@@ -103,6 +103,16 @@ def test_a_banned_host_is_refused_by_the_master_before_any_idle_child_sees_it(ft
     assert idle_pids(d) == before                               # no idle child was handed the connection
 
 
+def test_idle_children_rehearse_a_sessions_start_without_its_effects(ftpd):
+    d = ftpd(POOL + "<Limit LOGIN>\n  DenyAll\n</Limit>\n")
+    pool_of(d, 3)
+    time.sleep(1)                       # each has waited WARM_AFTER and rehearsed a session's start meanwhile
+    assert session_pids(d) == set()                             # no scoreboard slot claimed
+    assert "denied" not in d.log()                              # the <Limit LOGIN> decision taken, not acted on
+    assert banner(d) == b""
+    assert wait_until(lambda: "denied" in d.log(), 5)              # the session that came is refused
+
+
 def test_max_connection_rate_is_decided_before_the_hand_over(ftpd):
     d = ftpd(POOL + "MaxConnectionRate 1 30\n")
     before = pool_of(d, 3)

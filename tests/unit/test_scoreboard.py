@@ -360,3 +360,15 @@ def test_remove_unlinks_only_files_still_ours(sbdir):
     old.remove()
     assert (sbdir / "sb").exists()
     new.close()
+
+
+def test_a_rehearsed_claim_reads_and_packs_but_writes_nothing(sb, sbdir):
+    before = (sbdir / "sb").read_bytes()
+    sb.rehearse_claim(os.getpid(), user="alice", client_addr="127.0.0.1", cmd=sbm.IDLE_CMD)
+    assert (sbdir / "sb").read_bytes() == before and sb.entries() == []
+    with pytest.raises(TypeError):                  # the same checks as a real claim
+        sb.rehearse_claim(os.getpid(), colour="red")
+    with pytest.raises(ValueError):
+        sb.rehearse_claim(0)
+    slot = sb.claim(os.getpid(), user="alice")      # and the real one still takes the first slot
+    assert slot.index == 0 and [e.user for e in sb.entries()] == ["alice"]
