@@ -278,12 +278,7 @@ class ModuleSet:
     def rehearse(self, session: AnySession) -> None:
         """Every module's `rehearse`, on a session that is thrown away (idle_child.warm_up). One that fails is
         logged: the idle child still serves its client (whose session start reports what is wrong)."""
-        for mod in self.modules:
-            if mod.rehearse is not None:
-                try:
-                    mod.rehearse(session)
-                except Exception:
-                    log.exception("%s: rehearsal of a session's start failed", mod.name)
+        self._each("rehearse", session, "rehearsal of a session's start failed")
 
     def master_start(self, master: MasterView) -> None:
         """The master's event listeners, then every master_init; one that cannot start raises SystemExit, other
@@ -291,24 +286,24 @@ class ModuleSet:
         for mod in self.modules:
             for listener in mod.master_events:
                 listener.wire(master.events)
+        self._each("master_init", master, "master_init failed")
+
+    def _each(self, step: str, arg: Any, failed: str) -> None:
+        """`step(arg)` of every module that declares it, in load order; one that raises is logged, not fatal
+        (SystemExit still ends the process)."""
         for mod in self.modules:
-            if mod.master_init is not None:
+            fn = getattr(mod, step)
+            if fn is not None:
                 try:
-                    mod.master_init(master)
+                    fn(arg)
                 except Exception:
-                    log.exception("%s: master_init failed", mod.name)
+                    log.exception("%s: %s", mod.name, failed)
 
     def master_hook(self, name: str, master: MasterView) -> None:
         """Run one of master_tick, master_reload, master_stop of every module; a failing hook is logged, never
         fatal to the master."""
         assert name in MASTER_HOOKS
-        for mod in self.modules:
-            fn = getattr(mod, name)
-            if fn is not None:
-                try:
-                    fn(master)
-                except Exception:
-                    log.exception("%s: %s failed", mod.name, name)
+        self._each(name, master, f"{name} failed")
 
     def veto(self, master: MasterView, conn: Connection) -> Veto | None:
         """The first module's refusal of a new connection, in load order (None: let it in). A veto that fails is

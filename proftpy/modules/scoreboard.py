@@ -7,7 +7,8 @@ has chrooted and dropped root still writes its slot without opening anything. `m
 ScoreboardScrub seconds, `master_reload` on SIGHUP, `master_stop` removes the file.
 
 Session: the slot is claimed in `session_init` (refused without a slot unless `ScoreboardOptions
-AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle in LOG_CMD, the user and directory
+AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle IDLE_AFTER seconds after LOG_CMD when no command came
+meanwhile (a client's next command usually comes sooner: one slot write per command instead of two), the user and directory
 after login and CWD, the protocol when it changes (`core.protocol`: ftps after AUTH TLS), transfer progress on
 the `core.transfer` events, and the slot is released at `core.exit`. Directives live in modules/core.py.
 """
@@ -52,6 +53,7 @@ class SlotState:
     slot: sbm.Slot | None = None
     failed: bool = False                # a write failed (logged once)
     progress_at: float = 0.0            # transfer seconds at the last progress write
+    done_at: float = 0.0                # when the last command ended: the idle time ftpwho shows counts from it
 
 
 def shared_board(session: "Session") -> sbm.Scoreboard | None:
@@ -200,6 +202,10 @@ def rehearse(session: "Session") -> None:
         sb.rehearse_claim(os.getpid(), **_first_fields(session))
 
 
+IDLE_AFTER = 0.1        # seconds without a command before the slot says "idle"
+IDLE_TIMER = "scoreboard-idle"
+
+
 def _write(session: "Session", fn: Callable[..., Any], *args: Any) -> None:
     """`fn(slot, *args)`. Scoreboard trouble is logged (once per session) and never reaches the client or aborts
     a transfer."""
@@ -247,12 +253,24 @@ def _exited(session: "Session", **_: Any) -> None:
 def _record_command(session: "Session", cmd: Request) -> None:
     if cmd.during_transfer:
         return              # answered while a transfer runs: the slot keeps naming the transfer (ProFTPD)
+    session.set_timer(IDLE_TIMER, None, _write_idle)   # the last command's "idle" is not written: this replaces it
     _write(session, sbm.Slot.command, cmd.name, "" if cmd.name == "PASS" else cmd.arg)
 
 
 def _back_to_idle(session: "Session", cmd: Request) -> None:
-    if not cmd.during_transfer:
-        _write(session, sbm.Slot.idle)
+    """The slot says "idle" once IDLE_AFTER seconds passed without a command (a timer of the session), counted
+    from now."""
+    if cmd.during_transfer:
+        return
+    st = session.state.get(SlotState)
+    if st.slot is not None:
+        st.done_at = time.time()
+        session.set_timer(IDLE_TIMER, IDLE_AFTER, _write_idle)
+
+
+def _write_idle(session: "Session") -> None:
+    session.set_timer(IDLE_TIMER, None, _write_idle)
+    _write(session, sbm.Slot.idle, session.state.get(SlotState).done_at)
 
 
 def _transfer_begins(session: "Session", transfer: Any, **_: Any) -> None:

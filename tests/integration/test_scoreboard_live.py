@@ -172,14 +172,29 @@ def test_slot_follows_login_cwd_and_is_released_on_quit(ftpd):
     d = ftpd("DefaultRoot ~")
     (d.home("alice") / "sub").mkdir()
     ftp = d.login("alice")
-    (e,) = entries(d)
-    assert (e.user, e.cmd, e.client_addr, e.server_label) == ("alice", "idle", "127.0.0.1", "proftpy test")
+    e = wait_for(lambda: next((x for x in entries(d) if x.cmd == "idle"), None), 5, "idle after PASS")
+    assert (e.user, e.client_addr, e.server_label) == ("alice", "127.0.0.1", "proftpy test")
     assert e.server_addr == f"127.0.0.1:{d.port}" and e.protocol == "ftp"
     ftp.cwd("sub")
     assert e.cwd == "/"
     wait_for(lambda: entries(d)[0].cwd == "/sub", 5, "cwd update")
     ftp.quit()
     wait_for(lambda: entries(d) == [], 5, "slot released")
+
+
+def test_the_slot_says_idle_a_moment_after_the_last_command(ftpd):
+    d = ftpd()
+    ftp = d.login("alice")
+    wait_for(lambda: [e.cmd for e in entries(d)] == ["idle"], 5, "idle after PASS")
+    start = time.monotonic()
+    ftp.sendcmd("NOOP")
+    (e,) = entries(d)
+    if time.monotonic() - start < 0.05:         # read within IDLE_AFTER of the reply: the command still shows
+        assert e.cmd == "NOOP"
+    done = time.time()
+    e = wait_for(lambda: next((x for x in entries(d) if x.cmd == "idle"), None), 5, "idle after NOOP")
+    assert int(done) - 1 <= e.begin_idle <= int(done)      # idle counts from the command's end, not the write
+    ftp.quit()
 
 
 def test_password_is_never_in_the_scoreboard(ftpd):
@@ -298,8 +313,12 @@ def test_inetd_session_creates_and_uses_the_scoreboard(tmp_path):
         assert reply.readline().startswith(b"220 ")
         client.sendall(b"USER alice\r\nPASS alice-secret\r\n")
         assert reply.readline().startswith(b"331 ") and reply.readline().startswith(b"230 ")
-        out = tool("ftpwho", "-f", str(tmp_path / "sb")).stdout
-        assert out.startswith("inetd FTP daemon:") and "alice" in out and "idle" in out
+        def idle_listing():
+            out = tool("ftpwho", "-f", str(tmp_path / "sb")).stdout
+            return out if "idle" in out else None
+
+        out = wait_for(idle_listing, 5, "idle after PASS")
+        assert out.startswith("inetd FTP daemon:") and "alice" in out
         client.sendall(b"QUIT\r\n")
         assert reply.readline().startswith(b"221 ")
         assert proc.wait(10) == 0

@@ -372,3 +372,37 @@ def test_a_rehearsed_claim_reads_and_packs_but_writes_nothing(sb, sbdir):
         sb.rehearse_claim(0)
     slot = sb.claim(os.getpid(), user="alice")      # and the real one still takes the first slot
     assert slot.index == 0 and [e.user for e in sb.entries()] == ["alice"]
+
+
+class TimedSession:
+    """What mod_core's scoreboard hooks use of a session: its typed state and named timers."""
+
+    def __init__(self, slot):
+        from proftpy.module import States
+        from proftpy.modules.scoreboard import SlotState
+        self.state = States()
+        self.state.get(SlotState).slot = slot
+        self.timers = {}
+
+    def set_timer(self, name, seconds, on_expire):
+        if seconds:
+            self.timers[name] = on_expire
+        else:
+            self.timers.pop(name, None)
+
+
+def test_idle_is_written_only_when_no_command_came_within_idle_after(sb):
+    from proftpy.dispatch import Request
+    from proftpy.modules import scoreboard as mod
+    session = TimedSession(sb.claim(os.getpid(), user="alice"))
+    mod._record_command(session, Request("LIST", ""))
+    mod._back_to_idle(session, Request("LIST", ""))
+    assert sb.entries()[0].cmd == "LIST" and mod.IDLE_TIMER in session.timers
+    mod._record_command(session, Request("PASV", ""))   # the next command came first: no "idle" in between
+    assert sb.entries()[0].cmd == "PASV" and mod.IDLE_TIMER not in session.timers
+    mod._back_to_idle(session, Request("PASV", ""))
+    done_at = int(time.time())
+    session.timers[mod.IDLE_TIMER](session)             # IDLE_AFTER passed without a command
+    (e,) = sb.entries()
+    assert (e.cmd, e.cmd_arg) == ("idle", "") and done_at - 1 <= e.begin_idle <= done_at
+    assert mod.IDLE_TIMER not in session.timers
