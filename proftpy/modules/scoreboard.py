@@ -7,10 +7,11 @@ has chrooted and dropped root still writes its slot without opening anything. `m
 ScoreboardScrub seconds, `master_reload` on SIGHUP, `master_stop` removes the file.
 
 Session: the slot is claimed in `session_init` (refused without a slot unless `ScoreboardOptions
-AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle IDLE_AFTER seconds after LOG_CMD when no command came
-meanwhile (a client's next command usually comes sooner: one slot write per command instead of two), the user and directory
-after login and CWD, the protocol when it changes (`core.protocol`: ftps after AUTH TLS), transfer progress on
-the `core.transfer` events, and the slot is released at `core.exit`. Directives live in modules/core.py.
+AllowMissingEntry`), the command is recorded in PRE_CMD and set back to idle IDLE_AFTER seconds after LOG_CMD
+unless another command came meanwhile (a client's next command usually does: one slot write per command instead
+of two), the user and directory after login and CWD, the protocol when it changes (`core.protocol`: ftps after
+AUTH TLS), transfer progress on the `core.transfer` events, and the slot is released at `core.exit`. Directives
+live in modules/core.py.
 """
 from __future__ import annotations
 
