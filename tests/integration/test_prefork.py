@@ -109,6 +109,7 @@ def test_idle_children_rehearse_a_sessions_start_without_its_effects(ftpd):
     time.sleep(1)                       # each has waited WARM_AFTER and rehearsed a session's start meanwhile
     assert session_pids(d) == set()                             # no scoreboard slot claimed
     assert "denied" not in d.log()                              # the <Limit LOGIN> decision taken, not acted on
+    assert "rehearsal" not in d.log()                           # and no module's rehearsal failed
     assert banner(d) == b""
     assert wait_until(lambda: "denied" in d.log(), 5)              # the session that came is refused
 

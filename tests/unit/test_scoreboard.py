@@ -391,18 +391,20 @@ class TimedSession:
             self.timers.pop(name, None)
 
 
-def test_idle_is_written_only_when_no_command_came_within_idle_after(sb):
+def test_idle_is_written_only_when_no_command_came_within_idle_after(sb, monkeypatch):
     from proftpy.dispatch import Request
     from proftpy.modules import scoreboard as mod
     session = TimedSession(sb.claim(os.getpid(), user="alice"))
+    clock = [1_700_000_000.0]
+    monkeypatch.setattr(mod.time, "time", lambda: clock[0])
     mod._record_command(session, Request("LIST", ""))
     mod._back_to_idle(session, Request("LIST", ""))
     assert sb.entries()[0].cmd == "LIST" and mod.IDLE_TIMER in session.timers
     mod._record_command(session, Request("PASV", ""))   # the next command came first: no "idle" in between
     assert sb.entries()[0].cmd == "PASV" and mod.IDLE_TIMER not in session.timers
-    mod._back_to_idle(session, Request("PASV", ""))
-    done_at = int(time.time())
-    session.timers[mod.IDLE_TIMER](session)             # IDLE_AFTER passed without a command
+    mod._back_to_idle(session, Request("PASV", ""))     # the command ends at 1_700_000_000
+    clock[0] += 5
+    session.timers[mod.IDLE_TIMER](session)             # IDLE_AFTER (here 5 s) passed without a command
     (e,) = sb.entries()
-    assert (e.cmd, e.cmd_arg) == ("idle", "") and done_at - 1 <= e.begin_idle <= done_at
+    assert (e.cmd, e.cmd_arg, e.begin_idle) == ("idle", "", 1_700_000_000)   # idle since the end, not the write
     assert mod.IDLE_TIMER not in session.timers
