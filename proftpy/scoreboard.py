@@ -7,8 +7,12 @@ field by field and the locking protocol:
 
 * ScoreboardMutex (``<path>.lck``): a *blocking* fcntl write lock (F_SETLKW), held only while a slot is
   claimed, released or scrubbed (a scan of the pid column plus one pwrite).  Never sleep-and-retry.
-* Each slot: a byte-range fcntl write lock around the single pwrite that replaces it.
-* Readers: one shared (F_RDLCK) lock over the whole file for one pread of all slots, so no torn slot.
+* A claim, release or scrub writes its slot with one pwrite under the slot's byte-range fcntl write lock.
+* A session's updates of its own slot (every command) take no lock: the slot ends in a CRC-32 of its bytes, the
+  session rewrites the whole slot in one copy (through a shared mapping of its page), and a reader re-reads a slot
+  whose CRC does not match. So a command costs no system call here, and a reader holding its lock stalls no
+  session's commands.
+* Readers: one shared (F_RDLCK) lock over the whole file for one pread of all slots.
 
 POSIX record locks belong to a process, so one Scoreboard object is used by one thread; a forked child may
 keep using the fds it inherited (that is how a session that has chrooted still reaches the file).
@@ -20,9 +24,11 @@ import dataclasses
 import errno
 import fcntl
 import functools
+import mmap
 import os
 import struct
 import time
+import zlib
 from typing import Iterator
 
 from . import filelock, trace
@@ -31,7 +37,7 @@ from .filelock import locked as _locked
 DEFAULT_PATH = "/var/run/proftpy/proftpy.scoreboard"
 DISABLED_VALUES = ("none", "off", "/dev/null")   # ScoreboardFile values that turn scoreboarding off
 MAGIC = b"PFTPYSB\x00"
-VERSION = 1                                       # bump whenever HEADER_FIELDS or SLOT_FIELDS change
+VERSION = 2                                       # bump whenever HEADER_FIELDS or SLOT_FIELDS change
 DEFAULT_SLOTS = 32
 FILE_MODE = 0o644
 NONE_USER = "(none)"                              # user of a session that has not logged in yet
@@ -102,6 +108,7 @@ SLOT_FIELDS = (
     Field("xfer_done", "q", "bytes of the file done so far (includes a REST offset)"),
     Field("xfer_len", "q", "bytes moved by this transfer (for the rate)"),
     Field("xfer_elapsed_ms", "Q", "milliseconds this transfer has run"),
+    Field("crc", "I", "CRC-32 of the slot's bytes with this field zero; a reader re-reads a slot that does not match"),
 )
 
 
@@ -114,9 +121,13 @@ def _layout(fields: tuple[Field, ...], pad_to: int) -> struct.Struct:
 
 HEADER = _layout(HEADER_FIELDS, 64)
 SLOT = _layout(SLOT_FIELDS, 8)
-_SLOT_INDEX = {f.name: i for i, f in enumerate(SLOT_FIELDS)}
-_WRITABLE = frozenset(_SLOT_INDEX) - {"pid"}
+_WRITABLE = frozenset(f.name for f in SLOT_FIELDS) - {"pid", "crc"}
 _ZERO_SLOT = bytes(SLOT.size)
+_FIELD_AT = {f.name: (sum(g.size for g in SLOT_FIELDS[:i]), struct.Struct("<" + f.fmt), f.size if f.is_text else 0)
+             for i, f in enumerate(SLOT_FIELDS)}      # name -> (offset in the slot, its Struct, text size or 0)
+_CRC_AT = _FIELD_AT["crc"][0]                        # the last field
+_ENTRY_FIELDS = SLOT_FIELDS[:-1]                     # what a reader gets: everything but the crc
+READ_TRIES = 20                                      # reads of a slot caught mid-update before taking it as is
 
 
 def is_disabled(value: str) -> bool:
@@ -197,7 +208,7 @@ class Entry:
 
     @classmethod
     def unpack(cls, slot: int, values: tuple) -> "Entry":
-        return cls(slot, *(decode_text(v) if f.is_text else v for f, v in zip(SLOT_FIELDS, values)))
+        return cls(slot, *(decode_text(v) if f.is_text else v for f, v in zip(_ENTRY_FIELDS, values)))
 
 
 def _attr(name: str) -> str:
@@ -205,7 +216,18 @@ def _attr(name: str) -> str:
     return "class_" if name == "class" else name
 
 
-assert [f.name for f in dataclasses.fields(Entry)][1:] == [_attr(f.name) for f in SLOT_FIELDS]
+assert [f.name for f in dataclasses.fields(Entry)][1:] == [_attr(f.name) for f in _ENTRY_FIELDS]
+
+
+def sealed(raw: bytes) -> bytes:
+    """A packed slot (its crc zero) with its crc filled in."""
+    return raw[:_CRC_AT] + zlib.crc32(raw).to_bytes(4, "little") + raw[_CRC_AT + 4:]
+
+
+def intact(raw: bytes) -> bool:
+    """Whether a slot read from the file is whole: not caught while its session was rewriting it."""
+    crc = zlib.crc32(raw[_CRC_AT + 4:], zlib.crc32(b"\0\0\0\0", zlib.crc32(raw[:_CRC_AT])))
+    return crc == int.from_bytes(raw[_CRC_AT:_CRC_AT + 4], "little")
 
 
 _SLOT_PLAN = tuple((f.name, f.size if f.is_text else 0) for f in SLOT_FIELDS)   # (name, text size or 0)
@@ -222,16 +244,15 @@ def _slot_members(values: dict[str, object]) -> list[object]:
     return [_pack_value(size, values.get(name)) for name, size in _SLOT_PLAN]
 
 
-def _first_values(pid: int, fields: dict) -> tuple[dict[str, object], list[object], bytes]:
-    """A new session's slot: (values, packed members, bytes)."""
+def _first_values(pid: int, fields: dict) -> tuple[dict[str, object], bytes]:
+    """A new session's slot: (values, bytes with the crc zero)."""
     if pid <= 0:
         raise ValueError(f"scoreboard claim needs a real pid, got {pid}")
     values: dict[str, object] = {"uid": os.geteuid(), "gid": os.getegid(), "user": NONE_USER,
                                  "begin_session": int(time.time())}
     values.update(_checked(fields))
     values["pid"] = pid
-    members = _slot_members(values)
-    return values, members, SLOT.pack(*members)
+    return values, SLOT.pack(*_slot_members(values))
 
 
 def _slot_offset(index: int) -> int:
@@ -391,9 +412,15 @@ class Scoreboard:
         return header, data[: len(data) - len(data) % SLOT.size]
 
     def entries(self) -> list[Entry]:
-        """Every used slot, in slot order."""
-        _, data = self._read_all()
-        return [Entry.unpack(i, values) for i, values in enumerate(SLOT.iter_unpack(data)) if values[0] != 0]
+        """Every used slot, in slot order. A slot caught while its session rewrote it is read again (a copy of a
+        few hundred bytes: the next read finds it whole)."""
+        for _ in range(READ_TRIES):
+            _, data = self._read_all()
+            used = [(i, values) for i, values in enumerate(SLOT.iter_unpack(data)) if values[0] != 0]
+            if all(intact(data[i * SLOT.size:(i + 1) * SLOT.size]) for i, _ in used):
+                break
+            time.sleep(0.001)
+        return [Entry.unpack(i, values[:-1]) for i, values in used]
 
     # -- writing (claim / release / scrub hold the mutex) ---------------------------------------------
     @contextlib.contextmanager
@@ -413,14 +440,31 @@ class Scoreboard:
         return header.slots, pids
 
     def _write_slot(self, index: int, raw: bytes) -> None:
+        """Claim, release, scrub: one pwrite under the slot's lock (readers' whole-file lock excludes it)."""
         off = _slot_offset(index)
         fcntl.lockf(self._fd, fcntl.LOCK_EX, SLOT.size, off, os.SEEK_SET)     # as _locked, without its frames
         try:
-            written = os.pwrite(self._fd, raw, off)
+            self._pwrite(index, raw)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN, SLOT.size, off, os.SEEK_SET)
-        if written != len(raw):
+
+    def _pwrite(self, index: int, raw: bytes) -> None:
+        if os.pwrite(self._fd, raw, _slot_offset(index)) != len(raw):
             raise ScoreboardError(f"short write to scoreboard {self.path} slot {index}")
+
+    def _slot_view(self, index: int) -> tuple[mmap.mmap, int] | None:
+        """A shared mapping of the page(s) holding a slot and the slot's place in it, for its session's updates:
+        a store into the page cache instead of a pwrite (on a disk file system each pwrite also updates the
+        file's times). None where the file cannot be mapped: the updates are then pwritten. (The mapping holds a
+        duplicate of the fd, and closing any fd of the file drops this process's record locks: `Slot.release`
+        closes it before it locks.)"""
+        off = _slot_offset(index)
+        start = off - off % mmap.ALLOCATIONGRANULARITY
+        try:
+            return mmap.mmap(self._fd, off + SLOT.size - start, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
+                             offset=start), off - start
+        except (OSError, ValueError):
+            return None
 
     def _grow(self, slots: int) -> int:
         """Append empty slots (zeros from ftruncate), then publish the new count; returns the first new one."""
@@ -433,21 +477,21 @@ class Scoreboard:
 
     def claim(self, pid: int, **fields) -> "Slot":
         """Take the first free slot (or grow the file) for a new session and write its first values."""
-        values, members, raw = _first_values(pid, fields)
+        values, raw = _first_values(pid, fields)
         with self._mutex():
             slots, pids = self._pids()
             index = next((i for i, p in enumerate(pids) if p == 0), None)
             if index is None:
                 index = self._grow(slots)
-            self._write_slot(index, raw)
+            self._write_slot(index, sealed(raw))
         if trace.on: trace.msg("scoreboard", 3, "added scoreboard entry for pid %d in slot %d", pid, index)
-        return Slot(self, index, values, members=members, written=raw)
+        return Slot(self, index, values, written=raw)
 
     def rehearse_claim(self, pid: int, **fields) -> None:
         """What `claim` computes and reads, without the mutex and without writing: a pre-forked idle child runs it
         before its client comes (idle_child.warm_up), so that the real claim finds those pages copied already
         (its page faults were a third of a pooled session's start: docs/performance.md)."""
-        _first_values(pid, fields)
+        sealed(_first_values(pid, fields)[1])
         self._pids()
 
     def _release(self, index: int, pid: int) -> bool:
@@ -491,15 +535,14 @@ class Slot:
     """A session's own slot: only this process writes it, so it keeps the values and rewrites the slot whole."""
 
     def __init__(self, scoreboard: Scoreboard, index: int, values: dict[str, object],
-                 throttle: TransferThrottle | None = None, members: list[object] | None = None,
-                 written: bytes | None = None):
+                 throttle: TransferThrottle | None = None, written: bytes | None = None):
         self.scoreboard = scoreboard
         self.index = index
         self.pid = int(values["pid"])
         self._values = dict(values)
-        self._members = members if members is not None else _slot_members(self._values)   # packed form of each
-                                                        # value: an update re-encodes its own
-        self._written = written                         # the slot's bytes as this process last wrote them
+        self._buf = bytearray(written if written is not None else SLOT.pack(*_slot_members(self._values)))
+                                                        # the slot as this process last wrote it, crc zero
+        self._view = scoreboard._slot_view(index)       # where its updates go (None: pwrite)
         self._released = False
         self.throttle = throttle or TransferThrottle()
         self._xfer_calls = 0
@@ -510,7 +553,7 @@ class Slot:
         return dict(self._values)
 
     def update(self, **fields) -> None:
-        """Change some fields; one pwrite of the whole slot under its byte-range lock."""
+        """Change some fields; the whole slot is rewritten in one copy, without a lock (`_publish`)."""
         self._set(_checked(fields))
 
     def _set(self, fields: dict[str, object]) -> None:
@@ -520,14 +563,25 @@ class Slot:
         if self._released:
             raise ScoreboardError(f"scoreboard slot {self.index} was already released")
         self._values.update(fields)
-        members = self._members
+        buf, changed = self._buf, False
         for name, value in fields.items():
-            i = _SLOT_INDEX[name]
-            members[i] = _pack_value(_SLOT_PLAN[i][1], value)
-        raw = SLOT.pack(*members)
-        if raw != self._written:
-            self.scoreboard._write_slot(self.index, raw)
-            self._written = raw
+            at, field, size = _FIELD_AT[name]
+            new = field.pack(_pack_value(size, value))
+            if buf[at:at + field.size] != new:
+                buf[at:at + field.size] = new
+                changed = True
+        if changed:
+            self._publish(buf)
+
+    def _publish(self, raw: bytearray) -> None:
+        """The whole slot in one copy and no lock: no one else writes a live slot, and a reader that catches the
+        copy half done sees a crc that does not match and reads again."""
+        data = sealed(raw)
+        if self._view is None:
+            self.scoreboard._pwrite(self.index, data)
+        else:
+            mapped, at = self._view
+            mapped[at:at + SLOT.size] = data
 
     def command(self, cmd: str, arg: str = "") -> None:
         """A command starts (ProFTPD sets CMD/CMD_ARG for each command after login)."""
@@ -563,6 +617,9 @@ class Slot:
         """Session end: zero the slot (only if it is still ours). Safe to call twice."""
         if not self._released:
             self._released = True
+            if self._view is not None:
+                self._view[0].close()
+                self._view = None
             self.scoreboard._release(self.index, self.pid)
 
 

@@ -106,8 +106,8 @@ def test_unchanged_slot_is_not_written_again(sb, monkeypatch):
     """A listing's transfer begins and ends with the zeros the slot holds: no write, the file is the same."""
     slot = sb.claim(os.getpid(), client_addr="192.0.2.7")
     writes = []
-    real = sb._write_slot
-    monkeypatch.setattr(sb, "_write_slot", lambda index, raw: (writes.append(raw), real(index, raw)))
+    real = slot._publish
+    monkeypatch.setattr(slot, "_publish", lambda raw: (writes.append(raw), real(raw)))
     slot.command("LIST", "")
     slot.begin_transfer()
     slot.end_transfer()
@@ -332,6 +332,55 @@ def test_readers_never_see_a_torn_slot(sb):
         os.close(stop_w)
         assert _reap([pid], time.monotonic() + 10) == []
     assert reads > 50
+
+
+def test_a_reader_holding_its_lock_stalls_no_command(sb, sbdir):
+    """Any local user can hold a read lock on the world-readable file: a session's per-command updates take no
+    lock, so they go on (claims and releases still wait, as in ProFTPD)."""
+    slot = sb.claim(os.getpid())
+    locked_r, locked_w = os.pipe()
+    done_r, done_w = os.pipe()
+
+    def reader():
+        fd = os.open(sbdir / "sb", os.O_RDONLY)
+        import fcntl
+        fcntl.lockf(fd, fcntl.LOCK_SH)
+        os.write(locked_w, b"x")
+        select.select([done_r], [], [], 10)
+        return 0
+
+    pid = _fork(reader)
+    try:
+        assert select.select([locked_r], [], [], 10)[0]
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail("an update waited for the reader's lock"))
+        signal.setitimer(signal.ITIMER_REAL, 2)
+        try:
+            slot.command("RETR", "big.iso")
+            slot.begin_transfer(size=10)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        os.write(done_w, b"x")
+        assert _reap([pid], time.monotonic() + 10) == []
+    [e] = sb.entries()
+    assert (e.cmd, e.cmd_arg, e.xfer_size) == ("RETR", "big.iso", 10)
+    slot.release()
+
+
+def test_a_slot_that_stays_torn_is_read_as_it_is(sb, sbdir):
+    """A crc that never matches (a writer killed in the middle of its copy) costs a reader READ_TRIES reads."""
+    slot = sb.claim(os.getpid(), user="alice")
+    raw = bytearray((sbdir / "sb").read_bytes()[sbm.HEADER.size:sbm.HEADER.size + sbm.SLOT.size])
+    assert sbm.intact(bytes(raw))
+    raw[sbm._CRC_AT] ^= 0xFF
+    assert not sbm.intact(bytes(raw))
+    with open(sbdir / "sb", "r+b") as f:
+        f.seek(sbm.HEADER.size)
+        f.write(raw)
+    start = time.monotonic()
+    [e] = sb.entries()
+    assert e.user == "alice" and time.monotonic() - start < 1
+    slot.release()
 
 
 def test_docs_describe_the_current_layout():
