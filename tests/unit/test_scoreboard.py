@@ -1,4 +1,5 @@
 """Scoreboard: layout, validation, security refusals, and many real processes claiming at once."""
+import fcntl
 import os
 import select
 import signal
@@ -343,7 +344,6 @@ def test_a_reader_holding_its_lock_stalls_no_command(sb, sbdir):
 
     def reader():
         fd = os.open(sbdir / "sb", os.O_RDONLY)
-        import fcntl
         fcntl.lockf(fd, fcntl.LOCK_SH)
         os.write(locked_w, b"x")
         select.select([done_r], [], [], 10)
