@@ -367,6 +367,16 @@ def test_a_reader_holding_its_lock_stalls_no_command(sb, sbdir):
     slot.release()
 
 
+def test_updates_are_pwritten_where_the_file_cannot_be_mapped(sb, monkeypatch):
+    monkeypatch.setattr(Scoreboard, "_slot_view", lambda self, index: None)
+    slot = sb.claim(os.getpid())
+    slot.command("STOR", "up.bin")
+    [e] = sb.entries()
+    assert (e.cmd, e.cmd_arg) == ("STOR", "up.bin")
+    slot.release()
+    assert sb.entries() == []
+
+
 def test_a_slot_that_stays_torn_is_read_as_it_is(sb, sbdir):
     """A crc that never matches (a writer killed in the middle of its copy) costs a reader READ_TRIES reads."""
     slot = sb.claim(os.getpid(), user="alice")
