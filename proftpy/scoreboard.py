@@ -219,18 +219,19 @@ def _attr(name: str) -> str:
 assert [f.name for f in dataclasses.fields(Entry)][1:] == [_attr(f.name) for f in _ENTRY_FIELDS]
 
 
+def _crc(raw: bytes) -> int:
+    """The CRC-32 of a slot's bytes with its crc field taken as zero."""
+    return zlib.crc32(raw[:_CRC_AT] + bytes(4) + raw[_CRC_AT + 4:])
+
+
 def sealed(raw: bytes) -> bytes:
-    """A packed slot (its crc zero) with its crc filled in."""
-    return raw[:_CRC_AT] + zlib.crc32(raw).to_bytes(4, "little") + raw[_CRC_AT + 4:]
+    """A packed slot with its crc filled in."""
+    return raw[:_CRC_AT] + _crc(raw).to_bytes(4, "little") + raw[_CRC_AT + 4:]
 
 
 def intact(raw: bytes) -> bool:
     """Whether a slot read from the file is whole: not caught while its session was rewriting it."""
-    crc = zlib.crc32(raw[_CRC_AT + 4:], zlib.crc32(b"\0\0\0\0", zlib.crc32(raw[:_CRC_AT])))
-    return crc == int.from_bytes(raw[_CRC_AT:_CRC_AT + 4], "little")
-
-
-_SLOT_PLAN = tuple((f.name, f.size if f.is_text else 0) for f in SLOT_FIELDS)   # (name, text size or 0)
+    return _crc(raw) == int.from_bytes(raw[_CRC_AT:_CRC_AT + 4], "little")
 
 
 def _pack_value(size: int, v: object) -> object:
@@ -241,7 +242,7 @@ def _pack_value(size: int, v: object) -> object:
 
 
 def _slot_members(values: dict[str, object]) -> list[object]:
-    return [_pack_value(size, values.get(name)) for name, size in _SLOT_PLAN]
+    return [_pack_value(size, values.get(name)) for name, (_, _, size) in _FIELD_AT.items()]
 
 
 def _first_values(pid: int, fields: dict) -> tuple[dict[str, object], bytes]:
