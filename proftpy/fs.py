@@ -107,14 +107,15 @@ class FS:
             return real
         return posixpath.normpath(self.chroot.rstrip("/") + "/" + real.lstrip("/")) if real != "/" else self.chroot
 
-    def from_config(self, path: str) -> str:
-        """The inverse of `config_path`: where a path the configuration names is, as this process sees it."""
-        if not self.chroot:
+    def from_config(self, path: str) -> str | None:
+        """The inverse of `config_path`: where a path the configuration names is, as this process sees it; None
+        for a path outside a kernel chroot (this process cannot reach it)."""
+        root = (self.chroot or "").rstrip("/")
+        if not root:
             return path
-        root = self.chroot.rstrip("/")
         if path == root:
             return "/"
-        return path[len(root):] if path.startswith(root + "/") else path
+        return path[len(root):] if path.startswith(root + "/") else None
 
     def virtual(self, arg: str) -> str:
         """The normalised client-visible absolute path for `arg` (no filesystem access)."""

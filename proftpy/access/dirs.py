@@ -8,7 +8,9 @@
   forgotten when it is removed. Only directives allowed in .ftpaccess context are accepted; a broken file is
   logged and ignored, as ProFTPD does.
 * Paths in the configuration are real, outside-the-chroot paths: `FS.config_path` puts a kernel chroot's
-  directory back in front of what the session sees.
+  directory back in front of what the session sees. Under a kernel chroot the walk stops at the chroot's
+  directory: its ancestors cannot be read from inside (ProFTPD reads none above the chroot either), and the
+  same name inside the chroot is another file.
 """
 
 from __future__ import annotations
@@ -69,14 +71,15 @@ class _Cached:
 class FtpaccessCache:
     """Parsed `.ftpaccess` sections by directory, refreshed when the file's mtime or size changes."""
 
-    def __init__(self, registry, allowed: Callable[[str], bool], to_fs: Callable[[str], str] = lambda p: p):
+    def __init__(self, registry, allowed: Callable[[str], bool],
+                 to_fs: Callable[[str], str | None] = lambda p: p):
         self.registry = registry
         self.allowed = allowed          # AllowOverride at a configuration path
-        self.to_fs = to_fs
+        self.to_fs = to_fs              # where a configuration path is for this process; None: out of its sight
         self.files: dict[str, _Cached] = {}
 
-    def _load(self, directory: str) -> Section | None:
-        path = posixpath.join(self.to_fs(directory), FTPACCESS)
+    def _load(self, directory: str, seen_as: str) -> Section | None:
+        path = posixpath.join(seen_as, FTPACCESS)
         try:
             st = os.stat(path)
         except OSError:
@@ -113,15 +116,19 @@ class FtpaccessCache:
             above = walked.get(directory)
             if above is not None:
                 break
-            pending.append(directory)
+            seen_as = self.to_fs(directory)
+            if seen_as is None:             # above a kernel chroot: nothing there can be read
+                above = []
+                break
+            pending.append((directory, seen_as))
             if directory == "/":
                 above = []
                 break
             directory = posixpath.dirname(directory) or "/"
         complete = above is not None        # else cut after 256 directories, as before: nothing is kept
         out = above or []
-        for directory in reversed(pending):
-            section = self._load(directory) if self.allowed(directory) else None
+        for directory, seen_as in reversed(pending):
+            section = self._load(directory, seen_as) if self.allowed(directory) else None
             if section is not None:
                 out = [section] + out
             if complete:

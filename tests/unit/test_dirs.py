@@ -8,6 +8,7 @@ from proftpy import modules
 from proftpy.access import dirs, limits
 from proftpy.access.limits import Who
 from proftpy.config.parser import parse_text
+from proftpy.fs import FS
 from proftpy.net.netaddr import ClientAddr
 
 ALICE = Who(ClientAddr.plain("127.0.0.1"), "alice", ("staff",))
@@ -94,6 +95,30 @@ def test_ftpaccess_walk_is_shared_while_the_caller_keeps_it(tmp_path):
     assert [s.args[0] for s in cache.sections(str(sub / "c"), walked)] == [str(tmp_path / "a")]
     assert asked[first:] == [str(sub / "c")]                 # only the one directory not walked yet
     assert [s.args[0] for s in cache.sections(str(sub), {})] == [str(sub), str(tmp_path / "a")]
+
+
+def test_ftpaccess_walk_stops_at_a_kernel_chroot(tmp_path):
+    """Under a kernel chroot the directories above it are out of sight: none of their names is looked up inside
+    the chroot, where the same name is another file (a user's own `tmp/.ftpaccess` is not the real /tmp's)."""
+    jail = tmp_path / "home" / "alice"
+    (jail / "pub").mkdir(parents=True)
+    (jail / ".ftpaccess").write_text("HideNoAccess on\n")
+    fs = FS("/", chroot=str(jail))
+    mapped = []
+
+    def to_fs(path):
+        seen = fs.from_config(path)
+        mapped.append((path, seen))
+        return None if seen is None else str(jail) + seen if seen != "/" else str(jail)   # this test runs unjailed
+
+    planted = jail / str(tmp_path).lstrip("/")                 # the chroot's own copy of an ancestor's path
+    planted.mkdir(parents=True)
+    (planted / ".ftpaccess").write_text("<Limit STOR>\nDenyAll\n</Limit>\n")
+    cache = dirs.FtpaccessCache(modules.registry(), lambda d: True, to_fs)
+    found = cache.sections(str(jail / "pub"))
+    assert [s.args[0] for s in found] == [str(jail)]
+    assert [seen for _, seen in mapped] == ["/pub", "/", None]  # one directory above the chroot asked, no more
+    assert FS("/", chroot="/").from_config("/srv") == "/srv"
 
 
 def test_ftpaccess_respects_allowoverride_and_rejects_wrong_contexts(tmp_path):
