@@ -152,9 +152,16 @@ def context_at(session: "Session", real: str | None):
     return session.context(real)
 
 
+_HIDING = ("HideFiles", "HideUser", "HideGroup", "HideNoAccess")
+
+
 def hider(session: "Session", real_dir: str) -> Callable[[str], bool] | None:
     """`name -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or None
-    when nothing is hidden there, so big directories pay nothing."""
+    when nothing is hidden there, so big directories pay nothing. A configuration that hides nothing anywhere
+    is answered without a context for the entries, unless a `.ftpaccess` applies in the directory."""
+    if not any(map(session.config.sets, _HIDING)) and \
+            not any(section.dynamic for section in context_at(session, real_dir).chain):
+        return None
     ctx = context_at(session, posixpath.join(real_dir, "x"))
     if not (any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")):
         return None
@@ -226,6 +233,7 @@ class Lister:
         self.cfg = cfg
         self.command = command
         self.now = int(time.time())
+        self.times: dict[int, str] = {}         # time field by second: entries unpacked or copied together share one
         self.names = names(session)
         self.files = 0
         self.dirs = 0
@@ -276,8 +284,11 @@ class Lister:
         else:
             user = self.cfg.fake_user or self.names.user(st.st_uid)
             group = self.cfg.fake_group or self.names.group(st.st_gid)
-        text = listing.long_line(mode, st.st_nlink, user, group, listing.size_field(st.st_size, opts.h),
-                                 listing.time_field(when, self.now, self.cfg.gmt), item.name, item.link)
+        shown = self.times.get(when)
+        if shown is None:
+            shown = self.times[when] = listing.time_field(when, self.now, self.cfg.gmt)
+        text = listing.long_line(mode, st.st_nlink, user, group, listing.size_field(st.st_size, opts.h), shown,
+                                 item.name, item.link)
         return text + suffix
 
     def _time(self, st: os.stat_result) -> int:

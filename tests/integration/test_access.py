@@ -228,6 +228,21 @@ def test_ftpaccess_added_changed_and_removed_during_a_session(server, tmp_path):
     ftp.quit()
 
 
+def test_ftpaccess_hides_entries_where_the_configuration_hides_nothing(server, tmp_path):
+    """A listing skips its per-entry hiding checks only when neither the configuration nor a .ftpaccess hides."""
+    d = server("")
+    pub = tmp_path / "srv/pub"
+    ftp = login(d)
+    assert "/srv/pub/file.txt" in ftp.nlst("/srv/pub")
+    (pub / ".ftpaccess").write_text("HideFiles ^file\\.txt$\n")
+    assert "/srv/pub/file.txt" not in ftp.nlst("/srv/pub")
+    ftp.cwd("/srv/pub")
+    listed = []
+    ftp.retrlines("LIST", listed.append)
+    assert not any(line.endswith(" file.txt") for line in listed)
+    ftp.quit()
+
+
 def test_ftpaccess_ignored_with_allowoverride_off(server, tmp_path):
     d = server("<Directory {dir}/srv>\n  AllowOverride off\n</Directory>\n")
     (tmp_path / "srv/pub/.ftpaccess").write_text("<Limit RETR>\n  DenyAll\n</Limit>\n")
