@@ -241,9 +241,10 @@ def _tree(root):
 
 
 def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
-    empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None)
+    empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None, chain=[])
     session = SimpleNamespace(fs=FS(str(root)), state=States(), server=None, user="alice", auth=None,
-                              account=None, context=lambda path=None: empty)
+                              account=None, context=lambda path=None: empty,
+                              config=SimpleNamespace(sets=lambda name: False))
     opts = LsOptions(l=command == "LIST")
     for letter in flags:
         listing.apply_flags(opts, letter, command)
