@@ -467,6 +467,14 @@ def make_file(path: Path, size: int, block: bytes, owner: tuple[int, int]) -> No
         os.chown(path, *owner)
 
 
+LISTED_FILES = 10               # the directory every PASV+LIST row lists: this many files of 1000 bytes
+
+
+def make_listed_files(home: Path, block: bytes, owner: tuple[int, int]) -> None:
+    for i in range(LISTED_FILES):
+        make_file(home / f"f{i}.txt", 1000, block, owner)
+
+
 def _login_worker(port: int, until: float, out, tls: bool = False) -> None:
     count = 0
     while time.time() < until:
@@ -713,8 +721,7 @@ def pool_rows(args, base: Path) -> dict[str, dict[str, float]]:
     home, uid, gid = make_user(work)
     block = os.urandom(BLOCK)
     make_file(home / "session.bin", args.pool_mb << 20, block, (uid, gid))
-    for i in range(10):
-        make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
+    make_listed_files(home, block, (uid, gid))
     ports = free_range(4)
     results: dict[str, dict[str, float]] = {}
     for pool in (False, True):
@@ -983,8 +990,7 @@ def measure(cls: type[Server], args, base: Path) -> dict[str, float]:
     size = args.size << 20
     make_file(home / "big.bin", size, block, (uid, gid))
     make_file(home / "session.bin", args.session_mb << 20, block, (uid, gid))
-    for i in range(10):
-        make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
+    make_listed_files(home, block, (uid, gid))
     server = cls(cls.__name__.lower(), work, home=home)
     server.start()
     try:

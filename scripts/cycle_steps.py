@@ -60,13 +60,12 @@ def main() -> int:
     os.chmod(base, 0o755)
     servers = []
     try:
-        block = os.urandom(1 << 20)
+        block = os.urandom(1000)
         for cls in (bench.Proftpy, bench.Proftpd):
             work = base / cls.__name__.lower()
             work.mkdir()
             home, uid, gid = bench.make_user(work)
-            for i in range(10):
-                bench.make_file(home / f"f{i}.txt", 1000, block, (uid, gid))
+            bench.make_listed_files(home, block, (uid, gid))
             server = cls(cls.__name__.lower(), work, home=home)
             server.start()
             servers.append(server)

@@ -100,8 +100,7 @@ def main() -> int:
     prof_dir.mkdir()
     os.chmod(prof_dir, 0o777)
     home, uid, gid = bench.make_user(base)
-    for i in range(10):
-        bench.make_file(home / f"f{i}.txt", 1000, os.urandom(1000), (uid, gid))
+    bench.make_listed_files(home, os.urandom(1000), (uid, gid))
     server = bench.Server("proftpy", base)
     server.port = bench.free_port()
     conf = bench.proftpd_style_conf(server, "proftpy")
