@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import PROFTPD_COMPAT, transfer
+from ..auth.file import MAX_ID
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
@@ -312,8 +313,11 @@ def _set_mtime(fs, real: str, stamp: str, arg: str) -> None:
 
 
 def group_id(session: "Session", name: str) -> int:
-    """A gid from a number or a group name known to the auth backends; ValueError when unknown."""
+    """A gid from a number or a group name known to the auth backends; ValueError when unknown or out of
+    range (a number no gid_t holds would make chown(2) itself fail)."""
     if name.isdigit():
+        if int(name) > MAX_ID:
+            raise ValueError(name)
         return int(name)
     group = session.auth.getgrnam(name)
     if group is None:

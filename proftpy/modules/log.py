@@ -31,6 +31,7 @@ from .. import __version__, transfer
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
+from ..fs import FsError
 from ..log import SystemLogFormat, logformat, xferlog
 from ..module import Listener, Module
 from .auth import AuthState
@@ -530,7 +531,7 @@ def _true_path(session: "Session", arg: str) -> str | None:
         return None
     try:
         return _prefix(session) + session.fs.resolve(arg or ".").real
-    except OSError:
+    except (OSError, FsError):         # too long, NUL...: the command answered 550; its line is still written
         return None
 
 

@@ -155,6 +155,20 @@ def test_extendedlog_default_format_hides_the_password(ftpd, tmp_path):
     time.strptime(stamp[:-6], "%d/%b/%Y:%H:%M:%S")
 
 
+def test_a_path_too_long_to_resolve_is_still_logged(ftpd, tmp_path):
+    """The command answers 550 (File name too long); its ExtendedLog line is written with `-` for the path."""
+    d = ftpd(BASE + 'LogFormat paths "%m %s %f"\nExtendedLog {dir}/paths.log ALL paths')
+    name = "x" * 4096
+    with d.login("alice") as ftp:
+        ftp.voidcmd("TYPE I")
+        for cmd in ("MKD", "DELE", "SIZE"):
+            with pytest.raises(ftplib.error_perm, match="File name too long"):
+                ftp.sendcmd(f"{cmd} {name}")
+    lines = wait_settled(tmp_path / "paths.log")
+    assert lines[3:6] == ["MKD 550 -", "DELE 550 -", "SIZE 550 -"]
+    assert "hook failed" not in d.log()
+
+
 def test_extendedlog_auth_class_logs_failed_logins_before_login(ftpd, tmp_path):
     d = ftpd(BASE + 'LogFormat auth "%m %J %s %U %u"\nExtendedLog {dir}/auth.log AUTH auth')
     with d.connect() as ftp:

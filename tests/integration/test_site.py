@@ -79,6 +79,18 @@ def test_site_chgrp_by_name_and_number(server):
     assert err(ftp, "SITE CHGRP nosuchgroup f") == "550 f: Invalid argument"
 
 
+@pytest.mark.parametrize("gid", ["4294967295", "20200101000000"])
+def test_site_chgrp_to_a_number_no_gid_holds_is_refused(server, gid):
+    """(uid_t)-1 means "no change" to chown(2), larger numbers no gid_t holds: both are refused, not an internal
+    error."""
+    path = make_file(server, "f")
+    before = os.stat(path).st_gid
+    ftp = server.login()
+    assert err(ftp, f"SITE CHGRP {gid} f") == "550 f: Invalid argument"
+    assert os.stat(path).st_gid == before
+    assert ftp.sendcmd("NOOP").startswith("200")
+
+
 def test_site_utime_mtime_form(server):
     path = make_file(server, "f")
     ftp = server.login()
