@@ -307,6 +307,13 @@ def compat_scenarios() -> list[Scenario]:
         "SIZE n1.txt", "RANG 0 99", "PASV", "STOR n2.txt", "SIZE n2.txt", "RANG 5 9", "PASV", "STOR n3.txt",
         "RANG 0 1", "PASV", "APPE file.txt", "RANG 0 1", "PASV", "STOU", "RANG 0 1", "PASV", "STOR file.txt",
         "RANG 2 3", "PASV", "RETR file.txt")
+    # -- MaxRetrieveFileSize, MaxStoreFileSize (mod_xfer): file.txt has 24 bytes, an upload 34
+    add("max-file-size", *LOGIN, "TYPE I", "PASV", "RETR file.txt", "PASV", "RETR other.txt", "PASV", "STOR n.txt",
+        "SIZE n.txt", "PASV", "APPE file.txt", "SIZE file.txt", "PASV", "STOR x <<big", "SIZE x", "PASV", "STOU",
+        "TYPE A", "PASV", "STOR a.txt", "CWD dir", "PASV", "STOR n.txt", "PASV", "RETR inner.txt",
+        conf="MaxStoreFileSize 40 B\nMaxStoreFileSize 1 B user bob\nMaxRetrieveFileSize 23 B group !ftpusers\n"
+             "MaxRetrieveFileSize 20 B user alice\nAllowStoreRestart on\nAllowOverwrite on\n<Directory ~/dir>\n"
+             "MaxStoreFileSize 10 B\nMaxRetrieveFileSize \"*\"\n</Directory>\n")
     # -- <Limit> on each command, on ALL, on the groups
     every = ["NOOP", "NOOP x", "HELP", "HELP USER", "SYST", "FEAT", "OPTS UTF8 ON", "OPTS MLST type;", "HOST 127.0.0.1",
              "CLNT x", "CSID name=x", "TYPE I", "STRU F", "MODE S", "ALLO 10", "SMNT x", "REST 0", "RANG 0 1", "ABOR",

@@ -67,6 +67,22 @@ def parse_int(word: str, lo: int | None = None, hi: int | None = None) -> int:
     return value
 
 
+_BYTE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
+
+
+def parse_nbytes(number: str, unit: str) -> int:
+    """`number unit` as ProFTPD's pr_str_get_nbytes reads it: a whole number, B, KB, MB, GB or TB in any case;
+    at most 2**64 - 1 bytes."""
+    spelled = f"{number} {unit}"
+    digits = number[1:] if number.startswith("+") else number
+    if not digits.isascii() or not digits.isdigit() or unit.lower() not in _BYTE_UNITS:
+        raise ValueError(f"unable to parse: {spelled}: Invalid argument")
+    value = int(digits) * _BYTE_UNITS[unit.lower()]
+    if value >= 1 << 64:
+        raise ValueError(f"unable to parse: {spelled}: Numerical result out of range")
+    return value
+
+
 @dataclass(frozen=True)
 class IntOrNone:
     """`n|none`: a positive limit, or None for no limit; extra words are kept as a message."""

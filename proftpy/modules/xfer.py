@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
-from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int
+from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int, parse_nbytes
 from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
                         REQUIRED, WRITE, Command, Hook, Request)
 from ..fs import FsError
@@ -103,6 +103,26 @@ def _rate(args: list[str]) -> Rate:
     return Rate(cmds, kbps, parse_int(free, 0) if free else 0, parse_condition(args[2:]))
 
 
+@dataclass(frozen=True)
+class SizeLimit:
+    """One MaxRetrieveFileSize or MaxStoreFileSize line: the largest file in bytes (None: `*`, no limit)."""
+
+    bytes: int | None
+    condition: Condition | None = None
+
+
+def _size_limit(args: list[str]) -> SizeLimit:
+    """`"*" | number unit [user|group|class expression]` with ProFTPD's checks and words."""
+    if len(args) == 1 and args[0] == "*":
+        return SizeLimit(None)
+    if len(args) not in (2, 4):
+        raise ValueError("incorrect number of parameters")
+    size = parse_nbytes(args[0], args[1])
+    if size == 0:
+        raise ValueError("size must be greater than zero")
+    return SizeLimit(size, parse_condition(args[2:]))
+
+
 directives = (
     Directive("PassivePorts", PortRange, SVG, None, Merge.SERVER,
               "Ports offered for PASV/EPSV; when all are busy the client gets 425 (no fallback outside the range)."),
@@ -122,6 +142,13 @@ directives = (
     Directive("TransferRate", Custom(_rate, "RETR|STOR|STOU|APPE[,...] kbps[:free-bytes] [user|group|class expr]"),
               ALL_DIRS, None, Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes; "
               "optionally only for some users, groups or classes.", repeat=True),
+    Directive("MaxRetrieveFileSize", Custom(_size_limit, '"*"|number B|KB|MB|GB|TB [user|group|class expr]'),
+              ALL_DIRS, None, Merge.MULTI, "RETR of a larger file is refused after its 150 (`426 Transfer aborted. "
+              "Operation not permitted`); optionally only for some users, groups or classes.", repeat=True),
+    Directive("MaxStoreFileSize", Custom(_size_limit, '"*"|number B|KB|MB|GB|TB [user|group|class expr]'),
+              ALL_DIRS, None, Merge.MULTI, "An upload that would make its file larger ends with `552 Transfer "
+              "aborted. File too large` (APPE and REST count the file's size); optionally only for some users, "
+              "groups or classes.", repeat=True),
     Directive("UseSendfile", Flag, ALL_DIRS, True, Merge.DOWN, "Use sendfile(2) for binary downloads."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
               "Seconds logged in without a transfer or listing before `421 No transfer timeout`."),
@@ -440,6 +467,16 @@ def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | N
     return None if rate is None else (rate.kbps * 1024.0, rate.free)
 
 
+def _size_limit_for(session: "Session", name: str, real: str) -> int | None:
+    """The bytes of the MaxRetrieveFileSize or MaxStoreFileSize line that applies (as TransferRate's), or None."""
+    limit = pick(session.context(real).chain, name, session.who)
+    return None if limit is None else limit.bytes
+
+
+def _too_large(name: str, limit: int, real: str) -> None:
+    log.log(NOTICE, "%s (%d byte%s) reached: aborting transfer of '%s'", name, limit, "s" if limit != 1 else "", real)
+
+
 def _notes(cmd: Request, *, real: str, virtual: str, direction: str, ascii: bool, offset: int,
            size: int | None, moved: transfer.Transfer | None, status: str) -> None:
     cmd.notes["xfer"] = {
@@ -481,7 +518,12 @@ def retr(session: "Session", cmd: Request) -> Reply:
         count = min(length, size - offset) if length else size - offset
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(count)}"
 
+        limit = _size_limit_for(session, "MaxRetrieveFileSize", path.real)
+
         def body(t: transfer.Transfer) -> None:
+            if limit is not None and size > limit:   # after the 150, as ProFTPD
+                _too_large("MaxRetrieveFileSize", limit, path.real)
+                raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
             if length:
                 _send_range(t, fd, offset, length, ascii)
             else:
@@ -613,13 +655,16 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
+    limit = _size_limit_for(session, "MaxStoreFileSize", real)
+    # ProFTPD counts what the file holds already when the upload does not replace it (APPE, REST, RANG).
+    kept = os.fstat(fd).st_size if limit is not None and (kind == "APPE" or offset or length) else 0
 
     def body(t: transfer.Transfer) -> None:
         if kind == "STOR" and temp is None and not created and not length:
             os.ftruncate(fd, offset)
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
-        t.receive_to(fd, ascii)
+        t.receive_to(fd, ascii, room=None if limit is None else limit - kept)
         if length and t.bytes != length:            # a RANG upload must bring exactly its length (ProFTPD)
             log.log(NOTICE, "Transfer range length (%d byte%s) %s; aborting transfer of '%s'", length,
                     "s" if length != 1 else "", "exceeded" if t.bytes > length else "not provided", real)
@@ -630,6 +675,8 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
                                             rate=_rate_for(session, kind, real))
     finally:
         os.close(fd)
+    if moved is not None and moved.room is not None and moved.room < 0:
+        _too_large("MaxStoreFileSize", limit, real)
     target = temp or real
     if status == "success" and temp is not None:
         try:

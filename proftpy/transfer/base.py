@@ -35,6 +35,9 @@ class Paced(Protocol):
     def chunk(self, default: int) -> int:
         """Bytes to move at once (less under TransferRate)."""
 
+    def to_file(self, n: int) -> None:
+        """`n` more bytes are about to be written to the file; raises errors.Stop when they may not be."""
+
 
 class Strategy:
     """Moves bytes between a file and one data socket. Subclasses give `send` and `receive_to`, and may
@@ -95,9 +98,10 @@ def flush(t: Paced, decoder: AsciiDecoder) -> bytes:
     return out
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    """Write one chunk. A chunk that fails after part of it went in (a short write, then the device is full)
-    is ProFTPD's I/O error (451), one that fails at once says why (452 for a full device)."""
+def write_all(t: Paced, fd: int, data: bytes | memoryview) -> None:
+    """Write one chunk of an upload. A chunk that fails after part of it went in (a short write, then the device
+    is full) is ProFTPD's I/O error (451), one that fails at once says why (452 for a full device)."""
+    t.to_file(len(data))
     view = memoryview(data)
     partial = False
     while view:

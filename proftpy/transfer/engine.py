@@ -11,6 +11,7 @@ lines)` (LIST, NLST, MLSD).
 
 from __future__ import annotations
 
+import errno
 import logging
 import select
 import time
@@ -21,7 +22,7 @@ from ..reply import FtpError, Reply
 from .base import FILE_CHUNK
 from .connection import connect_data, secure
 from .datastate import state
-from .errors import Stop, aborted
+from .errors import Stop, abort_reply, aborted
 from .strategy import pick
 from .watch import interrupted
 
@@ -59,6 +60,7 @@ class Transfer:
         self.strategy = pick(sock)(self, sock)
         state(session).transfer = self
         self.offset = 0                               # REST offset of a download (send_file)
+        self.room: int | None = None                  # bytes an upload's file may still take (MaxStoreFileSize)
         if trace.on: trace.msg("data", 6, "%s: transfer of '%s' begins (%s strategy, size %s)", cmd.name, self.what, type(self.strategy).__name__, size)
         session.events.emit("core.transfer-begin", session=session, transfer=self)
 
@@ -86,8 +88,10 @@ class Transfer:
         self.offset = offset
         self.strategy.send_file(fd, offset, ascii, sendfile)
 
-    def receive_to(self, fd: int, ascii: bool) -> None:
-        """Write everything the client sends to `fd` until it closes the data connection."""
+    def receive_to(self, fd: int, ascii: bool, room: int | None = None) -> None:
+        """Write everything the client sends to `fd` until it closes the data connection; `room`: how many bytes
+        the file may still take (MaxStoreFileSize), None for no limit."""
+        self.room = room
         self.strategy.receive_to(fd, ascii)
 
     # -- what a strategy calls ---------------------------------------------------------------------------------
@@ -146,6 +150,14 @@ class Transfer:
             elif self.poll.poll(int(ahead * 1000) + 1):
                 self._control()
             ahead = counted / bps - self.seconds
+
+    def to_file(self, n: int) -> None:
+        """Before `n` more bytes go into the file: the write that would take it past MaxStoreFileSize is not made,
+        the upload ends with `552 Transfer aborted. File too large` (as ProFTPD's)."""
+        if self.room is not None:
+            self.room -= n
+            if self.room < 0:
+                raise Stop(abort_reply(errno.EFBIG), "failed")
 
     def chunk(self, default: int) -> int:
         """Bytes to move at once: `default`, or about a tenth of a second's worth under TransferRate."""

@@ -58,10 +58,10 @@ class Plain(Strategy):
         view = memoryview(buf)
         decoder = AsciiDecoder() if ascii else None
         for n in self._reads(lambda: sock.recv_into(buf)):
-            write_all(fd, decode(t, decoder, bytes(view[:n])) if decoder else view[:n])
+            write_all(t, fd, decode(t, decoder, bytes(view[:n])) if decoder else view[:n])
             t.pace()
         if decoder:
-            write_all(fd, flush(t, decoder))
+            write_all(t, fd, flush(t, decoder))
 
     def _reads(self, read: Callable[[], int]) -> Iterator[int]:
         """How many bytes each `read()` took off the socket (counted already), once it is readable, until the
@@ -93,6 +93,7 @@ class Plain(Strategy):
             src = self.sock.fileno()
             for n in self._reads(lambda: os.splice(src, w, chunk, flags=flags)):
                 partial = False             # as write_all: a chunk failing half-way is ProFTPD's I/O error
+                t.to_file(n)
                 while n:
                     try:
                         n -= os.splice(r, fd, n, flags=os.SPLICE_F_MOVE)

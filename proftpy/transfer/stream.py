@@ -77,10 +77,10 @@ class Stream(Strategy):
                 got += n
             if got:
                 t.bytes += got
-                write_all(fd, decode(t, decoder, bytes(view[:got])) if decoder else view[:got])
+                write_all(t, fd, decode(t, decoder, bytes(view[:got])) if decoder else view[:got])
                 t.pace()
         if decoder:
-            write_all(fd, flush(t, decoder))
+            write_all(t, fd, flush(t, decoder))
 
     def finish(self) -> None:
         """Send our close_notify. Its answer is not waited for: many clients close without one."""

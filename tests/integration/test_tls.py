@@ -72,6 +72,9 @@ TLSUserName CommonName
   TLSLog {dir}/tls.log
   TransferLog {dir}/xferlog
   ExtendedLog {dir}/ext.log ALL tls
+  <Directory ~/capped>
+    MaxStoreFileSize 64 KB
+  </Directory>
 </Global>
 """
 CERTS = "TLSECCertificateFile {pki}/server.pem\nTLSECCertificateKeyFile {pki}/server.key\n"
@@ -280,6 +283,27 @@ def test_uploads_and_aborts_without_close_notify_keep_the_session_resumable(srv,
     got = bytearray()
     ftp.retrbinary("RETR sloppy.bin", got.extend)
     assert len(got) == 300_000
+    ftp.quit()
+
+
+def test_max_store_file_size_over_tls(srv, pki):
+    """The TLS strategy writes what it decrypted buffer by buffer: the one that would pass MaxStoreFileSize is not
+    written, the upload ends with 552 and the session goes on."""
+    own_file(srv, "alice", "capped/.keep", b"")
+    ftp = ftps(srv.port, pki.client(TLS12))
+    ftp.voidcmd("TYPE I")
+    ftp.storbinary("STOR capped/fits.bin", io.BytesIO(b"x" * (64 << 10)))
+    conn = ftp.transfercmd("STOR capped/big.bin")
+    try:
+        conn.sendall(b"y" * (1 << 20))
+        conn.unwrap()
+    except OSError:
+        pass                                        # expected: the server stopped reading
+    conn.close()
+    assert error(ftp.voidresp) == "552 Transfer aborted. File too large"
+    assert (srv.home("alice") / "capped" / "fits.bin").stat().st_size == 64 << 10
+    assert (srv.home("alice") / "capped" / "big.bin").stat().st_size <= 64 << 10
+    assert ftp.sendcmd("NOOP") == "200 NOOP command successful"
     ftp.quit()
 
 

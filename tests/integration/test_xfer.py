@@ -200,6 +200,73 @@ def test_appe_appends(ftpd):
     assert (d.home("alice") / "log.txt").read_bytes() == b"first\nsecond\n"
 
 
+def test_max_retrieve_file_size_refuses_a_larger_file_after_its_150(ftpd):
+    d = ftpd(BASE + "MaxRetrieveFileSize 10 B\n")
+    put(d, "big.txt", b"0123456789A")
+    put(d, "fits.txt", b"0123456789")
+    with d.login() as ftp:
+        lines = []
+        with pytest.raises(ftplib.error_temp, match="^426 Transfer aborted. Operation not permitted$"):
+            ftp.retrbinary("RETR big.txt", lines.append)
+        assert lines == []
+        assert retr(ftp, "fits.txt") == b"0123456789"
+    assert "MaxRetrieveFileSize (10 bytes) reached: aborting transfer of '/big.txt'" in d.log()
+
+
+def refused_upload(ftp: ftplib.FTP, cmd: str, data: bytes) -> str:
+    """The final reply of an upload the server ends early: it closes the data connection while the client still
+    sends, which then fails (broken pipe or reset) as it would for any client."""
+    conn = ftp.transfercmd(cmd)
+    try:
+        conn.sendall(data)
+    except OSError:
+        pass                    # expected: the server stopped reading
+    conn.close()
+    with pytest.raises(ftplib.Error) as e:
+        ftp.voidresp()
+    return str(e.value)
+
+
+def test_max_store_file_size_ends_the_upload_that_would_pass_it(ftpd):
+    """Binary STOR (spliced), APPE (written) and ASCII uploads: the file never grows past the limit, the upload
+    ends with 552, APPE counts what the file holds already; DeleteAbortedStores removes what was written."""
+    d = ftpd(BASE + "MaxStoreFileSize 2 MB\nAllowOverwrite on\nAllowStoreRestart on\n<Directory ~/tidy>\n"
+                    "DeleteAbortedStores on\n</Directory>\n")
+    home = d.home("alice")
+    too_large = "552 Transfer aborted. File too large"
+    with d.login() as ftp:
+        ftp.storbinary("STOR fits.bin", io.BytesIO(b"x" * (2 << 20)))
+        assert (home / "fits.bin").stat().st_size == 2 << 20
+        assert refused_upload(ftp, "STOR big.bin", b"y" * (5 << 20)) == too_large
+        assert (home / "big.bin").stat().st_size <= 2 << 20
+        with pytest.raises(ftplib.error_perm, match=f"^{too_large}$"):
+            ftp.storbinary("APPE fits.bin", io.BytesIO(b"z"))
+        assert (home / "fits.bin").read_bytes() == b"x" * (2 << 20)
+        ftp.voidcmd("TYPE A")
+        assert refused_upload(ftp, "STOR text.txt", b"line\r\n" * (600 << 10)) == too_large
+        assert 0 < (home / "text.txt").stat().st_size <= 2 << 20
+        ftp.voidcmd("TYPE I")
+        ftp.mkd("tidy")
+        assert refused_upload(ftp, "STOR tidy/big.bin", b"y" * (5 << 20)) == too_large
+        assert not (home / "tidy" / "big.bin").exists()
+        assert ftp.sendcmd("NOOP").startswith("200")
+    assert "MaxStoreFileSize (2097152 bytes) reached: aborting transfer of '/big.bin'" in d.log()
+
+
+def test_size_limits_for_some_users_only(ftpd):
+    d = ftpd(BASE + "MaxStoreFileSize 10 B user bob\nMaxRetrieveFileSize 10 B user !alice\n")
+    put(d, "f.txt", b"0123456789AB")
+    put(d, "f.txt", b"0123456789AB", user="bob")
+    with d.login("alice") as ftp:
+        ftp.storbinary("STOR up.txt", io.BytesIO(b"0123456789AB"))
+        assert retr(ftp, "f.txt") == b"0123456789AB"
+    with d.login("bob") as ftp:
+        with pytest.raises(ftplib.error_perm, match="^552"):
+            ftp.storbinary("STOR up.txt", io.BytesIO(b"0123456789AB"))
+        with pytest.raises(ftplib.error_temp, match="^426"):
+            retr(ftp, "f.txt")
+
+
 def test_stou_creates_unique_file(ftpd):
     d = ftpd(BASE)
     with d.login() as ftp:
