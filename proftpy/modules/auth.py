@@ -20,6 +20,7 @@ from . import display
 from ..access import expr as exprs
 from ..access.expr import Condition, parse_condition, pick
 from ..auth import Account, AuthChain, parse_auth_order
+from ..auth.home import make_home, parse_create_home
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
@@ -111,6 +112,9 @@ directives = (
     Directive("UseFtpUsers", Flag, SVGA, True, Merge.DOWN, "Refuse users listed in /etc/ftpusers."),
     Directive("DefaultRoot", Custom(_root_spec, "path [group-expression]"), SVG, None, Merge.SERVER,
               "chroot after login: `~` (home) or a path, optionally only for a group expression.", repeat=True),
+    Directive("CreateHome", Custom(parse_create_home, "on|off [mode] [skel path] [dirmode mode] [uid n|~] [gid n|~] "
+                                                      "[homegid n] [NoRootPrivs]"), SVG, None, Merge.SERVER,
+              "Make a missing home directory (and its missing parents) at login, filled from `skel`."),
     Directive("AllowChrootSymlinks", Flag, SVG, True, Merge.SERVER,
               "off: refuse a login whose DefaultRoot (or <Anonymous> directory) is a symbolic link."),
     Directive("DefaultChdir", Custom(_chdir_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
@@ -388,6 +392,8 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     gid = _anon_gid(chain, anon, account) if anon is not None else account.gid
     gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
     names = {g.name for g in groups}
+    if anon is None:
+        _create_home(session, account, gid)
     root = _session_root(session, account, anon, names)
     # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
     session.account, session.anon = account, anon
@@ -426,6 +432,22 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.set_timer("login", None, _login_expired)
     session.set_timer("session", _session_seconds(session), _session_expired)
     session.events.emit("mod_auth.authenticated", session=session)
+
+
+def _create_home(session: "Session", account: Account, gid: int) -> None:
+    """CreateHome: the missing home made with root's privileges (NoRootPrivs: the user's), before the chroot. An
+    OSError fails the login as a missing home would."""
+    spec = session.server.get("CreateHome")
+    if spec is None or not account.home:
+        return
+    p = privs.default_privs()
+    if spec.root_privs or p.nonroot_daemon:
+        with p.as_root():
+            make_home(account.home, account.name, account.uid, gid, spec)
+        return
+    p.set_login(account.uid, gid)
+    with p.as_user():
+        make_home(account.home, account.name, account.uid, gid, spec)
 
 
 def _enter_root(p: "privs.Privs", gids: list[int], root: str | None) -> None:

@@ -81,7 +81,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
-from conftest import REPO, make_users  # noqa: E402
+import stat  # noqa: E402
+
+from conftest import IS_ROOT, REPO, make_users  # noqa: E402
 
 OWN_AUTH = """
 AuthOrder mod_auth_file.c
@@ -257,3 +259,55 @@ def test_master_builds_and_warms_auth_chains_before_fork(tmp_path):
     master.config = load_config(opts)
     MODULE.master_preload(master)
     assert master.state.get(AuthChains).chains[master.config.main] is not chain
+
+
+def _user_without_home(tmp_path, home) -> tuple[int, int]:
+    """A user carol (password carol-pw) whose home, `home`, does not exist yet."""
+    from proftpy.auth.crypt import crypt_hash
+    users = make_users(tmp_path)
+    uid = gid = users["bob"][0] + 10 if IS_ROOT else os.getuid()
+    gid = gid if IS_ROOT else os.getgid()
+    with open(tmp_path / "ftpd.passwd", "a") as f:
+        f.write(f"carol:{crypt_hash('carol-pw', 'sha512')}:{uid}:{gid}::{home}:/bin/sh\n")
+    return uid, gid
+
+
+def test_create_home_makes_the_home_its_parents_and_copies_the_skeleton(ftpd, tmp_path):
+    home = tmp_path / "homes" / "c" / "carol"
+    uid, gid = _user_without_home(tmp_path, home)
+    skel = tmp_path / "skel"
+    (skel / "docs").mkdir(parents=True)
+    (skel / ".profile").write_text("welcome\n")
+    (skel / "docs" / "read.me").write_text("readme\n")
+    os.chmod(skel / ".profile", 0o640)
+    os.symlink("docs/read.me", skel / "readme")
+    d = ftpd(f"CreateHome on 750 skel {skel} dirmode 755\nDefaultRoot ~\n")
+    with d.connect() as ftp:
+        assert ftp.login("carol", "carol-pw") == "230 User carol logged in"
+        assert ftp.pwd() == "/"
+        assert sorted(ftp.nlst("-a")) == [".", "..", ".profile", "docs", "readme"]
+        lines = []
+        ftp.retrlines("RETR readme", lines.append)
+        assert lines == ["readme"]
+    assert (home / ".profile").read_text() == "welcome\n"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o750
+    assert stat.S_IMODE((home / ".profile").stat().st_mode) == 0o640
+    assert os.readlink(home / "readme") == "docs/read.me"
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (home.parent, home.parent.parent)] == [0o755, 0o755]
+    if IS_ROOT:
+        assert all((p.lstat().st_uid, p.lstat().st_gid) == (uid, gid)
+                   for p in (home, home / ".profile", home / "docs" / "read.me", home / "readme"))
+        assert (home.parent.stat().st_uid, home.parent.stat().st_gid) == (0, 0)
+    (home / ".profile").write_text("changed\n")
+    with d.connect() as ftp:                        # a home that exists is left as it is
+        ftp.login("carol", "carol-pw")
+    assert (home / ".profile").read_text() == "changed\n"
+
+
+def test_without_create_home_a_missing_home_refuses_the_login(ftpd, tmp_path):
+    _user_without_home(tmp_path, tmp_path / "nowhere" / "carol")
+    d = ftpd("DefaultRoot ~\n")
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("carol", "carol-pw")
+    assert not (tmp_path / "nowhere").exists()
