@@ -104,6 +104,9 @@ def _session_timeout(args: list[str]) -> SessionTimeout | None:
     return SessionTimeout(seconds, condition) if seconds else None
 
 
+MAX_PASSWORD_SIZE = 1024          # ProFTPD's default MaxPasswordSize
+
+
 directives = (
     Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
               "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
@@ -131,6 +134,8 @@ directives = (
     Directive("AllowEmptyPasswords", Flag, SVGA, True, Merge.DOWN,
               "off: an empty password is refused before it is checked (`501 Login incorrect.`)."),
     Directive("MaxLoginAttempts", Int(1), SVG, 3, Merge.SERVER, "Failed PASS commands before disconnecting."),
+    Directive("MaxPasswordSize", Int(0), SVG, MAX_PASSWORD_SIZE, Merge.SERVER,
+              "A longer password (in bytes) is refused as a wrong one (0: the default, 1024)."),
     Directive("TimeoutLogin", Int(0), SVG, 300, Merge.SERVER, "Seconds allowed to log in."),
     Directive("TimeoutSession", Custom(_session_timeout, "seconds [user|group|class expr]"), SVGA, None, Merge.MULTI,
               "Seconds a logged-in session may last; optionally only for some users, groups or classes.",
@@ -292,6 +297,11 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         account = target
     else:
         account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
+        limit = ctx.get("MaxPasswordSize") or MAX_PASSWORD_SIZE
+        if target is not None and len(cmd.arg.encode("utf-8", "surrogateescape")) > limit:
+            # refused after the same work as any password, so the time tells nothing about the user
+            log.log(NOTICE, "client-provided password size exceeds MaxPasswordSize (%d), rejecting", limit)
+            account = None
     if account is None:
         if target is None:
             log.log(NOTICE, "%s %s: no such user found from %s [%s] to %s:%d", "USER" if anon is None else "ANON",

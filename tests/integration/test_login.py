@@ -311,3 +311,22 @@ def test_without_create_home_a_missing_home_refuses_the_login(ftpd, tmp_path):
         with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
             ftp.login("carol", "carol-pw")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_max_password_size_refuses_a_longer_password_as_a_wrong_one(ftpd):
+    d = ftpd(f"MaxPasswordSize {len(PASSWORDS['alice']) - 1}\nMaxLoginAttempts 5\n")
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("alice", PASSWORDS["alice"])
+    log = d.log()
+    assert f"client-provided password size exceeds MaxPasswordSize ({len(PASSWORDS['alice']) - 1}), rejecting" in log
+    assert "USER alice (Login failed): Incorrect password" in log
+
+
+def test_max_password_size_is_1024_bytes_by_default(ftpd):
+    d = ftpd()
+    with d.connect() as ftp:
+        for size in (1024, 1025):
+            with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+                ftp.login("alice", "x" * size)
+    assert d.log().count("exceeds MaxPasswordSize (1024)") == 1
