@@ -314,6 +314,12 @@ def compat_scenarios() -> list[Scenario]:
         conf="MaxStoreFileSize 40 B\nMaxStoreFileSize 1 B user bob\nMaxRetrieveFileSize 23 B group !ftpusers\n"
              "MaxRetrieveFileSize 20 B user alice\nAllowStoreRestart on\nAllowOverwrite on\n<Directory ~/dir>\n"
              "MaxStoreFileSize 10 B\nMaxRetrieveFileSize \"*\"\n</Directory>\n")
+    # -- AnonAllowRobots (off by default): an anonymous RETR of a missing /robots.txt
+    anon = "<Anonymous {base}/home/bob>\nUser bob\nGroup others\nUserAlias anonymous bob\nRequireValidShell off\n"
+    robots = ["USER anonymous", "PASS a@b", "TYPE I", "SIZE robots.txt", "PASV", "RETR robots.txt", "TYPE A", "PASV",
+              "RETR robots.txt", "CWD dir", "PASV", "RETR robots.txt", "PASV", "RETR ../robots.txt"]
+    add("anon-robots", *robots, conf=anon + "</Anonymous>\n")
+    add("anon-robots-allowed", *robots, conf=anon + "AnonAllowRobots on\n</Anonymous>\n")
     # -- <Limit> on each command, on ALL, on the groups
     every = ["NOOP", "NOOP x", "HELP", "HELP USER", "SYST", "FEAT", "OPTS UTF8 ON", "OPTS MLST type;", "HOST 127.0.0.1",
              "CLNT x", "CSID name=x", "TYPE I", "STRU F", "MODE S", "ALLO 10", "SMNT x", "REST 0", "RANG 0 1", "ABOR",

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
-from ..config.registry import ALL_DIRS, DIR, SVG, SVGA, Directive, Merge
+from ..config.registry import ALL_DIRS, ANON, DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int, parse_nbytes
 from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
                         REQUIRED, WRITE, Command, Hook, Request)
@@ -150,6 +150,8 @@ directives = (
               "aborted. File too large` (APPE and REST count the file's size); optionally only for some users, "
               "groups or classes.", repeat=True),
     Directive("UseSendfile", Flag, ALL_DIRS, True, Merge.DOWN, "Use sendfile(2) for binary downloads."),
+    Directive("AnonAllowRobots", Flag, ANON, False, Merge.DOWN,
+              "off: an anonymous RETR of a `/robots.txt` the directory lacks gets one that keeps robots out."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
               "Seconds logged in without a transfer or listing before `421 No transfer timeout`."),
     Directive("TimeoutStalled", Int(0), SVGA, 3600, Merge.DOWN,
@@ -497,6 +499,8 @@ def retr(session: "Session", cmd: Request) -> Reply:
         info = session.fs.stat(path.real)
     except (OSError, FsError):
         if not session.fs.lexists(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real):
+            if _no_robots(session, cmd.arg):
+                return _send_no_robots(session, cmd)
             raise
         return Reply(550, f"{cmd.arg}: Not a regular file")        # a link that leads nowhere (ProFTPD)
     if not stat.S_ISREG(info.st_mode):
@@ -535,6 +539,30 @@ def retr(session: "Session", cmd: Request) -> Reply:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
            moved=moved, status=status)
+    return reply
+
+
+NO_ROBOTS = "User-agent: *\nDisallow: /\n"
+
+
+def _no_robots(session: "Session", arg: str) -> bool:
+    """An anonymous session asks for a `/robots.txt` its directory does not have: ProFTPD (AnonAllowRobots off, the
+    default) sends one that keeps every robot out."""
+    return (session.anon is not None and not session.anon.get("AnonAllowRobots")
+            and session.fs.virtual(arg) == "/robots.txt")
+
+
+def _send_no_robots(session: "Session", cmd: Request) -> Reply:
+    """RETR of that file, as if it were one of 26 bytes (ASCII mode adds its CRs on the way)."""
+    st = transfer.state(session)
+    ascii = st.ascii
+    data = NO_ROBOTS.replace("\n", "\r\n") if ascii else NO_ROBOTS
+    opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(len(NO_ROBOTS))}"
+    reply, moved, status = transfer.run(session, cmd, opening, lambda t: t.send_bytes(data.encode()))
+    if moved is not None and ascii:
+        moved.ascii_extra = len(data) - len(NO_ROBOTS)
+    _notes(cmd, real=session.fs.real_of("/robots.txt"), virtual="/robots.txt", direction="o", ascii=ascii, offset=0,
+           size=len(NO_ROBOTS), moved=moved, status=status)
     return reply
 
 

@@ -143,3 +143,41 @@ def test_alice_password_still_required_for_alice(anon_ftpd):
     with d.connect() as ftp:
         with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
             ftp.login("alice", "not-" + PASSWORDS["alice"])
+
+
+def test_a_missing_robots_txt_keeps_robots_out_unless_allowed(anon_ftpd, tmp_path):
+    """ProFTPD 1.3.8's AnonAllowRobots off (the default): RETR of the anonymous root's robots.txt, when there is
+    none, sends one that disallows everything; a real one is sent as it is; other sessions see nothing of it."""
+    d = anon_ftpd()
+    no_robots = b"User-agent: *\nDisallow: /\n"
+    with d.connect() as ftp:
+        ftp.login("anonymous", "guest@example.org")
+        got = io.BytesIO()
+        assert ftp.retrbinary("RETR /pub/../robots.txt", got.write) == "226 Transfer complete"
+        assert got.getvalue() == no_robots
+        lines = []
+        ftp.retrlines("RETR robots.txt", lines.append)
+        assert lines == ["User-agent: *", "Disallow: /"]
+        ftp.voidcmd("TYPE I")
+        with pytest.raises(ftplib.error_perm, match="^550 robots.txt: No such file or directory$"):
+            ftp.size("robots.txt")
+        ftp.cwd("pub")
+        with pytest.raises(ftplib.error_perm, match="^550 robots.txt: No such file or directory$"):
+            ftp.retrbinary("RETR robots.txt", got.write)
+    (tmp_path / "anon" / "robots.txt").write_bytes(b"User-agent: *\nAllow: /\n")
+    with d.connect() as ftp:
+        ftp.login("anonymous", "guest@example.org")
+        got = io.BytesIO()
+        ftp.retrbinary("RETR robots.txt", got.write)
+        assert got.getvalue() == b"User-agent: *\nAllow: /\n"
+
+
+def test_anon_allow_robots_on_sends_nothing_made_up(anon_ftpd):
+    d = anon_ftpd("  AnonAllowRobots on")
+    with d.connect() as ftp:
+        ftp.login("anonymous", "guest@example.org")
+        with pytest.raises(ftplib.error_perm, match="^550 robots.txt: No such file or directory$"):
+            ftp.retrbinary("RETR robots.txt", io.BytesIO().write)
+    with d.login("alice") as ftp:
+        with pytest.raises(ftplib.error_perm, match="^550 robots.txt: No such file or directory$"):
+            ftp.retrbinary("RETR robots.txt", io.BytesIO().write)
