@@ -25,6 +25,7 @@ from typing import Iterable
 
 from ..config.errors import Where
 from ..config.tree import Param, Section
+from ..config.types import compile_regex
 from ..net import netacl
 from ..net.netacl import AclType, NetACL
 from ..net.netaddr import ClientAddr
@@ -82,7 +83,7 @@ def expr_parser(default: str):
             if len(words) != 1:
                 raise ValueError("regex takes exactly one pattern")
             try:
-                return Expr("regex", (words[0],), re.compile(words[0]))
+                return Expr("regex", (words[0],), compile_regex(words[0]))
             except re.error as e:
                 raise ValueError(f"bad regular expression '{words[0]}': {e}") from None
         return Expr(kind, exprs.terms(words))
@@ -124,7 +125,7 @@ def parse_filter(args: list[str]) -> Filter:
     pattern = args[0]
     negated = pattern.startswith("!")
     try:
-        return Filter(pattern, re.compile(pattern[1:] if negated else pattern, flags), negated)
+        return Filter(pattern, compile_regex(pattern[1:] if negated else pattern, flags), negated)
     except re.error as e:
         raise ValueError(f"bad regular expression '{pattern}': {e}") from None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from proftpy.auth import MOD_AUTH_FILE, Account, CachedFile, Group
 from proftpy.auth.crypt import crypt_verify, hash_is_usable
+from proftpy.config.types import compile_regex
 
 log = logging.getLogger("proftpy.auth.file")
 
@@ -47,7 +48,7 @@ class _Filter:
             return None
         negated = source.startswith("!")
         try:
-            regex = re.compile(source[1:] if negated else source)
+            regex = compile_regex(source[1:] if negated else source)
         except re.error as exc:
             raise ValueError(f"{what} regex '{source}' is invalid: {exc}") from None
         return cls(source, regex, negated)

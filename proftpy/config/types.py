@@ -7,11 +7,13 @@ message for the administrator. `syntax` is what the generated directive referenc
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 _TRUE = {"on", "yes", "true", "1"}
 _FALSE = {"off", "no", "false", "0"}
+INT_MAX = 2**31 - 1     # ProFTPD's numbers are C ints: larger ones are refused, never handed to poll() or listen()
 
 
 def _one(args: list[str]) -> str:
@@ -45,7 +47,7 @@ class Int:
     """A whole number within bounds."""
 
     min: int | None = None
-    max: int | None = None
+    max: int = INT_MAX
 
     @property
     def syntax(self) -> str:
@@ -55,7 +57,7 @@ class Int:
         return parse_int(_one(args), self.min, self.max)
 
 
-def parse_int(word: str, lo: int | None = None, hi: int | None = None) -> int:
+def parse_int(word: str, lo: int | None = None, hi: int | None = INT_MAX) -> int:
     try:
         value = int(word, 10)
     except ValueError:
@@ -65,6 +67,15 @@ def parse_int(word: str, lo: int | None = None, hi: int | None = None) -> int:
     if hi is not None and value > hi:
         raise ValueError(f"{value} is above {hi}")
     return value
+
+
+def compile_regex(pattern: str, flags: int = 0) -> re.Pattern:
+    """re.compile for a pattern from a configuration or a `.ftpaccess`: every way Python refuses one (a repetition
+    count too large, groups nested too deep) is raised as `re.error`, which the callers word as their error."""
+    try:
+        return re.compile(pattern, flags)
+    except (OverflowError, RecursionError) as e:
+        raise re.error(str(e)) from None
 
 
 _BYTE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}

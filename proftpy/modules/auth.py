@@ -23,7 +23,7 @@ from ..auth import Account, AuthChain, parse_auth_order
 from ..auth.home import make_home, parse_create_home
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, Int, Str, Text, Words, parse_bool, parse_int
+from ..config.types import Custom, Flag, Int, Str, Text, Words, compile_regex, parse_bool, parse_int
 from ..dispatch import OPTIONAL, POST_CMD, REQUIRED, Command, Hook, Request
 from ..fs import FS
 from ..log import NOTICE
@@ -74,7 +74,7 @@ def _reject_passwords(args: list[str]) -> tuple[re.Pattern, bool]:
         raise ValueError("expected one regular expression")
     text, negate = (args[0][1:], True) if args[0].startswith("!") else (args[0], False)
     try:
-        return re.compile(text), negate
+        return compile_regex(text), negate
     except re.error as e:
         raise ValueError(f"'{text}' is not a valid regular expression: {e}") from None
 

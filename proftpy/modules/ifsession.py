@@ -28,6 +28,7 @@ from ..access import expr as exprs
 from ..access import limits
 from ..access.limits import Who
 from ..config.registry import GLOBAL, SERVER, VHOST, Block
+from ..config.types import compile_regex
 from ..config.tree import Server, copy_tree, merge_block
 from ..dispatch import POST_CMD, Hook, Request
 from ..log import NOTICE
@@ -69,7 +70,7 @@ def _parser(default: str):
             if len(words) != 1:
                 raise ValueError("wrong number of parameters")
             try:
-                return Condition("regex", (words[0],), re.compile(words[0]))
+                return Condition("regex", (words[0],), compile_regex(words[0]))
             except re.error as e:
                 raise ValueError(f"'{words[0]}' failed regex compilation: {e}") from None
         return Condition(mode, exprs.terms(words))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ..config.registry import ALL_DIRS, SERVER, SVG, VHOST, Directive, Merge
-from ..config.types import Custom, Flag, Int, Options, Path, Str, parse_bool, parse_int
+from ..config.types import INT_MAX, Custom, Flag, Int, Options, Path, Str, parse_bool, parse_int
 
 NAME = "mod_tls.c"
 
@@ -154,11 +154,15 @@ def parse_duration(args: list[str]) -> int:
     word = Str()(args)
     m = re.fullmatch(r"(\d+):(\d\d):(\d\d)", word)
     if m:
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
-    m = re.fullmatch(r"(\d+)\s*([smhSMH]?)", word)
-    if not m:
-        raise ValueError(f"error parsing timeout value '{word}'")
-    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2).lower()]
+        seconds = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    else:
+        m = re.fullmatch(r"(\d+)\s*([smhSMH]?)", word)
+        if not m:
+            raise ValueError(f"error parsing timeout value '{word}'")
+        seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2).lower()]
+    if seconds > INT_MAX:
+        raise ValueError(f"error parsing timeout value '{word}': Numerical result out of range")
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def _rate(args: list[str]) -> Rate:
         raise ValueError(f"'{rate}' is not a number") from None
     if kbps <= 0:
         raise ValueError("kbps must be above 0")
-    return Rate(cmds, kbps, parse_int(free, 0) if free else 0, parse_condition(args[2:]))
+    return Rate(cmds, kbps, parse_int(free, 0, 2**63 - 1) if free else 0, parse_condition(args[2:]))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import ssl
 import time
 from typing import Any
 
+from . import poll_ms
+
 OP_ENABLE_KTLS = getattr(ssl, "OP_ENABLE_KTLS", 1 << 3)   # SSL_OP_ENABLE_KTLS; Python 3.12 names it, 3.11 not
 SOL_TLS = 282                   # linux/socket.h
 TLS_TX = 1                      # linux/tls.h: getsockopt gives the TX crypto state once the kernel has it
@@ -85,7 +87,7 @@ def _wait(sock: Any, event: int, deadline: float | None) -> None:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise TimeoutError(errno.ETIMEDOUT, "TLS handshake timed out")
-        if poller.poll(None if left is None else int(left * 1000) + 1):
+        if poller.poll(None if left is None else poll_ms(left)):
             return
 
 

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .. import trace
+from ..net import POLL_MAX_MS, poll_ms
 from ..reply import FtpError, Reply
 from .base import FILE_CHUNK
 from .connection import connect_data, secure
@@ -54,7 +55,8 @@ class Transfer:
         self.started = time.monotonic()
         self.rate = rate                              # (bytes per second, free bytes) or None
         stalled = session.conf("TimeoutStalled")
-        self.stall_ms = int(stalled * 1000) if stalled else -1
+        # -1: none; one longer than poll() can wait (POLL_MAX_MS, 24.8 days) is as good as none
+        self.stall_ms = int(stalled * 1000) if stalled and stalled * 1000 < POLL_MAX_MS else -1
         self.poll = select.poll()
         self.poll.register(session.ctrl.fileno(), select.POLLIN | select.POLLPRI)
         self.strategy = pick(sock)(self, sock)
@@ -147,7 +149,7 @@ class Transfer:
         while ahead > 0:
             if self.session.ctrl.pending():
                 self._control()
-            elif self.poll.poll(int(ahead * 1000) + 1):
+            elif self.poll.poll(poll_ms(ahead)):
                 self._control()
             ahead = counted / bps - self.seconds
 

@@ -260,6 +260,21 @@ def test_broken_ftpaccess_is_ignored_and_logged(server, tmp_path):
     assert "NoSuchDirective" in d.log()
 
 
+@pytest.mark.parametrize("pattern", ["a{99999999999}", "(" * 2000 + ")" * 2000])
+def test_an_ftpaccess_regex_python_cannot_compile_is_ignored_and_logged(server, tmp_path, pattern):
+    """A user may write any .ftpaccess: a pattern re.compile refuses with OverflowError or RecursionError (not
+    re.error) must be logged and ignored like any broken file, not fail the command with 451."""
+    d = server("")
+    (tmp_path / "srv/pub/.ftpaccess").write_text(f"HideFiles {pattern}\nPathDenyFilter {pattern}\n")
+    ftp = login(d)
+    assert ftp.cwd("/srv/pub") == "250 CWD command successful"
+    ftp.retrbinary("RETR file.txt", lambda b: None)
+    assert ftp.sendcmd("STAT .").startswith("212")
+    ftp.quit()
+    log = d.log()
+    assert "HideFiles: bad regular expression" in log and "internal error" not in log
+
+
 # -- filters -------------------------------------------------------------------------------------------------------
 def test_path_deny_filter_and_deny_filter(server, tmp_path):
     d = server("PathDenyFilter \\.exe$\nDenyFilter \\*\\*\n")

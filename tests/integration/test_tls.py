@@ -35,6 +35,7 @@ VHOSTS = {
     "peruser": "TLSRequired on\nTLSOptions AllowPerUser",
     "protocols": "Protocols ftps",
     "slow": "TLSTimeoutHandshake 1",
+    "patient": "TLSTimeoutHandshake 2147483647",          # longer than poll() can wait at once
     "nocert": "",
     "dirs": "<Directory ~/secure>\n  TLSRequired on\n</Directory>\nAllowOverride on",
     "masq": "TLSMasqueradeAddress 127.0.0.9",
@@ -304,6 +305,12 @@ def test_max_store_file_size_over_tls(srv, pki):
     assert (srv.home("alice") / "capped" / "fits.bin").stat().st_size == 64 << 10
     assert (srv.home("alice") / "capped" / "big.bin").stat().st_size <= 64 << 10
     assert ftp.sendcmd("NOOP") == "200 NOOP command successful"
+    ftp.quit()
+
+
+def test_the_longest_handshake_timeout_works(srv, pki):
+    ftp = ftps(port(srv, "patient"), pki.client())
+    assert isinstance(ftp.nlst(), list)
     ftp.quit()
 
 

@@ -267,6 +267,16 @@ def test_size_limits_for_some_users_only(ftpd):
             retr(ftp, "f.txt")
 
 
+def test_the_longest_timeouts_work(ftpd):
+    """2147483647 seconds: a C int, accepted as ProFTPD does; longer than poll() can wait in one call."""
+    d = ftpd(BASE + "TimeoutIdle 2147483647\nTimeoutStalled 2147483647\nTimeoutNoTransfer 2147483647\n"
+                    "TimeoutSession 2147483647\n")
+    with d.login() as ftp:
+        ftp.storbinary("STOR f.bin", io.BytesIO(b"x" * 100_000))
+        assert retr(ftp, "f.bin") == b"x" * 100_000
+        assert "f.bin" in ftp.nlst()
+
+
 def test_stou_creates_unique_file(ftpd):
     d = ftpd(BASE)
     with d.login() as ftp:
