@@ -422,7 +422,7 @@ def rang(session: "Session", cmd: Request) -> Reply:
         return Reply(551, "RANG: Transfer ranges not allowed in ASCII mode")
     rng.start, rng.length, st.rest = first, last - first + 1, 0
     return Reply(350, f"Transferring byte range of {rng.length} byte{'s' if rng.length != 1 else ''} starting "
-                      f"from {first}")
+                      f"from {first % (1 << 64)}")          # printed unsigned, as ProFTPD's
 
 
 def _send_range(t: transfer.Transfer, fd: int, start: int, length: int, ascii: bool) -> None:
@@ -513,7 +513,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
         if not stat.S_ISREG(opened.st_mode):           # replaced since the stat above
             return Reply(550, f"{cmd.arg}: Not a regular file")
         size = opened.st_size
-        if offset > size:
+        if offset > size or offset < 0:                 # (a RANG start of 2^63 or more: negative, see _off_t)
             return _invalid_rest(cmd, "RANG" if length else "REST")
         if offset and offset + length > size:
             return Reply(554, f"{cmd.arg}: invalid RANG argument")
@@ -675,7 +675,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         else:
             # Opened without O_TRUNC: the old content is cut only once the data connection is up.
             fd = _open_existing(session, real, os.O_WRONLY)
-        if offset and temp is None and offset > os.fstat(fd).st_size:
+        if offset and temp is None and (offset > os.fstat(fd).st_size or offset < 0):
             # Past the end (a new file has size 0): no gap is ever written. ProFTPD has opened the file by then,
             # so a new file stays behind, empty, as with ProFTPD 1.3.8.
             os.close(fd)

@@ -49,6 +49,10 @@ def test_rang_refusals_as_proftpd(ftpd):
     assert error_reply(ftp, "RETR f.txt").startswith("554 f.txt: invalid RANG argument")
     ftp.sendcmd("RANG 0 1")
     assert error_reply(ftp, "STOU") == "550 STOU incompatible with RANG"
+    # a start of 2^63 or more: ProFTPD's text (unsigned), then refused as past the end (ProFTPD sends a byte)
+    huge = "RANG 99999999999999999999 99999999999999999999"
+    assert ftp.sendcmd(huge) == "350 Transferring byte range of 1 byte starting from 18446744073709551615"
+    assert error_reply(ftp, "RETR f.txt") == "554 RANG: invalid f.txt argument"
     ftp.quit()
 
 
