@@ -18,6 +18,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from ..config.types import parse_bool
 from .file import MAX_ID
 
 log = logging.getLogger("proftpy")
@@ -40,13 +41,11 @@ class HomeSpec:
 
 def parse_create_home(args: list[str]) -> HomeSpec | None:
     """The directive's words; ValueError with ProFTPD's texts (None: CreateHome off)."""
-    if not args:
-        raise ValueError("expected Boolean parameter")
-    word = args[0].lower()
-    if word not in ("on", "off", "yes", "no", "true", "false", "1", "0"):
-        raise ValueError("expected Boolean parameter")
-    if word in ("off", "no", "false", "0"):
-        return None
+    try:
+        if not parse_bool(args[0] if args else ""):
+            return None
+    except ValueError:
+        raise ValueError("expected Boolean parameter") from None
     fields: dict = {}
     rest = args[1:]
     if rest and rest[0].lower() not in _KEYWORDS:
