@@ -82,7 +82,8 @@ class Command:
     help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
     help_detail: Callable[[AnySession], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
     implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
-    feat: tuple[str, ...] = ()      # FEAT lines this command contributes
+    feat: tuple[str, ...] = ()      # FEAT lines this command contributes (what docs/commands.md shows)
+    feat_for: Callable[[AnySession], tuple[str, ...]] | None = None   # ... when they depend on the session
     enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
     limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)

@@ -268,6 +268,11 @@ FACTS = ("modify", "perm", "size", "type", "unique", "UNIX.group", "UNIX.groupna
 _FACTS_BY_LOWER = {f.lower(): f for f in FACTS}
 
 
+def fact_named(word: str) -> str | None:
+    """A fact's name as mod_facts spells it, whatever the case it is written in (None: no such fact)."""
+    return _FACTS_BY_LOWER.get(word.lower())
+
+
 def mlst_feat(enabled: tuple[str, ...] | frozenset[str] = FACTS) -> str:
     """The FEAT line: every supported fact, `*` on those currently shown."""
     return "MLST " + "".join(f"{f}{'*' if f in enabled else ''};" for f in FACTS)

@@ -320,7 +320,13 @@ def compat_scenarios() -> list[Scenario]:
               "RETR robots.txt", "CWD dir", "PASV", "RETR robots.txt", "PASV", "RETR ../robots.txt"]
     add("anon-robots", *robots, conf=anon + "</Anonymous>\n")
     add("anon-robots-allowed", *robots, conf=anon + "AnonAllowRobots on\n</Anonymous>\n")
-    # -- <Limit> on each command, on ALL, on the groups
+    # -- FactsAdvertise, FactsDefault (mod_facts); FEAT's MLST line follows OPTS MLST
+    facts = ["MLST file.txt", "PASV", "MLSD dir", "MFMT 20200102030405 file.txt"]
+    add("facts-feat-follows-opts", *LOGIN, "FEAT", "OPTS MLST type;size;", "FEAT", "OPTS MLST", "FEAT", *facts)
+    add("facts-default", *LOGIN, "FEAT", *facts, "OPTS MLST modify;", "FEAT", *facts,
+        conf="FactsDefault Size unix.MODE modify\n")
+    add("facts-advertise-off", *LOGIN, "FEAT", *facts, conf="FactsAdvertise off\n")
+
     every = ["NOOP", "NOOP x", "HELP", "HELP USER", "SYST", "FEAT", "OPTS UTF8 ON", "OPTS MLST type;", "HOST 127.0.0.1",
              "CLNT x", "CSID name=x", "TYPE I", "STRU F", "MODE S", "ALLO 10", "SMNT x", "REST 0", "RANG 0 1", "ABOR",
              "STAT", "STAT file.txt", "PWD", "XPWD", "CWD dir", "XCWD dir", "CDUP", "XCUP", "MKD new", "XMKD new2",

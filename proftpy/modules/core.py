@@ -213,7 +213,8 @@ def syst(session: "Session", cmd: Request) -> Reply:
 
 
 def feat(session: "Session", cmd: Request) -> Reply:
-    lines = sorted({line for c in session.dispatcher.commands.values() for line in c.feat
+    lines = sorted({line for c in session.dispatcher.commands.values()
+                    for line in (c.feat if c.feat_for is None else c.feat_for(session))
                     if c.enabled is None or c.enabled(session)})
     if not lines:
         return Reply(211, "No features supported")

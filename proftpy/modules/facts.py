@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .. import listing, transfer
 from ..config.registry import SVG, Directive, Merge
-from ..config.types import Options
+from ..config.types import Custom, Flag, Options
 from ..dispatch import DIRS, OPTIONAL, PATH, Command, Request
 from ..fs import FsError
 from ..listing import FACTS, FactValues
@@ -33,7 +33,24 @@ NAME = "mod_facts.c"
 log = logging.getLogger("proftpy")
 
 
+def _default_facts(args: list[str]) -> tuple[str, ...]:
+    """`FactsDefault fact ...` (any case), ProFTPD's errors."""
+    if not args:
+        raise ValueError("wrong number of parameters")
+    facts = []
+    for word in args:
+        fact = listing.fact_named(word)
+        if fact is None:
+            raise ValueError(f"unknown fact '{word}'")
+        facts.append(fact)
+    return tuple(f for f in FACTS if f in facts)
+
+
 directives = (
+    Directive("FactsAdvertise", Flag, SVG, True, Merge.SERVER,
+              "off: FEAT does not list MLST, MFF, MFMT and TVFS (the commands still work)."),
+    Directive("FactsDefault", Custom(_default_facts, "fact ..."), SVG, None, Merge.SERVER,
+              "The facts MLSD and MLST show until the client chooses with OPTS MLST (default: all)."),
     Directive("FactsOptions", Options(("UseSlink", "NoNames", "AdjustedSymlinks", "NoAdjustedSymlinks"),
                                       "FactsOption"), SVG, frozenset(), Merge.SERVER,
               "UseSlink: symlinks as `type=OS.unix=slink:<target>` (FileZilla); NoNames: no owner/group names."),
@@ -50,10 +67,15 @@ def _options(session: "Session") -> frozenset[str]:
     return session.server.get("FactsOptions")
 
 
-def enabled_facts(session: "Session") -> tuple[str, ...]:
-    """The facts this session shows: all by default, or what OPTS MLST chose; NoNames drops the name facts."""
+def _selected(session: "Session") -> tuple[str, ...]:
+    """What OPTS MLST chose, else FactsDefault, else every fact."""
     chosen = session.state.get(FactsState).chosen
-    facts = FACTS if chosen is None else chosen
+    return chosen if chosen is not None else session.server.get("FactsDefault") or FACTS
+
+
+def enabled_facts(session: "Session") -> tuple[str, ...]:
+    """The facts this session shows (`_selected`); NoNames drops the name facts."""
+    facts = _selected(session)
     if "NoNames" in _options(session):
         facts = tuple(f for f in facts if f not in ("UNIX.groupname", "UNIX.ownername"))
     return tuple(facts)
@@ -70,6 +92,16 @@ def set_mlst_facts(session: "Session", arg: str) -> Reply:
     if not text:
         return Reply(200, "MLST OPTS")
     return Reply(200, "MLST OPTS " + "".join(f"{f};" for f in listing.asked_mlst_facts(text)))
+
+
+def advertised(session: "Session") -> bool:
+    """FactsAdvertise: whether FEAT lists MLST, MFF, MFMT and TVFS."""
+    return session.server.get("FactsAdvertise")
+
+
+def _mlst_feat(session: "Session") -> tuple[str, ...]:
+    """FEAT's MLST line stars the facts now selected (RFC 3659 7.8: it follows OPTS MLST)."""
+    return (listing.mlst_feat(_selected(session)), "TVFS") if advertised(session) else ()
 
 
 # -- facts of one entry --------------------------------------------------------------------------------------------
@@ -246,7 +278,7 @@ commands = (
     Command("MLSD", mlsd, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=55, path=PATH,
             denied=(550, "Unable to handle command"), replies=("150 Opening ASCII mode data connection for MLSD", "226 Transfer complete")),
     Command("MLST", mlst, DIRS, arg=OPTIONAL, help="[<sp> pathname]", help_at=56, path=PATH,
-            denied=(550, "Unable to handle command"), feat=(listing.mlst_feat(), "TVFS"), replies=("250-Start of list for <path> ... 250 End of list",)),
+            denied=(550, "Unable to handle command"), feat=(listing.mlst_feat(), "TVFS"), feat_for=_mlst_feat, replies=("250-Start of list for <path> ... 250 End of list",)),
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands)

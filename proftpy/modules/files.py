@@ -325,6 +325,9 @@ def group_id(session: "Session", name: str) -> int:
     return group.gid
 
 
+MFF_FEAT = "MFF modify;UNIX.group;UNIX.mode;"
+
+
 def mff(session: "Session", cmd: Request) -> Reply:
     """Modify facts: `modify=YYYYMMDDHHMMSS;UNIX.mode=0644;UNIX.group=name; path`, applied in order."""
     facts, arg = _split_fact_arg(cmd)
@@ -550,7 +553,7 @@ NO_PARENT = (550, "..: No such file or directory")
 UNABLE = (550, "Unable to handle command")
 
 commands = (
-    Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=20, feat=("TVFS",),
+    Command("PWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=20,
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
     Command("XPWD", pwd, DIRS, arg=NONE, help="(returns current working directory)", help_at=21,
             denied=(550, "{cmd}: Permission denied"), replies=('257 "<dir>" is the current directory',)),
@@ -582,9 +585,9 @@ commands = (
     Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=HOME_PATH, feat=("MDTM",),
             denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFMT",), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+            feat=("MFMT",), feat_for=lambda s: ("MFMT",) if mod_facts.advertised(s) else (), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFF modify;UNIX.group;UNIX.mode;",), denied=UNABLE,
+            feat=(MFF_FEAT,), feat_for=lambda s: (MFF_FEAT,) if mod_facts.advertised(s) else (), denied=UNABLE,
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)

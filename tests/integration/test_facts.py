@@ -118,6 +118,38 @@ def test_feat_advertises_mlst(server):
     assert " TVFS" in feat
 
 
+def mlst_feat(ftp) -> str:
+    return next(line for line in ftp.sendcmd("FEAT").split("\n") if line.startswith(" MLST "))
+
+
+def test_feat_stars_the_facts_opts_mlst_chose(server):
+    ftp = server().login("alice")
+    ftp.sendcmd("OPTS MLST type;size;")
+    assert mlst_feat(ftp) == (" MLST modify;perm;size*;type*;unique;UNIX.group;UNIX.groupname;UNIX.mode;"
+                              "UNIX.owner;UNIX.ownername;")
+    ftp.sendcmd("OPTS MLST")
+    assert "*" not in mlst_feat(ftp)
+
+
+def test_facts_default_until_opts_mlst(server):
+    ftp = server("FactsDefault Size unix.MODE").login("alice")
+    assert mlst_feat(ftp) == (" MLST modify;perm;size*;type;unique;UNIX.group;UNIX.groupname;UNIX.mode*;"
+                              "UNIX.owner;UNIX.ownername;")
+    assert ftp.sendcmd("MLST a.txt").split("\n")[1] == " size=5;UNIX.mode=0644; /a.txt"
+    assert mlsd(ftp)["a.txt"] == {"size": "5", "unix.mode": "0644"}
+    ftp.sendcmd("OPTS MLST type;")
+    assert ftp.sendcmd("MLST a.txt").split("\n")[1] == " type=file; /a.txt"
+
+
+def test_facts_advertise_off_hides_the_features_not_the_commands(server):
+    ftp = server("FactsAdvertise off").login("alice")
+    feat = ftp.sendcmd("FEAT").split("\n")
+    assert not any(line.startswith((" MLST", " MFF", " MFMT", " TVFS")) for line in feat)
+    assert " SIZE" in feat and " MDTM" in feat
+    assert ftp.sendcmd("MLST a.txt").startswith("250-")
+    assert ftp.sendcmd("MFMT 20200102030405 a.txt") == "213 Modify=20200102030405; a.txt"
+
+
 def test_facts_options_no_names(server):
     ftp = server("FactsOptions NoNames").login("alice")
     a = mlsd(ftp)["a.txt"]
