@@ -320,6 +320,9 @@ def compat_scenarios() -> list[Scenario]:
               "RETR robots.txt", "CWD dir", "PASV", "RETR robots.txt", "PASV", "RETR ../robots.txt"]
     add("anon-robots", *robots, conf=anon + "</Anonymous>\n")
     add("anon-robots-allowed", *robots, conf=anon + "AnonAllowRobots on\n</Anonymous>\n")
+    # -- HiddenStores through a link: the target gets the upload, the link stays
+    add("hidden-stores-link", *LOGIN, "TYPE I", "PASV", "STOR link", "SIZE link", "SIZE file.txt", "PASV",
+        "STOR link-dir/new.txt", "SIZE dir/new.txt", conf="HiddenStores on\nAllowOverwrite on\n")
     # -- FactsAdvertise, FactsDefault (mod_facts); FEAT's MLST line follows OPTS MLST
     facts = ["MLST file.txt", "PASV", "MLSD dir", "MFMT 20200102030405 file.txt"]
     add("facts-feat-follows-opts", *LOGIN, "FEAT", "OPTS MLST type;size;", "FEAT", "OPTS MLST", "FEAT", *facts)

@@ -663,7 +663,8 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         if hidden and kind == "STOR":
             if offset or length:
                 return Reply(501, f"{'RANG' if length else 'REST'} not compatible with server configuration")
-            temp = _hidden_path(real, hidden)
+            real = session.fs.real_of(session.fs.canonical(path))   # through a link: its target gets the upload,
+            temp = _hidden_path(real, hidden)                        # the link stays (as ProFTPD's, and as without)
             if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)

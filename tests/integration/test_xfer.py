@@ -322,6 +322,18 @@ def test_hidden_stores_upload_then_rename(ftpd):
     assert not (d.home("alice") / ".in.h.bin.").exists()
 
 
+def test_hidden_stores_through_a_link_update_its_target_and_keep_the_link(ftpd):
+    """As without HiddenStores, and as ProFTPD: STOR to a link writes the file it names."""
+    d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n")
+    put(d, "target.bin", b"old")
+    os.symlink("target.bin", d.home("alice") / "link.bin")
+    with d.login() as ftp:
+        ftp.storbinary("STOR link.bin", io.BytesIO(b"new content"))
+    assert os.readlink(d.home("alice") / "link.bin") == "target.bin"
+    assert (d.home("alice") / "target.bin").read_bytes() == b"new content"
+    assert not list(d.home("alice").glob(".in.*"))
+
+
 def test_aborted_hidden_store_keeps_existing_file(ftpd):
     d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n")
     put(d, "h.bin", b"old content")
