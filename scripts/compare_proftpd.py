@@ -320,6 +320,10 @@ def compat_scenarios() -> list[Scenario]:
               "RETR robots.txt", "CWD dir", "PASV", "RETR robots.txt", "PASV", "RETR ../robots.txt"]
     add("anon-robots", *robots, conf=anon + "</Anonymous>\n")
     add("anon-robots-allowed", *robots, conf=anon + "AnonAllowRobots on\n</Anonymous>\n")
+    # -- TransferOptions IgnoreASCII: TYPE A answered, files moved as they are, REST allowed
+    add("transfer-options-ignore-ascii", *LOGIN, "TYPE A", "PASV", "STOR up.txt", "TYPE I", "SIZE up.txt", "TYPE A",
+        "PASV", "RETR file.txt", "REST 5", "PASV", "RETR file.txt", "PASV", "LIST file.txt", "SIZE file.txt",
+        conf="TransferOptions IgnoreASCII\nAllowOverwrite on\nAllowStoreRestart on\n")
     # -- HiddenStores through a link: the target gets the upload, the link stays
     add("hidden-stores-link", *LOGIN, "TYPE I", "PASV", "STOR link", "SIZE link", "SIZE file.txt", "PASV",
         "STOR link-dir/new.txt", "SIZE dir/new.txt", conf="HiddenStores on\nAllowOverwrite on\n")
@@ -450,6 +454,13 @@ def compat_scenarios() -> list[Scenario]:
         "SIZE file.txt", "PASV", "STOR dangling", "SIZE nothere", "PASV", "STOR abs-dir/in.txt", "SIZE dir/in.txt",
         "MKD abs-dir/m", "RMD abs-dir/m", "DELE abs-file", "SIZE file.txt", "PASV", "STOR escape/x",
         "RNFR dangling", "RNTO renamed-link", "MDTM renamed-link", tree=links)
+    add("links-write-allow-symlink-upload", *LOGIN, "TYPE I", "PASV", "STOR to-create", "SIZE new-target.txt", "PASV",
+        "APPE abs-file", "SIZE file.txt", "PASV", "STOR dangling", "SIZE nothere", "PASV", "STOR abs-dir/in.txt",
+        "PASV", "STOR link", "SIZE link", tree=links,
+        conf="TransferOptions AllowSymlinkUpload\nAllowOverwrite on\nAllowStoreRestart on\nHiddenStores on\n")
+    add("links-write-hidden", *LOGIN, "TYPE I", "PASV", "STOR to-create", "SIZE new-target.txt", "PASV",
+        "STOR dangling", "SIZE nothere", "PASV", "STOR abs-file", "SIZE file.txt", tree=links,
+        conf="AllowOverwrite on\nHiddenStores on\n")
     add("links-list", *LOGIN, "PASV", "NLST abs-dir", "PASV", "NLST dir", "PASV", "NLST dangling", "MLST abs-dir",
         "MLST abs-file", "MLST dangling", "MLST dir/up-file", "PASV", "LIST abs-dir", "PASV", "LIST -la dir",
         "PASV", "MLSD abs-dir", "STAT abs-file", "STAT dangling", tree=links)

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
 from ..config.registry import ALL_DIRS, ANON, DIR, SVG, SVGA, Directive, Merge
-from ..config.types import Choice, Custom, Flag, Int, PortRange, Text, parse_bool, parse_int, parse_nbytes
+from ..config.types import (Choice, Custom, Flag, Int, Options, PortRange, Text, parse_bool, parse_int,
+                             parse_nbytes)
 from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
                         REQUIRED, WRITE, Command, Hook, Request)
 from ..fs import FsError
@@ -150,6 +151,11 @@ directives = (
               "aborted. File too large` (APPE and REST count the file's size); optionally only for some users, "
               "groups or classes.", repeat=True),
     Directive("UseSendfile", Flag, ALL_DIRS, True, Merge.DOWN, "Use sendfile(2) for binary downloads."),
+    Directive("TransferOptions", Options(("IgnoreASCII", "AllowSymlinkUpload"), "TransferOption",
+                                         aliases=(("AllowSymlinkUploads", "AllowSymlinkUpload"),)),
+              SVGA, frozenset(), Merge.DOWN, "IgnoreASCII: files move as they are in TYPE A too (no CRLF conversion, "
+              "REST allowed); AllowSymlinkUpload: with HiddenStores, STOR to a link that leads nowhere replaces the link "
+              "(else 550)."),
     Directive("AnonAllowRobots", Flag, ANON, False, Merge.DOWN,
               "off: an anonymous RETR of a `/robots.txt` the directory lacks gets one that keeps robots out."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
@@ -449,11 +455,17 @@ def rest(session: "Session", cmd: Request) -> Reply:
     if pos is None:
         return Reply(501, "REST requires a value greater than or equal to 0")
     st = transfer.state(session)
-    if st.ascii and pos != 0:
+    if st.ascii and pos != 0 and not _ignore_ascii(session):
         return Reply(501, "REST: Resuming transfers not allowed in ASCII mode")
     st.rest = pos
     session.state.get(RangeState).take()
     return Reply(350, f"Restarting at {pos}. Send STORE or RETRIEVE to initiate transfer")
+
+
+def _ignore_ascii(session: "Session") -> bool:
+    """TransferOptions IgnoreASCII: TYPE A is answered and logged, but files move as they are (no CRLF
+    conversion, REST allowed); listings keep their CRLF line ends."""
+    return "IgnoreASCII" in session.conf("TransferOptions")
 
 
 def abor(session: "Session", cmd: Request) -> Reply:
@@ -528,10 +540,11 @@ def retr(session: "Session", cmd: Request) -> Reply:
             if limit is not None and size > limit:   # after the 150, as ProFTPD
                 _too_large("MaxRetrieveFileSize", limit, path.real)
                 raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
+            convert = ascii and not _ignore_ascii(session)
             if length:
-                _send_range(t, fd, offset, length, ascii)
+                _send_range(t, fd, offset, length, convert)
             else:
-                t.send_file(fd, offset, ascii, sendfile=sendfile)
+                t.send_file(fd, offset, convert, sendfile=sendfile)
 
         reply, moved, status = transfer.run(session, cmd, opening, body, size=size, path=path.virtual,
                                             rate=_rate_for(session, "RETR", path.real))
@@ -663,8 +676,15 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         if hidden and kind == "STOR":
             if offset or length:
                 return Reply(501, f"{'RANG' if length else 'REST'} not compatible with server configuration")
-            real = session.fs.real_of(session.fs.canonical(path))   # through a link: its target gets the upload,
-            temp = _hidden_path(real, hidden)                        # the link stays (as ProFTPD's, and as without)
+            # through a link its target gets the upload and the link stays; a link to nothing is replaced, only
+            # when allowed (as ProFTPD's)
+            if not through_link:
+                real = session.fs.real_of(session.fs.canonical(path))
+            elif "AllowSymlinkUpload" in session.conf("TransferOptions", path=real):
+                real = session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real
+            else:
+                return Reply(550, f"{cmd.arg}: Not a regular file")
+            temp = _hidden_path(real, hidden)
             if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
@@ -693,7 +713,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             os.ftruncate(fd, offset)
         if offset:
             os.lseek(fd, offset, os.SEEK_SET)
-        t.receive_to(fd, ascii, room=None if limit is None else limit - kept)
+        t.receive_to(fd, ascii and not _ignore_ascii(session), room=None if limit is None else limit - kept)
         if length and t.bytes != length:            # a RANG upload must bring exactly its length (ProFTPD)
             log.log(NOTICE, "Transfer range length (%d byte%s) %s; aborting transfer of '%s'", length,
                     "s" if length != 1 else "", "exceeded" if t.bytes > length else "not provided", real)

@@ -334,6 +334,46 @@ def test_hidden_stores_through_a_link_update_its_target_and_keep_the_link(ftpd):
     assert not list(d.home("alice").glob(".in.*"))
 
 
+@pytest.mark.parametrize("allowed", [False, True])
+def test_hidden_stores_to_a_link_to_nothing(ftpd, allowed):
+    """ProFTPD refuses it (550 Not a regular file) unless TransferOptions AllowSymlinkUpload, which replaces the
+    link with the file."""
+    d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n" + ("TransferOptions AllowSymlinkUpload\n" * allowed))
+    os.symlink("nothing-yet.bin", d.home("alice") / "dangling.bin")
+    with d.login() as ftp:
+        if not allowed:
+            with pytest.raises(ftplib.error_perm, match="^550 dangling.bin: Not a regular file$"):
+                ftp.storbinary("STOR dangling.bin", io.BytesIO(b"data"))
+            assert os.readlink(d.home("alice") / "dangling.bin") == "nothing-yet.bin"
+            return
+        ftp.storbinary("STOR dangling.bin", io.BytesIO(b"data"))
+    assert not (d.home("alice") / "dangling.bin").is_symlink()
+    assert (d.home("alice") / "dangling.bin").read_bytes() == b"data"
+    assert not (d.home("alice") / "nothing-yet.bin").exists()
+
+
+def test_transfer_options_ignore_ascii_moves_files_as_they_are(ftpd):
+    d = ftpd(BASE + "TransferOptions IgnoreASCII\nAllowOverwrite on\nAllowStoreRestart on\n")
+    put(d, "crlf.txt", b"one\r\ntwo\n")
+
+    def ascii_transfer(ftp, cmd: str, upload: bytes = b"") -> bytes:     # ftplib's own helpers switch to TYPE I
+        with ftp.transfercmd(cmd) as conn:
+            conn.sendall(upload)
+            conn.shutdown(socket.SHUT_WR)
+            got = b"".join(iter(lambda: conn.recv(65536), b""))
+        ftp.voidresp()
+        return got
+
+    with d.login() as ftp:
+        assert ftp.sendcmd("TYPE A") == "200 Type set to A"
+        assert ascii_transfer(ftp, "RETR crlf.txt") == b"one\r\ntwo\n"
+        ascii_transfer(ftp, "STOR up.txt", b"a\r\nb\n")
+        assert ftp.sendcmd("REST 2").startswith("350")
+        assert ascii_transfer(ftp, "RETR crlf.txt") == b"e\r\ntwo\n"
+        assert ascii_transfer(ftp, "LIST crlf.txt").endswith(b" crlf.txt\r\n")     # listings keep CRLF
+    assert (d.home("alice") / "up.txt").read_bytes() == b"a\r\nb\n"
+
+
 def test_aborted_hidden_store_keeps_existing_file(ftpd):
     d = ftpd(BASE + "HiddenStores on\nAllowOverwrite on\n")
     put(d, "h.bin", b"old content")
