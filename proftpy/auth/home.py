@@ -8,14 +8,18 @@ privileges (the user's with NoRootPrivs), before the session's chroot.
 
 The skeleton is copied into the new home while it and its new parents still belong to root and are closed to
 everyone else (each step relative to an open descriptor), so nobody can slip a link in for the copy to follow; the
-home and then its parents (innermost first) are given away last.
+home is renamed into place complete, and its new parents are given away last, also when something failed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
 import os
+import shutil
 import stat
+import tempfile
 from dataclasses import dataclass
 
 from ..config.types import parse_bool
@@ -76,17 +80,14 @@ _KEYWORDS = ("skel", "dirmode", "uid", "gid", "homegid", "norootprivs")
 
 
 def _mode(word: str) -> int:
-    try:
-        value = int(word, 8)
-    except ValueError:
-        raise ValueError(f"bad mode parameter: '{word}'") from None
-    if not 0 <= value <= 0o7777:
+    """Up to four octal digits, as strtol(3) with base 8 reads a mode (no `0o`, no sign, no other digits)."""
+    if not 1 <= len(word) <= 4 or word.strip("01234567"):
         raise ValueError(f"bad mode parameter: '{word}'")
-    return value
+    return int(word, 8)
 
 
 def _id(word: str, kind: str) -> int:
-    if not word.isascii() or not word.isdigit() or int(word) > MAX_ID:
+    if not word.isascii() or not word.isdigit() or len(word) > 10 or int(word) > MAX_ID:
         raise ValueError(f"bad {kind} parameter: '{word}'")
     return int(word)
 
@@ -108,35 +109,61 @@ def _skel(path: str) -> str:
 
 def make_home(home: str, user: str, uid: int, gid: int, spec: HomeSpec) -> bool:
     """Make `home` and its missing parents when it does not exist; True when it was made. OSError when a
-    directory cannot be made (the login then fails as for a missing home)."""
+    directory cannot be made (the login then fails as for a missing home). The home is filled under a temporary
+    name beside it and renamed into place complete (never over another), so a second login of a new user at the
+    same moment finds either no home (and makes its own, which loses the race and is removed) or a finished one."""
     home = os.path.normpath(home)
     if not home.startswith("/") or os.path.lexists(home):
         return False
     log.debug("creating home directory '%s' for user '%s'", home, user)
-    parent = os.path.dirname(home)
+    parent, name = os.path.split(home)
     missing = []
     while not os.path.lexists(parent):
         missing.append(parent)
         parent = os.path.dirname(parent)
     made = [path for path in reversed(missing) if _mkdir(path)]
-    os.mkdir(home, 0o700)
-    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        if spec.skel:
-            log.debug("copying skel files from '%s' into '%s'", spec.skel, home)
-            _copy_tree(spec.skel, fd, (uid, gid), 0)
-        os.fchown(fd, uid, spec.home_gid if spec.home_gid is not None else gid)
-        os.fchmod(fd, spec.mode)
-    finally:
-        os.close(fd)
-    # the parents are given away last, innermost first: until then only root could enter the outermost one
-    owner = (uid if spec.parent_uid is None else spec.parent_uid, gid if spec.parent_gid is None else spec.parent_gid)
-    for path in reversed(made):
-        os.chown(path, *owner, follow_symlinks=False)
-        os.chmod(path, spec.dirmode)
-        log.debug("CreateHome: directory '%s' created", path)
+        temp = tempfile.mkdtemp(prefix=f".{name}.", dir=os.path.dirname(home))     # 0700, root's
+        try:
+            _fill(temp, (uid, spec.home_gid if spec.home_gid is not None else gid), spec)
+            _rename_noreplace(temp, home)
+        except BaseException as e:
+            shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(e, FileExistsError):
+                return False                    # another login's home is in place
+            raise
+    finally:                                    # given away innermost first, even when the home failed: until
+        owner = (uid if spec.parent_uid is None else spec.parent_uid,        # then only root could enter them
+                 gid if spec.parent_gid is None else spec.parent_gid)
+        for path in reversed(made):
+            _give(path, owner, spec.dirmode)
+            log.debug("CreateHome: directory '%s' created", path)
     log.debug("home directory '%s' created", home)
     return True
+
+
+def _fill(directory: str, owner: tuple[int, int], spec: HomeSpec) -> None:
+    """The new home, still closed: the skeleton copied in, then given to the user with its mode. A skeleton that
+    cannot be read is logged; the home is still made."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if spec.skel:
+            log.debug("copying skel files from '%s' into '%s'", spec.skel, directory)
+            try:
+                _copy_tree(spec.skel, fd, owner, 0)
+            except OSError as e:
+                log.warning("CreateHome: error copying '%s' skel files: %s", spec.skel, e.strerror or e)
+        _give(fd, owner, spec.mode)
+    finally:
+        os.close(fd)
+
+
+def _give(target: str | int, owner: tuple[int, int], mode: int) -> None:
+    """Owner (as root only: with NoRootPrivs what the user makes is the user's already) and mode of a directory,
+    by path or by descriptor."""
+    if os.geteuid() == 0:
+        os.chown(target, *owner, follow_symlinks=False) if isinstance(target, str) else os.fchown(target, *owner)
+    os.chmod(target, mode)
 
 
 def _mkdir(path: str) -> bool:
@@ -146,6 +173,25 @@ def _mkdir(path: str) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def _rename_noreplace(src: str, dst: str) -> None:
+    """rename(2) that fails with FileExistsError instead of replacing `dst` (renameat2 RENAME_NOREPLACE; where
+    the kernel or file system lacks it, a check first: a race then replaces only an empty directory)."""
+    rename2 = getattr(_libc, "renameat2", None)
+    if rename2 is not None:
+        if rename2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err), dst)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
+    os.rename(src, dst)
 
 
 def _copy_tree(src: str, dst_fd: int, owner: tuple[int, int], depth: int) -> None:

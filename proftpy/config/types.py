@@ -58,10 +58,13 @@ class Int:
 
 
 def parse_int(word: str, lo: int | None = None, hi: int | None = INT_MAX) -> int:
+    """A whole number in ASCII digits (with strtol's optional sign); bounded by `lo` and `hi`."""
     try:
+        if not word.isascii() or len(word) > 40:
+            raise ValueError
         value = int(word, 10)
     except ValueError:
-        raise ValueError(f"'{word}' is not a number") from None
+        raise ValueError(f"'{word[:40]}' is not a number") from None
     if lo is not None and value < lo:
         raise ValueError(f"{value} is below {lo}")
     if hi is not None and value > hi:

@@ -451,13 +451,16 @@ def _create_home(session: "Session", account: Account, gid: int) -> None:
     if spec is None or not account.home:
         return
     p = privs.default_privs()
-    if spec.root_privs or p.nonroot_daemon:
-        with p.as_root():
+    try:
+        if spec.root_privs or p.nonroot_daemon:
+            with p.as_root():
+                make_home(account.home, account.name, account.uid, gid, spec)
+            return
+        p.set_login(account.uid, gid)
+        with p.as_user():
             make_home(account.home, account.name, account.uid, gid, spec)
-        return
-    p.set_login(account.uid, gid)
-    with p.as_user():
-        make_home(account.home, account.name, account.uid, gid, spec)
+    except OSError as e:                        # the log names the home (the OSError alone may not)
+        raise OSError(e.errno, f"CreateHome {account.home}: {e.strerror or e}") from None
 
 
 def _enter_root(p: "privs.Privs", gids: list[int], root: str | None) -> None:

@@ -330,3 +330,40 @@ def test_max_password_size_is_1024_bytes_by_default(ftpd):
             with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
                 ftp.login("alice", "x" * size)
     assert d.log().count("exceeds MaxPasswordSize (1024)") == 1
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="NoRootPrivs is about a daemon started as root")
+def test_create_home_with_no_root_privs_makes_it_as_the_user(ftpd, tmp_path):
+    """The home and its missing parent are made with the user's privileges below a directory the user owns:
+    the first login gets in, and what was made is the user's (a chown to root cannot be asked of the user)."""
+    base = tmp_path / "userdirs"
+    base.mkdir()
+    home = base / "p" / "carol"
+    uid, gid = _user_without_home(tmp_path, home)
+    os.chown(base, uid, gid)
+    d = ftpd("CreateHome on 750 dirmode 711 NoRootPrivs\nDefaultRoot ~\n")
+    with d.connect() as ftp:
+        assert ftp.login("carol", "carol-pw") == "230 User carol logged in"
+        assert ftp.nlst() == []
+    assert [(p.stat().st_uid, stat.S_IMODE(p.stat().st_mode)) for p in (home.parent, home)] == [(uid, 0o711),
+                                                                                           (uid, 0o750)]
+
+
+def test_new_users_logging_in_at_once_all_find_their_home_complete(ftpd, tmp_path):
+    import concurrent.futures
+    home = tmp_path / "homes" / "carol"
+    _user_without_home(tmp_path, home)
+    skel = tmp_path / "skel"
+    skel.mkdir()
+    for i in range(300):
+        (skel / f"f{i:03d}").write_text("x")
+    d = ftpd(f"CreateHome on skel {skel}\nDefaultRoot ~\nMaxInstances 20\n")
+
+    def listing():
+        with d.connect() as ftp:
+            ftp.login("carol", "carol-pw")
+            return len(ftp.nlst())
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda _: listing(), range(4))) == [300] * 4
+    assert not [p for p in home.parent.iterdir() if p.name != "carol"]      # the losers' homes are gone

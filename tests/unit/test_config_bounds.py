@@ -56,3 +56,8 @@ def test_the_largest_int_and_offsets_beyond_it_are_fine():
 def test_poll_waits_are_capped():
     assert poll_ms(0.0001) == 1 and poll_ms(2) == 2001
     assert poll_ms(2147483647) == POLL_MAX_MS
+
+
+@pytest.mark.parametrize("word", ["\u0663", "1" * 5000])
+def test_numbers_are_ascii_digits_of_a_sane_length(word):
+    assert error_of(f"MaxPasswordSize {word}\n") == f"test.conf:1: MaxPasswordSize: '{word[:40]}' is not a number"

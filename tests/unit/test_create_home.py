@@ -23,6 +23,9 @@ def test_words_as_proftpd_reads_them(tmp_path):
     (["on", "700", "dirmode", "9"], "bad mode parameter: '9'"), (["on", "700", "foo"], "unknown parameter: 'foo'"),
     (["on", "700", "uid", "abc"], "bad UID parameter: 'abc'"),
     (["on", "700", "uid", "99999999999"], "bad UID parameter: '99999999999'"),
+    (["on", "0o755"], "bad mode parameter: '0o755'"), (["on", "+700"], "bad mode parameter: '+700'"),
+    (["on", "\u0663"], "bad mode parameter: '\u0663'"), (["on", "77777"], "bad mode parameter: '77777'"),
+    (["on", "uid", "9" * 5000], f"bad UID parameter: '{'9' * 5000}'"),
     (["on", "700", "skel"], "'skel' needs a value"), (["on", "700", "dirmode"], "'dirmode' needs a value"),
     (["on", "skel", "relative"], "skel path 'relative' is not a full path"),
     (["on", "skel", "/nonexistent-skel"], "unable to stat '/nonexistent-skel': No such file or directory")])
@@ -60,3 +63,35 @@ def test_home_parents_and_skeleton(tmp_path):
     (home / "mine").write_text("kept")
     assert not make_home(str(home), "user", uid, gid, HomeSpec(skel=str(skel)))
     assert (home / "mine").read_text() == "kept"
+
+
+def test_a_skeleton_that_cannot_be_read_still_makes_a_usable_home(tmp_path, caplog):
+    home = tmp_path / "new" / "user"
+    uid, gid = os.getuid(), os.getgid()
+    assert make_home(str(home), "user", uid, gid, HomeSpec(mode=0o750, skel=str(tmp_path / "gone")))
+    assert stat.S_IMODE(home.stat().st_mode) == 0o750 and list(home.iterdir()) == []
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o711
+    assert "error copying" in caplog.text
+
+
+def test_homes_below_one_directory_are_made_one_at_a_time(tmp_path):
+    """Eight threads make the same home from a 200-file skeleton: one makes it, the others wait for it and find
+    it complete (none returns while it is still being filled)."""
+    import threading
+    skel = tmp_path / "skel"
+    skel.mkdir()
+    for i in range(200):
+        (skel / f"f{i}").write_text("x")
+    home = tmp_path / "homes" / "user"
+    seen, made = [], []
+
+    def login():
+        made.append(make_home(str(home), "user", os.getuid(), os.getgid(), HomeSpec(skel=str(skel))))
+        seen.append(len(os.listdir(home)))
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made.count(True) == 1 and seen == [200] * 8
