@@ -327,6 +327,16 @@ def compat_scenarios() -> list[Scenario]:
     # -- HiddenStores through a link: the target gets the upload, the link stays
     add("hidden-stores-link", *LOGIN, "TYPE I", "PASV", "STOR link", "SIZE link", "SIZE file.txt", "PASV",
         "STOR link-dir/new.txt", "SIZE dir/new.txt", conf="HiddenStores on\nAllowOverwrite on\n")
+    # -- mod_lang: LANG before login (after it ProFTPD 1.3.8 answers 500 to every LANG: docs/commands.md),
+    # LangEngine off, OPTS UTF8 under UseEncoding (the conversion itself: tests/integration/test_lang.py)
+    add("lang", "LANG", "LANG fr", "LANG C.UTF-8", "LANG C", "LANG a b", "LANG", "FEAT")
+    add("lang-engine-off", "FEAT", "LANG", *LOGIN, "LANG fr", "OPTS UTF8 ON", "OPTS UTF8 OFF", conf="LangEngine off\n")
+    utf8 = ["OPTS UTF8 ON", "OPTS UTF8 OFF", "OPTS UTF8 ON", "OPTS UTF8", "OPTS UTF8 maybe"]
+    add("use-encoding-off", *LOGIN, *utf8, conf="UseEncoding off\n")
+    add("use-encoding-strict", *LOGIN, *utf8, conf="UseEncoding UTF-8 CP1251 strict\n")
+    add("use-encoding-prefer-server", *LOGIN, *utf8,
+        conf="UseEncoding UTF-8 CP1251\nLangOptions PreferServerEncoding RequireValidEncoding\n")
+    add("use-encoding", *LOGIN, *utf8, "PWD", "MKD plain", conf="UseEncoding UTF-8 CP1251\n")
     # -- FactsAdvertise, FactsDefault (mod_facts); FEAT's MLST line follows OPTS MLST
     facts = ["MLST file.txt", "PASV", "MLSD dir", "MFMT 20200102030405 file.txt"]
     add("facts-feat-follows-opts", *LOGIN, "FEAT", "OPTS MLST type;size;", "FEAT", "OPTS MLST", "FEAT", *facts)
@@ -697,7 +707,6 @@ SENDFILE_WATCH = ("commands during a sendfile download are answered at once (Pro
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 EXPECTED: dict[tuple[str, str], str] = {
-    ("feat", "FEAT"): "no LANG line: mod_lang is not implemented",
     ("prelogin-files", "RNTO x"): DOUBLE_530,
     ("prelogin-misc", "SITE CHMOD 644 file.txt"): DOUBLE_530,
     ("site-help-forms", "SITE CHMOD"): DOUBLE_530,
@@ -742,7 +751,6 @@ PENDING: dict[tuple[str, str], str] = {
 }
 # The same differences wherever they show: (step pattern, pattern of ProFTPD's first reply line) -> why.
 EXPECTED_ANYWHERE: list[tuple[str, str, str]] = [
-    (r"FEAT$", r"211-Features:", "no LANG line: mod_lang is not implemented"),
     (r"STOU\b", r"550 \S+: Overwrite permission denied", "STOU creates a new name, so it does not need AllowOverwrite"),
     (r"(LIST|NLST|MLSD|RETR|STOR|APPE|STOU)\b", r"425 Unable to build data connection: Connection refused", NO_PORT),
 ]

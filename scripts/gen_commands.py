@@ -93,8 +93,12 @@ def main() -> None:
             "normalised. `--all` shows matching steps too, `--expected` the differences kept on purpose, `-k NAME` "
             "picks scenarios, `--list` names them, `--keep` keeps the configurations and logs; the exit status is 1 "
             "while any other reply differs.", "",
+            "Not in the script (its client sends UTF-8 only; tests/integration/test_lang.py covers them): after "
+            "login ProFTPD 1.3.8 answers every LANG `500 Unable to handle command` (its locales are out of the "
+            "chroot), proftpy as before login; under UseEncoding ProFTPD sends MKD's `257` path in the disk's "
+            "character set (its PWD and listings in the client's), proftpy every reply in the client's.", "",
             "Differences kept on purpose (the script's `EXPECTED` table, each with its reason; they are not "
-            "counted): FEAT has no `LANG` (mod_lang is not implemented); PORT/EPRT to another host or with a port "
+            "counted): PORT/EPRT to another host or with a port "
             "outside 1024-65535 are refused (`500 Illegal PORT command`: no FTP bounce; ProFTPD 1.3.8 accepts some); "
             "STOU works without AllowOverwrite (ProFTPD answers `550 <name>: Overwrite permission denied`); a "
             "transfer without PORT/PASV answers `425 Unable to build data connection: No PORT or PASV command issued "

@@ -28,6 +28,7 @@ from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
 from . import facts as mod_facts
+from . import lang as mod_lang
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -390,8 +391,10 @@ def opts(session: "Session", cmd: Request) -> Reply:
                 value = None
         if value is None:
             return Reply(501, "'OPTS UTF8' not understood")
-        session.state.get(FilesState).utf8 = value
-        return Reply(200, f"UTF8 set to {'on' if value else 'off'}")
+        reply = mod_lang.opts_utf8(session, value)
+        if reply.code == 200:
+            session.state.get(FilesState).utf8 = value
+        return reply
     if name == "MLST":
         return mod_facts.set_mlst_facts(session, rest)
     return Reply(500, f"OPTS {name} not understood")
@@ -591,6 +594,7 @@ commands = (
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
+            feat_for=mod_lang.utf8_feat,
             replies=("200 UTF8 set to on|off", "501 'OPTS UTF8' not understood", "500 OPTS <x> not understood",
                      "OPTS MLST: see MLST")),
     Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28,

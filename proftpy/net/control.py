@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable
 
 from .. import trace
+from .charset import Charset
 
 log = logging.getLogger("proftpy")
 
@@ -44,6 +45,7 @@ class ControlChannel:
         self.closed = False
         self._send_failed = False               # a reply could not be sent: do not block on the next one
         self.bytes_out = 0                      # raw reply bytes sent, for the logs (%O)
+        self.charset: Charset | None = None     # UseEncoding's conversion while it is on (None: UTF-8 as it is)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -132,15 +134,19 @@ class ControlChannel:
         if len(line) + 2 > self.max_line:
             return TOO_LONG
         # RFC 2640: a CR inside a path name travels as CR NUL.
-        return line.replace(b"\r\0", b"\r").decode("utf-8", "surrogateescape")
+        line = line.replace(b"\r\0", b"\r")
+        return line.decode("utf-8", "surrogateescape") if self.charset is None else self.charset.from_client(line)
 
     def unread(self, line: str) -> None:
         """Put a command line back in front of the buffer: ABOR/QUIT read during a transfer are answered by the
         command loop after the transfer's own reply (transfer/watch.py)."""
-        self._buf[:0] = line.encode("utf-8", "surrogateescape") + b"\r\n"
+        raw = line.encode("utf-8", "surrogateescape")
+        self._buf[:0] = (raw if self.charset is None else self.charset.to_client(raw)) + b"\r\n"
 
     def send(self, data: bytes) -> None:
         """Send formatted reply bytes."""
+        if self.charset is not None:
+            data = self.charset.to_client(data)
         if data.count(b"\r") != data.count(b"\r\n"):
             data = _LONE_CR.sub(b"\r\0", data)      # RFC 2640: a CR inside a reply line never ends it
         self._send_raw(data)

@@ -29,6 +29,7 @@ from .watch import interrupted
 
 if TYPE_CHECKING:
     from ..dispatch import Request
+    from ..net.charset import Charset
     from ..session import Session
 
 log = logging.getLogger("proftpy")
@@ -229,6 +230,8 @@ def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: s
     itself and the session's mode instead), each line + CRLF, then `226 Transfer complete` (or 425/426). `lines`
     may be a generator; it is consumed while sending."""
 
+    charset = session.ctrl.charset      # UseEncoding: names in the client's character set
+
     def body(transfer: Transfer) -> None:
         out: list[str] = []
         size = 0                        # characters so far: at least FILE_CHUNK bytes go out at once
@@ -236,16 +239,17 @@ def send_lines(session: "Session", cmd: "Request", lines: Iterable[str], what: s
             out.append(line)
             size += len(line) + 2
             if size >= FILE_CHUNK:
-                transfer.send_bytes(_encode_lines(out))
+                transfer.send_bytes(_encode_lines(out, charset))
                 out, size = [], 0
         if out:
-            transfer.send_bytes(_encode_lines(out))
+            transfer.send_bytes(_encode_lines(out, charset))
 
     reply, transfer, _ = run(session, cmd, f"Opening {mode} mode data connection for {what}", body)
     cmd.notes["list_bytes"] = transfer.bytes if transfer else 0
     return reply
 
 
-def _encode_lines(lines: list[str]) -> bytes:
+def _encode_lines(lines: list[str], charset: "Charset | None") -> bytes:
     """Lines + CRLF each, as the original bytes (one encode for the batch, not one per line)."""
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
+    return data if charset is None else charset.to_client(data)
