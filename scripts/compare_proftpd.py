@@ -324,6 +324,10 @@ def compat_scenarios() -> list[Scenario]:
     add("transfer-options-ignore-ascii", *LOGIN, "TYPE A", "PASV", "STOR up.txt", "TYPE I", "SIZE up.txt", "TYPE A",
         "PASV", "RETR file.txt", "REST 5", "PASV", "RETR file.txt", "PASV", "LIST file.txt", "SIZE file.txt",
         conf="TransferOptions IgnoreASCII\nAllowOverwrite on\nAllowStoreRestart on\n")
+    # -- DisplayFileTransfer (the file is uploaded first), StoreUniquePrefix
+    add("display-file-transfer", *LOGIN, "TYPE I", "PASV", "STOR xfer.msg", "PASV", "RETR file.txt", "PASV", "NLST",
+        "CWD dir", "PASV", "RETR inner.txt", conf="DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")
+    add("store-unique-prefix", *LOGIN, "TYPE I", "PASV", "STOU", conf="StoreUniquePrefix up-\nAllowOverwrite on\n")
     # -- HiddenStores through a link: the target gets the upload, the link stays
     add("hidden-stores-link", *LOGIN, "TYPE I", "PASV", "STOR link", "SIZE link", "SIZE file.txt", "PASV",
         "STOR link-dir/new.txt", "SIZE dir/new.txt", conf="HiddenStores on\nAllowOverwrite on\n")
@@ -1077,7 +1081,7 @@ NORMALISE = [
     (re.compile(r"\b\d{2}:\d{2}(:\d{2})?\b"), "HH:MM"),
     (re.compile(r"(modify|UNIX\.ctime|UNIX\.atime)=\d{14}(\.\d+)?"), r"\1=TIME"),
     (re.compile(r"unique=[0-9a-fA-F]+U[0-9a-fA-F]+"), "unique=ID"),
-    (re.compile(r"\b(ftp|stou)\w{6,8}\b"), "STOUNAME"),    # mkstemp's 6 random characters, proftpy's 8
+    (re.compile(r"\b(ftp|stou|up-)\w{6,8}\b"), "STOUNAME"),    # 6 random characters (mkstemp), proftpy 8
     (re.compile(r"\bpid \d+"), "pid N"),
 ]
 

@@ -60,6 +60,9 @@ directives = (
               "File shown as `250-` lines on CWD (relative paths: in the new directory); `on`: only when changed."),
     Directive("DisplayQuit", Path(absolute=False), SVGA, None, Merge.DOWN,
               "File shown as `221-` lines on QUIT."),
+    Directive("DisplayFileTransfer", Path(absolute=False), SVGA | DIR, None, Merge.DOWN,
+              "File shown as `226-` lines before `226 Transfer complete` of a RETR, STOR, STOU or APPE.",
+              module="mod_xfer.c"),
     Directive("CDPath", Path(), SVGA, None, Merge.DOWN,
               "Directories CWD also tries a relative name in when it is not found.", repeat=True),
 )
@@ -500,6 +503,7 @@ def _on_chroot(session: "Session", **_: Any) -> None:
         display.preopen(session, spec[0])
     display.preopen(session, session.conf("DisplayQuit"))
     display.preopen(session, session.conf("DisplayLogin"))
+    display.preopen(session, session.conf("DisplayFileTransfer"))
 
 
 def _quit_display(session: "Session", cmd: Request) -> None:
@@ -509,6 +513,17 @@ def _quit_display(session: "Session", cmd: Request) -> None:
         if lines:
             cmd.reply.lines, cmd.reply.text = display.leading(lines[:-1]), lines[-1]
     return None
+
+
+def _transfer_display(session: "Session", cmd: Request) -> None:
+    """POST_CMD RETR/STOR/STOU/APPE: DisplayFileTransfer's lines lead the `226 Transfer complete` (the file looked up
+    as the transfer ends, relative to the current directory; the settings of the file's directory apply)."""
+    notes = cmd.notes.get("xfer")
+    if cmd.reply is None or cmd.reply.code != 226 or notes is None:
+        return
+    lines = display.lines_for(session, session.conf("DisplayFileTransfer", path=os.path.dirname(notes["path"])))
+    if lines:
+        cmd.reply.lines = display.leading(lines) + cmd.reply.lines
 
 
 def _host_denied(session: "Session", cmd: Request, error: str) -> Reply:
@@ -610,6 +625,7 @@ commands = (
 
 MODULE = Module(NAME, directives=directives, commands=commands,
                 hooks=(Hook(PRE_CMD, "*", _after_rnfr, early=True, only=lambda row: row.name not in AFTER_RNFR),
-                       Hook(POST_CMD, "QUIT", _quit_display)),
+                       Hook(POST_CMD, "QUIT", _quit_display))
+                + tuple(Hook(POST_CMD, name, _transfer_display) for name in ("RETR", "STOR", "STOU", "APPE")),
                 listeners=(Listener("core.connect", _on_connect), Listener("core.chroot", _on_chroot)),
                 session_init=session_init)

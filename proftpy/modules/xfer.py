@@ -64,6 +64,14 @@ def _foreign(args: list[str]) -> bool | str:
         return args[0]
 
 
+def _unique_prefix(args: list[str]) -> str:
+    """`StoreUniquePrefix prefix`: a file name's start, so no slash (ProFTPD's words)."""
+    prefix = Text(args)
+    if "/" in prefix:
+        raise ValueError(f"no slashes allowed in prefix: '{prefix}'")
+    return prefix
+
+
 def _hidden(args: list[str]) -> tuple[str, str] | None:
     """`HiddenStores on|off|prefix [suffix]`: on = `.in.` + name + `.`; `%P` in prefix/suffix is the pid."""
     if not 1 <= len(args) <= 2:
@@ -156,6 +164,8 @@ directives = (
               SVGA, frozenset(), Merge.DOWN, "IgnoreASCII: files move as they are in TYPE A too (no CRLF conversion, "
               "REST allowed); AllowSymlinkUpload: with HiddenStores, STOR to a link that leads nowhere replaces the link "
               "(else 550)."),
+    Directive("StoreUniquePrefix", Custom(_unique_prefix, "prefix"), SVGA | DIR, "ftp", Merge.DOWN,
+              "The start of the names STOU makes (then 8 random letters and digits)."),
     Directive("AnonAllowRobots", Flag, ANON, False, Merge.DOWN,
               "off: an anonymous RETR of a `/robots.txt` the directory lacks gets one that keeps robots out."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
@@ -643,7 +653,8 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     if kind == "STOU":
         directory = session.fs.resolve(".")
         umask = _umask(session, directory.real)
-        fd, real = session.fs.create_unique(directory.real, "ftp", 0o600)
+        fd, real = session.fs.create_unique(directory.real, session.conf("StoreUniquePrefix", path=directory.real),
+                                            0o600)
         os.fchmod(fd, 0o666 & ~umask)
         created = True
         name = os.path.basename(real)

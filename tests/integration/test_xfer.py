@@ -277,6 +277,32 @@ def test_the_longest_timeouts_work(ftpd):
         assert "f.bin" in ftp.nlst()
 
 
+def test_store_unique_prefix(ftpd):
+    d = ftpd(BASE + "StoreUniquePrefix up-\n")
+    with d.login() as ftp:
+        reply = ftp.storbinary("STOU", io.BytesIO(b"x"))
+        assert reply == "226 Transfer complete"
+    (made,) = [p.name for p in d.home("alice").iterdir() if p.name.startswith("up-")]
+    assert len(made) == len("up-") + 8
+
+
+def test_display_file_transfer_leads_the_226_of_file_transfers_only(ftpd):
+    d = ftpd(BASE + "DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")
+    put(d, "xfer.msg", b"thanks %U\nsecond line\n")
+    put(d, "f.bin", b"data")
+    with d.login() as ftp:
+        ftp.mkd("sub")
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("RETR f.bin")
+        conn.recv(10)
+        conn.close()
+        assert ftp.getmultiline() == "226-thanks alice\n second line\n226 Transfer complete"
+        assert ftp.storbinary("STOR up.bin", io.BytesIO(b"x")).startswith("226-thanks alice")
+        assert ftp.retrlines("NLST", lambda _: None) == "226 Transfer complete"
+        ftp.cwd("sub")                                    # no xfer.msg here: nothing shown
+        assert ftp.storbinary("STOR up.bin", io.BytesIO(b"x")) == "226 Transfer complete"
+
+
 def test_stou_creates_unique_file(ftpd):
     d = ftpd(BASE)
     with d.login() as ftp:
