@@ -603,9 +603,9 @@ commands = (
     Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=HOME_PATH, feat=("MDTM",),
             denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFMT",), feat_for=lambda s: ("MFMT",) if mod_facts.advertised(s) else (), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+            feat=("MFMT",), feat_for=mod_facts.when_advertised("MFMT"), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
-            feat=(MFF_FEAT,), feat_for=lambda s: (MFF_FEAT,) if mod_facts.advertised(s) else (), denied=UNABLE,
+            feat=(MFF_FEAT,), feat_for=mod_facts.when_advertised(MFF_FEAT), denied=UNABLE,
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
