@@ -324,6 +324,14 @@ def compat_scenarios() -> list[Scenario]:
     add("transfer-options-ignore-ascii", *LOGIN, "TYPE A", "PASV", "STOR up.txt", "TYPE I", "SIZE up.txt", "TYPE A",
         "PASV", "RETR file.txt", "REST 5", "PASV", "RETR file.txt", "PASV", "LIST file.txt", "SIZE file.txt",
         conf="TransferOptions IgnoreASCII\nAllowOverwrite on\nAllowStoreRestart on\n")
+    # -- AuthAliasOnly, in the server and in an <Anonymous> (where it refuses every other name too)
+    add("auth-alias-only-server", "USER alice", "PASS alice-pw", "USER al", "PASS alice-pw", "PWD",
+        conf="UserAlias al alice\nAuthAliasOnly on\n")
+    anon_bob = "<Anonymous {base}/home/bob>\nUser bob\nGroup others\nUserAlias anonymous bob\nUserAlias guest bob\n"
+    add("auth-alias-only-anon", "USER bob", "PASS bob-pw", "USER alice", "PASS alice-pw", "USER anonymous", "PASS x@y",
+        "PWD", conf=anon_bob + "RequireValidShell off\nAuthAliasOnly on\n</Anonymous>\n")
+    add("auth-alias-only-anon-password", "USER guest", "PASS bob-pw", "PWD",
+        conf=anon_bob + "RequireValidShell off\nAnonRequirePassword on\nAuthAliasOnly on\n</Anonymous>\n")
     # -- DisplayFileTransfer (the file is uploaded first), StoreUniquePrefix
     add("display-file-transfer", *LOGIN, "TYPE I", "PASV", "STOR xfer.msg", "PASV", "RETR file.txt", "PASV", "NLST",
         "CWD dir", "PASV", "RETR inner.txt", conf="DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")
@@ -711,6 +719,10 @@ SENDFILE_WATCH = ("commands during a sendfile download are answered at once (Pro
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 EXPECTED: dict[tuple[str, str], str] = {
+    ("auth-alias-only-anon-password", "PASS bob-pw"): ("an alias of an <Anonymous> with AnonRequirePassword logs in "
+                                                       "with its User's password (ProFTPD 1.3.8 looks the alias itself "
+                                                       "up as an account: No such user found)"),
+    ("auth-alias-only-anon-password", "PWD"): "(the login above)",
     ("prelogin-files", "RNTO x"): DOUBLE_530,
     ("prelogin-misc", "SITE CHMOD 644 file.txt"): DOUBLE_530,
     ("site-help-forms", "SITE CHMOD"): DOUBLE_530,

@@ -128,6 +128,9 @@ directives = (
     Directive("AccessDenyMsg", Text, SVGA, None, Merge.DOWN, "530 text after a failed login (%u = user)."),
     Directive("UserAlias", Custom(_alias, "alias real-user"), SVGA, None, Merge.DOWN,
               "Let `alias` log in as `real-user` (e.g. `UserAlias anonymous ftp`).", repeat=True),
+    Directive("AuthAliasOnly", Flag, SVGA, False, Merge.SERVER,
+              "Only names that are a UserAlias log in (set in the server or in any of its `<Anonymous>` blocks, as "
+              "ProFTPD 1.3.8: every other name is refused)."),
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
     Directive("AnonRejectPasswords", Custom(_reject_passwords, "[!]regex"), ANON, None, Merge.DOWN,
               "Refuse anonymous logins whose password matches the regex (`!`: does not match)."),
@@ -240,13 +243,25 @@ def resolve_alias(session: "Session", name: str) -> tuple[str, object | None]:
             alias, real = p.value
             if alias == name and real == anon_user:
                 return real, anon
-        if anon_user == name:
+        if anon_user == name and not anon.get("AuthAliasOnly"):    # there: only its aliases reach it
             return name, anon
     for p in session.server.section.all("UserAlias"):
         alias, real = p.value
         if alias == name:
             return real, None
     return name, None
+
+
+def _alias_only(session: "Session") -> bool:
+    """AuthAliasOnly, set in the server or in any of its `<Anonymous>` blocks: as ProFTPD 1.3.8, either refuses
+    every login whose name is not a UserAlias on the server."""
+    server = session.server
+    return server.get("AuthAliasOnly") or any(anon.get("AuthAliasOnly") for anon in server.anonymous())
+
+
+def _is_alias(session: "Session", name: str) -> bool:
+    sections = [session.server.section, *session.server.anonymous()]
+    return any(p.value[0] == name for section in sections for p in section.all("UserAlias"))
 
 
 # -- commands ------------------------------------------------------------------------------------------------------
@@ -277,6 +292,10 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     name = session.user_arg
     vouched = session.state.get(AuthState).vouched == name
     real, anon = resolve_alias(session, name)
+    if _alias_only(session) and not _is_alias(session, name):
+        log.log(NOTICE, "USER %s: user is not a UserAlias from %s [%s] to %s:%d", name, session.remote_name,
+                session.remote_addr, session.local_addr, session.local_port)
+        return _failed(session, name, None)
     chain = session.auth
     ctx = session.server.context(anon)
     if not cmd.arg and not vouched and not ctx.get("AllowEmptyPasswords"):

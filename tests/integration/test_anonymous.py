@@ -181,3 +181,16 @@ def test_anon_allow_robots_on_sends_nothing_made_up(anon_ftpd):
     with d.login("alice") as ftp:
         with pytest.raises(ftplib.error_perm, match="^550 robots.txt: No such file or directory$"):
             ftp.retrbinary("RETR robots.txt", io.BytesIO().write)
+
+
+def test_auth_alias_only_in_anonymous(anon_ftpd):
+    """As ProFTPD 1.3.8: the anonymous account's own name no longer reaches the block (a normal login, refused), and
+    every other name that is not an alias is refused on the server too."""
+    d = anon_ftpd("  AuthAliasOnly on", "MaxLoginAttempts 5\n")
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER ftp") == "331 Password required for ftp"
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.sendcmd("PASS " + FTP_PASSWORD)
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("alice", PASSWORDS["alice"])
+        assert ftp.login("anonymous", "guest@example.org") == "230 Anonymous access granted, restrictions apply"

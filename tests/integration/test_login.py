@@ -154,6 +154,17 @@ def test_user_alias_logs_in_as_the_real_user(ftpd):
         assert ftp.pwd() == str(d.home("alice"))
 
 
+def test_auth_alias_only_refuses_real_names(ftpd):
+    d = ftpd("UserAlias al alice\nAuthAliasOnly on\nMaxLoginAttempts 5\n")
+    with d.connect() as ftp:
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("alice", PASSWORDS["alice"])
+        with pytest.raises(ftplib.error_perm, match="^530 Login incorrect.$"):
+            ftp.login("bob", PASSWORDS["bob"])
+        assert ftp.login("al", PASSWORDS["alice"]) == "230 User al logged in"
+    assert "USER alice: user is not a UserAlias from 127.0.0.1 [127.0.0.1] to 127.0.0.1:" in d.log()
+
+
 @pytest.mark.parametrize("expr, jailed", [("ftpusers", True), ("!ftpusers", False), ("ftpusers,!admins", True),
                                           ("ftpusers admins", False), ("!admins", True)])
 def test_default_root_group_expression(ftpd, expr, jailed):
