@@ -332,6 +332,10 @@ def compat_scenarios() -> list[Scenario]:
         "PWD", conf=anon_bob + "RequireValidShell off\nAuthAliasOnly on\n</Anonymous>\n")
     add("auth-alias-only-anon-password", "USER guest", "PASS bob-pw", "PWD",
         conf=anon_bob + "RequireValidShell off\nAnonRequirePassword on\nAuthAliasOnly on\n</Anonymous>\n")
+    # -- GroupOwner: a group alice is in (shared), one she is not in (others)
+    for group in ("shared", "others"):
+        add(f"group-owner-{group}", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt",
+            "SITE MKDIR a/b", conf=f"<Directory ~>\nGroupOwner {group}\n</Directory>\nAllowOverwrite on\n")
     # -- DisplayFileTransfer (the file is uploaded first), StoreUniquePrefix
     add("display-file-transfer", *LOGIN, "TYPE I", "PASV", "STOR xfer.msg", "PASV", "RETR file.txt", "PASV", "NLST",
         "CWD dir", "PASV", "RETR inner.txt", conf="DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")

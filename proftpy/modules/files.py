@@ -29,6 +29,7 @@ from ..module import Listener, Module
 from ..reply import FtpError, Reply
 from . import facts as mod_facts
 from . import lang as mod_lang
+from . import xfer as mod_xfer
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -173,6 +174,7 @@ def mkd(session: "Session", cmd: Request) -> Reply:
         fs.mkdir(path.real, mode)
     finally:
         os.umask(old)
+    mod_xfer.group_owner(session, path.real)
     return Reply(257, f'"{quote(path.virtual)}" - Directory successfully created')
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .. import transfer
 from ..access.expr import Condition, parse_condition, pick
-from ..config.registry import ALL_DIRS, ANON, DIR, SVG, SVGA, Directive, Merge
+from ..config.registry import ALL_DIRS, ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import (Choice, Custom, Flag, Int, Options, PortRange, Text, parse_bool, parse_int,
                              parse_nbytes)
 from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
@@ -166,6 +166,9 @@ directives = (
               "(else 550)."),
     Directive("StoreUniquePrefix", Custom(_unique_prefix, "prefix"), SVGA | DIR, "ftp", Merge.DOWN,
               "The start of the names STOU makes (then 8 random letters and digits)."),
+    Directive("GroupOwner", Text, ANON | DIR | FTPACCESS, None, Merge.DOWN,
+              "Group of what uploads and MKD make or overwrite here, when the user may give it (a member: the "
+              "session has no root to do more); else logged."),
     Directive("AnonAllowRobots", Flag, ANON, False, Merge.DOWN,
               "off: an anonymous RETR of a `/robots.txt` the directory lacks gets one that keeps robots out."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
@@ -715,6 +718,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
+    group_owner(session, temp or real, fd)
     limit = _size_limit_for(session, "MaxStoreFileSize", real)
     # ProFTPD counts what the file holds already when the upload does not replace it (APPE, REST, RANG).
     kept = os.fstat(fd).st_size if limit is not None and (kind == "APPE" or offset or length) else 0
@@ -755,6 +759,25 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     _notes(cmd, real=real, virtual=virtual, direction="i", ascii=ascii, offset=offset, size=None,
            moved=moved, status=status)
     return reply
+
+
+def group_owner(session: "Session", real: str, fd: int | None = None) -> None:
+    """GroupOwner: a file or directory a command made or overwrote takes that group, if the user may give it (as
+    ProFTPD after RootRevoke: a group the user is a member of); else the failure is logged, the command goes on."""
+    name = session.conf("GroupOwner", path=real)
+    if not name:
+        return
+    group = session.auth.getgrnam(name)
+    if group is None:
+        log.warning("GroupOwner %s: no such group", name)
+        return
+    try:
+        if fd is not None:
+            os.fchown(fd, -1, group.gid)
+        else:
+            session.fs.chown(real, -1, group.gid)
+    except OSError as e:
+        log.log(NOTICE, "lchown(%s) failed: %s", real, e.strerror)
 
 
 def _drop_passive(session: "Session", cmd: Request) -> None:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, make_users
 from proftpy.net.inet import ipv6_available
 
 BASE = "DefaultRoot ~\n"
@@ -301,6 +301,26 @@ def test_display_file_transfer_leads_the_226_of_file_transfers_only(ftpd):
         assert ftp.retrlines("NLST", lambda _: None) == "226 Transfer complete"
         ftp.cwd("sub")                                    # no xfer.msg here: nothing shown
         assert ftp.storbinary("STOR up.bin", io.BytesIO(b"x")) == "226 Transfer complete"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="groups other than the daemon user's own need a root-started daemon")
+def test_group_owner_gives_new_and_overwritten_files_a_group_the_user_is_in(ftpd, tmp_path):
+    users = make_users(tmp_path)
+    with open(tmp_path / "ftpd.group", "a") as f:
+        f.write("shared:x:3100:alice\nforeign:x:3101:bob\n")
+    d = ftpd(BASE + "AllowOverwrite on\n<Directory ~/up>\n  GroupOwner shared\n</Directory>\n"
+                    "<Directory ~/theirs>\n  GroupOwner foreign\n</Directory>\n")
+    d.users = users
+    home = d.home("alice")
+    with d.login() as ftp:
+        for name in ("up", "theirs"):
+            ftp.mkd(name)
+        ftp.storbinary("STOR up/new.bin", io.BytesIO(b"x"))
+        ftp.mkd("up/sub")
+        ftp.storbinary("STOR theirs/new.bin", io.BytesIO(b"x"))        # not her group: stored, logged
+    assert (home / "up" / "new.bin").stat().st_gid == 3100 and (home / "up" / "sub").stat().st_gid == 3100
+    assert (home / "theirs" / "new.bin").stat().st_gid == d.users["alice"][1]
+    assert "lchown(/theirs/new.bin) failed: Operation not permitted" in d.log()
 
 
 def test_stou_creates_unique_file(ftpd):
