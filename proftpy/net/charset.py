@@ -13,6 +13,9 @@ import codecs
 from dataclasses import dataclass
 
 
+_ASCII = "".join(map(chr, range(32, 127))) + "\r\n"
+
+
 @dataclass(frozen=True)
 class Charset:
     local: str                  # on disk (Python codec names)
@@ -20,12 +23,18 @@ class Charset:
 
     @classmethod
     def named(cls, local: str, client: str) -> "Charset":
-        """ValueError for a character set Python does not know."""
+        """ValueError for a name Python knows no character set by, and for one FTP cannot travel in: the protocol's
+        own words and CRLF must be the same bytes as in ASCII (not UTF-16; not rot13 or base64, which are codecs
+        but no character sets)."""
         for name in (local, client):
             try:
-                codecs.lookup(name)
+                same = _ASCII.encode(name) == _ASCII.encode("ascii") and _ASCII.encode(name).decode(name) == _ASCII
             except LookupError:
                 raise ValueError(f"unknown character set '{name}'") from None
+            except (UnicodeError, ValueError, TypeError):
+                same = False
+            if not same:
+                raise ValueError(f"'{name}' cannot be used: FTP needs a character set where ASCII stays ASCII")
         return cls(codecs.lookup(local).name, codecs.lookup(client).name)
 
     @property

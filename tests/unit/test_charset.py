@@ -46,6 +46,10 @@ def test_use_encoding_words():
     ("UseEncoding UTF-8", "expected Boolean parameter"),
     ("UseEncoding UTF-8 CP1251 x", "unknown UseEncoding keyword 'x'"),
     ("UseEncoding UTF-8 bogus-cs", "unknown character set 'bogus-cs'"),
+    ("UseEncoding UTF-8 rot13", "unknown character set 'rot13'"),            # a codec, not a character set
+    ("UseEncoding base64 UTF-8", "unknown character set 'base64'"),
+    ("UseEncoding UTF-8 UTF-16", "'UTF-16' cannot be used: FTP needs a character set where ASCII stays ASCII"),
+    ("UseEncoding UTF-8 idna", "'idna' cannot be used: FTP needs a character set where ASCII stays ASCII"),
     ("LangPath /nonexistent-locales", "unable to use path '/nonexistent-locales' for locale files"),
     ("LangOptions Bogus", "unknown LangOption 'Bogus'")])
 def test_errors(line, message):
