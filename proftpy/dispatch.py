@@ -69,6 +69,11 @@ PERMISSION_DENIED = (550, "{arg}: Permission denied")
 NOT_PERMITTED = (550, "{arg}: {error}")     # ProFTPD's errno: EPERM for <Limit>, EACCES for DenyAll in <Directory>
 
 
+def feat_when(shown: Callable[[AnySession], bool], *lines: str) -> Callable[[AnySession], tuple[str, ...]]:
+    """A row's `feat_for`: its FEAT lines while `shown(session)` holds (FactsAdvertise, LangEngine)."""
+    return lambda session: lines if shown(session) else ()
+
+
 @dataclass(frozen=True)
 class Command:
     """One row of the command table."""

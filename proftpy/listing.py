@@ -281,7 +281,7 @@ def mlst_feat(enabled: tuple[str, ...] | frozenset[str] = FACTS) -> str:
 def asked_mlst_facts(text: str) -> list[str]:
     """`OPTS MLST a;b;c;`: the known facts asked for, in the client's order (ProFTPD echoes them so); unknown ones
     are ignored (RFC 3659 7.9)."""
-    asked = [_FACTS_BY_LOWER[w.lower()] for w in text.split(";")[:-1] if w.lower() in _FACTS_BY_LOWER]
+    asked = [fact for fact in map(fact_named, text.split(";")[:-1]) if fact is not None]
     return list(dict.fromkeys(asked))
 
 

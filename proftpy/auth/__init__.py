@@ -24,6 +24,7 @@ log = logging.getLogger("proftpy.auth")
 MOD_AUTH_FILE = "mod_auth_file.c"
 MOD_AUTH_UNIX = "mod_auth_unix.c"
 MOD_AUTH_PAM = "mod_auth_pam.c"
+MAX_ID = 2**32 - 2          # (uid_t)-1 is "no change" for setuid; never a valid id
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,18 @@ class AuthChain:
 
     def getgrgid(self, gid: int) -> Group | None:
         return self._ask(lambda b: b.getgrgid(gid))[1]
+
+    def gid_of(self, name: str) -> int:
+        """A gid from a number or a group name the backends know (SITE CHGRP, MFF, GroupOwner); ValueError when
+        unknown or out of range (a number no gid_t holds would make chown(2) itself fail)."""
+        if name.isascii() and name.isdigit():
+            if len(name) > 10 or int(name) > MAX_ID:
+                raise ValueError(name)
+            return int(name)
+        group = self.getgrnam(name)
+        if group is None:
+            raise ValueError(name)
+        return group.gid
 
     def groups_for(self, account: Account) -> list[Group]:
         """Primary group first, then supplementary groups, from the first backend with any."""

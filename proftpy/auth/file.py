@@ -15,7 +15,7 @@ import re
 import stat
 from dataclasses import dataclass
 
-from proftpy.auth import MOD_AUTH_FILE, Account, CachedFile, Group
+from proftpy.auth import MAX_ID, MOD_AUTH_FILE, Account, CachedFile, Group
 from proftpy.auth.crypt import crypt_verify, hash_is_usable
 from proftpy.config.types import compile_regex
 
@@ -24,7 +24,6 @@ log = logging.getLogger("proftpy.auth.file")
 INSECURE_PERMS = "InsecurePerms"
 SYNTAX_CHECK = "SyntaxCheck"
 FILE_OPTIONS = (INSECURE_PERMS, SYNTAX_CHECK)
-MAX_ID = 2**32 - 2          # (uid_t)-1 is "no change" for setuid; never a valid id
 
 
 class AuthFileError(Exception):

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..config.types import parse_bool
-from .file import MAX_ID
+from . import MAX_ID
 
 log = logging.getLogger("proftpy")
 

@@ -99,11 +99,6 @@ def advertised(session: "Session") -> bool:
     return session.server.get("FactsAdvertise")
 
 
-def when_advertised(*lines: str):
-    """A command row's `feat_for`: its FEAT lines, unless FactsAdvertise is off (MFF, MFMT)."""
-    return lambda session: lines if advertised(session) else ()
-
-
 def _mlst_feat(session: "Session") -> tuple[str, ...]:
     """FEAT's MLST line stars the facts now selected (RFC 3659 7.8: it follows OPTS MLST)."""
     return (listing.mlst_feat(_selected(session)), "TVFS") if advertised(session) else ()

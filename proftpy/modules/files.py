@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import PROFTPD_COMPAT, transfer
-from ..auth.file import MAX_ID
 from . import display
 from ..config.registry import DIR, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Path, parse_bool
 from ..dispatch import (DIRS, HOME_EXACT_PATH, HOME_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, PRE_CMD, READ, WRITE,
-                        Command, Hook, PathArg, Request)
+                        Command, Hook, PathArg, Request, feat_when)
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
@@ -318,19 +317,6 @@ def _set_mtime(fs, real: str, stamp: str, arg: str) -> None:
         raise FtpError(550 if e.errno == errno.ENOENT else 501, f"{arg}: {e.strerror}") from None
 
 
-def group_id(session: "Session", name: str) -> int:
-    """A gid from a number or a group name known to the auth backends; ValueError when unknown or out of
-    range (a number no gid_t holds would make chown(2) itself fail)."""
-    if name.isdigit():
-        if int(name) > MAX_ID:
-            raise ValueError(name)
-        return int(name)
-    group = session.auth.getgrnam(name)
-    if group is None:
-        raise ValueError(name)
-    return group.gid
-
-
 MFF_FEAT = "MFF modify;UNIX.group;UNIX.mode;"
 
 
@@ -355,7 +341,7 @@ def mff(session: "Session", cmd: Request) -> Reply:
             if not sep:
                 return Reply(501, f"{facts}: {os.strerror(errno.EINVAL)}")
             try:
-                gid = group_id(session, value)
+                gid = session.auth.gid_of(value)
             except ValueError:
                 return Reply(501, f"{arg}: {os.strerror(errno.EINVAL)}")
             _fact_call(lambda: fs.chown(path.real, -1, gid), arg)
@@ -605,13 +591,13 @@ commands = (
     Command("MDTM", mdtm, DIRS, arg=OPTIONAL, help="<sp> pathname", help_at=15, path=HOME_PATH, feat=("MDTM",),
             denied=NOT_PERMITTED, replies=("213 YYYYMMDDHHMMSS", "550 <path>: not a plain file")),
     Command("MFMT", mfmt, WRITE, arg=OPTIONAL, help="<sp> YYYYMMDDHHMMSS <sp> path", path=TIMESTAMP_PATH,
-            feat=("MFMT",), feat_for=mod_facts.when_advertised("MFMT"), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
+            feat=("MFMT",), feat_for=feat_when(mod_facts.advertised, "MFMT"), denied=UNABLE, replies=("213 Modify=YYYYMMDDHHMMSS; <path>", "501 <timestamp>: Invalid argument")),
     Command("MFF", mff, WRITE, arg=OPTIONAL, help="<sp> fact=value;... <sp> path", path=TIMESTAMP_PATH,
-            feat=(MFF_FEAT,), feat_for=mod_facts.when_advertised(MFF_FEAT), denied=UNABLE,
+            feat=(MFF_FEAT,), feat_for=feat_when(mod_facts.advertised, MFF_FEAT), denied=UNABLE,
             replies=("213 <facts> <path>", "504 Cannot modify fact '<fact>'")),
     Command("OPTS", opts, None, needs_login=False, arg=OPTIONAL, help="<sp> command [<sp> options]", help_at=27,
             limit=False, limit_all=False, feat=("UTF8",),      # names are UTF-8 on the wire (bytes kept as they come)
-            feat_for=mod_lang.utf8_feat,
+            feat_for=feat_when(mod_lang.engine_on, "UTF8"),   # mod_lang's line (LangEngine)
             replies=("200 UTF8 set to on|off", "501 'OPTS UTF8' not understood", "500 OPTS <x> not understood",
                      "OPTS MLST: see MLST")),
     Command("HOST", host, None, needs_login=False, arg=OPTIONAL, help="<sp> hostname", help_at=28,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str, parse_bool
-from ..dispatch import OPTIONAL, Command, Request
+from ..dispatch import OPTIONAL, Command, Request, feat_when
 from ..module import Module
 from ..net.charset import Charset
 from ..reply import Reply
@@ -96,7 +96,7 @@ def opts_utf8(session: "Session", on: bool) -> Reply:
 
 
 def lang(session: "Session", cmd: Request) -> Reply:
-    if not session.server.get("LangEngine"):
+    if not engine_on(session):
         return Reply(500, "LANG not understood")
     words = cmd.arg.split()
     if len(words) > 1:
@@ -108,18 +108,14 @@ def lang(session: "Session", cmd: Request) -> Reply:
     return Reply(200, f"Using language {LANGUAGE}")
 
 
-def _feat(session: "Session") -> tuple[str, ...]:
-    return (f"LANG {LANGUAGE}*",) if session.server.get("LangEngine") else ()
-
-
-def utf8_feat(session: "Session") -> tuple[str, ...]:
-    """FEAT's UTF8 line is mod_lang's: gone with LangEngine off (OPTS UTF8 is still answered)."""
-    return ("UTF8",) if session.server.get("LangEngine") else ()
+def engine_on(session: "Session") -> bool:
+    """LangEngine: off removes LANG and FEAT's LANG and UTF8 lines (OPTS UTF8 is still answered)."""
+    return session.server.get("LangEngine")
 
 
 commands = (
     Command("LANG", lang, needs_login=False, arg=OPTIONAL, limit=False, limit_all=False, feat=(f"LANG {LANGUAGE}*",),
-            feat_for=_feat,
+            feat_for=feat_when(engine_on, f"LANG {LANGUAGE}*"),
             replies=(f"200 Using default language {LANGUAGE}", f"200 Using language {LANGUAGE}",
                      "504 Language <x> not supported", "500 LANG not understood (LangEngine off)")),
 )

@@ -18,7 +18,7 @@ from ..module import Module
 from ..reply import Reply
 from .access import limits_allow
 from .core import admin_address
-from .files import check_filters, group_id
+from .files import check_filters
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -131,7 +131,7 @@ def site_chgrp(session: "Session", cmd: Request) -> Reply:
     except OSError as e:
         return Reply(550, f"{arg}: {e.strerror}")
     try:
-        gid = group_id(session, words[1])
+        gid = session.auth.gid_of(words[1])
     except ValueError:
         return Reply(550, f"{arg}: {os.strerror(errno.EINVAL)}")
     if denied(session, "SITE_CHGRP", WRITE, path.real):

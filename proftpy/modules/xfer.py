@@ -767,15 +767,16 @@ def group_owner(session: "Session", real: str, fd: int | None = None) -> None:
     name = session.conf("GroupOwner", path=real)
     if not name:
         return
-    group = session.auth.getgrnam(name)
-    if group is None:
+    try:
+        gid = session.auth.gid_of(name)
+    except ValueError:
         log.warning("GroupOwner %s: no such group", name)
         return
     try:
         if fd is not None:
-            os.fchown(fd, -1, group.gid)
+            os.fchown(fd, -1, gid)
         else:
-            session.fs.chown(real, -1, group.gid)
+            session.fs.chown(real, -1, gid)
     except OSError as e:
         log.log(NOTICE, "lchown(%s) failed: %s", real, e.strerror)
 

@@ -28,7 +28,8 @@ class Charset:
         but no character sets)."""
         for name in (local, client):
             try:
-                same = _ASCII.encode(name) == _ASCII.encode("ascii") and _ASCII.encode(name).decode(name) == _ASCII
+                encoded = _ASCII.encode(name)
+                same = encoded == _ASCII.encode("ascii") and encoded.decode(name) == _ASCII
             except LookupError:
                 raise ValueError(f"unknown character set '{name}'") from None
             except (UnicodeError, ValueError, TypeError):
