@@ -1,0 +1,205 @@
+"""mod_quotatab_file's tables, byte for byte: a limit table and a tally table, each a 4-byte magic number and then
+fixed-size records, in the machine's byte order, so that ProFTPD, its `ftpquota` script and proftpy share them.
+
+Record layouts (no padding):
+
+| table | magic | record (bytes) |
+|---|---|---|
+| limit | 0x7626 | name 81 (NUL-padded), quota type int32, per-session uint8, limit type int32, bytes in/out/xfer available 3 x double, files in/out/xfer available 3 x uint32 (126) |
+| tally | 0x7644 | name 81, quota type int32, bytes in/out/xfer used 3 x double, files in/out/xfer used 3 x uint32 (121) |
+
+A byte limit of 0 or less and a file limit of 0 mean unlimited. The daemon locks the record it reads or writes with
+an fcntl record lock over that record's bytes (as ProFTPD's mod_quotatab_file), so updates from ProFTPD and proftpy
+sessions of one table do not tear each other's records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+from dataclasses import astuple, dataclass
+from typing import Iterator, Union
+
+ALL, USER, GROUP, CLASS = 10, 20, 30, 40
+TYPE_NAMES = {ALL: "all", USER: "user", GROUP: "group", CLASS: "class"}
+HARD, SOFT = 1, 2
+NAME_SIZE = 81
+MAGIC = struct.Struct("=I")
+LIMIT_MAGIC, TALLY_MAGIC = 0x7626, 0x7644
+LIMIT = struct.Struct("=81siBi3d3I")
+TALLY = struct.Struct("=81si3d3I")
+UINT_MAX = 0xFFFFFFFF
+
+
+class BadTable(Exception):
+    """The file is not a table of the kind asked for (its magic number, or a record cut short)."""
+
+
+@dataclass
+class Limit:
+    """One limit record (ProFTPD's quota_limit_t)."""
+
+    name: str
+    quota_type: int = USER
+    per_session: bool = False
+    limit_type: int = HARD
+    bytes_in: float = 0.0
+    bytes_out: float = 0.0
+    bytes_xfer: float = 0.0
+    files_in: int = 0
+    files_out: int = 0
+    files_xfer: int = 0
+
+    def pack(self) -> bytes:
+        return LIMIT.pack(_name(self.name), self.quota_type, 1 if self.per_session else 0, self.limit_type,
+                          self.bytes_in, self.bytes_out, self.bytes_xfer, self.files_in, self.files_out,
+                          self.files_xfer)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Limit":
+        name, qtype, per, ltype, *values = LIMIT.unpack(data)
+        return cls(_unname(name), qtype, bool(per), ltype, *values)
+
+
+@dataclass
+class Tally:
+    """One tally record (ProFTPD's quota_tally_t): what a user, group, class or everyone used so far."""
+
+    name: str
+    quota_type: int = USER
+    bytes_in: float = 0.0
+    bytes_out: float = 0.0
+    bytes_xfer: float = 0.0
+    files_in: int = 0
+    files_out: int = 0
+    files_xfer: int = 0
+
+    def pack(self) -> bytes:
+        return TALLY.pack(_name(self.name), *astuple(self)[1:])
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Tally":
+        name, *values = TALLY.unpack(data)
+        return cls(_unname(name), *values)
+
+    def add(self, limit: Limit, bytes_in: float = 0, bytes_out: float = 0, bytes_xfer: float = 0,
+            files_in: int = 0, files_out: int = 0, files_xfer: int = 0) -> None:
+        """Count a change where `limit` sets a limit (an unlimited value is not tallied, as ProFTPD's); bytes never
+        go below 0, a file count never below 0 nor past 2^32-1."""
+        if limit.bytes_in > 0:
+            self.bytes_in = max(0.0, self.bytes_in + bytes_in)
+        if limit.bytes_out > 0:
+            self.bytes_out = max(0.0, self.bytes_out + bytes_out)
+        if limit.bytes_xfer > 0:
+            self.bytes_xfer = max(0.0, self.bytes_xfer + bytes_xfer)
+        if limit.files_in:
+            self.files_in = min(UINT_MAX, max(0, self.files_in + files_in))
+        if limit.files_out:
+            self.files_out = min(UINT_MAX, max(0, self.files_out + files_out))
+        if limit.files_xfer:
+            self.files_xfer = min(UINT_MAX, max(0, self.files_xfer + files_xfer))
+
+
+Record = Union[Limit, Tally]
+KINDS = {"limit": (LIMIT_MAGIC, LIMIT, Limit), "tally": (TALLY_MAGIC, TALLY, Tally)}
+
+
+def _name(name: str) -> bytes:
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) >= NAME_SIZE:
+        raise ValueError(f"name longer than {NAME_SIZE - 1} bytes: {name!r}")
+    return raw
+
+
+def _unname(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+class Table:
+    """An open limit or tally table. Offsets are those of records in the file; the caller locks what it reads
+    and writes with `locked`."""
+
+    def __init__(self, fd: int, kind: str):
+        self.fd = fd
+        self.kind = kind
+        magic, self.layout, self.record = KINDS[kind]
+        head = os.pread(fd, MAGIC.size, 0)
+        if len(head) != MAGIC.size or MAGIC.unpack(head)[0] != magic:
+            raise BadTable("bad table header")
+
+    @classmethod
+    def open(cls, path: str, kind: str, writable: bool = False) -> "Table":
+        fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
+        try:
+            return cls(fd, kind)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    @property
+    def size(self) -> int:
+        return self.layout.size
+
+    def records(self) -> Iterator[tuple[int, Record]]:
+        """Every whole record with its offset, in file order (a cut-off tail is left out)."""
+        offset = MAGIC.size
+        while True:
+            data = os.pread(self.fd, self.size, offset)
+            if len(data) < self.size:
+                return
+            yield offset, self.record.unpack(data)
+            offset += self.size
+
+    def find(self, name: str | None, quota_type: int) -> tuple[int, Record] | None:
+        """The first record of `quota_type` named `name` (for ALL: the first of that type, whatever its name)."""
+        for offset, record in self.records():
+            if record.quota_type == quota_type and (quota_type == ALL or record.name == name):
+                return offset, record
+        return None
+
+    def read(self, offset: int) -> Record:
+        data = os.pread(self.fd, self.size, offset)
+        if len(data) < self.size:
+            raise BadTable(f"record at {offset} cut short")
+        return self.record.unpack(data)
+
+    def write(self, offset: int, record: Record) -> None:
+        data = record.pack()
+        if os.pwrite(self.fd, data, offset) != len(data):
+            raise OSError("short write to the quota table")
+
+    def append(self, record: Record) -> int:
+        """Add a record after the last whole one; its offset. Two sessions adding at once are kept apart by the
+        lock on the bytes after the end (the range ProFTPD locks for a new record)."""
+        end = os.fstat(self.fd).st_size
+        end -= (end - MAGIC.size) % self.size           # a torn tail is overwritten
+        with self.locked(end, exclusive=True):
+            end = os.fstat(self.fd).st_size
+            end -= (end - MAGIC.size) % self.size
+            self.write(end, record)
+        return end
+
+    @contextlib.contextmanager
+    def locked(self, offset: int, exclusive: bool) -> Iterator[None]:
+        """An fcntl record lock over the record at `offset`, waited for."""
+        fcntl.lockf(self.fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, self.size, offset, os.SEEK_SET)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, self.size, offset, os.SEEK_SET)
+
+
+def create(path: str, kind: str, mode: int = 0o644) -> None:
+    """A new, empty table (the magic number only); refuses to replace a file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, MAGIC.pack(KINDS[kind][0]))
+    finally:
+        os.close(fd)
