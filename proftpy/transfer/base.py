@@ -38,6 +38,9 @@ class Paced(Protocol):
     def to_file(self, n: int) -> None:
         """`n` more bytes are about to be written to the file; raises errors.Stop when they may not be."""
 
+    def wrote(self, n: int) -> None:
+        """`n` more bytes went into the file; raises errors.Stop when no more may follow."""
+
 
 class Strategy:
     """Moves bytes between a file and one data socket. Subclasses give `send` and `receive_to`, and may
@@ -111,3 +114,4 @@ def write_all(t: Paced, fd: int, data: bytes | memoryview) -> None:
             raise (short_write() if partial else local_error(e)) from None
         view = view[n:]
         partial = True
+    t.wrote(len(data))

@@ -35,6 +35,9 @@ class DataState:
     transfer: Any = None                            # the engine.Transfer running now (for STAT)
     wrap: list[Callable[[socket.socket], Any]] = field(default_factory=list)   # after the 150: TLS (PROT P)
     ctrl: "ControlChannel | None" = None            # the control channel that watches the listener
+    upload_quota: int | None = None                 # bytes the next upload may write before a hard quota is
+                                                    # crossed (mod_quotatab's PRE_CMD hook sets it; the upload
+                                                    # takes it: engine.Transfer.wrote)
 
     def reset(self) -> None:
         """Forget the prepared connection: close an unused passive listener (and a connection taken early)."""

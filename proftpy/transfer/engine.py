@@ -61,9 +61,11 @@ class Transfer:
         self.poll = select.poll()
         self.poll.register(session.ctrl.fileno(), select.POLLIN | select.POLLPRI)
         self.strategy = pick(sock)(self, sock)
-        state(session).transfer = self
+        st = state(session)
+        st.transfer = self
         self.offset = 0                               # REST offset of a download (send_file)
         self.room: int | None = None                  # bytes an upload's file may still take (MaxStoreFileSize)
+        self.quota, st.upload_quota = st.upload_quota, None   # bytes it may write within a hard quota
         if trace.on: trace.msg("data", 6, "%s: transfer of '%s' begins (%s strategy, size %s)", cmd.name, self.what, type(self.strategy).__name__, size)
         session.events.emit("core.transfer-begin", session=session, transfer=self)
 
@@ -161,6 +163,15 @@ class Transfer:
             self.room -= n
             if self.room < 0:
                 raise Stop(abort_reply(errno.EFBIG), "failed")
+
+    def wrote(self, n: int) -> None:
+        """After `n` more bytes went into the file: past the session's hard quota (mod_quotatab) the upload ends
+        with `552 Transfer aborted. Disk quota exceeded`; the chunk that crossed it stays written, as ProFTPD's
+        write hook fails after its write (its POST_CMD_ERR handler then removes the file)."""
+        if self.quota is not None:
+            self.quota -= n
+            if self.quota < 0:
+                raise Stop(abort_reply(errno.EDQUOT), "failed")
 
     def chunk(self, default: int) -> int:
         """Bytes to move at once: `default`, or about a tenth of a second's worth under TransferRate."""

@@ -94,12 +94,14 @@ class Plain(Strategy):
             for n in self._reads(lambda: os.splice(src, w, chunk, flags=flags)):
                 partial = False             # as write_all: a chunk failing half-way is ProFTPD's I/O error
                 t.to_file(n)
+                written = n
                 while n:
                     try:
                         n -= os.splice(r, fd, n, flags=os.SPLICE_F_MOVE)
                     except OSError as e:
                         raise (short_write() if partial else local_error(e)) from None
                     partial = True
+                t.wrote(written)
                 t.pace()
         finally:
             os.close(r)
