@@ -87,7 +87,7 @@ def site_help(session: "Session", cmd: Request) -> Reply:
     others, own = _site_rows(session)
     end = f"Direct comments to {admin_address(session)}"
     header = (["The following SITE commands are recognized (* =>'s unimplemented)"]
-              + [f" {c.name[5:]} {c.help}" for c in others])
+              + [f" {c.name[5:]} {c.help}".rstrip() for c in others])
     if len(words) > 1 and words[1].upper() != "SITE":
         want = words[1].upper()
         for c in own:

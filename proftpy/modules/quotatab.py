@@ -1,0 +1,759 @@
+"""mod_quotatab (with mod_quotatab_file's tables): upload, download and transfer quotas in bytes and in files, per
+user, group, class or everyone, kept in ProFTPD's limit and tally files (proftpy/quotatab.py; `ftpquota` edits
+them), so a ProFTPD node and a proftpy node can count against the same tables.
+
+At connect (QuotaEngine on) the session opens both tables while it may (as root, before the chroot) and keeps
+them. After PASS it picks the session's limit, first found of: the user's record, the primary group's, each other
+group's, a QuotaDefault for the user, for a group, the class's record, the record for all; then the tally of that
+name (made if missing, under QuotaLock). Per-session limits start from zero and never write the tally.
+
+Uploads (STOR, STOU, APPE; MKD with QuotaDirectoryTally) and downloads (RETR) are refused once a limit is used up
+(`552` / `451 <CMD> denied: quota exceeded: used ...`); the tally counts each one after it (the file's growth
+for bytes in, the data connection's bytes for out and xfer), DELE and RNTO (over an old file) give bytes and a
+file back (DELE to the file owner's tally when it has one), RMD too with QuotaDirectoryTally. A hard limit cuts
+an upload that crosses it (`552 Transfer aborted. Disk quota exceeded`) and removes the file; a soft one lets it
+finish and refuses the next. Replies gain ProFTPD's `<CMD>: notice: quota reached: ...` lines. SITE QUOTA shows
+the limit and the tally. QuotaExcludeFilter leaves matching paths out of it all. QuotaLog has ProFTPD's lines.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import stat
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .. import privs, quotatab as qt, transfer
+from ..config.registry import SVG, Directive, Merge
+from ..config.types import Choice, Custom, Flag, Options, Path, compile_regex, parse_bool
+from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Command, Hook, Request
+from ..fs import FsError
+from ..module import Listener, Module
+from ..reply import Reply
+from .access import limits_allow
+from .core import admin_address
+from .modlog import ModuleLog
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+log = logging.getLogger("proftpy")
+
+NAME = "mod_quotatab.c"
+TAG = "mod_quotatab/1.3.1"              # ProFTPD 1.3.8's mod_quotatab, as its QuotaLog lines name it
+IN, OUT, XFER = "upload", "download", "transfer"
+UNITS = {"b": (1, "bytes"), "kb": (1024, "Kb"), "mb": (1 << 20, "Mb"), "gb": (1 << 30, "Gb")}
+TYPE_WORDS = {"user": qt.USER, "group": qt.GROUP, "class": qt.CLASS, "all": qt.ALL}
+LOCK_TRIES = 10                          # QuotaLock: attempts before giving up (ProFTPD's QUOTA_MAX_LOCK_ATTEMPTS)
+
+
+# -- directives ----------------------------------------------------------------------------------------------------
+def _table(args: list[str]) -> str:
+    """`file:/path`: the only table source proftpy has (ProFTPD's words for the others)."""
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    kind, sep, info = args[0].partition(":")
+    if not sep:
+        raise ValueError("badly formatted parameter")
+    if kind != "file":
+        raise ValueError(f"unsupported table source type: '{kind}'")
+    if not info:
+        raise ValueError("file: needs the table's path")
+    return os.path.join("/", info)              # relative to / (ProFTPD's daemon runs in /)
+
+
+def _number(word: str, kind: type) -> Any:
+    try:
+        value = kind(word)
+    except ValueError:
+        raise ValueError(f"'{word}' is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")) or (kind is int and not 0 <= value <= qt.UINT_MAX):
+        raise ValueError(f"'{word}' is out of range")
+    return value
+
+
+def _default(args: list[str]) -> qt.Limit:
+    """`QuotaDefault type per-session hard|soft bytes-in bytes-out bytes-xfer files-in files-out files-xfer`: a
+    limit record with no name (the user's or group's is put in when it is used)."""
+    if len(args) != 9:
+        raise ValueError("wrong number of parameters")
+    qtype = TYPE_WORDS.get(args[0].lower())
+    if qtype is None:
+        raise ValueError(f"unknown quota type '{args[0]}' configured")
+    try:
+        per_session = parse_bool(args[1])
+    except ValueError:
+        raise ValueError(f"expected Boolean per-session parameter: {args[1]}") from None
+    limit_type = {"hard": qt.HARD, "soft": qt.SOFT}.get(args[2].lower())
+    if limit_type is None:
+        raise ValueError(f"expected 'soft' or 'hard' limit-type parameter: {args[2]}")
+    return qt.Limit("", qtype, per_session, limit_type, *(_number(w, float) for w in args[3:6]),
+                    *(_number(w, int) for w in args[6:9]))
+
+
+def _exclude(args: list[str]) -> re.Pattern | None:
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    if args[0].lower() == "none":
+        return None
+    try:
+        return compile_regex(args[0])
+    except re.error as e:
+        raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
+
+
+directives = (
+    Directive("QuotaEngine", Flag, SVG, False, Merge.SERVER, "Count and enforce quotas (mod_quotatab)."),
+    Directive("QuotaLimitTable", Custom(_table, "file:/path"), SVG, None, Merge.SERVER,
+              "The limit table (`ftpquota --create-table --type=limit`); read only."),
+    Directive("QuotaTallyTable", Custom(_table, "file:/path"), SVG, None, Merge.SERVER,
+              "The tally table (`ftpquota --create-table --type=tally`); sessions update it."),
+    Directive("QuotaLock", Path(), SVG, None, Merge.SERVER,
+              "A file locked while a login looks its limit up and makes its tally record."),
+    Directive("QuotaLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_quotatab's own log file (`none`: none)."),
+    Directive("QuotaDisplayUnits", Choice(tuple(UNITS)), SVG, "b", Merge.SERVER,
+              "Units of the byte counts in replies and SITE QUOTA: b, Kb, Mb or Gb."),
+    Directive("QuotaShowQuotas", Flag, SVG, True, Merge.SERVER, "Answer SITE QUOTA."),
+    Directive("QuotaExcludeFilter", Custom(_exclude, "regex|none"), SVG, None, Merge.SERVER,
+              "Paths (absolute, as the session sees them) that quotas leave alone."),
+    Directive("QuotaDirectoryTally", Flag, SVG, False, Merge.SERVER,
+              "Count MKD as an upload of a file (its size in bytes), RMD as its deletion."),
+    Directive("QuotaDefault", Custom(_default, "user|group|class|all per-session hard|soft Bin Bout Bxfer Fin Fout "
+              "Fxfer"), SVG, None, Merge.SERVER, "A limit for a user or group the limit table has no record for.",
+              repeat=True),
+    Directive("QuotaOptions", Options(("ScanOnLogin",), "QuotaOption"), SVG, frozenset(), Merge.SERVER,
+              "ScanOnLogin: at login, set the tally's bytes and files in from what the home directory holds.",
+              repeat=True),
+)
+
+
+# -- state ---------------------------------------------------------------------------------------------------------
+@dataclass
+class QuotaState:
+    """A session's tables, its limit and tally once PASS found them, and what the command running now left for
+    its POST_CMD hooks."""
+
+    log: ModuleLog = field(default_factory=lambda: ModuleLog(TAG))
+    limits: qt.Table | None = None
+    tallies: qt.Table | None = None
+    lock_fd: int | None = None           # QuotaLock
+    units: str = "b"
+    exclude: Any = None                  # QuotaExcludeFilter's pattern
+    dirs: bool = False                   # QuotaDirectoryTally
+    limit: qt.Limit | None = None        # the session's limit: quotas are in use
+    tally: qt.Tally | None = None
+    offset: int = 0                      # of its tally record
+    pending: str | None = None           # IN or OUT: a transfer the tally has not counted yet (core.exit counts it)
+    disk_bytes: int = 0                  # the size of what the command is about to change
+    disk_files: int = 0
+    deleted: os.stat_result | None = None   # DELE: the file as it was
+    refused: bool = False                # the PRE_CMD hook refused: its reply says it already
+    aborted: bool = False                # ABOR came during the transfer
+
+    def close(self) -> None:
+        for table in (self.limits, self.tallies):
+            if table is not None:
+                table.close()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+        self.limits = self.tallies = self.lock_fd = self.limit = self.tally = None
+        self.log.close()
+
+
+def _in_use(session: "Session") -> QuotaState | None:
+    st = session.state.find(QuotaState)
+    return st if st is not None and st.limit is not None else None
+
+
+# -- connect -------------------------------------------------------------------------------------------------------
+def session_init(session: "Session") -> None:
+    server = session.server
+    st = session.state.get(QuotaState)
+    st.close()
+    if not server.get("QuotaEngine"):
+        return
+    st.log.open(server.get("QuotaLog"), server.get("AllowLogSymlinks"))
+    st.units = server.get("QuotaDisplayUnits")
+    st.exclude = server.get("QuotaExcludeFilter")
+    st.dirs = bool(server.get("QuotaDirectoryTally"))
+    with privs.default_privs().root():          # kept open after the chroot and the switch to the user
+        st.limits = _open(st, server.get("QuotaLimitTable"), "limit", "QuotaLimitTable")
+        st.tallies = _open(st, server.get("QuotaTallyTable"), "tally", "QuotaTallyTable")
+        lock = server.get("QuotaLock")
+        if lock is not None:
+            try:
+                st.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as e:
+                st.log.write(f"unable to open QuotaLock '{lock}': {e.strerror}")
+
+
+def _open(st: QuotaState, path: str | None, kind: str, directive: str) -> qt.Table | None:
+    if path is None:
+        st.log.write(f"notice: no {directive} configured")
+        return None
+    try:
+        return qt.Table.open(path, kind, writable=kind == "tally")
+    except OSError as e:
+        st.log.write(f"error: unable to open {directive}: {e.strerror}")
+    except qt.BadTable:
+        st.log.write(f"error: unable to use {directive}: bad table header")
+    return None
+
+
+def _reinit(session: "Session") -> None:
+    """HOST chose another server: its settings and tables."""
+    session_init(session)
+
+
+# -- login ---------------------------------------------------------------------------------------------------------
+def _after_pass(session: "Session", cmd: Request) -> None:
+    st = session.state.find(QuotaState)
+    if st is None or not session.authenticated or st.limits is None:
+        return
+    if st.tallies is None:
+        st.log.write("turning QuotaEngine off")
+        return
+    with _quota_lock(st):
+        found = _find_limit(session, st)
+        if found is None:
+            st.log.write("no quota entry found, turning QuotaEngine off")
+            return
+        limit, what = found
+        try:
+            st.offset, st.tally = _tally_for(st, limit)
+        except OSError as e:
+            st.log.write(f"error: unable to create tally entry: {e.strerror or e}")
+            return
+        st.log.write(f"found tally entry for {what}")
+    st.limit = limit
+    if limit.per_session:
+        st.tally = qt.Tally(limit.name, limit.quota_type)
+        st.log.write("per session setting in effect: updates will not be tracked in the QuotaTallyTable")
+    elif "ScanOnLogin" in _options(session) and (limit.bytes_in > 0 or limit.files_in):
+        _scan(session, st, what)
+
+
+def _options(session: "Session") -> frozenset[str]:
+    return frozenset(o for p in session.server.section.all("QuotaOptions") for o in p.value)
+
+
+def _find_limit(session: "Session", st: QuotaState) -> tuple[qt.Limit, str] | None:
+    """The session's limit and whose it is ("user 'alice'"), in ProFTPD's order of lookups."""
+    user, groups = session.user or "", list(session.groups or ())
+    candidates: list[tuple[Callable[[], qt.Limit | None], str]] = [
+        (lambda: _from_table(st, user, qt.USER), f"user '{user}'")]
+    candidates += [(lambda g=g: _from_table(st, g, qt.GROUP), f"group '{g}'") for g in groups]
+    candidates.append((lambda: _from_default(session, user, qt.USER), f"user '{user}'"))
+    candidates += [(lambda g=g: _from_default(session, g, qt.GROUP), f"group '{g}'") for g in groups]
+    if session.conn_class:
+        candidates.append((lambda: _from_table(st, session.conn_class, qt.CLASS), f"class '{session.conn_class}'"))
+    candidates.append((lambda: _from_table(st, None, qt.ALL), "all"))
+    for lookup, what in candidates:
+        limit = lookup()
+        if limit is not None:
+            st.log.write(f"found limit entry for {what}")
+            return limit, what
+    return None
+
+
+def _from_table(st: QuotaState, name: str | None, quota_type: int) -> qt.Limit | None:
+    found = st.limits.find(name, quota_type)
+    return found[1] if found else None
+
+
+def _from_default(session: "Session", name: str, quota_type: int) -> qt.Limit | None:
+    for param in session.server.section.all("QuotaDefault"):
+        if param.value.quota_type == quota_type:
+            return replace(param.value, name=name)
+    return None
+
+
+def _tally_for(st: QuotaState, limit: qt.Limit) -> tuple[int, qt.Tally]:
+    """The tally record matching the limit (by name and type), made if there is none."""
+    found = st.tallies.find(limit.name if limit.quota_type != qt.ALL else None, limit.quota_type)
+    if found is not None:
+        return found
+    st.log.write("creating new tally entry to match limit entry")
+    tally = qt.Tally(limit.name, limit.quota_type)
+    return st.tallies.append(tally), tally
+
+
+@contextmanager
+def _quota_lock(st: QuotaState) -> Iterator[None]:
+    """QuotaLock held while a login looks up and makes records (nothing to hold when none is configured); a lock
+    still busy after LOCK_TRIES tries is logged and the login goes on without it, as ProFTPD's."""
+    held = False
+    if st.lock_fd is not None:
+        for _ in range(LOCK_TRIES):
+            try:
+                fcntl.lockf(st.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    break
+                time.sleep(0.01)
+        if not held:
+            st.log.write("unable to acquire write-lock lock on QuotaLock")
+    try:
+        yield
+    finally:
+        if held:
+            fcntl.lockf(st.lock_fd, fcntl.LOCK_UN)
+
+
+def _scan(session: "Session", st: QuotaState, what: str) -> None:
+    """QuotaOptions ScanOnLogin: bytes and files in set from what the current directory holds (the user's files
+    for a user limit, the group's for a group limit, all for a class or everyone)."""
+    limit = st.limit
+    uid = session.account.uid if limit.quota_type == qt.USER else None
+    gid = session.account.gid if limit.quota_type == qt.GROUP else None
+    start = session.fs.resolve(".").real
+    st.log.write(f"ScanOnLogin enabled, scanning current directory '{session.fs.virtual_of(start)}' "
+                 f"for files owned by {what}")
+    nbytes, nfiles = 0, 0
+    for info in _walk(start):
+        if (uid is None and gid is None) or info.st_uid == uid or info.st_gid == gid:
+            nbytes += info.st_size
+            nfiles += 1
+    st.log.write(f"found {nbytes:.2f} bytes in {nfiles} file{'s' if nfiles != 1 else ''} for {what}")
+    _count(st, bytes_in=nbytes - st.tally.bytes_in, files_in=nfiles - st.tally.files_in)
+
+
+def _walk(top: str) -> Iterator[os.stat_result]:
+    """Every regular file and symbolic link under `top`, not following links (QuotaDirectoryTally: the
+    directories too)."""
+    todo = [top]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                todo.append(entry.path)
+            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                yield info
+
+
+# -- the tally -----------------------------------------------------------------------------------------------------
+def _refresh(st: QuotaState) -> None:
+    """Read the tally again: other sessions may have counted since."""
+    if st.limit.per_session:
+        return
+    try:
+        with st.tallies.locked(st.offset, exclusive=False):
+            st.tally = st.tallies.read(st.offset)
+    except (OSError, qt.BadTable) as e:
+        st.log.write(f"error: unable to read tally: {e}")
+
+
+def _count(st: QuotaState, **deltas: float) -> None:
+    """Add to the session's tally (and, unless per-session, to its record, read again under the lock first)."""
+    try:
+        if st.limit.per_session:
+            st.tally.add(st.limit, **deltas)
+            return
+        with st.tallies.locked(st.offset, exclusive=True):
+            st.tally = st.tallies.read(st.offset)
+            st.tally.add(st.limit, **deltas)
+            st.tallies.write(st.offset, st.tally)
+    except (OSError, qt.BadTable) as e:
+        st.log.write(f"error: unable to write tally: {e}")
+
+
+def _shown_bytes(st: QuotaState, used: float, avail: float, kind: str) -> str:
+    size, unit = UNITS[st.units]
+    if size == 1:
+        return f"{used:.2f} of {avail:.2f} {kind} {'bytes' if avail > 1.0 else 'byte'}"
+    return f"{used / size:.2f} of {avail / size:.2f} {kind} {unit}"
+
+
+def _shown_files(used: int, avail: int, kind: str) -> str:
+    return f"{used} of {avail} {kind} {'files' if avail > 1 else 'file'}"
+
+
+def _bytes_used_up(st: QuotaState, kind: str) -> str | None:
+    """ProFTPD's "used X of Y" words for the first byte limit of this direction (or xfer) used up, or None."""
+    limit, tally = st.limit, st.tally
+    own = (limit.bytes_in, tally.bytes_in) if kind == IN else (limit.bytes_out, tally.bytes_out)
+    if own[0] > 0 and own[1] >= own[0]:
+        return _shown_bytes(st, own[1], own[0], kind)
+    if limit.bytes_xfer > 0 and tally.bytes_xfer >= limit.bytes_xfer:
+        return _shown_bytes(st, tally.bytes_xfer, limit.bytes_xfer, XFER)
+    return None
+
+
+def _files_used_up(st: QuotaState, kind: str) -> str | None:
+    limit, tally = st.limit, st.tally
+    own = (limit.files_in, tally.files_in) if kind == IN else (limit.files_out, tally.files_out)
+    if own[0] and own[1] >= own[0]:
+        return _shown_files(own[1], own[0], kind)
+    if limit.files_xfer and tally.files_xfer >= limit.files_xfer:
+        return _shown_files(tally.files_xfer, limit.files_xfer, XFER)
+    return None
+
+
+def _excluded(session: "Session", st: QuotaState, cmd: Request) -> bool:
+    if st.exclude is None or not cmd.arg:
+        return False
+    try:
+        path = session.fs.resolve(cmd.arg, follow_last=False, tilde=True).virtual
+    except FsError:
+        path = cmd.arg
+    if st.exclude.search(path) is None:
+        return False
+    st.log.write(f"{cmd.name}: path '{cmd.arg}' matched QuotaExcludeFilter '{st.exclude.pattern}', ignoring")
+    return True
+
+
+def _notice(st: QuotaState, cmd: Request, reply: Reply | None, used: str) -> None:
+    """A `<CMD>: notice: quota reached: used ...` line under the reply."""
+    st.log.write(f"{cmd.name}: quota reached: used {used}")
+    _add_line(reply, f"{cmd.name}: notice: quota reached: used {used}")
+
+
+def _add_line(reply: Reply | None, line: str) -> None:
+    """`line` last; the old last line moves up (indented by one space below the first, as ProFTPD's)."""
+    if reply is not None:
+        reply.lines.append(" " + reply.text if reply.lines else reply.text)
+        reply.text = line
+
+
+def _size(session: "Session", arg: str) -> int | None:
+    """The size of what `arg` names (not following a last link), None when it is not there."""
+    try:
+        return session.fs.lstat(session.fs.resolve(arg, follow_last=False, tilde=True).real).st_size
+    except (OSError, FsError):
+        return None
+
+
+# -- uploads: STOR, STOU, APPE (and MKD with QuotaDirectoryTally) ----------------------------------------------------
+def _refuse(st: QuotaState, cmd: Request, kind: str, code: int) -> Reply | None:
+    """The PRE_CMD refusal of a command whose byte or file limit is used up."""
+    _refresh(st)
+    used = _bytes_used_up(st, kind) or _files_used_up(st, kind)
+    if used is None:
+        return None
+    st.log.write(f"{cmd.name} denied: quota exceeded: used {used}")
+    st.refused = True
+    return Reply(code, f"{cmd.name} denied: quota exceeded: used {used}")
+
+
+def _pre_upload(session: "Session", cmd: Request) -> Reply | None:
+    st = _in_use(session)
+    if st is None or (cmd.name in ("MKD", "XMKD") and not st.dirs):
+        return None
+    st.refused = st.aborted = False
+    st.pending = None
+    transfer.state(session).upload_quota = None
+    if _excluded(session, st, cmd):
+        return None
+    denial = _refuse(st, cmd, IN, 552)
+    if denial is not None:
+        return denial
+    st.disk_bytes = _size(session, cmd.arg) or 0
+    st.pending = IN
+    limit, tally = st.limit, st.tally
+    if limit.limit_type == qt.HARD:
+        room = [avail - used for avail, used in ((limit.bytes_in, tally.bytes_in),
+                                                  (limit.bytes_xfer, tally.bytes_xfer)) if avail > 0]
+        if room:
+            transfer.state(session).upload_quota = int(min(room))
+    return None
+
+
+def _upload_facts(session: "Session", st: QuotaState, cmd: Request) -> tuple[str, int, int]:
+    """(the path the upload wrote, its growth in bytes, bytes over the data connection)."""
+    xfer = cmd.notes.get("xfer")
+    moved = xfer["bytes"] if xfer else 0
+    real = xfer["path"] if xfer else session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real
+    try:
+        grown = session.fs.lstat(real).st_size - st.disk_bytes
+    except FileNotFoundError:
+        grown = 0
+    except OSError as e:
+        st.log.write(f"{cmd.name}: error checking '{cmd.arg}': {e.strerror}")
+        grown = moved
+    return real, grown, moved
+
+
+def _skip_aborted(session: "Session", st: QuotaState, cmd: Request, real: str) -> bool:
+    """An aborted upload that DeleteAbortedStores removed is not counted (ProFTPD's Bug#3621)."""
+    xfer = cmd.notes.get("xfer")
+    if not (st.aborted or (xfer and xfer["aborted"])) or not session.conf("DeleteAbortedStores", path=real):
+        return False
+    st.log.write(f"{cmd.name}: upload aborted and DeleteAbortedStores on, skipping tally update")
+    return True
+
+
+def _remove(session: "Session", st: QuotaState, cmd: Request, real: str, shown: bool = True) -> bool:
+    """A hard limit crossed: the file goes (a directory with QuotaDirectoryTally); `shown`: the reply says so
+    (ProFTPD's failed APPE removes the file without a word)."""
+    try:
+        if st.dirs and os.path.isdir(real) and not os.path.islink(real):
+            session.fs.rmdir(real)
+        else:
+            session.fs.unlink(real)
+    except OSError as e:
+        st.log.write(f"notice: unable to unlink '{cmd.arg}': {e.strerror}")
+        return False
+    st.log.write(f"{cmd.name}: quota reached: '{cmd.arg}' removed")
+    if shown:
+        _add_line(cmd.reply, f"{cmd.name}: notice: quota reached: '{cmd.arg}' removed")
+    return True
+
+
+def _post_upload(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is None or st.pending != IN:
+        return
+    st.pending = None
+    real, grown, moved = _upload_facts(session, st, cmd)
+    if _skip_aborted(session, st, cmd, real):
+        return
+    new = 0 if st.disk_bytes else 1
+    if cmd.name == "APPE":
+        _count(st, bytes_in=grown, bytes_xfer=moved)
+    else:
+        _count(st, bytes_in=grown, bytes_xfer=moved, files_in=new, files_xfer=1)
+    limit, tally = st.limit, st.tally
+    for avail, used, kind in ((limit.bytes_in, tally.bytes_in, IN), (limit.bytes_xfer, tally.bytes_xfer, XFER)):
+        if avail > 0 and used >= avail:
+            if not st.refused:
+                _notice(st, cmd, cmd.reply, _shown_bytes(st, used, avail, kind))
+            if used > avail and limit.limit_type == qt.HARD and _remove(session, st, cmd, real):
+                _count(st, bytes_in=-grown, bytes_xfer=-moved, files_in=-1, files_xfer=-1)
+            break
+    used = _files_used_up(st, IN)
+    if used is not None and not st.refused:
+        _notice(st, cmd, cmd.reply, used)
+
+
+def _post_upload_failed(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is None or (cmd.name in ("MKD", "XMKD") and not st.dirs):
+        return
+    pending, st.pending = st.pending, None
+    appe = cmd.name == "APPE"
+    if pending == IN:
+        real, grown, moved = _upload_facts(session, st, cmd)
+        if _skip_aborted(session, st, cmd, real):
+            return
+        if grown or moved or appe:
+            _count(st, bytes_in=grown, bytes_xfer=moved)
+        limit, tally = st.limit, st.tally
+        for avail, used, kind in ((limit.bytes_in, tally.bytes_in, IN), (limit.bytes_xfer, tally.bytes_xfer, XFER)):
+            if avail > 0 and used >= avail:
+                if not st.refused:
+                    _notice(st, cmd, cmd.reply, _shown_bytes(st, used, avail, kind))
+                if used > avail and limit.limit_type == qt.HARD and _remove(session, st, cmd, real, not appe):
+                    _count(st, bytes_in=-grown, bytes_xfer=-moved, files_in=-appe, files_xfer=-appe)
+                elif used > avail and not appe:
+                    _count(st, bytes_in=-grown, bytes_xfer=-moved)
+                break
+    elif pending is None and not st.refused:
+        return
+    used = None if appe else _files_used_up(st, IN)
+    if used is not None:
+        _notice(st, cmd, cmd.reply, used)           # (even under a refusal that said so: ProFTPD's second line)
+
+
+# -- downloads: RETR -------------------------------------------------------------------------------------------------
+def _pre_download(session: "Session", cmd: Request) -> Reply | None:
+    st = _in_use(session)
+    if st is None:
+        return None
+    st.refused = st.aborted = False
+    st.pending = None
+    if _excluded(session, st, cmd):
+        return None
+    denial = _refuse(st, cmd, OUT, 451)
+    if denial is None:
+        st.pending = OUT
+    return denial
+
+
+def _post_download(session: "Session", cmd: Request, done: bool) -> None:
+    st = _in_use(session)
+    if st is None or st.pending != OUT:
+        if st is not None:
+            st.refused = False
+        return
+    st.pending = None
+    xfer = cmd.notes.get("xfer")
+    moved = xfer["bytes"] if xfer else 0
+    one = 1 if done else 0
+    _count(st, bytes_out=moved, bytes_xfer=moved, files_out=one, files_xfer=one)
+    for used in (_bytes_used_up(st, OUT), _files_used_up(st, OUT)):
+        if used is not None:
+            _notice(st, cmd, cmd.reply, used)
+
+
+# -- DELE, RNTO, RMD: bytes and files given back ---------------------------------------------------------------------
+def _pre_dele(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is None:
+        return
+    st.deleted = None
+    if _excluded(session, st, cmd):
+        return
+    try:
+        st.deleted = session.fs.lstat(session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real)
+    except (OSError, FsError):
+        pass                    # nothing there: DELE fails, nothing to give back
+
+
+def _post_dele(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is None or st.deleted is None:
+        return
+    gone, st.deleted = st.deleted, None
+    if gone.st_uid != session.account.uid and _credit_owner(session, st, gone):
+        return
+    _count(st, bytes_in=-gone.st_size, files_in=-1)
+
+
+def _credit_owner(session: "Session", st: QuotaState, gone: os.stat_result) -> bool:
+    """Someone else's file was deleted: its bytes go back to its owner's tally (the user's, else the group's),
+    when that has a limit and a tally record."""
+    owner, group = session.auth.getpwuid(gone.st_uid), session.auth.getgrgid(gone.st_gid)
+    for name, quota_type in ((owner and owner.name, qt.USER), (group and group.name, qt.GROUP)):
+        if name is None or _from_table(st, name, quota_type) is None:
+            continue
+        found = st.tallies.find(name, quota_type)
+        if found is None:
+            return False
+        offset, _ = found
+        try:
+            with st.tallies.locked(offset, exclusive=True):
+                tally = st.tallies.read(offset)
+                tally.add(st.limit, bytes_in=-gone.st_size, files_in=-1)
+                st.tallies.write(offset, tally)
+        except (OSError, qt.BadTable) as e:
+            st.log.write(f"error: unable to write tally: {e}")
+        else:
+            st.log.write(f"credited {'user' if quota_type == qt.USER else 'group'} '{name}' for the deleted "
+                         "file/bytes")
+        return True
+    return False
+
+
+def _pre_replace(session: "Session", cmd: Request) -> None:
+    """RNTO over an old file, RMD with QuotaDirectoryTally: what goes away, to give back after."""
+    st = _in_use(session)
+    if st is None or (cmd.name in ("RMD", "XRMD") and not st.dirs):
+        return
+    size = None if _excluded(session, st, cmd) else _size(session, cmd.arg)
+    st.disk_bytes, st.disk_files = (size or 0), (0 if size is None else 1)
+    st.pending = "replace" if size is not None else None
+
+
+def _post_replace(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is None or st.pending != "replace":
+        return
+    st.pending = None
+    nbytes, nfiles = st.disk_bytes, st.disk_files
+    if cmd.name == "RNTO":
+        _count(st, bytes_in=-nbytes, bytes_xfer=-nbytes, files_in=-nfiles, files_xfer=-nfiles)
+    else:
+        _count(st, bytes_in=-nbytes, files_in=-1, files_xfer=-1)
+
+
+def _after_abor(session: "Session", cmd: Request) -> None:
+    st = _in_use(session)
+    if st is not None:
+        st.aborted = True
+
+
+def _exit(session: "Session") -> None:
+    """The session ends in the middle of a transfer: count what went through (ProFTPD's exit handler)."""
+    st = session.state.find(QuotaState)
+    if st is None:
+        return
+    if st.limit is not None and st.pending in (IN, OUT):
+        running = transfer.state(session).transfer
+        moved = running.file_bytes if running is not None else 0
+        if st.pending == IN:
+            _count(st, bytes_in=moved, bytes_xfer=moved, files_in=1, files_xfer=1)
+        else:
+            _count(st, bytes_out=moved, bytes_xfer=moved, files_out=1, files_xfer=1)
+        st.pending = None
+    st.close()
+
+
+# -- SITE QUOTA ----------------------------------------------------------------------------------------------------
+def site_quota(session: "Session", cmd: Request) -> Reply:
+    if not session.server.get("QuotaShowQuotas"):
+        return Reply(500, "'SITE QUOTA' not understood.")
+    if not limits_allow(session, "SITE_QUOTA", None, session.fs.resolve(".").real):
+        return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
+    st = session.state.find(QuotaState)
+    if st is not None:
+        st.log.write(f"SITE QUOTA requested by user {session.user}")
+    st = _in_use(session)
+    if st is None:
+        return Reply(202, "No quotas in effect")
+    _refresh(st)
+    limit, tally = st.limit, st.tally
+    kinds = {qt.USER: "User", qt.GROUP: "Group", qt.CLASS: "Class", qt.ALL: "All"}
+    lines = [f"Name: {limit.name}", f"Quota Type: {kinds.get(limit.quota_type, '(unknown)')}",
+             f"Per Session: {'True' if limit.per_session else 'False'}",
+             f"Limit Type: {'Hard' if limit.limit_type == qt.HARD else 'Soft' if limit.limit_type == qt.SOFT else '(unknown)'}"]
+    for label, used, avail, kind in (("Uploaded", tally.bytes_in, limit.bytes_in, IN),
+                                     ("Downloaded", tally.bytes_out, limit.bytes_out, OUT),
+                                     ("Transferred", tally.bytes_xfer, limit.bytes_xfer, XFER)):
+        lines.append(f"  {label} {_site_bytes(st, used, avail, kind)}")
+    for label, used, avail in (("Uploaded", tally.files_in, limit.files_in),
+                               ("Downloaded", tally.files_out, limit.files_out),
+                               ("Transferred", tally.files_xfer, limit.files_xfer)):
+        lines.append(f"  {label} files:\t{f'{used}/{avail}' if avail else 'unlimited'}")
+    return Reply(200, f"Please contact {admin_address(session)} if these entries are inaccurate",
+                 ["The current quota for this session are [current/limit]:"] + [" " + line for line in lines])
+
+
+def _site_bytes(st: QuotaState, used: float, avail: float, kind: str) -> str:
+    size, unit = UNITS[st.units]
+    if size == 1:
+        return f"bytes:\t{used:.2f}/{avail:.2f}" if avail > 0 else "bytes:\tunlimited"
+    if avail / size <= 0:
+        return f"{unit}:\tunlimited"
+    return f"{unit}:\t{chr(9) if kind == IN else ''}{used / size:.2f}/{avail / size:.2f}"
+
+
+commands = (
+    Command("SITE QUOTA", site_quota, help="", module=NAME,
+            replies=("200 The current quota for this session are [current/limit]: ...", "202 No quotas in effect",
+                     "500 'SITE QUOTA' not understood. (QuotaShowQuotas off)")),
+)
+
+_uploads = ("STOR", "STOU", "APPE", "MKD", "XMKD")
+hooks = (
+    tuple(Hook(PRE_CMD, c, _pre_upload) for c in _uploads)
+    + tuple(Hook(POST_CMD, c, _post_upload) for c in _uploads)
+    + tuple(Hook(POST_CMD_ERR, c, _post_upload_failed) for c in _uploads)
+    + (Hook(PRE_CMD, "RETR", _pre_download),
+       Hook(POST_CMD, "RETR", lambda s, c: _post_download(s, c, True)),
+       Hook(POST_CMD_ERR, "RETR", lambda s, c: _post_download(s, c, False)),
+       Hook(PRE_CMD, "DELE", _pre_dele), Hook(POST_CMD, "DELE", _post_dele),
+       Hook(POST_CMD, "ABOR", _after_abor), Hook(POST_CMD, "PASS", _after_pass))
+    + tuple(Hook(PRE_CMD, c, _pre_replace) for c in ("RNTO", "RMD", "XRMD"))
+    + tuple(Hook(POST_CMD, c, _post_replace) for c in ("RNTO", "RMD", "XRMD"))
+)
+_engine = lambda config: config.sets("QuotaEngine")      # noqa: E731
+
+MODULE = Module(NAME, directives=directives, commands=commands,
+                hooks=tuple(replace(h, active=_engine) for h in hooks), session_init=session_init,
+                listeners=(Listener("core.session-reinit", lambda session, **_: _reinit(session), _engine),
+                           Listener("core.exit", lambda session, **_: _exit(session), _engine)))
