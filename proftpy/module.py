@@ -208,6 +208,8 @@ class Module:
     channel_handlers: tuple[ChannelHandler, ...] = ()   # the master: messages from session children
     notice_handlers: tuple[ChannelHandler, ...] = ()    # a session: messages from the master
     status: Callable[[MasterView], Callable[[], list[dict]] | None] | None = None   # a section of /status: see below
+    variables: tuple[str, Callable[[AnySession, str], str | None]] | None = None   # Display files' `%{prefix...}`:
+                                                        # (prefix, fn(session, rest of the name) -> value or None)
 
     def __post_init__(self) -> None:
         # a row or directive declared here belongs to this module (several Python files may make up one)
@@ -242,6 +244,7 @@ class ModuleSet:
         self.presteps = [m.prestep for m in self.modules if m.prestep is not None]
         self.vetoes = [(m.name, m.veto) for m in self.modules if m.veto is not None]
         self.listeners = [lsn for m in self.modules for lsn in m.listeners]
+        self.variables = dict(m.variables for m in self.modules if m.variables is not None)
         self.channel_handlers = _by_type(h for m in self.modules for h in m.channel_handlers)
         self.notice_handlers = _by_type(h for m in self.modules for h in m.notice_handlers)
 

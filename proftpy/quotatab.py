@@ -196,10 +196,12 @@ class Table:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, self.size, offset, os.SEEK_SET)
 
 
-def create(path: str, kind: str, mode: int = 0o644) -> None:
-    """A new, empty table (the magic number only); refuses to replace a file."""
+def create(path: str, kind: str, records: tuple[Record, ...] = (), mode: int = 0o644) -> None:
+    """A new table: the magic number, then `records` (none: an empty table); refuses to replace a file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, MAGIC.pack(KINDS[kind][0]))
+        data = MAGIC.pack(KINDS[kind][0]) + b"".join(record.pack() for record in records)
+        if os.write(fd, data) != len(data):
+            raise OSError("short write to the quota table")
     finally:
         os.close(fd)

@@ -673,13 +673,8 @@ def quota_scenarios() -> list[Scenario]:
         def tree(home: Path) -> None:
             base = home.parent.parent
             for kind, records in (("limit", limits), ("tally", tallies)):
-                path = base / f"quota.{kind}"
-                path.unlink(missing_ok=True)
-                qt.create(str(path), kind)
-                table = qt.Table.open(str(path), kind, writable=True)
-                for record in records:
-                    table.append(record)
-                table.close()
+                (base / f"quota.{kind}").unlink(missing_ok=True)
+                qt.create(str(base / f"quota.{kind}"), kind, records)
         return tree
 
     conf = ("QuotaEngine on\nQuotaLimitTable file:{base}/quota.limit\nQuotaTallyTable file:{base}/quota.tally\n"
@@ -745,6 +740,36 @@ def quota_scenarios() -> list[Scenario]:
     add("quota-bad-table", *LOGIN, "SITE QUOTA", conf=(
         "QuotaEngine on\nQuotaLimitTable file:{base}/quota.tally\nQuotaTallyTable file:{base}/quota.tally\n"),
         tree=tables(user(bytes_in=10)))
+    for dirs in ("off", "on"):
+        add(f"quota-scan-on-login-dirs-{dirs}", *LOGIN, "SITE QUOTA", *put("a.txt"), "SITE QUOTA",
+            conf=conf + f"QuotaOptions ScanOnLogin\nQuotaDirectoryTally {dirs}\n",
+            tree=tables(user(bytes_in=100000, files_in=100),
+                        tallies=(qt.Tally(USER, qt.USER, bytes_in=7, files_in=70),)))
+    add("quota-scan-on-login-group", "USER bob", "PASS bob-pw", "SITE QUOTA",
+        conf=conf + "QuotaOptions ScanOnLogin\n", tree=tables(qt.Limit("others", qt.GROUP, files_in=100)))
+    variables = " ".join(f"%{{mod_quotatab.{part}.{kind}_{way}}}" for part in ("limit", "tally")
+                         for kind in ("bytes", "files") for way in ("in", "out", "xfer"))
+    message = "DisplayLogin {base}/quota.msg\nDisplayConnect {base}/quota.msg\n"
+
+    def with_message(tree: Callable[[Path], None]) -> Callable[[Path], None]:
+        def both(home: Path) -> None:
+            tree(home)
+            (home.parent.parent / "quota.msg").write_text(variables + "\n")
+        return both
+    for units in ("b", "Mb"):
+        add(f"quota-display-{units.lower()}", *LOGIN, *put("a.txt"), conf=conf + message + f"QuotaDisplayUnits {units}\n",
+            tree=with_message(tables(user(bytes_in=3 << 20, files_out=4),
+                                     tallies=(qt.Tally(USER, qt.USER, bytes_in=1 << 20, files_out=2),))))
+    add("quota-display-no-limit", "USER bob", "PASS bob-pw", conf=conf + message,
+        tree=with_message(tables(user(bytes_in=10))))
+    add("quota-display-engine-off", *LOGIN, conf=message, tree=with_message(tables()))
+    add("quota-failing-commands", *LOGIN, *put("a.txt"), *put("nodir/b.txt"), "PASV", "APPE a.txt", "PASV",
+        "APPE nodir/c.txt", *get("nothere"), *get("file.txt"), *get("nothere"), "MKD d", "RMD d", "SITE QUOTA",
+        conf=conf, tree=tables(user(files_in=1, files_xfer=3, bytes_out=10)))
+    add("quota-appe-files", *LOGIN, "PASV", "APPE new.txt", "PASV", "APPE new.txt", "PASV", "APPE other.txt",
+        "SITE QUOTA", conf=conf, tree=tables(user(files_in=1, bytes_in=1000)))
+    add("quota-abort-delete-aborted", *LOGIN, "TYPE I", "PASV", "STOR up.bin <<stall", "SITE QUOTA",
+        conf=conf + "DeleteAbortedStores on\nTimeoutStalled 1\n", tree=tables(user(bytes_in=1 << 30, files_in=9)))
     add("quota-engine-off", *LOGIN, "SITE QUOTA", *put("a.txt"), *put("b.txt"),
         conf=conf.replace("QuotaEngine on", "QuotaEngine off"), tree=tables(user(bytes_in=10)))
     return s
@@ -814,6 +839,9 @@ SENDFILE_WATCH = ("commands during a sendfile download are answered at once (Pro
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 EXPECTED: dict[tuple[str, str], str] = {
+    ("quota-display-no-limit", "PASS bob-pw"): ("with no limit for the user the %{mod_quotatab.limit.*} variables "
+                                                "say (unlimited) (ProFTPD 1.3.8 shows the values of the last limit "
+                                                "record its search read: alice's)"),
     ("quota-files-xfer", "RETR file.txt"): ("a RETR refused because the transfer-files limit is used up is answered "
                                             "(ProFTPD 1.3.8 puts its 451 on the wrong reply list and says nothing: "
                                             "the client waits)"),

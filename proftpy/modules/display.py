@@ -8,8 +8,9 @@ DisplayQuit and absolute DisplayChdir paths.
 
 Supported variables: %C %E %F %f %i %K %k %L %M %N %o %R %T %t %U %u %V %x %y %z, %{total_bytes_in}
 %{total_bytes_out} %{total_bytes_xfer} %{total_files_in} %{total_files_out} %{total_files_xfer} %{bytes_xfer},
-%{env:NAME}, %{time:strftime-format}. An unknown %{name} or unset environment variable becomes "(none)",
-as in ProFTPD.
+%{env:NAME}, %{time:strftime-format}, and the variables modules declare
+(`Module.variables`: mod_quotatab's %{mod_quotatab.limit.bytes_in}...). An unknown %{name} or unset environment
+variable becomes "(none)", as in ProFTPD.
 """
 
 from __future__ import annotations
@@ -196,6 +197,10 @@ class Variables:
             return time.strftime(name[5:], time.localtime()) if name[5:] else ""
         if name.startswith("env:"):
             return os.environ.get(name[4:], "(none)")
+        prefix, dot, rest = name.partition(".")
+        fn = self.session.modules.variables.get(prefix) if dot else None
+        if fn is not None:
+            return fn(self.session, rest) or "(none)"
         counters = _totals(self.session)
         if name in counters:
             return str(counters[name])

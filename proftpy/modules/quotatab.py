@@ -50,6 +50,7 @@ TAG = "mod_quotatab/1.3.1"              # ProFTPD 1.3.8's mod_quotatab, as its Q
 IN, OUT, XFER = "upload", "download", "transfer"
 UNITS = {"b": (1, "bytes"), "kb": (1024, "Kb"), "mb": (1 << 20, "Mb"), "gb": (1 << 30, "Gb")}
 TYPE_WORDS = {"user": qt.USER, "group": qt.GROUP, "class": qt.CLASS, "all": qt.ALL}
+DIR_COMMANDS = ("MKD", "XMKD")          # uploads of a directory, with QuotaDirectoryTally
 LOCK_TRIES = 10                          # QuotaLock: attempts before giving up (ProFTPD's QUOTA_MAX_LOCK_ATTEMPTS)
 
 
@@ -144,7 +145,7 @@ class QuotaState:
     tallies: qt.Table | None = None
     lock_fd: int | None = None           # QuotaLock
     units: str = "b"
-    exclude: Any = None                  # QuotaExcludeFilter's pattern
+    exclude: re.Pattern | None = None    # QuotaExcludeFilter
     dirs: bool = False                   # QuotaDirectoryTally
     limit: qt.Limit | None = None        # the session's limit: quotas are in use
     tally: qt.Tally | None = None
@@ -206,15 +207,12 @@ def _open(st: QuotaState, path: str | None, kind: str, directive: str) -> qt.Tab
     return None
 
 
-def _reinit(session: "Session") -> None:
-    """HOST chose another server: its settings and tables."""
-    session_init(session)
-
-
 # -- login ---------------------------------------------------------------------------------------------------------
-def _after_pass(session: "Session", cmd: Request) -> None:
+def _logged_in(session: "Session") -> None:
+    """mod_auth.authenticated: the session's limit and tally (before the 230 and its DisplayLogin lines, which may
+    show them)."""
     st = session.state.find(QuotaState)
-    if st is None or not session.authenticated or st.limits is None:
+    if st is None or st.limits is None:
         return
     if st.tallies is None:
         st.log.write("turning QuotaEngine off")
@@ -313,12 +311,13 @@ def _scan(session: "Session", st: QuotaState, what: str) -> None:
     for a user limit, the group's for a group limit, all for a class or everyone)."""
     limit = st.limit
     uid = session.account.uid if limit.quota_type == qt.USER else None
-    gid = session.account.gid if limit.quota_type == qt.GROUP else None
+    group = session.auth.getgrnam(limit.name) if limit.quota_type == qt.GROUP else None
+    gid = group.gid if group is not None else None
     start = session.fs.resolve(".").real
     st.log.write(f"ScanOnLogin enabled, scanning current directory '{session.fs.virtual_of(start)}' "
                  f"for files owned by {what}")
     nbytes, nfiles = 0, 0
-    for info in _walk(start):
+    for info in _walk(start, st.dirs):
         if (uid is None and gid is None) or info.st_uid == uid or info.st_gid == gid:
             nbytes += info.st_size
             nfiles += 1
@@ -326,13 +325,16 @@ def _scan(session: "Session", st: QuotaState, what: str) -> None:
     _count(st, bytes_in=nbytes - st.tally.bytes_in, files_in=nfiles - st.tally.files_in)
 
 
-def _walk(top: str) -> Iterator[os.stat_result]:
-    """Every regular file and symbolic link under `top`, not following links (QuotaDirectoryTally: the
-    directories too)."""
+def _walk(top: str, dirs: bool) -> Iterator[os.stat_result]:
+    """Every regular file and symbolic link under `top`, not following links; with `dirs` (QuotaDirectoryTally)
+    every directory too, `top` included."""
     todo = [top]
     while todo:
+        path = todo.pop()
         try:
-            entries = list(os.scandir(todo.pop()))
+            if dirs:
+                yield os.lstat(path)
+            entries = list(os.scandir(path))
         except OSError:
             continue
         for entry in entries:
@@ -440,9 +442,9 @@ def _size(session: "Session", arg: str) -> int | None:
 
 # -- uploads: STOR, STOU, APPE (and MKD with QuotaDirectoryTally) ----------------------------------------------------
 def _refuse(st: QuotaState, cmd: Request, kind: str, code: int) -> Reply | None:
-    """The PRE_CMD refusal of a command whose byte or file limit is used up."""
+    """The PRE_CMD refusal of a command whose byte or file limit is used up (APPE makes no file: bytes only)."""
     _refresh(st)
-    used = _bytes_used_up(st, kind) or _files_used_up(st, kind)
+    used = _bytes_used_up(st, kind) or (None if cmd.name == "APPE" else _files_used_up(st, kind))
     if used is None:
         return None
     st.log.write(f"{cmd.name} denied: quota exceeded: used {used}")
@@ -452,7 +454,7 @@ def _refuse(st: QuotaState, cmd: Request, kind: str, code: int) -> Reply | None:
 
 def _pre_upload(session: "Session", cmd: Request) -> Reply | None:
     st = _in_use(session)
-    if st is None or (cmd.name in ("MKD", "XMKD") and not st.dirs):
+    if st is None or (cmd.name in DIR_COMMANDS and not st.dirs):
         return None
     st.refused = st.aborted = False
     st.pending = None
@@ -514,35 +516,11 @@ def _remove(session: "Session", st: QuotaState, cmd: Request, real: str, shown: 
     return True
 
 
-def _post_upload(session: "Session", cmd: Request) -> None:
+def _after_upload(session: "Session", cmd: Request, ok: bool) -> None:
+    """POST_CMD (`ok`) and POST_CMD_ERR of an upload: count it, add ProFTPD's notices, remove the file when a hard
+    byte limit is now exceeded. ProFTPD's APPE counts no file and, when it fails, removes without a word."""
     st = _in_use(session)
-    if st is None or st.pending != IN:
-        return
-    st.pending = None
-    real, grown, moved = _upload_facts(session, st, cmd)
-    if _skip_aborted(session, st, cmd, real):
-        return
-    new = 0 if st.disk_bytes else 1
-    if cmd.name == "APPE":
-        _count(st, bytes_in=grown, bytes_xfer=moved)
-    else:
-        _count(st, bytes_in=grown, bytes_xfer=moved, files_in=new, files_xfer=1)
-    limit, tally = st.limit, st.tally
-    for avail, used, kind in ((limit.bytes_in, tally.bytes_in, IN), (limit.bytes_xfer, tally.bytes_xfer, XFER)):
-        if avail > 0 and used >= avail:
-            if not st.refused:
-                _notice(st, cmd, cmd.reply, _shown_bytes(st, used, avail, kind))
-            if used > avail and limit.limit_type == qt.HARD and _remove(session, st, cmd, real):
-                _count(st, bytes_in=-grown, bytes_xfer=-moved, files_in=-1, files_xfer=-1)
-            break
-    used = _files_used_up(st, IN)
-    if used is not None and not st.refused:
-        _notice(st, cmd, cmd.reply, used)
-
-
-def _post_upload_failed(session: "Session", cmd: Request) -> None:
-    st = _in_use(session)
-    if st is None or (cmd.name in ("MKD", "XMKD") and not st.dirs):
+    if st is None or (cmd.name in DIR_COMMANDS and not st.dirs):
         return
     pending, st.pending = st.pending, None
     appe = cmd.name == "APPE"
@@ -550,23 +528,36 @@ def _post_upload_failed(session: "Session", cmd: Request) -> None:
         real, grown, moved = _upload_facts(session, st, cmd)
         if _skip_aborted(session, st, cmd, real):
             return
-        if grown or moved or appe:
+        if ok:
+            _count(st, bytes_in=grown, bytes_xfer=moved, files_in=0 if appe or st.disk_bytes else 1,
+                   files_xfer=0 if appe else 1)
+        elif grown or moved or appe:
             _count(st, bytes_in=grown, bytes_xfer=moved)
-        limit, tally = st.limit, st.tally
-        for avail, used, kind in ((limit.bytes_in, tally.bytes_in, IN), (limit.bytes_xfer, tally.bytes_xfer, XFER)):
-            if avail > 0 and used >= avail:
-                if not st.refused:
-                    _notice(st, cmd, cmd.reply, _shown_bytes(st, used, avail, kind))
-                if used > avail and limit.limit_type == qt.HARD and _remove(session, st, cmd, real, not appe):
-                    _count(st, bytes_in=-grown, bytes_xfer=-moved, files_in=-appe, files_xfer=-appe)
-                elif used > avail and not appe:
-                    _count(st, bytes_in=-grown, bytes_xfer=-moved)
-                break
-    elif pending is None and not st.refused:
+        _over_bytes(session, st, cmd, real, grown, moved, ok)
+    elif ok or not st.refused:
         return
-    used = None if appe else _files_used_up(st, IN)
+    used = None if appe or (ok and st.refused) else _files_used_up(st, IN)
     if used is not None:
-        _notice(st, cmd, cmd.reply, used)           # (even under a refusal that said so: ProFTPD's second line)
+        _notice(st, cmd, cmd.reply, used)       # a failed STOR says so even under its own refusal (ProFTPD)
+
+
+def _over_bytes(session: "Session", st: QuotaState, cmd: Request, real: str, grown: int, moved: int,
+                ok: bool) -> None:
+    """The first byte limit (in, else xfer) the upload used up: a notice; exceeded under a hard limit, the file
+    removed and its count taken back."""
+    appe = cmd.name == "APPE"
+    limit, tally = st.limit, st.tally
+    for avail, used, kind in ((limit.bytes_in, tally.bytes_in, IN), (limit.bytes_xfer, tally.bytes_xfer, XFER)):
+        if avail > 0 and used >= avail:
+            if not st.refused:
+                _notice(st, cmd, cmd.reply, _shown_bytes(st, used, avail, kind))
+            if used > avail:
+                removed = limit.limit_type == qt.HARD and _remove(session, st, cmd, real, shown=ok or not appe)
+                if removed and (ok or appe):
+                    _count(st, bytes_in=-grown, bytes_xfer=-moved, files_in=-1, files_xfer=-1)
+                elif not ok and not appe:
+                    _count(st, bytes_in=-grown, bytes_xfer=-moved)
+            return
 
 
 # -- downloads: RETR -------------------------------------------------------------------------------------------------
@@ -693,6 +684,29 @@ def _exit(session: "Session") -> None:
     st.close()
 
 
+# -- Display files -------------------------------------------------------------------------------------------------
+VARIABLES = {f"{part}.{kind}_{way}": (part, f"{kind}_{way}")
+             for part in ("limit", "tally") for kind in ("bytes", "files") for way in ("in", "out", "xfer")}
+
+
+def variable(session: "Session", name: str) -> str | None:
+    """`%{mod_quotatab.limit.bytes_in}` ... `%{mod_quotatab.tally.files_xfer}` (`name` without the module's
+    prefix) once PASS read the tables, as ProFTPD's: 0 is "(unlimited)", in a tally too; None when unknown."""
+    st = session.state.find(QuotaState)
+    where = VARIABLES.get(name)
+    if st is None or where is None or not session.authenticated or st.limits is None or st.tallies is None:
+        return None
+    part, field_name = where
+    record = (st.limit if part == "limit" else st.tally) or (qt.Limit("") if part == "limit" else qt.Tally(""))
+    value = getattr(record, field_name)
+    if field_name.startswith("files"):
+        return str(value) if value else "(unlimited)"
+    size, unit = UNITS[st.units]
+    if value / size <= 0:
+        return "(unlimited)"
+    return f"{value / size:.2f}" + (f" {unit.upper()}" if size > 1 else "")
+
+
 # -- SITE QUOTA ----------------------------------------------------------------------------------------------------
 def site_quota(session: "Session", cmd: Request) -> Reply:
     if not session.server.get("QuotaShowQuotas"):
@@ -738,22 +752,23 @@ commands = (
                      "500 'SITE QUOTA' not understood. (QuotaShowQuotas off)")),
 )
 
-_uploads = ("STOR", "STOU", "APPE", "MKD", "XMKD")
+_uploads = ("STOR", "STOU", "APPE") + DIR_COMMANDS
 hooks = (
     tuple(Hook(PRE_CMD, c, _pre_upload) for c in _uploads)
-    + tuple(Hook(POST_CMD, c, _post_upload) for c in _uploads)
-    + tuple(Hook(POST_CMD_ERR, c, _post_upload_failed) for c in _uploads)
+    + tuple(Hook(POST_CMD, c, lambda s, c: _after_upload(s, c, True)) for c in _uploads)
+    + tuple(Hook(POST_CMD_ERR, c, lambda s, c: _after_upload(s, c, False)) for c in _uploads)
     + (Hook(PRE_CMD, "RETR", _pre_download),
        Hook(POST_CMD, "RETR", lambda s, c: _post_download(s, c, True)),
        Hook(POST_CMD_ERR, "RETR", lambda s, c: _post_download(s, c, False)),
        Hook(PRE_CMD, "DELE", _pre_dele), Hook(POST_CMD, "DELE", _post_dele),
-       Hook(POST_CMD, "ABOR", _after_abor), Hook(POST_CMD, "PASS", _after_pass))
+       Hook(POST_CMD, "ABOR", _after_abor))
     + tuple(Hook(PRE_CMD, c, _pre_replace) for c in ("RNTO", "RMD", "XRMD"))
     + tuple(Hook(POST_CMD, c, _post_replace) for c in ("RNTO", "RMD", "XRMD"))
 )
 _engine = lambda config: config.sets("QuotaEngine")      # noqa: E731
 
-MODULE = Module(NAME, directives=directives, commands=commands,
+MODULE = Module(NAME, directives=directives, commands=commands, variables=("mod_quotatab", variable),
                 hooks=tuple(replace(h, active=_engine) for h in hooks), session_init=session_init,
-                listeners=(Listener("core.session-reinit", lambda session, **_: _reinit(session), _engine),
+                listeners=(Listener("core.session-reinit", lambda session, **_: session_init(session), _engine),
+                           Listener("mod_auth.authenticated", _logged_in, _engine),
                            Listener("core.exit", lambda session, **_: _exit(session), _engine)))

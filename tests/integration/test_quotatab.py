@@ -35,13 +35,8 @@ def conf(extra: str = "") -> str:
 
 def tables(base: Path, *limits: qt.Limit, tallies: tuple[qt.Tally, ...] = ()) -> None:
     for kind, records in (("limit", limits), ("tally", tallies)):
-        path = base / f"quota.{kind}"
-        path.unlink(missing_ok=True)
-        qt.create(str(path), kind)
-        table = qt.Table.open(str(path), kind, writable=True)
-        for record in records:
-            table.append(record)
-        table.close()
+        (base / f"quota.{kind}").unlink(missing_ok=True)
+        qt.create(str(base / f"quota.{kind}"), kind, records)
 
 
 def tally(base: Path, name: str = "alice", quota_type: int = qt.USER) -> qt.Tally | None:
@@ -324,3 +319,27 @@ def test_proftpd_and_proftpy_count_into_the_same_tally(ftpd, tmp_path):
         proc.wait(10)
     shown = ftpquota("--show-records", "--type=tally", f"--table-path={tally_path}")
     assert "Name: alice" in shown and "Uploaded bytes:\t100.00" in shown, shown
+
+
+def test_display_login_shows_the_limit_and_the_tally(ftpd, tmp_path):
+    (tmp_path / "login.msg").write_text("in: %{mod_quotatab.tally.bytes_in} of %{mod_quotatab.limit.bytes_in}, "
+                                        "files out: %{mod_quotatab.limit.files_out}, %{mod_quotatab.nothing}\n")
+    d = started(ftpd, tmp_path, alice(bytes_in=3 << 20, files_out=4),
+                extra="DisplayLogin {dir}/login.msg\nQuotaDisplayUnits Mb\n",
+                tallies=(qt.Tally("alice", qt.USER, bytes_in=1 << 20),))
+    ftp = d.connect()
+    ftp.sendcmd("USER alice")
+    assert ftp.sendcmd(f"PASS {PASSWORDS['alice']}") == \
+        "230-in: 1.00 MB of 3.00 MB, files out: 4, (none)\n230 User alice logged in"
+    ftp.quit()
+
+
+def test_scan_on_login_sets_the_tally_from_the_home_directory(ftpd, tmp_path):
+    d = started(ftpd, tmp_path, alice(bytes_in=10_000, files_in=100), extra="QuotaOptions ScanOnLogin\n",
+                tallies=(qt.Tally("alice", qt.USER, bytes_in=9999, files_in=99),))
+    make_file(d, "a", b"a" * 100)
+    os.mkdir(d.home("alice") / "sub")
+    make_file(d, "sub/b", b"b" * 20)
+    make_file(d, "bobs", b"x" * 5000, user="bob")           # bob's file in alice's home: not hers
+    d.login().quit()
+    assert (tally(tmp_path).bytes_in, tally(tmp_path).files_in) == (120, 2)
