@@ -174,11 +174,14 @@ def _in_use(session: "Session") -> QuotaState | None:
 
 # -- connect -------------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
+    """At connect, and again when HOST chose another server."""
     server = session.server
-    st = session.state.get(QuotaState)
-    st.close()
+    old = session.state.find(QuotaState)
+    if old is not None:
+        old.close()
     if not server.get("QuotaEngine"):
         return
+    st = session.state.put(QuotaState())
     st.log.open(server.get("QuotaLog"), server.get("AllowLogSymlinks"))
     st.units = server.get("QuotaDisplayUnits")
     st.exclude = server.get("QuotaExcludeFilter")
