@@ -8,7 +8,9 @@ Record layouts (no padding):
 | limit | 0x7626 | name 81 (NUL-padded), quota type int32, per-session uint8, limit type int32, bytes in/out/xfer available 3 x double, files in/out/xfer available 3 x uint32 (126) |
 | tally | 0x7644 | name 81, quota type int32, bytes in/out/xfer used 3 x double, files in/out/xfer used 3 x uint32 (121) |
 
-A byte limit of 0 or less and a file limit of 0 mean unlimited. The daemon locks the record it reads or writes with
+A byte limit of 0 or less and a file limit of 0 mean unlimited; a byte value that is not a finite number (NaN,
+infinity: never written by ftpquota) is read as 0, which is what ProFTPD's comparisons make of it in a limit. The
+daemon locks the record it reads or writes with
 an fcntl record lock over that record's bytes (as ProFTPD's mod_quotatab_file), so updates from ProFTPD and proftpy
 sessions of one table do not tear each other's records.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import struct
 from dataclasses import astuple, dataclass
@@ -60,7 +63,7 @@ class Limit:
     @classmethod
     def unpack(cls, data: bytes) -> "Limit":
         name, qtype, per, ltype, *values = LIMIT.unpack(data)
-        return cls(_unname(name), qtype, bool(per), ltype, *values)
+        return cls(_unname(name), qtype, bool(per), ltype, *_finite(values))
 
 
 @dataclass
@@ -81,8 +84,8 @@ class Tally:
 
     @classmethod
     def unpack(cls, data: bytes) -> "Tally":
-        name, *values = TALLY.unpack(data)
-        return cls(_unname(name), *values)
+        name, qtype, *values = TALLY.unpack(data)
+        return cls(_unname(name), qtype, *_finite(values))
 
     def add(self, limit: Limit, bytes_in: float = 0, bytes_out: float = 0, bytes_xfer: float = 0,
             files_in: int = 0, files_out: int = 0, files_xfer: int = 0) -> None:
@@ -104,6 +107,11 @@ class Tally:
 
 Record = Union[Limit, Tally]
 KINDS = {"limit": (LIMIT_MAGIC, LIMIT, Limit), "tally": (TALLY_MAGIC, TALLY, Tally)}
+
+
+def _finite(values: list) -> list:
+    """The byte values (floats) that are not finite numbers as 0.0; file counts as they are."""
+    return [0.0 if isinstance(v, float) and not math.isfinite(v) else v for v in values]
 
 
 def _name(name: str) -> bytes:

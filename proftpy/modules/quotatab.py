@@ -478,11 +478,15 @@ def _pre_upload(session: "Session", cmd: Request) -> Reply | None:
     return None
 
 
-def _upload_facts(session: "Session", st: QuotaState, cmd: Request) -> tuple[str, int, int]:
-    """(the path the upload wrote, its growth in bytes, bytes over the data connection)."""
+def _upload_facts(session: "Session", st: QuotaState, cmd: Request) -> tuple[str | None, int, int]:
+    """(the path the upload wrote, None when there is none; its growth in bytes; bytes over the data
+    connection)."""
     xfer = cmd.notes.get("xfer")
     moved = xfer["bytes"] if xfer else 0
-    real = xfer["path"] if xfer else session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real
+    try:
+        real = xfer["path"] if xfer else session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real
+    except FsError:
+        return None, 0, moved                   # a path the command refused: nothing was written
     try:
         grown = session.fs.lstat(real).st_size - st.disk_bytes
     except FileNotFoundError:
@@ -493,7 +497,7 @@ def _upload_facts(session: "Session", st: QuotaState, cmd: Request) -> tuple[str
     return real, grown, moved
 
 
-def _skip_aborted(session: "Session", st: QuotaState, cmd: Request, real: str) -> bool:
+def _skip_aborted(session: "Session", st: QuotaState, cmd: Request, real: str | None) -> bool:
     """An aborted upload that DeleteAbortedStores removed is not counted (ProFTPD's Bug#3621)."""
     xfer = cmd.notes.get("xfer")
     if not (st.aborted or (xfer and xfer["aborted"])) or not session.conf("DeleteAbortedStores", path=real):
@@ -502,9 +506,11 @@ def _skip_aborted(session: "Session", st: QuotaState, cmd: Request, real: str) -
     return True
 
 
-def _remove(session: "Session", st: QuotaState, cmd: Request, real: str, shown: bool = True) -> bool:
+def _remove(session: "Session", st: QuotaState, cmd: Request, real: str | None, shown: bool = True) -> bool:
     """A hard limit crossed: the file goes (a directory with QuotaDirectoryTally); `shown`: the reply says so
     (ProFTPD's failed APPE removes the file without a word)."""
+    if real is None:
+        return False
     try:
         if st.dirs and os.path.isdir(real) and not os.path.islink(real):
             session.fs.rmdir(real)
@@ -544,7 +550,7 @@ def _after_upload(session: "Session", cmd: Request, ok: bool) -> None:
         _notice(st, cmd, cmd.reply, used)       # a failed STOR says so even under its own refusal (ProFTPD)
 
 
-def _over_bytes(session: "Session", st: QuotaState, cmd: Request, real: str, grown: int, moved: int,
+def _over_bytes(session: "Session", st: QuotaState, cmd: Request, real: str | None, grown: int, moved: int,
                 ok: bool) -> None:
     """The first byte limit (in, else xfer) the upload used up: a notice; exceeded under a hard limit, the file
     removed and its count taken back."""

@@ -107,3 +107,13 @@ def test_tally_add_never_goes_negative_nor_past_uint32():
     assert (tally.bytes_in, tally.bytes_out, tally.files_in, tally.files_out) == (0.0, 0.0, 0, 0)
     assert tally.files_xfer == quotatab.UINT_MAX
     Tally.unpack(tally.pack())                              # still packable
+
+
+def test_byte_values_that_are_not_numbers_read_as_unlimited(tmp_path):
+    path = str(tmp_path / "limit")
+    quotatab.create(path, "limit", (quotatab.Limit("a", bytes_in=float("nan"), bytes_out=float("inf"),
+                                                   bytes_xfer=-float("inf"), files_in=3),))
+    table = quotatab.Table.open(path, "limit")
+    limit = table.find("a", quotatab.USER)[1]
+    table.close()
+    assert (limit.bytes_in, limit.bytes_out, limit.bytes_xfer, limit.files_in) == (0.0, 0.0, 0.0, 3)
