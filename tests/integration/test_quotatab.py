@@ -343,3 +343,15 @@ def test_scan_on_login_sets_the_tally_from_the_home_directory(ftpd, tmp_path):
     make_file(d, "bobs", b"x" * 5000, user="bob")           # bob's file in alice's home: not hers
     d.login().quit()
     assert (tally(tmp_path).bytes_in, tally(tmp_path).files_in) == (120, 2)
+
+
+def test_uploads_refused_for_their_path_count_nothing_and_log_no_error(ftpd, tmp_path):
+    d = started(ftpd, tmp_path, alice(bytes_in=1000, files_in=10), extra="QuotaDirectoryTally on\n")
+    ftp = d.login()
+    for line in ("STOR ~nobody-here/x", "APPE ~", "MKD ~nobody-here/d", "STOU x y"):
+        with pytest.raises(ftplib.error_perm):
+            ftp.sendcmd("PASV")
+            ftp.sendcmd(line)
+    ftp.quit()
+    assert (tally(tmp_path).bytes_in, tally(tmp_path).files_in) == (0, 0)
+    assert "hook failed" not in d.log() and "Traceback" not in d.log()
