@@ -335,6 +335,25 @@ def compat_scenarios() -> list[Scenario]:
         "PWD", conf=anon_bob + "RequireValidShell off\nAuthAliasOnly on\n</Anonymous>\n")
     add("auth-alias-only-anon-password", "USER guest", "PASS bob-pw", "PWD",
         conf=anon_bob + "RequireValidShell off\nAnonRequirePassword on\nAuthAliasOnly on\n</Anonymous>\n")
+    # -- UserPassword (server, <Anonymous>), AuthUsingAlias
+    from proftpy.auth.crypt import crypt_hash
+    other = crypt_hash("other-pw")
+    add("user-again-after-login", *LOGIN, "USER alice", "USER Alice", "USER bob", "USER alice ", "PASS alice-pw",
+        "USER", "PWD")
+    add("user-password", "USER alice", "PASS alice-pw", "USER alice", "PASS other-pw", "PWD", "QUIT",
+        conf=f"UserPassword alice {other}\nUserPassword nosuchuser {other}\n")
+    add("user-password-unknown-user", "USER nosuchuser", "PASS other-pw", conf=f"UserPassword nosuchuser {other}\n")
+    add("user-password-anon", "USER anonymous", "PASS bob-pw", "USER anonymous", "PASS other-pw", "PWD",
+        conf=anon_bob + f"RequireValidShell off\nAnonRequirePassword on\nUserPassword bob {other}\n</Anonymous>\n")
+    for using in ("on", "off"):
+        add(f"auth-using-alias-{using}", "USER alice", "PASS bob-pw", "USER alice", "PASS alice-pw", "PWD",
+            conf=anon_bob + f"UserAlias alice bob\nRequireValidShell off\nAnonRequirePassword on\n"
+                            f"AuthUsingAlias {using}\n</Anonymous>\n")
+    # -- SetEnv, UnsetEnv: what %{env:...} shows
+    def env_message(home: Path) -> None:
+        (home.parent.parent / "env.msg").write_text("%{env:PROFTPY_TEST}|%{env:PATH}|%{env:TZ}|%{env:GONE}\n")
+    add("set-env", *LOGIN, conf="SetEnv PROFTPY_TEST \"two words\"\nUnsetEnv PATH\nSetEnv TZ UTC\n"
+                                "DisplayConnect {base}/env.msg\nDisplayLogin {base}/env.msg\n", tree=env_message)
     # -- GroupOwner: a group alice is in (shared), one she is not in (others)
     for group in ("shared", "others"):
         add(f"group-owner-{group}", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt",

@@ -6,6 +6,7 @@ Parse-time features handled here, not by directives: `<IfModule [!]mod_x.c>`, `<
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class _State:
     env: dict[str, str] | None
     warnings: list[str] = field(default_factory=list)
     dynamic: bool = False
+    include_options: frozenset[str] = frozenset()   # IncludeOptions, for the Include lines after it
 
 
 def parse_file(path: str, registry: Registry, defines: set[str] | None = None,
@@ -220,7 +222,7 @@ def _directive(line: Line, state: _State, stack: list[Section], depth: int) -> N
             raise ConfigError(f"Include is not allowed in {section.describe()}", line.where)
         if depth >= MAX_INCLUDE_DEPTH:
             raise ConfigError("Include nested too deeply (a loop?)", line.where)
-        for path in _include_paths(args, line.where):
+        for path in _include_paths(args, line.where, state):
             _read_into(path, state, stack, depth + 1, line.where)
         return
     directive = state.registry.get(name)
@@ -235,15 +237,42 @@ def _directive(line: Line, state: _State, stack: list[Section], depth: int) -> N
         raise ConfigError(f"{directive.name}: {e}", line.where) from None
     if low == "loadmodule" and not state.registry.has_module(value):
         state.warnings.append(f"{line.where}: LoadModule {value}: proftpy has no such module; ignored")
+    if low == "includeoptions":
+        state.include_options = value
     section.params.append(Param(directive, value, args, line.where))
 
 
-def _include_paths(args: list[str], where: Where) -> list[str]:
+TEMP_FILES = ("*~", "*.sw?")      # what IncludeOptions IgnoreTempFiles leaves out (ProFTPD's list)
+
+
+def _include_paths(args: list[str], where: Where, state: _State) -> list[str]:
+    """The files an Include names: one file, every file of a directory, or the files a wildcard matches (also in
+    directory names), sorted, with ProFTPD 1.3.8's IncludeOptions: without AllowSymlinks a directory that is a
+    symbolic link gives nothing (a warning), IgnoreTempFiles leaves editor leftovers out, IgnoreWildcards refuses
+    a wildcard in a directory name."""
     if len(args) != 1:
         raise ConfigError("Include takes one path", where)
+    options = state.include_options
     pattern = os.path.join(os.path.dirname(where.file), args[0]) if not os.path.isabs(args[0]) else args[0]
     if os.path.isdir(pattern):
         pattern = os.path.join(pattern, "*")
-    paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p)
-                   and not os.path.basename(p).endswith(("~", ".swp", ".tmp")))
+    directory = os.path.dirname(pattern)
+    if glob.has_magic(directory) and "IgnoreWildcards" in options:
+        raise ConfigError(f"wildcard patterns not allowed in configuration directory name '{directory}'", where)
+    missing = pattern if not glob.has_magic(pattern) else directory if not glob.has_magic(directory) else None
+    if missing is not None and not os.path.lexists(missing):
+        state.warnings.append(f"{where}: unable to include '{args[0]}': No such file or directory")
+        return []
+    if not glob.has_magic(pattern):
+        return [pattern]                            # one file, whatever its name
+    paths = []
+    for path in sorted(glob.glob(pattern)):
+        if os.path.islink(os.path.dirname(path)) and "AllowSymlinks" not in options:
+            state.warnings.append(f"{where}: cannot read configuration path '{path}': Symbolic link; not included")
+            continue
+        name = os.path.basename(path)
+        if "IgnoreTempFiles" in options and any(fnmatch.fnmatchcase(name, t) for t in TEMP_FILES):
+            continue
+        if os.path.isfile(path):
+            paths.append(path)
     return paths

@@ -7,6 +7,7 @@ UseFtpUsers, UserAlias, AccessGrantMsg/AccessDenyMsg and anonymous logins.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -20,6 +21,7 @@ from . import display
 from ..access import expr as exprs
 from ..access.expr import Condition, parse_condition, pick
 from ..auth import Account, AuthChain, parse_auth_order
+from ..auth.crypt import crypt_verify
 from ..auth.home import make_home, parse_create_home
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
@@ -30,6 +32,7 @@ from ..log import NOTICE
 from ..module import Listener, MasterView, Module, ModuleSet, States
 from ..reply import FtpError, Reply
 from .access import login_allowed
+from .auth_unix import magic_token
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -107,6 +110,13 @@ def _session_timeout(args: list[str]) -> SessionTimeout | None:
 MAX_PASSWORD_SIZE = 1024          # ProFTPD's default MaxPasswordSize
 
 
+def _user_password(args: list[str]) -> tuple[str, str]:
+    """`UserPassword user hash`; a hash crypt(3) cannot check (`!`) locks the user out."""
+    if len(args) != 2:
+        raise ValueError("expected a user name and an encrypted password")
+    return args[0], args[1]
+
+
 directives = (
     Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
               "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
@@ -132,6 +142,11 @@ directives = (
               "Only names that are a UserAlias log in (set in the server or in any of its `<Anonymous>` blocks, as "
               "ProFTPD 1.3.8: every other name is refused)."),
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
+    Directive("AuthUsingAlias", Flag, ANON, False, Merge.DOWN,
+              "With AnonRequirePassword: a UserAlias logs in with the alias's own password, not the User's."),
+    Directive("UserPassword", Custom(_user_password, "user encrypted-password"), SVGA, None, Merge.SERVER,
+              "A crypt(3) hash (`ftpasswd --hash`) that replaces a user's password (in an `<Anonymous>`: for "
+              "its logins).", repeat=True),
     Directive("AnonRejectPasswords", Custom(_reject_passwords, "[!]regex"), ANON, None, Merge.DOWN,
               "Refuse anonymous logins whose password matches the regex (`!`: does not match)."),
     Directive("AllowEmptyPasswords", Flag, SVGA, True, Merge.DOWN,
@@ -267,6 +282,8 @@ def _is_alias(session: "Session", name: str) -> bool:
 # -- commands ------------------------------------------------------------------------------------------------------
 def user(session: "Session", cmd: Request) -> Reply:
     if session.authenticated:
+        if cmd.arg == session.user_arg:         # the name it logged in with: nothing to do (ProFTPD's Bug#4217)
+            return Reply(230, f"User {cmd.arg} logged in")
         return Reply(501, "Reauthentication not supported")
     session.user_arg = cmd.arg
     real, anon = resolve_alias(session, cmd.arg)
@@ -315,7 +332,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     if (anon is not None and not anon.get("AnonRequirePassword")) or vouched:
         account = target
     else:
-        account = chain.authenticate(real, cmd.arg)      # same cost for unknown users and wrong passwords
+        account = _authenticate(session, anon, name, real, cmd.arg)
         limit = ctx.get("MaxPasswordSize") or MAX_PASSWORD_SIZE
         if target is not None and len(cmd.arg.encode("utf-8", "surrogateescape")) > limit:
             # refused after the same work as any password, so the time tells nothing about the user
@@ -375,6 +392,27 @@ def _display_login(session: "Session", cmd: Request) -> None:
         cmd.reply.lines = display.login_lines(session) + cmd.reply.lines
 
 
+def _authenticate(session: "Session", anon, name: str, real: str, password: str) -> Account | None:
+    """The account `real` when the password is right: the user's own, or its UserPassword (the `<Anonymous>`'s
+    for its logins, else the server's); with AuthUsingAlias, an alias's own password lets it log in as `real`.
+    Unknown users and wrong passwords cost the same."""
+    who = real
+    if anon is not None and name != real and anon.get("AuthUsingAlias"):
+        who = name
+        log.info("ANON AUTH: User %s, authenticating using alias %s", real, name)
+    section = anon if anon is not None else session.server.section
+    configured = next((p.value[1] for p in section.all("UserPassword") if p.value[0] == who), None)
+    if configured is None:
+        account = session.auth.authenticate(who, password)
+    else:
+        account = session.auth.lookup(who)
+        if account is None:
+            log.log(NOTICE, "no such user '%s'", who)
+        if not crypt_verify(password, configured):
+            account = None
+    return account if account is None or who == real else session.auth.lookup(real)
+
+
 def _anon_password_rejected(anon, password: str) -> bool:
     rule = anon.get("AnonRejectPasswords")
     if rule is None:
@@ -423,7 +461,11 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     names = {g.name for g in groups}
     if anon is None:
         _create_home(session, account, gid)
-    root = _session_root(session, account, anon, names)
+    magic = magic_token(session.server, account) if anon is None else None
+    if magic is not None:                           # AuthUnixOptions MagicTokenChroot: home /srv/./home/u
+        account = dataclasses.replace(account, home=magic[0])
+        log.debug("AuthUnixOption magicTokenChroot: using 'DefaultRoot %s' and 'DefaultChdir %s'", *magic)
+    root = _usable_root(magic[0]) if magic is not None else _session_root(session, account, anon, names)
     # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
     session.account, session.anon = account, anon
     session.groups = listed if listed is not None else group_names(chain, account)
@@ -450,7 +492,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     fs.home = _within(home, root) if root else home
     fs.user_home = lambda user: getattr(chain.lookup(user), "home", None)
     try:
-        fs.chdir(_start_dir(session, home, root, names))
+        fs.chdir(magic[1] if magic is not None else _start_dir(session, home, root, names))
     except (OSError, FtpError) as e:
         log.info("%s: cannot start in the home or DefaultChdir directory (%s); starting in /", name, e)
         fs.cwd = "/"
@@ -552,6 +594,11 @@ def _session_root(session: "Session", account: Account, anon, group_names: set[s
         if not session.server.get("AllowChrootSymlinks") and os.path.islink(path.rstrip("/") or "/"):
             log.error("error: DefaultRoot %s is a symlink (denied by AllowChrootSymlinks config)", path)
             raise RootRefused("unable to determine DefaultRoot directory")
+    return _usable_root(path)
+
+
+def _usable_root(path: str) -> str | None:
+    """The real directory to chroot to; None for `/` (no confinement); OSError when it is not there."""
     path = os.path.realpath(path)
     if path == "/":
         return None

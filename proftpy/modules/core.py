@@ -6,6 +6,7 @@ any fork, as ProFTPD's main.c does, with its events `core.max-instances` and `co
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..config.registry import (DIR, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, Directive,
                                Merge)
-from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Path, Str, Text, Words, parse_bool,
+from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Options, Path, Str, Text, Words, parse_bool,
                             parse_int)
 from ..dispatch import NONE, OPTIONAL, Command, Request
 from ..module import MasterView, Module, Veto
@@ -76,6 +77,42 @@ def _scrub(args: list[str]) -> int | None:
         return 30 if parse_bool(word) else None
     except ValueError:
         return parse_int(word, 1)
+
+
+def _regex_options(args: list[str]) -> dict[str, str]:
+    """ProFTPD's pairs, checked: `Engine` (PCRE, PCRE2, POSIX) and the two limits (numbers)."""
+    if not args or len(args) % 2:
+        raise ValueError("wrong number of parameters")
+    pairs = dict(zip(args[::2], args[1::2]))
+    for key, value in pairs.items():
+        if key == "Engine":
+            if value.upper() not in ("PCRE", "PCRE2", "POSIX"):
+                raise ValueError(f"unknown regex engine '{value}'")
+        elif key in ("MatchLimit", "MatchRecursionLimit"):
+            parse_int(value, 1)
+        else:
+            raise ValueError(f"unknown RegexOptions parameter '{key}'")
+    return pairs
+
+
+def _env_name(word: str) -> str:
+    if not word or "=" in word or "\0" in word:
+        raise ValueError(f"'{word}' is not an environment variable name")
+    return word
+
+
+def _set_env(args: list[str]) -> tuple[str, str]:
+    if len(args) != 2:
+        raise ValueError("expected a name and a value")
+    if "\0" in args[1]:
+        raise ValueError("a value cannot hold a NUL character")
+    return _env_name(args[0]), args[1]
+
+
+def _unset_env(args: list[str]) -> str:
+    if len(args) != 1:
+        raise ValueError("expected a name")
+    return _env_name(args[0])
 
 
 directives = [
@@ -152,6 +189,20 @@ directives = [
     Directive("MultilineRFC2228", Flag, SVG, False, Merge.SERVER, "Accepted for compatibility."),
     Directive("Protocols", Words(), SVG, None, Merge.SERVER,
               "Protocols a login may use (`ftp`, `ftps`); any other is refused after PASS: `530 Login incorrect.`"),
+    Directive("IncludeOptions", Options(("AllowSymlinks", "IgnoreTempFiles", "IgnoreWildcards"), "IncludeOption"),
+              SERVER, frozenset(), Merge.SERVER,
+              "How the Include lines after it read files: AllowSymlinks (a wildcard's directory may be a symbolic "
+              "link), IgnoreTempFiles (leave `*~` and `*.sw?` out), IgnoreWildcards (no wildcard in directory "
+              "names)."),
+    Directive("RegexOptions", Custom(_regex_options, "[Engine PCRE|PCRE2|POSIX] [MatchLimit n] "
+                                                     "[MatchRecursionLimit n]"), SVG, None, Merge.SERVER,
+              "Accepted for compatibility: PCRE's limits; proftpy's regular expressions are Python's (`re`)."),
+    Directive("SetEnv", Custom(_set_env, "name value"), SVG, None, Merge.SERVER,
+              "Set an environment variable for the sessions (in the server config: for the daemon too), e.g. "
+              "`SetEnv TZ UTC` for the times in logs and listings.", repeat=True),
+    Directive("UnsetEnv", Custom(_unset_env, "name"), SVG, None, Merge.SERVER,
+              "Remove an environment variable for the sessions (in the server config: for the daemon too).",
+              repeat=True),
 ]
 
 
@@ -280,4 +331,28 @@ commands = (
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
 ) + _not_implemented("CONF ENC MIC", 32)
 
-MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting, veto=refuse)
+def _environment(server) -> tuple[tuple[str, str | None], ...]:
+    """A server's SetEnv (name, value) and UnsetEnv (name, None) lines, in configuration order."""
+    return tuple((p.value[0], p.value[1]) if p.directive.name == "SetEnv" else (p.value, None)
+                 for p in server.section.params if p.directive.name in ("SetEnv", "UnsetEnv"))
+
+
+def apply_environment(server) -> None:
+    """SetEnv and UnsetEnv of one server; TZ takes effect for the times the process formats from now on."""
+    changes = server.cached(_environment)
+    for name, value in changes:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if changes:
+        time.tzset()
+
+
+def _master_environment(master: MasterView) -> None:
+    apply_environment(master.config.main)
+
+
+MODULE = Module(NAME, directives=tuple(directives), commands=commands, greeting=greeting, veto=refuse,
+                master_init=_master_environment, master_reload=_master_environment,
+                session_init=lambda session: apply_environment(session.server))

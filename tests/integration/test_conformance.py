@@ -16,6 +16,7 @@ SITE_HELP = [
     " SYMLINK <sp> source <sp> destination",
     " RMDIR <sp> path",
     " MKDIR <sp> path",
+    " QUOTA",                   # mod_quotatab's, listed whether quotas are on or not (as ProFTPD's)
 ]
 
 
@@ -108,6 +109,7 @@ def test_user_after_login_is_reauthentication(raw):
     login(raw)
     assert raw.cmd("USER bob") == "501 Reauthentication not supported"
     assert raw.cmd("PASS x") == "503 You are already logged in"
+    assert raw.cmd("USER alice") == "230 User alice logged in"     # the same name: nothing to do (ProFTPD 1.3.8)
 
 
 # -- transfer parameters -------------------------------------------------------------------------------------------

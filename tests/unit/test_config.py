@@ -116,6 +116,36 @@ def test_include_file_glob_and_directory(tmp_path):
     assert (c.main.name, c.main.get("TCPBackLog"), c.main.get("MaxInstances")) == ("included", 11, 4)
 
 
+def test_include_options_as_proftpd(tmp_path):
+    """Editor leftovers are read unless IgnoreTempFiles; a wildcard's symlinked directory gives nothing (a warning)
+    unless AllowSymlinks; IgnoreWildcards refuses a wildcard in a directory name; a missing file is a warning."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.conf").write_text("ServerName A\n")
+    (d / "a.conf~").write_text("TCPBackLog 7\n")
+    (d / ".a.conf.swp").write_text("bogus\n")            # hidden: never matched by a wildcard
+    (d / "b.swo").write_text("MaxInstances 3\n")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "r.conf").write_text("TimeoutIdle 99\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    main = tmp_path / "main.conf"
+
+    def parsed(text: str):
+        main.write_text(text)
+        return parse_file(str(main), REG)
+    c = parsed(f"Include {d}\nInclude {tmp_path}/link/*.conf\nInclude {tmp_path}/missing.conf\n")
+    assert (c.main.name, c.main.get("TCPBackLog"), c.main.get("MaxInstances")) == ("A", 7, 3)
+    assert c.main.get("TimeoutIdle") == 600
+    assert any("Symbolic link; not included" in w for w in c.warnings)
+    assert any("unable to include" in w and "missing.conf" in w for w in c.warnings)
+    c = parsed(f"IncludeOptions IgnoreTempFiles AllowSymlinks\nInclude {d}\nInclude {tmp_path}/link/*.conf\n")
+    assert (c.main.get("TCPBackLog"), c.main.get("MaxInstances"), c.main.get("TimeoutIdle")) == (128, None, 99)
+    c = parsed(f"Include {d}/a.conf~\nIncludeOptions IgnoreTempFiles\nInclude {d}/a.conf~\n")
+    assert c.main.get("TCPBackLog") == 7                   # a file named on its own is read, whatever its name
+    with pytest.raises(ConfigError, match="wildcard patterns not allowed"):
+        parsed(f"IncludeOptions IgnoreWildcards\nInclude {tmp_path}/*/*.conf\n")
+
+
 def test_error_in_included_file_names_that_file(tmp_path):
     (tmp_path / "bad.conf").write_text("\n\nPort x\n")
     main = tmp_path / "main.conf"

@@ -1,0 +1,131 @@
+"""ProFTPD 1.3.8 directives a proftpd.conf may carry, on the real daemon: UserPassword and AuthUsingAlias (mod_auth),
+SetEnv and UnsetEnv (mod_core), AuthUnixOptions MagicTokenChroot (mod_auth_unix, wu-ftpd's `/./` homes), and the
+ones accepted for compatibility (PersistentPasswd, RegexOptions)."""
+
+from __future__ import annotations
+
+import ftplib
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import IS_ROOT, PASSWORDS, REPO, wait_until
+
+from proftpy.auth.crypt import crypt_hash
+
+UNSHARE = shutil.which("unshare")
+
+
+@pytest.fixture
+def tmp_path(open_tmp_path):
+    """Users without a chroot walk to their homes: the test's tree is reachable."""
+    return open_tmp_path
+
+
+def refused(d, user: str, password: str) -> str:
+    ftp = d.connect()
+    try:
+        ftp.login(user, password)
+    except ftplib.error_perm as e:
+        return str(e)
+    finally:
+        ftp.close()
+    return "230"
+
+
+def test_user_password_replaces_the_users_own(ftpd):
+    d = ftpd(f"UserPassword alice {crypt_hash('configured')}\nDefaultRoot ~\n")
+    assert refused(d, "alice", PASSWORDS["alice"]) == "530 Login incorrect."
+    ftp = d.connect()
+    ftp.login("alice", "configured")
+    assert ftp.pwd() == "/"
+    ftp.quit()
+    assert refused(d, "bob", PASSWORDS["bob"]) == "230"           # only alice's is replaced
+
+
+def test_auth_using_alias_checks_the_alias_own_password(ftpd, tmp_path):
+    anon = tmp_path / "anon"
+    anon.mkdir()
+    d = ftpd(f"""<Anonymous {anon}>
+User bob
+UserAlias alice bob
+UserAlias guest bob
+AnonRequirePassword on
+AuthUsingAlias on
+UserPassword guest {crypt_hash('guest-pw')}
+</Anonymous>
+""")
+    ftp = d.connect()
+    assert ftp.login("alice", PASSWORDS["alice"]).startswith("230 Anonymous access granted")   # alice's own
+    assert ftp.pwd() == "/"
+    ftp.quit()
+    assert refused(d, "alice", PASSWORDS["bob"]) == "530 Login incorrect."
+    # the alias authenticates as an account of its own: guest is none, its UserPassword opens nothing (ProFTPD's)
+    assert refused(d, "guest", "guest-pw") == "530 Login incorrect."
+
+
+def test_configuration_errors_of_these_directives(tmp_path):
+    for line, message in (("UserPassword bob", "expected a user name and an encrypted password"),
+                          ("SetEnv A=B c", "is not an environment variable name"),
+                          ("UnsetEnv", "expected a name"),
+                          ("AuthUnixOptions MagicChroot", "unknown AuthUnixOption 'MagicChroot'"),
+                          ("RegexOptions MatchLimit", "wrong number of parameters"),
+                          ("RegexOptions Engine perl", "unknown regex engine 'perl'"),
+                          ("IncludeOptions IgnoreEverything", "unknown IncludeOption 'IgnoreEverything'"),
+                          ("<VirtualHost 127.0.0.2>\nIncludeOptions AllowSymlinks\n</VirtualHost>", "not allowed")):
+        path = tmp_path / "t.conf"
+        path.write_text(f"Port 0\n{line}\n")
+        res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(path)], capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 1, line
+        assert message in res.stderr and "Traceback" not in res.stderr, (line, res.stderr)
+    path.write_text("Port 0\nPersistentPasswd off\nRegexOptions Engine POSIX MatchLimit 1000\n"
+                    "AuthUnixOptions NoGetgrouplist noinitgroups\n")
+    res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
+def test_set_env_and_unset_env_reach_display_files_and_log_times(ftpd, tmp_path):
+    (tmp_path / "env.msg").write_text("%{env:GREETING}|%{env:PATH}|%{time:%z}\n")
+    d = ftpd("SetEnv GREETING \"hello there\"\nUnsetEnv PATH\nSetEnv TZ XYZ+05\nDisplayConnect {dir}/env.msg\n")
+    ftp = d.connect()
+    assert ftp.getwelcome().startswith("220-hello there|(none)|-0500\n")     # the session's environment and zone
+    ftp.quit()
+    stamp = next(line for line in d.log().splitlines() if "STARTUP" in line)[:19]
+    logged = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+    assert abs((time.mktime(time.gmtime()) - logged) - 5 * 3600) < 120, stamp   # the daemon's log times too
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a private /etc/passwd needs a mount namespace, as root")
+def test_magic_token_home_chroots_before_the_token_and_starts_after_it(ftpd, tmp_path):
+    assert UNSHARE, "unshare (util-linux) is missing"
+    jail = tmp_path / "jail"
+    (jail / "home" / "wu").mkdir(parents=True)
+    (jail / "outside.txt").write_text("in the jail's root\n")
+    os.chown(jail / "home" / "wu", 2390, 2390)
+    passwd = tmp_path / "passwd"
+    passwd.write_text(open("/etc/passwd").read() +
+                      f"wu:{crypt_hash('wu-pw')}:2390:2390:wu:{jail}/./home/wu:/bin/sh\n")
+    d = ftpd("AuthOrder mod_auth_unix.c\nAuthUnixOptions MagicTokenChroot\nRequireValidShell off\n"
+             "UseFtpUsers off\nDefaultRoot ~\n", auth=False)
+    d.stop()                                                # started again below, with its own /etc/passwd
+    d.pidfile.unlink(missing_ok=True)
+    script = f'mount --bind "{passwd}" /etc/passwd && exec "$@"'
+    d.proc = subprocess.Popen([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable,
+                               "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_until(d.pidfile.exists, 15)
+    ftp = d.connect()
+    ftp.login("wu", "wu-pw")
+    assert ftp.pwd() == "/home/wu"
+    ftp.cwd("/")
+    assert "outside.txt" in ftp.nlst()                      # the jail is the root, not wu's home
+    ftp.cwd("..")
+    assert ftp.pwd() == "/"
+    ftp.quit()
