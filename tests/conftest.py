@@ -160,6 +160,14 @@ def error_reply(ftp: ftplib.FTP, line: str) -> str:
     return str(e.value)
 
 
+def configtest(directory: Path, text: str) -> subprocess.CompletedProcess:
+    """`proftpy -t` of `text`, written to `directory/t.conf`: its exit status, stdout and stderr."""
+    conf = directory / "t.conf"
+    conf.write_text(text)
+    return subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(conf)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+
+
 def heap_is_mergeable(pid: int | str = "self") -> bool:
     """Whether the process's heap is marked for the kernel's same-page merging (VmFlags `mg` in smaps)."""
     with open(f"/proc/{pid}/smaps") as f:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, REPO, wait_until
+from conftest import IS_ROOT, PASSWORDS, REPO, configtest, wait_until
 
 from proftpy.auth.crypt import crypt_hash
 
@@ -77,16 +77,11 @@ def test_configuration_errors_of_these_directives(tmp_path):
                           ("RegexOptions Engine perl", "unknown regex engine 'perl'"),
                           ("IncludeOptions IgnoreEverything", "unknown IncludeOption 'IgnoreEverything'"),
                           ("<VirtualHost 127.0.0.2>\nIncludeOptions AllowSymlinks\n</VirtualHost>", "not allowed")):
-        path = tmp_path / "t.conf"
-        path.write_text(f"Port 0\n{line}\n")
-        res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(path)], capture_output=True,
-                             text=True, timeout=60)
+        res = configtest(tmp_path, f"Port 0\n{line}\n")
         assert res.returncode == 1, line
         assert message in res.stderr and "Traceback" not in res.stderr, (line, res.stderr)
-    path.write_text("Port 0\nPersistentPasswd off\nRegexOptions Engine POSIX MatchLimit 1000\n"
-                    "AuthUnixOptions NoGetgrouplist noinitgroups\n")
-    res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(path)], capture_output=True, text=True,
-                         timeout=60)
+    res = configtest(tmp_path, "Port 0\nPersistentPasswd off\nRegexOptions Engine POSIX MatchLimit 1000\n"
+                               "AuthUnixOptions NoGetgrouplist noinitgroups\n")
     assert res.returncode == 0, res.stderr
 
 

@@ -12,13 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, side_by_side, wait_until
+from conftest import IS_ROOT, PASSWORDS, configtest, side_by_side, wait_until
 
 
 
@@ -353,10 +352,7 @@ def test_after_login_a_program_runs_as_the_user_inside_the_chroot(ftpd, rec):
 
 # -- proftpy -t ------------------------------------------------------------------------------------------------------
 def _configtest(tmp_path: Path, line: str) -> subprocess.CompletedProcess:
-    conf = tmp_path / "t.conf"
-    conf.write_text(f"Port 0\nExecEngine on\n{line}\n")
-    return subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(conf)], capture_output=True, text=True,
-                          timeout=60)
+    return configtest(tmp_path, f"Port 0\nExecEngine on\n{line}\n")
 
 
 def test_configtest_refuses_a_relative_program_path(tmp_path):

@@ -9,13 +9,13 @@ import ftplib
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, PROFTPD, SIDE_BY_SIDE_CONFIG, fill, free_port, make_file, wait_until
+from conftest import (IS_ROOT, PASSWORDS, PROFTPD, SIDE_BY_SIDE_CONFIG, configtest, fill, free_port, make_file,
+                      wait_until)
 
 from proftpy import quotatab as qt
 
@@ -267,12 +267,9 @@ def test_configuration_errors_name_file_and_line(tmp_path):
                           ("QuotaOptions ScanAlways", "unknown QuotaOption 'ScanAlways'"),
                           ("QuotaExcludeFilter (", "QuotaExcludeFilter"),
                           ("QuotaLock quota.lock", "is not an absolute path")):
-        path = tmp_path / "t.conf"
-        path.write_text(f"Port 0\n{line}\n")
-        res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(path)], capture_output=True,
-                             text=True, timeout=60)
+        res = configtest(tmp_path, f"Port 0\n{line}\n")
         assert res.returncode == 1, line
-        assert f"{path}:2:" in res.stderr and message in res.stderr, (line, res.stderr)
+        assert f"{tmp_path}/t.conf:2:" in res.stderr and message in res.stderr, (line, res.stderr)
         assert "Traceback" not in res.stderr
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import ftplib
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, side_by_side, wait_until
+from conftest import IS_ROOT, PASSWORDS, configtest, side_by_side, wait_until
 
 
 
@@ -229,18 +228,14 @@ ExecOnEvent mod_wrap.connection-denied {hook} %a
 
 
 def test_configuration_errors_name_file_and_line(tmp_path):
-    import sys
     for line, message in (("WrapTables /etc/hosts.allow file:/etc/hosts.deny", "bad table parameter"),
                           ("WrapTables sql:/x file:/etc/hosts.deny", "unsupported table source type: 'sql'"),
                           ("WrapTables builtin:some file:/x", "unknown builtin parameter"),
                           ("TCPAccessFiles hosts.allow /etc/hosts.deny", "must start with"),
                           ("WrapOptions CheckEverything", "unknown WrapOption")):
-        conf = tmp_path / "t.conf"
-        conf.write_text(f"Port 0\n{line}\n")
-        res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(conf)], capture_output=True,
-                             text=True, timeout=60)
+        res = configtest(tmp_path, f"Port 0\n{line}\n")
         assert res.returncode == 1
-        assert f"{conf}:2:" in res.stderr and message in res.stderr, res.stderr
+        assert f"{tmp_path}/t.conf:2:" in res.stderr and message in res.stderr, res.stderr
 
 
 # -- side by side with Debian's ProFTPD and mod_wrap2 ---------------------------------------------------------------
