@@ -14,10 +14,31 @@ LEVELS = {"emerg": logging.CRITICAL, "alert": logging.CRITICAL, "crit": logging.
           "warn": logging.WARNING, "notice": NOTICE, "info": logging.INFO, "debug": logging.DEBUG}
 
 
+class LineOptions:
+    """LogOptions for this process's SystemLog lines: ProFTPD's fields, on or off (the master's from the server
+    config, a session's from its server; `set_line_options`)."""
+
+    timestamp = True
+    hostname = True
+    vhost = True                # the server's name before the client's
+    label = "proftpy"           # RoleBasedProcessLabels: "daemon" or "session"
+
+
+LOG_OPTIONS_DEFAULT = frozenset(("Timestamp", "Hostname", "VirtualHost"))
+
+
+def set_line_options(options: frozenset[str], role: str) -> None:
+    """Apply LogOptions (the enabled ones) in a process of `role` ("daemon" or "session")."""
+    LineOptions.timestamp = "Timestamp" in options
+    LineOptions.hostname = "Hostname" in options
+    LineOptions.vhost = "VirtualHost" in options
+    LineOptions.label = role if "RoleBasedProcessLabels" in options else "proftpy"
+
+
 class SessionOrigin(logging.Filter):
     """Put on the SystemLog handlers of a session child (`tag_session`): every record it writes carries ProFTPD's
     `<server> (<client name>[<client ip>])`, read from the session when the line is written (the client's name is
-    known only once UseReverseDNS has been applied)."""
+    known only once UseReverseDNS has been applied); without LogOptions' VirtualHost, the client's part only."""
 
     def __init__(self, session) -> None:
         super().__init__()
@@ -25,7 +46,8 @@ class SessionOrigin(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         s = self.session
-        record.origin = f"{s.local_name} ({s.remote_name}[{s.remote_addr}])"
+        client = f"({s.remote_name}[{s.remote_addr}])"
+        record.origin = f"{s.local_name} {client}" if LineOptions.vhost else client
         return True
 
 
@@ -39,21 +61,26 @@ def tag_session(session) -> None:
 
 class SystemLogFormat(logging.Formatter):
     """ProFTPD's SystemLog line: `YYYY-MM-DD HH:MM:SS,mmm host proftpy[pid] <server> (<client>[<ip>]): message` for
-    a session, `... proftpy[pid]: message` for the master."""
+    a session, `... proftpy[pid]: message` for the master; LogOptions leave out the time, the host name, the
+    server's name, or label the process `daemon`/`session` (LineOptions)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.host = socket.gethostname().split(".")[0]
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = self.formatTime(record, "%Y-%m-%d %H:%M:%S") + f",{int(record.msecs):03d}"
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
+        head = f"{LineOptions.label}[{os.getpid()}]"
         origin = getattr(record, "origin", None)
         if origin:
-            return f"{stamp} {self.host} proftpy[{os.getpid()}] {origin}: {text}"
-        return f"{stamp} {self.host} proftpy[{os.getpid()}]: {text}"
+            head += " " + origin
+        if LineOptions.hostname:
+            head = f"{self.host} {head}"
+        if LineOptions.timestamp:
+            head = self.formatTime(record, "%Y-%m-%d %H:%M:%S") + f",{int(record.msecs):03d} {head}"
+        return f"{head}: {text}"
 
 
 class _SyslogFormat(logging.Formatter):

@@ -32,8 +32,8 @@ from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
 from ..fs import FsError
-from ..log import SystemLogFormat, logformat, xferlog
-from ..module import Listener, Module
+from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, xferlog
+from ..module import Listener, MasterView, Module
 from .auth import AuthState
 
 if TYPE_CHECKING:
@@ -160,7 +160,31 @@ def _server_log(args: list[str]) -> str:
     return args[0]
 
 
+LOG_OPTIONS = {name.lower(): name for name in ("Timestamp", "Hostname", "VirtualHost", "RoleBasedProcessLabels")}
+
+
+def _log_options(args: list[str]) -> frozenset[str]:
+    """`LogOptions +Name -Name ...`: the SystemLog line's fields that are on, from ProFTPD's defaults (each line
+    starts from them, as ProFTPD's)."""
+    if not args:
+        raise ValueError("wrong number of parameters")
+    on = set(LOG_OPTIONS_DEFAULT)
+    for word in args:
+        if word[:1] not in ("+", "-"):
+            raise ValueError(f"bad LogOption: '{word}'")
+        name = LOG_OPTIONS.get(word[1:].lower())
+        if name is None:
+            raise ValueError(f"unknown LogOption: '{word[1:]}'")
+        (on.add if word[0] == "+" else on.discard)(name)
+    return frozenset(on)
+
+
 directives = (
+    Directive("LogOptions", Custom(_log_options, "+|-Timestamp +|-Hostname +|-VirtualHost +|-RoleBasedProcessLabels"),
+              SVG, LOG_OPTIONS_DEFAULT, Merge.SERVER,
+              "SystemLog line fields: the time, the host name, the server's name (on by default), and "
+              "`daemon`/`session` for `proftpy` as the process's label (off), e.g. `LogOptions -Timestamp "
+              "-Hostname +RoleBasedProcessLabels` under systemd's journal."),
     Directive("TransferLog", Path(none_ok=True), SVGA, DEFAULT_XFERLOG, Merge.DOWN,
               "xferlog(5) file with one line per RETR/STOR/STOU/APPE and DELE (`none` disables)."),
     Directive("ExtendedLog", Custom(_extended_log, "path|syslog:level [classes [format-name]]"), SVGA, None,
@@ -271,7 +295,12 @@ def preload(master: "MasterView") -> None:
         server.cached(_formats, master.config)
 
 
+def _master_line_options(master: MasterView) -> None:
+    set_line_options(master.config.main.get("LogOptions"), "daemon")
+
+
 def session_init(session: "Session") -> None:
+    set_line_options(session.server.get("LogOptions"), "session")
     st = _state(session)
     _server_log_init(session)
     symlinks = bool(session.server.get("AllowLogSymlinks"))
@@ -669,6 +698,7 @@ def _transfer_facts(session: "Session", cmd: Request, rec: logformat.Record, xfe
 
 
 MODULE = Module(NAME, directives=directives, session_init=session_init, master_preload=preload,
+                master_init=_master_line_options, master_reload=_master_line_options,
                 hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
                 listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
                            Listener("core.exit", _exited)))

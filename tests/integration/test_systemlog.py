@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, make_users
+from conftest import PASSWORDS, make_users, wait_until
 
 ORIGIN = "127.0.0.1 (127.0.0.1[127.0.0.1])"
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \S+ proftpy\[(\d+)\] (.*)$")
@@ -175,3 +175,21 @@ def test_failed_logins_have_the_fail2ban_shape(ftpd, tmp_path):
     hits = [m for m in map(FAIL2BAN_SHAPE.search, d.log().splitlines()) if m]
     assert len(hits) == 4
     assert {m.group("host") for m in hits} == {"127.0.0.1"}
+
+
+def test_log_options_for_systemds_journal(ftpd):
+    """`LogOptions -Timestamp -Hostname +RoleBasedProcessLabels` (ProFTPD's advice under systemd): no time, no host,
+    `daemon[pid]` and `session[pid]`; a <VirtualHost> with `-VirtualHost` drops its name before the client's."""
+    d = ftpd("SyslogLevel info\nLogOptions -Timestamp -Hostname +RoleBasedProcessLabels\n"
+             "<VirtualHost 127.0.0.2>\nPort {port}\nLogOptions -VirtualHost\n</VirtualHost>\n")
+    for address in ("127.0.0.1", "127.0.0.2"):
+        with ftplib.FTP() as ftp:
+            ftp.connect(address, d.port, timeout=10)
+            ftp.quit()
+    assert wait_until(lambda: d.log().count("FTP session closed.") == 2)
+    lines = d.log().splitlines()
+    assert any(re.fullmatch(r"daemon\[\d+\]: proftpy \S+ standalone mode STARTUP", line) for line in lines), lines
+    assert any(re.fullmatch(r"session\[\d+\] \S+ \(127\.0\.0\.1\[127\.0\.0\.1\]\): FTP session opened\.", line)
+               for line in lines), lines
+    assert any(re.fullmatch(r"\S+ \S+ \S+ proftpy\[\d+\] \(127\.0\.0\.1\[127\.0\.0\.1\]\): FTP session opened\.",
+                            line) for line in lines), lines

@@ -45,3 +45,30 @@ def test_session_origin_reads_the_session_when_the_line_is_written():
 def test_notice_is_proftpds_default_level():
     assert logging.INFO < systemlog.LEVELS["notice"] == systemlog.NOTICE < logging.WARNING
     assert logging.getLevelName(systemlog.NOTICE) == "NOTICE"
+
+
+def test_log_options_drop_fields_and_label_the_process_role():
+    from proftpy.modules.log import _log_options
+    s = types.SimpleNamespace(local_name="srv", remote_name="cl", remote_addr="192.0.2.7")
+    f = systemlog.SystemLogFormat()
+    pid = os.getpid()
+    try:
+        systemlog.set_line_options(_log_options(["-Timestamp", "-hostname", "+RoleBasedProcessLabels"]), "session")
+        r = record("hello")
+        systemlog.SessionOrigin(s).filter(r)
+        assert f.format(r) == f"session[{pid}] srv (cl[192.0.2.7]): hello"
+        systemlog.set_line_options(_log_options(["-VirtualHost", "-Timestamp"]), "daemon")
+        systemlog.SessionOrigin(s).filter(r)
+        assert f.format(r) == f"{f.host} proftpy[{pid}] (cl[192.0.2.7]): hello"
+        assert f.format(record("up")) == f"{f.host} proftpy[{pid}]: up"
+    finally:
+        systemlog.set_line_options(systemlog.LOG_OPTIONS_DEFAULT, "daemon")
+    assert f.format(record("up"))[:4].isdigit()
+    for words, message in ((["Timestamp"], "bad LogOption: 'Timestamp'"), (["+Colour"], "unknown LogOption"),
+                           ([], "wrong number")):
+        try:
+            _log_options(words)
+        except ValueError as e:
+            assert message in str(e)
+        else:
+            raise AssertionError(words)
