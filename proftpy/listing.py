@@ -212,6 +212,16 @@ def long_line(mode: str, nlink: int, user: str, group: str, size: str, when: str
     return line + f" -> {link}" if link is not None else line
 
 
+def windows_line(mode: int, size: int, when: int, name: str, gmt: bool = True) -> str:
+    """ListStyle Windows (ProFTPD 1.3.8's mod_ls): `MM-DD-YY  HH:MMAM`, then `<DIR>` or the size, then the name."""
+    t = time.gmtime(when) if gmt else time.localtime(when)
+    stamp = f"{t.tm_mon:02d}-{t.tm_mday:02d}-{t.tm_year % 100:02d}  {(t.tm_hour + 11) % 12 + 1:02d}:{t.tm_min:02d}" \
+            f"{'AM' if t.tm_hour < 12 else 'PM'}"
+    if stat.S_ISDIR(mode):
+        return f"{stamp}{'<DIR>':>12}{'':9} {name}"
+    return f"{stamp}{'':12}{size:9d} {name}"
+
+
 def type_suffix(mode: int) -> str:
     """-F: `/` for directories, `@` for links, `*` for executables."""
     if stat.S_ISLNK(mode):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from .. import listing, transfer
 from ..config.registry import ALL_DIRS, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, parse_bool
+from ..config.types import Choice, Custom, Flag, parse_bool
 from ..dispatch import DIRS, LISTED_PATH, OPTIONAL, Command, Request
 from ..fs import FsError
 from ..listing import ListConfig, LsOptions
@@ -67,6 +67,9 @@ directives = (
               "Show symbolic links as links (`name -> target`); off shows what they point to."),
     Directive("UseGlobbing", Flag, SVGA, True, Merge.DOWN, "Expand `*`, `?` and `[...]` in LIST/NLST paths."),
     Directive("TimesGMT", Flag, SVGA, True, Merge.DOWN, "Listing times in GMT; off uses the server's local time."),
+    Directive("ListStyle", Choice(("unix", "windows")), SVGA, "unix", Merge.DOWN,
+              "windows: LIST and STAT lines as `MM-DD-YY  HH:MMAM  <DIR>|size name`, dotfiles never shown (for "
+              "clients that read only Windows servers' listings)."),
     Directive("DirFakeUser", Custom(_fake_id, "on|off [name]"), ALL_DIRS, None, Merge.DOWN,
               "Show this owner name in listings (`~` = the logged-in user; default `ftp`)."),
     Directive("DirFakeGroup", Custom(_fake_id, "on|off [name]"), ALL_DIRS, None, Merge.DOWN,
@@ -130,6 +133,7 @@ class Settings:
     fake_user: str | None
     fake_group: str | None
     fake_mode: int | None
+    windows: bool = False               # ListStyle Windows
 
 
 def list_config(chain_sections, command: str) -> ListConfig:
@@ -186,7 +190,7 @@ def settings(session: "Session", command: str) -> Settings:
         config=list_config(ctx.chain, command),
         fake_user=fake("DirFakeUser", lambda: session.user or "ftp"),
         fake_group=fake("DirFakeGroup", lambda: session_group(session)),      # looked up only when shown
-        fake_mode=ctx.get("DirFakeMode"))
+        fake_mode=ctx.get("DirFakeMode"), windows=session.conf("ListStyle") == "windows")
 
 
 def parse_argument(session: "Session", arg: str, command: str, cfg: Settings) -> tuple[LsOptions, str]:
@@ -238,6 +242,7 @@ class Lister:
         self.files = 0
         self.dirs = 0
         self.stopped = False
+        self.windows = cfg.windows and command != "NLST"    # ListStyle Windows: LIST and STAT lines
 
     # -- stat helpers -------------------------------------------------------------------------------------------
     def follow(self, virtual: str) -> os.stat_result | None:
@@ -273,6 +278,8 @@ class Lister:
                 suffix = listing.type_suffix(target.st_mode) if target is not None else ""
             else:
                 suffix = listing.type_suffix(st.st_mode)
+        if self.windows:
+            return listing.windows_line(st.st_mode, st.st_size, self._time(st), item.name, self.cfg.gmt)
         if not opts.l:                  # -1, -C (and NLST-style names)
             return item.name + suffix
         mode = listing.mode_string(st.st_mode, self.cfg.fake_mode)
@@ -344,7 +351,8 @@ class Lister:
         if not opts.U:
             entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
         items: list[Item] = []
-        if opts.a:
+        dotfiles = (opts.a or opts.A) and not self.windows
+        if opts.a and dotfiles:
             for dot in (".", ".."):
                 if not self.count_file():
                     return items
@@ -355,7 +363,7 @@ class Lister:
                     continue
         for entry in entries:
             name = entry.name
-            if name.startswith(".") and not (opts.a or opts.A):
+            if name.startswith(".") and not dotfiles:
                 continue
             if not self.count_file():
                 break
@@ -536,6 +544,8 @@ def list_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]
             if followed is not None:
                 target_mode = followed.st_mode
         if opts.d or not stat.S_ISDIR(target_mode) or (not opts.R and path != target):
+            if lister.windows and posixpath.basename(item.name).startswith("."):
+                continue                        # ListStyle Windows shows no dotfile, named or not (ProFTPD)
             if lister.count_file():
                 files.append(item)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ftplib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -333,3 +334,29 @@ def test_dir_fake_user_group_mode(server):
     assert line.startswith("-rw-------") and line.split()[2] == "ftp"
     d = next(l for l in listing(ftp, "LIST") if name_of(l) == "dir")
     assert d.startswith("drwx------")
+
+
+def test_list_style_windows_is_read_by_real_clients(ftpd, tmp_path):
+    """ListStyle Windows: curl shows IIS-style lines, lftp's mirror reads them (names, sizes, directories) and
+    fetches the tree; dotfiles are never listed; NLST is unchanged."""
+    d = ftpd("ListStyle Windows\nDefaultRoot ~\n")
+    home = d.home("alice")
+    (home / "sub dir").mkdir()
+    (home / "sub dir" / "inner.bin").write_bytes(b"i" * 3000)
+    (home / "top.txt").write_bytes(b"hello\n")
+    (home / ".secret").write_bytes(b"x")
+    url = f"ftp://alice:{PASSWORDS['alice']}@127.0.0.1:{d.port}/"
+    listed = subprocess.run(["curl", "-sS", url], capture_output=True, text=True, timeout=30).stdout.splitlines()
+    assert len(listed) == 2, listed
+    assert listed[0].endswith("       <DIR>          sub dir") and listed[0][17:18] == " "
+    assert re.fullmatch(r"\d\d-\d\d-\d\d  \d\d:\d\d[AP]M {20}6 top\.txt", listed[1]), listed[1]
+    names = subprocess.run(["curl", "-sS", "-l", url], capture_output=True, text=True, timeout=30).stdout
+    assert sorted(names.splitlines()) == ["sub dir", "top.txt"]
+    out = tmp_path / "mirror"
+    script = (f"set cmd:fail-exit yes; set ftp:use-mlsd no; open -u alice,{PASSWORDS['alice']} "   # LIST, not MLSD
+              f"ftp://127.0.0.1:{d.port}; mirror / {out}")
+    res = subprocess.run(["lftp", "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert (out / "sub dir" / "inner.bin").read_bytes() == b"i" * 3000
+    assert (out / "top.txt").read_bytes() == b"hello\n"
+    assert not (out / ".secret").exists()

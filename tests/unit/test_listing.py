@@ -354,3 +354,14 @@ def test_glob_inside_the_root(tmp_path):
     assert ls.expand_glob(session, "up/d/*.txt") == ["up/d/x.txt"]       # through a link, still inside
     assert ls.expand_glob(session, "*.none") == []
     assert ls.expand_glob(session, ".d*") == [".dot"]
+
+
+def test_windows_lines_as_iis_writes_them():
+    import calendar
+    import stat as st
+    from proftpy.listing import windows_line
+    noon = calendar.timegm((2020, 1, 2, 12, 5, 0))
+    midnight = calendar.timegm((2021, 11, 30, 0, 7, 0))
+    assert windows_line(st.S_IFDIR | 0o755, 4096, noon, "a dir") == "01-02-20  12:05PM       <DIR>          a dir"
+    assert windows_line(st.S_IFREG | 0o644, 16, midnight, "f") == "11-30-21  12:07AM                   16 f"
+    assert windows_line(st.S_IFREG, 1234567890123, midnight, "big") == "11-30-21  12:07AM            1234567890123 big"
