@@ -21,6 +21,7 @@ from . import display
 from ..access import expr as exprs
 from ..access.expr import Condition, parse_condition, pick
 from ..auth import Account, AuthChain, parse_auth_order
+from ..auth import lastlog
 from ..auth.crypt import crypt_verify
 from ..auth.home import make_home, parse_create_home
 from ..auth.unix import login_denial
@@ -142,6 +143,8 @@ directives = (
               "Only names that are a UserAlias log in (set in the server or in any of its `<Anonymous>` blocks, as "
               "ProFTPD 1.3.8: every other name is refused)."),
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
+    Directive("UseLastlog", Flag, SVG, False, Merge.SERVER,
+              "Record each login in /var/log/lastlog (the line `ftpd<pid>`, the client's address), as `lastlog` shows."),
     Directive("AuthUsingAlias", Flag, ANON, False, Merge.DOWN,
               "With AnonRequirePassword: a UserAlias logs in with the alias's own password, not the User's."),
     Directive("UserPassword", Custom(_user_password, "user encrypted-password"), SVGA, None, Merge.SERVER,
@@ -471,6 +474,12 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.groups = listed if listed is not None else group_names(chain, account)
     session.events.emit("core.chroot", session=session, root=root)
     p = privs.default_privs()
+    if session.server.get("UseLastlog"):
+        with p.root():
+            try:
+                lastlog.record(account.uid, account.name, f"ftpd{os.getpid()}", session.client.ip)
+            except OSError as e:
+                log.log(NOTICE, "unable to update lastlog '%s': %s", lastlog.LASTLOG, e.strerror or e)
     if not p.nonroot_daemon:
         _enter_root(p, gids, root)
         try:

@@ -124,3 +124,27 @@ def test_magic_token_home_chroots_before_the_token_and_starts_after_it(ftpd, tmp
     ftp.cwd("..")
     assert ftp.pwd() == "/"
     ftp.quit()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a private /var/log/lastlog needs a mount namespace, as root")
+def test_use_lastlog_records_the_login(ftpd, tmp_path):
+    assert UNSHARE, "unshare (util-linux) is missing"
+    from proftpy.auth import lastlog
+    record = tmp_path / "lastlog"
+    record.write_bytes(b"")
+    d = ftpd("UseLastlog on\nDefaultRoot ~\n")
+    d.stop()                                                # started again below, with its own /var/log/lastlog
+    d.pidfile.unlink(missing_ok=True)
+    script = f'mount --bind "{record}" /var/log/lastlog && exec "$@"'
+    d.proc = subprocess.Popen([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable,
+                               "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_until(d.pidfile.exists, 15)
+    before = int(time.time())
+    d.login("bob").quit()
+    uid = d.uid("bob")
+    assert wait_until(lambda: record.stat().st_size == (uid + 1) * lastlog.RECORD.size)
+    when, line, host = lastlog.RECORD.unpack(record.read_bytes()[uid * lastlog.RECORD.size:])
+    assert before <= when <= time.time() + 1
+    assert line.rstrip(b"\0").startswith(b"ftpd") and host.rstrip(b"\0") == b"127.0.0.1"
