@@ -349,6 +349,17 @@ def compat_scenarios() -> list[Scenario]:
         add(f"auth-using-alias-{using}", "USER alice", "PASS bob-pw", "USER alice", "PASS alice-pw", "PWD",
             conf=anon_bob + f"UserAlias alice bob\nRequireValidShell off\nAnonRequirePassword on\n"
                             f"AuthUsingAlias {using}\n</Anonymous>\n")
+    # -- UserDirRoot: an alias's login confined to its own subdirectory of the <Anonymous> directory
+    def alias_dirs(home: Path) -> None:
+        if home.name == "bob":
+            (home / "alice").mkdir()
+            (home / "alice" / "mine.txt").write_text("alice's\n")
+    for dirroot in ("on", "off"):
+        add(f"user-dir-root-{dirroot}", "USER alice", "PASS a@b", "PWD", "PASV", "NLST", "CWD ..", "PWD",
+            conf=anon_bob + f"UserAlias alice bob\nRequireValidShell off\nUserDirRoot {dirroot}\n</Anonymous>\n",
+            tree=alias_dirs)
+    add("user-dir-root-own-name", "USER bob", "PASS a@b", "PWD", "PASV", "NLST",
+        conf=anon_bob + "UserAlias alice bob\nRequireValidShell off\nUserDirRoot on\n</Anonymous>\n", tree=alias_dirs)
     # -- SetEnv, UnsetEnv: what %{env:...} shows
     def env_message(home: Path) -> None:
         (home.parent.parent / "env.msg").write_text("%{env:PROFTPY_TEST}|%{env:PATH}|%{env:TZ}|%{env:GONE}\n")

@@ -237,6 +237,8 @@ def _directive(line: Line, state: _State, stack: list[Section], depth: int) -> N
         raise ConfigError(f"{directive.name}: {e}", line.where) from None
     if low == "loadmodule" and not state.registry.has_module(value):
         state.warnings.append(f"{line.where}: LoadModule {value}: proftpy has no such module; ignored")
+    elif low in ("loadfile", "moduleorder"):
+        state.warnings.append(f"{line.where}: {directive.name}: proftpy loads no shared objects; ignored")
     if low == "includeoptions":
         state.include_options = value
     section.params.append(Param(directive, value, args, line.where))

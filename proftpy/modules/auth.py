@@ -143,6 +143,8 @@ directives = (
               "Only names that are a UserAlias log in (set in the server or in any of its `<Anonymous>` blocks, as "
               "ProFTPD 1.3.8: every other name is refused)."),
     Directive("AnonRequirePassword", Flag, ANON, False, Merge.DOWN, "Anonymous logins need the real password."),
+    Directive("UserDirRoot", Flag, ANON, False, Merge.DOWN,
+              "A UserAlias login into this `<Anonymous>` is confined to the subdirectory named after the alias."),
     Directive("UseLastlog", Flag, SVG, False, Merge.SERVER,
               "Record each login in /var/log/lastlog (the line `ftpd<pid>`, the client's address), as `lastlog` shows."),
     Directive("AuthUsingAlias", Flag, ANON, False, Merge.DOWN,
@@ -468,7 +470,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     if magic is not None:                           # AuthUnixOptions MagicTokenChroot: home /srv/./home/u
         account = dataclasses.replace(account, home=magic[0])
         log.debug("AuthUnixOption magicTokenChroot: using 'DefaultRoot %s' and 'DefaultChdir %s'", *magic)
-    root = _usable_root(magic[0]) if magic is not None else _session_root(session, account, anon, names)
+    root = _usable_root(magic[0]) if magic is not None else _session_root(session, account, anon, names, name)
     # core.chroot comes before the root changes (as ProFTPD's), so listeners may open files outside it
     session.account, session.anon = account, anon
     session.groups = listed if listed is not None else group_names(chain, account)
@@ -587,11 +589,14 @@ def dir_umask(session: "Session", path: str | None = None) -> int:
 
 
 # -- roots and start directories -----------------------------------------------------------------------------------
-def _session_root(session: "Session", account: Account, anon, group_names: set[str]) -> str | None:
-    """The directory to confine the session to: the <Anonymous> directory, else the first DefaultRoot (config
-    order) whose group expression holds; None for no confinement (also for `DefaultRoot /`)."""
+def _session_root(session: "Session", account: Account, anon, group_names: set[str], name: str) -> str | None:
+    """The directory to confine the session to: the <Anonymous> directory (with UserDirRoot, its subdirectory
+    named after the alias that logged in), else the first DefaultRoot (config order) whose group expression holds;
+    None for no confinement (also for `DefaultRoot /`)."""
     if anon is not None:
         path = _expand_home(anon.args[0], account, session)
+        if anon.get("UserDirRoot") and name != account.name:
+            path = os.path.join(path, name)
     else:
         for p in session.server.section.all("DefaultRoot"):
             spec, expr = p.value

@@ -148,3 +148,28 @@ def test_use_lastlog_records_the_login(ftpd, tmp_path):
     when, line, host = lastlog.RECORD.unpack(record.read_bytes()[uid * lastlog.RECORD.size:])
     assert before <= when <= time.time() + 1
     assert line.rstrip(b"\0").startswith(b"ftpd") and host.rstrip(b"\0") == b"127.0.0.1"
+
+
+def test_user_dir_root_confines_an_alias_to_its_own_directory(ftpd, tmp_path):
+    anon = tmp_path / "anon"
+    (anon / "guest").mkdir(parents=True)
+    (anon / "guest" / "mine.txt").write_text("the guest's\n")
+    (anon / "top.txt").write_text("everyone's\n")
+    d = ftpd(f"<Anonymous {anon}>\nUser bob\nUserAlias guest bob\nUserAlias anonymous bob\nUserDirRoot on\n"
+             "RequireValidShell off\n</Anonymous>\n")
+    ftp = d.connect()
+    ftp.login("guest", "g@example.org")
+    assert ftp.nlst() == ["mine.txt"]
+    ftp.quit()
+    ftp = d.connect()
+    with pytest.raises(ftplib.error_perm, match="530 Login incorrect"):
+        ftp.login("anonymous", "a@example.org")            # an alias too, and anon/anonymous does not exist
+    ftp.close()
+
+
+def test_mod_dso_directives_are_accepted_and_reported(tmp_path):
+    res = configtest(tmp_path, "Port 0\nLoadFile /usr/lib/x86_64-linux-gnu/libfoo.so\nModuleOrder mod_core.c\n"
+                               "AuthPAMOptions NoTTY\n")
+    assert res.returncode == 0, res.stderr
+    assert "t.conf:2: LoadFile: proftpy loads no shared objects; ignored" in res.stderr
+    assert "t.conf:3: ModuleOrder: proftpy loads no shared objects; ignored" in res.stderr
