@@ -1,12 +1,10 @@
 """mod_quotatab_file's tables, byte for byte: a limit table and a tally table, each a 4-byte magic number and then
 fixed-size records, in the machine's byte order, so that ProFTPD, its `ftpquota` script and proftpy share them.
 
-Record layouts (no padding):
-
-| table | magic | record (bytes) |
-|---|---|---|
-| limit | 0x7626 | name 81 (NUL-padded), quota type int32, per-session uint8, limit type int32, bytes in/out/xfer available 3 x double, files in/out/xfer available 3 x uint32 (126) |
-| tally | 0x7644 | name 81, quota type int32, bytes in/out/xfer used 3 x double, files in/out/xfer used 3 x uint32 (121) |
+Record layouts, without padding: a limit record (126 bytes, after the magic 0x7626) is the name (81 bytes,
+NUL-padded), the quota type (int32), per-session (uint8), the limit type (int32), bytes in/out/xfer available (3 x
+double) and files in/out/xfer available (3 x uint32); a tally record (121 bytes, after 0x7644) is the name, the
+quota type, bytes in/out/xfer used (3 x double) and files in/out/xfer used (3 x uint32).
 
 A byte limit of 0 or less and a file limit of 0 mean unlimited; a byte value that is not a finite number (NaN,
 infinity: never written by ftpquota) is read as 0, which is what ProFTPD's comparisons make of it in a limit. The

@@ -20,9 +20,10 @@ def record(uid: int, user: str, line: str, host: str, path: str = LASTLOG, now: 
     if stat.S_ISDIR(os.stat(path).st_mode):
         if "/" in user or user in ("", ".", ".."):
             raise OSError(f"cannot name a lastlog file after '{user}'")
-        fd, offset = os.open(os.path.join(path, user), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600), 0
+        path, offset, flags = os.path.join(path, user), 0, os.O_NOFOLLOW
     else:
-        fd, offset = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), uid * RECORD.size
+        offset, flags = uid * RECORD.size, 0
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | flags, 0o600)
     try:
         if os.pwrite(fd, data, offset) != len(data):
             raise OSError("short write to lastlog")

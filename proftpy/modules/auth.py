@@ -146,7 +146,8 @@ directives = (
     Directive("UserDirRoot", Flag, ANON, False, Merge.DOWN,
               "A UserAlias login into this `<Anonymous>` is confined to the subdirectory named after the alias."),
     Directive("UseLastlog", Flag, SVG, False, Merge.SERVER,
-              "Record each login in /var/log/lastlog (the line `ftpd<pid>`, the client's address), as `lastlog` shows."),
+              "Record each login in /var/log/lastlog (the line `ftpd<pid>`, the client's address), as `lastlog` "
+              "shows."),
     Directive("AuthUsingAlias", Flag, ANON, False, Merge.DOWN,
               "With AnonRequirePassword: a UserAlias logs in with the alias's own password, not the User's."),
     Directive("UserPassword", Custom(_user_password, "user encrypted-password"), SVGA, None, Merge.SERVER,
@@ -308,6 +309,7 @@ def user(session: "Session", cmd: Request) -> Reply:
 
 def pass_(session: "Session", cmd: Request) -> Reply | None:
     if session.authenticated:
+        session.user_arg = None                 # a failed PASS forgets the USER name, even now (ProFTPD's note)
         return Reply(503, "You are already logged in")
     if session.user_arg is None:
         return Reply(503, "Login with USER first")

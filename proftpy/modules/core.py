@@ -335,6 +335,7 @@ commands = (
                      "214 Syntax: <cmd> <syntax>", "502 Unknown command '<cmd>'")),
 ) + _not_implemented("CONF ENC MIC", 32)
 
+
 def _environment(server) -> tuple[tuple[str, str | None], ...]:
     """A server's SetEnv (name, value) and UnsetEnv (name, None) lines, in configuration order."""
     return tuple((p.value[0], p.value[1]) if p.directive.name == "SetEnv" else (p.value, None)

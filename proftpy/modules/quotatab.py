@@ -51,6 +51,7 @@ IN, OUT, XFER = "upload", "download", "transfer"
 UNITS = {"b": (1, "bytes"), "kb": (1024, "Kb"), "mb": (1 << 20, "Mb"), "gb": (1 << 30, "Gb")}
 TYPE_WORDS = {"user": qt.USER, "group": qt.GROUP, "class": qt.CLASS, "all": qt.ALL}
 DIR_COMMANDS = ("MKD", "XMKD")          # uploads of a directory, with QuotaDirectoryTally
+LIMIT_TYPES = {qt.HARD: "Hard", qt.SOFT: "Soft"}
 LOCK_TRIES = 10                          # QuotaLock: attempts before giving up (ProFTPD's QUOTA_MAX_LOCK_ATTEMPTS)
 
 
@@ -733,7 +734,7 @@ def site_quota(session: "Session", cmd: Request) -> Reply:
     kinds = {qt.USER: "User", qt.GROUP: "Group", qt.CLASS: "Class", qt.ALL: "All"}
     lines = [f"Name: {limit.name}", f"Quota Type: {kinds.get(limit.quota_type, '(unknown)')}",
              f"Per Session: {'True' if limit.per_session else 'False'}",
-             f"Limit Type: {'Hard' if limit.limit_type == qt.HARD else 'Soft' if limit.limit_type == qt.SOFT else '(unknown)'}"]
+             f"Limit Type: {LIMIT_TYPES.get(limit.limit_type, '(unknown)')}"]
     for label, used, avail, kind in (("Uploaded", tally.bytes_in, limit.bytes_in, IN),
                                      ("Downloaded", tally.bytes_out, limit.bytes_out, OUT),
                                      ("Transferred", tally.bytes_xfer, limit.bytes_xfer, XFER)):
