@@ -168,6 +168,20 @@ def configtest(directory: Path, text: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
 
 
+def restart_with_mount(d: Daemon, mount: str) -> None:
+    """Start the daemon `d` again in a private mount namespace of its own, after the shell command `mount` (a small
+    tmpfs, a file bind-mounted over a system one): only the daemon sees it, and it goes with the daemon."""
+    unshare = shutil.which("unshare")
+    assert unshare, "unshare (util-linux) is missing"
+    d.stop()
+    d.pidfile.unlink(missing_ok=True)
+    d.proc = subprocess.Popen([unshare, "-m", "--propagation", "private", "sh", "-c", f'{mount} && exec "$@"', "sh",
+                               sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_until(d.pidfile.exists, 15), d.proc.stderr.read1().decode() if d.proc.poll() is not None else ""
+
+
 def heap_is_mergeable(pid: int | str = "self") -> bool:
     """Whether the process's heap is marked for the kernel's same-page merging (VmFlags `mg` in smaps)."""
     with open(f"/proc/{pid}/smaps") as f:

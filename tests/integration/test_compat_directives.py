@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import ftplib
 import os
-import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, REPO, configtest, wait_until
+from conftest import IS_ROOT, PASSWORDS, configtest, restart_with_mount, wait_until
 
 from proftpy.auth.crypt import crypt_hash
-
-UNSHARE = shutil.which("unshare")
-
 
 @pytest.fixture
 def tmp_path(open_tmp_path):
@@ -98,7 +92,6 @@ def test_set_env_and_unset_env_reach_display_files_and_log_times(ftpd, tmp_path)
 
 @pytest.mark.skipif(not IS_ROOT, reason="a private /etc/passwd needs a mount namespace, as root")
 def test_magic_token_home_chroots_before_the_token_and_starts_after_it(ftpd, tmp_path):
-    assert UNSHARE, "unshare (util-linux) is missing"
     jail = tmp_path / "jail"
     (jail / "home" / "wu").mkdir(parents=True)
     (jail / "outside.txt").write_text("in the jail's root\n")
@@ -108,14 +101,7 @@ def test_magic_token_home_chroots_before_the_token_and_starts_after_it(ftpd, tmp
                       f"wu:{crypt_hash('wu-pw')}:2390:2390:wu:{jail}/./home/wu:/bin/sh\n")
     d = ftpd("AuthOrder mod_auth_unix.c\nAuthUnixOptions MagicTokenChroot\nRequireValidShell off\n"
              "UseFtpUsers off\nDefaultRoot ~\n", auth=False)
-    d.stop()                                                # started again below, with its own /etc/passwd
-    d.pidfile.unlink(missing_ok=True)
-    script = f'mount --bind "{passwd}" /etc/passwd && exec "$@"'
-    d.proc = subprocess.Popen([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable,
-                               "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_until(d.pidfile.exists, 15)
+    restart_with_mount(d, f'mount --bind "{passwd}" /etc/passwd')     # its own /etc/passwd
     ftp = d.connect()
     ftp.login("wu", "wu-pw")
     assert ftp.pwd() == "/home/wu"
@@ -128,19 +114,11 @@ def test_magic_token_home_chroots_before_the_token_and_starts_after_it(ftpd, tmp
 
 @pytest.mark.skipif(not IS_ROOT, reason="a private /var/log/lastlog needs a mount namespace, as root")
 def test_use_lastlog_records_the_login(ftpd, tmp_path):
-    assert UNSHARE, "unshare (util-linux) is missing"
     from proftpy.auth import lastlog
     record = tmp_path / "lastlog"
     record.write_bytes(b"")
     d = ftpd("UseLastlog on\nDefaultRoot ~\n")
-    d.stop()                                                # started again below, with its own /var/log/lastlog
-    d.pidfile.unlink(missing_ok=True)
-    script = f'mount --bind "{record}" /var/log/lastlog && exec "$@"'
-    d.proc = subprocess.Popen([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable,
-                               "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_until(d.pidfile.exists, 15)
+    restart_with_mount(d, f'mount --bind "{record}" /var/log/lastlog')
     before = int(time.time())
     d.login("bob").quit()
     uid = d.uid("bob")

@@ -7,15 +7,12 @@ from __future__ import annotations
 import ftplib
 import io
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import IS_ROOT, REPO, wait_until
+from conftest import IS_ROOT, restart_with_mount, wait_until
 from proftpy.log import xferlog
 
 BASE = "DefaultRoot ~\nTransferLog {dir}/xferlog\nAllowOverwrite on\n"
@@ -178,9 +175,6 @@ def test_ascii_transfers_log_the_files_bytes(ftpd):
     assert (binary["bytes"], binary["type"]) == ("14", "b")
 
 
-UNSHARE = shutil.which("unshare")
-
-
 def upload(ftp: ftplib.FTP, command: str, payload: bytes) -> str:
     """Send `payload` (the server may stop reading and close the data connection early); the final reply."""
     conn = data_socket(ftp)
@@ -198,19 +192,11 @@ def test_full_device_mid_upload(ftpd, tmp_path):
     """A small tmpfs in the daemon's own mount namespace fills up mid-upload: a write that went in part of the way
     is ProFTPD's I/O error (451), one that finds no room at all `452 No space left on device`; both are logged as
     incomplete uploads."""
-    assert UNSHARE, "unshare (util-linux) is missing"
     d = ftpd(BASE)
-    d.stop()                                                           # started again below, in its namespace
     full = d.home("alice") / "full"
     full.mkdir()
     # the daemon runs in a private mount namespace where full/ is a 256 KiB tmpfs; the mount goes with it
-    script = f'mount -t tmpfs -o size=256k,mode=0777 tmpfs "{full}" && exec "$@"'
-    d.pidfile.unlink(missing_ok=True)
-    d.proc = subprocess.Popen([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable,
-                               "-m", "proftpy", "-n", "-q", "-c", str(d.conf)], cwd=d.dir,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert wait_until(d.pidfile.exists, 15), d.proc.stderr.read1().decode() if d.proc.poll() is not None else ""
+    restart_with_mount(d, f'mount -t tmpfs -o size=256k,mode=0777 tmpfs "{full}"')
     payload = b"0123456789abcde\n" * (1 << 16)                          # 1 MiB
     with d.login() as ftp:
         ftp.voidcmd("TYPE I")
