@@ -49,6 +49,8 @@ def _show(value) -> str:
         return " ".join(f"{v:03o}" for v in value if v is not None)
     if isinstance(value, (list, tuple)):
         return " ".join(_show(v) for v in value if v is not None)
+    if isinstance(value, frozenset):                    # option words: the same text from run to run
+        return " ".join(sorted(_show(v) for v in value))
     if isinstance(value, dict):
         return " ".join(f"{k} {_show(v)}" for k, v in value.items())
     return str(value).replace("|", "\\|")

@@ -107,9 +107,10 @@ def test_extra_arguments(raw):
 # -- login ---------------------------------------------------------------------------------------------------------
 def test_user_after_login_is_reauthentication(raw):
     login(raw)
+    assert raw.cmd("USER alice") == "230 User alice logged in"     # the same name: nothing to do (ProFTPD 1.3.8)
     assert raw.cmd("USER bob") == "501 Reauthentication not supported"
     assert raw.cmd("PASS x") == "503 You are already logged in"
-    assert raw.cmd("USER alice") == "230 User alice logged in"     # the same name: nothing to do (ProFTPD 1.3.8)
+    assert raw.cmd("USER alice") == "501 Reauthentication not supported"   # a failed PASS forgot the name
 
 
 # -- transfer parameters -------------------------------------------------------------------------------------------
