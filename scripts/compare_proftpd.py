@@ -769,6 +769,8 @@ def quota_scenarios() -> list[Scenario]:
         "SITE QUOTA", conf=conf + "QuotaExcludeFilter \\.tmp$\n", tree=tables(user(bytes_in=40)))
     add("quota-directory-tally", *LOGIN, "MKD d1", "SITE QUOTA", "MKD d2", "MKD d3", "RMD d1", "SITE QUOTA",
         "MKD d4", conf=conf + "QuotaDirectoryTally on\n", tree=tables(user(files_in=2)))
+    add("quota-directory-tally-bytes", *LOGIN, "MKD d1", "PASV", "NLST", "SITE QUOTA", conf=conf + "QuotaDirectoryTally on\n",
+        tree=tables(user(bytes_in=100)))
     add("quota-no-tally-table", *LOGIN, "SITE QUOTA", *put("a.txt"), conf=(
         "QuotaEngine on\nQuotaLimitTable file:{base}/quota.limit\nQuotaTallyTable file:{base}/missing.tally\n"),
         tree=tables(user(bytes_in=10)))

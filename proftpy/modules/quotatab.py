@@ -513,7 +513,7 @@ def _remove(session: "Session", st: QuotaState, cmd: Request, real: str | None, 
     if real is None:
         return False
     try:
-        if st.dirs and os.path.isdir(real) and not os.path.islink(real):
+        if st.dirs and stat.S_ISDIR(session.fs.lstat(real).st_mode):
             session.fs.rmdir(real)
         else:
             session.fs.unlink(real)
