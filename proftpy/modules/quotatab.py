@@ -152,9 +152,9 @@ class QuotaState:
     tally: qt.Tally | None = None
     offset: int = 0                      # of its tally record
     pending: str | None = None           # IN or OUT: a transfer the tally has not counted yet (core.exit counts it)
-    disk_bytes: int = 0                  # the size of what the command is about to change
-    disk_files: int = 0
+    disk_bytes: int = 0                  # the size of the file an upload is about to change
     deleted: os.stat_result | None = None   # DELE: the file as it was
+    replaced: int | None = None          # RNTO, RMD: the size of what goes away
     refused: bool = False                # the PRE_CMD hook refused: its reply says it already
     aborted: bool = False                # ABOR came during the transfer
 
@@ -655,19 +655,16 @@ def _pre_replace(session: "Session", cmd: Request) -> None:
     st = _in_use(session)
     if st is None or (cmd.name in ("RMD", "XRMD") and not st.dirs):
         return
-    size = None if _excluded(session, st, cmd) else _size(session, cmd.arg)
-    st.disk_bytes, st.disk_files = (size or 0), (0 if size is None else 1)
-    st.pending = "replace" if size is not None else None
+    st.replaced = None if _excluded(session, st, cmd) else _size(session, cmd.arg)
 
 
 def _post_replace(session: "Session", cmd: Request) -> None:
     st = _in_use(session)
-    if st is None or st.pending != "replace":
+    if st is None or st.replaced is None or (cmd.name in ("RMD", "XRMD") and not st.dirs):
         return
-    st.pending = None
-    nbytes, nfiles = st.disk_bytes, st.disk_files
+    nbytes, st.replaced = st.replaced, None
     if cmd.name == "RNTO":
-        _count(st, bytes_in=-nbytes, bytes_xfer=-nbytes, files_in=-nfiles, files_xfer=-nfiles)
+        _count(st, bytes_in=-nbytes, bytes_xfer=-nbytes, files_in=-1, files_xfer=-1)
     else:
         _count(st, bytes_in=-nbytes, files_in=-1, files_xfer=-1)
 
