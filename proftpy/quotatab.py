@@ -24,8 +24,12 @@ from dataclasses import astuple, dataclass
 from typing import Iterator, Union
 
 ALL, USER, GROUP, CLASS = 10, 20, 30, 40
-TYPE_NAMES = {ALL: "all", USER: "user", GROUP: "group", CLASS: "class"}
 HARD, SOFT = 1, 2
+# the words configurations and ftpquota take, and the labels SITE QUOTA and --show-records print
+TYPE_WORDS = {"all": ALL, "user": USER, "group": GROUP, "class": CLASS}
+TYPE_LABELS = {ALL: "All", USER: "User", GROUP: "Group", CLASS: "Class"}
+LIMIT_WORDS = {"hard": HARD, "soft": SOFT}
+LIMIT_LABELS = {HARD: "Hard", SOFT: "Soft"}
 NAME_SIZE = 81
 MAGIC = struct.Struct("=I")
 LIMIT_MAGIC, TALLY_MAGIC = 0x7626, 0x7644

@@ -49,9 +49,7 @@ NAME = "mod_quotatab.c"
 TAG = "mod_quotatab/1.3.1"              # ProFTPD 1.3.8's mod_quotatab, as its QuotaLog lines name it
 IN, OUT, XFER = "upload", "download", "transfer"
 UNITS = {"b": (1, "bytes"), "kb": (1024, "Kb"), "mb": (1 << 20, "Mb"), "gb": (1 << 30, "Gb")}
-TYPE_WORDS = {"user": qt.USER, "group": qt.GROUP, "class": qt.CLASS, "all": qt.ALL}
 DIR_COMMANDS = ("MKD", "XMKD")          # uploads of a directory, with QuotaDirectoryTally
-LIMIT_TYPES = {qt.HARD: "Hard", qt.SOFT: "Soft"}
 LOCK_TRIES = 10                          # QuotaLock: attempts before giving up (ProFTPD's QUOTA_MAX_LOCK_ATTEMPTS)
 
 
@@ -85,14 +83,14 @@ def _default(args: list[str]) -> qt.Limit:
     limit record with no name (the user's or group's is put in when it is used)."""
     if len(args) != 9:
         raise ValueError("wrong number of parameters")
-    qtype = TYPE_WORDS.get(args[0].lower())
+    qtype = qt.TYPE_WORDS.get(args[0].lower())
     if qtype is None:
         raise ValueError(f"unknown quota type '{args[0]}' configured")
     try:
         per_session = parse_bool(args[1])
     except ValueError:
         raise ValueError(f"expected Boolean per-session parameter: {args[1]}") from None
-    limit_type = {"hard": qt.HARD, "soft": qt.SOFT}.get(args[2].lower())
+    limit_type = qt.LIMIT_WORDS.get(args[2].lower())
     if limit_type is None:
         raise ValueError(f"expected 'soft' or 'hard' limit-type parameter: {args[2]}")
     return qt.Limit("", qtype, per_session, limit_type, *(_number(w, float) for w in args[3:6]),
@@ -728,10 +726,9 @@ def site_quota(session: "Session", cmd: Request) -> Reply:
         return Reply(202, "No quotas in effect")
     _refresh(st)
     limit, tally = st.limit, st.tally
-    kinds = {qt.USER: "User", qt.GROUP: "Group", qt.CLASS: "Class", qt.ALL: "All"}
-    lines = [f"Name: {limit.name}", f"Quota Type: {kinds.get(limit.quota_type, '(unknown)')}",
+    lines = [f"Name: {limit.name}", f"Quota Type: {qt.TYPE_LABELS.get(limit.quota_type, '(unknown)')}",
              f"Per Session: {'True' if limit.per_session else 'False'}",
-             f"Limit Type: {LIMIT_TYPES.get(limit.limit_type, '(unknown)')}"]
+             f"Limit Type: {qt.LIMIT_LABELS.get(limit.limit_type, '(unknown)')}"]
     for label, used, avail, kind in (("Uploaded", tally.bytes_in, limit.bytes_in, IN),
                                      ("Downloaded", tally.bytes_out, limit.bytes_out, OUT),
                                      ("Transferred", tally.bytes_xfer, limit.bytes_xfer, XFER)):

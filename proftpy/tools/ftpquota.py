@@ -25,14 +25,10 @@ import sys
 from typing import Iterable
 
 from proftpy import quotatab
-from proftpy.quotatab import ALL, CLASS, GROUP, HARD, SOFT, USER, BadTable, Limit, Record, Table, Tally
+from proftpy.quotatab import ALL, BadTable, Limit, Record, Table, Tally
 
 PROG = "ftpquota"
 DEFAULT_TABLES = {"limit": "./ftpquota.limittab", "tally": "./ftpquota.tallytab"}
-QUOTA_TYPES = {"all": ALL, "user": USER, "group": GROUP, "class": CLASS}
-QUOTA_LABELS = {ALL: "All", USER: "User", GROUP: "Group", CLASS: "Class"}
-LIMIT_TYPES = {"hard": HARD, "soft": SOFT}
-LIMIT_LABELS = {HARD: "Hard", SOFT: "Soft"}
 UNITS = {"B": ("bytes", 1), "byte": ("bytes", 1), "Kb": ("Kb", 1024), "kilo": ("Kb", 1024),
          "Mb": ("Mb", 1024 ** 2), "mega": ("Mb", 1024 ** 2), "Gb": ("Gb", 1024 ** 3),
          "giga": ("Gb", 1024 ** 3)}
@@ -125,7 +121,7 @@ def check_selection(opts) -> int | None:
         raise Fail(f"name is too long, must be less than {NAME_MAX + 1} characters")
     if opts.quota_type is None:
         return None
-    quota_type = pick(QUOTA_TYPES, opts.quota_type, "quota type")
+    quota_type = pick(quotatab.TYPE_WORDS, opts.quota_type, "quota type")
     if quota_type != ALL and opts.name is None:
         raise Fail(f'quota type "{opts.quota_type}" requires --name option')
     return quota_type
@@ -229,10 +225,10 @@ def show_records(records: Iterable[Record], units: str) -> str:
     for record in records:
         is_limit = isinstance(record, Limit)
         lines += [SEPARATOR, f"  Name: {record.name}",
-                  f"  Quota Type: {QUOTA_LABELS.get(record.quota_type, record.quota_type)}"]
+                  f"  Quota Type: {quotatab.TYPE_LABELS.get(record.quota_type, record.quota_type)}"]
         if is_limit:
             lines += [f"  Per Session: {record.per_session}",
-                      f"  Limit Type: {LIMIT_LABELS.get(record.limit_type, record.limit_type)}"]
+                      f"  Limit Type: {quotatab.LIMIT_LABELS.get(record.limit_type, record.limit_type)}"]
         for field, _, _, _, verb in BYTE_OPTIONS:
             value = getattr(record, field)
             lines.append(f"    {verb} {label}:\t" + ("unlimited" if value <= 0 else f"{value / divisor:.2f}"))
@@ -253,7 +249,7 @@ def run(opts) -> None:
         raise Fail(f"unknown table type: {kind}")
     path = opts.table_path or DEFAULT_TABLES[kind]
     quota_type = check_selection(opts)
-    limit_type = pick(LIMIT_TYPES, opts.limit_type or "hard", "limit type")
+    limit_type = pick(quotatab.LIMIT_WORDS, opts.limit_type or "hard", "limit type")
     pick(UNITS, opts.units, "unit type")
     if not (opts.op or opts.create_table):
         raise Fail("no operations to perform, exiting")
