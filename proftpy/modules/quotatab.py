@@ -149,7 +149,7 @@ class QuotaState:
     limit: qt.Limit | None = None        # the session's limit: quotas are in use
     tally: qt.Tally | None = None
     offset: int = 0                      # of its tally record
-    pending: str | None = None           # IN or OUT: a transfer the tally has not counted yet (core.exit counts it)
+    pending: str | None = None           # IN or OUT: a transfer its POST_CMD(_ERR) hook is to count
     disk_bytes: int = 0                  # the size of the file an upload is about to change
     deleted: os.stat_result | None = None   # DELE: the file as it was
     replaced: int | None = None          # RNTO, RMD: the size of what goes away
@@ -673,22 +673,6 @@ def _after_abor(session: "Session", cmd: Request) -> None:
         st.aborted = True
 
 
-def _exit(session: "Session") -> None:
-    """The session ends in the middle of a transfer: count what went through (ProFTPD's exit handler)."""
-    st = session.state.find(QuotaState)
-    if st is None:
-        return
-    if st.limit is not None and st.pending in (IN, OUT):
-        running = transfer.state(session).transfer
-        moved = running.file_bytes if running is not None else 0
-        if st.pending == IN:
-            _count(st, bytes_in=moved, bytes_xfer=moved, files_in=1, files_xfer=1)
-        else:
-            _count(st, bytes_out=moved, bytes_xfer=moved, files_out=1, files_xfer=1)
-        st.pending = None
-    st.close()
-
-
 # -- Display files -------------------------------------------------------------------------------------------------
 VARIABLES = {f"{part}.{kind}_{way}": (part, f"{kind}_{way}")
              for part in ("limit", "tally") for kind in ("bytes", "files") for way in ("in", "out", "xfer")}
@@ -774,5 +758,4 @@ _engine = lambda config: config.sets("QuotaEngine")      # noqa: E731
 MODULE = Module(NAME, directives=directives, commands=commands, variables=("mod_quotatab", variable),
                 hooks=tuple(replace(h, active=_engine) for h in hooks), session_init=session_init,
                 listeners=(Listener("core.session-reinit", lambda session, **_: session_init(session), _engine),
-                           Listener("mod_auth.authenticated", _logged_in, _engine),
-                           Listener("core.exit", lambda session, **_: _exit(session), _engine)))
+                           Listener("mod_auth.authenticated", _logged_in, _engine)))
