@@ -196,6 +196,19 @@ class Table:
             self.write(end, record)
         return end
 
+    def find_or_add(self, record: Record) -> tuple[int, Record, bool]:
+        """(offset, record, whether it was added): the record of `record`'s name and type, else `record` appended.
+        Sessions making the same record at once make one: the look-up and the append hold an exclusive lock on
+        the header (no record lives there, so ProFTPD's record locks never meet it)."""
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, MAGIC.size, 0, os.SEEK_SET)
+        try:
+            found = self.find(record.name if record.quota_type != ALL else None, record.quota_type)
+            if found is not None:
+                return found[0], found[1], False
+            return self.append(record), record, True
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, MAGIC.size, 0, os.SEEK_SET)
+
     @contextlib.contextmanager
     def locked(self, offset: int, exclusive: bool) -> Iterator[None]:
         """An fcntl record lock over the record at `offset`, waited for."""

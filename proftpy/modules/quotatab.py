@@ -276,12 +276,10 @@ def _from_default(session: "Session", name: str, quota_type: int) -> qt.Limit | 
 
 def _tally_for(st: QuotaState, limit: qt.Limit) -> tuple[int, qt.Tally]:
     """The tally record matching the limit (by name and type), made if there is none."""
-    found = st.tallies.find(limit.name if limit.quota_type != qt.ALL else None, limit.quota_type)
-    if found is not None:
-        return found
-    st.log.write("creating new tally entry to match limit entry")
-    tally = qt.Tally(limit.name, limit.quota_type)
-    return st.tallies.append(tally), tally
+    offset, tally, added = st.tallies.find_or_add(qt.Tally(limit.name, limit.quota_type))
+    if added:
+        st.log.write("creating new tally entry to match limit entry")
+    return offset, tally
 
 
 @contextmanager

@@ -117,3 +117,28 @@ def test_byte_values_that_are_not_numbers_read_as_unlimited(tmp_path):
     limit = table.find("a", quotatab.USER)[1]
     table.close()
     assert (limit.bytes_in, limit.bytes_out, limit.bytes_xfer, limit.files_in) == (0.0, 0.0, 0.0, 3)
+
+
+def test_sessions_adding_the_same_record_at_once_add_one(tmp_path):
+    """Processes that look the same tally record up and add it when missing, released together, make one record
+    (twenty rounds of eight: without the lock some round makes two)."""
+    import multiprocessing
+    fork = multiprocessing.get_context("fork")
+    for round_ in range(20):
+        path = str(tmp_path / f"tally{round_}")
+        quotatab.create(path, "tally")
+        start = fork.Barrier(8)
+
+        def login() -> None:
+            table = quotatab.Table.open(path, "tally", writable=True)
+            start.wait(10)
+            table.find_or_add(quotatab.Tally("alice", quotatab.USER))
+            os._exit(0)
+        children = [fork.Process(target=login) for _ in range(8)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(20)
+        table = quotatab.Table.open(path, "tally")
+        assert [r.name for _, r in table.records()] == ["alice"], round_
+        table.close()
