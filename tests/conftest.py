@@ -168,6 +168,15 @@ def configtest(directory: Path, text: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
 
 
+def refused_config(directory: Path, line: str) -> str:
+    """`proftpy -t` of a configuration with `line` as its second line: refused (exit 1, no traceback); its
+    stderr, which names `t.conf:2:`."""
+    res = configtest(directory, f"Port 0\n{line}\n")
+    assert res.returncode == 1, (line, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res.stderr
+
+
 def restart_with_mount(d: Daemon, mount: str) -> None:
     """Start the daemon `d` again in a private mount namespace of its own, after the shell command `mount` (a small
     tmpfs, a file bind-mounted over a system one): only the daemon sees it, and it goes with the daemon."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, configtest, side_by_side, wait_until
+from conftest import IS_ROOT, PASSWORDS, refused_config, side_by_side, wait_until
 
 
 
@@ -233,9 +233,8 @@ def test_configuration_errors_name_file_and_line(tmp_path):
                           ("WrapTables builtin:some file:/x", "unknown builtin parameter"),
                           ("TCPAccessFiles hosts.allow /etc/hosts.deny", "must start with"),
                           ("WrapOptions CheckEverything", "unknown WrapOption")):
-        res = configtest(tmp_path, f"Port 0\n{line}\n")
-        assert res.returncode == 1
-        assert f"{tmp_path}/t.conf:2:" in res.stderr and message in res.stderr, res.stderr
+        stderr = refused_config(tmp_path, line)
+        assert f"{tmp_path}/t.conf:2:" in stderr and message in stderr, stderr
 
 
 # -- side by side with Debian's ProFTPD and mod_wrap2 ---------------------------------------------------------------
