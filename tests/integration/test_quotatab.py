@@ -223,7 +223,7 @@ def test_lftp_upload_over_a_hard_quota_fails_and_leaves_no_file(ftpd, tmp_path):
     res = subprocess.run(["lftp", "-c", f"set cmd:fail-exit yes; set net:max-retries 1; "
                           f"open -u alice,{PASSWORDS['alice']} ftp://127.0.0.1:{d.port}; put {src} -o big.bin; "
                           "quote SITE QUOTA"], capture_output=True, text=True, timeout=60)
-    assert res.returncode != 0
+    assert res.returncode != 0 and "Disk quota exceeded" in res.stderr, res.stderr
     assert not (d.home("alice") / "big.bin").exists()
     assert tally(tmp_path).bytes_in == 0
 
