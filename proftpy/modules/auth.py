@@ -339,7 +339,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
     if (anon is not None and not anon.get("AnonRequirePassword")) or vouched:
         account = target
     else:
-        account = _authenticate(session, anon, name, real, cmd.arg)
+        account = _authenticate(session, anon, name, target, real, cmd.arg)
         limit = ctx.get("MaxPasswordSize") or MAX_PASSWORD_SIZE
         if target is not None and len(cmd.arg.encode("utf-8", "surrogateescape")) > limit:
             # refused after the same work as any password, so the time tells nothing about the user
@@ -399,10 +399,11 @@ def _display_login(session: "Session", cmd: Request) -> None:
         cmd.reply.lines = display.login_lines(session) + cmd.reply.lines
 
 
-def _authenticate(session: "Session", anon, name: str, real: str, password: str) -> Account | None:
-    """The account `real` when the password is right: the user's own, or its UserPassword (the `<Anonymous>`'s
-    for its logins, else the server's); with AuthUsingAlias, an alias's own password lets it log in as `real`.
-    Unknown users and wrong passwords cost the same."""
+def _authenticate(session: "Session", anon, name: str, target: Account | None, real: str,
+                  password: str) -> Account | None:
+    """The account `real` (`target`, looked up already) when the password is right: the user's own, or its
+    UserPassword (the `<Anonymous>`'s for its logins, else the server's); with AuthUsingAlias, an alias's own
+    password lets it log in as `real`. Unknown users and wrong passwords cost the same."""
     who = real
     if anon is not None and name != real and anon.get("AuthUsingAlias"):
         who = name
@@ -417,7 +418,7 @@ def _authenticate(session: "Session", anon, name: str, real: str, password: str)
             log.log(NOTICE, "no such user '%s'", who)
         if not crypt_verify(password, configured):
             account = None
-    return account if account is None or who == real else session.auth.lookup(real)
+    return account if account is None or who == real else target
 
 
 def _anon_password_rejected(anon, password: str) -> bool:
@@ -479,11 +480,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.events.emit("core.chroot", session=session, root=root)
     p = privs.default_privs()
     if session.server.get("UseLastlog"):
-        with p.root():
-            try:
-                lastlog.record(account.uid, account.name, f"ftpd{os.getpid()}", session.client.ip)
-            except OSError as e:
-                log.log(NOTICE, "unable to update lastlog '%s': %s", lastlog.LASTLOG, e.strerror or e)
+        _record_lastlog(session, account, p)
     if not p.nonroot_daemon:
         _enter_root(p, gids, root)
         try:
@@ -516,6 +513,15 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.set_timer("login", None, _login_expired)
     session.set_timer("session", _session_seconds(session), _session_expired)
     session.events.emit("mod_auth.authenticated", session=session)
+
+
+def _record_lastlog(session: "Session", account: Account, p: "privs.Privs") -> None:
+    """UseLastlog: the login in /var/log/lastlog, written as root before the chroot; a failure is a log line."""
+    with p.root():
+        try:
+            lastlog.record(account.uid, account.name, f"ftpd{os.getpid()}", session.client.ip)
+        except OSError as e:
+            log.log(NOTICE, "unable to update lastlog '%s': %s", lastlog.LASTLOG, e.strerror or e)
 
 
 def _create_home(session: "Session", account: Account, gid: int) -> None:
