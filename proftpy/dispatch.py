@@ -86,6 +86,7 @@ class Command:
     help: str = ""                  # syntax shown by `HELP <cmd>` (and SITE HELP)
     help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
     help_detail: Callable[[AnySession], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
+    site_help: bool = True          # a SITE row SITE HELP lists (mod_copy's SITE COPY it does not)
     implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes (what docs/commands.md shows)
     feat_for: Callable[[AnySession], tuple[str, ...]] | None = None   # ... when they depend on the session
@@ -281,6 +282,27 @@ class Dispatcher:
             return e.reply
         except OSError as e:
             return os_error_reply(req.arg or req.name, e)
+
+    def made_up(self, session: AnySession, req: Request, action: Callable[[], Reply]) -> Reply:
+        """Run a command the server makes up, with `action` as its CMD phase, the way ProFTPD's modules dispatch
+        one (mod_copy's MKD and SITE COPY for each directory and file of a copied tree): the other modules' hooks
+        see it (`<Limit>` decides, quotas count, logs write it) and nothing reaches the client. A PRE_CMD
+        refusal is returned without running `action`."""
+        plan = self._plans.get(req.name, self._any)
+        try:
+            reply = self._run(PRE_CMD, plan.pre_early, session, req) or self._run(PRE_CMD, plan.pre, session, req)
+        except FtpError as e:
+            reply = e.reply
+        if reply is None:
+            reply = action()
+        req.reply = reply
+        if reply.is_error:
+            self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
+            self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
+        else:
+            self._safe_hooks(POST_CMD, plan.post, session, req)
+            self._safe_hooks(LOG_CMD, plan.log, session, req)
+        return reply
 
     def _safe_hooks(self, phase: str, run: tuple[Hook, ...], session: AnySession, req: Request) -> None:
         if not run:

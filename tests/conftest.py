@@ -145,8 +145,16 @@ TransferLog none
 
 
 def make_file(d: Daemon, rel: str, data: bytes = b"hello", user: str = "alice") -> str:
-    """A file under a user's home, owned by that user; returns its real path."""
+    """A file under a user's home, owned by that user (and the directories made for it); returns its real path."""
     path = os.path.join(d.home(user), rel)
+    parent = os.path.dirname(path)
+    missing = []
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for directory in reversed(missing):
+        os.mkdir(directory)
+        os.chown(directory, d.uid(user), d.users[user][1])
     with open(path, "wb") as f:
         f.write(data)
     os.chown(path, d.uid(user), d.users[user][1])

@@ -89,11 +89,16 @@ def times_gmt(session: "Session") -> bool:
     return bool(session.conf("TimesGMT"))
 
 
-def check_filters(session: "Session", arg: str, real: str) -> None:
-    """PathAllowFilter / PathDenyFilter: `550 <arg>: Forbidden filename`."""
+def filters_allow(session: "Session", text: str, real: str) -> bool:
+    """Whether PathAllowFilter and PathDenyFilter (those in force at `real`) let `text` through."""
     allow = session.conf("PathAllowFilter", real)
     deny = session.conf("PathDenyFilter", real)
-    if (allow is not None and not allow.search(arg)) or (deny is not None and deny.search(arg)):
+    return (allow is None or bool(allow.search(text))) and (deny is None or not deny.search(text))
+
+
+def check_filters(session: "Session", arg: str, real: str) -> None:
+    """PathAllowFilter / PathDenyFilter: `550 <arg>: Forbidden filename`."""
+    if not filters_allow(session, arg, real):
         raise FtpError(550, f"{arg}: Forbidden filename")
 
 

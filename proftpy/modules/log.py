@@ -446,9 +446,9 @@ def log_cmd(session: "Session", cmd: Request) -> None:
     xfer = cmd.notes.get("xfer")
     if xfer is not None and cmd.name in TRANSFERS:
         _transferlog(session, xfer)
-    deleted = cmd.notes.get("deleted")
-    if deleted is not None and cmd.name == "DELE":
-        _transferlog(session, _deletion(session, deleted))
+    done = cmd.notes.get("deleted") if cmd.name == "DELE" else cmd.notes.get("copied")
+    if done is not None:
+        _transferlog(session, _no_transfer(session, done))
     _extended(session, cmd)
     if cmd.during_transfer:
         return None
@@ -484,9 +484,10 @@ def _prefix(session: "Session") -> str:
     return ""
 
 
-def _deletion(session: "Session", deleted: dict) -> dict:
-    """A DELE's TransferLog line (ProFTPD writes one): direction `d`, the file's size, the session's TYPE."""
-    return {"path": deleted["path"], "bytes": deleted["size"], "seconds": 0.0, "completed": True, "direction": "d",
+def _no_transfer(session: "Session", done: dict) -> dict:
+    """The TransferLog line ProFTPD writes for a DELE, and mod_copy for each file it copies: direction `d`, the
+    file's size, the session's TYPE."""
+    return {"path": done["path"], "bytes": done["size"], "seconds": 0.0, "completed": True, "direction": "d",
             "type": "a" if transfer.state(session).ascii else "b"}
 
 

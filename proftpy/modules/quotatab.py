@@ -12,7 +12,9 @@ Uploads (STOR, STOU, APPE; MKD with QuotaDirectoryTally) and downloads (RETR) ar
 for bytes in, the data connection's bytes for out and xfer), DELE and RNTO (over an old file) give bytes and a
 file back (DELE to the file owner's tally when it has one), RMD too with QuotaDirectoryTally. A hard limit cuts
 an upload that crosses it (`552 Transfer aborted. Disk quota exceeded`) and removes the file; a soft one lets it
-finish and refuses the next. Replies gain ProFTPD's `<CMD>: notice: quota reached: ...` lines. SITE QUOTA shows
+finish and refuses the next. A copy (mod_copy's SITE COPY and CPTO, each file of a copied tree) counts as an
+upload of its destination (`COPY denied: ...`; a hard limit stops it with `552 CPTO: Disk quota exceeded`); a
+copied directory or link is not counted itself. Replies gain ProFTPD's `<CMD>: notice: quota reached: ...` lines. SITE QUOTA shows
 the limit and the tally. QuotaExcludeFilter leaves matching paths out of it all. QuotaLog has ProFTPD's lines.
 """
 
@@ -36,6 +38,7 @@ from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Command, Hook, Request
 from ..fs import FsError
 from ..module import Listener, Module
 from ..reply import Reply
+from . import copy as mod_copy
 from .access import limits_allow
 from .core import admin_address
 from .modlog import ModuleLog
@@ -151,6 +154,7 @@ class QuotaState:
     offset: int = 0                      # of its tally record
     pending: str | None = None           # IN or OUT: a transfer its POST_CMD(_ERR) hook is to count
     disk_bytes: int = 0                  # the size of the file an upload is about to change
+    copy_over: bool = False              # a copy onto a file that exists: no file counted, none checked (ProFTPD)
     deleted: os.stat_result | None = None   # DELE: the file as it was
     replaced: int | None = None          # RNTO, RMD: the size of what goes away
     refused: bool = False                # the PRE_CMD hook refused: its reply says it already
@@ -441,10 +445,10 @@ def _size(session: "Session", arg: str) -> int | None:
 
 
 # -- uploads: STOR, STOU, APPE (and MKD with QuotaDirectoryTally) ----------------------------------------------------
-def _refuse(st: QuotaState, cmd: Request, kind: str, code: int) -> Reply | None:
-    """The PRE_CMD refusal of a command whose byte or file limit is used up (APPE makes no file: bytes only)."""
+def _refuse(st: QuotaState, cmd: Request, kind: str, code: int, files: bool = True) -> Reply | None:
+    """The PRE_CMD refusal of a command whose byte or (`files`) file limit is used up."""
     _refresh(st)
-    used = _bytes_used_up(st, kind) or (None if cmd.name == "APPE" else _files_used_up(st, kind))
+    used = _bytes_used_up(st, kind) or (_files_used_up(st, kind) if files else None)
     if used is None:
         return None
     st.log.write(f"{cmd.name} denied: quota exceeded: used {used}")
@@ -461,10 +465,12 @@ def _pre_upload(session: "Session", cmd: Request) -> Reply | None:
     transfer.state(session).upload_quota = None
     if _excluded(session, st, cmd):
         return None
-    denial = _refuse(st, cmd, IN, 552)
+    size = _size(session, cmd.arg)
+    st.copy_over = cmd.name == "COPY" and size is not None
+    denial = _refuse(st, cmd, IN, 552, files=cmd.name != "APPE" and not st.copy_over)
     if denial is not None:
         return denial
-    st.disk_bytes = _size(session, cmd.arg) or 0
+    st.disk_bytes = size or 0
     st.pending = IN
     limit, tally = st.limit, st.tally
     if limit.limit_type == qt.HARD:
@@ -535,14 +541,14 @@ def _after_upload(session: "Session", cmd: Request, ok: bool) -> None:
         if _skip_aborted(session, st, cmd, real):
             return
         if ok:
-            _count(st, bytes_in=grown, bytes_xfer=moved, files_in=0 if appe or st.disk_bytes else 1,
-                   files_xfer=0 if appe else 1)
+            _count(st, bytes_in=grown, bytes_xfer=moved, files_in=0 if appe or st.copy_over or st.disk_bytes else 1,
+                   files_xfer=0 if appe or st.copy_over else 1)
         elif grown or moved or appe:
             _count(st, bytes_in=grown, bytes_xfer=moved)
         _over_bytes(session, st, cmd, real, grown, moved, ok)
     elif ok or not st.refused:
         return
-    used = None if appe or (ok and st.refused) else _files_used_up(st, IN)
+    used = None if appe or st.copy_over or (ok and st.refused) else _files_used_up(st, IN)
     if used is not None:
         _notice(st, cmd, cmd.reply, used)       # a failed STOR says so even under its own refusal (ProFTPD)
 
@@ -564,6 +570,37 @@ def _over_bytes(session: "Session", st: QuotaState, cmd: Request, real: str | No
                 elif not ok and not appe:
                     _count(st, bytes_in=-grown, bytes_xfer=-moved)
             return
+
+
+# -- copies: SITE COPY, SITE CPTO (mod_copy) --------------------------------------------------------------------------
+def _as_upload(session: "Session", cmd: Request) -> Request | None:
+    """A SITE request that copies a file, seen as the upload it is: a request named COPY for the destination as
+    the client named it (ProFTPD's messages say so), with the copied bytes as its transfer; None for other SITE
+    requests."""
+    paths = mod_copy.copy_paths(session, cmd)
+    if paths is None:
+        return None
+    copied = cmd.notes.get("copied")
+    notes = {"xfer": {"bytes": copied["size"], "path": copied["path"], "aborted": False}} if copied else {}
+    return Request("COPY", paths[1].arg, reply=cmd.reply, notes=notes)
+
+
+def _pre_copy(session: "Session", cmd: Request) -> Reply | None:
+    upload = _as_upload(session, cmd) if _in_use(session) else None
+    return None if upload is None else _pre_upload(session, upload)
+
+
+def _post_copy(session: "Session", cmd: Request, ok: bool) -> None:
+    """Count a copied file; a failed copy, a directory or a link counts nothing here (a tree's files and, with
+    QuotaDirectoryTally, its directories were counted one by one)."""
+    st = _in_use(session)
+    upload = _as_upload(session, cmd) if st is not None else None
+    if upload is None:
+        return
+    transfer.state(session).upload_quota = None
+    if ok and upload.notes:
+        _after_upload(session, upload, True)
+    st.pending = None
 
 
 # -- downloads: RETR -------------------------------------------------------------------------------------------------
@@ -748,6 +785,8 @@ hooks = (
        Hook(POST_CMD_ERR, "RETR", lambda s, c: _post_download(s, c, False)),
        Hook(PRE_CMD, "DELE", _pre_dele), Hook(POST_CMD, "DELE", _post_dele),
        Hook(POST_CMD, "ABOR", _after_abor))
+    + (Hook(PRE_CMD, "SITE", _pre_copy), Hook(POST_CMD, "SITE", lambda s, c: _post_copy(s, c, True)),
+       Hook(POST_CMD_ERR, "SITE", lambda s, c: _post_copy(s, c, False)))
     + tuple(Hook(PRE_CMD, c, _pre_replace) for c in ("RNTO", "RMD", "XRMD"))
     + tuple(Hook(POST_CMD, c, _post_replace) for c in ("RNTO", "RMD", "XRMD"))
 )

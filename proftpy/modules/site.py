@@ -68,7 +68,7 @@ def site(session: "Session", cmd: Request) -> Reply:
 def _site_rows(session: "Session") -> tuple[list[Command], list[Command]]:
     """(other modules' SITE rows that are switched on, this module's own), in table order."""
     rows = [c for c in session.dispatcher.commands.values() if c.name.startswith("SITE ") and c.handler]
-    others = [c for c in rows if c.module != NAME and (c.enabled is None or c.enabled(session))]
+    others = [c for c in rows if c.module != NAME and c.site_help and (c.enabled is None or c.enabled(session))]
     return others, [c for c in rows if c.module == NAME]
 
 

@@ -350,3 +350,30 @@ def test_uploads_refused_for_their_path_count_nothing_and_log_no_error(ftpd, tmp
     ftp.quit()
     assert (tally(tmp_path).bytes_in, tally(tmp_path).files_in) == (0, 0)
     assert "hook failed" not in d.log() and "Traceback" not in d.log()
+
+
+# -- copies (mod_copy) ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("keep", [False, True])
+def test_hard_limit_stops_a_copy_and_removes_it_unless_told_not_to(ftpd, tmp_path, keep):
+    d = started(ftpd, tmp_path, alice(bytes_in=100_000), extra="CopyOptions NoDeleteOnFailure\n" if keep else "")
+    make_file(d, "big.bin", os.urandom(300_000))
+    ftp = d.login()
+    ftp.sendcmd("SITE CPFR big.bin")
+    with pytest.raises(ftplib.error_perm, match="^552 CPTO: Disk quota exceeded"):
+        ftp.sendcmd("SITE CPTO copy.bin")
+    copy = d.home("alice") / "copy.bin"
+    assert copy.stat().st_size == 100_001 if keep else not copy.exists()
+    assert tally(tmp_path).bytes_in == 0
+
+
+def test_a_copied_tree_counts_each_file(ftpd, tmp_path):
+    d = started(ftpd, tmp_path, alice(bytes_in=10_000, files_in=10, bytes_xfer=10_000, files_xfer=10))
+    make_file(d, "dir/a.txt", b"a" * 100)
+    make_file(d, "dir/sub/b.txt", b"b" * 200)
+    ftp = d.login()
+    ftp.sendcmd("SITE CPFR dir")
+    assert ftp.sendcmd("SITE CPTO copy") == "250 Copy successful"
+    counted = tally(tmp_path)
+    assert (counted.bytes_in, counted.files_in, counted.bytes_xfer, counted.files_xfer) == (300, 2, 300, 2)
+    assert ftp.sendcmd("SITE COPY dir/a.txt c.txt") == "200 SITE COPY command successful"
+    assert tally(tmp_path).files_in == 3

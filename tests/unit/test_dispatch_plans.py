@@ -57,3 +57,26 @@ def test_unknown_command_runs_the_star_hooks_without_a_row_condition():
     reply = d.dispatch(session, Request("XYZZY", ""))
     assert reply.code == 500
     assert ran == [("log-err", "XYZZY")]        # no row: a hook with a row condition is left out
+
+
+def test_a_made_up_command_runs_the_hooks_around_its_action_and_sends_nothing():
+    ran = []
+    d = _dispatcher(ran)
+    acted = []
+    reply = d.made_up(FakeSession(), Request("RETR", "f"), lambda: acted.append(1) or Reply(226, "done"))
+    assert reply.code == 226 and acted == [1]
+    assert ran == [("early", "RETR"), ("any", "RETR"), ("retr", "RETR"), ("transfers", "RETR"),
+                   ("post", "RETR"), ("log-not-noop", "RETR")]
+    ran.clear()
+    reply = d.made_up(FakeSession(), Request("RETR", "f"), lambda: Reply(550, "f: No such file or directory"))
+    assert reply.code == 550
+    assert ran[-2:] == [("log-err", "RETR"), ("log-err-rows", "RETR")]
+
+
+def test_a_pre_cmd_refusal_keeps_a_made_up_command_from_running():
+    ran, acted = [], []
+    refusing = Hook(PRE_CMD, "MKD", lambda s, r: Reply(552, "MKD denied: quota exceeded"))
+    logged = Hook(LOG_CMD_ERR, "*", lambda s, r: ran.append(r.reply.code))
+    d = Dispatcher([_row("MKD")], [refusing, logged])
+    reply = d.made_up(FakeSession(), Request("MKD", "/d"), lambda: acted.append(1) or Reply(257, "made"))
+    assert reply.code == 552 and acted == [] and ran == [552]
