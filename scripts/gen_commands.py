@@ -79,7 +79,7 @@ def main() -> None:
             "`scripts/compare_proftpd.py` is a developer tool (not run by `make test`): on a machine with Debian's "
             "ProFTPD 1.3.8 (`apt-get install proftpd-basic`; its service need not run), run as root "
             "`.venv/bin/python scripts/compare_proftpd.py`. It starts `/usr/sbin/proftpd -n` (with "
-            "`LoadModule mod_ifsession.c`) and proftpy on free loopback ports with equivalent configurations (two "
+            "mod_quotatab, mod_site_misc, mod_copy and mod_ifsession loaded, as Debian's modules.conf does) and proftpy on free loopback ports with equivalent configurations (two "
             "AuthUserFile users, `alice` and `bob`, with groups, chrooted to identical homes under a temporary "
             "directory, rebuilt before every scenario; a scenario may add its own configuration lines, files, links "
             "and FIFOs, and sessions kept logged in beside it), sends the same command scripts to both over raw "
@@ -112,7 +112,10 @@ def main() -> None:
             "created is the same); LIST does not expand `~` (ProFTPD's 450 names the home's real path outside the "
             "chroot); commands sent during a sendfile download are answered at once (ProFTPD answers them when the "
             "transfer ends); an NLST whose data connection the client closed early gets `426` as LIST and MLSD do "
-            "(ProFTPD 1.3.8 sends no final reply); ServerIdent's `%{version}` is proftpy's version. Known and not "
+            "(ProFTPD 1.3.8 sends no final reply); ServerIdent's `%{version}` is proftpy's version; mod_copy's "
+            "(docs/transfers.md, \"Copies on the server\"): a second SITE CPFR replaces the first, a `<Limit "
+            "SITE_CPFR>` denial names the path (ProFTPD: `(null)`), `503` is one line, SITE CPTO before login gets "
+            "`530`. Known and not "
             "fixed yet: the script's `PENDING` table (empty today).",
             ""]
     sys.stdout.write("\n".join(out) + "\n")

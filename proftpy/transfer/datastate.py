@@ -37,7 +37,7 @@ class DataState:
     ctrl: "ControlChannel | None" = None            # the control channel that watches the listener
     upload_quota: int | None = None                 # bytes the next upload may write before a hard quota is
                                                     # crossed (mod_quotatab's PRE_CMD hook sets it; the upload
-                                                    # takes it: engine.Transfer.wrote)
+                                                    # takes it: engine.Transfer.wrote; so does a mod_copy copy)
 
     def reset(self) -> None:
         """Forget the prepared connection: close an unused passive listener (and a connection taken early)."""

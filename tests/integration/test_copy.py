@@ -179,3 +179,15 @@ def test_curl_and_lftp_copy(server):
 ])
 def test_configuration_errors(tmp_path, line, message):
     assert message in refused_config(tmp_path, line)
+
+
+def test_each_file_and_directory_of_a_tree_is_logged_as_a_command(ftpd):
+    d = ftpd('DefaultRoot ~\nLogFormat cmds "%r %s"\nExtendedLog {dir}/ext.log ALL cmds\n')
+    tree(d)
+    ftp = d.login()
+    ftp.sendcmd("SITE CPFR dir")
+    ftp.sendcmd("SITE CPTO copy")
+    lines = (d.dir / "ext.log").read_text().splitlines()
+    assert lines[-1] == "SITE CPTO copy 250"            # the tree's made-up commands first, in directory order
+    assert sorted(lines[-6:-1]) == ["MKD /copy 257", "MKD /copy/sub dir 257", "SITE COPY /dir/a.txt /copy/a.txt 200",
+                                    "SITE COPY /dir/sub dir/b.bin /copy/sub dir/b.bin 200", "SITE CPFR dir 350"]
