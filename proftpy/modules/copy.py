@@ -22,7 +22,7 @@ from .. import transfer
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Flag, Options
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PATH, READ, WRITE, Command, Hook, Request
-from ..fs import VPath
+from ..fs import FsError, VPath
 from ..module import Module
 from ..reply import Reply
 from .files import dir_mode, filters_allow
@@ -271,13 +271,15 @@ def copy_paths(session: "Session", req: Request) -> tuple[VPath, VPath] | None:
     words = req.arg.split()
     if len(words) < 2 or session.fs is None:
         return None
-    verb = words[0].upper()
-    if verb == "COPY" and len(words) == 3:
-        return (session.fs.resolve(words[1], follow_last=False, tilde=True),
-                session.fs.resolve(words[2], follow_last=False, tilde=True))
+    verb, resolve = words[0].upper(), lambda arg: session.fs.resolve(arg, follow_last=False, tilde=True)
     source = session.state.get(CopyState).source
-    if verb == "CPTO" and source is not None:
-        return source, session.fs.resolve(" ".join(words[1:]), follow_last=False, tilde=True)
+    try:
+        if verb == "COPY" and len(words) == 3:
+            return resolve(words[1]), resolve(words[2])
+        if verb == "CPTO" and source is not None:
+            return source, resolve(" ".join(words[1:]))
+    except FsError:
+        pass                            # a path the command itself refuses (`550 ~: No such file or directory`)
     return None
 
 

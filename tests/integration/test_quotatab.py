@@ -377,3 +377,17 @@ def test_a_copied_tree_counts_each_file(ftpd, tmp_path):
     assert (counted.bytes_in, counted.files_in, counted.bytes_xfer, counted.files_xfer) == (300, 2, 300, 2)
     assert ftp.sendcmd("SITE COPY dir/a.txt c.txt") == "200 SITE COPY command successful"
     assert tally(tmp_path).files_in == 3
+
+
+def test_a_copy_of_a_path_that_does_not_resolve_is_answered_and_counts_nothing(ftpd, tmp_path):
+    d = started(ftpd, tmp_path, alice(bytes_in=10_000))
+    make_file(d, "f.txt")
+    ftp = d.login()
+    for line in ("SITE COPY ~nosuchuser/f.txt g.txt", "SITE COPY f.txt ~nosuchuser/g.txt"):
+        with pytest.raises(ftplib.error_perm, match="^550 ~nosuchuser"):
+            ftp.sendcmd(line)
+    ftp.sendcmd("SITE CPFR f.txt")
+    with pytest.raises(ftplib.error_perm, match="^550 ~nosuchuser"):
+        ftp.sendcmd("SITE CPTO ~nosuchuser/g.txt")
+    ftp.quit()
+    assert "hook failed" not in d.log() and tally(tmp_path).bytes_in == 0
