@@ -737,6 +737,11 @@ PATH_ATTACKS = [
     ("RMD /", 550), ("RMD ..", 550),
     ("SITE CHMOD 777 abs-secret", 550), ("SITE CHMOD 777 rel-out/secret.txt", 550),
     ("SITE CHMOD 777 ../../outside", 550),
+    ("SITE COPY abs-out/secret.txt got.txt", 550), ("SITE COPY rel-out/secret.txt got.txt", 550),
+    ("SITE COPY /etc/passwd got.txt", 550), ("SITE COPY proc/self/environ got.txt", 550),
+    ("SITE COPY file.txt abs-out/new.txt", 550), ("SITE COPY file.txt ../../../outside/new.txt", 550),
+    ("SITE COPY file.txt dangling-out", 550), ("SITE COPY . inside", 550), ("SITE COPY adir adir/again", 550),
+    ("SITE CPFR abs-secret", 550), ("SITE CPFR ../../../../etc/passwd", 550),
     ("MKD " + "n" * 300, 550), ("MKD " + "/".join(["p" * 200] * 20), 550), ("CWD " + "a/" * 2040, 550),
     ("STOR " + "n" * 256, 550), ("RNFR " + "n" * 300, 550),
 ]
@@ -766,6 +771,10 @@ def run_path_attacks(d: Daemon, real: Path, virt: str) -> None:
         expect(raw, "RNFR abs-out", 350)               # renaming the link itself is fine ...
         expect(raw, "RNTO moved-link", 250)
         assert os.readlink(real / "moved-link") == str(d.outside)   # ... and moves only the link
+        expect(raw, f"SITE COPY {virt} {virt}-copy", 200)  # a copied tree's links stay links, never followed
+        copy = real.parent / f"{real.name}-copy"
+        assert os.readlink(copy / "abs-secret") == str(d.outside / "secret.txt")
+        assert os.readlink(copy / "loop") == "loop" and (copy / "chain44").read_bytes() == b"inside\n"
         expect(raw, "PWD", 257)
         expect(raw, "CWD /", 250)
         expect(raw, "CWD ../../../..", 250)
