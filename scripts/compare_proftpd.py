@@ -735,6 +735,9 @@ def copy_scenarios() -> list[Scenario]:
         conf="<Limit WRITE>\nDenyAll\n</Limit>\n")
     add("copy-filter", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x.exe", "SITE COPY file.txt y.exe",
         "SITE CPFR a.exe", "SITE CPTO ok.txt", conf="PathDenyFilter \\.exe$\n")
+    add("filter-posix-classes", *LOGIN, "MKD a b", "MKD ab", "MKD a.b-c_d", "MKD a+b", "MKD a\tb", "MKD 42",
+        conf='PathDenyFilter "[[:space:]]|^[[:digit:]]+$"\nPathAllowFilter "^[[:alnum:]._-]+$"\n')
+    add("filter-posix-negated", *LOGIN, "MKD abc", "MKD ABC", "MKD a1", conf='PathAllowFilter "^[^[:upper:][:digit:]]+$"\n')
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")

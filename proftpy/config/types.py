@@ -73,12 +73,58 @@ def parse_int(word: str, lo: int | None = None, hi: int | None = INT_MAX) -> int
 
 
 def compile_regex(pattern: str, flags: int = 0) -> re.Pattern:
-    """re.compile for a pattern from a configuration or a `.ftpaccess`: every way Python refuses one (a repetition
-    count too large, groups nested too deep) is raised as `re.error`, which the callers word as their error."""
+    """re.compile for a pattern from a configuration or a `.ftpaccess`, read as ProFTPD's PCRE2 reads it (POSIX
+    classes such as `[[:digit:]]`: `posix_classes`): every way Python refuses one (a repetition count too large,
+    groups nested too deep) is raised as `re.error`, which the callers word as their error."""
     try:
-        return re.compile(pattern, flags)
+        return re.compile(posix_classes(pattern), flags)
     except (OverflowError, RecursionError) as e:
         raise re.error(str(e)) from None
+
+
+# POSIX bracket classes as the ranges they stand for in the C locale
+_POSIX_CLASSES = {"alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "ascii": "\\x00-\\x7f", "blank": " \\t",
+                  "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z", "print": " -~",
+                  "punct": "!-/:-@\\[-`{-~", "space": " \\t\\n\\r\\f\\v", "upper": "A-Z", "word": "\\w",
+                  "xdigit": "0-9A-Fa-f"}
+
+
+def posix_classes(pattern: str) -> str:
+    """`[[:alpha:]_-]`, `[^[:space:]]`... (which ProFTPD's PCRE2 knows and Python's re would read as a nested set,
+    silently matching other names) written as Python ranges; outside a set the pattern is left as it is. A class
+    name POSIX does not have is refused as PCRE2 refuses it."""
+    if "[:" not in pattern:
+        return pattern
+    out: list[str] = []
+    i, n, in_set = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append(pattern[i:i + 2])
+            i += 2
+        elif not in_set:
+            out.append(c)
+            i += 1
+            if c == "[":
+                in_set = True
+                if pattern.startswith("^", i):
+                    out.append("^")
+                    i += 1
+                if pattern.startswith("]", i):     # a `]` first in a set is one of its characters
+                    out.append("\\]")
+                    i += 1
+        elif pattern.startswith("[:", i) and ":]" in pattern[i + 2:]:
+            end = pattern.index(":]", i + 2)
+            name = pattern[i + 2:end]
+            if name not in _POSIX_CLASSES:
+                raise re.error("unknown POSIX class name")
+            out.append(_POSIX_CLASSES[name])
+            i = end + 2
+        else:
+            out.append("\\[" if c == "[" else c)
+            in_set = c != "]"
+            i += 1
+    return "".join(out)
 
 
 _BYTE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}

@@ -69,6 +69,8 @@ def test_configuration_errors_of_these_directives(tmp_path):
                           ("AuthUnixOptions MagicChroot", "unknown AuthUnixOption 'MagicChroot'"),
                           ("RegexOptions MatchLimit", "wrong number of parameters"),
                           ("RegexOptions Engine perl", "unknown regex engine 'perl'"),
+                          ('PathDenyFilter "[[:foo:]]"', "t.conf:2: PathDenyFilter: bad regular expression "
+                                                         "'[[:foo:]]': unknown POSIX class name"),
                           ("IncludeOptions IgnoreEverything", "unknown IncludeOption 'IgnoreEverything'"),
                           ("<VirtualHost 127.0.0.2>\nIncludeOptions AllowSymlinks\n</VirtualHost>", "not allowed")):
         assert message in refused_config(tmp_path, line), line
