@@ -11,6 +11,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 
+from . import ifversion
 from .errors import ConfigError, Where
 from .lexer import Line, read_lines
 from .registry import ANON, DIR, FTPACCESS, GLOBAL, LIMIT, SERVER, VHOST, CONTEXT_NAMES, Registry
@@ -25,7 +26,7 @@ BLOCKS = {
     "limit": ("limit", SERVER | VHOST | GLOBAL | ANON | DIR | FTPACCESS, (1, None)),
     "class": ("class", SERVER | GLOBAL, (1, 1)),
 }
-CONDITIONALS = ("ifmodule", "ifdefine")
+CONDITIONALS = ("ifmodule", "ifdefine", "ifversion")
 INCLUDE_CONTEXTS = SERVER | VHOST | GLOBAL | ANON | LIMIT | DIR
 MAX_INCLUDE_DEPTH = 32
 
@@ -101,6 +102,11 @@ def _block_words(words: list[str]) -> tuple[str, list[str]]:
 
 
 def _condition(name: str, args: list[str], state: _State, where: Where) -> bool:
+    if name == "ifversion":
+        try:
+            return ifversion.matches(args)
+        except ValueError as e:
+            raise ConfigError(f"<IfVersion>: {e}", where) from None
     if len(args) != 1:
         raise ConfigError(f"<{name}> takes exactly one argument", where)
     arg = args[0]

@@ -8,9 +8,9 @@ import functools
 
 from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
-               ctrls_admin, delay, facts, files, ifsession, lang, log, ls, maxclients, passive_pool, prefork,
-               prometheus, proxy_protocol, quotatab, quotatab_file, redis, scoreboard, shutdown, site, site_misc, tls,
-               trace, wrap, wrap2, wrap2_file, xfer)
+               ctrls_admin, delay, facts, files, ifsession, ifversion, lang, log, ls, maxclients, passive_pool,
+               prefork, prometheus, proxy_protocol, quotatab, quotatab_file, redis, scoreboard, shutdown, site,
+               site_misc, tls, trace, wrap, wrap2, wrap2_file, xfer)
 from . import exec as exec_
 
 # mod_ifsession stands where ProFTPD's "load it last" puts its handlers: its <IfClass> merge right after the client's
@@ -18,7 +18,8 @@ from . import exec as exec_
 MODULES = [m.MODULE for m in (core, prefork, trace, shutdown, access, ifsession, delay, redis, ban, ban_master,
                               ban_ctrls, maxclients, scoreboard, files, xfer, passive_pool, auth_file, auth_unix,
                               auth_pam, auth, ls, log, site, copy, site_misc, facts, lang, quotatab, quotatab_file,
-                              ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls, proxy_protocol)]
+                              ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls, proxy_protocol,
+                              ifversion)]
 
 
 @functools.lru_cache(maxsize=1)
