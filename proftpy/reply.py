@@ -15,6 +15,12 @@ class Reply:
     def is_error(self) -> bool:
         return self.code >= 400
 
+    def add_line(self, line: str) -> None:
+        """A line added under the reply by a later phase (ProFTPD's R_DUP): it becomes the last line, the old last
+        line moves up, indented by one space below the first as ProFTPD sends it."""
+        self.lines.append(" " + self.text if self.lines else self.text)
+        self.text = line
+
     def format(self) -> bytes:
         """`123-first` ... `123 last`; continuation lines that start with a digit are indented so clients do not
         mistake them for the end."""

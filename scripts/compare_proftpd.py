@@ -89,6 +89,7 @@ LoadModule mod_quotatab.c
 LoadModule mod_quotatab_file.c
 LoadModule mod_site_misc.c
 LoadModule mod_copy.c
+LoadModule mod_readme.c
 LoadModule mod_ifsession.c
 DelayEngine off
 WtmpLog off
@@ -738,6 +739,14 @@ def copy_scenarios() -> list[Scenario]:
     add("filter-posix-classes", *LOGIN, "MKD a b", "MKD ab", "MKD a.b-c_d", "MKD a+b", "MKD a\tb", "MKD 42",
         conf='PathDenyFilter "[[:space:]]|^[[:digit:]]+$"\nPathAllowFilter "^[[:alnum:]._-]+$"\n')
     add("filter-posix-negated", *LOGIN, "MKD abc", "MKD ABC", "MKD a1", conf='PathAllowFilter "^[^[:upper:][:digit:]]+$"\n')
+    def readmes(home: Path) -> None:
+        for name in ("README", "dir/README.txt", "dir/sub dir/README.md"):
+            (home / name).write_bytes(b"read me\n")
+    add("readme", *LOGIN, "CWD dir", "CDUP", "XCWD dir", "XCUP", "CWD nothere", "CWD dir/sub dir", "CWD /empty",
+        conf="DisplayReadme README*\n", tree=readmes)
+    add("readme-two", *LOGIN, "CWD dir", conf="DisplayReadme README\nDisplayReadme /dir/README.txt\n", tree=readmes)
+    add("readme-display-login", *LOGIN, "CWD dir", conf="DisplayReadme README\nDisplayLogin welcome.msg\n",
+        tree=lambda home: (readmes(home), (home / "welcome.msg").write_bytes(b"Welcome %U\n")))
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")
@@ -932,6 +941,7 @@ CR_NUL = "a CR inside a path in a reply is sent as CR NUL (RFC 2640 3.1); ProFTP
 SENDFILE_WATCH = ("commands during a sendfile download are answered at once (ProFTPD leaves them unanswered until "
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
+README_DATE = "DisplayReadme's date is shown (ProFTPD 1.3.8 overwrites it while it prints it: an empty date)"
 EXPECTED: dict[tuple[str, str], str] = {
     ("list-style-windows", "STAT ."): "STAT answers with Windows lines (ProFTPD 1.3.8 sends no reply at all)",
     ("list-style-windows", "STAT file.txt"): "(as STAT .)",
@@ -983,6 +993,10 @@ EXPECTED: dict[tuple[str, str], str] = {
                                          "do (ProFTPD 1.3.8 sends no final reply at all: the client waits for ever)",
     ("during-ascii-abor", "RETR big.bin || ABOR"): DATA_BEFORE,
     ("during-ascii-quit", "RETR big.bin || QUIT"): DATA_BEFORE,
+    **{(scenario, step): README_DATE for scenario, steps in (
+        ("readme", ("PASS alice-pw", "CWD dir", "CDUP", "XCWD dir", "XCUP", "CWD dir/sub dir")),
+        ("readme-two", ("PASS alice-pw", "CWD dir")), ("readme-display-login", ("PASS alice-pw",)))
+       for step in steps},
     ("copy-prelogin", "SITE CPTO x"): "SITE CPTO before login: 530 as every SITE command (ProFTPD's mod_quotatab "
                                       "answers 503 before mod_copy's login check)",
     ("copy-cpfr-twice", "SIZE t.txt"): ("a second SITE CPFR replaces the first, as RNFR does (ProFTPD keeps the "

@@ -64,7 +64,10 @@ def main() -> None:
             "changed since the last visit) and `DisplayQuit` (its lines are the 221 reply, instead of `Goodbye.`). Lines "
             "after the first start with a space, as ProFTPD sends them. After login a path is inside the session "
             "root; absolute files configured at server level are opened at session start, so they stay readable "
-            "after chroot. A missing file is skipped silently.", "",
+            "after chroot. A missing file is skipped silently. mod_readme's `DisplayReadme pattern` (any number of "
+            "lines) names the files matching it in the new directory after CWD/CDUP/XCWD/XCUP, and after login below "
+            "the other lines: ` Please read the file README` and `   it was last modified on <date> - N days ago` "
+            "(ProFTPD 1.3.8 prints an empty date there).", "",
             "Variables: `%C` current directory (`(none)` before login), `%E` ServerAdmin, `%F`/`%f` free space in KB "
             "/ scaled (`05KB`, `120MB`), `%i` `%o` `%t` files in/out/total, `%K`/`%k` bytes transferred "
             "(KB / `B` or `kB`), `%L` the server's DNS name (its address with UseReverseDNS off; MasqueradeAddress "
@@ -79,7 +82,7 @@ def main() -> None:
             "`scripts/compare_proftpd.py` is a developer tool (not run by `make test`): on a machine with Debian's "
             "ProFTPD 1.3.8 (`apt-get install proftpd-basic`; its service need not run), run as root "
             "`.venv/bin/python scripts/compare_proftpd.py`. It starts `/usr/sbin/proftpd -n` (with "
-            "mod_quotatab, mod_site_misc, mod_copy and mod_ifsession loaded, as Debian's modules.conf does) and proftpy on free loopback ports with equivalent configurations (two "
+            "mod_quotatab, mod_site_misc, mod_copy, mod_readme and mod_ifsession loaded, as Debian's modules.conf does) and proftpy on free loopback ports with equivalent configurations (two "
             "AuthUserFile users, `alice` and `bob`, with groups, chrooted to identical homes under a temporary "
             "directory, rebuilt before every scenario; a scenario may add its own configuration lines, files, links "
             "and FIFOs, and sessions kept logged in beside it), sends the same command scripts to both over raw "

@@ -264,6 +264,15 @@ class Context:
         """Every value along the chain (for accumulating directives), innermost set first."""
         return [p.value for section in self.chain for p in section.all(name)]
 
+    def nearest(self, name: str) -> list[Any]:
+        """Every value of the innermost set that has the directive, in file order: lines that add up within one
+        context while an inner context replaces them all (ProFTPD's CF_MERGEDOWN read with find_config_next)."""
+        for section in self.chain:
+            found = section.all(name)
+            if found:
+                return [p.value for p in found]
+        return []
+
     def limits(self) -> Iterator[tuple[Section, Section]]:
         """(owning set, `<Limit>` section) pairs, innermost set first; within a set the last one in the file
         first, as ProFTPD inserts each context section at the head of its set."""

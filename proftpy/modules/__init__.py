@@ -9,7 +9,7 @@ import functools
 from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
                ctrls_admin, delay, facts, files, ifsession, ifversion, lang, log, ls, maxclients, passive_pool,
-               prefork, prometheus, proxy_protocol, quotatab, quotatab_file, redis, scoreboard, shutdown, site,
+               prefork, prometheus, proxy_protocol, quotatab, quotatab_file, readme, redis, scoreboard, shutdown, site,
                site_misc, tls, trace, wrap, wrap2, wrap2_file, xfer)
 from . import exec as exec_
 
@@ -17,9 +17,9 @@ from . import exec as exec_
 # class is known (mod_access), its PASS merge before the other modules' PASS work (Max* counts, DisplayLogin)
 MODULES = [m.MODULE for m in (core, prefork, trace, shutdown, access, ifsession, delay, redis, ban, ban_master,
                               ban_ctrls, maxclients, scoreboard, files, xfer, passive_pool, auth_file, auth_unix,
-                              auth_pam, auth, ls, log, site, copy, site_misc, facts, lang, quotatab, quotatab_file,
-                              ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls, proxy_protocol,
-                              ifversion)]
+                              auth_pam, auth, ls, log, site, copy, site_misc, readme, facts, lang, quotatab,
+                              quotatab_file, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls,
+                              proxy_protocol, ifversion)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -426,14 +426,8 @@ def _excluded(session: "Session", st: QuotaState, cmd: Request) -> bool:
 def _notice(st: QuotaState, cmd: Request, reply: Reply | None, used: str) -> None:
     """A `<CMD>: notice: quota reached: used ...` line under the reply."""
     st.log.write(f"{cmd.name}: quota reached: used {used}")
-    _add_line(reply, f"{cmd.name}: notice: quota reached: used {used}")
-
-
-def _add_line(reply: Reply | None, line: str) -> None:
-    """`line` last; the old last line moves up (indented by one space below the first, as ProFTPD's)."""
     if reply is not None:
-        reply.lines.append(" " + reply.text if reply.lines else reply.text)
-        reply.text = line
+        reply.add_line(f"{cmd.name}: notice: quota reached: used {used}")
 
 
 def _size(session: "Session", arg: str) -> int | None:
@@ -523,8 +517,8 @@ def _remove(session: "Session", st: QuotaState, cmd: Request, real: str | None, 
         st.log.write(f"notice: unable to unlink '{cmd.arg}': {e.strerror}")
         return False
     st.log.write(f"{cmd.name}: quota reached: '{cmd.arg}' removed")
-    if shown:
-        _add_line(cmd.reply, f"{cmd.name}: notice: quota reached: '{cmd.arg}' removed")
+    if shown and cmd.reply is not None:
+        cmd.reply.add_line(f"{cmd.name}: notice: quota reached: '{cmd.arg}' removed")
     return True
 
 

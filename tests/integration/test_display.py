@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, error_reply
 
 
 def own(d, path):
@@ -73,3 +73,25 @@ def test_missing_display_file_is_silently_skipped(ftpd):
     assert ftp.getwelcome().startswith("220 ProFTPD Server")
     ftp.login("alice", PASSWORDS["alice"])
     assert ftp.quit() == "221 Goodbye."
+
+
+def test_display_readme_names_the_files_after_login_and_each_cwd(ftpd):
+    d = ftpd("DefaultRoot ~\nDisplayReadme README*\nDisplayReadme /NEWS\n")
+    home = d.home("alice")
+    (home / "sub").mkdir()
+    for name in ("README", "sub/README.md", "NEWS"):
+        (home / name).write_text("x\n")
+    week_ago = time.time() - 7 * 86400
+    os.utime(home / "sub/README.md", (week_ago, week_ago))
+    ftp = d.connect()
+    lines = ftp.login("alice", PASSWORDS["alice"]).splitlines()
+    assert lines[:3] == ["230-User alice logged in", " ", " Please read the file README"]   # as ProFTPD sends it
+    assert lines[-2:] == [" Please read the file /NEWS", "230    it was last modified on "
+                          f"{time.ctime((home / 'NEWS').stat().st_mtime)} - 0 days ago"]
+    lines = ftp.sendcmd("CWD sub").splitlines()
+    assert lines[:2] == ["250-CWD command successful", " Please read the file README.md"]
+    assert lines[2] in (f"    it was last modified on {time.ctime(week_ago)} - {n} days ago" for n in (7, 8))
+    assert lines[-1].startswith("250    it was last modified on ")          # /NEWS, from any directory
+    assert ftp.sendcmd("CDUP").splitlines()[1] == " Please read the file README"
+    assert error_reply(ftp, "CWD nothere") == "550 nothere: No such file or directory"   # nothing after a failure
+
