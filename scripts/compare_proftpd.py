@@ -90,6 +90,7 @@ LoadModule mod_quotatab_file.c
 LoadModule mod_site_misc.c
 LoadModule mod_copy.c
 LoadModule mod_readme.c
+LoadModule mod_load.c
 LoadModule mod_ifsession.c
 DelayEngine off
 WtmpLog off
@@ -747,6 +748,10 @@ def copy_scenarios() -> list[Scenario]:
     add("readme-two", *LOGIN, "CWD dir", conf="DisplayReadme README\nDisplayReadme /dir/README.txt\n", tree=readmes)
     add("readme-display-login", *LOGIN, "CWD dir", conf="DisplayReadme README\nDisplayLogin welcome.msg\n",
         tree=lambda home: (readmes(home), (home / "welcome.msg").write_bytes(b"Welcome %U\n")))
+    add("max-load-refused", "NOOP", conf='MaxLoad 0 "Too busy, come back later"\n')
+    add("max-load-refused-default", "NOOP", conf="MaxLoad 0.0\n")
+    add("max-load-none", *LOGIN, "PWD", conf='MaxLoad 1000 "busy"\nDisplayLogin welcome.msg\n',
+        tree=lambda home: (home / "welcome.msg").write_bytes(b"at most %{mod_load.max_load}\n"))
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")

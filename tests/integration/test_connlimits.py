@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, refused_config
 from proftpy.access import connlimits
 from proftpy.access.connlimits import LoginLimits, TransferLimit
 from proftpy.scoreboard import Scoreboard
@@ -197,3 +197,27 @@ def test_max_transfers_per_host(ftpd):
                             "being used.")
     conn.close()
     second.quit()
+
+
+def test_max_load_turns_sessions_away_before_the_greeting(ftpd):
+    d = ftpd('SyslogLevel info\nMaxLoad 0 "Too busy, come back later"\n')
+    ftp = ftplib.FTP()
+    with pytest.raises(ftplib.error_temp, match="^421 Too busy, come back later$"):
+        ftp.connect("127.0.0.1", d.port, timeout=10)
+    assert "MaxLoad (0.00) reached: connection denied" in d.log()
+
+
+def test_max_load_above_the_load_lets_sessions_in_and_shows_itself(ftpd):
+    d = ftpd("DefaultRoot ~\nMaxLoad 10000\nDisplayLogin /w.msg\n")
+    (d.home("alice") / "w.msg").write_text("load %{mod_load.curr_load} of %{mod_load.max_load}\n")
+    lines = d.connect().login("alice", PASSWORDS["alice"]).splitlines()
+    load, limit = lines[0].split(" ")[1::2]
+    assert limit == "10000.00" and abs(float(load) - os.getloadavg()[0]) < 5
+
+
+@pytest.mark.parametrize("line, message", [("MaxLoad", "incorrect number of parameters"),
+                                           ("MaxLoad -1", "positive load limit required"),
+                                           ("MaxLoad high", "expected a load average or none, not 'high'"),
+                                           ("<Anonymous /tmp>\nMaxLoad 2\n</Anonymous>", "not allowed")])
+def test_max_load_mistakes(tmp_path, line, message):
+    assert message in refused_config(tmp_path, line)
