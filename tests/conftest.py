@@ -238,7 +238,7 @@ def fork_master(d: Daemon, loaded) -> int:
         try:
             opts = Options(config_path=str(d.conf), foreground=True)
             conf = load_config(opts)
-            syslog_setup.setup(conf.main.get("SystemLog"), "info")
+            syslog_setup.setup(conf.main.get("SystemLog"), "info")   # the master's; a session's is its server's
             master = Master(conf, opts, loaded)
             master.bind()
             master.start()

@@ -27,6 +27,15 @@ class LineOptions:
 LOG_OPTIONS_DEFAULT = frozenset(("Timestamp", "Hostname", "VirtualHost"))
 
 
+class Threshold:
+    """The lowest level this process writes to the SystemLog: its SyslogLevel (the master's from the server config,
+    a session's from its server, as ProFTPD reads its main_server's, which in a session is the vhost), or everything
+    under `-d` (ftpdctl's `debug level` changes that in the master); `set_threshold`."""
+
+    syslog = "notice"
+    debug = 0
+
+
 def set_line_options(options: frozenset[str], role: str) -> None:
     """Apply LogOptions (the enabled ones) in a process of `role` ("daemon" or "session")."""
     LineOptions.timestamp = "Timestamp" in options
@@ -52,11 +61,24 @@ class SessionOrigin(logging.Filter):
 
 
 def tag_session(session) -> None:
-    """From now on this process's SystemLog lines are the session's (see SessionOrigin). A handler that replaces
-    one of these later (ServerLog) takes over its filters."""
+    """From now on this process's SystemLog lines are the session's (see SessionOrigin), at its server's
+    SyslogLevel (a server chosen later, by HOST or TLS SNI, is mod_log's to apply). A handler that replaces one
+    of these later (ServerLog) takes over its filters."""
     origin = SessionOrigin(session)
     for handler in logging.getLogger("proftpy").handlers:
         handler.addFilter(origin)
+    set_threshold(session.server.get("SyslogLevel"))
+
+
+def set_threshold(syslog: str | None = None, debug: int | None = None) -> None:
+    """Change this process's SystemLog threshold (see Threshold); the part not given stays."""
+    if syslog is not None:
+        Threshold.syslog = syslog
+    if debug is not None:
+        Threshold.debug = debug
+    logger, level = logging.getLogger("proftpy"), logging.DEBUG if Threshold.debug else LEVELS[Threshold.syslog]
+    if logger.level != level:           # setLevel clears every logger's cache: a session at the master's level
+        logger.setLevel(level)          # writes none of those pages
 
 
 class SystemLogFormat(logging.Formatter):
@@ -104,7 +126,7 @@ def setup(system_log: str | None, level: str = "notice", debug: int = 0, stderr:
     for h in list(logger.handlers):
         logger.removeHandler(h)
         h.close()
-    logger.setLevel(logging.DEBUG if debug else LEVELS.get(level, logging.INFO))
+    set_threshold(level, debug)
     logger.propagate = False
     fmt = SystemLogFormat()
     handlers: list[logging.Handler] = []

@@ -16,7 +16,7 @@ from .. import __version__, trace
 from ..config.registry import SERVER, Directive, Merge
 from ..config.types import Custom, parse_bool
 from ..ctrls import Action, ActionAcl, CtrlsError, CtrlsRequest
-from ..log import NOTICE
+from ..log import NOTICE, set_threshold
 from ..module import MasterView, Module
 from ..scoreboard import format_uptime
 from . import scoreboard
@@ -55,10 +55,9 @@ class Graceful:
 
 @dataclasses.dataclass
 class AdminState:
-    """The master's: a graceful shutdown under way, the log level before `debug`."""
+    """The master's: a graceful shutdown under way."""
 
     graceful: Graceful | None = None
-    log_level: int = logging.NOTSET
 
 
 # -- actions --------------------------------------------------------------------------------------------------
@@ -158,8 +157,7 @@ def debug(master: MasterView, req: CtrlsRequest) -> str:
     if not 0 <= level <= 10:
         raise CtrlsError("debug: level must be between 0 and 10")
     master.opts.debug = level
-    root = logging.getLogger("proftpy")
-    root.setLevel(logging.DEBUG if level else master.state.get(AdminState).log_level)
+    set_threshold(debug=level)
     trace.set_debug(level)
     return f"debug level set to {level}"
 
@@ -187,10 +185,6 @@ def trace_action(master: MasterView, req: CtrlsRequest) -> list[str]:
 
 
 # -- master hooks ---------------------------------------------------------------------------------------------
-def master_init(master: MasterView) -> None:
-    master.state.get(AdminState).log_level = logging.getLogger("proftpy").level
-
-
 def master_tick(master: MasterView) -> None:
     graceful = master.state.get(AdminState).graceful
     if graceful is None:
@@ -213,7 +207,7 @@ ACL = "AdminControlsACLs"
 ENGINE = "AdminControlsEngine"
 
 MODULE = Module(
-    NAME, directives=directives, master_init=master_init, master_tick=master_tick, master_reload=master_reload,
+    NAME, directives=directives, master_tick=master_tick, master_reload=master_reload,
     ctrls_actions=(
         Action("debug", debug, acl=ACL, engine=ENGINE, help="debug level [N]: show or set the debug level"),
         Action("kick", kick, acl=ACL, engine=ENGINE, help="kick user|host|class NAME...: end those sessions"),

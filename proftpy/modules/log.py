@@ -32,7 +32,7 @@ from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
 from ..fs import FsError
-from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, xferlog
+from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, set_threshold, xferlog
 from ..module import Listener, MasterView, Module
 from .auth import AuthState
 
@@ -299,8 +299,17 @@ def _master_line_options(master: MasterView) -> None:
     set_line_options(master.config.main.get("LogOptions"), "daemon")
 
 
-def session_init(session: "Session") -> None:
+def _system_log_settings(session: "Session", **_: Any) -> None:
+    """The session's SystemLog lines take its server's LogOptions and SyslogLevel: at connect (the level is the
+    server's already, from log.tag_session) and again when HOST or TLS SNI picks another server
+    (core.session-reinit), as ProFTPD's mod_log reads LogOptions again and its log_write reads main_server's
+    SyslogLevel."""
     set_line_options(session.server.get("LogOptions"), "session")
+    set_threshold(session.server.get("SyslogLevel"))
+
+
+def session_init(session: "Session") -> None:
+    _system_log_settings(session)
     st = _state(session)
     _server_log_init(session)
     symlinks = bool(session.server.get("AllowLogSymlinks"))
@@ -702,4 +711,4 @@ MODULE = Module(NAME, directives=directives, session_init=session_init, master_p
                 master_init=_master_line_options, master_reload=_master_line_options,
                 hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
                 listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
-                           Listener("core.exit", _exited)))
+                           Listener("core.session-reinit", _system_log_settings), Listener("core.exit", _exited)))

@@ -182,7 +182,7 @@ def seam_master(tmp_path):
         d = SeamDaemon(dir=tmp_path, port=free_port(), conf=tmp_path / "proftpy.conf")
         d.users = make_users(tmp_path)
         os.chmod(tmp_path, 0o755)
-        text = config + "\n" + BASE_CONFIG + AUTH_CONFIG
+        text = config + "\nSyslogLevel info\n" + BASE_CONFIG + AUTH_CONFIG     # sessions' lines name the client
         d.conf.write_text(fill(text, dict(port=d.port, dir=tmp_path, host="127.0.0.1", ipv6="off")))
         loaded = ModuleSet(MODULES + [seam_module(tmp_path / "events.log", header_timeout, watched)])
         pids.append(fork_master(d, loaded))

@@ -152,6 +152,56 @@ def test_info_failed_logins_and_anonymous(ftpd, tmp_path):
                                           "FTP session closed.")
 
 
+# -- a <VirtualHost>'s sessions log at its own SyslogLevel (ProFTPD reads its main_server's: in a session, the vhost)
+VHOST = "<VirtualHost 127.0.0.2>\nPort {port}\n%s</VirtualHost>\n"
+AT_VHOST = "127.0.0.2 (127.0.0.1[127.0.0.1])"
+
+
+def quit_at(d, address: str) -> None:
+    with ftplib.FTP() as ftp:
+        ftp.connect(address, d.port, timeout=10)
+        ftp.quit()
+
+
+@pytest.mark.parametrize("config", [VHOST % "SyslogLevel info\n",
+                                    "SyslogLevel notice\n<Global>\nSyslogLevel info\n</Global>\n" + VHOST % ""],
+                         ids=["its-own", "global"])
+def test_a_vhost_at_info_under_a_server_config_at_notice_logs_its_sessions(ftpd, config):
+    d = ftpd(config)
+    with d.connect() as ftp:                    # the main server's "FTP session opened." would come first
+        with pytest.raises(ftplib.error_perm, match="^530 "):
+            ftp.login("alice", "wrong")
+    quit_at(d, "127.0.0.2")
+    wait_lines(d, "Incorrect password")
+    lines = wait_lines(d, f"{AT_VHOST}: FTP session closed.")
+    assert [line for line in lines if not line.startswith(AT_VHOST)] == at(
+        "USER alice (Login failed): Incorrect password")
+    assert [line for line in lines if line.startswith(AT_VHOST)] == [f"{AT_VHOST}: FTP session opened.",
+                                                                      f"{AT_VHOST}: FTP session closed."]
+
+
+def test_a_vhost_without_a_level_logs_at_notice_under_a_server_config_at_info(ftpd):
+    """The server config's SyslogLevel is not the vhost's: ProFTPD's default, notice, is."""
+    from conftest import AUTH_CONFIG
+    d = ftpd("SyslogLevel info\n" + VHOST % AUTH_CONFIG)
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.2", d.port, timeout=10)
+        with pytest.raises(ftplib.error_perm, match="^530 "):
+            ftp.login("alice", "wrong")
+    assert wait_lines(d, "Incorrect password") == [f"{AT_VHOST}: USER alice (Login failed): Incorrect password"]
+
+
+def test_host_moves_the_session_to_the_named_servers_level(ftpd):
+    """The server config's "FTP session opened." (info, under its notice) is not written; after HOST, the named
+    server's "FTP session closed." is."""
+    d = ftpd('<VirtualHost 127.0.0.1>\nServerName "named"\nPort {port}\nServerAlias ftp.example.test\n'
+             "SyslogLevel info\n</VirtualHost>\n")
+    with d.connect() as ftp:
+        ftp.sendcmd("HOST ftp.example.test")
+        ftp.quit()
+    assert wait_lines(d, "closed.") == at("FTP session closed.")
+
+
 def test_master_lines_keep_their_own_prefix(ftpd):
     d = ftpd()
     failed_login(d, "alice", "wrong")
@@ -181,7 +231,7 @@ def test_log_options_for_systemds_journal(ftpd):
     """`LogOptions -Timestamp -Hostname +RoleBasedProcessLabels` (ProFTPD's advice under systemd): no time, no host,
     `daemon[pid]` and `session[pid]`; a <VirtualHost> with `-VirtualHost` drops its name before the client's."""
     d = ftpd("SyslogLevel info\nLogOptions -Timestamp -Hostname +RoleBasedProcessLabels\n"
-             "<VirtualHost 127.0.0.2>\nPort {port}\nLogOptions -VirtualHost\n</VirtualHost>\n")
+             "<VirtualHost 127.0.0.2>\nPort {port}\nSyslogLevel info\nLogOptions -VirtualHost\n</VirtualHost>\n")
     for address in ("127.0.0.1", "127.0.0.2"):
         with ftplib.FTP() as ftp:
             ftp.connect(address, d.port, timeout=10)

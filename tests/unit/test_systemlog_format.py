@@ -47,6 +47,22 @@ def test_notice_is_proftpds_default_level():
     assert logging.getLevelName(systemlog.NOTICE) == "NOTICE"
 
 
+def test_debug_writes_everything_whatever_the_sysloglevel_until_it_is_set_back_to_0():
+    logger = logging.getLogger("proftpy")
+    saved = logger.level, systemlog.Threshold.syslog, systemlog.Threshold.debug
+    try:
+        systemlog.set_threshold("notice", 0)
+        assert logger.level == systemlog.NOTICE
+        systemlog.set_threshold(debug=1)                # -d 1, or ftpdctl's `debug level 1`
+        systemlog.set_threshold("warn")                 # a session's server
+        assert logger.level == logging.DEBUG
+        systemlog.set_threshold(debug=0)
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(saved[0])
+        systemlog.Threshold.syslog, systemlog.Threshold.debug = saved[1:]
+
+
 def test_log_options_drop_fields_and_label_the_process_role():
     from proftpy.modules.log import _log_options
     s = types.SimpleNamespace(local_name="srv", remote_name="cl", remote_addr="192.0.2.7")
