@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import os
 import posixpath
 import random
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from . import trace
 from .reply import FtpError
 
+log = logging.getLogger("proftpy")
+
 PATH_MAX = 4096
 MAX_LINKS = 40
 SYS_OPENAT2 = 437                       # the same number on every Linux architecture (added in 5.6)
@@ -41,6 +44,9 @@ RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
 AT_SYMLINK_NOFOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x1000
 UNIQUE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"     # STOU's names: tempfile's alphabet and length
 UNIQUE_TRIES = 100
+GUARDED = ("/etc", "/lib")              # RLimitChroot: what a chrooted session may not change
+GUARDED_BELOW = tuple(p + "/" for p in GUARDED)
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 class _OpenHow(ctypes.Structure):
@@ -84,6 +90,7 @@ class FS:
         if self._kernel_chroot and self.root != "/":
             raise ValueError("under a kernel chroot the root is /")
         self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
+        self.guarded = False                    # RLimitChroot (mod_rlimit): nothing under /etc, /lib may change
 
     def __del__(self) -> None:
         if self._root_fd is not None:
@@ -210,6 +217,8 @@ class FS:
         well when the jail is emulated. Old kernels (or a seccomp filter) without openat2 get a plain open."""
         flags |= os.O_CLOEXEC
         if trace.on: trace.msg("fsio", 8, "opening '%s' (flags %#o)%s", real, flags, "" if self._direct else " inside the root with openat2")
+        if self.guarded and flags & WRITE_FLAGS:
+            self._guard(real)
         if self._direct:
             return os.open(real, flags, mode)
         if real != self.root and not real.startswith(self.root + "/"):
@@ -226,6 +235,14 @@ class FS:
         if err in (errno.ENOSYS, errno.EPERM):
             return os.open(real, flags, mode)
         raise OSError(err, os.strerror(err), real)
+
+    def _guard(self, real: str) -> None:
+        """RLimitChroot: EACCES for /etc, /lib and what is below them under a kernel chroot (ProFTPD's guard
+        against the "Roaring Beast": a C library loading what a client uploaded there, as root)."""
+        if real in GUARDED or real.startswith(GUARDED_BELOW):
+            if trace.on: trace.msg("fsio", 1, "rejecting path '%s' within chroot '%s'", real, self.chroot)
+            log.debug("WARNING: attempt to use sensitive path '%s' within chroot '%s', rejecting", real, self.chroot)
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), real)
 
     # -- operations on the tree: through a directory fd opened inside the root ---------------------------------------
     @contextlib.contextmanager
@@ -325,25 +342,36 @@ class FS:
             os.close(fd)
 
     def mkdir(self, real: str, mode: int = 0o777) -> None:
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.mkdir(name, mode, dir_fd=fd)
 
     def rmdir(self, real: str) -> None:
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.rmdir(name, dir_fd=fd)
 
     def unlink(self, real: str) -> None:
         """Remove a file; a symbolic link is removed itself."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.unlink(name, dir_fd=fd)
 
     def rename(self, src: str, dst: str) -> None:
         """rename(2) of two real paths: a final link is moved (or replaced) itself, never followed."""
+        if self.guarded:
+            self._guard(src)
+            self._guard(dst)
         with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
             os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
     def symlink(self, target: str, real: str) -> None:
         """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.symlink(target, name, dir_fd=fd)
 
@@ -358,6 +386,8 @@ class FS:
         through a link) relative to the directory opened inside the root. Returns (fd open for writing, its real
         path). `mode` is masked by the process umask."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        if self.guarded:
+            self._guard(posixpath.join(dir_real, prefix or "x"))
         fd = self.open(dir_real, os.O_PATH | os.O_DIRECTORY)
         try:
             for _ in range(UNIQUE_TRIES):
@@ -372,11 +402,15 @@ class FS:
 
     def chown(self, real: str, uid: int, gid: int) -> None:
         """lchown: a final symbolic link is changed itself."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
 
     def utime(self, real: str, times: tuple[float, float]) -> None:
         """Set (atime, mtime); a final symbolic link gets the times itself."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             os.utime(name, times, dir_fd=fd, follow_symlinks=False)
 
@@ -384,6 +418,8 @@ class FS:
         """chmod of the final component, never through a final symbolic link (`resolve` has followed the links
         the client named; one that appears later gets EOPNOTSUPP). fchmodat2 (Linux 6.6) does it in one call;
         older kernels get the final component opened O_PATH|O_NOFOLLOW and changed through /proc/self/fd."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             res = _libc.syscall(ctypes.c_long(SYS_FCHMODAT2), ctypes.c_long(fd), os.fsencode(name),
                                 ctypes.c_long(mode), ctypes.c_long(AT_SYMLINK_NOFOLLOW))
@@ -407,6 +443,8 @@ class FS:
         """Remove a directory and everything below it. Each level is opened O_NOFOLLOW relative to the one above,
         so links inside are removed as links and a directory swapped for a link meanwhile stops the removal (ELOOP);
         a level deeper than `max_depth` is not opened (ELOOP), so it and the directories above it stay."""
+        if self.guarded:
+            self._guard(real)
         with self.parent(real) as (fd, name):
             _remove_tree_at(fd, name, 0, max_depth)
 

@@ -752,6 +752,17 @@ def copy_scenarios() -> list[Scenario]:
     add("max-load-refused-default", "NOOP", conf="MaxLoad 0.0\n")
     add("max-load-none", *LOGIN, "PWD", conf='MaxLoad 1000 "busy"\nDisplayLogin welcome.msg\n',
         tree=lambda home: (home / "welcome.msg").write_bytes(b"at most %{mod_load.max_load}\n"))
+    def sensitive(home: Path) -> None:
+        (home / "etc").mkdir()
+        (home / "etc" / "passwd").write_bytes(b"root:x:0:0::/:/bin/sh\n")
+        (home / "lib").mkdir()
+    guarded = (*LOGIN, "MKD etc/sub", "MKD lib/sub", "MKD etcetera", "MKD lib64", "MKD /dir/etc", "TYPE I", "PASV",
+               "STOR etc/passwd", "PASV", "APPE lib/x", "DELE etc/passwd", "RNFR file.txt", "RNTO etc/x",
+               "RNFR etc/passwd", "RNTO moved", "SITE CHMOD 777 etc/passwd", "MFMT 20200101000000 etc/passwd", "SITE UTIME 202001010000 etc/passwd", "SITE CHGRP ftpusers etc/passwd", "MFF UNIX.mode=0600; etc/passwd",
+               "SITE SYMLINK file.txt lib/ln", "SITE COPY file.txt etc/c", "SITE MKDIR lib/a/b", "RMD lib",
+               "CWD etc", "MKD here", "PASV", "RETR passwd", "SIZE passwd", "CDUP", "RNFR etc", "RNTO etc2")
+    add("rlimit-chroot-guard", *guarded, tree=sensitive)
+    add("rlimit-chroot-off", *guarded, conf="RLimitChroot off\n", tree=sensitive)
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")
@@ -1002,6 +1013,9 @@ EXPECTED: dict[tuple[str, str], str] = {
         ("readme", ("PASS alice-pw", "CWD dir", "CDUP", "XCWD dir", "XCUP", "CWD dir/sub dir")),
         ("readme-two", ("PASS alice-pw", "CWD dir")), ("readme-display-login", ("PASS alice-pw",)))
        for step in steps},
+    ("rlimit-chroot-guard", "MFMT 20200101000000 etc/passwd"): ("RLimitChroot's guard covers MFMT and MFF too "
+                                                                 "(ProFTPD's mod_facts goes around it)"),
+    ("rlimit-chroot-guard", "MFF UNIX.mode=0600; etc/passwd"): "(as MFMT)",
     ("copy-prelogin", "SITE CPTO x"): "SITE CPTO before login: 530 as every SITE command (ProFTPD's mod_quotatab "
                                       "answers 503 before mod_copy's login check)",
     ("copy-cpfr-twice", "SIZE t.txt"): ("a second SITE CPFR replaces the first, as RNFR does (ProFTPD keeps the "
