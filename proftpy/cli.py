@@ -32,6 +32,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _emit(text: str) -> int:
+    """Print for a reader that may stop early (`proftpy -l | head -3`): then quietly, as C programs end."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())    # nothing left to flush at exit
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "check-access" in argv:                  # `proftpy [-c FILE] check-access ...`: the global -c carries over
@@ -41,16 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return check_access((["-c", before.config] if before.config else []) + argv[at + 1:])
     args = parser().parse_args(argv)
     if args.version:
-        print(f"proftpy Version {__version__} (compatible with ProFTPD {PROFTPD_COMPAT})")
-        return 0
+        return _emit(f"proftpy Version {__version__} (compatible with ProFTPD {PROFTPD_COMPAT})")
     if args.list:
-        print("Compiled-in modules:")
-        for name in modules.loaded().names():
-            print(f"  {name}")
-        return 0
+        return _emit("\n".join(["Compiled-in modules:"] + [f"  {name}" for name in modules.loaded().names()]))
     if args.settings:
-        print(settings_text())
-        return 0
+        return _emit(settings_text())
     opts = Options(config_path=os.path.abspath(args.config or default_config()),
                    defines=frozenset(args.define), ipv6=False if args.ipv4 else (True if args.ipv6 else None),
                    foreground=args.nodaemon, debug=args.debug)
