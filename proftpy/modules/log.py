@@ -421,14 +421,24 @@ def _authenticated(session: "Session", **_: Any) -> None:
 
 
 def _exited(session: "Session", **_: Any) -> None:
-    st = _state(session)
     _extended(session, Request("EXIT", ""), pseudo=True)
+    _close(_state(session))
+
+
+def _close(st: LogState) -> None:
     for fd in {fd for fd in st.fds.values() if fd is not None}:
         os.close(fd)
     st.fds.clear()
     st.xferlogs.clear()
     st.extlogs.clear()
     st.active = []
+
+
+def _reinit(session: "Session", **_: Any) -> None:
+    """core.session-reinit (HOST or TLS SNI picked another server, before login): the logs of that server, as
+    ProFTPD's mod_log opens them again: its TransferLog, ExtendedLogs, ServerLog, LogOptions, SyslogLevel."""
+    _close(_state(session))
+    session_init(session)
 
 
 # -- hooks ---------------------------------------------------------------------------------------------------------
@@ -711,4 +721,4 @@ MODULE = Module(NAME, directives=directives, session_init=session_init, master_p
                 master_init=_master_line_options, master_reload=_master_line_options,
                 hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
                 listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
-                           Listener("core.session-reinit", _system_log_settings), Listener("core.exit", _exited)))
+                           Listener("core.session-reinit", _reinit), Listener("core.exit", _exited)))

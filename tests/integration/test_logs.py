@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, free_port, make_users
+from conftest import IS_ROOT, PASSWORDS, free_port, make_file, make_users, wait_until
 from proftpy.log import xferlog
 
 BASE = "DefaultRoot ~\n"       # sessions are chrooted (as root) or jailed (non-root): logs show real paths
@@ -341,3 +341,21 @@ def test_serverlog_takes_the_session_messages(ftpd, tmp_path):
         (tmp_path / "server.log").read_text()
     assert "Login failed" not in d.log()
     assert "STARTUP" in d.log()                  # the master still writes the SystemLog
+
+
+def test_host_switches_to_the_named_servers_transfer_and_extended_logs(ftpd):
+    d = ftpd('DefaultRoot ~\nTransferLog {dir}/main.xferlog\nLogFormat cmd "%r"\nExtendedLog {dir}/main.ext ALL cmd\n'
+             '<VirtualHost 127.0.0.1>\nServerName "named"\nPort {port}\nServerAlias ftp.example.test\n'
+             "DefaultRoot ~\nTransferLog {dir}/named.xferlog\nExtendedLog {dir}/named.ext ALL cmd\n"
+             "AuthOrder mod_auth_file.c\nAuthUserFile {dir}/ftpd.passwd\nAuthGroupFile {dir}/ftpd.group\n"
+             "RequireValidShell off\n</VirtualHost>\n")
+    make_file(d, "f.txt", b"data\n")
+    ftp = d.connect()
+    ftp.sendcmd("HOST ftp.example.test")
+    ftp.login("alice", PASSWORDS["alice"])
+    ftp.retrbinary("RETR f.txt", lambda _: None)
+    ftp.quit()
+    assert wait_until(lambda: (d.dir / "named.ext").exists() and "QUIT" in (d.dir / "named.ext").read_text())
+    assert "RETR f.txt" in (d.dir / "named.ext").read_text()
+    assert "/home/alice/f.txt b _ o r alice " in (d.dir / "named.xferlog").read_text()
+    assert "RETR" not in (d.dir / "main.ext").read_text() and not (d.dir / "main.xferlog").read_text()
