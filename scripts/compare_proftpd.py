@@ -91,6 +91,7 @@ LoadModule mod_site_misc.c
 LoadModule mod_copy.c
 LoadModule mod_readme.c
 LoadModule mod_load.c
+LoadModule mod_deflate.c
 LoadModule mod_ifsession.c
 DelayEngine off
 WtmpLog off
@@ -763,6 +764,12 @@ def copy_scenarios() -> list[Scenario]:
                "CWD etc", "MKD here", "PASV", "RETR passwd", "SIZE passwd", "CDUP", "RNFR etc", "RNTO etc2")
     add("rlimit-chroot-guard", *guarded, tree=sensitive)
     add("rlimit-chroot-off", *guarded, conf="RLimitChroot off\n", tree=sensitive)
+    mode_z = ("MODE Z", "OPTS MODE Z LEVEL 9", "OPTS MODE Z LEVEL 10", "OPTS MODE Z LEVEL x", "OPTS MODE Z LEVEL",
+              "OPTS MODE Z LEVEL 1 x", "OPTS MODE Z LEVEL 8junk",
+              "OPTS MODE Z BLOCKSIZE 1", "OPTS MODE Z ENGINE zlib", "OPTS MODE Z FAST 1", "OPTS MODE Z",
+              "OPTS MODE S", "OPTS MODE", "mode z", "MODE S", "MODE Z", "MODE B", "MODE", "MODE Z Z")
+    add("deflate-on", "FEAT", "MODE Z", *LOGIN, "FEAT", *mode_z, conf="DeflateEngine on\n")
+    add("deflate-off", *LOGIN, "FEAT", *mode_z)
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")
@@ -1016,6 +1023,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("rlimit-chroot-guard", "MFMT 20200101000000 etc/passwd"): ("RLimitChroot's guard covers MFMT and MFF too "
                                                                  "(ProFTPD's mod_facts goes around it)"),
     ("rlimit-chroot-guard", "MFF UNIX.mode=0600; etc/passwd"): "(as MFMT)",
+    ("deflate-on", "MODE Z"): "MODE Z before login gets 530 as any MODE (ProFTPD's mod_deflate answers 200 OK)",
     ("copy-prelogin", "SITE CPTO x"): "SITE CPTO before login: 530 as every SITE command (ProFTPD's mod_quotatab "
                                       "answers 503 before mod_copy's login check)",
     ("copy-cpfr-twice", "SIZE t.txt"): ("a second SITE CPFR replaces the first, as RNFR does (ProFTPD keeps the "

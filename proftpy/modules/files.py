@@ -26,6 +26,7 @@ from ..dispatch import (DIRS, HOME_EXACT_PATH, HOME_PATH, NONE, NOT_PERMITTED, O
 from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
+from . import deflate as mod_deflate
 from . import facts as mod_facts
 from . import lang as mod_lang
 from . import xfer as mod_xfer
@@ -393,6 +394,10 @@ def opts(session: "Session", cmd: Request) -> Reply:
         return reply
     if name == "MLST":
         return mod_facts.set_mlst_facts(session, rest)
+    if name == "MODE":
+        reply = mod_deflate.opts(session, rest.split())
+        if reply is not None:
+            return reply
     return Reply(500, f"OPTS {name} not understood")
 
 

@@ -16,10 +16,8 @@ Transfer facts come from mod_xfer (`cmd.notes["xfer"]`, fields in proftpy/module
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import stat
 import sys
 import syslog
 import time
@@ -33,6 +31,7 @@ from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
 from ..fs import FsError
 from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, set_threshold, xferlog
+from ..log.files import open_logfile, write_line
 from ..module import Listener, MasterView, Module
 from .auth import AuthState
 
@@ -45,7 +44,6 @@ NAME = "mod_log.c"
 log = logging.getLogger("proftpy")
 
 DEFAULT_XFERLOG = "/var/log/xferlog"     # ProFTPD's PR_XFERLOG_PATH
-LOG_MODE = 0o644                          # ProFTPD's EXTENDED_LOG_MODE / PR_TUNABLE_XFER_LOG_MODE
 TRANSFERS = ("RETR", "STOR", "STOU", "APPE")
 DATA_COMMANDS = TRANSFERS + ("LIST", "NLST", "MLSD")
 
@@ -200,31 +198,6 @@ directives = (
 
 
 # -- opening log files ---------------------------------------------------------------------------------------------
-class LogRefused(OSError):
-    """A log path ProFTPD would not open either."""
-
-
-def open_logfile(path: str, allow_symlinks: bool = False, mode: int = LOG_MODE) -> int:
-    """Open `path` for appending: refused in a world-writable directory or through a symlink (unless allowed)."""
-    parent = os.path.dirname(path) or "/"
-    st = os.stat(parent)
-    if st.st_mode & stat.S_IWOTH:
-        raise LogRefused(errno.EPERM, f"parent directory {parent} is world-writable")
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
-    try:
-        if stat.S_ISLNK(os.lstat(path).st_mode) and not allow_symlinks:
-            raise LogRefused(errno.ELOOP, f"{path} is a symbolic link")
-    except FileNotFoundError:
-        pass                        # it will be created
-    if not allow_symlinks:
-        flags |= os.O_NOFOLLOW
-    fd = os.open(path, flags, mode)
-    if not stat.S_ISREG(os.fstat(fd).st_mode) and not stat.S_ISFIFO(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise LogRefused(errno.EINVAL, f"{path} is not a regular file")
-    return fd
-
-
 def _open(st: "LogState", path: str, what: str, allow_symlinks: bool, quiet: bool = False) -> int | None:
     """Open (once per session) or reuse; a failure is logged and the log is left out."""
     if path in st.fds:
@@ -237,18 +210,6 @@ def _open(st: "LogState", path: str, what: str, allow_symlinks: bool, quiet: boo
         fd = None
     st.fds[path] = fd
     return fd
-
-
-def write_line(fd: int, text: str, what: str) -> None:
-    """One write(2) per line: O_APPEND makes it land whole at the end, whatever other sessions write."""
-    data = text.encode("utf-8", "surrogateescape")
-    try:
-        n = os.write(fd, data)
-    except OSError as e:
-        log.error("cannot write %s: %s", what, e.strerror)
-        return
-    if n != len(data):
-        log.error("short write to %s (%d of %d bytes)", what, n, len(data))
 
 
 # -- session state -------------------------------------------------------------------------------------------------

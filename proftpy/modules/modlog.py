@@ -3,7 +3,7 @@
     2026-01-02 03:04:05,678 mod_exec/0.9.16[1234]: ExecOnConnect '/usr/local/bin/hook' succeeded
 
 The tag is ProFTPD 1.3.8's module name and version, so whatever reads ProFTPD's file reads this one. The file is
-opened like the other logs (modules/log.py `open_logfile`: no world-writable directory, no symbolic link, O_APPEND,
+opened like the other logs (log/files.py `open_logfile`: no world-writable directory, no symbolic link, O_APPEND,
 close-on-exec) while the process may still open it (as root, before chroot), and each line is one write(2).
 """
 
@@ -13,7 +13,7 @@ import logging
 import os
 import time
 
-from .log import open_logfile, write_line
+from ..log.files import open_logfile, write_line
 
 log = logging.getLogger("proftpy")
 

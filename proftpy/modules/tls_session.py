@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..net import x509
 from ..reply import Reply
-from .log import open_logfile, write_line
+from ..log.files import open_logfile, write_line
 from .tls_directives import Required
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from .. import trace
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Path
 from ..module import MasterView, Module
-from .log import open_logfile
+from ..log.files import open_logfile
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Server

@@ -38,13 +38,14 @@ from ..config.registry import ALL_DIRS, ANON, DIR, FTPACCESS, SVG, SVGA, Directi
 from ..config.types import (Choice, Custom, Flag, Int, Options, PortRange, Text, parse_bool, parse_int,
                              parse_nbytes)
 from ..dispatch import (EXACT_PATH, HOME_EXACT_PATH, NONE, NOT_PERMITTED, OPTIONAL, POST_CMD, POST_CMD_ERR, READ,
-                        REQUIRED, WRITE, Command, Hook, Request)
+                        REQUIRED, WRITE, Command, Hook, Request, feat_when)
 from ..fs import FsError
 from ..log import NOTICE
 from ..module import Module
 from ..reply import FtpError, Reply
 from ..transfer.ascii import AsciiEncoder
 from ..transfer.errors import Stop
+from . import deflate as mod_deflate
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -256,7 +257,9 @@ def _one_code(cmd: Request, done: str, supported: str, known: tuple[str, ...], k
 
 
 def mode(session: "Session", cmd: Request) -> Reply:
-    return _one_code(cmd, "Mode", "S", ("B", "C"), "transfer mode")
+    """MODE S, and MODE Z while mod_deflate's DeflateEngine is on (any other MODE ends MODE Z)."""
+    return mod_deflate.mode(session, cmd.arg.strip().upper()) or _one_code(cmd, "Mode", "S", ("B", "C"),
+                                                                          "transfer mode")
 
 
 def stru(session: "Session", cmd: Request) -> Reply:
@@ -816,8 +819,9 @@ commands = (
             replies=("200 Type set to <code as sent: A, I, L>", "504 TYPE not implemented for '<x>' parameter",
                      "500 'TYPE' not understood")),
     Command("MODE", mode, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, limit=False, help_at=39,
-            help="<sp> mode-code (S)",
-            replies=("200 Mode set to S", "504 '<x>' unsupported transfer mode", "501 'MODE' not understood")),
+            help="<sp> mode-code (S)", feat=("MODE Z",), feat_for=feat_when(mod_deflate.engine_on, "MODE Z"),
+            replies=("200 Mode set to S", "200 OK (MODE Z: DeflateEngine on)", "504 '<x>' unsupported transfer mode",
+                     "501 'MODE' not understood")),
     Command("STRU", stru, arg=REQUIRED, missing=NOT_UNDERSTOOD_501, limit=False, help_at=38,
             help="<sp> structure-code (F)", replies=("200 Structure set to F", "501 'STRU' not understood")),
     Command("ALLO", allo, arg=OPTIONAL, limit=False, help_at=11, help="<sp> size",

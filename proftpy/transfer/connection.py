@@ -144,12 +144,14 @@ def _check_passive(st, sock: socket.socket) -> None:
         raise unable(e) from None
 
 
-def secure(session: "Session", sock: socket.socket) -> Any:
-    """The data connection, once its `150` is out, through the session's `DataState.wrap` functions (PROT P's
-    TLS handshake: ProFTPD's order). A wrap that fails has closed the socket and raises FtpError (`425`)."""
-    for wrap in state(session).wrap:
+def secure(session: "Session", sock: socket.socket, command: str) -> Any:
+    """The data connection of `command`, once its `150` is out, through the session's `DataState.wrap` functions
+    (PROT P's TLS handshake: ProFTPD's order), then its codec (MODE Z). A wrap that fails has closed the socket and
+    raises FtpError (`425`)."""
+    st = state(session)
+    for wrap in st.wrap:
         sock = wrap(sock)
-    return sock
+    return sock if st.codec is None else st.codec(sock, command)
 
 
 def _data_options(session: "Session", sock: socket.socket) -> None:

@@ -34,6 +34,8 @@ class DataState:
     target: tuple[str, int] | None = None           # PORT/EPRT (address, port)
     transfer: Any = None                            # the engine.Transfer running now (for STAT)
     wrap: list[Callable[[socket.socket], Any]] = field(default_factory=list)   # after the 150: TLS (PROT P)
+    codec: Callable[[Any, str], Any] | None = None  # (connection, command) -> what goes over it last: MODE Z's zlib
+                                                    # stream
     ctrl: "ControlChannel | None" = None            # the control channel that watches the listener
     upload_quota: int | None = None                 # bytes the next upload may write before a hard quota is
                                                     # crossed (mod_quotatab's PRE_CMD hook sets it; the upload

@@ -215,7 +215,7 @@ def run(session: "Session", cmd: "Request", opening: str, body: Callable[[Transf
         return e.reply, None, "failed"
     session.send(Reply(150, opening))
     try:
-        sock = secure(session, sock)
+        sock = secure(session, sock, cmd.name)
     except FtpError as e:
         return e.reply, None, "failed"
     transfer = Transfer(session, cmd, sock, what=what, size=size, rate=rate, path=path, active=active)

@@ -1,5 +1,5 @@
 """The `stream` strategy: any socket-like object with send/recv_into, the bytes passing through user space. TLS
-sockets (ssl.SSLSocket) use it, which is why:
+sockets (ssl.SSLSocket) and MODE Z's zlib stream (deflate.py, over either) use it, which is why:
 
 - `ssl.SSLWantReadError`/`SSLWantWriteError` are not BlockingIOError: either may come from either direction (a
   send may need to read a key update, a receive may need to write), and the next wait is for what was wanted;
@@ -83,13 +83,14 @@ class Stream(Strategy):
             write_all(t, fd, flush(t, decoder))
 
     def finish(self) -> None:
-        """Send our close_notify. Its answer is not waited for: many clients close without one."""
+        """End the stream: MODE Z's last block, then our close_notify. Its answer is not waited for: many clients
+        close without one."""
         unwrap = getattr(self.sock, "unwrap", None)
         while unwrap is not None:
             try:
                 unwrap()
                 return
-            except ssl.SSLWantWriteError:
+            except (ssl.SSLWantWriteError, BlockingIOError):
                 self.transfer.wait(POLLOUT)
             except ssl.SSLWantReadError:
                 return                              # ours went out; the peer's is not waited for
