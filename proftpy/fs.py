@@ -14,7 +14,8 @@ commands, HiddenStores' rename, STOU's new file) use the operations below (`FS.m
 final name relative to it, without following a final symbolic link, so the same swap cannot lead them outside
 either. Reads go through here too (`FS.stat`, `lstat`, `readlink`, `access`, `scandir`, `statvfs`): listings,
 facts and logs never look at a client path any other way. Under a kernel chroot, or when the root is "/", the
-kernel confines every call already and the plain os call is used (listings are hot).
+kernel confines every call already and the plain os call is used (listings are hot). `FS.guarded` (RLimitChroot,
+mod_rlimit) makes every operation that changes the tree refuse `/etc`, `/lib` and what is below them (EACCES).
 """
 
 from __future__ import annotations

@@ -129,6 +129,8 @@ def _copy_path(session: "Session", cmd: Request, source: VPath, target: VPath) -
     if stat.S_ISDIR(st.st_mode):
         if target.real == source.real or target.real.startswith(source.real.rstrip("/") + "/"):
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        if fs.exists(target.real) and not stat.S_ISDIR(fs.stat(target.real).st_mode):
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         _make_dirs(session, target)
         _copy_tree(session, source, target, 0)
         return
@@ -286,8 +288,8 @@ def copy_paths(session: "Session", req: Request) -> tuple[VPath, VPath] | None:
 # SITE HELP lists CPFR and CPTO (mod_copy answers it before mod_site_misc and mod_site); SITE COPY is left out
 commands = (
     Command("SITE CPFR", site_cpfr, READ, help="<sp> pathname", enabled=_on, min_words=2, path=PATH,
-            replies=("350 File or directory exists, ready for destination name",
-                                  "550 <path>: Forbidden filename", "550 /<path>: <error>")),
+            replies=("350 File or directory exists, ready for destination name", "550 <path>: Forbidden filename",
+                     "550 /<path>: <error>")),
     Command("SITE CPTO", site_cpto, WRITE, help="<sp> pathname", enabled=_on, min_words=2, path=PATH,
             path_filter=True,
             replies=("250 Copy successful", "503 Bad sequence of commands", "550 CPTO: <error>",
