@@ -46,8 +46,12 @@ def engine_on(session: "Session") -> bool:
 
 def session_init(session: "Session", **_: Any) -> None:
     """At connect, and again when HOST chose another server."""
-    st = session.state.get(DeflateState)
-    st.engine = bool(session.server.get("DeflateEngine"))
+    engine = bool(session.server.get("DeflateEngine"))
+    st = session.state.find(DeflateState)
+    if st is None and not engine:
+        return                          # (most sessions: nothing made, nothing written)
+    st = st or session.state.put(DeflateState())
+    st.engine = engine
     st.log.close()
     if not st.engine:
         _use(session, st, False)

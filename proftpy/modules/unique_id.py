@@ -7,7 +7,6 @@ variable (`%{UNIQUE_ID}e` in a LogFormat, `%{env:UNIQUE_ID}` in Display files) a
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
 import os
 import socket
@@ -42,14 +41,14 @@ class HostAddress:
 def host_address() -> HostAddress:
     try:
         return HostAddress(_first_four(socket.getaddrinfo(socket.gethostname(), None)[0][4][0]))
-    except (OSError, IndexError, ValueError) as e:
+    except (OSError, IndexError) as e:
         log.warning("mod_unique_id/0.2: unable to resolve this host's name to an IP address: %s", e)
         return HostAddress()
 
 
 def _first_four(address: str) -> bytes:
     """An address's first four bytes as they sit in memory (ProFTPD copies an unsigned int's worth of them)."""
-    return ipaddress.ip_address(address.split("%")[0]).packed[:4]
+    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address.split("%")[0])[:4]
 
 
 def unique_id(now: float, host: bytes, client: bytes, pid: int) -> str:
@@ -68,7 +67,7 @@ def session_init(session: "Session") -> None:
     host = session.shared.find(HostAddress) or session.shared.put(host_address())     # inetd: no master
     try:
         client = _first_four(session.remote_addr)
-    except ValueError:
+    except OSError:
         client = b"\0\0\0\0"
     value = unique_id(time.time(), host.packed, client, os.getpid())
     os.environ["UNIQUE_ID"] = value
