@@ -7,6 +7,7 @@ any fork, as ProFTPD's main.c does, with its events `core.max-instances` and `co
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -115,6 +116,21 @@ def _unset_env(args: list[str]) -> str:
     return _env_name(args[0])
 
 
+def _fs_cache_policy(args: list[str]) -> str:
+    """ProFTPD's checks: a boolean, or `size n maxAge n` (n >= 1, read as atoi reads it)."""
+    if len(args) == 1:
+        return "on" if parse_bool(args[0]) else "off"
+    if len(args) != 4:
+        raise ValueError("wrong number of parameters")
+    for key, value in zip(args[::2], args[1::2]):
+        if key.lower() not in ("size", "maxage"):
+            raise ValueError(f"unknown FSCachePolicy: {key}")
+        digits = re.match(r"\s*[+-]?\d+", value)
+        if digits is None or int(digits.group()) < 1:
+            raise ValueError(f"{'size' if key.lower() == 'size' else 'maxAge'} parameter must be greater than 1")
+    return " ".join(args)
+
+
 directives = [
     Directive("ServerName", Text, SERVER | VHOST, "ProFTPD", Merge.SERVER,
               "Server label: greeting, scoreboard and `ftpwho -S`."),
@@ -177,6 +193,12 @@ directives = [
               "Seconds without a command before `421 Idle timeout`."),
     Directive("TimeoutLinger", Int(0), SVG, 10, Merge.SERVER, "Seconds to linger on closing a data connection."),
     Directive("AllowOverride", Flag, SVGA | DIR, True, Merge.DOWN, "Honour .ftpaccess files."),
+    Directive("FSCachePolicy", Custom(_fs_cache_policy, "on|off | size count maxAge secs"), SVG, None, Merge.SERVER,
+              "Accepted for compatibility: proftpy keeps no cache of file facts, every command looks at the disk "
+              "(as `FSCachePolicy off`)."),
+    Directive("FSOptions", Options(("IgnoreExtendedAttributes",), "FSOption"), SVG, None, Merge.SERVER,
+              "Accepted for compatibility: proftpy never reads, lists or copies extended attributes (as with "
+              "IgnoreExtendedAttributes)."),
     Directive("UseReverseDNS", Flag, SERVER, True, Merge.SERVER,
               "Look up client host names; off uses the IP address as the name and skips DNS ACLs."),
     Directive("IdentLookups", Flag, SVG, False, Merge.SERVER, "RFC 1413 lookups (not implemented: must be off)."),

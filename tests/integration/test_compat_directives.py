@@ -69,13 +69,22 @@ def test_configuration_errors_of_these_directives(tmp_path):
                           ("AuthUnixOptions MagicChroot", "unknown AuthUnixOption 'MagicChroot'"),
                           ("RegexOptions MatchLimit", "wrong number of parameters"),
                           ("RegexOptions Engine perl", "unknown regex engine 'perl'"),
+                          ("FSCachePolicy size 0 maxAge 30", "FSCachePolicy: size parameter must be greater than 1"),
+                          ("FSCachePolicy size 64", "FSCachePolicy: wrong number of parameters"),
+                          ("FSCachePolicy bogus 1 maxAge 2", "unknown FSCachePolicy: bogus"),
+                          ("FSOptions Foo", "unknown FSOption 'Foo'"),
+                          ("TLSStaplingOptions Bad", "unknown TLSStaplingOption 'Bad'"),
+                          ("TLSStaplingTimeout x", "error parsing timeout value 'x'"),
                           ('PathDenyFilter "[[:foo:]]"', "t.conf:2: PathDenyFilter: bad regular expression "
                                                          "'[[:foo:]]': unknown POSIX class name"),
                           ("IncludeOptions IgnoreEverything", "unknown IncludeOption 'IgnoreEverything'"),
                           ("<VirtualHost 127.0.0.2>\nIncludeOptions AllowSymlinks\n</VirtualHost>", "not allowed")):
         assert message in refused_config(tmp_path, line), line
     res = configtest(tmp_path, "Port 0\nPersistentPasswd off\nRegexOptions Engine POSIX MatchLimit 1000\n"
-                               "AuthUnixOptions NoGetgrouplist noinitgroups\n")
+                               "AuthUnixOptions NoGetgrouplist noinitgroups\nFSCachePolicy size 64 maxAge 30\n"
+                               "FSOptions IgnoreExtendedAttributes\nTLSStaplingCache shm:/file\n"
+                               "TLSStaplingOptions NoNonce NoVerify\nTLSStaplingResponder http://ocsp.example\n"
+                               "TLSStaplingTimeout 10\n")
     assert res.returncode == 0, res.stderr
 
 
