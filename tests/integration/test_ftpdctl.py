@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, refused_config
 from proftpy.scoreboard import Scoreboard
 
 REPO = Path(__file__).resolve().parents[2]
@@ -267,3 +267,24 @@ def test_second_server_does_not_steal_a_live_socket(ctl, ftpd, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert d.ctrls_sock.exists()           # the second server left the first one's socket alone
+
+
+def test_dynmasq_refresh_is_answered_as_proftpds(ctl):
+    """Each session resolves MasqueradeAddress when it starts, so there is nothing to refresh; the answers are
+    ProFTPD's mod_dynmasq's, and its ACL decides."""
+    d = ctl(f"MasqueradeAddress localhost\nDynMasqRefresh 60\nDynMasqControlsACLs all allow user {ME}\n")
+    assert ftpdctl(d, "dynmasq", "refresh").stdout.strip() == "ftpdctl: dynmasq: refreshed"
+    assert "dynmasq: unknown dynmasq action: 'now'" in ftpdctl(d, "dynmasq", "now").stdout
+    assert "dynmasq: missing required parameters" in ftpdctl(d, "dynmasq").stdout
+    assert "227 Entering Passive Mode (127,0,0,1" in d.login().sendcmd("PASV")
+
+
+def test_dynmasq_refresh_needs_its_acl(ctl):
+    assert "access denied" in ftpdctl(ctl("DynMasqRefresh 60\n"), "dynmasq", "refresh").stdout
+
+
+@pytest.mark.parametrize("line, message", [("DynMasqRefresh 0", "must be greater than zero: '0'"),
+                                           ("DynMasqRefresh", "wrong number of parameters"),
+                                           ("DynMasqControlsACLs flush allow user root", "unknown action: 'flush'")])
+def test_dynmasq_mistakes(tmp_path, line, message):
+    assert message in refused_config(tmp_path, line)
