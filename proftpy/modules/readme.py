@@ -18,6 +18,7 @@ from ..config.registry import SVGA, Directive, Merge
 from ..config.types import Custom
 from ..dispatch import LOG_CMD, POST_CMD, Hook, Request
 from ..module import Module
+from ..reply import FtpError
 from .ls import expand_glob
 
 if TYPE_CHECKING:
@@ -54,8 +55,8 @@ def _show(session: "Session", cmd: Request) -> None:
         for path in expand_glob(session, pattern):
             try:
                 mtime = session.fs.stat(session.fs.resolve(path).real).st_mtime
-            except OSError:
-                continue
+            except (OSError, FtpError):
+                continue                    # a dangling link, a loop: nothing to tell
             if cmd.name == "PASS":
                 reply.add_line("")           # apart from the login lines above (ProFTPD's Bug#3605), each file
             days = days_between(mtime, time.time())

@@ -81,10 +81,12 @@ def test_display_readme_names_the_files_after_login_and_each_cwd(ftpd):
     (home / "sub").mkdir()
     for name in ("README", "sub/README.md", "NEWS"):
         (home / name).write_text("x\n")
+    os.symlink("nowhere", home / "README.dangling")
+    os.symlink("README.loop", home / "README.loop")
     week_ago = time.time() - 7 * 86400
     os.utime(home / "sub/README.md", (week_ago, week_ago))
     ftp = d.connect()
-    lines = ftp.login("alice", PASSWORDS["alice"]).splitlines()
+    lines = login = ftp.login("alice", PASSWORDS["alice"]).splitlines()
     assert lines[:3] == ["230-User alice logged in", " ", " Please read the file README"]   # as ProFTPD sends it
     assert lines[-2:] == [" Please read the file /NEWS", "230    it was last modified on "
                           f"{time.ctime((home / 'NEWS').stat().st_mtime)} - 0 days ago"]
@@ -94,4 +96,5 @@ def test_display_readme_names_the_files_after_login_and_each_cwd(ftpd):
     assert lines[-1].startswith("250    it was last modified on ")          # /NEWS, from any directory
     assert ftp.sendcmd("CDUP").splitlines()[1] == " Please read the file README"
     assert error_reply(ftp, "CWD nothere") == "550 nothere: No such file or directory"   # nothing after a failure
+    assert "Traceback" not in d.log() and "README.dangling" not in " ".join(login)     # nothing to stat: left out
 
