@@ -27,7 +27,7 @@ from ..auth.home import make_home, parse_create_home
 from ..auth.unix import login_denial
 from ..config.registry import ANON, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Int, Str, Text, Words, compile_regex, parse_bool, parse_int
-from ..dispatch import OPTIONAL, POST_CMD, REQUIRED, Command, Hook, Request
+from ..dispatch import LOG_CMD, OPTIONAL, POST_CMD, REQUIRED, Command, Hook, Request
 from ..fs import FS
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module, ModuleSet, States
@@ -223,6 +223,7 @@ class AuthState:
     # AllowDotLogin): fn(session, user name) -> True when that user logs in at USER, without a password (232)
     no_password: list[Callable[["Session", str], bool]] = field(default_factory=list)
     vouched: str | None = None          # the USER name a mechanism vouched for, while its PASS runs
+    logged_in: str | None = None        # "USER alice" / "ANON ftp": the LOG_CMD hook says it logged in
 
 
 def session_init(session: "Session") -> None:
@@ -380,16 +381,22 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
         log.error("login of %s failed: %s", name, e.strerror or e)
         session.anon = session.account = session.groups = None
         return _failed(session, name, f"cannot set up the session: {e.strerror or e}")
-    if anon is not None:
-        log.info("ANON %s: Login successful.", real)
-    else:
-        log.info("USER %s: Login successful.", name)
+    session.state.get(AuthState).logged_in = f"ANON {real}" if anon is not None else f"USER {name}"
     text = session.context().get("AccessGrantMsg")
     if anon is not None:
         text = text or "Anonymous access granted, restrictions apply"
     else:
         text = text or f"User {name} logged in"
     return Reply(230, text.replace("%u", name))
+
+
+def _log_login(session: "Session", cmd: Request) -> None:
+    """LOG_CMD PASS: `Login successful.` once the login stood through POST_CMD (mod_ifsession's `<Limit LOGIN>` may
+    still refuse it, and its SyslogLevel counts by now), as ProFTPD's auth_log_pass writes it."""
+    st = session.state.get(AuthState)
+    who, st.logged_in = st.logged_in, None
+    if who is not None and session.authenticated and not session.closing and cmd.reply is not None:
+        log.info("%s: Login successful.", who)
 
 
 def _display_login(session: "Session", cmd: Request) -> None:
@@ -695,6 +702,6 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
-                hooks=(Hook(POST_CMD, "PASS", _display_login),),
+                hooks=(Hook(POST_CMD, "PASS", _display_login), Hook(LOG_CMD, "PASS", _log_login)),
                 listeners=(Listener("core.session-reinit", _use_server_chain),),
                 master_preload=prepare_chains)

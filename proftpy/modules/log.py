@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__, transfer
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
-from ..dispatch import LOG_CMD, LOG_CMD_ERR, PRE_CMD, Hook, Request
+from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, PRE_CMD, Hook, Request
 from ..fs import FsError
 from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, set_threshold, xferlog
 from ..log.files import open_logfile, write_line
@@ -267,6 +267,18 @@ def _system_log_settings(session: "Session", **_: Any) -> None:
     SyslogLevel."""
     set_line_options(session.server.get("LogOptions"), "session")
     set_threshold(session.server.get("SyslogLevel"))
+
+
+def _after_login(session: "Session", cmd: Request) -> None:
+    """POST_CMD PASS, after mod_ifsession's merge: an `<IfUser>`/`<IfGroup>`/`<IfClass>` SyslogLevel or LogOptions
+    counts from now on (ProFTPD's log_write reads the merged server)."""
+    _system_log_settings(session)
+
+
+def _ifsession_sets_log(config: "Config") -> bool:
+    """Whether any mod_ifsession section sets SyslogLevel or LogOptions (else the hook has nothing to do)."""
+    return any(p.directive.name in ("SyslogLevel", "LogOptions")
+               for section in config.root.walk() if section.kind.startswith("if") for p in section.params)
 
 
 def session_init(session: "Session") -> None:
@@ -680,6 +692,7 @@ def _transfer_facts(session: "Session", cmd: Request, rec: logformat.Record, xfe
 
 MODULE = Module(NAME, directives=directives, session_init=session_init, master_preload=preload,
                 master_init=_master_line_options, master_reload=_master_line_options,
-                hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd)),
+                hooks=(Hook(PRE_CMD, "*", pre_cmd), Hook(LOG_CMD, "*", log_cmd), Hook(LOG_CMD_ERR, "*", log_cmd),
+                       Hook(POST_CMD, "PASS", _after_login, active=_ifsession_sets_log)),
                 listeners=(Listener("core.connect", _connected), Listener("mod_auth.authenticated", _authenticated),
                            Listener("core.session-reinit", _reinit), Listener("core.exit", _exited)))

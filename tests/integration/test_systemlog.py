@@ -243,3 +243,14 @@ def test_log_options_for_systemds_journal(ftpd):
                for line in lines), lines
     assert any(re.fullmatch(r"\S+ \S+ \S+ proftpy\[\d+\] \(127\.0\.0\.1\[127\.0\.0\.1\]\): FTP session opened\.",
                             line) for line in lines), lines
+
+
+def test_a_syslog_level_in_ifuser_takes_over_after_that_users_login(ftpd):
+    """As in ProFTPD (mod_ifsession merges it into the server its log_write reads): alice's session, at notice until
+    PASS, writes its info lines from then on; bob's stays at notice."""
+    d = ftpd("<IfUser alice>\nSyslogLevel info\n</IfUser>\n")
+    for user in ("bob", "alice"):
+        with d.connect() as ftp:
+            ftp.login(user, PASSWORDS[user])
+            ftp.quit()
+    assert wait_lines(d, "FTP session closed.") == at("USER alice: Login successful.", "FTP session closed.")
