@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import PASSWORDS, REPO, error_reply, make_file
+from tests.conftest import PASSWORDS, REPO, error_reply, make_file, wait_until
 
 LOCAL = "<Class local>\n  From 127.0.0.1\n</Class>\n"
 
@@ -81,13 +81,15 @@ def test_ifuser_maxclients_is_counted_at_login(ftpd):
 
 
 def test_merged_limit_login_ends_the_session_without_its_230(ftpd):
-    d = ftpd("DefaultRoot ~\n<IfUser alice>\n  <Limit LOGIN>\n    DenyAll\n  </Limit>\n</IfUser>\n")
+    d = ftpd("SyslogLevel info\nDefaultRoot ~\n<IfUser alice>\n  <Limit LOGIN>\n    DenyAll\n  </Limit>\n</IfUser>\n")
     ftp = d.connect()
     ftp.sendcmd("USER alice")
     with pytest.raises((EOFError, ConnectionError)):
         ftp.sendcmd("PASS " + PASSWORDS["alice"])
     assert "USER alice: Limit access denies login." in d.log()
     d.login("bob").quit()
+    assert wait_until(lambda: "USER bob: Login successful." in d.log())
+    assert "USER alice: Login successful." not in d.log()          # the login did not stand: not logged as one
 
 
 def test_ifuser_displaylogin_and_ifauthenticated(ftpd):
