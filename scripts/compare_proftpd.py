@@ -711,10 +711,12 @@ def copy_scenarios() -> list[Scenario]:
     add("copy-cpfr-cpto", *LOGIN, "SITE CPFR", "SITE CPTO", "SITE CPTO x", "SITE CPFR nothere", "SITE CPTO x",
         "SITE CPFR file.txt", "SITE CPTO copy.txt", "STAT -l copy.txt", "SITE CPTO again.txt",
         "SITE CPFR file.txt", "SITE CPTO copy.txt", "SITE CPFR file.txt", "SITE CPTO nothere/x",
-        "SITE CPFR file.txt", "SITE CPTO locked/x", "STAT -l locked", "MKD locked/m", "SITE CPFR /file.txt", "SITE CPTO dir/sub dir/c.txt",
+        "SITE CPFR file.txt", "SITE CPTO locked/x", "STAT -l locked", "MKD locked/m", "SITE CPFR /file.txt",
+        "SITE CPTO dir/sub dir/c.txt",
         "STAT -l dir/sub dir", "site cpfr other.txt", "site cpto o2.txt", "STAT -l o2.txt", XFERLOG_STEP,
         conf=xferlog)
-    add("copy-cpfr-twice", *LOGIN, "TYPE I", "SITE CPFR file.txt", "SITE CPFR other.txt", "SITE CPTO t.txt", "SIZE t.txt",
+    add("copy-cpfr-twice", *LOGIN, "TYPE I", "SITE CPFR file.txt", "SITE CPFR other.txt", "SITE CPTO t.txt",
+        "SIZE t.txt",
         "SITE CPFR nothere", "SITE CPTO t2.txt", "SITE CPFR file.txt", "NOOP", "PWD", "CWD dir", "SITE CPTO t3.txt",
         "SIZE t3.txt")
     add("copy-dir", *LOGIN, "SITE CPFR dir", "SITE CPTO dir3", "STAT -l dir3", "STAT -l dir3/sub dir",
@@ -724,7 +726,8 @@ def copy_scenarios() -> list[Scenario]:
     add("copy-links", *LOGIN, "TYPE I", "SITE CPFR link", "SITE CPTO link2", "STAT -l link2", "SIZE link2",
         "SITE CPFR link-dir", "SITE CPTO ld2", "STAT -l ld2", "SITE CPFR link", "SITE CPTO other.txt",
         "SITE COPY link link3", "STAT -l link3")
-    add("copy-site-copy", *LOGIN, "TYPE I", "SITE COPY", "SITE COPY file.txt", "SITE COPY file.txt c2.txt", "SIZE c2.txt",
+    add("copy-site-copy", *LOGIN, "TYPE I", "SITE COPY", "SITE COPY file.txt", "SITE COPY file.txt c2.txt",
+        "SIZE c2.txt",
         "SITE COPY file.txt c2.txt", "SITE COPY nothere x", "SITE COPY a b c", "site copy file.txt c3.txt",
         "SITE COPY dir d4", "STAT -l d4", "SITE COPY file.txt locked/x", "SITE COPY file.txt nothere/x",
         XFERLOG_STEP, conf=xferlog)
@@ -740,7 +743,8 @@ def copy_scenarios() -> list[Scenario]:
         "SITE CPFR a.exe", "SITE CPTO ok.txt", conf="PathDenyFilter \\.exe$\n")
     add("filter-posix-classes", *LOGIN, "MKD a b", "MKD ab", "MKD a.b-c_d", "MKD a+b", "MKD a\tb", "MKD 42",
         conf='PathDenyFilter "[[:space:]]|^[[:digit:]]+$"\nPathAllowFilter "^[[:alnum:]._-]+$"\n')
-    add("filter-posix-negated", *LOGIN, "MKD abc", "MKD ABC", "MKD a1", conf='PathAllowFilter "^[^[:upper:][:digit:]]+$"\n')
+    add("filter-posix-negated", *LOGIN, "MKD abc", "MKD ABC", "MKD a1",
+        conf='PathAllowFilter "^[^[:upper:][:digit:]]+$"\n')
     def readmes(home: Path) -> None:
         for name in ("README", "dir/README.txt", "dir/sub dir/README.md"):
             (home / name).write_bytes(b"read me\n")
@@ -759,7 +763,9 @@ def copy_scenarios() -> list[Scenario]:
         (home / "lib").mkdir()
     guarded = (*LOGIN, "MKD etc/sub", "MKD lib/sub", "MKD etcetera", "MKD lib64", "MKD /dir/etc", "TYPE I", "PASV",
                "STOR etc/passwd", "PASV", "APPE lib/x", "DELE etc/passwd", "RNFR file.txt", "RNTO etc/x",
-               "RNFR etc/passwd", "RNTO moved", "SITE CHMOD 777 etc/passwd", "MFMT 20200101000000 etc/passwd", "SITE UTIME 202001010000 etc/passwd", "SITE CHGRP ftpusers etc/passwd", "MFF UNIX.mode=0600; etc/passwd",
+               "RNFR etc/passwd", "RNTO moved", "SITE CHMOD 777 etc/passwd", "MFMT 20200101000000 etc/passwd",
+               "SITE UTIME 202001010000 etc/passwd", "SITE CHGRP ftpusers etc/passwd",
+               "MFF UNIX.mode=0600; etc/passwd",
                "SITE SYMLINK file.txt lib/ln", "SITE COPY file.txt etc/c", "SITE MKDIR lib/a/b", "RMD lib",
                "CWD etc", "MKD here", "PASV", "RETR passwd", "SIZE passwd", "CDUP", "RNFR etc", "RNTO etc2")
     add("rlimit-chroot-guard", *guarded, tree=sensitive)
@@ -838,7 +844,8 @@ def quota_scenarios() -> list[Scenario]:
         tree=tables(qt.Limit("shared", qt.GROUP, bytes_in=40)))
     for kind, limit_type in (("hard", qt.HARD), ("soft", qt.SOFT)):
         add(f"quota-copy-{kind}", *LOGIN, "SITE CPFR file.txt", "SITE CPTO c1.txt", "SITE QUOTA",
-            "SITE COPY file.txt c2.txt", "SITE QUOTA", "SITE COPY file.txt c3.txt", "PASV", "NLST", "SITE QUOTA", conf=conf,
+            "SITE COPY file.txt c2.txt", "SITE QUOTA", "SITE COPY file.txt c3.txt", "PASV", "NLST", "SITE QUOTA",
+            conf=conf,
             tree=tables(user(limit_type=limit_type, bytes_in=40)))
     add("quota-copy-files", *LOGIN, "SITE COPY file.txt c1.txt", "SITE COPY other.txt c1.txt",
         "SITE COPY file.txt c2.txt", "SITE QUOTA", conf=conf, tree=tables(user(files_in=1)))

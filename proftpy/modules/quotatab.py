@@ -2,20 +2,20 @@
 user, group, class or everyone, kept in ProFTPD's limit and tally files (proftpy/quotatab.py; `ftpquota` edits
 them), so a ProFTPD node and a proftpy node can count against the same tables.
 
-At connect (QuotaEngine on) the session opens both tables while it may (as root, before the chroot) and keeps
-them. After PASS it picks the session's limit, first found of: the user's record, the primary group's, each other
-group's, a QuotaDefault for the user, for a group, the class's record, the record for all; then the tally of that
-name (made if missing, under QuotaLock). Per-session limits start from zero and never write the tally.
+At connect (QuotaEngine on) the session opens both tables while it may (as root, before the chroot) and keeps them.
+After PASS it picks the session's limit, first found of: the user's record, the primary group's, each other group's,
+a QuotaDefault for the user, for a group, the class's record, the record for all; then the tally of that name (made
+if missing, under QuotaLock). Per-session limits start from zero and never write the tally.
 
 Uploads (STOR, STOU, APPE; MKD with QuotaDirectoryTally) and downloads (RETR) are refused once a limit is used up
-(`552` / `451 <CMD> denied: quota exceeded: used ...`); the tally counts each one after it (the file's growth
-for bytes in, the data connection's bytes for out and xfer), DELE and RNTO (over an old file) give bytes and a
-file back (DELE to the file owner's tally when it has one), RMD too with QuotaDirectoryTally. A hard limit cuts
-an upload that crosses it (`552 Transfer aborted. Disk quota exceeded`) and removes the file; a soft one lets it
-finish and refuses the next. A copy (mod_copy's SITE COPY and CPTO, each file of a copied tree) counts as an
-upload of its destination (`COPY denied: ...`; a hard limit stops it with `552 CPTO: Disk quota exceeded`); a
-copied directory or link is not counted itself. Replies gain ProFTPD's `<CMD>: notice: quota reached: ...` lines. SITE QUOTA shows
-the limit and the tally. QuotaExcludeFilter leaves matching paths out of it all. QuotaLog has ProFTPD's lines.
+(`552` / `451 <CMD> denied: quota exceeded: used ...`); the tally counts each one after it (the file's growth for
+bytes in, the data connection's bytes for out and xfer), DELE and RNTO (over an old file) give bytes and a file back
+(DELE to the file owner's tally when it has one), RMD too with QuotaDirectoryTally. A hard limit cuts an upload that
+crosses it (`552 Transfer aborted. Disk quota exceeded`) and removes the file; a soft one lets it finish and refuses
+the next. A copy (mod_copy's SITE COPY and CPTO, each file of a copied tree) counts as an upload of its destination
+(`COPY denied: ...`; a hard limit stops it with `552 CPTO: Disk quota exceeded`); a copied directory or link is not
+counted itself. Replies gain ProFTPD's `<CMD>: notice: quota reached: ...` lines. SITE QUOTA shows the limit and the
+tally. QuotaExcludeFilter leaves matching paths out of it all. QuotaLog has ProFTPD's lines.
 """
 
 from __future__ import annotations

@@ -124,8 +124,8 @@ def test_paths_stay_inside_the_session_root(server, tmp_path):
 
 def test_limits_and_filters(ftpd):
     d = ftpd("DefaultRoot ~\nPathDenyFilter \\.exe$\n<Directory ~/ro>\n<Limit WRITE>\nDenyAll\n</Limit>\n</Directory>\n"
-             "<Directory ~/top/secret>\n<Limit READ>\nDenyAll\n</Limit>\n</Directory>\n<Limit SITE_CPFR>\nDenyUser bob\n"
-             "</Limit>\n")
+             "<Directory ~/top/secret>\n<Limit READ>\nDenyAll\n</Limit>\n</Directory>\n"
+             "<Limit SITE_CPFR>\nDenyUser bob\n</Limit>\n")
     make_file(d, "f.txt", b"data")
     make_file(d, "ro/keep", b"")
     make_file(d, "top/secret/s.txt", b"secret")
