@@ -240,14 +240,18 @@ class Dispatcher:
         if reply is None and command is not None:
             reply = self._call(session, req, command)
         req.reply = reply
-        failed = reply is None and req.notes.get("failed") or (reply is not None and reply.is_error)
+        self._after(session, req, plan, reply is None and req.notes.get("failed") or (reply is not None and
+                                                                                     reply.is_error))
+        return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
+
+    def _after(self, session: AnySession, req: Request, plan: "Plan", failed: bool) -> None:
+        """POST_CMD and LOG_CMD, or their _ERR twins when the command failed."""
         if failed:
             self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
             self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
         else:
             self._safe_hooks(POST_CMD, plan.post, session, req)
             self._safe_hooks(LOG_CMD, plan.log, session, req)
-        return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
 
     def _pre(self, session: AnySession, req: Request, command: Command | None, plan: "Plan") -> Reply | None:
         if command is None:
@@ -296,12 +300,7 @@ class Dispatcher:
         if reply is None:
             reply = action()
         req.reply = reply
-        if reply.is_error:
-            self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
-            self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
-        else:
-            self._safe_hooks(POST_CMD, plan.post, session, req)
-            self._safe_hooks(LOG_CMD, plan.log, session, req)
+        self._after(session, req, plan, reply.is_error)
         return reply
 
     def _safe_hooks(self, phase: str, run: tuple[Hook, ...], session: AnySession, req: Request) -> None:

@@ -247,10 +247,13 @@ class FS:
 
     # -- operations on the tree: through a directory fd opened inside the root ---------------------------------------
     @contextlib.contextmanager
-    def parent(self, real: str) -> Iterator[tuple[int, str]]:
+    def parent(self, real: str, change: bool = True) -> Iterator[tuple[int, str]]:
         """(fd, name): the directory holding `real` opened with `FS.open` (O_PATH, so inside the root whatever was
         swapped since `resolve`), and the final name to use with the `dir_fd=` calls. The root itself is
-        (its own fd, "."), so acting on it fails the way it does under chroot(2)."""
+        (its own fd, "."), so acting on it fails the way it does under chroot(2). Every operation that changes the
+        tree comes through here (`change`), so RLimitChroot's guard stands here."""
+        if change and self.guarded:
+            self._guard(real)
         if real == self.root:
             directory, name = real, "."
         else:
@@ -267,7 +270,7 @@ class FS:
         """The final component itself (a symbolic link is not followed)."""
         if self._direct:
             return os.lstat(real)
-        with self.parent(real) as (fd, name):
+        with self.parent(real, change=False) as (fd, name):
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
 
     def stat(self, real: str) -> os.stat_result:
@@ -343,43 +346,32 @@ class FS:
             os.close(fd)
 
     def mkdir(self, real: str, mode: int = 0o777) -> None:
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.mkdir(name, mode, dir_fd=fd)
 
     def rmdir(self, real: str) -> None:
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.rmdir(name, dir_fd=fd)
 
     def unlink(self, real: str) -> None:
         """Remove a file; a symbolic link is removed itself."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.unlink(name, dir_fd=fd)
 
     def rename(self, src: str, dst: str) -> None:
         """rename(2) of two real paths: a final link is moved (or replaced) itself, never followed."""
-        if self.guarded:
-            self._guard(src)
-            self._guard(dst)
         with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
             os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
     def symlink(self, target: str, real: str) -> None:
         """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.symlink(target, name, dir_fd=fd)
 
     def readlink(self, real: str) -> str:
         if self._direct:
             return os.readlink(real)
-        with self.parent(real) as (fd, name):
+        with self.parent(real, change=False) as (fd, name):
             return os.readlink(name, dir_fd=fd)
 
     def create_unique(self, dir_real: str, prefix: str, mode: int = 0o666) -> tuple[int, str]:
@@ -403,15 +395,11 @@ class FS:
 
     def chown(self, real: str, uid: int, gid: int) -> None:
         """lchown: a final symbolic link is changed itself."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
 
     def utime(self, real: str, times: tuple[float, float]) -> None:
         """Set (atime, mtime); a final symbolic link gets the times itself."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             os.utime(name, times, dir_fd=fd, follow_symlinks=False)
 
@@ -419,8 +407,6 @@ class FS:
         """chmod of the final component, never through a final symbolic link (`resolve` has followed the links
         the client named; one that appears later gets EOPNOTSUPP). fchmodat2 (Linux 6.6) does it in one call;
         older kernels get the final component opened O_PATH|O_NOFOLLOW and changed through /proc/self/fd."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             res = _libc.syscall(ctypes.c_long(SYS_FCHMODAT2), ctypes.c_long(fd), os.fsencode(name),
                                 ctypes.c_long(mode), ctypes.c_long(AT_SYMLINK_NOFOLLOW))
@@ -444,8 +430,6 @@ class FS:
         """Remove a directory and everything below it. Each level is opened O_NOFOLLOW relative to the one above,
         so links inside are removed as links and a directory swapped for a link meanwhile stops the removal (ELOOP);
         a level deeper than `max_depth` is not opened (ELOOP), so it and the directories above it stay."""
-        if self.guarded:
-            self._guard(real)
         with self.parent(real) as (fd, name):
             _remove_tree_at(fd, name, 0, max_depth)
 

@@ -127,6 +127,12 @@ def posix_classes(pattern: str) -> str:
     return "".join(out)
 
 
+def atoi(text: str) -> int:
+    """C's atoi, as ProFTPD reads some numbers: leading blanks, a sign, digits; anything else ends it (`x` is 0)."""
+    match = re.match(r"\s*([+-]?\d+)", text)
+    return int(match.group(1)) if match else 0
+
+
 _BYTE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
 
 

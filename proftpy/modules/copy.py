@@ -277,12 +277,14 @@ def copy_paths(session: "Session", req: Request) -> tuple[VPath, VPath] | None:
     source = session.state.get(CopyState).source
     try:
         if verb == "COPY" and len(words) == 3:
-            return resolve(words[1]), resolve(words[2])
-        if verb == "CPTO" and source is not None:
-            return source, resolve(" ".join(words[1:]))
+            made = resolve(words[1]), resolve(words[2])
+        elif verb == "CPTO" and source is not None:
+            made = source, resolve(" ".join(words[1:]))
     except FsError:
         pass                            # a path the command itself refuses (`550 ~: No such file or directory`)
-    return None
+    if made is not None:
+        req.notes["copy"] = made        # once per request: its PRE_CMD and POST_CMD hooks both ask
+    return made
 
 
 # SITE HELP lists CPFR and CPTO (mod_copy answers it before mod_site_misc and mod_site); SITE COPY is left out

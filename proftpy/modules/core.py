@@ -7,7 +7,6 @@ any fork, as ProFTPD's main.c does, with its events `core.max-instances` and `co
 from __future__ import annotations
 
 import os
-import re
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -15,8 +14,8 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..config.registry import (DIR, GLOBAL, SERVER, SVG, SVGA, VHOST, ALL_DIRS, Directive,
                                Merge)
-from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Options, Path, Str, Text, Words, parse_bool,
-                            parse_int)
+from ..config.types import (Choice, Custom, Flag, Int, IntOrNone, Octal, Options, Path, Str, Text, Words, atoi,
+                            parse_bool, parse_int)
 from ..dispatch import NONE, OPTIONAL, Command, Request
 from ..module import MasterView, Module, Veto
 from ..reply import Reply
@@ -125,8 +124,7 @@ def _fs_cache_policy(args: list[str]) -> str:
     for key, value in zip(args[::2], args[1::2]):
         if key.lower() not in ("size", "maxage"):
             raise ValueError(f"unknown FSCachePolicy: {key}")
-        digits = re.match(r"\s*[+-]?\d+", value)
-        if digits is None or int(digits.group()) < 1:
+        if atoi(value) < 1:
             raise ValueError(f"{'size' if key.lower() == 'size' else 'maxAge'} parameter must be greater than 1")
     return " ".join(args)
 

@@ -7,13 +7,12 @@ handles those commands before mod_xfer and mod_core do."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import transfer
 from ..config.registry import SVG, Directive, Merge
-from ..config.types import Flag, Path
+from ..config.types import Flag, Path, atoi
 from ..module import Listener, Module
 from ..reply import Reply
 from .modlog import ModuleLog
@@ -113,12 +112,6 @@ def opts(session: "Session", words: list[str]) -> Reply | None:
             return Reply(501, f"OPTS_MODE: bad MODE Z option value: {key} {value}")
     st.level = level
     return Reply(200, "OPTS MODE Z OK")
-
-
-def atoi(text: str) -> int:
-    """C's atoi, as ProFTPD reads the level: leading blanks, a sign, digits; anything else ends it (`x` is 0)."""
-    match = re.match(r"\s*([+-]?\d+)", text)
-    return int(match.group(1)) if match else 0
 
 
 MODULE = Module(NAME, directives=directives, session_init=session_init,

@@ -5,10 +5,8 @@ there is nothing left to refresh: both are accepted with ProFTPD's checks and an
 
 from __future__ import annotations
 
-import re
-
 from ..config.registry import SERVER, Directive, Merge
-from ..config.types import Custom
+from ..config.types import Custom, atoi
 from ..ctrls import Action, ActionAcl, CtrlsError, CtrlsRequest
 from ..module import MasterView, Module
 
@@ -20,8 +18,7 @@ def _refresh(args: list[str]) -> int:
     """Seconds, read as atoi reads them; at least 1."""
     if len(args) != 1:
         raise ValueError("wrong number of parameters")
-    digits = re.match(r"\s*[+-]?\d+", args[0])
-    seconds = int(digits.group()) if digits else 0
+    seconds = atoi(args[0])
     if seconds < 1:
         raise ValueError(f"must be greater than zero: '{args[0]}'")
     return seconds

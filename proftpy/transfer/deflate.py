@@ -45,9 +45,6 @@ class Deflated:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def setblocking(self, flag: bool) -> None:
-        self.sock.setblocking(flag)
-
     # -- out ---------------------------------------------------------------------------------------------------------
     def send(self, data: bytes | memoryview) -> int:
         """Take all of `data` once what an earlier call left is out (else raise as the socket does: nothing of

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from proftpy.modules.deflate import atoi
+from proftpy.config.types import atoi
 from proftpy.transfer.deflate import Deflated
 
 DATA = os.urandom(5000) + b"compressible text\r\n" * 50000
