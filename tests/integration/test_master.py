@@ -79,8 +79,8 @@ def test_version_modules_and_settings():
 
 
 def test_master_has_proftpd_style_title(ftpd):
-    d = ftpd()
-    assert psutil.Process(d.master_pid).cmdline()[0] == "proftpy: (accepting connections)"
+    d = ftpd()           # the PidFile appears before the master names itself (start): give it a moment
+    assert wait_until(lambda: psutil.Process(d.master_pid).cmdline()[0] == "proftpy: (accepting connections)", 5)
 
 
 def _session_title(d) -> str:

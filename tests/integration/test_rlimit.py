@@ -38,8 +38,10 @@ def session_pid(d) -> int:
 def test_limits_of_the_daemon_and_of_each_session(ftpd):
     d = ftpd("RLimitOpenFiles session 200 300\nRLimitOpenFiles daemon 900\nRLimitCPU session 3600 max\n"
              "RLimitMemory session 3G\n")
+    # the PidFile is written before the modules start (the listeners queue connections meanwhile): wait for them
+    assert wait_until(lambda: limits(d.master_pid)["Max open files"] == ("900", "900"), 5)
     master = limits(d.master_pid)
-    assert master["Max open files"] == ("900", "900") and master["Max address space"] == ("unlimited", "unlimited")
+    assert master["Max address space"] == ("unlimited", "unlimited")
     assert master["Max cpu time"] == ("unlimited", "unlimited") and master["Max core file size"] == ("0", "0")
     ftp = d.login()
     ftp.voidcmd("NOOP")
