@@ -16,6 +16,8 @@ either. Reads go through here too (`FS.stat`, `lstat`, `readlink`, `access`, `sc
 facts and logs never look at a client path any other way. Under a kernel chroot, or when the root is "/", the
 kernel confines every call already and the plain os call is used (listings are hot). `FS.guarded` (RLimitChroot,
 mod_rlimit) makes every operation that changes the tree refuse `/etc`, `/lib` and what is below them (EACCES).
+`FS.access` asks the kernel (POSIX ACLs honoured, as ProFTPD's mod_facl); `FS.acls` off (`FACLEngine off`) answers
+from the mode bits alone, as ProFTPD without mod_facl.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class FS:
             raise ValueError("under a kernel chroot the root is /")
         self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
         self.guarded = False                    # RLimitChroot (mod_rlimit): nothing under /etc, /lib may change
+        self.acls = True                        # FACLEngine (mod_facl): access() honours ACLs, else mode bits
 
     def __del__(self) -> None:
         if self._root_fd is not None:
@@ -160,6 +163,12 @@ class FS:
             return VPath(virtual, virtual, arg)
         real_virtual = self._walk(virtual, follow_last, arg)
         return VPath(virtual, self.real_of(real_virtual), arg)
+
+    def realpath(self, real: str) -> str:
+        """What `real` leads to, every symbolic link followed inside the root (ProFTPD's dir_realpath)."""
+        if self._direct:
+            return os.path.realpath(real)
+        return self.real_of(self._walk(self.virtual_of(real), True, real))
 
     def _walk(self, virtual: str, follow_last: bool, arg: str) -> str:
         parts = [p for p in virtual.split("/") if p]
@@ -305,6 +314,12 @@ class FS:
 
     def access_all(self, real: str, modes: tuple[int, ...]) -> tuple[bool, ...]:
         """`access` for several modes of one path, opened once (MLSx's perm fact asks three per entry)."""
+        if not self.acls:
+            try:
+                st = self.stat(real)
+            except OSError:
+                return (False,) * len(modes)
+            return tuple(mode_bits_allow(st, mode) for mode in modes)
         if self._direct:
             effective = os.access in os.supports_effective_ids
             return tuple(os.access(real, mode, effective_ids=effective) for mode in modes)
@@ -466,6 +481,23 @@ class FS:
             raise FsError(arg, errno.EACCES)
         self.cwd = path.virtual
         return path
+
+
+def mode_bits_allow(st: os.stat_result, mode: int) -> bool:
+    """ProFTPD's own access check (without mod_facl) for this process's effective ids: root may read and write
+    anything; otherwise the owner's, the group's (primary or supplementary) and the others' bits that apply are
+    pooled, so an owner without a bit the others have still gets it (unlike access(2))."""
+    uid = os.geteuid()
+    if uid == 0 and mode != os.X_OK:
+        return True
+    mask = 0o007
+    if st.st_uid == uid:
+        mask |= 0o700
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        mask |= 0o070
+    allowed = mask & st.st_mode
+    return all(not mode & bit or allowed & (0o444 if bit == os.R_OK else 0o222 if bit == os.W_OK else 0o111)
+               for bit in (os.R_OK, os.W_OK, os.X_OK))
 
 
 def _access_fd(fd: int, mode: int) -> bool:

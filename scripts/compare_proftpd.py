@@ -93,6 +93,7 @@ LoadModule mod_readme.c
 LoadModule mod_load.c
 LoadModule mod_deflate.c
 LoadModule mod_ifsession.c
+LoadModule mod_facl.c
 DelayEngine off
 WtmpLog off
 """
@@ -294,6 +295,7 @@ def scenarios() -> list[Scenario]:
     s += compat_scenarios()
     s += quota_scenarios()
     s += copy_scenarios()
+    s += facl_scenarios()
     return s
 
 
@@ -780,6 +782,36 @@ def copy_scenarios() -> list[Scenario]:
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")
     return s
+
+
+def facl_scenarios() -> list[Scenario]:
+    """mod_facl: an ACL that lets alice read bob's 0600 file counts in the perm fact and HideNoAccess, unless
+    FACLEngine is off (the mode bits alone)."""
+    bob = USERS["bob"][1], GROUPS[USERS["bob"][2]][0]
+
+    def acl_files(home: Path) -> None:
+        for name in ("acl.txt", "bob.txt"):
+            (home / "locked" / name).write_bytes(b"bob's\n")
+            os.chown(home / "locked" / name, *bob)
+            os.chmod(home / "locked" / name, 0o600)
+        subprocess.run(["setfacl", "-m", f"u:{UID}:r", str(home / "locked" / "acl.txt")], check=True)
+
+    hide = "<Directory ~/locked>\nHideNoAccess on\n</Directory>\n"
+    facts = (*LOGIN, "OPTS MLST type;perm;size;", "MLST locked/acl.txt", "MLST locked/bob.txt", "PASV", "RETR locked/acl.txt", "PASV",
+             "RETR locked/bob.txt")
+    listed = (*LOGIN, "OPTS MLST type;perm;", "PASV", "NLST locked", "MLST locked/acl.txt", "MLST locked/bob.txt")
+    return [Scenario("facl-on", list(facts), "", acl_files),
+            Scenario("facl-off", list(facts), "FACLEngine off\n", acl_files),
+            Scenario("facl-on-hidenoaccess", list(listed), hide, acl_files),
+            Scenario("facl-off-hidenoaccess", list(listed), "FACLEngine off\n" + hide, acl_files),
+            Scenario("hidden-by-name", [*LOGIN, "OPTS MLST type;perm;", "MLST file.txt", "MLST dir", "STAT file.txt",
+                                        "PASV", "LIST file.txt", "PASV", "NLST file.txt", "SIZE file.txt",
+                                        "MDTM file.txt", "PASV", "RETR file.txt", "PASV", "MLSD", "PASV", "LIST", "PASV", "NLST",
+                                        "STAT .", "STAT dir", "PASV", "LIST dir", "PASV", "NLST dir", "PASV",
+                                        "MLSD dir", "PASV", "LIST link", "STAT link", "MLST link", "CWD dir", "PWD",
+                                        "MLST", "STAT .", "PASV", "LIST", "PASV", "MLSD", "CWD /", "PASV", "MLSD link-dir",
+                                        "PASV", "NLST *.txt", "PASV", "LIST *.txt", "PASV", "LIST -a"],
+                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n</Directory>\n")]
 
 
 def quota_scenarios() -> list[Scenario]:

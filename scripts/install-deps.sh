@@ -7,6 +7,7 @@
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
+#   acl            setfacl: the mod_facl tests give a file a POSIX ACL
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
@@ -24,6 +25,7 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v setfacl >/dev/null 2>&1 || missing="$missing acl"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
 # service (scripts/bench.py find_vsftpd does the same when it runs first)

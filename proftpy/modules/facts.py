@@ -24,7 +24,7 @@ from ..fs import FsError
 from ..listing import FACTS, FactValues
 from ..module import Module
 from ..reply import FtpError, Reply
-from .ls import context_at, hider, names
+from .ls import context_at, hider, named_hidden, names, target_hidden
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -207,18 +207,21 @@ def mlsd_lines(session: "Session", virtual: str, real: str, entries: list[os.Dir
     enabled = enabled_facts(session)
     show = _show_symlinks(session, real, explicit=False)
     fakes = Fakes(session, real)
+    hide = hider(session, real)
     for name in (".", ".."):
         child = posixpath.join(virtual, name)
         try:
-            st = session.fs.stat(session.fs.resolve(child).real)
+            resolved = session.fs.resolve(child).real
+            st = session.fs.stat(resolved)
         except (OSError, FtpError):
             continue
+        if hide is not None and target_hidden(session, resolved):
+            continue                    # a hidden directory's own `.` (ProFTPD checks each entry's real path)
         facts = entry_facts(session, child, st, name, show_symlinks=show, fakes=fakes)
         if facts is not None:
             yield listing.format_facts(facts, name, enabled)
-    hide = hider(session, real)
     for entry in entries:
-        if hide is not None and hide(entry.name):
+        if hide is not None and hide(entry.name, entry.is_symlink()):
             continue
         child = posixpath.join(virtual, entry.name)
         try:
@@ -267,6 +270,8 @@ def mlst(session: "Session", cmd: Request) -> Reply:
         lst = session.fs.lstat(vp.real)
     except (OSError, FtpError):
         return Reply(550, f"'{shown}' cannot be listed")
+    if named_hidden(session, arg or ".", follow=False):
+        return Reply(250, "End of list", [f"Start of list for {shown}"])        # as mod_facts: an empty list
     facts = entry_facts(session, vp.virtual, lst, vp.virtual, show_symlinks=show, cdir=False)
     if facts is None:
         return Reply(550, f"'{shown}' cannot be listed")

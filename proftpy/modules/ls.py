@@ -28,7 +28,7 @@ from ..listing import ListConfig, LsOptions
 from ..module import Module
 from ..net.connection import plain_ip
 from ..reply import FtpError, Reply
-from .access import hidden
+from .access import hidden, path_is_hidden
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -159,17 +159,38 @@ def context_at(session: "Session", real: str | None):
 _HIDING = ("HideFiles", "HideUser", "HideGroup", "HideNoAccess")
 
 
-def hider(session: "Session", real_dir: str) -> Callable[[str], bool] | None:
-    """`name -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or None
-    when nothing is hidden there, so big directories pay nothing. A configuration that hides nothing anywhere
-    is answered without a context for the entries, unless a `.ftpaccess` applies in the directory."""
+def hider(session: "Session", real_dir: str) -> Callable[[str, bool], bool] | None:
+    """`(name, is_link) -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or
+    None when nothing can be hidden, so big directories pay nothing. A symbolic link is hidden also where what it
+    leads to is (ProFTPD checks an entry's real path too). A configuration that hides nothing anywhere is answered
+    without a context for the entries, unless a `.ftpaccess` applies in the directory."""
     if not any(map(session.config.sets, _HIDING)) and \
             not any(section.dynamic for section in context_at(session, real_dir).chain):
         return None
     ctx = context_at(session, posixpath.join(real_dir, "x"))
-    if not (any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")):
-        return None
-    return lambda name: hidden(session, real_dir, name)
+    here = any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")
+    return lambda name, is_link: bool(here and hidden(session, real_dir, name)) or \
+        (is_link and target_hidden(session, posixpath.join(real_dir, name)))
+
+
+def target_hidden(session: "Session", real: str) -> bool:
+    """Whether what `real` leads to (links followed inside the root) is hidden in its own directory."""
+    try:
+        return path_is_hidden(session, session.fs.realpath(real))
+    except (OSError, FtpError):
+        return False
+
+
+def named_hidden(session: "Session", path: str, follow: bool = True) -> bool:
+    """Whether a path the client named is hidden: by its name in its directory or, with `follow`, a symbolic
+    link by what it leads to. ProFTPD answers such a file as if it had no entries (LIST, NLST, STAT, MLST)."""
+    try:
+        vp = session.fs.resolve(path, follow_last=False)
+        is_link = follow and stat.S_ISLNK(session.fs.lstat(vp.real).st_mode)
+    except (OSError, FtpError):
+        return False
+    hide = hider(session, posixpath.dirname(vp.real) or "/")
+    return hide is not None and vp.real != "/" and hide(posixpath.basename(vp.real), is_link)
 
 
 def settings(session: "Session", command: str) -> Settings:
@@ -347,7 +368,7 @@ class Lister:
         opts = self.opts
         hide = hider(self.session, real)
         if hide is not None:
-            entries = [e for e in entries if not hide(e.name)]
+            entries = [e for e in entries if not hide(e.name, e.is_symlink())]
         if not opts.U:
             entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
         items: list[Item] = []
@@ -544,6 +565,8 @@ def list_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]
             if followed is not None:
                 target_mode = followed.st_mode
         if opts.d or not stat.S_ISDIR(target_mode) or (not opts.R and path != target):
+            if not stat.S_ISDIR(target_mode) and named_hidden(session, path):
+                continue
             if lister.windows and posixpath.basename(item.name).startswith("."):
                 continue                        # ListStyle Windows shows no dotfile, named or not (ProFTPD)
             if lister.count_file():
@@ -634,7 +657,7 @@ def nlst(session: "Session", cmd: Request) -> Reply:
             return _send(session, cmd, iter(()))
         raise FtpError(450, f"{cmd.arg or clean}: {os.strerror(err)}") from None
     if stat.S_ISREG(st.st_mode):
-        return _send(session, cmd, iter([_nlst_name(clean, opts)]))
+        return _send(session, cmd, iter([] if named_hidden(session, clean) else [_nlst_name(clean, opts)]))
     if not stat.S_ISDIR(st.st_mode):
         raise FtpError(450, f"{cmd.arg}: Not a regular file")
     if not session.fs.access(session.fs.resolve(clean).real, os.R_OK):
@@ -674,7 +697,7 @@ def nlst_dir_lines(session: "Session", lister: Lister, directory: str) -> Iterat
         return
     hide = hider(session, real)
     if hide is not None:
-        entries = [e for e in entries if not hide(e[0])]
+        entries = [e for e in entries if not hide(*e)]
     names_ = [name for name, _ in entries]
     if opts.a:
         names_ = [".", ".."] + names_
@@ -724,7 +747,7 @@ def nlst_glob_lines(session: "Session", lister: Lister, paths: list[str]) -> Ite
                 yield from nlst_dir_lines(session, lister, path)
             else:
                 yield _nlst_name(path, opts)
-        elif stat.S_ISREG(st.st_mode):
+        elif stat.S_ISREG(st.st_mode) and not named_hidden(session, path):
             yield _nlst_name(path, opts)
 
 
