@@ -811,7 +811,24 @@ def facl_scenarios() -> list[Scenario]:
                                         "MLSD dir", "PASV", "LIST link", "STAT link", "MLST link", "CWD dir", "PWD",
                                         "MLST", "STAT .", "PASV", "LIST", "PASV", "MLSD", "CWD /", "PASV", "MLSD link-dir",
                                         "PASV", "NLST *.txt", "PASV", "LIST *.txt", "PASV", "LIST -a"],
-                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n</Directory>\n")]
+                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n</Directory>\n"),
+            Scenario("hidden-by-owner", [*LOGIN, "OPTS MLST type;", "PASV", "LIST", "PASV", "NLST locked",
+                                         "MLST locked", "STAT locked/ro.txt", "PASV", "LIST locked", "PASV",
+                                         "MLSD locked", "CWD locked", "PASV", "MLSD", "RETR ro.txt"],
+                     "<Directory ~>\nHideUser root\n</Directory>\n"),
+            Scenario("hidden-ignored", [*LOGIN, "SIZE file.txt", "MDTM file.txt", "CWD dir", "CWD /", "PASV",
+                                        "RETR file.txt", "DELE file.txt", "RNFR other.txt", "RNTO file.txt",
+                                        "STAT file.txt"],
+                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n<Limit ALL>\nIgnoreHidden on\n</Limit>\n"
+                     "</Directory>\n"),
+            Scenario("rnto-denied-existing", [*LOGIN, "RNTO x", "RNFR other.txt", "RNTO file.txt", "RNFR other.txt",
+                                              "RNTO new.txt"],
+                     "<Limit RNTO>\nDenyAll\n</Limit>\n"),
+            Scenario("hidden-ignored-overwrite", [*LOGIN, "RNFR other.txt", "RNTO file.txt", "RNFR empty.bin",
+                                                  "RNTO dir", "STOR file.txt", "PASV", "STOR file.txt", "APPE dir",
+                                                  "PASV", "LIST"],
+                     "AllowOverwrite on\n<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n<Limit ALL>\n"
+                     "IgnoreHidden on\n</Limit>\n</Directory>\n")]
 
 
 def quota_scenarios() -> list[Scenario]:

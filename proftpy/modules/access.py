@@ -12,6 +12,7 @@ directives; the logic lives in proftpy/access/, which knows no session). This mo
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
@@ -268,11 +269,11 @@ def _denied(session: "Session", cmd: Request, row: Command, decision: Decision) 
     log.info("%s denied by %s%s", cmd.display, decision.reason,
              f" ({decision.where})" if decision.where else "")
     what = cmd.arg if cmd.arg else cmd.name
-    if decision.hidden:
-        return Reply(550, f"{what}: No such file or directory")
-    error = os.strerror(decision.error)
+    error = os.strerror(errno.ENOENT if decision.hidden else decision.error)
     if callable(row.denied):
-        return row.denied(session, cmd, error)
+        return row.denied(session, cmd, error)      # (its own checks first: SIZE's ASCII mode, RNTO's RNFR)
+    if decision.hidden:
+        return Reply(550, f"{what}: {error}")
     code, text = row.denied
     unique = "ftp" + "".join(random.choices(string.ascii_letters + string.digits, k=6)) if "{unique" in text else ""
     return Reply(code, text.format(cmd=cmd.name, arg=what, unique=unique, error=error))

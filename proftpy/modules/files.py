@@ -539,12 +539,19 @@ def _size_denied(session: "Session", cmd: Request, error: str) -> Reply:
 
 
 def _rnto_denied(session: "Session", cmd: Request, error: str) -> Reply:
-    """503 without a pending RNFR, else `550 <path>: Operation not permitted` (ProFTPD checks the RNFR first)."""
+    """ProFTPD's order in RNTO: 503 without a pending RNFR, AllowOverwrite's refusal of an existing name, then
+    `550 <path>: Operation not permitted` (a hidden name under IgnoreHidden too)."""
     st = session.state.get(FilesState)
     if st.rnfr is None:
         return Reply(503, "Bad sequence of commands")
     st.rnfr = None
-    return Reply(550, f"{cmd.arg}: {error}")
+    try:
+        target = _require_fs(session).resolve(_path_arg(cmd), follow_last=False, tilde=True).real
+    except FtpError:
+        target = None                   # an unresolvable name: the refusal below says enough
+    if target is not None and not session.conf("AllowOverwrite", target) and session.fs.exists(target):
+        return Reply(550, f"{cmd.arg}: Rename permission denied")
+    return Reply(550, f"{cmd.arg}: {os.strerror(errno.EPERM)}")
 
 
 # After RNFR, ProFTPD (mod_core's PRE_CMD for every command, Bug#3829) refuses anything but these until RNTO

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from conftest import IS_ROOT, PASSWORDS, make_users
+from conftest import error_reply as err
 
 OTHER = "127.0.0.2"
 
@@ -295,6 +296,35 @@ def test_ignore_hidden_answers_no_such_file(server, tmp_path):
     ftp.cwd("/srv/pub")
     with pytest.raises(ftplib.error_perm, match="^550 file.txt: No such file or directory$"):
         ftp.retrbinary("RETR file.txt", lambda b: None)
+    ftp.quit()
+
+
+def test_ignore_hidden_keeps_each_command_s_own_answer(server, tmp_path):
+    """SIZE still says ASCII mode first, STAT lists nothing, RNTO onto a hidden existing name is AllowOverwrite's
+    refusal and else EPERM: ProFTPD's answers."""
+    d = server("<Directory {dir}/srv/pub>\n  HideFiles ^file\\.txt$\n  <Limit ALL>\n    IgnoreHidden on\n"
+               "  </Limit>\n</Directory>\n")
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    assert err(ftp, "SIZE file.txt") == "550 SIZE not allowed in ASCII mode"
+    ftp.voidcmd("TYPE I")
+    assert err(ftp, "SIZE file.txt") == "550 file.txt: No such file or directory"
+    assert ftp.sendcmd("STAT file.txt").splitlines() == ["213-Status of file.txt:", "213 End of status"]
+    stor(ftp, "new.txt")
+    ftp.sendcmd("RNFR new.txt")
+    assert err(ftp, "RNTO file.txt") == "550 file.txt: Rename permission denied"
+    ftp.quit()
+
+
+def test_a_denied_rnto_onto_an_existing_name_is_allow_overwrite_s_refusal(server, tmp_path):
+    d = server("<Limit RNTO>\n  DenyAll\n</Limit>\n")
+    ftp = login(d)
+    ftp.cwd("/srv/pub")
+    stor(ftp, "new.txt")
+    ftp.sendcmd("RNFR new.txt")
+    assert err(ftp, "RNTO file.txt") == "550 file.txt: Rename permission denied"
+    ftp.sendcmd("RNFR new.txt")
+    assert err(ftp, "RNTO other.txt") == "550 other.txt: Operation not permitted"
     ftp.quit()
 
 
