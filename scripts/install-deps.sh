@@ -7,6 +7,7 @@
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
+#   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
 #   acl            setfacl: the mod_facl tests give a file a POSIX ACL
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
@@ -26,6 +27,7 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"
+command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
 # service (scripts/bench.py find_vsftpd does the same when it runs first)

@@ -539,8 +539,9 @@ def _size_denied(session: "Session", cmd: Request, error: str) -> Reply:
 
 
 def _rnto_denied(session: "Session", cmd: Request, error: str) -> Reply:
-    """ProFTPD's order in RNTO: 503 without a pending RNFR, AllowOverwrite's refusal of an existing name, then
-    `550 <path>: Operation not permitted` (a hidden name under IgnoreHidden too)."""
+    """503 without RNFR, `550 <path>: Rename permission denied` (AllowOverwrite), else `550 <path>: <EPERM>`.
+
+    ProFTPD's order; a hidden name under IgnoreHidden is refused the same way."""
     st = session.state.get(FilesState)
     if st.rnfr is None:
         return Reply(503, "Bad sequence of commands")

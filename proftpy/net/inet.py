@@ -21,6 +21,13 @@ def apply_options(sock: socket.socket, options: dict, nodelay: bool | None = Non
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay else 0)
 
 
+def set_tos(sock: socket.socket, value: int) -> None:
+    """IP_TOS (mod_qos's DiffServ bits) on an IPv4 connection, an IPv6 socket's IPv4-mapped peer included; IPv6
+    peers are left alone (ProFTPD marks IPv4 sockets only)."""
+    if value and (sock.family == socket.AF_INET or sock.getpeername()[0].startswith("::ffff:")):
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, value)
+
+
 def bind_listener(host: str, port: int, backlog: int, options: dict | None = None) -> socket.socket:
     """A listening TCP socket; `::` accepts IPv4 too (dual stack)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -155,10 +155,13 @@ def secure(session: "Session", sock: socket.socket, command: str) -> Any:
 
 
 def _data_options(session: "Session", sock: socket.socket) -> None:
-    """SocketOptions and TCPNoDelay, both server-level directives: the session level (kept across commands)
-    answers what the server says, without building the server's context again."""
+    """SocketOptions, TCPNoDelay and QoSOptions' dataqos, server-level directives: the session level (kept across
+    commands) answers what the server says, without building the server's context again."""
+    qos = session.conf("QoSOptions")                   # mod_qos
     try:
         inet.apply_options(sock, session.conf("SocketOptions"), session.conf("TCPNoDelay")["data"])
+        if qos is not None:
+            inet.set_tos(sock, qos.data)
     except OSError as e:
         log.debug("data socket options: %s", e.strerror)
 

@@ -41,7 +41,8 @@ class Session:
         self.conn_class = None
         self.settings = {"SocketOptions": {"rcvbuf": BUFFER, "sndbuf": BUFFER}, "TimeoutStalled": 10,
                          "DefaultTransferMode": "binary", "PassivePorts": None,
-                         "AllowForeignAddress": False, "TCPNoDelay": {"ctrl": True, "data": True}, **conf}
+                         "AllowForeignAddress": False, "TCPNoDelay": {"ctrl": True, "data": True}, "QoSOptions": None,
+                         **conf}
         self.closing = False
 
     def conf(self, name, path=None):
