@@ -93,6 +93,7 @@ LoadModule mod_readme.c
 LoadModule mod_load.c
 LoadModule mod_deflate.c
 LoadModule mod_ifsession.c
+LoadModule mod_rewrite.c
 DelayEngine off
 WtmpLog off
 """
@@ -294,6 +295,7 @@ def scenarios() -> list[Scenario]:
     s += compat_scenarios()
     s += quota_scenarios()
     s += copy_scenarios()
+    s += rewrite_scenarios()
     return s
 
 
@@ -779,6 +781,58 @@ def copy_scenarios() -> list[Scenario]:
     add("copy-engine-off", *LOGIN, "SITE CPFR file.txt", "SITE CPTO x", "SITE COPY file.txt y", "SITE HELP",
         "FEAT", conf="CopyEngine off\n")
     add("copy-help", "SITE HELP", *LOGIN, "SITE HELP", "SITE HELP CPFR", "SITE HELP COPY", "HELP SITE", "FEAT")
+    return s
+
+
+def rewrite_scenarios() -> list[Scenario]:
+    """mod_rewrite: rules on uploads, directories, downloads and logins, conditions, maps, RewriteMaxReplace,
+    `<Directory>` rules and RewriteHome (braces doubled: the configurations go through str.format)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+    maps = ("RewriteEngine on\nTransferLog {dir}/xfer.log\nRewriteMap replace int:replaceall\n"
+            "RewriteMap lower int:tolower\nRewriteMap upper int:toupper\n"
+            'RewriteCondition %m STOR\nRewriteRule ^(.*) "${{replace:/$1/ /_}}"\n'
+            "RewriteCondition %m ^X?MKD$\nRewriteRule ^(.*)$ ${{lower:$1}}\n"
+            "RewriteCondition %m ^retr$ [NC]\nRewriteCondition %f ^up- [OR]\nRewriteCondition %f ^UP-\n"
+            "RewriteRule ^up-(.*)$ ${{upper:$1}}|${{nosuch:x}} [nocase]\n")
+    add("rewrite-stor-spaces", *LOGIN, "TYPE I", "PASV", "STOR my new file.txt", "SIZE my_new_file.txt",
+        "SIZE my new file.txt", "PASV", "NLST", "MKD MixedCase", "XMKD Other Dir", "PASV", "LIST", "RMD mixedcase",
+        XFERLOG_STEP, conf=maps)
+    add("rewrite-retr-upper", *LOGIN, "PASV", "RETR up-file.txt", "PASV", "RETR file.txt", "PASV", "RETR UP-x",
+        "SIZE up-file.txt", XFERLOG_STEP, conf=maps,
+        tree=lambda home: (home / "FILE.TXT|${nosuch:x}").write_bytes(b"upper\n"))
+    conds = ("RewriteEngine on\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %u !^bob$\nRewriteRule ^a-(.*)$ b-$1-%0\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %f -d\nRewriteRule ^(.*)$ $1/sub [L]\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %f >m\nRewriteRule ^(.*)$ lt-$1\n"
+             "RewriteCondition %m ^RMD$\nRewriteCondition %f <m\nRewriteRule ^(.*)$ gt-$1\n"
+             "RewriteCondition %m ^USER$\nRewriteRule ^ALICE$ alice\n")
+    add("rewrite-conditions", "USER ALICE", "PASS " + PASSWORD, "MKD a-x", "MKD dir", "MKD zed", "MKD abc",
+        "RMD zed", "RMD abc", "MKD empty", "PASV", "NLST", conf=conds)
+    quirks = ("RewriteEngine on\nRewriteMaxReplace 2\nRewriteMap replace int:replaceall\n"
+              "RewriteMap unesc int:unescape\nRewriteMap names txt:{base}/names.map\n"
+              "RewriteCondition %m \"^SITE CHMOD$\"\nRewriteRule \"^([0-7]+) (.*)$\" \"$1 c-$2\"\n"
+              'RewriteCondition %m ^DELE$\nRewriteRule ^(.*)$ "${{replace:/$1/ /_}}"\n'
+              "RewriteCondition %m ^RMD$\nRewriteRule ^(.*)$ ${{unesc:$1}}\n"
+              "RewriteCondition %m ^MKD$\nRewriteRule !^keep $$1-%m-x\n"
+              "RewriteMap services txt:/etc/services\n"
+              "RewriteCondition %m ^CWD$\nRewriteRule ^(.*)$ ${{names:$1|$1}}\n"
+              "RewriteCondition %m ^CWD$\nRewriteRule ^(.*)$ ${{services:$1|$1}}\n")
+    def names(home: Path) -> None:
+        (home / "c-file.txt").write_bytes(b"c\n")
+        (home.parent.parent / "names.map").write_text("# map\nd  dir\nbad\nx empty trailing words\n")
+    add("rewrite-quirks", *LOGIN, "SITE CHMOD 600 file.txt", "SITE CHMOD 600 other.txt", "DELE a b c",
+        "DELE a b c d", "RMD %65mpty", "RMD %2fx", "RMD %zz", "MKD keep", "MKD new", "CWD d", "PWD", "CWD x", "PWD",
+        "CWD nothere", "CWD ftp", "CWD ssh", conf=quirks, tree=names)
+    # (names.map is made with the tree, after the servers read their configuration, and the sessions are
+    # chrooted: both use the default; /etc/services was read when the configuration was)
+    dirs = ("RewriteEngine on\n<Directory {base}/home/alice/dir>\nRewriteCondition %m ^MKD$\n"
+            "RewriteRule ^(.*)$ in-dir-$1\n</Directory>\nRewriteCondition %m ^MKD$\nRewriteRule ^(.*)$ s-$1\n")
+    add("rewrite-directory", *LOGIN, "MKD x", "CWD dir", "MKD y", "PASV", "NLST", "CWD /", "MKD z", "CWD dir",
+        "CWD sub dir", "MKD w", conf=dirs)
+    home = ("RewriteEngine on\nRewriteHome on\nRewriteCondition %m REWRITE_HOME\n"
+            "RewriteRule ^(.*)/alice$ $1/alice/dir\n")
+    add("rewrite-home", *LOGIN, "PWD", "PASV", "NLST", "CWD /", "TYPE I", "SIZE inner.txt", conf=home)
     return s
 
 
