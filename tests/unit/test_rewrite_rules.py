@@ -1,0 +1,130 @@
+"""mod_rewrite's pure parts: rule and condition parsing, flags, back-references, the bounded replacement, the int:
+functions and txt: maps (ProFTPD 1.3.8's behaviour, quirks included)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from proftpy.modules import rewrite as rw
+from proftpy.modules import rewrite_maps as maps
+
+
+def test_rule_flags_and_negation():
+    rule = rw.parse_rule(["!^a(b)", "x", "[nocase,last]"])
+    assert rule.negated and rule.last and rule.pattern.flags & re.IGNORECASE
+    assert rule.pattern.pattern == "^a(b)"
+    plain = rw.parse_rule(["^a", "x"])
+    assert not (plain.negated or plain.last or plain.pattern.flags & re.IGNORECASE)
+
+
+def test_unknown_rule_flags_are_passed_over_as_proftpd_does():
+    assert not rw.parse_rule(["^a", "x", "[R=301,NC]"]).last
+    assert rw.parse_rule(["^a", "x", "[R=301,NC]"]).pattern.flags & re.IGNORECASE
+
+
+@pytest.mark.parametrize("args, message", [
+    (["^a"], "bad number of parameters"),
+    (["^a", "b", "c", "d"], "bad number of parameters"),
+    (["^a", "b", "NC"], "badly formatted flags parameter: 'NC'"),
+    (["(", "b"], "unable to compile '(' regex"),
+    (["[[:nosuch:]]", "b"], "unable to compile"),
+])
+def test_bad_rules(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        rw.parse_rule(args)
+
+
+def test_condition_operators():
+    assert rw.parse_condition(["%m", "STOR"]).op == "regex"
+    assert rw.parse_condition(["%f", "-d"]).op == "-d"
+    assert rw.parse_condition(["%f", "-dx"]).op == "regex"        # only the exact word is a file test
+    cond = rw.parse_condition(["%f", "!=abc", "[OR]"])
+    assert (cond.op, cond.operand, cond.negated, cond.ornext) == ("=", "abc", True, True)
+    assert rw.parse_condition(["%f", ">m"]).op == ">"
+    assert rw.parse_condition(["%u", "^A", "[NC]"]).operand.search("alice")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["%m", "STOR", "[XX]"], "unknown RewriteCondition flags '[XX]'"),
+    (["%m", "%P"], "illegal RewriteCondition variable used"),
+    (["%m", "x%t"], "illegal RewriteCondition variable used"),
+    (["%m"], "bad number of parameters"),
+])
+def test_bad_conditions(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        rw.parse_condition(args)
+
+
+def test_str_replace_bounds():
+    assert maps.str_replace("a a a a", " ", "_", 2) is None
+    assert maps.str_replace("a a a a", " ", "_", 3) == "a_a_a_a"
+    assert maps.str_replace("abc", "x", "y") == "abc"
+    assert maps.str_replace("a", "a", "b" * 9000) is None
+
+
+def test_backrefs():
+    groups = ("whole", "one", "") + ("",) * 7
+    assert rw.backrefs("$1-$0-$2-$9", "$", groups, 8) == "one-whole--"
+    assert rw.backrefs("$$1 and $1", "$", groups, 8) == "$1 and $1"      # escaped first: none is replaced
+    assert rw.backrefs("%1%1", "%", groups, 1) == "%1%1"                  # more than the maximum: unchanged
+
+
+def test_int_functions():
+    f = maps.INTERNAL
+    assert f["tolower"]("MiXeD é", 8) == "mixed é"
+    assert f["toupper"]("abc", 8) == "ABC"
+    assert f["replaceall"]("/a b c/ /_", 8) == "a_b_c"
+    assert f["replaceall"]("/a b c/ /_", 1) is None
+    assert f["replaceall"]("/abc/x/y", 8) is None                          # nothing to replace
+    assert f["replaceall"]("/abc", 8) is None
+    assert f["unescape"]("%41%62c", 8) == "Abc"
+    assert f["unescape"]("%zz", 8) is None
+    assert f["unescape"]("%2fx", 8) == "/x"            # ProFTPD looks for `/` at the wrong place: it passes
+    assert f["unescape"]("%4", 8) is None
+    assert f["utf8trans"]("h\u00e9", 8) == b"h\xe9".decode("utf-8", "surrogateescape")
+    assert f["utf8trans"]("h", 8) is None
+    assert f["idnatrans"]("b\u00fccher.example", 8) == "xn--bcher-kva.example"
+
+
+def test_txt_map(tmp_path):
+    path = tmp_path / "m.txt"
+    path.write_text("# comment\n\n  key1   value1  extra\nkey2 value2\nonlykey\nkey2 again\nlast novalue")
+    lines: list[str] = []
+    txt = maps.TxtMap(str(path))
+    assert txt.lookup("key1", lines.append) == "value1"
+    assert txt.lookup("key2", lines.append) == "again"
+    assert txt.lookup("last", lines.append) is None                       # no whitespace after the value
+    assert any("bad line: 'onlykey" in line for line in lines)
+    path.write_text("key1 new\n")
+    os.utime(path, (txt.mtime + 5, txt.mtime + 5))
+    assert txt.lookup("key1", lines.append) == "new"
+    path.unlink()
+    assert txt.lookup("key1", lines.append) == "new"                      # kept when the file cannot be read
+    assert any("unable to stat" in line for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["m", "int"], "invalid RewriteMap parameter: 'int'"),
+    (["m", "int:nosuch"], "unknown internal map function requested: 'nosuch'"),
+    (["m", "txt:rel"], "txt: absolute path required"),
+    (["m", "fifo:/x"], "fifo: maps are not supported"),
+    (["m", "dbm:/x"], "invalid RewriteMap map type: 'dbm'"),
+    (["m"], "wrong number of parameters"),
+])
+def test_bad_maps(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        maps.parse_map(args)
+
+
+def test_rules_of_pairs_conditions_with_the_next_rule():
+    from proftpy.config.registry import Directive
+    from proftpy.config.tree import Param, Section
+    c1, c2 = rw.parse_condition(["%m", "STOR"]), rw.parse_condition(["%u", "bob"])
+    r1, r2 = rw.parse_rule(["a", "b"]), rw.parse_rule(["c", "d"])
+    d = Directive("RewriteRule", rw.parse_rule, 0)
+    section = Section("server", params=[Param(d, v, [], None) for v in (c1, r1, c2, r2, c1)])
+    rules = rw.rules_of(section)
+    assert [r.conditions for r in rules] == [(c1,), (c2,)]
