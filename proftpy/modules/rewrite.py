@@ -449,6 +449,6 @@ def _engine_anywhere(config: Any) -> bool:
 
 MODULE = Module(NAME, directives=directives,
                 hooks=(Hook(PRE_CMD, "*", rewrite, early=True, active=_engine_anywhere),),
-                listeners=(Listener("mod_auth.rewrite-home", _rewrite_home, _engine_anywhere),
-                           Listener("core.session-reinit", _open_log, _engine_anywhere)),
-                session_init=_open_log)
+                listeners=(Listener("core.connect", _open_log, _engine_anywhere),
+                           Listener("core.session-reinit", _open_log, _engine_anywhere),
+                           Listener("mod_auth.rewrite-home", _rewrite_home, _engine_anywhere)))
