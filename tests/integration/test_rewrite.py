@@ -14,7 +14,8 @@ from conftest import make_file, refused_config
 from conftest import error_reply as err
 
 ENGINE = "RewriteEngine on\nRewriteLog {dir}/rewrite.log\n"
-SPACES = ENGINE + 'RewriteMap replace int:replaceall\nRewriteCondition %m STOR\nRewriteRule ^(.*) "${replace:/$1/ /_}"\n'
+SPACES = (ENGINE + "RewriteMap replace int:replaceall\nRewriteCondition %m STOR\n"
+          'RewriteRule ^(.*) "${replace:/$1/ /_}"\n')
 
 
 def put(ftp, name: str, data: bytes = b"data\n") -> str:

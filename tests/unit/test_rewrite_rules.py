@@ -128,3 +128,81 @@ def test_rules_of_pairs_conditions_with_the_next_rule():
     section = Section("server", params=[Param(d, v, [], None) for v in (c1, r1, c2, r2, c1)])
     rules = rw.rules_of(section)
     assert [r.conditions for r in rules] == [(c1,), (c2,)]
+
+
+class _Server:
+    """What the substitution reads of a server: its values and its RewriteMap lines."""
+
+    name = "srv"
+
+    def __init__(self, maps_):
+        self._maps = maps_
+
+    def get(self, name):
+        return {"Port": 2121}[name]
+
+    def context(self):
+        return self
+
+    def all(self, name):
+        return self._maps
+
+
+def _run(arg="my file", name="STOR", maps_=(), user=None):
+    from types import SimpleNamespace
+    session = SimpleNamespace(server=_Server(list(maps_)), remote_addr="192.0.2.1", remote_name="host.example",
+                              conn_class=None, user_arg="alice", user=user, authenticated=user is not None,
+                              groups=("staff", "ftp") if user else None, fs=None)
+    return rw.Run(session, name, arg), rw.RewriteState()
+
+
+def test_substitution_order_and_variables():
+    run, st = _run()
+    run.rule_groups = ("my file", "my", "file") + ("",) * 7
+    st.cond_groups = ("c0", "c1") + ("",) * 8
+    assert rw.substitute(run, st, "$2-%1-%m-%a-%p-%v-%U") == "file-c1-STOR-192.0.2.1-2121-srv-alice"
+    assert rw.substitute(run, st, "%u|%g|%G|%c") == "%u|%g|%G|%c"          # no value: left as written
+    run2, st2 = _run(user="alice")
+    assert rw.substitute(run2, st2, "%u|%g|%G") == "alice|staff|staff,ftp"
+    os.environ["PROFTPY_RW_TEST"] = "env"
+    assert rw.substitute(run, st, "%{ENV:PROFTPY_RW_TEST}-%{ENV:PROFTPY_RW_NONE}.") == "env-."
+    assert len(rw.substitute(run, st, "%{TIME}")) == 14
+
+
+def test_substitution_maps():
+    lower = maps.parse_map(["lower", "int:tolower"])
+    first, second = maps.parse_map(["m", "int:toupper"]), maps.parse_map(["m", "int:tolower"])
+    run, st = _run(maps_=[lower, first, second])
+    run.rule_groups = ("AbC",) + ("",) * 9
+    assert rw.substitute(run, st, "${lower:$0}") == "abc"
+    assert rw.substitute(run, st, "${m:$0}") == "ABC"                      # the first map of the name wins
+    assert rw.substitute(run, st, "${none:x|d}") == "${none:x|d}"
+    assert rw.substitute(run, st, "${bad}${lower:X}") == "${bad}${lower:X}"   # a call without `:` ends the lookups
+    assert rw.substitute(run, st, "${lower:${lower:X}}") == "${lower:x}"   # calls do not nest: the first } ends it
+
+
+def test_conditions_chain_like_proftpd():
+    run, st = _run()
+    yes, no = rw.parse_condition(["%m", "^STOR$"]), rw.parse_condition(["%m", "^RETR$"])
+    yes_or, no_or = rw.parse_condition(["%m", "^STOR$", "[OR]"]), rw.parse_condition(["%m", "^RETR$", "[OR]"])
+    assert rw._conditions_hold(run, st, (yes, yes))
+    assert not rw._conditions_hold(run, st, (yes, no))
+    assert rw._conditions_hold(run, st, (no_or, yes))
+    assert rw._conditions_hold(run, st, (yes_or, no))                      # a met [OR] ends the chain
+    assert not rw._conditions_hold(run, st, (no_or, no))
+    lt, gt = rw.parse_condition(["%f", ">n"]), rw.parse_condition(["%f", "<n"])
+    assert rw._conditions_hold(run, st, (lt,)) and not rw._conditions_hold(run, st, (gt,))   # "my file" < "n"
+
+
+def test_no_hook_without_rewrite_engine_on_anywhere():
+    from proftpy import modules
+    from proftpy.config.parser import parse_text
+
+    def rewrite_hooks(text):
+        config = parse_text(text, modules.registry(), file="t.conf")
+        every = modules.dispatcher().for_config(config).hooks.values()
+        return [h for phase in every for h in phase if h.module == "mod_rewrite.c"]
+
+    assert rewrite_hooks("") == []
+    assert rewrite_hooks("RewriteEngine off\nRewriteRule ^a b\n") == []
+    assert len(rewrite_hooks("<Global>\nRewriteEngine on\n</Global>\n")) == 1
