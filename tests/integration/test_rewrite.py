@@ -22,6 +22,13 @@ def put(ftp, name: str, data: bytes = b"data\n") -> str:
     return ftp.storbinary(f"STOR {name}", io.BytesIO(data))
 
 
+def made(ftp, name: str) -> str:
+    """The directory `MKD name` created, as its 257 reply names it."""
+    reply = ftp.sendcmd(f"MKD {name}")
+    assert reply.startswith('257 "') and reply.endswith('" - Directory successfully created'), reply
+    return reply.split('"')[1]
+
+
 def test_upload_with_spaces_is_stored_with_underscores(ftpd):
     d = ftpd("DefaultRoot ~\n" + SPACES)
     ftp = d.login()
@@ -67,12 +74,15 @@ def test_unreadable_txt_map_gives_the_default(ftpd, tmp_path):
     assert ftp.nlst() == ["dflt-x.txt"]
 
 
-def test_condition_on_user(ftpd):
-    d = ftpd("DefaultRoot ~\n" + ENGINE + "RewriteCondition %u ^bob$\nRewriteRule ^(.*)$ bob-$1\n")
-    ftp = d.login("alice")
-    assert ftp.sendcmd("MKD d") == '257 "/d" - Directory successfully created'
-    bob = d.login("bob")
-    assert bob.sendcmd("MKD d") == '257 "/bob-d" - Directory successfully created'
+@pytest.mark.parametrize("rules, alice, bob", [
+    ("RewriteCondition %u ^bob$\nRewriteRule ^(.*)$ bob-$1\n", "/d", "/bob-d"),
+    # chained conditions; %1 is the last condition's group
+    ("RewriteCondition %m ^MKD$\nRewriteCondition %u ^(a)lice$\nRewriteRule ^(.*)$ %1-$1\n", "/a-d", "/d"),
+])
+def test_conditions_on_the_user(ftpd, rules, alice, bob):
+    d = ftpd("DefaultRoot ~\n" + ENGINE + rules)
+    assert made(d.login("alice"), "d") == alice
+    assert made(d.login("bob"), "d") == bob
 
 
 def test_nocase_rule_and_condition(ftpd):
@@ -89,15 +99,6 @@ def test_or_conditions(ftpd):
     put(ftp, "x-2")
     assert sorted(ftp.nlst()) == ["y-1", "y-2"]
     assert err(ftp, "RMD x-1") == "550 x-1: No such file or directory"    # RMD: neither condition holds
-
-
-def test_chained_conditions_and_condition_backrefs(ftpd):
-    d = ftpd("DefaultRoot ~\n" + ENGINE + "RewriteCondition %m ^MKD$\nRewriteCondition %u ^(a)lice$\n"
-             "RewriteRule ^(.*)$ %1-$1\n")
-    ftp = d.login()
-    assert ftp.sendcmd("MKD dir") == '257 "/a-dir" - Directory successfully created'
-    bob = d.login("bob")
-    assert bob.sendcmd("MKD dir") == '257 "/dir" - Directory successfully created'
 
 
 def test_last_flag_stops_the_rules(ftpd):
