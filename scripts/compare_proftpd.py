@@ -808,7 +808,7 @@ def rewrite_scenarios() -> list[Scenario]:
              "RewriteCondition %m ^RMD$\nRewriteCondition %f <m\nRewriteRule ^(.*)$ gt-$1\n"
              "RewriteCondition %m ^USER$\nRewriteRule ^ALICE$ alice\n")
     add("rewrite-conditions", "USER ALICE", "PASS " + PASSWORD, "MKD a-x", "MKD dir", "MKD zed", "MKD abc",
-        "RMD zed", "RMD abc", "MKD empty", "PASV", "NLST", conf=conds)
+        "RMD zed", "RMD abc", "MKD empty", "MKD %u-dir", "PASV", "NLST", conf=conds)
     quirks = ("RewriteEngine on\nRewriteMaxReplace 2\nRewriteMap replace int:replaceall\n"
               "RewriteMap unesc int:unescape\nRewriteMap names txt:{base}/names.map\n"
               "RewriteCondition %m \"^SITE CHMOD$\"\nRewriteRule \"^([0-7]+) (.*)$\" \"$1 c-$2\"\n"

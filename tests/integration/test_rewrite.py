@@ -193,3 +193,8 @@ def test_no_engine_no_rewriting(ftpd):
 def test_bad_configuration_is_refused(tmp_path, line, message):
     stderr = refused_config(tmp_path, line)
     assert "t.conf:" in stderr and message in stderr, stderr
+
+
+def test_variables_in_what_the_client_sent_are_expanded_as_proftpd_does(ftpd):
+    d = ftpd("DefaultRoot ~\n" + ENGINE + "RewriteCondition %m MKD\nRewriteRule ^(.*)$ $1\n")
+    assert made(d.login(), "%u-dir") == "/alice-dir"
