@@ -94,6 +94,7 @@ LoadModule mod_load.c
 LoadModule mod_deflate.c
 LoadModule mod_ifsession.c
 LoadModule mod_facl.c
+LoadModule mod_rewrite.c
 DelayEngine off
 WtmpLog off
 """
@@ -296,6 +297,8 @@ def scenarios() -> list[Scenario]:
     s += quota_scenarios()
     s += copy_scenarios()
     s += facl_scenarios()
+    s += hidden_scenarios()
+    s += rewrite_scenarios()
     return s
 
 
@@ -797,38 +800,89 @@ def facl_scenarios() -> list[Scenario]:
         subprocess.run(["setfacl", "-m", f"u:{UID}:r", str(home / "locked" / "acl.txt")], check=True)
 
     hide = "<Directory ~/locked>\nHideNoAccess on\n</Directory>\n"
-    facts = (*LOGIN, "OPTS MLST type;perm;size;", "MLST locked/acl.txt", "MLST locked/bob.txt", "PASV", "RETR locked/acl.txt", "PASV",
-             "RETR locked/bob.txt")
+    facts = (*LOGIN, "OPTS MLST type;perm;size;", "MLST locked/acl.txt", "MLST locked/bob.txt", "PASV",
+             "RETR locked/acl.txt", "PASV", "RETR locked/bob.txt")
     listed = (*LOGIN, "OPTS MLST type;perm;", "PASV", "NLST locked", "MLST locked/acl.txt", "MLST locked/bob.txt")
     return [Scenario("facl-on", list(facts), "", acl_files),
             Scenario("facl-off", list(facts), "FACLEngine off\n", acl_files),
             Scenario("facl-on-hidenoaccess", list(listed), hide, acl_files),
-            Scenario("facl-off-hidenoaccess", list(listed), "FACLEngine off\n" + hide, acl_files),
-            Scenario("hidden-by-name", [*LOGIN, "OPTS MLST type;perm;", "MLST file.txt", "MLST dir", "STAT file.txt",
-                                        "PASV", "LIST file.txt", "PASV", "NLST file.txt", "SIZE file.txt",
-                                        "MDTM file.txt", "PASV", "RETR file.txt", "PASV", "MLSD", "PASV", "LIST", "PASV", "NLST",
-                                        "STAT .", "STAT dir", "PASV", "LIST dir", "PASV", "NLST dir", "PASV",
-                                        "MLSD dir", "PASV", "LIST link", "STAT link", "MLST link", "CWD dir", "PWD",
-                                        "MLST", "STAT .", "PASV", "LIST", "PASV", "MLSD", "CWD /", "PASV", "MLSD link-dir",
-                                        "PASV", "NLST *.txt", "PASV", "LIST *.txt", "PASV", "LIST -a"],
-                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n</Directory>\n"),
-            Scenario("hidden-by-owner", [*LOGIN, "OPTS MLST type;", "PASV", "LIST", "PASV", "NLST locked",
-                                         "MLST locked", "STAT locked/ro.txt", "PASV", "LIST locked", "PASV",
-                                         "MLSD locked", "CWD locked", "PASV", "MLSD", "RETR ro.txt"],
-                     "<Directory ~>\nHideUser root\n</Directory>\n"),
-            Scenario("hidden-ignored", [*LOGIN, "SIZE file.txt", "MDTM file.txt", "CWD dir", "CWD /", "PASV",
-                                        "RETR file.txt", "DELE file.txt", "RNFR other.txt", "RNTO file.txt",
-                                        "STAT file.txt"],
-                     "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n<Limit ALL>\nIgnoreHidden on\n</Limit>\n"
-                     "</Directory>\n"),
-            Scenario("rnto-denied-existing", [*LOGIN, "RNTO x", "RNFR other.txt", "RNTO file.txt", "RNFR other.txt",
-                                              "RNTO new.txt"],
-                     "<Limit RNTO>\nDenyAll\n</Limit>\n"),
-            Scenario("hidden-ignored-overwrite", [*LOGIN, "RNFR other.txt", "RNTO file.txt", "RNFR empty.bin",
-                                                  "RNTO dir", "STOR file.txt", "PASV", "STOR file.txt", "APPE dir",
-                                                  "PASV", "LIST"],
-                     "AllowOverwrite on\n<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n<Limit ALL>\n"
-                     "IgnoreHidden on\n</Limit>\n</Directory>\n")]
+            Scenario("facl-off-hidenoaccess", list(listed), "FACLEngine off\n" + hide, acl_files)]
+
+
+def hidden_scenarios() -> list[Scenario]:
+    """HideFiles, HideUser and IgnoreHidden: listings, a hidden name asked for on its own, links to hidden names."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="": s.append(Scenario(name, list(steps), conf))  # noqa: E731
+    by_name = "<Directory ~>\nHideFiles ^(file\\.txt|dir)$\n"
+    ignored = by_name + "<Limit ALL>\nIgnoreHidden on\n</Limit>\n</Directory>\n"
+    add("hidden-by-name", *LOGIN, "OPTS MLST type;perm;", "MLST file.txt", "MLST dir", "STAT file.txt", "PASV",
+        "LIST file.txt", "PASV", "NLST file.txt", "SIZE file.txt", "MDTM file.txt", "PASV", "RETR file.txt", "PASV",
+        "MLSD", "PASV", "LIST", "PASV", "NLST", "STAT .", "STAT dir", "PASV", "LIST dir", "PASV", "NLST dir", "PASV",
+        "MLSD dir", "PASV", "LIST link", "STAT link", "MLST link", "CWD dir", "PWD", "MLST", "STAT .", "PASV", "LIST",
+        "PASV", "MLSD", "CWD /", "PASV", "MLSD link-dir", "PASV", "NLST *.txt", "PASV", "LIST *.txt", "PASV",
+        "LIST -a", conf=by_name + "</Directory>\n")
+    add("hidden-by-owner", *LOGIN, "OPTS MLST type;", "PASV", "LIST", "PASV", "NLST locked", "MLST locked",
+        "STAT locked/ro.txt", "PASV", "LIST locked", "PASV", "MLSD locked", "CWD locked", "PASV", "MLSD", "PASV",
+        "RETR ro.txt", conf="<Directory ~>\nHideUser root\n</Directory>\n")
+    add("hidden-ignored", *LOGIN, "SIZE file.txt", "MDTM file.txt", "CWD dir", "CWD /", "PASV", "RETR file.txt",
+        "DELE file.txt", "RNFR other.txt", "RNTO file.txt", "STAT file.txt", conf=ignored)
+    add("hidden-ignored-overwrite", *LOGIN, "RNFR other.txt", "RNTO file.txt", "RNFR empty.bin", "RNTO dir",
+        "STOR file.txt", "PASV", "STOR file.txt", "APPE dir", "PASV", "LIST", conf="AllowOverwrite on\n" + ignored)
+    add("rnto-denied-existing", *LOGIN, "RNTO x", "RNFR other.txt", "RNTO file.txt", "RNFR other.txt", "RNTO new.txt",
+        conf="<Limit RNTO>\nDenyAll\n</Limit>\n")
+    return s
+
+
+def rewrite_scenarios() -> list[Scenario]:
+    """mod_rewrite: rules on uploads, directories, downloads and logins, conditions, maps, RewriteMaxReplace,
+    `<Directory>` rules and RewriteHome (braces doubled: the configurations go through str.format)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+    maps = ("RewriteEngine on\nTransferLog {dir}/xfer.log\nRewriteMap replace int:replaceall\n"
+            "RewriteMap lower int:tolower\nRewriteMap upper int:toupper\n"
+            'RewriteCondition %m STOR\nRewriteRule ^(.*) "${{replace:/$1/ /_}}"\n'
+            "RewriteCondition %m ^X?MKD$\nRewriteRule ^(.*)$ ${{lower:$1}}\n"
+            "RewriteCondition %m ^retr$ [NC]\nRewriteCondition %f ^up- [OR]\nRewriteCondition %f ^UP-\n"
+            "RewriteRule ^up-(.*)$ ${{upper:$1}}|${{nosuch:x}} [nocase]\n")
+    add("rewrite-stor-spaces", *LOGIN, "TYPE I", "PASV", "STOR my new file.txt", "SIZE my_new_file.txt",
+        "SIZE my new file.txt", "PASV", "NLST", "MKD MixedCase", "XMKD Other Dir", "PASV", "LIST", "RMD mixedcase",
+        XFERLOG_STEP, conf=maps)
+    add("rewrite-retr-upper", *LOGIN, "PASV", "RETR up-file.txt", "PASV", "RETR file.txt", "PASV", "RETR UP-x",
+        "SIZE up-file.txt", XFERLOG_STEP, conf=maps,
+        tree=lambda home: (home / "FILE.TXT|${nosuch:x}").write_bytes(b"upper\n"))
+    conds = ("RewriteEngine on\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %u !^bob$\nRewriteRule ^a-(.*)$ b-$1-%0\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %f -d\nRewriteRule ^(.*)$ $1/sub [L]\n"
+             "RewriteCondition %m ^MKD$\nRewriteCondition %f >m\nRewriteRule ^(.*)$ lt-$1\n"
+             "RewriteCondition %m ^RMD$\nRewriteCondition %f <m\nRewriteRule ^(.*)$ gt-$1\n"
+             "RewriteCondition %m ^USER$\nRewriteRule ^ALICE$ alice\n")
+    add("rewrite-conditions", "USER ALICE", "PASS " + PASSWORD, "MKD a-x", "MKD dir", "MKD zed", "MKD abc",
+        "RMD zed", "RMD abc", "MKD empty", "MKD %u-dir", "PASV", "NLST", conf=conds)
+    quirks = ("RewriteEngine on\nRewriteMaxReplace 2\nRewriteMap replace int:replaceall\n"
+              "RewriteMap unesc int:unescape\nRewriteMap names txt:{base}/names.map\n"
+              "RewriteCondition %m \"^SITE CHMOD$\"\nRewriteRule \"^([0-7]+) (.*)$\" \"$1 c-$2\"\n"
+              'RewriteCondition %m ^DELE$\nRewriteRule ^(.*)$ "${{replace:/$1/ /_}}"\n'
+              "RewriteCondition %m ^RMD$\nRewriteRule ^(.*)$ ${{unesc:$1}}\n"
+              "RewriteCondition %m ^MKD$\nRewriteRule !^keep $$1-%m-x\n"
+              "RewriteMap services txt:/etc/services\n"
+              "RewriteCondition %m ^CWD$\nRewriteRule ^(.*)$ ${{names:$1|$1}}\n"
+              "RewriteCondition %m ^CWD$\nRewriteRule ^(.*)$ ${{services:$1|$1}}\n")
+    def names(home: Path) -> None:
+        (home / "c-file.txt").write_bytes(b"c\n")
+        (home.parent.parent / "names.map").write_text("# map\nd  dir\nbad\nx empty trailing words\n")
+    add("rewrite-quirks", *LOGIN, "SITE CHMOD 600 file.txt", "SITE CHMOD 600 other.txt", "DELE a b c",
+        "DELE a b c d", "RMD %65mpty", "RMD %2fx", "RMD %zz", "MKD keep", "MKD new", "CWD d", "PWD", "CWD x", "PWD",
+        "CWD nothere", "CWD ftp", "CWD ssh", conf=quirks, tree=names)
+    # (names.map is made with the tree, after the servers read their configuration, and the sessions are
+    # chrooted: both use the default; /etc/services was read when the configuration was)
+    dirs = ("RewriteEngine on\n<Directory {base}/home/alice/dir>\nRewriteCondition %m ^MKD$\n"
+            "RewriteRule ^(.*)$ in-dir-$1\n</Directory>\nRewriteCondition %m ^MKD$\nRewriteRule ^(.*)$ s-$1\n")
+    add("rewrite-directory", *LOGIN, "MKD x", "CWD dir", "MKD y", "PASV", "NLST", "CWD /", "MKD z", "CWD dir",
+        "CWD sub dir", "MKD w", conf=dirs)
+    home = ("RewriteEngine on\nRewriteHome on\nRewriteCondition %m REWRITE_HOME\n"
+            "RewriteRule ^(.*)/alice$ $1/alice/dir\n")
+    add("rewrite-home", *LOGIN, "PWD", "PASV", "NLST", "CWD /", "TYPE I", "SIZE inner.txt", conf=home)
+    return s
 
 
 def quota_scenarios() -> list[Scenario]:

@@ -122,6 +122,8 @@ directives = (
     Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
               "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
+    Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
+              "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),
     Directive("RequireValidShell", Flag, SVGA, True, Merge.DOWN, "Refuse users whose shell is not in /etc/shells."),
     Directive("UseFtpUsers", Flag, SVGA, True, Merge.DOWN, "Refuse users listed in /etc/ftpusers."),
     Directive("DefaultRoot", Custom(_root_spec, "path [group-expression]"), SVG, None, Merge.SERVER,
@@ -470,6 +472,7 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     process is then as before: 530, the client may try again) and SessionUnsafe when the change itself fails.
     `listed`: the account's group names as PASS already listed them (`group_names`), else listed here."""
     chain = session.auth
+    account = _rewritten_home(session, account)
     groups = chain.groups_for(account)
     gid = _anon_gid(chain, anon, account) if anon is not None else account.gid
     gids = list(dict.fromkeys([gid] + [g.gid for g in groups]))
@@ -520,6 +523,20 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
     session.set_timer("login", None, _login_expired)
     session.set_timer("session", _session_seconds(session), _session_expired)
     session.events.emit("mod_auth.authenticated", session=session)
+
+
+def _rewritten_home(session: "Session", account: Account) -> Account:
+    """RewriteHome: the home directory offered to the `mod_auth.rewrite-home` listeners (mod_rewrite) in the
+    `mod_auth.home-dir` note, as ProFTPD's pr_auth_get_home does; the account with what they left there."""
+    if not session.server.get("RewriteHome") or not account.home:
+        return account
+    session.notes["mod_auth.home-dir"] = account.home
+    session.events.emit("mod_auth.rewrite-home", session=session)
+    home = session.notes.pop("mod_auth.home-dir", None)
+    if not isinstance(home, str) or not home or home == account.home:
+        return account
+    log.debug("returning rewritten home directory '%s' for original home directory '%s'", home, account.home)
+    return dataclasses.replace(account, home=home)
 
 
 def _record_lastlog(session: "Session", account: Account, p: "privs.Privs") -> None:
