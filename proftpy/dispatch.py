@@ -86,6 +86,8 @@ class Command:
     help: str = ""                  # syntax shown by `HELP <cmd>` (and SITE HELP)
     help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
     help_detail: Callable[[AnySession], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
+    help_shown: Callable[[AnySession], bool] | None = None     # HELP lists it only while this holds (mod_digest's
+                                    # rows, which ProFTPD adds to HELP at session start when they are switched on)
     site_help: bool = True          # a SITE row SITE HELP lists (mod_copy's SITE COPY it does not)
     implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes (what docs/commands.md shows)
