@@ -839,6 +839,17 @@ def digest_scenarios() -> list[Scenario]:
         "MD5 other.txt", conf="DigestCache size 1\n")
     add("digest-cache-off", *LOGIN, "XCRC file.txt", "XCRC file.txt", "XMD5 file.txt", "HASH file.txt",
         conf="DigestCache off\n")
+    add("digest-cache-upload", *LOGIN, "TYPE I", "PASV", "STOR up.bin", "XCRC up.bin", "HASH up.bin",
+        conf="DigestCache size 1\n")
+    add("digest-cache-transfers", *LOGIN, "TYPE A", "PASV", "STOR a.txt", "XCRC a.txt", "TYPE I", "REST 1", "PASV",
+        "STOR a.txt", "XCRC a.txt", "PASV", "RETR file.txt", "XCRC file.txt", "PASV", "APPE a.txt", "XCRC a.txt",
+        "PASV", "APPE new.bin", "XCRC new.bin", conf="DigestCache size 2\nAllowStoreRestart on\n")
+    add("digest-cache-nosendfile", *LOGIN, "TYPE I", "PASV", "RETR file.txt", "XCRC file.txt", "XCRC other.txt",
+        "PASV", "STOR up.bin", "XCRC up.bin", conf="DigestCache size 1\nUseSendfile off\n")
+    add("digest-cache-notransfer", *LOGIN, "TYPE I", "PASV", "STOR up.bin", "XCRC up.bin", "XCRC up.bin",
+        conf="DigestCache size 1\nDigestOptions NoTransferCache\n")
+    add("digest-huge", *LOGIN, "XCRC huge.bin", "HASH huge.bin", "XSHA256 huge.bin 1 170000000",
+        tree=lambda home: os.truncate(home / "huge.bin", 170_000_000) if (home / "huge.bin").touch() is None else None)
     add("digest-options", *LOGIN, "XCRC file.txt", conf="DigestOptions NoTransferCache\nDigestCache maxAge 60\n")
     return s
 

@@ -9,8 +9,9 @@ As in ProFTPD 1.3.8: `<Limit>` knows the commands by their names (group READ) an
 in upper-case hex, HASH in lower-case with the algorithm's IANA name. A file is read in 1 MiB chunks (never whole),
 and a long computation adds ProFTPD's `Computing...` lines. The digests are kept per session (DigestCache: the
 same size bound and expiry, refusing further commands when full); ProFTPD's opportunistic digests of uploads and
-downloads are not made (DigestOptions NoTransferCache is how proftpy always works). The command's notes carry
-`mod_digest.algo` and `mod_digest.digest` for `%{note:...}` in LogFormat.
+downloads are kept as ProFTPD keeps them (they count towards DigestCache's size) but made only when a digest
+command first asks for one. A digest command's notes carry `mod_digest.algo` and `mod_digest.digest` for
+`%{note:...}` in LogFormat (a transfer's do not).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..config.registry import DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, parse_bool, parse_nbytes
-from ..dispatch import POST_CMD, READ, Command, Hook, Request
+from .. import transfer
+from ..dispatch import LOG_CMD, POST_CMD, PRE_CMD, READ, Command, Hook, Request
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
 from .access import limits_allow
@@ -177,8 +179,8 @@ directives = (
 
 # -- the session's state -------------------------------------------------------------------------------------------
 class Cached(NamedTuple):
-    hex: str
-    mtime: int
+    hex: str | None                 # None: a transfer's digest, which ProFTPD made as the bytes went (computed here
+    mtime: int                      # when it is first asked for)
 
 
 @dataclass
@@ -358,7 +360,7 @@ def _digest(session: "Session", cmd: Request, algo: str, target: Target, start: 
     if cache.on and len(st.kept) >= cache.size:
         raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
     lines = 0
-    if found is not None:
+    if found is not None and found.hex is not None:
         hex_ = found.hex
     else:
         fd = session.fs.open(target.real, os.O_RDONLY | os.O_NONBLOCK)
@@ -391,6 +393,42 @@ def _off(session: "Session", cmd: Request, algo: str | None = None) -> Reply | N
     if not st.engine or (algo is not None and algo not in st.algos):
         return Reply(500, f"{cmd.name} not understood")
     return None
+
+
+# -- transfers -----------------------------------------------------------------------------------------------------
+def _pre_transfer(session: "Session", cmd: Request) -> None:
+    """PRE_CMD of RETR, STOR, APPE: note whether ProFTPD would digest this transfer as it goes (a binary one of a
+    whole file, not a download by sendfile, not an append to a file with data) and keep the digest."""
+    st = _state(session)
+    data = transfer.state(session)
+    if (not st.engine or not st.cache.on or data.ascii or data.rest or "NoTransferCache" in
+            session.server.get("DigestOptions")):
+        return
+    try:
+        path = session.fs.resolve(cmd.arg, tilde=True)
+        if cmd.name == "RETR" and session.conf("UseSendfile", path.real):
+            return
+        if cmd.name == "APPE" and session.fs.exists(path.real):
+            info = session.fs.stat(path.real)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > 0:
+                return
+    except (OSError, FtpError):
+        return                          # the command itself answers
+    cmd.notes["mod_digest.transfer"] = True
+
+
+def _transferred(session: "Session", cmd: Request) -> None:
+    """LOG_CMD of RETR, STOR, APPE: the whole file's digest (HASH's algorithm) is kept, made when first asked for;
+    it counts towards DigestCache's size as ProFTPD's does."""
+    xfer = cmd.notes.get("xfer")
+    if not cmd.notes.get("mod_digest.transfer") or not xfer or not xfer["completed"]:
+        return
+    try:
+        info = session.fs.stat(xfer["path"])
+    except OSError:
+        return
+    st = _state(session)
+    st.kept[(st.hash_algo, xfer["path"], int(info.st_mtime), 0, info.st_size)] = Cached(None, int(info.st_mtime))
 
 
 # -- the commands --------------------------------------------------------------------------------------------------
@@ -520,5 +558,7 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
-                hooks=(Hook(POST_CMD, "PASS", _after_pass),),
+                hooks=(Hook(POST_CMD, "PASS", _after_pass),
+                       *(Hook(phase, name, fn) for name in ("RETR", "STOR", "APPE")
+                         for phase, fn in ((PRE_CMD, _pre_transfer), (LOG_CMD, _transferred)))),
                 listeners=(Listener("core.session-reinit", session_init),))
