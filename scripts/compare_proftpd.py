@@ -835,6 +835,8 @@ def digest_scenarios() -> list[Scenario]:
     add("digest-enable-off-unchrooted", *LOGIN, "CWD ~", "XCRC dir/nodigest/f.txt", "HASH dir/nodigest/f.txt",
         "MD5 dir/nodigest/f.txt", "XCRC dir/inner.txt", "XCRC dir/nodigest/f.txt 0 3", tree=files,
         conf="DefaultRoot /\n<Directory ~/dir/nodigest>\nDigestEnable off\n</Directory>\n")
+    add("digest-special-unchrooted", *LOGIN, "HASH /dev/null", "XCRC /dev/null", "MD5 /dev/zero",
+        "XCRC /dev/urandom 0 5", "HASH /DEV/FULL", "XSHA /dev/tty", "HASH /dev", conf="DefaultRoot /\n")
     add("digest-cache-size", *LOGIN, "XCRC file.txt", "XCRC file.txt", "XMD5 file.txt", "HASH file.txt",
         "MD5 other.txt", conf="DigestCache size 1\n")
     add("digest-cache-off", *LOGIN, "XCRC file.txt", "XCRC file.txt", "XMD5 file.txt", "HASH file.txt",

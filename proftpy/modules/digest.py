@@ -329,7 +329,7 @@ def _target(session: "Session", name: str, path: str, shown: str, denied: int) -
     except OSError as e:            # (ProFTPD's realpath finds no `f/x` under a file `f`)
         raise FtpError(550, f"{shown}: {os.strerror(errno.ENOENT if e.errno == errno.ENOTDIR else e.errno)}") from None
     if session.fs.canonical(vpath).lower() in SPECIAL_FILES:
-        raise FtpError(denied if name == "HASH" else 550, f"{shown}: {os.strerror(errno.EPERM)}")
+        raise FtpError(556 if name == "HASH" else 550, f"{shown}: {os.strerror(errno.EPERM)}")
     if not limits_allow(session, name, READ, vpath.real):
         raise FtpError(denied, f"{path}: {os.strerror(errno.EPERM)}")
     st = session.fs.stat(vpath.real)
