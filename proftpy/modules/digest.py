@@ -194,24 +194,31 @@ class DigestState:
     next_sweep: float = 0.0
 
 
-def session_init(session: "Session", **_: Any) -> None:
-    """At connect (and after HOST chose another server): the server's settings."""
+def _state(session: "Session") -> DigestState:
+    """The session's state, made when first needed (most sessions never ask for a digest nor FEAT): the server's
+    settings as ProFTPD reads them at connect, then after login those of the user's place (`<Anonymous>`)."""
+    st = session.state.find(DigestState)
+    if st is not None:
+        return st
     server = session.server
     st = session.state.put(DigestState(engine=bool(server.get("DigestEngine"))))
-    if not st.engine:
-        return
-    st.algos = st.advertised = server.get("DigestAlgorithms")
-    st.hash_algo = next((a for a in HASH_PREFERENCE if a in st.algos), "crc32")
-    default = server.get("DigestDefaultAlgorithm")
-    if default in st.algos:
-        st.hash_algo = default
-    st.cache = server.get("DigestCache")
+    if st.engine:
+        st.algos = st.advertised = server.get("DigestAlgorithms")
+        st.hash_algo = next((a for a in HASH_PREFERENCE if a in st.algos), "crc32")
+        default = server.get("DigestDefaultAlgorithm")
+        if default in st.algos:
+            st.hash_algo = default
+        st.cache = server.get("DigestCache")
+        if session.authenticated:
+            _after_pass(session, None)
+    return st
 
 
-def _after_pass(session: "Session", cmd: Request) -> None:
-    """After login the settings of the user's place (`<Anonymous>`) apply, as ProFTPD reads them again."""
-    st = _state(session)
-    if not st.engine:
+def _after_pass(session: "Session", cmd: Request | None) -> None:
+    """After login the settings of the user's place apply, as ProFTPD reads them again (unless DigestEngine was
+    off at connect)."""
+    st = session.state.find(DigestState)
+    if st is None or not st.engine:
         return
     st.engine = bool(session.conf("DigestEngine"))
     st.algos = session.conf("DigestAlgorithms")
@@ -219,9 +226,9 @@ def _after_pass(session: "Session", cmd: Request) -> None:
     st.next_sweep = time.time() + CACHE_SWEEP
 
 
-def _state(session: "Session") -> DigestState:
-    st = session.state.find(DigestState)
-    return st if st is not None else session.state.put(DigestState(engine=False))
+def _reinit(session: "Session", **_: Any) -> None:
+    """HOST chose another server: its settings, from scratch (the cache too)."""
+    session.state.drop(DigestState)
 
 
 # -- pure parts ----------------------------------------------------------------------------------------------------
@@ -399,10 +406,11 @@ def _off(session: "Session", cmd: Request, algo: str | None = None) -> Reply | N
 def _pre_transfer(session: "Session", cmd: Request) -> None:
     """PRE_CMD of RETR, STOR, APPE: note whether ProFTPD would digest this transfer as it goes (a binary one of a
     whole file, not a download by sendfile, not an append to a file with data) and keep the digest."""
-    st = _state(session)
     data = transfer.state(session)
-    if (not st.engine or not st.cache.on or data.ascii or data.rest or "NoTransferCache" in
-            session.server.get("DigestOptions")):
+    if data.ascii or data.rest or "NoTransferCache" in session.server.get("DigestOptions"):
+        return
+    st = _state(session)
+    if not st.engine or not st.cache.on:
         return
     try:
         path = session.fs.resolve(cmd.arg, tilde=True)
@@ -519,14 +527,14 @@ def opts_hash(session: "Session", args: list[str]) -> Reply | None:
 def _offers(algo: str | None) -> Callable[["Session"], bool]:
     """Whether FEAT and HELP show a command: DigestEngine on at connect and its algorithm enabled there."""
     def shown(session: "Session") -> bool:
-        st = session.state.find(DigestState)
-        return st is not None and bool(st.advertised) and (algo is None or algo in st.advertised)
+        advertised = _state(session).advertised
+        return bool(advertised) and (algo is None or algo in advertised)
     return shown
 
 
 def _feat_hash(session: "Session") -> tuple[str, ...]:
-    st = session.state.find(DigestState)
-    return (hash_feat(st.advertised, st.hash_algo),) if st is not None and st.advertised else ()
+    st = _state(session)
+    return (hash_feat(st.advertised, st.hash_algo),) if st.advertised else ()
 
 
 def _x_row(name: str, algo: str, at: int) -> Command:
@@ -557,8 +565,8 @@ commands = (
     _x_row("XSHA512", "sha512", 64),
 )
 
-MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
+MODULE = Module(NAME, directives=directives, commands=commands,
                 hooks=(Hook(POST_CMD, "PASS", _after_pass),
                        *(Hook(phase, name, fn) for name in ("RETR", "STOR", "APPE")
                          for phase, fn in ((PRE_CMD, _pre_transfer), (LOG_CMD, _transferred)))),
-                listeners=(Listener("core.session-reinit", session_init),))
+                listeners=(Listener("core.session-reinit", _reinit),))
