@@ -93,7 +93,8 @@ class Command:
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes (what docs/commands.md shows)
     feat_for: Callable[[AnySession], tuple[str, ...]] | None = None   # ... when they depend on the session
     enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
-    limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
+    limit: bool = True              # dispatch asks <Limit> (ProFTPD never checks USER, QUIT, TYPE... there); False
+                                    # with a `denied` of its own: the handler asks at the file it resolved (mod_digest)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
     denied: tuple[int, str] | Callable[[AnySession, Request, str], Reply] = PERMISSION_DENIED
     # ^ reply when <Limit> denies it: ProFTPD's text ({cmd}, {arg}, {error}: the denial's strerror, {unique}: a

@@ -45,6 +45,7 @@ CHUNK = 1 << 20                     # bytes read at a time
 PROGRESS_READS = 40000              # ProFTPD adds a `Computing...` line every this many reads of st_blksize bytes
 CACHE_SIZE, CACHE_MAX_AGE = 10000, 30
 CACHE_SWEEP = 5                     # seconds between two sweeps of expired digests (ProFTPD's timer)
+DENIED_TEXT = "{arg}: {error}"      # a <Limit> refusal, asked by the handler at the file: `<path>: <strerror>`
 SPECIAL_FILES = ("/dev/full", "/dev/null", "/dev/random", "/dev/urandom", "/dev/zero")
 
 
@@ -171,7 +172,8 @@ directives = (
               CacheSettings(True), Merge.DOWN,
               "Keep computed digests (per session); when `size` are kept, further digest commands are refused."),
     Directive("DigestOptions", Options(("NoTransferCache",), "DigestOption"), SVG, frozenset(), Merge.SERVER,
-              "NoTransferCache: accepted; proftpy never digests transfers as they happen.", repeat=True),
+              "NoTransferCache: keep no digests of transfers (binary STOR, APPE to a new file, RETR without "
+              "sendfile).", repeat=True),
     Directive("DigestEnable", Flag, DIR | FTPACCESS, None, Merge.DOWN,
               "`off`: no digests of the files in this directory."),
 )
@@ -327,9 +329,9 @@ class Target(NamedTuple):
     mtime: int
 
 
-def _target(session: "Session", name: str, path: str, shown: str, denied: int) -> Target:
+def _target(session: "Session", name: str, path: str, shown: str) -> Target:
     """The regular file a digest command names, or FtpError with ProFTPD's reply: `shown` is what a missing file
-    or a special one is called, `denied` the code of a `<Limit>` refusal."""
+    or a special one is called; a `<Limit>` refusal is the row's `denied`."""
     vpath = session.fs.resolve(path)
     try:
         session.fs.stat(vpath.real)
@@ -338,7 +340,8 @@ def _target(session: "Session", name: str, path: str, shown: str, denied: int) -
     if session.fs.canonical(vpath).lower() in SPECIAL_FILES:
         raise FtpError(556 if name == "HASH" else 550, f"{shown}: {os.strerror(errno.EPERM)}")
     if not limits_allow(session, name, READ, vpath.real):
-        raise FtpError(denied, f"{path}: {os.strerror(errno.EPERM)}")
+        code, text = session.dispatcher.row(name).denied
+        raise FtpError(code, text.format(arg=path, error=os.strerror(errno.EPERM)))
     st = session.fs.stat(vpath.real)
     if not stat.S_ISREG(st.st_mode):
         raise FtpError({"HASH": 553, "MD5": 504}.get(name, 550), f"{path}: Not a regular file")
@@ -450,7 +453,7 @@ def _x_command(algo: str) -> Callable[["Session", Request], Reply]:
         if not args or len(args) == 2:
             return Reply(501, "Invalid number of parameters")
         path = args[0]
-        target = _target(session, cmd.name, path, cmd.arg, 550)
+        target = _target(session, cmd.name, path, cmd.arg)
         span = x_range(cmd.name, args[1:3], target.size)
         if isinstance(span, Reply):
             return span
@@ -476,7 +479,7 @@ def hash_(session: "Session", cmd: Request) -> Reply:
     if not words(cmd.arg):
         return Reply(501, "Invalid number of parameters")
     path = cmd.arg
-    target = _target(session, "HASH", path, path, 552)
+    target = _target(session, "HASH", path, path)
     if _too_large(session, target.size):
         return Reply(556, f"{path}: {os.strerror(errno.EPERM)}")
     algo = _state(session).hash_algo
@@ -496,7 +499,7 @@ def md5(session: "Session", cmd: Request) -> Reply:
     if not words(cmd.arg):
         return Reply(501, "Invalid number of parameters")
     path = cmd.arg
-    target = _target(session, "MD5", path, path, 550)
+    target = _target(session, "MD5", path, path)
     if _too_large(session, target.size):
         return Reply(550, f"{path}: {os.strerror(errno.EPERM)}")
     try:
@@ -541,7 +544,7 @@ def _x_row(name: str, algo: str, at: int) -> Command:
     shown = _offers(algo)
     return Command(name, _x_command(algo), READ, help="<sp> pathname [<sp> start <sp> end]", help_at=at,
                    help_shown=shown, feat=(name,), feat_for=lambda session: (name,) if shown(session) else (),
-                   limit=False,
+                   limit=False, denied=(550, DENIED_TEXT),
                    replies=(f"250-Computing {ALGOS[algo].name} digest / 250 <HEX>", "501 Invalid number of parameters",
                             f"501 {name}: end exceeds file size", f"501 {name} requires end (E) greater than start (S)",
                             "550 <path>: Not a regular file", "550 <path>: Operation not permitted"))
@@ -550,12 +553,14 @@ def _x_row(name: str, algo: str, at: int) -> Command:
 # HELP lists them after MLST, in the order ProFTPD's mod_digest adds them at session start
 commands = (
     Command("HASH", hash_, READ, help="<sp> pathname", help_at=57, help_shown=_offers(None), limit=False,
+            denied=(552, DENIED_TEXT),
             feat=(hash_feat(tuple(ALGOS), "sha1"),), feat_for=_feat_hash,
             replies=("213-Computing SHA-1 digest / 213 SHA-1 0-<size> <hex> <path>", "450 <path>: Device or resource "
                      "busy (DigestCache full)", "552 <path>: Operation not permitted", "553 <path>: Not a regular "
                      "file", "556 <path>: Operation not permitted (DigestMaxSize)")),
     _x_row("XCRC", "crc32", 58),
     Command("MD5", md5, READ, help="<sp> pathname", help_at=59, help_shown=_offers("md5"), limit=False,
+            denied=(550, DENIED_TEXT),
             feat=("MD5",), feat_for=lambda session: ("MD5",) if _offers("md5")(session) else (),
             replies=("251-Computing MD5 digest / 251 <path> <HEX>", "504 <path>: Not a regular file")),
     _x_row("XMD5", "md5", 60),
