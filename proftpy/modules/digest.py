@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ..config.lexer import quoted_word
 from ..config.registry import DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, parse_bool, parse_nbytes
 from .. import transfer
@@ -241,27 +242,21 @@ def hash_feat(algos: tuple[str, ...], current: str) -> str:
 
 def words(arg: str) -> list[str]:
     """The argument's words as ProFTPD splits a command line: blanks apart, a word that starts with `"` runs to
-    the next `"` (a backslash in it escapes the next character)."""
+    the next `"` (a backslash in it escapes the next character), and no error for a quote left open."""
     out, i, n = [], 0, len(arg)
     while True:
         while i < n and arg[i].isspace():
             i += 1
         if i >= n:
             return out
-        word = []
         if arg[i] == '"':
-            i += 1
-            while i < n and arg[i] != '"':
-                if arg[i] == "\\" and i + 1 < n:
-                    i += 1
-                word.append(arg[i])
-                i += 1
+            word, i, _ = quoted_word(arg, i)
         else:
-            while i < n and not arg[i].isspace():
-                word.append(arg[i])
-                i += 1
-        i += 1                              # the blank or quote that ended the word
-        out.append("".join(word))
+            end = i
+            while end < n and not arg[end].isspace():
+                end += 1
+            word, i = arg[i:end], end + 1
+        out.append(word)
 
 
 def strtoull(text: str) -> int | None:
@@ -471,41 +466,43 @@ def _x_command(algo: str) -> Callable[["Session", Request], Reply]:
 HASH_ERRORS = {errno.EBUSY: 450, errno.EAGAIN: 450, errno.EISDIR: 553, errno.EPERM: 552}
 
 
-def hash_(session: "Session", cmd: Request) -> Reply:
-    """HASH <path>: the whole file's digest with the session's algorithm (213)."""
-    off = _off(session, cmd)
+def _whole_file(session: "Session", cmd: Request, algo: str | None, too_large: int,
+                errors: dict[int, int]) -> Reply | tuple[str, int, str, int]:
+    """HASH's and MD5's work: the digest of the whole file the argument names with `algo` (None: the session's HASH
+    algorithm), as (path, size, hex, `Computing...` lines), or the refusal: `too_large` is the code past
+    DigestMaxSize, `errors` those of a failed digest by errno (else 550)."""
+    off = _off(session, cmd, algo)
     if off is not None:
         return off
     if not words(cmd.arg):
         return Reply(501, "Invalid number of parameters")
     path = cmd.arg
-    target = _target(session, "HASH", path, path)
+    target = _target(session, cmd.name, path, path)
     if _too_large(session, target.size):
-        return Reply(556, f"{path}: {os.strerror(errno.EPERM)}")
-    algo = _state(session).hash_algo
+        return Reply(too_large, f"{path}: {os.strerror(errno.EPERM)}")
     try:
-        hex_, lines = _digest(session, cmd, algo, target, 0, target.size)
+        hex_, lines = _digest(session, cmd, algo or _state(session).hash_algo, target, 0, target.size)
     except OSError as e:
-        return Reply(HASH_ERRORS.get(e.errno, 550), f"{path}: {e.strerror}")
-    iana = ALGOS[algo].iana
-    return Reply(213, f"{iana} 0-{target.size} {hex_} {path}", _computing(f"Computing {iana} digest", lines))
+        return Reply(errors.get(e.errno, 550), f"{path}: {e.strerror}")
+    return path, target.size, hex_, lines
+
+
+def hash_(session: "Session", cmd: Request) -> Reply:
+    """HASH <path>: the whole file's digest with the session's algorithm (213)."""
+    done = _whole_file(session, cmd, None, 556, HASH_ERRORS)
+    if isinstance(done, Reply):
+        return done
+    path, size, hex_, lines = done
+    iana = ALGOS[_state(session).hash_algo].iana
+    return Reply(213, f"{iana} 0-{size} {hex_} {path}", _computing(f"Computing {iana} digest", lines))
 
 
 def md5(session: "Session", cmd: Request) -> Reply:
     """MD5 <path> (draft-twine-ftpmd5): 251, then the path and its upper-case MD5."""
-    off = _off(session, cmd, "md5")
-    if off is not None:
-        return off
-    if not words(cmd.arg):
-        return Reply(501, "Invalid number of parameters")
-    path = cmd.arg
-    target = _target(session, "MD5", path, path)
-    if _too_large(session, target.size):
-        return Reply(550, f"{path}: {os.strerror(errno.EPERM)}")
-    try:
-        hex_, lines = _digest(session, cmd, "md5", target, 0, target.size)
-    except OSError as e:
-        return Reply(504 if e.errno == errno.EISDIR else 550, f"{path}: {e.strerror}")
+    done = _whole_file(session, cmd, "md5", 550, {errno.EISDIR: 504})
+    if isinstance(done, Reply):
+        return done
+    path, _, hex_, lines = done
     return Reply(251, f"{path} {hex_.upper()}", _computing("Computing MD5 digest", lines))
 
 
