@@ -379,6 +379,7 @@ def _digest(session: "Session", cmd: Request, algo: str, target: Target, start: 
                 raise OSError(errno.EPERM, os.strerror(errno.EPERM))
             hex_ = digest_fd(fd, start, length, algo)
             lines = progress_lines(length, fst.st_blksize)
+            session.reset_timer("idle")     # as ProFTPD's progress callback: a long digest is not idleness
         finally:
             os.close(fd)
         if cache.on:
@@ -420,14 +421,14 @@ def _pre_transfer(session: "Session", cmd: Request) -> None:
                 return
     except (OSError, FtpError):
         return                          # the command itself answers
-    cmd.notes["mod_digest.transfer"] = True
+    cmd.notes["digest_transfer"] = True
 
 
 def _transferred(session: "Session", cmd: Request) -> None:
     """LOG_CMD of RETR, STOR, APPE: the whole file's digest (HASH's algorithm) is kept, made when first asked for;
     it counts towards DigestCache's size as ProFTPD's does."""
     xfer = cmd.notes.get("xfer")
-    if not cmd.notes.get("mod_digest.transfer") or not xfer or not xfer["completed"]:
+    if not cmd.notes.get("digest_transfer") or not xfer or not xfer["completed"]:
         return
     try:
         info = session.fs.stat(xfer["path"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import zlib
 
 import pytest
@@ -203,6 +204,21 @@ def test_notes_for_the_extended_log(ftpd):
     lines = (d.dir / "ext.log").read_text().splitlines()
     assert f"XSHA256 SHA256 {hashlib.sha256(b'data').hexdigest()}" in lines
     assert f"HASH SHA1 {hashlib.sha1(b'data').hexdigest()}" in lines
+
+
+def test_a_long_digest_is_not_idleness(ftpd):
+    d = ftpd("DefaultRoot ~\nTimeoutIdle 1\n")
+    path = make_file(d, "sparse.bin", b"")
+    os.truncate(path, 2 << 30)                              # read as zeros: no disk, only hashing time
+    ftp = d.login()
+    began = time.monotonic()
+    lines = ftp.sendcmd("XSHA512 sparse.bin").splitlines()
+    took = time.monotonic() - began
+    assert lines[0] == "250-Computing SHA512 digest" and lines[-1].startswith("250 ")
+    assert lines[1:-1] == [" Computing..."] * 13            # one per 40000 reads of 4 KiB, as ProFTPD's
+    if took < 1.2:
+        pytest.skip(f"the digest took {took:.1f} s, not longer than TimeoutIdle")
+    assert ftp.sendcmd("NOOP") == "200 NOOP command successful"
 
 
 @pytest.mark.parametrize("line, message", [
