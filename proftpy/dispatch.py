@@ -86,12 +86,15 @@ class Command:
     help: str = ""                  # syntax shown by `HELP <cmd>` (and SITE HELP)
     help_at: int | None = None      # position in HELP's list (ProFTPD 1.3.8's order); None: not listed
     help_detail: Callable[[AnySession], Reply] | None = None   # `HELP <cmd>` answers this instead of the syntax
+    help_shown: Callable[[AnySession], bool] | None = None     # HELP lists it only while this holds (mod_digest's
+                                    # rows, which ProFTPD adds to HELP at session start when they are switched on)
     site_help: bool = True          # a SITE row SITE HELP lists (mod_copy's SITE COPY it does not)
     implemented: bool = True        # False: HELP marks it with `*` (SMNT ACCT REIN answer 502)
     feat: tuple[str, ...] = ()      # FEAT lines this command contributes (what docs/commands.md shows)
     feat_for: Callable[[AnySession], tuple[str, ...]] | None = None   # ... when they depend on the session
     enabled: Callable[[AnySession], bool] | None = None   # a directive switches it (and its FEAT lines) off
-    limit: bool = True              # <Limit> applies at all (ProFTPD never checks USER, QUIT, TYPE... there)
+    limit: bool = True              # dispatch asks <Limit> (ProFTPD never checks USER, QUIT, TYPE... there); False
+                                    # with a `denied` of its own: the handler asks at the file it resolved (mod_digest)
     limit_all: bool = True          # <Limit ALL> covers it (ProFTPD exempts PASV/PORT/EPRT/EPSV/OPTS)
     denied: tuple[int, str] | Callable[[AnySession, Request, str], Reply] = PERMISSION_DENIED
     # ^ reply when <Limit> denies it: ProFTPD's text ({cmd}, {arg}, {error}: the denial's strerror, {unique}: a

@@ -92,6 +92,7 @@ LoadModule mod_copy.c
 LoadModule mod_readme.c
 LoadModule mod_load.c
 LoadModule mod_deflate.c
+LoadModule mod_digest.c
 LoadModule mod_ifsession.c
 LoadModule mod_facl.c
 LoadModule mod_rewrite.c
@@ -299,6 +300,7 @@ def scenarios() -> list[Scenario]:
     s += facl_scenarios()
     s += hidden_scenarios()
     s += rewrite_scenarios()
+    s += digest_scenarios()
     return s
 
 
@@ -885,6 +887,78 @@ def rewrite_scenarios() -> list[Scenario]:
     return s
 
 
+def digest_scenarios() -> list[Scenario]:
+    """mod_digest: HASH, OPTS HASH, XCRC, MD5, XMD5, XSHA, XSHA1, XSHA256, XSHA512, ranges, refusals, directives."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    def files(home: Path) -> None:
+        (home / "two words.txt").write_bytes(b"spaced name\n")
+        (home / "dir" / "nodigest").mkdir()
+        (home / "dir" / "nodigest" / "f.txt").write_bytes(b"no digest here\n")
+        os.symlink("/etc/passwd", home / "escape")
+        os.symlink("nothere", home / "dangling")
+    xs = ("XCRC", "XMD5", "XSHA", "XSHA1", "XSHA256", "XSHA512")
+    add("digest-prelogin", "HASH file.txt", "XCRC file.txt", "MD5 file.txt", "OPTS HASH", "OPTS HASH MD5",
+        "OPTS HASH")
+    add("digest-each", *LOGIN, *(f"{x} file.txt" for x in xs), "MD5 file.txt", "HASH file.txt", "xcrc file.txt",
+        "XSHA256 /dir/inner.txt", "XMD5 empty.bin", "HASH empty.bin", "MD5 empty.bin", "XCRC link", "HASH link")
+    add("digest-ranges", *LOGIN, "XCRC file.txt 0 5", "XMD5 file.txt 6 24", "XSHA1 file.txt 0 24", "XCRC file.txt 0 25",
+        "XCRC file.txt 5", "XCRC file.txt 5 5", "XCRC file.txt 6 5", "XCRC file.txt x 5", "XCRC file.txt 0 5x",
+        "XCRC file.txt -1 5", "XCRC file.txt 0 -1", "XCRC file.txt +1 5", "XCRC file.txt 0 5 9",
+        "XCRC file.txt 99999999999999999999 5", "XCRC file.txt 1 5 ", "XSHA512 file.txt 23 24")
+    add("digest-refused", *LOGIN, "XCRC", "HASH", "MD5", "XCRC nothere", "XCRC nothere 0 5", "HASH nothere",
+        "MD5 nothere", "XCRC dir", "HASH dir", "MD5 dir", "XSHA1 /", "HASH /dev/null", "XCRC /dev/null",
+        "MD5 /dev/zero", "XCRC ../../../../etc/passwd", "HASH ../../../etc/passwd", "XCRC escape", "HASH dangling",
+        "XCRC locked/secret.txt", "HASH locked/secret.txt", "XCRC \"two words.txt\"", "HASH two words.txt",
+        "MD5 two words.txt", "XCRC two words.txt", "HASH  file.txt", "XCRC file.txt/x", tree=files)
+    add("digest-opts-hash", *LOGIN, "OPTS HASH", "OPTS HASH MD5", "OPTS HASH", "HASH file.txt", "FEAT",
+        "OPTS HASH sha-256", "HASH file.txt", "OPTS HASH SHA1", "OPTS HASH crc32", "HASH file.txt", "OPTS HASH SHA-512",
+        "HASH file.txt", "OPTS HASH a b", "OPTS HASH FOO", "OPTS HASH")
+    add("digest-help", "HELP XCRC", "HELP HASH", "HELP MD5", "HELP XSHA512", *LOGIN, "HELP XSHA")
+    add("digest-engine-off", "FEAT", "HELP", *LOGIN, "HASH file.txt", "XCRC file.txt", "MD5 file.txt",
+        "OPTS HASH", "OPTS HASH MD5", "FEAT", conf="DigestEngine off\n")
+    add("digest-algorithms", "FEAT", "HELP", *LOGIN, "HASH file.txt", "XCRC file.txt", "XMD5 file.txt",
+        "MD5 file.txt", "XSHA file.txt", "XSHA256 file.txt", "OPTS HASH", "OPTS HASH SHA-1", "OPTS HASH MD5",
+        "OPTS HASH", conf="DigestAlgorithms md5 sha256\n")
+    add("digest-default-algorithm", "FEAT", *LOGIN, "HASH file.txt", "OPTS HASH",
+        conf="DigestDefaultAlgorithm sha512\n")
+    add("digest-default-not-allowed", *LOGIN, "HASH file.txt", "OPTS HASH",
+        conf="DigestAlgorithms crc32 md5\nDigestDefaultAlgorithm sha512\n")
+    add("digest-max-size", *LOGIN, "XCRC file.txt", "XCRC file.txt 0 10", "XCRC file.txt 0 11", "HASH file.txt",
+        "HASH other.txt", "MD5 file.txt", "MD5 other.txt", conf="DigestMaxSize 10\n")
+    add("digest-max-size-units", *LOGIN, "XCRC file.txt", conf="DigestMaxSize 1 KB\n")
+    add("digest-limit", *LOGIN, "XCRC file.txt", "HASH file.txt", "MD5 file.txt", "XSHA1 file.txt",
+        "XCRC nothere", conf="<Limit XCRC HASH MD5>\nDenyAll\n</Limit>\n")
+    add("digest-limit-read", *LOGIN, "XCRC file.txt", "HASH file.txt", "XSHA512 file.txt 0 3",
+        conf="<Limit READ>\nDenyAll\n</Limit>\n")
+    add("digest-enable-off", *LOGIN, "XCRC dir/nodigest/f.txt", "HASH dir/nodigest/f.txt", "MD5 dir/nodigest/f.txt",
+        "XCRC dir/inner.txt", tree=files,
+        conf="<Directory ~/dir/nodigest>\nDigestEnable off\n</Directory>\n")
+    add("digest-enable-off-unchrooted", *LOGIN, "CWD ~", "XCRC dir/nodigest/f.txt", "HASH dir/nodigest/f.txt",
+        "MD5 dir/nodigest/f.txt", "XCRC dir/inner.txt", "XCRC dir/nodigest/f.txt 0 3", tree=files,
+        conf="DefaultRoot /\n<Directory ~/dir/nodigest>\nDigestEnable off\n</Directory>\n")
+    add("digest-special-unchrooted", *LOGIN, "HASH /dev/null", "XCRC /dev/null", "MD5 /dev/zero",
+        "XCRC /dev/urandom 0 5", "HASH /DEV/FULL", "XSHA /dev/tty", "HASH /dev", conf="DefaultRoot /\n")
+    add("digest-cache-size", *LOGIN, "XCRC file.txt", "XCRC file.txt", "XMD5 file.txt", "HASH file.txt",
+        "MD5 other.txt", conf="DigestCache size 1\n")
+    add("digest-cache-off", *LOGIN, "XCRC file.txt", "XCRC file.txt", "XMD5 file.txt", "HASH file.txt",
+        conf="DigestCache off\n")
+    add("digest-cache-upload", *LOGIN, "TYPE I", "PASV", "STOR up.bin", "XCRC up.bin", "HASH up.bin",
+        conf="DigestCache size 1\n")
+    add("digest-cache-transfers", *LOGIN, "TYPE A", "PASV", "STOR a.txt", "XCRC a.txt", "TYPE I", "REST 1", "PASV",
+        "STOR a.txt", "XCRC a.txt", "PASV", "RETR file.txt", "XCRC file.txt", "PASV", "APPE a.txt", "XCRC a.txt",
+        "PASV", "APPE new.bin", "XCRC new.bin", conf="DigestCache size 2\nAllowStoreRestart on\n")
+    add("digest-cache-nosendfile", *LOGIN, "TYPE I", "PASV", "RETR file.txt", "XCRC file.txt", "XCRC other.txt",
+        "PASV", "STOR up.bin", "XCRC up.bin", conf="DigestCache size 1\nUseSendfile off\n")
+    add("digest-cache-notransfer", *LOGIN, "TYPE I", "PASV", "STOR up.bin", "XCRC up.bin", "XCRC up.bin",
+        conf="DigestCache size 1\nDigestOptions NoTransferCache\n")
+    add("digest-huge", *LOGIN, "XCRC huge.bin", "HASH huge.bin", "XSHA256 huge.bin 1 170000000",
+        tree=lambda home: os.truncate(home / "huge.bin", 170_000_000) if (home / "huge.bin").touch() is None else None)
+    add("digest-options", *LOGIN, "XCRC file.txt", conf="DigestOptions NoTransferCache\nDigestCache maxAge 60\n")
+    return s
+
+
 def quota_scenarios() -> list[Scenario]:
     """mod_quotatab with file tables: limits of each kind, hard and soft, what credits a tally back, SITE QUOTA."""
     from proftpy import quotatab as qt
@@ -1142,6 +1216,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("copy-dir", "SITE CPTO file.txt"): "a directory copied onto a file: ENOTDIR (ProFTPD 1.3.8's errno is 0)",
     ("copy-limit", "SITE CPFR file.txt"): "<Limit SITE_CPFR> denial names the path (ProFTPD prints a null pointer)",
     ("copy-limit", "SITE CPFR other.txt"): "(as the SITE CPFR before)",
+    **{("digest-enable-off", f"{cmd} dir/nodigest/f.txt"): (
+        "DigestEnable off applies under DefaultRoot too (ProFTPD 1.3.8 matches the path seen inside the chroot "
+        "against the <Directory> names, so it never applies there)") for cmd in ("XCRC", "HASH", "MD5")},
     ("copy-engine-off", "SITE CPTO x"): ("with CopyEngine off SITE CPTO is not understood (ProFTPD's mod_quotatab "
                                          "still answers 503)"),
 }

@@ -24,6 +24,19 @@ class Line:
     where: Where
 
 
+def quoted_word(text: str, i: int) -> tuple[str, int, bool]:
+    """The word of the `"quoted string"` whose opening quote is `text[i]`, a backslash escaping the next character
+    (ProFTPD's pr_str_get_word): (the word, the index just past its closing quote, whether there was one)."""
+    buf: list[str] = []
+    i, n = i + 1, len(text)
+    while i < n and text[i] != '"':
+        if text[i] == "\\" and i + 1 < n:
+            i += 1
+        buf.append(text[i])
+        i += 1
+    return "".join(buf), i + 1, i < n
+
+
 def split_words(text: str, where: Where) -> list[str]:
     """Split one line into words, honouring quotes, backslash escapes and inline comments."""
     words: list[str] = []
@@ -35,15 +48,10 @@ def split_words(text: str, where: Where) -> list[str]:
             break
         buf: list[str] = []
         if text[i] == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                buf.append(text[i])
-                i += 1
-            if i >= n:
+            word, i, closed = quoted_word(text, i)
+            if not closed:
                 raise ConfigError("unterminated quoted string", where)
-            i += 1
+            buf.append(word)
         else:
             while i < n and text[i] not in " \t":
                 buf.append(text[i])

@@ -315,7 +315,9 @@ def help_(session: "Session", cmd: Request) -> Reply:
         if command.help_detail is not None:
             return command.help_detail(session)
         return Reply(214, f"Syntax: {name} {command.help}".rstrip())
-    listed = sorted((c for c in dispatcher.commands.values() if c.help_at is not None), key=lambda c: c.help_at)
+    listed = sorted((c for c in dispatcher.commands.values()
+                     if c.help_at is not None and (c.help_shown is None or c.help_shown(session))),
+                    key=lambda c: c.help_at)
     names = [c.name if c.handler is not None and c.implemented and (c.enabled is None or c.enabled(session))
              else c.name + "*" for c in listed]
     rows = [" " + "".join(f"{n:<8}" for n in names[i:i + 8]) for i in range(0, len(names), 8)]

@@ -27,6 +27,7 @@ from ..fs import FsError, VPath
 from ..module import Listener, Module
 from ..reply import FtpError, Reply
 from . import deflate as mod_deflate
+from . import digest as mod_digest
 from . import facts as mod_facts
 from . import lang as mod_lang
 from . import xfer as mod_xfer
@@ -373,7 +374,8 @@ def _fact_call(fn, arg: str) -> None:
 
 # -- control commands ----------------------------------------------------------------------------------------------
 def opts(session: "Session", cmd: Request) -> Reply:
-    """OPTS <command> [args]: UTF8 here, MLST in mod_facts; anything else is `500 OPTS <x> not understood`."""
+    """OPTS <command> [args]: UTF8 here, MLST in mod_facts, MODE in mod_deflate, HASH in mod_digest; anything else
+    is `500 OPTS <x> not understood`."""
     if not cmd.arg.strip():
         return Reply(501, "Invalid number of parameters")
     name, _, rest = cmd.arg.strip().partition(" ")
@@ -394,8 +396,8 @@ def opts(session: "Session", cmd: Request) -> Reply:
         return reply
     if name == "MLST":
         return mod_facts.set_mlst_facts(session, rest)
-    if name == "MODE":
-        reply = mod_deflate.opts(session, rest.split())
+    if name in ("MODE", "HASH"):
+        reply = (mod_deflate.opts if name == "MODE" else mod_digest.opts_hash)(session, rest.split())
         if reply is not None:
             return reply
     return Reply(500, f"OPTS {name} not understood")
