@@ -166,11 +166,17 @@ def find(lines: list[str], name: str) -> Tally | None:
 
 
 def replace(lines: list[str], name: str, tally: Tally) -> list[str]:
-    """The file's lines with `name`'s rewritten to `tally`; a line that is not a tally is kept as it is."""
-    out = []
+    """The file's lines with `name`'s first one rewritten to `tally` and its others left out (they were added up
+    into it); every other line is kept as it is."""
+    out, done = [], False
     for line in lines:
         parsed = parse_line(line)
-        out.append(format_line(name, tally) if parsed is not None and parsed[0] == name else line)
+        if parsed is not None and parsed[0] == name:
+            if not done:
+                out.append(format_line(name, tally))
+            done = True
+        else:
+            out.append(line)
     return out
 
 

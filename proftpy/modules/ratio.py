@@ -25,9 +25,9 @@ user's supplementary groups counts for GroupRatio too; ratio numbers that are no
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -175,14 +175,24 @@ def _file_failed(st: RatioState, what: str, path: str | None, e: OSError) -> Non
     st.loaded = st.file_error = True
 
 
+def _files(session: "Session") -> tuple[str, str]:
+    """RatioFile and RatioTempFile as the session sees them: inside its root (after the chroot, as ProFTPD opens
+    them; proftpy's userland jail of a non-root daemon reads them in the same place)."""
+    root = session.fs.root if session.fs is not None else "/"
+
+    def inside(path: str | None) -> str:
+        return os.path.join(root, path.lstrip("/")) if path and path.startswith("/") else (path or "")
+    return inside(session.server.get("RatioFile")), inside(session.server.get("RatioTempFile"))
+
+
 def _load(session: "Session", st: RatioState) -> None:
     """At the first status line (after PASS): the user's tally from the RatioFile added to the session's; a user
     without a line gets one."""
     if st.loaded or not _saving(session, st):
         return
-    path, temp = session.server.get("RatioFile"), session.server.get("RatioTempFile")
+    path, temp = _files(session)
     try:
-        lines = rt.read_lines(path or "")
+        lines = rt.read_lines(path)
     except OSError as e:
         _file_failed(st, "ratios file", path, e)
         return
@@ -192,19 +202,18 @@ def _load(session: "Session", st: RatioState) -> None:
         st.tally += known
         return
     try:
-        rt.write_through(path, temp or "", lines + [rt.format_line(st.user, st.tally)])
+        rt.write_through(path, temp, lines + [rt.format_line(st.user, st.tally)])
     except OSError as e:
-        _file_failed(st, "temporary ratios file" if e.filename == (temp or "") else "ratios file",
-                     e.filename, e)
+        _file_failed(st, "temporary ratios file" if e.filename == temp else "ratios file", e.filename, e)
 
 
 def _save(session: "Session", st: RatioState) -> None:
     """After an upload or a download: the user's line rewritten."""
     if not _saving(session, st):
         return
-    path, temp = session.server.get("RatioFile"), session.server.get("RatioTempFile")
+    path, temp = _files(session)
     try:
-        lines = rt.read_lines(path or "")
+        lines = rt.read_lines(path)
         rt.write_through(path, temp or "", rt.replace(lines, st.user, st.tally))
     except OSError as e:
         _file_failed(st, "temporary ratios file" if e.filename == (temp or "") else "ratios file", e.filename, e)
