@@ -124,31 +124,30 @@ def _host_matches(session: "Session", mask: str) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), pattern) for name in (session.remote_name, session.remote_addr))
 
 
-def find_ratio(session: "Session") -> tuple[Ratio, str] | None:
-    """The ratio that applies and its kind (h, a, u, g: ProFTPD's letters), or None (a leech)."""
+def find_ratio(session: "Session") -> Ratio | None:
+    """The ratio that applies, or None (a leech)."""
     st = session.state.get(RatioState)
     for who, ratio in _lines(session, "HostRatio"):
         if _host_matches(session, who):
-            return ratio, "h"
+            return ratio
     anon = _anon_user(session)
     if anon is not None:
         for who, ratio in _lines(session, "AnonRatio"):
             if who == "*" or who == anon:
-                return ratio, "a"
+                return ratio
     for who, ratio in _lines(session, "UserRatio"):
         if who == "*" or who == st.user:
-            return ratio, "u"
+            return ratio
     groups = session.groups if session.authenticated and session.groups else ()
     for who, ratio in _lines(session, "GroupRatio", nested=False):
         if who in groups:
-            return ratio, "g"
+            return ratio
     return None
 
 
 def standing(session: "Session") -> Standing:
     """The session's tally under the ratio that applies; with Ratios off, under none."""
-    found = find_ratio(session) if _enabled(session) else None
-    return Standing(found[0] if found else None, session.state.get(RatioState).tally)
+    return Standing(find_ratio(session) if _enabled(session) else None, session.state.get(RatioState).tally)
 
 
 def _anon_user(session: "Session") -> str | None:
@@ -214,9 +213,9 @@ def _save(session: "Session", st: RatioState) -> None:
     path, temp = _files(session)
     try:
         lines = rt.read_lines(path)
-        rt.write_through(path, temp or "", rt.replace(lines, st.user, st.tally))
+        rt.write_through(path, temp, rt.replace(lines, st.user, st.tally))
     except OSError as e:
-        _file_failed(st, "temporary ratios file" if e.filename == (temp or "") else "ratios file", e.filename, e)
+        _file_failed(st, "temporary ratios file" if e.filename == temp else "ratios file", e.filename, e)
 
 
 # -- the replies ---------------------------------------------------------------------------------------------------
