@@ -2,8 +2,9 @@
 """Differential conformance check: the same FTP command scripts against Debian's ProFTPD 1.3.8 and proftpy.
 
 A developer tool, not part of `make test` (ProFTPD is not installed on fresh machines). It starts
-`/usr/sbin/proftpd -n` (with mod_ifsession loaded) and `python -m proftpy -n` on free loopback ports with
-equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes under a temporary
+`/usr/sbin/proftpd -n` (with the modules of PROFTPD_EXTRA loaded: Debian's, mod_ratio among them) and
+`python -m proftpy -n` (run by the interpreter running this script, so a worktree's PYTHONPATH holds) on free
+loopback ports with equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes under a temporary
 directory, the tree rebuilt before every scenario; a scenario may bring its own configuration lines, files, links and
 background sessions), sends each scenario's command lines over raw sockets to both (`A || B` sends B while A's
 transfer runs), opens data connections the way a client does, and prints the replies side by side. Only what must
