@@ -4,12 +4,13 @@
 A developer tool, not part of `make test` (ProFTPD is not installed on fresh machines). It starts
 `/usr/sbin/proftpd -n` (with the modules of PROFTPD_EXTRA loaded: Debian's, mod_ratio among them) and
 `python -m proftpy -n` (run by the interpreter running this script, so a worktree's PYTHONPATH holds) on free
-loopback ports with equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes under a temporary
-directory, the tree rebuilt before every scenario; a scenario may bring its own configuration lines, files, links and
-background sessions), sends each scenario's command lines over raw sockets to both (`A || B` sends B while A's
-transfer runs), opens data connections the way a client does, and prints the replies side by side. Only what must
-differ is normalised: data ports, pids, times, sizes of listings, server name/version strings. The differences
-kept on purpose are listed in EXPECTED/EXPECTED_ANYWHERE with their reason, the known ones not fixed yet in PENDING.
+loopback ports with equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes
+under a temporary directory, the tree rebuilt before every scenario; a scenario may bring its own configuration
+lines, files, links and background sessions), sends each scenario's command lines over raw sockets to both
+(`A || B` sends B while A's transfer runs), opens data connections the way a client does, and prints the replies
+side by side. Only what must differ is normalised: data ports, pids, times, sizes of listings, server name/version
+strings. The differences kept on purpose are listed in EXPECTED/EXPECTED_ANYWHERE with their reason, the known ones
+not fixed yet in PENDING.
 
 Usage (as root, from the repository):
     .venv/bin/python scripts/compare_proftpd.py            # differing steps only
