@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.registry import ALL_DIRS, FTPACCESS, Directive, Merge
 from ..config.types import Custom, Flag, Path, Text
-from ..dispatch import LOG_CMD, POST_CMD, PRE_CMD, Command, Hook, Request
+from ..dispatch import POST_CMD, PRE_CMD, Command, Hook, Request
 from ..fs import FsError
 from ..module import Module
 from ..ratio import Ratio, Standing, Tally
@@ -254,6 +254,8 @@ def _logged_in(session: "Session", cmd: Request) -> None:
     st = session.state.get(RatioState)
     st.user = _anon_user(session) or session.user_arg or session.user or "NOBODY"
     _status(session, cmd)
+    if not session.closing:
+        _log_login(session)                 # before mod_auth's `Login successful.` (LOG_CMD), as ProFTPD's order
 
 
 def _counted(session: "Session", cmd: Request, upload: bool) -> None:
@@ -348,7 +350,7 @@ def site_ratio(session: "Session", cmd: Request) -> Reply:
     return Reply(214, lines[-1], lines[:1] + [" " + line for line in lines[1:-1]] if len(lines) > 1 else [])
 
 
-def _log_login(session: "Session", cmd: Request) -> None:
+def _log_login(session: "Session") -> None:
     """The SystemLog line of a login with Ratios on."""
     if not _enabled(session):
         return
@@ -368,7 +370,6 @@ hooks = (
     tuple(Hook(PRE_CMD, c, _checked, active=_on) for c in ("CWD", "LIST", "NLST", "STOR"))
     + (Hook(PRE_CMD, "RETR", _pre_retr, active=_on),
        Hook(POST_CMD, "PASS", _logged_in, active=_counts),
-       Hook(LOG_CMD, "PASS", _log_login, active=_on),
        Hook(POST_CMD, "RETR", lambda s, c: _counted(s, c, upload=False)),
        Hook(POST_CMD, "STOR", lambda s, c: _counted(s, c, upload=True)),
        Hook(POST_CMD, "CWD", _cwd_message, active=lambda config: config.sets("CwdRatioMsg")),
