@@ -2,13 +2,15 @@
 """Differential conformance check: the same FTP command scripts against Debian's ProFTPD 1.3.8 and proftpy.
 
 A developer tool, not part of `make test` (ProFTPD is not installed on fresh machines). It starts
-`/usr/sbin/proftpd -n` (with mod_ifsession loaded) and `python -m proftpy -n` on free loopback ports with
-equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes under a temporary
-directory, the tree rebuilt before every scenario; a scenario may bring its own configuration lines, files, links and
-background sessions), sends each scenario's command lines over raw sockets to both (`A || B` sends B while A's
-transfer runs), opens data connections the way a client does, and prints the replies side by side. Only what must
-differ is normalised: data ports, pids, times, sizes of listings, server name/version strings. The differences
-kept on purpose are listed in EXPECTED/EXPECTED_ANYWHERE with their reason, the known ones not fixed yet in PENDING.
+`/usr/sbin/proftpd -n` (with the modules of PROFTPD_EXTRA loaded: Debian's, mod_ratio among them) and
+`python -m proftpy -n` (run by the interpreter running this script, so a worktree's PYTHONPATH holds) on free
+loopback ports with equivalent configurations (AuthUserFile users `alice` and `bob` chrooted to identical homes
+under a temporary directory, the tree rebuilt before every scenario; a scenario may bring its own configuration
+lines, files, links and background sessions), sends each scenario's command lines over raw sockets to both
+(`A || B` sends B while A's transfer runs), opens data connections the way a client does, and prints the replies
+side by side. Only what must differ is normalised: data ports, pids, times, sizes of listings, server name/version
+strings. The differences kept on purpose are listed in EXPECTED/EXPECTED_ANYWHERE with their reason, the known ones
+not fixed yet in PENDING.
 
 Usage (as root, from the repository):
     .venv/bin/python scripts/compare_proftpd.py            # differing steps only
@@ -96,6 +98,7 @@ LoadModule mod_digest.c
 LoadModule mod_ifsession.c
 LoadModule mod_facl.c
 LoadModule mod_rewrite.c
+LoadModule mod_ratio.c
 DelayEngine off
 WtmpLog off
 """
@@ -301,6 +304,7 @@ def scenarios() -> list[Scenario]:
     s += hidden_scenarios()
     s += rewrite_scenarios()
     s += digest_scenarios()
+    s += ratio_scenarios()
     return s
 
 
@@ -959,6 +963,72 @@ def digest_scenarios() -> list[Scenario]:
     return s
 
 
+def ratio_scenarios() -> list[Scenario]:
+    """mod_ratio: the lines it adds under PASS, LIST, NLST, RETR and STOR, RETR refused once a file or byte
+    ratio is used up, ratios by user, group, host and anonymous login, its messages, SITE RATIO, SaveRatios."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+    on = "Ratios on\n"
+    xfers = ("PASV", "LIST", "PASV", "NLST dir", "PASV", "RETR file.txt", "PASV", "STOR up.txt", "PASV",
+             "RETR other.txt", "SITE RATIO", "CWD dir", "PWD", "CDUP", "NOOP")
+    def kilobytes(home: Path) -> None:
+        (home / "4k.bin").write_bytes(b"k" * 4096)
+        (home / "2k.bin").write_bytes(b"k" * 2048)
+    add("ratio-leech", *LOGIN, *xfers, "SITE HELP", conf=on)
+    add("ratio-prelogin", "SITE RATIO", "SITE HELP", "USER " + USER, "SITE RATIO", "PASS " + PASSWORD, conf=on)
+    add("ratio-off", *LOGIN, *xfers, "SITE RATIO", conf="Ratios off\nUserRatio * 1 0 0 0\n")
+    add("ratio-none", *LOGIN, "PASV", "RETR file.txt", "SITE RATIO", "SITE HELP")
+    add("ratio-user-files", *LOGIN, "PASV", "RETR file.txt", "PASV", "STOR up.txt", "PASV", "RETR file.txt",
+        "PASV", "RETR other.txt", "PASV", "LIST", "SITE RATIO", conf=on + "UserRatio alice 1 0 0 0\n")
+    add("ratio-user-star", *LOGIN, "PASV", "RETR file.txt", "PASV", "RETR other.txt", "PASV", "RETR file.txt",
+        "PASV", "STOR up.txt", "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "UserRatio bob 5 5 0 0\nUserRatio * 2 1 0 0\n")
+    add("ratio-negative", *LOGIN, "PASV", "RETR file.txt", "PASV", "STOR a.txt", "PASV", "STOR b.txt", "PASV",
+        "RETR file.txt", "PASV", "RETR file.txt", "SITE RATIO", conf=on + "UserRatio alice -2 0 -3 0\n")
+    add("ratio-bytes", *LOGIN, "TYPE I", "PASV", "RETR file.txt", "PASV", "RETR 4k.bin", "PASV", "RETR 2k.bin",
+        "PASV", "RETR file.txt", "PASV", "STOR big.bin <<big", "PASV", "RETR 4k.bin", "SITE RATIO",
+        conf=on + "UserRatio alice 0 0 1 3\n", tree=kilobytes)
+    add("ratio-negative-credit", *LOGIN, "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "UserRatio alice 0 0 1 -3000\n")
+    add("ratio-display-login", *LOGIN, "CWD dir", conf=on + 'DisplayLogin welcome.msg\nCwdRatioMsg "ratio"\n'
+        "DisplayChdir .message\n", tree=lambda home: ((home / "welcome.msg").write_bytes(b"Welcome %U\nline 2\n"),
+                                                     (home / "dir" / ".message").write_bytes(b"in dir\n")))
+    add("ratio-group", *LOGIN, "PASV", "RETR file.txt", "SITE RATIO", conf=on + "GroupRatio ftpusers 1 1 0 0\n")
+    add("ratio-group-supplementary", *LOGIN, "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "GroupRatio shared 1 1 0 0\n")
+    add("ratio-host", *LOGIN, "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "HostRatio 10.0.0.1 9 9 0 0\nHostRatio 127.0.0. 3 2 0 0\nUserRatio alice 1 0 0 0\n")
+    add("ratio-host-exact", *LOGIN, "SITE RATIO", conf=on + "HostRatio 127.0.0.1 4 0 0 0\n")
+    anon = ("<Anonymous {base}/home/bob>\nUser bob\nGroup others\nUserAlias anonymous bob\n"
+            "RequireValidShell off\n</Anonymous>\n")
+    # an anonymous session is known by the password it gave (an e-mail address), as ProFTPD's session.anon_user
+    add("ratio-anon", "USER anonymous", "PASS x@y", "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "AnonRatio x@y 1 0 0 0\nUserRatio * 7 7 0 0\n" + anon)
+    add("ratio-anon-other", "USER anonymous", "PASS other@y", "PASV", "RETR file.txt", "SITE RATIO",
+        conf=on + "AnonRatio x@y 1 0 0 0\nUserRatio * 7 7 0 0\n" + anon)
+    add("ratio-anon-star", "USER anonymous", "PASS x@y", "SITE RATIO", conf=on + "AnonRatio * 2 2 0 0\n" + anon)
+    add("ratio-anon-star-user", *LOGIN, "SITE RATIO", conf=on + "AnonRatio * 2 2 0 0\n" + anon)
+    add("ratio-messages", *LOGIN, "PASV", "RETR file.txt", "CWD dir", "CWD nothere", "XCWD /", "PASV",
+        "RETR 4k.bin", tree=kilobytes,
+        conf=on + 'UserRatio alice 1 0 1 0\nFileRatioErrMsg "Upload first"\nByteRatioErrMsg "More bytes"\n'
+        'CwdRatioMsg "See the ratios"\nCwdRatioMsg "second line"\n')
+    add("ratio-leech-message", *LOGIN, "PASV", "NLST", conf=on + 'LeechRatioMsg "free for all"\n')
+    add("ratio-cwd-message-off", *LOGIN, "CWD dir", "CWD /", conf='CwdRatioMsg "ratios here"\n')
+    ratio_file = on + "SaveRatios on\nRatioFile /ratios/ratios\nRatioTempFile /ratios/ratios.tmp\n"
+    def tallies(home: Path) -> None:
+        (home / "ratios").mkdir()
+        (home / "ratios" / "ratios").write_bytes(b"bob|1|10|2|20\n")
+    add("ratio-save", *LOGIN, "PASV", "STOR up.txt", "PASV", "RETR file.txt", "CWD ratios", "TYPE A", "PASV",
+        "RETR ratios", conf=ratio_file + "UserRatio alice 3 0 0 0\n", tree=tallies)
+    def known(home: Path) -> None:
+        (home / "ratios").mkdir()
+        (home / "ratios" / "ratios").write_bytes(b"bob|1|10|2|20\nalice|2|0|1|0\n")
+    add("ratio-save-known", *LOGIN, "SITE RATIO", "PASV", "RETR file.txt", "PASV", "RETR file.txt", "PASV",
+        "RETR ratios/ratios", conf=ratio_file + "UserRatio alice 1 0 0 0\n", tree=known)
+    add("ratio-save-nofile", *LOGIN, "PASV", "STOR up.txt", "SITE RATIO", conf=ratio_file)
+    return s
+
+
 def quota_scenarios() -> list[Scenario]:
     """mod_quotatab with file tables: limits of each kind, hard and soft, what credits a tally back, SITE QUOTA."""
     from proftpy import quotatab as qt
@@ -1150,6 +1220,22 @@ SENDFILE_WATCH = ("commands during a sendfile download are answered at once (Pro
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 README_DATE = "DisplayReadme's date is shown (ProFTPD 1.3.8 overwrites it while it prints it: an empty date)"
 EXPECTED: dict[tuple[str, str], str] = {
+    ("ratio-group-supplementary", "PASS alice-pw"): ("GroupRatio counts every group of the user (ProFTPD 1.3.8 skips "
+                                                     "the last of the list: alice's 'shared')"),
+    ("ratio-group-supplementary", "RETR file.txt"): "(the group ratio above)",
+    ("ratio-group-supplementary", "SITE RATIO"): "(the group ratio above)",
+    ("ratio-negative-credit", "PASS alice-pw"): ("a negative byte credit is shown as a negative number of megabytes "
+                                                 "(ProFTPD 1.3.8 prints it unsigned: 18446744073709551614)"),
+    ("ratio-negative-credit", "SITE RATIO"): "(the negative credit above)",
+    ("ratio-anon-star-user", "PASS alice-pw"): ("AnonRatio * is for anonymous logins (ProFTPD 1.3.8 gives it to every "
+                                                "user, before UserRatio and GroupRatio)"),
+    ("ratio-anon-star-user", "SITE RATIO"): "(the anonymous ratio above)",
+    ("ratio-save", "STOR up.txt"): ("a user new to the RatioFile counts the first upload once (ProFTPD 1.3.8 reads "
+                                    "back the line it has just written and adds it again: 2 files)"),
+    ("ratio-save", "RETR file.txt"): "(the upload counted once above)",
+    ("ratio-save", "RETR ratios"): ("(the upload counted once above) and the other lines of the RatioFile keep their "
+                                    "kilobytes (ProFTPD 1.3.8 never parses them and rewrites 'bob|1|10|2|20' as "
+                                    "'bob|1|0|2|0')"),
     ("list-style-windows", "STAT ."): "STAT answers with Windows lines (ProFTPD 1.3.8 sends no reply at all)",
     ("list-style-windows", "STAT file.txt"): "(as STAT .)",
     ("quota-display-no-limit", "PASS bob-pw"): ("with no limit for the user the %{mod_quotatab.limit.*} variables "
@@ -1701,7 +1787,7 @@ def main() -> int:
             try:
                 # the scenario's lines come before the common ones: the first DefaultRoot that applies wins
                 start(oracle, [PROFTPD], PROFTPD_EXTRA + conf)
-                start(ours, [str(REPO / ".venv/bin/python"), "-m", "proftpy"], PROFTPY_EXTRA + conf)
+                start(ours, [sys.executable, "-m", "proftpy"], PROFTPY_EXTRA + conf)
                 if n == 0:
                     print(f"{'proftpd':<{max(30, (args.width - 5) // 2) + 4}}   proftpy")
                 for sc in group:

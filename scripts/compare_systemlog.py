@@ -8,8 +8,9 @@ and pid replaced by `NAME[pid]` (proftpy keeps its own name there; everything af
 
 Scenarios: connect+QUIT, login and a download (DefaultRoot chroot), wrong password, unknown user,
 MaxLoginAttempts exceeded, root login with RootLogin off, a `<Limit LOGIN>` denial, TimeoutLogin, TimeoutIdle,
-client EOF, an ftpshut refusal (ProFTPD's /etc/shutmsg is compiled in: its daemon runs in a private mount
-namespace whose /etc is a copy, so no other ProFTPD on the machine sees the file).
+client EOF, a login with Ratios on (mod_ratio's `Ratio:` line and, with `--level debug`, its debug lines), an
+ftpshut refusal (ProFTPD's /etc/shutmsg is compiled in: its daemon runs in a private mount namespace whose /etc is a
+copy, so no other ProFTPD on the machine sees the file).
 
 Usage (as root, from the repository):
     .venv/bin/python scripts/compare_systemlog.py [-k NAME]...
@@ -90,6 +91,8 @@ def scenarios() -> list[Scenario]:
         ("ftpshut", "", lambda p: session(p, [0.2])),
         ("invalid-shell", "!RequireValidShell on\n", lambda p: session(p, ["USER nologin", "PASS " + cp.PASSWORD])),
         ("ftpusers", "!UseFtpUsers on\n", lambda p: session(p, [*login, "QUIT"])),
+        ("ratio-login", "Ratios on\nUserRatio alice 2 1 0 0\n",
+         lambda p: session(p, [*login, "TYPE I", "PASV", "RETR file.txt", "QUIT"])),
         ("anonymous", "<Anonymous {base}/home/alice>\nUser alice\nGroup ftpusers\nUserAlias anonymous alice\n"
                       "</Anonymous>\n", lambda p: session(p, ["USER anonymous", "PASS me@example.com", "QUIT"])),
     ]
@@ -193,7 +196,7 @@ def main() -> int:
             os.environ.update(env)
             try:
                 right = run(name, cp.Server("proftpy", tmp / "proftpy"),
-                            [str(cp.REPO / ".venv/bin/python"), "-m", "proftpy"], cp.PROFTPY_EXTRA + level + extra, drive)
+                            [sys.executable, "-m", "proftpy"], cp.PROFTPY_EXTRA + level + extra, drive)
             finally:
                 for key in env:
                     del os.environ[key]

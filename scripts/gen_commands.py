@@ -87,8 +87,8 @@ def main() -> None:
             "ProFTPD 1.3.8 (`apt-get install proftpd-basic`; its service need not run), run as root "
             "`.venv/bin/python scripts/compare_proftpd.py`. It starts `/usr/sbin/proftpd -n` (with "
             "mod_quotatab, mod_site_misc, mod_copy, mod_readme, mod_load, mod_deflate, mod_digest, mod_ifsession, "
-            "mod_facl and mod_rewrite loaded (mod_digest is not in Debian's modules.conf; the others are) and "
-            "proftpy on free loopback ports with equivalent configurations (two "
+            "mod_facl, mod_ratio and mod_rewrite loaded (mod_digest is not in Debian's modules.conf; the others are) "
+            "and proftpy on free loopback ports with equivalent configurations (two "
             "AuthUserFile users, `alice` and `bob`, with groups, chrooted to identical homes under a temporary "
             "directory, rebuilt before every scenario; a scenario may add its own configuration lines, files, links "
             "and FIFOs, and sessions kept logged in beside it), sends the same command scripts to both over raw "
@@ -125,7 +125,9 @@ def main() -> None:
             "(docs/transfers.md, \"Copies on the server\"): a second SITE CPFR replaces the first, a `<Limit "
             "SITE_CPFR>` denial names the path (ProFTPD: `(null)`), `503` is one line, SITE CPTO before login gets "
             "`530`; mod_digest's (docs/transfers.md, \"Checksums on the server\"): `DigestEnable off` applies "
-            "under DefaultRoot too. Known and not "
+            "under DefaultRoot too; mod_ratio's (docs/quotas.md, \"Ratios\"), ProFTPD's bugs left out: a new user's "
+            "first transfer counted once, the RatioFile's kilobytes kept, the last supplementary group counts for "
+            "GroupRatio, AnonRatio `*` for anonymous logins only, a negative credit shown signed. Known and not "
             "fixed yet: the script's `PENDING` table (empty today).",
             ""]
     sys.stdout.write("\n".join(out) + "\n")

@@ -12,6 +12,8 @@ import pytest
 HELP_FIRST_ROW = " CWD     XCWD    CDUP    XCUP    SMNT*   QUIT    PORT    PASV    "
 SITE_HELP = [
     "214-The following SITE commands are recognized (* =>'s unimplemented)",
+    " The following SITE extensions are recognized:",   # mod_ratio's (Debian loads it), first
+    " RATIO -- show all ratios in effect",
     " CPFR <sp> pathname",      # mod_copy's (Debian loads it), before mod_site_misc's
     " CPTO <sp> pathname",
     " UTIME <sp> YYYYMMDDhhmm[ss] <sp> path",
