@@ -13,6 +13,7 @@ torn and a session killed mid-way leaves the old or the new array.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -77,6 +78,14 @@ def appended(values: Sequence[int], interval: int) -> list[int]:
 
 
 # -- the file --------------------------------------------------------------------------------------------------
+def _whole(raw: bytes) -> bytes:
+    """A row's values as read, or OSError(EIO) when the file ends before them: another daemon given the same
+    DelayTable path made it again for its own servers."""
+    if len(raw) != VALUES.size:
+        raise OSError(errno.EIO, "the table is shorter than its header says (another daemon's?)")
+    return raw
+
+
 class DelayTableError(Exception):
     """A table that cannot be used; one line for the administrator."""
 
@@ -181,7 +190,7 @@ class DelayTable:
 
     def read(self, row: int, protocol: str) -> tuple[int, list[int]]:
         """(count, the 256 values, newest last)."""
-        raw = os.pread(self.fd, VALUES.size, self._values_at(row, protocol))
+        raw = _whole(os.pread(self.fd, VALUES.size, self._values_at(row, protocol)))
         _, count, *values = VALUES.unpack(raw)
         return count, values
 
@@ -189,7 +198,7 @@ class DelayTable:
         """Under the row's lock: the median for this interval, then (when `add`) the interval recorded."""
         at = self._values_at(row, protocol)
         with filelock.locked(self.fd, fcntl.LOCK_EX, at, VALUES.size):
-            raw = os.pread(self.fd, VALUES.size, at)
+            raw = _whole(os.pread(self.fd, VALUES.size, at))
             name, count, *values = VALUES.unpack(raw)
             m = median(values[NVALUES - count:] if count else [], interval)
             if add:

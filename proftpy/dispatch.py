@@ -307,12 +307,13 @@ class Dispatcher:
         return reply
 
     def _safe_hooks(self, phase: str, run: tuple[Hook, ...], session: AnySession, req: Request) -> None:
-        if not run:
-            return
-        try:
-            self._run(phase, run, session, req)
-        except Exception:
-            log.exception("%s hook failed for %s", phase, req.name)
+        """POST_CMD/LOG_CMD hooks: each runs even when one before it failed, so one module's fault cannot skip
+        another's check (mod_tls refuses a login after PASS that mod_delay's POST_CMD precedes)."""
+        for hook in run:
+            try:
+                self._run(phase, (hook,), session, req)
+            except Exception:
+                log.exception("%s hook of %s failed for %s", phase, hook.module or "?", req.name)
 
 
 HTTP_WORDS = frozenset("CONNECT DELETE GET HEAD OPTIONS PATCH POST PUT".split())

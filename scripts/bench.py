@@ -149,6 +149,7 @@ def proftpd_style_conf(server: "Server", name: str, extra: str = "") -> Path:
         UseReverseDNS off
         PidFile {server.work}/{name}.pid
         ScoreboardFile {server.work}/{name}.scoreboard
+        DelayTable {server.work}/{name}.delay
         SystemLog {server.work}/system.log
         AuthOrder mod_auth_file.c
         AuthUserFile {server.work}/ftpd.passwd

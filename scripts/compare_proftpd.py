@@ -71,6 +71,7 @@ UseIPv6 off
 UseReverseDNS off
 PidFile {dir}/pid
 ScoreboardFile {dir}/scoreboard
+DelayTable {dir}/delay
 SystemLog {dir}/system.log
 TransferLog none
 User nobody

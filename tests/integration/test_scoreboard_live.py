@@ -300,7 +300,8 @@ def test_inetd_session_creates_and_uses_the_scoreboard(tmp_path):
     os.chmod(tmp_path, 0o755)
     conf = tmp_path / "inetd.conf"
     conf.write_text(fill("ServerType inetd\nServerName inetd-test\nUseReverseDNS off\nUseIPv6 off\n"
-                         "SystemLog {dir}/system.log\nScoreboardFile {dir}/sb\n" + AUTH_CONFIG, {"dir": tmp_path}))
+                         "SystemLog {dir}/system.log\nScoreboardFile {dir}/sb\nDelayTable {dir}/delay\n" + AUTH_CONFIG,
+                         {"dir": tmp_path}))
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname(), timeout=10)
         conn, _ = listener.accept()

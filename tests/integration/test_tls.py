@@ -54,6 +54,7 @@ UseIPv6 off
 UseReverseDNS off
 PidFile {dir}/proftpy.pid
 ScoreboardFile {dir}/proftpy.scoreboard
+DelayTable {dir}/proftpy.delay
 SystemLog {dir}/system.log
 ControlsSocket {dir}/proftpy.sock
 LogFormat tls "%{protocol} [%{note:TLS_PROTOCOL}] %m %s"

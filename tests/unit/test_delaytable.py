@@ -126,3 +126,14 @@ def test_a_table_in_a_world_writable_directory_or_behind_a_link_is_refused(tmp_p
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(dt.DelayTableError, match="refusing to use a symbolic link"):
         dt.DelayTable.open_or_create(str(tmp_path / "link"), SERVERS)
+
+
+def test_a_table_another_daemon_made_again_smaller_is_an_os_error(tmp_path):
+    """Two daemons given one DelayTable path: the second makes it again for fewer servers; the first's sessions
+    get OSError (mod_delay logs `unable to use DelayTable`), never a struct.error traceback."""
+    first = dt.DelayTable.open_or_create(str(tmp_path / "d"), SERVERS)
+    dt.DelayTable.open_or_create(str(tmp_path / "d"), SERVERS[:1]).close()
+    with pytest.raises(OSError):
+        first.learn(3, "ftp", 100, add=True)
+    with pytest.raises(OSError):
+        first.read(3, "ftp")

@@ -80,3 +80,21 @@ def test_a_pre_cmd_refusal_keeps_a_made_up_command_from_running():
     d = Dispatcher([_row("MKD")], [refusing, logged])
     reply = d.made_up(FakeSession(), Request("MKD", "/d"), lambda: acted.append(1) or Reply(257, "made"))
     assert reply.code == 552 and acted == [] and ran == [552]
+
+
+def test_a_failing_post_cmd_hook_does_not_skip_the_hooks_after_it():
+    """One module's fault must not skip another's check (mod_tls's after PASS follows mod_delay's)."""
+    ran = []
+
+    def broken(session, req):
+        raise ValueError("a module's bug")
+
+    def check(label):
+        def handler(session, req):
+            ran.append((label, req.name))
+        return handler
+
+    d = Dispatcher([_row("PASS")], [Hook(POST_CMD, "PASS", broken), Hook(POST_CMD, "PASS", check("checked")),
+                                   Hook(LOG_CMD, "PASS", broken), Hook(LOG_CMD, "PASS", check("logged"))])
+    assert d.dispatch(FakeSession(), Request("PASS", "x")).code == 200
+    assert ran == [("checked", "PASS"), ("logged", "PASS")]
