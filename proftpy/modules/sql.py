@@ -477,11 +477,11 @@ def _show(session: "Session", req: Request, prefix: str) -> None:
             req.reply.add_line(text)
 
 
-def _show_info(session: "Session", req: Request) -> None:
+def _show_hook(session: "Session", req: Request) -> None:
     _show(session, req, "")
 
 
-def _show_info_err(session: "Session", req: Request) -> None:
+def _show_err_hook(session: "Session", req: Request) -> None:
     _show(session, req, "ERR_")
 
 
@@ -525,8 +525,8 @@ def problems(config) -> list[tuple[str, bool]]:
 
 MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_init=session_init, check=problems,
                 hooks=(Hook(PRE_CMD, "*", _remember, early=True, active=_configured),
-                       Hook(POST_CMD, "*", _show_info, active=_configured),
-                       Hook(POST_CMD_ERR, "*", _show_info_err, active=_configured),
+                       Hook(POST_CMD, "*", _show_hook, active=_configured),
+                       Hook(POST_CMD_ERR, "*", _show_err_hook, active=_configured),
                        Hook(POST_CMD, "RETR", _ratio_stats_hook, active=lambda c: c.sets("SQLRatioStats")),
                        Hook(POST_CMD, "STOR", _ratio_stats_hook, active=lambda c: c.sets("SQLRatioStats")),
                        Hook(LOG_CMD, "*", _log_cmd, active=_configured),
