@@ -307,7 +307,7 @@ def user(session: "Session", cmd: Request) -> Reply:
         finally:
             st.vouched = None
         return Reply(232, reply.text, reply.lines) if reply is not None and reply.code == 230 else reply
-    return Reply(331, f"Password required for {cmd.arg}")
+    return Reply(331, f"Password required for {cmd.arg.split(' ', 1)[0]}")     # ProFTPD names argv[1]
 
 
 def pass_(session: "Session", cmd: Request) -> Reply | None:

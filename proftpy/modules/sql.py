@@ -467,6 +467,7 @@ def _show(session: "Session", req: Request, prefix: str) -> None:
     if req.reply is None or not _engine_of(session) & ENGINE_LOG:
         return
     rules = [p.value for p in session.server.section.all("SQLShowInfo")]
+    texts = []
     for rule in [r for r in rules if prefix + req.name in r.commands] + [r for r in rules if prefix + "*" in
                                                                              r.commands]:
         text = _show_text(session, rule, req)
@@ -474,7 +475,15 @@ def _show(session: "Session", req: Request, prefix: str) -> None:
             req.reply = None
             return
         if text:
-            req.reply.add_line(text)
+            texts.append(text)
+    if texts and req.name == "PASS" and not prefix:
+        # ProFTPD's mod_auth adds its 230 text (and DisplayLogin's lines) after mod_sql's POST_CMD: these lead
+        reply = req.reply
+        reply.lines = texts[:1] + [" " + t for t in texts[1:]] + [" " + line if i == 0 else line
+                                                                for i, line in enumerate(reply.lines)]
+        return
+    for text in texts:
+        req.reply.add_line(text)
 
 
 def _show_hook(session: "Session", req: Request) -> None:

@@ -139,6 +139,7 @@ def test_wrong_password_and_unknown_user(ftpd, db):
 
 @pytest.mark.parametrize("user", ["x' OR '1'='1", "carol' --", "carol'; DROP TABLE users; --", "%", "car_l"])
 def test_sql_injection_in_user_is_just_a_name(ftpd, db, user):
+    """A name with quotes, comments or LIKE wildcards is only a name: bound as a parameter, never SQL text."""
     d = ftpd(sql_config(db, "SQLUserWhereClause \"active = 1\""))
     assert login_reply(d, user, "carol-pw") == "530 Login incorrect."
     assert login_reply(d, user, "x' OR '1'='1") == "530 Login incorrect."
@@ -252,6 +253,7 @@ def test_ratio_stats(ftpd, db):
 
 
 def test_show_info_lines(ftpd, db):
+    """PASS's lines lead its 230 (ProFTPD's mod_auth adds the 230 text after mod_sql's POST_CMD); others follow."""
     extra = """\
 SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
 SQLNamedQuery getcount SELECT "count FROM users WHERE userid = '%u'"
@@ -264,7 +266,7 @@ SQLShowInfo ERR_CWD "550" "no such dir for %u"
     d = ftpd(sql_config(db, extra))
     with d.connect() as ftp:
         ftp.sendcmd("USER carol")
-        assert ftp.sendcmd("PASS carol-pw") == "230-User carol logged in\n230 You've logged on 0 times, carol"
+        assert ftp.sendcmd("PASS carol-pw") == "230-You've logged on 0 times, carol\n230 User carol logged in"
         assert error_reply(ftp, "CWD nowhere") == "550-nowhere: No such file or directory\n550 no such dir for carol"
 
 
@@ -334,3 +336,9 @@ SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users 
     d = ftpd(conf)
     assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
     assert login_reply(d, "x' OR '1'='1", "carol-pw") == "530 Login incorrect."
+
+
+def test_user_reply_names_the_first_word(ftpd, db):
+    d = ftpd(sql_config(db))
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER carol x") == "331 Password required for carol"     # ProFTPD's argv[1]
