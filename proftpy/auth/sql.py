@@ -181,6 +181,7 @@ class Database:
         self.busy_seconds = busy_seconds
         self._conn: sqlite3.Connection | None = None
         self._root = _root_identity()
+        self.journal: Callable[[str], None] | None = None     # each statement, for SQLLogFile
 
     @property
     def opened(self) -> bool:
@@ -204,6 +205,8 @@ class Database:
         """The rows (as text, NULL as None) of one statement; SqlError when the database refuses."""
         conn = self.open()
         log.debug("%s: query \"%s\" %s", SQLITE_VERSION, sql, list(params) if params else "")
+        if self.journal is not None:
+            self.journal(f"query \"{sql}\"")
         try:
             rows = conn.execute(sql, params).fetchall()
         except (sqlite3.Error, OverflowError) as e:

@@ -119,8 +119,9 @@ def _user_password(args: list[str]) -> tuple[str, str]:
 
 
 directives = (
-    Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
-              "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
+    Directive("AuthOrder", Words(), SVG, ["mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
+              "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default mod_sql first "
+              "where SQLConnectInfo is set, as ProFTPD asks the module it loaded last first)."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
     Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
               "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),

@@ -350,6 +350,7 @@ def session_init(session: "Session") -> None:
         st.logfile = ModuleLog(VERSION)
         with privs.default_privs().root():
             st.logfile.open(path)
+        st.db.journal = st.logfile.write
     for b, _ in session.auth.entries if session.auth is not None else ():
         if isinstance(b, SqlBackend):
             st.backend = b
@@ -401,8 +402,6 @@ def run_named(session: "Session", name: str, kinds: tuple[str, ...], req: Reques
         return sql_value(tok, rec)
     try:
         sql, params = query.statement(resolve)
-        if st.logfile is not None:
-            st.logfile.write(f"query \"{sql}\"")
         return st.db.query(sql, params)
     except SqlError as e:
         db_error(session, e, ignore)

@@ -342,3 +342,24 @@ def test_user_reply_names_the_first_word(ftpd, db):
     d = ftpd(sql_config(db))
     with d.connect() as ftp:
         assert ftp.sendcmd("USER carol x") == "331 Password required for carol"     # ProFTPD's argv[1]
+
+
+def test_default_auth_order_asks_mod_sql_first(ftpd, db):
+    """Without AuthOrder (Debian's proftpd.conf has none), ProFTPD asks the DSO it loaded last, mod_sql, first."""
+    d = ftpd(sql_config(db).replace("AuthOrder mod_sql.c mod_auth_file.c\n", ""), auth=False)
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+
+
+def test_sql_log_file(ftpd, db, tmp_path):
+    extra = f"""\
+SQLLogFile {tmp_path}/sql.log
+SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
+SQLLog PASS count
+"""
+    d = ftpd(sql_config(db, extra))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    assert wait_until(lambda: "UPDATE users SET count = count + 1 WHERE userid = ?" in
+                      (tmp_path / "sql.log").read_text(), 5)
+    assert "mod_sql/4.5[" in (tmp_path / "sql.log").read_text()
+    assert "SELECT userid, passwd, uid, gid, homedir, shell FROM users WHERE (userid = ?) LIMIT 1" in \
+        (tmp_path / "sql.log").read_text()
