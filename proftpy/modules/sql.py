@@ -351,6 +351,13 @@ def session_init(session: "Session") -> None:
         with privs.default_privs().root():
             st.logfile.open(path)
         st.db.journal = st.logfile.write
+    _bind(session)
+
+
+def _bind(session: "Session", **_: Any) -> None:
+    """The server's mod_sql backend (in the session's auth chain) reads this session's facts and reports its
+    errors here; again after HOST chose another server (core.session-reinit)."""
+    st = _state(session)
     for b, _ in session.auth.entries if session.auth is not None else ():
         if isinstance(b, SqlBackend):
             st.backend = b
@@ -540,4 +547,5 @@ MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_in
                        Hook(LOG_CMD, "*", _log_cmd, active=_configured),
                        Hook(LOG_CMD_ERR, "*", _log_cmd_err, active=_configured)),
                 listeners=(Listener("core.chroot", _open_before_chroot, _configured),
+                           Listener("core.session-reinit", _bind, _configured),
                            Listener("core.exit", _exit, _configured)))
