@@ -147,27 +147,23 @@ def _show_info(args: list[str]) -> ShowRule:
     return ShowRule(_commands(args[0]), args[1], tuple(compile_statement(args[2])))
 
 
-def _ratio_stats(args: list[str]) -> tuple[str, str, str, str] | None:
-    """`SQLRatioStats on|off` or the four columns: files stored, files retrieved, bytes stored, bytes retrieved."""
-    if len(args) == 4:
-        return args[0], args[1], args[2], args[3]
-    if len(args) == 1:
-        try:
-            return ("fstor", "fretr", "bstor", "bretr") if parse_bool(args[0]) else None
-        except ValueError:
-            pass
-    raise ValueError("requires a boolean or 4 field names: fstor fretr bstor bretr")
+def _columns(defaults: tuple[str, str, str, str]):
+    """`on|off` or four column names (SQLRatioStats: files stored, files retrieved, bytes stored, bytes retrieved;
+    SQLRatios: mod_ratio's four): the columns, or None when off."""
+    def parse(args: list[str]) -> tuple[str, ...] | None:
+        if len(args) == 4:
+            return tuple(args)
+        if len(args) == 1:
+            try:
+                return defaults if parse_bool(args[0]) else None
+            except ValueError:
+                pass
+        raise ValueError("requires a boolean or 4 field names: " + " ".join(defaults))
+    return parse
 
 
-def _ratios(args: list[str]) -> tuple[str, ...] | None:
-    if len(args) == 4:
-        return tuple(args)
-    if len(args) == 1:
-        try:
-            return ("frate", "fcred", "brate", "bcred") if parse_bool(args[0]) else None
-        except ValueError:
-            pass
-    raise ValueError("requires a boolean or 4 field names: frate fcred brate bcred")
+_ratio_stats = _columns(("fstor", "fretr", "bstor", "bretr"))
+_ratios = _columns(("frate", "fcred", "brate", "bcred"))
 
 
 def _not_implemented(name: str, why: str):
