@@ -24,7 +24,7 @@ from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, SQLITE_VERSION, VERSION, Da
 from ..config.registry import SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str, Text, parse_bool, parse_int
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
-from ..module import Listener, Module
+from ..module import ANY, Listener, Module
 from .log import record
 from .modlog import ModuleLog
 
@@ -166,6 +166,24 @@ _ratio_stats = _columns(("fstor", "fretr", "bstor", "bretr"))
 _ratios = _columns(("frate", "fcred", "brate", "bcred"))
 
 
+EVENT_ALIASES = {
+    "maxclientsperclass": "mod_auth.max-clients-per-class", "maxclientsperhost": "mod_auth.max-clients-per-host",
+    "maxclientsperuser": "mod_auth.max-clients-per-user", "maxcommandrate": "core.max-command-rate",
+    "maxconnectionsperhost": "mod_auth.max-connections-per-host", "maxhostsperuser": "mod_auth.max-hosts-per-user",
+    "maxloginattempts": "mod_auth.max-login-attempts", "rootlogin": "mod_auth.root-login",
+    "timeoutidle": "core.timeout-idle", "timeoutlogin": "core.timeout-login",
+    "timeoutnotransfer": "core.timeout-no-transfer", "timeoutstalled": "core.timeout-stalled",
+    "userbanned": "mod_ban.ban-user", "hostbanned": "mod_ban.ban-host", "classbanned": "mod_ban.ban-class"}
+
+
+def _log_on_event(args: list[str]) -> tuple[str, LogRule]:
+    """`SQLLogOnEvent event query-name [IGNORE_ERRORS]` -> (the event's name, its rule)."""
+    if not 2 <= len(args) <= 3:
+        raise ValueError("expected event query-name [IGNORE_ERRORS]")
+    event = EVENT_ALIASES.get(args[0].lower(), args[0])
+    return event, LogRule(frozenset(("EVENT",)), args[1], len(args) == 3 and args[2].upper() == "IGNORE_ERRORS")
+
+
 def _not_implemented(name: str, why: str):
     def refuse(args: list[str]) -> None:
         raise ValueError(f"{name} is not implemented by proftpy ({why})")
@@ -239,8 +257,9 @@ directives = (
     Directive("SQLNamedConnectInfo", Custom(_not_implemented("SQLNamedConnectInfo", "one connection: SQLConnectInfo"),
                                             "name backend info ..."), SVG, None, Merge.SERVER,
               "Not implemented: refused when the configuration loads."),
-    Directive("SQLLogOnEvent", Custom(_not_implemented("SQLLogOnEvent", "use SQLLog"), "event query-name"), SVG,
-              None, Merge.SERVER, "Not implemented: refused when the configuration loads."),
+    Directive("SQLLogOnEvent", Custom(_log_on_event, "event query-name [IGNORE_ERRORS]"), SVG, None, Merge.SERVER,
+              "Run an INSERT/UPDATE/FREEFORM named query when the session emits an event (ProFTPD's names: "
+              "`MaxLoginAttempts`, `TimeoutIdle`... or a raw one such as `mod_auth.authenticated`).", repeat=True),
 )
 
 
@@ -443,6 +462,17 @@ def _exit(session: "Session", **_: Any) -> None:
         st.logfile.close()
 
 
+def _on_event(name: str, data: dict) -> None:
+    """Any session event: the SQLLogOnEvent statements of that event (the command they see is `EVENT`)."""
+    session = data.get("session")
+    if session is None or _state(session).db is None or _state(session).hung_up:
+        return
+    rules = [rule for event, rule in (p.value for p in session.server.section.all("SQLLogOnEvent")) if event == name]
+    if rules and _engine_of(session) & ENGINE_LOG:
+        for rule in rules:
+            run_named(session, rule.query, ("INSERT", "UPDATE", "FREEFORM"), Request("EVENT", ""), rule.ignore_errors)
+
+
 def _show_text(session: "Session", rule: ShowRule, req: Request) -> str | None:
     """An SQLShowInfo line: values as mod_sql resolves them (quotes doubled, as its escaping leaves them); None
     when a `%{query}` gives no row, NULL or `null`, or fails."""
@@ -544,4 +574,5 @@ MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_in
                        Hook(LOG_CMD_ERR, "*", _log_cmd_err, active=_configured)),
                 listeners=(Listener("core.chroot", _open_before_chroot, _configured),
                            Listener("core.session-reinit", _bind, _configured),
-                           Listener("core.exit", _exit, _configured)))
+                           Listener("core.exit", _exit, _configured),
+                           Listener(ANY, _on_event, lambda c: c.sets("SQLLogOnEvent"))))

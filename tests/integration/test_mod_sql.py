@@ -363,3 +363,22 @@ SQLLog PASS count
     assert "mod_sql/4.5[" in (tmp_path / "sql.log").read_text()
     assert "SELECT userid, passwd, uid, gid, homedir, shell FROM users WHERE (userid = ?) LIMIT 1" in \
         (tmp_path / "sql.log").read_text()
+
+
+def test_log_on_event(ftpd, db):
+    extra = """\
+SQLNamedQuery failed INSERT "'%U', '%m', '%a', 0, 'max'" xferlog
+SQLLogOnEvent MaxLoginAttempts failed
+"""
+    d = ftpd("MaxLoginAttempts 1\n" + sql_config(db, extra))
+    assert login_reply(d, "carol", "wrong") == "530 Login incorrect."
+    assert wait_until(lambda: rows(db, "SELECT * FROM xferlog") == [("carol", "EVENT", "127.0.0.1", 0, "max")], 5)
+
+
+def test_proftpy_lists_mod_sql_and_ifmodule_holds(ftpd, db):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "proftpy", "-l"], capture_output=True, text=True).stdout.splitlines()
+    assert "  mod_sql.c" in out and "  mod_sql_sqlite.c" in out
+    d = ftpd("<IfModule mod_sql_sqlite.c>\n" + sql_config(db) + "</IfModule>\n")
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"

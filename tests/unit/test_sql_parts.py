@@ -180,3 +180,10 @@ def test_database_is_not_opened_after_a_root_change(tmp_path, monkeypatch):
     monkeypatch.setattr("proftpy.auth.sql._root_identity", lambda: (0, 0))
     with pytest.raises(SqlError, match="after chroot"):
         db.query("SELECT 1")
+
+
+def test_log_on_event_names():
+    from proftpy.modules.sql import _log_on_event
+    assert _log_on_event(["maxloginattempts", "q"])[0] == "mod_auth.max-login-attempts"
+    event, rule = _log_on_event(["core.exit", "q", "ignore_errors"])
+    assert (event, rule.query, rule.ignore_errors) == ("core.exit", "q", True)
