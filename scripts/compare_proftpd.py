@@ -306,6 +306,7 @@ def scenarios() -> list[Scenario]:
     s += rewrite_scenarios()
     s += digest_scenarios()
     s += ratio_scenarios()
+    s += sql_scenarios()
     return s
 
 
@@ -892,6 +893,95 @@ def rewrite_scenarios() -> list[Scenario]:
     return s
 
 
+SQL_SCHEMA = """\
+CREATE TABLE users (userid TEXT, passwd TEXT, uid INTEGER, gid INTEGER, homedir TEXT, shell TEXT,
+                    count INTEGER DEFAULT 0, fstor INTEGER DEFAULT 0, fretr INTEGER DEFAULT 0,
+                    bstor INTEGER DEFAULT 0, bretr INTEGER DEFAULT 0);
+CREATE TABLE groups (groupname TEXT, gid INTEGER, members TEXT);
+CREATE TABLE xfers (userid TEXT, cmd TEXT, file TEXT, bytes INTEGER, code TEXT);
+"""
+
+
+def sql_database(home: Path) -> None:
+    """The SQLite database of the sql-* scenarios, {base}/sql.db (made again with alice's tree): carol (crypt),
+    dave (plaintext), erin ({sha1}), frank (an empty password), gina (a uid below SQLMinID), all at alice's
+    home, and hank (no home: SQLDefaultHomedir's); groups sqlstaff (carol's primary) and sqlextra (carol, dave)."""
+    import base64
+    import hashlib
+    import sqlite3
+    from proftpy.auth.crypt import crypt_hash
+    if home.name != USER:
+        return
+    path = home.parent.parent / "sql.db"
+    path.unlink(missing_ok=True)
+    sha1 = "{sha1}" + base64.b64encode(hashlib.sha1(b"erin-pw").digest()).decode()
+    users = [("carol", crypt_hash("carol-pw"), UID, UID), ("dave", "dave-pw", UID, UID), ("erin", sha1, UID, UID),
+             ("frank", "", UID, UID), ("gina", crypt_hash("gina-pw"), 10, 10)]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SQL_SCHEMA)
+        conn.executemany("INSERT INTO users (userid, passwd, uid, gid, homedir, shell) VALUES (?, ?, ?, ?, ?, ?)",
+                         [(name, pw, uid, gid, str(home), "/bin/sh") for name, pw, uid, gid in users]
+                         + [("hank", crypt_hash("hank-pw"), UID, UID, None, "/bin/sh")])
+        conn.executemany("INSERT INTO groups VALUES (?, ?, ?)",
+                         [("sqlstaff", UID, "carol"), ("sqlextra", UID + 20, "dave,carol")])
+    conn.close()
+    os.chmod(path, 0o600)
+
+
+def sql_scenarios() -> list[Scenario]:
+    """mod_sql with mod_sql_sqlite: SQL users logging in with each SQLAuthTypes form, wrong passwords, names that
+    try to inject SQL, the AuthUserFile behind it, SQLMinID, groups in <Limit>, SQLLog statements whose effects
+    SQLShowInfo lines show, SQLRatioStats, and a database that is not there (braces doubled: str.format)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="": s.append(Scenario(name, list(steps), conf, sql_database))  # noqa: E731
+    base = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nAuthOrder mod_sql.c mod_auth_file.c\n"
+            "SQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\nSQLAuthTypes Crypt Plaintext OpenSSL\n"
+            "SQLAuthenticate users groups\nSQLUserInfo users userid passwd uid gid homedir shell\n"
+            "SQLGroupInfo groups groupname gid members\nSQLMinID 500\n")
+    logged = base + ("SQLNamedQuery count UPDATE \"count = count + 1 WHERE userid = '%u'\" users\n"
+                     "SQLNamedQuery getcount SELECT \"count FROM users WHERE userid = '%u'\"\n"
+                     "SQLNamedQuery xfer INSERT \"'%u', '%m', '%F', %b, '%s'\" xfers\n"
+                     "SQLNamedQuery xfers SELECT \"count(*) || ' ' || sum(bytes) FROM xfers WHERE userid = '%u'\"\n"
+                     "SQLNamedQuery last SELECT \"file FROM xfers ORDER BY rowid DESC LIMIT 1\"\n"
+                     "SQLNamedQuery nothing SELECT \"count FROM users WHERE userid = 'nobody'\"\n"
+                     "SQLLog PASS count\nSQLLog STOR,RETR,ERR_RETR xfer\n"
+                     "SQLShowInfo PASS \"230\" \"You have logged in %{{getcount}} times before, %u\"\n"
+                     "SQLShowInfo PASS \"230\" \"not shown: %{{nothing}}\"\n"
+                     "SQLShowInfo NOOP \"200\" \"transfers: %{{xfers}}, last %{{last}}\"\n"
+                     "SQLShowInfo ERR_CWD \"550\" \"no such directory for %u\"\n")
+    add("sql-login-crypt", "USER carol", "PASS wrong", "USER carol", "PASS carol-pw", "PWD", "PASV", "NLST",
+        "PASV", "RETR file.txt", conf=base)
+    add("sql-login-plaintext", "USER dave", "PASS dave", "USER dave", "PASS dave-pw", "PWD", conf=base)
+    add("sql-login-openssl", "USER erin", "PASS erin", "USER erin", "PASS erin-pw", "PWD", conf=base)
+    add("sql-login-empty-refused", "USER frank", "PASS ", "USER frank", "PASS x", conf=base)
+    add("sql-unknown-user", "USER nobody", "PASS nobody", "USER CAROL", "PASS carol-pw", conf=base)
+    add("sql-injection", "USER x' OR '1'='1", "PASS x' OR '1'='1", "USER carol' --", "PASS carol-pw", conf=base)
+    add("sql-injection-pass", "USER dave", "PASS ' OR '1'='1", "USER dave", "PASS dave-pw' OR 'a'='a", conf=base)
+    add("sql-fallback-authfile", *LOGIN, "PWD", conf=base)
+    add("sql-min-id", "USER gina", "PASS gina-pw", "PWD", "PASV", "NLST", "MKD newdir", conf=base)
+    add("sql-group-limit", "USER carol", "PASS carol-pw", "MKD x", "USER dave", "PASS dave-pw",
+        conf=base + "<Limit MKD>\nDenyGroup sqlextra\n</Limit>\n")
+    add("sql-group-login-denied", "USER dave", "PASS dave-pw", "USER carol", "PASS carol-pw",
+        conf=base + "<Limit LOGIN>\nDenyGroup sqlextra\n</Limit>\n")
+    add("sql-log-showinfo", "USER carol", "PASS carol-pw", "NOOP", "PASV", "STOR up.txt", "NOOP", "PASV",
+        "RETR up.txt", "PASV", "RETR nothere", "NOOP", "CWD nothere", "CWD dir", conf=logged)
+    add("sql-ratio-stats", "USER carol", "PASS carol-pw", "PASV", "STOR r.txt", "PASV", "RETR file.txt", "NOOP",
+        conf=base + "SQLRatioStats on\nSQLNamedQuery stats SELECT \"fstor || '/' || fretr || '/' || bstor || '/' "
+        "|| bretr FROM users WHERE userid = '%u'\"\nSQLShowInfo NOOP \"200\" \"stats %{{stats}}\"\n")
+    custom = base.replace("SQLUserInfo users userid passwd uid gid homedir shell", "SQLUserInfo custom:/by-name/by-id")
+    custom += ("SQLNamedQuery by-name SELECT \"userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = "
+               "'%{{0}}'\"\nSQLNamedQuery by-id SELECT \"userid, passwd, uid, gid, homedir, shell FROM users WHERE "
+               "uid = %{{0}}\"\n")
+    add("sql-custom-userinfo", "USER x' OR '1'='1", "PASS carol-pw", "USER carol", "PASS carol-pw", "PWD", "PASV",
+        "LIST file.txt", conf=custom)
+    add("sql-where-default-home", "USER dave", "PASS dave-pw", "USER hank", "PASS hank-pw", "PWD", "USER carol",
+        conf=base + "SQLUserWhereClause \"userid != 'dave'\"\nSQLDefaultHomedir {base}/home/alice\n")
+    add("sql-missing-database", "USER carol", "PASS carol-pw", conf=base.replace("{base}/sql.db", "{base}/none.db"))
+    add("sql-missing-database-no-disconnect", "USER carol", "PASS carol-pw", *LOGIN, "PWD",
+        conf=base.replace("{base}/sql.db", "{base}/none.db") + "SQLOptions NoDisconnectOnError\n")
+    return s
+
+
 def digest_scenarios() -> list[Scenario]:
     """mod_digest: HASH, OPTS HASH, XCRC, MD5, XMD5, XSHA, XSHA1, XSHA256, XSHA512, ranges, refusals, directives."""
     s: list[Scenario] = []
@@ -1438,7 +1528,10 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     server.port = free_port()
     values = {"port": server.port, "dir": server.base, "base": server.base}
     conf = server.base / "server.conf"
-    conf.write_text((extra + COMMON_CONF).format(**values))
+    common = COMMON_CONF
+    if re.search(r"^AuthOrder ", extra, re.M):     # a second AuthOrder is fatal to ProFTPD: the scenario's replaces
+        common = re.sub(r"^AuthOrder .*\n", "", common, flags=re.M)
+    conf.write_text((extra + common).format(**values))
     log = open(server.base / "stderr.log", "wb")
     server.proc = subprocess.Popen(argv + ["-n", "-c", str(conf)], cwd=server.base, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT)

@@ -5,6 +5,7 @@
 #   redis-server   shared bans across nodes (tests start their own on a private loopback port)
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
+#   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
 #   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
@@ -24,6 +25,7 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
+[ -f /usr/lib/proftpd/mod_sql_sqlite.so ] || missing="$missing proftpd-mod-sqlite"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"

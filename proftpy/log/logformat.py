@@ -32,8 +32,9 @@ LONG = frozenset(("basename", "epoch", "file-modified", "file-offset", "file-siz
 Token = Union[str, tuple[str, str]]     # literal text, or (variable, argument)
 
 
-def compile_format(text: str) -> list[Token]:
-    """Split a LogFormat string into literal text and (variable, argument) tokens."""
+def compile_format(text: str, custom: bool = False) -> list[Token]:
+    """Split a LogFormat string into literal text and (variable, argument) tokens. With `custom`, an unknown
+    `%{name}` is the token ("custom", name) (mod_sql's named queries and `%{0}` arguments), not its name."""
     out: list[Token] = []
     lit: list[str] = []
     i, n = 0, len(text)
@@ -73,6 +74,8 @@ def compile_format(text: str) -> list[Token]:
             elif after == "t":
                 var("time", name)
                 i += 1
+            elif custom:
+                var("custom", name)
             else:
                 lit.append(name)            # ProFTPD: an unknown %{name} leaves its name
         else:
@@ -243,6 +246,16 @@ _DEFAULTS.update(dict.fromkeys(("b", "c", "f", "F", "g", "R", "s", "S", "T", "u"
                                 "transfer-port", "transfer-speed", "transfer-status", "transfer-type"), "-"))
 
 
+def value(name: str, arg: str, rec: Record, defaults: Mapping[str, str] | None = None) -> str:
+    """One variable's text for `rec`: its value, else its default (`defaults` first, then mod_log's)."""
+    found = _VALUES[name](rec, arg)
+    if found is not None:
+        return found
+    if defaults is not None and name in defaults:
+        return defaults[name]
+    return _DEFAULTS.get(name, "")
+
+
 def render(tokens: list[Token], rec: Record) -> str:
     """The log line for `rec` (without the newline)."""
     parts = []
@@ -251,8 +264,8 @@ def render(tokens: list[Token], rec: Record) -> str:
             parts.append(tok)
             continue
         name, arg = tok
-        value = _VALUES[name](rec, arg)
-        parts.append(_DEFAULTS.get(name, "") if value is None else value)
+        found = _VALUES[name](rec, arg)
+        parts.append(_DEFAULTS.get(name, "") if found is None else found)
     return "".join(parts)
 
 

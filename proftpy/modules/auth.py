@@ -119,8 +119,9 @@ def _user_password(args: list[str]) -> tuple[str, str]:
 
 
 directives = (
-    Directive("AuthOrder", Words(), SVG, ["mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
-              "Auth modules to ask, in order; a trailing `*` makes a module authoritative."),
+    Directive("AuthOrder", Words(), SVG, ["mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
+              "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default mod_sql first "
+              "where SQLConnectInfo is set, as ProFTPD asks the module it loaded last first)."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
     Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
               "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),
@@ -307,7 +308,7 @@ def user(session: "Session", cmd: Request) -> Reply:
         finally:
             st.vouched = None
         return Reply(232, reply.text, reply.lines) if reply is not None and reply.code == 230 else reply
-    return Reply(331, f"Password required for {cmd.arg}")
+    return Reply(331, f"Password required for {cmd.arg.split(' ', 1)[0]}")     # ProFTPD names argv[1]
 
 
 def pass_(session: "Session", cmd: Request) -> Reply | None:
