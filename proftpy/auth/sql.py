@@ -11,7 +11,8 @@ Three parts, none of which knows a session:
   parameter, a variable outside quotes another, so nothing a client sends is ever read as SQL.
 - `SqlBackend`: an AuthOrder backend (`mod_sql.c`): SQLUserInfo/SQLGroupInfo lookups (table columns or
   `custom:/` named queries), SQLUserWhereClause/SQLGroupWhereClause, SQLMinID, SQLDefaultUID/GID/Homedir,
-  SQLNegativeCache, and the SQLAuthTypes password checks (Crypt, Plaintext, Empty, OpenSSL).
+  SQLNegativeCache, and the SQLAuthTypes password checks: mod_sql's (Crypt, Plaintext, Empty, OpenSSL) and
+  mod_sql_passwd's (proftpy/auth/sql_passwd.py), with the salts each login hashes with.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from typing import Any, Callable, Sequence
 
 from proftpy import privs
 from proftpy.auth import MAX_ID, Account, Group, _root_identity
+from proftpy.auth import sql_passwd
 from proftpy.auth.crypt import crypt_verify
+from proftpy.auth.sql_passwd import MOD_SQL_PASSWD, Context, Salts
 from proftpy.log import logformat
 
 log = logging.getLogger("proftpy.auth.sql")
@@ -38,7 +41,6 @@ SQLITE_VERSION = "mod_sql_sqlite/0.4"
 MIN_ID = 999                    # SQLMinUserUID/SQLMinUserGID by default
 DEFAULT_ID = 65533              # SQLDefaultUID/SQLDefaultGID by default
 BUSY_SECONDS = 3.0              # how long a statement waits for a locked database before it fails
-AUTH_TYPES = ("Crypt", "Plaintext", "Empty", "OpenSSL")
 NULL_PASSWORD = "\0"            # a NULL password column: no SQLAuthType accepts it (no client password has a NUL)
 QUERY_KINDS = ("SELECT", "INSERT", "UPDATE", "FREEFORM")
 # what a variable without a value gives in a statement, where mod_sql's differs from mod_log's
@@ -256,53 +258,80 @@ def _bytes(text: str | bytes) -> bytes:
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
 
 
-def check_crypt(password: str | bytes, stored: str) -> bool:
+def check_crypt(password: bytes, stored: str, ctx: Context) -> bool:
     return bool(stored) and crypt_verify(password, stored)
 
 
-def check_plaintext(password: str | bytes, stored: str) -> bool:
-    return bool(stored) and hmac.compare_digest(_bytes(password), _bytes(stored))
+def check_plaintext(password: bytes, stored: str, ctx: Context) -> bool:
+    return bool(stored) and hmac.compare_digest(password, _bytes(stored))
 
 
-def check_empty(password: str | bytes, stored: str) -> bool:
+def check_empty(password: bytes, stored: str, ctx: Context) -> bool:
     return stored == ""
 
 
-def check_openssl(password: str | bytes, stored: str) -> bool:
+def check_openssl(password: bytes, stored: str, ctx: Context) -> bool:
     """`{digest}base64(digest(password))`, the digest named as OpenSSL names it (md5, sha1, sha256...)."""
     if not stored.startswith("{") or "}" not in stored:
         return False
     name, _, value = stored[1:].partition("}")
     try:
-        digest = hashlib.new(name.lower(), _bytes(password)).digest()
+        digest = hashlib.new(name.lower(), password).digest()
     except (ValueError, TypeError):
         log.debug("%s: no such digest '%s' supported", VERSION, name)
         return False
     return hmac.compare_digest(base64.b64encode(digest), _bytes(value))
 
 
-CHECKS: dict[str, Callable[[str | bytes, str], bool]] = {
-    "crypt": check_crypt, "plaintext": check_plaintext, "empty": check_empty, "openssl": check_openssl}
+@dataclass(frozen=True)
+class AuthType:
+    """One SQLAuthType: its name (any case in SQLAuthTypes), the module that registers it, and its check
+    `check(password, stored column, context) -> bool`."""
+
+    name: str
+    check: Callable[[bytes, str, Context], bool]
+    module: str = MOD_SQL
+    available: Callable[[], bool] = lambda: True        # argon2: only with libsodium
+
+
+AUTH_TYPES = {t.name.lower(): t for t in (
+    AuthType("Crypt", check_crypt),
+    AuthType("Plaintext", check_plaintext),
+    AuthType("Empty", check_empty),
+    AuthType("OpenSSL", check_openssl),
+    AuthType("bcrypt", sql_passwd.check_bcrypt, MOD_SQL_PASSWD),
+    AuthType("md5", sql_passwd.digest_check("md5"), MOD_SQL_PASSWD),
+    AuthType("sha1", sql_passwd.digest_check("sha1"), MOD_SQL_PASSWD),
+    AuthType("sha256", sql_passwd.digest_check("sha256"), MOD_SQL_PASSWD),
+    AuthType("sha512", sql_passwd.digest_check("sha512"), MOD_SQL_PASSWD),
+    AuthType("pbkdf2", sql_passwd.check_pbkdf2, MOD_SQL_PASSWD),
+    AuthType("scrypt", sql_passwd.check_scrypt, MOD_SQL_PASSWD),
+    AuthType("argon2", sql_passwd.check_argon2, MOD_SQL_PASSWD, lambda: sql_passwd.sodium() is not None),
+)}
 
 
 def parse_auth_types(words: list[str]) -> tuple[str, ...]:
-    """`SQLAuthTypes Crypt Plaintext ...` -> the canonical names, in order."""
+    """`SQLAuthTypes Crypt Plaintext md5 ...` -> the canonical names, in order."""
     if not words:
         raise ValueError("expected at least one SQLAuthType")
-    names = {t.lower(): t for t in AUTH_TYPES}
     out = []
     for word in words:
-        if word.lower() not in names:
+        auth_type = AUTH_TYPES.get(word.lower())
+        if auth_type is None:
             raise ValueError(f"unknown SQLAuthType '{word}'")
-        out.append(names[word.lower()])
+        if not auth_type.available():
+            raise ValueError(f"unknown SQLAuthType '{word}': proftpy computes {auth_type.name} with libsodium "
+                             "(as ProFTPD's mod_sql_passwd does), and libsodium was not found")
+        out.append(auth_type.name)
     return tuple(out)
 
 
-def password_ok(types: Sequence[str], password: str | bytes, stored: str) -> bool:
+def password_ok(types: Sequence[str], password: str | bytes, stored: str, ctx: Context | None = None) -> bool:
     """Whether one of the SQLAuthTypes, tried in order, accepts `password` for the stored column."""
     if stored == NULL_PASSWORD:
         return False
-    return any(CHECKS[t.lower()](password, stored) for t in types)
+    ctx = ctx or Context()
+    return any(AUTH_TYPES[t.lower()].check(_bytes(password), stored, ctx) for t in types)
 
 
 # -- users and groups ----------------------------------------------------------------------------------------------
@@ -388,6 +417,7 @@ class Settings:
     negative_cache: bool = False
     normalized_groups: bool = False
     queries: dict = field(default_factory=dict)     # name -> NamedQuery
+    passwd: sql_passwd.PasswdConfig = sql_passwd.PasswdConfig()     # mod_sql_passwd's SQLPassword* directives
 
 
 def _id(text: str | None, default: int) -> int:
@@ -418,6 +448,7 @@ class SqlBackend:
             "%s: unrecoverable backend error: (%s) %s", VERSION, SQLITE_VERSION, e)
         self._users: dict[Any, Account | None] = {}
         self._groups: dict[Any, Group | None] = {}
+        self.salts = Salts()            # mod_sql_passwd's; the file salt is set when the session starts
 
     # rows ----------------------------------------------------------------------------------------------------
     def _rows(self, sql: str, params: Sequence) -> list[tuple] | None:
@@ -534,7 +565,52 @@ class SqlBackend:
     def check(self, account: Account, password: str | bytes) -> bool:
         if not self.settings.auth_types:
             log.debug("%s: warning: no SQLAuthTypes configured", VERSION)
-        return password_ok(self.settings.auth_types, password, account.passwd)
+        if self.settings.passwd.engine:
+            self._login_salts()
+        return password_ok(self.settings.auth_types, password, account.passwd,
+                           Context(self.settings.passwd, self.salts))
+
+    def _values(self, key: str) -> list[str | None] | None:
+        """The values (all rows' columns, in order) of the `sql:/query` named query for the USER name."""
+        rows = self.named(key[len("sql:/"):], [self.facts().orig_user or ""])
+        return None if rows is None else [v for row in rows for v in row]
+
+    def _login_salts(self) -> None:
+        """mod_sql_passwd's work before PASS: the PBKDF2 parameters and the user salt of this login (a lookup that
+        fails leaves the previous ones, and a failed PBKDF2 lookup skips the user salt, as in ProFTPD)."""
+        cfg, salts = self.settings.passwd, self.salts
+        if isinstance(cfg.pbkdf2, sql_passwd.Pbkdf2):
+            salts.pbkdf2 = cfg.pbkdf2
+        elif cfg.pbkdf2 is not None:
+            values = self._values(cfg.pbkdf2)
+            if values is None:
+                return
+            if len(values) != 3 or None in values:
+                log.debug("%s: SQLNamedQuery '%s' returned wrong number of columns (%d)", sql_passwd.VERSION,
+                          cfg.pbkdf2[5:], len(values))
+            else:
+                try:
+                    salts.pbkdf2 = sql_passwd.pbkdf2_params(*values)        # type: ignore[arg-type]
+                except ValueError as e:
+                    log.debug("%s: SQLNamedQuery '%s' returned %s", sql_passwd.VERSION, cfg.pbkdf2[5:], e)
+        if cfg.user_salt is None:
+            return
+        key, where = cfg.user_salt
+        if key.lower() == "name":
+            salt = _bytes(self.facts().orig_user or "") or None
+        elif key.lower().startswith("sql:/"):
+            values = self._values(key)
+            if values is None or len(values) != 1 or values[0] is None:
+                log.debug("%s: SQLNamedQuery '%s' returned wrong number of rows (%d)", sql_passwd.VERSION, key[5:],
+                          len(values or ()))
+                return
+            salt = sql_passwd.decode(_bytes(values[0]), cfg.salt_encoding)
+            if salt is None:
+                log.debug("%s: error decoding salt from SQLNamedQuery '%s'", sql_passwd.VERSION, key[5:])
+                return
+        else:
+            return                  # `uid`: accepted by the directive, never a salt (as in ProFTPD 1.3.8)
+        salts.user, salts.user_where = salt, where
 
     def sample_hash(self) -> str | None:
         return None                 # the master never reads the database (a connection must not cross a fork)

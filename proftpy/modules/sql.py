@@ -25,6 +25,7 @@ from ..config.registry import SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str, Text, parse_bool, parse_int
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
 from ..module import ANY, Listener, Module
+from . import sql_passwd
 from .log import record
 from .modlog import ModuleLog
 
@@ -206,8 +207,9 @@ directives = (
     Directive("SQLAuthenticate", Custom(_authenticate, "on|off | users groups userset[fast] groupset[fast]"), SVG,
               frozenset(("users", "groups", "userset", "groupset")), Merge.SERVER,
               "Which lookups mod_sql answers: `users` (passwd), `groups` (group); the *set words are accepted."),
-    Directive("SQLAuthTypes", Custom(parse_auth_types, "Crypt|Plaintext|Empty|OpenSSL ..."), SVG, (), Merge.SERVER,
-              "How a stored password is checked, tried in order: crypt(3), clear text, empty, `{digest}base64`."),
+    Directive("SQLAuthTypes", Custom(parse_auth_types, "Crypt|Plaintext|Empty|OpenSSL|md5|sha1|sha256|sha512|pbkdf2|..."),
+              SVG, (), Merge.SERVER, "How a stored password is checked, tried in order: crypt(3), clear text, empty, "
+              "`{digest}base64`, and mod_sql_passwd's digests (SQLPasswordEngine)."),
     Directive("SQLUserInfo", Custom(parse_user_info, "table user passwd uid gid homedir shell | custom:/query"),
               SVG, UserInfo(), Merge.SERVER,
               "The users table and its columns (uid...shell may be NULL), or named queries (`%{0}`: the name)."),
@@ -297,7 +299,7 @@ def _settings(server) -> Settings:
         default_uid=server.get("SQLDefaultUID"), default_gid=server.get("SQLDefaultGID"),
         default_home=default_home, negative_cache=server.get("SQLNegativeCache"),
         normalized_groups=any("UseNormalizedGroupSchema" in p.value for p in server.section.all("SQLOptions")),
-        queries=queries(server))
+        queries=queries(server), passwd=sql_passwd.config(server))
 
 
 def database(server) -> Database | None:

@@ -110,8 +110,9 @@ def test_directive_words():
 
 def test_auth_types():
     assert parse_auth_types(["crypt", "PLAINTEXT", "OpenSSL", "empty"]) == ("Crypt", "Plaintext", "OpenSSL", "Empty")
-    with pytest.raises(ValueError, match="unknown SQLAuthType 'md5'"):
-        parse_auth_types(["md5"])
+    assert parse_auth_types(["MD5", "sha512", "PBKDF2"]) == ("md5", "sha512", "pbkdf2")     # mod_sql_passwd's
+    with pytest.raises(ValueError, match="unknown SQLAuthType 'md6'"):
+        parse_auth_types(["md6"])
 
 
 def test_password_checks():
