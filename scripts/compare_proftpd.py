@@ -307,6 +307,7 @@ def scenarios() -> list[Scenario]:
     s += digest_scenarios()
     s += ratio_scenarios()
     s += sql_scenarios()
+    s += sql_passwd_scenarios()
     return s
 
 
@@ -982,6 +983,120 @@ def sql_scenarios() -> list[Scenario]:
     return s
 
 
+PEPPER = b"pepper"                 # the salt file of the sql-passwd-* scenarios ({base}/salt.txt, with a newline)
+PASSWD_SALT32 = bytes(range(32))    # scrypt's salt ({base}/salt32.hex, hex); argon2's is the first 16 bytes
+
+
+def sql_passwd_database(home: Path) -> None:
+    """{base}/passwd.db and the salt files of the sql-passwd-* scenarios: one user per way of storing a hashed
+    password (each user's password is `<name>-pw`), all at alice's home; the `salt` column holds per-user salts,
+    `pdigest`/`piter`/`plen` per-user PBKDF2 parameters."""
+    import base64
+    import ctypes
+    import ctypes.util
+    import hashlib
+    import sqlite3
+    from proftpy.auth.crypt import crypt_hash
+    if home.name != USER:
+        return
+    base = home.parent.parent
+    (base / "salt.txt").write_bytes(PEPPER + b"\n")
+    (base / "salt32.hex").write_text(PASSWD_SALT32.hex() + "\n")
+
+    def h(name: str, data: bytes) -> bytes:
+        return hashlib.new(name, data).digest()
+
+    def rounds(name: str, text: bytes, n: int) -> str:
+        for _ in range(n - 1):
+            text = base64.b64encode(h(name, text))
+        return text.decode()
+    lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+    lib.sodium_init()
+    argon = ctypes.create_string_buffer(32)
+    lib.crypto_pwhash_argon2i.argtypes = [ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_char_p, ctypes.c_ulonglong,
+                                          ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_size_t, ctypes.c_int]
+    lib.crypto_pwhash_argon2i(argon, 32, b"ar-pw", 5, PASSWD_SALT32[:16], 4, 33554432, 1)
+    scrypt = hashlib.scrypt(b"sc-pw", salt=PASSWD_SALT32, n=16384, r=8, p=1, dklen=32)
+    hs = lambda pw, salt=b"": h("sha256", pw + salt).hex()  # noqa: E731
+    users = [  # name, password column, salt column, pbkdf2 columns
+        ("m5", h("md5", b"m5-pw").hex(), None), ("s1", h("sha1", b"s1-pw").hex(), None),
+        ("s256", hs(b"s256-pw"), None), ("s512", h("sha512", b"s512-pw").hex(), None),
+        ("upper", hs(b"upper-pw").upper(), None),
+        ("b64", rounds("sha256", base64.b64encode(h("sha256", b"b64-pw")), 3), None),
+        ("fs", hs(b"fs-pw", PEPPER), None), ("fp", hs(PEPPER + b"fp-pw"), None),
+        ("un", hs(b"un" + b"un-pw", PEPPER), None),
+        ("us", h("sha1", b"us-pw" + b"\0salt\xff").hex(), base64.b64encode(b"\0salt\xff").decode()),
+        ("opt", h("sha256", h("sha256", b"opt-pw").hex().encode() + h("sha256", PEPPER).hex().encode()).hex(), None),
+        ("pk", hashlib.pbkdf2_hmac("sha256", b"pk-pw", b"pk", 1000, 32).hex(), None, "sha256", 1000, 32),
+        ("pq", hashlib.pbkdf2_hmac("sha1", b"pq-pw", b"rowsalt", 500, 20).hex(), "rowsalt", "sha1", 500, 20),
+        ("sc", scrypt.hex(), None), ("ar", argon.raw.hex(), PASSWD_SALT32[:16].hex()),
+        ("bc", crypt_hash("bc-pw", "bcrypt"), None), ("em", "", None), ("cut", hs(b"cut-pw")[:12], None)]
+    path = base / "passwd.db"
+    path.unlink(missing_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SQL_SCHEMA + "ALTER TABLE users ADD COLUMN salt TEXT;\nALTER TABLE users ADD COLUMN "
+                           "pdigest TEXT;\nALTER TABLE users ADD COLUMN piter INTEGER;\nALTER TABLE users ADD COLUMN "
+                           "plen INTEGER;\n")
+        conn.executemany("INSERT INTO users (userid, passwd, uid, gid, homedir, shell, salt, pdigest, piter, plen) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(u[0], u[1], UID, UID, str(home), "/bin/sh", u[2], *(u[3:] or (None,) * 3)) for u in users])
+    conn.close()
+    os.chmod(path, 0o600)
+
+
+def sql_passwd_scenarios() -> list[Scenario]:
+    """mod_sql_passwd: each digest and encoding, the engine off, salt files appended and prepended (raw and
+    hex-encoded), user salts from the name and from a query, HashEncode options, rounds, PBKDF2 with fixed and
+    per-user parameters, scrypt, argon2, bcrypt, and the columns ProFTPD's prefix comparison lets in."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="": s.append(Scenario(name, list(steps), conf, sql_passwd_database))  # noqa: E731
+    base = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nLoadModule mod_sql_passwd.c\n"
+            "AuthOrder mod_sql.c mod_auth_file.c\nSQLBackend sqlite3\nSQLConnectInfo {base}/passwd.db\n"
+            "SQLAuthenticate users\nSQLUserInfo users userid passwd uid gid homedir shell\nSQLMinID 500\n")
+    on = base + "SQLPasswordEngine on\n"
+    digests = on + "SQLAuthTypes md5 sha1 sha256 sha512\n"
+
+    def login(user: str) -> tuple[str, ...]:
+        return f"USER {user}", "PASS wrong", f"USER {user}", f"PASS {user}-pw"
+    add("sql-passwd-md5", *login("m5"), "PWD", conf=digests)
+    add("sql-passwd-sha1", *login("s1"), conf=digests)
+    add("sql-passwd-sha256", "USER upper", "PASS upper-pw", *login("s256"), conf=digests)
+    add("sql-passwd-sha512", "USER s512", "PASS m5-pw", *login("s512"), conf=digests)
+    add("sql-passwd-HEX", "USER s256", "PASS s256-pw", *login("upper"),
+        conf=on + "SQLAuthTypes sha256\nSQLPasswordEncoding HEX\n")
+    add("sql-passwd-base64-rounds", "USER s256", "PASS s256-pw", *login("b64"),
+        conf=on + "SQLAuthTypes sha256\nSQLPasswordEncoding base64\nSQLPasswordRounds 3\n")
+    add("sql-passwd-engine-off", "USER m5", "PASS m5-pw", "USER s1", "PASS s1-pw",
+        conf=base + "SQLAuthTypes md5 sha1\n")
+    salted = on + "SQLAuthTypes sha256\nSQLPasswordSaltFile {base}/salt.txt\n"
+    add("sql-passwd-salt-file", "USER s256", "PASS s256-pw", *login("fs"), conf=salted)
+    add("sql-passwd-salt-file-prepend", "USER fs", "PASS fs-pw", "USER fp", "PASS fp-pw",
+        conf=salted.replace("salt.txt", "salt.txt Prepend"))
+    add("sql-passwd-user-salt-name", "USER fs", "PASS fs-pw", *login("un"),
+        conf=salted + "SQLPasswordUserSalt name Prepend\n")
+    user_salt = (on + "SQLAuthTypes sha1\nSQLPasswordSaltEncoding base64\nSQLPasswordUserSalt sql:/salt\n"
+                 "SQLNamedQuery salt SELECT \"salt FROM users WHERE userid = '%{{0}}'\"\n")
+    add("sql-passwd-user-salt-sql", "USER nobody", "PASS s1-pw", *login("us"), conf=user_salt)
+    add("sql-passwd-user-salt-null", "USER s1", "PASS s1-pw", conf=user_salt)
+    add("sql-passwd-options", "USER fs", "PASS fs-pw", *login("opt"),
+        conf=salted + "SQLPasswordOptions HashEncodeSalt\nSQLPasswordOptions HashEncodePassword\n")
+    add("sql-passwd-pbkdf2", *login("pk"),
+        conf=on + "SQLAuthTypes pbkdf2\nSQLPasswordPBKDF2 sha256 1000 32\nSQLPasswordUserSalt name\n")
+    add("sql-passwd-pbkdf2-sql", *login("pq"),
+        conf=on + "SQLAuthTypes pbkdf2\nSQLPasswordPBKDF2 sql:/params\nSQLPasswordUserSalt sql:/salt\n"
+        "SQLNamedQuery salt SELECT \"salt FROM users WHERE userid = '%{{0}}'\"\n"
+        "SQLNamedQuery params SELECT \"pdigest, piter, plen FROM users WHERE userid = '%{{0}}'\"\n")
+    add("sql-passwd-scrypt", *login("sc"),
+        conf=on + "SQLAuthTypes scrypt\nSQLPasswordSaltEncoding hex\nSQLPasswordSaltFile {base}/salt32.hex\n")
+    add("sql-passwd-argon2", *login("ar"),
+        conf=on + "SQLAuthTypes argon2\nSQLPasswordSaltEncoding hex\nSQLPasswordUserSalt sql:/salt\n"
+        "SQLNamedQuery salt SELECT \"salt FROM users WHERE userid = '%{{0}}'\"\n")
+    add("sql-passwd-bcrypt", *login("bc"), conf=on + "SQLAuthTypes bcrypt\n")
+    add("sql-passwd-empty-column", "USER em", "PASS anything", conf=on + "SQLAuthTypes sha256\n")
+    add("sql-passwd-cut-column", "USER cut", "PASS wrong", "USER cut", "PASS cut-pw", conf=on + "SQLAuthTypes sha256\n")
+    return s
+
+
 def digest_scenarios() -> list[Scenario]:
     """mod_digest: HASH, OPTS HASH, XCRC, MD5, XMD5, XSHA, XSHA1, XSHA256, XSHA512, ranges, refusals, directives."""
     s: list[Scenario] = []
@@ -1396,6 +1511,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     **{("digest-enable-off", f"{cmd} dir/nodigest/f.txt"): (
         "DigestEnable off applies under DefaultRoot too (ProFTPD 1.3.8 matches the path seen inside the chroot "
         "against the <Directory> names, so it never applies there)") for cmd in ("XCRC", "HASH", "MD5")},
+    ("sql-passwd-empty-column", "PASS anything"): (
+        "an empty password column matches no password under mod_sql_passwd's types (ProFTPD 1.3.8 compares only as "
+        "many characters as the column holds, none here, and lets any password in)"),
+    ("sql-passwd-cut-column", "PASS cut-pw"): (
+        "a column holding the first 12 hex digits of the digest does not match (ProFTPD 1.3.8 compares only the "
+        "column's length: a cut column lets in any password whose digest starts the same way)"),
+    ("sql-passwd-user-salt-null", "PASS s1-pw"): (
+        "a NULL salt from the SQLPasswordUserSalt query is no salt, so the unsalted digest logs in (ProFTPD 1.3.8's "
+        "session process dies on the NULL: the connection closes)"),
     ("copy-engine-off", "SITE CPTO x"): ("with CopyEngine off SITE CPTO is not understood (ProFTPD's mod_quotatab "
                                          "still answers 503)"),
 }
