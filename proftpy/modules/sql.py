@@ -207,7 +207,7 @@ directives = (
     Directive("SQLAuthenticate", Custom(_authenticate, "on|off | users groups userset[fast] groupset[fast]"), SVG,
               frozenset(("users", "groups", "userset", "groupset")), Merge.SERVER,
               "Which lookups mod_sql answers: `users` (passwd), `groups` (group); the *set words are accepted."),
-    Directive("SQLAuthTypes", Custom(parse_auth_types, "Crypt|Plaintext|Empty|OpenSSL|md5|sha1|sha256|sha512|pbkdf2|..."),
+    Directive("SQLAuthTypes", Custom(parse_auth_types, "Crypt|Plaintext|Empty|OpenSSL|md5|sha1|sha256|sha512|..."),
               SVG, (), Merge.SERVER, "How a stored password is checked, tried in order: crypt(3), clear text, empty, "
               "`{digest}base64`, and mod_sql_passwd's digests (SQLPasswordEngine)."),
     Directive("SQLUserInfo", Custom(parse_user_info, "table user passwd uid gid homedir shell | custom:/query"),

@@ -139,3 +139,13 @@ def test_scrypt_with_a_32_byte_salt(ftpd, tmp_path):
 def test_bad_passwd_directives_are_refused(tmp_path, line, message):
     err = refused_config(tmp_path, line)
     assert "t.conf:2:" in err and message in err, err
+
+
+def test_module_is_listed_and_ifmodule_holds(ftpd, tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "proftpy", "-l"], capture_output=True, text=True).stdout.splitlines()
+    assert "  mod_sql_passwd.c" in out
+    db = passwd_db(tmp_path, [("ivy", h("md5", b"ivy-pw").hex())])
+    d = ftpd("LoadModule mod_sql_passwd.c\n<IfModule mod_sql_passwd.c>\n" + conf(db, "md5") + "</IfModule>\n")
+    assert login_reply(d, "ivy", "ivy-pw") == "230 User ivy logged in"
