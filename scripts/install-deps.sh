@@ -6,6 +6,8 @@
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
+#   proftpd-mod-crypto  its mod_sql_passwd, for the sql-passwd-* scenarios
+#   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
 #   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
@@ -26,6 +28,8 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
 [ -f /usr/lib/proftpd/mod_sql_sqlite.so ] || missing="$missing proftpd-mod-sqlite"
+[ -f /usr/lib/proftpd/mod_sql_passwd.so ] || missing="$missing proftpd-mod-crypto"
+ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"
