@@ -1086,6 +1086,8 @@ def sql_passwd_scenarios() -> list[Scenario]:
         conf=on + "SQLAuthTypes pbkdf2\nSQLPasswordPBKDF2 sql:/params\nSQLPasswordUserSalt sql:/salt\n"
         "SQLNamedQuery salt SELECT \"salt FROM users WHERE userid = '%{{0}}'\"\n"
         "SQLNamedQuery params SELECT \"pdigest, piter, plen FROM users WHERE userid = '%{{0}}'\"\n")
+    add("sql-passwd-pbkdf2-no-query", "USER s256", "PASS s256-pw",        # no PBKDF2 query: no user salt either
+        conf=on + "SQLAuthTypes sha256\nSQLPasswordPBKDF2 sql:/nothere\nSQLPasswordUserSalt name\n")
     add("sql-passwd-scrypt", *login("sc"),
         conf=on + "SQLAuthTypes scrypt\nSQLPasswordSaltEncoding hex\nSQLPasswordSaltFile {base}/salt32.hex\n")
     add("sql-passwd-argon2", *login("ar"),

@@ -571,7 +571,11 @@ class SqlBackend:
                            Context(self.settings.passwd, self.salts))
 
     def _values(self, key: str) -> list[str | None] | None:
-        """The values (all rows' columns, in order) of the `sql:/query` named query for the USER name."""
+        """The values (all rows' columns, in order) of the `sql:/query` named query for the USER name; None when
+        the query is not declared or fails."""
+        if key[len("sql:/"):] not in self.settings.queries:
+            log.debug("%s: unable to resolve SQLNamedQuery '%s'", sql_passwd.VERSION, key[len("sql:/"):])
+            return None
         rows = self.named(key[len("sql:/"):], [self.facts().orig_user or ""])
         return None if rows is None else [v for row in rows for v in row]
 
