@@ -144,11 +144,11 @@ def entry_line(kind: str, level: int, text: str, pid: int) -> str:
 
 
 def block(criterion: str, head: list[tuple[str, str]], entries: list[tuple[str, int, str]], pid: int) -> str:
-    """The whole block for `criterion`. As ProFTPD's ring walk, the newest entry (the message logged as the
-    criterion was met) is left out."""
+    """The whole block for `criterion`, every entry in order. (ProFTPD's ring walk stops one short and leaves out
+    the newest entry; here the last ForensicLogBufferSize messages are all written, as its documentation says.)"""
     marker = MARKERS[criterion]
     lines = [f"-----BEGIN {marker} FORENSICS-----\n", *(f"{k}: {v}\n" for k, v in head), "\n"]
-    lines += [entry_line(kind, level, text, pid) for kind, level, text in entries[:-1]]
+    lines += [entry_line(kind, level, text, pid) for kind, level, text in entries]
     lines.append(f"-----END {marker} FORENSICS-----\n")
     return "".join(lines)
 

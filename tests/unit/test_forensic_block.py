@@ -36,12 +36,12 @@ def test_engine_wants_a_boolean():
         lf.parse_engine(["maybe"])
 
 
-def test_the_block_has_markers_headers_a_blank_line_and_all_but_the_newest_entry():
+def test_the_block_has_markers_headers_a_blank_line_and_every_entry():
     head = [("Client-Address", "192.0.2.7"), ("Server-Address", "192.0.2.1:21"), ("Elapsed", "12")]
     entries = [("syslog", 7, "retrieved UID 1000 for user 'tj'"),
                ("SystemLog", 5, "2026-01-02 03:04:05,678 host proftpy[9] s (c[192.0.2.7]): USER tj (Login failed)\n"),
                ("TraceLog", 5, "2026-01-02 03:04:05,679 [9] <command:5>: received command 'PASS (hidden)'\n"),
-               ("TransferLog", 0, "newest: left out, as ProFTPD's ring walk stops before it\n")]
+               ("TransferLog", 0, "Mon Jan  2 03:04:05 2026 0 192.0.2.7 5 /f b _ o r tj ftp 0 * c\n")]
     text = lf.block(lf.FAILED_LOGIN, head, entries, pid=9)
     assert text.splitlines() == [
         "-----BEGIN FAILED LOGIN FORENSICS-----",
@@ -49,6 +49,7 @@ def test_the_block_has_markers_headers_a_blank_line_and_all_but_the_newest_entry
         "[syslog:7, PID 9] retrieved UID 1000 for user 'tj'",
         "[SystemLog:5] 2026-01-02 03:04:05,678 host proftpy[9] s (c[192.0.2.7]): USER tj (Login failed)",
         "[TraceLog:5] 2026-01-02 03:04:05,679 [9] <command:5>: received command 'PASS (hidden)'",
+        "[TransferLog:0] Mon Jan  2 03:04:05 2026 0 192.0.2.7 5 /f b _ o r tj ftp 0 * c",
         "-----END FAILED LOGIN FORENSICS-----"]
     assert lf.block(lf.UNTIMELY_DEATH, [], [], 1) == (
         "-----BEGIN UNTIMELY DEATH FORENSICS-----\n\n-----END UNTIMELY DEATH FORENSICS-----\n")
