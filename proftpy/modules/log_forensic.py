@@ -280,7 +280,7 @@ def _reinit(session: "Session", **_: Any) -> None:
     session_init(session)
 
 
-MODULE = Module(NAME, directives=directives, session_init=session_init,
+MODULE = Module(NAME, directives=directives, session_init=session_init, session_active=_engine_anywhere,
                 hooks=(Hook(LOG_CMD_ERR, "PASS", _pass_failed, active=_engine_anywhere),),
                 listeners=(Listener("mod_auth.login-failed", _login_failed, active=_engine_anywhere),
                            Listener("core.exit", _exited, active=_engine_anywhere),
