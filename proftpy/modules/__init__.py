@@ -20,11 +20,11 @@ from . import exec as exec_
 # class is known (mod_access), its PASS merge before the other modules' PASS work (Max* counts, DisplayLogin);
 # mod_rewrite's PRE_CMD hook changes the argument before any other module's (ProFTPD runs the DSO's first)
 MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession, rewrite,
-                              delay, redis, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard, files, xfer,
-                              passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite, ls, log, site, copy,
-                              site_misc, readme, facts, lang, quotatab, quotatab_file, ratio, deflate, digest, dynmasq,
-                              facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls, proxy_protocol,
-                              ifversion, qos)]
+                              delay, redis, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard, files,
+                              xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite, ls, log, site,
+                              copy, site_misc, readme, facts, lang, quotatab, quotatab_file, ratio, deflate, digest,
+                              dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus, tls,
+                              proxy_protocol, ifversion, qos)]
 
 
 @functools.lru_cache(maxsize=1)

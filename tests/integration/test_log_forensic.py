@@ -58,7 +58,8 @@ def test_a_failed_login_writes_one_block_with_what_the_regular_logs_left_out(ftp
              if line.startswith("[SystemLog:7] ") and "alice: Limit access denies login" in line]
     assert debug and re.search(r" proftpy\[\d+\] 127\.0\.0\.1 \(127\.0\.0\.1\[127\.0\.0\.1\]\): ", debug[0])
     assert any(line.startswith("[SystemLog:6] ") and line.endswith("FTP session opened.") for line in lines)
-    assert any(line.startswith("[SystemLog:5] ") and "USER alice (Login failed): Limit access denies login" in line for line in lines)
+    assert any(line.startswith("[SystemLog:5] ") and "USER alice (Login failed): Limit access denies login" in line
+               for line in lines)
     assert any(line.startswith("[TraceLog:5] ") and "<command:5>: received command 'PASS (hidden)'" in line
                for line in lines)
     assert any(line.startswith("[ExtendedLog:0] 127.0.0.1 USER 331") for line in lines)
