@@ -189,11 +189,8 @@ def wanted(channel: str, level: int) -> bool:
         return False
     lv = _state.levels.get(channel)
     return (lv is not None and lv[0] <= level <= lv[1]
-            and (_state.fd is not None or channel in _state.syslog)) or level <= _state.debug or _tapped()
-
-
-def _tapped() -> bool:
-    return _state.tap is not None and _state.fd is not None
+            and (_state.fd is not None or channel in _state.syslog)) or level <= _state.debug \
+        or (_state.tap is not None and _state.fd is not None)
 
 
 def msg(channel: str, level: int, text: str, *args: object) -> None:
@@ -202,7 +199,7 @@ def msg(channel: str, level: int, text: str, *args: object) -> None:
     traced = lv is not None and lv[0] <= level <= lv[1]
     to_file = traced and _state.fd is not None
     to_debug = level <= _state.debug or (traced and channel in _state.syslog)
-    tapped = _tapped()
+    tapped = _state.tap is not None and _state.fd is not None
     if not (to_file or to_debug or tapped):
         return
     if args:

@@ -57,13 +57,12 @@ class SessionOrigin(logging.Filter):
         self.session = session
 
     def filter(self, record: logging.LogRecord) -> bool:
-        self.tag(record)
-        return Threshold.capture is None or record.levelno >= Threshold.level
-
-    def tag(self, record: logging.LogRecord) -> None:
+        """Tag the record; False for a record below the threshold, which only mod_log_forensic's capture lets
+        reach the handlers (it calls this for the tag alone)."""
         s = self.session
         client = f"({s.remote_name}[{s.remote_addr}])"
         record.origin = f"{s.local_name} {client}" if LineOptions.vhost else client
+        return Threshold.capture is None or record.levelno >= Threshold.level
 
 
 def tag_session(session) -> None:

@@ -172,7 +172,7 @@ class _Capture(logging.Handler):
             if self.syslog:
                 self.ring.append(("syslog", level, record.getMessage()))
             else:
-                self.origin.tag(record)
+                self.origin.filter(record)     # the record's `<server> (<client>[<ip>])`
                 self.ring.append(("SystemLog", level, self.format(record) + "\n"))
         except Exception:
             pass                        # a message that cannot be formatted is not captured; the session goes on
