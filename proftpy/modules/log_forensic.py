@@ -262,7 +262,9 @@ def _login_failed(session: "Session", user: str = "", **_: Any) -> None:
     session.state.get(ForensicState).user = user or None
 
 
-def _pass_failed(session: "Session", cmd: Request) -> None:
+def _pass_failed(session: "Session", cmd: Request | None = None, **_: Any) -> None:
+    """LOG_CMD_ERR of PASS; and the PASS that exceeds MaxLoginAttempts, which ends the session without one (in
+    ProFTPD this module's LOG_CMD_ERR handler runs before mod_auth's, which disconnects)."""
     write_block(session, FAILED_LOGIN)
 
 
@@ -283,5 +285,6 @@ def _reinit(session: "Session", **_: Any) -> None:
 MODULE = Module(NAME, directives=directives, session_init=session_init, session_active=_engine_anywhere,
                 hooks=(Hook(LOG_CMD_ERR, "PASS", _pass_failed, active=_engine_anywhere),),
                 listeners=(Listener("mod_auth.login-failed", _login_failed, active=_engine_anywhere),
+                           Listener("mod_auth.max-login-attempts", _pass_failed, active=_engine_anywhere),
                            Listener("core.exit", _exited, active=_engine_anywhere),
                            Listener("core.session-reinit", _reinit, active=_engine_anywhere)))

@@ -100,6 +100,17 @@ def test_each_failed_login_writes_what_came_since_the_last_block(ftpd):
     assert not any("FTP session opened." in line for line in second[2])
 
 
+def test_the_attempt_that_exceeds_max_login_attempts_writes_its_block_too(ftpd):
+    d = ftpd(FORENSIC + "MaxLoginAttempts 1\n")
+    ftp = d.connect()
+    with pytest.raises(ftplib.error_perm, match="^530"):
+        ftp.login("alice", "wrong")
+    assert wait_until(lambda: blocks(d), 5)
+    [(marker, head, lines)] = blocks(d)
+    assert marker == "FAILED LOGIN" and head["User"] == "alice"
+    assert any("Maximum login attempts (1) exceeded" in line for line in lines)
+
+
 def test_a_session_refused_by_max_load_writes_a_module_config_block(ftpd):
     d = ftpd(FORENSIC + "ForensicLogCriteria ModuleConfig\nMaxLoad 0\n")
     ftp = ftplib.FTP()
