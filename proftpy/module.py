@@ -189,6 +189,8 @@ class Module:
     transport: Callable[[AnySession], None] | None = None      # before any session_init: the control connection's
                                                         # transport (implicit FTPS's handshake, before the greeting)
     session_init: Callable[[AnySession], None] | None = None   # ProFTPD's sess_init: once per session, at connect
+    session_active: Callable[["Config"], bool] | None = None   # as Hook.active: a configuration where this is False
+                                                        # runs neither `transport` nor `session_init` of the module
     rehearse: Callable[[AnySession], None] | None = None       # a pre-forked idle child, before any client, on a
                                                         # throwaway session: session_init's work with no effect
                                                         # outside the process (its pages are then copied already)
@@ -259,24 +261,29 @@ class ModuleSet:
     def session_wiring(self, config: "Config") -> EventBus:
         """The modules' session listeners that are `active` in this configuration, wired once per configuration
         (the master does it before the first fork); each session copies them."""
-        return config.cached(self._wire)
+        return config.cached(self._session_start)[0]
 
-    def _wire(self, config: "Config") -> EventBus:
+    def _session_start(self, config: "Config") -> tuple[EventBus, tuple[Callable[[AnySession], None], ...]]:
+        """Once per configuration: the wired listeners, and the transport functions then the session_init
+        functions, in load order, of the modules `session_active` in it."""
         bus = EventBus()
         for listener in self.listeners:
             if listener.active is None or listener.active(config):
                 listener.wire(bus)
-        return bus
+        steps = tuple(fn for step in ("transport", "session_init") for mod in self.modules
+                      if (fn := getattr(mod, step)) is not None
+                      and (mod.session_active is None or mod.session_active(config)))
+        return bus, steps
 
     def start_session(self, session: AnySession) -> None:
         """Wire every module's listeners, then run the transport functions and the session_init functions in
         load order; a module that ends the session (a failed handshake, a refused client) stops the rest."""
-        session.events.add_all(self.session_wiring(session.config))
-        for step in ("transport", "session_init"):
-            for mod in self.modules:
-                fn = getattr(mod, step)
-                if fn is not None and not session.closing:
-                    fn(session)
+        bus, steps = session.config.cached(self._session_start)
+        session.events.add_all(bus)
+        for fn in steps:
+            if session.closing:
+                break
+            fn(session)
 
     def rehearse(self, session: AnySession) -> None:
         """Every module's `rehearse`, on a session that is thrown away (idle_child.warm_up). One that fails is

@@ -122,6 +122,9 @@ class Session:
         self.greeting_lines: list[str] = []   # lines modules put before the 220 greeting's text (ExecOnConnect)
         self.closing = False
         self.end_reason = ""
+        self.end_cause = ""                     # ProFTPD's disconnect reason where a module asks: "module-acl" (a
+                                                # module's policy: MaxLoad, mod_wrap2), "signal", "error" (an
+                                                # exception ended the session); see `end`
         self.timers: dict[str, Timer] = {}
         self._contexts: dict[tuple, Any] = {}   # context() answers at a path during one command
         self._level: _KeptLevel | None = None   # the session level (no path), with the values read from it
@@ -225,8 +228,9 @@ class Session:
         self.events.emit(event, session=self)
         self.end(event)
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: str, cause: str = "") -> None:
         self.end_reason = self.end_reason or reason
+        self.end_cause = self.end_cause or cause
         self.closing = True
 
     def _next_timeout(self) -> float | None:
@@ -276,6 +280,9 @@ class Session:
                     break
                 self.reset_timer("idle")
                 self.handle_line(line)
+        except Exception:
+            self.end_cause = "error"        # an untimely death: core.exit listeners see it, then it is logged
+            raise
         finally:
             if trace.on: trace.msg("command", 6, "session ends: %s", self.end_reason or "closed")
             self.events.emit("core.exit", session=self)

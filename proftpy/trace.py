@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 # ProFTPD's channels (src/trace.c) and the ones proftpy's own modules use; `Trace DEFAULT:n` sets all of them.
 CHANNELS = ("access", "auth", "ban", "binding", "command", "config", "ctrls", "data", "delay", "dns", "event", "exec",
@@ -59,6 +60,8 @@ class _State:
     debug: int = 0                  # -d / DebugLevel: levels up to this go to the SystemLog too
     conn: tuple[str, str, int] | None = None   # (client ip, server ip, server port) of this process's session
     syslog: set[str] = field(default_factory=set)   # channels set by ftpdctl with no TraceLog: to the SystemLog
+    tap: Callable[[int, str], None] | None = None   # mod_log_forensic's capture: (level, line) of every message
+                                    # while a TraceLog is open, whatever the channels' levels (`set_tap`)
 
 
 _state = _State()
@@ -136,7 +139,15 @@ def configure(levels: dict[str, tuple[int, int]], fd: int | None, options: Optio
         _state.options = options
     if debug is not None:
         _state.debug = debug
-    on = bool((_state.levels and (_state.fd is not None or _state.syslog)) or _state.debug)
+    on = bool((_state.levels and (_state.fd is not None or _state.syslog)) or _state.debug
+              or (_state.tap is not None and _state.fd is not None))
+
+
+def set_tap(tap: Callable[[int, str], None] | None) -> None:
+    """mod_log_forensic: hand every message to `tap` while a TraceLog is open (None: stop), as ProFTPD's TraceLog
+    log listeners get each message its channel levels would have discarded."""
+    _state.tap = tap
+    configure(_state.levels, _state.fd)
 
 
 def set_channel(channel: str, level: int) -> None:
@@ -178,7 +189,8 @@ def wanted(channel: str, level: int) -> bool:
         return False
     lv = _state.levels.get(channel)
     return (lv is not None and lv[0] <= level <= lv[1]
-            and (_state.fd is not None or channel in _state.syslog)) or level <= _state.debug
+            and (_state.fd is not None or channel in _state.syslog)) or level <= _state.debug \
+        or (_state.tap is not None and _state.fd is not None)
 
 
 def msg(channel: str, level: int, text: str, *args: object) -> None:
@@ -187,7 +199,8 @@ def msg(channel: str, level: int, text: str, *args: object) -> None:
     traced = lv is not None and lv[0] <= level <= lv[1]
     to_file = traced and _state.fd is not None
     to_debug = level <= _state.debug or (traced and channel in _state.syslog)
-    if not (to_file or to_debug):
+    tapped = _state.tap is not None and _state.fd is not None
+    if not (to_file or to_debug or tapped):
         return
     if args:
         try:
@@ -195,6 +208,8 @@ def msg(channel: str, level: int, text: str, *args: object) -> None:
         except (TypeError, ValueError):
             text = f"{text} {args!r}"
     text = text.rstrip("\n")
+    if tapped:
+        _state.tap(level, line(channel, level, text))     # type: ignore[misc]
     if to_file:
         _write(channel, level, text)
     if to_debug:

@@ -10,7 +10,10 @@ Scenarios: connect+QUIT, login and a download (DefaultRoot chroot), wrong passwo
 MaxLoginAttempts exceeded, root login with RootLogin off, a `<Limit LOGIN>` denial, TimeoutLogin, TimeoutIdle,
 client EOF, a login with Ratios on (mod_ratio's `Ratio:` line and, with `--level debug`, its debug lines), an
 ftpshut refusal (ProFTPD's /etc/shutmsg is compiled in: its daemon runs in a private mount namespace whose /etc is a
-copy, so no other ProFTPD on the machine sees the file).
+copy, so no other ProFTPD on the machine sees the file); and mod_log_forensic (`forensic-*`: a wrong password,
+MaxLoad with ModuleConfig, a successful login that writes nothing): after the SystemLog, the ForensicLogFile's
+structure -- its markers, its header names in order, and the kinds of captured lines (`SystemLog:5`,
+`TraceLog:7`...), each once -- since the captured debug and trace messages themselves are each daemon's own.
 
 Usage (as root, from the repository):
     .venv/bin/python scripts/compare_systemlog.py [-k NAME]...
@@ -39,6 +42,11 @@ NORMALISE = [
     (re.compile(r"\b\d{4,5}\b"), "N"),
     (re.compile(r"/tmp/compare-systemlog-\w+/(proftpd|proftpy)"), "BASE"),
 ]
+
+
+FORENSIC = ("LoadModule mod_log_forensic.c\nTraceLog {dir}/trace.log\nTrace DEFAULT:0\n"
+            "<IfModule mod_log_forensic.c>\nForensicLogEngine on\nForensicLogFile {dir}/forensic.log\n")
+CAPTURED = re.compile(r"^\[(\w+):(\d+)[,\]]")
 
 
 def write_auth_files(base: Path) -> None:
@@ -93,6 +101,11 @@ def scenarios() -> list[Scenario]:
         ("ftpusers", "!UseFtpUsers on\n", lambda p: session(p, [*login, "QUIT"])),
         ("ratio-login", "Ratios on\nUserRatio alice 2 1 0 0\n",
          lambda p: session(p, [*login, "TYPE I", "PASV", "RETR file.txt", "QUIT"])),
+        ("forensic-bad-password", FORENSIC + "</IfModule>\n",
+         lambda p: session(p, ["USER alice", "PASS wrong", "QUIT"])),
+        ("forensic-maxload", FORENSIC + "ForensicLogCriteria ModuleConfig\n</IfModule>\nMaxLoad 0\n",
+         lambda p: session(p, [])),
+        ("forensic-login-ok", FORENSIC + "</IfModule>\n", lambda p: session(p, [*login, "QUIT"])),
         ("anonymous", "<Anonymous {base}/home/alice>\nUser alice\nGroup ftpusers\nUserAlias anonymous alice\n"
                       "</Anonymous>\n", lambda p: session(p, ["USER anonymous", "PASS me@example.com", "QUIT"])),
     ]
@@ -161,7 +174,30 @@ def _run(server: cp.Server, argv: list[str], extra: str, drive: Callable[[int], 
     finally:
         stop_detached(server) if detached else server.stop()
     log = server.base / "system.log"
-    return [normalise(x) for x in log.read_text(errors="replace").splitlines()] if log.exists() else []
+    lines = [normalise(x) for x in log.read_text(errors="replace").splitlines()] if log.exists() else []
+    forensic = server.base / "forensic.log"
+    return lines + (forensic_structure(forensic.read_text(errors="replace")) if forensic.exists() else [])
+
+
+def forensic_structure(text: str) -> list[str]:
+    """A ForensicLogFile as the two daemons can agree on it: each marker, the header names in order, and the
+    kinds of captured lines, each once, in order of first appearance."""
+    out: list[str] = ["FORENSIC (empty)"] if not text else []
+    kinds: list[str] = []
+    for line in text.splitlines():
+        captured = CAPTURED.match(line)
+        if line.startswith("-----"):
+            if line.startswith("-----END") and kinds:
+                out.append("  captured: " + " ".join(kinds))
+                kinds = []
+            out.append("FORENSIC " + line)
+        elif captured:
+            kind = f"{captured[1]}:{captured[2]}"
+            if kind not in kinds:
+                kinds.append(kind)
+        elif ": " in line:
+            out.append("  header " + line.split(": ", 1)[0])
+    return out
 
 
 def main() -> int:

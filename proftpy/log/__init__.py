@@ -34,6 +34,9 @@ class Threshold:
 
     syslog = "notice"
     debug = 0
+    level = NOTICE                  # the two above as a logging level
+    capture: logging.Handler | None = None   # mod_log_forensic's (`capture`): it gets records of every level, so
+                                    # the logger lets all through and the session's handlers keep this threshold
 
 
 def set_line_options(options: frozenset[str], role: str) -> None:
@@ -54,10 +57,12 @@ class SessionOrigin(logging.Filter):
         self.session = session
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Tag the record; False for a record below the threshold, which only mod_log_forensic's capture lets
+        reach the handlers (it calls this for the tag alone)."""
         s = self.session
         client = f"({s.remote_name}[{s.remote_addr}])"
         record.origin = f"{s.local_name} {client}" if LineOptions.vhost else client
-        return True
+        return Threshold.capture is None or record.levelno >= Threshold.level
 
 
 def tag_session(session) -> None:
@@ -76,9 +81,22 @@ def set_threshold(syslog: str | None = None, debug: int | None = None) -> None:
         Threshold.syslog = syslog
     if debug is not None:
         Threshold.debug = debug
-    logger, level = logging.getLogger("proftpy"), logging.DEBUG if Threshold.debug else LEVELS[Threshold.syslog]
+    Threshold.level = logging.DEBUG if Threshold.debug else LEVELS[Threshold.syslog]
+    logger, level = logging.getLogger("proftpy"), logging.DEBUG if Threshold.capture else Threshold.level
     if logger.level != level:           # setLevel clears every logger's cache: a session at the master's level
         logger.setLevel(level)          # writes none of those pages
+
+
+def capture(handler: logging.Handler | None) -> None:
+    """mod_log_forensic: `handler` gets every record of this session, whatever its level (None: stop); the
+    SystemLog, ServerLog and stderr handlers still write only those at the threshold (SessionOrigin)."""
+    logger = logging.getLogger("proftpy")
+    if Threshold.capture is not None:
+        logger.removeHandler(Threshold.capture)
+    Threshold.capture = handler
+    if handler is not None:
+        logger.addHandler(handler)
+    set_threshold()
 
 
 class SystemLogFormat(logging.Formatter):

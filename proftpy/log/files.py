@@ -8,9 +8,11 @@ import errno
 import logging
 import os
 import stat
+from typing import Callable
 
 log = logging.getLogger("proftpy")
 LOG_MODE = 0o644                          # ProFTPD's EXTENDED_LOG_MODE / PR_TUNABLE_XFER_LOG_MODE
+tap: Callable[[str, str], None] | None = None   # mod_log_forensic's capture, (what, text) of each line written
 
 
 class LogRefused(OSError):
@@ -40,6 +42,8 @@ def open_logfile(path: str, allow_symlinks: bool = False, mode: int = LOG_MODE) 
 
 def write_line(fd: int, text: str, what: str) -> None:
     """One write(2) per line: O_APPEND makes it land whole at the end, whatever other sessions write."""
+    if tap is not None:
+        tap(what, text)
     data = text.encode("utf-8", "surrogateescape")
     try:
         n = os.write(fd, data)

@@ -64,7 +64,7 @@ def session_init(session: "Session") -> None:
     if current >= limit:
         log.info("MaxLoad (%.2f) reached: connection denied", limit)
         session.send(Reply(421, message or "System busy, try again later"))
-        session.end("MaxLoad")
+        session.end("MaxLoad", cause="module-acl")
 
 
 def variable(session: "Session", name: str) -> str | None:

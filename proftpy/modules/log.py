@@ -30,7 +30,7 @@ from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, PRE_CMD, Hook, Request
 from ..fs import FsError
-from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, logformat, set_line_options, set_threshold, xferlog
+from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, Threshold, logformat, set_line_options, set_threshold, xferlog
 from ..log.files import open_logfile, write_line
 from ..module import Listener, MasterView, Module
 from .auth import AuthState
@@ -319,7 +319,7 @@ def _server_log_init(session: "Session") -> None:
         return
     logger = logging.getLogger("proftpy")
     keep = [h for h in logger.handlers
-            if type(h) is logging.StreamHandler or isinstance(h, _FdHandler)]
+            if type(h) is logging.StreamHandler or isinstance(h, _FdHandler) or h is Threshold.capture]
     fmt = next((h.formatter for h in logger.handlers if h.formatter and not _is_syslog(h)), None)
     handler = None
     if path != "none":

@@ -166,7 +166,10 @@ def _cookies(session: "Session") -> dict[str, str]:
 def _on_signal(session: "Session", signum: int) -> None:
     """Runs between two bytecodes of the session: never send from here (a reply may be half written)."""
     session.state.get(ShutdownSession).signal = signum
-    session.end("server shutting down" if signum == signal.SIGUSR1 else "terminated by signal")
+    if signum == signal.SIGUSR1:
+        session.end("server shutting down")
+    else:
+        session.end("terminated by signal", cause="signal")
     try:
         session.ctrl.sock.shutdown(socket.SHUT_RD)
     except OSError:

@@ -153,7 +153,7 @@ def session_init(session: "Session") -> None:
     if not _decide(st.log, files, req, None, None).allowed:
         _refused(session, st.log, req)
         session.send(Reply(530, _deny_text(server.context(), "unknown")))
-        session.end("refused by mod_wrap2")
+        session.end("refused by mod_wrap2", cause="module-acl")
     else:
         st.log.write(f"allowed connection from {client_text(req)}")
 
@@ -211,7 +211,7 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
         wlog.write(f"allowed connection from {client_text(req)}")
         return None
     _refused(session, wlog, req)
-    session.end("refused by mod_wrap2")
+    session.end("refused by mod_wrap2", cause="module-acl")
     return Reply(530, _deny_text(who.context, who.name))
 
 
