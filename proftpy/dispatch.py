@@ -310,8 +310,9 @@ class Dispatcher:
         """POST_CMD/LOG_CMD hooks: each runs even when one before it failed, so one module's fault cannot skip
         another's check (mod_tls refuses a login after PASS that mod_delay's POST_CMD precedes)."""
         for hook in run:
+            if trace.on: trace.msg("command", 7, "dispatching %s command '%s' to %s", phase, req.display, hook.module)
             try:
-                self._run(phase, (hook,), session, req)
+                hook.handler(session, req)
             except Exception:
                 log.exception("%s hook of %s failed for %s", phase, hook.module or "?", req.name)
 
