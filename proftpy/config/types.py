@@ -24,12 +24,16 @@ def _one(args: list[str]) -> str:
 
 def parse_bool(word: str) -> bool:
     """ProFTPD's boolean words."""
+    value = bool_word(word)
+    if value is None:
+        raise ValueError(f"expected on or off, got '{word}'")
+    return value
+
+
+def bool_word(word: str) -> bool | None:
+    """What a ProFTPD boolean word says, or None when `word` is not one (a directive that takes either)."""
     low = word.lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(f"expected on or off, got '{word}'")
+    return True if low in _TRUE else False if low in _FALSE else None
 
 
 class _Flag:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ..config.lexer import quoted_word
 from ..config.registry import DIR, FTPACCESS, SVG, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, Options, parse_bool, parse_nbytes
+from ..config.types import Custom, Flag, Options, bool_word, parse_bool, parse_nbytes
 from .. import transfer
 from ..dispatch import LOG_CMD, POST_CMD, PRE_CMD, READ, Command, Hook, Request
 from ..module import Listener, Module
@@ -143,12 +143,8 @@ def parse_max_size(args: list[str]) -> int:
     """`number [units]` in bytes; `off` (any false word) is 0: no limit, overriding an outer one."""
     if not 1 <= len(args) <= 2:
         raise ValueError("wrong number of parameters")
-    if len(args) == 1:
-        try:
-            if not parse_bool(args[0]):
-                return 0
-        except ValueError:
-            pass
+    if len(args) == 1 and bool_word(args[0]) is False:
+        return 0
     unit = args[1] if len(args) == 2 else "B"
     try:
         size = parse_nbytes(args[0], unit or "B")

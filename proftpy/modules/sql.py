@@ -22,7 +22,7 @@ from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, SQLITE_VERSION, VERSION, Da
                         Settings, SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
                         parse_group_info, parse_named_query, parse_user_info, sql_value)
 from ..config.registry import SVG, SVGA, Directive, Merge
-from ..config.types import Custom, Flag, Options, Str, Text, parse_bool, parse_int
+from ..config.types import Custom, Flag, Options, Str, Text, bool_word, parse_bool, parse_int
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
 from ..module import ANY, Listener, Module
 from . import sql_passwd
@@ -154,11 +154,8 @@ def _columns(defaults: tuple[str, str, str, str]):
     def parse(args: list[str]) -> tuple[str, ...] | None:
         if len(args) == 4:
             return tuple(args)
-        if len(args) == 1:
-            try:
-                return defaults if parse_bool(args[0]) else None
-            except ValueError:
-                pass
+        if len(args) == 1 and bool_word(args[0]) is not None:
+            return defaults if bool_word(args[0]) else None
         raise ValueError("requires a boolean or 4 field names: " + " ".join(defaults))
     return parse
 
