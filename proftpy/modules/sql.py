@@ -246,7 +246,7 @@ directives = (
     Directive("SQLRatioStats", Custom(_ratio_stats, "on|off | fstor fretr bstor bretr"), SVG, None, Merge.SERVER,
               "Count files and bytes stored/retrieved in these users-table columns after each STOR and RETR."),
     Directive("SQLRatios", Custom(_ratios, "on|off | frate fcred brate bcred"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: the columns mod_ratio reads (proftpy has no mod_ratio)."),
+              "Accepted for compatibility: proftpy's mod_ratio reads its ratios from the configuration, not SQL."),
     Directive("SQLKeepAlive", Custom(_keep_alive, "seconds [statement]"), SVG, None, Merge.SERVER,
               "Accepted for compatibility: an SQLite file needs no keep-alive."),
     Directive("SQLUserPrimaryKey", Text, SVG, None, Merge.SERVER,
