@@ -40,6 +40,7 @@ class DataState:
     upload_quota: int | None = None                 # bytes the next upload may write before a hard quota is
                                                     # crossed (mod_quotatab's PRE_CMD hook sets it; the upload
                                                     # takes it: engine.Transfer.wrote; so does a mod_copy copy)
+    shaping: "Shaping | None" = None                # mod_shaper: this session's share of the daemon's rates
 
     def reset(self) -> None:
         """Forget the prepared connection: close an unused passive listener (and a connection taken early)."""
@@ -72,3 +73,17 @@ def state(session: "Session") -> DataState:
     if st is None:
         st = session.state.put(DataState(ascii=session.conf("DefaultTransferMode") != "binary", ctrl=session.ctrl))
     return st
+
+
+@dataclass
+class Shaping:
+    """A shaped session's rates (bytes/s; 0: none) and the priority they have against TransferRate lines (a
+    line wins when its context ranks at least as high: access/expr.py `rank`). mod_shaper keeps them current;
+    `governs` says the running transfer paces at the shaper's rate (so a new rate reaches it)."""
+    priority: int
+    down: float
+    up: float
+    governs: bool = False
+
+    def rate(self, command: str) -> float:
+        return self.down if command == "RETR" else self.up

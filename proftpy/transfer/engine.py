@@ -55,6 +55,7 @@ class Transfer:
         self.active = active                          # PORT/EPRT (True) or PASV/EPSV: what STAT says
         self.started = time.monotonic()
         self.rate = rate                              # (bytes per second, free bytes) or None
+        self.paced_from = (self.started, 0)           # (time, bytes) the pace is counted from (`set_rate`)
         stalled = session.conf("TimeoutStalled")
         # -1: none; one longer than poll() can wait (POLL_MAX_MS, 24.8 days) is as good as none
         self.stall_ms = int(stalled * 1000) if stalled and stalled * 1000 < POLL_MAX_MS else -1
@@ -145,16 +146,23 @@ class Transfer:
         if self.rate is None:
             return
         bps, free = self.rate
-        counted = self.bytes - free
+        since, before = self.paced_from
+        counted = self.bytes - before - free
         if counted <= 0:
             return
-        ahead = counted / bps - self.seconds
+        ahead = counted / bps - (time.monotonic() - since)
         while ahead > 0:
             if self.session.ctrl.pending():
                 self._control()
             elif self.poll.poll(poll_ms(ahead)):
                 self._control()
-            ahead = counted / bps - self.seconds
+            ahead = counted / bps - (time.monotonic() - since)
+
+    def set_rate(self, rate: tuple[float, int] | None) -> None:
+        """A new rate for the rest of the transfer (mod_shaper, when sessions come and go): paced from now on, as
+        if the transfer began here, so that neither a burst nor a long pause makes up for the time before."""
+        self.rate = rate
+        self.paced_from = (time.monotonic(), self.bytes)
 
     def to_file(self, n: int) -> None:
         """Before `n` more bytes go into the file: the write that would take it past MaxStoreFileSize is not made,
