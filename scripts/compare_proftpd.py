@@ -100,6 +100,7 @@ LoadModule mod_ifsession.c
 LoadModule mod_facl.c
 LoadModule mod_rewrite.c
 LoadModule mod_ratio.c
+LoadModule mod_shaper.c
 DelayEngine off
 WtmpLog off
 """
@@ -308,6 +309,7 @@ def scenarios() -> list[Scenario]:
     s += ratio_scenarios()
     s += sql_scenarios()
     s += sql_passwd_scenarios()
+    s += shaper_scenarios()
     return s
 
 
@@ -1168,6 +1170,22 @@ def digest_scenarios() -> list[Scenario]:
     add("digest-huge", *LOGIN, "XCRC huge.bin", "HASH huge.bin", "XSHA256 huge.bin 1 170000000",
         tree=lambda home: os.truncate(home / "huge.bin", 170_000_000) if (home / "huge.bin").touch() is None else None)
     add("digest-options", *LOGIN, "XCRC file.txt", conf="DigestOptions NoTransferCache\nDigestCache maxAge 60\n")
+    return s
+
+
+def shaper_scenarios() -> list[Scenario]:
+    """mod_shaper changes no reply: shaped transfers (and a second shaped session logged in meanwhile) answer as
+    unshaped ones, with the engine on, off, or left off for want of an upload rate."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", others=0: s.append(Scenario(name, list(steps), conf, None, others))  # noqa
+    table = "ShaperTable {dir}/shaper.tab\n"
+    xfers = ("TYPE I", "PASV", "RETR file.txt", "PASV", "STOR up.txt", "PASV", "APPE up.txt",
+             "REST 3", "PASV", "RETR file.txt", "PASV", "LIST", "NOOP")
+    add("shaper-on", *LOGIN, *xfers, conf="ShaperEngine on\nShaperAll rate 200 shares 4\n" + table, others=1)
+    add("shaper-session", *LOGIN, *xfers,
+        conf="ShaperEngine on\nShaperAll rate 200\nShaperSession priority 3 downshares +2 upshares -1\n" + table)
+    add("shaper-downrate-only", *LOGIN, *xfers, conf="ShaperEngine on\nShaperAll downrate 200\n" + table)
+    add("shaper-off", *LOGIN, *xfers, conf="ShaperEngine off\nShaperAll rate 200\n" + table)
     return s
 
 
