@@ -112,13 +112,6 @@ def pick(sections: Iterable["Section"], name: str, facts: "Facts | Callable[[], 
     as `Context.chain`; a server's own lines come before the `<Global>` ones copied into it. None when no line
     applies; a condition not known yet (None) does not hold. `facts` may be a function, called only when a
     condition has to be decided."""
-    return ranked_pick(sections, name, facts, wanted)[0]
-
-
-def ranked_pick(sections: Iterable["Section"], name: str, facts: "Facts | Callable[[], Facts]",
-                wanted: Callable[[Any], bool] = lambda value: True) -> tuple[Any, int]:
-    """`pick`'s value and the rank of its context (0 when no line applies): what mod_shaper's priority is
-    weighed against."""
     known: list = []
 
     def get_facts() -> Facts:
@@ -139,4 +132,4 @@ def ranked_pick(sections: Iterable["Section"], name: str, facts: "Facts | Callab
             if cond is None or cond.holds(get_facts()) is True:
                 best, best_rank = value, r
                 break
-    return best, best_rank
+    return best

@@ -526,10 +526,15 @@ def _ctl_sess(master: MasterView, args: list[str]) -> Response:
     return Response(0, lines)
 
 
-hooks = (Hook(POST_CMD, "PASS", _login),)
+def _engine_somewhere(config) -> bool:
+    """Whether any section switches ShaperEngine on: elsewhere the session hooks are left out (no cost)."""
+    return config.sets("ShaperEngine")
+
+
+hooks = (Hook(POST_CMD, "PASS", _login, active=_engine_somewhere),)
 
 MODULE = Module(NAME, directives=directives, hooks=hooks, session_init=session_init,
-                listeners=(Listener("core.exit", _exit),),
+                session_active=_engine_somewhere, listeners=(Listener("core.exit", _exit, _engine_somewhere),),
                 master_init=master_init, master_reload=master_reload, master_stop=master_stop,
                 channel_handlers=(ChannelHandler(CHANGED, _on_changed),),
                 ctrls_actions=(Action("shaper", shaper_action, acl="ShaperControlsACLs",

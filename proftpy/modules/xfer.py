@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import transfer
-from ..access.expr import Condition, parse_condition, pick, ranked_pick
+from ..access.expr import Condition, parse_condition, pick, rank
 from ..config.registry import ALL_DIRS, ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import (Choice, Custom, Flag, Int, Options, PortRange, Text, parse_bool, parse_int,
                              parse_nbytes)
@@ -493,11 +493,13 @@ def abor(session: "Session", cmd: Request) -> Reply:
 def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
     """(bytes/s, free bytes) of the TransferRate line that applies (access/expr.py `pick`), or None; mod_shaper's
     rate instead when its priority is above the rank of that line's context (ProFTPD's TransferRate precedence)."""
-    rate, rank = ranked_pick(session.context(real).chain, "TransferRate", session.who,
-                             lambda r: name in r.cmds)
+    chain = session.context(real).chain
+    rate = pick(chain, "TransferRate", session.who, lambda r: name in r.cmds)
     shaping = transfer.state(session).shaping
     if shaping is not None:
-        shaping.governs = shaping.priority > rank and shaping.rate(name) > 0
+        ranked = 0 if rate is None else next(rank(s) for s in chain if any(p.value is rate
+                                                                           for p in s.all("TransferRate")))
+        shaping.governs = shaping.priority > ranked and shaping.rate(name) > 0
         if shaping.governs:
             return shaping.rate(name), 0
     return None if rate is None else (rate.kbps * 1024.0, rate.free)
