@@ -18,7 +18,6 @@ import fcntl
 import logging
 import os
 import random
-import stat
 import struct
 from typing import Sequence
 
@@ -117,16 +116,13 @@ class DelayTable:
             except OSError as e:
                 raise DelayTableError(f"unable to open DelayTable '{path}': {e.strerror}") from None
         try:
-            filelock.check_location(path, "DelayTable")
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = filelock.open_table(path, "DelayTable")
         except filelock.BadLocation as e:
             raise DelayTableError(f"unable to use {e}") from None
         except OSError as e:
             raise DelayTableError(f"unable to open DelayTable '{path}': {e.strerror}") from None
         table = cls(path, fd, servers)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise DelayTableError(f"unable to use DelayTable '{path}': not a regular file")
             with filelock.locked(table.fd, fcntl.LOCK_EX):
                 problem = table._problem()
                 if problem is not None:

@@ -45,3 +45,14 @@ def check_location(path: str, what: str, sticky_ok: bool = False) -> None:
     except OSError as e:
         if e.errno != errno.ENOENT:
             raise BadLocation(f"{what} {path}: {e.strerror}", e.errno) from None
+
+
+def open_table(path: str, what: str, mode: int = 0o600) -> int:
+    """Open (creating) a shared table file where ProFTPD would use one (`check_location`), never through a
+    symbolic link, and only a regular file. Raises BadLocation (where it is, what it is) or OSError (the open)."""
+    check_location(path, what)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadLocation(f"{what} '{path}': not a regular file")
+    return fd

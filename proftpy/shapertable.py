@@ -17,7 +17,6 @@ import ctypes
 import dataclasses
 import fcntl
 import os
-import stat
 import struct
 from typing import Iterator
 
@@ -75,6 +74,11 @@ class Table:
         for e in self.sessions:
             e.downrate = self.downrate / down * (self.downshares + e.downincr)
             e.uprate = self.uprate / up * (self.upshares + e.upincr)
+
+    def set(self, word: str, value: float | int) -> None:
+        """Apply one checked setting (`setting`)."""
+        for name in SETTINGS[word][0]:
+            setattr(self, name, value)
 
     def find(self, pid: int) -> Entry | None:
         return next((e for e in self.sessions if e.pid == pid), None)
@@ -153,16 +157,13 @@ class ShaperTable:
         """Open (creating) the table; an empty file gets `initial`'s header (a table that is already there keeps
         its settings, as ProFTPD's). Never a symbolic link or a file in a world-writable directory."""
         try:
-            filelock.check_location(path, "ShaperTable")
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = filelock.open_table(path, "ShaperTable", 0o644)
         except filelock.BadLocation as e:
             raise ShaperTableError(f"error using {e}") from None
         except OSError as e:
             raise ShaperTableError(f"error opening ShaperTable '{path}': {e.strerror}") from None
         table = cls(path, fd)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ShaperTableError(f"error using ShaperTable '{path}': not a regular file")
             with filelock.locked(fd, fcntl.LOCK_EX):
                 if os.fstat(fd).st_size == 0:
                     table._write(Table(initial.prio, initial.downrate, initial.downshares, initial.uprate,
@@ -216,6 +217,30 @@ class ShaperTable:
 
 
 # -- words: ShaperAll, ShaperSession, shaper all, shaper sess ---------------------------------------------------
+SETTINGS = {            # ShaperAll's and `shaper all`'s words: the fields each sets, its least value (float: a rate)
+    "rate": (("downrate", "uprate"), 0.0), "downrate": (("downrate",), 0.0), "uprate": (("uprate",), 0.0),
+    "shares": (("downshares", "upshares"), 1), "downshares": (("downshares",), 1), "upshares": (("upshares",), 1),
+    "priority": (("prio",), 0),
+}
+
+
+class Refused(ValueError):
+    """A setting's value refused: `value` None when it is not a number, else the number below the least."""
+
+    def __init__(self, value: float | int | None):
+        super().__init__(value)
+        self.value = value
+
+
+def setting(word: str, text: str) -> float | int:
+    """The value of one ShaperAll / `shaper all` setting; KeyError for an unknown word, Refused for its value."""
+    least = SETTINGS[word][1]
+    value = strtod(text) if isinstance(least, float) else atoi(text)
+    if value is None or value < least:
+        raise Refused(value)
+    return value
+
+
 def atoi(word: str) -> int:
     """C's atoi: optional blanks and sign, the digits that follow, 0 when there are none."""
     text = word.lstrip(" \t\n\v\f\r")

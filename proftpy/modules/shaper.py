@@ -29,8 +29,8 @@ from ..config.types import Custom, Flag, Path
 from ..ctrls import Action, ActionAcl, CtrlsRequest, Response
 from ..dispatch import POST_CMD, Hook, Request
 from ..module import ChannelHandler, Child, Listener, MasterView, Module
-from ..shapertable import (DEFAULT_PRIORITY, NO_PRIORITY, Entry, ShaperTable, ShaperTableError, Table, atoi,
-                           strtod)
+from ..shapertable import (NO_PRIORITY, SETTINGS, Entry, Refused, ShaperTable, ShaperTableError, Table, atoi,
+                           setting)
 from ..transfer.datastate import Shaping
 from . import scoreboard
 from .modlog import ModuleLog
@@ -55,24 +55,14 @@ def _shaper_all(args: list[str]) -> tuple[tuple[str, Any], ...]:
     """`ShaperAll [priority n] [rate r] [downrate r] [uprate r] [shares n] [downshares n] [upshares n]`, ProFTPD's
     checks and texts; the (setting, value) pairs in order (later lines and words win)."""
     out: list[tuple[str, Any]] = []
-    for word, value in _pairs(args, 14):
-        if word in ("rate", "downrate", "uprate"):
-            rate = strtod(value)
-            if rate is None:
-                raise ValueError(f"invalid {word} parameter")
-            if rate < 0:
-                raise ValueError(f"{word} must be greater than 0")
-            out.append((word, rate))
-        elif word in ("shares", "downshares", "upshares"):
-            if atoi(value) < 1:
-                raise ValueError(f"{word} must be greater than 1")
-            out.append((word, atoi(value)))
-        elif word == "priority":
-            if atoi(value) < 0:
-                raise ValueError("priority must be greater than 0")
-            out.append((word, atoi(value)))
-        else:
-            raise ValueError(f"unknown option: '{word}'")
+    for word, text in _pairs(args, 14):
+        try:
+            out.append((word, setting(word, text)))
+        except KeyError:
+            raise ValueError(f"unknown option: '{word}'") from None
+        except Refused as e:
+            raise ValueError(f"invalid {word} parameter" if e.value is None
+                             else f"{word} must be greater than {SETTINGS[word][1]:g}") from None
     return tuple(out)
 
 
@@ -120,16 +110,7 @@ def configured(config) -> Table:
     table = Table()
     for p in config.main.section.all("ShaperAll"):
         for word, value in p.value:
-            if word in ("rate", "downrate"):
-                table.downrate = value
-            if word in ("rate", "uprate"):
-                table.uprate = value
-            if word in ("shares", "downshares"):
-                table.downshares = value
-            if word in ("shares", "upshares"):
-                table.upshares = value
-            if word == "priority":
-                table.prio = value
+            table.set(word, value)
     return table
 
 
@@ -386,39 +367,26 @@ def _ctl_info(master: MasterView, args: list[str]) -> Response | list[str]:
         return Response.error("error handling request")
 
 
-def _apply_all(table: Table, word: str, value: str) -> str:
+def _apply_all(table: Table, word: str, text: str) -> str:
     """One `shaper all` setting applied to `table`: its response line; ValueError with the refusal."""
-    if word in ("rate", "downrate", "uprate"):
-        rate = strtod(value)
-        if rate is None:
-            raise ValueError(f"invalid {word} value ({value})")
-        if rate < 0:
-            raise ValueError(f"{word} must be greater than 0 ({rate:3.2f})")
-        if word != "uprate":
-            table.downrate = rate
-        if word != "downrate":
-            table.uprate = rate
-        if word == "rate":
-            return f"overall rates ({table.downrate:3.2f} down, {table.uprate:3.2f} up) set"
-        return f"overall {word} ({rate:3.2f}) set"
-    if word in ("shares", "downshares", "upshares"):
-        shares = atoi(value)
-        if shares < 1:
-            raise ValueError(f"{word} ({shares}) must be greater than 1")
-        if word != "upshares":
-            table.downshares = shares
-        if word != "downshares":
-            table.upshares = shares
-        if word == "shares":
-            return f"default shares ({table.downshares} down, {table.upshares} up) set"
-        return f"default {word} ({shares}) set"
-    if word == "priority":
-        prio = atoi(value)
-        if prio < 0:
-            raise ValueError(f"priority ({prio}) must be greater than 0")
-        table.prio = prio
-        return f"default priority ({prio}) set"
-    raise ValueError(f"unknown shaper all option '{word}'")
+    try:
+        value = setting(word, text)
+    except KeyError:
+        raise ValueError(f"unknown shaper all option '{word}'") from None
+    except Refused as e:
+        least = SETTINGS[word][1]
+        if e.value is None:
+            raise ValueError(f"invalid {word} value ({text})") from None
+        if isinstance(least, float):
+            raise ValueError(f"{word} must be greater than 0 ({e.value:3.2f})") from None
+        raise ValueError(f"{word} ({e.value}) must be greater than {least}") from None
+    table.set(word, value)
+    if word == "rate":
+        return f"overall rates ({table.downrate:3.2f} down, {table.uprate:3.2f} up) set"
+    if word == "shares":
+        return f"default shares ({table.downshares} down, {table.upshares} up) set"
+    shown = f"{value:3.2f}" if isinstance(value, float) else value
+    return f"{'overall' if isinstance(value, float) else 'default'} {word} ({shown}) set"
 
 
 def _ctl_all(master: MasterView, args: list[str]) -> Response:

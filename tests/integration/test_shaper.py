@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, refused_config, wait_until
+from conftest import refused_config, wait_until
 from test_ban import ftpdctl
 
 MIB = 1024 * 1024
@@ -152,7 +152,7 @@ def test_ftpdctl_shaper_sess_changes_a_sessions_shares(ftpd):
         assert ftpdctl(d, "shaper", "sess", "user", "bob", "shares", "5") == (
             1, ["shares (5) must start with '+' or '-'"])
         assert ftpdctl(d, "shaper", "sess", "user", "alice", "shares", "-5") == (
-            0, [f"adjusted session downshares and upshares by -5",
+            0, ["adjusted session downshares and upshares by -5",
                 f"error adjusting pid {pid_of(by_pid, '(0)')}: Invalid argument"])
         assert ftpdctl(d, "shaper", "sess", "nobody", "x", "shares", "+1")[1][-1] == \
             "unknown shaper session target type: 'nobody'"
