@@ -55,7 +55,8 @@ class Transfer:
         self.active = active                          # PORT/EPRT (True) or PASV/EPSV: what STAT says
         self.started = time.monotonic()
         self.rate = rate                              # (bytes per second, free bytes) or None
-        self.paced_from = (self.started, 0)           # (time, bytes) the pace is counted from (`set_rate`)
+        self.paced = (rate, self.started, 0)          # the rate and the (time, bytes) it counts from: one
+                                                      # attribute, so a signal handler's `set_rate` is atomic
         stalled = session.conf("TimeoutStalled")
         # -1: none; one longer than poll() can wait (POLL_MAX_MS, 24.8 days) is as good as none
         self.stall_ms = int(stalled * 1000) if stalled and stalled * 1000 < POLL_MAX_MS else -1
@@ -143,26 +144,24 @@ class Transfer:
         """Tell the listeners, then TransferRate: sleep (still answering the control connection) when ahead of
         the allowed rate."""
         self.session.events.emit("core.transfer-progress", session=self.session, transfer=self)
-        if self.rate is None:
-            return
-        bps, free = self.rate
-        since, before = self.paced_from
-        counted = self.bytes - before - free
-        if counted <= 0:
-            return
-        ahead = counted / bps - (time.monotonic() - since)
-        while ahead > 0:
+        while True:
+            rate, since, before = self.paced           # again each round: `set_rate` may come meanwhile
+            if rate is None:
+                return
+            bps, free = rate
+            ahead = (self.bytes - before - free) / bps - (time.monotonic() - since)
+            if ahead <= 0:
+                return
             if self.session.ctrl.pending():
                 self._control()
             elif self.poll.poll(poll_ms(ahead)):
                 self._control()
-            ahead = counted / bps - (time.monotonic() - since)
 
     def set_rate(self, rate: tuple[float, int] | None) -> None:
         """A new rate for the rest of the transfer (mod_shaper, when sessions come and go): paced from now on, as
         if the transfer began here, so that neither a burst nor a long pause makes up for the time before."""
         self.rate = rate
-        self.paced_from = (time.monotonic(), self.bytes)
+        self.paced = (rate, time.monotonic(), self.bytes)
 
     def to_file(self, n: int) -> None:
         """Before `n` more bytes go into the file: the write that would take it past MaxStoreFileSize is not made,
