@@ -219,6 +219,31 @@ def test_the_table_goes_with_the_daemon(ftpd):
     assert not (d.dir / "shaper.tab").exists()
 
 
+def test_a_download_rate_alone_leaves_the_engine_off_as_proftpds(ftpd):
+    d = ftpd(SHAPED.replace(f"ShaperAll rate {TOTAL}", "ShaperAll downrate 64"))
+    with d.login() as ftp:
+        ftp.voidcmd("NOOP")
+        assert info(d)[:4] == ["Overall Rates: 64.00 KB/s down, -1.00 KB/s up",
+                               "Default Shares Per Session: 5 down, 5 up", "Default Priority: 10",
+                               "Number of Shaped Sessions: 0"]
+    assert "overall rates negative or not configured, disabling ShaperEngine" in \
+        (d.dir / "shaper.log").read_text()
+
+
+def test_a_table_in_a_world_writable_directory_is_refused_and_nobody_is_shaped(ftpd, tmp_path):
+    (tmp_path / "ww").mkdir()
+    os.chmod(tmp_path / "ww", 0o777)
+    d = ftpd(SHAPED.replace("{dir}/shaper.tab", "{dir}/ww/shaper.tab").replace(f"rate {TOTAL}", "rate 64"))
+    put(d, "big.bin", 2 * MIB)
+    with d.login() as ftp:
+        ftp.voidcmd("TYPE I")
+        assert download_rate(ftp, "big.bin") > 8 * 64 * 1024
+    assert "refusing to use world-writable directory" in (d.dir / "shaper.log").read_text()
+    assert "ShaperTable not open, disabling ShaperEngine" in (d.dir / "shaper.log").read_text()
+    assert ftpdctl(d, "shaper", "info") == (1, ["error handling request"])
+    assert not (tmp_path / "ww" / "shaper.tab").exists()
+
+
 @pytest.mark.parametrize("line, message", [
     ("ShaperAll rate", "wrong number of parameters"),
     ("ShaperAll rate -5", "rate must be greater than 0"),
