@@ -301,6 +301,7 @@ def scenarios() -> list[Scenario]:
     s += compat_scenarios()
     s += quota_scenarios()
     s += sql_quota_scenarios()
+    s += sql_wrap_scenarios()
     s += copy_scenarios()
     s += facl_scenarios()
     s += hidden_scenarios()
@@ -1441,6 +1442,55 @@ def sql_quota_scenarios() -> list[Scenario]:
         tree=database((USER, "USER", "maybe", "firm", "20", None, "x", "1.9", None, 0)))
     add("sql-quota-missing-query", *LOGIN, "SITE QUOTA", *put("a.txt"), "NOOP",
         conf=conf.replace("sql:/get-limit", "sql:/no-such-query"), tree=database(user(b=(10, 0, 0))))
+    return s
+
+
+def sql_wrap_scenarios() -> list[Scenario]:
+    """mod_wrap2 with SQL tables (mod_wrap2_sql over mod_sql_sqlite): rows that admit or refuse the client before
+    PASS, per user, per primary group, for everyone, at connect, and a query that is not defined."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    def database(allow: tuple = (), deny: tuple = ()) -> Callable[[Path], None]:
+        """The sql-* scenarios' database with wrap_allow and wrap_deny tables of (name, clients) rows."""
+        def tree(home: Path) -> None:
+            import sqlite3
+            if home.name != USER:
+                return
+            sql_database(home)
+            with sqlite3.connect(home.parent.parent / "sql.db") as conn:
+                conn.executescript("CREATE TABLE wrap_allow (name TEXT, clients TEXT);"
+                                   "CREATE TABLE wrap_deny (name TEXT, clients TEXT);")
+                conn.executemany("INSERT INTO wrap_allow VALUES (?, ?)", allow)
+                conn.executemany("INSERT INTO wrap_deny VALUES (?, ?)", deny)
+            conn.close()
+        return tree
+
+    conf = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nLoadModule mod_wrap2.c\nLoadModule mod_wrap2_sql.c\n"
+            "AuthOrder mod_sql.c mod_auth_file.c\nSQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\n"
+            "SQLAuthTypes Crypt Plaintext\nSQLAuthenticate users groups\n"
+            "SQLUserInfo users userid passwd uid gid homedir shell\nSQLGroupInfo groups groupname gid members\n"
+            "SQLMinID 500\n"
+            "SQLNamedQuery allowed SELECT \"clients FROM wrap_allow WHERE name = '%{{0}}'\"\n"
+            "SQLNamedQuery denied SELECT \"clients FROM wrap_deny WHERE name = '%{{0}}'\"\n"
+            "WrapEngine on\nWrapDenyMsg \"Refused: %u\"\nWrapAllowMsg \"Welcome, %u\"\n")
+    users = conf + "WrapUserTables alice,carol sql:/allowed sql:/denied\n"
+    add("sql-wrap-user-denied", *LOGIN, "NOOP", conf=users, tree=database(deny=((USER, "127.0.0.1"),)))
+    add("sql-wrap-user-allowed", *LOGIN, "PWD", conf=users,
+        tree=database(allow=((USER, "127.0.0.1, 10.0.0.1"),), deny=((USER, "ALL"),)))
+    add("sql-wrap-user-no-rows", "USER carol", "PASS carol-pw", "PWD", conf=users, tree=database())
+    add("sql-wrap-sql-user-denied", "USER carol", "PASS carol-pw", conf=users,
+        tree=database(deny=(("carol", "ALL EXCEPT 10.0.0.0/255.0.0.0"),)))
+    add("sql-wrap-group", "USER carol", "PASS carol-pw", *LOGIN, "PWD",
+        conf=conf + "WrapGroupTables sqlstaff sql:/allowed sql:/denied\n",
+        tree=database(deny=(("sqlstaff", "127.0.0.1"),)))
+    add("sql-wrap-global", "USER bob", "PASS bob-pw", conf=conf + "WrapTables sql:/allowed sql:/denied\n",
+        tree=database(allow=((USER, "127.0.0.1"),), deny=(("", "ALL"),)))
+    add("sql-wrap-check-on-connect", "NOOP", *LOGIN,
+        conf=conf + "WrapTables sql:/allowed sql:/denied\nWrapOptions CheckOnConnect\n",
+        tree=database(deny=(("", "127.0.0.1"),)))
+    add("sql-wrap-missing-query", *LOGIN, "PWD", conf=users.replace("sql:/denied", "sql:/nothing"),
+        tree=database(deny=((USER, "ALL"),)))
     return s
 
 

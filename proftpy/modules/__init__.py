@@ -11,7 +11,8 @@ from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban
                ctrls_admin, deflate, delay, digest, dso, dynmasq, facl, facts, files, ifsession, ifversion, lang, load,
                log, log_forensic, ls, maxclients, passive_pool, prefork, prometheus, proxy_protocol, qos, quotatab,
                quotatab_file, quotatab_sql, ratio, readme, redis, rewrite, rlimit, scoreboard, shutdown, site,
-               site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, xfer)
+               site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql,
+               xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
@@ -23,8 +24,8 @@ MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown,
                               delay, redis, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard, files,
                               xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite, sql_passwd, ls,
                               log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql,
-                              ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus,
-                              tls, proxy_protocol, ifversion, qos)]
+                              ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file,
+                              wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos)]
 
 
 @functools.lru_cache(maxsize=1)

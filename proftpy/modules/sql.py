@@ -524,10 +524,8 @@ def _show(session: "Session", req: Request, prefix: str) -> None:
         if text:
             texts.append(text)
     if texts and req.name == "PASS" and not prefix:
-        # ProFTPD's mod_auth adds its 230 text (and DisplayLogin's lines) after mod_sql's POST_CMD: these lead
-        reply = req.reply
-        reply.lines = texts[:1] + [" " + t for t in texts[1:]] + [" " + line if i == 0 else line
-                                                                for i, line in enumerate(reply.lines)]
+        for text in reversed(texts):            # ahead of mod_auth's 230 text and DisplayLogin's lines
+            req.reply.lead(text)
         return
     for text in texts:
         req.reply.add_line(text)
