@@ -69,8 +69,8 @@ _tables, _named_tables = files_parsers(source, "an allow table and a deny table 
 
 directives = (
     Directive("WrapEngine", Flag, SVG, False, Merge.SERVER, "Check the Wrap*Tables at all."),
-    Directive("WrapTables", Custom(_tables, "file:allow-path|builtin:all file:deny-path|builtin:all"), SVGA, None,
-              Merge.DOWN, "The allow and deny tables for every client."),
+    Directive("WrapTables", Custom(_tables, "allow-table deny-table (file:/path, builtin:all, sql:/query)"), SVGA,
+              None, Merge.DOWN, "The allow and deny tables for every client (`sql:`: mod_wrap2_sql's named query)."),
     Directive("WrapUserTables", Custom(_named_tables, "user-OR-expression allow-table deny-table"), SVGA, None,
               Merge.MULTI, "Tables for the users the OR expression names (`*` anyone, `!` negates); first.",
               repeat=True),
