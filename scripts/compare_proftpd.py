@@ -1365,6 +1365,32 @@ def quota_scenarios() -> list[Scenario]:
     return s
 
 
+# mod_sql with the sql-* scenarios' users, for scenarios of modules that use its database: ProFTPD's mod_sql then
+# connects before the chroot (with SQLAuthenticate off it would connect at the module's first query, after it, and
+# fail to open the file)
+SQL_USERS = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nAuthOrder mod_sql.c mod_auth_file.c\n"
+             "SQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\nSQLAuthTypes Crypt Plaintext\n"
+             "SQLAuthenticate users groups\nSQLUserInfo users userid passwd uid gid homedir shell\n"
+             "SQLGroupInfo groups groupname gid members\nSQLMinID 500\n")
+
+
+def sql_tables(schema: str, **rows: tuple) -> Callable[[Path], None]:
+    """A tree callback: the sql-* scenarios' database ({base}/sql.db) with the tables of `schema` and their rows
+    (table name -> rows)."""
+    def tree(home: Path) -> None:
+        import sqlite3
+        if home.name != USER:
+            return
+        sql_database(home)
+        with sqlite3.connect(home.parent.parent / "sql.db") as conn:
+            conn.executescript(schema)
+            for table, values in rows.items():
+                if values:
+                    conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values[0]))})", values)
+        conn.close()
+    return tree
+
+
 def sql_quota_scenarios() -> list[Scenario]:
     """mod_quotatab with SQL tables (mod_quotatab_sql over mod_sql_sqlite): the named queries of ProFTPD's
     documentation, limit rows of each kind, a stored tally row, the row made at login, a query that is missing; an
@@ -1373,32 +1399,16 @@ def sql_quota_scenarios() -> list[Scenario]:
     add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
 
     def database(*limits: tuple, tallies: tuple = ()) -> Callable[[Path], None]:
-        """The sql-* scenarios' database ({base}/sql.db) with quota tables: these limit rows (name, type,
-        per-session, hard/soft, 3 byte and 3 file limits) and tally rows (name, type, 3 byte and 3 file counts)."""
-        def tree(home: Path) -> None:
-            import sqlite3
-            if home.name != USER:
-                return
-            sql_database(home)
-            with sqlite3.connect(home.parent.parent / "sql.db") as conn:
-                conn.executescript(
-                    "CREATE TABLE quotalimits (name TEXT, quota_type TEXT, per_session TEXT, limit_type TEXT, "
-                    "bytes_in_avail REAL, bytes_out_avail REAL, bytes_xfer_avail REAL, files_in_avail INTEGER, "
-                    "files_out_avail INTEGER, files_xfer_avail INTEGER);"
-                    "CREATE TABLE quotatallies (name TEXT, quota_type TEXT, bytes_in_used REAL, bytes_out_used REAL, "
-                    "bytes_xfer_used REAL, files_in_used INTEGER, files_out_used INTEGER, files_xfer_used INTEGER);")
-                conn.executemany("INSERT INTO quotalimits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", limits)
-                conn.executemany("INSERT INTO quotatallies VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tallies)
-            conn.close()
-        return tree
+        """Limit rows (name, type, per-session, hard/soft, 3 byte and 3 file limits) and tally rows (name, type,
+        3 byte and 3 file counts)."""
+        return sql_tables("CREATE TABLE quotalimits (name TEXT, quota_type TEXT, per_session TEXT, limit_type TEXT, "
+                          "bytes_in_avail REAL, bytes_out_avail REAL, bytes_xfer_avail REAL, files_in_avail INTEGER, "
+                          "files_out_avail INTEGER, files_xfer_avail INTEGER);"
+                          "CREATE TABLE quotatallies (name TEXT, quota_type TEXT, bytes_in_used REAL, "
+                          "bytes_out_used REAL, bytes_xfer_used REAL, files_in_used INTEGER, files_out_used INTEGER, "
+                          "files_xfer_used INTEGER);", quotalimits=limits, quotatallies=tallies)
 
-    # SQL users too, as sites have them: ProFTPD's mod_sql then connects before the chroot (SQLAuthenticate off,
-    # it would connect at the first quota query, after it, and fail to open the file)
-    conf = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nLoadModule mod_quotatab_sql.c\n"
-            "AuthOrder mod_sql.c mod_auth_file.c\nSQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\n"
-            "SQLAuthTypes Crypt Plaintext\nSQLAuthenticate users groups\n"
-            "SQLUserInfo users userid passwd uid gid homedir shell\nSQLGroupInfo groups groupname gid members\n"
-            "SQLMinID 500\n"
+    conf = (SQL_USERS + "LoadModule mod_quotatab_sql.c\n"
             "SQLNamedQuery get-limit SELECT \"name, quota_type, per_session, limit_type, bytes_in_avail, "
             "bytes_out_avail, bytes_xfer_avail, files_in_avail, files_out_avail, files_xfer_avail FROM quotalimits "
             "WHERE name = '%{{0}}' AND quota_type = '%{{1}}'\"\n"
@@ -1452,25 +1462,11 @@ def sql_wrap_scenarios() -> list[Scenario]:
     add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
 
     def database(allow: tuple = (), deny: tuple = ()) -> Callable[[Path], None]:
-        """The sql-* scenarios' database with wrap_allow and wrap_deny tables of (name, clients) rows."""
-        def tree(home: Path) -> None:
-            import sqlite3
-            if home.name != USER:
-                return
-            sql_database(home)
-            with sqlite3.connect(home.parent.parent / "sql.db") as conn:
-                conn.executescript("CREATE TABLE wrap_allow (name TEXT, clients TEXT);"
-                                   "CREATE TABLE wrap_deny (name TEXT, clients TEXT);")
-                conn.executemany("INSERT INTO wrap_allow VALUES (?, ?)", allow)
-                conn.executemany("INSERT INTO wrap_deny VALUES (?, ?)", deny)
-            conn.close()
-        return tree
+        """wrap_allow and wrap_deny rows of (name, clients)."""
+        return sql_tables("CREATE TABLE wrap_allow (name TEXT, clients TEXT);"
+                          "CREATE TABLE wrap_deny (name TEXT, clients TEXT);", wrap_allow=allow, wrap_deny=deny)
 
-    conf = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nLoadModule mod_wrap2.c\nLoadModule mod_wrap2_sql.c\n"
-            "AuthOrder mod_sql.c mod_auth_file.c\nSQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\n"
-            "SQLAuthTypes Crypt Plaintext\nSQLAuthenticate users groups\n"
-            "SQLUserInfo users userid passwd uid gid homedir shell\nSQLGroupInfo groups groupname gid members\n"
-            "SQLMinID 500\n"
+    conf = (SQL_USERS + "LoadModule mod_wrap2.c\nLoadModule mod_wrap2_sql.c\n"
             "SQLNamedQuery allowed SELECT \"clients FROM wrap_allow WHERE name = '%{{0}}'\"\n"
             "SQLNamedQuery denied SELECT \"clients FROM wrap_deny WHERE name = '%{{0}}'\"\n"
             "WrapEngine on\nWrapDenyMsg \"Refused: %u\"\nWrapAllowMsg \"Welcome, %u\"\n")
