@@ -1,6 +1,7 @@
-"""mod_quotatab (with mod_quotatab_file's tables): upload, download and transfer quotas in bytes and in files, per
-user, group, class or everyone, kept in ProFTPD's limit and tally files (proftpy/quotatab.py; `ftpquota` edits
-them), so a ProFTPD node and a proftpy node can count against the same tables.
+"""mod_quotatab: upload, download and transfer quotas in bytes and in files, per user, group, class or everyone,
+kept in ProFTPD's limit and tally files (mod_quotatab_file, proftpy/quotatab.py; `ftpquota` edits them) or in
+mod_sql's database (mod_quotatab_sql), so a ProFTPD node and a proftpy node can count against the same tables.
+Each source declares a `quotatab.Source` (SOURCES below); this module only calls what its tables answer.
 
 At connect (QuotaEngine on) the session opens both tables while it may (as root, before the chroot) and keeps them.
 After PASS it picks the session's limit, first found of: the user's record, the primary group's, each other group's,
