@@ -21,7 +21,7 @@ import math
 import os
 import struct
 from dataclasses import astuple, dataclass
-from typing import Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 ALL, USER, GROUP, CLASS = 10, 20, 30, 40
 HARD, SOFT = 1, 2
@@ -62,6 +62,12 @@ class Limit:
                           self.bytes_in, self.bytes_out, self.bytes_xfer, self.files_in, self.files_out,
                           self.files_xfer)
 
+    def limited(self, **deltas: float) -> dict[str, float]:
+        """The changes of a tally (field name -> delta) that count under this limit: those of a byte value above 0
+        and of a file value other than 0; the others are unlimited and not tallied (ProFTPD's rule)."""
+        return {name: delta for name, delta in deltas.items()
+                if (getattr(self, name) > 0 if name.startswith("bytes") else getattr(self, name))}
+
     @classmethod
     def unpack(cls, data: bytes) -> "Limit":
         name, qtype, per, ltype, *values = LIMIT.unpack(data)
@@ -93,18 +99,10 @@ class Tally:
             files_in: int = 0, files_out: int = 0, files_xfer: int = 0) -> None:
         """Count a change where `limit` sets a limit (an unlimited value is not tallied, as ProFTPD's); bytes never
         go below 0, a file count never below 0 nor past 2^32-1."""
-        if limit.bytes_in > 0:
-            self.bytes_in = max(0.0, self.bytes_in + bytes_in)
-        if limit.bytes_out > 0:
-            self.bytes_out = max(0.0, self.bytes_out + bytes_out)
-        if limit.bytes_xfer > 0:
-            self.bytes_xfer = max(0.0, self.bytes_xfer + bytes_xfer)
-        if limit.files_in:
-            self.files_in = min(UINT_MAX, max(0, self.files_in + files_in))
-        if limit.files_out:
-            self.files_out = min(UINT_MAX, max(0, self.files_out + files_out))
-        if limit.files_xfer:
-            self.files_xfer = min(UINT_MAX, max(0, self.files_xfer + files_xfer))
+        for name, delta in limit.limited(bytes_in=bytes_in, bytes_out=bytes_out, bytes_xfer=bytes_xfer,
+                                         files_in=files_in, files_out=files_out, files_xfer=files_xfer).items():
+            value = getattr(self, name) + delta
+            setattr(self, name, max(0.0, value) if name.startswith("bytes") else min(UINT_MAX, max(0, value)))
 
 
 Record = Union[Limit, Tally]
@@ -127,8 +125,24 @@ def _unname(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
+@dataclass(frozen=True)
+class Source:
+    """One source type of QuotaLimitTable/QuotaTallyTable (`file:`, `sql:`), declared by the module that has it.
+
+    `parse(info, kind)` checks the text after `type:` when the configuration loads (ValueError: refused) and gives
+    what `open(session, info, kind, lock_fd, log)` gets when a session starts; that returns a table, or None after
+    logging why not (the session then has no quotas). A table has `find(name, quota_type)` -> (key, record) or
+    None, `find_or_add(tally)` -> (key, tally, added), `fetch(key)` -> the record read again (None: gone),
+    `update(key, tally, limit, deltas)` -> the tally with the deltas counted, and `close()`; its errors are OSError
+    or BadTable."""
+
+    kind: str
+    parse: Callable[[str, str], Any]
+    open: Callable[..., Any]
+
+
 class Table:
-    """An open limit or tally table. Offsets are those of records in the file; the caller locks what it reads
+    """An open limit or tally table (the `file:` source). Offsets are those of records in the file; the caller locks what it reads
     and writes with `locked`."""
 
     def __init__(self, fd: int, kind: str):
@@ -208,6 +222,20 @@ class Table:
             return self.append(record), record, True
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN, MAGIC.size, 0, os.SEEK_SET)
+
+    def fetch(self, offset: int) -> Record:
+        """The record at `offset` read again, under a shared lock (other sessions may have counted since)."""
+        with self.locked(offset, exclusive=False):
+            return self.read(offset)
+
+    def update(self, offset: int, tally: Tally, limit: Limit, deltas: dict[str, float]) -> Tally:
+        """The tally record at `offset` read again, `deltas` added where `limit` limits, written back, all under an
+        exclusive lock; the new tally (`tally`, the session's copy, is not needed: the file has the record)."""
+        with self.locked(offset, exclusive=True):
+            record = self.read(offset)
+            record.add(limit, **deltas)
+            self.write(offset, record)
+        return record
 
     @contextlib.contextmanager
     def locked(self, offset: int, exclusive: bool) -> Iterator[None]:

@@ -21,6 +21,11 @@ class Reply:
         self.lines.append(" " + self.text if self.lines else self.text)
         self.text = line
 
+    def lead(self, line: str) -> None:
+        """Put a line first (a module's line that ProFTPD sends before the handler's text: its POST_CMD handler
+        runs before mod_auth's adds the 230 text)."""
+        self.lines = [line] + [" " + part if i == 0 else part for i, part in enumerate(self.lines)]
+
     def format(self) -> bytes:
         """`123-first` ... `123 last`; continuation lines that start with a digit are indented so clients do not
         mistake them for the end."""

@@ -301,6 +301,8 @@ def scenarios() -> list[Scenario]:
         "MKD s\udcff\udcfa\x18\x01\udcff\udcf0e", "MKD w\udcff\udcfb", "PASV", "NLST")
     s += compat_scenarios()
     s += quota_scenarios()
+    s += sql_quota_scenarios()
+    s += sql_wrap_scenarios()
     s += copy_scenarios()
     s += facl_scenarios()
     s += hidden_scenarios()
@@ -1378,6 +1380,131 @@ def quota_scenarios() -> list[Scenario]:
         conf=conf + "DeleteAbortedStores on\nTimeoutStalled 1\n", tree=tables(user(bytes_in=1 << 30, files_in=9)))
     add("quota-engine-off", *LOGIN, "SITE QUOTA", *put("a.txt"), *put("b.txt"),
         conf=conf.replace("QuotaEngine on", "QuotaEngine off"), tree=tables(user(bytes_in=10)))
+    return s
+
+
+# mod_sql with the sql-* scenarios' users, for scenarios of modules that use its database: ProFTPD's mod_sql then
+# connects before the chroot (with SQLAuthenticate off it would connect at the module's first query, after it, and
+# fail to open the file)
+SQL_USERS = ("LoadModule mod_sql.c\nLoadModule mod_sql_sqlite.c\nAuthOrder mod_sql.c mod_auth_file.c\n"
+             "SQLBackend sqlite3\nSQLConnectInfo {base}/sql.db\nSQLAuthTypes Crypt Plaintext\n"
+             "SQLAuthenticate users groups\nSQLUserInfo users userid passwd uid gid homedir shell\n"
+             "SQLGroupInfo groups groupname gid members\nSQLMinID 500\n")
+
+
+def sql_tables(schema: str, **rows: tuple) -> Callable[[Path], None]:
+    """A tree callback: the sql-* scenarios' database ({base}/sql.db) with the tables of `schema` and their rows
+    (table name -> rows)."""
+    def tree(home: Path) -> None:
+        import sqlite3
+        if home.name != USER:
+            return
+        sql_database(home)
+        with sqlite3.connect(home.parent.parent / "sql.db") as conn:
+            conn.executescript(schema)
+            for table, values in rows.items():
+                if values:
+                    conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values[0]))})", values)
+        conn.close()
+    return tree
+
+
+def sql_quota_scenarios() -> list[Scenario]:
+    """mod_quotatab with SQL tables (mod_quotatab_sql over mod_sql_sqlite): the named queries of ProFTPD's
+    documentation, limit rows of each kind, a stored tally row, the row made at login, a query that is missing; an
+    SQL user (carol) and file users (alice, bob) alike."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    def database(*limits: tuple, tallies: tuple = ()) -> Callable[[Path], None]:
+        """Limit rows (name, type, per-session, hard/soft, 3 byte and 3 file limits) and tally rows (name, type,
+        3 byte and 3 file counts)."""
+        return sql_tables("CREATE TABLE quotalimits (name TEXT, quota_type TEXT, per_session TEXT, limit_type TEXT, "
+                          "bytes_in_avail REAL, bytes_out_avail REAL, bytes_xfer_avail REAL, files_in_avail INTEGER, "
+                          "files_out_avail INTEGER, files_xfer_avail INTEGER);"
+                          "CREATE TABLE quotatallies (name TEXT, quota_type TEXT, bytes_in_used REAL, "
+                          "bytes_out_used REAL, bytes_xfer_used REAL, files_in_used INTEGER, files_out_used INTEGER, "
+                          "files_xfer_used INTEGER);", quotalimits=limits, quotatallies=tallies)
+
+    conf = (SQL_USERS + "LoadModule mod_quotatab_sql.c\n"
+            "SQLNamedQuery get-limit SELECT \"name, quota_type, per_session, limit_type, bytes_in_avail, "
+            "bytes_out_avail, bytes_xfer_avail, files_in_avail, files_out_avail, files_xfer_avail FROM quotalimits "
+            "WHERE name = '%{{0}}' AND quota_type = '%{{1}}'\"\n"
+            "SQLNamedQuery get-tally SELECT \"name, quota_type, bytes_in_used, bytes_out_used, bytes_xfer_used, "
+            "files_in_used, files_out_used, files_xfer_used FROM quotatallies WHERE name = '%{{0}}' AND "
+            "quota_type = '%{{1}}'\"\n"
+            "SQLNamedQuery update-tally UPDATE \"bytes_in_used = bytes_in_used + %{{0}}, bytes_out_used = "
+            "bytes_out_used + %{{1}}, bytes_xfer_used = bytes_xfer_used + %{{2}}, files_in_used = files_in_used + "
+            "%{{3}}, files_out_used = files_out_used + %{{4}}, files_xfer_used = files_xfer_used + %{{5}} WHERE "
+            "name = '%{{6}}' AND quota_type = '%{{7}}'\" quotatallies\n"
+            "SQLNamedQuery insert-tally INSERT \"%{{0}}, %{{1}}, %{{2}}, %{{3}}, %{{4}}, %{{5}}, %{{6}}, %{{7}}\" "
+            "quotatallies\n"
+            "SQLNamedQuery show-tally SELECT \"bytes_in_used || '/' || files_in_used || '/' || files_out_used || '/' "
+            "|| count(*) FROM quotatallies\"\nSQLShowInfo NOOP \"200\" \"tally %{{show-tally}}\"\n"
+            "QuotaEngine on\nQuotaLimitTable sql:/get-limit\nQuotaTallyTable sql:/get-tally/update-tally/insert-tally\n"
+            "AllowOverwrite on\n")
+    user = lambda kind="hard", per="false", b=(0, 0, 0), f=(0, 0, 0): (USER, "user", per, kind, *b, *f)  # noqa: E731
+    put = lambda name: ("PASV", f"STOR {name}")  # noqa: E731
+    get = lambda name: ("PASV", f"RETR {name}")  # noqa: E731
+    for kind in ("hard", "soft"):
+        add(f"sql-quota-bytes-in-{kind}", *LOGIN, "NOOP", *put("a.txt"), "SITE QUOTA", *put("b.txt"), "NLST",
+            "SITE QUOTA", *put("c.txt"), "NOOP", conf=conf, tree=database(user(kind, b=(50, 0, 0))))
+    add("sql-quota-big-upload-hard", *LOGIN, "TYPE I", "PASV", "STOR big.bin <<big", "NLST", "SITE QUOTA", "NOOP",
+        conf=conf, tree=database(user(b=(100000, 0, 0))))
+    add("sql-quota-files", *LOGIN, *put("a.txt"), *put("b.txt"), *get("file.txt"), *get("file.txt"), "DELE a.txt",
+        "SITE QUOTA", "NOOP", conf=conf, tree=database(user(f=(2, 1, 0))))
+    add("sql-quota-stored-tally", *LOGIN, "SITE QUOTA", *put("a.txt"), "SITE QUOTA", "NOOP", conf=conf,
+        tree=database(user(b=(50, 0, 0), f=(9, 0, 0)), tallies=((USER, "user", 45, 0, 0, 9, 0, 0),)))
+    add("sql-quota-per-session", *LOGIN, *put("a.txt"), "SITE QUOTA", *put("b.txt"), "NOOP", conf=conf,
+        tree=database(user(per="true", b=(50, 0, 0)), tallies=((USER, "user", 45, 0, 0, 0, 0, 0),)))
+    add("sql-quota-group", *LOGIN, *put("a.txt"), *put("b.txt"), "SITE QUOTA", "NOOP", conf=conf,
+        tree=database(("others", "group", "false", "hard", 5, 0, 0, 0, 0, 0),
+                      ("ftpusers", "group", "false", "hard", 40, 0, 0, 0, 0, 0)))
+    add("sql-quota-all", *LOGIN, *put("a.txt"), *put("b.txt"), "SITE QUOTA", "NOOP", conf=conf,
+        tree=database(("", "all", "false", "soft", 40, 0, 0, 0, 0, 0)))
+    add("sql-quota-sql-user", "USER carol", "PASS carol-pw", *put("a.txt"), *put("b.txt"), "SITE QUOTA", "NOOP",
+        conf=conf, tree=database(("carol", "user", "false", "hard", 0, 0, 0, 1, 0, 0)))
+    add("sql-quota-none", "USER bob", "PASS bob-pw", "SITE QUOTA", *put("a.txt"), "NOOP", conf=conf,
+        tree=database(user(b=(10, 0, 0))))
+    add("sql-quota-odd-values", *LOGIN, "SITE QUOTA", *put("a.txt"), "SITE QUOTA", "NOOP", conf=conf,
+        tree=database((USER, "USER", "maybe", "firm", "20", None, "x", "1.9", None, 0)))
+    add("sql-quota-missing-query", *LOGIN, "SITE QUOTA", *put("a.txt"), "NOOP",
+        conf=conf.replace("sql:/get-limit", "sql:/no-such-query"), tree=database(user(b=(10, 0, 0))))
+    return s
+
+
+def sql_wrap_scenarios() -> list[Scenario]:
+    """mod_wrap2 with SQL tables (mod_wrap2_sql over mod_sql_sqlite): rows that admit or refuse the client before
+    PASS, per user, per primary group, for everyone, at connect, and a query that is not defined."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+
+    def database(allow: tuple = (), deny: tuple = ()) -> Callable[[Path], None]:
+        """wrap_allow and wrap_deny rows of (name, clients)."""
+        return sql_tables("CREATE TABLE wrap_allow (name TEXT, clients TEXT);"
+                          "CREATE TABLE wrap_deny (name TEXT, clients TEXT);", wrap_allow=allow, wrap_deny=deny)
+
+    conf = (SQL_USERS + "LoadModule mod_wrap2.c\nLoadModule mod_wrap2_sql.c\n"
+            "SQLNamedQuery allowed SELECT \"clients FROM wrap_allow WHERE name = '%{{0}}'\"\n"
+            "SQLNamedQuery denied SELECT \"clients FROM wrap_deny WHERE name = '%{{0}}'\"\n"
+            "WrapEngine on\nWrapDenyMsg \"Refused: %u\"\nWrapAllowMsg \"Welcome, %u\"\n")
+    users = conf + "WrapUserTables alice,carol sql:/allowed sql:/denied\n"
+    add("sql-wrap-user-denied", *LOGIN, "NOOP", conf=users, tree=database(deny=((USER, "127.0.0.1"),)))
+    add("sql-wrap-user-allowed", *LOGIN, "PWD", conf=users,
+        tree=database(allow=((USER, "127.0.0.1, 10.0.0.1"),), deny=((USER, "ALL"),)))
+    add("sql-wrap-user-no-rows", "USER carol", "PASS carol-pw", "PWD", conf=users, tree=database())
+    add("sql-wrap-sql-user-denied", "USER carol", "PASS carol-pw", conf=users,
+        tree=database(deny=(("carol", "ALL EXCEPT 10.0.0.0/255.0.0.0"),)))
+    add("sql-wrap-group", "USER carol", "PASS carol-pw", *LOGIN, "PWD",
+        conf=conf + "WrapGroupTables sqlstaff sql:/allowed sql:/denied\n",
+        tree=database(deny=(("sqlstaff", "127.0.0.1"),)))
+    add("sql-wrap-global", "USER bob", "PASS bob-pw", conf=conf + "WrapTables sql:/allowed sql:/denied\n",
+        tree=database(allow=((USER, "127.0.0.1"),), deny=(("", "ALL"),)))
+    add("sql-wrap-check-on-connect", "NOOP", *LOGIN,
+        conf=conf + "WrapTables sql:/allowed sql:/denied\nWrapOptions CheckOnConnect\n",
+        tree=database(deny=(("", "127.0.0.1"),)))
+    add("sql-wrap-missing-query", *LOGIN, "PWD", conf=users.replace("sql:/denied", "sql:/nothing"),
+        tree=database(deny=((USER, "ALL"),)))
     return s
 
 

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
@@ -58,9 +59,16 @@ def compile_statement(text: str) -> list[logformat.Token]:
     return logformat.compile_format(text, custom=True)
 
 
-def _param(text: str) -> str | int:
-    """A value outside quotes: a plain number is bound as one (as it reads in the SQL text ProFTPD writes)."""
-    return int(text) if text.isascii() and text.isdigit() and str(int(text)) == text else text
+NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?")
+
+
+def _param(text: str) -> str | int | float:
+    """A value outside quotes: a plain number (`12`, `-3`, `1.500000`) is bound as one, as it reads in the SQL text
+    ProFTPD writes."""
+    number = NUMBER.fullmatch(text)
+    if number is None:
+        return text
+    return float(text) if number.group(1) else int(text)
 
 
 def bind(tokens: Sequence[logformat.Token], resolve: Callable[[tuple[str, str]], str]) -> tuple[str, list]:
@@ -122,6 +130,17 @@ def sql_value(tok: tuple[str, str], rec: logformat.Record) -> str:
     if name == "t":
         name, arg = "time", SQL_TIME_FORMAT
     return logformat.value(name, arg, rec, SQL_DEFAULTS)
+
+
+def resolver(rec: logformat.Record, args: Sequence[str] = ()) -> Callable[[tuple[str, str]], str]:
+    """A statement's variables: LogFormat's from `rec`, `%{n}` the n-th of `args` (SqlError past the end)."""
+    def resolve(tok: tuple[str, str]) -> str:
+        if tok[0] != "custom":
+            return sql_value(tok, rec)
+        if tok[1].isdigit() and int(tok[1]) < len(args):
+            return args[int(tok[1])]
+        raise SqlError("malformed reference %{" + tok[1] + "} in query")
+    return resolve
 
 
 def escape(text: str) -> str:
@@ -473,15 +492,7 @@ class SqlBackend:
 
     def resolver(self, args: Sequence[str] = ()) -> Callable[[tuple[str, str]], str]:
         """Variables of a statement: LogFormat's from the session's facts, `%{n}` the n-th argument."""
-        rec = self.facts()
-
-        def resolve(tok: tuple[str, str]) -> str:
-            if tok[0] != "custom":
-                return sql_value(tok, rec)
-            if tok[1].isdigit() and int(tok[1]) < len(args):
-                return args[int(tok[1])]
-            raise SqlError("malformed reference %{" + tok[1] + "} in query")
-        return resolve
+        return resolver(self.facts(), args)
 
     def _select(self, table: str, columns: str, where: str, params: list, extra: tuple | None,
                 limit: bool) -> list[tuple] | None:

@@ -10,8 +10,9 @@ from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
                ctrls_admin, deflate, delay, digest, dso, dynmasq, facl, facts, files, ifsession, ifversion, lang, load,
                log, log_forensic, ls, maxclients, passive_pool, prefork, prometheus, proxy_protocol, qos, quotatab,
-               quotatab_file, ratio, readme, redis, rewrite, rlimit, scoreboard, shaper, shutdown, site, site_misc, sql,
-               sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, xfer)
+               quotatab_file, quotatab_sql, ratio, readme, redis, rewrite, rlimit, scoreboard, shaper, shutdown, site,
+               site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql,
+               xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
@@ -22,9 +23,9 @@ from . import exec as exec_
 MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession, rewrite,
                               delay, redis, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard, files,
                               xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite, sql_passwd, ls,
-                              log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file, ratio, deflate,
-                              digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, exec_, prometheus,
-                              tls, proxy_protocol, ifversion, qos, shaper)]
+                              log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql,
+                              ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file,
+                              wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos, shaper)]
 
 
 @functools.lru_cache(maxsize=1)

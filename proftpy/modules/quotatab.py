@@ -1,6 +1,7 @@
-"""mod_quotatab (with mod_quotatab_file's tables): upload, download and transfer quotas in bytes and in files, per
-user, group, class or everyone, kept in ProFTPD's limit and tally files (proftpy/quotatab.py; `ftpquota` edits
-them), so a ProFTPD node and a proftpy node can count against the same tables.
+"""mod_quotatab: upload, download and transfer quotas in bytes and in files, per user, group, class or everyone,
+kept in ProFTPD's limit and tally files (mod_quotatab_file, proftpy/quotatab.py; `ftpquota` edits them) or in
+mod_sql's database (mod_quotatab_sql), so a ProFTPD node and a proftpy node can count against the same tables.
+Each source declares a `quotatab.Source` (SOURCES below); this module only calls what its tables answer.
 
 At connect (QuotaEngine on) the session opens both tables while it may (as root, before the chroot) and keeps them.
 After PASS it picks the session's limit, first found of: the user's record, the primary group's, each other group's,
@@ -38,7 +39,7 @@ from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Command, Hook, Request
 from ..fs import FsError
 from ..module import Listener, Module
 from ..reply import Reply
-from . import copy as mod_copy
+from . import copy as mod_copy, quotatab_file, quotatab_sql
 from .access import limits_allow
 from .core import admin_address
 from .modlog import ModuleLog
@@ -57,18 +58,23 @@ LOCK_TRIES = 10                          # QuotaLock: attempts before giving up 
 
 
 # -- directives ----------------------------------------------------------------------------------------------------
-def _table(args: list[str]) -> str:
-    """`file:/path`: the only table source proftpy has (ProFTPD's words for the others)."""
-    if len(args) != 1:
-        raise ValueError("wrong number of parameters")
-    kind, sep, info = args[0].partition(":")
-    if not sep:
-        raise ValueError("badly formatted parameter")
-    if kind != "file":
-        raise ValueError(f"unsupported table source type: '{kind}'")
-    if not info:
-        raise ValueError("file: needs the table's path")
-    return os.path.join("/", info)              # relative to / (ProFTPD's daemon runs in /)
+SOURCES = {source.kind: source for source in (quotatab_file.SOURCE, quotatab_sql.SOURCE)}
+
+
+def _table(kind: str):
+    """QuotaLimitTable/QuotaTallyTable (`kind`: limit, tally): `type:info` -> (its source, the info as the source
+    parsed it)."""
+    def parse(args: list[str]) -> tuple[qt.Source, Any]:
+        if len(args) != 1:
+            raise ValueError("wrong number of parameters")
+        word, sep, info = args[0].partition(":")
+        if not sep:
+            raise ValueError("badly formatted parameter")
+        source = SOURCES.get(word)
+        if source is None:
+            raise ValueError(f"unsupported table source type: '{word}'")
+        return source, source.parse(info, kind)
+    return parse
 
 
 def _number(word: str, kind: type) -> Any:
@@ -113,10 +119,11 @@ def _exclude(args: list[str]) -> re.Pattern | None:
 
 directives = (
     Directive("QuotaEngine", Flag, SVG, False, Merge.SERVER, "Count and enforce quotas (mod_quotatab)."),
-    Directive("QuotaLimitTable", Custom(_table, "file:/path"), SVG, None, Merge.SERVER,
-              "The limit table (`ftpquota --create-table --type=limit`); read only."),
-    Directive("QuotaTallyTable", Custom(_table, "file:/path"), SVG, None, Merge.SERVER,
-              "The tally table (`ftpquota --create-table --type=tally`); sessions update it."),
+    Directive("QuotaLimitTable", Custom(_table("limit"), "file:/path | sql:/SELECT-query"), SVG, None, Merge.SERVER,
+              "The limit table (`ftpquota --create-table --type=limit`, or an SQLNamedQuery); read only."),
+    Directive("QuotaTallyTable", Custom(_table("tally"), "file:/path | sql:/SELECT-query/UPDATE-query/INSERT-query"),
+              SVG, None, Merge.SERVER,
+              "The tally table (`ftpquota --create-table --type=tally`, or SQLNamedQuery names); sessions update it."),
     Directive("QuotaLock", Path(), SVG, None, Merge.SERVER,
               "A file locked while a login looks its limit up and makes its tally record."),
     Directive("QuotaLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_quotatab's own log file (`none`: none)."),
@@ -143,15 +150,15 @@ class QuotaState:
     its POST_CMD hooks."""
 
     log: ModuleLog = field(default_factory=lambda: ModuleLog(TAG))
-    limits: qt.Table | None = None
-    tallies: qt.Table | None = None
+    limits: Any = None                   # the open tables (see quotatab.Source)
+    tallies: Any = None
     lock_fd: int | None = None           # QuotaLock
     units: str = "b"
     exclude: re.Pattern | None = None    # QuotaExcludeFilter
     dirs: bool = False                   # QuotaDirectoryTally
     limit: qt.Limit | None = None        # the session's limit: quotas are in use
     tally: qt.Tally | None = None
-    offset: int = 0                      # of its tally record
+    key: Any = None                      # of its tally record, in its table
     pending: str | None = None           # IN or OUT: a transfer its POST_CMD(_ERR) hook is to count
     disk_bytes: int = 0                  # the size of the file an upload is about to change
     copy_over: bool = False              # a copy onto a file that exists: no file counted, none checked (ProFTPD)
@@ -189,28 +196,24 @@ def session_init(session: "Session") -> None:
     st.units = server.get("QuotaDisplayUnits")
     st.exclude = server.get("QuotaExcludeFilter")
     st.dirs = bool(server.get("QuotaDirectoryTally"))
-    with privs.default_privs().root():          # kept open after the chroot and the switch to the user
-        st.limits = _open(st, server.get("QuotaLimitTable"), "limit", "QuotaLimitTable")
-        st.tallies = _open(st, server.get("QuotaTallyTable"), "tally", "QuotaTallyTable")
-        lock = server.get("QuotaLock")
-        if lock is not None:
-            try:
+    lock = server.get("QuotaLock")
+    if lock is not None:
+        try:
+            with privs.default_privs().root():  # kept open after the chroot and the switch to the user
                 st.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as e:
-                st.log.write(f"unable to open QuotaLock '{lock}': {e.strerror}")
+        except OSError as e:
+            st.log.write(f"unable to open QuotaLock '{lock}': {e.strerror}")
+    st.limits = _open(session, st, "limit", "QuotaLimitTable")
+    st.tallies = _open(session, st, "tally", "QuotaTallyTable")
 
 
-def _open(st: QuotaState, path: str | None, kind: str, directive: str) -> qt.Table | None:
-    if path is None:
+def _open(session: "Session", st: QuotaState, kind: str, directive: str) -> Any:
+    configured = session.server.get(directive)
+    if configured is None:
         st.log.write(f"notice: no {directive} configured")
         return None
-    try:
-        return qt.Table.open(path, kind, writable=kind == "tally")
-    except OSError as e:
-        st.log.write(f"error: unable to open {directive}: {e.strerror}")
-    except qt.BadTable:
-        st.log.write(f"error: unable to use {directive}: bad table header")
-    return None
+    source, info = configured
+    return source.open(session, info, kind, st.lock_fd, st.log.write)
 
 
 # -- login ---------------------------------------------------------------------------------------------------------
@@ -230,7 +233,7 @@ def _logged_in(session: "Session") -> None:
             return
         limit, what = found
         try:
-            st.offset, st.tally = _tally_for(st, limit)
+            st.key, st.tally = _tally_for(st, limit)
         except OSError as e:
             st.log.write(f"error: unable to create tally entry: {e.strerror or e}")
             return
@@ -278,12 +281,12 @@ def _from_default(session: "Session", name: str, quota_type: int) -> qt.Limit | 
     return None
 
 
-def _tally_for(st: QuotaState, limit: qt.Limit) -> tuple[int, qt.Tally]:
+def _tally_for(st: QuotaState, limit: qt.Limit) -> tuple[Any, qt.Tally]:
     """The tally record matching the limit (by name and type), made if there is none."""
-    offset, tally, added = st.tallies.find_or_add(qt.Tally(limit.name, limit.quota_type))
+    key, tally, added = st.tallies.find_or_add(qt.Tally(limit.name, limit.quota_type))
     if added:
         st.log.write("creating new tally entry to match limit entry")
-    return offset, tally
+    return key, tally
 
 
 @contextmanager
@@ -358,8 +361,7 @@ def _refresh(st: QuotaState) -> None:
     if st.limit.per_session:
         return
     try:
-        with st.tallies.locked(st.offset, exclusive=False):
-            st.tally = st.tallies.read(st.offset)
+        st.tally = st.tallies.fetch(st.key) or st.tally
     except (OSError, qt.BadTable) as e:
         st.log.write(f"error: unable to read tally: {e}")
 
@@ -370,10 +372,7 @@ def _count(st: QuotaState, **deltas: float) -> None:
         if st.limit.per_session:
             st.tally.add(st.limit, **deltas)
             return
-        with st.tallies.locked(st.offset, exclusive=True):
-            st.tally = st.tallies.read(st.offset)
-            st.tally.add(st.limit, **deltas)
-            st.tallies.write(st.offset, st.tally)
+        st.tally = st.tallies.update(st.key, st.tally, st.limit, deltas)
     except (OSError, qt.BadTable) as e:
         st.log.write(f"error: unable to write tally: {e}")
 
@@ -662,12 +661,9 @@ def _credit_owner(session: "Session", st: QuotaState, gone: os.stat_result) -> b
         found = st.tallies.find(name, quota_type)
         if found is None:
             return False
-        offset, _ = found
+        key, tally = found
         try:
-            with st.tallies.locked(offset, exclusive=True):
-                tally = st.tallies.read(offset)
-                tally.add(st.limit, bytes_in=-gone.st_size, files_in=-1)
-                st.tallies.write(offset, tally)
+            st.tallies.update(key, tally, st.limit, {"bytes_in": -gone.st_size, "files_in": -1})
         except (OSError, qt.BadTable) as e:
             st.log.write(f"error: unable to write tally: {e}")
         else:

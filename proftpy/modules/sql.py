@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import privs
 from ..auth import MAX_ID
 from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, SQLITE_VERSION, VERSION, Database, GroupInfo, NamedQuery,
                         Settings, SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
-                        parse_group_info, parse_named_query, parse_user_info, sql_value)
+                        parse_group_info, parse_named_query, parse_user_info, resolver, sql_value)
 from ..config.registry import SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str, Text, bool_word, parse_bool, parse_int
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -405,8 +405,9 @@ def _remember(session: "Session", req: Request) -> None:
 
 
 def run_named(session: "Session", name: str, kinds: tuple[str, ...], req: Request,
-              ignore: bool = False) -> list[tuple] | None:
-    """Run a named query of one of `kinds` for `req`; the rows, or None (not found, other kind, error)."""
+              ignore: bool = False, args: Sequence[str] = ()) -> list[tuple] | None:
+    """Run a named query of one of `kinds` for `req` (`%{0}`, `%{1}`... being `args`); the rows, or None (not
+    found, other kind, error)."""
     st = _state(session)
     query = queries(session.server).get(name)
     if query is None:
@@ -415,18 +416,33 @@ def run_named(session: "Session", name: str, kinds: tuple[str, ...], req: Reques
     if query.kind not in kinds:
         log.debug("%s: named query '%s' is not of type %s", VERSION, name, "/".join(kinds))
         return None
-    rec = record(session, req)
-
-    def resolve(tok: tuple[str, str]) -> str:
-        if tok[0] == "custom":
-            raise SqlError("malformed reference %{" + tok[1] + "} in query")
-        return sql_value(tok, rec)
     try:
-        sql, params = query.statement(resolve)
+        sql, params = query.statement(resolver(record(session, req), args))
         return st.db.query(sql, params)
     except SqlError as e:
         db_error(session, e, ignore)
         return None
+
+
+def lookup(session: "Session", name: str, args: Sequence[str]) -> list | None:
+    """mod_sql's `sql_lookup` hook, for other modules (mod_quotatab_sql, mod_wrap2_sql): a SELECT or FREEFORM named
+    query with `%{0}`... as `args`; the values of all its rows, one after another, or None (no such query, mod_sql
+    off, a database error: handled as mod_sql handles its own)."""
+    rows = _hooked(session, name, ("SELECT", "FREEFORM"), args)
+    return None if rows is None else [value for row in rows for value in row]
+
+
+def change(session: "Session", name: str, args: Sequence[str]) -> bool:
+    """mod_sql's `sql_change` hook: an INSERT, UPDATE or FREEFORM named query with `%{0}`... as `args`; whether it
+    ran."""
+    return _hooked(session, name, ("INSERT", "UPDATE", "FREEFORM"), args) is not None
+
+
+def _hooked(session: "Session", name: str, kinds: tuple[str, ...], args: Sequence[str]) -> list[tuple] | None:
+    st = _state(session)
+    if st.db is None or st.hung_up or not _engine_of(session):
+        return None
+    return run_named(session, name, kinds, st.current or Request("", ""), args=args)
 
 
 def _log_rules(session: "Session", name: str) -> list[LogRule]:
@@ -508,10 +524,8 @@ def _show(session: "Session", req: Request, prefix: str) -> None:
         if text:
             texts.append(text)
     if texts and req.name == "PASS" and not prefix:
-        # ProFTPD's mod_auth adds its 230 text (and DisplayLogin's lines) after mod_sql's POST_CMD: these lead
-        reply = req.reply
-        reply.lines = texts[:1] + [" " + t for t in texts[1:]] + [" " + line if i == 0 else line
-                                                                for i, line in enumerate(reply.lines)]
+        for text in reversed(texts):            # ahead of mod_auth's 230 text and DisplayLogin's lines
+            req.reply.lead(text)
         return
     for text in texts:
         req.reply.add_line(text)

@@ -177,6 +177,32 @@ class Who:
     context: "Context"              # the <Anonymous> block's settings, or the server's
 
 
+@dataclass
+class Opening:
+    """What mod_wrap2 opens a table for: the service name; the user logging in and the name sent with USER (None
+    at connect and in the master); the session (None in the master); and the name its SQL queries get as `%{0}`
+    (the user for WrapUserTables, the user's primary group for WrapGroupTables, empty for WrapTables); WrapLog."""
+
+    service: str
+    who: Who | None = None
+    sent: str | None = None
+    session: "Session | None" = None
+    client: str = ""
+    log: Callable[[str], None] = lambda line: None      # WrapLog's
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """One `type:` of mod_wrap2's tables, declared by the module that has it: `check(info)` when the configuration
+    loads (ValueError: refused), `open(info, opening)` -> the table (None: an empty one) when a check needs it;
+    `at_accept`: the master may read it at accept (nothing a session holds is needed)."""
+
+    kind: str
+    check: Callable[[str], None]
+    open: Callable[[str, Opening], "ha.Table | None"]
+    at_accept: bool = True
+
+
 def who_is_logging_in(session: "Session") -> Who | None:
     sent = session.user_arg
     if sent is None:

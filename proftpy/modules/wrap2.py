@@ -1,8 +1,8 @@
 """mod_wrap2: tcpwrappers-like access tables without libwrap (ProFTPD's contrib/mod_wrap2, 1.3.8), with the
-`file:` and `builtin:` sources (wrap2_file.py).
+`file:` and `builtin:` sources (wrap2_file.py) and the `sql:` one (wrap2_sql.py); each declares a `TableSource`.
 
 Where the check is made, as for mod_wrap (wrap.py): in the master at accept when WrapTables is all there is (no
-WrapUserTables/WrapGroupTables, no `~`/`%U` in a source) and no DNS name is needed; otherwise in the session, before
+WrapUserTables/WrapGroupTables, no `~`/`%U` in a source, no `sql:` table) and no DNS name is needed; otherwise in the session, before
 PASS, as ProFTPD: WrapUserTables whose user OR expression holds (`*` is anyone, `!` negates), else WrapGroupTables
 whose group AND expression holds, else WrapTables. A refused client gets `530 <WrapDenyMsg>` (or `Access denied`)
 and is disconnected; an allowed one gets WrapAllowMsg as the last line of its 230 reply. `WrapOptions
@@ -26,9 +26,9 @@ from ..net.connection import Connection
 from ..reply import Reply
 from .auth import group_names
 from .modlog import ModuleLog
-from .wrap import (DENIED_EVENT, Files, Who, client_text, files_parsers, host_tables, master_request,
+from . import wrap2_file, wrap2_sql
+from .wrap import (DENIED_EVENT, Files, Opening, Who, client_text, files_parsers, host_tables, master_request,
                    session_request, who_is_logging_in)
-from .wrap2_file import open_table, source
 
 if TYPE_CHECKING:
     from ..config.tree import Context, Server
@@ -40,13 +40,37 @@ OPTIONS = ("CheckOnConnect", "CheckAllNames")
 log = logging.getLogger("proftpy")
 
 
+SOURCES = {source.kind: source for source in (*wrap2_file.SOURCES, wrap2_sql.SOURCE)}
+
+
+def source(word: str) -> str:
+    """A directive's `type:info` word, checked by its source."""
+    kind, sep, info = word.partition(":")
+    if not sep:
+        raise ValueError(f"bad table parameter: '{word}'")
+    if kind not in SOURCES:
+        raise ValueError(f"unsupported table source type: '{kind}'")
+    SOURCES[kind].check(info)
+    return word
+
+
+def open_table(word: str, opening: Opening) -> ha.Table | None:
+    """The table a (checked) word names, for this check (None: no table)."""
+    kind, _, info = word.partition(":")
+    return SOURCES[kind].open(info, opening)
+
+
+def _at_accept(files: Files) -> bool:
+    return all(SOURCES[word.partition(":")[0]].at_accept for word in (files.allow, files.deny))
+
+
 _tables, _named_tables = files_parsers(source, "an allow table and a deny table (type:info)")
 
 
 directives = (
     Directive("WrapEngine", Flag, SVG, False, Merge.SERVER, "Check the Wrap*Tables at all."),
-    Directive("WrapTables", Custom(_tables, "file:allow-path|builtin:all file:deny-path|builtin:all"), SVGA, None,
-              Merge.DOWN, "The allow and deny tables for every client."),
+    Directive("WrapTables", Custom(_tables, "allow-table deny-table (file:/path, builtin:all, sql:/query)"), SVGA,
+              None, Merge.DOWN, "The allow and deny tables for every client (`sql:`: mod_wrap2_sql's named query)."),
     Directive("WrapUserTables", Custom(_named_tables, "user-OR-expression allow-table deny-table"), SVGA, None,
               Merge.MULTI, "Tables for the users the OR expression names (`*` anyone, `!` negates); first.",
               repeat=True),
@@ -84,13 +108,13 @@ def _request(session: "Session", user: str) -> ha.Request:
     return req
 
 
-def _decide(wlog: ModuleLog, files: Files, req: ha.Request, who: Who | None, sent: str | None) -> ha.Verdict:
+def _decide(wlog: ModuleLog, files: Files, req: ha.Request, opening: Opening) -> ha.Verdict:
     wlog.write(f"using '{files.allow}' for allow table")
     wlog.write(f"using '{files.deny}' for deny table")
     wlog.write(f"looking under service name '{req.daemon}'")
     wlog.write("checking access rules for connection")
-    allow = open_table(files.allow, req.daemon, who, sent)
-    deny = open_table(files.deny, req.daemon, who, sent)
+    allow = open_table(files.allow, opening)
+    deny = open_table(files.deny, opening)
     verdict = ha.check(allow, deny, req)
     _ignored(wlog, verdict)
     return verdict
@@ -105,7 +129,9 @@ def _ignored(wlog: ModuleLog, verdict: ha.Verdict) -> None:
 def master_init(master: MasterView) -> None:
     main = master.config.main
     st = master.state.get(Wrap2State)
-    st.host_tables = host_tables(master, "WrapTables", ("WrapUserTables", "WrapGroupTables"), "WrapEngine")
+    st.host_tables = {server: files for server, files in
+                      host_tables(master, "WrapTables", ("WrapUserTables", "WrapGroupTables"), "WrapEngine").items()
+                      if _at_accept(files)}
     if any(s.get("WrapEngine") for s in master.config.servers):
         st.log.open(main.get("WrapLog"), main.get("AllowLogSymlinks"))
     else:
@@ -127,8 +153,8 @@ def refuse(master: MasterView, conn: Connection) -> Veto | None:
         return None
     req = master_request(server.get("WrapServiceName"), conn, master.config.main.get("UseReverseDNS"))
     try:
-        verdict = ha.check(open_table(files.allow, req.daemon, None, None),
-                           open_table(files.deny, req.daemon, None, None), req)
+        opening = Opening(req.daemon)
+        verdict = ha.check(open_table(files.allow, opening), open_table(files.deny, opening), req)
     except ha.NeedsName:
         return None
     _ignored(st.log, verdict)
@@ -150,7 +176,8 @@ def session_init(session: "Session") -> None:
     if "CheckOnConnect" not in _options_of(server) or files is None:
         return
     req = _request(session, ha.UNKNOWN)
-    if not _decide(st.log, files, req, None, None).allowed:
+    # no session for the tables: ProFTPD's mod_sql is not ready when mod_wrap2 checks at connect (SQL tables empty)
+    if not _decide(st.log, files, req, Opening(req.daemon, log=st.log.write)).allowed:
         _refused(session, st.log, req)
         session.send(Reply(530, _deny_text(server.context(), "unknown")))
         session.end("refused by mod_wrap2", cause="module-acl")
@@ -168,12 +195,13 @@ def _refused(session: "Session", wlog: ModuleLog, req: ha.Request) -> None:
     session.events.emit(DENIED_EVENT, session=session)
 
 
-def _tables_for(session: "Session", who: Who, wlog: ModuleLog) -> Files | None:
+def _tables_for(session: "Session", who: Who, wlog: ModuleLog) -> tuple[Files | None, str]:
+    """The tables that apply, and the name their SQL queries get (the user's, the primary group's, or none)."""
     ctx = who.context
     for files in ctx.all("WrapUserTables"):
         if _or(files.names, (who.name,)):
             wlog.write(f"matched WrapUserTables expression for user '{who.name}'")
-            return files
+            return files, who.account.name
     lines = ctx.all("WrapGroupTables")
     if lines:
         groups = group_names(session.auth, who.account)
@@ -182,8 +210,9 @@ def _tables_for(session: "Session", who: Who, wlog: ModuleLog) -> Files | None:
         for files in lines if groups else ():
             if exprs.eval_and(files.names, groups):
                 wlog.write(f"matched WrapGroupTables expression for user '{who.name}'")
-                return files
-    return ctx.get("WrapTables")
+                group = session.auth.getgrgid(who.account.gid)
+                return files, group.name if group is not None else ""
+    return ctx.get("WrapTables"), ""
 
 
 def _or(names: tuple[str, ...], have: tuple[str, ...]) -> bool:
@@ -201,13 +230,13 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
     if who.account is None:
         wlog.write(f"unable to resolve UID for '{who.name}'")
         return None
-    files = _tables_for(session, who, wlog)
+    files, client = _tables_for(session, who, wlog)
     if files is None:
         wlog.write("no tables configured, allowing connection")
         return None
     sent = session.user_arg
     req = _request(session, sent or ha.UNKNOWN)
-    if _decide(wlog, files, req, who, sent).allowed:
+    if _decide(wlog, files, req, Opening(req.daemon, who, sent, session, client, wlog.write)).allowed:
         wlog.write(f"allowed connection from {client_text(req)}")
         return None
     _refused(session, wlog, req)
@@ -216,13 +245,12 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
 
 
 def after_pass(session: "Session", cmd: Request) -> None:
-    """WrapAllowMsg: the last line of the 230 reply (ProFTPD adds it after the reply's own text)."""
+    """WrapAllowMsg: the first line of the 230 reply (ProFTPD's mod_auth adds its text after mod_wrap2's POST_CMD)."""
     if not session.server.get("WrapEngine") or cmd.reply is None:
         return None
     text = session.context().get("WrapAllowMsg")
     if text:
-        reply = cmd.reply
-        reply.lines, reply.text = reply.lines + [reply.text], text.replace("%u", session.user_arg or session.user)
+        cmd.reply.lead(text.replace("%u", session.user_arg or session.user))
     return None
 
 

@@ -11,41 +11,38 @@ from __future__ import annotations
 
 from ..access import hostsaccess as ha
 from ..module import Module
-from .wrap import Who, expand_home, load
+from .wrap import Opening, TableSource, expand_home, load
 
 NAME = "mod_wrap2_file.c"
-SOURCES = ("file", "builtin")
 
 
-def source(word: str) -> str:
-    """A directive's `type:info` word, checked: `file:/path` or `builtin:all`."""
-    kind, sep, info = word.partition(":")
-    if not sep:
-        raise ValueError(f"bad table parameter: '{word}'")
-    if kind not in SOURCES:
-        raise ValueError(f"unsupported table source type: '{kind}'")
-    if kind == "file" and not info.startswith(("/", "~")):
+def _check_file(info: str) -> None:
+    if not info.startswith(("/", "~")):
         raise ValueError(f"table relative paths are forbidden: '{info}'")
-    if kind == "builtin" and info.lower() != "all":
-        raise ValueError(f"unknown builtin parameter: '{info}'")
-    return word
 
 
-def open_table(word: str, service: str, who: Who | None, sent_user: str | None) -> ha.Table | None:
-    """The table a source names (None: no table, as for a missing file)."""
-    kind, _, info = word.partition(":")
-    if kind == "builtin":
-        return ha.Table(word, [ha.Rule((service,), ("ALL",), None, 1)], [])
+def _open_file(info: str, opening: Opening) -> ha.Table | None:
+    """The file's table (None: no table, as for a missing file)."""
     if "%U" in info:
-        if not sent_user or "/" in sent_user:
+        if not opening.sent or "/" in opening.sent:
             return None
-        info = info.replace("%U", sent_user)
+        info = info.replace("%U", opening.sent)
     if info.startswith("~"):
-        path = expand_home(info, who) if who is not None else None
+        path = expand_home(info, opening.who) if opening.who is not None else None
         if path is None:
             return None
         info = path
     return load(info)
 
 
+def _check_builtin(info: str) -> None:
+    if info.lower() != "all":
+        raise ValueError(f"unknown builtin parameter: '{info}'")
+
+
+def _open_builtin(info: str, opening: Opening) -> ha.Table:
+    return ha.Table("builtin:" + info, [ha.Rule((opening.service,), ("ALL",), None, 1)], [])
+
+
+SOURCES = (TableSource("file", _check_file, _open_file), TableSource("builtin", _check_builtin, _open_builtin))
 MODULE = Module(NAME)

@@ -139,7 +139,7 @@ WrapAllowMsg "User '%u' allowed by access rules"
     with ftplib.FTP(timeout=5) as ftp:
         ftp.connect("127.0.0.1", d.port, source_address=("127.0.0.2", 0))
         assert ftp.login("alice", PASSWORDS["alice"]) == \
-            "230-User alice logged in\n230 User 'alice' allowed by access rules"
+            "230-User 'alice' allowed by access rules\n230 User alice logged in"
     wlog = (tmp_path / "wrap.log").read_text()
     assert "mod_wrap2/2.0.7[" in wlog
     assert "matched WrapUserTables expression for user 'alice'" in wlog
@@ -229,7 +229,8 @@ ExecOnEvent mod_wrap.connection-denied {hook} %a
 
 def test_configuration_errors_name_file_and_line(tmp_path):
     for line, message in (("WrapTables /etc/hosts.allow file:/etc/hosts.deny", "bad table parameter"),
-                          ("WrapTables sql:/x file:/etc/hosts.deny", "unsupported table source type: 'sql'"),
+                          ("WrapTables ldap:/x file:/etc/hosts.deny", "unsupported table source type: 'ldap'"),
+                          ("WrapTables sql:x file:/etc/hosts.deny", "badly formatted source info 'x'"),
                           ("WrapTables builtin:some file:/x", "unknown builtin parameter"),
                           ("TCPAccessFiles hosts.allow /etc/hosts.deny", "must start with"),
                           ("WrapOptions CheckEverything", "unknown WrapOption")):

@@ -9,13 +9,24 @@ from proftpy.modules import quotatab as mod
 
 
 def test_table_source_is_file_with_a_path():
-    assert mod._table(["file:/var/ftpd/limit.tab"]) == "/var/ftpd/limit.tab"
-    assert mod._table(["file:limit.tab"]) == "/limit.tab"         # relative to /, where ProFTPD's daemon runs
-    for words, message in ((["sql:/get"], "unsupported table source type: 'sql'"),
+    limit = mod._table("limit")
+    assert limit(["file:/var/ftpd/limit.tab"])[1] == "/var/ftpd/limit.tab"
+    assert limit(["file:limit.tab"])[1] == "/limit.tab"          # relative to /, where ProFTPD's daemon runs
+    for words, message in ((["ldap:/get"], "unsupported table source type: 'ldap'"),
                            (["/var/x"], "badly formatted parameter"), (["file:"], "needs the table's path"),
                            (["file:/a", "b"], "wrong number")):
         with pytest.raises(ValueError, match=message):
-            mod._table(words)
+            limit(words)
+
+
+def test_sql_source_names_its_queries():
+    source, names = mod._table("tally")(["sql:/get-tally/update-tally/insert-tally"])
+    assert (source.kind, names) == ("sql", ("get-tally", "update-tally", "insert-tally"))
+    assert mod._table("limit")(["sql:/get-limit"])[1] == ("get-limit",)
+    for kind, word in (("limit", "sql:get-limit"), ("limit", "sql:/"), ("tally", "sql:/get/update"),
+                       ("tally", "sql:/get//insert"), ("tally", "sql:/get/update/")):
+        with pytest.raises(ValueError, match="badly formatted source info"):
+            mod._table(kind)([word])
 
 
 def test_quota_default_makes_a_nameless_limit():

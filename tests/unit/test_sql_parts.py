@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from proftpy.auth import sql
 from proftpy.auth.crypt import crypt_hash
 from proftpy.auth.sql import (NULL_PASSWORD, Database, GroupInfo, Settings, SqlBackend, SqlError, UserInfo, bind,
                               compile_statement, escape, parse_auth_types, parse_group_info, parse_named_query,
@@ -30,7 +31,12 @@ def test_text_around_a_variable_in_quotes_is_part_of_the_parameter():
 
 def test_a_variable_outside_quotes_is_bound_too():
     assert bound("userid = %u", user="a; DROP TABLE users") == ("userid = ?", ["a; DROP TABLE users"])
-    assert bound("x = %b") == ("x = ?", ["0.0"])            # mod_sql's default for %b, not mod_log's "-"
+    assert bound("x = %b") == ("x = ?", [0.0])              # mod_sql's default for %b, not mod_log's "-"
+
+
+def test_a_number_outside_quotes_is_bound_as_the_number_proftpd_writes():
+    assert [sql._param(t) for t in ("12", "-3", "1.500000", "-0.000000", "007", "1e5", "12a")] == \
+        [12, -3, 1.5, -0.0, "007", "1e5", "12a"]
 
 
 def test_literals_without_variables_stay_as_written():
