@@ -348,32 +348,36 @@ def _variables(run: Run, text: str) -> str:
 
 def variable(run: Run, var: str) -> str | None:
     """A variable's value; None where ProFTPD has none (it is then left as written)."""
-    s = run.session
     if var in _TIME_FORMATS:
         return time.strftime(_TIME_FORMATS[var], time.localtime())
-    simple: dict[str, Callable[[], str | None]] = {
-        "%a": lambda: s.remote_addr, "%c": lambda: s.conn_class, "%h": lambda: s.remote_name,
-        "%m": lambda: run.name, "%f": lambda: run.arg, "%P": lambda: str(os.getpid()),
-        "%p": lambda: str(s.server.get("Port")), "%t": lambda: str(int(time.time())), "%U": lambda: s.user_arg,
-        "%u": lambda: s.user if s.authenticated else None, "%v": lambda: s.server.name,
-        "%g": lambda: s.groups[0] if s.authenticated and s.groups else None,
-        "%G": lambda: ",".join(s.groups) if s.authenticated and s.groups is not None else None,
-        "%{TIME_WDAY}": lambda: f"{int(time.strftime('%w', time.localtime())):02d}",
-    }
-    if var in simple:
-        return simple[var]()
-    if var == "%F":
-        return _full_path(run)
+    return _VALUES[var](run, run.session)
+
+
+def _rnfr_path(run: Run, s: "Session") -> str | None:
+    """%w: RNTO's source, as the configuration names paths."""
     rnfr = s.state.get(FilesState).rnfr if run.name == "RNTO" and s.fs is not None else None
-    return s.fs.config_path(rnfr.real) if rnfr is not None else None      # %w
+    return s.fs.config_path(rnfr.real) if rnfr is not None else None
+
+
+_VALUES: dict[str, Callable[[Run, "Session"], str | None]] = {
+    "%a": lambda run, s: s.remote_addr, "%c": lambda run, s: s.conn_class, "%h": lambda run, s: s.remote_name,
+    "%m": lambda run, s: run.name, "%f": lambda run, s: run.arg, "%P": lambda run, s: str(os.getpid()),
+    "%p": lambda run, s: str(s.server.get("Port")), "%t": lambda run, s: str(int(time.time())),
+    "%U": lambda run, s: s.user_arg, "%u": lambda run, s: s.user if s.authenticated else None,
+    "%v": lambda run, s: s.server.name,
+    "%g": lambda run, s: s.groups[0] if s.authenticated and s.groups else None,
+    "%G": lambda run, s: ",".join(s.groups) if s.authenticated and s.groups is not None else None,
+    "%{TIME_WDAY}": lambda run, s: f"{int(time.strftime('%w', time.localtime())):02d}",
+    "%F": lambda run, s: _full_path(run), "%w": _rnfr_path,
+}
 
 
 def _full_path(run: Run) -> str | None:
     """%F: the argument as an absolute path from the real root (a chrooted session's root in front), for the
     commands that name one."""
     fs = run.session.fs
-    if fs is None or (run.name.upper() not in _FULL_PATH_COMMANDS and run.name.upper() not in
-                      ("SITE CHGRP", "SITE CHMOD")):
+    if fs is None or (run.name.upper() not in _FULL_PATH_COMMANDS
+                      and run.name.upper() not in {f"SITE {name}" for name in _SITE_PATHS}):
         run.note(f"rewrite_expand_var(): %F not valid for this command ('{run.name}')")
         return None
     return fs.config_path(fs.real_of(fs.virtual(run.arg)))
