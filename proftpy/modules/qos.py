@@ -65,4 +65,5 @@ def session_init(session: "Session") -> None:
             log.info("mod_qos: error setting control socket IP_TOS: %s", e.strerror)
 
 
-MODULE = Module(NAME, directives=directives, session_init=session_init)
+MODULE = Module(NAME, directives=directives, session_init=session_init,
+                session_active=lambda config: config.sets("QoSOptions"))

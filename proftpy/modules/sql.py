@@ -577,7 +577,8 @@ def problems(config) -> list[tuple[str, bool]]:
     return out
 
 
-MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_init=session_init, check=problems,
+MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_init=session_init,
+                session_active=_configured, check=problems,
                 hooks=(Hook(PRE_CMD, "*", _remember, early=True, active=_configured),
                        Hook(POST_CMD, "*", _show_hook, active=_configured),
                        Hook(POST_CMD_ERR, "*", _show_err_hook, active=_configured),

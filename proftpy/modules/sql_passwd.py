@@ -167,5 +167,5 @@ def _configured(config) -> bool:
     return config.sets("SQLPasswordEngine")
 
 
-MODULE = Module(MOD_SQL_PASSWD, directives=directives, session_init=session_init,
+MODULE = Module(MOD_SQL_PASSWD, directives=directives, session_init=session_init, session_active=_configured,
                 listeners=(Listener("core.session-reinit", session_init, _configured),))
