@@ -119,9 +119,10 @@ def _user_password(args: list[str]) -> tuple[str, str]:
 
 
 directives = (
-    Directive("AuthOrder", Words(), SVG, ["mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"], Merge.SERVER,
-              "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default mod_sql first "
-              "where SQLConnectInfo is set, as ProFTPD asks the module it loaded last first)."),
+    Directive("AuthOrder", Words(), SVG, ["mod_ldap.c", "mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"],
+              Merge.SERVER, "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default "
+              "mod_ldap first where LDAPUsers or LDAPGroups is set, then mod_sql where SQLConnectInfo is set, as "
+              "ProFTPD asks the module it loaded last first: Debian's modules.conf loads mod_ldap after mod_sql)."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
     Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
               "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),

@@ -1,0 +1,198 @@
+"""A real OpenLDAP server for mod_ldap's tests and scripts/compare_proftpd.py: Debian's slapd with a configuration
+of its own (slapd.conf, an mdb database) in a temporary directory, listening on free loopback ports (ldap://, and
+ldaps:// with a throwaway certificate for 127.0.0.1 and localhost), loaded with slapadd before it starts, stopped by
+its pid."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SLAPD = "/usr/sbin/slapd"
+SLAPADD = "/usr/sbin/slapadd"
+SUFFIX = "dc=example,dc=com"
+ADMIN_DN = f"cn=admin,{SUFFIX}"
+ADMIN_PW = "admin-secret"
+PEOPLE = f"ou=people,{SUFFIX}"
+GROUPS = f"ou=groups,{SUFFIX}"
+
+CONFIG = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile {dir}/slapd.pid
+argsfile {dir}/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+TLSCertificateFile {dir}/cert.pem
+TLSCertificateKeyFile {dir}/key.pem
+database mdb
+maxsize 10485760
+suffix "{suffix}"
+rootdn "{admin}"
+rootpw {password}
+directory {dir}/db
+access to attrs=userPassword by self read by anonymous auth by * none
+access to * by * read
+"""
+
+
+def available() -> bool:
+    return os.path.exists(SLAPD) and os.path.exists(SLAPADD)
+
+
+def ssha(password: str, salt: bytes = b"salt1234") -> str:
+    return "{SSHA}" + base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()
+
+
+def sha(password: str) -> str:
+    return "{SHA}" + base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+
+
+def md5(password: str) -> str:
+    return "{MD5}" + base64.b64encode(hashlib.md5(password.encode()).digest()).decode()
+
+
+def crypt(password: str) -> str:
+    from proftpy.auth.crypt import crypt_hash
+    return "{CRYPT}" + crypt_hash(password, "sha512")
+
+
+@dataclass
+class User:
+    name: str
+    password: str                       # the userPassword value
+    uid: int | None = None              # None: no uidNumber
+    gid: int | None = None
+    home: str | None = None             # None: no homeDirectory
+    shell: str | None = "/bin/sh"
+    posix: bool = True                  # objectClass posixAccount (else inetOrgPerson only)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class PosixGroup:
+    name: str
+    gid: int
+    members: tuple[str, ...] = ()
+
+
+def escape_dn(value: str) -> str:
+    out = []
+    for i, c in enumerate(value):
+        out.append("\\" + c if c in ',+"\\<>;=' or (c in "# " and i == 0) else c)
+    return "".join(out)
+
+
+def ldif_value(name: str, value: str) -> str:
+    if value != value.strip() or any(ord(c) > 126 or ord(c) < 32 for c in value) or value[:1] in ":<":
+        return f"{name}:: {base64.b64encode(value.encode()).decode()}"
+    return f"{name}: {value}"
+
+
+def ldif(users: list[User], groups: list[PosixGroup]) -> str:
+    out = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: example\ndc: example\n",
+           f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n",
+           f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n"]
+    for u in users:
+        lines = [ldif_value("dn", f"uid={escape_dn(u.name)},{PEOPLE}"), "objectClass: inetOrgPerson"]
+        if u.posix:
+            lines.append("objectClass: posixAccount")
+        lines += [ldif_value("uid", u.name), ldif_value("cn", u.name), ldif_value("sn", u.name),
+                  ldif_value("userPassword", u.password)]
+        for attr, value in (("uidNumber", u.uid), ("gidNumber", u.gid), ("homeDirectory", u.home),
+                            ("loginShell", u.shell)):
+            if value is not None and (u.posix or attr != "loginShell"):
+                lines.append(ldif_value(attr, str(value)))
+        for attr, value in u.extra.items():
+            lines.append(ldif_value(attr, str(value)))
+        out.append("\n".join(lines) + "\n")
+    for g in groups:
+        lines = [f"dn: cn={g.name},{GROUPS}", "objectClass: posixGroup", f"cn: {g.name}", f"gidNumber: {g.gid}"]
+        lines += [ldif_value("memberUid", m) for m in g.members]
+        out.append("\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Slapd:
+    """One running slapd: `port` (ldap://), `tls_port` (ldaps://), `ca` (the certificate to trust)."""
+
+    dir: Path
+    port: int = 0
+    tls_port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "cert.pem"
+
+    def start(self, users: list[User], groups: list[PosixGroup]) -> "Slapd":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "db").mkdir(exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(self.dir / "key.pem"), "-out", str(self.ca), "-days", "2",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        conf = self.dir / "slapd.conf"
+        conf.write_text(CONFIG.format(dir=self.dir, suffix=SUFFIX, admin=ADMIN_DN, password=ADMIN_PW))
+        (self.dir / "data.ldif").write_text(ldif(users, groups))
+        subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(self.dir / "data.ldif")], check=True,
+                       capture_output=True, timeout=60)
+        for _ in range(5):                      # a port taken between the probe and slapd's bind: try others
+            self.port, self.tls_port = free_port(), free_port()
+            log = open(self.dir / "slapd.log", "wb")
+            self.proc = subprocess.Popen([SLAPD, "-d", "0", "-f", str(conf), "-h",
+                                          f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("slapd did not start: " + (self.dir / "slapd.log").read_text(errors="replace"))
+
+    def pause(self) -> None:
+        """SIGSTOP: the server accepts connections (the kernel does) but answers nothing."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
