@@ -312,6 +312,7 @@ def scenarios() -> list[Scenario]:
     s += sql_scenarios()
     s += sql_passwd_scenarios()
     s += shaper_scenarios()
+    s += ldap_scenarios()
     return s
 
 
@@ -1572,7 +1573,133 @@ SENDFILE_WATCH = ("commands during a sendfile download are answered at once (Pro
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
 README_DATE = "DisplayReadme's date is shown (ProFTPD 1.3.8 overwrites it while it prints it: an empty date)"
+# -- mod_ldap (ldap-*): one slapd for both servers, each server's users in a subtree of its own ----------------------
+LDAP = None                         # the running slapd (tests/ldap_helpers.Slapd) when ldap-* scenarios are chosen
+LDAP_UID = 2600                     # carol's uid; the other LDAP users' follow
+
+
+def ldap_helpers():
+    sys.path.insert(0, str(REPO / "tests"))
+    import ldap_helpers as helpers
+    return helpers
+
+
+def start_ldap(tmp: Path) -> None:
+    global LDAP
+    helpers = ldap_helpers()
+    LDAP = helpers.Slapd(tmp / "slapd").start([], [])
+    # ProFTPD 1.3.8's `ssl-ca:` reaches libldap after its TLS context exists and is not used: its libldap trusts
+    # the test CA through the environment instead (proftpy reads ssl-ca:)
+    os.environ["LDAPTLS_CACERT"] = str(LDAP.ca)
+
+
+def ldap_tree(home: Path) -> None:
+    """The LDAP users of the server whose tree this is, in ou=<server dir>,dc=example,dc=com (added once per server),
+    with homes {base}/home/<name> made again for each scenario: carol ({CRYPT}, groups ldapstaff and ldapextra), dave
+    (a bare password), erin ({SSHA}), frank ({SHA}, no loginShell), gina (no posixAccount), and the groups."""
+    if home.name != USER:
+        return
+    helpers = ldap_helpers()
+    base = home.parent.parent
+    homes = base / "home"
+    users = [helpers.User("carol", helpers.crypt("carol-pw"), LDAP_UID, LDAP_UID, str(homes / "carol")),
+             helpers.User("dave", "dave-pw", LDAP_UID + 1, LDAP_UID, str(homes / "dave")),
+             helpers.User("erin", helpers.ssha("erin-pw"), LDAP_UID + 2, LDAP_UID + 2, str(homes / "erin")),
+             helpers.User("frank", helpers.sha("frank-pw"), LDAP_UID + 3, LDAP_UID, str(homes / "frank"), shell=None),
+             helpers.User("gina", "gina-pw", posix=False)]
+    groups = [helpers.PosixGroup("ldapstaff", LDAP_UID), helpers.PosixGroup("ldapextra", LDAP_UID + 100,
+                                                                            ("carol", "dave")),
+              helpers.PosixGroup("ldapother", LDAP_UID + 101, ("erin",))]
+    marker = base / "ldap-loaded"
+    if not marker.exists():
+        helpers.add_entries(LDAP.url, helpers.ldif(users, groups, f"ou={base.name},{helpers.SUFFIX}"), base)
+        marker.write_text("")
+    for u in users:
+        if u.home is None:
+            continue
+        path = Path(u.home)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        (path / "file.txt").write_bytes(b"ldap user file\n")
+        (path / "shared.txt").write_bytes(b"x\n")
+        os.chown(path / "file.txt", u.uid, u.gid)
+        os.chown(path / "shared.txt", u.uid, LDAP_UID + 100)
+        os.chown(path, u.uid, u.gid)
+        for p in (path / "file.txt", path / "shared.txt", path):
+            os.utime(p, (FIXED_MTIME, FIXED_MTIME))
+    for extra in ("gen", "gen-force"):
+        if (base / extra).exists():
+            shutil.rmtree(base / extra)
+        (base / extra).mkdir()
+
+
+def ldap_scenarios() -> list[Scenario]:
+    """mod_ldap: logins with auth binds and with userPassword compared, names that try to change the filter, groups
+    in <Limit>, names in listings, generated homes, LDAPDefaultUID, a URL searching the base only, a server that is
+    down, StartTLS (braces doubled: str.format)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="": s.append(Scenario(name, list(steps), conf, ldap_tree))  # noqa: E731
+    base = ("LoadModule mod_ldap.c\nAuthOrder mod_ldap.c mod_auth_file.c\n"
+            "LDAPServer 127.0.0.1:{ldap_port}\nLDAPUsers ou=people,ou={srv},dc=example,dc=com\n"
+            "LDAPGroups ou=groups,ou={srv},dc=example,dc=com\nLDAPLog {dir}/ldap.log\n")
+    compared = base + "LDAPAuthBinds off\nLDAPBindDN cn=admin,dc=example,dc=com admin-secret\n"
+    add("ldap-login-bind", "USER carol", "PASS wrong", "USER carol", "PASS carol-pw", "PWD", "PASV", "NLST",
+        "PASV", "RETR file.txt", conf=base)
+    add("ldap-unknown-user", "USER nobody", "PASS x", "USER CAROL", "PASS carol-pw", "PWD", conf=base)
+    add("ldap-empty-password", "USER carol", "PASS ", "USER dave", "PASS dave-pw", conf=base)
+    add("ldap-injection", "USER *", "PASS carol-pw", "USER carol)(uid=*", "PASS carol-pw", "USER *)(|(uid=*",
+        "PASS x", conf=base)
+    add("ldap-injection-compare", "USER *", "PASS carol-pw", "USER c*", "PASS carol-pw", "USER carol\\",
+        "PASS carol-pw", conf=compared)
+    add("ldap-fallback-authfile", *LOGIN, "PWD", conf=base)
+    add("ldap-authbinds-off", "USER carol", "PASS wrong", "USER carol", "PASS carol-pw", "PWD", conf=compared)
+    add("ldap-authbinds-off-bare-crypt", "USER dave", "PASS dave-pw", "USER carol", "PASS carol-pw", conf=compared)
+    add("ldap-authbinds-off-clear", "USER dave", "PASS dave-pw", "PWD",
+        conf=compared + "LDAPDefaultAuthScheme clear\n")
+    add("ldap-authbinds-off-ssha", "USER erin", "PASS erin-pw", conf=compared)
+    add("ldap-groups-limit", "USER carol", "PASS carol-pw", "MKD made", "USER erin", "PASS erin-pw",
+        conf=base + "<Limit MKD>\nAllowGroup ldapextra\nDenyAll\n</Limit>\n")
+    add("ldap-groups-login-denied", "USER dave", "PASS dave-pw", "USER carol", "PASS carol-pw",
+        conf=base + "<Limit LOGIN>\nDenyGroup ldapother\n</Limit>\n")
+    add("ldap-list-names", "USER carol", "PASS carol-pw", "PASV", "LIST", "STAT file.txt", conf=base)
+    add("ldap-site-chgrp", "USER carol", "PASS carol-pw", "SITE CHGRP ldapextra file.txt", "STAT file.txt",
+        "SITE CHGRP ldapother file.txt", conf=base)
+    add("ldap-no-shell", "USER frank", "PASS frank-pw", "PWD", conf=base)
+    add("ldap-no-shell-required", "USER frank", "PASS frank-pw", conf=base + "RequireValidShell on\n")
+    add("ldap-generated-home", "USER carol", "PASS carol-pw", "PWD", "PASV", "NLST",
+        conf=base + "LDAPGenerateHomedir on\nLDAPGenerateHomedirPrefix {base}/gen\n"
+                    "LDAPForceGeneratedHomedir on\nCreateHome on\nDefaultRoot {base}\n")
+    add("ldap-default-ids", "USER gina", "PASS gina-pw", "PWD", "MKD mine", "PASV", "LIST",
+        conf=base.replace("LDAPUsers ou=people,ou={srv},dc=example,dc=com",
+                          "LDAPUsers ou=people,ou={srv},dc=example,dc=com (&(uid=%u)(objectclass=inetOrgPerson))")
+        + f"LDAPDefaultUID {LDAP_UID + 50}\nLDAPDefaultGID {LDAP_UID + 50}\nLDAPGenerateHomedir on\n"
+          "LDAPGenerateHomedirPrefix {base}/gen\nCreateHome on\n")
+    add("ldap-no-default-uid", "USER gina", "PASS gina-pw",
+        conf=base.replace("LDAPUsers ou=people,ou={srv},dc=example,dc=com",
+                          "LDAPUsers ou=people,ou={srv},dc=example,dc=com (&(uid=%u)(objectclass=inetOrgPerson))"))
+    add("ldap-url-base-scope", "USER carol", "PASS carol-pw", *LOGIN,
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer ldap://127.0.0.1:{ldap_port}"))
+    add("ldap-url-sub-scope", "USER carol", "PASS carol-pw", "PWD",
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer ldap://127.0.0.1:{ldap_port}/??sub"))
+    add("ldap-server-down", "USER carol", "PASS carol-pw", "NOOP", *LOGIN, "PWD",
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer 127.0.0.1:1"))
+    add("ldap-failover", "USER carol", "PASS carol-pw", "PWD",
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer 127.0.0.1:1 127.0.0.1:{ldap_port}"))
+    add("ldap-starttls", "USER carol", "PASS carol-pw", "PWD",
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer localhost:{ldap_port} ssl-ca:{ldap_ca}")
+        + "LDAPUseTLS on\n")
+    add("ldap-ldaps", "USER carol", "PASS carol-pw", "PWD",
+        conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}",
+                          "LDAPServer ldaps://localhost:{ldap_tls_port}/??sub ssl-ca:{ldap_ca}"))
+    return s
+
+
 EXPECTED: dict[tuple[str, str], str] = {
+    ("ldap-authbinds-off-ssha", "PASS erin-pw"): ("{SSHA} (and {MD5}, {SMD5}, {SHA}, {SHA256}...) userPassword values are "
+                                                 "checked (ProFTPD 1.3.8's mod_ldap knows {crypt} and {clear} only)"),
+    ("ldap-no-shell-required", "PASS frank-pw"): ("an entry without loginShell has an empty shell, which RequireValidShell "
+                                                 "counts as /bin/sh (docs/auth.md; ProFTPD 1.3.8 refuses it)"),
     ("ratio-group-supplementary", "PASS alice-pw"): ("GroupRatio counts every group of the user (ProFTPD 1.3.8 skips "
                                                      "the last of the list: alice's 'shared')"),
     ("ratio-group-supplementary", "RETR file.txt"): "(the group ratio above)",
@@ -1797,7 +1924,9 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     for home in server.homes():
         build_tree(home)
     server.port = free_port()
-    values = {"port": server.port, "dir": server.base, "base": server.base}
+    values = {"port": server.port, "dir": server.base, "base": server.base, "srv": server.base.name,
+              "ldap_port": LDAP.port if LDAP is not None else 0, "ldap_tls_port": LDAP.tls_port if LDAP is not None
+              else 0, "ldap_ca": LDAP.ca if LDAP is not None else ""}
     conf = server.base / "server.conf"
     common = COMMON_CONF
     if re.search(r"^AuthOrder ", extra, re.M):     # a second AuthOrder is fatal to ProFTPD: the scenario's replaces
@@ -2145,6 +2274,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="compare-proftpd-"))
     os.chmod(tmp, 0o755)
     differing = kept = 0
+    if any(sc.name.startswith("ldap-") for sc in chosen):
+        start_ldap(tmp)
     try:
         for n, (conf, group) in enumerate(by_conf(chosen)):
             oracle = Server("proftpd", tmp / f"proftpd{n}")
@@ -2169,6 +2300,8 @@ def main() -> int:
         print(f"\n{len(chosen)} scenarios, {differing} differing steps, {kept} expected differences"
               + ("" if args.expected or not kept else " (--expected shows them)"))
     finally:
+        if LDAP is not None:
+            LDAP.stop()
         unmount_under(tmp)
         if args.keep:
             print(f"kept {tmp}")

@@ -99,12 +99,18 @@ def ldif_value(name: str, value: str) -> str:
     return f"{name}: {value}"
 
 
-def ldif(users: list[User], groups: list[PosixGroup]) -> str:
-    out = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: example\ndc: example\n",
-           f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n",
-           f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups\n"]
+def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> str:
+    """The entries: the suffix itself (`under` is SUFFIX) or an organizationalUnit `under` it, then its ou=people
+    (the users) and ou=groups (posixGroups)."""
+    if under == SUFFIX:
+        out = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: example\ndc: example\n"]
+    else:
+        out = [f"dn: {under}\nobjectClass: organizationalUnit\nou: {under.split(',')[0].split('=')[1]}\n"]
+    people, groups_dn = f"ou=people,{under}", f"ou=groups,{under}"
+    out += [f"dn: {people}\nobjectClass: organizationalUnit\nou: people\n",
+            f"dn: {groups_dn}\nobjectClass: organizationalUnit\nou: groups\n"]
     for u in users:
-        lines = [ldif_value("dn", f"uid={escape_dn(u.name)},{PEOPLE}"), "objectClass: inetOrgPerson"]
+        lines = [ldif_value("dn", f"uid={escape_dn(u.name)},{people}"), "objectClass: inetOrgPerson"]
         if u.posix:
             lines.append("objectClass: posixAccount")
         lines += [ldif_value("uid", u.name), ldif_value("cn", u.name), ldif_value("sn", u.name),
@@ -117,10 +123,18 @@ def ldif(users: list[User], groups: list[PosixGroup]) -> str:
             lines.append(ldif_value(attr, str(value)))
         out.append("\n".join(lines) + "\n")
     for g in groups:
-        lines = [f"dn: cn={g.name},{GROUPS}", "objectClass: posixGroup", f"cn: {g.name}", f"gidNumber: {g.gid}"]
+        lines = [f"dn: cn={g.name},{groups_dn}", "objectClass: posixGroup", f"cn: {g.name}", f"gidNumber: {g.gid}"]
         lines += [ldif_value("memberUid", m) for m in g.members]
         out.append("\n".join(lines) + "\n")
     return "\n".join(out)
+
+
+def add_entries(url: str, text: str, directory: Path) -> None:
+    """Entries added to a running server (ldapadd, as the rootdn)."""
+    path = directory / "add.ldif"
+    path.write_text(text)
+    subprocess.run(["ldapadd", "-x", "-H", url, "-D", ADMIN_DN, "-w", ADMIN_PW, "-f", str(path)], check=True,
+                   capture_output=True, timeout=30)
 
 
 def free_port() -> int:
@@ -144,15 +158,38 @@ class Slapd:
 
     @property
     def ca(self) -> Path:
-        return self.dir / "cert.pem"
+        return self.dir / "ca.pem"
+
+    def _certificates(self) -> None:
+        """A throwaway CA (ca.pem) and the server's certificate it signed (cert.pem, key.pem) for localhost and
+        127.0.0.1: GnuTLS (ProFTPD's libldap) does not take a self-signed CA certificate as a server's."""
+        d = self.dir
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", str(d / "ca-key.pem"), "-out", str(d / "ca.pem"), "-days", "2",
+                "-subj", "/CN=proftpy test CA")
+        openssl("req", *ec, "-keyout", str(d / "key.pem"), "-out", str(d / "req.pem"), "-subj", "/CN=localhost")
+        names = {"localhost"}               # and every name of 127.0.0.1: libldap checks the one it resolves back to
+        try:
+            with open("/etc/hosts") as f:
+                for line in f:
+                    words = line.split("#")[0].split()
+                    if words[:1] == ["127.0.0.1"]:
+                        names.update(words[1:])
+        except OSError:
+            pass                            # no hosts file: localhost it is
+        san = ",".join(f"DNS:{n}" for n in sorted(names)) + ",IP:127.0.0.1"
+        (d / "ext.cnf").write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                                   "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", str(d / "req.pem"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca-key.pem"),
+                "-CAcreateserial", "-out", str(d / "cert.pem"), "-days", "2", "-extfile", str(d / "ext.cnf"))
 
     def start(self, users: list[User], groups: list[PosixGroup]) -> "Slapd":
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "db").mkdir(exist_ok=True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", str(self.dir / "key.pem"), "-out", str(self.ca), "-days", "2",
-                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                       check=True, capture_output=True)
+        self._certificates()
         conf = self.dir / "slapd.conf"
         conf.write_text(CONFIG.format(dir=self.dir, suffix=SUFFIX, admin=ADMIN_DN, password=ADMIN_PW))
         (self.dir / "data.ldif").write_text(ldif(users, groups))

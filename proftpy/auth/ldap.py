@@ -721,6 +721,9 @@ class LdapBackend:
         account = self._remember(self.user_lookup(s.user_name_filter, name, base, self._name_attributes()))
         if account is not None:
             self._users[("name", name)] = account
+            # ProFTPD's auth cache: the uid of a user found by name is that user's name in listings, even when no
+            # entry has that uidNumber (LDAPDefaultUID)
+            self._users.setdefault(("uid", account.uid), account)
         return account
 
     def getpwuid(self, uid: int) -> Account | None:
