@@ -7,6 +7,9 @@
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
 #   proftpd-mod-crypto  its mod_sql_passwd, for the sql-passwd-* scenarios
+#   proftpd-mod-ldap    its mod_ldap (a shared object only), for compare_proftpd.py's ldap-* scenarios
+#   slapd ldap-utils    OpenLDAP's server and ldapadd: mod_ldap's tests start their own slapd (never the packaged
+#                       service) on a private loopback port
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
@@ -29,6 +32,9 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/proftpd ] || missing="$missing proftpd-basic"
 [ -f /usr/lib/proftpd/mod_sql_sqlite.so ] || missing="$missing proftpd-mod-sqlite"
 [ -f /usr/lib/proftpd/mod_sql_passwd.so ] || missing="$missing proftpd-mod-crypto"
+[ -f /usr/lib/proftpd/mod_ldap.so ] || missing="$missing proftpd-mod-ldap"
+command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing slapd"
+command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
