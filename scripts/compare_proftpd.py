@@ -1686,6 +1686,11 @@ def ldap_scenarios() -> list[Scenario]:
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer 127.0.0.1:1"))
     add("ldap-failover", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer 127.0.0.1:1 127.0.0.1:{ldap_port}"))
+    add("ldap-dn-template", "USER carol", "PASS carol-pw", "PWD", "USER dave", "PASS dave-pw",
+        conf=base.replace("LDAPUsers ou=people,ou={srv},dc=example,dc=com",
+                          'LDAPUsers "uid=%u,ou=people,ou={srv},dc=example,dc=com" (objectclass=posixAccount)')
+        + "LDAPSearchScope base\n")
+    add("ldap-protocol-v2", "USER carol", "PASS carol-pw", conf=base + "LDAPProtocolVersion 2\n")
     add("ldap-starttls", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer localhost:{ldap_port} ssl-ca:{ldap_ca}")
         + "LDAPUseTLS on\n")

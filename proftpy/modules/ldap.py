@@ -14,7 +14,7 @@ mod_quotatab_ldap (LDAPDefaultQuota and the ftpQuota attributes are accepted, wi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import privs
@@ -236,9 +236,9 @@ def _settings(server) -> Settings:
     servers = []
     for info in infos:
         if info.scope is None:
-            info = _with(info, scope=scope)
+            info = replace(info, scope=scope)
         if use_tls is not None and info.scheme == "ldap":
-            info = _with(info, starttls=use_tls)
+            info = replace(info, starttls=use_tls)
         servers.append(info)
     bind = server.get("LDAPBindDN")
     users = server.get("LDAPUsers")
@@ -264,11 +264,6 @@ def _settings(server) -> Settings:
         query_timeout=server.get("LDAPQueryTimeout"), connect_timeout=server.get("LDAPConnectTimeout"),
         deref=server.get("LDAPAliasDereference"), protocol_version=2 if server.get("LDAPProtocolVersion") == 2 else 3,
         library=library)
-
-
-def _with(info: ServerInfo, **changes: Any) -> ServerInfo:
-    from dataclasses import replace
-    return replace(info, **changes)
 
 
 def backend(server) -> LdapBackend | None:
