@@ -197,20 +197,31 @@ class Slapd:
                        capture_output=True, timeout=60)
         for _ in range(5):                      # a port taken between the probe and slapd's bind: try others
             self.port, self.tls_port = free_port(), free_port()
-            log = open(self.dir / "slapd.log", "wb")
-            self.proc = subprocess.Popen([SLAPD, "-d", "0", "-f", str(conf), "-h",
-                                          f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return self
-                except OSError:
-                    time.sleep(0.05)
-            self.stop()
+            if self._launch():
+                return self
         raise RuntimeError("slapd did not start: " + (self.dir / "slapd.log").read_text(errors="replace"))
+
+    def _launch(self) -> bool:
+        log = open(self.dir / "slapd.log", "ab")
+        self.proc = subprocess.Popen([SLAPD, "-d", "0", "-f", str(self.dir / "slapd.conf"), "-h",
+                                      f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        return False
+
+    def restart(self) -> None:
+        """Stopped and started again on the same ports: every connection to it is gone."""
+        self.stop()
+        if not self._launch():
+            raise RuntimeError("slapd did not start again: " + (self.dir / "slapd.log").read_text(errors="replace"))
 
     def pause(self) -> None:
         """SIGSTOP: the server accepts connections (the kernel does) but answers nothing."""

@@ -152,6 +152,40 @@ def test_default_root_chroots_to_the_ldap_home_and_lists_ldap_names(ftpd, direct
     assert lines and lines[0].split()[2:4] == ["carol", "ldapextra"]
 
 
+def test_a_restarted_server_is_searched_again_on_a_new_connection(ftpd, directory, tmp_path):
+    (directory.home / "carol" / "again.txt").write_text("x")
+    os.chown(directory.home / "carol" / "again.txt", UID, UID + 101)
+    d = ftpd(ldap_config(directory) + "DefaultRoot ~\n")
+    with d.connect() as ftp:
+        ftp.login("carol", "carol-pw")
+        directory.restart()                         # the session's connection to it is gone now
+        lines = []
+        ftp.retrlines("LIST again.txt", lines.append)
+    assert lines and lines[0].split()[2:4] == ["carol", "ldapother"]
+    assert "LDAP connection went away, retrying search operation" in ldap_log(tmp_path)
+    assert "Traceback" not in d.log()
+
+
+def test_ldaplog_in_a_world_writable_directory_is_refused(ftpd, directory):
+    d = ftpd(ldap_config(directory).replace("LDAPLog {dir}/ldap.log", "LDAPLog /tmp/proftpy-ldap-test.log"))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    assert wait_until(lambda: "unable to open log '/tmp/proftpy-ldap-test.log'" in d.log())
+    assert not os.path.exists("/tmp/proftpy-ldap-test.log")
+
+
+def test_each_virtual_host_has_its_own_ldap_settings(ftpd, directory):
+    from conftest import free_port
+    other = free_port()
+    vhost = (f"<VirtualHost 127.0.0.1>\nPort {other}\nAuthOrder mod_ldap.c\nLDAPServer 127.0.0.1:{directory.port}\n"
+             f"LDAPUsers ou=nobody,dc=example,dc=com\nRequireValidShell off\n</VirtualHost>\n")
+    d = ftpd(ldap_config(directory) + vhost)
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", other, timeout=10)
+        ftp.sendcmd("USER carol")
+        assert error_reply(ftp, "PASS carol-pw") == "530 Login incorrect."
+
+
 def test_site_chgrp_finds_an_ldap_group(ftpd, directory):
     (directory.home / "dave" / "f.txt").write_text("x")
     os.chown(directory.home / "dave" / "f.txt", UID + 1, UID)
