@@ -395,7 +395,8 @@ class LdapBackend:
         self.settings = settings
         self.journal: Callable[[str], None] | None = None
         self.on_unreachable: Callable[[str], None] | None = None
-        self._conn: Connection | None = None
+        self._conn: Connection | None = None             # the search connection, and its server
+        self._conn_info: ServerInfo | None = None
         self._index = 0                                 # the server in use (ProFTPD's curr_server_index)
         self._addresses: dict[int, list[tuple]] = {}    # server index -> resolved addresses
         self._tls: dict[int, ssl.SSLContext | Exception] = {}
@@ -529,10 +530,11 @@ class LdapBackend:
         return None
 
     def _connection(self) -> tuple[Connection, ServerInfo] | None:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn, self.settings.servers[self._index]
+        """The search connection (bound as LDAPBindDN), made when there is none or the last one went away."""
+        if self._conn is not None and not self._conn.closed and self._conn_info is not None:
+            return self._conn, self._conn_info
         found = self._connect(bind=True)
-        self._conn = found[0] if found is not None else None
+        self._conn, self._conn_info = found if found is not None else (None, None)
         return found
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import privs
 from ..auth import MAX_ID
 from ..auth.ldap import (ATTRIBUTES, MOD_LDAP, SCOPE_WORDS, VERSION, ConfigError, LdapBackend, ServerInfo, Settings,
-                         default_servers, library_defaults, parse_server)
+                         default_servers, library_defaults, parse_server, tls_context)
 from ..auth.ldap_filter import FilterError, interpolate, parse
 from ..auth.ldap_proto import DEREF_ALWAYS, DEREF_FINDING, DEREF_NEVER, DEREF_SEARCHING, SCOPE_BASE, SCOPE_SUB
 from ..config.registry import SVG, Directive, Merge
@@ -352,8 +352,9 @@ def _exit(session: "Session", **_: Any) -> None:
 
 
 def problems(config) -> list[tuple[str, bool]]:
-    """`proftpy -t`: filter templates that are no filters, LDAPForceGeneratedHomedir without what it needs, URLs
-    searching with scope base (warnings: ProFTPD starts too, and such lookups find nobody)."""
+    """`proftpy -t`: filter templates that are no filters, LDAPForceGeneratedHomedir without what it needs, TLS
+    settings that do not load, URLs searching with scope base (warnings: ProFTPD starts too, and such lookups find
+    nobody)."""
     out: list[tuple[str, bool]] = []
 
     def add(message: str) -> None:
@@ -376,6 +377,11 @@ def problems(config) -> list[tuple[str, bool]]:
             add(f"{VERSION}: LDAPForceGeneratedHomedir needs LDAPGenerateHomedir on and LDAPGenerateHomedirPrefix: "
                 "every LDAP user with a homeDirectory is unknown")
         for info in s.servers:
+            if info.tls:
+                try:
+                    tls_context(info, s.library)
+                except (OSError, ValueError) as e:
+                    add(f"{VERSION}: TLS settings for '{info.text}' unusable: {e}: this server is never used")
             if info.scope == SCOPE_BASE and "://" in info.text and "??base" not in info.text.lower():
                 add(f"{VERSION}: WARNING: '{info.text}': LDAP URL search scopes default to 'base', not 'subtree', "
                     "and may not be what you want (see LDAPSearchScope)")

@@ -351,8 +351,9 @@ def test_proftpy_lists_mod_ldap_and_configtest_warns(tmp_path):
     assert "mod_ldap.c" in out
     conf = tmp_path / "w.conf"
     conf.write_text("Port 0\n<IfModule mod_ldap.c>\nLDAPServer ldap://127.0.0.1:1\nLDAPUsers dc=x (uid=%u\n"
-                    "</IfModule>\n")
+                    "LDAPServer ldaps://127.0.0.1:2/??sub ssl-cert:/etc/hosts\n</IfModule>\n")
     res = subprocess.run([sys.executable, "-m", "proftpy", "-t", "-c", str(conf)], capture_output=True, text=True,
                          env=env)
     assert res.returncode == 0 and "Syntax OK" in res.stdout
     assert "is not a search filter" in res.stderr and "scopes default to 'base'" in res.stderr
+    assert "TLS settings for 'ldaps://127.0.0.1:2/??sub' unusable" in res.stderr
