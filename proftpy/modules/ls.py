@@ -260,6 +260,8 @@ class Lister:
         self.now = int(time.time())
         self.times: dict[int, str] = {}         # time field by second: entries unpacked or copied together share one
         self.names = names(session)
+        self.users, self.groups = self.names.users, self.names.groups
+        self.time_field = "st_ctime_ns" if opts.c else "st_atime_ns" if opts.u else "st_mtime_ns"
         self.files = 0
         self.dirs = 0
         self.stopped = False
@@ -306,25 +308,21 @@ class Lister:
         mode = listing.mode_string(st.st_mode, self.cfg.fake_mode)
         if mode is None:
             return None
-        when = self._time(st)
+        when = getattr(st, self.time_field) // 1_000_000_000      # once per entry: no call of _time's
         if opts.n:
             user, group = str(st.st_uid), str(st.st_gid)
-        else:
-            user = self.cfg.fake_user or self.names.user(st.st_uid)
-            group = self.cfg.fake_group or self.names.group(st.st_gid)
+        else:                           # the names cache asked inline: known for all but an owner's first entry
+            user = self.cfg.fake_user or self.users.get(st.st_uid) or self.names.user(st.st_uid)
+            group = self.cfg.fake_group or self.groups.get(st.st_gid) or self.names.group(st.st_gid)
         shown = self.times.get(when)
         if shown is None:
             shown = self.times[when] = listing.time_field(when, self.now, self.cfg.gmt)
-        text = listing.long_line(mode, st.st_nlink, user, group, listing.size_field(st.st_size, opts.h), shown,
-                                 item.name, item.link)
+        size = f"{st.st_size:8d}" if not opts.h else listing.size_field(st.st_size, True)
+        text = listing.long_line(mode, st.st_nlink, user, group, size, shown, item.name, item.link)
         return text + suffix
 
     def _time(self, st: os.stat_result) -> int:
-        if self.opts.c:
-            return st.st_ctime_ns // 1_000_000_000
-        if self.opts.u:
-            return st.st_atime_ns // 1_000_000_000
-        return st.st_mtime_ns // 1_000_000_000
+        return getattr(st, self.time_field) // 1_000_000_000
 
     def count_file(self) -> bool:
         """One more file listed; False once ListOptions maxfiles is reached."""
@@ -370,7 +368,7 @@ class Lister:
         if hide is not None:
             entries = [e for e in entries if not hide(e.name, e.is_symlink())]
         if not opts.U:
-            entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+            _sort_by_name(entries)
         items: list[Item] = []
         dotfiles = (opts.a or opts.A) and not self.windows
         if opts.a and dotfiles:
@@ -382,18 +380,24 @@ class Lister:
                                       posixpath.join(virtual, dot)))
                 except (OSError, FtpError):
                     continue
-        for entry in entries:
+        limit = self.cfg.config.maxfiles
+        prefix = virtual if not virtual or virtual.endswith("/") else virtual + "/"
+        for entry in entries:             # count_file, _join and make_item's plain case inline: once per entry
             name = entry.name
             if name.startswith(".") and not dotfiles:
                 continue
-            if not self.count_file():
+            if limit and self.files >= limit:
+                self.stopped = True
                 break
-            child = _join(virtual, name)
+            self.files += 1
             try:
                 lst = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            item = self.make_item(name, child, lst)
+            if not stat.S_ISLNK(lst.st_mode):
+                items.append(Item(name, lst, None, prefix + name))
+                continue
+            item = self.make_item(name, prefix + name, lst)
             if item is not None:
                 items.append(item)
         if not opts.U and opts.a:
@@ -476,6 +480,20 @@ def expand_glob(session: "Session", pattern: str, sort: bool = True) -> list[str
         if not current:
             return []
     return current if parts else []
+
+
+def _sort_by_name(entries: list[os.DirEntry]) -> None:
+    """In the order of the names' bytes, as ProFTPD sorts. UTF-8 keeps code point order, so the names themselves
+    sort the same unless one holds an undecodable byte (a surrogate, which strict encoding refuses)."""
+    try:
+        "/".join([e.name for e in entries]).encode()
+    except UnicodeEncodeError:
+        entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+        return
+    entries.sort(key=_BY_NAME)
+
+
+_BY_NAME = operator.attrgetter("name")
 
 
 def _join(base: str, name: str) -> str:

@@ -365,3 +365,19 @@ def test_windows_lines_as_iis_writes_them():
     assert windows_line(st.S_IFDIR | 0o755, 4096, noon, "a dir") == "01-02-20  12:05PM       <DIR>          a dir"
     assert windows_line(st.S_IFREG | 0o644, 16, midnight, "f") == "11-30-21  12:07AM                   16 f"
     assert windows_line(st.S_IFREG, 1234567890123, midnight, "big") == "11-30-21  12:07AM            1234567890123 big"
+
+
+def test_entries_sort_by_the_bytes_of_their_names_even_with_undecodable_ones():
+    """ProFTPD sorts by bytes: a raw 0x80 (a surrogate in Python's str, after every CJK letter) comes before 中
+    (0xE4...), while valid names alone sort the same by code point."""
+    from types import SimpleNamespace
+
+    from proftpy.modules.ls import _sort_by_name
+
+    def order(*raw: bytes) -> list[bytes]:
+        entries = [SimpleNamespace(name=r.decode("utf-8", "surrogateescape")) for r in raw]
+        _sort_by_name(entries)
+        return [e.name.encode("utf-8", "surrogateescape") for e in entries]
+
+    assert order("中".encode(), b"\x80x", b"Z", b"a") == [b"Z", b"a", b"\x80x", "中".encode()]
+    assert order("中".encode(), "é".encode(), b"z", b"B") == [b"B", b"z", "é".encode(), "中".encode()]
