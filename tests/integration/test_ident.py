@@ -231,3 +231,20 @@ def test_odd_answers_never_hurt_the_session(ftpd, fake_identd, answer, name):
 def test_config_errors(tmp_path):
     assert "t.conf:2:" in refused_config(tmp_path, "IdentLookupTimeout 0")
     assert "t.conf:2:" in refused_config(tmp_path, "IdentLookups maybe")
+
+
+@needs_root
+def test_wrap2_user_at_host_patterns_see_the_ident_name(ftpd, fake_identd, tmp_path):
+    """mod_wrap2 takes the RFC 1413 name as the client's user (before the one sent with USER), as ProFTPD."""
+    fake_identd("127.0.0.114", lambda req: b"1, 2 : USERID : UNIX : mallory\r\n")
+    (tmp_path / "w.allow").write_text("")
+    (tmp_path / "w.deny").write_text("ALL: mallory@127.0.0.114\n")
+    d = started(ftpd, f"IdentLookups on\nWrapEngine on\nWrapTables file:{tmp_path}/w.allow "
+                      f"file:{tmp_path}/w.deny\nWrapLog {tmp_path}/wrap.log\n")
+    ftp = ftplib.FTP(timeout=10)
+    ftp.connect(d.host, d.port, source_address=("127.0.0.114", 0))
+    with pytest.raises(ftplib.error_perm, match="530"):
+        ftp.login("alice", "alice-secret")
+    ftp.close()
+    assert "refused connection from mallory@127.0.0.114" in (tmp_path / "wrap.log").read_text()
+    session(d, "127.0.0.1")                         # another client (no identd there: UNKNOWN) logs in
