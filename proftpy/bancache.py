@@ -1,21 +1,25 @@
-"""The shared ban cache (BanCache redis): ProFTPD's Redis keys and JSON values, and a Redis link that never makes
-anyone wait past RedisTimeouts.
+"""The shared ban cache (BanCache redis, BanCache memcache): ProFTPD's keys and JSON values, and the links to Redis
+and memcached (`CacheLink`: get, put, delete, count) that never make anyone wait past their timeouts.
 
 Keys and values are byte for byte what ProFTPD's mod_ban writes (reference modules.md §3b), so a ban written here
-stops a client at a ProFTPD node sharing the Redis server, and the other way round:
+stops a client at a ProFTPD node sharing the Redis or memcached server, and the other way round:
 
     key    b"mod_ban." + {"ban_type_id":2,"ban_name":"10.0.0.7"} + b"\\0"
     value  {"version":2,"update_ts":...,"ip_addr":"...","port":2121,"ban_type":"host ban","ban_name":"10.0.0.7",
             "ban_reason":"...","ban_message":"...","expires_ts":...,"server_id":1} + b"\\0"
 
-written with `SETEX key <expires_ts> value` (ProFTPD passes the absolute expiry as the TTL: readers check
-`expires_ts`), or `SET` for a ban that never expires. The JSON text is ccan-json's (ProFTPD's library): compact,
+written with Redis's `SETEX key <expires_ts> value` (ProFTPD passes the absolute expiry as the TTL: readers check
+`expires_ts`), or `SET` for a ban that never expires; with memcached's binary SET (flags 0, the absolute expiry as
+the expiration, which memcached takes for a Unix time; ProFTPD's libmemcached adds the same `mod_ban.` prefix).
+memcached only with `BanCacheOptions UseJSON`: without it ProFTPD writes its binary TPL format, which proftpy
+does not (refused when the configuration is read). The JSON text is ccan-json's (ProFTPD's library): compact,
 members in that order, numbers as `%.16g`, control characters below 0x1F as `\\uXXXX` (upper-case hex), other
 characters as they are.
 
-Beyond ProFTPD (BanCacheOptions ShareEventCounts): BanOnEvent counters live in Redis too, under
-`proftpy.mod_ban.event.` + {"event":...,"sid":...,"source":...}, counted with INCR and expiring with the rule's
-window, so failures spread over several nodes still reach the threshold.
+Beyond ProFTPD (BanCacheOptions ShareEventCounts): BanOnEvent counters live in the cache too, under
+`proftpy.mod_ban.event.` + {"event":...,"sid":...,"source":...}, counted with INCR (memcached: INCREMENT with an
+initial value) and expiring with the rule's window, so failures spread over several nodes still reach the
+threshold.
 """
 from __future__ import annotations
 
@@ -169,27 +173,119 @@ class RedisSettings:
     reconnect: bool = True              # RedisOptions NoReconnect: False
     log_path: str | None = None         # RedisLog
 
+    def describe(self) -> str:
+        return self.server.describe() if self.server else "sentinel"
 
-class RedisDown(Exception):
-    """Redis could not be asked (down, slow, refused); the caller goes on with its local table."""
+
+class CacheDown(Exception):
+    """The cache (Redis, memcached) could not be asked (down, slow, refused); the caller goes on with its local
+    table."""
 
 
-class RedisLink:
-    """One process's connection to Redis, made on first use. Every call is bounded by RedisTimeouts (no retries);
-    a failure raises RedisDown. `state` is where the node keeps the time Redis was first seen failing (the
-    BanTable header), so that only the first process to see the loss logs it, and for DOWN_BACKOFF seconds
-    after a failure no process of the node waits on Redis again."""
+class CacheLink:
+    """One process's connection to the ban cache, made on first use: `get`, `put`, `delete`, `count`, each
+    bounded by the cache's timeouts (no retries); a failure raises CacheDown. `state` is where the node keeps the
+    time the cache was first seen failing (the BanTable header), so that only the first process to see the loss
+    logs it, and for DOWN_BACKOFF seconds after a failure no process of the node waits on the cache again.
+    RedisLink and MemcacheLink say how each operation is carried out (`_run`)."""
 
-    def __init__(self, settings: RedisSettings, state: Any = None, on_log=None):
+    kind = "cache"
+    errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self, settings: Any, state: Any = None, on_log=None):
         self.settings = settings
         self.state = state                  # has redis_down_since() and set_redis_down(since)
-        self.on_log = on_log                # fn(message): RedisLog / BanLog lines
-        self._client = None
+        self.on_log = on_log                # fn(message): BanLog lines
+        self._client: Any = None
         self._failed = False                # this process saw a failure (with NoReconnect: for good)
+
+    # the operations mod_ban needs
+    def get(self, key: bytes) -> bytes | None:
+        return self._call("get", key)
+
+    def put(self, key: bytes, value: bytes, expires: int) -> None:
+        """Store a value; `expires` is the ban's absolute expiry (0: never), passed on as ProFTPD passes it."""
+        self._call("put", key, value, expires)
+
+    def delete(self, key: bytes) -> None:
+        self._call("delete", key)
+
+    def count(self, key: bytes, window: int) -> int:
+        """Add 1 to a counter that starts with its first increment and lasts `window` seconds (ShareEventCounts)."""
+        return int(self._call("count", key, window))
+
+    def _run(self, op: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.settings.describe()
 
     def _note(self, message: str) -> None:
         if self.on_log is not None:
             self.on_log(message)
+
+    def _call(self, op: str, *args: Any) -> Any:
+        if self._failed and not getattr(self.settings, "reconnect", True):
+            raise CacheDown(f"{self.kind} connection lost (NoReconnect)")
+        if self.state is not None:
+            since = self.state.redis_down_since()
+            if since and time.time() - since < DOWN_BACKOFF:
+                raise CacheDown(f"{self.kind} unreachable (recently failed)")
+        try:
+            if self._client is None:
+                self._client = self._connect()
+            result = self._run(op, *args)
+        except self.errors as e:
+            self._lost(e)
+            raise CacheDown(str(e) or type(e).__name__) from None
+        if self._failed or (self.state is not None and self.state.redis_down_since()):
+            self._back()
+        return result
+
+    def _lost(self, e: BaseException) -> None:
+        self._failed = True
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass            # the connection is broken already; nothing else to release
+        before = self.state.set_redis_down(int(time.time())) if self.state is not None else 0
+        if not before:
+            target = self.describe()
+            log.error("%s %s unreachable (%s): bans are kept in the local BanTable until it is back",
+                      self.kind, target, e or type(e).__name__)
+            self._note(f"error talking to {self.kind} {target}: {e or type(e).__name__}")
+
+    def _back(self) -> None:
+        self._failed = False
+        before = self.state.set_redis_down(0) if self.state is not None else 1
+        if before:
+            log.log(NOTICE, "%s reachable again: bans are shared again", self.kind)
+            self._note(f"{self.kind} reachable again")
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass            # closing a broken link: nothing left to do
+            self._client = None
+
+
+class RedisLink(CacheLink):
+    """BanCache redis: redis-py, with RedisTimeouts on every call. A ban is written with SETEX and its absolute
+    expiry as the TTL, as ProFTPD writes it (SET for a ban that never expires)."""
+
+    kind = "Redis"
+
+    def __init__(self, settings: RedisSettings, state: Any = None, on_log=None):
+        super().__init__(settings, state, on_log)
+        import redis
+        self.errors = (redis.RedisError, OSError)
 
     def _connect(self):
         import redis
@@ -212,60 +308,25 @@ class RedisLink:
             kw.pop("single_connection_client")
             return sentinel.master_for(name, **kw)
         if srv is None:
-            raise RedisDown("no RedisServer configured")
+            raise CacheDown("no RedisServer configured")
         if srv.path:
             return redis.Redis(unix_socket_path=srv.path, **kw)
         return redis.Redis(host=srv.host, port=srv.port, **kw)
 
-    def call(self, name: str, *args: Any) -> Any:
-        """Run one Redis command; RedisDown when Redis cannot answer within RedisTimeouts."""
-        if self._failed and not self.settings.reconnect:
-            raise RedisDown("Redis connection lost (RedisOptions NoReconnect)")
-        if self.state is not None:
-            since = self.state.redis_down_since()
-            if since and time.time() - since < DOWN_BACKOFF:
-                raise RedisDown("Redis unreachable (recently failed)")
-        import redis
-        try:
-            if self._client is None:
-                self._client = self._connect()
-            result = self._client.execute_command(name, *args)
-        except (redis.RedisError, OSError) as e:
-            self._lost(e)
-            raise RedisDown(str(e) or type(e).__name__) from None
-        if self._failed or (self.state is not None and self.state.redis_down_since()):
-            self._back()
-        return result
-
-    def _lost(self, e: Exception) -> None:
-        self._failed = True
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass            # the connection is broken already; nothing else to release
-        before = self.state.set_redis_down(int(time.time())) if self.state is not None else 0
-        if not before:
-            target = self.settings.server.describe() if self.settings.server else "sentinel"
-            log.error("Redis %s unreachable (%s): bans are kept in the local BanTable until it is back",
-                      target, e or type(e).__name__)
-            self._note(f"error talking to Redis {target}: {e or type(e).__name__}")
-
-    def _back(self) -> None:
-        self._failed = False
-        before = self.state.set_redis_down(0) if self.state is not None else 1
-        if before:
-            log.log(NOTICE, "Redis reachable again: bans are shared again")
-            self._note("Redis reachable again")
-
-    def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            except Exception:
-                pass            # closing a broken link: nothing left to do
-            self._client = None
+    def _run(self, op: str, *args: Any) -> Any:
+        run = self._client.execute_command
+        if op == "get":
+            return run("GET", *args)
+        if op == "put":
+            key, value, expires = args
+            return run("SETEX", key, expires, value) if expires else run("SET", key, value)
+        if op == "delete":
+            return run("DEL", *args)
+        key, window = args
+        count = int(run("INCR", key))
+        if count == 1:
+            run("EXPIRE", key, window)
+        return count
 
 
 def _first_master(sentinel) -> str:

@@ -32,8 +32,8 @@ from typing import Callable
 
 # ProFTPD's channels (src/trace.c) and the ones proftpy's own modules use; `Trace DEFAULT:n` sets all of them.
 CHANNELS = ("access", "auth", "ban", "binding", "command", "config", "ctrls", "data", "delay", "dns", "event", "exec",
-            "fsio", "inet", "ldap", "lock", "log", "netacl", "netio", "privs", "prometheus", "proxy_protocol", "response",
-            "scoreboard", "signal", "site", "timer", "tls", "xfer")
+            "fsio", "ident", "inet", "ldap", "lock", "log", "netacl", "netio", "privs", "prometheus", "proxy_protocol",
+            "response", "scoreboard", "signal", "site", "timer", "tls", "xfer")
 DEFAULT = "DEFAULT"
 OPTIONS = ("ConnIPs", "Timestamp", "TimestampMillis")
 LOG_MODE = 0o660                    # ProFTPD opens the TraceLog with 0660

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,10 @@ class Scenario:
     conf: str = ""
     tree: Callable[[Path], None] | None = None
     others: int = 0         # this many other sessions of alice's stay logged in while the scenario runs
+    source: str = "127.0.0.1"           # the client's address
+    identd: bytes | str | None = None   # an identd at source:113 while the scenario runs: the bytes it answers
+                                        # (a scripted one), or OIDENTD (Debian's oidentd)
+    greeting_wait: float = REPLY_TIMEOUT    # seconds the greeting may take
 
 
 def scenarios() -> list[Scenario]:
@@ -646,6 +651,20 @@ def compat_scenarios() -> list[Scenario]:
     add("ident-text", "QUIT", conf='ServerIdent on "Host %L version %{{version}} name %v %V %% end"\n')
     add("ident-off", "QUIT", conf="ServerIdent off\n")
     add("ident-defer", "QUIT", conf="DeferWelcome on\n")
+    # -- mod_ident: RFC 1413 lookups; each identd listens on port 113 of the client's own loopback address
+    ident = ("LoadModule mod_ident.c\nIdentLookups on\nTransferLog {dir}/xfer.log\nLogFormat identfmt "
+             '"%a %l [%{{note:mod_ident.rfc1413-ident}}] %m %s"\nExtendedLog {dir}/ext.log ALL identfmt\n')
+    ident_steps = [*LOGIN, "PASV", "RETR file.txt", "QUIT", EXTLOG_STEP, XFERLOG_STEP]
+    for name, answer in (("oidentd", OIDENTD), ("userid", b"1, 2 : USERID : UNIX , UTF-8 :  a:b c \t\r\n"),
+                         ("hidden", b"1, 2 : ERROR : HIDDEN-USER\r\n"), ("no-user", b"1, 2 : ERROR : NO-USER\r\n"),
+                         ("empty", b"1, 2 : USERID : UNIX\r\n"), ("garbage", b"\xff\x80junk:\x00x\r\n"),
+                         ("high-bit", b"1, 2 : USERID : UNIX : b\xc3\xb6b\r\n"),
+                         ("long", b"1, 2 : USERID : UNIX : " + b"A" * 2_000_000),
+                         ("no-newline", b"1, 2 : USERID : UNIX : closed"), ("none", None)):
+        s.append(Scenario(f"ident-rfc1413-{name}", ident_steps, conf=ident, source="127.0.0.113", identd=answer,
+                          greeting_wait=IDENT_WAIT))
+    s.append(Scenario("ident-rfc1413-off", ident_steps, conf=ident.replace("IdentLookups on", "IdentLookups off"),
+                      source="127.0.0.114", identd=b"1, 2 : USERID : UNIX : mallory\r\n", greeting_wait=IDENT_WAIT))
     # -- mod_ifsession: <IfUser> <IfGroup> <IfClass> <IfAuthenticated>
     bob = ["USER bob", "PASS bob-pw"]
     overwrite = ["PASV", "STOR file.txt"]
@@ -1705,6 +1724,10 @@ EXPECTED: dict[tuple[str, str], str] = {
                                                  "checked (ProFTPD 1.3.8's mod_ldap knows {crypt} and {clear} only)"),
     ("ldap-no-shell-required", "PASS frank-pw"): ("an entry without loginShell has an empty shell, which RequireValidShell "
                                                  "counts as /bin/sh (docs/auth.md; ProFTPD 1.3.8 refuses it)"),
+    ("ident-rfc1413-userid", "<xferlog>"): ("the ident name's space is written `_` as in every other field, so the "
+                                            "line keeps its 14 fields (ProFTPD 1.3.8 writes it as it came)"),
+    ("ident-rfc1413-empty", "<xferlog>"): ("an empty ident name is written `*` (ProFTPD 1.3.8 writes nothing: the "
+                                           "line loses a field)"),
     ("ratio-group-supplementary", "PASS alice-pw"): ("GroupRatio counts every group of the user (ProFTPD 1.3.8 skips "
                                                      "the last of the list: alice's 'shared')"),
     ("ratio-group-supplementary", "RETR file.txt"): "(the group ratio above)",
@@ -1965,8 +1988,9 @@ def wait_for_greeting(port: int, seconds: float, proc: subprocess.Popen | None =
 class Client:
     """Just enough of a client to send a line, read one reply (multi-line aware) and serve a data connection."""
 
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT)
+    def __init__(self, port: int, source: str = "127.0.0.1"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT, source_address=(source, 0))
+        self.source = source
         self.buf = b""
         self.passive: tuple[str, int] | None = None
         self.listener: socket.socket | None = None
@@ -2037,6 +2061,7 @@ class Client:
         if verb in DATA_COMMANDS and self.passive:
             try:
                 data_sock = socket.socket()
+                data_sock.bind((self.source, 0))
                 if how == "stall":
                     data_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)     # a zero window soon
                 data_sock.settimeout(REPLY_TIMEOUT)
@@ -2177,8 +2202,9 @@ class Outcome:
 def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
     for home in server.homes():
         build_tree(home, scenario.tree)
-    if (server.base / "xfer.log").exists():
-        os.truncate(server.base / "xfer.log", 0)        # each scenario shows its own TransferLog lines
+    for log in ("xfer.log", "ext.log"):
+        if (server.base / log).exists():
+            os.truncate(server.base / log, 0)           # each scenario shows its own log lines
     others = []
     for _ in range(scenario.others):
         other = Client(server.port)
@@ -2186,12 +2212,18 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
         for line in LOGIN:
             other.step(line)
         others.append(other)
-    client = Client(server.port)
+    identd = Identd(scenario.source, scenario.identd) if scenario.identd is not None else None
+    client = Client(server.port, scenario.source)
     try:
+        client.sock.settimeout(scenario.greeting_wait)
         out = [[normalise(x) for x in client.reply()]]
+        client.sock.settimeout(REPLY_TIMEOUT)
         for step in scenario.steps:
             if step == XFERLOG_STEP:
                 out.append(read_xferlog(server))
+                continue
+            if step == EXTLOG_STEP:
+                out.append(read_extlog(server))
                 continue
             lines, data = client.step(step)
             if " || " in step:
@@ -2202,9 +2234,81 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
         client.close()
         for other in others:
             other.close()
+        if identd is not None:
+            identd.stop()
 
 
 XFERLOG_STEP = "<xferlog>"          # a pseudo-step: the lines of the scenario's TransferLog {dir}/xfer.log so far
+EXTLOG_STEP = "<extlog>"            # a pseudo-step: the lines of the scenario's ExtendedLog {dir}/ext.log so far
+OIDENTD = "oidentd"                 # Scenario.identd: Debian's oidentd (it names the script's user, root)
+IDENT_WAIT = 12.0                   # ProFTPD 1.3.8 sends its ident query some 5 s after connecting (it waits for the
+                                    # socket to be readable, until an unrelated timer interrupts), 10 s at most
+
+
+def read_extlog(server: Server) -> list[str]:
+    """The ExtendedLog's lines (the scenario's LogFormat has nothing that must differ)."""
+    path = server.base / "ext.log"
+    for _ in range(20):
+        if path.exists() and path.read_text(errors="replace").endswith("\n"):
+            break
+        time.sleep(0.05)
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return [normalise("extlog: " + line) for line in lines] or ["<ExtendedLog empty>"]
+
+
+class Identd:
+    """An identd on addr:113 for one scenario: Debian's oidentd in the foreground (stopped by its pid), or a thread
+    that answers every query with the scenario's bytes."""
+
+    def __init__(self, addr: str, answer: bytes | str):
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        if answer == OIDENTD:
+            self.proc = subprocess.Popen(["/usr/sbin/oidentd", "-i", "-S", "-q", "-a", addr, "-p", "113", "-C",
+                                          "/dev/null", "-t", "15"], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection((addr, 113), timeout=0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            return
+        self.sock = socket.create_server((addr, 113))
+        self.sock.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(answer,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, answer: bytes) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(IDENT_WAIT)
+                try:
+                    conn.recv(100)
+                    conn.sendall(answer)
+                except OSError:
+                    pass            # the server stopped reading (a long answer): what the scenario is about
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.sock is not None:
+            self.stopping.set()
+            self.sock.close()
+            self.thread.join(5)
 
 
 def read_xferlog(server: Server) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
 DEFAULT_FORMAT = '%h %l %u %t "%r" %s %b'
+IDENT_NOTE = "mod_ident.rfc1413-ident"      # %l: the session note of mod_ident (proftpy/modules/ident.py)
 
 # one-letter variables (ProFTPD's parse_short_id)
 SHORT = frozenset("aAbcdDEfFgHhIJlLmOpPrRsStTuUvVw")
@@ -198,7 +199,7 @@ _VALUES: dict[str, Callable[[Record, str], str | None]] = {
     "H": lambda r, _: r.vhost_ip,
     "I": lambda r, _: str(r.raw_in),
     "J": _params,
-    "l": lambda r, _: None,                 # no RFC 1413 ident lookups
+    "l": lambda r, _: _opt(r.notes.get(IDENT_NOTE)),
     "L": lambda r, _: r.local_ip,
     "m": _method,
     "O": lambda r, _: str(r.raw_out),

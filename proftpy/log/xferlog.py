@@ -30,7 +30,8 @@ def line(*, when: float, seconds: float, host: str, size: int, filename: str, as
          anonymous: bool, user: str, completed: bool, service: str = "ftp", ident: str | None = None,
          action: str = "_") -> str:
     """One xferlog line, newline included. `direction` is "o" (download), "i" (upload) or "d" (delete);
-    `user` is the login name, or the anonymous password for anonymous sessions (as ProFTPD logs it)."""
+    `user` is the login name, or the anonymous password for anonymous sessions (as ProFTPD logs it); `ident` the
+    RFC 1413 name (None: no lookup; `UNKNOWN`: a lookup without an answer, logged `*`)."""
     if direction not in ("o", "i", "d"):
         raise ValueError(f"direction must be o, i or d, not {direction!r}")
     fields = [
@@ -45,8 +46,8 @@ def line(*, when: float, seconds: float, host: str, size: int, filename: str, as
         "a" if anonymous else "r",
         sanitize(user) or "*",                   # an empty or spaced password must not shift the columns
         service,
-        "1" if ident else "0",
-        sanitize(ident) if ident else "*",
+        "0" if ident is None else "1",             # "1": an RFC 1413 lookup was made (IdentLookups on)
+        sanitize(ident) if ident and ident != "UNKNOWN" else "*",
         "c" if completed else "i",
     ]
     return " ".join(fields) + "\n"

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import bancache
-from ..bancache import CachedBan, RedisDown, RedisLink
+from ..bancache import CacheDown, CachedBan, CacheLink, RedisLink
 from ..bantable import (CLASS, EVENT_SLOTS, HOST, TEXT, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError,
                         EventEntry)
 from ..config.registry import GLOBAL, SERVER, SVG, Directive, Merge
@@ -32,6 +32,7 @@ from ..dispatch import POST_CMD, PRE_CMD, Hook, Request
 from ..log import NOTICE
 from ..module import Listener, Module
 from ..reply import Reply
+from . import memcache as mod_memcache
 from . import redis as mod_redis
 
 if TYPE_CHECKING:
@@ -143,9 +144,25 @@ def parse_rule(args: list[str]) -> Rule:
 def _cache(args: list[str]) -> str:
     if len(args) != 1:
         raise ValueError("wrong number of parameters")
-    if args[0].lower() != "redis":
-        raise ValueError(f"unsupported BanCache driver '{args[0]}' (proftpy has redis)")
-    return "redis"
+    if args[0].lower() not in ("redis", "memcache"):
+        raise ValueError(f"unsupported BanCache driver '{args[0]}' (proftpy has redis and memcache)")
+    return args[0].lower()
+
+
+def cache_settings(server) -> Any:
+    """The cache a server shares its bans through (RedisSettings, MemcacheSettings), or None."""
+    driver = server.get("BanCache")
+    if driver == "redis":
+        return mod_redis.settings_for(server)
+    if driver == "memcache":
+        return mod_memcache.settings_for(server)
+    return None
+
+
+def link_for(settings: Any, state: Any = None, on_log=None) -> CacheLink:
+    """The link for a server's cache settings (cache_settings)."""
+    cls = mod_memcache.MemcacheLink if isinstance(settings, mod_memcache.MemcacheSettings) else RedisLink
+    return cls(settings, state, on_log)
 
 
 _acl = ActionAcl.parser({"ban", "permit", "all"})
@@ -166,12 +183,14 @@ directives = (
               frozenset(), Merge.SERVER, "MatchAnyServer: an automatic ban applies to every server."),
     Directive("BanControlsACLs", Custom(_acl, "ban|permit|all allow|deny user|group list"), SERVER, None,
               Merge.SERVER, "Who may use ftpdctl's ban and permit; default: nobody.", repeat=True),
-    Directive("BanCache", Custom(_cache, "redis"), SVG, None, Merge.SERVER,
-              "Share bans through Redis (mod_redis's RedisServer), as ProFTPD's nodes do."),
+    Directive("BanCache", Custom(_cache, "redis|memcache"), SVG, None, Merge.SERVER,
+              "Share bans through Redis (mod_redis's RedisServer) or memcached (mod_memcache's MemcacheServers, "
+              "with BanCacheOptions UseJSON), as ProFTPD's nodes do."),
     Directive("BanCacheOptions", Options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"), SVG,
               frozenset(), Merge.SERVER,
-              "MatchServer: ignore cached bans made for another address/port; UseJSON (always, with Redis); "
-              "ShareEventCounts (proftpy): count BanOnEvent events in Redis, across nodes."),
+              "MatchServer: ignore cached bans made for another address/port; UseJSON (always, with Redis; "
+              "required with memcache); ShareEventCounts (proftpy): count BanOnEvent events in the cache, across "
+              "nodes."),
 )
 
 
@@ -233,7 +252,7 @@ class BanState:
     remote: dict[tuple[int, str, int], tuple[float, str]] = dataclasses.field(default_factory=dict)
     expired_at: float = 0.0             # the master's last expiry pass
     master_listening: set = dataclasses.field(default_factory=set)    # user-defined names on the master's bus
-    writer: Any = None                  # ban_master.RedisWriter in the master
+    writer: Any = None                  # ban_master.CacheWriter by cache settings, in the master
     log_fd: int | None = None           # BanLog
 
     def refresh(self, force: bool = False) -> None:
@@ -272,7 +291,7 @@ def ban_log(state: BanState, message: str) -> None:
 @dataclasses.dataclass
 class SessionBan:
     sid: int = 0
-    link: RedisLink | None = None       # BanCache redis: this session's Redis link (made on first use)
+    link: CacheLink | None = None       # BanCache: this session's link to Redis or memcached (made on first use)
     match_server: bool = False
     share_counts: bool = False
     connected: bool = False             # mod_ban.client-connect-rate was generated
@@ -295,10 +314,10 @@ def session_init(session: "Session") -> None:
         _open_for_inetd(session, state)         # no master made the table
     if not _engine(session):
         return
-    settings = mod_redis.settings_for(session.server) if session.server.get("BanCache") else None
+    settings = cache_settings(session.server) if session.server.get("BanCache") else None
     if settings is not None:
         opts = session.server.get("BanCacheOptions")
-        st.link = RedisLink(settings, state.table, lambda m: ban_log(state, m))
+        st.link = link_for(settings, state.table, lambda m: ban_log(state, m))
         st.match_server, st.share_counts = "MatchServer" in opts, SHARE_COUNTS in opts
     for rule in rules_for(session.config, None):    # user-defined events: only known once configured
         session.events.on(rule.listens, lambda _r=rule, **data: _user_defined(_r, **data))
@@ -356,21 +375,21 @@ def _cached(session: "Session", kind: int, name: str) -> CachedBan | None:
     state = _shared(session)
     key = bancache.ban_key(kind, name)
     try:
-        raw = st.link.call("GET", key)
-    except RedisDown:
+        raw = st.link.get(key)
+    except CacheDown:
         return None
     if raw is None:
         return None
     try:
         entry = bancache.decode(raw)
     except ValueError as e:
-        log.warning("%s: ignoring the Redis value of %s '%s': %s", VERSION, TYPE_TEXT[kind], name, e)
+        log.warning("%s: ignoring the %s value of %s '%s': %s", VERSION, st.link.kind, TYPE_TEXT[kind], name, e)
         ban_log(state, f"unable to decode cache entry for name {name}, type {kind}: {e}")
         return None
     if entry.expires and entry.expires <= time.time():
         try:
-            st.link.call("DEL", key)
-        except RedisDown:
+            st.link.delete(key)
+        except CacheDown:
             pass        # the next reader deletes it
         return None
     # ProFTPD 1.3.8 writes the port in network byte order: its entries match our port swapped
@@ -570,11 +589,8 @@ def _count_in_redis(session: "Session", rule: Rule, sid: int, source: str) -> in
     st = session.state.get(SessionBan)
     key = bancache.count_key(rule.listens or rule.label, sid, source)
     try:
-        count = int(st.link.call("INCR", key))
-        if count == 1:
-            st.link.call("EXPIRE", key, rule.window)
-        return count
-    except (RedisDown, ValueError):
+        return st.link.count(key, rule.window)
+    except (CacheDown, ValueError):
         return None
 
 
@@ -591,10 +607,9 @@ def _publish(session: "Session", ban: Ban) -> None:
     value = cached_value(ban, session.local_addr, session.local_port, st.sid)
     key = bancache.ban_key(ban.type, ban.name)
     try:
-        st.link.call(*(("SETEX", key, ban.expires, value.encode()) if ban.expires else ("SET", key,
-                                                                                         value.encode())))
+        st.link.put(key, value.encode(), ban.expires)
         ban_log(_shared(session), f"cache entry added for name {ban.name}, type {ban.type}, sid {ban.sid}")
-    except RedisDown:
+    except CacheDown:
         tell_master(session, {"type": "mod_ban.cache-retry", "ban_type": ban.type, "name": ban.name,
                               "local": [session.local_addr, session.local_port]})
 

@@ -1,11 +1,11 @@
 """mod_ban in the master: the BanTable's life (made at start, kept across HUP, removed at a clean stop), the veto
 that refuses a banned host at accept (an accept and a close, no fork), ending the sessions a new ban covers, and
-the Redis writer. ftpdctl's `ban` and `permit` are modules/ban_ctrls.py.
+the cache writer (Redis, memcached). ftpdctl's `ban` and `permit` are modules/ban_ctrls.py.
 
-Why a writer thread: the master's loop must never wait on Redis. Bans made with ftpdctl (which ProFTPD's master
-never writes to its cache) and the bans sessions could not write while Redis was down are queued to one small
-thread per Redis server, which writes them with RedisTimeouts, keeps them while Redis is down and writes them
-when it is back. The thread only ever touches its queue and its own short-lived Redis connection, so a fork
+Why a writer thread: the master's loop must never wait on the cache. Bans made with ftpdctl (which ProFTPD's master
+never writes to its cache) and the bans sessions could not write while the cache was down are queued to one small
+thread per cache server, which writes them within its timeouts, keeps them while the cache is down and writes them
+when it is back. The thread only ever touches its queue and its own short-lived cache connection, so a fork
 while it runs leaves the session nothing it could trip on.
 """
 from __future__ import annotations
@@ -21,12 +21,11 @@ import time
 from typing import Any
 
 from .. import bancache
-from ..bancache import RedisDown, RedisLink, RedisSettings
+from ..bancache import CacheDown, RedisSettings
 from ..bantable import CLASS, HOST, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError
 from ..module import ChannelHandler, Child, MasterView, Module, Veto
 from ..net.connection import Connection
 from . import ban, scoreboard
-from . import redis as mod_redis
 from .ban import VERSION, BanState, ban_log
 
 log = logging.getLogger("proftpy")
@@ -61,7 +60,7 @@ def master_init(master: MasterView) -> None:
 def _preload_redis(master: MasterView) -> None:
     """redis-py takes a quarter of a second to import: the master imports it once, before any fork, so that no
     session pays for it (only when a server uses BanCache redis)."""
-    if any(_cache_of(s) is not None for s in master.config.servers):
+    if any(isinstance(_cache_of(s), RedisSettings) for s in master.config.servers):
         import redis.backoff  # noqa: F401
         import redis.retry  # noqa: F401
         import redis.sentinel  # noqa: F401
@@ -275,23 +274,23 @@ def _close(fds: list[int]) -> None:
         os.close(fd)
 
 
-# -- Redis -----------------------------------------------------------------------------------------------------
-class RedisWriter:
-    """One thread per Redis server: writes queued bans and deletions, keeping them while Redis is down."""
+# -- the cache (Redis, memcached) ---------------------------------------------------------------------------
+class CacheWriter:
+    """One thread per cache server: writes queued bans and deletions, keeping them while the cache is down.
+    A command is ("put", key, value, expires) or ("delete", key): the CacheLink method and its arguments."""
 
-    def __init__(self, settings: RedisSettings, state: BanState):
+    def __init__(self, settings: Any, state: BanState):
         self.queue: queue.Queue = queue.Queue(QUEUE_MAX)
-        self.link = RedisLink(settings, state.table, lambda m: ban_log(state, m))
-        self.link.settings = settings
+        self.link = ban.link_for(settings, state.table, lambda m: ban_log(state, m))
         self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="mod_ban redis writer", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"mod_ban {self.link.kind} writer", daemon=True)
         self.thread.start()
 
     def put(self, *command: Any) -> None:
         try:
             self.queue.put_nowait(command)
         except queue.Full:
-            log.warning("%s: Redis writer queue full, %s not written", VERSION, command[0])
+            log.warning("%s: %s writer queue full, %s not written", VERSION, self.link.kind, command[0])
 
     def _run(self) -> None:
         wait = 0.5
@@ -303,10 +302,10 @@ class RedisWriter:
                 continue
             while not self._stop.is_set():
                 try:
-                    self.link.call(*command)
+                    getattr(self.link, command[0])(*command[1:])
                     wait = 0.5
                     break
-                except RedisDown:
+                except CacheDown:
                     self._stop.wait(wait)
                     wait = min(wait * 2, 5.0)
 
@@ -316,22 +315,22 @@ class RedisWriter:
         self.link.close()
 
 
-def _writer(master: MasterView, settings: RedisSettings) -> RedisWriter:
+def _writer(master: MasterView, settings: Any) -> CacheWriter:
     state = master.state.get(BanState)
     if state.writer is None:
         state.writer = {}
     writer = state.writer.get(settings)
     if writer is None:
-        writer = state.writer[settings] = RedisWriter(settings, state)
+        writer = state.writer[settings] = CacheWriter(settings, state)
     return writer
 
 
-def _cache_of(server) -> RedisSettings | None:
-    return mod_redis.settings_for(server) if server.get("BanCache") else None
+def _cache_of(server) -> Any:
+    return ban.cache_settings(server)
 
 
 def publish(master: MasterView, b: Ban, server, local: tuple[str, int] | None = None) -> None:
-    """Queue a ban for Redis: ProFTPD's JSON, with the address and the real port of the server it is for."""
+    """Queue a ban for the cache: ProFTPD's JSON, with the address and the real port of the server it is for."""
     settings = _cache_of(server)
     if settings is None:
         return
@@ -339,10 +338,7 @@ def publish(master: MasterView, b: Ban, server, local: tuple[str, int] | None = 
     port = local[1] if local else server.get("Port")
     value = ban.cached_value(b, addr, port, master.config.sid(server)).encode()
     key = bancache.ban_key(b.type, b.name)
-    if b.expires:
-        _writer(master, settings).put("SETEX", key, b.expires, value)
-    else:
-        _writer(master, settings).put("SET", key, value)
+    _writer(master, settings).put("put", key, value, b.expires)
 
 
 def unpublish(master: MasterView, kind: int, name: str) -> None:
@@ -351,7 +347,7 @@ def unpublish(master: MasterView, kind: int, name: str) -> None:
         settings = _cache_of(server)
         if settings is not None and settings not in seen:
             seen.add(settings)
-            _writer(master, settings).put("DEL", bancache.ban_key(kind, name))
+            _writer(master, settings).put("delete", bancache.ban_key(kind, name))
 
 
 def _master_events(master: MasterView, name: str, **data: Any) -> None:
@@ -379,10 +375,24 @@ def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection |
 
 
 def check(config) -> list[tuple[str, bool]]:
-    """`proftpy -t`: BanEngine needs a BanTable, as ProFTPD refuses to start without one."""
+    """`proftpy -t`: BanEngine needs a BanTable, as ProFTPD refuses to start without one; `BanCache memcache`
+    needs `BanCacheOptions UseJSON` (without it ProFTPD writes its binary TPL format, which proftpy does not) and
+    a memcached to talk to."""
+    problems = []
     if ban.engine_on_anywhere(config) and not config.main.get("BanTable"):
-        return [(f"{VERSION}: missing required BanTable configuration", True)]
-    return []
+        problems.append((f"{VERSION}: missing required BanTable configuration", True))
+    for server in config.servers:
+        if server.get("BanCache") != "memcache" or not ban.engine_for(config, server):
+            continue
+        where = f"server '{server.name}'" if server.name else "the main server"
+        if "UseJSON" not in server.get("BanCacheOptions"):
+            problems.append((f"{VERSION}: BanCache memcache needs 'BanCacheOptions UseJSON' ({where}): without it "
+                             "ProFTPD shares bans in its binary TPL format, which proftpy does not read or write",
+                             True))
+        elif ban.cache_settings(server) is None:
+            problems.append((f"{VERSION}: BanCache memcache without MemcacheEngine on and MemcacheServers "
+                             f"({where}): bans are not shared", False))
+    return problems
 
 
 def status(master: MasterView):

@@ -199,7 +199,6 @@ directives = [
               "IgnoreExtendedAttributes)."),
     Directive("UseReverseDNS", Flag, SERVER, True, Merge.SERVER,
               "Look up client host names; off uses the IP address as the name and skips DNS ACLs."),
-    Directive("IdentLookups", Flag, SVG, False, Merge.SERVER, "RFC 1413 lookups (not implemented: must be off)."),
     Directive("WtmpLog", Flag, SVGA, False, Merge.DOWN, "Accepted for compatibility; wtmp is not written."),
     Directive("MultilineRFC2228", Flag, SVG, False, Merge.SERVER, "Accepted for compatibility."),
     Directive("Protocols", Words(), SVG, None, Merge.SERVER,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .. import transfer
 from . import core, maxclients
+from .ident import ident_of
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -307,7 +308,7 @@ _SIMPLE: dict[str, Callable[["Session"], str]] = {
     "T": lambda s: time.strftime("%a %b %e %H:%M:%S %Y", time.localtime()),
     "t": lambda s: str(_totals(s)["total_files_xfer"]),
     "U": _orig_user,
-    "u": lambda s: "UNKNOWN",        # the RFC 1413 ident name: IdentLookups is not implemented
+    "u": lambda s: ident_of(s) or "UNKNOWN",         # the RFC 1413 name (mod_ident)
     "V": lambda s: s.server.name,
     "x": lambda s: s.conn_class or "(unknown)",
     "y": lambda s: str(maxclients.display_counts(s)[1]),     # the class's logged-in sessions

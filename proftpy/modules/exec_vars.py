@@ -3,7 +3,7 @@
     %a client IP            %A anonymous password ("UNKNOWN")   %b bytes of the transfer ("" without one)
     %C current directory    %c connection class                 %F file as the client names it (canonical)
     %f file's full path     %g primary group                    %h client DNS name (its IP without one)
-    %l RFC 1413 ident ("UNKNOWN": no ident lookups)             %m command    %r command line (PASS hidden)
+    %l RFC 1413 ident ("UNKNOWN" without one)                   %m command    %r command line (PASS hidden)
     %U name given to USER   %u logged-in user                   %V server DNS name    %v ServerName
     %w RNFR's path (RNTO only, else "-")    %{time:fmt} strftime    %{name} a session note
 
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..dispatch import PRE_CMD, Request
 from ..reply import FtpError
 from .auth import AuthState
+from .ident import ident_of
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -93,7 +94,7 @@ def _letter(letter: str, scope: Scope) -> str:
     if letter == "v":
         return s.server.name if s is not None else scope.server_name
     if letter == "l":
-        return "UNKNOWN"
+        return (ident_of(s) if s is not None else None) or "UNKNOWN"
     if letter == "m":
         return req.name if req is not None else ""
     if letter == "r":

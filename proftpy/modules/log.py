@@ -34,6 +34,7 @@ from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, Threshold, logformat, se
 from ..log.files import open_logfile, write_line
 from ..module import Listener, MasterView, Module
 from .auth import AuthState
+from .ident import ident_of
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Section, Server
@@ -499,7 +500,7 @@ def _transferlog(session: "Session", xfer: dict) -> None:
     text = xferlog.line(when=time.time(), seconds=xfer["seconds"], host=session.remote_name,
                         size=xfer["bytes"], filename=_prefix(session) + xfer["path"], ascii=xfer["type"] == "a",
                         direction=xfer["direction"], anonymous=anon is not None, user=user,
-                        completed=bool(xfer["completed"]), service=session.protocol)
+                        completed=bool(xfer["completed"]), service=session.protocol, ident=ident_of(session))
     write_line(fd, text, f"TransferLog '{path}'")
 
 

@@ -13,7 +13,7 @@ NAME = "mod_redis.c"
 DEFAULT_PORT, SENTINEL_PORT = 6379, 26379
 
 
-def _host_port(text: str, default: int) -> tuple[str, int]:
+def host_port(text: str, default: int) -> tuple[str, int]:
     """`host:port`, `[v6]:port`, `[v6]`, `host`."""
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
@@ -57,7 +57,7 @@ def parse_server(args: list[str]) -> RedisServer:
     ssl = _ssl_words(rest)
     if args[0].startswith("/"):
         return RedisServer(None, 0, path=args[0], username=username, password=password, db=int(db or 0), **ssl)
-    host, port = _host_port(args[0], DEFAULT_PORT)
+    host, port = host_port(args[0], DEFAULT_PORT)
     return RedisServer(host, port, username=username, password=password, db=int(db or 0), **ssl)
 
 
@@ -67,7 +67,7 @@ def parse_sentinel(args: list[str]) -> RedisSentinel:
     if len(words) >= 3 and words[-2].lower() == "master":
         master = words[-1]
         words = words[:-2]
-    addrs = [_host_port(w, SENTINEL_PORT) for w in words if not w.startswith("ssl")]
+    addrs = [host_port(w, SENTINEL_PORT) for w in words if not w.startswith("ssl")]
     _ssl_words([w for w in words if w.startswith("ssl")])
     if not addrs:
         raise ValueError("expected at least one sentinel address")

@@ -25,6 +25,7 @@ from ..module import Listener, MasterView, Module, Veto
 from ..net.connection import Connection
 from ..reply import Reply
 from .auth import group_names
+from .ident import ident_of
 from .modlog import ModuleLog
 from . import wrap2_file, wrap2_sql
 from .wrap import (DENIED_EVENT, Files, Opening, Who, client_text, files_parsers, host_tables, master_request,
@@ -131,7 +132,8 @@ def master_init(master: MasterView) -> None:
     st = master.state.get(Wrap2State)
     st.host_tables = {server: files for server, files in
                       host_tables(master, "WrapTables", ("WrapUserTables", "WrapGroupTables"), "WrapEngine").items()
-                      if _at_accept(files)}
+                      if _at_accept(files) and not server.get("IdentLookups")}   # (IdentLookups: the session
+                                                                                        # decides, with the name)
     if any(s.get("WrapEngine") for s in master.config.servers):
         st.log.open(main.get("WrapLog"), main.get("AllowLogSymlinks"))
     else:
@@ -175,7 +177,7 @@ def session_init(session: "Session") -> None:
     files = server.get("WrapTables")
     if "CheckOnConnect" not in _options_of(server) or files is None:
         return
-    req = _request(session, ha.UNKNOWN)
+    req = _request(session, ident_of(session) or ha.UNKNOWN)
     # no session for the tables: ProFTPD's mod_sql is not ready when mod_wrap2 checks at connect (SQL tables empty)
     if not _decide(st.log, files, req, Opening(req.daemon, log=st.log.write)).allowed:
         _refused(session, st.log, req)
@@ -235,7 +237,7 @@ def before_pass(session: "Session", cmd: Request) -> Reply | None:
         wlog.write("no tables configured, allowing connection")
         return None
     sent = session.user_arg
-    req = _request(session, sent or ha.UNKNOWN)
+    req = _request(session, ident_of(session) or sent or ha.UNKNOWN)     # ProFTPD: the RFC 1413 name first
     if _decide(wlog, files, req, Opening(req.daemon, who, sent, session, client, wlog.write)).allowed:
         wlog.write(f"allowed connection from {client_text(req)}")
         return None

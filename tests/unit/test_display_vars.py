@@ -20,7 +20,7 @@ class FakeServer:
 def session(**kw):
     base = dict(server=FakeServer(), state=States(), fs=None, authenticated=False, user=None, user_arg=None,
                 remote_name="client.example", local_name="ftp.example.org", conn_class=None, masquerade=None,
-                totals=Totals(),
+                totals=Totals(), notes={},
                 conf=lambda name, path=None: None, context=lambda: SimpleNamespace(all=lambda name: []))
     base.update(kw)
     return SimpleNamespace(**base)
@@ -46,6 +46,10 @@ def test_simple_variables():
     s = session(user="alice", user_arg="Alice")
     assert expand("%V at %E for %U from %R", s) == "Test Server at ops@example.com for Alice from client.example"
     assert expand("%C %x %u %N %M", s) == "(none) (unknown) UNKNOWN 1 0"
+
+
+def test_ident_name_from_mod_ident():
+    assert expand("%u", session(notes={"mod_ident.rfc1413-ident": "jdoe"})) == "jdoe"
 
 
 def test_cwd_after_login():

@@ -55,6 +55,12 @@ def test_ident_and_service():
     assert (fields["auth-method"], fields["auth-user-id"], fields["service"]) == ("1", "jdoe", "ftps")
 
 
+def test_ident_lookup_without_a_name_and_no_lookup():
+    for ident, want in ((None, ("0", "*")), ("UNKNOWN", ("1", "*")), ("", ("1", "*")), ("a b", ("1", "a_b"))):
+        fields = xferlog.parse(make(ident=ident))
+        assert (fields["auth-method"], fields["auth-user-id"]) == want, ident
+
+
 def test_bad_direction_is_refused():
     with pytest.raises(ValueError):
         make(direction="x")

@@ -1,0 +1,258 @@
+"""Bans shared through a real memcached (Debian's, started by the test on a private loopback port with `-U 0`,
+stopped by its pid): the keys, values and expirations ProFTPD's mod_ban writes with `BanCache memcache` and
+`BanCacheOptions UseJSON` (its libmemcached speaks the binary protocol and puts `mod_ban.` in front of each key),
+a ban written by proftpy stops a client at Debian's ProFTPD 1.3.8 (mod_ban + mod_memcache) sharing the memcached
+and the other way round, counts shared across nodes, and a node whose memcached is down keeps its local bans and
+logs it, without a traceback and without making the client wait."""
+
+from __future__ import annotations
+
+import ftplib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PROFTPD, SIDE_BY_SIDE_CONFIG, Daemon, configtest, fill, free_port, listening, wait_until
+from proftpy.net.memcache import Memcached
+from test_ban import BAN, TAUNT, ftpdctl, refused
+from test_ban_redis import failed_login, host_key, second_node  # noqa: F401  (a fixture)
+
+MEMCACHED = shutil.which("memcached") or ("/usr/bin/memcached" if os.path.exists("/usr/bin/memcached") else None)
+pytestmark = pytest.mark.skipif(MEMCACHED is None, reason="memcached is not installed (scripts/install-deps.sh)")
+
+
+class MemcachedServer:
+    """memcached on 127.0.0.1:port (TCP only, no UDP); stop() and start() again on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen([MEMCACHED, "-U", "0", "-l", "127.0.0.1", "-p", str(self.port), "-m", "16",
+                                      "-c", "64", *user], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: listening(self.port), 10), "memcached did not start"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def client(self) -> Memcached:
+        return Memcached("127.0.0.1", self.port, connect_timeout=2, io_timeout=2)
+
+    def get(self, key: bytes) -> bytes | None:
+        mc = self.client()
+        try:
+            return mc.get(key)
+        finally:
+            mc.close()
+
+    def expiration(self, key: bytes) -> int | None:
+        """The item's expiration as memcached keeps it (absolute), from `lru_crawler metadump all`."""
+        from urllib.parse import quote
+        wanted = "key=" + quote(key, safe="")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(b"lru_crawler metadump all\r\n")
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        for line in data.decode().splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if "key=" + fields.get("key", "") == wanted:
+                return int(fields["exp"])
+        return None
+
+    def flush(self) -> None:
+        mc = self.client()
+        try:
+            mc.request(0x08, b"")                       # FLUSH
+        finally:
+            mc.close()
+
+
+@pytest.fixture(scope="module")
+def memcached():
+    server = MemcachedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty(request):
+    if "memcached" in request.fixturenames:
+        request.getfixturevalue("memcached").flush()
+
+
+def cache_config(m: MemcachedServer, extra: str = "") -> str:
+    return (extra + BAN + f"BanCache memcache\nBanCacheOptions UseJSON\nMemcacheEngine on\n"
+            f"MemcacheServers 127.0.0.1:{m.port}\nMemcacheTimeouts 300 300 300\nMaxLoginAttempts 1\n")
+
+
+@pytest.fixture
+def proftpd(tmp_path):
+    """Debian's ProFTPD 1.3.8 with mod_ban and mod_memcache from /usr/lib/proftpd, on the same memcached."""
+    procs = []
+
+    def start(port: int, users_dir: Path) -> Daemon:
+        if os.geteuid() != 0 or not os.access(PROFTPD, os.X_OK) or \
+                not os.path.exists("/usr/lib/proftpd/mod_memcache.so"):
+            pytest.skip("needs root and Debian's /usr/sbin/proftpd with mod_memcache (scripts/install-deps.sh)")
+        base = tmp_path / "proftpd"
+        base.mkdir()
+        for f in ("ftpd.passwd", "ftpd.group"):
+            shutil.copy(users_dir / f, base / f)
+        d = Daemon(dir=base, port=free_port(), conf=base / "proftpd.conf")
+        d.conf.write_text(fill(SIDE_BY_SIDE_CONFIG, {"port": d.port, "dir": base, "base": base}) + f"""\
+ControlsEngine off
+LoadModule mod_memcache.c
+LoadModule mod_ban.c
+MemcacheEngine on
+MemcacheServers 127.0.0.1:{port}
+MemcacheLog {base}/memcache.log
+BanEngine on
+BanTable {base}/ban.tab
+BanLog {base}/ban.log
+BanCache memcache
+BanCacheOptions UseJSON
+BanMessage "proftpd refuses %a"
+MaxLoginAttempts 1
+BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
+""")
+        proc = subprocess.Popen([PROFTPD, "-n", "-q", "-c", str(d.conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        assert wait_until(lambda: listening(d.port), 15), "proftpd did not start"
+        return d
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, memcached):
+    d = ftpd(cache_config(memcached, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n"))
+    before = int(time.time())
+    failed_login(d)
+    key = host_key("127.0.0.1")
+    assert wait_until(lambda: memcached.get(key) is not None)
+    raw = memcached.get(key)
+    assert raw.endswith(b"}\0")
+    value = json.loads(raw[:-1])
+    assert list(value) == ["version", "update_ts", "ip_addr", "port", "ban_type", "ban_name", "ban_reason",
+                           "ban_message", "expires_ts", "server_id"]
+    assert value["ip_addr"] == "127.0.0.1" and value["port"] == d.port and value["ban_type"] == "host ban"
+    assert before + 60 <= value["expires_ts"] <= int(time.time()) + 60 and value["server_id"] == 1
+    assert memcached.expiration(key) == value["expires_ts"]        # the ban's end, as an absolute time
+    assert wait_until(lambda: refused(d) == TAUNT)
+
+
+def test_proftpy_and_proftpd_share_bans_both_ways(ftpd, memcached, proftpd, tmp_path, second_node):  # noqa: F811
+    config = cache_config(memcached, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n")
+    a = ftpd(config)
+    b = second_node(a, tmp_path, "b", config)
+    pd = proftpd(memcached.port, a.dir)
+    # a proftpy autoban stops the client at ProFTPD and at the other proftpy node
+    failed_login(a, "127.0.0.2")
+    assert wait_until(lambda: memcached.get(host_key("127.0.0.2")) is not None)
+    assert refused(pd, "127.0.0.2") == "530 proftpd refuses 127.0.0.2"
+    assert refused(b, "127.0.0.2") == TAUNT.replace("127.0.0.1", "127.0.0.2")
+    assert refused(pd, "127.0.0.1") is None
+    # a ProFTPD autoban stops the client at both proftpy nodes
+    failed_login(pd, "127.0.0.3")
+    assert wait_until(lambda: memcached.get(host_key("127.0.0.3")) is not None)
+    assert memcached.get(host_key("127.0.0.3")).startswith(b'{"version":2,')
+    assert refused(a, "127.0.0.3") is not None and refused(b, "127.0.0.3") is not None
+    assert refused(a, "127.0.0.4") is None
+    assert wait_until(lambda: "Login denied: host '127.0.0.3' banned" in a.log())
+
+
+def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd):
+    d = ftpd(cache_config(memcached))
+    pd = proftpd(memcached.port, d.dir)
+    assert ftpdctl(d, "ban", "host", "127.0.0.5")[1] == ["host 127.0.0.5 banned"]
+    assert wait_until(lambda: memcached.get(host_key("127.0.0.5")) is not None)
+    value = json.loads(memcached.get(host_key("127.0.0.5"))[:-1])
+    assert (value["port"], value["expires_ts"]) == (d.port, 0)
+    assert memcached.expiration(host_key("127.0.0.5")) == -1       # never expires
+    assert refused(pd, "127.0.0.5") == "530 proftpd refuses 127.0.0.5"
+    assert ftpdctl(d, "permit", "host", "127.0.0.5")[1] == ["host '127.0.0.5' permitted"]
+    assert wait_until(lambda: memcached.get(host_key("127.0.0.5")) is None)
+    assert refused(pd, "127.0.0.5") is None
+
+
+def test_user_bans_and_shared_counts(ftpd, memcached, tmp_path, second_node):  # noqa: F811
+    config = cache_config(memcached, "BanOnEvent MaxLoginAttempts 3/00:01:00 00:01:00\n"
+                                     "BanCacheOptions UseJSON ShareEventCounts\n")
+    a = ftpd(config)
+    b = second_node(a, tmp_path, "b", config)
+    ftpdctl(a, "ban", "user", "bob")
+    assert wait_until(lambda: memcached.get(b'mod_ban.{"ban_type_id":3,"ban_name":"bob"}\0') is not None)
+    with pytest.raises(ftplib.error_perm, match="530 Go away"):
+        b.login("bob")
+    failed_login(a)
+    failed_login(b)
+    assert refused(a) is None and refused(b) is None
+    failed_login(a)                                  # the third failure, on a node that saw only two
+    assert wait_until(lambda: refused(b) == TAUNT)
+
+
+def test_a_value_that_is_not_proftpds_json_is_ignored(ftpd, memcached):
+    d = ftpd(cache_config(memcached))
+    mc = memcached.client()
+    mc.set(host_key("127.0.0.1"), b"{not json\0")
+    mc.close()
+    assert refused(d) is None
+    assert wait_until(lambda: "ignoring the memcached value of host '127.0.0.1': not JSON" in d.log())
+
+
+def test_memcached_down_keeps_local_bans_and_logs(ftpd, tmp_path):
+    server = MemcachedServer()
+    server.start()
+    try:
+        d = ftpd(cache_config(server, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n"))
+        assert refused(d) is None
+        server.stop()
+        start = time.monotonic()
+        failed_login(d)                              # the ban cannot reach memcached: it is kept locally
+        assert time.monotonic() - start < 3
+        assert wait_until(lambda: refused(d) == TAUNT)
+        assert wait_until(lambda: "memcached 127.0.0.1:" in d.log() and "unreachable" in d.log())
+        assert refused(d, "127.0.0.6") is None       # other clients still come in, at once
+        assert "Traceback" not in d.log()
+        server.start()                               # back: the master's writer writes the kept ban
+        assert wait_until(lambda: server.get(host_key("127.0.0.1")) is not None, 15)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("lines, message", [
+    ("BanCache memcache\nMemcacheEngine on\nMemcacheServers 127.0.0.1:1\n", "needs 'BanCacheOptions UseJSON'"),
+    ("MemcacheServers 127.0.0.1:1 127.0.0.1:2\n", "one memcached server"),
+    ("MemcacheServers 127.0.0.1:1,127.0.0.1:2\n", "one memcached server"),
+    ("MemcacheOptions NoBinaryProtocol\n", "binary protocol only"),
+    ("MemcacheReplicas 1\n", "need several memcached servers"),
+    ("MemcacheTimeouts 1 2\n", "wrong number of parameters"),
+    ("MemcacheTimeouts 1 x 2\n", "badly formatted read timeout value: x"),
+    ("BanCache pony\n", "unsupported BanCache driver 'pony'"),
+])
+def test_what_proftpy_does_not_do_is_refused_at_load(tmp_path, lines, message):
+    text = f"Port 0\nBanEngine on\nBanTable {tmp_path}/ban.tab\n" + lines
+    res = configtest(tmp_path, text)
+    assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, res.stderr

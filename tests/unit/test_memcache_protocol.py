@@ -1,0 +1,111 @@
+"""memcached's binary protocol as proftpy/net/memcache.py speaks it: the bytes of a request, and answers that are
+refused (too large, not an answer to this request, cut short) or too slow, against a scripted server on a free
+loopback port (the real memcached is in tests/integration/test_ban_memcache.py)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from proftpy.net import memcache as mc
+
+
+class Scripted:
+    """Answers one request with `answer(header, body) -> bytes` (None: say nothing)."""
+
+    def __init__(self, answer):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.seen: list[tuple[tuple, bytes]] = []
+        self.answer = answer
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            head = conn.recv(24, socket.MSG_WAITALL)
+            fields = mc.HEADER.unpack(head)
+            body = conn.recv(fields[6], socket.MSG_WAITALL) if fields[6] else b""
+            self.seen.append((fields, body))
+            reply = self.answer(fields, body)
+            if reply is None:
+                self.done.wait(5)
+            else:
+                conn.sendall(reply)
+                self.done.wait(1)
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def scripted():
+    made = []
+
+    def make(answer):
+        made.append(Scripted(answer))
+        return made[-1]
+    yield make
+    for s in made:
+        s.close()
+
+
+def response(fields, status=0, extras=b"", value=b"", opaque=None, total=None):
+    body = extras + value
+    return mc.HEADER.pack(0x81, fields[1], 0, len(extras), 0, status, len(body) if total is None else total,
+                          fields[7] if opaque is None else opaque, 0) + body
+
+
+def test_set_sends_flags_and_the_absolute_expiry(scripted):
+    s = scripted(lambda f, b: response(f))
+    client = mc.Memcached("127.0.0.1", s.port)
+    client.set(b"mod_ban.key\0", b"value\0", 1796636613)
+    (magic, op, keylen, extlen, _, _, total, _, _), body = s.seen[0]
+    assert (magic, op, keylen, extlen, total) == (0x80, mc.SET, 12, 8, 8 + 12 + 6)
+    assert body == struct.pack("!II", 0, 1796636613) + b"mod_ban.key\0" + b"value\0"
+
+
+def test_get_returns_the_value_or_none(scripted):
+    s = scripted(lambda f, b: response(f, extras=b"\0\0\0\0", value=b"{}\0"))
+    assert mc.Memcached("127.0.0.1", s.port).get(b"k") == b"{}\0"
+    s = scripted(lambda f, b: response(f, status=mc.NOT_FOUND, value=b"Not found"))
+    assert mc.Memcached("127.0.0.1", s.port).get(b"k") is None
+
+
+def test_incr_makes_the_counter_with_its_window(scripted):
+    s = scripted(lambda f, b: response(f, value=struct.pack("!Q", 1)))
+    assert mc.Memcached("127.0.0.1", s.port).incr(b"c", 60) == 1
+    assert s.seen[0][1][:20] == struct.pack("!QQI", 1, 1, 60)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda f, b: response(f, total=mc.MAX_BODY + 1),          # larger than memcached's items
+    lambda f, b: response(f, opaque=f[7] + 1),                # not the answer to this request
+    lambda f, b: response(f, value=b"12345")[:-2],            # cut short
+    lambda f, b: b"VALUE nonsense\r\n" * 3,                   # the text protocol
+])
+def test_odd_answers_are_errors(scripted, bad):
+    s = scripted(bad)
+    with pytest.raises(mc.MemcacheError):
+        mc.Memcached("127.0.0.1", s.port, io_timeout=1).get(b"k")
+
+
+def test_a_silent_server_costs_the_io_timeout(scripted):
+    s = scripted(lambda f, b: None)
+    start = time.monotonic()
+    with pytest.raises(mc.MemcacheError):
+        mc.Memcached("127.0.0.1", s.port, io_timeout=0.3).get(b"k")
+    assert time.monotonic() - start < 1.5
+
+
+def test_keys_longer_than_memcached_takes_are_refused_before_sending():
+    with pytest.raises(mc.MemcacheError):
+        mc.Memcached("127.0.0.1", 1).get(b"x" * 251)
