@@ -112,13 +112,16 @@ def host_key(name: str) -> bytes:
 
 
 @pytest.fixture
-def proftpd(tmp_path):
-    """Debian's ProFTPD 1.3.8 with mod_ban and mod_redis from /usr/lib/proftpd, on the same Redis."""
+def proftpd_node(tmp_path):
+    """Debian's ProFTPD 1.3.8 as the other node of a cluster: `start(users_dir, cache, conf)` runs it with mod_ban
+    and the cache's module (`redis` or `memcache`) loaded from /usr/lib/proftpd, the users of `users_dir` and
+    `conf` (`{base}` filled in) after mod_ban's settings; stopped after the test."""
     procs = []
 
-    def start(redis_port: int, users_dir: Path) -> Daemon:
-        if os.geteuid() != 0 or not os.access(PROFTPD, os.X_OK):
-            pytest.skip("needs root and Debian's /usr/sbin/proftpd (scripts/install-deps.sh)")
+    def start(users_dir: Path, cache: str, conf: str) -> Daemon:
+        if os.geteuid() != 0 or not os.access(PROFTPD, os.X_OK) or \
+                not os.path.exists(f"/usr/lib/proftpd/mod_{cache}.so"):
+            pytest.skip(f"needs root and Debian's /usr/sbin/proftpd with mod_{cache} (scripts/install-deps.sh)")
         base = tmp_path / "proftpd"
         base.mkdir()
         for f in ("ftpd.passwd", "ftpd.group"):
@@ -126,18 +129,15 @@ def proftpd(tmp_path):
         d = Daemon(dir=base, port=free_port(), conf=base / "proftpd.conf")
         d.conf.write_text(fill(SIDE_BY_SIDE_CONFIG, {"port": d.port, "dir": base, "base": base}) + f"""\
 ControlsEngine off
-LoadModule mod_redis.c
+LoadModule mod_{cache}.c
 LoadModule mod_ban.c
-RedisEngine on
-RedisServer 127.0.0.1:{redis_port}
 BanEngine on
 BanTable {base}/ban.tab
 BanLog {base}/ban.log
-BanCache redis
 BanMessage "proftpd refuses %a"
 MaxLoginAttempts 1
 BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
-""")
+""" + fill(conf, {"base": base}))
         proc = subprocess.Popen([PROFTPD, "-n", "-q", "-c", str(d.conf)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         procs.append(proc)
@@ -152,6 +152,13 @@ BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def proftpd(proftpd_node):
+    """The ProFTPD node on the same Redis."""
+    return lambda redis_port, users_dir: proftpd_node(
+        users_dir, "redis", f"RedisEngine on\nRedisServer 127.0.0.1:{redis_port}\nBanCache redis\n")
 
 
 def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, redis_server):
