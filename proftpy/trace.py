@@ -32,7 +32,7 @@ from typing import Callable
 
 # ProFTPD's channels (src/trace.c) and the ones proftpy's own modules use; `Trace DEFAULT:n` sets all of them.
 CHANNELS = ("access", "auth", "ban", "binding", "command", "config", "ctrls", "data", "delay", "dns", "event", "exec",
-            "fsio", "inet", "lock", "log", "netacl", "netio", "privs", "prometheus", "proxy_protocol", "response",
+            "fsio", "inet", "lock", "log", "netacl", "netio", "privs", "prometheus", "proxy_protocol", "radius", "response",
             "scoreboard", "signal", "site", "timer", "tls", "xfer")
 DEFAULT = "DEFAULT"
 OPTIONS = ("ConnIPs", "Timestamp", "TimestampMillis")
