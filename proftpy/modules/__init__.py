@@ -10,22 +10,25 @@ from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
                ctrls_admin, deflate, delay, digest, dso, dynmasq, facl, facts, files, ifsession, ifversion, lang, load,
                log, log_forensic, ls, maxclients, passive_pool, prefork, prometheus, proxy_protocol, qos, quotatab,
-               quotatab_file, quotatab_sql, ratio, readme, redis, rewrite, rlimit, scoreboard, shaper, shutdown, site,
-               site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql,
-               xfer)
+               quotatab_file, quotatab_radius, quotatab_sql, radius, ratio, readme, redis, rewrite, rlimit, scoreboard,
+               shaper, shutdown, site, site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2,
+               wrap2_file, wrap2_sql, xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
 # buffer); mod_unique_id's ID is made before the other modules' session start (ExecOnConnect may log it);
 # mod_ifsession stands where ProFTPD's "load it last" puts its handlers: its <IfClass> merge right after the client's
 # class is known (mod_access), its PASS merge before the other modules' PASS work (Max* counts, DisplayLogin);
-# mod_rewrite's PRE_CMD hook changes the argument before any other module's (ProFTPD runs the DSO's first)
+# mod_rewrite's PRE_CMD hook changes the argument before any other module's (ProFTPD runs the DSO's first);
+# mod_radius comes last: its Reply-Message lines, added by ProFTPD's mod_radius before PASS runs, lead the 230 (and
+# the 530) ahead of what the other modules' POST_CMD hooks put there (DisplayLogin, SQLShowInfo, WrapAllowMsg)
 MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession, rewrite,
                               delay, redis, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard, files,
                               xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite, sql_passwd, ls,
                               log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql,
                               ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file,
-                              wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos, shaper)]
+                              wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos, shaper, radius,
+                              quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)
