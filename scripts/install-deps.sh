@@ -13,6 +13,8 @@
 #   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
 #   acl            setfacl: the mod_facl tests give a file a POSIX ACL
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
+#   freeradius freeradius-utils  a RADIUS server and radclient for mod_radius's tests and compare_proftpd.py's
+#                  radius-* scenarios (the tests run their own instance from a copy of its configuration)
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
@@ -35,6 +37,8 @@ command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"
 command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
+command -v freeradius >/dev/null 2>&1 || missing="$missing freeradius"
+command -v radclient >/dev/null 2>&1 || missing="$missing freeradius-utils"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
 # service (scripts/bench.py find_vsftpd does the same when it runs first)
 vsftpd_dir="${XDG_CACHE_HOME:-$HOME/.cache}/proftpy-bench/vsftpd"
