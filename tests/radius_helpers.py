@@ -31,8 +31,9 @@ SECRET = "radius-test-secret"
 
 # users: name -> (password, reply items)
 USERS = {
-    "radalice": ("alice-radius", ['Reply-Message := "Welcome, radalice"', "Class := 0x676f6c64"]),
+    "radalice": ("alice-radius", ["Class := 0x676f6c64", 'Reply-Message := "Welcome, radalice"']),
     "radbob": ("bob-radius", []),
+    "radwelcome": ("welcome-radius", ['Reply-Message := "Welcome aboard"']),
     "radmsg": ("msg-radius", ['Reply-Message := "First line"', 'Reply-Message += "Second line"']),
     "radtimeout": ("timeout-radius", ["Session-Timeout := 2"]),
     "radidle": ("idle-radius", ["Idle-Timeout := 2"]),
