@@ -81,6 +81,7 @@ class AuthChain:
         self.entries: list[tuple[Backend, bool]] = [
             b if isinstance(b, tuple) else (b, False) for b in backends]
         self.refusal: str | None = None     # why the last authenticate() failed, when a backend says (mod_auth logs it)
+        self.vouchers = [b for b, _ in self.entries if hasattr(b, "vouch")]     # ProFTPD's auth-only modules
         reference = dummy_reference or self._first_sample()
         # Made once, at startup (the master still can read /etc/shadow then).
         self.dummy_hash = hash_like(os.urandom(16).hex(), reference or "")
@@ -141,9 +142,8 @@ class AuthChain:
     def authenticate(self, name: str, password: str | bytes) -> Account | None:
         """The account when ``password`` is right for ``name``, else None (same cost either way)."""
         self.refusal = None
-        for backend, _ in self.entries:
-            vouch = getattr(backend, "vouch", None)
-            verdict = vouch(name) if vouch is not None else None
+        for backend in self.vouchers:
+            verdict = backend.vouch(name)
             if verdict is not None:
                 if trace.on: trace.msg("auth", 5, "auth-only module %s %s user '%s'", backend.name, "accepted" if verdict else "refused", name)
                 return self.lookup(name) if verdict else None
