@@ -254,6 +254,18 @@ def test_session_timeout_and_its_terminate_cause(ftpd, radius, tmp_path):
     ftp.quit()
 
 
+def test_idle_timeout_and_its_terminate_cause(ftpd, radius, tmp_path):
+    """radidle's Access-Accept says Idle-Timeout 2: the session's TimeoutIdle (20 in the base configuration)."""
+    d = start(ftpd, radius, tmp_path)
+    ftp, reply = login(d, "radidle")
+    assert reply.startswith("230")
+    assert wait_until(lambda: records_for(radius, d.port, "Stop"), timeout=6)
+    assert records_for(radius, d.port, "Stop")[-1]["Acct-Terminate-Cause"] == "Idle-Timeout"
+    with pytest.raises((ftplib.Error, EOFError, OSError)):
+        ftp.sendcmd("NOOP")
+    ftp.close()
+
+
 def test_quota_limit_from_radius(ftpd, radius, tmp_path):
     """QuotaLimitTable radius: with RadiusQuotaInfo: radquota's Access-Accept gives 64 bytes in (a hard limit)."""
     qt.create(str(tmp_path / "quota.tally"), "tally")

@@ -273,3 +273,16 @@ def test_quota_limit_from_radius_values():
     limit = limit_of(["alice", "true", "hard", "3.5", "2", "1", "7", "8", "9"], print)
     assert (limit.name, limit.per_session, limit.limit_type, limit.bytes_in, limit.files_xfer) == \
         ("alice", True, qt.HARD, 3.5, 9)
+
+
+def test_terminate_causes():
+    class S:
+        end_reason = ""
+    s = S()
+    for reason, cause in (("", rad.CAUSE_USER_REQUEST), ("disconnected", rad.CAUSE_LOST_SERVICE),
+                          ("core.timeout-idle", rad.CAUSE_IDLE_TIMEOUT), ("core.timeout-session",
+                          rad.CAUSE_SESSION_TIMEOUT), ("terminated by signal", rad.CAUSE_ADMIN_RESET),
+                          ("server shutting down", rad.CAUSE_ADMIN_REBOOT),
+                          ("core.timeout-no-transfer", rad.CAUSE_SERVICE_UNAVAILABLE)):
+        s.end_reason = reason
+        assert mod.terminate_cause(s) == cause, reason
