@@ -218,7 +218,8 @@ def test_yes_no_mode_without_user_info(ftpd, radius, tmp_path):
     ftp.sendcmd("USER radalice")                  # RADIUS knows radalice, no module has her account
     assert error_reply(ftp, f"PASS {password('radalice')}") == "530 Login incorrect."
     ftp.quit()
-    down = start(ftpd, radius, tmp_path, previous=d, user_info="", auth=f"RadiusAuthServer 127.0.0.1:{closed_port()} {SECRET} 1\n")
+    down = start(ftpd, radius, tmp_path, previous=d, user_info="",
+                 auth=f"RadiusAuthServer 127.0.0.1:{closed_port()} {SECRET} 1\n")
     ftp, reply = login(down, "alice", "alice-secret")
     assert reply.startswith("230")
     ftp.quit()
