@@ -58,6 +58,8 @@ class Totals:
     files_out: int = 0
     files_xfer: int = 0
     bytes_moved: int = 0        # every byte over data connections: listings and broken transfers too
+    moved_in: int = 0           # ... of them, those the client sent (ProFTPD's session.total_bytes_in)
+    moved_out: int = 0          # ... and those it was sent (session.total_bytes_out: listings included)
 
 
 class _KeptLevel(Context):

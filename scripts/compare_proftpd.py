@@ -318,6 +318,7 @@ def scenarios() -> list[Scenario]:
     s += sql_passwd_scenarios()
     s += shaper_scenarios()
     s += ldap_scenarios()
+    s += radius_scenarios()
     return s
 
 
@@ -1528,6 +1529,83 @@ def sql_wrap_scenarios() -> list[Scenario]:
     return s
 
 
+RADIUS_STEP = "<radacct>"           # a pseudo-step: the accounting records freeradius wrote for this server so far
+RADIUS: "object | None" = None      # the freeradius both servers ask (radius-* scenarios), tests/radius_helpers.py
+
+
+def radius_scenarios() -> list[Scenario]:
+    """mod_radius (Debian's, `LoadModule mod_radius.c`) and proftpy against one freeradius on private loopback
+    ports (tests/radius_helpers.py: its users, Reply-Messages, Vendor-Specific attributes): logins accepted and
+    rejected, the yes/no mode for an AuthUserFile account, RadiusRealm, servers down, and the accounting records
+    each server made (`<radacct>`: Acct-Session-Id, times and timestamps left out)."""
+    s: list[Scenario] = []
+    add = lambda name, *steps, conf="", tree=None: s.append(Scenario(name, list(steps), conf, tree))  # noqa: E731
+    head = "LoadModule mod_radius.c\nRadiusEngine on\nRadiusLog {dir}/radius.log\n"
+    auth = "RadiusAuthServer 127.0.0.1:{radius_auth} {radius_secret} 2\n"
+    acct = "RadiusAcctServer 127.0.0.1:{radius_acct} {radius_secret} 2\n"
+    info = f"RadiusUserInfo {UID} {UID} {{base}}/home/{USER} /bin/sh\n"
+    user_info = "AuthOrder mod_radius.c mod_auth_file.c\n" + head + auth + acct + info
+    yes_no = "AuthOrder mod_radius.c mod_auth_file.c\n" + head + auth
+    add("radius-login", "USER radwelcome", "PASS welcome-radius", "PWD", "PASV", "NLST", conf=user_info)
+    add("radius-class-reply-message", "USER radalice", "PASS alice-radius", "PWD", conf=user_info)
+    add("radius-reject", "USER radreject", "PASS anything", "USER nosuch", "PASS x", "USER radbob", "PASS wrong",
+        conf=user_info)
+    add("radius-reject-then-accept", "USER radbob", "PASS wrong", "USER radbob", "PASS bob-radius", "PWD",
+        conf=user_info)
+    add("radius-pass-first", "PASS x", "USER radbob", "PASS bob-radius", conf=user_info)
+    add("radius-reply-messages", "USER radmsg", "PASS msg-radius", conf=user_info)
+    add("radius-accounting", "USER radbob", "PASS bob-radius", "TYPE I", "PASV", "STOR up.bin", "PASV",
+        "RETR file.txt", "PASV", "LIST", "QUIT", RADIUS_STEP, conf=user_info)
+    add("radius-vendor-attributes", "USER radvsa", "PASS vsa-radius", "PWD", "PASV", "NLST",
+        conf=user_info.replace(info, f"RadiusUserInfo $(10:{UID}) $(11:{UID}) $(12:{{base}}/home/{USER}) "
+                                     "/bin/sh\nDefaultRoot ~\n"))
+    add("radius-session-timeout", "USER radtimeout", "PASS timeout-radius", "PWD", conf=user_info)
+    add("radius-ignore-options", "USER radwelcome", "PASS welcome-radius", "USER radtimeout", "PASS timeout-radius",
+        "PWD", conf=user_info + "RadiusOptions IgnoreReplyMessage IgnoreSessionTimeout IgnoreIdleTimeout\n")
+    add("radius-yes-no", "USER alice", "PASS alice-pw", "USER alice", "PASS alice-radius", "PWD", conf=yes_no)
+    add("radius-realm", "USER alice", "PASS alice-radius", "USER alice", "PASS alice-realm", "PWD",
+        conf=yes_no + "RadiusRealm @example.test\n")
+    down = "RadiusAuthServer 127.0.0.1:{radius_closed} {radius_secret} 1\n"
+    add("radius-down-yes-no", "USER alice", "PASS alice-radius", "USER alice", "PASS alice-pw", "PWD",
+        conf=yes_no.replace(auth, down))
+    add("radius-down-user-info", "USER radwelcome", "PASS welcome-radius", *LOGIN, "PWD",
+        conf=user_info.replace(auth, down))
+    add("radius-wrong-secret", "USER radwelcome", "PASS welcome-radius", *LOGIN,
+        conf=user_info.replace(auth, "RadiusAuthServer 127.0.0.1:{radius_auth} not-the-secret 1\n"))
+    add("radius-failover", "USER radwelcome", "PASS welcome-radius", "PWD",
+        conf=user_info.replace(auth, "RadiusAuthServer 127.0.0.1:{radius_auth} not-the-secret 1\n" + auth))
+    return s
+
+
+def read_radacct(server: Server) -> list[str]:
+    """The accounting records freeradius received from this server (by its NAS-Port), the session's Stop included:
+    what must differ (Acct-Session-Id, the times) left out."""
+    deadline = time.monotonic() + 5
+    while True:
+        records = [r for r in RADIUS.records() if r.get("NAS-Port") == str(server.port)][server.radius_mark:]
+        if (records and records[-1].get("Acct-Status-Type") == "Stop") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    skip = {"Acct-Session-Id", "Event-Timestamp", "Timestamp", "Acct-Session-Time", "NAS-Port"}
+    return [f"radacct: {r.get('Acct-Status-Type')}: " + ", ".join(f"{k}={v}" for k, v in r.items() if k not in skip)
+            for r in records] or ["<no accounting records>"]
+
+
+def start_radius(tmp: Path) -> None:
+    """The freeradius of the radius-* scenarios, its files under `tmp`."""
+    global RADIUS
+    sys.path.insert(0, str(REPO / "tests"))
+    from radius_helpers import FreeRadius
+    (tmp / "radius").mkdir()
+    os.chmod(tmp / "radius", 0o755)
+    RADIUS = FreeRadius(tmp / "radius", {"uid": UID, "gid": UID, "home": tmp / "radius" / "vsa-home", "gid2": UID + 2,
+                                         "gid3": UID + 1}).start()
+    home = tmp / "radius" / "vsa-home"
+    home.mkdir()
+    (home / "vsa-file.txt").write_text("from the Vendor-Specific home\n")
+    os.chown(home, UID, UID)
+
+
 def transfer_scenarios(big: Callable[[Path], None]) -> list[Scenario]:
     """Transfers and timeouts (issue 17): TimeoutStalled, a client closing the data connection early, commands
     during a transfer, TransferLog lines (DELE, ASCII, a full device)."""
@@ -1591,6 +1669,10 @@ CR_NUL = "a CR inside a path in a reply is sent as CR NUL (RFC 2640 3.1); ProFTP
 SENDFILE_WATCH = ("commands during a sendfile download are answered at once (ProFTPD leaves them unanswered until "
                   "the transfer ends, then runs them)")
 DATA_BEFORE = "how much data went out before ABOR/QUIT was read depends on timing (the replies are the same)"
+RADIUS_AFRESH = ("each PASS is judged afresh (ProFTPD 1.3.8's mod_radius forgets RadiusUserInfo for the rest of the "
+                 "session after a failed PASS or a PASS before USER: the right password is then refused)")
+RADIUS_DOWN = ("with RadiusUserInfo and no RADIUS server answering, every PASS fails as the first one does (ProFTPD "
+               "1.3.8 forgets RadiusUserInfo after the first failed PASS, so the AuthUserFile's alice then logs in)")
 README_DATE = "DisplayReadme's date is shown (ProFTPD 1.3.8 overwrites it while it prints it: an empty date)"
 # -- mod_ldap (ldap-*): one slapd for both servers, each server's users in a subtree of its own ----------------------
 LDAP = None                         # the running slapd (tests/ldap_helpers.Slapd) when ldap-* scenarios are chosen
@@ -1824,6 +1906,23 @@ EXPECTED: dict[tuple[str, str], str] = {
         "session process dies on the NULL: the connection closes)"),
     ("copy-engine-off", "SITE CPTO x"): ("with CopyEngine off SITE CPTO is not understood (ProFTPD's mod_quotatab "
                                          "still answers 503)"),
+    ("radius-class-reply-message", "PASS alice-radius"): (
+        "an Access-Accept whose Reply-Message follows another attribute (a Class) is answered (ProFTPD 1.3.8's "
+        "session never answers that PASS)"),
+    ("radius-class-reply-message", "PWD"): "(the PASS above)",
+    ("radius-reject-then-accept", "PASS bob-radius"): RADIUS_AFRESH,
+    ("radius-reject-then-accept", "PWD"): RADIUS_AFRESH,
+    ("radius-pass-first", "PASS bob-radius"): RADIUS_AFRESH,
+    ("radius-down-user-info", "PASS alice-pw"): RADIUS_DOWN,
+    ("radius-down-user-info", "PWD"): RADIUS_DOWN,
+    ("radius-wrong-secret", "PASS alice-pw"): RADIUS_DOWN,
+    ("radius-reply-messages", "PASS msg-radius"): (
+        "every Reply-Message is a line of the reply (ProFTPD 1.3.8 shows the first one only, followed by the next "
+        "attribute's two header bytes)"),
+    ("radius-session-timeout", "PASS timeout-radius"): (
+        "an Access-Accept's Session-Timeout (and Idle-Timeout) is applied (Debian's ProFTPD 1.3.8 dies with SIGSEGV "
+        "on either)"),
+    ("radius-session-timeout", "PWD"): "(the PASS above)",
 }
 # Known differences not fixed yet, and why (not counted as failures; the summary counts them).
 PENDING: dict[tuple[str, str], str] = {
@@ -1855,6 +1954,7 @@ class Server:
     base: Path                      # the server's own directory: config, pid, logs, home
     port: int = 0
     proc: subprocess.Popen | None = None
+    radius_mark: int = 0            # accounting records of this server before the scenario (radius-* scenarios)
 
     @property
     def home(self) -> Path:
@@ -1955,6 +2055,10 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     values = {"port": server.port, "dir": server.base, "base": server.base, "srv": server.base.name,
               "ldap_port": LDAP.port if LDAP is not None else 0, "ldap_tls_port": LDAP.tls_port if LDAP is not None
               else 0, "ldap_ca": LDAP.ca if LDAP is not None else ""}
+    if RADIUS is not None:
+        from radius_helpers import SECRET
+        values.update(radius_auth=RADIUS.auth_port, radius_acct=RADIUS.acct_port, radius_secret=SECRET,
+                      radius_closed=free_port())
     conf = server.base / "server.conf"
     common = COMMON_CONF
     if re.search(r"^AuthOrder ", extra, re.M):     # a second AuthOrder is fatal to ProFTPD: the scenario's replaces
@@ -2202,6 +2306,8 @@ class Outcome:
 def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
     for home in server.homes():
         build_tree(home, scenario.tree)
+    if RADIUS_STEP in scenario.steps:          # the records of this scenario's sessions only
+        server.radius_mark = len([r for r in RADIUS.records() if r.get("NAS-Port") == str(server.port)])
     for log in ("xfer.log", "ext.log"):
         if (server.base / log).exists():
             os.truncate(server.base / log, 0)           # each scenario shows its own log lines
@@ -2224,6 +2330,8 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
                 continue
             if step == EXTLOG_STEP:
                 out.append(read_extlog(server))
+            if step == RADIUS_STEP:
+                out.append(read_radacct(server))
                 continue
             lines, data = client.step(step)
             if " || " in step:
@@ -2386,6 +2494,8 @@ def main() -> int:
     if any(sc.name.startswith("ldap-") for sc in chosen):
         start_ldap(tmp)
     try:
+        if any(sc.name.startswith("radius-") for sc in chosen):
+            start_radius(tmp)
         for n, (conf, group) in enumerate(by_conf(chosen)):
             oracle = Server("proftpd", tmp / f"proftpd{n}")
             ours = Server("proftpy", tmp / f"proftpy{n}")
@@ -2411,6 +2521,8 @@ def main() -> int:
     finally:
         if LDAP is not None:
             LDAP.stop()
+        if RADIUS is not None:
+            RADIUS.stop()
         unmount_under(tmp)
         if args.keep:
             print(f"kept {tmp}")

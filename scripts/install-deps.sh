@@ -18,6 +18,8 @@
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 #   oidentd        a real RFC 1413 identd for the mod_ident tests (run by the test in the foreground, on 127.0.0.113)
 #   memcached      shared bans through memcache (tests start their own on a private loopback port)
+#   freeradius freeradius-utils  a RADIUS server and radclient for mod_radius's tests and compare_proftpd.py's
+#                  radius-* scenarios (the tests run their own instance from a copy of its configuration)
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
@@ -45,6 +47,8 @@ command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 [ -x /usr/sbin/oidentd ] || missing="$missing oidentd"
 [ -x /usr/bin/memcached ] || missing="$missing memcached"
+command -v freeradius >/dev/null 2>&1 || missing="$missing freeradius"
+command -v radclient >/dev/null 2>&1 || missing="$missing freeradius-utils"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
 # service (scripts/bench.py find_vsftpd does the same when it runs first)
 vsftpd_dir="${XDG_CACHE_HOME:-$HOME/.cache}/proftpy-bench/vsftpd"

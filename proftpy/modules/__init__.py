@@ -10,7 +10,7 @@ from ..module import ModuleSet
 from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls, ctrls_admin,
                deflate, delay, digest, dso, dynmasq, facl, facts, files, ident, ifsession, ifversion, lang, ldap, load, log,
                log_forensic, ls, maxclients, memcache, passive_pool, prefork, prometheus, proxy_protocol, qos, quotatab,
-               quotatab_file, quotatab_sql, ratio, readme, redis, rewrite, rlimit, scoreboard, shaper, shutdown, site,
+               quotatab_file, quotatab_radius, quotatab_sql, radius, ratio, readme, redis, rewrite, rlimit, scoreboard, shaper, shutdown, site,
                site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql, xfer)
 from . import exec as exec_
 
@@ -19,6 +19,8 @@ from . import exec as exec_
 # mod_ifsession stands where ProFTPD's "load it last" puts its handlers: its <IfClass> merge right after the client's
 # class is known (mod_access), its PASS merge before the other modules' PASS work (Max* counts, DisplayLogin);
 # mod_rewrite's PRE_CMD hook changes the argument before any other module's (ProFTPD runs the DSO's first);
+# mod_radius comes last: its Reply-Message lines, added by ProFTPD's mod_radius before PASS runs, lead the 230 (and
+# the 530) ahead of what the other modules' POST_CMD hooks put there (DisplayLogin, SQLShowInfo, WrapAllowMsg)
 # mod_ident asks the client's identd once the checks that may refuse the client at once have passed and the session
 # is in the scoreboard, before mod_wrap2's and mod_exec's connect checks (which may use its answer)
 MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession, rewrite,
@@ -26,7 +28,8 @@ MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown,
                               ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite,
                               sql_passwd, ldap, ls, log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file,
                               quotatab_sql, ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2,
-                              wrap2_file, wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos, shaper)]
+                              wrap2_file, wrap2_sql, exec_, prometheus, tls, proxy_protocol, ifversion, qos, shaper, radius,
+                              quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -119,10 +119,10 @@ def _user_password(args: list[str]) -> tuple[str, str]:
 
 
 directives = (
-    Directive("AuthOrder", Words(), SVG, ["mod_ldap.c", "mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"],
+    Directive("AuthOrder", Words(), SVG, ["mod_radius.c", "mod_ldap.c", "mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"],
               Merge.SERVER, "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default "
-              "mod_ldap first where LDAPUsers or LDAPGroups is set, then mod_sql where SQLConnectInfo is set, as "
-              "ProFTPD asks the module it loaded last first: Debian's modules.conf loads mod_ldap after mod_sql)."),
+              "mod_radius, mod_ldap, then mod_sql, where they are configured: ProFTPD asks the module it loaded last "
+              "first, and Debian's modules.conf loads mod_sql, mod_ldap, then mod_radius)."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
     Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
               "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),
@@ -355,7 +355,7 @@ def pass_(session: "Session", cmd: Request) -> Reply | None:
             log.log(NOTICE, "%s %s: no such user found from %s [%s] to %s:%d", "USER" if anon is None else "ANON",
                     name, session.remote_name, session.remote_addr, session.local_addr, session.local_port)
             return _failed(session, name, None)
-        reason = "Incorrect password"
+        reason = chain.refusal or "Incorrect password"
     else:
         reason = login_denial(account, root_login=ctx.get("RootLogin"),
                               require_valid_shell=ctx.get("RequireValidShell"), use_ftpusers=ctx.get("UseFtpUsers"))
@@ -421,6 +421,7 @@ def _authenticate(session: "Session", anon, name: str, target: Account | None, r
         log.info("ANON AUTH: User %s, authenticating using alias %s", real, name)
     section = anon if anon is not None else session.server.section
     configured = next((p.value[1] for p in section.all("UserPassword") if p.value[0] == who), None)
+    session.auth.refusal = None
     if configured is None:
         account = session.auth.authenticate(who, password)
     else:

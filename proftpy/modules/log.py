@@ -452,12 +452,19 @@ def log_cmd(session: "Session", cmd: Request) -> None:
 
 
 def _count(session: "Session", cmd: Request) -> None:
-    """session.totals (Display variables, STAT): completed transfers by direction, and every byte moved."""
+    """session.totals (Display variables, STAT, mod_radius's accounting): completed transfers by direction, and
+    every byte moved (by direction too)."""
     totals = session.totals
-    totals.bytes_moved += int(cmd.notes.get("list_bytes") or 0)
+    listed = int(cmd.notes.get("list_bytes") or 0)
+    totals.bytes_moved += listed
+    totals.moved_out += listed
     xfer = cmd.notes.get("xfer")
     if xfer is not None:
         totals.bytes_moved += int(xfer["bytes"])
+        if xfer["direction"] == "i":
+            totals.moved_in += int(xfer["bytes"])
+        else:
+            totals.moved_out += int(xfer["bytes"])
         if xfer["completed"]:
             if xfer["direction"] == "i":
                 totals.bytes_in += int(xfer["bytes"])
