@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from proftpy.modules import radius as mod
+from proftpy.modules import radius_directives as conf
 from proftpy.modules.quotatab_radius import limit_of
 from proftpy.net import radius as rad
 from proftpy import quotatab as qt
@@ -184,66 +185,66 @@ def _closed_port() -> int:
 
 # -- mod_radius's directives and attribute handling ----------------------------------------------------------------
 def test_server_directive():
-    server = mod._server(1812)(["127.0.0.1:18120", "s3cret", "5"])
+    server = conf._server(1812)(["127.0.0.1:18120", "s3cret", "5"])
     assert (server.address, server.port, server.secret, server.timeout) == ("127.0.0.1", 18120, b"s3cret", 5)
-    assert mod._server(1813)(["localhost", "x"]).port == 1813 and mod._server(1813)(["localhost", "x"]).timeout == 10
-    assert mod._server(1812)(["127.0.0.1", "x", "00:01:30"]).timeout == 90
-    assert mod._server(1812)(["127.0.0.1", "x", "2m"]).timeout == 120
+    assert conf._server(1813)(["localhost", "x"]).port == 1813 and conf._server(1813)(["localhost", "x"]).timeout == 10
+    assert conf._server(1812)(["127.0.0.1", "x", "00:01:30"]).timeout == 90
+    assert conf._server(1812)(["127.0.0.1", "x", "2m"]).timeout == 120
     for args, message in ((["127.0.0.1:99", "x"], "greater than 1023"), (["127.0.0.1"], "missing parameters"),
                           (["no-such-host.invalid", "x"], "unable to resolve"), (["127.0.0.1", "x", "soon"], "timeout"),
                           (["::1:1812", "x"], "IPv6"), (["127.0.0.1", ""], "must not be empty")):
         with pytest.raises(ValueError, match=message):
-            mod._server(1812)(args)
+            conf._server(1812)(args)
 
 
 def test_vars():
-    assert mod.is_var("$(10:1000)") and mod.parse_var("$(10:1000)") == mod.Var(10, "1000")
-    assert mod.parse_var("$(12:/home/ftp)") == mod.Var(12, "/home/ftp")
-    assert not mod.is_var("$(1:/)")             # shorter than 7 characters (ProFTPD's radius_have_var)
-    assert not mod.is_var("$(0:1000)") and not mod.is_var("$(x:1000)") and not mod.is_var("1000")
+    assert conf.is_var("$(10:1000)") and conf.parse_var("$(10:1000)") == conf.Var(10, "1000")
+    assert conf.parse_var("$(12:/home/ftp)") == conf.Var(12, "/home/ftp")
+    assert not conf.is_var("$(1:/)")             # shorter than 7 characters (ProFTPD's radius_have_var)
+    assert not conf.is_var("$(0:1000)") and not conf.is_var("$(x:1000)") and not conf.is_var("1000")
 
 
 def test_user_info_directive():
-    assert mod._user_info(["1000", "$(11:100)", "/home/x", "/bin/sh"])[1] == mod.Var(11, "100")
+    assert conf._user_info(["1000", "$(11:100)", "/home/x", "/bin/sh"])[1] == conf.Var(11, "100")
     for args, message in ((["x", "1", "/h", "/s"], "UID"), (["1", "x", "/h", "/s"], "GID"),
                           (["1", "1", "h", "/s"], "home relative"), (["1", "1", "/h", "s"], "shell relative"),
                           (["1", "1", "/h"], "wrong number")):
         with pytest.raises(ValueError, match=message):
-            mod._user_info(args)
+            conf._user_info(args)
 
 
 def test_group_and_quota_directives():
-    assert mod._group_info(["ftp", "a,b", "10,11"]) == ("ftp", ["a", "b"], [10, 11])
-    assert mod.split_list('a, b c,"d e"') == ["a", "b", "c", "d e"]
+    assert conf._group_info(["ftp", "a,b", "10,11"]) == ("ftp", ["a", "b"], [10, 11])
+    assert conf.split_list('a, b c,"d e"') == ["a", "b", "c", "d e"]
     with pytest.raises(ValueError, match="mismatched"):
-        mod._group_info(["ftp", "a,b", "10"])
+        conf._group_info(["ftp", "a,b", "10"])
     with pytest.raises(ValueError, match="badly formatted group IDs"):
-        mod._group_info(["ftp", "a", "x"])
-    assert mod._quota_info(["false", "soft", "3.0", "2", "1", "7", "8", "$(18:9)"])[7] == mod.Var(18, "9")
+        conf._group_info(["ftp", "a", "x"])
+    assert conf._quota_info(["false", "soft", "3.0", "2", "1", "7", "8", "$(18:9)"])[7] == conf.Var(18, "9")
     for i, bad in ((0, "maybe"), (1, "firm"), (2, "-1"), (3, "lots"), (5, "1.5")):
         args = ["false", "soft", "3.0", "2", "1", "7", "8", "9"]
         args[i] = bad
         with pytest.raises(ValueError):
-            mod._quota_info(args)
+            conf._quota_info(args)
 
 
 def test_vendor_directive():
-    assert mod._vendor(["Acme", "9048"]) == ("Acme", 9048)
+    assert conf._vendor(["Acme", "9048"]) == ("Acme", 9048)
     with pytest.raises(ValueError, match="not a valid number"):
-        mod._vendor(["Acme", "x"])
+        conf._vendor(["Acme", "x"])
 
 
-def _settings(**kw) -> mod.Settings:
-    base = dict(engine=True, auth_servers=(mod.RadiusServer("h", "127.0.0.1", 1812, b"s", 1),), acct_servers=(),
+def _settings(**kw) -> conf.Settings:
+    base = dict(engine=True, auth_servers=(conf.RadiusServer("h", "127.0.0.1", 1812, b"s", 1),), acct_servers=(),
                 nas_identifier=None, realm=None, options=frozenset(), user_info=None, group_info=None,
                 quota_info=None, vendor=("Unix", 4), log_path=None, allow_log_symlinks=False)
-    return mod.Settings(**(base | kw))
+    return conf.Settings(**(base | kw))
 
 
 def test_configured_info_and_the_answer_over_it():
     lines: list[str] = []
-    st = _settings(user_info=mod._user_info(["$(10:2000)", "$(11:2000)", "$(12:/home/ftp)", "/bin/sh"]),
-                   group_info=mod._group_info(["$(13:ftp)", "$(14:a)", "$(15:3000)"]))
+    st = _settings(user_info=conf._user_info(["$(10:2000)", "$(11:2000)", "$(12:/home/ftp)", "/bin/sh"]),
+                   group_info=conf._group_info(["$(13:ftp)", "$(14:a)", "$(15:3000)"]))
     info = mod.configured_info(st, lines.append)
     assert lines == [] and (info.user.uid, info.user.home) == (2000, "/home/ftp")
     vsa = lambda kind, data: (rad.VENDOR_SPECIFIC, rad.vendor_specific(4, kind, data))   # noqa: E731
@@ -258,9 +259,9 @@ def test_configured_info_and_the_answer_over_it():
 
 def test_configured_info_ignores_bad_defaults_and_needs_an_auth_server():
     lines: list[str] = []
-    info = mod.configured_info(_settings(user_info=mod._user_info(["$(10:x)", "1", "/h", "/s"])), lines.append)
+    info = mod.configured_info(_settings(user_info=conf._user_info(["$(10:x)", "1", "/h", "/s"])), lines.append)
     assert info.user is None and "error with RadiusUserInfo parameters, ignoring them" in lines
-    assert mod.configured_info(_settings(auth_servers=(), user_info=mod._user_info(["1", "1", "/h", "/s"])),
+    assert mod.configured_info(_settings(auth_servers=(), user_info=conf._user_info(["1", "1", "/h", "/s"])),
                                lines.append).user is None
 
 
