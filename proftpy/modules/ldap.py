@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import privs
 from ..auth import MAX_ID
-from ..auth.ldap import (ATTRIBUTES, MOD_LDAP, SCOPE_WORDS, VERSION, ConfigError, LdapBackend, ServerInfo, Settings,
-                         default_servers, library_defaults, parse_server, tls_context)
+from ..auth.ldap import LdapBackend, tls_context
+from ..auth.ldap_config import (ATTRIBUTES, MOD_LDAP, SCOPE_WORDS, VERSION, ConfigError, ServerInfo, Settings,
+                                default_servers, library_defaults, parse_server)
 from ..auth.ldap_filter import FilterError, interpolate, parse
 from ..auth.ldap_proto import DEREF_ALWAYS, DEREF_FINDING, DEREF_NEVER, DEREF_SEARCHING, SCOPE_BASE, SCOPE_SUB
 from ..config.registry import SVG, Directive, Merge

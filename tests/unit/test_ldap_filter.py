@@ -8,7 +8,8 @@ import pytest
 
 from proftpy.auth import ber
 from proftpy.auth.crypt import crypt_hash
-from proftpy.auth.ldap import (ConfigError, check_password, parse_server, parse_url, split_scheme, strtoul)
+from proftpy.auth.ldap import check_password, split_scheme
+from proftpy.auth.ldap_config import ConfigError, parse_server, parse_url, strtoul
 from proftpy.auth.ldap_filter import (FilterError, escape, escape_dn_value, interpolate, interpolate_dn, parse,
                                       to_string, unescape)
 
