@@ -54,6 +54,8 @@ def _configure(session: "Session") -> TlsState:
         if st.engine:
             from .tls_contexts import server_tls
             st.tls = server_tls(session.shared, server, session.config)
+            if st.tls is not None and st.tls.external is not None:
+                st.tls.external.on_log = lambda message: tls_log(session, message)
         if st.tls is not None and st.tls.native is not None and server.get("TLSSessionTickets"):
             from ..net.openssl import TICKET_KEYS_SIZE
             st.tls.native.set_ticket_keys(os.urandom(TICKET_KEYS_SIZE))     # this session's own (tls_data.py)
