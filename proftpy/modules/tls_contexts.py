@@ -19,7 +19,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..config.errors import ConfigError
 from ..net import openssl, x509
@@ -52,6 +52,7 @@ class ServerTls:
     client_ctx: ssl.SSLContext              # SSCN client mode: we connect the data connection as TLS client
     certificates: list[str] = field(default_factory=list)   # the server's certificates, PEM (ExportCertData)
     external: "ExternalCache | None" = None                  # TLSSessionCache shm:/redis:/memcache:
+    prepare: Callable[[ssl.SSLSocket], Any] | None = None    # each connection before its handshake (external)
 
 
 @dataclass
@@ -114,10 +115,19 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
             raise _error(server, "TLSDHParamFile", f"cannot use {dh}: {_why(e)}") from None
     certificates = _certificates(server, ctx, passphrase)
     _client_verification(server, ctx, native)
-    _session_cache(main, native, cache, sid)
+    _session_cache(main, native, cache)
     if server.get("TLSNextProtocol"):
         ctx.set_alpn_protocols(["ftp"])
-    return ServerTls(ctx, native, _client_context(server), certificates, cache)
+    prepare = _session_context(native, sid) if cache is not None and native is not None else None
+    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare)
+
+
+def _session_context(native: openssl.Native, sid: int) -> Callable[[ssl.SSLSocket], Any]:
+    """With an external cache, each connection gets ProFTPD's session id context (the server's id, where CPython
+    puts `Python` for every connection): a session resumes only on the server that made it, and sessions are
+    shared with ProFTPD nodes on the same cache."""
+    context = struct.pack("=I", sid)
+    return lambda tls: native.set_connection_session_id_context(tls, context)
 
 
 def _native(ctx: ssl.SSLContext) -> openssl.Native | None:
@@ -263,8 +273,7 @@ def _client_verification(server: "Server", ctx: ssl.SSLContext, native: openssl.
         native.set_verify_depth(server.get("TLSVerifyDepth"))
 
 
-def _session_cache(main: "Server", native: openssl.Native | None, external: "ExternalCache | None",
-                   sid: int) -> None:
+def _session_cache(main: "Server", native: openssl.Native | None, external: "ExternalCache | None") -> None:
     cache = main.get("TLSSessionCache")             # server config only, as in ProFTPD
     if native is None:
         if external is not None:
@@ -276,7 +285,6 @@ def _session_cache(main: "Server", native: openssl.Native | None, external: "Ext
         return
     if external is not None:                    # OpenSSL's own cache stays on: the data connections use it
         native.set_session_timeout(external.lifetime)
-        native.set_session_id_context(struct.pack("=I", sid))     # ProFTPD's: the server's id
         native.set_session_store(external)
         return
     native.set_session_timeout(cache.lifetime if cache is not None and cache.lifetime else DEFAULT_CACHE_LIFETIME)

@@ -88,7 +88,7 @@ def _accept(session: "Session", sock: socket.socket) -> Any:
     if st.command in UPLOADS:
         ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     try:
-        tls = nettls.handshake(sock, ctx, session.server.get("TLSTimeoutHandshake"))
+        tls = nettls.handshake(sock, ctx, session.server.get("TLSTimeoutHandshake"), prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
         raise _failed(session, e, "unable to accept TLS connection", "TLS negotiation failed") from None
     finally:

@@ -58,6 +58,8 @@ def _library() -> ctypes.CDLL:
     lib.ERR_clear_error.restype = None
     lib.SSL_CTX_set_session_id_context.restype = ctypes.c_int
     lib.SSL_CTX_set_session_id_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
+    lib.SSL_set_session_id_context.restype = ctypes.c_int
+    lib.SSL_set_session_id_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
     for name, cb in (("SSL_CTX_sess_set_new_cb", NEW_CB), ("SSL_CTX_sess_set_get_cb", GET_CB),
                      ("SSL_CTX_sess_set_remove_cb", REMOVE_CB)):
         getattr(lib, name).restype = None
@@ -154,22 +156,28 @@ class Native:
         """Whether the client of `tls` (a connection made from this context) announced secure renegotiation;
         None when its SSL object cannot be reached (the same check as for the context: the SSL is the one whose
         SSL_CTX is ours)."""
+        ssl_ptr = self._ssl(tls)
+        return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None)) if ssl_ptr else None
+
+    def _ssl(self, tls: ssl.SSLSocket) -> int | None:
+        """The SSL pointer of a connection made from this context (None when it cannot be reached)."""
         obj = getattr(tls, "_sslobj", None)
         if obj is None:
             return None
         ssl_ptr = ctypes.c_void_p.from_address(id(obj) + object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)).value
         if not ssl_ptr or self.lib.SSL_get_SSL_CTX(ssl_ptr) != self.ptr:
             return None
-        return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None))
+        return ssl_ptr
+
+    def set_connection_session_id_context(self, tls: ssl.SSLSocket, context: bytes) -> bool:
+        """The session id context of one connection, before its handshake: CPython gives every connection
+        `Python`, whatever the context says, so the server's own value must be set on each. False when the
+        connection cannot be reached."""
+        ssl_ptr = self._ssl(tls)
+        return bool(ssl_ptr) and self.lib.SSL_set_session_id_context(ssl_ptr, context, len(context)) == 1
 
     def set_verify_depth(self, depth: int) -> None:
         self.lib.SSL_CTX_set_verify_depth(self.ptr, depth)
-
-    def set_session_id_context(self, context: bytes) -> None:
-        """Sessions made by this context resume only in a context with the same value (ProFTPD: the server's
-        id), so an external cache shared by every server never lets one server resume another's session."""
-        if self.lib.SSL_CTX_set_session_id_context(self.ptr, context, len(context)) != 1:
-            raise self._failed("OpenSSL refused the session id context")
 
     def set_session_store(self, store: "SessionStore") -> None:
         """OpenSSL asks `store` for the sessions its own cache does not have, and gives it each new one. The

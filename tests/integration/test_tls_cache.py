@@ -232,3 +232,64 @@ def test_memcache_resumes_across_connections(tmp_path_factory, pki, tmp_path, me
         assert resumes(d.port, tmp_path) == (True, True)
     finally:
         stop(d)
+
+
+# == side by side with Debian's ProFTPD 1.3.8 (mod_tls_shmcache, mod_tls_redis) ===================================
+def proftpd(tmp_path: Path, pki, cache: str) -> Daemon:
+    """Debian's ProFTPD with mod_tls and `cache` (LoadModule lines and TLSSessionCache), the same certificate."""
+    from conftest import PROFTPD, SIDE_BY_SIDE_CONFIG, listening, make_users, wait_until
+    if os.geteuid() != 0 or not os.access(PROFTPD, os.X_OK) or not os.path.exists("/usr/lib/proftpd/mod_tls.so"):
+        pytest.skip("needs root and Debian's /usr/sbin/proftpd with mod_tls (scripts/install-deps.sh)")
+    base = tmp_path / "proftpd"
+    base.mkdir()
+    base.chmod(0o755)
+    make_users(base)
+    for name in ("server.pem", "server.key"):
+        shutil.copy(pki.path(name), base / name)
+    (base / "server.key").chmod(0o600)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpd.conf")
+    d.conf.write_text(fill(SIDE_BY_SIDE_CONFIG, {"port": d.port, "dir": base, "base": base}) + f"""\
+ControlsEngine off
+LoadModule mod_tls.c
+{cache}
+TLSEngine on
+TLSLog {base}/tls.log
+TLSECCertificateFile {base}/server.pem
+TLSECCertificateKeyFile {base}/server.key
+""")
+    d.proc = subprocess.Popen([PROFTPD, "-n", "-q", "-c", str(d.conf)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: listening(d.port), 15), "proftpd did not start"
+    return d
+
+
+def test_proftpd_shmcache_resumes_as_proftpy(shm, pki, tmp_path):
+    d = proftpd(tmp_path, pki, f"LoadModule mod_tls_shmcache.c\nTLSSessionCache shm:/file={tmp_path}/pcache 600")
+    try:
+        for version in ("-tls1_2", "-tls1_3"):
+            assert resumes(d.port, tmp_path, version) == resumes(shm.port, tmp_path, version) == (True, True)
+    finally:
+        d.proc.kill()
+        d.proc.wait()
+        st = os.stat(tmp_path / "pcache")               # ProFTPD's SysV segment outlives it: ftok(path, 247)
+        key = (247 << 24) | ((st.st_dev & 0xFF) << 16) | (st.st_ino & 0xFFFF)
+        subprocess.run(["ipcrm", "-M", hex(key)], capture_output=True)
+
+
+def test_a_proftpy_session_resumes_at_a_proftpd_node_on_the_same_redis(tmp_path_factory, pki, tmp_path,
+                                                                      redis_server):
+    """Same keys, same JSON, ProFTPD's session id context (the server's id): a TLSv1.2 session proftpy stored
+    resumes at ProFTPD. (ProFTPD 1.3.8 resumes its own TLSv1.2 sessions by ticket, with keys of its own, so the
+    other way round a client presents a ticket proftpy cannot read: a full handshake.)"""
+    redis = f"RedisEngine on\nRedisServer 127.0.0.1:{redis_server.port}\n"
+    d = proftpd(tmp_path, pki, f"LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n{redis}"
+                f"RedisLog {tmp_path}/redis.log\nTLSSessionCache redis: 600")
+    ours = start(tmp_path_factory, pki, "redis2", redis + "TLSSessionCache redis: 600")
+    try:
+        sess = tmp_path / "ours.pem"
+        assert "New, " in s_client(ours.port, sess, out=True)
+        assert "Reused, " in s_client(d.port, sess, out=False)
+    finally:
+        stop(ours)
+        d.proc.kill()
+        d.proc.wait()
