@@ -8,12 +8,14 @@ it, with an explicit, versioned layout:
     header   magic, version, header size, slot size, slot count, then the counters `ftpdctl tls sesscache
              info` shows (hits, misses, stored, deleted, expired, errors, exceeded, largest exceeded, evicted)
     slots    expires (Unix seconds, 0 = free), session ID length and ID (at most 32 bytes), DER length, CRC-32
-             of all that, the order it was stored in (the `stored` counter), then the DER bytes (at most MAX_DATA: ProFTPD's TLS_MAX_SSL_SESSION_SIZE, 10 KiB)
+             of all that, the order it was stored in (the `stored` counter), then the DER bytes (at most
+             MAX_DATA: ProFTPD's TLS_MAX_SSL_SESSION_SIZE, 10 KiB)
 
 Locking as in the other tables (filelock.py): one fcntl lock over the file, exclusive for every operation (a look
 up counts a hit or a miss); each holds it for one scan of the slots' headers. A slot whose CRC does not match (a
 process killed while writing it) is read as free, never resumed. A full table gives the slot of the session that
-expires first (of those, the one stored first) to the new one (ProFTPD's keeps the new one in the process's own memory instead).
+expires first (of those, the one stored first) to the new one (ProFTPD's keeps the new one in the process's own
+memory instead).
 """
 from __future__ import annotations
 
@@ -189,6 +191,16 @@ class SessionTable:
             for i in range(self.slots):
                 self._free(i)
             return used
+
+    def entries(self) -> list[tuple[bytes, int]]:
+        """(session ID, expires) of each slot in use."""
+        out = []
+        with filelock.locked(self.fd, fcntl.LOCK_SH):
+            for i in range(self.slots):
+                expires, n, sid, _, _, _ = SLOT.unpack_from(self.mm, self._at(i))
+                if expires:
+                    out.append((sid[:n], expires))
+        return out
 
     def info(self) -> Info:
         with filelock.locked(self.fd, fcntl.LOCK_SH):

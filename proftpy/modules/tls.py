@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import transfer
 from ..config.tree import dir_pattern
+from ..ctrls import Action
 from ..dispatch import OPTIONAL, POST_CMD, PRE_CMD, Command, Hook, Request
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module
@@ -463,8 +464,16 @@ def _engine_anywhere(config: "Config") -> bool:
     return config.sets("TLSEngine")
 
 
+def _tls_action(master: MasterView, req):
+    """`ftpdctl tls sesscache ...` (tls_ctrls.py, loaded when asked)."""
+    from .tls_ctrls import tls_action
+    return tls_action(master, req)
+
+
 MODULE = Module(
     NAME, directives=directives, commands=commands, transport=transport,
+    ctrls_actions=(Action("tls", _tls_action, acl="TLSControlsACLs", acl_by_arg=True,
+                          help="TLS session cache: tls sesscache info [-v]|clear|remove"),),
     hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT, active=_engine_anywhere),
            Hook(POST_CMD, "PASS", after_login)),
     listeners=(Listener("core.session-reinit", _reinit), Listener("core.exit", _exit)),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..config.registry import ALL_DIRS, SERVER, SVG, VHOST, Directive, Merge
 from ..config.types import INT_MAX, Custom, Flag, Int, Options, Path, Str, parse_bool, parse_int
+from ..ctrls import ActionAcl
 
 NAME = "mod_tls.c"
 
@@ -16,6 +17,7 @@ VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")        # what OpenSSL 3 ca
 DEFAULT_PROTOCOLS = VERSIONS                                 # ProFTPD 1.3.8 with OpenSSL >= 1.1.1
 DEFAULT_CIPHERS = "DEFAULT:!ADH:!EXPORT:!DES"
 DEFAULT_CACHE_LIFETIME = 15840                               # ProFTPD's internal session cache lifetime
+CTRLS_ACTIONS = {"all", "clear", "info", "ocspcache", "sesscache", "remove"}     # TLSControlsACLs' words
 
 
 # -- TLSProtocol -------------------------------------------------------------------------------------------------
@@ -374,8 +376,9 @@ directives = (
     Directive("TLSNextProtocol", Flag, SVG, True, Merge.SERVER, "Answer ALPN with `ftp`."),
     Directive("TLSRandomSeed", Custom(_accepted, "path"), SERVER, None, Merge.SERVER,
               "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
-    Directive("TLSControlsACLs", Custom(_accepted, "actions|all allow|deny user|group list"), SERVER, None,
-              Merge.SERVER, "Accepted for compatibility: proftpy's ftpdctl has no `tls` actions.", repeat=True),
+    Directive("TLSControlsACLs", Custom(ActionAcl.parser(CTRLS_ACTIONS, "action"),
+                                        "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER, "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, "
+              "clear, remove); default: nobody.", repeat=True),
     Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
               "OCSP stapling: only `off` is accepted (not implemented)."),
     Directive("TLSStaplingCache", Str("type:info"), SERVER, None, Merge.SERVER,

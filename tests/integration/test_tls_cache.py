@@ -32,6 +32,8 @@ PidFile {dir}/proftpy.pid
 SystemLog {dir}/system.log
 ScoreboardFile {dir}/proftpy.scoreboard
 DelayEngine off
+ControlsSocket {dir}/proftpy.sock
+TLSControlsACLs sesscache,info,clear,remove allow user root
 TLSECCertificateFile {pki}/server.pem
 TLSECCertificateKeyFile {pki}/server.key
 {cache}
@@ -144,6 +146,24 @@ def test_shm_full_cache_evicts_the_oldest(shm, tmp_path):
     assert "Reused, " in s_client(shm.port, tmp_path / f"s{slots - 1}.pem", out=False)
 
 
+def test_ftpdctl_tls_sesscache_info_clear_remove(shm, tmp_path):
+    from test_ban import ftpdctl
+    sess = tmp_path / "s.pem"
+    assert "New, " in s_client(shm.port, sess, out=True)
+    rc, lines = ftpdctl(shm, "tls", "sesscache", "info", "-v")
+    assert rc == 0 and lines[0] == "Shared memory (shm) SSL session cache provided by mod_tls_shmcache/0.2", lines
+    assert "Max session cache size: 3" in lines and "    Session ID: " in "\n".join(lines), lines
+    assert any(line.startswith("Cache lifetime sessions stored: ") and int(line.split()[-1]) > 0 for line in lines)
+    rc, lines = ftpdctl(shm, "tls", "sesscache", "clear")
+    assert rc == 0 and lines[0].startswith("tls sesscache: cleared ") and "from 'shm' session cache" in lines[0]
+    assert "Reused, " not in s_client(shm.port, sess, out=False)         # cleared: a full handshake
+    rc, lines = ftpdctl(shm, "tls", "sesscache", "bogus")
+    assert rc != 0 and lines == ["tls sesscache: unknown sesscache action: 'bogus'"], lines
+    rc, lines = ftpdctl(shm, "tls", "frobnicate")
+    assert rc != 0 and lines == ["access denied"], lines                  # not an action the ACL names
+    assert "Current session cache size: " in "\n".join(ftpdctl(shm, "tls", "sesscache", "info")[1])
+
+
 def test_shm_bad_configuration_is_file_line(tmp_path):
     for cache, why in (("shm:", "needs /file=PATH"), ("shm:/file=/tmp/x&size=10", "smaller than minimum"),
                        ("shm:/file=/tmp/x&size=big", "badly formatted size"),
@@ -164,6 +184,11 @@ def test_expired_entries_are_not_resumed(tmp_path_factory, pki, tmp_path):
     d = start(tmp_path_factory, pki, "expiry", f"TLSSessionCache shm:/file={base}/sesscache 1")
     try:
         assert resumes(d.port, tmp_path, wait=2.2) == (True, False)
+        from test_ban import ftpdctl
+        assert ftpdctl(d, "tls", "sesscache", "remove") == (0, ["tls sesscache: removed 'shm' session cache"])
+        assert not (base / "sesscache").exists()
+        assert resumes(d.port, tmp_path) == (True, False)          # each process its own cache again
+        assert ftpdctl(d, "tls", "sesscache", "info")[1][-1].startswith("Session cache file removed")
     finally:
         stop(d)
 
