@@ -377,8 +377,9 @@ directives = (
     Directive("TLSRandomSeed", Custom(_accepted, "path"), SERVER, None, Merge.SERVER,
               "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
     Directive("TLSControlsACLs", Custom(ActionAcl.parser(CTRLS_ACTIONS, "action"),
-                                        "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER, "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, "
-              "clear, remove); default: nobody.", repeat=True),
+                                        "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
+              "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, clear, remove); "
+              "default: nobody.", repeat=True),
     Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
               "OCSP stapling: only `off` is accepted (not implemented)."),
     Directive("TLSStaplingCache", Str("type:info"), SERVER, None, Merge.SERVER,
