@@ -75,7 +75,7 @@ class ExternalCache(SessionStore):
     def __init__(self, lifetime: int):
         self.lifetime = lifetime
         self.on_log: Callable[[str], None] | None = None
-        self._reported: set[str] = set()
+        self._reported = False
 
     def note(self, message: str) -> None:
         if self.on_log is not None:
@@ -84,10 +84,10 @@ class ExternalCache(SessionStore):
             log.info("TLS: %s", message)
 
     def failed(self, what: str, e: BaseException) -> None:
-        """Once per process and kind of failure: a cache that is down is not a line per handshake."""
+        """TLSLog each time; the SystemLog once per process (a cache that is down is not a line per handshake)."""
         message = f"error {what} '{self.kind}' cache: {e}"
-        if what not in self._reported:
-            self._reported.add(what)
+        if not self._reported:
+            self._reported = True
             log.warning("TLS: %s (handshakes go on without it)", message)
         self.note(message)
 
@@ -170,14 +170,14 @@ class LinkCache(ExternalCache):
         ttl = max(1, expires - int(time.time())) if self.relative_ttl else expires
         try:
             self.link.put(key_of(self.prefix, sid), encode(der, expires), ttl)
-        except CacheDown as e:
-            self.failed("adding session to", e)
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error adding session to '{self.kind}' cache: {e}")
 
     def get(self, sid: bytes) -> bytes | None:
         try:
             raw = self.link.get(key_of(self.prefix, sid))
-        except CacheDown as e:
-            self.failed("getting session from", e)
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error getting session from '{self.kind}' cache: {e}")
             return None
         if raw is None:
             return None
@@ -195,8 +195,8 @@ class LinkCache(ExternalCache):
     def delete(self, sid: bytes) -> None:
         try:
             self.link.delete(key_of(self.prefix, sid))
-        except CacheDown as e:
-            self.failed("removing session from", e)
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error removing session from '{self.kind}' cache: {e}")
 
     def close(self) -> None:
         self.link.close()
