@@ -7,9 +7,12 @@ bad configurations are FILE:LINE errors."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -87,12 +90,13 @@ def resumes(port: int, tmp: Path, version: str = "-tls1_2", wait: float = 0.0) -
 
 def transfers(port: int, pki, tmp: Path) -> None:
     """PROT P with ftplib (resuming), curl and lftp: data connections resume the control session."""
-    ftp = ftps(port, pki.client())
-    ftp.storbinary("STOR f.bin", __import__("io").BytesIO(b"x" * 100_000))
-    got = bytearray()
-    ftp.retrbinary("RETR f.bin", got.extend)
-    assert bytes(got) == b"x" * 100_000 and "f.bin" in ftp.nlst()
-    ftp.quit()
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ftp = ftps(port, pki.client(version))
+        ftp.storbinary("STOR f.bin", io.BytesIO(b"x" * 100_000))
+        got = bytearray()
+        ftp.retrbinary("RETR f.bin", got.extend)
+        assert bytes(got) == b"x" * 100_000 and "f.bin" in ftp.nlst()
+        ftp.quit()
     url = f"ftp://alice:{PASSWORDS['alice']}@127.0.0.1:{port}"
     res = subprocess.run(["curl", "-sS", "--max-time", "20", "--ssl-reqd", "-k", f"{url}/f.bin"], capture_output=True,
                          timeout=30)
@@ -133,6 +137,31 @@ def test_shm_resumes_tls12_and_tls13_across_connections(shm, tmp_path):
 
 def test_shm_data_connections_still_resume_the_control_session(shm, pki, tmp_path):
     transfers(shm.port, pki, tmp_path)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_shm_a_session_from_the_shared_cache_is_refused_on_a_data_connection(shm, pki, version):
+    """Another FTP session's TLS session is in the shared cache, and a control connection could resume it; a data
+    connection presenting it is still refused (150, then 425): data connections never ask the shared cache."""
+    from test_tls import assert_foreign_session_refused
+    ctx = pki.client(version)
+    other = ftps(shm.port, ctx, user="bob")
+    ftp = ftps(shm.port, ctx)
+    log = shm.dir / "tls.log"
+    before = len(log.read_text())
+    assert_foreign_session_refused(ftp, other, ctx)
+    ftp.quit()
+    other.quit()
+    # not resumed at all (the shared cache was not asked), rather than resumed and then found to be another's
+    assert "client did not reuse TLS session, rejecting data connection" in log.read_text()[before:]
+
+
+def test_shm_survives_a_reload(shm, tmp_path):
+    sess = tmp_path / "before.pem"
+    assert "New, " in s_client(shm.port, sess, out=True)
+    os.kill(shm.proc.pid, signal.SIGHUP)
+    time.sleep(1)
+    assert "Reused, " in s_client(shm.port, sess, out=False)
 
 
 def test_shm_full_cache_evicts_the_oldest(shm, tmp_path):
