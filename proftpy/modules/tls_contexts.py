@@ -351,10 +351,16 @@ def build_all(config: "Config", passphrases: dict[str, bytes],
     return out, problems
 
 
+def _external(config: "Config") -> bool:
+    """An external TLSSessionCache for TLS servers (without one, tls_cache.py is never imported)."""
+    cache = config.main.get("TLSSessionCache")
+    return cache is not None and cache.external and bool(tls_servers(config))
+
+
 def external_cache(config: "Config", old: "ExternalCache | None" = None) -> "ExternalCache | None":
     """The configuration's external session cache, opened (the one before, `old`, when it is the same file);
     None without one. Raises ConfigError."""
-    if not tls_servers(config):
+    if not _external(config):
         return None
     from .tls_cache import make, open_cache
     cache = make(config)
@@ -419,11 +425,13 @@ def _identity(server: "Server") -> tuple:
 def problems(config: "Config") -> list[tuple[str, bool]]:
     """`proftpy -t`: every TLS server's context is built once, as at start; each failure is fatal. An external
     cache is checked, not opened (no file is made)."""
-    from .tls_cache import make
-    try:
-        cache = make(config) if tls_servers(config) else None
-    except ConfigError as e:
-        return [(str(e), True)]
+    cache = None
+    if _external(config):
+        from .tls_cache import make
+        try:
+            cache = make(config)
+        except ConfigError as e:
+            return [(str(e), True)]
     return [(str(e), True) for e in build_all(config, {}, cache)[1]]
 
 
