@@ -101,3 +101,76 @@ def test_redis_and_memcache_keys_and_values_are_proftpds():
                 b'{"expires":1,"data":"MIJERVI=","data_len":4}', b'["x"]'):
         with pytest.raises(ValueError):
             decode(bad)
+
+
+def test_a_session_too_big_for_the_cache_is_told_to_tlslog(tmp_path):
+    from proftpy.modules.tls_cache import ShmCache
+    cache = ShmCache(600, str(tmp_path / "c"), MIN_SIZE)
+    cache.open()
+    lines = []
+    cache.on_log = lines.append
+    cache.add(b"id", b"x" * (MAX_DATA + 5), 2**40)
+    assert cache.get(b"id") is None
+    assert lines == [f"shm: length of serialized SSL session data ({MAX_DATA + 5}) exceeds maximum size "
+                     f"({MAX_DATA}), unable to add to shared shm, keeping it in this process only"]
+    cache.add(b"id", b"small", 2**40)
+    assert cache.get(b"id") == b"small"
+    cache.close()
+    assert cache.get(b"id") is None                      # removed (ftpdctl): no cache, no failure
+
+
+class FakeLink:
+    """A CacheLink stand-in: a dict, or down."""
+
+    def __init__(self):
+        self.data, self.down, self.puts = {}, False, []
+
+    def _check(self):
+        from proftpy.bancache import CacheDown
+        if self.down:
+            raise CacheDown("Connection refused")
+
+    def get(self, key):
+        self._check()
+        return self.data.get(key)
+
+    def put(self, key, value, expires):
+        self._check()
+        self.puts.append(expires)
+        self.data[key] = value
+
+    def delete(self, key):
+        self._check()
+        self.data.pop(key, None)
+
+    def close(self):
+        pass
+
+
+def test_redis_and_memcache_stores_expire_and_survive_a_down_server():
+    import time
+    from proftpy.modules.tls_cache import LinkCache
+    link = FakeLink()
+    cache = LinkCache(600, "redis", link, REDIS_PREFIX, relative_ttl=True)
+    lines = []
+    cache.on_log = lines.append
+    now = int(time.time())
+    cache.add(b"\x01", b"DER", now + 600)
+    assert cache.get(b"\x01") == b"DER" and 598 <= link.puts[-1] <= 600      # Redis: the TTL left
+    assert list(link.data) == [b'mod_tls_redis.sessions.{"id":"01"}\x00']
+    link.data[key_of(REDIS_PREFIX, b"\x02")] = encode(b"OLD", now - 1)
+    assert cache.get(b"\x02") is None and "ignoring expired cached session data" in lines[-1]
+    link.data[key_of(REDIS_PREFIX, b"\x03")] = b"garbage"
+    assert cache.get(b"\x03") is None and "ignoring cached session data" in lines[-1]
+    cache.delete(b"\x01")
+    assert cache.get(b"\x01") is None
+    link.down = True
+    cache.add(b"\x04", b"DER", now + 600)
+    assert cache.get(b"\x04") is None
+    cache.delete(b"\x04")
+    assert lines[-3:] == ["error adding session to 'redis' cache: Connection refused",
+                          "error getting session from 'redis' cache: Connection refused",
+                          "error removing session from 'redis' cache: Connection refused"]
+    memcache = LinkCache(600, "memcache", FakeLink(), MEMCACHE_PREFIX, relative_ttl=False)
+    memcache.add(b"\x01", b"DER", now + 600)
+    assert memcache.link.puts == [now + 600]                                  # memcached: the absolute expiry
