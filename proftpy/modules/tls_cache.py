@@ -123,7 +123,9 @@ class ShmCache(ExternalCache):
             self.table = None
 
     def same(self, other: ExternalCache) -> bool:
-        return isinstance(other, ShmCache) and (other.path, other.size) == (self.path, self.size)
+        """`other` (the cache before a reload) is this file, still open (not removed by ftpdctl)."""
+        return isinstance(other, ShmCache) and other.table is not None and \
+            (other.path, other.size) == (self.path, self.size)
 
     def add(self, sid: bytes, der: bytes, expires: int) -> None:
         if self.table is not None and not self.table.add(sid, der, expires, int(time.time())) and \

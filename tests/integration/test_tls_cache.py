@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, Daemon, fill, free_port, start_daemon
+from conftest import PASSWORDS, Daemon, fill, free_port, start_daemon, wait_until
 from tls_helpers import ftps, module_daemon, pki  # noqa: F401 - pki is a fixture
 
 MEMCACHED = shutil.which("memcached")
@@ -218,6 +218,9 @@ def test_expired_entries_are_not_resumed(tmp_path_factory, pki, tmp_path):
         assert not (base / "sesscache").exists()
         assert resumes(d.port, tmp_path) == (True, False)          # each process its own cache again
         assert ftpdctl(d, "tls", "sesscache", "info")[1][-1].startswith("Session cache file removed")
+        os.kill(d.proc.pid, signal.SIGHUP)                          # a reload makes it anew
+        assert wait_until(lambda: (base / "sesscache").exists(), 10)
+        assert ftpdctl(d, "tls", "sesscache", "info")[1][2] == f"Shared memory file: {base}/sesscache"
     finally:
         stop(d)
 
@@ -291,7 +294,7 @@ def test_memcache_resumes_across_connections(tmp_path_factory, pki, tmp_path, me
 # == side by side with Debian's ProFTPD 1.3.8 (mod_tls_shmcache, mod_tls_redis) ===================================
 def proftpd(tmp_path: Path, pki, cache: str) -> Daemon:
     """Debian's ProFTPD with mod_tls and `cache` (LoadModule lines and TLSSessionCache), the same certificate."""
-    from conftest import PROFTPD, SIDE_BY_SIDE_CONFIG, listening, make_users, wait_until
+    from conftest import PROFTPD, SIDE_BY_SIDE_CONFIG, listening, make_users
     if os.geteuid() != 0 or not os.access(PROFTPD, os.X_OK) or not os.path.exists("/usr/lib/proftpd/mod_tls.so"):
         pytest.skip("needs root and Debian's /usr/sbin/proftpd with mod_tls (scripts/install-deps.sh)")
     base = tmp_path / "proftpd"
