@@ -191,6 +191,8 @@ class CacheLink:
 
     kind = "cache"
     errors: tuple[type[BaseException], ...] = (OSError,)
+    keeping = "bans are kept in the local BanTable until it is back"     # what the loss means (the log line)
+    sharing = "bans are shared again"
 
     def __init__(self, settings: Any, state: Any = None, on_log=None):
         self.settings = settings
@@ -256,15 +258,14 @@ class CacheLink:
         before = self.state.set_redis_down(int(time.time())) if self.state is not None else 0
         if not before:
             target = self.describe()
-            log.error("%s %s unreachable (%s): bans are kept in the local BanTable until it is back",
-                      self.kind, target, e or type(e).__name__)
+            log.error("%s %s unreachable (%s): %s", self.kind, target, e or type(e).__name__, self.keeping)
             self._note(f"error talking to {self.kind} {target}: {e or type(e).__name__}")
 
     def _back(self) -> None:
         self._failed = False
         before = self.state.set_redis_down(0) if self.state is not None else 1
         if before:
-            log.log(NOTICE, "%s reachable again: bans are shared again", self.kind)
+            log.log(NOTICE, "%s reachable again: %s", self.kind, self.sharing)
             self._note(f"{self.kind} reachable again")
 
     def close(self) -> None:

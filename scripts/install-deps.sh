@@ -2,7 +2,7 @@
 # Installs the Debian packages proftpy needs to build and test, when they are missing and we are root:
 #   libcap-dev     python-prctl's C extension does not build without it
 #   lftp curl wget the integration tests' real FTP clients (openssl s_client too)
-#   redis-server   shared bans across nodes (tests start their own on a private loopback port)
+#   redis-server   shared bans and TLS sessions (TLSSessionCache redis:) across nodes (tests start their own on a private loopback port)
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
@@ -17,7 +17,8 @@
 #   acl            setfacl: the mod_facl tests give a file a POSIX ACL
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 #   oidentd        a real RFC 1413 identd for the mod_ident tests (run by the test in the foreground, on 127.0.0.113)
-#   memcached      shared bans through memcache (tests start their own on a private loopback port)
+#   memcached      shared bans and TLS sessions (TLSSessionCache memcache:) through memcache (tests start their
+#                  own on a private loopback port)
 #   freeradius freeradius-utils  a RADIUS server and radclient for mod_radius's tests and compare_proftpd.py's
 #                  radius-* scenarios (the tests run their own instance from a copy of its configuration)
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import transfer
 from ..config.tree import dir_pattern
+from ..ctrls import Action
 from ..dispatch import OPTIONAL, POST_CMD, PRE_CMD, Command, Hook, Request
 from ..log import NOTICE
 from ..module import Listener, MasterView, Module
@@ -54,6 +55,8 @@ def _configure(session: "Session") -> TlsState:
         if st.engine:
             from .tls_contexts import server_tls
             st.tls = server_tls(session.shared, server, session.config)
+            if st.tls is not None and st.tls.external is not None:
+                st.tls.external.on_log = lambda message: tls_log(session, message)
         if st.tls is not None and st.tls.native is not None and server.get("TLSSessionTickets"):
             from ..net.openssl import TICKET_KEYS_SIZE
             st.tls.native.set_ticket_keys(os.urandom(TICKET_KEYS_SIZE))     # this session's own (tls_data.py)
@@ -461,8 +464,16 @@ def _engine_anywhere(config: "Config") -> bool:
     return config.sets("TLSEngine")
 
 
+def _tls_action(master: MasterView, req):
+    """`ftpdctl tls sesscache ...` (tls_ctrls.py, loaded when asked)."""
+    from .tls_ctrls import tls_action
+    return tls_action(master, req)
+
+
 MODULE = Module(
     NAME, directives=directives, commands=commands, transport=transport,
+    ctrls_actions=(Action("tls", _tls_action, acl="TLSControlsACLs", acl_by_arg=True,
+                          help="TLS session cache: tls sesscache info [-v]|clear|remove"),),
     hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT, active=_engine_anywhere),
            Hook(POST_CMD, "PASS", after_login)),
     listeners=(Listener("core.session-reinit", _reinit), Listener("core.exit", _exit)),

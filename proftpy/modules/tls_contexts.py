@@ -4,7 +4,9 @@ cannot be read, does not match, or has expired is `FILE:LINE: message` at `-t` a
 breaks one, the server keeps its old context and the log says why.
 
 Every session child inherits the contexts with an empty session cache of its own, so a session resumed on a data
-connection can only come from this child's control connection (see tls_data.py for the exact check).
+connection can only come from this child's control connection (see tls_data.py for the exact check). With an
+external TLSSessionCache (tls_cache.py), made and opened here too, a control connection also resumes sessions
+made by other session processes.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import struct
 import subprocess
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..config.errors import ConfigError
 from ..net import openssl, x509
 from ..net.tls import OP_ENABLE_KTLS
 from .tls_directives import DEFAULT_CACHE_LIFETIME, DEFAULT_CIPHERS, KEYS, cipher_list
+
+if TYPE_CHECKING:
+    from .tls_cache import ExternalCache
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Server
@@ -45,6 +51,8 @@ class ServerTls:
     native: openssl.Native | None           # its SSL_CTX, for the session cache mode of data connections
     client_ctx: ssl.SSLContext              # SSCN client mode: we connect the data connection as TLS client
     certificates: list[str] = field(default_factory=list)   # the server's certificates, PEM (ExportCertData)
+    external: "ExternalCache | None" = None                  # TLSSessionCache shm:/redis:/memcache:
+    prepare: Callable[[ssl.SSLSocket], Any] | None = None    # each connection before its handshake (external)
 
 
 @dataclass
@@ -54,6 +62,7 @@ class TlsContexts:
 
     by_server: dict = field(default_factory=dict)           # Server -> ServerTls
     passphrases: dict[str, bytes] = field(default_factory=dict)   # key file -> what TLSPassPhraseProvider said
+    cache: "ExternalCache | None" = None                    # the external session cache, opened
     built: bool = False
 
 
@@ -75,9 +84,10 @@ def _error(server: "Server", name: str, message: str) -> ConfigError:
 
 
 # -- building ----------------------------------------------------------------------------------------------------
-def build(server: "Server", main: "Server", passphrase: Callable[["Server", str, str], bytes | None]) -> ServerTls:
-    """The server's contexts from its directives (`main`: the server config, for TLSSessionCache); raises
-    ConfigError naming the line at fault."""
+def build(server: "Server", main: "Server", passphrase: Callable[["Server", str, str], bytes | None],
+          cache: "ExternalCache | None" = None, sid: int = 0) -> ServerTls:
+    """The server's contexts from its directives (`main`: the server config, for TLSSessionCache; `cache` its
+    external cache, `sid` the server's id for it); raises ConfigError naming the line at fault."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)     # TLSv1/TLSv1.1 names, when configured
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -105,10 +115,19 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
             raise _error(server, "TLSDHParamFile", f"cannot use {dh}: {_why(e)}") from None
     certificates = _certificates(server, ctx, passphrase)
     _client_verification(server, ctx, native)
-    _session_cache(main, native)
+    _session_cache(main, native, cache)
     if server.get("TLSNextProtocol"):
         ctx.set_alpn_protocols(["ftp"])
-    return ServerTls(ctx, native, _client_context(server), certificates)
+    prepare = _session_context(native, sid) if cache is not None and native is not None else None
+    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare)
+
+
+def _session_context(native: openssl.Native, sid: int) -> Callable[[ssl.SSLSocket], Any]:
+    """With an external cache, each connection gets ProFTPD's session id context (the server's id, where CPython
+    puts `Python` for every connection): a session resumes only on the server that made it, and sessions are
+    shared with ProFTPD nodes on the same cache."""
+    context = struct.pack("=I", sid)
+    return lambda tls: native.set_connection_session_id_context(tls, context)
 
 
 def _native(ctx: ssl.SSLContext) -> openssl.Native | None:
@@ -254,12 +273,19 @@ def _client_verification(server: "Server", ctx: ssl.SSLContext, native: openssl.
         native.set_verify_depth(server.get("TLSVerifyDepth"))
 
 
-def _session_cache(main: "Server", native: openssl.Native | None) -> None:
+def _session_cache(main: "Server", native: openssl.Native | None, external: "ExternalCache | None") -> None:
     cache = main.get("TLSSessionCache")             # server config only, as in ProFTPD
     if native is None:
+        if external is not None:
+            raise _error(main, "TLSSessionCache", "external session caches need OpenSSL reachable from this "
+                         "Python's ssl module, which it is not")
         return                                  # OpenSSL's defaults: on, 7200 s
     if cache is not None and cache.kind == "off":
         native.set_cache_mode(openssl.SESS_CACHE_OFF)
+        return
+    if external is not None:                    # OpenSSL's own cache stays on: the data connections use it
+        native.set_session_timeout(external.lifetime)
+        native.set_session_store(external)
         return
     native.set_session_timeout(cache.lifetime if cache is not None and cache.lifetime else DEFAULT_CACHE_LIFETIME)
 
@@ -310,7 +336,8 @@ def provider_passphrase(config: "Config", cache: dict[str, bytes]) -> Callable[[
     return ask
 
 
-def build_all(config: "Config", passphrases: dict[str, bytes]) -> tuple[dict, list[ConfigError]]:
+def build_all(config: "Config", passphrases: dict[str, bytes],
+              cache: "ExternalCache | None" = None) -> tuple[dict, list[ConfigError]]:
     """(Server -> ServerTls for every TLS server that has a certificate, the problems found)."""
     ask = provider_passphrase(config, passphrases)
     out, problems = {}, []
@@ -318,17 +345,42 @@ def build_all(config: "Config", passphrases: dict[str, bytes]) -> tuple[dict, li
         if not has_certificate(server):
             continue
         try:
-            out[server] = build(server, config.main, ask)
+            out[server] = build(server, config.main, ask, cache, config.sid(server))
         except ConfigError as e:
             problems.append(e)
     return out, problems
+
+
+def _external(config: "Config") -> bool:
+    """An external TLSSessionCache for TLS servers (without one, tls_cache.py is never imported)."""
+    cache = config.main.get("TLSSessionCache")
+    return cache is not None and cache.external and bool(tls_servers(config))
+
+
+def external_cache(config: "Config", old: "ExternalCache | None" = None) -> "ExternalCache | None":
+    """The configuration's external session cache, opened (the one before, `old`, when it is the same file);
+    None without one. Raises ConfigError."""
+    if not _external(config):
+        return None
+    from .tls_cache import make, open_cache
+    cache = make(config)
+    if cache is not None and old is not None and cache.same(old):
+        old.lifetime = cache.lifetime
+        return old
+    if cache is not None:
+        open_cache(cache, config)
+    return cache
 
 
 # -- the master's hooks --------------------------------------------------------------------------------------------
 def master_init(master: "MasterView") -> None:
     """Before the first accept: every context, or no start at all (FILE:LINE: why)."""
     st = master.state.get(TlsContexts)
-    st.by_server, problems = build_all(master.config, st.passphrases)
+    try:
+        st.cache = external_cache(master.config)
+    except ConfigError as e:
+        raise SystemExit(f"proftpy: {e}") from None
+    st.by_server, problems = build_all(master.config, st.passphrases, st.cache)
     st.built = True
     if problems:
         raise SystemExit(f"proftpy: {problems[0]}")
@@ -340,7 +392,15 @@ def master_reload(master: "MasterView") -> None:
     """After a HUP: new contexts; a server whose new certificate is broken keeps its old context (matched by
     name, addresses and port), as a broken configuration keeps the old one."""
     st = master.state.get(TlsContexts)
-    new, problems = build_all(master.config, st.passphrases)
+    try:
+        cache = external_cache(master.config, st.cache)
+    except ConfigError as e:
+        log.error("TLS: %s; TLS sessions are cached by each session process only", e)
+        cache = None
+    if st.cache is not None and st.cache is not cache:
+        st.cache.close()                    # sessions forked before keep their own mapping and links
+    st.cache = cache
+    new, problems = build_all(master.config, st.passphrases, cache)
     old = {_identity(s): tls for s, tls in st.by_server.items()}
     for e in problems:
         server = next((s for s in tls_servers(master.config) if s not in new and _broke(s, e)), None)
@@ -363,15 +423,27 @@ def _identity(server: "Server") -> tuple:
 
 
 def problems(config: "Config") -> list[tuple[str, bool]]:
-    """`proftpy -t`: every TLS server's context is built once, as at start; each failure is fatal."""
-    return [(str(e), True) for e in build_all(config, {})[1]]
+    """`proftpy -t`: every TLS server's context is built once, as at start; each failure is fatal. An external
+    cache is checked, not opened (no file is made)."""
+    cache = None
+    if _external(config):
+        from .tls_cache import make
+        try:
+            cache = make(config)
+        except ConfigError as e:
+            return [(str(e), True)]
+    return [(str(e), True) for e in build_all(config, {}, cache)[1]]
 
 
 def server_tls(shared, server: "Server", config: "Config") -> ServerTls | None:
     """The server's TLS as the master built it (inetd mode has no master: built here on first use)."""
     st = shared.get(TlsContexts)
     if not st.built:
-        st.by_server, errors = build_all(config, st.passphrases)
+        try:
+            st.cache = external_cache(config)
+        except ConfigError as e:
+            log.error("TLS: %s", e)
+        st.by_server, errors = build_all(config, st.passphrases, st.cache)
         st.built = True
         for e in errors:
             log.error("TLS: %s", e)

@@ -11,7 +11,10 @@ ssl module has none of OpenSSL's ticket callbacks:
   `TLSSessionTickets off` TLSv1.2 resumes by session ID and TLSv1.3 by a ticket that names the cached control
   session, one per handshake, so both compare. With `TLSSessionTickets on`, TLSv1.2 tickets carry no ID: each
   session child then encrypts its tickets with keys of its own (made at connect), so a ticket it accepts is one it
-  issued.
+  issued;
+- with an external TLSSessionCache (tls_cache.py) a control connection may resume a session another process
+  made, but a data handshake never asks the external cache (nor adds to it): the control session is in this
+  process's own cache, and the ID check above refuses any other.
 
 A client that does not resume gets `150`, then `425 Unable to build data connection: Operation not permitted`,
 and TLSLog says why, in ProFTPD's words.
@@ -76,18 +79,23 @@ def _accept(session: "Session", sock: socket.socket) -> Any:
     mode = native.set_cache_mode(openssl.SESS_CACHE_SERVER | openssl.SESS_CACHE_NO_INTERNAL_STORE) \
         if native is not None and native.cache_mode() != openssl.SESS_CACHE_OFF else None
     tickets, ctx.num_tickets = ctx.num_tickets, 0
+    external = st.tls.external
+    if external is not None:                # nothing to store, nothing another process made to resume
+        external.paused = True
     if native is not None:
         native.set_read_ahead(True, READ_BUFFER)
     options = ctx.options
     if st.command in UPLOADS:
         ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     try:
-        tls = nettls.handshake(sock, ctx, session.server.get("TLSTimeoutHandshake"))
+        tls = nettls.handshake(sock, ctx, session.server.get("TLSTimeoutHandshake"), prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
         raise _failed(session, e, "unable to accept TLS connection", "TLS negotiation failed") from None
     finally:
         ctx.num_tickets = tickets
         ctx.options = options
+        if external is not None:
+            external.paused = False
         if native is not None:
             native.set_read_ahead(False)
         if mode is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..config.registry import ALL_DIRS, SERVER, SVG, VHOST, Directive, Merge
 from ..config.types import INT_MAX, Custom, Flag, Int, Options, Path, Str, parse_bool, parse_int
+from ..ctrls import ActionAcl
 
 NAME = "mod_tls.c"
 
@@ -16,6 +17,7 @@ VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")        # what OpenSSL 3 ca
 DEFAULT_PROTOCOLS = VERSIONS                                 # ProFTPD 1.3.8 with OpenSSL >= 1.1.1
 DEFAULT_CIPHERS = "DEFAULT:!ADH:!EXPORT:!DES"
 DEFAULT_CACHE_LIFETIME = 15840                               # ProFTPD's internal session cache lifetime
+CTRLS_ACTIONS = {"all", "clear", "info", "ocspcache", "sesscache", "remove"}     # TLSControlsACLs' words
 
 
 # -- TLSProtocol -------------------------------------------------------------------------------------------------
@@ -165,15 +167,46 @@ def parse_duration(args: list[str]) -> int:
     return seconds
 
 
+EXTERNAL_CACHES = ("shm", "redis", "memcache")
+DEFAULT_EXTERNAL_LIFETIME = 1800                             # ProFTPD's timeout for an external cache
+SHM_DEFAULT_SIZE = 1538 * 1024                               # mod_tls_shmcache's default segment size
+
+
 @dataclass(frozen=True)
 class SessionCache:
-    kind: str                   # "internal" or "off"
+    kind: str                   # "internal", "off", or an external cache: "shm", "redis", "memcache"
     lifetime: int | None = None
+    path: str | None = None     # shm: the file
+    size: int = SHM_DEFAULT_SIZE
+    json: bool = False          # memcache:/json (proftpy always writes JSON)
+
+    @property
+    def external(self) -> bool:
+        return self.kind in EXTERNAL_CACHES
+
+
+def _shm_info(info: str) -> tuple[str, int]:
+    """`/file=PATH[&size=BYTES]`: stricter than ProFTPD, which logs a bad size and takes its default."""
+    if not info.startswith("/file="):
+        raise ValueError(f"shm: needs /file=PATH (badly formatted info '{info}')")
+    path, amp, rest = info[len("/file="):].partition("&")
+    size = SHM_DEFAULT_SIZE
+    if amp:
+        if not rest.startswith("size=") or not rest[5:].isdigit():
+            raise ValueError(f"badly formatted size parameter '{rest}' (expected size=BYTES)")
+        size = int(rest[5:])
+        from ..tlscachetable import MIN_SIZE
+        if size < MIN_SIZE:
+            raise ValueError(f"requested size ({size} bytes) smaller than minimum size ({MIN_SIZE} bytes)")
+    if not path.startswith("/"):
+        raise ValueError(f"file '{path}' not an absolute path")
+    return path, size
 
 
 def parse_session_cache(args: list[str]) -> SessionCache:
-    """`off`, or `internal: [seconds]`; the external caches of ProFTPD (shm:, redis:, memcache:, fscache:) are
-    not built in: a clear error instead of a server that silently caches nothing."""
+    """`off`, `internal: [seconds]`, or an external cache shared by every session process: `shm:/file=PATH
+    [&size=BYTES]`, `redis:` (mod_redis's server), `memcache:[/json]` (mod_memcache's), each with a timeout
+    (default 1800 s). ProFTPD's `fscache:` is not built in: a clear error."""
     if not 1 <= len(args) <= 2:
         raise ValueError("wrong number of parameters")
     try:
@@ -184,14 +217,27 @@ def parse_session_cache(args: list[str]) -> SessionCache:
     except ValueError as e:
         if "takes no" in str(e):
             raise
-    kind, colon, _ = args[0].partition(":")
+    kind, colon, info = args[0].partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
-    if kind != "internal":
-        raise ValueError(f"session cache type '{kind}' not available: proftpy supports 'internal:' (each session's "
-                         "own OpenSSL cache, as ProFTPD without an external cache) and 'off'")
-    lifetime = parse_int(args[1], 1) if len(args) == 2 else None
-    return SessionCache("internal", lifetime)
+    if kind != "internal" and kind not in EXTERNAL_CACHES:
+        raise ValueError(f"session cache type '{kind}' not available: proftpy has 'internal:', 'shm:', "
+                         "'redis:', 'memcache:' and 'off'")
+    lifetime = None
+    if len(args) == 2:
+        if not args[1].lstrip("-").isdigit():
+            raise ValueError(f"'{args[1]}' is not a valid timeout value")
+        lifetime = parse_int(args[1], 1)
+    if kind == "shm":
+        path, size = _shm_info(info)
+        return SessionCache("shm", lifetime, path, size)
+    if kind == "memcache":
+        if info not in ("", "/json") and info.lower() != "/json":
+            raise ValueError(f"unknown memcache: info '{info}' (expected nothing or /json)")
+        return SessionCache("memcache", lifetime, json=bool(info))
+    if kind == "redis" and info:
+        raise ValueError(f"unknown redis: info '{info}' (the server is mod_redis's RedisServer)")
+    return SessionCache(kind, lifetime)
 
 
 def parse_renegotiate(args: list[str]) -> str:
@@ -296,10 +342,13 @@ directives = (
     Directive("TLSTimeoutHandshake", Custom(parse_duration, "seconds"), SVG, 300, Merge.SERVER,
               "Seconds a TLS handshake may take (0: no limit); then `421 TLS handshake failed`."),
     Directive("TLSLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_tls's own log (ProFTPD's line format)."),
-    Directive("TLSSessionCache", Custom(parse_session_cache, "off | internal: [seconds]"), SERVER, None,
+    Directive("TLSSessionCache", Custom(parse_session_cache, "off | internal: | shm:/file=PATH[&size=BYTES] | "
+                                        "redis: | memcache:[/json] [seconds]"), SERVER, None,
               Merge.SERVER, f"Each session's OpenSSL cache (`internal:`, lifetime {DEFAULT_CACHE_LIFETIME} s "
-              "unless given) or `off` (which also lifts the data connection's reuse requirement). External "
-              "caches (shm:, redis:, memcache:) are an error."),
+              "unless given), `off` (which also lifts the data connection's reuse requirement), or a cache "
+              "shared by every session process, so a client that reconnects resumes its TLSv1.2/TLSv1.3 "
+              "session (lifetime 1800 s unless given): `shm:` a file mapped by all (default size 1538 KiB), "
+              "`redis:` mod_redis's server, `memcache:` mod_memcache's server (docs/tls.md)."),
     Directive("TLSSessionTickets", Flag, SVG, False, Merge.SERVER,
               "TLS session tickets (RFC 5077) for TLSv1.2; off (the default): session IDs. TLSv1.3 always "
               "resumes through tickets, kept in the session cache while this is off."),
@@ -327,8 +376,10 @@ directives = (
     Directive("TLSNextProtocol", Flag, SVG, True, Merge.SERVER, "Answer ALPN with `ftp`."),
     Directive("TLSRandomSeed", Custom(_accepted, "path"), SERVER, None, Merge.SERVER,
               "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
-    Directive("TLSControlsACLs", Custom(_accepted, "actions|all allow|deny user|group list"), SERVER, None,
-              Merge.SERVER, "Accepted for compatibility: proftpy's ftpdctl has no `tls` actions.", repeat=True),
+    Directive("TLSControlsACLs", Custom(ActionAcl.parser(CTRLS_ACTIONS, "action"),
+                                        "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
+              "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, clear, remove); "
+              "default: nobody.", repeat=True),
     Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
               "OCSP stapling: only `off` is accepted (not implemented)."),
     Directive("TLSStaplingCache", Str("type:info"), SERVER, None, Merge.SERVER,

@@ -104,7 +104,7 @@ def secure_control(session: "Session", label: str) -> bool:
     ctx = st.tls.ctx
     ctx.sni_callback = lambda _obj, name, _ctx: setattr(st, "sni", name)     # the control connection's only
     try:
-        tls = nettls.handshake(session.ctrl.sock, ctx, timeout)
+        tls = nettls.handshake(session.ctrl.sock, ctx, timeout, prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
         tls_log(session, e.reason if e.timed_out else f"unable to accept TLS connection: {e.reason}")
         tls_log(session, f"{label} negotiation failed on control channel")

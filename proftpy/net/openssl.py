@@ -9,7 +9,9 @@ context Python uses):
 - read-ahead with a large read buffer for the connections made from now on (uploads: many records per recv(2)
   instead of two system calls for each 16 KiB record);
 - whether a connection's client supports secure renegotiation (RFC 5746; TLSLog says so, as ProFTPD's does);
-- several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth.
+- several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth;
+- an external session cache (`TLSSessionCache shm:|redis:|memcache:`): OpenSSL's new/get/remove callbacks
+  (`SessionStore`), with sessions in and out as DER (i2d/d2i_SSL_SESSION).
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
 before any use: the options OpenSSL reports through it must be the ones Python reports, else `Unsupported` is
@@ -54,7 +56,33 @@ def _library() -> ctypes.CDLL:
     lib.SSL_ctrl.restype = ctypes.c_long
     lib.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
     lib.ERR_clear_error.restype = None
+    lib.SSL_CTX_set_session_id_context.restype = ctypes.c_int
+    lib.SSL_CTX_set_session_id_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
+    lib.SSL_set_session_id_context.restype = ctypes.c_int
+    lib.SSL_set_session_id_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
+    for name, cb in (("SSL_CTX_sess_set_new_cb", NEW_CB), ("SSL_CTX_sess_set_get_cb", GET_CB),
+                     ("SSL_CTX_sess_set_remove_cb", REMOVE_CB)):
+        getattr(lib, name).restype = None
+        getattr(lib, name).argtypes = [ctypes.c_void_p, cb]
+    lib.i2d_SSL_SESSION.restype = ctypes.c_int
+    lib.i2d_SSL_SESSION.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.d2i_SSL_SESSION.restype = ctypes.c_void_p
+    lib.d2i_SSL_SESSION.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_long]
+    lib.SSL_SESSION_get_id.restype = ctypes.c_void_p
+    lib.SSL_SESSION_get_id.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint)]
+    lib.SSL_SESSION_get_time.restype = ctypes.c_long
+    lib.SSL_SESSION_get_time.argtypes = [ctypes.c_void_p]
+    lib.SSL_SESSION_get_timeout.restype = ctypes.c_long
+    lib.SSL_SESSION_get_timeout.argtypes = [ctypes.c_void_p]
     return lib
+
+
+# OpenSSL's session cache callbacks: new (SSL *, SSL_SESSION *) -> 0 (we keep no reference), get (SSL *, id,
+# id length, int *copy) -> SSL_SESSION * or NULL, remove (SSL_CTX *, SSL_SESSION *).
+NEW_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+GET_CB = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_ubyte), ctypes.c_int,
+                          ctypes.POINTER(ctypes.c_int))
+REMOVE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 _lib: ctypes.CDLL | None = None
@@ -128,13 +156,120 @@ class Native:
         """Whether the client of `tls` (a connection made from this context) announced secure renegotiation;
         None when its SSL object cannot be reached (the same check as for the context: the SSL is the one whose
         SSL_CTX is ours)."""
+        ssl_ptr = self._ssl(tls)
+        return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None)) if ssl_ptr else None
+
+    def _ssl(self, tls: ssl.SSLSocket) -> int | None:
+        """The SSL pointer of a connection made from this context (None when it cannot be reached)."""
         obj = getattr(tls, "_sslobj", None)
         if obj is None:
             return None
         ssl_ptr = ctypes.c_void_p.from_address(id(obj) + object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)).value
         if not ssl_ptr or self.lib.SSL_get_SSL_CTX(ssl_ptr) != self.ptr:
             return None
-        return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None))
+        return ssl_ptr
+
+    def set_connection_session_id_context(self, tls: ssl.SSLSocket, context: bytes) -> bool:
+        """The session id context of one connection, before its handshake: CPython gives every connection
+        `Python`, whatever the context says, so the server's own value must be set on each. False when the
+        connection cannot be reached."""
+        ssl_ptr = self._ssl(tls)
+        return bool(ssl_ptr) and self.lib.SSL_set_session_id_context(ssl_ptr, context, len(context)) == 1
 
     def set_verify_depth(self, depth: int) -> None:
         self.lib.SSL_CTX_set_verify_depth(self.ptr, depth)
+
+    def set_session_store(self, store: "SessionStore") -> None:
+        """OpenSSL asks `store` for the sessions its own cache does not have, and gives it each new one. The
+        callbacks run inside a handshake (Python's ssl has let go of the GIL; ctypes takes it back) and are kept
+        alive by `store`, which lives as long as the context."""
+        callbacks = store.callbacks(self.lib)
+        self.lib.SSL_CTX_sess_set_new_cb(self.ptr, callbacks[0])
+        self.lib.SSL_CTX_sess_set_get_cb(self.ptr, callbacks[1])
+        self.lib.SSL_CTX_sess_set_remove_cb(self.ptr, callbacks[2])
+
+
+class SessionStore:
+    """Where sessions go beyond this process (a subclass says how: `add`, `get`, `delete`, each given the session
+    ID as bytes and never raising). `paused` (data connections) stops adding and looking up; a session OpenSSL
+    removes is still deleted. An exception inside a callback would only be printed by ctypes, so each one is
+    caught and reported through `failed`."""
+
+    paused = False
+
+    def add(self, sid: bytes, der: bytes, expires: int) -> None:
+        raise NotImplementedError
+
+    def get(self, sid: bytes) -> bytes | None:
+        raise NotImplementedError
+
+    def delete(self, sid: bytes) -> None:
+        raise NotImplementedError
+
+    def failed(self, what: str, e: BaseException) -> None:
+        raise NotImplementedError
+
+    def callbacks(self, lib: ctypes.CDLL) -> tuple:
+        found = getattr(self, "_callbacks", None)
+        if found is None:
+            found = self._callbacks = (NEW_CB(lambda ssl_, sess: self._new(lib, sess)),
+                                       GET_CB(lambda ssl_, data, n, copy: self._get(lib, data, n, copy)),
+                                       REMOVE_CB(lambda ctx, sess: self._remove(lib, sess)))
+        return found
+
+    def _new(self, lib: ctypes.CDLL, sess: int) -> int:
+        if self.paused:
+            return 0
+        try:
+            der = session_der(lib, sess)
+            expires = lib.SSL_SESSION_get_time(sess) + lib.SSL_SESSION_get_timeout(sess)
+            self.add(session_id(lib, sess), der, expires)
+        except Exception as e:          # noqa: BLE001 -- inside OpenSSL: reported, the handshake goes on
+            self.failed("adding session to", e)
+        return 0                        # OpenSSL keeps its reference
+
+    def _get(self, lib: ctypes.CDLL, data, length: int, copy) -> int | None:
+        copy[0] = 0                     # the reference we return is OpenSSL's
+        if self.paused or length <= 0:
+            return None
+        try:
+            der = self.get(ctypes.string_at(data, length))
+            return session_of(lib, der) if der is not None else None
+        except Exception as e:          # noqa: BLE001 -- inside OpenSSL: reported, a full handshake follows
+            self.failed("getting session from", e)
+            return None
+
+    def _remove(self, lib: ctypes.CDLL, sess: int) -> None:
+        try:
+            self.delete(session_id(lib, sess))
+        except Exception as e:          # noqa: BLE001 -- inside OpenSSL: reported
+            self.failed("removing session from", e)
+
+
+def session_id(lib: ctypes.CDLL, sess: int) -> bytes:
+    n = ctypes.c_uint(0)
+    ptr = lib.SSL_SESSION_get_id(sess, ctypes.byref(n))
+    return ctypes.string_at(ptr, n.value) if ptr and n.value else b""
+
+
+def session_der(lib: ctypes.CDLL, sess: int) -> bytes:
+    """The session serialized (i2d_SSL_SESSION)."""
+    size = lib.i2d_SSL_SESSION(sess, None)
+    if size <= 0:
+        raise ValueError("i2d_SSL_SESSION failed")
+    buf = ctypes.create_string_buffer(size)
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    if lib.i2d_SSL_SESSION(sess, ctypes.byref(ptr)) != size:
+        raise ValueError("i2d_SSL_SESSION failed")
+    return buf.raw
+
+
+def session_of(lib: ctypes.CDLL, der: bytes) -> int | None:
+    """A new SSL_SESSION (one reference, the caller's) from its DER form; None when OpenSSL cannot read it."""
+    buf = ctypes.create_string_buffer(der, len(der))
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    sess = lib.d2i_SSL_SESSION(None, ctypes.byref(ptr), len(der))
+    if not sess:
+        lib.ERR_clear_error()
+        raise ValueError("cached session data cannot be read (d2i_SSL_SESSION)")
+    return sess

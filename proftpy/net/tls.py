@@ -17,7 +17,7 @@ import select
 import socket
 import ssl
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import poll_ms
 
@@ -39,13 +39,17 @@ class HandshakeError(Exception):
 
 
 def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *, server_side: bool = True,
-              session: ssl.SSLSession | None = None, server_hostname: str | None = None) -> ssl.SSLSocket:
-    """`sock` wrapped by `ctx`, its handshake done within `timeout` seconds (None or 0: no limit). The wrapped
-    socket keeps `sock`'s blocking mode and timeout, and its TCP_NODELAY setting. Raises HandshakeError."""
+              session: ssl.SSLSession | None = None, server_hostname: str | None = None,
+              prepare: Callable[[ssl.SSLSocket], Any] | None = None) -> ssl.SSLSocket:
+    """`sock` wrapped by `ctx`, its handshake done within `timeout` seconds (None or 0: no limit); `prepare` is
+    given the wrapped socket before the handshake. The wrapped socket keeps `sock`'s blocking mode and timeout,
+    and its TCP_NODELAY setting. Raises HandshakeError."""
     timeout_before = sock.gettimeout()
     nodelay_before = _nodelay(sock, True)
     tls = ctx.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False, session=session,
                           server_hostname=server_hostname)
+    if prepare is not None:
+        prepare(tls)
     try:
         tls.setblocking(False)
         deadline = time.monotonic() + timeout if timeout else None

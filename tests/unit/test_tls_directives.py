@@ -74,15 +74,26 @@ def test_tls_options_are_proftpds_words():
         parse_options(["useimplicitssl"])            # case matters, as in ProFTPD
 
 
-def test_tls_session_cache_internal_and_off_only():
+def test_tls_session_cache_forms():
     assert parse_session_cache(["off"]) == SessionCache("off")
     assert parse_session_cache(["internal:"]) == SessionCache("internal")
     assert parse_session_cache(["internal:", "1800"]) == SessionCache("internal", 1800)
-    for backend in ("shm:/file=/var/run/proftpd/sesscache", "redis:", "memcache:"):
-        with pytest.raises(ValueError, match="not available: proftpy supports 'internal:'"):
-            parse_session_cache([backend])
-    with pytest.raises(ValueError, match="badly formatted parameter"):
-        parse_session_cache(["internal"])
+    shm = parse_session_cache(["shm:/file=/var/run/proftpd/sesscache"])
+    assert (shm.kind, shm.path, shm.size, shm.lifetime, shm.external) == \
+        ("shm", "/var/run/proftpd/sesscache", 1538 * 1024, None, True)
+    assert parse_session_cache(["shm:/file=/run/c&size=100000", "600"]) == SessionCache("shm", 600, "/run/c", 100000)
+    assert parse_session_cache(["redis:"]) == SessionCache("redis")
+    assert parse_session_cache(["memcache:/json", "90"]) == SessionCache("memcache", 90, json=True)
+    assert not parse_session_cache(["internal:"]).external
+    for args, why in ((["shm:"], "needs /file=PATH"), (["shm:/path=/x"], "needs /file=PATH"),
+                      (["shm:/file=/x&size=1000"], "smaller than minimum size"),
+                      (["shm:/file=/x&size=1M"], "badly formatted size"), (["shm:/file=/x&sz=1"], "badly formatted"),
+                      (["shm:/file=x"], "not an absolute path"), (["memcache:/tpl"], "unknown memcache: info"),
+                      (["redis:/x"], "unknown redis: info"), (["fscache:/var/cache"], "not available"),
+                      (["shm:/file=/x", "soon"], "not a valid timeout"), (["internal"], "badly formatted parameter"),
+                      (["off", "10"], "takes no timeout")):
+        with pytest.raises(ValueError, match=why):
+            parse_session_cache(args)
 
 
 def test_other_forms():

@@ -1,0 +1,245 @@
+"""TLSSessionCache's external caches (ProFTPD's mod_tls_shmcache, mod_tls_redis, mod_tls_memcache): TLS sessions
+shared by every session process, so a client that reconnects (a new process) resumes the session another made.
+
+Each session process has OpenSSL's own cache too (the control session lives there, and the data connections
+resume it from there: tls_data.py). OpenSSL asks the external cache for a session ID its own cache does not know
+and hands it every new session (net/openssl.py `SessionStore`), during control handshakes only: a data handshake
+pauses the store, since the only session it may resume is the control connection's. A session OpenSSL drops (it
+expired, or a connection that used it failed) is dropped from the external cache too, as ProFTPD's.
+
+Keys and values as ProFTPD's modules write them:
+
+    shm:       the file tlscachetable.py describes (ProFTPD's is a SysV segment: not shared with it)
+    redis:     b"mod_tls_redis.sessions." + {"id":"<hex>"} + b"\\0"  ->  {"expires":N,"data":"<base64 DER>",
+               "data_len":N} + b"\\0", with a TTL of the session's remaining life (ProFTPD: its expiry time)
+    memcache:  b"mod_tls_memcache.sessions." + the same key  ->  the same JSON (ProFTPD's with `memcache:/json`;
+               without it ProFTPD writes its binary TPL format, proftpy JSON either way), the expiry as memcached's
+               absolute expiration
+
+A session whose DER is longer than 10 KiB (ProFTPD's TLS_MAX_SSL_SESSION_SIZE) stays in the process's own cache
+and TLSLog says so. A cache that is down costs a log line (once per process) and a full handshake, never a
+failure.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Callable
+
+from ..bancache import CacheDown, json_text
+from ..config.errors import ConfigError
+from ..net.openssl import SessionStore
+from ..tlscachetable import MAX_DATA, CacheTableError, SessionTable
+
+if TYPE_CHECKING:
+    from ..config.tree import Config, Server
+    from .tls_directives import SessionCache
+
+log = logging.getLogger("proftpy")
+
+REDIS_PREFIX = b"mod_tls_redis.sessions."
+MEMCACHE_PREFIX = b"mod_tls_memcache.sessions."
+
+
+def key_of(prefix: bytes, sid: bytes) -> bytes:
+    return prefix + json_text([("id", binascii.hexlify(sid).decode())]).encode() + b"\0"
+
+
+def encode(der: bytes, expires: int) -> bytes:
+    return json_text([("expires", expires), ("data", base64.b64encode(der).decode()),
+                      ("data_len", len(der))]).encode() + b"\0"
+
+
+def decode(raw: bytes) -> tuple[bytes, int]:
+    """(DER, expires) from a cache value; ValueError when it is not ProFTPD's JSON."""
+    try:
+        obj = json.loads(raw.rstrip(b"\0").decode("utf-8"))
+        expires, data, size = obj["expires"], obj["data"], obj["data_len"]
+        der = base64.b64decode(data, validate=True)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise ValueError("not a session cache entry") from None
+    if not isinstance(expires, (int, float)) or size != len(der):
+        raise ValueError("not a session cache entry")
+    return der, int(expires)
+
+
+class ExternalCache(SessionStore):
+    """The cache of one configuration: its lifetime, where its log lines go (`on_log`: the session's TLSLog,
+    set when a session starts; the SystemLog until then)."""
+
+    kind = "external"
+
+    def __init__(self, lifetime: int):
+        self.lifetime = lifetime
+        self.on_log: Callable[[str], None] | None = None
+        self._reported = False
+
+    def note(self, message: str) -> None:
+        if self.on_log is not None:
+            self.on_log(message)
+        else:
+            log.info("TLS: %s", message)
+
+    def failed(self, what: str, e: BaseException) -> None:
+        """TLSLog each time; the SystemLog once per process (a cache that is down is not a line per handshake)."""
+        message = f"error {what} '{self.kind}' cache: {e}"
+        if not self._reported:
+            self._reported = True
+            log.warning("TLS: %s (handshakes go on without it)", message)
+        self.note(message)
+
+    def too_big(self, der: bytes) -> None:
+        self.note(f"{self.kind}: length of serialized SSL session data ({len(der)}) exceeds maximum size "
+                  f"({MAX_DATA}), unable to add to shared {self.kind}, keeping it in this process only")
+
+    def open(self) -> None:
+        """In the master, before any fork (the shm file)."""
+
+    def close(self) -> None:
+        pass
+
+    def same(self, other: "ExternalCache") -> bool:
+        return False
+
+
+class ShmCache(ExternalCache):
+    kind = "shm"
+
+    def __init__(self, lifetime: int, path: str, size: int):
+        super().__init__(lifetime)
+        self.path, self.size = path, size
+        self.table: SessionTable | None = None
+
+    def open(self) -> None:
+        if self.table is None:
+            self.table = SessionTable.open(self.path, self.size)
+
+    def close(self) -> None:
+        if self.table is not None:
+            self.table.close()
+            self.table = None
+
+    def same(self, other: ExternalCache) -> bool:
+        """`other` (the cache before a reload) is this file, still open (not removed by ftpdctl)."""
+        return isinstance(other, ShmCache) and other.table is not None and \
+            (other.path, other.size) == (self.path, self.size)
+
+    def add(self, sid: bytes, der: bytes, expires: int) -> None:
+        if self.table is not None and not self.table.add(sid, der, expires, int(time.time())) and \
+                len(der) > MAX_DATA:
+            self.too_big(der)
+
+    def get(self, sid: bytes) -> bytes | None:
+        return self.table.get(sid, int(time.time())) if self.table is not None else None
+
+    def delete(self, sid: bytes) -> None:
+        if self.table is not None:
+            self.table.delete(sid)
+
+
+class _Down:
+    """The link's memory of a failure, for this process only (bancache.CacheLink's `state`)."""
+
+    def __init__(self):
+        self.since = 0
+
+    def redis_down_since(self) -> int:
+        return self.since
+
+    def set_redis_down(self, since: int) -> int:
+        before, self.since = self.since, since
+        return before
+
+
+class LinkCache(ExternalCache):
+    """redis: and memcache:, over mod_ban's links (bancache.CacheLink): every call bounded by the server's
+    timeouts, no retries, a lost server logged once per process and left alone for 2 s."""
+
+    def __init__(self, lifetime: int, kind: str, link, prefix: bytes, relative_ttl: bool):
+        super().__init__(lifetime)
+        self.kind, self.link, self.prefix, self.relative_ttl = kind, link, prefix, relative_ttl
+        link.state = _Down()
+        link.keeping = "TLS sessions are kept in each process only until it is back"
+        link.sharing = "TLS sessions are shared again"
+
+    def add(self, sid: bytes, der: bytes, expires: int) -> None:
+        if len(der) > MAX_DATA:
+            self.too_big(der)
+            return
+        ttl = max(1, expires - int(time.time())) if self.relative_ttl else expires
+        try:
+            self.link.put(key_of(self.prefix, sid), encode(der, expires), ttl)
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error adding session to '{self.kind}' cache: {e}")
+
+    def get(self, sid: bytes) -> bytes | None:
+        try:
+            raw = self.link.get(key_of(self.prefix, sid))
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error getting session from '{self.kind}' cache: {e}")
+            return None
+        if raw is None:
+            return None
+        try:
+            der, expires = decode(raw)
+        except ValueError as e:
+            self.note(f"{self.kind}: ignoring cached session data: {e}")
+            return None
+        if expires <= time.time():
+            self.note(f"{self.kind}: ignoring expired cached session data (expires {expires} <= now "
+                      f"{int(time.time())})")
+            return None
+        return der
+
+    def delete(self, sid: bytes) -> None:
+        try:
+            self.link.delete(key_of(self.prefix, sid))
+        except CacheDown as e:            # the link has told the SystemLog
+            self.note(f"error removing session from '{self.kind}' cache: {e}")
+
+    def close(self) -> None:
+        self.link.close()
+
+
+def _where(main: "Server"):
+    p = main.context().param("TLSSessionCache")
+    return p.where if p is not None else main.section.where
+
+
+def make(config: "Config") -> ExternalCache | None:
+    """The configuration's external cache (not opened yet), or None (internal:, off, none). Raises ConfigError
+    for a cache whose server is not configured."""
+    main = config.main
+    cache: "SessionCache | None" = main.get("TLSSessionCache")
+    if cache is None or not cache.external:
+        return None
+    from .tls_directives import DEFAULT_EXTERNAL_LIFETIME
+    lifetime = cache.lifetime or DEFAULT_EXTERNAL_LIFETIME
+    if cache.kind == "shm":
+        return ShmCache(lifetime, cache.path, cache.size)
+    if cache.kind == "redis":
+        from ..bancache import RedisLink
+        from .redis import settings_for
+        settings = settings_for(main)
+        if settings is None:
+            raise ConfigError("TLSSessionCache: redis: needs RedisEngine on and a RedisServer (or RedisSentinel) "
+                              "in the server config", _where(main))
+        return LinkCache(lifetime, "redis", RedisLink(settings), REDIS_PREFIX, relative_ttl=True)
+    from .memcache import MemcacheLink
+    from .memcache import settings_for as memcache_settings
+    settings = memcache_settings(main)
+    if settings is None:
+        raise ConfigError("TLSSessionCache: memcache: needs MemcacheEngine on and MemcacheServers in the server "
+                          "config", _where(main))
+    return LinkCache(lifetime, "memcache", MemcacheLink(settings), MEMCACHE_PREFIX, relative_ttl=False)
+
+
+def open_cache(cache: ExternalCache, config: "Config") -> None:
+    """Open it in the master; ConfigError (at the TLSSessionCache line) when the file cannot be used."""
+    try:
+        cache.open()
+    except CacheTableError as e:
+        raise ConfigError(f"TLSSessionCache: {e}", _where(config.main)) from None
