@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from proftpy.auth import ber
-from proftpy.auth.crypt import crypt_hash
 from proftpy.auth.ldap import check_password, split_scheme
 from proftpy.auth.ldap_config import ConfigError, parse_server, parse_url, strtoul
 from proftpy.auth.ldap_filter import (FilterError, escape, escape_dn_value, interpolate, interpolate_dn, parse,
@@ -117,9 +116,13 @@ def test_server_words(tmp_path):
         parse_server(["h", "ssl-verify:maybe"])
 
 
+# fixed hashes of "pw" (openssl passwd -6 / -1 with these salts): the same test names in every collection
+SHA512_PW = "$6$abcdefgh$KQeXafAQAaOoKTevphVU215RvJdgzyfASRasIOuh12hO8u0r1bGW92ZnTmC9IjsiQ8VPiTXBiZF49dFL1U4wX/"
+
+
 @pytest.mark.parametrize("stored,ok", [
-    ("{CRYPT}" + crypt_hash("pw", "sha512"), True), ("{crypt}" + crypt_hash("pw", "md5"), True),
-    (crypt_hash("pw", "sha512"), True), ("{clear}pw", True), ("{CLEAR}pwx", False), ("pw", False),
+    ("{CRYPT}" + SHA512_PW, True), ("{crypt}$1$TeG07twY$a865NuesG7Pj7/o3IBrJN0", True), (SHA512_PW, True),
+    ("{clear}pw", True), ("{CLEAR}pwx", False), ("pw", False),
     ("{SHA}" + base64.b64encode(hashlib.sha1(b"pw").digest()).decode(), True),
     ("{SSHA}" + base64.b64encode(hashlib.sha1(b"pwNaCl").digest() + b"NaCl").decode(), True),
     ("{SSHA}" + base64.b64encode(hashlib.sha1(b"pwxNaCl").digest() + b"NaCl").decode(), False),
