@@ -33,7 +33,7 @@ from ..net.ssh.channel import Channel
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
-from .sftp import SftpState
+from .sftp_state import SftpState
 from .xfer import group_owner
 
 if TYPE_CHECKING:

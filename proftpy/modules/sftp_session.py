@@ -28,7 +28,7 @@ from ..net.ssh.wire import Reader, WireError, Writer
 from . import display
 from .access import AccessState
 from .auth import AuthState, resolve_alias
-from .sftp import VERSION, SftpState, host_keys
+from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
 
 if TYPE_CHECKING:

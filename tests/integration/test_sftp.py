@@ -1,0 +1,428 @@
+"""mod_sftp driven by real clients: OpenSSH's sftp (keys, and passwords through SSH_ASKPASS), curl's libssh2, and
+a raw socket for hostile input. One daemon for the module: its main server speaks FTP (and must go on doing so),
+its `<VirtualHost>` on another port has SFTPEngine on."""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (IS_ROOT, PASSWORDS, REPO, Daemon, configtest, fill, free_port, make_users, start_daemon,
+                      wait_until)
+
+pytestmark = pytest.mark.skipif(not IS_ROOT or shutil.which("sftp") is None or shutil.which("ssh-keygen") is None,
+                                reason="needs root (chroot, host keys) and OpenSSH's sftp and ssh-keygen")
+
+CONFIG = """\
+ServerName "ftp main"
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+DefaultServer on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/proftpy.pid
+ScoreboardFile {dir}/proftpy.scoreboard
+SystemLog {dir}/system.log
+ControlsSocket {dir}/proftpy.sock
+DelayTable {dir}/proftpy.delay
+TimeoutIdle 20
+<Global>
+  AuthOrder mod_auth_file.c
+  AuthUserFile {dir}/ftpd.passwd
+  AuthGroupFile {dir}/ftpd.group
+  RequireValidShell off
+  UseFtpUsers off
+  DefaultRoot ~
+  TransferLog {dir}/xferlog
+  <IfModule mod_delay.c>
+    DelayEngine off
+  </IfModule>
+</Global>
+<IfModule mod_sftp.c>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp"
+  Port {sftp_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPHostKey {dir}/host_rsa
+  SFTPAuthMethods publickey password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  MaxLoginAttempts 2
+  <Directory {dir}/home/alice/ro>
+    <Limit WRITE>
+      DenyAll
+    </Limit>
+  </Directory>
+</VirtualHost>
+</IfModule>
+"""
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-o", "LogLevel=ERROR"]
+
+
+def keygen(path: Path, kind: str, *extra: str) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path), *extra], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sftpd(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sftp")
+    os.chmod(base, 0o755)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+    d.users = make_users(base)
+    keygen(base / "host_ed25519", "ed25519")
+    keygen(base / "host_rsa", "rsa", "-b", "2048")
+    keys = base / "keys"
+    keys.mkdir()
+    keygen(base / "alice_ed25519", "ed25519")
+    keygen(base / "alice_rsa", "rsa", "-b", "2048")
+    keygen(base / "stranger", "ed25519")
+    rfc4716 = [subprocess.run(["ssh-keygen", "-e", "-f", str(base / f"alice_{k}.pub")], check=True,
+                              capture_output=True, text=True).stdout for k in ("ed25519", "rsa")]
+    (keys / "alice").write_text("".join(rfc4716))
+    ro = d.home("alice") / "ro"
+    ro.mkdir()
+    (ro / "kept.txt").write_text("read only\n")
+    for p in (ro, ro / "kept.txt"):
+        os.chown(p, d.uid("alice"), d.users["alice"][1])
+    sftp_port = free_port()
+    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port}))
+    start_daemon(d)
+    d.sftp_port = sftp_port
+    assert wait_until(lambda: _listening(sftp_port), 10)
+    yield d
+    d.stop()
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def sftp_batch(d: Daemon, commands: str, *opts: str, key: str = "alice_ed25519", user: str = "alice",
+               check: bool = True) -> subprocess.CompletedProcess:
+    batch = d.dir / "batch"
+    batch.write_text(commands)
+    res = subprocess.run(["sftp", "-b", str(batch), "-i", str(d.dir / key), *SSH_OPTS, *opts, "-P",
+                          str(d.sftp_port), f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    if check:
+        assert res.returncode == 0, (res.stdout, res.stderr, _tail(d / "sftp.log" if False else d.dir / "sftp.log"))
+    return res
+
+
+def _tail(path: Path, n: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+
+
+def curl(d: Daemon, *args: str, user: str = "alice:alice-secret") -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "-k", "-u", user, *args], capture_output=True, timeout=60)
+
+
+# -- OpenSSH's sftp ----------------------------------------------------------------------------------------------
+def test_openssh_publickey_session_byte_exact_and_chrooted(sftpd, tmp_path):
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(5 * 1024 * 1024 + 123))
+    back = tmp_path / "back.bin"
+    res = sftp_batch(sftpd, f"pwd\nput {src} big.bin\nget big.bin {back}\nmkdir sub\nrename big.bin sub/moved.bin\n"
+                            "ls -l sub\ncd ..\npwd\n-get /etc/passwd {tmp_path}/p\nrm sub/moved.bin\nrmdir sub\n")
+    assert back.read_bytes() == src.read_bytes()
+    assert "Remote working directory: /\n" in res.stdout          # DefaultRoot ~: the home is /
+    assert res.stdout.count("Remote working directory: /\n") == 2  # `cd ..` stays in the root
+    assert "moved.bin" in res.stdout
+    assert not (sftpd.home("alice") / "sub").exists()
+    xferlog = (sftpd.dir / "xferlog").read_text()
+    assert f" 5243003 {sftpd.home('alice')}/big.bin b _ i r alice sftp 0 * c" in xferlog
+    assert f" 5243003 {sftpd.home('alice')}/big.bin b _ o r alice sftp 0 * c" in xferlog
+    log = (sftpd.dir / "sftp.log").read_text()
+    assert "user 'alice' authenticated via 'publickey' method" in log
+
+
+def test_limit_write_denied_is_permission_denied(sftpd):
+    res = sftp_batch(sftpd, "put /etc/hostname ro/new.txt\n", check=False)
+    assert res.returncode != 0
+    assert "Permission denied" in res.stderr
+    assert not (sftpd.home("alice") / "ro" / "new.txt").exists()
+    res = sftp_batch(sftpd, "-rm ro/kept.txt\n-mkdir ro/d\nget ro/kept.txt /dev/null\n")
+    assert "Permission denied" in res.stderr
+    assert (sftpd.home("alice") / "ro" / "kept.txt").exists()
+
+
+@pytest.mark.parametrize("opts", [
+    ("Ciphers=chacha20-poly1305@openssh.com",),
+    ("Ciphers=aes128-ctr", "MACs=hmac-sha2-256"),
+    ("Ciphers=aes256-ctr", "MACs=hmac-sha2-512-etm@openssh.com"),
+    ("Ciphers=aes192-ctr", "MACs=hmac-sha1"),
+    ("Ciphers=aes128-gcm@openssh.com",),
+    ("Ciphers=aes256-gcm@openssh.com", "KexAlgorithms=curve25519-sha256@libssh.org"),
+    ("KexAlgorithms=diffie-hellman-group14-sha256", "Ciphers=aes128-ctr", "MACs=hmac-sha2-256-etm@openssh.com"),
+    ("KexAlgorithms=diffie-hellman-group16-sha512",),
+    ("KexAlgorithms=diffie-hellman-group18-sha512",),
+    ("HostKeyAlgorithms=rsa-sha2-512",),
+    ("HostKeyAlgorithms=rsa-sha2-256",),
+    ("HostKeyAlgorithms=ssh-ed25519", "KexAlgorithms=curve25519-sha256"),
+], ids=lambda o: "+".join(x.split("=")[1].split("@")[0] for x in o))
+def test_each_algorithm(sftpd, opts):
+    args = [a for o in opts for a in ("-o", o)]
+    res = sftp_batch(sftpd, "put /etc/services alg.txt\nls -l alg.txt\nrm alg.txt\n", *args)
+    assert "alg.txt" in res.stdout
+    want = {o.split("=")[0]: o.split("=")[1] for o in opts}
+    line = [x for x in (sftpd.dir / "sftp.log").read_text().splitlines() if "keyed:" in x][-1]
+    for value in want.values():
+        assert value in line
+
+
+def test_rsa_user_key(sftpd):
+    res = sftp_batch(sftpd, "pwd\n", key="alice_rsa")
+    assert "Remote working directory: /" in res.stdout
+
+
+def test_unknown_key_refused(sftpd):
+    res = sftp_batch(sftpd, "pwd\n", key="stranger", check=False)
+    assert res.returncode != 0
+    assert "Permission denied" in res.stderr
+
+
+def test_openssh_password_through_askpass(sftpd, tmp_path):
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho {PASSWORDS['bob']}\n")
+    askpass.chmod(0o755)
+    env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    # (not -b: sftp's batch mode forbids password prompts; the commands come on standard input)
+    res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no",
+                          "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+                          "-o", "PreferredAuthentications=password", "-P", str(sftpd.sftp_port), "bob@127.0.0.1"],
+                         capture_output=True, text=True, timeout=60, env=env, input="pwd\nput /etc/hostname h.txt\n")
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert (sftpd.home("bob") / "h.txt").read_bytes() == Path("/etc/hostname").read_bytes()
+
+
+# -- curl (libssh2) ----------------------------------------------------------------------------------------------
+def test_curl_upload_download_list(sftpd, tmp_path):
+    data = os.urandom(3 * 1024 * 1024)
+    src = tmp_path / "c.bin"
+    src.write_bytes(data)
+    url = f"sftp://127.0.0.1:{sftpd.sftp_port}"
+    assert curl(sftpd, "-T", str(src), f"{url}/c.bin").returncode == 0
+    got = curl(sftpd, f"{url}/c.bin")
+    assert got.returncode == 0 and hashlib.sha256(got.stdout).digest() == hashlib.sha256(data).digest()
+    listing = curl(sftpd, f"{url}/")
+    assert listing.returncode == 0 and b" c.bin" in listing.stdout
+    assert curl(sftpd, "-Q", "rm /c.bin", f"{url}/").returncode == 0
+    assert not (sftpd.home("alice") / "c.bin").exists()
+
+
+def test_curl_wrong_password_and_max_login_attempts(sftpd):
+    url = f"sftp://127.0.0.1:{sftpd.sftp_port}/"
+    res = curl(sftpd, url, user="alice:wrong")
+    assert res.returncode == 67            # CURLE_LOGIN_DENIED
+    assert "USER alice (Login failed): Incorrect password" in sftpd.log()
+
+
+# -- FTP beside it ------------------------------------------------------------------------------------------------
+def test_ftp_server_unaffected(sftpd):
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", sftpd.port, timeout=10)
+    assert ftp.getwelcome().startswith("220")
+    ftp.login("alice", PASSWORDS["alice"])
+    assert ftp.pwd() == "/"
+    ftp.quit()
+
+
+def test_ssh_client_on_ftp_port_gets_ftp(sftpd):
+    with socket.create_connection(("127.0.0.1", sftpd.port), timeout=10) as s:
+        assert s.recv(100).startswith(b"220")
+
+
+# -- hostile input ------------------------------------------------------------------------------------------------
+def _raw(d: Daemon) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", d.sftp_port), timeout=10)
+    banner = b""
+    while not banner.endswith(b"\r\n"):
+        banner += s.recv(1)
+    assert banner == b"SSH-2.0-mod_sftp\r\n"
+    return s
+
+
+def _drain(s: socket.socket) -> bytes:
+    out = b""
+    s.settimeout(10)
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_bad_version_line(sftpd):
+    s = _raw(sftpd)
+    s.sendall(b"GET / HTTP/1.0\r\n")
+    assert b"Protocol mismatch." in _drain(s)
+    s.close()
+    s = _raw(sftpd)
+    s.sendall(b"SSH-2.0-" + b"x" * 5000)                   # no end of line: bounded at 255 bytes
+    assert b"Protocol mismatch." in _drain(s)
+    s.close()
+
+
+@pytest.mark.parametrize("packet, logged", [
+    (struct.pack(">I", 0x7FFFFFFF) + b"\x04" + b"\0" * 11, "packet length too long"),
+    (struct.pack(">I", 3) + b"\x01\0\0\0" + b"\0" * 8, "packet length too short"),
+    (struct.pack(">I", 13) + b"\x02" + b"\x14" + b"\0" * 11, "not a multiple"),
+    (struct.pack(">I", 12) + b"\x02" + b"\x14" + b"\0" * 10, "padding length too short"),
+    (struct.pack(">I", 12) + b"\xf0" + b"\x14" + b"\0" * 10, "padding length too long"),
+    (struct.pack(">I", 12) + b"\x04" + b"\x32" + b"\0" * 10, "before keys were exchanged"),
+])
+def test_hostile_packets_disconnect_with_log_line(sftpd, packet, logged):
+    s = _raw(sftpd)
+    s.sendall(b"SSH-2.0-hostile\r\n" + packet)
+    start = time.monotonic()
+    _drain(s)
+    s.close()
+    assert time.monotonic() - start < 8
+    assert wait_until(lambda: logged in (sftpd.dir / "sftp.log").read_text(), 5)
+    assert "Traceback" not in sftpd.log()
+
+
+def test_bad_mac_after_key_exchange(sftpd):
+    from proftpy.net.ssh import crypto
+    from proftpy.net.ssh.transport import _derive, Negotiated
+    from proftpy.net.ssh.wire import Reader, Writer, mpint
+    s = _raw(sftpd)
+    s.sendall(b"SSH-2.0-hostile\r\n")
+    buf = b""
+
+    def packet() -> bytes:
+        nonlocal buf
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+            buf += s.recv(65536)
+        n = struct.unpack(">I", buf[:4])[0]
+        pkt, buf = buf[:4 + n], buf[4 + n:]
+        return pkt[5:4 + n - pkt[4]]
+
+    server_kexinit = packet()
+    ours = (Writer().byte(20).raw(os.urandom(16)).name_list(["curve25519-sha256"]).name_list(["ssh-ed25519"])
+            .name_list(["aes128-ctr"]).name_list(["aes128-ctr"]).name_list(["hmac-sha2-256"])
+            .name_list(["hmac-sha2-256"]).name_list(["none"]).name_list(["none"]).name_list([]).name_list([])
+            .boolean(False).u32(0).bytes())
+    secret = os.urandom(32)
+    q_c = crypto.x25519_base(secret)
+    s.sendall(crypto.padded(ours, 8, True) + crypto.padded(Writer().byte(30).string(q_c).bytes(), 8, True))
+    reply = Reader(packet(), 1)
+    k_s, q_s = reply.string(), reply.string()
+    assert packet() == b"\x15"
+    k = int.from_bytes(crypto.x25519(secret, q_s), "big")
+    h = hashlib.sha256(Writer().string(b"SSH-2.0-hostile").string(b"SSH-2.0-mod_sftp").string(ours)
+                       .string(server_kexinit).string(k_s).string(q_c).string(q_s).bytes() + mpint(k)).digest()
+    alg = Negotiated("curve25519-sha256", "ssh-ed25519", "aes128-ctr", "aes128-ctr", "hmac-sha2-256",
+                     "hmac-sha2-256")
+    keys = _derive("sha256", mpint(k), h, h, alg)
+    s.sendall(crypto.padded(b"\x15", 8, True))
+    sealer = crypto.make_sealer("aes128-ctr", keys["C"], keys["A"], "hmac-sha2-256", keys["E"])
+    sealed = bytearray(sealer.seal(crypto.padded(Writer().byte(5).string(b"ssh-userauth").bytes(), 16, True), 3))
+    sealed[-1] ^= 1                                          # one bit of the MAC
+    s.sendall(bytes(sealed))
+    _drain(s)
+    s.close()
+    assert wait_until(lambda: "unable to verify MAC" in (sftpd.dir / "sftp.log").read_text(), 5)
+    assert "Traceback" not in sftpd.log()
+
+
+def test_still_serving_after_hostile_clients(sftpd):
+    assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
+
+
+# -- configuration -------------------------------------------------------------------------------------------------
+def _refused(tmp_path: Path, lines: str) -> str:
+    res = configtest(tmp_path, f"Port 0\n<IfModule mod_sftp.c>\n{lines}\n</IfModule>\n")
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    return res.stderr
+
+
+@pytest.mark.parametrize("line, text", [
+    ("SFTPCompression delayed", "compression is not supported"),
+    ("SFTPCiphers aes256-cbc", "unsupported cipher algorithm: aes256-cbc"),
+    ("SFTPDigests umac-64@openssh.com", "unsupported digest algorithm"),
+    ("SFTPKeyExchanges diffie-hellman-group-exchange-sha256", "unsupported key exchange algorithm"),
+    ("SFTPAuthMethods keyboard-interactive", "No drivers loaded"),
+    ("SFTPAuthMethods publickey+password", "chains of methods are not supported"),
+    ("SFTPOptions NoSuchOption", "unknown SFTPOption 'NoSuchOption'"),
+    ("SFTPPassPhraseProvider /bin/true", "SFTPPassPhraseProvider is not supported"),
+    ("SFTPHostKey agent:/tmp/x", "not supported"),
+    ("SFTPHostKey relative/key", "must be an absolute path"),
+    ("SFTPAuthorizedUserKeys ldap:x", "unsupported key store"),
+])
+def test_unfinished_parts_refused_at_load(tmp_path, line, text):
+    err = _refused(tmp_path, line)
+    assert "t.conf:3:" in err and text in err, err
+
+
+def test_host_key_files_checked_at_load(tmp_path):
+    key = keygen(tmp_path / "k", "ed25519")
+    os.chmod(key, 0o644)
+    res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {key}\n")
+    assert res.returncode == 1 and "t.conf:3: unable to use" in res.stderr and "world-accessible" in res.stderr
+    res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {tmp_path}/missing\n")
+    assert res.returncode == 1 and "t.conf:3: unable to check" in res.stderr
+    os.chmod(key, 0o600)
+    ec = keygen(tmp_path / "ec", "ecdsa")
+    pem = keygen(tmp_path / "pem", "rsa", "-b", "2048", "-m", "PEM")
+    res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {key}\nSFTPHostKey {ec}\nSFTPHostKey {pem}\n")
+    assert res.returncode == 0, res.stderr
+    assert "t.conf:4:" in res.stderr and "ecdsa-sha2-nistp256 keys are not supported" in res.stderr
+    assert "Syntax OK" in res.stdout
+
+
+def test_listed_as_module():
+    res = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-m", "proftpy", "-l"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert "mod_sftp.c" in res.stdout
+
+
+def test_rekey_during_transfer(sftpd, tmp_path):
+    """The client asks for new keys every 256 KiB: a transfer goes on across them, byte for byte."""
+    src = tmp_path / "r.bin"
+    src.write_bytes(os.urandom(2 * 1024 * 1024))
+    back = tmp_path / "r.back"
+    before = (sftpd.dir / "sftp.log").read_text().count("rekeyed:")
+    sftp_batch(sftpd, f"put {src} r.bin\nget r.bin {back}\nrm r.bin\n", "-o", "RekeyLimit=256K",
+               "-o", "Ciphers=aes256-gcm@openssh.com")
+    assert back.read_bytes() == src.read_bytes()
+    assert (sftpd.dir / "sftp.log").read_text().count("rekeyed:") - before >= 8
+
+
+def test_max_login_attempts_disconnects(sftpd, tmp_path):
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text("#!/bin/sh\necho wrong-password\n")
+    askpass.chmod(0o755)
+    env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                          "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=5", "-P",
+                          str(sftpd.sftp_port), "bob@127.0.0.1"], capture_output=True, text=True, timeout=60, env=env,
+                         input="pwd\n")
+    assert res.returncode != 0
+    assert "Maximum login attempts exceeded" in res.stderr                  # the DISCONNECT's text
+    assert "Maximum login attempts (2) exceeded, connection refused" in sftpd.log()
+    assert "Maximum login attempts (2) exceeded, refusing connection for user 'bob'" in \
+        (sftpd.dir / "sftp.log").read_text()
