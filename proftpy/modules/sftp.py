@@ -152,6 +152,14 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
+def _none_only(name: str, why: str):
+    def parse(args: list[str]) -> None:
+        if len(args) == 1 and args[0].lower() == "none":
+            return None
+        raise ValueError(f"'{' '.join(args)}': {why} (only 'none' is accepted)")
+    return parse
+
+
 def _refused(what: str):
     def parse(args: list[str]):
         raise ValueError(what)
@@ -207,6 +215,27 @@ directives = (
     Directive("SFTPPassPhraseProvider", _refused("SFTPPassPhraseProvider is not supported by proftpy: use host keys "
                                                  "without a passphrase (ssh-keygen -p -N '')"), SERVER, None,
               Merge.SERVER, "Refused: passphrase-protected host keys are not supported."),
+    Directive("SFTPRekey", Custom(_none_only("SFTPRekey", "server-initiated rekeying is not implemented (clients "
+                                             "rekey on their own)"), "none"), SVG, None, Merge.SERVER,
+              "Only `none`: the server never asks for new keys itself (a client's rekey request is served)."),
+    Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
+                                                     "implemented"), "none"), SVG, None, Merge.SERVER,
+              "Only `none`."),
+    Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
+                                         "none"), SVG, None, Merge.SERVER, "Only `none`."),
+    Directive("SFTPClientAlive", _refused("SFTPClientAlive is not supported by proftpy (TimeoutIdle ends idle "
+                                          "sessions)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPKeyLimits", _refused("SFTPKeyLimits is not supported by proftpy (RSA keys below 1024 bits are "
+                                        "always refused)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,
+              "Refused."),
+    Directive("SFTPExtensions", _refused("SFTPExtensions is not supported by proftpy (its extensions are "
+                                         "posix-rename, statvfs and fsync, always on)"), SVG, None, Merge.SERVER,
+              "Refused."),
+    Directive("SFTPAuthorizedHostKeys", _refused("SFTPAuthorizedHostKeys: hostbased authentication is not "
+                                                 "supported by proftpy"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
+              "Accepted; its groups are for diffie-hellman-group-exchange, which proftpy does not offer."),
     Directive("SFTPAcceptEnv", Custom(lambda a: tuple(a) if a else _none("wrong number of parameters"), "name ..."),
               SVG, None, Merge.SERVER, "Accepted; environment requests are never acted on (no program runs)."),
 )

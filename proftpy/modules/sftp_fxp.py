@@ -503,8 +503,12 @@ class Sftp:
             name = h.entries.pop(0)
             if access.hidden(self.session, h.real, name):
                 continue
+            if name == "..":                # the parent as the client sees it: never above the session's root
+                target = fs.real_of(posixpath.dirname(h.virtual.rstrip("/")) or "/") if h.virtual != "/" else h.real
+            else:
+                target = h.real if name == "." else posixpath.join(h.real, name)
             try:
-                st = fs.lstat(posixpath.join(h.real, name))
+                st = fs.lstat(target)
             except OSError:
                 continue
             out.string(name).string(self.longname(name, st)).raw(self.attrs(st))
