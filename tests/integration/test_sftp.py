@@ -426,3 +426,101 @@ def test_max_login_attempts_disconnects(sftpd, tmp_path):
     assert "Maximum login attempts (2) exceeded, connection refused" in sftpd.log()
     assert "Maximum login attempts (2) exceeded, refusing connection for user 'bob'" in \
         (sftpd.dir / "sftp.log").read_text()
+
+
+# -- hostile input after login (a minimal client of the tests' own: tests/ssh_client.py) ---------------------------
+def _sftp_client(d: Daemon):
+    from ssh_client import MiniClient
+    c = MiniClient(d.sftp_port)
+    assert c.login("bob", PASSWORDS["bob"])
+    c.open_sftp()
+    return c
+
+
+def _request(c, kind: int, rid: int, body: bytes) -> tuple[int, bytes]:
+    c.data(struct.pack(">IBI", 5 + len(body), kind, rid) + body)
+    return c.sftp_reply()
+
+
+def _s(text: bytes) -> bytes:
+    return struct.pack(">I", len(text)) + text
+
+
+def test_hostile_sftp_requests(sftpd):
+    c = _sftp_client(sftpd)
+    kind, payload = _request(c, 99, 1, b"")                               # unknown request type
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (1, 8)    # SSH_FX_OP_UNSUPPORTED
+    kind, payload = _request(c, 3, 2, _s(b"a\0b") + struct.pack(">II", 1, 0))   # NUL in a path
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (2, 5)    # SSH_FX_BAD_MESSAGE
+    kind, payload = _request(c, 3, 3, _s(b"x"))                            # OPEN cut short
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (3, 5)
+    kind, payload = _request(c, 5, 4, _s(b"nohandle") + struct.pack(">QI", 0, 10))
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (4, 4)    # SSH_FX_FAILURE: no such handle
+    kind, payload = _request(c, 3, 5, _s(b"/../../../etc/passwd") + struct.pack(">II", 1, 0))
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (5, 2)    # chrooted: no such file
+    kind, payload = _request(c, 20, 6, _s(b"/etc/passwd") + _s(b"pw"))      # a link out of the root...
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (6, 0)
+    kind, payload = _request(c, 3, 7, _s(b"pw") + struct.pack(">II", 1, 0))
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (7, 2)    # ... leads nowhere outside it
+    kind, payload = _request(c, 16, 8, _s(b"../../.."))
+    assert kind == 104 and Reader_name(payload) == "/"
+    c.data(struct.pack(">I", 0x7FFFFFFF) + b"\x03")                        # an SFTP length past every bound
+    with pytest.raises(Exception):
+        c.sftp_reply()
+    c.close()
+    assert wait_until(lambda: "out of bounds, closing the channel" in (sftpd.dir / "sftp.log").read_text(), 5)
+    (sftpd.home("bob") / "pw").unlink()
+
+
+def Reader_name(payload: bytes) -> str:
+    n = struct.unpack(">I", payload[8:12])[0]
+    return payload[12:12 + n].decode()
+
+
+def test_oversized_channel_data_disconnects(sftpd):
+    from ssh_client import ServerClosed
+    c = _sftp_client(sftpd)
+    c.data(b"x" * 40000)                                                   # above the packet size we announced
+    with pytest.raises(ServerClosed) as e:
+        c.sftp_reply()
+    assert e.value.reason == 2                                              # SSH_DISCONNECT_PROTOCOL_ERROR
+    c.close()
+
+
+def test_exec_and_extra_channels_refused(sftpd):
+    from proftpy.net.ssh.wire import Writer
+    from ssh_client import MiniClient
+    c = MiniClient(sftpd.sftp_port)
+    assert c.login("bob", PASSWORDS["bob"])
+    c.send(Writer().byte(90).string(b"session").u32(1).u32(65536).u32(32768).bytes())
+    c.recv()
+    c.send(Writer().byte(98).u32(0).string(b"exec").boolean(True).string(b"scp -t /").bytes())
+    assert c.recv()[0] == 100                                               # CHANNEL_FAILURE: no scp, no exec
+    c.send(Writer().byte(98).u32(0).string(b"shell").boolean(True).bytes())
+    assert c.recv()[0] == 100
+    answers = []
+    for i in range(2, 13):
+        c.send(Writer().byte(90).string(b"session").u32(i).u32(65536).u32(32768).bytes())
+        answers.append(c.recv()[0])
+    assert answers.count(91) == 9 and answers[-2:] == [92, 92]             # SFTPMaxChannels 10
+    c.send(Writer().byte(90).string(b"direct-tcpip").u32(99).u32(65536).u32(32768).string(b"127.0.0.1")
+           .u32(22).string(b"127.0.0.1").u32(1).bytes())
+    assert c.recv()[0] == 92                                                # no port forwarding
+    c.close()
+
+
+def test_lftp_with_key_and_password(sftpd, tmp_path):
+    if shutil.which("lftp") is None:
+        pytest.skip("lftp is not installed")
+    ssh = (f"ssh -a -x -i {sftpd.dir}/alice_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+           "-o BatchMode=yes")
+    res = subprocess.run(["lftp", "-e", f"set sftp:connect-program '{ssh}'; put /etc/services -o lf.txt; "
+                          f"get lf.txt -o {tmp_path}/lf.back; rm lf.txt; bye",
+                          f"sftp://alice:x@127.0.0.1:{sftpd.sftp_port}"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "lf.back").read_bytes() == Path("/etc/services").read_bytes()
+    ssh = "ssh -a -x -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no"
+    res = subprocess.run(["lftp", "-e", f"set sftp:connect-program '{ssh}'; ls; bye",
+                          f"sftp://bob:{PASSWORDS['bob']}@127.0.0.1:{sftpd.sftp_port}"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
