@@ -174,6 +174,9 @@ class Sftp:
             self.status(rid, _ERRNO_STATUS.get(e.errno, FAILURE), os.strerror(e.errno))
         except OSError as e:
             self.error(rid, e)
+        except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
+            self.log.write(f"SFTP request type {kind} refused: {e}")
+            self.status(rid, FAILURE, "Invalid argument")
 
     def init(self, r: Reader) -> None:
         try:
@@ -248,7 +251,8 @@ class Sftp:
         user = self._owner(st.st_uid, True)
         group = self._owner(st.st_gid, False)
         when = listing.time_field(int(st.st_mtime), int(time.time()), gmt=False)
-        return listing.long_line(mode, st.st_nlink, user, group, listing.size_field(st.st_size), when, name)
+        # ProFTPD's fxp_get_path_listing: its mode string ends in a space, then "%3u %-8s %-8s %8llu"
+        return listing.long_line(mode + " ", st.st_nlink, user, group, listing.size_field(st.st_size), when, name)
 
     def _owner(self, ident: int, user: bool) -> str:
         cache = self.__dict__.setdefault("_owners", {})

@@ -113,6 +113,11 @@ def serve(session: "Session") -> None:
         elif str(c):
             st.log.write(f"{c}")
         session.end(session.end_reason or "disconnected")
+    except Exception:
+        log.exception("%s: internal error in the SSH session", VERSION)
+        st.log.write("internal error, disconnecting")
+        t.disconnect(BY_APPLICATION, "internal error")
+        session.end("internal error", "error")
     finally:
         if conn is not None:
             conn.close_all()

@@ -524,3 +524,50 @@ def test_lftp_with_key_and_password(sftpd, tmp_path):
                           f"sftp://bob:{PASSWORDS['bob']}@127.0.0.1:{sftpd.sftp_port}"], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+# -- side by side with Debian's ProFTPD and its mod_sftp -----------------------------------------------------------
+def test_same_session_as_proftpd_mod_sftp(open_tmp_path):
+    """The same sftp batch against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy, with the same users, host
+    key and authorized keys: the client's transcript (listings included) and the TransferLog lines match, their
+    dates aside. (A directory every user may traverse: ProFTPD looks at the home as the user before the chroot.)"""
+    tmp_path = open_tmp_path
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    os.chmod(tmp_path, 0o755)
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "user", "ed25519")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
+                                                            check=True, capture_output=True, text=True).stdout)
+    home = users["alice"][2]
+    (home / "old.txt").write_text("old\n")
+    os.utime(home / "old.txt", (1_600_000_000, 1_600_000_000))
+    os.chown(home / "old.txt", users["alice"][0], users["alice"][1])
+    config = f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods publickey password
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPLog {{dir}}/sftp.log
+TransferLog {{dir}}/xferlog
+DefaultRoot ~
+"""
+    batch = tmp_path / "batch"
+    batch.write_text(f"pwd\nls -l\nput /etc/services s.txt\nget s.txt {tmp_path}/back\nmkdir d1\nls -l d1\n"
+                     "rename s.txt d1/x.txt\nls d1\n-rm nonexistent\n-get /etc/passwd /dev/null\nrm d1/x.txt\n"
+                     "rmdir d1\n-rmdir d1\nls -l\n")
+
+    def drive(port: int, run: Path) -> tuple[str, list[str]]:
+        res = subprocess.run(["sftp", "-b", str(batch), "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port),
+                              "alice@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        xferlog = run / "xferlog"
+        lines = [" ".join(x.split()[5:]) for x in xferlog.read_text().splitlines()] if xferlog.exists() else []
+        transcript = res.stdout + res.stderr.replace(str(port), "PORT")
+        return transcript, lines
+
+    results = side_by_side(tmp_path, config, drive)
+    assert results["proftpy"][0] == results["proftpd"][0]
+    assert results["proftpy"][1] == results["proftpd"][1]
