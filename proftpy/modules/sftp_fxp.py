@@ -273,6 +273,16 @@ class Sftp:
         self.handles[handle.name] = handle
         return handle.name
 
+    def moving(self) -> None:
+        """Data moves: TimeoutNoTransfer and TimeoutStalled start again (ProFTPD resets both at READ and WRITE)."""
+        self.session.reset_timer("noxfer")
+        self.session.reset_timer("stalled")
+
+    def _stalled_timer(self) -> None:
+        """TimeoutStalled runs while a file is open (ProFTPD's mod_sftp: from OPEN to CLOSE)."""
+        files = any(h.fd is not None for h in self.handles.values())
+        self.session.set_timer("stalled", self.session.conf("TimeoutStalled") if files else None, _stalled)
+
     def get_handle(self, r: Reader) -> Handle | None:
         return self.handles.get(r.string(256))
 
@@ -356,6 +366,7 @@ class Sftp:
             raise
         h = Handle(b"", vpath.real, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o")
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
+        self._stalled_timer()
 
     def close_(self, rid: int, r: Reader) -> None:
         h = self.handles.pop(r.string(256), None)
@@ -363,6 +374,7 @@ class Sftp:
             self.status(rid, FAILURE, "Invalid handle")
             return
         self._release(h, aborted=False)
+        self._stalled_timer()
         self.status(rid, OK)
 
     def read(self, rid: int, r: Reader) -> None:
@@ -371,6 +383,7 @@ class Sftp:
         if h is None or h.fd is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
+        self.moving()
         data = os.pread(h.fd, min(length, MAX_READ), offset)
         if not data:
             self.status(rid, EOF)
@@ -385,6 +398,7 @@ class Sftp:
         if h is None or h.fd is None or h.direction != "i":
             self.status(rid, FAILURE, "Invalid handle")
             return
+        self.moving()
         view = memoryview(data)
         while view:
             n = os.pwrite(h.fd, view, offset) if not h.request or h.request.name != "APPE" else os.write(h.fd, view)
@@ -495,6 +509,7 @@ class Sftp:
         if h is None or h.entries is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
+        self.session.reset_timer("noxfer")
         if h.listed is None:
             h.listed = (access.limits_allow(self.session, "LIST", DIRS, h.real)
                         or access.limits_allow(self.session, "NLST", DIRS, h.real))
@@ -629,6 +644,14 @@ class Sftp:
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
              REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink,
              EXTENDED: extended}
+
+
+def _stalled(session: "Session") -> None:
+    seconds = int(session.timers["stalled"].seconds)
+    session.state.get(SftpState).log.write(f"SFTP data transfer stalled timeout ({seconds} secs) reached")
+    session.state.get(SftpState).disconnect = (11, "data stalled timeout reached")
+    session.events.emit("core.timeout-stalled", session=session)
+    session.end("stalled")
 
 
 def _reply_status(reply: Reply, default: int = FAILURE) -> tuple[int, str]:

@@ -59,6 +59,7 @@ TimeoutIdle 20
   SFTPAuthMethods publickey password
   SFTPAuthorizedUserKeys file:{dir}/keys/%u
   MaxLoginAttempts 2
+  TimeoutStalled 3
   <Directory {dir}/home/alice/ro>
     <Limit WRITE>
       DenyAll
@@ -571,3 +572,20 @@ DefaultRoot ~
     results = side_by_side(tmp_path, config, drive)
     assert results["proftpy"][0] == results["proftpd"][0]
     assert results["proftpy"][1] == results["proftpd"][1]
+
+
+def test_timeout_stalled_while_a_file_is_open(sftpd):
+    from ssh_client import ServerClosed
+    (sftpd.home("bob") / "stall.txt").write_text("x")
+    c = _sftp_client(sftpd)
+    kind, payload = _request(c, 3, 1, _s(b"stall.txt") + struct.pack(">II", 1, 0))
+    assert kind == 102                                                      # a handle: the file is open
+    start = time.monotonic()
+    with pytest.raises(ServerClosed) as e:
+        c.sftp_reply()                                                      # nothing asked: the server ends it
+    assert 2 < time.monotonic() - start < 10
+    assert e.value.reason == 11 and e.value.text == "data stalled timeout reached"
+    c.close()
+    assert "SFTP data transfer stalled timeout (3 secs) reached" in (sftpd.dir / "sftp.log").read_text()
+    assert wait_until(lambda: f"{sftpd.home('bob')}/stall.txt b _ o r bob sftp 0 * i"      # logged incomplete
+                      in (sftpd.dir / "xferlog").read_text(), 5)
