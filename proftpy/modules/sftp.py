@@ -15,7 +15,7 @@ proftpy does not use (ECDSA, DSA, one with a passphrase) is skipped with a warni
 any key refuses its SSH sessions with an SFTPLog line. Sessions inherit the keys: no key file is read after fork.
 
 What is not done is refused when the configuration is read (docs/sftp.md lists it): scp and the other channel
-requests are refused to clients, `SFTPCompression delayed|on`, the keyboard-interactive and hostbased methods,
+requests are refused to clients, the keyboard-interactive and hostbased methods,
 method chains (`publickey+password`), SFTPPassPhraseProvider, agent: host keys, the algorithms not implemented
 here.
 """
@@ -114,14 +114,16 @@ def _authorized_keys(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _compression(args: list[str]) -> bool:
+def _compression(args: list[str]) -> str:
+    """`off`, `on` (zlib right after the key exchange) or `delayed` (zlib@openssh.com, after authentication)."""
     if len(args) != 1:
         raise ValueError("Wrong number of parameters")
-    if args[0].lower() == "delayed" or parse_bool_or_none(args[0]) is True:
-        raise ValueError(f"SFTPCompression {args[0]}: compression is not supported by proftpy (use off)")
-    if parse_bool_or_none(args[0]) is None:
+    if args[0].lower() == "delayed":
+        return "delayed"
+    value = parse_bool_or_none(args[0])
+    if value is None:
         raise ValueError(f"unknown compression setting: {args[0]}")
-    return False
+    return "on" if value else "off"
 
 
 def parse_bool_or_none(word: str) -> bool | None:
@@ -203,8 +205,9 @@ directives = (
               Merge.SERVER, "Key exchange algorithms offered, in order."),
     Directive("SFTPOptions", Custom(_sftp_options, "|".join(SFTP_OPTIONS) + " ..."), SVG, frozenset(),
               Merge.SERVER, "mod_sftp's options (those about scp or extended attributes have nothing to act on)."),
-    Directive("SFTPCompression", Custom(_compression, "off"), SVG, False, Merge.SERVER,
-              "Only `off`: compression (`delayed`, `on`) is not supported."),
+    Directive("SFTPCompression", Custom(_compression, "on|off|delayed"), SVG, "off", Merge.SERVER,
+              "zlib compression: `on` offers zlib from the key exchange on, `delayed` also OpenSSH's "
+              "zlib@openssh.com, which starts only after the client authenticated."),
     Directive("SFTPMaxChannels", Custom(_max_channels, "count"), SVG, 10, Merge.SERVER,
               "Channels a client may have open at once."),
     Directive("SFTPClientMatch", Custom(_client_match, "regex key value ..."), SVG, None, Merge.SERVER,

@@ -41,6 +41,7 @@ MAX_USER = 256                  # bytes of a user name (longer: disconnect, as n
 MAX_PASSWORD = 4096
 MAX_KEYS_FILE = 1 << 20         # an authorized keys file larger than this is not read
 DEFAULT_ATTEMPTS = 6            # ProFTPD's mod_sftp without MaxLoginAttempts
+COMPRESSION = {"off": ("none",), "on": ("zlib", "none"), "delayed": ("zlib@openssh.com", "zlib", "none")}
 
 
 def settings(session: "Session") -> Settings:
@@ -58,6 +59,7 @@ def settings(session: "Session") -> Settings:
         s.ciphers = server.get("SFTPCiphers")
     if server.get("SFTPDigests"):
         s.macs = server.get("SFTPDigests")
+    s.compression = COMPRESSION[server.get("SFTPCompression")]
     return s
 
 
@@ -357,6 +359,7 @@ class Auth:
 
     def _success(self, user: str, method: str) -> bool:
         self.t.send(bytes((USERAUTH_SUCCESS,)))
+        self.t.authenticated()
         self.st.log.write(f"user '{user}' authenticated via '{method}' method")
         return True
 

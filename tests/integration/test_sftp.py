@@ -60,6 +60,7 @@ TimeoutIdle 20
   SFTPAuthorizedUserKeys file:{dir}/keys/%u
   MaxLoginAttempts 2
   TimeoutStalled 3
+  SFTPCompression delayed
   <Directory {dir}/home/alice/ro>
     <Limit WRITE>
       DenyAll
@@ -362,7 +363,7 @@ def _refused(tmp_path: Path, lines: str) -> str:
 
 
 @pytest.mark.parametrize("line, text", [
-    ("SFTPCompression delayed", "compression is not supported"),
+    ("SFTPCompression maybe", "unknown compression setting: maybe"),
     ("SFTPCiphers aes256-cbc", "unsupported cipher algorithm: aes256-cbc"),
     ("SFTPDigests umac-64@openssh.com", "unsupported digest algorithm"),
     ("SFTPKeyExchanges diffie-hellman-group-exchange-sha256", "unsupported key exchange algorithm"),
@@ -589,3 +590,17 @@ def test_timeout_stalled_while_a_file_is_open(sftpd):
     assert "SFTP data transfer stalled timeout (3 secs) reached" in (sftpd.dir / "sftp.log").read_text()
     assert wait_until(lambda: f"{sftpd.home('bob')}/stall.txt b _ o r bob sftp 0 * i"      # logged incomplete
                       in (sftpd.dir / "xferlog").read_text(), 5)
+
+
+def test_compression(sftpd, tmp_path):
+    """SFTPCompression delayed (Debian's sample): OpenSSH's zlib@openssh.com after authentication, and curl's."""
+    src = tmp_path / "z.txt"
+    src.write_bytes(b"compressible line of text\n" * 200000)
+    back = tmp_path / "z.back"
+    sftp_batch(sftpd, f"put {src} z.txt\nget z.txt {back}\n", "-C")
+    assert back.read_bytes() == src.read_bytes()
+    line = [x for x in (sftpd.dir / "sftp.log").read_text().splitlines() if "keyed:" in x][-1]
+    assert "compression zlib@openssh.com/zlib@openssh.com" in line
+    got = curl(sftpd, "--compressed-ssh", f"sftp://127.0.0.1:{sftpd.sftp_port}/z.txt")
+    assert got.returncode == 0 and got.stdout == src.read_bytes()
+    (sftpd.home("alice") / "z.txt").unlink()

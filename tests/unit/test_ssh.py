@@ -254,3 +254,18 @@ def test_version_line_rules():
         with pytest.raises(Closed):
             t._read_version()
         assert any("Bad protocol version" in line for line in lines)
+
+
+def test_decompression_bomb_disconnects():
+    import zlib
+    bomb = zlib.compressobj()
+    payload = bomb.compress(b"\x5e" + bytes(2 * 1024 * 1024)) + bomb.flush(zlib.Z_SYNC_FLUSH)
+    t, _ = _server(crypto.padded(payload, 8, True))
+    t._inflate = zlib.decompressobj()
+    with pytest.raises(Disconnect) as e:
+        t.read_packet()
+    assert "exceeds maximum packet length" in e.value.log
+    good = zlib.compressobj()
+    t, _ = _server(crypto.padded(good.compress(b"\x05hello") + good.flush(zlib.Z_SYNC_FLUSH), 8, True))
+    t._inflate = zlib.decompressobj()
+    assert t.read_packet() == b"\x05hello"

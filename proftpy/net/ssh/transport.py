@@ -23,6 +23,7 @@ import hashlib
 import os
 import socket
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -130,6 +131,8 @@ class Transport:
         self.kex_count = 0
         self.bytes_in = self.bytes_out = 0
         self.closed = False
+        self._deflate: "zlib._Compress | None" = None      # zlib: outgoing payloads compressed
+        self._inflate: "zlib._Decompress | None" = None    # zlib: incoming payloads decompressed
 
     # -- version exchange ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -221,7 +224,18 @@ class Transport:
         self.recv_seq = (seq + 1) & 0xFFFFFFFF
         self.bytes_in += 4 + length
         self.on_packet()
-        return packet[5:4 + length - pad]
+        payload = packet[5:4 + length - pad]
+        if self._inflate is not None:
+            try:
+                payload = self._inflate.decompress(payload, MAX_PACKET)
+            except zlib.error as e:
+                raise Disconnect(PROTOCOL_ERROR, "bad compressed data", f"unable to decompress packet: {e}") from None
+            if self._inflate.unconsumed_tail:
+                raise Disconnect(PROTOCOL_ERROR, "packet too large", "decompressed packet exceeds maximum packet "
+                                 f"length ({MAX_PACKET})")
+            if not payload:
+                raise self._bad("empty payload after decompression")
+        return payload
 
     @staticmethod
     def _bad(message: str) -> Disconnect:
@@ -230,6 +244,8 @@ class Transport:
     def send(self, payload: bytes) -> None:
         """One message (its payload)."""
         sealer = self.sealer
+        if self._deflate is not None:
+            payload = self._deflate.compress(payload) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         packet = crypto.padded(payload, sealer.block, sealer.length_in_padding)
         data = sealer.seal(packet, self.send_seq)
         self.send_seq = (self.send_seq + 1) & 0xFFFFFFFF
@@ -259,6 +275,14 @@ class Transport:
         self.closed = True
 
     # -- messages --------------------------------------------------------------------------------------------------
+    def authenticated(self) -> None:
+        """USERAUTH_SUCCESS was sent: zlib@openssh.com compression starts now, both ways (OpenSSH's "delayed"
+        compression: nothing an unauthenticated client sends is ever decompressed)."""
+        if self.negotiated.comp_out == "zlib@openssh.com" and self._deflate is None:
+            self._deflate = zlib.compressobj()
+        if self.negotiated.comp_in == "zlib@openssh.com" and self._inflate is None:
+            self._inflate = zlib.decompressobj()
+
     @property
     def authenticated_keys(self) -> bool:
         """The first key exchange is done: the layers above may talk."""
@@ -449,6 +473,8 @@ class Transport:
         self.send(bytes((NEWKEYS,)))
         keys = _derive(digest, mpint(k), h, self.session_id, alg)
         self.sealer = crypto.make_sealer(alg.cipher_out, keys["D"], keys["B"], _mac(alg.mac_out), keys["F"])
+        if alg.comp_out == "zlib" and self._deflate is None:
+            self._deflate = zlib.compressobj()
         if self.strict:
             self.send_seq = 0
         self._pending_in = (keys, alg)
@@ -464,12 +490,16 @@ class Transport:
         keys, alg = pending
         self._pending_in = None
         self.opener = crypto.make_opener(alg.cipher_in, keys["C"], keys["A"], _mac(alg.mac_in), keys["E"])
+        if alg.comp_in == "zlib" and self._inflate is None:
+            self._inflate = zlib.decompressobj()
         if self.strict:
             self.recv_seq = 0
         self._kex = None
         self.kex_count += 1
         self.log(f"{'' if self.kex_count == 1 else 're'}keyed: {alg.kex}, host key {alg.hostkey}, client-to-server "
-                 f"{alg.cipher_in}/{alg.mac_in}, server-to-client {alg.cipher_out}/{alg.mac_out}")
+                 f"{alg.cipher_in}/{alg.mac_in}, server-to-client {alg.cipher_out}/{alg.mac_out}"
+                 + (f", compression {alg.comp_in}/{alg.comp_out}" if (alg.comp_in, alg.comp_out) != ("none", "none")
+                    else ""))
 
 
 def _mac(name: str) -> str | None:
