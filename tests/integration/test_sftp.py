@@ -604,3 +604,12 @@ def test_compression(sftpd, tmp_path):
     got = curl(sftpd, "--compressed-ssh", f"sftp://127.0.0.1:{sftpd.sftp_port}/z.txt")
     assert got.returncode == 0 and got.stdout == src.read_bytes()
     (sftpd.home("alice") / "z.txt").unlink()
+
+
+def test_reload_keeps_serving(sftpd):
+    """SIGHUP reads the host keys again; sessions go on being served with them."""
+    import signal
+    before = sftpd.log().count("configuration reloaded")
+    os.kill(sftpd.master_pid, signal.SIGHUP)
+    assert wait_until(lambda: sftpd.log().count("configuration reloaded") > before, 5)
+    assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
