@@ -11,7 +11,7 @@ the privilege drop are the FTP ones), then the connection layer (net/ssh/channel
 
 Host keys are read in the master (master_init, again on HUP; `proftpy -t` checks them): a file that cannot be used
 stops the start with `FILE:LINE: message`, as ProFTPD refuses it when the configuration is read; a key of a kind
-proftpy does not use (ECDSA, DSA, one with a passphrase) is skipped with a warning, and a server left without
+proftpy does not use (DSA, one with a passphrase) is skipped with a warning, and a server left without
 any key refuses its SSH sessions with an SFTPLog line. Sessions inherit the keys: no key file is read after fork.
 
 What is not done is refused when the configuration is read (docs/sftp.md lists it): scp and the other channel
@@ -181,13 +181,13 @@ def _sftp_options(args: list[str]) -> frozenset[str]:
     return Options(SFTP_OPTIONS, "SFTPOption")(args)
 
 
-HOSTKEY_ALGORITHMS = ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+HOSTKEY_ALGORITHMS = sshtransport.HOSTKEY_ORDER
 
 directives = (
     Directive("SFTPEngine", Flag, SVG, False, Merge.SERVER,
               "The server speaks SSH (and SFTP) instead of FTP, from the first byte."),
     Directive("SFTPHostKey", Custom(_host_key, "path|NoRSA|NoED25519|NoECDSA|NoDSA"), SVG, None, Merge.SERVER,
-              "A host key file (OpenSSH's format with an Ed25519 or RSA key, or PEM RSA/PKCS#8); it must not be "
+              "A host key file (OpenSSH's format with an Ed25519, ECDSA or RSA key, or PEM/PKCS#8); it must not be "
               "group- or world-accessible. NoRSA... drop the keys of that type loaded by earlier lines.",
               repeat=True),
     Directive("SFTPHostKeys", _algorithms("hostkeys", HOSTKEY_ALGORITHMS, "host key"), SVG, None, Merge.SERVER,

@@ -53,7 +53,7 @@ def _load_server_keys(server: "Server") -> tuple[list[sshkeys.HostKey], list[tup
     for param in server.section.all("SFTPHostKey"):
         spec: HostKeySpec = param.value
         if spec.clear is not None:
-            loaded = [k for k in loaded if k.kind != spec.clear]
+            loaded = [k for k in loaded if not k.kind.startswith(spec.clear)]
             continue
         path = spec.path
         try:
@@ -82,7 +82,7 @@ def _load_server_keys(server: "Server") -> tuple[list[sshkeys.HostKey], list[tup
         if st.st_mode & 0o077:
             problems.append((f"{param.where}: {VERSION}: unable to use '{path}' as host key, as it is group- or "
                              "world-accessible (used: SFTPOptions InsecureHostKeyPerms)", False))
-        loaded = [k for k in loaded if k.kind != key.kind] + [key]
+        loaded = [k for k in loaded if k.kind != key.kind] + [key]      # one key of each type, as ProFTPD
     return loaded, problems
 
 

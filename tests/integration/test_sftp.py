@@ -56,6 +56,7 @@ TimeoutIdle 20
   SFTPLog {dir}/sftp.log
   SFTPHostKey {dir}/host_ed25519
   SFTPHostKey {dir}/host_rsa
+  SFTPHostKey {dir}/host_ecdsa
   SFTPAuthMethods publickey password
   SFTPAuthorizedUserKeys file:{dir}/keys/%u
   MaxLoginAttempts 2
@@ -87,13 +88,15 @@ def sftpd(tmp_path_factory):
     d.users = make_users(base)
     keygen(base / "host_ed25519", "ed25519")
     keygen(base / "host_rsa", "rsa", "-b", "2048")
+    keygen(base / "host_ecdsa", "ecdsa")
     keys = base / "keys"
     keys.mkdir()
     keygen(base / "alice_ed25519", "ed25519")
     keygen(base / "alice_rsa", "rsa", "-b", "2048")
+    keygen(base / "alice_ecdsa", "ecdsa", "-b", "384")
     keygen(base / "stranger", "ed25519")
     rfc4716 = [subprocess.run(["ssh-keygen", "-e", "-f", str(base / f"alice_{k}.pub")], check=True,
-                              capture_output=True, text=True).stdout for k in ("ed25519", "rsa")]
+                              capture_output=True, text=True).stdout for k in ("ed25519", "rsa", "ecdsa")]
     (keys / "alice").write_text("".join(rfc4716))
     ro = d.home("alice") / "ro"
     ro.mkdir()
@@ -178,6 +181,7 @@ def test_limit_write_denied_is_permission_denied(sftpd):
     ("KexAlgorithms=diffie-hellman-group18-sha512",),
     ("HostKeyAlgorithms=rsa-sha2-512",),
     ("HostKeyAlgorithms=rsa-sha2-256",),
+    ("HostKeyAlgorithms=ecdsa-sha2-nistp256",),
     ("HostKeyAlgorithms=ssh-ed25519", "KexAlgorithms=curve25519-sha256"),
 ], ids=lambda o: "+".join(x.split("=")[1].split("@")[0] for x in o))
 def test_each_algorithm(sftpd, opts):
@@ -190,8 +194,9 @@ def test_each_algorithm(sftpd, opts):
         assert value in line
 
 
-def test_rsa_user_key(sftpd):
-    res = sftp_batch(sftpd, "pwd\n", key="alice_rsa")
+@pytest.mark.parametrize("key", ["alice_rsa", "alice_ecdsa"])
+def test_rsa_and_ecdsa_user_keys(sftpd, key):
+    res = sftp_batch(sftpd, "pwd\n", key=key)
     assert "Remote working directory: /" in res.stdout
 
 
@@ -388,12 +393,15 @@ def test_host_key_files_checked_at_load(tmp_path):
     res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {tmp_path}/missing\n")
     assert res.returncode == 1 and "t.conf:3: unable to check" in res.stderr
     os.chmod(key, 0o600)
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(locked)], check=True)
     ec = keygen(tmp_path / "ec", "ecdsa")
     pem = keygen(tmp_path / "pem", "rsa", "-b", "2048", "-m", "PEM")
-    res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {key}\nSFTPHostKey {ec}\nSFTPHostKey {pem}\n")
+    res = configtest(tmp_path, f"Port 0\nSFTPEngine on\nSFTPHostKey {key}\nSFTPHostKey {locked}\n"
+                               f"SFTPHostKey {ec}\nSFTPHostKey {pem}\n")
     assert res.returncode == 0, res.stderr
-    assert "t.conf:4:" in res.stderr and "ecdsa-sha2-nistp256 keys are not supported" in res.stderr
-    assert "Syntax OK" in res.stdout
+    assert "t.conf:4:" in res.stderr and "protected by a passphrase" in res.stderr
+    assert "t.conf:5" not in res.stderr and "Syntax OK" in res.stdout
 
 
 def test_listed_as_module():

@@ -587,3 +587,117 @@ def rsa_verify(n: int, e: int, message: bytes, sig: bytes, digest: str) -> bool:
         return pow(s, e, n) == emsa_pkcs1(message, digest, k)
     except ValueError:
         return False
+
+
+# -- ECDSA (libcrypto: its signing is constant-time, which Python's integers could not be) -------------------------
+EC_CURVES = {   # SSH's curve name -> (DER OID of the named curve, field bytes, digest)
+    "nistp256": (bytes.fromhex("06082a8648ce3d030107"), 32, "sha256"),
+    "nistp384": (bytes.fromhex("06052b81040022"), 48, "sha384"),
+    "nistp521": (bytes.fromhex("06052b81040023"), 66, "sha512"),
+}
+_EC_PUBLIC_OID = bytes.fromhex("06072a8648ce3d0201")
+
+
+@functools.lru_cache(maxsize=1)
+def _evp_pkey() -> ctypes.CDLL:
+    lib = libcrypto()
+    vp, c_int, c_long, c_size = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_size_t
+    for name, res, args in (
+            ("d2i_AutoPrivateKey", vp, [vp, ctypes.POINTER(vp), c_long]),
+            ("d2i_PUBKEY", vp, [vp, ctypes.POINTER(vp), c_long]),
+            ("EVP_PKEY_free", None, [vp]),
+            ("EVP_MD_CTX_new", vp, []),
+            ("EVP_MD_CTX_free", None, [vp]),
+            ("EVP_sha256", vp, []), ("EVP_sha384", vp, []), ("EVP_sha512", vp, []),
+            ("EVP_DigestSignInit", c_int, [vp, vp, vp, vp, vp]),
+            ("EVP_DigestSign", c_int, [vp, ctypes.c_char_p, ctypes.POINTER(c_size), ctypes.c_char_p, c_size]),
+            ("EVP_DigestVerifyInit", c_int, [vp, vp, vp, vp, vp]),
+            ("EVP_DigestVerify", c_int, [vp, ctypes.c_char_p, c_size, ctypes.c_char_p, c_size]),
+            ("ERR_clear_error", None, [])):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        head = bytes((tag, n))
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes((tag, 0x80 | len(raw))) + raw
+    return head + content
+
+
+def _der_int(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+class EcKey:
+    """An ECDSA key held by libcrypto (an EVP_PKEY): a private one signs, a public one verifies."""
+
+    def __init__(self, curve: str, point: bytes, private: int | None = None):
+        if curve not in EC_CURVES:
+            raise ValueError(f"unknown curve '{curve}'")
+        oid, size, self.digest = EC_CURVES[curve]
+        if len(point) != 1 + 2 * size or point[0] != 4:
+            raise ValueError("the EC point is not an uncompressed point of its curve")
+        self.curve, self.point, self.size = curve, point, size
+        if private is not None:
+            der = _der(0x30, _der_int(1) + _der(0x04, private.to_bytes(size, "big")) + _der(0xA0, oid)
+                       + _der(0xA1, _der(0x03, b"\0" + point)))
+        else:
+            der = _der(0x30, _der(0x30, _EC_PUBLIC_OID + oid) + _der(0x03, b"\0" + point))
+        lib = self.lib = _evp_pkey()
+        buf = ctypes.create_string_buffer(der, len(der))
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        decode = lib.d2i_AutoPrivateKey if private is not None else lib.d2i_PUBKEY
+        self.pkey = decode(None, ctypes.byref(ptr), len(der))
+        if not self.pkey:
+            lib.ERR_clear_error()
+            raise ValueError("libcrypto refused the EC key (not a point of its curve, or a bad private value)")
+        self.private = private is not None
+
+    def _md(self):
+        return getattr(self.lib, "EVP_" + self.digest)()
+
+    def sign(self, data: bytes) -> tuple[int, int]:
+        lib = self.lib
+        ctx = lib.EVP_MD_CTX_new()
+        try:
+            if lib.EVP_DigestSignInit(ctx, None, self._md(), None, self.pkey) != 1:
+                raise ValueError("ECDSA: cannot sign")
+            out = ctypes.create_string_buffer(2 * self.size + 16)
+            n = ctypes.c_size_t(len(out))
+            if lib.EVP_DigestSign(ctx, out, ctypes.byref(n), data, len(data)) != 1:
+                raise ValueError("ECDSA: signing failed")
+        finally:
+            lib.EVP_MD_CTX_free(ctx)
+        sig = out.raw[:n.value]             # ECDSA-Sig-Value: SEQUENCE { INTEGER r, INTEGER s }
+        body = sig[2:] if sig[1] < 0x80 else sig[3:]
+        r_len = body[1]
+        r = int.from_bytes(body[2:2 + r_len], "big")
+        s_len = body[3 + r_len]
+        s = int.from_bytes(body[4 + r_len:4 + r_len + s_len], "big")
+        return r, s
+
+    def verify(self, data: bytes, r: int, s: int) -> bool:
+        if not (0 < r and 0 < s and r.bit_length() <= 8 * self.size and s.bit_length() <= 8 * self.size):
+            return False
+        lib = self.lib
+        sig = _der(0x30, _der_int(r) + _der_int(s))
+        ctx = lib.EVP_MD_CTX_new()
+        try:
+            if lib.EVP_DigestVerifyInit(ctx, None, self._md(), None, self.pkey) != 1:
+                lib.ERR_clear_error()
+                return False
+            ok = lib.EVP_DigestVerify(ctx, sig, len(sig), data, len(data)) == 1
+        finally:
+            lib.EVP_MD_CTX_free(ctx)
+        lib.ERR_clear_error()
+        return ok
+
+    def __del__(self) -> None:
+        pkey, self.pkey = getattr(self, "pkey", None), None
+        if pkey:
+            self.lib.EVP_PKEY_free(pkey)

@@ -95,6 +95,30 @@ class RsaKey(HostKey):
         return Writer().string(algorithm).string(self.key.sign(data, RSA_DIGESTS[algorithm])).bytes()
 
 
+class EcdsaKey(HostKey):
+    """An ECDSA host key (nistp256, nistp384, nistp521), signing in libcrypto."""
+
+    def __init__(self, curve: str, point: bytes, private: int, path: str = ""):
+        super().__init__(path)
+        try:
+            self.key = crypto.EcKey(curve, point, private)
+        except (ValueError, crypto.CryptoUnavailable) as e:
+            raise KeyFileError(f"ECDSA key: {e}") from None
+        self.kind = f"ecdsa-sha2-{curve}"
+        self.algorithms = (self.kind,)
+        self.curve, self.point = curve, point
+
+    def public_blob(self) -> bytes:
+        return Writer().string(self.kind).string(self.curve).string(self.point).bytes()
+
+    def sign(self, algorithm: str, data: bytes) -> bytes:
+        r, s = self.key.sign(data)
+        return Writer().string(self.kind).string(mpint(r) + mpint(s)).bytes()
+
+
+_CURVE_OIDS = {oid[2:]: name for name, (oid, _, _) in crypto.EC_CURVES.items()}
+
+
 def load_host_key(path: str, data: bytes | None = None) -> HostKey:
     """The private key in the file at `path` (or in `data`)."""
     if data is None:
@@ -125,8 +149,10 @@ def load_host_key(path: str, data: bytes | None = None) -> HostKey:
         return _pkcs8(der, path)
     if label == "ENCRYPTED PRIVATE KEY":
         raise UnsupportedKey("the key is protected by a passphrase (SFTPPassPhraseProvider is not supported)")
-    if label in ("EC PRIVATE KEY", "DSA PRIVATE KEY"):
-        raise UnsupportedKey(f"{label.split()[0]} keys are not supported (use an Ed25519 or RSA key)")
+    if label == "EC PRIVATE KEY":
+        return _sec1(der, None, path)
+    if label == "DSA PRIVATE KEY":
+        raise UnsupportedKey("DSA keys are not supported (use an Ed25519, ECDSA or RSA key)")
     raise KeyFileError(f"unknown key file type '{label}'")
 
 
@@ -167,9 +193,11 @@ def _openssh_key(blob: bytes, path: str) -> HostKey:
         if kind == b"ssh-rsa":
             n, e, d, iqmp, p, q = (priv.mpint(2048 + 1) for _ in range(6))
             return RsaKey(n, e, d, p, q, iqmp, path)
-        if kind.startswith(b"ecdsa-sha2-"):
-            raise UnsupportedKey(f"{kind.decode('ascii', 'replace')} keys are not supported (use an Ed25519 or "
-                                 "RSA key)")
+        if kind in (b"ecdsa-sha2-nistp256", b"ecdsa-sha2-nistp384", b"ecdsa-sha2-nistp521"):
+            curve, point, d = priv.string(16).decode("ascii"), priv.string(256), priv.mpint(80)
+            if f"ecdsa-sha2-{curve}".encode() != kind:
+                raise KeyFileError("corrupt ECDSA key (its curve is not its type's)")
+            return EcdsaKey(curve, point, d, path)
         raise UnsupportedKey(f"'{kind.decode('ascii', 'replace')}' keys are not supported")
     except WireError as e:
         raise KeyFileError(f"corrupt OpenSSH key: {e}") from None
@@ -223,6 +251,26 @@ def _pkcs1_rsa(der: bytes, path: str) -> HostKey:
     return RsaKey(n, e, d, p, q, iqmp, path)
 
 
+def _sec1(der: bytes, curve: str | None, path: str) -> HostKey:
+    """SEC 1's ECPrivateKey: version, the private value, [0] the curve, [1] the public point."""
+    items = _der_seq(der)
+    if len(items) < 2 or items[1][0] != 0x04:
+        raise KeyFileError("not an EC private key")
+    d = int.from_bytes(items[1][1], "big")
+    point = None
+    for tag, content in items[2:]:
+        if tag == 0xA0:
+            curve = _CURVE_OIDS.get(content[2:]) if content[:1] == b"\x06" else None
+            if curve is None:
+                raise UnsupportedKey("ECDSA keys on curves other than nistp256, nistp384, nistp521 are not supported")
+        elif tag == 0xA1:
+            _, bits, _ = _der(content, 0)
+            point = bits[1:]
+    if curve is None or point is None:
+        raise KeyFileError("EC private key without its curve or public point")
+    return EcdsaKey(curve, point, d, path)
+
+
 def _pkcs8(der: bytes, path: str) -> HostKey:
     items = _der_seq(der)
     if len(items) < 3 or items[1][0] != 0x30 or items[2][0] != 0x04:
@@ -236,7 +284,8 @@ def _pkcs8(der: bytes, path: str) -> HostKey:
             raise KeyFileError("corrupt Ed25519 key")
         return Ed25519Key(seed, None, path)
     if oid == _OID_EC:
-        raise UnsupportedKey("ECDSA keys are not supported (use an Ed25519 or RSA key)")
+        _, params, _ = _der(items[1][1], len(oid) + 2)
+        return _sec1(items[2][1], _CURVE_OIDS.get(params), path)
     raise UnsupportedKey("unknown PKCS#8 key algorithm")
 
 
@@ -244,14 +293,15 @@ def _pkcs8(der: bytes, path: str) -> HostKey:
 class PublicKey:
     """A user's public key as a client sends it (the blob), able to check signatures."""
 
-    def __init__(self, blob: bytes, kind: str, ed25519: bytes | None = None, rsa: tuple[int, int] | None = None):
-        self.blob, self.kind, self.ed25519, self.rsa = blob, kind, ed25519, rsa
+    def __init__(self, blob: bytes, kind: str, ed25519: bytes | None = None, rsa: tuple[int, int] | None = None,
+                 ec: "crypto.EcKey | None" = None):
+        self.blob, self.kind, self.ed25519, self.rsa, self.ec = blob, kind, ed25519, rsa, ec
 
     def accepts(self, algorithm: str) -> bool:
         """Whether a signature algorithm goes with this key's type."""
-        if self.kind == "ssh-ed25519":
-            return algorithm == "ssh-ed25519"
-        return algorithm in RSA_DIGESTS
+        if self.kind == "ssh-rsa":
+            return algorithm in RSA_DIGESTS
+        return algorithm == self.kind
 
     def verify(self, algorithm: str, data: bytes, signature_blob: bytes) -> bool:
         try:
@@ -264,6 +314,14 @@ class PublicKey:
             return False
         if self.kind == "ssh-ed25519":
             return crypto.ed25519_verify(self.ed25519, data, sig)
+        if self.ec is not None:
+            try:
+                rs = Reader(sig)
+                r, s = rs.mpint(80), rs.mpint(80)
+                rs.end()
+            except WireError:
+                return False
+            return self.ec.verify(data, r, s)
         n, e = self.rsa
         return crypto.rsa_verify(n, e, data, sig, RSA_DIGESTS[algorithm])
 
@@ -288,6 +346,15 @@ def parse_public_blob(blob: bytes) -> PublicKey:
             if n <= 0 or e <= 1 or e % 2 == 0 or not MIN_RSA_BITS <= n.bit_length() <= MAX_RSA_BITS:
                 raise UnsupportedKey(f"RSA key of {n.bit_length()} bits")
             return PublicKey(blob, "ssh-rsa", rsa=(n, e))
+        if kind in (b"ecdsa-sha2-nistp256", b"ecdsa-sha2-nistp384", b"ecdsa-sha2-nistp521"):
+            curve, point = r.string(16).decode("ascii", "replace"), r.string(256)
+            r.end()
+            if f"ecdsa-sha2-{curve}".encode() != kind:
+                raise KeyFileError("ECDSA public key of another curve than its type")
+            try:
+                return PublicKey(blob, kind.decode(), ec=crypto.EcKey(curve, point))
+            except ValueError as e_:
+                raise KeyFileError(f"ECDSA public key: {e_}") from None
     except WireError as e_:
         raise KeyFileError(f"malformed public key: {e_}") from None
     raise UnsupportedKey(f"'{kind.decode('ascii', 'replace')}' keys are not supported")

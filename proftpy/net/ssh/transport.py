@@ -13,7 +13,7 @@ TimeoutIdle). Keys are exchanged synchronously: when a KEXINIT arrives (the clie
 theirs is sent meanwhile.
 
 Key exchanges: curve25519-sha256 (and @libssh.org), diffie-hellman-group14-sha256, -group16-sha512,
--group18-sha512. Host keys: ssh-ed25519, rsa-sha2-512, rsa-sha2-256, ssh-rsa. Ciphers and MACs: crypto.CIPHERS,
+-group18-sha512. Host keys: ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-512, rsa-sha2-256, ssh-rsa. Ciphers and MACs: crypto.CIPHERS,
 crypto.MACS. OpenSSH's strict key exchange (kex-strict-s-v00@openssh.com, the Terrapin fix) when the client asks
 for it, and RFC 8308's EXT_INFO with server-sig-algs after the first NEWKEYS when the client sent ext-info-c."""
 
@@ -52,8 +52,10 @@ CIPHER_DEFAULT = ("chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "
                   "aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
 MAC_DEFAULT = ("hmac-sha2-256", "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512", "hmac-sha2-512-etm@openssh.com",
                "hmac-sha1", "hmac-sha1-etm@openssh.com")
-HOSTKEY_ORDER = ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
-SERVER_SIG_ALGS = "ssh-ed25519,rsa-sha2-256,rsa-sha2-512,ssh-rsa"
+HOSTKEY_ORDER = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512",
+                 "rsa-sha2-256", "ssh-rsa")
+SERVER_SIG_ALGS = ("ssh-ed25519,rsa-sha2-256,rsa-sha2-512,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+                   "ssh-rsa")
 KEX_NAMES = {KEXINIT: "KEXINIT", NEWKEYS: "NEWKEYS", KEXDH_INIT: "KEXDH_INIT"}
 
 
