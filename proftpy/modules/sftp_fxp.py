@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING
 from .. import listing
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
+from ..log import NOTICE
 from ..net.ssh.channel import Channel
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .sftp_state import SftpState
-from .xfer import group_owner
+from .xfer import group_owner, hidden_path, size_limit_for
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -83,6 +84,8 @@ class Handle:
     bytes: int = 0
     started: float = field(default_factory=time.time)
     listed: bool | None = None          # READDIR: <Limit LIST NLST> allowed
+    final: str | None = None            # HiddenStores: the name the upload gets at CLOSE (`real` is the temporary)
+    limit: int | None = None            # MaxStoreFileSize's bytes
 
 
 def open_subsystem(session: "Session", name: str, chan: Channel):
@@ -286,7 +289,7 @@ class Sftp:
     def get_handle(self, r: Reader) -> Handle | None:
         return self.handles.get(r.string(256))
 
-    def _release(self, h: Handle, aborted: bool) -> None:
+    def _release(self, h: Handle, aborted: bool) -> bool:
         """Close a handle: a file's RETR/STOR/APPE gets its POST_CMD and LOG_CMD phases (the TransferLog line,
         quotas), a directory's MLSD likewise."""
         if h.fd is not None:
@@ -296,8 +299,29 @@ class Sftp:
             except OSError as e:
                 log.warning("closing %s: %s", h.real, e.strerror)
         if h.request is None:
-            return
+            return True
         req, h.request = h.request, None
+        fs = self.session.fs
+        if h.final is not None:                 # HiddenStores
+            temp, h.real = h.real, h.final
+            try:
+                if aborted:
+                    fs.unlink(temp)
+                else:
+                    fs.rename(temp, h.final)
+            except OSError as e:
+                self.log.write(f"renaming of HiddenStore path '{temp}' to '{h.final}' failed: {e.strerror}")
+                log.warning("Rename of %s to %s failed: %s", temp, h.final, e.strerror)
+                aborted = True
+                try:
+                    fs.unlink(temp)
+                except OSError:
+                    pass                        # nothing left to remove
+        elif aborted and h.direction == "i" and self.session.conf("DeleteAbortedStores", path=h.real):
+            try:
+                fs.unlink(h.real)
+            except OSError as e:
+                log.warning("cannot remove %s after an aborted upload: %s", h.real, e.strerror)
         if req.name in ("RETR", "STOR", "APPE"):
             seconds = max(time.time() - h.started, 0.0)
             req.notes["xfer"] = {"path": h.real, "vpath": h.virtual, "bytes": h.bytes, "seconds": seconds,
@@ -306,6 +330,7 @@ class Sftp:
                                  "status": "cancelled" if aborted else "success", "command": req.name}
         reply = Reply(426, "Transfer aborted. Data connection closed") if aborted else Reply(226, "Transfer complete")
         self.session.dispatcher.after(self.session, req, reply)
+        return not aborted
 
     # -- requests --------------------------------------------------------------------------------------------------
     def open_(self, rid: int, r: Reader) -> None:
@@ -351,20 +376,29 @@ class Sftp:
             perms = attrs.get("perms")
             if perms is None or "IgnoreSFTPUploadPerms" in session.server.get("SFTPOptions"):
                 perms = 0o666
+            target = vpath.real
+            hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
+            if hidden:                      # the upload goes to a temporary name, renamed at CLOSE (as FTP's STOR)
+                target = hidden_path(vpath.real, hidden)
+                if session.fs.lexists(target):
+                    raise FileExistsError(errno.EEXIST, "Temporary hidden file already exists")
+                flags = (flags & ~os.O_TRUNC & ~os.O_APPEND) | os.O_CREAT | os.O_EXCL
             umask = session.conf("Umask", path=vpath.real)[0]
             old = os.umask(umask)
             try:
-                fd = session.fs.open(vpath.real, flags, perms & 0o7777)
+                fd = session.fs.open(target, flags, perms & 0o7777)
             finally:
                 os.umask(old)
             os.set_blocking(fd, True)
-            if writing and st is None:
-                group_owner(session, vpath.real, fd)
+            if writing and (st is None or hidden):
+                group_owner(session, target, fd)
         except (OSError, FsError) as e:
             err = getattr(e, "errno", None) or errno.EIO
             session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
             raise
-        h = Handle(b"", vpath.real, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o")
+        h = Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
+                   final=vpath.real if target != vpath.real else None,
+                   limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
 
@@ -373,9 +407,9 @@ class Sftp:
         if h is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
-        self._release(h, aborted=False)
+        renamed = self._release(h, aborted=False)
         self._stalled_timer()
-        self.status(rid, OK)
+        self.status(rid, OK if renamed else FAILURE)
 
     def read(self, rid: int, r: Reader) -> None:
         h = self.get_handle(r)
@@ -397,6 +431,11 @@ class Sftp:
         data = r.string(MAX_PACKET)
         if h is None or h.fd is None or h.direction != "i":
             self.status(rid, FAILURE, "Invalid handle")
+            return
+        if h.limit is not None and offset + len(data) > h.limit:
+            log.log(NOTICE, "MaxStoreFileSize (%d byte%s) reached: aborting transfer of '%s'", h.limit,
+                    "s" if h.limit != 1 else "", h.final or h.real)
+            self.status(rid, FAILURE, os.strerror(errno.EFBIG))
             return
         self.moving()
         view = memoryview(data)

@@ -62,6 +62,12 @@ TimeoutIdle 20
   MaxLoginAttempts 2
   TimeoutStalled 3
   SFTPCompression delayed
+  <Directory {dir}/home/bob/hs>
+    HiddenStores on
+  </Directory>
+  <Directory {dir}/home/bob/small>
+    MaxStoreFileSize 1000 B
+  </Directory>
   <Directory {dir}/home/alice/ro>
     <Limit WRITE>
       DenyAll
@@ -98,6 +104,9 @@ def sftpd(tmp_path_factory):
     rfc4716 = [subprocess.run(["ssh-keygen", "-e", "-f", str(base / f"alice_{k}.pub")], check=True,
                               capture_output=True, text=True).stdout for k in ("ed25519", "rsa", "ecdsa")]
     (keys / "alice").write_text("".join(rfc4716))
+    for sub in ("hs", "small"):
+        (d.home("bob") / sub).mkdir()
+        os.chown(d.home("bob") / sub, d.uid("bob"), d.users["bob"][1])
     ro = d.home("alice") / "ro"
     ro.mkdir()
     (ro / "kept.txt").write_text("read only\n")
@@ -621,3 +630,32 @@ def test_reload_keeps_serving(sftpd):
     os.kill(sftpd.master_pid, signal.SIGHUP)
     assert wait_until(lambda: sftpd.log().count("configuration reloaded") > before, 5)
     assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
+
+
+def test_hidden_stores_and_max_store_file_size(sftpd):
+    """HiddenStores: the upload lands under its temporary name and is renamed at CLOSE, and an upload cut off
+    leaves nothing; MaxStoreFileSize refuses the write that passes it."""
+    c = _sftp_client(sftpd)
+    kind, payload = _request(c, 3, 1, _s(b"hs/f.txt") + struct.pack(">II", 0x1A, 0))      # WRITE|CREAT|TRUNC
+    assert kind == 102
+    handle = payload[4:]
+    assert [p.name for p in (sftpd.home("bob") / "hs").iterdir()] == [".in.f.txt."]
+    kind, payload = _request(c, 6, 2, handle + struct.pack(">Q", 0) + _s(b"data"))
+    assert struct.unpack(">II", payload[:8]) == (2, 0)
+    kind, payload = _request(c, 4, 3, handle)
+    assert struct.unpack(">II", payload[:8]) == (3, 0)
+    assert [p.name for p in (sftpd.home("bob") / "hs").iterdir()] == ["f.txt"]
+    assert (sftpd.home("bob") / "hs" / "f.txt").read_bytes() == b"data"
+    kind, payload = _request(c, 3, 4, _s(b"hs/cut.txt") + struct.pack(">II", 0x1A, 0))
+    handle = payload[4:]
+    _request(c, 6, 5, handle + struct.pack(">Q", 0) + _s(b"partial"))
+    kind, payload = _request(c, 3, 6, _s(b"small/big.txt") + struct.pack(">II", 0x1A, 0))
+    big = payload[4:]
+    kind, payload = _request(c, 6, 7, big + struct.pack(">Q", 0) + _s(b"x" * 900))
+    assert struct.unpack(">II", payload[:8]) == (7, 0)
+    kind, payload = _request(c, 6, 8, big + struct.pack(">Q", 900) + _s(b"x" * 200))
+    assert struct.unpack(">II", payload[:8]) == (8, 4)                      # SSH_FX_FAILURE: File too large
+    c.close()                                                               # the hidden upload is cut off
+    assert wait_until(lambda: sorted(p.name for p in (sftpd.home("bob") / "hs").iterdir()) == ["f.txt"], 5)
+    assert (sftpd.home("bob") / "small" / "big.txt").stat().st_size == 900
+    assert "MaxStoreFileSize (1000 bytes) reached" in sftpd.log()
