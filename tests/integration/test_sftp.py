@@ -659,3 +659,16 @@ def test_hidden_stores_and_max_store_file_size(sftpd):
     assert wait_until(lambda: sorted(p.name for p in (sftpd.home("bob") / "hs").iterdir()) == ["f.txt"], 5)
     assert (sftpd.home("bob") / "small" / "big.txt").stat().st_size == 900
     assert "MaxStoreFileSize (1000 bytes) reached" in sftpd.log()
+
+
+def test_openssh_scp_over_sftp_and_legacy_scp_refused(sftpd, tmp_path):
+    scp = ["scp", "-i", str(sftpd.dir / "alice_ed25519"), *SSH_OPTS, "-P", str(sftpd.sftp_port)]
+    res = subprocess.run(scp + ["/etc/services", "alice@127.0.0.1:scp.txt"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert (sftpd.home("alice") / "scp.txt").read_bytes() == Path("/etc/services").read_bytes()
+    res = subprocess.run(scp + ["-O", "/etc/services", "alice@127.0.0.1:scp2.txt"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode != 0 and "exec request failed" in res.stderr
+    assert "unsupported exec command 'scp -t scp2.txt'" in (sftpd.dir / "sftp.log").read_text()
+    (sftpd.home("alice") / "scp.txt").unlink()
