@@ -281,3 +281,14 @@ def test_ecdsa_public_key_off_the_curve_refused():
         keys.parse_public_blob(W().string(b"ecdsa-sha2-nistp256").string(b"nistp256").string(point).bytes())
     with pytest.raises(keys.KeyFileError):
         keys.parse_public_blob(W().string(b"ecdsa-sha2-nistp256").string(b"nistp384").string(point).bytes())
+
+
+def test_packets_without_rekey_are_bounded(monkeypatch):
+    from proftpy.net.ssh import transport
+    monkeypatch.setattr(transport, "MAX_PACKETS_PER_KEY", 2)
+    packet = crypto.padded(b"\x02ignored", 8, True)
+    t, _ = _server(packet * 3)
+    t.read_packet()
+    t.read_packet()
+    with pytest.raises(Disconnect, match="rekey required"):
+        t.read_packet()

@@ -41,6 +41,8 @@ PROTOCOL_VERSION_NOT_SUPPORTED, BY_APPLICATION, NO_MORE_AUTH_METHODS, ILLEGAL_US
 
 MAX_PACKET = 256 * 1024             # ProFTPD's SFTP_MAX_PACKET_LEN
 MAX_VERSION_LINE = 255              # RFC 4253 section 4.2, with its CR LF
+MAX_PACKETS_PER_KEY = 1 << 31       # then the keys must have been renewed (OpenSSH rekeys before this; a client that
+                                    # does not is disconnected: a nonce or IV must never come round again)
 STRICT_C, STRICT_S = "kex-strict-c-v00@openssh.com", "kex-strict-s-v00@openssh.com"
 EXT_INFO_C, EXT_INFO_S = "ext-info-c", "ext-info-s"
 _U32 = struct.Struct(">I")
@@ -132,6 +134,7 @@ class Transport:
         self._kex: _Kex | None = None
         self.kex_count = 0
         self.bytes_in = self.bytes_out = 0
+        self.packets_in = self.packets_out = 0      # since the keys in use were made
         self.closed = False
         self._deflate: "zlib._Compress | None" = None      # zlib: outgoing payloads compressed
         self._inflate: "zlib._Decompress | None" = None    # zlib: incoming payloads decompressed
@@ -224,6 +227,10 @@ class Transport:
         if pad + 1 >= length:
             raise self._bad(f"padding length too long ({pad}), exceeds packet length ({length})")
         self.recv_seq = (seq + 1) & 0xFFFFFFFF
+        self.packets_in += 1
+        if self.packets_in > MAX_PACKETS_PER_KEY:
+            raise Disconnect(PROTOCOL_ERROR, "rekey required", f"{self.packets_in} packets received without a key "
+                             "exchange, disconnecting")
         self.bytes_in += 4 + length
         self.on_packet()
         payload = packet[5:4 + length - pad]
@@ -246,11 +253,16 @@ class Transport:
     def send(self, payload: bytes) -> None:
         """One message (its payload)."""
         sealer = self.sealer
+        kind = payload[0]
         if self._deflate is not None:
             payload = self._deflate.compress(payload) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         packet = crypto.padded(payload, sealer.block, sealer.length_in_padding)
         data = sealer.seal(packet, self.send_seq)
         self.send_seq = (self.send_seq + 1) & 0xFFFFFFFF
+        self.packets_out += 1
+        if self.packets_out > MAX_PACKETS_PER_KEY and kind > 49:
+            raise Disconnect(PROTOCOL_ERROR, "rekey required", f"{self.packets_out} packets sent without a key "
+                             "exchange, disconnecting")
         self.bytes_out += len(packet)
         self._send_raw(data)
 
@@ -475,6 +487,7 @@ class Transport:
         self.send(bytes((NEWKEYS,)))
         keys = _derive(digest, mpint(k), h, self.session_id, alg)
         self.sealer = crypto.make_sealer(alg.cipher_out, keys["D"], keys["B"], _mac(alg.mac_out), keys["F"])
+        self.packets_out = 0
         if alg.comp_out == "zlib" and self._deflate is None:
             self._deflate = zlib.compressobj()
         if self.strict:
@@ -492,6 +505,7 @@ class Transport:
         keys, alg = pending
         self._pending_in = None
         self.opener = crypto.make_opener(alg.cipher_in, keys["C"], keys["A"], _mac(alg.mac_in), keys["E"])
+        self.packets_in = 0
         if alg.comp_in == "zlib" and self._inflate is None:
             self._inflate = zlib.decompressobj()
         if self.strict:
