@@ -672,3 +672,23 @@ def test_openssh_scp_over_sftp_and_legacy_scp_refused(sftpd, tmp_path):
     assert res.returncode != 0 and "exec request failed" in res.stderr
     assert "unsupported exec command 'scp -t scp2.txt'" in (sftpd.dir / "sftp.log").read_text()
     (sftpd.home("alice") / "scp.txt").unlink()
+
+
+def test_max_clients_per_user_disconnects_with_protocol_text(ftpd, tmp_path):
+    """A module's refusal at login (here MaxClientsPerUser) reaches an SSH client as ProFTPD's mod_sftp words it:
+    SSH_DISCONNECT_TOO_MANY_CONNECTIONS, "Maximum connections for host/user reached"."""
+    from ssh_client import MiniClient, ServerClosed
+    keygen(tmp_path / "hostkey", "ed25519")
+    d = ftpd(f"SFTPEngine on\nSFTPHostKey {tmp_path}/hostkey\nMaxClientsPerUser 1\nDefaultRoot ~\nSyslogLevel info\n")
+    d.sftp_port = d.port
+    first = MiniClient(d.port)
+    assert first.login("bob", PASSWORDS["bob"])
+    second = MiniClient(d.port)
+    with pytest.raises(ServerClosed) as e:
+        second.login("bob", PASSWORDS["bob"])
+    assert (e.value.reason, e.value.text) == (12, "Maximum connections for host/user reached")
+    first.close()
+    second.close()
+    assert "Connection refused (MaxClientsPerUser)" in d.log()
+    assert wait_until(lambda: d.log().count("SSH2 session closed.") == 2, 5)
+    assert "SSH2 session opened." in d.log() and "FTP session" not in d.log()
