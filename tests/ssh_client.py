@@ -97,7 +97,11 @@ class MiniClient:
         assert self.recv()[0] == 6
         self.send(Writer().byte(50).string(user).string(b"ssh-connection").string(b"password").boolean(False)
                   .string(password).bytes())
-        return self.recv()[0] == 52
+        answer = self.recv()
+        while answer[0] == 53:                                      # USERAUTH_BANNER
+            self.banner = Reader(answer, 1).text()
+            answer = self.recv()
+        return answer[0] == 52
 
     def open_sftp(self) -> int:
         self.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())

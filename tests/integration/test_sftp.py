@@ -62,6 +62,7 @@ TimeoutIdle 20
   MaxLoginAttempts 2
   TimeoutStalled 3
   SFTPCompression delayed
+  SFTPDisplayBanner {dir}/banner.txt
   <Directory {dir}/home/bob/hs>
     HiddenStores on
   </Directory>
@@ -112,6 +113,7 @@ def sftpd(tmp_path_factory):
     (ro / "kept.txt").write_text("read only\n")
     for p in (ro, ro / "kept.txt"):
         os.chown(p, d.uid("alice"), d.users["alice"][1])
+    (base / "banner.txt").write_text("Welcome to %V\nAuthorized users only.\n")
     sftp_port = free_port()
     d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port}))
     start_daemon(d)
@@ -749,3 +751,11 @@ def test_jail_without_root_keeps_sftp_inside(tmp_path):
             assert "Traceback" not in d.log()
     finally:
         shutil.rmtree(base)
+
+
+def test_display_banner_before_authentication(sftpd):
+    from ssh_client import MiniClient
+    c = MiniClient(sftpd.sftp_port)
+    assert c.login("bob", PASSWORDS["bob"])
+    assert c.banner == "Welcome to sftp\r\nAuthorized users only.\r\n"
+    c.close()
