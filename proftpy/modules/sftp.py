@@ -48,7 +48,7 @@ NOT_HERE = {
                 "hmac-md5-96", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160", "umac-64@openssh.com",
                 "umac-64-etm@openssh.com", "umac-128@openssh.com", "umac-128-etm@openssh.com", "none"),
     "kex": ("diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
-            "diffie-hellman-group-exchange-sha256", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
+            "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
             "ecdh-sha2-nistp521", "curve448-sha512", "rsa1024-sha1", "sntrup761x25519-sha512@openssh.com"),
 }
 
@@ -238,7 +238,8 @@ directives = (
     Directive("SFTPAuthorizedHostKeys", _refused("SFTPAuthorizedHostKeys: hostbased authentication is not "
                                                  "supported by proftpy"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
-              "Accepted; its groups are for diffie-hellman-group-exchange, which proftpy does not offer."),
+              "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
+              "bits instead of the file's."),
     Directive("SFTPAcceptEnv", Custom(lambda a: tuple(a) if a else _none("wrong number of parameters"), "name ..."),
               SVG, None, Merge.SERVER, "Accepted; environment requests are never acted on (no program runs)."),
 )

@@ -13,7 +13,8 @@ TimeoutIdle). Keys are exchanged synchronously: when a KEXINIT arrives (the clie
 theirs is sent meanwhile.
 
 Key exchanges: curve25519-sha256 (and @libssh.org), diffie-hellman-group14-sha256, -group16-sha512,
--group18-sha512. Host keys: ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-512, rsa-sha2-256, ssh-rsa. Ciphers and MACs: crypto.CIPHERS,
+-group18-sha512, diffie-hellman-group-exchange-sha256 (RFC 4419, over those fixed groups). Host keys:
+ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-512, rsa-sha2-256, ssh-rsa. Ciphers and MACs: crypto.CIPHERS,
 crypto.MACS. OpenSSH's strict key exchange (kex-strict-s-v00@openssh.com, the Terrapin fix) when the client asks
 for it, and RFC 8308's EXT_INFO with server-sig-algs after the first NEWKEYS when the client sent ext-info-c."""
 
@@ -34,6 +35,7 @@ from .wire import Reader, WireError, Writer, mpint
 # message numbers
 DISCONNECT, IGNORE, UNIMPLEMENTED, DEBUG, SERVICE_REQUEST, SERVICE_ACCEPT, EXT_INFO = 1, 2, 3, 4, 5, 6, 7
 KEXINIT, NEWKEYS, KEXDH_INIT, KEXDH_REPLY = 20, 21, 30, 31
+GEX_GROUP, GEX_INIT, GEX_REPLY, GEX_REQUEST = 31, 32, 33, 34     # RFC 4419
 
 # disconnect reasons
 PROTOCOL_ERROR, KEY_EXCHANGE_FAILED, MAC_ERROR, SERVICE_NOT_AVAILABLE = 2, 3, 5, 7
@@ -47,8 +49,9 @@ STRICT_C, STRICT_S = "kex-strict-c-v00@openssh.com", "kex-strict-s-v00@openssh.c
 EXT_INFO_C, EXT_INFO_S = "ext-info-c", "ext-info-s"
 _U32 = struct.Struct(">I")
 
+GEX = "diffie-hellman-group-exchange-sha256"
 KEX_DEFAULT = ("curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group18-sha512",
-               "diffie-hellman-group16-sha512", "diffie-hellman-group14-sha256")
+               "diffie-hellman-group16-sha512", "diffie-hellman-group14-sha256", GEX)
 KEX_ALL = frozenset(KEX_DEFAULT)
 CIPHER_DEFAULT = ("chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr",
                   "aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
@@ -58,7 +61,8 @@ HOSTKEY_ORDER = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "e
                  "rsa-sha2-256", "ssh-rsa")
 SERVER_SIG_ALGS = ("ssh-ed25519,rsa-sha2-256,rsa-sha2-512,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
                    "ssh-rsa")
-KEX_NAMES = {KEXINIT: "KEXINIT", NEWKEYS: "NEWKEYS", KEXDH_INIT: "KEXDH_INIT"}
+KEX_NAMES = {KEXINIT: "KEXINIT", NEWKEYS: "NEWKEYS", KEXDH_INIT: "KEXDH_INIT", GEX_INIT: "KEX_DH_GEX_INIT",
+             GEX_REQUEST: "KEX_DH_GEX_REQUEST"}
 
 
 class Disconnect(Exception):
@@ -109,6 +113,7 @@ class _Kex:
     theirs: bytes = b""                 # the client's (I_C)
     algorithms: Negotiated = field(default_factory=Negotiated)
     skip_guess: bool = False            # the client guessed a wrong first kex packet: ignore it
+    gex: tuple[int, int, int, int] | None = None   # group exchange: the client's min, n, max and the prime sent
 
 
 class Transport:
@@ -344,17 +349,24 @@ class Transport:
                                  "packet, disconnecting")
             self._receive_kexinit(payload)
             return True
-        if kind in (KEXDH_INIT, NEWKEYS):
+        if kind in (KEXDH_INIT, NEWKEYS, GEX_INIT, GEX_REQUEST):
             if self._kex is None or not self._kex.theirs:
                 raise Disconnect(PROTOCOL_ERROR, "unexpected key exchange message",
                                  f"client sent {KEX_NAMES[kind]} before KEXINIT, disconnecting")
-            if self._kex.skip_guess and kind == KEXDH_INIT:
+            if self._kex.skip_guess and kind in (KEXDH_INIT, GEX_REQUEST):
                 self._kex.skip_guess = False
                 return True
-            if kind == KEXDH_INIT:
+            gex = self._kex.algorithms.kex == GEX
+            if kind == NEWKEYS:
+                self._newkeys()
+            elif kind == GEX_REQUEST and gex and self._kex.gex is None:
+                self._gex_request(payload)
+            elif (kind == KEXDH_INIT and not gex) or (kind == GEX_INIT and gex and self._kex.gex is not None):
                 self._kexdh_init(payload)
             else:
-                self._newkeys()
+                raise Disconnect(PROTOCOL_ERROR, "unexpected key exchange message",
+                                 f"client sent {KEX_NAMES[kind]} out of turn for {self._kex.algorithms.kex}, "
+                                 "disconnecting")
             return True
         if first and (self.strict or kind not in (IGNORE, DEBUG, UNIMPLEMENTED, DISCONNECT)):
             if kind == DISCONNECT:
@@ -440,6 +452,28 @@ class Transport:
                          f"no shared {what} algorithm found (client sent '{','.join(client)[:1000]}', server sent "
                          f"'{','.join(server)}')")
 
+    def _gex_request(self, payload: bytes) -> None:
+        """RFC 4419: the client's bounds on the group's size; the group answered is one of the fixed ones (2048,
+        4096, 8192 bits: the smallest that reaches the preferred size, else the largest the bounds allow), as
+        OpenSSH does without a moduli file."""
+        try:
+            r = Reader(payload, 1)
+            lo, n, hi = r.u32(), r.u32(), r.u32()
+        except WireError as e:
+            raise Disconnect(PROTOCOL_ERROR, "bad group exchange request", f"unable to read GEX_REQUEST: {e}") from None
+        if not lo <= n <= hi:
+            raise Disconnect(KEY_EXCHANGE_FAILED, "bad group exchange request",
+                             f"client sent GEX_REQUEST with min {lo}, preferred {n}, max {hi}, disconnecting")
+        sizes = sorted((p.bit_length(), p) for p, _ in crypto.DH_GROUPS.values())
+        fitting = [(bits, p) for bits, p in sizes if lo <= bits <= hi]
+        if not fitting:
+            raise Disconnect(KEY_EXCHANGE_FAILED, "no group of the requested size",
+                             f"no DH group between {lo} and {hi} bits for the client, disconnecting")
+        bits, prime = next(((b, p) for b, p in fitting if b >= n), fitting[-1])
+        assert self._kex is not None
+        self._kex.gex = (lo, n, hi, prime)
+        self.send(Writer().byte(GEX_GROUP).mpint(prime).mpint(2).bytes())
+
     def _kexdh_init(self, payload: bytes) -> None:
         kex = self._kex
         assert kex is not None
@@ -465,7 +499,10 @@ class Transport:
                 exchange = Writer().string(q_c).string(q_s).bytes()
                 reply_value = Writer().string(q_s).bytes()
             else:
-                prime, digest = crypto.DH_GROUPS[alg.kex]
+                if kex.gex is not None:
+                    prime, digest = kex.gex[3], "sha256"
+                else:
+                    prime, digest = crypto.DH_GROUPS[alg.kex]
                 e = r.mpint(len(prime.to_bytes((prime.bit_length() + 7) // 8, "big")) + 1)
                 if not crypto.dh_check(prime, e):
                     raise Disconnect(KEY_EXCHANGE_FAILED, "bad DH value", "client DH public value out of range")
@@ -473,6 +510,9 @@ class Transport:
                 f = pow(2, x, prime)
                 k = pow(e, x, prime)
                 exchange = mpint(e) + mpint(f)
+                if kex.gex is not None:
+                    lo, n, hi, _ = kex.gex
+                    exchange = Writer().u32(lo).u32(n).u32(hi).mpint(prime).mpint(2).bytes() + exchange
                 reply_value = mpint(f)
         except WireError as e_:
             raise Disconnect(PROTOCOL_ERROR, "bad key exchange message", f"unable to read KEXDH_INIT: {e_}") from None
@@ -483,7 +523,8 @@ class Transport:
         if self.session_id is None:
             self.session_id = h
         signature = host_key.sign(alg.hostkey, h)
-        self.send(Writer().byte(KEXDH_REPLY).string(k_s).raw(reply_value).string(signature).bytes())
+        reply = GEX_REPLY if kex.gex is not None else KEXDH_REPLY
+        self.send(Writer().byte(reply).string(k_s).raw(reply_value).string(signature).bytes())
         self.send(bytes((NEWKEYS,)))
         keys = _derive(digest, mpint(k), h, self.session_id, alg)
         self.sealer = crypto.make_sealer(alg.cipher_out, keys["D"], keys["B"], _mac(alg.mac_out), keys["F"])
