@@ -48,8 +48,7 @@ NOT_HERE = {
                 "hmac-md5-96", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160", "umac-64@openssh.com",
                 "umac-64-etm@openssh.com", "umac-128@openssh.com", "umac-128-etm@openssh.com", "none"),
     "kex": ("diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
-            "ecdh-sha2-nistp256", "ecdh-sha2-nistp384",
-            "ecdh-sha2-nistp521", "curve448-sha512", "rsa1024-sha1", "sntrup761x25519-sha512@openssh.com"),
+            "curve448-sha512", "rsa1024-sha1", "sntrup761x25519-sha512@openssh.com"),
 }
 
 

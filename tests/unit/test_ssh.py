@@ -292,3 +292,19 @@ def test_packets_without_rekey_are_bounded(monkeypatch):
     t.read_packet()
     with pytest.raises(Disconnect, match="rekey required"):
         t.read_packet()
+
+
+@needs_libs
+def test_ecdh_both_sides_agree_and_refuse_bad_points():
+    q1, _ = crypto.ecdh("ecdh-sha2-nistp256", crypto.ecdh("ecdh-sha2-nistp256", _p256_point())[0])
+    assert len(q1) == 65 and q1[0] == 4
+    with pytest.raises(ValueError):
+        crypto.ecdh("ecdh-sha2-nistp256", b"\x04" + bytes(31) + b"\x01" + bytes(31) + b"\x02")
+    with pytest.raises(ValueError):
+        crypto.ecdh("ecdh-sha2-nistp384", _p256_point())           # a point of another curve
+
+
+def _p256_point() -> bytes:
+    # the P-256 base point, a point of the curve
+    return bytes.fromhex("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                         "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")

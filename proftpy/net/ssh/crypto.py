@@ -701,3 +701,66 @@ class EcKey:
         pkey, self.pkey = getattr(self, "pkey", None), None
         if pkey:
             self.lib.EVP_PKEY_free(pkey)
+
+
+ECDH = {"ecdh-sha2-nistp256": ("nistp256", "P-256", "sha256"), "ecdh-sha2-nistp384": ("nistp384", "P-384", "sha384"),
+        "ecdh-sha2-nistp521": ("nistp521", "P-521", "sha512")}
+
+
+@functools.lru_cache(maxsize=1)
+def _evp_derive() -> ctypes.CDLL:
+    lib = _evp_pkey()
+    vp, c_int, c_size = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+    for name, res, args in (
+            ("EVP_PKEY_CTX_new_from_name", vp, [vp, ctypes.c_char_p, ctypes.c_char_p]),
+            ("EVP_PKEY_CTX_new", vp, [vp, vp]),
+            ("EVP_PKEY_CTX_free", None, [vp]),
+            ("EVP_PKEY_keygen_init", c_int, [vp]),
+            ("EVP_PKEY_CTX_set_group_name", c_int, [vp, ctypes.c_char_p]),
+            ("EVP_PKEY_generate", c_int, [vp, ctypes.POINTER(vp)]),
+            ("EVP_PKEY_get_octet_string_param", c_int, [vp, ctypes.c_char_p, ctypes.c_char_p, c_size,
+                                                        ctypes.POINTER(c_size)]),
+            ("EVP_PKEY_derive_init", c_int, [vp]),
+            ("EVP_PKEY_derive_set_peer", c_int, [vp, vp]),
+            ("EVP_PKEY_derive", c_int, [vp, ctypes.c_char_p, ctypes.POINTER(c_size)])):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def ecdh(kex: str, peer_point: bytes) -> tuple[bytes, bytes]:
+    """ECDH (RFC 5656) in libcrypto: (our ephemeral public point, the shared secret's x-coordinate). ValueError
+    for a peer point that is not on the curve."""
+    curve, group, _ = ECDH[kex]
+    peer = EcKey(curve, peer_point)             # decoding checks the point
+    lib = _evp_derive()
+    gen = lib.EVP_PKEY_CTX_new_from_name(None, b"EC", None)
+    ours = ctypes.c_void_p()
+    try:
+        if (not gen or lib.EVP_PKEY_keygen_init(gen) != 1 or lib.EVP_PKEY_CTX_set_group_name(gen, group.encode()) != 1
+                or lib.EVP_PKEY_generate(gen, ctypes.byref(ours)) != 1):
+            raise ValueError("ECDH: cannot make a key")
+    finally:
+        if gen:
+            lib.EVP_PKEY_CTX_free(gen)
+    try:
+        point = ctypes.create_string_buffer(1 + 2 * EC_CURVES[curve][1])
+        n = ctypes.c_size_t(0)
+        if lib.EVP_PKEY_get_octet_string_param(ours, b"encoded-pub-key", point, len(point), ctypes.byref(n)) != 1:
+            raise ValueError("ECDH: no public point")
+        ctx = lib.EVP_PKEY_CTX_new(ours, None)
+        try:
+            size = ctypes.c_size_t(0)
+            if (not ctx or lib.EVP_PKEY_derive_init(ctx) != 1 or lib.EVP_PKEY_derive_set_peer(ctx, peer.pkey) != 1
+                    or lib.EVP_PKEY_derive(ctx, None, ctypes.byref(size)) != 1):
+                raise ValueError("ECDH: cannot derive")
+            secret = ctypes.create_string_buffer(size.value)
+            if lib.EVP_PKEY_derive(ctx, secret, ctypes.byref(size)) != 1:
+                raise ValueError("ECDH: cannot derive")
+        finally:
+            if ctx:
+                lib.EVP_PKEY_CTX_free(ctx)
+        return point.raw[:n.value], secret.raw[:size.value]
+    finally:
+        lib.EVP_PKEY_free(ours)
+        lib.ERR_clear_error()

@@ -12,8 +12,9 @@ TimeoutIdle). Keys are exchanged synchronously: when a KEXINIT arrives (the clie
 `next_message` runs the whole exchange before it returns the next message of the layers above, so nothing of
 theirs is sent meanwhile.
 
-Key exchanges: curve25519-sha256 (and @libssh.org), diffie-hellman-group14-sha256, -group16-sha512,
--group18-sha512, diffie-hellman-group-exchange-sha256 (RFC 4419, over those fixed groups). Host keys:
+Key exchanges: curve25519-sha256 (and @libssh.org), ecdh-sha2-nistp256/384/521 (libcrypto),
+diffie-hellman-group14-sha256, -group16-sha512, -group18-sha512, diffie-hellman-group-exchange-sha256 (RFC 4419,
+over those fixed groups). Host keys:
 ssh-ed25519, ecdsa-sha2-nistp256/384/521, rsa-sha2-512, rsa-sha2-256, ssh-rsa. Ciphers and MACs: crypto.CIPHERS,
 crypto.MACS. OpenSSH's strict key exchange (kex-strict-s-v00@openssh.com, the Terrapin fix) when the client asks
 for it, and RFC 8308's EXT_INFO with server-sig-algs after the first NEWKEYS when the client sent ext-info-c."""
@@ -50,8 +51,9 @@ EXT_INFO_C, EXT_INFO_S = "ext-info-c", "ext-info-s"
 _U32 = struct.Struct(">I")
 
 GEX = "diffie-hellman-group-exchange-sha256"
-KEX_DEFAULT = ("curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group18-sha512",
-               "diffie-hellman-group16-sha512", "diffie-hellman-group14-sha256", GEX)
+KEX_DEFAULT = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp521", "ecdh-sha2-nistp384",
+               "ecdh-sha2-nistp256", "diffie-hellman-group18-sha512", "diffie-hellman-group16-sha512",
+               "diffie-hellman-group14-sha256", GEX)
 KEX_ALL = frozenset(KEX_DEFAULT)
 CIPHER_DEFAULT = ("chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr",
                   "aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
@@ -496,6 +498,17 @@ class Transport:
                                      "client curve25519 public key gives no shared secret") from None
                 k = int.from_bytes(shared, "big")
                 digest = crypto.CURVE25519[alg.kex]
+                exchange = Writer().string(q_c).string(q_s).bytes()
+                reply_value = Writer().string(q_s).bytes()
+            elif alg.kex in crypto.ECDH:
+                q_c = r.string(256)
+                try:
+                    q_s, shared = crypto.ecdh(alg.kex, q_c)
+                except ValueError as e_:
+                    raise Disconnect(KEY_EXCHANGE_FAILED, "bad ECDH key", f"client ECDH public key refused: {e_}") \
+                        from None
+                k = int.from_bytes(shared, "big")
+                digest = crypto.ECDH[alg.kex][2]
                 exchange = Writer().string(q_c).string(q_s).bytes()
                 reply_value = Writer().string(q_s).bytes()
             else:
