@@ -792,3 +792,30 @@ def test_fuzzed_sftp_requests_never_crash_the_session(sftpd):
     os.chown(home, sftpd.uid("bob"), sftpd.users["bob"][1])
     assert answered > 250
     assert "Traceback" not in sftpd.log() and "internal error" not in sftpd.log()
+
+
+def test_fuzzed_connection_messages_end_cleanly(sftpd):
+    """Random connection-layer messages after login (fixed seeds): the server answers, ignores or disconnects with
+    a reason; never a traceback."""
+    import random
+    from ssh_client import MiniClient, ServerClosed
+    for seed in range(8):
+        rnd = random.Random(seed)
+        c = MiniClient(sftpd.sftp_port)
+        assert c.login("bob", PASSWORDS["bob"])
+        try:
+            for _ in range(40):
+                kind = rnd.choice([2, 3, 4, 5, 20, 21, 30, 50, 60, 80, 81, 90, 91, 93, 94, 95, 96, 97, 98, 99, 100,
+                                   150, 255])
+                body = bytes(rnd.getrandbits(8) for _ in range(rnd.choice((0, 4, 9, 16, 40))))
+                c.send(bytes((kind,)) + body)
+            c.send(b"\x02")                              # then wait for whatever comes back, to the end
+            c.sock.settimeout(3)
+            while True:
+                c.recv()
+        except (ServerClosed, TimeoutError, OSError):
+            pass
+        c.close()
+    assert wait_until(lambda: "Traceback" not in sftpd.log(), 1)
+    assert "internal error" not in sftpd.log()
+    assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
