@@ -290,6 +290,21 @@ class Dispatcher:
         except OSError as e:
             return os_error_reply(req.arg or req.name, e)
 
+    def pre(self, session: AnySession, req: Request) -> Reply | None:
+        """Only the PRE_CMD phase of a command another protocol performs itself (mod_sftp: an SFTP OPEN runs
+        STOR's or RETR's, and its CLOSE then `after`, as ProFTPD's mod_sftp dispatches them): `<Limit>`, filters,
+        the other modules' checks. Their refusal is returned."""
+        plan = self._plans.get(req.name, self._any)
+        try:
+            return self._run(PRE_CMD, plan.pre_early, session, req) or self._run(PRE_CMD, plan.pre, session, req)
+        except FtpError as e:
+            return e.reply
+
+    def after(self, session: AnySession, req: Request, reply: Reply) -> None:
+        """POST_CMD and LOG_CMD (or their _ERR twins, for an error reply) of such a command: logs, quotas."""
+        req.reply = reply
+        self._after(session, req, self._plans.get(req.name, self._any), reply.is_error)
+
     def made_up(self, session: AnySession, req: Request, action: Callable[[], Reply]) -> Reply:
         """Run a command the server makes up, with `action` as its CMD phase, the way ProFTPD's modules dispatch
         one (mod_copy's MKD and SITE COPY for each directory and file of a copied tree): the other modules' hooks

@@ -106,7 +106,11 @@ class Session:
         # socket_local; passive data connections through the proxy come from socket_peer.
         self.socket_local, self.socket_peer = conn.sock_local[0], conn.sock_remote[0]
         self.channel = channel                  # to the master, None in inetd mode (see read_channel)
-        self.protocol = "ftp"                   # "ftps" once the control channel is encrypted (set_protocol)
+        self.protocol = "ftp"                   # "ftps" once the control channel is encrypted (set_protocol);
+                                                # "ssh2", then "sftp", on a server with SFTPEngine on (mod_sftp)
+        self.command_loop: Callable[["Session"], None] | None = None   # a module's loop instead of FTP's (mod_sftp's
+                                                # SSH, set by its `transport`: ProFTPD's pr_cmd_set_handler)
+        self.responses_blocked = False          # FTP replies are dropped (ProFTPD's pr_response_block: mod_sftp)
         self.started = time.time()
         self.authenticated = False
         self.user: str | None = None            # the login name once authenticated
@@ -196,6 +200,8 @@ class Session:
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        if self.responses_blocked:
+            return                              # another protocol speaks on this connection (mod_sftp)
         if trace.on: trace.msg("response", 1, "%s", reply.format().decode("utf-8", "replace").rstrip("\r\n").replace("\r\n", "\n"))
         self.ctrl.send(reply.format())
 
@@ -250,6 +256,18 @@ class Session:
                 return
             timer.reset()
 
+    def wait_readable(self) -> bool:
+        """For a module's own command loop (mod_sftp): wait until the control socket is readable, firing the
+        session's timers and reading the master's notices meanwhile; False once the session is ending."""
+        while not self.closing:
+            if self.channel is not None and self.channel.queued:
+                self.read_channel()
+                continue
+            if self.ctrl.wait(self._next_timeout()):
+                return not self.closing
+            self._fire_timers()
+        return False
+
     # -- the session ---------------------------------------------------------------------------------------------
     def run(self) -> None:
         """Greeting, then commands until QUIT, EOF, a timeout or a module ends the session."""
@@ -261,10 +279,14 @@ class Session:
         try:
             self.modules.start_session(self)
             if not self.closing:            # a connection refused at once (ftpshut, <Limit LOGIN>) is no session
-                log.info("FTP session opened.")
+                log.info("%s session opened.", "FTP" if self.command_loop is None else "SSH2")
                 opened = True
             self.events.emit("core.connect", session=self)
-            if not self.closing:
+            if self.command_loop is not None:
+                if not self.closing:
+                    self.command_loop(self)
+                self.closing = True
+            elif not self.closing:
                 greeting = self.greeting()
                 greeting.lines = self.greeting_lines + greeting.lines
                 self.send(greeting)
@@ -289,7 +311,7 @@ class Session:
             if trace.on: trace.msg("command", 6, "session ends: %s", self.end_reason or "closed")
             self.events.emit("core.exit", session=self)
             if opened:
-                log.info("FTP session closed.")
+                log.info("%s session closed.", "FTP" if self.command_loop is None else "SSH2")
 
     def read_channel(self) -> None:
         """Hand the master's notices to the modules' `notice_handlers` (runs while the session waits for a

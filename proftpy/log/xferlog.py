@@ -22,8 +22,9 @@ def sanitize(name: str) -> str:
 
 
 def stamp(when: float) -> str:
-    """ProFTPD's pr_strtime(): `Mon Jan  2 03:04:05 2006` in local time."""
-    return time.strftime("%a %b %e %H:%M:%S %Y", time.localtime(when))
+    """ProFTPD 1.3.8's pr_strtime3() (src/xferlog.c): `Mon Jan 02 03:04:05 2006` in local time, the day as two
+    digits (as Debian's ProFTPD writes it)."""
+    return time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(when))
 
 
 def line(*, when: float, seconds: float, host: str, size: int, filename: str, ascii: bool, direction: str,

@@ -65,7 +65,10 @@ def _configure(session: "Session") -> TlsState:
 
 def transport(session: "Session") -> None:
     """Before every other module's session setup: TLSLog, fresh ticket keys, and for `TLSOptions
-    UseImplicitSSL` the handshake (so anything said to the client, refusals included, is encrypted)."""
+    UseImplicitSSL` the handshake (so anything said to the client, refusals included, is encrypted). A connection
+    that speaks another protocol (mod_sftp's SSH: `command_loop`) is left alone: TLS is off in its session."""
+    if session.command_loop is not None:
+        return
     st = _configure(session)
     if not st.engine:
         return

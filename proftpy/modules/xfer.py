@@ -505,7 +505,7 @@ def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | N
     return None if rate is None else (rate.kbps * 1024.0, rate.free)
 
 
-def _size_limit_for(session: "Session", name: str, real: str) -> int | None:
+def size_limit_for(session: "Session", name: str, real: str) -> int | None:
     """The bytes of the MaxRetrieveFileSize or MaxStoreFileSize line that applies (as TransferRate's), or None."""
     limit = pick(session.context(real).chain, name, session.who)
     return None if limit is None else limit.bytes
@@ -558,7 +558,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
         count = min(length, size - offset) if length else size - offset
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(count)}"
 
-        limit = _size_limit_for(session, "MaxRetrieveFileSize", path.real)
+        limit = size_limit_for(session, "MaxRetrieveFileSize", path.real)
 
         def body(t: transfer.Transfer) -> None:
             if limit is not None and size > limit:   # after the 150, as ProFTPD
@@ -618,7 +618,7 @@ def _umask(session: "Session", real: str) -> int:
     return value[0] if isinstance(value, tuple) else value
 
 
-def _hidden_path(real: str, spec: tuple[str, str]) -> str:
+def hidden_path(real: str, spec: tuple[str, str]) -> str:
     prefix, suffix = (part.replace("%P", str(os.getpid())) for part in spec)
     head, name = os.path.split(real)
     return os.path.join(head, f"{prefix}{name}{suffix}")
@@ -709,7 +709,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
                 real = session.fs.resolve(cmd.arg, follow_last=False, tilde=True).real
             else:
                 return Reply(550, f"{cmd.arg}: Not a regular file")
-            temp = _hidden_path(real, hidden)
+            temp = hidden_path(real, hidden)
             if session.fs.lexists(temp):
                 return Reply(550, f"{cmd.arg}: Temporary hidden file {session.fs.virtual_of(temp)} already exists")
             fd = _open_new(session, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, umask)
@@ -730,7 +730,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
             offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
     group_owner(session, temp or real, fd)
-    limit = _size_limit_for(session, "MaxStoreFileSize", real)
+    limit = size_limit_for(session, "MaxStoreFileSize", real)
     # ProFTPD counts what the file holds already when the upload does not replace it (APPE, REST, RANG).
     kept = os.fstat(fd).st_size if limit is not None and (kind == "APPE" or offset or length) else 0
 

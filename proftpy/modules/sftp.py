@@ -1,0 +1,355 @@
+"""mod_sftp: a server with `SFTPEngine on` speaks SSH version 2 from the first byte, never FTP, and serves the SFTP
+subsystem (docs/sftp.md).
+
+How it plugs in: its `transport` (run before every module's session_init) marks the session as SSH's: FTP replies
+are dropped (ProFTPD's pr_response_block), the protocol is "ssh2", and `Session.command_loop` is `serve`, which
+Session.run calls instead of the greeting and FTP's command loop (ProFTPD's pr_cmd_set_handler). `serve` runs the
+transport (proftpy/net/ssh/transport.py), the user authentication (`sftp_auth.py`: password and publickey logins
+go through mod_auth's USER and PASS, so the auth chain, bans, delays, MaxLoginAttempts, DefaultRoot's chroot and
+the privilege drop are the FTP ones), then the connection layer (net/ssh/channel.py) with the `sftp` subsystem
+(`sftp_fxp.py`).
+
+Host keys are read in the master (master_init, again on HUP; `proftpy -t` checks them): a file that cannot be used
+stops the start with `FILE:LINE: message`, as ProFTPD refuses it when the configuration is read; a key of a kind
+proftpy does not use (DSA, one with a passphrase) is skipped with a warning, and a server left without
+any key refuses its SSH sessions with an SFTPLog line. Sessions inherit the keys: no key file is read after fork.
+
+What is not done is refused when the configuration is read (docs/sftp.md lists it): scp and the other channel
+requests are refused to clients, the keyboard-interactive and hostbased methods,
+method chains (`publickey+password`), SFTPPassPhraseProvider, agent: host keys, the algorithms not implemented
+here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from .. import privs
+from ..config.registry import SERVER, SVG, Directive, Merge
+from ..config.types import Custom, Flag, Options, Path, parse_bool
+from ..module import Listener, MasterView, Module
+from ..net.ssh import crypto, transport as sshtransport
+from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
+
+if TYPE_CHECKING:
+    from ..config.tree import Config
+    from ..session import Session
+
+NAME = "mod_sftp.c"
+log = logging.getLogger("proftpy")
+
+# -- directive values ----------------------------------------------------------------------------------------------
+NOT_HERE = {
+    "ciphers": ("aes256-cbc", "aes192-cbc", "aes128-cbc", "blowfish-ctr", "blowfish-cbc", "cast128-cbc",
+                "arcfour256", "arcfour128", "3des-ctr", "3des-cbc", "none"),
+    "digests": ("hmac-sha1-96", "hmac-sha1-96-etm@openssh.com", "hmac-md5", "hmac-md5-etm@openssh.com",
+                "hmac-md5-96", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160", "umac-64@openssh.com",
+                "umac-64-etm@openssh.com", "umac-128@openssh.com", "umac-128-etm@openssh.com", "none"),
+    "kex": ("diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
+            "curve448-sha512", "rsa1024-sha1", "sntrup761x25519-sha512@openssh.com"),
+}
+
+
+def _algorithms(kind: str, known, label: str):
+    def parse(args: list[str]) -> tuple[str, ...]:
+        if not args:
+            raise ValueError("Wrong number of parameters")
+        words = [w for arg in args for w in arg.split(",") if w]
+        for word in words:
+            if word not in known:
+                if word in NOT_HERE.get(kind, ()):
+                    raise ValueError(f"unsupported {label} algorithm: {word} (ProFTPD's mod_sftp has it; proftpy "
+                                     f"does not implement it: use one of {', '.join(known)})")
+                raise ValueError(f"unsupported {label} algorithm: {word}")
+        return tuple(dict.fromkeys(words))
+    return Custom(parse, "algorithm ...")
+
+
+_CLEAR = {"norsa": "ssh-rsa", "nodsa": "dsa", "noecdsa": "ecdsa", "noed25519": "ssh-ed25519"}
+
+
+def _host_key(args: list[str]) -> HostKeySpec:
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    word = args[0]
+    if word.lower() in _CLEAR:
+        return HostKeySpec(None, _CLEAR[word.lower()])
+    if word.startswith("agent:"):
+        raise ValueError(f"'{word}': host keys from an SSH agent are not supported by proftpy (use a key file)")
+    if not word.startswith("/"):
+        raise ValueError(f"must be an absolute path: {word}")
+    return HostKeySpec(word)
+
+
+def _auth_methods(args: list[str]) -> tuple[str, ...]:
+    if not args:
+        raise ValueError("Wrong number of parameters")
+    out = []
+    for arg in args:
+        if "+" in arg:
+            raise ValueError(f"invalid authentication parameter: {arg} (chains of methods are not supported by "
+                             "proftpy; list the methods each of which suffices)")
+        if arg == "keyboard-interactive":
+            raise ValueError(f"unsupported authentication method '{arg}': No drivers loaded")
+        if arg == "hostbased":
+            raise ValueError(f"unsupported authentication method '{arg}': not implemented by proftpy")
+        if arg not in ("publickey", "password"):
+            raise ValueError(f"unsupported authentication method '{arg}': Invalid argument")
+        out.append(arg)
+    return tuple(dict.fromkeys(out))
+
+
+def _authorized_keys(args: list[str]) -> tuple[str, ...]:
+    if not args:
+        raise ValueError("wrong number of parameters")
+    for arg in args:
+        if ":" not in arg:
+            raise ValueError(f"badly formatted parameter: '{arg}'")
+        kind = arg.split(":", 1)[0]
+        if kind != "file":
+            raise ValueError(f"unsupported key store: '{kind}' (proftpy reads file: stores only)")
+    return tuple(args)
+
+
+def _compression(args: list[str]) -> str:
+    """`off`, `on` (zlib right after the key exchange) or `delayed` (zlib@openssh.com, after authentication)."""
+    if len(args) != 1:
+        raise ValueError("Wrong number of parameters")
+    if args[0].lower() == "delayed":
+        return "delayed"
+    value = parse_bool_or_none(args[0])
+    if value is None:
+        raise ValueError(f"unknown compression setting: {args[0]}")
+    return "on" if value else "off"
+
+
+def parse_bool_or_none(word: str) -> bool | None:
+    try:
+        return parse_bool(word)
+    except ValueError:
+        return None
+
+
+def _max_channels(args: list[str]) -> int:
+    if len(args) != 1:
+        raise ValueError("wrong number of parameters")
+    if not args[0].isdigit():
+        raise ValueError(f"maximum channel count '{args[0]}' must be numeric")
+    value = int(args[0])
+    if value == 0:
+        raise ValueError(f"maximum channel count '{args[0]}' must be greater than zero")
+    return min(value, 1000)
+
+
+def _client_match(args: list[str]) -> tuple[str, ...]:
+    if len(args) < 3 or (len(args) - 1) % 2:
+        raise ValueError("Wrong number of parameters")
+    try:
+        re.compile(args[0])
+    except re.error as e:
+        raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
+    return tuple(args)
+
+
+def _none_only(name: str, why: str):
+    def parse(args: list[str]) -> None:
+        if len(args) == 1 and args[0].lower() == "none":
+            return None
+        raise ValueError(f"'{' '.join(args)}': {why} (only 'none' is accepted)")
+    return parse
+
+
+def _refused(what: str):
+    def parse(args: list[str]):
+        raise ValueError(what)
+    return Custom(parse, "...")
+
+
+SFTP_OPTIONS = ("IgnoreSFTPUploadPerms", "IgnoreSFTPSetOwners", "IgnoreSFTPSetPerms", "IgnoreSFTPSetTimes",
+                "IgnoreSCPUploadPerms", "IgnoreSCPUploadTimes", "OldProtocolCompat", "PessimisticKexinit",
+                "MatchKeySubject", "AllowInsecureLogin", "InsecureHostKeyPerms", "IgnoreFIFOs",
+                "IgnoreSFTPUploadExtendedAttributes", "IgnoreSFTPSetExtendedAttributes", "IncludeSFTPTimes",
+                "NoExtensionNegotiation", "NoHostkeyRotation")
+
+
+def _sftp_options(args: list[str]) -> frozenset[str]:
+    if "AllowWeakDH" in args:
+        raise ValueError("SFTPOption 'AllowWeakDH': proftpy has no diffie-hellman-group1-sha1 to allow")
+    return Options(SFTP_OPTIONS, "SFTPOption")(args)
+
+
+HOSTKEY_ALGORITHMS = sshtransport.HOSTKEY_ORDER
+
+directives = (
+    Directive("SFTPEngine", Flag, SVG, False, Merge.SERVER,
+              "The server speaks SSH (and SFTP) instead of FTP, from the first byte."),
+    Directive("SFTPHostKey", Custom(_host_key, "path|NoRSA|NoED25519|NoECDSA|NoDSA"), SVG, None, Merge.SERVER,
+              "A host key file (OpenSSH's format with an Ed25519, ECDSA or RSA key, or PEM/PKCS#8); it must not be "
+              "group- or world-accessible. NoRSA... drop the keys of that type loaded by earlier lines.",
+              repeat=True),
+    Directive("SFTPHostKeys", _algorithms("hostkeys", HOSTKEY_ALGORITHMS, "host key"), SVG, None, Merge.SERVER,
+              "Host key signature algorithms offered (default: all the loaded keys can make)."),
+    Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password ..."), SVG, None, Merge.SERVER,
+              "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password)."),
+    Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path ..."), SVG, None, Merge.SERVER,
+              "RFC 4716 public key files users may log in with (`%u`: the user name, `~`: the user's home)."),
+    Directive("SFTPLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_sftp's own log file (`none`: none)."),
+    Directive("SFTPCiphers", _algorithms("ciphers", tuple(crypto.CIPHERS), "cipher"), SVG, None, Merge.SERVER,
+              "Ciphers offered, in order."),
+    Directive("SFTPDigests", _algorithms("digests", tuple(crypto.MACS), "digest"), SVG, None, Merge.SERVER,
+              "MACs offered, in order."),
+    Directive("SFTPKeyExchanges", _algorithms("kex", sshtransport.KEX_DEFAULT, "key exchange"), SVG, None,
+              Merge.SERVER, "Key exchange algorithms offered, in order."),
+    Directive("SFTPOptions", Custom(_sftp_options, "|".join(SFTP_OPTIONS) + " ..."), SVG, frozenset(),
+              Merge.SERVER, "mod_sftp's options (those about scp or extended attributes have nothing to act on)."),
+    Directive("SFTPCompression", Custom(_compression, "on|off|delayed"), SVG, "off", Merge.SERVER,
+              "zlib compression: `on` offers zlib from the key exchange on, `delayed` also OpenSSH's "
+              "zlib@openssh.com, which starts only after the client authenticated."),
+    Directive("SFTPMaxChannels", Custom(_max_channels, "count"), SVG, 10, Merge.SERVER,
+              "Channels a client may have open at once."),
+    Directive("SFTPClientMatch", Custom(_client_match, "regex key value ..."), SVG, None, Merge.SERVER,
+              "Accepted and ignored (with a warning at start): per-client settings are not implemented.",
+              repeat=True),
+    Directive("SFTPDisplayBanner", Path(), SVG, None, Merge.SERVER,
+              "A file sent to the client before it authenticates (USERAUTH_BANNER), with Display variables."),
+    Directive("SFTPPassPhraseProvider", _refused("SFTPPassPhraseProvider is not supported by proftpy: use host keys "
+                                                 "without a passphrase (ssh-keygen -p -N '')"), SERVER, None,
+              Merge.SERVER, "Refused: passphrase-protected host keys are not supported."),
+    Directive("SFTPRekey", Custom(_none_only("SFTPRekey", "server-initiated rekeying is not implemented (clients "
+                                             "rekey on their own)"), "none"), SVG, None, Merge.SERVER,
+              "Only `none`: the server never asks for new keys itself (a client's rekey request is served)."),
+    Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
+                                                     "implemented"), "none"), SVG, None, Merge.SERVER,
+              "Only `none`."),
+    Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
+                                         "none"), SVG, None, Merge.SERVER, "Only `none`."),
+    Directive("SFTPClientAlive", _refused("SFTPClientAlive is not supported by proftpy (TimeoutIdle ends idle "
+                                          "sessions)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPKeyLimits", _refused("SFTPKeyLimits is not supported by proftpy (RSA keys below 1024 bits are "
+                                        "always refused)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,
+              "Refused."),
+    Directive("SFTPExtensions", _refused("SFTPExtensions is not supported by proftpy (its extensions are "
+                                         "posix-rename, statvfs and fsync, always on)"), SVG, None, Merge.SERVER,
+              "Refused."),
+    Directive("SFTPAuthorizedHostKeys", _refused("SFTPAuthorizedHostKeys: hostbased authentication is not "
+                                                 "supported by proftpy"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
+              "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
+              "bits instead of the file's."),
+    Directive("SFTPAcceptEnv", Custom(lambda a: tuple(a) if a else _none("wrong number of parameters"), "name ..."),
+              SVG, None, Merge.SERVER, "Accepted; environment requests are never acted on (no program runs)."),
+)
+
+
+def _none(message: str):
+    raise ValueError(message)
+
+
+def _check_libraries(config: "Config") -> list[tuple[str, bool]]:
+    if not engine_servers(config):
+        return []
+    return [(f"{VERSION}: {lib} is needed for SFTPEngine: {why}", True)
+            for lib, why in crypto.available().items() if why is not None]
+
+
+def check(config: "Config") -> list[tuple[str, bool]]:
+    """`proftpy -t`: the libraries, every SFTP server's host keys, each as at start."""
+    problems = _check_libraries(config)
+    if problems or not engine_servers(config):
+        return problems
+    return build_keys(config)[1]
+
+
+def master_init(master: MasterView) -> None:
+    if not engine_servers(master.config):
+        return
+    problems = _check_libraries(master.config)
+    if problems:
+        raise SystemExit(f"proftpy: {problems[0][0]}")
+    st = master.state.get(SftpKeys)
+    st.by_server, problems = build_keys(master.config)
+    st.built = True
+    fatal = [m for m, f in problems if f]
+    if fatal:
+        raise SystemExit(fatal[0])
+    for message, _ in problems:
+        log.warning("%s", message)
+
+
+def master_reload(master: MasterView) -> None:
+    """After a HUP: the keys read again; a server whose keys no longer load keeps the ones it had (matched by its
+    name and addresses), as a broken configuration keeps the old one."""
+    st = master.state.get(SftpKeys)
+    old = {(s.name, tuple(s.addresses), s.get("Port")): keys for s, keys in st.by_server.items()}
+    new, problems = build_keys(master.config)
+    for message, fatal in problems:
+        (log.error if fatal else log.warning)("%s", message)
+    for server, keys in list(new.items()):
+        broken = any(fatal and str(p.where) in message for message, fatal in problems
+                     for p in server.section.all("SFTPHostKey"))
+        if broken:
+            new[server] = old.get((server.name, tuple(server.addresses), server.get("Port")), keys)
+    st.by_server, st.built = new, True
+
+
+# -- the session ---------------------------------------------------------------------------------------------------
+def session_active(config: "Config") -> bool:
+    return config.sets("SFTPEngine")
+
+
+def transport(session: "Session") -> None:
+    """Before any other module's session_init: this connection speaks SSH (ProFTPD's mod_sftp: the replies of
+    FTP are blocked, its own command loop replaces FTP's)."""
+    if not session.server.get("SFTPEngine"):
+        return
+    session.responses_blocked = True
+    session.command_loop = _serve
+    st = session.state.get(SftpState)
+    path = session.server.get("SFTPLog")
+    if path:
+        with privs.default_privs().as_root():
+            st.log.open(path)
+    session.set_protocol("ssh2")
+
+
+def _serve(session: "Session") -> None:
+    from .sftp_session import serve      # the SSH session itself: imported in the master (`preload`) where used
+    serve(session)
+
+
+def preload(master: MasterView) -> None:
+    """Before the first fork: the SSH session's code and the libraries it calls, so sessions share them (and a
+    chrooted session never imports anything)."""
+    if engine_servers(master.config):
+        from . import sftp_session  # noqa: F401
+        crypto.sodium()
+        crypto.libcrypto()
+
+
+def _refusal(reason: int, text: str):
+    def listener(session: "Session", **_) -> None:
+        if session.command_loop is not None:
+            session.state.get(SftpState).disconnect = (reason, text)
+    return listener
+
+
+def _exit(session: "Session", **_) -> None:
+    if session.command_loop is not None:
+        session.state.get(SftpState).log.close()
+
+
+TOO_MANY = 12
+_MAX = _refusal(TOO_MANY, "Maximum connections for host/user reached")
+listeners = tuple(Listener(event, _MAX, active=session_active) for event in (
+    "mod_auth.max-clients", "mod_auth.max-clients-per-class", "mod_auth.max-clients-per-host",
+    "mod_auth.max-clients-per-user", "mod_auth.max-connections-per-host", "mod_auth.max-hosts-per-user")) + (
+    Listener("mod_ban.login-denied", _refusal(sshtransport.BY_APPLICATION, "Banned"), active=session_active),
+    Listener("core.exit", _exit, active=session_active),
+)
+
+MODULE = Module(NAME, directives=directives, transport=transport, session_active=session_active,
+                listeners=listeners, check=check, master_init=master_init, master_reload=master_reload,
+                master_preload=preload)

@@ -1,0 +1,705 @@
+"""mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp, curl's
+libssh2 and lftp speak), with OpenSSH's posix-rename, statvfs and fsync extensions.
+
+Every client path goes through the session's `fs` (proftpy/fs.py, the one door). `<Limit>` and the other modules
+see SFTP requests under the FTP commands ProFTPD's mod_sftp maps them to: OPEN for reading runs RETR's PRE_CMD
+phase (`<Limit RETR>`, `<Limit READ>`, MaxTransfersPer*, ratios) and its CLOSE RETR's POST_CMD and LOG_CMD phases
+(TransferLog, quotas); OPEN for writing is STOR (APPE with the append flag); OPENDIR is MLSD, READDIR asks
+`<Limit LIST NLST>` (an empty listing when both are denied); REMOVE, MKDIR, RMDIR and RENAME are dispatched as DELE,
+MKD, RMD and RNFR+RNTO, handlers and all (AllowOverwrite, umask, GroupOwner, PathDenyFilter, HideFiles as for
+FTP); SETSTAT asks `<Limit SETSTAT>` then SITE_CHMOD or SITE_CHGRP for what it changes; STAT, LSTAT, FSTAT,
+READLINK, SYMLINK, REALPATH ask `<Limit>` under their own names (mod_sftp's "<Limit>" section). A denial is
+SSH_FX_PERMISSION_DENIED.
+
+Bounds: an SFTP packet is at most 256 KiB + 1 KiB (a larger length ends the channel's subsystem), a READ returns at
+most 64 KiB, at most 256 handles are open at once."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import stat
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import listing
+from ..dispatch import DIRS, READ, WRITE, Request
+from ..fs import FsError
+from ..log import NOTICE
+from ..net.ssh.channel import Channel
+from ..net.ssh.wire import Reader, WireError, Writer
+from ..reply import Reply
+from . import access
+from .sftp_state import SftpState
+from .xfer import group_owner, hidden_path, size_limit_for
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+log = logging.getLogger("proftpy")
+
+INIT, VERSION, OPEN, CLOSE, READ_, WRITE_, LSTAT, FSTAT, SETSTAT, FSETSTAT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+OPENDIR, READDIR, REMOVE, MKDIR, RMDIR, REALPATH, STAT, RENAME, READLINK, SYMLINK = 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+STATUS, HANDLE, DATA, NAME, ATTRS, EXTENDED, EXTENDED_REPLY = 101, 102, 103, 104, 105, 200, 201
+
+OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED, FAILURE, BAD_MESSAGE, OP_UNSUPPORTED = 0, 1, 2, 3, 4, 5, 8
+STATUS_TEXT = {OK: "OK", EOF: "End of file", NO_SUCH_FILE: "No such file", PERMISSION_DENIED: "Permission denied",
+               FAILURE: "Failure", BAD_MESSAGE: "Bad message", OP_UNSUPPORTED: "Unsupported operation"}
+
+ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME, ATTR_EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
+F_READ, F_WRITE, F_APPEND, F_CREAT, F_TRUNC, F_EXCL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+
+MAX_PACKET = 256 * 1024 + 1024
+MAX_READ = 65536
+MAX_HANDLES = 256
+READDIR_BATCH = 100
+EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fsync@openssh.com", "1"))
+_U32 = struct.Struct(">I")
+
+_ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
+                 errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
+_STRERROR = {os.strerror(e): e for e in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EEXIST,
+                                         errno.ENOTEMPTY, errno.EISDIR, errno.EROFS, errno.ELOOP, errno.EXDEV,
+                                         errno.ENOSPC, errno.EDQUOT, errno.EINVAL, errno.ENAMETOOLONG)}
+
+
+class BadRequest(Exception):
+    """A request that does not hold what its type says: answered BAD_MESSAGE."""
+
+
+@dataclass
+class Handle:
+    name: bytes
+    real: str
+    virtual: str
+    fd: int | None = None               # a file
+    entries: list | None = None         # a directory: names not yet sent
+    request: Request | None = None      # the FTP command whose POST_CMD/LOG_CMD phases CLOSE runs
+    direction: str = "o"
+    offset_start: int | None = None
+    bytes: int = 0
+    started: float = field(default_factory=time.time)
+    listed: bool | None = None          # READDIR: <Limit LIST NLST> allowed
+    final: str | None = None            # HiddenStores: the name the upload gets at CLOSE (`real` is the temporary)
+    limit: int | None = None            # MaxStoreFileSize's bytes
+
+
+def open_subsystem(session: "Session", name: str, chan: Channel):
+    if name != "sftp":
+        return None
+    return Sftp(session, chan)
+
+
+class Sftp:
+    """One channel's SFTP server."""
+
+    def __init__(self, session: "Session", chan: Channel):
+        self.session, self.chan = session, chan
+        self.buf = bytearray()
+        self.handles: dict[bytes, Handle] = {}
+        self.version = 0
+        self.counter = 0
+        self.log = session.state.get(SftpState).log
+
+    # -- the channel's side ----------------------------------------------------------------------------------------
+    def data(self, chunk: bytes) -> None:
+        self.buf += chunk
+
+    def eof(self) -> None:
+        pass
+
+    def close(self) -> None:
+        for handle in list(self.handles.values()):
+            self._release(handle, aborted=True)
+        self.handles.clear()
+
+    def step(self) -> bool:
+        if len(self.buf) < 4:
+            return False
+        length = _U32.unpack_from(self.buf)[0]
+        if length > MAX_PACKET or length < 1:
+            self.log.write(f"SFTP packet length {length} out of bounds, closing the channel")
+            self.buf.clear()
+            self.chan.consumed(0)
+            self.chan.finish(1)
+            return False
+        if len(self.buf) < 4 + length:
+            return False
+        packet = bytes(self.buf[4:4 + length])
+        del self.buf[:4 + length]
+        try:
+            self.handle(packet)
+        finally:
+            self.chan.consumed(4 + length)
+        return True
+
+    def send(self, payload: bytes) -> None:
+        self.chan.write(_U32.pack(len(payload)) + payload)
+
+    def status(self, rid: int, code: int, text: str | None = None) -> None:
+        self.send(Writer().byte(STATUS).u32(rid).u32(code).string(text or STATUS_TEXT.get(code, "Failure"))
+                  .string(b"en").bytes())
+
+    def error(self, rid: int, e: BaseException) -> None:
+        err = getattr(e, "errno", None) or errno.EIO
+        self.status(rid, _ERRNO_STATUS.get(err, FAILURE), os.strerror(err))
+
+    # -- dispatch --------------------------------------------------------------------------------------------------
+    def handle(self, packet: bytes) -> None:
+        kind = packet[0]
+        r = Reader(packet, 1)
+        if kind == INIT:
+            self.init(r)
+            return
+        try:
+            rid = r.u32()
+        except WireError:
+            self.log.write(f"SFTP request type {kind} too short, ignored")
+            return
+        if self.version == 0:
+            self.status(rid, FAILURE, "INIT first")
+            return
+        fn = self.table.get(kind)
+        if fn is None:
+            self.log.write(f"unsupported SFTP request type {kind}")
+            self.status(rid, OP_UNSUPPORTED)
+            return
+        try:
+            fn(self, rid, r)
+        except (WireError, BadRequest) as e:
+            self.log.write(f"bad SFTP request type {kind}: {e}")
+            self.status(rid, BAD_MESSAGE)
+        except FsError as e:
+            self.status(rid, _ERRNO_STATUS.get(e.errno, FAILURE), os.strerror(e.errno))
+        except OSError as e:
+            self.error(rid, e)
+        except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
+            self.log.write(f"SFTP request type {kind} refused: {e}")
+            self.status(rid, FAILURE, "Invalid argument")
+
+    def init(self, r: Reader) -> None:
+        try:
+            client_version = r.u32()
+        except WireError:
+            client_version = 3
+        self.version = 3
+        self.log.write(f"client requested SFTP protocol version {client_version}, using version 3")
+        self.session.set_protocol("sftp")
+        w = Writer().byte(VERSION).u32(3)
+        for name, value in EXTENSIONS:
+            w.string(name).string(value)
+        self.send(w.bytes())
+
+    # -- paths -----------------------------------------------------------------------------------------------------
+    def path(self, r: Reader) -> str:
+        path = r.text(8192)
+        if "\0" in path:
+            raise BadRequest("NUL in a path")
+        return path or "."
+
+    def resolve(self, path: str, follow: bool = True):
+        return self.session.fs.resolve(path, follow_last=follow)
+
+    def allowed(self, name: str, group: str | None, real: str) -> bool:
+        ok = access.limits_allow(self.session, name, group, real)
+        if not ok:
+            self.log.write(f"{name} of '{self.session.fs.virtual_of(real)}' blocked by <Limit {name}> configuration")
+        return ok
+
+    def ftp(self, rid: int, name: str, arg: str) -> Reply | None:
+        """Run an FTP command (its every phase) for this request; the status follows its reply."""
+        reply = self.session.dispatcher.dispatch(self.session, Request(name, arg, f"{name} {arg}"))
+        if reply is None:
+            self.status(rid, FAILURE)
+        elif reply.code < 400:
+            self.status(rid, OK)
+        else:
+            self.status(rid, *_reply_status(reply))
+        return reply
+
+    # -- attributes ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def attrs(st: os.stat_result) -> bytes:
+        return (Writer().u32(ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME).u64(st.st_size)
+                .u32(st.st_uid).u32(st.st_gid).u32(st.st_mode).u32(int(st.st_atime) & 0xFFFFFFFF)
+                .u32(int(st.st_mtime) & 0xFFFFFFFF).bytes())
+
+    @staticmethod
+    def read_attrs(r: Reader) -> dict:
+        flags = r.u32()
+        out: dict = {}
+        if flags & ATTR_SIZE:
+            out["size"] = r.u64()
+        if flags & ATTR_UIDGID:
+            out["uid"], out["gid"] = r.u32(), r.u32()
+        if flags & ATTR_PERMISSIONS:
+            out["perms"] = r.u32()
+        if flags & ATTR_ACMODTIME:
+            out["atime"], out["mtime"] = r.u32(), r.u32()
+        if flags & ATTR_EXTENDED:
+            count = r.u32()
+            if count > 64:
+                raise BadRequest("too many extended attributes")
+            for _ in range(count):
+                r.string(4096)
+                r.string(65536)
+        return out
+
+    def longname(self, name: str, st: os.stat_result) -> str:
+        mode = listing.mode_string(st.st_mode) or "?---------"
+        user = self._owner(st.st_uid, True)
+        group = self._owner(st.st_gid, False)
+        when = listing.time_field(int(st.st_mtime), int(time.time()), gmt=False)
+        # ProFTPD's fxp_get_path_listing: its mode string ends in a space, then "%3u %-8s %-8s %8llu"
+        return listing.long_line(mode + " ", st.st_nlink, user, group, listing.size_field(st.st_size), when, name)
+
+    def _owner(self, ident: int, user: bool) -> str:
+        cache = self.__dict__.setdefault("_owners", {})
+        key = (user, ident)
+        if key not in cache:
+            try:
+                rec = self.session.auth.getpwuid(ident) if user else self.session.auth.getgrgid(ident)
+            except Exception as e:          # an auth backend failing must not break a listing
+                log.info("cannot map owner of a file: %s", e)
+                rec = None
+            cache[key] = getattr(rec, "name", None) or str(ident)
+        return cache[key]
+
+    # -- handles ---------------------------------------------------------------------------------------------------
+    def new_handle(self, handle: Handle) -> bytes:
+        self.counter += 1
+        handle.name = f"{self.counter:x}{os.urandom(4).hex()}".encode()
+        self.handles[handle.name] = handle
+        return handle.name
+
+    def moving(self) -> None:
+        """Data moves: TimeoutNoTransfer and TimeoutStalled start again (ProFTPD resets both at READ and WRITE)."""
+        self.session.reset_timer("noxfer")
+        self.session.reset_timer("stalled")
+
+    def _stalled_timer(self) -> None:
+        """TimeoutStalled runs while a file is open (ProFTPD's mod_sftp: from OPEN to CLOSE)."""
+        files = any(h.fd is not None for h in self.handles.values())
+        self.session.set_timer("stalled", self.session.conf("TimeoutStalled") if files else None, _stalled)
+
+    def get_handle(self, r: Reader) -> Handle | None:
+        return self.handles.get(r.string(256))
+
+    def _release(self, h: Handle, aborted: bool) -> bool:
+        """Close a handle: a file's RETR/STOR/APPE gets its POST_CMD and LOG_CMD phases (the TransferLog line,
+        quotas), a directory's MLSD likewise."""
+        if h.fd is not None:
+            fd, h.fd = h.fd, None
+            try:
+                os.close(fd)
+            except OSError as e:
+                log.warning("closing %s: %s", h.real, e.strerror)
+        if h.request is None:
+            return True
+        req, h.request = h.request, None
+        fs = self.session.fs
+        if h.final is not None:                 # HiddenStores
+            temp, h.real = h.real, h.final
+            try:
+                if aborted:
+                    fs.unlink(temp)
+                else:
+                    fs.rename(temp, h.final)
+            except OSError as e:
+                self.log.write(f"renaming of HiddenStore path '{temp}' to '{h.final}' failed: {e.strerror}")
+                log.warning("Rename of %s to %s failed: %s", temp, h.final, e.strerror)
+                aborted = True
+                try:
+                    fs.unlink(temp)
+                except OSError:
+                    pass                        # nothing left to remove
+        elif aborted and h.direction == "i" and self.session.conf("DeleteAbortedStores", path=h.real):
+            try:
+                fs.unlink(h.real)
+            except OSError as e:
+                log.warning("cannot remove %s after an aborted upload: %s", h.real, e.strerror)
+        if req.name in ("RETR", "STOR", "APPE"):
+            seconds = max(time.time() - h.started, 0.0)
+            req.notes["xfer"] = {"path": h.real, "vpath": h.virtual, "bytes": h.bytes, "seconds": seconds,
+                                 "direction": h.direction, "type": "b", "offset": 0, "size": None,
+                                 "completed": not aborted, "aborted": aborted,
+                                 "status": "cancelled" if aborted else "success", "command": req.name}
+        reply = Reply(426, "Transfer aborted. Data connection closed") if aborted else Reply(226, "Transfer complete")
+        self.session.dispatcher.after(self.session, req, reply)
+        return not aborted
+
+    # -- requests --------------------------------------------------------------------------------------------------
+    def open_(self, rid: int, r: Reader) -> None:
+        path = self.path(r)
+        pflags = r.u32()
+        attrs = self.read_attrs(r)
+        session = self.session
+        if len(self.handles) >= MAX_HANDLES:
+            self.status(rid, FAILURE, "Too many open handles")
+            return
+        writing = bool(pflags & (F_WRITE | F_APPEND | F_CREAT | F_TRUNC))
+        name = "APPE" if pflags & F_APPEND else "STOR" if writing else "RETR"
+        req = Request(name, path, f"{name} {path}")
+        refusal = session.dispatcher.pre(session, req)
+        if refusal is not None:
+            self.log.write(f"OPEN command for '{path}' blocked by '{name}' handler")
+            session.dispatcher.after(session, req, refusal)
+            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED))
+            return
+        try:
+            vpath = self.resolve(path)
+            try:
+                st = session.fs.stat(vpath.real)
+            except FileNotFoundError:
+                st = None
+            flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "Not a regular file") if stat.S_ISDIR(st.st_mode) else \
+                    PermissionError(errno.EACCES, "Not a regular file")
+            if writing:
+                if st is not None and name == "STOR" and not session.conf("AllowOverwrite", path=vpath.real):
+                    self.log.write(f"OPEN of '{path}': overwrite permission denied")
+                    raise PermissionError(errno.EACCES, "Overwrite permission denied")
+                if st is None and not pflags & F_CREAT:
+                    raise FileNotFoundError(errno.ENOENT, "No such file")
+                flags |= os.O_RDWR if pflags & F_READ else os.O_WRONLY
+                flags |= (os.O_CREAT if pflags & F_CREAT else 0) | (os.O_TRUNC if pflags & F_TRUNC else 0)
+                flags |= (os.O_EXCL if pflags & F_EXCL else 0) | (os.O_APPEND if pflags & F_APPEND else 0)
+            else:
+                if st is None:
+                    raise FileNotFoundError(errno.ENOENT, "No such file")
+                flags |= os.O_RDONLY
+            perms = attrs.get("perms")
+            if perms is None or "IgnoreSFTPUploadPerms" in session.server.get("SFTPOptions"):
+                perms = 0o666
+            target = vpath.real
+            hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
+            if hidden:                      # the upload goes to a temporary name, renamed at CLOSE (as FTP's STOR)
+                target = hidden_path(vpath.real, hidden)
+                if session.fs.lexists(target):
+                    raise FileExistsError(errno.EEXIST, "Temporary hidden file already exists")
+                flags = (flags & ~os.O_TRUNC & ~os.O_APPEND) | os.O_CREAT | os.O_EXCL
+            umask = session.conf("Umask", path=vpath.real)[0]
+            old = os.umask(umask)
+            try:
+                fd = session.fs.open(target, flags, perms & 0o7777)
+            finally:
+                os.umask(old)
+            os.set_blocking(fd, True)
+            if writing and (st is None or hidden):
+                group_owner(session, target, fd)
+        except (OSError, FsError) as e:
+            err = getattr(e, "errno", None) or errno.EIO
+            session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
+            raise
+        h = Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
+                   final=vpath.real if target != vpath.real else None,
+                   limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
+        self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
+        self._stalled_timer()
+
+    def close_(self, rid: int, r: Reader) -> None:
+        h = self.handles.pop(r.string(256), None)
+        if h is None:
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        renamed = self._release(h, aborted=False)
+        self._stalled_timer()
+        self.status(rid, OK if renamed else FAILURE)
+
+    def read(self, rid: int, r: Reader) -> None:
+        h = self.get_handle(r)
+        offset, length = r.u64(), r.u32()
+        if h is None or h.fd is None:
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        self.moving()
+        data = os.pread(h.fd, min(length, MAX_READ), offset)
+        if not data:
+            self.status(rid, EOF)
+            return
+        h.bytes += len(data)
+        self.send(Writer().byte(DATA).u32(rid).string(data).bytes())
+
+    def write(self, rid: int, r: Reader) -> None:
+        h = self.get_handle(r)
+        offset = r.u64()
+        data = r.string(MAX_PACKET)
+        if h is None or h.fd is None or h.direction != "i":
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        if h.limit is not None and offset + len(data) > h.limit:
+            log.log(NOTICE, "MaxStoreFileSize (%d byte%s) reached: aborting transfer of '%s'", h.limit,
+                    "s" if h.limit != 1 else "", h.final or h.real)
+            self.status(rid, FAILURE, os.strerror(errno.EFBIG))
+            return
+        self.moving()
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(h.fd, view, offset) if not h.request or h.request.name != "APPE" else os.write(h.fd, view)
+            view = view[n:]
+            offset += n
+        h.bytes += len(data)
+        self.status(rid, OK)
+
+    def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None) -> None:
+        vpath = self.resolve(path, follow)
+        if not self.allowed(name, group, vpath.real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        st = self.session.fs.stat(vpath.real) if follow else self.session.fs.lstat(vpath.real)
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+
+    def stat_(self, rid: int, r: Reader) -> None:
+        self._stat(rid, self.path(r), True, "STAT", READ)
+
+    def lstat(self, rid: int, r: Reader) -> None:
+        self._stat(rid, self.path(r), False, "LSTAT", None)
+
+    def fstat(self, rid: int, r: Reader) -> None:
+        h = self.get_handle(r)
+        if h is None:
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        st = os.fstat(h.fd) if h.fd is not None else self.session.fs.stat(h.real)
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+
+    def _setstat(self, rid: int, real: str, attrs: dict, fd: int | None) -> None:
+        session = self.session
+        fs = session.fs
+        if not self.allowed("SETSTAT", WRITE, real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        opts = session.server.get("SFTPOptions")
+        if "perms" in attrs and "IgnoreSFTPSetPerms" not in opts:
+            if not self.allowed("SITE_CHMOD", WRITE, real):
+                self.status(rid, PERMISSION_DENIED)
+                return
+            os.fchmod(fd, attrs["perms"] & 0o7777) if fd is not None else fs.chmod(real, attrs["perms"] & 0o7777)
+        if "uid" in attrs and "IgnoreSFTPSetOwners" not in opts:
+            if not self.allowed("SITE_CHGRP", WRITE, real):
+                self.status(rid, PERMISSION_DENIED)
+                return
+            st = os.fstat(fd) if fd is not None else fs.lstat(real)
+            uid = -1 if attrs["uid"] == st.st_uid else attrs["uid"]
+            gid = -1 if attrs["gid"] == st.st_gid else attrs["gid"]
+            if uid != -1 or gid != -1:
+                os.fchown(fd, uid, gid) if fd is not None else fs.chown(real, uid, gid)
+        if "size" in attrs:
+            if fd is not None:
+                os.ftruncate(fd, attrs["size"])
+            else:
+                tfd = fs.open(real, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+                try:
+                    if not stat.S_ISREG(os.fstat(tfd).st_mode):
+                        raise PermissionError(errno.EACCES, "Not a regular file")
+                    os.ftruncate(tfd, attrs["size"])
+                finally:
+                    os.close(tfd)
+        if "mtime" in attrs and "IgnoreSFTPSetTimes" not in opts:
+            times = (attrs["atime"], attrs["mtime"])
+            os.utime(fd, times) if fd is not None else fs.utime(real, times)
+        self.status(rid, OK)
+
+    def setstat(self, rid: int, r: Reader) -> None:
+        path = self.path(r)
+        attrs = self.read_attrs(r)
+        self._setstat(rid, self.resolve(path).real, attrs, None)
+
+    def fsetstat(self, rid: int, r: Reader) -> None:
+        h = self.get_handle(r)
+        attrs = self.read_attrs(r)
+        if h is None or h.fd is None:
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        self._setstat(rid, h.real, attrs, h.fd)
+
+    def opendir(self, rid: int, r: Reader) -> None:
+        path = self.path(r)
+        session = self.session
+        if len(self.handles) >= MAX_HANDLES:
+            self.status(rid, FAILURE, "Too many open handles")
+            return
+        req = Request("MLSD", path, f"MLSD {path}")
+        refusal = session.dispatcher.pre(session, req)
+        if refusal is not None:
+            session.dispatcher.after(session, req, refusal)
+            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED))
+            return
+        try:
+            vpath = self.resolve(path)
+            st = session.fs.stat(vpath.real)
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+            with session.fs.scandir(vpath.real) as it:
+                names = sorted(e.name for e in it)
+        except (OSError, FsError) as e:
+            session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(getattr(e, 'errno', 0) or 5)}"))
+            raise
+        h = Handle(b"", vpath.real, vpath.virtual, entries=[".", ".."] + names, request=req)
+        self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
+
+    def readdir(self, rid: int, r: Reader) -> None:
+        h = self.get_handle(r)
+        if h is None or h.entries is None:
+            self.status(rid, FAILURE, "Invalid handle")
+            return
+        self.session.reset_timer("noxfer")
+        if h.listed is None:
+            h.listed = (access.limits_allow(self.session, "LIST", DIRS, h.real)
+                        or access.limits_allow(self.session, "NLST", DIRS, h.real))
+            if not h.listed:
+                self.log.write(f"READDIR of '{h.virtual}' blocked by <Limit LIST NLST> configuration: empty listing")
+                h.entries = []
+        out, count = Writer(), 0
+        fs = self.session.fs
+        while h.entries and count < READDIR_BATCH:
+            name = h.entries.pop(0)
+            if access.hidden(self.session, h.real, name):
+                continue
+            if name == "..":                # the parent as the client sees it: never above the session's root
+                target = fs.real_of(posixpath.dirname(h.virtual.rstrip("/")) or "/") if h.virtual != "/" else h.real
+            else:
+                target = h.real if name == "." else posixpath.join(h.real, name)
+            try:
+                st = fs.lstat(target)
+            except OSError:
+                continue
+            out.string(name).string(self.longname(name, st)).raw(self.attrs(st))
+            count += 1
+        if not count:
+            self.status(rid, EOF)
+            return
+        self.send(Writer().byte(NAME).u32(rid).u32(count).bytes() + out.bytes())
+
+    def remove(self, rid: int, r: Reader) -> None:
+        self.ftp(rid, "DELE", self.path(r))
+
+    def mkdir(self, rid: int, r: Reader) -> None:
+        path = self.path(r)
+        attrs = self.read_attrs(r)
+        reply = self.ftp_quiet("MKD", path)
+        if reply is not None and reply.code < 400 and "perms" in attrs and attrs["perms"] & 0o7777 != 0o777 \
+                and "IgnoreSFTPUploadPerms" not in self.session.server.get("SFTPOptions"):
+            real = self.resolve(path).real
+            mask = self.session.conf("Umask", path=real)
+            self.session.fs.chmod(real, attrs["perms"] & 0o7777 & ~(mask[1] if mask[1] is not None else mask[0]))
+        self._status_of(rid, reply)
+
+    def ftp_quiet(self, name: str, arg: str) -> Reply | None:
+        return self.session.dispatcher.dispatch(self.session, Request(name, arg, f"{name} {arg}"))
+
+    def _status_of(self, rid: int, reply: Reply | None) -> None:
+        if reply is None:
+            self.status(rid, FAILURE)
+        elif reply.code < 400:
+            self.status(rid, OK)
+        else:
+            self.status(rid, *_reply_status(reply))
+
+    def rmdir(self, rid: int, r: Reader) -> None:
+        self.ftp(rid, "RMD", self.path(r))
+
+    def realpath(self, rid: int, r: Reader) -> None:
+        path = self.path(r)
+        vpath = self.resolve(path)
+        try:
+            shown = self.session.fs.canonical(vpath)
+        except (OSError, FsError):
+            shown = vpath.virtual
+        if not self.allowed("REALPATH", DIRS, vpath.real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        self.send(Writer().byte(NAME).u32(rid).u32(1).string(shown).string(shown).u32(0).bytes())
+
+    def _rename(self, rid: int, old: str, new: str, overwrite: bool) -> None:
+        if not overwrite:
+            try:
+                if self.session.fs.lexists(self.resolve(new, follow=False).real):
+                    self.status(rid, FAILURE, "File exists")
+                    return
+            except FsError:
+                pass                        # RNTO answers for a path out of reach
+        reply = self.ftp_quiet("RNFR", old)
+        if reply is None or reply.code >= 400:
+            self._status_of(rid, reply)
+            return
+        self._status_of(rid, self.ftp_quiet("RNTO", new))
+
+    def rename(self, rid: int, r: Reader) -> None:
+        old, new = self.path(r), self.path(r)
+        self._rename(rid, old, new, overwrite=False)
+
+    def readlink(self, rid: int, r: Reader) -> None:
+        vpath = self.resolve(self.path(r), follow=False)
+        if not self.allowed("READLINK", READ, vpath.real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        target = self.session.fs.readlink(vpath.real)
+        self.send(Writer().byte(NAME).u32(rid).u32(1).string(target).string(target).u32(0).bytes())
+
+    def symlink(self, rid: int, r: Reader) -> None:
+        # OpenSSH (and the clients that follow it) send the target first, then the link's path
+        target, link = self.path(r), self.path(r)
+        link_real = self.resolve(link, follow=False).real
+        try:
+            target_real = self.resolve(target).real
+        except FsError:
+            target_real = link_real
+        if not self.allowed("SYMLINK", READ, target_real) or not self.allowed("SYMLINK", WRITE, link_real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        self.session.fs.symlink(target, link_real)
+        self.status(rid, OK)
+
+    def extended(self, rid: int, r: Reader) -> None:
+        name = r.text(256)
+        if name == "posix-rename@openssh.com":
+            old, new = self.path(r), self.path(r)
+            self._rename(rid, old, new, overwrite=True)
+        elif name == "statvfs@openssh.com":
+            vpath = self.resolve(self.path(r))
+            v = self.session.fs.statvfs(vpath.real)
+            flags = (1 if v.f_flag & os.ST_RDONLY else 0) | (2 if v.f_flag & os.ST_NOSUID else 0)
+            self.send(Writer().byte(EXTENDED_REPLY).u32(rid).u64(v.f_bsize).u64(v.f_frsize).u64(v.f_blocks)
+                      .u64(v.f_bfree).u64(v.f_bavail).u64(v.f_files).u64(v.f_ffree).u64(v.f_favail).u64(0)
+                      .u64(flags).u64(v.f_namemax).bytes())
+        elif name == "fsync@openssh.com":
+            h = self.get_handle(r)
+            if h is None or h.fd is None:
+                self.status(rid, FAILURE, "Invalid handle")
+                return
+            os.fsync(h.fd)
+            self.status(rid, OK)
+        else:
+            self.log.write(f"unsupported extended request '{name[:100]}'")
+            self.status(rid, OP_UNSUPPORTED)
+
+    table = {OPEN: open_, CLOSE: close_, READ_: read, WRITE_: write, LSTAT: lstat, FSTAT: fstat, SETSTAT: setstat,
+             FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
+             REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink,
+             EXTENDED: extended}
+
+
+def _stalled(session: "Session") -> None:
+    seconds = int(session.timers["stalled"].seconds)
+    session.state.get(SftpState).log.write(f"SFTP data transfer stalled timeout ({seconds} secs) reached")
+    session.state.get(SftpState).disconnect = (11, "data stalled timeout reached")
+    session.events.emit("core.timeout-stalled", session=session)
+    session.end("stalled")
+
+
+def _reply_status(reply: Reply, default: int = FAILURE) -> tuple[int, str]:
+    """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one."""
+    text = reply.text
+    tail = text.rsplit(": ", 1)[-1].rstrip(".") if ": " in text else ""
+    err = _STRERROR.get(tail)
+    if err is not None:
+        return _ERRNO_STATUS.get(err, FAILURE), tail
+    if reply.code in (530, 532, 550, 553) and ("denied" in text.lower() or "forbidden" in text.lower()):
+        return PERMISSION_DENIED, tail or STATUS_TEXT[PERMISSION_DENIED]
+    return default, tail or STATUS_TEXT[default]

@@ -1,0 +1,391 @@
+"""mod_sftp's SSH session: the transport, user authentication (RFC 4252) and the connection layer with the sftp
+subsystem, run as the session's command loop (modules/sftp.py sets it).
+
+User authentication is mod_auth's login: a password login dispatches USER then PASS (every module's hooks, the
+auth chain, `<Limit LOGIN>`, mod_delay, mod_ban, DefaultRoot's chroot and the privilege drop); a publickey login,
+once the key is found in an SFTPAuthorizedUserKeys file and its signature checked, dispatches USER with mod_auth
+told that this user needs no password (`AuthState.no_password`, the RFC 2228 way mod_tls's TLSUserName uses), so
+everything but the password check is the same. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
+Failed attempts count against MaxLoginAttempts as ProFTPD's mod_sftp counts them (6 unless the directive is set):
+a failed password or signature, a method not offered; not the "none" method nor a key query."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from typing import TYPE_CHECKING
+
+from .. import privs, transfer
+from ..dispatch import Request
+from ..log import NOTICE
+from ..net.ssh import keys as sshkeys
+from ..net.ssh.channel import Connection
+from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERROR,
+                                 SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
+                                 Transport)
+from ..net.ssh.wire import Reader, WireError, Writer
+from . import display
+from .access import AccessState
+from .auth import AuthState, resolve_alias
+from .sftp_state import VERSION, SftpState, host_keys
+from .sftp_fxp import open_subsystem
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+log = logging.getLogger("proftpy")
+
+USERAUTH_REQUEST, USERAUTH_FAILURE, USERAUTH_SUCCESS, USERAUTH_BANNER, USERAUTH_PK_OK = 50, 51, 52, 53, 60
+MAX_USER = 256                  # bytes of a user name (longer: disconnect, as no account has one)
+MAX_PASSWORD = 4096
+MAX_KEYS_FILE = 1 << 20         # an authorized keys file larger than this is not read
+DEFAULT_ATTEMPTS = 6            # ProFTPD's mod_sftp without MaxLoginAttempts
+COMPRESSION = {"off": ("none",), "on": ("zlib", "none"), "delayed": ("zlib@openssh.com", "zlib", "none")}
+
+
+def settings(session: "Session") -> Settings:
+    server = session.server
+    opts = server.get("SFTPOptions")
+    version = "SSH-2.0-mod_sftp"
+    on, text = server.get("ServerIdent")
+    if on and text:                     # ProFTPD: "ServerIdent on text" names the software, off is mod_sftp's
+        version = "SSH-2.0-" + text.replace("\r", "").replace("\n", "")[:200]
+    s = Settings(version=version, pessimistic="PessimisticKexinit" in opts or "OldProtocolCompat" in opts,
+                 old_protocol="OldProtocolCompat" in opts, ext_info="NoExtensionNegotiation" not in opts)
+    if server.get("SFTPKeyExchanges"):
+        s.kex = server.get("SFTPKeyExchanges")
+    if server.get("SFTPCiphers"):
+        s.ciphers = server.get("SFTPCiphers")
+    if server.get("SFTPDigests"):
+        s.macs = server.get("SFTPDigests")
+    s.compression = COMPRESSION[server.get("SFTPCompression")]
+    return s
+
+
+def serve(session: "Session") -> None:
+    st = session.state.get(SftpState)
+    access = session.state.find(AccessState)
+    if access is not None:
+        access.rate = None              # MaxCommandRate is the FTP command loop's (ProFTPD's too)
+    transfer.state(session).ascii = False   # SFTP moves bytes as they are (ProFTPD's xferlog says "b")
+    st.log.write(f"client ({session.remote_addr}:{session.remote_port}) connected to server "
+                 f"({session.local_addr}:{session.local_port})")
+    keys = host_keys(session)
+    if not keys:
+        st.log.write("no available host keys, unable to handle session")
+        log.error("%s: no available host keys, unable to handle session", VERSION)
+        session.end("no host keys")
+        return
+    server_keys = session.server.get("SFTPHostKeys")
+    t = Transport(session.ctrl.sock, settings(session), keys, lambda: _wait(session), st.log.write,
+                  lambda: session.reset_timer("idle"))
+    if server_keys:
+        t.host_keys = {alg: k for alg, k in t.host_keys.items() if alg in server_keys}
+    session.notes["SFTP"] = "1"
+    session.notes["SSH_CONNECTION"] = (f"{session.remote_addr} {session.remote_port} {session.local_addr} "
+                                       f"{session.local_port}")
+    conn = None
+    try:
+        t.start()
+        session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
+        Auth(session, t).run()
+        conn = Connection(t, lambda name, chan: open_subsystem(session, name, chan), st.log.write,
+                          session.server.get("SFTPMaxChannels"))
+        while True:
+            while conn.work():
+                if session.closing:
+                    raise Closed(session.end_reason)
+            if session.closing:
+                raise Closed(session.end_reason)
+            kind, payload = t.next_message()
+            if 50 <= kind <= 79:
+                continue                        # user authentication messages after success: ignored (RFC 4252)
+            conn.handle(kind, payload)
+    except Disconnect as d:
+        if d.log:
+            st.log.write(d.log)
+        log.log(NOTICE, "%s: disconnecting client: %s", VERSION, d.log or d.description)
+        t.disconnect(d.reason, d.description)
+        session.end("ssh2 disconnect")
+    except Closed as c:
+        if session.closing and not t.closed:
+            reason, text = st.disconnect or (BY_APPLICATION, _end_text(session))
+            t.disconnect(reason, text)
+        elif str(c):
+            st.log.write(f"{c}")
+        session.end(session.end_reason or "disconnected")
+    except Exception:
+        log.exception("%s: internal error in the SSH session", VERSION)
+        st.log.write("internal error, disconnecting")
+        t.disconnect(BY_APPLICATION, "internal error")
+        session.end("internal error", "error")
+    finally:
+        if conn is not None:
+            conn.close_all()
+
+
+def _end_text(session: "Session") -> str:
+    reason = session.end_reason
+    if reason.startswith("core.timeout-"):
+        return {"core.timeout-idle": "Idle timeout", "core.timeout-login": "Login timeout",
+                "core.timeout-session": "Session timeout"}.get(reason, "Timeout")
+    return "Goodbye" if not reason else reason.replace("_", " ")
+
+
+def _wait(session: "Session") -> None:
+    if not session.wait_readable():
+        raise Closed("")
+
+
+class Auth:
+    """RFC 4252 for one connection."""
+
+    def __init__(self, session: "Session", t: Transport):
+        self.session, self.t = session, t
+        self.st = session.state.get(SftpState)
+        server = session.server
+        methods = server.get("SFTPAuthMethods")
+        if methods is None:
+            methods = (("publickey",) if server.get("SFTPAuthorizedUserKeys") else ()) + ("password",)
+        self.methods = methods
+        param = server.section.first("MaxLoginAttempts")
+        self.max_attempts = param.value if param is not None else DEFAULT_ATTEMPTS
+        self.attempts = 0
+        self.user: str | None = None
+        self.service: str | None = None
+        self.have_service = False
+        self.banner_sent = False
+        self.used_keys: set[bytes] = set()
+
+    def run(self) -> None:
+        while True:
+            kind, payload = self.t.next_message()
+            if kind == SERVICE_REQUEST:
+                try:
+                    name = Reader(payload, 1).text(64)
+                except WireError:
+                    raise Disconnect(PROTOCOL_ERROR, "bad service request", "unable to read SERVICE_REQUEST") from None
+                if name != "ssh-userauth":
+                    raise Disconnect(SERVICE_NOT_AVAILABLE, f"service '{name[:64]}' not available",
+                                     f"client requested unsupported '{name[:64]}' service, disconnecting")
+                self.have_service = True
+                self.t.send(Writer().byte(SERVICE_ACCEPT).string(name).bytes())
+            elif kind == USERAUTH_REQUEST and self.have_service:
+                if self.request(payload):
+                    return
+            else:
+                raise Disconnect(PROTOCOL_ERROR, "unexpected message",
+                                 f"client sent message type {kind} before authenticating, disconnecting")
+
+    # -- one request -----------------------------------------------------------------------------------------------
+    def request(self, payload: bytes) -> bool:
+        try:
+            r = Reader(payload, 1)
+            user_raw = r.string(MAX_USER)
+            service, method = r.text(64), r.text(64)
+        except WireError:
+            raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST", "unable to read USERAUTH_REQUEST") from None
+        user = user_raw.decode("utf-8", "surrogateescape")
+        if "\0" in user or not user:
+            raise Disconnect(ILLEGAL_USER_NAME, "illegal user name", "client sent an empty or NUL-bearing user name")
+        self._banner()
+        if self.user is not None and user != self.user:
+            raise Disconnect(PROTOCOL_ERROR, "user name changed", f"client used different user name '{user}' in "
+                             f"USERAUTH_REQUEST (was '{self.user}'), disconnecting")
+        if self.service is not None and service != self.service:
+            raise Disconnect(PROTOCOL_ERROR, "service name changed", f"client used different service name "
+                             f"'{service}' in USERAUTH_REQUEST (was '{self.service}'), disconnecting")
+        if service not in ("ssh-connection", "ssh-userauth"):
+            raise Disconnect(SERVICE_NOT_AVAILABLE, "service not available", f"client requested unknown/unsupported "
+                             f"service name '{service}' in USERAUTH_REQUEST, disconnecting")
+        self.user, self.service = user, service
+        if method != "none":
+            self.session.notes["SFTP_USER_AUTH_METHOD"] = method
+        if method == "none":
+            self._failure()
+            return False
+        if method not in self.methods:
+            self._failure()
+            self._failed_attempt(user)
+            return False
+        try:
+            if method == "password":
+                return self._password(user, r)
+            return self._publickey(user, service, user_raw, r)
+        except WireError:
+            raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
+                             f"unable to read '{method}' USERAUTH_REQUEST") from None
+
+    def _password(self, user: str, r: Reader) -> bool:
+        if r.boolean():
+            self.st.log.write("client says they have provided a new password; this functionality is not currently "
+                              "supported")
+        password = r.text(MAX_PASSWORD)
+        if self._login(user, password, None):
+            return self._success(user, "password")
+        self._failure()
+        self._failed_attempt(user)
+        return False
+
+    def _publickey(self, user: str, service: str, user_raw: bytes, r: Reader) -> bool:
+        signed = r.boolean()
+        algorithm = r.text(64)
+        blob = r.string(16384)
+        try:
+            key = sshkeys.parse_public_blob(blob)
+        except sshkeys.KeyFileError as e:
+            self.st.log.write(f"unsupported public key algorithm '{algorithm}' requested, rejecting request ({e})")
+            log.log(NOTICE, "USER %s (Login failed): unsupported public key algorithm '%s' requested", user,
+                    algorithm)
+            self._failure()
+            if signed:
+                self._failed_attempt(user)
+            return False
+        if not key.accepts(algorithm):
+            self.st.log.write(f"unable to verify that given public key matches given '{algorithm}' algorithm")
+            self._failure()
+            if signed:
+                self._failed_attempt(user)
+            return False
+        self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        if not signed:
+            if self._authorized(user, blob):
+                self.t.send(Writer().byte(USERAUTH_PK_OK).string(algorithm).string(blob).bytes())
+            else:
+                self._failure()
+            return False
+        signature = r.string(16384)
+        data = (Writer().string(self.t.session_id).byte(USERAUTH_REQUEST).string(user_raw).string(service)
+                .string(b"publickey").boolean(True).string(algorithm).string(blob).bytes())
+        if not self._authorized(user, blob):
+            log.log(NOTICE, "USER %s (Login failed): authentication via '%s' public key failed", user, algorithm)
+        elif not key.verify(algorithm, data, signature):
+            self.st.log.write(f"failed to verify '{algorithm}' signature on public key auth request for user '{user}'")
+            log.log(NOTICE, "USER %s (Login failed): signature verification of '%s' public key failed", user,
+                    algorithm)
+        elif blob in self.used_keys:
+            self.st.log.write(f"publickey request reused previously verified publickey (fingerprint "
+                              f"{key.fingerprint()}), rejecting")
+        else:
+            self.used_keys.add(blob)
+            self.session.notes["SFTP_USER_PUBLICKEY_ALGO"] = algorithm
+            self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT"] = key.fingerprint()
+            self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT_ALGO"] = "SHA256"
+            if self._login(user, None, user):
+                return self._success(user, "publickey")
+        self._failure()
+        self._failed_attempt(user)
+        return False
+
+    # -- the key files ---------------------------------------------------------------------------------------------
+    def _authorized(self, user: str, blob: bytes) -> bool:
+        """The key is in one of the user's SFTPAuthorizedUserKeys files (read as root, never through a path the
+        user name could lead elsewhere)."""
+        if "/" in user or user in (".", ".."):
+            self.st.log.write(f"user name '{user}' cannot name a key file, refusing public key")
+            return False
+        stores = self.session.server.get("SFTPAuthorizedUserKeys")
+        if not stores:
+            self.st.log.write("no SFTPAuthorizedUserKeys configured")
+            return False
+        match_subject = "MatchKeySubject" in self.session.server.get("SFTPOptions")
+        for store in stores:
+            path = store.split(":", 1)[1].replace("%u", user)
+            if path.startswith("~"):
+                name, _, rest = path[1:].partition("/")
+                account = self.session.auth.lookup(name or user) if self.session.auth is not None else None
+                if account is None or not account.home:
+                    continue
+                path = os.path.join(account.home, rest)
+            text = self._read_keys(path)
+            if text is None:
+                continue
+            for key_blob, subject in sshkeys.rfc4716_keys(text):
+                if key_blob != blob:
+                    continue
+                if match_subject and subject is not None and subject != user:
+                    self.st.log.write(f"found matching key for user '{user}' in '{path}', but Subject header "
+                                      f"('{subject}') does not match, skipping key")
+                    continue
+                return True
+            self.st.log.write(f"no matching public key found for user '{user}' in '{path}'; perhaps keys are not "
+                              "RFC4716-formatted")
+        return False
+
+    def _read_keys(self, path: str) -> str | None:
+        try:
+            with privs.default_privs().as_root():
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise IsADirectoryError(21, "not a regular file")
+                data = os.read(fd, MAX_KEYS_FILE + 1)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            self.st.log.write(f"error opening SFTPAuthorizedUserKeys 'file:{path}': {e.strerror or e}")
+            return None
+        if len(data) > MAX_KEYS_FILE:
+            self.st.log.write(f"SFTPAuthorizedUserKeys 'file:{path}' is larger than {MAX_KEYS_FILE} bytes: not read")
+            return None
+        return data.decode("utf-8", "replace")
+
+    # -- login -----------------------------------------------------------------------------------------------------
+    def _login(self, user: str, password: str | None, vouched: str | None) -> bool:
+        """mod_auth's login, through its USER and PASS."""
+        session = self.session
+        real, anon = resolve_alias(session, user)
+        if anon is not None:
+            self.st.log.write(f"anonymous login of '{user}' refused: <Anonymous> is not served over SFTP")
+            log.log(NOTICE, "USER %s (Login failed): anonymous logins are not supported over SFTP", user)
+            return False
+        st = session.state.get(AuthState)
+        st.attempts = 0                 # MaxLoginAttempts is counted here, as ProFTPD's mod_sftp counts it
+        voucher = (lambda s, name: name == real) if vouched is not None else None
+        if voucher is not None:
+            st.no_password.append(voucher)
+        try:
+            reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}"))
+            if not session.authenticated and not session.closing and reply is not None and reply.code == 331 \
+                    and password is not None:
+                session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password))
+        finally:
+            if voucher is not None:
+                st.no_password.remove(voucher)
+        if session.closing:
+            raise Closed(session.end_reason)
+        return session.authenticated
+
+    def _success(self, user: str, method: str) -> bool:
+        self.t.send(bytes((USERAUTH_SUCCESS,)))
+        self.t.authenticated()
+        self.st.log.write(f"user '{user}' authenticated via '{method}' method")
+        return True
+
+    def _failure(self) -> None:
+        self.t.send(Writer().byte(USERAUTH_FAILURE).string(",".join(self.methods)).boolean(False).bytes())
+
+    def _failed_attempt(self, user: str) -> None:
+        self.attempts += 1
+        if self.max_attempts and self.attempts >= self.max_attempts:
+            log.log(NOTICE, "Maximum login attempts (%d) exceeded, connection refused", self.max_attempts)
+            self.st.log.write(f"Maximum login attempts ({self.max_attempts}) exceeded, refusing connection for "
+                              f"user '{user}'")
+            self.session.events.emit("mod_auth.max-login-attempts", session=self.session, user=user)
+            raise Disconnect(BY_APPLICATION, "Maximum login attempts exceeded")
+
+    def _banner(self) -> None:
+        if self.banner_sent:
+            return
+        self.banner_sent = True
+        path = self.session.server.get("SFTPDisplayBanner")
+        if not path:
+            return
+        lines = display.lines_for(self.session, path)
+        if not lines:
+            self.st.log.write(f"error opening SFTPDisplayBanner '{path}'")
+            return
+        text = "\r\n".join(lines) + "\r\n"
+        self.t.send(Writer().byte(USERAUTH_BANNER).string(text).string(b"").bytes())
+        self.st.log.write("sending userauth banner")

@@ -1,0 +1,120 @@
+"""mod_sftp's state shared by its files: the host keys the master reads for each server (sessions inherit
+them), the session's SSH state and SFTPLog."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import privs
+from ..net.ssh import crypto, keys as sshkeys
+from .modlog import ModuleLog
+
+if TYPE_CHECKING:
+    from ..config.tree import Config, Server
+    from ..session import Session
+
+VERSION = "mod_sftp/1.1.1"
+log = logging.getLogger("proftpy")
+
+
+@dataclass(frozen=True)
+class HostKeySpec:
+    """One SFTPHostKey line: a file, or a word that drops the keys of a type loaded by earlier lines."""
+
+    path: str | None
+    clear: str | None = None        # "ssh-rsa", "ssh-ed25519", "ecdsa", "dsa": NoRSA, NoED25519, NoECDSA, NoDSA
+
+
+# -- host keys (master) --------------------------------------------------------------------------------------------
+@dataclass
+class SftpKeys:
+    """The master's host keys by server; sessions inherit them (as `session.shared`)."""
+
+    by_server: dict = field(default_factory=dict)       # Server -> [HostKey]
+    built: bool = False
+
+
+def engine_servers(config: "Config") -> list["Server"]:
+    return [s for s in config.servers if s.get("SFTPEngine")]
+
+
+def _load_server_keys(server: "Server") -> tuple[list[sshkeys.HostKey], list[tuple[str, bool]]]:
+    """The server's usable host keys and the problems found: (message, fatal). A file that cannot be read, has
+    open permissions (without SFTPOptions InsecureHostKeyPerms) or does not parse is fatal, as ProFTPD refuses its
+    configuration; a key of a kind not used here is a warning, and the key is skipped."""
+    loaded: list[sshkeys.HostKey] = []
+    problems: list[tuple[str, bool]] = []
+    insecure_ok = "InsecureHostKeyPerms" in server.get("SFTPOptions")
+    p = privs.default_privs()
+    for param in server.section.all("SFTPHostKey"):
+        spec: HostKeySpec = param.value
+        if spec.clear is not None:
+            loaded = [k for k in loaded if not k.kind.startswith(spec.clear)]
+            continue
+        path = spec.path
+        try:
+            with p.as_root():
+                st = os.stat(path)
+                if st.st_mode & 0o077 and not insecure_ok:
+                    problems.append((f"{param.where}: unable to use '{path}' as host key, as it is group- or "
+                                     "world-accessible", True))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    problems.append((f"{param.where}: unable to use '{path}' as host key: not a regular file", True))
+                    continue
+                key = sshkeys.load_host_key(path)
+        except OSError as e:
+            problems.append((f"{param.where}: unable to check '{path}': {e.strerror or e}", True))
+            continue
+        except sshkeys.UnsupportedKey as e:
+            problems.append((f"{param.where}: {VERSION}: skipping host key '{path}': {e}", False))
+            continue
+        except sshkeys.KeyFileError as e:
+            problems.append((f"{param.where}: unable to use '{path}' as host key: {e}", True))
+            continue
+        except crypto.CryptoUnavailable as e:
+            problems.append((f"{param.where}: unable to use '{path}' as host key: {e}", True))
+            continue
+        if st.st_mode & 0o077:
+            problems.append((f"{param.where}: {VERSION}: unable to use '{path}' as host key, as it is group- or "
+                             "world-accessible (used: SFTPOptions InsecureHostKeyPerms)", False))
+        loaded = [k for k in loaded if k.kind != key.kind] + [key]      # one key of each type, as ProFTPD
+    return loaded, problems
+
+
+def build_keys(config: "Config") -> tuple[dict, list[tuple[str, bool]]]:
+    by_server, problems = {}, []
+    for server in engine_servers(config):
+        keys, found = _load_server_keys(server)
+        problems += found
+        if not keys and not any(fatal for _, fatal in found):
+            where = server.section.where or config.path
+            problems.append((f"{where}: {VERSION}: no usable host key (SFTPHostKey) for server "
+                             f"'{server.name}': its SSH sessions will be refused", False))
+        by_server[server] = keys
+        for p in server.section.all("SFTPClientMatch"):
+            problems.append((f"{p.where}: {VERSION}: SFTPClientMatch is accepted but not implemented: ignored",
+                             False))
+    return by_server, problems
+
+
+def host_keys(session: "Session") -> list[sshkeys.HostKey]:
+    st = session.shared.get(SftpKeys)
+    if not st.built:                    # inetd mode: no master read them
+        st.by_server, problems = build_keys(session.config)
+        st.built = True
+        for message, fatal in problems:
+            (log.error if fatal else log.warning)("%s", message)
+    return st.by_server.get(session.server.base, st.by_server.get(session.server, []))
+
+
+@dataclass
+class SftpState:
+    """One SSH session's state."""
+
+    log: ModuleLog = field(default_factory=lambda: ModuleLog(VERSION))
+    disconnect: tuple[int, str] | None = None      # what a module's refusal says in SSH_MSG_DISCONNECT
