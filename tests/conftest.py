@@ -17,27 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
 TEST_UID_BASE = 2300          # AuthUserFile users' uids when the suite runs as root (no /etc/passwd entry needed)
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret"}
-
-
-_GIVEN: set[int] = set()      # ports free_port returned in this run
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free now, and never one returned before in this run: the kernel may give a just-closed port again,
-    and two vhosts of one configuration on the same port would make their tests talk to the wrong one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    while True:
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 @dataclass

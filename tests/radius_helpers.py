@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ports import free_port
+
 FREERADIUS = shutil.which("freeradius") or "/usr/sbin/freeradius"
 RADDB = Path("/etc/freeradius/3.0")
 SECRET = "radius-test-secret"
@@ -91,9 +93,7 @@ post-auth {{
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port(kind=socket.SOCK_DGRAM)
 
 
 def free_udp_pair() -> tuple[int, int]:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, error_reply, refused_config, wait_until
+from conftest import IS_ROOT, error_reply, free_port, refused_config, wait_until
 from radius_helpers import SECRET, USERS, FakeRadius, answer, start_freeradius
 
 from proftpy import quotatab as qt
@@ -160,9 +160,7 @@ def test_accounting_start_stop_with_byte_counts(ftpd, radius, tmp_path):
 
 def closed_port() -> int:
     """A loopback UDP port nobody listens on."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port(kind=socket.SOCK_DGRAM)
 
 
 def test_failover_past_wrong_secret_and_closed_port(ftpd, radius, tmp_path):
@@ -230,7 +228,7 @@ def test_realm(ftpd, radius, tmp_path):
     ftp, reply = login(d, "alice", "alice-realm")
     assert reply.startswith("230")
     ftp.quit()
-    recs = radius.wait_records(lambda recs: records_for(radius, d.port, "Stop"))
+    radius.wait_records(lambda recs: records_for(radius, d.port, "Stop"))
     assert records_for(radius, d.port, "Stop")[-1]["User-Name"] == "alice@example.test"
 
 
