@@ -26,7 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python -m compileall -q proftpy >/dev/null
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	@$(BIN)/python -m compileall -q proftpy >/dev/null
