@@ -3,7 +3,8 @@
 A port is asked of the kernel (a bind to port 0) and closed again, so another process could get the same number
 before the server binds it. Two guards: a port is never returned twice in one run (the kernel may give a
 just-closed port again), and under pytest-xdist each worker only hands out the numbers of its own residue
-(`port % workers == worker`), so two workers never start servers on the same port."""
+(`port // 2 % workers == worker`: Linux gives bind() even ports and connect() odd ones, so the port itself would
+leave a second worker nothing), so two workers never start servers on the same port."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
         with socket.socket(family, kind) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-        if port % _COUNT == _INDEX and (kind, port) not in _GIVEN:
+        if port // 2 % _COUNT == _INDEX and (kind, port) not in _GIVEN:
             _GIVEN.add((kind, port))
             return port
     raise RuntimeError("no free port left for this worker")
