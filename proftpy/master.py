@@ -213,15 +213,16 @@ class Master:
     # -- the loop ------------------------------------------------------------------------------------------------
     def run(self) -> int:
         """Start, then serve until SIGTERM/SIGINT; returns the exit status."""
+        self.install_signals()
         self.start()
         return self.serve()
 
     def start(self, ready: Callable[[], None] | None = None) -> None:
-        """Everything before the first accept: signals, module setup (scoreboard, control socket), preloading.
-        A module that cannot start raises SystemExit with the reason. `ready()` runs once the modules have
-        started, before the preloading: the listeners accept already (the kernel queues connections until the
-        first accept), so whoever waits for the daemon may go on."""
-        self.install_signals()
+        """Everything before the first accept once the signals are ours (`install_signals`, which the caller runs
+        before it writes the PidFile, so that a SIGTERM during the start still removes it): module setup
+        (scoreboard, control socket), preloading. A module that cannot start raises SystemExit with the reason.
+        `ready()` runs once the modules have started, before the preloading: the listeners accept already (the
+        kernel queues connections until the first accept), so whoever waits for the daemon may go on."""
         proctitle.set(proctitle.MASTER)
         self.modules.master_start(self)
         if ready is not None:

@@ -63,6 +63,7 @@ def run_daemon(config: Config, opts: Options, inetd: bool = False) -> int:
         if os.fork() > 0:
             os._exit(0)
         _detach_stdio()
+    master.install_signals()                   # a SIGTERM from now on is handled: the PidFile is removed
     try:
         write_pidfile(pidfile)
     except OSError as e:

@@ -226,6 +226,7 @@ def fork_master(d: Daemon, loaded) -> int:
             syslog_setup.setup(conf.main.get("SystemLog"), "info")   # the master's; a session's is its server's
             master = Master(conf, opts, loaded)
             master.bind()
+            master.install_signals()
             master.start()
             write_pidfile(str(d.pidfile))
             status = master.serve()

@@ -266,10 +266,10 @@ def test_match_server_ignores_bans_made_for_another_server(ftpd, redis_server):
 def test_redis_down_and_back(ftpd, redis_server):
     d = ftpd(cache_config(redis_server))
     redis_server.kill()
-    for _ in range(3):                               # sessions go on, each at once
-        start = time.monotonic()
-        d.login("alice").quit()
-        assert time.monotonic() - start < 1.0
+    for _ in range(3):                               # sessions go on, each at once (a login takes some 0.1 s; the
+        start = time.monotonic()                     # bound leaves room for a machine busy with a second test
+        d.login("alice").quit()                      # process, not for waits on the lost Redis)
+        assert time.monotonic() - start < 2.0
     assert ftpdctl(d, "ban", "host", "127.0.0.6")[1] == ["host 127.0.0.6 banned"]     # local bans go on
     assert refused(d, "127.0.0.6") == TAUNT.replace("127.0.0.1", "127.0.0.6")
     assert d.log().count("unreachable") == 1         # the loss is logged once
