@@ -1812,7 +1812,8 @@ def ldap_scenarios() -> list[Scenario]:
     add("ldap-quota-default", "USER dave", "PASS dave-pw", *put,
         conf=quota + 'LDAPDefaultQuota "false,hard,0,0,0,1,0,0"\n')
     add("ldap-quota-none", "USER dave", "PASS dave-pw", *put, conf=quota)
-    add("ldap-quota-bad-value", "USER dave", "PASS dave-pw", "SITE QUOTA", conf=quota + 'LDAPDefaultQuota "false,hard,5"\n')
+    add("ldap-quota-bad-value", "USER dave", "PASS dave-pw", "SITE QUOTA",
+        conf=quota + 'LDAPDefaultQuota "false,hard,5"\n')
     add("ldap-quota-not-users", "USER alice", "PASS alice-pw", "SITE QUOTA", conf=quota)
     add("ldap-ldaps", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}",

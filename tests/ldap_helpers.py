@@ -52,7 +52,7 @@ access to * by * read
 # under an arc no one uses) and openssh-lpk's sshPublicKey/ldapPublicKey (its published OIDs), for mod_ldap's quota
 # and SSH key lookups.
 SCHEMA = """\
-attributetype ( 1.3.6.1.4.1.99999.7.1.1 NAME 'ftpQuota' DESC 'mod_quotatab_ldap limit: per-session,hard|soft,bytes-in,bytes-out,bytes-xfer,files-in,files-out,files-xfer'
+attributetype ( 1.3.6.1.4.1.99999.7.1.1 NAME 'ftpQuota' DESC 'mod_quotatab_ldap limit record'
   EQUALITY caseIgnoreIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 SINGLE-VALUE )
 attributetype ( 1.3.6.1.4.1.99999.7.1.2 NAME 'ftpQuotaProfileDN' DESC 'an entry holding the ftpQuota to use'
   EQUALITY distinguishedNameMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 SINGLE-VALUE )

@@ -170,7 +170,7 @@ directives = (
               "memberUid of."),
     Directive("LDAPAttr", Custom(_attr, "attribute new-name"), SVG, None, Merge.SERVER,
               "Use another attribute for uid, uidNumber, gidNumber, homeDirectory, userPassword, loginShell, cn, "
-              "memberUid (ftpQuota, ftpQuotaProfileDN: accepted).", repeat=True),
+              "memberUid, ftpQuota, ftpQuotaProfileDN (QuotaLimitTable ldap:).", repeat=True),
     Directive("LDAPAuthBinds", Flag, SVG, True, Merge.SERVER,
               "on: check a password by binding as the user's DN; off: compare it with the userPassword attribute."),
     Directive("LDAPDefaultAuthScheme", Str("crypt|clear"), SVG, "crypt", Merge.SERVER,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, free_port, refused_config
+from conftest import IS_ROOT, refused_config
 from ldap_helpers import PEOPLE, SUFFIX, PosixGroup, Slapd, User, available
 
 from proftpy import quotatab as qt
