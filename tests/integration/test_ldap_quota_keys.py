@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, refused_config
+from conftest import IS_ROOT, free_port, refused_config
 from ldap_helpers import PEOPLE, SUFFIX, PosixGroup, Slapd, User, available
 
 from proftpy import quotatab as qt
@@ -174,6 +174,19 @@ def test_per_session_soft_limit_and_bad_value(ftpd, directory, tmp_path):
     assert "LDAP search returned wrong number of elements" in (tmp_path / "quota.log").read_text()
 
 
+def test_directory_down_is_no_limit_and_no_key(ftpd, directory, tmp_path):
+    """The users of the AuthUserFile log in; the lookups that find no server are log lines, never a traceback."""
+    tally_table(tmp_path)
+    dead = f"LDAPServer 127.0.0.1:{free_port()}\nLDAPQueryTimeout 2\n"
+    config = quota_config(directory).replace("AuthOrder mod_ldap.c mod_auth_file.c", "AuthOrder mod_auth_file.c")
+    d = ftpd(dead + config)
+    with d.connect() as ftp:
+        ftp.login("alice", "alice-secret")
+        assert ftp.sendcmd("SITE QUOTA") == "202 No quotas in effect"
+    assert "error performing LDAP search" in (tmp_path / "quota.log").read_text()
+    assert "Traceback" not in (tmp_path / "system.log").read_text()
+
+
 def test_ldap_is_a_limit_source_only(tmp_path):
     err = refused_config(tmp_path, "QuotaTallyTable ldap:")
     assert "t.conf:2:" in err and "unsupported table source type: 'ldap'" in err, err
@@ -229,3 +242,12 @@ def test_file_store_first_then_ldap(ftpd, directory, tmp_path):
     d = ftpd(sftp_config(directory, f"file:{tmp_path}/empty ldap:"))
     res = sftp_batch(d, str(directory.keys / "kim_ed25519"))
     assert res.returncode == 0, (res.stderr, (tmp_path / "sftp.log").read_text())
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="needs OpenSSH's sftp")
+def test_directory_down_refuses_the_key(ftpd, directory, tmp_path):
+    d = ftpd(sftp_config(directory).replace(f"127.0.0.1:{directory.port}", f"127.0.0.1:{free_port()}"))
+    res = sftp_batch(d, str(directory.keys / "kim_ed25519"))
+    assert res.returncode != 0 and "Permission denied (publickey)" in res.stderr, res.stderr
+    assert "LDAP search returned zero results" in (tmp_path / "sftp.log").read_text()
+    assert "Traceback" not in (tmp_path / "system.log").read_text()
