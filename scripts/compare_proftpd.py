@@ -1707,13 +1707,19 @@ def ldap_tree(home: Path) -> None:
              helpers.User("dave", "dave-pw", LDAP_UID + 1, LDAP_UID, str(homes / "dave")),
              helpers.User("erin", helpers.ssha("erin-pw"), LDAP_UID + 2, LDAP_UID + 2, str(homes / "erin")),
              helpers.User("frank", helpers.sha("frank-pw"), LDAP_UID + 3, LDAP_UID, str(homes / "frank"), shell=None),
-             helpers.User("gina", "gina-pw", posix=False)]
+             helpers.User("gina", "gina-pw", posix=False),
+             helpers.User("quinn", "quinn-pw", LDAP_UID + 5, LDAP_UID, str(homes / "quinn"),
+                          classes=("ftpQuotaAccount",), extra={"ftpQuota": "false,hard,50,0,0,0,0,0"}),
+             helpers.User("pat", "pat-pw", LDAP_UID + 6, LDAP_UID, str(homes / "pat"), classes=("ftpQuotaAccount",),
+                          extra={"ftpQuotaProfileDN": f"cn=one-file,ou={base.name},{helpers.SUFFIX}"})]
     groups = [helpers.PosixGroup("ldapstaff", LDAP_UID), helpers.PosixGroup("ldapextra", LDAP_UID + 100,
                                                                             ("carol", "dave")),
               helpers.PosixGroup("ldapother", LDAP_UID + 101, ("erin",))]
     marker = base / "ldap-loaded"
     if not marker.exists():
-        helpers.add_entries(LDAP.url, helpers.ldif(users, groups, f"ou={base.name},{helpers.SUFFIX}"), base)
+        profile = (f"\ndn: cn=one-file,ou={base.name},{helpers.SUFFIX}\nobjectClass: ftpQuotaProfile\ncn: one-file\n"
+                   "ftpQuota: false,soft,0,0,0,1,0,0\n")
+        helpers.add_entries(LDAP.url, helpers.ldif(users, groups, f"ou={base.name},{helpers.SUFFIX}") + profile, base)
         marker.write_text("")
     for u in users:
         if u.home is None:
@@ -1729,6 +1735,9 @@ def ldap_tree(home: Path) -> None:
         os.chown(path, u.uid, u.gid)
         for p in (path / "file.txt", path / "shared.txt", path):
             os.utime(p, (FIXED_MTIME, FIXED_MTIME))
+    from proftpy import quotatab as qt
+    (base / "quota.tally").unlink(missing_ok=True)           # an empty tally for the ldap-quota-* scenarios
+    qt.create(str(base / "quota.tally"), "tally", [])
     for extra in ("gen", "gen-force"):
         if (base / extra).exists():
             shutil.rmtree(base / extra)
@@ -1795,6 +1804,17 @@ def ldap_scenarios() -> list[Scenario]:
     add("ldap-starttls", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}", "LDAPServer localhost:{ldap_port} ssl-ca:{ldap_ca}")
         + "LDAPUseTLS on\n")
+    quota = (base + "LoadModule mod_quotatab_ldap.c\nQuotaEngine on\nQuotaLimitTable ldap:\n"
+             "QuotaTallyTable file:{base}/quota.tally\nAllowOverwrite on\n")
+    put = ("PASV", "STOR a.txt", "PASV", "STOR b.txt", "SITE QUOTA", "PASV", "NLST")
+    add("ldap-quota-hard", "USER quinn", "PASS quinn-pw", "SITE QUOTA", *put, conf=quota)
+    add("ldap-quota-profile", "USER pat", "PASS pat-pw", *put, conf=quota)
+    add("ldap-quota-default", "USER dave", "PASS dave-pw", *put,
+        conf=quota + 'LDAPDefaultQuota "false,hard,0,0,0,1,0,0"\n')
+    add("ldap-quota-none", "USER dave", "PASS dave-pw", *put, conf=quota)
+    add("ldap-quota-bad-value", "USER dave", "PASS dave-pw", "SITE QUOTA",
+        conf=quota + 'LDAPDefaultQuota "false,hard,5"\n')
+    add("ldap-quota-not-users", "USER alice", "PASS alice-pw", "SITE QUOTA", conf=quota)
     add("ldap-ldaps", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}",
                           "LDAPServer ldaps://localhost:{ldap_tls_port}/??sub ssl-ca:{ldap_ca}"))

@@ -31,6 +31,7 @@ include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
+include {dir}/proftpy-test.schema
 pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
 modulepath /usr/lib/ldap
@@ -45,6 +46,21 @@ rootpw {password}
 directory {dir}/db
 access to attrs=userPassword by self read by anonymous auth by * none
 access to * by * read
+"""
+
+# What slapd's own schemas lack: mod_quotatab_ldap's ftpQuota and ftpQuotaProfileDN (the OIDs are this test's own,
+# under an arc no one uses) and openssh-lpk's sshPublicKey/ldapPublicKey (its published OIDs), for mod_ldap's quota
+# and SSH key lookups.
+SCHEMA = """\
+attributetype ( 1.3.6.1.4.1.99999.7.1.1 NAME 'ftpQuota' DESC 'mod_quotatab_ldap limit record'
+  EQUALITY caseIgnoreIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.99999.7.1.2 NAME 'ftpQuotaProfileDN' DESC 'an entry holding the ftpQuota to use'
+  EQUALITY distinguishedNameMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.99999.7.2.1 NAME 'ftpQuotaAccount' SUP top AUXILIARY MAY ( ftpQuota $ ftpQuotaProfileDN ) )
+objectclass ( 1.3.6.1.4.1.99999.7.2.2 NAME 'ftpQuotaProfile' SUP top STRUCTURAL MUST cn MAY ftpQuota )
+attributetype ( 1.3.6.1.4.1.24552.500.1.1.1.13 NAME 'sshPublicKey' DESC 'OpenSSH public key'
+  EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 )
+objectclass ( 1.3.6.1.4.1.24552.500.1.1.2.0 NAME 'ldapPublicKey' SUP top AUXILIARY MAY ( sshPublicKey $ uid ) )
 """
 
 
@@ -78,7 +94,8 @@ class User:
     home: str | None = None             # None: no homeDirectory
     shell: str | None = "/bin/sh"
     posix: bool = True                  # objectClass posixAccount (else inetOrgPerson only)
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)   # attribute -> a value, or a list of values
+    classes: tuple[str, ...] = ()       # more (auxiliary) object classes: ftpQuotaAccount, ldapPublicKey
 
 
 @dataclass
@@ -115,6 +132,7 @@ def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> st
         lines = [ldif_value("dn", f"uid={escape_dn(u.name)},{people}"), "objectClass: inetOrgPerson"]
         if u.posix:
             lines.append("objectClass: posixAccount")
+        lines += [f"objectClass: {c}" for c in u.classes]
         lines += [ldif_value("uid", u.name), ldif_value("cn", u.name), ldif_value("sn", u.name),
                   ldif_value("userPassword", u.password)]
         for attr, value in (("uidNumber", u.uid), ("gidNumber", u.gid), ("homeDirectory", u.home),
@@ -122,7 +140,7 @@ def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> st
             if value is not None and (u.posix or attr != "loginShell"):
                 lines.append(ldif_value(attr, str(value)))
         for attr, value in u.extra.items():
-            lines.append(ldif_value(attr, str(value)))
+            lines += [ldif_value(attr, str(v)) for v in (value if isinstance(value, (list, tuple)) else [value])]
         out.append("\n".join(lines) + "\n")
     for g in groups:
         lines = [f"dn: cn={g.name},{groups_dn}", "objectClass: posixGroup", f"cn: {g.name}", f"gidNumber: {g.gid}"]
@@ -182,13 +200,15 @@ class Slapd:
         openssl("x509", "-req", "-in", str(d / "req.pem"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca-key.pem"),
                 "-CAcreateserial", "-out", str(d / "cert.pem"), "-days", "2", "-extfile", str(d / "ext.cnf"))
 
-    def start(self, users: list[User], groups: list[PosixGroup]) -> "Slapd":
+    def start(self, users: list[User], groups: list[PosixGroup], more: str = "") -> "Slapd":
+        """`more`: LDIF entries added after the users and groups."""
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "db").mkdir(exist_ok=True)
         self._certificates()
         conf = self.dir / "slapd.conf"
         conf.write_text(CONFIG.format(dir=self.dir, suffix=SUFFIX, admin=ADMIN_DN, password=ADMIN_PW))
-        (self.dir / "data.ldif").write_text(ldif(users, groups))
+        (self.dir / "proftpy-test.schema").write_text(SCHEMA)
+        (self.dir / "data.ldif").write_text(ldif(users, groups) + ("\n" + more if more else ""))
         subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(self.dir / "data.ldif")], check=True,
                        capture_output=True, timeout=60)
         for _ in range(5):                      # a port taken between the probe and slapd's bind: try others

@@ -32,7 +32,8 @@ from proftpy.auth import Account, Group
 from proftpy.auth import ldap_filter
 from proftpy.auth.crypt import crypt_verify
 from proftpy.auth.ldap_config import MOD_LDAP, VERSION, ServerInfo, Settings, strtoul
-from proftpy.auth.ldap_proto import INVALID_CREDENTIALS, SCOPE_SUB, SUCCESS, Connection, Entry, LdapError, ServerDown
+from proftpy.auth.ldap_proto import (INVALID_CREDENTIALS, SCOPE_BASE, SCOPE_SUB, SUCCESS, Connection, Entry, LdapError,
+                                     ServerDown)
 
 if TYPE_CHECKING:
     import ssl                  # loaded only for a TLS server: a plain session never loads ssl
@@ -128,6 +129,7 @@ def tls_context(info: ServerInfo, defaults: dict[str, str]) -> ssl.SSLContext:
 
 
 _MISS = object()
+SSH_PUBLIC_KEY = "sshPublicKey"          # ProFTPD's mod_ldap reads this attribute (LDAPAttr cannot rename it)
 
 
 class LdapBackend:
@@ -155,6 +157,8 @@ class LdapBackend:
         self._users: dict = {}
         self._groups: dict = {}
         self._memberships: dict[str, list[Group]] = {}
+        self._quotas: dict[str, list[str] | None] = {}
+        self._ssh_keys: dict[str, list[str] | None] = {}
         self._warned = False
 
     # logging -------------------------------------------------------------------------------------------------
@@ -301,7 +305,7 @@ class LdapBackend:
 
     # searching -----------------------------------------------------------------------------------------------
     def search(self, base: str | None, filter_text: str, attributes: Sequence[str], size_limit: int,
-               retry: bool = True) -> list[Entry] | None:
+               retry: bool = True, scope: int | None = None) -> list[Entry] | None:
         """ProFTPD's pr_ldap_search: the entries, or None (no base, a filter that does not parse, no server, a
         failed search; each logged)."""
         if base is None:
@@ -317,7 +321,8 @@ class LdapBackend:
             return None
         conn, info = found
         s = self.settings
-        scope = info.scope if info.scope is not None else SCOPE_SUB
+        if scope is None:
+            scope = info.scope if info.scope is not None else SCOPE_SUB
         try:
             result, entries = conn.search(base, scope, s.deref, size_limit, int(s.timeout), filter_ber,
                                           list(attributes), time.monotonic() + s.timeout)
@@ -330,7 +335,7 @@ class LdapBackend:
                 self.note("LDAP connection went away, search failed")
                 return None
             self.note("LDAP connection went away, retrying search operation")
-            return self.search(base, filter_text, attributes, size_limit, False)
+            return self.search(base, filter_text, attributes, size_limit, False, scope)
         if result.code != SUCCESS:
             self.note(f"LDAP search use DN '{base}', filter '{filter_text}' failed: {result.text}")
             return None
@@ -539,6 +544,93 @@ class LdapBackend:
             self.note(f"bad password for user {account.name}")
             return False
         return True
+
+    # quotas and SSH keys (ProFTPD's ldap_quota_lookup and ldap_ssh_publickey_lookup hooks) -------------------
+    def quota(self, name: str) -> list[str] | None:
+        """The user's limit as mod_quotatab_ldap reads it: the name, then the comma-separated fields of the entry's
+        ftpQuota (or of the ftpQuota of the entry its ftpQuotaProfileDN names, or LDAPDefaultQuota); None when there
+        is none (declined: no LDAPUsers, no entry and no default, a failed search). Remembered for the session."""
+        s = self.settings
+        if name in self._quotas:
+            self.note(f"returning cached quota for user {name}")
+            return self._quotas[name]
+        if s.user_base is None:
+            return None
+        base = ldap_filter.interpolate_dn(s.user_base, name)
+        found = self._quota_lookup(self._filter(s.user_name_filter, name), name, base)
+        self._quotas[name] = found
+        return found
+
+    def _quota_lookup(self, filter_text: str | None, name: str, base: str) -> list[str] | None:
+        """ProFTPD's pr_ldap_quota_lookup; `filter_text` None: the profile entry `base` itself (scope base)."""
+        s = self.settings
+        attrs = [s.attr("ftpQuota"), s.attr("ftpQuotaProfileDN")]
+        where = f"DN {base}" if filter_text is None else f"filter {filter_text}"
+        entries = self.search(base, filter_text or "(objectClass=*)", attrs, 2,
+                              scope=SCOPE_BASE if filter_text is None else None)
+        if entries is None:
+            return None
+        default = s.default_quota
+        if len(entries) > 1:
+            if default is None:
+                self.note(f"multiple entries found for DN {base}, aborting query")
+                return None
+            self.note(f"multiple entries found for DN {base}, using default quota {default}")
+            return self._parse_quota(name, default)
+        if not entries:
+            if default is None:
+                self.note(f"no entries for {where}, and no default quota defined")
+                return None
+            self.note(f"no entries for {where}, using default quota {default}")
+            return self._parse_quota(name, default)
+        e = entries[0]
+        value = e.first(attrs[0])
+        if value is not None:
+            return self._parse_quota(name, value)
+        if filter_text is None:
+            if default is None:
+                self.note(f"referenced DN {base} does not have an ftpQuota attribute, and no default quota defined")
+                return None
+            self.note(f"no ftpQuota attribute found for DN {base}, using default quota {default}")
+            return self._parse_quota(name, default)
+        profile = e.first(attrs[1])
+        if profile is not None:
+            return self._quota_lookup(None, name, profile)
+        if default is None:
+            self.note(f"no {attrs[0]} or {attrs[1]} attribute, and no default quota defined")
+            return None
+        self.note(f"no {attrs[0]} or {attrs[1]} attribute, using default quota {default}")
+        return self._parse_quota(name, default)
+
+    def _parse_quota(self, name: str, value: str) -> list[str]:
+        self.note(f"parsing ftpQuota attribute value '{value}'")
+        return [name, *value.split(",")]
+
+    def ssh_keys(self, name: str) -> list[str] | None:
+        """ProFTPD's pr_ldap_ssh_pubkey_lookup: the sshPublicKey values of the user's entry (LDAPUsers' base and
+        name filter); None when there is no LDAPUsers, no single entry or no such attribute. Remembered for the
+        session (a key query and the signed request ask twice)."""
+        s = self.settings
+        if name in self._ssh_keys:
+            self.note(f"returning cached SSH public keys for user {name}")
+            return self._ssh_keys[name]
+        if not s.users or s.user_base is None:
+            self.note("no LDAP base DN specified for user lookups, declining SSH publickey lookup request")
+            return None
+        base = ldap_filter.interpolate_dn(s.user_base, name)
+        filter_text = self._filter(s.user_name_filter, name)
+        entries = self.search(base, filter_text, [SSH_PUBLIC_KEY], 2)
+        keys: list[str] | None = None
+        if entries is not None and len(entries) > 1:
+            self.note(f"LDAP search for SSH publickey using DN {base}, filter {filter_text} returned multiple "
+                      "entries, aborting query")
+        elif entries is not None and not entries:
+            self.note(f"LDAP search for SSH publickey using DN {base}, filter {filter_text} returned no entries")
+        elif entries is not None:
+            values = entries[0].values(SSH_PUBLIC_KEY)
+            keys = [v.decode("utf-8", "replace") for v in values] if values else None
+        self._ssh_keys[name] = keys
+        return keys
 
     # groups --------------------------------------------------------------------------------------------------
     def group_lookup(self, template: str, value: str) -> Group | None:

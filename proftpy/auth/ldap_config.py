@@ -246,6 +246,7 @@ class Settings:
     deref: int = DEREF_NEVER
     protocol_version: int = 3
     library: dict = field(default_factory=dict)     # ldap.conf's TLS defaults
+    default_quota: str | None = None                # LDAPDefaultQuota: an ftpQuota value for entries without one
 
     def attr(self, name: str) -> str:
         return self.attrs[name.lower()]

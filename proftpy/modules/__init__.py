@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 
 from ..module import ModuleSet
-from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls, ctrls_admin,
-               deflate, delay, digest, dso, dynmasq, facl, facts, files, ident, ifsession, ifversion, lang, ldap, load, log,
-               log_forensic, ls, maxclients, memcache, passive_pool, prefork, prometheus, proxy_protocol, qos, quotatab,
-               quotatab_file, quotatab_radius, quotatab_sql, radius, ratio, readme, redis, rewrite, rlimit, scoreboard,
-               sftp, shaper, shutdown, site, site_misc, sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2,
-               wrap2_file, wrap2_sql, xfer)
+from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
+               ctrls_admin, deflate, delay, digest, dso, dynmasq, facl, facts, files, ident, ifsession, ifversion,
+               lang, ldap, load, log, log_forensic, ls, maxclients, memcache, passive_pool, prefork, prometheus,
+               proxy_protocol, qos, quotatab, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql, radius,
+               ratio, readme, redis, rewrite, rlimit, scoreboard, sftp, shaper, shutdown, site, site_misc, sql,
+               sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql, xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
@@ -25,13 +25,13 @@ from . import exec as exec_
 # mod_ident asks the client's identd once the checks that may refuse the client at once have passed and the session
 # is in the scoreboard, before mod_wrap2's and mod_exec's connect checks (which may use its answer); mod_sftp's
 # transport (this connection speaks SSH) comes before mod_tls's, which then leaves the connection alone
-MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession, rewrite,
-                              delay, redis, memcache, ban, ban_master, ban_ctrls, maxclients, load, rlimit, scoreboard,
-                              ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql, sql_sqlite,
-                              sql_passwd, ldap, ls, log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file,
-                              quotatab_sql, ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2,
-                              wrap2_file, wrap2_sql, exec_, prometheus, sftp, tls, proxy_protocol, ifversion, qos, shaper, radius,
-                              quotatab_radius)]
+MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession,
+                              rewrite, delay, redis, memcache, ban, ban_master, ban_ctrls, maxclients, load, rlimit,
+                              scoreboard, ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql,
+                              sql_sqlite, sql_passwd, ldap, ls, log, site, copy, site_misc, readme, facts, lang,
+                              quotatab, quotatab_file, quotatab_sql, quotatab_ldap, ratio, deflate, digest, dynmasq,
+                              facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, wrap2_sql, exec_, prometheus, sftp,
+                              tls, proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,8 +7,11 @@ AuthOrder where LDAPUsers or LDAPGroups is set), and what a session does: its LD
 ProFTPD's session-start notices, the servers' addresses looked up before the chroot (`core.chroot`), the backend
 bound again after HOST (`core.session-reinit`), and an unbind when the session ends.
 
-Not implemented: LDAPUseSASL (refused when the configuration loads: binds are simple binds), the quota lookups of
-mod_quotatab_ldap (LDAPDefaultQuota and the ftpQuota attributes are accepted, without effect), SSH keys (mod_sftp).
+The lookups other modules ask the session's backend for (ProFTPD's `ldap_quota_lookup` and
+`ldap_ssh_publickey_lookup` hooks): `session_backend` hands it to mod_quotatab_ldap (`QuotaLimitTable ldap:`, the
+ftpQuota attribute) and mod_sftp (`SFTPAuthorizedUserKeys ldap:`, the sshPublicKey attribute).
+
+Not implemented: LDAPUseSASL (refused when the configuration loads: binds are simple binds).
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ directives = (
               "memberUid of."),
     Directive("LDAPAttr", Custom(_attr, "attribute new-name"), SVG, None, Merge.SERVER,
               "Use another attribute for uid, uidNumber, gidNumber, homeDirectory, userPassword, loginShell, cn, "
-              "memberUid (ftpQuota, ftpQuotaProfileDN: accepted).", repeat=True),
+              "memberUid, ftpQuota, ftpQuotaProfileDN (QuotaLimitTable ldap:).", repeat=True),
     Directive("LDAPAuthBinds", Flag, SVG, True, Merge.SERVER,
               "on: check a password by binding as the user's DN; off: compare it with the userPassword attribute."),
     Directive("LDAPDefaultAuthScheme", Str("crypt|clear"), SVG, "crypt", Merge.SERVER,
@@ -203,7 +206,8 @@ directives = (
     Directive("LDAPLog", Custom(_log, "path|none"), SVG, None, Merge.SERVER,
               "mod_ldap's own log: connections, binds, filters, what each lookup found."),
     Directive("LDAPDefaultQuota", Str(), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: mod_quotatab_ldap is not part of proftpy."),
+              "`QuotaLimitTable ldap:`'s limit for users whose entry has no ftpQuota (same layout: "
+              "`per-session,hard|soft,bytes-in,bytes-out,bytes-xfer,files-in,files-out,files-xfer`)."),
     Directive("LDAPUseSASL", Custom(_sasl, "mech ..."), SVG, None, Merge.SERVER,
               "Not implemented: refused when the configuration loads (binds are simple binds)."),
 )
@@ -264,7 +268,7 @@ def _settings(server) -> Settings:
         force_generated_home=server.get("LDAPForceGeneratedHomedir"),
         query_timeout=server.get("LDAPQueryTimeout"), connect_timeout=server.get("LDAPConnectTimeout"),
         deref=server.get("LDAPAliasDereference"), protocol_version=2 if server.get("LDAPProtocolVersion") == 2 else 3,
-        library=library)
+        library=library, default_quota=server.get("LDAPDefaultQuota"))
 
 
 def backend(server) -> LdapBackend | None:
@@ -320,6 +324,12 @@ def _bind(session: "Session", **_: Any) -> None:
             b.journal = st.logfile.write if st.logfile is not None else None
             b.on_unreachable = _unreachable
             break
+
+
+def session_backend(session: "Session") -> LdapBackend | None:
+    """The session's mod_ldap backend (None where mod_ldap answers for no user), for the quota and key lookups."""
+    st = session.state.find(LdapState)
+    return st.backend if st is not None else None
 
 
 def _reinit(session: "Session", **_: Any) -> None:

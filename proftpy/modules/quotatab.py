@@ -39,7 +39,7 @@ from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Command, Hook, Request
 from ..fs import FsError
 from ..module import Listener, Module
 from ..reply import Reply
-from . import copy as mod_copy, quotatab_file, quotatab_radius, quotatab_sql
+from . import copy as mod_copy, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql
 from .access import limits_allow
 from .core import admin_address
 from .modlog import ModuleLog
@@ -59,7 +59,7 @@ LOCK_TRIES = 10                          # QuotaLock: attempts before giving up 
 
 # -- directives ----------------------------------------------------------------------------------------------------
 SOURCES = {source.kind: source for source in (quotatab_file.SOURCE, quotatab_sql.SOURCE,
-                                              quotatab_radius.SOURCE)}
+                                              quotatab_radius.SOURCE, quotatab_ldap.SOURCE)}
 
 
 def _table(kind: str):
@@ -120,9 +120,10 @@ def _exclude(args: list[str]) -> re.Pattern | None:
 
 directives = (
     Directive("QuotaEngine", Flag, SVG, False, Merge.SERVER, "Count and enforce quotas (mod_quotatab)."),
-    Directive("QuotaLimitTable", Custom(_table("limit"), "file:/path | sql:/SELECT-query | radius:"), SVG, None,
-              Merge.SERVER, "The limit table (`ftpquota --create-table --type=limit`, an SQLNamedQuery, or `radius:`: "
-              "mod_radius's RadiusQuotaInfo for the user RADIUS accepted); read only."),
+    Directive("QuotaLimitTable", Custom(_table("limit"), "file:/path | sql:/SELECT-query | radius: | ldap:"), SVG,
+              None, Merge.SERVER, "The limit table (`ftpquota --create-table --type=limit`, an SQLNamedQuery, "
+              "`radius:`: mod_radius's RadiusQuotaInfo for the user RADIUS accepted, or `ldap:`: the ftpQuota "
+              "attribute of the user's LDAP entry); read only."),
     Directive("QuotaTallyTable", Custom(_table("tally"), "file:/path | sql:/SELECT-query/UPDATE-query/INSERT-query"),
               SVG, None, Merge.SERVER,
               "The tally table (`ftpquota --create-table --type=tally`, or SQLNamedQuery names); sessions update it."),

@@ -108,8 +108,8 @@ def _authorized_keys(args: list[str]) -> tuple[str, ...]:
         if ":" not in arg:
             raise ValueError(f"badly formatted parameter: '{arg}'")
         kind = arg.split(":", 1)[0]
-        if kind != "file":
-            raise ValueError(f"unsupported key store: '{kind}' (proftpy reads file: stores only)")
+        if kind not in ("file", "ldap"):
+            raise ValueError(f"unsupported key store: '{kind}' (proftpy reads file: and ldap: stores only)")
     return tuple(args)
 
 
@@ -193,8 +193,9 @@ directives = (
               "Host key signature algorithms offered (default: all the loaded keys can make)."),
     Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password ..."), SVG, None, Merge.SERVER,
               "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password)."),
-    Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path ..."), SVG, None, Merge.SERVER,
-              "RFC 4716 public key files users may log in with (`%u`: the user name, `~`: the user's home)."),
+    Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path|ldap: ..."), SVG, None, Merge.SERVER,
+              "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
+              "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry."),
     Directive("SFTPLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_sftp's own log file (`none`: none)."),
     Directive("SFTPCiphers", _algorithms("ciphers", tuple(crypto.CIPHERS), "cipher"), SVG, None, Merge.SERVER,
               "Ciphers offered, in order."),

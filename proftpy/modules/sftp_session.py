@@ -25,7 +25,7 @@ from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERR
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
-from . import display
+from . import display, ldap
 from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .sftp_state import VERSION, SftpState, host_keys
@@ -280,38 +280,73 @@ class Auth:
 
     # -- the key files ---------------------------------------------------------------------------------------------
     def _authorized(self, user: str, blob: bytes) -> bool:
-        """The key is in one of the user's SFTPAuthorizedUserKeys files (read as root, never through a path the
-        user name could lead elsewhere)."""
-        if "/" in user or user in (".", ".."):
-            self.st.log.write(f"user name '{user}' cannot name a key file, refusing public key")
-            return False
+        """The key is in one of the user's SFTPAuthorizedUserKeys stores: a file (read as root, never through a path
+        the user name could lead elsewhere) or the sshPublicKey values of the user's LDAP entry (`ldap:`)."""
         stores = self.session.server.get("SFTPAuthorizedUserKeys")
         if not stores:
             self.st.log.write("no SFTPAuthorizedUserKeys configured")
             return False
-        match_subject = "MatchKeySubject" in self.session.server.get("SFTPOptions")
         for store in stores:
-            path = store.split(":", 1)[1].replace("%u", user)
-            if path.startswith("~"):
-                name, _, rest = path[1:].partition("/")
-                account = self.session.auth.lookup(name or user) if self.session.auth is not None else None
-                if account is None or not account.home:
-                    continue
-                path = os.path.join(account.home, rest)
-            text = self._read_keys(path)
-            if text is None:
+            kind, _, info = store.partition(":")
+            if kind == "ldap":
+                found = self._ldap_keys(user)
+                where = "LDAP"
+            else:
+                path = self._key_file(user, info)
+                found = self._read_keys(path) if path is not None else None
+                found = sshkeys.rfc4716_keys(found) if found is not None else None
+                where = f"'{path}'"
+            if found is None:
                 continue
-            for key_blob, subject in sshkeys.rfc4716_keys(text):
-                if key_blob != blob:
-                    continue
-                if match_subject and subject is not None and subject != user:
-                    self.st.log.write(f"found matching key for user '{user}' in '{path}', but Subject header "
-                                      f"('{subject}') does not match, skipping key")
-                    continue
+            if self._matches(user, blob, found, where):
                 return True
-            self.st.log.write(f"no matching public key found for user '{user}' in '{path}'; perhaps keys are not "
-                              "RFC4716-formatted")
+            self.st.log.write(f"no matching public key found for user '{user}' in {where}; perhaps keys are not "
+                              + ("RFC4716- or OpenSSH-formatted" if kind == "ldap" else "RFC4716-formatted"))
         return False
+
+    def _matches(self, user: str, blob: bytes, keys: list[tuple[bytes, str | None]], where: str) -> bool:
+        match_subject = "MatchKeySubject" in self.session.server.get("SFTPOptions")
+        for key_blob, subject in keys:
+            if key_blob != blob:
+                continue
+            if match_subject and subject is not None and subject != user:
+                self.st.log.write(f"found matching key for user '{user}' in {where}, but Subject header "
+                                  f"('{subject}') does not match, skipping key")
+                continue
+            return True
+        return False
+
+    def _key_file(self, user: str, info: str) -> str | None:
+        if "/" in user or user in (".", ".."):
+            self.st.log.write(f"user name '{user}' cannot name a key file, refusing public key")
+            return None
+        path = info.replace("%u", user)
+        if path.startswith("~"):
+            name, _, rest = path[1:].partition("/")
+            account = self.session.auth.lookup(name or user) if self.session.auth is not None else None
+            if account is None or not account.home:
+                return None
+            path = os.path.join(account.home, rest)
+        return path
+
+    def _ldap_keys(self, user: str) -> list[tuple[bytes, str | None]] | None:
+        """mod_sftp_ldap's store: every sshPublicKey value of the user's entry, RFC 4716 or OpenSSH's one line."""
+        backend = ldap.session_backend(self.session)
+        if backend is None:
+            self.st.log.write("SFTPAuthorizedUserKeys 'ldap:': mod_ldap has no LDAPUsers here, no LDAP keys")
+            return None
+        values = backend.ssh_keys(user)
+        if not values:
+            self.st.log.write("LDAP search returned zero results")
+            return None
+        self.st.log.write(f"LDAP search returned {len(values)} {'key' if len(values) == 1 else 'keys'}")
+        keys: list[tuple[bytes, str | None]] = []
+        for i, value in enumerate(values, 1):
+            found = sshkeys.stored_keys(value)
+            if not found:
+                self.st.log.write(f"error obtaining SSH2 public key from LDAP data (key {i})")
+            keys += found
+        return keys
 
     def _read_keys(self, path: str) -> str | None:
         try:

@@ -255,7 +255,7 @@ def test_quota_log_tells_what_was_found_and_refused(ftpd, tmp_path):
 
 
 def test_configuration_errors_name_file_and_line(tmp_path):
-    for line, message in (("QuotaLimitTable ldap:/get-limit", "unsupported table source type: 'ldap'"),
+    for line, message in (("QuotaTallyTable ldap:", "unsupported table source type: 'ldap'"),
                           ("QuotaTallyTable /var/ftp/tally", "badly formatted parameter"),
                           ("QuotaDefault person false hard 1 1 1 1 1 1", "unknown quota type 'person'"),
                           ("QuotaDefault user maybe hard 1 1 1 1 1 1", "expected Boolean per-session parameter"),

@@ -12,7 +12,7 @@ def test_table_source_is_file_with_a_path():
     limit = mod._table("limit")
     assert limit(["file:/var/ftpd/limit.tab"])[1] == "/var/ftpd/limit.tab"
     assert limit(["file:limit.tab"])[1] == "/limit.tab"          # relative to /, where ProFTPD's daemon runs
-    for words, message in ((["ldap:/get"], "unsupported table source type: 'ldap'"),
+    for words, message in ((["ldap2:/get"], "unsupported table source type: 'ldap2'"),
                            (["/var/x"], "badly formatted parameter"), (["file:"], "needs the table's path"),
                            (["file:/a", "b"], "wrong number")):
         with pytest.raises(ValueError, match=message):
@@ -80,3 +80,13 @@ def test_used_up_looks_at_its_direction_then_at_transfers():
     assert mod._bytes_used_up(st, mod.IN) == "10.00 of 10.00 upload bytes"
     assert mod._files_used_up(st, mod.OUT) == "2 of 2 download files"
     assert mod._files_used_up(st, mod.IN) is None
+
+
+def test_ldap_ftpquota_value_layout():
+    """mod_quotatab_ldap's record: name, then the eight ftpQuota fields; `true`/`hard` only as written."""
+    from proftpy.modules.quotatab_ldap import limit_of
+    limit = limit_of(["kim", "false", "hard", "1048576.5", "0", "12abc", "3", "0", "x"])
+    assert (limit.name, limit.quota_type, limit.per_session, limit.limit_type) == ("kim", qt.USER, False, qt.HARD)
+    assert (limit.bytes_in, limit.bytes_xfer, limit.files_in, limit.files_xfer) == (1048576.5, 12.0, 3, 0)
+    assert limit_of(["kim", "TRUE", "Soft", "0", "0", "0", "0", "0", "0"]).per_session is True
+    assert limit_of(["kim", "yes", "firm", "0", "0", "0", "0", "0", "0"]).limit_type == qt.SOFT

@@ -3,6 +3,7 @@ ways, key files, RFC 4716 files, and the transport's packet checks over a socket
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -215,6 +216,19 @@ def test_rfc4716_file():
             "---- BEGIN SSH2 PUBLIC KEY ----\n!!notbase64!!\n---- END SSH2 PUBLIC KEY ----\n")
     found = keys.rfc4716_keys(text)
     assert found == [(b"\x00\x00\x00\x0bssh-ed25519", "alice")]
+
+
+def test_stored_key_values():
+    """An LDAP sshPublicKey value: OpenSSH's line (its type must be the blob's), a bare blob, or RFC 4716."""
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + b"k" * 32
+    text = base64.b64encode(blob).decode()
+    assert keys.stored_keys(f"ssh-ed25519 {text} kim@host") == [(blob, None)]
+    assert keys.stored_keys(f"  {text}\n") == [(blob, None)]
+    assert keys.stored_keys(f"ssh-rsa {text}") == []                   # the line says RSA, the blob Ed25519
+    assert keys.stored_keys("ssh-ed25519 not-base64! x") == []
+    assert keys.stored_keys("") == []
+    block = f"---- BEGIN SSH2 PUBLIC KEY ----\nSubject: kim\n{text}\n---- END SSH2 PUBLIC KEY ----\n"
+    assert keys.stored_keys(block) == [(blob, "kim")]
 
 
 # -- the transport's checks, over a socket pair --------------------------------------------------------------------

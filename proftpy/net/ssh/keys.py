@@ -398,6 +398,28 @@ def rfc4716_keys(text: str) -> list[tuple[bytes, str | None]]:
     return keys
 
 
+def stored_keys(value: str) -> list[tuple[bytes, str | None]]:
+    """The keys of one stored value (an LDAP sshPublicKey, as ProFTPD's mod_sftp_ldap reads it): RFC 4716 blocks
+    (with their Subject), else OpenSSH's `type base64 [comment]` lines, else the bare base64 of a key. A line whose
+    base64 does not decode, or whose type is not the one its blob names, is skipped."""
+    if "---- BEGIN SSH2 PUBLIC KEY ----" in value:
+        return rfc4716_keys(value)
+    keys: list[tuple[bytes, str | None]] = []
+    for raw in value.splitlines():
+        words = raw.split()
+        if not words or words[0].startswith("#"):
+            continue
+        kind, text = (words[0], words[1]) if len(words) > 1 else (None, words[0])
+        try:
+            blob = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if len(blob) < 4 or (kind is not None and blob[4:4 + int.from_bytes(blob[:4], "big")] != kind.encode()):
+            continue
+        keys.append((blob, None))
+    return keys
+
+
 def openssh_public_line(key: HostKey | PublicKey, comment: str = "") -> str:
     """`type base64 comment` (what ssh-keygen -y prints), for tests and messages."""
     blob = key.public_blob() if isinstance(key, HostKey) else key.blob
@@ -406,4 +428,4 @@ def openssh_public_line(key: HostKey | PublicKey, comment: str = "") -> str:
 
 
 __all__ = ["HostKey", "Ed25519Key", "RsaKey", "PublicKey", "KeyFileError", "UnsupportedKey", "load_host_key",
-           "parse_public_blob", "fingerprint", "rfc4716_keys", "string", "mpint"]
+           "parse_public_blob", "fingerprint", "rfc4716_keys", "stored_keys", "string", "mpint"]
