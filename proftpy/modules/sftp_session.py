@@ -30,6 +30,7 @@ from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
+from .sftp_scp import open_command
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -91,7 +92,8 @@ def serve(session: "Session") -> None:
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
         Auth(session, t).run()
         conn = Connection(t, lambda name, chan: open_subsystem(session, name, chan), st.log.write,
-                          session.server.get("SFTPMaxChannels"))
+                          session.server.get("SFTPMaxChannels"),
+                          commands=lambda command, chan: open_command(session, command, chan))
         while True:
             while conn.work():
                 if session.closing:

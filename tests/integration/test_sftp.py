@@ -521,8 +521,8 @@ def test_exec_and_extra_channels_refused(sftpd):
     assert c.login("bob", PASSWORDS["bob"])
     c.send(Writer().byte(90).string(b"session").u32(1).u32(65536).u32(32768).bytes())
     c.recv()
-    c.send(Writer().byte(98).u32(0).string(b"exec").boolean(True).string(b"scp -t /").bytes())
-    assert c.recv()[0] == 100                                               # CHANNEL_FAILURE: no scp, no exec
+    c.send(Writer().byte(98).u32(0).string(b"exec").boolean(True).string(b"uname -a").bytes())
+    assert c.recv()[0] == 100                                               # CHANNEL_FAILURE: only scp
     c.send(Writer().byte(98).u32(0).string(b"shell").boolean(True).bytes())
     assert c.recv()[0] == 100
     answers = []
@@ -669,17 +669,152 @@ def test_hidden_stores_and_max_store_file_size(sftpd):
     assert "MaxStoreFileSize (1000 bytes) reached" in sftpd.log()
 
 
-def test_openssh_scp_over_sftp_and_legacy_scp_refused(sftpd, tmp_path):
+def test_openssh_scp_over_sftp_and_legacy_scp(sftpd, tmp_path):
+    """OpenSSH's scp over SFTP, and `scp -O` (the exec request `scp -t`/`scp -f`) with -r and -p: trees up and
+    down byte for byte, modes and times kept, TransferLog lines as SFTP's, `<Limit WRITE>` an scp error."""
     scp = ["scp", "-i", str(sftpd.dir / "alice_ed25519"), *SSH_OPTS, "-P", str(sftpd.sftp_port)]
     res = subprocess.run(scp + ["/etc/services", "alice@127.0.0.1:scp.txt"], capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr
     assert (sftpd.home("alice") / "scp.txt").read_bytes() == Path("/etc/services").read_bytes()
-    res = subprocess.run(scp + ["-O", "/etc/services", "alice@127.0.0.1:scp2.txt"], capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode != 0 and "exec request failed" in res.stderr
-    assert "unsupported exec command 'scp -t scp2.txt'" in (sftpd.dir / "sftp.log").read_text()
     (sftpd.home("alice") / "scp.txt").unlink()
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(os.urandom(300000))
+    (tree / "sub" / "b.txt").write_text("b\n")
+    (tree / "sub" / "deeper" / "empty").write_bytes(b"")
+    os.chmod(tree / "sub" / "b.txt", 0o640)
+    os.utime(tree / "a.bin", (1000000000, 1000000000))
+    res = subprocess.run(scp + ["-O", "-r", "-p", str(tree), "alice@127.0.0.1:"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, (res.stderr, _tail(sftpd.dir / "sftp.log"))
+    up = sftpd.home("alice") / "tree"
+    assert (up / "a.bin").read_bytes() == (tree / "a.bin").read_bytes()
+    assert (up / "sub" / "deeper" / "empty").read_bytes() == b""
+    assert (up / "sub" / "b.txt").stat().st_mode & 0o777 == 0o640
+    assert int((up / "a.bin").stat().st_mtime) == 1000000000
+    assert (up / "a.bin").stat().st_uid == sftpd.uid("alice")
+    back = tmp_path / "back"
+    back.mkdir()
+    res = subprocess.run(scp + ["-O", "-r", "-p", "alice@127.0.0.1:tree", str(back)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, (res.stderr, _tail(sftpd.dir / "sftp.log"))
+    assert (back / "tree" / "a.bin").read_bytes() == (tree / "a.bin").read_bytes()
+    assert (back / "tree" / "sub" / "b.txt").read_text() == "b\n"
+    assert int((back / "tree" / "a.bin").stat().st_mtime) == 1000000000
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:tree/sub/b.txt", str(tmp_path / "one.txt")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and (tmp_path / "one.txt").read_text() == "b\n"
+    xferlog = (sftpd.dir / "xferlog").read_text()
+    assert f" 300000 {sftpd.home('alice')}/tree/a.bin b _ i r alice scp 0 * c" in xferlog
+    assert f" 300000 {sftpd.home('alice')}/tree/a.bin b _ o r alice scp 0 * c" in xferlog
+    # refused and missing paths: the scp error line reaches the client, nothing is written
+    res = subprocess.run(scp + ["-O", "/etc/hostname", "alice@127.0.0.1:ro/new.txt"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "ro/new.txt: Permission denied" in res.stderr
+    assert not (sftpd.home("alice") / "ro" / "new.txt").exists()
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:nothing.txt", str(tmp_path)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "nothing.txt: No such file or directory" in res.stderr
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:tree", str(tmp_path / "x")], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "not a regular file" in res.stderr
+    shutil.rmtree(up)
+
+
+def _scp_channel(d: Daemon, command: bytes):
+    from proftpy.net.ssh.wire import Reader, Writer
+    from ssh_client import MiniClient
+    c = MiniClient(d.sftp_port)
+    assert c.login("bob", PASSWORDS["bob"])
+    c.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())
+    confirm = Reader(c.recv(), 1)
+    confirm.u32()
+    c.remote = confirm.u32()
+    c.send(Writer().byte(98).u32(c.remote).string(b"exec").boolean(True).string(command).bytes())
+    return c
+
+
+def _scp_read(c, until: float = 5.0) -> tuple[bytes, int | None]:
+    """What the server sent on the channel until it closed it, and the exit status."""
+    from proftpy.net.ssh.wire import Reader
+    out, status = b"", None
+    c.sock.settimeout(until)
+    while True:
+        payload = c.recv()
+        r = Reader(payload, 1)
+        if payload[0] == 94:
+            r.u32()
+            out += r.string()
+        elif payload[0] == 98:
+            r.u32()
+            if r.text() == "exit-status":
+                r.boolean()
+                status = r.u32()
+        elif payload[0] == 97:
+            return out, status
+
+
+@pytest.mark.parametrize("lines, expect", [
+    (b"C0644 5 ../evil.txt\nhello\0", b"\x02scp: error: unexpected filename: ../evil.txt\n"),
+    (b"C0644 5 a/b\nhello\0", b"\x02scp: error: unexpected filename: a/b\n"),
+    (b"C0644 5 ..\n", b"\x02scp: error: unexpected filename: ..\n"),
+    (b"C0644 -5 neg.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"C0644 99999999999999999999 big.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"C9999 5 x.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"Cxyz\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"D0755 0 dir\n", b"\x02scp: received directory without -r\n"),
+    (b"E\n", b"\x02scp: protocol error: unexpected 'E' line\n"),
+    (b"T12 0\n", b"\x02scp: protocol error: bad 'T' line\n"),
+    (b"Q what\n", b"\x02scp: protocol error: expected control record\n"),
+    (b"C0644 1 " + b"n" * 9000 + b"\n", b"\x02scp: protocol error: line too long\n"),
+])
+def test_hostile_scp_input(sftpd, lines, expect):
+    from proftpy.net.ssh.wire import Writer
+    c = _scp_channel(sftpd, b"scp -t .")
+    assert c.recv()[0] == 99                                                # CHANNEL_SUCCESS
+    c.data(lines)
+    c.send(Writer().byte(96).u32(c.remote).bytes())                        # EOF
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0" + expect and status == 1
+    home = sftpd.home("bob")
+    assert not (home.parent / "evil.txt").exists() and not (home / "a").exists()
+    assert not any(p.name in ("neg.txt", "big.txt", "x.txt", "dir") for p in home.iterdir())
+
+
+def test_scp_sizes_and_commands(sftpd):
+    """A file shorter than its C line promised is cut off (and removed: DeleteAbortedStores is off, HiddenStores
+    on in hs/); MaxStoreFileSize refuses by the size announced; commands other than scp stay refused."""
+    from proftpy.net.ssh.wire import Writer
+    c = _scp_channel(sftpd, b"scp -t hs")
+    assert c.recv()[0] == 99
+    c.data(b"C0644 100 short.txt\nonly a few bytes")
+    c.send(Writer().byte(96).u32(c.remote).bytes())
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0\0" and status == 1
+    assert not any((sftpd.home("bob") / "hs").glob("*short*"))
+    c = _scp_channel(sftpd, b"scp -t small/")
+    assert c.recv()[0] == 99
+    c.data(b"C0644 5000 huge.txt\nC0600 3 ok.txt\nabc\0")
+    c.send(Writer().byte(96).u32(c.remote).bytes())
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0\x01scp: small/huge.txt: File too large\n\0\0" and status == 1
+    assert (sftpd.home("bob") / "small" / "ok.txt").read_bytes() == b"abc"
+    assert not (sftpd.home("bob") / "small" / "huge.txt").exists()
+    (sftpd.home("bob") / "small" / "ok.txt").unlink()
+    for command in (b"ls /", b"scp -x -t .", b"scp /etc/passwd", b"sh -c 'scp -t .'", b"scp -t a b"):
+        c = _scp_channel(sftpd, command)
+        assert c.recv()[0] == 100, command                                  # CHANNEL_FAILURE
+        c.close()
+    c = _scp_channel(sftpd, b"scp -f /../../etc/passwd")
+    assert c.recv()[0] == 99
+    c.data(b"\0")
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\x01scp: /../../etc/passwd: No such file or directory\n" and status == 1
 
 
 def test_max_clients_per_user_disconnects_with_protocol_text(ftpd, tmp_path):
