@@ -85,6 +85,10 @@ def open_command(session: "Session", command: str, chan: Channel):
     parsed = parse_command(command)
     if parsed is None:
         return None
+    allowed = session.server.get("Protocols")
+    if allowed is not None and "scp" not in {p.lower() for p in allowed}:
+        session.state.get(SftpState).log.write("scp protocol denied by Protocols config")
+        return None
     return Scp(session, chan, *parsed)
 
 

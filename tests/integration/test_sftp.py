@@ -75,6 +75,18 @@ TimeoutIdle 20
     </Limit>
   </Directory>
 </VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp chains"
+  Port {kbd_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp-kbd.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPAuthMethods keyboard-interactive publickey+password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  SFTPPAMServiceName {pam_service}
+  SFTPPAMOptions NoTTY
+  MaxLoginAttempts 3
+</VirtualHost>
 </IfModule>
 """
 
@@ -114,13 +126,26 @@ def sftpd(tmp_path_factory):
     for p in (ro, ro / "kept.txt"):
         os.chown(p, d.uid("alice"), d.users["alice"][1])
     (base / "banner.txt").write_text("Welcome to %V\nAuthorized users only.\n")
-    sftp_port = free_port()
-    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port}))
+    sftp_port, kbd_port = free_port(), free_port()
+    # keyboard-interactive's PAM service: pam_exec asks for the password (PAM's own prompt) and a script checks it
+    d.pam_service = f"proftpy-test-kbdint-{kbd_port}"
+    check = base / "pam_check.sh"
+    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n'
+                     f'[ "$PAM_USER" = bob ] && [ "$pw" = "{PASSWORDS['bob']}" ]\n')
+    check.chmod(0o755)
+    pam_file = Path("/etc/pam.d") / d.pam_service
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
+                        "account required pam_permit.so\n")
+    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port, "kbd_port": kbd_port,
+                                    "pam_service": d.pam_service}))
     start_daemon(d)
-    d.sftp_port = sftp_port
+    d.sftp_port, d.kbd_port = sftp_port, kbd_port
     assert wait_until(lambda: _listening(sftp_port), 10)
-    yield d
-    d.stop()
+    try:
+        yield d
+    finally:
+        d.stop()
+        pam_file.unlink()
 
 
 def _listening(port: int) -> bool:
@@ -389,8 +414,11 @@ def _refused(tmp_path: Path, lines: str) -> str:
     ("SFTPDigests umac-64@openssh.com", "unsupported digest algorithm"),
     ("SFTPKeyExchanges diffie-hellman-group-exchange-sha1", "unsupported key exchange algorithm"),
     ("SFTPKeyExchanges curve448-sha512", "proftpy does not implement it"),
-    ("SFTPAuthMethods keyboard-interactive", "No drivers loaded"),
-    ("SFTPAuthMethods publickey+password", "chains of methods are not supported"),
+    ("SFTPAuthMethods hostbased", "not implemented by proftpy"),
+    ("SFTPAuthMethods password+password", "unsupportable chain of authentication methods 'password+password'"),
+    ("SFTPAuthMethods publickey+", "unsupported authentication method ''"),
+    ("SFTPAuthMethods gssapi-with-mic", "unsupported authentication method 'gssapi-with-mic'"),
+    ("SFTPPAMOptions NoSuchOption", "unknown SFTPPAMOption 'NoSuchOption'"),
     ("SFTPOptions NoSuchOption", "unknown SFTPOption 'NoSuchOption'"),
     ("SFTPPassPhraseProvider /bin/true", "SFTPPassPhraseProvider is not supported"),
     ("SFTPHostKey agent:/tmp/x", "not supported"),
@@ -954,3 +982,76 @@ def test_fuzzed_connection_messages_end_cleanly(sftpd):
     assert wait_until(lambda: "Traceback" not in sftpd.log(), 1)
     assert "internal error" not in sftpd.log()
     assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
+
+
+# -- keyboard-interactive through PAM (mod_sftp_pam), method chains -----------------------------------------------
+def _askpass(tmp_path: Path, answer: str) -> dict:
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    askpass.chmod(0o755)
+    return dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+
+
+def _interactive_sftp(d: Daemon, env: dict, user: str, *opts: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                           "UserKnownHostsFile=/dev/null", *opts, "-P", str(d.kbd_port), f"{user}@127.0.0.1"],
+                          capture_output=True, text=True, timeout=60, env=env, input="pwd\n")
+
+
+def test_keyboard_interactive_through_pam(sftpd, tmp_path):
+    """OpenSSH's keyboard-interactive: PAM's prompt (pam_exec's "Password: ") is the INFO_REQUEST, the answer goes
+    back to PAM; a wrong answer is refused by PAM."""
+    opts = ("-o", "KbdInteractiveAuthentication=yes", "-o", "PreferredAuthentications=keyboard-interactive",
+            "-o", "PubkeyAuthentication=no")
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["bob"]), "bob", *opts)
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, (res.stderr,
+                                                                                 _tail(sftpd.dir / "sftp-kbd.log"))
+    log = (sftpd.dir / "sftp-kbd.log").read_text()
+    assert f"using PAM service name '{sftpd.pam_service}'" in log
+    assert "user 'bob' authenticated via 'keyboard-interactive' method" in log
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, "wrong"), "bob", *opts)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+    assert "keyboard-interactive authentication of 'bob' failed: PAM authentication error" in \
+        (sftpd.dir / "sftp-kbd.log").read_text()
+
+
+def test_publickey_plus_password_chain(sftpd, tmp_path):
+    """`publickey+password`: the key alone is a partial success, the password then logs in; the password alone is
+    not offered."""
+    key = ("-i", str(sftpd.dir / "alice_ed25519"), "-o", "PreferredAuthentications=publickey,password")
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["alice"]), "alice", *key)
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, (res.stderr,
+                                                                                 _tail(sftpd.dir / "sftp-kbd.log"))
+    log = (sftpd.dir / "sftp-kbd.log").read_text()
+    assert "user 'alice' authenticated via 'publickey' method, next methods: password" in log
+    assert "user 'alice' authenticated via 'publickey+password' method" in log
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, "wrong"), "alice", *key)
+    assert res.returncode != 0
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["alice"]), "alice", "-o",
+                            "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no")
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+
+
+def test_hostile_keyboard_interactive(sftpd):
+    """INFO_RESPONSE with the wrong count of answers: a disconnect; a USERAUTH_REQUEST in the middle of the exchange
+    ends it and is served."""
+    from proftpy.net.ssh.wire import Writer
+    from ssh_client import MiniClient, ServerClosed
+    c = MiniClient(sftpd.kbd_port)
+    c.send(Writer().byte(5).string(b"ssh-userauth").bytes())
+    assert c.recv()[0] == 6
+    kbd = Writer().byte(50).string(b"bob").string(b"ssh-connection").string(b"keyboard-interactive").string(b"") \
+        .string(b"").bytes()
+    c.send(kbd)
+    assert c.recv()[0] == 60                                                # INFO_REQUEST: PAM's prompt
+    c.send(Writer().byte(50).string(b"bob").string(b"ssh-connection").string(b"none").bytes())
+    answer = c.recv()
+    assert answer[0] == 51 and b"keyboard-interactive" in answer            # the "none" request was served
+    c.send(kbd)
+    assert c.recv()[0] == 60
+    c.send(Writer().byte(61).u32(5).string(b"a").bytes())
+    with pytest.raises(ServerClosed) as e:
+        c.recv()
+    assert e.value.reason == 2
+    c.close()
+    assert "keyboard-interactive prompts, disconnecting" in (sftpd.dir / "sftp-kbd.log").read_text()
