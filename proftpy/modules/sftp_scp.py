@@ -201,7 +201,7 @@ class Scp:
     def _warn(self, path: str, what: str) -> None:
         self.errors += 1
         self.log.write(f"scp: {path}: {what}")
-        self._send(b"\x01scp: " + f"{path}: {what}".encode("utf-8", "surrogateescape") + b"\n")
+        self._send(b"\x01" + f"{path}: {what}".encode("utf-8", "surrogateescape") + b"\n")   # ProFTPD's wording
 
     def _moving(self) -> None:
         self.session.reset_timer("noxfer")
@@ -397,7 +397,7 @@ class Scp:
             return
         if stat.S_ISDIR(st.st_mode):
             if "r" not in self.flags:
-                self._warn(path, "not a regular file")
+                self._warn(path, os.strerror(errno.EPERM))     # ProFTPD's answer to a directory without -r
                 return
             yield from self._send_dir(path, vpath, st, name, depth)
             return

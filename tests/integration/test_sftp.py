@@ -746,7 +746,7 @@ def test_openssh_scp_over_sftp_and_legacy_scp(sftpd, tmp_path):
     assert res.returncode != 0 and "nothing.txt: No such file or directory" in res.stderr
     res = subprocess.run(scp + ["-O", "alice@127.0.0.1:tree", str(tmp_path / "x")], capture_output=True,
                          text=True, timeout=60)
-    assert res.returncode != 0 and "not a regular file" in res.stderr
+    assert res.returncode != 0 and "tree: Operation not permitted" in res.stderr
     shutil.rmtree(up)
 
 
@@ -811,6 +811,28 @@ def test_hostile_scp_input(sftpd, lines, expect):
     assert not any(p.name in ("neg.txt", "big.txt", "x.txt", "dir") for p in home.iterdir())
 
 
+def test_fuzzed_scp_input_never_crashes(sftpd):
+    """Random C/D/T/E lines, bytes and cut-off data to `scp -t -r -p` and `scp -f`: each channel ends with an exit
+    status, nothing lands outside the home, the SFTPLog has no internal error."""
+    import random
+    from proftpy.net.ssh.wire import Writer
+    rnd = random.Random(4256)
+    pieces = [b"C0644 3 f.txt\n", b"D0755 0 d\n", b"E\n", b"T1 0 1 0\n", b"\0", b"\x01oops\n", b"\x02bad\n",
+              b"C0644 99 ../x\n", b"C7777 0 .hidden\n", b"abc", b"\n", b"D0000 0 ..\n", b"C0644 1 a\x00b\n"]
+    for i in range(12):
+        c = _scp_channel(sftpd, b"scp -r -p -t ." if i % 3 else b"scp -r -p -f .")
+        assert c.recv()[0] == 99
+        c.data(b"".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))) + bytes(rnd.randrange(256)
+                                                                                     for _ in range(5)))
+        c.send(Writer().byte(96).u32(c.remote).bytes())
+        _out, status = _scp_read(c)
+        c.close()
+        assert status is not None
+    assert "internal error" not in (sftpd.dir / "sftp.log").read_text()
+    assert "Traceback" not in sftpd.log()
+    assert not (sftpd.home("bob").parent / "x").exists()
+
+
 def test_scp_sizes_and_commands(sftpd):
     """A file shorter than its C line promised is cut off (and removed: DeleteAbortedStores is off, HiddenStores
     on in hs/); MaxStoreFileSize refuses by the size announced; commands other than scp stay refused."""
@@ -829,7 +851,7 @@ def test_scp_sizes_and_commands(sftpd):
     c.send(Writer().byte(96).u32(c.remote).bytes())
     out, status = _scp_read(c)
     c.close()
-    assert out == b"\0\x01scp: small/huge.txt: File too large\n\0\0" and status == 1
+    assert out == b"\0\x01small/huge.txt: File too large\n\0\0" and status == 1
     assert (sftpd.home("bob") / "small" / "ok.txt").read_bytes() == b"abc"
     assert not (sftpd.home("bob") / "small" / "huge.txt").exists()
     (sftpd.home("bob") / "small" / "ok.txt").unlink()
@@ -842,7 +864,7 @@ def test_scp_sizes_and_commands(sftpd):
     c.data(b"\0")
     out, status = _scp_read(c)
     c.close()
-    assert out == b"\x01scp: /../../etc/passwd: No such file or directory\n" and status == 1
+    assert out == b"\x01/../../etc/passwd: No such file or directory\n" and status == 1
 
 
 def test_max_clients_per_user_disconnects_with_protocol_text(ftpd, tmp_path):
@@ -1055,3 +1077,120 @@ def test_hostile_keyboard_interactive(sftpd):
     assert e.value.reason == 2
     c.close()
     assert "keyboard-interactive prompts, disconnecting" in (sftpd.dir / "sftp-kbd.log").read_text()
+
+
+def test_same_scp_as_proftpd_mod_sftp(open_tmp_path):
+    """`scp -O` against Debian's ProFTPD (mod_sftp's scp) and proftpy: a tree up and down with -r -p, a file
+    downloaded, a missing one; the client's exit codes and messages, the files and the TransferLog lines match."""
+    tmp_path = open_tmp_path
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    os.chmod(tmp_path, 0o755)
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "user", "ed25519")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
+                                                            check=True, capture_output=True, text=True).stdout)
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(os.urandom(70000))
+    (tree / "sub" / "b.txt").write_text("b\n")
+    os.chmod(tree / "sub" / "b.txt", 0o640)
+    os.utime(tree / "a.bin", (1_500_000_000, 1_500_000_000))
+    config = f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods publickey
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPLog {{dir}}/sftp.log
+TransferLog {{dir}}/xferlog
+DefaultRoot ~
+"""
+    home = users["alice"][2]
+
+    def drive(port: int, run: Path) -> tuple:
+        scp = ["scp", "-O", "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port)]
+        back = run / "back"
+        back.mkdir()
+        out = []
+        for args in (["-r", "-p", str(tree), "alice@127.0.0.1:"], ["-r", "-p", "alice@127.0.0.1:tree", str(back)],
+                     ["alice@127.0.0.1:tree/sub/b.txt", str(back / "one.txt")],
+                     ["alice@127.0.0.1:missing.txt", str(back)], ["alice@127.0.0.1:tree", str(back / "x")],
+                     ["/etc/hostname", "alice@127.0.0.1:nodir/x.txt"]):
+            res = subprocess.run(scp + args, capture_output=True, text=True, timeout=60)
+            out.append((res.returncode, res.stderr.replace(str(port), "PORT")))
+        files = sorted((str(p.relative_to(back)), p.stat().st_mode & 0o7777,     # times kept by -p (tree/) only
+                        int(p.stat().st_mtime) if p.is_file() and p.parts[-2] != "back" else 0,
+                        p.read_bytes() if p.is_file() else b"") for p in back.rglob("*"))
+        up = sorted((str(p.relative_to(home)), p.stat().st_mode & 0o7777) for p in (home / "tree").rglob("*"))
+        shutil.rmtree(home / "tree")
+        xferlog = run / "xferlog"
+        lines = [" ".join(x.split()[5:]) for x in xferlog.read_text().splitlines()] if xferlog.exists() else []
+        return out, files, up, lines
+
+    results = side_by_side(tmp_path, config, drive)
+    for i, what in enumerate(("client", "files down", "files up", "xferlog")):
+        assert results["proftpy"][i] == results["proftpd"][i], (what, results["proftpy"][i], results["proftpd"][i])
+
+
+def test_same_logins_as_proftpd_mod_sftp_pam(open_tmp_path):
+    """keyboard-interactive through the same PAM service and a publickey+password chain, against Debian's ProFTPD
+    (LoadModule mod_sftp_pam.c) and proftpy: who gets in and who does not."""
+    tmp_path = open_tmp_path
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp_pam.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp_pam (proftpd-mod-crypto) is not installed")
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "user", "ed25519")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
+                                                            check=True, capture_output=True, text=True).stdout)
+    service = f"proftpy-test-pam-{os.getpid()}"
+    check = tmp_path / "check.sh"
+    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n[ "$pw" = "{PASSWORDS["bob"]}" ]\n')
+    check.chmod(0o755)
+    pam_file = Path("/etc/pam.d") / service
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
+                        "account required pam_permit.so\nsession required pam_permit.so\n")
+    config = f"""LoadModule mod_sftp.c
+LoadModule mod_sftp_pam.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods keyboard-interactive publickey+password
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPPAMServiceName {service}
+SFTPPAMOptions NoTTY
+SFTPLog {{dir}}/sftp.log
+DefaultRoot ~
+"""
+
+    def drive(port: int, run: Path) -> list:
+        out = []
+        for user, answer, opts in (
+                ("bob", PASSWORDS["bob"], ("-o", "PreferredAuthentications=keyboard-interactive")),
+                ("bob", "wrong", ("-o", "PreferredAuthentications=keyboard-interactive")),
+                ("alice", PASSWORDS["alice"], ("-i", str(tmp_path / "user"), "-o",
+                                               "PreferredAuthentications=publickey,password")),
+                ("alice", "wrong", ("-i", str(tmp_path / "user"), "-o",
+                                    "PreferredAuthentications=publickey,password")),
+                ("alice", PASSWORDS["alice"], ("-o", "PreferredAuthentications=password"))):
+            askpass = run / "askpass.sh"
+            askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+            askpass.chmod(0o755)
+            env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+            res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                                  "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts, "-P",
+                                  str(port), f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60,
+                                 env=env, input="pwd\n")
+            out.append((user, answer == "wrong", res.returncode, res.stdout))
+        return out
+
+    try:
+        results = side_by_side(tmp_path, config, drive)
+    finally:
+        pam_file.unlink()
+    assert [r[2] for r in results["proftpd"]] == [0, 255, 0, 255, 255]        # the test tests something
+    assert results["proftpy"] == results["proftpd"], (results["proftpy"], results["proftpd"])
