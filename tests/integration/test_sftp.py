@@ -811,6 +811,26 @@ def test_hostile_scp_input(sftpd, lines, expect):
     assert not any(p.name in ("neg.txt", "big.txt", "x.txt", "dir") for p in home.iterdir())
 
 
+def test_scp_hidden_stores_overwrite_and_umask(sftpd):
+    """An scp upload into a HiddenStores directory lands under its final name only; a second upload of an existing
+    file is refused (AllowOverwrite is off by default) with the file left as it was; the C line's mode passes the
+    Umask (022)."""
+    from proftpy.net.ssh.wire import Writer
+    for body, expect in ((b"C0777 4 up.txt\nfirs\0", b"\0\0\0"),
+                         (b"C0644 6 up.txt\nsecond\0", b"\0\x01hs/up.txt: Permission denied\n")):
+        c = _scp_channel(sftpd, b"scp -t hs")
+        assert c.recv()[0] == 99
+        c.data(body)
+        c.send(Writer().byte(96).u32(c.remote).bytes())
+        out, status = _scp_read(c)
+        c.close()
+        assert out == expect, out
+    target = sftpd.home("bob") / "hs" / "up.txt"
+    assert target.read_bytes() == b"firs" and target.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".in.")] == []
+    target.unlink()
+
+
 def test_fuzzed_scp_input_never_crashes(sftpd):
     """Random C/D/T/E lines, bytes and cut-off data to `scp -t -r -p` and `scp -f`: each channel ends with an exit
     status, nothing lands outside the home, the SFTPLog has no internal error."""
