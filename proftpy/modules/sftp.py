@@ -14,10 +14,12 @@ stops the start with `FILE:LINE: message`, as ProFTPD refuses it when the config
 proftpy does not use (DSA, one with a passphrase) is skipped with a warning, and a server left without
 any key refuses its SSH sessions with an SFTPLog line. Sessions inherit the keys: no key file is read after fork.
 
-What is not done is refused when the configuration is read (docs/sftp.md lists it): scp and the other channel
-requests are refused to clients, the keyboard-interactive and hostbased methods,
-method chains (`publickey+password`), SFTPPassPhraseProvider, agent: host keys, the algorithms not implemented
-here.
+Legacy scp (the exec request `scp -t`/`scp -f`) is sftp_scp.py; keyboard-interactive logins go through PAM
+(mod_sftp_pam, sftp_pam.py); SFTPAuthMethods takes chains (`publickey+password`).
+
+What is not done is refused when the configuration is read (docs/sftp.md lists it): the other exec commands and
+channel requests are refused to clients, the hostbased method, SFTPPassPhraseProvider, agent: host keys, the
+algorithms not implemented here.
 """
 
 from __future__ import annotations
@@ -83,21 +85,24 @@ def _host_key(args: list[str]) -> HostKeySpec:
     return HostKeySpec(word)
 
 
-def _auth_methods(args: list[str]) -> tuple[str, ...]:
+AUTH_METHODS = ("publickey", "password", "keyboard-interactive")
+
+
+def _auth_methods(args: list[str]) -> tuple[tuple[str, ...], ...]:
+    """The method chains a login may complete, each a tuple (`publickey+password`: both, in that order)."""
     if not args:
         raise ValueError("Wrong number of parameters")
     out = []
     for arg in args:
-        if "+" in arg:
-            raise ValueError(f"invalid authentication parameter: {arg} (chains of methods are not supported by "
-                             "proftpy; list the methods each of which suffices)")
-        if arg == "keyboard-interactive":
-            raise ValueError(f"unsupported authentication method '{arg}': No drivers loaded")
-        if arg == "hostbased":
-            raise ValueError(f"unsupported authentication method '{arg}': not implemented by proftpy")
-        if arg not in ("publickey", "password"):
-            raise ValueError(f"unsupported authentication method '{arg}': Invalid argument")
-        out.append(arg)
+        chain = tuple(arg.split("+"))
+        for method in chain:
+            if method == "hostbased":
+                raise ValueError(f"unsupported authentication method '{method}': not implemented by proftpy")
+            if method not in AUTH_METHODS:
+                raise ValueError(f"unsupported authentication method '{method}': Invalid argument")
+        if any(chain.count(m) > 1 for m in chain if m != "publickey"):     # two keys may be asked, not two passwords
+            raise ValueError(f"unsupportable chain of authentication methods '{arg}': Invalid argument")
+        out.append(chain)
     return tuple(dict.fromkeys(out))
 
 
@@ -191,8 +196,10 @@ directives = (
               repeat=True),
     Directive("SFTPHostKeys", _algorithms("hostkeys", HOSTKEY_ALGORITHMS, "host key"), SVG, None, Merge.SERVER,
               "Host key signature algorithms offered (default: all the loaded keys can make)."),
-    Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password ..."), SVG, None, Merge.SERVER,
-              "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password)."),
+    Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password|keyboard-interactive[+method...] ..."),
+              SVG, None, Merge.SERVER,
+              "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password, "
+              "keyboard-interactive while mod_sftp_pam's SFTPPAMEngine is on); `a+b` requires both, a then b."),
     Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path|ldap: ..."), SVG, None, Merge.SERVER,
               "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
               "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry."),
@@ -204,7 +211,8 @@ directives = (
     Directive("SFTPKeyExchanges", _algorithms("kex", sshtransport.KEX_DEFAULT, "key exchange"), SVG, None,
               Merge.SERVER, "Key exchange algorithms offered, in order."),
     Directive("SFTPOptions", Custom(_sftp_options, "|".join(SFTP_OPTIONS) + " ..."), SVG, frozenset(),
-              Merge.SERVER, "mod_sftp's options (those about scp or extended attributes have nothing to act on)."),
+              Merge.SERVER, "mod_sftp's options (IgnoreSCPUploadPerms and IgnoreSCPUploadTimes act on scp uploads; "
+              "those about extended attributes have nothing to act on)."),
     Directive("SFTPCompression", Custom(_compression, "on|off|delayed"), SVG, "off", Merge.SERVER,
               "zlib compression: `on` offers zlib from the key exchange on, `delayed` also OpenSSH's "
               "zlib@openssh.com, which starts only after the client authenticated."),
@@ -324,10 +332,17 @@ def _serve(session: "Session") -> None:
 def preload(master: MasterView) -> None:
     """Before the first fork: the SSH session's code and the libraries it calls, so sessions share them (and a
     chrooted session never imports anything)."""
-    if engine_servers(master.config):
+    servers = engine_servers(master.config)
+    if servers:
         from . import sftp_session  # noqa: F401
         crypto.sodium()
         crypto.libcrypto()
+        if any("keyboard-interactive" in chain for s in servers for chain in s.get("SFTPAuthMethods") or ()):
+            from ..auth import pam_conv
+            try:
+                pam_conv.libraries()
+            except pam_conv.PamUnavailable as e:
+                log.warning("%s: keyboard-interactive has no driver: %s", VERSION, e)
 
 
 def _refusal(reason: int, text: str):

@@ -290,115 +290,24 @@ class Sftp:
         return self.handles.get(r.string(256))
 
     def _release(self, h: Handle, aborted: bool) -> bool:
-        """Close a handle: a file's RETR/STOR/APPE gets its POST_CMD and LOG_CMD phases (the TransferLog line,
-        quotas), a directory's MLSD likewise."""
-        if h.fd is not None:
-            fd, h.fd = h.fd, None
-            try:
-                os.close(fd)
-            except OSError as e:
-                log.warning("closing %s: %s", h.real, e.strerror)
-        if h.request is None:
-            return True
-        req, h.request = h.request, None
-        fs = self.session.fs
-        if h.final is not None:                 # HiddenStores
-            temp, h.real = h.real, h.final
-            try:
-                if aborted:
-                    fs.unlink(temp)
-                else:
-                    fs.rename(temp, h.final)
-            except OSError as e:
-                self.log.write(f"renaming of HiddenStore path '{temp}' to '{h.final}' failed: {e.strerror}")
-                log.warning("Rename of %s to %s failed: %s", temp, h.final, e.strerror)
-                aborted = True
-                try:
-                    fs.unlink(temp)
-                except OSError:
-                    pass                        # nothing left to remove
-        elif aborted and h.direction == "i" and self.session.conf("DeleteAbortedStores", path=h.real):
-            try:
-                fs.unlink(h.real)
-            except OSError as e:
-                log.warning("cannot remove %s after an aborted upload: %s", h.real, e.strerror)
-        if req.name in ("RETR", "STOR", "APPE"):
-            seconds = max(time.time() - h.started, 0.0)
-            req.notes["xfer"] = {"path": h.real, "vpath": h.virtual, "bytes": h.bytes, "seconds": seconds,
-                                 "direction": h.direction, "type": "b", "offset": 0, "size": None,
-                                 "completed": not aborted, "aborted": aborted,
-                                 "status": "cancelled" if aborted else "success", "command": req.name}
-        reply = Reply(426, "Transfer aborted. Data connection closed") if aborted else Reply(226, "Transfer complete")
-        self.session.dispatcher.after(self.session, req, reply)
-        return not aborted
+        return release(self.session, h, aborted)
 
     # -- requests --------------------------------------------------------------------------------------------------
     def open_(self, rid: int, r: Reader) -> None:
         path = self.path(r)
         pflags = r.u32()
         attrs = self.read_attrs(r)
-        session = self.session
         if len(self.handles) >= MAX_HANDLES:
             self.status(rid, FAILURE, "Too many open handles")
             return
-        writing = bool(pflags & (F_WRITE | F_APPEND | F_CREAT | F_TRUNC))
-        name = "APPE" if pflags & F_APPEND else "STOR" if writing else "RETR"
-        req = Request(name, path, f"{name} {path}")
-        refusal = session.dispatcher.pre(session, req)
-        if refusal is not None:
-            self.log.write(f"OPEN command for '{path}' blocked by '{name}' handler")
-            session.dispatcher.after(session, req, refusal)
-            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED))
-            return
+        perms = attrs.get("perms")
+        if perms is None or "IgnoreSFTPUploadPerms" in self.session.server.get("SFTPOptions"):
+            perms = 0o666
         try:
-            vpath = self.resolve(path)
-            try:
-                st = session.fs.stat(vpath.real)
-            except FileNotFoundError:
-                st = None
-            flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "Not a regular file") if stat.S_ISDIR(st.st_mode) else \
-                    PermissionError(errno.EACCES, "Not a regular file")
-            if writing:
-                if st is not None and name == "STOR" and not session.conf("AllowOverwrite", path=vpath.real):
-                    self.log.write(f"OPEN of '{path}': overwrite permission denied")
-                    raise PermissionError(errno.EACCES, "Overwrite permission denied")
-                if st is None and not pflags & F_CREAT:
-                    raise FileNotFoundError(errno.ENOENT, "No such file")
-                flags |= os.O_RDWR if pflags & F_READ else os.O_WRONLY
-                flags |= (os.O_CREAT if pflags & F_CREAT else 0) | (os.O_TRUNC if pflags & F_TRUNC else 0)
-                flags |= (os.O_EXCL if pflags & F_EXCL else 0) | (os.O_APPEND if pflags & F_APPEND else 0)
-            else:
-                if st is None:
-                    raise FileNotFoundError(errno.ENOENT, "No such file")
-                flags |= os.O_RDONLY
-            perms = attrs.get("perms")
-            if perms is None or "IgnoreSFTPUploadPerms" in session.server.get("SFTPOptions"):
-                perms = 0o666
-            target = vpath.real
-            hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
-            if hidden:                      # the upload goes to a temporary name, renamed at CLOSE (as FTP's STOR)
-                target = hidden_path(vpath.real, hidden)
-                if session.fs.lexists(target):
-                    raise FileExistsError(errno.EEXIST, "Temporary hidden file already exists")
-                flags = (flags & ~os.O_TRUNC & ~os.O_APPEND) | os.O_CREAT | os.O_EXCL
-            umask = session.conf("Umask", path=vpath.real)[0]
-            old = os.umask(umask)
-            try:
-                fd = session.fs.open(target, flags, perms & 0o7777)
-            finally:
-                os.umask(old)
-            os.set_blocking(fd, True)
-            if writing and (st is None or hidden):
-                group_owner(session, target, fd)
-        except (OSError, FsError) as e:
-            err = getattr(e, "errno", None) or errno.EIO
-            session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
-            raise
-        h = Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
-                   final=vpath.real if target != vpath.real else None,
-                   limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
+            h = start_transfer(self.session, path, pflags, perms)
+        except Refused as e:
+            self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED))
+            return
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
 
@@ -683,6 +592,118 @@ class Sftp:
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
              REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink,
              EXTENDED: extended}
+
+
+class Refused(Exception):
+    """A transfer's FTP command refused in its PRE_CMD phase (`<Limit>`, a module's veto): its reply."""
+
+    def __init__(self, reply: Reply):
+        super().__init__(reply.text)
+        self.reply = reply
+
+
+def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Handle:
+    """Open `path` for an SFTP OPEN or an scp file: RETR (STOR, APPE) with its PRE_CMD phase, AllowOverwrite,
+    HiddenStores, Umask, GroupOwner, MaxStoreFileSize; `release` ends it. Raises Refused, OSError, FsError."""
+    writing = bool(pflags & (F_WRITE | F_APPEND | F_CREAT | F_TRUNC))
+    name = "APPE" if pflags & F_APPEND else "STOR" if writing else "RETR"
+    req = Request(name, path, f"{name} {path}")
+    refusal = session.dispatcher.pre(session, req)
+    if refusal is not None:
+        session.state.get(SftpState).log.write(f"OPEN command for '{path}' blocked by '{name}' handler")
+        session.dispatcher.after(session, req, refusal)
+        raise Refused(refusal)
+    try:
+        vpath = session.fs.resolve(path, follow_last=True)
+        try:
+            st = session.fs.stat(vpath.real)
+        except FileNotFoundError:
+            st = None
+        flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Not a regular file") if stat.S_ISDIR(st.st_mode) else \
+                PermissionError(errno.EACCES, "Not a regular file")
+        if writing:
+            if st is not None and name == "STOR" and not session.conf("AllowOverwrite", path=vpath.real):
+                session.state.get(SftpState).log.write(f"OPEN of '{path}': overwrite permission denied")
+                raise PermissionError(errno.EACCES, "Overwrite permission denied")
+            if st is None and not pflags & F_CREAT:
+                raise FileNotFoundError(errno.ENOENT, "No such file")
+            flags |= os.O_RDWR if pflags & F_READ else os.O_WRONLY
+            flags |= (os.O_CREAT if pflags & F_CREAT else 0) | (os.O_TRUNC if pflags & F_TRUNC else 0)
+            flags |= (os.O_EXCL if pflags & F_EXCL else 0) | (os.O_APPEND if pflags & F_APPEND else 0)
+        else:
+            if st is None:
+                raise FileNotFoundError(errno.ENOENT, "No such file")
+            flags |= os.O_RDONLY
+        target = vpath.real
+        hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
+        if hidden:                      # the upload goes to a temporary name, renamed at CLOSE (as FTP's STOR)
+            target = hidden_path(vpath.real, hidden)
+            if session.fs.lexists(target):
+                raise FileExistsError(errno.EEXIST, "Temporary hidden file already exists")
+            flags = (flags & ~os.O_TRUNC & ~os.O_APPEND) | os.O_CREAT | os.O_EXCL
+        umask = session.conf("Umask", path=vpath.real)[0]
+        old = os.umask(umask)
+        try:
+            fd = session.fs.open(target, flags, perms & 0o7777)
+        finally:
+            os.umask(old)
+        os.set_blocking(fd, True)
+        if writing and (st is None or hidden):
+            group_owner(session, target, fd)
+    except (OSError, FsError) as e:
+        err = getattr(e, "errno", None) or errno.EIO
+        session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
+        raise
+    return Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
+                  final=vpath.real if target != vpath.real else None,
+                  limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
+
+
+def release(session: "Session", h: Handle, aborted: bool) -> bool:
+    """Close a handle: a file's RETR/STOR/APPE gets its POST_CMD and LOG_CMD phases (the TransferLog line,
+    quotas), a directory's MLSD likewise."""
+    if h.fd is not None:
+        fd, h.fd = h.fd, None
+        try:
+            os.close(fd)
+        except OSError as e:
+            log.warning("closing %s: %s", h.real, e.strerror)
+    if h.request is None:
+        return True
+    req, h.request = h.request, None
+    fs = session.fs
+    sftp_log = session.state.get(SftpState).log
+    if h.final is not None:                 # HiddenStores
+        temp, h.real = h.real, h.final
+        try:
+            if aborted:
+                fs.unlink(temp)
+            else:
+                fs.rename(temp, h.final)
+        except OSError as e:
+            sftp_log.write(f"renaming of HiddenStore path '{temp}' to '{h.final}' failed: {e.strerror}")
+            log.warning("Rename of %s to %s failed: %s", temp, h.final, e.strerror)
+            aborted = True
+            try:
+                fs.unlink(temp)
+            except OSError:
+                pass                        # nothing left to remove
+    elif aborted and h.direction == "i" and session.conf("DeleteAbortedStores", path=h.real):
+        try:
+            fs.unlink(h.real)
+        except OSError as e:
+            log.warning("cannot remove %s after an aborted upload: %s", h.real, e.strerror)
+    if req.name in ("RETR", "STOR", "APPE"):
+        seconds = max(time.time() - h.started, 0.0)
+        req.notes["xfer"] = {"path": h.real, "vpath": h.virtual, "bytes": h.bytes, "seconds": seconds,
+                             "direction": h.direction, "type": "b", "offset": 0, "size": None,
+                             "completed": not aborted, "aborted": aborted,
+                             "status": "cancelled" if aborted else "success", "command": req.name}
+    reply = Reply(426, "Transfer aborted. Data connection closed") if aborted else Reply(226, "Transfer complete")
+    session.dispatcher.after(session, req, reply)
+    return not aborted
 
 
 def _stalled(session: "Session") -> None:

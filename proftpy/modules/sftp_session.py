@@ -1,11 +1,14 @@
 """mod_sftp's SSH session: the transport, user authentication (RFC 4252) and the connection layer with the sftp
-subsystem, run as the session's command loop (modules/sftp.py sets it).
+subsystem and scp (sftp_scp.py), run as the session's command loop (modules/sftp.py sets it).
 
 User authentication is mod_auth's login: a password login dispatches USER then PASS (every module's hooks, the
 auth chain, `<Limit LOGIN>`, mod_delay, mod_ban, DefaultRoot's chroot and the privilege drop); a publickey login,
 once the key is found in an SFTPAuthorizedUserKeys file and its signature checked, dispatches USER with mod_auth
 told that this user needs no password (`AuthState.no_password`, the RFC 2228 way mod_tls's TLSUserName uses), so
-everything but the password check is the same. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
+everything but the password check is the same; a keyboard-interactive login (RFC 4256) is the same once PAM
+(mod_sftp_pam's SFTPPAMServiceName) said yes to the answers its own prompts got. SFTPAuthMethods' chains
+(`publickey+password`): a method that does not end a chain is a partial success (a password is checked by the auth
+chain then, and again by the final login's PASS); the login runs when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
 Failed attempts count against MaxLoginAttempts as ProFTPD's mod_sftp counts them (6 unless the directive is set):
 a failed password or signature, a method not offered; not the "none" method nor a key query."""
 
@@ -17,6 +20,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from .. import privs, transfer
+from ..auth import pam_conv
 from ..dispatch import Request
 from ..log import NOTICE
 from ..net.ssh import keys as sshkeys
@@ -30,6 +34,7 @@ from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
+from .sftp_scp import open_command
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("proftpy")
 
 USERAUTH_REQUEST, USERAUTH_FAILURE, USERAUTH_SUCCESS, USERAUTH_BANNER, USERAUTH_PK_OK = 50, 51, 52, 53, 60
+USERAUTH_INFO_REQUEST, USERAUTH_INFO_RESPONSE = 60, 61
 MAX_USER = 256                  # bytes of a user name (longer: disconnect, as no account has one)
 MAX_PASSWORD = 4096
 MAX_KEYS_FILE = 1 << 20         # an authorized keys file larger than this is not read
@@ -91,7 +97,8 @@ def serve(session: "Session") -> None:
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
         Auth(session, t).run()
         conn = Connection(t, lambda name, chan: open_subsystem(session, name, chan), st.log.write,
-                          session.server.get("SFTPMaxChannels"))
+                          session.server.get("SFTPMaxChannels"),
+                          commands=lambda command, chan: open_command(session, command, chan))
         while True:
             while conn.work():
                 if session.closing:
@@ -138,17 +145,26 @@ def _wait(session: "Session") -> None:
         raise Closed("")
 
 
+class _Abandoned(Exception):
+    """The client sent something else than an INFO_RESPONSE during a keyboard-interactive exchange."""
+
+
 class Auth:
-    """RFC 4252 for one connection."""
+    """RFC 4252 for one connection: the methods of SFTPAuthMethods' chains, keyboard-interactive by RFC 4256."""
 
     def __init__(self, session: "Session", t: Transport):
         self.session, self.t = session, t
         self.st = session.state.get(SftpState)
         server = session.server
-        methods = server.get("SFTPAuthMethods")
-        if methods is None:
-            methods = (("publickey",) if server.get("SFTPAuthorizedUserKeys") else ()) + ("password",)
-        self.methods = methods
+        chains = server.get("SFTPAuthMethods")
+        if chains is None:
+            chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + (("password",),)
+        if any("keyboard-interactive" in c for c in chains) and not self._kbdint_driver():
+            chains = tuple(c for c in chains if "keyboard-interactive" not in c)
+        self.chains = chains
+        self.done: list[str] = []           # the methods of a chain completed so far
+        self.password: str | None = None    # a chain's password: the final login's PASS checks it
+        self.pending: tuple[int, bytes] | None = None   # a message read while a PAM conversation waited
         param = server.section.first("MaxLoginAttempts")
         self.max_attempts = param.value if param is not None else DEFAULT_ATTEMPTS
         self.attempts = 0
@@ -160,7 +176,10 @@ class Auth:
 
     def run(self) -> None:
         while True:
-            kind, payload = self.t.next_message()
+            if self.pending is not None:
+                (kind, payload), self.pending = self.pending, None
+            else:
+                kind, payload = self.t.next_message()
             if kind == SERVICE_REQUEST:
                 try:
                     name = Reader(payload, 1).text(64)
@@ -205,13 +224,16 @@ class Auth:
         if method == "none":
             self._failure()
             return False
-        if method not in self.methods:
+        if method not in self.offered():
+            self.st.log.write(f"auth method '{method[:64]}' not enabled")
             self._failure()
             self._failed_attempt(user)
             return False
         try:
             if method == "password":
                 return self._password(user, r)
+            if method == "keyboard-interactive":
+                return self._kbdint(user, r)
             return self._publickey(user, service, user_raw, r)
         except WireError:
             raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
@@ -222,8 +244,9 @@ class Auth:
             self.st.log.write("client says they have provided a new password; this functionality is not currently "
                               "supported")
         password = r.text(MAX_PASSWORD)
-        if self._login(user, password, None):
-            return self._success(user, "password")
+        if self._completes("password") or self._password_ok(user, password):
+            self.password = password
+            return self._method_ok(user, "password")
         self._failure()
         self._failed_attempt(user)
         return False
@@ -272,8 +295,7 @@ class Auth:
             self.session.notes["SFTP_USER_PUBLICKEY_ALGO"] = algorithm
             self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT"] = key.fingerprint()
             self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT_ALGO"] = "SHA256"
-            if self._login(user, None, user):
-                return self._success(user, "publickey")
+            return self._method_ok(user, "publickey")
         self._failure()
         self._failed_attempt(user)
         return False
@@ -392,14 +414,125 @@ class Auth:
             raise Closed(session.end_reason)
         return session.authenticated
 
+    # -- chains (SFTPAuthMethods publickey+password) ----------------------------------------------------------------
+    def offered(self) -> list[str]:
+        """The methods that may come next: those that continue a chain from what was done."""
+        n, done = len(self.done), tuple(self.done)
+        return list(dict.fromkeys(c[n] for c in self.chains if len(c) > n and c[:n] == done))
+
+    def _completes(self, method: str) -> bool:
+        return tuple(self.done) + (method,) in self.chains
+
+    def _method_ok(self, user: str, method: str) -> bool:
+        """A method succeeded: the login when it ends a chain, else a partial success and the next methods."""
+        self.done.append(method)
+        if tuple(self.done) not in self.chains:
+            self.st.log.write(f"user '{user}' authenticated via '{method}' method, next methods: "
+                              f"{','.join(self.offered())}")
+            self._failure(partial=True)
+            return False
+        password, self.password = self.password, None
+        if self._login(user, password, None if password is not None else user):
+            return self._success(user, "+".join(self.done))
+        self.done = []
+        self._failure()
+        self._failed_attempt(user)
+        return False
+
+    def _password_ok(self, user: str, password: str) -> bool:
+        """A password that does not end its chain: checked by the auth chain now (the final login's PASS checks
+        it again, with everything mod_auth does)."""
+        real, anon = resolve_alias(self.session, user)
+        if anon is not None or self.session.auth is None:
+            return False
+        with privs.default_privs().as_root():
+            ok = self.session.auth.authenticate(real, password) is not None
+        if not ok:
+            log.log(NOTICE, "USER %s (Login failed): Incorrect password", user)
+        return ok
+
+    # -- keyboard-interactive (RFC 4256) through PAM (mod_sftp_pam) -------------------------------------------------
+    def _kbdint_driver(self) -> bool:
+        server = self.session.server
+        if not server.get("SFTPPAMEngine"):
+            self.st.log.write("keyboard-interactive: disabled by SFTPPAMEngine setting, no driver")
+            return False
+        try:
+            pam_conv.libraries()
+        except pam_conv.PamUnavailable as e:
+            self.st.log.write(f"keyboard-interactive: no driver: {e}")
+            log.warning("%s: keyboard-interactive has no driver: %s", VERSION, e)
+            return False
+        return True
+
+    def _kbdint(self, user: str, r: Reader) -> bool:
+        r.string(256)                       # language (deprecated)
+        r.string(1024)                      # submethods: PAM decides
+        server = self.session.server
+        service = server.get("SFTPPAMServiceName")
+        opts = server.get("SFTPPAMOptions")
+        real, anon = resolve_alias(self.session, user)
+        if anon is not None:
+            self.st.log.write(f"anonymous login of '{user}' refused: <Anonymous> is not served over SFTP")
+            self._failure()
+            self._failed_attempt(user)
+            return False
+        self.st.log.write(f"keyboard-interactive: using PAM service name '{service}'")
+        tty = None if "NoTTY" in opts else f"/dev/ftpd{os.getpid():02d}"
+        with privs.default_privs().as_root():
+            try:
+                ok, why = pam_conv.authenticate(service, real, lambda msgs: self._ask(msgs, opts),
+                                                rhost=self.session.remote_addr, tty=tty)
+            except _Abandoned:
+                ok, why = False, "client abandoned the keyboard-interactive exchange"
+        if ok:
+            return self._method_ok(user, "keyboard-interactive")
+        self.st.log.write(f"keyboard-interactive authentication of '{user}' failed: {why}")
+        log.log(NOTICE, "USER %s (Login failed): keyboard-interactive authentication failed", user)
+        if self.pending is None:
+            self._failure()
+            self._failed_attempt(user)
+        return False
+
+    def _ask(self, messages: list, opts) -> list[str]:
+        """One PAM conversation round as INFO_REQUEST and INFO_RESPONSE."""
+        prompts = [m for m in messages if m.prompt and not (m.style == pam_conv.PAM_RADIO_TYPE
+                                                            and "NoRadioMsgs" in opts)]
+        info = [m.text for m in messages if not m.prompt and not (m.style == pam_conv.PAM_TEXT_INFO
+                                                                  and "NoInfoMsgs" in opts)]
+        w = Writer().byte(USERAUTH_INFO_REQUEST).string(b"").string("\n".join(info)).string(b"").u32(len(prompts))
+        for m in prompts:
+            w.string(m.text).boolean(m.style == pam_conv.PAM_PROMPT_ECHO_ON)
+        self.t.send(w.bytes())
+        kind, payload = self.t.next_message()
+        if kind != USERAUTH_INFO_RESPONSE:
+            self.pending = (kind, payload)  # another request: this exchange is over, that one is handled next
+            raise _Abandoned()
+        try:
+            rr = Reader(payload, 1)
+            count = rr.u32()
+            if count != len(prompts):
+                raise Disconnect(PROTOCOL_ERROR, "bad INFO_RESPONSE", f"client sent {count} responses to "
+                                 f"{len(prompts)} keyboard-interactive prompts, disconnecting")
+            answers = [rr.text(MAX_PASSWORD) for _ in range(count)]
+        except WireError:
+            raise Disconnect(PROTOCOL_ERROR, "bad INFO_RESPONSE", "unable to read INFO_RESPONSE") from None
+        out, it = [], iter(answers)
+        for m in messages:
+            if m in prompts:
+                out.append(next(it))
+            elif m.prompt:
+                out.append("")
+        return out
+
     def _success(self, user: str, method: str) -> bool:
         self.t.send(bytes((USERAUTH_SUCCESS,)))
         self.t.authenticated()
         self.st.log.write(f"user '{user}' authenticated via '{method}' method")
         return True
 
-    def _failure(self) -> None:
-        self.t.send(Writer().byte(USERAUTH_FAILURE).string(",".join(self.methods)).boolean(False).bytes())
+    def _failure(self, partial: bool = False) -> None:
+        self.t.send(Writer().byte(USERAUTH_FAILURE).string(",".join(self.offered())).boolean(partial).bytes())
 
     def _failed_attempt(self, user: str) -> None:
         self.attempts += 1

@@ -75,6 +75,18 @@ TimeoutIdle 20
     </Limit>
   </Directory>
 </VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp chains"
+  Port {kbd_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp-kbd.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPAuthMethods keyboard-interactive publickey+password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  SFTPPAMServiceName {pam_service}
+  SFTPPAMOptions NoTTY
+  MaxLoginAttempts 3
+</VirtualHost>
 </IfModule>
 """
 
@@ -114,13 +126,26 @@ def sftpd(tmp_path_factory):
     for p in (ro, ro / "kept.txt"):
         os.chown(p, d.uid("alice"), d.users["alice"][1])
     (base / "banner.txt").write_text("Welcome to %V\nAuthorized users only.\n")
-    sftp_port = free_port()
-    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port}))
+    sftp_port, kbd_port = free_port(), free_port()
+    # keyboard-interactive's PAM service: pam_exec asks for the password (PAM's own prompt) and a script checks it
+    d.pam_service = f"proftpy-test-kbdint-{kbd_port}"
+    check = base / "pam_check.sh"
+    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n'
+                     f'[ "$PAM_USER" = bob ] && [ "$pw" = "{PASSWORDS['bob']}" ]\n')
+    check.chmod(0o755)
+    pam_file = Path("/etc/pam.d") / d.pam_service
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
+                        "account required pam_permit.so\n")
+    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": sftp_port, "kbd_port": kbd_port,
+                                    "pam_service": d.pam_service}))
     start_daemon(d)
-    d.sftp_port = sftp_port
+    d.sftp_port, d.kbd_port = sftp_port, kbd_port
     assert wait_until(lambda: _listening(sftp_port), 10)
-    yield d
-    d.stop()
+    try:
+        yield d
+    finally:
+        d.stop()
+        pam_file.unlink()
 
 
 def _listening(port: int) -> bool:
@@ -389,8 +414,11 @@ def _refused(tmp_path: Path, lines: str) -> str:
     ("SFTPDigests umac-64@openssh.com", "unsupported digest algorithm"),
     ("SFTPKeyExchanges diffie-hellman-group-exchange-sha1", "unsupported key exchange algorithm"),
     ("SFTPKeyExchanges curve448-sha512", "proftpy does not implement it"),
-    ("SFTPAuthMethods keyboard-interactive", "No drivers loaded"),
-    ("SFTPAuthMethods publickey+password", "chains of methods are not supported"),
+    ("SFTPAuthMethods hostbased", "not implemented by proftpy"),
+    ("SFTPAuthMethods password+password", "unsupportable chain of authentication methods 'password+password'"),
+    ("SFTPAuthMethods publickey+", "unsupported authentication method ''"),
+    ("SFTPAuthMethods gssapi-with-mic", "unsupported authentication method 'gssapi-with-mic'"),
+    ("SFTPPAMOptions NoSuchOption", "unknown SFTPPAMOption 'NoSuchOption'"),
     ("SFTPOptions NoSuchOption", "unknown SFTPOption 'NoSuchOption'"),
     ("SFTPPassPhraseProvider /bin/true", "SFTPPassPhraseProvider is not supported"),
     ("SFTPHostKey agent:/tmp/x", "not supported"),
@@ -521,8 +549,8 @@ def test_exec_and_extra_channels_refused(sftpd):
     assert c.login("bob", PASSWORDS["bob"])
     c.send(Writer().byte(90).string(b"session").u32(1).u32(65536).u32(32768).bytes())
     c.recv()
-    c.send(Writer().byte(98).u32(0).string(b"exec").boolean(True).string(b"scp -t /").bytes())
-    assert c.recv()[0] == 100                                               # CHANNEL_FAILURE: no scp, no exec
+    c.send(Writer().byte(98).u32(0).string(b"exec").boolean(True).string(b"uname -a").bytes())
+    assert c.recv()[0] == 100                                               # CHANNEL_FAILURE: only scp
     c.send(Writer().byte(98).u32(0).string(b"shell").boolean(True).bytes())
     assert c.recv()[0] == 100
     answers = []
@@ -669,17 +697,194 @@ def test_hidden_stores_and_max_store_file_size(sftpd):
     assert "MaxStoreFileSize (1000 bytes) reached" in sftpd.log()
 
 
-def test_openssh_scp_over_sftp_and_legacy_scp_refused(sftpd, tmp_path):
+def test_openssh_scp_over_sftp_and_legacy_scp(sftpd, tmp_path):
+    """OpenSSH's scp over SFTP, and `scp -O` (the exec request `scp -t`/`scp -f`) with -r and -p: trees up and
+    down byte for byte, modes and times kept, TransferLog lines as SFTP's, `<Limit WRITE>` an scp error."""
     scp = ["scp", "-i", str(sftpd.dir / "alice_ed25519"), *SSH_OPTS, "-P", str(sftpd.sftp_port)]
     res = subprocess.run(scp + ["/etc/services", "alice@127.0.0.1:scp.txt"], capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr
     assert (sftpd.home("alice") / "scp.txt").read_bytes() == Path("/etc/services").read_bytes()
-    res = subprocess.run(scp + ["-O", "/etc/services", "alice@127.0.0.1:scp2.txt"], capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode != 0 and "exec request failed" in res.stderr
-    assert "unsupported exec command 'scp -t scp2.txt'" in (sftpd.dir / "sftp.log").read_text()
     (sftpd.home("alice") / "scp.txt").unlink()
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(os.urandom(300000))
+    (tree / "sub" / "b.txt").write_text("b\n")
+    (tree / "sub" / "deeper" / "empty").write_bytes(b"")
+    os.chmod(tree / "sub" / "b.txt", 0o640)
+    os.utime(tree / "a.bin", (1000000000, 1000000000))
+    res = subprocess.run(scp + ["-O", "-r", "-p", str(tree), "alice@127.0.0.1:"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, (res.stderr, _tail(sftpd.dir / "sftp.log"))
+    up = sftpd.home("alice") / "tree"
+    assert (up / "a.bin").read_bytes() == (tree / "a.bin").read_bytes()
+    assert (up / "sub" / "deeper" / "empty").read_bytes() == b""
+    assert (up / "sub" / "b.txt").stat().st_mode & 0o777 == 0o640
+    assert int((up / "a.bin").stat().st_mtime) == 1000000000
+    assert (up / "a.bin").stat().st_uid == sftpd.uid("alice")
+    back = tmp_path / "back"
+    back.mkdir()
+    res = subprocess.run(scp + ["-O", "-r", "-p", "alice@127.0.0.1:tree", str(back)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, (res.stderr, _tail(sftpd.dir / "sftp.log"))
+    assert (back / "tree" / "a.bin").read_bytes() == (tree / "a.bin").read_bytes()
+    assert (back / "tree" / "sub" / "b.txt").read_text() == "b\n"
+    assert int((back / "tree" / "a.bin").stat().st_mtime) == 1000000000
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:tree/sub/b.txt", str(tmp_path / "one.txt")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and (tmp_path / "one.txt").read_text() == "b\n"
+    xferlog = (sftpd.dir / "xferlog").read_text()
+    assert f" 300000 {sftpd.home('alice')}/tree/a.bin b _ i r alice scp 0 * c" in xferlog
+    assert f" 300000 {sftpd.home('alice')}/tree/a.bin b _ o r alice scp 0 * c" in xferlog
+    # refused and missing paths: the scp error line reaches the client, nothing is written
+    res = subprocess.run(scp + ["-O", "/etc/hostname", "alice@127.0.0.1:ro/new.txt"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "ro/new.txt: Permission denied" in res.stderr
+    assert not (sftpd.home("alice") / "ro" / "new.txt").exists()
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:nothing.txt", str(tmp_path)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "nothing.txt: No such file or directory" in res.stderr
+    res = subprocess.run(scp + ["-O", "alice@127.0.0.1:tree", str(tmp_path / "x")], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode != 0 and "tree: Operation not permitted" in res.stderr
+    shutil.rmtree(up)
+
+
+def _scp_channel(d: Daemon, command: bytes):
+    from proftpy.net.ssh.wire import Reader, Writer
+    from ssh_client import MiniClient
+    c = MiniClient(d.sftp_port)
+    assert c.login("bob", PASSWORDS["bob"])
+    c.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())
+    confirm = Reader(c.recv(), 1)
+    confirm.u32()
+    c.remote = confirm.u32()
+    c.send(Writer().byte(98).u32(c.remote).string(b"exec").boolean(True).string(command).bytes())
+    return c
+
+
+def _scp_read(c, until: float = 5.0) -> tuple[bytes, int | None]:
+    """What the server sent on the channel until it closed it, and the exit status."""
+    from proftpy.net.ssh.wire import Reader
+    out, status = b"", None
+    c.sock.settimeout(until)
+    while True:
+        payload = c.recv()
+        r = Reader(payload, 1)
+        if payload[0] == 94:
+            r.u32()
+            out += r.string()
+        elif payload[0] == 98:
+            r.u32()
+            if r.text() == "exit-status":
+                r.boolean()
+                status = r.u32()
+        elif payload[0] == 97:
+            return out, status
+
+
+@pytest.mark.parametrize("lines, expect", [
+    (b"C0644 5 ../evil.txt\nhello\0", b"\x02scp: error: unexpected filename: ../evil.txt\n"),
+    (b"C0644 5 a/b\nhello\0", b"\x02scp: error: unexpected filename: a/b\n"),
+    (b"C0644 5 ..\n", b"\x02scp: error: unexpected filename: ..\n"),
+    (b"C0644 -5 neg.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"C0644 99999999999999999999 big.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"C9999 5 x.txt\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"Cxyz\n", b"\x02scp: protocol error: bad 'C' or 'D' line\n"),
+    (b"D0755 0 dir\n", b"\x02scp: received directory without -r\n"),
+    (b"E\n", b"\x02scp: protocol error: unexpected 'E' line\n"),
+    (b"T12 0\n", b"\x02scp: protocol error: bad 'T' line\n"),
+    (b"Q what\n", b"\x02scp: protocol error: expected control record\n"),
+    (b"C0644 1 " + b"n" * 9000 + b"\n", b"\x02scp: protocol error: line too long\n"),
+])
+def test_hostile_scp_input(sftpd, lines, expect):
+    from proftpy.net.ssh.wire import Writer
+    c = _scp_channel(sftpd, b"scp -t .")
+    assert c.recv()[0] == 99                                                # CHANNEL_SUCCESS
+    c.data(lines)
+    c.send(Writer().byte(96).u32(c.remote).bytes())                        # EOF
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0" + expect and status == 1
+    home = sftpd.home("bob")
+    assert not (home.parent / "evil.txt").exists() and not (home / "a").exists()
+    assert not any(p.name in ("neg.txt", "big.txt", "x.txt", "dir") for p in home.iterdir())
+
+
+def test_scp_hidden_stores_overwrite_and_umask(sftpd):
+    """An scp upload into a HiddenStores directory lands under its final name only; a second upload of an existing
+    file is refused (AllowOverwrite is off by default) with the file left as it was; the C line's mode passes the
+    Umask (022)."""
+    from proftpy.net.ssh.wire import Writer
+    for body, expect in ((b"C0777 4 up.txt\nfirs\0", b"\0\0\0"),
+                         (b"C0644 6 up.txt\nsecond\0", b"\0\x01hs/up.txt: Permission denied\n")):
+        c = _scp_channel(sftpd, b"scp -t hs")
+        assert c.recv()[0] == 99
+        c.data(body)
+        c.send(Writer().byte(96).u32(c.remote).bytes())
+        out, status = _scp_read(c)
+        c.close()
+        assert out == expect, out
+    target = sftpd.home("bob") / "hs" / "up.txt"
+    assert target.read_bytes() == b"firs" and target.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".in.")] == []
+    target.unlink()
+
+
+def test_fuzzed_scp_input_never_crashes(sftpd):
+    """Random C/D/T/E lines, bytes and cut-off data to `scp -t -r -p` and `scp -f`: each channel ends with an exit
+    status, nothing lands outside the home, the SFTPLog has no internal error."""
+    import random
+    from proftpy.net.ssh.wire import Writer
+    rnd = random.Random(4256)
+    pieces = [b"C0644 3 f.txt\n", b"D0755 0 d\n", b"E\n", b"T1 0 1 0\n", b"\0", b"\x01oops\n", b"\x02bad\n",
+              b"C0644 99 ../x\n", b"C7777 0 .hidden\n", b"abc", b"\n", b"D0000 0 ..\n", b"C0644 1 a\x00b\n"]
+    for i in range(12):
+        c = _scp_channel(sftpd, b"scp -r -p -t ." if i % 3 else b"scp -r -p -f .")
+        assert c.recv()[0] == 99
+        c.data(b"".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))) + bytes(rnd.randrange(256)
+                                                                                     for _ in range(5)))
+        c.send(Writer().byte(96).u32(c.remote).bytes())
+        _out, status = _scp_read(c)
+        c.close()
+        assert status is not None
+    assert "internal error" not in (sftpd.dir / "sftp.log").read_text()
+    assert "Traceback" not in sftpd.log()
+    assert not (sftpd.home("bob").parent / "x").exists()
+
+
+def test_scp_sizes_and_commands(sftpd):
+    """A file shorter than its C line promised is cut off (and removed: DeleteAbortedStores is off, HiddenStores
+    on in hs/); MaxStoreFileSize refuses by the size announced; commands other than scp stay refused."""
+    from proftpy.net.ssh.wire import Writer
+    c = _scp_channel(sftpd, b"scp -t hs")
+    assert c.recv()[0] == 99
+    c.data(b"C0644 100 short.txt\nonly a few bytes")
+    c.send(Writer().byte(96).u32(c.remote).bytes())
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0\0" and status == 1
+    assert not any((sftpd.home("bob") / "hs").glob("*short*"))
+    c = _scp_channel(sftpd, b"scp -t small/")
+    assert c.recv()[0] == 99
+    c.data(b"C0644 5000 huge.txt\nC0600 3 ok.txt\nabc\0")
+    c.send(Writer().byte(96).u32(c.remote).bytes())
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\0\x01small/huge.txt: File too large\n\0\0" and status == 1
+    assert (sftpd.home("bob") / "small" / "ok.txt").read_bytes() == b"abc"
+    assert not (sftpd.home("bob") / "small" / "huge.txt").exists()
+    (sftpd.home("bob") / "small" / "ok.txt").unlink()
+    for command in (b"ls /", b"scp -x -t .", b"scp /etc/passwd", b"sh -c 'scp -t .'", b"scp -t a b"):
+        c = _scp_channel(sftpd, command)
+        assert c.recv()[0] == 100, command                                  # CHANNEL_FAILURE
+        c.close()
+    c = _scp_channel(sftpd, b"scp -f /../../etc/passwd")
+    assert c.recv()[0] == 99
+    c.data(b"\0")
+    out, status = _scp_read(c)
+    c.close()
+    assert out == b"\x01/../../etc/passwd: No such file or directory\n" and status == 1
 
 
 def test_max_clients_per_user_disconnects_with_protocol_text(ftpd, tmp_path):
@@ -819,3 +1024,193 @@ def test_fuzzed_connection_messages_end_cleanly(sftpd):
     assert wait_until(lambda: "Traceback" not in sftpd.log(), 1)
     assert "internal error" not in sftpd.log()
     assert "Remote working directory: /" in sftp_batch(sftpd, "pwd\n").stdout
+
+
+# -- keyboard-interactive through PAM (mod_sftp_pam), method chains -----------------------------------------------
+def _askpass(tmp_path: Path, answer: str) -> dict:
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    askpass.chmod(0o755)
+    return dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+
+
+def _interactive_sftp(d: Daemon, env: dict, user: str, *opts: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                           "UserKnownHostsFile=/dev/null", *opts, "-P", str(d.kbd_port), f"{user}@127.0.0.1"],
+                          capture_output=True, text=True, timeout=60, env=env, input="pwd\n")
+
+
+def test_keyboard_interactive_through_pam(sftpd, tmp_path):
+    """OpenSSH's keyboard-interactive: PAM's prompt (pam_exec's "Password: ") is the INFO_REQUEST, the answer goes
+    back to PAM; a wrong answer is refused by PAM."""
+    opts = ("-o", "KbdInteractiveAuthentication=yes", "-o", "PreferredAuthentications=keyboard-interactive",
+            "-o", "PubkeyAuthentication=no")
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["bob"]), "bob", *opts)
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, (res.stderr,
+                                                                                 _tail(sftpd.dir / "sftp-kbd.log"))
+    log = (sftpd.dir / "sftp-kbd.log").read_text()
+    assert f"using PAM service name '{sftpd.pam_service}'" in log
+    assert "user 'bob' authenticated via 'keyboard-interactive' method" in log
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, "wrong"), "bob", *opts)
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+    assert "keyboard-interactive authentication of 'bob' failed: PAM authentication error" in \
+        (sftpd.dir / "sftp-kbd.log").read_text()
+
+
+def test_publickey_plus_password_chain(sftpd, tmp_path):
+    """`publickey+password`: the key alone is a partial success, the password then logs in; the password alone is
+    not offered."""
+    key = ("-i", str(sftpd.dir / "alice_ed25519"), "-o", "PreferredAuthentications=publickey,password")
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["alice"]), "alice", *key)
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, (res.stderr,
+                                                                                 _tail(sftpd.dir / "sftp-kbd.log"))
+    log = (sftpd.dir / "sftp-kbd.log").read_text()
+    assert "user 'alice' authenticated via 'publickey' method, next methods: password" in log
+    assert "user 'alice' authenticated via 'publickey+password' method" in log
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, "wrong"), "alice", *key)
+    assert res.returncode != 0
+    res = _interactive_sftp(sftpd, _askpass(tmp_path, PASSWORDS["alice"]), "alice", "-o",
+                            "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no")
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+
+
+def test_hostile_keyboard_interactive(sftpd):
+    """INFO_RESPONSE with the wrong count of answers: a disconnect; a USERAUTH_REQUEST in the middle of the exchange
+    ends it and is served."""
+    from proftpy.net.ssh.wire import Writer
+    from ssh_client import MiniClient, ServerClosed
+    c = MiniClient(sftpd.kbd_port)
+    c.send(Writer().byte(5).string(b"ssh-userauth").bytes())
+    assert c.recv()[0] == 6
+    kbd = Writer().byte(50).string(b"bob").string(b"ssh-connection").string(b"keyboard-interactive").string(b"") \
+        .string(b"").bytes()
+    c.send(kbd)
+    assert c.recv()[0] == 60                                                # INFO_REQUEST: PAM's prompt
+    c.send(Writer().byte(50).string(b"bob").string(b"ssh-connection").string(b"none").bytes())
+    answer = c.recv()
+    assert answer[0] == 51 and b"keyboard-interactive" in answer            # the "none" request was served
+    c.send(kbd)
+    assert c.recv()[0] == 60
+    c.send(Writer().byte(61).u32(5).string(b"a").bytes())
+    with pytest.raises(ServerClosed) as e:
+        c.recv()
+    assert e.value.reason == 2
+    c.close()
+    assert "keyboard-interactive prompts, disconnecting" in (sftpd.dir / "sftp-kbd.log").read_text()
+
+
+def test_same_scp_as_proftpd_mod_sftp(open_tmp_path):
+    """`scp -O` against Debian's ProFTPD (mod_sftp's scp) and proftpy: a tree up and down with -r -p, a file
+    downloaded, a missing one; the client's exit codes and messages, the files and the TransferLog lines match."""
+    tmp_path = open_tmp_path
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    os.chmod(tmp_path, 0o755)
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "user", "ed25519")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
+                                                            check=True, capture_output=True, text=True).stdout)
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(os.urandom(70000))
+    (tree / "sub" / "b.txt").write_text("b\n")
+    os.chmod(tree / "sub" / "b.txt", 0o640)
+    os.utime(tree / "a.bin", (1_500_000_000, 1_500_000_000))
+    config = f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods publickey
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPLog {{dir}}/sftp.log
+TransferLog {{dir}}/xferlog
+DefaultRoot ~
+"""
+    home = users["alice"][2]
+
+    def drive(port: int, run: Path) -> tuple:
+        scp = ["scp", "-O", "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port)]
+        back = run / "back"
+        back.mkdir()
+        out = []
+        for args in (["-r", "-p", str(tree), "alice@127.0.0.1:"], ["-r", "-p", "alice@127.0.0.1:tree", str(back)],
+                     ["alice@127.0.0.1:tree/sub/b.txt", str(back / "one.txt")],
+                     ["alice@127.0.0.1:missing.txt", str(back)], ["alice@127.0.0.1:tree", str(back / "x")],
+                     ["/etc/hostname", "alice@127.0.0.1:nodir/x.txt"]):
+            res = subprocess.run(scp + args, capture_output=True, text=True, timeout=60)
+            out.append((res.returncode, res.stderr.replace(str(port), "PORT")))
+        files = sorted((str(p.relative_to(back)), p.stat().st_mode & 0o7777,     # times kept by -p (tree/) only
+                        int(p.stat().st_mtime) if p.is_file() and p.parts[-2] != "back" else 0,
+                        p.read_bytes() if p.is_file() else b"") for p in back.rglob("*"))
+        up = sorted((str(p.relative_to(home)), p.stat().st_mode & 0o7777) for p in (home / "tree").rglob("*"))
+        shutil.rmtree(home / "tree")
+        xferlog = run / "xferlog"
+        lines = [" ".join(x.split()[5:]) for x in xferlog.read_text().splitlines()] if xferlog.exists() else []
+        return out, files, up, lines
+
+    results = side_by_side(tmp_path, config, drive)
+    for i, what in enumerate(("client", "files down", "files up", "xferlog")):
+        assert results["proftpy"][i] == results["proftpd"][i], (what, results["proftpy"][i], results["proftpd"][i])
+
+
+def test_same_logins_as_proftpd_mod_sftp_pam(open_tmp_path):
+    """keyboard-interactive through the same PAM service and a publickey+password chain, against Debian's ProFTPD
+    (LoadModule mod_sftp_pam.c) and proftpy: who gets in and who does not."""
+    tmp_path = open_tmp_path
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp_pam.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp_pam (proftpd-mod-crypto) is not installed")
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "user", "ed25519")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
+                                                            check=True, capture_output=True, text=True).stdout)
+    service = f"proftpy-test-pam-{os.getpid()}"
+    check = tmp_path / "check.sh"
+    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n[ "$pw" = "{PASSWORDS["bob"]}" ]\n')
+    check.chmod(0o755)
+    pam_file = Path("/etc/pam.d") / service
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
+                        "account required pam_permit.so\nsession required pam_permit.so\n")
+    config = f"""LoadModule mod_sftp.c
+LoadModule mod_sftp_pam.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods keyboard-interactive publickey+password
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPPAMServiceName {service}
+SFTPPAMOptions NoTTY
+SFTPLog {{dir}}/sftp.log
+DefaultRoot ~
+"""
+
+    def drive(port: int, run: Path) -> list:
+        out = []
+        for user, answer, opts in (
+                ("bob", PASSWORDS["bob"], ("-o", "PreferredAuthentications=keyboard-interactive")),
+                ("bob", "wrong", ("-o", "PreferredAuthentications=keyboard-interactive")),
+                ("alice", PASSWORDS["alice"], ("-i", str(tmp_path / "user"), "-o",
+                                               "PreferredAuthentications=publickey,password")),
+                ("alice", "wrong", ("-i", str(tmp_path / "user"), "-o",
+                                    "PreferredAuthentications=publickey,password")),
+                ("alice", PASSWORDS["alice"], ("-o", "PreferredAuthentications=password"))):
+            askpass = run / "askpass.sh"
+            askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+            askpass.chmod(0o755)
+            env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+            res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                                  "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts, "-P",
+                                  str(port), f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60,
+                                 env=env, input="pwd\n")
+            out.append((user, answer == "wrong", res.returncode, res.stdout))
+        return out
+
+    try:
+        results = side_by_side(tmp_path, config, drive)
+    finally:
+        pam_file.unlink()
+    assert [r[2] for r in results["proftpd"]] == [0, 255, 0, 255, 255]        # the test tests something
+    assert results["proftpy"] == results["proftpd"], (results["proftpy"], results["proftpd"])

@@ -322,3 +322,22 @@ def _p256_point() -> bytes:
     # the P-256 base point, a point of the curve
     return bytes.fromhex("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
                          "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+
+
+def test_scp_command_lines():
+    from proftpy.modules.sftp_scp import parse_command
+    assert parse_command("scp -t scp2.txt") == ("t", set(), ["scp2.txt"])
+    assert parse_command("scp -r -p -d -t -- -dash") == ("t", {"r", "p", "d"}, ["-dash"])
+    assert parse_command("/usr/bin/scp -v -f 'a b' c") == ("f", {"v"}, ["a b", "c"])
+    for bad in ("scp -t", "scp -t a b", "scp -x -t a", "scp -t -f a", "ls -t a", "", "scp a", "scp -f"):
+        assert parse_command(bad) is None, bad
+
+
+def test_auth_method_chains():
+    from proftpy.modules.sftp import _auth_methods
+    assert _auth_methods(["publickey+password", "keyboard-interactive", "publickey+password"]) == (
+        ("publickey", "password"), ("keyboard-interactive",))
+    assert _auth_methods(["publickey+publickey"]) == (("publickey", "publickey"),)
+    for bad in (["password+password"], ["publickey+"], ["hostbased"], ["gssapi-with-mic"], []):
+        with pytest.raises(ValueError):
+            _auth_methods(bad)

@@ -2,8 +2,8 @@
 requests, and global requests.
 
 Only `session` channels open, at most `max_channels` (SFTPMaxChannels) at once; of their requests only
-`subsystem` for a name `subsystems` knows succeeds (mod_sftp: "sftp"); `exec`, `shell`, `pty-req`, `x11-req`...
-are refused, `env`, `window-change`, `signal` and what is unknown are answered with a failure when a reply is
+`subsystem` for a name `subsystems` knows succeeds (mod_sftp: "sftp"), and `exec` for a command `commands`
+knows (mod_sftp: scp); other commands, `shell`, `pty-req`, `x11-req`... are refused, `env`, `window-change`, `signal` and what is unknown are answered with a failure when a reply is
 wanted (ProFTPD treats the last as ignored). Global requests are refused (`keepalive@openssh.com` too: a failure
 is the answer OpenSSH expects).
 
@@ -115,12 +115,14 @@ class Connection:
 
     def __init__(self, transport: Transport, subsystems: Callable[[str, Channel], Subsystem | None],
                  log: Callable[[str], None], max_channels: int = 10,
-                 refuse: Callable[[str, str], None] = lambda request, why: None):
+                 refuse: Callable[[str, str], None] = lambda request, why: None,
+                 commands: Callable[[str, Channel], Subsystem | None] | None = None):
         self.transport = transport
         self.subsystems = subsystems            # name, channel -> a running subsystem, or None to refuse
         self.log = log
         self.max_channels = max_channels
         self.refuse = refuse                    # a channel request refused (exec, shell...): for the logs
+        self.commands = commands                # exec's command, channel -> a running program, or None to refuse
         self.channels: dict[int, Channel] = {}
         self._next_id = 0
         self.opened = 0
@@ -250,6 +252,16 @@ class Connection:
                     ok = True
                 else:
                     self.log(f"subsystem '{name}' unsupported")
+        elif request == "exec" and self.commands is not None:
+            command = r.text(4096)
+            self.log(f"'exec' channel request: command = '{command[:512]}'")
+            sub = self.commands(command, chan) if chan.subsystem is None and not chan.sent_close else None
+            if sub is not None:
+                chan.subsystem = sub
+                ok = True
+            else:
+                self.log(f"unsupported exec command '{command[:512]}'")
+                self.refuse(request, command)
         elif request in ("exec", "shell", "pty-req", "x11-req", "auth-agent-req@openssh.com"):
             detail = r.text(1024) if request == "exec" else ""
             self.log(f"unsupported exec command '{detail}'" if request == "exec"
