@@ -339,7 +339,7 @@ def _first_master(sentinel) -> str:
             continue
         if masters:
             return sorted(masters)[0]
-    raise RedisDown("no Redis master known to the sentinels")
+    raise CacheDown("no Redis master known to the sentinels")
 
 
 def pid_line(ident: str, message: str) -> str:

@@ -38,7 +38,6 @@ from .ident import ident_of
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Section, Server
-    from ..module import MasterView
     from ..session import Session
 
 NAME = "mod_log.c"
