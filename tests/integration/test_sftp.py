@@ -582,12 +582,10 @@ def test_lftp_with_key_and_password(sftpd, tmp_path):
 
 
 # -- side by side with Debian's ProFTPD and its mod_sftp -----------------------------------------------------------
-def test_same_session_as_proftpd_mod_sftp(open_tmp_path):
-    """The same sftp batch against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy, with the same users, host
-    key and authorized keys: the client's transcript (listings included) and the TransferLog lines match, their
-    dates aside. (A directory every user may traverse: ProFTPD looks at the home as the user before the chroot.)"""
-    tmp_path = open_tmp_path
-    from conftest import PROFTPD, side_by_side
+def beside_proftpd(tmp_path: Path) -> dict:
+    """The users, an ed25519 host key and alice's authorized key (RFC 4716, keys/alice) in `tmp_path`, for runs
+    against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy; skipped where ProFTPD's mod_sftp is missing."""
+    from conftest import PROFTPD
     if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
         pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
     os.chmod(tmp_path, 0o755)
@@ -597,6 +595,16 @@ def test_same_session_as_proftpd_mod_sftp(open_tmp_path):
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
                                                             check=True, capture_output=True, text=True).stdout)
+    return users
+
+
+def test_same_session_as_proftpd_mod_sftp(open_tmp_path):
+    """The same sftp batch against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy, with the same users, host
+    key and authorized keys: the client's transcript (listings included) and the TransferLog lines match, their
+    dates aside. (A directory every user may traverse: ProFTPD looks at the home as the user before the chroot.)"""
+    tmp_path = open_tmp_path
+    from conftest import side_by_side
+    users = beside_proftpd(tmp_path)
     home = users["alice"][2]
     (home / "old.txt").write_text("old\n")
     os.utime(home / "old.txt", (1_600_000_000, 1_600_000_000))
@@ -1103,16 +1111,8 @@ def test_same_scp_as_proftpd_mod_sftp(open_tmp_path):
     """`scp -O` against Debian's ProFTPD (mod_sftp's scp) and proftpy: a tree up and down with -r -p, a file
     downloaded, a missing one; the client's exit codes and messages, the files and the TransferLog lines match."""
     tmp_path = open_tmp_path
-    from conftest import PROFTPD, side_by_side
-    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
-        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
-    os.chmod(tmp_path, 0o755)
-    users = make_users(tmp_path)
-    keygen(tmp_path / "host", "ed25519")
-    keygen(tmp_path / "user", "ed25519")
-    (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
-                                                            check=True, capture_output=True, text=True).stdout)
+    from conftest import side_by_side
+    users = beside_proftpd(tmp_path)
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     (tree / "a.bin").write_bytes(os.urandom(70000))
@@ -1162,7 +1162,7 @@ def test_same_logins_as_proftpd_mod_sftp_pam(open_tmp_path):
     from conftest import PROFTPD, side_by_side
     if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp_pam.so"):
         pytest.skip("Debian's ProFTPD with mod_sftp_pam (proftpd-mod-crypto) is not installed")
-    users = make_users(tmp_path)
+    make_users(tmp_path)
     keygen(tmp_path / "host", "ed25519")
     keygen(tmp_path / "user", "ed25519")
     (tmp_path / "keys").mkdir()
