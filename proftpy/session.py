@@ -257,11 +257,11 @@ class Session:
             timer.reset()
 
     def wait_readable(self) -> bool:
-        """For a module's own command loop (mod_sftp): wait until the control socket is readable, firing the
-        session's timers and reading the master's notices meanwhile; False once the session is ending."""
+        """Wait until the control socket is readable (FTP's command loop, and a module's own: mod_sftp's), firing
+        the session's timers and reading the master's notices meanwhile; False once the session is ending."""
         while not self.closing:
             if self.channel is not None and self.channel.queued:
-                self.read_channel()
+                self.read_channel()             # notices that came while a request waited for its answer
                 continue
             if self.ctrl.wait(self._next_timeout()):
                 return not self.closing
@@ -290,13 +290,7 @@ class Session:
                 greeting = self.greeting()
                 greeting.lines = self.greeting_lines + greeting.lines
                 self.send(greeting)
-            while not self.closing and not self.ctrl.closed:
-                if self.channel is not None and self.channel.queued:
-                    self.read_channel()             # notices that came while a request waited for its answer
-                    continue
-                if not self.ctrl.wait(self._next_timeout()):
-                    self._fire_timers()
-                    continue
+            while not self.ctrl.closed and self.wait_readable():
                 line = self.ctrl.read_line()
                 if line is None:
                     if trace.on: trace.msg("command", 6, "client sent EOF, closing control connection")

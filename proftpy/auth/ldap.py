@@ -410,23 +410,13 @@ class LdapBackend:
             elif low == a("userPassword").lower():
                 passwd = value_text
             elif low == a("uidNumber").lower():
-                number = strtoul(value_text)
-                if s.force_default_uid and s.default_uid is not None:
-                    uid = s.default_uid
-                elif number is None:
-                    self.note(f"{a('uidNumber')} '{value_text}' of DN {e.dn} is no UID, ignoring request")
+                uid = self._id_value(value_text, s.force_default_uid, s.default_uid, a("uidNumber"), "UID", e.dn)
+                if uid is None:
                     return None
-                else:
-                    uid = number
             elif low == a("gidNumber").lower():
-                number = strtoul(value_text)
-                if s.force_default_gid and s.default_gid is not None:
-                    gid = s.default_gid
-                elif number is None:
-                    self.note(f"{a('gidNumber')} '{value_text}' of DN {e.dn} is no GID, ignoring request")
+                gid = self._id_value(value_text, s.force_default_gid, s.default_gid, a("gidNumber"), "GID", e.dn)
+                if gid is None:
                     return None
-                else:
-                    gid = number
             elif low == a("homeDirectory").lower():
                 if s.force_generated_home:
                     if not s.generate_home or s.home_prefix is None:
@@ -445,6 +435,16 @@ class LdapBackend:
                           MOD_LDAP)
         self.note(f"found user {account.name}, UID {uid}, GID {gid}, homedir {account.home}, shell {account.shell}")
         return account, e.dn
+
+    def _id_value(self, text: str, forced: bool, default: int | None, attr: str, kind: str, dn: str) -> int | None:
+        """A uidNumber/gidNumber value: LDAPForceDefaultUID/GID's id, else the number; None (noted) when the value
+        is no number."""
+        if forced and default is not None:
+            return default
+        number = strtoul(text)
+        if number is None:
+            self.note(f"{attr} '{text}' of DN {dn} is no {kind}, ignoring request")
+        return number
 
     def _generated_home(self, e: Entry) -> str | None:
         s = self.settings

@@ -32,7 +32,7 @@ def pem_certificates(data: bytes) -> list[bytes]:
     return out
 
 
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+def tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, start of the value, end of the value) of the element at `pos`."""
     if pos + 2 > len(data):
         raise BadCertificate("truncated")
@@ -52,7 +52,7 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
 def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     out = []
     while start < end:
-        tag, vs, ve = _tlv(data, start)
+        tag, vs, ve = tlv(data, start)
         out.append((tag, vs, ve))
         start = ve
     return out
@@ -96,7 +96,7 @@ class Certificate:
 
     @classmethod
     def parse(cls, der: bytes) -> "Certificate":
-        _, cs, ce = _tlv(der, 0)
+        _, cs, ce = tlv(der, 0)
         _, ts, te = _children(der, cs, ce)[0]                       # tbsCertificate
         fields = _children(der, ts, te)
         if fields and fields[0][0] == 0xA0:                         # [0] version
@@ -112,7 +112,7 @@ class Certificate:
                 cert.subject.append((_oid(der[os_:oe]), _text(vt, der[vs:ve])))
         for tag, s, e in fields[6:]:
             if tag == 0xA3:                                         # [3] extensions
-                _, xs, xe = _tlv(der, s)
+                _, xs, xe = tlv(der, s)
                 for _, es, ee in _children(der, xs, xe):
                     parts = _children(der, es, ee)
                     oid = _oid(der[parts[0][1]:parts[0][2]])
@@ -128,7 +128,7 @@ class Certificate:
         raw = self.extensions.get(SUBJECT_ALT_NAME)
         if raw is None:
             return []
-        _, s, e = _tlv(raw, 0)
+        _, s, e = tlv(raw, 0)
         return [raw[vs:ve].decode("ascii", "replace") for tag, vs, ve in _children(raw, s, e) if tag == 0x81]
 
     def extension_text(self, oid: str) -> str | None:
@@ -137,7 +137,7 @@ class Certificate:
         if raw is None:
             return None
         try:
-            tag, s, e = _tlv(raw, 0)
+            tag, s, e = tlv(raw, 0)
             if tag in (0x0C, 0x13, 0x16, 0x1E):
                 return _text(tag, raw[s:e])
         except BadCertificate:

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import re
 
+from .. import x509
 from . import crypto
 from .wire import Reader, WireError, Writer, mpint, string
 
@@ -205,20 +206,12 @@ def _openssh_key(blob: bytes, path: str) -> HostKey:
 
 # -- DER (what PKCS#1 and PKCS#8 keys need of it) ------------------------------------------------------------------
 def _der(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """(tag, content, position after it) of the element at `pos`."""
-    if pos + 2 > len(data):
-        raise KeyFileError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise KeyFileError("bad DER length")
-        length = int.from_bytes(data[pos:pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise KeyFileError("truncated DER")
-    return tag, data[pos:pos + length], pos + length
+    """(tag, content, position after it) of the element at `pos` (x509's reader of DER)."""
+    try:
+        tag, start, end = x509.tlv(data, pos)
+    except x509.BadCertificate as e:
+        raise KeyFileError(f"{e} DER") from None
+    return tag, data[start:end], end
 
 
 def _der_seq(data: bytes) -> list[tuple[int, bytes]]:
