@@ -199,7 +199,8 @@ directives = (
     Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password|keyboard-interactive[+method...] ..."),
               SVG, None, Merge.SERVER,
               "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password, "
-              "keyboard-interactive while mod_sftp_pam's SFTPPAMEngine is on); `a+b` requires both, a then b."),
+              "keyboard-interactive only when named here, with mod_sftp_pam's SFTPPAMEngine on); `a+b` requires both, a "
+              "then b."),
     Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path|ldap: ..."), SVG, None, Merge.SERVER,
               "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
               "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry."),
