@@ -1,11 +1,11 @@
-"""mod_sql with its SQLite backend (mod_sql_sqlite): users and groups from an SQLite database, and the statements
-SQLNamedQuery declares, with ProFTPD 1.3.8's rules (contrib/mod_sql.c, contrib/mod_sql_sqlite.c).
+"""mod_sql: users and groups from an SQL database, and the statements SQLNamedQuery declares, with ProFTPD 1.3.8's
+rules (contrib/mod_sql.c).
 
 Three parts, none of which knows a session:
 
-- `Database`: one SQLite connection (SQLConnectInfo), opened in the session before its chroot (as root, as ProFTPD
-  does), never again after it, and kept open; in-memory journal (the chroot hides the directory), a bounded
-  busy wait (ProFTPD retries a locked database for ever).
+- `Database`: one connection (SQLConnectInfo, read by `parse_connect_info`) made by the SQLBackend's `Driver`:
+  SQLite's (auth/sql_sqlite.py) or PostgreSQL's (auth/sql_postgres.py); opened in the session before its chroot,
+  kept open. The SQL proftpy writes itself (the lookups below) is plain enough for every engine.
 - `bind`: a statement template (LogFormat variables, `%{0}` arguments) turned into SQL with `?` parameters. Where
   ProFTPD pastes an escaped value into the text, proftpy binds it: a quoted literal holding variables becomes one
   parameter, a variable outside quotes another, so nothing a client sends is ever read as SQL.
@@ -22,13 +22,10 @@ import hashlib
 import hmac
 import logging
 import re
-import sqlite3
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from proftpy import privs
-from proftpy.auth import MAX_ID, Account, Group, _root_identity
+from proftpy.auth import MAX_ID, Account, Group
 from proftpy.auth import sql_passwd
 from proftpy.auth.crypt import crypt_verify
 from proftpy.auth.sql_passwd import MOD_SQL_PASSWD, Context, Salts
@@ -38,10 +35,8 @@ log = logging.getLogger("proftpy.auth.sql")
 
 MOD_SQL = "mod_sql.c"
 VERSION = "mod_sql/4.5"
-SQLITE_VERSION = "mod_sql_sqlite/0.4"
 MIN_ID = 999                    # SQLMinUserUID/SQLMinUserGID by default
 DEFAULT_ID = 65533              # SQLDefaultUID/SQLDefaultGID by default
-BUSY_SECONDS = 3.0              # how long a statement waits for a locked database before it fails
 NULL_PASSWORD = "\0"            # a NULL password column: no SQLAuthType accepts it (no client password has a NUL)
 QUERY_KINDS = ("SELECT", "INSERT", "UPDATE", "FREEFORM")
 # what a variable without a value gives in a statement, where mod_sql's differs from mod_log's
@@ -193,83 +188,108 @@ def parse_named_query(args: list[str]) -> NamedQuery:
 
 
 # -- the connection ------------------------------------------------------------------------------------------------
-class Database:
-    """The SQLite database of SQLConnectInfo. Opened at first use, before the session's chroot; a process that
-    has changed its root never opens it (the user could plant a database of their own there)."""
+@dataclass(frozen=True)
+class ConnectInfo:
+    """SQLConnectInfo, read lexically: `/path` (a file), `db`, `db@host`, `db@host:port`, then user, password,
+    policy, and 1.3.8's `ssl-cert:` `ssl-key:` `ssl-ca:` `ssl-ciphers:` words. Which forms a backend can use is
+    the backend's question (`Driver.unusable`)."""
 
-    def __init__(self, path: str, busy_seconds: float = BUSY_SECONDS) -> None:
-        self.path = path
-        self.busy_seconds = busy_seconds
-        self._conn: sqlite3.Connection | None = None
-        self._root = _root_identity()
+    database: str
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = None
+    policy: str = ""
+    ssl: tuple[tuple[str, str], ...] = ()       # (option, value): ("cert", "/etc/..."), ("ca", ...)
+
+    @property
+    def path(self) -> str:
+        return self.database
+
+    def ssl_option(self, name: str) -> str | None:
+        return next((v for k, v in self.ssl if k == name), None)
+
+
+SSL_OPTIONS = ("cert", "key", "ca", "ciphers")
+
+
+def parse_connect_info(args: list[str]) -> ConnectInfo:
+    if not 1 <= len(args) <= 8:
+        raise ValueError("requires 1 to 8 parameters; check the mod_sql docs")
+    ssl: list[tuple[str, str]] = []
+    positional: list[str] = []
+    for word in args[1:]:
+        key, colon, value = word.partition(":")
+        if colon and key.lower().startswith("ssl-") and key.lower()[4:] in SSL_OPTIONS:
+            if not value:
+                raise ValueError(f"'{word}' has no value")
+            ssl.append((key.lower()[4:], value))
+        elif colon and key.lower().startswith("ssl-"):
+            raise ValueError(f"unknown SQLConnectInfo option '{key}:' (ssl-cert:, ssl-key:, ssl-ca:, ssl-ciphers:)")
+        else:
+            positional.append(word)
+    if len(positional) > 3:
+        raise ValueError("too many parameters: info [user [password [policy]]] [ssl-...:value]")
+    info = args[0]
+    database, host, port = info, None, None
+    if "@" in info and not info.startswith("/"):
+        database, _, host = info.partition("@")
+        if host and not host.startswith("/") and host.count(":") == 1:
+            host, _, digits = host.partition(":")
+            if not digits.isdigit() or not 0 < int(digits) < 65536:
+                raise ValueError(f"'{info}': the port must be a number from 1 to 65535")
+            port = int(digits)
+        if not database or not host:
+            raise ValueError(f"'{info}' is not database@host[:port]")
+    positional += [None] * (3 - len(positional))         # type: ignore[list-item]
+    return ConnectInfo(database, host, port, positional[0], positional[1], positional[2] or "", tuple(ssl))
+
+
+class Database:
+    """One connection to SQLConnectInfo's database, as a backend makes it (SQLite's file, a PostgreSQL server...).
+    Opened in the session before its chroot, kept open; `query` runs one statement with `?` parameters bound and
+    gives its rows as text (NULL as None), or raises SqlError. `version` names the backend in log lines."""
+
+    version = ""
+    warm_check = True           # the master's start checks it (a network server is checked by `proftpy -t` only:
+                                # the master must not wait on one)
+
+    def __init__(self) -> None:
         self.journal: Callable[[str], None] | None = None     # each statement, for SQLLogFile
 
     @property
     def opened(self) -> bool:
-        return self._conn is not None
+        raise NotImplementedError
 
-    def open(self) -> sqlite3.Connection:
-        if self._conn is not None:
-            return self._conn
-        if _root_identity() != self._root:
-            raise SqlError(f"unable to open database file '{self.path}' after chroot")
-        p = privs.default_privs()
-        try:
-            with p.root():
-                conn = _connect(self.path, self.busy_seconds)
-        except sqlite3.Error as e:
-            raise SqlError(f"{e}: {self.path}") from None
-        self._conn = conn
-        return conn
+    def open(self) -> Any:
+        raise NotImplementedError
 
     def query(self, sql: str, params: Sequence = ()) -> list[tuple[str | None, ...]]:
-        """The rows (as text, NULL as None) of one statement; SqlError when the database refuses."""
-        conn = self.open()
-        log.debug("%s: query \"%s\" %s", SQLITE_VERSION, sql, list(params) if params else "")
-        if self.journal is not None:
-            self.journal(f"query \"{sql}\"")
-        try:
-            rows = conn.execute(sql, params).fetchall()
-        except (sqlite3.Error, OverflowError) as e:
-            raise SqlError(str(e)) from None
-        return [tuple(None if v is None else _text(v) for v in row) for row in rows]
+        raise NotImplementedError
 
     def check(self) -> str | None:
-        """Why the database cannot be used, else None (the master's check at start: opened and closed)."""
-        try:
-            conn = _connect(self.path, 0.1)
-            try:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as e:
-            if "locked" in str(e):
-                return None
-            return f"{VERSION}: SQLite database '{self.path}': {e}"
-        return None
+        """Why the database cannot be used, else None (`proftpy -t`, the auth chain's warm-up)."""
+        raise NotImplementedError
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        raise NotImplementedError
+
+    def _journal(self, sql: str, params: Sequence) -> None:
+        log.debug("%s: query \"%s\" %s", self.version, sql, list(params) if params else "")
+        if self.journal is not None:
+            self.journal(f"query \"{sql}\"")
 
 
-def _connect(path: str, busy_seconds: float) -> sqlite3.Connection:
-    """Read-write, never created (ProFTPD does not know the schema), autocommit, in-memory journal."""
-    uri = "file:" + urllib.parse.quote(path) + "?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode = MEMORY").fetchall()
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
+@dataclass(frozen=True)
+class Driver:
+    """One SQLBackend: its name in the directive, the module that stands for it (`<IfModule>`, LoadModule), how
+    it makes a Database of a ConnectInfo, and why it cannot use one (the SQLConnectInfo error), else None."""
 
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
+    name: str
+    module: str
+    version: str
+    make: Callable[[ConnectInfo, frozenset[str]], Database]    # (SQLConnectInfo, SQLOptions) -> a Database
+    unusable: Callable[[ConnectInfo], str | None]
 
 
 # -- passwords -----------------------------------------------------------------------------------------------------
@@ -464,7 +484,7 @@ class SqlBackend:
         self.uses_crypt = "Crypt" in settings.auth_types
         self.facts: Callable[[], logformat.Record] = logformat.Record
         self.on_error: Callable[[SqlError], None] = lambda e: log.error(
-            "%s: unrecoverable backend error: (%s) %s", VERSION, SQLITE_VERSION, e)
+            "%s: unrecoverable backend error: (%s) %s", VERSION, db.version, e)
         self._users: dict[Any, Account | None] = {}
         self._groups: dict[Any, Group | None] = {}
         self.salts = Salts()            # mod_sql_passwd's; the file salt is set when the session starts
@@ -631,7 +651,7 @@ class SqlBackend:
         return None                 # the master never reads the database (a connection must not cross a fork)
 
     def warm(self) -> list[str]:
-        problem = self.db.check()
+        problem = self.db.check() if self.db.warm_check else None
         return [problem] if problem else []
 
     # groups --------------------------------------------------------------------------------------------------

@@ -1,26 +1,26 @@
-"""mod_sql (with mod_sql_sqlite, its SQLite backend): users and groups from an SQLite database (AuthOrder's
-`mod_sql.c`), SQLLog statements after commands, SQLShowInfo lines in replies, SQLRatioStats counters.
+"""mod_sql: users and groups from an SQL database (AuthOrder's `mod_sql.c`), SQLLog statements after commands, SQLShowInfo lines in replies, SQLRatioStats counters.
 
 The database work itself is in proftpy/auth/sql.py. Here: the directives, the backend each server offers the auth
 chain, and what a session does: its database opened before the chroot (as ProFTPD's sessions open theirs), the
 LogFormat facts its statements read, the hooks that run SQLLog/SQLShowInfo, and a database error's consequence
 (ProFTPD's: log it and end the session without a reply, unless `SQLOptions NoDisconnectOnError` or the SQLLog line's
-IGNORE_ERRORS). Only the SQLite backend exists: `SQLBackend mysql|postgres|odbc`, or a MySQL-style
-`SQLConnectInfo db@host`, is refused when the configuration loads.
+IGNORE_ERRORS). The database is the SQLBackend's (`DRIVERS`, one row per backend: auth/sql_sqlite.py...); an
+SQLConnectInfo that backend cannot use is refused when the configuration loads (`validate`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import privs
 from ..auth import MAX_ID
-from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, SQLITE_VERSION, VERSION, Database, GroupInfo, NamedQuery,
-                        Settings, SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
-                        parse_group_info, parse_named_query, parse_user_info, resolver, sql_value)
+from ..auth import sql_sqlite
+from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, VERSION, Database, Driver, GroupInfo, NamedQuery, Settings,
+                        SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
+                        parse_connect_info, parse_group_info, parse_named_query, parse_user_info, resolver, sql_value)
+from ..config.errors import ConfigError
 from ..config.registry import SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str, Text, bool_word, parse_bool, parse_int
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("proftpy")
 
 ENGINE_AUTH, ENGINE_LOG = 1, 2
-OTHER_BACKENDS = ("mysql", "postgres", "odbc")
+DRIVERS: dict[str, Driver] = {d.name: d for d in (sql_sqlite.DRIVER,)}      # SQLBackend's words
+DEFAULT_BACKEND = "sqlite3"         # without SQLBackend and without a backend's LoadModule line
+NOT_IMPLEMENTED = ("mysql", "postgres", "odbc")
 ALL_COMMANDS = "*"
 
 
@@ -56,33 +58,12 @@ def _backend(args: list[str]) -> str:
     if len(args) != 1:
         raise ValueError("expected one backend name")
     name = args[0].lower()
-    if name in OTHER_BACKENDS:
-        raise ValueError(f"the '{args[0]}' backend is not implemented: proftpy has mod_sql's SQLite backend only "
-                         "(SQLBackend sqlite3)")
-    if name != "sqlite3":
-        raise ValueError(f"unknown SQL backend '{args[0]}' (proftpy has sqlite3)")
+    if name in NOT_IMPLEMENTED:
+        raise ValueError(f"the '{args[0]}' backend is not implemented: proftpy has mod_sql's "
+                         f"{', '.join(DRIVERS)} backends")
+    if name not in DRIVERS:
+        raise ValueError(f"unknown SQL backend '{args[0]}' (proftpy has {', '.join(DRIVERS)})")
     return name
-
-
-@dataclass(frozen=True)
-class ConnectInfo:
-    """SQLConnectInfo: the SQLite database file (user, password and policy mean nothing to SQLite)."""
-
-    path: str
-    policy: str = ""
-
-
-def _connect_info(args: list[str]) -> ConnectInfo:
-    if not 1 <= len(args) <= 8:
-        raise ValueError("requires 1 to 8 parameters; check the mod_sql docs")
-    info = args[0]
-    positional = [a for a in args[1:] if not a.startswith(("ssl-cert:", "ssl-key:", "ssl-ca:", "ssl-ciphers:"))]
-    if "@" in info and not info.startswith("/"):
-        raise ValueError(f"'{info}' names a MySQL/PostgreSQL database (database@host[:port]), which proftpy "
-                         "cannot reach: it has the SQLite backend only (SQLConnectInfo /path/to/file.db)")
-    if not info.startswith("/"):
-        raise ValueError(f"'{info}' is not the absolute path of an SQLite database file")
-    return ConnectInfo(info, positional[2] if len(positional) > 2 else "")
 
 
 def _authenticate(args: list[str]) -> frozenset[str]:
@@ -197,10 +178,12 @@ def _keep_alive(args: list[str]) -> int:
 directives = (
     Directive("SQLEngine", Custom(_engine, "on|off|auth|log"), SVGA, ENGINE_AUTH | ENGINE_LOG, Merge.DOWN,
               "What mod_sql does: `auth` (users and groups), `log` (SQLLog, SQLShowInfo), both (`on`) or nothing."),
-    Directive("SQLBackend", Custom(_backend, "sqlite3"), SVG, "sqlite3", Merge.SERVER,
-              "The database driver: `sqlite3` only (MySQL, PostgreSQL and ODBC are refused: not implemented)."),
-    Directive("SQLConnectInfo", Custom(_connect_info, "/path/to/db [user [password [policy]]]"), SVG, None,
-              Merge.SERVER, "The SQLite database file (opened read-write, never created); without it mod_sql is off."),
+    Directive("SQLBackend", Custom(_backend, "|".join(DRIVERS)), SVG, None, Merge.SERVER,
+              "The database driver; without it, the backend module LoadModule loads last, else sqlite3 (MySQL and "
+              "ODBC are refused: not implemented)."),
+    Directive("SQLConnectInfo", Custom(parse_connect_info, "/path/to/db|db[@host[:port]] [user [password [policy]]] "
+                                       "[ssl-cert:|ssl-key:|ssl-ca:|ssl-ciphers:value]"), SVG, None, Merge.SERVER,
+              "The database: an SQLite file, or a server's database; without it mod_sql is off."),
     Directive("SQLAuthenticate", Custom(_authenticate, "on|off | users groups userset[fast] groupset[fast]"), SVG,
               frozenset(("users", "groups", "userset", "groupset")), Merge.SERVER,
               "Which lookups mod_sql answers: `users` (passwd), `groups` (group); the *set words are accepted."),
@@ -299,6 +282,31 @@ def _settings(server) -> Settings:
         queries=queries(server), passwd=sql_passwd.config(server))
 
 
+def driver(server) -> Driver:
+    """The server's SQLBackend: as named; else, as ProFTPD (one backend module loaded: that one; several: the last
+    registered), the backend whose module the last backend LoadModule line loads; else sqlite3."""
+    name = server.get("SQLBackend")
+    if name is not None:
+        return DRIVERS[name]
+    root = server.section
+    while root.parent is not None:
+        root = root.parent
+    by_module = {d.module: d for d in DRIVERS.values()}
+    loaded = [by_module[p.value] for p in root.all("LoadModule") if p.value in by_module]
+    return loaded[-1] if loaded else DRIVERS[DEFAULT_BACKEND]
+
+
+def validate(config) -> None:
+    """At load (start, reload, `-t`): an SQLConnectInfo its backend cannot use is an error naming its line."""
+    for server in config.servers:
+        p = server.context().param("SQLConnectInfo")
+        if p is None:
+            continue
+        why = driver(server).unusable(p.value)
+        if why:
+            raise ConfigError(f"SQLConnectInfo: {why}", p.where)
+
+
 def database(server) -> Database | None:
     """The server's database (one object per configured server, opened by each session that uses it)."""
     return server.base.cached(_database)
@@ -306,7 +314,8 @@ def database(server) -> Database | None:
 
 def _database(server) -> Database | None:
     info = server.get("SQLConnectInfo")
-    return Database(info.path) if info is not None else None
+    options = frozenset(o for p in server.section.all("SQLOptions") for o in p.value)
+    return driver(server).make(info, options) if info is not None else None
 
 
 def backend(server) -> SqlBackend | None:
@@ -341,10 +350,11 @@ def db_error(session: "Session", error: SqlError, ignore: bool = False) -> None:
     """ProFTPD's check_response: the error in the SystemLog (and SQLLogFile), then the session ends without a reply
     unless IGNORE_ERRORS or `SQLOptions NoDisconnectOnError`."""
     st = _state(session)
-    log.error("%s: unrecoverable backend error: (%s) %s", VERSION, SQLITE_VERSION, error)
+    version = st.db.version if st.db is not None else ""
+    log.error("%s: unrecoverable backend error: (%s) %s", VERSION, version, error)
     log.error("%s: check the SQLLogFile for more details", VERSION)
     if st.logfile is not None:
-        st.logfile.write(f"error: '{SQLITE_VERSION}'")
+        st.logfile.write(f"error: '{version}'")
         st.logfile.write(f"message: '{error}'")
     session.events.emit("mod_sql.db.error", session=session, message=str(error))
     if ignore or "NoDisconnectOnError" in _options(session):
@@ -578,7 +588,7 @@ def problems(config) -> list[tuple[str, bool]]:
 
 
 MODULE = Module(MOD_SQL, directives=directives, auth_backend=backend, session_init=session_init,
-                session_active=_configured, check=problems,
+                session_active=_configured, check=problems, validate=validate,
                 hooks=(Hook(PRE_CMD, "*", _remember, early=True, active=_configured),
                        Hook(POST_CMD, "*", _show_hook, active=_configured),
                        Hook(POST_CMD_ERR, "*", _show_err_hook, active=_configured),

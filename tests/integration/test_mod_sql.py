@@ -309,7 +309,9 @@ def test_locked_database_fails_without_hanging(ftpd, db):
 @pytest.mark.parametrize("line,message", [
     ("SQLBackend mysql", "the 'mysql' backend is not implemented"),
     ("SQLBackend postgres", "the 'postgres' backend is not implemented"),
-    ("SQLConnectInfo proftpd@localhost user secret", "names a MySQL/PostgreSQL database"),
+    ("SQLConnectInfo proftpd@localhost user secret", "names a database on a server"),
+    ("SQLConnectInfo db@host:99999", "the port must be a number from 1 to 65535"),
+    ("SQLConnectInfo /x.db u p ssl-mode:require", "unknown SQLConnectInfo option"),
     ("SQLConnectInfo relative.db", "is not the absolute path of an SQLite database file"),
     ("SQLAuthTypes Crypt Bogus", "unknown SQLAuthType 'Bogus'"),
     ("SQLEngine sometimes", "unknown SQLEngine parameter 'sometimes'"),

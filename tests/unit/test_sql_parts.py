@@ -8,11 +8,12 @@ import pytest
 
 from proftpy.auth import sql
 from proftpy.auth.crypt import crypt_hash
-from proftpy.auth.sql import (NULL_PASSWORD, Database, GroupInfo, Settings, SqlBackend, SqlError, UserInfo, bind,
+from proftpy.auth.sql_sqlite import SqliteDatabase
+from proftpy.auth.sql import (NULL_PASSWORD, GroupInfo, Settings, SqlBackend, SqlError, UserInfo, bind,
                               compile_statement, escape, parse_auth_types, parse_group_info, parse_named_query,
                               parse_user_info, password_ok, sql_value)
 from proftpy.log.logformat import Record
-from proftpy.modules.sql import _authenticate, _connect_info, _engine, _log, _ratio_stats, _show_info
+from proftpy.modules.sql import _authenticate, _engine, _log, _ratio_stats, _show_info
 
 
 def bound(text, **values):
@@ -108,10 +109,7 @@ def test_directive_words():
     assert _log(["*", "q"]).ignore_errors is False
     assert _show_info(["PASS", "230", "hi %u"]).code == "230"
     assert _ratio_stats(["on"]) == ("fstor", "fretr", "bstor", "bretr") and _ratio_stats(["off"]) is None
-    assert _connect_info(["/var/lib/ftp.db", "u", "p", "perconn"]).path == "/var/lib/ftp.db"
-    for bad in (["db@localhost"], ["db@host:3306", "user", "pw"], ["relative.db"]):
-        with pytest.raises(ValueError):
-            _connect_info(bad)
+
 
 
 def test_auth_types():
@@ -151,7 +149,7 @@ def backend(tmp_path):
     conn.commit()
     conn.close()
     return SqlBackend(Settings(auth_types=("Plaintext",), default_home="/srv/ftp", negative_cache=True),
-                      Database(str(path)))
+                      SqliteDatabase(str(path)))
 
 
 def test_backend_users(backend):
@@ -175,7 +173,7 @@ def test_backend_groups(backend):
 
 def test_backend_error_is_reported_and_declines(tmp_path):
     errors = []
-    b = SqlBackend(Settings(), Database(str(tmp_path / "missing.db")))
+    b = SqlBackend(Settings(), SqliteDatabase(str(tmp_path / "missing.db")))
     b.on_error = errors.append
     assert b.getpwnam("al") is None
     assert errors and isinstance(errors[0], SqlError) and "unable to open database file" in str(errors[0])
@@ -183,8 +181,8 @@ def test_backend_error_is_reported_and_declines(tmp_path):
 
 
 def test_database_is_not_opened_after_a_root_change(tmp_path, monkeypatch):
-    db = Database(str(tmp_path / "x.db"))
-    monkeypatch.setattr("proftpy.auth.sql._root_identity", lambda: (0, 0))
+    db = SqliteDatabase(str(tmp_path / "x.db"))
+    monkeypatch.setattr("proftpy.auth.sql_sqlite._root_identity", lambda: (0, 0))
     with pytest.raises(SqlError, match="after chroot"):
         db.query("SELECT 1")
 
