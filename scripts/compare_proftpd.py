@@ -316,6 +316,7 @@ def scenarios() -> list[Scenario]:
     s += ratio_scenarios()
     s += sql_scenarios()
     s += sql_passwd_scenarios()
+    s += sql_pg_scenarios()
     s += shaper_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
@@ -932,26 +933,32 @@ def sql_database(home: Path) -> None:
     """The SQLite database of the sql-* scenarios, {base}/sql.db (made again with alice's tree): carol (crypt),
     dave (plaintext), erin ({sha1}), frank (an empty password), gina (a uid below SQLMinID), all at alice's
     home, and hank (no home: SQLDefaultHomedir's); groups sqlstaff (carol's primary) and sqlextra (carol, dave)."""
-    import base64
-    import hashlib
     import sqlite3
-    from proftpy.auth.crypt import crypt_hash
     if home.name != USER:
         return
     path = home.parent.parent / "sql.db"
     path.unlink(missing_ok=True)
-    sha1 = "{sha1}" + base64.b64encode(hashlib.sha1(b"erin-pw").digest()).decode()
-    users = [("carol", crypt_hash("carol-pw"), UID, UID), ("dave", "dave-pw", UID, UID), ("erin", sha1, UID, UID),
-             ("frank", "", UID, UID), ("gina", crypt_hash("gina-pw"), 10, 10)]
+    users, groups = sql_rows(home)
     with sqlite3.connect(path) as conn:
         conn.executescript(SQL_SCHEMA)
         conn.executemany("INSERT INTO users (userid, passwd, uid, gid, homedir, shell) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(name, pw, uid, gid, str(home), "/bin/sh") for name, pw, uid, gid in users]
-                         + [("hank", crypt_hash("hank-pw"), UID, UID, None, "/bin/sh")])
-        conn.executemany("INSERT INTO groups VALUES (?, ?, ?)",
-                         [("sqlstaff", UID, "carol"), ("sqlextra", UID + 20, "dave,carol")])
+                         users)
+        conn.executemany("INSERT INTO groups VALUES (?, ?, ?)", groups)
     conn.close()
     os.chmod(path, 0o600)
+
+
+def sql_rows(home: Path) -> tuple[list[tuple], list[tuple]]:
+    """The users and groups rows of the sql-* scenarios (see sql_database)."""
+    import base64
+    import hashlib
+    from proftpy.auth.crypt import crypt_hash
+    sha1 = "{sha1}" + base64.b64encode(hashlib.sha1(b"erin-pw").digest()).decode()
+    users = [("carol", crypt_hash("carol-pw"), UID, UID), ("dave", "dave-pw", UID, UID), ("erin", sha1, UID, UID),
+             ("frank", "", UID, UID), ("gina", crypt_hash("gina-pw"), 10, 10)]
+    return ([(name, pw, uid, gid, str(home), "/bin/sh") for name, pw, uid, gid in users]
+            + [("hank", crypt_hash("hank-pw"), UID, UID, None, "/bin/sh")],
+            [("sqlstaff", UID, "carol"), ("sqlextra", UID + 20, "dave,carol")])
 
 
 def sql_scenarios() -> list[Scenario]:
@@ -1005,6 +1012,56 @@ def sql_scenarios() -> list[Scenario]:
     add("sql-missing-database", "USER carol", "PASS carol-pw", conf=base.replace("{base}/sql.db", "{base}/none.db"))
     add("sql-missing-database-no-disconnect", "USER carol", "PASS carol-pw", *LOGIN, "PWD",
         conf=base.replace("{base}/sql.db", "{base}/none.db") + "SQLOptions NoDisconnectOnError\n")
+    return s
+
+
+# -- mod_sql_postgres (sql-pg-*): one PostgreSQL cluster for both servers, a database of each server's own ----------
+PG = None                           # the running cluster (tests/pgsql_helpers.Postgres) when sql-pg-* scenarios run
+PG_CONNECT = "SQLConnectInfo ftp_{srv}@127.0.0.1:{pg_port} ftp_scram scram-secret"
+
+
+def start_pg(tmp: Path) -> None:
+    global PG
+    sys.path.insert(0, str(REPO / "tests"))
+    import pgsql_helpers
+    PG = pgsql_helpers.Postgres(tmp / "pg").start()
+
+
+def pg_database(home: Path) -> None:
+    """The sql-* scenarios' tables and rows in the server's own database, ftp_<server dir>, made again for each
+    scenario (xfers has an id column last: the rowid SQLite has)."""
+    if home.name != USER:
+        return
+    base = home.parent.parent
+    name = f"ftp_{base.name}"
+    if not (base / "pg-made").exists():
+        PG.psql(f"CREATE DATABASE {name}", database="postgres")
+        (base / "pg-made").write_text("")
+
+    def literal(v) -> str:
+        return "NULL" if v is None else "'" + str(v).replace("'", "''") + "'"
+    users, groups = sql_rows(home)
+    rows = lambda table, rs: f"INSERT INTO {table} VALUES " + ", ".join(  # noqa: E731
+        "(" + ", ".join(literal(v) for v in r) + ")" for r in rs) + ";"
+    PG.psql("DROP TABLE IF EXISTS users, groups, xfers;" + SQL_SCHEMA.replace("code TEXT)", "code TEXT, id SERIAL)")
+            + rows("users (userid, passwd, uid, gid, homedir, shell)", users) + rows("groups", groups), database=name)
+    PG.grant(name)
+
+
+def sql_pg_scenarios() -> list[Scenario]:
+    """The sql-* scenarios with mod_sql_postgres (Debian's proftpd-mod-pgsql; proftpy's own client) over one
+    PostgreSQL 15 cluster, logging in with SCRAM-SHA-256; and a server that refuses the password or is not there."""
+    def pg(conf: str) -> str:
+        return (conf.replace("LoadModule mod_sql_sqlite.c", "LoadModule mod_sql_postgres.c")
+                .replace("SQLBackend sqlite3", "SQLBackend postgres").replace("ORDER BY rowid", "ORDER BY id")
+                .replace("SQLConnectInfo {base}/sql.db", PG_CONNECT)
+                .replace("SQLConnectInfo {base}/none.db", PG_CONNECT.replace("ftp_{srv}@", "nosuchdb@")))
+    s = [Scenario("sql-pg-" + sc.name[len("sql-"):], sc.steps, pg(sc.conf), pg_database) for sc in sql_scenarios()]
+    base = pg(sql_scenarios()[0].conf)
+    s.append(Scenario("sql-pg-wrong-db-password", ["USER carol", "PASS carol-pw"],
+                      base.replace("scram-secret", "not-it"), pg_database))
+    s.append(Scenario("sql-pg-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
+                      base.replace("{pg_port}", "{pg_closed}") + "SQLOptions NoDisconnectOnError\n", pg_database))
     return s
 
 
@@ -2075,6 +2132,8 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     values = {"port": server.port, "dir": server.base, "base": server.base, "srv": server.base.name,
               "ldap_port": LDAP.port if LDAP is not None else 0, "ldap_tls_port": LDAP.tls_port if LDAP is not None
               else 0, "ldap_ca": LDAP.ca if LDAP is not None else ""}
+    if PG is not None:
+        values.update(pg_port=PG.port, pg_closed=free_port())
     if RADIUS is not None:
         from radius_helpers import SECRET
         values.update(radius_auth=RADIUS.auth_port, radius_acct=RADIUS.acct_port, radius_secret=SECRET,
@@ -2516,6 +2575,8 @@ def main() -> int:
     if any(sc.name.startswith("ldap-") for sc in chosen):
         start_ldap(tmp)
     try:
+        if any(sc.name.startswith("sql-pg-") for sc in chosen):
+            start_pg(tmp)
         if any(sc.name.startswith("radius-") for sc in chosen):
             start_radius(tmp)
         for n, (conf, group) in enumerate(by_conf(chosen)):
@@ -2545,6 +2606,8 @@ def main() -> int:
             LDAP.stop()
         if RADIUS is not None:
             RADIUS.stop()
+        if PG is not None:
+            PG.stop()
         unmount_under(tmp)
         if args.keep:
             print(f"kept {tmp}")

@@ -8,6 +8,9 @@
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
 #   proftpd-mod-crypto  its mod_sql_passwd, for the sql-passwd-* scenarios
 #   proftpd-mod-ldap    its mod_ldap (a shared object only), for compare_proftpd.py's ldap-* scenarios
+#   postgresql          PostgreSQL 15's server programs: mod_sql_postgres's tests run their own cluster (initdb in a
+#                       temporary directory, a free loopback port; the packaged cluster is never started)
+#   proftpd-mod-pgsql   its mod_sql_postgres, for compare_proftpd.py's sql-pg-* scenarios
 #   slapd ldap-utils    OpenLDAP's server and ldapadd: mod_ldap's tests start their own slapd (never the packaged
 #                       service) on a private loopback port
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
@@ -42,6 +45,8 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -f /usr/lib/proftpd/mod_sql_sqlite.so ] || missing="$missing proftpd-mod-sqlite"
 [ -f /usr/lib/proftpd/mod_sql_passwd.so ] || missing="$missing proftpd-mod-crypto"
 [ -f /usr/lib/proftpd/mod_ldap.so ] || missing="$missing proftpd-mod-ldap"
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$missing postgresql"
+[ -f /usr/lib/proftpd/mod_sql_postgres.so ] || missing="$missing proftpd-mod-pgsql"
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"

@@ -161,6 +161,16 @@ def configtest(directory: Path, text: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
 
 
+def login_reply(d: Daemon, user: str, password: str) -> str:
+    """USER then PASS on a new connection: PASS's reply (a refusal's text too)."""
+    with d.connect() as ftp:
+        ftp.sendcmd("USER " + user)
+        try:
+            return ftp.sendcmd("PASS " + password)
+        except ftplib.Error as e:
+            return str(e)
+
+
 def refused_config(directory: Path, line: str) -> str:
     """`proftpy -t` of a configuration with `line` as its second line: refused (exit 1, no traceback); its
     stderr, which names `t.conf:2:`."""

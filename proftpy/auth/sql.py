@@ -234,7 +234,7 @@ def parse_connect_info(args: list[str]) -> ConnectInfo:
     database, host, port = info, None, None
     if "@" in info and not info.startswith("/"):
         database, _, host = info.partition("@")
-        if host and not host.startswith("/") and host.count(":") == 1:
+        if host.count(":") == 1:
             host, _, digits = host.partition(":")
             if not digits.isdigit() or not 0 < int(digits) < 65536:
                 raise ValueError(f"'{info}': the port must be a number from 1 to 65535")

@@ -105,4 +105,5 @@ def _unusable(info: ConnectInfo) -> str | None:
     return None
 
 
-DRIVER = Driver("sqlite3", "mod_sql_sqlite.c", SQLITE_VERSION, lambda info, options: SqliteDatabase(info.path), _unusable)
+DRIVER = Driver("sqlite3", "mod_sql_sqlite.c", SQLITE_VERSION, lambda info, options: SqliteDatabase(info.path),
+                _unusable)

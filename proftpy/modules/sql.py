@@ -1,4 +1,5 @@
-"""mod_sql: users and groups from an SQL database (AuthOrder's `mod_sql.c`), SQLLog statements after commands, SQLShowInfo lines in replies, SQLRatioStats counters.
+"""mod_sql: users and groups from an SQL database (AuthOrder's `mod_sql.c`), SQLLog statements after commands,
+SQLShowInfo lines in replies, SQLRatioStats counters.
 
 The database work itself is in proftpy/auth/sql.py. Here: the directives, the backend each server offers the auth
 chain, and what a session does: its database opened before the chroot (as ProFTPD's sessions open theirs), the
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import privs
 from ..auth import MAX_ID
-from ..auth import sql_sqlite
+from ..auth import sql_postgres, sql_sqlite
 from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, VERSION, Database, Driver, GroupInfo, NamedQuery, Settings,
                         SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
                         parse_connect_info, parse_group_info, parse_named_query, parse_user_info, resolver, sql_value)
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("proftpy")
 
 ENGINE_AUTH, ENGINE_LOG = 1, 2
-DRIVERS: dict[str, Driver] = {d.name: d for d in (sql_sqlite.DRIVER,)}      # SQLBackend's words
+DRIVERS: dict[str, Driver] = {d.name: d for d in (sql_sqlite.DRIVER, sql_postgres.DRIVER)}   # SQLBackend words
 DEFAULT_BACKEND = "sqlite3"         # without SQLBackend and without a backend's LoadModule line
-NOT_IMPLEMENTED = ("mysql", "postgres", "odbc")
+NOT_IMPLEMENTED = ("mysql", "odbc")
 ALL_COMMANDS = "*"
 
 

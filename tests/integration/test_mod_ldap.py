@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, REPO, error_reply, refused_config, wait_until
+from conftest import IS_ROOT, REPO, error_reply, login_reply, refused_config, wait_until
 from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, PosixGroup, Slapd, User, available, crypt, md5, sha,
                           ssha)
 
@@ -80,15 +80,6 @@ def again(ftpd, d, config: str):
     d.stop()
     d.pidfile.unlink(missing_ok=True)
     return ftpd(config)
-
-
-def login_reply(d, user, password):
-    with d.connect() as ftp:
-        ftp.sendcmd("USER " + user)
-        try:
-            return ftp.sendcmd("PASS " + password)
-        except ftplib.Error as e:
-            return str(e)
 
 
 def ldap_log(tmp_path) -> str:

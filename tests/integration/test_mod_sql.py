@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, error_reply, refused_config, wait_until
+from conftest import IS_ROOT, PASSWORDS, error_reply, login_reply, refused_config, wait_until
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="SQL users have their own uids: the daemon must run as root")
 
@@ -89,15 +89,6 @@ def tmp_path(open_tmp_path):
 @pytest.fixture
 def db(tmp_path):
     return make_db(tmp_path)
-
-
-def login_reply(d, user, password):
-    with d.connect() as ftp:
-        ftp.sendcmd("USER " + user)
-        try:
-            return ftp.sendcmd("PASS " + password)
-        except ftplib.Error as e:
-            return str(e)
 
 
 def test_crypt_user_logs_in_and_is_its_uid(ftpd, db, tmp_path):
@@ -308,7 +299,6 @@ def test_locked_database_fails_without_hanging(ftpd, db):
 
 @pytest.mark.parametrize("line,message", [
     ("SQLBackend mysql", "the 'mysql' backend is not implemented"),
-    ("SQLBackend postgres", "the 'postgres' backend is not implemented"),
     ("SQLConnectInfo proftpd@localhost user secret", "names a database on a server"),
     ("SQLConnectInfo db@host:99999", "the port must be a number from 1 to 65535"),
     ("SQLConnectInfo /x.db u p ssl-mode:require", "unknown SQLConnectInfo option"),

@@ -39,3 +39,11 @@ def test_sqlite_uses_absolute_paths_only():
     assert SQLITE.unusable(parse_connect_info(["/var/lib/ftp.db"])) is None
     assert "names a database on a server" in SQLITE.unusable(parse_connect_info(["ftp@localhost"]))
     assert "absolute path" in SQLITE.unusable(parse_connect_info(["ftp.db"]))
+
+
+def test_postgres_uses_server_forms():
+    from proftpy.auth.sql_postgres import DRIVER as POSTGRES
+    for form in (["ftp"], ["ftp@db.example"], ["ftp@127.0.0.1:6000"], ["ftp@/run/postgresql:5433"]):
+        assert POSTGRES.unusable(parse_connect_info(form)) is None
+    assert "names a file" in POSTGRES.unusable(parse_connect_info(["/var/lib/ftp.db"]))
+    assert parse_connect_info(["ftp@/run/postgresql:5433"]) == ConnectInfo("ftp", "/run/postgresql", 5433)
