@@ -316,7 +316,7 @@ def scenarios() -> list[Scenario]:
     s += ratio_scenarios()
     s += sql_scenarios()
     s += sql_passwd_scenarios()
-    s += sql_pg_scenarios()
+    s += sql_server_scenarios()
     s += shaper_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
@@ -1015,53 +1015,80 @@ def sql_scenarios() -> list[Scenario]:
     return s
 
 
-# -- mod_sql_postgres (sql-pg-*): one PostgreSQL cluster for both servers, a database of each server's own ----------
-PG = None                           # the running cluster (tests/pgsql_helpers.Postgres) when sql-pg-* scenarios run
+# -- mod_sql_postgres (sql-pg-*), mod_sql_mysql (sql-my-*): one database server for both servers, a database each --
+SQL_SERVERS: dict = {}              # "pg"/"my" -> the running server (tests/pgsql_helpers, tests/mysql_helpers)
 PG_CONNECT = "SQLConnectInfo ftp_{srv}@127.0.0.1:{pg_port} ftp_scram scram-secret"
+MY_CONNECT = "SQLConnectInfo ftp_{srv}@127.0.0.1:{my_port} ftp_native native-secret"
 
 
-def start_pg(tmp: Path) -> None:
-    global PG
+def start_sql_server(kind: str, tmp: Path) -> None:
+    """PostgreSQL 15 (`pg`) or MariaDB (`my`), started in `tmp`, stopped by main() at the end."""
     sys.path.insert(0, str(REPO / "tests"))
-    import pgsql_helpers
-    PG = pgsql_helpers.Postgres(tmp / "pg").start()
+    if kind == "pg":
+        import pgsql_helpers
+        SQL_SERVERS[kind] = pgsql_helpers.Postgres(tmp / "pg").start()
+    else:
+        import mysql_helpers
+        SQL_SERVERS[kind] = mysql_helpers.MariaDB(tmp / "my").start()
 
 
-def pg_database(home: Path) -> None:
+def sql_server_tables(kind: str) -> Callable[[Path], None]:
     """The sql-* scenarios' tables and rows in the server's own database, ftp_<server dir>, made again for each
-    scenario (xfers has an id column last: the rowid SQLite has)."""
-    if home.name != USER:
-        return
-    base = home.parent.parent
-    name = f"ftp_{base.name}"
-    if not (base / "pg-made").exists():
-        PG.psql(f"CREATE DATABASE {name}", database="postgres")
-        (base / "pg-made").write_text("")
+    scenario (PostgreSQL's xfers has an id column last: the rowid SQLite has)."""
+    def tree(home: Path) -> None:
+        if home.name != USER:
+            return
+        server, base = SQL_SERVERS[kind], home.parent.parent
+        name = f"ftp_{base.name}"
+        if not (base / f"{kind}-made").exists():
+            if kind == "pg":
+                server.run(f"CREATE DATABASE {name}", database="postgres")
+            else:
+                server.run(f"CREATE DATABASE {name};" + "".join(
+                    f"GRANT ALL ON {name}.* TO ftp_native@'{h}';" for h in ("127.0.0.1", "localhost")), database="")
+            (base / f"{kind}-made").write_text("")
 
-    def literal(v) -> str:
-        return "NULL" if v is None else "'" + str(v).replace("'", "''") + "'"
-    users, groups = sql_rows(home)
-    rows = lambda table, rs: f"INSERT INTO {table} VALUES " + ", ".join(  # noqa: E731
-        "(" + ", ".join(literal(v) for v in r) + ")" for r in rs) + ";"
-    PG.psql("DROP TABLE IF EXISTS users, groups, xfers;" + SQL_SCHEMA.replace("code TEXT)", "code TEXT, id SERIAL)")
-            + rows("users (userid, passwd, uid, gid, homedir, shell)", users) + rows("groups", groups), database=name)
-    PG.grant(name)
+        def literal(v) -> str:
+            return "NULL" if v is None else "'" + str(v).replace("'", "''") + "'"
+        users, groups = sql_rows(home)
+        rows = lambda table, rs: f"INSERT INTO {table} VALUES " + ", ".join(  # noqa: E731
+            "(" + ", ".join(literal(v) for v in r) + ")" for r in rs) + ";"
+        schema = SQL_SCHEMA.replace("code TEXT)", "code TEXT, id SERIAL)") if kind == "pg" else SQL_SCHEMA
+        server.run("DROP TABLE IF EXISTS users, groups, xfers;" + schema
+                   + rows("users (userid, passwd, uid, gid, homedir, shell)", users) + rows("groups", groups), name)
+        if kind == "pg":
+            server.grant(name)
+    return tree
 
 
-def sql_pg_scenarios() -> list[Scenario]:
-    """The sql-* scenarios with mod_sql_postgres (Debian's proftpd-mod-pgsql; proftpy's own client) over one
-    PostgreSQL 15 cluster, logging in with SCRAM-SHA-256; and a server that refuses the password or is not there."""
-    def pg(conf: str) -> str:
-        return (conf.replace("LoadModule mod_sql_sqlite.c", "LoadModule mod_sql_postgres.c")
-                .replace("SQLBackend sqlite3", "SQLBackend postgres").replace("ORDER BY rowid", "ORDER BY id")
-                .replace("SQLConnectInfo {base}/sql.db", PG_CONNECT)
-                .replace("SQLConnectInfo {base}/none.db", PG_CONNECT.replace("ftp_{srv}@", "nosuchdb@")))
-    s = [Scenario("sql-pg-" + sc.name[len("sql-"):], sc.steps, pg(sc.conf), pg_database) for sc in sql_scenarios()]
-    base = pg(sql_scenarios()[0].conf)
-    s.append(Scenario("sql-pg-wrong-db-password", ["USER carol", "PASS carol-pw"],
-                      base.replace("scram-secret", "not-it"), pg_database))
-    s.append(Scenario("sql-pg-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
-                      base.replace("{pg_port}", "{pg_closed}") + "SQLOptions NoDisconnectOnError\n", pg_database))
+def sql_server_scenarios() -> list[Scenario]:
+    """The sql-* scenarios over PostgreSQL 15 (sql-pg-*: Debian's proftpd-mod-pgsql, SCRAM-SHA-256 logins) and MariaDB
+    10.11 (sql-my-*: proftpd-mod-mysql, mysql_native_password), proftpy with its own clients; and a server that
+    refuses the password or is not there. MySQL's statements concatenate with CONCAT (its `||` is OR) and take
+    MAX(file) for the last transfer (its INSERT ... VALUES fills every column: no id column)."""
+    s: list[Scenario] = []
+    for kind, module, backend, connect in (("pg", "mod_sql_postgres.c", "postgres", PG_CONNECT),
+                                           ("my", "mod_sql_mysql.c", "mysql", MY_CONNECT)):
+        def convert(conf: str) -> str:
+            conf = (conf.replace("LoadModule mod_sql_sqlite.c", f"LoadModule {module}")
+                    .replace("SQLBackend sqlite3", f"SQLBackend {backend}")
+                    .replace("SQLConnectInfo {base}/sql.db", connect)
+                    .replace("SQLConnectInfo {base}/none.db", connect.replace("ftp_{srv}@", "nosuchdb@")))
+            if kind == "pg":
+                return conf.replace("ORDER BY rowid", "ORDER BY id")
+            return (conf.replace("count(*) || ' ' || sum(bytes)", "CONCAT(count(*), ' ', sum(bytes))")
+                    .replace("file FROM xfers ORDER BY rowid DESC LIMIT 1", "MAX(file) FROM xfers")
+                    .replace("fstor || '/' || fretr || '/' || bstor || '/' || bretr",
+                             "CONCAT(fstor, '/', fretr, '/', bstor, '/', bretr)"))
+        tree = sql_server_tables(kind)
+        s += [Scenario(f"sql-{kind}-" + sc.name[len("sql-"):], sc.steps, convert(sc.conf), tree)
+              for sc in sql_scenarios()]
+        base = convert(sql_scenarios()[0].conf)
+        password = connect.rsplit(" ", 1)[1]
+        s.append(Scenario(f"sql-{kind}-wrong-db-password", ["USER carol", "PASS carol-pw"],
+                          base.replace(password, "not-it"), tree))
+        s.append(Scenario(f"sql-{kind}-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
+                          base.replace(f"{{{kind}_port}}", "{sql_closed}") + "SQLOptions NoDisconnectOnError\n", tree))
     return s
 
 
@@ -2132,8 +2159,8 @@ def start(server: Server, argv: list[str], extra: str) -> None:
     values = {"port": server.port, "dir": server.base, "base": server.base, "srv": server.base.name,
               "ldap_port": LDAP.port if LDAP is not None else 0, "ldap_tls_port": LDAP.tls_port if LDAP is not None
               else 0, "ldap_ca": LDAP.ca if LDAP is not None else ""}
-    if PG is not None:
-        values.update(pg_port=PG.port, pg_closed=free_port())
+    if SQL_SERVERS:
+        values.update(sql_closed=free_port(), **{f"{kind}_port": server.port for kind, server in SQL_SERVERS.items()})
     if RADIUS is not None:
         from radius_helpers import SECRET
         values.update(radius_auth=RADIUS.auth_port, radius_acct=RADIUS.acct_port, radius_secret=SECRET,
@@ -2575,8 +2602,9 @@ def main() -> int:
     if any(sc.name.startswith("ldap-") for sc in chosen):
         start_ldap(tmp)
     try:
-        if any(sc.name.startswith("sql-pg-") for sc in chosen):
-            start_pg(tmp)
+        for kind in ("pg", "my"):
+            if any(sc.name.startswith(f"sql-{kind}-") for sc in chosen):
+                start_sql_server(kind, tmp)
         if any(sc.name.startswith("radius-") for sc in chosen):
             start_radius(tmp)
         for n, (conf, group) in enumerate(by_conf(chosen)):
@@ -2606,8 +2634,8 @@ def main() -> int:
             LDAP.stop()
         if RADIUS is not None:
             RADIUS.stop()
-        if PG is not None:
-            PG.stop()
+        for server in SQL_SERVERS.values():
+            server.stop()
         unmount_under(tmp)
         if args.keep:
             print(f"kept {tmp}")

@@ -11,6 +11,9 @@
 #   postgresql          PostgreSQL 15's server programs: mod_sql_postgres's tests run their own cluster (initdb in a
 #                       temporary directory, a free loopback port; the packaged cluster is never started)
 #   proftpd-mod-pgsql   its mod_sql_postgres, for compare_proftpd.py's sql-pg-* scenarios
+#   mariadb-server      MariaDB's mariadbd and mariadb-install-db: mod_sql_mysql's tests run their own server (a
+#                       temporary datadir, a free loopback port; the packaged service is never started)
+#   proftpd-mod-mysql   its mod_sql_mysql, for compare_proftpd.py's sql-my-* scenarios
 #   slapd ldap-utils    OpenLDAP's server and ldapadd: mod_ldap's tests start their own slapd (never the packaged
 #                       service) on a private loopback port
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
@@ -47,6 +50,8 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -f /usr/lib/proftpd/mod_ldap.so ] || missing="$missing proftpd-mod-ldap"
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$missing postgresql"
 [ -f /usr/lib/proftpd/mod_sql_postgres.so ] || missing="$missing proftpd-mod-pgsql"
+[ -x /usr/sbin/mariadbd ] || missing="$missing mariadb-server"
+[ -f /usr/lib/proftpd/mod_sql_mysql.so ] || missing="$missing proftpd-mod-mysql"
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"

@@ -171,6 +171,14 @@ def login_reply(d: Daemon, user: str, password: str) -> str:
             return str(e)
 
 
+def again(ftpd, d: Daemon, config: str) -> Daemon:
+    """Another daemon in the same directory (the first one stopped: they share the PidFile, which tells when a
+    daemon has started)."""
+    d.stop()
+    d.pidfile.unlink(missing_ok=True)
+    return ftpd(config)
+
+
 def refused_config(directory: Path, line: str) -> str:
     """`proftpy -t` of a configuration with `line` as its second line: refused (exit 1, no traceback); its
     stderr, which names `t.conf:2:`."""

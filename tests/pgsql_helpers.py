@@ -1,7 +1,7 @@
 """A real PostgreSQL server for mod_sql_postgres's tests and scripts/compare_proftpd.py: Debian's PostgreSQL 15, a
 cluster made by initdb in a temporary directory, run by a user that is not root (postgres refuses root: the
 `postgres` system user when the tests run as root), listening on 127.0.0.1 at a free port and on a Unix socket in
-that directory, stopped by its pid.
+that directory (TLS offered, with a self-signed certificate), stopped by its pid.
 
 Roles: `pgadmin` (the superuser, trusted on the Unix socket, sets the database up with psql), and for the FTP
 server's connection `ftp_scram` (SCRAM-SHA-256), `ftp_md5` (md5, its password stored as md5), `ftp_clear` (the
@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from dbserver_helpers import DbServer, self_signed
 from ports import free_port
 
 BIN = "/usr/lib/postgresql/15/bin"
@@ -48,13 +44,12 @@ def _runner() -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--reset-env"]
 
 
-@dataclass
-class Postgres:
+class Postgres(DbServer):
     """One running cluster: `port` (127.0.0.1), `dir` (the data directory's parent, the Unix socket's directory)."""
 
-    dir: Path
-    port: int = 0
-    proc: subprocess.Popen | None = None
+    log_name = "postgres.log"
+    separator = "|"
+    stop_signal = signal.SIGINT             # a fast shutdown
 
     @property
     def data(self) -> Path:
@@ -70,6 +65,7 @@ class Postgres:
         subprocess.run(_runner() + [f"{BIN}/initdb", "-D", str(self.data), "-U", ADMIN, "--auth=trust", "-E",
                                     "UTF8", "--no-sync", "--locale=C"], check=True, capture_output=True, timeout=120)
         (self.data / "pg_hba.conf").write_text(HBA)
+        self._certificate()
         for _ in range(5):                      # a port taken between the probe and the server's bind: try others
             self.port = free_port()
             if self._launch():
@@ -80,16 +76,19 @@ class Postgres:
             f"SET password_encryption = '{'md5' if role == 'ftp_md5' else 'scram-sha-256'}';"
             f"CREATE ROLE {role} LOGIN PASSWORD '{pw}';" for role, pw in PASSWORDS.items()) + \
             "CREATE ROLE ftp_trust LOGIN;"
-        self.psql(roles, database="postgres")
-        self.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
+        self.run(roles, database="postgres")
+        self.run(f"CREATE DATABASE {DATABASE}", database="postgres")
         if setup_sql:
-            self.psql(setup_sql)
+            self.run(setup_sql)
         self.grant()
         return self
 
+    def _certificate(self) -> None:
+        self_signed(self.cert, self.dir / "server.key", "postgres" if os.geteuid() == 0 else None)
+
     def grant(self, database: str = DATABASE) -> None:
         roles = ", ".join(list(PASSWORDS) + ["ftp_trust"])
-        self.psql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {roles};"
+        self.run(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {roles};"
                   f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {roles};", database=database)
 
     def _launch(self) -> bool:
@@ -99,71 +98,22 @@ class Postgres:
         self.proc = subprocess.Popen(
             _runner() + [f"{BIN}/postgres", "-D", str(self.data), "-p", str(self.port), "-c",
                          "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}", "-c", "fsync=off",
-                         "-c", "max_connections=40", "-c", "shared_buffers=16MB"],
+                         "-c", "max_connections=40", "-c", "shared_buffers=16MB", "-c", "ssl=on", "-c",
+                         f"ssl_cert_file={self.cert}", "-c", f"ssl_key_file={self.dir / 'server.key'}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                if subprocess.run(_runner() + [f"{BIN}/pg_isready", "-q", "-h", str(self.dir), "-p",
-                                               str(self.port)], timeout=10).returncode == 0:
-                    return True
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        return False
+        return self.wait_ready()
 
-    def psql(self, sql: str, database: str = DATABASE) -> str:
-        """`sql` run by the superuser over the Unix socket; its output (unaligned, tuples only)."""
-        res = subprocess.run(_runner() + [f"{BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-h",
-                                          str(self.dir), "-p", str(self.port), "-U", ADMIN, "-d", database],
-                             input=sql, capture_output=True, text=True, timeout=60)
-        if res.returncode != 0:
-            raise RuntimeError(f"psql failed: {res.stderr}")
-        return res.stdout
+    def ready(self) -> bool:
+        return subprocess.run(_runner() + [f"{BIN}/pg_isready", "-q", "-h", str(self.dir), "-p", str(self.port)],
+                              timeout=10).returncode == 0
 
-    def rows(self, sql: str) -> list[list[str]]:
-        return [line.split("|") for line in self.psql(sql).splitlines() if line]
-
-    def log(self) -> str:
-        try:
-            return (self.dir / "postgres.log").read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def pause(self) -> None:
-        """SIGSTOP to the postmaster: connections are accepted (by the kernel) and never answered."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        """A fast shutdown (SIGINT) of the postmaster we started, then SIGKILL if it does not go."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            os.kill(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def run(self, sql: str, database: str | None = DATABASE) -> str:
+        """As the superuser over the Unix socket (psql: unaligned, tuples only)."""
+        return self.client(_runner() + [f"{BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-h",
+                                        str(self.dir), "-p", str(self.port), "-U", ADMIN, "-d", database or DATABASE],
+                           sql)
 
 
 def new(setup_sql: str = "") -> Postgres:
-    """A started cluster in a new directory under /tmp (short: the Unix socket path has a length limit)."""
-    base = Path(tempfile.mkdtemp(prefix="proftpy-pg-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    pg = Postgres(base)
-    try:
-        return pg.start(setup_sql)
-    except BaseException:
-        pg.remove()
-        raise
+    return Postgres.new("proftpy-pg-", setup_sql)

@@ -12,9 +12,10 @@ import base64
 import hashlib
 import hmac
 import os
-import socket
 import struct
 from typing import TYPE_CHECKING, Sequence
+
+from proftpy.auth.dbwire import Wire, reason, resolve
 
 if TYPE_CHECKING:
     import ssl                  # loaded by the caller that asks for TLS: a plain session never loads it
@@ -190,33 +191,23 @@ class Scram:
 
 
 # -- the connection ------------------------------------------------------------------------------------------------
-class Connection:
+class Connection(Wire):
     """One session with a PostgreSQL server. `host`: an address or name (TCP) or a directory (Unix socket
     `.s.PGSQL.<port>`); `timeout` bounds every wait (connect, each read, each write)."""
 
+    error = PgError
+
     def __init__(self, host: str, port: int, database: str, user: str, password: str | None, timeout: float,
                  tls: "ssl.SSLContext | None" = None) -> None:
+        super().__init__(timeout)
         self.host, self.port, self.database, self.user = host, port, database, user
         self.password = password
-        self.timeout = timeout
         self.tls = tls
-        self.sock: socket.socket | None = None
         self.parameters: dict[str, str] = {}
-        self._buf = b""
 
     def connect(self, address: tuple | str) -> None:
         """Connect to `address` (a resolved (family, sockaddr), or a Unix socket path) and log in."""
-        family = socket.AF_UNIX if isinstance(address, str) else address[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(address if isinstance(address, str) else address[1])
-            if family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as e:
-            sock.close()
-            raise PgError(f"could not connect to server: {_reason(e)}", broken=True) from None
-        self.sock = sock
+        self.open_socket(address)
         try:
             if self.tls is not None:
                 self._start_tls()
@@ -229,7 +220,7 @@ class Connection:
     def _start_tls(self) -> None:
         import ssl
         self._send(struct.pack("!II", 8, SSL_REQUEST))
-        answer = self._recv_exact(1)
+        answer = self.recv_exact(1)
         if answer != b"S":
             raise PgError("server does not support SSL, but SSL was required", broken=True)
         assert self.sock is not None and self.tls is not None
@@ -237,7 +228,7 @@ class Connection:
             self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.host if not
                                              self.host.startswith("/") else None)
         except (ssl.SSLError, OSError) as e:
-            raise PgError(f"SSL error: {_reason(e)}", broken=True) from None
+            raise PgError(f"SSL error: {reason(e)}", broken=True) from None
 
     def _authenticate(self) -> None:
         scram: Scram | None = None
@@ -277,11 +268,6 @@ class Connection:
                 return
             # K (BackendKeyData), N (notices): nothing to do
 
-    def set_timeout(self, timeout: float) -> None:
-        self.timeout = timeout
-        if self.sock is not None:
-            self.sock.settimeout(timeout)
-
     def query(self, sql: str, params: Sequence = ()) -> list[tuple[str | None, ...]]:
         """The rows of one statement (`$n` placeholders), as text; PgError with the server's message."""
         if self.sock is None:
@@ -315,47 +301,15 @@ class Connection:
 
     # framing ---------------------------------------------------------------------------------------------------
     def _send(self, data: bytes) -> None:
-        assert self.sock is not None
-        try:
-            self.sock.sendall(data)
-        except OSError as e:
-            self._lost()
-            raise PgError(f"could not send data to server: {_reason(e)}", broken=True) from None
-
-    def _recv_exact(self, size: int) -> bytes:
-        while len(self._buf) < size:
-            assert self.sock is not None
-            try:
-                chunk = self.sock.recv(max(65536, size - len(self._buf)))
-            except OSError as e:
-                self._lost()
-                raise PgError(f"no answer from server: {_reason(e)}", broken=True) from None
-            if not chunk:
-                self._lost()
-                raise PgError("server closed the connection unexpectedly", broken=True)
-            self._buf += chunk
-        data, self._buf = self._buf[:size], self._buf[size:]
-        return data
+        self.send(data)
 
     def _read(self) -> tuple[bytes, bytes]:
-        head = self._recv_exact(5)
+        head = self.recv_exact(5)
         (length,) = struct.unpack("!I", head[1:])
         if not 4 <= length <= MAX_MESSAGE:
-            self._lost()
+            self.lost()
             raise PgError("invalid message length from server", broken=True)
-        return head[:1], self._recv_exact(length - 4)
-
-    def _lost(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        self._buf = b""
-
-
-def _reason(e: BaseException) -> str:
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return "timed out"
-    return getattr(e, "strerror", None) or str(e)
+        return head[:1], self.recv_exact(length - 4)
 
 
 def addresses(host: str | None, port: int | None) -> list[tuple | str]:
@@ -364,8 +318,5 @@ def addresses(host: str | None, port: int | None) -> list[tuple | str]:
     port = port or DEFAULT_PORT
     if host is None or host.startswith("/"):
         return [os.path.join(host or DEFAULT_SOCKET_DIR, f".s.PGSQL.{port}")]
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise PgError(f'could not translate host name "{host}" to address: {e.strerror}', broken=True) from None
-    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+    return resolve(host, port, lambda why: PgError(f'could not translate host name "{host}" to address: {why}',
+                                                   broken=True))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import privs
 from ..auth import MAX_ID
-from ..auth import sql_postgres, sql_sqlite
+from ..auth import sql_mysql, sql_postgres, sql_sqlite
 from ..auth.sql import (DEFAULT_ID, MIN_ID, MOD_SQL, VERSION, Database, Driver, GroupInfo, NamedQuery, Settings,
                         SqlBackend, SqlError, UserInfo, bind, compile_statement, escape, parse_auth_types,
                         parse_connect_info, parse_group_info, parse_named_query, parse_user_info, resolver, sql_value)
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("proftpy")
 
 ENGINE_AUTH, ENGINE_LOG = 1, 2
-DRIVERS: dict[str, Driver] = {d.name: d for d in (sql_sqlite.DRIVER, sql_postgres.DRIVER)}   # SQLBackend words
+DRIVERS: dict[str, Driver] = {d.name: d for d in (sql_sqlite.DRIVER, sql_postgres.DRIVER, sql_mysql.DRIVER)}
 DEFAULT_BACKEND = "sqlite3"         # without SQLBackend and without a backend's LoadModule line
-NOT_IMPLEMENTED = ("mysql", "odbc")
+NOT_IMPLEMENTED = ("odbc",)
 ALL_COMMANDS = "*"
 
 
@@ -180,8 +180,8 @@ directives = (
     Directive("SQLEngine", Custom(_engine, "on|off|auth|log"), SVGA, ENGINE_AUTH | ENGINE_LOG, Merge.DOWN,
               "What mod_sql does: `auth` (users and groups), `log` (SQLLog, SQLShowInfo), both (`on`) or nothing."),
     Directive("SQLBackend", Custom(_backend, "|".join(DRIVERS)), SVG, None, Merge.SERVER,
-              "The database driver; without it, the backend module LoadModule loads last, else sqlite3 (MySQL and "
-              "ODBC are refused: not implemented)."),
+              "The database driver; without it, the backend module LoadModule loads last, else sqlite3 (ODBC is "
+              "refused: not implemented)."),
     Directive("SQLConnectInfo", Custom(parse_connect_info, "/path/to/db|db[@host[:port]] [user [password [policy]]] "
                                        "[ssl-cert:|ssl-key:|ssl-ca:|ssl-ciphers:value]"), SVG, None, Merge.SERVER,
               "The database: an SQLite file, or a server's database; without it mod_sql is off."),
@@ -215,7 +215,7 @@ directives = (
     Directive("SQLOptions", Options(("NoDisconnectOnError", "UseNormalizedGroupSchema", "NoReconnect",
                                      "IgnoreConfigFile"), "SQLOption", nocase=True), SVG, frozenset(), Merge.SERVER,
               "NoDisconnectOnError: a database error does not end the session; UseNormalizedGroupSchema: one member "
-              "per groups row; NoReconnect, IgnoreConfigFile: no effect with SQLite.", repeat=True),
+              "per groups row; NoReconnect: a server's closed connection is not replaced; IgnoreConfigFile: no effect.", repeat=True),
     Directive("SQLNamedQuery", Custom(parse_named_query, "name SELECT|INSERT|UPDATE|FREEFORM query [table]"), SVG,
               None, Merge.SERVER, "A statement with LogFormat variables, for SQLLog, SQLShowInfo, custom:/ lookups.",
               repeat=True),
@@ -232,7 +232,8 @@ directives = (
     Directive("SQLRatios", Custom(_ratios, "on|off | frate fcred brate bcred"), SVG, None, Merge.SERVER,
               "Accepted for compatibility: proftpy's mod_ratio reads its ratios from the configuration, not SQL."),
     Directive("SQLKeepAlive", Custom(_keep_alive, "seconds [statement]"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: an SQLite file needs no keep-alive."),
+              "Accepted for compatibility: a connection the server closed while idle is replaced before the next "
+              "statement instead."),
     Directive("SQLUserPrimaryKey", Text, SVG, None, Merge.SERVER,
               "Accepted for compatibility: the note it sets is for modules proftpy does not have."),
     Directive("SQLGroupPrimaryKey", Text, SVG, None, Merge.SERVER,

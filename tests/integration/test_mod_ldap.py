@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, REPO, error_reply, login_reply, refused_config, wait_until
+from conftest import IS_ROOT, REPO, again, error_reply, login_reply, refused_config, wait_until
 from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, PosixGroup, Slapd, User, available, crypt, md5, sha,
                           ssha)
 
@@ -73,13 +73,6 @@ LDAPLog {{dir}}/ldap.log
 {extra}
 </IfModule>
 """
-
-
-def again(ftpd, d, config: str):
-    """Another daemon in the same directory (the first one stopped: they share the PidFile)."""
-    d.stop()
-    d.pidfile.unlink(missing_ok=True)
-    return ftpd(config)
 
 
 def ldap_log(tmp_path) -> str:

@@ -298,7 +298,7 @@ def test_locked_database_fails_without_hanging(ftpd, db):
 
 
 @pytest.mark.parametrize("line,message", [
-    ("SQLBackend mysql", "the 'mysql' backend is not implemented"),
+    ("SQLBackend odbc", "the 'odbc' backend is not implemented"),
     ("SQLConnectInfo proftpd@localhost user secret", "names a database on a server"),
     ("SQLConnectInfo db@host:99999", "the port must be a number from 1 to 65535"),
     ("SQLConnectInfo /x.db u p ssl-mode:require", "unknown SQLConnectInfo option"),

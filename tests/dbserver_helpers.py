@@ -1,0 +1,121 @@
+"""What the database servers the tests run (tests/pgsql_helpers.py, tests/mysql_helpers.py) share: a process
+started in a temporary directory of its own, paused (SIGSTOP: the kernel still accepts connections, nobody
+answers), stopped by its pid, a throwaway certificate for its TLS."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def self_signed(cert: Path, key: Path, owner: str | None = None, name: str = "localhost") -> None:
+    """A throwaway self-signed certificate for `name`, localhost and 127.0.0.1; the key readable by `owner` only."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True,
+                   timeout=60)
+    os.chmod(key, 0o600)
+    if owner is not None:
+        account = pwd.getpwnam(owner)
+        os.chown(key, account.pw_uid, account.pw_gid)
+
+
+@dataclass
+class DbServer:
+    """One server process: `dir` its directory, `port` on 127.0.0.1, `proc` the process (its pid is the server's).
+    A subclass says how it starts (`start(setup_sql)`), its log file, and the signal that stops it quickly."""
+
+    dir: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log_name = "server.log"
+    stop_signal = signal.SIGTERM
+    separator = "\t"               # between the columns of the administrator's client's output
+
+    @property
+    def cert(self) -> Path:
+        """The server's self-signed certificate (TLS is offered): what `ssl-ca:` trusts."""
+        return self.dir / "server.crt"
+
+    def start(self, setup_sql: str = "") -> "DbServer":
+        raise NotImplementedError
+
+    def run(self, sql: str, database: str | None = None) -> str:
+        """`sql` run by the administrator in `database` (the tests' by default); the client's output."""
+        raise NotImplementedError
+
+    def rows(self, sql: str) -> list[list[str]]:
+        return [line.split(self.separator) for line in self.run(sql).splitlines() if line]
+
+    def client(self, argv: list[str], sql: str) -> str:
+        res = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=60)
+        if res.returncode != 0:
+            raise RuntimeError(f"{os.path.basename(argv[0])} failed: {res.stderr}")
+        return res.stdout
+
+    def ready(self) -> bool:
+        """Whether the started server answers (beyond the listening port)."""
+        return True
+
+    def wait_ready(self, seconds: float = 30) -> bool:
+        """Until the process listens on its port and is `ready`; False (and stopped) when it exits or takes
+        longer."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if self.ready():
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        return False
+
+    def log(self) -> str:
+        try:
+            return (self.dir / self.log_name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def pause(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        """The server we started, by its pid (SIGKILL if it does not go in time)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            os.kill(self.proc.pid, self.stop_signal)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @classmethod
+    def new(cls, prefix: str, setup_sql: str = "") -> "DbServer":
+        """A started server in a new directory under /tmp (short: Unix socket paths have a length limit)."""
+        base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        os.chmod(base, 0o755)
+        server = cls(base)
+        try:
+            return server.start(setup_sql)
+        except BaseException:
+            server.remove()
+            raise

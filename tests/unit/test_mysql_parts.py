@@ -1,0 +1,130 @@
+"""proftpy's MySQL/MariaDB client, its pure parts: the scrambles, length-encoded values, COM_STMT_EXECUTE's
+framing, binary result rows as text, ERR packets, and a handshake with an auth switch against a scripted server."""
+
+import hashlib
+import socket
+import struct
+import threading
+
+import pytest
+
+from proftpy.auth import mysql
+from proftpy.auth.mysql import Connection, MySqlError, Reader
+
+
+def test_native_password_scramble():
+    nonce = bytes(range(1, 21))
+    stage1 = hashlib.sha1(b"secret").digest()
+    mix = hashlib.sha1(nonce + hashlib.sha1(stage1).digest()).digest()
+    assert mysql.native_password("secret", nonce + b"\0") == bytes(a ^ b for a, b in zip(stage1, mix))
+    assert mysql.native_password("", nonce) == b""
+    # what the server checks: SHA1(nonce + stored) XOR scramble == SHA1(password), stored = SHA1(SHA1(password))
+    stored = hashlib.sha1(stage1).digest()
+    scramble = mysql.native_password("secret", nonce)
+    assert hashlib.sha1(bytes(a ^ b for a, b in zip(hashlib.sha1(nonce + stored).digest(), scramble))).digest() \
+        == stored
+
+
+@pytest.mark.parametrize("n", [0, 250, 251, 65535, 65536, 1 << 24, 1 << 40])
+def test_lenenc_round_trip(n):
+    assert Reader(mysql.lenenc_int(n)).lenenc() == n
+
+
+def test_reader_null_and_short_packets():
+    assert Reader(b"\xfb").lenenc_bytes() is None
+    with pytest.raises(MySqlError, match="malformed"):
+        Reader(b"\x05ab").lenenc_bytes()
+
+
+def test_execute_payload():
+    data = mysql.execute_payload(7, ["a'b", 5, 1.5, None])
+    assert data[:10] == struct.pack("<BIBI", 0x17, 7, 0, 1)
+    rest = data[10:]
+    assert rest[0] == 0b1000 and rest[1] == 1                          # NULL bitmap (4th), new-params-bound
+    assert rest[2:10] == bytes([mysql.T_VAR_STRING, 0, mysql.T_LONGLONG, 0, mysql.T_DOUBLE, 0, mysql.T_NULL, 0])
+    assert rest[10:] == b"\x03a'b" + struct.pack("<q", 5) + struct.pack("<d", 1.5)
+    assert mysql.execute_payload(7, []) == struct.pack("<BIBI", 0x17, 7, 0, 1)
+
+
+def test_binary_rows_read_as_text():
+    columns = [(mysql.T_LONG, 0, 0), (mysql.T_LONGLONG, mysql.UNSIGNED, 0), (mysql.T_VAR_STRING, 0, 0),
+               (mysql.T_DATETIME, 0, 0), (mysql.T_DATE, 0, 0), (mysql.T_TIME, 0, 0), (mysql.T_DOUBLE, 0, 31),
+               (mysql.T_TINY, 0, 0), (0xF6, 0, 2)]
+    bitmap = bytes([0, 0b10])                                           # column 7 (bit 9) is NULL
+    values = (struct.pack("<i", -3) + struct.pack("<Q", (1 << 64) - 1) + b"\x02hi"
+              + bytes([7]) + struct.pack("<HBBBBB", 2024, 1, 2, 3, 4, 5) + bytes([4]) + struct.pack("<HBB", 2024, 1, 2)
+              + bytes([8, 1]) + struct.pack("<I", 1) + bytes([3, 1, 2]) + struct.pack("<d", 1.5) + b"\x0512.30")
+    assert mysql.binary_row(b"\x00" + bitmap + values, columns) == (
+        "-3", "18446744073709551615", "hi", "2024-01-02 03:04:05", "2024-01-02", "-27:01:02", "1.5", None, "12.30")
+
+
+def test_error_packet():
+    e = mysql.error_of(b"\xff" + struct.pack("<H", 1045) + b"#28000Access denied for user 'x'@'y'")
+    assert (str(e), e.code, e.broken) == ("Access denied for user 'x'@'y'", 1045, False)
+
+
+def _packet(seq: int, payload: bytes) -> bytes:
+    return struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
+
+
+def _read_packet(sock) -> bytes:
+    head = sock.recv(4, socket.MSG_WAITALL)
+    return sock.recv(int.from_bytes(head[:3], "little"), socket.MSG_WAITALL)
+
+
+def test_handshake_with_an_auth_switch_then_a_prepared_statement():
+    """The server offers caching_sha2_password, switches the client to mysql_native_password with a new nonce,
+    accepts it; a prepared SELECT with one parameter returns a row."""
+    ours, theirs = socket.socketpair()
+    got = []
+    nonce1, nonce2 = b"A" * 20, b"B" * 20
+    caps = mysql.CLIENT_FLAGS | mysql.PROTOCOL_41
+
+    def server():
+        theirs.sendall(_packet(0, b"\x0a" + b"10.11.0-test\0" + struct.pack("<I", 1) + nonce1[:8] + b"\0"
+                               + struct.pack("<HBHH", caps & 0xFFFF, 45, 2, caps >> 16) + bytes([21]) + bytes(10)
+                               + nonce1[8:] + b"\0" + b"caching_sha2_password\0"))
+        got.append(_read_packet(theirs))
+        theirs.sendall(_packet(2, b"\xfe" + b"mysql_native_password\0" + nonce2 + b"\0"))
+        got.append(_read_packet(theirs))
+        theirs.sendall(_packet(4, b"\x00\x00\x00\x02\x00\x00\x00"))
+        got.append(_read_packet(theirs))                               # COM_STMT_PREPARE
+        coldef = (b"\x03def" + b"\x00" * 5 + b"\x0c" + struct.pack("<HIBHB", 45, 10, mysql.T_VAR_STRING, 0, 0)
+                  + b"\0\0")
+        eof = b"\xfe\x00\x00\x02\x00"
+        theirs.sendall(_packet(1, b"\x00" + struct.pack("<IHHBH", 9, 1, 1, 0, 0)) + _packet(2, coldef)
+                       + _packet(3, eof) + _packet(4, coldef) + _packet(5, eof))
+        got.append(_read_packet(theirs))                               # COM_STMT_EXECUTE
+        theirs.sendall(_packet(1, b"\x01") + _packet(2, coldef) + _packet(3, eof)
+                       + _packet(4, b"\x00\x00\x05carol") + _packet(5, eof))
+        got.append(_read_packet(theirs))                               # COM_STMT_CLOSE
+    t = threading.Thread(target=server)
+    t.start()
+    conn = Connection("127.0.0.1", "ftpdb", "proftpd", "secret", 5.0)
+    conn.sock = ours
+    try:
+        conn._handshake()
+        assert conn.server_version == "10.11.0-test"
+        assert conn.query("SELECT name FROM users WHERE name = ?", ["carol"]) == [("carol",)]
+    finally:
+        t.join(5)
+        ours.close()
+        theirs.close()
+    response = got[0]
+    assert b"proftpd\0" in response and response.endswith(b"ftpdb\0caching_sha2_password\0")
+    assert got[1] == mysql.native_password("secret", nonce2)
+    assert got[2] == b"\x16SELECT name FROM users WHERE name = ?"
+    assert got[3] == mysql.execute_payload(9, ["carol"]) and got[4] == struct.pack("<BI", 0x19, 9)
+
+
+def test_a_silent_server_times_out():
+    ours, theirs = socket.socketpair()
+    conn = Connection("127.0.0.1", "db", "u", None, 0.2)
+    ours.settimeout(0.2)
+    conn.sock = ours
+    try:
+        with pytest.raises(MySqlError, match="timed out") as err:
+            conn.query("SELECT 1")
+        assert err.value.broken and conn.sock is None
+    finally:
+        theirs.close()
