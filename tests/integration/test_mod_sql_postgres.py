@@ -5,7 +5,7 @@ refused when the configuration loads."""
 import pytest
 
 import pgsql_helpers
-from conftest import IS_ROOT, login_reply, refused_config
+from conftest import IS_ROOT, configtest, free_port, login_reply, refused_config
 from test_mod_sql_servers import SCHEMA, Backend, sql_config
 
 pytestmark = [pytest.mark.skipif(not IS_ROOT, reason="SQL users have their own uids: the daemon must run as root"),
@@ -39,3 +39,13 @@ def test_configuration_checks(tmp_path):
     assert "t.conf:3: SQLConnectInfo: '/var/lib/ftp.db' names a file: the mysql backend" in err, err
     err = refused_config(tmp_path, "SQLBackend odbc")
     assert "the 'odbc' backend is not implemented" in err
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mysql"])
+def test_configtest_warns_of_a_server_it_cannot_reach(tmp_path, backend):
+    """`proftpy -t` connects (the daemon's master never does): a server that is not there is a warning, as an
+    SQLite file that does not open is (ProFTPD starts, its logins fail)."""
+    res = configtest(tmp_path, f"Port 0\nSQLBackend {backend}\nSQLConnectInfo ftpdb@127.0.0.1:{free_port()} u p\n")
+    assert res.returncode == 0 and "Syntax OK" in res.stdout, res.stderr
+    assert "warning: mod_sql/4.5: " in res.stderr and "ftpdb@127.0.0.1" in res.stderr
+    assert "Connection refused" in res.stderr and "Traceback" not in res.stderr

@@ -72,18 +72,23 @@ def _read_packet(sock) -> bytes:
     return sock.recv(int.from_bytes(head[:3], "little"), socket.MSG_WAITALL)
 
 
+def _greeting(nonce: bytes, plugin: bytes, version: bytes = b"8.0.0-test") -> bytes:
+    """A server's handshake v10 packet."""
+    caps = mysql.CLIENT_FLAGS | mysql.PROTOCOL_41
+    return _packet(0, b"\x0a" + version + b"\0" + struct.pack("<I", 1) + nonce[:8] + b"\0"
+                   + struct.pack("<HBHH", caps & 0xFFFF, 45, 2, caps >> 16) + bytes([21]) + bytes(10) + nonce[8:]
+                   + b"\0" + plugin + b"\0")
+
+
 def test_handshake_with_an_auth_switch_then_a_prepared_statement():
     """The server offers caching_sha2_password, switches the client to mysql_native_password with a new nonce,
     accepts it; a prepared SELECT with one parameter returns a row."""
     ours, theirs = socket.socketpair()
     got = []
     nonce1, nonce2 = b"A" * 20, b"B" * 20
-    caps = mysql.CLIENT_FLAGS | mysql.PROTOCOL_41
 
     def server():
-        theirs.sendall(_packet(0, b"\x0a" + b"10.11.0-test\0" + struct.pack("<I", 1) + nonce1[:8] + b"\0"
-                               + struct.pack("<HBHH", caps & 0xFFFF, 45, 2, caps >> 16) + bytes([21]) + bytes(10)
-                               + nonce1[8:] + b"\0" + b"caching_sha2_password\0"))
+        theirs.sendall(_greeting(nonce1, b"caching_sha2_password", b"10.11.0-test"))
         got.append(_read_packet(theirs))
         theirs.sendall(_packet(2, b"\xfe" + b"mysql_native_password\0" + nonce2 + b"\0"))
         got.append(_read_packet(theirs))
@@ -128,3 +133,36 @@ def test_a_silent_server_times_out():
         assert err.value.broken and conn.sock is None
     finally:
         theirs.close()
+
+
+@pytest.mark.parametrize("answer,ok", [(b"\x01\x03", True), (b"\x01\x04", False)])
+def test_caching_sha2_password(answer, ok):
+    """MySQL 8's default: the fast path (the server had the password cached) logs in; the full path, which
+    needs TLS or an RSA exchange, is refused without TLS."""
+    ours, theirs = socket.socketpair()
+    nonce = b"C" * 20
+    got = []
+
+    def server():
+        theirs.sendall(_greeting(nonce, b"caching_sha2_password"))
+        got.append(_read_packet(theirs))
+        theirs.sendall(_packet(2, answer) + (_packet(3, b"\x00\x00\x00\x02\x00\x00\x00") if ok else b""))
+    t = threading.Thread(target=server)
+    t.start()
+    conn = Connection("127.0.0.1", "ftpdb", "proftpd", "secret", 5.0)
+    conn.sock = ours
+    try:
+        if ok:
+            conn._handshake()
+        else:
+            with pytest.raises(MySqlError, match="needs TLS"):
+                conn._handshake()
+    finally:
+        t.join(5)
+        ours.close()
+        theirs.close()
+    scramble = mysql.caching_sha2_password("secret", nonce)
+    assert mysql.lenenc_bytes(scramble) in got[0]
+    stage1 = hashlib.sha256(b"secret").digest()
+    assert scramble == bytes(a ^ b for a, b in zip(
+        stage1, hashlib.sha256(hashlib.sha256(stage1).digest() + nonce).digest()))
