@@ -1087,6 +1087,12 @@ def sql_server_scenarios() -> list[Scenario]:
         password = connect.rsplit(" ", 1)[1]
         s.append(Scenario(f"sql-{kind}-wrong-db-password", ["USER carol", "PASS carol-pw"],
                           base.replace(password, "not-it"), tree))
+        tls = ("CASE WHEN ssl THEN 'yes' ELSE 'no' END FROM pg_stat_ssl WHERE pid = pg_backend_pid()" if kind == "pg"
+               else "IF(VARIABLE_VALUE = '', 'no', 'yes') FROM information_schema.SESSION_STATUS "
+                    "WHERE VARIABLE_NAME = 'Ssl_cipher'")
+        s.append(Scenario(f"sql-{kind}-tls", ["USER carol", "PASS carol-pw", "NOOP"],
+                          base.replace(password, f"{password} ssl-ca:{{{kind}_ca}}")
+                          + f'SQLNamedQuery tls SELECT "{tls}"\nSQLShowInfo NOOP "200" "tls %{{{{tls}}}}"\n', tree))
         s.append(Scenario(f"sql-{kind}-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
                           base.replace(f"{{{kind}_port}}", "{sql_closed}") + "SQLOptions NoDisconnectOnError\n", tree))
     return s
@@ -1906,6 +1912,9 @@ def ldap_scenarios() -> list[Scenario]:
 
 
 EXPECTED: dict[tuple[str, str], str] = {
+    ("sql-pg-tls", "NOOP"): ("SQLConnectInfo's ssl-ca: makes proftpy's PostgreSQL connection TLS, the server's certificate "
+                             "verified (docs/sql.md); Debian's ProFTPD 1.3.8 mod_sql_postgres logs the CA file and then "
+                             "connects in plain text (its SQLLogFile: `Postgres SSL connection: false`)"),
     ("ldap-authbinds-off-ssha", "PASS erin-pw"): ("{SSHA} (and {MD5}, {SMD5}, {SHA}, {SHA256}...) userPassword values are "
                                                  "checked (ProFTPD 1.3.8's mod_ldap knows {crypt} and {clear} only)"),
     ("ldap-no-shell-required", "PASS frank-pw"): ("an entry without loginShell has an empty shell, which RequireValidShell "
@@ -2160,7 +2169,8 @@ def start(server: Server, argv: list[str], extra: str) -> None:
               "ldap_port": LDAP.port if LDAP is not None else 0, "ldap_tls_port": LDAP.tls_port if LDAP is not None
               else 0, "ldap_ca": LDAP.ca if LDAP is not None else ""}
     if SQL_SERVERS:
-        values.update(sql_closed=free_port(), **{f"{kind}_port": server.port for kind, server in SQL_SERVERS.items()})
+        values.update(sql_closed=free_port(), **{f"{kind}_port": server.port for kind, server in SQL_SERVERS.items()},
+                      **{f"{kind}_ca": server.cert for kind, server in SQL_SERVERS.items()})
     if RADIUS is not None:
         from radius_helpers import SECRET
         values.update(radius_auth=RADIUS.auth_port, radius_acct=RADIUS.acct_port, radius_secret=SECRET,
