@@ -29,7 +29,8 @@ from . import exec as exec_
 MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession,
                               rewrite, delay, redis, memcache, ban, ban_master, ban_ctrls, maxclients, load, rlimit,
                               scoreboard, ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam, auth, sql,
-                              sql_sqlite, sql_postgres, sql_mysql, sql_passwd, ldap, ls, log, site, copy, site_misc, readme, facts, lang,
+                              sql_sqlite, sql_postgres, sql_mysql, sql_passwd, ldap, ls, log, site, copy, site_misc,
+                              readme, facts, lang,
                               quotatab, quotatab_file, quotatab_sql, quotatab_ldap, ratio, deflate, digest, dynmasq,
                               facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, wrap2_sql, exec_, prometheus, sftp,
                               sftp_pam, tls, proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]

@@ -215,7 +215,8 @@ directives = (
     Directive("SQLOptions", Options(("NoDisconnectOnError", "UseNormalizedGroupSchema", "NoReconnect",
                                      "IgnoreConfigFile"), "SQLOption", nocase=True), SVG, frozenset(), Merge.SERVER,
               "NoDisconnectOnError: a database error does not end the session; UseNormalizedGroupSchema: one member "
-              "per groups row; NoReconnect: a server's closed connection is not replaced; IgnoreConfigFile: no effect.", repeat=True),
+              "per groups row; NoReconnect: a server's closed connection is not replaced; IgnoreConfigFile: no "
+              "effect.", repeat=True),
     Directive("SQLNamedQuery", Custom(parse_named_query, "name SELECT|INSERT|UPDATE|FREEFORM query [table]"), SVG,
               None, Merge.SERVER, "A statement with LogFormat variables, for SQLLog, SQLShowInfo, custom:/ lookups.",
               repeat=True),
