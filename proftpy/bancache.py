@@ -11,10 +11,16 @@ stops a client at a ProFTPD node sharing the Redis or memcached server, and the 
 written with Redis's `SETEX key <expires_ts> value` (ProFTPD passes the absolute expiry as the TTL: readers check
 `expires_ts`), or `SET` for a ban that never expires; with memcached's binary SET (flags 0, the absolute expiry as
 the expiration, which memcached takes for a Unix time; ProFTPD's libmemcached adds the same `mod_ban.` prefix).
-memcached only with `BanCacheOptions UseJSON`: without it ProFTPD writes its binary TPL format, which proftpy
-does not (refused when the configuration is read). The JSON text is ccan-json's (ProFTPD's library): compact,
-members in that order, numbers as `%.16g`, control characters below 0x1F as `\\uXXXX` (upper-case hex), other
-characters as they are.
+The JSON text is ccan-json's (ProFTPD's library): compact, members in that order, numbers as `%.16g`, control
+characters below 0x1F as `\\uXXXX` (upper-case hex), other characters as they are.
+
+memcached without `BanCacheOptions UseJSON` (ProFTPD's default there; Redis always uses JSON) holds ProFTPD's
+binary TPL images instead (troydhanson's tpl library, as ProFTPD 1.3.8 packs them, little-endian, NULL strings
+allowed):
+
+    key    b"mod_ban." + b"tpl" 0x02 <u32 size> b"vs\\0" <u16 type> <u32 len+1> name
+    value  b"tpl" 0x02 <u32 size> b"S(iusiisssui)\\0" <i32 version> <u32 update_ts> ip_addr <i32 port> <i32 type>
+           name reason message <u32 expires_ts> <i32 server_id>      (each string as <u32 len+1> bytes; 0: NULL)
 
 Beyond ProFTPD (BanCacheOptions ShareEventCounts): BanOnEvent counters live in the cache too, under
 `proftpy.mod_ban.event.` + {"event":...,"sid":...,"source":...}, counted with INCR (memcached: INCREMENT with an
@@ -28,6 +34,7 @@ import json
 import logging
 import math
 import os
+import struct
 import time
 from typing import Any
 
@@ -72,8 +79,62 @@ def json_text(members: list[tuple[str, Any]]) -> str:
     return "{" + ",".join(f"{_jstr(k)}:{_jstr(v) if isinstance(v, str) else _jnum(v)}" for k, v in members) + "}"
 
 
-def ban_key(ban_type: int, name: str) -> bytes:
+def ban_key(ban_type: int, name: str, tpl: bool = False) -> bytes:
+    if tpl:
+        return PREFIX + _tpl_image(TPL_KEY, struct.pack("<H", ban_type) + _tpl_str(name))
     return PREFIX + json_text([("ban_type_id", ban_type), ("ban_name", name)]).encode("utf-8") + b"\0"
+
+
+# -- tpl's images (memcache without UseJSON) ------------------------------------------------------------------------
+TPL_MAGIC = b"tpl"
+TPL_BIG_ENDIAN, TPL_NULL_STRINGS = 0x01, 0x02
+TPL_KEY, TPL_VALUE = b"vs", b"S(iusiisssui)"
+_TPL_FIXED = {"i": "i", "u": "I", "v": "H"}
+
+
+def _tpl_str(text: str) -> bytes:
+    data = text.encode("utf-8", "surrogateescape")
+    return struct.pack("<I", len(data) + 1) + data
+
+
+def _tpl_image(fmt: bytes, body: bytes) -> bytes:
+    head = 3 + 1 + 4 + len(fmt) + 1
+    return TPL_MAGIC + bytes((TPL_NULL_STRINGS,)) + struct.pack("<I", head + len(body)) + fmt + b"\0" + body
+
+
+def tpl_fields(raw: bytes, fmt: bytes) -> list[int | str | None]:
+    """The values of a tpl image of format `fmt` (i, u, v numbers; s strings, None for NULL); ValueError for
+    anything else (another format, a size that does not add up, a string past the end)."""
+    if len(raw) < 8 or raw[:3] != TPL_MAGIC:
+        raise ValueError("not a tpl image")
+    order = ">" if raw[3] & TPL_BIG_ENDIAN else "<"
+    (size,) = struct.unpack(order + "I", raw[4:8])
+    if size != len(raw):
+        raise ValueError(f"tpl image of {len(raw)} bytes says {size}")
+    end = raw.find(b"\0", 8)
+    if end < 0 or raw[8:end] != fmt:
+        raise ValueError(f"tpl format {raw[8:end if end >= 0 else 8 + len(fmt)]!r}, expected {fmt.decode()}")
+    pos, out = end + 1, []
+    for ch in fmt.decode().replace("S(", "").replace(")", ""):
+        if ch == "s":
+            if pos + 4 > len(raw):
+                raise ValueError("tpl image cut short")
+            (n,) = struct.unpack(order + "I", raw[pos:pos + 4])
+            pos += 4
+            if n and pos + n - 1 > len(raw):
+                raise ValueError("tpl string past the image")
+            out.append(raw[pos:pos + n - 1].decode("utf-8", "surrogateescape") if n else None)
+            pos += max(n - 1, 0)
+            continue
+        code = order + _TPL_FIXED[ch]
+        width = struct.calcsize(code)
+        if pos + width > len(raw):
+            raise ValueError("tpl image cut short")
+        out.append(struct.unpack(code, raw[pos:pos + width])[0])
+        pos += width
+    if pos != len(raw):
+        raise ValueError("tpl image longer than its values")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,15 +151,24 @@ class CachedBan:
     sid: int
     update_ts: int = 0
 
-    def encode(self) -> bytes:
-        return json_text([("version", VALUE_VERSION), ("update_ts", self.update_ts or int(time.time())),
+    def encode(self, tpl: bool = False) -> bytes:
+        update_ts = self.update_ts or int(time.time())
+        if tpl:
+            body = (struct.pack("<iI", VALUE_VERSION, update_ts) + _tpl_str(self.ip_addr)
+                    + struct.pack("<ii", self.port, self.type) + _tpl_str(self.name) + _tpl_str(self.reason)
+                    + _tpl_str(self.message) + struct.pack("<Ii", self.expires, self.sid))
+            return _tpl_image(TPL_VALUE, body)
+        return json_text([("version", VALUE_VERSION), ("update_ts", update_ts),
                           ("ip_addr", self.ip_addr), ("port", self.port), ("ban_type", JSON_TYPES[self.type]),
                           ("ban_name", self.name), ("ban_reason", self.reason), ("ban_message", self.message),
                           ("expires_ts", self.expires), ("server_id", self.sid)]).encode("utf-8") + b"\0"
 
 
 def decode(raw: bytes) -> CachedBan:
-    """A cache value; raises ValueError (with the reason, for the log line) when it is not ProFTPD's JSON."""
+    """A cache value, ProFTPD's JSON or tpl image; raises ValueError (with the reason, for the log line) when it is
+    neither."""
+    if raw.startswith(TPL_MAGIC):
+        return _checked(*_decode_tpl(raw))
     if raw.endswith(b"\0"):
         raw = raw[:-1]
     try:
@@ -118,18 +188,33 @@ def decode(raw: bytes) -> CachedBan:
             raise ValueError(f"missing or non-text '{name}'")
         return value
 
-    if field("version", int) != VALUE_VERSION:
+    version = field("version", int)
+    if version != VALUE_VERSION:
         raise ValueError(f"unsupported version {obj.get('version')!r}")
-    port, sid = field("port", int), field("server_id", int)
-    if not 0 < port <= 65535:
-        raise ValueError(f"invalid port {port}")
-    if sid <= 0:
-        raise ValueError(f"invalid server ID {sid}")
     kind = TYPES_OF_JSON.get(field("ban_type", str))
     if kind is None:
         raise ValueError(f"unknown ban_type {obj.get('ban_type')!r}")
-    return CachedBan(field("ip_addr", str), port, kind, field("ban_name", str), field("ban_reason", str),
-                     field("ban_message", str), field("expires_ts", int), sid, field("update_ts", int))
+    return _checked(version, CachedBan(
+        field("ip_addr", str), field("port", int), kind, field("ban_name", str), field("ban_reason", str),
+        field("ban_message", str), field("expires_ts", int), field("server_id", int), field("update_ts", int)))
+
+
+def _decode_tpl(raw: bytes) -> tuple[int, CachedBan]:
+    version, update_ts, ip_addr, port, kind, name, reason, message, expires, sid = tpl_fields(raw, TPL_VALUE)
+    if kind not in JSON_TYPES:
+        raise ValueError(f"unknown ban type {kind}")
+    return version, CachedBan(ip_addr or "", port, kind, name or "", reason or "", message or "", expires, sid,
+                              update_ts)
+
+
+def _checked(version: int, entry: CachedBan) -> CachedBan:
+    if version != VALUE_VERSION:
+        raise ValueError(f"unsupported version {version!r}")
+    if not 0 < entry.port <= 65535:
+        raise ValueError(f"invalid port {entry.port}")
+    if entry.sid <= 0:
+        raise ValueError(f"invalid server ID {entry.sid}")
+    return entry
 
 
 def count_key(event: str, sid: int, source: str) -> bytes:
