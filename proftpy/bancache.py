@@ -38,6 +38,7 @@ import struct
 import time
 from typing import Any
 
+from .tpl import MAGIC as TPL_MAGIC, fields as tpl_fields, image as tpl_image, string as tpl_string
 from .bantable import CLASS, HOST, USER, USER_HOST
 from .log import NOTICE
 
@@ -81,60 +82,11 @@ def json_text(members: list[tuple[str, Any]]) -> str:
 
 def ban_key(ban_type: int, name: str, tpl: bool = False) -> bytes:
     if tpl:
-        return PREFIX + _tpl_image(TPL_KEY, struct.pack("<H", ban_type) + _tpl_str(name))
+        return PREFIX + tpl_image(TPL_KEY, struct.pack("<H", ban_type) + tpl_string(name))
     return PREFIX + json_text([("ban_type_id", ban_type), ("ban_name", name)]).encode("utf-8") + b"\0"
 
 
-# -- tpl's images (memcache without UseJSON) ------------------------------------------------------------------------
-TPL_MAGIC = b"tpl"
-TPL_BIG_ENDIAN, TPL_NULL_STRINGS = 0x01, 0x02
-TPL_KEY, TPL_VALUE = b"vs", b"S(iusiisssui)"
-_TPL_FIXED = {"i": "i", "u": "I", "v": "H"}
-
-
-def _tpl_str(text: str) -> bytes:
-    data = text.encode("utf-8", "surrogateescape")
-    return struct.pack("<I", len(data) + 1) + data
-
-
-def _tpl_image(fmt: bytes, body: bytes) -> bytes:
-    head = 3 + 1 + 4 + len(fmt) + 1
-    return TPL_MAGIC + bytes((TPL_NULL_STRINGS,)) + struct.pack("<I", head + len(body)) + fmt + b"\0" + body
-
-
-def tpl_fields(raw: bytes, fmt: bytes) -> list[int | str | None]:
-    """The values of a tpl image of format `fmt` (i, u, v numbers; s strings, None for NULL); ValueError for
-    anything else (another format, a size that does not add up, a string past the end)."""
-    if len(raw) < 8 or raw[:3] != TPL_MAGIC:
-        raise ValueError("not a tpl image")
-    order = ">" if raw[3] & TPL_BIG_ENDIAN else "<"
-    (size,) = struct.unpack(order + "I", raw[4:8])
-    if size != len(raw):
-        raise ValueError(f"tpl image of {len(raw)} bytes says {size}")
-    end = raw.find(b"\0", 8)
-    if end < 0 or raw[8:end] != fmt:
-        raise ValueError(f"tpl format {raw[8:end if end >= 0 else 8 + len(fmt)]!r}, expected {fmt.decode()}")
-    pos, out = end + 1, []
-    for ch in fmt.decode().replace("S(", "").replace(")", ""):
-        if ch == "s":
-            if pos + 4 > len(raw):
-                raise ValueError("tpl image cut short")
-            (n,) = struct.unpack(order + "I", raw[pos:pos + 4])
-            pos += 4
-            if n and pos + n - 1 > len(raw):
-                raise ValueError("tpl string past the image")
-            out.append(raw[pos:pos + n - 1].decode("utf-8", "surrogateescape") if n else None)
-            pos += max(n - 1, 0)
-            continue
-        code = order + _TPL_FIXED[ch]
-        width = struct.calcsize(code)
-        if pos + width > len(raw):
-            raise ValueError("tpl image cut short")
-        out.append(struct.unpack(code, raw[pos:pos + width])[0])
-        pos += width
-    if pos != len(raw):
-        raise ValueError("tpl image longer than its values")
-    return out
+TPL_KEY, TPL_VALUE = b"vs", b"S(iusiisssui)"      # mod_ban's tpl formats (memcache without UseJSON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,10 +106,10 @@ class CachedBan:
     def encode(self, tpl: bool = False) -> bytes:
         update_ts = self.update_ts or int(time.time())
         if tpl:
-            body = (struct.pack("<iI", VALUE_VERSION, update_ts) + _tpl_str(self.ip_addr)
-                    + struct.pack("<ii", self.port, self.type) + _tpl_str(self.name) + _tpl_str(self.reason)
-                    + _tpl_str(self.message) + struct.pack("<Ii", self.expires, self.sid))
-            return _tpl_image(TPL_VALUE, body)
+            body = (struct.pack("<iI", VALUE_VERSION, update_ts) + tpl_string(self.ip_addr)
+                    + struct.pack("<ii", self.port, self.type) + tpl_string(self.name) + tpl_string(self.reason)
+                    + tpl_string(self.message) + struct.pack("<Ii", self.expires, self.sid))
+            return tpl_image(TPL_VALUE, body)
         return json_text([("version", VALUE_VERSION), ("update_ts", update_ts),
                           ("ip_addr", self.ip_addr), ("port", self.port), ("ban_type", JSON_TYPES[self.type]),
                           ("ban_name", self.name), ("ban_reason", self.reason), ("ban_message", self.message),

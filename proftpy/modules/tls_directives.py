@@ -178,7 +178,7 @@ class SessionCache:
     lifetime: int | None = None
     path: str | None = None     # shm: the file
     size: int = SHM_DEFAULT_SIZE
-    json: bool = False          # memcache:/json (proftpy always writes JSON)
+    json: bool = False          # memcache:/json (else ProFTPD's tpl images)
 
     @property
     def external(self) -> bool:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import configtest, free_port, listening, wait_until
-from proftpy import bancache
+from proftpy import bancache, tpl
 from proftpy.net.memcache import Memcached
 from test_ban import BAN, TAUNT, ftpdctl, refused
 from test_ban_redis import failed_login, host_key, proftpd_node, second_node  # noqa: F401  (fixtures)
@@ -55,10 +55,9 @@ class MemcachedServer:
         finally:
             mc.close()
 
-    def expiration(self, key: bytes) -> int | None:
-        """The item's expiration as memcached keeps it (absolute), from `lru_crawler metadump all`."""
-        from urllib.parse import quote
-        wanted = "key=" + quote(key, safe="")
+    def metadump(self) -> dict[bytes, dict[str, str]]:
+        """Every item memcached holds: key -> its fields (`lru_crawler metadump all`)."""
+        from urllib.parse import unquote_to_bytes
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
             s.sendall(b"lru_crawler metadump all\r\n")
             data = b""
@@ -67,11 +66,17 @@ class MemcachedServer:
                 if not chunk:
                     break
                 data += chunk
+        items = {}
         for line in data.decode().splitlines():
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            if "key=" + fields.get("key", "") == wanted:
-                return int(fields["exp"])
-        return None
+            if "key" in fields:
+                items[unquote_to_bytes(fields["key"])] = fields
+        return items
+
+    def expiration(self, key: bytes) -> int | None:
+        """The item's expiration as memcached keeps it (absolute)."""
+        fields = self.metadump().get(key)
+        return int(fields["exp"]) if fields else None
 
     def flush(self) -> None:
         mc = self.client()
@@ -177,7 +182,7 @@ def test_proftpds_tpl_image_is_the_one_proftpy_writes(ftpd, memcached, proftpd):
     failed_login(d, "127.0.0.7")
     theirs, ours = key_of("127.0.0.6", True), key_of("127.0.0.7", True)
     assert wait_until(lambda: memcached.get(theirs) is not None and memcached.get(ours) is not None)
-    fields = [bancache.tpl_fields(memcached.get(k), bancache.TPL_VALUE) for k in (theirs, ours)]
+    fields = [tpl.fields(memcached.get(k), bancache.TPL_VALUE) for k in (theirs, ours)]
     for f, name in zip(fields, ("127.0.0.6", "127.0.0.7")):
         version, _, ip_addr, _, kind, ban_name, reason, message, _, sid = f
         assert (version, ip_addr, kind, ban_name, sid) == (2, "127.0.0.1", bancache.HOST, name, 1)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from proftpy import bancache
+from proftpy import bancache, tpl
 from proftpy.bancache import HOST, CacheDown, CachedBan, _first_master
 
 
@@ -49,8 +49,8 @@ def test_proftpds_tpl_key_and_value():
 
 
 def test_a_null_string_reads_as_none():
-    image = bancache._tpl_image(b"vs", b"\x02\x00" + b"\x00\x00\x00\x00")
-    assert bancache.tpl_fields(image, b"vs") == [2, None]
+    image = tpl.image(b"vs", b"\x02\x00" + tpl.string(None))
+    assert tpl.fields(image, b"vs") == [2, None]
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -58,7 +58,7 @@ def test_a_null_string_reads_as_none():
     (PROFTPD_VALUE[:-1], "says 132"),
     (PROFTPD_VALUE[:4] + (131).to_bytes(4, "little") + PROFTPD_VALUE[8:-1], "longer than its values|cut short"),
     (PROFTPD_VALUE[:8] + b"S(iusiisssuu)" + PROFTPD_VALUE[21:], "tpl format"),
-    (PROFTPD_VALUE[:51] + b"\xff\xff\x00\x00" + PROFTPD_VALUE[55:], "past the image"),
+    (PROFTPD_VALUE[:51] + b"\xff\xff\x00\x00" + PROFTPD_VALUE[55:], "cut short"),
 ])
 def test_broken_tpl_images_are_refused(raw, message):
     with pytest.raises(ValueError, match=message):
