@@ -75,9 +75,23 @@ def _jnum(n: float) -> str:
     return text if math.isfinite(n) else "null"
 
 
+def _jval(v: Any) -> str:
+    if isinstance(v, str):
+        return _jstr(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, dict):
+        return json_text(list(v.items()))
+    if isinstance(v, list):
+        return "[" + ",".join(_jval(x) for x in v) + "]"
+    return _jnum(v)
+
+
 def json_text(members: list[tuple[str, Any]]) -> str:
     """A JSON object as ccan-json writes it (no spaces, members in the given order)."""
-    return "{" + ",".join(f"{_jstr(k)}:{_jstr(v) if isinstance(v, str) else _jnum(v)}" for k, v in members) + "}"
+    return "{" + ",".join(f"{_jstr(k)}:{_jval(v)}" for k, v in members) + "}"
 
 
 def ban_key(ban_type: int, name: str, tpl: bool = False) -> bytes:
@@ -219,6 +233,20 @@ class CacheDown(Exception):
     table."""
 
 
+class ProcessDown:
+    """A link's memory of a failure for this process only (CacheLink's `state` where no shared table keeps it)."""
+
+    def __init__(self):
+        self.since = 0
+
+    def redis_down_since(self) -> int:
+        return self.since
+
+    def set_redis_down(self, since: int) -> int:
+        before, self.since = self.since, since
+        return before
+
+
 class CacheLink:
     """One process's connection to the ban cache, made on first use: `get`, `put`, `delete`, `count`, each
     bounded by the cache's timeouts (no retries); a failure raises CacheDown. `state` is where the node keeps the
@@ -252,6 +280,19 @@ class CacheLink:
     def count(self, key: bytes, window: int) -> int:
         """Add 1 to a counter that starts with its first increment and lasts `window` seconds (ShareEventCounts)."""
         return int(self._call("count", key, window))
+
+    def push(self, key: bytes, value: bytes) -> None:
+        """Append to a list (Redis's RPUSH: mod_redis's RedisLogOnCommand/RedisLogOnEvent)."""
+        self._call("push", key, value)
+
+    def prepare(self) -> None:
+        """Make the client now: a session does it before its chroot, while the driver can still import what its
+        constructor needs (redis-py reads its own version from the package metadata)."""
+        if self._client is None:
+            try:
+                self._client = self._connect()
+            except (CacheDown, *self.errors) as e:
+                self._lost(e)
 
     def _run(self, op: str, *args: Any) -> Any:
         raise NotImplementedError
@@ -360,6 +401,8 @@ class RedisLink(CacheLink):
             return run("SETEX", key, expires, value) if expires else run("SET", key, value)
         if op == "delete":
             return run("DEL", *args)
+        if op == "push":
+            return run("RPUSH", *args)
         key, window = args
         count = int(run("INCR", key))
         if count == 1:

@@ -31,7 +31,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Callable
 
-from ..bancache import CacheDown, json_text
+from ..bancache import CacheDown, ProcessDown, json_text
 from ..config.errors import ConfigError
 from ..net.openssl import SessionStore
 from ..tlscachetable import MAX_DATA, CacheTableError, SessionTable
@@ -156,20 +156,6 @@ class ShmCache(ExternalCache):
             self.table.delete(sid)
 
 
-class _Down:
-    """The link's memory of a failure, for this process only (bancache.CacheLink's `state`)."""
-
-    def __init__(self):
-        self.since = 0
-
-    def redis_down_since(self) -> int:
-        return self.since
-
-    def set_redis_down(self, since: int) -> int:
-        before, self.since = self.since, since
-        return before
-
-
 class LinkCache(ExternalCache):
     """redis: and memcache:, over mod_ban's links (bancache.CacheLink): every call bounded by the server's
     timeouts, no retries, a lost server logged once per process and left alone for 2 s."""
@@ -178,7 +164,7 @@ class LinkCache(ExternalCache):
         super().__init__(lifetime)
         self.kind, self.link, self.prefix, self.relative_ttl = kind, link, prefix, relative_ttl
         self.tpl = tpl                  # memcache: without /json: ProFTPD's tpl images
-        link.state = _Down()
+        link.state = ProcessDown()
         link.keeping = "TLS sessions are kept in each process only until it is back"
         link.sharing = "TLS sessions are shared again"
 
