@@ -13,7 +13,7 @@ from . import (access, auth, auth_file, auth_pam, auth_unix, ban, ban_ctrls, ban
                proxy_protocol, qos, quotatab, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql, radius,
                ratio, readme, redis, rewrite, rlimit, scoreboard, sftp, sftp_pam, shaper, shutdown, site, site_misc,
                sql, sql_passwd, sql_sqlite, tls, trace, unique_id, wrap, wrap2, wrap2_file, wrap2_sql, xfer)
-from . import dnsbl
+from . import dnsbl, wrap2_redis
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
@@ -34,7 +34,8 @@ MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown,
                               sql,
                               sql_sqlite, sql_passwd, ldap, ls, log, site, copy, site_misc, readme, facts, lang,
                               quotatab, quotatab_file, quotatab_sql, quotatab_ldap, ratio, deflate, digest, dynmasq,
-                              facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, wrap2_sql, exec_, prometheus, sftp,
+                              facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, wrap2_sql, wrap2_redis,
+                              exec_, prometheus, sftp,
                               sftp_pam, tls, proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]
 
 
