@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IS_ROOT, PASSWORDS, make_users, refused_config, restart_with_mount, side_by_side,
+from conftest import (IS_ROOT, PASSWORDS, listening, make_users, refused_config, restart_with_mount, side_by_side,
                       wait_until)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="a private /etc/hosts needs a mount namespace, as root")
@@ -156,3 +156,37 @@ def test_side_by_side_with_proftpd(tmp_path):
         assert ran["proftpy"] == ran["proftpd"], name
         seen[name] = ran["proftpd"][0]
     assert seen == {"default": ["in", "closed", "in"], "allow-deny": ["closed", "in", "closed"]}
+
+
+
+def host_then_noop(port: int, src: str) -> list[str]:
+    """The replies a client bound to `src` gets to HOST ftp.example.test and then NOOP ("closed" once it is)."""
+    ftp = ftplib.FTP(timeout=5)
+    ftp.connect("127.0.0.1", port, source_address=(src, 0))
+    replies = []
+    try:
+        for line in ("HOST ftp.example.test", "NOOP"):
+            try:
+                replies.append(ftp.sendcmd(line))
+            except ftplib.Error as e:
+                replies.append(str(e))
+    except (EOFError, ConnectionError):
+        replies.append("closed")
+    finally:
+        ftp.close()
+    return replies
+
+
+@pytest.mark.slow
+def test_host_naming_a_server_with_lists_checks_the_client_then_as_proftpd(tmp_path):
+    config = ('LoadModule mod_dnsbl.c\n<VirtualHost 127.0.0.1>\nServerName "named"\nPort {port}\n'
+              "ServerAlias ftp.example.test\nDNSBLEngine on\nDNSBLPolicy allow,deny\nDNSBLDomain dnsbl.test\n"
+              "</VirtualHost>\n")
+    make_users(tmp_path)
+
+    def drive(port, run):
+        assert wait_until(lambda: listening(port), 10)      # (a client of the main server: no lists there)
+        return [host_then_noop(port, src) for src in ("127.0.0.2", "127.0.0.3")]
+    ran = side_by_side(tmp_path, config, drive, mount=hosts_file(tmp_path), env=RESOLV)
+    assert ran["proftpy"] == ran["proftpd"]
+    assert ran["proftpd"] == [["closed"], ["220 ProFTPD Server (named) [127.0.0.1]", "200 NOOP command successful"]]
