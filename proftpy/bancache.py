@@ -392,10 +392,18 @@ class RedisLink(CacheLink):
             return redis.Redis(unix_socket_path=srv.path, **kw)
         return redis.Redis(host=srv.host, port=srv.port, **kw)
 
+    def members(self, key: bytes, as_set: bool) -> list[bytes]:
+        """A list's items (LRANGE 0 -1) or a set's members (SMEMBERS), as mod_wrap2_redis reads its tables."""
+        return list(self._call("smembers" if as_set else "lrange", key))
+
     def _run(self, op: str, *args: Any) -> Any:
         run = self._client.execute_command
         if op == "get":
             return run("GET", *args)
+        if op == "lrange":
+            return run("LRANGE", args[0], 0, -1)
+        if op == "smembers":
+            return run("SMEMBERS", args[0])
         if op == "put":
             key, value, expires = args
             return run("SETEX", key, expires, value) if expires else run("SET", key, value)
