@@ -33,6 +33,7 @@ from ..config.registry import SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
+from . import sftp_keystore
 from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
 
 if TYPE_CHECKING:
@@ -104,18 +105,6 @@ def _auth_methods(args: list[str]) -> tuple[tuple[str, ...], ...]:
             raise ValueError(f"unsupportable chain of authentication methods '{arg}': Invalid argument")
         out.append(chain)
     return tuple(dict.fromkeys(out))
-
-
-def _authorized_keys(args: list[str]) -> tuple[str, ...]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    for arg in args:
-        if ":" not in arg:
-            raise ValueError(f"badly formatted parameter: '{arg}'")
-        kind = arg.split(":", 1)[0]
-        if kind not in ("file", "ldap"):
-            raise ValueError(f"unsupported key store: '{kind}' (proftpy reads file: and ldap: stores only)")
-    return tuple(args)
 
 
 def _compression(args: list[str]) -> str:
@@ -201,9 +190,11 @@ directives = (
               "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password, "
               "keyboard-interactive only when named here, with mod_sftp_pam's SFTPPAMEngine on); `a+b` requires both, a "
               "then b."),
-    Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path|ldap: ..."), SVG, None, Merge.SERVER,
+    Directive("SFTPAuthorizedUserKeys", Custom(sftp_keystore.parse_stores(sftp_keystore.USER),
+                                               "file:path|ldap:|sql:/query ..."), SVG, None, Merge.SERVER,
               "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
-              "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry."),
+              "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry, `sql:/query` the values "
+              "a SELECT SQLNamedQuery returns for `%{0}`, the user (mod_sftp_sql)."),
     Directive("SFTPLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_sftp's own log file (`none`: none)."),
     Directive("SFTPCiphers", _algorithms("ciphers", tuple(crypto.CIPHERS), "cipher"), SVG, None, Merge.SERVER,
               "Ciphers offered, in order."),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from typing import TYPE_CHECKING
 
 from .. import privs, transfer
@@ -29,9 +28,10 @@ from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERR
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
-from . import display, ldap
+from . import display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
+from .log import LogState
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
@@ -45,7 +45,6 @@ USERAUTH_REQUEST, USERAUTH_FAILURE, USERAUTH_SUCCESS, USERAUTH_BANNER, USERAUTH_
 USERAUTH_INFO_REQUEST, USERAUTH_INFO_RESPONSE = 60, 61
 MAX_USER = 256                  # bytes of a user name (longer: disconnect, as no account has one)
 MAX_PASSWORD = 4096
-MAX_KEYS_FILE = 1 << 20         # an authorized keys file larger than this is not read
 DEFAULT_ATTEMPTS = 6            # ProFTPD's mod_sftp without MaxLoginAttempts
 COMPRESSION = {"off": ("none",), "on": ("zlib", "none"), "delayed": ("zlib@openssh.com", "zlib", "none")}
 
@@ -219,6 +218,7 @@ class Auth:
             raise Disconnect(SERVICE_NOT_AVAILABLE, "service not available", f"client requested unknown/unsupported "
                              f"service name '{service}' in USERAUTH_REQUEST, disconnecting")
         self.user, self.service = user, service
+        self.session.state.get(LogState).orig_user = user   # %U from now on (ProFTPD's mod_auth.orig-user note)
         if method != "none":
             self.session.notes["SFTP_USER_AUTH_METHOD"] = method
         if method == "none":
@@ -300,93 +300,17 @@ class Auth:
         self._failed_attempt(user)
         return False
 
-    # -- the key files ---------------------------------------------------------------------------------------------
+    # -- the key stores -------------------------------------------------------------------------------------------
     def _authorized(self, user: str, blob: bytes) -> bool:
-        """The key is in one of the user's SFTPAuthorizedUserKeys stores: a file (read as root, never through a path
-        the user name could lead elsewhere) or the sshPublicKey values of the user's LDAP entry (`ldap:`)."""
+        """The key is in one of the user's SFTPAuthorizedUserKeys stores (sftp_keystore.py)."""
         stores = self.session.server.get("SFTPAuthorizedUserKeys")
         if not stores:
             self.st.log.write("no SFTPAuthorizedUserKeys configured")
             return False
-        for store in stores:
-            kind, _, info = store.partition(":")
-            if kind == "ldap":
-                found = self._ldap_keys(user)
-                where = "LDAP"
-            else:
-                path = self._key_file(user, info)
-                found = self._read_keys(path) if path is not None else None
-                found = sshkeys.rfc4716_keys(found) if found is not None else None
-                where = f"'{path}'"
-            if found is None:
-                continue
-            if self._matches(user, blob, found, where):
-                return True
-            self.st.log.write(f"no matching public key found for user '{user}' in {where}; perhaps keys are not "
-                              + ("RFC4716- or OpenSSH-formatted" if kind == "ldap" else "RFC4716-formatted"))
-        return False
-
-    def _matches(self, user: str, blob: bytes, keys: list[tuple[bytes, str | None]], where: str) -> bool:
-        match_subject = "MatchKeySubject" in self.session.server.get("SFTPOptions")
-        for key_blob, subject in keys:
-            if key_blob != blob:
-                continue
-            if match_subject and subject is not None and subject != user:
-                self.st.log.write(f"found matching key for user '{user}' in {where}, but Subject header "
-                                  f"('{subject}') does not match, skipping key")
-                continue
-            return True
-        return False
-
-    def _key_file(self, user: str, info: str) -> str | None:
-        if "/" in user or user in (".", ".."):
-            self.st.log.write(f"user name '{user}' cannot name a key file, refusing public key")
-            return None
-        path = info.replace("%u", user)
-        if path.startswith("~"):
-            name, _, rest = path[1:].partition("/")
-            account = self.session.auth.lookup(name or user) if self.session.auth is not None else None
-            if account is None or not account.home:
-                return None
-            path = os.path.join(account.home, rest)
-        return path
-
-    def _ldap_keys(self, user: str) -> list[tuple[bytes, str | None]] | None:
-        """mod_sftp_ldap's store: every sshPublicKey value of the user's entry, RFC 4716 or OpenSSH's one line."""
-        backend = ldap.session_backend(self.session)
-        if backend is None:
-            self.st.log.write("SFTPAuthorizedUserKeys 'ldap:': mod_ldap has no LDAPUsers here, no LDAP keys")
-            return None
-        values = backend.ssh_keys(user)
-        if not values:
-            self.st.log.write("LDAP search returned zero results")
-            return None
-        self.st.log.write(f"LDAP search returned {len(values)} {'key' if len(values) == 1 else 'keys'}")
-        keys: list[tuple[bytes, str | None]] = []
-        for i, value in enumerate(values, 1):
-            found = sshkeys.stored_keys(value)
-            if not found:
-                self.st.log.write(f"error obtaining SSH2 public key from LDAP data (key {i})")
-            keys += found
-        return keys
-
-    def _read_keys(self, path: str) -> str | None:
-        try:
-            with privs.default_privs().as_root():
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise IsADirectoryError(21, "not a regular file")
-                data = os.read(fd, MAX_KEYS_FILE + 1)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            self.st.log.write(f"error opening SFTPAuthorizedUserKeys 'file:{path}': {e.strerror or e}")
-            return None
-        if len(data) > MAX_KEYS_FILE:
-            self.st.log.write(f"SFTPAuthorizedUserKeys 'file:{path}' is larger than {MAX_KEYS_FILE} bytes: not read")
-            return None
-        return data.decode("utf-8", "replace")
+        found = sftp_keystore.matches(self.session, stores, sftp_keystore.Lookup(user), blob, self.st.log.write)
+        if self.session.closing:            # a database error of mod_sql ends the session
+            raise Closed(self.session.end_reason)
+        return found
 
     # -- login -----------------------------------------------------------------------------------------------------
     def _login(self, user: str, password: str | None, vouched: str | None) -> bool:

@@ -423,7 +423,7 @@ def _refused(tmp_path: Path, lines: str) -> str:
     ("SFTPPassPhraseProvider /bin/true", "SFTPPassPhraseProvider is not supported"),
     ("SFTPHostKey agent:/tmp/x", "not supported"),
     ("SFTPHostKey relative/key", "must be an absolute path"),
-    ("SFTPAuthorizedUserKeys sql:/x", "unsupported key store"),
+    ("SFTPAuthorizedUserKeys redis:/x", "unsupported key store"),
 ])
 def test_unfinished_parts_refused_at_load(tmp_path, line, text):
     err = _refused(tmp_path, line)
