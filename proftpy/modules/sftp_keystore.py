@@ -1,8 +1,9 @@
 """mod_sftp's key stores: where the public keys a `publickey` login (SFTPAuthorizedUserKeys) and a `hostbased` one
 (SFTPAuthorizedHostKeys) may use are found. A store is a `type:info` word, one `KeyStore` declaration per type:
 
-- `file:path` (user and host keys): RFC 4716 keys; `%u` is the user logging in, `~` that user's home. The file is
-  read as root, never through a path the user name could lead elsewhere.
+- `file:path` (user and host keys): RFC 4716 keys; `~` is the home of the user logging in, and in a user key
+  file's path `%u` that user (ProFTPD does not replace `%u` in a host key file's: refused there). The file is read
+  as root, never through a path the user name could lead elsewhere.
 - `ldap:` (user keys only, mod_sftp_ldap): the sshPublicKey values of the user's LDAP entry (mod_ldap's backend).
 - `sql:/name` (user and host keys, mod_sftp_sql: sftp_sql.py): the values a SELECT SQLNamedQuery returns for the
   user (or, for a host key, the host name the client sent).
@@ -29,13 +30,13 @@ USER, HOST = "user", "host"
 MAX_KEYS_FILE = 1 << 20         # a key file larger than this is not read
 @dataclass(frozen=True)
 class KeyStore:
-    """One `type:` of store: the kinds of keys it holds (USER, HOST), `check(info)` at load (ValueError: refused),
+    """One `type:` of store: the kinds of keys it holds (USER, HOST), `check(info, holds)` at load (ValueError: refused),
     `keys(session, info, lookup, log)` -> the keys found, or None (not read: said in `log`); `where(info)` names the
     store in log lines; `formats` the formats it reads, for the "no matching key" line."""
 
     kind: str
     holds: tuple[str, ...]
-    check: Callable[[str], None]
+    check: Callable[[str, str], None]
     keys: Callable[["Session", str, Lookup, Callable[[str], None]], "Keys | None"]
     where: Callable[[str], str]
     formats: str
@@ -43,16 +44,21 @@ class KeyStore:
 
 
 # -- file: ---------------------------------------------------------------------------------------------------------
-def _check_file(info: str) -> None:
+def _check_file(info: str, holds: str) -> None:
     if not info:
         raise ValueError("badly formatted parameter: 'file:' names no file")
+    if holds == HOST and "%u" in info:
+        raise ValueError(f"'file:{info}': %u is not replaced in a host key file's path (ProFTPD opens the name as "
+                         "written); `~/path` is the path in the home of the user logging in")
 
 
-def _key_file(session: "Session", info: str, user: str, log: Callable[[str], None]) -> str | None:
+def _key_file(session: "Session", info: str, lookup: Lookup, log: Callable[[str], None]) -> str | None:
+    """The file's path: `%u` (user key files only, as ProFTPD) is the user, `~` the user's home, `~name` name's."""
+    user = lookup.user
     if "/" in user or user in (".", ".."):
         log(f"user name '{user}' cannot name a key file, refusing public key")
         return None
-    path = info.replace("%u", user)
+    path = info.replace("%u", user) if lookup.host is None else info
     if path.startswith("~"):
         name, _, rest = path[1:].partition("/")
         account = session.auth.lookup(name or user) if session.auth is not None else None
@@ -82,7 +88,7 @@ def _read(path: str, directive: str, log: Callable[[str], None]) -> str | None:
 
 
 def _file_keys(session: "Session", info: str, lookup: Lookup, log: Callable[[str], None]) -> Keys | None:
-    path = _key_file(session, info, lookup.user, log)
+    path = _key_file(session, info, lookup, log)
     text = _read(path, lookup.directive, log) if path is not None else None
     return sshkeys.rfc4716_keys(text) if text is not None else None
 
@@ -110,7 +116,7 @@ def _ldap_keys(session: "Session", info: str, lookup: Lookup, log: Callable[[str
 
 STORES = {store.kind: store for store in (
     KeyStore("file", (USER, HOST), _check_file, _file_keys, lambda info: f"'{info}'", "RFC4716-formatted"),
-    KeyStore("ldap", (USER,), lambda info: None, _ldap_keys, lambda info: "LDAP", "RFC4716- or OpenSSH-formatted"),
+    KeyStore("ldap", (USER,), lambda info, holds: None, _ldap_keys, lambda info: "LDAP", "RFC4716- or OpenSSH-formatted"),
     KeyStore("sql", (USER, HOST), sftp_sql.check, sftp_sql.keys, lambda info: f"SQLNamedQuery '{info[1:]}'",
              "RFC4716-formatted", subject=False),
 )}
@@ -129,7 +135,7 @@ def parse_stores(holds: str):
             if store is None or holds not in store.holds:
                 usable = ", ".join(f"{k}:" for k, s in STORES.items() if holds in s.holds)
                 raise ValueError(f"unsupported key store: '{kind}' (proftpy reads {usable} stores of {holds} keys)")
-            store.check(info)
+            store.check(info, holds)
         return tuple(args)
     return parse
 

@@ -3,9 +3,10 @@ subsystem and scp (sftp_scp.py), run as the session's command loop (modules/sftp
 
 User authentication is mod_auth's login: a password login dispatches USER then PASS (every module's hooks, the
 auth chain, `<Limit LOGIN>`, mod_delay, mod_ban, DefaultRoot's chroot and the privilege drop); a publickey login,
-once the key is found in an SFTPAuthorizedUserKeys file and its signature checked, dispatches USER with mod_auth
-told that this user needs no password (`AuthState.no_password`, the RFC 2228 way mod_tls's TLSUserName uses), so
-everything but the password check is the same; a keyboard-interactive login (RFC 4256) is the same once PAM
+once the key is found in an SFTPAuthorizedUserKeys store (sftp_keystore.py) and its signature checked, and a
+hostbased login (RFC 4252 section 9), once the client host's key is found in an SFTPAuthorizedHostKeys store and its
+signature checked, dispatch USER with mod_auth told that this user needs no password (`AuthState.no_password`,
+the RFC 2228 way mod_tls's TLSUserName uses), so everything but the password check is the same; a keyboard-interactive login (RFC 4256) is the same once PAM
 (mod_sftp_pam's SFTPPAMServiceName) said yes to the answers its own prompts got. SFTPAuthMethods' chains
 (`publickey+password`): a method that does not end a chain is a partial success (a password is checked by the auth
 chain then, and again by the final login's PASS); the login runs when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
@@ -157,7 +158,8 @@ class Auth:
         server = session.server
         chains = server.get("SFTPAuthMethods")
         if chains is None:
-            chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + (("password",),)
+            chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + \
+                ((("hostbased",),) if server.get("SFTPAuthorizedHostKeys") else ()) + (("password",),)
         if any("keyboard-interactive" in c for c in chains) and not self._kbdint_driver():
             chains = tuple(c for c in chains if "keyboard-interactive" not in c)
         self.chains = chains
@@ -234,6 +236,8 @@ class Auth:
                 return self._password(user, r)
             if method == "keyboard-interactive":
                 return self._kbdint(user, r)
+            if method == "hostbased":
+                return self._hostbased(user, service, user_raw, r)
             return self._publickey(user, service, user_raw, r)
         except WireError:
             raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
@@ -296,6 +300,74 @@ class Auth:
             self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT"] = key.fingerprint()
             self.session.notes["SFTP_USER_PUBLICKEY_FINGERPRINT_ALGO"] = "SHA256"
             return self._method_ok(user, "publickey")
+        self._failure()
+        self._failed_attempt(user)
+        return False
+
+    def _hostbased(self, user: str, service: str, user_raw: bytes, r: Reader) -> bool:
+        """RFC 4252 section 9: the client host's key, found in an SFTPAuthorizedHostKeys store, signed the request;
+        then the login is mod_auth's, as for a user's key (ProFTPD's mod_sftp: which user of the client host asks
+        is not looked at; the host name the client sent is checked against its DNS name with UseReverseDNS on)."""
+        algorithm = r.text(64)
+        blob = r.string(16384)
+        host_raw, host_user_raw = r.string(1024), r.string(MAX_USER)
+        signature = r.string(16384)
+        host = host_raw.decode("utf-8", "replace")
+        try:
+            key = sshkeys.parse_public_blob(blob)
+        except sshkeys.KeyFileError:
+            key = None
+        if key is None or not key.accepts(algorithm):
+            if key is None:
+                self.st.log.write(f"unsupported host key algorithm '{algorithm}' requested, rejecting request")
+                log.log(NOTICE, "USER %s (Login failed): unsupported host key algorithm '%s' requested", user,
+                        algorithm)
+            else:
+                self.st.log.write(f"unable to verify that given host key matches given '{algorithm}' algorithm")
+            return self._refuse(user)
+        self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        real, anon = resolve_alias(self.session, user)
+        if anon is not None or self.session.auth is None or self.session.auth.lookup(real) is None:
+            self.st.log.write(f"no account for user '{user}' found")
+            log.log(NOTICE, "USER %s: no such user found from %s [%s] to %s:%d", user, self.session.remote_name,
+                    self.session.remote_addr, self.session.local_addr, self.session.local_port)
+            return self._refuse(user)
+        data = (Writer().string(self.t.session_id).byte(USERAUTH_REQUEST).string(user_raw).string(service)
+                .string(b"hostbased").string(algorithm).string(blob).string(host_raw).string(host_user_raw).bytes())
+        if not self._host_authorized(user, host, host_user_raw.decode("utf-8", "replace"), blob):
+            log.log(NOTICE, "USER %s (Login failed): authentication via '%s' host key failed", user, algorithm)
+        elif not key.verify(algorithm, data, signature):
+            self.st.log.write(f"failed to verify '{algorithm}' signature on hostbased auth request for user "
+                              f"'{user}', host {host}")
+            log.log(NOTICE, "USER %s (Login failed): signature verification of '%s' host key failed", user,
+                    algorithm)
+        else:
+            return self._method_ok(user, "hostbased")
+        return self._refuse(user)
+
+    def _host_authorized(self, user: str, host: str, host_user: str, blob: bytes) -> bool:
+        """The client's host key is in an SFTPAuthorizedHostKeys store (sftp_keystore.py) and, with UseReverseDNS
+        on, the host name it sent is its DNS name (one trailing dot, which OpenSSH adds, aside)."""
+        session = self.session
+        stores = session.server.get("SFTPAuthorizedHostKeys")
+        if not stores:
+            self.st.log.write("no SFTPAuthorizedHostKeys configured")
+            return False
+        if session.config.main.get("UseReverseDNS"):
+            name = session.remote_name
+            if host.removesuffix(".").lower() != name.lower():
+                self.st.log.write(f"client-sent FQDN '{host}' DOES NOT match client DNS name '{name}'")
+                return False
+        found = sftp_keystore.matches(session, stores, sftp_keystore.Lookup(user, host, "SFTPAuthorizedHostKeys"),
+                                      blob, self.st.log.write)
+        if session.closing:                 # a database error of mod_sql ends the session
+            raise Closed(session.end_reason)
+        if found:
+            self.st.log.write(f"host key of '{host}' (client user '{host_user}') accepted for user '{user}'")
+        return found
+
+    def _refuse(self, user: str) -> bool:
+        """A failed attempt: USERAUTH_FAILURE, counted against MaxLoginAttempts."""
         self._failure()
         self._failed_attempt(user)
         return False

@@ -8,7 +8,8 @@
 The SELECT (run by mod_sql: modules/sql.py `lookup`) gets `%{0}`: the user name the client sent (blanks around it
 stripped), or for a host key the host name the client sent (`%U` is the user in both). Every value of every row is
 read as ProFTPD 1.3.8 reads it: the RFC 4716 keys in it (several per value may follow one another), else the value
-as the bare base64 of a key; proftpy also reads OpenSSH's one-line `type base64 [comment]` form (ProFTPD does not).
+as the bare base64 of a key on one line; proftpy also reads OpenSSH's one-line `type base64 [comment]` form (ProFTPD
+does not).
 A NULL value ends the reading there (ProFTPD refuses the rest). mod_sql off here (no SQLConnectInfo, SQLEngine off),
 a name no SQLNamedQuery defines or a query that fails leave the store out (an SFTPLog line); a database error is
 mod_sql's (the session ends unless `SQLOptions NoDisconnectOnError`).
@@ -32,22 +33,25 @@ NAME = "mod_sftp_sql.c"
 VERSION = "mod_sftp_sql/0.4"
 
 
-def check(info: str) -> None:
+def check(info: str, holds: str) -> None:
     """`sql:/name`: the name of a SELECT SQLNamedQuery."""
     if not info.startswith("/") or len(info) < 2 or "/" in info[1:]:
         raise ValueError(f"badly formatted store info '{info}': expected sql:/named-query")
 
 
 def value_keys(value: str) -> Keys:
-    """The keys of one value: its RFC 4716 blocks, else OpenSSH one-line keys, else the bare base64 of one key."""
-    found = sshkeys.stored_keys(value)
-    if found:
-        return found
-    try:
-        blob = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return []
-    return [(blob, None)] if blob else []
+    """The keys of one value: its RFC 4716 blocks, else the bare base64 of one key on one line (ProFTPD decodes the
+    value as one line: base64 wrapped over lines is no key), else OpenSSH's `type base64 [comment]` lines."""
+    if sshkeys.RFC4716_BEGIN in value:
+        return sshkeys.rfc4716_keys(value)
+    text = value.strip()
+    if text and not any(c.isspace() for c in text):
+        try:
+            return [(base64.b64decode(text, validate=True), None)]
+        except (binascii.Error, ValueError):
+            return []
+    return [key for line in value.splitlines() if len(line.split()) > 1
+            for key in sshkeys.stored_keys(" ".join(line.split()[:2]))]
 
 
 def keys(session: "Session", info: str, lookup: Lookup, log: Callable[[str], None]) -> Keys | None:

@@ -414,7 +414,7 @@ def _refused(tmp_path: Path, lines: str) -> str:
     ("SFTPDigests umac-64@openssh.com", "unsupported digest algorithm"),
     ("SFTPKeyExchanges diffie-hellman-group-exchange-sha1", "unsupported key exchange algorithm"),
     ("SFTPKeyExchanges curve448-sha512", "proftpy does not implement it"),
-    ("SFTPAuthMethods hostbased", "not implemented by proftpy"),
+    ("SFTPAuthMethods hostbased+hostbased", "unsupportable chain of authentication methods 'hostbased+hostbased'"),
     ("SFTPAuthMethods password+password", "unsupportable chain of authentication methods 'password+password'"),
     ("SFTPAuthMethods publickey+", "unsupported authentication method ''"),
     ("SFTPAuthMethods gssapi-with-mic", "unsupported authentication method 'gssapi-with-mic'"),

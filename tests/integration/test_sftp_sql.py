@@ -4,7 +4,6 @@ and keep out the same users."""
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import sqlite3
@@ -171,8 +170,8 @@ def test_bad_store_refused_at_load(tmp_path, stores, text):
 # -- side by side with Debian's ProFTPD ----------------------------------------------------------------------------
 def test_same_logins_as_proftpd_mod_sftp_sql(tmp_path):
     """The same database and keys against Debian's ProFTPD (mod_sql_sqlite, mod_sftp, mod_sftp_sql) and proftpy:
-    who gets in with which key (RFC 4716 rows, two keys in one value, bare base64 on one line or wrapped, a NULL
-    value before bob's key). The query names the user as `%U` (ProFTPD's documented example); the first store
+    who gets in with which key (RFC 4716 rows, two keys in one value, bare base64 on one line, and wrapped over lines
+    (no key for either), a NULL value before bob's key). The query names the user as `%U` (ProFTPD's documented example); the first store
     names a query that does not exist (both skip it)."""
     from conftest import PROFTPD, side_by_side
     if not os.path.exists(PROFTPD) or not all(os.path.exists(f"/usr/lib/proftpd/{m}.so") for m in (
@@ -180,7 +179,8 @@ def test_same_logins_as_proftpd_mod_sftp_sql(tmp_path):
         pytest.skip("Debian's ProFTPD with mod_sftp_sql (proftpd-mod-crypto) and mod_sql_sqlite is not installed")
     make_users(tmp_path)
     make_keys(tmp_path)
-    rows = standard_rows(tmp_path) + [("alice", base64.encodebytes(base64.b64decode(raw(tmp_path / "b2.pub"))).decode())]
+    b2 = raw(tmp_path / "b2.pub")
+    rows = standard_rows(tmp_path) + [("alice", "\n".join(b2[i:i + 20] for i in range(0, len(b2), 20)) + "\n")]
     make_db(tmp_path, rows)
     config = f"""LoadModule mod_sql.c
 LoadModule mod_sql_sqlite.c
@@ -202,7 +202,7 @@ SFTPAuthorizedUserKeys sql:/missing sql:/userkeys
         return [(user, key, login(port, user, tmp_path / key)) for user, key in tries]
 
     results = side_by_side(tmp_path, config, drive)
-    assert [r[2] for r in results["proftpd"]] == [0, 0, 0, 0, 0, 255, 255, 255, 255]    # the test tests something
+    assert [r[2] for r in results["proftpd"]] == [0, 0, 0, 0, 255, 255, 255, 255, 255]  # the test tests something
     # a5 is an OpenSSH one-line key: ProFTPD 1.3.8 does not read that form, proftpy does (docs/sftp.md)
     assert results["proftpy"][:-2] == results["proftpd"][:-2], (results["proftpy"], results["proftpd"])
     assert results["proftpy"][-2:] == [("alice", "a5", 0), ("bob", "b1", 255)]
