@@ -159,6 +159,47 @@ def test_unknown_user_refused(ftpd, hosts):
     assert "no account for user 'nosuchuser' found" in (hosts / "sftp.log").read_text()
 
 
+def test_hostbased_plus_password_chain(ftpd, hosts):
+    """`SFTPAuthMethods hostbased+password`: the host key is a partial success, then the password logs in; a
+    password alone is not offered."""
+    from proftpy.net.ssh.keys import load_host_key
+    from proftpy.net.ssh.wire import Reader
+    from conftest import PASSWORDS
+    d = ftpd(config(hosts, f"file:{hosts}/hostkeys", "SFTPAuthMethods hostbased+password\n"))
+    c = MiniClient(d.port)
+    try:
+        answer = c.hostbased("alice", load_host_key(str(hosts / "trusted" / "ssh_host_ed25519_key")))
+        r = Reader(answer, 1)
+        assert (answer[0], r.text(), r.boolean()) == (51, "password", True)
+        assert c.login("alice", PASSWORDS["alice"])
+    finally:
+        c.close()
+    c = MiniClient(d.port)
+    try:
+        assert not c.login("alice", PASSWORDS["alice"])
+    finally:
+        c.close()
+
+
+def test_truncated_hostbased_request_disconnects(ftpd, hosts):
+    from proftpy.net.ssh.wire import Writer
+    from ssh_client import ServerClosed
+    d = ftpd(config(hosts, f"file:{hosts}/hostkeys"))
+    c = MiniClient(d.port)
+    try:
+        c.send(Writer().byte(5).string(b"ssh-userauth").bytes())
+        assert c.recv()[0] == 6
+        c.send(Writer().byte(50).string(b"alice").string(b"ssh-connection").string(b"hostbased")
+               .string(b"ssh-ed25519").u32(1 << 30).bytes())
+        with pytest.raises(ServerClosed) as e:
+            c.recv()
+        assert e.value.reason == 2                      # SSH_DISCONNECT_PROTOCOL_ERROR
+    finally:
+        c.close()
+    assert "unable to read 'hostbased' USERAUTH_REQUEST" in (hosts / "sftp.log").read_text()
+    assert hostbased(d.port, "alice", hosts / "trusted").returncode == 0
+
+
 def test_default_methods_offer_hostbased(ftpd, hosts):
     d = ftpd(config(hosts, f"file:{hosts}/hostkeys"))
     res = subprocess.run(["ssh", *SSH_OPTS, "-v", "-o", "PreferredAuthentications=none", "-p", str(d.port),
