@@ -28,16 +28,18 @@ if TYPE_CHECKING:
 
 USER, HOST = "user", "host"
 MAX_KEYS_FILE = 1 << 20         # a key file larger than this is not read
+
+
 @dataclass(frozen=True)
 class KeyStore:
-    """One `type:` of store: the kinds of keys it holds (USER, HOST), `check(info, holds)` at load (ValueError: refused),
-    `keys(session, info, lookup, log)` -> the keys found, or None (not read: said in `log`); `where(info)` names the
-    store in log lines; `formats` the formats it reads, for the "no matching key" line."""
+    """One `type:` of store: the kinds of keys it holds (USER, HOST), `check(info, holds)` at load (ValueError:
+    refused), `keys(session, info, lookup, log)` -> the keys found, or None (not read: said in `log`); `where(info)`
+    names the store in log lines; `formats` the formats it reads, for the "no matching key" line."""
 
     kind: str
     holds: tuple[str, ...]
     check: Callable[[str, str], None]
-    keys: Callable[["Session", str, Lookup, Callable[[str], None]], "Keys | None"]
+    keys: Callable[["Session", str, Lookup, Callable[[str], None]], Keys | None]
     where: Callable[[str], str]
     formats: str
     subject: bool = True        # SFTPOptions MatchKeySubject looks at the keys' Subject headers
@@ -116,7 +118,8 @@ def _ldap_keys(session: "Session", info: str, lookup: Lookup, log: Callable[[str
 
 STORES = {store.kind: store for store in (
     KeyStore("file", (USER, HOST), _check_file, _file_keys, lambda info: f"'{info}'", "RFC4716-formatted"),
-    KeyStore("ldap", (USER,), lambda info, holds: None, _ldap_keys, lambda info: "LDAP", "RFC4716- or OpenSSH-formatted"),
+    KeyStore("ldap", (USER,), lambda info, holds: None, _ldap_keys, lambda info: "LDAP",
+             "RFC4716- or OpenSSH-formatted"),
     KeyStore("sql", (USER, HOST), sftp_sql.check, sftp_sql.keys, lambda info: f"SQLNamedQuery '{info[1:]}'",
              "RFC4716-formatted", subject=False),
 )}

@@ -6,10 +6,11 @@ auth chain, `<Limit LOGIN>`, mod_delay, mod_ban, DefaultRoot's chroot and the pr
 once the key is found in an SFTPAuthorizedUserKeys store (sftp_keystore.py) and its signature checked, and a
 hostbased login (RFC 4252 section 9), once the client host's key is found in an SFTPAuthorizedHostKeys store and its
 signature checked, dispatch USER with mod_auth told that this user needs no password (`AuthState.no_password`,
-the RFC 2228 way mod_tls's TLSUserName uses), so everything but the password check is the same; a keyboard-interactive login (RFC 4256) is the same once PAM
-(mod_sftp_pam's SFTPPAMServiceName) said yes to the answers its own prompts got. SFTPAuthMethods' chains
-(`publickey+password`): a method that does not end a chain is a partial success (a password is checked by the auth
-chain then, and again by the final login's PASS); the login runs when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
+the RFC 2228 way mod_tls's TLSUserName uses), so everything but the password check is the same; a
+keyboard-interactive login (RFC 4256) is the same once PAM (mod_sftp_pam's SFTPPAMServiceName) said yes to the
+answers its own prompts got. SFTPAuthMethods' chains (`publickey+password`): a method that does not end a chain is a
+partial success (a password is checked by the auth chain then, and again by the final login's PASS); the login runs
+when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
 Failed attempts count against MaxLoginAttempts as ProFTPD's mod_sftp counts them (6 unless the directive is set):
 a failed password or signature, a method not offered; not the "none" method nor a key query."""
 

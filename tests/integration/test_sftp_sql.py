@@ -150,9 +150,10 @@ def test_database_error_with_no_disconnect_leaves_password_logins(ftpd, keys_db)
     askpass.write_text(f"#!/bin/sh\necho '{PASSWORDS['alice']}'\n")
     askpass.chmod(0o755)
     env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
-    res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                          "-o", "NumberOfPasswordPrompts=1", "-o", "PreferredAuthentications=password", "-P", str(d.port), "alice@127.0.0.1"],
-                         input="pwd\n", capture_output=True, text=True, timeout=60, env=env)
+    res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                          "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", "-o",
+                          "PreferredAuthentications=password", "-P", str(d.port), "alice@127.0.0.1"], input="pwd\n",
+                         capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode == 0, res.stderr
 
 
@@ -171,8 +172,8 @@ def test_bad_store_refused_at_load(tmp_path, stores, text):
 def test_same_logins_as_proftpd_mod_sftp_sql(tmp_path):
     """The same database and keys against Debian's ProFTPD (mod_sql_sqlite, mod_sftp, mod_sftp_sql) and proftpy:
     who gets in with which key (RFC 4716 rows, two keys in one value, bare base64 on one line, and wrapped over lines
-    (no key for either), a NULL value before bob's key). The query names the user as `%U` (ProFTPD's documented example); the first store
-    names a query that does not exist (both skip it)."""
+    (no key for either server), a NULL value before bob's key). The query names the user as `%U` (ProFTPD's
+    documented example); the first store names a query that does not exist (both skip it)."""
     from conftest import PROFTPD, side_by_side
     if not os.path.exists(PROFTPD) or not all(os.path.exists(f"/usr/lib/proftpd/{m}.so") for m in (
             "mod_sftp", "mod_sftp_sql", "mod_sql", "mod_sql_sqlite")):

@@ -52,7 +52,7 @@ def test_sql_values_as_proftpd_reads_them():
     assert value_keys("\n".join(B64[i:i + 20] for i in range(0, len(B64), 20))) == []    # wrapped: no key
 
 
-@pytest.mark.parametrize("value", ["", "   ", "not base64 at all!", f"ssh-rsa {B64}", "---- BEGIN SSH2 PUBLIC KEY ----\n"
-                                   "%%%\n---- END SSH2 PUBLIC KEY ----\n"])
+@pytest.mark.parametrize("value", ["", "   ", "not base64 at all!", f"ssh-rsa {B64}",
+                                   "---- BEGIN SSH2 PUBLIC KEY ----\n%%%\n---- END SSH2 PUBLIC KEY ----\n"])
 def test_sql_values_without_a_key(value):
     assert value_keys(value) == []
