@@ -30,11 +30,11 @@ def tmp_path(open_tmp_path):
     return open_tmp_path
 
 
-def client_host(base: Path, name: str = "etcssh") -> Path:
+def client_host(base: Path, name: str = "etcssh", kind: str = "ed25519") -> Path:
     """A directory to be the client's /etc/ssh: its host key and an ssh_config that lets ssh-keysign sign."""
     etc = base / name
     etc.mkdir()
-    keygen(etc / "ssh_host_ed25519_key", "ed25519")
+    keygen(etc / f"ssh_host_{kind}_key", kind, *(("-b", "2048") if kind == "rsa" else ()))
     (etc / "ssh_config").write_text("Host *\n  EnableSSHKeysign yes\n  HostbasedAuthentication yes\n")
     return etc
 
@@ -72,6 +72,16 @@ def test_trusted_host_logs_in_and_another_host_does_not(ftpd, hosts):
     log = (hosts / "sftp.log").read_text()
     assert "user 'alice' authenticated via 'hostbased' method" in log
     assert "no matching public key found for host 'localhost.'" in log
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+def test_rsa_and_ecdsa_host_keys(ftpd, hosts, kind):
+    etc = client_host(hosts, kind, kind)
+    (hosts / "hostkeys").write_text(rfc4716(etc / f"ssh_host_{kind}_key.pub"))
+    d = ftpd(config(hosts, f"file:{hosts}/hostkeys"))
+    res = hostbased(d.port, "alice", etc)
+    assert res.returncode == 0, res.stderr
+    assert hostbased(d.port, "alice", hosts / "trusted").returncode == 255
 
 
 def test_per_user_host_key_files(ftpd, hosts):
