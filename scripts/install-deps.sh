@@ -13,8 +13,10 @@
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
 #                  mod_sftp's ChaCha20-Poly1305, X25519 and Ed25519
 #   openssh-client mod_sftp's tests drive OpenSSH's sftp and make keys with ssh-keygen (curl's libssh2 is the other
-#                  client); proftpd-mod-crypto above has ProFTPD's mod_sftp.so
-#   util-linux     setsid: the password tests give sftp no terminal, so it asks SSH_ASKPASS
+#                  client), hostbased logins sign through its ssh-keysign; proftpd-mod-crypto above has ProFTPD's
+#                  mod_sftp.so and mod_sftp_sql.so
+#   util-linux     setsid: the password tests give sftp no terminal, so it asks SSH_ASKPASS; unshare: the hostbased
+#                  tests give ssh-keysign a test /etc/ssh in a private mount namespace
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
 #   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
@@ -46,7 +48,9 @@ command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing 
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"
 command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
+[ -x /usr/lib/openssh/ssh-keysign ] || missing="$missing openssh-client"
 command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"
