@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import listing
+from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
 from ..log import NOTICE
@@ -35,7 +35,7 @@ from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .sftp_state import SftpState
-from .xfer import group_owner, hidden_path, size_limit_for
+from .xfer import group_owner, hidden_path, rate_for, size_limit_for
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -86,6 +86,31 @@ class Handle:
     listed: bool | None = None          # READDIR: <Limit LIST NLST> allowed
     final: str | None = None            # HiddenStores: the name the upload gets at CLOSE (`real` is the temporary)
     limit: int | None = None            # MaxStoreFileSize's bytes
+    rate: tuple[float, int] | None = None   # TransferRate's (bytes/s, free bytes), or mod_shaper's when it governs
+    shaping: object = None              # the DataState.shaping `rate` was found with (mod_shaper replaces it)
+    paced: tuple[float, int] = (0.0, 0)     # the time.monotonic() and `bytes` the rate counts from
+
+    def wait(self, session: "Session") -> float:
+        """Seconds this file's next READ or WRITE (an scp chunk) waits under TransferRate, 0 when it may go. As
+        ProFTPD's mod_sftp, every handle is paced on its own from its OPEN, after the free bytes, under the rate of
+        RETR (reading) or STOR/APPE (writing); a new mod_shaper rate paces it anew from now (Transfer.set_rate)."""
+        shaping = transfer.state(session).shaping
+        if shaping is not self.shaping and self.request is not None:
+            self.shaping = shaping
+            self.rate = rate_for(session, self.request.name, self.final or self.real)
+            self.paced = (time.monotonic(), self.bytes)
+        if self.rate is None:
+            return 0.0
+        (bps, free), (since, before) = self.rate, self.paced
+        return (self.bytes - before - free) / bps - (time.monotonic() - since)
+
+
+class Held(Exception):
+    """A READ or WRITE that TransferRate holds back: `step` keeps it and tries again at `resume`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 def open_subsystem(session: "Session", name: str, chan: Channel):
@@ -104,6 +129,8 @@ class Sftp:
         self.version = 0
         self.counter = 0
         self.log = session.state.get(SftpState).log
+        self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
+        self.resume: float | None = None
 
     # -- the channel's side ----------------------------------------------------------------------------------------
     def data(self, chunk: bytes) -> None:
@@ -130,11 +157,14 @@ class Sftp:
         if len(self.buf) < 4 + length:
             return False
         packet = bytes(self.buf[4:4 + length])
-        del self.buf[:4 + length]
+        self.resume = None
         try:
             self.handle(packet)
-        finally:
-            self.chan.consumed(4 + length)
+        except Held as e:                   # the request stays first in line
+            self.resume = time.monotonic() + e.seconds
+            return False
+        del self.buf[:4 + length]
+        self.chan.consumed(4 + length)
         return True
 
     def send(self, payload: bytes) -> None:
@@ -286,6 +316,13 @@ class Sftp:
         files = any(h.fd is not None for h in self.handles.values())
         self.session.set_timer("stalled", self.session.conf("TimeoutStalled") if files else None, _stalled)
 
+    def hold(self, h: Handle) -> None:
+        """TransferRate: raise Held while this handle is ahead of its rate (nothing to do when no rate applies)."""
+        if h.rate is not None or self.datastate.shaping is not None:
+            wait = h.wait(self.session)
+            if wait > 0:
+                raise Held(wait)
+
     def get_handle(self, r: Reader) -> Handle | None:
         return self.handles.get(r.string(256))
 
@@ -326,6 +363,7 @@ class Sftp:
         if h is None or h.fd is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
+        self.hold(h)
         self.moving()
         data = os.pread(h.fd, min(length, MAX_READ), offset)
         if not data:
@@ -346,6 +384,7 @@ class Sftp:
                     "s" if h.limit != 1 else "", h.final or h.real)
             self.status(rid, FAILURE, os.strerror(errno.EFBIG))
             return
+        self.hold(h)
         self.moving()
         view = memoryview(data)
         while view:
@@ -656,9 +695,11 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
         err = getattr(e, "errno", None) or errno.EIO
         session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
         raise
+    data = transfer.state(session)
     return Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
                   final=vpath.real if target != vpath.real else None,
-                  limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
+                  limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None,
+                  rate=rate_for(session, name, vpath.real), shaping=data.shaping, paced=(time.monotonic(), 0))
 
 
 def release(session: "Session", h: Handle, aborted: bool) -> bool:

@@ -22,8 +22,10 @@ import posixpath
 import re
 import shlex
 import stat
+import time
 from typing import TYPE_CHECKING, Iterator
 
+from .. import transfer
 from ..dispatch import DIRS, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
@@ -110,6 +112,8 @@ class Scp:
         self.opts = session.server.get("SFTPOptions")
         self.gen = self._run()
         self.done = False
+        self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
+        self.resume: float | None = None
         session.set_protocol("scp")
         self.log.write(f"scp: {'receiving files (-t)' if mode == 't' else 'sending files (-f)'} "
                        f"{' '.join(paths)[:512]}")
@@ -134,6 +138,7 @@ class Scp:
     def step(self) -> bool:
         if self.done:
             return False
+        self.resume = None
         try:
             return next(self.gen)
         except StopIteration:
@@ -202,6 +207,17 @@ class Scp:
         self.errors += 1
         self.log.write(f"scp: {path}: {what}")
         self._send(b"\x01" + f"{path}: {what}".encode("utf-8", "surrogateescape") + b"\n")   # ProFTPD's wording
+
+    def _held(self, h: Handle) -> bool:
+        """TransferRate (ProFTPD paces each scp file from its start): True, with `resume` set, while this file is
+        ahead of its rate; its next chunk waits (an upload's stays unread: the client's window closes)."""
+        if h.rate is None and self.datastate.shaping is None:
+            return False
+        wait = h.wait(self.session)
+        if wait <= 0:
+            return False
+        self.resume = time.monotonic() + wait
+        return True
 
     def _moving(self) -> None:
         self.session.reset_timer("noxfer")
@@ -339,7 +355,10 @@ class Scp:
                     raise _Eof()
                 yield False
                 continue
-            chunk = self._take(min(left, len(self.buf)))
+            if self._held(h):
+                yield False
+                continue
+            chunk = self._take(min(left, len(self.buf), CHUNK if h.rate is not None else left))   # paced: by chunks
             left -= len(chunk)
             self._moving()
             if write_error is None:
@@ -428,6 +447,9 @@ class Scp:
             return
         left, offset, short = st.st_size, 0, False
         while left:
+            if self._held(h):
+                yield False
+                continue
             data = b""
             if not short:
                 try:

@@ -490,7 +490,7 @@ def abor(session: "Session", cmd: Request) -> Reply:
 
 
 # -- transfers ---------------------------------------------------------------------------------------------------
-def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
+def rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
     """(bytes/s, free bytes) of the TransferRate line that applies (access/expr.py `pick`), or None; mod_shaper's
     rate instead when its priority is above the rank of that line's context (ProFTPD's TransferRate precedence)."""
     chain = session.context(real).chain
@@ -571,7 +571,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
                 t.send_file(fd, offset, convert, sendfile=sendfile)
 
         reply, moved, status = transfer.run(session, cmd, opening, body, size=size, path=path.virtual,
-                                            rate=_rate_for(session, "RETR", path.real))
+                                            rate=rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
@@ -747,7 +747,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
 
     try:
         reply, moved, status = transfer.run(session, cmd, opening, body, what=what, path=virtual,
-                                            rate=_rate_for(session, kind, real))
+                                            rate=rate_for(session, kind, real))
     finally:
         os.close(fd)
     if moved is not None and moved.room is not None and moved.room < 0:

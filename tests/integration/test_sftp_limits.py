@@ -1,0 +1,124 @@
+"""mod_sftp and the transfer limits an administrator sets for FTP: TransferRate paces SFTP READs and WRITEs and scp
+files (as ProFTPD's mod_sftp does), MaxRetrieveFileSize refuses the download of a larger file, over OpenSSH's sftp
+and `scp -O`. One daemon whose main server has SFTPEngine on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+import test_sftp
+from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, start_daemon, wait_until
+from test_sftp import SSH_OPTS, _listening, beside_proftpd
+
+pytestmark = test_sftp.pytestmark      # root, OpenSSH's sftp and ssh-keygen
+
+CONFIG = """\
+DefaultRoot ~
+TransferLog {dir}/xferlog
+<IfModule mod_delay.c>
+  DelayEngine off
+</IfModule>
+SFTPEngine on
+SFTPLog {dir}/sftp.log
+SFTPHostKey {dir}/host
+SFTPAuthMethods publickey
+SFTPAuthorizedUserKeys file:{dir}/keys/%u
+AllowOverwrite on
+<Directory {home}/slow>
+  TransferRate RETR,STOR 64
+</Directory>
+<Directory {home}/free>
+  TransferRate RETR 64:131072
+</Directory>
+<Directory {home}/capped>
+  MaxRetrieveFileSize 100 KB
+</Directory>
+"""
+
+SIZE = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sftplim")
+    os.chmod(base, 0o755)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+    d.users = beside_proftpd(base)          # the users, a host key, alice's key `user` (keys/alice)
+    home = d.home("alice")
+    d.payload = os.urandom(SIZE)
+    for sub in ("", "slow", "free", "capped"):
+        (home / sub).mkdir(exist_ok=True)
+        (home / sub / "f.bin").write_bytes(d.payload)
+        (home / sub / "tiny.txt").write_text("tiny\n")
+        for p in (home / sub, home / sub / "f.bin", home / sub / "tiny.txt"):
+            os.chown(p, d.uid("alice"), d.users["alice"][1])
+    d.conf.write_text(fill(CONFIG + BASE_CONFIG + AUTH_CONFIG, {"port": d.port, "dir": base, "home": home,
+                                                                 "host": "127.0.0.1", "ipv6": "off"}))
+    start_daemon(d)
+    assert wait_until(lambda: _listening(d.port), 10)
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def sftp(d: Daemon, commands: str, *opts: str) -> tuple[subprocess.CompletedProcess, float]:
+    batch = d.dir / "batch"
+    batch.write_text(commands)
+    start = time.monotonic()
+    res = subprocess.run(["sftp", "-b", str(batch), "-i", str(d.dir / "user"), *SSH_OPTS, *opts, "-P", str(d.port),
+                          "alice@127.0.0.1"], capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    return res, time.monotonic() - start
+
+
+def scp(d: Daemon, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    res = subprocess.run(["scp", "-O", "-i", str(d.dir / "user"), *SSH_OPTS, "-P", str(d.port), *args],
+                         capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    return res, time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_transfer_rate_paces_sftp_reads_and_writes(limited, tmp_path):
+    """`TransferRate RETR,STOR 64` (KiB/s): 256 KiB down and up each take about 4 s (ProFTPD's mod_sftp: about 3.8 s),
+    the same file outside that directory comes at once; OpenSSH's keepalives (answered meanwhile, else
+    ServerAliveCountMax=1 ends the session after 2 s) and the bytes are intact."""
+    back = tmp_path / "back.bin"
+    res, fast = sftp(limited, f"get f.bin {back}\n")
+    assert res.returncode == 0, res.stderr
+    assert back.read_bytes() == limited.payload
+    assert fast < 2.5
+    keepalive = ("-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1")
+    res, slow = sftp(limited, f"get slow/f.bin {back}\n", *keepalive)
+    assert res.returncode == 0, res.stderr
+    assert back.read_bytes() == limited.payload
+    assert slow >= 3.4
+    res, slow = sftp(limited, f"put {back} slow/up.bin\n", *keepalive)
+    assert res.returncode == 0, res.stderr
+    assert slow >= 3.4
+    assert (limited.home("alice") / "slow" / "up.bin").read_bytes() == limited.payload
+
+
+@pytest.mark.slow
+def test_transfer_rate_free_bytes_come_first(limited, tmp_path):
+    """`TransferRate RETR 64:131072`: the first 128 KiB are not paced, the other 128 KiB take about 2 s."""
+    res, took = sftp(limited, f"get free/f.bin {tmp_path}/back.bin\n")
+    assert res.returncode == 0, res.stderr
+    assert 1.6 <= took < 3.6
+
+
+@pytest.mark.slow
+def test_transfer_rate_paces_scp_files(limited, tmp_path):
+    """`scp -O` down and up under `TransferRate RETR,STOR 64`: each 256 KiB file about 4 s."""
+    res, took = scp(limited, "alice@127.0.0.1:slow/f.bin", str(tmp_path / "back.bin"))
+    assert res.returncode == 0, res.stderr
+    assert took >= 3.4
+    assert (tmp_path / "back.bin").read_bytes() == limited.payload
+    res, took = scp(limited, str(tmp_path / "back.bin"), "alice@127.0.0.1:slow/scp-up.bin")
+    assert res.returncode == 0, res.stderr
+    assert took >= 3.4
+    assert (limited.home("alice") / "slow" / "scp-up.bin").read_bytes() == limited.payload
