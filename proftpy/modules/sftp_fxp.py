@@ -29,13 +29,12 @@ from typing import TYPE_CHECKING
 from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
-from ..log import NOTICE
 from ..net.ssh.channel import Channel
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .sftp_state import SftpState
-from .xfer import group_owner, hidden_path, rate_for, size_limit_for
+from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -380,8 +379,7 @@ class Sftp:
             self.status(rid, FAILURE, "Invalid handle")
             return
         if h.limit is not None and offset + len(data) > h.limit:
-            log.log(NOTICE, "MaxStoreFileSize (%d byte%s) reached: aborting transfer of '%s'", h.limit,
-                    "s" if h.limit != 1 else "", h.final or h.real)
+            too_large("MaxStoreFileSize", h.limit, h.final or h.real)
             self.status(rid, FAILURE, os.strerror(errno.EFBIG))
             return
         self.hold(h)
@@ -674,6 +672,12 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
         else:
             if st is None:
                 raise FileNotFoundError(errno.ENOENT, "No such file")
+            limit = size_limit_for(session, "MaxRetrieveFileSize", vpath.real)
+            if limit is not None and st.st_size > limit:    # the whole file refused, as FTP's RETR (ProFTPD's
+                too_large("MaxRetrieveFileSize", limit, vpath.real)     # mod_sftp lets it through)
+                session.state.get(SftpState).log.write(f"OPEN of '{vpath.virtual}' ({st.st_size} bytes) refused: "
+                                                       f"larger than MaxRetrieveFileSize ({limit} bytes)")
+                raise PermissionError(errno.EPERM, "Operation not permitted")
             flags |= os.O_RDONLY
         target = vpath.real
         hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
