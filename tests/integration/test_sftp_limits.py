@@ -1,10 +1,12 @@
-"""mod_sftp and the transfer limits an administrator sets for FTP: TransferRate paces SFTP READs and WRITEs and scp
-files (as ProFTPD's mod_sftp does), MaxRetrieveFileSize refuses the download of a larger file, over OpenSSH's sftp
-and `scp -O`. One daemon whose main server has SFTPEngine on."""
+"""mod_sftp and what an administrator sets for FTP: TransferRate paces SFTP READs and WRITEs and scp files (as
+ProFTPD's mod_sftp does), MaxRetrieveFileSize refuses the download of a larger file, over OpenSSH's sftp and
+`scp -O`; the ExtendedLog has a line for each SFTP request, as ProFTPD's. One daemon whose main server has
+SFTPEngine on, and runs beside Debian's ProFTPD."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -28,6 +30,8 @@ SFTPHostKey {dir}/host
 SFTPAuthMethods publickey
 SFTPAuthorizedUserKeys file:{dir}/keys/%u
 AllowOverwrite on
+LogFormat names "%m %J %s"
+ExtendedLog {dir}/read.log READ names
 <Directory {home}/slow>
   TransferRate RETR,STOR 64
 </Directory>
@@ -172,3 +176,61 @@ def test_max_retrieve_file_size_beside_proftpd(open_tmp_path):
     results = side_by_side(tmp_path, config, drive)
     assert results["proftpd"] == ("", "big.bin,tiny.txt", 0)
     assert results["proftpy"] == ('remote open "/big.bin": Permission denied\n', "tiny.txt", 1)
+
+
+# -- the ExtendedLog's lines of SFTP requests ----------------------------------------------------------------------
+def test_extended_log_classes_of_sftp_requests(limited, tmp_path):
+    """`ExtendedLog ... READ`: the SFTP requests of the READ class (READ, STAT, LSTAT; ProFTPD's classes) and RETR,
+    not OPEN, CLOSE (MISC), OPENDIR, READDIR (DIRS) nor MLSD."""
+    log = limited.dir / "read.log"
+    before = log.read_text().splitlines() if log.exists() else []
+    res, _ = sftp(limited, f"get tiny.txt {tmp_path}/t\nls\n")
+    assert res.returncode == 0, res.stderr
+    assert wait_until(lambda: "RETR /tiny.txt 226" in log.read_text(), 5)
+    time.sleep(0.3)
+    names = [line.split()[0] for line in log.read_text().splitlines()[len(before):]]
+    assert names == ["LSTAT", "STAT", "READ", "READ", "RETR"], names
+
+
+LOGGED_NAMES = {"INIT", "OPEN", "CLOSE", "READ", "WRITE", "LSTAT", "FSTAT", "SETSTAT", "FSETSTAT", "OPENDIR",
+                "READDIR", "REMOVE", "MKDIR", "RMDIR", "REALPATH", "STAT", "RENAME", "READLINK", "SYMLINK",
+                "EXTENDED", "RETR", "STOR"}
+
+
+def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
+    """`ExtendedLog ... ALL` with the same sftp batch against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy:
+    each SFTP request's line (OPEN, READ, WRITE, CLOSE, STAT, REALPATH, OPENDIR, READDIR, SETSTAT, SYMLINK, RENAME
+    and EXTENDED, REMOVE, RMDIR...: `%m`, `%r`, `%f`, `%b`, `%s`, `%S`, `%F`, `%J`, `%{basename}`) and the RETR
+    and STOR lines at CLOSE are the same, in the same order, handles aside. Kept apart on purpose: ProFTPD's
+    MKDIR line shows `257` and `"(null)" - Directory successfully created`, proftpy's the status it sent (0, OK)."""
+    from conftest import side_by_side
+    tmp_path = open_tmp_path
+    users = beside_proftpd(tmp_path)
+    config = beside_config(tmp_path, 'LogFormat sftp "%m|%r|%f|%b|%s|%S|%F|%J|%{basename}|%{protocol}"\n'
+                                     "ExtendedLog {dir}/ext.log ALL sftp\nAllowOverwrite on\n")
+    batch = tmp_path / "batch"
+    (tmp_path / "src.txt").write_bytes(b"line of text\n" * 1500)      # 19500 bytes
+
+    def drive(port: int, run) -> list[str]:
+        batch.write_text(f"pwd\nls -l\nput {tmp_path}/src.txt s.txt\nget s.txt {run}/back\nreget s.txt {run}/back\n"
+                         "mkdir d1\nchmod 600 s.txt\nln -s s.txt lnk\nrename s.txt d1/x.txt\nls d1\n-rm nonexistent\n"
+                         "-get /etc/passwd /dev/null\ndf\nrm d1/x.txt\nrmdir d1\n-rmdir d1\nrm lnk\n")
+        res = subprocess.run(["sftp", "-b", str(batch), "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port),
+                              "alice@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert wait_until(lambda: "RMDIR|" in (run / "ext.log").read_text(), 5)
+        time.sleep(0.3)
+        out = []
+        for line in (run / "ext.log").read_text().splitlines():
+            if line.split("|")[0] in LOGGED_NAMES:
+                handles = re.sub(r"\b[0-9a-f]{8,16}\b", "HANDLE", line)
+                out.append(handles.replace(str(users["alice"][2]), "HOME"))
+        return out
+
+    results = side_by_side(tmp_path, config, drive)
+    proftpd, proftpy = results["proftpd"], results["proftpy"]
+    assert 'MKDIR|MKDIR /d1|-|-|257|"(null)" - Directory successfully created|-|/d1|-|sftp' in proftpd
+    assert "MKDIR|MKDIR /d1|-|-|0|OK|-|/d1|-|sftp" in proftpy
+    assert [x for x in proftpy if not x.startswith("MKDIR|")] == [x for x in proftpd if not x.startswith("MKDIR|")]
+    assert "READ|READ HANDLE|HOME/s.txt|19500|1|End of file|/s.txt|HANDLE|s.txt|sftp" in proftpy
+    assert "RETR|RETR /s.txt|HOME/s.txt|19500|226|Transfer complete|/s.txt|/s.txt|s.txt|sftp" in proftpy
