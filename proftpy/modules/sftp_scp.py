@@ -9,6 +9,7 @@ directory an upload creates is mod_core's MKD (`<Limit MKD>`). A name in a `C` o
 one with `/`, `.` or `..` is refused with a `\\x01` line, as is a line that does not parse (`\\x02`, the end).
 SFTPOptions IgnoreSCPUploadPerms (files get 0666 and directories 0777 before the Umask, not the client's modes)
 and IgnoreSCPUploadTimes (a `T` line is read and not applied) are ProFTPD's.
+Wildcards in an `scp -f` path are the server's to expand, as ProFTPD's (`_expand`: inside the root, through fs.py).
 
 The work is a generator (`_run`) the channel drives one step at a time: it yields False when it needs more input
 from the client, True when it did something (sent a chunk of a file: the channel gives it no more steps while that
@@ -25,11 +26,12 @@ import stat
 import time
 from typing import TYPE_CHECKING, Iterator
 
-from .. import transfer
+from .. import listing, transfer
 from ..dispatch import DIRS, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
 from . import access
+from .ls import expand_glob
 from .sftp_fxp import F_CREAT, F_TRUNC, F_WRITE, Handle, Refused, release, start_transfer
 from .sftp_state import SftpState
 from .xfer import size_limit_for
@@ -396,7 +398,25 @@ class Scp:
         if not (yield from self._ack()):
             return
         for path in self.paths:
-            yield from self._send_path(path, 0)
+            for one in self._expand(path):
+                yield from self._send_path(one, 0)
+
+    def _expand(self, path: str) -> list[str]:
+        """The paths a source with wildcards (`*`, `?`, `[...]`, `{a,b}`) stands for, as ProFTPD globs them
+        (unless UseGlobbing is off): matched inside the session's root through fs.py (mod_ls's `expand_glob`), a
+        wildcard never matching a leading dot; none matching is `No such file or directory`."""
+        if not any(c in path for c in "{[*?") or not self.session.server.get("UseGlobbing"):
+            return [path]
+        found: list[str] = []
+        try:
+            for pattern in listing.expand_braces(path):
+                found += expand_glob(self.session, pattern)
+        except (ValueError, UnicodeError):      # a path the filesystem cannot take
+            self._warn(path, os.strerror(errno.EINVAL))
+            return []
+        if not found:
+            self._warn(path, os.strerror(errno.ENOENT))
+        return found
 
     def _send_path(self, path: str, depth: int) -> Iterator[bool]:
         session = self.session

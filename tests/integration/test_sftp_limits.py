@@ -234,3 +234,38 @@ def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
     assert [x for x in proftpy if not x.startswith("MKDIR|")] == [x for x in proftpd if not x.startswith("MKDIR|")]
     assert "READ|READ HANDLE|HOME/s.txt|19500|1|End of file|/s.txt|HANDLE|s.txt|sftp" in proftpy
     assert "RETR|RETR /s.txt|HOME/s.txt|19500|226|Transfer complete|/s.txt|/s.txt|s.txt|sftp" in proftpy
+
+
+# -- wildcards in `scp -f` paths -----------------------------------------------------------------------------------
+def test_scp_wildcards_beside_proftpd(open_tmp_path):
+    """`scp -O` with wildcards in the remote path, against Debian's ProFTPD (which globs them) and proftpy: `*.txt`
+    (not `.hidden.txt`), `{a,c}.*`, `sub/*`, `/../*.txt` (the chroot's root: nothing above it), a pattern that
+    matches nothing; the same files, exit codes and messages."""
+    from conftest import side_by_side
+    tmp_path = open_tmp_path
+    users = beside_proftpd(tmp_path)
+    home = users["alice"][2]
+    (home / "sub").mkdir()
+    for name in ("a.txt", "b.txt", ".hidden.txt", "c.bin", "sub/d.txt"):
+        (home / name).write_text(f"{name}\n")
+    for path in (home / "sub", *home.rglob("*.*")):
+        os.chown(path, users["alice"][0], users["alice"][1])
+    config = beside_config(tmp_path)
+    patterns = ["*.txt", "{a,c}.*", "sub/*", "/../*.txt", "none*", ".h*"]
+
+    def drive(port: int, run) -> list:
+        out = []
+        for i, pattern in enumerate(patterns):
+            into = run / f"got{i}"
+            into.mkdir()
+            res = subprocess.run(["scp", "-O", "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port),
+                                  f"alice@127.0.0.1:{pattern}", str(into)], capture_output=True, text=True, timeout=60)
+            out.append((pattern, res.returncode, res.stderr, sorted(p.name for p in into.iterdir())))
+        return out
+
+    results = side_by_side(tmp_path, config, drive)
+    assert results["proftpy"] == results["proftpd"]
+    assert results["proftpy"] == [("*.txt", 0, "", ["a.txt", "b.txt"]), ("{a,c}.*", 0, "", ["a.txt", "c.bin"]),
+                                  ("sub/*", 0, "", ["d.txt"]), ("/../*.txt", 0, "", ["a.txt", "b.txt"]),
+                                  ("none*", 1, "none*: No such file or directory\n", []),
+                                  (".h*", 0, "", [".hidden.txt"])]
