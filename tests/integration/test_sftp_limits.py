@@ -48,7 +48,16 @@ SIZE = 256 * 1024
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    base = tmp_path_factory.mktemp("sftplim")
+    d = _start(tmp_path_factory.mktemp("sftplim"), CONFIG)
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def _start(base, config: str) -> Daemon:
+    """proftpy with `config` (then the test suite's base lines), alice's files f.bin (256 KiB) and tiny.txt in her
+    home and in slow/, free/, capped/."""
     os.chmod(base, 0o755)
     d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
     d.users = beside_proftpd(base)          # the users, a host key, alice's key `user` (keys/alice)
@@ -60,14 +69,11 @@ def limited(tmp_path_factory):
         (home / sub / "tiny.txt").write_text("tiny\n")
         for p in (home / sub, home / sub / "f.bin", home / sub / "tiny.txt"):
             os.chown(p, d.uid("alice"), d.users["alice"][1])
-    d.conf.write_text(fill(CONFIG + BASE_CONFIG + AUTH_CONFIG, {"port": d.port, "dir": base, "home": home,
+    d.conf.write_text(fill(config + BASE_CONFIG + AUTH_CONFIG, {"port": d.port, "dir": base, "home": home,
                                                                  "host": "127.0.0.1", "ipv6": "off"}))
     start_daemon(d)
     assert wait_until(lambda: _listening(d.port), 10)
-    try:
-        yield d
-    finally:
-        d.stop()
+    return d
 
 
 def sftp(d: Daemon, commands: str, *opts: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -176,6 +182,26 @@ def test_max_retrieve_file_size_beside_proftpd(open_tmp_path):
     results = side_by_side(tmp_path, config, drive)
     assert results["proftpd"] == ("", "big.bin,tiny.txt", 0)
     assert results["proftpy"] == ('remote open "/big.bin": Permission denied\n', "tiny.txt", 1)
+
+
+@pytest.mark.slow
+def test_mod_shaper_rate_paces_sftp(tmp_path):
+    """mod_shaper's overall download rate (`ShaperAll downrate 64 uprate 65536`, one session: all of it) paces an
+    SFTP download as TransferRate does (ProFTPD's mod_shaper sets the session's TransferRate); the upload goes at
+    its own rate."""
+    d = _start(tmp_path, "ShaperEngine on\nShaperTable {dir}/shaper.tab\nShaperLog {dir}/shaper.log\n"
+                         "ShaperAll downrate 64 uprate 65536\n" + CONFIG)
+    try:
+        back = tmp_path / "back.bin"
+        res, took = sftp(d, f"get f.bin {back}\n")
+        assert res.returncode == 0, res.stderr
+        assert back.read_bytes() == d.payload
+        assert took >= 3.4
+        res, took = sftp(d, f"put {back} up.bin\n")
+        assert res.returncode == 0, res.stderr
+        assert took < 3.0
+    finally:
+        d.stop()
 
 
 # -- the ExtendedLog's lines of SFTP requests ----------------------------------------------------------------------
