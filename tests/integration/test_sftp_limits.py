@@ -295,3 +295,39 @@ def test_scp_wildcards_beside_proftpd(open_tmp_path):
                                   ("sub/*", 0, "", ["d.txt"]), ("/../*.txt", 0, "", ["a.txt", "b.txt"]),
                                   ("none*", 1, "none*: No such file or directory\n", []),
                                   (".h*", 0, "", [".hidden.txt"])]
+
+
+@pytest.mark.slow
+def test_a_paced_download_holds_back_only_its_channel(limited, tmp_path):
+    """Two sftp sessions over one SSH connection (OpenSSH's ControlMaster: two channels): while one downloads
+    slow/f.bin at 64 KiB/s (about 4 s), the other lists and fetches a file at once."""
+    control = tmp_path / "ctl"
+    opts = ["-i", str(limited.dir / "user"), *SSH_OPTS, "-o", f"ControlPath={control}"]
+    master = subprocess.Popen(["ssh", *opts, "-p", str(limited.port), "-o", "ControlMaster=yes", "-N",
+                               "alice@127.0.0.1"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    mux = [*opts, "-P", str(limited.port), "-o", "ControlMaster=no", "alice@127.0.0.1"]
+    slow = None
+    try:
+        assert wait_until(control.exists, 10)
+        (tmp_path / "slow.batch").write_text(f"get slow/f.bin {tmp_path}/slow.bin\n")
+        (tmp_path / "quick.batch").write_text(f"ls\nget tiny.txt {tmp_path}/tiny\n")
+        start = time.monotonic()
+        slow = subprocess.Popen(["sftp", "-b", str(tmp_path / "slow.batch"), *mux], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)                     # the download is under way, paced
+        quick_start = time.monotonic()
+        quick = subprocess.run(["sftp", "-b", str(tmp_path / "quick.batch"), *mux], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=30)
+        quick_took = time.monotonic() - quick_start
+        assert quick.returncode == 0, quick.stderr
+        assert (tmp_path / "tiny").read_text() == "tiny\n"
+        assert slow.wait(30) == 0
+        assert time.monotonic() - start >= 3.4
+        assert quick_took < 1.5, quick_took
+        assert (tmp_path / "slow.bin").read_bytes() == limited.payload
+    finally:
+        for proc in (slow, master):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
