@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import time
 
 import pytest
 
 import test_sftp
-from conftest import AUTH_CONFIG, BASE_CONFIG, Daemon, fill, free_port, start_daemon, wait_until
+from conftest import AUTH_CONFIG, BASE_CONFIG, PASSWORDS, Daemon, fill, free_port, start_daemon, wait_until
 from test_sftp import SSH_OPTS, _listening, beside_config, beside_proftpd
 
 pytestmark = test_sftp.pytestmark      # root, OpenSSH's sftp and ssh-keygen
@@ -27,7 +28,7 @@ TransferLog {dir}/xferlog
 SFTPEngine on
 SFTPLog {dir}/sftp.log
 SFTPHostKey {dir}/host
-SFTPAuthMethods publickey
+SFTPAuthMethods publickey password
 SFTPAuthorizedUserKeys file:{dir}/keys/%u
 AllowOverwrite on
 LogFormat names "%m %J %s"
@@ -135,8 +136,9 @@ def test_transfer_rate_paces_scp_files(limited, tmp_path):
 
 
 def test_max_retrieve_file_size_refuses_a_larger_file(limited, tmp_path):
-    """`MaxRetrieveFileSize 100 KB`: OPEN of the 256 KiB file is refused (`Permission denied`: EPERM, as FTP's
-    `426 ... Operation not permitted`), nothing is sent; a smaller file there and the larger one elsewhere come."""
+    """`MaxRetrieveFileSize 100 KB`: OPEN of the 256 KiB file is refused (SSH_FX_PERMISSION_DENIED, `Permission
+    denied`: EPERM as ProFTPD's mod_sftp words it, FTP's `426 ... Operation not permitted`), nothing is sent; a
+    smaller file there and the larger one elsewhere come; `scp -f` skips it with `Operation not permitted`."""
     res, _ = sftp(limited, f"-get capped/f.bin {tmp_path}/big\nget capped/tiny.txt {tmp_path}/tiny\n")
     assert res.returncode == 0, res.stderr
     assert 'remote open "/capped/f.bin": Permission denied' in res.stderr
@@ -150,6 +152,16 @@ def test_max_retrieve_file_size_refuses_a_larger_file(limited, tmp_path):
     assert res.returncode == 1
     assert "capped/f.bin: Operation not permitted" in res.stderr
     assert not (tmp_path / "f.bin").exists() and (tmp_path / "tiny.txt").read_text() == "tiny\n"
+    from ssh_client import MiniClient
+    c = MiniClient(limited.port)
+    assert c.login("alice", PASSWORDS["alice"])
+    c.open_sftp()
+    path = b"capped/f.bin"
+    c.data(struct.pack(">IBII", 17 + len(path), 3, 7, len(path)) + path + struct.pack(">II", 1, 0))   # OPEN, read
+    kind, payload = c.sftp_reply()
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (7, 3)      # SSH_FX_PERMISSION_DENIED
+    assert payload[12:12 + struct.unpack(">I", payload[8:12])[0]] == b"Permission denied"   # ProFTPD's text
+    c.close()
 
 
 def test_max_retrieve_file_size_beside_proftpd(open_tmp_path):
