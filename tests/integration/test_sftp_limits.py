@@ -343,3 +343,33 @@ def test_a_paced_download_holds_back_only_its_channel(limited, tmp_path):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+@pytest.mark.slow
+def test_transfer_rate_beside_proftpd(open_tmp_path):
+    """`TransferRate RETR,STOR 64` against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy: 256 KiB down then
+    up with OpenSSH's sftp takes each of them at least 3.4 s a way (ProFTPD's mod_sftp throttles READ as RETR and
+    WRITE as STOR), and the file comes back whole."""
+    from conftest import side_by_side
+    tmp_path = open_tmp_path
+    users = beside_proftpd(tmp_path)
+    home = users["alice"][2]
+    data = os.urandom(SIZE)
+    (home / "f.bin").write_bytes(data)
+    os.chown(home / "f.bin", users["alice"][0], users["alice"][1])
+    config = beside_config(tmp_path, "TransferRate RETR,STOR 64\nAllowOverwrite on\n")
+    batch = tmp_path / "batch"
+
+    def drive(port: int, run) -> tuple[bool, bool, bool]:
+        took = []
+        for line in (f"get f.bin {run}/back.bin\n", f"put {run}/back.bin up.bin\n"):
+            batch.write_text(line)
+            start = time.monotonic()
+            res = subprocess.run(["sftp", "-b", str(batch), "-i", str(tmp_path / "user"), *SSH_OPTS, "-P", str(port),
+                                  "alice@127.0.0.1"], capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, res.stderr
+            took.append(time.monotonic() - start)
+        return took[0] >= 3.4, took[1] >= 3.4, (home / "up.bin").read_bytes() == data
+
+    results = side_by_side(tmp_path, config, drive)
+    assert results["proftpd"] == results["proftpy"] == (True, True, True)
