@@ -110,6 +110,7 @@ def load_config(opts: Options) -> Config:
         if not addrs and server.get("Port"):
             raise ConfigError(f"cannot resolve address(es) {' '.join(names)}", server.section.where)
         server.addresses = addrs
+    modules.loaded().validate(config)
     return config
 
 

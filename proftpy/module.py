@@ -196,6 +196,8 @@ class Module:
                                                         # outside the process (its pages are then copied already)
     greeting: Callable[[AnySession], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
+    validate: Callable[["Config"], None] | None = None  # when a configuration is loaded (start, HUP, -t): what
+                                                        # needs several directives; raises ConfigError at a line
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
     master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
     master_preload: MasterHook | None = None            # after the daemon said it is ready (and after each reload),
@@ -340,6 +342,12 @@ class ModuleSet:
             fn(session, message, fds)
         except Exception:
             log.exception("handler of the master's %r message failed", message["type"])
+
+    def validate(self, config: "Config") -> None:
+        """Every module's checks across directives; the first ConfigError stops the load."""
+        for m in self.modules:
+            if m.validate is not None:
+                m.validate(config)
 
     def check(self, config: "Config") -> list[tuple[str, bool]]:
         """Every module's `-t` problems: (message, fatal)."""

@@ -656,6 +656,11 @@ def compat_scenarios() -> list[Scenario]:
     ident = ("LoadModule mod_ident.c\nIdentLookups on\nTransferLog {dir}/xfer.log\nLogFormat identfmt "
              '"%a %l [%{{note:mod_ident.rfc1413-ident}}] %m %s"\nExtendedLog {dir}/ext.log ALL identfmt\n')
     ident_steps = [*LOGIN, "PASV", "RETR file.txt", "QUIT", EXTLOG_STEP, XFERLOG_STEP]
+    # -- LogFormat's paths and ids around renames, directories and before login (the same values RedisLogOn* send)
+    pathvars = ('LogFormat pathfmt "%m|%f|%F|%w|%b|%d|%D|%{{basename}}|%{{uid}}|%{{gid}}|'
+                '%{{note:mod_auth.orig-user}}"\nExtendedLog {dir}/ext.log ALL pathfmt\n')
+    add("extlog-path-vars", *LOGIN, "PWD", "RNFR file.txt", "RNTO moved.txt", "CWD dir", "PWD", "CDUP", "MKD new",
+        "RNFR nothere", "RNTO x", "DELE moved.txt", "QUIT", EXTLOG_STEP, conf=pathvars)
     for name, answer in (("oidentd", OIDENTD), ("userid", b"1, 2 : USERID : UNIX , UTF-8 :  a:b c \t\r\n"),
                          ("hidden", b"1, 2 : ERROR : HIDDEN-USER\r\n"), ("no-user", b"1, 2 : ERROR : NO-USER\r\n"),
                          ("empty", b"1, 2 : USERID : UNIX\r\n"), ("garbage", b"\xff\x80junk:\x00x\r\n"),
@@ -2381,7 +2386,8 @@ def read_extlog(server: Server) -> list[str]:
             break
         time.sleep(0.05)
     lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-    return [normalise("extlog: " + line) for line in lines] or ["<ExtendedLog empty>"]
+    return [normalise("extlog: " + line.replace(str(server.base), "BASE")) for line in lines] or \
+        ["<ExtendedLog empty>"]
 
 
 class Identd:

@@ -192,6 +192,26 @@ def parse_auth_order(words: Iterable[str], available: dict[str, Backend]
     return order
 
 
+def configured_ids(user: str | None, group: str | None) -> tuple[int | None, int | None]:
+    """The ids of a `User`/`Group` pair (names or numbers; None where not set); KeyError for an unknown name."""
+    import grp
+    import pwd
+    uid = gid = None
+    if user is not None:
+        if user.isdigit():
+            uid = int(user)
+            try:
+                gid = pwd.getpwuid(uid).pw_gid
+            except KeyError:
+                gid = None
+        else:
+            pw = pwd.getpwnam(user)
+            uid, gid = pw.pw_uid, pw.pw_gid
+    if group is not None:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
 def _root_identity() -> tuple[int, int]:
     st = os.stat("/")
     return st.st_dev, st.st_ino

@@ -297,6 +297,7 @@ def user(session: "Session", cmd: Request) -> Reply:
             return Reply(230, f"User {cmd.arg} logged in")
         return Reply(501, "Reauthentication not supported")
     session.user_arg = cmd.arg
+    session.notes["mod_auth.orig-user"] = cmd.arg       # ProFTPD's note (%{note:mod_auth.orig-user})
     real, anon = resolve_alias(session, cmd.arg)
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")
