@@ -31,7 +31,7 @@ from ..dispatch import DIRS, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
 from . import access
-from .ls import expand_glob
+from .ls import MAX_GLOB_MATCHES, expand_glob
 from .sftp_fxp import F_CREAT, F_TRUNC, F_WRITE, Handle, Refused, release, start_transfer
 from .sftp_state import SftpState
 from .xfer import size_limit_for
@@ -411,6 +411,9 @@ class Scp:
         try:
             for pattern in listing.expand_braces(path):
                 found += expand_glob(self.session, pattern)
+                if len(found) >= MAX_GLOB_MATCHES:     # one bound for all the brace patterns together
+                    del found[MAX_GLOB_MATCHES:]
+                    break
         except (ValueError, UnicodeError):      # a path the filesystem cannot take
             self._warn(path, os.strerror(errno.EINVAL))
             return []
