@@ -49,7 +49,7 @@ TRANSFERS = ("RETR", "STOR", "STOU", "APPE")
 DATA_COMMANDS = TRANSFERS + ("LIST", "NLST", "MLSD")
 
 # -- command classes (the cmd_class column of ProFTPD's command tables) ---------------------------------------------
-ALL = frozenset(("AUTH", "INFO", "DIRS", "READ", "WRITE", "MISC", "SEC"))      # not CONNECT, not EXIT
+ALL = frozenset(("AUTH", "INFO", "DIRS", "READ", "WRITE", "MISC", "SEC", "SSH", "SFTP"))   # not CONNECT, not EXIT
 CLASS_NAMES = ALL | {"CONNECT", "EXIT"}
 _CLASS_ALIASES = {"SECURE": "SEC", "DISCONNECT": "EXIT"}
 COMMAND_CLASSES: dict[str, frozenset[str]] = {}
@@ -95,7 +95,7 @@ def parse_classes(text: str) -> tuple[frozenset[str], frozenset[str]]:
             targets = {name}
         else:
             raise ValueError(f"invalid log class in '{text}': unknown class '{word}' (use ALL, NONE, AUTH, "
-                             "INFO, DIRS, READ, WRITE, MISC, SEC, CONNECT, EXIT)")
+                             "INFO, DIRS, READ, WRITE, MISC, SEC, SSH, SFTP, CONNECT, EXIT)")
         if negate:
             include -= targets
             exclude |= targets
@@ -110,6 +110,11 @@ def wanted(command: str, include: frozenset[str], exclude: frozenset[str]) -> bo
     classes = COMMAND_CLASSES.get(command)
     if not classes:
         return ALL <= include
+    return classes_wanted(classes, include, exclude)
+
+
+def classes_wanted(classes: frozenset[str], include: frozenset[str], exclude: frozenset[str]) -> bool:
+    """A command of these classes is logged: one of them is included, none excluded."""
     return bool(classes & include) and not classes & exclude
 
 
@@ -514,9 +519,37 @@ def _transferlog(session: "Session", xfer: dict) -> None:
 def _extended(session: "Session", cmd: Request, pseudo: bool = False) -> None:
     st = _state(session)
     todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
+    if todo:
+        _write(session, st, todo, record(session, cmd, pseudo))
+
+
+def logs_requests(session: "Session") -> bool:
+    """Does this session write an ExtendedLog (after login)? Another protocol's loop asks once, so that its
+    requests cost nothing more when none does."""
+    st = session.state.find(LogState)
+    return bool(st is not None and st.active)
+
+
+def log_request(session: "Session", cmd: Request, classes: frozenset[str], status: tuple[int, str] | None = None,
+                real: str | None = None, virtual: str | None = None, nbytes: int | None = None) -> None:
+    """The ExtendedLog line of a request of another protocol that runs no FTP phase (mod_sftp's OPEN, READ,
+    CLOSE..., each with its own classes, as ProFTPD's mod_sftp logs them): `%s`/`%S` the status it was answered
+    with (None: the answer was no status), `%f`/`%F` the file it works on, `%b` the bytes moved through it."""
+    st = _state(session)
+    todo = [e for e in st.active if classes_wanted(classes, e.spec.include, e.spec.exclude)]
     if not todo:
         return
-    rec = record(session, cmd, pseudo)
+    rec = record(session, cmd)
+    rec.reply_code, rec.reply_text = status if status is not None else (None, None)
+    rec.bytes = nbytes
+    if real is not None:
+        rec.filename = _prefix(session) + real
+        rec.xfer_path = virtual
+        rec.basename = _last_component(real)
+    _write(session, st, todo, rec)
+
+
+def _write(session: "Session", st: LogState, todo: list[ExtLog], rec: logformat.Record) -> None:
     for entry in todo:
         text = logformat.render(entry.tokens, rec).replace("\n", " ")
         level = entry.spec.syslog_level

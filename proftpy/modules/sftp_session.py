@@ -106,6 +106,12 @@ def serve(session: "Session") -> None:
                     raise Closed(session.end_reason)
             if session.closing:
                 raise Closed(session.end_reason)
+            if conn.resume is not None and not t.buffered:
+                ready = session.wait_readable(conn.resume)     # a transfer held back (TransferRate): the other
+                if ready is None:                               # channels and the client's messages go on meanwhile
+                    continue
+                if not ready:
+                    raise Closed("")
             kind, payload = t.next_message()
             if 50 <= kind <= 79:
                 continue                        # user authentication messages after success: ignored (RFC 4252)

@@ -599,6 +599,19 @@ def beside_proftpd(tmp_path: Path) -> dict:
     return users
 
 
+def beside_config(tmp_path: Path, extra: str = "") -> str:
+    """The configuration both daemons get for `beside_proftpd`'s files (publickey logins, an SFTPLog, DefaultRoot),
+    then `extra`; `{dir}` is each daemon's own run directory."""
+    return f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods publickey
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPLog {{dir}}/sftp.log
+DefaultRoot ~
+{extra}"""
+
+
 def test_same_session_as_proftpd_mod_sftp(open_tmp_path):
     """The same sftp batch against Debian's ProFTPD (LoadModule mod_sftp.c) and proftpy, with the same users, host
     key and authorized keys: the client's transcript (listings included) and the TransferLog lines match, their
@@ -1120,15 +1133,7 @@ def test_same_scp_as_proftpd_mod_sftp(open_tmp_path):
     (tree / "sub" / "b.txt").write_text("b\n")
     os.chmod(tree / "sub" / "b.txt", 0o640)
     os.utime(tree / "a.bin", (1_500_000_000, 1_500_000_000))
-    config = f"""LoadModule mod_sftp.c
-SFTPEngine on
-SFTPHostKey {tmp_path}/host
-SFTPAuthMethods publickey
-SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
-SFTPLog {{dir}}/sftp.log
-TransferLog {{dir}}/xferlog
-DefaultRoot ~
-"""
+    config = beside_config(tmp_path, "TransferLog {dir}/xferlog\n")
     home = users["alice"][2]
 
     def drive(port: int, run: Path) -> tuple:
