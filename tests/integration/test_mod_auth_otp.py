@@ -1,0 +1,216 @@
+"""mod_auth_otp: HOTP and TOTP codes given as PASS (ftplib, curl), the HOTP counter in the SQLite table, reused and
+wrong codes, users without a row, AuthOrder's `*`, the options, the lock file, a database that fails, bad lines."""
+
+import fcntl
+import ftplib
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import PASSWORDS, refused_config, wait_until
+from proftpy.auth.otp import base32_decode, base32_encode, hotp, totp
+
+KEY = b"12345678901234567890"               # RFC 4226's test key
+SECRET = base32_encode(KEY)
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "otp.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE auth_otp (user TEXT PRIMARY KEY, secret TEXT, counter INTEGER)")
+        conn.execute("INSERT INTO auth_otp VALUES ('alice', ?, 0)", (SECRET,))
+    conn.close()
+    os.chmod(path, 0o600)
+    return path
+
+
+def otp_config(db, algorithm="hotp", order="mod_auth_otp.c* mod_auth_file.c", extra=""):
+    return f"""\
+AuthOrder {order}
+SQLBackend sqlite3
+SQLConnectInfo {db}
+SQLAuthenticate off
+SQLNamedQuery get-otp SELECT "secret, counter FROM auth_otp WHERE user = '%{{0}}'"
+SQLNamedQuery set-otp UPDATE "counter = %{{1}} WHERE user = '%{{0}}'" auth_otp
+AuthOTPEngine on
+AuthOTPAlgorithm {algorithm}
+AuthOTPTable sql:/get-otp/set-otp
+AuthOTPLog {db.parent}/otp.log
+{extra}
+"""
+
+
+def counter(db) -> int:
+    with sqlite3.connect(db) as conn:
+        value = conn.execute("SELECT counter FROM auth_otp WHERE user = 'alice'").fetchone()[0]
+    conn.close()
+    return value
+
+
+def login(d, user, password) -> str:
+    with d.connect() as ftp:
+        ftp.sendcmd("USER " + user)
+        try:
+            return ftp.sendcmd("PASS " + password)
+        except ftplib.Error as e:
+            return str(e)
+
+
+def test_hotp_code_logs_in_and_moves_the_counter(ftpd, db):
+    d = ftpd(otp_config(db))
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER alice") == "331 One-time password required for alice"
+        assert ftp.sendcmd("PASS " + hotp(KEY, 0)) == "230 User alice logged in"
+        assert ftp.pwd() == "/"                                # DefaultRoot ~ (the test configuration)
+    assert counter(db) == 1
+    assert "SUCCESS: user 'alice' provided valid OTP code" in (db.parent / "otp.log").read_text()
+
+
+def test_a_reused_hotp_code_passes_once_more_then_no_more(ftpd, db):
+    """ProFTPD accepts the code one step behind the stored counter, and stores the counter plus one."""
+    d = ftpd(otp_config(db))
+    code = hotp(KEY, 0)
+    assert login(d, "alice", code) == "230 User alice logged in"
+    assert login(d, "alice", code) == "230 User alice logged in"
+    assert counter(db) == 2
+    assert login(d, "alice", code) == "530 Login incorrect."
+    assert counter(db) == 2
+    assert login(d, "alice", hotp(KEY, 3)) == "230 User alice logged in"        # one step ahead
+    assert counter(db) == 3
+
+
+def test_wrong_code_and_real_password_refused_when_authoritative(ftpd, db):
+    d = ftpd(otp_config(db))
+    assert login(d, "alice", "000000") == "530 Login incorrect."
+    assert login(d, "alice", PASSWORDS["alice"]) == "530 Login incorrect."
+    assert login(d, "alice", hotp(KEY, 2)) == "530 Login incorrect."            # beyond the window
+    assert counter(db) == 0
+    assert "FAILED: user 'alice' provided invalid OTP code" in (db.parent / "otp.log").read_text()
+
+
+def test_not_authoritative_the_password_still_works(ftpd, db):
+    d = ftpd(otp_config(db, order="mod_auth_otp.c mod_auth_file.c"))
+    assert login(d, "alice", PASSWORDS["alice"]) == "230 User alice logged in"
+    assert login(d, "alice", hotp(KEY, 0)) == "230 User alice logged in"
+    assert counter(db) == 1
+
+
+def test_user_without_row_uses_the_password_unless_a_row_is_required(ftpd, db):
+    d = ftpd(otp_config(db))
+    assert login(d, "bob", PASSWORDS["bob"]) == "230 User bob logged in"
+    assert "user 'bob' has no OTP info in AuthOTPTable" in (db.parent / "otp.log").read_text()
+    d.stop()
+    d = ftpd(otp_config(db, extra="AuthOTPOptions RequireTableEntry"))
+    assert login(d, "bob", PASSWORDS["bob"]) == "530 Login incorrect."
+    assert login(d, "alice", hotp(KEY, 0)) == "230 User alice logged in"
+
+
+@pytest.mark.parametrize("algorithm,digest", [("totp", "sha1"), ("totp-sha256", "sha256"),
+                                              ("totp-sha512", "sha512")])
+def test_totp_code_of_now_logs_in(ftpd, db, algorithm, digest):
+    d = ftpd(otp_config(db, algorithm))
+    assert login(d, "alice", totp(KEY, time.time(), digest)) == "230 User alice logged in"
+    assert login(d, "alice", totp(KEY, time.time() - 90, digest)) == "530 Login incorrect."
+    assert counter(db) == 0                                    # TOTP never writes the table
+
+
+def test_totp_code_replayed_within_its_window_passes(ftpd, db):
+    """ProFTPD keeps no record of used TOTP codes: the same code works until it leaves the window."""
+    d = ftpd(otp_config(db, "totp"))
+    code = totp(KEY, time.time())
+    assert login(d, "alice", code) == "230 User alice logged in"
+    assert login(d, "alice", code) == "230 User alice logged in"
+
+
+def test_totp_with_curl(ftpd, db):
+    d = ftpd(otp_config(db, "totp"))
+    res = subprocess.run(["curl", "-sS", "--max-time", "10", "-l",
+                          f"ftp://alice:{totp(KEY, time.time())}@127.0.0.1:{d.port}/"],
+                         capture_output=True, text=True, timeout=20)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run(["curl", "-sS", "--max-time", "10", "-l", f"ftp://alice:000000@127.0.0.1:{d.port}/"],
+                         capture_output=True, text=True, timeout=20)
+    assert res.returncode == 67, res.stderr                   # CURLE_LOGIN_DENIED
+
+
+def test_standard_response_keeps_the_usual_331(ftpd, db):
+    d = ftpd(otp_config(db, extra="AuthOTPOptions FTPStandardResponse"))
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER alice") == "331 Password required for alice"
+        assert ftp.sendcmd("PASS " + hotp(KEY, 0)) == "230 User alice logged in"
+
+
+def test_missing_named_query_leaves_otp_out(ftpd, db):
+    d = ftpd(otp_config(db).replace("sql:/get-otp/set-otp", "sql:/get-otp/nothere"))
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER alice") == "331 Password required for alice"
+        assert ftp.sendcmd("PASS " + PASSWORDS["alice"]) == "230 User alice logged in"
+    assert "unable to resolve SQLNamedQuery name 'nothere'" in (db.parent / "otp.log").read_text()
+
+
+def test_database_error_ends_the_session_as_mod_sql_does(ftpd, db):
+    d = ftpd(otp_config(db).replace("FROM auth_otp WHERE", "FROM missing WHERE"))
+    with d.connect() as ftp:
+        ftp.sendcmd("USER alice")
+        with pytest.raises((EOFError, ftplib.Error, OSError)):
+            ftp.sendcmd("PASS " + hotp(KEY, 0))
+    assert wait_until(lambda: "unrecoverable backend error" in d.log(), 5), d.log()
+
+
+def test_bad_secret_is_as_no_row(ftpd, db):
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE auth_otp SET secret = 'not=base32'")
+    conn.close()
+    d = ftpd(otp_config(db, order="mod_auth_otp.c mod_auth_file.c"))
+    assert login(d, "alice", PASSWORDS["alice"]) == "230 User alice logged in"
+    assert "error base32-decoding value from database" in (db.parent / "otp.log").read_text()
+
+
+def test_engine_off_changes_nothing(ftpd, db):
+    d = ftpd(otp_config(db).replace("AuthOTPEngine on", "AuthOTPEngine off"))
+    with d.connect() as ftp:
+        assert ftp.sendcmd("USER alice") == "331 Password required for alice"
+        assert ftp.sendcmd("PASS " + PASSWORDS["alice"]) == "230 User alice logged in"
+
+
+def test_table_lock_is_held_while_the_counter_moves(ftpd, db, tmp_path):
+    lock = tmp_path / "otp.lock"
+    d = ftpd(otp_config(db, extra=f"AuthOTPTableLock {lock}"))
+    assert login(d, "alice", hotp(KEY, 0)) == "230 User alice logged in"
+    assert lock.exists()
+    fd = os.open(lock, os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)                            # another holder: the next login waits for it
+    result = []
+    worker = threading.Thread(target=lambda: result.append(login(d, "alice", hotp(KEY, 1))))
+    worker.start()
+    time.sleep(1)
+    assert not result and counter(db) == 1
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    worker.join(10)
+    assert result == ["230 User alice logged in"]
+    assert counter(db) == 2
+
+
+@pytest.mark.parametrize("line,message", [
+    ("AuthOTPTable file:/x/y", "badly formatted parameter"),
+    ("AuthOTPTable sql:/only", "badly formatted table info"),
+    ("AuthOTPAlgorithm md5", "expected supported OTP algorithm"),
+    ("AuthOTPOptions RequireTableEntry Bogus", "unknown AuthOTPOption 'Bogus'"),
+    ("AuthOTPEngine maybe", "AuthOTPEngine"),
+])
+def test_bad_lines_are_refused(tmp_path, line, message):
+    err = refused_config(tmp_path, line)
+    assert "t.conf:2:" in err and message in err, err
+
+
+def test_secret_helpers_agree_with_the_table(db):
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT secret FROM auth_otp").fetchone()[0]
+    conn.close()
+    assert base32_decode(stored) == KEY
