@@ -149,7 +149,10 @@ class AuthChain:
             verdict = backend.vouch(name, password)
             if verdict is not None:
                 if trace.on: trace.msg("auth", 5, "auth-only module %s %s user '%s'", backend.name, "accepted" if verdict else "refused", name)
-                return self.lookup(name) if verdict else None
+                if not verdict:
+                    self.refusal = getattr(backend, "refusal", None)
+                    return None
+                return self.lookup(name)
         for backend, required in self.entries:
             account = backend.getpwnam(name)
             if trace.on: trace.msg("auth", 6, "auth request \"getpwnam\" for '%s' to module %s: %s", name, getattr(backend, "name", type(backend).__name__), "found" if account else "unknown")

@@ -12,6 +12,7 @@ The codes are computed in proftpy/auth/otp.py.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import time
@@ -37,6 +38,7 @@ NAME = "mod_auth_otp.c"
 VERSION = "mod_auth_otp/0.3"
 log = logging.getLogger("proftpy")
 
+NO_SUCH_USER = "No such user found"
 STANDARD_RESPONSE = "FTPStandardResponse"
 REQUIRE_TABLE_ENTRY = "RequireTableEntry"
 DISPLAY_VERIFICATION_CODE = "DisplayVerificationCode"
@@ -153,7 +155,7 @@ def _bind(session: "Session", **_: Any) -> None:
     """The server's backend (in the session's auth chain) checks codes for this session."""
     for backend, required in session.auth.vouchers if session.auth is not None else ():
         if isinstance(backend, OtpBackend):
-            backend.verify = lambda name, password, required=required: verify(session, name, password, required)
+            backend.verify = functools.partial(verify, session, backend, required)
 
 
 def _reinit(session: "Session", **_: Any) -> None:
@@ -246,9 +248,10 @@ def _user_info(session: "Session", table: Table, name: str, hotp: bool) -> tuple
     return secret, (_atol(values[1]) if hotp else 0)
 
 
-def verify(session: "Session", name: str, password: str, required: bool) -> bool | None:
+def verify(session: "Session", backend: "OtpBackend", required: bool, name: str, password: str) -> bool | None:
     """ProFTPD's handle_user_otp: True (a right code: log in), False (refuse the login), None (no say: the other
-    modules check the password)."""
+    modules check the password). `required`: AuthOrder's `*` on `mod_auth_otp.c`."""
+    backend.refusal = None
     st = _state(session)
     table = st.table
     if not st.engine or table is None:
@@ -265,6 +268,7 @@ def verify(session: "Session", name: str, password: str, required: bool) -> bool
                    f"unable to retrieve OTP info for user '{name}': {info}")
             if required and REQUIRE_TABLE_ENTRY in options(session.server):
                 _write(session, f"FAILED: user '{name}' does not have entry in OTP tables")
+                backend.refusal = NO_SUCH_USER          # ProFTPD's PR_AUTH_NOPWD
                 return False
             return None
         secret, counter = info
@@ -297,7 +301,8 @@ class OtpBackend:
     uses_crypt = False
 
     def __init__(self) -> None:
-        self.verify: Callable[[str, str, bool], bool | None] | None = None
+        self.verify: Callable[[str, str], bool | None] | None = None
+        self.refusal: str | None = None     # mod_auth's words for the last refusal, when not a wrong code
 
     def vouch(self, name: str, password: str | bytes = "") -> bool | None:
         if self.verify is None:

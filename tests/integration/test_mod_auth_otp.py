@@ -107,7 +107,10 @@ def test_user_without_row_uses_the_password_unless_a_row_is_required(ftpd, db):
     d.stop()
     d = ftpd(otp_config(db, extra="AuthOTPOptions RequireTableEntry"))
     assert login(d, "bob", PASSWORDS["bob"]) == "530 Login incorrect."
+    assert login(d, "alice", "000000") == "530 Login incorrect."
     assert login(d, "alice", hotp(KEY, 0)) == "230 User alice logged in"
+    assert wait_until(lambda: "USER bob (Login failed): No such user found" in d.log(), 5), d.log()
+    assert "USER alice (Login failed): Incorrect password" in d.log()
 
 
 @pytest.mark.parametrize("algorithm,digest", [("totp", "sha1"), ("totp-sha256", "sha256"),
