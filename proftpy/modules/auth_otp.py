@@ -174,20 +174,23 @@ def _exit(session: "Session", **_: Any) -> None:
         st.lock_fd = None
 
 
-def _pre_user(session: "Session", req: Request) -> None:
-    """PRE_CMD USER: the table is "opened": both named queries must exist, else the module sits this login out."""
-    st = _state(session)
-    if not st.engine:
-        return
+def _open_table(session: "Session") -> Table | None:
+    """The table "opened": both named queries must exist, else the module sits this login out (logged)."""
     table = session.server.get("AuthOTPTable")
     known = sql.queries(session.server)
     missing = next((name for name in (table.select, table.update) if name not in known), None)
-    if missing is not None:
-        _write(session, f"error: unable to resolve SQLNamedQuery name '{missing}'")
-        _write(session, "unable to open AuthOTPTable: Invalid argument")
-        st.table = None
-        return
-    st.table = table
+    if missing is None:
+        return table
+    _write(session, f"error: unable to resolve SQLNamedQuery name '{missing}'")
+    _write(session, "unable to open AuthOTPTable: Invalid argument")
+    return None
+
+
+def _pre_user(session: "Session", req: Request) -> None:
+    """PRE_CMD USER: the table is opened for this login."""
+    st = _state(session)
+    if st.engine:
+        st.table = _open_table(session)
 
 
 def _post_user(session: "Session", req: Request) -> None:
@@ -248,10 +251,13 @@ def _user_info(session: "Session", table: Table, name: str, hotp: bool) -> tuple
     return secret, (_atol(values[1]) if hotp else 0)
 
 
-def verify(session: "Session", backend: "OtpBackend", required: bool, name: str, password: str) -> bool | None:
+def verify(session: "Session", backend: "OtpBackend | None", required: bool, name: str,
+           password: str) -> bool | None:
     """ProFTPD's handle_user_otp: True (a right code: log in), False (refuse the login), None (no say: the other
-    modules check the password). `required`: AuthOrder's `*` on `mod_auth_otp.c`."""
-    backend.refusal = None
+    modules check the password). `required`: AuthOrder's `*` on `mod_auth_otp.c`; `backend` (None: not in
+    AuthOrder) is told why a refusal is not a wrong code."""
+    if backend is not None:
+        backend.refusal = None
     st = _state(session)
     table = st.table
     if not st.engine or table is None:
@@ -268,7 +274,8 @@ def verify(session: "Session", backend: "OtpBackend", required: bool, name: str,
                    f"unable to retrieve OTP info for user '{name}': {info}")
             if required and REQUIRE_TABLE_ENTRY in options(session.server):
                 _write(session, f"FAILED: user '{name}' does not have entry in OTP tables")
-                backend.refusal = NO_SUCH_USER          # ProFTPD's PR_AUTH_NOPWD
+                if backend is not None:
+                    backend.refusal = NO_SUCH_USER      # ProFTPD's PR_AUTH_NOPWD
                 return False
             return None
         secret, counter = info
@@ -288,6 +295,41 @@ def verify(session: "Session", backend: "OtpBackend", required: bool, name: str,
         _write(session, f"FAILED: user '{name}' provided invalid OTP code")
         return False
     return None
+
+
+# -- mod_sftp's keyboard-interactive driver --------------------------------------------------------------------------
+PROMPT = "Verification code: "
+
+
+def kbdint_offered(session: "Session") -> bool:
+    """Whether this driver is there for mod_sftp's keyboard-interactive method (AuthOTPEngine with a table)."""
+    return _state(session).engine
+
+
+def kbdint(session: "Session", user: str, ask: Callable[[str, bool], str]) -> bool | None:
+    """ProFTPD's auth_otp kbdint driver: None when it has nothing to ask `user` (no table, no row: the next driver's
+    turn, and no prompt sent), else whether the answer to `ask(prompt, echo)` is a right code (the HOTP counter
+    moved as for a PASS). Where AuthOrder does not name the module, it asks and the answer fails, as in ProFTPD."""
+    st = _state(session)
+    if not st.engine or (table := _open_table(session)) is None:
+        return None
+    entry = next(((b, r) for b, r in session.auth.vouchers if isinstance(b, OtpBackend)), (None, False)) \
+        if session.auth is not None else (None, False)
+    with _locked(session, fcntl.LOCK_SH):
+        info = _user_info(session, table, user, False)
+    if isinstance(info, str):
+        _write(session, f"no info for user '{user}' found in AuthOTPTable, skipping SSH2 keyboard-interactive "
+                        "challenge")
+        return None
+    answer = ask(PROMPT, DISPLAY_VERIFICATION_CODE in options(session.server))
+    if entry[0] is None:        # ProFTPD then compares the code through the other modules' password checks
+        _write(session, f"code of user '{user}' not checked: AuthOrder does not name {NAME}")
+        return False
+    st.table = table
+    try:
+        return verify(session, entry[0], entry[1], user, answer) is True
+    finally:
+        st.table = None
 
 
 # -- the auth module -------------------------------------------------------------------------------------------------

@@ -217,3 +217,108 @@ def test_secret_helpers_agree_with_the_table(db):
         stored = conn.execute("SELECT secret FROM auth_otp").fetchone()[0]
     conn.close()
     assert base32_decode(stored) == KEY
+
+
+# -- mod_sftp: the keyboard-interactive driver, the password method -------------------------------------------------
+def _sftp(d, tmp_path, user: str, answer: str, method: str) -> subprocess.CompletedProcess:
+    """OpenSSH's sftp, `answer` given to every prompt (SSH_ASKPASS), with one authentication method."""
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    askpass.chmod(0o755)
+    env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    return subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                           "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", "-o",
+                           f"PreferredAuthentications={method}", "-o",
+                           "PubkeyAuthentication=no", "-o", "KbdInteractiveAuthentication=yes", "-P", str(d.port),
+                           f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60, env=env, input="pwd\n")
+
+
+def sftp_config(db, tmp_path, methods: str, order="mod_auth_otp.c* mod_auth_file.c") -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host_ed25519")], check=True)
+    return (f"SFTPEngine on\nSFTPHostKey {tmp_path}/host_ed25519\nSFTPLog {tmp_path}/sftp.log\n"
+            f"SFTPAuthMethods {methods}\nSFTPPAMEngine off\n" + otp_config(db, order=order))
+
+
+def test_keyboard_interactive_asks_for_the_verification_code(ftpd, db, tmp_path):
+    d = ftpd(sftp_config(db, tmp_path, "keyboard-interactive"))
+    res = _sftp(d, tmp_path, "alice", hotp(KEY, 0), "keyboard-interactive")
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, res.stderr
+    assert counter(db) == 1
+    assert "user 'alice' authenticated via 'keyboard-interactive' method" in (tmp_path / "sftp.log").read_text()
+    res = _sftp(d, tmp_path, "alice", "000000", "keyboard-interactive")
+    assert res.returncode != 0 and "Permission denied" in res.stderr
+    assert "keyboard-interactive authentication of 'alice' failed: wrong verification code" in \
+        (tmp_path / "sftp.log").read_text()
+    res = _sftp(d, tmp_path, "bob", PASSWORDS["bob"], "keyboard-interactive")     # no row: nothing to ask
+    assert res.returncode != 0
+    assert "no info for user 'bob' found in AuthOTPTable, skipping SSH2 keyboard-interactive challenge" in \
+        (tmp_path / "otp.log").read_text()
+    assert counter(db) == 1
+
+
+def test_sftp_password_method_takes_the_code(ftpd, db, tmp_path):
+    d = ftpd(sftp_config(db, tmp_path, "password"))
+    res = _sftp(d, tmp_path, "alice", hotp(KEY, 0), "password")
+    assert res.returncode == 0 and "Remote working directory: /" in res.stdout, res.stderr
+    res = _sftp(d, tmp_path, "alice", PASSWORDS["alice"], "password")
+    assert res.returncode != 0
+    assert counter(db) == 1
+
+
+def test_same_keyboard_interactive_logins_as_proftpd(open_tmp_path):
+    """mod_auth_otp's keyboard-interactive driver against Debian's ProFTPD (mod_sftp, mod_sql_sqlite, mod_auth_otp)
+    and proftpy on the same SQLite table: who gets in, and the HOTP counter after each try (not authoritative: the
+    password method still takes the password)."""
+    from conftest import PROFTPD, make_users, side_by_side
+    tmp_path = open_tmp_path
+    assert os.path.exists("/usr/lib/proftpd/mod_auth_otp.so"), "Debian's proftpd-core ships mod_auth_otp"
+    make_users(tmp_path)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host")], check=True)
+    config = f"""AuthOrder mod_auth_otp.c mod_auth_file.c
+LoadModule mod_sql.c
+LoadModule mod_sql_sqlite.c
+LoadModule mod_sftp.c
+LoadModule mod_auth_otp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods keyboard-interactive password
+SFTPLog {{dir}}/sftp.log
+SQLBackend sqlite3
+SQLConnectInfo {tmp_path}/otp.db
+SQLAuthenticate off
+SQLNamedQuery get-otp SELECT "secret, counter FROM auth_otp WHERE user = '%{{0}}'"
+SQLNamedQuery set-otp UPDATE "counter = %{{1}} WHERE user = '%{{0}}'" auth_otp
+AuthOTPEngine on
+AuthOTPAlgorithm hotp
+AuthOTPTable sql:/get-otp/set-otp
+"""
+
+    def drive(port: int, run) -> list:
+        (tmp_path / "otp.db").unlink(missing_ok=True)
+        with sqlite3.connect(tmp_path / "otp.db") as conn:
+            conn.execute("CREATE TABLE auth_otp (user TEXT PRIMARY KEY, secret TEXT, counter INTEGER)")
+            conn.execute("INSERT INTO auth_otp VALUES ('alice', ?, 0)", (SECRET,))
+        conn.close()
+        d = type("Server", (), {"port": port})
+        out = []
+        for user, answer, method in (("alice", hotp(KEY, 0), "keyboard-interactive"),
+                                     ("alice", hotp(KEY, 0), "keyboard-interactive"),
+                                     ("alice", hotp(KEY, 0), "keyboard-interactive"),
+                                     ("alice", "000000", "keyboard-interactive"),
+                                     ("bob", PASSWORDS["bob"], "keyboard-interactive"),
+                                     ("alice", PASSWORDS["alice"], "password")):
+            res = _sftp(d, run, user, answer, method)
+            out.append((user, answer, method, res.returncode, counter(tmp_path / "otp.db")))
+        return out
+
+    assert os.path.exists(PROFTPD)
+    results = side_by_side(tmp_path, config, drive)
+    assert [r[3:] for r in results["proftpd"]] == [(0, 1), (0, 2), (255, 2), (255, 2), (255, 2), (0, 2)]
+    assert results["proftpy"] == results["proftpd"]
+    # outside AuthOrder the prompt comes and no code is right (ProFTPD checks it through mod_auth_file's crypt)
+    other = tmp_path / "outside"
+    other.mkdir()
+    make_users(other)
+    results = side_by_side(other, config.replace("AuthOrder mod_auth_otp.c mod_auth_file.c\n", ""), drive)
+    assert [r[3:] for r in results["proftpd"]][:2] == [(255, 0), (255, 0)]
+    assert results["proftpy"] == results["proftpd"]
