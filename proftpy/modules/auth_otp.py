@@ -6,7 +6,9 @@ is checked (`AuthChain`'s vouchers) and knows no account (the account comes from
 row whose PASS is a right code logs in; a wrong code ends the login only when the module is authoritative
 (`mod_auth_otp.c*`), else the other modules check the PASS as a password. A user without a row (or whose row
 cannot be read) is left to the other modules, unless the module is authoritative with `RequireTableEntry`.
-The codes are computed in proftpy/auth/otp.py.
+Over SSH the same check serves mod_sftp's password method, and `kbdint` is mod_auth_otp's keyboard-interactive
+driver (the `Verification code: ` prompt), which sftp_session.Auth asks before PAM's. The codes are computed in
+proftpy/auth/otp.py.
 """
 
 from __future__ import annotations
