@@ -13,6 +13,7 @@ import pytest
 
 from conftest import PASSWORDS, refused_config, wait_until
 from proftpy.auth.otp import base32_decode, base32_encode, hotp, totp
+from test_mod_sql import login_reply as login
 
 KEY = b"12345678901234567890"               # RFC 4226's test key
 SECRET = base32_encode(KEY)
@@ -50,15 +51,6 @@ def counter(db) -> int:
         value = conn.execute("SELECT counter FROM auth_otp WHERE user = 'alice'").fetchone()[0]
     conn.close()
     return value
-
-
-def login(d, user, password) -> str:
-    with d.connect() as ftp:
-        ftp.sendcmd("USER " + user)
-        try:
-            return ftp.sendcmd("PASS " + password)
-        except ftplib.Error as e:
-            return str(e)
 
 
 def test_hotp_code_logs_in_and_moves_the_counter(ftpd, db):
@@ -200,16 +192,17 @@ def test_table_lock_is_held_while_the_counter_moves(ftpd, db, tmp_path):
     assert counter(db) == 2
 
 
-@pytest.mark.parametrize("line,message", [
-    ("AuthOTPTable file:/x/y", "badly formatted parameter"),
-    ("AuthOTPTable sql:/only", "badly formatted table info"),
-    ("AuthOTPAlgorithm md5", "expected supported OTP algorithm"),
-    ("AuthOTPOptions RequireTableEntry Bogus", "unknown AuthOTPOption 'Bogus'"),
-    ("AuthOTPEngine maybe", "AuthOTPEngine"),
-])
-def test_bad_lines_are_refused(tmp_path, line, message):
-    err = refused_config(tmp_path, line)
-    assert "t.conf:2:" in err and message in err, err
+BAD_LINES = {"AuthOTPTable file:/x/y": "badly formatted parameter",
+             "AuthOTPTable sql:/only": "badly formatted table info",
+             "AuthOTPAlgorithm md5": "expected supported OTP algorithm",
+             "AuthOTPOptions RequireTableEntry Bogus": "unknown AuthOTPOption 'Bogus'",
+             "AuthOTPEngine maybe": "AuthOTPEngine"}
+
+
+def test_bad_lines_are_refused_when_the_configuration_loads(tmp_path):
+    for line, message in BAD_LINES.items():
+        err = refused_config(tmp_path, line)
+        assert "t.conf:2:" in err and message in err, (line, err)
 
 
 def test_secret_helpers_agree_with_the_table(db):
