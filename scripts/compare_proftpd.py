@@ -1160,7 +1160,8 @@ def otp_scenarios() -> list[Scenario]:
     loose = hotp + "AuthOrder mod_auth_otp.c mod_auth_file.c\n"
     strict = hotp + "AuthOrder mod_auth_otp.c* mod_auth_file.c\n"
     c0, c1, c2, _ = OTP_CODES
-    add("otp-hotp-login", "USER alice", "PASS 000000", "USER alice", f"PASS {c0}", "NOOP", "PWD", conf=loose)
+    add("otp-hotp-login", "USER alice", "PASS 000000", "USER alice", f"PASS {c0}", "NOOP", "PWD", "USER alice",
+        "USER bob", "PASS x", conf=loose)
     add("otp-hotp-window-ahead", "USER alice", f"PASS {c1}", "NOOP", conf=loose)
     add("otp-hotp-beyond-window", "USER alice", f"PASS {c2}", "USER alice", f"PASS {c0} ", "USER alice",
         "PASS alice-pw", "NOOP", conf=loose)

@@ -13,6 +13,7 @@ proftpy/auth/otp.py.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import logging
@@ -207,21 +208,32 @@ def _post_pass(session: "Session", req: Request) -> None:
     _state(session).table = None
 
 
+LOCK_TRIES, LOCK_PAUSE = 50, 0.1    # AuthOTPTableLock: how long a login waits for another's lock (5 s)
+
+
 @contextmanager
 def _locked(session: "Session", kind: int):
-    """AuthOTPTableLock held (fcntl, whole file) for the block, when configured."""
+    """AuthOTPTableLock held (fcntl, whole file) for the block, when configured. A lock not had within 5 s is
+    logged and the block runs without it (ProFTPD gives up after ten quick tries), so a stuck holder delays logins
+    and never hangs them."""
     fd = _state(session).lock_fd
-    if fd is None:
-        yield
-        return
-    try:
-        fcntl.lockf(fd, kind)
-    except OSError as e:
-        _write(session, f"failed to {'write' if kind == fcntl.LOCK_EX else 'read'}-lock AuthOTPTable: {e.strerror}")
+    held = False
+    for attempt in range(LOCK_TRIES if fd is not None else 0):
+        try:
+            fcntl.lockf(fd, kind | fcntl.LOCK_NB)
+            held = True
+            break
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN) or attempt == LOCK_TRIES - 1:
+                what = "write" if kind == fcntl.LOCK_EX else "read"
+                _write(session, f"failed to {what}-lock AuthOTPTable: {e.strerror}")
+                break
+            time.sleep(LOCK_PAUSE)
     try:
         yield
     finally:
-        fcntl.lockf(fd, fcntl.LOCK_UN)
+        if held:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
 
 
 def _atol(value: object) -> int:

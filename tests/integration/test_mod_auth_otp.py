@@ -190,6 +190,15 @@ def test_table_lock_is_held_while_the_counter_moves(ftpd, db, tmp_path):
     worker.join(10)
     assert result == ["230 User alice logged in"]
     assert counter(db) == 2
+    fd = os.open(lock, os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)                            # held for good: the login goes on after 5 s
+    try:
+        started = time.monotonic()
+        assert login(d, "alice", hotp(KEY, 2)) == "230 User alice logged in"
+        assert 4 < time.monotonic() - started < 15
+    finally:
+        os.close(fd)
+    assert "failed to write-lock AuthOTPTable" in (db.parent / "otp.log").read_text()
 
 
 BAD_LINES = {"AuthOTPTable file:/x/y": "badly formatted parameter",
