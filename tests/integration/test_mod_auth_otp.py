@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, refused_config, wait_until
+from conftest import PASSWORDS, configtest, refused_config, wait_until
 from proftpy.auth.otp import base32_decode, base32_encode, hotp, totp
 from test_mod_sql import login_reply as login
 
@@ -212,6 +212,16 @@ def test_bad_lines_are_refused_when_the_configuration_loads(tmp_path):
     for line, message in BAD_LINES.items():
         err = refused_config(tmp_path, line)
         assert "t.conf:2:" in err and message in err, (line, err)
+
+
+def test_configtest_warns_of_what_sessions_would_ignore(tmp_path):
+    res = configtest(tmp_path, "Port 0\nAuthOTPEngine on\n<VirtualHost 127.0.0.1>\nPort 0\nAuthOTPEngine on\n"
+                               "AuthOTPTable sql:/get/set\nSQLNamedQuery get SELECT \"secret FROM t\"\n"
+                               "</VirtualHost>\n")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    assert "missing required AuthOTPTable directive, disabling module" in out
+    assert "AuthOTPTable: no SQLNamedQuery 'set'" in out and "no SQLNamedQuery 'get'" not in out
 
 
 def test_secret_helpers_agree_with_the_table(db):
