@@ -246,7 +246,9 @@ def _sftp(d, tmp_path, user: str, answer: str, method: str) -> subprocess.Comple
 
 
 def sftp_config(db, tmp_path, methods: str, order="mod_auth_otp.c* mod_auth_file.c") -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host_ed25519")], check=True)
+    if not (tmp_path / "host_ed25519").exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host_ed25519")],
+                       check=True)
     return (f"SFTPEngine on\nSFTPHostKey {tmp_path}/host_ed25519\nSFTPLog {tmp_path}/sftp.log\n"
             f"SFTPAuthMethods {methods}\nSFTPPAMEngine off\n" + otp_config(db, order=order))
 
@@ -266,6 +268,29 @@ def test_keyboard_interactive_asks_for_the_verification_code(ftpd, db, tmp_path)
     assert "no info for user 'bob' found in AuthOTPTable, skipping SSH2 keyboard-interactive challenge" in \
         (tmp_path / "otp.log").read_text()
     assert counter(db) == 1
+
+
+@pytest.mark.parametrize("option,echo", [("", False), ("AuthOTPOptions DisplayVerificationCode", True)])
+def test_verification_code_prompt_and_its_echo_flag(ftpd, db, tmp_path, option, echo):
+    """The INFO_REQUEST: one prompt, `Verification code: `, echoed only with DisplayVerificationCode; a wrong
+    answer is a USERAUTH_FAILURE."""
+    from proftpy.net.ssh.wire import Reader, Writer
+    from ssh_client import MiniClient
+    d = ftpd(sftp_config(db, tmp_path, "keyboard-interactive") + option)
+    c = MiniClient(d.port)
+    try:
+        c.send(Writer().byte(5).string(b"ssh-userauth").bytes())
+        assert c.recv()[0] == 6
+        c.send(Writer().byte(50).string(b"alice").string(b"ssh-connection").string(b"keyboard-interactive")
+               .string(b"").string(b"").bytes())
+        r = Reader(c.recv())
+        assert r.byte() == 60
+        r.string(), r.string(), r.string()                      # name, instruction, language
+        assert (r.u32(), r.text(), r.boolean()) == (1, "Verification code: ", echo)
+        c.send(Writer().byte(61).u32(1).string(b"000000").bytes())
+        assert c.recv()[0] == 51
+    finally:
+        c.close()
 
 
 def test_sftp_password_method_takes_the_code(ftpd, db, tmp_path):
