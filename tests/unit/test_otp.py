@@ -71,3 +71,18 @@ def test_totp_window_is_now_then_thirty_seconds_each_way():
 def test_an_empty_secret_gives_no_code():
     with pytest.raises(ValueError):
         hotp(b"", 0)
+
+
+def test_auth_otp_tool_prints_a_new_secret_and_its_first_hotp_code(capsys):
+    from proftpy.tools import auth_otp
+    assert auth_otp.main([]) == 0
+    out = capsys.readouterr().out
+    secret = out.split("Your new secret key is: ")[1].split("\n")[0]
+    assert len(base32_decode(secret)) == 32 and len(secret) == 52
+    assert f"VALUES ('{secret}', 0);" in out
+    assert f"Your verification code is: {hotp(base32_decode(secret), 0)}\n" in out
+    assert auth_otp.main(["-q"]) == 0
+    quiet = capsys.readouterr().out
+    assert len(quiet) == 53 and quiet != secret + "\n"
+    assert auth_otp.main(["-x"]) == 1
+    assert "auth-otp: " in capsys.readouterr().err
