@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import privs
+from .. import privs, trace
 from ..auth.otp import ALGORITHMS, Base32Error, base32_decode, candidates
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str
@@ -265,6 +265,21 @@ def _user_info(session: "Session", table: Table, name: str, hotp: bool) -> tuple
     return secret, (_atol(values[1]) if hotp else 0)
 
 
+_WINDOWS = ("current counter", "one counter window behind", "one counter window ahead")
+
+
+def _matches(codes: list[str], password: str) -> bool:
+    """Whether `password` is one of the window's codes, traced as ProFTPD's `auth_otp` channel tells it."""
+    for i, code in enumerate(codes):
+        if trace.on: trace.msg("auth_otp", 13, "computed code '%s', client sent code '%s'", code, password)
+        if code == password:
+            if i and trace.on: trace.msg("auth_otp", 3, "counter check SUCCEEDED for %s; client is out-of-sync",
+                                         _WINDOWS[i])
+            return True
+        if trace.on: trace.msg("auth_otp", 3, "%s check failed", _WINDOWS[i])
+    return False
+
+
 def verify(session: "Session", backend: "OtpBackend | None", required: bool, name: str,
            password: str) -> bool | None:
     """ProFTPD's handle_user_otp: True (a right code: log in), False (refuse the login), None (no say: the other
@@ -299,7 +314,7 @@ def verify(session: "Session", backend: "OtpBackend | None", required: bool, nam
             codes: list[str] = []
         else:
             codes = candidates(algorithm, secret, counter if hotp else int(time.time()))
-        if password in codes:
+        if _matches(codes, password):
             _write(session, f"SUCCESS: user '{name}' provided valid OTP code")
             if hotp and not sql.change(session, table.update, [name, str(counter + 1)]):
                 _write(session, f"error updating AuthOTPTable for HOTP counter for user '{name}': "

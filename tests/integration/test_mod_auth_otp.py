@@ -65,11 +65,13 @@ def test_hotp_code_logs_in_and_moves_the_counter(ftpd, db):
 
 def test_a_reused_hotp_code_passes_once_more_then_no_more(ftpd, db):
     """ProFTPD accepts the code one step behind the stored counter, and stores the counter plus one."""
-    d = ftpd(otp_config(db))
+    d = ftpd(otp_config(db, extra=f"TraceLog {db.parent}/trace.log\nTrace auth_otp:20"))
     code = hotp(KEY, 0)
     assert login(d, "alice", code) == "230 User alice logged in"
     assert login(d, "alice", code) == "230 User alice logged in"
     assert counter(db) == 2
+    assert wait_until(lambda: "counter check SUCCEEDED for one counter window behind; client is out-of-sync" in
+                      (db.parent / "trace.log").read_text(), 5)
     assert login(d, "alice", code) == "530 Login incorrect."
     assert counter(db) == 2
     assert login(d, "alice", hotp(KEY, 3)) == "230 User alice logged in"        # one step ahead
