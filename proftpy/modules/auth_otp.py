@@ -426,6 +426,8 @@ def problems(config) -> list[tuple[str, bool]]:
         known = sql.queries(server)
         out += [(f"{server.name}: {VERSION}: AuthOTPTable: no SQLNamedQuery '{n}'", False)
                 for n in (table.select, table.update) if n not in known]
+        if sql.database(server) is None:
+            out.append((f"{server.name}: {VERSION}: AuthOTPTable: no SQLConnectInfo, no row can be read", False))
     return out
 
 

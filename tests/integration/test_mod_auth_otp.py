@@ -224,6 +224,7 @@ def test_configtest_warns_of_what_sessions_would_ignore(tmp_path):
     out = res.stdout + res.stderr
     assert "missing required AuthOTPTable directive, disabling module" in out
     assert "AuthOTPTable: no SQLNamedQuery 'set'" in out and "no SQLNamedQuery 'get'" not in out
+    assert "AuthOTPTable: no SQLConnectInfo, no row can be read" in out
 
 
 def test_secret_helpers_agree_with_the_table(db):
