@@ -32,10 +32,10 @@ MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown,
                               rewrite, delay, redis, memcache, ban, ban_master, ban_ctrls, maxclients, load, rlimit,
                               scoreboard, dnsbl, ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam,
                               auth, sql, sql_sqlite, sql_passwd, auth_otp, ldap, ls, log, redis_log, site, copy,
-                              site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql, quotatab_ldap, ratio,
-                              deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file, wrap2_sql,
-                              wrap2_redis, exec_, prometheus, sftp, sftp_pam, tls, proxy_protocol, ifversion, qos,
-                              shaper, radius, quotatab_radius)]
+                              site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql, quotatab_ldap,
+                              ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file,
+                              wrap2_sql, wrap2_redis, exec_, prometheus, sftp, sftp_pam, tls, proxy_protocol, ifversion,
+                              qos, shaper, radius, quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)

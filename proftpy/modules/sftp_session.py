@@ -494,7 +494,8 @@ class Auth:
         elif self._pam_driver():
             ok, why = self._pam(user, real, service, opts)
         else:
-            ok, why = False, "wrong verification code" if otp is False else "no keyboard-interactive driver for the user"
+            ok, why = False, ("wrong verification code" if otp is False else
+                              "no keyboard-interactive driver for the user")
         if ok:
             return self._method_ok(user, "keyboard-interactive")
         self.st.log.write(f"keyboard-interactive authentication of '{user}' failed: {why}")
