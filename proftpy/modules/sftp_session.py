@@ -30,7 +30,7 @@ from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERR
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
-from . import display, sftp_keystore
+from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .log import LogState
@@ -454,8 +454,11 @@ class Auth:
             log.log(NOTICE, "USER %s (Login failed): Incorrect password", user)
         return ok
 
-    # -- keyboard-interactive (RFC 4256) through PAM (mod_sftp_pam) -------------------------------------------------
+    # -- keyboard-interactive (RFC 4256): mod_auth_otp's driver, then PAM's (mod_sftp_pam) --------------------------
     def _kbdint_driver(self) -> bool:
+        return auth_otp.kbdint_offered(self.session) or self._pam_driver()
+
+    def _pam_driver(self) -> bool:
         server = self.session.server
         if not server.get("SFTPPAMEngine"):
             self.st.log.write("keyboard-interactive: disabled by SFTPPAMEngine setting, no driver")
@@ -480,14 +483,22 @@ class Auth:
             self._failure()
             self._failed_attempt(user)
             return False
-        self.st.log.write(f"keyboard-interactive: using PAM service name '{service}'")
-        tty = None if "NoTTY" in opts else f"/dev/ftpd{os.getpid():02d}"
+        ask = lambda text, echo: self._ask(      # noqa: E731
+            [pam_conv.PamMessage(pam_conv.PAM_PROMPT_ECHO_ON if echo else pam_conv.PAM_PROMPT_ECHO_OFF, text)], opts)[0]
         with privs.default_privs().as_root():
-            try:
-                ok, why = pam_conv.authenticate(service, real, lambda msgs: self._ask(msgs, opts),
-                                                rhost=self.session.remote_addr, tty=tty)
+            try:        # ProFTPD tries the driver loaded last first: mod_auth_otp's (None: nothing to ask this user)
+                otp = auth_otp.kbdint(self.session, real, ask)
             except _Abandoned:
-                ok, why = False, "client abandoned the keyboard-interactive exchange"
+                otp = False
+        if otp:
+            return self._method_ok(user, "keyboard-interactive")
+        if self.pending is not None:
+            ok, why = False, "client abandoned the keyboard-interactive exchange"
+        elif self._pam_driver():
+            ok, why = self._pam(user, real, service, opts)
+        else:
+            ok, why = False, ("wrong verification code" if otp is False else
+                              "no keyboard-interactive driver for the user")
         if ok:
             return self._method_ok(user, "keyboard-interactive")
         self.st.log.write(f"keyboard-interactive authentication of '{user}' failed: {why}")
@@ -496,6 +507,17 @@ class Auth:
             self._failure()
             self._failed_attempt(user)
         return False
+
+    def _pam(self, user: str, real: str, service: str, opts) -> tuple[bool, str]:
+        self.st.log.write(f"keyboard-interactive: using PAM service name '{service}'")
+        tty = None if "NoTTY" in opts else f"/dev/ftpd{os.getpid():02d}"
+        with privs.default_privs().as_root():
+            try:
+                ok, why = pam_conv.authenticate(service, real, lambda msgs: self._ask(msgs, opts),
+                                                rhost=self.session.remote_addr, tty=tty)
+            except _Abandoned:
+                ok, why = False, "client abandoned the keyboard-interactive exchange"
+        return ok, why
 
     def _ask(self, messages: list, opts) -> list[str]:
         """One PAM conversation round as INFO_REQUEST and INFO_RESPONSE."""
