@@ -11,10 +11,16 @@ stops a client at a ProFTPD node sharing the Redis or memcached server, and the 
 written with Redis's `SETEX key <expires_ts> value` (ProFTPD passes the absolute expiry as the TTL: readers check
 `expires_ts`), or `SET` for a ban that never expires; with memcached's binary SET (flags 0, the absolute expiry as
 the expiration, which memcached takes for a Unix time; ProFTPD's libmemcached adds the same `mod_ban.` prefix).
-memcached only with `BanCacheOptions UseJSON`: without it ProFTPD writes its binary TPL format, which proftpy
-does not (refused when the configuration is read). The JSON text is ccan-json's (ProFTPD's library): compact,
-members in that order, numbers as `%.16g`, control characters below 0x1F as `\\uXXXX` (upper-case hex), other
-characters as they are.
+The JSON text is ccan-json's (ProFTPD's library): compact, members in that order, numbers as `%.16g`, control
+characters below 0x1F as `\\uXXXX` (upper-case hex), other characters as they are.
+
+memcached without `BanCacheOptions UseJSON` (ProFTPD's default there; Redis always uses JSON) holds ProFTPD's
+binary TPL images instead (troydhanson's tpl library, as ProFTPD 1.3.8 packs them, little-endian, NULL strings
+allowed):
+
+    key    b"mod_ban." + b"tpl" 0x02 <u32 size> b"vs\\0" <u16 type> <u32 len+1> name
+    value  b"tpl" 0x02 <u32 size> b"S(iusiisssui)\\0" <i32 version> <u32 update_ts> ip_addr <i32 port> <i32 type>
+           name reason message <u32 expires_ts> <i32 server_id>      (each string as <u32 len+1> bytes; 0: NULL)
 
 Beyond ProFTPD (BanCacheOptions ShareEventCounts): BanOnEvent counters live in the cache too, under
 `proftpy.mod_ban.event.` + {"event":...,"sid":...,"source":...}, counted with INCR (memcached: INCREMENT with an
@@ -28,9 +34,11 @@ import json
 import logging
 import math
 import os
+import struct
 import time
 from typing import Any
 
+from .tpl import MAGIC as TPL_MAGIC, fields as tpl_fields, image as tpl_image, string as tpl_string
 from .bantable import CLASS, HOST, USER, USER_HOST
 from .log import NOTICE
 
@@ -67,13 +75,32 @@ def _jnum(n: float) -> str:
     return text if math.isfinite(n) else "null"
 
 
+def _jval(v: Any) -> str:
+    if isinstance(v, str):
+        return _jstr(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, dict):
+        return json_text(list(v.items()))
+    if isinstance(v, list):
+        return "[" + ",".join(_jval(x) for x in v) + "]"
+    return _jnum(v)
+
+
 def json_text(members: list[tuple[str, Any]]) -> str:
     """A JSON object as ccan-json writes it (no spaces, members in the given order)."""
-    return "{" + ",".join(f"{_jstr(k)}:{_jstr(v) if isinstance(v, str) else _jnum(v)}" for k, v in members) + "}"
+    return "{" + ",".join(f"{_jstr(k)}:{_jval(v)}" for k, v in members) + "}"
 
 
-def ban_key(ban_type: int, name: str) -> bytes:
+def ban_key(ban_type: int, name: str, tpl: bool = False) -> bytes:
+    if tpl:
+        return PREFIX + tpl_image(TPL_KEY, struct.pack("<H", ban_type) + tpl_string(name))
     return PREFIX + json_text([("ban_type_id", ban_type), ("ban_name", name)]).encode("utf-8") + b"\0"
+
+
+TPL_KEY, TPL_VALUE = b"vs", b"S(iusiisssui)"      # mod_ban's tpl formats (memcache without UseJSON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,15 +117,24 @@ class CachedBan:
     sid: int
     update_ts: int = 0
 
-    def encode(self) -> bytes:
-        return json_text([("version", VALUE_VERSION), ("update_ts", self.update_ts or int(time.time())),
+    def encode(self, tpl: bool = False) -> bytes:
+        update_ts = self.update_ts or int(time.time())
+        if tpl:
+            body = (struct.pack("<iI", VALUE_VERSION, update_ts) + tpl_string(self.ip_addr)
+                    + struct.pack("<ii", self.port, self.type) + tpl_string(self.name) + tpl_string(self.reason)
+                    + tpl_string(self.message) + struct.pack("<Ii", self.expires, self.sid))
+            return tpl_image(TPL_VALUE, body)
+        return json_text([("version", VALUE_VERSION), ("update_ts", update_ts),
                           ("ip_addr", self.ip_addr), ("port", self.port), ("ban_type", JSON_TYPES[self.type]),
                           ("ban_name", self.name), ("ban_reason", self.reason), ("ban_message", self.message),
                           ("expires_ts", self.expires), ("server_id", self.sid)]).encode("utf-8") + b"\0"
 
 
 def decode(raw: bytes) -> CachedBan:
-    """A cache value; raises ValueError (with the reason, for the log line) when it is not ProFTPD's JSON."""
+    """A cache value, ProFTPD's JSON or tpl image; raises ValueError (with the reason, for the log line) when it is
+    neither."""
+    if raw.startswith(TPL_MAGIC):
+        return _checked(*_decode_tpl(raw))
     if raw.endswith(b"\0"):
         raw = raw[:-1]
     try:
@@ -118,18 +154,33 @@ def decode(raw: bytes) -> CachedBan:
             raise ValueError(f"missing or non-text '{name}'")
         return value
 
-    if field("version", int) != VALUE_VERSION:
+    version = field("version", int)
+    if version != VALUE_VERSION:
         raise ValueError(f"unsupported version {obj.get('version')!r}")
-    port, sid = field("port", int), field("server_id", int)
-    if not 0 < port <= 65535:
-        raise ValueError(f"invalid port {port}")
-    if sid <= 0:
-        raise ValueError(f"invalid server ID {sid}")
     kind = TYPES_OF_JSON.get(field("ban_type", str))
     if kind is None:
         raise ValueError(f"unknown ban_type {obj.get('ban_type')!r}")
-    return CachedBan(field("ip_addr", str), port, kind, field("ban_name", str), field("ban_reason", str),
-                     field("ban_message", str), field("expires_ts", int), sid, field("update_ts", int))
+    return _checked(version, CachedBan(
+        field("ip_addr", str), field("port", int), kind, field("ban_name", str), field("ban_reason", str),
+        field("ban_message", str), field("expires_ts", int), field("server_id", int), field("update_ts", int)))
+
+
+def _decode_tpl(raw: bytes) -> tuple[int, CachedBan]:
+    version, update_ts, ip_addr, port, kind, name, reason, message, expires, sid = tpl_fields(raw, TPL_VALUE)
+    if kind not in JSON_TYPES:
+        raise ValueError(f"unknown ban type {kind}")
+    return version, CachedBan(ip_addr or "", port, kind, name or "", reason or "", message or "", expires, sid,
+                              update_ts)
+
+
+def _checked(version: int, entry: CachedBan) -> CachedBan:
+    if version != VALUE_VERSION:
+        raise ValueError(f"unsupported version {version!r}")
+    if not 0 < entry.port <= 65535:
+        raise ValueError(f"invalid port {entry.port}")
+    if entry.sid <= 0:
+        raise ValueError(f"invalid server ID {entry.sid}")
+    return entry
 
 
 def count_key(event: str, sid: int, source: str) -> bytes:
@@ -182,6 +233,20 @@ class CacheDown(Exception):
     table."""
 
 
+class ProcessDown:
+    """A link's memory of a failure for this process only (CacheLink's `state` where no shared table keeps it)."""
+
+    def __init__(self):
+        self.since = 0
+
+    def redis_down_since(self) -> int:
+        return self.since
+
+    def set_redis_down(self, since: int) -> int:
+        before, self.since = self.since, since
+        return before
+
+
 class CacheLink:
     """One process's connection to the ban cache, made on first use: `get`, `put`, `delete`, `count`, each
     bounded by the cache's timeouts (no retries); a failure raises CacheDown. `state` is where the node keeps the
@@ -215,6 +280,19 @@ class CacheLink:
     def count(self, key: bytes, window: int) -> int:
         """Add 1 to a counter that starts with its first increment and lasts `window` seconds (ShareEventCounts)."""
         return int(self._call("count", key, window))
+
+    def push(self, key: bytes, value: bytes) -> None:
+        """Append to a list (Redis's RPUSH: mod_redis's RedisLogOnCommand/RedisLogOnEvent)."""
+        self._call("push", key, value)
+
+    def prepare(self) -> None:
+        """Make the client now: a session does it before its chroot, while the driver can still import what its
+        constructor needs (redis-py reads its own version from the package metadata)."""
+        if self._client is None:
+            try:
+                self._client = self._connect()
+            except (CacheDown, *self.errors) as e:
+                self._lost(e)
 
     def _run(self, op: str, *args: Any) -> Any:
         raise NotImplementedError
@@ -314,15 +392,25 @@ class RedisLink(CacheLink):
             return redis.Redis(unix_socket_path=srv.path, **kw)
         return redis.Redis(host=srv.host, port=srv.port, **kw)
 
+    def members(self, key: bytes, as_set: bool) -> list[bytes]:
+        """A list's items (LRANGE 0 -1) or a set's members (SMEMBERS), as mod_wrap2_redis reads its tables."""
+        return list(self._call("smembers" if as_set else "lrange", key))
+
     def _run(self, op: str, *args: Any) -> Any:
         run = self._client.execute_command
         if op == "get":
             return run("GET", *args)
+        if op == "lrange":
+            return run("LRANGE", args[0], 0, -1)
+        if op == "smembers":
+            return run("SMEMBERS", args[0])
         if op == "put":
             key, value, expires = args
             return run("SETEX", key, expires, value) if expires else run("SET", key, value)
         if op == "delete":
             return run("DEL", *args)
+        if op == "push":
+            return run("RPUSH", *args)
         key, window = args
         count = int(run("INCR", key))
         if count == 1:

@@ -259,6 +259,47 @@ def has_glob(text: str) -> bool:
     return any(c in text for c in GLOB_CHARS)
 
 
+def expand_braces(pattern: str, most: int = 1024) -> list[str]:
+    """glob(3)'s GLOB_BRACE, as ProFTPD's mod_sftp globs scp paths with it: `a{b,c}d` -> `abd`, `acd`, groups nested
+    or one after the other, in order; a group without a comma (`{x}`) or without its `}` stays as it is. At most
+    `most` patterns."""
+    out: list[str] = []
+    todo = [pattern]
+    while todo and len(out) < most:
+        current = todo.pop(0)
+        group = _brace_group(current)
+        if group is None:
+            out.append(current)
+            continue
+        start, end, alternatives = group
+        todo[0:0] = [current[:start] + alt + current[end + 1:] for alt in alternatives][:most]
+    return out
+
+
+def _brace_group(text: str) -> tuple[int, int, list[str]] | None:
+    """The first `{...}` holding a comma at its own level: (its start, its end, the alternatives)."""
+    start = text.find("{")
+    while start >= 0:
+        depth, last, parts = 0, start + 1, []
+        for i in range(start, len(text)):
+            c = text[i]
+            if c == "{":
+                depth += 1
+            elif c == "," and depth == 1:
+                parts.append(text[last:i])
+                last = i + 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    if parts:
+                        return start, i, parts + [text[last:i]]
+                    break
+        else:
+            return None                 # no closing brace
+        start = text.find("{", start + 1)
+    return None
+
+
 def glob_matcher(pattern: str):
     """A compiled matcher for one path component: `*`, `?`, `[...]` (with `[!...]`); a wildcard never matches
     a leading dot, as in glob(3)."""

@@ -102,7 +102,6 @@ class Idle:
 def load_config(opts: Options) -> Config:
     """Parse and check the configuration, resolving each server's addresses; raises ConfigError."""
     config = parse_file(opts.config_path, modules.registry(), set(opts.defines))
-    modules.loaded().validate(config)
     use_ipv6 = use_ipv6_for(config, opts)
     for server in config.servers:
         names = server.section.args if server.is_vhost else (server.get("DefaultAddress")
@@ -111,6 +110,7 @@ def load_config(opts: Options) -> Config:
         if not addrs and server.get("Port"):
             raise ConfigError(f"cannot resolve address(es) {' '.join(names)}", server.section.where)
         server.addresses = addrs
+    modules.loaded().validate(config)
     return config
 
 

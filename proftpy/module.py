@@ -196,8 +196,8 @@ class Module:
                                                         # outside the process (its pages are then copied already)
     greeting: Callable[[AnySession], Reply] | None = None      # the 220 reply (mod_core's, exactly one module)
     check: Callable[["Config"], list[tuple[str, bool]]] | None = None   # `proftpy -t`: (message, fatal) problems
-    validate: Callable[["Config"], None] | None = None  # at load (start, reload, -t): what one directive's parser
-                                                        # cannot see alone; raises ConfigError naming the line
+    validate: Callable[["Config"], None] | None = None  # when a configuration is loaded (start, HUP, -t): what
+                                                        # needs several directives; raises ConfigError at a line
     auth_backend: Callable[[Any], Any] | None = None    # an auth module's: server -> its Backend (or None)
     master_init: MasterHook | None = None               # before the first accept (may raise SystemExit)
     master_preload: MasterHook | None = None            # after the daemon said it is ready (and after each reload),
@@ -343,15 +343,15 @@ class ModuleSet:
         except Exception:
             log.exception("handler of the master's %r message failed", message["type"])
 
-    def check(self, config: "Config") -> list[tuple[str, bool]]:
-        """Every module's `-t` problems: (message, fatal)."""
-        return [p for m in self.modules if m.check is not None for p in m.check(config)]
-
     def validate(self, config: "Config") -> None:
-        """Every module's load-time check across directives (raises ConfigError)."""
+        """Every module's checks across directives; the first ConfigError stops the load."""
         for m in self.modules:
             if m.validate is not None:
                 m.validate(config)
+
+    def check(self, config: "Config") -> list[tuple[str, bool]]:
+        """Every module's `-t` problems: (message, fatal)."""
+        return [p for m in self.modules if m.check is not None for p in m.check(config)]
 
 
 def _by_type(handlers: Iterable[ChannelHandler]) -> dict[str, Callable[..., None]]:

@@ -256,14 +256,21 @@ class Session:
                 return
             timer.reset()
 
-    def wait_readable(self) -> bool:
+    def wait_readable(self, until: float | None = None) -> bool | None:
         """Wait until the control socket is readable (FTP's command loop, and a module's own: mod_sftp's), firing
-        the session's timers and reading the master's notices meanwhile; False once the session is ending."""
+        the session's timers and reading the master's notices meanwhile; False once the session is ending, None
+        when `until` (a time.monotonic()) came first (mod_sftp's wait for a transfer held back by TransferRate)."""
         while not self.closing:
             if self.channel is not None and self.channel.queued:
                 self.read_channel()             # notices that came while a request waited for its answer
                 continue
-            if self.ctrl.wait(self._next_timeout()):
+            timeout = self._next_timeout()
+            if until is not None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return None
+                timeout = left if timeout is None else min(timeout, left)
+            if self.ctrl.wait(timeout):
                 return not self.closing
             self._fire_timers()
         return False

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 # ProFTPD's channels (src/trace.c) and the ones proftpy's own modules use; `Trace DEFAULT:n` sets all of them.
-CHANNELS = ("access", "auth", "ban", "binding", "command", "config", "ctrls", "data", "delay", "dns", "event", "exec",
-            "fsio", "ident", "inet", "ldap", "lock", "log", "netacl", "netio", "privs", "prometheus", "proxy_protocol",
-            "radius", "response", "scoreboard", "signal", "site", "timer", "tls", "xfer")
+CHANNELS = ("access", "auth", "auth_otp", "ban", "binding", "command", "config", "ctrls", "data", "delay", "dns",
+            "event", "exec", "fsio", "ident", "inet", "ldap", "lock", "log", "netacl", "netio", "privs", "prometheus",
+            "proxy_protocol", "radius", "response", "scoreboard", "signal", "site", "timer", "tls", "xfer")
 DEFAULT = "DEFAULT"
 OPTIONS = ("ConnIPs", "Timestamp", "TimestampMillis")
 LOG_MODE = 0o660                    # ProFTPD opens the TraceLog with 0660

@@ -317,6 +317,7 @@ def scenarios() -> list[Scenario]:
     s += sql_scenarios()
     s += sql_passwd_scenarios()
     s += sql_server_scenarios()
+    s += otp_scenarios()
     s += shaper_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
@@ -657,6 +658,11 @@ def compat_scenarios() -> list[Scenario]:
     ident = ("LoadModule mod_ident.c\nIdentLookups on\nTransferLog {dir}/xfer.log\nLogFormat identfmt "
              '"%a %l [%{{note:mod_ident.rfc1413-ident}}] %m %s"\nExtendedLog {dir}/ext.log ALL identfmt\n')
     ident_steps = [*LOGIN, "PASV", "RETR file.txt", "QUIT", EXTLOG_STEP, XFERLOG_STEP]
+    # -- LogFormat's paths and ids around renames, directories and before login (the same values RedisLogOn* send)
+    pathvars = ('LogFormat pathfmt "%m|%f|%F|%w|%b|%d|%D|%{{basename}}|%{{uid}}|%{{gid}}|'
+                '%{{note:mod_auth.orig-user}}"\nExtendedLog {dir}/ext.log ALL pathfmt\n')
+    add("extlog-path-vars", *LOGIN, "PWD", "RNFR file.txt", "RNTO moved.txt", "CWD dir", "PWD", "CDUP", "MKD new",
+        "RNFR nothere", "RNTO x", "DELE moved.txt", "QUIT", EXTLOG_STEP, conf=pathvars)
     for name, answer in (("oidentd", OIDENTD), ("userid", b"1, 2 : USERID : UNIX , UTF-8 :  a:b c \t\r\n"),
                          ("hidden", b"1, 2 : ERROR : HIDDEN-USER\r\n"), ("no-user", b"1, 2 : ERROR : NO-USER\r\n"),
                          ("empty", b"1, 2 : USERID : UNIX\r\n"), ("garbage", b"\xff\x80junk:\x00x\r\n"),
@@ -1211,6 +1217,73 @@ def sql_passwd_scenarios() -> list[Scenario]:
     add("sql-passwd-bcrypt", *login("bc"), conf=on + "SQLAuthTypes bcrypt\n")
     add("sql-passwd-empty-column", "USER em", "PASS anything", conf=on + "SQLAuthTypes sha256\n")
     add("sql-passwd-cut-column", "USER cut", "PASS wrong", "USER cut", "PASS cut-pw", conf=on + "SQLAuthTypes sha256\n")
+    return s
+
+
+# mod_auth_otp's scenarios: alice has an OTP row (RFC 4226's key, counter 0), bob none; `{TOTP}`/`{TOTP-sha256}`...
+# in a step is the code of OTP_SECRET at the moment the line is sent
+OTP_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"        # base32 of b"12345678901234567890"
+OTP_CODES = ["755224", "287082", "359152", "969429"]     # its HOTP codes for counters 0..3
+
+
+def totp_now(digest: str) -> str:
+    """OTP_SECRET's TOTP code of this moment (a `{TOTP}` step, computed when the line is sent)."""
+    from proftpy.auth.otp import base32_decode, totp
+    return totp(base32_decode(OTP_SECRET), time.time(), digest)
+
+
+def otp_scenarios() -> list[Scenario]:
+    """mod_auth_otp over mod_sql_sqlite: the 331 text (and FTPStandardResponse), HOTP codes inside and outside the
+    window with the stored counter shown after login, TOTP codes of each digest, AuthOrder with and without `*`,
+    RequireTableEntry, a user without a row, a bad secret, a named query that is missing, a table that is not there."""
+    s: list[Scenario] = []
+    rows = sql_tables("CREATE TABLE auth_otp (user TEXT PRIMARY KEY, secret TEXT, counter INTEGER);",
+                      auth_otp=[("alice", OTP_SECRET, 0), ("badsecret", "not=base32", 0)])
+    add = lambda name, *steps, conf: s.append(Scenario(name, list(steps), conf, rows))  # noqa: E731
+    sql = SQL_USERS.replace("AuthOrder mod_sql.c mod_auth_file.c\n", "")
+    queries = ("SQLNamedQuery get-otp SELECT \"secret, counter FROM auth_otp WHERE user = '%{{0}}'\"\n"
+               "SQLNamedQuery set-otp UPDATE \"counter = %{{1}} WHERE user = '%{{0}}'\" auth_otp\n"
+               "SQLNamedQuery otp-counter SELECT \"counter FROM auth_otp WHERE user = '%u'\"\n"
+               "SQLShowInfo NOOP \"200\" \"counter %{{otp-counter}}\"\n")
+    otp = "LoadModule mod_sftp.c\nLoadModule mod_auth_otp.c\nAuthOTPEngine on\nAuthOTPLog {base}/otp.log\n"
+    hotp = sql + queries + otp + "AuthOTPAlgorithm hotp\nAuthOTPTable sql:/get-otp/set-otp\n"
+    loose = hotp + "AuthOrder mod_auth_otp.c mod_auth_file.c\n"
+    strict = hotp + "AuthOrder mod_auth_otp.c* mod_auth_file.c\n"
+    c0, c1, c2, _ = OTP_CODES
+    add("otp-hotp-login", "USER alice", "PASS 000000", "USER alice", f"PASS {c0}", "NOOP", "PWD", "USER alice",
+        "USER bob", "PASS x", conf=loose)
+    add("otp-hotp-window-ahead", "USER alice", f"PASS {c1}", "NOOP", conf=loose)
+    add("otp-hotp-beyond-window", "USER alice", f"PASS {c2}", "USER alice", f"PASS {c0} ", "USER alice",
+        "PASS alice-pw", "NOOP", conf=loose)
+    add("otp-no-row", "USER bob", f"PASS {c0}", "USER bob", "PASS bob-pw", "NOOP", conf=loose)
+    add("otp-authoritative", "USER alice", "PASS alice-pw", "USER alice", f"PASS {c0}", "NOOP", conf=strict)
+    add("otp-authoritative-no-row", "USER bob", "PASS bob-pw", "NOOP", conf=strict)
+    add("otp-require-table-entry", "USER bob", "PASS bob-pw", "USER badsecret", "PASS x", "USER alice",
+        f"PASS {c0}", conf=strict + "AuthOTPOptions RequireTableEntry\n")
+    add("otp-require-table-entry-loose", "USER bob", "PASS bob-pw", conf=loose + "AuthOTPOptions RequireTableEntry\n")
+    add("otp-standard-response", "USER alice", f"PASS {c0}", conf=strict + "AuthOTPOptions FTPStandardResponse\n")
+    add("otp-standard-response-short", "USER bob", "USER alice", f"PASS {c0}",
+        conf=strict + "AuthOTPOptions StandardResponse DisplayVerificationCode\n")
+    # (no NOOP after these logins: no OTP query opened the database before the chroot, and ProFTPD's mod_sql,
+    # outside AuthOrder, would open it after, fail, and end the session)
+    add("otp-not-in-authorder", "USER alice", f"PASS {c0}", "USER alice", "PASS alice-pw",
+        conf=hotp + "AuthOrder mod_auth_file.c\n")
+    add("otp-bad-secret", "USER badsecret", "PASS 123456", "USER alice", f"PASS {c0}", conf=strict)
+    add("otp-missing-query", "USER alice", f"PASS {c0}", "USER alice", "PASS alice-pw",
+        conf=strict.replace("sql:/get-otp/set-otp", "sql:/get-otp/nothere"))
+    add("otp-missing-table", "USER alice", f"PASS {c0}", "USER alice", "PASS alice-pw",
+        conf=strict.replace("FROM auth_otp WHERE", "FROM nothere WHERE"))
+    add("otp-engine-off", "USER alice", f"PASS {c0}", "USER alice", "PASS alice-pw",
+        conf=strict.replace("AuthOTPEngine on", "AuthOTPEngine off"))
+    add("otp-no-table", "USER alice", f"PASS {c0}", "USER alice", "PASS alice-pw",
+        conf=strict.replace("AuthOTPTable sql:/get-otp/set-otp\n", ""))
+    add("otp-empty-password", "USER alice", "PASS ", "USER anonymous", conf=strict)
+    totp = sql + queries + otp + "AuthOTPTable sql:/get-otp/set-otp\nAuthOrder mod_auth_otp.c* mod_auth_file.c\n"
+    add("otp-totp", "USER alice", "PASS 000000", "USER alice", "PASS {TOTP}", "NOOP", conf=totp)
+    for algorithm in ("totp-sha1", "totp-sha256", "totp-sha512"):
+        digest = algorithm.partition("-")[2]
+        add(f"otp-{algorithm}", "USER alice", "PASS {TOTP-%s}" % digest, "NOOP",
+            conf=totp + f"AuthOTPAlgorithm {algorithm}\n")
     return s
 
 
@@ -2273,6 +2346,8 @@ class Client:
         if "{PORT}" in line:
             host, port = self.listen()
             line = line.replace("{PORT}", host.replace(".", ",") + f",{port >> 8},{port & 255}")
+        if "{TOTP" in line:
+            line = re.sub(r"\{TOTP(?:-(sha\d+))?\}", lambda m: totp_now(m.group(1) or "sha1"), line)
         if "{EPRT}" in line:
             host, port = self.listen()
             line = line.replace("{EPRT}", f"|1|{host}|{port}|")
@@ -2477,7 +2552,8 @@ def read_extlog(server: Server) -> list[str]:
             break
         time.sleep(0.05)
     lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-    return [normalise("extlog: " + line) for line in lines] or ["<ExtendedLog empty>"]
+    return [normalise("extlog: " + line.replace(str(server.base), "BASE")) for line in lines] or \
+        ["<ExtendedLog empty>"]
 
 
 class Identd:

@@ -2,7 +2,7 @@
 # Installs the Debian packages proftpy needs to build and test, when they are missing and we are root:
 #   libcap-dev     python-prctl's C extension does not build without it
 #   lftp curl wget the integration tests' real FTP clients (openssl s_client too)
-#   redis-server   shared bans and TLS sessions (TLSSessionCache redis:) across nodes (tests start their own on a private loopback port)
+#   redis-server   shared bans, TLS sessions (TLSSessionCache redis:) and mod_wrap2's redis: tables across nodes (tests start their own on a private loopback port)
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
@@ -19,8 +19,10 @@
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
 #                  mod_sftp's ChaCha20-Poly1305, X25519 and Ed25519
 #   openssh-client mod_sftp's tests drive OpenSSH's sftp and make keys with ssh-keygen (curl's libssh2 is the other
-#                  client); proftpd-mod-crypto above has ProFTPD's mod_sftp.so
-#   util-linux     setsid: the password tests give sftp no terminal, so it asks SSH_ASKPASS
+#                  client), hostbased logins sign through its ssh-keysign; proftpd-mod-crypto above has ProFTPD's
+#                  mod_sftp.so and mod_sftp_sql.so
+#   util-linux     setsid: the password tests give sftp no terminal, so it asks SSH_ASKPASS; unshare: the hostbased
+#                  tests give ssh-keysign a test /etc/ssh in a private mount namespace
 #   chromium       the status page test (headless)
 #   prometheus     its promtool checks the exporter's text format (the Prometheus server itself is never started)
 #   iproute2       ss: the mod_qos tests read the TOS byte of the daemon's sockets
@@ -56,7 +58,9 @@ command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing 
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"
 command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
+[ -x /usr/lib/openssh/ssh-keysign ] || missing="$missing openssh-client"
 command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v setfacl >/dev/null 2>&1 || missing="$missing acl"

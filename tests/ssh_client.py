@@ -103,6 +103,28 @@ class MiniClient:
             answer = self.recv()
         return answer[0] == 52
 
+    def hostbased(self, user: str, key, host: str = "localhost.", host_user: str = "root", algorithm: str | None = None,
+                  blob: bytes | None = None, signer=None, signed_host: str | None = None) -> bytes:
+        """A `hostbased` request signed with the host key `key` (a proftpy HostKey); `blob`, `signer` (another
+        key) and `signed_host` (the host name in the signed data) make it lie. The server's answer (its first byte:
+        52 success, 51 failure)."""
+        if not getattr(self, "service_accepted", False):
+            self.send(Writer().byte(5).string(b"ssh-userauth").bytes())
+            assert self.recv()[0] == 6
+            self.service_accepted = True
+        algorithm = algorithm or key.algorithms[0]
+        blob = key.public_blob() if blob is None else blob
+
+        def fields(w: Writer, name: str) -> Writer:
+            return (w.byte(50).string(user).string(b"ssh-connection").string(b"hostbased").string(algorithm)
+                    .string(blob).string(name).string(host_user))
+        signed = fields(Writer().string(self.session_id), signed_host or host).bytes()
+        self.send(fields(Writer(), host).string((signer or key).sign(algorithm, signed)).bytes())
+        answer = self.recv()
+        while answer[0] == 53:                                      # USERAUTH_BANNER
+            answer = self.recv()
+        return answer
+
     def open_sftp(self) -> int:
         self.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())
         confirm = Reader(self.recv(), 1)

@@ -3,9 +3,10 @@
 Backends (``file``, ``unix``, ``pam``) answer lookups for the names they know and decline (None)
 the rest, like ProFTPD's auth modules return DECLINED.  ``AuthChain`` asks them in AuthOrder; a
 module listed with a trailing ``*`` is authoritative: its answer, even "unknown", ends the search.
-A backend with a ``vouch(name)`` method is also one of ProFTPD's "auth-only" modules (mod_radius
-without RadiusUserInfo): asked before any password is checked, its yes or no decides for an account
-another backend knows; None lets the usual checks run.
+A backend with a ``vouch(name, password)`` method is also one of ProFTPD's "auth-only" modules (mod_radius
+without RadiusUserInfo, mod_auth_otp): asked before any password is checked, its yes or no decides for an account
+another backend knows; None lets the usual checks run. One whose ``auth_only`` is true takes no other part (it
+knows no account, and its `*` in AuthOrder is about its own verdict only).
 
 A failed login costs the same whether or not the user exists: for unknown users (and users whose
 hash is locked or empty) the chain verifies the password against a dummy hash made at startup with
@@ -81,7 +82,9 @@ class AuthChain:
         self.entries: list[tuple[Backend, bool]] = [
             b if isinstance(b, tuple) else (b, False) for b in backends]
         self.refusal: str | None = None     # why the last authenticate() failed, when a backend says (mod_auth logs it)
-        self.vouchers = [b for b, _ in self.entries if hasattr(b, "vouch")]     # ProFTPD's auth-only modules
+        # ProFTPD's auth-only modules, with their AuthOrder `*`
+        self.vouchers = [(b, required) for b, required in self.entries if hasattr(b, "vouch")]
+        self.entries = [e for e in self.entries if not getattr(e[0], "auth_only", False)]
         reference = dummy_reference or self._first_sample()
         # Made once, at startup (the master still can read /etc/shadow then).
         self.dummy_hash = hash_like(os.urandom(16).hex(), reference or "")
@@ -142,11 +145,14 @@ class AuthChain:
     def authenticate(self, name: str, password: str | bytes) -> Account | None:
         """The account when ``password`` is right for ``name``, else None (same cost either way)."""
         self.refusal = None
-        for backend in self.vouchers:
-            verdict = backend.vouch(name)
+        for backend, _ in self.vouchers:
+            verdict = backend.vouch(name, password)
             if verdict is not None:
                 if trace.on: trace.msg("auth", 5, "auth-only module %s %s user '%s'", backend.name, "accepted" if verdict else "refused", name)
-                return self.lookup(name) if verdict else None
+                if not verdict:
+                    self.refusal = getattr(backend, "refusal", None)
+                    return None
+                return self.lookup(name)
         for backend, required in self.entries:
             account = backend.getpwnam(name)
             if trace.on: trace.msg("auth", 6, "auth request \"getpwnam\" for '%s' to module %s: %s", name, getattr(backend, "name", type(backend).__name__), "found" if account else "unknown")
@@ -190,6 +196,26 @@ def parse_auth_order(words: Iterable[str], available: dict[str, Backend]
             raise ValueError(f"AuthOrder: no such auth module '{module}' (known: {known})")
         order.append((available[module], required))
     return order
+
+
+def configured_ids(user: str | None, group: str | None) -> tuple[int | None, int | None]:
+    """The ids of a `User`/`Group` pair (names or numbers; None where not set); KeyError for an unknown name."""
+    import grp
+    import pwd
+    uid = gid = None
+    if user is not None:
+        if user.isdigit():
+            uid = int(user)
+            try:
+                gid = pwd.getpwuid(uid).pw_gid
+            except KeyError:
+                gid = None
+        else:
+            pw = pwd.getpwnam(user)
+            uid, gid = pw.pw_uid, pw.pw_gid
+    if group is not None:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
 
 
 def _root_identity() -> tuple[int, int]:

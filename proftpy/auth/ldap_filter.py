@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from proftpy.auth import ber
+from proftpy import ber
 
 # Filter CHOICE tags
 AND, OR, NOT = 0xA0, 0xA1, 0xA2

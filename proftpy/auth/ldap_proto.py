@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from proftpy.auth import ber
+from proftpy import ber
 
 if TYPE_CHECKING:
     import ssl                  # loaded only when a server is TLS: a plain session never loads ssl

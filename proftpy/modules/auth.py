@@ -119,10 +119,12 @@ def _user_password(args: list[str]) -> tuple[str, str]:
 
 
 directives = (
-    Directive("AuthOrder", Words(), SVG, ["mod_radius.c", "mod_ldap.c", "mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"],
+    Directive("AuthOrder", Words(), SVG,
+              ["mod_radius.c", "mod_auth_otp.c", "mod_ldap.c", "mod_sql.c", "mod_auth_file.c", "mod_auth_unix.c"],
               Merge.SERVER, "Auth modules to ask, in order; a trailing `*` makes a module authoritative (by default "
-              "mod_radius, mod_ldap, then mod_sql, where they are configured: ProFTPD asks the module it loaded last "
-              "first, and Debian's modules.conf loads mod_sql, mod_ldap, then mod_radius)."),
+              "mod_radius, mod_auth_otp, mod_ldap, then mod_sql, where they are configured: ProFTPD asks the module it "
+              "loaded last first, and Debian's modules.conf loads mod_sql, mod_ldap, then mod_radius; mod_radius and "
+              "mod_auth_otp, auth-only modules, are asked before any password is checked)."),
     Directive("RootLogin", Flag, SVGA, False, Merge.DOWN, "Allow logging in as uid 0."),
     Directive("RewriteHome", Flag, SVG, False, Merge.SERVER,
               "Let mod_rewrite rewrite the home directory at login (`mod_auth.rewrite-home`, %m `REWRITE_HOME`)."),
@@ -297,6 +299,7 @@ def user(session: "Session", cmd: Request) -> Reply:
             return Reply(230, f"User {cmd.arg} logged in")
         return Reply(501, "Reauthentication not supported")
     session.user_arg = cmd.arg
+    session.notes["mod_auth.orig-user"] = cmd.arg       # ProFTPD's note (%{note:mod_auth.orig-user})
     real, anon = resolve_alias(session, cmd.arg)
     if anon is not None and not anon.get("AnonRequirePassword"):
         return Reply(331, "Anonymous login ok, send your complete email address as your password")

@@ -159,6 +159,11 @@ def cache_settings(server) -> Any:
     return None
 
 
+def cache_tpl(server) -> bool:
+    """ProFTPD's memcache values are tpl images unless `BanCacheOptions UseJSON` (Redis's are always JSON)."""
+    return server.get("BanCache") == "memcache" and "UseJSON" not in server.get("BanCacheOptions")
+
+
 def link_for(settings: Any, state: Any = None, on_log=None) -> CacheLink:
     """The link for a server's cache settings (cache_settings)."""
     cls = mod_memcache.MemcacheLink if isinstance(settings, mod_memcache.MemcacheSettings) else RedisLink
@@ -184,12 +189,12 @@ directives = (
     Directive("BanControlsACLs", Custom(_acl, "ban|permit|all allow|deny user|group list"), SERVER, None,
               Merge.SERVER, "Who may use ftpdctl's ban and permit; default: nobody.", repeat=True),
     Directive("BanCache", Custom(_cache, "redis|memcache"), SVG, None, Merge.SERVER,
-              "Share bans through Redis (mod_redis's RedisServer) or memcached (mod_memcache's MemcacheServers, "
-              "with BanCacheOptions UseJSON), as ProFTPD's nodes do."),
+              "Share bans through Redis (mod_redis's RedisServer) or memcached (mod_memcache's MemcacheServers), "
+              "in ProFTPD's keys and values, as its nodes do."),
     Directive("BanCacheOptions", Options(("MatchServer", "UseJSON", SHARE_COUNTS), "BanCacheOption"), SVG,
               frozenset(), Merge.SERVER,
-              "MatchServer: ignore cached bans made for another address/port; UseJSON (always, with Redis; "
-              "required with memcache); ShareEventCounts (proftpy): count BanOnEvent events in the cache, across "
+              "MatchServer: ignore cached bans made for another address/port; UseJSON: JSON values in memcached "
+              "(else ProFTPD's binary tpl images; Redis always has JSON); ShareEventCounts (proftpy): count BanOnEvent events in the cache, across "
               "nodes."),
 )
 
@@ -294,6 +299,7 @@ class SessionBan:
     link: CacheLink | None = None       # BanCache: this session's link to Redis or memcached (made on first use)
     match_server: bool = False
     share_counts: bool = False
+    tpl: bool = False                   # the cache's keys and values are tpl images (memcache without UseJSON)
     connected: bool = False             # mod_ban.client-connect-rate was generated
 
 
@@ -319,6 +325,7 @@ def session_init(session: "Session") -> None:
         opts = session.server.get("BanCacheOptions")
         st.link = link_for(settings, state.table, lambda m: ban_log(state, m))
         st.match_server, st.share_counts = "MatchServer" in opts, SHARE_COUNTS in opts
+        st.tpl = cache_tpl(session.server)
     for rule in rules_for(session.config, None):    # user-defined events: only known once configured
         session.events.on(rule.listens, lambda _r=rule, **data: _user_defined(_r, **data))
     found = _banned(session, HOST, session.remote_addr)
@@ -373,7 +380,7 @@ def _cached(session: "Session", kind: int, name: str) -> CachedBan | None:
     if st.link is None:
         return None
     state = _shared(session)
-    key = bancache.ban_key(kind, name)
+    key = bancache.ban_key(kind, name, st.tpl)
     try:
         raw = st.link.get(key)
     except CacheDown:
@@ -605,9 +612,9 @@ def _publish(session: "Session", ban: Ban) -> None:
     if st.link is None:
         return
     value = cached_value(ban, session.local_addr, session.local_port, st.sid)
-    key = bancache.ban_key(ban.type, ban.name)
+    key = bancache.ban_key(ban.type, ban.name, st.tpl)
     try:
-        st.link.put(key, value.encode(), ban.expires)
+        st.link.put(key, value.encode(st.tpl), ban.expires)
         ban_log(_shared(session), f"cache entry added for name {ban.name}, type {ban.type}, sid {ban.sid}")
     except CacheDown:
         tell_master(session, {"type": "mod_ban.cache-retry", "ban_type": ban.type, "name": ban.name,

@@ -336,8 +336,9 @@ def publish(master: MasterView, b: Ban, server, local: tuple[str, int] | None = 
         return
     addr = local[0] if local else (server.addresses[0] if server.addresses else "0.0.0.0")
     port = local[1] if local else server.get("Port")
-    value = ban.cached_value(b, addr, port, master.config.sid(server)).encode()
-    key = bancache.ban_key(b.type, b.name)
+    tpl = ban.cache_tpl(server)
+    value = ban.cached_value(b, addr, port, master.config.sid(server)).encode(tpl)
+    key = bancache.ban_key(b.type, b.name, tpl)
     _writer(master, settings).put("put", key, value, b.expires)
 
 
@@ -345,9 +346,10 @@ def unpublish(master: MasterView, kind: int, name: str) -> None:
     seen = set()
     for server in master.config.servers:
         settings = _cache_of(server)
-        if settings is not None and settings not in seen:
-            seen.add(settings)
-            _writer(master, settings).put("delete", bancache.ban_key(kind, name))
+        tpl = ban.cache_tpl(server)
+        if settings is not None and (settings, tpl) not in seen:
+            seen.add((settings, tpl))
+            _writer(master, settings).put("delete", bancache.ban_key(kind, name, tpl))
 
 
 def _master_events(master: MasterView, name: str, **data: Any) -> None:
@@ -376,8 +378,7 @@ def _master_event(master: MasterView, rule: "ban.Rule", connection: Connection |
 
 def check(config) -> list[tuple[str, bool]]:
     """`proftpy -t`: BanEngine needs a BanTable, as ProFTPD refuses to start without one; `BanCache memcache`
-    needs `BanCacheOptions UseJSON` (without it ProFTPD writes its binary TPL format, which proftpy does not) and
-    a memcached to talk to."""
+    needs a memcached to talk to."""
     problems = []
     if ban.engine_on_anywhere(config) and not config.main.get("BanTable"):
         problems.append((f"{VERSION}: missing required BanTable configuration", True))
@@ -385,11 +386,7 @@ def check(config) -> list[tuple[str, bool]]:
         if server.get("BanCache") != "memcache" or not ban.engine_for(config, server):
             continue
         where = f"server '{server.name}'" if server.name else "the main server"
-        if "UseJSON" not in server.get("BanCacheOptions"):
-            problems.append((f"{VERSION}: BanCache memcache needs 'BanCacheOptions UseJSON' ({where}): without it "
-                             "ProFTPD shares bans in its binary TPL format, which proftpy does not read or write",
-                             True))
-        elif ban.cache_settings(server) is None:
+        if ban.cache_settings(server) is None:
             problems.append((f"{VERSION}: BanCache memcache without MemcacheEngine on and MemcacheServers "
                              f"({where}): bans are not shared", False))
     return problems

@@ -18,15 +18,14 @@ more safely than ProFTPD, is in exec_run.py; the variables are in exec_vars.py; 
 
 from __future__ import annotations
 
-import grp
 import logging
 import os
-import pwd
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..access import dirs
+from ..auth import configured_ids
 from ..config.registry import ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path
 from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -197,11 +196,8 @@ def server_identity(server: "Server") -> Identity | None:
 
 
 def _lookup_identity(server: "Server") -> Identity | KeyError:
-    user, group = server.get("User"), server.get("Group")
     try:
-        uid, gid = (None, None) if user is None else _user_ids(user)
-        if group is not None:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        uid, gid = configured_ids(server.get("User"), server.get("Group"))
     except KeyError as e:
         return e
     return Identity(uid, gid, ())
@@ -212,16 +208,6 @@ def warm_identities(config: "Config") -> None:
     for server in config.servers:
         if server.get("ExecEngine"):
             server.cached(_lookup_identity)
-
-
-def _user_ids(user: str) -> tuple[int, int | None]:
-    if user.isdigit():
-        try:
-            return int(user), pwd.getpwuid(int(user)).pw_gid
-        except KeyError:
-            return int(user), None
-    pw = pwd.getpwnam(user)
-    return pw.pw_uid, pw.pw_gid
 
 
 @dataclass

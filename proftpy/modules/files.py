@@ -454,6 +454,8 @@ def host(session: "Session", cmd: Request) -> Reply | None:
     if server is not session.server:
         session.server = server
         session.events.emit("core.session-reinit", session=session, server=server)
+        if session.closing:
+            return None             # a module refused the client for that server (mod_dnsbl): no reply, as ProFTPD
     return session.greeting()
 
 

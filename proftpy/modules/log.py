@@ -29,6 +29,7 @@ from .. import __version__, transfer
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, PRE_CMD, Hook, Request
+from ..auth import configured_ids
 from ..fs import FsError
 from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, Threshold, logformat, set_line_options, set_threshold, xferlog
 from ..log.files import open_logfile, write_line
@@ -48,7 +49,7 @@ TRANSFERS = ("RETR", "STOR", "STOU", "APPE")
 DATA_COMMANDS = TRANSFERS + ("LIST", "NLST", "MLSD")
 
 # -- command classes (the cmd_class column of ProFTPD's command tables) ---------------------------------------------
-ALL = frozenset(("AUTH", "INFO", "DIRS", "READ", "WRITE", "MISC", "SEC"))      # not CONNECT, not EXIT
+ALL = frozenset(("AUTH", "INFO", "DIRS", "READ", "WRITE", "MISC", "SEC", "SSH", "SFTP"))   # not CONNECT, not EXIT
 CLASS_NAMES = ALL | {"CONNECT", "EXIT"}
 _CLASS_ALIASES = {"SECURE": "SEC", "DISCONNECT": "EXIT"}
 COMMAND_CLASSES: dict[str, frozenset[str]] = {}
@@ -94,7 +95,7 @@ def parse_classes(text: str) -> tuple[frozenset[str], frozenset[str]]:
             targets = {name}
         else:
             raise ValueError(f"invalid log class in '{text}': unknown class '{word}' (use ALL, NONE, AUTH, "
-                             "INFO, DIRS, READ, WRITE, MISC, SEC, CONNECT, EXIT)")
+                             "INFO, DIRS, READ, WRITE, MISC, SEC, SSH, SFTP, CONNECT, EXIT)")
         if negate:
             include -= targets
             exclude |= targets
@@ -109,6 +110,11 @@ def wanted(command: str, include: frozenset[str], exclude: frozenset[str]) -> bo
     classes = COMMAND_CLASSES.get(command)
     if not classes:
         return ALL <= include
+    return classes_wanted(classes, include, exclude)
+
+
+def classes_wanted(classes: frozenset[str], include: frozenset[str], exclude: frozenset[str]) -> bool:
+    """A command of these classes is logged: one of them is included, none excluded."""
     return bool(classes & include) and not classes & exclude
 
 
@@ -239,7 +245,7 @@ def _state(session: "Session") -> LogState:
     return session.state.get(LogState)
 
 
-def _formats(server: "Server", config: "Config") -> dict[str, list[logformat.Token]]:
+def formats_of(server: "Server", config: "Config") -> dict[str, list[logformat.Token]]:
     """LogFormat names: the built-in "default", then the main server's, then this server's (last wins). Once per
     server (`server.cached`), in the master (`preload`)."""
     formats = {"default": logformat.compile_format(logformat.DEFAULT_FORMAT)}
@@ -253,7 +259,7 @@ def _formats(server: "Server", config: "Config") -> dict[str, list[logformat.Tok
 def preload(master: "MasterView") -> None:
     """master_preload: every server's LogFormats compiled once, shared by its sessions."""
     for server in master.config.servers:
-        server.cached(_formats, master.config)
+        server.cached(formats_of, master.config)
 
 
 def _master_line_options(master: MasterView) -> None:
@@ -294,7 +300,7 @@ def session_init(session: "Session") -> None:
             st.xferlogs[id(anon) if anon is not None else 0] = _open(
                 st, path, "TransferLog", symlinks, quiet=path == DEFAULT_XFERLOG)
     # ExtendedLog: every line of the server and of each <Anonymous>.
-    formats = session.server.cached(_formats, session.config)
+    formats = session.server.cached(formats_of, session.config)
     for anon in scopes:
         section = anon if anon is not None else session.server.section
         for p in section.all("ExtendedLog"):
@@ -513,9 +519,37 @@ def _transferlog(session: "Session", xfer: dict) -> None:
 def _extended(session: "Session", cmd: Request, pseudo: bool = False) -> None:
     st = _state(session)
     todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
+    if todo:
+        _write(session, st, todo, record(session, cmd, pseudo))
+
+
+def logs_requests(session: "Session") -> bool:
+    """Does this session write an ExtendedLog (after login)? Another protocol's loop asks once, so that its
+    requests cost nothing more when none does."""
+    st = session.state.find(LogState)
+    return bool(st is not None and st.active)
+
+
+def log_request(session: "Session", cmd: Request, classes: frozenset[str], status: tuple[int, str] | None = None,
+                real: str | None = None, virtual: str | None = None, nbytes: int | None = None) -> None:
+    """The ExtendedLog line of a request of another protocol that runs no FTP phase (mod_sftp's OPEN, READ,
+    CLOSE..., each with its own classes, as ProFTPD's mod_sftp logs them): `%s`/`%S` the status it was answered
+    with (None: the answer was no status), `%f`/`%F` the file it works on, `%b` the bytes moved through it."""
+    st = _state(session)
+    todo = [e for e in st.active if classes_wanted(classes, e.spec.include, e.spec.exclude)]
     if not todo:
         return
-    rec = record(session, cmd, pseudo)
+    rec = record(session, cmd)
+    rec.reply_code, rec.reply_text = status if status is not None else (None, None)
+    rec.bytes = nbytes
+    if real is not None:
+        rec.filename = _prefix(session) + real
+        rec.xfer_path = virtual
+        rec.basename = _last_component(real)
+    _write(session, st, todo, rec)
+
+
+def _write(session: "Session", st: LogState, todo: list[ExtLog], rec: logformat.Record) -> None:
     for entry in todo:
         text = logformat.render(entry.tokens, rec).replace("\n", " ")
         level = entry.spec.syslog_level
@@ -564,6 +598,19 @@ def _true_path(session: "Session", arg: str) -> str | None:
         return None
 
 
+def _daemon_ids(session: "Session") -> tuple[int, int]:
+    """Before a login ProFTPD's session runs as the server's User and Group (proftpy's keeps root until then)."""
+    return session.server.cached(_lookup_daemon_ids)
+
+
+def _lookup_daemon_ids(server: "Server") -> tuple[int, int]:
+    try:
+        uid, gid = configured_ids(server.get("User"), server.get("Group"))
+    except KeyError:
+        uid = gid = None
+    return (os.geteuid() if uid is None else uid), (os.getegid() if gid is None else gid)
+
+
 def _cwd_true(session: "Session") -> str | None:
     if session.fs is None:
         return None
@@ -588,8 +635,8 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
         user=session.user if session.authenticated else None, orig_user=st.orig_user,
         anon_password=session.state.get(AuthState).anon_password if session.anon is not None else None,
         conn_class=session.conn_class, group=st.group if session.authenticated else None,
-        uid=account.uid if account is not None else os.geteuid(),
-        gid=account.gid if account is not None else os.getegid(),
+        uid=account.uid if account is not None else _daemon_ids(session)[0],
+        gid=account.gid if account is not None else _daemon_ids(session)[1],
         protocol=session.protocol, version=__version__,
         response_ms=int((now - st.started) * 1000) if st.started is not None else 0,
         file_modified=st.file_modified if name in ("STOR", "APPE") else False,
@@ -598,8 +645,10 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
         rec.response_ms = None
         rec.eos_reason = _EOS.get(session.end_reason, session.end_reason) if name == "EXIT" else None
         return rec
-    # bytes: transfers and listings; DELE: the size of the deleted file
-    if xfer is not None:
+    # bytes: transfers and listings; DELE: the size of the deleted file; a rename's 0 (ProFTPD's transfer record)
+    if name in ("RNFR", "RNTO") and "rnfr_path" in cmd.notes:
+        rec.bytes = 0
+    elif xfer is not None:
         rec.bytes = int(xfer["bytes"])
     elif "list_bytes" in cmd.notes:
         rec.bytes = int(cmd.notes["list_bytes"])
@@ -621,8 +670,8 @@ def _paths(session: "Session", cmd: Request, rec: logformat.Record, xfer: dict |
     # %d / %D
     if name in _DIR_ARG:
         rec.dir_name = _last_component(arg)
-    elif session.fs is not None:
-        rec.dir_name = session.fs.cwd
+    else:
+        rec.dir_name = session.fs.cwd if session.fs is not None else "/"
     if name in ("CWD", "XCWD"):
         rec.dir_path = _cwd_true(session)
     elif name in _DIR_ARG:
@@ -631,8 +680,10 @@ def _paths(session: "Session", cmd: Request, rec: logformat.Record, xfer: dict |
     if name == "RNTO":
         rec.filename = _true_path(session, arg)
         rec.xfer_path = session.fs.virtual(arg) if session.fs is not None else None
-        rnfr = cmd.notes.get("rnfr_path")
-        rec.rnfr_path = prefix + rnfr if rnfr else None
+        rec.rnfr_path = cmd.notes.get("rnfr_path")     # as the session sees it (ProFTPD: inside its chroot)
+    elif name == "RNFR" and "rnfr_path" in cmd.notes and session.fs is not None:
+        rec.filename = _true_path(session, arg)        # ProFTPD keeps the source as the transfer's path
+        rec.xfer_path = session.fs.virtual(arg)
     elif xfer is not None:
         rec.filename = prefix + xfer["path"]
         rec.xfer_path = xfer["vpath"]
@@ -649,9 +700,11 @@ def _paths(session: "Session", cmd: Request, rec: logformat.Record, xfer: dict |
     if rec.xfer_path is None and name in ("DELE", "MKD", "XMKD", "RMD", "XRMD") and session.fs is not None:
         rec.xfer_path = session.fs.virtual(arg)
     # %{basename}
-    base_of = rec.filename if (xfer is not None or name == "RNTO") else None
+    base_of = rec.filename if (xfer is not None or name in ("RNTO", "RNFR")) else None
     if base_of is None:
-        if name in ("CDUP", "XCUP", "PWD", "XPWD", "CWD", "XCWD"):
+        if name in ("CDUP", "XCUP", "PWD", "XPWD"):
+            base_of = session.fs.real_of(session.fs.cwd) if session.fs is not None else None
+        elif name in ("CWD", "XCWD"):
             base_of = rec.filename
         elif name in _PATH_ARG or name == "SITE":
             base_of = arg if name != "SITE" else (rec.filename or None)

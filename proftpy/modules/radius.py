@@ -625,7 +625,7 @@ class RadiusBackend:
         attempt = self._attempt()
         return NO_SUCH_USER if attempt is not None and attempt.verdict is None else None
 
-    def vouch(self, name: str) -> bool | None:
+    def vouch(self, name: str, password: str | bytes = "") -> bool | None:
         """Without RadiusUserInfo: the server's yes or no for `name`, None when it gave none."""
         if self.state is None or self.state.configured.user is not None:
             return None

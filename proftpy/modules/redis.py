@@ -1,6 +1,6 @@
 """mod_redis: where Redis is (RedisEngine, RedisServer, RedisSentinel, RedisTimeouts, RedisOptions, RedisLog), for
-the modules that use it (mod_ban's `BanCache redis`). The client is redis-py; the link itself is
-proftpy/bancache.py (`RedisLink`): every call bounded by RedisTimeouts, no retries, a lost Redis logged once.
+the modules that use it (mod_ban's `BanCache redis`, TLSSessionCache `redis:`, mod_wrap2's `redis:` tables). The
+client is redis-py; the link itself is proftpy/bancache.py (`RedisLink`): every call bounded by RedisTimeouts, no retries, a lost Redis logged once.
 """
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def _timeouts(args: list[str]) -> tuple[float, float]:
 
 
 directives = (
-    Directive("RedisEngine", Flag, SVG, False, Merge.SERVER, "Let modules use Redis (mod_ban's BanCache redis)."),
+    Directive("RedisEngine", Flag, SVG, False, Merge.SERVER,
+              "Let modules use Redis (BanCache redis, TLSSessionCache redis:, WrapTables redis:)."),
     Directive("RedisServer", Custom(parse_server, "host:port|[v6]:port|/socket [user] [password] [db] "
                                     "[ssl:on] [ssl-ca:path] [ssl-cert:path] [ssl-key:path]"), SVG, None,
               Merge.SERVER, "The Redis server (and its credentials and database index)."),

@@ -17,9 +17,12 @@ any key refuses its SSH sessions with an SFTPLog line. Sessions inherit the keys
 Legacy scp (the exec request `scp -t`/`scp -f`) is sftp_scp.py; keyboard-interactive logins go through PAM
 (mod_sftp_pam, sftp_pam.py); SFTPAuthMethods takes chains (`publickey+password`).
 
+The key stores of SFTPAuthorizedUserKeys (publickey) and SFTPAuthorizedHostKeys (hostbased) are sftp_keystore.py,
+the `sql:` one sftp_sql.py (mod_sftp_sql).
+
 What is not done is refused when the configuration is read (docs/sftp.md lists it): the other exec commands and
-channel requests are refused to clients, the hostbased method, SFTPPassPhraseProvider, agent: host keys, the
-algorithms not implemented here.
+channel requests are refused to clients, SFTPPassPhraseProvider, agent: host keys, the algorithms not implemented
+here.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..config.registry import SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
+from . import sftp_keystore
 from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
 
 if TYPE_CHECKING:
@@ -85,7 +89,7 @@ def _host_key(args: list[str]) -> HostKeySpec:
     return HostKeySpec(word)
 
 
-AUTH_METHODS = ("publickey", "password", "keyboard-interactive")
+AUTH_METHODS = ("publickey", "password", "keyboard-interactive", "hostbased")
 
 
 def _auth_methods(args: list[str]) -> tuple[tuple[str, ...], ...]:
@@ -96,26 +100,12 @@ def _auth_methods(args: list[str]) -> tuple[tuple[str, ...], ...]:
     for arg in args:
         chain = tuple(arg.split("+"))
         for method in chain:
-            if method == "hostbased":
-                raise ValueError(f"unsupported authentication method '{method}': not implemented by proftpy")
             if method not in AUTH_METHODS:
                 raise ValueError(f"unsupported authentication method '{method}': Invalid argument")
         if any(chain.count(m) > 1 for m in chain if m != "publickey"):     # two keys may be asked, not two passwords
             raise ValueError(f"unsupportable chain of authentication methods '{arg}': Invalid argument")
         out.append(chain)
     return tuple(dict.fromkeys(out))
-
-
-def _authorized_keys(args: list[str]) -> tuple[str, ...]:
-    if not args:
-        raise ValueError("wrong number of parameters")
-    for arg in args:
-        if ":" not in arg:
-            raise ValueError(f"badly formatted parameter: '{arg}'")
-        kind = arg.split(":", 1)[0]
-        if kind not in ("file", "ldap"):
-            raise ValueError(f"unsupported key store: '{kind}' (proftpy reads file: and ldap: stores only)")
-    return tuple(args)
 
 
 def _compression(args: list[str]) -> str:
@@ -196,14 +186,22 @@ directives = (
               repeat=True),
     Directive("SFTPHostKeys", _algorithms("hostkeys", HOSTKEY_ALGORITHMS, "host key"), SVG, None, Merge.SERVER,
               "Host key signature algorithms offered (default: all the loaded keys can make)."),
-    Directive("SFTPAuthMethods", Custom(_auth_methods, "publickey|password|keyboard-interactive[+method...] ..."),
+    Directive("SFTPAuthMethods", Custom(_auth_methods,
+                                        "publickey|hostbased|password|keyboard-interactive[+method...] ..."),
               SVG, None, Merge.SERVER,
-              "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, password, "
-              "keyboard-interactive only when named here, with mod_sftp_pam's SFTPPAMEngine on); `a+b` requires both, a "
-              "then b."),
-    Directive("SFTPAuthorizedUserKeys", Custom(_authorized_keys, "file:path|ldap: ..."), SVG, None, Merge.SERVER,
+              "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, hostbased "
+              "when SFTPAuthorizedHostKeys is, password; keyboard-interactive only when named here, with "
+              "mod_sftp_pam's SFTPPAMEngine on); `a+b` requires both, a then b."),
+    Directive("SFTPAuthorizedUserKeys", Custom(sftp_keystore.parse_stores(sftp_keystore.USER),
+                                               "file:path|ldap:|sql:/query ..."), SVG, None, Merge.SERVER,
               "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
-              "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry."),
+              "user's home), `ldap:` the sshPublicKey values of the user's LDAP entry, `sql:/query` the values "
+              "a SELECT SQLNamedQuery returns for `%{0}`, the user (mod_sftp_sql)."),
+    Directive("SFTPAuthorizedHostKeys", Custom(sftp_keystore.parse_stores(sftp_keystore.HOST),
+                                               "file:path|sql:/query ..."), SVG, None, Merge.SERVER,
+              "Where the host keys of the client hosts whose users may log in by `hostbased` are: RFC 4716 files "
+              "(`~`: the home of the user logging in), `sql:/query` the values a SELECT SQLNamedQuery returns for "
+              "`%{0}`, the host name the client sent (mod_sftp_sql)."),
     Directive("SFTPLog", Path(none_ok=True), SVG, None, Merge.SERVER, "mod_sftp's own log file (`none`: none)."),
     Directive("SFTPCiphers", _algorithms("ciphers", tuple(crypto.CIPHERS), "cipher"), SVG, None, Merge.SERVER,
               "Ciphers offered, in order."),
@@ -244,8 +242,6 @@ directives = (
     Directive("SFTPExtensions", _refused("SFTPExtensions is not supported by proftpy (its extensions are "
                                          "posix-rename, statvfs and fsync, always on)"), SVG, None, Merge.SERVER,
               "Refused."),
-    Directive("SFTPAuthorizedHostKeys", _refused("SFTPAuthorizedHostKeys: hostbased authentication is not "
-                                                 "supported by proftpy"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
               "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
               "bits instead of the file's."),
@@ -265,12 +261,29 @@ def _check_libraries(config: "Config") -> list[tuple[str, bool]]:
             for lib, why in crypto.available().items() if why is not None]
 
 
+NEEDS_STORE = {"publickey": "SFTPAuthorizedUserKeys", "hostbased": "SFTPAuthorizedHostKeys"}
+
+
+def _method_problems(config: "Config") -> list[tuple[str, bool]]:
+    """A method SFTPAuthMethods names that could never succeed (publickey, hostbased without their keys): fatal, as
+    ProFTPD's mod_sftp refuses to start."""
+    problems = []
+    for server in engine_servers(config):
+        param = server.section.first("SFTPAuthMethods")
+        where = param.where if param is not None else server.section.where or config.path
+        for method in dict.fromkeys(m for chain in server.get("SFTPAuthMethods") or () for m in chain):
+            if method in NEEDS_STORE and not server.get(NEEDS_STORE[method]):
+                problems.append((f"{where}: {VERSION}: Server '{server.name}': cannot support authentication "
+                                 f"method '{method}' without {NEEDS_STORE[method]} configuration", True))
+    return problems
+
+
 def check(config: "Config") -> list[tuple[str, bool]]:
-    """`proftpy -t`: the libraries, every SFTP server's host keys, each as at start."""
+    """`proftpy -t`: the libraries, the methods, every SFTP server's host keys, each as at start."""
     problems = _check_libraries(config)
     if problems or not engine_servers(config):
         return problems
-    return build_keys(config)[1]
+    return _method_problems(config) + build_keys(config)[1]
 
 
 def master_init(master: MasterView) -> None:
@@ -282,6 +295,7 @@ def master_init(master: MasterView) -> None:
     st = master.state.get(SftpKeys)
     st.by_server, problems = build_keys(master.config)
     st.built = True
+    problems = _method_problems(master.config) + problems
     fatal = [m for m, f in problems if f]
     if fatal:
         raise SystemExit(fatal[0])
@@ -295,7 +309,7 @@ def master_reload(master: MasterView) -> None:
     st = master.state.get(SftpKeys)
     old = {(s.name, tuple(s.addresses), s.get("Port")): keys for s, keys in st.by_server.items()}
     new, problems = build_keys(master.config)
-    for message, fatal in problems:
+    for message, fatal in _method_problems(master.config) + problems:
         (log.error if fatal else log.warning)("%s", message)
     for server, keys in list(new.items()):
         broken = any(fatal and str(p.where) in message for message, fatal in problems

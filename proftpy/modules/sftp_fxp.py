@@ -26,16 +26,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import listing
+from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
-from ..log import NOTICE
 from ..net.ssh.channel import Channel
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
+from .log import log_request, logs_requests
 from .sftp_state import SftpState
-from .xfer import group_owner, hidden_path, size_limit_for
+from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -59,6 +59,18 @@ MAX_HANDLES = 256
 READDIR_BATCH = 100
 EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fsync@openssh.com", "1"))
 _U32 = struct.Struct(">I")
+
+# ExtendedLog: each request under ProFTPD's mod_sftp name for it, with its log classes (fxp.c's cmd_class)
+LOGGED = {kind: (name, frozenset(classes.split())) for kind, name, classes in (
+    (INIT, "INIT", "MISC SFTP"), (OPEN, "OPEN", "MISC SFTP"), (CLOSE, "CLOSE", "MISC SFTP"),
+    (READ_, "READ", "READ SFTP"), (WRITE_, "WRITE", "WRITE SFTP"), (LSTAT, "LSTAT", "READ SFTP"),
+    (FSTAT, "FSTAT", "READ SFTP"), (SETSTAT, "SETSTAT", "WRITE SFTP"), (FSETSTAT, "FSETSTAT", "WRITE SFTP"),
+    (OPENDIR, "OPENDIR", "DIRS SFTP"), (READDIR, "READDIR", "DIRS SFTP"), (REMOVE, "REMOVE", "WRITE SFTP"),
+    (MKDIR, "MKDIR", "DIRS WRITE SFTP"), (RMDIR, "RMDIR", "DIRS WRITE SFTP"),
+    (REALPATH, "REALPATH", "INFO DIRS SFTP"), (STAT, "STAT", "READ SFTP"), (RENAME, "RENAME", "MISC WRITE SFTP"),
+    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"))}
+_PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
+_HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR))
 
 _ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
                  errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
@@ -86,6 +98,31 @@ class Handle:
     listed: bool | None = None          # READDIR: <Limit LIST NLST> allowed
     final: str | None = None            # HiddenStores: the name the upload gets at CLOSE (`real` is the temporary)
     limit: int | None = None            # MaxStoreFileSize's bytes
+    rate: tuple[float, int] | None = None   # TransferRate's (bytes/s, free bytes), or mod_shaper's when it governs
+    shaping: object = None              # the DataState.shaping `rate` was found with (mod_shaper replaces it)
+    paced: tuple[float, int] = (0.0, 0)     # the time.monotonic() and `bytes` the rate counts from
+
+    def wait(self, session: "Session") -> float:
+        """Seconds this file's next READ or WRITE (an scp chunk) waits under TransferRate, 0 when it may go. As
+        ProFTPD's mod_sftp, every handle is paced on its own from its OPEN, after the free bytes, under the rate of
+        RETR (reading) or STOR/APPE (writing); a new mod_shaper rate paces it anew from now (Transfer.set_rate)."""
+        shaping = transfer.state(session).shaping
+        if shaping is not self.shaping and self.request is not None:
+            self.shaping = shaping
+            self.rate = rate_for(session, self.request.name, self.final or self.real)
+            self.paced = (time.monotonic(), self.bytes)
+        if self.rate is None:
+            return 0.0
+        (bps, free), (since, before) = self.rate, self.paced
+        return (self.bytes - before - free) / bps - (time.monotonic() - since)
+
+
+class Held(Exception):
+    """A READ or WRITE that TransferRate holds back: `step` keeps it and tries again at `resume`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 def open_subsystem(session: "Session", name: str, chan: Channel):
@@ -104,6 +141,11 @@ class Sftp:
         self.version = 0
         self.counter = 0
         self.log = session.state.get(SftpState).log
+        self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
+        self.resume: float | None = None
+        self.extlog = logs_requests(session)        # an ExtendedLog is written: each request gets its line
+        self.replied: tuple[int, str] | None = None     # the status the last request was answered with
+        self.opened: Handle | None = None           # the handle the last OPEN/OPENDIR made
 
     # -- the channel's side ----------------------------------------------------------------------------------------
     def data(self, chunk: bytes) -> None:
@@ -130,26 +172,59 @@ class Sftp:
         if len(self.buf) < 4 + length:
             return False
         packet = bytes(self.buf[4:4 + length])
-        del self.buf[:4 + length]
+        self.resume = None
         try:
             self.handle(packet)
-        finally:
-            self.chan.consumed(4 + length)
+        except Held as e:                   # the request stays first in line
+            self.resume = time.monotonic() + e.seconds
+            return False
+        del self.buf[:4 + length]
+        self.chan.consumed(4 + length)
         return True
 
     def send(self, payload: bytes) -> None:
         self.chan.write(_U32.pack(len(payload)) + payload)
 
     def status(self, rid: int, code: int, text: str | None = None) -> None:
-        self.send(Writer().byte(STATUS).u32(rid).u32(code).string(text or STATUS_TEXT.get(code, "Failure"))
-                  .string(b"en").bytes())
+        text = text or STATUS_TEXT.get(code, "Failure")
+        self.replied = (code, text)
+        self.send(Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en").bytes())
 
     def error(self, rid: int, e: BaseException) -> None:
         err = getattr(e, "errno", None) or errno.EIO
-        self.status(rid, _ERRNO_STATUS.get(err, FAILURE), os.strerror(err))
+        self.status(rid, *errno_status(err))
 
     # -- dispatch --------------------------------------------------------------------------------------------------
     def handle(self, packet: bytes) -> None:
+        if not self.extlog:
+            self.run(packet)
+            return
+        kind = packet[0]
+        before = self.handles.get(_arg_handle(packet)) if kind in _HANDLE_FIRST else None   # CLOSE drops it
+        self.replied = self.opened = None
+        self.run(packet)                # (a request TransferRate holds back raises Held: logged once it runs)
+        if kind in LOGGED:
+            self.log_line(kind, packet, before if before is not None else self.opened)
+
+    def log_line(self, kind: int, packet: bytes, h: Handle | None) -> None:
+        """The request's ExtendedLog line, as ProFTPD's mod_sftp writes it: `%r` its name and argument (a path, a
+        handle, `handle offset length` for WRITE), `%s`/`%S` the status answered (none for SYMLINK and EXTENDED,
+        whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
+        name, classes = LOGGED[kind]
+        arg = _logged_arg(kind, packet)
+        status = None if kind in (SYMLINK, EXTENDED) else self.replied
+        real = virtual = nbytes = None
+        if h is not None:
+            if h.entries is None:
+                real, virtual, nbytes = h.final or h.real, h.virtual, h.bytes
+            else:
+                nbytes = h.bytes if kind == READDIR else 0
+        if kind == EXTENDED and arg == "posix-rename@openssh.com":     # ProFTPD's RENAME line comes first
+            log_request(self.session, Request("RENAME", _logged_arg(RENAME, packet, skip=1)), LOGGED[RENAME][1],
+                        self.replied)
+        log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
+
+    def run(self, packet: bytes) -> None:
         kind = packet[0]
         r = Reader(packet, 1)
         if kind == INIT:
@@ -174,7 +249,7 @@ class Sftp:
             self.log.write(f"bad SFTP request type {kind}: {e}")
             self.status(rid, BAD_MESSAGE)
         except FsError as e:
-            self.status(rid, _ERRNO_STATUS.get(e.errno, FAILURE), os.strerror(e.errno))
+            self.status(rid, *errno_status(e.errno))
         except OSError as e:
             self.error(rid, e)
         except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
@@ -274,6 +349,7 @@ class Sftp:
         self.counter += 1
         handle.name = f"{self.counter:x}{os.urandom(4).hex()}".encode()
         self.handles[handle.name] = handle
+        self.opened = handle
         return handle.name
 
     def moving(self) -> None:
@@ -285,6 +361,13 @@ class Sftp:
         """TimeoutStalled runs while a file is open (ProFTPD's mod_sftp: from OPEN to CLOSE)."""
         files = any(h.fd is not None for h in self.handles.values())
         self.session.set_timer("stalled", self.session.conf("TimeoutStalled") if files else None, _stalled)
+
+    def hold(self, h: Handle) -> None:
+        """TransferRate: raise Held while this handle is ahead of its rate (nothing to do when no rate applies)."""
+        if h.rate is not None or self.datastate.shaping is not None:
+            wait = h.wait(self.session)
+            if wait > 0:
+                raise Held(wait)
 
     def get_handle(self, r: Reader) -> Handle | None:
         return self.handles.get(r.string(256))
@@ -326,6 +409,7 @@ class Sftp:
         if h is None or h.fd is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
+        self.hold(h)
         self.moving()
         data = os.pread(h.fd, min(length, MAX_READ), offset)
         if not data:
@@ -342,10 +426,10 @@ class Sftp:
             self.status(rid, FAILURE, "Invalid handle")
             return
         if h.limit is not None and offset + len(data) > h.limit:
-            log.log(NOTICE, "MaxStoreFileSize (%d byte%s) reached: aborting transfer of '%s'", h.limit,
-                    "s" if h.limit != 1 else "", h.final or h.real)
+            too_large("MaxStoreFileSize", h.limit, h.final or h.real)
             self.status(rid, FAILURE, os.strerror(errno.EFBIG))
             return
+        self.hold(h)
         self.moving()
         view = memoryview(data)
         while view:
@@ -433,7 +517,8 @@ class Sftp:
         if len(self.handles) >= MAX_HANDLES:
             self.status(rid, FAILURE, "Too many open handles")
             return
-        req = Request("MLSD", path, f"MLSD {path}")
+        shown = path.rstrip("/") or "/"             # ProFTPD's MLSD line names `/d1` for `/d1/`
+        req = Request("MLSD", shown, f"MLSD {shown}")
         refusal = session.dispatcher.pre(session, req)
         if refusal is not None:
             session.dispatcher.after(session, req, refusal)
@@ -483,7 +568,9 @@ class Sftp:
         if not count:
             self.status(rid, EOF)
             return
-        self.send(Writer().byte(NAME).u32(rid).u32(count).bytes() + out.bytes())
+        payload = Writer().byte(NAME).u32(rid).u32(count).bytes() + out.bytes()
+        h.bytes += len(payload)
+        self.send(payload)
 
     def remove(self, rid: int, r: Reader) -> None:
         self.ftp(rid, "DELE", self.path(r))
@@ -594,6 +681,35 @@ class Sftp:
              EXTENDED: extended}
 
 
+def _arg_handle(packet: bytes) -> bytes:
+    try:
+        return Reader(packet, 5).string(256)
+    except WireError:
+        return b""
+
+
+def _logged_arg(kind: int, packet: bytes, skip: int = 0) -> str:
+    """A request's argument as ProFTPD's mod_sftp logs it (`%J`); `skip` strings come first (an extension's
+    name)."""
+    r = Reader(packet, 1)
+    try:
+        if kind == INIT:
+            return str(r.u32())
+        r.u32()
+        for _ in range(skip):
+            r.string(8192)
+        if kind in _PATH_FIRST:
+            return r.text(8192)
+        if kind in _HANDLE_FIRST:
+            handle = r.text(256)
+            return f"{handle} {r.u64()} {r.u32()}" if kind == WRITE_ else handle
+        if kind in (RENAME, SYMLINK):
+            return f"{r.text(8192)} {r.text(8192)}"
+        return r.text(256)              # EXTENDED: the extension's name
+    except WireError:
+        return ""
+
+
 class Refused(Exception):
     """A transfer's FTP command refused in its PRE_CMD phase (`<Limit>`, a module's veto): its reply."""
 
@@ -635,6 +751,12 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
         else:
             if st is None:
                 raise FileNotFoundError(errno.ENOENT, "No such file")
+            limit = size_limit_for(session, "MaxRetrieveFileSize", vpath.real)
+            if limit is not None and st.st_size > limit:    # the whole file refused, as FTP's RETR (ProFTPD's
+                too_large("MaxRetrieveFileSize", limit, vpath.real)     # mod_sftp lets it through)
+                session.state.get(SftpState).log.write(f"OPEN of '{vpath.virtual}' ({st.st_size} bytes) refused: "
+                                                       f"larger than MaxRetrieveFileSize ({limit} bytes)")
+                raise PermissionError(errno.EPERM, "Operation not permitted")
             flags |= os.O_RDONLY
         target = vpath.real
         hidden = session.conf("HiddenStores", path=vpath.real) if name == "STOR" else None
@@ -656,9 +778,11 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
         err = getattr(e, "errno", None) or errno.EIO
         session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
         raise
+    data = transfer.state(session)
     return Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
                   final=vpath.real if target != vpath.real else None,
-                  limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None)
+                  limit=size_limit_for(session, "MaxStoreFileSize", vpath.real) if writing else None,
+                  rate=rate_for(session, name, vpath.real), shaping=data.shaping, paced=(time.monotonic(), 0))
 
 
 def release(session: "Session", h: Handle, aborted: bool) -> bool:
@@ -701,6 +825,8 @@ def release(session: "Session", h: Handle, aborted: bool) -> bool:
                              "direction": h.direction, "type": "b", "offset": 0, "size": None,
                              "completed": not aborted, "aborted": aborted,
                              "status": "cancelled" if aborted else "success", "command": req.name}
+    elif req.name == "MLSD":
+        req.notes["list_bytes"] = h.bytes       # what READDIR sent (ProFTPD's MLSD line shows it)
     reply = Reply(426, "Transfer aborted. Data connection closed") if aborted else Reply(226, "Transfer complete")
     session.dispatcher.after(session, req, reply)
     return not aborted
@@ -714,13 +840,21 @@ def _stalled(session: "Session") -> None:
     session.end("stalled")
 
 
+def errno_status(err: int) -> tuple[int, str]:
+    """An errno as a status and its text, as ProFTPD's mod_sftp answers it (fxp_errno2status): a missing file and
+    a refusal under their status names (`No such file`, `Permission denied`), anything else `Failure` with the
+    errno's own text."""
+    code = _ERRNO_STATUS.get(err, FAILURE)
+    return code, STATUS_TEXT[code] if code != FAILURE else os.strerror(err)
+
+
 def _reply_status(reply: Reply, default: int = FAILURE) -> tuple[int, str]:
     """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one."""
     text = reply.text
     tail = text.rsplit(": ", 1)[-1].rstrip(".") if ": " in text else ""
     err = _STRERROR.get(tail)
     if err is not None:
-        return _ERRNO_STATUS.get(err, FAILURE), tail
+        return errno_status(err)
     if reply.code in (530, 532, 550, 553) and ("denied" in text.lower() or "forbidden" in text.lower()):
-        return PERMISSION_DENIED, tail or STATUS_TEXT[PERMISSION_DENIED]
+        return PERMISSION_DENIED, STATUS_TEXT[PERMISSION_DENIED]
     return default, tail or STATUS_TEXT[default]

@@ -9,6 +9,7 @@ directory an upload creates is mod_core's MKD (`<Limit MKD>`). A name in a `C` o
 one with `/`, `.` or `..` is refused with a `\\x01` line, as is a line that does not parse (`\\x02`, the end).
 SFTPOptions IgnoreSCPUploadPerms (files get 0666 and directories 0777 before the Umask, not the client's modes)
 and IgnoreSCPUploadTimes (a `T` line is read and not applied) are ProFTPD's.
+Wildcards in an `scp -f` path are the server's to expand, as ProFTPD's (`_expand`: inside the root, through fs.py).
 
 The work is a generator (`_run`) the channel drives one step at a time: it yields False when it needs more input
 from the client, True when it did something (sent a chunk of a file: the channel gives it no more steps while that
@@ -22,12 +23,15 @@ import posixpath
 import re
 import shlex
 import stat
+import time
 from typing import TYPE_CHECKING, Iterator
 
+from .. import listing, transfer
 from ..dispatch import DIRS, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
 from . import access
+from .ls import MAX_GLOB_MATCHES, expand_glob
 from .sftp_fxp import F_CREAT, F_TRUNC, F_WRITE, Handle, Refused, release, start_transfer
 from .sftp_state import SftpState
 from .xfer import size_limit_for
@@ -110,6 +114,8 @@ class Scp:
         self.opts = session.server.get("SFTPOptions")
         self.gen = self._run()
         self.done = False
+        self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
+        self.resume: float | None = None
         session.set_protocol("scp")
         self.log.write(f"scp: {'receiving files (-t)' if mode == 't' else 'sending files (-f)'} "
                        f"{' '.join(paths)[:512]}")
@@ -134,6 +140,7 @@ class Scp:
     def step(self) -> bool:
         if self.done:
             return False
+        self.resume = None
         try:
             return next(self.gen)
         except StopIteration:
@@ -202,6 +209,17 @@ class Scp:
         self.errors += 1
         self.log.write(f"scp: {path}: {what}")
         self._send(b"\x01" + f"{path}: {what}".encode("utf-8", "surrogateescape") + b"\n")   # ProFTPD's wording
+
+    def _held(self, h: Handle) -> bool:
+        """TransferRate (ProFTPD paces each scp file from its start): True, with `resume` set, while this file is
+        ahead of its rate; its next chunk waits (an upload's stays unread: the client's window closes)."""
+        if h.rate is None and self.datastate.shaping is None:
+            return False
+        wait = h.wait(self.session)
+        if wait <= 0:
+            return False
+        self.resume = time.monotonic() + wait
+        return True
 
     def _moving(self) -> None:
         self.session.reset_timer("noxfer")
@@ -339,7 +357,10 @@ class Scp:
                     raise _Eof()
                 yield False
                 continue
-            chunk = self._take(min(left, len(self.buf)))
+            if self._held(h):
+                yield False
+                continue
+            chunk = self._take(min(left, len(self.buf), CHUNK if h.rate is not None else left))   # paced: by chunks
             left -= len(chunk)
             self._moving()
             if write_error is None:
@@ -377,7 +398,28 @@ class Scp:
         if not (yield from self._ack()):
             return
         for path in self.paths:
-            yield from self._send_path(path, 0)
+            for one in self._expand(path):
+                yield from self._send_path(one, 0)
+
+    def _expand(self, path: str) -> list[str]:
+        """The paths a source with wildcards (`*`, `?`, `[...]`, `{a,b}`) stands for, as ProFTPD globs them
+        (unless UseGlobbing is off): matched inside the session's root through fs.py (mod_ls's `expand_glob`), a
+        wildcard never matching a leading dot; none matching is `No such file or directory`."""
+        if not any(c in path for c in "{[*?") or not self.session.server.get("UseGlobbing"):
+            return [path]
+        found: list[str] = []
+        try:
+            for pattern in listing.expand_braces(path):
+                found += expand_glob(self.session, pattern)
+                if len(found) >= MAX_GLOB_MATCHES:     # one bound for all the brace patterns together
+                    del found[MAX_GLOB_MATCHES:]
+                    break
+        except (ValueError, UnicodeError):      # a path the filesystem cannot take
+            self._warn(path, os.strerror(errno.EINVAL))
+            return []
+        if not found:
+            self._warn(path, os.strerror(errno.ENOENT))
+        return found
 
     def _send_path(self, path: str, depth: int) -> Iterator[bool]:
         session = self.session
@@ -428,6 +470,9 @@ class Scp:
             return
         left, offset, short = st.st_size, 0, False
         while left:
+            if self._held(h):
+                yield False
+                continue
             data = b""
             if not short:
                 try:

@@ -3,12 +3,14 @@ subsystem and scp (sftp_scp.py), run as the session's command loop (modules/sftp
 
 User authentication is mod_auth's login: a password login dispatches USER then PASS (every module's hooks, the
 auth chain, `<Limit LOGIN>`, mod_delay, mod_ban, DefaultRoot's chroot and the privilege drop); a publickey login,
-once the key is found in an SFTPAuthorizedUserKeys file and its signature checked, dispatches USER with mod_auth
-told that this user needs no password (`AuthState.no_password`, the RFC 2228 way mod_tls's TLSUserName uses), so
-everything but the password check is the same; a keyboard-interactive login (RFC 4256) is the same once PAM
-(mod_sftp_pam's SFTPPAMServiceName) said yes to the answers its own prompts got. SFTPAuthMethods' chains
-(`publickey+password`): a method that does not end a chain is a partial success (a password is checked by the auth
-chain then, and again by the final login's PASS); the login runs when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
+once the key is found in an SFTPAuthorizedUserKeys store (sftp_keystore.py) and its signature checked, and a
+hostbased login (RFC 4252 section 9), once the client host's key is found in an SFTPAuthorizedHostKeys store and its
+signature checked, dispatch USER with mod_auth told that this user needs no password (`AuthState.no_password`,
+the RFC 2228 way mod_tls's TLSUserName uses), so everything but the password check is the same; a
+keyboard-interactive login (RFC 4256) is the same once PAM (mod_sftp_pam's SFTPPAMServiceName) said yes to the
+answers its own prompts got. SFTPAuthMethods' chains (`publickey+password`): a method that does not end a chain is a
+partial success (a password is checked by the auth chain then, and again by the final login's PASS); the login runs
+when a chain is complete. `<Anonymous>` logins are refused (ProFTPD's mod_sftp has none).
 Failed attempts count against MaxLoginAttempts as ProFTPD's mod_sftp counts them (6 unless the directive is set):
 a failed password or signature, a method not offered; not the "none" method nor a key query."""
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from typing import TYPE_CHECKING
 
 from .. import privs, transfer
@@ -29,9 +30,10 @@ from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERR
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
-from . import display, ldap
+from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
+from .log import LogState
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
@@ -45,7 +47,6 @@ USERAUTH_REQUEST, USERAUTH_FAILURE, USERAUTH_SUCCESS, USERAUTH_BANNER, USERAUTH_
 USERAUTH_INFO_REQUEST, USERAUTH_INFO_RESPONSE = 60, 61
 MAX_USER = 256                  # bytes of a user name (longer: disconnect, as no account has one)
 MAX_PASSWORD = 4096
-MAX_KEYS_FILE = 1 << 20         # an authorized keys file larger than this is not read
 DEFAULT_ATTEMPTS = 6            # ProFTPD's mod_sftp without MaxLoginAttempts
 COMPRESSION = {"off": ("none",), "on": ("zlib", "none"), "delayed": ("zlib@openssh.com", "zlib", "none")}
 
@@ -105,6 +106,12 @@ def serve(session: "Session") -> None:
                     raise Closed(session.end_reason)
             if session.closing:
                 raise Closed(session.end_reason)
+            if conn.resume is not None and not t.buffered:
+                ready = session.wait_readable(conn.resume)     # a transfer held back (TransferRate): the other
+                if ready is None:                               # channels and the client's messages go on meanwhile
+                    continue
+                if not ready:
+                    raise Closed("")
             kind, payload = t.next_message()
             if 50 <= kind <= 79:
                 continue                        # user authentication messages after success: ignored (RFC 4252)
@@ -158,7 +165,8 @@ class Auth:
         server = session.server
         chains = server.get("SFTPAuthMethods")
         if chains is None:
-            chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + (("password",),)
+            chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + \
+                ((("hostbased",),) if server.get("SFTPAuthorizedHostKeys") else ()) + (("password",),)
         if any("keyboard-interactive" in c for c in chains) and not self._kbdint_driver():
             chains = tuple(c for c in chains if "keyboard-interactive" not in c)
         self.chains = chains
@@ -219,6 +227,7 @@ class Auth:
             raise Disconnect(SERVICE_NOT_AVAILABLE, "service not available", f"client requested unknown/unsupported "
                              f"service name '{service}' in USERAUTH_REQUEST, disconnecting")
         self.user, self.service = user, service
+        self.session.state.get(LogState).orig_user = user   # %U from now on (ProFTPD's mod_auth.orig-user note)
         if method != "none":
             self.session.notes["SFTP_USER_AUTH_METHOD"] = method
         if method == "none":
@@ -234,6 +243,8 @@ class Auth:
                 return self._password(user, r)
             if method == "keyboard-interactive":
                 return self._kbdint(user, r)
+            if method == "hostbased":
+                return self._hostbased(user, service, user_raw, r)
             return self._publickey(user, service, user_raw, r)
         except WireError:
             raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
@@ -300,93 +311,85 @@ class Auth:
         self._failed_attempt(user)
         return False
 
-    # -- the key files ---------------------------------------------------------------------------------------------
+    def _hostbased(self, user: str, service: str, user_raw: bytes, r: Reader) -> bool:
+        """RFC 4252 section 9: the client host's key, found in an SFTPAuthorizedHostKeys store, signed the request;
+        then the login is mod_auth's, as for a user's key (ProFTPD's mod_sftp: which user of the client host asks
+        is not looked at; the host name the client sent is checked against its DNS name with UseReverseDNS on)."""
+        algorithm = r.text(64)
+        blob = r.string(16384)
+        host_raw, host_user_raw = r.string(1024), r.string(MAX_USER)
+        signature = r.string(16384)
+        host = host_raw.decode("utf-8", "replace")
+        try:
+            key = sshkeys.parse_public_blob(blob)
+        except sshkeys.KeyFileError:
+            key = None
+        if key is None or not key.accepts(algorithm):
+            if key is None:
+                self.st.log.write(f"unsupported host key algorithm '{algorithm}' requested, rejecting request")
+                log.log(NOTICE, "USER %s (Login failed): unsupported host key algorithm '%s' requested", user,
+                        algorithm)
+            else:
+                self.st.log.write(f"unable to verify that given host key matches given '{algorithm}' algorithm")
+            return self._refuse(user)
+        self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        real, anon = resolve_alias(self.session, user)
+        if anon is not None or self.session.auth is None or self.session.auth.lookup(real) is None:
+            self.st.log.write(f"no account for user '{user}' found")
+            log.log(NOTICE, "USER %s: no such user found from %s [%s] to %s:%d", user, self.session.remote_name,
+                    self.session.remote_addr, self.session.local_addr, self.session.local_port)
+            return self._refuse(user)
+        data = (Writer().string(self.t.session_id).byte(USERAUTH_REQUEST).string(user_raw).string(service)
+                .string(b"hostbased").string(algorithm).string(blob).string(host_raw).string(host_user_raw).bytes())
+        if not self._host_authorized(user, host, host_user_raw.decode("utf-8", "replace"), blob):
+            log.log(NOTICE, "USER %s (Login failed): authentication via '%s' host key failed", user, algorithm)
+        elif not key.verify(algorithm, data, signature):
+            self.st.log.write(f"failed to verify '{algorithm}' signature on hostbased auth request for user "
+                              f"'{user}', host {host}")
+            log.log(NOTICE, "USER %s (Login failed): signature verification of '%s' host key failed", user,
+                    algorithm)
+        else:
+            return self._method_ok(user, "hostbased")
+        return self._refuse(user)
+
+    def _host_authorized(self, user: str, host: str, host_user: str, blob: bytes) -> bool:
+        """The client's host key is in an SFTPAuthorizedHostKeys store (sftp_keystore.py) and, with UseReverseDNS
+        on, the host name it sent is its DNS name (one trailing dot, which OpenSSH adds, aside)."""
+        session = self.session
+        stores = session.server.get("SFTPAuthorizedHostKeys")
+        if not stores:
+            self.st.log.write("no SFTPAuthorizedHostKeys configured")
+            return False
+        if session.config.main.get("UseReverseDNS"):
+            name = session.remote_name
+            if host.removesuffix(".").lower() != name.lower():
+                self.st.log.write(f"client-sent FQDN '{host}' DOES NOT match client DNS name '{name}'")
+                return False
+        found = sftp_keystore.matches(session, stores, sftp_keystore.Lookup(user, host, "SFTPAuthorizedHostKeys"),
+                                      blob, self.st.log.write)
+        if session.closing:                 # a database error of mod_sql ends the session
+            raise Closed(session.end_reason)
+        if found:
+            self.st.log.write(f"host key of '{host}' (client user '{host_user}') accepted for user '{user}'")
+        return found
+
+    def _refuse(self, user: str) -> bool:
+        """A failed attempt: USERAUTH_FAILURE, counted against MaxLoginAttempts."""
+        self._failure()
+        self._failed_attempt(user)
+        return False
+
+    # -- the key stores -------------------------------------------------------------------------------------------
     def _authorized(self, user: str, blob: bytes) -> bool:
-        """The key is in one of the user's SFTPAuthorizedUserKeys stores: a file (read as root, never through a path
-        the user name could lead elsewhere) or the sshPublicKey values of the user's LDAP entry (`ldap:`)."""
+        """The key is in one of the user's SFTPAuthorizedUserKeys stores (sftp_keystore.py)."""
         stores = self.session.server.get("SFTPAuthorizedUserKeys")
         if not stores:
             self.st.log.write("no SFTPAuthorizedUserKeys configured")
             return False
-        for store in stores:
-            kind, _, info = store.partition(":")
-            if kind == "ldap":
-                found = self._ldap_keys(user)
-                where = "LDAP"
-            else:
-                path = self._key_file(user, info)
-                found = self._read_keys(path) if path is not None else None
-                found = sshkeys.rfc4716_keys(found) if found is not None else None
-                where = f"'{path}'"
-            if found is None:
-                continue
-            if self._matches(user, blob, found, where):
-                return True
-            self.st.log.write(f"no matching public key found for user '{user}' in {where}; perhaps keys are not "
-                              + ("RFC4716- or OpenSSH-formatted" if kind == "ldap" else "RFC4716-formatted"))
-        return False
-
-    def _matches(self, user: str, blob: bytes, keys: list[tuple[bytes, str | None]], where: str) -> bool:
-        match_subject = "MatchKeySubject" in self.session.server.get("SFTPOptions")
-        for key_blob, subject in keys:
-            if key_blob != blob:
-                continue
-            if match_subject and subject is not None and subject != user:
-                self.st.log.write(f"found matching key for user '{user}' in {where}, but Subject header "
-                                  f"('{subject}') does not match, skipping key")
-                continue
-            return True
-        return False
-
-    def _key_file(self, user: str, info: str) -> str | None:
-        if "/" in user or user in (".", ".."):
-            self.st.log.write(f"user name '{user}' cannot name a key file, refusing public key")
-            return None
-        path = info.replace("%u", user)
-        if path.startswith("~"):
-            name, _, rest = path[1:].partition("/")
-            account = self.session.auth.lookup(name or user) if self.session.auth is not None else None
-            if account is None or not account.home:
-                return None
-            path = os.path.join(account.home, rest)
-        return path
-
-    def _ldap_keys(self, user: str) -> list[tuple[bytes, str | None]] | None:
-        """mod_sftp_ldap's store: every sshPublicKey value of the user's entry, RFC 4716 or OpenSSH's one line."""
-        backend = ldap.session_backend(self.session)
-        if backend is None:
-            self.st.log.write("SFTPAuthorizedUserKeys 'ldap:': mod_ldap has no LDAPUsers here, no LDAP keys")
-            return None
-        values = backend.ssh_keys(user)
-        if not values:
-            self.st.log.write("LDAP search returned zero results")
-            return None
-        self.st.log.write(f"LDAP search returned {len(values)} {'key' if len(values) == 1 else 'keys'}")
-        keys: list[tuple[bytes, str | None]] = []
-        for i, value in enumerate(values, 1):
-            found = sshkeys.stored_keys(value)
-            if not found:
-                self.st.log.write(f"error obtaining SSH2 public key from LDAP data (key {i})")
-            keys += found
-        return keys
-
-    def _read_keys(self, path: str) -> str | None:
-        try:
-            with privs.default_privs().as_root():
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise IsADirectoryError(21, "not a regular file")
-                data = os.read(fd, MAX_KEYS_FILE + 1)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            self.st.log.write(f"error opening SFTPAuthorizedUserKeys 'file:{path}': {e.strerror or e}")
-            return None
-        if len(data) > MAX_KEYS_FILE:
-            self.st.log.write(f"SFTPAuthorizedUserKeys 'file:{path}' is larger than {MAX_KEYS_FILE} bytes: not read")
-            return None
-        return data.decode("utf-8", "replace")
+        found = sftp_keystore.matches(self.session, stores, sftp_keystore.Lookup(user), blob, self.st.log.write)
+        if self.session.closing:            # a database error of mod_sql ends the session
+            raise Closed(self.session.end_reason)
+        return found
 
     # -- login -----------------------------------------------------------------------------------------------------
     def _login(self, user: str, password: str | None, vouched: str | None) -> bool:
@@ -451,8 +454,11 @@ class Auth:
             log.log(NOTICE, "USER %s (Login failed): Incorrect password", user)
         return ok
 
-    # -- keyboard-interactive (RFC 4256) through PAM (mod_sftp_pam) -------------------------------------------------
+    # -- keyboard-interactive (RFC 4256): mod_auth_otp's driver, then PAM's (mod_sftp_pam) --------------------------
     def _kbdint_driver(self) -> bool:
+        return auth_otp.kbdint_offered(self.session) or self._pam_driver()
+
+    def _pam_driver(self) -> bool:
         server = self.session.server
         if not server.get("SFTPPAMEngine"):
             self.st.log.write("keyboard-interactive: disabled by SFTPPAMEngine setting, no driver")
@@ -477,14 +483,22 @@ class Auth:
             self._failure()
             self._failed_attempt(user)
             return False
-        self.st.log.write(f"keyboard-interactive: using PAM service name '{service}'")
-        tty = None if "NoTTY" in opts else f"/dev/ftpd{os.getpid():02d}"
+        ask = lambda text, echo: self._ask(      # noqa: E731
+            [pam_conv.PamMessage(pam_conv.PAM_PROMPT_ECHO_ON if echo else pam_conv.PAM_PROMPT_ECHO_OFF, text)], opts)[0]
         with privs.default_privs().as_root():
-            try:
-                ok, why = pam_conv.authenticate(service, real, lambda msgs: self._ask(msgs, opts),
-                                                rhost=self.session.remote_addr, tty=tty)
+            try:        # ProFTPD tries the driver loaded last first: mod_auth_otp's (None: nothing to ask this user)
+                otp = auth_otp.kbdint(self.session, real, ask)
             except _Abandoned:
-                ok, why = False, "client abandoned the keyboard-interactive exchange"
+                otp = False
+        if otp:
+            return self._method_ok(user, "keyboard-interactive")
+        if self.pending is not None:
+            ok, why = False, "client abandoned the keyboard-interactive exchange"
+        elif self._pam_driver():
+            ok, why = self._pam(user, real, service, opts)
+        else:
+            ok, why = False, ("wrong verification code" if otp is False else
+                              "no keyboard-interactive driver for the user")
         if ok:
             return self._method_ok(user, "keyboard-interactive")
         self.st.log.write(f"keyboard-interactive authentication of '{user}' failed: {why}")
@@ -493,6 +507,17 @@ class Auth:
             self._failure()
             self._failed_attempt(user)
         return False
+
+    def _pam(self, user: str, real: str, service: str, opts) -> tuple[bool, str]:
+        self.st.log.write(f"keyboard-interactive: using PAM service name '{service}'")
+        tty = None if "NoTTY" in opts else f"/dev/ftpd{os.getpid():02d}"
+        with privs.default_privs().as_root():
+            try:
+                ok, why = pam_conv.authenticate(service, real, lambda msgs: self._ask(msgs, opts),
+                                                rhost=self.session.remote_addr, tty=tty)
+            except _Abandoned:
+                ok, why = False, "client abandoned the keyboard-interactive exchange"
+        return ok, why
 
     def _ask(self, messages: list, opts) -> list[str]:
         """One PAM conversation round as INFO_REQUEST and INFO_RESPONSE."""

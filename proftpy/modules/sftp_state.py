@@ -112,6 +112,18 @@ def host_keys(session: "Session") -> list[sshkeys.HostKey]:
     return st.by_server.get(session.server.base, st.by_server.get(session.server, []))
 
 
+Keys = list[tuple[bytes, "str | None"]]     # a key store's keys: (key blob, its RFC 4716 Subject header or None)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a store is asked about: the user logging in and, for a host key, the host the client named."""
+
+    user: str
+    host: str | None = None
+    directive: str = "SFTPAuthorizedUserKeys"
+
+
 @dataclass
 class SftpState:
     """One SSH session's state."""

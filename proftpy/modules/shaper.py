@@ -8,7 +8,7 @@ shares, through the ShaperTable (proftpy/shapertable.py) that the master creates
   record out the same way; the master takes out the record of a session that died without doing so.
 - On SIGUSR2 a session reads its record and hands its rates to the transfer engine (`DataState.shaping`): the
   next RETR/STOR/STOU/APPE paces at the session's rate when the shaper's priority is above the rank of the
-  TransferRate line that applies (xfer.py `_rate_for`), and a running one changes pace at once (ProFTPD keeps a
+  TransferRate line that applies (xfer.py `rate_for`), and a running one changes pace at once (ProFTPD keeps a
   running transfer at the rate it began with).
 - `ftpdctl shaper all|info|sess` (ShaperControlsACLs) read and rewrite the table in the master, which then
   signals the sessions.

@@ -12,9 +12,10 @@ Keys and values as ProFTPD's modules write them:
     shm:       the file tlscachetable.py describes (ProFTPD's is a SysV segment: not shared with it)
     redis:     b"mod_tls_redis.sessions." + {"id":"<hex>"} + b"\\0"  ->  {"expires":N,"data":"<base64 DER>",
                "data_len":N} + b"\\0", with a TTL of the session's remaining life (ProFTPD: its expiry time)
-    memcache:  b"mod_tls_memcache.sessions." + the same key  ->  the same JSON (ProFTPD's with `memcache:/json`;
-               without it ProFTPD writes its binary TPL format, proftpy JSON either way), the expiry as memcached's
-               absolute expiration
+    memcache:  with `memcache:/json`, b"mod_tls_memcache.sessions." + the same key  ->  the same JSON; without
+               it ProFTPD's tpl images (proftpy/tpl.py): the key's `s` the id in hex, the value `S(uic#)`:
+               expires, the DER's length and a 10 KiB array holding it (ProFTPD leaves the rest of the array
+               as it found its memory; proftpy writes zeros); the expiry as memcached's absolute expiration
 
 A session whose DER is longer than 10 KiB (ProFTPD's TLS_MAX_SSL_SESSION_SIZE) stays in the process's own cache
 and TLSLog says so. A cache that is down costs a log line (once per process) and a full handshake, never a
@@ -26,13 +27,15 @@ import base64
 import binascii
 import json
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING, Callable
 
-from ..bancache import CacheDown, json_text
+from ..bancache import CacheDown, ProcessDown, json_text
 from ..config.errors import ConfigError
 from ..net.openssl import SessionStore
 from ..tlscachetable import MAX_DATA, CacheTableError, SessionTable
+from ..tpl import MAGIC as TPL_MAGIC, fields as tpl_fields, image as tpl_image, string as tpl_string
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Server
@@ -44,17 +47,30 @@ REDIS_PREFIX = b"mod_tls_redis.sessions."
 MEMCACHE_PREFIX = b"mod_tls_memcache.sessions."
 
 
-def key_of(prefix: bytes, sid: bytes) -> bytes:
+TPL_KEY, TPL_VALUE = b"s", b"S(uic#)"        # mod_tls_memcache's tpl formats (without /json)
+
+
+def key_of(prefix: bytes, sid: bytes, tpl: bool = False) -> bytes:
+    if tpl:
+        return prefix + tpl_image(TPL_KEY, tpl_string(binascii.hexlify(sid).decode()))
     return prefix + json_text([("id", binascii.hexlify(sid).decode())]).encode() + b"\0"
 
 
-def encode(der: bytes, expires: int) -> bytes:
+def encode(der: bytes, expires: int, tpl: bool = False) -> bytes:
+    if tpl:
+        body = struct.pack("<Ii", expires, len(der)) + der.ljust(MAX_DATA, b"\0")
+        return tpl_image(TPL_VALUE, body, arrays=(MAX_DATA,), flags=0)
     return json_text([("expires", expires), ("data", base64.b64encode(der).decode()),
                       ("data_len", len(der))]).encode() + b"\0"
 
 
 def decode(raw: bytes) -> tuple[bytes, int]:
-    """(DER, expires) from a cache value; ValueError when it is not ProFTPD's JSON."""
+    """(DER, expires) from a cache value, ProFTPD's JSON or tpl image; ValueError when it is neither."""
+    if raw.startswith(TPL_MAGIC):
+        expires, size, data = tpl_fields(raw, TPL_VALUE)
+        if not 0 < size <= len(data):
+            raise ValueError(f"session data of {size} bytes in an array of {len(data)}")
+        return data[:size], expires
     try:
         obj = json.loads(raw.rstrip(b"\0").decode("utf-8"))
         expires, data, size = obj["expires"], obj["data"], obj["data_len"]
@@ -140,28 +156,15 @@ class ShmCache(ExternalCache):
             self.table.delete(sid)
 
 
-class _Down:
-    """The link's memory of a failure, for this process only (bancache.CacheLink's `state`)."""
-
-    def __init__(self):
-        self.since = 0
-
-    def redis_down_since(self) -> int:
-        return self.since
-
-    def set_redis_down(self, since: int) -> int:
-        before, self.since = self.since, since
-        return before
-
-
 class LinkCache(ExternalCache):
     """redis: and memcache:, over mod_ban's links (bancache.CacheLink): every call bounded by the server's
     timeouts, no retries, a lost server logged once per process and left alone for 2 s."""
 
-    def __init__(self, lifetime: int, kind: str, link, prefix: bytes, relative_ttl: bool):
+    def __init__(self, lifetime: int, kind: str, link, prefix: bytes, relative_ttl: bool, tpl: bool = False):
         super().__init__(lifetime)
         self.kind, self.link, self.prefix, self.relative_ttl = kind, link, prefix, relative_ttl
-        link.state = _Down()
+        self.tpl = tpl                  # memcache: without /json: ProFTPD's tpl images
+        link.state = ProcessDown()
         link.keeping = "TLS sessions are kept in each process only until it is back"
         link.sharing = "TLS sessions are shared again"
 
@@ -171,13 +174,13 @@ class LinkCache(ExternalCache):
             return
         ttl = max(1, expires - int(time.time())) if self.relative_ttl else expires
         try:
-            self.link.put(key_of(self.prefix, sid), encode(der, expires), ttl)
+            self.link.put(key_of(self.prefix, sid, self.tpl), encode(der, expires, self.tpl), ttl)
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error adding session to '{self.kind}' cache: {e}")
 
     def get(self, sid: bytes) -> bytes | None:
         try:
-            raw = self.link.get(key_of(self.prefix, sid))
+            raw = self.link.get(key_of(self.prefix, sid, self.tpl))
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error getting session from '{self.kind}' cache: {e}")
             return None
@@ -196,7 +199,7 @@ class LinkCache(ExternalCache):
 
     def delete(self, sid: bytes) -> None:
         try:
-            self.link.delete(key_of(self.prefix, sid))
+            self.link.delete(key_of(self.prefix, sid, self.tpl))
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error removing session from '{self.kind}' cache: {e}")
 
@@ -234,7 +237,8 @@ def make(config: "Config") -> ExternalCache | None:
     if settings is None:
         raise ConfigError("TLSSessionCache: memcache: needs MemcacheEngine on and MemcacheServers in the server "
                           "config", _where(main))
-    return LinkCache(lifetime, "memcache", MemcacheLink(settings), MEMCACHE_PREFIX, relative_ttl=False)
+    return LinkCache(lifetime, "memcache", MemcacheLink(settings), MEMCACHE_PREFIX, relative_ttl=False,
+                     tpl=not cache.json)
 
 
 def open_cache(cache: ExternalCache, config: "Config") -> None:

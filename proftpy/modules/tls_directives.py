@@ -178,7 +178,7 @@ class SessionCache:
     lifetime: int | None = None
     path: str | None = None     # shm: the file
     size: int = SHM_DEFAULT_SIZE
-    json: bool = False          # memcache:/json (proftpy always writes JSON)
+    json: bool = False          # memcache:/json (else ProFTPD's tpl images)
 
     @property
     def external(self) -> bool:
@@ -206,7 +206,8 @@ def _shm_info(info: str) -> tuple[str, int]:
 def parse_session_cache(args: list[str]) -> SessionCache:
     """`off`, `internal: [seconds]`, or an external cache shared by every session process: `shm:/file=PATH
     [&size=BYTES]`, `redis:` (mod_redis's server), `memcache:[/json]` (mod_memcache's), each with a timeout
-    (default 1800 s). ProFTPD's `fscache:` is not built in: a clear error."""
+    (default 1800 s). Anything else is ProFTPD's error (its mod_tls_fscache is an OCSP stapling cache,
+    `TLSStaplingCache fs:`: there is no `fscache:` session cache in ProFTPD either)."""
     if not 1 <= len(args) <= 2:
         raise ValueError("wrong number of parameters")
     try:
@@ -293,6 +294,20 @@ def _off_only(why: str):
 
 def _accepted(args: list[str]) -> str:
     return " ".join(args)
+
+
+STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscache, _shmcache, _redis, _memcache
+
+
+def _stapling_cache(args: list[str]) -> str:
+    """`type:info`, of a type ProFTPD 1.3.8's modules register (then ignored: stapling is off)."""
+    word = Str()(args)
+    kind, colon, _ = word.partition(":")
+    if not colon:
+        raise ValueError("badly formatted parameter")
+    if kind not in STAPLING_CACHES:
+        raise ValueError(f"OCSP stapling cache type '{kind}' not available")
+    return word
 
 
 _FILE = Path()
@@ -382,7 +397,7 @@ directives = (
               "default: nobody.", repeat=True),
     Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
               "OCSP stapling: only `off` is accepted (not implemented)."),
-    Directive("TLSStaplingCache", Str("type:info"), SERVER, None, Merge.SERVER,
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs|shm|redis|memcache:info"), SERVER, None, Merge.SERVER,
               "Accepted for compatibility: OCSP stapling is off (TLSStapling), so nothing is cached."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
               None, Merge.SERVER, "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),

@@ -1,9 +1,10 @@
 """mod_wrap2: tcpwrappers-like access tables without libwrap (ProFTPD's contrib/mod_wrap2, 1.3.8), with the
-`file:` and `builtin:` sources (wrap2_file.py) and the `sql:` one (wrap2_sql.py); each declares a `TableSource`.
+`file:` and `builtin:` sources (wrap2_file.py), the `sql:` one (wrap2_sql.py) and the `redis:` one (wrap2_redis.py);
+each declares a `TableSource`.
 
 Where the check is made, as for mod_wrap (wrap.py): in the master at accept when WrapTables is all there is (no
-WrapUserTables/WrapGroupTables, no `~`/`%U` in a source, no `sql:` table) and no DNS name is needed; otherwise in the session, before
-PASS, as ProFTPD: WrapUserTables whose user OR expression holds (`*` is anyone, `!` negates), else WrapGroupTables
+WrapUserTables/WrapGroupTables, no `~`/`%U` in a source, no `sql:` or `redis:` table) and no DNS name is needed;
+otherwise in the session, before PASS, as ProFTPD: WrapUserTables whose user OR expression holds (`*` is anyone, `!` negates), else WrapGroupTables
 whose group AND expression holds, else WrapTables. A refused client gets `530 <WrapDenyMsg>` (or `Access denied`)
 and is disconnected; an allowed one gets WrapAllowMsg as the last line of its 230 reply. `WrapOptions
 CheckOnConnect` checks WrapTables when the session starts (then `%u` in WrapDenyMsg is "unknown"); `CheckAllNames`
@@ -27,7 +28,7 @@ from ..reply import Reply
 from .auth import group_names
 from .ident import ident_of
 from .modlog import ModuleLog
-from . import wrap2_file, wrap2_sql
+from . import wrap2_file, wrap2_redis, wrap2_sql
 from .wrap import (DENIED_EVENT, Files, Opening, Who, client_text, files_parsers, host_tables, master_request,
                    session_request, who_is_logging_in)
 
@@ -41,7 +42,7 @@ OPTIONS = ("CheckOnConnect", "CheckAllNames")
 log = logging.getLogger("proftpy")
 
 
-SOURCES = {source.kind: source for source in (*wrap2_file.SOURCES, wrap2_sql.SOURCE)}
+SOURCES = {source.kind: source for source in (*wrap2_file.SOURCES, wrap2_sql.SOURCE, wrap2_redis.SOURCE)}
 
 
 def source(word: str) -> str:
@@ -70,8 +71,9 @@ _tables, _named_tables = files_parsers(source, "an allow table and a deny table 
 
 directives = (
     Directive("WrapEngine", Flag, SVG, False, Merge.SERVER, "Check the Wrap*Tables at all."),
-    Directive("WrapTables", Custom(_tables, "allow-table deny-table (file:/path, builtin:all, sql:/query)"), SVGA,
-              None, Merge.DOWN, "The allow and deny tables for every client (`sql:`: mod_wrap2_sql's named query)."),
+    Directive("WrapTables", Custom(_tables, "allow-table deny-table (file:/path, builtin:all, sql:/query, "
+                                   "redis:/list|set:key)"), SVGA, None, Merge.DOWN,
+              "The allow and deny tables for every client (`sql:` a named query, `redis:` a Redis list or set)."),
     Directive("WrapUserTables", Custom(_named_tables, "user-OR-expression allow-table deny-table"), SVGA, None,
               Merge.MULTI, "Tables for the users the OR expression names (`*` anyone, `!` negates); first.",
               repeat=True),

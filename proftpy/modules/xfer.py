@@ -150,11 +150,13 @@ directives = (
     Directive("DefaultTransferMode", Choice(("ascii", "binary")), SVG, "ascii", Merge.SERVER,
               "Transfer type of a new session."),
     Directive("TransferRate", Custom(_rate, "RETR|STOR|STOU|APPE[,...] kbps[:free-bytes] [user|group|class expr]"),
-              ALL_DIRS, None, Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes; "
-              "optionally only for some users, groups or classes.", repeat=True),
+              ALL_DIRS, None, Merge.MULTI, "Bandwidth limit in KiB/s for the listed commands, after free-bytes "
+              "(SFTP/scp reads count as RETR, writes as STOR or APPE); optionally only for some users, groups or "
+              "classes.", repeat=True),
     Directive("MaxRetrieveFileSize", Custom(_size_limit, '"*"|number B|KB|MB|GB|TB [user|group|class expr]'),
               ALL_DIRS, None, Merge.MULTI, "RETR of a larger file is refused after its 150 (`426 Transfer aborted. "
-              "Operation not permitted`); optionally only for some users, groups or classes.", repeat=True),
+              "Operation not permitted`), an SFTP/scp download at its OPEN; optionally only for some users, groups "
+              "or classes.", repeat=True),
     Directive("MaxStoreFileSize", Custom(_size_limit, '"*"|number B|KB|MB|GB|TB [user|group|class expr]'),
               ALL_DIRS, None, Merge.MULTI, "An upload that would make its file larger ends with `552 Transfer "
               "aborted. File too large` (APPE and REST count the file's size); optionally only for some users, "
@@ -490,7 +492,7 @@ def abor(session: "Session", cmd: Request) -> Reply:
 
 
 # -- transfers ---------------------------------------------------------------------------------------------------
-def _rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
+def rate_for(session: "Session", name: str, real: str) -> tuple[float, int] | None:
     """(bytes/s, free bytes) of the TransferRate line that applies (access/expr.py `pick`), or None; mod_shaper's
     rate instead when its priority is above the rank of that line's context (ProFTPD's TransferRate precedence)."""
     chain = session.context(real).chain
@@ -511,7 +513,7 @@ def size_limit_for(session: "Session", name: str, real: str) -> int | None:
     return None if limit is None else limit.bytes
 
 
-def _too_large(name: str, limit: int, real: str) -> None:
+def too_large(name: str, limit: int, real: str) -> None:
     log.log(NOTICE, "%s (%d byte%s) reached: aborting transfer of '%s'", name, limit, "s" if limit != 1 else "", real)
 
 
@@ -562,7 +564,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
 
         def body(t: transfer.Transfer) -> None:
             if limit is not None and size > limit:   # after the 150, as ProFTPD
-                _too_large("MaxRetrieveFileSize", limit, path.real)
+                too_large("MaxRetrieveFileSize", limit, path.real)
                 raise Stop(Reply(426, "Transfer aborted. Operation not permitted"), "failed")
             convert = ascii and not _ignore_ascii(session)
             if length:
@@ -571,7 +573,7 @@ def retr(session: "Session", cmd: Request) -> Reply:
                 t.send_file(fd, offset, convert, sendfile=sendfile)
 
         reply, moved, status = transfer.run(session, cmd, opening, body, size=size, path=path.virtual,
-                                            rate=_rate_for(session, "RETR", path.real))
+                                            rate=rate_for(session, "RETR", path.real))
     finally:
         os.close(fd)
     _notes(cmd, real=path.real, virtual=path.virtual, direction="o", ascii=ascii, offset=offset, size=size,
@@ -747,11 +749,11 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
 
     try:
         reply, moved, status = transfer.run(session, cmd, opening, body, what=what, path=virtual,
-                                            rate=_rate_for(session, kind, real))
+                                            rate=rate_for(session, kind, real))
     finally:
         os.close(fd)
     if moved is not None and moved.room is not None and moved.room < 0:
-        _too_large("MaxStoreFileSize", limit, real)
+        too_large("MaxStoreFileSize", limit, real)
     target = temp or real
     if status == "success" and temp is not None:
         try:

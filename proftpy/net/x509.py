@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .. import ber
+
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
 CN = "2.5.4.3"
 EMAIL = "1.2.840.113549.1.9.1"
@@ -33,20 +35,16 @@ def pem_certificates(data: bytes) -> list[bytes]:
 
 
 def tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of the value, end of the value) of the element at `pos`."""
-    if pos + 2 > len(data):
+    """(tag, start of the value, end of the value) of the element at `pos` (ber.py's reader, its errors as
+    BadCertificate)."""
+    try:
+        head = ber.header(data, pos)
+    except ber.BerError as e:
+        raise BadCertificate(str(e)) from None
+    if head is None or head[1] + head[2] > len(data):
         raise BadCertificate("truncated")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise BadCertificate("bad length")
-        length = int.from_bytes(data[pos:pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise BadCertificate("truncated")
-    return tag, pos, pos + length
+    tag, start, size = head
+    return tag, start, start + size
 
 
 def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import configtest, free_port, listening, wait_until
+from proftpy import bancache, tpl
 from proftpy.net.memcache import Memcached
 from test_ban import BAN, TAUNT, ftpdctl, refused
 from test_ban_redis import failed_login, host_key, proftpd_node, second_node  # noqa: F401  (fixtures)
@@ -54,10 +55,9 @@ class MemcachedServer:
         finally:
             mc.close()
 
-    def expiration(self, key: bytes) -> int | None:
-        """The item's expiration as memcached keeps it (absolute), from `lru_crawler metadump all`."""
-        from urllib.parse import quote
-        wanted = "key=" + quote(key, safe="")
+    def metadump(self) -> dict[bytes, dict[str, str]]:
+        """Every item memcached holds: key -> its fields (`lru_crawler metadump all`)."""
+        from urllib.parse import unquote_to_bytes
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
             s.sendall(b"lru_crawler metadump all\r\n")
             data = b""
@@ -66,11 +66,17 @@ class MemcachedServer:
                 if not chunk:
                     break
                 data += chunk
+        items = {}
         for line in data.decode().splitlines():
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            if "key=" + fields.get("key", "") == wanted:
-                return int(fields["exp"])
-        return None
+            if "key" in fields:
+                items[unquote_to_bytes(fields["key"])] = fields
+        return items
+
+    def expiration(self, key: bytes) -> int | None:
+        """The item's expiration as memcached keeps it (absolute)."""
+        fields = self.metadump().get(key)
+        return int(fields["exp"]) if fields else None
 
     def flush(self) -> None:
         mc = self.client()
@@ -94,17 +100,22 @@ def _empty(request):
         request.getfixturevalue("memcached").flush()
 
 
-def cache_config(m: MemcachedServer, extra: str = "") -> str:
-    return (extra + BAN + f"BanCache memcache\nBanCacheOptions UseJSON\nMemcacheEngine on\n"
+def cache_config(m: MemcachedServer, extra: str = "", tpl: bool = False) -> str:
+    return (extra + BAN + f"BanCache memcache\n{'' if tpl else 'BanCacheOptions UseJSON'}\nMemcacheEngine on\n"
             f"MemcacheServers 127.0.0.1:{m.port}\nMemcacheTimeouts 300 300 300\nMaxLoginAttempts 1\n")
+
+
+def key_of(name: str, tpl: bool) -> bytes:
+    return bancache.ban_key(bancache.HOST, name, True) if tpl else host_key(name)
 
 
 @pytest.fixture
 def proftpd(proftpd_node):
-    """The ProFTPD node (mod_ban with mod_memcache) on the same memcached."""
-    return lambda port, users_dir: proftpd_node(
+    """The ProFTPD node (mod_ban with mod_memcache) on the same memcached: JSON values, or tpl images with
+    `tpl=True` (ProFTPD's default without BanCacheOptions UseJSON)."""
+    return lambda port, users_dir, tpl=False: proftpd_node(
         users_dir, "memcache", f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{port}\nMemcacheLog {{base}}/memcache.log\n"
-                               "BanCache memcache\nBanCacheOptions UseJSON\n")
+                               f"BanCache memcache\n{'' if tpl else 'BanCacheOptions UseJSON'}\n")
 
 
 def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, memcached):
@@ -125,38 +136,58 @@ def test_an_autoban_is_written_as_proftpd_writes_it(ftpd, memcached):
     assert wait_until(lambda: refused(d) == TAUNT)
 
 
-def test_proftpy_and_proftpd_share_bans_both_ways(ftpd, memcached, proftpd, tmp_path, second_node):  # noqa: F811
-    config = cache_config(memcached, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n")
+@pytest.mark.parametrize("tpl", [False, True], ids=["json", "tpl"])
+def test_proftpy_and_proftpd_share_bans_both_ways(ftpd, memcached, proftpd, tmp_path, second_node, tpl):  # noqa: F811
+    config = cache_config(memcached, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n", tpl)
     a = ftpd(config)
     b = second_node(a, tmp_path, "b", config)
-    pd = proftpd(memcached.port, a.dir)
+    pd = proftpd(memcached.port, a.dir, tpl)
     # a proftpy autoban stops the client at ProFTPD and at the other proftpy node
     failed_login(a, "127.0.0.2")
-    assert wait_until(lambda: memcached.get(host_key("127.0.0.2")) is not None)
+    assert wait_until(lambda: memcached.get(key_of("127.0.0.2", tpl)) is not None)
     assert refused(pd, "127.0.0.2") == "530 proftpd refuses 127.0.0.2"
     assert refused(b, "127.0.0.2") == TAUNT.replace("127.0.0.1", "127.0.0.2")
     assert refused(pd, "127.0.0.1") is None
     # a ProFTPD autoban stops the client at both proftpy nodes
     failed_login(pd, "127.0.0.3")
-    assert wait_until(lambda: memcached.get(host_key("127.0.0.3")) is not None)
-    assert memcached.get(host_key("127.0.0.3")).startswith(b'{"version":2,')
+    assert wait_until(lambda: memcached.get(key_of("127.0.0.3", tpl)) is not None)
+    assert memcached.get(key_of("127.0.0.3", tpl)).startswith(b"tpl\x02" if tpl else b'{"version":2,')
     assert refused(a, "127.0.0.3") is not None and refused(b, "127.0.0.3") is not None
     assert refused(a, "127.0.0.4") is None
     assert wait_until(lambda: "Login denied: host '127.0.0.3' banned" in a.log())
 
 
-def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd):
-    d = ftpd(cache_config(memcached))
-    pd = proftpd(memcached.port, d.dir)
+@pytest.mark.parametrize("tpl", [False, True], ids=["json", "tpl"])
+def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd, tpl):
+    d = ftpd(cache_config(memcached, tpl=tpl))
+    pd = proftpd(memcached.port, d.dir, tpl)
+    key = key_of("127.0.0.5", tpl)
     assert ftpdctl(d, "ban", "host", "127.0.0.5")[1] == ["host 127.0.0.5 banned"]
-    assert wait_until(lambda: memcached.get(host_key("127.0.0.5")) is not None)
-    value = json.loads(memcached.get(host_key("127.0.0.5"))[:-1])
-    assert (value["port"], value["expires_ts"]) == (d.port, 0)
-    assert wait_until(lambda: memcached.expiration(host_key("127.0.0.5")) == -1)     # never expires
+    assert wait_until(lambda: memcached.get(key) is not None)
+    value = bancache.decode(memcached.get(key))
+    assert (value.port, value.expires) == (d.port, 0)
+    assert wait_until(lambda: memcached.expiration(key) == -1)     # never expires
     assert refused(pd, "127.0.0.5") == "530 proftpd refuses 127.0.0.5"
     assert ftpdctl(d, "permit", "host", "127.0.0.5")[1] == ["host '127.0.0.5' permitted"]
-    assert wait_until(lambda: memcached.get(host_key("127.0.0.5")) is None)
+    assert wait_until(lambda: memcached.get(key) is None)
     assert refused(pd, "127.0.0.5") is None
+
+
+def test_proftpds_tpl_image_is_the_one_proftpy_writes(ftpd, memcached, proftpd):
+    """The same autoban written by ProFTPD and by proftpy (without UseJSON): the same key, and values that differ
+    only where the facts do (times, the port, the reason's clock)."""
+    d = ftpd(cache_config(memcached, "BanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n", tpl=True))
+    pd = proftpd(memcached.port, d.dir, True)
+    failed_login(pd, "127.0.0.6")
+    failed_login(d, "127.0.0.7")
+    theirs, ours = key_of("127.0.0.6", True), key_of("127.0.0.7", True)
+    assert wait_until(lambda: memcached.get(theirs) is not None and memcached.get(ours) is not None)
+    fields = [tpl.fields(memcached.get(k), bancache.TPL_VALUE) for k in (theirs, ours)]
+    for f, name in zip(fields, ("127.0.0.6", "127.0.0.7")):
+        version, _, ip_addr, _, kind, ban_name, reason, message, _, sid = f
+        assert (version, ip_addr, kind, ban_name, sid) == (2, "127.0.0.1", bancache.HOST, name, 1)
+        assert reason.startswith("MaxLoginAttempts autoban at ")
+    assert len(memcached.get(theirs)) - len(fields[0][7] or "") == len(memcached.get(ours)) - len(fields[1][7] or "")
 
 
 def test_user_bans_and_shared_counts(ftpd, memcached, tmp_path, second_node):  # noqa: F811
@@ -205,7 +236,6 @@ def test_memcached_down_keeps_local_bans_and_logs(ftpd, tmp_path):
 
 
 @pytest.mark.parametrize("lines, message", [
-    ("BanCache memcache\nMemcacheEngine on\nMemcacheServers 127.0.0.1:1\n", "needs 'BanCacheOptions UseJSON'"),
     ("MemcacheServers 127.0.0.1:1 127.0.0.1:2\n", "one memcached server"),
     ("MemcacheServers 127.0.0.1:1,127.0.0.1:2\n", "one memcached server"),
     ("MemcacheOptions NoBinaryProtocol\n", "binary protocol only"),

@@ -133,8 +133,8 @@ def test_extendedlog_read_write_classes_with_custom_format(ftpd, tmp_path):
         f"STOR {home}/f.bin 5 226 success binary alice",
         f"RETR {home}/f.bin 5 226 success binary alice",
         f"MKD {home}/sub - 257 - - alice",
-        "RNFR - - 350 - - alice",
-        f"RNTO {home}/g.bin - 250 - - alice",
+        f"RNFR {home}/f.bin 0 350 - - alice",              # ProFTPD keeps a rename as a transfer: path, 0 bytes
+        f"RNTO {home}/g.bin 0 250 - - alice",
         f"DELE {home}/g.bin 5 250 - - alice",
     ]
 

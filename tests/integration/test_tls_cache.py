@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORDS, Daemon, fill, free_port, start_daemon, wait_until
+from proftpy import tpl
+from proftpy.modules import tls_cache
 from tls_helpers import ftps, module_daemon, pki  # noqa: F401 - pki is a fixture
 
 MEMCACHED = shutil.which("memcached")
@@ -68,10 +70,10 @@ def stop(d: Daemon) -> None:
     assert "Traceback" not in log and "internal error" not in log, log[-3000:]
 
 
-def s_client(port: int, sess: Path, *, out: bool, version: str = "-tls1_2") -> str:
+def s_client(port: int, sess: Path, *, out: bool, version: str = "-tls1_2", extra: tuple[str, ...] = ()) -> str:
     """One connection: AUTH TLS, then QUIT; `-sess_out` (out) or `-sess_in` the session file. Its output."""
     args = ["openssl", "s_client", "-starttls", "ftp", "-connect", f"127.0.0.1:{port}", version, "-crlf", "-ign_eof",
-            "-sess_out" if out else "-sess_in", str(sess)]
+            "-sess_out" if out else "-sess_in", str(sess), *extra]
     res = subprocess.run(args, input=b"QUIT\r\n", capture_output=True, timeout=20)
     return res.stdout.decode(errors="replace")
 
@@ -291,7 +293,21 @@ def test_memcache_resumes_across_connections(tmp_path_factory, pki, tmp_path, me
         stop(d)
 
 
-# == side by side with Debian's ProFTPD 1.3.8 (mod_tls_shmcache, mod_tls_redis) ===================================
+def test_memcache_without_json_writes_proftpds_tpl_images(tmp_path_factory, pki, tmp_path, memcached):
+    d = start(tmp_path_factory, pki, "memcache-tpl", f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{memcached.port}\n"
+              "MemcacheTimeouts 300 300 300\nTLSSessionCache memcache: 600")
+    try:
+        assert resumes(d.port, tmp_path) == (True, True)
+        assert resumes(d.port, tmp_path, "-tls1_3") == (True, True)
+    finally:
+        stop(d)
+    keys = [k for k in memcached.metadump() if k.startswith(tls_cache.MEMCACHE_PREFIX + b"tpl")]
+    assert keys
+    expires, size, data = tpl.fields(memcached.get(keys[0]), tls_cache.TPL_VALUE)
+    assert 0 < size < len(data) == 10240 and data[size:] == bytes(10240 - size) and expires > time.time()
+
+
+# == side by side with Debian's ProFTPD 1.3.8 (mod_tls_shmcache, mod_tls_redis, mod_tls_memcache) =================
 def proftpd(tmp_path: Path, pki, cache: str) -> Daemon:
     """Debian's ProFTPD with mod_tls and `cache` (LoadModule lines and TLSSessionCache), the same certificate."""
     from conftest import PROFTPD, SIDE_BY_SIDE_CONFIG, listening, make_users
@@ -346,6 +362,26 @@ def test_a_proftpy_session_resumes_at_a_proftpd_node_on_the_same_redis(tmp_path_
         sess = tmp_path / "ours.pem"
         assert "New, " in s_client(ours.port, sess, out=True)
         assert "Reused, " in s_client(d.port, sess, out=False)
+    finally:
+        stop(ours)
+        d.proc.kill()
+        d.proc.wait()
+
+
+@pytest.mark.parametrize("json", [False, True], ids=["tpl", "json"])
+def test_sessions_shared_with_a_proftpd_node_on_the_same_memcached(tmp_path_factory, pki, tmp_path, memcached, json):
+    """memcache: (tpl images) and memcache:/json: a TLSv1.2 session ID (the client sends no ticket) stored by
+    either server resumes at the other."""
+    spec = "memcache:/json" if json else "memcache:"
+    mc = f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{memcached.port}\n"
+    d = proftpd(tmp_path, pki, f"LoadModule mod_memcache.c\nLoadModule mod_tls_memcache.c\n{mc}"
+                f"TLSSessionCache {spec} 600")
+    ours = start(tmp_path_factory, pki, f"memcache-side-{json}", mc + f"TLSSessionCache {spec} 600")
+    try:
+        for first, second, name in ((ours, d, "ours"), (d, ours, "theirs")):
+            sess = tmp_path / f"{name}.pem"
+            assert "New, " in s_client(first.port, sess, out=True, extra=("-no_ticket",))
+            assert "Reused, " in s_client(second.port, sess, out=False, extra=("-no_ticket",)), name
     finally:
         stop(ours)
         d.proc.kill()

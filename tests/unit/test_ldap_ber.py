@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from proftpy.auth import ber
+from proftpy import ber
 from proftpy.auth.ldap_proto import (BIND_RESPONSE, SEARCH_DONE, SEARCH_ENTRY, Connection, LdapError, ServerDown,
                                      Timeout, bind_request, decode_entry, decode_message, extended_request, message,
                                      search_request, unbind_request)

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from proftpy.auth import ber
+from proftpy import ber
 from proftpy.auth.ldap import check_password, split_scheme
 from proftpy.auth.ldap_config import ConfigError, parse_server, parse_url, strtoul
 from proftpy.auth.ldap_filter import (FilterError, escape, escape_dn_value, interpolate, interpolate_dn, parse,

@@ -166,6 +166,20 @@ def test_parse_list_options_errors(args, message):
 
 
 # -- globbing -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("pattern, want", [
+    ("a{b,c}d", ["abd", "acd"]), ("{a,b}{1,2}", ["a1", "a2", "b1", "b2"]), ("*.{txt,bin}", ["*.txt", "*.bin"]),
+    ("{a,{b,c}}.txt", ["a.txt", "b.txt", "c.txt"]), ("x{y}z", ["x{y}z"]), ("open{a,b", ["open{a,b"]),
+    ("{,a}", ["", "a"]), ("plain", ["plain"]),
+])
+def test_expand_braces(pattern, want):
+    """glob(3)'s GLOB_BRACE, which ProFTPD's mod_sftp uses for `scp -f` paths."""
+    assert listing.expand_braces(pattern) == want
+
+
+def test_expand_braces_is_bounded():
+    assert len(listing.expand_braces("{a,b}" * 30, most=100)) == 100
+
+
 def test_glob_matcher():
     m = listing.glob_matcher("*.txt")
     assert m("a.txt") and not m("a.bin") and not m(".hidden.txt")

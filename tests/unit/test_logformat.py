@@ -6,7 +6,7 @@ import time
 import pytest
 
 from proftpy.log.logformat import DEFAULT_FORMAT, Record, compile_format, expand
-from proftpy.modules.log import ALL, parse_classes, wanted
+from proftpy.modules.log import ALL, classes_wanted, parse_classes, wanted
 
 NOW = time.mktime((2024, 3, 5, 7, 8, 9, 0, 0, -1)) + 0.123456
 
@@ -157,6 +157,8 @@ def test_class_parsing():
     assert parse_classes("NONE") == (set(), set())
     assert parse_classes("ALL,!INFO") == (ALL - {"INFO"}, {"INFO"})
     assert parse_classes("EXIT,SECURE") == ({"EXIT", "SEC"}, set())
+    assert parse_classes("SFTP,ssh") == ({"SFTP", "SSH"}, set())         # ProFTPD 1.3.8's mod_sftp classes
+    assert {"SFTP", "SSH"} <= ALL and parse_classes("ALL,!SFTP")[1] == {"SFTP"}
     with pytest.raises(ValueError, match="invalid log class in 'READ,BOGUS'"):
         parse_classes("READ,BOGUS")
 
@@ -172,3 +174,13 @@ def test_class_parsing():
 ])
 def test_which_commands_a_class_list_logs(classes, command, logged):
     assert wanted(command, *parse_classes(classes)) is logged
+
+
+@pytest.mark.parametrize("classes, request_classes, logged", [
+    ("ALL", "READ SFTP", True), ("READ", "READ SFTP", True), ("SFTP", "MISC SFTP", True),
+    ("WRITE", "MISC SFTP", False), ("ALL,!SFTP", "READ SFTP", False), ("DIRS", "INFO DIRS SFTP", True),
+])
+def test_which_sftp_requests_a_class_list_logs(classes, request_classes, logged):
+    """mod_sftp's requests carry their own classes (fxp.c's cmd_class): logged where one is included and none
+    excluded."""
+    assert classes_wanted(frozenset(request_classes.split()), *parse_classes(classes)) is logged

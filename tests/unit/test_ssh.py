@@ -338,6 +338,7 @@ def test_auth_method_chains():
     assert _auth_methods(["publickey+password", "keyboard-interactive", "publickey+password"]) == (
         ("publickey", "password"), ("keyboard-interactive",))
     assert _auth_methods(["publickey+publickey"]) == (("publickey", "publickey"),)
-    for bad in (["password+password"], ["publickey+"], ["hostbased"], ["gssapi-with-mic"], []):
+    assert _auth_methods(["hostbased+password", "hostbased"]) == (("hostbased", "password"), ("hostbased",))
+    for bad in (["password+password"], ["publickey+"], ["hostbased+hostbased"], ["gssapi-with-mic"], []):
         with pytest.raises(ValueError):
             _auth_methods(bad)

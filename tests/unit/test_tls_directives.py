@@ -114,3 +114,14 @@ def test_a_wrong_form_is_file_line_message(tmp_path):
 def test_tls_required_may_stand_in_a_directory_and_ftpaccess():
     contexts = registry().get("TLSRequired").context_letters()
     assert contexts == "S V G A D F"
+
+
+def test_stapling_cache_types_are_proftpds():
+    """ProFTPD's mod_tls_fscache is the `fs:` OCSP stapling cache (not a session cache); an unknown type is
+    ProFTPD's fatal error, a known one is accepted and caches nothing (stapling is off)."""
+    parse = registry().get("TLSStaplingCache").parse
+    assert parse(["fs:/path=/var/ftpd/ocsp"]) == "fs:/path=/var/ftpd/ocsp"
+    for args, why in ((["fscache:/var/ftpd"], "OCSP stapling cache type 'fscache' not available"),
+                      (["/var/ftpd"], "badly formatted parameter")):
+        with pytest.raises(ValueError, match=why):
+            parse(args)

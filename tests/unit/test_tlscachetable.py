@@ -103,6 +103,29 @@ def test_redis_and_memcache_keys_and_values_are_proftpds():
             decode(bad)
 
 
+# the key Debian's ProFTPD 1.3.8 (mod_tls_memcache, `TLSSessionCache memcache:`) wrote for a TLSv1.2 session, and
+# the head of its value: flags 0, `S(uic#)`, a 10240-byte array, expires 0x6b16a793, 129 bytes of DER
+PROFTPD_TPL_KEY = bytes.fromhex(
+    "6d6f645f746c735f6d656d63616368652e73657373696f6e732e74706c024e00000073004100000065613862626235346235346531343"
+    "930323134626139643339393566346661373661653834633964383563376166393564616532623230633830336262323265")
+PROFTPD_TPL_HEAD = bytes.fromhex("74706c001c28000053287569632329000028000093a7166b81000000")
+
+
+def test_memcache_tpl_keys_and_values_are_proftpds():
+    sid = bytes.fromhex("ea8bbb54b54e1490214ba9d3995f4fa76ae84c9d85c7af95dae2b20c803bb22e")
+    assert key_of(MEMCACHE_PREFIX, sid, tpl=True) == PROFTPD_TPL_KEY
+    der = bytes(range(129))
+    value = encode(der, 0x6B16A793, tpl=True)
+    assert value.startswith(PROFTPD_TPL_HEAD) and len(value) == 0x281C
+    assert decode(value) == (der, 0x6B16A793)
+    # ProFTPD leaves whatever its memory held after the DER: only data_len bytes count
+    assert decode(value[:len(PROFTPD_TPL_HEAD) + 129] + b"\xaa" * (10240 - 129)) == (der, 0x6B16A793)
+    for bad in (value[:-1], value[:24] + (10241).to_bytes(4, "little") + value[28:],
+                value[:len(PROFTPD_TPL_HEAD) - 4] + (0).to_bytes(4, "little") + value[len(PROFTPD_TPL_HEAD):]):
+        with pytest.raises(ValueError):
+            decode(bad)
+
+
 def test_a_session_too_big_for_the_cache_is_told_to_tlslog(tmp_path):
     from proftpy.modules.tls_cache import ShmCache
     cache = ShmCache(600, str(tmp_path / "c"), MIN_SIZE)

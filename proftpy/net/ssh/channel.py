@@ -34,6 +34,8 @@ MAX_WINDOW = 0xFFFFFFFF
 class Subsystem(Protocol):
     """What runs on a channel once its `subsystem` request succeeded."""
 
+    resume: float | None                                 # a time.monotonic() before which `step` takes no
+                                                         # request though one is complete (TransferRate), or None
     def data(self, chunk: bytes) -> None: ...             # bytes from the client, kept until `step`
     def step(self) -> bool: ...                          # handle one complete request; False: none is complete
     def eof(self) -> None: ...                           # the client sent EOF or closed the channel
@@ -126,16 +128,23 @@ class Connection:
         self.channels: dict[int, Channel] = {}
         self._next_id = 0
         self.opened = 0
+        self.resume: float | None = None
 
     def work(self) -> bool:
         """Let every ready subsystem handle one buffered request; True when one did. A channel whose client sent
-        EOF is finished once its requests are handled and its output is sent."""
+        EOF is finished once its requests are handled and its output is sent. `resume` is then the earliest time
+        a subsystem holding a request back waits for (None: none does), for the connection's wait."""
         did = False
+        self.resume = None
         for chan in list(self.channels.values()):
             if chan.sent_close:
                 continue
-            if chan.subsystem is not None and chan.ready and chan.subsystem.step():
+            sub = chan.subsystem
+            if sub is not None and chan.ready and sub.step():
                 did = True
+            elif sub is not None and sub.resume is not None:
+                if self.resume is None or sub.resume < self.resume:
+                    self.resume = sub.resume
             elif chan.got_eof and not chan.pending:
                 chan.finish()
         return did

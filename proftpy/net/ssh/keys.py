@@ -358,6 +358,9 @@ def fingerprint(blob: bytes) -> str:
     return base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
+RFC4716_BEGIN = "---- BEGIN SSH2 PUBLIC KEY ----"
+
+
 def rfc4716_keys(text: str) -> list[tuple[bytes, str | None]]:
     """The keys of an RFC 4716 file ("---- BEGIN SSH2 PUBLIC KEY ----" ... "---- END SSH2 PUBLIC KEY ----"), with
     each key's Subject header (None without one), as ProFTPD's mod_sftp reads them: header lines (a `:` in them)
@@ -368,7 +371,7 @@ def rfc4716_keys(text: str) -> list[tuple[bytes, str | None]]:
     for raw in text.splitlines():
         line = raw.strip()
         if not inside:
-            if line == "---- BEGIN SSH2 PUBLIC KEY ----":
+            if line == RFC4716_BEGIN:
                 inside, body, subject, continued = True, [], None, False
             continue
         if line == "---- END SSH2 PUBLIC KEY ----":
@@ -395,7 +398,7 @@ def stored_keys(value: str) -> list[tuple[bytes, str | None]]:
     """The keys of one stored value (an LDAP sshPublicKey, as ProFTPD's mod_sftp_ldap reads it): RFC 4716 blocks
     (with their Subject), else OpenSSH's `type base64 [comment]` lines, else the bare base64 of a key. A line whose
     base64 does not decode, or whose type is not the one its blob names, is skipped."""
-    if "---- BEGIN SSH2 PUBLIC KEY ----" in value:
+    if RFC4716_BEGIN in value:
         return rfc4716_keys(value)
     keys: list[tuple[bytes, str | None]] = []
     for raw in value.splitlines():

@@ -203,6 +203,11 @@ class Transport:
             raise Closed("client closed the connection")
         self._buf += chunk
 
+    @property
+    def buffered(self) -> bool:
+        """Bytes of the client's are read and not yet taken: the next message needs no wait to begin."""
+        return bool(self._buf)
+
     def _read(self, n: int) -> bytes:
         while len(self._buf) < n:
             self._fill()

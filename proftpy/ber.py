@@ -1,10 +1,12 @@
-"""The part of ASN.1 BER that LDAPv3 uses (RFC 4511 section 5.1): definite lengths only, one-byte tags.
+"""The part of ASN.1 BER that LDAPv3 (RFC 4511 section 5.1) and DER certificates and keys use: definite lengths
+only, one-byte tags.
 
 Encoding: `tlv(tag, content)` and helpers for the universal types LDAP sends (INTEGER, OCTET STRING, BOOLEAN,
 ENUMERATED, NULL, SEQUENCE, SET). Decoding: `element(data, offset)` takes one element apart, `elements(content)`
 lists the elements of a constructed one; what a peer sends that is not BER as LDAP allows it (indefinite lengths,
 multi-byte tags, a length past the data, an integer of more than 8 bytes) raises BerError. Nothing here knows LDAP's
-messages (proftpy/auth/ldap_proto.py) or filters (proftpy/auth/ldap_filter.py).
+messages (proftpy/auth/ldap_proto.py) or filters (proftpy/auth/ldap_filter.py); net/x509.py reads certificates and
+SSH's DER keys through `header`.
 """
 
 from __future__ import annotations
