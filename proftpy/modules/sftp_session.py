@@ -402,17 +402,18 @@ class Auth:
             return False
         st = session.state.get(AuthState)
         st.attempts = 0                 # MaxLoginAttempts is counted here, as ProFTPD's mod_sftp counts it
-        voucher = (lambda s, name: name == real) if vouched is not None else None
-        if voucher is not None:
-            st.no_password.append(voucher)
-        try:
-            reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}"))
-            if not session.authenticated and not session.closing and reply is not None and reply.code == 331 \
-                    and password is not None:
+        # a key (or a chain) vouched for the user: USER (331), then a PASS that needs no password, each through
+        # every phase and logged in that order, as ProFTPD's mod_sftp dispatches them
+        reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}"))
+        if not session.authenticated and not session.closing and reply is not None and reply.code == 331:
+            if vouched is not None:
+                st.vouched = user
+                try:
+                    session.dispatcher.dispatch(session, Request("PASS", "", "PASS"))
+                finally:
+                    st.vouched = None
+            elif password is not None:
                 session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password))
-        finally:
-            if voucher is not None:
-                st.no_password.remove(voucher)
         if session.closing:
             raise Closed(session.end_reason)
         return session.authenticated

@@ -240,7 +240,9 @@ def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
     each SFTP request's line (OPEN, READ, WRITE, CLOSE, STAT, REALPATH, OPENDIR, READDIR, SETSTAT, SYMLINK, RENAME
     and EXTENDED, REMOVE, RMDIR...: `%m`, `%r`, `%f`, `%b`, `%s`, `%S`, `%F`, `%J`, `%{basename}`) and the RETR
     and STOR lines at CLOSE are the same, in the same order, handles aside. Kept apart on purpose: ProFTPD's
-    MKDIR line shows `257` and `"(null)" - Directory successfully created`, proftpy's the status it sent (0, OK)."""
+    MKDIR line shows `257` and `"(null)" - Directory successfully created`, proftpy's the status it sent (0, OK).
+    The login by key ends with USER (331) then PASS (230) in both (ProFTPD logs the steps before the signed
+    request too)."""
     from conftest import side_by_side
     tmp_path = open_tmp_path
     users = beside_proftpd(tmp_path)
@@ -260,7 +262,7 @@ def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
         time.sleep(0.3)
         out = []
         for line in (run / "ext.log").read_text().splitlines():
-            if line.split("|")[0] in LOGGED_NAMES:
+            if line.split("|")[0] in LOGGED_NAMES | {"USER", "PASS"}:
                 handles = re.sub(r"\b[0-9a-f]{8,16}\b", "HANDLE", line)
                 out.append(handles.replace(str(users["alice"][2]), "HOME"))
         return out
@@ -269,7 +271,14 @@ def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
     proftpd, proftpy = results["proftpd"], results["proftpy"]
     assert 'MKDIR|MKDIR /d1|-|-|257|"(null)" - Directory successfully created|-|/d1|-|sftp' in proftpd
     assert "MKDIR|MKDIR /d1|-|-|0|OK|-|/d1|-|sftp" in proftpy
-    assert [x for x in proftpy if not x.startswith("MKDIR|")] == [x for x in proftpd if not x.startswith("MKDIR|")]
+    login = lambda lines: [x for x in lines if x.split("|")[0] in ("USER", "PASS")]  # noqa: E731
+    rest = lambda lines: [x for x in lines if x.split("|")[0] not in ("USER", "PASS", "MKDIR")]  # noqa: E731
+    assert rest(proftpy) == rest(proftpd)
+    # the key's login: USER (331) then PASS (230), as ProFTPD's last two (it also logs the steps before the
+    # signed request: a USER for the `none` method, a USER and a failed PASS for the key's query)
+    assert [x.split("|")[:5] for x in login(proftpy)] == [["USER", "USER alice", "-", "-", "331"],
+                                                          ["PASS", "PASS (hidden)", "-", "-", "230"]]
+    assert login(proftpy) == login(proftpd)[-2:]
     assert "READ|READ HANDLE|HOME/s.txt|19500|1|End of file|/s.txt|HANDLE|s.txt|sftp" in proftpy
     assert "RETR|RETR /s.txt|HOME/s.txt|19500|226|Transfer complete|/s.txt|/s.txt|s.txt|sftp" in proftpy
 
