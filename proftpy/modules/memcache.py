@@ -1,12 +1,12 @@
 """mod_memcache: where memcached is (MemcacheEngine, MemcacheServers, MemcacheTimeouts, MemcacheLog, MemcacheOptions,
-MemcacheReplicas, MemcacheConnectFailures), for the modules that use it (mod_ban's `BanCache memcache`). The link
-is MemcacheLink below (a CacheLink, as bancache.py's RedisLink) over proftpy/net/memcache.py (memcached's binary
-protocol, which ProFTPD's libmemcached speaks).
+MemcacheReplicas, MemcacheConnectFailures), for the modules that use it (mod_ban's `BanCache memcache`, mod_tls's
+`TLSSessionCache memcache:`). The link is MemcacheLink below (a CacheLink, as bancache.py's RedisLink) over
+proftpy/net/memcache.py (memcached's binary protocol, which ProFTPD's libmemcached speaks); with several servers a
+key goes to the one libmemcached would choose for ProFTPD (proftpy/net/memcache_ring.py).
 
-What proftpy does not do is refused when the configuration is read, with the reason: several servers (libmemcached
-spreads keys over them with its own consistent hashing, which proftpy does not reproduce: nodes would look for a
-ban on different servers), replicas (they need several servers), `MemcacheOptions NoBinaryProtocol` (mod_ban's
-keys end with a NUL byte, which the text protocol cannot carry: ProFTPD's own bans fail with it).
+What proftpy does not do is refused when the configuration is read, with the reason: replicas, `MemcacheOptions
+NoBinaryProtocol` (mod_ban's keys end with a NUL byte, which the text protocol cannot carry: ProFTPD's own bans fail
+with it).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Path, parse_int
 from ..module import Module
 from ..net.memcache import MAX_KEY, MemcacheError, Memcached
+from ..net.memcache_ring import Ring
 from .redis import host_port
 
 NAME = "mod_memcache.c"
@@ -26,23 +27,25 @@ DEFAULT_PORT = 11211
 
 
 def parse_servers(args: list[str]) -> tuple:
-    """`host[:port]`, `[v6]:port` or `/path.sock`: one server (the list may be comma-separated, as ProFTPD's)."""
-    words = [w for arg in args for w in arg.split(",") if w.strip()]
+    """`host[:port]`, `[v6]:port` or `/path.sock`, several (words or comma-separated, as ProFTPD's), in order: each
+    `(host, port, path)`. A libmemcached weight (`host:port:weight`) is read and left: ProFTPD's distribution does
+    not use it."""
+    words = [w.strip() for arg in args for w in arg.split(",") if w.strip()]
     if not words:
         raise ValueError("wrong number of parameters")
-    if len(words) > 1:
-        raise ValueError("proftpy talks to one memcached server (ProFTPD's libmemcached spreads keys over several "
-                         "with its own hashing, which proftpy does not reproduce)")
-    word = words[0].strip()
-    if word.startswith("/"):
-        return (None, 0, word)
-    if word.count(":") == 2 and not word.startswith("["):       # host:port:weight (libmemcached's form)
-        word = word.rsplit(":", 1)[0]
-    try:
-        host, port = host_port(word, DEFAULT_PORT)
-    except ValueError:
-        raise ValueError("unable to parse server parameters") from None
-    return (host, port, None)
+    out = []
+    for word in words:
+        if word.startswith("/"):
+            out.append((None, 0, word))
+            continue
+        if word.count(":") == 2 and not word.startswith("["):       # host:port:weight (libmemcached's form)
+            word = word.rsplit(":", 1)[0]
+        try:
+            host, port = host_port(word, DEFAULT_PORT)
+        except ValueError:
+            raise ValueError(f"unable to parse server parameters '{word}'") from None
+        out.append((host, port, None))
+    return tuple(out)
 
 
 def _timeouts(args: list[str]) -> tuple[float, float]:
@@ -75,7 +78,7 @@ def _replicas(args: list[str]) -> int:
         raise ValueError(f"bad replica parameter: {' '.join(args)}")
     count = parse_int(args[0], 0)
     if count:
-        raise ValueError("replicas need several memcached servers, which proftpy does not support")
+        raise ValueError("replicas are not supported: proftpy stores each key on one memcached server")
     return count
 
 
@@ -88,15 +91,15 @@ def _failures(args: list[str]) -> int:
 directives = (
     Directive("MemcacheEngine", Flag, SVG, False, Merge.SERVER, "Let modules use memcached (mod_ban's BanCache "
               "memcache)."),
-    Directive("MemcacheServers", Custom(parse_servers, "host[:port]|[v6]:port|/socket"), SVG, None, Merge.SERVER,
-              "The memcached server (one: several are refused)."),
+    Directive("MemcacheServers", Custom(parse_servers, "host[:port]|[v6]:port|/socket ..."), SVG, None, Merge.SERVER,
+              "The memcached servers; with several, each key on the one ProFTPD's libmemcached would choose."),
     Directive("MemcacheTimeouts", Custom(_timeouts, "connect-millis read-millis write-millis [retry-secs]"), SVG,
               (0.5, 0.5), Merge.SERVER,
               "Longest wait for a connection and for an answer; a client never waits longer for memcached."),
     Directive("MemcacheOptions", Custom(_options, "NoRandomReplicaReads"), SVG, frozenset(), Merge.SERVER,
-              "NoRandomReplicaReads (no effect with one server); NoBinaryProtocol is refused."),
+              "NoRandomReplicaReads (no effect without replicas); NoBinaryProtocol is refused."),
     Directive("MemcacheReplicas", Custom(_replicas, "0"), SVG, 0, Merge.SERVER,
-              "Accepted as 0 only (replicas need several servers)."),
+              "Accepted as 0 only (replicas are not supported)."),
     Directive("MemcacheConnectFailures", Custom(_failures, "count"), SVG, 0, Merge.SERVER,
               "Accepted for compatibility: a node leaves a failed memcached alone for 2 s after each failure."),
     Directive("MemcacheLog", Path(none_ok=True), SVG, None, Merge.SERVER,
@@ -106,36 +109,58 @@ directives = (
 
 @dataclasses.dataclass(frozen=True)
 class MemcacheSettings:
-    """`MemcacheServers host[:port]|/path.sock` (one server) and `MemcacheTimeouts connect read write`."""
+    """`MemcacheServers` (each `(host, port, path)`, in order) and `MemcacheTimeouts connect read write`."""
 
-    host: str | None
-    port: int
-    path: str | None = None
+    servers: tuple[tuple[str | None, int, str | None], ...]
     connect_timeout: float = 0.5
     io_timeout: float = 0.5
 
     def describe(self) -> str:
-        return self.path or (f"[{self.host}]:{self.port}" if ":" in (self.host or "") else f"{self.host}:{self.port}")
+        return ", ".join(path or (f"[{host}]:{port}" if ":" in (host or "") else f"{host}:{port}")
+                         for host, port, path in self.servers)
+
+
+class _Servers:
+    """One connection per server, made when a key first goes there; the ring chooses the server of a key."""
+
+    def __init__(self, settings: MemcacheSettings):
+        self.settings = settings
+        self.ring = Ring([(path or host or "", port) for host, port, path in settings.servers])
+        self.clients: dict[int, Memcached] = {}
+
+    def for_key(self, key: bytes) -> Memcached:
+        index = self.ring.server_for(key)
+        client = self.clients.get(index)
+        if client is None:
+            host, port, path = self.settings.servers[index]
+            s = self.settings
+            client = self.clients[index] = Memcached(host, port, path, s.connect_timeout, s.io_timeout)
+        return client
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
 
 
 class MemcacheLink(CacheLink):
     """BanCache memcache: memcached's binary protocol, as ProFTPD's libmemcached speaks it: the same keys and JSON
     values as with Redis (proftpy/bancache.py), flags 0, the ban's absolute expiry as the expiration (which
-    memcached reads as a Unix time: the entry goes when the ban ends)."""
+    memcached reads as a Unix time: the entry goes when the ban ends). A server that fails makes the link down
+    (for 2 s, as any failure), the others included."""
 
     kind = "memcached"
     errors = (MemcacheError, OSError)
 
-    def _connect(self) -> Memcached:
-        s = self.settings
-        return Memcached(s.host, s.port, s.path, s.connect_timeout, s.io_timeout)
+    def _connect(self) -> _Servers:
+        return _Servers(self.settings)
 
     def _run(self, op: str, *args: Any) -> Any:
-        mc = self._client
         if len(args[0]) > MAX_KEY:          # (a very long user name) memcached cannot hold it; nor can ProFTPD's
             if op == "count":
                 raise CacheDown("key too long for memcached")
             return None
+        mc = self._client.for_key(args[0])
         if op == "get":
             return mc.get(*args)
         if op == "put":
@@ -154,8 +179,7 @@ def settings_for(server) -> MemcacheSettings | None:
     if found is None:
         return None
     connect, io = server.get("MemcacheTimeouts")
-    host, port, path = found
-    return MemcacheSettings(host, port, path, connect, io)
+    return MemcacheSettings(found, connect, io)
 
 
 MODULE = Module(NAME, directives=directives)

@@ -173,6 +173,37 @@ def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd, tpl):
     assert refused(pd, "127.0.0.5") is None
 
 
+def test_several_servers_each_ban_where_proftpd_looks_for_it(ftpd, proftpd_node, tmp_path, second_node):  # noqa: F811
+    """Two memcached servers: each ban goes to the server ProFTPD's libmemcached chooses (consistent hashing), so
+    bans written by proftpy stop clients at ProFTPD and the other way round, and both servers hold some."""
+    servers = [MemcachedServer(), MemcachedServer()]
+    for m in servers:
+        m.start()
+    try:
+        listed = ",".join(f"127.0.0.1:{m.port}" for m in servers)
+        config = (BAN + f"BanCache memcache\nBanCacheOptions UseJSON\nMemcacheEngine on\nMemcacheServers {listed}\n"
+                  "MemcacheTimeouts 300 300 300\nMaxLoginAttempts 1\nBanOnEvent MaxLoginAttempts 1/00:01:00 00:01:00\n")
+        d = ftpd(config)
+        pd = proftpd_node(d.dir, "memcache", f"MemcacheEngine on\nMemcacheServers {listed}\n"
+                                             "BanCache memcache\nBanCacheOptions UseJSON\n")
+        ours, theirs = [f"127.0.0.{i}" for i in range(2, 8)], [f"127.0.0.{i}" for i in range(8, 14)]
+        for host in ours:
+            failed_login(d, host)
+        for host in theirs:
+            failed_login(pd, host)
+        held = lambda m: {k for k in m.metadump() if k.startswith(b"mod_ban.")}  # noqa: E731
+        assert wait_until(lambda: sum(len(held(m)) for m in servers) == 12, 5)
+        assert all(held(m) for m in servers)                # the keys are spread, not all on one server
+        for host in ours:
+            assert refused(pd, host) == f"530 proftpd refuses {host}", host
+        for host in theirs:
+            assert refused(d, host) is not None, host
+        assert refused(d, "127.0.0.20") is None and refused(pd, "127.0.0.20") is None
+    finally:
+        for m in servers:
+            m.stop()
+
+
 def test_proftpds_tpl_image_is_the_one_proftpy_writes(ftpd, memcached, proftpd):
     """The same autoban written by ProFTPD and by proftpy (without UseJSON): the same key, and values that differ
     only where the facts do (times, the port, the reason's clock)."""
@@ -236,10 +267,9 @@ def test_memcached_down_keeps_local_bans_and_logs(ftpd, tmp_path):
 
 
 @pytest.mark.parametrize("lines, message", [
-    ("MemcacheServers 127.0.0.1:1 127.0.0.1:2\n", "one memcached server"),
-    ("MemcacheServers 127.0.0.1:1,127.0.0.1:2\n", "one memcached server"),
+    ("MemcacheServers 127.0.0.1:1,127.0.0.1:x\n", "unable to parse server parameters '127.0.0.1:x'"),
     ("MemcacheOptions NoBinaryProtocol\n", "binary protocol only"),
-    ("MemcacheReplicas 1\n", "need several memcached servers"),
+    ("MemcacheReplicas 1\n", "replicas are not supported"),
     ("MemcacheTimeouts 1 2\n", "wrong number of parameters"),
     ("MemcacheTimeouts 1 x 2\n", "badly formatted read timeout value: x"),
     ("BanCache pony\n", "unsupported BanCache driver 'pony'"),

@@ -109,3 +109,17 @@ def test_a_silent_server_costs_the_io_timeout(scripted):
 def test_keys_longer_than_memcached_takes_are_refused_before_sending():
     with pytest.raises(mc.MemcacheError):
         mc.Memcached("127.0.0.1", 1).get(b"x" * 251)
+
+
+# -- several servers: the server libmemcached chooses for ProFTPD (net/memcache_ring.py) ---------------------------
+def test_the_servers_proftpd_put_twenty_bans_on():
+    """Debian's ProFTPD 1.3.8, `MemcacheServers 127.0.0.1:48633,127.0.0.1:56361`, wrote the autobans of 127.0.0.2
+    to 127.0.0.21 to these servers."""
+    from proftpy.net.memcache_ring import Ring, one_at_a_time
+    first = {"10", "15", "16", "17", "18", "19", "20", "3", "4", "5", "6", "7"}
+    ring = Ring([("127.0.0.1", 48633), ("127.0.0.1", 56361)])
+    for n in range(2, 22):
+        key = b'mod_ban.{"ban_type_id":2,"ban_name":"127.0.0.' + str(n).encode() + b'"}\0'
+        assert ring.server_for(key) == (0 if str(n) in first else 1), n
+    assert one_at_a_time(b"") == 0 and one_at_a_time(b"a") == 0xCA2E9442
+    assert Ring([("127.0.0.1", 11211)]).server_for(b"anything") == 0
