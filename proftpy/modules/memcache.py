@@ -121,26 +121,35 @@ class MemcacheSettings:
 
 
 class _Servers:
-    """One connection per server, made when a key first goes there; the ring chooses the server of a key."""
+    """A process's connections to its memcached servers. With several, each is pinged first and those that answer
+    make the ring (as ProFTPD's sessions do when they connect: a server that is down is left out and its keys go
+    to the others; all of them when none answers); the ring then chooses the server of each key."""
 
     def __init__(self, settings: MemcacheSettings):
-        self.settings = settings
-        self.ring = Ring([(path or host or "", port) for host, port, path in settings.servers])
-        self.clients: dict[int, Memcached] = {}
+        s = settings
+        clients = [Memcached(host, port, path, s.connect_timeout, s.io_timeout) for host, port, path in s.servers]
+        names = [(path or host or "", port) for host, port, path in s.servers]
+        if len(clients) > 1:
+            alive = [i for i, c in enumerate(clients) if _answers(c)]
+            if alive:
+                clients, names = [clients[i] for i in alive], [names[i] for i in alive]
+        self.clients = clients
+        self.ring = Ring(names)
 
     def for_key(self, key: bytes) -> Memcached:
-        index = self.ring.server_for(key)
-        client = self.clients.get(index)
-        if client is None:
-            host, port, path = self.settings.servers[index]
-            s = self.settings
-            client = self.clients[index] = Memcached(host, port, path, s.connect_timeout, s.io_timeout)
-        return client
+        return self.clients[self.ring.server_for(key)]
 
     def close(self) -> None:
-        for client in self.clients.values():
+        for client in self.clients:
             client.close()
-        self.clients.clear()
+
+
+def _answers(client: Memcached) -> bool:
+    try:
+        client.noop()
+    except MemcacheError:
+        return False
+    return True
 
 
 class MemcacheLink(CacheLink):

@@ -1,4 +1,4 @@
-"""A small client of memcached's binary protocol: GET, SET, DELETE and INCREMENT, on one server, every call
+"""A small client of memcached's binary protocol: GET, SET, DELETE, INCREMENT and NOOP, on one server, every call
 bounded by the connect and I/O timeouts (no retries here: the caller decides).
 
 The binary protocol is the one ProFTPD's mod_memcache (libmemcached with BINARY_PROTOCOL) speaks, and the only one
@@ -14,7 +14,7 @@ import socket
 import struct
 
 HEADER = struct.Struct("!BBHBBHIIQ")
-GET, SET, DELETE, INCREMENT = 0x00, 0x01, 0x04, 0x05
+GET, SET, DELETE, INCREMENT, NOOP = 0x00, 0x01, 0x04, 0x05, 0x0A
 NOT_FOUND = 0x0001
 MAX_BODY = 1 << 20 | 4096
 MAX_KEY = 250
@@ -90,6 +90,11 @@ class Memcached:
     def _checked(self, status: int, what: str) -> None:
         if status != 0:
             raise MemcacheError(f"{what} failed: status {status:#06x}")
+
+    def noop(self) -> None:
+        """Is it there and answering (libmemcached's ping)?"""
+        status, _, _ = self.request(NOOP, b"")
+        self._checked(status, "NOOP")
 
     def get(self, key: bytes) -> bytes | None:
         status, _, value = self.request(GET, key)

@@ -175,7 +175,8 @@ def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd, tpl):
 
 def test_several_servers_each_ban_where_proftpd_looks_for_it(ftpd, proftpd_node, tmp_path, second_node):  # noqa: F811
     """Two memcached servers: each ban goes to the server ProFTPD's libmemcached chooses (consistent hashing), so
-    bans written by proftpy stop clients at ProFTPD and the other way round, and both servers hold some."""
+    bans written by proftpy stop clients at ProFTPD and the other way round, and both servers hold some; with one
+    of them down, both leave it out."""
     servers = [MemcachedServer(), MemcachedServer()]
     for m in servers:
         m.start()
@@ -199,6 +200,14 @@ def test_several_servers_each_ban_where_proftpd_looks_for_it(ftpd, proftpd_node,
         for host in theirs:
             assert refused(d, host) is not None, host
         assert refused(d, "127.0.0.20") is None and refused(pd, "127.0.0.20") is None
+        # one server down: the sessions of both ping the servers and leave it out of their circle
+        servers[1].stop()
+        for host in [f"127.0.0.{i}" for i in range(30, 38)]:          # some would go to the stopped server
+            failed_login(pd, host)
+            assert refused(d, host) is not None, host
+        for host in [f"127.0.0.{i}" for i in range(40, 44)]:
+            failed_login(d, host)
+            assert refused(pd, host) == f"530 proftpd refuses {host}", host
     finally:
         for m in servers:
             m.stop()
