@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import proctitle, trace
+from .access import dirs
 from .access.limits import Who
 from .config.tree import Config, Context, Server
 from .dispatch import Request, split_command
@@ -23,7 +24,7 @@ from .net.channel import BadMessage, Channel, ChannelClosed, close_fds
 from .net.connection import Connection
 from .net.control import TOO_LONG, ControlChannel
 from .net.netaddr import ClientAddr
-from .reply import Reply
+from .reply import FtpError, Reply
 
 if TYPE_CHECKING:
     from .access.dirs import FtpaccessCache
@@ -193,6 +194,20 @@ class Session:
             if self.ftpaccess is not None:
                 dynamic = self.ftpaccess.sections(path, walked)
         return self.server.context(self.anon, path, self.home, dynamic)
+
+    def command_context(self, req: Request):
+        """The configuration where a command acts: its path's place (as `<Limit>` sees it), else the current
+        directory; the session level before login. For what a `<Directory>` may set about a command after it ran
+        (mod_exec's ExecOnCommand, mod_redis's RedisLogOnCommand)."""
+        if self.fs is None or not self.authenticated:
+            return self.context()
+        row, path = self.dispatcher.path_argument(req.name, req.arg)
+        if path is not None and row is not None and row.path is not None:
+            try:
+                return self.context(dirs.target(self.fs, row.path.exact, path).real)
+            except (OSError, FtpError):
+                pass            # a bad path: the command answers for it; the current directory decides here
+        return self.context(self.fs.real_of(self.fs.cwd))
 
     def conf(self, name: str, path: str | None = None) -> Any:
         """A directive's effective value at a path, or at the session level (whose values are kept: _KeptLevel)."""

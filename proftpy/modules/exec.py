@@ -24,13 +24,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..access import dirs
 from ..auth import configured_ids
 from ..config.registry import ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path
 from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
 from ..module import ANY, Listener, MasterView, Module
-from ..reply import FtpError
 from . import exec_run
 from .exec_run import Identity, Outcome
 from .exec_vars import Scope, SentUser, expand, note_of
@@ -318,20 +316,6 @@ def _run_in_session(session: "Session", settings: Settings, program: Program, sc
     return run(settings, program, scope, identity, _cwd(session))
 
 
-def _context(session: "Session", req: Request):
-    """The configuration where the command acts: its path's directory (as <Limit> sees it), else the current
-    directory."""
-    if session.fs is None or not session.authenticated:
-        return session.context()
-    row, path = session.dispatcher.path_argument(req.name, req.arg)
-    if path is not None and row is not None and row.path is not None:
-        try:
-            return session.context(dirs.target(session.fs, row.path.exact, path).real)
-        except (OSError, FtpError):
-            pass                # a bad path: the command answers for it; the current directory decides here
-    return session.context(session.fs.real_of(session.fs.cwd))
-
-
 def _matches(commands: tuple[str, ...], session: "Session", req: Request) -> bool:
     row = session.dispatcher.row(req.name)
     group = row.group if row is not None else None
@@ -342,7 +326,7 @@ def _on_command(session: "Session", req: Request, directive: str, phase: str) ->
     settings = session.state.get(ExecState).settings
     if settings is None:
         return []
-    ctx = _context(session, req)
+    ctx = session.command_context(req)
     if not ctx.get("ExecEnable"):
         return []
     ran: list[tuple[Program, Outcome]] = []

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bancache import CacheDown, ProcessDown, RedisLink, json_text
 from ..config.errors import ConfigError
-from ..config.registry import SVGA, Directive, Merge
+from ..config.registry import DIR, SVGA, Directive, Merge
 from ..config.types import Custom
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, Hook, Request
 from ..log import jot, logformat
@@ -77,13 +77,13 @@ def _extra(args: list[str]) -> tuple[str, tuple]:
 
 
 directives = (
-    Directive("RedisLogOnCommand", Custom(_rule(False), "none|CMD[,CMD...] format-name [key]"), SVGA, None,
+    Directive("RedisLogOnCommand", Custom(_rule(False), "none|CMD[,CMD...] format-name [key]"), SVGA | DIR, None,
               Merge.MULTI, "After these commands (done or failed), RPUSH the LogFormat's JSON object onto the key "
               "(default: the format's name; LogFormat variables allowed).", repeat=True),
     Directive("RedisLogOnEvent", Custom(_rule(True), "none|CONNECT|DISCONNECT|ALL|CMD[,...] format-name [key]"),
-              SVGA, None, Merge.MULTI, "As RedisLogOnCommand, for the connection (CONNECT), its end (DISCONNECT), "
+              SVGA | DIR, None, Merge.MULTI, "As RedisLogOnCommand, for the connection (CONNECT), its end (DISCONNECT), "
               "commands, or ALL of them.", repeat=True),
-    Directive("RedisLogFormatExtra", Custom(_extra, "format-name json-object"), SVGA, None, Merge.MULTI,
+    Directive("RedisLogFormatExtra", Custom(_extra, "format-name json-object"), SVGA | DIR, None, Merge.MULTI,
               "Members added after the format's in the objects RedisLogOn* write with that format.", repeat=True),
 )
 
@@ -130,17 +130,17 @@ def _setup(session: "Session", **_: Any) -> None:
         st.formats = session.server.cached(formats_of, session.config)
 
 
-def _rules(session: "Session", name: str) -> list[Rule]:
-    return [r for r in session.context().all(name) if r is not None]
+def _rules(ctx: Any, name: str) -> list[Rule]:
+    return [r for r in ctx.all(name) if r is not None]
 
 
-def _push(session: "Session", rule: Rule, req: Request, rec: Any) -> None:
+def _push(session: "Session", ctx: Any, rule: Rule, req: Request, rec: Any) -> None:
     st = session.state.get(RedisLogState)
     tokens = st.formats.get(rule.format_name)
     if tokens is None or st.link is None:
         return
     members = jot.members(tokens, rec)
-    for fmt, extra in session.context().all("RedisLogFormatExtra"):
+    for fmt, extra in ctx.all("RedisLogFormatExtra"):
         if fmt == rule.format_name:
             members += list(extra)
     key = jot.text(list(rule.key), rec) if rule.key else rule.format_name
@@ -151,24 +151,27 @@ def _push(session: "Session", rule: Rule, req: Request, rec: Any) -> None:
 
 
 def _log_event(session: "Session", req: Request, event: str) -> None:
-    rules = [r for r in _rules(session, "RedisLogOnEvent") if event in r.names or "ALL" in r.names]
+    ctx = session.context()
+    rules = [r for r in _rules(ctx, "RedisLogOnEvent") if event in r.names or "ALL" in r.names]
     if rules:
         rec = record(session, req, pseudo=True)
         if event == "CONNECT":
             rec.command = ""            # ProFTPD's CONNECT object has no "command"
         for rule in rules:
-            _push(session, rule, req, rec)
+            _push(session, ctx, rule, req, rec)
 
 
 def _log_cmd(session: "Session", req: Request) -> None:
+    """The lines of the place the command acted on (a `<Directory>` of its path, else the session's level)."""
     name = req.name.upper()
-    rules = [r for r in _rules(session, "RedisLogOnCommand") if name in r.names]
-    rules += [r for r in _rules(session, "RedisLogOnEvent") if name in r.names or "ALL" in r.names]
+    ctx = session.command_context(req)
+    rules = [r for r in _rules(ctx, "RedisLogOnCommand") if name in r.names]
+    rules += [r for r in _rules(ctx, "RedisLogOnEvent") if name in r.names or "ALL" in r.names]
     if not rules:
         return
     rec = record(session, req)
     for rule in rules:
-        _push(session, rule, req, rec)
+        _push(session, ctx, rule, req, rec)
 
 
 def _exit(session: "Session", **_: Any) -> None:

@@ -6,6 +6,7 @@ that is down costs nothing but the records, and what ProFTPD refuses when it rea
 from __future__ import annotations
 
 import ftplib
+import os
 import io
 import json
 import time
@@ -127,3 +128,33 @@ def test_what_proftpd_refuses_is_refused_at_its_line(tmp_path, line, message):
 def test_none_is_accepted(tmp_path):
     res = configtest(tmp_path, "Port 0\nRedisLogOnCommand none\nRedisLogOnEvent none\n")
     assert res.returncode == 0, res.stderr
+
+
+def test_lines_in_a_directory_apply_to_commands_there(open_tmp_path, redis_server):  # noqa: F811
+    """`<Directory>` lines log the commands whose path is there (ProFTPD's dir config of the command), the same
+    as Debian's ProFTPD does on the same Redis."""
+    users = make_users(open_tmp_path)
+    sub = users["alice"][2] / "sub"
+    sub.mkdir()
+    os.chown(sub, users["alice"][0], users["alice"][1])
+    config = (f"LoadModule mod_redis.c\nRedisEngine on\nRedisServer 127.0.0.1:{redis_server.port}\n"
+              f"DefaultRoot ~\nLogFormat where \"%m %F\"\n<Directory {sub}>\n"
+              "  RedisLogOnCommand STOR,RETR,DELE,MKD where\n</Directory>\n")
+
+    def drive(port, run):
+        ftp = ftplib.FTP(timeout=10)
+        ftp.connect("127.0.0.1", port)
+        ftp.login("alice", PASSWORDS["alice"])
+        for path in ("top.txt", "sub/in.txt"):
+            ftp.storbinary(f"STOR {path}", io.BytesIO(b"x"))
+            ftp.retrbinary(f"RETR {path}", lambda b: None)
+            ftp.delete(path)
+        ftp.mkd("sub/d")
+        ftp.rmd("sub/d")
+        ftp.quit()
+        time.sleep(0.3)
+        return lists(redis_server)
+    got = side_by_side(open_tmp_path, config, drive)
+    assert got["proftpy"] == got["proftpd"] == {"where": [
+        {"command": "STOR", "transfer_path": "/sub/in.txt"}, {"command": "RETR", "transfer_path": "/sub/in.txt"},
+        {"command": "DELE", "transfer_path": "/sub/in.txt"}, {"command": "MKD", "transfer_path": "/sub/d"}]}
