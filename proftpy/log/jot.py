@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from .logformat import Record, Token, _VALUES
+from .logformat import Record, Token, found
 
 STRING, NUMBER, BOOL = "s", "n", "b"
 
@@ -59,23 +59,23 @@ def members(tokens: list[Token], rec: Record) -> list[tuple[str, str | int | flo
             tm = time.localtime(rec.now)
             out["local_time"] = time.strftime("%Y-%m-%d %H:%M:%S %z", tm)
             continue
-        found = _VALUES[name](rec, arg)
-        if found is None:
+        text = found(name, arg, rec)
+        if text is None:
             continue
         if name == "time":
-            out[arg] = found
+            out[arg] = text
         elif name in ("note", "env"):
-            out[f"{name.upper()}:{arg}"] = found
+            out[f"{name.upper()}:{arg}"] = text
         elif name in KEYS:
             key, kind = KEYS[name]
             if kind == NUMBER:
-                number = _number(found)
+                number = _number(text)
                 if number is not None:
                     out[key] = number
             elif kind == BOOL:
-                out[key] = found == "true"
+                out[key] = text == "true"
             else:
-                out[key] = found
+                out[key] = text
     return list(out.items())
 
 
@@ -86,5 +86,5 @@ def text(tokens: list[Token], rec: Record) -> str:
         if isinstance(tok, str):
             parts.append(tok)
         else:
-            parts.append(_VALUES[tok[0]](rec, tok[1]) or "")
+            parts.append(found(tok[0], tok[1], rec) or "")
     return "".join(parts)

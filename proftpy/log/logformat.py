@@ -247,6 +247,11 @@ _DEFAULTS.update(dict.fromkeys(("b", "c", "f", "F", "g", "R", "s", "S", "T", "u"
                                 "transfer-port", "transfer-speed", "transfer-status", "transfer-type"), "-"))
 
 
+def found(name: str, arg: str, rec: Record) -> str | None:
+    """One variable's text for `rec`, or None where it has no value (no default put in its place)."""
+    return _VALUES[name](rec, arg)
+
+
 def value(name: str, arg: str, rec: Record, defaults: Mapping[str, str] | None = None) -> str:
     """One variable's text for `rec`: its value, else its default (`defaults` first, then mod_log's)."""
     found = _VALUES[name](rec, arg)
