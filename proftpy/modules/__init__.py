@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 
 from ..module import ModuleSet
-from . import (access, auth, auth_file, auth_otp, auth_pam, auth_unix, ban, ban_ctrls, ban_master, copy, core, ctrls,
-               ctrls_admin, deflate, delay, digest, dnsbl, dso, dynmasq, facl, facts, files, ident, ifsession,
+from . import (access, auth, auth_file, auth_otp, auth_pam, auth_unix, ban, ban_ctrls, ban_master, cap, copy, core,
+               ctrls, ctrls_admin, deflate, delay, digest, dnsbl, dso, dynmasq, facl, facts, files, ident, ifsession,
                ifversion, lang, ldap, load, log, log_forensic, ls, maxclients, memcache, passive_pool, prefork,
                prometheus, proxy_protocol, qos, quotatab, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql,
                radius, ratio, readme, redis, redis_log, rewrite, rlimit, scoreboard, sftp, sftp_pam, sftp_sql, shaper,
@@ -28,15 +28,14 @@ from . import exec as exec_
 # mod_ident asks the client's identd once the checks that may refuse the client at once have passed and the session
 # is in the scoreboard, before mod_wrap2's and mod_exec's connect checks (which may use its answer); mod_sftp's
 # transport (this connection speaks SSH) comes before mod_tls's, which then leaves the connection alone
-MODULES = [m.MODULE for m in (core, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession,
+MODULES = [m.MODULE for m in (core, cap, dso, prefork, trace, log_forensic, shutdown, unique_id, access, ifsession,
                               rewrite, delay, redis, memcache, ban, ban_master, ban_ctrls, maxclients, load, rlimit,
                               scoreboard, dnsbl, ident, files, xfer, passive_pool, auth_file, auth_unix, auth_pam,
                               auth, sql, sql_sqlite, sql_postgres, sql_mysql, sql_passwd, auth_otp, ldap, ls, log,
-                              redis_log, site, copy,
-                              site_misc, readme, facts, lang, quotatab, quotatab_file, quotatab_sql, quotatab_ldap,
-                              ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin, wrap, wrap2, wrap2_file,
-                              wrap2_sql, wrap2_redis, exec_, prometheus, sftp, sftp_pam, sftp_sql, tls,
-                              proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]
+                              redis_log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file,
+                              quotatab_sql, quotatab_ldap, ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin,
+                              wrap, wrap2, wrap2_file, wrap2_sql, wrap2_redis, exec_, prometheus, sftp, sftp_pam,
+                              sftp_sql, tls, proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -160,3 +160,17 @@ def test_mod_dso_directives_are_accepted_and_reported(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "t.conf:2: LoadFile: proftpy loads no shared objects; ignored" in res.stderr
     assert "t.conf:3: ModuleOrder: proftpy loads no shared objects; ignored" in res.stderr
+
+
+def test_mod_cap_directives_read_as_proftpd_reads_them(tmp_path):
+    """mod_cap: what only takes capabilities away loads (a session has none after login), `<IfModule mod_cap.c>`
+    holds as with Debian's ProFTPD; what would give a session one is refused, as are ProFTPD's own errors."""
+    res = configtest(tmp_path, "Port 0\nCapabilitiesEngine on\nCapabilitiesSet -CAP_CHOWN -CAP_DAC_OVERRIDE\n"
+                               "CapabilitiesRootRevoke on\n<IfModule mod_cap.c>\nCapabilitiesEngine off\n</IfModule>\n")
+    assert res.returncode == 0, res.stderr
+    for line, message in (("CapabilitiesSet +CAP_CHOWN", "'+CAP_CHOWN' cannot be given"),
+                          ("CapabilitiesSet CAP_CHOWN", "bad option: 'CAP_CHOWN'"),
+                          ("CapabilitiesSet -CAP_NET_BIND_SERVICE", "unknown capability: 'CAP_NET_BIND_SERVICE'"),
+                          ("CapabilitiesRootRevoke off", "off is not supported"),
+                          ("CapabilitiesEngine maybe", "CapabilitiesEngine")):
+        assert message in refused_config(tmp_path, line), line
