@@ -218,6 +218,19 @@ def configured_ids(user: str | None, group: str | None) -> tuple[int | None, int
     return uid, gid
 
 
+def server_ids(server) -> tuple[int | None, int | None] | KeyError:
+    """A server's `User`/`Group` as ids (configured_ids), looked up once per configured server; the KeyError of a
+    name nobody has, for the caller to report."""
+    return server.cached(_lookup_server_ids)
+
+
+def _lookup_server_ids(server) -> tuple[int | None, int | None] | KeyError:
+    try:
+        return configured_ids(server.get("User"), server.get("Group"))
+    except KeyError as e:
+        return e
+
+
 def _root_identity() -> tuple[int, int]:
     st = os.stat("/")
     return st.st_dev, st.st_ino

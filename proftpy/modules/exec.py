@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..auth import configured_ids
+from ..auth import server_ids
 from ..config.registry import ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path
 from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -186,26 +186,18 @@ def server_identity(server: "Server") -> Identity | None:
     """The server's User and Group as ids (Group defaults to the user's own group); the process's own ids without
     User; None (and a log line, each time it is asked) when User or Group names nobody. The names are looked up
     once per configuration (in the master, before any session: `warm_identities`)."""
-    found = server.cached(_lookup_identity)
+    found = server_ids(server)
     if isinstance(found, KeyError):
         log.error("mod_exec: no such user or group %s: programs are not run", found)
         return None
-    return found
-
-
-def _lookup_identity(server: "Server") -> Identity | KeyError:
-    try:
-        uid, gid = configured_ids(server.get("User"), server.get("Group"))
-    except KeyError as e:
-        return e
-    return Identity(uid, gid, ())
+    return Identity(*found, ())
 
 
 def warm_identities(config: "Config") -> None:
     """Each server's User/Group ids, looked up now in the master so that no session asks pwd/grp again."""
     for server in config.servers:
         if server.get("ExecEngine"):
-            server.cached(_lookup_identity)
+            server_ids(server)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .. import __version__, transfer
 from ..config.registry import GLOBAL, SERVER, SVG, SVGA, Directive, Merge
 from ..config.types import Custom, Flag, Path
 from ..dispatch import LOG_CMD, LOG_CMD_ERR, POST_CMD, PRE_CMD, Hook, Request
-from ..auth import configured_ids
+from ..auth import server_ids
 from ..fs import FsError
 from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, Threshold, logformat, set_line_options, set_threshold, xferlog
 from ..log.files import open_logfile, write_line
@@ -600,14 +600,8 @@ def _true_path(session: "Session", arg: str) -> str | None:
 
 def _daemon_ids(session: "Session") -> tuple[int, int]:
     """Before a login ProFTPD's session runs as the server's User and Group (proftpy's keeps root until then)."""
-    return session.server.cached(_lookup_daemon_ids)
-
-
-def _lookup_daemon_ids(server: "Server") -> tuple[int, int]:
-    try:
-        uid, gid = configured_ids(server.get("User"), server.get("Group"))
-    except KeyError:
-        uid = gid = None
+    found = server_ids(session.server)
+    uid, gid = (None, None) if isinstance(found, KeyError) else found
     return (os.geteuid() if uid is None else uid), (os.getegid() if gid is None else gid)
 
 
@@ -625,6 +619,7 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
     reply = cmd.reply
     xfer = cmd.notes.get("xfer")
     account = session.account if session.authenticated else None
+    ids = (account.uid, account.gid) if account is not None else _daemon_ids(session)
     rec = logformat.Record(
         command=name, arg=arg, pseudo=pseudo,
         reply_code=reply.code if reply is not None else (221 if name == "QUIT" else None),
@@ -635,8 +630,7 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
         user=session.user if session.authenticated else None, orig_user=st.orig_user,
         anon_password=session.state.get(AuthState).anon_password if session.anon is not None else None,
         conn_class=session.conn_class, group=st.group if session.authenticated else None,
-        uid=account.uid if account is not None else _daemon_ids(session)[0],
-        gid=account.gid if account is not None else _daemon_ids(session)[1],
+        uid=ids[0], gid=ids[1],
         protocol=session.protocol, version=__version__,
         response_ms=int((now - st.started) * 1000) if st.started is not None else 0,
         file_modified=st.file_modified if name in ("STOR", "APPE") else False,
