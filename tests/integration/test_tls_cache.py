@@ -227,6 +227,17 @@ def test_expired_entries_are_not_resumed(tmp_path_factory, pki, tmp_path):
         stop(d)
 
 
+def through_an_outage(d: Daemon, pki, tmp: Path, down, up) -> None:
+    """The external cache down: handshakes and transfers go on, nothing is resumed, no traceback; back: resumed."""
+    down()
+    try:
+        assert resumes(d.port, tmp) == (True, False)
+        transfers(d.port, pki, tmp)
+    finally:
+        up()
+    assert resumes(d.port, tmp) == (True, True)
+
+
 # == redis: ========================================================================================================
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
@@ -253,13 +264,7 @@ def test_redis_resumes_across_connections_with_proftpds_keys(tmp_path_factory, p
             assert set(entry) == {"expires", "data", "data_len"} and entry["expires"] > time.time() + 500
             assert 0 < redis_server.client().ttl(key) <= 600
         transfers(d.port, pki, tmp_path)
-        redis_server.kill()                     # down: handshakes go on, nothing is resumed, no traceback
-        try:
-            assert resumes(d.port, tmp_path) == (True, False)
-            transfers(d.port, pki, tmp_path)
-        finally:
-            redis_server.start()
-        assert resumes(d.port, tmp_path) == (True, True)
+        through_an_outage(d, pki, tmp_path, redis_server.kill, redis_server.start)
     finally:
         stop(d)
 
@@ -283,12 +288,7 @@ def test_memcache_resumes_across_connections(tmp_path_factory, pki, tmp_path, me
         assert resumes(d.port, tmp_path) == (True, True)
         assert resumes(d.port, tmp_path, "-tls1_3") == (True, True)
         transfers(d.port, pki, tmp_path)
-        memcached.stop()
-        try:
-            assert resumes(d.port, tmp_path) == (True, False)
-        finally:
-            memcached.start()
-        assert resumes(d.port, tmp_path) == (True, True)
+        through_an_outage(d, pki, tmp_path, memcached.stop, memcached.start)
     finally:
         stop(d)
 
