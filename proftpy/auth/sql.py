@@ -459,6 +459,16 @@ class Settings:
     passwd: sql_passwd.PasswdConfig = sql_passwd.PasswdConfig()     # mod_sql_passwd's SQLPassword* directives
 
 
+_LEADING_INT = re.compile(r"\s*[+-]?[0-9]+")
+
+
+def atol(value: object) -> int:
+    """C's atol over a column's text, as ProFTPD's modules read numbers from mod_sql: the integer at its start
+    (blanks and a sign allowed), 0 without one or for NULL."""
+    number = _LEADING_INT.match(str(value)) if value is not None else None
+    return int(number.group()) if number else 0
+
+
 def _id(text: str | None, default: int) -> int:
     if text is None or not text.strip().isdigit() or int(text) > MAX_ID:
         return default

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import privs, trace
 from ..auth.otp import ALGORITHMS, Base32Error, base32_decode, candidates
+from ..auth.sql import atol
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Str
 from ..dispatch import POST_CMD, POST_CMD_ERR, PRE_CMD, Hook, Request
@@ -236,14 +237,6 @@ def _locked(session: "Session", kind: int):
             fcntl.lockf(fd, fcntl.LOCK_UN)
 
 
-def _atol(value: object) -> int:
-    """C's atol over a column value: leading blanks, a sign and digits; anything else counts 0."""
-    text = str(value if value is not None else "").lstrip()
-    sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text[1:] if text[:1] == "+" else text)
-    n = len(digits) - len(digits.lstrip("0123456789"))
-    return sign * int(digits[:n]) if n else 0
-
-
 def _user_info(session: "Session", table: Table, name: str, hotp: bool) -> tuple[bytes, int] | str:
     """(secret, counter) from the user's row, or why there is none (the log line's reason)."""
     values = sql.lookup(session, table.select, [name])
@@ -262,7 +255,7 @@ def _user_info(session: "Session", table: Table, name: str, hotp: bool) -> tuple
     except Base32Error:
         _write(session, "error base32-decoding value from database: Operation not permitted")
         return "Operation not permitted"
-    return secret, (_atol(values[1]) if hotp else 0)
+    return secret, (atol(values[1]) if hotp else 0)
 
 
 _WINDOWS = ("current counter", "one counter window behind", "one counter window ahead")

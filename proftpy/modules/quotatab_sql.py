@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .. import quotatab as qt
+from ..auth.sql import atol as sql_atol
 from ..module import Module
 from . import sql
 
@@ -39,7 +40,6 @@ TYPE_NAMES = {value: word for word, value in qt.TYPE_WORDS.items()}
 COUNTS = ("bytes_in", "bytes_out", "bytes_xfer", "files_in", "files_out", "files_xfer")
 LIMIT_VALUES, TALLY_VALUES = 10, 8          # the columns each SELECT returns
 FLOAT = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-INT = re.compile(r"\s*[+-]?[0-9]+")
 
 
 def _parse(info: str, kind: str) -> tuple[str, ...]:
@@ -73,9 +73,8 @@ def atof(text: str | None) -> float:
 
 
 def atol(text: str | None) -> int:
-    """C's atol stored in an unsigned 32-bit count: the integer at the start of the text, 0 without one or NULL."""
-    number = INT.match(text) if text is not None else None
-    return int(number.group()) & qt.UINT_MAX if number else 0
+    """C's atol (auth/sql.py) stored in an unsigned 32-bit count."""
+    return sql_atol(text) & qt.UINT_MAX
 
 
 def record(values: list, kind: str, name: str | None, quota_type: int,
