@@ -7,7 +7,8 @@ each step on the client:
 
     TYPE A | PASV | connect (the data connection) | LIST -> 150 | 150 -> end of data | end of data -> 226
 
-and prints the median of each step per server. `--rounds N` (default 8). Only for measuring: nothing of it is
+and prints the median of each step per server. `--rounds N` (default 8); `--python PATH` adds proftpy on
+another interpreter (which must have proftpy's dependencies). Only for measuring: nothing of it is
 used by the daemon or the bench.
 """
 
@@ -55,13 +56,14 @@ def cycle(ftp: ftplib.FTP) -> tuple[float, ...]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--python", action="append", metavar="PATH", help="also proftpy on this interpreter")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="cycle-steps-"))
     os.chmod(base, 0o755)
     servers = []
     try:
         block = os.urandom(1000)
-        for cls in (bench.Proftpy, bench.Proftpd):
+        for cls in (bench.Proftpy, *(bench.on_interpreter(p) for p in args.python or ()), bench.Proftpd):
             work = base / cls.__name__.lower()
             work.mkdir()
             home, uid, gid = bench.make_user(work)
