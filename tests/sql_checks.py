@@ -13,6 +13,27 @@ import pytest
 
 from conftest import error_reply
 
+# SQLLog of PASS (a counter) and of transfers (a row each), for `transfers` below
+SQLLOG = """\
+SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
+SQLNamedQuery xfer INSERT "'%u', '%m', '%f', %b, '%s'" xferlog
+SQLLog PASS count
+SQLLog RETR,STOR xfer
+SQLLog ERR_RETR xfer
+"""
+
+
+# SQLUserInfo custom:/by-name/by-id's queries (`custom_user_info`)
+USER_QUERIES = """\
+SQLNamedQuery by-name SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = '%{0}'"
+SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE uid = %{0}"
+"""
+
+
+def custom_user_info(conf: str) -> str:
+    """`conf` with SQLUserInfo custom:/by-name/by-id (USER_QUERIES) instead of the users table's columns."""
+    return conf.replace("SQLUserInfo users userid passwd uid gid homedir shell", "SQLUserInfo custom:/by-name/by-id")
+
 
 def logs_in_as_its_uid(d, home: Path, uid: int, gid: int) -> None:
     """carol's USER and PASS replies; her upload is hers, in her home (no chroot)."""

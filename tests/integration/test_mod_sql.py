@@ -182,14 +182,7 @@ def test_fallback_to_auth_file(ftpd, db):
 
 
 def test_sqllog_updates_counters_and_inserts_rows(ftpd, db, tmp_path):
-    extra = """\
-SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
-SQLNamedQuery xfer INSERT "'%u', '%m', '%f', %b, '%s'" xferlog
-SQLLog PASS count
-SQLLog RETR,STOR xfer
-SQLLog ERR_RETR xfer
-"""
-    sql_checks.transfers(ftpd(sql_config(db, extra)), "it's.txt")
+    sql_checks.transfers(ftpd(sql_config(db, sql_checks.SQLLOG)), "it's.txt")
     home = tmp_path / "sqlhome" / "carol"
     assert wait_until(lambda: len(rows(db, "SELECT * FROM xferlog")) == 3, 5)
     assert rows(db, "SELECT count FROM users WHERE userid = 'carol'") == [(1,)]
@@ -292,13 +285,7 @@ def test_bad_directives_are_refused(tmp_path, line, message):
 
 
 def test_custom_user_info_query(ftpd, db):
-    extra = """\
-SQLNamedQuery by-name SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = '%{0}'"
-SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE uid = %{0}"
-"""
-    conf = sql_config(db, extra).replace("SQLUserInfo users userid passwd uid gid homedir shell",
-                                         "SQLUserInfo custom:/by-name/by-id")
-    d = ftpd(conf)
+    d = ftpd(sql_checks.custom_user_info(sql_config(db, sql_checks.USER_QUERIES)))
     assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
     assert login_reply(d, "x' OR '1'='1", "carol-pw") == "530 Login incorrect."
 

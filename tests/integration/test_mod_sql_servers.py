@@ -162,15 +162,12 @@ def test_primary_group_names_files(ftpd, db):
 
 
 def test_custom_queries(ftpd, db):
-    extra = """\
-SQLNamedQuery by-name SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = '%{0}'"
-SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE uid = %{0}"
+    extra = sql_checks.USER_QUERIES + """\
 SQLNamedQuery g-name SELECT "groupname, gid, members FROM groups WHERE groupname = '%{0}'"
 SQLNamedQuery g-id SELECT "groupname FROM groups WHERE gid = %{0}"
 SQLNamedQuery g-members SELECT "groupname, gid, members FROM groups WHERE CONCAT(',', members, ',') LIKE '%,%{0},%'"
 """
-    conf = sql_config(db, extra).replace("SQLUserInfo users userid passwd uid gid homedir shell",
-                                         "SQLUserInfo custom:/by-name/by-id")
+    conf = sql_checks.custom_user_info(sql_config(db, extra))
     conf = conf.replace("SQLGroupInfo groups groupname gid members", "SQLGroupInfo custom:/g-name/g-id/g-members")
     d = ftpd(conf + "DefaultRoot ~ sqlextra\n")
     with d.connect() as ftp:
@@ -180,15 +177,7 @@ SQLNamedQuery g-members SELECT "groupname, gid, members FROM groups WHERE CONCAT
 
 
 def test_sqllog_after_transfers(ftpd, db, tmp_path):
-    extra = """\
-SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
-SQLNamedQuery xfer INSERT "'%u', '%m', '%f', %b, '%s'" xferlog
-SQLLog PASS count
-SQLLog RETR,STOR xfer
-SQLLog ERR_RETR xfer
-SQLRatioStats on
-"""
-    d = ftpd(sql_config(db, extra))
+    d = ftpd(sql_config(db, sql_checks.SQLLOG + "SQLRatioStats on\n"))
     sql_checks.transfers(d, "it's $1 ?.txt")
     home = tmp_path / "sqlhome" / "carol"
     assert wait_until(lambda: len(db.rows("SELECT * FROM xferlog")) == 3, 5), d.log()
