@@ -1,11 +1,11 @@
 """A minimal LDAPv3 client (RFC 4511) over a stdlib socket: what mod_ldap asks of a directory.
 
 Messages: BindRequest (simple), SearchRequest, UnbindRequest, the StartTLS ExtendedRequest; their responses decoded
-into `Result` and `Entry`. `Connection` sends one request at a time and waits for its answer until a deadline;
-everything a server sends is read as untrusted: a message that is not well-formed BER, larger than ber.MAX_LENGTH,
-or with too many entries ends the connection with LdapError, never a traceback. A closed connection (or RFC 4511's
-Notice of Disconnection) is ServerDown, a deadline passed is Timeout: their codes and texts are libldap's (-1 "Can't
-contact LDAP server", -5 "Timed out"), so the LDAPLog reads as ProFTPD's.
+into `Result` and `Entry`. `Connection` (a bounded socket: auth/wire.py) sends one request at a time and waits for
+its answer until a deadline; everything a server sends is read as untrusted: a message that is not well-formed BER,
+larger than ber.MAX_LENGTH, or with too many entries ends the connection with LdapError, never a traceback. A closed
+connection (or RFC 4511's Notice of Disconnection) is ServerDown, a deadline passed is Timeout: their codes and texts
+are libldap's (-1 "Can't contact LDAP server", -5 "Timed out"), so the LDAPLog reads as ProFTPD's.
 
 TLS is Python's ssl: `ldaps://` wraps the socket before the first message, StartTLS after its extended operation
 succeeded (no message may then remain unread).
@@ -289,8 +289,8 @@ class Connection(Wire):
     def search(self, base: str, scope: int, deref: int, size_limit: int, time_limit: int, filter_ber: bytes,
                attributes: list[str] | tuple[str, ...], deadline: float) -> tuple[Result, list[Entry]]:
         """The entries (references are skipped: mod_ldap does not chase referrals) and the final result."""
-        message_id = self.request(search_request(base, scope, deref, size_limit, time_limit, filter_ber, attributes),
-                               deadline)
+        op = search_request(base, scope, deref, size_limit, time_limit, filter_ber, attributes)
+        message_id = self.request(op, deadline)
         entries: list[Entry] = []
         while True:
             tag, content = self.receive(message_id, deadline)
