@@ -285,15 +285,6 @@ class CacheLink:
         """Append to a list (Redis's RPUSH: mod_redis's RedisLogOnCommand/RedisLogOnEvent)."""
         self._call("push", key, value)
 
-    def prepare(self) -> None:
-        """Make the client now: a session does it before its chroot, while the driver can still import what its
-        constructor needs (redis-py reads its own version from the package metadata)."""
-        if self._client is None:
-            try:
-                self._client = self._connect()
-            except (CacheDown, *self.errors) as e:
-                self._lost(e)
-
     def _run(self, op: str, *args: Any) -> Any:
         raise NotImplementedError
 
@@ -363,7 +354,7 @@ class RedisLink(CacheLink):
 
     def __init__(self, settings: RedisSettings, state: Any = None, on_log=None):
         super().__init__(settings, state, on_log)
-        import redis
+        redis = settle_redis()
         self.errors = (redis.RedisError, OSError)
 
     def _connect(self):
@@ -416,6 +407,22 @@ class RedisLink(CacheLink):
         if count == 1:
             run("EXPIRE", key, window)
         return count
+
+
+def settle_redis() -> Any:
+    """redis-py, with what its clients read from the file system the first time: its modules, the idna codec (a
+    connection's getaddrinfo encodes the host with it) and its version from the package metadata (read by each
+    client's constructor, cached). mod_redis calls it in the master before any fork when a server uses Redis, so
+    that a session can make its client, or make it again after a lost connection, inside its chroot, and does not
+    pay for the quarter of a second the import takes."""
+    "localhost".encode("idna")          # the codec's module, imported now
+    import redis
+    import redis.backoff  # noqa: F401
+    import redis.retry  # noqa: F401
+    import redis.sentinel  # noqa: F401
+    from redis.utils import get_lib_version
+    get_lib_version()
+    return redis
 
 
 def _first_master(sentinel) -> str:

@@ -1,19 +1,17 @@
 """What the database servers the tests run (tests/pgsql_helpers.py, tests/mysql_helpers.py) share: a process
-started in a temporary directory of its own, paused (SIGSTOP: the kernel still accepts connections, nobody
-answers), stopped by its pid, a throwaway certificate for its TLS."""
+started in a temporary directory of its own (paused, resumed and stopped as tests/server_process.py says), the
+administrator's client, a throwaway certificate for its TLS."""
 
 from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from server_process import ServerProcess
 
 
 def self_signed(cert: Path, key: Path, owner: str | None = None, name: str = "localhost") -> None:
@@ -29,7 +27,7 @@ def self_signed(cert: Path, key: Path, owner: str | None = None, name: str = "lo
 
 
 @dataclass
-class DbServer:
+class DbServer(ServerProcess):
     """One server process: `dir` its directory, `port` on 127.0.0.1, `proc` the process (its pid is the server's).
     A subclass says how it starts (`start(setup_sql)`), its log file, and the signal that stops it quickly."""
 
@@ -37,7 +35,6 @@ class DbServer:
     port: int = 0
     proc: subprocess.Popen | None = None
     log_name = "server.log"
-    stop_signal = signal.SIGTERM
     separator = "\t"               # between the columns of the administrator's client's output
 
     @property
@@ -61,52 +58,11 @@ class DbServer:
             raise RuntimeError(f"{os.path.basename(argv[0])} failed: {res.stderr}")
         return res.stdout
 
-    def ready(self) -> bool:
-        """Whether the started server answers (beyond the listening port)."""
-        return True
-
-    def wait_ready(self, seconds: float = 30) -> bool:
-        """Until the process listens on its port and is `ready`; False (and stopped) when it exits or takes
-        longer."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                if self.ready():
-                    return True
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        return False
-
     def log(self) -> str:
         try:
             return (self.dir / self.log_name).read_text(errors="replace")
         except OSError:
             return ""
-
-    def pause(self) -> None:
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        """The server we started, by its pid (SIGKILL if it does not go in time)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            os.kill(self.proc.pid, self.stop_signal)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     @classmethod
     def new(cls, prefix: str, setup_sql: str = "") -> "DbServer":

@@ -8,15 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ports import free_port
+from server_process import ServerProcess
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -158,13 +155,14 @@ def add_entries(url: str, text: str, directory: Path) -> None:
 
 
 @dataclass
-class Slapd:
+class Slapd(ServerProcess):
     """One running slapd: `port` (ldap://), `tls_port` (ldaps://), `ca` (the certificate to trust)."""
 
     dir: Path
     port: int = 0
     tls_port: int = 0
     proc: subprocess.Popen | None = None
+    stop_wait = 10.0
 
     @property
     def url(self) -> str:
@@ -223,40 +221,10 @@ class Slapd:
                                       f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        return False
+        return self.wait_ready(15)
 
     def restart(self) -> None:
         """Stopped and started again on the same ports: every connection to it is gone."""
         self.stop()
         if not self._launch():
             raise RuntimeError("slapd did not start again: " + (self.dir / "slapd.log").read_text(errors="replace"))
-
-    def pause(self) -> None:
-        """SIGSTOP: the server accepts connections (the kernel does) but answers nothing."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)

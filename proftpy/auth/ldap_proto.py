@@ -1,11 +1,11 @@
 """A minimal LDAPv3 client (RFC 4511) over a stdlib socket: what mod_ldap asks of a directory.
 
 Messages: BindRequest (simple), SearchRequest, UnbindRequest, the StartTLS ExtendedRequest; their responses decoded
-into `Result` and `Entry`. `Connection` sends one request at a time and waits for its answer until a deadline;
-everything a server sends is read as untrusted: a message that is not well-formed BER, larger than ber.MAX_LENGTH,
-or with too many entries ends the connection with LdapError, never a traceback. A closed connection (or RFC 4511's
-Notice of Disconnection) is ServerDown, a deadline passed is Timeout: their codes and texts are libldap's (-1 "Can't
-contact LDAP server", -5 "Timed out"), so the LDAPLog reads as ProFTPD's.
+into `Result` and `Entry`. `Connection` (a bounded socket: auth/wire.py) sends one request at a time and waits for
+its answer until a deadline; everything a server sends is read as untrusted: a message that is not well-formed BER,
+larger than ber.MAX_LENGTH, or with too many entries ends the connection with LdapError, never a traceback. A closed
+connection (or RFC 4511's Notice of Disconnection) is ServerDown, a deadline passed is Timeout: their codes and texts
+are libldap's (-1 "Can't contact LDAP server", -5 "Timed out"), so the LDAPLog reads as ProFTPD's.
 
 TLS is Python's ssl: `ldaps://` wraps the socket before the first message, StartTLS after its extended operation
 succeeded (no message may then remain unread).
@@ -14,11 +14,11 @@ succeeded (no message may then remain unread).
 from __future__ import annotations
 
 import socket
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from proftpy import ber
+from proftpy.auth.wire import CONNECT, EOF, GONE, LATE, TLS, Wire
 
 if TYPE_CHECKING:
     import ssl                  # loaded only when a server is TLS: a plain session never loads ssl
@@ -192,72 +192,58 @@ def decode_entry(content: bytes) -> Entry:
 
 
 # -- the connection ------------------------------------------------------------------------------------------------
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise Timeout()
-    return left
-
-
-class Connection:
+class Connection(Wire):
     """One connection to a directory: requests sent one at a time, each answer awaited until a deadline."""
 
-    def __init__(self, sock: socket.socket, peer: str = ""):
-        self.sock = sock
+    def __init__(self, sock: socket.socket | None = None, peer: str = ""):
+        super().__init__(0.0, sock)
         self.peer = peer
-        self.buf = bytearray()
         self.next_id = 1
-        self.closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self.sock is None
+
+    def failure(self, what: str, e: BaseException | None = None) -> LdapError:
+        """libldap's words: a deadline passed is Timeout, anything else ServerDown."""
+        if what == LATE:
+            return Timeout()
+        if what == EOF:
+            return ServerDown("connection closed by the server")
+        if what == GONE:
+            return ServerDown("connection closed")
+        if what == TLS:
+            return ServerDown(f"TLS handshake: {getattr(e, 'reason', None) or e}")
+        if isinstance(e, TimeoutError):
+            return ServerDown("connect timed out") if what == CONNECT else Timeout()
+        return ServerDown(getattr(e, "strerror", None) or str(e))
 
     @classmethod
     def open(cls, addresses: list[tuple], timeout: float, peer: str = "") -> "Connection":
         """Connect to the first of `addresses` (getaddrinfo's tuples) that answers within `timeout` each;
         ServerDown naming the last error when none does."""
-        last: Exception | None = None
-        for family, kind, proto, _, address in addresses:
-            sock = socket.socket(family, kind, proto)
+        conn = cls(None, peer)
+        conn.timeout = timeout
+        last: LdapError = ServerDown("no address")
+        for family, _, _, _, address in addresses:
             try:
-                sock.settimeout(timeout)
-                sock.connect(address)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return cls(sock, peer)
-            except OSError as e:
-                sock.close()
+                conn.open_socket((family, address))
+                return conn
+            except LdapError as e:
                 last = e
-        if isinstance(last, socket.timeout):
-            raise ServerDown("connect timed out")
-        raise ServerDown(getattr(last, "strerror", None) or str(last or "no address"))
+        raise last
 
-    def wrap(self, context: ssl.SSLContext, hostname: str | None, deadline: float) -> None:
+    def wrap(self, context: ssl.SSLContext, hostname: str | None, deadline: float | None = None) -> None:
         """The TLS handshake (ldaps://, or after StartTLS); LdapError when it fails."""
-        import ssl
         if self.buf:
             raise LdapError(-2, "data left before the TLS handshake")
-        try:
-            self.sock.settimeout(_remaining(deadline))
-            self.sock = context.wrap_socket(self.sock, server_hostname=hostname or None)
-        except ssl.SSLError as e:
-            self.close()
-            raise ServerDown(f"TLS handshake: {e.reason or e}") from None
-        except OSError as e:
-            self.close()
-            raise ServerDown(f"TLS handshake: {e}") from None
+        super().wrap(context, hostname, deadline)
 
-    def send(self, op: bytes, deadline: float) -> int:
+    def request(self, op: bytes, deadline: float) -> int:
         """Send one request; its message ID."""
-        if self.closed:
-            raise ServerDown("connection closed")
         message_id = self.next_id
         self.next_id = self.next_id % 0x7FFFFFFF + 1
-        try:
-            self.sock.settimeout(_remaining(deadline))
-            self.sock.sendall(message(message_id, op))
-        except socket.timeout:
-            self.close()
-            raise Timeout() from None
-        except OSError as e:
-            self.close()
-            raise ServerDown(e.strerror or str(e)) from None
+        self.send(message(message_id, op), deadline)
         return message_id
 
     def receive(self, message_id: int, deadline: float) -> tuple[int, bytes]:
@@ -266,7 +252,7 @@ class Connection:
         while True:
             size = self._complete()
             if size is None:
-                self._fill(deadline)
+                self.fill(65536, deadline)
                 continue
             raw = bytes(self.buf[:size])
             del self.buf[:size]
@@ -289,42 +275,22 @@ class Connection:
             self.close()
             raise LdapError(-4, str(e)) from None
 
-    def _fill(self, deadline: float) -> None:
-        if self.closed:
-            raise ServerDown("connection closed")
-        try:
-            self.sock.settimeout(_remaining(deadline))
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            self.close()
-            raise Timeout() from None
-        except Timeout:
-            self.close()
-            raise
-        except OSError as e:
-            self.close()
-            raise ServerDown(e.strerror or str(e)) from None
-        if not chunk:
-            self.close()
-            raise ServerDown("connection closed by the server")
-        self.buf += chunk
-
     # operations ----------------------------------------------------------------------------------------------
     def bind(self, dn: str, password: str | bytes, version: int, deadline: float) -> Result:
-        message_id = self.send(bind_request(version, dn, password), deadline)
+        message_id = self.request(bind_request(version, dn, password), deadline)
         tag, content = self.receive(message_id, deadline)
         return self._result(tag, content, BIND_RESPONSE)
 
     def start_tls(self, deadline: float) -> Result:
-        message_id = self.send(extended_request(STARTTLS_OID), deadline)
+        message_id = self.request(extended_request(STARTTLS_OID), deadline)
         tag, content = self.receive(message_id, deadline)
         return self._result(tag, content, EXTENDED_RESPONSE)
 
     def search(self, base: str, scope: int, deref: int, size_limit: int, time_limit: int, filter_ber: bytes,
                attributes: list[str] | tuple[str, ...], deadline: float) -> tuple[Result, list[Entry]]:
         """The entries (references are skipped: mod_ldap does not chase referrals) and the final result."""
-        message_id = self.send(search_request(base, scope, deref, size_limit, time_limit, filter_ber, attributes),
-                               deadline)
+        op = search_request(base, scope, deref, size_limit, time_limit, filter_ber, attributes)
+        message_id = self.request(op, deadline)
         entries: list[Entry] = []
         while True:
             tag, content = self.receive(message_id, deadline)
@@ -353,7 +319,7 @@ class Connection:
 
     def unbind(self) -> None:
         """UnbindRequest (no answer), then close; errors do not matter any more."""
-        if not self.closed:
+        if self.sock is not None:
             try:
                 self.sock.settimeout(1.0)
                 self.sock.sendall(message(self.next_id, unbind_request()))
@@ -362,9 +328,4 @@ class Connection:
         self.close()
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            try:
-                self.sock.close()
-            except OSError:
-                pass                # nothing left to release
+        self.lost()

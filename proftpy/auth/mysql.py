@@ -14,7 +14,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Sequence
 
-from proftpy.auth.dbwire import Wire, reason, resolve
+from proftpy.auth.wire import GONE, Wire, resolve
 
 if TYPE_CHECKING:
     import ssl                  # loaded by the caller that asks for TLS
@@ -235,6 +235,7 @@ class Connection(Wire):
     connect_failed = "Can't connect to server"
     send_failed = recv_failed = "Lost connection to server"
     closed = "Lost connection to server during query"
+    tls_failed = "SSL connection error"
 
     def __init__(self, host: str, database: str, user: str, password: str | None, timeout: float,
                  tls: "ssl.SSLContext | None" = None) -> None:
@@ -322,18 +323,13 @@ class Connection(Wire):
                 raise MySqlError("unexpected packet during authentication", broken=True)
 
     def _start_tls(self) -> None:
-        import ssl
-        assert self.sock is not None and self.tls is not None
-        try:
-            self.sock = self.tls.wrap_socket(self.sock, server_hostname=None if self.host.startswith("/")
-                                             else self.host)
-        except (ssl.SSLError, OSError) as e:
-            raise MySqlError(f"SSL connection error: {reason(e)}", broken=True) from None
+        assert self.tls is not None
+        self.wrap(self.tls, None if self.host.startswith("/") else self.host)
 
     def query(self, sql: str, params: Sequence = ()) -> list[tuple[str | None, ...]]:
         """The rows of one statement (`?` placeholders) run as a prepared statement, as text."""
         if self.sock is None:
-            raise MySqlError("no connection to the server", broken=True)
+            raise self.failure(GONE)
         self._command(bytes([COM_STMT_PREPARE]) + sql.encode("utf-8", "surrogateescape"))
         payload = self._read()
         if payload[:1] == b"\xff":

@@ -15,7 +15,7 @@ import os
 import struct
 from typing import TYPE_CHECKING, Sequence
 
-from proftpy.auth.dbwire import Wire, reason, resolve
+from proftpy.auth.wire import GONE, Wire, resolve
 
 if TYPE_CHECKING:
     import ssl                  # loaded by the caller that asks for TLS: a plain session never loads it
@@ -218,17 +218,12 @@ class Connection(Wire):
             raise
 
     def _start_tls(self) -> None:
-        import ssl
         self._send(struct.pack("!II", 8, SSL_REQUEST))
         answer = self.recv_exact(1)
         if answer != b"S":
             raise PgError("server does not support SSL, but SSL was required", broken=True)
-        assert self.sock is not None and self.tls is not None
-        try:
-            self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.host if not
-                                             self.host.startswith("/") else None)
-        except (ssl.SSLError, OSError) as e:
-            raise PgError(f"SSL error: {reason(e)}", broken=True) from None
+        assert self.tls is not None
+        self.wrap(self.tls, None if self.host.startswith("/") else self.host)
 
     def _authenticate(self) -> None:
         scram: Scram | None = None
@@ -271,7 +266,7 @@ class Connection(Wire):
     def query(self, sql: str, params: Sequence = ()) -> list[tuple[str | None, ...]]:
         """The rows of one statement (`$n` placeholders), as text; PgError with the server's message."""
         if self.sock is None:
-            raise PgError("no connection to the server", broken=True)
+            raise self.failure(GONE)
         self._send(extended_query(sql, params))
         rows: list[tuple[str | None, ...]] = []
         error: PgError | None = None

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from .. import bancache
-from ..bancache import CacheDown, RedisSettings
+from ..bancache import CacheDown
 from ..bantable import CLASS, HOST, TYPE_TEXT, USER, USER_HOST, Ban, BanTable, BanTableError
 from ..module import ChannelHandler, Child, MasterView, Module, Veto
 from ..net.connection import Connection
@@ -53,17 +53,7 @@ def master_init(master: MasterView) -> None:
     state.refresh(force=True)
     _listen(master, state)
     state.writer = {}
-    _preload_redis(master)
     _expired(master)
-
-
-def _preload_redis(master: MasterView) -> None:
-    """redis-py takes a quarter of a second to import: the master imports it once, before any fork, so that no
-    session pays for it (only when a server uses BanCache redis)."""
-    if any(isinstance(_cache_of(s), RedisSettings) for s in master.config.servers):
-        import redis.backoff  # noqa: F401
-        import redis.retry  # noqa: F401
-        import redis.sentinel  # noqa: F401
 
 
 def _listen(master: MasterView, state: BanState) -> None:
@@ -132,7 +122,6 @@ def master_reload(master: MasterView) -> None:
                     state.table.path)
     _open_log(master, state)
     _listen(master, state)
-    _preload_redis(master)
     state.refresh(force=True)
 
 

@@ -4,7 +4,7 @@ client is redis-py; the link itself is proftpy/bancache.py (`RedisLink`): every 
 """
 from __future__ import annotations
 
-from ..bancache import RedisSentinel, RedisServer, RedisSettings
+from ..bancache import RedisSentinel, RedisServer, RedisSettings, settle_redis
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Module
@@ -113,4 +113,10 @@ def settings_for(server) -> RedisSettings | None:
                          server.get("RedisLog"))
 
 
-MODULE = Module(NAME, directives=directives)
+def preload(master) -> None:
+    """master_preload: when a server uses Redis, redis-py made ready once for every session (settle_redis)."""
+    if any(settings_for(s) is not None for s in master.config.servers):
+        settle_redis()
+
+
+MODULE = Module(NAME, directives=directives, master_preload=preload)

@@ -126,7 +126,6 @@ def _setup(session: "Session", **_: Any) -> None:
     settings = mod_redis.settings_for(session.server)
     if settings is not None:
         st.link = RedisLink(settings, ProcessDown())
-        st.link.prepare()
         st.formats = session.server.cached(formats_of, session.config)
 
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, error_reply, login_reply, refused_config, wait_until
+import sql_checks
+from conftest import IS_ROOT, PASSWORDS, login_reply, refused_config, wait_until
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="SQL users have their own uids: the daemon must run as root")
 
@@ -92,14 +93,7 @@ def db(tmp_path):
 
 
 def test_crypt_user_logs_in_and_is_its_uid(ftpd, db, tmp_path):
-    d = ftpd(sql_config(db))
-    with d.connect() as ftp:
-        assert ftp.sendcmd("USER carol") == "331 Password required for carol"
-        assert ftp.sendcmd("PASS carol-pw") == "230 User carol logged in"
-        ftp.storbinary("STOR up.txt", io.BytesIO(b"data"))
-        assert ftp.pwd() == str(tmp_path / "sqlhome" / "carol")
-    st = os.stat(tmp_path / "sqlhome" / "carol" / "up.txt")
-    assert (st.st_uid, st.st_gid) == (UID, UID)
+    sql_checks.logs_in_as_its_uid(ftpd(sql_config(db)), tmp_path / "sqlhome" / "carol", UID, UID)
 
 
 @pytest.mark.parametrize("user,password", [("dave", "dave-pw"), ("erin", "erin-pw")])
@@ -171,19 +165,8 @@ def test_default_homedir_for_a_null_home(ftpd, db, tmp_path):
 
 
 def test_default_root_with_sql_users_and_groups(ftpd, db, tmp_path):
-    d = ftpd(sql_config(db, "") + "DefaultRoot ~ sqlextra\n")
-    with d.connect() as ftp:
-        ftp.login("carol", "carol-pw")
-        assert ftp.pwd() == "/"
-        ftp.storbinary("STOR c.txt", io.BytesIO(b"x"))
-        assert "-rw-r--r--   1 carol    sqlstaff" in "\n".join(_list(ftp))
+    sql_checks.chrooted_by_group(ftpd(sql_config(db, "") + "DefaultRoot ~ sqlextra\n"))
     assert (tmp_path / "sqlhome" / "carol" / "c.txt").exists()
-
-
-def _list(ftp):
-    lines = []
-    ftp.retrlines("LIST", lines.append)
-    return lines
 
 
 def test_group_limit_uses_sql_groups(ftpd, db):
@@ -199,20 +182,7 @@ def test_fallback_to_auth_file(ftpd, db):
 
 
 def test_sqllog_updates_counters_and_inserts_rows(ftpd, db, tmp_path):
-    extra = """\
-SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
-SQLNamedQuery xfer INSERT "'%u', '%m', '%f', %b, '%s'" xferlog
-SQLLog PASS count
-SQLLog RETR,STOR xfer
-SQLLog ERR_RETR xfer
-"""
-    d = ftpd(sql_config(db, extra))
-    with d.connect() as ftp:
-        ftp.login("carol", "carol-pw")
-        ftp.storbinary("STOR it's.txt", io.BytesIO(b"12345"))
-        ftp.retrbinary("RETR it's.txt", lambda b: None)
-        with pytest.raises(ftplib.error_perm):
-            ftp.retrbinary("RETR missing", lambda b: None)
+    sql_checks.transfers(ftpd(sql_config(db, sql_checks.SQLLOG)), "it's.txt")
     home = tmp_path / "sqlhome" / "carol"
     assert wait_until(lambda: len(rows(db, "SELECT * FROM xferlog")) == 3, 5)
     assert rows(db, "SELECT count FROM users WHERE userid = 'carol'") == [(1,)]
@@ -244,7 +214,7 @@ def test_ratio_stats(ftpd, db):
 
 
 def test_show_info_lines(ftpd, db):
-    """PASS's lines lead its 230 (ProFTPD's mod_auth adds the 230 text after mod_sql's POST_CMD); others follow."""
+    """SQLShowInfo's lines; one whose query finds nothing is not shown."""
     extra = """\
 SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
 SQLNamedQuery getcount SELECT "count FROM users WHERE userid = '%u'"
@@ -254,11 +224,7 @@ SQLShowInfo PASS "230" "You've logged on %{getcount} times, %u"
 SQLShowInfo PASS "230" "never shown %{nothing}"
 SQLShowInfo ERR_CWD "550" "no such dir for %u"
 """
-    d = ftpd(sql_config(db, extra))
-    with d.connect() as ftp:
-        ftp.sendcmd("USER carol")
-        assert ftp.sendcmd("PASS carol-pw") == "230-You've logged on 0 times, carol\n230 User carol logged in"
-        assert error_reply(ftp, "CWD nowhere") == "550-nowhere: No such file or directory\n550 no such dir for carol"
+    sql_checks.shows_info(ftpd(sql_config(db, extra)))
 
 
 def test_missing_database_is_a_clear_error(ftpd, tmp_path):
@@ -319,13 +285,7 @@ def test_bad_directives_are_refused(tmp_path, line, message):
 
 
 def test_custom_user_info_query(ftpd, db):
-    extra = """\
-SQLNamedQuery by-name SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = '%{0}'"
-SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE uid = %{0}"
-"""
-    conf = sql_config(db, extra).replace("SQLUserInfo users userid passwd uid gid homedir shell",
-                                         "SQLUserInfo custom:/by-name/by-id")
-    d = ftpd(conf)
+    d = ftpd(sql_checks.custom_user_info(sql_config(db, sql_checks.USER_QUERIES)))
     assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
     assert login_reply(d, "x' OR '1'='1", "carol-pw") == "530 Login incorrect."
 

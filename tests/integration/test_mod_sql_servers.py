@@ -4,7 +4,6 @@ proftpy's own clients: logins of users and groups, custom:/ queries, SQLLog, SQL
 TLS, and a server that is down, hung, refuses a statement or the password."""
 
 import ftplib
-import io
 import os
 import subprocess
 import time
@@ -14,6 +13,7 @@ import pytest
 
 import mysql_helpers
 import pgsql_helpers
+import sql_checks
 from dbserver_helpers import self_signed
 from conftest import IS_ROOT, PASSWORDS, again, error_reply, free_port, login_reply, wait_until
 from proftpy.auth.crypt import crypt_hash
@@ -127,13 +127,7 @@ SQLGroupInfo groups groupname gid members
 
 def test_user_logs_in_and_is_its_uid(ftpd, db, tmp_path):
     d = ftpd(sql_config(db))
-    with d.connect() as ftp:
-        assert ftp.sendcmd("USER carol") == "331 Password required for carol"
-        assert ftp.sendcmd("PASS carol-pw") == "230 User carol logged in"
-        ftp.storbinary("STOR up.txt", io.BytesIO(b"data"))
-        assert ftp.pwd() == str(tmp_path / "sqlhome" / "carol")
-    st = os.stat(tmp_path / "sqlhome" / "carol" / "up.txt")
-    assert (st.st_uid, st.st_gid) == (UID, UID)
+    sql_checks.logs_in_as_its_uid(d, tmp_path / "sqlhome" / "carol", UID, UID)
     assert login_reply(d, "alice", PASSWORDS["alice"]) == "230 User alice logged in"
     assert login_reply(d, "gina", "gina-pw") == "230 User gina logged in"       # uid 10: SQLDefaultUID
 
@@ -164,26 +158,16 @@ def test_groups_from_the_database(ftpd, db):
 
 
 def test_primary_group_names_files(ftpd, db):
-    d = ftpd(sql_config(db) + "DefaultRoot ~ sqlstaff\n")
-    with d.connect() as ftp:
-        ftp.login("carol", "carol-pw")
-        assert ftp.pwd() == "/"
-        ftp.storbinary("STOR c.txt", io.BytesIO(b"x"))
-        lines = []
-        ftp.retrlines("LIST", lines.append)
-    assert "-rw-r--r--   1 carol    sqlstaff" in "\n".join(lines)
+    sql_checks.chrooted_by_group(ftpd(sql_config(db) + "DefaultRoot ~ sqlstaff\n"))
 
 
 def test_custom_queries(ftpd, db):
-    extra = """\
-SQLNamedQuery by-name SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE userid = '%{0}'"
-SQLNamedQuery by-id SELECT "userid, passwd, uid, gid, homedir, shell FROM users WHERE uid = %{0}"
+    extra = sql_checks.USER_QUERIES + """\
 SQLNamedQuery g-name SELECT "groupname, gid, members FROM groups WHERE groupname = '%{0}'"
 SQLNamedQuery g-id SELECT "groupname FROM groups WHERE gid = %{0}"
 SQLNamedQuery g-members SELECT "groupname, gid, members FROM groups WHERE CONCAT(',', members, ',') LIKE '%,%{0},%'"
 """
-    conf = sql_config(db, extra).replace("SQLUserInfo users userid passwd uid gid homedir shell",
-                                         "SQLUserInfo custom:/by-name/by-id")
+    conf = sql_checks.custom_user_info(sql_config(db, extra))
     conf = conf.replace("SQLGroupInfo groups groupname gid members", "SQLGroupInfo custom:/g-name/g-id/g-members")
     d = ftpd(conf + "DefaultRoot ~ sqlextra\n")
     with d.connect() as ftp:
@@ -193,21 +177,8 @@ SQLNamedQuery g-members SELECT "groupname, gid, members FROM groups WHERE CONCAT
 
 
 def test_sqllog_after_transfers(ftpd, db, tmp_path):
-    extra = """\
-SQLNamedQuery count UPDATE "count = count + 1 WHERE userid = '%u'" users
-SQLNamedQuery xfer INSERT "'%u', '%m', '%f', %b, '%s'" xferlog
-SQLLog PASS count
-SQLLog RETR,STOR xfer
-SQLLog ERR_RETR xfer
-SQLRatioStats on
-"""
-    d = ftpd(sql_config(db, extra))
-    with d.connect() as ftp:
-        ftp.login("carol", "carol-pw")
-        ftp.storbinary("STOR it's $1 ?.txt", io.BytesIO(b"12345"))
-        ftp.retrbinary("RETR it's $1 ?.txt", lambda b: None)
-        with pytest.raises(ftplib.error_perm):
-            ftp.retrbinary("RETR missing", lambda b: None)
+    d = ftpd(sql_config(db, sql_checks.SQLLOG + "SQLRatioStats on\n"))
+    sql_checks.transfers(d, "it's $1 ?.txt")
     home = tmp_path / "sqlhome" / "carol"
     assert wait_until(lambda: len(db.rows("SELECT * FROM xferlog")) == 3, 5), d.log()
     assert db.rows("SELECT count, fstor, fretr, bstor, bretr FROM users WHERE userid = 'carol'") == \
@@ -223,11 +194,7 @@ SQLNamedQuery getcount SELECT "count FROM users WHERE userid = '%u'"
 SQLShowInfo PASS "230" "You've logged on %{getcount} times, %u"
 SQLShowInfo ERR_CWD "550" "no such dir for %u"
 """
-    d = ftpd(sql_config(db, extra))
-    with d.connect() as ftp:
-        ftp.sendcmd("USER carol")
-        assert ftp.sendcmd("PASS carol-pw") == "230-You've logged on 0 times, carol\n230 User carol logged in"
-        assert error_reply(ftp, "CWD nowhere") == "550-nowhere: No such file or directory\n550 no such dir for carol"
+    sql_checks.shows_info(ftpd(sql_config(db, extra)))
 
 
 def test_statement_error_is_the_servers_message(ftpd, db):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from proftpy import bancache
 from conftest import PASSWORDS, configtest, make_users, side_by_side
 from test_ban_redis import redis_server  # noqa: F401  (fixture)
 
@@ -98,6 +99,26 @@ def test_redis_down_costs_only_the_records(ftpd, redis_server):  # noqa: F811
     for _ in range(5):
         assert ftp.sendcmd("NOOP").startswith("200")
     assert time.monotonic() - started < 2.5         # one RedisTimeouts wait, then the link is left alone
+    ftp.quit()
+    assert "Traceback" not in d.log()
+
+
+def test_a_chrooted_session_connects_and_reconnects_to_redis(ftpd, redis_server):  # noqa: F811
+    """The first record of a `DefaultRoot ~` session comes after its chroot, and so does the connection made again
+    after Redis restarted: what redis-py needs from the file system was settled in the master."""
+    d = ftpd(f"RedisEngine on\nRedisServer 127.0.0.1:{redis_server.port}\nRedisTimeouts 300 300\nDefaultRoot ~\n"
+             "LogFormat few \"%u %m\"\nRedisLogOnCommand PWD,NOOP few\n")
+    ftp = d.login("alice")
+    assert ftp.pwd() == "/"
+    pushed = wait_for(lambda: redis_server.client().lrange("few", 0, -1))
+    assert [json.loads(x) for x in pushed] == [{"user": "alice", "command": "PWD"}]
+    redis_server.kill()
+    ftp.sendcmd("NOOP")                             # lost: the link lets go of its client
+    redis_server.start()
+    time.sleep(bancache.DOWN_BACKOFF + 0.2)
+    ftp.sendcmd("NOOP")                             # a new client, inside the chroot
+    pushed = wait_for(lambda: redis_server.client().lrange("few", 0, -1))
+    assert [json.loads(x) for x in pushed] == [{"user": "alice", "command": "NOOP"}]
     ftp.quit()
     assert "Traceback" not in d.log()
 

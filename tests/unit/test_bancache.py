@@ -3,12 +3,18 @@ tpl images (memcache without UseJSON) read and written byte for byte."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from proftpy import bancache, tpl
 from proftpy.bancache import HOST, CacheDown, CachedBan, _first_master
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def sentinel(*answers):
@@ -63,3 +69,39 @@ def test_a_null_string_reads_as_none():
 def test_broken_tpl_images_are_refused(raw, message):
     with pytest.raises(ValueError, match=message):
         bancache.decode(raw)
+
+
+SETTLED_CHILD = """
+import os, socket, sys, tempfile
+import redis
+from proftpy.bancache import settle_redis
+if sys.argv[1] == "settle":
+    settle_redis()
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]                   # nothing listens there once closed
+root = tempfile.mkdtemp()
+os.chroot(root)
+os.chdir("/")
+from redis.utils import get_lib_version
+print(get_lib_version())
+try:
+    redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1).ping()
+except redis.ConnectionError:
+    print("refused")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chroot")
+@pytest.mark.parametrize("settle", [True, False])
+def test_a_settled_redis_works_inside_a_chroot(settle):
+    """What mod_redis settles in the master (settle_redis) is all a client needs inside a session's chroot: its
+    real version (not redis-py's "99.99.99" when its metadata cannot be read), and a connection that fails as a
+    connection does. Without it the chrooted process has no version (the second case: the test can tell)."""
+    import redis
+    out = subprocess.run([sys.executable, "-c", SETTLED_CHILD, "settle" if settle else "bare"],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    if settle:
+        assert out.stdout.split() == [redis.__version__, "refused"], out.stderr
+    else:
+        assert out.stdout.split()[:1] == ["99.99.99"]
