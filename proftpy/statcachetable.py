@@ -45,11 +45,14 @@ STAT, LSTAT = 1, 2                  # ProFTPD's FSIO_FILE_STAT, FSIO_FILE_LSTAT
 COUNTERS = ("count", "highest", "hits", "misses", "expires", "rejects")
 HEADER = struct.Struct(f"<8s I I I I {len(COUNTERS)}I")
 _COUNTERS_AT = struct.calcsize("<8s I I I I")
-# stored, hash, errno, op, path length | mode, ino, dev, nlink, uid, gid, size, atime/mtime/ctime ns, blksize,
-# blocks, rdev
-SLOT_HEAD = struct.Struct("<q I i B x H")
-STAT_FIELDS = struct.Struct("<I Q Q Q I I q q q q q q Q")
-SLOT_SIZE = (SLOT_HEAD.size + STAT_FIELDS.size + PATH_MAX + 7) // 8 * 8
+# stored, hash, errno, op, path length, mode | ino, dev, nlink, uid, gid, size, atime/mtime/ctime ns, blksize,
+# blocks, rdev | the path
+SLOT_HEAD = struct.Struct("<q I i B x H I")
+STAT_FIELDS = struct.Struct("<Q Q Q I I q q q q q q Q")
+_PATH_AT = SLOT_HEAD.size + STAT_FIELDS.size
+SLOT_SIZE = (_PATH_AT + PATH_MAX + 1 + 7) // 8 * 8
+ROW_HEADS = struct.Struct("<" + f"q I i B x H I {SLOT_SIZE - SLOT_HEAD.size}x" * COLS)   # a row's heads at once
+_COUNTS = struct.Struct("<6I")
 _UINT32 = 0xFFFFFFFF
 
 
@@ -75,9 +78,8 @@ def path_hash(path: bytes) -> int:
 
 
 def _pack_stat(st: os.stat_result) -> bytes:
-    return STAT_FIELDS.pack(st.st_mode & _UINT32, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
-                            st.st_size, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns, st.st_blksize, st.st_blocks,
-                            st.st_rdev)
+    return STAT_FIELDS.pack(st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, st.st_size, st.st_atime_ns,
+                            st.st_mtime_ns, st.st_ctime_ns, st.st_blksize, st.st_blocks, st.st_rdev)
 
 
 def _seconds(ns: int) -> float:
@@ -85,8 +87,8 @@ def _seconds(ns: int) -> float:
     return s + (ns - s * 1_000_000_000) * 1e-9
 
 
-def _unpack_stat(raw: bytes | mmap.mmap, at: int) -> os.stat_result:
-    mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime, blksize, blocks, rdev = STAT_FIELDS.unpack_from(raw, at)
+def _unpack_stat(mode: int, raw: bytes | mmap.mmap, at: int) -> os.stat_result:
+    ino, dev, nlink, uid, gid, size, atime, mtime, ctime, blksize, blocks, rdev = STAT_FIELDS.unpack_from(raw, at)
     return os.stat_result((mode, ino, dev, nlink, uid, gid, size, atime // 10**9, mtime // 10**9, ctime // 10**9),
                           {"st_atime": _seconds(atime), "st_mtime": _seconds(mtime), "st_ctime": _seconds(ctime),
                            "st_atime_ns": atime, "st_mtime_ns": mtime, "st_ctime_ns": ctime,
@@ -137,60 +139,45 @@ class StatCacheTable:
         os.close(self.fd)
 
     # -- the counters (under the header's lock) --------------------------------------------------------------------
-    def _count(self, **changes: int) -> None:
+    def _count(self, count: int = 0, hits: int = 0, misses: int = 0, expires: int = 0, rejects: int = 0) -> None:
         with filelock.locked(self.fd, fcntl.LOCK_EX, 0, HEADER.size):
-            values = list(struct.unpack_from("<6I", self.mm, _COUNTERS_AT))
-            for name, n in changes.items():
-                i = COUNTERS.index(name)
-                values[i] = min(max(values[i] + n, 0), _UINT32)
-            values[1] = max(values[1], values[0])           # highest follows count
-            struct.pack_into("<6I", self.mm, _COUNTERS_AT, *values)
+            c, high, h, m, e, r = _COUNTS.unpack_from(self.mm, _COUNTERS_AT)
+            c = c + count if c + count > 0 else 0
+            _COUNTS.pack_into(self.mm, _COUNTERS_AT, c, c if c > high else high, (h + hits) & _UINT32,
+                              (m + misses) & _UINT32, (e + expires) & _UINT32, (r + rejects) & _UINT32)
 
     def counters(self) -> dict[str, int]:
         with filelock.locked(self.fd, fcntl.LOCK_SH, 0, HEADER.size):
-            return dict(zip(COUNTERS, struct.unpack_from("<6I", self.mm, _COUNTERS_AT)))
+            return dict(zip(COUNTERS, _COUNTS.unpack_from(self.mm, _COUNTERS_AT)))
 
     # -- the rows ----------------------------------------------------------------------------------------------------
-    def _row(self, h: int) -> tuple[int, int]:
-        """(offset of the row's first slot, its length) for a hash."""
-        start = HEADER.size + (h % self.nrows) * COLS * SLOT_SIZE
-        return start, COLS * SLOT_SIZE
-
-    def _matches(self, at: int, h: int, key: bytes) -> bool:
-        stored, slot_hash, _, _, n = SLOT_HEAD.unpack_from(self.mm, at)
-        if not stored or slot_hash != h or n != len(key):
-            return False
-        path_at = at + SLOT_HEAD.size + STAT_FIELDS.size
-        return self.mm[path_at:path_at + n] == key
-
-    @staticmethod
-    def _expired(stored: int, err: int, now: int, ages: tuple[int, int]) -> bool:
-        return now > stored + (ages[0] if err == 0 else ages[1])
+    def _row(self, h: int) -> int:
+        """The offset of the row's first slot for a hash."""
+        return HEADER.size + (h % self.nrows) * COLS * SLOT_SIZE
 
     def get(self, key: bytes, op: int, now: int, ages: tuple[int, int]) -> os.stat_result | int | None:
         """The cached result for `key`: a stat_result, an errno (a cached failure), or None (a miss). An entry of
         `key` older than its age (`ages`: positive, negative seconds) is cleared on the way."""
-        h = path_hash(key)
-        start, length = self._row(h)
+        h, n_key, mm = path_hash(key), len(key), self.mm
+        start = self._row(h)
         found: os.stat_result | int | None = None
         expired = 0
-        with filelock.locked(self.fd, fcntl.LOCK_EX, start, length):
-            for at in range(start, start + length, SLOT_SIZE):
-                if not self._matches(at, h, key):
+        with filelock.locked(self.fd, fcntl.LOCK_EX, start, ROW_HEADS.size):
+            heads = ROW_HEADS.unpack_from(mm, start)
+            for c in range(COLS):
+                stored, slot_hash, err, slot_op, n, mode = heads[6 * c:6 * c + 6]
+                at = start + c * SLOT_SIZE
+                if not stored or slot_hash != h or n != n_key or mm[at + _PATH_AT:at + _PATH_AT + n] != key:
                     continue
-                stored, _, err, slot_op, _ = SLOT_HEAD.unpack_from(self.mm, at)
-                if self._expired(stored, err, now, ages):
-                    struct.pack_into("<q", self.mm, at, 0)
+                if now > stored + (ages[1] if err else ages[0]):
+                    mm[at:at + 8] = bytes(8)
                     expired += 1
                     continue
-                mode = STAT_FIELDS.unpack_from(self.mm, at + SLOT_HEAD.size)[0]
                 if slot_op == op or (slot_op == LSTAT and not stat_.S_ISLNK(mode)):
-                    found = err if err else _unpack_stat(self.mm, at + SLOT_HEAD.size)
+                    found = err if err else _unpack_stat(mode, mm, at + SLOT_HEAD.size)
                     break
-        if expired:
-            self._count(hits=found is not None, misses=found is None, count=-expired, expires=expired)
-        else:
-            self._count(hits=found is not None, misses=found is None)
+        hit = found is not None
+        self._count(-expired, hit, not hit, expired)
         return found
 
     def put(self, key: bytes, op: int, result: os.stat_result | int, now: int, ages: tuple[int, int]) -> bool:
@@ -198,25 +185,21 @@ class StatCacheTable:
         row; False when the row is full (a reject) or the path too long to keep."""
         if len(key) > PATH_MAX:
             return False
-        h = path_hash(key)
-        start, length = self._row(h)
+        h, mm = path_hash(key), self.mm
+        start = self._row(h)
         err = result if isinstance(result, int) else 0
         slot, expired = -1, 0
-        with filelock.locked(self.fd, fcntl.LOCK_EX, start, length):
-            for at in range(start, start + length, SLOT_SIZE):
-                stored, _, slot_err, _, _ = SLOT_HEAD.unpack_from(self.mm, at)
-                if not stored:
-                    slot = at
-                    break
-                if self._expired(stored, slot_err, now, ages):
-                    slot, expired = at, 1
+        with filelock.locked(self.fd, fcntl.LOCK_EX, start, ROW_HEADS.size):
+            heads = ROW_HEADS.unpack_from(mm, start)
+            for c in range(COLS):
+                stored, slot_err = heads[6 * c], heads[6 * c + 2]
+                if not stored or now > stored + (ages[1] if slot_err else ages[0]):
+                    slot, expired = start + c * SLOT_SIZE, 1 if stored else 0
                     break
             if slot >= 0:
-                fields = _pack_stat(result) if not err else bytes(STAT_FIELDS.size)
-                path_at = slot + SLOT_HEAD.size + STAT_FIELDS.size
-                self.mm[slot + SLOT_HEAD.size:path_at] = fields
-                self.mm[path_at:path_at + len(key) + 1] = key + b"\0"
-                SLOT_HEAD.pack_into(self.mm, slot, now, h, err, op, len(key))
+                mm[slot + SLOT_HEAD.size:slot + _PATH_AT] = bytes(STAT_FIELDS.size) if err else _pack_stat(result)
+                mm[slot + _PATH_AT:slot + _PATH_AT + len(key) + 1] = key + b"\0"
+                SLOT_HEAD.pack_into(mm, slot, now, h, err, op, len(key), 0 if err else result.st_mode & _UINT32)
         if slot < 0:
             self._count(rejects=1)
             return False
@@ -225,13 +208,16 @@ class StatCacheTable:
 
     def forget(self, key: bytes) -> int:
         """Clear every entry of `key` (its stat and its lstat); how many there were."""
-        h = path_hash(key)
-        start, length = self._row(h)
+        h, n_key, mm = path_hash(key), len(key), self.mm
+        start = self._row(h)
         removed = 0
-        with filelock.locked(self.fd, fcntl.LOCK_EX, start, length):
-            for at in range(start, start + length, SLOT_SIZE):
-                if self._matches(at, h, key):
-                    struct.pack_into("<q", self.mm, at, 0)
+        with filelock.locked(self.fd, fcntl.LOCK_EX, start, ROW_HEADS.size):
+            heads = ROW_HEADS.unpack_from(mm, start)
+            for c in range(COLS):
+                stored, slot_hash, _, _, n, _ = heads[6 * c:6 * c + 6]
+                at = start + c * SLOT_SIZE
+                if stored and slot_hash == h and n == n_key and mm[at + _PATH_AT:at + _PATH_AT + n] == key:
+                    mm[at:at + 8] = bytes(8)
                     removed += 1
         if removed:
             self._count(count=-removed)
@@ -245,12 +231,11 @@ class StatCacheTable:
                 row: list[Entry | None] = []
                 for c in range(COLS):
                     at = HEADER.size + (r * COLS + c) * SLOT_SIZE
-                    stored, _, err, _, n = SLOT_HEAD.unpack_from(self.mm, at)
+                    stored, _, err, _, n, _ = SLOT_HEAD.unpack_from(self.mm, at)
                     if not stored:
                         row.append(None)
                         continue
-                    path_at = at + SLOT_HEAD.size + STAT_FIELDS.size
-                    raw = self.mm[path_at:path_at + min(n, PATH_MAX)]
+                    raw = self.mm[at + _PATH_AT:at + _PATH_AT + min(n, PATH_MAX)]
                     row.append(Entry(os.fsdecode(raw), stored, err))
                 out.append(row)
         return out
