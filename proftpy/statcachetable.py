@@ -155,20 +155,26 @@ class StatCacheTable:
         """The offset of the row's first slot for a hash."""
         return HEADER.size + (h % self.nrows) * COLS * SLOT_SIZE
 
+    def _holding(self, start: int, h: int, key: bytes) -> list[tuple[int, tuple]]:
+        """(offset, head) of the columns of the row at `start` that hold `key` (its stat, its lstat)."""
+        heads, mm, n_key = ROW_HEADS.unpack_from(self.mm, start), self.mm, len(key)
+        out = []
+        for c in range(COLS):
+            head = heads[6 * c:6 * c + 6]
+            at = start + c * SLOT_SIZE
+            if head[0] and head[1] == h and head[4] == n_key and mm[at + _PATH_AT:at + _PATH_AT + n_key] == key:
+                out.append((at, head))
+        return out
+
     def get(self, key: bytes, op: int, now: int, ages: tuple[int, int]) -> os.stat_result | int | None:
         """The cached result for `key`: a stat_result, an errno (a cached failure), or None (a miss). An entry of
         `key` older than its age (`ages`: positive, negative seconds) is cleared on the way."""
-        h, n_key, mm = path_hash(key), len(key), self.mm
+        h, mm = path_hash(key), self.mm
         start = self._row(h)
         found: os.stat_result | int | None = None
         expired = 0
         with filelock.locked(self.fd, fcntl.LOCK_EX, start, ROW_HEADS.size):
-            heads = ROW_HEADS.unpack_from(mm, start)
-            for c in range(COLS):
-                stored, slot_hash, err, slot_op, n, mode = heads[6 * c:6 * c + 6]
-                at = start + c * SLOT_SIZE
-                if not stored or slot_hash != h or n != n_key or mm[at + _PATH_AT:at + _PATH_AT + n] != key:
-                    continue
+            for at, (stored, _, err, slot_op, _, mode) in self._holding(start, h, key):
                 if now > stored + (ages[1] if err else ages[0]):
                     mm[at:at + 8] = bytes(8)
                     expired += 1
@@ -208,17 +214,13 @@ class StatCacheTable:
 
     def forget(self, key: bytes) -> int:
         """Clear every entry of `key` (its stat and its lstat); how many there were."""
-        h, n_key, mm = path_hash(key), len(key), self.mm
+        h, mm = path_hash(key), self.mm
         start = self._row(h)
         removed = 0
         with filelock.locked(self.fd, fcntl.LOCK_EX, start, ROW_HEADS.size):
-            heads = ROW_HEADS.unpack_from(mm, start)
-            for c in range(COLS):
-                stored, slot_hash, _, _, n, _ = heads[6 * c:6 * c + 6]
-                at = start + c * SLOT_SIZE
-                if stored and slot_hash == h and n == n_key and mm[at + _PATH_AT:at + _PATH_AT + n] == key:
-                    mm[at:at + 8] = bytes(8)
-                    removed += 1
+            for at, _ in self._holding(start, h, key):
+                mm[at:at + 8] = bytes(8)
+                removed += 1
         if removed:
             self._count(count=-removed)
         return removed
