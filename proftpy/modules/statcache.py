@@ -54,14 +54,14 @@ def _capacity(args: list[str]) -> int:
     return round_capacity(capacity)
 
 
-def _max_age(args: list[str]) -> tuple[int, int]:
-    """(positive, negative) seconds: one number sets both; a negative age below 0 is 0 (no failure cached)."""
+def _max_age(args: list[str]) -> list[int]:
+    """[positive, negative] seconds: one number sets both; a negative age below 0 is 0 (no failure cached)."""
     if len(args) not in (1, 2):
         raise ValueError("wrong number of parameters")
     positive = atoi(args[0])
     if positive <= 0:
         raise ValueError("positive-age parameter must be 1 or greater")
-    return positive, (max(atoi(args[1]), 0) if len(args) == 2 else positive)
+    return [positive, max(atoi(args[1]), 0) if len(args) == 2 else positive]
 
 
 def _table(args: list[str]) -> str:
@@ -79,7 +79,7 @@ directives = (
               "File holding the shared cache (required with StatCacheEngine on); laid afresh at each start."),
     Directive("StatCacheCapacity", Custom(_capacity, "count"), SERVER, DEFAULT_CAPACITY, Merge.SERVER,
               "Entries the table holds (at least 10, rounded up to a multiple of 10)."),
-    Directive("StatCacheMaxAge", Custom(_max_age, "secs [negative-secs]"), SERVER, (DEFAULT_MAX_AGE, 1),
+    Directive("StatCacheMaxAge", Custom(_max_age, "secs [negative-secs]"), SERVER, [DEFAULT_MAX_AGE, 1],
               Merge.SERVER, "Seconds an entry is used: a stat result, and a failure (one number sets both)."),
     Directive(ACL, Custom(ActionAcl.parser({"statcache", "all"}, "action"),
                           "statcache|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
@@ -150,7 +150,7 @@ def session_init(session: "Session") -> None:
     st.table = session.shared.get(StatCacheState).table
     if st.table is None:
         log.info("%s: no StatCacheTable shared by a master (inetd mode): nothing cached", VERSION)
-    st.ages = session.config.main.get("StatCacheMaxAge")
+    st.ages = tuple(session.config.main.get("StatCacheMaxAge"))
 
 
 def _key(fs: "FS", real: str) -> bytes:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import REPO, again, error_reply, make_file, refused_config
+from conftest import REPO, again, error_reply, make_file, refused_config, wait_until
 from test_ban import ftpdctl
 
 TABLE = "DefaultRoot ~\nStatCacheTable {dir}/statcache.tab\n"
@@ -162,3 +163,21 @@ def test_configuration_errors_name_the_line(tmp_path):
     assert "t.conf:3:" in refused_config(tmp_path, "<VirtualHost 127.0.0.2>\nStatCacheTable /tmp/x.tab\n"
                                          "</VirtualHost>")
     assert "t.conf:3:" in refused_config(tmp_path, "<Anonymous /tmp>\nStatCacheEngine on\n</Anonymous>")
+
+
+def test_a_reload_lays_a_fresh_table_and_running_sessions_go_on(ftpd):
+    d = ftpd(ON + "StatCacheMaxAge 60\n")
+    make_file(d, "f.txt", b"12345")
+    ftp = d.login()
+    ftp.voidcmd("TYPE I")
+    assert size(ftp, "f.txt") == 5
+    assert ftpdctl(d, "statcache", "info")[1][2].startswith(" current count: ")
+    assert not ftpdctl(d, "statcache", "info")[1][2].startswith(" current count: 0 ")
+    os.kill(d.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: ftpdctl(d, "statcache", "info")[1][2].startswith(" current count: 0 "), 10)
+    assert size(ftp, "f.txt") == 5                  # the session keeps the table it mapped
+    ftp.quit()
+    other = d.login()
+    other.voidcmd("TYPE I")
+    assert size(other, "f.txt") == 5
+    other.quit()

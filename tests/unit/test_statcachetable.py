@@ -173,9 +173,9 @@ def test_capacity_is_read_as_atoi_and_rounded():
 
 
 def test_max_age_one_number_sets_both_two_set_each_a_negative_one_is_zero():
-    assert mod._max_age(["7"]) == (7, 7)
-    assert mod._max_age(["7", "2"]) == (7, 2)
-    assert mod._max_age(["7", "-3"]) == (7, 0)
+    assert mod._max_age(["7"]) == [7, 7]
+    assert mod._max_age(["7", "2"]) == [7, 2]
+    assert mod._max_age(["7", "-3"]) == [7, 0]
     for bad in (["0"], ["-1"], ["x"]):
         with pytest.raises(ValueError, match="positive-age parameter must be 1 or greater"):
             mod._max_age(bad)
@@ -186,3 +186,28 @@ def test_max_age_one_number_sets_both_two_set_each_a_negative_one_is_zero():
 def test_table_must_be_absolute():
     with pytest.raises(ValueError, match="must be an absolute path"):
         mod._table(["rel/path"])
+
+
+@pytest.mark.parametrize("jail", [False, True])
+def test_fs_tells_its_changed_hook_of_every_path_a_change_touches(tmp_path, jail):
+    """mod_statcache's one hook in fs.py: each operation that changes the tree, and each open for writing."""
+    from proftpy.fs import FS
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    fs = FS(str(root)) if jail else FS("/")
+    base = fs.root.rstrip("/") if jail else str(root)
+    told: list[tuple[str, bool]] = []
+    fs.changed = lambda real, writing=False: told.append((real[len(base):], writing))
+    os.close(fs.open(base + "/d/f", os.O_WRONLY | os.O_CREAT))
+    fs.rename(base + "/d/f", base + "/d/g")
+    fs.chmod(base + "/d/g", 0o600)
+    fs.utime(base + "/d/g", (1.0, 1.0))
+    fs.unlink(base + "/d/g")
+    fs.mkdir(base + "/d/s")
+    fs.rmdir(base + "/d/s")
+    fd, made = fs.create_unique(base + "/d", "u")
+    os.close(fd)
+    fs.stat(base + "/d")
+    os.close(fs.open(base + "/d/" + os.path.basename(made), os.O_RDONLY))
+    assert told == [("/d/f", True), ("/d/g", False), ("/d/f", False), ("/d/g", False), ("/d/g", False),
+                    ("/d/g", False), ("/d/s", False), ("/d/s", False), (made[len(base):], True)]
