@@ -1,7 +1,7 @@
 """mod_statcache against the real daemon: a stat result one session looked up serves another until its age passes
 (StatCacheMaxAge, positive and negative), a session's own change (STOR, APPE, DELE, RNTO, MKD, SITE CHMOD) is
-seen at once by every session, `ftpdctl statcache info|dump` with StatCacheControlsACLs, the directives' checks,
-and a configuration without StatCacheEngine that caches nothing."""
+seen at once by every session, SFTP sessions (no failure cached), a reload, `ftpdctl statcache info|dump` with
+StatCacheControlsACLs, the directives' checks, and a configuration without StatCacheEngine that caches nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import REPO, again, error_reply, make_file, refused_config, wait_until
+from conftest import PASSWORDS, REPO, again, error_reply, make_file, refused_config, wait_until
 from test_ban import ftpdctl
 
 TABLE = "DefaultRoot ~\nStatCacheTable {dir}/statcache.tab\n"
@@ -181,3 +181,31 @@ def test_a_reload_lays_a_fresh_table_and_running_sessions_go_on(ftpd):
     other.voidcmd("TYPE I")
     assert size(other, "f.txt") == 5
     other.quit()
+
+
+def test_sftp_sessions_read_through_the_table_and_cache_no_failure(ftpd, tmp_path):
+    """An SSH session's stats go through the table too; a failure is never cached for it (ProFTPD turns negative
+    caching off for ssh2/sftp/scp), so a file that appears is found by the next SFTP session at once."""
+    key = tmp_path / "host_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    d = ftpd(ON + f"StatCacheMaxAge 60 60\nSFTPEngine on\nSFTPHostKey {key}\nSFTPAuthMethods password\n"
+             "AllowOverwrite on\n")
+    url = f"sftp://127.0.0.1:{d.port}"
+
+    def curl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["curl", "-sS", "-k", "-u", f"alice:{PASSWORDS['alice']}", *args],
+                              capture_output=True, timeout=60)
+
+    assert curl(f"{url}/late.txt").returncode != 0
+    assert curl("-Q", "rename /late.txt /later.txt", f"{url}/").returncode != 0     # RNFR's stat fails
+    make_file(d, "late.txt", b"late\n")
+    assert curl(f"{url}/late.txt").stdout == b"late\n"
+    assert b" late.txt" in curl(f"{url}/").stdout
+    dump = [line for line in ftpdctl(d, "statcache", "dump")[1] if "secs old" in line]
+    assert dump and "(error:" not in "".join(ftpdctl(d, "statcache", "dump")[1])
+    src = tmp_path / "up.txt"
+    src.write_bytes(b"12345")
+    assert curl("-T", str(src), f"{url}/late.txt").returncode == 0
+    assert curl(f"{url}/late.txt").stdout == b"12345"
+    status, lines = ftpdctl(d, "statcache", "info")
+    assert status == 0 and not lines[0].startswith(" hits 0, misses 0")
