@@ -383,6 +383,9 @@ class FS:
         """rename(2) of two real paths: a final link is moved (or replaced) itself, never followed."""
         with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
             os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+        if self.changed is not None:            # a directory moved: what was and is below both names changed
+            self.changed(src, below=True)
+            self.changed(dst, below=True)
 
     def symlink(self, target: str, real: str) -> None:
         """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
@@ -456,6 +459,8 @@ class FS:
         a level deeper than `max_depth` is not opened (ELOOP), so it and the directories above it stay."""
         with self.parent(real) as (fd, name):
             _remove_tree_at(fd, name, 0, max_depth)
+        if self.changed is not None:
+            self.changed(real, below=True)
 
     def copy(self, src: str, dst: str) -> None:
         """Copy a regular file (its data, mode and times) or a symbolic link (its text) to `dst`, both opened

@@ -225,6 +225,24 @@ class StatCacheTable:
             self._count(count=-removed)
         return removed
 
+    def forget_below(self, key: bytes) -> int:
+        """Clear the entries of every path below `key` (a directory renamed or removed with what it held): one
+        pass over the whole table."""
+        prefix, mm, removed = key.rstrip(b"/") + b"/", self.mm, 0
+        with filelock.locked(self.fd, fcntl.LOCK_EX, HEADER.size, self.nrows * ROW_HEADS.size):
+            for r in range(self.nrows):
+                start = HEADER.size + r * ROW_HEADS.size
+                heads = ROW_HEADS.unpack_from(mm, start)
+                for c in range(COLS):
+                    at = start + c * SLOT_SIZE
+                    n = heads[6 * c + 4]
+                    if heads[6 * c] and n > len(prefix) and mm[at + _PATH_AT:at + _PATH_AT + len(prefix)] == prefix:
+                        mm[at:at + 8] = bytes(8)
+                        removed += 1
+        if removed:
+            self._count(count=-removed)
+        return removed
+
     def rows(self) -> list[list[Entry | None]]:
         """Every row's columns (None: empty), read under a lock of the whole table."""
         out: list[list[Entry | None]] = []

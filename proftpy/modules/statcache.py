@@ -142,7 +142,8 @@ class SessionStatCache:
     recent: list[bytes] = dataclasses.field(default_factory=list)     # keys opened for writing
 
 
-def session_init(session: "Session") -> None:
+def session_init(session: "Session", **_: Any) -> None:
+    """At connect, and again after HOST chose another server (`core.session-reinit`), as ProFTPD's."""
     st = session.state.get(SessionStatCache)
     st.table = None
     if not session.server.get("StatCacheEngine"):
@@ -192,16 +193,21 @@ def _put(table: StatCacheTable, key: bytes, op: int, result: Any, now: int, ages
         log.debug("%s: StatCacheTable store of '%s': %s", VERSION, os.fsdecode(key), e.strerror)
 
 
-def _changed(st: SessionStatCache, fs: "FS") -> Callable[[str, bool], None]:
+def _changed(st: SessionStatCache, fs: "FS") -> Callable[..., None]:
     table = st.table
     assert table is not None
 
-    def changed(real: str, writing: bool = False) -> None:
+    def changed(real: str, writing: bool = False, below: bool = False) -> None:
+        """`writing`: opened for writing (cleared again at the transfer's end); `below`: a directory renamed or
+        removed with its contents (every path under it cleared)."""
         key = _key(fs, real)
         if writing:
             st.recent = st.recent[-(RECENT - 1):] + [key]
         try:
-            table.forget(key)
+            if below:
+                table.forget_below(key)
+            else:
+                table.forget(key)
         except OSError as e:
             log.debug("%s: StatCacheTable removal of '%s': %s", VERSION, real, e.strerror)
     return changed
@@ -292,6 +298,7 @@ MODULE = Module(NAME, directives=directives, validate=validate,
                 master_init=master_init, master_reload=master_reload, master_stop=master_stop,
                 session_init=session_init, session_active=_configured,
                 hooks=(Hook(POST_CMD, "PASS", _after_pass, active=_configured),),
-                listeners=(Listener("core.transfer-end", _transfer_ended, _configured),),
+                listeners=(Listener("core.transfer-end", _transfer_ended, _configured),
+                           Listener("core.session-reinit", session_init, _configured)),
                 ctrls_actions=(Action("statcache", statcache_action, acl=ACL, read_only=True,
                                       help="display cache stats"),))

@@ -92,6 +92,11 @@ def test_a_sessions_own_changes_are_seen_at_once_by_every_session(ftpd):
     b.cwd("/")
     a.rmd("sub")
     assert "No such file" in error_reply(b, "CWD sub")
+    a.mkd("tree")
+    a.storbinary("STOR tree/in.txt", io.BytesIO(b"abc"))
+    assert size(b, "tree/in.txt") == 3 and "No such file" in str(size(b, "moved/in.txt"))
+    a.rename("tree", "moved")                       # what was below the old name and the new one changed too
+    assert "No such file" in str(size(b, "tree/in.txt")) and size(b, "moved/in.txt") == 3
     a.quit()
     b.quit()
 

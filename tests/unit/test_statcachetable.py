@@ -97,6 +97,17 @@ def test_forget_clears_both_the_stat_and_the_lstat_of_a_path(table, tmp_path):
     assert table.counters()["count"] == 0
 
 
+def test_forget_below_clears_what_was_under_a_directory_only(table, tmp_path):
+    st = os.stat(tmp_path)
+    for key in (b"/d", b"/d/a", b"/d/sub/b", b"/dd/c"):
+        table.put(key, sc.STAT, st, 100, AGES)
+    table.put(b"/d/gone", sc.STAT, errno.ENOENT, 100, AGES)
+    assert table.forget_below(b"/d") == 3
+    assert [k for k in (b"/d", b"/d/a", b"/d/sub/b", b"/dd/c", b"/d/gone") if table.get(k, sc.STAT, 100, AGES)] \
+        == [b"/d", b"/dd/c"]
+    assert table.counters()["count"] == 2
+
+
 def test_rows_are_ten_columns_each_and_a_path_lands_in_its_hash_row(table, tmp_path):
     table.put(b"/a", sc.STAT, os.stat(tmp_path), 100, AGES)
     rows = table.rows()
@@ -197,7 +208,7 @@ def test_fs_tells_its_changed_hook_of_every_path_a_change_touches(tmp_path, jail
     fs = FS(str(root)) if jail else FS("/")
     base = fs.root.rstrip("/") if jail else str(root)
     told: list[tuple[str, bool]] = []
-    fs.changed = lambda real, writing=False: told.append((real[len(base):], writing))
+    fs.changed = lambda real, writing=False, below=False: told.append((real[len(base):], writing or below and "below"))
     os.close(fs.open(base + "/d/f", os.O_WRONLY | os.O_CREAT))
     fs.rename(base + "/d/f", base + "/d/g")
     fs.chmod(base + "/d/g", 0o600)
@@ -209,5 +220,6 @@ def test_fs_tells_its_changed_hook_of_every_path_a_change_touches(tmp_path, jail
     os.close(fd)
     fs.stat(base + "/d")
     os.close(fs.open(base + "/d/" + os.path.basename(made), os.O_RDONLY))
-    assert told == [("/d/f", True), ("/d/g", False), ("/d/f", False), ("/d/g", False), ("/d/g", False),
+    assert told == [("/d/f", True), ("/d/g", False), ("/d/f", False), ("/d/f", "below"), ("/d/g", "below"),
+                    ("/d/g", False), ("/d/g", False),
                     ("/d/g", False), ("/d/s", False), ("/d/s", False), (made[len(base):], True)]
