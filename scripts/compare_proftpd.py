@@ -1395,6 +1395,8 @@ def statcache_scenarios() -> list[Scenario]:
         "APPE file.txt", "SIZE file.txt", "RNFR file.txt", "RNTO moved.txt", "SIZE file.txt", "SIZE moved.txt",
         "SITE CHMOD 600 moved.txt", "STAT moved.txt", "DELE moved.txt", "SIZE moved.txt", "MKD new", "CWD new",
         "CDUP", "RMD new", "CWD new", "SIZE up.txt", "PASV", "STOR up.txt", "SIZE up.txt")
+    add("statcache-dir-rename", *LOGIN, "TYPE I", "SIZE dir/inner.txt", "RNFR dir", "RNTO moved",
+        "SIZE dir/inner.txt", "SIZE moved/inner.txt")
     add("statcache-max-age", *LOGIN, "TYPE I", "SIZE nope.txt", "SIZE file.txt", "<ftpdctl statcache info>",
         conf=on + "StatCacheMaxAge 30 0\n")
     add("statcache-dump", *LOGIN, "TYPE I", "SIZE file.txt", "<ftpdctl statcache dump>",
