@@ -118,9 +118,9 @@ class StatCacheTable:
         length = HEADER.size + capacity * SLOT_SIZE
         try:
             fd = filelock.open_table(path, "StatCacheTable")
-        except (filelock.BadLocation, OSError) as e:
-            why = e.strerror if isinstance(e, OSError) else str(e)
-            raise StatCacheTableError(f"unable to open StatCacheTable '{path}': {why}") from None
+        except (filelock.BadLocation, OSError) as e:        # the first names the table and says why already
+            raise StatCacheTableError(str(e) if isinstance(e, filelock.BadLocation) else
+                                      f"unable to open StatCacheTable '{path}': {e.strerror}") from None
         try:
             with filelock.locked(fd, fcntl.LOCK_EX):
                 os.ftruncate(fd, 0)

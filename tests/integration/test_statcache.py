@@ -214,3 +214,14 @@ def test_sftp_sessions_read_through_the_table_and_cache_no_failure(ftpd, tmp_pat
     assert curl(f"{url}/late.txt").stdout == b"12345"
     status, lines = ftpdctl(d, "statcache", "info")
     assert status == 0 and not lines[0].startswith(" hits 0, misses 0")
+
+
+def test_a_table_that_cannot_be_opened_stops_the_start(ftpd, tmp_path):
+    (tmp_path / "elsewhere").write_bytes(b"kept")
+    (tmp_path / "link.tab").symlink_to(tmp_path / "elsewhere")
+    d = ftpd("DefaultRoot ~\nStatCacheEngine on\nStatCacheTable {dir}/link.tab\n", wait=False)
+    assert d.proc.wait(15) == 1
+    said = d.proc.stderr.read().decode() + d.log()
+    assert "mod_statcache/0.2: StatCacheTable" in said and "refusing to use a symbolic link" in said
+    assert "Traceback" not in said
+    assert (tmp_path / "elsewhere").read_bytes() == b"kept"
