@@ -12,8 +12,8 @@ from . import (access, auth, auth_file, auth_otp, auth_pam, auth_unix, ban, ban_
                ifversion, lang, ldap, load, log, log_forensic, ls, maxclients, memcache, passive_pool, prefork,
                prometheus, proxy_protocol, qos, quotatab, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql,
                radius, ratio, readme, redis, redis_log, rewrite, rlimit, scoreboard, sftp, sftp_pam, sftp_sql, shaper,
-               shutdown, site, site_misc, sql, sql_mysql, sql_passwd, sql_postgres, sql_sqlite, statcache, tls, trace, unique_id,
-               wrap, wrap2, wrap2_file, wrap2_redis, wrap2_sql, xfer)
+               shutdown, site, site_misc, sql, sql_mysql, sql_passwd, sql_postgres, sql_sqlite, statcache, tls, trace,
+               unique_id, wrap, wrap2, wrap2_file, wrap2_redis, wrap2_sql, xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
