@@ -17,7 +17,8 @@ facts and logs never look at a client path any other way. Under a kernel chroot,
 kernel confines every call already and the plain os call is used (listings are hot). `FS.guarded` (RLimitChroot,
 mod_rlimit) makes every operation that changes the tree refuse `/etc`, `/lib` and what is below them (EACCES).
 `FS.access` asks the kernel (POSIX ACLs honoured, as ProFTPD's mod_facl); `FS.acls` off (`FACLEngine off`) answers
-from the mode bits alone, as ProFTPD without mod_facl.
+from the mode bits alone, as ProFTPD without mod_facl. mod_statcache (modules/statcache.py) gives a session's FS
+cached `stat`/`lstat` and its `changed` hook, told of every path an operation here changes or opens for writing.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class FS:
         self._direct = self.root == "/"         # the kernel confines (or nothing to confine): plain os calls
         self.guarded = False                    # RLimitChroot (mod_rlimit): nothing under /etc, /lib may change
         self.acls = True                        # FACLEngine (mod_facl): access() honours ACLs, else mode bits
+        self.changed: Callable[..., None] | None = None   # mod_statcache: told each path a change touches
 
     def __del__(self) -> None:
         if self._root_fd is not None:
@@ -229,6 +231,8 @@ class FS:
         if trace.on: trace.msg("fsio", 8, "opening '%s' (flags %#o)%s", real, flags, "" if self._direct else " inside the root with openat2")
         if self.guarded and flags & WRITE_FLAGS:
             self._guard(real)
+        if self.changed is not None and flags & WRITE_FLAGS:
+            self.changed(real, True)
         if self._direct:
             return os.open(real, flags, mode)
         if real != self.root and not real.startswith(self.root + "/"):
@@ -274,6 +278,8 @@ class FS:
             yield fd, name
         finally:
             os.close(fd)
+            if change and self.changed is not None:
+                self.changed(real)
 
     def lstat(self, real: str) -> os.stat_result:
         """The final component itself (a symbolic link is not followed)."""
@@ -377,6 +383,9 @@ class FS:
         """rename(2) of two real paths: a final link is moved (or replaced) itself, never followed."""
         with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
             os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+        if self.changed is not None:            # a directory moved: what was and is below both names changed
+            self.changed(src, below=True)
+            self.changed(dst, below=True)
 
     def symlink(self, target: str, real: str) -> None:
         """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
@@ -401,9 +410,12 @@ class FS:
             for _ in range(UNIQUE_TRIES):
                 name = prefix + "".join(random.choices(UNIQUE_CHARS, k=8))
                 try:
-                    return os.open(name, flags, mode, dir_fd=fd), posixpath.join(dir_real, name)
+                    created = os.open(name, flags, mode, dir_fd=fd), posixpath.join(dir_real, name)
                 except FileExistsError:
                     continue
+                if self.changed is not None:
+                    self.changed(created[1], True)
+                return created
         finally:
             os.close(fd)
         raise FileExistsError(errno.EEXIST, "No usable temporary file name found", dir_real)
@@ -447,6 +459,8 @@ class FS:
         a level deeper than `max_depth` is not opened (ELOOP), so it and the directories above it stay."""
         with self.parent(real) as (fd, name):
             _remove_tree_at(fd, name, 0, max_depth)
+        if self.changed is not None:
+            self.changed(real, below=True)
 
     def copy(self, src: str, dst: str) -> None:
         """Copy a regular file (its data, mode and times) or a symbolic link (its text) to `dst`, both opened

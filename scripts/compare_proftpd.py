@@ -319,6 +319,7 @@ def scenarios() -> list[Scenario]:
     s += sql_server_scenarios()
     s += otp_scenarios()
     s += shaper_scenarios()
+    s += statcache_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
     return s
@@ -1375,6 +1376,47 @@ def shaper_scenarios() -> list[Scenario]:
     return s
 
 
+FTPDCTL_STEP = "<ftpdctl "          # a pseudo-step `<ftpdctl ARGS>`: the server's ftpdctl's lines for ARGS
+
+
+def statcache_scenarios() -> list[Scenario]:
+    """mod_statcache changes no reply: sizes, listings and errors with the cache on, a session's own changes seen at
+    once (STOR, APPE, RNTO, DELE, MKD/RMD, SITE CHMOD), a cached failure, and `ftpdctl statcache` (info's
+    counts depend on how many stat calls each server makes: `ftpdctl_lines` puts N for every number)."""
+    s: list[Scenario] = []
+    ctrls = "ControlsEngine on\nControlsSocket {dir}/ctrls.sock\nControlsACLs all allow user root\n"
+    on = ("LoadModule mod_statcache.c\n" + ctrls + "StatCacheEngine on\nStatCacheTable {dir}/statcache.tab\n"
+          "StatCacheControlsACLs all allow user root\nStatCacheCapacity 30\n")
+    add = lambda name, *steps, conf=on: s.append(Scenario(name, list(steps), f"# {name}\n" + conf))  # noqa
+    add("statcache-reads", *LOGIN, "TYPE I", "SIZE file.txt", "SIZE file.txt", "SIZE nope.txt", "SIZE nope.txt",
+        "MDTM file.txt", "STAT file.txt", "PASV", "LIST", "PASV", "NLST dir", "CWD dir", "SIZE inner.txt", "CDUP",
+        "CWD nope", "<ftpdctl statcache info>", "<ftpdctl statcache>", "<ftpdctl statcache flush>")
+    add("statcache-changes", *LOGIN, "TYPE I", "SIZE file.txt", "PASV", "STOR file.txt", "SIZE file.txt", "PASV",
+        "APPE file.txt", "SIZE file.txt", "RNFR file.txt", "RNTO moved.txt", "SIZE file.txt", "SIZE moved.txt",
+        "SITE CHMOD 600 moved.txt", "STAT moved.txt", "DELE moved.txt", "SIZE moved.txt", "MKD new", "CWD new",
+        "CDUP", "RMD new", "CWD new", "SIZE up.txt", "PASV", "STOR up.txt", "SIZE up.txt")
+    add("statcache-dir-rename", *LOGIN, "TYPE I", "SIZE dir/inner.txt", "RNFR dir", "RNTO moved",
+        "SIZE dir/inner.txt", "SIZE moved/inner.txt")
+    add("statcache-max-age", *LOGIN, "TYPE I", "SIZE nope.txt", "SIZE file.txt", "<ftpdctl statcache info>",
+        conf=on + "StatCacheMaxAge 30 0\n")
+    add("statcache-dump", *LOGIN, "TYPE I", "SIZE file.txt", "<ftpdctl statcache dump>",
+        conf=on.replace("StatCacheCapacity 30", "StatCacheCapacity 10"))
+    add("statcache-no-acl", *LOGIN, "<ftpdctl statcache info>",
+        conf=on.replace("StatCacheControlsACLs all allow user root\n", ""))
+    add("statcache-off", *LOGIN, "TYPE I", "SIZE file.txt", "<ftpdctl statcache info>",
+        conf=on.replace("StatCacheEngine on", "StatCacheEngine off"))
+    return s
+
+
+def ftpdctl_lines(server: "Server", step: str) -> list[str]:
+    """`<ftpdctl ARGS>` run with the server's own ftpdctl on its ControlsSocket; numbers become N."""
+    args = step[len(FTPDCTL_STEP):-1].split()
+    tool = ["/usr/bin/ftpdctl"] if server.name == "proftpd" else [sys.executable, "-m", "proftpy.tools.ftpdctl"]
+    out = subprocess.run(tool + ["-s", str(server.base / "ctrls.sock"), *args], capture_output=True, text=True,
+                         timeout=30)
+    return [re.sub(r"\d+(\.\d+)?", "N", line) for line in (out.stdout + out.stderr).splitlines()]
+
+
 def ratio_scenarios() -> list[Scenario]:
     """mod_ratio: the lines it adds under PASS, LIST, NLST, RETR and STOR, RETR refused once a file or byte
     ratio is used up, ratios by user, group, host and anonymous login, its messages, SITE RATIO, SaveRatios."""
@@ -1985,6 +2027,9 @@ def ldap_scenarios() -> list[Scenario]:
 
 
 EXPECTED: dict[tuple[str, str], str] = {
+    ("statcache-dump", "<ftpdctl statcache dump>"): "mod_statcache's entries are keyed by the path on disk (the "
+    "chroot directory in front; ProFTPD keys by the path inside the chroot, so two users' chroots would share "
+    "entries), and ProFTPD also stats the home directory and .ftpaccess files through its cache",
     ("sql-pg-tls", "NOOP"): ("SQLConnectInfo's ssl-ca: makes proftpy's PostgreSQL connection TLS, the server's certificate "
                              "verified (docs/sql.md); Debian's ProFTPD 1.3.8 mod_sql_postgres logs the CA file and then "
                              "connects in plain text (its SQLLogFile: `Postgres SSL connection: false`)"),
@@ -2523,6 +2568,9 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
                 out.append(read_extlog(server))
             if step == RADIUS_STEP:
                 out.append(read_radacct(server))
+                continue
+            if step.startswith(FTPDCTL_STEP):
+                out.append(ftpdctl_lines(server, step))
                 continue
             lines, data = client.step(step)
             if " || " in step:

@@ -7,6 +7,7 @@ drives `--sessions` sessions of one kind and prints the merged profile:
 
     scripts/profile_session.py login --sessions 300     # connect, USER, PASS, QUIT
     scripts/profile_session.py list --sessions 20       # login, then 50 x PASV+LIST per session
+    scripts/profile_session.py list --extra 'StatCacheEngine on\nStatCacheTable {work}/sc.tab'   # with more
 
 The clock is the process's CPU time (a `sendall` that wakes the client is not the session's). `--callers` /
 `--callees PATTERN` show who calls what, `--save FILE` keeps the merged statistics, and `PROFILE_MASTER=FILE`
@@ -92,6 +93,8 @@ def main() -> int:
     ap.add_argument("--save", help="also write the merged stats to this file")
     ap.add_argument("--callers", help="print the callers of functions matching this")
     ap.add_argument("--callees", help="print what functions matching this call")
+    ap.add_argument("--extra", default="", help="configuration lines added (`{work}`: the work directory), e.g. "
+                    "'StatCacheEngine on\\nStatCacheTable {work}/statcache.tab'")
     args = ap.parse_args()
     import bench
     base = Path(tempfile.mkdtemp(prefix="proftpy-prof-"))
@@ -103,7 +106,8 @@ def main() -> int:
     bench.make_listed_files(home, os.urandom(1000), (uid, gid))
     server = bench.Server("proftpy", base)
     server.port = bench.free_port()
-    conf = bench.proftpd_style_conf(server, "proftpy")
+    extra = args.extra.replace("\\n", "\n").replace("{work}", str(server.work))
+    conf = bench.proftpd_style_conf(server, "proftpy", extra + "\n" if extra else "")
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(prof_dir), "-n", "-q", "-c", str(conf)],
                             cwd=base, stdin=subprocess.DEVNULL)
     try:

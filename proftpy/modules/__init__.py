@@ -12,8 +12,8 @@ from . import (access, auth, auth_file, auth_otp, auth_pam, auth_unix, ban, ban_
                ifversion, lang, ldap, load, log, log_forensic, ls, maxclients, memcache, passive_pool, prefork,
                prometheus, proxy_protocol, qos, quotatab, quotatab_file, quotatab_ldap, quotatab_radius, quotatab_sql,
                radius, ratio, readme, redis, redis_log, rewrite, rlimit, scoreboard, sftp, sftp_pam, sftp_sql, shaper,
-               shutdown, site, site_misc, sql, sql_mysql, sql_passwd, sql_postgres, sql_sqlite, tls, trace, unique_id,
-               wrap, wrap2, wrap2_file, wrap2_redis, wrap2_sql, xfer)
+               shutdown, site, site_misc, sql, sql_mysql, sql_passwd, sql_postgres, sql_sqlite, statcache, tls, trace,
+               unique_id, wrap, wrap2, wrap2_file, wrap2_redis, wrap2_sql, xfer)
 from . import exec as exec_
 
 # mod_log_forensic captures from right after the trace settings (the other modules' session start is in its
@@ -35,7 +35,8 @@ MODULES = [m.MODULE for m in (core, cap, dso, prefork, trace, log_forensic, shut
                               redis_log, site, copy, site_misc, readme, facts, lang, quotatab, quotatab_file,
                               quotatab_sql, quotatab_ldap, ratio, deflate, digest, dynmasq, facl, ctrls, ctrls_admin,
                               wrap, wrap2, wrap2_file, wrap2_sql, wrap2_redis, exec_, prometheus, sftp, sftp_pam,
-                              sftp_sql, tls, proxy_protocol, ifversion, qos, shaper, radius, quotatab_radius)]
+                              sftp_sql, tls, proxy_protocol, ifversion, qos, shaper, statcache, radius,
+                              quotatab_radius)]
 
 
 @functools.lru_cache(maxsize=1)
