@@ -406,6 +406,19 @@ def compat_scenarios() -> list[Scenario]:
     for group in ("shared", "others"):
         add(f"group-owner-{group}", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt",
             "SITE MKDIR a/b", conf=f"<Directory ~>\nGroupOwner {group}\n</Directory>\nAllowOverwrite on\n")
+    # -- UserOwner: bob gets what alice makes or overwrites (STOR, APPE, MKD; not SITE MKDIR or SITE CPTO); with it
+    # GroupOwner may name any group; a user that does not exist; RootRevoke on (no root to give files away);
+    # in <Anonymous> (bob's logins own their uploads as alice)
+    made = ("TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt", "PASV", "APPE other.txt",
+            "SITE MKDIR a/b", "SITE CPFR file.txt", "SITE CPTO copy.txt", "PASV", "LIST", "PASV", "LIST a")
+    for name, conf in (("bob", "UserOwner bob\n"), ("bob-others", "UserOwner bob\nGroupOwner others\n"),
+                       ("nosuch", "UserOwner nosuch\n"), ("tilde", "UserOwner ~\n")):
+        add(f"userowner-{name}", *LOGIN, *made, conf=f"<Directory ~>\n{conf}</Directory>\nAllowOverwrite on\n")
+    add("userowner-revoked", *LOGIN, *made,
+        conf="<Directory ~>\nUserOwner bob\n</Directory>\nAllowOverwrite on\nRootRevoke on\n")
+    add("userowner-anon", "USER anonymous", "PASS x@y", *made,
+        conf=anon_bob + "RequireValidShell off\nUserOwner alice\n<Limit WRITE>\nAllowAll\n</Limit>\n"
+                        "AllowOverwrite on\n</Anonymous>\n")
     # -- DisplayFileTransfer (the file is uploaded first), StoreUniquePrefix
     add("display-file-transfer", *LOGIN, "TYPE I", "PASV", "STOR xfer.msg", "PASV", "RETR file.txt", "PASV", "NLST",
         "CWD dir", "PASV", "RETR inner.txt", conf="DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")
