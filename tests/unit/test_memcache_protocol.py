@@ -147,3 +147,10 @@ def test_read_order_is_libmemcacheds():
     assert ring.read_order(key, 1, 0) == [first, nxt]
     assert ring.read_order(key, 1, 1) == [nxt, nxt]
     assert ring.read_order(key, 2, 1) == [nxt, (first + 2) % 3, (first + 2) % 3]
+
+
+def test_tls_statistics_values_as_either_writer_stores_them():
+    from proftpy.modules.tls_cache import stat_value
+    assert stat_value(b"12") == 12                      # memcached's and Redis's counters
+    assert stat_value(b"\x01\x00\x00\x00") == 1         # ProFTPD's mod_tls_memcache's first count
+    assert stat_value(None) is None and stat_value(b"") is None and stat_value(b"x" * 9) is None
