@@ -172,7 +172,7 @@ directives = (
               "The start of the names STOU makes (then 8 random letters and digits)."),
     Directive("GroupOwner", Text, ANON | DIR | FTPACCESS, None, Merge.DOWN,
               "Group of what uploads and MKD make or overwrite here, when the user may give it (a member; any group "
-              "where the session kept CAP_CHOWN for UserOwner); else logged."),
+              "with a UserOwner here); else logged."),
     Directive("UserOwner", Text, ANON | DIR, None, Merge.DOWN,
               "User who owns what uploads and MKD make or overwrite here (with GroupOwner's group, any group); the "
               "session keeps CAP_CHOWN for it unless the server sets RootRevoke on (then the chown fails, logged)."),
@@ -780,8 +780,10 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
 
 def new_owner(session: "Session", real: str, fd: int | None = None) -> None:
     """UserOwner and GroupOwner: what a command made or overwrote takes that user and group (ProFTPD's stor_chown
-    and smkdir). The user needs CAP_CHOWN (`keeps_chown`); so does a group the user is not a member of. A name
-    nobody knows and a chown that fails are logged; the command goes on."""
+    and smkdir). The user needs CAP_CHOWN (`keeps_chown`), and with it the group may be any; GroupOwner alone is
+    done as the user: a group the user is a member of (as ProFTPD's documentation puts it; ProFTPD with root kept
+    would give any group, even one a .ftpaccess names). A name nobody knows and a chown that fails are logged; the
+    command goes on."""
     user, group = session.conf("UserOwner", path=real), session.conf("GroupOwner", path=real)
     if not user and not group:
         return
@@ -799,14 +801,11 @@ def new_owner(session: "Session", real: str, fd: int | None = None) -> None:
             log.warning("GroupOwner %s: no such group", group)
     if uid == -1 and gid == -1:
         return
-    # a group of the user's own needs no capability (as ProFTPD, which then stays the user)
-    member = uid == -1 and gid in os.getgroups() + [os.getegid()]
-    p = privs.default_privs()
     try:
-        if member:
+        if uid == -1:
             _chown(session, real, fd, uid, gid)
         else:
-            with p.as_root():
+            with privs.default_privs().as_root():
                 _chown(session, real, fd, uid, gid)
     except OSError as e:
         if uid != -1:

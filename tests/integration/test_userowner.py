@@ -187,3 +187,17 @@ def test_sftp_mkdir_with_permissions_then_given_away(ftpd, tmp_path):
         c.close()
     st = (d.home("alice") / "made").stat()
     assert (st.st_uid, st.st_mode & 0o7777) == (d.uid("bob"), 0o750)
+
+
+def test_an_ftpaccess_cannot_give_files_away(ftpd, tmp_path):
+    """UserOwner is not a .ftpaccess directive (ProFTPD's CONF_ANON|CONF_DIR): a user's own file cannot make what
+    is uploaded belong to someone else, even where the session keeps CAP_CHOWN for a UserOwner elsewhere."""
+    d = start(ftpd, tmp_path, BASE + "<Directory ~/given>\n  UserOwner bob\n</Directory>\n")
+    (d.home("alice") / ".ftpaccess").write_text("UserOwner bob\n")
+    with d.login() as ftp:
+        assert ftp.storbinary("STOR mine.txt", io.BytesIO(b"x")) == "226 Transfer complete"
+        (d.home("alice") / ".ftpaccess").write_text("GroupOwner foreign\n")     # not alice's group
+        assert ftp.storbinary("STOR ours.txt", io.BytesIO(b"x")) == "226 Transfer complete"
+    assert owners(d, "mine.txt", "ours.txt") == [(d.uid("alice"), d.users["alice"][1])] * 2
+    assert "UserOwner is not allowed in .ftpaccess context" in d.log()
+    assert "lchown(/ours.txt) failed: Operation not permitted" in d.log()
