@@ -414,6 +414,10 @@ def compat_scenarios() -> list[Scenario]:
     for name, conf in (("bob", "UserOwner bob\n"), ("bob-others", "UserOwner bob\nGroupOwner others\n"),
                        ("nosuch", "UserOwner nosuch\n"), ("tilde", "UserOwner ~\n")):
         add(f"userowner-{name}", *LOGIN, *made, conf=f"<Directory ~>\n{conf}</Directory>\nAllowOverwrite on\n")
+    # a UserOwner elsewhere keeps ProFTPD's root (proftpy's CAP_CHOWN); GroupOwner alone then names a group alice
+    # is not in: ProFTPD gives it (root), proftpy keeps its documented rule (EXPECTED)
+    add("userowner-elsewhere-groupowner", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "LIST",
+        conf="<Directory ~/elsewhere>\nUserOwner bob\n</Directory>\n<Directory ~>\nGroupOwner others\n</Directory>\n")
     add("userowner-revoked", *LOGIN, *made,
         conf="<Directory ~>\nUserOwner bob\n</Directory>\nAllowOverwrite on\nRootRevoke on\n")
     add("userowner-anon", "USER anonymous", "PASS x@y", *made,
@@ -1998,6 +2002,9 @@ def ldap_scenarios() -> list[Scenario]:
 
 
 EXPECTED: dict[tuple[str, str], str] = {
+    ("userowner-elsewhere-groupowner", "LIST"): ("GroupOwner without a UserOwner in its place gives a group the user "
+                                                 "is a member of only (ProFTPD's documented rule, docs/transfers.md); "
+                                                 "ProFTPD 1.3.8, root kept for the UserOwner elsewhere, gives any"),
     ("sql-pg-tls", "NOOP"): ("SQLConnectInfo's ssl-ca: makes proftpy's PostgreSQL connection TLS, the server's certificate "
                              "verified (docs/sql.md); Debian's ProFTPD 1.3.8 mod_sql_postgres logs the CA file and then "
                              "connects in plain text (its SQLLogFile: `Postgres SSL connection: false`)"),
