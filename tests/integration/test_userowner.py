@@ -103,6 +103,12 @@ def test_without_user_owner_the_session_keeps_no_capability(ftpd, tmp_path):
     assert int(status["CapPrm"], 16) == 0 and int(status["CapBnd"], 16) != CAP_CHOWN
 
 
+def test_root_revoke_off_keeps_cap_chown_as_proftpd_keeps_root(ftpd, tmp_path):
+    d = start(ftpd, tmp_path, BASE + "RootRevoke off\n")
+    with d.login():
+        assert int(session_status(d)["CapPrm"], 16) == CAP_CHOWN
+
+
 @pytest.mark.parametrize("line", ["RootRevoke on", "CapabilitiesSet -CAP_CHOWN"])
 def test_root_revoke_on_keeps_nothing_and_the_chown_fails_logged(ftpd, tmp_path, line):
     d = start(ftpd, tmp_path, BOB_OWNS + line + "\n")
