@@ -34,6 +34,7 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 
 log = logging.getLogger("proftpy.privs")
 
+CAP_CHOWN = prctl.CAP_CHOWN     # what a session keeps for UserOwner (drop_to_user's `keep`)
 PR_GET_DUMPABLE = 3
 PR_GET_NO_NEW_PRIVS = 39
 
@@ -72,6 +73,7 @@ class Privs:
         self.login_uid: int | None = None
         self.login_gid: int | None = None
         self.disable_id_switching = False
+        self.kept_caps: tuple[int, ...] = ()   # what root() raises after drop_to_user(keep=...): UserOwner's chown
 
     # -- configuration -------------------------------------------------------------------------
     def set_nonroot_daemon(self, flag: bool) -> bool:
@@ -116,6 +118,9 @@ class Privs:
             return _Scope(self)
         self.root_privs += 1
         if trace.on: trace.msg("privs", 9, "ROOT PRIVS at %s", trace.caller())
+        if self.kept_caps:
+            _effective(self.kept_caps, True)
+            return _Scope(self)
         if self.disable_id_switching:
             log.debug("root(): id switching disabled")
             return _Scope(self)
@@ -151,6 +156,13 @@ class Privs:
             return
         if depth > 1:
             log.debug("relinquish(): nested root+user privs, ignoring")
+            return
+        if self.kept_caps:
+            if self.root_privs:
+                self.root_privs -= 1
+            else:
+                self.user_privs -= 1
+            _effective(self.kept_caps, False)
             return
         if self.disable_id_switching:
             log.debug("relinquish(): id switching disabled")
@@ -197,13 +209,16 @@ class Privs:
             self.relinquish()
 
     def drop_to_user(self, uid: int, gid: int, groups: Iterable[int] | None = None,
-                     name: str | None = None) -> None:
+                     name: str | None = None, keep: tuple[int, ...] = ()) -> None:
         """Post-login: become uid/gid for good, then forbid regaining privileges.
 
         Order matters: supplementary groups and gid must change while we are still root.
         ``groups`` is the list of supplementary gids; with ``groups=None`` and a ``name``,
         initgroups(3) computes them.  Raises OSError when a step fails: a half-dropped session
         must not go on serving files.
+        ``keep``: capabilities (prctl.CAP_*) the process keeps in its permitted set across the
+        setuid, none effective; ``root()`` raises them for its span (UserOwner's CAP_CHOWN, where
+        ProFTPD keeps root itself). Every other capability leaves the bounding set too.
         """
         if trace.on: trace.msg("privs", 5, "dropping privileges for good to uid %d, gid %d (%s)", uid, gid, name or "")
         if not self.nonroot_daemon:
@@ -217,13 +232,17 @@ class Privs:
                 else:
                     os.setgroups([gid])
                 os.setgid(gid)
-                os.setuid(uid)
+                if keep:
+                    _keep_only(keep, uid)
+                else:
+                    os.setuid(uid)
             if uid != 0 and _can_regain_root():
                 raise PermissionError(errno.EPERM, "privileges could be regained after setuid")
             self.uid, self.gid = uid, gid
             self.login_uid, self.login_gid = uid, gid
             self.root_privs = self.user_privs = 0
             self.disable_id_switching = True
+            self.kept_caps = tuple(keep)
         harden_process()
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -250,6 +269,32 @@ class _Scope:
 
     def __exit__(self, *exc) -> None:
         self._privs.relinquish()
+
+
+def _keep_only(keep: tuple[int, ...], uid: int) -> None:
+    """setuid(uid) keeping `keep` permitted (PR_SET_KEEPCAPS), nothing else anywhere (bounding, inheritable,
+    effective); PermissionError when the kernel left more."""
+    prctl.capbset.limit(*keep)
+    prctl.set_keepcaps(True)
+    try:
+        os.setuid(uid)
+    finally:
+        prctl.set_keepcaps(False)
+    prctl.cap_inheritable.limit()
+    prctl.cap_effective.limit()
+    prctl.cap_permitted.limit(*keep)
+    left = [name for cap, name in zip(prctl.ALL_CAPS, prctl.ALL_CAP_NAMES)
+            if cap not in keep and getattr(prctl.cap_permitted, name)]
+    if left:
+        raise PermissionError(errno.EPERM, f"capabilities {left} kept after setuid")
+
+
+def _effective(caps: tuple[int, ...], on: bool) -> None:
+    """Raise or lower kept capabilities in the effective set; a failure is logged as an id call's is."""
+    try:
+        prctl.set_caps((caps, prctl.CAP_EFFECTIVE, on))
+    except OSError as exc:
+        log.error("capset(%s %s) failed: %s", "raise" if on else "lower", caps, exc.strerror)
 
 
 def _can_regain_root() -> bool:

@@ -407,6 +407,23 @@ def compat_scenarios() -> list[Scenario]:
     for group in ("shared", "others"):
         add(f"group-owner-{group}", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt",
             "SITE MKDIR a/b", conf=f"<Directory ~>\nGroupOwner {group}\n</Directory>\nAllowOverwrite on\n")
+    # -- UserOwner: bob gets what alice makes or overwrites (STOR, APPE, MKD; not SITE MKDIR or SITE CPTO); with it
+    # GroupOwner may name any group; a user that does not exist; RootRevoke on (no root to give files away);
+    # in <Anonymous> (bob's logins own their uploads as alice)
+    made = ("TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "STOR file.txt", "PASV", "APPE other.txt",
+            "SITE MKDIR a/b", "SITE CPFR file.txt", "SITE CPTO copy.txt", "PASV", "LIST", "PASV", "LIST a")
+    for name, conf in (("bob", "UserOwner bob\n"), ("bob-others", "UserOwner bob\nGroupOwner others\n"),
+                       ("nosuch", "UserOwner nosuch\n"), ("tilde", "UserOwner ~\n")):
+        add(f"userowner-{name}", *LOGIN, *made, conf=f"<Directory ~>\n{conf}</Directory>\nAllowOverwrite on\n")
+    # a UserOwner elsewhere keeps ProFTPD's root (proftpy's CAP_CHOWN); GroupOwner alone then names a group alice
+    # is not in: ProFTPD gives it (root), proftpy keeps its documented rule (EXPECTED)
+    add("userowner-elsewhere-groupowner", *LOGIN, "TYPE I", "PASV", "STOR new.txt", "MKD newdir", "PASV", "LIST",
+        conf="<Directory ~/elsewhere>\nUserOwner bob\n</Directory>\n<Directory ~>\nGroupOwner others\n</Directory>\n")
+    add("userowner-revoked", *LOGIN, *made,
+        conf="<Directory ~>\nUserOwner bob\n</Directory>\nAllowOverwrite on\nRootRevoke on\n")
+    add("userowner-anon", "USER anonymous", "PASS x@y", *made,
+        conf=anon_bob + "RequireValidShell off\nUserOwner alice\n<Limit WRITE>\nAllowAll\n</Limit>\n"
+                        "AllowOverwrite on\n</Anonymous>\n")
     # -- DisplayFileTransfer (the file is uploaded first), StoreUniquePrefix
     add("display-file-transfer", *LOGIN, "TYPE I", "PASV", "STOR xfer.msg", "PASV", "RETR file.txt", "PASV", "NLST",
         "CWD dir", "PASV", "RETR inner.txt", conf="DisplayFileTransfer xfer.msg\nAllowOverwrite on\n")
@@ -2030,6 +2047,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("statcache-dump", "<ftpdctl statcache dump>"): "mod_statcache's entries are keyed by the path on disk (the "
     "chroot directory in front; ProFTPD keys by the path inside the chroot, so two users' chroots would share "
     "entries), and ProFTPD also stats the home directory and .ftpaccess files through its cache",
+    ("userowner-elsewhere-groupowner", "LIST"): ("GroupOwner without a UserOwner in its place gives a group the user "
+                                                 "is a member of only (ProFTPD's documented rule, docs/transfers.md); "
+                                                 "ProFTPD 1.3.8, root kept for the UserOwner elsewhere, gives any"),
     ("sql-pg-tls", "NOOP"): ("SQLConnectInfo's ssl-ca: makes proftpy's PostgreSQL connection TLS, the server's certificate "
                              "verified (docs/sql.md); Debian's ProFTPD 1.3.8 mod_sql_postgres logs the CA file and then "
                              "connects in plain text (its SQLLogFile: `Postgres SSL connection: false`)"),

@@ -31,6 +31,8 @@
 #   oidentd        a real RFC 1413 identd for the mod_ident tests (run by the test in the foreground, on 127.0.0.113)
 #   memcached      shared bans and TLS sessions (TLSSessionCache memcache:) through memcache (tests start their
 #                  own on a private loopback port)
+#   libmemcached11 Debian's libmemcached (ProFTPD's; comes with proftpd-core): the MemcacheReplicas test asks it
+#                  through ctypes where it puts a key's copies
 #   freeradius freeradius-utils  a RADIUS server and radclient for mod_radius's tests and compare_proftpd.py's
 #                  radius-* scenarios (the tests run their own instance from a copy of its configuration)
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
@@ -68,6 +70,7 @@ command -v ss >/dev/null 2>&1 || missing="$missing iproute2"
 ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap0"
 [ -x /usr/sbin/oidentd ] || missing="$missing oidentd"
 [ -x /usr/bin/memcached ] || missing="$missing memcached"
+ldconfig -p 2>/dev/null | grep -q 'libmemcached\.so\.11 ' || missing="$missing libmemcached11"
 command -v freeradius >/dev/null 2>&1 || missing="$missing freeradius"
 command -v radclient >/dev/null 2>&1 || missing="$missing freeradius-utils"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a

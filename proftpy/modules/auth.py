@@ -34,6 +34,7 @@ from ..module import Listener, MasterView, Module, ModuleSet, States
 from ..reply import FtpError, Reply
 from .access import login_allowed
 from .auth_unix import magic_token
+from .xfer import keeps_chown
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -140,7 +141,8 @@ directives = (
     Directive("DefaultChdir", Custom(_chdir_spec, "path [group-expression]"), SVGA, None, Merge.DOWN,
               "Directory a session starts in.", repeat=True),
     Directive("RootRevoke", Custom(_revoke, "on|off|UseNonCompliantActiveTransfer"), SVGA, True, Merge.DOWN,
-              "Give up root for good after login (always done by proftpy; accepted for compatibility)."),
+              "Give up root for good after login (always done by proftpy); where the server sets it off, or leaves "
+              "it unset and has a UserOwner, the session keeps CAP_CHOWN alone (ProFTPD keeps root)."),
     Directive("AccessGrantMsg", Text, SVGA, None, Merge.DOWN, "230 text after a successful login (%u = user)."),
     Directive("AccessDenyMsg", Text, SVGA, None, Merge.DOWN, "530 text after a failed login (%u = user)."),
     Directive("UserAlias", Custom(_alias, "alias real-user"), SVGA, None, Merge.DOWN,
@@ -499,14 +501,16 @@ def start_session(session: "Session", account: Account, anon, name: str, passwor
         _record_lastlog(session, account, p)
     if not p.nonroot_daemon:
         _enter_root(p, gids, root)
+        keep = (privs.CAP_CHOWN,) if keeps_chown(session.server) else ()
         try:
-            p.drop_to_user(account.uid, gid, gids)
+            p.drop_to_user(account.uid, gid, gids, keep=keep)
         except OSError as e:
             raise SessionUnsafe(f"setgid/setuid to {account.uid}/{gid}: {e.strerror or e}") from e
         refusal = privs.regain_refusal()
         if refusal is None and account.uid != 0:
             raise SessionUnsafe("seteuid(0) still succeeds after the privilege drop")
-        log.debug("%s: root privileges revoked (seteuid(0): %s)", name, refusal or "is root: RootLogin on")
+        log.debug("%s: root privileges revoked (seteuid(0): %s)%s", name, refusal or "is root: RootLogin on",
+                  ", CAP_CHOWN kept for UserOwner" if keep else "")
         fs = FS("/", chroot=root)
     else:
         privs.harden_process()     # one user already: the userland jail in fs.py stands in for chroot

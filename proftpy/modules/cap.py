@@ -1,7 +1,8 @@
 """mod_cap (compiled into Debian's ProFTPD): its directives are read so that a proftpd.conf loads, and `<IfModule
 mod_cap.c>` holds as it does there. A proftpy session keeps no capability after login (it gives up root for good,
-as ProFTPD with RootRevoke), so what only removes capabilities is accepted, and what would grant one a session
-does not have (`CapabilitiesSet +CAP_...`, `CapabilitiesRootRevoke off`) is refused with the reason."""
+as ProFTPD with RootRevoke), but CAP_CHOWN where UserOwner needs it (`-CAP_CHOWN` takes that away, modules/xfer.py
+`keeps_chown`), so what only removes capabilities is accepted, and what would grant one a session does not have
+(`CapabilitiesSet +CAP_...`, `CapabilitiesRootRevoke off`) is refused with the reason."""
 
 from __future__ import annotations
 

@@ -104,6 +104,9 @@ def check_filters(session: "Session", arg: str, real: str) -> None:
         raise FtpError(550, f"{arg}: Forbidden filename")
 
 
+DIR_MODE = "mod_core.dir-mode"     # Request.notes: the mode MKD makes its directory with (SFTP's MKDIR attributes)
+
+
 def dir_mode(session: "Session", real: str) -> int:
     """Mode for a new directory: 0777 less the Umask's directory mask (or its file mask)."""
     file_mask, dir_mask = session.conf("Umask", os.path.dirname(real))
@@ -174,13 +177,15 @@ def mkd(session: "Session", cmd: Request) -> Reply:
     fs = _require_fs(session)
     path = fs.resolve(arg, follow_last=False, tilde=True)
     check_filters(session, arg, path.real)
-    mode = dir_mode(session, path.real)
+    mode = cmd.notes.get(DIR_MODE)
+    if mode is None:
+        mode = dir_mode(session, path.real)
     old = os.umask(0)
     try:
         fs.mkdir(path.real, mode)
     finally:
         os.umask(old)
-    mod_xfer.group_owner(session, path.real)
+    mod_xfer.new_owner(session, path.real)
     return Reply(257, f'"{quote(path.virtual)}" - Directory successfully created')
 
 

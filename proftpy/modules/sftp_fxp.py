@@ -33,9 +33,10 @@ from ..net.ssh.channel import Channel
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
+from .files import DIR_MODE
 from .log import log_request, logs_requests
 from .sftp_state import SftpState
-from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
+from .xfer import hidden_path, new_owner, rate_for, size_limit_for, too_large
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -578,16 +579,17 @@ class Sftp:
     def mkdir(self, rid: int, r: Reader) -> None:
         path = self.path(r)
         attrs = self.read_attrs(r)
-        reply = self.ftp_quiet("MKD", path)
-        if reply is not None and reply.code < 400 and "perms" in attrs and attrs["perms"] & 0o7777 != 0o777 \
+        notes = {}
+        if "perms" in attrs and attrs["perms"] & 0o7777 != 0o777 \
                 and "IgnoreSFTPUploadPerms" not in self.session.server.get("SFTPOptions"):
             real = self.resolve(path).real
             mask = self.session.conf("Umask", path=real)
-            self.session.fs.chmod(real, attrs["perms"] & 0o7777 & ~(mask[1] if mask[1] is not None else mask[0]))
-        self._status_of(rid, reply)
+            # made with these permissions, before UserOwner may give the directory away (as ProFTPD's smkdir)
+            notes[DIR_MODE] = attrs["perms"] & 0o7777 & ~(mask[1] if mask[1] is not None else mask[0])
+        self._status_of(rid, self.ftp_quiet("MKD", path, notes))
 
-    def ftp_quiet(self, name: str, arg: str) -> Reply | None:
-        return self.session.dispatcher.dispatch(self.session, Request(name, arg, f"{name} {arg}"))
+    def ftp_quiet(self, name: str, arg: str, notes: dict | None = None) -> Reply | None:
+        return self.session.dispatcher.dispatch(self.session, Request(name, arg, f"{name} {arg}", notes or {}))
 
     def _status_of(self, rid: int, reply: Reply | None) -> None:
         if reply is None:
@@ -773,7 +775,7 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
             os.umask(old)
         os.set_blocking(fd, True)
         if writing and (st is None or hidden):
-            group_owner(session, target, fd)
+            new_owner(session, target, fd)
     except (OSError, FsError) as e:
         err = getattr(e, "errno", None) or errno.EIO
         session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))

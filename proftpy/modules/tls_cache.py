@@ -20,6 +20,11 @@ Keys and values as ProFTPD's modules write them:
 A session whose DER is longer than 10 KiB (ProFTPD's TLS_MAX_SSL_SESSION_SIZE) stays in the process's own cache
 and TLSLog says so. A cache that is down costs a log line (once per process) and a full handshake, never a
 failure.
+
+Statistics, as mod_tls_redis and mod_tls_memcache keep them: in the cache itself, so that `ftpdctl tls sesscache
+info` on any node shows the cluster's counts (`STATS`, each key the module's prefix + its name, e.g.
+b"mod_tls_redis.sessions.cache_hits"): counters memcached and Redis increment (decimal text, no expiry; a ProFTPD
+memcache counter, 4 binary bytes that memcached cannot increment, is rewritten as text: net/memcache.py).
 """
 from __future__ import annotations
 
@@ -29,9 +34,9 @@ import json
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..bancache import CacheDown, ProcessDown, json_text
+from ..bancache import CacheDown, ProcessDown, RedisLink, json_text
 from ..config.errors import ConfigError
 from ..net.openssl import SessionStore
 from ..tlscachetable import MAX_DATA, CacheTableError, SessionTable
@@ -48,6 +53,13 @@ MEMCACHE_PREFIX = b"mod_tls_memcache.sessions."
 
 
 TPL_KEY, TPL_VALUE = b"s", b"S(uic#)"        # mod_tls_memcache's tpl formats (without /json)
+
+# the statistics keys (after the prefix) and what `ftpdctl tls sesscache info` calls them, in ProFTPD's order
+STATS = (("cache_hits", "Cache lifetime hits"), ("cache_misses", "Cache lifetime misses"),
+         ("cache_stores", "Cache lifetime sessions stored"), ("cache_deletes", "Cache lifetime sessions deleted"),
+         ("cache_errors", "Cache lifetime errors handling sessions in cache"),
+         ("cache_exceeds", "Cache lifetime sessions exceeding max entry size"),
+         ("cache_max_sess_len", "Largest session exceeding max entry size"))
 
 
 def key_of(prefix: bytes, sid: bytes, tpl: bool = False) -> bytes:
@@ -171,12 +183,16 @@ class LinkCache(ExternalCache):
     def add(self, sid: bytes, der: bytes, expires: int) -> None:
         if len(der) > MAX_DATA:
             self.too_big(der)
+            self.count("cache_exceeds")
+            self._largest(len(der))
             return
         ttl = max(1, expires - int(time.time())) if self.relative_ttl else expires
         try:
             self.link.put(key_of(self.prefix, sid, self.tpl), encode(der, expires, self.tpl), ttl)
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error adding session to '{self.kind}' cache: {e}")
+            return
+        self.count("cache_stores")
 
     def get(self, sid: bytes) -> bytes | None:
         try:
@@ -184,12 +200,19 @@ class LinkCache(ExternalCache):
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error getting session from '{self.kind}' cache: {e}")
             return None
+        der = self._usable(raw)
+        self.count("cache_hits" if der is not None else "cache_misses")
+        return der
+
+    def _usable(self, raw: bytes | None) -> bytes | None:
+        """The DER of a cache value that holds a session still valid (a bad value counts as an error too)."""
         if raw is None:
             return None
         try:
             der, expires = decode(raw)
         except ValueError as e:
             self.note(f"{self.kind}: ignoring cached session data: {e}")
+            self.count("cache_errors")
             return None
         if expires <= time.time():
             self.note(f"{self.kind}: ignoring expired cached session data (expires {expires} <= now "
@@ -202,9 +225,59 @@ class LinkCache(ExternalCache):
             self.link.delete(key_of(self.prefix, sid, self.tpl))
         except CacheDown as e:            # the link has told the SystemLog
             self.note(f"error removing session from '{self.kind}' cache: {e}")
+            return
+        self.count("cache_deletes")
+
+    def count(self, name: str) -> None:
+        """One more of a statistic, in the cache (no expiry); a cache that is down loses it, as ProFTPD's."""
+        try:
+            self.link.count(self.prefix + name.encode(), 0)
+        except CacheDown as e:
+            self.note(f"error incrementing '{name}' value: {e}")
+
+    def _largest(self, size: int) -> None:
+        """cache_max_sess_len: the largest session too big for the cache (ProFTPD means to keep it, and racy as
+        ProFTPD's: a get, then a set)."""
+        key = self.prefix + b"cache_max_sess_len"
+        try:
+            if size > (stat_value(self.link.get(key)) or 0):
+                self.link.put(key, str(size).encode(), 0)
+        except CacheDown as e:
+            self.note(f"error setting 'cache_max_sess_len' value: {e}")
+
+    def statistics(self) -> list[tuple[str, int]]:
+        """(description, count) of each statistic the cache holds, asked through a link of its own (the master's
+        `tls sesscache info`: its children must not inherit a connection). Raises CacheDown."""
+        link = type(self.link)(self.link.settings)
+        link.keeping, link.sharing = self.link.keeping, self.link.sharing
+        try:
+            values = [(desc, stat_value(link.get(self.prefix + name.encode()))) for name, desc in STATS]
+        finally:
+            link.close()
+        return [(desc, n) for desc, n in values if n is not None]
 
     def close(self) -> None:
         self.link.close()
+
+
+def stat_value(raw: bytes | None) -> int | None:
+    """A statistic's count: memcached's and Redis's decimal text, or 1 to 8 binary bytes, little-endian (how
+    ProFTPD's mod_tls_memcache makes a counter); None for none or anything else."""
+    if raw is None:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    return int.from_bytes(raw, "little") if 1 <= len(raw) <= 8 else None
+
+
+class StatsRedisLink(RedisLink):
+    """A RedisLink whose counters without a window never expire (mod_tls_redis's statistics: INCRBY, no TTL; a
+    ban counter's first INCR sets its window as the TTL, which 0 would turn into a delete)."""
+
+    def _run(self, op: str, *args: Any) -> Any:
+        if op == "count" and not args[1]:
+            return int(self._client.execute_command("INCRBY", args[0], 1))
+        return super()._run(op, *args)
 
 
 def _where(main: "Server"):
@@ -224,13 +297,12 @@ def make(config: "Config") -> ExternalCache | None:
     if cache.kind == "shm":
         return ShmCache(lifetime, cache.path, cache.size)
     if cache.kind == "redis":
-        from ..bancache import RedisLink
         from .redis import settings_for
         settings = settings_for(main)
         if settings is None:
             raise ConfigError("TLSSessionCache: redis: needs RedisEngine on and a RedisServer (or RedisSentinel) "
                               "in the server config", _where(main))
-        return LinkCache(lifetime, "redis", RedisLink(settings), REDIS_PREFIX, relative_ttl=True)
+        return LinkCache(lifetime, "redis", StatsRedisLink(settings), REDIS_PREFIX, relative_ttl=True)
     from .memcache import MemcacheLink
     from .memcache import settings_for as memcache_settings
     settings = memcache_settings(main)

@@ -1,14 +1,17 @@
 """mod_tls's ftpdctl action, in the master: `tls sesscache info [-v] | clear | remove` with ProFTPD's texts, for
 TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache` (OCSP stapling is off: nothing cached).
 
-For shm: the master reads and changes the mapped table itself. For redis: and memcache: the master never waits
-on the network (an action must not block its loop), so `info` tells where the cache is, and `clear` clears what
-ProFTPD's modules clear: the sessions this process keeps itself, none (the entries expire by themselves)."""
+For shm: the master reads and changes the mapped table itself. For redis: and memcache: `info` shows the
+statistics every node keeps in the cache (tls_cache.STATS), asked through a connection of its own made for it and
+closed after, each request bounded by the cache's timeouts (a cache that is down: one timeout, then a line that
+says so); `clear` clears what ProFTPD's modules clear: the sessions this process keeps itself, none (the entries
+expire by themselves)."""
 from __future__ import annotations
 
 import os
 import time
 
+from ..bancache import CacheDown
 from ..ctrls import CtrlsError, CtrlsRequest, action_allowed
 from ..module import MasterView
 from .tls_cache import ExternalCache, LinkCache, ShmCache
@@ -16,7 +19,7 @@ from .tls_cache import ExternalCache, LinkCache, ShmCache
 ACL = "TLSControlsACLs"
 PROVIDERS = {"shm": "Shared memory (shm) SSL session cache provided by mod_tls_shmcache/0.2",
              "redis": "Redis SSL session cache provided by mod_tls_redis/0.1",
-             "memcache": "Memcache SSL session cache provided by mod_tls_memcache/0.1"}
+             "memcache": "Memcache SSL session cache provided by mod_tls_memcache/0.2"}
 
 
 def _cache(master: MasterView) -> ExternalCache | None:
@@ -74,8 +77,12 @@ def _sesscache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[s
 def _info(cache: ExternalCache, verbose: bool) -> list[str]:
     lines = [PROVIDERS[cache.kind], ""]
     if isinstance(cache, LinkCache):
-        lines.append(f"{'Redis' if cache.kind == 'redis' else 'Memcache'} server: {cache.link.describe()}")
-        return lines
+        lines.append(f"{'Redis server' if cache.kind == 'redis' else 'Memcache servers'}: {cache.link.describe()}")
+        try:
+            stats = cache.statistics()
+        except CacheDown as e:
+            return lines + [f"Statistics unavailable: {e}"]
+        return lines + [f"{desc}: {n}" for desc, n in stats]
     assert isinstance(cache, ShmCache)
     if cache.table is None:
         return lines + ["Session cache file removed (ftpdctl tls sesscache remove): sessions are cached by each "

@@ -32,7 +32,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import transfer
+from .. import privs, trace, transfer
 from ..access.expr import Condition, parse_condition, pick, rank
 from ..config.registry import ALL_DIRS, ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
 from ..config.types import (Choice, Custom, Flag, Int, Options, PortRange, Text, parse_bool, parse_int,
@@ -48,6 +48,7 @@ from ..transfer.errors import Stop
 from . import deflate as mod_deflate
 
 if TYPE_CHECKING:
+    from ..config.tree import Server
     from ..session import Session
 
 NAME = "mod_xfer.c"
@@ -170,8 +171,11 @@ directives = (
     Directive("StoreUniquePrefix", Custom(_unique_prefix, "prefix"), SVGA | DIR, "ftp", Merge.DOWN,
               "The start of the names STOU makes (then 8 random letters and digits)."),
     Directive("GroupOwner", Text, ANON | DIR | FTPACCESS, None, Merge.DOWN,
-              "Group of what uploads and MKD make or overwrite here, when the user may give it (a member: the "
-              "session has no root to do more); else logged."),
+              "Group of what uploads and MKD make or overwrite here, when the user may give it (a member; any group "
+              "with a UserOwner here); else logged."),
+    Directive("UserOwner", Text, ANON | DIR, None, Merge.DOWN,
+              "User who owns what uploads and MKD make or overwrite here (with GroupOwner's group, any group); the "
+              "session keeps CAP_CHOWN for it unless the server sets RootRevoke on (then the chown fails, logged)."),
     Directive("AnonAllowRobots", Flag, ANON, False, Merge.DOWN,
               "off: an anonymous RETR of a `/robots.txt` the directory lacks gets one that keeps robots out."),
     Directive("TimeoutNoTransfer", Int(0), SVGA, 300, Merge.DOWN,
@@ -731,7 +735,7 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
         if kind == "APPE":
             offset = 0                              # within the file: APPE still writes at its end
         opening = f"Opening {st.mode_name} mode data connection for {cmd.arg}{_bytes(length)}"
-    group_owner(session, temp or real, fd)
+    new_owner(session, temp or real, fd)
     limit = size_limit_for(session, "MaxStoreFileSize", real)
     # ProFTPD counts what the file holds already when the upload does not replace it (APPE, REST, RANG).
     kept = os.fstat(fd).st_size if limit is not None and (kind == "APPE" or offset or length) else 0
@@ -774,24 +778,72 @@ def _store(session: "Session", cmd: Request, kind: str) -> Reply:
     return reply
 
 
-def group_owner(session: "Session", real: str, fd: int | None = None) -> None:
-    """GroupOwner: a file or directory a command made or overwrote takes that group, if the user may give it (as
-    ProFTPD after RootRevoke: a group the user is a member of); else the failure is logged, the command goes on."""
-    name = session.conf("GroupOwner", path=real)
-    if not name:
+def new_owner(session: "Session", real: str, fd: int | None = None) -> None:
+    """UserOwner and GroupOwner: what a command made or overwrote takes that user and group (ProFTPD's stor_chown
+    and smkdir). The user needs CAP_CHOWN (`keeps_chown`), and with it the group may be any; GroupOwner alone is
+    done as the user: a group the user is a member of (as ProFTPD's documentation puts it; ProFTPD with root kept
+    would give any group, even one a .ftpaccess names). A name nobody knows and a chown that fails are logged; the
+    command goes on."""
+    user, group = session.conf("UserOwner", path=real), session.conf("GroupOwner", path=real)
+    if not user and not group:
         return
-    try:
-        gid = session.auth.gid_of(name)
-    except ValueError:
-        log.warning("GroupOwner %s: no such group", name)
-        return
-    try:
-        if fd is not None:
-            os.fchown(fd, -1, gid)
+    uid = gid = -1
+    if user:
+        account = session.auth.lookup(user)
+        if account is None:
+            log.log(NOTICE, "UserOwner %s: no such user", user)
         else:
-            session.fs.chown(real, -1, gid)
+            uid = account.uid
+    if group:
+        try:
+            gid = session.auth.gid_of(group)
+        except ValueError:
+            log.warning("GroupOwner %s: no such group", group)
+    if uid == -1 and gid == -1:
+        return
+    try:
+        if uid == -1:
+            _chown(session, real, fd, uid, gid)
+        else:
+            with privs.default_privs().as_root():
+                _chown(session, real, fd, uid, gid)
     except OSError as e:
-        log.log(NOTICE, "lchown(%s) failed: %s", real, e.strerror)
+        if uid != -1:
+            log.warning("lchown(%s) as root failed: %s", real, e.strerror)
+        else:
+            log.log(NOTICE, "lchown(%s) failed: %s", real, e.strerror)
+        return
+    if trace.on: trace.msg("fsio", 2, "lchown(%s) to UID %d, GID %d successful", real, uid, gid)
+
+
+def _chown(session: "Session", real: str, fd: int | None, uid: int, gid: int) -> None:
+    if fd is not None:
+        os.fchown(fd, uid, gid)
+    else:
+        session.fs.chown(real, uid, gid)
+
+
+def keeps_chown(server: "Server") -> bool:
+    """Whether a session of this server keeps CAP_CHOWN after login (and nothing else of root). ProFTPD keeps
+    root itself where UserOwner is set anywhere in the server and the server does not set RootRevoke (or sets
+    it off); proftpy gives up root as always but keeps the one capability UserOwner and GroupOwner need."""
+    return server.cached(_keeps_chown)
+
+
+def _keeps_chown(server: "Server") -> bool:
+    if any(word.upper() == "-CAP_CHOWN" for word in server.get("CapabilitiesSet") or ()):
+        return False                                # mod_cap takes it away (ProFTPD's chown then fails too)
+    revoke = server.section.get("RootRevoke")
+    if revoke is not None:
+        return revoke is False
+    return any(s.get("UserOwner") for s in _own_sections(server.section))
+
+
+def _own_sections(section):
+    yield section
+    for s in section.sections:
+        if s.kind != "vhost":
+            yield from _own_sections(s)
 
 
 def _drop_passive(session: "Session", cmd: Request) -> None:

@@ -15,7 +15,7 @@ import struct
 
 HEADER = struct.Struct("!BBHBBHIIQ")
 GET, SET, DELETE, INCREMENT, NOOP = 0x00, 0x01, 0x04, 0x05, 0x0A
-NOT_FOUND = 0x0001
+NOT_FOUND, NON_NUMERIC = 0x0001, 0x0006
 MAX_BODY = 1 << 20 | 4096
 MAX_KEY = 250
 
@@ -114,8 +114,17 @@ class Memcached:
             self._checked(status, "DELETE")
 
     def incr(self, key: bytes, expires: int) -> int:
-        """Add 1 to a counter made (with 1, expiring after `expires` seconds) by the first increment."""
+        """Add 1 to a counter made (with 1, expiring after `expires` seconds; 0: never) by the first increment. A
+        counter held as 1 to 8 binary bytes, little-endian (ProFTPD's mod_tls_memcache makes its statistics so,
+        which memcached then refuses to increment), is read and written back as memcached's decimal text."""
         status, _, value = self.request(INCREMENT, key, struct.pack("!QQI", 1, 1, expires & 0xFFFFFFFF))
+        if status == NON_NUMERIC:
+            old = self.get(key) or b""
+            if not 1 <= len(old) <= 8:
+                raise MemcacheError(f"INCREMENT of a value of {len(old)} bytes that is not a number")
+            count = int.from_bytes(old, "little") + 1
+            self.set(key, str(count).encode(), expires)
+            return count
         self._checked(status, "INCREMENT")
         if len(value) != 8:
             raise MemcacheError("INCREMENT answered without a counter")

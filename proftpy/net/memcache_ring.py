@@ -7,6 +7,11 @@ Each server stands at 100 points of a circle of 32-bit values: the one-at-a-time
 hash (the key without the module's namespace prefix, which libmemcached adds when it sends the key, so
 `{"ban_type_id":2,...}\\0` for mod_ban) picks the first point at or after it, past the last point the first.
 Checked against the servers Debian's ProFTPD 1.3.8 wrote twenty bans to (tests/unit/test_memcache_protocol.py).
+
+Replicas (MemcacheReplicas N, libmemcached's NUMBER_OF_REPLICAS with the binary protocol): a key's copies are on the
+N servers that follow its server in the list (not on the circle), wrapping round (`copies`). A read asks them in
+libmemcached's order (`read_order`): from a random first copy (RANDOMIZE_REPLICA_READ, ProFTPD's default), the next
+one only when a server cannot be reached, a miss being final.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ class Ring:
         points.sort()
         self._values = [v for v, _ in points]
         self._servers = [i for _, i in points]
-        self._single = len(servers) == 1
+        self._count = len(servers)
+        self._single = self._count == 1
 
     def server_for(self, key: bytes) -> int:
         """The index of the server holding `key` (sent with its namespace prefix)."""
@@ -56,3 +62,22 @@ class Ring:
                 break
         at = bisect.bisect_left(self._values, one_at_a_time(key))
         return self._servers[at if at < len(self._values) else 0]
+
+    def copies(self, key: bytes, replicas: int) -> list[int]:
+        """The servers a SET or DELETE of `key` goes to: its own, then `replicas` more, each the next in the list
+        (libmemcached's `++server_key`, wrapping; with as many replicas as servers the first comes again)."""
+        first = self.server_for(key)
+        return [(first + i) % self._count for i in range(replicas + 1)]
+
+    def read_order(self, key: bytes, replicas: int, start: int = 0) -> list[int]:
+        """The servers a GET of `key` tries, in order, until one can be asked (libmemcached's replication_binary_mget):
+        for each round r (0..replicas) its server plus r, plus `start` while that stays within the copies. `start`:
+        random in 0..replicas (randomized replica reads), else 0. A round may ask the server the one before asked."""
+        first = self.server_for(key)
+        order = []
+        for r in range(replicas + 1):
+            server = first + r
+            if r + start <= replicas:
+                server += start
+            order.append(server % self._count)
+        return order

@@ -173,6 +173,16 @@ def test_ftpdctl_ban_and_permit_reach_memcached(ftpd, memcached, proftpd, tpl):
     assert refused(pd, "127.0.0.5") is None
 
 
+def ban_each(d, ours: range, pd, theirs: range) -> tuple[list[str], list[str]]:
+    """Autobans of 127.0.0.N: the N of `ours` at proftpy's node `d`, those of `theirs` at ProFTPD's `pd`."""
+    mine, others = [f"127.0.0.{i}" for i in ours], [f"127.0.0.{i}" for i in theirs]
+    for host in mine:
+        failed_login(d, host)
+    for host in others:
+        failed_login(pd, host)
+    return mine, others
+
+
 def test_several_servers_each_ban_where_proftpd_looks_for_it(ftpd, proftpd_node, tmp_path, second_node):  # noqa: F811
     """Two memcached servers: each ban goes to the server ProFTPD's libmemcached chooses (consistent hashing), so
     bans written by proftpy stop clients at ProFTPD and the other way round, and both servers hold some; with one
@@ -187,11 +197,7 @@ def test_several_servers_each_ban_where_proftpd_looks_for_it(ftpd, proftpd_node,
         d = ftpd(config)
         pd = proftpd_node(d.dir, "memcache", f"MemcacheEngine on\nMemcacheServers {listed}\n"
                                              "BanCache memcache\nBanCacheOptions UseJSON\n")
-        ours, theirs = [f"127.0.0.{i}" for i in range(2, 8)], [f"127.0.0.{i}" for i in range(8, 14)]
-        for host in ours:
-            failed_login(d, host)
-        for host in theirs:
-            failed_login(pd, host)
+        ours, theirs = ban_each(d, range(2, 8), pd, range(8, 14))
         held = lambda m: {k for k in m.metadump() if k.startswith(b"mod_ban.")}  # noqa: E731
         assert wait_until(lambda: sum(len(held(m)) for m in servers) == 12, 5)
         assert all(held(m) for m in servers)                # the keys are spread, not all on one server
@@ -278,7 +284,7 @@ def test_memcached_down_keeps_local_bans_and_logs(ftpd, tmp_path):
 @pytest.mark.parametrize("lines, message", [
     ("MemcacheServers 127.0.0.1:1,127.0.0.1:x\n", "unable to parse server parameters '127.0.0.1:x'"),
     ("MemcacheOptions NoBinaryProtocol\n", "binary protocol only"),
-    ("MemcacheReplicas 1\n", "replicas are not supported"),
+    ("MemcacheReplicas one\n", "bad replica parameter: one"),
     ("MemcacheTimeouts 1 2\n", "wrong number of parameters"),
     ("MemcacheTimeouts 1 x 2\n", "badly formatted read timeout value: x"),
     ("BanCache pony\n", "unsupported BanCache driver 'pony'"),

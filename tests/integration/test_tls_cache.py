@@ -256,8 +256,8 @@ def test_redis_resumes_across_connections_with_proftpds_keys(tmp_path_factory, p
     try:
         assert resumes(d.port, tmp_path) == (True, True)
         assert resumes(d.port, tmp_path, "-tls1_3") == (True, True)
-        keys = {k: v for k, v in redis_server.keys().items() if k.startswith(b"mod_tls_redis.sessions.")}
-        assert keys
+        keys = {k: v for k, v in redis_server.keys().items() if k.startswith(b"mod_tls_redis.sessions.{")}
+        assert keys and redis_server.keys()[b"mod_tls_redis.sessions.cache_stores"].isdigit()   # the statistics
         for key, value in keys.items():
             assert key.endswith(b"\0") and json.loads(key[23:-1])["id"]
             entry = json.loads(value[:-1])
@@ -383,6 +383,75 @@ def test_sessions_shared_with_a_proftpd_node_on_the_same_memcached(tmp_path_fact
             assert "New, " in s_client(first.port, sess, out=True, extra=("-no_ticket",))
             assert "Reused, " in s_client(second.port, sess, out=False, extra=("-no_ticket",)), name
     finally:
+        stop(ours)
+        d.proc.kill()
+        d.proc.wait()
+
+
+# == statistics in the cache itself (mod_tls_redis, mod_tls_memcache), shared with ProFTPD nodes ===================
+def stats(d: Daemon) -> dict[str, int]:
+    from test_ban import ftpdctl
+    rc, lines = ftpdctl(d, "tls", "sesscache", "info")
+    assert rc == 0, lines
+    return {k: int(v) for k, _, v in (line.rpartition(": ") for line in lines) if k.startswith("Cache lifetime")}
+
+
+def some_sessions(d: Daemon, tmp: Path, n: int = 2) -> None:
+    """n new TLSv1.2 sessions by ID, each resumed once by a new connection."""
+    for i in range(n):
+        sess = tmp / f"st{time.monotonic_ns()}.pem"
+        assert "New, " in s_client(d.port, sess, out=True, extra=("-no_ticket",))
+        assert "Reused, " in s_client(d.port, sess, out=False, extra=("-no_ticket",))
+
+
+def test_redis_statistics_are_counted_in_redis_and_shared_with_proftpd(tmp_path_factory, pki, tmp_path,
+                                                                       redis_server):
+    """proftpy counts as mod_tls_redis does, in the same keys (INCRBY, no TTL): a ProFTPD node's sessions add
+    to the counts proftpy's ftpdctl shows. (ProFTPD's own ftpdctl prints the bytes of each count's text as a
+    number: "3" as 51; proftpy prints 3.)"""
+    redis = f"RedisEngine on\nRedisServer 127.0.0.1:{redis_server.port}\n"
+    ours = start(tmp_path_factory, pki, "redis-stats", redis + "RedisTimeouts 300 300\nTLSSessionCache redis: 600")
+    d = proftpd(tmp_path, pki, f"LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n{redis}"
+                f"RedisLog {tmp_path}/redis.log\nTLSSessionCache redis: 600")
+    try:
+        before = stats(ours)
+        some_sessions(ours, tmp_path)
+        after = stats(ours)
+        assert after["Cache lifetime sessions stored"] >= before.get("Cache lifetime sessions stored", 0) + 2
+        assert after["Cache lifetime hits"] >= before.get("Cache lifetime hits", 0) + 2
+        key = b"mod_tls_redis.sessions.cache_stores"
+        assert redis_server.client().ttl(key) == -1 and redis_server.keys()[key].isdigit()
+        some_sessions(d, tmp_path)                   # ProFTPD's sessions, counted in the same keys
+        assert stats(ours)["Cache lifetime sessions stored"] >= after["Cache lifetime sessions stored"] + 2
+    finally:
+        stop(ours)
+        d.proc.kill()
+        d.proc.wait()
+
+
+def test_memcache_statistics_shared_with_proftpd(tmp_path_factory, pki, tmp_path, memcached):
+    """ProFTPD's mod_tls_memcache makes each counter as 4 binary bytes, which memcached then refuses to increment
+    (its counts stay at 1); proftpy reads that as 1 and writes the next count as text, which memcached, and so
+    ProFTPD's next increments, carry on from."""
+    mc = f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{memcached.port}\n"
+    key = tls_cache.MEMCACHE_PREFIX + b"cache_stores"
+    mc_client = memcached.client()
+    mc_client.delete(key)
+    d = proftpd(tmp_path, pki, f"LoadModule mod_memcache.c\nLoadModule mod_tls_memcache.c\n{mc}"
+                f"TLSSessionCache memcache:/json 600")
+    ours = start(tmp_path_factory, pki, "memcache-stats", mc + "MemcacheTimeouts 300 300 300\n"
+                 "TLSSessionCache memcache:/json 600")
+    try:
+        some_sessions(d, tmp_path)
+        assert memcached.get(key) == b"\x01\x00\x00\x00"            # ProFTPD's: stuck at its first count
+        assert stats(ours)["Cache lifetime sessions stored"] == 1
+        some_sessions(ours, tmp_path)
+        assert memcached.get(key) == b"3" and stats(ours)["Cache lifetime sessions stored"] == 3
+        some_sessions(d, tmp_path, 1)                # ProFTPD's increment works on the text
+        assert wait_until(lambda: memcached.get(key) == b"4", 5)
+        assert stats(ours)["Cache lifetime hits"] >= 3
+    finally:
+        mc_client.close()
         stop(ours)
         d.proc.kill()
         d.proc.wait()

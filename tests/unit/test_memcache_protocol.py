@@ -123,3 +123,34 @@ def test_the_servers_proftpd_put_twenty_bans_on():
         assert ring.server_for(key) == (0 if str(n) in first else 1), n
     assert one_at_a_time(b"") == 0 and one_at_a_time(b"a") == 0xCA2E9442
     assert Ring([("127.0.0.1", 11211)]).server_for(b"anything") == 0
+
+
+def test_copies_go_to_the_next_servers_in_the_list_wrapping():
+    from proftpy.net.memcache_ring import Ring
+    ring = Ring([("127.0.0.1", 48633), ("127.0.0.1", 56361), ("127.0.0.1", 40000)])
+    for n in range(30):
+        key = f"key-{n}".encode()
+        first = ring.server_for(key)
+        assert ring.copies(key, 0) == [first]
+        assert ring.copies(key, 1) == [first, (first + 1) % 3]
+        assert ring.copies(key, 3) == [first, (first + 1) % 3, (first + 2) % 3, first]
+
+
+def test_read_order_is_libmemcacheds():
+    """replication_binary_mget: round r asks server+r, plus the random start while r+start stays within the
+    copies (so with start 1 of 1 replica both rounds ask the copy, never the key's own server)."""
+    from proftpy.net.memcache_ring import Ring
+    ring = Ring([("127.0.0.1", 48633), ("127.0.0.1", 56361), ("127.0.0.1", 40000)])
+    key = b"key-1"
+    first = ring.server_for(key)
+    nxt = (first + 1) % 3
+    assert ring.read_order(key, 1, 0) == [first, nxt]
+    assert ring.read_order(key, 1, 1) == [nxt, nxt]
+    assert ring.read_order(key, 2, 1) == [nxt, (first + 2) % 3, (first + 2) % 3]
+
+
+def test_tls_statistics_values_as_either_writer_stores_them():
+    from proftpy.modules.tls_cache import stat_value
+    assert stat_value(b"12") == 12                      # memcached's and Redis's counters
+    assert stat_value(b"\x01\x00\x00\x00") == 1         # ProFTPD's mod_tls_memcache's first count
+    assert stat_value(None) is None and stat_value(b"") is None and stat_value(b"x" * 9) is None

@@ -206,6 +206,39 @@ def test_drop_to_user_sets_groups_ids_and_hardens():
 
 
 @needs_root
+def test_drop_to_user_keeping_cap_chown_raises_it_only_within_root():
+    """UserOwner's session: the user's ids for good, CAP_CHOWN permitted (and nothing else, bounding set too),
+    effective only between root() and relinquish()."""
+    import prctl
+
+    def body():
+        p = fresh()
+        p.drop_to_user(LU, LG, groups=[LG], keep=(privs_mod.CAP_CHOWN,))
+        assert ids() == ((LU, LU, LU), (LG, LG, LG))
+        with pytest.raises(PermissionError):
+            os.seteuid(0)
+        others = [n for n in prctl.ALL_CAP_NAMES if n != "chown"]
+        assert prctl.cap_permitted.chown and prctl.capbset.chown
+        assert not any(getattr(prctl.cap_permitted, n) or getattr(prctl.capbset, n) for n in others)
+        where = f"/tmp/privs-keep-{os.getpid()}"         # the user's own directory: the file given away is removable
+        os.mkdir(where)
+        path = f"{where}/f"
+        open(path, "w").close()
+        try:
+            assert not prctl.cap_effective.chown
+            with pytest.raises(PermissionError):
+                os.chown(path, 1234, -1)
+            with p.as_root():
+                assert prctl.cap_effective.chown and not prctl.cap_effective.dac_override
+                os.chown(path, 1234, 4321)
+            assert not prctl.cap_effective.chown and os.stat(path).st_uid == 1234
+        finally:
+            os.unlink(path)
+            os.rmdir(where)
+    in_child(body)
+
+
+@needs_root
 def test_signals_are_restored_after_switch():
     import signal
 

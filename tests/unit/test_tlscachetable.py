@@ -146,7 +146,7 @@ class FakeLink:
     """A CacheLink stand-in: a dict, or down."""
 
     def __init__(self):
-        self.data, self.down, self.puts = {}, False, []
+        self.data, self.down, self.puts, self.counts = {}, False, [], {}
 
     def _check(self):
         from proftpy.bancache import CacheDown
@@ -165,6 +165,11 @@ class FakeLink:
     def delete(self, key):
         self._check()
         self.data.pop(key, None)
+
+    def count(self, key, window):
+        self._check()
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key]
 
     def close(self):
         pass
@@ -187,6 +192,9 @@ def test_redis_and_memcache_stores_expire_and_survive_a_down_server():
     assert cache.get(b"\x03") is None and "ignoring cached session data" in lines[-1]
     cache.delete(b"\x01")
     assert cache.get(b"\x01") is None
+    # mod_tls_redis's statistics, in the cache: a hit, three misses (expired, garbage, deleted), the garbage an error
+    assert {k[len(REDIS_PREFIX):].decode(): n for k, n in link.counts.items()} == \
+        {"cache_stores": 1, "cache_hits": 1, "cache_misses": 3, "cache_errors": 1, "cache_deletes": 1}
     link.down = True
     cache.add(b"\x04", b"DER", now + 600)
     assert cache.get(b"\x04") is None
