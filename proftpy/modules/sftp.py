@@ -36,7 +36,7 @@ from ..config.registry import SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
-from . import sftp_keystore
+from . import sftp_ext, sftp_keystore
 from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
 
 if TYPE_CHECKING:
@@ -239,9 +239,9 @@ directives = (
                                         "always refused)"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,
               "Refused."),
-    Directive("SFTPExtensions", _refused("SFTPExtensions is not supported by proftpy (its extensions are "
-                                         "posix-rename, statvfs and fsync, always on)"), SVG, None, Merge.SERVER,
-              "Refused."),
+    Directive("SFTPExtensions", Custom(sftp_ext.parse_extensions, "+name|-name ..."), SVG, None, Merge.SERVER,
+              "SFTP extensions on (+) or off (-) from ProFTPD's default set (checkFile, copyFile, fsync, hardlink, "
+              "homeDirectory, posixRename, spaceAvailable, statvfs, versionSelect; vendorID off; +xattr refused)."),
     Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
               "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
               "bits instead of the file's."),

@@ -30,10 +30,16 @@ from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
+from ..net.ssh.transport import Disconnect
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .log import log_request, logs_requests
+from .sftp_proto import (ATTRS, BAD_MESSAGE, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT, FSTAT,
+                         HANDLE, INIT, LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OP_UNSUPPORTED, OPEN,
+                         OPENDIR, PERMISSION_DENIED, READ_, READDIR, READLINK, REALPATH, REMOVE, RENAME, RMDIR,
+                         SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, VERSION, WRITE_)
+from .sftp_ext import extended as run_extension, enabled as extensions_enabled, version_pairs
 from .sftp_state import SftpState
 from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
 
@@ -42,14 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("proftpy")
 
-INIT, VERSION, OPEN, CLOSE, READ_, WRITE_, LSTAT, FSTAT, SETSTAT, FSETSTAT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-OPENDIR, READDIR, REMOVE, MKDIR, RMDIR, REALPATH, STAT, RENAME, READLINK, SYMLINK = 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
-STATUS, HANDLE, DATA, NAME, ATTRS, EXTENDED, EXTENDED_REPLY = 101, 102, 103, 104, 105, 200, 201
-
-OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED, FAILURE, BAD_MESSAGE, OP_UNSUPPORTED = 0, 1, 2, 3, 4, 5, 8
-STATUS_TEXT = {OK: "OK", EOF: "End of file", NO_SUCH_FILE: "No such file", PERMISSION_DENIED: "Permission denied",
-               FAILURE: "Failure", BAD_MESSAGE: "Bad message", OP_UNSUPPORTED: "Unsupported operation"}
-
 ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME, ATTR_EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
 F_READ, F_WRITE, F_APPEND, F_CREAT, F_TRUNC, F_EXCL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 
@@ -57,7 +55,6 @@ MAX_PACKET = 256 * 1024 + 1024
 MAX_READ = 65536
 MAX_HANDLES = 256
 READDIR_BATCH = 100
-EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fsync@openssh.com", "1"))
 _U32 = struct.Struct(">I")
 
 # ExtendedLog: each request under ProFTPD's mod_sftp name for it, with its log classes (fxp.c's cmd_class)
@@ -146,6 +143,10 @@ class Sftp:
         self.extlog = logs_requests(session)        # an ExtendedLog is written: each request gets its line
         self.replied: tuple[int, str] | None = None     # the status the last request was answered with
         self.opened: Handle | None = None           # the handle the last OPEN/OPENDIR made
+        self.ext_flags = extensions_enabled(session)   # SFTPExtensions
+        self.may_select = False                     # version-select: only as the first request after INIT
+        self.sublines: list[tuple[Request, tuple[int, str] | None]] = []   # ExtendedLog lines before EXTENDED's
+        self.ext_status: tuple[int, str] | None = None  # the status EXTENDED's own line shows (ProFTPD's choice)
 
     # -- the channel's side ----------------------------------------------------------------------------------------
     def data(self, chunk: bytes) -> None:
@@ -202,7 +203,11 @@ class Sftp:
         kind = packet[0]
         before = self.handles.get(_arg_handle(packet)) if kind in _HANDLE_FIRST else None   # CLOSE drops it
         self.replied = self.opened = None
-        self.run(packet)                # (a request TransferRate holds back raises Held: logged once it runs)
+        try:
+            self.run(packet)            # (a request TransferRate holds back raises Held: logged once it runs)
+        except Disconnect:              # (version-select refused: logged, then the session ends)
+            self.log_line(kind, packet, None)
+            raise
         if kind in LOGGED:
             self.log_line(kind, packet, before if before is not None else self.opened)
 
@@ -212,16 +217,16 @@ class Sftp:
         whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
         name, classes = LOGGED[kind]
         arg = _logged_arg(kind, packet)
-        status = None if kind in (SYMLINK, EXTENDED) else self.replied
+        status = None if kind == SYMLINK else self.ext_status if kind == EXTENDED else self.replied
         real = virtual = nbytes = None
         if h is not None:
             if h.entries is None:
                 real, virtual, nbytes = h.final or h.real, h.virtual, h.bytes
             else:
                 nbytes = h.bytes if kind == READDIR else 0
-        if kind == EXTENDED and arg == "posix-rename@openssh.com":     # ProFTPD's RENAME line comes first
-            log_request(self.session, Request("RENAME", _logged_arg(RENAME, packet, skip=1)), LOGGED[RENAME][1],
-                        self.replied)
+        if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first
+            for req, sub_status in self.sublines:
+                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status)
         log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
 
     def run(self, packet: bytes) -> None:
@@ -238,6 +243,8 @@ class Sftp:
         if self.version == 0:
             self.status(rid, FAILURE, "INIT first")
             return
+        if kind != EXTENDED:
+            self.may_select = False
         fn = self.table.get(kind)
         if fn is None:
             self.log.write(f"unsupported SFTP request type {kind}")
@@ -265,8 +272,9 @@ class Sftp:
         self.log.write(f"client requested SFTP protocol version {client_version}, using version 3")
         self.session.set_protocol("sftp")
         w = Writer().byte(VERSION).u32(3)
-        for name, value in EXTENSIONS:
+        for name, value in version_pairs(self.ext_flags):
             w.string(name).string(value)
+        self.may_select = "versionSelect" in self.ext_flags
         self.send(w.bytes())
 
     # -- paths -----------------------------------------------------------------------------------------------------
@@ -612,7 +620,7 @@ class Sftp:
             return
         self.send(Writer().byte(NAME).u32(rid).u32(1).string(shown).string(shown).u32(0).bytes())
 
-    def _rename(self, rid: int, old: str, new: str, overwrite: bool) -> None:
+    def rename_paths(self, rid: int, old: str, new: str, overwrite: bool) -> None:
         if not overwrite:
             try:
                 if self.session.fs.lexists(self.resolve(new, follow=False).real):
@@ -628,7 +636,7 @@ class Sftp:
 
     def rename(self, rid: int, r: Reader) -> None:
         old, new = self.path(r), self.path(r)
-        self._rename(rid, old, new, overwrite=False)
+        self.rename_paths(rid, old, new, overwrite=False)
 
     def readlink(self, rid: int, r: Reader) -> None:
         vpath = self.resolve(self.path(r), follow=False)
@@ -654,26 +662,17 @@ class Sftp:
 
     def extended(self, rid: int, r: Reader) -> None:
         name = r.text(256)
-        if name == "posix-rename@openssh.com":
-            old, new = self.path(r), self.path(r)
-            self._rename(rid, old, new, overwrite=True)
-        elif name == "statvfs@openssh.com":
-            vpath = self.resolve(self.path(r))
-            v = self.session.fs.statvfs(vpath.real)
-            flags = (1 if v.f_flag & os.ST_RDONLY else 0) | (2 if v.f_flag & os.ST_NOSUID else 0)
-            self.send(Writer().byte(EXTENDED_REPLY).u32(rid).u64(v.f_bsize).u64(v.f_frsize).u64(v.f_blocks)
-                      .u64(v.f_bfree).u64(v.f_bavail).u64(v.f_files).u64(v.f_ffree).u64(v.f_favail).u64(0)
-                      .u64(flags).u64(v.f_namemax).bytes())
-        elif name == "fsync@openssh.com":
-            h = self.get_handle(r)
-            if h is None or h.fd is None:
-                self.status(rid, FAILURE, "Invalid handle")
-                return
-            os.fsync(h.fd)
-            self.status(rid, OK)
-        else:
-            self.log.write(f"unsupported extended request '{name[:100]}'")
-            self.status(rid, OP_UNSUPPORTED)
+        self.sublines, self.ext_status = [], None
+        run_extension(self, rid, name, r)
+
+    def send_statvfs(self, rid: int, real: str) -> None:
+        """statvfs@openssh.com's (and fstatvfs's) reply for the filesystem holding `real`."""
+        v = self.session.fs.statvfs(real)
+        flags = (1 if v.f_flag & os.ST_RDONLY else 0) | (2 if v.f_flag & os.ST_NOSUID else 0)
+        self.send(Writer().byte(EXTENDED_REPLY).u32(rid).u64(v.f_bsize).u64(v.f_frsize).u64(v.f_blocks)
+                  .u64(v.f_bfree).u64(v.f_bavail).u64(v.f_files).u64(v.f_ffree).u64(v.f_favail)
+                  .u64(v.f_fsid & 0xFFFFFFFFFFFFFFFF)
+                  .u64(flags).u64(v.f_namemax).bytes())
 
     table = {OPEN: open_, CLOSE: close_, READ_: read, WRITE_: write, LSTAT: lstat, FSTAT: fstat, SETSTAT: setstat,
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,

@@ -1,0 +1,499 @@
+"""mod_sftp's SFTP extensions (sftp_ext.py) driven by OpenSSH's sftp (`ln` is hardlink@openssh.com, `df` is
+statvfs@openssh.com) and by a minimal client of the tests' own (tests/ssh_client.py) sending raw requests; then the
+same requests to Debian's ProFTPD 1.3.8 and to proftpy, their replies compared."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import IS_ROOT, PASSWORDS, Daemon, configtest, fill, free_port, make_users, start_daemon, wait_until
+from proftpy.net.ssh.wire import Reader, Writer
+from test_sftp import SSH_OPTS, _listening, keygen
+
+pytestmark = pytest.mark.skipif(not IS_ROOT or shutil.which("sftp") is None or shutil.which("ssh-keygen") is None,
+                                reason="needs root (chroot, host keys) and OpenSSH's sftp and ssh-keygen")
+
+CONFIG = """\
+ServerName "ftp main"
+Port {port}
+DefaultAddress 127.0.0.1
+SocketBindTight on
+DefaultServer on
+UseIPv6 off
+UseReverseDNS off
+PidFile {dir}/proftpy.pid
+ScoreboardFile {dir}/proftpy.scoreboard
+SystemLog {dir}/system.log
+ControlsSocket {dir}/proftpy.sock
+DelayTable {dir}/proftpy.delay
+TimeoutIdle 20
+<Global>
+  AuthOrder mod_auth_file.c
+  AuthUserFile {dir}/ftpd.passwd
+  AuthGroupFile {dir}/ftpd.group
+  RequireValidShell off
+  UseFtpUsers off
+  DefaultRoot ~
+  TransferLog {dir}/xferlog
+  ExtendedLog {dir}/ext.log ALL
+  <IfModule mod_delay.c>
+    DelayEngine off
+  </IfModule>
+</Global>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp"
+  Port {sftp_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPAuthMethods publickey password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  PathDenyFilter \\.forbidden$
+  <Directory {dir}/home/bob/closed>
+    <Limit HARDLINK SITE_DIGEST SITE_COPY>
+      DenyAll
+    </Limit>
+  </Directory>
+  <Directory {dir}/home/bob/open>
+    AllowOverwrite on
+  </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp tuned"
+  Port {tuned_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp-tuned.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPAuthMethods publickey password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  SFTPExtensions +vendorID -hardlink -copyFile -versionSelect -CHECKFILE
+</VirtualHost>
+"""
+
+DATA = bytes(range(256)) * 40 + b"tail"
+
+
+def authorize(keys: Path, user: str, key: Path) -> None:
+    keys.mkdir(exist_ok=True)
+    (keys / user).write_text(subprocess.run(["ssh-keygen", "-e", "-f", f"{key}.pub"], check=True,
+                                            capture_output=True, text=True).stdout)
+
+
+@pytest.fixture(scope="module")
+def sftpd(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sftpext")
+    os.chmod(base, 0o755)
+    d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf")
+    d.users = make_users(base)
+    keygen(base / "host_ed25519", "ed25519")
+    keygen(base / "alice_key", "ed25519")
+    authorize(base / "keys", "alice", base / "alice_key")
+    for sub in ("closed", "open"):
+        (d.home("bob") / sub).mkdir()
+        os.chown(d.home("bob") / sub, d.uid("bob"), d.users["bob"][1])
+    d.sftp_port, d.tuned_port = free_port(), free_port()
+    d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": d.sftp_port,
+                                    "tuned_port": d.tuned_port}))
+    start_daemon(d)
+    assert wait_until(lambda: _listening(d.sftp_port), 10)
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def put(d: Daemon, user: str, name: str, data: bytes = DATA) -> Path:
+    path = d.home(user) / name
+    path.write_bytes(data)
+    os.chown(path, d.uid(user), d.users[user][1])
+    return path
+
+
+# -- a raw SFTP client -----------------------------------------------------------------------------------------------
+def connect(port: int, version: int = 3, user: str = "bob"):
+    """A MiniClient logged in with a password, the sftp subsystem opened with INIT `version`: (client, the VERSION
+    reply's version, its extension pairs)."""
+    from ssh_client import MiniClient
+    c = MiniClient(port)
+    assert c.login(user, PASSWORDS[user])
+    c.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())
+    answer = c.recv()
+    while answer[0] == 80:                          # a global request (ProFTPD's hostkeys-00@openssh.com)
+        answer = c.recv()
+    confirm = Reader(answer, 1)
+    confirm.u32()
+    c.remote = confirm.u32()
+    c.send(Writer().byte(98).u32(c.remote).string(b"subsystem").boolean(True).string(b"sftp").bytes())
+    answer = c.recv()
+    while answer[0] != 99:
+        assert answer[0] in (80, 93), answer
+        answer = c.recv()
+    c.data(struct.pack(">IBI", 5, 1, version))
+    kind, payload = c.sftp_reply()
+    assert kind == 2
+    r = Reader(payload)
+    served = r.u32()
+    pairs = []
+    while r.left():
+        pairs.append((r.text(), r.string()))
+    c.rid = 0
+    return c, served, pairs
+
+
+def s(text) -> bytes:
+    text = text.encode() if isinstance(text, str) else text
+    return struct.pack(">I", len(text)) + text
+
+
+def request(c, kind: int, body: bytes) -> tuple[int, Reader]:
+    c.rid += 1
+    c.data(struct.pack(">IBI", 5 + len(body), kind, c.rid) + body)
+    answer, payload = c.sftp_reply()
+    r = Reader(payload)
+    assert r.u32() == c.rid
+    return answer, r
+
+
+def ext(c, name: str, body: bytes = b"") -> tuple[int, Reader]:
+    return request(c, 200, s(name) + body)
+
+
+def status(answer: tuple[int, Reader]) -> tuple[int, str]:
+    kind, r = answer
+    assert kind == 101, kind
+    return r.u32(), r.text()
+
+
+def check_file(c, path: str, digests: str, offset: int = 0, length: int = 0, block: int = 0):
+    return ext(c, "check-file-name", s(path) + s(digests) + struct.pack(">QQI", offset, length, block))
+
+
+def handle_of(answer: tuple[int, Reader]) -> bytes:
+    kind, r = answer
+    assert kind == 102, kind
+    return r.string()
+
+
+def log_lines(d: Daemon, name: str, marker: str) -> list[str]:
+    """The lines of log `name` holding `marker`, the request part (between quotes) and status of each."""
+    text = (d.dir / name).read_text() if (d.dir / name).exists() else ""
+    return [line.split(' "', 1)[1] for line in text.splitlines() if marker in line]
+
+
+# -- the VERSION reply ---------------------------------------------------------------------------------------------
+def test_version_reply_as_proftpds(sftpd):
+    c, served, pairs = connect(sftpd.sftp_port, 6)
+    assert served == 3                                              # versions 4 to 6 are not done: 3 is served
+    assert pairs == [("versions", b"3"), ("fsync@openssh.com", b"1"), ("posix-rename@openssh.com", b"1"),
+                     ("statvfs@openssh.com", b"2"), ("fstatvfs@openssh.com", b"2"),
+                     ("hardlink@openssh.com", b"1"), ("home-directory", b"1")]
+    c.close()
+    c, served, pairs = connect(sftpd.tuned_port)
+    names = [n for n, _ in pairs]
+    assert names == ["vendor-id", "fsync@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com",
+                     "fstatvfs@openssh.com", "home-directory"]
+    r = Reader(pairs[0][1])
+    assert (r.text(), r.text(), r.text()) == ("ProFTPD Project", "mod_sftp", "mod_sftp/1.1.1")
+    put(sftpd, "bob", "t.txt")
+    for name, body in (("hardlink@openssh.com", s("t.txt") + s("t2.txt")),
+                       ("copy-file", s("t.txt") + s("t3.txt") + b"\0"),
+                       ("check-file-name", s("t.txt") + s("md5") + bytes(20)),
+                       ("version-select", s("3"))):
+        assert status(ext(c, name, body)) == (8, "Unsupported operation"), name
+    assert status(ext(c, "vendor-id", s("Acme") + s("probe") + s("1.0") + struct.pack(">Q", 1))) == (0, "OK")
+    c.close()
+    assert not (sftpd.home("bob") / "t2.txt").exists() and not (sftpd.home("bob") / "t3.txt").exists()
+    assert wait_until(lambda: "client sent 'vendor-id' extension: { vendorName = 'Acme', productName = 'probe', "
+                      "productVersion = '1.0', buildNumber = 1 }" in (sftpd.dir / "sftp-tuned.log").read_text(), 5)
+
+
+# -- OpenSSH's sftp --------------------------------------------------------------------------------------------------
+def sftp_batch(d: Daemon, port: int, commands: str) -> subprocess.CompletedProcess:
+    batch = d.dir / "batch"
+    batch.write_text(commands)
+    return subprocess.run(["sftp", "-b", str(batch), "-i", str(d.dir / "alice_key"), *SSH_OPTS, "-P", str(port),
+                           "alice@127.0.0.1"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_openssh_ln_and_df(sftpd):
+    put(sftpd, "alice", "orig.txt")
+    res = sftp_batch(sftpd, sftpd.sftp_port, "ln orig.txt hard.txt\ndf\ndf -i\n-cp orig.txt copy.txt\n"
+                     "-ln missing.txt other.txt\n-ln orig.txt hard.txt\n")
+    assert res.returncode == 0, res.stderr
+    home = sftpd.home("alice")
+    assert (home / "hard.txt").stat().st_ino == (home / "orig.txt").stat().st_ino
+    lines = res.stdout.splitlines()
+    size_head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["Size", "Used"])
+    v = os.statvfs(home)
+    assert int(lines[size_head + 1].split()[0]) == v.f_blocks * v.f_frsize // 1024      # `df`: KiB, this disk's
+    assert any(line.split()[:2] == ["Inodes", "Used"] for line in lines)
+    assert "copy-data" in res.stderr and not (home / "copy.txt").exists()   # ProFTPD offers no copy-data either
+    assert 'remote link "/missing.txt" to "/other.txt": No such file or directory' in res.stderr
+    assert 'remote link "/orig.txt" to "/hard.txt": Failure' in res.stderr     # EEXIST, in version 3
+    assert wait_until(lambda: 'HARDLINK /orig.txt /hard.txt" 4 -' in log_lines(sftpd, "ext.log", "HARDLINK"), 5)
+    assert log_lines(sftpd, "ext.log", "HARDLINK /orig.txt")[0] == 'HARDLINK /orig.txt /hard.txt" 0 -'
+    res = sftp_batch(sftpd, sftpd.tuned_port, "ln orig.txt hard2.txt\n")
+    assert res.returncode != 0 and "hardlink" in res.stderr and not (home / "hard2.txt").exists()
+
+
+# -- the extensions one by one ---------------------------------------------------------------------------------------
+def test_check_file_digests_as_hashlib(sftpd):
+    put(sftpd, "bob", "sum.txt")
+    c, _, _ = connect(sftpd.sftp_port)
+    for digests, algorithm in (("md5,sha256", "md5"), ("sha512,sha384", "sha512"), ("foo,sha224", "sha224"),
+                               ("sha1", "sha1"), ("sha256", "sha256"), ("sha384", "sha384")):
+        kind, r = check_file(c, "sum.txt", digests)
+        assert kind == 201 and r.text() == algorithm
+        assert r.data[r.pos:] == hashlib.new(algorithm, DATA).digest()
+    kind, r = check_file(c, "/sum.txt", "sha256", 0, 0, 4096)               # blocks of 4096: three digests
+    assert kind == 201 and r.text() == "sha256"
+    assert r.data[r.pos:] == b"".join(hashlib.sha256(DATA[i:i + 4096]).digest() for i in range(0, len(DATA), 4096))
+    kind, r = check_file(c, "sum.txt", "md5", 100, 300)                     # ProFTPD's range: offset + length bytes
+    assert r.text() == "md5" and r.data[r.pos:] == hashlib.md5(DATA[100:500]).digest()
+    h = handle_of(request(c, 3, s("sum.txt") + struct.pack(">II", 1, 0)))
+    kind, r = ext(c, "check-file-handle", s(h) + s("sha1") + bytes(20))
+    assert kind == 201 and r.text() == "sha1" and r.data[r.pos:] == hashlib.sha1(DATA).digest()
+    assert status(request(c, 4, s(h))) == (0, "OK")
+    w = handle_of(request(c, 3, s("new.txt") + struct.pack(">II", 0x1A, 0)))
+    assert status(ext(c, "check-file-handle", s(w) + s("md5") + bytes(20))) == (3, "Permission denied")
+    assert status(request(c, 4, s(w))) == (0, "OK")
+    assert status(ext(c, "check-file-handle", s(b"nohandle") + s("md5") + bytes(20))) == (9, "Invalid handle")
+    assert status(check_file(c, "missing", "md5")) == (2, "No such file")
+    assert status(check_file(c, "closed", "md5")) == (4, "File is a directory")
+    assert status(check_file(c, "sum.txt", "crc32")) == (8, "Invalid parameter")
+    assert status(check_file(c, "sum.txt", "md5", 0, 0, 100)) == (8, "Invalid parameter")      # block < 256
+    assert status(check_file(c, "sum.txt", "md5", len(DATA))) == (8, "Invalid parameter")      # offset past end
+    assert status(check_file(c, "../../../../etc/passwd", "md5")) == (2, "No such file")       # chrooted
+    put(sftpd, "bob", "closed/secret.txt")
+    assert status(check_file(c, "closed/secret.txt", "md5")) == (3, "Permission denied")       # <Limit SITE_DIGEST>
+    c.close()
+
+
+def test_copy_file_runs_site_copy(sftpd):
+    put(sftpd, "bob", "open/src.txt")
+    c, _, _ = connect(sftpd.sftp_port)
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("open/dst.txt") + b"\0")) == (0, "OK")
+    assert (sftpd.home("bob") / "open/dst.txt").read_bytes() == DATA
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("open/dst.txt") + b"\0")) == (3, "Permission denied")
+    put(sftpd, "bob", "open/dst.txt", b"old")
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("open/dst.txt") + b"\1")) == (0, "OK")  # AllowOverwrite
+    assert (sftpd.home("bob") / "open/dst.txt").read_bytes() == DATA
+    put(sftpd, "bob", "plain.txt", b"keep")
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("plain.txt") + b"\1")) == (3, "Permission denied")
+    assert (sftpd.home("bob") / "plain.txt").read_bytes() == b"keep"
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("open/src.txt") + b"\1")) == (4, "File already exists")
+    assert status(ext(c, "copy-file", s("missing") + s("x.txt") + b"\0")) == (2, "No such file")
+    assert status(ext(c, "copy-file", s("open") + s("open2") + b"\0")) == (4, "File is a directory")
+    assert status(ext(c, "copy-file", s("open/src.txt") + s("x.forbidden") + b"\0")) == (3, "Permission denied")
+    assert status(ext(c, "copy-file", s("/../../../../etc/passwd") + s("pw.txt") + b"\0")) == (2, "No such file")
+    put(sftpd, "bob", "closed/in.txt")
+    assert status(ext(c, "copy-file", s("closed/in.txt") + s("out.txt") + b"\0")) == (3, "Permission denied")
+    c.close()
+    for name in ("x.forbidden", "pw.txt", "out.txt", "x.txt"):
+        assert not (sftpd.home("bob") / name).exists()
+    copies = lambda: [x.split() for x in (sftpd.dir / "xferlog").read_text().splitlines() if "/open/dst.txt" in x]
+    assert wait_until(lambda: len(copies()) == 2, 5)
+    line = copies()[0]
+    assert line[7] == str(len(DATA)) and line[8] == str(sftpd.home("bob") / "open/dst.txt")
+    assert line[9:12] == ["b", "_", "i"]                                    # an upload, as mod_sftp logs it
+    lines = log_lines(sftpd, "ext.log", "UNKNOWN bob")
+    first = lines.index('SITE COPY open/src.txt open/dst.txt" 200 -')
+    assert lines[first + 1:first + 4] == ['EXTENDED copy-file" 0 -', 'SITE COPY open/src.txt open/dst.txt" 550 -',
+                                          'EXTENDED copy-file" - -']     # (ProFTPD: `-` and 3 for SITE COPY)
+
+
+def test_hardlink_inside_the_root_only(sftpd):
+    put(sftpd, "bob", "a.txt")
+    c, _, _ = connect(sftpd.sftp_port)
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("b.txt"))) == (0, "OK")
+    assert (sftpd.home("bob") / "b.txt").stat().st_ino == (sftpd.home("bob") / "a.txt").stat().st_ino
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("b.txt"))) == (4, "File already exists")
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("a.txt"))) == (4, "File already exists")
+    assert status(ext(c, "hardlink@openssh.com", s("nope") + s("c.txt"))) == (2, "No such file")
+    assert status(ext(c, "hardlink@openssh.com", s("open") + s("d"))) == (3, "Permission denied")    # a directory
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("e.forbidden"))) == (3, "Permission denied")
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("closed/f.txt"))) == (3, "Permission denied")
+    assert status(ext(c, "hardlink@openssh.com", s("/../../../nosuch/passwd") + s("pw"))) == (2, "No such file")
+    assert status(ext(c, "hardlink@openssh.com", s("a.txt") + s("../../../../tmp/x"))) == (2, "No such file")
+    c.close()
+    assert not (sftpd.home("bob") / "pw").exists() and not (sftpd.home("bob") / "closed/f.txt").exists()
+    assert wait_until(lambda: 'HARDLINK a.txt closed/f.txt" 3 -' in log_lines(sftpd, "ext.log", "HARDLINK"), 5)
+    lines = log_lines(sftpd, "ext.log", "a.txt b.txt") + log_lines(sftpd, "ext.log", "hardlink@openssh.com")
+    assert lines[0] == 'HARDLINK a.txt b.txt" 0 -' and 'EXTENDED hardlink@openssh.com" - -' in lines
+
+
+def test_home_directory_fsync_space_and_statvfs(sftpd):
+    c, _, _ = connect(sftpd.sftp_port)
+    kind, r = ext(c, "home-directory", s(""))
+    assert kind == 104 and r.u32() == 1 and r.text() == "/"                 # chrooted in the home: `/`
+    assert r.text().startswith("drwx")
+    assert status(ext(c, "home-directory", s("alice"))) == (2, "No such file")   # out of this session's root
+    assert status(ext(c, "home-directory", s("nosuch"))) == (2, "No such file")
+    kind, r = ext(c, "space-available", s("."))
+    v = os.statvfs(sftpd.home("bob"))
+    assert kind == 201 and r.u64() == v.f_blocks * v.f_frsize
+    r.u64(), r.u64(), r.u64()
+    assert r.u32() == v.f_frsize
+    assert status(ext(c, "space-available", s("missing"))) == (2, "No such file")
+    put(sftpd, "bob", "sync.txt")
+    h = handle_of(request(c, 3, s("sync.txt") + struct.pack(">II", 1, 0)))
+    kind, r = ext(c, "fstatvfs@openssh.com", s(h))
+    assert kind == 201 and r.u64() == v.f_bsize
+    assert status(ext(c, "fsync@openssh.com", s(h))) == (0, "OK")
+    assert status(ext(c, "fsync@openssh.com", s(b"nohandle"))) == (9, "Invalid handle")
+    assert status(ext(c, "fstatvfs@openssh.com", s(b"nohandle"))) == (9, "Invalid handle")
+    assert status(request(c, 4, s(h))) == (0, "OK")
+    assert status(ext(c, "limits@openssh.com")) == (8, "Unsupported operation")
+    c.close()
+    assert wait_until(lambda: 'FSYNC /sync.txt" 0 -' in log_lines(sftpd, "ext.log", "FSYNC"), 5)
+    assert 'HOMEDIR bob" - -' in log_lines(sftpd, "ext.log", "HOMEDIR")
+
+
+def test_version_select_first_only_then_disconnect(sftpd):
+    from ssh_client import ServerClosed
+    c, _, _ = connect(sftpd.sftp_port)
+    assert status(ext(c, "version-select", s("3"))) == (0, "OK")
+    assert status(ext(c, "version-select", s("3"))) == (4, "Failure")     # once only: then the session ends
+    with pytest.raises(ServerClosed) as e:
+        c.sftp_reply()
+    assert e.value.reason == 11
+    c.close()
+    c, _, _ = connect(sftpd.sftp_port)
+    assert status(ext(c, "version-select", s("6"))) == (8, "Invalid parameter")   # a version not served
+    with pytest.raises(ServerClosed):
+        c.sftp_reply()
+    c.close()
+    c, _, _ = connect(sftpd.sftp_port)
+    assert request(c, 17, s("."))[0] == 105                                # STAT: ATTRS
+    assert status(ext(c, "version-select", s("3"))) == (4, "Failure")       # too late: not the first request
+    c.close()
+    assert wait_until(lambda: 'EXTENDED version-select" 4 -' in log_lines(sftpd, "ext.log", "version-select"), 5)
+
+
+def test_still_serving_after_hostile_extension_requests(sftpd):
+    c, _, _ = connect(sftpd.sftp_port)
+    for body in (s("check-file-name") + s("x"), s("copy-file") + s("a"), s("hardlink@openssh.com"),
+                 s("space-available"), s("vendor-id") + s("a"), s("check-file-name") + s("\0") + s("md5") + bytes(20),
+                 s("home-directory") + s(b"\xff\xfe"), s("fsync@openssh.com") + s(b"x" * 1000)):
+        kind, r = request(c, 200, body)
+        assert kind == 101 and r.u32() in (2, 4, 5, 8, 9)
+    assert status(ext(c, "vendor-id", s("a") + s("b") + s("c") + bytes(8))) == (0, "OK")
+    c.close()
+
+
+# -- configuration -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("line, text", [
+    ("SFTPExtensions +limits", "SFTPExtensions: unknown extension: 'limits'"),
+    ("SFTPExtensions vendorID", "SFTPExtensions: bad option: 'vendorID'"),
+    ("SFTPExtensions", "SFTPExtensions: wrong number of parameters"),
+    ("SFTPExtensions +xattr", "SFTPExtensions: '+xattr' (xattr@proftpd.org) is not supported by proftpy"),
+])
+def test_sftp_extensions_refused_at_load(tmp_path, line, text):
+    res = configtest(tmp_path, f"Port 0\n<IfModule mod_sftp.c>\n{line}\n</IfModule>\n")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "t.conf:3: " + text in res.stderr, res.stderr
+
+
+# -- side by side with Debian's ProFTPD ------------------------------------------------------------------------------
+EXCHANGE = [
+    ("version-select", s("3")),
+    ("vendor-id", s("Acme") + s("probe") + s("1.0") + struct.pack(">Q", 7)),
+    ("check-file-name", s("a.txt") + s("md5,sha256") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("a.txt") + s("sha256") + struct.pack(">QQI", 0, 0, 256)),
+    ("check-file-name", s("/a.txt") + s("sha1") + struct.pack(">QQI", 100, 300, 0)),
+    ("check-file-name", s("a.txt") + s("sha512,sha384") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("a.txt") + s("sha224") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("nope") + s("md5") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("sub") + s("md5") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("a.txt") + s("foo") + struct.pack(">QQI", 0, 0, 0)),
+    ("check-file-name", s("a.txt") + s("md5") + struct.pack(">QQI", 0, 0, 100)),
+    ("check-file-name", s("a.txt") + s("md5") + struct.pack(">QQI", 5000, 0, 0)),
+    ("check-file-handle", s(b"zz") + s("md5") + struct.pack(">QQI", 0, 0, 0)),
+    ("fstatvfs@openssh.com", s(b"zz")),
+    ("fsync@openssh.com", s(b"zz")),
+    ("copy-file", s("a.txt") + s("b.txt") + b"\0"),
+    ("copy-file", s("a.txt") + s("b.txt") + b"\0"),
+    ("copy-file", s("a.txt") + s("b.txt") + b"\1"),
+    ("copy-file", s("a.txt") + s("a.txt") + b"\1"),
+    ("copy-file", s("nope") + s("c.txt") + b"\0"),
+    ("copy-file", s("sub") + s("sub2") + b"\0"),
+    ("copy-file", s("a.txt") + s("nodir/x") + b"\0"),
+    ("hardlink@openssh.com", s("a.txt") + s("h.txt")),
+    ("hardlink@openssh.com", s("a.txt") + s("h.txt")),
+    ("hardlink@openssh.com", s("nope") + s("h2.txt")),
+    ("hardlink@openssh.com", s("a.txt") + s("a.txt")),
+    ("hardlink@openssh.com", s("sub") + s("sub3")),
+    ("space-available", s("nope")),
+    ("statvfs@openssh.com", s("nope")),
+    ("limits@openssh.com", b""),
+    ("expand-path@openssh.com", s("~/a.txt")),
+    ("users-groups-by-id@openssh.com", s(b"") + s(b"")),
+    ("copy-data", s(b"x") + struct.pack(">QQ", 0, 0) + s(b"y") + struct.pack(">Q", 0)),
+    ("getxattr@proftpd.org", s("a.txt") + s("user.x") + struct.pack(">I", 100)),
+    ("frobnicate", b""),
+]
+
+
+def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
+    """The same requests, byte for byte, to Debian's ProFTPD 1.3.8 (LoadModule mod_sftp.c) and to proftpy: the
+    same statuses (code and text), digests, files and ExtendedLog lines of the extensions. Differences kept on
+    purpose: the `versions` pair (proftpy serves version 3 only: "3", ProFTPD "2,3,4,5,6"), home-directory (ProFTPD
+    1.3.8 answers it with a NAME reply missing its header, and cannot see a chrooted home) and the status lines'
+    language tag (ProFTPD "en-US", proftpy "en", as for every status)."""
+    from conftest import PROFTPD, side_by_side
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    tmp_path = open_tmp_path
+    users = make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+    uid, gid, home = users["bob"]
+
+    def drive(port: int, run: Path) -> tuple:
+        assert wait_until(lambda: _listening(port), 10)
+        for p in list(home.iterdir()):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        (home / "a.txt").write_bytes(DATA[:1028])
+        (home / "sub").mkdir()
+        for p in (home / "a.txt", home / "sub"):
+            os.chown(p, uid, gid)
+        c, served, pairs = connect(port)
+        answers = []
+        for name, body in EXCHANGE:
+            kind, r = ext(c, name, body)
+            answers.append((name, kind, (r.u32(), r.text()) if kind == 101 else r.data[r.pos:]))
+        h = handle_of(request(c, 3, s("a.txt") + struct.pack(">II", 1, 0)))
+        for name, body in (("check-file-handle", s(h) + s("md5") + bytes(20)), ("fsync@openssh.com", s(h))):
+            kind, r = ext(c, name, body)
+            answers.append((name, kind, (r.u32(), r.text()) if kind == 101 else r.data[r.pos:]))
+        request(c, 4, s(h))
+        c.close()
+        time.sleep(0.5)
+        logged = [line.split('"')[1:2] + line.split()[-2:-1] for line in (run / "ext.log").read_text().splitlines()
+                  if any(w in line for w in ('"EXTENDED', '"HARDLINK', '"FSYNC'))]
+        files = sorted((p.name, p.stat().st_ino == (home / "a.txt").stat().st_ino) for p in home.iterdir())
+        return served, [n for n, _ in pairs], answers, logged, files
+
+    config = f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+ExtendedLog {{dir}}/ext.log ALL
+DefaultRoot ~
+"""
+    results = side_by_side(tmp_path, config, drive)
+    theirs, ours = results["proftpd"], results["proftpy"]
+    assert ours[0] == theirs[0] == 3
+    assert ours[1] == theirs[1]                                     # the same extensions, in the same order
+    for mine, other in zip(ours[2], theirs[2], strict=True):
+        assert mine == other
+    assert ours[3] == theirs[3]
+    assert ours[4] == theirs[4]
