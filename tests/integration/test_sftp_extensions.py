@@ -439,12 +439,18 @@ EXCHANGE = [
     ("copy-data", s(b"x") + struct.pack(">QQ", 0, 0) + s(b"y") + struct.pack(">Q", 0)),
     ("getxattr@proftpd.org", s("a.txt") + s("user.x") + struct.pack(">I", 100)),
     ("frobnicate", b""),
+    ("posix-rename@openssh.com", s("b.txt") + s("r.txt")),
+    ("posix-rename@openssh.com", s("nope") + s("r2.txt")),
+    ("statvfs@openssh.com", s(".")),
+    ("space-available", s(".")),
 ]
+VARYING = ("statvfs@openssh.com", "space-available")     # the free blocks of a live disk: compared by kind only
 
 
 def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
     """The same requests, byte for byte, to Debian's ProFTPD 1.3.8 (LoadModule mod_sftp.c) and to proftpy: the
-    same statuses (code and text), digests, files and ExtendedLog lines of the extensions. Differences kept on
+    same statuses (code and text), digests, files and ExtendedLog lines of the extensions; then the same OpenSSH
+    sftp batch (`ln`, `df -h`, `cp`): the same transcript. Differences kept on
     purpose: the `versions` pair (proftpy serves version 3 only: "3", ProFTPD "2,3,4,5,6"), home-directory (ProFTPD
     1.3.8 answers it with a NAME reply missing its header, and cannot see a chrooted home) and the status lines'
     language tag (ProFTPD "en-US", proftpy "en", as for every status)."""
@@ -454,7 +460,11 @@ def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
     tmp_path = open_tmp_path
     users = make_users(tmp_path)
     keygen(tmp_path / "host", "ed25519")
+    keygen(tmp_path / "bob_key", "ed25519")
+    authorize(tmp_path / "keys", "bob", tmp_path / "bob_key")
     uid, gid, home = users["bob"]
+    batch = tmp_path / "batch"
+    batch.write_text("ln a.txt l.txt\n-ln a.txt l.txt\n-ln nope x\ndf -h\n-cp a.txt c.txt\nls -1\n")
 
     def drive(port: int, run: Path) -> tuple:
         assert wait_until(lambda: _listening(port), 10)
@@ -468,13 +478,17 @@ def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
         answers = []
         for name, body in EXCHANGE:
             kind, r = ext(c, name, body)
-            answers.append((name, kind, (r.u32(), r.text()) if kind == 101 else r.data[r.pos:]))
+            answers.append((name, kind, (r.u32(), r.text()) if kind == 101 else
+                            None if name in VARYING else r.data[r.pos:]))
         h = handle_of(request(c, 3, s("a.txt") + struct.pack(">II", 1, 0)))
         for name, body in (("check-file-handle", s(h) + s("md5") + bytes(20)), ("fsync@openssh.com", s(h))):
             kind, r = ext(c, name, body)
             answers.append((name, kind, (r.u32(), r.text()) if kind == 101 else r.data[r.pos:]))
         request(c, 4, s(h))
         c.close()
+        res = subprocess.run(["sftp", "-b", str(batch), "-i", str(tmp_path / "bob_key"), *SSH_OPTS, "-P", str(port),
+                              "bob@127.0.0.1"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        answers.append(("sftp", res.returncode, res.stdout, res.stderr))
         time.sleep(0.5)
         logged = [line.split('"')[1:2] + line.split()[-2:-1] for line in (run / "ext.log").read_text().splitlines()
                   if any(w in line for w in ('"EXTENDED', '"HARDLINK', '"FSYNC'))]
@@ -484,7 +498,8 @@ def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
     config = f"""LoadModule mod_sftp.c
 SFTPEngine on
 SFTPHostKey {tmp_path}/host
-SFTPAuthMethods password
+SFTPAuthMethods publickey password
+SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
 SFTPLog {{dir}}/sftp.log
 ExtendedLog {{dir}}/ext.log ALL
 DefaultRoot ~
@@ -492,6 +507,8 @@ DefaultRoot ~
     results = side_by_side(tmp_path, config, drive)
     theirs, ours = results["proftpd"], results["proftpy"]
     assert ours[0] == theirs[0] == 3
+    sftp_run = ours[2][-1]
+    assert sftp_run[1] == 0 and "remote link" in sftp_run[3] and "Size" in sftp_run[2], sftp_run
     assert ours[1] == theirs[1]                                     # the same extensions, in the same order
     for mine, other in zip(ours[2], theirs[2], strict=True):
         assert mine == other
