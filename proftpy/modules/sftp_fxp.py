@@ -1,5 +1,5 @@
 """mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp, curl's
-libssh2 and lftp speak), with OpenSSH's posix-rename, statvfs and fsync extensions.
+libssh2 and lftp speak); its EXTENDED requests are the extensions of sftp_ext.py (ProFTPD 1.3.8's set).
 
 Every client path goes through the session's `fs` (proftpy/fs.py, the one door). `<Limit>` and the other modules
 see SFTP requests under the FTP commands ProFTPD's mod_sftp maps them to: OPEN for reading runs RETR's PRE_CMD
@@ -687,16 +687,13 @@ def _arg_handle(packet: bytes) -> bytes:
         return b""
 
 
-def _logged_arg(kind: int, packet: bytes, skip: int = 0) -> str:
-    """A request's argument as ProFTPD's mod_sftp logs it (`%J`); `skip` strings come first (an extension's
-    name)."""
+def _logged_arg(kind: int, packet: bytes) -> str:
+    """A request's argument as ProFTPD's mod_sftp logs it (`%J`)."""
     r = Reader(packet, 1)
     try:
         if kind == INIT:
             return str(r.u32())
         r.u32()
-        for _ in range(skip):
-            r.string(8192)
         if kind in _PATH_FIRST:
             return r.text(8192)
         if kind in _HANDLE_FIRST:
