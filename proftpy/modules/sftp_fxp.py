@@ -224,9 +224,11 @@ class Sftp:
                 real, virtual, nbytes = h.final or h.real, h.virtual, h.bytes
             else:
                 nbytes = h.bytes if kind == READDIR else 0
-        if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first
+        if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first; `%b` is 0
+            nbytes = 0 if self.handles else None        # while a handle is open (its transfer's count), as there
             for req, sub_status in self.sublines:
-                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status)
+                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status,
+                            nbytes=nbytes)
         log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
 
     def run(self, packet: bytes) -> None:
