@@ -447,6 +447,7 @@ EXCHANGE = [
 VARYING = ("statvfs@openssh.com", "space-available")     # the free blocks of a live disk: compared by kind only
 
 
+@pytest.mark.slow
 def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
     """The same requests, byte for byte, to Debian's ProFTPD 1.3.8 (LoadModule mod_sftp.c) and to proftpy: the
     same statuses (code and text), digests, files and ExtendedLog lines of the extensions; then the same OpenSSH
