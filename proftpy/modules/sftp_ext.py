@@ -31,7 +31,8 @@ from .sftp_proto import (EXTENDED_REPLY, FAILURE, FILE_ALREADY_EXISTS, FILE_IS_A
                          INVALID_FILENAME)
 from .sftp_state import VERSION
 
-PROTOCOL = 3                    # the one SFTP version proftpy serves (ProFTPD's 4 to 6 are not done)
+PROTOCOL = 3                    # the SFTP version of these requests' replies (ProFTPD's v3 codes)
+PROTOCOLS = (3, 4, 5, 6)        # the versions served (ProFTPD also serves 1 and 2)
 BUILD_NUMBER = 0x01030805       # ProFTPD 1.3.8's pr_version_get_number(), in its vendor-id
 DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")   # check-file's, in ProFTPD's order
 MIN_BLOCK = 256                 # check-file's smallest block (a smaller one is refused, as the draft says)
@@ -63,15 +64,19 @@ def parse_extensions(args: list[str]) -> frozenset[str]:
     return frozenset(flags)
 
 
-def version_pairs(flags: frozenset[str]) -> list[tuple[str, bytes]]:
-    """The extension pairs of the VERSION reply, in ProFTPD's order (fxp_handle_init): vendor-id, versions, then
-    OpenSSH's. `versions` names the one version proftpy serves."""
+def version_pairs(flags: frozenset[str], version: int = PROTOCOL) -> list[tuple[str, bytes]]:
+    """The extension pairs of the VERSION reply, in ProFTPD's order (fxp_handle_init): vendor-id, versions,
+    newline (version 4+), supported (5) or supported2 (6+), then OpenSSH's."""
     pairs = []
     if "vendorID" in flags:
         pairs.append(("vendor-id", Writer().string("ProFTPD Project").string("mod_sftp").string(VERSION)
                       .u64(BUILD_NUMBER).bytes()))
     if "versionSelect" in flags:
-        pairs.append(("versions", str(PROTOCOL).encode()))
+        pairs.append(("versions", ",".join(map(str, PROTOCOLS)).encode()))
+    if version >= 4:
+        pairs.append(("newline", b"\n"))
+    if version == 5 or version >= 6:
+        pairs.append(("supported" if version == 5 else "supported2", _supported(flags, version)))
     for flag, names, value in (("fsync", ("fsync@openssh.com",), b"1"),
                                ("posixRename", ("posix-rename@openssh.com",), b"1"),
                                ("statvfs", ("statvfs@openssh.com", "fstatvfs@openssh.com"), b"2"),
@@ -80,6 +85,21 @@ def version_pairs(flags: frozenset[str]) -> list[tuple[str, bytes]]:
         if flag in flags:
             pairs += [(name, value) for name in names]
     return pairs
+
+
+def _supported(flags: frozenset[str], version: int) -> bytes:
+    """Version 5's `supported` and 6's `supported2` as ProFTPD writes them: the attribute mask (size, permissions,
+    access and modify times, owner and group), no attribute bits, the open and access masks, no maximum read;
+    version 6 says that OPEN takes no lock and BLOCK read or write ones, no attribute extensions; then the
+    extension names (version 5: without a count, as ProFTPD writes them)."""
+    w = Writer().u32(0xAD).u32(0).u32(0x187).u32(0x1F).u32(0)
+    names = [n for f, n in (("checkFile", "check-file"), ("copyFile", "copy-file"),
+                            ("spaceAvailable", "space-available")) if f in flags] + ["vendor-id"]
+    if version >= 6:
+        w.raw(bytes((0, 1, 0x0C, 1))).u32(0).u32(len(names))
+    for name in names:
+        w.string(name)
+    return w.bytes()
 
 
 def errno_status(err: int, version: int = PROTOCOL) -> tuple[int, str]:
@@ -129,7 +149,7 @@ def extended(sftp, rid: int, name: str, r: Reader) -> None:
 
 
 def _fail(sftp, rid: int, err: int) -> None:
-    sftp.status(rid, *errno_status(err))
+    sftp.status(rid, *errno_status(err, max(sftp.version, PROTOCOL)))
     sftp.ext_status = sftp.replied
 
 
@@ -150,8 +170,9 @@ def _version_select(sftp, rid: int, r: Reader) -> None:
     """Only as the first request after INIT, and only the version served: anything else is answered and the
     session ends (ProFTPD disconnects the client, as the draft asks)."""
     wanted = r.text(64)
-    if sftp.may_select and wanted.strip().isdigit() and int(wanted) == PROTOCOL:
+    if sftp.may_select and wanted.strip().isdigit() and int(wanted) in PROTOCOLS:
         sftp.may_select = False
+        sftp.version = int(wanted)
         _ok(sftp, rid)
         sftp.ext_status = sftp.replied
         return
@@ -159,8 +180,8 @@ def _version_select(sftp, rid: int, r: Reader) -> None:
         sftp.status(rid, FAILURE)
     else:
         sftp.log.write(f"client requested SFTP protocol version '{wanted[:20]}' via 'version-select', which "
-                       f"proftpy does not serve (only {PROTOCOL})")
-        sftp.status(rid, *errno_status(errno.EINVAL))
+                       f"proftpy does not serve")
+        sftp.status(rid, *errno_status(errno.EINVAL, max(sftp.version, PROTOCOL)))
     sftp.ext_status = sftp.replied
     raise Disconnect(BY_APPLICATION, "Application disconnected",
                      "client sent 'version-select' request at inappropriate time, rejecting")
@@ -280,7 +301,7 @@ def _copy_file(sftp, rid: int, r: Reader) -> None:
     except (Failed, OSError, FsError) as e:
         err = getattr(e, "errno", None) or errno.EIO
         session.dispatcher.after(session, req, Reply(550, f"{dst}: {os.strerror(err)}"))
-        sftp.status(rid, *errno_status(err))
+        sftp.status(rid, *errno_status(err, max(sftp.version, PROTOCOL)))
         return
     req.notes["copied"] = {"path": target.real, "size": session.fs.stat(target.real).st_size, "direction": "i"}
     session.dispatcher.after(session, req, Reply(200, "SITE COPY command successful"))
@@ -304,9 +325,14 @@ def _fsync(sftp, rid: int, r: Reader) -> None:
 
 
 def _hardlink(sftp, rid: int, r: Reader) -> None:
-    """hardlink@openssh.com: `<Limit HARDLINK>` (DIRS at the source, WRITE at the new name), PathAllowFilter and
-    PathDenyFilter on both, then link(2) inside the session's root; a HARDLINK line in ExtendedLog."""
     src, dst = sftp.path(r), sftp.path(r)
+    hardlink(sftp, rid, src, dst)
+
+
+def hardlink(sftp, rid: int, src: str, dst: str) -> None:
+    """hardlink@openssh.com (and version 6's LINK): `<Limit HARDLINK>` (DIRS at the source, WRITE at the new name),
+    PathAllowFilter and PathDenyFilter on both, then link(2) inside the session's root; a HARDLINK line in
+    ExtendedLog."""
     line = Request("HARDLINK", f"{src} {dst}")
     sftp.sublines.append((line, None))
     try:
@@ -322,7 +348,7 @@ def _hardlink(sftp, rid: int, r: Reader) -> None:
     except (Failed, OSError, FsError) as e:
         err = getattr(e, "errno", None) or errno.EIO
         sftp.log.write(f"error hardlinking '{src}' to '{dst}': {os.strerror(err)}")
-        sftp.status(rid, *errno_status(err))
+        sftp.status(rid, *errno_status(err, max(sftp.version, PROTOCOL)))
     else:
         _ok(sftp, rid)
     sftp.sublines[-1] = (line, sftp.replied)
@@ -348,8 +374,7 @@ def _home_directory(sftp, rid: int, r: Reader) -> None:
         sftp.sublines[-1] = (line, sftp.replied)
         return
     st = session.fs.stat(session.fs.real_of(shown))
-    sftp.send(Writer().byte(NAME).u32(rid).u32(1).string(shown).string(sftp.longname(shown, st))
-              .raw(sftp.attrs(st)).bytes())
+    sftp.send(sftp.name_entry(Writer().byte(NAME).u32(rid).u32(1), shown, st).bytes())
 
 
 def _client_view(fs, home: str) -> str | None:

@@ -17,6 +17,7 @@ most 64 KiB, at most 256 handles are open at once."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import posixpath
@@ -35,11 +36,14 @@ from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .log import log_request, logs_requests
-from .sftp_proto import (ATTRS, BAD_MESSAGE, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT, FSTAT,
-                         HANDLE, INIT, LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OP_UNSUPPORTED, OPEN,
+from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT, FSTAT,
+                         HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OP_UNSUPPORTED, OPEN,
                          OPENDIR, PERMISSION_DENIED, READ_, READDIR, READLINK, REALPATH, REMOVE, RENAME, RMDIR,
-                         SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, VERSION, WRITE_)
-from .sftp_ext import extended as run_extension, enabled as extensions_enabled, version_pairs
+                         SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK, UNKNOWN_PRINCIPAL, VERSION,
+                         WRITE_)
+from . import sftp_attrs
+from .sftp_ext import PROTOCOLS, enabled as extensions_enabled, errno_status as proftpd_status, \
+    extended as run_extension, hardlink, version_pairs
 from .sftp_state import SftpState
 from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
 
@@ -50,6 +54,12 @@ log = logging.getLogger("proftpy")
 
 ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME, ATTR_EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
 F_READ, F_WRITE, F_APPEND, F_CREAT, F_TRUNC, F_EXCL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+# version 5's OPEN: desired-access bits, then the disposition and its modifiers (draft -05, 6.3.1)
+WANT_READ, WANT_WRITE, WANT_APPEND, WANT_READ_ATTRS, WANT_WRITE_ATTRS = 0x1, 0x2, 0x4, 0x80, 0x100
+CREATE_NEW, CREATE_TRUNCATE, OPEN_EXISTING, OPEN_OR_CREATE, TRUNCATE_EXISTING = 0, 1, 2, 3, 4
+ACCESS_APPEND, ACCESS_APPEND_ATOMIC, ACCESS_TEXT, ACCESS_LOCKS = 0x8, 0x10, 0x20, 0x40 | 0x80 | 0x100
+RENAME_OVERWRITE, RENAME_ATOMIC = 0x1, 0x2
+LOCK_READ, LOCK_WRITE, LOCK_DELETE = 0x40, 0x80, 0x100
 
 MAX_PACKET = 256 * 1024 + 1024
 MAX_READ = 65536
@@ -186,14 +196,21 @@ class Sftp:
     def send(self, payload: bytes) -> None:
         self.chan.write(_U32.pack(len(payload)) + payload)
 
-    def status(self, rid: int, code: int, text: str | None = None) -> None:
+    def status(self, rid: int, code: int, text: str | None = None, extra: str | None = None) -> None:
         text = text or STATUS_TEXT.get(code, "Failure")
         self.replied = (code, text)
-        self.send(Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en").bytes())
+        w = Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en")
+        if extra is not None and self.version >= 5:     # UNKNOWN_PRINCIPAL's name (draft -05)
+            w.string(extra)
+        self.send(w.bytes())
+
+    def errno_status(self, err: int) -> tuple[int, str]:
+        """An errno's status: version 3's as proftpy always answered it, 4 to 6's as ProFTPD's table has it."""
+        return errno_status(err) if self.version <= 3 else proftpd_status(err, self.version)
 
     def error(self, rid: int, e: BaseException) -> None:
         err = getattr(e, "errno", None) or errno.EIO
-        self.status(rid, *errno_status(err))
+        self.status(rid, *self.errno_status(err))
 
     # -- dispatch --------------------------------------------------------------------------------------------------
     def handle(self, packet: bytes) -> None:
@@ -258,9 +275,12 @@ class Sftp:
             self.log.write(f"bad SFTP request type {kind}: {e}")
             self.status(rid, BAD_MESSAGE)
         except FsError as e:
-            self.status(rid, *errno_status(e.errno))
+            self.status(rid, *self.errno_status(e.errno))
         except OSError as e:
             self.error(rid, e)
+        except sftp_attrs.UnknownPrincipal as e:
+            self.log.write(f"unable to translate name '{e.name}' to an ID, UNKNOWN_PRINCIPAL error")
+            self.status(rid, UNKNOWN_PRINCIPAL, extra=e.name)
         except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
             self.log.write(f"SFTP request type {kind} refused: {e}")
             self.status(rid, FAILURE, "Invalid argument")
@@ -270,11 +290,11 @@ class Sftp:
             client_version = r.u32()
         except WireError:
             client_version = 3
-        self.version = 3
-        self.log.write(f"client requested SFTP protocol version {client_version}, using version 3")
+        self.version = min(max(client_version, PROTOCOLS[0]), PROTOCOLS[-1])
+        self.log.write(f"client requested SFTP protocol version {client_version}, using version {self.version}")
         self.session.set_protocol("sftp")
-        w = Writer().byte(VERSION).u32(3)
-        for name, value in version_pairs(self.ext_flags):
+        w = Writer().byte(VERSION).u32(self.version)
+        for name, value in version_pairs(self.ext_flags, self.version):
             w.string(name).string(value)
         self.may_select = "versionSelect" in self.ext_flags
         self.send(w.bytes())
@@ -303,18 +323,25 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply))
+            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
         return reply
 
     # -- attributes ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def attrs(st: os.stat_result) -> bytes:
+    def attrs(self, st: os.stat_result | None, flags: int | None = None) -> bytes:
+        """A file's attributes in this session's version: `flags` those a version 4+ STAT asked for (READDIR's
+        and NAME's own otherwise)."""
+        if self.version > 3:
+            return sftp_attrs.write(self.version, st, sftp_attrs.listed(self.version) if flags is None else flags,
+                                    lambda uid: self._owner(uid, True), lambda gid: self._owner(gid, False))
+        if st is None or flags == 0:                    # (REALPATH's and READLINK's: none)
+            return _U32.pack(0)
         return (Writer().u32(ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME).u64(st.st_size)
                 .u32(st.st_uid).u32(st.st_gid).u32(st.st_mode).u32(int(st.st_atime) & 0xFFFFFFFF)
                 .u32(int(st.st_mtime) & 0xFFFFFFFF).bytes())
 
-    @staticmethod
-    def read_attrs(r: Reader) -> dict:
+    def read_attrs(self, r: Reader) -> dict:
+        if self.version > 3:
+            return sftp_attrs.read(r, self._uid_of, self._gid_of)
         flags = r.u32()
         out: dict = {}
         if flags & ATTR_SIZE:
@@ -341,6 +368,25 @@ class Sftp:
         when = listing.time_field(int(st.st_mtime), int(time.time()), gmt=False)
         # ProFTPD's fxp_get_path_listing: its mode string ends in a space, then "%3u %-8s %-8s %8llu"
         return listing.long_line(mode + " ", st.st_nlink, user, group, listing.size_field(st.st_size), when, name)
+
+    def _uid_of(self, name: str) -> int | None:
+        account = self.session.auth.lookup(name)
+        return account.uid if account is not None else int(name) if name.isdigit() else None
+
+    def _gid_of(self, name: str) -> int | None:
+        try:
+            return self.session.auth.gid_of(name)
+        except (KeyError, LookupError, ValueError):
+            return int(name) if name.isdigit() else None
+
+    def name_entry(self, w: Writer, name: str, st: os.stat_result | None, longname: str | None = None,
+                   flags: int | None = None) -> Writer:
+        """One entry of a NAME reply: the name, version 3's long name (`ls -l`'s line, or `longname`), the
+        attributes."""
+        w.string(name)
+        if self.version <= 3:
+            w.string(longname if longname is not None else self.longname(name, st))
+        return w.raw(self.attrs(st, flags))
 
     def _owner(self, ident: int, user: bool) -> str:
         cache = self.__dict__.setdefault("_owners", {})
@@ -388,7 +434,15 @@ class Sftp:
     # -- requests --------------------------------------------------------------------------------------------------
     def open_(self, rid: int, r: Reader) -> None:
         path = self.path(r)
-        pflags = r.u32()
+        if self.version >= 5:
+            access, disposition = r.u32(), r.u32()
+            if disposition & ACCESS_LOCKS:
+                self.log.write("client requested unsupported lock flags in OPEN command, rejecting")
+                self.status(rid, OP_UNSUPPORTED)
+                return
+            pflags = v5_open_flags(access, disposition)
+        else:
+            pflags = r.u32()
         attrs = self.read_attrs(r)
         if len(self.handles) >= MAX_HANDLES:
             self.status(rid, FAILURE, "Too many open handles")
@@ -399,7 +453,7 @@ class Sftp:
         try:
             h = start_transfer(self.session, path, pflags, perms)
         except Refused as e:
-            self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED))
+            self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED, self.errno_status))
             return
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
@@ -449,27 +503,34 @@ class Sftp:
         h.bytes += len(data)
         self.status(rid, OK)
 
-    def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None) -> None:
+    def asked(self, r: Reader) -> int | None:
+        """A version 4+ STAT's flags, less those ProFTPD never answers (None in version 3)."""
+        return r.u32() & sftp_attrs.KEPT if self.version > 3 else None
+
+    def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None, flags: int | None) -> None:
         vpath = self.resolve(path, follow)
         if not self.allowed(name, group, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
         st = self.session.fs.stat(vpath.real) if follow else self.session.fs.lstat(vpath.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
 
     def stat_(self, rid: int, r: Reader) -> None:
-        self._stat(rid, self.path(r), True, "STAT", READ)
+        path = self.path(r)
+        self._stat(rid, path, True, "STAT", READ, self.asked(r))
 
     def lstat(self, rid: int, r: Reader) -> None:
-        self._stat(rid, self.path(r), False, "LSTAT", None)
+        path = self.path(r)
+        self._stat(rid, path, False, "LSTAT", None, self.asked(r))
 
     def fstat(self, rid: int, r: Reader) -> None:
         h = self.get_handle(r)
+        flags = self.asked(r)
         if h is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
         st = os.fstat(h.fd) if h.fd is not None else self.session.fs.stat(h.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
 
     def _setstat(self, rid: int, real: str, attrs: dict, fd: int | None) -> None:
         session = self.session
@@ -505,6 +566,9 @@ class Sftp:
                     os.close(tfd)
         if "mtime" in attrs and "IgnoreSFTPSetTimes" not in opts:
             times = (attrs["atime"], attrs["mtime"])
+            if None in times:                   # version 4+: one of them sent, the other kept
+                cur = os.fstat(fd) if fd is not None else fs.stat(real)
+                times = (cur.st_atime if times[0] is None else times[0], cur.st_mtime if times[1] is None else times[1])
             os.utime(fd, times) if fd is not None else fs.utime(real, times)
         self.status(rid, OK)
 
@@ -532,7 +596,7 @@ class Sftp:
         refusal = session.dispatcher.pre(session, req)
         if refusal is not None:
             session.dispatcher.after(session, req, refusal)
-            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED))
+            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED, self.errno_status))
             return
         try:
             vpath = self.resolve(path)
@@ -573,7 +637,7 @@ class Sftp:
                 st = fs.lstat(target)
             except OSError:
                 continue
-            out.string(name).string(self.longname(name, st)).raw(self.attrs(st))
+            self.name_entry(out, name, st)
             count += 1
         if not count:
             self.status(rid, EOF)
@@ -605,13 +669,18 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply))
+            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
 
     def rmdir(self, rid: int, r: Reader) -> None:
         self.ftp(rid, "RMD", self.path(r))
 
     def realpath(self, rid: int, r: Reader) -> None:
         path = self.path(r)
+        control = 1
+        if self.version >= 6 and r.left():              # draft -13's control byte; its composed paths are read
+            control = r.byte()                          # and left alone, as ProFTPD does
+            while r.left():
+                self.path(r)
         vpath = self.resolve(path)
         try:
             shown = self.session.fs.canonical(vpath)
@@ -620,13 +689,22 @@ class Sftp:
         if not self.allowed("REALPATH", DIRS, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
-        self.send(Writer().byte(NAME).u32(rid).u32(1).string(shown).string(shown).u32(0).bytes())
+        st = None
+        if self.version > 3:                            # its type in the attributes (no flags); as ProFTPD, a
+            try:                                        # missing path is an error before version 6, then only
+                st = self.session.fs.stat(vpath.real) if control != 1 else self.session.fs.lstat(vpath.real)
+            except (OSError, FsError):                  # with STAT_ALWAYS (else the path as the client gave it)
+                if self.version < 6 or control == 3:
+                    raise
+                shown = path
+        self.send(self.name_entry(Writer().byte(NAME).u32(rid).u32(1), shown, st, shown, 0).bytes())
 
     def rename_paths(self, rid: int, old: str, new: str, overwrite: bool) -> None:
         if not overwrite:
             try:
                 if self.session.fs.lexists(self.resolve(new, follow=False).real):
-                    self.status(rid, FAILURE, "File exists")
+                    self.status(rid, *(self.errno_status(errno.EEXIST) if self.version > 3 else
+                                       (FAILURE, "File exists")))
                     return
             except FsError:
                 pass                        # RNTO answers for a path out of reach
@@ -638,7 +716,8 @@ class Sftp:
 
     def rename(self, rid: int, r: Reader) -> None:
         old, new = self.path(r), self.path(r)
-        self.rename_paths(rid, old, new, overwrite=False)
+        flags = r.u32() if self.version >= 5 else 0
+        self.rename_paths(rid, old, new, overwrite=bool(flags & (RENAME_OVERWRITE | RENAME_ATOMIC)))
 
     def readlink(self, rid: int, r: Reader) -> None:
         vpath = self.resolve(self.path(r), follow=False)
@@ -646,11 +725,14 @@ class Sftp:
             self.status(rid, PERMISSION_DENIED)
             return
         target = self.session.fs.readlink(vpath.real)
-        self.send(Writer().byte(NAME).u32(rid).u32(1).string(target).string(target).u32(0).bytes())
+        self.send(self.name_entry(Writer().byte(NAME).u32(rid).u32(1), target, None, target, 0).bytes())
 
     def symlink(self, rid: int, r: Reader) -> None:
         # OpenSSH (and the clients that follow it) send the target first, then the link's path
         target, link = self.path(r), self.path(r)
+        self.make_symlink(rid, target, link)
+
+    def make_symlink(self, rid: int, target: str, link: str) -> None:
         link_real = self.resolve(link, follow=False).real
         try:
             target_real = self.resolve(target).real
@@ -660,6 +742,51 @@ class Sftp:
             self.status(rid, PERMISSION_DENIED)
             return
         self.session.fs.symlink(target, link_real)
+        self.status(rid, OK)
+
+    def link(self, rid: int, r: Reader) -> None:
+        """Version 6's LINK: a symbolic link as SYMLINK makes it, a hard one as hardlink@openssh.com."""
+        new, existing, symbolic = self.path(r), self.path(r), r.boolean()
+        if self.version < 6:
+            self.status(rid, OP_UNSUPPORTED)
+        elif symbolic:
+            self.make_symlink(rid, existing, new)
+        else:
+            self.sublines, self.ext_status = [], None
+            hardlink(self, rid, existing, new)
+
+    def block(self, rid: int, r: Reader) -> None:
+        """BLOCK (ProFTPD's LOCK): an fcntl read or write lock on a range of an open file, under `<Limit LOCK>`. A
+        lock another process holds is SSH_FX_LOCK_CONFLICT at once (ProFTPD waits for it)."""
+        self._lock(rid, r, unlock=False)
+
+    def unblock(self, rid: int, r: Reader) -> None:
+        self._lock(rid, r, unlock=True)
+
+    def _lock(self, rid: int, r: Reader, unlock: bool) -> None:
+        h = self.get_handle(r)
+        offset, length = r.u64(), r.u64()
+        mask = r.u32() if not unlock or r.left() >= 4 else LOCK_DELETE  # (ProFTPD's UNBLOCK wants the mask,
+        if h is None:                                                     # with its delete bit; the draft none)
+            self.status(rid, INVALID_HANDLE)
+            return
+        if h.fd is None or bool(mask & LOCK_DELETE) != unlock or (mask & LOCK_READ and mask & LOCK_WRITE):
+            self.log.write("client requested an unsupported lock (a directory, a delete lock, or read and write at "
+                           "once), rejecting")
+            self.status(rid, OP_UNSUPPORTED)
+            return
+        if not self.allowed("LOCK", WRITE, h.final or h.real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        how = fcntl.LOCK_UN if unlock else fcntl.LOCK_SH if mask & LOCK_READ else fcntl.LOCK_EX
+        try:
+            fcntl.lockf(h.fd, how | (0 if unlock else fcntl.LOCK_NB), length, offset, os.SEEK_SET)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            self.log.write(f"lock of '{h.virtual}' from {offset} for {length} bytes held by another process")
+            self.status(rid, LOCK_CONFLICT)
+            return
         self.status(rid, OK)
 
     def extended(self, rid: int, r: Reader) -> None:
@@ -678,8 +805,24 @@ class Sftp:
 
     table = {OPEN: open_, CLOSE: close_, READ_: read, WRITE_: write, LSTAT: lstat, FSTAT: fstat, SETSTAT: setstat,
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
-             REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink,
-             EXTENDED: extended}
+             REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink, LINK: link,
+             BLOCK: block, UNBLOCK: unblock, EXTENDED: extended}
+
+
+def v5_open_flags(access: int, disposition: int) -> int:
+    """Version 5's OPEN as version 3's flags (ProFTPD's fxp_get_v5_open_flags): reading, writing, appending from
+    the desired access, creating and truncating from the disposition (a truncation writes)."""
+    reading = bool(access & (WANT_READ | WANT_READ_ATTRS))
+    writing = bool(access & (WANT_WRITE | WANT_WRITE_ATTRS))
+    pflags = (F_READ if reading or not writing else 0) | (F_WRITE if writing else 0)
+    if writing and access & WANT_APPEND and disposition & (ACCESS_APPEND | ACCESS_APPEND_ATOMIC):
+        pflags |= F_APPEND
+    base = disposition & ~(ACCESS_APPEND | ACCESS_APPEND_ATOMIC | ACCESS_TEXT)
+    if base in (CREATE_TRUNCATE, TRUNCATE_EXISTING) and not writing:
+        pflags = (pflags & ~F_READ) | F_WRITE
+    pflags |= {CREATE_NEW: F_CREAT | F_EXCL, CREATE_TRUNCATE: F_CREAT | F_TRUNC, OPEN_OR_CREATE: F_CREAT,
+               TRUNCATE_EXISTING: F_TRUNC}.get(base, 0)
+    return pflags
 
 
 def _arg_handle(packet: bytes) -> bytes:
@@ -846,13 +989,14 @@ def errno_status(err: int) -> tuple[int, str]:
     return code, STATUS_TEXT[code] if code != FAILURE else os.strerror(err)
 
 
-def _reply_status(reply: Reply, default: int = FAILURE) -> tuple[int, str]:
-    """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one."""
+def _reply_status(reply: Reply, default: int = FAILURE, status_of=errno_status) -> tuple[int, str]:
+    """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one (`status_of`
+    the session version's errno table)."""
     text = reply.text
     tail = text.rsplit(": ", 1)[-1].rstrip(".") if ": " in text else ""
     err = _STRERROR.get(tail)
     if err is not None:
-        return errno_status(err)
+        return status_of(err)
     if reply.code in (530, 532, 550, 553) and ("denied" in text.lower() or "forbidden" in text.lower()):
         return PERMISSION_DENIED, STATUS_TEXT[PERMISSION_DENIED]
     return default, tail or STATUS_TEXT[default]

@@ -46,6 +46,20 @@ def test_version_pairs_in_proftpds_order():
     assert pairs["fsync@openssh.com"] == b"1" and pairs["home-directory"] == b"1"
 
 
+def test_version_pairs_of_later_versions_as_proftpds():
+    """`newline` from version 4, `supported` (5) and `supported2` (6) with the bytes ProFTPD 1.3.8 sends (but
+    for supported2's EXTENDED attribute bit: proftpy has no extended attributes)."""
+    names = b"".join(len(n).to_bytes(4, "big") + n for n in (b"check-file", b"copy-file", b"space-available",
+                                                             b"vendor-id"))
+    fixed = bytes.fromhex("000000ad" "00000000" "00000187" "0000001f" "00000000")
+    for version, head in ((4, []), (5, [("supported", fixed + names)]),
+                          (6, [("supported2", fixed + bytes.fromhex("00010c01" "00000000" "00000004") + names)])):
+        pairs = sftp_ext.version_pairs(sftp_ext.DEFAULT, version)
+        assert pairs[:2 + len(head)] == [("versions", b"3,4,5,6"), ("newline", b"\n")] + head
+    five = dict(sftp_ext.version_pairs(sftp_ext.DEFAULT - {"copyFile"}, 5))["supported"]
+    assert b"copy-file" not in five and five.endswith(b"vendor-id")
+
+
 @pytest.mark.parametrize("err, version, expect", [
     (errno.ENOENT, 3, (2, "No such file")),
     (errno.EPERM, 3, (3, "Permission denied")),
