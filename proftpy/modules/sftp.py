@@ -37,7 +37,8 @@ from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
 from . import sftp_ext, sftp_keystore
-from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
+from .sftp_state import (SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers,
+                         protocol_range)
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -145,6 +146,10 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
         re.compile(args[0])
     except re.error as e:
         raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
+    for key, value in zip(args[1::2], args[2::2]):
+        if key == "sftpProtocolVersion" and protocol_range(value)[1] < SERVED[0]:
+            raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
+                             f"{SERVED[1]}")
     return tuple(args)
 
 
@@ -218,7 +223,8 @@ directives = (
     Directive("SFTPMaxChannels", Custom(_max_channels, "count"), SVG, 10, Merge.SERVER,
               "Channels a client may have open at once."),
     Directive("SFTPClientMatch", Custom(_client_match, "regex key value ..."), SVG, None, Merge.SERVER,
-              "Accepted and ignored (with a warning at start): per-client settings are not implemented.",
+              "Per-client settings by the client's version text: sftpProtocolVersion (3 to 6) is used, the other "
+              "keys are accepted and ignored (with a warning at start).",
               repeat=True),
     Directive("SFTPDisplayBanner", Path(), SVG, None, Merge.SERVER,
               "A file sent to the client before it authenticates (USERAUTH_BANNER), with Display variables."),

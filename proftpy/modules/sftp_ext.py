@@ -29,10 +29,9 @@ from .sftp_proto import (EXTENDED_REPLY, FAILURE, FILE_ALREADY_EXISTS, FILE_IS_A
                          INVALID_PARAMETER, LINK_LOOP, NAME, NO_SPACE_ON_FILESYSTEM, NO_SUCH_FILE, NOT_A_DIRECTORY,
                          OK, OP_UNSUPPORTED, PERMISSION_DENIED, QUOTA_EXCEEDED, STATUS_TEXT, DIR_NOT_EMPTY,
                          INVALID_FILENAME)
-from .sftp_state import VERSION
+from .sftp_state import SERVED, VERSION
 
 PROTOCOL = 3                    # the SFTP version of these requests' replies (ProFTPD's v3 codes)
-PROTOCOLS = (3, 4, 5, 6)        # the versions served (ProFTPD also serves 1 and 2)
 BUILD_NUMBER = 0x01030805       # ProFTPD 1.3.8's pr_version_get_number(), in its vendor-id
 DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")   # check-file's, in ProFTPD's order
 MIN_BLOCK = 256                 # check-file's smallest block (a smaller one is refused, as the draft says)
@@ -64,7 +63,8 @@ def parse_extensions(args: list[str]) -> frozenset[str]:
     return frozenset(flags)
 
 
-def version_pairs(flags: frozenset[str], version: int = PROTOCOL) -> list[tuple[str, bytes]]:
+def version_pairs(flags: frozenset[str], version: int = PROTOCOL, served: tuple[int, int] = SERVED
+                  ) -> list[tuple[str, bytes]]:
     """The extension pairs of the VERSION reply, in ProFTPD's order (fxp_handle_init): vendor-id, versions,
     newline (version 4+), supported (5) or supported2 (6+), then OpenSSH's."""
     pairs = []
@@ -72,7 +72,7 @@ def version_pairs(flags: frozenset[str], version: int = PROTOCOL) -> list[tuple[
         pairs.append(("vendor-id", Writer().string("ProFTPD Project").string("mod_sftp").string(VERSION)
                       .u64(BUILD_NUMBER).bytes()))
     if "versionSelect" in flags:
-        pairs.append(("versions", ",".join(map(str, PROTOCOLS)).encode()))
+        pairs.append(("versions", ",".join(map(str, range(served[0], served[1] + 1))).encode()))
     if version >= 4:
         pairs.append(("newline", b"\n"))
     if version == 5 or version >= 6:
@@ -170,7 +170,7 @@ def _version_select(sftp, rid: int, r: Reader) -> None:
     """Only as the first request after INIT, and only the version served: anything else is answered and the
     session ends (ProFTPD disconnects the client, as the draft asks)."""
     wanted = r.text(64)
-    if sftp.may_select and wanted.strip().isdigit() and int(wanted) in PROTOCOLS:
+    if sftp.may_select and wanted.strip().isdigit() and sftp.served[0] <= int(wanted) <= sftp.served[1]:
         sftp.may_select = False
         sftp.version = int(wanted)
         _ok(sftp, rid)

@@ -31,20 +31,20 @@ from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
-from ..net.ssh.transport import Disconnect
+from ..net.ssh.transport import PROTOCOL_VERSION_NOT_SUPPORTED, Disconnect
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .log import log_request, logs_requests
-from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT, FSTAT,
-                         HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OP_UNSUPPORTED, OPEN,
-                         OPENDIR, PERMISSION_DENIED, READ_, READDIR, READLINK, REALPATH, REMOVE, RENAME, RMDIR,
-                         SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK, UNKNOWN_PRINCIPAL, VERSION,
-                         WRITE_)
+from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT,
+                         FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE,
+                         OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED, READDIR, READLINK, READ_, REALPATH,
+                         REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK,
+                         UNKNOWN_PRINCIPAL, VERSION, WRITE_)
 from . import sftp_attrs
-from .sftp_ext import PROTOCOLS, enabled as extensions_enabled, errno_status as proftpd_status, \
+from .sftp_ext import enabled as extensions_enabled, errno_status as proftpd_status, \
     extended as run_extension, hardlink, version_pairs
-from .sftp_state import SftpState
+from .sftp_state import SERVED, SftpState, served_range
 from .xfer import group_owner, hidden_path, rate_for, size_limit_for, too_large
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ class Sftp:
         self.buf = bytearray()
         self.handles: dict[bytes, Handle] = {}
         self.version = 0
+        self.served = SERVED                    # the versions this client may use (SFTPClientMatch)
         self.counter = 0
         self.log = session.state.get(SftpState).log
         self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
@@ -290,11 +291,16 @@ class Sftp:
             client_version = r.u32()
         except WireError:
             client_version = 3
-        self.version = min(max(client_version, PROTOCOLS[0]), PROTOCOLS[-1])
+        self.served = low, high = served_range(self.session)    # (SFTPClientMatch sftpProtocolVersion)
+        if client_version < low and low > SERVED[0]:
+            raise Disconnect(PROTOCOL_VERSION_NOT_SUPPORTED, "Unable to use requested SFTP protocol version",
+                             f"client-requested SFTP protocol version ({client_version}) is lower than we can "
+                             f"support ({low}), disconnecting client")
+        self.version = min(max(client_version, SERVED[0]), high)
         self.log.write(f"client requested SFTP protocol version {client_version}, using version {self.version}")
         self.session.set_protocol("sftp")
         w = Writer().byte(VERSION).u32(self.version)
-        for name, value in version_pairs(self.ext_flags, self.version):
+        for name, value in version_pairs(self.ext_flags, self.version, self.served):
             w.string(name).string(value)
         self.may_select = "versionSelect" in self.ext_flags
         self.send(w.bytes())

@@ -76,6 +76,18 @@ TimeoutIdle 20
   SFTPAuthorizedUserKeys file:{dir}/keys/%u
   SFTPExtensions +vendorID -hardlink -copyFile -versionSelect -CHECKFILE
 </VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "sftp matched"
+  Port {matched_port}
+  SFTPEngine on
+  SFTPLog {dir}/sftp-matched.log
+  SFTPHostKey {dir}/host_ed25519
+  SFTPAuthMethods publickey password
+  SFTPAuthorizedUserKeys file:{dir}/keys/%u
+  SFTPClientMatch ^OpenSSH sftpProtocolVersion 3
+  SFTPClientMatch ^minitest sftpProtocolVersion 3-6
+  SFTPClientMatch test$ sftpProtocolVersion 4-5
+</VirtualHost>
 """
 
 DATA = bytes(range(256)) * 40 + b"tail"
@@ -99,9 +111,9 @@ def sftpd(tmp_path_factory):
     for sub in ("closed", "open"):
         (d.home("bob") / sub).mkdir()
         os.chown(d.home("bob") / sub, d.uid("bob"), d.users["bob"][1])
-    d.sftp_port, d.tuned_port = free_port(), free_port()
+    d.sftp_port, d.tuned_port, d.matched_port = free_port(), free_port(), free_port()
     d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": d.sftp_port,
-                                    "tuned_port": d.tuned_port}))
+                                    "tuned_port": d.tuned_port, "matched_port": d.matched_port}))
     start_daemon(d)
     assert wait_until(lambda: _listening(d.sftp_port), 10)
     try:
@@ -396,12 +408,37 @@ def test_still_serving_after_hostile_extension_requests(sftpd):
     c.close()
 
 
+def test_client_match_sets_the_versions(sftpd):
+    """SFTPClientMatch's sftpProtocolVersion, the later matching line winning as in ProFTPD: the test client
+    (`SSH-2.0-minitest`) gets versions 4 and 5; INIT 3 is refused with a disconnect."""
+    from ssh_client import ServerClosed
+    for asked, served in ((6, 5), (5, 5), (4, 4)):
+        c, version, pairs = connect(sftpd.matched_port, asked)
+        assert version == served and dict(pairs)["versions"] == b"4,5"
+        c.close()
+    c, version, _ = connect(sftpd.matched_port, 5)
+    assert status(ext(c, "version-select", s("4"))) == (0, "OK")
+    assert request(c, 17, s(".") + struct.pack(">I", 1))[0] == 105           # a version 4 STAT (with flags)
+    c.close()
+    with pytest.raises(ServerClosed) as e:
+        connect(sftpd.matched_port, 3)
+    assert e.value.reason == 8                                                  # PROTOCOL_VERSION_NOT_SUPPORTED
+    assert wait_until(lambda: "client-requested SFTP protocol version (3) is lower than we can support (4)" in
+                      (sftpd.dir / "sftp-matched.log").read_text(), 5)
+    res = sftp_batch(sftpd, sftpd.matched_port, "pwd\n")                     # OpenSSH's sftp: version 3, matched
+    assert res.returncode == 0, res.stderr
+
+
 # -- configuration -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("line, text", [
     ("SFTPExtensions +limits", "SFTPExtensions: unknown extension: 'limits'"),
     ("SFTPExtensions vendorID", "SFTPExtensions: bad option: 'vendorID'"),
     ("SFTPExtensions", "SFTPExtensions: wrong number of parameters"),
     ("SFTPExtensions +xattr", "SFTPExtensions: '+xattr' (xattr@proftpd.org) is not supported by proftpy"),
+    ("SFTPClientMatch .* sftpProtocolVersion 7", "SFTPClientMatch: 'sftpProtocolVersion' value 7 must be between"),
+    ("SFTPClientMatch .* sftpProtocolVersion 3-x", "SFTPClientMatch: badly formatted 'sftpProtocolVersion' value"),
+    ("SFTPClientMatch .* sftpProtocolVersion 1-2",
+     "SFTPClientMatch: 'sftpProtocolVersion' 1-2: proftpy serves SFTP versions 3"),
 ])
 def test_sftp_extensions_refused_at_load(tmp_path, line, text):
     res = configtest(tmp_path, f"Port 0\n<IfModule mod_sftp.c>\n{line}\n</IfModule>\n")

@@ -75,3 +75,15 @@ def test_version_pairs_of_later_versions_as_proftpds():
 ])
 def test_errno_status_as_proftpd(err, version, expect):
     assert sftp_ext.errno_status(err, version) == expect
+
+
+@pytest.mark.parametrize("text, expect", [("3", (3, 3)), ("1-6", (1, 6)), ("4-5", (4, 5)),
+                                          ("7", "must be between 1 and 6"), ("0-3", "must be between 1 and 6"),
+                                          ("x", "badly formatted"), ("3-", "badly formatted"), ("-3", "badly")])
+def test_sftp_protocol_version_values(text, expect):
+    from proftpy.modules.sftp_state import protocol_range
+    if isinstance(expect, tuple):
+        assert protocol_range(text) == expect
+    else:
+        with pytest.raises(ValueError, match=expect):
+            protocol_range(text)
