@@ -282,7 +282,8 @@ class Sftp:
         except sftp_attrs.UnknownPrincipal as e:
             self.log.write(f"unable to translate name '{e.name}' to an ID, UNKNOWN_PRINCIPAL error")
             self.status(rid, UNKNOWN_PRINCIPAL, extra=e.name)
-        except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
+        except (ValueError, UnicodeError, OverflowError) as e:  # a path the filesystem cannot take (too long, bad
+            # bytes), an offset past what the kernel takes
             self.log.write(f"SFTP request type {kind} refused: {e}")
             self.status(rid, FAILURE, "Invalid argument")
 
