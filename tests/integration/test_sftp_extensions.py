@@ -658,11 +658,28 @@ def v4_session(c, version: int) -> list:
     return out
 
 
+def lftp(port: int, version: int, run: Path) -> tuple:
+    """lftp (which speaks SFTP up to version 6) in `version`: an upload, listings, a download, mkdir, mv, chmod, rm,
+    rmdir; its output and exit status."""
+    ssh = "ssh -a -x -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no"
+    back = run / f"lftp-{version}.back"
+    res = subprocess.run(["lftp", "-d", "-e", f"set sftp:protocol-version {version}; set sftp:connect-program '{ssh}'; "
+                          "put /etc/services -o lf.txt; cls -l lf.txt; "
+                          f"get lf.txt -o {back}; mkdir dd; mv lf.txt dd/lf2.txt; chmod 600 dd/lf2.txt; cls -l dd; "
+                          "rm dd/lf2.txt; rmdir dd; cls -1; bye",
+                          f"sftp://bob:{PASSWORDS['bob']}@127.0.0.1:{port}"], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    init = [line for line in res.stderr.splitlines() if "type=1(INIT)" in line or "type=2(VERSION)" in line]
+    assert back.read_bytes() == Path("/etc/services").read_bytes()
+    return res.returncode, res.stdout, len(init)
+
+
 @pytest.mark.slow
 def test_versions_4_to_6_beside_proftpd(open_tmp_path):
     """INIT 4, 5 and 6 to Debian's ProFTPD 1.3.8 and to proftpy, then the same requests: the same VERSION pairs (but
     `versions`, and supported2's EXTENDED bit: proftpy has no extended attributes), the same statuses, attributes
-    (times aside), names and files. Kept on purpose: RENAME with the OVERWRITE flag still needs AllowOverwrite
+    (times aside), names and files; lftp in that version (upload, listings, download, mkdir, mv, chmod, rm) prints
+    the same. Kept on purpose: RENAME with the OVERWRITE flag still needs AllowOverwrite
     (ProFTPD 1.3.8 lets it replace a file AllowOverwrite protects), so it is not sent here."""
     from conftest import PROFTPD, side_by_side
     if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
@@ -688,7 +705,7 @@ def test_versions_4_to_6_beside_proftpd(open_tmp_path):
             answers = v4_session(c, version)
             c.close()
             files = sorted((p.name, oct(p.lstat().st_mode), p.lstat().st_nlink) for p in home.iterdir())
-            results[version] = (served, pairs, answers, files)
+            results[version] = (served, pairs, answers, files, lftp(port, version, run))
         return results
 
     config = f"""LoadModule mod_sftp.c
@@ -700,7 +717,7 @@ DefaultRoot ~
 """
     results = side_by_side(tmp_path, config, drive)
     for version in (4, 5, 6):
-        (served, pairs, answers, files), theirs = results["proftpy"][version], results["proftpd"][version]
+        (served, pairs, answers, files, _), theirs = results["proftpy"][version], results["proftpd"][version]
         assert served == theirs[0] == version
         if version == 6:                                            # proftpy: no EXTENDED attribute bit
             pairs = [(n, b"\x80" + v[1:] if n == "supported2" else v) for n, v in pairs]
@@ -710,6 +727,7 @@ DefaultRoot ~
             other = other[:3] + other[4:] if other[0] == "STATUS" else other
             assert mine == other, version
         assert files == theirs[3]
+        assert results["proftpy"][version][4] == theirs[4] and theirs[4][0] == 0 and "lf2.txt" in theirs[4][1]
 
 
 def test_fuzzed_requests_in_each_version_never_crash_the_session(sftpd):
