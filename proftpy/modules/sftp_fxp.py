@@ -75,9 +75,10 @@ LOGGED = {kind: (name, frozenset(classes.split())) for kind, name, classes in (
     (OPENDIR, "OPENDIR", "DIRS SFTP"), (READDIR, "READDIR", "DIRS SFTP"), (REMOVE, "REMOVE", "WRITE SFTP"),
     (MKDIR, "MKDIR", "DIRS WRITE SFTP"), (RMDIR, "RMDIR", "DIRS WRITE SFTP"),
     (REALPATH, "REALPATH", "INFO DIRS SFTP"), (STAT, "STAT", "READ SFTP"), (RENAME, "RENAME", "MISC WRITE SFTP"),
-    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"))}
+    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"),
+    (LINK, "LINK", "WRITE SFTP"), (BLOCK, "LOCK", "WRITE SFTP"), (UNBLOCK, "UNLOCK", "WRITE SFTP"))}
 _PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
-_HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR))
+_HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR, BLOCK, UNBLOCK))
 
 _ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
                  errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
@@ -235,7 +236,7 @@ class Sftp:
         whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
         name, classes = LOGGED[kind]
         arg = _logged_arg(kind, packet)
-        status = None if kind == SYMLINK else self.ext_status if kind == EXTENDED else self.replied
+        status = None if kind in (SYMLINK, LINK) else self.ext_status if kind == EXTENDED else self.replied
         real = virtual = nbytes = None
         if h is not None:
             if h.entries is None:
@@ -649,6 +650,8 @@ class Sftp:
         if not count:
             self.status(rid, EOF)
             return
+        if self.version >= 6:                       # draft -13's end-of-list flag
+            out.boolean(not h.entries)
         payload = Writer().byte(NAME).u32(rid).u32(count).bytes() + out.bytes()
         h.bytes += len(payload)
         self.send(payload)
@@ -851,7 +854,7 @@ def _logged_arg(kind: int, packet: bytes) -> str:
         if kind in _HANDLE_FIRST:
             handle = r.text(256)
             return f"{handle} {r.u64()} {r.u32()}" if kind == WRITE_ else handle
-        if kind in (RENAME, SYMLINK):
+        if kind in (RENAME, SYMLINK, LINK):
             return f"{r.text(8192)} {r.text(8192)}"
         return r.text(256)              # EXTENDED: the extension's name
     except WireError:
