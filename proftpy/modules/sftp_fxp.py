@@ -58,6 +58,7 @@ F_READ, F_WRITE, F_APPEND, F_CREAT, F_TRUNC, F_EXCL = 0x1, 0x2, 0x4, 0x8, 0x10, 
 WANT_READ, WANT_WRITE, WANT_APPEND, WANT_READ_ATTRS, WANT_WRITE_ATTRS = 0x1, 0x2, 0x4, 0x80, 0x100
 CREATE_NEW, CREATE_TRUNCATE, OPEN_EXISTING, OPEN_OR_CREATE, TRUNCATE_EXISTING = 0, 1, 2, 3, 4
 ACCESS_APPEND, ACCESS_APPEND_ATOMIC, ACCESS_TEXT, ACCESS_LOCKS = 0x8, 0x10, 0x20, 0x40 | 0x80 | 0x100
+WANT_UNSUPPORTED = 0x8 | 0x10 | 0x20000 | 0x40000 | 0x80000     # named attributes, ACLs, the owner
 RENAME_OVERWRITE, RENAME_ATOMIC = 0x1, 0x2
 LOCK_READ, LOCK_WRITE, LOCK_DELETE = 0x40, 0x80, 0x100
 
@@ -444,8 +445,9 @@ class Sftp:
         path = self.path(r)
         if self.version >= 5:
             access, disposition = r.u32(), r.u32()
-            if disposition & ACCESS_LOCKS:
-                self.log.write("client requested unsupported lock flags in OPEN command, rejecting")
+            if access & WANT_UNSUPPORTED or disposition & ACCESS_LOCKS:
+                self.log.write("client requested unsupported access (named attributes, ACLs, owner) or lock flags "
+                               "in OPEN command, rejecting")
                 self.status(rid, OP_UNSUPPORTED)
                 return
             pflags = v5_open_flags(access, disposition)

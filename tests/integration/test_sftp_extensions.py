@@ -632,6 +632,7 @@ def v4_session(c, version: int) -> list:
         go(3, s("a.txt") + q(">II", 0x2, 0x0) + none)                  # CREATE_NEW of a file there
         go(3, s("nope") + q(">II", 0x1, 0x2) + none)
         go(3, s("a.txt") + q(">II", 0x1, 0x2 | 0x40) + none)           # a read lock asked: unsupported
+        go(3, s("a.txt") + q(">II", 0x1 | 0x20000, 0x2) + none)        # its ACL: unsupported
     else:
         go(3, s("a.txt") + q(">I", 0x2A) + none)
         go(3, s("nope") + q(">I", 1) + none)
