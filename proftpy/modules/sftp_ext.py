@@ -8,7 +8,7 @@ for check-file, SITE_COPY for copy-file, HARDLINK for hardlink@openssh.com); Ext
 writes (a HARDLINK, FSYNC, HOMEDIR or RENAME line before the EXTENDED one), copy-file runs SITE COPY's phases (its
 TransferLog line). A failed errno is answered as ProFTPD's fxp_errno2status answers it at the session's version.
 
-Kept apart from sftp_fxp.py (the requests of version 3), which calls `extended` for an EXTENDED request; the
+Kept apart from sftp_fxp.py (the requests of versions 3 to 6), which calls `extended` for an EXTENDED request; the
 handlers' `sftp` is its channel server (sftp_fxp.Sftp: its status, send, path, resolve, allowed, get_handle)."""
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from ..net.ssh.transport import BY_APPLICATION, Disconnect
 from ..net.ssh.wire import Reader, Writer
 from ..reply import Reply
 from .files import filters_allow
-from .sftp_proto import (EXTENDED_REPLY, FAILURE, FILE_ALREADY_EXISTS, FILE_IS_A_DIRECTORY, INVALID_HANDLE,
-                         INVALID_PARAMETER, LINK_LOOP, NAME, NO_SPACE_ON_FILESYSTEM, NO_SUCH_FILE, NOT_A_DIRECTORY,
-                         OK, OP_UNSUPPORTED, PERMISSION_DENIED, QUOTA_EXCEEDED, STATUS_TEXT, DIR_NOT_EMPTY,
-                         INVALID_FILENAME)
+from .sftp_proto import (DIR_NOT_EMPTY, EXTENDED_REPLY, FAILURE, FILE_ALREADY_EXISTS, FILE_IS_A_DIRECTORY,
+                         INVALID_FILENAME, INVALID_HANDLE, INVALID_PARAMETER, LINK_LOOP, NAME, NO_SPACE_ON_FILESYSTEM,
+                         NO_SUCH_FILE, NOT_A_DIRECTORY, OK, OP_UNSUPPORTED, PERMISSION_DENIED, QUOTA_EXCEEDED,
+                         STATUS_TEXT)
 from .sftp_state import SERVED, VERSION
 
 PROTOCOL = 3                    # the SFTP version of these requests' replies (ProFTPD's v3 codes)
