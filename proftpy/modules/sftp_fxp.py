@@ -1,5 +1,6 @@
-"""mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp, curl's
-libssh2 and lftp speak); its EXTENDED requests are the extensions of sftp_ext.py (ProFTPD 1.3.8's set).
+"""mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp and curl's
+libssh2 speak) and versions 4 to 6 as ProFTPD 1.3.8 serves them (lftp asks for 6; their attributes are
+sftp_attrs.py's); its EXTENDED requests are the extensions of sftp_ext.py (ProFTPD 1.3.8's set).
 
 Every client path goes through the session's `fs` (proftpy/fs.py, the one door). `<Limit>` and the other modules
 see SFTP requests under the FTP commands ProFTPD's mod_sftp maps them to: OPEN for reading runs RETR's PRE_CMD
