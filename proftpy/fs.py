@@ -387,6 +387,11 @@ class FS:
             self.changed(src, below=True)
             self.changed(dst, below=True)
 
+    def link(self, src: str, dst: str) -> None:
+        """link(2) of two real paths (SFTP's hardlink@openssh.com): a final link at `src` is linked itself."""
+        with self.parent(src) as (src_fd, src_name), self.parent(dst) as (dst_fd, dst_name):
+            os.link(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+
     def symlink(self, target: str, real: str) -> None:
         """Make `real` a symbolic link holding `target` (the text is stored, not resolved)."""
         with self.parent(real) as (fd, name):

@@ -490,9 +490,10 @@ def _prefix(session: "Session") -> str:
 
 
 def _no_transfer(session: "Session", done: dict) -> dict:
-    """The TransferLog line ProFTPD writes for a DELE, and mod_copy for each file it copies: direction `d`, the
-    file's size, the session's TYPE."""
-    return {"path": done["path"], "bytes": done["size"], "seconds": 0.0, "completed": True, "direction": "d",
+    """The TransferLog line ProFTPD writes for a DELE, and mod_copy for each file it copies: direction `d` (`i` for
+    SFTP's copy-file, as mod_sftp writes it), the file's size, the session's TYPE."""
+    return {"path": done["path"], "bytes": done["size"], "seconds": 0.0, "completed": True,
+            "direction": done.get("direction", "d"),
             "type": "a" if transfer.state(session).ascii else "b"}
 
 

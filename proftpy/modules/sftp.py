@@ -36,8 +36,9 @@ from ..config.registry import SERVER, SVG, Directive, Merge
 from ..config.types import Custom, Flag, Options, Path, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
-from . import sftp_keystore
-from .sftp_state import VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers
+from . import sftp_ext, sftp_keystore
+from .sftp_state import (SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers,
+                         protocol_range)
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -145,6 +146,10 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
         re.compile(args[0])
     except re.error as e:
         raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
+    for key, value in zip(args[1::2], args[2::2]):
+        if key == "sftpProtocolVersion" and protocol_range(value)[1] < SERVED[0]:
+            raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
+                             f"{SERVED[1]}")
     return tuple(args)
 
 
@@ -218,7 +223,8 @@ directives = (
     Directive("SFTPMaxChannels", Custom(_max_channels, "count"), SVG, 10, Merge.SERVER,
               "Channels a client may have open at once."),
     Directive("SFTPClientMatch", Custom(_client_match, "regex key value ..."), SVG, None, Merge.SERVER,
-              "Accepted and ignored (with a warning at start): per-client settings are not implemented.",
+              "Per-client settings by the client's version text: sftpProtocolVersion (3 to 6) is used, the other "
+              "keys are accepted and ignored (with a warning at start).",
               repeat=True),
     Directive("SFTPDisplayBanner", Path(), SVG, None, Merge.SERVER,
               "A file sent to the client before it authenticates (USERAUTH_BANNER), with Display variables."),
@@ -239,9 +245,9 @@ directives = (
                                         "always refused)"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,
               "Refused."),
-    Directive("SFTPExtensions", _refused("SFTPExtensions is not supported by proftpy (its extensions are "
-                                         "posix-rename, statvfs and fsync, always on)"), SVG, None, Merge.SERVER,
-              "Refused."),
+    Directive("SFTPExtensions", Custom(sftp_ext.parse_extensions, "+name|-name ..."), SVG, None, Merge.SERVER,
+              "SFTP extensions on (+) or off (-) from ProFTPD's default set (checkFile, copyFile, fsync, hardlink, "
+              "homeDirectory, posixRename, spaceAvailable, statvfs, versionSelect; vendorID off; +xattr refused)."),
     Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
               "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
               "bits instead of the file's."),

@@ -1,5 +1,6 @@
-"""mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp, curl's
-libssh2 and lftp speak), with OpenSSH's posix-rename, statvfs and fsync extensions.
+"""mod_sftp's SFTP subsystem: version 3 of the protocol (draft-ietf-secsh-filexfer-02, what OpenSSH's sftp and curl's
+libssh2 speak) and versions 4 to 6 as ProFTPD 1.3.8 serves them (lftp asks for 6; their attributes are
+sftp_attrs.py's); its EXTENDED requests are the extensions of sftp_ext.py (ProFTPD 1.3.8's set).
 
 Every client path goes through the session's `fs` (proftpy/fs.py, the one door). `<Limit>` and the other modules
 see SFTP requests under the FTP commands ProFTPD's mod_sftp maps them to: OPEN for reading runs RETR's PRE_CMD
@@ -17,6 +18,7 @@ most 64 KiB, at most 256 handles are open at once."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import posixpath
@@ -30,12 +32,21 @@ from .. import listing, transfer
 from ..dispatch import DIRS, READ, WRITE, Request
 from ..fs import FsError
 from ..net.ssh.channel import Channel
+from ..net.ssh.transport import PROTOCOL_VERSION_NOT_SUPPORTED, Disconnect
 from ..net.ssh.wire import Reader, WireError, Writer
 from ..reply import Reply
 from . import access
 from .files import DIR_MODE
 from .log import log_request, logs_requests
-from .sftp_state import SftpState
+from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT,
+                         FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE,
+                         OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED, READDIR, READLINK, READ_, REALPATH,
+                         REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK,
+                         UNKNOWN_PRINCIPAL, VERSION, WRITE_)
+from . import sftp_attrs
+from .sftp_ext import enabled as extensions_enabled, errno_status as proftpd_status, \
+    extended as run_extension, hardlink, version_pairs
+from .sftp_state import SERVED, SftpState, served_range
 from .xfer import hidden_path, new_owner, rate_for, size_limit_for, too_large
 
 if TYPE_CHECKING:
@@ -43,22 +54,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("proftpy")
 
-INIT, VERSION, OPEN, CLOSE, READ_, WRITE_, LSTAT, FSTAT, SETSTAT, FSETSTAT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-OPENDIR, READDIR, REMOVE, MKDIR, RMDIR, REALPATH, STAT, RENAME, READLINK, SYMLINK = 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
-STATUS, HANDLE, DATA, NAME, ATTRS, EXTENDED, EXTENDED_REPLY = 101, 102, 103, 104, 105, 200, 201
-
-OK, EOF, NO_SUCH_FILE, PERMISSION_DENIED, FAILURE, BAD_MESSAGE, OP_UNSUPPORTED = 0, 1, 2, 3, 4, 5, 8
-STATUS_TEXT = {OK: "OK", EOF: "End of file", NO_SUCH_FILE: "No such file", PERMISSION_DENIED: "Permission denied",
-               FAILURE: "Failure", BAD_MESSAGE: "Bad message", OP_UNSUPPORTED: "Unsupported operation"}
-
 ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME, ATTR_EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
 F_READ, F_WRITE, F_APPEND, F_CREAT, F_TRUNC, F_EXCL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+# version 5's OPEN: desired-access bits, then the disposition and its modifiers (draft -05, 6.3.1)
+WANT_READ, WANT_WRITE, WANT_APPEND, WANT_READ_ATTRS, WANT_WRITE_ATTRS = 0x1, 0x2, 0x4, 0x80, 0x100
+CREATE_NEW, CREATE_TRUNCATE, OPEN_EXISTING, OPEN_OR_CREATE, TRUNCATE_EXISTING = 0, 1, 2, 3, 4
+ACCESS_APPEND, ACCESS_APPEND_ATOMIC, ACCESS_TEXT, ACCESS_LOCKS = 0x8, 0x10, 0x20, 0x40 | 0x80 | 0x100
+WANT_UNSUPPORTED = 0x8 | 0x10 | 0x20000 | 0x40000 | 0x80000     # named attributes, ACLs, the owner
+RENAME_OVERWRITE, RENAME_ATOMIC = 0x1, 0x2
+LOCK_READ, LOCK_WRITE, LOCK_DELETE = 0x40, 0x80, 0x100
 
 MAX_PACKET = 256 * 1024 + 1024
 MAX_READ = 65536
 MAX_HANDLES = 256
 READDIR_BATCH = 100
-EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"), ("fsync@openssh.com", "1"))
 _U32 = struct.Struct(">I")
 
 # ExtendedLog: each request under ProFTPD's mod_sftp name for it, with its log classes (fxp.c's cmd_class)
@@ -69,9 +78,10 @@ LOGGED = {kind: (name, frozenset(classes.split())) for kind, name, classes in (
     (OPENDIR, "OPENDIR", "DIRS SFTP"), (READDIR, "READDIR", "DIRS SFTP"), (REMOVE, "REMOVE", "WRITE SFTP"),
     (MKDIR, "MKDIR", "DIRS WRITE SFTP"), (RMDIR, "RMDIR", "DIRS WRITE SFTP"),
     (REALPATH, "REALPATH", "INFO DIRS SFTP"), (STAT, "STAT", "READ SFTP"), (RENAME, "RENAME", "MISC WRITE SFTP"),
-    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"))}
+    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"),
+    (LINK, "LINK", "WRITE SFTP"), (BLOCK, "LOCK", "WRITE SFTP"), (UNBLOCK, "UNLOCK", "WRITE SFTP"))}
 _PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
-_HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR))
+_HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR, BLOCK, UNBLOCK))
 
 _ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
                  errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
@@ -140,6 +150,7 @@ class Sftp:
         self.buf = bytearray()
         self.handles: dict[bytes, Handle] = {}
         self.version = 0
+        self.served = SERVED                    # the versions this client may use (SFTPClientMatch)
         self.counter = 0
         self.log = session.state.get(SftpState).log
         self.datastate = transfer.state(session)     # its `shaping`: mod_shaper's rates, None when not shaped
@@ -147,6 +158,10 @@ class Sftp:
         self.extlog = logs_requests(session)        # an ExtendedLog is written: each request gets its line
         self.replied: tuple[int, str] | None = None     # the status the last request was answered with
         self.opened: Handle | None = None           # the handle the last OPEN/OPENDIR made
+        self.ext_flags = extensions_enabled(session)   # SFTPExtensions
+        self.may_select = False                     # version-select: only as the first request after INIT
+        self.sublines: list[tuple[Request, tuple[int, str] | None]] = []   # ExtendedLog lines before EXTENDED's
+        self.ext_status: tuple[int, str] | None = None  # the status EXTENDED's own line shows (ProFTPD's choice)
 
     # -- the channel's side ----------------------------------------------------------------------------------------
     def data(self, chunk: bytes) -> None:
@@ -186,14 +201,21 @@ class Sftp:
     def send(self, payload: bytes) -> None:
         self.chan.write(_U32.pack(len(payload)) + payload)
 
-    def status(self, rid: int, code: int, text: str | None = None) -> None:
+    def status(self, rid: int, code: int, text: str | None = None, extra: str | None = None) -> None:
         text = text or STATUS_TEXT.get(code, "Failure")
         self.replied = (code, text)
-        self.send(Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en").bytes())
+        w = Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en")
+        if extra is not None and self.version >= 5:     # UNKNOWN_PRINCIPAL's name (draft -05)
+            w.string(extra)
+        self.send(w.bytes())
+
+    def errno_status(self, err: int) -> tuple[int, str]:
+        """An errno's status: version 3's as proftpy always answered it, 4 to 6's as ProFTPD's table has it."""
+        return errno_status(err) if self.version <= 3 else proftpd_status(err, self.version)
 
     def error(self, rid: int, e: BaseException) -> None:
         err = getattr(e, "errno", None) or errno.EIO
-        self.status(rid, *errno_status(err))
+        self.status(rid, *self.errno_status(err))
 
     # -- dispatch --------------------------------------------------------------------------------------------------
     def handle(self, packet: bytes) -> None:
@@ -203,7 +225,11 @@ class Sftp:
         kind = packet[0]
         before = self.handles.get(_arg_handle(packet)) if kind in _HANDLE_FIRST else None   # CLOSE drops it
         self.replied = self.opened = None
-        self.run(packet)                # (a request TransferRate holds back raises Held: logged once it runs)
+        try:
+            self.run(packet)            # (a request TransferRate holds back raises Held: logged once it runs)
+        except Disconnect:              # (version-select refused: logged, then the session ends)
+            self.log_line(kind, packet, None)
+            raise
         if kind in LOGGED:
             self.log_line(kind, packet, before if before is not None else self.opened)
 
@@ -213,16 +239,18 @@ class Sftp:
         whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
         name, classes = LOGGED[kind]
         arg = _logged_arg(kind, packet)
-        status = None if kind in (SYMLINK, EXTENDED) else self.replied
+        status = None if kind in (SYMLINK, LINK) else self.ext_status if kind == EXTENDED else self.replied
         real = virtual = nbytes = None
         if h is not None:
             if h.entries is None:
                 real, virtual, nbytes = h.final or h.real, h.virtual, h.bytes
             else:
                 nbytes = h.bytes if kind == READDIR else 0
-        if kind == EXTENDED and arg == "posix-rename@openssh.com":     # ProFTPD's RENAME line comes first
-            log_request(self.session, Request("RENAME", _logged_arg(RENAME, packet, skip=1)), LOGGED[RENAME][1],
-                        self.replied)
+        if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first; `%b` is 0
+            nbytes = 0 if self.handles else None        # while a handle is open (its transfer's count), as there
+            for req, sub_status in self.sublines:
+                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status,
+                            nbytes=nbytes)
         log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
 
     def run(self, packet: bytes) -> None:
@@ -239,6 +267,8 @@ class Sftp:
         if self.version == 0:
             self.status(rid, FAILURE, "INIT first")
             return
+        if kind != EXTENDED:
+            self.may_select = False
         fn = self.table.get(kind)
         if fn is None:
             self.log.write(f"unsupported SFTP request type {kind}")
@@ -250,10 +280,14 @@ class Sftp:
             self.log.write(f"bad SFTP request type {kind}: {e}")
             self.status(rid, BAD_MESSAGE)
         except FsError as e:
-            self.status(rid, *errno_status(e.errno))
+            self.status(rid, *self.errno_status(e.errno))
         except OSError as e:
             self.error(rid, e)
-        except (ValueError, UnicodeError) as e:     # a path the filesystem cannot take (too long, bad bytes)
+        except sftp_attrs.UnknownPrincipal as e:
+            self.log.write(f"unable to translate name '{e.name}' to an ID, UNKNOWN_PRINCIPAL error")
+            self.status(rid, UNKNOWN_PRINCIPAL, extra=e.name)
+        except (ValueError, UnicodeError, OverflowError) as e:  # a path the filesystem cannot take (too long, bad
+            # bytes), an offset past what the kernel takes
             self.log.write(f"SFTP request type {kind} refused: {e}")
             self.status(rid, FAILURE, "Invalid argument")
 
@@ -262,12 +296,18 @@ class Sftp:
             client_version = r.u32()
         except WireError:
             client_version = 3
-        self.version = 3
-        self.log.write(f"client requested SFTP protocol version {client_version}, using version 3")
+        self.served = low, high = served_range(self.session)    # (SFTPClientMatch sftpProtocolVersion)
+        if client_version < low and low > SERVED[0]:
+            raise Disconnect(PROTOCOL_VERSION_NOT_SUPPORTED, "Unable to use requested SFTP protocol version",
+                             f"client-requested SFTP protocol version ({client_version}) is lower than we can "
+                             f"support ({low}), disconnecting client")
+        self.version = min(max(client_version, SERVED[0]), high)
+        self.log.write(f"client requested SFTP protocol version {client_version}, using version {self.version}")
         self.session.set_protocol("sftp")
-        w = Writer().byte(VERSION).u32(3)
-        for name, value in EXTENSIONS:
+        w = Writer().byte(VERSION).u32(self.version)
+        for name, value in version_pairs(self.ext_flags, self.version, self.served):
             w.string(name).string(value)
+        self.may_select = "versionSelect" in self.ext_flags
         self.send(w.bytes())
 
     # -- paths -----------------------------------------------------------------------------------------------------
@@ -294,18 +334,25 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply))
+            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
         return reply
 
     # -- attributes ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def attrs(st: os.stat_result) -> bytes:
+    def attrs(self, st: os.stat_result | None, flags: int | None = None) -> bytes:
+        """A file's attributes in this session's version: `flags` those a version 4+ STAT asked for (READDIR's
+        and NAME's own otherwise)."""
+        if self.version > 3:
+            return sftp_attrs.write(self.version, st, sftp_attrs.listed(self.version) if flags is None else flags,
+                                    lambda uid: self._owner(uid, True), lambda gid: self._owner(gid, False))
+        if st is None or flags == 0:                    # (REALPATH's and READLINK's: none)
+            return _U32.pack(0)
         return (Writer().u32(ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME).u64(st.st_size)
                 .u32(st.st_uid).u32(st.st_gid).u32(st.st_mode).u32(int(st.st_atime) & 0xFFFFFFFF)
                 .u32(int(st.st_mtime) & 0xFFFFFFFF).bytes())
 
-    @staticmethod
-    def read_attrs(r: Reader) -> dict:
+    def read_attrs(self, r: Reader) -> dict:
+        if self.version > 3:
+            return sftp_attrs.read(r, self._uid_of, self._gid_of)
         flags = r.u32()
         out: dict = {}
         if flags & ATTR_SIZE:
@@ -332,6 +379,25 @@ class Sftp:
         when = listing.time_field(int(st.st_mtime), int(time.time()), gmt=False)
         # ProFTPD's fxp_get_path_listing: its mode string ends in a space, then "%3u %-8s %-8s %8llu"
         return listing.long_line(mode + " ", st.st_nlink, user, group, listing.size_field(st.st_size), when, name)
+
+    def _uid_of(self, name: str) -> int | None:
+        account = self.session.auth.lookup(name)
+        return account.uid if account is not None else int(name) if name.isdigit() else None
+
+    def _gid_of(self, name: str) -> int | None:
+        try:
+            return self.session.auth.gid_of(name)
+        except (KeyError, LookupError, ValueError):
+            return int(name) if name.isdigit() else None
+
+    def name_entry(self, w: Writer, name: str, st: os.stat_result | None, longname: str | None = None,
+                   flags: int | None = None) -> Writer:
+        """One entry of a NAME reply: the name, version 3's long name (`ls -l`'s line, or `longname`), the
+        attributes."""
+        w.string(name)
+        if self.version <= 3:
+            w.string(longname if longname is not None else self.longname(name, st))
+        return w.raw(self.attrs(st, flags))
 
     def _owner(self, ident: int, user: bool) -> str:
         cache = self.__dict__.setdefault("_owners", {})
@@ -379,7 +445,16 @@ class Sftp:
     # -- requests --------------------------------------------------------------------------------------------------
     def open_(self, rid: int, r: Reader) -> None:
         path = self.path(r)
-        pflags = r.u32()
+        if self.version >= 5:
+            access, disposition = r.u32(), r.u32()
+            if access & WANT_UNSUPPORTED or disposition & ACCESS_LOCKS:
+                self.log.write("client requested unsupported access (named attributes, ACLs, owner) or lock flags "
+                               "in OPEN command, rejecting")
+                self.status(rid, OP_UNSUPPORTED)
+                return
+            pflags = v5_open_flags(access, disposition)
+        else:
+            pflags = r.u32()
         attrs = self.read_attrs(r)
         if len(self.handles) >= MAX_HANDLES:
             self.status(rid, FAILURE, "Too many open handles")
@@ -390,7 +465,7 @@ class Sftp:
         try:
             h = start_transfer(self.session, path, pflags, perms)
         except Refused as e:
-            self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED))
+            self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED, self.errno_status))
             return
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
@@ -440,27 +515,34 @@ class Sftp:
         h.bytes += len(data)
         self.status(rid, OK)
 
-    def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None) -> None:
+    def asked(self, r: Reader) -> int | None:
+        """A version 4+ STAT's flags, less those ProFTPD never answers (None in version 3)."""
+        return r.u32() & sftp_attrs.KEPT if self.version > 3 else None
+
+    def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None, flags: int | None) -> None:
         vpath = self.resolve(path, follow)
         if not self.allowed(name, group, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
         st = self.session.fs.stat(vpath.real) if follow else self.session.fs.lstat(vpath.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
 
     def stat_(self, rid: int, r: Reader) -> None:
-        self._stat(rid, self.path(r), True, "STAT", READ)
+        path = self.path(r)
+        self._stat(rid, path, True, "STAT", READ, self.asked(r))
 
     def lstat(self, rid: int, r: Reader) -> None:
-        self._stat(rid, self.path(r), False, "LSTAT", None)
+        path = self.path(r)
+        self._stat(rid, path, False, "LSTAT", None, self.asked(r))
 
     def fstat(self, rid: int, r: Reader) -> None:
         h = self.get_handle(r)
+        flags = self.asked(r)
         if h is None:
             self.status(rid, FAILURE, "Invalid handle")
             return
         st = os.fstat(h.fd) if h.fd is not None else self.session.fs.stat(h.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
 
     def _setstat(self, rid: int, real: str, attrs: dict, fd: int | None) -> None:
         session = self.session
@@ -496,6 +578,9 @@ class Sftp:
                     os.close(tfd)
         if "mtime" in attrs and "IgnoreSFTPSetTimes" not in opts:
             times = (attrs["atime"], attrs["mtime"])
+            if None in times:                   # version 4+: one of them sent, the other kept
+                cur = os.fstat(fd) if fd is not None else fs.stat(real)
+                times = (cur.st_atime if times[0] is None else times[0], cur.st_mtime if times[1] is None else times[1])
             os.utime(fd, times) if fd is not None else fs.utime(real, times)
         self.status(rid, OK)
 
@@ -523,7 +608,7 @@ class Sftp:
         refusal = session.dispatcher.pre(session, req)
         if refusal is not None:
             session.dispatcher.after(session, req, refusal)
-            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED))
+            self.status(rid, *_reply_status(refusal, PERMISSION_DENIED, self.errno_status))
             return
         try:
             vpath = self.resolve(path)
@@ -564,11 +649,13 @@ class Sftp:
                 st = fs.lstat(target)
             except OSError:
                 continue
-            out.string(name).string(self.longname(name, st)).raw(self.attrs(st))
+            self.name_entry(out, name, st)
             count += 1
         if not count:
             self.status(rid, EOF)
             return
+        if self.version >= 6:                       # draft -13's end-of-list flag
+            out.boolean(not h.entries)
         payload = Writer().byte(NAME).u32(rid).u32(count).bytes() + out.bytes()
         h.bytes += len(payload)
         self.send(payload)
@@ -597,13 +684,18 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply))
+            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
 
     def rmdir(self, rid: int, r: Reader) -> None:
         self.ftp(rid, "RMD", self.path(r))
 
     def realpath(self, rid: int, r: Reader) -> None:
         path = self.path(r)
+        control = 1
+        if self.version >= 6 and r.left():              # draft -13's control byte; its composed paths are read
+            control = r.byte()                          # and left alone, as ProFTPD does
+            while r.left():
+                self.path(r)
         vpath = self.resolve(path)
         try:
             shown = self.session.fs.canonical(vpath)
@@ -612,13 +704,22 @@ class Sftp:
         if not self.allowed("REALPATH", DIRS, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
-        self.send(Writer().byte(NAME).u32(rid).u32(1).string(shown).string(shown).u32(0).bytes())
+        st = None
+        if self.version > 3:                            # its type in the attributes (no flags); as ProFTPD, a
+            try:                                        # missing path is an error before version 6, then only
+                st = self.session.fs.stat(vpath.real) if control != 1 else self.session.fs.lstat(vpath.real)
+            except (OSError, FsError):                  # with STAT_ALWAYS (else the path as the client gave it)
+                if self.version < 6 or control == 3:
+                    raise
+                shown = path
+        self.send(self.name_entry(Writer().byte(NAME).u32(rid).u32(1), shown, st, shown, 0).bytes())
 
-    def _rename(self, rid: int, old: str, new: str, overwrite: bool) -> None:
+    def rename_paths(self, rid: int, old: str, new: str, overwrite: bool) -> None:
         if not overwrite:
             try:
                 if self.session.fs.lexists(self.resolve(new, follow=False).real):
-                    self.status(rid, FAILURE, "File exists")
+                    self.status(rid, *(self.errno_status(errno.EEXIST) if self.version > 3 else
+                                       (FAILURE, "File exists")))
                     return
             except FsError:
                 pass                        # RNTO answers for a path out of reach
@@ -630,7 +731,8 @@ class Sftp:
 
     def rename(self, rid: int, r: Reader) -> None:
         old, new = self.path(r), self.path(r)
-        self._rename(rid, old, new, overwrite=False)
+        flags = r.u32() if self.version >= 5 else 0
+        self.rename_paths(rid, old, new, overwrite=bool(flags & (RENAME_OVERWRITE | RENAME_ATOMIC)))
 
     def readlink(self, rid: int, r: Reader) -> None:
         vpath = self.resolve(self.path(r), follow=False)
@@ -638,11 +740,14 @@ class Sftp:
             self.status(rid, PERMISSION_DENIED)
             return
         target = self.session.fs.readlink(vpath.real)
-        self.send(Writer().byte(NAME).u32(rid).u32(1).string(target).string(target).u32(0).bytes())
+        self.send(self.name_entry(Writer().byte(NAME).u32(rid).u32(1), target, None, target, 0).bytes())
 
     def symlink(self, rid: int, r: Reader) -> None:
         # OpenSSH (and the clients that follow it) send the target first, then the link's path
         target, link = self.path(r), self.path(r)
+        self.make_symlink(rid, target, link)
+
+    def make_symlink(self, rid: int, target: str, link: str) -> None:
         link_real = self.resolve(link, follow=False).real
         try:
             target_real = self.resolve(target).real
@@ -654,33 +759,85 @@ class Sftp:
         self.session.fs.symlink(target, link_real)
         self.status(rid, OK)
 
+    def link(self, rid: int, r: Reader) -> None:
+        """Version 6's LINK: a symbolic link as SYMLINK makes it, a hard one as hardlink@openssh.com."""
+        new, existing, symbolic = self.path(r), self.path(r), r.boolean()
+        if self.version < 6:
+            self.status(rid, OP_UNSUPPORTED)
+        elif symbolic:
+            self.make_symlink(rid, existing, new)
+        else:
+            self.sublines, self.ext_status = [], None
+            hardlink(self, rid, existing, new)
+
+    def block(self, rid: int, r: Reader) -> None:
+        """BLOCK (ProFTPD's LOCK): an fcntl read or write lock on a range of an open file, under `<Limit LOCK>`. A
+        lock another process holds is SSH_FX_LOCK_CONFLICT at once (ProFTPD waits for it)."""
+        self._lock(rid, r, unlock=False)
+
+    def unblock(self, rid: int, r: Reader) -> None:
+        self._lock(rid, r, unlock=True)
+
+    def _lock(self, rid: int, r: Reader, unlock: bool) -> None:
+        h = self.get_handle(r)
+        offset, length = r.u64(), r.u64()
+        mask = r.u32() if not unlock or r.left() >= 4 else LOCK_DELETE  # (ProFTPD's UNBLOCK wants the mask,
+        if h is None:                                                     # with its delete bit; the draft none)
+            self.status(rid, INVALID_HANDLE)
+            return
+        if h.fd is None or bool(mask & LOCK_DELETE) != unlock or (mask & LOCK_READ and mask & LOCK_WRITE):
+            self.log.write("client requested an unsupported lock (a directory, a delete lock, or read and write at "
+                           "once), rejecting")
+            self.status(rid, OP_UNSUPPORTED)
+            return
+        if not self.allowed("LOCK", WRITE, h.final or h.real):
+            self.status(rid, PERMISSION_DENIED)
+            return
+        how = fcntl.LOCK_UN if unlock else fcntl.LOCK_SH if mask & LOCK_READ else fcntl.LOCK_EX
+        try:
+            fcntl.lockf(h.fd, how | (0 if unlock else fcntl.LOCK_NB), length, offset, os.SEEK_SET)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            self.log.write(f"lock of '{h.virtual}' from {offset} for {length} bytes held by another process")
+            self.status(rid, LOCK_CONFLICT)
+            return
+        self.status(rid, OK)
+
     def extended(self, rid: int, r: Reader) -> None:
         name = r.text(256)
-        if name == "posix-rename@openssh.com":
-            old, new = self.path(r), self.path(r)
-            self._rename(rid, old, new, overwrite=True)
-        elif name == "statvfs@openssh.com":
-            vpath = self.resolve(self.path(r))
-            v = self.session.fs.statvfs(vpath.real)
-            flags = (1 if v.f_flag & os.ST_RDONLY else 0) | (2 if v.f_flag & os.ST_NOSUID else 0)
-            self.send(Writer().byte(EXTENDED_REPLY).u32(rid).u64(v.f_bsize).u64(v.f_frsize).u64(v.f_blocks)
-                      .u64(v.f_bfree).u64(v.f_bavail).u64(v.f_files).u64(v.f_ffree).u64(v.f_favail).u64(0)
-                      .u64(flags).u64(v.f_namemax).bytes())
-        elif name == "fsync@openssh.com":
-            h = self.get_handle(r)
-            if h is None or h.fd is None:
-                self.status(rid, FAILURE, "Invalid handle")
-                return
-            os.fsync(h.fd)
-            self.status(rid, OK)
-        else:
-            self.log.write(f"unsupported extended request '{name[:100]}'")
-            self.status(rid, OP_UNSUPPORTED)
+        self.sublines, self.ext_status = [], None
+        run_extension(self, rid, name, r)
+
+    def send_statvfs(self, rid: int, real: str) -> None:
+        """statvfs@openssh.com's (and fstatvfs's) reply for the filesystem holding `real`."""
+        v = self.session.fs.statvfs(real)
+        flags = (1 if v.f_flag & os.ST_RDONLY else 0) | (2 if v.f_flag & os.ST_NOSUID else 0)
+        self.send(Writer().byte(EXTENDED_REPLY).u32(rid).u64(v.f_bsize).u64(v.f_frsize).u64(v.f_blocks)
+                  .u64(v.f_bfree).u64(v.f_bavail).u64(v.f_files).u64(v.f_ffree).u64(v.f_favail)
+                  .u64(v.f_fsid & 0xFFFFFFFFFFFFFFFF)
+                  .u64(flags).u64(v.f_namemax).bytes())
 
     table = {OPEN: open_, CLOSE: close_, READ_: read, WRITE_: write, LSTAT: lstat, FSTAT: fstat, SETSTAT: setstat,
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
-             REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink,
-             EXTENDED: extended}
+             REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink, LINK: link,
+             BLOCK: block, UNBLOCK: unblock, EXTENDED: extended}
+
+
+def v5_open_flags(access: int, disposition: int) -> int:
+    """Version 5's OPEN as version 3's flags (ProFTPD's fxp_get_v5_open_flags): reading, writing, appending from
+    the desired access, creating and truncating from the disposition (a truncation writes)."""
+    reading = bool(access & (WANT_READ | WANT_READ_ATTRS))
+    writing = bool(access & (WANT_WRITE | WANT_WRITE_ATTRS))
+    pflags = (F_READ if reading or not writing else 0) | (F_WRITE if writing else 0)
+    if writing and access & WANT_APPEND and disposition & (ACCESS_APPEND | ACCESS_APPEND_ATOMIC):
+        pflags |= F_APPEND
+    base = disposition & ~(ACCESS_APPEND | ACCESS_APPEND_ATOMIC | ACCESS_TEXT)
+    if base in (CREATE_TRUNCATE, TRUNCATE_EXISTING) and not writing:
+        pflags = (pflags & ~F_READ) | F_WRITE
+    pflags |= {CREATE_NEW: F_CREAT | F_EXCL, CREATE_TRUNCATE: F_CREAT | F_TRUNC, OPEN_OR_CREATE: F_CREAT,
+               TRUNCATE_EXISTING: F_TRUNC}.get(base, 0)
+    return pflags
 
 
 def _arg_handle(packet: bytes) -> bytes:
@@ -690,22 +847,19 @@ def _arg_handle(packet: bytes) -> bytes:
         return b""
 
 
-def _logged_arg(kind: int, packet: bytes, skip: int = 0) -> str:
-    """A request's argument as ProFTPD's mod_sftp logs it (`%J`); `skip` strings come first (an extension's
-    name)."""
+def _logged_arg(kind: int, packet: bytes) -> str:
+    """A request's argument as ProFTPD's mod_sftp logs it (`%J`)."""
     r = Reader(packet, 1)
     try:
         if kind == INIT:
             return str(r.u32())
         r.u32()
-        for _ in range(skip):
-            r.string(8192)
         if kind in _PATH_FIRST:
             return r.text(8192)
         if kind in _HANDLE_FIRST:
             handle = r.text(256)
             return f"{handle} {r.u64()} {r.u32()}" if kind == WRITE_ else handle
-        if kind in (RENAME, SYMLINK):
+        if kind in (RENAME, SYMLINK, LINK):
             return f"{r.text(8192)} {r.text(8192)}"
         return r.text(256)              # EXTENDED: the extension's name
     except WireError:
@@ -850,13 +1004,14 @@ def errno_status(err: int) -> tuple[int, str]:
     return code, STATUS_TEXT[code] if code != FAILURE else os.strerror(err)
 
 
-def _reply_status(reply: Reply, default: int = FAILURE) -> tuple[int, str]:
-    """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one."""
+def _reply_status(reply: Reply, default: int = FAILURE, status_of=errno_status) -> tuple[int, str]:
+    """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one (`status_of`
+    the session version's errno table)."""
     text = reply.text
     tail = text.rsplit(": ", 1)[-1].rstrip(".") if ": " in text else ""
     err = _STRERROR.get(tail)
     if err is not None:
-        return errno_status(err)
+        return status_of(err)
     if reply.code in (530, 532, 550, 553) and ("denied" in text.lower() or "forbidden" in text.lower()):
         return PERMISSION_DENIED, STATUS_TEXT[PERMISSION_DENIED]
     return default, tail or STATUS_TEXT[default]

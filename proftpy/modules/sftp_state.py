@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -97,9 +98,46 @@ def build_keys(config: "Config") -> tuple[dict, list[tuple[str, bool]]]:
                              f"'{server.name}': its SSH sessions will be refused", False))
         by_server[server] = keys
         for p in server.section.all("SFTPClientMatch"):
-            problems.append((f"{p.where}: {VERSION}: SFTPClientMatch is accepted but not implemented: ignored",
-                             False))
+            problems += _client_match_problems(p)
     return by_server, problems
+
+
+SERVED = (3, 6)                 # the SFTP versions proftpy serves (ProFTPD's mod_sftp: 1 to 6)
+
+
+def protocol_range(text: str) -> tuple[int, int]:
+    """SFTPClientMatch's `sftpProtocolVersion` value, "3" or "3-6", as ProFTPD reads it (1 to 6); ValueError
+    with ProFTPD's message."""
+    low, dash, high = text.partition("-")
+    if not low.isdigit() or (dash and not high.isdigit()):
+        raise ValueError(f"badly formatted 'sftpProtocolVersion' value: {text}")
+    versions = (int(low), int(high) if dash else int(low))
+    if not all(1 <= v <= 6 for v in versions):
+        raise ValueError(f"'sftpProtocolVersion' value {text} must be between 1 and 6")
+    return versions
+
+
+def _client_match_problems(param) -> list[tuple[str, bool]]:
+    """SFTPClientMatch: its sftpProtocolVersion is used (checked when the line is read); its other keys are
+    accepted and ignored, with a warning."""
+    others = sorted(set(param.value[1::2]) - {"sftpProtocolVersion"})
+    if not others:
+        return []
+    return [(f"{param.where}: {VERSION}: SFTPClientMatch {', '.join(others)}: accepted but not implemented: ignored",
+             False)]
+
+
+def served_range(session: "Session") -> tuple[int, int]:
+    """The SFTP versions this client may use: SFTPClientMatch lines whose pattern the client's version text (after
+    `SSH-2.0-`) matches set them, a later line overriding an earlier one, as ProFTPD applies them; within 3 to 6."""
+    low, high = 1, 6
+    banner = session.notes.get("SFTP_CLIENT_BANNER") or ""
+    for param in session.server.section.all("SFTPClientMatch"):
+        args = param.value
+        keys = dict(zip(args[1::2], args[2::2]))
+        if "sftpProtocolVersion" in keys and re.search(args[0], banner):
+            low, high = protocol_range(keys["sftpProtocolVersion"])
+    return max(low, SERVED[0]), min(max(high, SERVED[0]), SERVED[1])
 
 
 def host_keys(session: "Session") -> list[sshkeys.HostKey]:

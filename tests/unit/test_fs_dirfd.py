@@ -47,6 +47,8 @@ OPERATIONS = {
     "chown": ("d/f.txt", lambda fs, real: fs.chown(real, -1, 1)),
     "utime": ("d/f.txt", lambda fs, real: fs.utime(real, (2e9, 2e9))),
     "symlink": ("d/link", lambda fs, real: fs.symlink("/own.txt", real)),
+    "link-from": ("d/f.txt", lambda fs, real: fs.link(real, fs.resolve("/linked.txt").real)),
+    "link-to": ("d/g.txt", lambda fs, real: fs.link(fs.resolve("/own.txt").real, real)),
     "remove_tree": ("d/sub", lambda fs, real: fs.remove_tree(real, 10)),
     "lstat": ("d/f.txt", lambda fs, real: fs.lstat(real)),
     "stat": ("d/f.txt", lambda fs, real: fs.stat(real)),
