@@ -33,10 +33,11 @@ from ..net.ssh.wire import Reader, WireError, Writer
 from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
-from .log import LogState
+from .log import LOG_CLASSES, LogState
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
+from .sftp_sshlog import AUTH_SSH, SshLog
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -89,6 +90,9 @@ def serve(session: "Session") -> None:
                   lambda: session.reset_timer("idle"))
     if server_keys:
         t.host_keys = {alg: k for alg, k in t.host_keys.items() if alg in server_keys}
+    sshlog = SshLog(session)
+    if sshlog.messages:
+        t.note = sshlog.message
     session.notes["SFTP"] = "1"
     session.notes["SSH_CONNECTION"] = (f"{session.remote_addr} {session.remote_port} {session.local_addr} "
                                        f"{session.local_port}")
@@ -96,10 +100,11 @@ def serve(session: "Session") -> None:
     try:
         t.start()
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
-        Auth(session, t).run()
-        conn = Connection(t, lambda name, chan: open_subsystem(session, name, chan), st.log.write,
+        Auth(session, t, sshlog).run()
+        conn = Connection(t, lambda name, chan: _subsystem(session, name, chan), st.log.write,
                           session.server.get("SFTPMaxChannels"),
-                          commands=lambda command, chan: open_command(session, command, chan))
+                          commands=lambda command, chan: open_command(session, command, chan),
+                          idle=lambda: session.set_protocol("ssh2"))
         while True:
             while conn.work():
                 if session.closing:
@@ -139,6 +144,14 @@ def serve(session: "Session") -> None:
             conn.close_all()
 
 
+def _subsystem(session: "Session", name: str, chan):
+    """The sftp subsystem on a channel: the session's protocol is `sftp` from its request on (ProFTPD's)."""
+    sub = open_subsystem(session, name, chan)
+    if sub is not None:
+        session.set_protocol("sftp")
+    return sub
+
+
 def _end_text(session: "Session") -> str:
     reason = session.end_reason
     if reason.startswith("core.timeout-"):
@@ -159,8 +172,8 @@ class _Abandoned(Exception):
 class Auth:
     """RFC 4252 for one connection: the methods of SFTPAuthMethods' chains, keyboard-interactive by RFC 4256."""
 
-    def __init__(self, session: "Session", t: Transport):
-        self.session, self.t = session, t
+    def __init__(self, session: "Session", t: Transport, sshlog: SshLog):
+        self.session, self.t, self.sshlog = session, t, sshlog
         self.st = session.state.get(SftpState)
         server = session.server
         chains = server.get("SFTPAuthMethods")
@@ -181,6 +194,9 @@ class Auth:
         self.have_service = False
         self.banner_sent = False
         self.used_keys: set[bytes] = set()
+        self.dispatched = False             # mod_auth's PASS ran (its line is logged)
+        self.partial = False                # this request was a partial success
+        self.maxed = False                  # this request's failure reached MaxLoginAttempts
 
     def run(self) -> None:
         while True:
@@ -193,6 +209,8 @@ class Auth:
                     name = Reader(payload, 1).text(64)
                 except WireError:
                     raise Disconnect(PROTOCOL_ERROR, "bad service request", "unable to read SERVICE_REQUEST") from None
+                if self.t.note is not None:
+                    self.t.note("SERVICE_REQUEST", "")
                 if name != "ssh-userauth":
                     raise Disconnect(SERVICE_NOT_AVAILABLE, f"service '{name[:64]}' not available",
                                      f"client requested unsupported '{name[:64]}' service, disconnecting")
@@ -227,9 +245,22 @@ class Auth:
             raise Disconnect(SERVICE_NOT_AVAILABLE, "service not available", f"client requested unknown/unsupported "
                              f"service name '{service}' in USERAUTH_REQUEST, disconnecting")
         self.user, self.service = user, service
+        if self.sshlog.auth:
+            self.sshlog.user(user)          # ProFTPD's USER line of every request, before its orig-user note
         self.session.state.get(LogState).orig_user = user   # %U from now on (ProFTPD's mod_auth.orig-user note)
         if method != "none":
             self.session.notes["SFTP_USER_AUTH_METHOD"] = method
+        self.partial = self.maxed = False
+        attempted = method != "none" and method in self.offered()
+        ok = False
+        try:
+            ok = self._method(user, service, method, user_raw, r)
+        finally:
+            if self.sshlog.auth or self.sshlog.messages:
+                self._log_request(user, method, attempted and not ok and not self.partial)
+        return ok
+
+    def _method(self, user: str, service: str, method: str, user_raw: bytes, r: Reader) -> bool:
         if method == "none":
             self._failure()
             return False
@@ -249,6 +280,18 @@ class Auth:
         except WireError:
             raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
                              f"unable to read '{method}' USERAUTH_REQUEST") from None
+
+    def _log_request(self, user: str, method: str, failed: bool) -> None:
+        """The request's ExtendedLog lines after its USER line, in ProFTPD's order: PASS (530) for a failed
+        attempt that ran no PASS of mod_auth's, the USERAUTH_REQUEST itself, and one more PASS (530) when
+        MaxLoginAttempts ends the session."""
+        log = self.sshlog
+        if log.auth and failed and not self.dispatched:
+            log.failed_pass()
+        if log.messages:
+            log.message("USERAUTH_REQUEST", f"{user} {method}")
+        if log.auth and self.maxed:
+            log.failed_pass()
 
     def _password(self, user: str, r: Reader) -> bool:
         if r.boolean():
@@ -404,16 +447,19 @@ class Auth:
         st.attempts = 0                 # MaxLoginAttempts is counted here, as ProFTPD's mod_sftp counts it
         # a key (or a chain) vouched for the user: USER (331), then a PASS that needs no password, each through
         # every phase and logged in that order, as ProFTPD's mod_sftp dispatches them
-        reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}"))
+        # (ExtendedLog: the request's USER line is logged already, as ProFTPD's 331; PASS under AUTH and SSH)
+        reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}", {LOG_CLASSES: frozenset()}))
         if not session.authenticated and not session.closing and reply is not None and reply.code == 331:
+            self.dispatched = True
             if vouched is not None:
                 st.vouched = user
                 try:
-                    session.dispatcher.dispatch(session, Request("PASS", "", "PASS"))
+                    session.dispatcher.dispatch(session, Request("PASS", "", "PASS", {LOG_CLASSES: AUTH_SSH}))
                 finally:
                     st.vouched = None
             elif password is not None:
-                session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password))
+                session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password,
+                                                             {LOG_CLASSES: AUTH_SSH}))
         if session.closing:
             raise Closed(session.end_reason)
         return session.authenticated
@@ -433,6 +479,7 @@ class Auth:
         if tuple(self.done) not in self.chains:
             self.st.log.write(f"user '{user}' authenticated via '{method}' method, next methods: "
                               f"{','.join(self.offered())}")
+            self.partial = True
             self._failure(partial=True)
             return False
         password, self.password = self.password, None
@@ -567,6 +614,7 @@ class Auth:
             self.st.log.write(f"Maximum login attempts ({self.max_attempts}) exceeded, refusing connection for "
                               f"user '{user}'")
             self.session.events.emit("mod_auth.max-login-attempts", session=self.session, user=user)
+            self.maxed = True
             raise Disconnect(BY_APPLICATION, "Maximum login attempts exceeded")
 
     def _banner(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from .transport import PROTOCOL_ERROR, Disconnect, Transport
+from .transport import PROTOCOL_ERROR, Disconnect, Note, Transport
 from .wire import Reader, WireError, Writer
 
 GLOBAL_REQUEST, REQUEST_SUCCESS, REQUEST_FAILURE = 80, 81, 82
@@ -118,17 +118,20 @@ class Connection:
     def __init__(self, transport: Transport, subsystems: Callable[[str, Channel], Subsystem | None],
                  log: Callable[[str], None], max_channels: int = 10,
                  refuse: Callable[[str, str], None] = lambda request, why: None,
-                 commands: Callable[[str, Channel], Subsystem | None] | None = None):
+                 commands: Callable[[str, Channel], Subsystem | None] | None = None,
+                 idle: Callable[[], None] = lambda: None):
         self.transport = transport
         self.subsystems = subsystems            # name, channel -> a running subsystem, or None to refuse
         self.log = log
         self.max_channels = max_channels
         self.refuse = refuse                    # a channel request refused (exec, shell...): for the logs
         self.commands = commands                # exec's command, channel -> a running program, or None to refuse
+        self.idle = idle                        # the last channel with a subsystem or program closed
         self.channels: dict[int, Channel] = {}
         self._next_id = 0
         self.opened = 0
         self.resume: float | None = None
+        self.note: Note | None = transport.note     # the messages' ExtendedLog lines (ProFTPD's names)
 
     def work(self) -> bool:
         """Let every ready subsystem handle one buffered request; True when one did. A channel whose client sent
@@ -162,15 +165,23 @@ class Connection:
                                      f"client sent a window adjustment past 2^32-1 for channel {chan.local}")
                 chan.remote_window += add
                 chan.flush()
+                if self.note is not None:
+                    self.note("CHANNEL_WINDOW_ADJUST", "")
             elif kind == CHANNEL_OPEN:
-                self._open(r)
+                name = self._open(r)
+                if self.note is not None:
+                    self.note("CHANNEL_OPEN", name)
             elif kind == CHANNEL_REQUEST:
-                self._request(r)
+                name = self._request(r)
+                if self.note is not None:
+                    self.note("CHANNEL_REQUEST", name)
             elif kind == CHANNEL_EOF:
                 chan = self._channel(r.u32())
                 chan.got_eof = True
                 if chan.subsystem is not None:
                     chan.subsystem.eof()
+                if self.note is not None:
+                    self.note("CHANNEL_EOF", "")
             elif kind == CHANNEL_CLOSE:
                 chan = self._channel(r.u32())
                 chan.got_close = True
@@ -180,6 +191,8 @@ class Connection:
                     self.transport.send(Writer().byte(CHANNEL_CLOSE).u32(chan.remote).bytes())
                     chan.sent_close = True
                 self._drop(chan)
+                if self.note is not None:
+                    self.note("CHANNEL_CLOSE", "")
             elif kind == EXTENDED_DATA:
                 chan = self._channel(r.u32())
                 r.u32()
@@ -224,7 +237,7 @@ class Connection:
             return
         chan.subsystem.data(data)
 
-    def _open(self, r: Reader) -> None:
+    def _open(self, r: Reader) -> str:
         kind = r.text(64)
         remote, window, packet = r.u32(), r.u32(), r.u32()
         reason, text = 0, ""
@@ -238,15 +251,16 @@ class Connection:
         if reason:
             self.transport.send(Writer().byte(OPEN_FAILURE).u32(remote).u32(reason).string(text).string(b"")
                                 .bytes())
-            return
+            return kind
         local = self._next_id
         self._next_id += 1
         chan = self.channels[local] = Channel(self, local, remote, window, packet)
         self.opened += 1
         self.transport.send(Writer().byte(OPEN_CONFIRMATION).u32(remote).u32(local).u32(chan.local_window)
                             .u32(PACKET).bytes())
+        return kind
 
-    def _request(self, r: Reader) -> None:
+    def _request(self, r: Reader) -> str:
         chan = self._channel(r.u32())
         request = r.text(64)
         want_reply = r.boolean()
@@ -280,12 +294,15 @@ class Connection:
             self.log(f"unsupported '{request}' channel requested, ignoring")
         if want_reply:
             self.transport.send(Writer().byte(CHANNEL_SUCCESS if ok else CHANNEL_FAILURE).u32(chan.remote).bytes())
+        return request
 
     def _drop(self, chan: Channel) -> None:
         self.channels.pop(chan.local, None)
         if chan.subsystem is not None:
             sub, chan.subsystem = chan.subsystem, None
             sub.close()
+            if not any(c.subsystem is not None for c in self.channels.values()):
+                self.idle()
 
     def close_all(self) -> None:
         for chan in list(self.channels.values()):

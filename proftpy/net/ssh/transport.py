@@ -66,6 +66,8 @@ SERVER_SIG_ALGS = ("ssh-ed25519,rsa-sha2-256,rsa-sha2-512,ecdsa-sha2-nistp256,ec
 KEX_NAMES = {KEXINIT: "KEXINIT", NEWKEYS: "NEWKEYS", KEXDH_INIT: "KEXDH_INIT", GEX_INIT: "KEX_DH_GEX_INIT",
              GEX_REQUEST: "KEX_DH_GEX_REQUEST"}
 
+Note = Callable[[str, str], None]      # an SSH message handled: its name and argument as ProFTPD's mod_sftp logs them
+
 
 class Disconnect(Exception):
     """The connection ends: `reason` (a disconnect reason code) and `description` go to the client, `log` (when
@@ -129,6 +131,8 @@ class Transport:
         self.wait = wait                # blocks until the socket is readable; raises Closed when the session ends
         self.log = log                  # a line in the SFTPLog
         self.on_packet = on_packet      # each packet received (the session's idle timer)
+        self.note: Note | None = None   # set when an ExtendedLog takes the SSH messages' lines
+        self._ext_info_sent = False
         self._buf = bytearray()
         self.sealer: crypto.Sealer = crypto.Sealer()
         self.opener: crypto.Opener = crypto.Opener()
@@ -449,6 +453,8 @@ class Transport:
         alg.comp_out = self._choose("server-to-client compression", c_comp_sc, self.settings.compression)
         if follows and (c_kex[:1] != [alg.kex] or c_hostkey[:1] != [alg.hostkey]):
             kex.skip_guess = True
+        if self.note is not None:
+            self.note("KEXINIT", "")
 
     def _choose(self, what: str, client: list[str], server: tuple[str, ...] | list[str]) -> str:
         """RFC 4253 section 7.1: the first of the client's names the server also has."""
@@ -479,6 +485,8 @@ class Transport:
         bits, prime = next(((b, p) for b, p in fitting if b >= n), fitting[-1])
         assert self._kex is not None
         self._kex.gex = (lo, n, hi, prime)
+        if self.note is not None:
+            self.note("DH_GEX_REQUEST", "")
         self.send(Writer().byte(GEX_GROUP).mpint(prime).mpint(2).bytes())
 
     def _kexdh_init(self, payload: bytes) -> None:
@@ -534,6 +542,9 @@ class Transport:
                 reply_value = mpint(f)
         except WireError as e_:
             raise Disconnect(PROTOCOL_ERROR, "bad key exchange message", f"unable to read KEXDH_INIT: {e_}") from None
+        if self.note is not None:       # ProFTPD's names: ECDH_INIT for the curves, DH_INIT, DH_GEX_INIT
+            self.note("DH_GEX_INIT" if kex.gex is not None else "DH_INIT" if alg.kex in crypto.DH_GROUPS
+                      else "ECDH_INIT", "")
         h_data = (Writer().string(self.client_version.encode("utf-8", "replace"))
                   .string(self.settings.version.encode("ascii", "replace"))
                   .string(kex.theirs).string(kex.ours).string(k_s).bytes() + exchange + mpint(k))
@@ -555,6 +566,7 @@ class Transport:
         self.negotiated = alg
         if self.kex_count == 0 and self.ext_info_c and self.settings.ext_info:
             self.send(Writer().byte(EXT_INFO).u32(1).string(b"server-sig-algs").string(SERVER_SIG_ALGS).bytes())
+            self._ext_info_sent = True
 
     def _newkeys(self) -> None:
         pending = getattr(self, "_pending_in", None)
@@ -571,6 +583,10 @@ class Transport:
             self.recv_seq = 0
         self._kex = None
         self.kex_count += 1
+        if self.note is not None:       # ProFTPD sends EXT_INFO after the client's NEWKEYS, and logs it then
+            self.note("NEWKEYS", "")
+            if self._ext_info_sent and self.kex_count == 1:
+                self.note("EXT_INFO", "")
         self.log(f"{'' if self.kex_count == 1 else 're'}keyed: {alg.kex}, host key {alg.hostkey}, client-to-server "
                  f"{alg.cipher_in}/{alg.mac_in}, server-to-client {alg.cipher_out}/{alg.mac_out}"
                  + (f", compression {alg.comp_in}/{alg.comp_out}" if (alg.comp_in, alg.comp_out) != ("none", "none")
