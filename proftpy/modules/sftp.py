@@ -138,6 +138,17 @@ def _max_channels(args: list[str]) -> int:
     return min(value, 1000)
 
 
+def _client_alive(args: list[str]) -> tuple[int, int] | None:
+    """`SFTPClientAlive count interval`: (count, interval), None for an interval of 0 (no checks, as ProFTPD)."""
+    if len(args) != 2:
+        raise ValueError("wrong number of parameters")
+    for word, what in zip(args, ("max count", "interval")):
+        if not word.isdigit():
+            raise ValueError(f"{what} '{word}' must be equal to or greater than zero")
+    count, interval = int(args[0]), int(args[1])
+    return (min(count, 1 << 31), min(interval, 1 << 31)) if interval else None
+
+
 def _client_match(args: list[str]) -> tuple[str, ...]:
     if len(args) < 3 or (len(args) - 1) % 2:
         raise ValueError("Wrong number of parameters")
@@ -233,8 +244,10 @@ directives = (
               "Only `none`."),
     Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
                                          "none"), SVG, None, Merge.SERVER, "Only `none`."),
-    Directive("SFTPClientAlive", _refused("SFTPClientAlive is not supported by proftpy (TimeoutIdle ends idle "
-                                          "sessions)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPClientAlive", Custom(_client_alive, "count interval"), SVG, None, Merge.SERVER,
+              "After `interval` seconds without a word from an authenticated client, a keepalive@proftpd.org "
+              "request wanting an answer; the client is disconnected when `count` of them went unanswered (an "
+              "interval of 0: never)."),
     Directive("SFTPKeyLimits", _refused("SFTPKeyLimits is not supported by proftpy (RSA keys below 1024 bits are "
                                         "always refused)"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING
 
 from .. import privs, transfer
@@ -105,6 +106,10 @@ def serve(session: "Session") -> None:
                           session.server.get("SFTPMaxChannels"),
                           commands=lambda command, chan: open_command(session, command, chan),
                           idle=lambda: session.set_protocol("ssh2"))
+        alive = session.server.get("SFTPClientAlive")
+        if alive is not None:
+            checks = ClientAlive(session, t, conn, *alive)
+            t.wait, conn.answered = checks.wait, checks.answered
         while True:
             while conn.work():
                 if session.closing:
@@ -163,6 +168,47 @@ def _end_text(session: "Session") -> str:
 def _wait(session: "Session") -> None:
     if not session.wait_readable():
         raise Closed("")
+
+
+class ClientAlive:
+    """SFTPClientAlive count interval, as ProFTPD's mod_sftp checks (packet.c): once the client has authenticated
+    and outside a rekey, each `interval` seconds the session waits for the client in vain it sends a
+    keepalive@proftpd.org request wanting an answer (a CHANNEL_REQUEST on an open channel, else a
+    GLOBAL_REQUEST); an answer, success or failure, counts the client alive again. The check after `count`
+    unanswered ones disconnects it ("client alive threshold reached"), and so does a fourth interval in a row
+    without a byte from it (ProFTPD's poll gives up then, whatever the count)."""
+
+    POLLS = 3                                   # ProFTPD's MAX_POLL_TIMEOUTS
+
+    def __init__(self, session: "Session", t: Transport, conn: Connection, count: int, interval: int):
+        self.session, self.t, self.conn = session, t, conn
+        self.count, self.interval = count, interval
+        self.unanswered = 0
+
+    def answered(self) -> None:
+        self.unanswered = 0
+
+    def wait(self) -> None:
+        if self.t.rekeying:
+            return _wait(self.session)
+        silent = 0
+        while True:
+            ready = self.session.wait_readable(time.monotonic() + self.interval)
+            if ready:
+                return
+            if ready is False:
+                raise Closed("")
+            silent += 1
+            if silent > self.POLLS:
+                raise Disconnect(BY_APPLICATION, "Application disconnected",
+                                 f"polling on socket {self.t.sock.fileno()} timed out after {self.interval} sec, "
+                                 "failing")
+            self.unanswered += 1
+            if self.unanswered > self.count:
+                raise Disconnect(BY_APPLICATION, "client alive threshold reached",
+                                 f"SFTPClientAlive threshold (max {self.count} checks, {self.interval} sec interval) "
+                                 "reached, disconnecting client")
+            self.conn.keepalive("keepalive@proftpd.org")
 
 
 class _Abandoned(Exception):

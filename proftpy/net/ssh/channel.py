@@ -119,7 +119,7 @@ class Connection:
                  log: Callable[[str], None], max_channels: int = 10,
                  refuse: Callable[[str, str], None] = lambda request, why: None,
                  commands: Callable[[str, Channel], Subsystem | None] | None = None,
-                 idle: Callable[[], None] = lambda: None):
+                 idle: Callable[[], None] = lambda: None, answered: Callable[[], None] = lambda: None):
         self.transport = transport
         self.subsystems = subsystems            # name, channel -> a running subsystem, or None to refuse
         self.log = log
@@ -127,6 +127,7 @@ class Connection:
         self.refuse = refuse                    # a channel request refused (exec, shell...): for the logs
         self.commands = commands                # exec's command, channel -> a running program, or None to refuse
         self.idle = idle                        # the last channel with a subsystem or program closed
+        self.answered = answered                # the client answered a request of ours (SFTPClientAlive's)
         self.channels: dict[int, Channel] = {}
         self._next_id = 0
         self.opened = 0
@@ -204,7 +205,7 @@ class Connection:
                     self.transport.send(bytes((REQUEST_FAILURE,)))
                 self.log(f"global request '{name}' refused") if name != "keepalive@openssh.com" else None
             elif kind in (CHANNEL_SUCCESS, CHANNEL_FAILURE, REQUEST_SUCCESS, REQUEST_FAILURE):
-                pass                            # answers to requests we never make: ignored
+                self.answered()                 # a keepalive's answer (else ignored: nothing else asks one)
             elif kind in (OPEN_CONFIRMATION, OPEN_FAILURE):
                 raise Disconnect(PROTOCOL_ERROR, "unexpected channel message",
                                  f"client sent message type {kind}, but the server opens no channels")
@@ -303,6 +304,16 @@ class Connection:
             sub.close()
             if not any(c.subsystem is not None for c in self.channels.values()):
                 self.idle()
+
+    def keepalive(self, name: str) -> None:
+        """A request wanting an answer, on an open channel (CHANNEL_REQUEST) or else a GLOBAL_REQUEST."""
+        chan = next((c for c in self.channels.values() if not c.sent_close), None)
+        w = Writer()
+        if chan is not None:
+            w.byte(CHANNEL_REQUEST).u32(chan.remote)
+        else:
+            w.byte(GLOBAL_REQUEST)
+        self.transport.send(w.string(name).boolean(True).bytes())
 
     def close_all(self) -> None:
         for chan in list(self.channels.values()):

@@ -208,6 +208,11 @@ class Transport:
         self._buf += chunk
 
     @property
+    def rekeying(self) -> bool:
+        """A key exchange after the first is under way."""
+        return self._kex is not None and self.session_id is not None
+
+    @property
     def buffered(self) -> bool:
         """Bytes of the client's are read and not yet taken: the next message needs no wait to begin."""
         return bool(self._buf)
