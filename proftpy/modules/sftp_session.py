@@ -27,7 +27,7 @@ from ..dispatch import Request
 from ..log import NOTICE
 from ..net.ssh import keys as sshkeys
 from ..net.ssh.channel import Connection
-from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERROR,
+from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, KEY_EXCHANGE_FAILED, NEWKEYS, PROTOCOL_ERROR,
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
@@ -110,6 +110,9 @@ def serve(session: "Session") -> None:
         if alive is not None:
             checks = ClientAlive(session, t, conn, *alive)
             t.wait, conn.answered = checks.wait, checks.answered
+        rekey = session.server.get("SFTPRekey")
+        if rekey is not None:
+            Rekey(session, t, *rekey)
         while True:
             while conn.work():
                 if session.closing:
@@ -123,8 +126,9 @@ def serve(session: "Session") -> None:
                 if not ready:
                     raise Closed("")
             kind, payload = t.next_message()
-            if 50 <= kind <= 79:
-                continue                        # user authentication messages after success: ignored (RFC 4252)
+            if 50 <= kind <= 79 or kind == NEWKEYS:
+                continue                        # user authentication messages after success: ignored (RFC 4252);
+                                                # a rekey over: what waited for it goes on
             conn.handle(kind, payload)
     except Disconnect as d:
         if d.log:
@@ -168,6 +172,39 @@ def _end_text(session: "Session") -> str:
 def _wait(session: "Session") -> None:
     if not session.wait_readable():
         raise Closed("")
+
+
+class Rekey:
+    """SFTPRekey required interval MB timeout, as ProFTPD's mod_sftp asks for new keys (kex.c, packet.c): once the
+    client has logged in, after `interval` seconds since the last key exchange, or once the packets received, or
+    those sent, since it reach `size` bytes (the transport counts them); a client that has not finished the
+    exchange `timeout` seconds after our KEXINIT is disconnected ("Key exchange failed")."""
+
+    def __init__(self, session: "Session", t: Transport, interval: int, size: int, timeout: int):
+        self.session, self.t = session, t
+        self.interval, self.timeout = interval, timeout
+        self.log = session.state.get(SftpState).log
+        t.rekey_size, t.on_rekey_sent, t.on_rekeyed = size, self._sent, self._arm
+        self._arm()
+
+    def _arm(self) -> None:
+        self.session.set_timer("sftp-rekey-timeout", None, self._late)
+        self.session.set_timer("sftp-rekey", self.interval, self._due)
+
+    def _due(self, session: "Session") -> None:
+        self.log.write(f"SFTPRekey timer ({self.interval} {'secs' if self.interval != 1 else 'sec'}) expired, "
+                       "requesting rekey")
+        self.t.request_rekey()          # (an exchange of the client's under way: the timer starts again after it)
+
+    def _sent(self) -> None:
+        self.session.set_timer("sftp-rekey", None, self._due)
+        self.session.set_timer("sftp-rekey-timeout", self.timeout, self._late)
+
+    def _late(self, session: "Session") -> None:
+        self.log.write(f"Failed to rekey before {self.timeout} {'seconds' if self.timeout != 1 else 'second'} "
+                       "timeout, disconnecting client")
+        session.state.get(SftpState).disconnect = (KEY_EXCHANGE_FAILED, "Key exchange failed")
+        session.end("rekey timeout")
 
 
 class ClientAlive:

@@ -140,6 +140,8 @@ class Connection:
         a subsystem holding a request back waits for (None: none does), for the connection's wait."""
         did = False
         self.resume = None
+        if self.transport.holding:
+            return False                        # a rekey of ours: replies would only pile up until it is over
         for chan in list(self.channels.values()):
             if chan.sent_close:
                 continue
