@@ -369,11 +369,14 @@ class Auth:
         attempt that ran no PASS of mod_auth's, the USERAUTH_REQUEST itself, and one more PASS (530) when
         MaxLoginAttempts ends the session."""
         log = self.sshlog
-        if log.auth and failed and not self.dispatched:
-            log.failed_pass()
+        if failed:
+            if log.auth and not self.dispatched:
+                log.failed_pass()
+            log.forget_user()
         if log.messages:
             log.message("USERAUTH_REQUEST", f"{user} {method}")
         if log.auth and self.maxed:
+            self.session.state.get(LogState).orig_user = user     # (ProFTPD sets it again for this PASS)
             log.failed_pass()
 
     def _password(self, user: str, r: Reader) -> bool:

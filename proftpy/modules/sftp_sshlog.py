@@ -35,6 +35,8 @@ class SshLog:
                     (331, f"Password required for {user}"))
 
     def failed_pass(self) -> None:
-        """A failed attempt's PASS (530); then `%U` is unset, as mod_auth's PASS error handler leaves it."""
         log_request(self.session, Request("PASS", "", "PASS"), AUTH_SSH, (530, "Login incorrect."))
+
+    def forget_user(self) -> None:
+        """After a failed attempt `%U` is unset until the next request, as ProFTPD's PASS error handlers leave it."""
         self.session.state.get(LogState).orig_user = None

@@ -108,3 +108,62 @@ def test_scp_and_password_login_log_as_proftpd(open_tmp_path):
     text = "\n".join(every)
     assert "USERAUTH_REQUEST|USERAUTH_REQUEST alice password|-|-|alice password|alice|alice|" in text
     assert "CHANNEL_REQUEST|CHANNEL_REQUEST exec|-|-|exec|alice|alice|-|-|-|/|-|scp|" in text
+
+
+def test_key_exchange_names_as_proftpd(open_tmp_path):
+    """The key exchange's lines under each kind of exchange OpenSSH can pick: ECDH_INIT (curve25519, nistp256),
+    DH_INIT (a fixed group), DH_GEX_REQUEST and DH_GEX_INIT (group exchange), as ProFTPD's."""
+    from conftest import side_by_side
+    tmp_path = open_tmp_path
+    beside_proftpd(tmp_path)
+    kexes = ("curve25519-sha256", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256",
+             "diffie-hellman-group-exchange-sha256")
+
+    def drive(port: int, run: Path) -> list[list[str]]:
+        out = []
+        for kex in kexes:
+            before = len(_lines(run, 0))
+            res = subprocess.run(["sftp", "-b", "-", "-i", str(tmp_path / "user"), *SSH_OPTS, "-o",
+                                  f"KexAlgorithms={kex}", "-P", str(port), "alice@127.0.0.1"], input="pwd\n",
+                                 capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, res.stderr
+            assert wait_until(lambda: "CHANNEL_CLOSE" in "".join(_lines(run, 0)[before:]), 5)
+            names = [line.split("|")[0] for line in _lines(run, 0)[before:]]
+            out.append(names[:names.index("NEWKEYS") + 1])
+        return out
+
+    results = side_by_side(tmp_path, _config(tmp_path), drive)
+    assert results["proftpy"] == results["proftpd"]
+    assert [names[1:-1] for names in results["proftpy"]] == [["ECDH_INIT"], ["ECDH_INIT"], ["DH_INIT"],
+                                                             ["DH_GEX_REQUEST", "DH_GEX_INIT"]]
+
+
+def test_failed_passwords_and_max_login_attempts_log_as_proftpd(open_tmp_path):
+    """The project's client sends a wrong password, a method the server does not offer and a wrong password again
+    under `MaxLoginAttempts 3`: each request's USER (331), the failed PASS (530) lines, the USERAUTH_REQUEST lines
+    and the PASS (530) that ends the session are ProFTPD's."""
+    from conftest import side_by_side
+    from ssh_client import MiniClient, ServerClosed
+    from proftpy.net.ssh.wire import Writer
+    tmp_path = open_tmp_path
+    beside_proftpd(tmp_path)
+
+    def drive(port: int, run: Path) -> list[list[str]]:
+        c = MiniClient(port)
+        assert not c.login("alice", "wrong")
+        for method, rest in (("hostbased", b""), ("password", Writer().boolean(False).string(b"wrong").bytes())):
+            c.send(Writer().byte(50).string(b"alice").string(b"ssh-connection").string(method).bytes() + rest)
+            try:
+                while c.recv()[0] != 51:
+                    pass
+            except ServerClosed:
+                break
+        c.close()
+        assert wait_until(lambda: "EXIT" in (run / "exit.log").read_text(), 5)
+        return [_lines(run, i) for i in range(len(CLASSES))]
+
+    config = _config(tmp_path) + 'MaxLoginAttempts 3\nLogFormat exit "%m"\nExtendedLog {dir}/exit.log EXIT exit\n'
+    results = side_by_side(tmp_path, config, drive)
+    assert results["proftpy"] == results["proftpd"]
+    user, wrong = ["USER", "USER alice", "331"], ["PASS", "PASS (hidden)", "530"]
+    assert [line.split("|")[:3] for line in results["proftpy"][1]] == [user, wrong, user, user, wrong, wrong]
