@@ -333,7 +333,7 @@ class Auth:
         self.session.state.get(LogState).orig_user = user   # %U from now on (ProFTPD's mod_auth.orig-user note)
         if method != "none":
             self.session.notes["SFTP_USER_AUTH_METHOD"] = method
-        self.partial = self.maxed = False
+        self.dispatched = self.partial = self.maxed = False
         attempted = method != "none" and method in self.offered()
         ok = False
         try:

@@ -138,10 +138,16 @@ def test_key_exchange_names_as_proftpd(open_tmp_path):
                                                              ["DH_GEX_REQUEST", "DH_GEX_INIT"]]
 
 
+def _blob(pub: Path) -> bytes:
+    """The key blob of an OpenSSH one-line public key file."""
+    import base64
+    return base64.b64decode(pub.read_text().split()[1])
+
+
 def test_failed_passwords_and_max_login_attempts_log_as_proftpd(open_tmp_path):
-    """The project's client sends a wrong password, a method the server does not offer and a wrong password again
-    under `MaxLoginAttempts 3`: each request's USER (331), the failed PASS (530) lines, the USERAUTH_REQUEST lines
-    and the PASS (530) that ends the session are ProFTPD's."""
+    """The project's client sends a wrong password, a key query (which ProFTPD logs as a failed PASS), a method the
+    server does not offer and a wrong password again under `MaxLoginAttempts 3`: each request's USER (331), the
+    failed PASS (530) lines, the USERAUTH_REQUEST lines and the PASS (530) that ends the session are ProFTPD's."""
     from conftest import side_by_side
     from ssh_client import MiniClient, ServerClosed
     from proftpy.net.ssh.wire import Writer
@@ -151,10 +157,12 @@ def test_failed_passwords_and_max_login_attempts_log_as_proftpd(open_tmp_path):
     def drive(port: int, run: Path) -> list[list[str]]:
         c = MiniClient(port)
         assert not c.login("alice", "wrong")
-        for method, rest in (("hostbased", b""), ("password", Writer().boolean(False).string(b"wrong").bytes())):
+        stranger = Writer().boolean(False).string(b"ssh-ed25519").string(_blob(tmp_path / "user.pub")).bytes()
+        for method, rest in (("publickey", stranger), ("hostbased", b""),
+                             ("password", Writer().boolean(False).string(b"wrong").bytes())):
             c.send(Writer().byte(50).string(b"alice").string(b"ssh-connection").string(method).bytes() + rest)
             try:
-                while c.recv()[0] != 51:
+                while c.recv()[0] not in (51, 60):          # failure, or PK_OK for the query
                     pass
             except ServerClosed:
                 break
@@ -166,4 +174,5 @@ def test_failed_passwords_and_max_login_attempts_log_as_proftpd(open_tmp_path):
     results = side_by_side(tmp_path, config, drive)
     assert results["proftpy"] == results["proftpd"]
     user, wrong = ["USER", "USER alice", "331"], ["PASS", "PASS (hidden)", "530"]
-    assert [line.split("|")[:3] for line in results["proftpy"][1]] == [user, wrong, user, user, wrong, wrong]
+    assert [line.split("|")[:3] for line in results["proftpy"][1]] == [user, wrong, user, wrong, user, user, wrong,
+                                                                        wrong]
