@@ -517,9 +517,17 @@ def _transferlog(session: "Session", xfer: dict) -> None:
     write_line(fd, text, f"TransferLog '{path}'")
 
 
+LOG_CLASSES = "log_classes"     # a Request's note: the classes it is logged under instead of its table's (mod_sftp's
+                                # USER and PASS are AUTH and SSH, as ProFTPD's mod_sftp marks them)
+
+
 def _extended(session: "Session", cmd: Request, pseudo: bool = False) -> None:
     st = _state(session)
-    todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
+    classes = cmd.notes.get(LOG_CLASSES)
+    if classes is not None:
+        todo = [e for e in st.active if classes_wanted(classes, e.spec.include, e.spec.exclude)]
+    else:
+        todo = [e for e in st.active if wanted(cmd.name, e.spec.include, e.spec.exclude)]
     if todo:
         _write(session, st, todo, record(session, cmd, pseudo))
 
@@ -531,13 +539,28 @@ def logs_requests(session: "Session") -> bool:
     return bool(st is not None and st.active)
 
 
-def log_request(session: "Session", cmd: Request, classes: frozenset[str], status: tuple[int, str] | None = None,
-                real: str | None = None, virtual: str | None = None, nbytes: int | None = None) -> None:
+def logs_classes(session: "Session", classes: frozenset[str] | None) -> bool:
+    """Does an ExtendedLog of this session take a line of these classes (None: a name outside ProFTPD's command
+    table, which only a log of every class takes, Bug#4313)? Asked once per session by another protocol's loop."""
+    st = session.state.find(LogState)
+    return st is not None and any(_takes(e, classes) for e in st.active)
+
+
+def _takes(entry: ExtLog, classes: frozenset[str] | None) -> bool:
+    if classes is None:
+        return ALL <= entry.spec.include
+    return classes_wanted(classes, entry.spec.include, entry.spec.exclude)
+
+
+def log_request(session: "Session", cmd: Request, classes: frozenset[str] | None,
+                status: tuple[int, str] | None = None, real: str | None = None, virtual: str | None = None,
+                nbytes: int | None = None) -> None:
     """The ExtendedLog line of a request of another protocol that runs no FTP phase (mod_sftp's OPEN, READ,
-    CLOSE..., each with its own classes, as ProFTPD's mod_sftp logs them): `%s`/`%S` the status it was answered
-    with (None: the answer was no status), `%f`/`%F` the file it works on, `%b` the bytes moved through it."""
+    CLOSE..., each with its own classes, as ProFTPD's mod_sftp logs them; None: an SSH message's name, logged
+    only where every class is): `%s`/`%S` the status it was answered with (None: the answer was no status),
+    `%f`/`%F` the file it works on, `%b` the bytes moved through it."""
     st = _state(session)
-    todo = [e for e in st.active if classes_wanted(classes, e.spec.include, e.spec.exclude)]
+    todo = [e for e in st.active if _takes(e, classes)]
     if not todo:
         return
     rec = record(session, cmd)

@@ -139,6 +139,44 @@ def _max_channels(args: list[str]) -> int:
     return min(value, 1000)
 
 
+REKEY_DEFAULT = (3600, 2048 << 20, 0)     # ProFTPD's when SFTPRekey is not set: an hour, 2 GiB, no timeout
+
+
+def _rekey(args: list[str]) -> tuple[int, int, int] | None:
+    """`SFTPRekey none|required [interval [MB [timeout]]]`: (seconds, bytes, timeout seconds or 0), None for none."""
+    if not 1 <= len(args) <= 4:
+        raise ValueError("wrong number of parameters")
+    if args[0].lower() == "none":
+        return None
+    if args[0].lower() != "required":
+        raise ValueError("expected either 'none' or 'required'")
+    interval, size, timeout = REKEY_DEFAULT
+    if len(args) > 1:
+        if not args[1].isdigit() or int(args[1]) == 0:
+            raise ValueError(f"rekey interval '{args[1]}' must be greater than zero")
+        interval = min(int(args[1]), 1 << 31)
+    if len(args) > 2:
+        if not args[2].isdigit():
+            raise ValueError(f"rekey MB '{args[2]}' must be numeric")
+        size = min(int(args[2]), 1 << 32) << 20
+    if len(args) > 3:
+        if not args[3].isdigit() or int(args[3]) == 0:
+            raise ValueError(f"rekey timeout '{args[3]}' must be greater than zero")
+        timeout = min(int(args[3]), 1 << 31)
+    return interval, size, timeout
+
+
+def _client_alive(args: list[str]) -> tuple[int, int] | None:
+    """`SFTPClientAlive count interval`: (count, interval), None for an interval of 0 (no checks, as ProFTPD)."""
+    if len(args) != 2:
+        raise ValueError("wrong number of parameters")
+    for word, what in zip(args, ("max count", "interval")):
+        if not word.isdigit():
+            raise ValueError(f"{what} '{word}' must be equal to or greater than zero")
+    count, interval = int(args[0]), int(args[1])
+    return (min(count, 1 << 31), min(interval, 1 << 31)) if interval else None
+
+
 def _client_match(args: list[str]) -> tuple[str, ...]:
     if len(args) < 3 or (len(args) - 1) % 2:
         raise ValueError("Wrong number of parameters")
@@ -231,16 +269,19 @@ directives = (
     Directive("SFTPPassPhraseProvider", _refused("SFTPPassPhraseProvider is not supported by proftpy: use host keys "
                                                  "without a passphrase (ssh-keygen -p -N '')"), SERVER, None,
               Merge.SERVER, "Refused: passphrase-protected host keys are not supported."),
-    Directive("SFTPRekey", Custom(_none_only("SFTPRekey", "server-initiated rekeying is not implemented (clients "
-                                             "rekey on their own)"), "none"), SVG, None, Merge.SERVER,
-              "Only `none`: the server never asks for new keys itself (a client's rekey request is served)."),
+    Directive("SFTPRekey", Custom(_rekey, "none|required [interval [MB [timeout]]]"), SVG, REKEY_DEFAULT,
+              Merge.SERVER, "When the server asks a logged-in client for new keys: after `interval` seconds "
+              "(3600), or `MB` MiB received or sent (2048), the client given `timeout` seconds to finish (no "
+              "limit); `none`: never (a client's own rekey is always served)."),
     Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
                                                      "implemented"), "none"), SVG, None, Merge.SERVER,
               "Only `none`."),
     Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
                                          "none"), SVG, None, Merge.SERVER, "Only `none`."),
-    Directive("SFTPClientAlive", _refused("SFTPClientAlive is not supported by proftpy (TimeoutIdle ends idle "
-                                          "sessions)"), SVG, None, Merge.SERVER, "Refused."),
+    Directive("SFTPClientAlive", Custom(_client_alive, "count interval"), SVG, None, Merge.SERVER,
+              "After `interval` seconds without a word from an authenticated client, a keepalive@proftpd.org "
+              "request wanting an answer; the client is disconnected when `count` of them went unanswered (an "
+              "interval of 0: never)."),
     Directive("SFTPKeyLimits", _refused("SFTPKeyLimits is not supported by proftpy (RSA keys below 1024 bits are "
                                         "always refused)"), SVG, None, Merge.SERVER, "Refused."),
     Directive("SFTPCryptoDevice", _refused("SFTPCryptoDevice is not supported by proftpy"), SVG, None, Merge.SERVER,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING
 
 from .. import privs, transfer
@@ -26,17 +27,18 @@ from ..dispatch import Request
 from ..log import NOTICE
 from ..net.ssh import keys as sshkeys
 from ..net.ssh.channel import Connection
-from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, PROTOCOL_ERROR,
+from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, KEY_EXCHANGE_FAILED, NEWKEYS, PROTOCOL_ERROR,
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
 from ..net.ssh.wire import Reader, WireError, Writer
 from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
-from .log import LogState
+from .log import LOG_CLASSES, LogState
 from .sftp_state import VERSION, SftpState, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
+from .sftp_sshlog import AUTH_SSH, SshLog
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -89,6 +91,9 @@ def serve(session: "Session") -> None:
                   lambda: session.reset_timer("idle"))
     if server_keys:
         t.host_keys = {alg: k for alg, k in t.host_keys.items() if alg in server_keys}
+    sshlog = SshLog(session)
+    if sshlog.messages:
+        t.note = sshlog.message
     session.notes["SFTP"] = "1"
     session.notes["SSH_CONNECTION"] = (f"{session.remote_addr} {session.remote_port} {session.local_addr} "
                                        f"{session.local_port}")
@@ -96,10 +101,18 @@ def serve(session: "Session") -> None:
     try:
         t.start()
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
-        Auth(session, t).run()
-        conn = Connection(t, lambda name, chan: open_subsystem(session, name, chan), st.log.write,
+        Auth(session, t, sshlog).run()
+        conn = Connection(t, lambda name, chan: _subsystem(session, name, chan), st.log.write,
                           session.server.get("SFTPMaxChannels"),
-                          commands=lambda command, chan: open_command(session, command, chan))
+                          commands=lambda command, chan: open_command(session, command, chan),
+                          idle=lambda: session.set_protocol("ssh2"))
+        alive = session.server.get("SFTPClientAlive")
+        if alive is not None:
+            checks = ClientAlive(session, t, conn, *alive)
+            t.wait, conn.answered = checks.wait, checks.answered
+        rekey = session.server.get("SFTPRekey")
+        if rekey is not None:
+            Rekey(session, t, *rekey)
         while True:
             while conn.work():
                 if session.closing:
@@ -113,8 +126,9 @@ def serve(session: "Session") -> None:
                 if not ready:
                     raise Closed("")
             kind, payload = t.next_message()
-            if 50 <= kind <= 79:
-                continue                        # user authentication messages after success: ignored (RFC 4252)
+            if 50 <= kind <= 79 or kind == NEWKEYS:
+                continue                        # user authentication messages after success: ignored (RFC 4252);
+                                                # a rekey over: what waited for it goes on
             conn.handle(kind, payload)
     except Disconnect as d:
         if d.log:
@@ -139,6 +153,14 @@ def serve(session: "Session") -> None:
             conn.close_all()
 
 
+def _subsystem(session: "Session", name: str, chan):
+    """The sftp subsystem on a channel: the session's protocol is `sftp` from its request on (ProFTPD's)."""
+    sub = open_subsystem(session, name, chan)
+    if sub is not None:
+        session.set_protocol("sftp")
+    return sub
+
+
 def _end_text(session: "Session") -> str:
     reason = session.end_reason
     if reason.startswith("core.timeout-"):
@@ -152,6 +174,80 @@ def _wait(session: "Session") -> None:
         raise Closed("")
 
 
+class Rekey:
+    """SFTPRekey required interval MB timeout, as ProFTPD's mod_sftp asks for new keys (kex.c, packet.c): once the
+    client has logged in, after `interval` seconds since the last key exchange, or once the packets received, or
+    those sent, since it reach `size` bytes (the transport counts them); a client that has not finished the
+    exchange `timeout` seconds after our KEXINIT is disconnected ("Key exchange failed")."""
+
+    def __init__(self, session: "Session", t: Transport, interval: int, size: int, timeout: int):
+        self.session, self.t = session, t
+        self.interval, self.timeout = interval, timeout
+        self.log = session.state.get(SftpState).log
+        t.rekey_size, t.on_rekey_sent, t.on_rekeyed = size, self._sent, self._arm
+        self._arm()
+
+    def _arm(self) -> None:
+        self.session.set_timer("sftp-rekey-timeout", None, self._late)
+        self.session.set_timer("sftp-rekey", self.interval, self._due)
+
+    def _due(self, session: "Session") -> None:
+        self.log.write(f"SFTPRekey timer ({self.interval} {'secs' if self.interval != 1 else 'sec'}) expired, "
+                       "requesting rekey")
+        self.t.request_rekey()          # (an exchange of the client's under way: the timer starts again after it)
+
+    def _sent(self) -> None:
+        self.session.set_timer("sftp-rekey", None, self._due)
+        self.session.set_timer("sftp-rekey-timeout", self.timeout, self._late)
+
+    def _late(self, session: "Session") -> None:
+        self.log.write(f"Failed to rekey before {self.timeout} {'seconds' if self.timeout != 1 else 'second'} "
+                       "timeout, disconnecting client")
+        session.state.get(SftpState).disconnect = (KEY_EXCHANGE_FAILED, "Key exchange failed")
+        session.end("rekey timeout")
+
+
+class ClientAlive:
+    """SFTPClientAlive count interval, as ProFTPD's mod_sftp checks (packet.c): once the client has authenticated
+    and outside a rekey, each `interval` seconds the session waits for the client in vain it sends a
+    keepalive@proftpd.org request wanting an answer (a CHANNEL_REQUEST on an open channel, else a
+    GLOBAL_REQUEST); an answer, success or failure, counts the client alive again. The check after `count`
+    unanswered ones disconnects it ("client alive threshold reached"), and so does a fourth interval in a row
+    without a byte from it (ProFTPD's poll gives up then, whatever the count)."""
+
+    POLLS = 3                                   # ProFTPD's MAX_POLL_TIMEOUTS
+
+    def __init__(self, session: "Session", t: Transport, conn: Connection, count: int, interval: int):
+        self.session, self.t, self.conn = session, t, conn
+        self.count, self.interval = count, interval
+        self.unanswered = 0
+
+    def answered(self) -> None:
+        self.unanswered = 0
+
+    def wait(self) -> None:
+        if self.t.rekeying:
+            return _wait(self.session)
+        silent = 0
+        while True:
+            ready = self.session.wait_readable(time.monotonic() + self.interval)
+            if ready:
+                return
+            if ready is False:
+                raise Closed("")
+            silent += 1
+            if silent > self.POLLS:
+                raise Disconnect(BY_APPLICATION, "Application disconnected",
+                                 f"polling on socket {self.t.sock.fileno()} timed out after {self.interval} sec, "
+                                 "failing")
+            self.unanswered += 1
+            if self.unanswered > self.count:
+                raise Disconnect(BY_APPLICATION, "client alive threshold reached",
+                                 f"SFTPClientAlive threshold (max {self.count} checks, {self.interval} sec interval) "
+                                 "reached, disconnecting client")
+            self.conn.keepalive("keepalive@proftpd.org")
+
+
 class _Abandoned(Exception):
     """The client sent something else than an INFO_RESPONSE during a keyboard-interactive exchange."""
 
@@ -159,8 +255,8 @@ class _Abandoned(Exception):
 class Auth:
     """RFC 4252 for one connection: the methods of SFTPAuthMethods' chains, keyboard-interactive by RFC 4256."""
 
-    def __init__(self, session: "Session", t: Transport):
-        self.session, self.t = session, t
+    def __init__(self, session: "Session", t: Transport, sshlog: SshLog):
+        self.session, self.t, self.sshlog = session, t, sshlog
         self.st = session.state.get(SftpState)
         server = session.server
         chains = server.get("SFTPAuthMethods")
@@ -181,6 +277,9 @@ class Auth:
         self.have_service = False
         self.banner_sent = False
         self.used_keys: set[bytes] = set()
+        self.dispatched = False             # mod_auth's PASS ran (its line is logged)
+        self.partial = False                # this request was a partial success
+        self.maxed = False                  # this request's failure reached MaxLoginAttempts
 
     def run(self) -> None:
         while True:
@@ -193,6 +292,8 @@ class Auth:
                     name = Reader(payload, 1).text(64)
                 except WireError:
                     raise Disconnect(PROTOCOL_ERROR, "bad service request", "unable to read SERVICE_REQUEST") from None
+                if self.t.note is not None:
+                    self.t.note("SERVICE_REQUEST", "")
                 if name != "ssh-userauth":
                     raise Disconnect(SERVICE_NOT_AVAILABLE, f"service '{name[:64]}' not available",
                                      f"client requested unsupported '{name[:64]}' service, disconnecting")
@@ -227,9 +328,22 @@ class Auth:
             raise Disconnect(SERVICE_NOT_AVAILABLE, "service not available", f"client requested unknown/unsupported "
                              f"service name '{service}' in USERAUTH_REQUEST, disconnecting")
         self.user, self.service = user, service
+        if self.sshlog.auth:
+            self.sshlog.user(user)          # ProFTPD's USER line of every request, before its orig-user note
         self.session.state.get(LogState).orig_user = user   # %U from now on (ProFTPD's mod_auth.orig-user note)
         if method != "none":
             self.session.notes["SFTP_USER_AUTH_METHOD"] = method
+        self.dispatched = self.partial = self.maxed = False
+        attempted = method != "none" and method in self.offered()
+        ok = False
+        try:
+            ok = self._method(user, service, method, user_raw, r)
+        finally:
+            if self.sshlog.auth or self.sshlog.messages:
+                self._log_request(user, method, attempted and not ok and not self.partial)
+        return ok
+
+    def _method(self, user: str, service: str, method: str, user_raw: bytes, r: Reader) -> bool:
         if method == "none":
             self._failure()
             return False
@@ -249,6 +363,21 @@ class Auth:
         except WireError:
             raise Disconnect(PROTOCOL_ERROR, "bad USERAUTH_REQUEST",
                              f"unable to read '{method}' USERAUTH_REQUEST") from None
+
+    def _log_request(self, user: str, method: str, failed: bool) -> None:
+        """The request's ExtendedLog lines after its USER line, in ProFTPD's order: PASS (530) for a failed
+        attempt that ran no PASS of mod_auth's, the USERAUTH_REQUEST itself, and one more PASS (530) when
+        MaxLoginAttempts ends the session."""
+        log = self.sshlog
+        if failed:
+            if log.auth and not self.dispatched:
+                log.failed_pass()
+            log.forget_user()
+        if log.messages:
+            log.message("USERAUTH_REQUEST", f"{user} {method}")
+        if log.auth and self.maxed:
+            self.session.state.get(LogState).orig_user = user     # (ProFTPD sets it again for this PASS)
+            log.failed_pass()
 
     def _password(self, user: str, r: Reader) -> bool:
         if r.boolean():
@@ -404,16 +533,19 @@ class Auth:
         st.attempts = 0                 # MaxLoginAttempts is counted here, as ProFTPD's mod_sftp counts it
         # a key (or a chain) vouched for the user: USER (331), then a PASS that needs no password, each through
         # every phase and logged in that order, as ProFTPD's mod_sftp dispatches them
-        reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}"))
+        # (ExtendedLog: the request's USER line is logged already, as ProFTPD's 331; PASS under AUTH and SSH)
+        reply = session.dispatcher.dispatch(session, Request("USER", user, f"USER {user}", {LOG_CLASSES: frozenset()}))
         if not session.authenticated and not session.closing and reply is not None and reply.code == 331:
+            self.dispatched = True
             if vouched is not None:
                 st.vouched = user
                 try:
-                    session.dispatcher.dispatch(session, Request("PASS", "", "PASS"))
+                    session.dispatcher.dispatch(session, Request("PASS", "", "PASS", {LOG_CLASSES: AUTH_SSH}))
                 finally:
                     st.vouched = None
             elif password is not None:
-                session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password))
+                session.dispatcher.dispatch(session, Request("PASS", password, "PASS " + password,
+                                                             {LOG_CLASSES: AUTH_SSH}))
         if session.closing:
             raise Closed(session.end_reason)
         return session.authenticated
@@ -433,6 +565,7 @@ class Auth:
         if tuple(self.done) not in self.chains:
             self.st.log.write(f"user '{user}' authenticated via '{method}' method, next methods: "
                               f"{','.join(self.offered())}")
+            self.partial = True
             self._failure(partial=True)
             return False
         password, self.password = self.password, None
@@ -567,6 +700,7 @@ class Auth:
             self.st.log.write(f"Maximum login attempts ({self.max_attempts}) exceeded, refusing connection for "
                               f"user '{user}'")
             self.session.events.emit("mod_auth.max-login-attempts", session=self.session, user=user)
+            self.maxed = True
             raise Disconnect(BY_APPLICATION, "Maximum login attempts exceeded")
 
     def _banner(self) -> None:

@@ -424,6 +424,14 @@ def _refused(tmp_path: Path, lines: str) -> str:
     ("SFTPHostKey agent:/tmp/x", "not supported"),
     ("SFTPHostKey relative/key", "must be an absolute path"),
     ("SFTPAuthorizedUserKeys redis:/x", "unsupported key store"),
+    ("SFTPClientAlive 3", "wrong number of parameters"),
+    ("SFTPClientAlive -1 5", "max count '-1' must be equal to or greater than zero"),
+    ("SFTPClientAlive 3 soon", "interval 'soon' must be equal to or greater than zero"),
+    ("SFTPRekey sometimes", "expected either 'none' or 'required'"),
+    ("SFTPRekey required 0", "rekey interval '0' must be greater than zero"),
+    ("SFTPRekey required 60 lots", "rekey MB 'lots' must be numeric"),
+    ("SFTPRekey required 60 1 0", "rekey timeout '0' must be greater than zero"),
+    ("SFTPRekey required 1 2 3 4", "wrong number of parameters"),
 ])
 def test_unfinished_parts_refused_at_load(tmp_path, line, text):
     err = _refused(tmp_path, line)

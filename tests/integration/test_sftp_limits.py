@@ -274,11 +274,12 @@ def test_extended_log_of_sftp_requests_beside_proftpd(open_tmp_path):
     login = lambda lines: [x for x in lines if x.split("|")[0] in ("USER", "PASS")]  # noqa: E731
     rest = lambda lines: [x for x in lines if x.split("|")[0] not in ("USER", "PASS", "MKDIR")]  # noqa: E731
     assert rest(proftpy) == rest(proftpd)
-    # the key's login: USER (331) then PASS (230), as ProFTPD's last two (it also logs the steps before the
-    # signed request: a USER for the `none` method, a USER and a failed PASS for the key's query)
-    assert [x.split("|")[:5] for x in login(proftpy)] == [["USER", "USER alice", "-", "-", "331"],
-                                                          ["PASS", "PASS (hidden)", "-", "-", "230"]]
-    assert login(proftpy) == login(proftpd)[-2:]
+    # the key's login: a USER (331) for each request (the `none` method, the key's query, the signed request), a
+    # failed PASS for the query and PASS (230) for the login, as ProFTPD's (test_sftp_sshlog.py has the rest)
+    assert [x.split("|")[:5] for x in login(proftpy)] == [["USER", "USER alice", "-", "-", "331"]] * 2 + [
+        ["PASS", "PASS (hidden)", "-", "-", "530"], ["USER", "USER alice", "-", "-", "331"],
+        ["PASS", "PASS (hidden)", "-", "-", "230"]]
+    assert login(proftpy) == login(proftpd)
     assert "READ|READ HANDLE|HOME/s.txt|19500|1|End of file|/s.txt|HANDLE|s.txt|sftp" in proftpy
     assert "RETR|RETR /s.txt|HOME/s.txt|19500|226|Transfer complete|/s.txt|/s.txt|s.txt|sftp" in proftpy
 

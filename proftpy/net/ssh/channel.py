@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from .transport import PROTOCOL_ERROR, Disconnect, Transport
+from .transport import PROTOCOL_ERROR, Disconnect, Note, Transport
 from .wire import Reader, WireError, Writer
 
 GLOBAL_REQUEST, REQUEST_SUCCESS, REQUEST_FAILURE = 80, 81, 82
@@ -118,17 +118,21 @@ class Connection:
     def __init__(self, transport: Transport, subsystems: Callable[[str, Channel], Subsystem | None],
                  log: Callable[[str], None], max_channels: int = 10,
                  refuse: Callable[[str, str], None] = lambda request, why: None,
-                 commands: Callable[[str, Channel], Subsystem | None] | None = None):
+                 commands: Callable[[str, Channel], Subsystem | None] | None = None,
+                 idle: Callable[[], None] = lambda: None, answered: Callable[[], None] = lambda: None):
         self.transport = transport
         self.subsystems = subsystems            # name, channel -> a running subsystem, or None to refuse
         self.log = log
         self.max_channels = max_channels
         self.refuse = refuse                    # a channel request refused (exec, shell...): for the logs
         self.commands = commands                # exec's command, channel -> a running program, or None to refuse
+        self.idle = idle                        # the last channel with a subsystem or program closed
+        self.answered = answered                # the client answered a request of ours (SFTPClientAlive's)
         self.channels: dict[int, Channel] = {}
         self._next_id = 0
         self.opened = 0
         self.resume: float | None = None
+        self.note: Note | None = transport.note     # the messages' ExtendedLog lines (ProFTPD's names)
 
     def work(self) -> bool:
         """Let every ready subsystem handle one buffered request; True when one did. A channel whose client sent
@@ -136,6 +140,8 @@ class Connection:
         a subsystem holding a request back waits for (None: none does), for the connection's wait."""
         did = False
         self.resume = None
+        if self.transport.holding:
+            return False                        # a rekey of ours: replies would only pile up until it is over
         for chan in list(self.channels.values()):
             if chan.sent_close:
                 continue
@@ -162,15 +168,23 @@ class Connection:
                                      f"client sent a window adjustment past 2^32-1 for channel {chan.local}")
                 chan.remote_window += add
                 chan.flush()
+                if self.note is not None:
+                    self.note("CHANNEL_WINDOW_ADJUST", "")
             elif kind == CHANNEL_OPEN:
-                self._open(r)
+                name = self._open(r)
+                if self.note is not None:
+                    self.note("CHANNEL_OPEN", name)
             elif kind == CHANNEL_REQUEST:
-                self._request(r)
+                name = self._request(r)
+                if self.note is not None:
+                    self.note("CHANNEL_REQUEST", name)
             elif kind == CHANNEL_EOF:
                 chan = self._channel(r.u32())
                 chan.got_eof = True
                 if chan.subsystem is not None:
                     chan.subsystem.eof()
+                if self.note is not None:
+                    self.note("CHANNEL_EOF", "")
             elif kind == CHANNEL_CLOSE:
                 chan = self._channel(r.u32())
                 chan.got_close = True
@@ -180,6 +194,8 @@ class Connection:
                     self.transport.send(Writer().byte(CHANNEL_CLOSE).u32(chan.remote).bytes())
                     chan.sent_close = True
                 self._drop(chan)
+                if self.note is not None:
+                    self.note("CHANNEL_CLOSE", "")
             elif kind == EXTENDED_DATA:
                 chan = self._channel(r.u32())
                 r.u32()
@@ -191,7 +207,7 @@ class Connection:
                     self.transport.send(bytes((REQUEST_FAILURE,)))
                 self.log(f"global request '{name}' refused") if name != "keepalive@openssh.com" else None
             elif kind in (CHANNEL_SUCCESS, CHANNEL_FAILURE, REQUEST_SUCCESS, REQUEST_FAILURE):
-                pass                            # answers to requests we never make: ignored
+                self.answered()                 # a keepalive's answer (else ignored: nothing else asks one)
             elif kind in (OPEN_CONFIRMATION, OPEN_FAILURE):
                 raise Disconnect(PROTOCOL_ERROR, "unexpected channel message",
                                  f"client sent message type {kind}, but the server opens no channels")
@@ -224,7 +240,7 @@ class Connection:
             return
         chan.subsystem.data(data)
 
-    def _open(self, r: Reader) -> None:
+    def _open(self, r: Reader) -> str:
         kind = r.text(64)
         remote, window, packet = r.u32(), r.u32(), r.u32()
         reason, text = 0, ""
@@ -238,15 +254,16 @@ class Connection:
         if reason:
             self.transport.send(Writer().byte(OPEN_FAILURE).u32(remote).u32(reason).string(text).string(b"")
                                 .bytes())
-            return
+            return kind
         local = self._next_id
         self._next_id += 1
         chan = self.channels[local] = Channel(self, local, remote, window, packet)
         self.opened += 1
         self.transport.send(Writer().byte(OPEN_CONFIRMATION).u32(remote).u32(local).u32(chan.local_window)
                             .u32(PACKET).bytes())
+        return kind
 
-    def _request(self, r: Reader) -> None:
+    def _request(self, r: Reader) -> str:
         chan = self._channel(r.u32())
         request = r.text(64)
         want_reply = r.boolean()
@@ -280,12 +297,25 @@ class Connection:
             self.log(f"unsupported '{request}' channel requested, ignoring")
         if want_reply:
             self.transport.send(Writer().byte(CHANNEL_SUCCESS if ok else CHANNEL_FAILURE).u32(chan.remote).bytes())
+        return request
 
     def _drop(self, chan: Channel) -> None:
         self.channels.pop(chan.local, None)
         if chan.subsystem is not None:
             sub, chan.subsystem = chan.subsystem, None
             sub.close()
+            if not any(c.subsystem is not None for c in self.channels.values()):
+                self.idle()
+
+    def keepalive(self, name: str) -> None:
+        """A request wanting an answer, on an open channel (CHANNEL_REQUEST) or else a GLOBAL_REQUEST."""
+        chan = next((c for c in self.channels.values() if not c.sent_close), None)
+        w = Writer()
+        if chan is not None:
+            w.byte(CHANNEL_REQUEST).u32(chan.remote)
+        else:
+            w.byte(GLOBAL_REQUEST)
+        self.transport.send(w.string(name).boolean(True).bytes())
 
     def close_all(self) -> None:
         for chan in list(self.channels.values()):

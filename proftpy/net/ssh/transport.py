@@ -10,7 +10,10 @@ The transport blocks only in `wait` (the session's: it waits for the socket with
 master's channel, and raises `Closed` once the session ends) and in sendall (the socket's send timeout,
 TimeoutIdle). Keys are exchanged synchronously: when a KEXINIT arrives (the client's at the start, or a rekey),
 `next_message` runs the whole exchange before it returns the next message of the layers above, so nothing of
-theirs is sent meanwhile.
+theirs is sent meanwhile. A rekey the server asks for (`request_rekey`: SFTPRekey's interval, or `rekey_size`
+bytes received or sent since the last exchange, as ProFTPD counts them) sends our KEXINIT at once; until the
+client's KEXINIT comes its messages are served as usual, and from our KEXINIT to our NEWKEYS whatever the layers
+above send waits (`_held`, RFC 4253 section 7.1), then goes out under the new keys.
 
 Key exchanges: curve25519-sha256 (and @libssh.org), ecdh-sha2-nistp256/384/521 (libcrypto),
 diffie-hellman-group14-sha256, -group16-sha512, -group18-sha512, diffie-hellman-group-exchange-sha256 (RFC 4419,
@@ -44,6 +47,7 @@ PROTOCOL_VERSION_NOT_SUPPORTED, BY_APPLICATION, NO_MORE_AUTH_METHODS, ILLEGAL_US
 
 MAX_PACKET = 256 * 1024             # ProFTPD's SFTP_MAX_PACKET_LEN
 MAX_VERSION_LINE = 255              # RFC 4253 section 4.2, with its CR LF
+MAX_HELD = 4 * 1024 * 1024          # bytes of messages held back during a rekey of ours (then the client is dropped)
 MAX_PACKETS_PER_KEY = 1 << 31       # then the keys must have been renewed (OpenSSH rekeys before this; a client that
                                     # does not is disconnected: a nonce or IV must never come round again)
 STRICT_C, STRICT_S = "kex-strict-c-v00@openssh.com", "kex-strict-s-v00@openssh.com"
@@ -65,6 +69,8 @@ SERVER_SIG_ALGS = ("ssh-ed25519,rsa-sha2-256,rsa-sha2-512,ecdsa-sha2-nistp256,ec
                    "ssh-rsa")
 KEX_NAMES = {KEXINIT: "KEXINIT", NEWKEYS: "NEWKEYS", KEXDH_INIT: "KEXDH_INIT", GEX_INIT: "KEX_DH_GEX_INIT",
              GEX_REQUEST: "KEX_DH_GEX_REQUEST"}
+
+Note = Callable[[str, str], None]      # an SSH message handled: its name and argument as ProFTPD's mod_sftp logs them
 
 
 class Disconnect(Exception):
@@ -129,6 +135,16 @@ class Transport:
         self.wait = wait                # blocks until the socket is readable; raises Closed when the session ends
         self.log = log                  # a line in the SFTPLog
         self.on_packet = on_packet      # each packet received (the session's idle timer)
+        self.note: Note | None = None   # set when an ExtendedLog takes the SSH messages' lines
+        self.rekey_size = 0             # SFTPRekey: bytes each way after which we ask for new keys (0: never)
+        self.rekey_in = self.rekey_out = 0      # packet lengths received and sent since the last key exchange
+        self.on_rekey_sent: Callable[[], None] | None = None   # our KEXINIT of a rekey went out
+        self.on_rekeyed: Callable[[], None] | None = None      # a key exchange after the first one completed
+        self.user_ok = False            # the client has authenticated (no rekey of ours before: ProFTPD's Bug#4254)
+        self._held: list[bytes] = []    # messages of the layers above during our rekey, sent after our NEWKEYS
+        self._held_bytes = 0
+        self._holding = False
+        self._ext_info_sent = False
         self._buf = bytearray()
         self.sealer: crypto.Sealer = crypto.Sealer()
         self.opener: crypto.Opener = crypto.Opener()
@@ -204,6 +220,16 @@ class Transport:
         self._buf += chunk
 
     @property
+    def holding(self) -> bool:
+        """Our KEXINIT of a rekey went out and our NEWKEYS not yet: the layers above had better wait."""
+        return self._holding
+
+    @property
+    def rekeying(self) -> bool:
+        """A key exchange after the first is under way."""
+        return self._kex is not None and self.session_id is not None
+
+    @property
     def buffered(self) -> bool:
         """Bytes of the client's are read and not yet taken: the next message needs no wait to begin."""
         return bool(self._buf)
@@ -244,6 +270,12 @@ class Transport:
             raise Disconnect(PROTOCOL_ERROR, "rekey required", f"{self.packets_in} packets received without a key "
                              "exchange, disconnecting")
         self.bytes_in += 4 + length
+        if self.rekey_size:
+            self.rekey_in += length
+            if self.rekey_in >= self.rekey_size and self._kex is None:
+                self.log(f"client packet bytes ({self.rekey_in}) reached rekey bytes limit ({self.rekey_size}), "
+                         "requesting rekey")
+                self.request_rekey()
         self.on_packet()
         payload = packet[5:4 + length - pad]
         if self._inflate is not None:
@@ -266,6 +298,13 @@ class Transport:
         """One message (its payload)."""
         sealer = self.sealer
         kind = payload[0]
+        if self._holding and not (KEXINIT <= kind <= 49 or kind in (DISCONNECT, IGNORE, DEBUG)):
+            self._held.append(payload)
+            self._held_bytes += len(payload)
+            if self._held_bytes > MAX_HELD:
+                raise Disconnect(KEY_EXCHANGE_FAILED, "Key exchange failed", f"more than {MAX_HELD} bytes waiting "
+                                 "for the client to finish the key exchange, disconnecting")
+            return
         if self._deflate is not None:
             payload = self._deflate.compress(payload) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         packet = crypto.padded(payload, sealer.block, sealer.length_in_padding)
@@ -277,6 +316,21 @@ class Transport:
                              "exchange, disconnecting")
         self.bytes_out += len(packet)
         self._send_raw(data)
+        if self.rekey_size:
+            self.rekey_out += len(packet) - 4
+            if self.rekey_out >= self.rekey_size and self._kex is None:
+                self.log(f"server packet bytes ({self.rekey_out}) reached rekey bytes limit ({self.rekey_size}), "
+                         "requesting rekey")
+                self.request_rekey()
+
+    def request_rekey(self) -> bool:
+        """Ask the client for new keys (our KEXINIT), unless an exchange runs or the client has not logged in."""
+        if self._kex is not None or self.session_id is None or not self.user_ok or self.closed:
+            return False
+        self.send_kexinit()
+        if self.on_rekey_sent is not None:
+            self.on_rekey_sent()
+        return True
 
     def _send_raw(self, data: bytes) -> None:
         if self.closed:
@@ -304,6 +358,7 @@ class Transport:
     def authenticated(self) -> None:
         """USERAUTH_SUCCESS was sent: zlib@openssh.com compression starts now, both ways (OpenSSH's "delayed"
         compression: nothing an unauthenticated client sends is ever decompressed)."""
+        self.user_ok = True
         if self.negotiated.comp_out == "zlib@openssh.com" and self._deflate is None:
             self._deflate = zlib.compressobj()
         if self.negotiated.comp_in == "zlib@openssh.com" and self._inflate is None:
@@ -322,6 +377,8 @@ class Transport:
             kind = payload[0]
             if self._kex is not None or self.session_id is None:
                 if self._in_kex(kind, payload):
+                    if kind == NEWKEYS and self.user_ok:
+                        return kind, payload    # a rekey after login is over: the channels' work goes on
                     continue
             if kind == KEXINIT:
                 self.send_kexinit()
@@ -380,6 +437,8 @@ class Transport:
                 self._peer_disconnect(payload)
             raise Disconnect(PROTOCOL_ERROR, "unexpected message before key exchange",
                              f"client sent message type {kind} before keys were exchanged, disconnecting")
+        if not first and self._kex is not None and not self._kex.theirs:
+            return False                # our rekey, the client's KEXINIT still to come: its messages are served
         if not first and not 1 <= kind <= 49:
             raise Disconnect(PROTOCOL_ERROR, "unexpected message during key exchange",
                              f"client sent message type {kind} during a key exchange, disconnecting")
@@ -410,6 +469,7 @@ class Transport:
             self._kex = _Kex()
         self._kex.ours = w.bytes()
         self.send(self._kex.ours)
+        self._holding = self.session_id is not None     # a rekey: nothing but its messages until our NEWKEYS
 
     @staticmethod
     def _client_strict(payload: bytes) -> bool:
@@ -449,6 +509,8 @@ class Transport:
         alg.comp_out = self._choose("server-to-client compression", c_comp_sc, self.settings.compression)
         if follows and (c_kex[:1] != [alg.kex] or c_hostkey[:1] != [alg.hostkey]):
             kex.skip_guess = True
+        if self.note is not None:
+            self.note("KEXINIT", "")
 
     def _choose(self, what: str, client: list[str], server: tuple[str, ...] | list[str]) -> str:
         """RFC 4253 section 7.1: the first of the client's names the server also has."""
@@ -479,6 +541,8 @@ class Transport:
         bits, prime = next(((b, p) for b, p in fitting if b >= n), fitting[-1])
         assert self._kex is not None
         self._kex.gex = (lo, n, hi, prime)
+        if self.note is not None:
+            self.note("DH_GEX_REQUEST", "")
         self.send(Writer().byte(GEX_GROUP).mpint(prime).mpint(2).bytes())
 
     def _kexdh_init(self, payload: bytes) -> None:
@@ -534,6 +598,9 @@ class Transport:
                 reply_value = mpint(f)
         except WireError as e_:
             raise Disconnect(PROTOCOL_ERROR, "bad key exchange message", f"unable to read KEXDH_INIT: {e_}") from None
+        if self.note is not None:       # ProFTPD's names: ECDH_INIT for the curves, DH_INIT, DH_GEX_INIT
+            self.note("DH_GEX_INIT" if kex.gex is not None else "DH_INIT" if alg.kex in crypto.DH_GROUPS
+                      else "ECDH_INIT", "")
         h_data = (Writer().string(self.client_version.encode("utf-8", "replace"))
                   .string(self.settings.version.encode("ascii", "replace"))
                   .string(kex.theirs).string(kex.ours).string(k_s).bytes() + exchange + mpint(k))
@@ -553,8 +620,13 @@ class Transport:
             self.send_seq = 0
         self._pending_in = (keys, alg)
         self.negotiated = alg
+        self._holding = False
+        held, self._held, self._held_bytes = self._held, [], 0
+        for payload in held:            # what the layers above said meanwhile, under the new keys
+            self.send(payload)
         if self.kex_count == 0 and self.ext_info_c and self.settings.ext_info:
             self.send(Writer().byte(EXT_INFO).u32(1).string(b"server-sig-algs").string(SERVER_SIG_ALGS).bytes())
+            self._ext_info_sent = True
 
     def _newkeys(self) -> None:
         pending = getattr(self, "_pending_in", None)
@@ -571,6 +643,13 @@ class Transport:
             self.recv_seq = 0
         self._kex = None
         self.kex_count += 1
+        self.rekey_in = self.rekey_out = 0
+        if self.note is not None:       # ProFTPD sends EXT_INFO after the client's NEWKEYS, and logs it then
+            self.note("NEWKEYS", "")
+            if self._ext_info_sent and self.kex_count == 1:
+                self.note("EXT_INFO", "")
+        if self.kex_count > 1 and self.on_rekeyed is not None:
+            self.on_rekeyed()
         self.log(f"{'' if self.kex_count == 1 else 're'}keyed: {alg.kex}, host key {alg.hostkey}, client-to-server "
                  f"{alg.cipher_in}/{alg.mac_in}, server-to-client {alg.cipher_out}/{alg.mac_out}"
                  + (f", compression {alg.comp_in}/{alg.comp_out}" if (alg.comp_in, alg.comp_out) != ("none", "none")
