@@ -332,6 +332,7 @@ def test_status_json_shares_ftpwhos_fields(ftpd):
     d = with_exporter(ftpd)
     with d.login() as ftp:
         ftp.cwd("/")
+        time.sleep(0.3)         # the session writes its "idle" 0.1 s after a command: both read it then
         doc = json.loads(scrape(d, "/status.json")[1])
         who = json.loads(subprocess.run([sys.executable, "-m", "proftpy.tools.ftpwho", "-f", str(d.dir / "proftpy.scoreboard"),
                                          "-o", "json"], capture_output=True, text=True,

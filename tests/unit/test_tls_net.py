@@ -102,14 +102,14 @@ def _resumes_after(tls_fixture, ending) -> bool:
 
 
 def test_close_notify_keeps_the_session_resumable(tls):
-    def abrupt(s):
-        s.close()
-
     def polite(s):
         nettls.close_notify(s)
         s.close()
     assert _resumes_after(tls, polite)
-    assert not _resumes_after(tls, abrupt)      # why Stream.close sends one even on an aborted transfer
+    # Without a close_notify, OpenSSL invalidates the session when the SSL object is freed (3.11, 3.12.1 and
+    # 3.13.0 here): so Stream.close sends one even on an aborted transfer. Later CPython releases mark every
+    # socket shut down before freeing it (gh-116810, Modules/_ssl.c PySSL_dealloc; 3.13.5 here), where the abrupt
+    # ending resumes too: what it gives depends on the interpreter, only the polite one is ours.
 
 
 def _ktls_module_loaded() -> bool:
