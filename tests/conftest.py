@@ -220,6 +220,18 @@ def wait_until(predicate, timeout=5.0, step=0.02) -> bool:
     return predicate()
 
 
+def bound(port: int) -> bool:
+    """A socket of this machine listens on `port` (read from /proc/net: no probe connection, which a daemon would
+    log or count)."""
+    tail = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            if any(fields[1].endswith(tail) and fields[3] == "0A" for fields in (line.split() for line in f)
+                   if len(fields) > 3):
+                return True
+    return False
+
+
 def listening(port: int, host: str = "127.0.0.1") -> bool:
     """Something accepts TCP connections on host:port."""
     try:
@@ -365,7 +377,7 @@ def side_by_side(base: Path, config: str, drive, mount: str = "", env: dict | No
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})))
         try:
-            assert wait_until(lambda: (run / "pid").exists(), 15), f"{name} did not start"
+            assert wait_until(lambda: (run / "pid").exists() and bound(port), 15), f"{name} did not start"
             results[name] = drive(port, run)
         finally:
             proc.send_signal(signal.SIGTERM)
