@@ -71,7 +71,7 @@ def tls_servers(config: "Config") -> list["Server"]:
 
 
 def has_certificate(server: "Server") -> bool:
-    return any(server.get(cert) for cert, _, _ in KEYS)
+    return any(server.get(cert) for cert, _, _ in KEYS) or bool(server.get("TLSPKCS12File"))
 
 
 def _where(server: "Server", name: str):
@@ -206,7 +206,35 @@ def _certificates(server: "Server", ctx: ssl.SSLContext,
                 raise _error(server, key_name, f"{key} does not match the certificate {cert}") from None
             raise _error(server, cert_name, f"cannot use {cert} with the key {key}: {_why(e)}") from None
         pems.append(data.decode("ascii", "replace"))
+    if server.get("TLSPKCS12File"):
+        pems.append(_pkcs12(server, ctx, chain_pem, passphrase))
     return pems
+
+
+def _pkcs12(server: "Server", ctx: ssl.SSLContext, chain_pem: bytes,
+            passphrase: Callable[["Server", str, str], bytes | None]) -> str:
+    """TLSPKCS12File: its certificate and key, its CA certificates sent as the chain (after the chain file's).
+    A password-protected file asks TLSPassPhraseProvider (`servername:port PKCS12`), as ProFTPD does."""
+    from ..net import pkcs12
+    path = server.get("TLSPKCS12File")
+    data = _read(server, "TLSPKCS12File", path)
+    try:
+        secret = passphrase(server, path, "PKCS12") if pkcs12.needs_password(data) else None
+        if secret is None and pkcs12.needs_password(data):
+            raise pkcs12.Pkcs12Error(f"{path} is password-protected and no TLSPassPhraseProvider gives its password")
+        bundle = pkcs12.parse(data, secret)
+    except pkcs12.Pkcs12Error as e:
+        raise _error(server, "TLSPKCS12File", f"unable to use PKCS12 certificate in '{path}': {e}") from None
+    _valid(server, "TLSPKCS12File", path, bundle.certificate)
+    key = os.memfd_create("proftpy-key", os.MFD_CLOEXEC)
+    try:
+        os.write(key, bundle.key)
+        _load_pair(ctx, b"\n".join((bundle.certificate, chain_pem, *bundle.chain)), f"/proc/self/fd/{key}", None)
+    except ssl.SSLError as e:
+        raise _error(server, "TLSPKCS12File", f"cannot use {path}: {_why(e)}") from None
+    finally:
+        os.close(key)
+    return bundle.certificate.decode("ascii", "replace")
 
 
 def _read(server: "Server", name: str, path: str) -> bytes:

@@ -405,9 +405,9 @@ directives = (
               "Accepted for compatibility: OCSP stapling is off (TLSStapling), no responder is asked."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
               "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
-    Directive("TLSPKCS12File", _unsupported("convert the file to PEM (`openssl pkcs12 -nodes`) and "
-                                            "use TLSRSACertificateFile/TLSRSACertificateKeyFile"), SVG, None,
-              Merge.SERVER, "Not supported: a clear error (convert to PEM)."),
+    Directive("TLSPKCS12File", _FILE, SVG, None, Merge.SERVER,
+              "The server's certificate, private key and CA chain in one PKCS#12 file (a password-protected one "
+              "asks TLSPassPhraseProvider, argument `PKCS12`); read at start and on HUP."),
     Directive("TLSPreSharedKey", _unsupported("TLS-PSK"), SVG, None, Merge.SERVER,
               "Not supported: a clear error.", repeat=True),
     Directive("TLSCryptoDevice", _unsupported("OpenSSL engines"), SERVER, None, Merge.SERVER,
