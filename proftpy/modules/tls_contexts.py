@@ -28,6 +28,7 @@ from .tls_directives import DEFAULT_CACHE_LIFETIME, DEFAULT_CIPHERS, KEYS, ciphe
 
 if TYPE_CHECKING:
     from .tls_cache import ExternalCache
+    from .tls_psk import PskServer
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Server
@@ -53,6 +54,7 @@ class ServerTls:
     certificates: list[str] = field(default_factory=list)   # the server's certificates, PEM (ExportCertData)
     external: "ExternalCache | None" = None                  # TLSSessionCache shm:/redis:/memcache:
     prepare: Callable[[ssl.SSLSocket], Any] | None = None    # each connection before its handshake (external)
+    psk: "PskServer | None" = None                           # TLSPreSharedKey's callback
 
 
 @dataclass
@@ -106,6 +108,10 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
         ctx.options |= OP_ENABLE_KTLS
     ctx.num_tickets = 1                         # one TLSv1.3 ticket per handshake: its session is the control's
     _ciphers(server, ctx, native, "AllowWeakSecurity" in flags)
+    psk = None
+    if server.section.all("TLSPreSharedKey"):
+        from .tls_psk import install
+        psk = install(server, ctx)
     _curves(server, ctx, native)
     dh = server.get("TLSDHParamFile")
     if dh:
@@ -119,7 +125,7 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
     if server.get("TLSNextProtocol"):
         ctx.set_alpn_protocols(["ftp"])
     prepare = _session_context(native, sid) if cache is not None and native is not None else None
-    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare)
+    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare, psk)
 
 
 def _session_context(native: openssl.Native, sid: int) -> Callable[[ssl.SSLSocket], Any]:

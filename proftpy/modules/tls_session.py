@@ -106,6 +106,7 @@ def secure_control(session: "Session", label: str) -> bool:
     try:
         tls = nettls.handshake(session.ctrl.sock, ctx, timeout, prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
+        _psk_misses(session)
         tls_log(session, e.reason if e.timed_out else f"unable to accept TLS connection: {e.reason}")
         tls_log(session, f"{label} negotiation failed on control channel")
         session.ctrl.swap(e.sock)
@@ -115,6 +116,7 @@ def secure_control(session: "Session", label: str) -> bool:
         return False
     finally:
         ctx.sni_callback = None
+    _psk_misses(session)
     dropped = session.ctrl.swap(tls, tls.pending)
     if dropped:
         tls_log(session, f"discarded {dropped} bytes sent in the clear before the TLS handshake")
@@ -135,6 +137,14 @@ def secure_control(session: "Session", label: str) -> bool:
         except OSError:
             log.warning("TLSMasqueradeAddress %s: cannot resolve to an IPv4 address; ignored", masq)
     return True
+
+
+def _psk_misses(session: "Session") -> None:
+    psk = state(session).tls.psk
+    if psk is not None:
+        from .tls_psk import missed
+        for line in missed(psk):
+            tls_log(session, line)
 
 
 def _accepted(session: "Session", tls: "ssl.SSLSocket") -> None:

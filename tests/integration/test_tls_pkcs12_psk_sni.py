@@ -6,13 +6,14 @@ password it is not loaded and the server does not start."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, configtest, wait_until
+from conftest import PASSWORDS, configtest, fill, make_users, side_by_side, wait_until
 from tls_helpers import make_pki
 
 
@@ -119,3 +120,127 @@ def test_pkcs12_file_is_read_again_on_hup(ftpd, pki, tmp_path):
     _p12(pki, p12, chain=False, name="bob")
     os.kill(d.master_pid, signal.SIGHUP)
     assert wait_until(lambda: _subject(d.port) == "CN = bob", 10)
+
+
+# -- TLSPreSharedKey ----------------------------------------------------------------------------------------------
+PSK = "5c1a0e" * 10 + "77"                         # 31 bytes
+PSK_CONFIG = CONFIG + """\
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+TLSPreSharedKey ftpclient hex:{dir}/psk.hex
+"""
+
+
+def _cert(pki) -> str:
+    return f"TLSECCertificateFile {pki.path('server.pem')}\nTLSECCertificateKeyFile {pki.path('server.key')}\n"
+
+
+def _psk_file(d: Path, text: str = PSK + "\n", mode: int = 0o600, name: str = "psk.hex") -> Path:
+    path = d / name
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def _s_client(port: int, *args: str) -> str:
+    res = subprocess.run(["openssl", "s_client", "-starttls", "ftp", "-connect", f"127.0.0.1:{port}", "-brief",
+                          *args], input=b"QUIT\r\n", capture_output=True, timeout=20)
+    return res.stderr.decode(errors="replace") + res.stdout.decode(errors="replace")
+
+
+def _psk_client(port: int, key: str = PSK, identity: str = "ftpclient", tls13: bool = False) -> str:
+    version = ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"] if tls13 else ["-tls1_2", "-cipher", "PSK"]
+    return _s_client(port, *version, "-psk", key, "-psk_identity", identity)
+
+
+@pytest.fixture
+def psk_server(ftpd, pki, tmp_path):
+    _psk_file(tmp_path)
+    return ftpd(fill(PSK_CONFIG, {"pki": pki.dir}))
+
+
+def test_psk_client_with_the_key_gets_a_psk_cipher_suite(psk_server):
+    out = _psk_client(psk_server.port)
+    assert "CONNECTION ESTABLISHED" in out and "Protocol version: TLSv1.2" in out, out
+    assert re.search(r"Ciphersuite: \S*PSK\S*", out), out
+    assert "No peer certificate" in out                  # the key authenticated the server, no certificate sent
+
+
+def test_psk_client_with_a_wrong_key_is_refused(psk_server):
+    out = _psk_client(psk_server.port, key="11" + PSK)
+    assert "CONNECTION ESTABLISHED" not in out and "bad record mac" in out, out
+    log = (psk_server.dir / "tls.log").read_text()
+    assert "unable to accept TLS connection: protocol error" in log
+    assert "not configured" not in log
+
+
+def test_unknown_psk_identity_gets_a_fake_key_and_a_tlslog_warning(psk_server):
+    out = _psk_client(psk_server.port, identity="nobody")
+    assert "CONNECTION ESTABLISHED" not in out and "bad record mac" in out, out      # as for a wrong key
+    log = (psk_server.dir / "tls.log").read_text()
+    assert "warning: requested PSK identity 'nobody' not configured, providing random fake PSK" in log
+
+
+def test_tls13_external_psk_is_accepted_with_a_sha256_suite(psk_server):
+    out = _psk_client(psk_server.port, tls13=True)
+    assert "CONNECTION ESTABLISHED" in out and "Protocol version: TLSv1.3" in out, out
+    assert "No peer certificate" in out
+
+
+def test_certificate_clients_are_still_served_beside_psk(psk_server):
+    assert _subject(psk_server.port) == "CN = localhost"
+
+
+def test_psk_suites_taken_out_of_the_cipher_list_are_not_offered(ftpd, pki, tmp_path):
+    _psk_file(tmp_path)
+    d = ftpd(fill(PSK_CONFIG + "TLSCipherSuite DEFAULT:!PSK\n", {"pki": pki.dir}))
+    out = _psk_client(d.port)
+    assert "CONNECTION ESTABLISHED" not in out and "handshake failure" in out, out
+
+
+@pytest.mark.parametrize("text,mode,message", [
+    (PSK + "\n", 0o644, "file is world-readable"),
+    ("0123456789abcdef01\n", 0o600, "read 19 bytes from TLSPreSharedKey file '{path}', need at least 20 bytes"),
+    ("zz" + PSK + "\n", 0o600, "not a hex number"),
+    (PSK + "\n\n", 0o600, "not a hex number"),
+])
+def test_unusable_psk_file_is_refused_at_load(pki, tmp_path, text, mode, message):
+    path = _psk_file(tmp_path, text, mode)
+    res = configtest(tmp_path, f"Port 0\nTLSEngine on\nTLSPreSharedKey ftpclient hex:{path}\n" + _cert(pki))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "t.conf:3: TLSPreSharedKey:" in res.stderr and message.format(path=path) in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("line,message", [
+    ("TLSPreSharedKey ftpclient /etc/psk.hex", "unsupported TLSPreSharedKey format: /etc/psk.hex"),
+    ("TLSPreSharedKey ftpclient hex:/no/such.hex", "error opening TLSPreSharedKey file '/no/such.hex'"),
+    ("TLSPreSharedKey ftpclient", "wrong number of parameters"),
+    ("TLSPreSharedKey " + "i" * 257 + " hex:/x", "exceed maximum length 256"),
+])
+def test_bad_tlspresharedkey_lines_are_refused(pki, tmp_path, line, message):
+    res = configtest(tmp_path, f"Port 0\nTLSEngine on\n{line}\n" + _cert(pki))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "t.conf:3: TLSPreSharedKey" in res.stderr and message in res.stderr, res.stderr
+
+
+def test_psk_side_by_side_with_proftpd(open_tmp_path, pki):
+    """The same configuration in Debian's ProFTPD and in proftpy: the right key, a wrong one, an unknown identity,
+    TLSv1.3."""
+    base = open_tmp_path
+    make_users(base)
+    _psk_file(base)
+    config = fill("LoadModule mod_tls.c\n" + PSK_CONFIG.replace("{dir}/psk.hex", "{base}/psk.hex"),
+                  {"pki": pki.dir})
+
+    def drive(port, run):
+        outs = [_psk_client(port), _psk_client(port, key="11" + PSK), _psk_client(port, identity="nobody"),
+                _psk_client(port, tls13=True)]
+        log = (run / "tls.log").read_text()
+        return ([("CONNECTION ESTABLISHED" in o, "No peer certificate" in o,
+                  re.search(r"Protocol version: (\S+)", o) and re.search(r"Protocol version: (\S+)", o).group(1))
+                 for o in outs],
+                "requested PSK identity 'nobody' not configured, providing random fake PSK" in log)
+
+    ran = side_by_side(base, config, drive)
+    assert ran["proftpd"] == ran["proftpy"]
+    assert [ok for ok, _, _ in ran["proftpy"][0]] == [True, False, False, True] and ran["proftpy"][1]
