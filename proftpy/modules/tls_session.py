@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..net import x509
 from ..reply import Reply
@@ -93,16 +93,18 @@ def tls_log(session: "Session", message: str) -> None:
 
 
 # -- the control connection's handshake ------------------------------------------------------------------------
-def secure_control(session: "Session", label: str) -> bool:
-    """Run the handshake on the control connection (its plaintext buffer dropped), with TLSTimeoutHandshake.
-    False when it failed: then `421 TLS handshake failed` went out in plaintext and the session is ending."""
+def secure_control(session: "Session", label: str, sni: Callable | None = None) -> bool:
+    """Run the handshake on the control connection (its plaintext buffer dropped), with TLSTimeoutHandshake;
+    `sni(session)` makes the callback that checks the name the client sends (tls_sni.py). False when it failed:
+    then `421 TLS handshake failed` went out in plaintext and the session is ending."""
     from ..net import tls as nettls
     st = state(session)
     session.events.emit("mod_tls.ctrl-handshake", session=session)
     timeout = session.server.get("TLSTimeoutHandshake")
     st.sni = None
     ctx = st.tls.ctx
-    ctx.sni_callback = lambda _obj, name, _ctx: setattr(st, "sni", name)     # the control connection's only
+    ctx.sni_callback = (sni(session) if sni is not None       # the control connection's only
+                        else lambda _obj, name, _ctx: setattr(st, "sni", name))
     try:
         tls = nettls.handshake(session.ctrl.sock, ctx, timeout, prepare=st.tls.prepare)
     except nettls.HandshakeError as e:

@@ -244,3 +244,151 @@ def test_psk_side_by_side_with_proftpd(open_tmp_path, pki):
     ran = side_by_side(base, config, drive)
     assert ran["proftpd"] == ran["proftpy"]
     assert [ok for ok, _, _ in ran["proftpy"][0]] == [True, False, False, True] and ran["proftpy"][1]
+
+
+# -- SNI ----------------------------------------------------------------------------------------------------------
+SNI_CONFIG = """\
+ServerAlias main.test
+TLSEngine on
+TLSLog {dir}/tls.log
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+DefaultRoot ~
+<VirtualHost 127.0.0.1>
+  ServerName "other"
+  ServerAlias other.test localhost
+  Port {port}
+  TLSEngine on
+  TLSLog {dir}/tls.log
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+  AuthOrder mod_auth_file.c
+  AuthUserFile {passwd}
+  AuthGroupFile {group}
+  RequireValidShell off
+  DefaultRoot ~/other
+</VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "plain"
+  ServerAlias plain.test
+  Port {port}
+</VirtualHost>
+"""
+# (SNI, commands before AUTH TLS, commands after the handshake): ProFTPD 1.3.8's answers are the test's expectations
+SNI_CASES = [
+    ("other.test", (), ("HOST other.test",)),
+    ("OTHER.test", (), ("HOST main.test",)),
+    ("other.test", ("HOST other.test",), ("NOOP",)),
+    ("main.test", ("HOST other.test",), ()),
+    ("unknown.test", (), ()),
+    ("plain.test", (), ()),
+    (None, (), ("HOST other.test",)),
+    ("127.0.0.1", (), ("NOOP",)),
+]
+
+
+def _reply(f) -> str:
+    lines = []
+    while True:
+        line = f.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] == " ":
+            return " | ".join(lines)
+
+
+def _sni_session(port: int, sni: str | None, before=(), after=()) -> list[str]:
+    """The replies one control connection gets, the subject of the certificate its handshake sees (or the
+    handshake's failure)."""
+    import socket
+    import ssl
+    sock = socket.create_connection(("127.0.0.1", port), 10)
+    out = []
+    with sock:
+        f = sock.makefile("rb")
+        out.append(_reply(f))
+        for line in (*before, "AUTH TLS"):
+            sock.sendall(line.encode() + b"\r\n")
+            out.append(f"{line} -> {_reply(f)}")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        try:
+            tls = ctx.wrap_socket(sock, server_hostname=sni)
+        except ssl.SSLError as e:
+            return out + [f"handshake failed: {e.reason}"]
+        with tls:
+            der = tls.getpeercert(binary_form=True)
+            subject = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
+                                     capture_output=True).stdout.decode().strip()
+            out.append(subject)
+            g = tls.makefile("rb")
+            for line in after:
+                tls.sendall(line.encode() + b"\r\n")
+                out.append(f"{line} -> {_reply(g)}")
+    return out
+
+
+@pytest.fixture
+def sni_server(ftpd, pki, tmp_path):
+    d = ftpd(fill(SNI_CONFIG, {"pki": pki.dir, "passwd": tmp_path / "ftpd.passwd", "group": tmp_path / "ftpd.group"}))
+    (d.home("alice") / "other").mkdir(exist_ok=True)
+    (d.home("alice") / "other" / "other-side.txt").write_text("x")
+    return d
+
+
+def test_sni_presents_the_named_server_s_certificate(sni_server):
+    assert _subject(sni_server.port, "-servername", "other.test") == "CN = bob"
+    assert _subject(sni_server.port, "-servername", "main.test") == "CN = localhost"
+    assert _subject(sni_server.port, "-noservername") == "CN = localhost"
+
+
+def test_sni_refusals_have_proftpd_s_tlslog_lines(sni_server):
+    assert _sni_session(sni_server.port, "unknown.test")[-1] == "handshake failed: TLSV1_UNRECOGNIZED_NAME"
+    assert _sni_session(sni_server.port, "plain.test")[-1] == "handshake failed: TLSV1_UNRECOGNIZED_NAME"
+    assert _sni_session(sni_server.port, "main.test", ("HOST other.test",))[-1] == \
+        "handshake failed: TLSV1_ALERT_ACCESS_DENIED"
+    log = (sni_server.dir / "tls.log").read_text()
+    assert "no matching server found for client-sent SNI 'unknown.test', rejecting SSL/TLS connection" in log
+    assert "TLSEngine not enabled for SNI 'plain.test', rejecting client" in log
+    assert "warning: SNI 'main.test' does not match HOST 'other.test', rejecting SSL/TLS connection" in log
+
+
+def test_host_after_the_handshake_must_name_what_sni_named(sni_server):
+    out = _sni_session(sni_server.port, "other.test", (), ("HOST main.test", "HOST other.test"))
+    assert out[-2:] == ["HOST main.test -> 504 main.test: Unknown hostname provided",
+                        'HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]']
+    assert _sni_session(sni_server.port, None, (), ("HOST other.test",))[-1] == \
+        "HOST other.test -> 503 Bad sequence of commands"
+
+
+def test_curl_with_sni_lands_on_the_named_server_and_transfers(sni_server):
+    """curl sends SNI for a host name: the session is the other server's (its DefaultRoot), and PROT P data
+    connections resume the control session made with that server's certificate."""
+    res = subprocess.run(["curl", "-sS", "--max-time", "20", "--ssl-reqd", "-k", "--resolve",
+                          f"other.test:{sni_server.port}:127.0.0.1", "--user", f"alice:{PASSWORDS['alice']}",
+                          "--list-only", f"ftp://other.test:{sni_server.port}/"], capture_output=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [b"other-side.txt"]
+
+
+def test_lftp_with_sni_lands_on_the_named_server(sni_server):
+    """lftp sends SNI for a host name (here `localhost`, an alias of the other server)."""
+    res = subprocess.run(["lftp", "-c", "set ssl:verify-certificate no; set ftp:ssl-force true; "
+                          "set ftp:ssl-protect-data true; set dns:order inet; "
+                          f"open -u alice,{PASSWORDS['alice']} ftp://localhost:{sni_server.port}; cls"],
+                         capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [b"other-side.txt"]
+
+
+def test_sni_side_by_side_with_proftpd(open_tmp_path, pki):
+    base = open_tmp_path
+    make_users(base)
+    config = "LoadModule mod_tls.c\n" + fill(SNI_CONFIG, {"pki": pki.dir, "passwd": "{base}/ftpd.passwd",
+                                                           "group": "{base}/ftpd.group"})
+
+    def drive(port, run):
+        return [_sni_session(port, *case)[1:] for case in SNI_CASES]     # the greetings name different servers
+
+    ran = side_by_side(base, config, drive)
+    assert ran["proftpd"] == ran["proftpy"]
+    assert ran["proftpy"][0][-1] == 'HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]'
