@@ -122,6 +122,29 @@ def test_pkcs12_file_is_read_again_on_hup(ftpd, pki, tmp_path):
     assert wait_until(lambda: _subject(d.port) == "CN = bob", 10)
 
 
+def test_pkcs12_side_by_side_with_proftpd(open_tmp_path, pki):
+    """A password-protected bundle and its provider, in Debian's ProFTPD and in proftpy: the same certificate
+    served, the provider asked the same way (`servername:port PKCS12`)."""
+    base = open_tmp_path
+    make_users(base)
+    p12 = _p12(pki, base / "server.p12", password="p12-secret")
+    provider = _provider(base, "p12-secret")
+    args = base / "provider.args"
+
+    def drive(port, run):
+        subject = _subject(port)                # served: the provider has run
+        asked = args.read_text().replace(str(port), "PORT")
+        args.write_text("")
+        return subject, asked
+
+    args.touch(mode=0o666)
+    args.chmod(0o666)                       # ProFTPD runs the provider as its User
+
+    ran = side_by_side(base, f"LoadModule mod_tls.c\nTLSEngine on\nTLSPKCS12File {p12}\n"
+                             f"TLSPassPhraseProvider {provider}\n", drive)
+    assert ran["proftpd"] == ran["proftpy"] == ("CN = localhost", "compare:PORT PKCS12\n")
+
+
 # -- TLSPreSharedKey ----------------------------------------------------------------------------------------------
 PSK = "5c1a0e" * 10 + "77"                         # 31 bytes
 PSK_CONFIG = CONFIG + """\
