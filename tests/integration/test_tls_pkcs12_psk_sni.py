@@ -415,3 +415,17 @@ def test_sni_side_by_side_with_proftpd(open_tmp_path, pki):
     ran = side_by_side(base, config, drive)
     assert ran["proftpd"] == ran["proftpy"]
     assert ran["proftpy"][0][-1] == 'HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]'
+
+
+def test_implicit_ftps_sni_greets_as_the_named_server(ftpd, pki, tmp_path):
+    config = SNI_CONFIG.replace("TLSEngine on\n", "TLSEngine on\nTLSOptions UseImplicitSSL\n")
+    d = ftpd(fill(config, {"pki": pki.dir, "passwd": tmp_path / "ftpd.passwd", "group": tmp_path / "ftpd.group"}))
+    import socket
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.port), 10), server_hostname="other.test") as tls:
+        assert "CN=bob" in subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-nameopt",
+                                           "compat"], input=tls.getpeercert(binary_form=True),
+                                          capture_output=True).stdout.decode()
+        assert _reply(tls.makefile("rb")) == "220 ProFTPD Server (other) [127.0.0.1]"
