@@ -63,16 +63,16 @@ class PskServer:
 
     def __init__(self, table: dict[str, bytes]):
         self.table = table
-        self.misses: list[str] = []
+        self.misses: list[str | None] = []     # None: the client named no identity
 
     def __call__(self, identity: str | None) -> bytes:
-        key = self.table.get(identity or "")
+        key = self.table.get(identity) if identity else None
         if key is None:
-            self.misses.append(identity or "")
+            self.misses.append(identity or None)
             return os.urandom(FAKE_LEN)
         return key
 
-    def drain(self) -> list[str]:
+    def drain(self) -> list[str | None]:
         out, self.misses = self.misses, []
         return out
 
@@ -95,5 +95,5 @@ def missed(psk: PskServer | None) -> list[str]:
     """TLSLog's lines for the unknown identities asked for since the last call."""
     if psk is None:
         return []
-    return [f"warning: requested PSK identity '{name}' not configured, providing random fake PSK"
-            for name in psk.drain()]
+    return [f"warning: requested PSK identity '{name}' not configured, providing random fake PSK" if name is not None
+            else "error: client did not provide PSK identity name, providing random fake PSK" for name in psk.drain()]

@@ -48,3 +48,5 @@ def test_unknown_identity_gets_a_random_key_and_a_log_line():
     assert len(fake) == 32 and fake != psk("who")
     assert missed(psk) == ["warning: requested PSK identity 'who' not configured, providing random fake PSK"] * 2
     assert missed(psk) == [] and missed(None) == []
+    psk(None)
+    assert missed(psk) == ["error: client did not provide PSK identity name, providing random fake PSK"]
