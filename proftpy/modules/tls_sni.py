@@ -6,7 +6,8 @@ server after the handshake (tls.py), as HOST would.
 In the handshake, in ProFTPD's order: a name that differs from what HOST chose before is refused (alert
 access_denied); `TLSOptions IgnoreSNI` and an IP address are ignored; without name-based servers on the
 connection's address and port the name is ignored; a name no server answers to, or that names a server without
-TLSEngine (or without a certificate), is refused (alert unrecognized_name). Each case has ProFTPD's TLSLog line.
+TLSEngine (or without a certificate), is refused (alert unrecognized_name), and so is a server whose TLSProtocol
+lacks the version being negotiated (alert protocol_version). Each case has ProFTPD's TLSLog line.
 After the handshake, HOST must name the same server as SNI did (`504 NAME: Unknown hostname provided`), and HOST
 after a handshake without SNI is `503 Bad sequence of commands` (RFC 7151: HOST comes before AUTH).
 
@@ -77,6 +78,13 @@ def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
         tls_log(session, f"error initializing OpenSSL session for SNI '{name}'")
         log.warning("mod_tls/2.9.2: error initializing OpenSSL session for SNI '%s'", name)
         return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+    native = st.tls.native if st.tls is not None else None
+    version = native.connection_version(tls) if native is not None else None
+    if version is not None and version not in server.get("TLSProtocol"):
+        tls_log(session, f"client-requested protocol version {version} not supported by SNI '{name}' host")
+        log.warning("mod_tls/2.9.2: client-requested protocol version %s not supported by SNI '%s' host", version,
+                    name)
+        return ssl.ALERT_DESCRIPTION_PROTOCOL_VERSION
     tls.context = theirs.ctx                    # its certificate from here on in this handshake
     return None
 

@@ -30,6 +30,7 @@ _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS =
 _GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
 _GET_RI_SUPPORT = 76                # SSL_get_secure_renegotiation_support
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
+_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 
 
 class Unsupported(RuntimeError):
@@ -53,6 +54,8 @@ def _library() -> ctypes.CDLL:
     lib.SSL_CTX_set_verify_depth.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.SSL_get_SSL_CTX.restype = ctypes.c_void_p
     lib.SSL_get_SSL_CTX.argtypes = [ctypes.c_void_p]
+    lib.SSL_version.restype = ctypes.c_int
+    lib.SSL_version.argtypes = [ctypes.c_void_p]
     lib.SSL_ctrl.restype = ctypes.c_long
     lib.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
     lib.ERR_clear_error.restype = None
@@ -158,6 +161,12 @@ class Native:
         SSL_CTX is ours)."""
         ssl_ptr = self._ssl(tls)
         return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None)) if ssl_ptr else None
+
+    def connection_version(self, tls: ssl.SSLSocket) -> str | None:
+        """The protocol version a connection made from this context is negotiating, already known inside its
+        handshake's callbacks, where Python's `version()` still says None (`TLSv1.2`...; None when unknown)."""
+        ssl_ptr = self._ssl(tls)
+        return _VERSIONS.get(self.lib.SSL_version(ssl_ptr)) if ssl_ptr else None
 
     def _ssl(self, tls: ssl.SSLSocket) -> int | None:
         """The SSL pointer of a connection made from this context (None when it cannot be reached)."""

@@ -296,6 +296,15 @@ DefaultRoot ~
   ServerAlias plain.test
   Port {port}
 </VirtualHost>
+<VirtualHost 127.0.0.1>
+  ServerName "old"
+  ServerAlias old.test
+  Port {port}
+  TLSEngine on
+  TLSProtocol TLSv1.2
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+</VirtualHost>
 """
 # (SNI, commands before AUTH TLS, commands after the handshake): ProFTPD 1.3.8's answers are the test's expectations
 SNI_CASES = [
@@ -307,6 +316,7 @@ SNI_CASES = [
     ("plain.test", (), ()),
     (None, (), ("HOST other.test",)),
     ("127.0.0.1", (), ("NOOP",)),
+    ("old.test", (), ("NOOP",)),                    # TLSv1.3 offered, the server named speaks TLSv1.2 only
 ]
 
 
@@ -369,7 +379,9 @@ def test_sni_refusals_have_proftpd_s_tlslog_lines(sni_server):
     assert _sni_session(sni_server.port, "plain.test")[-1] == "handshake failed: TLSV1_UNRECOGNIZED_NAME"
     assert _sni_session(sni_server.port, "main.test", ("HOST other.test",))[-1] == \
         "handshake failed: TLSV1_ALERT_ACCESS_DENIED"
+    assert _sni_session(sni_server.port, "old.test")[-1] == "handshake failed: TLSV1_ALERT_PROTOCOL_VERSION"
     log = (sni_server.dir / "tls.log").read_text()
+    assert "client-requested protocol version TLSv1.3 not supported by SNI 'old.test' host" in log
     assert "no matching server found for client-sent SNI 'unknown.test', rejecting SSL/TLS connection" in log
     assert "TLSEngine not enabled for SNI 'plain.test', rejecting client" in log
     assert "warning: SNI 'main.test' does not match HOST 'other.test', rejecting SSL/TLS connection" in log
