@@ -1,7 +1,7 @@
 """The name a client sends in its TLS handshake (SNI), as ProFTPD 1.3.8's mod_tls treats it: checked inside the
-handshake (the callback OpenSSL runs when the ClientHello names a server), where the certificate of the name-based
-server it names is put in place, so the client sees that server's certificate; the session then changes to that
-server after the handshake (tls.py), as HOST would.
+handshake (the callback OpenSSL runs when the ClientHello names a server), where the context of the name-based
+server it names is put in place, so the client sees that server's certificate and its TLSVerifyClient applies; the
+session then changes to that server after the handshake (tls.py), as HOST would.
 
 In the handshake, in ProFTPD's order: a name that differs from what HOST chose before is refused (alert
 access_denied); `TLSOptions IgnoreSNI` and an IP address are ignored; without name-based servers on the
@@ -86,6 +86,8 @@ def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
                     name)
         return ssl.ALERT_DESCRIPTION_PROTOCOL_VERSION
     tls.context = theirs.ctx                    # its certificate from here on in this handshake
+    if theirs.native is not None:
+        theirs.native.adopt_verify(tls)         # and its TLSVerifyClient
     return None
 
 

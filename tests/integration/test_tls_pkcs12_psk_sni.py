@@ -297,6 +297,16 @@ DefaultRoot ~
   Port {port}
 </VirtualHost>
 <VirtualHost 127.0.0.1>
+  ServerName "strict"
+  ServerAlias strict.test
+  Port {port}
+  TLSEngine on
+  TLSVerifyClient on
+  TLSCACertificateFile {pki}/ca.pem
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+</VirtualHost>
+<VirtualHost 127.0.0.1>
   ServerName "old"
   ServerAlias old.test
   Port {port}
@@ -317,6 +327,7 @@ SNI_CASES = [
     (None, (), ("HOST other.test",)),
     ("127.0.0.1", (), ("NOOP",)),
     ("old.test", (), ("NOOP",)),                    # TLSv1.3 offered, the server named speaks TLSv1.2 only
+    ("strict.test", (), ("NOOP",)),                 # the server named wants a client certificate
 ]
 
 
@@ -329,7 +340,7 @@ def _reply(f) -> str:
             return " | ".join(lines)
 
 
-def _sni_session(port: int, sni: str | None, before=(), after=()) -> list[str]:
+def _sni_session(port: int, sni: str | None, before=(), after=(), cert=None) -> list[str]:
     """The replies one control connection gets, the subject of the certificate its handshake sees (or the
     handshake's failure)."""
     import socket
@@ -344,6 +355,8 @@ def _sni_session(port: int, sni: str | None, before=(), after=()) -> list[str]:
             out.append(f"{line} -> {_reply(f)}")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
         try:
             tls = ctx.wrap_socket(sock, server_hostname=sni)
         except ssl.SSLError as e:
@@ -355,8 +368,11 @@ def _sni_session(port: int, sni: str | None, before=(), after=()) -> list[str]:
             out.append(subject)
             g = tls.makefile("rb")
             for line in after:
-                tls.sendall(line.encode() + b"\r\n")
-                out.append(f"{line} -> {_reply(g)}")
+                try:
+                    tls.sendall(line.encode() + b"\r\n")
+                    out.append(f"{line} -> {_reply(g)}")
+                except OSError:         # TLSv1.3: a refused client certificate shows here (an alert, or a reset)
+                    return out + [f"{line} -> no reply"]
     return out
 
 
@@ -385,6 +401,15 @@ def test_sni_refusals_have_proftpd_s_tlslog_lines(sni_server):
     assert "no matching server found for client-sent SNI 'unknown.test', rejecting SSL/TLS connection" in log
     assert "TLSEngine not enabled for SNI 'plain.test', rejecting client" in log
     assert "warning: SNI 'main.test' does not match HOST 'other.test', rejecting SSL/TLS connection" in log
+
+
+def test_sni_applies_the_named_server_s_tlsverifyclient(sni_server, pki):
+    assert _sni_session(sni_server.port, "strict.test", (), ("NOOP",))[-1] == "NOOP -> no reply"
+    assert "unable to accept TLS connection" in (sni_server.dir / "tls.log").read_text()
+    with_cert = _sni_session(sni_server.port, "strict.test", (), ("NOOP",),
+                             cert=(pki.path("alice.pem"), pki.path("alice.key")))
+    assert with_cert[-1] == "NOOP -> 200 NOOP command successful"
+    assert _sni_session(sni_server.port, "other.test", (), ("NOOP",))[-1] == "NOOP -> 200 NOOP command successful"
 
 
 def test_host_after_the_handshake_must_name_what_sni_named(sni_server):
