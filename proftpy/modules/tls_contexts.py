@@ -225,8 +225,9 @@ def _pkcs12(server: "Server", ctx: ssl.SSLContext, chain_pem: bytes,
     path = server.get("TLSPKCS12File")
     data = _read(server, "TLSPKCS12File", path)
     try:
-        secret = passphrase(server, path, "PKCS12") if pkcs12.needs_password(data) else None
-        if secret is None and pkcs12.needs_password(data):
+        protected = pkcs12.needs_password(data)
+        secret = passphrase(server, path, "PKCS12") if protected else None
+        if protected and secret is None:
             raise pkcs12.Pkcs12Error(f"{path} is password-protected and no TLSPassPhraseProvider gives its password")
         bundle = pkcs12.parse(data, secret)
     except pkcs12.Pkcs12Error as e:
