@@ -24,6 +24,7 @@ from ..net import x509
 from ..reply import FtpError, Reply
 from .auth import AuthState
 from .files import named_server
+from . import tls_sni
 from .tls_directives import NAME, directives
 from .tls_session import TlsState, open_log, peer_certificate, secure_control, state, tls_log
 
@@ -84,9 +85,10 @@ def transport(session: "Session") -> None:
         session.send(Reply(421, "TLS handshake failed"))
         session.end("TLS handshake failed")
         return
-    if secure_control(session, "implicit SSL/TLS"):
+    if secure_control(session, "implicit SSL/TLS", tls_sni.callback):
         st.prot_p = st.required.data != -1
         _protect_data(session)
+        _switch_by_sni(session)
 
 
 def _protect_data(session: "Session") -> None:
@@ -287,7 +289,7 @@ def auth(session: "Session", cmd: Request) -> Reply | None:
         return _declined(cmd)
     session.send(Reply(234, f"AUTH {mode} successful"))
     tls_log(session, f"{label} requested, starting TLS handshake")
-    if secure_control(session, label) and label == "SSL/TLS-P":
+    if secure_control(session, label, tls_sni.callback) and label == "SSL/TLS-P":
         st.prot_p = True
         _protect_data(session)
     _switch_by_sni(session)
@@ -478,6 +480,7 @@ MODULE = Module(
     ctrls_actions=(Action("tls", _tls_action, acl="TLSControlsACLs", acl_by_arg=True,
                           help="TLS session cache: tls sesscache info [-v]|clear|remove"),),
     hooks=(Hook(PRE_CMD, "*", required, only=lambda row: row.name not in EXEMPT, active=_engine_anywhere),
+           Hook(PRE_CMD, "HOST", tls_sni.host_after_handshake, active=_engine_anywhere),
            Hook(POST_CMD, "PASS", after_login)),
     listeners=(Listener("core.session-reinit", _reinit), Listener("core.exit", _exit)),
     check=_check, master_init=_master_init, master_reload=_master_reload)

@@ -28,6 +28,7 @@ from .tls_directives import DEFAULT_CACHE_LIFETIME, DEFAULT_CIPHERS, KEYS, ciphe
 
 if TYPE_CHECKING:
     from .tls_cache import ExternalCache
+    from .tls_psk import PskServer
 
 if TYPE_CHECKING:
     from ..config.tree import Config, Server
@@ -53,6 +54,7 @@ class ServerTls:
     certificates: list[str] = field(default_factory=list)   # the server's certificates, PEM (ExportCertData)
     external: "ExternalCache | None" = None                  # TLSSessionCache shm:/redis:/memcache:
     prepare: Callable[[ssl.SSLSocket], Any] | None = None    # each connection before its handshake (external)
+    psk: "PskServer | None" = None                           # TLSPreSharedKey's callback
 
 
 @dataclass
@@ -71,7 +73,7 @@ def tls_servers(config: "Config") -> list["Server"]:
 
 
 def has_certificate(server: "Server") -> bool:
-    return any(server.get(cert) for cert, _, _ in KEYS)
+    return any(server.get(cert) for cert, _, _ in KEYS) or bool(server.get("TLSPKCS12File"))
 
 
 def _where(server: "Server", name: str):
@@ -106,6 +108,10 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
         ctx.options |= OP_ENABLE_KTLS
     ctx.num_tickets = 1                         # one TLSv1.3 ticket per handshake: its session is the control's
     _ciphers(server, ctx, native, "AllowWeakSecurity" in flags)
+    psk = None
+    if server.section.all("TLSPreSharedKey"):
+        from .tls_psk import install
+        psk = install(server, ctx)
     _curves(server, ctx, native)
     dh = server.get("TLSDHParamFile")
     if dh:
@@ -119,7 +125,7 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
     if server.get("TLSNextProtocol"):
         ctx.set_alpn_protocols(["ftp"])
     prepare = _session_context(native, sid) if cache is not None and native is not None else None
-    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare)
+    return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare, psk)
 
 
 def _session_context(native: openssl.Native, sid: int) -> Callable[[ssl.SSLSocket], Any]:
@@ -206,7 +212,36 @@ def _certificates(server: "Server", ctx: ssl.SSLContext,
                 raise _error(server, key_name, f"{key} does not match the certificate {cert}") from None
             raise _error(server, cert_name, f"cannot use {cert} with the key {key}: {_why(e)}") from None
         pems.append(data.decode("ascii", "replace"))
+    if server.get("TLSPKCS12File"):
+        pems.append(_pkcs12(server, ctx, chain_pem, passphrase))
     return pems
+
+
+def _pkcs12(server: "Server", ctx: ssl.SSLContext, chain_pem: bytes,
+            passphrase: Callable[["Server", str, str], bytes | None]) -> str:
+    """TLSPKCS12File: its certificate and key, its CA certificates sent as the chain (after the chain file's).
+    A password-protected file asks TLSPassPhraseProvider (`servername:port PKCS12`), as ProFTPD does."""
+    from ..net import pkcs12
+    path = server.get("TLSPKCS12File")
+    data = _read(server, "TLSPKCS12File", path)
+    try:
+        protected = pkcs12.needs_password(data)
+        secret = passphrase(server, path, "PKCS12") if protected else None
+        if protected and secret is None:
+            raise pkcs12.Pkcs12Error(f"{path} is password-protected and no TLSPassPhraseProvider gives its password")
+        bundle = pkcs12.parse(data, secret)
+    except pkcs12.Pkcs12Error as e:
+        raise _error(server, "TLSPKCS12File", f"unable to use PKCS12 certificate in '{path}': {e}") from None
+    _valid(server, "TLSPKCS12File", path, bundle.certificate)
+    key = os.memfd_create("proftpy-key", os.MFD_CLOEXEC)
+    try:
+        os.write(key, bundle.key)
+        _load_pair(ctx, b"\n".join((bundle.certificate, chain_pem, *bundle.chain)), f"/proc/self/fd/{key}", None)
+    except ssl.SSLError as e:
+        raise _error(server, "TLSPKCS12File", f"cannot use {path}: {_why(e)}") from None
+    finally:
+        os.close(key)
+    return bundle.certificate.decode("ascii", "replace")
 
 
 def _read(server: "Server", name: str, path: str) -> bytes:

@@ -276,6 +276,29 @@ def parse_verify_order(args: list[str]) -> list[str]:
     return [a.lower() for a in args]
 
 
+PSK_MAX_IDENTITY_LEN = 256         # OpenSSL 3's
+
+
+@dataclass(frozen=True)
+class PreSharedKey:
+    identity: str
+    path: str                       # the key file (hex)
+
+
+def parse_psk(args: list[str]) -> PreSharedKey:
+    """`TLSPreSharedKey identity hex:/path`: ProFTPD 1.3.8 knows the `hex:` format only."""
+    if len(args) != 2:
+        raise ValueError("wrong number of parameters")
+    identity, path = args
+    if len(identity) > PSK_MAX_IDENTITY_LEN:
+        raise ValueError(f"TLSPreSharedKey identity '{identity}' exceed maximum length {PSK_MAX_IDENTITY_LEN}")
+    if len(path) < 5 or not path.startswith("hex:"):
+        raise ValueError(f"unsupported TLSPreSharedKey format: {path}")
+    if not path[4:].startswith("/"):
+        raise ValueError(f"'{path[4:]}' is not an absolute path")
+    return PreSharedKey(identity, path[4:])
+
+
 def _unsupported(why: str):
     """A ProFTPD directive proftpy does not implement: a clear `FILE:LINE` error, never a silent no-op."""
     def refuse(args: list[str]) -> None:
@@ -405,11 +428,13 @@ directives = (
               "Accepted for compatibility: OCSP stapling is off (TLSStapling), no responder is asked."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
               "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
-    Directive("TLSPKCS12File", _unsupported("convert the file to PEM (`openssl pkcs12 -nodes`) and "
-                                            "use TLSRSACertificateFile/TLSRSACertificateKeyFile"), SVG, None,
-              Merge.SERVER, "Not supported: a clear error (convert to PEM)."),
-    Directive("TLSPreSharedKey", _unsupported("TLS-PSK"), SVG, None, Merge.SERVER,
-              "Not supported: a clear error.", repeat=True),
+    Directive("TLSPKCS12File", _FILE, SVG, None, Merge.SERVER,
+              "The server's certificate, private key and CA chain in one PKCS#12 file (a password-protected one "
+              "asks TLSPassPhraseProvider, argument `PKCS12`); read at start and on HUP."),
+    Directive("TLSPreSharedKey", Custom(parse_psk, "identity hex:/path"), SVG, None, Merge.SERVER,
+              "A TLS-PSK identity and its key file (hex digits, at least 20 bytes, not world-readable), for TLSv1.2's "
+              "PSK cipher suites and TLSv1.3's external PSKs; read at start and on HUP.",
+              repeat=True),
     Directive("TLSCryptoDevice", _unsupported("OpenSSL engines"), SERVER, None, Merge.SERVER,
               "Not supported: a clear error."),
     Directive("TLSServerInfoFile", _unsupported("server info extensions"), SVG, None,

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..net import x509
 from ..reply import Reply
@@ -93,19 +93,22 @@ def tls_log(session: "Session", message: str) -> None:
 
 
 # -- the control connection's handshake ------------------------------------------------------------------------
-def secure_control(session: "Session", label: str) -> bool:
-    """Run the handshake on the control connection (its plaintext buffer dropped), with TLSTimeoutHandshake.
-    False when it failed: then `421 TLS handshake failed` went out in plaintext and the session is ending."""
+def secure_control(session: "Session", label: str, sni: Callable | None = None) -> bool:
+    """Run the handshake on the control connection (its plaintext buffer dropped), with TLSTimeoutHandshake;
+    `sni(session)` makes the callback that checks the name the client sends (tls_sni.py). False when it failed:
+    then `421 TLS handshake failed` went out in plaintext and the session is ending."""
     from ..net import tls as nettls
     st = state(session)
     session.events.emit("mod_tls.ctrl-handshake", session=session)
     timeout = session.server.get("TLSTimeoutHandshake")
     st.sni = None
     ctx = st.tls.ctx
-    ctx.sni_callback = lambda _obj, name, _ctx: setattr(st, "sni", name)     # the control connection's only
+    ctx.sni_callback = (sni(session) if sni is not None       # the control connection's only
+                        else lambda _obj, name, _ctx: setattr(st, "sni", name))
     try:
         tls = nettls.handshake(session.ctrl.sock, ctx, timeout, prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
+        _psk_misses(session)
         tls_log(session, e.reason if e.timed_out else f"unable to accept TLS connection: {e.reason}")
         tls_log(session, f"{label} negotiation failed on control channel")
         session.ctrl.swap(e.sock)
@@ -115,6 +118,7 @@ def secure_control(session: "Session", label: str) -> bool:
         return False
     finally:
         ctx.sni_callback = None
+    _psk_misses(session)
     dropped = session.ctrl.swap(tls, tls.pending)
     if dropped:
         tls_log(session, f"discarded {dropped} bytes sent in the clear before the TLS handshake")
@@ -135,6 +139,14 @@ def secure_control(session: "Session", label: str) -> bool:
         except OSError:
             log.warning("TLSMasqueradeAddress %s: cannot resolve to an IPv4 address; ignored", masq)
     return True
+
+
+def _psk_misses(session: "Session") -> None:
+    psk = state(session).tls.psk
+    if psk is not None:
+        from .tls_psk import missed
+        for line in missed(psk):
+            tls_log(session, line)
 
 
 def _accepted(session: "Session", tls: "ssl.SSLSocket") -> None:

@@ -30,6 +30,8 @@ _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS =
 _GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
 _GET_RI_SUPPORT = 76                # SSL_get_secure_renegotiation_support
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
+_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+_VERIFY_MODE = {ssl.CERT_NONE: 0x00, ssl.CERT_OPTIONAL: 0x01, ssl.CERT_REQUIRED: 0x03}   # SSL_VERIFY_PEER|FAIL_IF_NO..
 
 
 class Unsupported(RuntimeError):
@@ -53,6 +55,14 @@ def _library() -> ctypes.CDLL:
     lib.SSL_CTX_set_verify_depth.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.SSL_get_SSL_CTX.restype = ctypes.c_void_p
     lib.SSL_get_SSL_CTX.argtypes = [ctypes.c_void_p]
+    lib.SSL_version.restype = ctypes.c_int
+    lib.SSL_version.argtypes = [ctypes.c_void_p]
+    lib.SSL_set_verify.restype = None
+    lib.SSL_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.SSL_CTX_get_verify_depth.restype = ctypes.c_int
+    lib.SSL_CTX_get_verify_depth.argtypes = [ctypes.c_void_p]
+    lib.SSL_set_verify_depth.restype = None
+    lib.SSL_set_verify_depth.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.SSL_ctrl.restype = ctypes.c_long
     lib.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
     lib.ERR_clear_error.restype = None
@@ -158,6 +168,23 @@ class Native:
         SSL_CTX is ours)."""
         ssl_ptr = self._ssl(tls)
         return bool(self.lib.SSL_ctrl(ssl_ptr, _GET_RI_SUPPORT, 0, None)) if ssl_ptr else None
+
+    def connection_version(self, tls: ssl.SSLSocket) -> str | None:
+        """The protocol version a connection made from this context is negotiating, already known inside its
+        handshake's callbacks, where Python's `version()` still says None (`TLSv1.2`...; None when unknown)."""
+        ssl_ptr = self._ssl(tls)
+        return _VERSIONS.get(self.lib.SSL_version(ssl_ptr)) if ssl_ptr else None
+
+    def adopt_verify(self, tls: ssl.SSLSocket) -> bool:
+        """Give a connection just moved to this context (`SSLSocket.context = ...` in an SNI callback) this
+        context's client-certificate settings: SSL_set_SSL_CTX moves the certificate and the CA store, not the
+        verify mode and depth. False when the connection cannot be reached."""
+        ssl_ptr = self._ssl(tls)
+        if not ssl_ptr:
+            return False
+        self.lib.SSL_set_verify(ssl_ptr, _VERIFY_MODE[self.ctx.verify_mode], None)
+        self.lib.SSL_set_verify_depth(ssl_ptr, self.lib.SSL_CTX_get_verify_depth(self.ptr))
+        return True
 
     def _ssl(self, tls: ssl.SSLSocket) -> int | None:
         """The SSL pointer of a connection made from this context (None when it cannot be reached)."""

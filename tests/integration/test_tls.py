@@ -86,7 +86,9 @@ CERTS = "TLSECCertificateFile {pki}/server.pem\nTLSECCertificateKeyFile {pki}/se
 def srv(tmp_path_factory, pki):
     d = module_daemon(tmp_path_factory, "ftps")
     d.ports = {name: free_port() for name in VHOSTS}
-    text = CONFIG + CERTS
+    # clients send SNI `localhost` (the certificate's name): with a name-based server on the main port, a name no
+    # server answers to is refused in the handshake (ProFTPD 1.3.8), so the main server answers to it
+    text = CONFIG + CERTS + "ServerAlias localhost\n"
     for name, body in VHOSTS.items():
         certs = "" if name == "nocert" else CERTS           # a TLS server without a certificate
         text += f'<VirtualHost 127.0.0.1>\nServerName "{name}"\nPort {d.ports[name]}\n{certs}{body}\n</VirtualHost>\n'
