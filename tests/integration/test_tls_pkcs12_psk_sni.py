@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pytest
 
 from conftest import PASSWORDS, configtest, fill, make_users, side_by_side, wait_until
 from tls_helpers import make_pki
+
+needs_psk = pytest.mark.skipif(not hasattr(ssl.SSLContext, "set_psk_server_callback"),
+                               reason="TLS-PSK needs Python 3.13's ssl module (TLSPreSharedKey is refused at load before)")
 
 
 
@@ -182,6 +186,7 @@ def psk_server(ftpd, pki, tmp_path):
     return ftpd(fill(PSK_CONFIG, {"pki": pki.dir}))
 
 
+@needs_psk
 def test_psk_client_with_the_key_gets_a_psk_cipher_suite(psk_server):
     out = _psk_client(psk_server.port)
     assert "CONNECTION ESTABLISHED" in out and "Protocol version: TLSv1.2" in out, out
@@ -189,6 +194,7 @@ def test_psk_client_with_the_key_gets_a_psk_cipher_suite(psk_server):
     assert "No peer certificate" in out                  # the key authenticated the server, no certificate sent
 
 
+@needs_psk
 def test_psk_client_with_a_wrong_key_is_refused(psk_server):
     out = _psk_client(psk_server.port, key="11" + PSK)
     assert "CONNECTION ESTABLISHED" not in out and "bad record mac" in out, out
@@ -197,6 +203,7 @@ def test_psk_client_with_a_wrong_key_is_refused(psk_server):
     assert "not configured" not in log
 
 
+@needs_psk
 def test_unknown_psk_identity_gets_a_fake_key_and_a_tlslog_warning(psk_server):
     out = _psk_client(psk_server.port, identity="nobody")
     assert "CONNECTION ESTABLISHED" not in out and "bad record mac" in out, out      # as for a wrong key
@@ -204,16 +211,19 @@ def test_unknown_psk_identity_gets_a_fake_key_and_a_tlslog_warning(psk_server):
     assert "warning: requested PSK identity 'nobody' not configured, providing random fake PSK" in log
 
 
+@needs_psk
 def test_tls13_external_psk_is_accepted_with_a_sha256_suite(psk_server):
     out = _psk_client(psk_server.port, tls13=True)
     assert "CONNECTION ESTABLISHED" in out and "Protocol version: TLSv1.3" in out, out
     assert "No peer certificate" in out
 
 
+@needs_psk
 def test_certificate_clients_are_still_served_beside_psk(psk_server):
     assert _subject(psk_server.port) == "CN = localhost"
 
 
+@needs_psk
 def test_psk_suites_taken_out_of_the_cipher_list_are_not_offered(ftpd, pki, tmp_path):
     _psk_file(tmp_path)
     d = ftpd(fill(PSK_CONFIG + "TLSCipherSuite DEFAULT:!PSK\n", {"pki": pki.dir}))
@@ -227,6 +237,7 @@ def test_psk_suites_taken_out_of_the_cipher_list_are_not_offered(ftpd, pki, tmp_
     ("zz" + PSK + "\n", 0o600, "not a hex number"),
     (PSK + "\n\n", 0o600, "not a hex number"),
 ])
+@needs_psk
 def test_unusable_psk_file_is_refused_at_load(pki, tmp_path, text, mode, message):
     path = _psk_file(tmp_path, text, mode)
     res = configtest(tmp_path, f"Port 0\nTLSEngine on\nTLSPreSharedKey ftpclient hex:{path}\n" + _cert(pki))
@@ -246,6 +257,7 @@ def test_bad_tlspresharedkey_lines_are_refused(pki, tmp_path, line, message):
     assert "t.conf:3: TLSPreSharedKey" in res.stderr and message in res.stderr, res.stderr
 
 
+@needs_psk
 def test_psk_side_by_side_with_proftpd(open_tmp_path, pki):
     """The same configuration in Debian's ProFTPD and in proftpy: the right key, a wrong one, an unknown identity,
     TLSv1.3."""
