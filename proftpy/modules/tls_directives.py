@@ -299,15 +299,29 @@ def _accepted(args: list[str]) -> str:
 STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscache, _shmcache, _redis, _memcache
 
 
-def _stapling_cache(args: list[str]) -> str:
-    """`type:info`, of a type ProFTPD 1.3.8's modules register (then ignored: stapling is off)."""
+@dataclass(frozen=True)
+class StaplingCache:
+    kind: str                   # "fs" (the only one proftpy has)
+    path: str
+
+
+def _stapling_cache(args: list[str]) -> StaplingCache:
+    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses). ProFTPD's other types (shm:, redis:,
+    memcache:) are refused by name; an unknown type is ProFTPD's error."""
     word = Str()(args)
-    kind, colon, _ = word.partition(":")
+    kind, colon, info = word.partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
     if kind not in STAPLING_CACHES:
         raise ValueError(f"OCSP stapling cache type '{kind}' not available")
-    return word
+    if kind != "fs":
+        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR)")
+    if not info.startswith("/path="):
+        raise ValueError(f"fs: needs /path=DIR (badly formatted info '{info}')")
+    path = info[len("/path="):]
+    if not path.startswith("/"):
+        raise ValueError(f"path '{path}' not an absolute path")
+    return StaplingCache(kind, path.rstrip("/") or "/")
 
 
 _FILE = Path()
@@ -395,16 +409,19 @@ directives = (
                                         "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
               "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, clear, remove); "
               "default: nobody.", repeat=True),
-    Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
-              "OCSP stapling: only `off` is accepted (not implemented)."),
-    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs|shm|redis|memcache:info"), SERVER, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling), so nothing is cached."),
+    Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
+              "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
+              "handshake, control and data connections (docs/tls.md)."),
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR"), SERVER, None, Merge.SERVER,
+              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate); "
+              "shm:, redis:, memcache: are refused (not implemented)."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
-              None, Merge.SERVER, "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
+              None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
+              "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),
     Directive("TLSStaplingResponder", Str("url"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling), no responder is asked."),
+              "The http:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
+              "How long one request to the responder may take (default 10 s)."),
     Directive("TLSPKCS12File", _unsupported("convert the file to PEM (`openssl pkcs12 -nodes`) and "
                                             "use TLSRSACertificateFile/TLSRSACertificateKeyFile"), SVG, None,
               Merge.SERVER, "Not supported: a clear error (convert to PEM)."),
