@@ -44,15 +44,17 @@ class Responder(ServerProcess):
     """An OCSP responder on 127.0.0.1:port answering from d/index.txt: this file run as a script, an HTTP server
     bound to loopback (OpenSSL 3.0's `openssl ocsp -port` binds every address) that hands each request to
     `openssl ocsp -reqin/-respout` (the real responder logic, signed by ocsp.pem). `minutes`: the nextUpdate it
-    sets (None: none). Each request it answered is a line in d/requests.log."""
+    sets (None: none); `signer`: the certificate (and key) that signs the answers (not `ocsp`: one without
+    OCSPSigning, whose answers do not verify). Each request it answered is a line in d/requests.log."""
 
     stop_wait = 5.0
 
-    def __init__(self, d: Path, port: int, minutes: int | None = 5):
+    def __init__(self, d: Path, port: int, minutes: int | None = 5, signer: str = "ocsp"):
         self.dir, self.port, self.proc = d, port, None
-        self.args = [sys.executable, __file__, str(d), str(port), str(minutes or 0)]
+        self.args = [sys.executable, __file__, str(d), str(port), str(minutes or 0), signer]
 
     def start(self) -> "Responder":
+        (self.dir / "requests.log").write_text("")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not self.wait_ready(10):
             raise RuntimeError("the OCSP responder did not start")
@@ -66,7 +68,7 @@ class Responder(ServerProcess):
         self.stop()                     # the directory is the test's
 
 
-def _serve(d: Path, port: int, minutes: int) -> None:
+def _serve(d: Path, port: int, minutes: int, signer: str) -> None:
     import http.server
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -74,8 +76,8 @@ def _serve(d: Path, port: int, minutes: int) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with tempfile.TemporaryDirectory(dir=d) as tmp:
                 (Path(tmp) / "req.der").write_bytes(body)
-                args = ["openssl", "ocsp", "-index", "index.txt", "-rsigner", "ocsp.pem", "-rkey", "ocsp.key",
-                        "-CA", "ca.pem", "-reqin", f"{tmp}/req.der", "-respout", f"{tmp}/resp.der"]
+                args = ["openssl", "ocsp", "-index", "index.txt", "-rsigner", f"{signer}.pem", "-rkey",
+                        f"{signer}.key", "-CA", "ca.pem", "-reqin", f"{tmp}/req.der", "-respout", f"{tmp}/resp.der"]
                 subprocess.run(args + (["-nmin", str(minutes)] if minutes else []), cwd=d, capture_output=True,
                                timeout=20)
                 answer = (Path(tmp) / "resp.der").read_bytes()
@@ -102,4 +104,4 @@ def query(d: Path, cert: str, port: int) -> str:
 
 
 if __name__ == "__main__":
-    _serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    _serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

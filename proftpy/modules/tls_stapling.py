@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ log = logging.getLogger("proftpy")
 
 DEFAULT_TIMEOUT = 10                # TLSStaplingTimeout's default (seconds)
 GOOD_MAX_AGE = 3600                 # a cached successful response without nextUpdate is asked again after this
-FAILED_MAX_AGE = 60                 # a cached unsuccessful (e.g. fake tryLater) one after this
+FAILED_MAX_AGE = 300                # a cached unsuccessful one (a fake tryLater) after this (ProFTPD 1.3.8's)
 
 
 def _t(level: int, text: str, *args: object) -> None:
@@ -78,8 +79,14 @@ class FsCache:
 
     def check(self) -> str | None:
         """Why the cache cannot be used (None: it can)."""
-        if not os.path.isdir(self.path):
+        try:
+            st = os.stat(self.path)
+        except OSError as e:
+            return f"cannot use '{self.path}': {e.strerror}"
+        if not stat.S_ISDIR(st.st_mode):
             return f"'{self.path}' is not a directory"
+        if st.st_mode & stat.S_IWOTH:
+            return f"'{self.path}' is world-writable (ProFTPD's sessions then ignore the cache)"
         return None
 
 
@@ -156,7 +163,7 @@ class Stapler:
             return False
         if found.response_status != 0:
             if age > FAILED_MAX_AGE:
-                _t(9, "cached %s OCSP response is stale", found.response_status_text)
+                _t(8, "cached %s OCSP response is stale", found.response_status_text)
                 return False
             return True
         if not found.valid:
