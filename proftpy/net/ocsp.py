@@ -338,9 +338,9 @@ def post(url: str, request: bytes, timeout: float) -> bytes:
                     break
                 data += chunk
     except TimeoutError:
-        raise OcspError(f"timed out talking to OCSP responder '{host}:{port}{path}'") from None
+        raise OcspError(f"timed out talking to OCSP responder '{host}{path}'") from None       # ProFTPD's words
     except OSError as e:
-        raise OcspError(f"error connecting to OCSP responder {host}:{port}: {e.strerror or e}") from None
+        raise OcspError(f"error obtaining OCSP response from responder: {e.strerror or e}") from None
     return http_body(data)
 
 
