@@ -77,6 +77,21 @@ class FsCache:
     def delete(self, fingerprint: str) -> None:
         os.unlink(self._file(fingerprint))
 
+    def names(self) -> list[str]:
+        """The fingerprints of the responses held (OSError when the directory cannot be read)."""
+        return sorted(n[:-4] for n in os.listdir(self.path) if n.endswith(".der"))
+
+    def clear(self) -> int:
+        """Delete every response; how many were deleted."""
+        n = 0
+        for fingerprint in self.names():
+            try:
+                self.delete(fingerprint)
+                n += 1
+            except OSError:
+                pass                # gone meanwhile (another process cleared it)
+        return n
+
     def check(self) -> str | None:
         """Why the cache cannot be used (None: it can)."""
         try:

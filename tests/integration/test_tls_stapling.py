@@ -200,6 +200,28 @@ def test_fs_cache_keeps_the_response_while_the_responder_is_down(daemon, respond
     assert files[0].read_bytes() == bytes.fromhex("30030a0103")
 
 
+def test_ftpdctl_tls_ocspcache_info_clear_remove(daemon, responder, tmp_path):
+    """ProFTPD's texts (its mod_tls_fscache reports 0 responses whatever it holds; proftpy counts them)."""
+    from test_ban import ftpdctl
+    cache = tmp_path / "ocsp"
+    cache.mkdir()
+    d = daemon(extra=f"TLSStaplingCache fs:/path={cache}\nTLSControlsACLs ocspcache,info,clear,remove allow user root")
+    assert status(d.port) == "good"
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and lines == ["Filesystem (fs) OCSP response cache provided by mod_tls_fscache/0.0", "",
+                                 "Current OCSP responses cached: 1"], lines
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "clear")
+    assert rc == 0 and lines == ["tls ocspcache: cleared 1 response from 'fs' OCSP cache"], lines
+    assert list(cache.iterdir()) == []
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "remove")
+    assert rc == 0 and lines == ["tls sesscache: removed 'fs' OCSP cache"], lines      # sic, ProFTPD's
+    for args, message in ((("bogus",), "tls ocspcache: unknown ocspcache action: 'bogus'"),
+                          ((), "tls ocspcache: missing required parameters"),
+                          (("info", "-x"), "tls ocspcache: unsupported parameter: '-x'")):
+        rc, lines = ftpdctl(d, "tls", "ocspcache", *args)
+        assert rc != 0 and lines == [message], (args, lines)
+
+
 # == no answer: fake tryLater, NoFakeTryLater, within TLSStaplingTimeout ===========================================
 @pytest.fixture
 def silent():
