@@ -283,15 +283,6 @@ def _unsupported(why: str):
     return Custom(refuse, "...")
 
 
-def _off_only(why: str):
-    """Accepted when it asks for nothing (`off`); anything else is a clear error."""
-    def parse(args: list[str]) -> bool:
-        if len(args) == 1 and args[0].lower() in ("off", "no", "false"):
-            return False
-        raise ValueError(f"not supported by proftpy: {why}")
-    return Custom(parse, "off")
-
-
 def _accepted(args: list[str]) -> str:
     return " ".join(args)
 

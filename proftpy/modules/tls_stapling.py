@@ -191,7 +191,8 @@ class Stapler:
 
     def _fetch(self) -> bytes | None:
         if self.url is None:
-            _t(5, "no OCSP responder URL found in certificate (fingerprint '%s')", self.fingerprint)
+            for level in (8, 5):            # ProFTPD says it twice
+                _t(level, "no OCSP responder URL found in certificate (fingerprint '%s')", self.fingerprint)
             return None
         if self.configured_url:
             _t(8, "using configured OCSP responder URL '%s'", self.url)
@@ -212,7 +213,7 @@ class Stapler:
             finally:
                 query.close()
         except ocsp.OcspError as e:
-            _t(4, "%s", e)
+            _t(e.level, "%s", e)
             return None
         _t(8, "found certificate status '%s' in OCSP response", answer.status_text)
         return answer.der

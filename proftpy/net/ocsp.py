@@ -20,7 +20,12 @@ GOOD, REVOKED, UNKNOWN = 0, 1, 2        # V_OCSP_CERTSTATUS_*
 
 
 class OcspError(ValueError):
-    """The request could not be made, the responder not reached, or its answer not accepted."""
+    """The request could not be made, the responder not reached, or its answer not accepted; `level`: the trace
+    level ProFTPD logs it at."""
+
+    def __init__(self, message: str, level: int = 4):
+        super().__init__(message)
+        self.level = level
 
 
 class _Tm(ctypes.Structure):
@@ -69,15 +74,15 @@ def lib() -> ctypes.CDLL:
     return _lib
 
 
-def _openssl_error(what: str) -> OcspError:
+def _openssl_error(what: str, level: int = 4) -> OcspError:
     c = lib()
     code = c.ERR_get_error()
     c.ERR_clear_error()
     if not code:
-        return OcspError(what)
+        return OcspError(what, level)
     buf = ctypes.create_string_buffer(256)
     c.ERR_error_string_n(code, buf, len(buf))
-    return OcspError(f"{what}: {buf.value.decode('ascii', 'replace')}")
+    return OcspError(f"{what}: {buf.value.decode('ascii', 'replace')}", level)
 
 
 def _d2i(decode, der: bytes, what: str) -> int:
@@ -224,7 +229,7 @@ class Query:
             if verify:
                 store = _store(trusted)
                 if c.OCSP_basic_verify(basic, None, store, 0) != 1:
-                    raise _openssl_error("error verifying basic OCSP response data")
+                    raise _openssl_error("error verifying basic OCSP response data", 3)
             return self._status(der, basic)
         finally:
             if store:
@@ -338,7 +343,7 @@ def post(url: str, request: bytes, timeout: float) -> bytes:
                     break
                 data += chunk
     except TimeoutError:
-        raise OcspError(f"timed out talking to OCSP responder '{host}{path}'") from None       # ProFTPD's words
+        raise OcspError(f"timed out talking to OCSP responder '{host}{path}'", 3) from None       # ProFTPD's words
     except OSError as e:
         raise OcspError(f"error obtaining OCSP response from responder: {e.strerror or e}") from None
     return http_body(data)

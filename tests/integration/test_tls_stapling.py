@@ -309,7 +309,7 @@ def test_missing_cache_directory_refuses_the_start(daemon, tmp_path, pki):
 PROFTPD = "/usr/sbin/proftpd"
 
 
-def proftpd(base: Path, pki: Path, extra: str) -> tuple[subprocess.Popen, int]:
+def proftpd(base: Path, pki: Path, extra: str, cert: str = "good") -> tuple[subprocess.Popen, int]:
     """Debian's ProFTPD with mod_tls (and mod_tls_fscache), stapling the same certificate."""
     if not IS_ROOT or not os.access(PROFTPD, os.X_OK) or not os.path.exists("/usr/lib/proftpd/mod_tls.so"):
         pytest.skip("needs root and Debian's /usr/sbin/proftpd with mod_tls (scripts/install-deps.sh)")
@@ -337,8 +337,8 @@ LoadModule mod_tls.c
 LoadModule mod_tls_fscache.c
 TLSEngine on
 TLSLog {base}/tls.log
-TLSECCertificateFile {pki}/good.pem
-TLSECCertificateKeyFile {pki}/good.key
+TLSECCertificateFile {pki}/{cert}.pem
+TLSECCertificateKeyFile {pki}/{cert}.key
 TLSCACertificateFile {pki}/ca.pem
 TLSStapling on
 TraceLog {base}/trace.log
@@ -389,3 +389,25 @@ def test_side_by_side_with_proftpd(daemon, responder, open_tmp_path, pki):
             if p is not None and p.poll() is None:
                 p.terminate()
                 p.wait(10)
+
+
+@pytest.mark.slow
+def test_side_by_side_revoked_unverified_and_no_url(daemon, responder, open_tmp_path, pki):
+    """Revoked as the index says; answers signed without OCSPSigning: a fake tryLater from both, stapled as they
+    came with NoVerify; a certificate without AIA URL: a fake tryLater."""
+    bad = Responder(pki, free_port(), signer="noaia").start()
+    url = f"TLSStaplingResponder http://127.0.0.1:{bad.port}/"
+    cases = [("revoked", "", "revoked"), ("good", url, "trylater"), ("good", url + "\nTLSStaplingOptions NoVerify",
+             "good"), ("noaia", "", "trylater")]
+    try:
+        for i, (cert, extra, expected) in enumerate(cases):
+            proc, port = proftpd(open_tmp_path / f"proftpd{i}", pki, extra, cert)
+            try:
+                d = daemon(cert, extra)
+                assert (status(d.port), status(port)) == (expected, expected), (cert, extra)
+                d.stop()
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    finally:
+        bad.remove()
