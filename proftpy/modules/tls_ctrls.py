@@ -1,6 +1,6 @@
 """mod_tls's ftpdctl action, in the master: `tls sesscache info [-v] | clear | remove` with ProFTPD's texts, for
 TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache info | clear | remove` for TLSStaplingCache fs:
-(tls_stapling.py's directory of responses).
+(tls_stapling.py's directory of responses; for redis: only `info`'s first line).
 
 For shm: the master reads and changes the mapped table itself. For redis: and memcache: `info` shows the
 statistics every node keeps in the cache (tls_cache.STATS), asked through a connection of its own made for it and
@@ -89,6 +89,10 @@ def _ocspcache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[s
         return ["No TLSStaplingCache configured"]
     if what == "remove":
         return [f"tls sesscache: removed '{spec.kind}' OCSP cache"]
+    if spec.kind == "redis":
+        if what == "info":
+            return ["Redis OCSP response cache provided by mod_tls_redis/0.1"]
+        raise CtrlsError("tls ocspcache: clearing a redis: OCSP cache is not supported by proftpy")
     from .tls_stapling import FsCache
     cache = FsCache(spec.path)
     try:

@@ -292,21 +292,25 @@ STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscac
 
 @dataclass(frozen=True)
 class StaplingCache:
-    kind: str                   # "fs" (the only one proftpy has)
-    path: str
+    kind: str                   # "fs" or "redis" (mod_redis's server)
+    path: str                   # fs: the directory
 
 
 def _stapling_cache(args: list[str]) -> StaplingCache:
-    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses). ProFTPD's other types (shm:, redis:,
-    memcache:) are refused by name; an unknown type is ProFTPD's error."""
+    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses) or `redis:` (mod_tls_redis). ProFTPD's other
+    types (shm:, memcache:) are refused by name; an unknown type is ProFTPD's error."""
     word = Str()(args)
     kind, colon, info = word.partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
     if kind not in STAPLING_CACHES:
         raise ValueError(f"OCSP stapling cache type '{kind}' not available")
+    if kind == "redis":
+        if info:
+            raise ValueError(f"unknown redis: info '{info}' (the server is mod_redis's RedisServer)")
+        return StaplingCache(kind, "")
     if kind != "fs":
-        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR)")
+        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR or redis:)")
     if not info.startswith("/path="):
         raise ValueError(f"fs: needs /path=DIR (badly formatted info '{info}')")
     path = info[len("/path="):]
@@ -403,9 +407,9 @@ directives = (
     Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
               "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
               "handshake, control and data connections (docs/tls.md)."),
-    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR"), SERVER, None, Merge.SERVER,
-              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate); "
-              "shm:, redis:, memcache: are refused (not implemented)."),
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | redis:"), SERVER, None, Merge.SERVER,
+              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate) or "
+              "`redis:` (mod_redis's server, ProFTPD's keys); shm: and memcache: are refused (not implemented)."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
               None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
               "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),

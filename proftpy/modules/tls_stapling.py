@@ -14,7 +14,10 @@ ProFTPD writes none of this to TLSLog: it goes to the `tls` trace channel, with 
 
 from __future__ import annotations
 
+import base64
+import errno
 import hashlib
+import json
 import logging
 import os
 import stat
@@ -105,6 +108,67 @@ class FsCache:
         return None
 
 
+class RedisCache:
+    """`TLSStaplingCache redis:` (mod_tls_redis, over mod_redis's RedisServer), with ProFTPD's keys and values:
+    b"mod_tls_redis.ocsp." + {"fingerprint":"<hex>"} + b"\\0" -> {"expires":<time stored>,"response":"<base64
+    DER>","response_len":N} + b"\\0", no TTL (the age rules decide); its counters cache_stores and cache_hits
+    under the same prefix. A Redis that is down costs one bounded call and a log line per process (the link's)."""
+
+    kind = "redis"
+    PREFIX = b"mod_tls_redis.ocsp."
+
+    def __init__(self, settings):
+        from ..bancache import ProcessDown
+        from .tls_cache import StatsRedisLink
+        self.link = StatsRedisLink(settings)
+        self.link.state = ProcessDown()
+        self.link.keeping = "OCSP responses are asked of the responder until it is back"
+        self.link.sharing = "OCSP responses are shared again"
+
+    def _key(self, fingerprint: str) -> bytes:
+        from ..bancache import json_text
+        return self.PREFIX + json_text([("fingerprint", fingerprint)]).encode() + b"\0"
+
+    def _call(self, op: str, *args):
+        from ..bancache import CacheDown
+        try:
+            return getattr(self.link, op)(*args)
+        except CacheDown as e:
+            raise OSError(errno.EIO, str(e)) from None
+
+    def get(self, fingerprint: str) -> tuple[bytes, int]:
+        raw = self._call("get", self._key(fingerprint))
+        if raw is None:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+        try:
+            value = json.loads(raw.rstrip(b"\0"))
+            der = base64.b64decode(value["response"], validate=True)
+            stored = int(value["expires"])
+        except (ValueError, KeyError, TypeError):
+            raise OSError(errno.EINVAL, "badly formatted cache entry") from None
+        self._count("cache_hits")
+        return der, max(0, int(time.time()) - stored)
+
+    def add(self, fingerprint: str, der: bytes) -> None:
+        from ..bancache import json_text
+        value = json_text([("expires", int(time.time())), ("response", base64.b64encode(der).decode()),
+                           ("response_len", len(der))]).encode() + b"\0"
+        self._call("put", self._key(fingerprint), value, 0)
+        self._count("cache_stores")
+
+    def delete(self, fingerprint: str) -> None:
+        self._call("delete", self._key(fingerprint))
+
+    def _count(self, name: str) -> None:
+        try:
+            self._call("count", self.PREFIX + name.encode(), 0)
+        except OSError:
+            pass                    # a statistic lost, as ProFTPD loses it (the link has logged the failure)
+
+    def check(self) -> str | None:
+        return None
+
+
 @dataclass
 class Stapler:
     """One server's stapling: the certificate, where to ask, what to trust, the options."""
@@ -118,7 +182,7 @@ class Stapler:
     nonce: bool = True
     verify: bool = True
     fake_try_later: bool = True
-    cache: FsCache | None = None
+    cache: FsCache | RedisCache | None = None
     fingerprint: str = field(init=False)
 
     def __post_init__(self):
@@ -256,13 +320,21 @@ def stapler(server, main, native, certificates: list[str]) -> Stapler | None:
     return st
 
 
-def _cache(server) -> FsCache | None:
+def _cache(server) -> FsCache | RedisCache | None:
     spec = server.get("TLSStaplingCache")
     if spec is None:
         return None
+    p = server.context().param("TLSStaplingCache")
+    where = p.where if p is not None else server.section.where
+    if spec.kind == "redis":
+        from .redis import settings_for
+        settings = settings_for(server)
+        if settings is None:
+            raise ConfigError("TLSStaplingCache: redis: needs RedisEngine on and a RedisServer (or RedisSentinel) in "
+                              "the server config", where)
+        return RedisCache(settings)
     cache = FsCache(spec.path)
     problem = cache.check()
     if problem is not None:
-        p = server.context().param("TLSStaplingCache")
-        raise ConfigError(f"TLSStaplingCache: {problem}", p.where if p is not None else server.section.where)
+        raise ConfigError(f"TLSStaplingCache: {problem}", where)
     return cache

@@ -7,6 +7,8 @@ Debian's ProFTPD (same certificates, same responder) where it has mod_tls."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -20,16 +22,18 @@ import pytest
 
 from conftest import IS_ROOT, Daemon, fill, free_port, refused_config, start_daemon, wait_until
 from ocsp_helpers import Responder, make_ocsp_pki
+from proftpy.net import x509
 from tls_helpers import FTPS
 
-CONFIG = """\
-ServerName "stapling"
+HEAD = """\
 ServerType standalone
 Port {port}
 DefaultAddress 127.0.0.1
 SocketBindTight on
 UseIPv6 off
 UseReverseDNS off
+"""                                     # both daemons'
+CONFIG = 'ServerName "stapling"\n' + HEAD + """\
 PidFile {dir}/proftpy.pid
 ScoreboardFile {dir}/proftpy.scoreboard
 SystemLog {dir}/system.log
@@ -222,6 +226,50 @@ def test_ftpdctl_tls_ocspcache_info_clear_remove(daemon, responder, tmp_path):
         assert rc != 0 and lines == [message], (args, lines)
 
 
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/install-deps.sh)")
+    from test_ban_redis import RedisServer
+    server = RedisServer(tmp_path_factory.mktemp("ocspredis"))
+    server.start()
+    yield server
+    server.kill()
+
+
+def redis_lines(port: int) -> str:
+    return f"RedisEngine on\nRedisServer 127.0.0.1:{port}\nRedisTimeouts 300 300\nTLSStaplingCache redis:"
+
+
+def test_redis_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder, redis_server, open_tmp_path, pki):
+    """ProFTPD's key and JSON (mod_tls_redis): what proftpy stored, a ProFTPD node on the same Redis staples with
+    the responder stopped (and the other way round); a Redis that is down costs nothing but the cache."""
+    d = daemon(extra=redis_lines(redis_server.port))
+    assert status(d.port) == "good" and responder.requests() == 1
+    fingerprint = hashlib.sha1(x509.pem_certificates((pki / "good.pem").read_bytes())[0]).hexdigest()
+    key = b'mod_tls_redis.ocsp.{"fingerprint":"' + fingerprint.encode() + b'"}\0'
+    entry = json.loads(redis_server.keys()[key][:-1])
+    assert set(entry) == {"expires", "response", "response_len"} and abs(entry["expires"] - time.time()) < 30
+    assert redis_server.client().ttl(key) == -1                     # no TTL, as ProFTPD writes it
+    assert redis_server.keys()[b"mod_tls_redis.ocsp.cache_stores"].isdigit()
+    responder.stop()
+    assert status(d.port) == "good"
+    proc, port = proftpd(open_tmp_path / "proftpd", pki, "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
+                         + redis_lines(redis_server.port))
+    try:
+        assert status(port) == "good"               # from the entry proftpy wrote
+        redis_server.client().delete(key)
+        assert status(port) == "trylater"           # ProFTPD's own entry now: its fake tryLater
+        assert status(d.port) == "trylater"         # read by proftpy
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    redis_server.kill()
+    start = time.monotonic()
+    assert status(d.port) == "trylater" and time.monotonic() - start < 10
+    assert "Traceback" not in d.log()
+
+
 # == no answer: fake tryLater, NoFakeTryLater, within TLSStaplingTimeout ===========================================
 @pytest.fixture
 def silent():
@@ -282,6 +330,7 @@ def test_no_nonce_sends_none(daemon, responder):
 # == configuration ==================================================================================================
 def test_bad_stapling_configuration_is_a_file_line_error(tmp_path, pki):
     for line, message in (("TLSStaplingCache shm:/file=/x", "type 'shm' not supported by proftpy"),
+                          ("TLSStaplingCache redis:/x", "unknown redis: info '/x'"),
                           ("TLSStaplingCache memcache:", "type 'memcache' not supported by proftpy"),
                           ("TLSStaplingCache bogus:/x", "OCSP stapling cache type 'bogus' not available"),
                           ("TLSStaplingCache fs:/path=rel", "not an absolute path"),
@@ -303,6 +352,9 @@ def test_missing_cache_directory_refuses_the_start(daemon, tmp_path, pki):
     line = conf.splitlines().index(f"TLSStaplingCache fs:/path={tmp_path}/missing") + 1
     assert res.returncode == 1
     assert f"t.conf:{line}: TLSStaplingCache: '{tmp_path}/open' is world-writable" in res.stderr
+    res = configtest(tmp_path, conf.replace(f"fs:/path={tmp_path}/missing", "redis:"))
+    assert res.returncode == 1
+    assert f"t.conf:{line}: TLSStaplingCache: redis: needs RedisEngine on and a RedisServer" in res.stderr
 
 
 # == side by side with Debian's ProFTPD =============================================================================
@@ -317,13 +369,7 @@ def proftpd(base: Path, pki: Path, extra: str, cert: str = "good") -> tuple[subp
     base.chmod(0o755)
     port = free_port()
     conf = base / "proftpd.conf"
-    conf.write_text(f"""ServerName "compare"
-ServerType standalone
-Port {port}
-DefaultAddress 127.0.0.1
-SocketBindTight on
-UseIPv6 off
-UseReverseDNS off
+    conf.write_text('ServerName "compare"\n' + fill(HEAD, {"port": port}) + f"""\
 PidFile {base}/pid
 ScoreboardFile {base}/scoreboard
 SystemLog {base}/system.log

@@ -121,10 +121,11 @@ def test_stapling_cache_types_are_proftpds():
     ProFTPD's fatal error; ProFTPD's other types are refused by name (proftpy has fs: only)."""
     parse = registry().get("TLSStaplingCache").parse
     assert parse(["fs:/path=/var/ftpd/ocsp/"]) == StaplingCache("fs", "/var/ftpd/ocsp")
+    assert parse(["redis:"]) == StaplingCache("redis", "")
     for args, why in ((["fscache:/var/ftpd"], "OCSP stapling cache type 'fscache' not available"),
                       (["/var/ftpd"], "badly formatted parameter"),
                       (["shm:/file=/x"], "type 'shm' not supported by proftpy"),
-                      (["redis:"], "type 'redis' not supported by proftpy"),
+                      (["redis:x"], "unknown redis: info 'x'"),
                       (["fs:/var/ftpd"], "fs: needs /path=DIR"),
                       (["fs:/path=ocsp"], "not an absolute path")):
         with pytest.raises(ValueError, match=why):
