@@ -43,8 +43,8 @@ def _t(level: int, text: str, *args: object) -> None:
 
 class FsCache:
     """`TLSStaplingCache fs:/path=DIR` (mod_tls_fscache): one file per certificate, DIR/<fingerprint>.der, the
-    response as DER, its age the file's modification time. Written by the session (as the User it runs as at
-    the handshake), through a temporary file renamed into place."""
+    response as DER, its age the file's modification time. Written by the session with the privileges it has in
+    that handshake, through a temporary file renamed into place."""
 
     kind = "fs"
 

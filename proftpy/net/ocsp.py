@@ -195,6 +195,8 @@ class Query:
             c.X509_free(i)
 
     def close(self) -> None:
+        if not (self._req or self._id):
+            return
         c = lib()
         if self._req:
             c.OCSP_REQUEST_free(self._req)
