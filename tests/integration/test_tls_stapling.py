@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -137,6 +138,19 @@ def test_good_certificate_is_stapled_on_explicit_and_implicit_ftps(daemon, respo
     d.stop()
     implicit = daemon(implicit=True)
     assert status(implicit.port, implicit=True) == "good"
+
+
+def test_stapling_follows_a_reload(daemon, responder):
+    """SIGHUP rebuilds the contexts: stapling switched on (and its options changed) applies to the next sessions."""
+    d = daemon(extra="TLSStaplingOptions NoFakeTryLater")
+    text = d.conf.read_text()
+    d.conf.write_text(text.replace("TLSStapling on\n", "TLSStapling off\n"))
+    os.kill(d.master_pid, signal.SIGHUP)
+    assert wait_until(lambda: status(d.port) == "none", 10)
+    assert responder.requests() == 0
+    d.conf.write_text(text)
+    os.kill(d.master_pid, signal.SIGHUP)
+    assert wait_until(lambda: status(d.port) == "good", 10)
 
 
 def test_revoked_certificate_is_stapled_revoked(daemon, responder):
