@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages proftpy needs to build and test, when they are missing and we are root:
 #   libcap-dev     python-prctl's C extension does not build without it
-#   lftp curl wget the integration tests' real FTP clients (openssl s_client too)
-#   redis-server   shared bans, TLS sessions (TLSSessionCache redis:) and mod_wrap2's redis: tables across nodes (tests start their own on a private loopback port)
+#   lftp curl wget the integration tests' real FTP clients (openssl s_client too; `openssl ocsp` answers the OCSP stapling tests)
+#   redis-server   shared bans, TLS sessions (TLSSessionCache redis:), OCSP responses (TLSStaplingCache redis:) and mod_wrap2's redis: tables across nodes (tests start their own on a private loopback port)
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios

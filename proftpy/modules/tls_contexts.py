@@ -125,6 +125,9 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
     if server.get("TLSNextProtocol"):
         ctx.set_alpn_protocols(["ftp"])
     prepare = _session_context(native, sid) if cache is not None and native is not None else None
+    if server.get("TLSStapling"):
+        from .tls_stapling import stapler
+        stapler(server, main, native, certificates)
     return ServerTls(ctx, native, _client_context(server), certificates, cache, prepare, psk)
 
 

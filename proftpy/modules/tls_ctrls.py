@@ -1,5 +1,6 @@
 """mod_tls's ftpdctl action, in the master: `tls sesscache info [-v] | clear | remove` with ProFTPD's texts, for
-TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache` (OCSP stapling is off: nothing cached).
+TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache info | clear | remove` for TLSStaplingCache fs:
+(tls_stapling.py's directory of responses; for redis: only `info`'s first line).
 
 For shm: the master reads and changes the mapped table itself. For redis: and memcache: `info` shows the
 statistics every node keeps in the cache (tls_cache.STATS), asked through a connection of its own made for it and
@@ -39,22 +40,27 @@ def tls_action(master: MasterView, req: CtrlsRequest) -> list[str]:
     if req.args[0] == "sesscache":
         return _sesscache(master, req, req.args[1:])
     if req.args[0] == "ocspcache":
-        return ["No TLSStaplingCache configured"]
+        return _ocspcache(master, req, req.args[1:])
     raise CtrlsError(f"unknown tls action: '{req.args[0]}'")
 
 
-def _sesscache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[str]:
+def _what(master: MasterView, req: CtrlsRequest, args: list[str], cache: str) -> str:
+    """The action of `tls sesscache|ocspcache info [-v] | clear | remove`, checked and allowed (ProFTPD's texts)."""
     if not args:
-        raise CtrlsError("tls sesscache: missing required parameters")
+        raise CtrlsError(f"tls {cache}: missing required parameters")
     what = args[0]
     if what not in ("info", "clear", "remove"):
-        raise CtrlsError(f"tls sesscache: unknown sesscache action: '{what}'")
+        raise CtrlsError(f"tls {cache}: unknown {cache} action: '{what}'")
     _allowed(master, req, what)
+    if what == "info" and any(word != "-v" for word in args[1:]):
+        raise CtrlsError(f"tls {cache}: unsupported parameter: '{args[1]}'")
+    return what
+
+
+def _sesscache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[str]:
+    what = _what(master, req, args, "sesscache")
     cache = _cache(master)
     if what == "info":
-        for word in args[1:]:
-            if word != "-v":
-                raise CtrlsError(f"tls sesscache: unsupported parameter: '{args[1]}'")
         return _info(cache, "-v" in args[1:]) if cache is not None else ["No TLSSessionCache configured"]
     if cache is None:
         raise CtrlsError(f"tls sesscache: error {'clearing' if what == 'clear' else 'removing'} session cache: "
@@ -72,6 +78,32 @@ def _sesscache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[s
         except OSError as e:
             raise CtrlsError(f"tls sesscache: error removing session cache: {e.strerror}") from None
     return [f"tls sesscache: removed '{cache.kind}' session cache"]
+
+
+def _ocspcache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[str]:
+    """ProFTPD's texts. `info` counts the responses in the directory (ProFTPD 1.3.8's mod_tls_fscache says 0
+    whatever it holds); `clear` deletes them; `remove` deletes nothing, as ProFTPD's (the directory stays)."""
+    what = _what(master, req, args, "ocspcache")
+    spec = master.config.main.get("TLSStaplingCache")
+    if spec is None:
+        return ["No TLSStaplingCache configured"]
+    if what == "remove":
+        return [f"tls sesscache: removed '{spec.kind}' OCSP cache"]
+    if spec.kind == "redis":
+        if what == "info":
+            return ["Redis OCSP response cache provided by mod_tls_redis/0.1"]
+        raise CtrlsError("tls ocspcache: clearing a redis: OCSP cache is not supported by proftpy")
+    from .tls_stapling import FsCache
+    cache = FsCache(spec.path)
+    try:
+        names = cache.names()
+        n = cache.clear() if what == "clear" else 0
+    except OSError as e:
+        raise CtrlsError(f"tls ocspcache: error obtaining OCSP cache status: {e.strerror}") from None
+    if what == "info":
+        return ["Filesystem (fs) OCSP response cache provided by mod_tls_fscache/0.0", "",
+                f"Current OCSP responses cached: {len(names)}"]
+    return [f"tls ocspcache: cleared {n} {'response' if n == 1 else 'responses'} from '{spec.kind}' OCSP cache"]
 
 
 def _info(cache: ExternalCache, verbose: bool) -> list[str]:

@@ -306,15 +306,6 @@ def _unsupported(why: str):
     return Custom(refuse, "...")
 
 
-def _off_only(why: str):
-    """Accepted when it asks for nothing (`off`); anything else is a clear error."""
-    def parse(args: list[str]) -> bool:
-        if len(args) == 1 and args[0].lower() in ("off", "no", "false"):
-            return False
-        raise ValueError(f"not supported by proftpy: {why}")
-    return Custom(parse, "off")
-
-
 def _accepted(args: list[str]) -> str:
     return " ".join(args)
 
@@ -322,15 +313,33 @@ def _accepted(args: list[str]) -> str:
 STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscache, _shmcache, _redis, _memcache
 
 
-def _stapling_cache(args: list[str]) -> str:
-    """`type:info`, of a type ProFTPD 1.3.8's modules register (then ignored: stapling is off)."""
+@dataclass(frozen=True)
+class StaplingCache:
+    kind: str                   # "fs" or "redis" (mod_redis's server)
+    path: str                   # fs: the directory
+
+
+def _stapling_cache(args: list[str]) -> StaplingCache:
+    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses) or `redis:` (mod_tls_redis). ProFTPD's other
+    types (shm:, memcache:) are refused by name; an unknown type is ProFTPD's error."""
     word = Str()(args)
-    kind, colon, _ = word.partition(":")
+    kind, colon, info = word.partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
     if kind not in STAPLING_CACHES:
         raise ValueError(f"OCSP stapling cache type '{kind}' not available")
-    return word
+    if kind == "redis":
+        if info:
+            raise ValueError(f"unknown redis: info '{info}' (the server is mod_redis's RedisServer)")
+        return StaplingCache(kind, "")
+    if kind != "fs":
+        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR or redis:)")
+    if not info.startswith("/path="):
+        raise ValueError(f"fs: needs /path=DIR (badly formatted info '{info}')")
+    path = info[len("/path="):]
+    if not path.startswith("/"):
+        raise ValueError(f"path '{path}' not an absolute path")
+    return StaplingCache(kind, path.rstrip("/") or "/")
 
 
 _FILE = Path()
@@ -418,16 +427,19 @@ directives = (
                                         "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
               "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, clear, remove); "
               "default: nobody.", repeat=True),
-    Directive("TLSStapling", _off_only("OCSP stapling"), SVG, False, Merge.SERVER,
-              "OCSP stapling: only `off` is accepted (not implemented)."),
-    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs|shm|redis|memcache:info"), SERVER, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling), so nothing is cached."),
+    Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
+              "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
+              "handshake, control and data connections (docs/tls.md)."),
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | redis:"), SERVER, None, Merge.SERVER,
+              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate) or "
+              "`redis:` (mod_redis's server, ProFTPD's keys); shm: and memcache: are refused (not implemented)."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
-              None, Merge.SERVER, "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
+              None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
+              "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),
     Directive("TLSStaplingResponder", Str("url"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling), no responder is asked."),
+              "The http:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: OCSP stapling is off (TLSStapling)."),
+              "How long one request to the responder may take (default 10 s)."),
     Directive("TLSPKCS12File", _FILE, SVG, None, Merge.SERVER,
               "The server's certificate, private key and CA chain in one PKCS#12 file (a password-protected one "
               "asks TLSPassPhraseProvider, argument `PKCS12`); read at start and on HUP."),

@@ -11,7 +11,9 @@ context Python uses):
 - whether a connection's client supports secure renegotiation (RFC 5746; TLSLog says so, as ProFTPD's does);
 - several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth;
 - an external session cache (`TLSSessionCache shm:|redis:|memcache:`): OpenSSL's new/get/remove callbacks
-  (`SessionStore`), with sessions in and out as DER (i2d/d2i_SSL_SESSION).
+  (`SessionStore`), with sessions in and out as DER (i2d/d2i_SSL_SESSION);
+- OCSP stapling (`TLSStapling on`): the status callback (SSL_CTX_set_tlsext_status_cb) and the response it hands
+  OpenSSL for one connection (SSL_set_tlsext_status_ocsp_resp).
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
 before any use: the options OpenSSL reports through it must be the ones Python reports, else `Unsupported` is
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ssl
+from typing import Callable
 
 SESS_CACHE_OFF = 0x0000
 SESS_CACHE_SERVER = 0x0002
@@ -29,6 +32,8 @@ SESS_CACHE_NO_INTERNAL_STORE = 0x0200
 _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS = 44, 45, 92, 59
 _GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
 _GET_RI_SUPPORT = 76                # SSL_get_secure_renegotiation_support
+_SET_STATUS_CB, _SET_STATUS_RESP = 63, 71   # SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, _REQ_OCSP_RESP
+STATUS_OK, STATUS_NOACK = 0, 3      # SSL_TLSEXT_ERR_OK (a response is sent), SSL_TLSEXT_ERR_NOACK (none)
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
 _VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 _VERIFY_MODE = {ssl.CERT_NONE: 0x00, ssl.CERT_OPTIONAL: 0x01, ssl.CERT_REQUIRED: 0x03}   # SSL_VERIFY_PEER|FAIL_IF_NO..
@@ -74,6 +79,12 @@ def _library() -> ctypes.CDLL:
                      ("SSL_CTX_sess_set_remove_cb", REMOVE_CB)):
         getattr(lib, name).restype = None
         getattr(lib, name).argtypes = [ctypes.c_void_p, cb]
+    lib.SSL_CTX_callback_ctrl.restype = ctypes.c_long
+    lib.SSL_CTX_callback_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, STATUS_CB]
+    lib.CRYPTO_malloc.restype = ctypes.c_void_p
+    lib.CRYPTO_malloc.argtypes = [ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int]
+    lib.SSL_session_reused.restype = ctypes.c_int
+    lib.SSL_session_reused.argtypes = [ctypes.c_void_p]
     lib.i2d_SSL_SESSION.restype = ctypes.c_int
     lib.i2d_SSL_SESSION.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.d2i_SSL_SESSION.restype = ctypes.c_void_p
@@ -93,6 +104,8 @@ NEW_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 GET_CB = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_ubyte), ctypes.c_int,
                           ctypes.POINTER(ctypes.c_int))
 REMOVE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+# the status callback (SSL *, void *arg) -> SSL_TLSEXT_ERR_*
+STATUS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
 
 _lib: ctypes.CDLL | None = None
@@ -214,6 +227,30 @@ class Native:
         self.lib.SSL_CTX_sess_set_new_cb(self.ptr, callbacks[0])
         self.lib.SSL_CTX_sess_set_get_cb(self.ptr, callbacks[1])
         self.lib.SSL_CTX_sess_set_remove_cb(self.ptr, callbacks[2])
+
+    def set_status_callback(self, respond: Callable[[bool], bytes | None], failed: Callable[[BaseException], None]
+                            ) -> None:
+        """OCSP stapling: in each handshake whose client asks for the certificate's status (status_request),
+        `respond(resumed)` gives the DER response to staple, or None for none. It runs inside the handshake
+        (ctypes takes the GIL back); an exception goes to `failed` and nothing is stapled."""
+        lib = self.lib
+
+        def callback(ssl_ptr: int, _arg: int) -> int:
+            try:
+                der = respond(bool(lib.SSL_session_reused(ssl_ptr)))
+                if not der:
+                    return STATUS_NOACK
+                buf = lib.CRYPTO_malloc(len(der), b"proftpy-ocsp", 0)     # OpenSSL frees it with the SSL
+                if not buf:
+                    return STATUS_NOACK
+                ctypes.memmove(buf, der, len(der))
+                lib.SSL_ctrl(ssl_ptr, _SET_STATUS_RESP, len(der), buf)
+                return STATUS_OK
+            except Exception as e:          # noqa: BLE001 -- inside OpenSSL: reported, the handshake goes on
+                failed(e)
+                return STATUS_NOACK
+        self._status_callback = STATUS_CB(callback)            # alive as long as this Native (the ServerTls's)
+        lib.SSL_CTX_callback_ctrl(self.ptr, _SET_STATUS_CB, self._status_callback)
 
 
 class SessionStore:

@@ -82,7 +82,7 @@ def test_configuration_errors_of_these_directives(tmp_path):
         assert message in refused_config(tmp_path, line), line
     res = configtest(tmp_path, "Port 0\nPersistentPasswd off\nRegexOptions Engine POSIX MatchLimit 1000\n"
                                "AuthUnixOptions NoGetgrouplist noinitgroups\nFSCachePolicy size 64 maxAge 30\n"
-                               "FSOptions IgnoreExtendedAttributes\nTLSStaplingCache shm:/file\n"
+                               "FSOptions IgnoreExtendedAttributes\nTLSStaplingCache fs:/path=/tmp\n"
                                "TLSStaplingOptions NoNonce NoVerify\nTLSStaplingResponder http://ocsp.example\n"
                                "TLSStaplingTimeout 10\n")
     assert res.returncode == 0, res.stderr

@@ -8,7 +8,7 @@ import pytest
 from proftpy.config.errors import ConfigError
 from proftpy.config.parser import parse_text
 from proftpy.modules import registry
-from proftpy.modules.tls_directives import (CipherSuite, Required, SessionCache, parse_cipher_suite,
+from proftpy.modules.tls_directives import (CipherSuite, Required, SessionCache, StaplingCache, parse_cipher_suite,
                                             parse_duration, parse_options, parse_protocols, parse_required,
                                             parse_session_cache, parse_user_name, parse_verify_client)
 
@@ -118,10 +118,15 @@ def test_tls_required_may_stand_in_a_directory_and_ftpaccess():
 
 def test_stapling_cache_types_are_proftpds():
     """ProFTPD's mod_tls_fscache is the `fs:` OCSP stapling cache (not a session cache); an unknown type is
-    ProFTPD's fatal error, a known one is accepted and caches nothing (stapling is off)."""
+    ProFTPD's fatal error; ProFTPD's other types are refused by name (proftpy has fs: only)."""
     parse = registry().get("TLSStaplingCache").parse
-    assert parse(["fs:/path=/var/ftpd/ocsp"]) == "fs:/path=/var/ftpd/ocsp"
+    assert parse(["fs:/path=/var/ftpd/ocsp/"]) == StaplingCache("fs", "/var/ftpd/ocsp")
+    assert parse(["redis:"]) == StaplingCache("redis", "")
     for args, why in ((["fscache:/var/ftpd"], "OCSP stapling cache type 'fscache' not available"),
-                      (["/var/ftpd"], "badly formatted parameter")):
+                      (["/var/ftpd"], "badly formatted parameter"),
+                      (["shm:/file=/x"], "type 'shm' not supported by proftpy"),
+                      (["redis:x"], "unknown redis: info 'x'"),
+                      (["fs:/var/ftpd"], "fs: needs /path=DIR"),
+                      (["fs:/path=ocsp"], "not an absolute path")):
         with pytest.raises(ValueError, match=why):
             parse(args)
