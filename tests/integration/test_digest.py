@@ -213,6 +213,7 @@ def test_a_long_digest_is_not_idleness(ftpd):
     path = make_file(d, "sparse.bin", b"")
     os.truncate(path, 2 << 30)                              # read as zeros: no disk, only hashing time
     ftp = d.login()
+    ftp.sock.settimeout(120)        # 2 GiB hashed: seconds on a quiet machine, far more on a busy one
     began = time.monotonic()
     lines = ftp.sendcmd("XSHA512 sparse.bin").splitlines()
     took = time.monotonic() - began

@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -458,7 +459,7 @@ def test_host_key_files_checked_at_load(tmp_path):
 
 
 def test_listed_as_module():
-    res = subprocess.run([os.environ.get("PYTHON", __import__("sys").executable), "-m", "proftpy", "-l"],
+    res = subprocess.run([sys.executable, "-m", "proftpy", "-l"],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert "mod_sftp.c" in res.stdout and "mod_sftp_sql.c" in res.stdout      # <IfModule mod_sftp_sql.c> holds
 
