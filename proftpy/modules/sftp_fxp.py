@@ -70,16 +70,14 @@ MAX_HANDLES = 256
 READDIR_BATCH = 100
 _U32 = struct.Struct(">I")
 
-# ExtendedLog: each request under ProFTPD's mod_sftp name for it, with its log classes (fxp.c's cmd_class)
-LOGGED = {kind: (name, frozenset(classes.split())) for kind, name, classes in (
-    (INIT, "INIT", "MISC SFTP"), (OPEN, "OPEN", "MISC SFTP"), (CLOSE, "CLOSE", "MISC SFTP"),
-    (READ_, "READ", "READ SFTP"), (WRITE_, "WRITE", "WRITE SFTP"), (LSTAT, "LSTAT", "READ SFTP"),
-    (FSTAT, "FSTAT", "READ SFTP"), (SETSTAT, "SETSTAT", "WRITE SFTP"), (FSETSTAT, "FSETSTAT", "WRITE SFTP"),
-    (OPENDIR, "OPENDIR", "DIRS SFTP"), (READDIR, "READDIR", "DIRS SFTP"), (REMOVE, "REMOVE", "WRITE SFTP"),
-    (MKDIR, "MKDIR", "DIRS WRITE SFTP"), (RMDIR, "RMDIR", "DIRS WRITE SFTP"),
-    (REALPATH, "REALPATH", "INFO DIRS SFTP"), (STAT, "STAT", "READ SFTP"), (RENAME, "RENAME", "MISC WRITE SFTP"),
-    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"),
-    (LINK, "LINK", "WRITE SFTP"), (BLOCK, "LOCK", "WRITE SFTP"), (UNBLOCK, "UNLOCK", "WRITE SFTP"))}
+# ExtendedLog: each request under ProFTPD's mod_sftp name for it. Only STAT is also an FTP command's name, so only its
+# line goes by its classes (fxp.c's READ, SFTP); the other names are outside ProFTPD's command table, and only a log
+# of every class (ALL) takes them (Bug#4313, as the SSH messages' lines).
+LOGGED = {INIT: "INIT", OPEN: "OPEN", CLOSE: "CLOSE", READ_: "READ", WRITE_: "WRITE", LSTAT: "LSTAT", FSTAT: "FSTAT",
+          SETSTAT: "SETSTAT", FSETSTAT: "FSETSTAT", OPENDIR: "OPENDIR", READDIR: "READDIR", REMOVE: "REMOVE",
+          MKDIR: "MKDIR", RMDIR: "RMDIR", REALPATH: "REALPATH", STAT: "STAT", RENAME: "RENAME", READLINK: "READLINK",
+          SYMLINK: "SYMLINK", EXTENDED: "EXTENDED", LINK: "LINK", BLOCK: "LOCK", UNBLOCK: "UNLOCK"}
+STAT_CLASSES = frozenset(("READ", "SFTP"))
 _PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
 _HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR, BLOCK, UNBLOCK))
 
@@ -237,7 +235,8 @@ class Sftp:
         """The request's ExtendedLog line, as ProFTPD's mod_sftp writes it: `%r` its name and argument (a path, a
         handle, `handle offset length` for WRITE), `%s`/`%S` the status answered (none for SYMLINK and EXTENDED,
         whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
-        name, classes = LOGGED[kind]
+        name = LOGGED[kind]
+        classes = STAT_CLASSES if kind == STAT else None
         arg = _logged_arg(kind, packet)
         status = None if kind in (SYMLINK, LINK) else self.ext_status if kind == EXTENDED else self.replied
         real = virtual = nbytes = None
@@ -249,8 +248,7 @@ class Sftp:
         if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first; `%b` is 0
             nbytes = 0 if self.handles else None        # while a handle is open (its transfer's count), as there
             for req, sub_status in self.sublines:
-                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status,
-                            nbytes=nbytes)
+                log_request(self.session, req, None, sub_status, nbytes=nbytes)
         log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
 
     def run(self, packet: bytes) -> None:

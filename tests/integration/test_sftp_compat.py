@@ -1,0 +1,146 @@
+"""mod_sftp beside Debian's ProFTPD 1.3.8, one version 3 session of good and failing requests (a MiniClient) against
+each with ExtendedLogs of several classes: which logs take each SFTP request's line, and the status of each
+failure."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PROFTPD, make_users, side_by_side, wait_until
+from test_sftp import _listening, keygen
+from test_sftp_extensions import connect, request, s
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (logins as the test users, chroot)")
+
+CLASSES = ("READ", "WRITE", "DIRS", "INFO", "MISC", "AUTH", "SFTP", "ALL", "ALL,!SFTP", "READ,WRITE", "ALL,!INFO")
+# the names ProFTPD's mod_sftp logs SFTP requests under (the FTP commands they run are compared elsewhere)
+SFTP_NAMES = frozenset(("INIT", "OPEN", "CLOSE", "READ", "WRITE", "LSTAT", "FSTAT", "SETSTAT", "FSETSTAT", "OPENDIR",
+                        "READDIR", "REMOVE", "MKDIR", "RMDIR", "REALPATH", "STAT", "RENAME", "READLINK", "SYMLINK",
+                        "EXTENDED", "LINK", "LOCK", "UNLOCK"))
+U32 = struct.Struct(">I")
+NONE = U32.pack(0)
+READING, WRITING = U32.pack(1), U32.pack(0x1a)         # READ; WRITE|CREAT|TRUNC
+
+
+def session(c) -> list:
+    """Requests of every kind, good and failing (ENOENT, ENOTDIR, EISDIR, ELOOP, ENAMETOOLONG, EEXIST, ENOTEMPTY,
+    EACCES, EINVAL); each answer as (request type, status code, message) or (request type, answer type)."""
+    out = []
+
+    def go(kind: int, body: bytes) -> bytes | None:
+        answer, r = request(c, kind, body)
+        if answer == 101:
+            out.append((kind, r.u32(), r.text()))
+            return None
+        out.append((kind, answer))
+        return r.string() if answer == 102 else None
+
+    go(16, s("."))
+    for path in ("nope", "/nope", "a.txt", "a.txt/x", "loop", "n" * 300, "ro/f"):
+        go(17, s(path))
+        go(7, s(path))
+    h = go(3, s("a.txt") + READING + NONE)
+    go(5, s(h) + struct.pack(">QI", 0, 100))
+    go(8, s(h))
+    go(4, s(h))
+    h = go(3, s("w.txt") + WRITING + NONE)
+    go(6, s(h) + struct.pack(">Q", 0) + s(b"data"))
+    go(10, s(h) + NONE)
+    go(4, s(h))
+    go(9, s("w.txt") + U32.pack(4) + U32.pack(0o600))
+    d = go(11, s("sub"))
+    go(12, s(d))
+    go(12, s(d))
+    go(4, s(d))
+    for path in ("a.txt/x", "sub", "loop", "n" * 300, "ro/f", "nope"):
+        go(3, s(path) + READING + NONE)
+        go(3, s(path) + WRITING + NONE)
+    for path in ("sub", "ro/d", "n" * 300):
+        go(14, s(path) + NONE)
+    for path in ("sub", "a.txt", "nope", "ro"):
+        go(11, s(path) if path != "sub" else s("a.txt/x"))
+        go(15, s(path))
+        go(13, s(path))
+    go(18, s("a.txt") + s("sub"))
+    go(18, s("sub") + s("a.txt"))
+    go(18, s("nope") + s("zz"))
+    go(19, s("a.txt"))
+    go(19, s("nope"))
+    go(20, s("a.txt") + s("w.txt"))
+    go(9, s("nope") + U32.pack(4) + U32.pack(0o600))
+    go(14, s("mk") + NONE)
+    go(15, s("mk"))
+    go(13, s("w.txt"))
+    go(200, s("statvfs@openssh.com") + s("."))
+    return out
+
+
+@pytest.fixture(scope="module")
+def beside():
+    """The session against Debian's ProFTPD and proftpy: {name: (answers, {classes: that log's lines})}."""
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    base = Path(tempfile.mkdtemp(prefix="proftpy-test-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        users = make_users(base)
+        keygen(base / "host", "ed25519")
+        uid, gid, home = users["bob"]
+        logs = "".join(f"ExtendedLog {{dir}}/c{i}.log {c} names\n" for i, c in enumerate(CLASSES))
+
+        def drive(port: int, run: Path) -> tuple:
+            assert wait_until(lambda: _listening(port), 10)
+            for p in list(home.iterdir()):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            (home / "a.txt").write_bytes(b"hello world\n")
+            (home / "sub").mkdir()
+            (home / "sub" / "x").write_text("x")
+            (home / "ro").mkdir(mode=0o700)             # root's: EACCES for bob
+            os.symlink("loop", home / "loop")           # ELOOP
+            for p in (home / "a.txt", home / "sub", home / "sub" / "x"):
+                os.chown(p, uid, gid)
+            c, _, _ = connect(port, 3)
+            answers = session(c)
+            c.close()
+            assert wait_until(lambda: "statvfs" in (run / "c7.log").read_text(), 5)
+            time.sleep(0.3)
+            lines = {cl: [re.sub(r"\b[0-9a-f]{9,16}\b", "HANDLE", line)
+                          for line in (run / f"c{i}.log").read_text().splitlines()]
+                     for i, cl in enumerate(CLASSES)}
+            return answers, lines
+
+        yield side_by_side(base, f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {base}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+LogFormat names "%m|%r|%s|%S"
+{logs}DefaultRoot ~
+AllowOverwrite on
+""", drive)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_log_classes_of_sftp_requests_as_proftpds(beside):
+    """Logs of READ, WRITE, DIRS, INFO, MISC, AUTH, SFTP, ALL, `ALL,!SFTP`, `READ,WRITE`, `ALL,!INFO`: the same SFTP
+    request lines as ProFTPD's. Only STAT (an FTP command's name too) goes by its classes (READ, SFTP); OPEN,
+    READ, WRITE, CLOSE, LSTAT, OPENDIR, REALPATH, MKDIR, RENAME, EXTENDED... are only in the log of ALL."""
+    for classes in CLASSES:
+        theirs, mine = ([x.split("|")[:2] for x in beside[name][1][classes] if x.split("|")[0] in SFTP_NAMES]
+                        for name in ("proftpd", "proftpy"))
+        assert mine == theirs, classes
+    names = {x.split("|")[0] for x in beside["proftpd"][1]["ALL"]}
+    assert {"INIT", "OPEN", "READ", "WRITE", "CLOSE", "LSTAT", "FSTAT", "OPENDIR", "READDIR", "REALPATH", "MKDIR",
+            "RENAME", "EXTENDED", "STAT"} <= names
+    assert {x.split("|")[0] for x in beside["proftpy"][1]["READ"] if x.split("|")[0] in SFTP_NAMES} == {"STAT"}
+    assert not [x for x in beside["proftpy"][1]["ALL,!INFO"] if x.split("|")[0] in SFTP_NAMES - {"STAT"}]
+
