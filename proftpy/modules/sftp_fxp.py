@@ -38,11 +38,11 @@ from ..reply import Reply
 from . import access
 from .files import DIR_MODE
 from .log import log_request, logs_requests
-from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT,
-                         FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE,
-                         OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED, READDIR, READLINK, READ_, REALPATH,
-                         REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK,
-                         UNKNOWN_PRINCIPAL, VERSION, WRITE_)
+from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE,
+                         FILE_ALREADY_EXISTS, FSETSTAT, FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT,
+                         LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED,
+                         READDIR, READLINK, READ_, REALPATH, REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS,
+                         STATUS_TEXT, SYMLINK, UNBLOCK, UNKNOWN_PRINCIPAL, VERSION, WRITE_)
 from . import sftp_attrs
 from .sftp_ext import enabled as extensions_enabled, errno_status as proftpd_status, \
     extended as run_extension, hardlink, version_pairs
@@ -81,8 +81,6 @@ STAT_CLASSES = frozenset(("READ", "SFTP"))
 _PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
 _HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR, BLOCK, UNBLOCK))
 
-_ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
-                 errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
 _STRERROR = {os.strerror(e): e for e in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EEXIST,
                                          errno.ENOTEMPTY, errno.EISDIR, errno.EROFS, errno.ELOOP, errno.EXDEV,
                                          errno.ENOSPC, errno.EDQUOT, errno.EINVAL, errno.ENAMETOOLONG)}
@@ -208,8 +206,10 @@ class Sftp:
         self.send(w.bytes())
 
     def errno_status(self, err: int) -> tuple[int, str]:
-        """An errno's status: version 3's as proftpy always answered it, 4 to 6's as ProFTPD's table has it."""
-        return errno_status(err) if self.version <= 3 else proftpd_status(err, self.version)
+        """An errno's status in this session's version, as ProFTPD's fxp_errno2status has it (version 3 too: a
+        code v3 lacks is FAILURE, with the text of the status the draft names, `Not a directory`, `File already
+        exists`...)."""
+        return proftpd_status(err, max(self.version, 3))
 
     def error(self, rid: int, e: BaseException) -> None:
         err = getattr(e, "errno", None) or errno.EIO
@@ -332,7 +332,7 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
+            self.status(rid, *_reply_status(reply, FAILURE, self.errno_status))
         return reply
 
     # -- attributes ------------------------------------------------------------------------------------------------
@@ -464,6 +464,10 @@ class Sftp:
             h = start_transfer(self.session, path, pflags, perms)
         except Refused as e:
             self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED, self.errno_status))
+            return
+        except (OSError, FsError) as e:
+            self.status(rid, *self.errno_status(open_errno(getattr(e, "errno", None) or errno.EIO,
+                                                           bool(pflags & F_CREAT))))
             return
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
@@ -608,6 +612,7 @@ class Sftp:
             session.dispatcher.after(session, req, refusal)
             self.status(rid, *_reply_status(refusal, PERMISSION_DENIED, self.errno_status))
             return
+        st = None
         try:
             vpath = self.resolve(path)
             st = session.fs.stat(vpath.real)
@@ -617,6 +622,9 @@ class Sftp:
                 names = sorted(e.name for e in it)
         except (OSError, FsError) as e:
             session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(getattr(e, 'errno', 0) or 5)}"))
+            if st is None and getattr(e, "errno", None) == errno.ENOTDIR:
+                self.status(rid, NO_SUCH_FILE)      # as ProFTPD: a path through a file is not found
+                return
             raise
         h = Handle(b"", vpath.real, vpath.virtual, entries=[".", ".."] + names, request=req)
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
@@ -682,7 +690,7 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
+            self.status(rid, *_reply_status(reply, FAILURE, self.errno_status))
 
     def rmdir(self, rid: int, r: Reader) -> None:
         self.ftp(rid, "RMD", self.path(r))
@@ -716,8 +724,7 @@ class Sftp:
         if not overwrite:
             try:
                 if self.session.fs.lexists(self.resolve(new, follow=False).real):
-                    self.status(rid, *(self.errno_status(errno.EEXIST) if self.version > 3 else
-                                       (FAILURE, "File exists")))
+                    self.status(rid, FILE_ALREADY_EXISTS)       # in version 3 too, as ProFTPD
                     return
             except FsError:
                 pass                        # RNTO answers for a path out of reach
@@ -994,15 +1001,16 @@ def _stalled(session: "Session") -> None:
     session.end("stalled")
 
 
-def errno_status(err: int) -> tuple[int, str]:
-    """An errno as a status and its text, as ProFTPD's mod_sftp answers it (fxp_errno2status): a missing file and
-    a refusal under their status names (`No such file`, `Permission denied`), anything else `Failure` with the
-    errno's own text."""
-    code = _ERRNO_STATUS.get(err, FAILURE)
-    return code, STATUS_TEXT[code] if code != FAILURE else os.strerror(err)
+def open_errno(err: int, creating: bool) -> int:
+    """The errno ProFTPD's OPEN answers for a file it could not open: a directory or a link loop is refused
+    (EACCES), so is a path through a file or too long a name when only reading (its stat fails first); creating,
+    the open's own error."""
+    if err in (errno.EISDIR, errno.ELOOP) or (err in (errno.ENOTDIR, errno.ENAMETOOLONG) and not creating):
+        return errno.EACCES
+    return err
 
 
-def _reply_status(reply: Reply, default: int = FAILURE, status_of=errno_status) -> tuple[int, str]:
+def _reply_status(reply: Reply, default: int, status_of) -> tuple[int, str]:
     """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one (`status_of`
     the session version's errno table)."""
     text = reply.text

@@ -65,9 +65,11 @@ def session(c) -> list:
         go(3, s(path) + WRITING + NONE)
     for path in ("sub", "ro/d", "n" * 300):
         go(14, s(path) + NONE)
-    for path in ("sub", "a.txt", "nope", "ro"):
-        go(11, s(path) if path != "sub" else s("a.txt/x"))
+    for path in ("a.txt/x", "a.txt", "nope", "ro", "loop", "n" * 300):
+        go(11, s(path))
+    for path in ("sub", "a.txt", "nope", "ro/d", "loop", "n" * 300, "a.txt/x"):
         go(15, s(path))
+    for path in ("sub", "nope", "ro/f", "n" * 300, "a.txt/x"):
         go(13, s(path))
     go(18, s("a.txt") + s("sub"))
     go(18, s("sub") + s("a.txt"))
@@ -143,4 +145,18 @@ def test_log_classes_of_sftp_requests_as_proftpds(beside):
             "RENAME", "EXTENDED", "STAT"} <= names
     assert {x.split("|")[0] for x in beside["proftpy"][1]["READ"] if x.split("|")[0] in SFTP_NAMES} == {"STAT"}
     assert not [x for x in beside["proftpy"][1]["ALL,!INFO"] if x.split("|")[0] in SFTP_NAMES - {"STAT"}]
+
+
+
+def test_version_3_statuses_as_proftpds(beside):
+    """The same answer to each request as ProFTPD's in version 3: its status code (version 3's: FAILURE for a code
+    v3 lacks, but RENAME onto an existing path is FILE_ALREADY_EXISTS 11 and READLINK of a file OP_UNSUPPORTED 8, as
+    ProFTPD sends them) and text (`Not a directory`, `File is a directory`, `Link loop`, `Invalid filename`, `File
+    already exists`, `Directory is not empty`, `Invalid parameter`); OPEN of a directory, a link loop, or for
+    reading a path through a file or too long is `Permission denied`, OPENDIR through a file `No such file`."""
+    assert (3, 3, "Permission denied") in beside["proftpd"][0] and (18, 11, "File already exists") in \
+        beside["proftpd"][0] and (17, 4, "Not a directory") in beside["proftpd"][0]
+    theirs, mine = beside["proftpd"][0], beside["proftpy"][0]
+    diff = [(n, t, m) for n, (t, m) in enumerate(zip(theirs, mine, strict=True)) if t != m]
+    assert not diff, diff
 

@@ -72,9 +72,27 @@ def test_version_pairs_of_later_versions_as_proftpds():
     (errno.EISDIR, 6, (24, "File is a directory")),
     (errno.ENOSPC, 5, (14, "Out of disk space")),
     (errno.EROFS, 3, (4, "Failure")),
+    # version 3 as Debian's ProFTPD 1.3.8 answers it (test_sftp_compat.py): FAILURE with the draft's text
+    (errno.ENOTDIR, 3, (4, "Not a directory")),
+    (errno.ELOOP, 3, (4, "Link loop")),
+    (errno.ENAMETOOLONG, 3, (4, "Invalid filename")),
+    (errno.ENOTEMPTY, 3, (4, "Directory is not empty")),
+    (errno.EACCES, 3, (3, "Permission denied")),
+    (errno.ENOSPC, 3, (4, "Out of disk space")),
 ])
 def test_errno_status_as_proftpd(err, version, expect):
     assert sftp_ext.errno_status(err, version) == expect
+
+
+@pytest.mark.parametrize("err, creating, expect", [
+    (errno.EISDIR, False, errno.EACCES), (errno.EISDIR, True, errno.EACCES), (errno.ELOOP, True, errno.EACCES),
+    (errno.ENOTDIR, False, errno.EACCES), (errno.ENOTDIR, True, errno.ENOTDIR),
+    (errno.ENAMETOOLONG, False, errno.EACCES), (errno.ENAMETOOLONG, True, errno.ENAMETOOLONG),
+    (errno.ENOENT, False, errno.ENOENT), (errno.EEXIST, True, errno.EEXIST),
+])
+def test_open_errno_as_proftpd(err, creating, expect):
+    from proftpy.modules.sftp_fxp import open_errno
+    assert open_errno(err, creating) == expect
 
 
 @pytest.mark.parametrize("text, expect", [("3", (3, 3)), ("1-6", (1, 6)), ("4-5", (4, 5)),
