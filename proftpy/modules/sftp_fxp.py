@@ -461,14 +461,18 @@ class Sftp:
         if perms is None or "IgnoreSFTPUploadPerms" in self.session.server.get("SFTPOptions"):
             perms = 0o666
         try:
-            h = start_transfer(self.session, path, pflags, perms)
+            h = start_transfer(self.session, path, pflags, perms, sftp=True)
         except Refused as e:
             self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED, self.errno_status))
             return
         except (OSError, FsError) as e:
-            self.status(rid, *self.errno_status(open_errno(getattr(e, "errno", None) or errno.EIO,
-                                                           bool(pflags & F_CREAT))))
+            err, creating = getattr(e, "errno", None) or errno.EIO, bool(pflags & F_CREAT)
+            self.status(rid, *self.errno_status(open_errno(err, creating)))
+            if not creating or err in (errno.EISDIR, errno.ELOOP):
+                self.replied = None     # ProFTPD's line has a status only for the failed open(2) of a creation
             return
+        h.request.arg = h.virtual     # the RETR/STOR line at CLOSE names the whole path, as ProFTPD's
+        h.request.raw = f"{h.request.name} {h.virtual}"
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
 
@@ -879,9 +883,11 @@ class Refused(Exception):
         self.reply = reply
 
 
-def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Handle:
-    """Open `path` for an SFTP OPEN or an scp file: RETR (STOR, APPE) with its PRE_CMD phase, AllowOverwrite,
-    HiddenStores, Umask, GroupOwner, MaxStoreFileSize; `release` ends it. Raises Refused, OSError, FsError."""
+def start_transfer(session: "Session", path: str, pflags: int, perms: int, sftp: bool = False) -> Handle:
+    """Open `path` for an SFTP OPEN (`sftp`) or an scp file: RETR (STOR, APPE) with its PRE_CMD phase,
+    AllowOverwrite, HiddenStores, Umask, GroupOwner, MaxStoreFileSize; `release` ends it. Raises Refused, OSError,
+    FsError. The FTP command's line of an OPEN that fails is ProFTPD's mod_sftp's: `451 path: error`, with the
+    errno OPEN answers (`open_errno`)."""
     writing = bool(pflags & (F_WRITE | F_APPEND | F_CREAT | F_TRUNC))
     name = "APPE" if pflags & F_APPEND else "STOR" if writing else "RETR"
     req = Request(name, path, f"{name} {path}")
@@ -937,7 +943,9 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
             new_owner(session, target, fd)
     except (OSError, FsError) as e:
         err = getattr(e, "errno", None) or errno.EIO
-        session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
+        reply = Reply(451, f"{path}: {os.strerror(open_errno(err, bool(pflags & F_CREAT)))}") if sftp else \
+            Reply(550, f"{path}: {os.strerror(err)}")
+        session.dispatcher.after(session, req, reply)
         raise
     data = transfer.state(session)
     return Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",

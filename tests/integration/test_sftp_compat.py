@@ -4,6 +4,7 @@ failure."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -124,7 +125,7 @@ SFTPEngine on
 SFTPHostKey {base}/host
 SFTPAuthMethods password
 SFTPLog {{dir}}/sftp.log
-LogFormat names "%m|%r|%s|%S"
+LogFormat names "%m|%r|%s|%S|%J"
 {logs}DefaultRoot ~
 AllowOverwrite on
 """, drive)
@@ -160,3 +161,23 @@ def test_version_3_statuses_as_proftpds(beside):
     diff = [(n, t, m) for n, (t, m) in enumerate(zip(theirs, mine, strict=True)) if t != m]
     assert not diff, diff
 
+
+
+
+def test_log_lines_of_failed_requests_as_proftpds(beside):
+    """The log of ALL: each SFTP request's line (`%s`/`%S` the status: `2 No such file`, `4 Not a directory`...) and
+    the RETR/STOR line of each OPEN as ProFTPD's: a failed OPEN's is `451 path: error` and its own line has a status
+    only where creating the file failed (`-` for a read, a directory, a link loop); a file opened with a relative
+    path has its whole path in the line at CLOSE (`RETR /a.txt`). Kept apart on purpose: MKDIR's status (ProFTPD's
+    shows MKD's reply), FSETSTAT's `%J` (ProFTPD's: the file's path, proftpy's: the handle, as its `%r`) and the
+    STOR of a file left open when the client drops the connection (ProFTPD's `451 /nope: Connection reset by
+    peer`, proftpy's `426`)."""
+    keep = SFTP_NAMES - {"MKDIR"} | {"RETR", "STOR"}
+    theirs, mine = ([x.rsplit("|", 1)[0] if x.startswith("FSETSTAT|") else x
+                     for x in beside[name][1]["ALL"] if x.split("|")[0] in keep][:-1]
+                    for name in ("proftpd", "proftpy"))
+    assert mine == theirs, "\n".join(difflib.unified_diff(theirs, mine, lineterm=""))
+    for line in ("STAT|STAT nope|2|No such file|nope", "OPEN|OPEN sub|-|-|sub",
+                 "OPEN|OPEN a.txt/x|4|Not a directory|a.txt/x", "RETR|RETR /a.txt|226|Transfer complete|/a.txt", "RETR|RETR loop|451|loop: Permission denied|loop"):
+        assert line in mine
+    assert beside["proftpd"][1]["ALL"][-1].startswith("STOR|STOR /nope|451|")
