@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING
 
 from .. import privs
 from ..config.registry import SERVER, SVG, Directive, Merge
-from ..config.types import Custom, Flag, Options, Path, parse_bool
+from ..config.types import Custom, Flag, Options, Path, bool_word, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
 from . import sftp_ext, sftp_keystore
-from .sftp_state import (SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers,
-                         protocol_range)
+from .sftp_state import (CHANNEL_SIZES, SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys,
+                         channel_size, engine_servers, protocol_range, utf8_version)
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -185,9 +185,19 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
     except re.error as e:
         raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
     for key, value in zip(args[1::2], args[2::2]):
-        if key == "sftpProtocolVersion" and protocol_range(value)[1] < SERVED[0]:
-            raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
-                             f"{SERVED[1]}")
+        if key == "sftpProtocolVersion":
+            if protocol_range(value)[1] < SERVED[0]:
+                raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
+                                 f"{SERVED[1]}")
+        elif key in CHANNEL_SIZES:
+            channel_size(key, value)
+        elif key == "pessimisticNewkeys":
+            if bool_word(value) is None:
+                raise ValueError("expected Boolean parameter")
+        elif key == "sftpUTF8ProtocolVersion":
+            utf8_version(value)
+        else:
+            raise ValueError(f"unknown SFTPClientMatch key: '{key}'")
     return tuple(args)
 
 

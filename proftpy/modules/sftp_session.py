@@ -26,7 +26,7 @@ from ..auth import pam_conv
 from ..dispatch import Request
 from ..log import NOTICE
 from ..net.ssh import keys as sshkeys
-from ..net.ssh.channel import Connection
+from ..net.ssh.channel import PACKET, WINDOW, Connection
 from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, KEY_EXCHANGE_FAILED, NEWKEYS, PROTOCOL_ERROR,
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
@@ -35,7 +35,7 @@ from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .log import LOG_CLASSES, LogState
-from .sftp_state import VERSION, SftpState, host_keys
+from .sftp_state import CHANNEL_SIZES, VERSION, SftpState, channel_size, client_match, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
 from .sftp_sshlog import AUTH_SSH, SshLog
@@ -102,10 +102,13 @@ def serve(session: "Session") -> None:
         t.start()
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
         Auth(session, t, sshlog).run()
+        sizes = {key: channel_size(key, value) for key, value in client_match(session).items()
+                 if key in CHANNEL_SIZES}
         conn = Connection(t, lambda name, chan: _subsystem(session, name, chan), st.log.write,
                           session.server.get("SFTPMaxChannels"),
                           commands=lambda command, chan: open_command(session, command, chan),
-                          idle=lambda: session.set_protocol("ssh2"))
+                          idle=lambda: session.set_protocol("ssh2"),
+                          window=sizes.get("channelWindowSize", WINDOW), packet=sizes.get("channelPacketSize", PACKET))
         alive = session.server.get("SFTPClientAlive")
         if alive is not None:
             checks = ClientAlive(session, t, conn, *alive)

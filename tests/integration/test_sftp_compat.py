@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROFTPD, make_users, side_by_side, wait_until
+from conftest import PASSWORDS, PROFTPD, make_users, side_by_side, wait_until
+from proftpy.net.ssh.channel import PACKET, WINDOW
+from proftpy.net.ssh.wire import Reader, Writer
 from test_sftp import _listening, keygen
 from test_sftp_extensions import connect, request, s
 
@@ -181,3 +183,82 @@ def test_log_lines_of_failed_requests_as_proftpds(beside):
                  "OPEN|OPEN a.txt/x|4|Not a directory|a.txt/x", "RETR|RETR /a.txt|226|Transfer complete|/a.txt", "RETR|RETR loop|451|loop: Permission denied|loop"):
         assert line in mine
     assert beside["proftpd"][1]["ALL"][-1].startswith("STOR|STOR /nope|451|")
+
+
+def _channel_sizes(port: int, version: bytes) -> tuple[int, int]:
+    """A MiniClient logged in (client version `version`) opens a session channel: the window and packet size of
+    the server's OPEN_CONFIRMATION."""
+    from ssh_client import MiniClient
+    c = MiniClient(port, version)
+    try:
+        assert c.login("bob", PASSWORDS["bob"])
+        c.send(Writer().byte(90).string(b"session").u32(7).u32(1 << 20).u32(32768).bytes())
+        answer = c.recv()
+        while answer[0] == 80:                      # a global request (ProFTPD's hostkeys-00@openssh.com)
+            answer = c.recv()
+        r = Reader(answer, 1)
+        assert answer[0] == 91 and r.u32() == 7
+        r.u32()
+        return r.u32(), r.u32()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("match", ['"^minitest" channelWindowSize 1MB channelPacketSize 16KB',
+                                   '"other" channelWindowSize 1MB', '"minitest" channelWindowSize 100000',
+                                   '"minitest" channelPacketSize 20000B'])
+def test_client_match_channel_sizes_beside_proftpd(open_tmp_path, match):
+    """SFTPClientMatch's channelWindowSize and channelPacketSize (with ProFTPD's B/KB/MB/GB units), for a client
+    whose version text (after `SSH-2.0-`) matches: the window and packet size a session channel's
+    OPEN_CONFIRMATION offers, as Debian's ProFTPD 1.3.8's. Kept apart on purpose: a client no line sets them for
+    gets proftpy's own 2 MiB window and 33 KiB packets (ProFTPD's: 2^32-1 and 32 KiB), which bound what a client
+    makes a session hold."""
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    tmp_path = open_tmp_path
+    make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+
+    def drive(port: int, run: Path) -> list:
+        assert wait_until(lambda: _listening(port), 10)
+        return [_channel_sizes(port, b"SSH-2.0-minitest"), _channel_sizes(port, b"SSH-2.0-Other_1.0")]
+
+    results = side_by_side(tmp_path, f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+SFTPClientMatch {match}
+""", drive)
+    theirs, mine = results["proftpd"], results["proftpy"]
+    matched = "minitest" in match
+    for i, key in enumerate(("channelWindowSize", "channelPacketSize")):
+        if matched and key in match:            # set for the client: the same as ProFTPD's
+            assert mine[0][i] == theirs[0][i]
+        else:                                   # each daemon's own default
+            assert (theirs[0][i], mine[0][i]) == ((0xFFFFFFFF, 32768)[i], (WINDOW, PACKET)[i])
+    assert theirs[1] == (0xFFFFFFFF, 32768) and mine[1] == (WINDOW, PACKET)     # the other client's version
+    if match.startswith('"^minitest" channelWindowSize 1MB'):
+        assert mine[0] == (1024 * 1024, 16 * 1024)
+
+
+def test_small_channel_window_and_packets_carry_a_transfer_beside_proftpd(open_tmp_path):
+    """`SFTPClientMatch OpenSSH channelWindowSize 64KB channelPacketSize 8KB`: OpenSSH's sftp uploads and downloads
+    300 KB through many window adjustments and small packets, intact, with ProFTPD and proftpy alike."""
+    from types import SimpleNamespace
+    from test_sftp import beside_config, beside_proftpd
+    from test_sftp_limits import sftp
+    tmp_path = open_tmp_path
+    beside_proftpd(tmp_path)
+    payload = os.urandom(300_000)
+    (tmp_path / "src.bin").write_bytes(payload)
+
+    def drive(port: int, run: Path) -> bytes:
+        res, _ = sftp(SimpleNamespace(dir=tmp_path, port=port),
+                      f"put {tmp_path}/src.bin up.bin\nget up.bin {run}/back.bin\nrm up.bin\n")
+        assert res.returncode == 0, res.stderr
+        return (run / "back.bin").read_bytes()
+
+    results = side_by_side(tmp_path, beside_config(tmp_path, 'SFTPClientMatch "^OpenSSH" channelWindowSize 64KB '
+                                                             "channelPacketSize 8KB\nAllowOverwrite on\n"), drive)
+    assert results["proftpy"] == results["proftpd"] == payload
