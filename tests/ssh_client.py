@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import socket
 import struct
 
@@ -24,7 +25,11 @@ class ServerClosed(Exception):
 
 
 class MiniClient:
-    def __init__(self, port: int, version: bytes = b"SSH-2.0-minitest"):
+    def __init__(self, port: int, version: bytes = b"SSH-2.0-minitest", newkeys_first: bool = False):
+        """`newkeys_first`: send our NEWKEYS before reading the server's, noting in `early_newkeys` whether the
+        server's came within a second of its KEXDH_REPLY (SFTPClientMatch pessimisticNewkeys: it waits for ours)."""
+        self.newkeys_first = newkeys_first
+        self.early_newkeys: bool | None = None
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.buf = b""
         self.sealer: crypto.Sealer = crypto.Sealer()
@@ -79,7 +84,10 @@ class MiniClient:
         self.send(Writer().byte(30).string(q_c).bytes())
         reply = Reader(self.recv(), 1)
         k_s, q_s = reply.string(), reply.string()
-        assert self.recv() == b"\x15"
+        if self.newkeys_first:
+            self.early_newkeys = bool(self.buf) or bool(select.select([self.sock], [], [], 1.0)[0])
+        else:
+            assert self.recv() == b"\x15"
         k = int.from_bytes(crypto.x25519(secret, q_s), "big")
         h = hashlib.sha256(Writer().string(self.version).string(self.server_version).string(ours)
                            .string(server_kexinit).string(k_s).string(q_c).string(q_s).bytes() + mpint(k)).digest()
@@ -87,6 +95,8 @@ class MiniClient:
                          "hmac-sha2-256")
         keys = _derive("sha256", mpint(k), h, h, alg)          # the server's view: "in" is client-to-server
         self.send(b"\x15")
+        if self.newkeys_first:
+            assert self.recv() == b"\x15"
         self.sealer = crypto.make_sealer("aes128-ctr", keys["C"], keys["A"], "hmac-sha2-256", keys["E"])
         self.opener = crypto.make_opener("aes128-ctr", keys["D"], keys["B"], "hmac-sha2-256", keys["F"])
         self.session_id = h

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .. import privs, transfer
 from ..auth import pam_conv
+from ..config.types import bool_word
 from ..dispatch import Request
 from ..log import NOTICE
 from ..net.ssh import keys as sshkeys
@@ -101,9 +102,10 @@ def serve(session: "Session") -> None:
     try:
         t.start()
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
+        matched = client_match(session)         # SFTPClientMatch's keys for this client's version text
+        t.pessimistic_newkeys = bool_word(matched.get("pessimisticNewkeys", "off")) or False
         Auth(session, t, sshlog).run()
-        sizes = {key: channel_size(key, value) for key, value in client_match(session).items()
-                 if key in CHANNEL_SIZES}
+        sizes = {key: channel_size(key, value) for key, value in matched.items() if key in CHANNEL_SIZES}
         conn = Connection(t, lambda name, chan: _subsystem(session, name, chan), st.log.write,
                           session.server.get("SFTPMaxChannels"),
                           commands=lambda command, chan: open_command(session, command, chan),

@@ -144,15 +144,13 @@ def utf8_version(text: str) -> int:
     return int(text)
 
 
-_IGNORED_KEYS = {"pessimisticNewkeys": "not implemented",
-                 "sftpUTF8ProtocolVersion": "SFTP paths are UTF-8 in every version (as ProFTPD's on a UTF-8 system)"}
-
-
 def _client_match_problems(param) -> list[tuple[str, bool]]:
-    """SFTPClientMatch: its keys are checked when the line is read; pessimisticNewkeys and sftpUTF8ProtocolVersion
-    are accepted and ignored, with a warning that says why."""
-    return [(f"{param.where}: {VERSION}: SFTPClientMatch {key}: accepted but ignored: {why}", False)
-            for key, why in _IGNORED_KEYS.items() if key in param.value[1::2]]
+    """SFTPClientMatch: its keys are checked when the line is read; sftpUTF8ProtocolVersion is accepted and
+    ignored, with a warning that says why."""
+    if "sftpUTF8ProtocolVersion" not in param.value[1::2]:
+        return []
+    return [(f"{param.where}: {VERSION}: SFTPClientMatch sftpUTF8ProtocolVersion: accepted but ignored: SFTP paths "
+             "are UTF-8 in every version (as ProFTPD's on a UTF-8 system)", False)]
 
 
 def client_match(session: "Session") -> dict[str, str]:

@@ -242,9 +242,10 @@ SFTPClientMatch {match}
         assert mine[0] == (1024 * 1024, 16 * 1024)
 
 
-def test_small_channel_window_and_packets_carry_a_transfer_beside_proftpd(open_tmp_path):
-    """`SFTPClientMatch OpenSSH channelWindowSize 64KB channelPacketSize 8KB`: OpenSSH's sftp uploads and downloads
-    300 KB through many window adjustments and small packets, intact, with ProFTPD and proftpy alike."""
+def test_small_channel_window_packets_and_pessimistic_newkeys_carry_a_transfer(open_tmp_path):
+    """`SFTPClientMatch OpenSSH channelWindowSize 64KB channelPacketSize 8KB pessimisticNewkeys on`: OpenSSH's sftp
+    (rekeying every 100 KB) uploads and downloads 300 KB through many window adjustments, small packets and key
+    exchanges whose NEWKEYS waits for the client's, intact, with ProFTPD and proftpy alike."""
     from types import SimpleNamespace
     from test_sftp import beside_config, beside_proftpd
     from test_sftp_limits import sftp
@@ -255,10 +256,45 @@ def test_small_channel_window_and_packets_carry_a_transfer_beside_proftpd(open_t
 
     def drive(port: int, run: Path) -> bytes:
         res, _ = sftp(SimpleNamespace(dir=tmp_path, port=port),
-                      f"put {tmp_path}/src.bin up.bin\nget up.bin {run}/back.bin\nrm up.bin\n")
+                      f"put {tmp_path}/src.bin up.bin\nget up.bin {run}/back.bin\nrm up.bin\n", "-o",
+                      "RekeyLimit=100K")
         assert res.returncode == 0, res.stderr
-        return (run / "back.bin").read_bytes()
+        return (run / "back.bin").read_bytes(), (run / "sftp.log").read_text()
 
     results = side_by_side(tmp_path, beside_config(tmp_path, 'SFTPClientMatch "^OpenSSH" channelWindowSize 64KB '
-                                                             "channelPacketSize 8KB\nAllowOverwrite on\n"), drive)
-    assert results["proftpy"] == results["proftpd"] == payload
+                                                             "channelPacketSize 8KB pessimisticNewkeys on\nAllowOverwrite on\n"), drive)
+    assert results["proftpy"][0] == results["proftpd"][0] == payload
+    assert "rekeyed" in results["proftpy"][1]
+
+
+
+@pytest.mark.parametrize("match", ['"^minitest" pessimisticNewkeys on', '"^minitest" pessimisticNewkeys off',
+                                   '"^other" pessimisticNewkeys on'])
+def test_client_match_pessimistic_newkeys_beside_proftpd(open_tmp_path, match):
+    """SFTPClientMatch's pessimisticNewkeys: for a matching client the server's NEWKEYS waits for the client's (a
+    client that waits a second for it first sees nothing), otherwise it follows the KEXDH_REPLY at once; the login
+    goes on in both cases, as with Debian's ProFTPD 1.3.8."""
+    from ssh_client import MiniClient
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    tmp_path = open_tmp_path
+    make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+
+    def drive(port: int, run: Path) -> bool | None:
+        assert wait_until(lambda: _listening(port), 10)
+        c = MiniClient(port, newkeys_first=True)
+        try:
+            assert c.login("bob", PASSWORDS["bob"])
+            return c.early_newkeys
+        finally:
+            c.close()
+
+    results = side_by_side(tmp_path, f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+SFTPClientMatch {match}
+""", drive)
+    assert results["proftpy"] == results["proftpd"] == (match != '"^minitest" pessimisticNewkeys on')

@@ -145,6 +145,8 @@ class Transport:
         self._held_bytes = 0
         self._holding = False
         self._ext_info_sent = False
+        self.pessimistic_newkeys = False    # SFTPClientMatch pessimisticNewkeys: our NEWKEYS after the client's
+        self._newkeys_out: tuple | None = None  # (keys, negotiated) of the NEWKEYS we wait to send
         self._buf = bytearray()
         self.sealer: crypto.Sealer = crypto.Sealer()
         self.opener: crypto.Opener = crypto.Opener()
@@ -610,15 +612,22 @@ class Transport:
         signature = host_key.sign(alg.hostkey, h)
         reply = GEX_REPLY if kex.gex is not None else KEXDH_REPLY
         self.send(Writer().byte(reply).string(k_s).raw(reply_value).string(signature).bytes())
-        self.send(bytes((NEWKEYS,)))
         keys = _derive(digest, mpint(k), h, self.session_id, alg)
+        self._pending_in = (keys, alg)
+        if self.pessimistic_newkeys:    # ours once the client's came (`_newkeys`)
+            self._newkeys_out = (keys, alg)
+        else:
+            self._send_newkeys(keys, alg)
+
+    def _send_newkeys(self, keys: dict, alg: Negotiated) -> None:
+        """Our NEWKEYS, then our side under the new keys: what the layers above said meanwhile, EXT_INFO."""
+        self.send(bytes((NEWKEYS,)))
         self.sealer = crypto.make_sealer(alg.cipher_out, keys["D"], keys["B"], _mac(alg.mac_out), keys["F"])
         self.packets_out = 0
         if alg.comp_out == "zlib" and self._deflate is None:
             self._deflate = zlib.compressobj()
         if self.strict:
             self.send_seq = 0
-        self._pending_in = (keys, alg)
         self.negotiated = alg
         self._holding = False
         held, self._held, self._held_bytes = self._held, [], 0
@@ -635,6 +644,9 @@ class Transport:
                              "disconnecting")
         keys, alg = pending
         self._pending_in = None
+        if self._newkeys_out is not None:
+            out, self._newkeys_out = self._newkeys_out, None
+            self._send_newkeys(*out)
         self.opener = crypto.make_opener(alg.cipher_in, keys["C"], keys["A"], _mac(alg.mac_in), keys["E"])
         self.packets_in = 0
         if alg.comp_in == "zlib" and self._inflate is None:
