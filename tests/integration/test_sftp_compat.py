@@ -185,6 +185,26 @@ def test_log_lines_of_failed_requests_as_proftpds(beside):
     assert beside["proftpd"][1]["ALL"][-1].startswith("STOR|STOR /nope|451|")
 
 
+def _beside_with_match(tmp_path: Path, match: str, drive) -> dict:
+    """Debian's ProFTPD and proftpy with password logins and `SFTPClientMatch match`: `drive(port)` of each."""
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
+    make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+
+    def run(port: int, _: Path):
+        assert wait_until(lambda: _listening(port), 10)
+        return drive(port)
+
+    return side_by_side(tmp_path, f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+SFTPClientMatch {match}
+""", run)
+
+
 def _channel_sizes(port: int, version: bytes) -> tuple[int, int]:
     """A MiniClient logged in (client version `version`) opens a session channel: the window and packet size of
     the server's OPEN_CONFIRMATION."""
@@ -213,23 +233,8 @@ def test_client_match_channel_sizes_beside_proftpd(open_tmp_path, match):
     OPEN_CONFIRMATION offers, as Debian's ProFTPD 1.3.8's. Kept apart on purpose: a client no line sets them for
     gets proftpy's own 2 MiB window and 33 KiB packets (ProFTPD's: 2^32-1 and 32 KiB), which bound what a client
     makes a session hold."""
-    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
-        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
-    tmp_path = open_tmp_path
-    make_users(tmp_path)
-    keygen(tmp_path / "host", "ed25519")
-
-    def drive(port: int, run: Path) -> list:
-        assert wait_until(lambda: _listening(port), 10)
-        return [_channel_sizes(port, b"SSH-2.0-minitest"), _channel_sizes(port, b"SSH-2.0-Other_1.0")]
-
-    results = side_by_side(tmp_path, f"""LoadModule mod_sftp.c
-SFTPEngine on
-SFTPHostKey {tmp_path}/host
-SFTPAuthMethods password
-SFTPLog {{dir}}/sftp.log
-SFTPClientMatch {match}
-""", drive)
+    results = _beside_with_match(open_tmp_path, match, lambda port: [_channel_sizes(port, b"SSH-2.0-minitest"),
+                                                                     _channel_sizes(port, b"SSH-2.0-Other_1.0")])
     theirs, mine = results["proftpd"], results["proftpy"]
     matched = "minitest" in match
     for i, key in enumerate(("channelWindowSize", "channelPacketSize")):
@@ -275,14 +280,8 @@ def test_client_match_pessimistic_newkeys_beside_proftpd(open_tmp_path, match):
     client that waits a second for it first sees nothing), otherwise it follows the KEXDH_REPLY at once; the login
     goes on in both cases, as with Debian's ProFTPD 1.3.8."""
     from ssh_client import MiniClient
-    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp.so"):
-        pytest.skip("Debian's ProFTPD with mod_sftp (proftpd-mod-crypto) is not installed")
-    tmp_path = open_tmp_path
-    make_users(tmp_path)
-    keygen(tmp_path / "host", "ed25519")
 
-    def drive(port: int, run: Path) -> bool | None:
-        assert wait_until(lambda: _listening(port), 10)
+    def early_newkeys(port: int) -> bool | None:
         c = MiniClient(port, newkeys_first=True)
         try:
             assert c.login("bob", PASSWORDS["bob"])
@@ -290,11 +289,5 @@ def test_client_match_pessimistic_newkeys_beside_proftpd(open_tmp_path, match):
         finally:
             c.close()
 
-    results = side_by_side(tmp_path, f"""LoadModule mod_sftp.c
-SFTPEngine on
-SFTPHostKey {tmp_path}/host
-SFTPAuthMethods password
-SFTPLog {{dir}}/sftp.log
-SFTPClientMatch {match}
-""", drive)
+    results = _beside_with_match(open_tmp_path, match, early_newkeys)
     assert results["proftpy"] == results["proftpd"] == (match != '"^minitest" pessimisticNewkeys on')
