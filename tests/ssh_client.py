@@ -10,8 +10,9 @@ import os
 import select
 import socket
 import struct
+from pathlib import Path
 
-from proftpy.net.ssh import crypto
+from proftpy.net.ssh import blacklist, crypto
 from proftpy.net.ssh.transport import Negotiated, _derive
 from proftpy.net.ssh.wire import Reader, Writer, mpint
 
@@ -168,3 +169,15 @@ class MiniClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def write_blacklist(path: Path, fingerprints: list[bytes], width: int = 4) -> None:
+    """An SSH-FP00 file (SFTPKeyBlacklist) listing these MD5 fingerprints (their 16-bit index, then `width` bytes
+    each), as ProFTPD's mod_sftp reads it (test_sftp_compat.py has ProFTPD refuse the same key)."""
+    records = sorted((int.from_bytes(fp[:2], "big"), fp[2:2 + width]) for fp in fingerprints)
+    count = len(records)
+    shift = count                               # keeps every stored offset positive
+    index = b"".join(struct.pack(">H", sum(1 for i, _ in records if i < idx) - ((idx * count) >> 16) + shift)
+                     for idx in range(0x10000))
+    head = blacklist.HEADER.pack(b"SSH-FP00", 16, 16, (width + 2) * 8, count.to_bytes(3, "big"), shift)
+    path.write_bytes(head + index + b"".join(rest for _, rest in records))

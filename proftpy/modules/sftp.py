@@ -28,6 +28,7 @@ here.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -209,6 +210,21 @@ def _none_only(name: str, why: str):
     return parse
 
 
+def _key_blacklist(args: list[str]) -> str | None:
+    """`SFTPKeyBlacklist none|path`: an existing absolute path, checked as ProFTPD does (the file's format is
+    looked at when a key is checked: one that cannot be read refuses no key, with an SFTPLog line)."""
+    if len(args) != 1:
+        raise ValueError("Wrong number of parameters")
+    path = args[0]
+    if path.lower() == "none":
+        return None
+    if not path.startswith("/"):
+        raise ValueError(f"path '{path}' not an absolute path")
+    if not os.path.exists(path):
+        raise ValueError(f"path '{path}' not found")
+    return path
+
+
 def _refused(what: str):
     def parse(args: list[str]):
         raise ValueError(what)
@@ -286,8 +302,9 @@ directives = (
     Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
                                                      "implemented"), "none"), SVG, None, Merge.SERVER,
               "Only `none`."),
-    Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
-                                         "none"), SVG, None, Merge.SERVER, "Only `none`."),
+    Directive("SFTPKeyBlacklist", Custom(_key_blacklist, "none|path"), SVG, None, Merge.SERVER,
+              "A file of partial MD5 key fingerprints (Openwall's SSH-FP00, as Debian's /etc/proftpd/blacklist.dat "
+              "of weak Debian OpenSSL keys): a user's or host's key listed there is refused."),
     Directive("SFTPClientAlive", Custom(_client_alive, "count interval"), SVG, None, Merge.SERVER,
               "After `interval` seconds without a word from an authenticated client, a keepalive@proftpd.org "
               "request wanting an answer; the client is disconnected when `count` of them went unanswered (an "

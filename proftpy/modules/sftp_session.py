@@ -26,7 +26,7 @@ from ..auth import pam_conv
 from ..config.types import bool_word
 from ..dispatch import Request
 from ..log import NOTICE
-from ..net.ssh import keys as sshkeys
+from ..net.ssh import blacklist, keys as sshkeys
 from ..net.ssh.channel import PACKET, WINDOW, Connection
 from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, KEY_EXCHANGE_FAILED, NEWKEYS, PROTOCOL_ERROR,
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
@@ -417,6 +417,11 @@ class Auth:
                 self._failed_attempt(user)
             return False
         self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        if self._blacklisted(blob):
+            self._failure()
+            if signed:
+                self._failed_attempt(user)
+            return False
         if not signed:
             if self._authorized(user, blob):
                 self.t.send(Writer().byte(USERAUTH_PK_OK).string(algorithm).string(blob).bytes())
@@ -467,6 +472,8 @@ class Auth:
                 self.st.log.write(f"unable to verify that given host key matches given '{algorithm}' algorithm")
             return self._refuse(user)
         self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        if self._blacklisted(blob):
+            return self._refuse(user)
         real, anon = resolve_alias(self.session, user)
         if anon is not None or self.session.auth is None or self.session.auth.lookup(real) is None:
             self.st.log.write(f"no account for user '{user}' found")
@@ -485,6 +492,21 @@ class Auth:
         else:
             return self._method_ok(user, "hostbased")
         return self._refuse(user)
+
+    def _blacklisted(self, blob: bytes) -> bool:
+        """Is the key in SFTPKeyBlacklist's file? As ProFTPD, a file that cannot be read refuses nothing."""
+        path = self.session.server.get("SFTPKeyBlacklist")
+        if path is None:
+            return False
+        try:
+            if not blacklist.listed(path, blob):
+                return False
+        except blacklist.BlacklistError as e:
+            self.st.log.write(f"unable to use SFTPKeyBlacklist '{path}': {e}")
+            return False
+        self.st.log.write("public key is blacklisted")
+        log.log(NOTICE, "public key %s refused: listed in SFTPKeyBlacklist '%s'", sshkeys.fingerprint(blob), path)
+        return True
 
     def _host_authorized(self, user: str, host: str, host_user: str, blob: bytes) -> bool:
         """The client's host key is in an SFTPAuthorizedHostKeys store (sftp_keystore.py) and, with UseReverseDNS

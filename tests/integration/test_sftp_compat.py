@@ -180,7 +180,8 @@ def test_log_lines_of_failed_requests_as_proftpds(beside):
                     for name in ("proftpd", "proftpy"))
     assert mine == theirs, "\n".join(difflib.unified_diff(theirs, mine, lineterm=""))
     for line in ("STAT|STAT nope|2|No such file|nope", "OPEN|OPEN sub|-|-|sub",
-                 "OPEN|OPEN a.txt/x|4|Not a directory|a.txt/x", "RETR|RETR /a.txt|226|Transfer complete|/a.txt", "RETR|RETR loop|451|loop: Permission denied|loop"):
+                 "OPEN|OPEN a.txt/x|4|Not a directory|a.txt/x", "RETR|RETR /a.txt|226|Transfer complete|/a.txt",
+                 "RETR|RETR loop|451|loop: Permission denied|loop"):
         assert line in mine
     assert beside["proftpd"][1]["ALL"][-1].startswith("STOR|STOR /nope|451|")
 
@@ -266,8 +267,8 @@ def test_small_channel_window_packets_and_pessimistic_newkeys_carry_a_transfer(o
         assert res.returncode == 0, res.stderr
         return (run / "back.bin").read_bytes(), (run / "sftp.log").read_text()
 
-    results = side_by_side(tmp_path, beside_config(tmp_path, 'SFTPClientMatch "^OpenSSH" channelWindowSize 64KB '
-                                                             "channelPacketSize 8KB pessimisticNewkeys on\nAllowOverwrite on\n"), drive)
+    match = 'SFTPClientMatch "^OpenSSH" channelWindowSize 64KB channelPacketSize 8KB pessimisticNewkeys on\n'
+    results = side_by_side(tmp_path, beside_config(tmp_path, match + "AllowOverwrite on\n"), drive)
     assert results["proftpy"][0] == results["proftpd"][0] == payload
     assert "rekeyed" in results["proftpy"][1]
 
@@ -291,3 +292,28 @@ def test_client_match_pessimistic_newkeys_beside_proftpd(open_tmp_path, match):
 
     results = _beside_with_match(open_tmp_path, match, early_newkeys)
     assert results["proftpy"] == results["proftpd"] == (match != '"^minitest" pessimisticNewkeys on')
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_key_blacklist_beside_proftpd(open_tmp_path, listed):
+    """`SFTPKeyBlacklist path`, an SSH-FP00 file of partial MD5 fingerprints made here: alice's key refused when it
+    is listed (sftp fails, `public key is blacklisted` in the SFTPLog), let in when another key is listed, by
+    Debian's ProFTPD 1.3.8 and proftpy alike."""
+    import base64
+    import hashlib
+    from types import SimpleNamespace
+    from ssh_client import write_blacklist
+    from test_sftp import beside_config, beside_proftpd
+    from test_sftp_limits import sftp
+    tmp_path = open_tmp_path
+    beside_proftpd(tmp_path)
+    blob = base64.b64decode((tmp_path / "user.pub").read_text().split()[1])
+    write_blacklist(tmp_path / "bl.dat", [hashlib.md5(blob if listed else b"another key").digest(),
+                                          hashlib.md5(b"a third key").digest()])
+
+    def drive(port: int, run: Path) -> tuple[bool, bool]:
+        res, _ = sftp(SimpleNamespace(dir=tmp_path, port=port), "pwd\n")
+        return res.returncode == 0, "public key is blacklisted" in (run / "sftp.log").read_text()
+
+    results = side_by_side(tmp_path, beside_config(tmp_path, f"SFTPKeyBlacklist {tmp_path}/bl.dat\n"), drive)
+    assert results["proftpy"] == results["proftpd"] == (not listed, listed)
