@@ -31,6 +31,7 @@ class MiniClient:
         server's came within a second of its KEXDH_REPLY (SFTPClientMatch pessimisticNewkeys: it waits for ours)."""
         self.newkeys_first = newkeys_first
         self.early_newkeys: bool | None = None
+        self.ignored = 0                                    # IGNORE messages received (SFTPTrafficPolicy's chaff)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.buf = b""
         self.sealer: crypto.Sealer = crypto.Sealer()
@@ -65,6 +66,7 @@ class MiniClient:
             r = Reader(payload, 1)
             raise ServerClosed(r.u32(), r.text())
         if payload[:1] in (b"\x02", b"\x04", b"\x07"):          # IGNORE, DEBUG, EXT_INFO
+            self.ignored += payload[:1] == b"\x02"
             return self.recv()
         return payload
 

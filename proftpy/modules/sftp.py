@@ -202,12 +202,18 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _none_only(name: str, why: str):
-    def parse(args: list[str]) -> None:
-        if len(args) == 1 and args[0].lower() == "none":
-            return None
-        raise ValueError(f"'{' '.join(args)}': {why} (only 'none' is accepted)")
-    return parse
+# SFTPTrafficPolicy: ProFTPD tap.c's policies, (1 in N packets, least and most bytes of the IGNORE message)
+TRAFFIC_POLICIES = {"low": (1000, 64, 256), "medium": (100, 32, 768), "high": (10, 16, 2048),
+                    "paranoid": (1, 0, 8192), "rogaway": (1, 64, 256)}
+
+
+def _traffic_policy(args: list[str]) -> tuple[int, int, int] | None:
+    if len(args) != 1:
+        raise ValueError("Wrong number of parameters")
+    name = args[0].lower()
+    if name != "none" and name not in TRAFFIC_POLICIES:
+        raise ValueError(f"'{args[0]}' is not a recognized policy")
+    return TRAFFIC_POLICIES.get(name)
 
 
 def _key_blacklist(args: list[str]) -> str | None:
@@ -299,9 +305,9 @@ directives = (
               Merge.SERVER, "When the server asks a logged-in client for new keys: after `interval` seconds "
               "(3600), or `MB` MiB received or sent (2048), the client given `timeout` seconds to finish (no "
               "limit); `none`: never (a client's own rekey is always served)."),
-    Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
-                                                     "implemented"), "none"), SVG, None, Merge.SERVER,
-              "Only `none`."),
+    Directive("SFTPTrafficPolicy", Custom(_traffic_policy, "none|low|medium|high|paranoid|rogaway"), SVG, None,
+              Merge.SERVER, "Traffic analysis protection: SSH IGNORE messages of random bytes before 1 in 1000 "
+              "(low), 100 (medium), 10 (high) or every (paranoid, rogaway) packet sent, as ProFTPD's."),
     Directive("SFTPKeyBlacklist", Custom(_key_blacklist, "none|path"), SVG, None, Merge.SERVER,
               "A file of partial MD5 key fingerprints (Openwall's SSH-FP00, as Debian's /etc/proftpd/blacklist.dat "
               "of weak Debian OpenSSL keys): a user's or host's key listed there is refused."),

@@ -70,6 +70,7 @@ def settings(session: "Session") -> Settings:
     if server.get("SFTPDigests"):
         s.macs = server.get("SFTPDigests")
     s.compression = COMPRESSION[server.get("SFTPCompression")]
+    s.chaff = server.get("SFTPTrafficPolicy")
     return s
 
 

@@ -251,7 +251,8 @@ def test_client_match_channel_sizes_beside_proftpd(open_tmp_path, match):
 def test_small_channel_window_packets_and_pessimistic_newkeys_carry_a_transfer(open_tmp_path):
     """`SFTPClientMatch OpenSSH channelWindowSize 64KB channelPacketSize 8KB pessimisticNewkeys on`: OpenSSH's sftp
     (rekeying every 100 KB) uploads and downloads 300 KB through many window adjustments, small packets and key
-    exchanges whose NEWKEYS waits for the client's, intact, with ProFTPD and proftpy alike."""
+    exchanges whose NEWKEYS waits for the client's, with IGNORE chaff (SFTPTrafficPolicy high), intact, with ProFTPD
+    and proftpy alike."""
     from types import SimpleNamespace
     from test_sftp import beside_config, beside_proftpd
     from test_sftp_limits import sftp
@@ -268,7 +269,8 @@ def test_small_channel_window_packets_and_pessimistic_newkeys_carry_a_transfer(o
         return (run / "back.bin").read_bytes(), (run / "sftp.log").read_text()
 
     match = 'SFTPClientMatch "^OpenSSH" channelWindowSize 64KB channelPacketSize 8KB pessimisticNewkeys on\n'
-    results = side_by_side(tmp_path, beside_config(tmp_path, match + "AllowOverwrite on\n"), drive)
+    results = side_by_side(tmp_path, beside_config(tmp_path, match + "AllowOverwrite on\nSFTPTrafficPolicy high\n"),
+                           drive)
     assert results["proftpy"][0] == results["proftpd"][0] == payload
     assert "rekeyed" in results["proftpy"][1]
 
@@ -317,3 +319,39 @@ def test_key_blacklist_beside_proftpd(open_tmp_path, listed):
 
     results = side_by_side(tmp_path, beside_config(tmp_path, f"SFTPKeyBlacklist {tmp_path}/bl.dat\n"), drive)
     assert results["proftpy"] == results["proftpd"] == (not listed, listed)
+
+
+@pytest.mark.parametrize("policy", ["none", "paranoid", "rogaway", "high"])
+def test_traffic_policy_beside_proftpd(open_tmp_path, policy):
+    """SFTPTrafficPolicy: a client logged in sends 200 SFTP requests and counts the IGNORE messages that came with
+    the answers: none with `none`, one before every packet with `paranoid` and `rogaway` (as many as the packets),
+    some with `high` (1 in 10, at random), as Debian's ProFTPD 1.3.8 sends them; the answers are the same."""
+    from test_sftp_extensions import connect
+    tmp_path = open_tmp_path
+    make_users(tmp_path)
+    keygen(tmp_path / "host", "ed25519")
+
+    def drive(port: int, run: Path) -> tuple:
+        assert wait_until(lambda: _listening(port), 10)
+        c, _, _ = connect(port, 3)
+        before = c.ignored
+        answers = [request(c, 17, s(name))[0] for name in ("nope", ".") * 100]
+        after = c.ignored - before
+        c.close()
+        return answers, after
+
+    results = side_by_side(tmp_path, f"""LoadModule mod_sftp.c
+SFTPEngine on
+SFTPHostKey {tmp_path}/host
+SFTPAuthMethods password
+SFTPLog {{dir}}/sftp.log
+SFTPTrafficPolicy {policy}
+""", drive)
+    (theirs, their_chaff), (mine, my_chaff) = results["proftpd"], results["proftpy"]
+    assert mine == theirs
+    if policy == "none":
+        assert my_chaff == their_chaff == 0
+    elif policy == "high":
+        assert 0 < their_chaff < 100 and 0 < my_chaff < 100, (their_chaff, my_chaff)
+    else:
+        assert my_chaff == their_chaff >= 200, (their_chaff, my_chaff)

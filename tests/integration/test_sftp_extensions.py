@@ -446,6 +446,7 @@ def test_client_match_sets_the_versions(sftpd):
      "SFTPClientMatch: error parsing 'channelWindowSize' value 1XB: Invalid argument"),
     ("SFTPClientMatch .* pessimisticNewkeys maybe", "SFTPClientMatch: expected Boolean parameter"),
     ("SFTPClientMatch .* sftpUTF8ProtocolVersion 7", "SFTPClientMatch: 'sftpUTF8ProtocolVersion' value 7"),
+    ("SFTPTrafficPolicy rfc4253", "SFTPTrafficPolicy: 'rfc4253' is not a recognized policy"),
     ("SFTPKeyBlacklist relative.dat", "SFTPKeyBlacklist: path 'relative.dat' not an absolute path"),
     ("SFTPKeyBlacklist /nonexistent/x.dat", "SFTPKeyBlacklist: path '/nonexistent/x.dat' not found"),
 ])

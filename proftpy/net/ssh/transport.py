@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import socket
 import struct
 import zlib
@@ -99,6 +100,7 @@ class Settings:
     old_protocol: bool = False          # SFTPOptions OldProtocolCompat: accept "SSH-1.99-" clients
     ext_info: bool = True               # off: SFTPOptions NoExtensionNegotiation
     compression: tuple[str, ...] = ("none",)
+    chaff: tuple[int, int, int] | None = None   # SFTPTrafficPolicy: (1 in N, min, max bytes) of IGNORE messages
 
 
 @dataclass
@@ -297,7 +299,17 @@ class Transport:
         return Disconnect(PROTOCOL_ERROR, "bad packet", message)
 
     def send(self, payload: bytes) -> None:
-        """One message (its payload)."""
+        """One message (its payload); under SFTPTrafficPolicy, once the keys are in use and outside a key exchange,
+        an IGNORE message of random bytes goes before it by the policy's chance (ProFTPD's tap.c)."""
+        kind = payload[0]
+        chaff = self.settings.chaff
+        if chaff is not None and kind > 49 and self.kex_count and self._kex is None and not self._holding \
+                and random.randrange(chaff[0]) == 0:
+            noise = os.urandom(chaff[1] + random.randrange(chaff[2] - chaff[1]))
+            self._send_message(Writer().byte(IGNORE).string(noise).bytes())
+        self._send_message(payload)
+
+    def _send_message(self, payload: bytes) -> None:
         sealer = self.sealer
         kind = payload[0]
         if self._holding and not (KEXINIT <= kind <= 49 or kind in (DISCONNECT, IGNORE, DEBUG)):
