@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import socket
 import struct
+from pathlib import Path
 
-from proftpy.net.ssh import crypto
+from proftpy.net.ssh import blacklist, crypto
 from proftpy.net.ssh.transport import Negotiated, _derive
 from proftpy.net.ssh.wire import Reader, Writer, mpint
 
@@ -24,7 +26,12 @@ class ServerClosed(Exception):
 
 
 class MiniClient:
-    def __init__(self, port: int, version: bytes = b"SSH-2.0-minitest"):
+    def __init__(self, port: int, version: bytes = b"SSH-2.0-minitest", newkeys_first: bool = False):
+        """`newkeys_first`: send our NEWKEYS before reading the server's, noting in `early_newkeys` whether the
+        server's came within a second of its KEXDH_REPLY (SFTPClientMatch pessimisticNewkeys: it waits for ours)."""
+        self.newkeys_first = newkeys_first
+        self.early_newkeys: bool | None = None
+        self.ignored = 0                                    # IGNORE messages received (SFTPTrafficPolicy's chaff)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.buf = b""
         self.sealer: crypto.Sealer = crypto.Sealer()
@@ -59,6 +66,7 @@ class MiniClient:
             r = Reader(payload, 1)
             raise ServerClosed(r.u32(), r.text())
         if payload[:1] in (b"\x02", b"\x04", b"\x07"):          # IGNORE, DEBUG, EXT_INFO
+            self.ignored += payload[:1] == b"\x02"
             return self.recv()
         return payload
 
@@ -79,7 +87,10 @@ class MiniClient:
         self.send(Writer().byte(30).string(q_c).bytes())
         reply = Reader(self.recv(), 1)
         k_s, q_s = reply.string(), reply.string()
-        assert self.recv() == b"\x15"
+        if self.newkeys_first:
+            self.early_newkeys = bool(self.buf) or bool(select.select([self.sock], [], [], 1.0)[0])
+        else:
+            assert self.recv() == b"\x15"
         k = int.from_bytes(crypto.x25519(secret, q_s), "big")
         h = hashlib.sha256(Writer().string(self.version).string(self.server_version).string(ours)
                            .string(server_kexinit).string(k_s).string(q_c).string(q_s).bytes() + mpint(k)).digest()
@@ -87,6 +98,8 @@ class MiniClient:
                          "hmac-sha2-256")
         keys = _derive("sha256", mpint(k), h, h, alg)          # the server's view: "in" is client-to-server
         self.send(b"\x15")
+        if self.newkeys_first:
+            assert self.recv() == b"\x15"
         self.sealer = crypto.make_sealer("aes128-ctr", keys["C"], keys["A"], "hmac-sha2-256", keys["E"])
         self.opener = crypto.make_opener("aes128-ctr", keys["D"], keys["B"], "hmac-sha2-256", keys["F"])
         self.session_id = h
@@ -158,3 +171,15 @@ class MiniClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def write_blacklist(path: Path, fingerprints: list[bytes], width: int = 4) -> None:
+    """An SSH-FP00 file (SFTPKeyBlacklist) listing these MD5 fingerprints (their 16-bit index, then `width` bytes
+    each), as ProFTPD's mod_sftp reads it (test_sftp_compat.py has ProFTPD refuse the same key)."""
+    records = sorted((int.from_bytes(fp[:2], "big"), fp[2:2 + width]) for fp in fingerprints)
+    count = len(records)
+    shift = count                               # keeps every stored offset positive
+    index = b"".join(struct.pack(">H", sum(1 for i, _ in records if i < idx) - ((idx * count) >> 16) + shift)
+                     for idx in range(0x10000))
+    head = blacklist.HEADER.pack(b"SSH-FP00", 16, 16, (width + 2) * 8, count.to_bytes(3, "big"), shift)
+    path.write_bytes(head + index + b"".join(rest for _, rest in records))

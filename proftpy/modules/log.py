@@ -556,9 +556,10 @@ def log_request(session: "Session", cmd: Request, classes: frozenset[str] | None
                 status: tuple[int, str] | None = None, real: str | None = None, virtual: str | None = None,
                 nbytes: int | None = None) -> None:
     """The ExtendedLog line of a request of another protocol that runs no FTP phase (mod_sftp's OPEN, READ,
-    CLOSE..., each with its own classes, as ProFTPD's mod_sftp logs them; None: an SSH message's name, logged
-    only where every class is): `%s`/`%S` the status it was answered with (None: the answer was no status),
-    `%f`/`%F` the file it works on, `%b` the bytes moved through it."""
+    CLOSE..., as ProFTPD's mod_sftp logs them; `classes` None: a name outside ProFTPD's command table (an SSH
+    message's, an SFTP request's but STAT), logged only where every class is): `%s`/`%S` the status it was
+    answered with (None: the answer was no status), `%f`/`%F` the file it works on, `%b` the bytes moved through
+    it."""
     st = _state(session)
     todo = [e for e in st.active if _takes(e, classes)]
     if not todo:

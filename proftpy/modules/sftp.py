@@ -28,17 +28,18 @@ here.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import TYPE_CHECKING
 
 from .. import privs
 from ..config.registry import SERVER, SVG, Directive, Merge
-from ..config.types import Custom, Flag, Options, Path, parse_bool
+from ..config.types import Custom, Flag, Options, Path, bool_word, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
 from . import sftp_ext, sftp_keystore
-from .sftp_state import (SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys, engine_servers,
-                         protocol_range)
+from .sftp_state import (CHANNEL_SIZES, SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys,
+                         channel_size, engine_servers, protocol_range, utf8_version)
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -185,18 +186,49 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
     except re.error as e:
         raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
     for key, value in zip(args[1::2], args[2::2]):
-        if key == "sftpProtocolVersion" and protocol_range(value)[1] < SERVED[0]:
-            raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
-                             f"{SERVED[1]}")
+        if key == "sftpProtocolVersion":
+            if protocol_range(value)[1] < SERVED[0]:
+                raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
+                                 f"{SERVED[1]}")
+        elif key in CHANNEL_SIZES:
+            channel_size(key, value)
+        elif key == "pessimisticNewkeys":
+            if bool_word(value) is None:
+                raise ValueError("expected Boolean parameter")
+        elif key == "sftpUTF8ProtocolVersion":
+            utf8_version(value)
+        else:
+            raise ValueError(f"unknown SFTPClientMatch key: '{key}'")
     return tuple(args)
 
 
-def _none_only(name: str, why: str):
-    def parse(args: list[str]) -> None:
-        if len(args) == 1 and args[0].lower() == "none":
-            return None
-        raise ValueError(f"'{' '.join(args)}': {why} (only 'none' is accepted)")
-    return parse
+# SFTPTrafficPolicy: ProFTPD tap.c's policies, (1 in N packets, least and most bytes of the IGNORE message)
+TRAFFIC_POLICIES = {"low": (1000, 64, 256), "medium": (100, 32, 768), "high": (10, 16, 2048),
+                    "paranoid": (1, 0, 8192), "rogaway": (1, 64, 256)}
+
+
+def _traffic_policy(args: list[str]) -> tuple[int, int, int] | None:
+    if len(args) != 1:
+        raise ValueError("Wrong number of parameters")
+    name = args[0].lower()
+    if name != "none" and name not in TRAFFIC_POLICIES:
+        raise ValueError(f"'{args[0]}' is not a recognized policy")
+    return TRAFFIC_POLICIES.get(name)
+
+
+def _key_blacklist(args: list[str]) -> str | None:
+    """`SFTPKeyBlacklist none|path`: an existing absolute path, checked as ProFTPD does (the file's format is
+    looked at when a key is checked: one that cannot be read refuses no key, with an SFTPLog line)."""
+    if len(args) != 1:
+        raise ValueError("Wrong number of parameters")
+    path = args[0]
+    if path.lower() == "none":
+        return None
+    if not path.startswith("/"):
+        raise ValueError(f"path '{path}' not an absolute path")
+    if not os.path.exists(path):
+        raise ValueError(f"path '{path}' not found")
+    return path
 
 
 def _refused(what: str):
@@ -273,11 +305,12 @@ directives = (
               Merge.SERVER, "When the server asks a logged-in client for new keys: after `interval` seconds "
               "(3600), or `MB` MiB received or sent (2048), the client given `timeout` seconds to finish (no "
               "limit); `none`: never (a client's own rekey is always served)."),
-    Directive("SFTPTrafficPolicy", Custom(_none_only("SFTPTrafficPolicy", "traffic analysis protection is not "
-                                                     "implemented"), "none"), SVG, None, Merge.SERVER,
-              "Only `none`."),
-    Directive("SFTPKeyBlacklist", Custom(_none_only("SFTPKeyBlacklist", "the key blacklist is not implemented"),
-                                         "none"), SVG, None, Merge.SERVER, "Only `none`."),
+    Directive("SFTPTrafficPolicy", Custom(_traffic_policy, "none|low|medium|high|paranoid|rogaway"), SVG, None,
+              Merge.SERVER, "Traffic analysis protection: SSH IGNORE messages of random bytes before 1 in 1000 "
+              "(low), 100 (medium), 10 (high) or every (paranoid, rogaway) packet sent, as ProFTPD's."),
+    Directive("SFTPKeyBlacklist", Custom(_key_blacklist, "none|path"), SVG, None, Merge.SERVER,
+              "A file of partial MD5 key fingerprints (Openwall's SSH-FP00, as Debian's /etc/proftpd/blacklist.dat "
+              "of weak Debian OpenSSL keys): a user's or host's key listed there is refused."),
     Directive("SFTPClientAlive", Custom(_client_alive, "count interval"), SVG, None, Merge.SERVER,
               "After `interval` seconds without a word from an authenticated client, a keepalive@proftpd.org "
               "request wanting an answer; the client is disconnected when `count` of them went unanswered (an "

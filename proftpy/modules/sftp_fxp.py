@@ -38,11 +38,11 @@ from ..reply import Reply
 from . import access
 from .files import DIR_MODE
 from .log import log_request, logs_requests
-from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE, FSETSTAT,
-                         FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT, LSTAT, MKDIR, NAME, NO_SUCH_FILE,
-                         OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED, READDIR, READLINK, READ_, REALPATH,
-                         REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS, STATUS_TEXT, SYMLINK, UNBLOCK,
-                         UNKNOWN_PRINCIPAL, VERSION, WRITE_)
+from .sftp_proto import (ATTRS, BAD_MESSAGE, BLOCK, CLOSE, DATA, EOF, EXTENDED, EXTENDED_REPLY, FAILURE,
+                         FILE_ALREADY_EXISTS, FSETSTAT, FSTAT, HANDLE, INIT, INVALID_HANDLE, LINK, LOCK_CONFLICT,
+                         LSTAT, MKDIR, NAME, NO_SUCH_FILE, OK, OPEN, OPENDIR, OP_UNSUPPORTED, PERMISSION_DENIED,
+                         READDIR, READLINK, READ_, REALPATH, REMOVE, RENAME, RMDIR, SETSTAT, STAT, STATUS,
+                         STATUS_TEXT, SYMLINK, UNBLOCK, UNKNOWN_PRINCIPAL, VERSION, WRITE_)
 from . import sftp_attrs
 from .sftp_ext import enabled as extensions_enabled, errno_status as proftpd_status, \
     extended as run_extension, hardlink, version_pairs
@@ -70,21 +70,17 @@ MAX_HANDLES = 256
 READDIR_BATCH = 100
 _U32 = struct.Struct(">I")
 
-# ExtendedLog: each request under ProFTPD's mod_sftp name for it, with its log classes (fxp.c's cmd_class)
-LOGGED = {kind: (name, frozenset(classes.split())) for kind, name, classes in (
-    (INIT, "INIT", "MISC SFTP"), (OPEN, "OPEN", "MISC SFTP"), (CLOSE, "CLOSE", "MISC SFTP"),
-    (READ_, "READ", "READ SFTP"), (WRITE_, "WRITE", "WRITE SFTP"), (LSTAT, "LSTAT", "READ SFTP"),
-    (FSTAT, "FSTAT", "READ SFTP"), (SETSTAT, "SETSTAT", "WRITE SFTP"), (FSETSTAT, "FSETSTAT", "WRITE SFTP"),
-    (OPENDIR, "OPENDIR", "DIRS SFTP"), (READDIR, "READDIR", "DIRS SFTP"), (REMOVE, "REMOVE", "WRITE SFTP"),
-    (MKDIR, "MKDIR", "DIRS WRITE SFTP"), (RMDIR, "RMDIR", "DIRS WRITE SFTP"),
-    (REALPATH, "REALPATH", "INFO DIRS SFTP"), (STAT, "STAT", "READ SFTP"), (RENAME, "RENAME", "MISC WRITE SFTP"),
-    (READLINK, "READLINK", "READ SFTP"), (SYMLINK, "SYMLINK", "WRITE SFTP"), (EXTENDED, "EXTENDED", "MISC SFTP"),
-    (LINK, "LINK", "WRITE SFTP"), (BLOCK, "LOCK", "WRITE SFTP"), (UNBLOCK, "UNLOCK", "WRITE SFTP"))}
+# ExtendedLog: each request under ProFTPD's mod_sftp name for it. Only STAT is also an FTP command's name, so only its
+# line goes by its classes (fxp.c's READ, SFTP); the other names are outside ProFTPD's command table, and only a log
+# of every class (ALL) takes them (Bug#4313, as the SSH messages' lines).
+LOGGED = {INIT: "INIT", OPEN: "OPEN", CLOSE: "CLOSE", READ_: "READ", WRITE_: "WRITE", LSTAT: "LSTAT", FSTAT: "FSTAT",
+          SETSTAT: "SETSTAT", FSETSTAT: "FSETSTAT", OPENDIR: "OPENDIR", READDIR: "READDIR", REMOVE: "REMOVE",
+          MKDIR: "MKDIR", RMDIR: "RMDIR", REALPATH: "REALPATH", STAT: "STAT", RENAME: "RENAME", READLINK: "READLINK",
+          SYMLINK: "SYMLINK", EXTENDED: "EXTENDED", LINK: "LINK", BLOCK: "LOCK", UNBLOCK: "UNLOCK"}
+STAT_CLASSES = frozenset(("READ", "SFTP"))
 _PATH_FIRST = frozenset((OPEN, LSTAT, STAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK))
 _HANDLE_FIRST = frozenset((CLOSE, READ_, WRITE_, FSTAT, FSETSTAT, READDIR, BLOCK, UNBLOCK))
 
-_ERRNO_STATUS = {errno.ENOENT: NO_SUCH_FILE, errno.ENOTDIR: NO_SUCH_FILE, errno.ELOOP: NO_SUCH_FILE,
-                 errno.EACCES: PERMISSION_DENIED, errno.EPERM: PERMISSION_DENIED, errno.EROFS: PERMISSION_DENIED}
 _STRERROR = {os.strerror(e): e for e in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EEXIST,
                                          errno.ENOTEMPTY, errno.EISDIR, errno.EROFS, errno.ELOOP, errno.EXDEV,
                                          errno.ENOSPC, errno.EDQUOT, errno.EINVAL, errno.ENAMETOOLONG)}
@@ -210,8 +206,10 @@ class Sftp:
         self.send(w.bytes())
 
     def errno_status(self, err: int) -> tuple[int, str]:
-        """An errno's status: version 3's as proftpy always answered it, 4 to 6's as ProFTPD's table has it."""
-        return errno_status(err) if self.version <= 3 else proftpd_status(err, self.version)
+        """An errno's status in this session's version, as ProFTPD's fxp_errno2status has it (version 3 too: a
+        code v3 lacks is FAILURE, with the text of the status the draft names, `Not a directory`, `File already
+        exists`...)."""
+        return proftpd_status(err, max(self.version, 3))
 
     def error(self, rid: int, e: BaseException) -> None:
         err = getattr(e, "errno", None) or errno.EIO
@@ -237,7 +235,8 @@ class Sftp:
         """The request's ExtendedLog line, as ProFTPD's mod_sftp writes it: `%r` its name and argument (a path, a
         handle, `handle offset length` for WRITE), `%s`/`%S` the status answered (none for SYMLINK and EXTENDED,
         whose lines ProFTPD writes without one), `%f`/`%F`/`%b` the open file and the bytes moved through it."""
-        name, classes = LOGGED[kind]
+        name = LOGGED[kind]
+        classes = STAT_CLASSES if kind == STAT else None
         arg = _logged_arg(kind, packet)
         status = None if kind in (SYMLINK, LINK) else self.ext_status if kind == EXTENDED else self.replied
         real = virtual = nbytes = None
@@ -249,8 +248,7 @@ class Sftp:
         if kind == EXTENDED:            # ProFTPD's RENAME, HARDLINK, FSYNC, HOMEDIR line comes first; `%b` is 0
             nbytes = 0 if self.handles else None        # while a handle is open (its transfer's count), as there
             for req, sub_status in self.sublines:
-                log_request(self.session, req, LOGGED[RENAME if req.name == "RENAME" else EXTENDED][1], sub_status,
-                            nbytes=nbytes)
+                log_request(self.session, req, None, sub_status, nbytes=nbytes)
         log_request(self.session, Request(name, arg), classes, status, real, virtual, nbytes)
 
     def run(self, packet: bytes) -> None:
@@ -334,7 +332,7 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
+            self.status(rid, *_reply_status(reply, FAILURE, self.errno_status))
         return reply
 
     # -- attributes ------------------------------------------------------------------------------------------------
@@ -463,10 +461,18 @@ class Sftp:
         if perms is None or "IgnoreSFTPUploadPerms" in self.session.server.get("SFTPOptions"):
             perms = 0o666
         try:
-            h = start_transfer(self.session, path, pflags, perms)
+            h = start_transfer(self.session, path, pflags, perms, sftp=True)
         except Refused as e:
             self.status(rid, *_reply_status(e.reply, PERMISSION_DENIED, self.errno_status))
             return
+        except (OSError, FsError) as e:
+            err, creating = getattr(e, "errno", None) or errno.EIO, bool(pflags & F_CREAT)
+            self.status(rid, *self.errno_status(open_errno(err, creating)))
+            if not creating or err in (errno.EISDIR, errno.ELOOP):
+                self.replied = None     # ProFTPD's line has a status only for the failed open(2) of a creation
+            return
+        h.request.arg = h.virtual     # the RETR/STOR line at CLOSE names the whole path, as ProFTPD's
+        h.request.raw = f"{h.request.name} {h.virtual}"
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
         self._stalled_timer()
 
@@ -610,6 +616,7 @@ class Sftp:
             session.dispatcher.after(session, req, refusal)
             self.status(rid, *_reply_status(refusal, PERMISSION_DENIED, self.errno_status))
             return
+        st = None
         try:
             vpath = self.resolve(path)
             st = session.fs.stat(vpath.real)
@@ -619,6 +626,9 @@ class Sftp:
                 names = sorted(e.name for e in it)
         except (OSError, FsError) as e:
             session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(getattr(e, 'errno', 0) or 5)}"))
+            if st is None and getattr(e, "errno", None) == errno.ENOTDIR:
+                self.status(rid, NO_SUCH_FILE)      # as ProFTPD: a path through a file is not found
+                return
             raise
         h = Handle(b"", vpath.real, vpath.virtual, entries=[".", ".."] + names, request=req)
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
@@ -684,7 +694,7 @@ class Sftp:
         elif reply.code < 400:
             self.status(rid, OK)
         else:
-            self.status(rid, *_reply_status(reply, status_of=self.errno_status))
+            self.status(rid, *_reply_status(reply, FAILURE, self.errno_status))
 
     def rmdir(self, rid: int, r: Reader) -> None:
         self.ftp(rid, "RMD", self.path(r))
@@ -718,8 +728,7 @@ class Sftp:
         if not overwrite:
             try:
                 if self.session.fs.lexists(self.resolve(new, follow=False).real):
-                    self.status(rid, *(self.errno_status(errno.EEXIST) if self.version > 3 else
-                                       (FAILURE, "File exists")))
+                    self.status(rid, FILE_ALREADY_EXISTS)       # in version 3 too, as ProFTPD
                     return
             except FsError:
                 pass                        # RNTO answers for a path out of reach
@@ -874,9 +883,11 @@ class Refused(Exception):
         self.reply = reply
 
 
-def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Handle:
-    """Open `path` for an SFTP OPEN or an scp file: RETR (STOR, APPE) with its PRE_CMD phase, AllowOverwrite,
-    HiddenStores, Umask, GroupOwner, MaxStoreFileSize; `release` ends it. Raises Refused, OSError, FsError."""
+def start_transfer(session: "Session", path: str, pflags: int, perms: int, sftp: bool = False) -> Handle:
+    """Open `path` for an SFTP OPEN (`sftp`) or an scp file: RETR (STOR, APPE) with its PRE_CMD phase,
+    AllowOverwrite, HiddenStores, Umask, GroupOwner, MaxStoreFileSize; `release` ends it. Raises Refused, OSError,
+    FsError. The FTP command's line of an OPEN that fails is ProFTPD's mod_sftp's: `451 path: error`, with the
+    errno OPEN answers (`open_errno`)."""
     writing = bool(pflags & (F_WRITE | F_APPEND | F_CREAT | F_TRUNC))
     name = "APPE" if pflags & F_APPEND else "STOR" if writing else "RETR"
     req = Request(name, path, f"{name} {path}")
@@ -932,7 +943,9 @@ def start_transfer(session: "Session", path: str, pflags: int, perms: int) -> Ha
             new_owner(session, target, fd)
     except (OSError, FsError) as e:
         err = getattr(e, "errno", None) or errno.EIO
-        session.dispatcher.after(session, req, Reply(550, f"{path}: {os.strerror(err)}"))
+        reply = Reply(451, f"{path}: {os.strerror(open_errno(err, bool(pflags & F_CREAT)))}") if sftp else \
+            Reply(550, f"{path}: {os.strerror(err)}")
+        session.dispatcher.after(session, req, reply)
         raise
     data = transfer.state(session)
     return Handle(b"", target, vpath.virtual, fd=fd, request=req, direction="i" if writing else "o",
@@ -996,15 +1009,16 @@ def _stalled(session: "Session") -> None:
     session.end("stalled")
 
 
-def errno_status(err: int) -> tuple[int, str]:
-    """An errno as a status and its text, as ProFTPD's mod_sftp answers it (fxp_errno2status): a missing file and
-    a refusal under their status names (`No such file`, `Permission denied`), anything else `Failure` with the
-    errno's own text."""
-    code = _ERRNO_STATUS.get(err, FAILURE)
-    return code, STATUS_TEXT[code] if code != FAILURE else os.strerror(err)
+def open_errno(err: int, creating: bool) -> int:
+    """The errno ProFTPD's OPEN answers for a file it could not open: a directory or a link loop is refused
+    (EACCES), so is a path through a file or too long a name when only reading (its stat fails first); creating,
+    the open's own error."""
+    if err in (errno.EISDIR, errno.ELOOP) or (err in (errno.ENOTDIR, errno.ENAMETOOLONG) and not creating):
+        return errno.EACCES
+    return err
 
 
-def _reply_status(reply: Reply, default: int = FAILURE, status_of=errno_status) -> tuple[int, str]:
+def _reply_status(reply: Reply, default: int, status_of) -> tuple[int, str]:
     """The SFTP status of an FTP command's error reply: its `path: strerror` text when it has one (`status_of`
     the session version's errno table)."""
     text = reply.text

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 
 from .. import privs, transfer
 from ..auth import pam_conv
+from ..config.types import bool_word
 from ..dispatch import Request
 from ..log import NOTICE
-from ..net.ssh import keys as sshkeys
-from ..net.ssh.channel import Connection
+from ..net.ssh import blacklist, keys as sshkeys
+from ..net.ssh.channel import PACKET, WINDOW, Connection
 from ..net.ssh.transport import (BY_APPLICATION, ILLEGAL_USER_NAME, KEY_EXCHANGE_FAILED, NEWKEYS, PROTOCOL_ERROR,
                                  SERVICE_ACCEPT, SERVICE_NOT_AVAILABLE, SERVICE_REQUEST, Closed, Disconnect, Settings,
                                  Transport)
@@ -35,7 +36,7 @@ from . import auth_otp, display, sftp_keystore
 from .access import AccessState
 from .auth import AuthState, resolve_alias
 from .log import LOG_CLASSES, LogState
-from .sftp_state import VERSION, SftpState, host_keys
+from .sftp_state import CHANNEL_SIZES, VERSION, SftpState, channel_size, client_match, host_keys
 from .sftp_fxp import open_subsystem
 from .sftp_scp import open_command
 from .sftp_sshlog import AUTH_SSH, SshLog
@@ -69,6 +70,7 @@ def settings(session: "Session") -> Settings:
     if server.get("SFTPDigests"):
         s.macs = server.get("SFTPDigests")
     s.compression = COMPRESSION[server.get("SFTPCompression")]
+    s.chaff = server.get("SFTPTrafficPolicy")
     return s
 
 
@@ -101,11 +103,15 @@ def serve(session: "Session") -> None:
     try:
         t.start()
         session.notes["SFTP_CLIENT_BANNER"] = t.client_version[8:]
+        matched = client_match(session)         # SFTPClientMatch's keys for this client's version text
+        t.pessimistic_newkeys = bool_word(matched.get("pessimisticNewkeys", "off")) or False
         Auth(session, t, sshlog).run()
+        sizes = {key: channel_size(key, value) for key, value in matched.items() if key in CHANNEL_SIZES}
         conn = Connection(t, lambda name, chan: _subsystem(session, name, chan), st.log.write,
                           session.server.get("SFTPMaxChannels"),
                           commands=lambda command, chan: open_command(session, command, chan),
-                          idle=lambda: session.set_protocol("ssh2"))
+                          idle=lambda: session.set_protocol("ssh2"),
+                          window=sizes.get("channelWindowSize", WINDOW), packet=sizes.get("channelPacketSize", PACKET))
         alive = session.server.get("SFTPClientAlive")
         if alive is not None:
             checks = ClientAlive(session, t, conn, *alive)
@@ -412,6 +418,11 @@ class Auth:
                 self._failed_attempt(user)
             return False
         self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        if self._blacklisted(blob):
+            self._failure()
+            if signed:
+                self._failed_attempt(user)
+            return False
         if not signed:
             if self._authorized(user, blob):
                 self.t.send(Writer().byte(USERAUTH_PK_OK).string(algorithm).string(blob).bytes())
@@ -462,6 +473,8 @@ class Auth:
                 self.st.log.write(f"unable to verify that given host key matches given '{algorithm}' algorithm")
             return self._refuse(user)
         self.st.log.write(f"public key SHA256 fingerprint: {key.fingerprint()}")
+        if self._blacklisted(blob):
+            return self._refuse(user)
         real, anon = resolve_alias(self.session, user)
         if anon is not None or self.session.auth is None or self.session.auth.lookup(real) is None:
             self.st.log.write(f"no account for user '{user}' found")
@@ -480,6 +493,21 @@ class Auth:
         else:
             return self._method_ok(user, "hostbased")
         return self._refuse(user)
+
+    def _blacklisted(self, blob: bytes) -> bool:
+        """Is the key in SFTPKeyBlacklist's file? As ProFTPD, a file that cannot be read refuses nothing."""
+        path = self.session.server.get("SFTPKeyBlacklist")
+        if path is None:
+            return False
+        try:
+            if not blacklist.listed(path, blob):
+                return False
+        except blacklist.BlacklistError as e:
+            self.st.log.write(f"unable to use SFTPKeyBlacklist '{path}': {e}")
+            return False
+        self.st.log.write("public key is blacklisted")
+        log.log(NOTICE, "public key %s refused: listed in SFTPKeyBlacklist '%s'", sshkeys.fingerprint(blob), path)
+        return True
 
     def _host_authorized(self, user: str, host: str, host_user: str, blob: bytes) -> bool:
         """The client's host key is in an SFTPAuthorizedHostKeys store (sftp_keystore.py) and, with UseReverseDNS

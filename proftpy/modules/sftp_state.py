@@ -117,26 +117,58 @@ def protocol_range(text: str) -> tuple[int, int]:
     return versions
 
 
+_SIZE = re.compile(r"(\d+)(GB|MB|KB|B)?", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+CHANNEL_SIZES = {"channelWindowSize": 0xFFFFFFFF, "channelPacketSize": 256 * 1024}     # the largest each may be
+
+
+def channel_size(key: str, text: str) -> int:
+    """SFTPClientMatch's channelWindowSize or channelPacketSize: bytes with ProFTPD's optional unit (`B`, `KB`,
+    `MB`, `GB`, powers of 1024); ValueError with ProFTPD's message, or ours for 0 (a channel that could never
+    carry a byte) and more than proftpy takes (a window past 2^32-1, a packet past the transport's 256 KiB)."""
+    m = _SIZE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"error parsing '{key}' value {text}: Invalid argument")
+    value = int(m.group(1)) * _UNITS[(m.group(2) or "").upper()]
+    if not 0 < value <= CHANNEL_SIZES[key]:
+        raise ValueError(f"'{key}' value {text} must be between 1 byte and {CHANNEL_SIZES[key]} bytes")
+    return value
+
+
+def utf8_version(text: str) -> int:
+    """SFTPClientMatch's sftpUTF8ProtocolVersion (1 to 6), with ProFTPD's messages."""
+    if not text.isdigit():
+        raise ValueError(f"badly formatted 'sftpUTF8ProtocolVersion' value: {text}")
+    if not 1 <= int(text) <= 6:
+        raise ValueError(f"'sftpUTF8ProtocolVersion' value {text}")
+    return int(text)
+
+
 def _client_match_problems(param) -> list[tuple[str, bool]]:
-    """SFTPClientMatch: its sftpProtocolVersion is used (checked when the line is read); its other keys are
-    accepted and ignored, with a warning."""
-    others = sorted(set(param.value[1::2]) - {"sftpProtocolVersion"})
-    if not others:
+    """SFTPClientMatch: its keys are checked when the line is read; sftpUTF8ProtocolVersion is accepted and
+    ignored, with a warning that says why."""
+    if "sftpUTF8ProtocolVersion" not in param.value[1::2]:
         return []
-    return [(f"{param.where}: {VERSION}: SFTPClientMatch {', '.join(others)}: accepted but not implemented: ignored",
-             False)]
+    return [(f"{param.where}: {VERSION}: SFTPClientMatch sftpUTF8ProtocolVersion: accepted but ignored: SFTP paths "
+             "are UTF-8 in every version (as ProFTPD's on a UTF-8 system)", False)]
 
 
-def served_range(session: "Session") -> tuple[int, int]:
-    """The SFTP versions this client may use: SFTPClientMatch lines whose pattern the client's version text (after
-    `SSH-2.0-`) matches set them, a later line overriding an earlier one, as ProFTPD applies them; within 3 to 6."""
-    low, high = 1, 6
+def client_match(session: "Session") -> dict[str, str]:
+    """The SFTPClientMatch keys for this client: those of every line whose pattern the client's version text
+    (after `SSH-2.0-`) matches, a later line's overriding an earlier one's, as ProFTPD applies them."""
+    found: dict[str, str] = {}
     banner = session.notes.get("SFTP_CLIENT_BANNER") or ""
     for param in session.server.section.all("SFTPClientMatch"):
         args = param.value
-        keys = dict(zip(args[1::2], args[2::2]))
-        if "sftpProtocolVersion" in keys and re.search(args[0], banner):
-            low, high = protocol_range(keys["sftpProtocolVersion"])
+        if re.search(args[0], banner):
+            found.update(zip(args[1::2], args[2::2]))
+    return found
+
+
+def served_range(session: "Session") -> tuple[int, int]:
+    """The SFTP versions this client may use (SFTPClientMatch's sftpProtocolVersion), within 3 to 6."""
+    version = client_match(session).get("sftpProtocolVersion")
+    low, high = protocol_range(version) if version is not None else (1, 6)
     return max(low, SERVED[0]), min(max(high, SERVED[0]), SERVED[1])
 
 

@@ -441,6 +441,14 @@ def test_client_match_sets_the_versions(sftpd):
     ("SFTPClientMatch .* sftpProtocolVersion 3-x", "SFTPClientMatch: badly formatted 'sftpProtocolVersion' value"),
     ("SFTPClientMatch .* sftpProtocolVersion 1-2",
      "SFTPClientMatch: 'sftpProtocolVersion' 1-2: proftpy serves SFTP versions 3"),
+    ("SFTPClientMatch .* foo 1", "SFTPClientMatch: unknown SFTPClientMatch key: 'foo'"),    # ProFTPD's messages
+    ("SFTPClientMatch .* channelWindowSize 1XB",
+     "SFTPClientMatch: error parsing 'channelWindowSize' value 1XB: Invalid argument"),
+    ("SFTPClientMatch .* pessimisticNewkeys maybe", "SFTPClientMatch: expected Boolean parameter"),
+    ("SFTPClientMatch .* sftpUTF8ProtocolVersion 7", "SFTPClientMatch: 'sftpUTF8ProtocolVersion' value 7"),
+    ("SFTPTrafficPolicy rfc4253", "SFTPTrafficPolicy: 'rfc4253' is not a recognized policy"),
+    ("SFTPKeyBlacklist relative.dat", "SFTPKeyBlacklist: path 'relative.dat' not an absolute path"),
+    ("SFTPKeyBlacklist /nonexistent/x.dat", "SFTPKeyBlacklist: path '/nonexistent/x.dat' not found"),
 ])
 def test_sftp_extensions_refused_at_load(tmp_path, line, text):
     res = configtest(tmp_path, f"Port 0\n<IfModule mod_sftp.c>\n{line}\n</IfModule>\n")

@@ -4,6 +4,7 @@ table, as ProFTPD 1.3.8's mod_sftp has them."""
 from __future__ import annotations
 
 import errno
+import re
 
 import pytest
 
@@ -72,9 +73,27 @@ def test_version_pairs_of_later_versions_as_proftpds():
     (errno.EISDIR, 6, (24, "File is a directory")),
     (errno.ENOSPC, 5, (14, "Out of disk space")),
     (errno.EROFS, 3, (4, "Failure")),
+    # version 3 as Debian's ProFTPD 1.3.8 answers it (test_sftp_compat.py): FAILURE with the draft's text
+    (errno.ENOTDIR, 3, (4, "Not a directory")),
+    (errno.ELOOP, 3, (4, "Link loop")),
+    (errno.ENAMETOOLONG, 3, (4, "Invalid filename")),
+    (errno.ENOTEMPTY, 3, (4, "Directory is not empty")),
+    (errno.EACCES, 3, (3, "Permission denied")),
+    (errno.ENOSPC, 3, (4, "Out of disk space")),
 ])
 def test_errno_status_as_proftpd(err, version, expect):
     assert sftp_ext.errno_status(err, version) == expect
+
+
+@pytest.mark.parametrize("err, creating, expect", [
+    (errno.EISDIR, False, errno.EACCES), (errno.EISDIR, True, errno.EACCES), (errno.ELOOP, True, errno.EACCES),
+    (errno.ENOTDIR, False, errno.EACCES), (errno.ENOTDIR, True, errno.ENOTDIR),
+    (errno.ENAMETOOLONG, False, errno.EACCES), (errno.ENAMETOOLONG, True, errno.ENAMETOOLONG),
+    (errno.ENOENT, False, errno.ENOENT), (errno.EEXIST, True, errno.EEXIST),
+])
+def test_open_errno_as_proftpd(err, creating, expect):
+    from proftpy.modules.sftp_fxp import open_errno
+    assert open_errno(err, creating) == expect
 
 
 @pytest.mark.parametrize("text, expect", [("3", (3, 3)), ("1-6", (1, 6)), ("4-5", (4, 5)),
@@ -87,3 +106,39 @@ def test_sftp_protocol_version_values(text, expect):
     else:
         with pytest.raises(ValueError, match=expect):
             protocol_range(text)
+
+
+@pytest.mark.parametrize("key, text, expect", [
+    ("channelWindowSize", "1MB", 1024 * 1024), ("channelWindowSize", "100000", 100000),
+    ("channelWindowSize", "64kb", 65536), ("channelWindowSize", "3GB", 3 * 1024 ** 3),
+    ("channelPacketSize", "16KB", 16384), ("channelPacketSize", "20000B", 20000),
+    ("channelWindowSize", "1XB", "error parsing 'channelWindowSize' value 1XB: Invalid argument"),
+    ("channelWindowSize", "4GB", "must be between 1 byte and 4294967295 bytes"),
+    ("channelWindowSize", "0", "must be between"), ("channelPacketSize", "1MB", "262144 bytes"),
+])
+def test_client_match_channel_sizes(key, text, expect):
+    from proftpy.modules.sftp_state import channel_size
+    if isinstance(expect, int):
+        assert channel_size(key, text) == expect
+    else:
+        with pytest.raises(ValueError, match=expect):
+            channel_size(key, text)
+
+
+@pytest.mark.parametrize("args, expect", [
+    ([".*", "foo", "1"], "unknown SFTPClientMatch key: 'foo'"),
+    ([".*", "pessimisticNewkeys", "maybe"], "expected Boolean parameter"),
+    ([".*", "sftpUTF8ProtocolVersion", "7"], "'sftpUTF8ProtocolVersion' value 7"),
+    ([".*", "sftpUTF8ProtocolVersion", "x"], "badly formatted 'sftpUTF8ProtocolVersion' value: x"),
+    ([".*", "channelPacketSize", "1XB"], "error parsing 'channelPacketSize'"),
+    ([".*", "channelWindowSize", "1MB", "channelPacketSize", "16KB", "pessimisticNewkeys", "on",
+      "sftpUTF8ProtocolVersion", "4", "sftpProtocolVersion", "3-6"], None),
+])
+def test_client_match_keys_checked_as_proftpd(args, expect):
+    """Every key ProFTPD 1.3.8 knows is checked when the line is read, with its messages; others are refused."""
+    from proftpy.modules.sftp import _client_match
+    if expect is None:
+        assert _client_match(args) == tuple(args)
+    else:
+        with pytest.raises(ValueError, match=re.escape(expect)):
+            _client_match(args)

@@ -8,8 +8,9 @@ wanted (ProFTPD treats the last as ignored). Global requests are refused (`keepa
 is the answer OpenSSH expects).
 
 Flow control bounds the memory a client can make the session hold: a channel's window towards the client is
-`WINDOW` bytes, and is opened again only as the subsystem consumes what arrived (`Channel.consumed`); data beyond
-the window, or a data packet larger than the packet size we announced, ends the connection. What the subsystem
+`WINDOW` bytes (or SFTPClientMatch's channelWindowSize: `Connection.window`), and is opened again only as the
+subsystem consumes what arrived (`Channel.consumed`); data beyond the window, or a data packet larger than the
+packet size we announced (`Connection.packet`), ends the connection. What the subsystem
 writes goes out within the client's window and packet size; the rest waits in `Channel.pending`, and the
 subsystem is given no further input while anything waits (`Channel.ready`), so its output never piles up."""
 
@@ -48,7 +49,7 @@ class Channel:
         self.local, self.remote = local, remote
         self.remote_window = window             # bytes we may still send
         self.remote_packet = max(1, min(packet, 256 * 1024))
-        self.local_window = WINDOW              # bytes the client may still send
+        self.local_window = conn.window         # bytes the client may still send
         self.unacked = 0                        # bytes consumed since the last WINDOW_ADJUST
         self.pending = bytearray()              # written, waiting for window
         self.subsystem: Subsystem | None = None
@@ -94,7 +95,7 @@ class Channel:
     def consumed(self, n: int) -> None:
         """The subsystem used `n` bytes of input: open the window again once half of it is used."""
         self.unacked += n
-        if self.unacked >= WINDOW // 2 and not self.got_close:
+        if self.unacked >= self.conn.window // 2 and not self.got_close:
             self.conn.transport.send(Writer().byte(WINDOW_ADJUST).u32(self.remote).u32(self.unacked).bytes())
             self.local_window += self.unacked
             self.unacked = 0
@@ -119,8 +120,10 @@ class Connection:
                  log: Callable[[str], None], max_channels: int = 10,
                  refuse: Callable[[str, str], None] = lambda request, why: None,
                  commands: Callable[[str, Channel], Subsystem | None] | None = None,
-                 idle: Callable[[], None] = lambda: None, answered: Callable[[], None] = lambda: None):
+                 idle: Callable[[], None] = lambda: None, answered: Callable[[], None] = lambda: None,
+                 window: int = WINDOW, packet: int = PACKET):
         self.transport = transport
+        self.window, self.packet = window, packet   # what each channel offers the client (SFTPClientMatch's)
         self.subsystems = subsystems            # name, channel -> a running subsystem, or None to refuse
         self.log = log
         self.max_channels = max_channels
@@ -199,7 +202,7 @@ class Connection:
             elif kind == EXTENDED_DATA:
                 chan = self._channel(r.u32())
                 r.u32()
-                self._take(chan, len(r.string(PACKET)))
+                self._take(chan, len(r.string(self.packet)))
                 chan.consumed(len(payload))      # stderr from a client: ignored, but window given back
             elif kind == GLOBAL_REQUEST:
                 name = r.text(256)
@@ -233,7 +236,7 @@ class Connection:
 
     def _data(self, r: Reader) -> None:
         chan = self._channel(r.u32())
-        data = r.string(PACKET)
+        data = r.string(self.packet)
         self._take(chan, len(data))
         if chan.subsystem is None:
             chan.consumed(len(data))            # no subsystem yet: nothing reads it
@@ -260,7 +263,7 @@ class Connection:
         chan = self.channels[local] = Channel(self, local, remote, window, packet)
         self.opened += 1
         self.transport.send(Writer().byte(OPEN_CONFIRMATION).u32(remote).u32(local).u32(chan.local_window)
-                            .u32(PACKET).bytes())
+                            .u32(self.packet).bytes())
         return kind
 
     def _request(self, r: Reader) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import socket
 import struct
 import zlib
@@ -99,6 +100,7 @@ class Settings:
     old_protocol: bool = False          # SFTPOptions OldProtocolCompat: accept "SSH-1.99-" clients
     ext_info: bool = True               # off: SFTPOptions NoExtensionNegotiation
     compression: tuple[str, ...] = ("none",)
+    chaff: tuple[int, int, int] | None = None   # SFTPTrafficPolicy: (1 in N, min, max bytes) of IGNORE messages
 
 
 @dataclass
@@ -145,6 +147,8 @@ class Transport:
         self._held_bytes = 0
         self._holding = False
         self._ext_info_sent = False
+        self.pessimistic_newkeys = False    # SFTPClientMatch pessimisticNewkeys: our NEWKEYS after the client's
+        self._newkeys_out: tuple | None = None  # (keys, negotiated) of the NEWKEYS we wait to send
         self._buf = bytearray()
         self.sealer: crypto.Sealer = crypto.Sealer()
         self.opener: crypto.Opener = crypto.Opener()
@@ -295,7 +299,17 @@ class Transport:
         return Disconnect(PROTOCOL_ERROR, "bad packet", message)
 
     def send(self, payload: bytes) -> None:
-        """One message (its payload)."""
+        """One message (its payload); under SFTPTrafficPolicy, once the keys are in use and outside a key exchange,
+        an IGNORE message of random bytes goes before it by the policy's chance (ProFTPD's tap.c)."""
+        kind = payload[0]
+        chaff = self.settings.chaff
+        if chaff is not None and kind > 49 and self.kex_count and self._kex is None and not self._holding \
+                and random.randrange(chaff[0]) == 0:
+            noise = os.urandom(chaff[1] + random.randrange(chaff[2] - chaff[1]))
+            self._send_message(Writer().byte(IGNORE).string(noise).bytes())
+        self._send_message(payload)
+
+    def _send_message(self, payload: bytes) -> None:
         sealer = self.sealer
         kind = payload[0]
         if self._holding and not (KEXINIT <= kind <= 49 or kind in (DISCONNECT, IGNORE, DEBUG)):
@@ -610,15 +624,22 @@ class Transport:
         signature = host_key.sign(alg.hostkey, h)
         reply = GEX_REPLY if kex.gex is not None else KEXDH_REPLY
         self.send(Writer().byte(reply).string(k_s).raw(reply_value).string(signature).bytes())
-        self.send(bytes((NEWKEYS,)))
         keys = _derive(digest, mpint(k), h, self.session_id, alg)
+        self._pending_in = (keys, alg)
+        if self.pessimistic_newkeys:    # ours once the client's came (`_newkeys`)
+            self._newkeys_out = (keys, alg)
+        else:
+            self._send_newkeys(keys, alg)
+
+    def _send_newkeys(self, keys: dict, alg: Negotiated) -> None:
+        """Our NEWKEYS, then our side under the new keys: what the layers above said meanwhile, EXT_INFO."""
+        self.send(bytes((NEWKEYS,)))
         self.sealer = crypto.make_sealer(alg.cipher_out, keys["D"], keys["B"], _mac(alg.mac_out), keys["F"])
         self.packets_out = 0
         if alg.comp_out == "zlib" and self._deflate is None:
             self._deflate = zlib.compressobj()
         if self.strict:
             self.send_seq = 0
-        self._pending_in = (keys, alg)
         self.negotiated = alg
         self._holding = False
         held, self._held, self._held_bytes = self._held, [], 0
@@ -635,6 +656,9 @@ class Transport:
                              "disconnecting")
         keys, alg = pending
         self._pending_in = None
+        if self._newkeys_out is not None:
+            out, self._newkeys_out = self._newkeys_out, None
+            self._send_newkeys(*out)
         self.opener = crypto.make_opener(alg.cipher_in, keys["C"], keys["A"], _mac(alg.mac_in), keys["E"])
         self.packets_in = 0
         if alg.comp_in == "zlib" and self._inflate is None:
