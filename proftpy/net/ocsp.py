@@ -12,6 +12,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from .openssl import from_der
+
 # OCSP_response_create(OCSP_RESPONSE_STATUS_TRYLATER, NULL), DER: what ProFTPD staples when it has no answer
 TRY_LATER = bytes.fromhex("30030a0103")
 MAX_RESPONSE = 1 << 20                  # bytes an answer may have (a responder that never stops is cut here)
@@ -87,9 +89,7 @@ def _openssl_error(what: str, level: int = 4) -> OcspError:
 
 def _d2i(decode, der: bytes, what: str) -> int:
     """An OpenSSL object (the caller frees it) from DER; OcspError naming `what` when it cannot be read."""
-    buf = ctypes.create_string_buffer(der, len(der))
-    ptr = _P(ctypes.addressof(buf))
-    obj = decode(None, ctypes.byref(ptr), len(der))
+    obj = from_der(decode, der)
     if not obj:
         raise _openssl_error(f"{what} cannot be read")
     return obj

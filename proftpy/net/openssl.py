@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ssl
-from typing import Callable
+from typing import Any, Callable
 
 SESS_CACHE_OFF = 0x0000
 SESS_CACHE_SERVER = 0x0002
@@ -328,11 +328,17 @@ def session_der(lib: ctypes.CDLL, sess: int) -> bytes:
     return buf.raw
 
 
-def session_of(lib: ctypes.CDLL, der: bytes) -> int | None:
-    """A new SSL_SESSION (one reference, the caller's) from its DER form; None when OpenSSL cannot read it."""
+def from_der(decode: Any, der: bytes) -> int:
+    """An OpenSSL object from its DER form through one of its d2i_* functions (the caller frees it); 0 when it
+    cannot be read, OpenSSL's error queue left to the caller."""
     buf = ctypes.create_string_buffer(der, len(der))
     ptr = ctypes.c_void_p(ctypes.addressof(buf))
-    sess = lib.d2i_SSL_SESSION(None, ctypes.byref(ptr), len(der))
+    return decode(None, ctypes.byref(ptr), len(der)) or 0
+
+
+def session_of(lib: ctypes.CDLL, der: bytes) -> int | None:
+    """A new SSL_SESSION (one reference, the caller's) from its DER form; None when OpenSSL cannot read it."""
+    sess = from_der(lib.d2i_SSL_SESSION, der)
     if not sess:
         lib.ERR_clear_error()
         raise ValueError("cached session data cannot be read (d2i_SSL_SESSION)")

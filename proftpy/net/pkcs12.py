@@ -8,6 +8,8 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
+from .openssl import from_der
+
 _BIO_CTRL_INFO = 3              # BIO_get_mem_data
 
 
@@ -97,9 +99,7 @@ def parse(data: bytes, password: bytes | None) -> Bundle:
 
 
 def _p12(lib: ctypes.CDLL, data: bytes) -> int:
-    buf = ctypes.create_string_buffer(data, len(data))
-    ptr = ctypes.c_void_p(ctypes.addressof(buf))
-    p12 = lib.d2i_PKCS12(None, ctypes.byref(ptr), len(data))
+    p12 = from_der(lib.d2i_PKCS12, data)
     if not p12:
         lib.ERR_clear_error()
         raise Pkcs12Error("not a PKCS12 file (DER)")
