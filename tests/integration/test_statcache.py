@@ -194,7 +194,7 @@ def test_sftp_sessions_read_through_the_table_and_cache_no_failure(ftpd, tmp_pat
     key = tmp_path / "host_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     d = ftpd(ON + f"StatCacheMaxAge 60 60\nSFTPEngine on\nSFTPHostKey {key}\nSFTPAuthMethods password\n"
-             "AllowOverwrite on\n")
+             "AllowOverwrite on\nStatCacheCapacity 100\n")     # rows the dump shows whole (where they fall: the path's hash)
     url = f"sftp://127.0.0.1:{d.port}"
 
     def curl(*args: str) -> subprocess.CompletedProcess:
