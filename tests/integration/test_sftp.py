@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IS_ROOT, PASSWORDS, REPO, Daemon, configtest, fill, free_port, make_users, start_daemon,
-                      wait_until)
+from conftest import (IS_ROOT, PASSWORDS, REPO, Daemon, configtest, fill, free_port, listening, make_users,
+                      start_daemon, wait_until)
 
 pytestmark = pytest.mark.skipif(not IS_ROOT or shutil.which("sftp") is None or shutil.which("ssh-keygen") is None,
                                 reason="needs root (chroot, host keys) and OpenSSH's sftp and ssh-keygen")
@@ -141,20 +141,12 @@ def sftpd(tmp_path_factory):
                                     "pam_service": d.pam_service}))
     start_daemon(d)
     d.sftp_port, d.kbd_port = sftp_port, kbd_port
-    assert wait_until(lambda: _listening(sftp_port), 10)
+    assert wait_until(lambda: listening(sftp_port), 10)
     try:
         yield d
     finally:
         d.stop()
         pam_file.unlink()
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def sftp_batch(d: Daemon, commands: str, *opts: str, key: str = "alice_ed25519", user: str = "alice",
@@ -966,7 +958,7 @@ def test_jail_without_root_keeps_sftp_inside(tmp_path):
                                dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
         with daemon_as_user(d, DEV_UID):
             d.sftp_port = d.port
-            assert wait_until(lambda: _listening(d.port), 10)
+            assert wait_until(lambda: listening(d.port), 10)
             c = MiniClient(d.port)
             assert c.login("bob", PASSWORDS["bob"])
             c.open_sftp()

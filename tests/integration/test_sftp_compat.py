@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, PROFTPD, make_users, side_by_side, wait_until
+from conftest import PASSWORDS, PROFTPD, listening, make_users, side_by_side, wait_until
 from proftpy.net.ssh.channel import PACKET, WINDOW
 from proftpy.net.ssh.wire import Reader, Writer
-from test_sftp import _listening, keygen
+from test_sftp import keygen
 from test_sftp_extensions import connect, request, s
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (logins as the test users, chroot)")
@@ -102,7 +102,7 @@ def beside():
         logs = "".join(f"ExtendedLog {{dir}}/c{i}.log {c} names\n" for i, c in enumerate(CLASSES))
 
         def drive(port: int, run: Path) -> tuple:
-            assert wait_until(lambda: _listening(port), 10)
+            assert wait_until(lambda: listening(port), 10)
             for p in list(home.iterdir()):
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
             (home / "a.txt").write_bytes(b"hello world\n")
@@ -194,7 +194,7 @@ def _beside_with_match(tmp_path: Path, match: str, drive) -> dict:
     keygen(tmp_path / "host", "ed25519")
 
     def run(port: int, _: Path):
-        assert wait_until(lambda: _listening(port), 10)
+        assert wait_until(lambda: listening(port), 10)
         return drive(port)
 
     return side_by_side(tmp_path, f"""LoadModule mod_sftp.c
@@ -332,7 +332,7 @@ def test_traffic_policy_beside_proftpd(open_tmp_path, policy):
     keygen(tmp_path / "host", "ed25519")
 
     def drive(port: int, run: Path) -> tuple:
-        assert wait_until(lambda: _listening(port), 10)
+        assert wait_until(lambda: listening(port), 10)
         c, _, _ = connect(port, 3)
         before = c.ignored
         answers = [request(c, 17, s(name))[0] for name in ("nope", ".") * 100]

@@ -16,27 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, PASSWORDS, Daemon, configtest, fill, free_port, make_users, start_daemon, wait_until
+from conftest import (BASE_CONFIG, IS_ROOT, PASSWORDS, Daemon, configtest, fill, free_port, listening, make_users,
+                      start_daemon, wait_until)
 from proftpy.net.ssh.wire import Reader, Writer
-from test_sftp import SSH_OPTS, _listening, keygen
+from test_sftp import SSH_OPTS, keygen
 
 pytestmark = pytest.mark.skipif(not IS_ROOT or shutil.which("sftp") is None or shutil.which("ssh-keygen") is None,
                                 reason="needs root (chroot, host keys) and OpenSSH's sftp and ssh-keygen")
 
-CONFIG = """\
-ServerName "ftp main"
-Port {port}
-DefaultAddress 127.0.0.1
-SocketBindTight on
-DefaultServer on
-UseIPv6 off
-UseReverseDNS off
-PidFile {dir}/proftpy.pid
-ScoreboardFile {dir}/proftpy.scoreboard
-SystemLog {dir}/system.log
-ControlsSocket {dir}/proftpy.sock
-DelayTable {dir}/proftpy.delay
-TimeoutIdle 20
+CONFIG = BASE_CONFIG.replace("{host}", "127.0.0.1").replace("{ipv6}", "off") + """\
 <Global>
   AuthOrder mod_auth_file.c
   AuthUserFile {dir}/ftpd.passwd
@@ -117,7 +105,7 @@ def sftpd(tmp_path_factory):
     d.conf.write_text(fill(CONFIG, {"port": d.port, "dir": base, "sftp_port": d.sftp_port,
                                     "tuned_port": d.tuned_port, "matched_port": d.matched_port}))
     start_daemon(d)
-    assert wait_until(lambda: _listening(d.sftp_port), 10)
+    assert wait_until(lambda: listening(d.sftp_port), 10)
     try:
         yield d
     finally:
@@ -522,7 +510,7 @@ def test_same_extension_replies_as_proftpd_mod_sftp(open_tmp_path):
     batch.write_text("ln a.txt l.txt\n-ln a.txt l.txt\n-ln nope x\ndf -h\n-cp a.txt c.txt\nls -1\n")
 
     def drive(port: int, run: Path) -> tuple:
-        assert wait_until(lambda: _listening(port), 10)
+        assert wait_until(lambda: listening(port), 10)
         for p in list(home.iterdir()):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         (home / "a.txt").write_bytes(DATA[:1028])
@@ -708,7 +696,7 @@ def test_versions_4_to_6_beside_proftpd(open_tmp_path):
     uid, gid, home = users["bob"]
 
     def drive(port: int, run: Path) -> dict:
-        assert wait_until(lambda: _listening(port), 10)
+        assert wait_until(lambda: listening(port), 10)
         results = {}
         for version in (4, 5, 6):
             for p in list(home.iterdir()):

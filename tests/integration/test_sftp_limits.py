@@ -14,8 +14,8 @@ import time
 import pytest
 
 import test_sftp
-from conftest import AUTH_CONFIG, BASE_CONFIG, PASSWORDS, Daemon, fill, free_port, start_daemon, wait_until
-from test_sftp import SSH_OPTS, _listening, beside_config, beside_proftpd
+from conftest import AUTH_CONFIG, BASE_CONFIG, PASSWORDS, Daemon, fill, free_port, listening, start_daemon, wait_until
+from test_sftp import SSH_OPTS, beside_config, beside_proftpd
 
 pytestmark = test_sftp.pytestmark      # root, OpenSSH's sftp and ssh-keygen
 
@@ -73,7 +73,7 @@ def _start(base, config: str) -> Daemon:
     d.conf.write_text(fill(config + BASE_CONFIG + AUTH_CONFIG, {"port": d.port, "dir": base, "home": home,
                                                                  "host": "127.0.0.1", "ipv6": "off"}))
     start_daemon(d)
-    assert wait_until(lambda: _listening(d.port), 10)
+    assert wait_until(lambda: listening(d.port), 10)
     return d
 
 
