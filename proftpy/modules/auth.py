@@ -208,12 +208,11 @@ def chain_for(modules: ModuleSet, shared: States, server) -> AuthChain:
 
 def prepare_chains(master: MasterView) -> None:
     """master_preload (at start, after the daemon said it is ready, and after each reload): every server's chain,
-    its files warmed and its dummy hash made, and whether its sessions keep CAP_CHOWN (this costs a password hash: kept off the start-to-listen path);
+    its files warmed and its dummy hash made (this costs a password hash: kept off the start-to-listen path);
     problems go to the log (the daemon still starts, as ProFTPD does: a login against an unusable file just
     fails)."""
     master.state.put(AuthChains())
     for server in master.config.servers:
-        keeps_chown(server)                     # settled once here: every login asks it
         try:
             chain = chain_for(master.modules, master.state, server)
         except ValueError as e:                 # AuthOrder naming a module that does not exist

@@ -49,6 +49,7 @@ from . import deflate as mod_deflate
 
 if TYPE_CHECKING:
     from ..config.tree import Server
+    from ..module import MasterView
     from ..session import Session
 
 NAME = "mod_xfer.c"
@@ -839,6 +840,12 @@ def _keeps_chown(server: "Server") -> bool:
     return any(s.get("UserOwner") for s in _own_sections(server.section))
 
 
+def _settle_owners(master: "MasterView") -> None:
+    """master_preload: whether each server's sessions keep CAP_CHOWN, settled before any fork (every login asks)."""
+    for server in master.config.servers:
+        keeps_chown(server)
+
+
 def _own_sections(section):
     yield section
     for s in section.sections:
@@ -926,5 +933,5 @@ commands = (
 )
 
 MODULE = Module(NAME, directives=directives, commands=commands, session_init=session_init,
-                hooks=(Hook(POST_CMD, "PASS", _after_pass),)
+                master_preload=_settle_owners, hooks=(Hook(POST_CMD, "PASS", _after_pass),)
                 + tuple(Hook(POST_CMD_ERR, c.name, _drop_passive) for c in commands if c.transfer))
