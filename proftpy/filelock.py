@@ -1,10 +1,11 @@
-"""What the file-backed tables (scoreboard, BanTable, DelayTable) share: their fcntl record lock and ProFTPD's
-rules for where such a file may live."""
+"""What the file-backed tables (scoreboard, BanTable, DelayTable, the TLS session and stat caches) share: their
+fcntl record lock, ProFTPD's rules for where such a file may live, and laying a mapped table."""
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import mmap
 import os
 import stat
 from typing import Iterator
@@ -56,3 +57,15 @@ def open_table(path: str, what: str, mode: int = 0o600) -> int:
         os.close(fd)
         raise BadLocation(f"{what} '{path}': not a regular file")
     return fd
+
+
+def map_table(fd: int, header: bytes, length: int, keep: int = 0) -> mmap.mmap:
+    """The open table file made `length` bytes that begin with `header`, mapped shared. A file of that length whose
+    first `keep` bytes already match the header keeps what it holds; any other is laid afresh (it only held a
+    cache). Raises OSError."""
+    with locked(fd, fcntl.LOCK_EX):
+        if not keep or os.fstat(fd).st_size != length or os.pread(fd, keep, 0) != header[:keep]:
+            os.ftruncate(fd, 0)
+            os.ftruncate(fd, length)
+            os.pwrite(fd, header, 0)
+    return mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)

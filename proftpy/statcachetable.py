@@ -122,12 +122,8 @@ class StatCacheTable:
             raise StatCacheTableError(str(e) if isinstance(e, filelock.BadLocation) else
                                       f"unable to open StatCacheTable '{path}': {e.strerror}") from None
         try:
-            with filelock.locked(fd, fcntl.LOCK_EX):
-                os.ftruncate(fd, 0)
-                os.ftruncate(fd, length)
-                os.pwrite(fd, HEADER.pack(MAGIC, VERSION, HEADER.size, SLOT_SIZE, capacity, *([0] * len(COUNTERS))),
-                          0)
-            mm = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            mm = filelock.map_table(fd, HEADER.pack(MAGIC, VERSION, HEADER.size, SLOT_SIZE, capacity,
+                                                    *([0] * len(COUNTERS))), length)
         except OSError as e:
             os.close(fd)
             raise StatCacheTableError(f"unable to get shared memory for StatCacheTable '{path}': {e.strerror}") \

@@ -81,14 +81,8 @@ class SessionTable:
         except OSError as e:
             raise CacheTableError(f"unable to open file '{path}': {e.strerror}") from None
         try:
-            with filelock.locked(fd, fcntl.LOCK_EX):
-                head = os.pread(fd, HEADER.size, 0)
-                fresh = HEADER.pack(MAGIC, VERSION, HEADER.size, SLOT_SIZE, slots, *([0] * len(COUNTERS)))
-                if os.fstat(fd).st_size != length or head[:_COUNTERS_AT] != fresh[:_COUNTERS_AT]:
-                    os.ftruncate(fd, 0)
-                    os.ftruncate(fd, length)
-                    os.pwrite(fd, fresh, 0)
-            mm = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            mm = filelock.map_table(fd, HEADER.pack(MAGIC, VERSION, HEADER.size, SLOT_SIZE, slots,
+                                                    *([0] * len(COUNTERS))), length, keep=_COUNTERS_AT)
         except OSError as e:
             os.close(fd)
             raise CacheTableError(f"unable to use file '{path}': {e.strerror}") from None
