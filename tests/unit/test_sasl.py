@@ -1,0 +1,153 @@
+"""LDAPUseSASL's client mechanisms against their RFCs' worked examples (RFC 2195, RFC 2831, RFC 5802, RFC 7677),
+the choice among configured mechanisms, the authentication id taken from LDAPBindDN, and the directive's
+checks."""
+
+import pytest
+
+from proftpy.auth.ldap_config import ServerInfo, Settings
+from proftpy.auth.ldap_sasl import client, first_rdn, identity
+from proftpy.auth.sasl import Identity, SaslError, choose
+from proftpy.auth.sasl_digest import DigestMd5, parse_directives, response_value
+from proftpy.modules.ldap import _sasl
+
+
+def test_plain_login_cram():
+    who = Identity("tim", "tanstaaftanstaaf", authzid="boss")
+    assert client("PLAIN", who).start() == b"boss\0tim\0tanstaaftanstaaf"
+    login = client("LOGIN", who)
+    assert login.start() is None
+    assert [login.step(b"Username:"), login.step(b"Password:")] == [b"tim", b"tanstaaftanstaaf"]
+    with pytest.raises(SaslError):
+        login.step(b"again:")
+    # RFC 2195's example
+    cram = client("CRAM-MD5", who)
+    assert cram.start() is None
+    assert (cram.step(b"<1896.697170952@postoffice.reston.mci.net>")
+            == b"tim b913a602c7eda7a495b4e6e7334d3890")
+
+
+def scram_exchange(name, user, password, nonce, server_first, client_final, server_final):
+    mech = client(name, Identity(user, password), nonce.encode())
+    assert mech.start() == f"n,,n={user},r={nonce}".encode()
+    assert mech.step(server_first.encode()) == client_final.encode()
+    mech.finish(server_final.encode())
+    return mech
+
+
+def test_scram_sha1_rfc5802():
+    scram_exchange("SCRAM-SHA-1", "user", "pencil", "fyko+d2lbbFgONRv9qkxdawL",
+                   "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+                   "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+                   "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+
+
+def test_scram_sha256_rfc7677():
+    scram_exchange("SCRAM-SHA-256", "user", "pencil", "rOprNGfwEbeRWgbNEkqO",
+                   "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+                   "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                   "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+                   "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+
+
+@pytest.mark.parametrize("server_first", [
+    "r=other-nonce,s=QSXCR+Q6sek8bf92,i=4096",                     # not our nonce extended
+    "r=fyko+d2lbbFgONRv9qkxdawL,s=QSXCR+Q6sek8bf92,i=4096",          # our nonce, not extended
+    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=0",
+    "r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=99999999",     # a CPU burner
+    "r=fyko+d2lbbFgONRv9qkxdawLx,s=not base64!,i=4096",
+    "e=unknown-user", "garbage"])
+def test_scram_refuses_bad_server_first(server_first):
+    mech = client("SCRAM-SHA-1", Identity("user", "pencil"), b"fyko+d2lbbFgONRv9qkxdawL")
+    mech.start()
+    with pytest.raises(SaslError):
+        mech.step(server_first.encode())
+
+
+def test_scram_checks_the_server_signature():
+    mech = client("SCRAM-SHA-1", Identity("user", "pencil"), b"fyko+d2lbbFgONRv9qkxdawL")
+    mech.start()
+    with pytest.raises(SaslError):
+        mech.finish(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")          # success before the proof
+    mech.step(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
+    for wrong in (b"v=AAAAqV8S7suAoZWja4dJRkFsKQ=", None, b"e=other-error"):
+        with pytest.raises(SaslError):
+            mech.finish(wrong)
+    # sent as a last challenge, then success without data
+    assert mech.step(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=") == b""
+    mech.finish(None)
+
+
+def test_scram_escapes_names():
+    mech = client("SCRAM-SHA-1", Identity("a=b,c", "x", authzid="z,"), b"nonce")
+    assert mech.start() == b"n,a=z=2C,n=a=3Db=2Cc,r=nonce"
+
+
+def test_digest_md5_rfc2831():
+    # RFC 2831 4's example (an IMAP digest-uri: the function takes it as is)
+    who = Identity("chris", "secret")
+    args = ("elwood.innosoft.com", "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk", "00000001", "imap/elwood.innosoft.com")
+    assert response_value(who, *args, "AUTHENTICATE") == "d388dad90d4bbd760a152321f2143af7"
+    assert response_value(who, *args, "") == "ea40f60335c427b5527b84dbabcdfffd"
+
+
+def test_digest_md5_exchange():
+    who = Identity("chris", "secret", realm="elwood.innosoft.com", host="elwood.innosoft.com")
+    mech = DigestMd5(who, b"OA6MHXh6VqTrRk")
+    assert mech.start() is None
+    answer = parse_directives(mech.step(b'realm="elwood.innosoft.com",nonce="OA6MG9tEQGm2hh",qop="auth",'
+                                        b'algorithm=md5-sess,charset=utf-8'))
+    assert answer["username"] == "chris" and answer["qop"] == "auth" and answer["nc"] == "00000001"
+    assert answer["digest-uri"] == "ldap/elwood.innosoft.com" and answer["charset"] == "utf-8"
+    expected = response_value(who, who.realm, "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk", "00000001",
+                              "ldap/elwood.innosoft.com", "")
+    with pytest.raises(SaslError):
+        mech.finish(b"rspauth=00000000000000000000000000000000")
+    assert mech.step(f"rspauth={expected}".encode()) == b""
+    mech.finish(None)
+
+
+@pytest.mark.parametrize("challenge", [
+    b'realm="x",qop="auth",algorithm=md5-sess',                      # no nonce
+    b'nonce="n",qop="auth-conf",algorithm=md5-sess',                 # no qop=auth
+    b'nonce="n",qop="auth",algorithm=md5',                           # not md5-sess
+    b'nonce="n,qop="auth",algorithm=md5-sess',                        # unterminated
+    b'nonce="' + b"x" * 3000 + b'"'])
+def test_digest_md5_refuses_bad_challenges(challenge):
+    with pytest.raises(SaslError):
+        DigestMd5(Identity("u", "p")).step(challenge)
+
+
+def test_parse_directives_quotes():
+    assert parse_directives(b' a="x\\"y" , B=tok,,c="" ') == {"a": 'x"y', "b": "tok", "c": ""}
+
+
+def test_choose_follows_libsasl2():
+    assert choose(("PLAIN", "CRAM-MD5", "SCRAM-SHA-1", "DIGEST-MD5"), False) == "SCRAM-SHA-1"
+    assert choose(("SCRAM-SHA-1", "SCRAM-SHA-256"), False) == "SCRAM-SHA-256"
+    assert choose(("CRAM-MD5", "DIGEST-MD5"), False) == "DIGEST-MD5"
+    assert choose(("PLAIN", "CRAM-MD5"), True) == "CRAM-MD5"
+    assert choose(("LOGIN", "PLAIN"), True) == "PLAIN"
+    assert choose(("PLAIN", "LOGIN"), False) is None             # noplain without TLS
+    assert choose(("ANONYMOUS",), True) is None                   # noanonymous
+    assert choose(("ANONYMOUS", "PLAIN"), True) == "PLAIN"
+
+
+def test_authcid_from_bind_dn():
+    assert first_rdn("cn=ftp\\,bind,dc=example") == ("cn", "ftp\\,bind")
+    assert first_rdn("") is None
+    info = ServerInfo("h", "ldap", "ldap.example", 389, None)
+    library = {"SASL_AUTHCID": "fallback", "SASL_REALM": "R", "SASL_AUTHZID": "dn:cn=z"}
+    who = identity(Settings(bind_dn="CN = admin,dc=example,dc=com", bind_password="pw", library=library), info)
+    assert who == Identity("admin", "pw", "dn:cn=z", "R", "ldap.example")
+    # only the first RDN is looked at (ProFTPD stops there): no cn in it, the ldap.conf value (or nothing)
+    assert identity(Settings(bind_dn="uid=x,cn=y", library=library), info).authcid == "fallback"
+    assert identity(Settings(bind_dn="uid=x,cn=y"), info).authcid == ""
+
+
+def test_directive_words():
+    assert _sasl(["scram-sha-256", "PLAIN", "plain", "anonymous"]) == ("SCRAM-SHA-256", "PLAIN", "ANONYMOUS")
+    for bad, text in ((["EXTERNAL"], "unsupported SASL mechanism: EXTERNAL"),
+                      (["GSSAPI", "PLAIN"], "unsupported SASL mechanism: GSSAPI"),
+                      (["SCRAM-SHA-3"], "SCRAM mechanisms are"), ([], "wrong number of parameters")):
+        with pytest.raises(ValueError, match=text):
+            _sasl(bad)
