@@ -1,7 +1,12 @@
 """A real OpenLDAP server for mod_ldap's tests and scripts/compare_proftpd.py: Debian's slapd with a configuration
 of its own (slapd.conf, an mdb database) in a temporary directory, listening on free loopback ports (ldap://, and
 ldaps:// with a throwaway certificate for 127.0.0.1 and localhost), loaded with slapadd before it starts, stopped by
-its pid."""
+its pid.
+
+SASL binds (LDAPUseSASL): slapd's own Cyrus SASL, with Debian's libsasl2-modules (SCRAM-SHA-*, DIGEST-MD5, CRAM-MD5,
+and PLAIN and LOGIN on TLS), reads the password from the directory: `authz-regexp` maps a SASL name (with or without
+a realm) to `cn=<name>,dc=example,dc=com`, and `sasl_account` is such an entry, its userPassword in clear text (what
+the shared-secret mechanisms need). No sasldb file, no system configuration."""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ SUFFIX = "dc=example,dc=com"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PW = "admin-secret"
 PEOPLE = f"ou=people,{SUFFIX}"
+SASL_NAME, SASL_PW = "ftpbind", "ftpbind-secret"        # the SASL account: its authentication id and password
+SASL_DN = f"cn={SASL_NAME},{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
 
 CONFIG = """\
@@ -33,6 +40,7 @@ pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+authz-regexp "^uid=([^,]*)(,cn=[^,]*)?,cn=[^,]*,cn=auth$" "cn=$1,{suffix}"
 TLSCertificateFile {dir}/cert.pem
 TLSCertificateKeyFile {dir}/key.pem
 database mdb
@@ -144,6 +152,11 @@ def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> st
         lines += [ldif_value("memberUid", m) for m in g.members]
         out.append("\n".join(lines) + "\n")
     return "\n".join(out)
+
+
+def sasl_account(name: str = SASL_NAME, password: str = SASL_PW) -> str:
+    """LDIF of an entry the SASL name `name` authenticates as (see the module's docstring)."""
+    return f"dn: cn={name},{SUFFIX}\nobjectClass: person\ncn: {name}\nsn: {name}\nuserPassword: {password}\n"
 
 
 def add_entries(url: str, text: str, directory: Path) -> None:
