@@ -13,8 +13,8 @@ with nothing left, the bind fails as libldap's does, "Unknown authentication met
 never asked for (libldap does not ask either).
 
 Here: PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), the choice; DIGEST-MD5 is proftpy/auth/sasl_digest.py,
-SCRAM proftpy/auth/sasl_scram.py, and proftpy/auth/ldap_sasl.py's `client` makes any of them. No mechanism negotiates a security layer (DIGEST-MD5's qop is `auth`): protect
-the connection with TLS.
+SCRAM proftpy/auth/sasl_scram.py, and proftpy/auth/ldap_sasl.py's `client` makes any of them. No mechanism
+negotiates a security layer (DIGEST-MD5's qop is `auth`): protect the connection with TLS.
 """
 
 from __future__ import annotations
