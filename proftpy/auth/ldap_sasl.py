@@ -4,6 +4,9 @@ LDAPBindDN's first RDN when that is a `cn` (else ldap.conf's SASL_AUTHCID, else 
 the authorization id and realm, ldap.conf's SASL_AUTHZID and SASL_REALM (else empty). The DN itself goes in the
 BindRequest's name, as libldap sends it. Only that bind is SASL: LDAPAuthBinds' bind as the user stays simple.
 
+EXTERNAL (beyond ProFTPD 1.3.8, which refuses it) authenticates with the TLS client certificate of the server's
+`ssl-cert:`/`ssl-key:` (or ldap.conf's TLS_CERT/TLS_KEY); LDAPBindDN's DN and password are not used by it.
+
 The mechanisms themselves are proftpy/auth/sasl*.py."""
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from proftpy import trace
 from proftpy.auth.ldap_config import ServerInfo, Settings
 from proftpy.auth.ldap_proto import SASL_BIND_IN_PROGRESS, SUCCESS, Connection, LdapError, Result
-from proftpy.auth.sasl import SCRAM_HASHES, CramMd5, Identity, Login, Mechanism, Plain, SaslError, choose
+from proftpy.auth.sasl import (SCRAM_HASHES, CramMd5, External, Identity, Login, Mechanism, Plain, SaslError,
+                               choose)
 from proftpy.auth.sasl_digest import DigestMd5
 from proftpy.auth.sasl_scram import Scram
 
@@ -25,7 +29,7 @@ def client(name: str, who: Identity, nonce: bytes | None = None) -> Mechanism:
         return Scram(who, name, SCRAM_HASHES[name], nonce)
     if name == "DIGEST-MD5":
         return DigestMd5(who, nonce)
-    return {"PLAIN": Plain, "LOGIN": Login, "CRAM-MD5": CramMd5}[name](who)
+    return {"EXTERNAL": External, "PLAIN": Plain, "LOGIN": Login, "CRAM-MD5": CramMd5}[name](who)
 
 
 def first_rdn(dn: str) -> tuple[str, str] | None:
@@ -53,7 +57,7 @@ def sasl_bind(conn: Connection, settings: Settings, info: ServerInfo, deadline: 
               nonce: bytes | None = None) -> Result:
     """The SASL bind on `conn`: the server's final result; LdapError when no mechanism may be used (-6, libldap's
     "Unknown authentication method") or the server's SASL data is wrong (-2)."""
-    name = choose(settings.sasl_mechs, info.tls)
+    name = choose(settings.sasl_mechs, info.tls, bool(info.ssl_cert or settings.library.get("TLS_CERT")))
     if trace.on: trace.msg("ldap", 17, "performing bind using SASL mechs: '%s'", " ".join(settings.sasl_mechs))
     if name is None:
         raise LdapError(AUTH_UNKNOWN, "SASL(-4): no mechanism available: No worthy mechs found")

@@ -7,12 +7,13 @@ its success (SCRAM's and DIGEST-MD5's proof that the server knew the password). 
 wrong: the bind fails.
 
 `choose` is libsasl2's choice among the configured mechanisms, as Debian's libsasl2-modules make it (checked with
-ldapwhoami against slapd): SCRAM-SHA-512, -384, -256, -224, -1, then DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN. libldap's
-default security properties (noplain, noanonymous) leave PLAIN and LOGIN to TLS connections and ANONYMOUS to none:
-with nothing left, the bind fails as libldap's does, "Unknown authentication method". The server's own list is
-never asked for (libldap does not ask either).
+ldapwhoami against slapd): SCRAM-SHA-512, -384, -256, -224, -1, then DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN. Beyond
+ProFTPD 1.3.8 (which refuses it), EXTERNAL: first when the connection is TLS with a client certificate, else
+unused. libldap's default security properties (noplain, noanonymous) leave PLAIN and LOGIN to TLS connections and
+ANONYMOUS to none: with nothing left, the bind fails as libldap's does, "Unknown authentication method". The
+server's own list is never asked for (libldap does not ask either).
 
-Here: PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), the choice; DIGEST-MD5 is proftpy/auth/sasl_digest.py,
+Here: EXTERNAL, PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), the choice; DIGEST-MD5 is proftpy/auth/sasl_digest.py,
 SCRAM proftpy/auth/sasl_scram.py, and proftpy/auth/ldap_sasl.py's `client` makes any of them. No mechanism
 negotiates a security layer (DIGEST-MD5's qop is `auth`): protect the connection with TLS.
 """
@@ -61,6 +62,16 @@ class Mechanism:
         """The server's data sent with its success: nothing is expected by default."""
 
 
+class External(Mechanism):
+    """RFC 4422 appendix A: the TLS client certificate is the credential; the message is the authorization id
+    (empty: the certificate's identity)."""
+
+    name = "EXTERNAL"
+
+    def start(self) -> bytes:
+        return utf8(self.who.authzid)
+
+
 class Plain(Mechanism):
     """RFC 4616: authzid NUL authcid NUL password, in one message."""
 
@@ -105,16 +116,18 @@ class CramMd5(Mechanism):
 
 SCRAM_HASHES = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-224": "sha224", "SCRAM-SHA-256": "sha256",
                 "SCRAM-SHA-384": "sha384", "SCRAM-SHA-512": "sha512"}
-# ProFTPD's LDAPUseSASL takes these (and any SCRAM-SHA-*); libsasl2's preference, strongest first
-PREFERENCE = ("SCRAM-SHA-512", "SCRAM-SHA-384", "SCRAM-SHA-256", "SCRAM-SHA-224", "SCRAM-SHA-1", "DIGEST-MD5",
-              "CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
+# ProFTPD's LDAPUseSASL takes these (and any SCRAM-SHA-*) but EXTERNAL; libsasl2's preference, strongest first
+PREFERENCE = ("EXTERNAL", "SCRAM-SHA-512", "SCRAM-SHA-384", "SCRAM-SHA-256", "SCRAM-SHA-224", "SCRAM-SHA-1",
+              "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
 PLAINTEXT = ("PLAIN", "LOGIN")          # libldap's noplain: only where TLS protects the password
 NEVER = ("ANONYMOUS",)                  # libldap's noanonymous: accepted by the directive, never chosen
 
 
-def choose(mechanisms: tuple[str, ...], tls: bool) -> str | None:
-    """The mechanism libsasl2 would start with, None when none is worthy."""
-    usable = [m for m in mechanisms if m not in NEVER and (tls or m not in PLAINTEXT)]
+def choose(mechanisms: tuple[str, ...], tls: bool, certificate: bool = False) -> str | None:
+    """The mechanism libsasl2 would start with, None when none is worthy (`certificate`: the TLS connection
+    presents a client certificate, which EXTERNAL needs)."""
+    usable = [m for m in mechanisms if m not in NEVER and (tls or m not in PLAINTEXT)
+              and (m != "EXTERNAL" or (tls and certificate))]
     ranked = sorted(usable, key=PREFERENCE.index)
     return ranked[0] if ranked else None
 

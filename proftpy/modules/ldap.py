@@ -152,7 +152,8 @@ def _log(args: list[str]) -> str | None:
 
 
 def _sasl(args: list[str]) -> tuple[str, ...]:
-    """ProFTPD's list of mechanisms (upper-cased), less those proftpy has no client for."""
+    """ProFTPD's list of mechanisms (upper-cased), less those proftpy has no client for, and EXTERNAL (a TLS client
+    certificate: beyond ProFTPD 1.3.8, which refuses it)."""
     if not args:
         raise ValueError("wrong number of parameters")
     mechs = []
@@ -223,7 +224,7 @@ directives = (
               "`per-session,hard|soft,bytes-in,bytes-out,bytes-xfer,files-in,files-out,files-xfer`)."),
     Directive("LDAPUseSASL", Custom(_sasl, "mech ..."), SVG, None, Merge.SERVER,
               "LDAPBindDN's bind is a SASL bind: SCRAM-SHA-*, DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN (the strongest "
-              "listed; PLAIN and LOGIN on TLS only)."),
+              "listed; PLAIN and LOGIN on TLS only), EXTERNAL (a TLS client certificate, first when there is one)."),
 )
 
 

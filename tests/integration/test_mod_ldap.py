@@ -354,8 +354,27 @@ def test_sasl_plain_only_over_tls(ftpd, directory, tmp_path):
             in ldap_log(tmp_path))
 
 
+def test_sasl_external_with_a_client_certificate(ftpd, directory, tmp_path):
+    """Beyond ProFTPD 1.3.8: EXTERNAL, the TLS client certificate as the credential (no password)."""
+    ldaps = f"ldaps://127.0.0.1:{directory.tls_port}/??sub ssl-ca:{directory.ca}"
+    d = ftpd(ldap_config(directory, "LDAPUseSASL EXTERNAL SCRAM-SHA-256", server=f"{ldaps} ssl-cert:"
+                         f"{directory.client_cert} ssl-key:{directory.client_key}"))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    assert "successfully bound as DN '(anonymous)' with password (none)" in ldap_log(tmp_path)
+    # a certificate slapd does not trust: the TLS handshake fails (slapd's TLSVerifyClient try)
+    d2 = again(ftpd, d, ldap_config(directory, "LDAPUseSASL EXTERNAL", server=f"{ldaps} ssl-cert:"
+                                    f"{directory.stranger_cert} ssl-key:{directory.stranger_key}"))
+    assert login_reply(d2, "carol", "carol-pw") == "530 Login incorrect."
+    assert "failed for 'ldaps://127.0.0.1" in ldap_log(tmp_path)
+    # no certificate: EXTERNAL is not worthy, nothing is sent
+    d3 = again(ftpd, d2, ldap_config(directory, "LDAPUseSASL EXTERNAL", server=ldaps))
+    assert login_reply(d3, "carol", "carol-pw") == "530 Login incorrect."
+    assert "Unknown authentication method" in ldap_log(tmp_path)
+    assert "Traceback" not in d.log() + d2.log() + d3.log()
+
+
 @pytest.mark.parametrize("line,message", [
-    ("LDAPUseSASL EXTERNAL", "unsupported SASL mechanism: EXTERNAL"),
+    ("LDAPUseSASL SCRAM-SHA-3", "unsupported SASL mechanism: SCRAM-SHA-3"),
     ("LDAPUseSASL PLAIN GSSAPI", "unsupported SASL mechanism: GSSAPI"),
     ("LDAPUseSASL", "wrong number of parameters"),
     ("LDAPServer ldap://h/dc=example", "a base DN may not be specified"),

@@ -11,8 +11,10 @@ from proftpy.auth.sasl_digest import DigestMd5, parse_directives, response_value
 from proftpy.modules.ldap import _sasl
 
 
-def test_plain_login_cram():
+def test_plain_login_cram_external():
     who = Identity("tim", "tanstaaftanstaaf", authzid="boss")
+    assert client("EXTERNAL", who).start() == b"boss"
+    assert client("EXTERNAL", Identity("", "")).start() == b""
     assert client("PLAIN", who).start() == b"boss\0tim\0tanstaaftanstaaf"
     login = client("LOGIN", who)
     assert login.start() is None
@@ -130,6 +132,10 @@ def test_choose_follows_libsasl2():
     assert choose(("PLAIN", "LOGIN"), False) is None             # noplain without TLS
     assert choose(("ANONYMOUS",), True) is None                   # noanonymous
     assert choose(("ANONYMOUS", "PLAIN"), True) == "PLAIN"
+    # EXTERNAL: only over TLS with a client certificate, and then first
+    assert choose(("SCRAM-SHA-512", "EXTERNAL"), True, certificate=True) == "EXTERNAL"
+    assert choose(("SCRAM-SHA-1", "EXTERNAL"), True) == "SCRAM-SHA-1"
+    assert choose(("EXTERNAL",), False, certificate=True) is None
 
 
 def test_authcid_from_bind_dn():
@@ -146,7 +152,8 @@ def test_authcid_from_bind_dn():
 
 def test_directive_words():
     assert _sasl(["scram-sha-256", "PLAIN", "plain", "anonymous"]) == ("SCRAM-SHA-256", "PLAIN", "ANONYMOUS")
-    for bad, text in ((["EXTERNAL"], "unsupported SASL mechanism: EXTERNAL"),
+    assert _sasl(["external"]) == ("EXTERNAL",)                  # beyond ProFTPD 1.3.8
+    for bad, text in ((["KERBEROS_V4"], "unsupported SASL mechanism: KERBEROS_V4"),
                       (["GSSAPI", "PLAIN"], "unsupported SASL mechanism: GSSAPI"),
                       (["SCRAM-SHA-3"], "SCRAM mechanisms are"), ([], "wrong number of parameters")):
         with pytest.raises(ValueError, match=text):
