@@ -158,3 +158,52 @@ def test_directive_words():
                       (["SCRAM-SHA-3"], "SCRAM mechanisms are"), ([], "wrong number of parameters")):
         with pytest.raises(ValueError, match=text):
             _sasl(bad)
+
+
+class StubConnection:
+    """What sasl_bind asks of a Connection: each answer in turn (result code, server credentials)."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.sent = []
+        self.closed = False
+
+    def sasl_bind(self, dn, mechanism, credentials, version, deadline):
+        from proftpy.auth.ldap_proto import Result
+        self.sent.append((dn, mechanism, credentials))
+        code, data = self.answers.pop(0) if self.answers else (14, b"more")
+        return Result(code), data
+
+    def close(self):
+        self.closed = True
+
+
+def sasl_settings(mechs, dn="cn=user,dc=x"):
+    return Settings(servers=(ServerInfo("h", "ldap", "h", 389, None),), bind_dn=dn, bind_password="pencil",
+                    sasl_mechs=mechs)
+
+
+def test_sasl_bind_steps_and_failures():
+    from proftpy.auth.ldap_proto import LdapError
+    from proftpy.auth.ldap_sasl import MAX_STEPS, sasl_bind
+    s = sasl_settings(("CRAM-MD5",))
+    conn = StubConnection([(14, b"<1.2@h>"), (0, None)])
+    assert sasl_bind(conn, s, s.servers[0], 0.0).code == 0
+    assert [c for _, _, c in conn.sent][0] is None and conn.sent[1][2].startswith(b"user ")
+    assert conn.sent[0][:2] == ("cn=user,dc=x", "CRAM-MD5")
+    # the server's refusal is the result, not an error
+    assert sasl_bind(StubConnection([(14, b"<1.2@h>"), (49, None)]), s, s.servers[0], 0.0).code == 49
+    # a server that never ends, one whose data is wrong, one that skips SCRAM's proof: the bind fails, closed
+    for mechs, answers in ((("LOGIN",), []), (("CRAM-MD5",), [(14, b"a"), (14, b"b")]),
+                           (("SCRAM-SHA-1",), [(14, b"r=x,s=QSXCR+Q6sek8bf92,i=4096")]),
+                           (("SCRAM-SHA-1",), [(0, None)])):
+        conn = StubConnection(answers)
+        info = ServerInfo("h", "ldaps", "h", 636, None)
+        with pytest.raises(LdapError) as e:
+            sasl_bind(conn, sasl_settings(mechs), info, 0.0)
+        assert e.value.code == -2 and conn.closed and len(conn.sent) <= MAX_STEPS
+    # nothing worthy: nothing sent
+    conn = StubConnection([])
+    with pytest.raises(LdapError) as e:
+        sasl_bind(conn, sasl_settings(("PLAIN",)), s.servers[0], 0.0)
+    assert e.value.code == -6 and conn.sent == []
