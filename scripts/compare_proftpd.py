@@ -1910,7 +1910,7 @@ def ldap_helpers():
 def start_ldap(tmp: Path) -> None:
     global LDAP
     helpers = ldap_helpers()
-    LDAP = helpers.Slapd(tmp / "slapd").start([], [])
+    LDAP = helpers.Slapd(tmp / "slapd").start([], [], helpers.sasl_account())   # LDAPUseSASL's account
     # ProFTPD 1.3.8's `ssl-ca:` reaches libldap after its TLS context exists and is not used: its libldap trusts
     # the test CA through the environment instead (proftpy reads ssl-ca:)
     os.environ["LDAPTLS_CACERT"] = str(LDAP.ca)
@@ -2040,6 +2040,23 @@ def ldap_scenarios() -> list[Scenario]:
     add("ldap-ldaps", "USER carol", "PASS carol-pw", "PWD",
         conf=base.replace("LDAPServer 127.0.0.1:{ldap_port}",
                           "LDAPServer ldaps://localhost:{ldap_tls_port}/??sub ssl-ca:{ldap_ca}"))
+    # LDAPUseSASL: a bind DN no entry has (a simple bind with it fails), whose cn is the SASL account's name
+    def sasl(mechs: str | None, password: str = "ftpbind-secret", ldaps: bool = False) -> str:
+        conf = base + f'LDAPBindDN "cn=ftpbind,ou=nowhere,dc=example,dc=com" {password}\n'
+        conf += f"LDAPUseSASL {mechs}\n" if mechs else ""
+        return conf.replace("LDAPServer 127.0.0.1:{ldap_port}",
+                            "LDAPServer ldaps://localhost:{ldap_tls_port}/??sub ssl-ca:{ldap_ca}") if ldaps else conf
+    sasl_login = ("USER carol", "PASS wrong", "USER carol", "PASS carol-pw", "PWD")
+    for mechs in ("SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5"):
+        add("ldap-sasl-" + mechs.lower(), *sasl_login, conf=sasl(mechs))
+    add("ldap-sasl-list", *sasl_login, conf=sasl("PLAIN CRAM-MD5 SCRAM-SHA-1"))
+    add("ldap-sasl-wrong-password", "USER carol", "PASS carol-pw", conf=sasl("SCRAM-SHA-256", "not-it"))
+    add("ldap-sasl-simple-bind", "USER carol", "PASS carol-pw", conf=sasl(None))
+    add("ldap-sasl-plain-cleartext", "USER carol", "PASS carol-pw", conf=sasl("PLAIN LOGIN"))
+    add("ldap-sasl-plain-ldaps", *sasl_login, conf=sasl("PLAIN", ldaps=True))
+    add("ldap-sasl-login-ldaps", *sasl_login, conf=sasl("LOGIN", ldaps=True))
+    add("ldap-sasl-plain-ldaps-wrong-password", "USER carol", "PASS carol-pw",
+        conf=sasl("PLAIN", "not-it", ldaps=True))
     return s
 
 

@@ -16,6 +16,8 @@
 #   proftpd-mod-mysql   its mod_sql_mysql, for compare_proftpd.py's sql-my-* scenarios
 #   slapd ldap-utils    OpenLDAP's server and ldapadd: mod_ldap's tests start their own slapd (never the packaged
 #                       service) on a private loopback port
+#   libsasl2-modules    Cyrus SASL's SCRAM, DIGEST-MD5, CRAM-MD5, PLAIN and LOGIN plugins (only Recommended by slapd's
+#                       libsasl2-2): the test slapd's side of mod_ldap's LDAPUseSASL binds, and ProFTPD's in compare
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
 #                  mod_sftp's ChaCha20-Poly1305, X25519 and Ed25519
 #   openssh-client mod_sftp's tests drive OpenSSH's sftp and make keys with ssh-keygen (curl's libssh2 is the other
@@ -58,6 +60,7 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -f /usr/lib/proftpd/mod_sql_mysql.so ] || missing="$missing proftpd-mod-mysql"
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
+ls /usr/lib/*/sasl2/libscram.so >/dev/null 2>&1 || missing="$missing libsasl2-modules"
 ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.23 ' || missing="$missing libsodium23"
 command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
 [ -x /usr/lib/openssh/ssh-keysign ] || missing="$missing openssh-client"

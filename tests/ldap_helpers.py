@@ -1,7 +1,15 @@
 """A real OpenLDAP server for mod_ldap's tests and scripts/compare_proftpd.py: Debian's slapd with a configuration
 of its own (slapd.conf, an mdb database) in a temporary directory, listening on free loopback ports (ldap://, and
 ldaps:// with a throwaway certificate for 127.0.0.1 and localhost), loaded with slapadd before it starts, stopped by
-its pid."""
+its pid.
+
+SASL binds (LDAPUseSASL): slapd's own Cyrus SASL, with Debian's libsasl2-modules (SCRAM-SHA-*, DIGEST-MD5, CRAM-MD5,
+and PLAIN and LOGIN on TLS), reads the password from the directory: `authz-regexp` maps a SASL name (with or without
+a realm) to `cn=<name>,dc=example,dc=com`, and `sasl_account` is such an entry, its userPassword in clear text (what
+the shared-secret mechanisms need). No sasldb file, no system configuration. EXTERNAL: slapd asks for a client
+certificate (not required, but a bad one ends the handshake: `TLSVerifyClient try`; with `allow` slapd takes an
+untrusted certificate's subject as the identity) and maps its subject `cn=<name>` the same way; `client_cert` and
+`client_key` are one for `cn=ftpclient` from the test CA, `stranger_cert`/`stranger_key` a self-signed one."""
 
 from __future__ import annotations
 
@@ -21,6 +29,9 @@ SUFFIX = "dc=example,dc=com"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PW = "admin-secret"
 PEOPLE = f"ou=people,{SUFFIX}"
+SASL_NAME, SASL_PW = "ftpbind", "ftpbind-secret"        # the SASL account: its authentication id and password
+SASL_DN = f"cn={SASL_NAME},{SUFFIX}"
+CLIENT_NAME = "ftpclient"                               # SASL EXTERNAL: the client certificate's subject cn
 GROUPS = f"ou=groups,{SUFFIX}"
 
 CONFIG = """\
@@ -33,8 +44,12 @@ pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+authz-regexp "^uid=([^,]*)(,cn=[^,]*)?,cn=[^,]*,cn=auth$" "cn=$1,{suffix}"
+authz-regexp "^cn=([^,]*)$" "cn=$1,{suffix}"
 TLSCertificateFile {dir}/cert.pem
 TLSCertificateKeyFile {dir}/key.pem
+TLSCACertificateFile {dir}/ca.pem
+TLSVerifyClient try
 database mdb
 maxsize 10485760
 suffix "{suffix}"
@@ -146,6 +161,11 @@ def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> st
     return "\n".join(out)
 
 
+def sasl_account(name: str = SASL_NAME, password: str = SASL_PW) -> str:
+    """LDIF of an entry the SASL name `name` authenticates as (see the module's docstring)."""
+    return f"dn: cn={name},{SUFFIX}\nobjectClass: person\ncn: {name}\nsn: {name}\nuserPassword: {password}\n"
+
+
 def add_entries(url: str, text: str, directory: Path) -> None:
     """Entries added to a running server (ldapadd, as the rootdn)."""
     path = directory / "add.ldif"
@@ -172,6 +192,11 @@ class Slapd(ServerProcess):
     def ca(self) -> Path:
         return self.dir / "ca.pem"
 
+    client_cert = property(lambda self: self.dir / "client.pem")
+    client_key = property(lambda self: self.dir / "client-key.pem")
+    stranger_cert = property(lambda self: self.dir / "stranger.pem")
+    stranger_key = property(lambda self: self.dir / "stranger-key.pem")
+
     def _certificates(self) -> None:
         """A throwaway CA (ca.pem) and the server's certificate it signed (cert.pem, key.pem) for localhost and
         127.0.0.1: GnuTLS (ProFTPD's libldap) does not take a self-signed CA certificate as a server's."""
@@ -197,6 +222,16 @@ class Slapd(ServerProcess):
                                    "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
         openssl("x509", "-req", "-in", str(d / "req.pem"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca-key.pem"),
                 "-CAcreateserial", "-out", str(d / "cert.pem"), "-days", "2", "-extfile", str(d / "ext.cnf"))
+        # SASL EXTERNAL's client certificates: one from the CA, one self-signed
+        openssl("req", *ec, "-keyout", str(d / "client-key.pem"), "-out", str(d / "client-req.pem"),
+                "-subj", f"/CN={CLIENT_NAME}")
+        (d / "client.cnf").write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                                      "extendedKeyUsage=clientAuth\n")
+        openssl("x509", "-req", "-in", str(d / "client-req.pem"), "-CA", str(d / "ca.pem"), "-CAkey",
+                str(d / "ca-key.pem"), "-CAcreateserial", "-out", str(d / "client.pem"), "-days", "2", "-extfile",
+                str(d / "client.cnf"))
+        openssl("req", "-x509", *ec, "-keyout", str(d / "stranger-key.pem"), "-out", str(d / "stranger.pem"),
+                "-days", "2", "-subj", f"/CN={CLIENT_NAME}")
 
     def start(self, users: list[User], groups: list[PosixGroup], more: str = "") -> "Slapd":
         """`more`: LDIF entries added after the users and groups."""

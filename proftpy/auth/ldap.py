@@ -34,6 +34,7 @@ from proftpy.auth.crypt import crypt_verify
 from proftpy.auth.ldap_config import MOD_LDAP, VERSION, ServerInfo, Settings, strtoul
 from proftpy.auth.ldap_proto import (INVALID_CREDENTIALS, SCOPE_BASE, SCOPE_SUB, SUCCESS, Connection, Entry, LdapError,
                                      ServerDown)
+from proftpy.auth.ldap_sasl import sasl_bind
 
 if TYPE_CHECKING:
     import ssl                  # loaded only for a TLS server: a plain session never loads ssl
@@ -237,7 +238,10 @@ class LdapBackend:
                 self.note(f"enabled TLS for connection to '{info.text}'")
             stage = "bind"
             if bind:
-                result = conn.bind(s.bind_dn, s.bind_password, s.protocol_version, deadline)
+                if s.sasl_mechs:
+                    result = sasl_bind(conn, s, info, deadline)
+                else:
+                    result = conn.bind(s.bind_dn, s.bind_password, s.protocol_version, deadline)
                 if result.code != SUCCESS:
                     raise LdapError(result.code, result.message)
                 self.note(f"successfully bound as DN '{s.bind_dn or '(anonymous)'}' with password "

@@ -185,9 +185,14 @@ def strtoul(text: str) -> int | None:
     return value
 
 
+LIBRARY_KEYS = ("URI", "TLS_CACERT", "TLS_CACERTDIR", "TLS_REQCERT", "TLS_CERT", "TLS_KEY", "SASL_AUTHCID",
+                "SASL_AUTHZID", "SASL_REALM")
+
+
 def library_defaults(path: str = LDAP_CONF) -> dict[str, str]:
     """The few settings of ldap.conf(5) that apply to a connection ProFTPD's libldap makes without being told: URI
-    (when no LDAPServer is configured), TLS_CACERT, TLS_CACERTDIR, TLS_REQCERT, TLS_CERT, TLS_KEY."""
+    (when no LDAPServer is configured), TLS_CACERT, TLS_CACERTDIR, TLS_REQCERT, TLS_CERT, TLS_KEY, and for
+    LDAPUseSASL SASL_AUTHCID, SASL_AUTHZID, SASL_REALM."""
     out: dict[str, str] = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -195,7 +200,7 @@ def library_defaults(path: str = LDAP_CONF) -> dict[str, str]:
                 words = line.split(None, 1)
                 if len(words) == 2 and not words[0].startswith("#"):
                     key = words[0].upper()
-                    if key in ("URI", "TLS_CACERT", "TLS_CACERTDIR", "TLS_REQCERT", "TLS_CERT", "TLS_KEY"):
+                    if key in LIBRARY_KEYS:
                         out.setdefault(key, words[1].strip())
     except OSError:
         pass                        # no ldap.conf: libldap's built-in defaults
@@ -247,6 +252,7 @@ class Settings:
     protocol_version: int = 3
     library: dict = field(default_factory=dict)     # ldap.conf's TLS defaults
     default_quota: str | None = None                # LDAPDefaultQuota: an ftpQuota value for entries without one
+    sasl_mechs: tuple[str, ...] = ()                # LDAPUseSASL: the LDAPBindDN bind is a SASL one
 
     def attr(self, name: str) -> str:
         return self.attrs[name.lower()]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 BIND_REQUEST, BIND_RESPONSE, UNBIND_REQUEST = 0x60, 0x61, 0x42
 SEARCH_REQUEST, SEARCH_ENTRY, SEARCH_DONE, SEARCH_REFERENCE = 0x63, 0x64, 0x65, 0x73
 EXTENDED_REQUEST, EXTENDED_RESPONSE = 0x77, 0x78
-SIMPLE_AUTH = 0x80
+SIMPLE_AUTH, SASL_AUTH, SERVER_SASL_CREDS = 0x80, 0xA3, 0x87
 EXT_NAME, EXT_VALUE, EXT_RESPONSE_NAME = 0x80, 0x81, 0x8A
 STARTTLS_OID = "1.3.6.1.4.1.1466.20037"
 NOTICE_OF_DISCONNECTION = "1.3.6.1.4.1.1466.20036"
@@ -35,7 +35,7 @@ NOTICE_OF_DISCONNECTION = "1.3.6.1.4.1.1466.20036"
 SCOPE_BASE, SCOPE_ONE, SCOPE_SUB = 0, 1, 2
 DEREF_NEVER, DEREF_SEARCHING, DEREF_FINDING, DEREF_ALWAYS = 0, 1, 2, 3
 
-SUCCESS, SIZE_LIMIT_EXCEEDED, INVALID_CREDENTIALS = 0, 4, 49
+SUCCESS, SIZE_LIMIT_EXCEEDED, SASL_BIND_IN_PROGRESS, INVALID_CREDENTIALS = 0, 4, 14, 49
 SERVER_DOWN, TIMEOUT = -1, -5
 MAX_ENTRIES = 100_000           # entries one search may bring (a group search asks for all of them)
 
@@ -127,6 +127,12 @@ def message(message_id: int, op: bytes) -> bytes:
 
 def bind_request(version: int, dn: str, password: str | bytes) -> bytes:
     return ber.sequence(ber.integer(version), ber.octets(dn), ber.octets(password, SIMPLE_AUTH), tag=BIND_REQUEST)
+
+
+def sasl_bind_request(version: int, dn: str, mechanism: str, credentials: bytes | None) -> bytes:
+    """A BindRequest whose authentication is SaslCredentials { mechanism, credentials OPTIONAL }."""
+    sasl = [ber.octets(mechanism)] + ([] if credentials is None else [ber.octets(credentials)])
+    return ber.sequence(ber.integer(version), ber.octets(dn), ber.sequence(*sasl, tag=SASL_AUTH), tag=BIND_REQUEST)
 
 
 def unbind_request() -> bytes:
@@ -280,6 +286,21 @@ class Connection(Wire):
         message_id = self.request(bind_request(version, dn, password), deadline)
         tag, content = self.receive(message_id, deadline)
         return self._result(tag, content, BIND_RESPONSE)
+
+    def sasl_bind(self, dn: str, mechanism: str, credentials: bytes | None, version: int, deadline: float
+                  ) -> tuple[Result, bytes | None]:
+        """One step of a SASL bind: the result and the server's SASL credentials (None when it sent none)."""
+        message_id = self.request(sasl_bind_request(version, dn, mechanism, credentials), deadline)
+        tag, content = self.receive(message_id, deadline)
+        try:
+            if tag != BIND_RESPONSE:
+                raise ber.BerError(f"protocolOp {tag:#04x}, expected {BIND_RESPONSE:#04x}")
+            result, rest = decode_result(content)
+        except ber.BerError as e:
+            self.close()
+            raise LdapError(-4, str(e)) from None
+        found = [value for rest_tag, value in rest if rest_tag == SERVER_SASL_CREDS]
+        return result, (found[0] if found else None)
 
     def start_tls(self, deadline: float) -> Result:
         message_id = self.request(extended_request(STARTTLS_OID), deadline)

@@ -11,7 +11,7 @@ The lookups other modules ask the session's backend for (ProFTPD's `ldap_quota_l
 `ldap_ssh_publickey_lookup` hooks): `session_backend` hands it to mod_quotatab_ldap (`QuotaLimitTable ldap:`, the
 ftpQuota attribute) and mod_sftp (`SFTPAuthorizedUserKeys ldap:`, the sshPublicKey attribute).
 
-Not implemented: LDAPUseSASL (refused when the configuration loads: binds are simple binds).
+LDAPUseSASL makes the LDAPBindDN bind a SASL one (proftpy/auth/ldap_sasl.py, mechanisms in proftpy/auth/sasl*.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..auth.ldap_config import (ATTRIBUTES, MOD_LDAP, SCOPE_WORDS, VERSION, Conf
                                 default_servers, library_defaults, parse_server)
 from ..auth.ldap_filter import FilterError, interpolate, parse
 from ..auth.ldap_proto import DEREF_ALWAYS, DEREF_FINDING, DEREF_NEVER, DEREF_SEARCHING, SCOPE_BASE, SCOPE_SUB
+from ..auth.sasl import PREFERENCE
 from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Str, bool_word
 from ..log import NOTICE
@@ -150,9 +151,22 @@ def _log(args: list[str]) -> str | None:
     return None if word.lower() == "none" else word
 
 
-def _sasl(args: list[str]) -> None:
-    raise ValueError("LDAPUseSASL is not implemented by proftpy: mod_ldap binds with LDAPBindDN's DN and password "
-                     "(a simple bind; use ldaps:// or LDAPUseTLS on to protect the password)")
+def _sasl(args: list[str]) -> tuple[str, ...]:
+    """ProFTPD's list of mechanisms (upper-cased), less those proftpy has no client for, and EXTERNAL (a TLS client
+    certificate: beyond ProFTPD 1.3.8, which refuses it)."""
+    if not args:
+        raise ValueError("wrong number of parameters")
+    mechs = []
+    for word in args:
+        mech = word.upper()
+        if mech not in PREFERENCE:
+            if mech.startswith("SCRAM-SHA-"):
+                raise ValueError(f"unsupported SASL mechanism: {word} (proftpy's SCRAM mechanisms are "
+                                 f"{', '.join(m for m in PREFERENCE if m.startswith('SCRAM-'))})")
+            raise ValueError(f"unsupported SASL mechanism: {word} (supported: {', '.join(PREFERENCE)})")
+        if mech not in mechs:
+            mechs.append(mech)
+    return tuple(mechs)
 
 
 directives = (
@@ -209,7 +223,8 @@ directives = (
               "`QuotaLimitTable ldap:`'s limit for users whose entry has no ftpQuota (same layout: "
               "`per-session,hard|soft,bytes-in,bytes-out,bytes-xfer,files-in,files-out,files-xfer`)."),
     Directive("LDAPUseSASL", Custom(_sasl, "mech ..."), SVG, None, Merge.SERVER,
-              "Not implemented: refused when the configuration loads (binds are simple binds)."),
+              "LDAPBindDN's bind is a SASL bind: SCRAM-SHA-*, DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN (the strongest "
+              "listed; PLAIN and LOGIN on TLS only), EXTERNAL (a TLS client certificate, first when there is one)."),
 )
 
 
@@ -268,7 +283,7 @@ def _settings(server) -> Settings:
         force_generated_home=server.get("LDAPForceGeneratedHomedir"),
         query_timeout=server.get("LDAPQueryTimeout"), connect_timeout=server.get("LDAPConnectTimeout"),
         deref=server.get("LDAPAliasDereference"), protocol_version=2 if server.get("LDAPProtocolVersion") == 2 else 3,
-        library=library, default_quota=server.get("LDAPDefaultQuota"))
+        library=library, default_quota=server.get("LDAPDefaultQuota"), sasl_mechs=server.get("LDAPUseSASL") or ())
 
 
 def backend(server) -> LdapBackend | None:

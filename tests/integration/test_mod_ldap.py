@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, REPO, again, error_reply, login_reply, refused_config, wait_until
-from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, PosixGroup, Slapd, User, available, crypt, md5, sha,
-                          ssha)
+from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, SASL_NAME, SASL_PW, SUFFIX, PosixGroup, Slapd, User,
+                          available, crypt, md5, sasl_account, sha, ssha)
 
 pytestmark = [pytest.mark.skipif(not IS_ROOT, reason="LDAP users have their own uids: the daemon must run as root"),
               pytest.mark.skipif(not available(), reason="slapd is not installed (apt-get install slapd)")]
@@ -48,7 +48,7 @@ def directory():
             os.chown(u.home, u.uid, u.gid)
     (home / "alt").mkdir()
     os.chown(home / "alt", UID, UID)
-    server = Slapd(base / "slapd").start(users, groups)
+    server = Slapd(base / "slapd").start(users, groups, sasl_account())
     server.home = home
     yield server
     server.remove()
@@ -309,8 +309,74 @@ def test_default_auth_order_asks_mod_ldap_then_the_files(ftpd, directory):
     assert login_reply(d, "alice", "alice-secret") == "230 User alice logged in"
 
 
+# -- LDAPUseSASL: LDAPBindDN's bind made with a SASL mechanism --------------------------------------------------------
+# The DN is one no entry has: a simple bind with it fails, a SASL bind authenticates its first RDN's cn (ftpbind)
+SASL_BIND = f"cn={SASL_NAME},ou=nowhere,{SUFFIX}"
+
+
+def sasl_config(directory, mechs: str, password: str = SASL_PW, server: str | None = None) -> str:
+    return ldap_config(directory, f'LDAPBindDN "{SASL_BIND}" {password}\nLDAPUseSASL {mechs}', server=server)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mechs", ["SCRAM-SHA-256", "SCRAM-SHA-1", "SCRAM-SHA-512", "DIGEST-MD5", "CRAM-MD5",
+                                   "PLAIN CRAM-MD5 SCRAM-SHA-1 DIGEST-MD5"])
+def test_sasl_bind_finds_the_users(ftpd, directory, tmp_path, mechs):
+    d = ftpd(sasl_config(directory, mechs))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    assert login_reply(d, "carol", "wrong") == "530 Login incorrect."
+    assert f"successfully bound as DN '{SASL_BIND}' with password (see config)" in ldap_log(tmp_path)
+    d2 = again(ftpd, d, sasl_config(directory, mechs, password="not-it"))
+    assert login_reply(d2, "carol", "carol-pw") == "530 Login incorrect."
+    assert f"bind as DN '{SASL_BIND}' failed for '127.0.0.1:{directory.port}': Invalid credentials" in \
+        ldap_log(tmp_path)
+    assert "Traceback" not in d.log() + d2.log()
+
+
+def test_sasl_simple_bind_would_fail(ftpd, directory, tmp_path):
+    """The same LDAPBindDN without LDAPUseSASL: a simple bind with a DN no entry has."""
+    d = ftpd(ldap_config(directory, f'LDAPBindDN "{SASL_BIND}" {SASL_PW}'))
+    assert login_reply(d, "carol", "carol-pw") == "530 Login incorrect."
+    assert f"bind as DN '{SASL_BIND}' failed" in ldap_log(tmp_path)
+
+
+def test_sasl_plain_only_over_tls(ftpd, directory, tmp_path):
+    ldaps = f"ldaps://127.0.0.1:{directory.tls_port}/??sub ssl-ca:{directory.ca}"
+    d = ftpd(sasl_config(directory, "PLAIN", server=ldaps))
+    assert login_reply(d, "dave", "dave-pw") == "230 User dave logged in"
+    d2 = again(ftpd, d, sasl_config(directory, "LOGIN", password="not-it", server=ldaps))
+    assert login_reply(d2, "dave", "dave-pw") == "530 Login incorrect."
+    assert "Invalid credentials" in ldap_log(tmp_path)
+    # without TLS libldap refuses to send a password in the clear: so does proftpy, before any bind
+    d3 = again(ftpd, d2, sasl_config(directory, "PLAIN LOGIN ANONYMOUS"))
+    assert login_reply(d3, "dave", "dave-pw") == "530 Login incorrect."
+    assert (f"bind as DN '{SASL_BIND}' failed for '127.0.0.1:{directory.port}': Unknown authentication method"
+            in ldap_log(tmp_path))
+
+
+def test_sasl_external_with_a_client_certificate(ftpd, directory, tmp_path):
+    """Beyond ProFTPD 1.3.8: EXTERNAL, the TLS client certificate as the credential (no password)."""
+    ldaps = f"ldaps://127.0.0.1:{directory.tls_port}/??sub ssl-ca:{directory.ca}"
+    d = ftpd(ldap_config(directory, "LDAPUseSASL EXTERNAL SCRAM-SHA-256", server=f"{ldaps} ssl-cert:"
+                         f"{directory.client_cert} ssl-key:{directory.client_key}"))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    assert "successfully bound as DN '(anonymous)' with password (none)" in ldap_log(tmp_path)
+    # a certificate slapd does not trust: the TLS handshake fails (slapd's TLSVerifyClient try)
+    d2 = again(ftpd, d, ldap_config(directory, "LDAPUseSASL EXTERNAL", server=f"{ldaps} ssl-cert:"
+                                    f"{directory.stranger_cert} ssl-key:{directory.stranger_key}"))
+    assert login_reply(d2, "carol", "carol-pw") == "530 Login incorrect."
+    assert "failed for 'ldaps://127.0.0.1" in ldap_log(tmp_path)
+    # no certificate: EXTERNAL is not worthy, nothing is sent
+    d3 = again(ftpd, d2, ldap_config(directory, "LDAPUseSASL EXTERNAL", server=ldaps))
+    assert login_reply(d3, "carol", "carol-pw") == "530 Login incorrect."
+    assert "Unknown authentication method" in ldap_log(tmp_path)
+    assert "Traceback" not in d.log() + d2.log() + d3.log()
+
+
 @pytest.mark.parametrize("line,message", [
-    ("LDAPUseSASL PLAIN", "LDAPUseSASL is not implemented"),
+    ("LDAPUseSASL SCRAM-SHA-3", "unsupported SASL mechanism: SCRAM-SHA-3"),
+    ("LDAPUseSASL PLAIN GSSAPI", "unsupported SASL mechanism: GSSAPI"),
+    ("LDAPUseSASL", "wrong number of parameters"),
     ("LDAPServer ldap://h/dc=example", "a base DN may not be specified"),
     ("LDAPServer ldap://h/??sub?(uid=x)", "a search filter may not be specified"),
     ("LDAPServer ldapi://%2Frun%2Fslapd", "valid schemes are 'ldap' or 'ldaps'"),
