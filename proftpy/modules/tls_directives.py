@@ -315,25 +315,28 @@ STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscac
 
 @dataclass(frozen=True)
 class StaplingCache:
-    kind: str                   # "fs" or "redis" (mod_redis's server)
-    path: str                   # fs: the directory
+    kind: str                   # "fs", "shm", "redis" (mod_redis's server), "memcache" (mod_memcache's)
+    path: str                   # fs: the directory; shm: the file
+    size: int = 0               # shm: bytes
 
 
 def _stapling_cache(args: list[str]) -> StaplingCache:
-    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses) or `redis:` (mod_tls_redis). ProFTPD's other
-    types (shm:, memcache:) are refused by name; an unknown type is ProFTPD's error."""
+    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses), `redis:` (mod_tls_redis), `memcache:`
+    (mod_tls_memcache); shm: is refused by name; an unknown type is ProFTPD's error."""
     word = Str()(args)
     kind, colon, info = word.partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
     if kind not in STAPLING_CACHES:
         raise ValueError(f"OCSP stapling cache type '{kind}' not available")
-    if kind == "redis":
+    if kind in ("redis", "memcache"):
         if info:
-            raise ValueError(f"unknown redis: info '{info}' (the server is mod_redis's RedisServer)")
+            raise ValueError(f"unknown {kind}: info '{info}' (the server is mod_{kind}'s "
+                             f"{'RedisServer' if kind == 'redis' else 'MemcacheServers'})")
         return StaplingCache(kind, "")
     if kind != "fs":
-        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR or redis:)")
+        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR, redis: or "
+                         "memcache:)")
     if not info.startswith("/path="):
         raise ValueError(f"fs: needs /path=DIR (badly formatted info '{info}')")
     path = info[len("/path="):]
@@ -430,9 +433,9 @@ directives = (
     Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
               "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
               "handshake, control and data connections (docs/tls.md)."),
-    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | redis:"), SERVER, None, Merge.SERVER,
-              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate) or "
-              "`redis:` (mod_redis's server, ProFTPD's keys); shm: and memcache: are refused (not implemented)."),
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | redis: | memcache:"), SERVER, None,
+              Merge.SERVER, "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per "
+              "certificate), `redis:` or `memcache:` (mod_redis's, mod_memcache's servers; ProFTPD's keys)."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
               None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
               "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),

@@ -251,6 +251,20 @@ def redis_server(tmp_path_factory):
     server.kill()
 
 
+def shared_with_proftpd(d: Daemon, base: Path, pki: Path, extra: str, drop) -> None:
+    """With the responder stopped and proftpy's entry in the shared cache, a ProFTPD node (`extra`: its cache
+    lines) staples it; once `drop` has deleted it, ProFTPD stores its fake tryLater, which proftpy then staples."""
+    proc, port = proftpd(base, pki, extra)
+    try:
+        assert status(port) == "good"               # from the entry proftpy wrote
+        drop()
+        assert status(port) == "trylater"           # ProFTPD's own entry now: its fake tryLater
+        assert status(d.port) == "trylater"         # read by proftpy
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def redis_lines(port: int) -> str:
     return f"RedisEngine on\nRedisServer 127.0.0.1:{port}\nRedisTimeouts 300 300\nTLSStaplingCache redis:"
 
@@ -268,17 +282,60 @@ def test_redis_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder, r
     assert redis_server.keys()[b"mod_tls_redis.ocsp.cache_stores"].isdigit()
     responder.stop()
     assert status(d.port) == "good"
-    proc, port = proftpd(open_tmp_path / "proftpd", pki, "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
-                         + redis_lines(redis_server.port))
-    try:
-        assert status(port) == "good"               # from the entry proftpy wrote
-        redis_server.client().delete(key)
-        assert status(port) == "trylater"           # ProFTPD's own entry now: its fake tryLater
-        assert status(d.port) == "trylater"         # read by proftpy
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    shared_with_proftpd(d, open_tmp_path / "proftpd", pki, "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
+                        + redis_lines(redis_server.port), lambda: redis_server.client().delete(key))
     redis_server.kill()
+    start = time.monotonic()
+    assert status(d.port) == "trylater" and time.monotonic() - start < 10
+    assert "Traceback" not in d.log()
+
+
+@pytest.fixture
+def memcached():
+    if shutil.which("memcached") is None:
+        pytest.fail("memcached is not installed (scripts/install-deps.sh)")
+    from test_ban_memcache import MemcachedServer
+    server = MemcachedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def memcache_lines(port: int) -> str:
+    return f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{port}\nTLSStaplingCache memcache:"
+
+
+def test_memcache_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder, memcached, open_tmp_path, pki):
+    """mod_tls_memcache's key and JSON, no expiration: what proftpy stored, a ProFTPD node on the same memcached
+    staples with the responder stopped (and the other way round); `ftpdctl tls ocspcache info` shows the
+    counters kept in memcached; a memcached that is down costs nothing but the cache."""
+    from test_ban import ftpdctl
+    d = daemon(extra=memcache_lines(memcached.port) + "\nMemcacheTimeouts 300 300 300\n"
+               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+    assert status(d.port) == "good" and responder.requests() == 1
+    fingerprint = hashlib.sha1(x509.pem_certificates((pki / "good.pem").read_bytes())[0]).hexdigest()
+    key = b'mod_tls_memcache.ocsp.{"fingerprint":"' + fingerprint.encode() + b'"}\0'
+    raw = memcached.get(key)
+    assert raw is not None and raw.endswith(b"\0"), memcached.metadump()
+    entry = json.loads(raw[:-1])
+    assert list(entry) == ["expires", "response", "response_len"] and abs(entry["expires"] - time.time()) < 30
+    assert memcached.expiration(key) == -1                          # no expiration, as ProFTPD writes it
+    assert memcached.get(b"mod_tls_memcache.ocsp.cache_stores") == b"1"
+    responder.stop()
+    assert status(d.port) == "good" and responder.requests() == 1
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and lines[:3] == ["Memcache OCSP response cache provided by mod_tls_memcache/0.2", "",
+                                     f"Memcache servers: 127.0.0.1:{memcached.port}"], lines
+    assert "Cache lifetime hits: 1" in lines and "Cache lifetime responses stored: 1" in lines, lines
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "clear")
+    assert rc == 0 and lines == ["tls ocspcache: cleared 0 responses from 'memcache' OCSP cache"], lines
+    mc = memcached.client()
+    try:
+        shared_with_proftpd(d, open_tmp_path / "proftpd", pki, "LoadModule mod_memcache.c\n"
+                            "LoadModule mod_tls_memcache.c\n" + memcache_lines(memcached.port), lambda: mc.delete(key))
+    finally:
+        mc.close()
+    memcached.stop()
     start = time.monotonic()
     assert status(d.port) == "trylater" and time.monotonic() - start < 10
     assert "Traceback" not in d.log()
@@ -345,7 +402,7 @@ def test_no_nonce_sends_none(daemon, responder):
 def test_bad_stapling_configuration_is_a_file_line_error(tmp_path, pki):
     for line, message in (("TLSStaplingCache shm:/file=/x", "type 'shm' not supported by proftpy"),
                           ("TLSStaplingCache redis:/x", "unknown redis: info '/x'"),
-                          ("TLSStaplingCache memcache:", "type 'memcache' not supported by proftpy"),
+                          ("TLSStaplingCache memcache:/x", "unknown memcache: info '/x'"),
                           ("TLSStaplingCache bogus:/x", "OCSP stapling cache type 'bogus' not available"),
                           ("TLSStaplingCache fs:/path=rel", "not an absolute path"),
                           ("TLSStapling maybe", "t.conf:2:"),

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ocsp_helpers import make_ocsp_pki
-from proftpy.modules.tls_stapling import FsCache, Stapler
+from proftpy.modules.tls_ocspcache import FsCache
+from proftpy.modules.tls_stapling import Stapler
 from proftpy.net import ocsp, x509
 
 

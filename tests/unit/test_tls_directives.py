@@ -122,10 +122,12 @@ def test_stapling_cache_types_are_proftpds():
     parse = registry().get("TLSStaplingCache").parse
     assert parse(["fs:/path=/var/ftpd/ocsp/"]) == StaplingCache("fs", "/var/ftpd/ocsp")
     assert parse(["redis:"]) == StaplingCache("redis", "")
+    assert parse(["memcache:"]) == StaplingCache("memcache", "")
     for args, why in ((["fscache:/var/ftpd"], "OCSP stapling cache type 'fscache' not available"),
                       (["/var/ftpd"], "badly formatted parameter"),
                       (["shm:/file=/x"], "type 'shm' not supported by proftpy"),
                       (["redis:x"], "unknown redis: info 'x'"),
+                      (["memcache:/json"], "unknown memcache: info '/json'"),
                       (["fs:/var/ftpd"], "fs: needs /path=DIR"),
                       (["fs:/path=ocsp"], "not an absolute path")):
         with pytest.raises(ValueError, match=why):
