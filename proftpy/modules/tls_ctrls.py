@@ -90,7 +90,7 @@ def _ocspcache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[s
     from ..config.errors import ConfigError
     from .tls_ocspcache import make
     try:
-        cache = make(master.config.main)
+        cache = make(master.config.main, reopen=False)
         if what == "info":
             return cache.info()
         n = cache.clear() if what == "clear" else cache.remove()

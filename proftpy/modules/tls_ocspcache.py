@@ -27,8 +27,9 @@ import time
 
 from ..config.errors import ConfigError
 from ..net import ocsp
+from ..ocsptable import MAX_DATA, OcspTable, OcspTableError
 
-MAX_SHARED = 4 * 1024       # ProFTPD's TLS_MAX_OCSP_RESPONSE_SIZE: a longer DER stays in the process (memcache:, shm:)
+MAX_SHARED = MAX_DATA       # ProFTPD's TLS_MAX_OCSP_RESPONSE_SIZE: a longer DER stays in the process (memcache:, shm:)
 # the counters (after the prefix) mod_tls_redis and mod_tls_memcache keep, and what `info` calls them
 STATS = (("cache_hits", "Cache lifetime hits"), ("cache_misses", "Cache lifetime misses"),
          ("cache_stores", "Cache lifetime responses stored"), ("cache_deletes", "Cache lifetime responses deleted"),
@@ -213,17 +214,114 @@ def memcache_cache(settings) -> LinkCache:
                      "Memcache OCSP response cache provided by mod_tls_memcache/0.2", MAX_SHARED)
 
 
+class ShmCache:
+    """shm: (mod_tls_shmcache): ocsptable.py's file, opened by the master (`make`) and inherited by every session.
+    Responses larger than a slot stay in the process that fetched them (`large`), as ProFTPD's."""
+
+    kind = "shm"
+
+    def __init__(self, path: str, size: int):
+        self.path, self.size = path, size
+        self.table: OcspTable | None = None
+        self.large: dict[str, tuple[bytes, int]] = {}
+
+    def open(self) -> None:
+        if self.table is None:
+            self.table = OcspTable.open(self.path, self.size)
+
+    def get(self, fingerprint: str) -> tuple[bytes, int]:
+        if fingerprint in self.large:
+            der, stored = self.large[fingerprint]
+        else:
+            found = self.table.get(fingerprint) if self.table is not None else None
+            if found is None:
+                raise _missing()
+            der, stored = found
+        return der, max(0, int(time.time()) - stored)
+
+    def add(self, fingerprint: str, der: bytes) -> None:
+        if self.table is None:
+            raise OSError(errno.ENOENT, "cache file removed (ftpdctl tls ocspcache remove)")
+        now = int(time.time())
+        if not self.table.add(fingerprint, der, now):
+            self.large[fingerprint] = (der, now)
+
+    def delete(self, fingerprint: str) -> None:
+        if self.large.pop(fingerprint, None) is None and self.table is not None:
+            self.table.delete(fingerprint)
+
+    def info(self) -> list[str]:
+        lines = ["Shared memory (shm) OCSP response cache provided by mod_tls_shmcache/0.2", ""]
+        if self.table is None:
+            return lines + ["OCSP cache file removed (ftpdctl tls ocspcache remove): responses are cached by each "
+                            "process until the next reload"]
+        info = self.table.info()
+        c = info.counters
+        lines += [f"Shared memory file: {self.path}", f"Shared memory file size: {os.fstat(self.table.fd).st_size} "
+                  "bytes", "", f"Max response cache size: {info.slots}", f"Current response cache size: {info.used}",
+                  "", f"Cache lifetime hits: {c['hits']}", f"Cache lifetime misses: {c['misses']}", "",
+                  f"Cache lifetime responses stored: {c['stored']}", f"Cache lifetime responses deleted: "
+                  f"{c['deleted']}", f"Cache lifetime responses expired: {c['expired']}", "",
+                  f"Cache lifetime errors handling responses in cache: {c['errors']}",
+                  f"Cache lifetime responses exceeding max entry size: {c['exceeded']}"]
+        if c["exceeded"]:
+            lines.append(f"  Largest response exceeding max entry size: {c['exceeded_max']}")
+        return lines
+
+    def clear(self) -> int:
+        self.large.clear()
+        return self.table.clear() if self.table is not None else 0
+
+    def remove(self) -> int:
+        """Empty the table and delete its file (sessions forked later cache in their own process, until a
+        reload opens it again), as ProFTPD's removes its segment and file."""
+        n = self.clear()
+        if self.table is not None:
+            self.table.close()
+            self.table = None
+            os.unlink(self.path)
+        return n
+
+
+_SHM: dict[str, ShmCache] = {}          # the master's open tables by file: every server and reload shares one
+
+
+def _shm(server, spec, reopen: bool) -> ShmCache:
+    """The file's table, opened in this (master) process; ConfigError when it cannot be used."""
+    session = server.get("TLSSessionCache")
+    if session is not None and session.kind == "shm" and session.path == spec.path:
+        raise ConfigError(f"TLSStaplingCache: '{spec.path}' is TLSSessionCache's file too: give each its own",
+                          where(server))
+    cache = _SHM.get(spec.path)
+    if cache is not None and cache.size != spec.size:
+        if cache.table is not None:
+            raise ConfigError(f"TLSStaplingCache: '{spec.path}' is in use with another size: remove it first "
+                              "(ftpdctl tls ocspcache remove) or restart", where(server))
+        cache = None
+    if cache is None:
+        cache = _SHM[spec.path] = ShmCache(spec.path, spec.size)
+    if reopen:
+        try:
+            cache.open()
+        except OcspTableError as e:
+            raise ConfigError(f"TLSStaplingCache: {e}", where(server)) from None
+    return cache
+
+
 # -- from the configuration ------------------------------------------------------------------------------------------
 def where(server):
     p = server.context().param("TLSStaplingCache")
     return p.where if p is not None else server.section.where
 
 
-def make(server) -> FsCache | LinkCache | None:
-    """The server config's TLSStaplingCache (None: none); ConfigError (at its line) when it cannot work."""
+def make(server, reopen: bool = True) -> FsCache | LinkCache | ShmCache | None:
+    """The server config's TLSStaplingCache (None: none); ConfigError (at its line) when it cannot work. shm:
+    is opened here (the master, before it forks) unless not `reopen` (ftpdctl: a removed file stays removed)."""
     spec = server.get("TLSStaplingCache")
     if spec is None:
         return None
+    if spec.kind == "shm":
+        return _shm(server, spec, reopen)
     if spec.kind in ("redis", "memcache"):
         if spec.kind == "redis":
             from .redis import settings_for

@@ -24,8 +24,8 @@ from ..config.errors import ConfigError
 from ..net import ocsp, x509
 
 if TYPE_CHECKING:
-    from .tls_ocspcache import FsCache, LinkCache
-    Cache = FsCache | LinkCache
+    from .tls_ocspcache import FsCache, LinkCache, ShmCache
+    Cache = FsCache | LinkCache | ShmCache
 
 log = logging.getLogger("proftpy")
 

@@ -341,6 +341,55 @@ def test_memcache_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder
     assert "Traceback" not in d.log()
 
 
+def test_shm_cache_is_shared_by_the_daemons_sessions(daemon, responder, tmp_path):
+    """Each handshake is another session process: the second staples what the first fetched (responder stopped);
+    `ftpdctl tls ocspcache` shows mod_tls_shmcache's counts, clears the table, removes its file (until a
+    reload opens it again)."""
+    from test_ban import ftpdctl
+    path = tmp_path / "ocsp.shm"
+    d = daemon(extra=f"TLSStaplingCache shm:/file={path}&size=20000\n"
+               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+    assert status(d.port) == "good" and responder.requests() == 1
+    responder.stop()
+    assert status(d.port) == "good" and status(d.port) == "good"
+    assert "found cached OCSP response for fingerprint" in trace(d)
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and lines[:3] == ["Shared memory (shm) OCSP response cache provided by mod_tls_shmcache/0.2", "",
+                                     f"Shared memory file: {path}"], lines
+    for line in ("Max response cache size: 4", "Current response cache size: 1", "Cache lifetime hits: 2",
+                 "Cache lifetime responses stored: 1", "Cache lifetime errors handling responses in cache: 0"):
+        assert line in lines, (line, lines)
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "clear")
+    assert rc == 0 and lines == ["tls ocspcache: cleared 1 response from 'shm' OCSP cache"], lines
+    assert status(d.port) == "trylater"             # gone from the cache, responder down
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "remove")
+    assert rc == 0 and lines == ["tls sesscache: removed 'shm' OCSP cache"], lines      # sic, ProFTPD's
+    assert not path.exists()
+    assert status(d.port) == "trylater"
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and "OCSP cache file removed" in lines[2], lines
+    os.kill(d.master_pid, signal.SIGHUP)
+    assert wait_until(path.exists, 10)
+    assert "Traceback" not in d.log()
+
+
+def test_bad_shm_cache_refuses_the_start(tmp_path, pki):
+    from conftest import configtest
+    conf = fill(CONFIG, dict(port=0, dir=tmp_path, pki=pki, cert="good", implicit="",
+                             extra=f"TLSSessionCache shm:/file={tmp_path}/shared\n"
+                                   f"TLSStaplingCache shm:/file={tmp_path}/shared"))
+    res = configtest(tmp_path, conf)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    line = conf.splitlines().index(f"TLSStaplingCache shm:/file={tmp_path}/shared") + 1
+    assert f"t.conf:{line}: TLSStaplingCache: '{tmp_path}/shared' is TLSSessionCache's file too" in res.stderr
+    (tmp_path / "open").mkdir(mode=0o777)
+    (tmp_path / "open").chmod(0o777)
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            f"internal:\nTLSStaplingCache shm:/file={tmp_path}/open/x"))
+    assert res.returncode == 1 and f"t.conf:{line}: TLSStaplingCache: file {tmp_path}/open/x: refusing to " \
+        "use world-writable directory" in res.stderr, res.stderr
+
+
 # == no answer: fake tryLater, NoFakeTryLater, within TLSStaplingTimeout ===========================================
 @pytest.fixture
 def silent():
