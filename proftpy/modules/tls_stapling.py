@@ -137,8 +137,9 @@ class Stapler:
                self.fingerprint)
             return None
         try:
-            host, port, path = ocsp.parse_url(self.url)
-            _t(9, "parsed OCSP URL '%s' to get host '%s', port '%s', URI '%s'", self.url, host, port, path)
+            host, port, path, tls = ocsp.parse_url(self.url)
+            _t(9, "parsed OCSP URL '%s' to get host '%s', port '%s', URI '%s'%s", self.url, host, port, path,
+               ", using TLS" if tls else "")
             query = ocsp.Query(self.cert, self.issuer, self.nonce)
             try:
                 der = ocsp.post(self.url, query.der, self.timeout)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, Daemon, fill, free_port, refused_config, start_daemon, wait_until
-from ocsp_helpers import Responder, make_ocsp_pki
+from ocsp_helpers import Responder, TlsRelay, make_ocsp_pki
 from proftpy.net import x509
 from tls_helpers import FTPS
 
@@ -390,6 +390,46 @@ def test_bad_shm_cache_refuses_the_start(tmp_path, pki):
         "use world-writable directory" in res.stderr, res.stderr
 
 
+# == https:// responders ============================================================================================
+@pytest.fixture
+def relay(pki, responder):
+    r = TlsRelay(pki, free_port(), responder.port).start()
+    yield r
+    r.stop()
+
+
+def test_https_responder_is_asked_over_tls(daemon, relay, responder):
+    """POST over TLS to a responder whose certificate nobody trusts (ProFTPD verifies the answer's signature, not
+    the responder's TLS certificate); a responder that is not there is a fake tryLater."""
+    d = daemon(extra=f"TLSStaplingResponder https://127.0.0.1:{relay.port}/")
+    assert status(d.port) == "good"
+    assert relay.connections == 1 and responder.requests() == 1
+    t = trace(d)
+    assert f"parsed OCSP URL 'https://127.0.0.1:{relay.port}/' to get host '127.0.0.1', port '{relay.port}', " \
+        "URI '/', using TLS" in t
+    d.stop()
+    relay.stop()
+    d2 = daemon("revoked", extra=f"TLSStaplingResponder https://127.0.0.1:{relay.port}/")
+    assert status(d2.port) == "trylater"
+
+
+@pytest.mark.slow
+def test_https_responder_side_by_side_with_proftpd(daemon, relay, responder, open_tmp_path, pki):
+    """The same relay for both daemons: both staple its answer (good, then revoked); with NoVerify too."""
+    for cert, extra in (("good", ""), ("revoked", "\nTLSStaplingOptions NoVerify")):
+        line = f"TLSStaplingResponder https://127.0.0.1:{relay.port}/{extra}"
+        proc, port = proftpd(open_tmp_path / f"proftpd-{cert}", pki, line, cert)
+        try:
+            d = daemon(cert, line)
+            before = relay.connections
+            assert (status(d.port), status(port)) == (cert, cert)
+            assert relay.connections == before + 2
+            d.stop()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 # == no answer: fake tryLater, NoFakeTryLater, within TLSStaplingTimeout ===========================================
 @pytest.fixture
 def silent():
@@ -449,7 +489,7 @@ def test_no_nonce_sends_none(daemon, responder):
 
 # == configuration ==================================================================================================
 def test_bad_stapling_configuration_is_a_file_line_error(tmp_path, pki):
-    for line, message in (("TLSStaplingCache shm:/file=/x", "type 'shm' not supported by proftpy"),
+    for line, message in (("TLSStaplingCache shm:/file=/x&size=99", "smaller than minimum size (4224 bytes)"),
                           ("TLSStaplingCache redis:/x", "unknown redis: info '/x'"),
                           ("TLSStaplingCache memcache:/x", "unknown memcache: info '/x'"),
                           ("TLSStaplingCache bogus:/x", "OCSP stapling cache type 'bogus' not available"),
