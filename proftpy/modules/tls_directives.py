@@ -445,7 +445,7 @@ directives = (
               None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
               "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),
     Directive("TLSStaplingResponder", Str("url"), SVG, None, Merge.SERVER,
-              "The http:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
+              "The http:// or https:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
               "How long one request to the responder may take (default 10 s)."),
     Directive("TLSPKCS12File", _FILE, SVG, None, Merge.SERVER,

@@ -6,14 +6,15 @@ says of it is `info` and `clear`. Their keys and values are ProFTPD's, so ProFTP
     fs:        DIR/<fingerprint>.der, the DER; its age the file's modification time
     redis:     b"mod_tls_redis.ocsp." + {"fingerprint":"<hex>"} + b"\\0"  ->  {"expires":<time stored>,"response":
                "<base64 DER>","response_len":N} + b"\\0", no TTL
-    memcache:  b"mod_tls_memcache.ocsp." + the same key -> the same JSON, no expiration, flags 0; responses over
-               4 KiB (ProFTPD's TLS_MAX_OCSP_RESPONSE_SIZE) stay in the process, as ProFTPD's
+    memcache:  b"mod_tls_memcache.ocsp." + the same key -> the same JSON, no expiration, flags 0
     shm:       the file ocsptable.py describes, mapped by the master before it forks (ProFTPD's is a SysV
                segment: not shared with a ProFTPD node)
 
 "expires" holds the time the response was stored, whatever its name says: mod_tls computes the age from it and
-decides itself when a response is stale (tls_stapling.py). redis: and memcache: keep mod_tls_redis's and
-mod_tls_memcache's counters in the cache itself (`<prefix>cache_hits`...), so any node's `info` shows them."""
+decides itself when a response is stale (tls_stapling.py). A response over 4 KiB (ProFTPD's
+TLS_MAX_OCSP_RESPONSE_SIZE) stays in the process that fetched it (shm:, redis:, memcache:), as ProFTPD's.
+redis: and memcache: keep mod_tls_redis's and mod_tls_memcache's counters in the cache itself
+(`<prefix>cache_hits`...), so any node's `info` shows them."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..config.errors import ConfigError
 from ..net import ocsp
 from ..ocsptable import MAX_DATA, OcspTable, OcspTableError
 
-MAX_SHARED = MAX_DATA       # ProFTPD's TLS_MAX_OCSP_RESPONSE_SIZE: a longer DER stays in the process (memcache:, shm:)
+MAX_SHARED = MAX_DATA       # ProFTPD's TLS_MAX_OCSP_RESPONSE_SIZE: a longer DER stays in the process
 # the counters (after the prefix) mod_tls_redis and mod_tls_memcache keep, and what `info` calls them
 STATS = (("cache_hits", "Cache lifetime hits"), ("cache_misses", "Cache lifetime misses"),
          ("cache_stores", "Cache lifetime responses stored"), ("cache_deletes", "Cache lifetime responses deleted"),
@@ -116,12 +117,12 @@ class FsCache:
 
 class LinkCache:
     """redis: and memcache:, over mod_ban's links (bancache.CacheLink: every call bounded by the server's timeouts,
-    a server that is down logged once per process). `max_size`: the longest DER shared (memcache:); longer ones
-    are kept by this process only (`large`), as ProFTPD keeps them."""
+    a server that is down logged once per process). A DER longer than MAX_SHARED is kept by this process only
+    (`large`), as ProFTPD's modules keep it."""
 
-    def __init__(self, kind: str, link, prefix: bytes, provider: str, max_size: int | None = None):
+    def __init__(self, kind: str, link, prefix: bytes, provider: str):
         from ..bancache import ProcessDown
-        self.kind, self.link, self.prefix, self.provider, self.max_size = kind, link, prefix, provider, max_size
+        self.kind, self.link, self.prefix, self.provider = kind, link, prefix, provider
         self.large: dict[str, tuple[bytes, int]] = {}
         link.state = ProcessDown()
         link.keeping = "OCSP responses are asked of the responder until it is back"
@@ -159,7 +160,7 @@ class LinkCache:
     def add(self, fingerprint: str, der: bytes) -> None:
         from ..bancache import json_text
         now = int(time.time())
-        if self.max_size is not None and len(der) > self.max_size:
+        if len(der) > MAX_SHARED:
             self.large[fingerprint] = (der, now)
             self._count("cache_exceeds")
             return
@@ -211,7 +212,7 @@ def redis_cache(settings) -> LinkCache:
 def memcache_cache(settings) -> LinkCache:
     from .memcache import MemcacheLink
     return LinkCache("memcache", MemcacheLink(settings), b"mod_tls_memcache.ocsp.",
-                     "Memcache OCSP response cache provided by mod_tls_memcache/0.2", MAX_SHARED)
+                     "Memcache OCSP response cache provided by mod_tls_memcache/0.2")
 
 
 class ShmCache:
