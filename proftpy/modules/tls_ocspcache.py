@@ -19,13 +19,16 @@ redis: and memcache: keep mod_tls_redis's and mod_tls_memcache's counters in the
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
 import stat
 import tempfile
 import time
+from typing import Iterator
 
+from .. import filelock
 from ..config.errors import ConfigError
 from ..net import ocsp
 from ..ocsptable import MAX_DATA, OcspTable, OcspTableError
@@ -285,6 +288,19 @@ class ShmCache:
 
 
 _SHM: dict[str, ShmCache] = {}          # the master's open tables by file: every server and reload shares one
+_checking = False                       # `proftpy -t`: shm: files are looked at, not opened (a running daemon's is
+                                        # not re-laid under its sessions)
+
+
+@contextlib.contextmanager
+def checking() -> Iterator[None]:
+    """While the configuration is only checked: make() opens no shm: file."""
+    global _checking
+    _checking = True
+    try:
+        yield
+    finally:
+        _checking = False
 
 
 def _shm(server, spec, reopen: bool) -> ShmCache:
@@ -301,11 +317,13 @@ def _shm(server, spec, reopen: bool) -> ShmCache:
         cache = None
     if cache is None:
         cache = _SHM[spec.path] = ShmCache(spec.path, spec.size)
-    if reopen:
-        try:
+    try:
+        if _checking:
+            filelock.check_location(spec.path, "file")
+        elif reopen:
             cache.open()
-        except OcspTableError as e:
-            raise ConfigError(f"TLSStaplingCache: {e}", where(server)) from None
+    except (OcspTableError, filelock.BadLocation) as e:
+        raise ConfigError(f"TLSStaplingCache: {e}", where(server)) from None
     return cache
 
 

@@ -373,7 +373,7 @@ def test_shm_cache_is_shared_by_the_daemons_sessions(daemon, responder, tmp_path
     assert "Traceback" not in d.log()
 
 
-def test_bad_shm_cache_refuses_the_start(tmp_path, pki):
+def test_bad_shm_and_memcache_caches_refuse_the_start(tmp_path, pki):
     from conftest import configtest
     conf = fill(CONFIG, dict(port=0, dir=tmp_path, pki=pki, cert="good", implicit="",
                              extra=f"TLSSessionCache shm:/file={tmp_path}/shared\n"
@@ -388,6 +388,13 @@ def test_bad_shm_cache_refuses_the_start(tmp_path, pki):
                                             f"internal:\nTLSStaplingCache shm:/file={tmp_path}/open/x"))
     assert res.returncode == 1 and f"t.conf:{line}: TLSStaplingCache: file {tmp_path}/open/x: refusing to " \
         "use world-writable directory" in res.stderr, res.stderr
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            f"internal:\nTLSStaplingCache shm:/file={tmp_path}/fresh"))
+    assert res.returncode == 0 and not (tmp_path / "fresh").exists(), res.stderr    # -t opens no file
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            "internal:\nTLSStaplingCache memcache:"))
+    assert res.returncode == 1 and f"t.conf:{line}: TLSStaplingCache: memcache: needs MemcacheEngine on and " \
+        "MemcacheServers in the server config" in res.stderr, res.stderr
 
 
 # == https:// responders ============================================================================================

@@ -99,3 +99,47 @@ def test_reopening_keeps_what_it_holds_and_another_size_lays_it_anew(tmp_path):
     os.mkdir(tmp_path / "dir")
     with pytest.raises(OcspTableError, match="Is a directory"):
         OcspTable.open(str(tmp_path / "dir"), MIN_SIZE)
+
+
+class FakeLink:
+    """A bancache link's calls over a dict (what memcached or Redis would hold)."""
+
+    def __init__(self):
+        self.items: dict[bytes, bytes] = {}
+        self.state = self.keeping = self.sharing = None
+
+    def get(self, key):
+        return self.items.get(key)
+
+    def put(self, key, value, expires):
+        assert expires == 0                             # no expiration, as ProFTPD writes them
+        self.items[key] = value
+
+    def delete(self, key):
+        self.items.pop(key, None)
+
+    def count(self, key, window):
+        self.items[key] = str(int(self.items.get(key, b"0")) + 1).encode()
+
+
+def test_memcache_entries_are_mod_tls_memcaches():
+    from proftpy.modules.tls_ocspcache import LinkCache
+    link = FakeLink()
+    cache = LinkCache("memcache", link, b"mod_tls_memcache.ocsp.", "provider")
+    cache.add(FP[1], b"\x30\x03\x0a\x01\x03")
+    key = b'mod_tls_memcache.ocsp.{"fingerprint":"' + FP[1].encode() + b'"}\0'
+    value = link.items[key]
+    assert value.endswith(b"}\0") and value.startswith(b'{"expires":')
+    assert value[value.index(b',"response"'):] == b',"response":"MAMKAQM=","response_len":5}\0'
+    assert cache.get(FP[1]) == (b"\x30\x03\x0a\x01\x03", 0)
+    big = b"y" * (MAX_DATA + 1)                           # over ProFTPD's 4 KiB: kept by this process only
+    cache.add(FP[2], big)
+    assert cache.get(FP[2])[0] == big and len(link.items) == 4     # the entry, cache_stores, cache_hits, cache_exceeds
+    link.items[key] = b"not json\0"
+    with pytest.raises(OSError, match="badly formatted"):
+        cache.get(FP[1])
+    assert link.items[b"mod_tls_memcache.ocsp.cache_errors"] == b"1"
+    assert link.items[b"mod_tls_memcache.ocsp.cache_stores"] == b"1"
+    assert cache.clear() == 1 and cache.remove() == 0
+    with pytest.raises(OSError):
+        cache.get(FP[3])
