@@ -370,6 +370,10 @@ def test_shm_cache_is_shared_by_the_daemons_sessions(daemon, responder, tmp_path
     assert rc == 0 and "OCSP cache file removed" in lines[2], lines
     os.kill(d.master_pid, signal.SIGHUP)
     assert wait_until(path.exists, 10)
+    d.conf.write_text(d.conf.read_text().replace("size=20000", "size=30000"))
+    os.kill(d.master_pid, signal.SIGHUP)            # another size for the open file: refused, the context kept
+    assert wait_until(lambda: "is in use with another size" in d.log(), 10), d.log()[-2000:]
+    assert status(d.port) == "trylater"
     assert "Traceback" not in d.log()
 
 
