@@ -53,36 +53,45 @@ class Info:
 
 
 def slots_for(size: int) -> int:
-    return (size - HEADER.size) // SLOT_SIZE
+    return SessionTable.slots_for(size)
 
 
 def _crc(expires: int, sid: bytes, der: bytes) -> int:
     return zlib.crc32(der, zlib.crc32(struct.pack("<qB", expires, len(sid)) + sid))
 
 
-class SessionTable:
-    """The mapped file. `add`, `get`, `delete`, `clear`, `info`; `now` is the caller's clock (Unix seconds)."""
+class SlotTable:
+    """A mapped file of fixed slots after a header of counters, each slot's first field (a time) 0 when free:
+    what the shm: session store and the shm: OCSP response store (ocsptable.py) share. A subclass names its
+    layout (MAGIC, HEADER, SLOT, SLOT_SIZE, COUNTERS), its smallest size and how many slots a size holds."""
+
+    MAGIC, VERSION, HEADER, SLOT, SLOT_SIZE, COUNTERS = MAGIC, VERSION, HEADER, SLOT, SLOT_SIZE, COUNTERS
+    MIN_SIZE, UNIT, WHAT = MIN_SIZE, "session slot", "TLSSessionCache"    # the size of one; the file's name in errors
 
     def __init__(self, path: str, fd: int, mm: mmap.mmap, slots: int):
         self.path, self.fd, self.mm, self.slots = path, fd, mm, slots
 
     @classmethod
-    def open(cls, path: str, size: int = DEFAULT_SIZE) -> "SessionTable":
+    def slots_for(cls, size: int) -> int:
+        return (size - cls.HEADER.size) // cls.SLOT_SIZE
+
+    @classmethod
+    def open(cls, path: str, size: int = DEFAULT_SIZE):
         """Open (creating) PATH with room for `size` bytes; a file of another layout or size is laid anew (it
         only held a cache). Raises CacheTableError."""
-        if size < MIN_SIZE:
-            raise CacheTableError(f"size {size} is smaller than one session slot ({MIN_SIZE} bytes)")
-        slots = slots_for(size)
-        length = HEADER.size + slots * SLOT_SIZE
+        if size < cls.MIN_SIZE:
+            raise CacheTableError(f"size {size} is smaller than one {cls.UNIT} ({cls.MIN_SIZE} bytes)")
+        slots = cls.slots_for(size)
+        length = cls.HEADER.size + slots * cls.SLOT_SIZE
         try:
-            fd = filelock.open_table(path, "TLSSessionCache")
+            fd = filelock.open_table(path, cls.WHAT)
         except filelock.BadLocation as e:
             raise CacheTableError(str(e)) from None
         except OSError as e:
             raise CacheTableError(f"unable to open file '{path}': {e.strerror}") from None
         try:
-            mm = filelock.map_table(fd, HEADER.pack(MAGIC, VERSION, HEADER.size, SLOT_SIZE, slots,
-                                                    *([0] * len(COUNTERS))), length, keep=_COUNTERS_AT)
+            mm = filelock.map_table(fd, cls.HEADER.pack(cls.MAGIC, cls.VERSION, cls.HEADER.size, cls.SLOT_SIZE, slots,
+                                                        *([0] * len(cls.COUNTERS))), length, keep=_COUNTERS_AT)
         except OSError as e:
             os.close(fd)
             raise CacheTableError(f"unable to use file '{path}': {e.strerror}") from None
@@ -94,15 +103,44 @@ class SessionTable:
 
     # -- the counters ------------------------------------------------------------------------------------------
     def _count(self, name: str, n: int = 1) -> None:
-        at = _COUNTERS_AT + 8 * COUNTERS.index(name)
+        at = _COUNTERS_AT + 8 * self.COUNTERS.index(name)
         struct.pack_into("<Q", self.mm, at, struct.unpack_from("<Q", self.mm, at)[0] + n)
 
     def _counters(self) -> dict:
-        return dict(zip(COUNTERS, struct.unpack_from(f"<{len(COUNTERS)}Q", self.mm, _COUNTERS_AT)))
+        return dict(zip(self.COUNTERS, struct.unpack_from(f"<{len(self.COUNTERS)}Q", self.mm, _COUNTERS_AT)))
+
+    def _exceeded(self, size: int) -> None:
+        """One more too big for a slot; the largest kept."""
+        self._count("exceeded")
+        if size > self._counters()["exceeded_max"]:
+            struct.pack_into("<Q", self.mm, _COUNTERS_AT + 8 * self.COUNTERS.index("exceeded_max"), size)
 
     # -- the slots ---------------------------------------------------------------------------------------------
     def _at(self, i: int) -> int:
-        return HEADER.size + i * SLOT_SIZE
+        return self.HEADER.size + i * self.SLOT_SIZE
+
+    def _used(self, i: int) -> bool:
+        return bool(struct.unpack_from("<q", self.mm, self._at(i))[0])
+
+    def _free(self, i: int) -> None:
+        at = self._at(i)
+        self.mm[at:at + self.SLOT.size] = bytes(self.SLOT.size)
+
+    def clear(self) -> int:
+        """Free every slot; how many were in use."""
+        with filelock.locked(self.fd, fcntl.LOCK_EX):
+            used = sum(1 for i in range(self.slots) if self._used(i))
+            for i in range(self.slots):
+                self._free(i)
+            return used
+
+    def info(self) -> Info:
+        with filelock.locked(self.fd, fcntl.LOCK_SH):
+            return Info(self.slots, sum(1 for i in range(self.slots) if self._used(i)), self._counters())
+
+
+class SessionTable(SlotTable):
+    """The sessions' file. `add`, `get`, `delete`, `clear`, `info`; `now` is the caller's clock (Unix seconds)."""
 
     def _find(self, sid: bytes) -> int:
         for i in range(self.slots):
@@ -111,20 +149,13 @@ class SessionTable:
                 return i
         return -1
 
-    def _free(self, i: int) -> None:
-        at = self._at(i)
-        self.mm[at:at + SLOT.size] = bytes(SLOT.size)
-
     def add(self, sid: bytes, der: bytes, expires: int, now: int) -> bool:
         """Store a session; False when it is bigger than a slot (counted as exceeded, not stored)."""
         if not sid or len(sid) > MAX_ID:
             return False
         with filelock.locked(self.fd, fcntl.LOCK_EX):
             if len(der) > MAX_DATA:
-                self._count("exceeded")
-                if len(der) > self._counters()["exceeded_max"]:
-                    at = _COUNTERS_AT + 8 * COUNTERS.index("exceeded_max")
-                    struct.pack_into("<Q", self.mm, at, len(der))
+                self._exceeded(len(der))
                 return False
             slot, oldest, first = self._find(sid), -1, None
             if slot < 0:
@@ -178,14 +209,6 @@ class SessionTable:
             self._count("deleted")
             return True
 
-    def clear(self) -> int:
-        """Free every slot; how many held a session."""
-        with filelock.locked(self.fd, fcntl.LOCK_EX):
-            used = sum(1 for i in range(self.slots) if struct.unpack_from("<q", self.mm, self._at(i))[0])
-            for i in range(self.slots):
-                self._free(i)
-            return used
-
     def entries(self) -> list[tuple[bytes, int]]:
         """(session ID, expires) of each slot in use."""
         out = []
@@ -195,8 +218,3 @@ class SessionTable:
                 if expires:
                     out.append((sid[:n], expires))
         return out
-
-    def info(self) -> Info:
-        with filelock.locked(self.fd, fcntl.LOCK_SH):
-            used = sum(1 for i in range(self.slots) if struct.unpack_from("<q", self.mm, self._at(i))[0])
-            return Info(self.slots, used, self._counters())

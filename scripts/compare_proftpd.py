@@ -322,6 +322,7 @@ def scenarios() -> list[Scenario]:
     s += statcache_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
+    s += stapling_scenarios()
     return s
 
 
@@ -1828,6 +1829,88 @@ def start_radius(tmp: Path) -> None:
     os.chown(home, UID, UID)
 
 
+STAPLING = None                     # the OCSP PKI, responder, TLS relay and memcached of the stapling-* scenarios
+OCSP_STEP = "<ocsp-status>"         # a pseudo-step: what `openssl s_client -starttls ftp -status` is stapled
+
+
+def stapling_scenarios() -> list[Scenario]:
+    """OCSP stapling (mod_tls, mod_tls_shmcache, mod_tls_memcache): what a client asking for the certificate's
+    status gets (`<ocsp-status>`), from an `openssl ocsp` responder of the script's own over http:// and https://
+    (a TLS relay), through the shm: and memcache: caches (the responder stopped in between would need a step of
+    its own: the integration tests do that), and `ftpdctl tls ocspcache`."""
+    s: list[Scenario] = []
+    ctrls = ("ControlsEngine on\nControlsSocket {dir}/ctrls.sock\nControlsACLs all allow user root\n"
+             "TLSControlsACLs ocspcache,info,clear allow user root\n")
+    tls = ("LoadModule mod_tls.c\nLoadModule mod_tls_shmcache.c\nLoadModule mod_memcache.c\n"
+           "LoadModule mod_tls_memcache.c\nTLSEngine on\nTLSLog {dir}/tls.log\nTLSECCertificateFile {ocsp_pki}/{cert}.pem\n"
+           "TLSECCertificateKeyFile {ocsp_pki}/{cert}.key\nTLSCACertificateFile {ocsp_pki}/ca.pem\nTLSStapling on\n")
+    add = lambda name, *steps, conf, cert="good": s.append(  # noqa: E731
+        Scenario(name, list(steps), f"# {name}\n" + tls.replace("{cert}", cert) + conf))
+    add("stapling-http", OCSP_STEP, OCSP_STEP, conf="")
+    add("stapling-http-revoked", OCSP_STEP, conf="", cert="revoked")
+    add("stapling-no-url", OCSP_STEP, conf="TLSStaplingOptions NoFakeTryLater\n", cert="noaia")
+    add("stapling-https", OCSP_STEP, conf="TLSStaplingResponder https://127.0.0.1:{ocsp_relay}/\n")
+    add("stapling-https-revoked", OCSP_STEP, conf="TLSStaplingResponder https://127.0.0.1:{ocsp_relay}/\n",
+        cert="revoked")
+    add("stapling-shm", OCSP_STEP, OCSP_STEP, "<ftpdctl tls ocspcache info>", "<ftpdctl tls ocspcache clear>",
+        OCSP_STEP, conf=ctrls + "TLSStaplingCache shm:/file={dir}/ocsp.shm&size=20000\n")
+    add("stapling-memcache", OCSP_STEP, OCSP_STEP, "<ftpdctl tls ocspcache info>", "<ftpdctl tls ocspcache clear>",
+        conf=ctrls + "MemcacheEngine on\nMemcacheServers 127.0.0.1:{ocsp_memcached}\nTLSStaplingCache memcache:\n")
+    return s
+
+
+def ocsp_status(server: Server) -> list[str]:
+    """`openssl s_client -starttls ftp -status` against the server: the stapled response's status."""
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-starttls", "ftp",
+                          "-status", "-ign_eof"], input=b"QUIT\r\n", capture_output=True, timeout=60).stdout
+    text = out.decode(errors="replace")
+    found = re.search(r"Cert Status: (\w+)", text) or re.search(r"OCSP Response Status: (\w+)", text)
+    if "OCSP response: no response sent" in text:
+        return ["stapled: nothing"]
+    return [f"stapled: {found.group(1)}" if found else "stapled: <unreadable s_client output>"]
+
+
+def start_stapling(tmp: Path) -> None:
+    """The stapling-* scenarios' PKI (tests/ocsp_helpers.py), its responder, a TLS relay in front of it, and a
+    memcached, on free loopback ports."""
+    global STAPLING
+    sys.path.insert(0, str(REPO / "tests"))
+    from ocsp_helpers import Responder, TlsRelay, make_ocsp_pki
+    d = tmp / "ocsp"
+    d.mkdir()
+    os.chmod(d, 0o755)
+    port = free_port()
+    make_ocsp_pki(d, port)
+    for key in d.glob("*.key"):
+        os.chmod(key, 0o644)
+    responder = Responder(d, port).start()
+    relay = TlsRelay(d, free_port(), port).start()
+    memcached = subprocess.Popen(["memcached", "-U", "0", "-l", "127.0.0.1", "-p", str(mc_port := free_port()),
+                                  "-m", "16", "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for_port(mc_port, 10):
+        raise SystemExit("memcached did not start")
+    STAPLING = {"dir": d, "responder": responder, "relay": relay, "memcached": memcached, "memcached_port": mc_port}
+
+
+def stop_stapling() -> None:
+    if STAPLING is not None:
+        STAPLING["relay"].stop()
+        STAPLING["responder"].stop()
+        STAPLING["memcached"].kill()
+        STAPLING["memcached"].wait()
+
+
+def wait_for_port(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def transfer_scenarios(big: Callable[[Path], None]) -> list[Scenario]:
     """Transfers and timeouts (issue 17): TimeoutStalled, a client closing the data connection early, commands
     during a transfer, TransferLog lines (DELE, ASCII, a full device)."""
@@ -2061,6 +2144,14 @@ def ldap_scenarios() -> list[Scenario]:
 
 
 EXPECTED: dict[tuple[str, str], str] = {
+    ("stapling-shm", "<ftpdctl tls ocspcache info>"): ("proftpy's shm: OCSP cache is a file mapped by its sessions "
+                                                      "(its path and size shown), not a SysV segment (its ID, "
+                                                      "creation time, attach count); the counts are the same"),
+    ("stapling-memcache", "<ftpdctl tls ocspcache info>"): ("proftpy names the memcached servers (ProFTPD leaves the "
+                                                           "line empty); ProFTPD's master loses its first GET on the "
+                                                           "connection it made before forking (its trace: `error "
+                                                           "getting data for key 'cache_hits': Transport endpoint is "
+                                                           "not connected`), so its hit count is missing"),
     ("statcache-dump", "<ftpdctl statcache dump>"): "mod_statcache's entries are keyed by the path on disk (the "
     "chroot directory in front; ProFTPD keys by the path inside the chroot, so two users' chroots would share "
     "entries), and ProFTPD also stats the home directory and .ftpaccess files through its cache",
@@ -2330,6 +2421,9 @@ def start(server: Server, argv: list[str], extra: str) -> None:
         from radius_helpers import SECRET
         values.update(radius_auth=RADIUS.auth_port, radius_acct=RADIUS.acct_port, radius_secret=SECRET,
                       radius_closed=free_port())
+    if STAPLING is not None:
+        values.update(ocsp_pki=STAPLING["dir"], ocsp_relay=STAPLING["relay"].port,
+                      ocsp_memcached=STAPLING["memcached_port"])
     conf = server.base / "server.conf"
     common = COMMON_CONF
     if re.search(r"^AuthOrder ", extra, re.M):     # a second AuthOrder is fatal to ProFTPD: the scenario's replaces
@@ -2606,6 +2700,9 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
             if step == RADIUS_STEP:
                 out.append(read_radacct(server))
                 continue
+            if step == OCSP_STEP:
+                out.append(ocsp_status(server))
+                continue
             if step.startswith(FTPDCTL_STEP):
                 out.append(ftpdctl_lines(server, step))
                 continue
@@ -2778,6 +2875,8 @@ def main() -> int:
                 start_sql_server(kind, tmp)
         if any(sc.name.startswith("radius-") for sc in chosen):
             start_radius(tmp)
+        if any(sc.name.startswith("stapling-") for sc in chosen):
+            start_stapling(tmp)
         for n, (conf, group) in enumerate(by_conf(chosen)):
             oracle = Server("proftpd", tmp / f"proftpd{n}")
             ours = Server("proftpy", tmp / f"proftpy{n}")
@@ -2805,6 +2904,7 @@ def main() -> int:
             LDAP.stop()
         if RADIUS is not None:
             RADIUS.stop()
+        stop_stapling()
         for server in SQL_SERVERS.values():
             server.stop()
         unmount_under(tmp)

@@ -6,7 +6,8 @@
 #   haproxy        the cluster test's load balancer (PROXY protocol)
 #   proftpd-basic  Debian's ProFTPD, for interoperability tests and `make bench`
 #   proftpd-mod-sqlite  its mod_sql and mod_sql_sqlite (shared objects only), for compare_proftpd.py's sql-* scenarios
-#   proftpd-mod-crypto  its mod_sql_passwd, for the sql-passwd-* scenarios
+#   proftpd-mod-crypto  its mod_sql_passwd, for the sql-passwd-* scenarios; its mod_tls_shmcache and
+#                       mod_tls_memcache, for the stapling-* scenarios and the stapling side-by-side tests
 #   proftpd-mod-ldap    its mod_ldap (a shared object only), for compare_proftpd.py's ldap-* scenarios
 #   postgresql          PostgreSQL 15's server programs: mod_sql_postgres's tests run their own cluster (initdb in a
 #                       temporary directory, a free loopback port; the packaged cluster is never started)
@@ -31,7 +32,7 @@
 #   acl            setfacl: the mod_facl tests give a file a POSIX ACL
 #   libwrap0       TCP wrappers' library: the oracle the hosts.allow/hosts.deny matcher's tests compare against
 #   oidentd        a real RFC 1413 identd for the mod_ident tests (run by the test in the foreground, on 127.0.0.113)
-#   memcached      shared bans and TLS sessions (TLSSessionCache memcache:) through memcache (tests start their
+#   memcached      shared bans, TLS sessions and OCSP responses (TLSSessionCache/TLSStaplingCache memcache:) (tests start their
 #                  own on a private loopback port)
 #   libmemcached11 Debian's libmemcached (ProFTPD's; comes with proftpd-core): the MemcacheReplicas test asks it
 #                  through ctypes where it puts a key's copies

@@ -1,11 +1,15 @@
 """What the OCSP stapling tests share: a PKI of their own (a CA, an OCSP-signing certificate, server certificates
 whose AIA names a loopback responder; openssl command, EC keys: fast), the index `openssl ocsp` answers from, and
-that responder as a process of the test's own on a free loopback port, stopped by its pid."""
+that responder as a process of the test's own on a free loopback port, stopped by its pid; a TLS relay in front
+of it for https:// responder URLs."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +97,67 @@ def _serve(d: Path, port: int, minutes: int, signer: str) -> None:
             pass
 
     http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+class TlsRelay:
+    """An https:// responder for the tests: a TLS listener on 127.0.0.1:port (certificate `cert`, signed by the
+    test CA: a responder's certificate that nobody here is asked to trust) whose connections are relayed, in
+    threads of the test's process, to the plain HTTP responder on `target`. `connections`: how many came."""
+
+    def __init__(self, d: Path, port: int, target: int, cert: str = "noaia"):
+        self.port, self.target, self.connections = port, target, 0
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(d / f"{cert}.pem"), str(d / f"{cert}.key"))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self) -> "TlsRelay":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)        # wakes the accept (a close alone does not)
+        except OSError:
+            pass                                        # stopped before
+        self.sock.close()
+        self.thread.join(5)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return                              # stopped
+            self.connections += 1
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(10)
+            with self.ctx.wrap_socket(conn, server_side=True) as tls, \
+                    socket.create_connection(("127.0.0.1", self.target), timeout=10) as up:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(65536) or b"\r\n\r\n"
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                up.sendall(head + b"\r\n\r\n" + body)
+                while chunk := up.recv(65536):
+                    tls.sendall(chunk)
+        except OSError:
+            pass                                    # the client gave up: its test says so
+        finally:
+            conn.close()
 
 
 def query(d: Path, cert: str, port: int) -> str:

@@ -248,16 +248,22 @@ class LinkCache(ExternalCache):
     def statistics(self) -> list[tuple[str, int]]:
         """(description, count) of each statistic the cache holds, asked through a link of its own (the master's
         `tls sesscache info`: its children must not inherit a connection). Raises CacheDown."""
-        link = type(self.link)(self.link.settings)
-        link.keeping, link.sharing = self.link.keeping, self.link.sharing
-        try:
-            values = [(desc, stat_value(link.get(self.prefix + name.encode()))) for name, desc in STATS]
-        finally:
-            link.close()
-        return [(desc, n) for desc, n in values if n is not None]
+        return link_statistics(self.link, self.prefix, STATS)
 
     def close(self) -> None:
         self.link.close()
+
+
+def link_statistics(like, prefix: bytes, stats) -> list[tuple[str, int]]:
+    """(description, count) of each of `stats` ((key after `prefix`, description)) the cache holds, asked through a
+    new link to the cache `like` talks to, closed after. Raises CacheDown."""
+    link = type(like)(like.settings)
+    link.keeping, link.sharing = like.keeping, like.sharing
+    try:
+        values = [(desc, stat_value(link.get(prefix + name.encode()))) for name, desc in stats]
+    finally:
+        link.close()
+    return [(desc, n) for desc, n in values if n is not None]
 
 
 def stat_value(raw: bytes | None) -> int | None:

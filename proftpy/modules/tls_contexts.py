@@ -470,7 +470,9 @@ def problems(config: "Config") -> list[tuple[str, bool]]:
             cache = make(config)
         except ConfigError as e:
             return [(str(e), True)]
-    return [(str(e), True) for e in build_all(config, {}, cache)[1]]
+    from .tls_ocspcache import checking
+    with checking():                                # nor is a stapling shm: file
+        return [(str(e), True) for e in build_all(config, {}, cache)[1]]
 
 
 def server_tls(shared, server: "Server", config: "Config") -> ServerTls | None:

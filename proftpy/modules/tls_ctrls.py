@@ -1,6 +1,6 @@
 """mod_tls's ftpdctl action, in the master: `tls sesscache info [-v] | clear | remove` with ProFTPD's texts, for
-TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache info | clear | remove` for TLSStaplingCache fs:
-(tls_stapling.py's directory of responses; for redis: only `info`'s first line).
+TLSSessionCache's external caches (tls_cache.py), and `tls ocspcache info | clear | remove` for TLSStaplingCache
+(tls_ocspcache.py's stores).
 
 For shm: the master reads and changes the mapped table itself. For redis: and memcache: `info` shows the
 statistics every node keeps in the cache (tls_cache.STATS), asked through a connection of its own made for it and
@@ -81,29 +81,26 @@ def _sesscache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[s
 
 
 def _ocspcache(master: MasterView, req: CtrlsRequest, args: list[str]) -> list[str]:
-    """ProFTPD's texts. `info` counts the responses in the directory (ProFTPD 1.3.8's mod_tls_fscache says 0
-    whatever it holds); `clear` deletes them; `remove` deletes nothing, as ProFTPD's (the directory stays)."""
+    """ProFTPD's texts. `info` is each store's (tls_ocspcache.py); `clear` empties what the store lets a master
+    empty (fs: the directory, shm: the table; redis:, memcache: only the master's own large responses, none);
+    `remove` of fs:, redis: and memcache: deletes nothing, as ProFTPD's; of shm: the file goes."""
     what = _what(master, req, args, "ocspcache")
-    spec = master.config.main.get("TLSStaplingCache")
-    if spec is None:
+    if master.config.main.get("TLSStaplingCache") is None:
         return ["No TLSStaplingCache configured"]
-    if what == "remove":
-        return [f"tls sesscache: removed '{spec.kind}' OCSP cache"]
-    if spec.kind == "redis":
-        if what == "info":
-            return ["Redis OCSP response cache provided by mod_tls_redis/0.1"]
-        raise CtrlsError("tls ocspcache: clearing a redis: OCSP cache is not supported by proftpy")
-    from .tls_stapling import FsCache
-    cache = FsCache(spec.path)
+    from ..config.errors import ConfigError
+    from .tls_ocspcache import make
     try:
-        names = cache.names()
-        n = cache.clear() if what == "clear" else 0
+        cache = make(master.config.main, reopen=False)
+        if what == "info":
+            return cache.info()
+        n = cache.clear() if what == "clear" else cache.remove()
     except OSError as e:
-        raise CtrlsError(f"tls ocspcache: error obtaining OCSP cache status: {e.strerror}") from None
-    if what == "info":
-        return ["Filesystem (fs) OCSP response cache provided by mod_tls_fscache/0.0", "",
-                f"Current OCSP responses cached: {len(names)}"]
-    return [f"tls ocspcache: cleared {n} {'response' if n == 1 else 'responses'} from '{spec.kind}' OCSP cache"]
+        raise CtrlsError(f"tls ocspcache: error obtaining OCSP cache status: {e.strerror or e}") from None
+    except ConfigError as e:
+        raise CtrlsError(f"tls ocspcache: {e.message}") from None
+    if what == "remove":
+        return [f"tls sesscache: removed '{cache.kind}' OCSP cache"]
+    return [f"tls ocspcache: cleared {n} {'response' if n == 1 else 'responses'} from '{cache.kind}' OCSP cache"]
 
 
 def _info(cache: ExternalCache, verbose: bool) -> list[str]:

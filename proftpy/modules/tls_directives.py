@@ -185,8 +185,9 @@ class SessionCache:
         return self.kind in EXTERNAL_CACHES
 
 
-def _shm_info(info: str) -> tuple[str, int]:
-    """`/file=PATH[&size=BYTES]`: stricter than ProFTPD, which logs a bad size and takes its default."""
+def _shm_info(info: str, minimum: int | None = None) -> tuple[str, int]:
+    """`/file=PATH[&size=BYTES]`: stricter than ProFTPD, which logs a bad size and takes its default. `minimum`:
+    the smallest size (default: one TLS session's)."""
     if not info.startswith("/file="):
         raise ValueError(f"shm: needs /file=PATH (badly formatted info '{info}')")
     path, amp, rest = info[len("/file="):].partition("&")
@@ -195,9 +196,10 @@ def _shm_info(info: str) -> tuple[str, int]:
         if not rest.startswith("size=") or not rest[5:].isdigit():
             raise ValueError(f"badly formatted size parameter '{rest}' (expected size=BYTES)")
         size = int(rest[5:])
-        from ..tlscachetable import MIN_SIZE
-        if size < MIN_SIZE:
-            raise ValueError(f"requested size ({size} bytes) smaller than minimum size ({MIN_SIZE} bytes)")
+        if minimum is None:
+            from ..tlscachetable import MIN_SIZE as minimum
+        if size < minimum:
+            raise ValueError(f"requested size ({size} bytes) smaller than minimum size ({minimum} bytes)")
     if not path.startswith("/"):
         raise ValueError(f"file '{path}' not an absolute path")
     return path, size
@@ -315,25 +317,30 @@ STAPLING_CACHES = ("fs", "shm", "redis", "memcache")    # Debian's mod_tls_fscac
 
 @dataclass(frozen=True)
 class StaplingCache:
-    kind: str                   # "fs" or "redis" (mod_redis's server)
-    path: str                   # fs: the directory
+    kind: str                   # "fs", "shm", "redis" (mod_redis's server), "memcache" (mod_memcache's)
+    path: str                   # fs: the directory; shm: the file
+    size: int = 0               # shm: bytes
 
 
 def _stapling_cache(args: list[str]) -> StaplingCache:
-    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses) or `redis:` (mod_tls_redis). ProFTPD's other
-    types (shm:, memcache:) are refused by name; an unknown type is ProFTPD's error."""
+    """`fs:/path=DIR` (mod_tls_fscache: a directory of responses), `shm:/file=PATH[&size=BYTES]`
+    (mod_tls_shmcache), `redis:` (mod_tls_redis), `memcache:` (mod_tls_memcache); an unknown type is ProFTPD's
+    error."""
     word = Str()(args)
     kind, colon, info = word.partition(":")
     if not colon:
         raise ValueError("badly formatted parameter")
     if kind not in STAPLING_CACHES:
         raise ValueError(f"OCSP stapling cache type '{kind}' not available")
-    if kind == "redis":
+    if kind in ("redis", "memcache"):
         if info:
-            raise ValueError(f"unknown redis: info '{info}' (the server is mod_redis's RedisServer)")
+            raise ValueError(f"unknown {kind}: info '{info}' (the server is mod_{kind}'s "
+                             f"{'RedisServer' if kind == 'redis' else 'MemcacheServers'})")
         return StaplingCache(kind, "")
-    if kind != "fs":
-        raise ValueError(f"OCSP stapling cache type '{kind}' not supported by proftpy (use fs:/path=DIR or redis:)")
+    if kind == "shm":
+        from ..ocsptable import MIN_SIZE
+        path, size = _shm_info(info, MIN_SIZE)
+        return StaplingCache(kind, path, size)
     if not info.startswith("/path="):
         raise ValueError(f"fs: needs /path=DIR (badly formatted info '{info}')")
     path = info[len("/path="):]
@@ -430,14 +437,15 @@ directives = (
     Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
               "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
               "handshake, control and data connections (docs/tls.md)."),
-    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | redis:"), SERVER, None, Merge.SERVER,
-              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate) or "
-              "`redis:` (mod_redis's server, ProFTPD's keys); shm: and memcache: are refused (not implemented)."),
+    Directive("TLSStaplingCache", Custom(_stapling_cache, "fs:/path=DIR | shm:/file=PATH[&size=N] | redis: | "
+                                         "memcache:"), SERVER, None, Merge.SERVER,
+              "Where stapled responses are kept between sessions: `fs:/path=DIR` (a file per certificate), `shm:` (a "
+              "table shared by this daemon's sessions), `redis:` or `memcache:` (ProFTPD's keys)."),
     Directive("TLSStaplingOptions", Options(("NoNonce", "NoVerify", "NoFakeTryLater"), "TLSStaplingOption"), SVG,
               None, Merge.SERVER, "NoNonce (no nonce in requests), NoVerify (responses not verified), "
               "NoFakeTryLater (no response: staple nothing, not a fake tryLater)."),
     Directive("TLSStaplingResponder", Str("url"), SVG, None, Merge.SERVER,
-              "The http:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
+              "The http:// or https:// OCSP responder to ask (default: the certificate's AuthorityInfoAccess URL)."),
     Directive("TLSStaplingTimeout", Custom(parse_duration, "seconds"), SVG, None, Merge.SERVER,
               "How long one request to the responder may take (default 10 s)."),
     Directive("TLSPKCS12File", _FILE, SVG, None, Merge.SERVER,

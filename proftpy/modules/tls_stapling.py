@@ -14,20 +14,18 @@ ProFTPD writes none of this to TLSLog: it goes to the `tls` trace channel, with 
 
 from __future__ import annotations
 
-import base64
-import errno
 import hashlib
-import json
 import logging
-import os
-import stat
-import tempfile
-import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import trace
 from ..config.errors import ConfigError
 from ..net import ocsp, x509
+
+if TYPE_CHECKING:
+    from .tls_ocspcache import FsCache, LinkCache, ShmCache
+    Cache = FsCache | LinkCache | ShmCache
 
 log = logging.getLogger("proftpy")
 
@@ -39,134 +37,6 @@ FAILED_MAX_AGE = 300                # a cached unsuccessful one (a fake tryLater
 def _t(level: int, text: str, *args: object) -> None:
     if trace.on:
         trace.msg("tls", level, text, *args)
-
-
-class FsCache:
-    """`TLSStaplingCache fs:/path=DIR` (mod_tls_fscache): one file per certificate, DIR/<fingerprint>.der, the
-    response as DER, its age the file's modification time. Written by the session with the privileges it has in
-    that handshake, through a temporary file renamed into place."""
-
-    kind = "fs"
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def _file(self, fingerprint: str) -> str:
-        return os.path.join(self.path, f"{fingerprint}.der")
-
-    def get(self, fingerprint: str) -> tuple[bytes, int]:
-        """(DER, age in seconds); OSError when there is none."""
-        name = self._file(fingerprint)
-        with open(name, "rb") as f:
-            st = os.fstat(f.fileno())
-            return f.read(ocsp.MAX_RESPONSE), max(0, int(time.time() - st.st_mtime))
-
-    def add(self, fingerprint: str, der: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path)
-        try:
-            os.write(fd, der)
-            os.close(fd)
-            fd = -1
-            os.rename(tmp, self._file(fingerprint))
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-
-    def delete(self, fingerprint: str) -> None:
-        os.unlink(self._file(fingerprint))
-
-    def names(self) -> list[str]:
-        """The fingerprints of the responses held (OSError when the directory cannot be read)."""
-        return sorted(n[:-4] for n in os.listdir(self.path) if n.endswith(".der"))
-
-    def clear(self) -> int:
-        """Delete every response; how many were deleted."""
-        n = 0
-        for fingerprint in self.names():
-            try:
-                self.delete(fingerprint)
-                n += 1
-            except OSError:
-                pass                # gone meanwhile (another process cleared it)
-        return n
-
-    def check(self) -> str | None:
-        """Why the cache cannot be used (None: it can)."""
-        try:
-            st = os.stat(self.path)
-        except OSError as e:
-            return f"cannot use '{self.path}': {e.strerror}"
-        if not stat.S_ISDIR(st.st_mode):
-            return f"'{self.path}' is not a directory"
-        if st.st_mode & stat.S_IWOTH:
-            return f"'{self.path}' is world-writable (ProFTPD's sessions then ignore the cache)"
-        return None
-
-
-class RedisCache:
-    """`TLSStaplingCache redis:` (mod_tls_redis, over mod_redis's RedisServer), with ProFTPD's keys and values:
-    b"mod_tls_redis.ocsp." + {"fingerprint":"<hex>"} + b"\\0" -> {"expires":<time stored>,"response":"<base64
-    DER>","response_len":N} + b"\\0", no TTL (the age rules decide); its counters cache_stores and cache_hits
-    under the same prefix. A Redis that is down costs one bounded call and a log line per process (the link's)."""
-
-    kind = "redis"
-    PREFIX = b"mod_tls_redis.ocsp."
-
-    def __init__(self, settings):
-        from ..bancache import ProcessDown
-        from .tls_cache import StatsRedisLink
-        self.link = StatsRedisLink(settings)
-        self.link.state = ProcessDown()
-        self.link.keeping = "OCSP responses are asked of the responder until it is back"
-        self.link.sharing = "OCSP responses are shared again"
-
-    def _key(self, fingerprint: str) -> bytes:
-        from ..bancache import json_text
-        return self.PREFIX + json_text([("fingerprint", fingerprint)]).encode() + b"\0"
-
-    def _call(self, op: str, *args):
-        from ..bancache import CacheDown
-        try:
-            return getattr(self.link, op)(*args)
-        except CacheDown as e:
-            raise OSError(errno.EIO, str(e)) from None
-
-    def get(self, fingerprint: str) -> tuple[bytes, int]:
-        raw = self._call("get", self._key(fingerprint))
-        if raw is None:
-            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
-        try:
-            value = json.loads(raw.rstrip(b"\0"))
-            der = base64.b64decode(value["response"], validate=True)
-            stored = int(value["expires"])
-        except (ValueError, KeyError, TypeError):
-            raise OSError(errno.EINVAL, "badly formatted cache entry") from None
-        self._count("cache_hits")
-        return der, max(0, int(time.time()) - stored)
-
-    def add(self, fingerprint: str, der: bytes) -> None:
-        from ..bancache import json_text
-        value = json_text([("expires", int(time.time())), ("response", base64.b64encode(der).decode()),
-                           ("response_len", len(der))]).encode() + b"\0"
-        self._call("put", self._key(fingerprint), value, 0)
-        self._count("cache_stores")
-
-    def delete(self, fingerprint: str) -> None:
-        self._call("delete", self._key(fingerprint))
-
-    def _count(self, name: str) -> None:
-        try:
-            self._call("count", self.PREFIX + name.encode(), 0)
-        except OSError:
-            pass                    # a statistic lost, as ProFTPD loses it (the link has logged the failure)
-
-    def check(self) -> str | None:
-        return None
 
 
 @dataclass
@@ -182,7 +52,7 @@ class Stapler:
     nonce: bool = True
     verify: bool = True
     fake_try_later: bool = True
-    cache: FsCache | RedisCache | None = None
+    cache: "Cache | None" = None                 # tls_ocspcache.py's
     fingerprint: str = field(init=False)
 
     def __post_init__(self):
@@ -267,8 +137,9 @@ class Stapler:
                self.fingerprint)
             return None
         try:
-            host, port, path = ocsp.parse_url(self.url)
-            _t(9, "parsed OCSP URL '%s' to get host '%s', port '%s', URI '%s'", self.url, host, port, path)
+            host, port, path, tls = ocsp.parse_url(self.url)
+            _t(9, "parsed OCSP URL '%s' to get host '%s', port '%s', URI '%s'%s", self.url, host, port, path,
+               ", using TLS" if tls else "")
             query = ocsp.Query(self.cert, self.issuer, self.nonce)
             try:
                 der = ocsp.post(self.url, query.der, self.timeout)
@@ -320,21 +191,6 @@ def stapler(server, main, native, certificates: list[str]) -> Stapler | None:
     return st
 
 
-def _cache(server) -> FsCache | RedisCache | None:
-    spec = server.get("TLSStaplingCache")
-    if spec is None:
-        return None
-    p = server.context().param("TLSStaplingCache")
-    where = p.where if p is not None else server.section.where
-    if spec.kind == "redis":
-        from .redis import settings_for
-        settings = settings_for(server)
-        if settings is None:
-            raise ConfigError("TLSStaplingCache: redis: needs RedisEngine on and a RedisServer (or RedisSentinel) in "
-                              "the server config", where)
-        return RedisCache(settings)
-    cache = FsCache(spec.path)
-    problem = cache.check()
-    if problem is not None:
-        raise ConfigError(f"TLSStaplingCache: {problem}", where)
-    return cache
+def _cache(server) -> "Cache | None":
+    from .tls_ocspcache import make
+    return make(server)

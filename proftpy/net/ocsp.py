@@ -1,13 +1,16 @@
 """OCSP (RFC 6960) for stapling: the request for one certificate, its HTTP POST to a responder within one
 deadline, and the checks of the answer (status, nonce, signature, the certificate's status, time validity), all by
-libcrypto through ctypes (the library Python's ssl module uses: no new dependency). No FTP here: mod_tls's
+libcrypto through ctypes (the library Python's ssl module uses: no new dependency); https:// responders through
+Python's ssl. No FTP here: mod_tls's
 stapling (modules/tls_stapling.py) decides when to ask and what to log."""
 
 from __future__ import annotations
 
 import calendar
 import ctypes
+import ipaddress
 import socket
+import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -311,41 +314,68 @@ def inspect(der: bytes) -> Cached:
 
 
 # -- the responder -----------------------------------------------------------------------------------------------
-def parse_url(url: str) -> tuple[str, int, str]:
-    """(host, port, path) of an http:// responder URL; OcspError for anything else."""
+def parse_url(url: str) -> tuple[str, int, str, bool]:
+    """(host, port, path, TLS) of an http:// or https:// responder URL; OcspError for anything else."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "http" or not parts.hostname:
-        raise OcspError(f"unsupported OCSP URL '{url}' (only http:// responders)")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise OcspError(f"unsupported OCSP URL '{url}' (only http:// and https:// responders)")
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise OcspError(f"bad port in OCSP URL '{url}'") from None
     path = parts.path or "/"
-    return parts.hostname, port, path + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, path + (f"?{parts.query}" if parts.query else ""), scheme == "https"
+
+
+def _tls_client(sock: socket.socket, host: str) -> ssl.SSLSocket:
+    """The TLS side of an https:// responder as ProFTPD's mod_tls speaks it: the responder's certificate is not
+    verified (ProFTPD's client context verifies nothing; the answer's signature is what is checked), SNI sent
+    for a name (ProFTPD sends none: a responder behind a name-based TLS front end needs it)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ipaddress.ip_address(host)
+        name = None
+    except ValueError:
+        name = host
+    return ctx.wrap_socket(sock, server_hostname=name)
 
 
 def post(url: str, request: bytes, timeout: float) -> bytes:
-    """POST `request` (application/ocsp-request) to the responder and return the response body, all within
-    `timeout` seconds; OcspError when it is not reached, times out, or does not answer 200."""
-    host, port, path = parse_url(url)
+    """POST `request` (application/ocsp-request) to the responder (over TLS for https://) and return the response
+    body, all within `timeout` seconds (connection, handshake, answer); OcspError when it is not reached, times
+    out, or does not answer 200."""
+    host, port, path, tls = parse_url(url)
     deadline = time.monotonic() + timeout
     head = (f"POST {path} HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: application/ocsp-request\r\n"
             f"Accept: application/ocsp-response\r\nContent-Length: {len(request)}\r\n\r\n").encode()
     try:
-        with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as sock:
-            sock.sendall(head + request)
-            data = b""
-            while len(data) <= MAX_RESPONSE:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+        with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as raw:
+            sock = raw
+            if tls:
+                raw.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock = _tls_client(raw, host)
+            try:
+                sock.sendall(head + request)
+                data = b""
+                while len(data) <= MAX_RESPONSE:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    sock.settimeout(left)
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                if sock is not raw:
+                    sock.close()
     except TimeoutError:
         raise OcspError(f"timed out talking to OCSP responder '{host}{path}'", 3) from None       # ProFTPD's words
+    except ssl.SSLError as e:
+        raise OcspError(f"error connecting to OCSP responder {host}:{port}: {e.reason or e}", 3) from None
     except OSError as e:
         raise OcspError(f"error obtaining OCSP response from responder: {e.strerror or e}") from None
     return http_body(data)

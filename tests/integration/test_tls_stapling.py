@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, Daemon, fill, free_port, refused_config, start_daemon, wait_until
-from ocsp_helpers import Responder, make_ocsp_pki
+from ocsp_helpers import Responder, TlsRelay, make_ocsp_pki
 from proftpy.net import x509
 from tls_helpers import FTPS
 
@@ -251,6 +251,20 @@ def redis_server(tmp_path_factory):
     server.kill()
 
 
+def shared_with_proftpd(d: Daemon, base: Path, pki: Path, extra: str, drop) -> None:
+    """With the responder stopped and proftpy's entry in the shared cache, a ProFTPD node (`extra`: its cache
+    lines) staples it; once `drop` has deleted it, ProFTPD stores its fake tryLater, which proftpy then staples."""
+    proc, port = proftpd(base, pki, extra)
+    try:
+        assert status(port) == "good"               # from the entry proftpy wrote
+        drop()
+        assert status(port) == "trylater"           # ProFTPD's own entry now: its fake tryLater
+        assert status(d.port) == "trylater"         # read by proftpy
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def redis_lines(port: int) -> str:
     return f"RedisEngine on\nRedisServer 127.0.0.1:{port}\nRedisTimeouts 300 300\nTLSStaplingCache redis:"
 
@@ -268,20 +282,163 @@ def test_redis_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder, r
     assert redis_server.keys()[b"mod_tls_redis.ocsp.cache_stores"].isdigit()
     responder.stop()
     assert status(d.port) == "good"
-    proc, port = proftpd(open_tmp_path / "proftpd", pki, "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
-                         + redis_lines(redis_server.port))
-    try:
-        assert status(port) == "good"               # from the entry proftpy wrote
-        redis_server.client().delete(key)
-        assert status(port) == "trylater"           # ProFTPD's own entry now: its fake tryLater
-        assert status(d.port) == "trylater"         # read by proftpy
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    shared_with_proftpd(d, open_tmp_path / "proftpd", pki, "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
+                        + redis_lines(redis_server.port), lambda: redis_server.client().delete(key))
     redis_server.kill()
     start = time.monotonic()
     assert status(d.port) == "trylater" and time.monotonic() - start < 10
     assert "Traceback" not in d.log()
+
+
+@pytest.fixture
+def memcached():
+    if shutil.which("memcached") is None:
+        pytest.fail("memcached is not installed (scripts/install-deps.sh)")
+    from test_ban_memcache import MemcachedServer
+    server = MemcachedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def memcache_lines(port: int) -> str:
+    return f"MemcacheEngine on\nMemcacheServers 127.0.0.1:{port}\nTLSStaplingCache memcache:"
+
+
+def test_memcache_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder, memcached, open_tmp_path, pki):
+    """mod_tls_memcache's key and JSON, no expiration: what proftpy stored, a ProFTPD node on the same memcached
+    staples with the responder stopped (and the other way round); `ftpdctl tls ocspcache info` shows the
+    counters kept in memcached; a memcached that is down costs nothing but the cache."""
+    from test_ban import ftpdctl
+    d = daemon(extra=memcache_lines(memcached.port) + "\nMemcacheTimeouts 300 300 300\n"
+               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+    assert status(d.port) == "good" and responder.requests() == 1
+    fingerprint = hashlib.sha1(x509.pem_certificates((pki / "good.pem").read_bytes())[0]).hexdigest()
+    key = b'mod_tls_memcache.ocsp.{"fingerprint":"' + fingerprint.encode() + b'"}\0'
+    raw = memcached.get(key)
+    assert raw is not None and raw.endswith(b"\0"), memcached.metadump()
+    entry = json.loads(raw[:-1])
+    assert list(entry) == ["expires", "response", "response_len"] and abs(entry["expires"] - time.time()) < 30
+    assert memcached.expiration(key) == -1                          # no expiration, as ProFTPD writes it
+    assert memcached.get(b"mod_tls_memcache.ocsp.cache_stores") == b"1"
+    responder.stop()
+    assert status(d.port) == "good" and responder.requests() == 1
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and lines[:3] == ["Memcache OCSP response cache provided by mod_tls_memcache/0.2", "",
+                                     f"Memcache servers: 127.0.0.1:{memcached.port}"], lines
+    assert "Cache lifetime hits: 1" in lines and "Cache lifetime responses stored: 1" in lines, lines
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "clear")
+    assert rc == 0 and lines == ["tls ocspcache: cleared 0 responses from 'memcache' OCSP cache"], lines
+    mc = memcached.client()
+    try:
+        shared_with_proftpd(d, open_tmp_path / "proftpd", pki, "LoadModule mod_memcache.c\n"
+                            "LoadModule mod_tls_memcache.c\n" + memcache_lines(memcached.port), lambda: mc.delete(key))
+    finally:
+        mc.close()
+    memcached.stop()
+    start = time.monotonic()
+    assert status(d.port) == "trylater" and time.monotonic() - start < 10
+    assert "Traceback" not in d.log()
+
+
+def test_shm_cache_is_shared_by_the_daemons_sessions(daemon, responder, tmp_path):
+    """Each handshake is another session process: the second staples what the first fetched (responder stopped);
+    `ftpdctl tls ocspcache` shows mod_tls_shmcache's counts, clears the table, removes its file (until a
+    reload opens it again)."""
+    from test_ban import ftpdctl
+    path = tmp_path / "ocsp.shm"
+    d = daemon(extra=f"TLSStaplingCache shm:/file={path}&size=20000\n"
+               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+    assert status(d.port) == "good" and responder.requests() == 1
+    responder.stop()
+    assert status(d.port) == "good" and status(d.port) == "good"
+    assert "found cached OCSP response for fingerprint" in trace(d)
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and lines[:3] == ["Shared memory (shm) OCSP response cache provided by mod_tls_shmcache/0.2", "",
+                                     f"Shared memory file: {path}"], lines
+    for line in ("Max response cache size: 4", "Current response cache size: 1", "Cache lifetime hits: 2",
+                 "Cache lifetime responses stored: 1", "Cache lifetime errors handling responses in cache: 0"):
+        assert line in lines, (line, lines)
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "clear")
+    assert rc == 0 and lines == ["tls ocspcache: cleared 1 response from 'shm' OCSP cache"], lines
+    assert status(d.port) == "trylater"             # gone from the cache, responder down
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "remove")
+    assert rc == 0 and lines == ["tls sesscache: removed 'shm' OCSP cache"], lines      # sic, ProFTPD's
+    assert not path.exists()
+    assert status(d.port) == "trylater"
+    rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
+    assert rc == 0 and "OCSP cache file removed" in lines[2], lines
+    os.kill(d.master_pid, signal.SIGHUP)
+    assert wait_until(path.exists, 10)
+    d.conf.write_text(d.conf.read_text().replace("size=20000", "size=30000"))
+    os.kill(d.master_pid, signal.SIGHUP)            # another size for the open file: refused, the context kept
+    assert wait_until(lambda: "is in use with another size" in d.log(), 10), d.log()[-2000:]
+    assert status(d.port) == "trylater"
+    assert "Traceback" not in d.log()
+
+
+def test_bad_shm_and_memcache_caches_refuse_the_start(tmp_path, pki):
+    from conftest import configtest
+    conf = fill(CONFIG, dict(port=0, dir=tmp_path, pki=pki, cert="good", implicit="",
+                             extra=f"TLSSessionCache shm:/file={tmp_path}/shared\n"
+                                   f"TLSStaplingCache shm:/file={tmp_path}/shared"))
+    res = configtest(tmp_path, conf)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    line = conf.splitlines().index(f"TLSStaplingCache shm:/file={tmp_path}/shared") + 1
+    assert f"t.conf:{line}: TLSStaplingCache: '{tmp_path}/shared' is TLSSessionCache's file too" in res.stderr
+    (tmp_path / "open").mkdir(mode=0o777)
+    (tmp_path / "open").chmod(0o777)
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            f"internal:\nTLSStaplingCache shm:/file={tmp_path}/open/x"))
+    assert res.returncode == 1 and f"t.conf:{line}: TLSStaplingCache: file {tmp_path}/open/x: refusing to " \
+        "use world-writable directory" in res.stderr, res.stderr
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            f"internal:\nTLSStaplingCache shm:/file={tmp_path}/fresh"))
+    assert res.returncode == 0 and not (tmp_path / "fresh").exists(), res.stderr    # -t opens no file
+    res = configtest(tmp_path, conf.replace(f"shm:/file={tmp_path}/shared\nTLSStaplingCache shm:/file={tmp_path}/shared",
+                                            "internal:\nTLSStaplingCache memcache:"))
+    assert res.returncode == 1 and f"t.conf:{line}: TLSStaplingCache: memcache: needs MemcacheEngine on and " \
+        "MemcacheServers in the server config" in res.stderr, res.stderr
+
+
+# == https:// responders ============================================================================================
+@pytest.fixture
+def relay(pki, responder):
+    r = TlsRelay(pki, free_port(), responder.port).start()
+    yield r
+    r.stop()
+
+
+def test_https_responder_is_asked_over_tls(daemon, relay, responder):
+    """POST over TLS to a responder whose certificate nobody trusts (ProFTPD verifies the answer's signature, not
+    the responder's TLS certificate); a responder that is not there is a fake tryLater."""
+    d = daemon(extra=f"TLSStaplingResponder https://127.0.0.1:{relay.port}/")
+    assert status(d.port) == "good"
+    assert relay.connections == 1 and responder.requests() == 1
+    t = trace(d)
+    assert f"parsed OCSP URL 'https://127.0.0.1:{relay.port}/' to get host '127.0.0.1', port '{relay.port}', " \
+        "URI '/', using TLS" in t
+    d.stop()
+    relay.stop()
+    d2 = daemon("revoked", extra=f"TLSStaplingResponder https://127.0.0.1:{relay.port}/")
+    assert status(d2.port) == "trylater"
+
+
+@pytest.mark.slow
+def test_https_responder_side_by_side_with_proftpd(daemon, relay, responder, open_tmp_path, pki):
+    """The same relay for both daemons: both staple its answer (good, then revoked); with NoVerify too."""
+    for cert, extra in (("good", ""), ("revoked", "\nTLSStaplingOptions NoVerify")):
+        line = f"TLSStaplingResponder https://127.0.0.1:{relay.port}/{extra}"
+        proc, port = proftpd(open_tmp_path / f"proftpd-{cert}", pki, line, cert)
+        try:
+            d = daemon(cert, line)
+            before = relay.connections
+            assert (status(d.port), status(port)) == (cert, cert)
+            assert relay.connections == before + 2
+            d.stop()
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 # == no answer: fake tryLater, NoFakeTryLater, within TLSStaplingTimeout ===========================================
@@ -343,9 +500,9 @@ def test_no_nonce_sends_none(daemon, responder):
 
 # == configuration ==================================================================================================
 def test_bad_stapling_configuration_is_a_file_line_error(tmp_path, pki):
-    for line, message in (("TLSStaplingCache shm:/file=/x", "type 'shm' not supported by proftpy"),
+    for line, message in (("TLSStaplingCache shm:/file=/x&size=99", "smaller than minimum size (4224 bytes)"),
                           ("TLSStaplingCache redis:/x", "unknown redis: info '/x'"),
-                          ("TLSStaplingCache memcache:", "type 'memcache' not supported by proftpy"),
+                          ("TLSStaplingCache memcache:/x", "unknown memcache: info '/x'"),
                           ("TLSStaplingCache bogus:/x", "OCSP stapling cache type 'bogus' not available"),
                           ("TLSStaplingCache fs:/path=rel", "not an absolute path"),
                           ("TLSStapling maybe", "t.conf:2:"),

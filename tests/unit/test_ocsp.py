@@ -7,13 +7,16 @@ import os
 import hashlib
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from ocsp_helpers import make_ocsp_pki
-from proftpy.modules.tls_stapling import FsCache, Stapler
+from ports import free_port
+from proftpy.modules.tls_ocspcache import FsCache
+from proftpy.modules.tls_stapling import Stapler
 from proftpy.net import ocsp, x509
 
 
@@ -87,9 +90,10 @@ def test_responders_and_issuer(pki):
 
 
 def test_url_and_http_reading():
-    assert ocsp.parse_url("http://ocsp.example:8080/a?b=1") == ("ocsp.example", 8080, "/a?b=1")
-    assert ocsp.parse_url("http://127.0.0.1") == ("127.0.0.1", 80, "/")
-    for bad in ("https://x/", "ldap://x", "http://", "http://x:99999/"):
+    assert ocsp.parse_url("http://ocsp.example:8080/a?b=1") == ("ocsp.example", 8080, "/a?b=1", False)
+    assert ocsp.parse_url("http://127.0.0.1") == ("127.0.0.1", 80, "/", False)
+    assert ocsp.parse_url("HTTPS://ocsp.example/x") == ("ocsp.example", 443, "/x", True)
+    for bad in ("ftp://x/", "ldap://x", "http://", "https://", "http://x:99999/"):
         with pytest.raises(ocsp.OcspError):
             ocsp.parse_url(bad)
     assert ocsp.http_body(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcdef") == b"abc"
@@ -108,6 +112,27 @@ def test_dead_responder_is_an_error_within_the_timeout():
         with pytest.raises(ocsp.OcspError, match="timed out"):
             ocsp.post(f"http://127.0.0.1:{s.getsockname()[1]}/", b"x", 0.5)
         assert time.monotonic() - start < 2
+        start = time.monotonic()        # https://: the TLS handshake is within the same deadline
+        with pytest.raises(ocsp.OcspError, match="timed out"):
+            ocsp.post(f"https://127.0.0.1:{s.getsockname()[1]}/", b"x", 0.5)
+        assert time.monotonic() - start < 2
+
+
+def test_a_responder_that_does_not_speak_tls_is_an_error():
+    with socket.socket() as s:          # answers the ClientHello with plain HTTP
+        s.bind(("127.0.0.1", free_port()))
+        s.listen(1)
+
+        def answer():
+            conn, _ = s.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+        t = threading.Thread(target=answer)
+        t.start()
+        with pytest.raises(ocsp.OcspError, match="error connecting to OCSP responder 127.0.0.1"):
+            ocsp.post(f"https://127.0.0.1:{s.getsockname()[1]}/", b"x", 5)
+        t.join(5)
 
 
 def stapler(pki: Path, cache: FsCache | None, **kw) -> Stapler:

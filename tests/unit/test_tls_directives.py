@@ -118,14 +118,21 @@ def test_tls_required_may_stand_in_a_directory_and_ftpaccess():
 
 def test_stapling_cache_types_are_proftpds():
     """ProFTPD's mod_tls_fscache is the `fs:` OCSP stapling cache (not a session cache); an unknown type is
-    ProFTPD's fatal error; ProFTPD's other types are refused by name (proftpy has fs: only)."""
+    ProFTPD's fatal error; shm: takes ProFTPD's /file=PATH[&size=BYTES], a size too small is an error."""
     parse = registry().get("TLSStaplingCache").parse
     assert parse(["fs:/path=/var/ftpd/ocsp/"]) == StaplingCache("fs", "/var/ftpd/ocsp")
     assert parse(["redis:"]) == StaplingCache("redis", "")
+    assert parse(["memcache:"]) == StaplingCache("memcache", "")
+    assert parse(["shm:/file=/run/ocsp"]) == StaplingCache("shm", "/run/ocsp", 1538 * 1024)
+    assert parse(["shm:/file=/run/ocsp&size=4224"]) == StaplingCache("shm", "/run/ocsp", 4224)
     for args, why in ((["fscache:/var/ftpd"], "OCSP stapling cache type 'fscache' not available"),
                       (["/var/ftpd"], "badly formatted parameter"),
-                      (["shm:/file=/x"], "type 'shm' not supported by proftpy"),
+                      (["shm:/file=/x&size=4223"], r"requested size \(4223 bytes\) smaller than minimum size "
+                                                    r"\(4224 bytes\)"),
+                      (["shm:/x"], "shm: needs /file=PATH"),
+                      (["shm:/file=x"], "not an absolute path"),
                       (["redis:x"], "unknown redis: info 'x'"),
+                      (["memcache:/json"], "unknown memcache: info '/json'"),
                       (["fs:/var/ftpd"], "fs: needs /path=DIR"),
                       (["fs:/path=ocsp"], "not an absolute path")):
         with pytest.raises(ValueError, match=why):
