@@ -403,6 +403,43 @@ class FS:
         with self.parent(real, change=False) as (fd, name):
             return os.readlink(name, dir_fd=fd)
 
+    # -- extended attributes (SFTP's xattr@proftpd.org): of the final component itself (a final link is not
+    # followed, as ProFTPD's lgetxattr...), or of the file open as `fd` (`real` its path) -------------------------
+    @contextlib.contextmanager
+    def _xattr_at(self, real: str, fd: int | None, change: bool) -> Iterator[tuple[str | int, bool]]:
+        """(what the os.*xattr calls take, their follow_symlinks): the descriptor; the real path where the kernel
+        confines it; else the final name under its parent opened inside the root, reached through /proc/self/fd
+        (the *xattr calls take no dir_fd, and refuse an O_PATH descriptor of the file itself)."""
+        if fd is not None or self._direct:
+            if change and self.guarded:
+                self._guard(real)
+            yield (fd, True) if fd is not None else (real, False)
+            if change and self.changed is not None:
+                self.changed(real)
+            return
+        with self.parent(real, change) as (dir_fd, name):
+            yield f"/proc/self/fd/{dir_fd}/{name}", False
+
+    def listxattr(self, real: str, fd: int | None = None, follow: bool = False) -> list[str]:
+        """The names; `follow`: those of what a final link leads to (inside the root)."""
+        if follow and fd is None:
+            real = self.realpath(real)
+        with self._xattr_at(real, fd, False) as (where, follow):
+            return os.listxattr(where, follow_symlinks=follow)
+
+    def getxattr(self, real: str, name: str, fd: int | None = None) -> bytes:
+        with self._xattr_at(real, fd, False) as (where, follow):
+            return os.getxattr(where, name, follow_symlinks=follow)
+
+    def setxattr(self, real: str, name: str, value: bytes, flags: int = 0, fd: int | None = None) -> None:
+        """`flags`: os.XATTR_CREATE (fail if it exists), os.XATTR_REPLACE (fail unless it does)."""
+        with self._xattr_at(real, fd, True) as (where, follow):
+            os.setxattr(where, name, value, flags, follow_symlinks=follow)
+
+    def removexattr(self, real: str, name: str, fd: int | None = None) -> None:
+        with self._xattr_at(real, fd, True) as (where, follow):
+            os.removexattr(where, name, follow_symlinks=follow)
+
     def create_unique(self, dir_real: str, prefix: str, mode: int = 0o666) -> tuple[int, str]:
         """STOU: a new file of a random name (`prefix` + 8 characters) in a directory, created O_EXCL (never
         through a link) relative to the directory opened inside the root. Returns (fd open for writing, its real

@@ -195,8 +195,8 @@ directives = [
               "Accepted for compatibility: proftpy keeps no cache of file facts, every command looks at the disk "
               "(as `FSCachePolicy off`)."),
     Directive("FSOptions", Options(("IgnoreExtendedAttributes",), "FSOption"), SVG, None, Merge.SERVER,
-              "Accepted for compatibility: proftpy never reads, lists or copies extended attributes (as with "
-              "IgnoreExtendedAttributes)."),
+              "IgnoreExtendedAttributes: mod_sftp sends and sets no extended attributes (its xattr@proftpd.org "
+              "requests are unsupported), as ProFTPD; nothing else in proftpy touches them."),
     Directive("UseReverseDNS", Flag, SERVER, True, Merge.SERVER,
               "Look up client host names; off uses the IP address as the name and skips DNS ACLs."),
     Directive("WtmpLog", Flag, SVGA, False, Merge.DOWN, "Accepted for compatibility; wtmp is not written."),

@@ -38,7 +38,7 @@ from ..config.types import Custom, Flag, Options, Path, bool_word, parse_bool
 from ..module import Listener, MasterView, Module
 from ..net.ssh import crypto, transport as sshtransport
 from . import sftp_ext, sftp_keystore
-from .sftp_state import (CHANNEL_SIZES, SERVED, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys,
+from .sftp_state import (CHANNEL_SIZES, VERSION, HostKeySpec, SftpKeys, SftpState, build_keys,
                          channel_size, engine_servers, protocol_range, utf8_version)
 
 if TYPE_CHECKING:
@@ -187,9 +187,7 @@ def _client_match(args: list[str]) -> tuple[str, ...]:
         raise ValueError(f"'{args[0]}' failed regex compilation: {e}") from None
     for key, value in zip(args[1::2], args[2::2]):
         if key == "sftpProtocolVersion":
-            if protocol_range(value)[1] < SERVED[0]:
-                raise ValueError(f"'sftpProtocolVersion' {value}: proftpy serves SFTP versions {SERVED[0]} to "
-                                 f"{SERVED[1]}")
+            protocol_range(value)
         elif key in CHANNEL_SIZES:
             channel_size(key, value)
         elif key == "pessimisticNewkeys":
@@ -286,14 +284,15 @@ directives = (
               Merge.SERVER, "Key exchange algorithms offered, in order."),
     Directive("SFTPOptions", Custom(_sftp_options, "|".join(SFTP_OPTIONS) + " ..."), SVG, frozenset(),
               Merge.SERVER, "mod_sftp's options (IgnoreSCPUploadPerms and IgnoreSCPUploadTimes act on scp uploads; "
-              "those about extended attributes have nothing to act on)."),
+              "IgnoreSFTPSetExtendedAttributes and IgnoreSFTPUploadExtendedAttributes on the extended attributes "
+              "of SETSTAT and OPEN)."),
     Directive("SFTPCompression", Custom(_compression, "on|off|delayed"), SVG, "off", Merge.SERVER,
               "zlib compression: `on` offers zlib from the key exchange on, `delayed` also OpenSSH's "
               "zlib@openssh.com, which starts only after the client authenticated."),
     Directive("SFTPMaxChannels", Custom(_max_channels, "count"), SVG, 10, Merge.SERVER,
               "Channels a client may have open at once."),
     Directive("SFTPClientMatch", Custom(_client_match, "regex key value ..."), SVG, None, Merge.SERVER,
-              "Per-client settings by the client's version text: sftpProtocolVersion (3 to 6) is used, the other "
+              "Per-client settings by the client's version text: sftpProtocolVersion (1 to 6) is used, the other "
               "keys are accepted and ignored (with a warning at start).",
               repeat=True),
     Directive("SFTPDisplayBanner", Path(), SVG, None, Merge.SERVER,
@@ -321,7 +320,7 @@ directives = (
               "Refused."),
     Directive("SFTPExtensions", Custom(sftp_ext.parse_extensions, "+name|-name ..."), SVG, None, Merge.SERVER,
               "SFTP extensions on (+) or off (-) from ProFTPD's default set (checkFile, copyFile, fsync, hardlink, "
-              "homeDirectory, posixRename, spaceAvailable, statvfs, versionSelect; vendorID off; +xattr refused)."),
+              "homeDirectory, posixRename, spaceAvailable, statvfs, versionSelect; vendorID and xattr off)."),
     Directive("SFTPDHParamFile", Path(), SVG, None, Merge.SERVER,
               "Accepted; diffie-hellman-group-exchange-sha256 offers the RFC 3526 groups of 2048, 4096 and 8192 "
               "bits instead of the file's."),

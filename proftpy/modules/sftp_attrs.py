@@ -1,7 +1,8 @@
 """mod_sftp's file attributes in SFTP versions 4 to 6 (draft-ietf-secsh-filexfer-04 to -13), as ProFTPD 1.3.8
 writes and reads them: a type byte after the flags, owner and group by name, 64-bit times, the link count in
-version 6, and the flags a STAT asked for echoed less those ProFTPD never keeps. Version 3's attributes stay in
-sftp_fxp.py. Pure: names are mapped by the callables the caller passes."""
+version 6, and the flags a STAT asked for echoed less those ProFTPD never keeps; the EXTENDED block (every version)
+carries the file's extended attributes, name and value pairs. Version 3's other attributes stay in sftp_fxp.py.
+Pure: names are mapped by the callables the caller passes, the extended attributes read by it."""
 
 from __future__ import annotations
 
@@ -46,9 +47,35 @@ def file_type(mode: int, version: int) -> int:
     return UNKNOWN
 
 
+MAX_PAIRS = 100                 # extended attributes a client sends: ProFTPD reads this many, the rest are ignored
+MAX_PAIR_LEN = 1024             # ... and ignores a name or value longer than this
+
+Xattrs = list[tuple[str, bytes]]
+
+
+def write_extended(w: Writer, pairs: Xattrs) -> Writer:
+    """The EXTENDED block: the count, then each attribute's name and value."""
+    w.u32(len(pairs))
+    for name, value in pairs:
+        w.string(name).string(value)
+    return w
+
+
+def read_extended(r: Reader) -> Xattrs:
+    """A client's EXTENDED block: at most MAX_PAIRS pairs (as ProFTPD, the rest is left unread), a pair whose name
+    or value is longer than MAX_PAIR_LEN skipped."""
+    pairs = []
+    for _ in range(min(r.u32(), MAX_PAIRS)):
+        name, value = r.string(65536), r.string(65536)
+        if len(name) <= MAX_PAIR_LEN and len(value) <= MAX_PAIR_LEN:
+            pairs.append((name.decode("utf-8", "surrogateescape"), value))
+    return pairs
+
+
 def write(version: int, st: os.stat_result | None, flags: int, owner: Callable[[int], str],
-          group: Callable[[int], str]) -> bytes:
-    """The attributes of `st` (None: a path that is not there, type UNKNOWN) under `flags`."""
+          group: Callable[[int], str], xattrs: Callable[[], Xattrs] = list) -> bytes:
+    """The attributes of `st` (None: a path that is not there, type UNKNOWN) under `flags`; `xattrs` gives the
+    file's extended attributes when EXTENDED is asked for."""
     w = Writer().u32(flags).byte(file_type(st.st_mode, version) if st is not None else UNKNOWN)
     if st is None:
         return w.bytes()
@@ -65,7 +92,7 @@ def write(version: int, st: os.stat_result | None, flags: int, owner: Callable[[
     if flags & LINK_COUNT:
         w.u32(st.st_nlink)
     if flags & EXTENDED:
-        w.u32(0)                    # no extended attributes (xattr@proftpd.org is not done)
+        write_extended(w, xattrs())
     return w.bytes()
 
 
@@ -111,11 +138,7 @@ def read(r: Reader, uid_of: Callable[[str], int | None], gid_of: Callable[[str],
     if flags & UNTRANSLATED:
         r.string(8192)
     if flags & EXTENDED:
-        count = r.u32()
-        if count > 64:
-            raise ValueError("too many extended attributes")
-        for _ in range(count):
-            r.string(4096), r.string(65536)
+        out["xattrs"] = read_extended(r)
     if "mtime" in out and "atime" not in out:        # version 3's SETSTAT sets both: keep the access time
         out["atime"] = None
     if "atime" in out and "mtime" not in out:

@@ -57,8 +57,6 @@ def parse_extensions(args: list[str]) -> frozenset[str]:
         name = _BY_LOWER.get(arg[1:].lower())
         if name is None:
             raise ValueError(f"unknown extension: '{arg[1:]}'")
-        if name == "xattr" and arg[0] == "+":
-            raise ValueError("'+xattr' (xattr@proftpd.org) is not supported by proftpy")
         (flags.add if arg[0] == "+" else flags.discard)(name)
     return frozenset(flags)
 
@@ -66,13 +64,14 @@ def parse_extensions(args: list[str]) -> frozenset[str]:
 def version_pairs(flags: frozenset[str], version: int = PROTOCOL, served: tuple[int, int] = SERVED
                   ) -> list[tuple[str, bytes]]:
     """The extension pairs of the VERSION reply, in ProFTPD's order (fxp_handle_init): vendor-id, versions,
-    newline (version 4+), supported (5) or supported2 (6+), then OpenSSH's."""
+    newline (version 4+), supported (5) or supported2 (6+), then OpenSSH's. `versions` leaves version 1 out (the
+    draft's version strings start at 2), as ProFTPD does."""
     pairs = []
     if "vendorID" in flags:
         pairs.append(("vendor-id", Writer().string("ProFTPD Project").string("mod_sftp").string(VERSION)
                       .u64(BUILD_NUMBER).bytes()))
     if "versionSelect" in flags:
-        pairs.append(("versions", ",".join(map(str, range(served[0], served[1] + 1))).encode()))
+        pairs.append(("versions", ",".join(str(v) for v in range(max(served[0], 2), served[1] + 1)).encode()))
     if version >= 4:
         pairs.append(("newline", b"\n"))
     if version == 5 or version >= 6:
@@ -81,7 +80,8 @@ def version_pairs(flags: frozenset[str], version: int = PROTOCOL, served: tuple[
                                ("posixRename", ("posix-rename@openssh.com",), b"1"),
                                ("statvfs", ("statvfs@openssh.com", "fstatvfs@openssh.com"), b"2"),
                                ("hardlink", ("hardlink@openssh.com",), b"1"),
-                               ("homeDirectory", ("home-directory",), b"1")):
+                               ("homeDirectory", ("home-directory",), b"1"),
+                               ("xattr", ("xattr@proftpd.org",), b"1")):
         if flag in flags:
             pairs += [(name, value) for name in names]
     return pairs
@@ -89,10 +89,10 @@ def version_pairs(flags: frozenset[str], version: int = PROTOCOL, served: tuple[
 
 def _supported(flags: frozenset[str], version: int) -> bytes:
     """Version 5's `supported` and 6's `supported2` as ProFTPD writes them: the attribute mask (size, permissions,
-    access and modify times, owner and group), no attribute bits, the open and access masks, no maximum read;
+    access and modify times, owner and group; version 6 extended attributes too), no attribute bits, the open and access masks, no maximum read;
     version 6 says that OPEN takes no lock and BLOCK read or write ones, no attribute extensions; then the
     extension names (version 5: without a count, as ProFTPD writes them)."""
-    w = Writer().u32(0xAD).u32(0).u32(0x187).u32(0x1F).u32(0)
+    w = Writer().u32(0xAD | (0x80000000 if version >= 6 else 0)).u32(0).u32(0x187).u32(0x1F).u32(0)
     names = [n for f, n in (("checkFile", "check-file"), ("copyFile", "copy-file"),
                             ("spaceAvailable", "space-available")) if f in flags] + ["vendor-id"]
     if version >= 6:
@@ -373,8 +373,8 @@ def _home_directory(sftp, rid: int, r: Reader) -> None:
         sftp.status(rid, NO_SUCH_FILE)
         sftp.sublines[-1] = (line, sftp.replied)
         return
-    st = session.fs.stat(session.fs.real_of(shown))
-    sftp.send(sftp.name_entry(Writer().byte(NAME).u32(rid).u32(1), shown, st).bytes())
+    real = session.fs.real_of(shown)
+    sftp.send(sftp.name_entry(Writer().byte(NAME).u32(rid).u32(1), shown, session.fs.stat(real), real=real).bytes())
 
 
 def _client_view(fs, home: str) -> str | None:
@@ -415,6 +415,121 @@ def _posix_rename(sftp, rid: int, r: Reader) -> None:
     sftp.sublines.append((Request("RENAME", f"{old} {new}"), sftp.replied))
 
 
+# -- xattr@proftpd.org ----------------------------------------------------------------------------------------------
+# ProFTPD's extended attribute requests: by path (the final component itself: lgetxattr...) or by handle (a
+# directory's by its path; listxattr lists what a final link leads to, as Debian's ProFTPD). As in ProFTPD no `<Limit>` is asked (the file's own permissions decide) and the EXTENDED
+# line is the only ExtendedLog line. Values are answered whole: a client's size only bounds what it accepts (ERANGE
+# when the value is longer; 0 asks for any size).
+XATTR_CREATE, XATTR_REPLACE = 0x1, 0x2          # fsetxattr/setxattr flags on the wire
+
+
+def _xattr_path(sftp, r: Reader) -> str:
+    path = r.text(8192)
+    if not path or "\0" in path:               # (ProFTPD hands the empty path to the system: ENOENT)
+        raise Failed(errno.ENOENT)
+    return sftp.resolve(path, follow=False).real
+
+
+def _xattr_handle(sftp, rid: int, r: Reader) -> tuple[str, int | None] | None:
+    """(the path, the descriptor of a file; None for a directory), or None after INVALID_HANDLE."""
+    h = _handle(sftp, rid, r, files_only=False)
+    return None if h is None else (h.real, h.fd)
+
+
+def _send_value(sftp, rid: int, value: bytes, size: int) -> None:
+    if size and len(value) > size:
+        raise Failed(errno.ERANGE)
+    sftp.send(Writer().byte(EXTENDED_REPLY).u32(rid).string(value).bytes())
+
+
+def _send_names(sftp, rid: int, names: list[str]) -> None:
+    w = Writer().byte(EXTENDED_REPLY).u32(rid).u32(len(names))
+    for name in names:
+        w.string(name)
+    sftp.send(w.bytes())
+
+
+def _getxattr(sftp, rid: int, r: Reader) -> None:
+    real, name, size = _xattr_path(sftp, r), r.text(1024), r.u32()
+    _send_value(sftp, rid, _logged(sftp, "getxattr", real, name, sftp.session.fs.getxattr, real, name), size)
+
+
+def _fgetxattr(sftp, rid: int, r: Reader) -> None:
+    target = _xattr_handle(sftp, rid, r)
+    name, size = r.text(1024), r.u32()
+    if target is not None:
+        real, fd = target
+        _send_value(sftp, rid, _logged(sftp, "fgetxattr", real, name, sftp.session.fs.getxattr, real, name, fd=fd),
+                    size)
+
+
+def _listxattr(sftp, rid: int, r: Reader) -> None:
+    real = _xattr_path(sftp, r)
+    _send_names(sftp, rid, _logged(sftp, "listxattr", real, None, sftp.session.fs.listxattr, real, follow=True))
+
+
+def _flistxattr(sftp, rid: int, r: Reader) -> None:
+    """(ProFTPD 1.3.8 appends a string of stray bytes to its answer; proftpy sends the names alone.)"""
+    target = _xattr_handle(sftp, rid, r)
+    if target is not None:
+        real, fd = target
+        _send_names(sftp, rid, _logged(sftp, "flistxattr", real, None, sftp.session.fs.listxattr, real, fd=fd))
+
+
+def _removexattr(sftp, rid: int, r: Reader) -> None:
+    real, name = _xattr_path(sftp, r), r.text(1024)
+    _logged(sftp, "removexattr", real, name, sftp.session.fs.removexattr, real, name)
+    _done(sftp, rid)
+
+
+def _fremovexattr(sftp, rid: int, r: Reader) -> None:
+    target = _xattr_handle(sftp, rid, r)
+    name = r.text(1024)
+    if target is not None:
+        real, fd = target
+        _logged(sftp, "fremovexattr", real, name, sftp.session.fs.removexattr, real, name, fd=fd)
+        _done(sftp, rid)
+
+
+def _done(sftp, rid: int) -> None:
+    """OK, which the EXTENDED line shows (as ProFTPD's: a value or names sent leave it without a status)."""
+    _ok(sftp, rid)
+    sftp.ext_status = sftp.replied
+
+
+def _set_flags(wire: int) -> int:
+    return (os.XATTR_CREATE if wire & XATTR_CREATE else 0) | (os.XATTR_REPLACE if wire & XATTR_REPLACE else 0)
+
+
+def _setxattr(sftp, rid: int, r: Reader) -> None:
+    real, name, value, flags = _xattr_path(sftp, r), r.text(1024), r.string(65536), r.u32()
+    _logged(sftp, "setxattr", real, name, sftp.session.fs.setxattr, real, name, value, _set_flags(flags))
+    _done(sftp, rid)
+
+
+def _fsetxattr(sftp, rid: int, r: Reader) -> None:
+    target = _xattr_handle(sftp, rid, r)
+    name, value, flags = r.text(1024), r.string(65536), r.u32()
+    if target is not None:
+        real, fd = target
+        _logged(sftp, "fsetxattr", real, name, sftp.session.fs.setxattr, real, name, value, _set_flags(flags),
+                fd=fd)
+        _done(sftp, rid)
+
+
+def _logged(sftp, call: str, real: str, name: str | None, fn, *args, **kwargs):
+    """`fn(*args)`; its failure noted in the SFTPLog as ProFTPD words it, then raised (answered by errno). Under
+    FSOptions IgnoreExtendedAttributes every call fails with ENOSYS, as ProFTPD's FSIO layer fails them."""
+    try:
+        if sftp.no_xattrs:
+            raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+        return fn(*args, **kwargs)
+    except OSError as e:
+        what = f"'{sftp.session.fs.virtual_of(real)}'" + (f" for attribute '{name}'" if name is not None else "")
+        sftp.log.write(f"{call}(2) error on {what}: {e.strerror}")
+        raise
+
+
 # name -> (the SFTPExtensions flag that switches it on, None: always; handler)
 HANDLERS = {
     "vendor-id": (None, _vendor_id),
@@ -429,6 +544,14 @@ HANDLERS = {
     "space-available": ("spaceAvailable", _space_available),
     "statvfs@openssh.com": ("statvfs", _statvfs),
     "fstatvfs@openssh.com": ("statvfs", _fstatvfs),
+    "getxattr@proftpd.org": ("xattr", _getxattr),
+    "fgetxattr@proftpd.org": ("xattr", _fgetxattr),
+    "listxattr@proftpd.org": ("xattr", _listxattr),
+    "flistxattr@proftpd.org": ("xattr", _flistxattr),
+    "removexattr@proftpd.org": ("xattr", _removexattr),
+    "fremovexattr@proftpd.org": ("xattr", _fremovexattr),
+    "setxattr@proftpd.org": ("xattr", _setxattr),
+    "fsetxattr@proftpd.org": ("xattr", _fsetxattr),
 }
 
 

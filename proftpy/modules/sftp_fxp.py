@@ -26,6 +26,7 @@ import stat
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .. import listing, transfer
@@ -155,6 +156,7 @@ class Sftp:
         self.replied: tuple[int, str] | None = None     # the status the last request was answered with
         self.opened: Handle | None = None           # the handle the last OPEN/OPENDIR made
         self.ext_flags = extensions_enabled(session)   # SFTPExtensions
+        self.no_xattrs = "IgnoreExtendedAttributes" in (session.server.get("FSOptions") or ())
         self.may_select = False                     # version-select: only as the first request after INIT
         self.sublines: list[tuple[Request, tuple[int, str] | None]] = []   # ExtendedLog lines before EXTENDED's
         self.ext_status: tuple[int, str] | None = None  # the status EXTENDED's own line shows (ProFTPD's choice)
@@ -200,7 +202,9 @@ class Sftp:
     def status(self, rid: int, code: int, text: str | None = None, extra: str | None = None) -> None:
         text = text or STATUS_TEXT.get(code, "Failure")
         self.replied = (code, text)
-        w = Writer().byte(STATUS).u32(rid).u32(code).string(text).string(b"en")
+        w = Writer().byte(STATUS).u32(rid).u32(code)
+        if self.version >= 3:                           # versions 1 and 2: the code alone (draft -00, -01)
+            w.string(text).string(b"en")
         if extra is not None and self.version >= 5:     # UNKNOWN_PRINCIPAL's name (draft -05)
             w.string(extra)
         self.send(w.bytes())
@@ -225,8 +229,9 @@ class Sftp:
         self.replied = self.opened = None
         try:
             self.run(packet)            # (a request TransferRate holds back raises Held: logged once it runs)
-        except Disconnect:              # (version-select refused: logged, then the session ends)
-            self.log_line(kind, packet, None)
+        except Disconnect:              # (version-select refused: logged, then the session ends; an INIT refused
+            if kind != INIT:            # is not logged, as ProFTPD)
+                self.log_line(kind, packet, None)
             raise
         if kind in LOGGED:
             self.log_line(kind, packet, before if before is not None else self.opened)
@@ -295,11 +300,11 @@ class Sftp:
         except WireError:
             client_version = 3
         self.served = low, high = served_range(self.session)    # (SFTPClientMatch sftpProtocolVersion)
-        if client_version < low and low > SERVED[0]:
+        if client_version < low:            # (INIT 0 too: ProFTPD disconnects, as it does below a range's low)
             raise Disconnect(PROTOCOL_VERSION_NOT_SUPPORTED, "Unable to use requested SFTP protocol version",
                              f"client-requested SFTP protocol version ({client_version}) is lower than we can "
                              f"support ({low}), disconnecting client")
-        self.version = min(max(client_version, SERVED[0]), high)
+        self.version = min(client_version, high)
         self.log.write(f"client requested SFTP protocol version {client_version}, using version {self.version}")
         self.session.set_protocol("sftp")
         w = Writer().byte(VERSION).u32(self.version)
@@ -336,17 +341,67 @@ class Sftp:
         return reply
 
     # -- attributes ------------------------------------------------------------------------------------------------
-    def attrs(self, st: os.stat_result | None, flags: int | None = None) -> bytes:
-        """A file's attributes in this session's version: `flags` those a version 4+ STAT asked for (READDIR's
-        and NAME's own otherwise)."""
+    def attrs(self, st: os.stat_result | None, flags: int | None = None, real: str | None = None) -> bytes:
+        """A file's attributes in this session's version: `flags` those a STAT asked for (`stat_flags`; READDIR's
+        and NAME's own otherwise); the EXTENDED block holds the extended attributes of `real`."""
+        xattrs = partial(self.xattrs, real)     # (read only when EXTENDED is written)
         if self.version > 3:
-            return sftp_attrs.write(self.version, st, sftp_attrs.listed(self.version) if flags is None else flags,
-                                    lambda uid: self._owner(uid, True), lambda gid: self._owner(gid, False))
+            if flags is None:
+                flags = sftp_attrs.listed(self.version) & ~(ATTR_EXTENDED if self.no_xattrs else 0)
+            return sftp_attrs.write(self.version, st, flags, lambda uid: self._owner(uid, True),
+                                    lambda gid: self._owner(gid, False), xattrs)
         if st is None or flags == 0:                    # (REALPATH's and READLINK's: none)
             return _U32.pack(0)
-        return (Writer().u32(ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME).u64(st.st_size)
-                .u32(st.st_uid).u32(st.st_gid).u32(st.st_mode).u32(int(st.st_atime) & 0xFFFFFFFF)
-                .u32(int(st.st_mtime) & 0xFFFFFFFF).bytes())
+        w = (Writer().u32((flags or 0) & ATTR_EXTENDED | ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME)
+             .u64(st.st_size).u32(st.st_uid).u32(st.st_gid).u32(st.st_mode).u32(int(st.st_atime) & 0xFFFFFFFF)
+             .u32(int(st.st_mtime) & 0xFFFFFFFF))
+        if flags is not None and flags & ATTR_EXTENDED:
+            sftp_attrs.write_extended(w, xattrs())
+        return w.bytes()
+
+    def stat_flags(self, r: Reader) -> int:
+        """The attributes a STAT, LSTAT or FSTAT answers: those a version 4+ client asked for, less those ProFTPD
+        never answers; version 3's four and, as ProFTPD, the EXTENDED block (unless FSOptions
+        IgnoreExtendedAttributes)."""
+        if self.version > 3:
+            return r.u32() & sftp_attrs.KEPT
+        return ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME | (0 if self.no_xattrs else ATTR_EXTENDED)
+
+    def xattrs(self, real: str | None) -> list[tuple[str, bytes]]:
+        """The extended attributes of `real` as ProFTPD lists them into an EXTENDED block: none when they cannot be
+        listed (or FSOptions IgnoreExtendedAttributes), an empty value for one that cannot be read. As Debian's
+        ProFTPD 1.3.8 (built without llistxattr) the names are those of what a final link leads to, the values
+        those of the link itself (none: empty)."""
+        if real is None or self.no_xattrs:
+            return []
+        fs = self.session.fs
+        try:
+            names = fs.listxattr(real, follow=True)
+        except (OSError, FsError, ValueError):
+            return []
+        pairs = []
+        for name in names:
+            try:
+                pairs.append((name, fs.getxattr(real, name)))
+            except (OSError, FsError, ValueError):
+                pairs.append((name, b""))
+        return pairs
+
+    def set_xattrs(self, attrs: dict, real: str, fd: int | None, option: str) -> None:
+        """Version 4+: the extended attributes a client sent with SETSTAT, FSETSTAT or OPEN, set as ProFTPD
+        sets them (unless SFTPOptions `option`); raises the OSError of the first that fails (ENOSYS for each under
+        FSOptions IgnoreExtendedAttributes, as ProFTPD's FSIO layer)."""
+        if self.version <= 3 or not attrs.get("xattrs") or option in self.session.server.get("SFTPOptions"):
+            return
+        for name, value in attrs["xattrs"]:
+            try:
+                if self.no_xattrs:
+                    raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+                self.session.fs.setxattr(real, name, value, fd=fd)
+            except OSError as e:
+                self.log.write(f"error setting xattr '{name}' ({len(value)} bytes) on "
+                               f"'{self.session.fs.virtual_of(real)}': {e.strerror}")
+                raise
 
     def read_attrs(self, r: Reader) -> dict:
         if self.version > 3:
@@ -362,12 +417,7 @@ class Sftp:
         if flags & ATTR_ACMODTIME:
             out["atime"], out["mtime"] = r.u32(), r.u32()
         if flags & ATTR_EXTENDED:
-            count = r.u32()
-            if count > 64:
-                raise BadRequest("too many extended attributes")
-            for _ in range(count):
-                r.string(4096)
-                r.string(65536)
+            sftp_attrs.read_extended(r)             # (set only from version 4, as ProFTPD)
         return out
 
     def longname(self, name: str, st: os.stat_result) -> str:
@@ -389,13 +439,13 @@ class Sftp:
             return int(name) if name.isdigit() else None
 
     def name_entry(self, w: Writer, name: str, st: os.stat_result | None, longname: str | None = None,
-                   flags: int | None = None) -> Writer:
+                   flags: int | None = None, real: str | None = None) -> Writer:
         """One entry of a NAME reply: the name, version 3's long name (`ls -l`'s line, or `longname`), the
-        attributes."""
+        attributes (`real`: the path whose extended attributes version 6's carry)."""
         w.string(name)
         if self.version <= 3:
             w.string(longname if longname is not None else self.longname(name, st))
-        return w.raw(self.attrs(st, flags))
+        return w.raw(self.attrs(st, flags, real))
 
     def _owner(self, ident: int, user: bool) -> str:
         cache = self.__dict__.setdefault("_owners", {})
@@ -471,6 +521,16 @@ class Sftp:
             if not creating or err in (errno.EISDIR, errno.ELOOP):
                 self.replied = None     # ProFTPD's line has a status only for the failed open(2) of a creation
             return
+        try:
+            self.set_xattrs(attrs, h.real, h.fd, "IgnoreSFTPUploadExtendedAttributes")
+        except OSError as e:            # as ProFTPD: the file closed, its RETR/STOR line a 451
+            os.close(h.fd)
+            if h.final is not None:     # (HiddenStores' temporary file goes)
+                self.session.fs.unlink(h.real)
+            self.session.dispatcher.after(self.session, h.request, Reply(451, f"{path}: {e.strerror}"))
+            self.error(rid, e)
+            self.replied = None         # (ProFTPD's OPEN line shows no status then)
+            return
         h.request.arg = h.virtual     # the RETR/STOR line at CLOSE names the whole path, as ProFTPD's
         h.request.raw = f"{h.request.name} {h.virtual}"
         self.send(Writer().byte(HANDLE).u32(rid).string(self.new_handle(h)).bytes())
@@ -479,7 +539,7 @@ class Sftp:
     def close_(self, rid: int, r: Reader) -> None:
         h = self.handles.pop(r.string(256), None)
         if h is None:
-            self.status(rid, FAILURE, "Invalid handle")
+            self.status(rid, INVALID_HANDLE)
             return
         renamed = self._release(h, aborted=False)
         self._stalled_timer()
@@ -489,7 +549,7 @@ class Sftp:
         h = self.get_handle(r)
         offset, length = r.u64(), r.u32()
         if h is None or h.fd is None:
-            self.status(rid, FAILURE, "Invalid handle")
+            self.status(rid, INVALID_HANDLE)
             return
         self.hold(h)
         self.moving()
@@ -504,9 +564,11 @@ class Sftp:
         h = self.get_handle(r)
         offset = r.u64()
         data = r.string(MAX_PACKET)
-        if h is None or h.fd is None or h.direction != "i":
-            self.status(rid, FAILURE, "Invalid handle")
+        if h is None or h.fd is None:
+            self.status(rid, INVALID_HANDLE)
             return
+        if h.direction != "i":                  # opened for reading: write(2)'s EBADF, as ProFTPD answers it
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         if h.limit is not None and offset + len(data) > h.limit:
             too_large("MaxStoreFileSize", h.limit, h.final or h.real)
             self.status(rid, FAILURE, os.strerror(errno.EFBIG))
@@ -521,34 +583,30 @@ class Sftp:
         h.bytes += len(data)
         self.status(rid, OK)
 
-    def asked(self, r: Reader) -> int | None:
-        """A version 4+ STAT's flags, less those ProFTPD never answers (None in version 3)."""
-        return r.u32() & sftp_attrs.KEPT if self.version > 3 else None
-
     def _stat(self, rid: int, path: str, follow: bool, name: str, group: str | None, flags: int | None) -> None:
         vpath = self.resolve(path, follow)
         if not self.allowed(name, group, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
         st = self.session.fs.stat(vpath.real) if follow else self.session.fs.lstat(vpath.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags, vpath.real)).bytes())
 
     def stat_(self, rid: int, r: Reader) -> None:
         path = self.path(r)
-        self._stat(rid, path, True, "STAT", READ, self.asked(r))
+        self._stat(rid, path, True, "STAT", READ, self.stat_flags(r))
 
     def lstat(self, rid: int, r: Reader) -> None:
         path = self.path(r)
-        self._stat(rid, path, False, "LSTAT", None, self.asked(r))
+        self._stat(rid, path, False, "LSTAT", None, self.stat_flags(r))
 
     def fstat(self, rid: int, r: Reader) -> None:
         h = self.get_handle(r)
-        flags = self.asked(r)
+        flags = self.stat_flags(r)
         if h is None:
-            self.status(rid, FAILURE, "Invalid handle")
+            self.status(rid, INVALID_HANDLE)
             return
         st = os.fstat(h.fd) if h.fd is not None else self.session.fs.stat(h.real)
-        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags)).bytes())
+        self.send(Writer().byte(ATTRS).u32(rid).raw(self.attrs(st, flags, h.real)).bytes())
 
     def _setstat(self, rid: int, real: str, attrs: dict, fd: int | None) -> None:
         session = self.session
@@ -582,6 +640,7 @@ class Sftp:
                     os.ftruncate(tfd, attrs["size"])
                 finally:
                     os.close(tfd)
+        self.set_xattrs(attrs, real, fd, "IgnoreSFTPSetExtendedAttributes")     # (before the times, as ProFTPD)
         if "mtime" in attrs and "IgnoreSFTPSetTimes" not in opts:
             times = (attrs["atime"], attrs["mtime"])
             if None in times:                   # version 4+: one of them sent, the other kept
@@ -599,7 +658,7 @@ class Sftp:
         h = self.get_handle(r)
         attrs = self.read_attrs(r)
         if h is None or h.fd is None:
-            self.status(rid, FAILURE, "Invalid handle")
+            self.status(rid, INVALID_HANDLE)
             return
         self._setstat(rid, h.real, attrs, h.fd)
 
@@ -636,7 +695,7 @@ class Sftp:
     def readdir(self, rid: int, r: Reader) -> None:
         h = self.get_handle(r)
         if h is None or h.entries is None:
-            self.status(rid, FAILURE, "Invalid handle")
+            self.status(rid, INVALID_HANDLE)
             return
         self.session.reset_timer("noxfer")
         if h.listed is None:
@@ -659,7 +718,7 @@ class Sftp:
                 st = fs.lstat(target)
             except OSError:
                 continue
-            self.name_entry(out, name, st)
+            self.name_entry(out, name, st, real=target)
             count += 1
         if not count:
             self.status(rid, EOF)
@@ -683,7 +742,8 @@ class Sftp:
             mask = self.session.conf("Umask", path=real)
             # made with these permissions, before UserOwner may give the directory away (as ProFTPD's smkdir)
             notes[DIR_MODE] = attrs["perms"] & 0o7777 & ~(mask[1] if mask[1] is not None else mask[0])
-        self._status_of(rid, self.ftp_quiet("MKD", path, notes))
+        self._status_of(rid, self.ftp_quiet("MKD", path, notes))     # (its extended attributes are not set: nor
+        # are they by ProFTPD)
 
     def ftp_quiet(self, name: str, arg: str, notes: dict | None = None) -> Reply | None:
         return self.session.dispatcher.dispatch(self.session, Request(name, arg, f"{name} {arg}", notes or {}))

@@ -102,7 +102,7 @@ def build_keys(config: "Config") -> tuple[dict, list[tuple[str, bool]]]:
     return by_server, problems
 
 
-SERVED = (3, 6)                 # the SFTP versions proftpy serves (ProFTPD's mod_sftp: 1 to 6)
+SERVED = (1, 6)                 # the SFTP versions proftpy serves, as ProFTPD's mod_sftp
 
 
 def protocol_range(text: str) -> tuple[int, int]:
@@ -166,10 +166,9 @@ def client_match(session: "Session") -> dict[str, str]:
 
 
 def served_range(session: "Session") -> tuple[int, int]:
-    """The SFTP versions this client may use (SFTPClientMatch's sftpProtocolVersion), within 3 to 6."""
+    """The SFTP versions this client may use (SFTPClientMatch's sftpProtocolVersion, else 1 to 6)."""
     version = client_match(session).get("sftpProtocolVersion")
-    low, high = protocol_range(version) if version is not None else (1, 6)
-    return max(low, SERVED[0]), min(max(high, SERVED[0]), SERVED[1])
+    return protocol_range(version) if version is not None else SERVED
 
 
 def host_keys(session: "Session") -> list[sshkeys.HostKey]:

@@ -22,6 +22,7 @@ def test_flags_in_order_and_without_case():
         sftp_ext.DEFAULT - {"hardlink"} | {"vendorID"}
     assert sftp_ext.parse_extensions(["-fsync", "+fsync"]) == sftp_ext.DEFAULT
     assert sftp_ext.parse_extensions(["-xattr"]) == sftp_ext.DEFAULT
+    assert sftp_ext.parse_extensions(["+XAttr"]) == sftp_ext.DEFAULT | {"xattr"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -29,7 +30,6 @@ def test_flags_in_order_and_without_case():
     (["vendorID"], "bad option: 'vendorID'"),
     (["+limits"], "unknown extension: 'limits'"),
     (["+"], "unknown extension: ''"),
-    (["+xattr"], "not supported by proftpy"),
 ])
 def test_refused(args, message):
     with pytest.raises(ValueError, match=message):
@@ -45,18 +45,25 @@ def test_version_pairs_in_proftpds_order():
     r = Reader(pairs["vendor-id"])
     assert (r.text(), r.text(), r.text(), r.u64()) == ("ProFTPD Project", "mod_sftp", "mod_sftp/1.1.1", 0x01030805)
     assert pairs["fsync@openssh.com"] == b"1" and pairs["home-directory"] == b"1"
+    assert sftp_ext.version_pairs(sftp_ext.DEFAULT | {"xattr"})[-1] == ("xattr@proftpd.org", b"1")
+
+
+@pytest.mark.parametrize("served, text", [((1, 6), b"2,3,4,5,6"), ((1, 1), b""), ((2, 3), b"2,3"), ((4, 4), b"4")])
+def test_versions_pair_leaves_version_1_out(served, text):
+    assert dict(sftp_ext.version_pairs(sftp_ext.DEFAULT, 3, served))["versions"] == text
 
 
 def test_version_pairs_of_later_versions_as_proftpds():
-    """`newline` from version 4, `supported` (5) and `supported2` (6) with the bytes ProFTPD 1.3.8 sends (but
-    for supported2's EXTENDED attribute bit: proftpy has no extended attributes)."""
+    """`newline` from version 4, `supported` (5) and `supported2` (6) with the bytes ProFTPD 1.3.8 sends (6's
+    attribute mask with the EXTENDED bit)."""
     names = b"".join(len(n).to_bytes(4, "big") + n for n in (b"check-file", b"copy-file", b"space-available",
                                                              b"vendor-id"))
     fixed = bytes.fromhex("000000ad" "00000000" "00000187" "0000001f" "00000000")
     for version, head in ((4, []), (5, [("supported", fixed + names)]),
-                          (6, [("supported2", fixed + bytes.fromhex("00010c01" "00000000" "00000004") + names)])):
+                          (6, [("supported2", b"\x80" + fixed[1:] + bytes.fromhex("00010c01" "00000000" "00000004")
+                                + names)])):
         pairs = sftp_ext.version_pairs(sftp_ext.DEFAULT, version)
-        assert pairs[:2 + len(head)] == [("versions", b"3,4,5,6"), ("newline", b"\n")] + head
+        assert pairs[:2 + len(head)] == [("versions", b"2,3,4,5,6"), ("newline", b"\n")] + head
     five = dict(sftp_ext.version_pairs(sftp_ext.DEFAULT - {"copyFile"}, 5))["supported"]
     assert b"copy-file" not in five and five.endswith(b"vendor-id")
 
