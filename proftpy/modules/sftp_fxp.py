@@ -13,7 +13,7 @@ READLINK, SYMLINK, REALPATH ask `<Limit>` under their own names (mod_sftp's "<Li
 SSH_FX_PERMISSION_DENIED.
 
 Bounds: an SFTP packet is at most 256 KiB + 1 KiB (a larger length ends the channel's subsystem), a READ returns at
-most 64 KiB, at most 256 handles are open at once."""
+most 64 KiB, a READDIR at most 100 entries and about 128 KiB, at most 256 handles are open at once."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ MAX_PACKET = 256 * 1024 + 1024
 MAX_READ = 65536
 MAX_HANDLES = 256
 READDIR_BATCH = 100
+READDIR_BYTES = 128 * 1024      # ... and about this many bytes (version 6's entries carry extended attributes)
 _U32 = struct.Struct(">I")
 
 # ExtendedLog: each request under ProFTPD's mod_sftp name for it. Only STAT is also an FTP command's name, so only its
@@ -706,7 +707,8 @@ class Sftp:
                 h.entries = []
         out, count = Writer(), 0
         fs = self.session.fs
-        while h.entries and count < READDIR_BATCH:
+        size = 0
+        while h.entries and count < READDIR_BATCH and size < READDIR_BYTES:
             name = h.entries.pop(0)
             if access.hidden(self.session, h.real, name):
                 continue
@@ -718,7 +720,9 @@ class Sftp:
                 st = fs.lstat(target)
             except OSError:
                 continue
-            self.name_entry(out, name, st, real=target)
+            entry = self.name_entry(Writer(), name, st, real=target).bytes()
+            out.raw(entry)
+            size += len(entry)
             count += 1
         if not count:
             self.status(rid, EOF)

@@ -4,6 +4,7 @@ its `<VirtualHost>` on another port has SFTPEngine on."""
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import hashlib
 import os
@@ -512,7 +513,7 @@ def test_hostile_sftp_requests(sftpd):
     kind, payload = _request(c, 3, 3, _s(b"x"))                            # OPEN cut short
     assert kind == 101 and struct.unpack(">II", payload[:8]) == (3, 5)
     kind, payload = _request(c, 5, 4, _s(b"nohandle") + struct.pack(">QI", 0, 10))
-    assert kind == 101 and struct.unpack(">II", payload[:8]) == (4, 4)    # SSH_FX_FAILURE: no such handle
+    assert kind == 101 and struct.unpack(">II", payload[:8]) == (4, 9)    # SSH_FX_INVALID_HANDLE, as ProFTPD
     kind, payload = _request(c, 3, 5, _s(b"/../../../etc/passwd") + struct.pack(">II", 1, 0))
     assert kind == 101 and struct.unpack(">II", payload[:8]) == (5, 2)    # chrooted: no such file
     kind, payload = _request(c, 20, 6, _s(b"/etc/passwd") + _s(b"pw"))      # a link out of the root...
@@ -934,12 +935,13 @@ def test_max_clients_per_user_disconnects_with_protocol_text(ftpd, tmp_path):
 DEV_UID = 2397          # an ordinary user who starts the daemon (not one of the FTP users)
 
 
-def test_jail_without_root_keeps_sftp_inside(tmp_path):
-    """proftpy started by an ordinary user with DefaultRoot ~: no kernel chroot, fs.py's jail confines every SFTP
-    path (links out of the root, `..`, renames out), as it does FTP's."""
+@contextlib.contextmanager
+def jailed_daemon(extra: str = ""):
+    """proftpy started by an ordinary user (DEV_UID) with DefaultRoot ~ and `extra` configuration lines, in a
+    directory of its own with an `outside` directory beside the homes (its `secret.txt` holds "secret\\n"):
+    the Daemon, listening."""
     import tempfile
-    from conftest import daemon_as_user
-    from ssh_client import MiniClient
+    from conftest import AUTH_CONFIG, BASE_CONFIG, daemon_as_user
     base = Path(tempfile.mkdtemp(prefix="proftpy-sftp-jail-"))
     try:
         users = make_users(base)
@@ -952,39 +954,47 @@ def test_jail_without_root_keeps_sftp_inside(tmp_path):
             os.chown(path, DEV_UID, DEV_UID)
         d = Daemon(dir=base, port=free_port(), conf=base / "proftpy.conf",
                    users={name: (DEV_UID, DEV_UID, home) for name, (_, _, home) in users.items()})
-        from conftest import AUTH_CONFIG, BASE_CONFIG
         d.conf.write_text(fill(f"SFTPEngine on\nSFTPHostKey {base}/hostkey\nSFTPLog {base}/sftp.log\nDefaultRoot ~\n"
-                               + BASE_CONFIG + AUTH_CONFIG,
+                               + extra + BASE_CONFIG + AUTH_CONFIG,
                                dict(port=d.port, dir=base, host="127.0.0.1", ipv6="off", home=base / "home")))
         with daemon_as_user(d, DEV_UID):
             d.sftp_port = d.port
             assert wait_until(lambda: listening(d.port), 10)
-            c = MiniClient(d.port)
-            assert c.login("bob", PASSWORDS["bob"])
-            c.open_sftp()
-            secret = str(outside / "secret.txt").encode()
-            for rid, path in enumerate((b"../../outside/secret.txt", secret, b"/../outside/secret.txt"), 1):
-                kind, payload = _request(c, 3, rid, _s(path) + struct.pack(">II", 1, 0))
-                assert kind == 101 and struct.unpack(">I", payload[4:8])[0] == 2, path      # no such file
-            kind, payload = _request(c, 20, 10, _s(secret) + _s(b"link"))                    # a link to it...
-            assert struct.unpack(">I", payload[4:8])[0] == 0
-            kind, payload = _request(c, 3, 11, _s(b"link") + struct.pack(">II", 1, 0))       # ...resolves inside
-            assert kind == 101 and struct.unpack(">I", payload[4:8])[0] == 2
-            kind, payload = _request(c, 16, 12, _s(b"../../.."))
-            assert kind == 104 and Reader_name(payload) == "/"
-            (d.home("bob") / "mine.txt").write_text("mine\n")
-            kind, payload = _request(c, 200, 13, _s(b"posix-rename@openssh.com") + _s(b"mine.txt")
-                                     + _s(b"../../outside/moved.txt"))
-            assert not (outside / "moved.txt").exists()
-            kind, payload = _request(c, 11, 14, _s(b"/"))
-            handle = payload[4:]
-            kind, payload = _request(c, 12, 15, handle)
-            assert kind == 104 and b"outside" not in payload and b"ftpd.passwd" not in payload
-            c.close()
-            assert (outside / "secret.txt").read_text() == "secret\n"
-            assert "Traceback" not in d.log()
+            yield d
     finally:
         shutil.rmtree(base)
+
+
+def test_jail_without_root_keeps_sftp_inside():
+    """proftpy started by an ordinary user with DefaultRoot ~: no kernel chroot, fs.py's jail confines every SFTP
+    path (links out of the root, `..`, renames out), as it does FTP's."""
+    from ssh_client import MiniClient
+    with jailed_daemon() as d:
+        outside = d.dir / "outside"
+        c = MiniClient(d.port)
+        assert c.login("bob", PASSWORDS["bob"])
+        c.open_sftp()
+        secret = str(outside / "secret.txt").encode()
+        for rid, path in enumerate((b"../../outside/secret.txt", secret, b"/../outside/secret.txt"), 1):
+            kind, payload = _request(c, 3, rid, _s(path) + struct.pack(">II", 1, 0))
+            assert kind == 101 and struct.unpack(">I", payload[4:8])[0] == 2, path      # no such file
+        kind, payload = _request(c, 20, 10, _s(secret) + _s(b"link"))                    # a link to it...
+        assert struct.unpack(">I", payload[4:8])[0] == 0
+        kind, payload = _request(c, 3, 11, _s(b"link") + struct.pack(">II", 1, 0))       # ...resolves inside
+        assert kind == 101 and struct.unpack(">I", payload[4:8])[0] == 2
+        kind, payload = _request(c, 16, 12, _s(b"../../.."))
+        assert kind == 104 and Reader_name(payload) == "/"
+        (d.home("bob") / "mine.txt").write_text("mine\n")
+        kind, payload = _request(c, 200, 13, _s(b"posix-rename@openssh.com") + _s(b"mine.txt")
+                                 + _s(b"../../outside/moved.txt"))
+        assert not (outside / "moved.txt").exists()
+        kind, payload = _request(c, 11, 14, _s(b"/"))
+        handle = payload[4:]
+        kind, payload = _request(c, 12, 15, handle)
+        assert kind == 104 and b"outside" not in payload and b"ftpd.passwd" not in payload
+        c.close()
+        assert (outside / "secret.txt").read_text() == "secret\n"
+        assert "Traceback" not in d.log()
 
 
 def test_display_banner_before_authentication(sftpd):

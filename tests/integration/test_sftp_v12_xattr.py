@@ -461,3 +461,34 @@ AllowOverwrite on
         assert disk["a.txt"] == [("user.one", b"1")] and mine["v3"][0][1][1][0] == hex(0xF)
     else:                                                   # only the pairs SETSTAT and OPEN sent are left out
         assert disk["a.txt"] == [("user.one", b"1"), ("user.x", b"x")] and disk["up.txt"] == []
+
+
+def test_xattrs_stay_inside_the_jail_without_root():
+    """proftpy started by an ordinary user (fs.py's jail, no kernel chroot), `SFTPExtensions +xattr`: a user's
+    own file takes and gives back its attributes; a link to a file outside the root (by its absolute path) and a
+    path climbing out neither list, read nor change the outside file's attributes."""
+    from test_sftp import jailed_daemon
+    with jailed_daemon("SFTPExtensions +xattr\n") as d:
+        secret = d.dir / "outside" / "secret.txt"
+        os.setxattr(secret, "user.secret", b"s")
+        mine = d.home("bob") / "mine.txt"
+        mine.write_text("mine\n")
+        os.chown(mine, d.uid("bob"), d.uid("bob"))
+        os.symlink(str(secret), d.home("bob") / "out")
+        c, _, _ = connect(d.port, 3)
+        t = Session(c, 3)
+        t.ext("setxattr@proftpd.org", s("mine.txt") + s("user.a") + s(b"1") + NONE)
+        t.ext("getxattr@proftpd.org", s("/mine.txt") + s("user.a") + q(">I", 0))
+        for path in ("out", "../../outside/secret.txt", str(secret)):
+            t.ext("listxattr@proftpd.org", s(path))
+            t.ext("getxattr@proftpd.org", s(path) + s("user.secret") + q(">I", 16))
+            t.ext("setxattr@proftpd.org", s(path) + s("user.planted") + s(b"x") + NONE)
+            t.ext("removexattr@proftpd.org", s(path) + s("user.secret"))
+            t.go(7, s(path))
+        c.close()
+        assert t.out[:2] == [(200, ("STATUS", 0, "OK")), (200, (201, b"\0\0\0\x011"))]
+        assert os.getxattr(mine, "user.a") == b"1"
+        assert all(a[0] == "STATUS" and a[1] in (2, 3) or a[0] == "ATTRS" and a[1][-1] == [] for _, a in t.out[2:]), \
+            t.out
+        assert os.listxattr(secret) == ["user.secret"] and os.getxattr(secret, "user.secret") == b"s"
+        assert "Traceback" not in d.log()
