@@ -275,6 +275,13 @@ def beside():
                 res[f"v{version}"] = (served, pairs, old_versions(c, version))
                 c.close()
                 res[f"v{version}-disk"] = on_disk(home)
+            c, _, _ = connect(port, 3)
+            t = Session(c, 2)                       # version-select to 2: its own answer is version 2's
+            t.ext("version-select", s("2"))
+            t.go(17, s("nope"))
+            t.go(17, s("a.txt"))
+            res["select2"] = t.out
+            c.close()
             for version in (0, 7):
                 try:
                     c, served, pairs = connect(port, version)
@@ -341,6 +348,12 @@ def test_versions_1_and_2_as_proftpds(beside, version):
     assert ("STATUS", 2, b"") in [a for _, a in answers]           # a code, no text
     _same(beside, f"v{version}")
     _same(beside, f"v{version}-disk")
+
+
+def test_version_select_down_to_2(beside):
+    """version-select "2" after INIT 3: its OK and the statuses after it carry their code alone, as ProFTPD's."""
+    assert beside["proftpy"]["select2"][:2] == [(200, ("STATUS", 0, b"")), (17, ("STATUS", 2, b""))]
+    _same(beside, "select2")
 
 
 def test_init_below_and_above_the_range(beside):
