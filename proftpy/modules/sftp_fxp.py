@@ -527,7 +527,10 @@ class Sftp:
         except OSError as e:            # as ProFTPD: the file closed, its RETR/STOR line a 451
             os.close(h.fd)
             if h.final is not None:     # (HiddenStores' temporary file goes)
-                self.session.fs.unlink(h.real)
+                try:
+                    self.session.fs.unlink(h.real)
+                except OSError as gone:
+                    log.warning("cannot remove %s: %s", h.real, gone.strerror)
             self.session.dispatcher.after(self.session, h.request, Reply(451, f"{path}: {e.strerror}"))
             self.error(rid, e)
             self.replied = None         # (ProFTPD's OPEN line shows no status then)
