@@ -20,7 +20,7 @@ import pytest
 from conftest import PROFTPD, listening, make_users, side_by_side, wait_until
 from proftpy.net.ssh.wire import Reader
 from test_sftp import keygen
-from test_sftp_extensions import connect, request, s
+from test_sftp_extensions import connect, lftp, request, s
 from test_sftp_extensions import parse_attrs as v4_attrs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (logins as the test users, chroot)")
@@ -275,6 +275,9 @@ def beside():
                 res[f"v{version}"] = (served, pairs, old_versions(c, version))
                 c.close()
                 res[f"v{version}-disk"] = on_disk(home)
+            for version in (1, 2):
+                fresh()
+                res[f"lftp{version}"] = lftp(port, version, run)
             c, _, _ = connect(port, 3)
             t = Session(c, 2)                       # version-select to 2: its own answer is version 2's
             t.ext("version-select", s("2"))
@@ -348,6 +351,16 @@ def test_versions_1_and_2_as_proftpds(beside, version):
     assert ("STATUS", 2, b"") in [a for _, a in answers]           # a code, no text
     _same(beside, f"v{version}")
     _same(beside, f"v{version}-disk")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_lftp_in_versions_1_and_2(beside, version):
+    """lftp (`sftp:protocol-version` 1 or 2): an upload, listings, a download (the same bytes), mkdir, mv, chmod,
+    rm, rmdir print the same as with ProFTPD (lftp itself refuses `mv` in these versions, `Operation not
+    supported`, sending nothing: the rest goes on)."""
+    mine = beside["proftpy"][f"lftp{version}"]
+    assert mine == beside["proftpd"][f"lftp{version}"]
+    assert mine[0] == 0 and "lf.txt" in mine[1] and mine[2] == 2       # (INIT and VERSION seen)
 
 
 def test_version_select_down_to_2(beside):
