@@ -430,10 +430,15 @@ def _xattr_path(sftp, r: Reader) -> str:
     return sftp.resolve(path, follow=False).real
 
 
-def _xattr_handle(sftp, rid: int, r: Reader) -> tuple[str, int | None] | None:
-    """(the path, the descriptor of a file; None for a directory), or None after INVALID_HANDLE."""
-    h = _handle(sftp, rid, r, files_only=False)
-    return None if h is None else (h.real, h.fd)
+def _xattr_handle(sftp, rid: int, handle: bytes) -> tuple[str, int | None] | None:
+    """(the path, the descriptor of a file; None for a directory), or None after INVALID_HANDLE. (The request is
+    read whole before: a short one is BAD_MESSAGE alone.)"""
+    h = sftp.handles.get(handle)
+    if h is None:
+        sftp.status(rid, INVALID_HANDLE)
+        sftp.ext_status = sftp.replied
+        return None
+    return h.real, h.fd
 
 
 def _send_value(sftp, rid: int, value: bytes, size: int) -> None:
@@ -455,8 +460,8 @@ def _getxattr(sftp, rid: int, r: Reader) -> None:
 
 
 def _fgetxattr(sftp, rid: int, r: Reader) -> None:
-    target = _xattr_handle(sftp, rid, r)
-    name, size = r.text(1024), r.u32()
+    handle, name, size = r.string(256), r.text(1024), r.u32()
+    target = _xattr_handle(sftp, rid, handle)
     if target is not None:
         real, fd = target
         _send_value(sftp, rid, _logged(sftp, "fgetxattr", real, name, sftp.session.fs.getxattr, real, name, fd=fd),
@@ -470,7 +475,7 @@ def _listxattr(sftp, rid: int, r: Reader) -> None:
 
 def _flistxattr(sftp, rid: int, r: Reader) -> None:
     """(ProFTPD 1.3.8 appends a string of stray bytes to its answer; proftpy sends the names alone.)"""
-    target = _xattr_handle(sftp, rid, r)
+    target = _xattr_handle(sftp, rid, r.string(256))
     if target is not None:
         real, fd = target
         _send_names(sftp, rid, _logged(sftp, "flistxattr", real, None, sftp.session.fs.listxattr, real, fd=fd))
@@ -483,8 +488,8 @@ def _removexattr(sftp, rid: int, r: Reader) -> None:
 
 
 def _fremovexattr(sftp, rid: int, r: Reader) -> None:
-    target = _xattr_handle(sftp, rid, r)
-    name = r.text(1024)
+    handle, name = r.string(256), r.text(1024)
+    target = _xattr_handle(sftp, rid, handle)
     if target is not None:
         real, fd = target
         _logged(sftp, "fremovexattr", real, name, sftp.session.fs.removexattr, real, name, fd=fd)
@@ -508,8 +513,8 @@ def _setxattr(sftp, rid: int, r: Reader) -> None:
 
 
 def _fsetxattr(sftp, rid: int, r: Reader) -> None:
-    target = _xattr_handle(sftp, rid, r)
-    name, value, flags = r.text(1024), r.string(65536), r.u32()
+    handle, name, value, flags = r.string(256), r.text(1024), r.string(65536), r.u32()
+    target = _xattr_handle(sftp, rid, handle)
     if target is not None:
         real, fd = target
         _logged(sftp, "fsetxattr", real, name, sftp.session.fs.setxattr, real, name, value, _set_flags(flags),

@@ -518,3 +518,34 @@ def test_xattrs_stay_inside_the_jail_without_root():
             t.out
         assert os.listxattr(secret) == ["user.secret"] and os.getxattr(secret, "user.secret") == b"s"
         assert "Traceback" not in d.log()
+
+
+def test_fuzzed_xattr_and_old_version_requests_never_crash_the_session():
+    """Random bodies for the xattr@proftpd.org requests (versions 3 and 6) and for every request type in versions
+    1 and 2, to a daemon in fs.py's jail: each is answered, the session goes on, the log has no traceback."""
+    import random
+    from test_sftp import jailed_daemon
+    rng = random.Random(1212)
+    names = ["getxattr", "fgetxattr", "listxattr", "flistxattr", "setxattr", "fsetxattr", "removexattr",
+             "fremovexattr"]
+    with jailed_daemon("SFTPExtensions +xattr\n") as d:
+        mine = d.home("bob") / "f.txt"
+        mine.write_text("f")
+        os.chown(mine, d.uid("bob"), d.uid("bob"))
+        for version in (1, 2, 3, 6):
+            c, _, _ = connect(d.port, version)
+            t = Session(c, version)
+            h = t.go(3, s("f.txt") + (q(">II", 1, 2) if version >= 5 else q(">I", 1)) + NONE
+                     + (b"\x01" if version > 3 else b""))
+            assert h is not None, (version, t.out)
+            for _ in range(120):
+                body = bytes(rng.randrange(256) for _ in range(rng.randrange(30)))
+                head = rng.choice([s("f.txt"), s(h), s("user.a"), b""])
+                if version >= 3:
+                    got, _ = request(c, 200, s(rng.choice(names) + "@proftpd.org") + head + body)
+                else:
+                    got, _ = request(c, rng.choice([3, 5, 7, 8, 9, 10, 11, 14, 16, 17, 18, 19, 20]), head + body)
+                assert got in (101, 102, 103, 104, 105, 201)
+            assert request(c, 17, s("f.txt") + (q(">I", 1) if version > 3 else b""))[0] == 105   # still served
+            c.close()
+        assert "Traceback" not in d.log()
