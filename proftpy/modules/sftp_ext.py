@@ -89,9 +89,9 @@ def version_pairs(flags: frozenset[str], version: int = PROTOCOL, served: tuple[
 
 def _supported(flags: frozenset[str], version: int) -> bytes:
     """Version 5's `supported` and 6's `supported2` as ProFTPD writes them: the attribute mask (size, permissions,
-    access and modify times, owner and group; version 6 extended attributes too), no attribute bits, the open and access masks, no maximum read;
-    version 6 says that OPEN takes no lock and BLOCK read or write ones, no attribute extensions; then the
-    extension names (version 5: without a count, as ProFTPD writes them)."""
+    access and modify times, owner and group; version 6 extended attributes too), no attribute bits, the open and
+    access masks, no maximum read; version 6 says that OPEN takes no lock and BLOCK read or write ones, no attribute
+    extensions; then the extension names (version 5: without a count, as ProFTPD writes them)."""
     w = Writer().u32(0xAD | (0x80000000 if version >= 6 else 0)).u32(0).u32(0x187).u32(0x1F).u32(0)
     names = [n for f, n in (("checkFile", "check-file"), ("copyFile", "copy-file"),
                             ("spaceAvailable", "space-available")) if f in flags] + ["vendor-id"]
@@ -416,10 +416,10 @@ def _posix_rename(sftp, rid: int, r: Reader) -> None:
 
 
 # -- xattr@proftpd.org ----------------------------------------------------------------------------------------------
-# ProFTPD's extended attribute requests: by path (the final component itself: lgetxattr...) or by handle (a
-# directory's by its path; listxattr lists what a final link leads to, as Debian's ProFTPD). As in ProFTPD no `<Limit>` is asked (the file's own permissions decide) and the EXTENDED
-# line is the only ExtendedLog line. Values are answered whole: a client's size only bounds what it accepts (ERANGE
-# when the value is longer; 0 asks for any size).
+# ProFTPD's extended attribute requests: by path (the final component itself: lgetxattr...; listxattr lists what a
+# final link leads to, as Debian's ProFTPD) or by handle (a directory's by its path). As in ProFTPD no `<Limit>` is
+# asked (the file's own permissions decide) and the EXTENDED line is the only ExtendedLog line. Values are answered
+# whole: a client's size only bounds what it accepts (ERANGE when the value is longer; 0 asks for any size).
 XATTR_CREATE, XATTR_REPLACE = 0x1, 0x2          # fsetxattr/setxattr flags on the wire
 
 

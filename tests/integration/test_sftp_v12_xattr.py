@@ -219,7 +219,8 @@ def on_disk(home: Path) -> list:
     out = []
     for p in sorted(home.rglob("*")):
         try:
-            pairs = sorted((n, os.getxattr(p, n, follow_symlinks=False)) for n in os.listxattr(p, follow_symlinks=False))
+            pairs = sorted((n, os.getxattr(p, n, follow_symlinks=False))
+                           for n in os.listxattr(p, follow_symlinks=False))
         except OSError as e:
             pairs = e.errno
         out.append((str(p.relative_to(home)), p.is_symlink() or p.is_dir() or p.stat().st_size, pairs))
@@ -411,7 +412,8 @@ def test_extended_log_lines_as_proftpds(beside):
     among them, as ProFTPD's (but for MKDIR's status and FSETSTAT's `%J`, kept apart as in version 3:
     test_sftp_compat.py)."""
     theirs, mine = ([line.rsplit("|", 1)[0] if line.startswith("FSETSTAT|") else line
-                     for line in beside[name]["log"] if not line.startswith("MKDIR|")] for name in ("proftpd", "proftpy"))
+                     for line in beside[name]["log"] if not line.startswith("MKDIR|")]
+                    for name in ("proftpd", "proftpy"))
     assert any(line.startswith("INIT|INIT 1|") for line in mine) and any("xattr@proftpd.org" in x for x in mine)
     assert mine == theirs, "\n".join(difflib.unified_diff(theirs, mine, lineterm=""))
 
