@@ -1,7 +1,8 @@
 """A MySQL/MariaDB client on the standard library: the client/server protocol, as much as mod_sql needs.
 
-Handshake v10 (protocol 4.1), authentication with mysql_native_password (MariaDB's default), an auth switch to
-it, caching_sha2_password's fast path (MySQL 8; its full path only over TLS); TLS (SSLRequest) when the caller gives
+Handshake v10 (protocol 4.1), authentication with mysql_native_password (MariaDB's default), MariaDB's
+client_ed25519 (auth_ed25519: the server's nonce signed with a key derived from the password, auth/ed25519.py), an
+auth switch to either, caching_sha2_password's fast path (MySQL 8; its full path only over TLS); TLS (SSLRequest) when the caller gives
 an SSL context; statements as prepared statements (COM_STMT_PREPARE, COM_STMT_EXECUTE with bound parameters,
 binary result rows turned into the text the text protocol would give, COM_STMT_CLOSE), so a value is never SQL
 text. Every wait is bounded (the socket's timeout); an ERR packet is a MySqlError with the server's message.
@@ -14,6 +15,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Sequence
 
+from proftpy.auth import ed25519
 from proftpy.auth.wire import GONE, Wire, resolve
 
 if TYPE_CHECKING:
@@ -134,6 +136,14 @@ def caching_sha2_password(password: str, nonce: bytes) -> bytes:
     stage1 = hashlib.sha256(password.encode("utf-8")).digest()
     mix = hashlib.sha256(hashlib.sha256(stage1).digest() + nonce[:20]).digest()
     return bytes(a ^ b for a, b in zip(stage1, mix))
+
+
+def switch_data(plugin: str, data: bytes) -> bytes:
+    """The nonce of an auth switch request: client_ed25519's 32 bytes as they are (any of them may be zero), the
+    others' 20-byte scramble without its terminating NUL."""
+    if plugin == "client_ed25519":
+        return data[:32]
+    return data[:-1] if data.endswith(b"\0") else data
 
 
 def execute_payload(stmt_id: int, params: Sequence) -> bytes:
@@ -294,6 +304,13 @@ class Connection(Wire):
             return native_password(self.password, nonce)
         if plugin == "caching_sha2_password":
             return caching_sha2_password(self.password, nonce)
+        if plugin == "client_ed25519":             # MariaDB's auth_ed25519: sign the 32-byte nonce
+            if len(nonce) != 32:
+                raise MySqlError("client_ed25519: the server's nonce is not 32 bytes", broken=True)
+            try:
+                return ed25519.sign(self.password.encode("utf-8"), nonce)
+            except ed25519.Ed25519Unavailable as e:
+                raise MySqlError(f"authentication plugin 'client_ed25519': {e}", broken=True) from None
         if plugin == "mysql_clear_password" and self.tls is not None:
             return self.password.encode("utf-8") + b"\0"
         raise MySqlError(f"authentication plugin '{plugin}' is not supported", broken=True)
@@ -309,7 +326,7 @@ class Connection(Wire):
             if kind == b"\xfe":                     # auth switch: another plugin, a new nonce
                 r = Reader(payload[1:])
                 plugin = r.cstr().decode("utf-8", "replace")
-                nonce = r.rest().rstrip(b"\0")
+                nonce = switch_data(plugin, r.rest())
                 self._write(self._scramble(plugin, nonce))
             elif kind == b"\x01" and plugin == "caching_sha2_password":
                 if payload[1:2] == b"\x03":         # fast path: the server had the password cached; OK follows

@@ -1,6 +1,7 @@
 """proftpy's MySQL/MariaDB client, its pure parts: the scrambles, length-encoded values, COM_STMT_EXECUTE's
 framing, binary result rows as text, ERR packets, and a handshake with an auth switch against a scripted server."""
 
+import contextlib
 import hashlib
 import socket
 import struct
@@ -8,8 +9,9 @@ import threading
 
 import pytest
 
-from proftpy.auth import mysql
+from proftpy.auth import ed25519, mysql
 from proftpy.auth.mysql import Connection, MySqlError, Reader
+from proftpy.net.ssh import crypto
 
 
 def test_native_password_scramble():
@@ -80,14 +82,29 @@ def _greeting(nonce: bytes, plugin: bytes, version: bytes = b"8.0.0-test") -> by
                    + b"\0" + plugin + b"\0")
 
 
+@contextlib.contextmanager
+def scripted(script, password: str | None = "secret"):
+    """A Connection whose server is `script(sock)`, run in a thread; both ends closed afterwards."""
+    ours, theirs = socket.socketpair()
+    t = threading.Thread(target=script, args=(theirs,))
+    t.start()
+    conn = Connection("127.0.0.1", "ftpdb", "proftpd", password, 5.0)
+    conn.sock = ours
+    try:
+        yield conn
+    finally:
+        t.join(5)
+        ours.close()
+        theirs.close()
+
+
 def test_handshake_with_an_auth_switch_then_a_prepared_statement():
     """The server offers caching_sha2_password, switches the client to mysql_native_password with a new nonce,
     accepts it; a prepared SELECT with one parameter returns a row."""
-    ours, theirs = socket.socketpair()
     got = []
     nonce1, nonce2 = b"A" * 20, b"B" * 20
 
-    def server():
+    def server(theirs):
         theirs.sendall(_greeting(nonce1, b"caching_sha2_password", b"10.11.0-test"))
         got.append(_read_packet(theirs))
         theirs.sendall(_packet(2, b"\xfe" + b"mysql_native_password\0" + nonce2 + b"\0"))
@@ -103,18 +120,10 @@ def test_handshake_with_an_auth_switch_then_a_prepared_statement():
         theirs.sendall(_packet(1, b"\x01") + _packet(2, coldef) + _packet(3, eof)
                        + _packet(4, b"\x00\x00\x05carol") + _packet(5, eof))
         got.append(_read_packet(theirs))                               # COM_STMT_CLOSE
-    t = threading.Thread(target=server)
-    t.start()
-    conn = Connection("127.0.0.1", "ftpdb", "proftpd", "secret", 5.0)
-    conn.sock = ours
-    try:
+    with scripted(server) as conn:
         conn._handshake()
         assert conn.server_version == "10.11.0-test"
         assert conn.query("SELECT name FROM users WHERE name = ?", ["carol"]) == [("carol",)]
-    finally:
-        t.join(5)
-        ours.close()
-        theirs.close()
     response = got[0]
     assert b"proftpd\0" in response and response.endswith(b"ftpdb\0caching_sha2_password\0")
     assert got[1] == mysql.native_password("secret", nonce2)
@@ -139,30 +148,52 @@ def test_a_silent_server_times_out():
 def test_caching_sha2_password(answer, ok):
     """MySQL 8's default: the fast path (the server had the password cached) logs in; the full path, which
     needs TLS or an RSA exchange, is refused without TLS."""
-    ours, theirs = socket.socketpair()
     nonce = b"C" * 20
     got = []
 
-    def server():
+    def server(theirs):
         theirs.sendall(_greeting(nonce, b"caching_sha2_password"))
         got.append(_read_packet(theirs))
         theirs.sendall(_packet(2, answer) + (_packet(3, b"\x00\x00\x00\x02\x00\x00\x00") if ok else b""))
-    t = threading.Thread(target=server)
-    t.start()
-    conn = Connection("127.0.0.1", "ftpdb", "proftpd", "secret", 5.0)
-    conn.sock = ours
-    try:
+    with scripted(server) as conn:
         if ok:
             conn._handshake()
         else:
             with pytest.raises(MySqlError, match="needs TLS"):
                 conn._handshake()
-    finally:
-        t.join(5)
-        ours.close()
-        theirs.close()
     scramble = mysql.caching_sha2_password("secret", nonce)
     assert mysql.lenenc_bytes(scramble) in got[0]
     stage1 = hashlib.sha256(b"secret").digest()
     assert scramble == bytes(a ^ b for a, b in zip(
         stage1, hashlib.sha256(hashlib.sha256(stage1).digest() + nonce).digest()))
+
+
+@pytest.mark.parametrize("nonce", [bytes(range(1, 33)), bytes(range(1, 31)) + b"\0\0"])
+def test_auth_switch_to_client_ed25519(nonce):
+    """MariaDB's greeting names mysql_native_password; for an ed25519 account the server switches the client to
+    client_ed25519 with a 32-byte nonce (its last bytes may be zero), the answer is that nonce signed with the
+    password's key, which the stored public key verifies."""
+    got = []
+
+    def server(theirs):
+        theirs.sendall(_greeting(b"N" * 20, b"mysql_native_password", b"10.11.0-test"))
+        got.append(_read_packet(theirs))
+        theirs.sendall(_packet(2, b"\xfe" + b"client_ed25519\0" + nonce))
+        got.append(_read_packet(theirs))
+        theirs.sendall(_packet(4, b"\x00\x00\x00\x02\x00\x00\x00"))
+    with scripted(server, "pässword") as conn:
+        conn._handshake()
+    assert got[0].endswith(b"ftpdb\0mysql_native_password\0")
+    public = ed25519.public_key("pässword".encode())
+    assert len(got[1]) == 64 and crypto.ed25519_verify(public, nonce, got[1])
+
+
+def test_client_ed25519_with_a_short_nonce_is_refused():
+    def server(theirs):
+        theirs.sendall(_greeting(b"N" * 20, b"mysql_native_password"))
+        _read_packet(theirs)
+        theirs.sendall(_packet(2, b"\xfe" + b"client_ed25519\0" + b"x" * 20))
+    with scripted(server) as conn:
+        with pytest.raises(MySqlError, match="not 32 bytes") as err:
+            conn._handshake()
+        assert err.value.broken
