@@ -1068,8 +1068,9 @@ def sql_server_tables(kind: str) -> Callable[[Path], None]:
             if kind == "pg":
                 server.run(f"CREATE DATABASE {name}", database="postgres")
             else:
+                import mysql_helpers
                 server.run(f"CREATE DATABASE {name};" + "".join(
-                    f"GRANT ALL ON {name}.* TO ftp_native@'{h}';" for h in ("127.0.0.1", "localhost")), database="")
+                    mysql_helpers.MariaDB.grants(name, h) for h in mysql_helpers.HOSTS), database="")
             (base / f"{kind}-made").write_text("")
 
         def literal(v) -> str:
@@ -1117,6 +1118,12 @@ def sql_server_scenarios() -> list[Scenario]:
         s.append(Scenario(f"sql-{kind}-tls", ["USER carol", "PASS carol-pw", "NOOP"],
                           base.replace(password, f"{password} ssl-ca:{{{kind}_ca}}")
                           + f'SQLNamedQuery tls SELECT "{tls}"\nSQLShowInfo NOOP "200" "tls %{{{{tls}}}}"\n', tree))
+        if kind == "my":           # an ed25519 account (MariaDB's auth_ed25519; libmariadb's client_ed25519)
+            ed = base.replace("ftp_native native-secret", 'ftp_ed "ed-secret \u00fc"')
+            s.append(Scenario("sql-my-ed25519", ["USER carol", "PASS carol-pw", "PWD"], ed,
+                              tree))
+            s.append(Scenario("sql-my-ed25519-wrong-db-password", ["USER carol", "PASS carol-pw"],
+                              ed.replace("ed-secret \u00fc", "ed-secret"), tree))
         s.append(Scenario(f"sql-{kind}-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
                           base.replace(f"{{{kind}_port}}", "{sql_closed}") + "SQLOptions NoDisconnectOnError\n", tree))
     return s

@@ -14,13 +14,8 @@ pytestmark = [pytest.mark.skipif(not IS_ROOT, reason="SQL users have their own u
               pytest.mark.slow]
 
 UID = 2500
-ED_USER, ED_PASSWORD = "ftp_ed", "ed-secret ü"
-SETUP = f"""
-CREATE TABLE users (userid TEXT, passwd TEXT, uid INTEGER, gid INTEGER, homedir TEXT, shell TEXT);
-INSTALL SONAME 'auth_ed25519';
-CREATE USER {ED_USER}@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PASSWORD}');
-GRANT SELECT ON {mysql_helpers.DATABASE}.* TO {ED_USER}@'127.0.0.1';
-"""
+ED_USER, ED_PASSWORD = mysql_helpers.ED_USER, mysql_helpers.ED_PASSWORD
+SETUP = "CREATE TABLE users (userid TEXT, passwd TEXT, uid INTEGER, gid INTEGER, homedir TEXT, shell TEXT);"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +48,7 @@ SQLUserInfo users userid passwd uid gid homedir shell
 
 
 def test_ed25519_account_logs_the_ftp_user_in(ftpd, mariadb, erin):
-    plugin = mariadb.rows(f"SELECT json_value(priv, '$.plugin') FROM mysql.global_priv WHERE user = '{ED_USER}'")
+    plugin = mariadb.rows(f"SELECT json_value(priv, '$.plugin') FROM mysql.global_priv WHERE user = '{ED_USER}' AND host = '127.0.0.1'")
     assert plugin == [["ed25519"]]
     d = ftpd(config(mariadb, ED_USER, ED_PASSWORD))
     with d.connect() as ftp:
