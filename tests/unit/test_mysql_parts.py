@@ -13,6 +13,7 @@ import pytest
 from proftpy.auth import ed25519, mysql
 from proftpy.auth.mysql import Connection, MySqlError, Reader
 from proftpy.net.ssh import crypto
+from mysql8_front import packet as _packet, read_packet
 
 
 def test_native_password_scramble():
@@ -66,13 +67,8 @@ def test_error_packet():
     assert (str(e), e.code, e.broken) == ("Access denied for user 'x'@'y'", 1045, False)
 
 
-def _packet(seq: int, payload: bytes) -> bytes:
-    return struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
-
-
 def _read_packet(sock) -> bytes:
-    head = sock.recv(4, socket.MSG_WAITALL)
-    return sock.recv(int.from_bytes(head[:3], "little"), socket.MSG_WAITALL)
+    return read_packet(sock)[1]
 
 
 def _greeting(nonce: bytes, plugin: bytes, version: bytes = b"8.0.0-test") -> bytes:
