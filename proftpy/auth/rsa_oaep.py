@@ -20,7 +20,7 @@ from proftpy import ber
 
 RSA_ENCRYPTION = bytes.fromhex("2a864886f70d010101")      # 1.2.840.113549.1.1.1
 HASH_LEN = 20                                             # SHA-1
-MIN_BITS = 1024
+MIN_BITS, MAX_BITS, MAX_EXPONENT_BITS = 1024, 16384, 64    # beyond: no real key, only a server making us work
 _PEM = re.compile(rb"-----BEGIN (RSA )?PUBLIC KEY-----\s*(.*?)-----END \1?PUBLIC KEY-----", re.S)
 
 
@@ -51,7 +51,8 @@ def public_key(pem: bytes) -> tuple[int, int]:
         raise
     except (binascii.Error, ValueError, IndexError) as err:     # BerError is a ValueError; so is a short SEQUENCE
         raise BadKey(f"malformed public key ({err})") from None
-    if n.bit_length() < MIN_BITS or n % 2 == 0 or e < 3 or e % 2 == 0 or e >= n:
+    if not MIN_BITS <= n.bit_length() <= MAX_BITS or n % 2 == 0 or e < 3 or e % 2 == 0 \
+            or e.bit_length() > MAX_EXPONENT_BITS:
         raise BadKey(f"not a usable RSA key (a modulus of {n.bit_length()} bits, exponent {e})")
     return n, e
 

@@ -1,6 +1,7 @@
 """RSA-OAEP (SHA-1) encryption and PEM public keys (proftpy/auth/rsa_oaep.py): what it writes, OpenSSL's own
 `pkeyutl -decrypt -pkeyopt rsa_padding_mode:oaep` reads back; keys made by `openssl genrsa`, in both PEM forms."""
 
+import base64
 import subprocess
 
 import pytest
@@ -71,6 +72,17 @@ def test_message_too_long(rsa_key):
 ])
 def test_bad_keys_are_refused(pem, why):
     with pytest.raises(BadKey, match=why):
+        rsa_oaep.public_key(pem)
+
+
+@pytest.mark.parametrize("n,e", [((1 << 20000) - 1, 65537), ((1 << 2047) + 1, (1 << 200) + 1), ((1 << 2047) + 1, 4)],
+                         ids=["huge-modulus", "huge-exponent", "even-exponent"])
+def test_keys_that_would_only_make_work_are_refused(n, e):
+    """A modulus beyond 16384 bits or an exponent beyond 64 bits (a pow that would take minutes), an even one."""
+    from proftpy import ber
+    der = ber.sequence(ber.integer(n), ber.integer(e))
+    pem = b"-----BEGIN RSA PUBLIC KEY-----\n" + base64.encodebytes(der) + b"-----END RSA PUBLIC KEY-----\n"
+    with pytest.raises(BadKey, match="not a usable RSA key"):
         rsa_oaep.public_key(pem)
 
 
