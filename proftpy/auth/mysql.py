@@ -369,8 +369,8 @@ class Connection(Wire):
     def _more(self, plugin: str, nonce: bytes, data: bytes) -> bytes | None:
         """The answer to AuthMoreData (None: wait for the next packet). caching_sha2_password: after the fast path
         OK follows; a full authentication takes the password in clear over TLS or a Unix socket, else (as
-        libmariadb, Debian's ProFTPD's client) sealed with the RSA key the server is then asked for, so a
-        password leaves in an RSA envelope only once the server has asked for the full authentication."""
+        libmariadb's plugin on a connection it does not count as secure) sealed with the RSA key the server is then
+        asked for: a password leaves, in an RSA envelope, only once the server has asked for it."""
         if self._key_asked and plugin in KEY_REQUEST:
             self._key_asked = False
             return rsa_password(self.password, nonce, data)
