@@ -1041,7 +1041,9 @@ def sql_scenarios() -> list[Scenario]:
 
 
 # -- mod_sql_postgres (sql-pg-*), mod_sql_mysql (sql-my-*): one database server for both servers, a database each --
-SQL_SERVERS: dict = {}              # "pg"/"my" -> the running server (tests/pgsql_helpers, tests/mysql_helpers)
+SQL_SERVERS: dict = {}              # "pg"/"my" -> the running server (tests/pgsql_helpers, tests/mysql_helpers),
+                                    # "my8" -> MySQL 8's caching_sha2_password in front of "my" (tests/mysql8_front)
+SHA2_USER, SHA2_PASSWORD = "ftp8", "sha2 secret, longer than the nonce"
 PG_CONNECT = "SQLConnectInfo ftp_{srv}@127.0.0.1:{pg_port} ftp_scram scram-secret"
 MY_CONNECT = "SQLConnectInfo ftp_{srv}@127.0.0.1:{my_port} ftp_native native-secret"
 
@@ -1053,8 +1055,11 @@ def start_sql_server(kind: str, tmp: Path) -> None:
         import pgsql_helpers
         SQL_SERVERS[kind] = pgsql_helpers.Postgres(tmp / "pg").start()
     else:
+        import mysql8_front
         import mysql_helpers
-        SQL_SERVERS[kind] = mysql_helpers.MariaDB(tmp / "my").start()
+        SQL_SERVERS[kind] = my = mysql_helpers.MariaDB(tmp / "my").start()
+        SQL_SERVERS["my8"] = mysql8_front.Front(my.dir, free_port(), (my.port, mysql_helpers.USER,
+                                                mysql_helpers.PASSWORD), {SHA2_USER: SHA2_PASSWORD})
 
 
 def sql_server_tables(kind: str) -> Callable[[Path], None]:
@@ -1069,8 +1074,9 @@ def sql_server_tables(kind: str) -> Callable[[Path], None]:
             if kind == "pg":
                 server.run(f"CREATE DATABASE {name}", database="postgres")
             else:
+                import mysql_helpers
                 server.run(f"CREATE DATABASE {name};" + "".join(
-                    f"GRANT ALL ON {name}.* TO ftp_native@'{h}';" for h in ("127.0.0.1", "localhost")), database="")
+                    mysql_helpers.MariaDB.grants(name, h) for h in mysql_helpers.HOSTS), database="")
             (base / f"{kind}-made").write_text("")
 
         def literal(v) -> str:
@@ -1118,6 +1124,17 @@ def sql_server_scenarios() -> list[Scenario]:
         s.append(Scenario(f"sql-{kind}-tls", ["USER carol", "PASS carol-pw", "NOOP"],
                           base.replace(password, f"{password} ssl-ca:{{{kind}_ca}}")
                           + f'SQLNamedQuery tls SELECT "{tls}"\nSQLShowInfo NOOP "200" "tls %{{{{tls}}}}"\n', tree))
+        if kind == "my":           # an ed25519 account (MariaDB's auth_ed25519; libmariadb's client_ed25519)
+            ed = base.replace("ftp_native native-secret", 'ftp_ed "ed-secret \u00fc"')
+            s.append(Scenario("sql-my-ed25519", ["USER carol", "PASS carol-pw", "PWD"], ed,
+                              tree))
+            s.append(Scenario("sql-my-ed25519-wrong-db-password", ["USER carol", "PASS carol-pw"],
+                              ed.replace("ed-secret \u00fc", "ed-secret"), tree))
+            # MySQL 8's caching_sha2_password, full authentication without TLS: the RSA-sealed password
+            sha2 = base.replace("{my_port} ftp_native native-secret", f'{{my8_port}} {SHA2_USER} "{SHA2_PASSWORD}"')
+            s.append(Scenario("sql-my-sha2", ["USER carol", "PASS carol-pw", "PWD"], sha2, tree))
+            s.append(Scenario("sql-my-sha2-wrong-db-password", ["USER carol", "PASS carol-pw"],
+                              sha2.replace(SHA2_PASSWORD, "not-it"), tree))
         s.append(Scenario(f"sql-{kind}-server-down", ["USER carol", "PASS carol-pw", *LOGIN, "PWD"],
                           base.replace(f"{{{kind}_port}}", "{sql_closed}") + "SQLOptions NoDisconnectOnError\n", tree))
     return s
@@ -2143,6 +2160,10 @@ def ldap_scenarios() -> list[Scenario]:
     return s
 
 
+_SHA2_CLEAR = ("MySQL 8's caching_sha2_password full authentication on a connection without TLS (tests/mysql8_front.py, "
+               "as MySQL 8 does, opens only an RSA-sealed password): proftpy asks for the server's key and seals the "
+               "password (docs/sql.md); Debian's ProFTPD 1.3.8 calls mysql_ssl_set, which makes its libmariadb count "
+               "the plain connection as a secure one and send the password in clear, and the server refuses it")
 EXPECTED: dict[tuple[str, str], str] = {
     ("stapling-shm", "<ftpdctl tls ocspcache info>"): ("proftpy's shm: OCSP cache is a file mapped by its sessions "
                                                       "(its path and size shown), not a SysV segment (its ID, "
@@ -2152,6 +2173,8 @@ EXPECTED: dict[tuple[str, str], str] = {
                                                            "connection it made before forking (its trace: `error "
                                                            "getting data for key 'cache_hits': Transport endpoint is "
                                                            "not connected`), so its hit count is missing"),
+    ("sql-my-sha2", "PASS carol-pw"): _SHA2_CLEAR,
+    ("sql-my-sha2", "PWD"): _SHA2_CLEAR,
     ("statcache-dump", "<ftpdctl statcache dump>"): "mod_statcache's entries are keyed by the path on disk (the "
     "chroot directory in front; ProFTPD keys by the path inside the chroot, so two users' chroots would share "
     "entries), and ProFTPD also stats the home directory and .ftpaccess files through its cache",

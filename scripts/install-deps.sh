@@ -13,14 +13,15 @@
 #                       temporary directory, a free loopback port; the packaged cluster is never started)
 #   proftpd-mod-pgsql   its mod_sql_postgres, for compare_proftpd.py's sql-pg-* scenarios
 #   mariadb-server      MariaDB's mariadbd and mariadb-install-db: mod_sql_mysql's tests run their own server (a
-#                       temporary datadir, a free loopback port; the packaged service is never started)
+#                       temporary datadir, a free loopback port; the packaged service is never started); its
+#                       auth_ed25519 plugin for the ed25519 logins
 #   proftpd-mod-mysql   its mod_sql_mysql, for compare_proftpd.py's sql-my-* scenarios
 #   slapd ldap-utils    OpenLDAP's server and ldapadd: mod_ldap's tests start their own slapd (never the packaged
 #                       service) on a private loopback port
 #   libsasl2-modules    Cyrus SASL's SCRAM, DIGEST-MD5, CRAM-MD5, PLAIN and LOGIN plugins (only Recommended by slapd's
 #                       libsasl2-2): the test slapd's side of mod_ldap's LDAPUseSASL binds, and ProFTPD's in compare
 #   libsodium23    argon2 for SQLAuthTypes argon2 (proftpy calls libsodium, as ProFTPD does); scrypt's test oracle;
-#                  mod_sftp's ChaCha20-Poly1305, X25519 and Ed25519
+#                  mod_sftp's ChaCha20-Poly1305, X25519 and Ed25519; mod_sql_mysql's MariaDB ed25519 login
 #   openssh-client mod_sftp's tests drive OpenSSH's sftp and make keys with ssh-keygen (curl's libssh2 is the other
 #                  client), hostbased logins sign through its ssh-keysign; proftpd-mod-crypto above has ProFTPD's
 #                  mod_sftp.so and mod_sftp_sql.so

@@ -4,7 +4,8 @@ directory, `mariadbd` run as the `mysql` user on 127.0.0.1 at a free port and on
 stopped by its pid.
 
 Accounts: root over the Unix socket (the OS user root, sets the database up with the `mariadb` client) and, for the
-FTP server's connection, `ftp_native` (mysql_native_password, MariaDB's default) from 127.0.0.1 and localhost."""
+FTP server's connection, `ftp_native` (mysql_native_password, MariaDB's default) and `ftp_ed` (MariaDB's ed25519,
+auth_ed25519 loaded: the server switches the client to client_ed25519) from 127.0.0.1 and localhost."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ MARIADBD = "/usr/sbin/mariadbd"
 INSTALL_DB = "/usr/bin/mariadb-install-db"
 CLIENT = "/usr/bin/mariadb"
 DATABASE = "ftpdb"
+HOSTS = ("127.0.0.1", "localhost")
 USER, PASSWORD = "ftp_native", "native-secret"
+ED_USER, ED_PASSWORD = "ftp_ed", "ed-secret ü"      # a non-ASCII password: the key comes from its UTF-8 bytes
 
 
 def available() -> bool:
@@ -55,12 +58,18 @@ class MariaDB(DbServer):
                 break
         else:
             raise RuntimeError("mariadbd did not start: " + self.log())
-        self.run(f"CREATE DATABASE {DATABASE};" + "".join(
-            f"CREATE USER {USER}@'{host}' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON {DATABASE}.* TO {USER}@'{host}';"
-            for host in ("127.0.0.1", "localhost")), database="")
+        self.run(f"CREATE DATABASE {DATABASE}; INSTALL SONAME 'auth_ed25519';" + "".join(
+            f"CREATE USER {USER}@'{host}' IDENTIFIED BY '{PASSWORD}';"
+            f"CREATE USER {ED_USER}@'{host}' IDENTIFIED VIA ed25519 USING PASSWORD('{ED_PASSWORD}');"
+            + self.grants(DATABASE, host) for host in HOSTS), database="")
         if setup_sql:
             self.run(setup_sql)
         return self
+
+    @staticmethod
+    def grants(database: str, host: str) -> str:
+        """The FTP server's accounts may do anything in `database`."""
+        return "".join(f"GRANT ALL ON {database}.* TO {user}@'{host}';" for user in (USER, ED_USER))
 
     def _launch(self) -> bool:
         self.proc = subprocess.Popen(

@@ -1,7 +1,10 @@
 """A MySQL/MariaDB client on the standard library: the client/server protocol, as much as mod_sql needs.
 
-Handshake v10 (protocol 4.1), authentication with mysql_native_password (MariaDB's default), an auth switch to
-it, caching_sha2_password's fast path (MySQL 8; its full path only over TLS); TLS (SSLRequest) when the caller gives
+Handshake v10 (protocol 4.1), authentication with mysql_native_password (MariaDB's default), MariaDB's
+client_ed25519 (auth_ed25519: the server's nonce signed with a key derived from the password, auth/ed25519.py),
+MySQL's caching_sha2_password (MySQL 8's default: the fast path, and the full authentication with the password in
+clear over TLS or a Unix socket, else sealed with RSA-OAEP under the key the server sends, auth/rsa_oaep.py) and
+sha256_password the same way, an auth switch to any of them; TLS (SSLRequest) when the caller gives
 an SSL context; statements as prepared statements (COM_STMT_PREPARE, COM_STMT_EXECUTE with bound parameters,
 binary result rows turned into the text the text protocol would give, COM_STMT_CLOSE), so a value is never SQL
 text. Every wait is bounded (the socket's timeout); an ERR packet is a MySqlError with the server's message.
@@ -14,6 +17,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Sequence
 
+from proftpy.auth import ed25519, rsa_oaep
 from proftpy.auth.wire import GONE, Wire, resolve
 
 if TYPE_CHECKING:
@@ -36,6 +40,8 @@ T_LONGLONG, T_INT24, T_DATE, T_TIME, T_DATETIME, T_YEAR = 8, 9, 10, 11, 12, 13
 T_VAR_STRING = 0xFD
 UNSIGNED = 0x20
 MORE_RESULTS = 0x08             # a status flag: another result follows
+FAST_AUTH_OK, FULL_AUTH = b"\x03", b"\x04"       # caching_sha2_password's AuthMoreData after the scramble
+KEY_REQUEST = {"caching_sha2_password": b"\x02", "sha256_password": b"\x01"}   # "send me your RSA public key"
 INTEGERS = {T_TINY: 1, T_SHORT: 2, T_YEAR: 2, T_LONG: 4, T_INT24: 4, T_LONGLONG: 8}
 
 
@@ -134,6 +140,28 @@ def caching_sha2_password(password: str, nonce: bytes) -> bytes:
     stage1 = hashlib.sha256(password.encode("utf-8")).digest()
     mix = hashlib.sha256(hashlib.sha256(stage1).digest() + nonce[:20]).digest()
     return bytes(a ^ b for a, b in zip(stage1, mix))
+
+
+def switch_data(plugin: str, data: bytes) -> bytes:
+    """The nonce of an auth switch request: client_ed25519's 32 bytes as they are (any of them may be zero), the
+    others' 20-byte scramble without its terminating NUL."""
+    if plugin == "client_ed25519":
+        return data[:32]
+    return data[:-1] if data.endswith(b"\0") else data
+
+
+def rsa_password(password: str, nonce: bytes, pem: bytes) -> bytes:
+    """sha256_password's and caching_sha2_password's full authentication without TLS: (password + NUL) XOR the
+    20-byte nonce (repeated), sealed with RSA-OAEP (SHA-1) under the public key the server sent (PEM)."""
+    scramble = nonce[:20]
+    if len(scramble) != 20:
+        raise MySqlError("malformed authentication nonce from server", broken=True)
+    clear = password.encode("utf-8") + b"\0"
+    mixed = bytes(c ^ scramble[i % 20] for i, c in enumerate(clear))
+    try:
+        return rsa_oaep.encrypt(rsa_oaep.public_key(pem), mixed)
+    except rsa_oaep.BadKey as e:
+        raise MySqlError(f"the server's RSA public key cannot carry the password: {e}", broken=True) from None
 
 
 def execute_payload(stmt_id: int, params: Sequence) -> bytes:
@@ -245,9 +273,12 @@ class Connection(Wire):
         self.tls = tls
         self.server_version = ""
         self._seq = 0
+        self._key_asked = False         # the server's RSA public key was asked for: the next AuthMoreData is it
+        self.unix_socket = False        # connected to a Unix socket (a secure transport for caching_sha2_password)
 
     def connect(self, address: tuple | str) -> None:
         self.open_socket(address)
+        self.unix_socket = isinstance(address, str)
         try:
             self._handshake()
         except BaseException:
@@ -255,6 +286,7 @@ class Connection(Wire):
             raise
 
     def _handshake(self) -> None:
+        self._key_asked = False
         payload = self._read()
         if payload[:1] == b"\xff":
             raise _broken(error_of(payload))
@@ -294,11 +326,26 @@ class Connection(Wire):
             return native_password(self.password, nonce)
         if plugin == "caching_sha2_password":
             return caching_sha2_password(self.password, nonce)
+        if plugin == "client_ed25519":             # MariaDB's auth_ed25519: sign the 32-byte nonce
+            if len(nonce) != 32:
+                raise MySqlError("client_ed25519: the server's nonce is not 32 bytes", broken=True)
+            try:
+                return ed25519.sign(self.password.encode("utf-8"), nonce)
+            except ed25519.Ed25519Unavailable as e:
+                raise MySqlError(f"authentication plugin 'client_ed25519': {e}", broken=True) from None
+        if plugin == "sha256_password":            # MySQL's: the password itself, over TLS or sealed with RSA
+            if self.tls is not None:
+                return self.password.encode("utf-8") + b"\0"
+            if not self.password:
+                return b""
+            self._key_asked = True
+            return KEY_REQUEST[plugin]
         if plugin == "mysql_clear_password" and self.tls is not None:
             return self.password.encode("utf-8") + b"\0"
         raise MySqlError(f"authentication plugin '{plugin}' is not supported", broken=True)
 
     def _auth_result(self, plugin: str, nonce: bytes) -> None:
+        """Until OK or ERR: auth switches (another plugin, a new nonce) and the current plugin's AuthMoreData."""
         while True:
             payload = self._read()
             kind = payload[:1]
@@ -309,18 +356,32 @@ class Connection(Wire):
             if kind == b"\xfe":                     # auth switch: another plugin, a new nonce
                 r = Reader(payload[1:])
                 plugin = r.cstr().decode("utf-8", "replace")
-                nonce = r.rest().rstrip(b"\0")
+                nonce = switch_data(plugin, r.rest())
+                self._key_asked = False
                 self._write(self._scramble(plugin, nonce))
-            elif kind == b"\x01" and plugin == "caching_sha2_password":
-                if payload[1:2] == b"\x03":         # fast path: the server had the password cached; OK follows
-                    continue
-                if payload[1:2] == b"\x04" and self.tls is not None:
-                    self._write(self.password.encode("utf-8") + b"\0")
-                    continue
-                raise MySqlError("caching_sha2_password's full authentication needs TLS (an ssl-* option)",
-                                 broken=True)
+            elif kind == b"\x01":
+                answer = self._more(plugin, nonce, payload[1:])
+                if answer is not None:
+                    self._write(answer)
             else:
                 raise MySqlError("unexpected packet during authentication", broken=True)
+
+    def _more(self, plugin: str, nonce: bytes, data: bytes) -> bytes | None:
+        """The answer to AuthMoreData (None: wait for the next packet). caching_sha2_password: after the fast path
+        OK follows; a full authentication takes the password in clear over TLS or a Unix socket, else (as
+        libmariadb's plugin on a connection it does not count as secure) sealed with the RSA key the server is then
+        asked for: a password leaves, in an RSA envelope, only once the server has asked for it."""
+        if self._key_asked and plugin in KEY_REQUEST:
+            self._key_asked = False
+            return rsa_password(self.password, nonce, data)
+        if plugin == "caching_sha2_password" and data == FAST_AUTH_OK:
+            return None
+        if plugin == "caching_sha2_password" and data == FULL_AUTH:
+            if self.tls is not None or self.unix_socket:
+                return self.password.encode("utf-8") + b"\0"
+            self._key_asked = True
+            return KEY_REQUEST[plugin]
+        raise MySqlError("unexpected packet during authentication", broken=True)
 
     def _start_tls(self) -> None:
         assert self.tls is not None
