@@ -1,0 +1,117 @@
+"""Side by side with Debian's ProFTPD 1.3.8 (mod_tls 2.9.2), where the two differed before: HOST after USER (the
+name-based server it picks is the one whose PASS applies), TLSLog's line for a client that sends no certificate
+to a server that requires one, the cipher suites a TLS-PSK client gets (ProFTPD's DH parameters make DHE-PSK
+the choice), and the TLSCipherSuite of the server SNI names, in that handshake."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import ssl
+
+import pytest
+
+from conftest import PASSWORDS, fill, make_users, side_by_side
+from tls_helpers import make_pki
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def _reply(f) -> str:
+    lines = []
+    while True:
+        line = f.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] == " ":
+            return " | ".join(lines)
+
+
+def _dialogue(port: int, before=(), sni: str | None = None, after=()) -> list[str]:
+    """The replies to `before`, then (with `sni` or `after`) AUTH TLS, a handshake sending `sni`, and `after`."""
+    sock = socket.create_connection(("127.0.0.1", port), 10)
+    with sock:
+        f = sock.makefile("rb")
+        out = [_reply(f)]
+        for line in (*before, *(("AUTH TLS",) if sni or after else ())):
+            sock.sendall(line.encode() + b"\r\n")
+            out.append(f"{line} -> {_reply(f)}")
+        if not (sni or after):
+            return out
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with ctx.wrap_socket(sock, server_hostname=sni) as tls:
+            g = tls.makefile("rb")
+            for line in after:
+                tls.sendall(line.encode() + b"\r\n")
+                out.append(f"{line} -> {_reply(g)}")
+    return out
+
+
+def _tls_log(run) -> list[str]:
+    """TLSLog without the time stamps and process ids."""
+    path = run / "tls.log"
+    text = path.read_text() if path.exists() else ""
+    return re.sub(r"^\S+ \S+ mod_tls/2\.9\.2\[\d+\]: ", "", text, flags=re.M).splitlines()
+
+
+# -- HOST after USER -----------------------------------------------------------------------------------------------
+HOST_CONFIG = """\
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog {dir}/tls.log
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+<VirtualHost 127.0.0.1>
+  ServerName "other"
+  ServerAlias other.test
+  Port {port}
+  AuthOrder mod_auth_file.c
+  AuthUserFile {base}/bob.passwd
+  AuthGroupFile {base}/ftpd.group
+  RequireValidShell off
+  TLSEngine on
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+</VirtualHost>
+"""
+ALICE, BOB = f"PASS {PASSWORDS['alice']}", f"PASS {PASSWORDS['bob']}"
+HOST_CASES = [
+    # the server HOST picks after USER is the one whose users and PASS count: alice is not one of other's
+    (("USER alice", "HOST other.test", ALICE), None, ()),
+    (("USER bob", "HOST other.test", BOB, "PWD"), None, ()),
+    (("USER alice", "HOST other.test", "USER bob", BOB), None, ()),
+    (("USER alice", "HOST other.test", "HOST other.test", "PASS x", "PASS y"), None, ()),
+    (("USER alice", "HOST 127.0.0.1", ALICE), None, ()),
+    (("USER alice", "HOST unknown.test", ALICE), None, ()),
+    (("USER alice", "PASS wrong", "HOST other.test", "USER bob", BOB), None, ()),
+    (("USER alice", ALICE, "HOST other.test"), None, ()),
+    (("USER bob", "HOST", "HOST a b"), None, ()),
+    # with TLS: after SNI the same name is accepted after USER; without SNI, HOST after the handshake is 503
+    ((), "other.test", ("USER bob", "HOST other.test", BOB, "PWD")),
+    ((), None, ("USER alice", "HOST other.test", ALICE)),
+    (("USER bob", "HOST other.test"), "other.test", (BOB,)),
+]
+
+
+def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
+    base = open_tmp_path
+    make_users(base)
+    bob = [line for line in (base / "ftpd.passwd").read_text().splitlines() if line.startswith("bob:")]
+    (base / "bob.passwd").write_text("\n".join(bob) + "\n")
+    os.chmod(base / "bob.passwd", 0o600)
+
+    def drive(port, run):
+        return [_dialogue(port, before, sni, after) for before, sni, after in HOST_CASES]
+
+    ran = side_by_side(base, fill(HOST_CONFIG, {"pki": pki.dir}), drive)
+    for theirs, ours in zip(ran["proftpd"], ran["proftpy"]):
+        assert ours == theirs
+    first, second = ran["proftpy"][:2]
+    assert first[2:] == ["HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]", f"{ALICE} -> 530 Login incorrect."]
+    assert second[3] == f"{BOB} -> 230 User bob logged in"
