@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..net import openssl
 from ..net import tls as nettls
 from ..transfer.errors import unable
-from .tls_session import state, tls_log
+from .tls_session import failure_lines, state, tls_log
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -168,7 +168,8 @@ def _connect(session: "Session", sock: socket.socket) -> Any:
 def _failed(session: "Session", e: "nettls.HandshakeError", what: str, outcome: str) -> Exception:
     """A data handshake that failed: closed, logged as ProFTPD does, announced; the 425 to raise."""
     e.sock.close()
-    tls_log(session, e.reason if e.timed_out else f"{what}: {e.reason}")
+    for line in failure_lines(session, e, what):
+        tls_log(session, line)
     tls_log(session, f"unable to open data connection: {outcome}")
     session.events.emit("mod_tls.data-handshake-failed", session=session, reason=e.reason)
     return refused()

@@ -58,6 +58,8 @@ class TlsState:
     sscn_client: bool = False               # SSCN ON: we are the TLS client of data connections
     ctrl: Any = None                        # the control connection's ssl.SSLSocket
     sni: str | None = None                  # the name the client asked for (SNI)
+    sni_server: Any = None                  # the server SNI moved the control handshake to (its settings apply)
+    sni_tls: "ServerTls | None" = None      # and its contexts, which the connection uses from then on
     log_fd: int | None = None               # TLSLog
     logged_data: bool = False               # the first data connection's "accepted" line is written
     command: str = ""                       # the data command being served (SSCN: listings stay server side)
@@ -101,7 +103,7 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
     st = state(session)
     session.events.emit("mod_tls.ctrl-handshake", session=session)
     timeout = session.server.get("TLSTimeoutHandshake")
-    st.sni = None
+    st.sni, st.sni_server, st.sni_tls = None, None, None
     ctx = st.tls.ctx
     ctx.sni_callback = (sni(session) if sni is not None       # the control connection's only
                         else lambda _obj, name, _ctx: setattr(st, "sni", name))
@@ -109,7 +111,8 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
         tls = nettls.handshake(session.ctrl.sock, ctx, timeout, prepare=st.tls.prepare)
     except nettls.HandshakeError as e:
         _psk_misses(session)
-        tls_log(session, e.reason if e.timed_out else f"unable to accept TLS connection: {e.reason}")
+        for line in failure_lines(session, e, "unable to accept TLS connection"):
+            tls_log(session, line)
         tls_log(session, f"{label} negotiation failed on control channel")
         session.ctrl.swap(e.sock)
         session.send(HANDSHAKE_FAILED)
@@ -141,6 +144,19 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
     return True
 
 
+def failure_lines(session: "Session", e: Any, what: str) -> list[str]:
+    """The TLSLog lines of a failed handshake (`e`: a net.tls.HandshakeError): why, then the hint ProFTPD adds
+    for the failures it explains (a missing client certificate that the server requires: that of the server
+    SNI named, whose TLSVerifyClient applied)."""
+    if e.timed_out:
+        return [e.reason]
+    lines = [f"{what}: {e.reason}"]
+    server = state(session).sni_server or session.server
+    if e.code == "PEER_DID_NOT_RETURN_A_CERTIFICATE" and server.get("TLSVerifyClient") == "on":
+        lines.append(f"{what}: client did not provide certificate, but one is required via 'TLSVerifyClient on'")
+    return lines
+
+
 def _psk_misses(session: "Session") -> None:
     psk = state(session).tls.psk
     if psk is not None:
@@ -154,7 +170,8 @@ def _accepted(session: "Session", tls: "ssl.SSLSocket") -> None:
     cert = peer_certificate(tls)
     if cert is not None:
         tls_log(session, f"Client: {_subject_text(tls)}")
-    if st.tls.native is not None and st.tls.native.secure_renegotiation(tls):
+    native = (st.sni_tls or st.tls).native
+    if native is not None and native.secure_renegotiation(tls):
         tls_log(session, "client supports secure renegotiations")
     name, _, bits = tls.cipher()
     resumed = tls.session_reused

@@ -86,6 +86,7 @@ def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
                     name)
         return ssl.ALERT_DESCRIPTION_PROTOCOL_VERSION
     tls.context = theirs.ctx                    # its certificate from here on in this handshake
+    st.sni_server, st.sni_tls = server, theirs
     if theirs.native is not None:
         theirs.native.adopt_verify(tls)         # and its TLSVerifyClient
     return None

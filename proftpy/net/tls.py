@@ -29,13 +29,15 @@ _CRYPTO_INFO = 64               # enough for any tls12_crypto_info_* struct
 
 class HandshakeError(Exception):
     """The handshake failed or timed out. `sock` is the connection again as a plain socket (TLS is gone from
-    it), the caller's to close or to answer on; `reason` says why, in the words ProFTPD's TLSLog uses."""
+    it), the caller's to close or to answer on; `reason` says why, in the words ProFTPD's TLSLog uses; `code` is
+    OpenSSL's name for the reason of a protocol error (`PEER_DID_NOT_RETURN_A_CERTIFICATE`...), else None."""
 
-    def __init__(self, reason: str, sock: socket.socket, timed_out: bool = False):
+    def __init__(self, reason: str, sock: socket.socket, timed_out: bool = False, code: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.sock = sock
         self.timed_out = timed_out
+        self.code = code
 
 
 def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *, server_side: bool = True,
@@ -68,7 +70,7 @@ def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *
         raise HandshakeError("received EOF that violates protocol", _plain(tls, timeout_before)) from None
     except ssl.SSLError as e:
         raise HandshakeError(f"protocol error: {getattr(e, 'verify_message', None) or e.reason or e}",
-                             _plain(tls, timeout_before)) from None
+                             _plain(tls, timeout_before), code=e.reason) from None
     except OSError as e:
         raise HandshakeError(f"system call error: [{e.errno}] {e.strerror or e}", _plain(tls, timeout_before)) from None
     tls.settimeout(timeout_before)

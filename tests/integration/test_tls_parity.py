@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import ssl
+import subprocess
 
 import pytest
 
@@ -115,3 +116,64 @@ def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
     first, second = ran["proftpy"][:2]
     assert first[2:] == ["HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]", f"{ALICE} -> 530 Login incorrect."]
     assert second[3] == f"{BOB} -> 230 User bob logged in"
+
+
+# -- TLSVerifyClient: a client without a certificate ---------------------------------------------------------------
+VERIFY_CONFIG = """\
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog {dir}/tls.log
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+TLSCACertificateFile {pki}/ca.pem
+TLSVerifyClient on
+<VirtualHost 127.0.0.1>
+  Port {port}
+  ServerAlias optional.test
+  TLSEngine on
+  TLSLog {dir}/tls.log
+  TLSECCertificateFile {pki}/server.pem
+  TLSECCertificateKeyFile {pki}/server.key
+  TLSCACertificateFile {pki}/ca.pem
+  TLSVerifyClient optional
+</VirtualHost>
+<VirtualHost 127.0.0.1>
+  Port {port}
+  ServerAlias required.test
+  TLSEngine on
+  TLSLog {dir}/tls.log
+  TLSECCertificateFile {pki}/server.pem
+  TLSECCertificateKeyFile {pki}/server.key
+  TLSCACertificateFile {pki}/ca.pem
+  TLSVerifyClient on
+</VirtualHost>
+"""
+
+
+def _s_client(port: int, *args: str) -> str:
+    res = subprocess.run(["openssl", "s_client", "-starttls", "ftp", "-connect", f"127.0.0.1:{port}", *args],
+                         input=b"QUIT\r\n", capture_output=True, timeout=20)
+    return res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
+
+
+def test_missing_client_certificate_tlslog_side_by_side_with_proftpd(open_tmp_path, pki):
+    """`openssl s_client` without -cert: TLSVerifyClient on refuses it, with ProFTPD's hint in TLSLog (also for
+    the server SNI names); `optional` lets it in, without the hint."""
+    base = open_tmp_path
+    make_users(base)
+    clients = [("-tls1_2",), ("-tls1_3",), ("-tls1_2", "-servername", "optional.test"),
+               ("-tls1_3", "-servername", "optional.test"), ("-tls1_2", "-servername", "required.test")]
+
+    def drive(port, run):
+        for args in clients:
+            _s_client(port, *args)
+        # ProFTPD's protocol error line is followed by OpenSSL's error queue, proftpy's names the reason
+        return [line for line in _tls_log(run) if not line.startswith(("  (", "unable to accept TLS connection: "
+                                                                          "protocol error"))]
+
+    ran = side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    hint = ("unable to accept TLS connection: client did not provide certificate, but one is required via "
+            "'TLSVerifyClient on'")
+    assert ran["proftpy"].count(hint) == 3
+    assert ran["proftpy"].count("client supports secure renegotiations") == 2     # the optional.test ones
