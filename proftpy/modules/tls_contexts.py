@@ -113,12 +113,7 @@ def build(server: "Server", main: "Server", passphrase: Callable[["Server", str,
         from .tls_psk import install
         psk = install(server, ctx)
     _curves(server, ctx, native)
-    dh = server.get("TLSDHParamFile")
-    if dh:
-        try:
-            ctx.load_dh_params(dh)
-        except (OSError, ssl.SSLError) as e:
-            raise _error(server, "TLSDHParamFile", f"cannot use {dh}: {_why(e)}") from None
+    _dh_params(server, ctx, native)
     certificates = _certificates(server, ctx, passphrase)
     _client_verification(server, ctx, native)
     _session_cache(main, native, cache)
@@ -190,6 +185,19 @@ def _curves(server: "Server", ctx: ssl.SSLContext, native: openssl.Native | None
             ctx.set_ecdh_curve(curves)
     except (ValueError, ssl.SSLError):
         raise _error(server, "TLSECDHCurve", f"unable to use ECDH curves '{curves}'") from None
+
+
+def _dh_params(server: "Server", ctx: ssl.SSLContext, native: openssl.Native | None) -> None:
+    """TLSDHParamFile, else DH parameters of OpenSSL's choosing: ProFTPD always has some (its built-in groups,
+    2048 bits or the RSA key's size), so DHE suites (DHE-PSK for a TLS-PSK client, DHE-RSA) are chosen as there."""
+    dh = server.get("TLSDHParamFile")
+    if dh:
+        try:
+            ctx.load_dh_params(dh)
+        except (OSError, ssl.SSLError) as e:
+            raise _error(server, "TLSDHParamFile", f"cannot use {dh}: {_why(e)}") from None
+    elif native is not None:
+        native.set_dh_auto()
 
 
 def _certificates(server: "Server", ctx: ssl.SSLContext,

@@ -10,6 +10,7 @@ context Python uses):
   instead of two system calls for each 16 KiB record);
 - whether a connection's client supports secure renegotiation (RFC 5746; TLSLog says so, as ProFTPD's does);
 - several ECDH curves at once (`set_ecdh_curve` takes one), the client-certificate verify depth;
+- DH parameters chosen by OpenSSL (`SSL_CTX_set_dh_auto`) for DHE suites when no TLSDHParamFile gives them;
 - an external session cache (`TLSSessionCache shm:|redis:|memcache:`): OpenSSL's new/get/remove callbacks
   (`SessionStore`), with sessions in and out as DER (i2d/d2i_SSL_SESSION);
 - OCSP stapling (`TLSStapling on`): the status callback (SSL_CTX_set_tlsext_status_cb) and the response it hands
@@ -32,6 +33,7 @@ SESS_CACHE_NO_INTERNAL_STORE = 0x0200
 _SET_SESS_CACHE_MODE, _GET_SESS_CACHE_MODE, _SET_GROUPS_LIST, _SET_TICKET_KEYS = 44, 45, 92, 59
 _GET_READ_AHEAD, _SET_READ_AHEAD = 40, 41
 _GET_RI_SUPPORT = 76                # SSL_get_secure_renegotiation_support
+_SET_DH_AUTO = 118                  # SSL_CTRL_SET_DH_AUTO
 _SET_STATUS_CB, _SET_STATUS_RESP = 63, 71   # SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, _REQ_OCSP_RESP
 STATUS_OK, STATUS_NOACK = 0, 3      # SSL_TLSEXT_ERR_OK (a response is sent), SSL_TLSEXT_ERR_NOACK (none)
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
@@ -164,6 +166,12 @@ class Native:
         buf = ctypes.create_string_buffer(keys, len(keys))
         if self.lib.SSL_CTX_ctrl(self.ptr, _SET_TICKET_KEYS, len(keys), buf) != 1:
             raise self._failed("OpenSSL refused the ticket keys")
+
+    def set_dh_auto(self) -> None:
+        """DHE suites get DH parameters sized by OpenSSL (RFC 3526 groups: 2048 bits for RSA-2048 and PSK suites
+        of 128-bit strength, 3072 for RSA-3072 or 256-bit PSK suites, 4096 for RSA-4096), where Python's ssl
+        leaves a context without any, so no DHE suite can be chosen."""
+        self.lib.SSL_CTX_ctrl(self.ptr, _SET_DH_AUTO, 1, None)
 
     def read_ahead(self) -> bool:
         return bool(self.lib.SSL_CTX_ctrl(self.ptr, _GET_READ_AHEAD, 0, None))

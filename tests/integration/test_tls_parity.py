@@ -17,6 +17,8 @@ from conftest import PASSWORDS, fill, make_users, side_by_side
 from tls_helpers import make_pki
 
 pytestmark = pytest.mark.slow
+needs_psk = pytest.mark.skipif(not hasattr(ssl.SSLContext, "set_psk_server_callback"),
+                               reason="TLS-PSK needs Python 3.13's ssl module (TLSPreSharedKey is refused at load before)")
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +179,76 @@ def test_missing_client_certificate_tlslog_side_by_side_with_proftpd(open_tmp_pa
             "'TLSVerifyClient on'")
     assert ran["proftpy"].count(hint) == 3
     assert ran["proftpy"].count("client supports secure renegotiations") == 2     # the optional.test ones
+
+
+# -- DH parameters by default: DHE suites, DHE-PSK for TLS-PSK clients -------------------------------------------
+PSK = "5c1a0e" * 10 + "77"
+DH_CONFIG = """\
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog {dir}/tls.log
+TLSProtocol TLSv1.2 TLSv1.3
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+TLSRSACertificateFile {base}/rsa.pem
+TLSRSACertificateKeyFile {base}/rsa.key
+TLSPreSharedKey ftpclient hex:{base}/psk.hex
+"""
+
+
+def _cipher(port: int, *args: str) -> str:
+    """`Cipher is X` of an s_client handshake, with the kind of its key exchange's key (`DH`, `X25519`)."""
+    out = _s_client(port, *args)
+    cipher = re.search(r"Cipher is (\S+)", out)
+    key = re.search(r"Server Temp Key: (\w+)", out)
+    return f"{cipher.group(1) if cipher else out[-300:]} {key.group(1) if key else '-'}"
+
+
+@needs_psk
+def test_dhe_suites_are_chosen_as_by_proftpd(open_tmp_path, pki):
+    """ProFTPD always has DH parameters (built-in groups), so a TLS-PSK client that offers DHE-PSK gets it, in
+    either order of its offer (the server's order: DHE-PSK-AES128-GCM before ECDHE-PSK-AES128-CBC), and a client
+    offering DHE-RSA only is served; proftpy without DH parameters chose ECDHE-PSK, and refused DHE-only clients."""
+    base = open_tmp_path
+    make_users(base)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", base / "rsa.key", "-out",
+                    base / "rsa.pem", "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    (base / "psk.hex").write_text(PSK + "\n")
+    for name in ("psk.hex", "rsa.key"):
+        os.chmod(base / name, 0o600)
+    psk = ("-psk", PSK, "-psk_identity", "ftpclient")
+    clients = [("-tls1_2", "-cipher", "DHE-PSK-AES128-GCM-SHA256:ECDHE-PSK-AES128-CBC-SHA256", *psk),
+               ("-tls1_2", "-cipher", "ECDHE-PSK-AES128-CBC-SHA256:DHE-PSK-AES128-GCM-SHA256", *psk),
+               ("-tls1_2", "-cipher", "DHE-PSK-AES256-GCM-SHA384", *psk),
+               ("-tls1_2", "-cipher", "PSK", *psk),
+               ("-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384"),
+               ("-tls1_2", "-cipher", "kDHE"),
+               ("-tls1_2", "-cipher", "DHE-RSA-AES128-SHA:ECDHE-RSA-AES128-SHA"),
+               ("-tls1_2",)]
+
+    def drive(port, run):
+        return [_cipher(port, *args) for args in clients]
+
+    ran = side_by_side(base, fill(DH_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    assert ran["proftpy"][:3] == ["DHE-PSK-AES128-GCM-SHA256 DH", "DHE-PSK-AES128-GCM-SHA256 DH",
+                                  "DHE-PSK-AES256-GCM-SHA384 DH"]
+    assert ran["proftpy"][4] == "DHE-RSA-AES256-GCM-SHA384 DH"
+
+
+@needs_psk
+def test_tlsdhparamfile_still_gives_the_parameters(ftpd, pki, tmp_path):
+    """With TLSDHParamFile its parameters serve DHE (a 2048-bit file: a DHE-PSK AES-256 client, which OpenSSL's own
+    choice would give 3072 bits, gets 2048)."""
+    subprocess.run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048", "-out",
+                    tmp_path / "dh.pem"], check=True, capture_output=True)
+    (tmp_path / "psk.hex").write_text(PSK + "\n")
+    os.chmod(tmp_path / "psk.hex", 0o600)
+    common = (f"TLSEngine on\nTLSECCertificateFile {pki.path('server.pem')}\n"
+              f"TLSECCertificateKeyFile {pki.path('server.key')}\nTLSPreSharedKey ftpclient hex:{tmp_path}/psk.hex\n")
+    psk = ("-tls1_2", "-cipher", "DHE-PSK-AES256-GCM-SHA384", "-psk", PSK, "-psk_identity", "ftpclient")
+    d = ftpd(common + f"TLSDHParamFile {tmp_path}/dh.pem\n")
+    assert "Server Temp Key: DH, 2048 bits" in _s_client(d.port, *psk)
+    d.stop()
+    d = ftpd(common)
+    assert "Server Temp Key: DH, 3072 bits" in _s_client(d.port, *psk)
