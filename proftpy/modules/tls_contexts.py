@@ -153,17 +153,23 @@ def _versions(server: "Server", ctx: ssl.SSLContext) -> None:
             ctx.options |= _NO[name]
 
 
-def _ciphers(server: "Server", ctx: ssl.SSLContext, native: openssl.Native | None, weak: bool) -> None:
+def cipher_suites(server: "Server") -> tuple[str, Any]:
+    """The server's cipher list for TLSv1.2 and older, as OpenSSL is given it (ProFTPD's `:!EXPORT` added), and
+    its `TLSCipherSuite TLSv1.3 ...` line (None: OpenSSL's own TLSv1.3 suites)."""
     lines = server.section.all("TLSCipherSuite")
     classic = next((p for p in lines if p.value.protocol != "TLSv1.3"), None)
-    suite = cipher_list(classic.value.suite) if classic is not None else DEFAULT_CIPHERS
+    modern = next((p for p in lines if p.value.protocol == "TLSv1.3"), None)
+    return (cipher_list(classic.value.suite) if classic is not None else DEFAULT_CIPHERS), modern
+
+
+def _ciphers(server: "Server", ctx: ssl.SSLContext, native: openssl.Native | None, weak: bool) -> None:
+    suite, modern = cipher_suites(server)
     if weak:
         suite += ":@SECLEVEL=0"
     try:
         ctx.set_ciphers(suite)
     except ssl.SSLError:
         raise _error(server, "TLSCipherSuite", f"unable to use ciphersuite '{suite}'") from None
-    modern = next((p for p in lines if p.value.protocol == "TLSv1.3"), None)
     if modern is not None:
         if native is None:
             raise ConfigError("TLSCipherSuite: TLSv1.3 suites cannot be set with this Python's ssl module",

@@ -146,14 +146,20 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
 
 def failure_lines(session: "Session", e: Any, what: str) -> list[str]:
     """The TLSLog lines of a failed handshake (`e`: a net.tls.HandshakeError): why, then the hint ProFTPD adds
-    for the failures it explains (a missing client certificate that the server requires: that of the server
-    SNI named, whose TLSVerifyClient applied)."""
+    for the failures it explains (a missing client certificate that the server requires, no cipher in common),
+    from the settings of the server SNI named, where it named one: they applied in that handshake."""
     if e.timed_out:
         return [e.reason]
     lines = [f"{what}: {e.reason}"]
     server = state(session).sni_server or session.server
     if e.code == "PEER_DID_NOT_RETURN_A_CERTIFICATE" and server.get("TLSVerifyClient") == "on":
         lines.append(f"{what}: client did not provide certificate, but one is required via 'TLSVerifyClient on'")
+    elif e.code == "NO_SHARED_CIPHER":
+        from .tls_contexts import cipher_suites
+        suite, modern = cipher_suites(server)
+        also = f" or 'TLSCipherSuite TLSv1.3 {modern.value.suite}'" if modern is not None else ""
+        lines.append(f"{what}: client does not support any cipher from 'TLSCipherSuite {suite}'{also} (see "
+                     f"`openssl ciphers{'' if also else ' ' + suite}` for full list)")
     return lines
 
 

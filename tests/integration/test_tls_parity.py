@@ -18,7 +18,7 @@ from tls_helpers import make_pki
 
 pytestmark = pytest.mark.slow
 needs_psk = pytest.mark.skipif(not hasattr(ssl.SSLContext, "set_psk_server_callback"),
-                               reason="TLS-PSK needs Python 3.13's ssl module (TLSPreSharedKey is refused at load before)")
+                               reason="TLS-PSK needs Python 3.13's ssl module (TLSPreSharedKey is refused at load)")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,8 @@ def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
     for theirs, ours in zip(ran["proftpd"], ran["proftpy"]):
         assert ours == theirs
     first, second = ran["proftpy"][:2]
-    assert first[2:] == ["HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]", f"{ALICE} -> 530 Login incorrect."]
+    assert first[2:] == ["HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]",
+                         f"{ALICE} -> 530 Login incorrect."]
     assert second[3] == f"{BOB} -> 230 User bob logged in"
 
 
@@ -252,3 +253,64 @@ def test_tlsdhparamfile_still_gives_the_parameters(ftpd, pki, tmp_path):
     d.stop()
     d = ftpd(common)
     assert "Server Temp Key: DH, 3072 bits" in _s_client(d.port, *psk)
+
+
+# -- the TLSCipherSuite of the server SNI names ------------------------------------------------------------------
+SNI_CIPHER_CONFIG = """\
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog {dir}/tls.log
+TLSProtocol TLSv1.2 TLSv1.3
+TLSECCertificateFile {pki}/server.pem
+TLSECCertificateKeyFile {pki}/server.key
+<VirtualHost 127.0.0.1>
+  Port {port}
+  ServerAlias narrow.test
+  TLSEngine on
+  TLSLog {dir}/tls.log
+  TLSProtocol TLSv1.2 TLSv1.3
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+  TLSCipherSuite ECDHE-ECDSA-AES128-SHA
+  TLSCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256
+</VirtualHost>
+<VirtualHost 127.0.0.1>
+  Port {port}
+  ServerAlias wide.test
+  TLSEngine on
+  TLSLog {dir}/tls.log
+  TLSECCertificateFile {pki}/bob.pem
+  TLSECCertificateKeyFile {pki}/bob.key
+</VirtualHost>
+"""
+
+
+def test_cipher_suites_of_the_server_sni_names_side_by_side_with_proftpd(open_tmp_path, pki):
+    """In the handshake of a client naming a server (SNI), that server's TLSv1.2 cipher list applies (OpenSSL
+    reads the list through the connection's SSL_CTX, which the SNI callback switched); TLSv1.3 suites are chosen
+    before the callback runs, so the first server's apply there, in ProFTPD as in proftpy. A client with no cipher
+    in common gets ProFTPD's TLSLog hint naming the list that applied."""
+    base = open_tmp_path
+    make_users(base)
+    clients = [("-tls1_2", "-servername", "narrow.test"),
+               ("-tls1_2", "-servername", "narrow.test", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+               ("-tls1_2", "-servername", "narrow.test", "-cipher",
+                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA"),
+               ("-tls1_3", "-servername", "narrow.test"),
+               ("-tls1_3", "-servername", "narrow.test", "-ciphersuites", "TLS_AES_128_GCM_SHA256"),
+               ("-tls1_2", "-servername", "wide.test"),
+               ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA")]
+
+    def drive(port, run):
+        ciphers = [_cipher(port, *args) for args in clients]
+        return ciphers, [line for line in _tls_log(run) if not line.startswith(("  (", "unable to accept TLS "
+                                                                                 "connection: protocol error"))]
+
+    ran = side_by_side(base, fill(SNI_CIPHER_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    ciphers, log = ran["proftpy"]
+    assert ciphers[:2] == ["ECDHE-ECDSA-AES128-SHA X25519", "(NONE) -"]
+    assert ciphers[3] == "TLS_AES_256_GCM_SHA384 X25519"
+    assert ("unable to accept TLS connection: client does not support any cipher from 'TLSCipherSuite "
+            "ECDHE-ECDSA-AES128-SHA:!EXPORT' or 'TLSCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256' (see `openssl "
+            "ciphers` for full list)") in log
