@@ -16,6 +16,16 @@ import pytest
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
+def read_reply(f) -> str:
+    """One FTP reply from a file over the control connection, its lines joined by ` | `."""
+    lines = []
+    while True:
+        line = f.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] == " ":
+            return " | ".join(lines)
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import PASSWORDS, fill, make_users, side_by_side
-from tls_helpers import make_pki
+from tls_helpers import make_pki, read_reply
 
 pytestmark = pytest.mark.slow
 needs_psk = pytest.mark.skipif(not hasattr(ssl.SSLContext, "set_psk_server_callback"),
@@ -26,24 +26,15 @@ def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _reply(f) -> str:
-    lines = []
-    while True:
-        line = f.readline().decode().rstrip("\r\n")
-        lines.append(line)
-        if len(line) < 4 or line[3] == " ":
-            return " | ".join(lines)
-
-
 def _dialogue(port: int, before=(), sni: str | None = None, after=()) -> list[str]:
     """The replies to `before`, then (with `sni` or `after`) AUTH TLS, a handshake sending `sni`, and `after`."""
     sock = socket.create_connection(("127.0.0.1", port), 10)
     with sock:
         f = sock.makefile("rb")
-        out = [_reply(f)]
+        out = [read_reply(f)]
         for line in (*before, *(("AUTH TLS",) if sni or after else ())):
             sock.sendall(line.encode() + b"\r\n")
-            out.append(f"{line} -> {_reply(f)}")
+            out.append(f"{line} -> {read_reply(f)}")
         if not (sni or after):
             return out
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -52,7 +43,7 @@ def _dialogue(port: int, before=(), sni: str | None = None, after=()) -> list[st
             g = tls.makefile("rb")
             for line in after:
                 tls.sendall(line.encode() + b"\r\n")
-                out.append(f"{line} -> {_reply(g)}")
+                out.append(f"{line} -> {read_reply(g)}")
     return out
 
 
@@ -122,35 +113,22 @@ def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
 
 
 # -- TLSVerifyClient: a client without a certificate ---------------------------------------------------------------
-VERIFY_CONFIG = """\
-LoadModule mod_tls.c
+VERIFY_TLS = """\
 TLSEngine on
 TLSLog {dir}/tls.log
 TLSECCertificateFile {pki}/server.pem
 TLSECCertificateKeyFile {pki}/server.key
 TLSCACertificateFile {pki}/ca.pem
-TLSVerifyClient on
-<VirtualHost 127.0.0.1>
-  Port {port}
-  ServerAlias optional.test
-  TLSEngine on
-  TLSLog {dir}/tls.log
-  TLSECCertificateFile {pki}/server.pem
-  TLSECCertificateKeyFile {pki}/server.key
-  TLSCACertificateFile {pki}/ca.pem
-  TLSVerifyClient optional
-</VirtualHost>
-<VirtualHost 127.0.0.1>
-  Port {port}
-  ServerAlias required.test
-  TLSEngine on
-  TLSLog {dir}/tls.log
-  TLSECCertificateFile {pki}/server.pem
-  TLSECCertificateKeyFile {pki}/server.key
-  TLSCACertificateFile {pki}/ca.pem
-  TLSVerifyClient on
-</VirtualHost>
 """
+
+
+def _vhost(alias: str, verify: str) -> str:
+    return (f"<VirtualHost 127.0.0.1>\nPort {{port}}\nServerAlias {alias}\n{VERIFY_TLS}TLSVerifyClient {verify}\n"
+            "</VirtualHost>\n")
+
+
+VERIFY_CONFIG = ("LoadModule mod_tls.c\n" + VERIFY_TLS + "TLSVerifyClient on\n" + _vhost("optional.test", "optional")
+                 + _vhost("required.test", "on"))
 
 
 def _s_client(port: int, *args: str) -> str:
@@ -183,14 +161,16 @@ def test_missing_client_certificate_tlslog_side_by_side_with_proftpd(open_tmp_pa
 
 
 # -- DH parameters by default: DHE suites, DHE-PSK for TLS-PSK clients -------------------------------------------
-PSK = "5c1a0e" * 10 + "77"
-DH_CONFIG = """\
+TLS_MAIN = """\
 LoadModule mod_tls.c
 TLSEngine on
 TLSLog {dir}/tls.log
 TLSProtocol TLSv1.2 TLSv1.3
 TLSECCertificateFile {pki}/server.pem
 TLSECCertificateKeyFile {pki}/server.key
+"""
+PSK = "5c1a0e" * 10 + "77"
+DH_CONFIG = TLS_MAIN + """\
 TLSRSACertificateFile {base}/rsa.pem
 TLSRSACertificateKeyFile {base}/rsa.key
 TLSPreSharedKey ftpclient hex:{base}/psk.hex
@@ -256,13 +236,7 @@ def test_tlsdhparamfile_still_gives_the_parameters(ftpd, pki, tmp_path):
 
 
 # -- the TLSCipherSuite of the server SNI names ------------------------------------------------------------------
-SNI_CIPHER_CONFIG = """\
-LoadModule mod_tls.c
-TLSEngine on
-TLSLog {dir}/tls.log
-TLSProtocol TLSv1.2 TLSv1.3
-TLSECCertificateFile {pki}/server.pem
-TLSECCertificateKeyFile {pki}/server.key
+SNI_CIPHER_CONFIG = TLS_MAIN + """\
 <VirtualHost 127.0.0.1>
   Port {port}
   ServerAlias narrow.test

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORDS, configtest, fill, make_users, side_by_side, wait_until
-from tls_helpers import make_pki
+from tls_helpers import make_pki, read_reply
 
 needs_psk = pytest.mark.skipif(not hasattr(ssl.SSLContext, "set_psk_server_callback"),
                                reason="TLS-PSK needs Python 3.13's ssl module (TLSPreSharedKey is refused at load before)")
@@ -349,15 +349,6 @@ SNI_CASES = [
 ]
 
 
-def _reply(f) -> str:
-    lines = []
-    while True:
-        line = f.readline().decode().rstrip("\r\n")
-        lines.append(line)
-        if len(line) < 4 or line[3] == " ":
-            return " | ".join(lines)
-
-
 def _sni_session(port: int, sni: str | None, before=(), after=(), cert=None) -> list[str]:
     """The replies one control connection gets, the subject of the certificate its handshake sees (or the
     handshake's failure)."""
@@ -367,10 +358,10 @@ def _sni_session(port: int, sni: str | None, before=(), after=(), cert=None) -> 
     out = []
     with sock:
         f = sock.makefile("rb")
-        out.append(_reply(f))
+        out.append(read_reply(f))
         for line in (*before, "AUTH TLS"):
             sock.sendall(line.encode() + b"\r\n")
-            out.append(f"{line} -> {_reply(f)}")
+            out.append(f"{line} -> {read_reply(f)}")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         if cert is not None:
@@ -388,7 +379,7 @@ def _sni_session(port: int, sni: str | None, before=(), after=(), cert=None) -> 
             for line in after:
                 try:
                     tls.sendall(line.encode() + b"\r\n")
-                    out.append(f"{line} -> {_reply(g)}")
+                    out.append(f"{line} -> {read_reply(g)}")
                 except OSError:         # TLSv1.3: a refused client certificate shows here (an alert, or a reset)
                     return out + [f"{line} -> no reply"]
     return out
@@ -483,4 +474,4 @@ def test_implicit_ftps_sni_greets_as_the_named_server(ftpd, pki, tmp_path):
         assert "CN=bob" in subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-nameopt",
                                            "compat"], input=tls.getpeercert(binary_form=True),
                                           capture_output=True).stdout.decode()
-        assert _reply(tls.makefile("rb")) == "220 ProFTPD Server (other) [127.0.0.1]"
+        assert read_reply(tls.makefile("rb")) == "220 ProFTPD Server (other) [127.0.0.1]"
