@@ -26,7 +26,7 @@ from .auth import AuthState
 from .files import named_server
 from . import tls_sni
 from .tls_directives import NAME, directives
-from .tls_session import TlsState, open_log, peer_certificate, secure_control, state, tls_log
+from .tls_session import TlsState, naming_disabled, open_log, peer_certificate, secure_control, state, tls_log
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -75,6 +75,8 @@ def transport(session: "Session") -> None:
         return
     load()                                      # inetd mode has no master that did it
     open_log(session)
+    for line in naming_disabled(session, st.options):
+        tls_log(session, line)
     session.state.get(AuthState).no_password.append(_passwordless)
     if not st.opt("UseImplicitSSL"):
         return

@@ -125,14 +125,18 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
     dropped = session.ctrl.swap(tls, tls.pending)
     if dropped:
         tls_log(session, f"discarded {dropped} bytes sent in the clear before the TLS handshake")
-    problem = client_certificate_problem(session, tls)
-    if problem is not None:
-        tls_log(session, problem)
+    cert = peer_certificate(tls)
+    _peer(session, tls, cert)
+    lines, refused = client_certificate_check(session, tls)
+    for line in lines:
+        tls_log(session, line)
+    if refused:
+        tls_log(session, f"{label} negotiation failed on control channel")
         nettls.close_notify(tls)
         session.end("TLS client certificate refused")
         return False
     st.ctrl, st.on_ctrl, st.mechanism = tls, True, True
-    _accepted(session, tls)
+    _accepted(session, tls, cert)
     session.set_protocol("ftps")
     session.events.emit("mod_tls.protocol", session=session, version=tls.version() or "")
     masq = session.server.get("TLSMasqueradeAddress")
@@ -171,14 +175,18 @@ def _psk_misses(session: "Session") -> None:
             tls_log(session, line)
 
 
-def _accepted(session: "Session", tls: "ssl.SSLSocket") -> None:
+def _peer(session: "Session", tls: "ssl.SSLSocket", cert: x509.Certificate | None) -> None:
+    """TLSLog's first lines after a control handshake, in ProFTPD's order."""
     st = state(session)
-    cert = peer_certificate(tls)
-    if cert is not None:
-        tls_log(session, f"Client: {_subject_text(tls)}")
     native = (st.sni_tls or st.tls).native
     if native is not None and native.secure_renegotiation(tls):
         tls_log(session, "client supports secure renegotiations")
+    if cert is not None:
+        tls_log(session, f"Client: {_subject_text(tls)}")
+
+
+def _accepted(session: "Session", tls: "ssl.SSLSocket", cert: x509.Certificate | None) -> None:
+    st = state(session)
     name, _, bits = tls.cipher()
     resumed = tls.session_reused
     tls_log(session, f"{tls.version()} connection accepted, using cipher {name} ({bits} bits"
@@ -200,30 +208,101 @@ def peer_certificate(tls: "ssl.SSLSocket") -> x509.Certificate | None:
         return None
 
 
+# OpenSSL's short names for the attributes Python's getpeercert() names in full
+SHORT_NAMES = {"commonName": "CN", "countryName": "C", "stateOrProvinceName": "ST", "localityName": "L",
+               "organizationName": "O", "organizationalUnitName": "OU", "domainComponent": "DC", "surname": "SN",
+               "givenName": "GN", "userId": "UID", "streetAddress": "street"}
+
+
 def _subject_text(tls: "ssl.SSLSocket") -> str:
+    """The peer's subject as ProFTPD writes it (OpenSSL's X509_NAME_print_ex with XN_FLAG_ONELINE):
+    `C = DE, O = Example, CN = alice`, a multi-valued RDN joined by ` + `."""
     cert = tls.getpeercert() or {}
-    return "/" + "/".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    return ", ".join(" + ".join(f"{SHORT_NAMES.get(k, k)} = {_oneline_value(v)}" for k, v in rdn)
+                     for rdn in cert.get("subject", ()))
 
 
-def client_certificate_problem(session: "Session", tls: "ssl.SSLSocket") -> str | None:
-    """TLSOptions CommonNameRequired / dNSNameRequired / iPAddressRequired: the client's certificate must name
-    the client (its reverse DNS name, or its address). None when fine or not asked for."""
+def _oneline_value(value: str) -> str:
+    """RFC 2253 escaping with quotes (ASN1_STRFLGS_ESC_QUOTE): a value with a special character is quoted,
+    `"` and `\\` are escaped, control and non-ASCII bytes written as `\\XX`."""
+    out = []
+    for byte in value.encode():
+        c = chr(byte)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif byte < 0x20 or byte >= 0x7f:
+            out.append(f"\\{byte:02X}")
+        else:
+            out.append(c)
+    text = "".join(out)
+    special = any(c in ",+<>;" for c in value) or value[:1] in ("#", " ") or value.endswith(" ")
+    return f'"{text}"' if special else text
+
+
+# TLSOptions that make the client certificate name the client, in the order ProFTPD checks them
+NAMING = ("dNSNameRequired", "iPAddressRequired", "CommonNameRequired")
+
+
+def handshake_options(session: "Session") -> frozenset[str]:
+    """The TLSOptions of the control handshake: ProFTPD adds those of the server SNI named to the session's."""
     st = state(session)
-    wanted = [o for o in ("CommonNameRequired", "dNSNameRequired", "iPAddressRequired") if st.opt(o)]
-    info = tls.getpeercert() if wanted else None
-    if not wanted or not info:
-        return None
-    names = {"CommonNameRequired": [v for rdn in info.get("subject", ()) for k, v in rdn if k == "commonName"],
-             "dNSNameRequired": [v for k, v in info.get("subjectAltName", ()) if k == "DNS"],
-             "iPAddressRequired": [v for k, v in info.get("subjectAltName", ()) if k == "IP Address"]}
+    if st.sni_server is None:
+        return st.options
+    return st.options.union(*(p.value for p in st.sni_server.section.all("TLSOptions")))
+
+
+def naming_disabled(session: "Session", options: frozenset[str]) -> list[str]:
+    """ProFTPD's TLSLog lines for the naming options that `UseReverseDNS off` leaves without a name to compare
+    (they are then not checked)."""
+    if session.client.reverse_dns:
+        return []
+    return [f"reverse DNS off, disabling TLSOption {o}" for o in ("dNSNameRequired", "CommonNameRequired")
+            if o in options]
+
+
+def client_certificate_check(session: "Session", tls: "ssl.SSLSocket") -> tuple[list[str], bool]:
+    """ProFTPD's checks after a control handshake under `TLSVerifyClient on` (of the server SNI named, where it
+    named one) with TLSOptions dNSNameRequired / iPAddressRequired / CommonNameRequired: the certificate must name
+    the client (its name, the address when UseReverseDNS is off; its address for iPAddress). The TLSLog lines, and
+    whether the client is refused (a client without a certificate is: a PSK handshake asks for none)."""
+    server = state(session).sni_server or session.server
+    wanted = [o for o in NAMING if o in handshake_options(session)
+              and (o == "iPAddressRequired" or session.client.reverse_dns)]
+    if server.get("TLSVerifyClient") != "on" or not wanted:
+        return [], False
+    info = tls.getpeercert()
+    if not info:
+        return [f"unable to verify '{session.remote_name}': client did not provide certificate"], True
+    lines = []
     for option in wanted:
         if option == "iPAddressRequired":
-            if session.remote_addr not in names[option]:
-                return f"client certificate iPAddress SAN does not match client IP address {session.remote_addr}"
-        elif session.client.reverse_dns and session.remote_name not in names[option]:
-            what = "CommonName" if option == "CommonNameRequired" else "dNSName SAN"
-            return f"client certificate {what} does not match client FQDN '{session.remote_name}'"
-    return None
+            ip = session.remote_addr
+            ok = any(_same_ip(v, ip) for k, v in info.get("subjectAltName", ()) if k == "IP Address")
+            lines.append(f"client cert iPAddress SAN matches client IP '{ip}'" if ok else
+                         f"client cert iPAddress SANs do not match client IP '{ip}'")
+        else:
+            name = session.remote_name
+            if option == "dNSNameRequired":
+                ok = any(v.lower() == name.lower() for k, v in info.get("subjectAltName", ()) if k == "DNS")
+                what = ("dNSName SAN matches remote name", "dNSName SANs do not match remote name")
+            else:
+                cn = next((v for rdn in info.get("subject", ()) for k, v in rdn if k == "commonName"), None)
+                ok = cn is not None and cn.lower() == name.lower()
+                what = ("CommonName matches client FQDN", "CommonName does not match client FQDN")
+            lines.append(f"client cert {what[0] if ok else what[1]} '{name}'")
+        if not ok:
+            return lines, True
+    return lines, False
+
+
+def _same_ip(san: str, ip: str) -> bool:
+    """An iPAddress SAN (as Python prints it) names `ip`, also as an IPv4-mapped IPv6 address."""
+    import ipaddress
+    try:
+        a, b = ipaddress.ip_address(san.strip()), ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return a == b or getattr(a, "ipv4_mapped", None) == b
 
 
 def _notes(session: "Session", tls: "ssl.SSLSocket", cert: x509.Certificate | None) -> None:

@@ -288,3 +288,59 @@ def test_cipher_suites_of_the_server_sni_names_side_by_side_with_proftpd(open_tm
     assert ("unable to accept TLS connection: client does not support any cipher from 'TLSCipherSuite "
             "ECDHE-ECDSA-AES128-SHA:!EXPORT' or 'TLSCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256' (see `openssl "
             "ciphers` for full list)") in log
+
+
+# -- TLSOptions dNSNameRequired, iPAddressRequired, CommonNameRequired ------------------------------------------
+def _vhost_with(alias: str, lines: str) -> str:
+    return f"<VirtualHost 127.0.0.1>\nPort {{port}}\nServerAlias {alias}\n{VERIFY_TLS}{lines}</VirtualHost>\n"
+
+
+NAMING_CONFIG = ("LoadModule mod_tls.c\n" + VERIFY_TLS + "TLSVerifyClient on\nTLSOptions iPAddressRequired\n"
+                 "TLSPreSharedKey ftpclient hex:{base}/psk.hex\n"
+                 + _vhost_with("optional.test", "TLSVerifyClient optional\nTLSOptions iPAddressRequired\n")
+                 + _vhost_with("names.test", "TLSVerifyClient on\nTLSOptions dNSNameRequired CommonNameRequired\n"))
+
+
+@needs_psk
+def test_client_certificate_naming_checks_side_by_side_with_proftpd(open_tmp_path, pki):
+    """Under `TLSVerifyClient on` the certificate must name the client (in ProFTPD's order: dNSName SAN, iPAddress
+    SAN, CommonName, each logged when it matches or not; the name checks only with UseReverseDNS on); a PSK client
+    sends no certificate and is refused (`unable to verify '127.0.0.1': client did not provide certificate`);
+    `optional` checks nothing. The options of the server SNI names add to the first server's. TLSLog's `Client:`
+    line is OpenSSL's one-line subject (`CN = alice`)."""
+    base = open_tmp_path
+    make_users(base)
+    (base / "psk.hex").write_text(PSK + "\n")
+    os.chmod(base / "psk.hex", 0o600)
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", base / "local.key", "-subj", "/CN=127.0.0.1", "-out", base / "local.csr"],
+                   check=True, capture_output=True)
+    (base / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", base / "local.csr", "-CA", pki.path("ca.pem"), "-CAkey",
+                    pki.path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", base / "san.ext", "-out",
+                    base / "local.pem"], check=True, capture_output=True)
+    alice = ("-cert", pki.path("alice.pem"), "-key", pki.path("alice.key"))
+    local = ("-cert", str(base / "local.pem"), "-key", str(base / "local.key"))
+    clients = [("-tls1_2", "-cipher", "PSK", "-psk", PSK, "-psk_identity", "ftpclient"),
+               ("-tls1_2", *alice), ("-tls1_2", *local),
+               ("-tls1_2", "-servername", "optional.test", *alice),
+               ("-tls1_2", "-servername", "names.test", *alice), ("-tls1_2", "-servername", "names.test", *local)]
+
+    def drive(port, run):
+        for args in clients:
+            _s_client(port, *args)
+        # ProFTPD then writes its 421 over the TLS session it has just ended: a `panic:` line, OpenSSL's error
+        # queue, `unexpected OpenSSL error, disconnecting` (the client sees the connection close, as with proftpy)
+        return [line for line in _tls_log(run) if not line.startswith(("  (", "panic: ", "unexpected OpenSSL"))]
+
+    ran = side_by_side(base, fill(NAMING_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    log = ran["proftpy"]
+    assert "unable to verify '127.0.0.1': client did not provide certificate" in log
+    assert "client cert iPAddress SANs do not match client IP '127.0.0.1'" in log
+    assert "client cert iPAddress SAN matches client IP '127.0.0.1'" in log
+    assert "Client: CN = alice" in log
+    # UseReverseDNS off (both servers here): no name to compare, so the named server's name checks are dropped
+    assert log.count("reverse DNS off, disabling TLSOption dNSNameRequired") == 2
+    assert log.count("reverse DNS off, disabling TLSOption CommonNameRequired") == 2
+    assert sum("connection accepted" in line for line in log) == 3
