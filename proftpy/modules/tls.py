@@ -14,7 +14,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from .. import transfer
+from .. import trace, transfer
 from ..config.tree import dir_pattern
 from ..ctrls import Action
 from ..dispatch import OPTIONAL, POST_CMD, PRE_CMD, Command, Hook, Request
@@ -305,7 +305,10 @@ def _switch_by_sni(session: "Session") -> None:
     if not st.sni or st.opt("IgnoreSNI") or session.closing:
         return
     server = named_server(session, st.sni)
-    if server is None or server is session.server:
+    if server is None:
+        if trace.on: trace.msg("tls", 5, "client sent SNI '%s', but no matching host found", st.sni)
+        return
+    if server is session.server:
         return
     log.debug("Changing to server '%s' (ServerAlias %s) due to TLS SNI", server.name, st.sni)
     session.server = server

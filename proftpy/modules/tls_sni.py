@@ -7,7 +7,8 @@ In the handshake, in ProFTPD's order: a name that differs from what HOST chose b
 access_denied); `TLSOptions IgnoreSNI` and an IP address are ignored; without name-based servers on the
 connection's address and port the name is ignored; a name no server answers to, or that names a server without
 TLSEngine (or without a certificate), is refused (alert unrecognized_name), and so is a server whose TLSProtocol
-lacks the version being negotiated (alert protocol_version). Each case has ProFTPD's TLSLog line.
+lacks the version being negotiated (alert protocol_version). Each refusal has ProFTPD's TLSLog line; the names
+ignored are written to the `tls` trace channel (level 5), as ProFTPD traces them.
 After the handshake, HOST must name the same server as SNI did (`504 NAME: Unknown hostname provided`), and HOST
 after a handshake without SNI is `503 Bad sequence of commands` (RFC 7151: HOST comes before AUTH).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Callable
 
+from .. import trace
 from ..reply import Reply
 from .files import FilesState, named_server
 from .tls_session import handshake_options, log, naming_disabled, state, tls_log
@@ -43,6 +45,7 @@ def callback(session: "Session") -> Callable:
 
 def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
     import ssl                                  # loaded already: a handshake is running (a plain session never)
+    if trace.on: trace.msg("tls", 5, "received SNI '%s'", name)
     st = state(session)
     host = session.state.get(FilesState).host
     if host is not None and host.lower() != name.lower():
@@ -50,15 +53,15 @@ def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
         log.warning("mod_tls/2.9.2: SNI '%s' does not match HOST '%s', rejecting SSL/TLS connection", name, host)
         return ssl.ALERT_DESCRIPTION_ACCESS_DENIED
     if st.opt("IgnoreSNI"):
-        tls_log(session, f"client sent SNI '{name}', ignoring due to IgnoreSNI TLSOption")
+        if trace.on: trace.msg("tls", 5, "client sent SNI '%s', ignoring due to IgnoreSNI TLSOption", name)
         return None
     if _is_address(name):
-        tls_log(session, f"client sent IP address SNI '{name}', ignoring")
+        if trace.on: trace.msg("tls", 5, "client sent IP address SNI '%s', ignoring", name)
         return None
     st.sni = name
     session.notes[NOTE] = name
     if not _name_based(session):
-        tls_log(session, f"no name-based <VirtualHost> configured, ignoring SNI '{name}'")
+        if trace.on: trace.msg("tls", 5, "no name-based <VirtualHost> configured, ignoring SNI '%s'", name)
         return None
     server = named_server(session, name)
     if server is None:

@@ -344,3 +344,25 @@ def test_client_certificate_naming_checks_side_by_side_with_proftpd(open_tmp_pat
     assert log.count("reverse DNS off, disabling TLSOption dNSNameRequired") == 2
     assert log.count("reverse DNS off, disabling TLSOption CommonNameRequired") == 2
     assert sum("connection accepted" in line for line in log) == 3
+
+
+def test_sni_names_ignored_are_traced_not_logged_side_by_side_with_proftpd(open_tmp_path, pki):
+    """A name sent without name-based servers on the port, or an IP address, is ignored: ProFTPD writes that to its
+    `tls` trace channel, not to TLSLog."""
+    base = open_tmp_path
+    make_users(base)
+    config = TLS_MAIN + "TraceLog {dir}/trace.log\nTrace tls:5\n"
+
+    def drive(port, run):
+        for name in ("some.test", "127.0.0.1"):
+            _s_client(port, "-tls1_2", "-servername", name)
+        trace = (run / "trace.log").read_text() if (run / "trace.log").exists() else ""
+        return _tls_log(run), [m.group(1) for m in re.finditer(r"<tls:5>: (.*SNI.*)", trace)]
+
+    ran = side_by_side(base, fill(config, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    log, traced = ran["proftpy"]
+    assert not any("SNI" in line for line in log)
+    assert traced == ["received SNI 'some.test'", "no name-based <VirtualHost> configured, ignoring SNI 'some.test'",
+                      "client sent SNI 'some.test', but no matching host found",    # after AUTH, as HOST would
+                      "received SNI '127.0.0.1'", "client sent IP address SNI '127.0.0.1', ignoring"]
