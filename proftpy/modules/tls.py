@@ -26,7 +26,8 @@ from .auth import AuthState
 from .files import named_server
 from . import tls_sni
 from .tls_directives import NAME, directives
-from .tls_session import TlsState, naming_disabled, open_log, peer_certificate, secure_control, state, tls_log
+from .tls_session import (TlsState, naming_disabled, open_log, peer_certificate, secure_control, state, tls_log,
+                          watch_verification)
 
 if TYPE_CHECKING:
     from ..config.tree import Config
@@ -58,6 +59,7 @@ def _configure(session: "Session") -> TlsState:
             st.tls = server_tls(session.shared, server, session.config)
             if st.tls is not None and st.tls.external is not None:
                 st.tls.external.on_log = lambda message: tls_log(session, message)
+            watch_verification(session, st.tls)
         if st.tls is not None and st.tls.native is not None and server.get("TLSSessionTickets"):
             from ..net.openssl import TICKET_KEYS_SIZE
             st.tls.native.set_ticket_keys(os.urandom(TICKET_KEYS_SIZE))     # this session's own (tls_data.py)

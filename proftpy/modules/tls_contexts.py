@@ -323,6 +323,7 @@ def _client_verification(server: "Server", ctx: ssl.SSLContext, native: openssl.
     ctx.verify_mode = ssl.CERT_REQUIRED if mode == "on" else ssl.CERT_OPTIONAL
     if native is not None:
         native.set_verify_depth(server.get("TLSVerifyDepth"))
+        native.set_verify_callback(lambda e: log.warning("TLS: client certificate verification report failed: %s", e))
 
 
 def _session_cache(main: "Server", native: openssl.Native | None, external: "ExternalCache | None") -> None:

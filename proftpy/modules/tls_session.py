@@ -148,6 +148,31 @@ def secure_control(session: "Session", label: str, sni: Callable | None = None) 
     return True
 
 
+# OpenSSL's verification errors that ProFTPD names as such (the rest get their number too)
+FAILED_VERIFICATION = {10, 18, 19, 20, 21, 22, 23, 50}     # X509_V_ERR_CERT_HAS_EXPIRED... APPLICATION_VERIFICATION
+INVALID_PURPOSE = 26
+
+
+def watch_verification(session: "Session", server_tls: "ServerTls | None") -> None:
+    """TLSLog gets ProFTPD's lines for each client certificate that verification refuses with these contexts."""
+    native = server_tls.native if server_tls is not None else None
+    if native is not None:
+        native.on_verify_failure = lambda failure: [tls_log(session, line) for line in verify_failure_lines(failure)]
+
+
+def verify_failure_lines(f: Any) -> list[str]:
+    """ProFTPD's TLSLog lines for a refused certificate (`f`: a net.openssl.VerifyFailure)."""
+    lines = [f"error: unable to verify certificate at depth {f.depth}", f"error: cert subject: {f.subject}",
+             f"error: cert issuer: {f.issuer}"]
+    if f.error in FAILED_VERIFICATION or f.error == INVALID_PURPOSE:
+        lines.append(f"client certificate failed verification: {f.message}")
+        if f.error == INVALID_PURPOSE:
+            lines += [f"  purpose #{i}: {name}" for i, name in enumerate(f.purposes, 1)]
+    else:
+        lines.append(f"error verifying client certificate: [{f.error}] {f.message}")
+    return lines
+
+
 def failure_lines(session: "Session", e: Any, what: str) -> list[str]:
     """The TLSLog lines of a failed handshake (`e`: a net.tls.HandshakeError): why, then the hint ProFTPD adds
     for the failures it explains (a missing client certificate that the server requires, no cipher in common),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from .. import trace
 from ..reply import Reply
 from .files import FilesState, named_server
-from .tls_session import handshake_options, log, naming_disabled, state, tls_log
+from .tls_session import handshake_options, log, naming_disabled, state, tls_log, watch_verification
 
 if TYPE_CHECKING:
     import ssl
@@ -90,6 +90,7 @@ def _check(session: "Session", tls: "ssl.SSLSocket", name: str) -> int | None:
         return ssl.ALERT_DESCRIPTION_PROTOCOL_VERSION
     tls.context = theirs.ctx                    # its certificate from here on in this handshake
     st.sni_server, st.sni_tls = server, theirs
+    watch_verification(session, theirs)
     for line in naming_disabled(session, handshake_options(session)):
         tls_log(session, line)
     if theirs.native is not None:

@@ -13,6 +13,8 @@ context Python uses):
 - DH parameters chosen by OpenSSL (`SSL_CTX_set_dh_auto`) for DHE suites when no TLSDHParamFile gives them;
 - an external session cache (`TLSSessionCache shm:|redis:|memcache:`): OpenSSL's new/get/remove callbacks
   (`SessionStore`), with sessions in and out as DER (i2d/d2i_SSL_SESSION);
+- the certificates that client verification refuses (depth, subject, issuer, OpenSSL's reason), for TLSLog, through
+  a verify callback that keeps OpenSSL's verdict;
 - OCSP stapling (`TLSStapling on`): the status callback (SSL_CTX_set_tlsext_status_cb) and the response it hands
   OpenSSL for one connection (SSL_set_tlsext_status_ocsp_resp).
 
@@ -37,6 +39,8 @@ _SET_DH_AUTO = 118                  # SSL_CTRL_SET_DH_AUTO
 _SET_STATUS_CB, _SET_STATUS_RESP = 63, 71   # SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, _REQ_OCSP_RESP
 STATUS_OK, STATUS_NOACK = 0, 3      # SSL_TLSEXT_ERR_OK (a response is sent), SSL_TLSEXT_ERR_NOACK (none)
 TICKET_KEYS_SIZE = 80            # key name, HMAC secret, AES key
+XN_FLAG_ONELINE = 0x82031F       # X509_NAME_print_ex: `C = DE, CN = alice` (RFC 2253 escapes, quoted)
+_BIO_CTRL_PENDING = 10
 _VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 _VERIFY_MODE = {ssl.CERT_NONE: 0x00, ssl.CERT_OPTIONAL: 0x01, ssl.CERT_REQUIRED: 0x03}   # SSL_VERIFY_PEER|FAIL_IF_NO..
 
@@ -85,6 +89,34 @@ def _library() -> ctypes.CDLL:
     lib.SSL_CTX_callback_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, STATUS_CB]
     lib.CRYPTO_malloc.restype = ctypes.c_void_p
     lib.CRYPTO_malloc.argtypes = [ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int]
+    lib.SSL_CTX_set_verify.restype = None
+    lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+    lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+    for name in ("X509_STORE_CTX_get_error", "X509_STORE_CTX_get_error_depth"):
+        getattr(lib, name).restype = ctypes.c_int
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    for name in ("X509_STORE_CTX_get_current_cert", "X509_get_subject_name", "X509_get_issuer_name", "BIO_new"):
+        getattr(lib, name).restype = ctypes.c_void_p
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    lib.BIO_s_mem.restype = ctypes.c_void_p
+    lib.BIO_s_mem.argtypes = []
+    lib.BIO_ctrl.restype = ctypes.c_long
+    lib.BIO_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    lib.BIO_read.restype = ctypes.c_int
+    lib.BIO_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    lib.BIO_free.restype = ctypes.c_int
+    lib.BIO_free.argtypes = [ctypes.c_void_p]
+    lib.X509_NAME_print_ex.restype = ctypes.c_int
+    lib.X509_NAME_print_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_ulong]
+    lib.X509_verify_cert_error_string.restype = ctypes.c_char_p
+    lib.X509_verify_cert_error_string.argtypes = [ctypes.c_long]
+    lib.X509_PURPOSE_get_count.restype = ctypes.c_int
+    lib.X509_PURPOSE_get_count.argtypes = []
+    lib.X509_PURPOSE_get0.restype = ctypes.c_void_p
+    lib.X509_PURPOSE_get0.argtypes = [ctypes.c_int]
+    lib.X509_PURPOSE_get0_name.restype = ctypes.c_char_p
+    lib.X509_PURPOSE_get0_name.argtypes = [ctypes.c_void_p]
     lib.SSL_session_reused.restype = ctypes.c_int
     lib.SSL_session_reused.argtypes = [ctypes.c_void_p]
     lib.i2d_SSL_SESSION.restype = ctypes.c_int
@@ -108,6 +140,38 @@ GET_CB = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctype
 REMOVE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 # the status callback (SSL *, void *arg) -> SSL_TLSEXT_ERR_*
 STATUS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+# the verify callback (preverify_ok, X509_STORE_CTX *) -> ok
+VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+
+
+class VerifyFailure:
+    """A certificate the verification refused: where in the chain, why (OpenSSL's code and words), whose."""
+
+    def __init__(self, lib: ctypes.CDLL, store: int):
+        cert = lib.X509_STORE_CTX_get_current_cert(store)
+        self.depth = lib.X509_STORE_CTX_get_error_depth(store)
+        self.error = lib.X509_STORE_CTX_get_error(store)
+        self.message = (lib.X509_verify_cert_error_string(self.error) or b"").decode(errors="replace")
+        self.subject = name_text(lib, lib.X509_get_subject_name(cert)) if cert else ""
+        self.issuer = name_text(lib, lib.X509_get_issuer_name(cert)) if cert else ""
+        self.purposes = [(lib.X509_PURPOSE_get0_name(lib.X509_PURPOSE_get0(i)) or b"").decode(errors="replace")
+                         for i in range(lib.X509_PURPOSE_get_count())]
+
+
+def name_text(lib: ctypes.CDLL, name: int) -> str:
+    """An X509_NAME in OpenSSL's one-line form (X509_NAME_print_ex, XN_FLAG_ONELINE)."""
+    bio = lib.BIO_new(lib.BIO_s_mem())
+    if not bio:
+        return ""
+    try:
+        if lib.X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE) < 0:
+            return ""
+        size = lib.BIO_ctrl(bio, _BIO_CTRL_PENDING, 0, None)
+        buf = ctypes.create_string_buffer(max(size, 1))
+        got = lib.BIO_read(bio, buf, size)
+        return buf.raw[:max(got, 0)].decode(errors="replace")
+    finally:
+        lib.BIO_free(bio)
 
 
 _lib: ctypes.CDLL | None = None
@@ -115,6 +179,8 @@ _lib: ctypes.CDLL | None = None
 
 class Native:
     """One SSLContext's SSL_CTX, checked."""
+
+    on_verify_failure: "Callable[[VerifyFailure], None] | None" = None    # see set_verify_callback
 
     def __init__(self, ctx: ssl.SSLContext, ptr: int, lib: ctypes.CDLL):
         self.ctx = ctx              # kept alive as long as the pointer is used
@@ -203,7 +269,9 @@ class Native:
         ssl_ptr = self._ssl(tls)
         if not ssl_ptr:
             return False
-        self.lib.SSL_set_verify(ssl_ptr, _VERIFY_MODE[self.ctx.verify_mode], None)
+        callback = getattr(self, "_verify_callback", None)
+        self.lib.SSL_set_verify(ssl_ptr, _VERIFY_MODE[self.ctx.verify_mode],
+                                ctypes.cast(callback, ctypes.c_void_p) if callback is not None else None)
         self.lib.SSL_set_verify_depth(ssl_ptr, self.lib.SSL_CTX_get_verify_depth(self.ptr))
         return True
 
@@ -235,6 +303,23 @@ class Native:
         self.lib.SSL_CTX_sess_set_new_cb(self.ptr, callbacks[0])
         self.lib.SSL_CTX_sess_set_get_cb(self.ptr, callbacks[1])
         self.lib.SSL_CTX_sess_set_remove_cb(self.ptr, callbacks[2])
+
+    def set_verify_callback(self, failed: Callable[[BaseException], None]) -> None:
+        """Client verification calls `self.on_verify_failure(VerifyFailure)` (when set: a session sets it, to log)
+        for each certificate it refuses; OpenSSL's verdict stands. Python's ssl keeps this callback when the verify
+        mode changes. An exception goes to `failed`."""
+        lib = self.lib
+
+        def callback(ok: int, store: int) -> int:
+            if not ok and self.on_verify_failure is not None:
+                try:
+                    self.on_verify_failure(VerifyFailure(lib, store))
+                except Exception as e:          # noqa: BLE001 -- inside OpenSSL: reported, the verdict stands
+                    failed(e)
+            return ok
+        self._verify_callback = VERIFY_CB(callback)             # alive as long as this Native (the ServerTls's)
+        lib.SSL_CTX_set_verify(self.ptr, lib.SSL_CTX_get_verify_mode(self.ptr),
+                               ctypes.cast(self._verify_callback, ctypes.c_void_p))
 
     def set_status_callback(self, respond: Callable[[bool], bytes | None], failed: Callable[[BaseException], None]
                             ) -> None:

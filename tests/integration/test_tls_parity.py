@@ -366,3 +366,43 @@ def test_sni_names_ignored_are_traced_not_logged_side_by_side_with_proftpd(open_
     assert traced == ["received SNI 'some.test'", "no name-based <VirtualHost> configured, ignoring SNI 'some.test'",
                       "client sent SNI 'some.test', but no matching host found",    # after AUTH, as HOST would
                       "received SNI '127.0.0.1'", "client sent IP address SNI '127.0.0.1', ignoring"]
+
+
+def _signed(base, name: str, ca: tuple[str, str], days: str = "2") -> tuple[str, ...]:
+    """A client certificate `CN=name` signed by `ca` (certificate, key), valid for `days` (negative: expired)."""
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", base / f"{name}.key", "-subj", f"/CN={name}", "-out", base / f"{name}.csr"],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", base / f"{name}.csr", "-CA", ca[0], "-CAkey", ca[1],
+                    "-CAcreateserial", "-days", days, "-out", base / f"{name}.pem"], check=True, capture_output=True)
+    return "-cert", str(base / f"{name}.pem"), "-key", str(base / f"{name}.key")
+
+
+def test_refused_client_certificates_tlslog_side_by_side_with_proftpd(open_tmp_path, pki):
+    """A certificate that verification refuses gets ProFTPD's lines: depth, subject, issuer (OpenSSL's one-line
+    form), then why (self-signed, expired, unknown issuer), also for the server SNI names (its TLSVerifyClient
+    optional: a certificate sent is still verified)."""
+    base = open_tmp_path
+    make_users(base)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", base / "other-ca.key", "-out", base / "other-ca.pem", "-days", "2", "-subj",
+                    "/O=Elsewhere/CN=other CA"], check=True, capture_output=True)
+    stranger = ("-cert", pki.path("stranger.pem"), "-key", pki.path("stranger.key"))
+    expired = _signed(base, "late", (pki.path("ca.pem"), pki.path("ca.key")), days="-1")
+    foreign = _signed(base, "foreign", (str(base / "other-ca.pem"), str(base / "other-ca.key")))
+    clients = [("-tls1_2", *stranger), ("-tls1_3", *expired), ("-tls1_2", *foreign),
+               ("-tls1_2", "-servername", "optional.test", *stranger)]
+
+    def drive(port, run):
+        for args in clients:
+            _s_client(port, *args)
+        return [line for line in _tls_log(run) if not line.startswith(("  (", "unable to accept TLS connection: "
+                                                                          "protocol error"))]
+
+    ran = side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    log = ran["proftpy"]
+    assert log.count("client certificate failed verification: self-signed certificate") == 2
+    assert "client certificate failed verification: certificate has expired" in log
+    assert "error: cert issuer: O = Elsewhere, CN = other CA" in log
+    assert "client certificate failed verification: unable to get local issuer certificate" in log
