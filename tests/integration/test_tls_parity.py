@@ -137,6 +137,20 @@ def _s_client(port: int, *args: str) -> str:
     return res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
 
 
+PROTOCOL_ERROR = ("  (", "unable to accept TLS connection: protocol error")
+
+
+def _logs_side_by_side(base, config: str, clients, skip=PROTOCOL_ERROR) -> dict[str, list[str]]:
+    """`openssl s_client` with each of `clients`' arguments against Debian's ProFTPD and proftpy, both on `config`:
+    their TLSLogs, without the lines that start with `skip` (by default the protocol error line: ProFTPD follows it
+    with OpenSSL's error queue, proftpy names the reason on it)."""
+    def drive(port, run):
+        for args in clients:
+            _s_client(port, *args)
+        return [line for line in _tls_log(run) if not line.startswith(skip)]
+    return side_by_side(base, config, drive)
+
+
 def test_missing_client_certificate_tlslog_side_by_side_with_proftpd(open_tmp_path, pki):
     """`openssl s_client` without -cert: TLSVerifyClient on refuses it, with ProFTPD's hint in TLSLog (also for
     the server SNI names); `optional` lets it in, without the hint."""
@@ -144,15 +158,7 @@ def test_missing_client_certificate_tlslog_side_by_side_with_proftpd(open_tmp_pa
     make_users(base)
     clients = [("-tls1_2",), ("-tls1_3",), ("-tls1_2", "-servername", "optional.test"),
                ("-tls1_3", "-servername", "optional.test"), ("-tls1_2", "-servername", "required.test")]
-
-    def drive(port, run):
-        for args in clients:
-            _s_client(port, *args)
-        # ProFTPD's protocol error line is followed by OpenSSL's error queue, proftpy's names the reason
-        return [line for line in _tls_log(run) if not line.startswith(("  (", "unable to accept TLS connection: "
-                                                                          "protocol error"))]
-
-    ran = side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), drive)
+    ran = _logs_side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), clients)
     assert ran["proftpy"] == ran["proftpd"]
     hint = ("unable to accept TLS connection: client did not provide certificate, but one is required via "
             "'TLSVerifyClient on'")
@@ -325,15 +331,10 @@ def test_client_certificate_naming_checks_side_by_side_with_proftpd(open_tmp_pat
                ("-tls1_2", *alice), ("-tls1_2", *local),
                ("-tls1_2", "-servername", "optional.test", *alice),
                ("-tls1_2", "-servername", "names.test", *alice), ("-tls1_2", "-servername", "names.test", *local)]
-
-    def drive(port, run):
-        for args in clients:
-            _s_client(port, *args)
-        # ProFTPD then writes its 421 over the TLS session it has just ended: a `panic:` line, OpenSSL's error
-        # queue, `unexpected OpenSSL error, disconnecting` (the client sees the connection close, as with proftpy)
-        return [line for line in _tls_log(run) if not line.startswith(("  (", "panic: ", "unexpected OpenSSL"))]
-
-    ran = side_by_side(base, fill(NAMING_CONFIG, {"pki": pki.dir}), drive)
+    # ProFTPD then writes its 421 over the TLS session it has just ended: a `panic:` line, OpenSSL's error queue,
+    # `unexpected OpenSSL error, disconnecting` (the client sees the connection close, as with proftpy)
+    ran = _logs_side_by_side(base, fill(NAMING_CONFIG, {"pki": pki.dir}), clients,
+                             skip=("  (", "panic: ", "unexpected OpenSSL"))
     assert ran["proftpy"] == ran["proftpd"]
     log = ran["proftpy"]
     assert "unable to verify '127.0.0.1': client did not provide certificate" in log
@@ -392,14 +393,7 @@ def test_refused_client_certificates_tlslog_side_by_side_with_proftpd(open_tmp_p
     foreign = _signed(base, "foreign", (str(base / "other-ca.pem"), str(base / "other-ca.key")))
     clients = [("-tls1_2", *stranger), ("-tls1_3", *expired), ("-tls1_2", *foreign),
                ("-tls1_2", "-servername", "optional.test", *stranger)]
-
-    def drive(port, run):
-        for args in clients:
-            _s_client(port, *args)
-        return [line for line in _tls_log(run) if not line.startswith(("  (", "unable to accept TLS connection: "
-                                                                          "protocol error"))]
-
-    ran = side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), drive)
+    ran = _logs_side_by_side(base, fill(VERIFY_CONFIG, {"pki": pki.dir}), clients)
     assert ran["proftpy"] == ran["proftpd"]
     log = ran["proftpy"]
     assert log.count("client certificate failed verification: self-signed certificate") == 2
