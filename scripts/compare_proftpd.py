@@ -771,6 +771,8 @@ def compat_scenarios() -> list[Scenario]:
     add("host-after-user-other", "USER bob", "HOST other.test", "PASS bob-pw", "HOST other.test", conf=other)
     add("host-after-user-again", "USER " + USER, "HOST other.test", "HOST other.test", "USER bob", "PASS bob-pw",
         conf=other)
+    add("host-after-user-limit", "USER " + USER, "HOST other.test", "HOST 127.0.0.1", "PASS " + PASSWORD,
+        "HOST other.test", conf="<Limit HOST>\nDenyAll\n</Limit>\n" + other)
     add("host-main-alias", "HOST main.test", "USER " + USER, "HOST main.test", "PASS " + PASSWORD,
         conf="ServerAlias main.test\n" + other)
     add("host-after-user-unknown", "USER " + USER, "HOST unknown.test", "HOST 127.0.0.1", "PASS " + PASSWORD,

@@ -93,12 +93,17 @@ HOST_CASES = [
 ]
 
 
-def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
-    base = open_tmp_path
+def _host_users(base) -> None:
+    """alice and bob for the main server, bob alone for the server named `other.test`."""
     make_users(base)
     bob = [line for line in (base / "ftpd.passwd").read_text().splitlines() if line.startswith("bob:")]
     (base / "bob.passwd").write_text("\n".join(bob) + "\n")
     os.chmod(base / "bob.passwd", 0o600)
+
+
+def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
+    base = open_tmp_path
+    _host_users(base)
 
     def drive(port, run):
         return [_dialogue(port, before, sni, after) for before, sni, after in HOST_CASES]
@@ -110,6 +115,24 @@ def test_host_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
     assert first[2:] == ["HOST other.test -> 220 ProFTPD Server (other) [127.0.0.1]",
                          f"{ALICE} -> 530 Login incorrect."]
     assert second[3] == f"{BOB} -> 230 User bob logged in"
+
+
+def test_host_denied_by_limit_after_user_side_by_side_with_proftpd(open_tmp_path, pki):
+    """`<Limit HOST> DenyAll`: between USER and PASS HOST is refused as before USER (`504 NAME: Permission denied`),
+    after login it is `503 Bad sequence of commands`."""
+    base = open_tmp_path
+    _host_users(base)
+    cases = [("HOST other.test", "USER alice", "HOST other.test", "HOST 127.0.0.1", ALICE, "HOST other.test")]
+
+    def drive(port, run):
+        return [_dialogue(port, before) for before in cases]
+
+    ran = side_by_side(base, fill("<Limit HOST>\nDenyAll\n</Limit>\n" + HOST_CONFIG, {"pki": pki.dir}), drive)
+    assert ran["proftpy"] == ran["proftpd"]
+    assert ran["proftpy"][0][1:] == [
+        "HOST other.test -> 504 other.test: Permission denied", "USER alice -> 331 Password required for alice",
+        "HOST other.test -> 504 other.test: Permission denied", "HOST 127.0.0.1 -> 504 127.0.0.1: Permission denied",
+        f"{ALICE} -> 230 User alice logged in", "HOST other.test -> 503 Bad sequence of commands"]
 
 
 # -- TLSVerifyClient: a client without a certificate ---------------------------------------------------------------
