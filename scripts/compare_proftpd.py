@@ -773,6 +773,8 @@ def compat_scenarios() -> list[Scenario]:
         conf=other)
     add("host-after-user-limit", "USER " + USER, "HOST other.test", "HOST 127.0.0.1", "PASS " + PASSWORD,
         "HOST other.test", conf="<Limit HOST>\nDenyAll\n</Limit>\n" + other)
+    add("host-after-user-anonymous", "USER anonymous", "HOST other.test", "PASS a@b", "USER anonymous", "PASS a@b",
+        conf=anon + "</Anonymous>\n" + other)
     add("host-main-alias", "HOST main.test", "USER " + USER, "HOST main.test", "PASS " + PASSWORD,
         conf="ServerAlias main.test\n" + other)
     add("host-after-user-unknown", "USER " + USER, "HOST unknown.test", "HOST 127.0.0.1", "PASS " + PASSWORD,
