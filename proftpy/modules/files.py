@@ -534,8 +534,9 @@ def _transfer_display(session: "Session", cmd: Request) -> None:
 
 
 def _host_denied(session: "Session", cmd: Request, error: str) -> Reply:
-    """503 after login (HOST comes before login, checked first), else `504 <host>: Permission denied`, also
-    between USER and PASS (ProFTPD 1.3.8 takes HOST there)."""
+    """503 after login (HOST comes before login, checked first), else `504 <host>: Permission denied`.
+
+    Between USER and PASS it is the 504, as ProFTPD 1.3.8 takes HOST there."""
     if session.authenticated:
         return Reply(503, "Bad sequence of commands")
     return Reply(504, f"{cmd.arg}: {os.strerror(errno.EACCES)}")
