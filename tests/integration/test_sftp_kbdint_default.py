@@ -6,14 +6,13 @@ keyboard-interactive login."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import IS_ROOT, PROFTPD
-from test_sftp import beside_config, beside_proftpd
+from test_sftp import answered_sftp, beside_config, beside_proftpd, pam_exec_service
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="needs root (ProFTPD's logins, chroot)")
 
@@ -73,35 +72,19 @@ def test_info_response_logged_as_proftpd(open_tmp_path):
     if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp_pam.so"):
         pytest.skip("Debian's ProFTPD with mod_sftp_pam (proftpd-mod-crypto) is not installed")
     beside_proftpd(tmp_path)
-    service = f"proftpy-test-kbd-{os.getpid()}"
-    check = tmp_path / "check.sh"
-    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n[ "$pw" = "{PASSWORDS["bob"]}" ]\n')
-    check.chmod(0o755)
-    pam_file = Path("/etc/pam.d") / service
-    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
-                        "account required pam_permit.so\nsession required pam_permit.so\n")
     logs = "".join(f"ExtendedLog {{dir}}/ext{i}.log {classes} kbd\n" for i, classes in enumerate(CLASSES))
-    config = _pam_config(tmp_path, f'SFTPPAMServiceName {service}\nSFTPPAMOptions NoTTY\nLogFormat kbd "{FORMAT}"\n'
+    config = _pam_config(tmp_path, f'SFTPPAMServiceName SERVICE\nSFTPPAMOptions NoTTY\nLogFormat kbd "{FORMAT}"\n'
                          f"{logs}")
 
     def drive(port: int, run: Path) -> list:
         for answer in (PASSWORDS["bob"], "wrong"):
-            askpass = run / "askpass.sh"
-            askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
-            askpass.chmod(0o755)
-            env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
-            subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
-                            "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", "-o",
-                            "PreferredAuthentications=keyboard-interactive", "-P", str(port), "bob@127.0.0.1"],
-                           capture_output=True, text=True, timeout=60, env=env, input="pwd\n")
+            answered_sftp(port, run, "bob", answer, "-o", "PreferredAuthentications=keyboard-interactive")
         time.sleep(0.5)
         return [(run / f"ext{i}.log").read_text().splitlines() if (run / f"ext{i}.log").exists() else []
                 for i in range(len(CLASSES))]
 
-    try:
-        results = side_by_side(tmp_path, config, drive)
-    finally:
-        pam_file.unlink()
+    with pam_exec_service(tmp_path, PASSWORDS["bob"]) as service:
+        results = side_by_side(tmp_path, config.replace("SERVICE", service), drive)
     every = [line.split("|")[:3] for line in results["proftpd"][0]]
     assert ["PASS", "PASS (hidden)", "230"] in every and ["PASS", "PASS (hidden)", "530"] in every   # both logins
     # ProFTPD 1.3.8's kbdint.c makes a USER_AUTH_INFO_RESP record but never dispatches it: no line in any log
