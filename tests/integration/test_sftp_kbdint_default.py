@@ -40,6 +40,7 @@ def _pam_config(tmp_path: Path, extra: str) -> str:
 @pytest.mark.parametrize("extra, keys, expected", [
     ("", True, "publickey,keyboard-interactive,password"),
     ("", False, "keyboard-interactive,password"),
+    ("SFTPAuthorizedHostKeys file:~/.hostkeys\n", True, "publickey,hostbased,keyboard-interactive,password"),
     ("SFTPPAMEngine off\n", True, "publickey,password"),
     ("AuthPAM off\n", True, "publickey,password"),
     ("SFTPAuthMethods password publickey\n", True, "password,publickey"),
