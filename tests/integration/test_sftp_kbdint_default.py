@@ -93,3 +93,29 @@ def test_info_response_logged_as_proftpd(open_tmp_path):
     for i, classes in enumerate(CLASSES):
         assert results["proftpy"][i] == results["proftpd"][i], (classes, results["proftpy"][i],
                                                                  results["proftpd"][i])
+
+
+def test_openssh_default_order_as_proftpd(open_tmp_path):
+    """OpenSSH's sftp without PreferredAuthentications against the default methods: keyboard-interactive first
+    (PAM takes bob's password only), then password; the same logins get in as with ProFTPD, by the same method."""
+    from conftest import PASSWORDS, side_by_side
+    tmp_path = open_tmp_path
+    if not os.path.exists(PROFTPD) or not os.path.exists("/usr/lib/proftpd/mod_sftp_pam.so"):
+        pytest.skip("Debian's ProFTPD with mod_sftp_pam (proftpd-mod-crypto) is not installed")
+    beside_proftpd(tmp_path)
+    config = _pam_config(tmp_path, "SFTPPAMServiceName SERVICE\nSFTPPAMOptions NoTTY\n")
+
+    def drive(port: int, run: Path) -> list:
+        out = []
+        for user, answer in (("bob", PASSWORDS["bob"]), ("alice", PASSWORDS["alice"]), ("alice", "wrong")):
+            res = answered_sftp(port, run, user, answer, "-o", "PubkeyAuthentication=no")
+            out.append((user, answer == "wrong", res.returncode, res.stdout))
+        log = (run / "sftp.log").read_text()
+        methods = [m for m in ("'keyboard-interactive' method", "'password' method") if m in log]
+        return out + [methods]
+
+    with pam_exec_service(tmp_path, PASSWORDS["bob"]) as service:
+        results = side_by_side(tmp_path, config.replace("SERVICE", service), drive)
+    assert [r[2] for r in results["proftpd"][:3]] == [0, 0, 255]           # the test tests something
+    assert len(results["proftpd"][3]) == 2, results["proftpd"][3]        # bob by PAM, alice by password
+    assert results["proftpy"] == results["proftpd"], (results["proftpy"], results["proftpd"])
