@@ -263,8 +263,9 @@ directives = (
                                         "publickey|hostbased|password|keyboard-interactive[+method...] ..."),
               SVG, None, Merge.SERVER,
               "Authentication methods offered (default: publickey when SFTPAuthorizedUserKeys is set, hostbased "
-              "when SFTPAuthorizedHostKeys is, password; keyboard-interactive only when named here, with "
-              "mod_sftp_pam's SFTPPAMEngine on); `a+b` requires both, a then b."),
+              "when SFTPAuthorizedHostKeys is, keyboard-interactive when it has a driver (mod_sftp_pam's "
+              "SFTPPAMEngine and AuthPAM on, or mod_auth_otp's AuthOTPEngine), password); `a+b` requires both, "
+              "a then b."),
     Directive("SFTPAuthorizedUserKeys", Custom(sftp_keystore.parse_stores(sftp_keystore.USER),
                                                "file:path|ldap:|sql:/query ..."), SVG, None, Merge.SERVER,
               "Where the public keys users may log in with are: RFC 4716 files (`%u`: the user name, `~`: the "
@@ -431,7 +432,8 @@ def preload(master: MasterView) -> None:
         from . import sftp_session  # noqa: F401
         crypto.sodium()
         crypto.libcrypto()
-        if any("keyboard-interactive" in chain for s in servers for chain in s.get("SFTPAuthMethods") or ()):
+        if any(s.get("SFTPAuthMethods") is None or any("keyboard-interactive" in c for c in s.get("SFTPAuthMethods"))
+               for s in servers):          # offered by default, as with ProFTPD's mod_sftp_pam
             from ..auth import pam_conv
             try:
                 pam_conv.libraries()

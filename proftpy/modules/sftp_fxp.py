@@ -811,11 +811,12 @@ class Sftp:
         self.rename_paths(rid, old, new, overwrite=bool(flags & (RENAME_OVERWRITE | RENAME_ATOMIC)))
 
     def readlink(self, rid: int, r: Reader) -> None:
-        vpath = self.resolve(self.path(r), follow=False)
+        path = self.path(r)
+        vpath = self.resolve(path, follow=False)
         if not self.allowed("READLINK", READ, vpath.real):
             self.status(rid, PERMISSION_DENIED)
             return
-        target = self.session.fs.readlink(vpath.real)
+        target = link_answer(path, self.session.fs.readlink(vpath.real), self.session.chroot)
         self.send(self.name_entry(Writer().byte(NAME).u32(rid).u32(1), target, None, target, 0).bytes())
 
     def symlink(self, rid: int, r: Reader) -> None:
@@ -898,6 +899,35 @@ class Sftp:
              FSETSTAT: fsetstat, OPENDIR: opendir, READDIR: readdir, REMOVE: remove, MKDIR: mkdir, RMDIR: rmdir,
              REALPATH: realpath, STAT: stat_, RENAME: rename, READLINK: readlink, SYMLINK: symlink, LINK: link,
              BLOCK: block, UNBLOCK: unblock, EXTENDED: extended}
+
+
+def _clean(path: str, absolute: bool) -> str:
+    """ProFTPD's pr_fs_clean_path2: `.` and empty names dropped, `..` takes the name before it (none at the top)."""
+    names: list[str] = []
+    for name in path.split("/"):
+        if name == "..":
+            names = names[:-1]
+        elif name not in ("", "."):
+            names.append(name)
+    return ("/" if absolute or path.startswith("/") else "") + "/".join(names)
+
+
+def link_answer(path: str, target: str, jail: str | None) -> str:
+    """READLINK's answer as ProFTPD 1.3.8's dir_readlink (HANDLE_REL_PATH) makes it from the client's `path` and the
+    link's stored `target`. In a chroot a relative target is joined to the directory of `path` as the client wrote
+    it (not to its working directory), made absolute and cleaned; an absolute one inside the chroot loses the
+    chroot's prefix (`./...` for a relative one that lands there). Unconfined, a relative target is joined only
+    when `path` names a directory other than the top (`d/l`, `/d/l`), else answered as stored."""
+    absolute, cut = target.startswith("/"), path.rfind("/")
+    if not jail or len(jail) <= 1:
+        return target if absolute or cut <= 0 else _clean(path[:cut] + "/" + target, False)
+    if absolute and len(target) < len(jail):
+        return target
+    joined = target if absolute or cut < 0 else (path[:cut] if cut > 0 else "") + "/" + target
+    cleaned = _clean(joined, True)
+    if cleaned.startswith(jail) and cleaned[len(jail):len(jail) + 1] == "/":
+        return cleaned[len(jail):] if absolute else "." + cleaned[len(jail):]
+    return cleaned
 
 
 def v5_open_flags(access: int, disposition: int) -> int:

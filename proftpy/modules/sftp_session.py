@@ -268,7 +268,8 @@ class Auth:
         chains = server.get("SFTPAuthMethods")
         if chains is None:
             chains = ((("publickey",),) if server.get("SFTPAuthorizedUserKeys") else ()) + \
-                ((("hostbased",),) if server.get("SFTPAuthorizedHostKeys") else ()) + (("password",),)
+                ((("hostbased",),) if server.get("SFTPAuthorizedHostKeys") else ()) + \
+                (("keyboard-interactive",), ("password",))     # ProFTPD's order; the former only with a driver
         if any("keyboard-interactive" in c for c in chains) and not self._kbdint_driver():
             chains = tuple(c for c in chains if "keyboard-interactive" not in c)
         self.chains = chains
@@ -624,6 +625,9 @@ class Auth:
         server = self.session.server
         if not server.get("SFTPPAMEngine"):
             self.st.log.write("keyboard-interactive: disabled by SFTPPAMEngine setting, no driver")
+            return False
+        if not server.get("AuthPAM"):       # mod_sftp_pam also honours mod_auth_pam's switch
+            self.st.log.write("keyboard-interactive: disabled by AuthPAM setting, no driver")
             return False
         try:
             pam_conv.libraries()

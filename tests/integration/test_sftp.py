@@ -1172,6 +1172,34 @@ def test_same_scp_as_proftpd_mod_sftp(open_tmp_path):
         assert results["proftpy"][i] == results["proftpd"][i], (what, results["proftpy"][i], results["proftpd"][i])
 
 
+@contextlib.contextmanager
+def pam_exec_service(tmp_path: Path, password: str):
+    """A PAM service in /etc/pam.d whose one prompt (pam_exec's) takes `password` alone; its name, removed after."""
+    service = f"proftpy-test-pam-{os.getpid()}"
+    check = tmp_path / "check.sh"
+    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n[ "$pw" = "{password}" ]\n')
+    check.chmod(0o755)
+    pam_file = Path("/etc/pam.d") / service
+    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
+                        "account required pam_permit.so\nsession required pam_permit.so\n")
+    try:
+        yield service
+    finally:
+        pam_file.unlink()
+
+
+def answered_sftp(port: int, run: Path, user: str, answer: str, *opts: str) -> subprocess.CompletedProcess:
+    """OpenSSH's sftp (`pwd`) whose every prompt is answered `answer` (SSH_ASKPASS), once."""
+    askpass = run / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    askpass.chmod(0o755)
+    env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    return subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
+                           "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts, "-P",
+                           str(port), f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60,
+                          env=env, input="pwd\n")
+
+
 def test_same_logins_as_proftpd_mod_sftp_pam(open_tmp_path):
     """keyboard-interactive through the same PAM service and a publickey+password chain, against Debian's ProFTPD
     (LoadModule mod_sftp_pam.c) and proftpy: who gets in and who does not."""
@@ -1185,22 +1213,15 @@ def test_same_logins_as_proftpd_mod_sftp_pam(open_tmp_path):
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "alice").write_text(subprocess.run(["ssh-keygen", "-e", "-f", str(tmp_path / "user.pub")],
                                                             check=True, capture_output=True, text=True).stdout)
-    service = f"proftpy-test-pam-{os.getpid()}"
-    check = tmp_path / "check.sh"
-    check.write_text(f'#!/bin/sh\npw=$(head -c 200 | tr -d "\\000")\n[ "$pw" = "{PASSWORDS["bob"]}" ]\n')
-    check.chmod(0o755)
-    pam_file = Path("/etc/pam.d") / service
-    pam_file.write_text(f"auth required pam_exec.so expose_authtok quiet {check}\nauth required pam_permit.so\n"
-                        "account required pam_permit.so\nsession required pam_permit.so\n")
-    config = f"""LoadModule mod_sftp.c
+    config = """LoadModule mod_sftp.c
 LoadModule mod_sftp_pam.c
 SFTPEngine on
-SFTPHostKey {tmp_path}/host
+SFTPHostKey {base}/host
 SFTPAuthMethods keyboard-interactive publickey+password
-SFTPAuthorizedUserKeys file:{tmp_path}/keys/%u
+SFTPAuthorizedUserKeys file:{base}/keys/%u
 SFTPPAMServiceName {service}
 SFTPPAMOptions NoTTY
-SFTPLog {{dir}}/sftp.log
+SFTPLog {dir}/sftp.log
 DefaultRoot ~
 """
 
@@ -1214,20 +1235,11 @@ DefaultRoot ~
                 ("alice", "wrong", ("-i", str(tmp_path / "user"), "-o",
                                     "PreferredAuthentications=publickey,password")),
                 ("alice", PASSWORDS["alice"], ("-o", "PreferredAuthentications=password"))):
-            askpass = run / "askpass.sh"
-            askpass.write_text(f"#!/bin/sh\necho '{answer}'\n")
-            askpass.chmod(0o755)
-            env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
-            res = subprocess.run(["setsid", "-w", "sftp", "-o", "StrictHostKeyChecking=no", "-o",
-                                  "UserKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1", *opts, "-P",
-                                  str(port), f"{user}@127.0.0.1"], capture_output=True, text=True, timeout=60,
-                                 env=env, input="pwd\n")
+            res = answered_sftp(port, run, user, answer, *opts)
             out.append((user, answer == "wrong", res.returncode, res.stdout))
         return out
 
-    try:
-        results = side_by_side(tmp_path, config, drive)
-    finally:
-        pam_file.unlink()
+    with pam_exec_service(tmp_path, PASSWORDS["bob"]) as service:
+        results = side_by_side(tmp_path, config.replace("{service}", service), drive)
     assert [r[2] for r in results["proftpd"]] == [0, 255, 0, 255, 255]        # the test tests something
     assert results["proftpy"] == results["proftpd"], (results["proftpy"], results["proftpd"])
