@@ -16,8 +16,8 @@ import pytest
 from conftest import IS_ROOT, PASSWORDS, make_users, side_by_side, wait_until
 
 # A map program as ProFTPD's documentation sketches one: the FIFO opened read-write, a key line read, its answer
-# written back into the same FIFO, then a wait until the daemon has read the answer. Keys starting with "quiet"
-# get no answer at all.
+# written back into the same FIFO, then a wait until the daemon has taken the answer (the FIFO's unread bytes no
+# longer the answer's: the next key may follow at once). Keys starting with "quiet" get no answer at all.
 MAP_PROGRAM = r"""
 import fcntl, os, select, struct, sys, termios, time
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -29,10 +29,10 @@ while True:
         f.write(key + "\n")
     if key.startswith("quiet"):
         continue
-    os.write(fd, ("mapped-" + key + "\n").encode())
-    for _ in range(1000):
-        if not struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]:
-            break
+    answer = ("mapped-" + key + "\n").encode()
+    os.write(fd, answer)
+    # until the daemon has taken the answer (ProFTPD may look only after 5 s, and write its next key at once)
+    while struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] == len(answer):
         time.sleep(0.005)
 """
 
