@@ -13,7 +13,7 @@ documentation says nothing, and that is what ProFTPD 1.3.8's code does (a client
 Beyond ProFTPD: IPv6 clients are looked up (RFC 5782 nibbles; ProFTPD skips them and admits them under either
 policy), and the lookups have a deadline, `DNSBLLookupTimeout` (ProFTPD waits for the resolver as long as it
 takes): a lookup without an answer in time counts as "not listed". Not done: the TXT record with the reason of a
-listing, which ProFTPD writes to DNSBLLog (the system resolver answers addresses only).
+listing, which ProFTPD writes to DNSBLLog (docs/wrap.md says why).
 """
 
 from __future__ import annotations

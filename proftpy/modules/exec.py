@@ -1,6 +1,7 @@
 """mod_exec: the administrator's programs run at session events (ProFTPD's contrib/mod_exec.c, 1.3.8).
 
-    ExecOnConnect        session_init, before the greeting; sendStdout lines lead the 220 greeting
+    ExecOnConnect        session_init, before the greeting; sendStdout lines lead the 220 greeting; again for the
+                         new server after HOST chose one (its lines then 220 replies of their own)
     ExecBeforeCommand    PRE_CMD of the commands listed (names, <Limit> groups READ WRITE DIRS, ALL); never vetoes
     ExecOnCommand        POST_CMD; sendStdout lines end the command's reply (after its own text, as ProFTPD)
     ExecOnError          POST_CMD_ERR
@@ -22,7 +23,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..auth import server_ids
 from ..config.registry import ANON, DIR, FTPACCESS, SVG, SVGA, Directive, Merge
@@ -205,6 +206,8 @@ class ExecState:
     """A session's: its server's settings while ExecEngine is on."""
 
     settings: Settings | None = None
+    connected_to: "Server | None" = None    # the server the client connected to: its User/Group are the process's
+                                            # ids before login, kept across HOST (ProFTPD's geteuid())
 
 
 @dataclass
@@ -251,7 +254,36 @@ def output_lines(data: bytes) -> list[str]:
 
 # -- in a session --------------------------------------------------------------------------------------------------
 def session_init(session: "Session") -> None:
+    session.state.get(ExecState).connected_to = session.server
     _setup(session)
+    _on_connect(session, session.greeting_lines.extend)
+
+
+def _reinit(session: "Session", **_: Any) -> None:
+    """HOST (or TLS SNI) chose another server: its settings, and its ExecOnConnect programs run, as ProFTPD's
+    mod_exec runs its whole sess_init again. sendStdout lines go out at once, each as a `220` reply of its own
+    ahead of HOST's (ProFTPD's pr_response_send)."""
+    _setup(session)
+    st = session.state.get(ExecState)
+    if st.settings is not None and st.settings.identity is not None and st.connected_to is not None:
+        st.settings.identity = _kept_ids(st.settings.identity, server_identity(st.connected_to))
+
+    def send(lines: list[str]) -> None:
+        for line in lines:
+            session.reply(220, line)
+    _on_connect(session, send)
+
+
+def _kept_ids(new: Identity, connected: Identity | None) -> Identity:
+    """The new server's User and Group where it names them, else the ids the session process has had since the
+    connection (its first server's), as ProFTPD's mod_exec falls back to geteuid()/getegid()."""
+    if connected is None:
+        return new
+    return Identity(connected.uid if new.uid is None else new.uid, connected.gid if new.gid is None else new.gid,
+                    new.groups)
+
+
+def _on_connect(session: "Session", send: "Callable[[list[str]], None]") -> None:
     settings = session.state.get(ExecState).settings
     if settings is None:
         return
@@ -261,11 +293,11 @@ def session_init(session: "Session") -> None:
             continue
         _report(settings, "ExecOnConnect", p.value, out)
         if "sendStdout" in settings.options and out.stdout:
-            session.greeting_lines += output_lines(out.stdout)
+            send(output_lines(out.stdout))
 
 
-def _setup(session: "Session", **_: Any) -> None:
-    """At connect, and again when HOST chose another server (its settings, not its ExecOnConnect)."""
+def _setup(session: "Session") -> None:
+    """A server's settings: at connect, and again when HOST chose another server."""
     st = session.state.get(ExecState)
     old = st.settings.log if st.settings is not None else ModuleLog(TAG)
     if not session.server.get("ExecEngine"):
@@ -493,7 +525,7 @@ MODULE = Module(NAME, directives=directives,
                        Hook(POST_CMD, "*", _after, active=_engine_anywhere),
                        Hook(POST_CMD_ERR, "*", _error, active=_engine_anywhere)),
                 listeners=(Listener("core.exit", _exit, _engine_anywhere),
-                           Listener("core.session-reinit", _setup, _engine_anywhere),
+                           Listener("core.session-reinit", _reinit, _engine_anywhere),
                            Listener(ANY, _session_event, _engine_anywhere)),
                 session_init=session_init, master_init=master_init, master_reload=master_reload,
                 master_stop=master_stop, check=check)

@@ -26,7 +26,7 @@ from ..fs import FsError
 from ..module import Listener, Module
 from .files import FilesState
 from .modlog import ModuleLog
-from .rewrite_maps import MAX_REPLACE, RewriteMap, parse_map, str_replace
+from .rewrite_maps import MAX_REPLACE, RewriteMap, fifo_lookup, open_fifo, parse_map, str_replace
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -138,14 +138,14 @@ directives = (
               "Replace a matching command argument by the substitution (flags: nocase|NC, last|L)."),
     Directive("RewriteCondition", Custom(parse_condition, "condition [!]pattern [flags]"), SVGA | DIR, None,
               Merge.MULTI, "A test the next RewriteRule needs (flags: nocase|NC, ornext|OR)."),
-    Directive("RewriteMap", Custom(parse_map, "name txt:/path|int:function"), SVG, None, Merge.SERVER,
-              "A map for `${name:key|default}` in substitutions (`fifo:` is refused).", repeat=True),
+    Directive("RewriteMap", Custom(parse_map, "name txt:/path|int:function|fifo:/path"), SVG, None, Merge.SERVER,
+              "A map for `${name:key|default}` in substitutions.", repeat=True),
     Directive("RewriteMaxReplace", Custom(_max_replace, "count"), SVG, MAX_REPLACE, Merge.SERVER,
               "At most this many replacements of one text in a string (more: the string stays as it is)."),
     Directive("RewriteLog", Custom(_log_path, "path|none"), SVG, None, Merge.SERVER,
               "mod_rewrite's own log (debugging)."),
-    Directive("RewriteLock", Path(), SVG, None, Merge.SERVER, "Accepted (the lock of fifo: maps, which proftpy "
-              "does not offer)."),
+    Directive("RewriteLock", Path(), SVG, None, Merge.SERVER,
+              "A file locked around each fifo: map lookup, so that sessions take turns on the FIFO."),
 )
 
 
@@ -170,6 +170,8 @@ class RewriteState:
     cond_groups: tuple[str, ...] = NO_GROUPS    # the last condition pattern's groups (%N), kept as ProFTPD keeps
     rules: dict[int, tuple[Any, tuple[Rule, ...]]] = field(default_factory=dict)   # by section id (the section
                                                 # held too, so its id is not reused)
+    fifos: dict[str, int] = field(default_factory=dict)   # the server's fifo: maps' descriptors, by path
+    lock_fd: int | None = None                  # RewriteLock, open while there are fifo: maps
 
 
 @dataclass
@@ -401,12 +403,21 @@ def _maps(run: Run, text: str) -> str:
         if not found:
             run.note(f"rewrite_subst_maps(): warning: no such RewriteMap '{name}'")
         for m in found:
-            value = m.lookup(key, run.max_replace, run.note)
+            value = _fifo(run, m, key) if m.kind == "fifo" else m.lookup(key, run.max_replace, run.note)
             value = default if value is None else value
             run.note(f"rewrite_subst_maps(): {m.kind} map '{name}' returned '{value}'")
             replaced = str_replace(result, call.group(0), value, run.max_replace)
             result = result if replaced is None else replaced
     return result
+
+
+def _fifo(run: Run, m: RewriteMap, key: str) -> str | None:
+    st = run.session.state.get(RewriteState)
+    fd = st.fifos.get(m.source)
+    if fd is None:
+        run.note(f"rewrite_subst_maps_fifo(): missing necessary FIFO file descriptor for '{m.source}'")
+        return None
+    return fifo_lookup(fd, st.lock_fd, key, run.note)
 
 
 def _environment(run: Run, text: str) -> str:
@@ -440,10 +451,27 @@ def _rewrite_home(session: "Session", **_: Any) -> None:
 
 
 def _open_log(session: "Session", **_: Any) -> None:
-    """At connect (still root, before any chroot), and again when HOST chose another server."""
+    """At connect (still root, before any chroot), and again when HOST chose another server: the RewriteLog, and
+    the fifo: maps' FIFOs and RewriteLock's file (the old server's closed)."""
     st = session.state.get(RewriteState)
     on = session.server.get("RewriteEngine")
     st.log.open(session.server.get("RewriteLog") if on else None, session.server.get("AllowLogSymlinks"))
+    for fd in [*st.fifos.values(), *([st.lock_fd] if st.lock_fd is not None else [])]:
+        os.close(fd)
+    st.fifos, st.lock_fd = {}, None
+    paths = [m.source for m in session.server.context().all("RewriteMap") if m.kind == "fifo"] if on else []
+    for path in paths:
+        try:
+            st.fifos[path] = open_fifo(path)
+        except OSError as e:
+            st.log.write(f"rewrite_open_fifo(): unable to open FIFO '{path}': {e.strerror}")
+            st.log.write("error preparing FIFO RewriteMap")
+    lock = session.server.get("RewriteLock")
+    if st.fifos and lock is not None:
+        try:
+            st.lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            st.log.write(f"rewrite_subst_maps_fifo(): error creating '{lock}': {e.strerror}")
 
 
 def _engine_anywhere(config: Any) -> bool:

@@ -4,21 +4,31 @@
                 configuration loads and again when its modification time grows, as ProFTPD 1.3.8 does
     int:name    a built-in function: tolower, toupper, replaceall, unescape, utf8trans, idnatrans
 
-`fifo:` maps are refused when the configuration loads (docs/rewrite.md). A lookup gives the value, or None for "use
-the default of `${map:key|default}`".
+    fifo:/path  a program's FIFO: the key and a newline written into it, one answer line read back from it (the
+                same FIFO, as ProFTPD's), under RewriteLock's lock, within FIFO_TIMEOUT (fifo_lookup)
+
+A lookup gives the value, or None for "use the default of `${map:key|default}`".
 """
 
 from __future__ import annotations
 
 import codecs
+import fcntl
 import os
+import select
 import stat
+import struct
+import termios
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 MAX_REPLACE = 8             # ProFTPD's PR_STR_MAX_REPLACEMENTS, RewriteMaxReplace's default
 REPLACE_ROOM = 8192         # pr_str_replace refuses a result this long (BUFSIZ)
 ENCODING = "utf-8"          # how the control connection's bytes were decoded (with surrogateescape)
+FIFO_MAXLEN = 256           # ProFTPD's REWRITE_FIFO_MAXLEN: an answer's line, its newline included, fits in this
+FIFO_TIMEOUT = 5.0          # seconds a fifo: lookup may take, lock included (ProFTPD polls 10 x 0.5 s for its key to
+                            # be read, then waits for an answer without end)
 
 
 def str_replace(text: str, old: str, new: str, max_replace: int = MAX_REPLACE) -> str | None:
@@ -168,7 +178,7 @@ class RewriteMap:
     """One RewriteMap line."""
 
     name: str
-    kind: str                           # "txt" or "int"
+    kind: str                           # "txt", "int" or "fifo"
     source: str
     function: Callable[[str, int], str | None] | None = None   # int:
     txt: TxtMap | None = None
@@ -201,5 +211,106 @@ def parse_map(args: list[str]) -> RewriteMap:
         txt.refresh(lambda line: None)
         return RewriteMap(name, kind, source, txt=txt)
     if kind == "fifo":
-        raise ValueError("fifo: maps are not supported by proftpy (use a txt: map, see docs/rewrite.md)")
+        if not source.startswith("/"):
+            raise ValueError("fifo: absolute path required")
+        try:
+            st = os.stat(source)
+        except OSError as e:
+            raise ValueError(f"fifo: error stat'ing '{source}': {e.strerror}") from None
+        if not stat.S_ISFIFO(st.st_mode):
+            raise ValueError(f"fifo: error: '{source}' is not a FIFO")
+        return RewriteMap(name, kind, source)
     raise ValueError(f"invalid RewriteMap map type: '{kind}'")
+
+
+# -- fifo: maps -----------------------------------------------------------------------------------------------------
+def open_fifo(path: str) -> int:
+    """The session's descriptor of a fifo: map, read and write (ProFTPD's rewrite_open_fifo), opened at connect
+    while the session is root and outside any chroot. Non-blocking: every wait has a deadline."""
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def _unread(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _lock(fd: int, deadline: float) -> bool:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
+def fifo_lookup(fd: int, lock_fd: int | None, key: str, note: Callable[[str], None],
+                timeout: float = FIFO_TIMEOUT) -> str | None:
+    """ProFTPD's protocol: (the RewriteLock file locked) the key and a newline written into the FIFO, a wait until
+    the map program has taken them (the FIFO's unread bytes no longer the key's), then one read of at most
+    FIFO_MAXLEN bytes: the answer is what comes before its first newline. None (the default) when the lock, the reading or the answer
+    does not come within `timeout`, the answer has no newline, or the FIFO fails; a key left unread is taken back
+    out, so the next lookup does not meet it."""
+    deadline = time.monotonic() + timeout
+    if lock_fd is not None and not _lock(lock_fd, deadline):
+        note("rewrite_subst_maps_fifo(): error obtaining lock: timed out")
+        return None
+    try:
+        return _exchange(fd, key.encode(ENCODING, "surrogateescape") + b"\n", note, deadline)
+    except OSError as e:
+        note(f"rewrite_subst_maps_fifo(): error using FIFO (fd {fd}): {e.strerror}")
+        return None
+    finally:
+        if lock_fd is not None:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+
+def _exchange(fd: int, line: bytes, note: Callable[[str], None], deadline: float) -> str | None:
+    sent = 0
+    while sent < len(line):
+        try:
+            sent += os.write(fd, line[sent:])
+        except BlockingIOError:
+            if not _until(deadline):
+                note("rewrite_subst_maps_fifo(): error writing lookup key: FIFO full")
+                _drain(fd)
+                return None
+    note(f"rewrite_wait_fifo: waiting on FIFO (fd {fd})")
+    while _unread(fd) == len(line):     # the key still there (fewer bytes: taken; others: the answer came)
+        if not _until(deadline):
+            note("rewrite_subst_maps_fifo(): lookup key not read within the timeout, using default value")
+            _drain(fd)
+            return None
+    ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    if not ready:
+        note("rewrite_subst_maps_fifo(): no value from FIFO within the timeout, using default value")
+        return None
+    try:
+        data = os.read(fd, FIFO_MAXLEN)
+    except BlockingIOError:         # another reader of the FIFO took it
+        return None
+    end = data.find(b"\n")
+    if end < 0:
+        note("rewrite_subst_maps_fifo(): FIFO returned too long value, using default value")
+        _drain(fd)
+        return None
+    return data[:end].decode(ENCODING, "surrogateescape")
+
+
+def _until(deadline: float) -> bool:
+    """A short pause while time is left; False once it is not."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    time.sleep(min(0.005, left))
+    return True
+
+
+def _drain(fd: int) -> None:
+    """What is still in the FIFO (the key nobody read) taken out."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass

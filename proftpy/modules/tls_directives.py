@@ -17,7 +17,8 @@ VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")        # what OpenSSL 3 ca
 DEFAULT_PROTOCOLS = VERSIONS                                 # ProFTPD 1.3.8 with OpenSSL >= 1.1.1
 DEFAULT_CIPHERS = "DEFAULT:!ADH:!EXPORT:!DES"
 DEFAULT_CACHE_LIFETIME = 15840                               # ProFTPD's internal session cache lifetime
-CTRLS_ACTIONS = {"all", "clear", "info", "ocspcache", "sesscache", "remove"}     # TLSControlsACLs' words
+CTRLS_ACTIONS = {"all", "clear", "info", "ocspcache", "sesscache"}   # TLSControlsACLs' words, as ProFTPD's
+# (its action table has no `remove`: naming it is fatal; `remove` needs only the sesscache/ocspcache ACL)
 
 
 # -- TLSProtocol -------------------------------------------------------------------------------------------------
@@ -433,8 +434,8 @@ directives = (
               "Accepted for compatibility: OpenSSL 3 seeds itself from the kernel."),
     Directive("TLSControlsACLs", Custom(ActionAcl.parser(CTRLS_ACTIONS, "action"),
                                         "actions|all allow|deny user|group list"), SERVER, None, Merge.SERVER,
-              "Who may use `ftpdctl tls sesscache info|clear|remove` (actions sesscache, info, clear, remove); "
-              "default: nobody.", repeat=True),
+              "Who may use `ftpdctl tls sesscache|ocspcache info|clear|remove` (actions sesscache, ocspcache, info, "
+              "clear; `remove` goes with sesscache/ocspcache, as ProFTPD); default: nobody.", repeat=True),
     Directive("TLSStapling", Flag, SVG, False, Merge.SERVER,
               "OCSP stapling: a client that asks (status_request) gets the certificate's OCSP response in the "
               "handshake, control and data connections (docs/tls.md)."),

@@ -471,3 +471,44 @@ ExecOnEvent mod_ban.client-connect-rate {rec.py} {rec.out} rate %a
     assert (ban["argv"][3:], ban["ppid"], ban["uid"]) == (["127.0.0.5"], pid, 0)      # in the master, as root
     assert (rate["argv"][3:], rate["uid"]) == (["127.0.0.6"], NOBODY)                 # in the session
     assert rate["ppid"] != pid
+
+
+# -- HOST: the new server's ExecOnConnect, side by side ---------------------------------------------------------------
+HOST_SWITCH = """LoadModule mod_exec.c
+ExecEngine on
+ExecLog {dir}/exec.log
+ExecOnConnect /bin/echo main server
+<VirtualHost 127.0.0.1>
+ServerName "named"
+Port {port}
+ServerAlias ftp.example.test
+ExecEngine on
+ExecLog {dir}/exec.log
+ExecOptions sendStdout
+ExecOnConnect /bin/echo named server
+ExecOnConnect /bin/sh -c "echo two; echo lines"
+</VirtualHost>
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="Debian's proftpd runs as root here")
+def test_host_runs_the_new_servers_exec_on_connect_as_proftpd(ftpd, tmp_path):
+    ftpd("").stop()
+
+    def drive(port, run):
+        with ftplib.FTP(timeout=10) as ftp:
+            ftp.connect("127.0.0.1", port)
+            ftp.sock.sendall(b"HOST ftp.example.test\r\nNOOP\r\n")
+            replies = []
+            while not replies or not replies[-1].startswith("200 "):
+                replies.append(ftp.getline())
+        assert wait_until(lambda: (run / "exec.log").read_text().count("succeeded") >= 3)
+        return replies, [line.split("]: ", 1)[1] for line in (run / "exec.log").read_text().splitlines()]
+    ran = side_by_side(tmp_path, HOST_SWITCH, drive)
+    assert ran["proftpy"][1] == ran["proftpd"][1]           # the same programs, as the same ids, in the ExecLog
+    assert ran["proftpy"][1][-1] == "ExecOnConnect '/bin/sh' succeeded"
+    greeting = ["220 ProFTPD Server (named) [127.0.0.1]", "200 NOOP command successful"]
+    # on purpose: a 220 reply per line; ProFTPD sends each read of the pipe raw ("220 two\n\r\n": a blank line
+    # after it), and may lose what the program wrote after its first read
+    assert ran["proftpy"][0] == ["220 named server", "220 two", "220 lines"] + greeting
+    assert ran["proftpd"][0][:2] == ["220 named server", ""] and ran["proftpd"][0][-2:] == greeting

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, Daemon, fill, free_port, start_daemon, wait_until
+from conftest import PROFTPD, PASSWORDS, Daemon, configtest, fill, free_port, start_daemon, wait_until
 from proftpy import tpl
 from proftpy.modules import tls_cache
 from tls_helpers import ftps, module_daemon, pki  # noqa: F401 - pki is a fixture
@@ -38,7 +38,7 @@ SystemLog {dir}/system.log
 ScoreboardFile {dir}/proftpy.scoreboard
 DelayEngine off
 ControlsSocket {dir}/proftpy.sock
-TLSControlsACLs sesscache,info,clear,remove allow user root
+TLSControlsACLs sesscache,info,clear allow user root
 TLSECCertificateFile {pki}/server.pem
 TLSECCertificateKeyFile {pki}/server.key
 {cache}
@@ -193,6 +193,31 @@ def test_ftpdctl_tls_sesscache_info_clear_remove(shm, tmp_path):
     rc, lines = ftpdctl(shm, "tls", "frobnicate")
     assert rc != 0 and lines == ["access denied"], lines                  # not an action the ACL names
     assert "Current session cache size: " in "\n".join(ftpdctl(shm, "tls", "sesscache", "info")[1])
+
+
+def test_remove_goes_with_the_cache_acl_and_is_no_acl_word_as_in_proftpd(tmp_path_factory, pki, tmp_path):
+    """ProFTPD's action table has no `remove`: TLSControlsACLs naming it is fatal, and its check of `remove`
+    passes for whoever may use the cache."""
+    text = f"ServerName x\nPort {free_port()}\nTLSControlsACLs sesscache,remove allow user root\n"
+    ours = configtest(tmp_path, text)
+    assert ours.returncode != 0 and f"{tmp_path}/t.conf:3" in ours.stderr + ours.stdout
+    assert "unknown action: 'remove'" in ours.stderr + ours.stdout
+    conf = tmp_path / "p.conf"
+    conf.write_text("ModulePath /usr/lib/proftpd\nLoadModule mod_tls.c\n" + text)
+    theirs = subprocess.run([PROFTPD, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    assert theirs.returncode != 0 and "unknown action: 'remove' on line 5" in theirs.stderr + theirs.stdout
+    base = tmp_path_factory.mktemp("removeacl")
+    d = start(tmp_path_factory, pki, "removeacl", f"TLSSessionCache shm:/file={base}/sesscache")
+    d.conf.write_text(d.conf.read_text().replace("TLSControlsACLs sesscache,info,clear allow",
+                                                 "TLSControlsACLs sesscache allow"))
+    os.kill(d.proc.pid, signal.SIGHUP)
+    from test_ban import ftpdctl
+    try:
+        assert wait_until(lambda: ftpdctl(d, "tls", "sesscache", "info") == (1, ["access denied"]), 10)
+        assert ftpdctl(d, "tls", "sesscache", "remove") == (0, ["tls sesscache: removed 'shm' session cache"])
+        assert not (base / "sesscache").exists()
+    finally:
+        stop(d)
 
 
 def test_shm_bad_configuration_is_file_line(tmp_path):

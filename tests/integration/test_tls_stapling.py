@@ -223,7 +223,7 @@ def test_ftpdctl_tls_ocspcache_info_clear_remove(daemon, responder, tmp_path):
     from test_ban import ftpdctl
     cache = tmp_path / "ocsp"
     cache.mkdir()
-    d = daemon(extra=f"TLSStaplingCache fs:/path={cache}\nTLSControlsACLs ocspcache,info,clear,remove allow user root")
+    d = daemon(extra=f"TLSStaplingCache fs:/path={cache}\nTLSControlsACLs ocspcache,info,clear allow user root")
     assert status(d.port) == "good"
     rc, lines = ftpdctl(d, "tls", "ocspcache", "info")
     assert rc == 0 and lines == ["Filesystem (fs) OCSP response cache provided by mod_tls_fscache/0.0", "",
@@ -311,7 +311,7 @@ def test_memcache_cache_with_proftpds_keys_shared_with_proftpd(daemon, responder
     counters kept in memcached; a memcached that is down costs nothing but the cache."""
     from test_ban import ftpdctl
     d = daemon(extra=memcache_lines(memcached.port) + "\nMemcacheTimeouts 300 300 300\n"
-               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+               "TLSControlsACLs ocspcache,info,clear allow user root")
     assert status(d.port) == "good" and responder.requests() == 1
     fingerprint = hashlib.sha1(x509.pem_certificates((pki / "good.pem").read_bytes())[0]).hexdigest()
     key = b'mod_tls_memcache.ocsp.{"fingerprint":"' + fingerprint.encode() + b'"}\0'
@@ -349,7 +349,7 @@ def test_shm_cache_is_shared_by_the_daemons_sessions(daemon, responder, tmp_path
     from test_ban import ftpdctl
     path = tmp_path / "ocsp.shm"
     d = daemon(extra=f"TLSStaplingCache shm:/file={path}&size=20000\n"
-               "TLSControlsACLs ocspcache,info,clear,remove allow user root")
+               "TLSControlsACLs ocspcache,info,clear allow user root")
     assert status(d.port) == "good" and responder.requests() == 1
     responder.stop()
     assert status(d.port) == "good" and status(d.port) == "good"

@@ -3,8 +3,12 @@ functions and txt: maps (ProFTPD 1.3.8's behaviour, quirks included)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import select
+import threading
+import time
 
 import pytest
 
@@ -38,7 +42,8 @@ def test_unknown_rule_flags_are_passed_over_as_proftpd_does():
     (maps.parse_map, ["m", "int"], "invalid RewriteMap parameter: 'int'"),
     (maps.parse_map, ["m", "int:nosuch"], "unknown internal map function requested: 'nosuch'"),
     (maps.parse_map, ["m", "txt:rel"], "txt: absolute path required"),
-    (maps.parse_map, ["m", "fifo:/x"], "fifo: maps are not supported"),
+    (maps.parse_map, ["m", "fifo:x"], "fifo: absolute path required"),
+    (maps.parse_map, ["m", "fifo:/etc/passwd"], "fifo: error: '/etc/passwd' is not a FIFO"),
     (maps.parse_map, ["m", "dbm:/x"], "invalid RewriteMap map type: 'dbm'"),
     (maps.parse_map, ["m"], "wrong number of parameters"),
 ])
@@ -192,3 +197,55 @@ def test_no_hook_without_rewrite_engine_on_anywhere():
     assert rewrite_hooks("") == []
     assert rewrite_hooks("RewriteEngine off\nRewriteRule ^a b\n") == []
     assert len(rewrite_hooks("<Global>\nRewriteEngine on\n</Global>\n")) == 1
+
+
+# -- fifo: maps, against a map program in a thread ------------------------------------------------------------------
+def _fifo(tmp_path) -> int:
+    path = tmp_path / "map.fifo"
+    os.mkfifo(path)
+    return maps.open_fifo(str(path))
+
+
+def _answer_once(fd: int, answer: bytes) -> threading.Thread:
+    """A map program's turn, as ProFTPD's sample one: wait for a line, write the answer into the same FIFO."""
+    def run():
+        select.select([fd], [], [], 5)
+        os.read(fd, 4096)
+        os.write(fd, answer)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_fifo_lookup_writes_the_key_and_reads_the_answers_line(tmp_path):
+    fd = _fifo(tmp_path)
+    lines = []
+    t = _answer_once(os.dup(fd), b"value\n")
+    assert maps.fifo_lookup(fd, None, "key", lines.append) == "value"
+    t.join()
+    t = _answer_once(os.dup(fd), b"x" * 300)                # no newline in 256 bytes: the default
+    assert maps.fifo_lookup(fd, None, "key", lines.append) is None
+    t.join()
+    assert "rewrite_subst_maps_fifo(): FIFO returned too long value, using default value" in lines
+
+
+def test_a_silent_fifo_map_gives_the_default_in_time_and_leaves_the_fifo_clean(tmp_path):
+    fd = _fifo(tmp_path)
+    lines = []
+    started = time.monotonic()
+    assert maps.fifo_lookup(fd, None, "key", lines.append, timeout=0.3) is None
+    assert time.monotonic() - started < 2
+    assert lines[-1].endswith("lookup key not read within the timeout, using default value")
+    t = _answer_once(os.dup(fd), b"later\n")                # the next lookup meets no stale key
+    assert maps.fifo_lookup(fd, None, "next", lines.append) == "later"
+    t.join()
+
+
+def test_a_held_rewrite_lock_gives_the_default_in_time(tmp_path):
+    fd = _fifo(tmp_path)
+    holder = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    mine = os.open(tmp_path / "lock", os.O_RDWR)
+    lines = []
+    assert maps.fifo_lookup(fd, mine, "key", lines.append, timeout=0.3) is None
+    assert lines == ["rewrite_subst_maps_fifo(): error obtaining lock: timed out"]
