@@ -211,7 +211,7 @@ class Session:
 
     def conf(self, name: str, path: str | None = None) -> Any:
         """A directive's effective value at a path, or at the session level (whose values are kept: _KeptLevel)."""
-        return self.context(path).get(name)
+        return (self._session_level() if path is None else self.context(path)).get(name)
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
