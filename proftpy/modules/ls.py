@@ -580,16 +580,21 @@ def _missing(target: str, err: int) -> FtpError:
 
 
 def list_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]:
-    """LIST/STAT output for a target already checked to exist (or a glob, or "" for the cwd)."""
+    """LIST/STAT output for a target already checked to exist (or a glob, or "" for the cwd). The current
+    directory's lines come straight from `dir_lines` (lazily, as the rest): no generator around it to resume
+    once per line."""
+    if not target and not lister.opts.d:
+        return lister.dir_lines(session.fs.cwd, ".")
+    return _target_lines(session, lister, target)
+
+
+def _target_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]:
     opts = lister.opts
-    if not target:
-        if opts.d:
-            item = _item_for(lister, ".", follow_last=True)
-            if item is not None:
-                lister.count_file()
-                yield from lister.render([item])
-            return
-        yield from lister.dir_lines(session.fs.cwd, ".")
+    if not target:                              # -d: the current directory itself
+        item = _item_for(lister, ".", follow_last=True)
+        if item is not None:
+            lister.count_file()
+            yield from lister.render([item])
         return
     if lister.cfg.globbing and listing.has_glob(target):
         paths = expand_glob(session, target) or [target]
