@@ -31,6 +31,7 @@ from ..reply import FtpError, Reply
 from .access import hidden, path_is_hidden
 
 if TYPE_CHECKING:
+    from ..config.tree import Config
     from ..session import Session
 
 NAME = "mod_ls.c"
@@ -164,13 +165,18 @@ def context_at(session: "Session", real: str | None):
 _HIDING = ("HideFiles", "HideUser", "HideGroup", "HideNoAccess")
 
 
+def _hides_somewhere(config: "Config") -> bool:
+    """Whether any section of the configuration sets a directive that hides entries (once per configuration)."""
+    return any(map(config.sets, _HIDING))
+
+
 def hider(session: "Session", real_dir: str) -> Callable[[str, bool], bool] | None:
     """`(name, is_link) -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or
     None when nothing can be hidden, so big directories pay nothing. A symbolic link is hidden also where what it
     leads to is (ProFTPD checks an entry's real path too). A configuration that hides nothing anywhere is answered
     without a context for the entries, unless a `.ftpaccess` applies in the directory."""
-    if not any(map(session.config.sets, _HIDING)) and \
-            not any(section.dynamic for section in context_at(session, real_dir).chain):
+    if not session.config.cached(_hides_somewhere) and \
+            not any([section.dynamic for section in context_at(session, real_dir).chain]):
         return None
     ctx = context_at(session, posixpath.join(real_dir, "x"))
     here = any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")
