@@ -392,7 +392,7 @@ class Session:
 
     def title_for(self, req: Request) -> None:
         if self.authenticated:
-            proctitle.set(f"{self.remote_name}: {self.user}: {req.display}")
+            proctitle.set(f"{self.client.name}: {self.user}: {req.display}")
         else:
             proctitle.set(f"{self.remote_addr}:{self.remote_port}: {req.display}")
 
