@@ -255,11 +255,15 @@ def _tree(root):
     os.utime(root / "a.txt", (NOW - 400 * DAY, NOW - 400 * DAY))
 
 
+_NO_HIDING = SimpleNamespace(sets=lambda name: False)    # a configuration that hides nothing anywhere
+_NO_HIDING.cached = lambda build: build(_NO_HIDING)
+
+
 def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
     empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None, chain=[])
     session = SimpleNamespace(fs=FS(str(root)), state=States(), server=None, user="alice", auth=None,
                               account=None, context=lambda path=None: empty,
-                              config=SimpleNamespace(sets=lambda name: False))
+                              config=_NO_HIDING)
     opts = LsOptions(l=command == "LIST")
     for letter in flags:
         listing.apply_flags(opts, letter, command)
