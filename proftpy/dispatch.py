@@ -244,17 +244,22 @@ class Dispatcher:
             reply = self._call(session, req, command)
         req.reply = reply
         self._after(session, req, plan, reply is None and req.notes.get("failed") or (reply is not None and
-                                                                                     reply.is_error))
+                                                                                     reply.code >= 400))   # is_error
         return req.reply                # a POST_CMD hook may have changed it, or withheld it (None)
 
     def _after(self, session: AnySession, req: Request, plan: "Plan", failed: bool) -> None:
-        """POST_CMD and LOG_CMD, or their _ERR twins when the command failed."""
+        """POST_CMD and LOG_CMD, or their _ERR twins when the command failed (a phase without hooks is not called:
+        most commands have no POST_CMD hook)."""
         if failed:
-            self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
-            self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
+            if plan.post_err:
+                self._safe_hooks(POST_CMD_ERR, plan.post_err, session, req)
+            if plan.log_err:
+                self._safe_hooks(LOG_CMD_ERR, plan.log_err, session, req)
         else:
-            self._safe_hooks(POST_CMD, plan.post, session, req)
-            self._safe_hooks(LOG_CMD, plan.log, session, req)
+            if plan.post:
+                self._safe_hooks(POST_CMD, plan.post, session, req)
+            if plan.log:
+                self._safe_hooks(LOG_CMD, plan.log, session, req)
 
     def _pre(self, session: AnySession, req: Request, command: Command | None, plan: "Plan") -> Reply | None:
         if command is None:

@@ -205,10 +205,16 @@ def size_field(size: int, human: bool = False) -> str:
     return f"{value:7.1f}{units[i]}"
 
 
+def long_head(mode: str, nlink: int, user: str, group: str) -> str:
+    """The start of a long line, the same for every entry of one mode, link count, owner and group (a LIST keeps
+    it per such entry: modules/ls.py `Lister.line`)."""
+    return f"{mode} {nlink:3d} {user:<8s} {group:<8s}"
+
+
 def long_line(mode: str, nlink: int, user: str, group: str, size: str, when: str, name: str,
               link: str | None = None) -> str:
     """ProFTPD's `"%s %3d %-8s %-8s %s %s %2d %s %s"` (month, day and time come pre-joined in `when`)."""
-    line = f"{mode} {nlink:3d} {user:<8s} {group:<8s} {size} {when} {name}"
+    line = f"{long_head(mode, nlink, user, group)} {size} {when} {name}"
     return line + f" -> {link}" if link is not None else line
 
 

@@ -13,5 +13,6 @@ terse = False                   # ProcessTitles terse: the master sets it, its s
 
 def set(text: str) -> None:  # noqa: A001 - mirrors pr_proctitle_set
     # file names that are not UTF-8 arrive as surrogate escapes, which setproctitle cannot encode
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     _set(PREFIX + ("processing connection" if terse and text not in (MASTER, IDLE) else text))

@@ -127,6 +127,7 @@ _FIELD_AT = {f.name: (sum(g.size for g in SLOT_FIELDS[:i]), struct.Struct("<" + 
              for i, f in enumerate(SLOT_FIELDS)}      # name -> (offset in the slot, its Struct, text size or 0)
 _CRC_AT = _FIELD_AT["crc"][0]                        # the last field
 _ENTRY_FIELDS = SLOT_FIELDS[:-1]                     # what a reader gets: everything but the crc
+PACKED_KEEP = 256                                    # packed (field, value) pairs a Slot keeps
 READ_TRIES = 20                                      # reads of a slot caught mid-update before taking it as is
 
 
@@ -544,6 +545,8 @@ class Slot:
         self._buf = bytearray(written if written is not None else SLOT.pack(*_slot_members(self._values)))
                                                         # the slot as this process last wrote it, crc zero
         self._view = scoreboard._slot_view(index)       # where its updates go (None: pwrite)
+        self._packed: dict[tuple[str, object], tuple[int, int, bytes]] = {}   # (field, value) -> where, bytes:
+                                                        # a session writes the same few commands and zeros again
         self._released = False
         self.throttle = throttle or TransferThrottle()
         self._xfer_calls = 0
@@ -564,20 +567,27 @@ class Slot:
         if self._released:
             raise ScoreboardError(f"scoreboard slot {self.index} was already released")
         self._values.update(fields)
-        buf, changed = self._buf, False
-        for name, value in fields.items():
-            at, field, size = _FIELD_AT[name]
-            new = field.pack(_pack_value(size, value))
-            if buf[at:at + field.size] != new:
-                buf[at:at + field.size] = new
+        buf, changed, packed = self._buf, False, self._packed
+        for key in fields.items():
+            known = packed.get(key)
+            if known is None:
+                name, value = key
+                at, field, size = _FIELD_AT[name]
+                if len(packed) >= PACKED_KEEP:      # times and byte counts: a few hundred are plenty
+                    packed.clear()
+                known = packed[key] = (at, at + field.size, field.pack(_pack_value(size, value)))
+            at, end, new = known
+            if buf[at:end] != new:
+                buf[at:end] = new
                 changed = True
         if changed:
             self._publish(buf)
 
     def _publish(self, raw: bytearray) -> None:
         """The whole slot in one copy and no lock: no one else writes a live slot, and a reader that catches the
-        copy half done sees a crc that does not match and reads again."""
-        data = sealed(raw)
+        copy half done sees a crc that does not match and reads again. `raw`'s crc field is zero (`_buf`), so
+        its CRC-32 is the slot's (`sealed` without copying it twice)."""
+        data = raw[:_CRC_AT] + zlib.crc32(raw).to_bytes(4, "little") + raw[_CRC_AT + 4:]
         if self._view is None:
             self.scoreboard._pwrite(self.index, data)
         else:

@@ -211,7 +211,7 @@ class Session:
 
     def conf(self, name: str, path: str | None = None) -> Any:
         """A directive's effective value at a path, or at the session level (whose values are kept: _KeptLevel)."""
-        return self.context(path).get(name)
+        return (self._session_level() if path is None else self.context(path)).get(name)
 
     # -- replies and timers --------------------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
@@ -392,7 +392,7 @@ class Session:
 
     def title_for(self, req: Request) -> None:
         if self.authenticated:
-            proctitle.set(f"{self.remote_name}: {self.user}: {req.display}")
+            proctitle.set(f"{self.client.name}: {self.user}: {req.display}")
         else:
             proctitle.set(f"{self.remote_addr}:{self.remote_port}: {req.display}")
 

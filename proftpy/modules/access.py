@@ -296,9 +296,10 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
         except FsError:
             return None                       # the command itself answers with the same error
     ctx = session.context(target.real if target is not None else None)
-    reply = _arg_filters(session.conf if target is None else ctx.get, cmd)
-    if reply is not None:
-        return reply
+    if cmd.arg:
+        reply = _arg_filters(session.conf if target is None else ctx.get, cmd)
+        if reply is not None:
+            return reply
     row = path_row if cmd.name != "SITE" else session.dispatcher.row(cmd.name)
     if not row.limit:
         return None                           # (mod_site checks each SITE_* itself: limits_allow)
@@ -317,9 +318,7 @@ def pre_any(session: "Session", cmd: Request) -> Reply | None:
 
 def _arg_filters(get, cmd: Request) -> Reply | None:
     """AllowFilter/DenyFilter; `get` reads a directive at the command's place (`Session.conf` at the session
-    level, whose values it keeps across commands)."""
-    if not cmd.arg:
-        return None
+    level, whose values it keeps across commands). Asked only for a command with an argument."""
     allow, deny = get("AllowFilter"), get("DenyFilter")
     if (allow is not None and not allow.search(cmd.arg)) or (deny is not None and deny.search(cmd.arg)):
         log.log(NOTICE, "'%s' denied by %s", cmd.display, "AllowFilter" if allow is not None else "DenyFilter")

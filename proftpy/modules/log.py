@@ -422,7 +422,7 @@ def _reinit(session: "Session", **_: Any) -> None:
 
 # -- hooks ---------------------------------------------------------------------------------------------------------
 def pre_cmd(session: "Session", cmd: Request) -> None:
-    st = _state(session)
+    st = session.state.get(LogState)        # (not _state: the command hooks ask without a Python call between)
     if cmd.during_transfer:
         return None         # a command answered while a transfer runs: the transfer's facts stay
     st.started = time.time()
@@ -437,7 +437,7 @@ def pre_cmd(session: "Session", cmd: Request) -> None:
 
 def log_cmd(session: "Session", cmd: Request) -> None:
     """LOG_CMD and LOG_CMD_ERR: totals first (Display files and STAT read them), then TransferLog, ExtendedLog."""
-    st = _state(session)
+    st = session.state.get(LogState)
     if cmd.name == "USER":
         st.orig_user = cmd.arg
     _count(session, cmd)
@@ -522,7 +522,7 @@ LOG_CLASSES = "log_classes"     # a Request's note: the classes it is logged und
 
 
 def _extended(session: "Session", cmd: Request, pseudo: bool = False) -> None:
-    st = _state(session)
+    st = session.state.get(LogState)
     classes = cmd.notes.get(LOG_CLASSES)
     if classes is not None:
         todo = [e for e in st.active if classes_wanted(classes, e.spec.include, e.spec.exclude)]

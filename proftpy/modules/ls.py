@@ -31,6 +31,7 @@ from ..reply import FtpError, Reply
 from .access import hidden, path_is_hidden
 
 if TYPE_CHECKING:
+    from ..config.tree import Config
     from ..session import Session
 
 NAME = "mod_ls.c"
@@ -79,6 +80,9 @@ directives = (
 )
 
 
+HEADS_KEEP = 1024        # starts of long lines a session keeps per shape (directories' link counts vary)
+
+
 # -- owner and group names -----------------------------------------------------------------------------------------
 class Names:
     """uid/gid -> name through the session's AuthOrder (numbers when unknown), cached for the session."""
@@ -87,6 +91,8 @@ class Names:
         self.session = session
         self.users: dict[int, str] = {}
         self.groups: dict[int, str] = {}
+        self.heads: dict[tuple, dict[tuple[int, int, int, int], str]] = {}   # the starts of long lines: see
+                                                                            # Lister.line
 
     def chain(self):
         return self.session.auth
@@ -159,13 +165,18 @@ def context_at(session: "Session", real: str | None):
 _HIDING = ("HideFiles", "HideUser", "HideGroup", "HideNoAccess")
 
 
+def _hides_somewhere(config: "Config") -> bool:
+    """Whether any section of the configuration sets a directive that hides entries (once per configuration)."""
+    return any(map(config.sets, _HIDING))
+
+
 def hider(session: "Session", real_dir: str) -> Callable[[str, bool], bool] | None:
     """`(name, is_link) -> hidden?` for one directory's entries (HideFiles, HideUser, HideGroup, HideNoAccess), or
     None when nothing can be hidden, so big directories pay nothing. A symbolic link is hidden also where what it
     leads to is (ProFTPD checks an entry's real path too). A configuration that hides nothing anywhere is answered
     without a context for the entries, unless a `.ftpaccess` applies in the directory."""
-    if not any(map(session.config.sets, _HIDING)) and \
-            not any(section.dynamic for section in context_at(session, real_dir).chain):
+    if not session.config.cached(_hides_somewhere) and \
+            not any([section.dynamic for section in context_at(session, real_dir).chain]):
         return None
     ctx = context_at(session, posixpath.join(real_dir, "x"))
     here = any(ctx.all("HideFiles")) or ctx.get("HideUser") or ctx.get("HideGroup") or ctx.get("HideNoAccess")
@@ -260,7 +271,11 @@ class Lister:
         self.now = int(time.time())
         self.times: dict[int, str] = {}         # time field by second: entries unpacked or copied together share one
         self.names = names(session)
-        self.users, self.groups = self.names.users, self.names.groups
+        shape = (cfg.fake_mode, cfg.fake_user, cfg.fake_group, opts.n)    # what else shapes a line's start
+        heads = self.names.heads.get(shape)
+        if heads is None:
+            heads = self.names.heads[shape] = {}
+        self.heads = heads                      # (mode, links, uid, gid) -> the start of a long line, this session
         self.time_field = "st_ctime_ns" if opts.c else "st_atime_ns" if opts.u else "st_mtime_ns"
         self.files = 0
         self.dirs = 0
@@ -305,21 +320,36 @@ class Lister:
             return listing.windows_line(st.st_mode, st.st_size, self._time(st), item.name, self.cfg.gmt)
         if not opts.l:                  # -1, -C (and NLST-style names)
             return item.name + suffix
-        mode = listing.mode_string(st.st_mode, self.cfg.fake_mode)
-        if mode is None:
+        head_key = (st.st_mode, st.st_nlink, st.st_uid, st.st_gid)
+        head = self.heads.get(head_key)
+        if head is None:
+            if len(self.heads) >= HEADS_KEEP:
+                self.heads.clear()
+            head = self.heads[head_key] = self._head(st)
+        if not head:
             return None
         when = getattr(st, self.time_field) // 1_000_000_000      # once per entry: no call of _time's
-        if opts.n:
-            user, group = str(st.st_uid), str(st.st_gid)
-        else:                           # the names cache asked inline: known for all but an owner's first entry
-            user = self.cfg.fake_user or self.users.get(st.st_uid) or self.names.user(st.st_uid)
-            group = self.cfg.fake_group or self.groups.get(st.st_gid) or self.names.group(st.st_gid)
         shown = self.times.get(when)
         if shown is None:
             shown = self.times[when] = listing.time_field(when, self.now, self.cfg.gmt)
         size = f"{st.st_size:8d}" if not opts.h else listing.size_field(st.st_size, True)
-        text = listing.long_line(mode, st.st_nlink, user, group, size, shown, item.name, item.link)
+        text = f"{head} {size} {shown} {item.name}"                 # listing.long_line, inline: once per entry
+        if item.link is not None:
+            text += f" -> {item.link}"
         return text + suffix
+
+    def _head(self, st: os.stat_result) -> str:
+        """The mode, links, owner and group of a long line (`listing.long_head`); "" for a file type ls cannot
+        show."""
+        mode = listing.mode_string(st.st_mode, self.cfg.fake_mode)
+        if mode is None:
+            return ""
+        if self.opts.n:
+            user, group = str(st.st_uid), str(st.st_gid)
+        else:
+            user = self.cfg.fake_user or self.names.user(st.st_uid)
+            group = self.cfg.fake_group or self.names.group(st.st_gid)
+        return listing.long_head(mode, st.st_nlink, user, group)
 
     def _time(self, st: os.stat_result) -> int:
         return getattr(st, self.time_field) // 1_000_000_000
@@ -556,16 +586,21 @@ def _missing(target: str, err: int) -> FtpError:
 
 
 def list_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]:
-    """LIST/STAT output for a target already checked to exist (or a glob, or "" for the cwd)."""
+    """LIST/STAT output for a target already checked to exist (or a glob, or "" for the cwd). The current
+    directory's lines come straight from `dir_lines` (lazily, as the rest): no generator around it to resume
+    once per line."""
+    if not target and not lister.opts.d:
+        return lister.dir_lines(session.fs.cwd, ".")
+    return _target_lines(session, lister, target)
+
+
+def _target_lines(session: "Session", lister: Lister, target: str) -> Iterator[str]:
     opts = lister.opts
-    if not target:
-        if opts.d:
-            item = _item_for(lister, ".", follow_last=True)
-            if item is not None:
-                lister.count_file()
-                yield from lister.render([item])
-            return
-        yield from lister.dir_lines(session.fs.cwd, ".")
+    if not target:                              # -d: the current directory itself
+        item = _item_for(lister, ".", follow_last=True)
+        if item is not None:
+            lister.count_file()
+            yield from lister.render([item])
         return
     if lister.cfg.globbing and listing.has_glob(target):
         paths = expand_glob(session, target) or [target]

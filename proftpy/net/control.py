@@ -37,7 +37,7 @@ class ControlChannel:
     def __init__(self, sock: socket.socket, max_line: int = 4103):
         self.sock: Any = sock                   # the transport: a socket, or a TLS socket after `swap`
         self._plain = type(sock) is socket.socket      # plain TCP, read and written directly: see _recv
-        self._transport_pending: Callable[[], int] = _nothing_pending
+        self._transport_pending: Callable[[], int] | None = None   # None: a plain socket holds nothing unseen
         self.max_line = max_line                # bytes a command line may have, its CRLF included
         self._buf = bytearray()
         self._discarding = False
@@ -74,7 +74,7 @@ class ControlChannel:
 
     def pending(self) -> bool:
         """A complete line is already buffered, or the transport holds bytes a select() would not report."""
-        return b"\n" in self._buf or self._transport_pending() > 0
+        return b"\n" in self._buf or (self._transport_pending is not None and self._transport_pending() > 0)
 
     def wait(self, timeout: float | None) -> bool:
         """True when a line (or EOF) can be read without blocking for longer than `timeout`."""
@@ -127,9 +127,11 @@ class ControlChannel:
         if self._discarding:
             self._discarding = False
             return TOO_LONG
-        line, answers = parse_telnet(raw)
-        if answers:
-            self._send_raw(answers)             # IAC DONT/WONT x go out before the command's reply (ProFTPD)
+        line = raw
+        if IAC in raw:                          # (most lines hold no Telnet command: no call for them)
+            line, answers = parse_telnet(raw)
+            if answers:
+                self._send_raw(answers)         # IAC DONT/WONT x go out before the command's reply (ProFTPD)
         line = line.rstrip(b"\r")
         if len(line) + 2 > self.max_line:
             return TOO_LONG
@@ -185,10 +187,6 @@ class ControlChannel:
                 return
             data = data[sent:]
         self.sock.sendall(data)
-
-
-def _nothing_pending() -> int:
-    return 0
 
 
 def strip_telnet(raw: bytes) -> bytes:

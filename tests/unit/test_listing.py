@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import time
@@ -254,11 +255,15 @@ def _tree(root):
     os.utime(root / "a.txt", (NOW - 400 * DAY, NOW - 400 * DAY))
 
 
+_NO_HIDING = SimpleNamespace(sets=lambda name: False)    # a configuration that hides nothing anywhere
+_NO_HIDING.cached = lambda build: build(_NO_HIDING)
+
+
 def _lister(root, flags="", config=ListConfig(), show_symlinks=True, command="LIST"):
     empty = SimpleNamespace(all=lambda name: [], get=lambda name, default=None: None, chain=[])
     session = SimpleNamespace(fs=FS(str(root)), state=States(), server=None, user="alice", auth=None,
                               account=None, context=lambda path=None: empty,
-                              config=SimpleNamespace(sets=lambda name: False))
+                              config=_NO_HIDING)
     opts = LsOptions(l=command == "LIST")
     for letter in flags:
         listing.apply_flags(opts, letter, command)
@@ -292,6 +297,22 @@ def test_lister_numeric_ids(tmp_path):
     line = next(iter(lister.dir_lines("/", ".")))
     st = os.stat(tmp_path / "a.txt")
     assert line.split()[2:4] == [str(st.st_uid), str(st.st_gid)]
+
+
+def test_line_starts_kept_per_session_follow_the_settings(tmp_path):
+    """The start of a long line (mode, links, owner, group) is kept per session for the settings that shape it:
+    a later listing with -n, another DirFakeUser or a new link count gets its own."""
+    _tree(tmp_path)
+    session, lister = _lister(tmp_path)
+    first = next(iter(lister.dir_lines("/", ".")))
+    st = os.stat(tmp_path / "a.txt")
+    numeric = ls.Lister(session, lister.opts.__class__(l=True, n=True), lister.cfg, "LIST")
+    assert next(iter(numeric.dir_lines("/", "."))).split()[2:4] == [str(st.st_uid), str(st.st_gid)]
+    other = ls.Lister(session, lister.opts, dataclasses.replace(lister.cfg, fake_user="bob"), "LIST")
+    assert next(iter(other.dir_lines("/", "."))).split()[2] == "bob"
+    os.link(tmp_path / "a.txt", tmp_path / "a2.txt")
+    again = ls.Lister(session, lister.opts, lister.cfg, "LIST")
+    assert next(iter(again.dir_lines("/", "."))).split()[1] == "2" and first.split()[1] == "1"
 
 
 def test_lister_dotfiles(tmp_path):

@@ -121,6 +121,22 @@ def test_unchanged_slot_is_not_written_again(sb, monkeypatch):
     assert (sb.entries()[0].cmd, sb.entries()[0].xfer_size) == ("idle", 5)
 
 
+def test_packed_fields_kept_per_slot_stay_right(sb):
+    """A slot keeps the bytes of the values it packed (the same commands again and again): past PACKED_KEEP
+    distinct values, and back to a value packed before, the file still holds what was written last, crc intact."""
+    slot = sb.claim(os.getpid())
+    for i in range(sbm.PACKED_KEEP + 10):
+        slot.command("RETR", f"file{i}")
+        slot.idle(now=1_700_000_000 + i)
+    slot.command("LIST", "-la")
+    slot.command("RETR", "file3")
+    [e] = sb.entries()
+    assert (e.cmd, e.cmd_arg, e.begin_idle) == ("RETR", "file3", 1_700_000_000 + sbm.PACKED_KEEP + 9)
+    assert len(slot._packed) <= sbm.PACKED_KEEP
+    _, data = sb._read_all()
+    assert sbm.intact(data[slot.index * sbm.SLOT.size:(slot.index + 1) * sbm.SLOT.size])
+
+
 def test_transfer_updates_are_rate_limited(sb):
     slot = sb.claim(os.getpid())
     slot.throttle = sbm.TransferThrottle(every_buffers=10, min_interval_ms=0)
