@@ -154,7 +154,8 @@ def test_accounting_start_stop_with_byte_counts(ftpd, radius, tmp_path):
     assert int(stop_rec["Acct-Output-Octets"]) == 5000 + sum(len(n) + 2 for n in listing)
     assert stop_rec["Acct-Terminate-Cause"] == "User-Request"
     assert int(stop_rec["Acct-Session-Time"]) < 30
-    assert "accounting ended for user 'radalice'" in radius_log(d)
+    # the server writes its detail record before it answers; the session logs after the answer
+    assert wait_until(lambda: "accounting ended for user 'radalice'" in radius_log(d), 5), radius_log(d)
     assert recs
 
 
