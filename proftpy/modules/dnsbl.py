@@ -12,8 +12,9 @@ documentation says nothing, and that is what ProFTPD 1.3.8's code does (a client
 
 Beyond ProFTPD: IPv6 clients are looked up (RFC 5782 nibbles; ProFTPD skips them and admits them under either
 policy), and the lookups have a deadline, `DNSBLLookupTimeout` (ProFTPD waits for the resolver as long as it
-takes): a lookup without an answer in time counts as "not listed". Not done: the TXT record with the reason of a
-listing, which ProFTPD writes to DNSBLLog (docs/wrap.md says why).
+takes): a lookup without an answer in time counts as "not listed". For a listed client the TXT record of the name
+is asked too, as ProFTPD does, and its raw rdata logged as the reason (proftpy/net/dnstxt.py: a small UDP question
+to resolv.conf's name server, under the same deadline; no answer in time is no reason line).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..config.registry import SVG, Directive, Merge
 from ..config.types import Custom, Flag, Int, Path, Str
 from ..log import NOTICE
 from ..module import Listener, Module
-from ..net import dnsbl
+from ..net import dnsbl, dnstxt
 from .modlog import ModuleLog
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ def rejected(session: "Session", wlog: ModuleLog) -> bool:
             wlog.write(f"no record returned for DNS name '{name}', client address is not blacklisted")
             continue
         wlog.write(f"found record for DNS name '{name}', client address has been blacklisted")
+        for reason in dnstxt.txt_records(name, deadline) or ():        # ProFTPD's lookup_reason
+            wlog.write(f"reason for blacklisting client address: '{dnstxt.logged_text(reason)}'")
         wlog.write(f"client address '{ip}' is listed by DNSBLDomain '{domain}', "
                    f"{'rejecting' if allow_deny else 'allowing'} connection")
         return allow_deny
