@@ -322,6 +322,7 @@ def scenarios() -> list[Scenario]:
     s += statcache_scenarios()
     s += ldap_scenarios()
     s += radius_scenarios()
+    s += dnsbl_scenarios()
     s += stapling_scenarios()
     return s
 
@@ -1866,6 +1867,45 @@ STAPLING = None                     # the OCSP PKI, responder, TLS relay and mem
 OCSP_STEP = "<ocsp-status>"         # a pseudo-step: what `openssl s_client -starttls ftp -status` is stapled
 
 
+DNSBL_STEP = "<dnsbllog>"           # a pseudo-step: the scenario's DNSBLLog {dir}/dnsbl.log lines so far
+DNSBL: "object | None" = None       # the dnsmasq of the dnsbl-* scenarios (tests/dns_helpers.py)
+DNSBL_A = {f"{x}.0.0.127.bl.test": "127.0.0.2" for x in "245"}     # listed: 127.0.0.2, .4, .5; not: .3
+DNSBL_TXT = {"2.0.0.127.bl.test": [["listed for testing"]],
+             "5.0.0.127.bl.test": [["two strings", "in one record"], ["and a second record"]]}
+
+
+def dnsbl_scenarios() -> list[Scenario]:
+    """mod_dnsbl (Debian's, `LoadModule mod_dnsbl.c`) and proftpy asking one dnsmasq: clients listed with a TXT
+    reason, with two, with none, and one not listed; the DNSBLLog lines (the raw TXT data's length bytes shown as
+    \\xNN). The resolver only asks port 53: these scenarios make the whole script run in a private network namespace
+    (`in_private_mounts`), where 127.0.0.1:53 is dnsmasq's and nobody else's."""
+    conf = ("LoadModule mod_dnsbl.c\nDNSBLEngine on\nDNSBLPolicy allow,deny\nDNSBLDomain bl.test\n"
+            "DNSBLLog {dir}/dnsbl.log\n")
+    return [Scenario(f"dnsbl-{name}", steps, conf, source=f"127.0.0.{x}")
+            for name, x, steps in (("txt-reason", 2, [DNSBL_STEP]), ("two-txt-records", 5, [DNSBL_STEP]),
+                                   ("no-txt-record", 4, [DNSBL_STEP]), ("not-listed", 3, ["QUIT", DNSBL_STEP]))]
+
+
+def read_dnsbllog(server: Server) -> list[str]:
+    """The DNSBLLog's lines after their stamp and pid, split at newlines only (a length byte may be \\v or \\r)."""
+    path = server.base / "dnsbl.log"
+    for _ in range(20):
+        if path.exists() and path.read_bytes().endswith(b"\n"):
+            break
+        time.sleep(0.05)
+    text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
+    return ["dnsbllog: " + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in re.sub(r"^.*?\]: ", "", line))
+            for line in text.split("\n")[:-1]] or ["<DNSBLLog empty>"]
+
+
+def start_dnsbl(tmp: Path) -> None:
+    """The dnsmasq of the dnsbl-* scenarios (the script runs in its private network already), its log under `tmp`."""
+    global DNSBL
+    sys.path.insert(0, str(REPO / "tests"))
+    from dns_helpers import Dnsmasq
+    DNSBL = Dnsmasq(tmp, DNSBL_A, DNSBL_TXT)
+
+
 def stapling_scenarios() -> list[Scenario]:
     """OCSP stapling (mod_tls, mod_tls_shmcache, mod_tls_memcache): what a client asking for the certificate's
     status gets (`<ocsp-status>`), from an `openssl ocsp` responder of the script's own over http:// and https://
@@ -2434,14 +2474,24 @@ def unmount_under(path: Path) -> None:
         subprocess.run(["umount", point], check=True)
 
 
-def in_private_mounts() -> None:
+def in_private_mounts(network: bool = False) -> None:
     """Run the rest of the script in a private mount namespace (`unshare -m`): scenarios may mount a small tmpfs
     (a full device), which then is seen by the two servers (our children) and by nobody else, and is gone with
-    the namespace when the script ends."""
+    the namespace when the script ends. With `network` (dnsbl-* scenarios), in a private network namespace too:
+    its own loopback, and /etc/resolv.conf saying `nameserver 127.0.0.1` (its port 53 is the namespace's own)."""
     if os.environ.get("COMPARE_PRIVATE_MOUNTS") or not shutil.which("unshare"):
         return
     os.environ["COMPARE_PRIVATE_MOUNTS"] = "1"
-    os.execvp("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv])
+    if not network:
+        os.execvp("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv])
+    fd, resolv = tempfile.mkstemp(prefix="compare-resolv-")
+    os.write(fd, b"nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+    os.close(fd)
+    os.chmod(resolv, 0o644)
+    os.environ["COMPARE_RESOLV"] = resolv           # removed once mounted (main)
+    setup = f'ip link set lo up && mount --bind "{resolv}" /etc/resolv.conf && exec "$@"'
+    os.execvp("unshare", ["unshare", "-n", "-m", "--propagation", "private", "sh", "-c", setup, "sh",
+                          sys.executable, *sys.argv])
 
 
 def start(server: Server, argv: list[str], extra: str) -> None:
@@ -2472,8 +2522,11 @@ def start(server: Server, argv: list[str], extra: str) -> None:
         common = re.sub(r"^AuthOrder .*\n", "", common, flags=re.M)
     conf.write_text((extra + common).format(**values))
     log = open(server.base / "stderr.log", "wb")
+    env = None
+    if argv == [PROFTPD] and "mod_dnsbl.c" in extra:     # Debian's mod_dnsbl.so needs libresolv, not linked in
+        env = dict(os.environ, LD_PRELOAD="/lib/x86_64-linux-gnu/libresolv.so.2")
     server.proc = subprocess.Popen(argv + ["-n", "-c", str(conf)], cwd=server.base, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
     if not wait_for_greeting(server.port, 15, server.proc):
         if server.proc.poll() is not None:
             raise SystemExit(f"{server.name} exited: {(server.base / 'stderr.log').read_text(errors='replace')}")
@@ -2717,7 +2770,7 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
         build_tree(home, scenario.tree)
     if RADIUS_STEP in scenario.steps:          # the records of this scenario's sessions only
         server.radius_mark = len([r for r in RADIUS.records() if r.get("NAS-Port") == str(server.port)])
-    for log in ("xfer.log", "ext.log"):
+    for log in ("xfer.log", "ext.log", "dnsbl.log"):
         if (server.base / log).exists():
             os.truncate(server.base / log, 0)           # each scenario shows its own log lines
     others = []
@@ -2741,6 +2794,9 @@ def run_scenario(server: Server, scenario: Scenario) -> list[list[str]]:
                 out.append(read_extlog(server))
             if step == RADIUS_STEP:
                 out.append(read_radacct(server))
+                continue
+            if step == DNSBL_STEP:
+                out.append(read_dnsbllog(server))
                 continue
             if step == OCSP_STEP:
                 out.append(ocsp_status(server))
@@ -2905,7 +2961,9 @@ def main() -> int:
         raise SystemExit("run as root: both servers switch to the test user's uid after login")
     if not os.path.exists(PROFTPD):
         raise SystemExit(f"{PROFTPD} is not installed (apt-get install proftpd-basic)")
-    in_private_mounts()
+    in_private_mounts(network=any(sc.name.startswith("dnsbl-") for sc in chosen))
+    if os.environ.get("COMPARE_RESOLV"):
+        os.unlink(os.environ.pop("COMPARE_RESOLV"))       # the bind mount keeps it for the namespace
     tmp = Path(tempfile.mkdtemp(prefix="compare-proftpd-"))
     os.chmod(tmp, 0o755)
     differing = kept = 0
@@ -2919,6 +2977,8 @@ def main() -> int:
             start_radius(tmp)
         if any(sc.name.startswith("stapling-") for sc in chosen):
             start_stapling(tmp)
+        if any(sc.name.startswith("dnsbl-") for sc in chosen):
+            start_dnsbl(tmp)
         for n, (conf, group) in enumerate(by_conf(chosen)):
             oracle = Server("proftpd", tmp / f"proftpd{n}")
             ours = Server("proftpy", tmp / f"proftpy{n}")
@@ -2946,6 +3006,8 @@ def main() -> int:
             LDAP.stop()
         if RADIUS is not None:
             RADIUS.stop()
+        if DNSBL is not None:
+            DNSBL.stop()
         stop_stapling()
         for server in SQL_SERVERS.values():
             server.stop()

@@ -39,6 +39,8 @@
 #                  through ctypes where it puts a key's copies
 #   freeradius freeradius-utils  a RADIUS server and radclient for mod_radius's tests and compare_proftpd.py's
 #                  radius-* scenarios (the tests run their own instance from a copy of its configuration)
+#   dnsmasq-base   a DNS server with TXT records for mod_dnsbl's reason test (run by the test on port 53 of a private
+#                  network namespace it creates, never the machine's; the package has no service)
 #   vsftpd         fetched and unpacked (not installed) for `make bench`, see below
 # Packaged services are never started: while installing, a policy-rc.d refuses every start (Debian's mechanism,
 # kept if the machine already has one), and the tests run their own instances on free loopback ports.
@@ -78,6 +80,7 @@ ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0 ' || missing="$missing libwrap
 ldconfig -p 2>/dev/null | grep -q 'libmemcached\.so\.11 ' || missing="$missing libmemcached11"
 command -v freeradius >/dev/null 2>&1 || missing="$missing freeradius"
 command -v radclient >/dev/null 2>&1 || missing="$missing freeradius-utils"
+[ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
 # vsftpd for `make bench` only: Debian's package unpacked (dpkg -x) into a private directory, never installed as a
 # service (scripts/bench.py find_vsftpd does the same when it runs first)
 vsftpd_dir="${XDG_CACHE_HOME:-$HOME/.cache}/proftpy-bench/vsftpd"
