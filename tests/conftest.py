@@ -355,12 +355,14 @@ ModulePath /usr/lib/proftpd
 """
 
 
-def side_by_side(base: Path, config: str, drive, mount: str = "", env: dict | None = None) -> dict[str, object]:
+def side_by_side(base: Path, config: str, drive, mount: str = "", env: dict | None = None,
+                 only: dict[str, str] | None = None) -> dict[str, object]:
     """Debian's ProFTPD and proftpy, one after the other, each on a free port with SIDE_BY_SIDE_CONFIG and then
     `config` (the users of `make_users(base)`; `{port}`, `{dir}` (its own run directory under `base`) and `{base}`
     filled in), driven by `drive(port, run_dir)`; their results by name. With `mount` (a shell command, as for
     `restart_with_mount`) each runs in a private mount namespace of its own after it; `env` is added to both's
-    environment. An AuthOrder line in `config` replaces the common one (a second AuthOrder is fatal to ProFTPD)."""
+    environment; `only` adds lines to one daemon's configuration by name (a directive of proftpy's own, say). An
+    AuthOrder line in `config` replaces the common one (a second AuthOrder is fatal to ProFTPD)."""
     results = {}
     common = SIDE_BY_SIDE_CONFIG
     if any(line.startswith("AuthOrder ") for line in config.splitlines()):
@@ -369,7 +371,7 @@ def side_by_side(base: Path, config: str, drive, mount: str = "", env: dict | No
         run = base / name
         run.mkdir()
         port = free_port()
-        (run / "conf").write_text(fill(common + config, {"port": port, "dir": run, "base": base}))
+        (run / "conf").write_text(fill(common + config + (only or {}).get(name, ""), {"port": port, "dir": run, "base": base}))
         if mount:
             cmd = [shutil.which("unshare"), "-m", "--propagation", "private", "sh", "-c", f'{mount} && exec "$@"',
                    "sh", *cmd]

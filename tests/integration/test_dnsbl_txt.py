@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
+import threading
+import time
 import sys
 from pathlib import Path
 
@@ -33,6 +37,50 @@ def raw_lines(path: Path) -> list[str]:
     """The log's lines after their prefix, split at newlines only: a reason's length bytes may be \\v or \\r."""
     return [re.sub(r"^.*?\]: ", "", line) for line in
             path.read_bytes().decode("utf-8", "surrogateescape").split("\n")[:-1]]
+
+
+class SilentOnTxt:
+    """A name server on 127.0.0.1:53 of the private network that lists every name under bl.test (A 127.0.0.2, no
+    AAAA) and never answers a TXT question: a reason lookup that can only end at the deadline."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 53))
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except OSError:
+                return                                  # closed: the scenario is over
+            end = query.index(b"\0", 12) + 5           # the question: name, type, class
+            qtype = struct.unpack("!H", query[end - 4:end - 2])[0]
+            if qtype == 16:
+                continue                                # TXT: silence
+            answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([127, 0, 0, 2]) if qtype == 1 else b""
+            self.sock.sendto(query[:2] + struct.pack("!HHHHH", 0x8180, 1, answer != b"", 0, 0) + query[12:end]
+                             + answer, peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def timed_refusal(base: Path) -> dict:
+    """In the private network, with SilentOnTxt: how long a listed client waits to be closed, and the DNSBLLog."""
+    from conftest import make_users, side_by_side
+    from test_dnsbl import RESOLV, attempt
+    dns = SilentOnTxt()
+
+    def drive(port: int, run: Path):
+        start = time.monotonic()
+        outcome = attempt(port, "127.0.0.2")
+        return outcome, time.monotonic() - start, raw_lines(run / "dnsbl.log")
+    try:
+        make_users(base)
+        return side_by_side(base, CONFIG, drive, env=RESOLV, only={"proftpy": "DNSBLLookupTimeout 1\n"})
+    finally:
+        dns.close()
 
 
 def scenario(base: Path) -> dict:
@@ -67,5 +115,22 @@ def test_the_txt_reason_is_logged_as_proftpd_logs_it(tmp_path):
     assert lines[found + 2].startswith("client address '127.0.0.2' is listed")
 
 
+@pytest.mark.slow
+def test_a_reason_that_does_not_come_ends_at_the_lookup_deadline(tmp_path):
+    """ProFTPD waits for res_query (here resolv.conf's 2 s); proftpy's DNSBLLookupTimeout 1 bounds the TXT question
+    too: the client is closed within it, listed, with no reason line; the same lines as ProFTPD's."""
+    from dns_helpers import in_private_network
+    ran = in_private_network(tmp_path, Path(__file__), str(tmp_path), "timed")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    seen = json.loads(ran.stdout.splitlines()[-1])
+    (ours, our_time, our_lines), (theirs, their_time, their_lines) = seen["proftpy"], seen["proftpd"]
+    assert (ours, theirs) == ("closed", "closed"), seen
+    assert our_lines == their_lines
+    assert not [line for line in our_lines if line.startswith(REASON)]
+    assert "client address '127.0.0.2' is listed by DNSBLDomain 'bl.test', rejecting connection" in our_lines
+    assert our_time < 1.7 < their_time
+
+
 if __name__ == "__main__":          # inside the private network (in_private_network)
-    print(json.dumps(scenario(Path(sys.argv[1]))))
+    run = timed_refusal if sys.argv[2:] == ["timed"] else scenario
+    print(json.dumps(run(Path(sys.argv[1]))))
