@@ -34,6 +34,7 @@ from ..fs import FsError
 from ..log import LOG_OPTIONS_DEFAULT, SystemLogFormat, Threshold, logformat, set_line_options, set_threshold, xferlog
 from ..log.files import open_logfile, write_line
 from ..module import Listener, MasterView, Module
+from ..reply import Reply
 from .auth import AuthState
 from .ident import ident_of
 
@@ -235,6 +236,8 @@ class LogState:
     active: list[ExtLog] = field(default_factory=list)
     started: float | None = None            # PRE_CMD time of the current command (%R)
     out_mark: int = 0                       # control bytes sent before the current command (%O)
+    mark_reply: Reply | None = None         # a reply sent after out_mark was taken: its length is added when
+                                            # the mark is read (most marks are replaced unread by the next PRE_CMD)
     orig_user: str | None = None            # %U
     group: str | None = None                # %g
     file_modified: bool = False             # STOR/APPE target existed (%{file-modified})
@@ -427,6 +430,7 @@ def pre_cmd(session: "Session", cmd: Request) -> None:
         return None         # a command answered while a transfer runs: the transfer's facts stay
     st.started = time.time()
     st.out_mark = session.ctrl.bytes_out
+    st.mark_reply = None
     if cmd.name in ("STOR", "APPE") and session.fs is not None:
         try:
             st.file_modified = session.fs.lexists(session.fs.resolve(cmd.arg).real)
@@ -452,7 +456,8 @@ def log_cmd(session: "Session", cmd: Request) -> None:
         return None
     st.started = None
     st.file_modified = False
-    st.out_mark = session.ctrl.bytes_out + (len(cmd.reply.format()) if cmd.reply is not None else 0)
+    st.out_mark = session.ctrl.bytes_out     # ... plus this reply, sent next: counted only if the mark is read
+    st.mark_reply = cmd.reply
     return None
 
 
@@ -676,6 +681,9 @@ def record(session: "Session", cmd: Request, pseudo: bool = False) -> logformat.
     raw_data = rec.bytes if rec.bytes is not None and name in DATA_COMMANDS else 0
     data_in = raw_data if name in ("STOR", "STOU", "APPE") else 0
     rec.raw_in = len(cmd.raw.encode("utf-8", "surrogateescape")) + 2 + data_in
+    if st.mark_reply is not None:           # no PRE_CMD since the last command: its reply came after the mark
+        st.out_mark += len(st.mark_reply.format())
+        st.mark_reply = None
     rec.raw_out = (session.ctrl.bytes_out - st.out_mark + (len(reply.format()) if reply is not None else 0)
                    + raw_data - data_in)
     _paths(session, cmd, rec, xfer)

@@ -68,7 +68,7 @@ def _accept_early(session: "Session") -> None:
     listener = st.listener
     while listener is not None and st.accepted is None:
         try:
-            sock, peer = listener.accept()
+            sock, peer = inet.accept(listener)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
@@ -179,7 +179,7 @@ def _accept(session: "Session", listener: socket.socket) -> socket.socket:
     while True:
         until_readable(session, listener, deadline)
         try:
-            sock, peer = listener.accept()
+            sock, peer = inet.accept(listener)
         except (BlockingIOError, InterruptedError):
             continue
         except OSError as e:

@@ -221,6 +221,19 @@ def test_logformat_variables_in_a_live_session(ftpd, tmp_path):
     assert int(stor[14]) > 10 + len("150 \r\n226 Transfer complete\r\n")     # 150 + 226 + the data
 
 
+def test_out_bytes_of_a_command_refused_before_pre_cmd(ftpd, tmp_path):
+    """%O of a command no PRE_CMD ran for (unknown: 500) counts its own reply only, not the one before it, which
+    was sent after the last command's mark was taken."""
+    d = ftpd(BASE + 'LogFormat out "%m|%O"\nExtendedLog {dir}/out.log ALL out')
+    with d.login("alice") as ftp:
+        ftp.voidcmd("NOOP")
+        with pytest.raises(ftplib.error_perm, match="^500"):
+            ftp.sendcmd("FOO")
+        ftp.voidcmd("NOOP")
+    lines = dict(line.split("|") for line in wait_settled(tmp_path / "out.log") if line.startswith(("FOO", "NOOP")))
+    assert lines == {"FOO": str(len("500 FOO not understood\r\n")), "NOOP": str(len("200 NOOP command successful\r\n"))}
+
+
 def test_world_writable_directory_and_symlink_are_refused(ftpd, tmp_path):
     open_dir = tmp_path / "open"
     open_dir.mkdir()

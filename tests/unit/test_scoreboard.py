@@ -460,8 +460,9 @@ class TimedSession:
         self.timers = {}
 
     def set_timer(self, name, seconds, on_expire):
+        from proftpy.session import Timer
         if seconds:
-            self.timers[name] = on_expire
+            self.timers[name] = Timer(seconds, on_expire)
         else:
             self.timers.pop(name, None)
 
@@ -479,7 +480,7 @@ def test_idle_is_written_only_when_no_command_came_within_idle_after(sb, monkeyp
     assert sb.entries()[0].cmd == "PASV" and mod.IDLE_TIMER not in session.timers
     mod._back_to_idle(session, Request("PASV", ""))     # the command ends at 1_700_000_000
     clock[0] += 5
-    session.timers[mod.IDLE_TIMER](session)             # IDLE_AFTER (here 5 s) passed without a command
+    session.timers[mod.IDLE_TIMER].on_expire(session)   # IDLE_AFTER (here 5 s) passed without a command
     (e,) = sb.entries()
     assert (e.cmd, e.cmd_arg, e.begin_idle) == ("idle", "", 1_700_000_000)   # idle since the end, not the write
     assert mod.IDLE_TIMER not in session.timers
