@@ -2066,7 +2066,8 @@ def ldap_helpers():
 def start_ldap(tmp: Path) -> None:
     global LDAP
     helpers = ldap_helpers()
-    LDAP = helpers.Slapd(tmp / "slapd").start([], [], helpers.sasl_account())   # LDAPUseSASL's account
+    LDAP = helpers.Slapd(tmp / "slapd").start(    # LDAPUseSASL's accounts
+        [], [], helpers.sasl_account() + "\n" + helpers.sasl_account(helpers.UNI_NAME, helpers.UNI_PW))
     # ProFTPD 1.3.8's `ssl-ca:` reaches libldap after its TLS context exists and is not used: its libldap trusts
     # the test CA through the environment instead (proftpy reads ssl-ca:)
     os.environ["LDAPTLS_CACERT"] = str(LDAP.ca)
@@ -2213,6 +2214,10 @@ def ldap_scenarios() -> list[Scenario]:
     add("ldap-sasl-login-ldaps", *sasl_login, conf=sasl("LOGIN", ldaps=True))
     add("ldap-sasl-plain-ldaps-wrong-password", "USER carol", "PASS carol-pw",
         conf=sasl("PLAIN", "not-it", ldaps=True))
+    # a non-ASCII password SASLprep would change (its soft hyphen): libsasl2 sends it as typed, so does proftpy
+    uni = sasl("SCRAM-SHA-256", ldap_helpers().UNI_PW).replace("cn=ftpbind,", "cn=ftpuni,")
+    add("ldap-sasl-scram-non-ascii", *sasl_login, conf=uni)
+    add("ldap-sasl-digest-non-ascii", *sasl_login, conf=uni.replace("SCRAM-SHA-256", "DIGEST-MD5"))
     return s
 
 

@@ -31,6 +31,9 @@ ADMIN_PW = "admin-secret"
 PEOPLE = f"ou=people,{SUFFIX}"
 SASL_NAME, SASL_PW = "ftpbind", "ftpbind-secret"        # the SASL account: its authentication id and password
 SASL_DN = f"cn={SASL_NAME},{SUFFIX}"
+# a second SASL account whose password is not ASCII and changes under SASLprep (RFC 4013: the soft hyphen goes):
+# libsasl2 on both sides hashes it as typed, so it binds only as typed
+UNI_NAME, UNI_PW = "ftpuni", "p\u00e4ssw\u00f6rd-I\u00adX"
 CLIENT_NAME = "ftpclient"                               # SASL EXTERNAL: the client certificate's subject cn
 GROUPS = f"ou=groups,{SUFFIX}"
 
@@ -163,7 +166,8 @@ def ldif(users: list[User], groups: list[PosixGroup], under: str = SUFFIX) -> st
 
 def sasl_account(name: str = SASL_NAME, password: str = SASL_PW) -> str:
     """LDIF of an entry the SASL name `name` authenticates as (see the module's docstring)."""
-    return f"dn: cn={name},{SUFFIX}\nobjectClass: person\ncn: {name}\nsn: {name}\nuserPassword: {password}\n"
+    return (f"dn: cn={name},{SUFFIX}\nobjectClass: person\ncn: {name}\nsn: {name}\n"
+            f"{ldif_value('userPassword', password)}\n")
 
 
 def add_entries(url: str, text: str, directory: Path) -> None:

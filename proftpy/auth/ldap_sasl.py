@@ -18,6 +18,7 @@ from proftpy.auth.sasl import (SCRAM_HASHES, CramMd5, External, Identity, Login,
                                choose)
 from proftpy.auth.sasl_digest import DigestMd5
 from proftpy.auth.sasl_scram import Scram
+from proftpy.auth.saslprep import stable
 
 MAX_STEPS = 8                       # SCRAM and DIGEST-MD5 take 2 or 3 round trips
 AUTH_UNKNOWN, LOCAL_ERROR = -6, -2  # libldap's codes for "no worthy mechanism" and a failed SASL step
@@ -62,8 +63,12 @@ def sasl_bind(conn: Connection, settings: Settings, info: ServerInfo, deadline: 
     if name is None:
         raise LdapError(AUTH_UNKNOWN, "SASL(-4): no mechanism available: No worthy mechs found")
     if trace.on: trace.msg("ldap", 17, "SASL/%s authentication started", name)
+    who = identity(settings, info)
+    if trace.on and name in SCRAM_HASHES and not (stable(who.authcid) and stable(who.password)):
+        trace.msg("ldap", 8, "SASL/%s: name or password changes under SASLprep (RFC 4013): sent as is, "
+                  "as libsasl2 sends it", name)
     try:
-        mechanism = client(name, identity(settings, info), nonce)
+        mechanism = client(name, who, nonce)
         credentials = mechanism.start()
         for _ in range(MAX_STEPS):
             result, server = conn.sasl_bind(settings.bind_dn, name, credentials, settings.protocol_version, deadline)

@@ -1,7 +1,7 @@
 """SCRAM-SHA-* client (RFC 5802; SHA-256: RFC 7677) for LDAPUseSASL, without channel binding (gs2 header `n,`):
 the password never crosses the wire, and the server proves it knew it (its signature is checked; a wrong one fails
-the bind). Names are escaped (`=` and `,`) but not SASLprep'ed: ASCII names and passwords are what this is tested
-with."""
+the bind). Names are escaped (`=` and `,`); names and passwords are not SASLprep'ed,
+as Debian's libsasl2 does not prepare them either (proftpy/auth/saslprep.py says why and what was measured)."""
 
 from __future__ import annotations
 

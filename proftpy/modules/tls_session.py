@@ -179,7 +179,7 @@ def failure_lines(session: "Session", e: Any, what: str) -> list[str]:
     from the settings of the server SNI named, where it named one: they applied in that handshake."""
     if e.timed_out:
         return [e.reason]
-    lines = [f"{what}: {e.reason}"]
+    lines = [f"{what}: {e.reason}", *e.errors]
     server = state(session).sni_server or session.server
     if e.code == "PEER_DID_NOT_RETURN_A_CERTIFICATE" and server.get("TLSVerifyClient") == "on":
         lines.append(f"{what}: client did not provide certificate, but one is required via 'TLSVerifyClient on'")

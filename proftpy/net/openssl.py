@@ -16,7 +16,10 @@ context Python uses):
 - the certificates that client verification refuses (depth, subject, issuer, OpenSSL's reason), for TLSLog, through
   a verify callback that keeps OpenSSL's verdict;
 - OCSP stapling (`TLSStapling on`): the status callback (SSL_CTX_set_tlsext_status_cb) and the response it hands
-  OpenSSL for one connection (SSL_set_tlsext_status_ocsp_resp).
+  OpenSSL for one connection (SSL_set_tlsext_status_ocsp_resp);
+- OpenSSL's text of a failed handshake's error (`error:0A00010B:SSL routines::wrong version number`, TLSLog's line
+  after `protocol error:`): Python's ssl empties the error queue before it raises, and its SSLError keeps only the
+  library's and the reason's names, so `error_text` finds the packed code again among the library's reason strings.
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext. `Native.of` checks it
 before any use: the options OpenSSL reports through it must be the ones Python reports, else `Unsupported` is
@@ -77,6 +80,10 @@ def _library() -> ctypes.CDLL:
     lib.SSL_ctrl.restype = ctypes.c_long
     lib.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
     lib.ERR_clear_error.restype = None
+    lib.ERR_reason_error_string.restype = ctypes.c_char_p
+    lib.ERR_reason_error_string.argtypes = [ctypes.c_ulong]
+    lib.ERR_error_string_n.restype = None
+    lib.ERR_error_string_n.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_size_t]
     lib.SSL_CTX_set_session_id_context.restype = ctypes.c_int
     lib.SSL_CTX_set_session_id_context.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint]
     lib.SSL_set_session_id_context.restype = ctypes.c_int
@@ -436,3 +443,42 @@ def session_of(lib: ctypes.CDLL, der: bytes) -> int | None:
         lib.ERR_clear_error()
         raise ValueError("cached session data cannot be read (d2i_SSL_SESSION)")
     return sess
+
+
+_LIBRARY_CODES = {"SSL": 20}                # ERR_LIB_SSL: the handshake's errors
+_ALERT_OFFSET = 1000                        # SSL_AD_REASON_OFFSET: reasons for the alerts a peer sends
+_reasons: dict[str, int] = {}               # "SSL:WRONG_VERSION_NUMBER" -> packed code, filled once
+
+
+def error_text(library: str | None, reason: str | None) -> str | None:
+    """ERR_error_string_n's text for an ssl.SSLError's `library` and `reason` names, with the ` [SSL alert number
+    N]` OpenSSL adds for an alert the peer sent; None when the code cannot be found again (another library, a
+    name that is not its reason string's, OpenSSL out of reach)."""
+    number = _LIBRARY_CODES.get(library or "")
+    if number is None or not reason:
+        return None
+    try:
+        lib = _errors_library()
+    except (OSError, AttributeError, ImportError):
+        return None
+    if not _reasons:
+        for r in range(1, 1300):
+            code = (number << 23) | r
+            text = lib.ERR_reason_error_string(code)
+            if text:
+                _reasons.setdefault(f"{library}:" + text.decode(errors="replace").upper().replace(" ", "_"), code)
+    code = _reasons.get(f"{library}:{reason}")
+    if code is None:
+        return None
+    buf = ctypes.create_string_buffer(256)
+    lib.ERR_error_string_n(code, buf, len(buf))
+    r = code & 0x7FFFFF
+    alert = f" [SSL alert number {r - _ALERT_OFFSET}]" if _ALERT_OFFSET <= r < _ALERT_OFFSET + 256 else ""
+    return buf.value.decode(errors="replace") + alert
+
+
+def _errors_library() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        _lib = _library()
+    return _lib

@@ -30,14 +30,17 @@ _CRYPTO_INFO = 64               # enough for any tls12_crypto_info_* struct
 class HandshakeError(Exception):
     """The handshake failed or timed out. `sock` is the connection again as a plain socket (TLS is gone from
     it), the caller's to close or to answer on; `reason` says why, in the words ProFTPD's TLSLog uses; `code` is
-    OpenSSL's name for the reason of a protocol error (`PEER_DID_NOT_RETURN_A_CERTIFICATE`...), else None."""
+    OpenSSL's name for the reason of a protocol error (`PEER_DID_NOT_RETURN_A_CERTIFICATE`...), else None;
+    `errors`: the lines ProFTPD's TLSLog puts after a protocol error, OpenSSL's error queue (`  (1) error:...`)."""
 
-    def __init__(self, reason: str, sock: socket.socket, timed_out: bool = False, code: str | None = None):
+    def __init__(self, reason: str, sock: socket.socket, timed_out: bool = False, code: str | None = None,
+                 errors: tuple[str, ...] = ()):
         super().__init__(reason)
         self.reason = reason
         self.sock = sock
         self.timed_out = timed_out
         self.code = code
+        self.errors = errors
 
 
 def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *, server_side: bool = True,
@@ -69,14 +72,25 @@ def handshake(sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, *
     except ssl.SSLEOFError:
         raise HandshakeError("received EOF that violates protocol", _plain(tls, timeout_before)) from None
     except ssl.SSLError as e:
-        raise HandshakeError(f"protocol error: {getattr(e, 'verify_message', None) or e.reason or e}",
-                             _plain(tls, timeout_before), code=e.reason) from None
+        raise _protocol_error(e, _plain(tls, timeout_before)) from None
     except OSError as e:
         raise HandshakeError(f"system call error: [{e.errno}] {e.strerror or e}", _plain(tls, timeout_before)) from None
     tls.settimeout(timeout_before)
     if nodelay_before is False:
         _nodelay(tls, False)
     return tls
+
+
+def _protocol_error(e: ssl.SSLError, sock: socket.socket) -> HandshakeError:
+    """ProFTPD's `protocol error: ` line, followed by OpenSSL's error (only the one Python's SSLError kept: the
+    queue is emptied before it raises; ProFTPD numbers every entry); where OpenSSL's text cannot be found again,
+    the line names the reason itself."""
+    from .openssl import error_text
+    text = error_text(getattr(e, "library", None), getattr(e, "reason", None))
+    if text is not None:
+        return HandshakeError("protocol error: ", sock, code=e.reason, errors=(f"  (1) {text}",))
+    return HandshakeError(f"protocol error: {getattr(e, 'verify_message', None) or e.reason or e}", sock,
+                          code=e.reason)
 
 
 def _plain(tls: ssl.SSLSocket, timeout: float | None) -> socket.socket:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_ROOT, REPO, again, error_reply, login_reply, refused_config, wait_until
-from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, SASL_NAME, SASL_PW, SUFFIX, PosixGroup, Slapd, User,
-                          available, crypt, md5, sasl_account, sha, ssha)
+from ldap_helpers import (ADMIN_DN, ADMIN_PW, GROUPS, PEOPLE, SASL_NAME, SASL_PW, SUFFIX, UNI_NAME, UNI_PW,
+                          PosixGroup, Slapd, User, available, crypt, md5, sasl_account, sha, ssha)
+from proftpy.auth.saslprep import saslprep
 
 pytestmark = [pytest.mark.skipif(not IS_ROOT, reason="LDAP users have their own uids: the daemon must run as root"),
               pytest.mark.skipif(not available(), reason="slapd is not installed (apt-get install slapd)")]
@@ -48,7 +49,7 @@ def directory():
             os.chown(u.home, u.uid, u.gid)
     (home / "alt").mkdir()
     os.chown(home / "alt", UID, UID)
-    server = Slapd(base / "slapd").start(users, groups, sasl_account())
+    server = Slapd(base / "slapd").start(users, groups, sasl_account() + "\n" + sasl_account(UNI_NAME, UNI_PW))
     server.home = home
     yield server
     server.remove()
@@ -331,6 +332,20 @@ def test_sasl_bind_finds_the_users(ftpd, directory, tmp_path, mechs):
     assert f"bind as DN '{SASL_BIND}' failed for '127.0.0.1:{directory.port}': Invalid credentials" in \
         ldap_log(tmp_path)
     assert "Traceback" not in d.log() + d2.log()
+
+
+@pytest.mark.parametrize("mechs", ["SCRAM-SHA-256", "DIGEST-MD5"])
+def test_sasl_non_ascii_password_is_sent_as_typed(ftpd, directory, tmp_path, mechs):
+    """Not SASLprep'ed, as libsasl2 does not prepare it (slapd's libsasl2 neither): the password with its soft
+    hyphen binds; SASLprep's form of it (the soft hyphen gone) does not."""
+    bind = f'LDAPBindDN "cn={UNI_NAME},ou=nowhere,{SUFFIX}" {UNI_PW}\nLDAPUseSASL {mechs}\n'
+    d = ftpd(ldap_config(directory, bind + "Trace ldap:10\nTraceLog {dir}/trace.log"))
+    assert login_reply(d, "carol", "carol-pw") == "230 User carol logged in"
+    trace = (tmp_path / "trace.log").read_text(errors="replace")
+    assert ("changes under SASLprep" in trace) == mechs.startswith("SCRAM")
+    d2 = again(ftpd, d, ldap_config(directory, bind.replace(UNI_PW, saslprep(UNI_PW))))
+    assert login_reply(d2, "carol", "carol-pw") == "530 Login incorrect."
+    assert "Invalid credentials" in ldap_log(tmp_path)
 
 
 def test_sasl_simple_bind_would_fail(ftpd, directory, tmp_path):

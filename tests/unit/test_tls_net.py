@@ -76,7 +76,8 @@ def test_a_peer_that_is_no_tls_client(tls):
     client.sendall(b"USER alice\r\n")
     got = serve(tls.server(), server)
     got["thread"].join(10)
-    assert got["error"].reason.startswith("protocol error: ")
+    assert got["error"].reason == "protocol error: "
+    assert got["error"].errors == ("  (1) error:0A00010B:SSL routines::wrong version number",)
     got["error"].sock.close()
     client.close()
 
@@ -174,3 +175,12 @@ def test_openssl_settings_python_lacks(tls):
     assert openssl.Native.of(tls.server()).secure_renegotiation(got["tls"]) is None   # not that context's SSL
     got["tls"].close()
     peer.close()
+
+
+def test_openssl_error_text_found_again_from_the_names():
+    from proftpy.net.openssl import error_text
+    assert error_text("SSL", "WRONG_VERSION_NUMBER") == "error:0A00010B:SSL routines::wrong version number"
+    assert (error_text("SSL", "TLSV1_ALERT_UNKNOWN_CA")
+            == "error:0A000418:SSL routines::tlsv1 alert unknown ca [SSL alert number 48]")
+    assert error_text("SSL", "NOT_A_REASON") is None and error_text("X509", "CERT_ALREADY_IN_HASH_TABLE") is None
+    assert error_text(None, None) is None
