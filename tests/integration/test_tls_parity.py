@@ -10,6 +10,7 @@ import re
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -47,10 +48,24 @@ def _dialogue(port: int, before=(), sni: str | None = None, after=()) -> list[st
     return out
 
 
+def _settled(path) -> str:
+    """A log's text once it has stopped growing: a session writes its failure line after the alert that ends the
+    client (which is when a drive reads the log), so wait until 0.3 s pass without a change (at most 5 s)."""
+    def read() -> str:
+        return path.read_text() if path.exists() else ""
+    text, deadline = read(), time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = read()
+        if now == text:
+            break
+        text = now
+    return text
+
+
 def _tls_log(run) -> list[str]:
-    """TLSLog without the time stamps and process ids."""
-    path = run / "tls.log"
-    text = path.read_text() if path.exists() else ""
+    """TLSLog without the time stamps and process ids (once it has settled)."""
+    text = _settled(run / "tls.log")
     return re.sub(r"^\S+ \S+ mod_tls/2\.9\.2\[\d+\]: ", "", text, flags=re.M).splitlines()
 
 
@@ -378,7 +393,7 @@ def test_sni_names_ignored_are_traced_not_logged_side_by_side_with_proftpd(open_
     def drive(port, run):
         for name in ("some.test", "127.0.0.1"):
             _s_client(port, "-tls1_2", "-servername", name)
-        trace = (run / "trace.log").read_text() if (run / "trace.log").exists() else ""
+        trace = _settled(run / "trace.log")
         return _tls_log(run), [m.group(1) for m in re.finditer(r"<tls:5>: (.*SNI.*)", trace)]
 
     ran = side_by_side(base, fill(config, {"pki": pki.dir}), drive)
