@@ -255,7 +255,7 @@ def test_second_server_does_not_steal_a_live_socket(ctl, ftpd, tmp_path):
     other.mkdir()
     os.chmod(other, 0o755)
     conf = d.conf.read_text().replace(str(d.dir / "proftpy.pid"), str(other / "pid")).replace(
-        f"Port {d.port}", f"Port {d.port + 1}")
+        f"Port {d.port}", f"Port {free_port()}")     # its own free port (the next number may be another test's)
     (other / "p.conf").write_text(conf.replace(str(d.dir / "proftpy.scoreboard"), str(other / "sb")))
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "proftpy", "-n", "-q", "-c", str(other / "p.conf")], env=env)
